@@ -1,0 +1,1 @@
+//! Build contexts (work in progress).

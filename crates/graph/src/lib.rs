@@ -1,0 +1,187 @@
+//! The build IR: what the frontend produces and the solver consumes.
+//!
+//! A [`Graph`] is pure data: a list of [`Vertex`]es in topological order (every input of a
+//! vertex has a smaller index) and the id of the target vertex, plus the [`ImageConfig`] of the
+//! image to emit. Nothing here knows about Dockerfile text or how ops are executed.
+//!
+//! Result model, shared by every op: the result of a vertex that yields a filesystem is an
+//! ordered list of layers (bottom first). `Scratch` yields none, `Image` yields the image's
+//! layers, and each `Exec` and `File` op yields its first input's layers plus exactly one new
+//! layer (possibly empty). So the target's layers pair up, in order, with the image history
+//! entries whose `empty_layer` is false.
+
+mod config;
+mod ops;
+
+pub use config::{Healthcheck, HistoryEntry, ImageConfig};
+pub use ops::{
+    CopyAction, ExecOp, FileAction, FileOp, ImageOp, MkdirAction, MkfileAction, NetworkMode, Op,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Index of a vertex in [`Graph::vertices`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VertexId(pub u32);
+
+impl VertexId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One unit of work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vertex {
+    pub op: Op,
+    /// Inputs, by id. Their meaning depends on the op (see [`Op`]).
+    pub inputs: Vec<VertexId>,
+    /// What progress output shows, e.g. `[build 2/4] RUN make`.
+    pub name: String,
+    /// Where in the Dockerfile this vertex comes from, for error reports.
+    pub span: Option<rbuild_types::Span>,
+    /// Run even if a cached result exists (`--no-cache`, `--no-cache-filter`).
+    pub ignore_cache: bool,
+}
+
+/// A build DAG. Invariant (checked by [`Graph::validate`]): inputs point to smaller indices,
+/// the target exists, and each op has the inputs it needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub vertices: Vec<Vertex>,
+    pub target: VertexId,
+    /// The configuration of the image the target becomes (base config already merged in).
+    pub image: ImageConfig,
+}
+
+/// A graph that breaks the invariants above.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphError {
+    #[error("vertex {vertex} has input {input}, which is not an earlier vertex")]
+    InputOrder { vertex: u32, input: u32 },
+    #[error("target vertex {0} does not exist")]
+    MissingTarget(u32),
+    #[error("vertex {vertex} ({op}) needs a root filesystem as its first input")]
+    MissingRoot { vertex: u32, op: &'static str },
+    #[error(
+        "vertex {vertex}: file action refers to input {index}, but the vertex has {count} inputs"
+    )]
+    BadSourceIndex {
+        vertex: u32,
+        index: usize,
+        count: usize,
+    },
+}
+
+impl Graph {
+    pub fn vertex(&self, id: VertexId) -> &Vertex {
+        &self.vertices[id.index()]
+    }
+
+    /// Checks the structural invariants.
+    pub fn validate(&self) -> Result<(), GraphError> {
+        if self.target.index() >= self.vertices.len() {
+            return Err(GraphError::MissingTarget(self.target.0));
+        }
+        for (i, v) in self.vertices.iter().enumerate() {
+            let vertex = i as u32;
+            if let Some(bad) = v.inputs.iter().find(|inp| inp.0 >= vertex) {
+                return Err(GraphError::InputOrder {
+                    vertex,
+                    input: bad.0,
+                });
+            }
+            match &v.op {
+                Op::Exec(_) | Op::File(_) if v.inputs.is_empty() => {
+                    return Err(GraphError::MissingRoot {
+                        vertex,
+                        op: v.op.kind(),
+                    })
+                }
+                Op::File(f) => {
+                    for a in &f.actions {
+                        if let FileAction::Copy(c) = a {
+                            if c.source >= v.inputs.len() {
+                                return Err(GraphError::BadSourceIndex {
+                                    vertex,
+                                    index: c.source,
+                                    count: v.inputs.len(),
+                                });
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids of every vertex the target depends on (itself included), ascending.
+    pub fn reachable(&self) -> Vec<VertexId> {
+        let mut seen = vec![false; self.vertices.len()];
+        let mut stack = vec![self.target];
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                continue;
+            }
+            stack.extend(self.vertex(id).inputs.iter().copied());
+        }
+        (0..self.vertices.len() as u32)
+            .filter(|&i| seen[i as usize])
+            .map(VertexId)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(op: Op, inputs: &[u32]) -> Vertex {
+        Vertex {
+            op,
+            inputs: inputs.iter().map(|&i| VertexId(i)).collect(),
+            name: String::new(),
+            span: None,
+            ignore_cache: false,
+        }
+    }
+
+    fn exec() -> Op {
+        Op::Exec(ExecOp {
+            args: vec!["true".into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: String::new(),
+            network: NetworkMode::Default,
+        })
+    }
+
+    #[test]
+    fn validate_and_reach() {
+        let g = Graph {
+            vertices: vec![v(Op::Scratch, &[]), v(Op::Scratch, &[]), v(exec(), &[1])],
+            target: VertexId(2),
+            image: ImageConfig::default(),
+        };
+        g.validate().unwrap();
+        assert_eq!(g.reachable(), vec![VertexId(1), VertexId(2)]);
+    }
+
+    #[test]
+    fn rejects_forward_inputs_and_rootless_exec() {
+        let g = Graph {
+            vertices: vec![v(Op::Scratch, &[1]), v(Op::Scratch, &[])],
+            target: VertexId(1),
+            image: ImageConfig::default(),
+        };
+        assert!(matches!(g.validate(), Err(GraphError::InputOrder { .. })));
+        let g = Graph {
+            vertices: vec![v(exec(), &[])],
+            target: VertexId(0),
+            image: ImageConfig::default(),
+        };
+        assert!(matches!(g.validate(), Err(GraphError::MissingRoot { .. })));
+    }
+}

@@ -1,0 +1,1 @@
+//! Image formats (work in progress).

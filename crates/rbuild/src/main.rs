@@ -1,0 +1,2 @@
+//! The rbuild binary (work in progress).
+fn main() {}

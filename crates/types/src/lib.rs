@@ -1,0 +1,15 @@
+//! Shared vocabulary of rbuild.
+//!
+//! Every other crate speaks in these types: a content [`Digest`], a target [`Platform`], a
+//! normalised [`ImageRef`] (Docker reference rules) and a source [`Span`] into a Dockerfile.
+//! This crate has no I/O and depends on nothing of ours.
+
+mod digest;
+mod image_ref;
+mod platform;
+mod span;
+
+pub use digest::{Digest, DigestError, Hasher};
+pub use image_ref::{ImageRef, ImageRefError, DEFAULT_REGISTRY};
+pub use platform::{Platform, PlatformError};
+pub use span::Span;

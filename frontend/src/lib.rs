@@ -1,0 +1,1 @@
+//! The Dockerfile frontend (work in progress).

@@ -1,0 +1,34 @@
+//! Progress events the solver emits; the binary renders them (tty, plain, json).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::LogStream;
+
+/// Something that happened to a vertex. `vertex` is the index in the graph; `name` is the
+/// vertex's display name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        vertex: u32,
+        name: String,
+    },
+    Cached {
+        vertex: u32,
+        name: String,
+    },
+    Log {
+        vertex: u32,
+        stream: LogStream,
+        data: Vec<u8>,
+    },
+    Done {
+        vertex: u32,
+        seconds: f64,
+    },
+    Failed {
+        vertex: u32,
+        seconds: f64,
+        error: String,
+    },
+}

@@ -1,0 +1,83 @@
+//! Ports: what the solver needs from the outside world, implemented by adapters
+//! (`rbuild-sandbox` for [`Executor`], `rbuild-oci` for [`ImageSource`]). Solver tests use fakes.
+
+use std::path::{Path, PathBuf};
+
+use rbuild_graph::{ExecOp, ImageConfig};
+use rbuild_types::{Digest, ImageRef, Platform};
+
+/// Which output stream a log chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives the output of a running command, chunk by chunk, as it is produced.
+pub trait LogSink: Send + Sync {
+    fn write(&self, stream: LogStream, data: &[u8]);
+}
+
+/// One RUN to execute.
+pub struct ExecRequest<'a> {
+    pub op: &'a ExecOp,
+    /// Snapshot directories of the root filesystem's layers, **bottom first**. They are in
+    /// overlayfs format (whiteouts are 0:0 character devices, opaque directories carry the
+    /// `trusted.overlay.opaque=y` xattr) and must not be modified.
+    pub layers: &'a [PathBuf],
+    /// An empty directory that receives every change the command makes, in overlayfs upper-dir
+    /// format; it becomes the new layer.
+    pub upper: &'a Path,
+    /// An empty scratch directory on the same filesystem as `upper` (overlayfs workdir).
+    pub work: &'a Path,
+    pub log: &'a dyn LogSink,
+}
+
+/// Why a RUN did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exit code: {0}")]
+    Exit(i32),
+    #[error("killed by signal {0}")]
+    Signal(i32),
+    #[error("sandbox setup failed: {0}")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Runs commands in an isolated root filesystem. Blocking: the solver calls it off the async
+/// runtime.
+pub trait Executor: Send + Sync {
+    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError>;
+}
+
+/// A base image, resolved to a manifest.
+#[derive(Clone, Debug)]
+pub struct ResolvedImage {
+    pub reference: ImageRef,
+    /// Digest of the platform-specific manifest. The cache key of an image vertex.
+    pub manifest_digest: Digest,
+    pub config: ImageConfig,
+}
+
+/// Errors of an image source; adapters box their own error types in.
+#[derive(Debug, thiserror::Error)]
+#[error("{reference}: {source}")]
+pub struct SourceError {
+    pub reference: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Base images: resolved by reference, then made available as unpacked snapshots.
+pub trait ImageSource: Send + Sync {
+    /// Resolves `reference` for `platform` to a manifest and its config (local store first,
+    /// then registries). Blocking.
+    fn resolve(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, SourceError>;
+    /// Makes sure every layer of the resolved image is in the store as a snapshot; returns the
+    /// snapshot ids, bottom first. Blocking.
+    fn pull(&self, image: &ResolvedImage) -> Result<Vec<rbuild_cache::SnapshotId>, SourceError>;
+}
