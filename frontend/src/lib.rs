@@ -5,6 +5,7 @@
 
 pub mod ast;
 pub mod diagnostics;
+pub mod shell;
 
 pub use ast::{Directive, Dockerfile, Heredoc, Node, Warning};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
