@@ -44,13 +44,34 @@ pub fn process_word_with_matches(
     expand(input, env, escape).map(|e| (e.word, e.matched, e.unmatched))
 }
 
+/// Lexer switches BuildKit uses for progress names (`RUN` lines are shown with quotes kept
+/// and unset variables left as written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LexOptions {
+    /// Keep quote characters in the output.
+    pub raw_quotes: bool,
+    /// Leave references to unset variables as written instead of expanding them to "".
+    pub skip_unset: bool,
+}
+
 /// Expands `input` and returns everything the lexer learned.
 pub fn expand(input: &str, env: &dyn Env, escape: char) -> Result<Expansion, ShellError> {
+    expand_with(input, env, escape, LexOptions::default())
+}
+
+/// [`expand`] with [`LexOptions`].
+pub fn expand_with(
+    input: &str,
+    env: &dyn Env,
+    escape: char,
+    opts: LexOptions,
+) -> Result<Expansion, ShellError> {
     let mut lx = Lexer {
         chars: input.chars().collect(),
         pos: 0,
         env,
         escape,
+        opts,
         matched: BTreeSet::new(),
         unmatched: BTreeSet::new(),
     };
@@ -75,6 +96,7 @@ struct Lexer<'a> {
     pos: usize,
     env: &'a dyn Env,
     escape: char,
+    opts: LexOptions,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
@@ -169,10 +191,18 @@ impl Lexer<'_> {
     fn process_single_quote(&mut self) -> Result2<String> {
         self.next();
         let mut out = String::new();
+        if self.opts.raw_quotes {
+            out.push('\'');
+        }
         loop {
             match self.next() {
                 None => return Err(ShellErrorKind::UnterminatedSingleQuote),
-                Some('\'') => return Ok(out),
+                Some('\'') => {
+                    if self.opts.raw_quotes {
+                        out.push('\'');
+                    }
+                    return Ok(out);
+                }
                 Some(c) => out.push(c),
             }
         }
@@ -181,12 +211,18 @@ impl Lexer<'_> {
     fn process_double_quote(&mut self) -> Result2<String> {
         self.next();
         let mut out = String::new();
+        if self.opts.raw_quotes {
+            out.push('"');
+        }
         loop {
             let Some(ch) = self.peek() else {
                 return Err(ShellErrorKind::UnterminatedDoubleQuote);
             };
             if ch == '"' {
                 self.next();
+                if self.opts.raw_quotes {
+                    out.push('"');
+                }
                 return Ok(out);
             }
             if ch == '$' {
@@ -240,7 +276,11 @@ impl Lexer<'_> {
             if name.is_empty() {
                 return Ok("$".to_string());
             }
-            return Ok(self.get_env(&name).unwrap_or_default());
+            return Ok(match self.get_env(&name) {
+                Some(v) => v,
+                None if self.opts.skip_unset => format!("${name}"),
+                None => String::new(),
+            });
         }
         self.next();
         match self.peek() {
@@ -254,7 +294,11 @@ impl Lexer<'_> {
         };
         let mut modifier = ch.to_string();
         match ch {
-            '}' => Ok(self.get_env(&name).unwrap_or_default()),
+            '}' => Ok(match self.get_env(&name) {
+                Some(v) => v,
+                None if self.opts.skip_unset => format!("${{{name}}}"),
+                None => String::new(),
+            }),
             ':' | '+' | '-' | '?' | '#' | '%' => {
                 let null_is_unset = ch == ':';
                 if null_is_unset {
@@ -272,6 +316,9 @@ impl Lexer<'_> {
                 }
                 let word = self.sub_word('}', raw_escapes, ShellErrorKind::MissingBrace)?;
                 let value = self.get_env(&name);
+                if value.is_none() && self.opts.skip_unset {
+                    return Ok(format!("${{{name}{modifier}{word}}}"));
+                }
                 let unset = value.is_none() || (null_is_unset && value.as_deref() == Some(""));
                 match ch {
                     '-' => Ok(if unset {
@@ -316,7 +363,11 @@ impl Lexer<'_> {
                 }
                 let pat = self.sub_word('/', true, ShellErrorKind::MissingSlash)?;
                 let repl = self.sub_word('}', true, ShellErrorKind::MissingBrace)?;
-                let value = self.get_env(&name).unwrap_or_default();
+                let value = self.get_env(&name);
+                if value.is_none() && self.opts.skip_unset {
+                    return Ok(format!("${{{name}/{pat}/{repl}}}"));
+                }
+                let value = value.unwrap_or_default();
                 pattern::replace(&pat, &value, &repl, all).map_err(|reason| {
                     ShellErrorKind::InvalidPattern {
                         pattern: pat.clone(),
@@ -404,6 +455,18 @@ mod tests {
             process_words("hello${space}bye \"${space}\"", &e, '\\').unwrap(),
             vec!["helloabc", "defbye", "abc  def"]
         );
+    }
+
+    #[test]
+    fn raw_quotes_and_skip_unset() {
+        let e = env(&[("A", "x")]);
+        let opts = LexOptions {
+            raw_quotes: true,
+            skip_unset: true,
+        };
+        let got = expand_with("echo \"$A\" '$B' ${C:-d} $D", &e, '\\', opts).unwrap();
+        assert_eq!(got.word, "echo \"x\" '$B' ${C:-d} $D");
+        assert_eq!(process_word("${U///abc}", &e, '\\').as_deref(), Ok("abc"));
     }
 
     #[test]

@@ -21,4 +21,7 @@ pub mod words;
 
 pub use env::{Env, EnvList};
 pub use error::{ShellError, ShellErrorKind};
-pub use lexer::{process_word, process_word_with_matches, process_words, Expansion};
+pub use lexer::{
+    expand, expand_with, process_word, process_word_with_matches, process_words, Expansion,
+    LexOptions,
+};
