@@ -1,0 +1,171 @@
+//! The content store: blobs named by the SHA-256 of their bytes.
+//!
+//! Invariant: a file at `blobs/sha256/<hex>` is complete, fsynced, and hashes to `<hex>`. A
+//! [`BlobWriter`] stages into `tmp/`, hashes while writing, and publishes by rename only after
+//! the digest is known (and equals the expected one, if given). A dropped or failed writer
+//! leaves nothing behind but, at worst after a crash, a stale `tmp/` entry that the next
+//! exclusive open removes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use rbuild_types::{Digest, Hasher};
+
+use crate::error::{io_err, CacheError};
+use crate::fsutil;
+use crate::store::Store;
+
+impl Store {
+    /// Whether the blob is published.
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// Where the blob is, or would be once published.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blobs_dir.join(d.hex())
+    }
+
+    /// A writer that stages a new blob; call [`BlobWriter::commit`] to publish it.
+    pub fn blob_writer(&self) -> Result<BlobWriter, CacheError> {
+        loop {
+            let tmp = self.tmp_dir.join(fsutil::unique_name("blob"));
+            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(file) => {
+                    return Ok(BlobWriter {
+                        out: Some(BufWriter::with_capacity(256 * 1024, file)),
+                        hasher: Hasher::new(),
+                        size: 0,
+                        tmp,
+                        dest_dir: self.blobs_dir.clone(),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err("create staging file", tmp)(e)),
+            }
+        }
+    }
+
+    /// Stores `bytes` as a blob and returns its digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
+        let mut w = self.blob_writer()?;
+        w.write_all(bytes)
+            .map_err(io_err("write staging file", w.tmp.clone()))?;
+        Ok(w.commit(None)?.0)
+    }
+
+    /// Reads a whole blob into memory (meant for manifests and configs) and checks that it
+    /// still hashes to its name.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, CacheError> {
+        let path = self.blob_path(d);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CacheError::BlobNotFound { digest: *d, path })
+            }
+            Err(e) => return Err(io_err("read blob", path)(e)),
+        };
+        let actual = Digest::of(&bytes);
+        if actual != *d {
+            return Err(CacheError::CorruptBlob { path, actual });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Stages a blob, hashing and counting bytes as they are written.
+///
+/// Invariant: nothing is visible in the store until [`BlobWriter::commit`] succeeds; dropping
+/// the writer removes the staging file.
+pub struct BlobWriter {
+    out: Option<BufWriter<File>>,
+    hasher: Hasher,
+    size: u64,
+    tmp: PathBuf,
+    dest_dir: PathBuf,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("tmp", &self.tmp)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flushes, fsyncs and verifies the content, then publishes it under its digest. If
+    /// `expected` is given and differs, nothing is published and
+    /// [`CacheError::DigestMismatch`] is returned. Publishing a blob that already exists is a
+    /// no-op success. Returns the digest and size.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64), CacheError> {
+        let out = match self.out.take() {
+            Some(o) => o,
+            None => {
+                return Err(CacheError::Io {
+                    action: "commit blob (writer already failed)",
+                    path: self.tmp.clone(),
+                    source: std::io::Error::from(std::io::ErrorKind::BrokenPipe),
+                })
+            }
+        };
+        let file = out
+            .into_inner()
+            .map_err(|e| io_err("flush staging file", self.tmp.clone())(e.into_error()))?;
+        file.sync_all()
+            .map_err(io_err("fsync staging file", self.tmp.clone()))?;
+        drop(file);
+        let actual = std::mem::take(&mut self.hasher).finish();
+        if let Some(exp) = expected {
+            if *exp != actual {
+                return Err(CacheError::DigestMismatch {
+                    expected: *exp,
+                    actual,
+                });
+            }
+        }
+        let dest = self.dest_dir.join(actual.hex());
+        if dest.is_file() {
+            // Same name, same content: keep the published one (Drop removes the staging file).
+            return Ok((actual, self.size));
+        }
+        fs::rename(&self.tmp, &dest).map_err(io_err("publish blob", dest.clone()))?;
+        fsutil::fsync_dir(&self.dest_dir)?;
+        Ok((actual, self.size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        let n = out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.out.as_mut() {
+            Some(o) => o.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        drop(self.out.take());
+        // After a successful rename the staging name no longer exists; ignore that.
+        let _ = fs::remove_file(&self.tmp);
+    }
+}

@@ -1,0 +1,81 @@
+//! The one error type of the store. Every variant names what was being done and to which
+//! path, digest or table, so a user-facing report can say where and why.
+
+use std::path::PathBuf;
+
+use rbuild_types::Digest;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A filesystem operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("create directory", "rename", ...).
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded index database failed.
+    #[error("store index {path}: {action}: {source}")]
+    Index {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    /// A record in the index could not be encoded or decoded.
+    #[error("store index table {table}, key {key}: bad record: {source}")]
+    Record {
+        table: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored string in the index is not a digest.
+    #[error("store index table {table}, key {key}: bad digest: {source}")]
+    RecordDigest {
+        table: &'static str,
+        key: String,
+        #[source]
+        source: rbuild_types::DigestError,
+    },
+    /// Written content does not have the digest the caller expected; nothing was published.
+    #[error("content digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    /// A published blob no longer hashes to its name (disk corruption or tampering).
+    #[error("blob {path} is corrupt: its content hashes to {actual}")]
+    CorruptBlob { path: PathBuf, actual: Digest },
+    /// The blob is not in the store.
+    #[error("blob {digest} is not in the store ({path})")]
+    BlobNotFound { digest: Digest, path: PathBuf },
+    /// Another process has the store open, so an exclusive operation cannot run now.
+    #[error("store {root} is in use by another rbuild process; try again when it has finished")]
+    Busy { root: PathBuf },
+    /// A path given to the merged view is not absolute.
+    #[error("image path {path} is not absolute")]
+    RelativePath { path: PathBuf },
+    /// Symlink resolution inside the image went around in circles.
+    #[error("too many levels of symbolic links resolving {path} in the image")]
+    TooManySymlinks { path: PathBuf },
+    /// A path in the image does not exist.
+    #[error("{path}: no such file or directory in the image")]
+    NotFound { path: PathBuf },
+    /// A path in the image is not a directory where one was needed.
+    #[error("{path}: not a directory in the image")]
+    NotADirectory { path: PathBuf },
+}
+
+/// Shorthand for mapping an I/O error with its action and path.
+pub(crate) fn io_err(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> CacheError {
+    let path = path.into();
+    move |source| CacheError::Io {
+        action,
+        path,
+        source,
+    }
+}

@@ -1,0 +1,94 @@
+//! The overlayfs upper-dir format that snapshots are stored in, read and written here so that
+//! every crate agrees on it:
+//! - a **whiteout** (the path is deleted in this layer) is a character device with device
+//!   number 0:0;
+//! - an **opaque directory** (lower layers' contents of it are hidden) carries the xattr
+//!   `trusted.overlay.opaque=y` (or `user.overlay.opaque=y`, as written by rootless
+//!   overlayfs mounted with `userxattr`).
+//!
+//! Creating whiteouts (`mknod`) and `trusted.*` xattrs needs root (CAP_MKNOD, CAP_SYS_ADMIN).
+
+use std::fs::Metadata;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use crate::error::CacheError;
+use crate::fsutil::cstring;
+
+/// The xattr that marks an opaque directory (root overlayfs).
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The xattr that marks an opaque directory (overlayfs mounted with `userxattr`).
+pub const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
+/// Whether `md` (from `symlink_metadata`) describes a whiteout.
+pub fn is_whiteout(md: &Metadata) -> bool {
+    md.file_type().is_char_device() && md.rdev() == 0
+}
+
+/// Whether the directory at `path` is marked opaque. Unreadable xattrs count as "not opaque".
+pub fn is_opaque(path: &Path) -> bool {
+    [OPAQUE_XATTR, USER_OPAQUE_XATTR]
+        .iter()
+        .any(|name| xattr_is_y(path, name))
+}
+
+fn xattr_is_y(path: &Path, name: &str) -> bool {
+    let (Ok(p), Ok(n)) = (cstring(path), std::ffi::CString::new(name)) else {
+        return false;
+    };
+    let mut buf = [0u8; 8];
+    // SAFETY: valid NUL-terminated strings and a buffer of the stated length.
+    let len = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+            buf.len(),
+        )
+    };
+    len == 1 && buf[0] == b'y'
+}
+
+/// Creates a whiteout at `path` (which must not exist).
+pub fn create_whiteout(path: &Path) -> Result<(), CacheError> {
+    let p = cstring(path)?;
+    // SAFETY: valid NUL-terminated path; mknod does not retain it.
+    let rc = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) };
+    if rc != 0 {
+        return Err(CacheError::Io {
+            action: "create whiteout (mknod 0:0)",
+            path: path.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Marks the directory at `path` opaque with `xattr` ([`OPAQUE_XATTR`] or
+/// [`USER_OPAQUE_XATTR`]).
+pub fn set_opaque(path: &Path, xattr: &str) -> Result<(), CacheError> {
+    let p = cstring(path)?;
+    let n = std::ffi::CString::new(xattr).map_err(|_| CacheError::Io {
+        action: "set opaque xattr (name contains NUL)",
+        path: path.to_path_buf(),
+        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    })?;
+    // SAFETY: valid NUL-terminated strings and a one-byte value.
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            b"y".as_ptr().cast::<libc::c_void>(),
+            1,
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(CacheError::Io {
+            action: "set opaque xattr",
+            path: path.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Snapshots: unpacked layers in overlayfs upper-dir format (whiteouts are 0:0 character
+//! devices, opaque directories carry `trusted.overlay.opaque=y`).
+//!
+//! Lifecycle: [`Store::prepare_snapshot`] makes `tmp/snap-…/{upper,work}`; the caller fills
+//! `upper` (by running a command over an overlay, or unpacking a tar); then
+//! [`Store::commit_snapshot`] syncs the filesystem and renames `upper` to
+//! `snapshots/<hex>` in one step. Invariant: a directory under `snapshots/` is complete and
+//! durable; a [`PreparedSnapshot`] that is dropped instead of committed removes its staging.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::error::{io_err, CacheError};
+use crate::fsutil;
+use crate::store::Store;
+use crate::SnapshotId;
+
+/// Staging for a new snapshot: two empty directories on the store's filesystem.
+#[derive(Debug)]
+pub struct PreparedSnapshot {
+    /// Receives the layer's content; becomes the snapshot on commit.
+    pub upper: PathBuf,
+    /// Scratch directory for overlayfs (`workdir=`); discarded on commit.
+    pub work: PathBuf,
+    /// The staging directory holding both; removed on drop.
+    base: PathBuf,
+}
+
+impl Drop for PreparedSnapshot {
+    fn drop(&mut self) {
+        let _ = fsutil::remove_tree(&self.base);
+    }
+}
+
+impl Store {
+    /// The directory of a committed snapshot; `None` if it is not (yet) in the store.
+    pub fn snapshot_path(&self, id: &SnapshotId) -> Option<PathBuf> {
+        let p = self.snapshots_dir.join(id.0.hex());
+        match fs::symlink_metadata(&p) {
+            Ok(md) if md.is_dir() => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Makes fresh, empty `upper` and `work` directories under `tmp/`.
+    pub fn prepare_snapshot(&self) -> Result<PreparedSnapshot, CacheError> {
+        let base = loop {
+            let base = self.tmp_dir.join(fsutil::unique_name("snap"));
+            match fs::create_dir(&base) {
+                Ok(()) => break base,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err("create staging directory", base)(e)),
+            }
+        };
+        let prepared = PreparedSnapshot {
+            upper: base.join("upper"),
+            work: base.join("work"),
+            base,
+        };
+        // From here on, Drop of `prepared` cleans up if creating a subdirectory fails.
+        fs::create_dir(&prepared.upper).map_err(io_err("create directory", &prepared.upper))?;
+        fs::create_dir(&prepared.work).map_err(io_err("create directory", &prepared.work))?;
+        Ok(prepared)
+    }
+
+    /// Publishes `p.upper` as snapshot `id` and returns its path. If `id` is already in the
+    /// store (another build made the same layer), `p` is discarded and the existing path is
+    /// returned: equal ids mean equal content.
+    pub fn commit_snapshot(
+        &self,
+        p: PreparedSnapshot,
+        id: &SnapshotId,
+    ) -> Result<PathBuf, CacheError> {
+        let dest = self.snapshots_dir.join(id.0.hex());
+        if self.snapshot_path(id).is_some() {
+            return Ok(dest);
+        }
+        // Make every file of the layer durable before it becomes visible.
+        fsutil::syncfs(&p.upper)?;
+        if fsutil::rename_noreplace(&p.upper, &dest)? {
+            fsutil::fsync_dir(&self.snapshots_dir)?;
+        }
+        Ok(dest)
+    }
+}
