@@ -1,1 +1,32 @@
-//! Build contexts (work in progress).
+//! Build contexts for rbuild: what a build can see, and what each COPY's cache key is made of.
+//!
+//! - [`dockerignore`]: our own Docker-exact `.dockerignore` matcher and file reader;
+//! - [`Filter`] + the parallel walk: which paths are listed, pruning excluded subtrees that no
+//!   `!` exception can reopen (symlinks never followed, special files skipped);
+//! - [`BuildContext`]: the walked context, hashed lazily in parallel (`rayon` + SHA-256); a
+//!   path's digest covers type, mode bits, uid/gid, symlink target and content, never mtime;
+//! - [`BuildContext::select`]: what a COPY/ADD source selects and its [`Selection::digest`];
+//! - [`debug_listing`]: the text of `rbuild debug context`.
+//!
+//! This crate never prints; every error is a [`ContextError`] naming its path or pattern.
+
+mod clean;
+mod context;
+pub mod dockerignore;
+mod entry;
+mod error;
+mod filter;
+mod glob;
+mod hash;
+mod listing;
+mod select;
+mod walk;
+
+pub use clean::{clean, clean_within_root};
+pub use context::BuildContext;
+pub use entry::{ContextEntry, EntryKind};
+pub use error::ContextError;
+pub use filter::{Decision, Filter, Layer};
+pub use listing::debug_listing;
+pub use select::Selection;
+pub use walk::{walk, walk_order, StatKey, Walked};

@@ -1,0 +1,154 @@
+//! [`BuildContext`]: the included paths of a context directory, hashed lazily and in parallel.
+//!
+//! Invariants: `entries` is in walk order (see `walk`), `index` maps each `rel` to its position,
+//! `digests[i]` once set is the [`entry_digest`](crate::hash::entry_digest) of `entries[i]`.
+//! The walk happens once, in [`BuildContext::from_dir`]; content is hashed only when
+//! [`BuildContext::digest`] or [`BuildContext::select`] need it, then remembered.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use rbuild_types::{Digest, Hasher};
+
+use crate::dockerignore::{find_ignore_file, parse_ignore_file, PatternMatcher};
+use crate::entry::{ContextEntry, EntryKind};
+use crate::error::ContextError;
+use crate::filter::Filter;
+use crate::hash::hash_entry;
+use crate::walk::walk;
+
+/// A build context: what a build can see. `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct BuildContext {
+    root: Option<PathBuf>,
+    root_entry: ContextEntry,
+    pub(crate) entries: Vec<ContextEntry>,
+    pub(crate) index: HashMap<String, usize>,
+    digests: Vec<OnceLock<Digest>>,
+}
+
+impl BuildContext {
+    /// Reads the context directory `root`, honouring `<dockerfile-name>.dockerignore` next to
+    /// `dockerfile` if present, else `root/.dockerignore`. `dockerfile` may be outside `root`.
+    pub fn from_dir(root: &Path, dockerfile: Option<&Path>) -> Result<BuildContext, ContextError> {
+        let meta = std::fs::metadata(root).map_err(ContextError::io(root))?;
+        if !meta.is_dir() {
+            return Err(ContextError::NotADirectory {
+                path: root.to_path_buf(),
+            });
+        }
+        let ignore_file = find_ignore_file(root, dockerfile).map_err(ContextError::io(root))?;
+        let matcher = match &ignore_file {
+            Some(file) => {
+                let bytes = std::fs::read(file).map_err(ContextError::io(file))?;
+                let patterns = parse_ignore_file(&String::from_utf8_lossy(&bytes));
+                PatternMatcher::new(&patterns).map_err(|source| ContextError::IgnoreFile {
+                    file: file.clone(),
+                    source,
+                })?
+            }
+            None => PatternMatcher::default(),
+        };
+        let walked = walk(root, &Filter::excluding(matcher))?;
+        let entries: Vec<ContextEntry> = walked.into_iter().map(|w| w.entry).collect();
+        let root_entry = ContextEntry {
+            rel: ".".to_string(),
+            kind: EntryKind::Dir,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: 0,
+            link_target: None,
+            host_path: root.to_path_buf(),
+        };
+        Ok(BuildContext::from_entries(
+            Some(root.to_path_buf()),
+            root_entry,
+            entries,
+        ))
+    }
+
+    /// The empty context (`rbuild - < Dockerfile`): only the root directory `.` exists.
+    pub fn empty() -> BuildContext {
+        let root_entry = ContextEntry {
+            rel: ".".to_string(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            link_target: None,
+            host_path: PathBuf::new(),
+        };
+        BuildContext::from_entries(None, root_entry, Vec::new())
+    }
+
+    fn from_entries(
+        root: Option<PathBuf>,
+        root_entry: ContextEntry,
+        entries: Vec<ContextEntry>,
+    ) -> BuildContext {
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.rel.clone(), i))
+            .collect();
+        let digests = entries.iter().map(|_| OnceLock::new()).collect();
+        BuildContext {
+            root,
+            root_entry,
+            entries,
+            index,
+            digests,
+        }
+    }
+
+    /// The context directory, `None` for the empty context.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// Every included path, in walk order (pre-order, siblings sorted byte-wise), relative and
+    /// `/`-separated. The root itself is not listed.
+    pub fn list(&self) -> Result<Vec<ContextEntry>, ContextError> {
+        Ok(self.entries.clone())
+    }
+
+    /// Digest of the whole included context: every path with its entry digest.
+    pub fn digest(&self) -> Result<Digest, ContextError> {
+        let all: Vec<usize> = (0..self.entries.len()).collect();
+        self.hash_all(&all)?;
+        let mut h = Hasher::new();
+        h.field(b"rbuild-context-v1");
+        for (i, e) in self.entries.iter().enumerate() {
+            h.field(e.rel.as_bytes());
+            h.field(self.entry_digest(i)?.as_bytes());
+        }
+        Ok(h.finish())
+    }
+
+    /// The entry for the context root itself (`rel` is `.`).
+    pub(crate) fn root_entry(&self) -> &ContextEntry {
+        &self.root_entry
+    }
+
+    /// The digest of `entries[i]`, hashing it on first use.
+    pub(crate) fn entry_digest(&self, i: usize) -> Result<Digest, ContextError> {
+        let cell = &self.digests[i];
+        if let Some(d) = cell.get() {
+            return Ok(*d);
+        }
+        let d = hash_entry(&self.entries[i])?;
+        Ok(*cell.get_or_init(|| d))
+    }
+
+    /// Hashes the given entries in parallel (those not hashed yet).
+    pub(crate) fn hash_all(&self, indices: &[usize]) -> Result<(), ContextError> {
+        indices
+            .par_iter()
+            .try_for_each(|&i| self.entry_digest(i).map(|_| ()))
+    }
+}
