@@ -1,0 +1,283 @@
+//! The Dockerfile parser: bytes → [`Dockerfile`] with spans, following BuildKit's parser
+//! rules exactly (see `shared/conformance/buildkit-parser/FORMAT.md`).
+//!
+//! The main loop reads physical lines, scans parser directives at the top, joins continuation
+//! lines (skipping comment and blank lines inside them, with a warning for blank ones), builds
+//! one [`Node`] per logical line, then reads heredoc bodies for RUN/COPY/ADD. Errors are
+//! collected and parsing goes on with the next line, so one run reports every error.
+//! Everything is linear in the input size; ONBUILD nesting is bounded (one level per keyword).
+
+mod args;
+mod directives;
+mod error;
+mod heredoc;
+mod json;
+mod lines;
+mod split;
+mod words;
+
+pub use directives::{detect_syntax, parse_directive, FoundDirective};
+pub use error::ParseError;
+pub use heredoc::{chomp as chomp_heredoc, parse_heredoc_word, HeredocError, HeredocHeader};
+pub use words::parse_words;
+
+use rbuild_types::Span;
+
+use crate::ast::{Directive, Dockerfile, Heredoc, Node, Warning};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use args::{read_args, rule_for, Rule};
+use lines::{is_comment, split_lines, trim_continuation, PhysLine, MAX_LINE_LEN};
+use split::split_command;
+
+/// Detail text of the empty-continuation-line warning.
+pub const EMPTY_CONTINUATION_DETAIL: &str =
+    "Empty continuation lines will become errors in a future release";
+
+/// Parses a Dockerfile. Returns every error found (the parse keeps going after one).
+pub fn parse(src: &[u8]) -> Result<Dockerfile, Diagnostics> {
+    Parser::new(src).run()
+}
+
+/// Builds the node for one logical line (ONBUILD recurses once per nesting level).
+pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseError> {
+    let split = split_command(line, escape);
+    let keyword = split.keyword.to_ascii_lowercase();
+    let rule = rule_for(&keyword);
+    let mut node = Node {
+        keyword: keyword.clone(),
+        original: line.to_string(),
+        flags: split.flags,
+        ..Node::default()
+    };
+    if rule == Rule::SubCommand {
+        if !split.args.is_empty() {
+            node.next = Some(Box::new(node_from_line(&split.args, escape)?));
+        }
+    } else {
+        let a = read_args(rule, &keyword, &split.args, escape)?;
+        node.args = a.args;
+        node.json_form = a.json;
+    }
+    Ok(node)
+}
+
+/// Whether heredocs are looked for on this node's line.
+fn can_contain_heredoc(node: &Node) -> bool {
+    let target = match (&node.keyword[..], &node.next) {
+        ("onbuild", Some(next)) => next,
+        _ => node,
+    };
+    matches!(&target.keyword[..], "run" | "copy" | "add") && !target.json_form
+}
+
+struct Parser<'a> {
+    lines: Vec<PhysLine<'a>>,
+    pos: usize,
+    escape: char,
+    scanning_directives: bool,
+    directives: Vec<Directive>,
+    nodes: Vec<Node>,
+    warnings: Vec<Warning>,
+    errors: Vec<Diagnostic>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a [u8]) -> Self {
+        Parser {
+            lines: split_lines(src),
+            pos: 0,
+            escape: '\\',
+            scanning_directives: true,
+            directives: Vec::new(),
+            nodes: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn line_span(l: &PhysLine<'_>) -> Span {
+        Span::new(l.start, l.end, l.number, 1)
+    }
+
+    /// The next physical line as text, or an error for an over-long line (reported,
+    /// and the line is treated as empty).
+    fn next_line(&mut self) -> Option<(String, PhysLine<'a>)> {
+        let l = self.lines.get(self.pos)?.clone();
+        self.pos += 1;
+        if l.text.len() > MAX_LINE_LEN {
+            self.error(
+                ParseError::LineTooLong { max: MAX_LINE_LEN },
+                Self::line_span(&l),
+            );
+            return Some((String::new(), l));
+        }
+        Some((String::from_utf8_lossy(l.text).into_owned(), l))
+    }
+
+    fn error(&mut self, e: ParseError, span: Span) {
+        self.errors.push(Diagnostic::error(e.to_string(), span));
+    }
+
+    /// Directive handling for one first-of-logical-line physical line.
+    fn directive(&mut self, text: &str, l: &PhysLine<'_>) {
+        if !self.scanning_directives {
+            return;
+        }
+        let parsed = directives::parse_line(text, "#")
+            .filter(|(name, _)| directives::KNOWN.contains(&name.as_str()));
+        let Some((name, value)) = parsed else {
+            self.scanning_directives = false;
+            return;
+        };
+        let span = Self::line_span(l);
+        if self.directives.iter().any(|d| d.name == name) {
+            self.error(ParseError::DuplicateDirective { name }, span);
+            return;
+        }
+        if name == "escape" {
+            match value.as_str() {
+                "\\" => self.escape = '\\',
+                "`" => self.escape = '`',
+                _ => {
+                    self.error(
+                        ParseError::InvalidEscape {
+                            value: value.clone(),
+                        },
+                        span,
+                    );
+                }
+            }
+        }
+        self.directives.push(Directive { name, value, span });
+    }
+
+    fn run(mut self) -> Result<Dockerfile, Diagnostics> {
+        while let Some((text, first)) = self.next_line() {
+            self.directive(&text, &first);
+            let stripped = text.trim_start();
+            let stripped = if stripped.starts_with('#') {
+                ""
+            } else {
+                stripped
+            };
+            let (start_text, mut continues) = trim_continuation(stripped, self.escape);
+            if !continues && start_text.is_empty() {
+                continue;
+            }
+            let mut line = start_text.to_string();
+            let mut last = first.clone();
+            let mut empty_continuation = false;
+            while continues {
+                let Some((next, l)) = self.next_line() else {
+                    break;
+                };
+                last = l;
+                if is_comment(&next) {
+                    continue;
+                }
+                if next.trim_start().is_empty() {
+                    empty_continuation = true;
+                    continue;
+                }
+                let (t, c) = trim_continuation(&next, self.escape);
+                line.push_str(t);
+                continues = c;
+            }
+            let span_of = |last: &PhysLine<'_>| {
+                let col = text.len() - stripped.len() + 1;
+                Span::new(
+                    first.start + col - 1,
+                    last.end.max(first.start),
+                    first.number,
+                    u32::try_from(col).unwrap_or(u32::MAX),
+                )
+            };
+            if empty_continuation {
+                self.warnings.push(Warning {
+                    message: format!("Empty continuation line found in: {line}"),
+                    detail: EMPTY_CONTINUATION_DETAIL.to_string(),
+                    span: span_of(&last),
+                });
+            }
+            let mut node = match node_from_line(&line, self.escape) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.error(e, span_of(&last));
+                    continue;
+                }
+            };
+            if can_contain_heredoc(&node) && line.contains("<<") {
+                match heredoc::heredocs_from_line(&line) {
+                    Ok(headers) => {
+                        for h in headers {
+                            match self.read_heredoc(h) {
+                                Ok((doc, end)) => {
+                                    node.heredocs.push(doc);
+                                    last = end;
+                                }
+                                Err(name) => {
+                                    self.error(
+                                        ParseError::UnterminatedHeredoc { name },
+                                        span_of(&last),
+                                    );
+                                    if let Some(l) = self.lines.last() {
+                                        last = l.clone();
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => self.error(e.into(), span_of(&last)),
+                }
+            }
+            node.span = span_of(&last);
+            node.end_line = last.number;
+            self.nodes.push(node);
+        }
+        if self.nodes.is_empty() && self.errors.is_empty() {
+            let end = self.lines.last().map_or(0, |l| l.end);
+            let line = self.lines.last().map_or(1, |l| l.number);
+            self.error(
+                ParseError::NoInstructions,
+                Span::new(0, end, line.max(1), 1),
+            );
+        }
+        if !self.errors.is_empty() {
+            return Err(Diagnostics(self.errors));
+        }
+        Ok(Dockerfile {
+            directives: self.directives,
+            escape: self.escape,
+            instructions: self.nodes,
+            warnings: self.warnings,
+        })
+    }
+
+    /// Reads a heredoc body up to its terminator line. `Err(name)` when input runs out.
+    fn read_heredoc(&mut self, h: HeredocHeader) -> Result<(Heredoc, PhysLine<'a>), String> {
+        let mut content = String::new();
+        while let Some(l) = self.lines.get(self.pos) {
+            self.pos += 1;
+            let mut candidate = l.text;
+            if h.chomp {
+                while let Some(rest) = candidate.strip_prefix(b"\t") {
+                    candidate = rest;
+                }
+            }
+            if candidate == h.name.as_bytes() {
+                let doc = Heredoc {
+                    name: h.name,
+                    content,
+                    expand: h.expand,
+                    chomp: h.chomp,
+                    fd: h.fd,
+                };
+                return Ok((doc, l.clone()));
+            }
+            content.push_str(&String::from_utf8_lossy(l.raw));
+            content.push('\n');
+        }
+        Err(h.name)
+    }
+}
