@@ -7,18 +7,16 @@
 //! | `tags`       | image name (`app:1.0`)      | manifest digest (`sha256:…`)        |
 //! | `resolved`   | image reference             | manifest digest (`sha256:…`)        |
 //!
-//! redb allows one process at a time to open the file, so each operation opens the database
-//! under the `index.lock` file lock, runs one transaction (durable on commit) and closes it.
-//! A process killed mid-transaction leaves the last committed state.
+//! Each operation is one transaction (durable on commit) on the database shared through the
+//! `db` module. A process killed mid-transaction leaves the last committed state.
 
 use std::path::Path;
 
 use rbuild_types::Digest;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CacheError;
-use crate::lock::IndexGuard;
 use crate::store::Store;
 use crate::SnapshotId;
 
@@ -42,13 +40,6 @@ pub struct LayerInfo {
     pub size: u64,
 }
 
-/// An open database plus the lock that allows it to be open. Field order matters: the
-/// database closes before the lock is released.
-pub(crate) struct OpenIndex<'a> {
-    pub(crate) db: Database,
-    _guard: IndexGuard<'a>,
-}
-
 pub(crate) fn idx_err<E: Into<redb::Error>>(
     action: &'static str,
     path: &Path,
@@ -62,27 +53,21 @@ pub(crate) fn idx_err<E: Into<redb::Error>>(
 }
 
 impl Store {
-    /// Opens the index exclusively (blocking while another thread or process uses it).
-    pub(crate) fn open_index(&self) -> Result<OpenIndex<'_>, CacheError> {
-        let guard = self.index_lock.lock()?;
-        let db = Database::create(&self.db_path).map_err(idx_err("open", &self.db_path))?;
-        Ok(OpenIndex { db, _guard: guard })
-    }
-
     /// Creates the tables so later read transactions always find them.
     pub(crate) fn init_index(&self) -> Result<(), CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_write().map_err(idx_err("begin write", p))?;
-        txn.open_table(CACHE)
-            .map_err(idx_err("create table cache", p))?;
-        txn.open_table(LAYERS)
-            .map_err(idx_err("create table layer_info", p))?;
-        txn.open_table(TAGS)
-            .map_err(idx_err("create table tags", p))?;
-        txn.open_table(RESOLVED)
-            .map_err(idx_err("create table resolved", p))?;
-        txn.commit().map_err(idx_err("commit", p))
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_write().map_err(idx_err("begin write", p))?;
+            txn.open_table(CACHE)
+                .map_err(idx_err("create table cache", p))?;
+            txn.open_table(LAYERS)
+                .map_err(idx_err("create table layer_info", p))?;
+            txn.open_table(TAGS)
+                .map_err(idx_err("create table tags", p))?;
+            txn.open_table(RESOLVED)
+                .map_err(idx_err("create table resolved", p))?;
+            txn.commit().map_err(idx_err("commit", p))
+        })
     }
 
     fn get_bytes(
@@ -90,18 +75,19 @@ impl Store {
         table: TableDefinition<&[u8], &[u8]>,
         key: &Digest,
     ) -> Result<Option<Vec<u8>>, CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_read().map_err(idx_err("begin read", p))?;
-        let t = match txn.open_table(table) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(idx_err("open table", p)(e)),
-        };
-        let got = t
-            .get(key.as_bytes().as_slice())
-            .map_err(idx_err("read", p))?;
-        Ok(got.map(|v| v.value().to_vec()))
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_read().map_err(idx_err("begin read", p))?;
+            let t = match txn.open_table(table) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(idx_err("open table", p)(e)),
+            };
+            let got = t
+                .get(key.as_bytes().as_slice())
+                .map_err(idx_err("read", p))?;
+            Ok(got.map(|v| v.value().to_vec()))
+        })
     }
 
     fn put_bytes(
@@ -110,15 +96,16 @@ impl Store {
         key: &Digest,
         value: &[u8],
     ) -> Result<(), CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_write().map_err(idx_err("begin write", p))?;
-        {
-            let mut t = txn.open_table(table).map_err(idx_err("open table", p))?;
-            t.insert(key.as_bytes().as_slice(), value)
-                .map_err(idx_err("insert", p))?;
-        }
-        txn.commit().map_err(idx_err("commit", p))
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_write().map_err(idx_err("begin write", p))?;
+            {
+                let mut t = txn.open_table(table).map_err(idx_err("open table", p))?;
+                t.insert(key.as_bytes().as_slice(), value)
+                    .map_err(idx_err("insert", p))?;
+            }
+            txn.commit().map_err(idx_err("commit", p))
+        })
     }
 
     fn get_str(
@@ -127,18 +114,19 @@ impl Store {
         table_name: &'static str,
         key: &str,
     ) -> Result<Option<Digest>, CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_read().map_err(idx_err("begin read", p))?;
-        let t = match txn.open_table(table) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(idx_err("open table", p)(e)),
-        };
-        match t.get(key).map_err(idx_err("read", p))? {
-            None => Ok(None),
-            Some(v) => parse_digest(table_name, key, v.value()).map(Some),
-        }
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_read().map_err(idx_err("begin read", p))?;
+            let t = match txn.open_table(table) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(idx_err("open table", p)(e)),
+            };
+            match t.get(key).map_err(idx_err("read", p))? {
+                None => Ok(None),
+                Some(v) => parse_digest(table_name, key, v.value()).map(Some),
+            }
+        })
     }
 
     fn put_str(
@@ -147,14 +135,15 @@ impl Store {
         key: &str,
         value: &str,
     ) -> Result<(), CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_write().map_err(idx_err("begin write", p))?;
-        {
-            let mut t = txn.open_table(table).map_err(idx_err("open table", p))?;
-            t.insert(key, value).map_err(idx_err("insert", p))?;
-        }
-        txn.commit().map_err(idx_err("commit", p))
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_write().map_err(idx_err("begin write", p))?;
+            {
+                let mut t = txn.open_table(table).map_err(idx_err("open table", p))?;
+                t.insert(key, value).map_err(idx_err("insert", p))?;
+            }
+            txn.commit().map_err(idx_err("commit", p))
+        })
     }
 
     /// The cached result for a cache key, if any.
@@ -217,39 +206,41 @@ impl Store {
 
     /// Every tag with its manifest digest, sorted by name.
     pub fn tags(&self) -> Result<Vec<(String, Digest)>, CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_read().map_err(idx_err("begin read", p))?;
-        let t = match txn.open_table(TAGS) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(idx_err("open table", p)(e)),
-        };
-        let mut out = Vec::with_capacity(t.len().map_err(idx_err("count", p))? as usize);
-        for item in t.iter().map_err(idx_err("iterate", p))? {
-            let (k, v) = item.map_err(idx_err("iterate", p))?;
-            let name = k.value().to_string();
-            let d = parse_digest("tags", &name, v.value())?;
-            out.push((name, d));
-        }
-        // redb orders &str keys bytewise, which is already name order; sort anyway so the
-        // contract does not depend on the key encoding.
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_read().map_err(idx_err("begin read", p))?;
+            let t = match txn.open_table(TAGS) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(idx_err("open table", p)(e)),
+            };
+            let mut out = Vec::with_capacity(t.len().map_err(idx_err("count", p))? as usize);
+            for item in t.iter().map_err(idx_err("iterate", p))? {
+                let (k, v) = item.map_err(idx_err("iterate", p))?;
+                let name = k.value().to_string();
+                let d = parse_digest("tags", &name, v.value())?;
+                out.push((name, d));
+            }
+            // redb orders &str keys bytewise, which is already name order; sort anyway so the
+            // contract does not depend on the key encoding.
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
     }
 
     /// Removes a tag; `false` if there was none.
     pub fn remove_tag(&self, name: &str) -> Result<bool, CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_write().map_err(idx_err("begin write", p))?;
-        let existed = {
-            let mut t = txn.open_table(TAGS).map_err(idx_err("open table", p))?;
-            let removed = t.remove(name).map_err(idx_err("remove", p))?;
-            removed.is_some()
-        };
-        txn.commit().map_err(idx_err("commit", p))?;
-        Ok(existed)
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_write().map_err(idx_err("begin write", p))?;
+            let existed = {
+                let mut t = txn.open_table(TAGS).map_err(idx_err("open table", p))?;
+                let removed = t.remove(name).map_err(idx_err("remove", p))?;
+                removed.is_some()
+            };
+            txn.commit().map_err(idx_err("commit", p))?;
+            Ok(existed)
+        })
     }
 
     /// Remembers what an image reference resolved to.

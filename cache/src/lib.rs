@@ -19,6 +19,7 @@
 //! | `blobs`     | [`BlobWriter`]: stage, hash while writing, verify, fsync, rename |
 //! | `snapshots` | [`PreparedSnapshot`]: stage `upper`/`work`, `syncfs`, rename into place |
 //! | `index`     | [`CacheRecord`], [`LayerInfo`], tags, resolved references in redb |
+//! | `db`        | shared, lease-based access to `index.redb` across threads and processes |
 //! | `prune`     | [`Store::prune_all`] (tags are the only GC roots), [`Store::disk_usage`] |
 //! | [`merged`]  | [`MergedView`]: read-only overlayfs semantics over snapshot directories |
 //! | [`overlay`] | whiteouts and opaque directories: detect and create |
@@ -33,8 +34,9 @@
 //! 2. **Stale staging is cleaned, never in use staging.** `tmp/` is emptied on open only when
 //!    the opener can take the store lock exclusively (no other process has the store open).
 //! 3. **Index writes are transactions.** Every index change is one redb write transaction,
-//!    durable when it returns. redb lets one process open the file at a time, so each
-//!    operation opens it under `index.lock`.
+//!    durable when it returns. redb lets one process open the file at a time, so a process
+//!    holds it (under `index.lock`) only while it is using it: it lets go after a short idle
+//!    time or a maximum hold time, so concurrent builds take turns.
 //! 4. **Concurrency.** Every open [`Store`] holds a shared lock on `lock`; two builds can share
 //!    a store. `prune_all` needs the lock exclusively and fails with [`CacheError::Busy`]
 //!    rather than wait. Equal ids mean equal content, so racing publishers of the same blob
@@ -45,6 +47,7 @@
 //! The library never prints; every error names its path, digest or table.
 
 mod blobs;
+mod db;
 mod error;
 mod fsutil;
 mod index;

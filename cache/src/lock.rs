@@ -5,15 +5,14 @@
 //!   open store is a build or command in progress). Operations that delete what others may be
 //!   using (`prune_all`, cleaning `tmp/` on open) need it **exclusively**, and only try: they
 //!   never wait for a build to finish.
-//! - `index.lock`: taken exclusively around each index transaction, because the embedded
-//!   database file may be opened by one process at a time.
+//! - `index.lock`: held exclusively while this process has the index database open (see the
+//!   `db` module), because redb lets one process at a time open the file.
 //!
 //! `flock` locks belong to an open file description, so threads sharing one `Store` share
-//! its locks; an in-process mutex serialises index transactions between those threads.
+//! its locks.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 use fs4::fs_std::FileExt;
 
@@ -86,41 +85,5 @@ impl Drop for StoreLock {
     fn drop(&mut self) {
         // Closing the descriptor releases the lock too; unlock explicitly to be prompt.
         let _ = FileExt::unlock(&self.file);
-    }
-}
-
-/// Serialises index transactions across threads and processes.
-#[derive(Debug)]
-pub(crate) struct IndexLock {
-    path: PathBuf,
-    file: Mutex<File>,
-}
-
-/// Held while an index transaction runs; releases the file lock on drop.
-pub(crate) struct IndexGuard<'a> {
-    file: MutexGuard<'a, File>,
-}
-
-impl IndexLock {
-    pub(crate) fn open(path: &Path) -> Result<IndexLock, CacheError> {
-        Ok(IndexLock {
-            path: path.to_path_buf(),
-            file: Mutex::new(open_lock_file(path)?),
-        })
-    }
-
-    /// Blocks until this thread holds the index exclusively.
-    pub(crate) fn lock(&self) -> Result<IndexGuard<'_>, CacheError> {
-        // A poisoned mutex only means another thread panicked mid-transaction; redb rolled
-        // that transaction back, so the file is still consistent.
-        let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        FileExt::lock_exclusive(&*file).map_err(io_err("lock", &self.path))?;
-        Ok(IndexGuard { file })
-    }
-}
-
-impl Drop for IndexGuard<'_> {
-    fn drop(&mut self) {
-        let _ = FileExt::unlock(&*self.file);
     }
 }

@@ -100,33 +100,35 @@ impl Store {
         roots: &Roots,
         keep_snapshots: &BTreeSet<Digest>,
     ) -> Result<u64, CacheError> {
-        let idx = self.open_index()?;
-        let p = &self.db_path;
-        let txn = idx.db.begin_write().map_err(idx_err("begin write", p))?;
-        let dropped;
-        {
-            let mut cache = txn.open_table(CACHE).map_err(idx_err("open table", p))?;
-            let before = redb::ReadableTableMetadata::len(&cache).map_err(idx_err("count", p))?;
-            cache
-                .retain(|_, _| false)
-                .map_err(idx_err("clear cache", p))?;
-            dropped = before;
+        self.index.with(|db| {
+            let p = &self.db_path;
+            let txn = db.begin_write().map_err(idx_err("begin write", p))?;
+            let dropped;
+            {
+                let mut cache = txn.open_table(CACHE).map_err(idx_err("open table", p))?;
+                let before =
+                    redb::ReadableTableMetadata::len(&cache).map_err(idx_err("count", p))?;
+                cache
+                    .retain(|_, _| false)
+                    .map_err(idx_err("clear cache", p))?;
+                dropped = before;
 
-            let mut layers = txn.open_table(LAYERS).map_err(idx_err("open table", p))?;
-            layers
-                .retain(|k, _| {
-                    <[u8; 32]>::try_from(k)
-                        .is_ok_and(|b| keep_snapshots.contains(&Digest::from_bytes(b)))
-                })
-                .map_err(idx_err("prune layer info", p))?;
+                let mut layers = txn.open_table(LAYERS).map_err(idx_err("open table", p))?;
+                layers
+                    .retain(|k, _| {
+                        <[u8; 32]>::try_from(k)
+                            .is_ok_and(|b| keep_snapshots.contains(&Digest::from_bytes(b)))
+                    })
+                    .map_err(idx_err("prune layer info", p))?;
 
-            let mut resolved = txn.open_table(RESOLVED).map_err(idx_err("open table", p))?;
-            resolved
-                .retain(|_, v| v.parse::<Digest>().is_ok_and(|d| roots.blobs.contains(&d)))
-                .map_err(idx_err("prune resolved", p))?;
-        }
-        txn.commit().map_err(idx_err("commit", p))?;
-        Ok(dropped)
+                let mut resolved = txn.open_table(RESOLVED).map_err(idx_err("open table", p))?;
+                resolved
+                    .retain(|_, v| v.parse::<Digest>().is_ok_and(|d| roots.blobs.contains(&d)))
+                    .map_err(idx_err("prune resolved", p))?;
+            }
+            txn.commit().map_err(idx_err("commit", p))?;
+            Ok(dropped)
+        })
     }
 
     /// Blobs and diff_ids reachable from the tags.

@@ -5,9 +5,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::db::IndexDb;
 use crate::error::{io_err, CacheError};
 use crate::fsutil;
-use crate::lock::{IndexLock, StoreLock};
+use crate::lock::StoreLock;
 
 /// A store rooted at one directory. `Send + Sync`; share it with `Arc`.
 ///
@@ -27,7 +28,7 @@ pub struct Store {
     pub(crate) tmp_dir: PathBuf,
     pub(crate) db_path: PathBuf,
     pub(crate) lock: StoreLock,
-    pub(crate) index_lock: IndexLock,
+    pub(crate) index: IndexDb,
 }
 
 impl Store {
@@ -41,7 +42,6 @@ impl Store {
             fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
         }
         let lock = StoreLock::acquire(&root.join("lock"), || clean_tmp(&tmp_dir))?;
-        let index_lock = IndexLock::open(&root.join("index.lock"))?;
         let store = Store {
             root: root.to_path_buf(),
             blobs_dir,
@@ -49,7 +49,7 @@ impl Store {
             tmp_dir,
             db_path: root.join("index.redb"),
             lock,
-            index_lock,
+            index: IndexDb::new(&root.join("index.redb"), &root.join("index.lock"))?,
         };
         store.init_index()?;
         Ok(store)

@@ -1,0 +1,177 @@
+//! Shared access to `index.redb`, which redb lets only one process open at a time.
+//!
+//! The database is opened on first use under an exclusive `flock` on `index.lock` and kept
+//! open while this process keeps using it (opening and closing cost fsyncs). It is closed, and
+//! the lock released so other processes can take their turn, when:
+//! - it has been idle for [`IDLE`] (a background thread closes it), or
+//! - it has been held for longer than [`MAX_HOLD`] (the next operation closes it, pauses
+//!   briefly so a waiting process gets the lock, then reopens).
+//!
+//! Threads of this process share the open database; a mutex serialises them.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use fs4::fs_std::FileExt;
+use redb::Database;
+
+use crate::error::{io_err, CacheError};
+
+/// Close the database after this long without use.
+pub(crate) const IDLE: Duration = Duration::from_millis(200);
+/// Let other processes in after holding the database this long.
+pub(crate) const MAX_HOLD: Duration = Duration::from_secs(1);
+/// How long to stay out after giving the lock up because of [`MAX_HOLD`].
+const YIELD: Duration = Duration::from_millis(10);
+
+/// The lazily opened, lease-based handle on the index database.
+#[derive(Debug)]
+pub(crate) struct IndexDb {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    db_path: PathBuf,
+    lock_path: PathBuf,
+    /// Declared before `lock_file`: the database closes before the lock can go.
+    open: Option<Open>,
+    lock_file: File,
+    reaper_running: bool,
+}
+
+struct Open {
+    db: Database,
+    since: Instant,
+    last_used: Instant,
+}
+
+impl std::fmt::Debug for Open {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Open").field("since", &self.since).finish()
+    }
+}
+
+impl State {
+    fn close(&mut self) {
+        // Dropping the database writes its allocator state; then the lock may go.
+        self.open = None;
+        let _ = FileExt::unlock(&self.lock_file);
+    }
+
+    fn ensure_open(&mut self) -> Result<&Database, CacheError> {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.since.elapsed() > MAX_HOLD)
+        {
+            self.close();
+            std::thread::sleep(YIELD);
+        }
+        if self.open.is_none() {
+            FileExt::lock_exclusive(&self.lock_file).map_err(io_err("lock", &self.lock_path))?;
+            match Database::create(&self.db_path) {
+                Ok(db) => {
+                    let now = Instant::now();
+                    self.open = Some(Open {
+                        db,
+                        since: now,
+                        last_used: now,
+                    });
+                }
+                Err(e) => {
+                    let _ = FileExt::unlock(&self.lock_file);
+                    return Err(CacheError::Index {
+                        action: "open",
+                        path: self.db_path.clone(),
+                        source: Box::new(e.into()),
+                    });
+                }
+            }
+        }
+        match self.open.as_mut() {
+            Some(o) => {
+                o.last_used = Instant::now();
+                Ok(&o.db)
+            }
+            None => Err(CacheError::Index {
+                action: "open",
+                path: self.db_path.clone(),
+                source: Box::new(redb::Error::DatabaseAlreadyOpen),
+            }),
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl IndexDb {
+    pub(crate) fn new(db_path: &Path, lock_path: &Path) -> Result<IndexDb, CacheError> {
+        let lock_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(io_err("open lock file", lock_path))?;
+        Ok(IndexDb {
+            state: Arc::new(Mutex::new(State {
+                db_path: db_path.to_path_buf(),
+                lock_path: lock_path.to_path_buf(),
+                open: None,
+                lock_file,
+                reaper_running: false,
+            })),
+        })
+    }
+
+    /// Runs `f` with the open database (opening it, and waiting for other processes, first
+    /// if needed).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, CacheError>,
+    ) -> Result<T, CacheError> {
+        let mut state = lock(&self.state);
+        let res = f(state.ensure_open()?);
+        if !state.reaper_running && state.open.is_some() {
+            state.reaper_running = spawn_reaper(Arc::downgrade(&self.state));
+        }
+        res
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Poisoning means a thread panicked inside a transaction, which redb rolled back.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Closes the database once it has been idle for [`IDLE`]; exits when it is closed or the
+/// store is gone. Returns whether the thread started (if not, the database stays open until
+/// [`MAX_HOLD`] or the store is dropped, and the next operation tries again).
+fn spawn_reaper(state: Weak<Mutex<State>>) -> bool {
+    std::thread::Builder::new()
+        .name("rbuild-index-reaper".into())
+        .spawn(move || loop {
+            std::thread::sleep(IDLE / 2);
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            let mut s = lock(&state);
+            let idle = match s.open.as_ref() {
+                None => true,
+                Some(o) => o.last_used.elapsed() >= IDLE,
+            };
+            if idle {
+                s.close();
+                s.reaper_running = false;
+                return;
+            }
+        })
+        .is_ok()
+}
