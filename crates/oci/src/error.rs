@@ -1,0 +1,91 @@
+//! The one error type of this crate. Every variant names what it was working on (a path, an
+//! entry, a digest) so the binary can print a useful report.
+
+use std::path::PathBuf;
+
+use rbuild_types::Digest;
+
+/// Boxed error of a collaborating crate (the store), kept as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the {what} stream: {source}")]
+    Stream {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("layer entry {entry:?}: {source}")]
+    TarEntry {
+        entry: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("layer entry {entry:?} escapes the destination: {reason}")]
+    Escape { entry: String, reason: &'static str },
+    #[error("layer entry {entry:?} has unsupported type {kind}")]
+    UnsupportedEntry { entry: String, kind: String },
+    #[error("{path}: sockets and other special files cannot be put in a layer")]
+    UnsupportedFile { path: PathBuf },
+    #[error("{what} {context}: invalid JSON: {source}")]
+    Json {
+        what: &'static str,
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid {what} in {context}: {value:?}")]
+    Invalid {
+        what: &'static str,
+        context: String,
+        value: String,
+    },
+    #[error("store: {op} failed: {source}")]
+    Store {
+        op: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("snapshot {0} is not in the store")]
+    MissingSnapshot(Digest),
+    #[error("blob {0} is not in the store")]
+    MissingBlob(Digest),
+    #[error("image {0:?} not found in the local store")]
+    ImageNotFound(String),
+    #[error("image has {layers} non-empty layers but its history has {history} entries with empty_layer=false")]
+    HistoryMismatch { layers: usize, history: usize },
+    #[error("manifest {manifest} lists {layers} layers but its config has {diff_ids} diff_ids")]
+    LayerCountMismatch {
+        manifest: Digest,
+        layers: usize,
+        diff_ids: usize,
+    },
+}
+
+impl OciError {
+    /// An I/O error on `path` while doing `op`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| OciError::Io { op, path, source }
+    }
+
+    /// An error of the store while doing `op`.
+    pub fn store<E>(op: impl Into<String>) -> impl FnOnce(E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let op = op.into();
+        move |source| OciError::Store {
+            op,
+            source: Box::new(source),
+        }
+    }
+}

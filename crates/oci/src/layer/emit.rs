@@ -1,0 +1,179 @@
+//! [`TarEmitter`]: writes tar entries for files on the host, one at a time, keeping hardlinks
+//! within the stream as hardlink entries, and computes the digest of the uncompressed stream.
+//!
+//! Invariant: the caller emits entries in a deterministic order with parents before children;
+//! the emitter adds nothing that depends on the host besides the file's own metadata (numeric
+//! uid/gid, mode, mtime clamped, xattrs minus overlayfs' own, contents).
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use super::header::{encode, padding, EntryHeader, Kind};
+use super::meta::{layer_xattrs, major_minor};
+use super::LayerDigest;
+use crate::digest_io::HashingWriter;
+use crate::OciError;
+
+/// Streams tar entries into a writer while hashing them.
+pub struct TarEmitter<W: Write> {
+    out: HashingWriter<W>,
+    /// (dev, ino) of regular files already written → their entry name.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    mtime_clamp: Option<u64>,
+    entries: u64,
+}
+
+fn stream_err(source: io::Error) -> OciError {
+    OciError::Stream {
+        what: "layer tar",
+        source,
+    }
+}
+
+impl<W: Write> TarEmitter<W> {
+    /// A new stream; mtimes later than `mtime_clamp` (SOURCE_DATE_EPOCH) are lowered to it.
+    pub fn new(out: W, mtime_clamp: Option<u64>) -> Self {
+        TarEmitter {
+            out: HashingWriter::new(out),
+            links: HashMap::new(),
+            mtime_clamp,
+            entries: 0,
+        }
+    }
+
+    /// Number of entries written so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    fn mtime(&self, meta: &Metadata) -> u64 {
+        let t = u64::try_from(meta.mtime()).unwrap_or(0);
+        match self.mtime_clamp {
+            Some(c) => t.min(c),
+            None => t,
+        }
+    }
+
+    fn base_header(&self, name: Vec<u8>, kind: Kind, meta: &Metadata) -> EntryHeader {
+        EntryHeader {
+            name,
+            link: Vec::new(),
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: u64::from(meta.uid()),
+            gid: u64::from(meta.gid()),
+            size: 0,
+            mtime: self.mtime(meta),
+            dev_major: 0,
+            dev_minor: 0,
+            xattrs: Vec::new(),
+        }
+    }
+
+    fn write_header(&mut self, h: &EntryHeader) -> Result<(), OciError> {
+        self.out.write_all(&encode(h)).map_err(stream_err)?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Writes the entry for host file `host` (metadata `meta`, from lstat) under the name
+    /// `rel` (relative, no leading or trailing slash). Directories get a trailing `/`.
+    pub fn emit(&mut self, rel: &[u8], host: &Path, meta: &Metadata) -> Result<(), OciError> {
+        let ft = meta.file_type();
+        let xattrs = layer_xattrs(host).map_err(|source| OciError::Io {
+            op: "read xattrs of",
+            path: host.to_path_buf(),
+            source,
+        })?;
+        if ft.is_dir() {
+            let mut name = rel.to_vec();
+            name.push(b'/');
+            let mut h = self.base_header(name, Kind::Dir, meta);
+            h.xattrs = xattrs;
+            return self.write_header(&h);
+        }
+        if ft.is_symlink() {
+            let target = std::fs::read_link(host).map_err(OciError::io("read symlink", host))?;
+            let mut h = self.base_header(rel.to_vec(), Kind::Symlink, meta);
+            h.link = target.as_os_str().as_bytes().to_vec();
+            h.xattrs = xattrs;
+            return self.write_header(&h);
+        }
+        if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            let kind = if ft.is_char_device() {
+                Kind::Char
+            } else if ft.is_block_device() {
+                Kind::Block
+            } else {
+                Kind::Fifo
+            };
+            let mut h = self.base_header(rel.to_vec(), kind, meta);
+            if kind != Kind::Fifo {
+                (h.dev_major, h.dev_minor) = major_minor(meta.rdev());
+            }
+            h.xattrs = xattrs;
+            return self.write_header(&h);
+        }
+        if !ft.is_file() {
+            return Err(OciError::UnsupportedFile {
+                path: host.to_path_buf(),
+            });
+        }
+        if meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = self.links.get(&key).cloned() {
+                let mut h = self.base_header(rel.to_vec(), Kind::HardLink, meta);
+                h.link = first;
+                return self.write_header(&h);
+            }
+            self.links.insert(key, rel.to_vec());
+        }
+        let mut h = self.base_header(rel.to_vec(), Kind::File, meta);
+        h.size = meta.len();
+        h.xattrs = xattrs;
+        self.write_header(&h)?;
+        let file = File::open(host).map_err(OciError::io("open", host))?;
+        let copied =
+            io::copy(&mut file.take(h.size), &mut self.out).map_err(|source| OciError::Io {
+                op: "read",
+                path: host.to_path_buf(),
+                source,
+            })?;
+        if copied != h.size {
+            return Err(OciError::Io {
+                op: "read",
+                path: host.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "file shrank from {} to {copied} bytes while being archived",
+                        h.size
+                    ),
+                ),
+            });
+        }
+        self.out
+            .write_all(&vec![0u8; padding(h.size)])
+            .map_err(stream_err)
+    }
+
+    /// Writes an empty regular file named `name` (a `.wh.` whiteout or opaque marker), with
+    /// ownership and mtime from `meta` and mode 0.
+    pub fn emit_marker(&mut self, name: &[u8], meta: &Metadata) -> Result<(), OciError> {
+        let mut h = self.base_header(name.to_vec(), Kind::File, meta);
+        h.mode = 0;
+        self.write_header(&h)
+    }
+
+    /// Ends the archive (two zero blocks) and returns the digest and size of the whole stream.
+    pub fn finish(mut self) -> Result<(LayerDigest, W), OciError> {
+        self.out.write_all(&[0u8; 1024]).map_err(stream_err)?;
+        self.out.flush().map_err(stream_err)?;
+        let (diff_id, size, inner) = self.out.finish();
+        Ok((LayerDigest { diff_id, size }, inner))
+    }
+}
