@@ -1,0 +1,172 @@
+//! Errors of the registry client. Every variant names the registry host and repository (and
+//! the manifest reference or blob digest) so a user can tell which request failed and why,
+//! e.g. `127.0.0.1:5000/library/nope: manifest latest: 404 Not Found`.
+
+use std::path::PathBuf;
+
+use rbuild_types::Digest;
+
+use super::config::ConfigError;
+
+/// Which registry object a request was about, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// `/v2/` (the API version check) or a token request.
+    Api,
+    Manifest(String),
+    Blob(Digest),
+    Upload(Digest),
+}
+
+impl std::fmt::Display for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Object::Api => write!(f, "API"),
+            Object::Manifest(r) => write!(f, "manifest {r}"),
+            Object::Blob(d) => write!(f, "blob {d}"),
+            Object::Upload(d) => write!(f, "upload of blob {d}"),
+        }
+    }
+}
+
+/// Where a request went: registry host, repository and object. Printed as
+/// `registry/repository: object`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct At {
+    pub registry: String,
+    pub repository: String,
+    pub object: Object,
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}: {}", self.registry, self.repository, self.object)
+    }
+}
+
+/// A registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("building the HTTP client: {0}")]
+    ClientBuild(#[source] reqwest::Error),
+    #[error("{at}: {status}")]
+    Status {
+        at: Box<At>,
+        status: reqwest::StatusCode,
+    },
+    #[error("{at}: request to {url} failed: {source}")]
+    Transport {
+        at: Box<At>,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{at}: content has digest {actual}, expected {expected}")]
+    DigestMismatch {
+        at: Box<At>,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{at}: {size} bytes, the descriptor says {expected}")]
+    SizeMismatch {
+        at: Box<At>,
+        expected: u64,
+        size: u64,
+    },
+    #[error("{at}: larger than the limit of {limit} bytes")]
+    TooLarge { at: Box<At>, limit: u64 },
+    #[error("{at}: invalid JSON: {source}")]
+    Json {
+        at: Box<At>,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{at}: unsupported media type {media_type:?}")]
+    MediaType { at: Box<At>, media_type: String },
+    #[error("{at}: no image for platform {platform} (the index has: {available})")]
+    NoPlatform {
+        at: Box<At>,
+        platform: String,
+        available: String,
+    },
+    #[error("{at}: reading the response body: {source}")]
+    BodyRead {
+        at: Box<At>,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{at}: reading the content to upload: {source}")]
+    UploadRead {
+        at: Box<At>,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{at}: writing the content: {source}")]
+    Write {
+        at: Box<At>,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{at}: the registry returned an invalid {header} header {value:?}")]
+    BadHeader {
+        at: Box<At>,
+        header: &'static str,
+        value: String,
+    },
+    #[error("{registry}: token from {realm}: {status}")]
+    TokenStatus {
+        registry: String,
+        realm: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("{registry}: token from {realm}: request failed: {source}")]
+    TokenTransport {
+        registry: String,
+        realm: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{registry}: token from {realm}: the response has no token")]
+    TokenMissing { registry: String, realm: String },
+    #[error("reading Docker credentials {path}: {source}")]
+    DockerConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing Docker credentials {path}: {source}")]
+    DockerConfigParse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "Docker credentials {path}: the \"auth\" entry for {host} is not base64 of user:password"
+    )]
+    DockerConfigAuth { path: PathBuf, host: String },
+}
+
+impl RegistryError {
+    /// Whether the next endpoint (the next mirror, or the registry itself) should be tried:
+    /// connection failures and timeouts anywhere, and "not found" or server errors from a
+    /// mirror.
+    pub fn try_next_endpoint(&self, from_mirror: bool) -> bool {
+        match self {
+            RegistryError::Transport { source, .. } => {
+                source.is_connect() || source.is_timeout() || from_mirror
+            }
+            RegistryError::Status { status, .. } => {
+                from_mirror
+                    && (*status == reqwest::StatusCode::NOT_FOUND || status.is_server_error())
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the registry said the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::Status { status, .. } if *status == reqwest::StatusCode::NOT_FOUND)
+    }
+}

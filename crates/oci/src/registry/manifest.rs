@@ -1,0 +1,216 @@
+//! The manifest formats a registry serves (OCI index/manifest, Docker manifest list/v2), as
+//! far as pulling needs them, and platform selection in an index.
+
+use serde::{Deserialize, Serialize};
+
+use rbuild_types::{Digest, Platform};
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// The `Accept` header of a manifest request: every format rbuild understands.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// What a manifest document is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// OCI image index or Docker manifest list.
+    Index,
+    /// OCI image manifest or Docker v2 schema 2 manifest.
+    Image,
+}
+
+/// Classifies a manifest by its media type (from `Content-Type`, else the document's own
+/// `mediaType`, else its shape: `manifests` means an index, `config` an image manifest).
+pub fn classify(content_type: Option<&str>, body: &[u8]) -> Option<(ManifestKind, String)> {
+    let by_type = |t: &str| match t {
+        OCI_INDEX | DOCKER_LIST => Some(ManifestKind::Index),
+        OCI_MANIFEST | DOCKER_MANIFEST => Some(ManifestKind::Image),
+        _ => None,
+    };
+    if let Some(ct) = content_type {
+        let ct = ct.split(';').next().unwrap_or(ct).trim();
+        if let Some(kind) = by_type(ct) {
+            return Some((kind, ct.to_string()));
+        }
+    }
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default, rename = "mediaType")]
+        media_type: Option<String>,
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+        #[serde(default)]
+        config: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(body).ok()?;
+    if let Some(mt) = &probe.media_type {
+        return by_type(mt).map(|k| (k, mt.clone()));
+    }
+    if probe.manifests.is_some() {
+        Some((ManifestKind::Index, OCI_INDEX.to_string()))
+    } else if probe.config.is_some() {
+        Some((ManifestKind::Image, OCI_MANIFEST.to_string()))
+    } else {
+        None
+    }
+}
+
+/// A content descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<IndexPlatform>,
+}
+
+/// The platform of an index entry, as OCI spells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexPlatform {
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// An image index / manifest list.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Index {
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+/// An image manifest: a config and layers, bottom first.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ImageManifest {
+    pub config: Descriptor,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+}
+
+/// The index entry for `want`: same os and architecture, and the same variant when one is
+/// asked for (`arm64` and `arm64/v8` are the same). Without a requested variant, an entry
+/// without variant (or `v8` for arm64) is preferred, else the first matching one.
+pub fn select_platform<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
+    let norm_variant = |arch: &str, v: Option<&str>| -> Option<String> {
+        match (arch, v) {
+            ("arm64", Some("v8")) | (_, Some("")) | (_, None) => None,
+            (_, Some(v)) => Some(v.to_string()),
+        }
+    };
+    let want_variant = norm_variant(&want.architecture, want.variant.as_deref());
+    let candidates: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == want.os && p.architecture == want.architecture)
+        })
+        .collect();
+    let variant_of = |d: &Descriptor| {
+        d.platform
+            .as_ref()
+            .and_then(|p| norm_variant(&p.architecture, p.variant.as_deref()))
+    };
+    match want_variant {
+        Some(v) => candidates
+            .into_iter()
+            .find(|d| variant_of(d).as_deref() == Some(v.as_str())),
+        None => candidates
+            .iter()
+            .find(|d| variant_of(d).is_none())
+            .or(candidates.first())
+            .copied(),
+    }
+}
+
+/// `linux/amd64, linux/arm/v7` — the platforms an index offers, for error messages.
+pub fn describe_platforms(index: &Index) -> String {
+    let list: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .map(|p| match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        })
+        .collect();
+    if list.is_empty() {
+        "no platforms".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(os: &str, arch: &str, variant: Option<&str>, n: u8) -> Descriptor {
+        Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: Digest::of(&[n]),
+            size: 1,
+            platform: Some(IndexPlatform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.map(Into::into),
+            }),
+        }
+    }
+
+    #[test]
+    fn selects_by_os_arch_variant() {
+        let index = Index {
+            manifests: vec![
+                entry("unknown", "unknown", None, 0),
+                entry("linux", "arm", Some("v6"), 1),
+                entry("linux", "arm", Some("v7"), 2),
+                entry("linux", "amd64", None, 3),
+                entry("linux", "arm64", Some("v8"), 4),
+            ],
+        };
+        let pick = |p: &str| select_platform(&index, &p.parse().unwrap()).map(|d| d.digest);
+        assert_eq!(pick("linux/amd64"), Some(Digest::of(&[3])));
+        assert_eq!(pick("linux/arm/v7"), Some(Digest::of(&[2])));
+        assert_eq!(pick("linux/arm64"), Some(Digest::of(&[4])));
+        assert_eq!(pick("linux/arm64/v8"), Some(Digest::of(&[4])));
+        assert_eq!(pick("linux/arm"), Some(Digest::of(&[1])));
+        assert_eq!(pick("linux/s390x"), None);
+        assert_eq!(pick("linux/arm/v5"), None);
+        assert!(describe_platforms(&index).contains("linux/arm/v7"));
+    }
+
+    #[test]
+    fn classifies_by_header_then_body() {
+        assert_eq!(
+            classify(Some("application/vnd.oci.image.index.v1+json"), b"{}"),
+            Some((ManifestKind::Index, OCI_INDEX.into()))
+        );
+        let docker = format!(r#"{{"mediaType":"{DOCKER_MANIFEST}","config":{{}}}}"#);
+        assert_eq!(
+            classify(Some("application/octet-stream"), docker.as_bytes()),
+            Some((ManifestKind::Image, DOCKER_MANIFEST.into()))
+        );
+        assert_eq!(
+            classify(None, br#"{"schemaVersion":2,"manifests":[]}"#).map(|k| k.0),
+            Some(ManifestKind::Index)
+        );
+        assert_eq!(classify(None, b"not json"), None);
+        assert_eq!(
+            classify(None, br#"{"mediaType":"application/x-other"}"#),
+            None
+        );
+    }
+}
