@@ -3,15 +3,20 @@
 //! * [`ast`]: the parse tree with spans ([`Dockerfile`], [`Node`], [`Heredoc`]).
 //! * [`diagnostics`]: errors/warnings with spans and their caret rendering.
 //! * [`parser`]: BuildKit-exact parsing of bytes into the tree ([`parse`]).
+//! * [`instructions`](mod@instructions): typed, flag-checked instructions ([`Instruction`]).
 //! * [`dump`](mod@dump): the tree in BuildKit's parser-test text format ([`dump()`]).
 
 pub mod ast;
 pub mod diagnostics;
 pub mod dump;
+pub mod instructions;
 pub mod parser;
 pub mod shell;
 
 pub use ast::{Directive, Dockerfile, Heredoc, Node, Warning};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use dump::{dump, go_quote};
+pub use instructions::{
+    instructions, AddArgs, Command, CopyArgs, Healthcheck, Instruction, InstructionError,
+};
 pub use parser::parse;

@@ -1,0 +1,534 @@
+//! Node → [`Instruction`]: per-keyword argument and flag checks, as BuildKit's
+//! `instructions` package does them (before variable expansion).
+
+use crate::ast::{Heredoc, Node};
+use crate::parser::parse_heredoc_word;
+
+use super::duration::parse_go_duration;
+use super::error::InstructionError;
+use super::flags::{Flags, Kind};
+use super::{AddArgs, Command, CopyArgs, Healthcheck, Instruction};
+
+type Result<T> = std::result::Result<T, InstructionError>;
+
+const NO_FLAGS: &[(&str, Kind)] = &[];
+const FROM_FLAGS: &[(&str, Kind)] = &[("platform", Kind::String)];
+const RUN_FLAGS: &[(&str, Kind)] = &[
+    ("mount", Kind::Strings),
+    ("network", Kind::String),
+    ("security", Kind::String),
+];
+const COPY_FLAGS: &[(&str, Kind)] = &[
+    ("from", Kind::String),
+    ("chown", Kind::String),
+    ("chmod", Kind::String),
+    ("link", Kind::Bool),
+    ("parents", Kind::Bool),
+    ("exclude", Kind::Strings),
+];
+const ADD_FLAGS: &[(&str, Kind)] = &[
+    ("chown", Kind::String),
+    ("chmod", Kind::String),
+    ("link", Kind::Bool),
+    ("exclude", Kind::Strings),
+    ("checksum", Kind::String),
+    ("keep-git-dir", Kind::Bool),
+    ("unpack", Kind::Bool),
+];
+const HEALTH_FLAGS: &[(&str, Kind)] = &[
+    ("interval", Kind::String),
+    ("timeout", Kind::String),
+    ("start-period", Kind::String),
+    ("start-interval", Kind::String),
+    ("retries", Kind::String),
+];
+
+fn upper(node: &Node) -> String {
+    node.keyword.to_ascii_uppercase()
+}
+
+fn flags(node: &Node, spec: &[(&str, Kind)]) -> Result<Flags> {
+    Flags::parse(&node.keyword, &node.flags, spec)
+}
+
+fn command(node: &Node) -> Command {
+    if node.json_form {
+        Command::Exec(node.args.clone())
+    } else {
+        Command::Shell(node.args.join(" "))
+    }
+}
+
+fn exactly_one(node: &Node) -> Result<String> {
+    flags(node, NO_FLAGS)?;
+    match node.args.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(InstructionError::ExactlyOne {
+            keyword: upper(node),
+        }),
+    }
+}
+
+fn at_least_one(node: &Node) -> Result<Vec<String>> {
+    flags(node, NO_FLAGS)?;
+    if node.args.is_empty() {
+        return Err(InstructionError::AtLeastOne {
+            keyword: upper(node),
+        });
+    }
+    Ok(node.args.clone())
+}
+
+/// Stage names: `^[a-z][a-z0-9-_.]*$` after lower-casing.
+fn valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+}
+
+fn from(node: &Node) -> Result<Instruction> {
+    let f = flags(node, FROM_FLAGS)?;
+    let (image, alias) = match node.args.as_slice() {
+        [image] => (image.clone(), None),
+        [image, as_word, name] => {
+            if !as_word.eq_ignore_ascii_case("as") {
+                return Err(InstructionError::FromAs {
+                    found: as_word.clone(),
+                });
+            }
+            let name = name.to_ascii_lowercase();
+            if !valid_stage_name(&name) {
+                return Err(InstructionError::StageName { name });
+            }
+            (image.clone(), Some(name))
+        }
+        _ => return Err(InstructionError::FromArgs),
+    };
+    Ok(Instruction::From {
+        image,
+        platform: f.string("platform"),
+        alias,
+    })
+}
+
+fn run(node: &Node) -> Result<Instruction> {
+    let f = flags(node, RUN_FLAGS)?;
+    if node.args.is_empty() {
+        return Err(InstructionError::AtLeastOne {
+            keyword: upper(node),
+        });
+    }
+    Ok(Instruction::Run {
+        cmd: command(node),
+        mounts_raw: f.strings("mount"),
+        network: f.string("network"),
+        security: f.string("security"),
+        heredocs: node.heredocs.clone(),
+    })
+}
+
+/// Name/value pairs from the parser's `key, value, sep` triples.
+fn pairs(node: &Node) -> Result<Vec<(String, String)>> {
+    flags(node, NO_FLAGS)?;
+    if node.args.is_empty() {
+        return Err(InstructionError::AtLeastOne {
+            keyword: upper(node),
+        });
+    }
+    let mut out = Vec::with_capacity(node.args.len() / 3);
+    for triple in node.args.chunks(3) {
+        let (k, v) = match triple {
+            [k, v, ..] => (k, v),
+            [k] => (k, &String::new()),
+            [] => continue,
+        };
+        if k.is_empty() {
+            return Err(InstructionError::BlankName {
+                keyword: upper(node),
+            });
+        }
+        out.push((k.clone(), v.clone()));
+    }
+    Ok(out)
+}
+
+fn arg(node: &Node) -> Result<Instruction> {
+    let words = at_least_one(node)?;
+    let mut out = Vec::with_capacity(words.len());
+    for w in words {
+        let (name, default) = match w.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (w.clone(), None),
+        };
+        if name.is_empty() {
+            return Err(InstructionError::BlankName {
+                keyword: upper(node),
+            });
+        }
+        out.push((name, default));
+    }
+    Ok(Instruction::Arg(out))
+}
+
+/// Splits COPY/ADD args into path sources, heredoc sources and the destination.
+fn sources_and_dest(node: &Node) -> Result<(Vec<String>, Vec<Heredoc>, String)> {
+    let Some((dest, srcs)) = node.args.split_last() else {
+        return Err(InstructionError::NoDestination {
+            keyword: upper(node),
+        });
+    };
+    if srcs.is_empty() {
+        return Err(InstructionError::NoDestination {
+            keyword: upper(node),
+        });
+    }
+    let mut sources = Vec::new();
+    let mut heredocs = Vec::new();
+    for s in srcs {
+        let doc = if node.json_form {
+            None
+        } else {
+            parse_heredoc_word(s)
+                .ok()
+                .flatten()
+                .and_then(|h| node.heredocs.iter().find(|d| d.name == h.name))
+        };
+        match doc {
+            Some(d) => heredocs.push(d.clone()),
+            None => sources.push(s.clone()),
+        }
+    }
+    Ok((sources, heredocs, dest.clone()))
+}
+
+fn copy(node: &Node) -> Result<Instruction> {
+    let f = flags(node, COPY_FLAGS)?;
+    let (sources, heredocs, dest) = sources_and_dest(node)?;
+    Ok(Instruction::Copy(CopyArgs {
+        sources,
+        dest,
+        from: f.string("from"),
+        chown: f.string("chown"),
+        chmod: f.string("chmod"),
+        link: f.bool("link"),
+        parents: f.bool("parents"),
+        excludes: f.strings("exclude"),
+        heredocs,
+    }))
+}
+
+fn add(node: &Node) -> Result<Instruction> {
+    let f = flags(node, ADD_FLAGS)?;
+    let (sources, heredocs, dest) = sources_and_dest(node)?;
+    Ok(Instruction::Add(AddArgs {
+        sources,
+        dest,
+        chown: f.string("chown"),
+        chmod: f.string("chmod"),
+        link: f.bool("link"),
+        excludes: f.strings("exclude"),
+        heredocs,
+        checksum: f.string("checksum"),
+        keep_git_dir: f.bool("keep-git-dir"),
+        unpack: f.opt_bool("unpack"),
+    }))
+}
+
+fn duration_flag(f: &Flags, name: &str) -> Result<Option<std::time::Duration>> {
+    let Some(v) = f.string(name) else {
+        return Ok(None);
+    };
+    let d = parse_go_duration(&v).ok_or_else(|| InstructionError::BadDuration {
+        flag: name.to_string(),
+        value: v.clone(),
+    })?;
+    if !d.is_zero() && d < std::time::Duration::from_millis(1) {
+        return Err(InstructionError::DurationTooShort {
+            flag: name.to_string(),
+            min: "1ms",
+        });
+    }
+    Ok(Some(d))
+}
+
+fn healthcheck(node: &Node) -> Result<Instruction> {
+    let f = flags(node, HEALTH_FLAGS)?;
+    let Some((typ, rest)) = node.args.split_first() else {
+        return Err(InstructionError::AtLeastOne {
+            keyword: upper(node),
+        });
+    };
+    match typ.to_ascii_uppercase().as_str() {
+        "NONE" => {
+            if !rest.is_empty() {
+                return Err(InstructionError::HealthNoneArgs);
+            }
+            Ok(Instruction::Healthcheck(Healthcheck::None))
+        }
+        "CMD" => {
+            if rest.is_empty() {
+                return Err(InstructionError::HealthNoCmd);
+            }
+            let cmd = if node.json_form {
+                Command::Exec(rest.to_vec())
+            } else {
+                Command::Shell(rest.join(" "))
+            };
+            let retries = match f.string("retries") {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<u32>()
+                        .map_err(|_| InstructionError::BadRetries { value: v.clone() })?,
+                ),
+            };
+            Ok(Instruction::Healthcheck(Healthcheck::Cmd {
+                cmd,
+                interval: duration_flag(&f, "interval")?,
+                timeout: duration_flag(&f, "timeout")?,
+                start_period: duration_flag(&f, "start-period")?,
+                start_interval: duration_flag(&f, "start-interval")?,
+                retries,
+            }))
+        }
+        _ => Err(InstructionError::HealthType { typ: typ.clone() }),
+    }
+}
+
+fn onbuild(node: &Node) -> Result<Instruction> {
+    flags(node, NO_FLAGS)?;
+    let Some(next) = &node.next else {
+        return Err(InstructionError::OnbuildEmpty);
+    };
+    if matches!(next.keyword.as_str(), "onbuild" | "from" | "maintainer") {
+        return Err(InstructionError::OnbuildForbidden {
+            keyword: upper(next),
+        });
+    }
+    let trigger = from_node(next)?;
+    Ok(Instruction::Onbuild {
+        trigger: Box::new(trigger),
+        raw: next.original.trim().to_string(),
+    })
+}
+
+/// Converts one node. Keywords are matched case-insensitively (nodes hold them lower-cased).
+pub fn from_node(node: &Node) -> Result<Instruction> {
+    let kw = node.keyword.to_ascii_lowercase();
+    match kw.as_str() {
+        "from" => from(node),
+        "run" => run(node),
+        "cmd" => {
+            flags(node, NO_FLAGS)?;
+            Ok(Instruction::Cmd(command(node)))
+        }
+        "entrypoint" => {
+            flags(node, NO_FLAGS)?;
+            Ok(Instruction::Entrypoint(command(node)))
+        }
+        "shell" => {
+            flags(node, NO_FLAGS)?;
+            if !node.json_form {
+                return Err(InstructionError::ShellNotJson);
+            }
+            if node.args.is_empty() {
+                return Err(InstructionError::AtLeastOne {
+                    keyword: upper(node),
+                });
+            }
+            Ok(Instruction::Shell(node.args.clone()))
+        }
+        "env" => Ok(Instruction::Env(pairs(node)?)),
+        "label" => Ok(Instruction::Label(pairs(node)?)),
+        "arg" => arg(node),
+        "expose" => Ok(Instruction::Expose(at_least_one(node)?)),
+        "copy" => copy(node),
+        "add" => add(node),
+        "workdir" => Ok(Instruction::Workdir(exactly_one(node)?)),
+        "user" => Ok(Instruction::User(exactly_one(node)?)),
+        "volume" => Ok(Instruction::Volume(at_least_one(node)?)),
+        "stopsignal" => Ok(Instruction::StopSignal(exactly_one(node)?)),
+        "maintainer" => Ok(Instruction::Maintainer(exactly_one(node)?)),
+        "healthcheck" => healthcheck(node),
+        "onbuild" => onbuild(node),
+        _ => Err(InstructionError::UnknownInstruction {
+            keyword: upper(node),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse;
+
+    fn one(src: &str) -> Result<Instruction> {
+        let df = parse(src.as_bytes()).map_err(|_| InstructionError::OnbuildEmpty)?;
+        from_node(&df.instructions[0])
+    }
+
+    fn s(v: &str) -> String {
+        v.to_string()
+    }
+
+    #[test]
+    fn from_forms() {
+        assert_eq!(
+            one("FROM --platform=linux/amd64 busybox AS Build"),
+            Ok(Instruction::From {
+                image: s("busybox"),
+                platform: Some(s("linux/amd64")),
+                alias: Some(s("build")),
+            })
+        );
+        assert_eq!(one("FROM a b"), Err(InstructionError::FromArgs));
+        assert!(matches!(
+            one("FROM a to b"),
+            Err(InstructionError::FromAs { .. })
+        ));
+        assert!(matches!(
+            one("FROM a AS 1x"),
+            Err(InstructionError::StageName { .. })
+        ));
+    }
+
+    #[test]
+    fn run_and_commands() {
+        assert_eq!(
+            one("run --mount=type=cache,target=/c --network=none echo $HOME"),
+            Ok(Instruction::Run {
+                cmd: Command::Shell(s("echo $HOME")),
+                mounts_raw: vec![s("type=cache,target=/c")],
+                network: Some(s("none")),
+                security: None,
+                heredocs: vec![],
+            })
+        );
+        assert_eq!(
+            one("CMD [\"a\", \"b\"]"),
+            Ok(Instruction::Cmd(Command::Exec(vec![s("a"), s("b")])))
+        );
+        assert!(matches!(
+            one("RUN --bogus x"),
+            Err(InstructionError::UnknownFlag { .. })
+        ));
+        assert_eq!(one("SHELL /bin/sh"), Err(InstructionError::ShellNotJson));
+        let r = one("RUN <<EOF\necho hi\nEOF\n");
+        assert!(matches!(r, Ok(Instruction::Run { ref heredocs, .. }) if heredocs.len() == 1));
+    }
+
+    #[test]
+    fn copy_and_add() {
+        let c = one("COPY --from=build --exclude=*.md --exclude=x --link a b /dst/");
+        let Ok(Instruction::Copy(c)) = c else {
+            panic!("not a copy: {c:?}");
+        };
+        assert_eq!(c.sources, vec![s("a"), s("b")]);
+        assert_eq!(c.dest, "/dst/");
+        assert_eq!(c.from.as_deref(), Some("build"));
+        assert_eq!(c.excludes, vec![s("*.md"), s("x")]);
+        assert!(c.link);
+        assert!(matches!(
+            one("COPY a"),
+            Err(InstructionError::NoDestination { .. })
+        ));
+        let h = one("COPY <<A <<B /dest\na\nA\nb\nB\n");
+        let Ok(Instruction::Copy(h)) = h else {
+            panic!("not a copy: {h:?}");
+        };
+        assert!(h.sources.is_empty());
+        assert_eq!(h.heredocs.len(), 2);
+        assert_eq!(h.heredocs[1].content, "b\n");
+        let a = one("ADD --checksum=sha256:abc --unpack=false http://x/y /z");
+        let Ok(Instruction::Add(a)) = a else {
+            panic!("not an add: {a:?}");
+        };
+        assert_eq!(a.checksum.as_deref(), Some("sha256:abc"));
+        assert_eq!(a.unpack, Some(false));
+        assert!(matches!(
+            one("ADD --from=x a b"),
+            Err(InstructionError::UnknownFlag { .. })
+        ));
+    }
+
+    #[test]
+    fn name_values() {
+        assert_eq!(
+            one("ENV a=\"1 2\" b=3"),
+            Ok(Instruction::Env(vec![
+                (s("a"), s("\"1 2\"")),
+                (s("b"), s("3"))
+            ]))
+        );
+        assert_eq!(
+            one("ENV a 1 2"),
+            Ok(Instruction::Env(vec![(s("a"), s("1 2"))]))
+        );
+        assert_eq!(
+            one("ARG a b=2"),
+            Ok(Instruction::Arg(vec![
+                (s("a"), None),
+                (s("b"), Some(s("2")))
+            ]))
+        );
+        assert!(matches!(
+            one("ARG"),
+            Err(InstructionError::AtLeastOne { .. })
+        ));
+        assert!(matches!(
+            one("ENV =x"),
+            Err(InstructionError::BlankName { .. })
+        ));
+    }
+
+    #[test]
+    fn misc() {
+        assert!(matches!(
+            one("FROBNICATE x"),
+            Err(InstructionError::UnknownInstruction { .. })
+        ));
+        assert!(matches!(
+            one("WORKDIR"),
+            Err(InstructionError::ExactlyOne { .. })
+        ));
+        assert!(matches!(
+            one("ONBUILD FROM x"),
+            Err(InstructionError::OnbuildForbidden { .. })
+        ));
+        assert!(matches!(
+            one("ONBUILD ONBUILD RUN x"),
+            Err(InstructionError::OnbuildForbidden { .. })
+        ));
+        assert_eq!(
+            one("onbuild RUN echo hi"),
+            Ok(Instruction::Onbuild {
+                trigger: Box::new(Instruction::Run {
+                    cmd: Command::Shell(s("echo hi")),
+                    mounts_raw: vec![],
+                    network: None,
+                    security: None,
+                    heredocs: vec![],
+                }),
+                raw: s("RUN echo hi"),
+            })
+        );
+        assert_eq!(
+            one("HEALTHCHECK --interval=5s --retries=3 CMD curl x"),
+            Ok(Instruction::Healthcheck(Healthcheck::Cmd {
+                cmd: Command::Shell(s("curl x")),
+                interval: Some(std::time::Duration::from_secs(5)),
+                timeout: None,
+                start_period: None,
+                start_interval: None,
+                retries: Some(3),
+            }))
+        );
+        assert_eq!(
+            one("HEALTHCHECK NONE"),
+            Ok(Instruction::Healthcheck(Healthcheck::None))
+        );
+        assert!(matches!(
+            one("HEALTHCHECK --interval=5 CMD x"),
+            Err(InstructionError::BadDuration { .. })
+        ));
+    }
+}

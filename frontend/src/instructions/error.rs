@@ -1,0 +1,54 @@
+//! Why a parse-tree node is not a valid instruction.
+
+/// An instruction-level error (the caller attaches the node's span).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InstructionError {
+    #[error("unknown instruction: {keyword}")]
+    UnknownInstruction { keyword: String },
+    #[error("unknown flag: --{flag} for {keyword}")]
+    UnknownFlag { keyword: String, flag: String },
+    #[error("duplicate flag specified: --{flag}")]
+    DuplicateFlag { flag: String },
+    #[error("missing a value on flag: --{flag}")]
+    MissingFlagValue { flag: String },
+    #[error("expecting boolean value for flag --{flag}, not: {value}")]
+    BadBool { flag: String, value: String },
+    #[error("{keyword} requires at least one argument")]
+    AtLeastOne { keyword: String },
+    #[error("{keyword} requires exactly one argument")]
+    ExactlyOne { keyword: String },
+    #[error("{keyword} requires at least two arguments, but only one was provided. Destination could not be determined")]
+    NoDestination { keyword: String },
+    #[error("FROM requires either one or three arguments")]
+    FromArgs,
+    #[error("FROM: expected \"AS\" before the stage name, found {found:?}")]
+    FromAs { found: String },
+    #[error(
+        "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
+    )]
+    StageName { name: String },
+    #[error("SHELL requires the arguments to be in JSON form")]
+    ShellNotJson,
+    #[error("ONBUILD requires an instruction to run")]
+    OnbuildEmpty,
+    #[error("{keyword} isn't allowed as an ONBUILD trigger")]
+    OnbuildForbidden { keyword: String },
+    #[error("{keyword} names can not be blank")]
+    BlankName { keyword: String },
+    #[error("HEALTHCHECK: unknown type {typ:?} (expected CMD or NONE)")]
+    HealthType { typ: String },
+    #[error("HEALTHCHECK NONE takes no arguments")]
+    HealthNoneArgs,
+    #[error("HEALTHCHECK CMD requires a command")]
+    HealthNoCmd,
+    #[error("HEALTHCHECK: invalid duration {value:?} for --{flag}")]
+    BadDuration { flag: String, value: String },
+    #[error("HEALTHCHECK: --{flag} cannot be less than {min}")]
+    DurationTooShort { flag: String, min: &'static str },
+    #[error("HEALTHCHECK: invalid value {value:?} for --retries (must be a non-negative integer)")]
+    BadRetries { value: String },
+    #[error(
+        "{keyword}: --{flag} cannot be used with a JSON-form source list containing a heredoc"
+    )]
+    Unsupported { keyword: String, flag: String },
+}

@@ -1,0 +1,148 @@
+//! `--flag[=value]` parsing for one instruction, with BuildKit's rules: known flags only,
+//! each at most once unless repeatable, string flags need a value, bool flags take
+//! nothing or `=true`/`=false`.
+
+use std::collections::HashMap;
+
+use super::error::InstructionError;
+
+/// The kind of value a flag takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `--name=value`, once.
+    String,
+    /// `--name=value`, any number of times.
+    Strings,
+    /// `--name`, `--name=true|false`, once.
+    Bool,
+}
+
+/// The parsed flags of one instruction.
+#[derive(Debug, Default)]
+pub struct Flags {
+    values: HashMap<String, Vec<String>>,
+    bools: HashMap<String, bool>,
+}
+
+impl Flags {
+    /// Parses `raw` (as in [`Node::flags`](crate::Node::flags)) against `spec`.
+    pub fn parse(
+        keyword: &str,
+        raw: &[String],
+        spec: &[(&str, Kind)],
+    ) -> Result<Flags, InstructionError> {
+        let mut out = Flags::default();
+        for f in raw {
+            let body = f.strip_prefix("--").unwrap_or(f);
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let Some(&(_, kind)) = spec.iter().find(|(n, _)| *n == name) else {
+                return Err(InstructionError::UnknownFlag {
+                    keyword: keyword.to_ascii_uppercase(),
+                    flag: name.to_string(),
+                });
+            };
+            let seen = out.values.contains_key(name) || out.bools.contains_key(name);
+            if seen && kind != Kind::Strings {
+                return Err(InstructionError::DuplicateFlag {
+                    flag: name.to_string(),
+                });
+            }
+            match kind {
+                Kind::Bool => {
+                    let b = match value.map(str::to_ascii_lowercase).as_deref() {
+                        None | Some("true") => true,
+                        Some("false") => false,
+                        Some(_) => {
+                            return Err(InstructionError::BadBool {
+                                flag: name.to_string(),
+                                value: value.unwrap_or("").to_string(),
+                            })
+                        }
+                    };
+                    out.bools.insert(name.to_string(), b);
+                }
+                Kind::String | Kind::Strings => {
+                    let Some(v) = value else {
+                        return Err(InstructionError::MissingFlagValue {
+                            flag: name.to_string(),
+                        });
+                    };
+                    out.values
+                        .entry(name.to_string())
+                        .or_default()
+                        .push(v.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The value of a single-valued flag, if given.
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.values.get(name).and_then(|v| v.last().cloned())
+    }
+
+    /// All values of a repeatable flag, in order.
+    pub fn strings(&self, name: &str) -> Vec<String> {
+        self.values.get(name).cloned().unwrap_or_default()
+    }
+
+    /// A bool flag's value (false when absent).
+    pub fn bool(&self, name: &str) -> bool {
+        self.bools.get(name).copied().unwrap_or(false)
+    }
+
+    /// A bool flag's value, or `None` when absent.
+    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+        self.bools.get(name).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &[(&str, Kind)] = &[
+        ("from", Kind::String),
+        ("exclude", Kind::Strings),
+        ("link", Kind::Bool),
+    ];
+
+    fn raw(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        let f = Flags::parse(
+            "copy",
+            &raw(&["--from=a", "--exclude=x", "--exclude=y", "--link"]),
+            SPEC,
+        );
+        let f = f.unwrap_or_default();
+        assert_eq!(f.string("from").as_deref(), Some("a"));
+        assert_eq!(f.strings("exclude"), vec!["x", "y"]);
+        assert!(f.bool("link"));
+        assert!(matches!(
+            Flags::parse("copy", &raw(&["--nope"]), SPEC),
+            Err(InstructionError::UnknownFlag { .. })
+        ));
+        assert!(matches!(
+            Flags::parse("copy", &raw(&["--from"]), SPEC),
+            Err(InstructionError::MissingFlagValue { .. })
+        ));
+        assert!(matches!(
+            Flags::parse("copy", &raw(&["--from=a", "--from=b"]), SPEC),
+            Err(InstructionError::DuplicateFlag { .. })
+        ));
+        assert!(matches!(
+            Flags::parse("copy", &raw(&["--link=maybe"]), SPEC),
+            Err(InstructionError::BadBool { .. })
+        ));
+        let f = Flags::parse("copy", &raw(&["--link=false"]), SPEC).unwrap_or_default();
+        assert_eq!(f.opt_bool("link"), Some(false));
+    }
+}
