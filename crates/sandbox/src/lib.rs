@@ -1,1 +1,38 @@
-//! The RUN executor (work in progress).
+//! rbuild's RUN executor: the [`Executor`](rbuild_solver::ports::Executor) port implemented
+//! with Linux namespaces, overlayfs and `pivot_root`.
+//!
+//! One run: [`spec::build_spec`] turns the request into an OCI runtime spec (process, Docker's
+//! default capabilities, namespaces, mounts, devices, masked and read-only paths, rlimits).
+//! [`NamespaceExecutor`] re-executes the rbuild binary (or any program calling [`init_main`]
+//! when its argv[1] is [`INIT_ARG`]) and passes it the spec; the init unshares mount, pid, uts,
+//! ipc and (unless the network is `Host`) net namespaces, becomes pid 1, mounts the overlay of
+//! the request's layers with the upper dir as the new layer, mounts /proc, a minimal /dev,
+//! read-only /sys and generated /etc/hosts, /etc/resolv.conf and /etc/hostname, pivots into the
+//! rootfs, resolves the user, drops capabilities, sets no_new_privs and execs the command.
+//! Output streams to the request's log sink as it is produced; mount-point placeholders never
+//! reach the layer.
+//!
+//! Networking: `None` and (for now) `Default` both get a new network namespace with only
+//! loopback up; `Host` shares the host's. No seccomp filter is installed yet.
+//!
+//! An adapter for external OCI runtimes (runc, crun) is planned on the same spec.
+
+mod caps;
+mod cleanup;
+mod error;
+mod executor;
+mod init;
+mod mounts;
+mod net;
+mod paths;
+mod protocol;
+pub mod spec;
+mod user;
+
+pub use error::SetupError;
+pub use executor::NamespaceExecutor;
+pub use init::init_main;
+pub use user::{resolve as resolve_user, ExecUser};
+
+/// argv[1] that makes a program act as the sandbox init (see [`init_main`]).
+pub const INIT_ARG: &str = "__rbuild-sandbox-init";

@@ -1,0 +1,259 @@
+//! [`NamespaceExecutor`]: the built-in [`Executor`]. It prepares a private scratch dir (layer
+//! links, generated /etc files, the rootfs mount point), re-executes `init_exe` with
+//! [`crate::INIT_ARG`], hands it the spec on stdin, streams the command's stdout/stderr to the
+//! request's [`LogSink`] from two threads, reads the init's status pipe, and finally removes the
+//! setup's placeholders from the upper dir.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rbuild_graph::NetworkMode;
+use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
+
+use crate::cleanup::remove_placeholders;
+use crate::error::{Result, SetupError};
+use crate::protocol::{InitConfig, Stamp, Status, STATUS_FD};
+use crate::spec::{build_spec, hosts_file, resolv_conf, EtcFiles, HOSTNAME};
+
+/// Runs each RUN in fresh namespaces with an overlay root, by re-executing `init_exe`.
+#[derive(Debug, Clone)]
+pub struct NamespaceExecutor {
+    init_exe: PathBuf,
+}
+
+impl NamespaceExecutor {
+    /// `init_exe` is the program re-executed as the sandbox's init; it must call
+    /// [`crate::init_main`] when its argv[1] is [`crate::INIT_ARG`]. The rbuild binary passes
+    /// `/proc/self/exe`.
+    pub fn new(init_exe: PathBuf) -> Self {
+        NamespaceExecutor { init_exe }
+    }
+}
+
+impl Executor for NamespaceExecutor {
+    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
+        let scratch = Scratch::prepare(&req).map_err(setup)?;
+        let outcome = self.run_init(&req, &scratch).map_err(setup)?;
+        remove_placeholders(req.upper, &outcome.placeholders).map_err(setup)?;
+        outcome.into_result()
+    }
+}
+
+fn setup(e: SetupError) -> ExecError {
+    ExecError::Setup(Box::new(e))
+}
+
+/// The private scratch directory of one run; removed on drop.
+pub(crate) struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub rootfs: PathBuf,
+    pub lowers: Vec<String>,
+    pub upper_abs: PathBuf,
+    pub etc: EtcFiles,
+}
+
+impl Scratch {
+    /// Creates the scratch dir: `rootfs/`, `l/<n>` links to the layers (top first), `u` and
+    /// `w` links to the upper and work dirs, and the generated /etc files.
+    pub fn prepare(req: &ExecRequest<'_>) -> Result<Scratch> {
+        let tmp = std::env::temp_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("rbuild-sandbox-")
+            .tempdir_in(&tmp)
+            .map_err(|e| SetupError::io("create scratch dir in", &tmp, e))?;
+        let base = dir.path().to_path_buf();
+        let mkdir = |p: &Path| std::fs::create_dir(p).map_err(|e| SetupError::io("mkdir", p, e));
+        let rootfs = base.join("rootfs");
+        mkdir(&rootfs)?;
+        mkdir(&base.join("l"))?;
+        let mut lowers = Vec::new();
+        for (i, layer) in req.layers.iter().rev().enumerate() {
+            let link = base.join("l").join(i.to_string());
+            let target = std::fs::canonicalize(layer)
+                .map_err(|e| SetupError::io("resolve layer", layer, e))?;
+            std::os::unix::fs::symlink(&target, &link)
+                .map_err(|e| SetupError::io("symlink", &link, e))?;
+            lowers.push(format!("l/{i}"));
+        }
+        if lowers.is_empty() {
+            mkdir(&base.join("empty"))?;
+            lowers.push("empty".into());
+        }
+        let upper_abs = std::fs::canonicalize(req.upper)
+            .map_err(|e| SetupError::io("resolve upper dir", req.upper, e))?;
+        let work_abs = std::fs::canonicalize(req.work)
+            .map_err(|e| SetupError::io("resolve work dir", req.work, e))?;
+        for (name, target) in [("u", &upper_abs), ("w", &work_abs)] {
+            let link = base.join(name);
+            std::os::unix::fs::symlink(target, &link)
+                .map_err(|e| SetupError::io("symlink", &link, e))?;
+        }
+        let etc = EtcFiles {
+            hosts: base.join("hosts"),
+            resolv_conf: base.join("resolv.conf"),
+            hostname: base.join("hostname"),
+        };
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (path, content) in [
+            (&etc.hosts, hosts_file()),
+            (&etc.resolv_conf, resolv_conf(&host_resolv, req.op.network)),
+            (&etc.hostname, format!("{HOSTNAME}\n")),
+        ] {
+            std::fs::write(path, content).map_err(|e| SetupError::io("write", path, e))?;
+        }
+        Ok(Scratch {
+            dir,
+            rootfs,
+            lowers,
+            upper_abs,
+            etc,
+        })
+    }
+}
+
+/// What the init reported.
+struct Outcome {
+    placeholders: Vec<(PathBuf, Stamp)>,
+    end: Option<Status>,
+    setup_error: Option<String>,
+    init_status: std::process::ExitStatus,
+}
+
+impl Outcome {
+    fn into_result(self) -> Result<(), ExecError> {
+        if let Some(msg) = self.setup_error {
+            return Err(setup(SetupError::Remote(msg)));
+        }
+        match self.end {
+            Some(Status::Exited(0)) => Ok(()),
+            Some(Status::Exited(code)) => Err(ExecError::Exit(code)),
+            Some(Status::Signaled(sig)) => Err(ExecError::Signal(sig)),
+            _ => Err(setup(SetupError::InitDied {
+                status: self.init_status.to_string(),
+            })),
+        }
+    }
+}
+
+impl NamespaceExecutor {
+    fn run_init(&self, req: &ExecRequest<'_>, scratch: &Scratch) -> Result<Outcome> {
+        let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
+        let cfg = InitConfig {
+            spec,
+            scratch: scratch.dir.path().to_path_buf(),
+            lowers: scratch.lowers.clone(),
+            upper: "u".into(),
+            work: "w".into(),
+            upper_abs: scratch.upper_abs.clone(),
+            user: req.op.user.clone(),
+            loopback: req.op.network != NetworkMode::Host,
+        };
+        let config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
+            what: "encode sandbox config",
+            source,
+        })?;
+
+        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| SetupError::sys("create status pipe", e))?;
+        let mut cmd = Command::new(&self.init_exe);
+        cmd.arg(crate::INIT_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let w = status_w.as_raw_fd();
+        // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, prctl).
+        unsafe {
+            cmd.pre_exec(move || {
+                if w == STATUS_FD {
+                    if libc::fcntl(w, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(w, STATUS_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|source| SetupError::Spawn {
+            exe: self.init_exe.clone(),
+            source,
+        })?;
+        drop(status_w);
+
+        if let Some(mut stdin) = child.stdin.take() {
+            // A failed write means the init died early; its status (or lack of one) says why.
+            let _ = stdin.write_all(&config);
+        }
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let log = req.log;
+        let statuses = std::thread::scope(|s| {
+            if let Some(out) = stdout {
+                s.spawn(move || pump(out, LogStream::Stdout, log));
+            }
+            if let Some(err) = stderr {
+                s.spawn(move || pump(err, LogStream::Stderr, log));
+            }
+            read_statuses(status_r)
+        })?;
+        let init_status = child.wait().map_err(|source| SetupError::Spawn {
+            exe: self.init_exe.clone(),
+            source,
+        })?;
+
+        let mut outcome = Outcome {
+            placeholders: Vec::new(),
+            end: None,
+            setup_error: None,
+            init_status,
+        };
+        for st in statuses {
+            match st {
+                Status::Placeholder { path, stamp } => outcome.placeholders.push((path, stamp)),
+                Status::SetupFailed(msg) => {
+                    outcome.setup_error.get_or_insert(msg);
+                }
+                end => outcome.end = Some(end),
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Copies one output stream to the log sink, chunk by chunk, as it is produced.
+fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => log.write(stream, &buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads status lines until every writer has closed the pipe.
+fn read_statuses(fd: OwnedFd) -> Result<Vec<Status>> {
+    let reader = BufReader::new(File::from(fd));
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(|e| SetupError::io("read", "sandbox status pipe", e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let status = serde_json::from_str(&line).map_err(|source| SetupError::Protocol {
+            what: "decode sandbox status",
+            source,
+        })?;
+        out.push(status);
+    }
+    Ok(out)
+}

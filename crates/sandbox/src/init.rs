@@ -1,0 +1,403 @@
+//! The re-executed side of the built-in executor: [`init_main`].
+//!
+//! Stage 0 (the process rbuild started) reads the [`InitConfig`], unshares the namespaces of the
+//! spec and forks. The child is pid 1 of the new pid namespace: it mounts the overlay root and
+//! the spec's mounts, reports the placeholders it created, pivots into the rootfs, resolves the
+//! user, and forks the command, which drops to the spec's capabilities, sets no_new_privs and
+//! execs. Pid 1 reaps every zombie until the command exits, reports how it ended and exits:
+//! the kernel then kills whatever the command left behind. Both stage 0 and pid 1 die with
+//! their parent (`PR_SET_PDEATHSIG`), so nothing outlives rbuild.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use crate::caps;
+use crate::error::{Result, SetupError};
+use crate::mounts::{self, PlaceholderTracker};
+use crate::protocol::{InitConfig, Status, STATUS_FD};
+use crate::spec::{need, DEFAULT_PATH};
+use crate::user::{self, ExecUser};
+
+/// Where status lines go: the status pipe, or stderr when the init was started by hand.
+struct StatusWriter(File);
+
+impl StatusWriter {
+    fn open() -> StatusWriter {
+        // SAFETY: F_GETFD only inspects the descriptor table.
+        let valid = unsafe { libc::fcntl(STATUS_FD, libc::F_GETFD) } >= 0;
+        let fd = if valid {
+            // SAFETY: mark the status fd close-on-exec so the command never inherits it.
+            unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+            STATUS_FD
+        } else {
+            // SAFETY: dup of stderr gives us a descriptor we own.
+            unsafe { libc::dup(2) }
+        };
+        // SAFETY: `fd` is open and owned by this writer from here on.
+        StatusWriter(unsafe { File::from_raw_fd(fd) })
+    }
+
+    fn send(&mut self, status: &Status) {
+        if let Ok(mut line) = serde_json::to_string(status) {
+            line.push('\n');
+            // Nobody to tell if the status pipe is gone: rbuild then reports a dead init.
+            let _ = self.0.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Entry point of the re-executed init (argv[1] == [`crate::INIT_ARG`]). Never returns.
+pub fn init_main() -> ! {
+    let mut status = StatusWriter::open();
+    match stage0(&mut status) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            status.send(&Status::SetupFailed(err.to_string()));
+            std::process::exit(125)
+        }
+    }
+}
+
+fn read_config() -> Result<InitConfig> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| SetupError::io("read sandbox config from", "stdin", e))?;
+    let cfg = serde_json::from_slice(&buf).map_err(|source| SetupError::Protocol {
+        what: "decode sandbox config",
+        source,
+    })?;
+    let null = File::open("/dev/null").map_err(|e| SetupError::io("open", "/dev/null", e))?;
+    nix::unistd::dup2(null.as_raw_fd(), 0).map_err(|e| SetupError::sys("dup2 /dev/null", e))?;
+    Ok(cfg)
+}
+
+fn set_pdeathsig() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+        return Err(SetupError::sys("set parent death signal", Errno::last()));
+    }
+    Ok(())
+}
+
+fn stage0(status: &mut StatusWriter) -> Result<i32> {
+    set_pdeathsig()?;
+    let cfg = read_config()?;
+    let linux = need(cfg.spec.linux().as_ref(), "linux")?;
+    let mut flags = CloneFlags::empty();
+    for ns in linux.namespaces().iter().flatten() {
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+            LinuxNamespaceType::Time => CloneFlags::empty(),
+        };
+    }
+    unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
+    // SAFETY: this process is single-threaded (a fresh exec that started no threads).
+    match unsafe { fork() }.map_err(|e| SetupError::sys("fork sandbox pid 1", e))? {
+        ForkResult::Child => {
+            let code = match pid1(&cfg, status) {
+                Ok(()) => 0,
+                Err(err) => {
+                    status.send(&Status::SetupFailed(err.to_string()));
+                    125
+                }
+            };
+            std::process::exit(code)
+        }
+        ForkResult::Parent { child } => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => return Err(SetupError::sys("wait for sandbox pid 1", e)),
+            }
+        },
+    }
+}
+
+/// Pid 1 of the sandbox: sets up the root, runs the command, reaps, reports.
+fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
+    set_pdeathsig()?;
+    let spec = &cfg.spec;
+    let linux = need(spec.linux().as_ref(), "linux")?;
+    let rootfs = need(spec.root().as_ref(), "root")?.path().clone();
+    let process = need(spec.process().as_ref(), "process")?;
+
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|source| SetupError::Mount {
+        what: "rprivate".into(),
+        target: "/".into(),
+        source,
+    })?;
+    if let Some(hostname) = spec.hostname() {
+        nix::unistd::sethostname(hostname).map_err(|e| SetupError::sys("sethostname", e))?;
+    }
+    if cfg.loopback {
+        crate::net::loopback_up()?;
+    }
+    mount_overlay(cfg, &rootfs)?;
+
+    let mut tracker = PlaceholderTracker::new(&rootfs, &cfg.upper_abs);
+    for m in spec.mounts().iter().flatten() {
+        mounts::mount_one(m, &mut tracker)?;
+    }
+    mounts::create_devices(&rootfs, linux.devices().as_deref().unwrap_or(&[]))?;
+    mounts::dev_symlinks(&rootfs)?;
+    mounts::mask_paths(&rootfs, linux.masked_paths().as_deref().unwrap_or(&[]))?;
+    mounts::readonly_paths(&rootfs, linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    for (path, stamp) in tracker.placeholders() {
+        status.send(&Status::Placeholder { path, stamp });
+    }
+    mounts::pivot_into(&rootfs)?;
+
+    let user = resolve_user(&cfg.user)?;
+    let cwd = PathBuf::from(process.cwd());
+    std::fs::create_dir_all(&cwd)
+        .map_err(|e| SetupError::io("create working directory", &cwd, e))?;
+    let env = env_for(process, &user);
+    let program = find_program(process, &env)?;
+
+    // SAFETY: pid 1 is single-threaded.
+    match unsafe { fork() }.map_err(|e| SetupError::sys("fork command", e))? {
+        ForkResult::Child => {
+            let err = exec_command(process, &user, &cwd, &program, &env);
+            status.send(&Status::SetupFailed(err.to_string()));
+            std::process::exit(127)
+        }
+        ForkResult::Parent { child } => {
+            let end = reap_until(child)?;
+            status.send(&end);
+            Ok(())
+        }
+    }
+}
+
+/// Mounts the overlay root, with options relative to the scratch dir to stay short.
+fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
+    std::env::set_current_dir(&cfg.scratch)
+        .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
+    let mut data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        cfg.lowers.join(":"),
+        cfg.upper,
+        cfg.work
+    );
+    for (param, value) in [
+        ("redirect_dir", "off"),
+        ("metacopy", "off"),
+        ("index", "off"),
+    ] {
+        if Path::new("/sys/module/overlay/parameters")
+            .join(param)
+            .exists()
+        {
+            data.push_str(&format!(",{param}={value}"));
+        }
+    }
+    mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|source| SetupError::Mount {
+        what: format!("overlay ({data})"),
+        target: rootfs.to_path_buf(),
+        source,
+    })
+}
+
+fn read_optional(path: &str) -> Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(SetupError::io("read", path, e)),
+    }
+}
+
+fn resolve_user(spec: &str) -> Result<ExecUser> {
+    let passwd = read_optional("/etc/passwd")?;
+    let group = read_optional("/etc/group")?;
+    user::resolve(spec, &passwd, &group)
+}
+
+/// The process env plus HOME from passwd when unset (as Docker does).
+fn env_for(process: &Process, user: &ExecUser) -> Vec<String> {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    env
+}
+
+/// Looks `args[0]` up in the command's own PATH (not the init's), inside the new root.
+fn find_program(process: &Process, env: &[String]) -> Result<PathBuf> {
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let Some(arg0) = args.first() else {
+        return Err(SetupError::SpecField {
+            field: "process.args",
+        });
+    };
+    if arg0.contains('/') {
+        return Ok(PathBuf::from(arg0));
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(arg0);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(SetupError::Exec {
+        program: arg0.clone(),
+        reason: "executable file not found in $PATH".into(),
+    })
+}
+
+fn cstring(s: &[u8], what: &'static str) -> Result<CString> {
+    CString::new(s).map_err(|_| SetupError::Exec {
+        program: String::from_utf8_lossy(s).into_owned(),
+        reason: format!("{what} contains a NUL byte"),
+    })
+}
+
+/// In the command's process: rlimits, capabilities, user, no_new_privs, cwd, exec. Returns
+/// only on failure.
+fn exec_command(
+    process: &Process,
+    user: &ExecUser,
+    cwd: &Path,
+    program: &Path,
+    env: &[String],
+) -> SetupError {
+    match prepare_and_exec(process, user, cwd, program, env) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn prepare_and_exec(
+    process: &Process,
+    user: &ExecUser,
+    cwd: &Path,
+    program: &Path,
+    env: &[String],
+) -> Result<std::convert::Infallible> {
+    setsid().map_err(|e| SetupError::sys("setsid", e))?;
+    for rl in process.rlimits().iter().flatten() {
+        let resource = rlimit_resource(rl.typ());
+        let lim = libc::rlimit {
+            rlim_cur: rl.soft(),
+            rlim_max: rl.hard(),
+        };
+        // SAFETY: setrlimit reads the struct we pass.
+        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+            return Err(SetupError::sys("setrlimit", Errno::last()));
+        }
+    }
+    let caps_spec = process.capabilities().clone().unwrap_or_default();
+    caps::drop_bounding(&caps_spec)?;
+    let groups: Vec<Gid> = user
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    setgroups(&groups).map_err(|e| SetupError::sys("setgroups", e))?;
+    setgid(Gid::from_raw(user.gid)).map_err(|e| SetupError::sys("setgid", e))?;
+    setuid(Uid::from_raw(user.uid)).map_err(|e| SetupError::sys("setuid", e))?;
+    if user.uid == 0 {
+        caps::apply_sets(&caps_spec)?;
+    }
+    if process.no_new_privileges().unwrap_or(true) {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(SetupError::sys("set no_new_privs", Errno::last()));
+        }
+    }
+    std::env::set_current_dir(cwd).map_err(|e| SetupError::io("chdir", cwd, e))?;
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let c_args = args
+        .iter()
+        .map(|a| cstring(a.as_bytes(), "argument"))
+        .collect::<Result<Vec<_>>>()?;
+    let c_env = env
+        .iter()
+        .map(|e| cstring(e.as_bytes(), "environment variable"))
+        .collect::<Result<Vec<_>>>()?;
+    let c_prog = cstring(program.as_os_str().as_bytes(), "program path")?;
+    let err = match nix::unistd::execve(&c_prog, &c_args, &c_env) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    Err(SetupError::Exec {
+        program: program.display().to_string(),
+        reason: err.desc().to_string(),
+    })
+}
+
+fn rlimit_resource(typ: oci_spec::runtime::PosixRlimitType) -> libc::__rlimit_resource_t {
+    use oci_spec::runtime::PosixRlimitType as T;
+    match typ {
+        T::RlimitCpu => libc::RLIMIT_CPU,
+        T::RlimitFsize => libc::RLIMIT_FSIZE,
+        T::RlimitData => libc::RLIMIT_DATA,
+        T::RlimitStack => libc::RLIMIT_STACK,
+        T::RlimitCore => libc::RLIMIT_CORE,
+        T::RlimitRss => libc::RLIMIT_RSS,
+        T::RlimitNproc => libc::RLIMIT_NPROC,
+        T::RlimitNofile => libc::RLIMIT_NOFILE,
+        T::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        T::RlimitAs => libc::RLIMIT_AS,
+        T::RlimitLocks => libc::RLIMIT_LOCKS,
+        T::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        T::RlimitNice => libc::RLIMIT_NICE,
+        T::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        T::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+/// Reaps every child (zombies re-parented to pid 1 included) until `command` has exited.
+fn reap_until(command: Pid) -> Result<Status> {
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == command => return Ok(Status::Exited(code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == command => {
+                return Ok(Status::Signaled(sig as i32))
+            }
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(SetupError::sys("wait for command", e)),
+        }
+    }
+}

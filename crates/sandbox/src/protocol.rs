@@ -1,0 +1,80 @@
+//! What rbuild and its re-executed sandbox init say to each other.
+//!
+//! rbuild writes one [`InitConfig`] as JSON on the init's stdin and closes it. The init reports on
+//! file descriptor [`STATUS_FD`] with one JSON [`Status`] per line: the placeholders it created
+//! (so rbuild can remove them from the layer afterwards), then exactly one final line saying how
+//! the command ended or why the setup failed.
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+/// The file descriptor on which the init writes [`Status`] lines.
+pub const STATUS_FD: i32 = 3;
+
+/// Everything the init needs for one run. Paths are absolute host paths.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitConfig {
+    /// The runtime spec; `root.path` is the (empty) rootfs mount point, `process.user` is filled
+    /// in by the init after resolving [`InitConfig::user`].
+    pub spec: Spec,
+    /// The private scratch directory holding `rootfs`, the layer links and generated files;
+    /// overlay options are given relative to it to stay under the mount option size limit.
+    pub scratch: PathBuf,
+    /// Overlay lower dirs relative to `scratch`, **top first** (overlayfs order).
+    pub lowers: Vec<String>,
+    /// Overlay upper dir relative to `scratch` (a symlink to the request's upper dir).
+    pub upper: String,
+    /// Overlay work dir relative to `scratch`.
+    pub work: String,
+    /// The real upper directory, to record which placeholders the setup left in it.
+    pub upper_abs: PathBuf,
+    /// `user[:group]` as written in USER; empty = root.
+    pub user: String,
+    /// Bring up `lo` in the new network namespace.
+    pub loopback: bool,
+}
+
+/// One line on the status pipe.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// The setup created this entry in the upper dir (a mount point or one of its parents,
+    /// possibly copied up). `path` is relative to the upper dir; the rest is its state right
+    /// after the setup. rbuild removes it after the run unless the command changed it.
+    Placeholder { path: PathBuf, stamp: Stamp },
+    /// The command exited with this code.
+    Exited(i32),
+    /// The command was killed by this signal.
+    Signaled(i32),
+    /// The setup failed; the message names the step and path.
+    SetupFailed(String),
+}
+
+/// The identity of an upper-dir entry, to tell whether the command touched it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub is_dir: bool,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+impl Stamp {
+    /// The stamp of `meta` (from `symlink_metadata`).
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            is_dir: meta.is_dir(),
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: if meta.is_dir() { 0 } else { meta.size() },
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Shared helpers of the sandbox integration tests: root/overlay checks that skip loudly, a
+//! busybox rootfs layer, a collecting log sink, and running one command.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_sandbox::NamespaceExecutor;
+use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
+
+/// Whether the sandbox can run here; prints why not.
+pub fn can_run(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: {test} because it needs root (namespaces, mounts)");
+        return false;
+    }
+    let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !fs.lines().any(|l| l.trim_end().ends_with("overlay")) {
+        eprintln!("SKIPPED: {test} because the kernel has no overlayfs");
+        return false;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIPPED: {test} because /bin/busybox (busybox-static) is not installed");
+        return false;
+    }
+    true
+}
+
+/// Collects everything the command writes.
+#[derive(Default)]
+pub struct Collect {
+    pub out: Mutex<Vec<u8>>,
+    pub err: Mutex<Vec<u8>>,
+}
+
+impl LogSink for Collect {
+    fn write(&self, stream: LogStream, data: &[u8]) {
+        let target = match stream {
+            LogStream::Stdout => &self.out,
+            LogStream::Stderr => &self.err,
+        };
+        target.lock().expect("log lock").extend_from_slice(data);
+    }
+}
+
+impl Collect {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().expect("log lock")).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().expect("log lock")).into_owned()
+    }
+}
+
+/// A test fixture: a busybox base layer plus an upper and work dir.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub layers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// Builds a rootfs layer from /bin/busybox: every applet symlinked in /bin, /etc/passwd with
+/// root and alice (1000), /etc/group, and /etc/x.
+pub fn busybox_layer(at: &Path) {
+    std::fs::create_dir_all(at.join("bin")).expect("mkdir bin");
+    std::fs::create_dir_all(at.join("etc")).expect("mkdir etc");
+    std::fs::create_dir_all(at.join("tmp")).expect("mkdir tmp");
+    std::fs::copy("/bin/busybox", at.join("bin/busybox")).expect("copy busybox");
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+            continue;
+        }
+        symlink("busybox", at.join("bin").join(applet)).expect("applet symlink");
+    }
+    std::fs::write(
+        at.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
+    )
+    .expect("passwd");
+    std::fs::write(
+        at.join("etc/group"),
+        "root:x:0:\nalice:x:1000:\nwheel:x:10:alice\n",
+    )
+    .expect("group");
+    std::fs::write(at.join("etc/x"), "x\n").expect("etc/x");
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("layer0");
+        busybox_layer(&base);
+        let upper = dir.path().join("upper");
+        let work = dir.path().join("work");
+        std::fs::create_dir(&upper).expect("mkdir upper");
+        std::fs::create_dir(&work).expect("mkdir work");
+        Fixture {
+            dir,
+            layers: vec![base],
+            upper,
+            work,
+        }
+    }
+
+    /// Runs `script` with `/bin/sh -c` as `user`.
+    pub fn run_as(
+        &self,
+        script: &str,
+        user: &str,
+        network: NetworkMode,
+    ) -> (Result<(), ExecError>, Collect) {
+        let op = ExecOp {
+            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: user.into(),
+            network,
+        };
+        self.run_op(&op)
+    }
+
+    pub fn run(&self, script: &str) -> (Result<(), ExecError>, Collect) {
+        self.run_as(script, "", NetworkMode::None)
+    }
+
+    pub fn run_op(&self, op: &ExecOp) -> (Result<(), ExecError>, Collect) {
+        let log = Collect::default();
+        let exec = NamespaceExecutor::new(PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")));
+        let res = exec.run(ExecRequest {
+            op,
+            layers: &self.layers,
+            upper: &self.upper,
+            work: &self.work,
+            log: &log,
+        });
+        (res, log)
+    }
+
+    /// Every entry of the upper dir, relative, sorted.
+    pub fn upper_entries(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.upper, &self.upper, &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(root).expect("under root");
+        out.push(rel.display().to_string());
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            walk(root, &path, out);
+        }
+    }
+}
+
+/// Shows a failed run with its output.
+pub fn explain(res: &Result<(), ExecError>, log: &Collect) -> String {
+    format!(
+        "result: {res:?}\nstdout: {}\nstderr: {}",
+        log.stdout(),
+        log.stderr()
+    )
+}

@@ -1,0 +1,334 @@
+//! The built-in namespace executor, run for real (needs root): it must isolate, not only run.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{can_run, explain, Fixture};
+use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_solver::ports::ExecError;
+
+#[test]
+fn echo_reaches_the_log_sink() {
+    if !can_run("echo_reaches_the_log_sink") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("echo hello; echo oops >&2");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "hello\n");
+    assert_eq!(log.stderr(), "oops\n");
+}
+
+#[test]
+fn only_real_changes_land_in_upper() {
+    if !can_run("only_real_changes_land_in_upper") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("echo data > /out.txt; cat /etc/hosts /etc/hostname /etc/resolv.conf >/dev/null; ls /dev /proc/self /sys >/dev/null");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(f.upper_entries(), vec!["out.txt".to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(f.upper.join("out.txt")).expect("read"),
+        "data\n"
+    );
+}
+
+#[test]
+fn rm_of_a_lower_file_is_a_whiteout() {
+    if !can_run("rm_of_a_lower_file_is_a_whiteout") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("rm /bin/cat");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let meta = std::fs::symlink_metadata(f.upper.join("bin/cat")).expect("whiteout");
+    assert!(meta.file_type().is_char_device());
+    assert_eq!(meta.rdev(), 0);
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    // The lower layer itself is untouched.
+    assert!(f.layers[0].join("bin/cat").symlink_metadata().is_ok());
+}
+
+#[test]
+fn host_files_outside_the_rootfs_are_invisible() {
+    if !can_run("host_files_outside_the_rootfs_are_invisible") {
+        return;
+    }
+    let marker_dir = tempfile::tempdir().expect("tempdir");
+    let marker = marker_dir.path().join("host-marker");
+    std::fs::write(&marker, "secret").expect("marker");
+    let f = Fixture::new();
+    let script = format!(
+        "test -e {m} && exit 10; test -e {u} && exit 11; ls / > /dev/null; exit 0",
+        m = marker.display(),
+        u = f.upper.display()
+    );
+    let (res, log) = f.run(&script);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+}
+
+#[test]
+fn pid_1_is_the_sandbox_init() {
+    if !can_run("pid_1_is_the_sandbox_init") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let out = log.stdout();
+    let mut lines = out.lines();
+    let cmdline = lines.next().unwrap_or("");
+    assert!(
+        cmdline.contains(rbuild_sandbox::INIT_ARG),
+        "pid 1 is {cmdline:?}"
+    );
+    // The command is pid 2: the first process pid 1 forked.
+    assert_eq!(lines.next(), Some("2"));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let (res, log) = f.run("hostname");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout().trim(), rbuild_sandbox::spec::HOSTNAME);
+    assert_ne!(hostname.trim(), rbuild_sandbox::spec::HOSTNAME);
+}
+
+#[test]
+fn network_none_cannot_reach_the_host_loopback() {
+    if !can_run("network_none_cannot_reach_the_host_loopback") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        // Answer the one connection the host-network control makes.
+        if let Some(Ok(mut s)) = listener.incoming().next() {
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf);
+            let _ = std::io::Write::write_all(&mut s, b"pong\n");
+        }
+    });
+    let f = Fixture::new();
+    let script = format!("echo ping | nc -w 2 127.0.0.1 {port}");
+    for network in [NetworkMode::None, NetworkMode::Default] {
+        let (res, log) = f.run_as(&script, "", network);
+        assert!(
+            matches!(res, Err(ExecError::Exit(_))),
+            "{network:?}: {}",
+            explain(&res, &log)
+        );
+        assert!(!log.stdout().contains("pong"));
+    }
+    // Positive control: the host network reaches it.
+    let (res, log) = f.run_as(&script, "", NetworkMode::Host);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "pong\n");
+    server.join().expect("server");
+    // Loopback inside the sandbox works.
+    let (res, log) = f.run("ip link show lo | grep -q UP");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+}
+
+fn process_with_arg_exists(arg: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| c.split(|b| *b == 0).any(|part| part == arg.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn background_processes_do_not_outlive_the_run() {
+    if !can_run("background_processes_do_not_outlive_the_run") {
+        return;
+    }
+    let f = Fixture::new();
+    let started = Instant::now();
+    let (res, log) = f.run("sleep 4711 & sleep 4711 </dev/null >/dev/null 2>&1 & echo started");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(log.stdout(), "started\n");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_with_arg_exists("4711") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !process_with_arg_exists("4711"),
+        "sleep 4711 survived the run"
+    );
+}
+
+#[test]
+fn proc_sys_is_read_only_and_kcore_masked() {
+    if !can_run("proc_sys_is_read_only_and_kcore_masked") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("echo 1 > /proc/sys/kernel/domainname && exit 0; exit 7");
+    assert!(
+        matches!(res, Err(ExecError::Exit(7))),
+        "{}",
+        explain(&res, &log)
+    );
+    let (res, log) = f.run("test -s /proc/kcore && exit 8; cat /proc/keys | wc -c");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout().trim(), "0");
+}
+
+#[test]
+fn capabilities_are_dockers_default_set() {
+    if !can_run("capabilities_are_dockers_default_set") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let out = log.stdout();
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    // A non-root user keeps no capabilities.
+    let (res, log) = f.run_as("grep CapEff /proc/self/status", "alice", NetworkMode::None);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert!(log.stdout().contains("CapEff:\t0000000000000000"));
+}
+
+#[test]
+fn exit_codes_and_signals_are_reported() {
+    if !can_run("exit_codes_and_signals_are_reported") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("exit 3");
+    assert!(
+        matches!(res, Err(ExecError::Exit(3))),
+        "{}",
+        explain(&res, &log)
+    );
+    let (res, log) = f.run("kill -9 $$");
+    assert!(
+        matches!(res, Err(ExecError::Signal(9))),
+        "{}",
+        explain(&res, &log)
+    );
+    let op = ExecOp {
+        args: vec!["no-such-program".into()],
+        env: vec![],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+    };
+    let (res, log) = f.run_op(&op);
+    match res {
+        Err(ExecError::Setup(e)) => assert!(e.to_string().contains("no-such-program"), "{e}"),
+        other => panic!("{}", explain(&other, &log)),
+    }
+}
+
+#[test]
+fn user_by_name_and_by_uid() {
+    if !can_run("user_by_name_and_by_uid") {
+        return;
+    }
+    let f = Fixture::new();
+    for user in ["alice", "1000"] {
+        let (res, log) = f.run_as("id -u; id -g; id -G; echo $HOME", user, NetworkMode::None);
+        assert!(res.is_ok(), "{user}: {}", explain(&res, &log));
+        assert_eq!(log.stdout(), "1000\n1000\n1000 10\n/home/alice\n", "{user}");
+    }
+    let (res, log) = f.run_as("id -u; id -g", "4242:4343", NetworkMode::None);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "4242\n4343\n");
+    let (res, log) = f.run_as("true", "nobody", NetworkMode::None);
+    match res {
+        Err(ExecError::Setup(e)) => {
+            assert!(e.to_string().contains("unable to find user nobody"), "{e}")
+        }
+        other => panic!("{}", explain(&other, &log)),
+    }
+}
+
+#[test]
+fn layer_holds_exactly_the_expected_entries() {
+    if !can_run("layer_holds_exactly_the_expected_entries") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(
+        f.upper_entries(),
+        vec!["a", "a/b", "a/f", "a/h", "etc", "etc/x"]
+    );
+    let fm = std::fs::metadata(f.upper.join("a/f")).expect("a/f");
+    let hm = std::fs::metadata(f.upper.join("a/h")).expect("a/h");
+    assert_eq!(fm.ino(), hm.ino());
+    assert_eq!(fm.nlink(), 2);
+    let x = std::fs::symlink_metadata(f.upper.join("etc/x")).expect("etc/x");
+    assert!(x.file_type().is_char_device() && x.rdev() == 0);
+}
+
+#[test]
+fn missing_cwd_is_created_and_path_defaults() {
+    if !can_run("missing_cwd_is_created_and_path_defaults") {
+        return;
+    }
+    let f = Fixture::new();
+    let op = ExecOp {
+        args: vec!["sh".into(), "-c".into(), "pwd; echo $PATH".into()],
+        env: vec!["FOO=bar".into()],
+        cwd: "/work/dir".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+    };
+    let (res, log) = f.run_op(&op);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(
+        log.stdout(),
+        "/work/dir\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
+    assert!(f.upper.join("work/dir").is_dir());
+}
+
+#[test]
+fn empty_layer_list_is_an_empty_root() {
+    if !can_run("empty_layer_list_is_an_empty_root") {
+        return;
+    }
+    let mut f = Fixture::new();
+    // Put busybox in no layer: the command cannot exist.
+    f.layers.clear();
+    let (res, log) = f.run("true");
+    match res {
+        Err(ExecError::Setup(e)) => assert!(e.to_string().contains("/bin/sh"), "{e}"),
+        other => panic!("{}", explain(&other, &log)),
+    }
+    // Setup left nothing behind in the layer.
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+}
+
+#[test]
+fn many_layers_fit_the_mount_options() {
+    if !can_run("many_layers_fit_the_mount_options") {
+        return;
+    }
+    let mut f = Fixture::new();
+    for i in 0..120 {
+        let dir: PathBuf = f
+            .dir
+            .path()
+            .join(format!("a-rather-long-layer-directory-name-{i:04}"));
+        std::fs::create_dir_all(dir.join("files")).expect("mkdir");
+        std::fs::write(dir.join("files").join(format!("f{i}")), "x").expect("write");
+        f.layers.push(dir);
+    }
+    let (res, log) = f.run("ls /files | wc -l");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout().trim(), "120");
+}
