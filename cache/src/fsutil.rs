@@ -164,3 +164,47 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_differ() {
+        let a = unique_name("blob");
+        let b = unique_name("blob");
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("blob-{}-", std::process::id())));
+    }
+
+    #[test]
+    fn rename_noreplace_never_overwrites() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b, c) = (t.path().join("a"), t.path().join("b"), t.path().join("c"));
+        fs::create_dir(&a).unwrap();
+        fs::write(a.join("f"), b"a").unwrap();
+        fs::create_dir(&b).unwrap();
+        assert!(rename_noreplace(&a, &c).unwrap());
+        assert!(c.join("f").is_file() && !a.exists());
+        // An existing destination, even an empty directory, is left alone.
+        assert!(!rename_noreplace(&c, &b).unwrap());
+        assert!(c.join("f").is_file());
+        assert_eq!(fs::read_dir(&b).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn tree_helpers() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        fs::create_dir_all(d.join("x/y")).unwrap();
+        fs::write(d.join("x/y/f"), [0u8; 10]).unwrap();
+        fs::write(d.join("g"), [0u8; 5]).unwrap();
+        assert_eq!(tree_size(&d).unwrap(), 15);
+        assert_eq!(tree_size(&t.path().join("missing")).unwrap(), 0);
+        assert_eq!(list_dir(&d).unwrap(), vec![d.join("g"), d.join("x")]);
+        fs::set_permissions(d.join("x"), fs::Permissions::from_mode(0o500)).unwrap();
+        remove_tree(&d).unwrap();
+        assert!(!d.exists());
+        remove_tree(&d).unwrap();
+    }
+}

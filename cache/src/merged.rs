@@ -292,3 +292,35 @@ fn normalise(path: &Path) -> Result<PathBuf, CacheError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_is_lexical_and_clamped() {
+        for (input, want) in [
+            ("/", "/"),
+            ("/a/./b/", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/../../x", "/x"),
+            ("//a//b", "/a/b"),
+        ] {
+            assert_eq!(
+                normalise(Path::new(input)).unwrap(),
+                Path::new(want),
+                "{input}"
+            );
+        }
+        assert!(matches!(
+            normalise(Path::new("a/b")),
+            Err(CacheError::RelativePath { .. })
+        ));
+    }
+
+    #[test]
+    fn components_keep_parent_markers() {
+        let c: Vec<_> = components(Path::new("/a/./../b")).into_iter().collect();
+        assert_eq!(c, ["a", "..", "b"]);
+    }
+}

@@ -39,6 +39,23 @@ pub struct DiskUsage {
     pub index: u64,
 }
 
+impl std::fmt::Display for PruneReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "removed {} blobs, {} snapshots and {} cache records; {} bytes freed",
+            self.blobs, self.snapshots, self.cache_records, self.bytes
+        )
+    }
+}
+
+impl DiskUsage {
+    /// All parts together.
+    pub fn total(&self) -> u64 {
+        self.blobs + self.snapshots + self.index
+    }
+}
+
 /// What survives a prune.
 #[derive(Default)]
 struct Roots {
@@ -194,4 +211,55 @@ fn digest_field(v: &Value) -> Option<Digest> {
 fn digest_of_name(path: &Path) -> Option<Digest> {
     let name = path.file_name()?.to_str()?;
     format!("sha256:{name}").parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_parse_as_digests() {
+        let d = Digest::of(b"x");
+        assert_eq!(
+            digest_of_name(&Path::new("/s/blobs/sha256").join(d.hex())),
+            Some(d)
+        );
+        assert_eq!(
+            digest_of_name(Path::new("/s/blobs/sha256/not-a-digest")),
+            None
+        );
+        assert_eq!(digest_of_name(Path::new("/")), None);
+    }
+
+    #[test]
+    fn manifest_fields_are_read_leniently() {
+        let d = Digest::of(b"c");
+        let doc = serde_json::json!({"config": {"digest": d.to_string()}, "layers": [{"digest": "bad"}, 3]});
+        assert_eq!(doc.get("config").and_then(digest_field), Some(d));
+        assert_eq!(array(&doc, "layers").filter_map(digest_field).count(), 0);
+        assert_eq!(array(&doc, "manifests").count(), 0);
+    }
+
+    #[test]
+    fn report_reads_well() {
+        let r = PruneReport {
+            cache_records: 3,
+            snapshots: 2,
+            blobs: 1,
+            bytes: 42,
+        };
+        assert_eq!(
+            r.to_string(),
+            "removed 1 blobs, 2 snapshots and 3 cache records; 42 bytes freed"
+        );
+        assert_eq!(
+            DiskUsage {
+                blobs: 1,
+                snapshots: 2,
+                index: 3
+            }
+            .total(),
+            6
+        );
+    }
 }
