@@ -52,6 +52,8 @@ pub struct LexOptions {
     pub raw_quotes: bool,
     /// Leave references to unset variables as written instead of expanding them to "".
     pub skip_unset: bool,
+    /// Treat quote characters as ordinary text (heredoc bodies).
+    pub skip_quotes: bool,
 }
 
 /// Expands `input` and returns everything the lexer learned.
@@ -146,6 +148,11 @@ impl Lexer<'_> {
                 break;
             }
             match ch {
+                '\'' | '"' if self.opts.skip_quotes => {
+                    self.next();
+                    words.add_char(ch);
+                    result.push(ch);
+                }
                 '\'' => {
                     let s = self.process_single_quote()?;
                     result.push_str(&s);
@@ -463,10 +470,17 @@ mod tests {
         let opts = LexOptions {
             raw_quotes: true,
             skip_unset: true,
+            skip_quotes: false,
         };
         let got = expand_with("echo \"$A\" '$B' ${C:-d} $D", &e, '\\', opts).unwrap();
         assert_eq!(got.word, "echo \"x\" '$B' ${C:-d} $D");
         assert_eq!(process_word("${U///abc}", &e, '\\').as_deref(), Ok("abc"));
+        let opts = LexOptions {
+            skip_quotes: true,
+            ..LexOptions::default()
+        };
+        let got = expand_with("say \"$A\" 'b'", &e, '\\', opts).unwrap();
+        assert_eq!(got.word, "say \"x\" 'b'");
     }
 
     #[test]

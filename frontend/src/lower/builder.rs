@@ -1,0 +1,98 @@
+//! The graph under construction: appends vertices in dependency order and shares the ones
+//! BuildKit would merge (one Scratch, one Image per reference, one main Context).
+
+use std::collections::BTreeMap;
+
+use rbuild_graph::{Graph, ImageConfig, ImageOp, Op, Vertex, VertexId};
+use rbuild_types::{ImageRef, Platform, Span};
+
+/// Appends vertices; every input of a new vertex already exists, so the order is topological.
+#[derive(Debug, Default)]
+pub struct Builder {
+    vertices: Vec<Vertex>,
+    images: BTreeMap<(ImageRef, Platform), VertexId>,
+    scratch: Option<VertexId>,
+    context: Option<VertexId>,
+}
+
+impl Builder {
+    /// Appends a vertex and returns its id.
+    pub fn add(
+        &mut self,
+        op: Op,
+        inputs: Vec<VertexId>,
+        name: String,
+        span: Option<Span>,
+        ignore_cache: bool,
+    ) -> VertexId {
+        let id = VertexId(self.vertices.len() as u32);
+        self.vertices.push(Vertex {
+            op,
+            inputs,
+            name,
+            span,
+            ignore_cache,
+        });
+        id
+    }
+
+    /// The vertex for `reference` on `platform`, created on first use (its name and span are
+    /// those of the first use).
+    pub fn image(
+        &mut self,
+        reference: &ImageRef,
+        platform: &Platform,
+        name: String,
+        span: Span,
+    ) -> VertexId {
+        let key = (reference.clone(), platform.clone());
+        if let Some(id) = self.images.get(&key) {
+            return *id;
+        }
+        let op = Op::Image(ImageOp {
+            reference: reference.clone(),
+            platform: platform.clone(),
+        });
+        let id = self.add(op, Vec::new(), name, Some(span), false);
+        self.images.insert(key, id);
+        id
+    }
+
+    /// The one empty filesystem.
+    pub fn scratch(&mut self) -> VertexId {
+        if let Some(id) = self.scratch {
+            return id;
+        }
+        let id = self.add(Op::Scratch, Vec::new(), "scratch".into(), None, false);
+        self.scratch = Some(id);
+        id
+    }
+
+    /// The one main build context.
+    pub fn context(&mut self) -> VertexId {
+        if let Some(id) = self.context {
+            return id;
+        }
+        let op = Op::Context {
+            name: "context".into(),
+        };
+        let id = self.add(
+            op,
+            Vec::new(),
+            "[internal] load build context".into(),
+            None,
+            false,
+        );
+        self.context = Some(id);
+        id
+    }
+
+    /// The finished graph.
+    pub fn finish(self, target: VertexId, image: ImageConfig) -> Graph {
+        Graph {
+            vertices: self.vertices,
+            target,
+            image,
+        }
+    }
+}

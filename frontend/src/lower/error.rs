@@ -1,0 +1,79 @@
+//! Why lowering failed. Each error becomes a [`Diagnostic`](crate::Diagnostic) at the span of the
+//! instruction at fault; messages follow BuildKit's where it has one.
+
+use rbuild_types::{ImageRef, ImageRefError, PlatformError};
+
+use crate::shell::ShellError;
+
+/// Every way lowering can fail.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LowerError {
+    #[error("no build stage in current context: {keyword} must come after a FROM")]
+    NoStage { keyword: String },
+    #[error("dockerfile contains no stages to build")]
+    NoStages,
+    #[error(transparent)]
+    Shell(#[from] ShellError),
+    #[error("base name ({0}) should not be blank")]
+    BlankBaseName(String),
+    #[error("invalid image reference {name:?}: {source}")]
+    BadImageRef { name: String, source: ImageRefError },
+    #[error("failed to parse platform {value}: {source}")]
+    BadPlatform {
+        value: String,
+        source: PlatformError,
+    },
+    #[error(
+        "invalid name for build stage: {0:?}, name can't start with a number or contain symbols"
+    )]
+    BadStageName(String),
+    #[error("duplicate stage name {0:?}")]
+    DuplicateStage(String),
+    #[error("target stage {0:?} could not be found")]
+    UnknownTarget(String),
+    #[error("FROM requires either one or three arguments")]
+    FromArgs,
+    #[error("{keyword} requires {what}")]
+    MissingArgs {
+        keyword: &'static str,
+        what: &'static str,
+    },
+    #[error("invalid stage index {0}")]
+    BadStageIndex(usize),
+    #[error("variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround")]
+    FromExpansion,
+    #[error(
+        "cannot copy from stage {from:?}, it needs to be defined before current stage {stage:?}"
+    )]
+    StageOrder { from: String, stage: String },
+    #[error("unknown flag: --{flag} for {keyword}")]
+    UnknownFlag { flag: String, keyword: String },
+    #[error("missing a value on flag: --{flag}")]
+    FlagValue { flag: String },
+    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
+    BadChmod(String),
+    #[error("invalid network mode {0:?}: expected default, none or host")]
+    BadNetwork(String),
+    #[error("{what} is not supported yet")]
+    Unsupported { what: String },
+    #[error("the config of base image {0} was not provided")]
+    MissingBase(ImageRef),
+    #[error("cannot normalize nothing: WORKDIR needs a path")]
+    EmptyWorkdir,
+    #[error("VOLUME specified can not be an empty string")]
+    EmptyVolume,
+    #[error("invalid port specification {spec:?}: {reason}")]
+    BadPort { spec: String, reason: &'static str },
+    #[error("invalid duration {value:?} for --{flag}")]
+    BadDuration { flag: String, value: String },
+    #[error("invalid value {0:?} for --retries: expected a non-negative integer")]
+    BadRetries(String),
+    #[error("unknown instruction: {0}")]
+    UnknownInstruction(String),
+    #[error("{0} requires the arguments to be in JSON form")]
+    NotJson(&'static str),
+    #[error("HEALTHCHECK: unknown type {0:?}, expected CMD or NONE")]
+    BadHealthcheck(String),
+    #[error("{keyword} has a malformed argument list (expected key/value pairs)")]
+    BadKeyValues { keyword: &'static str },
+}

@@ -1,0 +1,51 @@
+//! What the user asked for on the command line, as far as lowering is concerned.
+
+use std::collections::BTreeMap;
+
+use rbuild_types::Platform;
+
+/// Build options that change the graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// `--build-arg K=V`: overrides ARG defaults (global and per stage).
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build (case-insensitive); `None` = the last stage.
+    pub target: Option<String>,
+    /// The target platform (`TARGETPLATFORM`, and the platform of stages without `--platform`).
+    pub platform: Platform,
+    /// `--no-cache`: every RUN/COPY/ADD ignores cached results.
+    pub no_cache: bool,
+    /// `--no-cache-filter`: only these stages (by name) ignore cached results.
+    pub no_cache_filter: Vec<String>,
+    /// `--label K=V`: added to the final image config.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            build_args: BTreeMap::new(),
+            target: None,
+            platform: Platform::host(),
+            no_cache: false,
+            no_cache_filter: Vec::new(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+impl BuildOptions {
+    /// Whether the stage named `name` (`None` for unnamed stages) ignores the cache.
+    pub fn is_no_cache(&self, name: Option<&str>) -> bool {
+        if self.no_cache {
+            return true;
+        }
+        match name {
+            Some(n) => self
+                .no_cache_filter
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(n)),
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+FROM busybox
+ADD https://example.com/x.tar.gz /x

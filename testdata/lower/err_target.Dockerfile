@@ -1,0 +1,2 @@
+# rbuild-test: target=nope
+FROM busybox
