@@ -9,10 +9,13 @@
 //! - [`export`]: OCI layout (dir or tar), docker-archive, and root filesystem (dir or tar) exporters.
 
 pub mod compress;
+pub mod config;
 mod digest_io;
 mod error;
 pub mod layer;
+pub mod manifest;
 pub mod registry;
+pub mod time;
 
 pub use error::{BoxError, OciError};
 pub use layer::{unpack, write_tar, LayerDigest};
