@@ -87,12 +87,13 @@ impl Diagnostics {
     /// Works on any bytes (invalid UTF-8 is shown lossily); out-of-range spans print no source.
     pub fn render(&self, file_name: &str, source: &[u8]) -> String {
         let mut out = String::new();
+        let starts = line_starts(source);
         for d in &self.0 {
             out.push_str(&format!(
                 "{file_name}:{}:{}: {}: {}\n",
                 d.span.line, d.span.col, d.severity, d.message
             ));
-            if let Some(line) = source_line(source, d.span.line) {
+            if let Some(line) = source_line(source, &starts, d.span.line) {
                 let text = String::from_utf8_lossy(line);
                 let text = text.trim_end_matches(['\r', '\n']);
                 out.push_str(&format!("  {text}\n"));
@@ -110,12 +111,24 @@ impl Diagnostics {
     }
 }
 
+/// Byte offsets where each line of `source` starts.
+fn line_starts(source: &[u8]) -> Vec<usize> {
+    let mut v = vec![0];
+    v.extend(
+        source
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i + 1),
+    );
+    v
+}
+
 /// The bytes of 1-based line `line` of `source` (without its `\n`), if it exists.
-fn source_line(source: &[u8], line: u32) -> Option<&[u8]> {
-    if line == 0 {
-        return None;
-    }
-    source.split(|&b| b == b'\n').nth(line as usize - 1)
+fn source_line<'a>(source: &'a [u8], starts: &[usize], line: u32) -> Option<&'a [u8]> {
+    let start = *starts.get((line as usize).checked_sub(1)?)?;
+    let rest = source.get(start..)?;
+    Some(rest.split(|&b| b == b'\n').next().unwrap_or(rest))
 }
 
 impl fmt::Display for Diagnostics {

@@ -22,6 +22,8 @@ pub enum ParseError {
     Heredoc(#[from] HeredocError),
     #[error("unterminated heredoc {name:?}")]
     UnterminatedHeredoc { name: String },
+    #[error("ONBUILD nested more than {max} levels deep")]
+    OnbuildTooDeep { max: usize },
     #[error("file with no instructions")]
     NoInstructions,
 }

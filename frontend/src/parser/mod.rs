@@ -38,8 +38,21 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, Diagnostics> {
     Parser::new(src).run()
 }
 
+/// How deeply ONBUILD may nest in the parse tree (BuildKit has no limit, but anything past
+/// one level is rejected later anyway; the cap keeps recursion bounded).
+pub const MAX_ONBUILD_DEPTH: usize = 32;
+
 /// Builds the node for one logical line (ONBUILD recurses once per nesting level).
 pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseError> {
+    node_at_depth(line, escape, 0)
+}
+
+fn node_at_depth(line: &str, escape: char, depth: usize) -> Result<Node, ParseError> {
+    if depth > MAX_ONBUILD_DEPTH {
+        return Err(ParseError::OnbuildTooDeep {
+            max: MAX_ONBUILD_DEPTH,
+        });
+    }
     let split = split_command(line, escape);
     let keyword = split.keyword.to_ascii_lowercase();
     let rule = rule_for(&keyword);
@@ -51,7 +64,7 @@ pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseError> {
     };
     if rule == Rule::SubCommand {
         if !split.args.is_empty() {
-            node.next = Some(Box::new(node_from_line(&split.args, escape)?));
+            node.next = Some(Box::new(node_at_depth(&split.args, escape, depth + 1)?));
         }
     } else {
         let a = read_args(rule, &keyword, &split.args, escape)?;
@@ -185,9 +198,10 @@ impl<'a> Parser<'a> {
             }
             let span_of = |last: &PhysLine<'_>| {
                 let col = text.len() - stripped.len() + 1;
+                let start = first.start + col - 1;
                 Span::new(
-                    first.start + col - 1,
-                    last.end.max(first.start),
+                    start,
+                    last.end.max(start),
                     first.number,
                     u32::try_from(col).unwrap_or(u32::MAX),
                 )
@@ -281,3 +295,6 @@ impl<'a> Parser<'a> {
         Err(h.name)
     }
 }
+
+#[cfg(test)]
+mod tests;

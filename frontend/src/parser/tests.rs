@@ -1,0 +1,87 @@
+//! Parser-level tests: spans, error collection, robustness on hostile input.
+
+use super::*;
+
+#[test]
+fn spans_and_lines() {
+    let src = b"FROM a\n\n  RUN x \\\n  y\nCOPY <<EOF /d\nbody\nEOF\n";
+    let df = parse(src).unwrap_or_default();
+    let n = &df.instructions;
+    assert_eq!(n.len(), 3);
+    assert_eq!((n[0].span.line, n[0].end_line, n[0].span.col), (1, 1, 1));
+    assert_eq!((n[1].span.line, n[1].end_line, n[1].span.col), (3, 4, 3));
+    assert_eq!(n[1].span.start, 10);
+    assert_eq!(&src[n[1].span.start..n[1].span.end], b"RUN x \\\n  y");
+    assert_eq!(n[1].original, "RUN x   y");
+    assert_eq!((n[2].span.line, n[2].end_line), (5, 7));
+    assert_eq!(n[2].heredocs[0].content, "body\n");
+}
+
+#[test]
+fn reports_every_error() {
+    let src = b"FROM a\nCMD [1]\nENV x\nRUN <<EOF\n";
+    let Err(d) = parse(src) else {
+        panic!("must fail");
+    };
+    let lines: Vec<u32> = d.iter().map(|d| d.span.line).collect();
+    assert_eq!(lines, vec![2, 3, 4]);
+    assert!(d.to_string().contains("unterminated heredoc"));
+}
+
+#[test]
+fn escape_directive_and_duplicates() {
+    let df = parse(b"# escape=`\nRUN a `\n  b\n").unwrap_or_default();
+    assert_eq!(df.escape, '`');
+    assert_eq!(df.instructions[0].args, vec!["a   b"]);
+    assert!(parse(b"# escape=`\n# escape=\\\nFROM a\n").is_err());
+    assert!(parse(b"# escape=x\nFROM a\n").is_err());
+    assert!(parse(b"").is_err());
+    assert!(parse(b"# only\n\n").is_err());
+}
+
+#[test]
+fn deep_onbuild_is_an_error_not_a_crash() {
+    let src = "ONBUILD ".repeat(5000) + "RUN x\n";
+    assert!(parse(src.as_bytes()).is_err());
+    let ok = "ONBUILD ".repeat(3) + "RUN x\n";
+    assert!(parse(ok.as_bytes()).is_ok());
+}
+
+#[test]
+fn large_inputs_are_linear() {
+    // 200k continuation lines and 200k heredoc lines: must finish quickly.
+    let mut src = String::from("RUN a \\\n");
+    src.push_str(&"  b \\\n".repeat(200_000));
+    src.push_str("  c\nRUN <<EOF\n");
+    src.push_str(&"x\n".repeat(200_000));
+    src.push_str("EOF\n");
+    src.push_str(&"ENV a=b\n".repeat(50_000));
+    let t = std::time::Instant::now();
+    let df = parse(src.as_bytes());
+    assert!(df.is_ok());
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    // A small deterministic xorshift generator over an alphabet of interesting bytes.
+    let alphabet: &[u8] =
+        b"RUNCOPYADDFROMENVONBUILDHEALTHCHECK \t\r\n\\`#<<-'\"[]{},=:$EOF0123\xff\xc3\xa9";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..3000 {
+        let mut buf = Vec::new();
+        let len = (state % 200) as usize;
+        for _ in 0..len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            buf.push(alphabet[(state % alphabet.len() as u64) as usize]);
+        }
+        if let Ok(df) = parse(&buf) {
+            let _ = crate::dump(&df);
+            let _ = crate::instructions::instructions(&df);
+        } else if let Err(d) = parse(&buf) {
+            let _ = d.render("Dockerfile", &buf);
+        }
+    }
+}
