@@ -8,6 +8,7 @@
 
 pub mod ast;
 pub mod diagnostics;
+pub mod lower;
 pub mod dump;
 pub mod instructions;
 pub mod parser;
