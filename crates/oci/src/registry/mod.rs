@@ -21,3 +21,8 @@ pub use client::Client;
 pub use config::{ConfigError, Endpoint, HostConfig, RegistryConfig};
 pub use error::{Object, RegistryError};
 pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;

@@ -1,0 +1,243 @@
+//! Client tests: against the real registry on 127.0.0.1:5000 (skipped loudly when absent) and
+//! against the in-process fake server for auth flows, fallback and corrupt content.
+
+use rbuild_types::{Digest, ImageRef, Platform};
+
+use super::auth::{Credentials, DockerCredentials};
+use super::manifest::OCI_MANIFEST;
+use super::testutil::{live_registry, FakeServer, Reply, LIVE_REGISTRY};
+use super::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
+
+fn amd64() -> Platform {
+    "linux/amd64".parse().expect("platform")
+}
+
+fn no_creds() -> DockerCredentials {
+    DockerCredentials::default()
+}
+
+macro_rules! require_registry {
+    () => {
+        if !live_registry() {
+            eprintln!(
+                "SKIPPED: {} because no registry answers GET http://{LIVE_REGISTRY}/v2/",
+                module_path!()
+            );
+            return;
+        }
+    };
+}
+
+#[test]
+fn resolves_busybox_through_a_docker_hub_mirror() {
+    require_registry!();
+    let cfg = RegistryConfig::from_toml_str(
+        "[registry.\"docker.io\"]\nmirrors = [\"127.0.0.1:5000\"]\n[registry.\"127.0.0.1:5000\"]\nhttp = true\n",
+    )
+    .unwrap();
+    let client = Client::new(cfg).with_credentials(no_creds());
+    let image = ImageRef::parse("busybox").unwrap();
+    let pulled = client.resolve(&image, &Platform::host()).unwrap();
+    assert_eq!(pulled.registry_host, LIVE_REGISTRY);
+    assert_eq!(pulled.manifest.digest, Digest::of(&pulled.manifest.bytes));
+    assert!(!pulled.image.layers.is_empty());
+    let config = client
+        .fetch_blob_bytes(&image, &pulled.image.config.digest, CONFIG_LIMIT)
+        .unwrap();
+    assert_eq!(Digest::of(&config), pulled.image.config.digest);
+    let layer = &pulled.image.layers[0];
+    let mut sink = Vec::new();
+    let n = client
+        .fetch_blob(&image, &layer.digest, Some(layer.size), &mut sink)
+        .unwrap();
+    assert_eq!(n, layer.size);
+    assert_eq!(Digest::of(&sink), layer.digest);
+}
+
+#[test]
+fn resolves_a_loopback_registry_directly_over_http_by_default() {
+    require_registry!();
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse("127.0.0.1:5000/debian:bookworm-slim").unwrap();
+    let pulled = client.resolve(&image, &amd64()).unwrap();
+    assert_eq!(pulled.registry_host, LIVE_REGISTRY);
+    assert_eq!(pulled.image.layers.len(), 1);
+    // Resolving by the digest gives the same manifest.
+    let by_digest =
+        ImageRef::parse(&format!("127.0.0.1:5000/debian@{}", pulled.manifest.digest)).unwrap();
+    let again = client.resolve(&by_digest, &amd64()).unwrap();
+    assert_eq!(again.manifest.digest, pulled.manifest.digest);
+}
+
+#[test]
+fn not_found_names_registry_repository_and_status() {
+    require_registry!();
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse("127.0.0.1:5000/library/nope").unwrap();
+    let err = client.resolve(&image, &amd64()).unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "127.0.0.1:5000/library/nope: manifest latest: 404 Not Found"
+    );
+}
+
+#[test]
+fn dead_and_missing_mirrors_fall_back_to_the_next_endpoint() {
+    require_registry!();
+    // A mirror that answers 404 for everything.
+    let empty = FakeServer::start(8, |_, _| Reply::new(404, "{}"));
+    let cfg = RegistryConfig::from_toml_str(&format!(
+        "[registry.\"{LIVE_REGISTRY}\"]\nmirrors = [\"127.0.0.1:1\", \"http://{}\"]\n",
+        empty.host()
+    ))
+    .unwrap();
+    let client = Client::new(cfg).with_credentials(no_creds());
+    let image = ImageRef::parse("127.0.0.1:5000/library/busybox").unwrap();
+    let pulled = client.resolve(&image, &amd64()).unwrap();
+    assert_eq!(pulled.registry_host, LIVE_REGISTRY);
+    let asked: Vec<String> = empty.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(asked, vec!["/v2/library/busybox/manifests/latest"]);
+}
+
+fn manifest_body() -> (Vec<u8>, Vec<u8>) {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        Digest::of(&config),
+        config.len()
+    );
+    (manifest.into_bytes(), config)
+}
+
+#[test]
+fn bearer_token_flow() {
+    let (manifest, config) = manifest_body();
+    let config_digest = Digest::of(&config);
+    let server = FakeServer::start(10, move |req, addr| {
+        if req.target.starts_with("/token?") {
+            return Reply::new(200, r#"{"token":"tok123"}"#);
+        }
+        if req.header("authorization") != Some("Bearer tok123") {
+            return Reply::new(401, "{}").header(
+                "WWW-Authenticate",
+                &format!(
+                    r#"Bearer realm="http://{addr}/token",service="fake",scope="repository:team/app:pull""#
+                ),
+            );
+        }
+        if req.target == "/v2/team/app/manifests/v1" {
+            Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST)
+        } else if req.target == format!("/v2/team/app/blobs/{config_digest}") {
+            Reply::new(200, config.clone())
+        } else {
+            Reply::new(404, "{}")
+        }
+    });
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse(&format!("{}/team/app:v1", server.host())).unwrap();
+    let pulled = client.resolve(&image, &amd64()).unwrap();
+    assert_eq!(pulled.image.config.digest, config_digest);
+    client
+        .fetch_blob_bytes(&image, &config_digest, CONFIG_LIMIT)
+        .unwrap();
+    let reqs = server.requests();
+    let targets: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
+    // 401, token, manifest with token, then the blob straight away with the cached token.
+    assert_eq!(targets.len(), 4, "{targets:?}");
+    assert!(targets[1].contains("service=fake"), "{}", targets[1]);
+    assert!(
+        targets[1].contains("scope=repository%3Ateam%2Fapp%3Apull"),
+        "{}",
+        targets[1]
+    );
+    assert!(reqs.iter().all(|r| r.method == "GET" && r.body.is_empty()));
+    assert!(reqs[1].header("authorization").is_none());
+    assert_eq!(reqs[3].header("authorization"), Some("Bearer tok123"));
+}
+
+#[test]
+fn token_request_uses_basic_credentials_and_basic_challenge_is_answered() {
+    let (manifest, _) = manifest_body();
+    let server = FakeServer::start(10, move |req, _| {
+        if req.header("authorization") == Some("Basic dTpw") {
+            Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST)
+        } else {
+            Reply::new(401, "{}").header("WWW-Authenticate", r#"Basic realm="fake""#)
+        }
+    });
+    let image = ImageRef::parse(&format!("{}/app:v1", server.host())).unwrap();
+    // Without credentials a Basic challenge is a 401 error.
+    let anonymous = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let err = anonymous.resolve(&image, &amd64()).unwrap_err();
+    assert!(err.to_string().ends_with("401 Unauthorized"), "{err}");
+    let mut creds = DockerCredentials::default();
+    creds.insert(
+        &server.host(),
+        Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        },
+    );
+    let client = Client::new(RegistryConfig::default()).with_credentials(creds);
+    client.resolve(&image, &amd64()).unwrap();
+}
+
+#[test]
+fn blob_with_wrong_content_is_rejected() {
+    let claimed = Digest::of(b"the real content");
+    let server = FakeServer::start(4, |_, _| Reply::new(200, "tampered content"));
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse(&format!("{}/app:v1", server.host())).unwrap();
+    let mut sink = Vec::new();
+    let err = client
+        .fetch_blob(&image, &claimed, None, &mut sink)
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DigestMismatch { expected, .. } if expected == claimed),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&server.host()) && msg.contains("/app: blob sha256:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn manifest_fetched_by_digest_must_match_it() {
+    let (manifest, _) = manifest_body();
+    let server = FakeServer::start(4, move |_, _| {
+        Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST)
+    });
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let wrong = Digest::of(b"something else");
+    let image = ImageRef::parse(&format!("{}/app@{wrong}", server.host())).unwrap();
+    let err = client.resolve(&image, &amd64()).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DigestMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn index_without_the_platform_lists_what_it_has() {
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm","variant":"v7"}}}}]}}"#,
+        Digest::of(b"x")
+    );
+    let server = FakeServer::start(4, move |_, _| {
+        Reply::new(200, index.clone())
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+    });
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse(&format!("{}/app:v1", server.host())).unwrap();
+    let err = client.resolve(&image, &amd64()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("linux/amd64") && msg.contains("linux/arm/v7"),
+        "{msg}"
+    );
+}
