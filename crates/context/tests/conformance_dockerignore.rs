@@ -290,6 +290,8 @@ fn run_walks(doc: &Value) -> Tally {
         }
         t.check(ok, id, || why);
     }
+    // One tree per depth, shared by the cases of that depth (building them dominates the time).
+    let mut trees: std::collections::BTreeMap<u32, tempfile::TempDir> = Default::default();
     for case in doc["generated_tree_counts"]["cases"]
         .as_array()
         .into_iter()
@@ -297,8 +299,11 @@ fn run_walks(doc: &Value) -> Tally {
     {
         let id = case["id"].as_str().unwrap_or("?");
         let depth = case["max_depth"].as_u64().unwrap_or(1) as u32;
-        let dir = tempfile::tempdir().expect("tempdir");
-        bench_tree(dir.path(), depth, 1);
+        let dir = trees.entry(depth).or_insert_with(|| {
+            let dir = scratch_dir();
+            bench_tree(dir.path(), depth, 1);
+            dir
+        });
         let result = build_filter(dir.path(), case).and_then(|f| {
             walk(dir.path(), &f)
                 .map(|l| l.len() as u64)
@@ -311,6 +316,18 @@ fn run_walks(doc: &Value) -> Tally {
         }
     }
     t
+}
+
+/// A temporary directory, in RAM (`/dev/shm`) when available: the generated trees hold tens
+/// of thousands of files.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().expect("tempdir")
 }
 
 /// fsutil's benchmark tree: a..L directories per level, files `target` and a..L at the bottom.
