@@ -53,10 +53,24 @@ pub(crate) fn idx_err<E: Into<redb::Error>>(
 }
 
 impl Store {
-    /// Creates the tables so later read transactions always find them.
+    /// Creates the tables so later read transactions always find them (a read-only check
+    /// first: an existing store needs no write, so opening it costs no fsync).
     pub(crate) fn init_index(&self) -> Result<(), CacheError> {
         self.index.with(|db| {
             let p = &self.db_path;
+            {
+                let read = db.begin_read().map_err(idx_err("begin read", p))?;
+                let present = read
+                    .open_table(CACHE)
+                    .and_then(|_| read.open_table(LAYERS))
+                    .and_then(|_| read.open_table(TAGS))
+                    .and_then(|_| read.open_table(RESOLVED));
+                match present {
+                    Ok(_) => return Ok(()),
+                    Err(TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(idx_err("open table", p)(e)),
+                }
+            }
             let txn = db.begin_write().map_err(idx_err("begin write", p))?;
             txn.open_table(CACHE)
                 .map_err(idx_err("create table cache", p))?;
