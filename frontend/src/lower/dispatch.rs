@@ -44,6 +44,8 @@ struct StageState {
     cmd_index: usize,
     display: String,
     ignore_cache: bool,
+    /// An ONBUILD trigger is being dispatched (progress names say `ONBUILD`).
+    in_onbuild: bool,
 }
 
 impl StageState {
@@ -60,8 +62,9 @@ impl StageState {
         } else {
             format!("{} ", self.display)
         };
+        let onbuild = if self.in_onbuild { "ONBUILD " } else { "" };
         format!(
-            "[{stage}{:>width$}/{}] {text}",
+            "[{stage}{:>width$}/{}] {onbuild}{text}",
             self.cmd_index, self.cmd_total
         )
     }
@@ -158,6 +161,20 @@ impl Lowerer<'_> {
                 .count();
         let display = self.plan.display_name(i);
         let ignore_cache = self.plan.options.is_no_cache(stage.name.as_deref());
+        // ONBUILD triggers of the base (image or stage) run first; they count as steps.
+        let triggers: Vec<String> = match &stage.base {
+            StageBase::Stage(j) => self.done[*j]
+                .as_ref()
+                .map(|b| b.config.on_build.clone())
+                .unwrap_or_default(),
+            StageBase::Image(r) => self
+                .bases
+                .get(r)
+                .map(|c| c.on_build.clone())
+                .unwrap_or_default(),
+            StageBase::Scratch => Vec::new(),
+        };
+        let cmd_total = cmd_total + triggers.len();
         let mut st = match &stage.base {
             StageBase::Stage(j) => {
                 let Some(base) = self.done[*j].clone() else {
@@ -195,20 +212,21 @@ impl Lowerer<'_> {
                 let Some(config) = self.bases.get(r).cloned() else {
                     return Err(err_at(LowerError::MissingBase(r.clone()), span));
                 };
-                if !config.on_build.is_empty() {
-                    return Err(err_at(
-                        LowerError::Unsupported {
-                            what: format!("running the ONBUILD triggers of base image {r}"),
-                        },
-                        span,
-                    ));
-                }
                 let mut st = self.fresh(VertexId(0), config, cmd_total, display, ignore_cache);
                 let name = st.name(format!("FROM {r}"));
                 st.root = self.b.image(r, &platform, name, span);
                 st
             }
         };
+        st.config.on_build.clear();
+        for trigger in &triggers {
+            let mut node = onbuild_node(trigger).map_err(|e| err_at(e, span))?;
+            node.span = span;
+            st.in_onbuild = true;
+            self.dispatch(&mut st, &node, None)
+                .map_err(|e| err_at(e, span))?;
+            st.in_onbuild = false;
+        }
         for (node, source) in stage.commands.iter().zip(&stage.sources) {
             self.dispatch(&mut st, node, source.as_ref())
                 .map_err(|e| err_at(e, node.span))?;
@@ -246,6 +264,7 @@ impl Lowerer<'_> {
             cmd_index: 0,
             display,
             ignore_cache,
+            in_onbuild: false,
         }
     }
 
@@ -790,6 +809,25 @@ impl Lowerer<'_> {
         st.history(msg, false);
         Ok(())
     }
+}
+
+/// Parses one ONBUILD trigger (`RUN make`) into its instruction. Triggers that read another
+/// stage or image (`COPY --from`) are not supported yet.
+fn onbuild_node(trigger: &str) -> Result<Node, LowerError> {
+    let bad = |reason: &str| LowerError::BadTrigger {
+        trigger: trigger.to_string(),
+        reason: reason.to_string(),
+    };
+    let df = crate::parse(trigger.as_bytes()).map_err(|d| bad(&d.to_string()))?;
+    let [node] = <[Node; 1]>::try_from(df.instructions)
+        .map_err(|_| bad("onbuild trigger should be a single expression"))?;
+    if matches!(node.keyword.as_str(), "onbuild" | "from" | "maintainer") {
+        return Err(bad("not allowed as an ONBUILD trigger"));
+    }
+    if node.flags.iter().any(|f| f.starts_with("--from")) {
+        return Err(unsupported("an ONBUILD trigger with COPY --from"));
+    }
+    Ok(node)
 }
 
 fn unsupported(what: &str) -> LowerError {

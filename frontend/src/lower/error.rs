@@ -74,6 +74,8 @@ pub enum LowerError {
     NotJson(&'static str),
     #[error("HEALTHCHECK: unknown type {0:?}, expected CMD or NONE")]
     BadHealthcheck(String),
+    #[error("invalid ONBUILD trigger {trigger:?}: {reason}")]
+    BadTrigger { trigger: String, reason: String },
     #[error("{keyword} has a malformed argument list (expected key/value pairs)")]
     BadKeyValues { keyword: &'static str },
 }

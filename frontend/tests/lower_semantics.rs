@@ -1,0 +1,236 @@
+//! Targeted checks of lowering semantics (ARG/ENV scoping, stages, config rules), each on a
+//! small Dockerfile run through the real parser.
+
+use std::collections::BTreeMap;
+
+use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
+use rbuild_graph::{FileAction, Graph, ImageConfig, NetworkMode, Op};
+use rbuild_types::ImageRef;
+
+fn opts() -> BuildOptions {
+    BuildOptions {
+        platform: "linux/amd64".parse().expect("platform"),
+        ..BuildOptions::default()
+    }
+}
+
+fn plan_of(src: &str, o: &BuildOptions) -> Result<Plan, String> {
+    let df = rbuild_frontend::parse(src.as_bytes()).map_err(|d| d.to_string())?;
+    plan(&df, o).map_err(|d| d.to_string())
+}
+
+fn build_with(src: &str, o: &BuildOptions) -> Result<Graph, String> {
+    let p = plan_of(src, o)?;
+    let bases: BTreeMap<ImageRef, ImageConfig> = p
+        .base_images()
+        .into_iter()
+        .map(|r| (r, ImageConfig::default()))
+        .collect();
+    let g = lower(&p, &bases).map_err(|d| d.to_string())?;
+    g.validate().map_err(|e| e.to_string())?;
+    Ok(g)
+}
+
+fn build(src: &str) -> Graph {
+    build_with(src, &opts()).expect("lowering succeeds")
+}
+
+fn execs(g: &Graph) -> Vec<&rbuild_graph::ExecOp> {
+    g.vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::Exec(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn build_arg_overrides_default_and_env_shadows_arg() {
+    let src = "FROM busybox\nARG A=default\nARG B=b\nENV B=env\nRUN true\n";
+    let mut o = opts();
+    o.build_args.insert("A".into(), "cli".into());
+    let g = build_with(src, &o).expect("lowers");
+    let env = &execs(&g)[0].env;
+    assert!(env.contains(&"A=cli".to_string()), "{env:?}");
+    assert!(env.contains(&"B=env".to_string()), "{env:?}");
+    assert!(!env.contains(&"B=b".to_string()), "{env:?}");
+    // ARGs are not part of the image config; ENV is.
+    assert_eq!(g.image.env_var("A"), None);
+    assert_eq!(g.image.env_var("B"), Some("env"));
+}
+
+#[test]
+fn global_arg_needs_redeclaration_inside_stage() {
+    let src = "ARG V=1\nFROM busybox\nRUN echo $V\nARG V\nRUN echo $V\n";
+    let g = build(src);
+    let e = execs(&g);
+    assert!(!e[0].env.iter().any(|kv| kv.starts_with("V=")));
+    assert!(e[1].env.contains(&"V=1".to_string()));
+}
+
+#[test]
+fn layers_pair_with_history() {
+    let src = "FROM busybox\nWORKDIR /a\nCOPY . .\nRUN x\nENV A=1\nWORKDIR /\nADD f /f\n";
+    let g = build(src);
+    let layered = g.image.history.iter().filter(|h| !h.empty_layer).count();
+    let file_or_exec = g
+        .reachable()
+        .iter()
+        .filter(|id| matches!(g.vertex(**id).op, Op::Exec(_) | Op::File(_)))
+        .count();
+    assert_eq!(layered, file_or_exec);
+}
+
+#[test]
+fn entrypoint_resets_inherited_cmd_but_not_own() {
+    let base = ImageConfig {
+        cmd: Some(vec!["sh".into()]),
+        ..ImageConfig::default()
+    };
+    let src = "FROM busybox\nENTRYPOINT [\"/bin/app\"]\n";
+    let p = plan_of(src, &opts()).expect("plan");
+    let bases: BTreeMap<_, _> = p
+        .base_images()
+        .into_iter()
+        .map(|r| (r, base.clone()))
+        .collect();
+    let g = lower(&p, &bases).expect("lower");
+    assert_eq!(g.image.cmd, None);
+    let g = build("FROM busybox\nCMD [\"x\"]\nENTRYPOINT [\"/bin/app\"]\n");
+    assert_eq!(g.image.cmd, Some(vec!["x".to_string()]));
+}
+
+#[test]
+fn base_images_are_distinct_and_skip_stages_and_scratch() {
+    let src = "FROM busybox AS a\nFROM scratch AS b\nCOPY --from=a /x /x\nCOPY --from=busybox /y /y\nCOPY --from=debian:bookworm-slim /z /z\n";
+    let p = plan_of(src, &opts()).expect("plan");
+    let names: Vec<String> = p.base_images().iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "docker.io/library/busybox:latest",
+            "docker.io/library/debian:bookworm-slim"
+        ]
+    );
+    let g = build(src);
+    let images = g
+        .vertices
+        .iter()
+        .filter(|v| matches!(v.op, Op::Image(_)))
+        .count();
+    assert_eq!(images, 2, "one Image vertex per distinct reference");
+}
+
+#[test]
+fn target_keeps_only_needed_stages_case_insensitively() {
+    let src = "FROM busybox AS Build\nRUN a\nFROM busybox AS other\nRUN b\n";
+    let mut o = opts();
+    o.target = Some("BUILD".into());
+    let p = plan_of(src, &o).expect("plan");
+    assert_eq!(p.needed, vec![0]);
+    let g = build_with(src, &o).expect("lower");
+    assert_eq!(execs(&g).len(), 1);
+    assert_eq!(g.vertex(g.target).name, "[build 2/2] RUN a");
+}
+
+#[test]
+fn scratch_gets_default_path_and_root_workdir() {
+    let g = build("FROM scratch\nCOPY a /\n");
+    assert!(g.image.env_var("PATH").is_some());
+    assert_eq!(g.image.working_dir, "/");
+    assert_eq!(g.vertex(g.target).name, "[1/1] COPY a /");
+}
+
+#[test]
+fn copy_paths_and_workdir_mkdir() {
+    let g = build("FROM busybox\nUSER app\nWORKDIR /srv\nWORKDIR www\nCOPY ./x/../a.txt b/ sub/\n");
+    let mut mkdirs = Vec::new();
+    let mut copies = Vec::new();
+    for v in &g.vertices {
+        if let Op::File(f) = &v.op {
+            for a in &f.actions {
+                match a {
+                    FileAction::Mkdir(m) => mkdirs.push((m.path.clone(), m.chown.clone())),
+                    FileAction::Copy(c) => copies.push((c.src.clone(), c.dest.clone())),
+                    FileAction::Mkfile(_) => {}
+                }
+            }
+        }
+    }
+    assert_eq!(
+        mkdirs,
+        vec![
+            ("/srv".to_string(), Some("app".to_string())),
+            ("/srv/www".to_string(), Some("app".to_string()))
+        ]
+    );
+    assert_eq!(
+        copies,
+        vec![
+            ("a.txt".to_string(), "/srv/www/sub/".to_string()),
+            ("b".to_string(), "/srv/www/sub/".to_string())
+        ]
+    );
+}
+
+#[test]
+fn run_forms_shell_network_and_no_cache() {
+    let src = "FROM busybox\nSHELL [\"/bin/ash\", \"-eo\", \"pipefail\", \"-c\"]\nRUN --network=none echo a | wc\nRUN [\"/bin/echo\", \"b\"]\n";
+    let mut o = opts();
+    o.no_cache = true;
+    let g = build_with(src, &o).expect("lower");
+    let e = execs(&g);
+    assert_eq!(
+        e[0].args,
+        ["/bin/ash", "-eo", "pipefail", "-c", "echo a | wc"]
+    );
+    assert_eq!(e[0].network, NetworkMode::None);
+    assert_eq!(e[1].args, ["/bin/echo", "b"]);
+    assert!(g
+        .vertices
+        .iter()
+        .filter(|v| matches!(v.op, Op::Exec(_)))
+        .all(|v| v.ignore_cache));
+}
+
+#[test]
+fn errors_carry_the_instruction_line() {
+    let cases = [
+        (
+            "FROM busybox\nRUN --mount=type=cache,target=/x true\n",
+            "2:1",
+            "RUN --mount",
+        ),
+        (
+            "FROM busybox\nCOPY --chmod=999 a /\n",
+            "2:1",
+            "invalid chmod",
+        ),
+        (
+            "FROM busybox\nCOPY --from=$X a /\n",
+            "2:1",
+            "variable expansion is not supported",
+        ),
+        ("RUN true\nFROM busybox\n", "1:1", "no build stage"),
+        (
+            "FROM busybox AS 1bad\n",
+            "1:1",
+            "invalid name for build stage",
+        ),
+        (
+            "FROM busybox\nRUN --network=bogus true\n",
+            "2:1",
+            "invalid network mode",
+        ),
+        (
+            "FROM busybox\nWORKDIR ${NOPE:?must be set}\n",
+            "2:1",
+            "must be set",
+        ),
+    ];
+    for (src, at, msg) in cases {
+        let err = build_with(src, &opts()).expect_err(src);
+        assert!(err.starts_with(at) && err.contains(msg), "{src:?}: {err}");
+    }
+}
