@@ -11,6 +11,9 @@ pub enum ContextError {
     /// A COPY/ADD source (without wildcards) that is absent or excluded by `.dockerignore`.
     #[error("failed to compute cache key: \"/{src}\": not found")]
     NotFound { src: String },
+    /// Following symlinks in a COPY source did not end (more than 40 links).
+    #[error("failed to compute cache key: \"/{src}\": too many levels of symbolic links")]
+    SymlinkLoop { src: String },
     /// The context root is missing or not a directory.
     #[error("build context {path}: not a directory")]
     NotADirectory { path: PathBuf },

@@ -19,6 +19,7 @@ mod filter;
 mod glob;
 mod hash;
 mod listing;
+mod resolve;
 mod select;
 mod walk;
 

@@ -1,5 +1,7 @@
 //! What a COPY/ADD source selects from a [`BuildContext`], and the digest that keys the copy.
 
+use std::ops::Range;
+
 use rbuild_types::{Digest, Hasher};
 
 use crate::clean::clean_within_root;
@@ -8,6 +10,7 @@ use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::glob::{has_wildcards, Glob};
 use crate::hash::entry_digest;
+use crate::resolve::Target;
 
 /// The result of [`BuildContext::select`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +34,16 @@ impl BuildContext {
     /// or `./` is ignored, `..` never leaves the root) and may hold `filepath.Match` wildcards
     /// in any segment. Excluded paths are invisible. A plain source that matches nothing is
     /// [`ContextError::NotFound`]; a wildcard matching nothing gives an empty selection.
+    ///
+    /// Like BuildKit's COPY, symlinks in a source path (and the source itself) are followed
+    /// inside the root: a root keeps the name the user wrote (`rel`) but carries the kind,
+    /// metadata and `host_path` of what the link leads to, and the entries below a followed
+    /// directory are shown under that name. Symlinks *below* a root are never followed.
     pub fn select(&self, src: &str) -> Result<Selection, ContextError> {
         let cleaned = clean_within_root(src);
-        let root_indices: Vec<Option<usize>> = if cleaned == "." {
-            vec![None]
+        // The source names as the user sees them (what a copy is named after).
+        let names: Vec<String> = if cleaned == "." {
+            vec![cleaned]
         } else if has_wildcards(&cleaned) {
             let glob = Glob::new(&cleaned).map_err(|problem| ContextError::BadSourcePattern {
                 src: src.to_string(),
@@ -42,38 +51,32 @@ impl BuildContext {
             })?;
             self.entries
                 .iter()
-                .enumerate()
-                .filter(|(_, e)| glob.matches(&e.rel))
-                .map(|(i, _)| Some(i))
+                .filter(|e| glob.matches(&e.rel))
+                .map(|e| e.rel.clone())
                 .collect()
         } else {
-            match self.index.get(&cleaned) {
-                Some(&i) => vec![Some(i)],
-                None => return Err(ContextError::NotFound { src: cleaned }),
-            }
+            vec![cleaned]
         };
 
-        // For each root: its entry index (None = context root) and the range of entries below.
-        let mut groups: Vec<(Option<usize>, std::ops::Range<usize>)> = Vec::new();
-        for root in root_indices {
-            let range = match root {
-                None => 0..self.entries.len(),
-                Some(i) if self.entries[i].kind == EntryKind::Dir => {
-                    let prefix = format!("{}/", self.entries[i].rel);
-                    let end = self.entries[i + 1..]
-                        .iter()
-                        .position(|e| !e.rel.starts_with(&prefix))
-                        .map_or(self.entries.len(), |p| i + 1 + p);
-                    i + 1..end
-                }
-                Some(i) => i + 1..i + 1,
-            };
-            groups.push((root, range));
+        // For each source: its name, what it leads to, and the range of entries below that.
+        let mut groups: Vec<(String, Target, Range<usize>)> = Vec::with_capacity(names.len());
+        for name in names {
+            let target = self
+                .resolve(&name)?
+                .ok_or_else(|| ContextError::NotFound { src: name.clone() })?;
+            let range = self.below(target);
+            groups.push((name, target, range));
         }
 
         let needed: Vec<usize> = groups
             .iter()
-            .flat_map(|(root, range)| root.iter().copied().chain(range.clone()))
+            .flat_map(|(_, target, range)| {
+                let own = match target {
+                    Target::Entry(i) => Some(*i),
+                    Target::Root => None,
+                };
+                own.into_iter().chain(range.clone())
+            })
             .collect();
         self.hash_all(&needed)?;
 
@@ -81,39 +84,63 @@ impl BuildContext {
         h.field(b"rbuild-selection-v1");
         let mut roots = Vec::with_capacity(groups.len());
         let mut entries = Vec::new();
-        for (root, range) in groups {
-            let root_entry = match root {
-                Some(i) => &self.entries[i],
-                None => self.root_entry(),
+        for (name, target, range) in groups {
+            let (mut root_entry, own_digest) = match target {
+                Target::Entry(i) => (self.entries[i].clone(), self.entry_digest(i)?),
+                Target::Root => {
+                    let e = self.root_entry().clone();
+                    let d = entry_digest(&e, None);
+                    (e, d)
+                }
             };
+            let real_prefix = match target {
+                Target::Entry(_) => format!("{}/", root_entry.rel),
+                Target::Root => String::new(),
+            };
+            let shown_prefix = if name == "." {
+                String::new()
+            } else {
+                format!("{name}/")
+            };
+            root_entry.rel = name;
             h.field(b"root");
             if root_entry.kind == EntryKind::Dir {
                 h.field(b"dir");
             } else {
-                let name = root_entry.rel.rsplit('/').next().unwrap_or(&root_entry.rel);
-                h.field(name.as_bytes());
-                let d = match root {
-                    Some(i) => self.entry_digest(i)?,
-                    None => entry_digest(root_entry, None),
-                };
-                h.field(d.as_bytes());
+                let base = root_entry.rel.rsplit('/').next().unwrap_or(&root_entry.rel);
+                h.field(base.as_bytes());
+                h.field(own_digest.as_bytes());
             }
-            let strip = match root {
-                Some(_) => root_entry.rel.len() + 1,
-                None => 0,
-            };
             for i in range {
-                let e = &self.entries[i];
-                h.field(e.rel.get(strip..).unwrap_or("").as_bytes());
+                let mut e = self.entries[i].clone();
+                let below = e.rel.get(real_prefix.len()..).unwrap_or("").to_string();
+                h.field(below.as_bytes());
                 h.field(self.entry_digest(i)?.as_bytes());
-                entries.push(e.clone());
+                e.rel = format!("{shown_prefix}{below}");
+                entries.push(e);
             }
-            roots.push(root_entry.clone());
+            roots.push(root_entry);
         }
         Ok(Selection {
             roots,
             entries,
             digest: h.finish(),
         })
+    }
+
+    /// The entries strictly below a resolved directory (none for a file).
+    fn below(&self, target: Target) -> Range<usize> {
+        match target {
+            Target::Root => 0..self.entries.len(),
+            Target::Entry(i) if self.entries[i].kind == EntryKind::Dir => {
+                let prefix = format!("{}/", self.entries[i].rel);
+                let end = self.entries[i + 1..]
+                    .iter()
+                    .position(|e| !e.rel.starts_with(&prefix))
+                    .map_or(self.entries.len(), |p| i + 1 + p);
+                i + 1..end
+            }
+            Target::Entry(i) => i + 1..i + 1,
+        }
     }
 }

@@ -247,3 +247,54 @@ fn context_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<BuildContext>();
 }
+
+#[test]
+fn select_follows_symlinks_inside_the_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = dir.path();
+    write(r, "real/x", "1");
+    write(r, "real/sub/y", "2");
+    write(r, "file.txt", "content");
+    symlink("real", r.join("dirlink")).expect("symlink");
+    symlink("/file.txt", r.join("abslink")).expect("symlink");
+    symlink("../../../file.txt", r.join("real/escape")).expect("symlink");
+    symlink("nowhere", r.join("dangling")).expect("symlink");
+    symlink("loop2", r.join("loop1")).expect("symlink");
+    symlink("loop1", r.join("loop2")).expect("symlink");
+    let ctx = BuildContext::from_dir(r, None).expect("context");
+
+    let via_link = ctx.select("dirlink").expect("dir link");
+    assert_eq!(via_link.roots[0].rel, "dirlink");
+    assert_eq!(via_link.roots[0].kind, EntryKind::Dir);
+    let rels: Vec<&str> = via_link.entries.iter().map(|e| e.rel.as_str()).collect();
+    assert_eq!(
+        rels,
+        vec![
+            "dirlink/escape",
+            "dirlink/sub",
+            "dirlink/sub/y",
+            "dirlink/x"
+        ]
+    );
+    assert_eq!(via_link.digest, ctx.select("real").expect("real").digest);
+
+    let through = ctx.select("dirlink/sub/y").expect("parent link");
+    assert_eq!(through.roots[0].rel, "dirlink/sub/y");
+    assert_eq!(through.roots[0].host_path, r.join("real/sub/y"));
+
+    let abs = ctx.select("abslink").expect("absolute link");
+    assert_eq!(abs.roots[0].kind, EntryKind::File);
+    assert_eq!(abs.roots[0].host_path, r.join("file.txt"));
+
+    let esc = ctx.select("real/escape").expect("clamped link");
+    assert_eq!(esc.roots[0].host_path, r.join("file.txt"));
+
+    assert!(matches!(
+        ctx.select("dangling"),
+        Err(ContextError::NotFound { .. })
+    ));
+    assert!(matches!(
+        ctx.select("loop1"),
+        Err(ContextError::SymlinkLoop { .. })
+    ));
+}
