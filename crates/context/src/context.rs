@@ -5,7 +5,7 @@
 //! The walk happens once, in [`BuildContext::from_dir`]; content is hashed only when
 //! [`BuildContext::digest`] or [`BuildContext::select`] need it, then remembered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -17,8 +17,9 @@ use crate::dockerignore::{find_ignore_file, parse_ignore_file, PatternMatcher};
 use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::filter::Filter;
-use crate::hash::hash_entry;
-use crate::walk::walk;
+use crate::hash::{content_digest, entry_digest, hash_entry};
+use crate::stat_cache::StatCache;
+use crate::walk::{walk, StatKey};
 
 /// A build context: what a build can see. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
@@ -28,6 +29,9 @@ pub struct BuildContext {
     pub(crate) entries: Vec<ContextEntry>,
     pub(crate) index: HashMap<String, usize>,
     digests: Vec<OnceLock<Digest>>,
+    /// Stat data of `entries[i]` as walked (zero for the empty context).
+    stats: Vec<StatKey>,
+    stat_cache: Option<StatCache>,
 }
 
 impl BuildContext {
@@ -53,6 +57,7 @@ impl BuildContext {
             None => PatternMatcher::default(),
         };
         let walked = walk(root, &Filter::excluding(matcher))?;
+        let stats: Vec<StatKey> = walked.iter().map(|w| w.stat).collect();
         let entries: Vec<ContextEntry> = walked.into_iter().map(|w| w.entry).collect();
         let root_entry = ContextEntry {
             rel: ".".to_string(),
@@ -68,6 +73,7 @@ impl BuildContext {
             Some(root.to_path_buf()),
             root_entry,
             entries,
+            stats,
         ))
     }
 
@@ -83,13 +89,14 @@ impl BuildContext {
             link_target: None,
             host_path: PathBuf::new(),
         };
-        BuildContext::from_entries(None, root_entry, Vec::new())
+        BuildContext::from_entries(None, root_entry, Vec::new(), Vec::new())
     }
 
     fn from_entries(
         root: Option<PathBuf>,
         root_entry: ContextEntry,
         entries: Vec<ContextEntry>,
+        stats: Vec<StatKey>,
     ) -> BuildContext {
         let index = entries
             .iter()
@@ -103,7 +110,36 @@ impl BuildContext {
             entries,
             index,
             digests,
+            stats,
+            stat_cache: None,
         }
+    }
+
+    /// Uses the persistent stat cache at `path` (created on [`save_stat_cache`]): a file whose
+    /// path, device, inode, size, mtime and ctime are unchanged is not read again, unless its
+    /// timestamps are racy (not older than the cache file). A missing or corrupt cache file
+    /// counts as empty.
+    ///
+    /// [`save_stat_cache`]: BuildContext::save_stat_cache
+    pub fn with_stat_cache(mut self, path: &Path) -> BuildContext {
+        self.stat_cache = Some(StatCache::load(path));
+        self
+    }
+
+    /// Writes the stat cache (if one is in use) with every file hashed so far, dropping
+    /// records of files under this context's root that no longer exist. Atomic: temporary
+    /// file, fsync, rename.
+    pub fn save_stat_cache(&self) -> Result<(), ContextError> {
+        let (Some(cache), Some(root)) = (&self.stat_cache, &self.root) else {
+            return Ok(());
+        };
+        let keep: HashSet<String> = self
+            .entries
+            .iter()
+            .map(|e| e.host_path.to_string_lossy().into_owned())
+            .collect();
+        cache.retain_under(root, &keep);
+        cache.save()
     }
 
     /// The context directory, `None` for the empty context.
@@ -141,7 +177,22 @@ impl BuildContext {
         if let Some(d) = cell.get() {
             return Ok(*d);
         }
-        let d = hash_entry(&self.entries[i])?;
+        let e = &self.entries[i];
+        let d = match (&self.stat_cache, e.kind) {
+            (Some(cache), EntryKind::File) => {
+                let stat = &self.stats[i];
+                let content = match cache.lookup(&e.host_path, stat) {
+                    Some(c) => c,
+                    None => {
+                        let c = content_digest(&e.host_path)?;
+                        cache.record(&e.host_path, stat, c);
+                        c
+                    }
+                };
+                entry_digest(e, Some(content))
+            }
+            _ => hash_entry(e)?,
+        };
         Ok(*cell.get_or_init(|| d))
     }
 

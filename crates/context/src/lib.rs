@@ -21,6 +21,7 @@ mod hash;
 mod listing;
 mod resolve;
 mod select;
+mod stat_cache;
 mod walk;
 
 pub use clean::{clean, clean_within_root};

@@ -20,7 +20,7 @@ use crate::error::ContextError;
 use crate::filter::{Decision, Filter};
 
 /// Stat data used for the persistent stat cache and change detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StatKey {
     pub dev: u64,
     pub ino: u64,
