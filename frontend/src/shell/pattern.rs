@@ -6,6 +6,8 @@
 //! Any other escape, or a trailing lone `\`, is invalid. Matching follows leftmost-first
 //! (backtracking) priority, which is what Go's regexp guarantees for the equivalent regex.
 
+use std::collections::HashSet;
+
 /// One element of a compiled pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tok {
@@ -52,35 +54,57 @@ impl Pattern {
 
     /// The end (char index) of the best match starting exactly at `start`.
     fn match_at(&self, text: &[char], start: usize) -> Option<usize> {
-        self.match_from(0, text, start)
+        let mut failed = HashSet::new();
+        self.match_from(0, text, start, &mut failed)
     }
 
-    fn match_from(&self, ti: usize, text: &[char], pos: usize) -> Option<usize> {
+    /// Backtracking in priority order. `failed` remembers `(token, position)` states known not
+    /// to match, which keeps patterns with many `*` polynomial.
+    fn match_from(
+        &self,
+        ti: usize,
+        text: &[char],
+        pos: usize,
+        failed: &mut HashSet<(usize, usize)>,
+    ) -> Option<usize> {
         let Some(tok) = self.toks.get(ti) else {
             return Some(pos);
         };
-        match *tok {
-            Tok::Lit(c) => (text.get(pos) == Some(&c))
-                .then(|| self.match_from(ti + 1, text, pos + 1))
-                .flatten(),
-            Tok::Any => text
-                .get(pos)
-                .filter(|&&c| c != '\n')
-                .and_then(|_| self.match_from(ti + 1, text, pos + 1)),
+        if failed.contains(&(ti, pos)) {
+            return None;
+        }
+        let found = match *tok {
+            Tok::Lit(c) => {
+                if text.get(pos) == Some(&c) {
+                    self.match_from(ti + 1, text, pos + 1, failed)
+                } else {
+                    None
+                }
+            }
+            Tok::Any => match text.get(pos) {
+                Some(&c) if c != '\n' => self.match_from(ti + 1, text, pos + 1, failed),
+                _ => None,
+            },
             Tok::Star => {
                 let run = text[pos.min(text.len())..]
                     .iter()
                     .take_while(|&&c| c != '\n')
                     .count();
-                if self.greedy {
-                    (0..=run)
-                        .rev()
-                        .find_map(|k| self.match_from(ti + 1, text, pos + k))
-                } else {
-                    (0..=run).find_map(|k| self.match_from(ti + 1, text, pos + k))
+                let mut found = None;
+                for i in 0..=run {
+                    let k = if self.greedy { run - i } else { i };
+                    if let Some(end) = self.match_from(ti + 1, text, pos + k, failed) {
+                        found = Some(end);
+                        break;
+                    }
                 }
+                found
             }
+        };
+        if found.is_none() {
+            failed.insert((ti, pos));
         }
+        found
     }
 
     /// The leftmost match at or after char index `from`, as a char range.
@@ -242,6 +266,16 @@ mod tests {
     fn reverse_keeps_escape_pairs() {
         assert_eq!(reverse_pattern("a\\*b"), "b\\*a");
         assert_eq!(reverse_pattern("ab\\"), "\\ba");
+    }
+
+    #[test]
+    fn many_stars_stay_fast() {
+        let value = "a".repeat(300);
+        let pat = "*a*a*a*a*a*a*a*a*a*a*b";
+        assert_eq!(
+            trim_prefix(pat, &value, false).as_deref(),
+            Ok(value.as_str())
+        );
     }
 
     #[test]
