@@ -37,13 +37,13 @@ impl NamespaceExecutor {
 impl Executor for NamespaceExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         let scratch = Scratch::prepare(&req).map_err(setup)?;
-        let outcome = self.run_init(&req, &scratch).map_err(setup)?;
+        let outcome = run_init(&self.init_exe, None, &req, &scratch).map_err(setup)?;
         remove_placeholders(req.upper, &outcome.placeholders).map_err(setup)?;
         outcome.into_result()
     }
 }
 
-fn setup(e: SetupError) -> ExecError {
+pub(crate) fn setup(e: SetupError) -> ExecError {
     ExecError::Setup(Box::new(e))
 }
 
@@ -116,15 +116,15 @@ impl Scratch {
 }
 
 /// What the init reported.
-struct Outcome {
-    placeholders: Vec<(PathBuf, Stamp)>,
+pub(crate) struct Outcome {
+    pub placeholders: Vec<(PathBuf, Stamp)>,
     end: Option<Status>,
     setup_error: Option<String>,
     init_status: std::process::ExitStatus,
 }
 
 impl Outcome {
-    fn into_result(self) -> Result<(), ExecError> {
+    pub fn into_result(self) -> Result<(), ExecError> {
         if let Some(msg) = self.setup_error {
             return Err(setup(SetupError::Remote(msg)));
         }
@@ -139,92 +139,98 @@ impl Outcome {
     }
 }
 
-impl NamespaceExecutor {
-    fn run_init(&self, req: &ExecRequest<'_>, scratch: &Scratch) -> Result<Outcome> {
-        let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
-        let cfg = InitConfig {
-            spec,
-            scratch: scratch.dir.path().to_path_buf(),
-            lowers: scratch.lowers.clone(),
-            upper: "u".into(),
-            work: "w".into(),
-            upper_abs: scratch.upper_abs.clone(),
-            user: req.op.user.clone(),
-            loopback: req.op.network != NetworkMode::Host,
-        };
-        let config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
-            what: "encode sandbox config",
-            source,
-        })?;
+/// Starts `init_exe` on a prepared scratch dir and collects what it reports. With `runtime`,
+/// the init hands the spec to that OCI runtime instead of running it itself.
+pub(crate) fn run_init(
+    init_exe: &Path,
+    runtime: Option<&Path>,
+    req: &ExecRequest<'_>,
+    scratch: &Scratch,
+) -> Result<Outcome> {
+    let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
+    let cfg = InitConfig {
+        spec,
+        scratch: scratch.dir.path().to_path_buf(),
+        lowers: scratch.lowers.clone(),
+        upper: "u".into(),
+        work: "w".into(),
+        upper_abs: scratch.upper_abs.clone(),
+        user: req.op.user.clone(),
+        loopback: req.op.network != NetworkMode::Host,
+        runtime: runtime.map(Path::to_path_buf),
+    };
+    let config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
+        what: "encode sandbox config",
+        source,
+    })?;
 
-        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| SetupError::sys("create status pipe", e))?;
-        let mut cmd = Command::new(&self.init_exe);
-        cmd.arg(crate::INIT_ARG)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let w = status_w.as_raw_fd();
-        // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, prctl).
-        unsafe {
-            cmd.pre_exec(move || {
-                if w == STATUS_FD {
-                    if libc::fcntl(w, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(w, STATUS_FD) < 0 {
+    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SetupError::sys("create status pipe", e))?;
+    let mut cmd = Command::new(init_exe);
+    cmd.arg(crate::INIT_ARG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let w = status_w.as_raw_fd();
+    // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, prctl).
+    unsafe {
+        cmd.pre_exec(move || {
+            if w == STATUS_FD {
+                if libc::fcntl(w, libc::F_SETFD, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|source| SetupError::Spawn {
-            exe: self.init_exe.clone(),
-            source,
-        })?;
-        drop(status_w);
-
-        if let Some(mut stdin) = child.stdin.take() {
-            // A failed write means the init died early; its status (or lack of one) says why.
-            let _ = stdin.write_all(&config);
-        }
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let log = req.log;
-        let statuses = std::thread::scope(|s| {
-            if let Some(out) = stdout {
-                s.spawn(move || pump(out, LogStream::Stdout, log));
+            } else if libc::dup2(w, STATUS_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
             }
-            if let Some(err) = stderr {
-                s.spawn(move || pump(err, LogStream::Stderr, log));
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
             }
-            read_statuses(status_r)
-        })?;
-        let init_status = child.wait().map_err(|source| SetupError::Spawn {
-            exe: self.init_exe.clone(),
-            source,
-        })?;
-
-        let mut outcome = Outcome {
-            placeholders: Vec::new(),
-            end: None,
-            setup_error: None,
-            init_status,
-        };
-        for st in statuses {
-            match st {
-                Status::Placeholder { path, stamp } => outcome.placeholders.push((path, stamp)),
-                Status::SetupFailed(msg) => {
-                    outcome.setup_error.get_or_insert(msg);
-                }
-                end => outcome.end = Some(end),
-            }
-        }
-        Ok(outcome)
+            Ok(())
+        });
     }
+    let mut child = cmd.spawn().map_err(|source| SetupError::Spawn {
+        exe: init_exe.to_path_buf(),
+        source,
+    })?;
+    drop(status_w);
+
+    if let Some(mut stdin) = child.stdin.take() {
+        // A failed write means the init died early; its status (or lack of one) says why.
+        let _ = stdin.write_all(&config);
+    }
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let log = req.log;
+    let statuses = std::thread::scope(|s| {
+        if let Some(out) = stdout {
+            s.spawn(move || pump(out, LogStream::Stdout, log));
+        }
+        if let Some(err) = stderr {
+            s.spawn(move || pump(err, LogStream::Stderr, log));
+        }
+        read_statuses(status_r)
+    })?;
+    let init_status = child.wait().map_err(|source| SetupError::Spawn {
+        exe: init_exe.to_path_buf(),
+        source,
+    })?;
+
+    let mut outcome = Outcome {
+        placeholders: Vec::new(),
+        end: None,
+        setup_error: None,
+        init_status,
+    };
+    for st in statuses {
+        match st {
+            Status::Placeholder { path, stamp } => outcome.placeholders.push((path, stamp)),
+            Status::SetupFailed(msg) => {
+                outcome.setup_error.get_or_insert(msg);
+            }
+            end => outcome.end = Some(end),
+        }
+    }
+    Ok(outcome)
 }
 
 /// Copies one output stream to the log sink, chunk by chunk, as it is produced.

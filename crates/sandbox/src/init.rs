@@ -31,7 +31,7 @@ use crate::spec::{need, DEFAULT_PATH};
 use crate::user::{self, ExecUser};
 
 /// Where status lines go: the status pipe, or stderr when the init was started by hand.
-struct StatusWriter(File);
+pub(crate) struct StatusWriter(File);
 
 impl StatusWriter {
     fn open() -> StatusWriter {
@@ -49,7 +49,7 @@ impl StatusWriter {
         StatusWriter(unsafe { File::from_raw_fd(fd) })
     }
 
-    fn send(&mut self, status: &Status) {
+    pub(crate) fn send(&mut self, status: &Status) {
         if let Ok(mut line) = serde_json::to_string(status) {
             line.push('\n');
             // Nobody to tell if the status pipe is gone: rbuild then reports a dead init.
@@ -84,7 +84,7 @@ fn read_config() -> Result<InitConfig> {
     Ok(cfg)
 }
 
-fn set_pdeathsig() -> Result<()> {
+pub(crate) fn set_pdeathsig() -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
         return Err(SetupError::sys("set parent death signal", Errno::last()));
@@ -95,6 +95,9 @@ fn set_pdeathsig() -> Result<()> {
 fn stage0(status: &mut StatusWriter) -> Result<i32> {
     set_pdeathsig()?;
     let cfg = read_config()?;
+    if let Some(runtime) = &cfg.runtime {
+        return crate::runc::runtime_stage(&cfg, runtime, status);
+    }
     let linux = need(cfg.spec.linux().as_ref(), "linux")?;
     let mut flags = CloneFlags::empty();
     for ns in linux.namespaces().iter().flatten() {
@@ -197,7 +200,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
 }
 
 /// Mounts the overlay root, with options relative to the scratch dir to stay short.
-fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
+pub(crate) fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(&cfg.scratch)
         .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
     let mut data = format!(
@@ -247,7 +250,7 @@ fn resolve_user(spec: &str) -> Result<ExecUser> {
 }
 
 /// The process env plus HOME from passwd when unset (as Docker does).
-fn env_for(process: &Process, user: &ExecUser) -> Vec<String> {
+pub(crate) fn env_for(process: &Process, user: &ExecUser) -> Vec<String> {
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
@@ -315,6 +318,7 @@ fn prepare_and_exec(
     env: &[String],
 ) -> Result<std::convert::Infallible> {
     setsid().map_err(|e| SetupError::sys("setsid", e))?;
+    reset_signals()?;
     for rl in process.rlimits().iter().flatten() {
         let resource = rlimit_resource(rl.typ());
         let lim = libc::rlimit {
@@ -364,6 +368,40 @@ fn prepare_and_exec(
         program: program.display().to_string(),
         reason: err.desc().to_string(),
     })
+}
+
+/// Gives the command default signal dispositions and an empty signal mask: the Rust runtime
+/// of the init ignores SIGPIPE, whoever started rbuild may have ignored others, and an ignored
+/// signal stays ignored across exec. Real-time signals included.
+fn reset_signals() -> Result<()> {
+    // An all-zero kernel `struct sigaction` is SIG_DFL with no flags and an empty mask, whatever
+    // the architecture's field layout; the raw syscall also reaches the signals libc reserves.
+    let act = [0u64; 4];
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads `act` (large enough for the kernel struct) and writes
+        // nothing (null old action); sigsetsize is the kernel's 8 bytes.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                act.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        if rc != 0 {
+            return Err(SetupError::sys("reset signal disposition", Errno::last()));
+        }
+    }
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )
+    .map_err(|e| SetupError::sys("clear signal mask", e))
 }
 
 fn rlimit_resource(typ: oci_spec::runtime::PosixRlimitType) -> libc::__rlimit_resource_t {

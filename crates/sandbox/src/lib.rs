@@ -15,7 +15,7 @@
 //! Networking: `None` and (for now) `Default` both get a new network namespace with only
 //! loopback up; `Host` shares the host's. No seccomp filter is installed yet.
 //!
-//! An adapter for external OCI runtimes (runc, crun) is planned on the same spec.
+//! [`RuncExecutor`] runs the same spec with an external OCI runtime (runc, crun).
 
 mod caps;
 mod cleanup;
@@ -26,12 +26,14 @@ mod mounts;
 mod net;
 mod paths;
 mod protocol;
+mod runc;
 pub mod spec;
 mod user;
 
 pub use error::SetupError;
 pub use executor::NamespaceExecutor;
 pub use init::init_main;
+pub use runc::RuncExecutor;
 pub use user::{resolve as resolve_user, ExecUser};
 
 /// argv[1] that makes a program act as the sandbox init (see [`init_main`]).

@@ -34,6 +34,9 @@ pub struct InitConfig {
     pub user: String,
     /// Bring up `lo` in the new network namespace.
     pub loopback: bool,
+    /// Hand the spec to this OCI runtime (runc, crun) instead of running it in-process; the
+    /// scratch dir is then the bundle.
+    pub runtime: Option<PathBuf>,
 }
 
 /// One line on the status pipe.

@@ -9,9 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceType,
-    LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use rbuild_graph::{ExecOp, NetworkMode};
 
@@ -125,7 +126,37 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         );
     }
 
+    // Device cgroup (used by external runtimes): deny all, allow the devices above and ptys.
+    let mut rules = vec![LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()?];
+    for (_, major, minor) in DEVICES {
+        rules.push(
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(*major)
+                .minor(*minor)
+                .access("rwm")
+                .build()?,
+        );
+    }
+    for (major, minor) in [(5, Some(2)), (136, None)] {
+        let mut rule = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(major)
+            .access("rwm");
+        if let Some(minor) = minor {
+            rule = rule.minor(minor);
+        }
+        rules.push(rule.build()?);
+    }
+    let resources = LinuxResourcesBuilder::default().devices(rules).build()?;
+
     let linux = LinuxBuilder::default()
+        .resources(resources)
         .namespaces(namespaces)
         .devices(devices)
         .masked_paths(

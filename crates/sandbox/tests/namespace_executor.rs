@@ -193,6 +193,26 @@ fn capabilities_are_dockers_default_set() {
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    // No signal is ignored or blocked (the init's Rust runtime ignores SIGPIPE). Asked
+    // without a shell in between: busybox sh ignores SIGQUIT in its children.
+    let op = ExecOp {
+        args: vec![
+            "grep".into(),
+            "-E".into(),
+            "^Sig(Ign|Blk)".into(),
+            "/proc/self/status".into(),
+        ],
+        env: vec![],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+    };
+    let (res, log) = f.run_op(&op);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(
+        log.stdout(),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
     // A non-root user keeps no capabilities.
     let (res, log) = f.run_as("grep CapEff /proc/self/status", "alice", NetworkMode::None);
     assert!(res.is_ok(), "{}", explain(&res, &log));

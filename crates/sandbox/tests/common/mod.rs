@@ -29,6 +29,11 @@ pub fn can_run(test: &str) -> bool {
     true
 }
 
+/// The test build of the sandbox init program.
+pub fn init_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init"))
+}
+
 /// Collects everything the command writes.
 #[derive(Default)]
 pub struct Collect {
@@ -132,8 +137,34 @@ impl Fixture {
     }
 
     pub fn run_op(&self, op: &ExecOp) -> (Result<(), ExecError>, Collect) {
+        let exec = NamespaceExecutor::new(init_exe());
+        self.run_op_with(&exec, op)
+    }
+
+    /// Runs `script` with `/bin/sh -c` as `user` on the given executor.
+    pub fn run_with(
+        &self,
+        exec: &dyn Executor,
+        script: &str,
+        user: &str,
+        network: NetworkMode,
+    ) -> (Result<(), ExecError>, Collect) {
+        let op = ExecOp {
+            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: user.into(),
+            network,
+        };
+        self.run_op_with(exec, &op)
+    }
+
+    pub fn run_op_with(
+        &self,
+        exec: &dyn Executor,
+        op: &ExecOp,
+    ) -> (Result<(), ExecError>, Collect) {
         let log = Collect::default();
-        let exec = NamespaceExecutor::new(PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")));
         let res = exec.run(ExecRequest {
             op,
             layers: &self.layers,

@@ -1,0 +1,126 @@
+//! The OCI-runtime adapter with Debian's runc (needs root and /usr/sbin/runc).
+
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use common::{can_run, explain, init_exe, Fixture};
+use rbuild_graph::NetworkMode;
+use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
+use rbuild_solver::ports::ExecError;
+
+const RUNC: &str = "/usr/sbin/runc";
+
+fn runc(test: &str) -> Option<RuncExecutor> {
+    if !can_run(test) {
+        return None;
+    }
+    if !Path::new(RUNC).exists() {
+        eprintln!("SKIPPED: {test} because {RUNC} is not installed");
+        return None;
+    }
+    Some(RuncExecutor::new(PathBuf::from(RUNC), init_exe()))
+}
+
+#[test]
+fn runc_runs_and_streams_output() {
+    let Some(exec) = runc("runc_runs_and_streams_output") else {
+        return;
+    };
+    let f = Fixture::new();
+    let (res, log) = f.run_with(
+        &exec,
+        "echo hello; echo oops >&2; hostname",
+        "",
+        NetworkMode::None,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(
+        log.stdout(),
+        format!("hello\n{}\n", rbuild_sandbox::spec::HOSTNAME)
+    );
+    assert_eq!(log.stderr(), "oops\n");
+}
+
+#[test]
+fn runc_layer_holds_exactly_the_expected_entries() {
+    let Some(exec) = runc("runc_layer_holds_exactly_the_expected_entries") else {
+        return;
+    };
+    let f = Fixture::new();
+    let (res, log) = f.run_with(
+        &exec,
+        "rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h",
+        "",
+        NetworkMode::None,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(
+        f.upper_entries(),
+        vec!["a", "a/b", "a/f", "a/h", "etc", "etc/x"]
+    );
+    let fm = std::fs::metadata(f.upper.join("a/f")).expect("a/f");
+    assert_eq!(fm.nlink(), 2);
+    let x = std::fs::symlink_metadata(f.upper.join("etc/x")).expect("etc/x");
+    assert!(x.file_type().is_char_device() && x.rdev() == 0);
+}
+
+#[test]
+fn runc_exit_codes_users_and_isolation() {
+    let Some(exec) = runc("runc_exit_codes_users_and_isolation") else {
+        return;
+    };
+    let f = Fixture::new();
+    let (res, log) = f.run_with(&exec, "exit 3", "", NetworkMode::None);
+    assert!(
+        matches!(res, Err(ExecError::Exit(3))),
+        "{}",
+        explain(&res, &log)
+    );
+    let (res, log) = f.run_with(
+        &exec,
+        "id -u; id -G; grep CapEff /proc/self/status",
+        "alice",
+        NetworkMode::None,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "1000\n1000 10\nCapEff:\t0000000000000000\n");
+    let (res, log) = f.run_with(&exec, "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo 1 > /proc/sys/kernel/domainname && exit 9; exit 0", "", NetworkMode::None);
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n");
+    let (res, log) = f.run_with(&exec, "true", "nobody", NetworkMode::None);
+    match res {
+        Err(ExecError::Setup(e)) => {
+            assert!(e.to_string().contains("unable to find user nobody"), "{e}")
+        }
+        other => panic!("{}", explain(&other, &log)),
+    }
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+}
+
+/// Not an assertion on speed: prints the per-RUN overhead of both executors for the report.
+#[test]
+fn overhead_of_run_true() {
+    let Some(runc_exec) = runc("overhead_of_run_true") else {
+        return;
+    };
+    let builtin = NamespaceExecutor::new(init_exe());
+    let f = Fixture::new();
+    let n = 10;
+    for (name, exec) in [
+        ("builtin", &builtin as &dyn rbuild_solver::ports::Executor),
+        ("runc", &runc_exec),
+    ] {
+        let start = Instant::now();
+        for _ in 0..n {
+            let (res, log) = f.run_with(exec, "true", "", NetworkMode::None);
+            assert!(res.is_ok(), "{name}: {}", explain(&res, &log));
+        }
+        eprintln!(
+            "TIMING: RUN true with {name}: {:?} per run",
+            start.elapsed() / n
+        );
+    }
+}
