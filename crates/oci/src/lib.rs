@@ -19,3 +19,4 @@ pub mod time;
 
 pub use error::{BoxError, OciError};
 pub use layer::{unpack, write_tar, LayerDigest};
+pub mod source;

@@ -25,4 +25,4 @@ pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;

@@ -1,0 +1,625 @@
+//! [`RegistrySource`]: the solver's [`ImageSource`] port, backed by the local store and
+//! registries.
+//!
+//! `resolve` looks, in order, at
+//! 1. the local image store: a tag equal to the reference's familiar name (`busybox:latest`)
+//!    or full name (`docker.io/library/busybox:latest`), or a digest-pinned reference whose
+//!    manifest is already stored;
+//! 2. the resolved-reference memo (`Store::resolved`), keyed by reference *and* platform
+//!    (`docker.io/library/busybox:latest|linux/amd64`), when its manifest and config are stored;
+//! 3. the registry (mirrors first), storing the manifest (and index) and config blobs and
+//!    recording the memo.
+//!
+//! Steps 1 and 2 are skipped with [`RegistrySource::with_pull`]`(true)` (`--pull`).
+//!
+//! `pull` makes every layer of a resolved image a snapshot named by its diff_id: layers whose
+//! snapshot exists are skipped; the others are downloaded into the content store (unless the
+//! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
+//! committed, and their [`LayerInfo`] recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
+//! fetched at once. Invariant: a snapshot is only committed once its unpacked content hashes
+//! to the diff_id the image config names.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rbuild_cache::{CacheError, LayerInfo, SnapshotId, Store};
+use rbuild_solver::ports::{ImageSource, ResolvedImage, SourceError};
+use rbuild_types::{Digest, ImageRef, Platform};
+
+use crate::config::{self as image_config, ParsedConfig};
+use crate::manifest::{Descriptor, ImageManifest};
+use crate::registry::auth::DockerCredentials;
+use crate::registry::manifest::{classify, select_platform, Index, ManifestKind};
+use crate::registry::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
+use crate::OciError;
+
+/// How many layers are downloaded and unpacked at the same time.
+pub const MAX_PARALLEL_LAYERS: usize = 4;
+
+/// Why resolving or pulling an image failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Image(#[from] OciError),
+    #[error("store: {op}: {source}")]
+    Store {
+        op: String,
+        #[source]
+        source: CacheError,
+    },
+    #[error("manifest {manifest}: {layers} layers, but its config lists {diff_ids} diff_ids")]
+    LayerCount {
+        manifest: Digest,
+        layers: usize,
+        diff_ids: usize,
+    },
+    #[error(
+        "layer {layer}: unpacked content has diff_id {actual}, the image config says {expected}"
+    )]
+    DiffId {
+        layer: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("stored manifest {digest}: an index without an entry for {platform}")]
+    LocalPlatform { digest: Digest, platform: Platform },
+    #[error("stored manifest {digest}: not an image manifest or index")]
+    LocalMediaType { digest: Digest },
+    #[error("reading layer blob {path}: {source}")]
+    OpenBlob {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a layer download worker stopped unexpectedly")]
+    Worker,
+}
+
+fn store_err(op: impl Into<String>) -> impl FnOnce(CacheError) -> PullError {
+    let op = op.into();
+    move |source| PullError::Store { op, source }
+}
+
+/// Base images from the local store and registries.
+pub struct RegistrySource {
+    store: Arc<Store>,
+    client: Client,
+    pull: bool,
+}
+
+impl std::fmt::Debug for RegistrySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySource")
+            .field("store", &self.store.root())
+            .field("client", &self.client)
+            .field("pull", &self.pull)
+            .finish()
+    }
+}
+
+impl RegistrySource {
+    /// A source that pulls through `config`'s endpoints into `store`.
+    pub fn new(store: Arc<Store>, config: RegistryConfig) -> Self {
+        RegistrySource {
+            store,
+            client: Client::new(config),
+            pull: false,
+        }
+    }
+
+    /// `always`: ask the registry even when the local store or memo knows the reference
+    /// (`--pull`).
+    pub fn with_pull(mut self, always: bool) -> Self {
+        self.pull = always;
+        self
+    }
+
+    /// Uses these credentials instead of Docker's `config.json`.
+    pub fn with_credentials(mut self, credentials: DockerCredentials) -> Self {
+        self.client = self.client.with_credentials(credentials);
+        self
+    }
+
+    /// [`ImageSource::resolve`] with this module's error type.
+    pub fn resolve_image(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, PullError> {
+        if !self.pull {
+            if let Some(found) = self.resolve_local(reference, platform)? {
+                return Ok(found);
+            }
+        }
+        self.resolve_remote(reference, platform)
+    }
+
+    fn memo_key(reference: &ImageRef, platform: &Platform) -> String {
+        format!("{reference}|{platform}")
+    }
+
+    fn resolve_local(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<Option<ResolvedImage>, PullError> {
+        for name in [reference.familiar(), reference.to_string()] {
+            let tagged = self
+                .store
+                .tag(&name)
+                .map_err(store_err(format!("look up tag {name}")))?;
+            if let Some(digest) = tagged {
+                return self.stored_image(reference, platform, &digest).map(Some);
+            }
+        }
+        let pinned = reference.digest.filter(|d| self.store.has_blob(d));
+        let memo = match pinned {
+            Some(d) => Some(d),
+            None => {
+                let key = Self::memo_key(reference, platform);
+                self.store
+                    .resolved(&key)
+                    .map_err(store_err(format!("look up resolved reference {key}")))?
+            }
+        };
+        match memo {
+            Some(d) if self.store.has_blob(&d) => {
+                self.stored_image(reference, platform, &d).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// An image whose manifest (or index) `digest` is in the store.
+    fn stored_image(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+        digest: &Digest,
+    ) -> Result<ResolvedImage, PullError> {
+        let bytes = self
+            .store
+            .read_blob(digest)
+            .map_err(store_err(format!("read manifest {digest}")))?;
+        let manifest_digest = match classify(None, &bytes).map(|(k, _)| k) {
+            Some(ManifestKind::Image) => *digest,
+            Some(ManifestKind::Index) => {
+                let index: Index =
+                    serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
+                        what: "image index",
+                        context: digest.to_string(),
+                        source,
+                    })?;
+                select_platform(&index, platform)
+                    .map(|d| d.digest)
+                    .ok_or_else(|| PullError::LocalPlatform {
+                        digest: *digest,
+                        platform: platform.clone(),
+                    })?
+            }
+            None => return Err(PullError::LocalMediaType { digest: *digest }),
+        };
+        let (_, config) = self.stored_manifest_and_config(reference, &manifest_digest)?;
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            manifest_digest,
+            config: config.image,
+        })
+    }
+
+    /// Reads a manifest and its config from the store, fetching whichever is missing from the
+    /// registry of `reference` (and storing it).
+    fn stored_manifest_and_config(
+        &self,
+        reference: &ImageRef,
+        manifest_digest: &Digest,
+    ) -> Result<(ImageManifest, ParsedConfig), PullError> {
+        let manifest_bytes = if self.store.has_blob(manifest_digest) {
+            self.store
+                .read_blob(manifest_digest)
+                .map_err(store_err(format!("read manifest {manifest_digest}")))?
+        } else {
+            let raw = self
+                .client
+                .fetch_manifest(reference, &manifest_digest.to_string())?;
+            self.put(&raw.bytes, "manifest")?;
+            raw.bytes
+        };
+        let manifest = ImageManifest::parse(&manifest_bytes, &manifest_digest.to_string())?;
+        let config = self.config_blob(reference, &manifest.config)?;
+        Ok((manifest, config))
+    }
+
+    fn config_blob(
+        &self,
+        reference: &ImageRef,
+        desc: &Descriptor,
+    ) -> Result<ParsedConfig, PullError> {
+        let digest = desc.digest;
+        let bytes = if self.store.has_blob(&digest) {
+            self.store
+                .read_blob(&digest)
+                .map_err(store_err(format!("read config {digest}")))?
+        } else {
+            let bytes = self
+                .client
+                .fetch_blob_bytes(reference, &digest, CONFIG_LIMIT)?;
+            self.put(&bytes, "config")?;
+            bytes
+        };
+        Ok(image_config::parse(&bytes, &digest.to_string())?)
+    }
+
+    fn put(&self, bytes: &[u8], what: &str) -> Result<Digest, PullError> {
+        self.store
+            .put_blob(bytes)
+            .map_err(store_err(format!("store {what} {}", Digest::of(bytes))))
+    }
+
+    fn resolve_remote(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, PullError> {
+        let pulled = self.client.resolve(reference, platform)?;
+        if let Some(index) = &pulled.index {
+            self.put(&index.bytes, "index")?;
+        }
+        self.put(&pulled.manifest.bytes, "manifest")?;
+        let manifest_digest = pulled.manifest.digest;
+        let manifest = ImageManifest::parse(&pulled.manifest.bytes, &manifest_digest.to_string())?;
+        let config = self.config_blob(reference, &manifest.config)?;
+        let key = Self::memo_key(reference, platform);
+        self.store
+            .set_resolved(&key, &manifest_digest)
+            .map_err(store_err(format!("record resolved reference {key}")))?;
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            manifest_digest,
+            config: config.image,
+        })
+    }
+
+    /// [`ImageSource::pull`] with this module's error type.
+    pub fn pull_image(&self, image: &ResolvedImage) -> Result<Vec<SnapshotId>, PullError> {
+        let (manifest, config) =
+            self.stored_manifest_and_config(&image.reference, &image.manifest_digest)?;
+        if manifest.layers.len() != config.diff_ids.len() {
+            return Err(PullError::LayerCount {
+                manifest: image.manifest_digest,
+                layers: manifest.layers.len(),
+                diff_ids: config.diff_ids.len(),
+            });
+        }
+        let jobs: Vec<(&Descriptor, Digest)> = manifest
+            .layers
+            .iter()
+            .zip(config.diff_ids.iter().copied())
+            .filter(|(_, diff_id)| self.store.snapshot_path(&SnapshotId(*diff_id)).is_none())
+            .collect();
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<PullError>> = Mutex::new(None);
+        let workers = jobs.len().min(MAX_PARALLEL_LAYERS);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| loop {
+                        if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                            return;
+                        }
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some((layer, diff_id)) = jobs.get(i) else {
+                            return;
+                        };
+                        if let Err(e) = self.pull_layer(&image.reference, layer, diff_id) {
+                            if let Ok(mut slot) = failure.lock() {
+                                slot.get_or_insert(e);
+                            }
+                            return;
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                if h.join().is_err() {
+                    if let Ok(mut slot) = failure.lock() {
+                        slot.get_or_insert(PullError::Worker);
+                    }
+                }
+            }
+        });
+        let failure = failure
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(config.diff_ids.into_iter().map(SnapshotId).collect())
+    }
+
+    /// Downloads (unless stored) and unpacks one layer into the snapshot `diff_id`.
+    fn pull_layer(
+        &self,
+        reference: &ImageRef,
+        layer: &Descriptor,
+        diff_id: &Digest,
+    ) -> Result<(), PullError> {
+        let digest = layer.digest;
+        if !self.store.has_blob(&digest) {
+            let mut writer = self
+                .store
+                .blob_writer()
+                .map_err(store_err(format!("stage layer {digest}")))?;
+            self.client
+                .fetch_blob(reference, &digest, Some(layer.size), &mut writer)?;
+            writer
+                .commit(Some(&digest))
+                .map_err(store_err(format!("store layer {digest}")))?;
+        }
+        let path = self.store.blob_path(&digest);
+        let file = File::open(&path).map_err(|source| PullError::OpenBlob {
+            path: path.clone(),
+            source,
+        })?;
+        let id = SnapshotId(*diff_id);
+        let prepared = self
+            .store
+            .prepare_snapshot()
+            .map_err(store_err(format!("prepare snapshot for layer {digest}")))?;
+        let unpacked = crate::layer::unpack(BufReader::new(file), &prepared.upper)?;
+        if unpacked.diff_id != *diff_id {
+            return Err(PullError::DiffId {
+                layer: digest,
+                expected: *diff_id,
+                actual: unpacked.diff_id,
+            });
+        }
+        self.store
+            .commit_snapshot(prepared, &id)
+            .map_err(store_err(format!("commit snapshot {diff_id}")))?;
+        self.store
+            .set_layer_info(
+                &id,
+                &LayerInfo {
+                    diff_id: *diff_id,
+                    size: unpacked.size,
+                },
+            )
+            .map_err(store_err(format!("record layer info {diff_id}")))?;
+        Ok(())
+    }
+}
+
+fn source_error(reference: &ImageRef, e: PullError) -> SourceError {
+    SourceError {
+        reference: reference.familiar(),
+        source: Box::new(e),
+    }
+}
+
+impl ImageSource for RegistrySource {
+    fn resolve(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, SourceError> {
+        self.resolve_image(reference, platform)
+            .map_err(|e| source_error(reference, e))
+    }
+
+    fn pull(&self, image: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
+        self.pull_image(image)
+            .map_err(|e| source_error(&image.reference, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::testutil::{live_registry, FakeServer, Reply, LIVE_REGISTRY};
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
+        (dir, store)
+    }
+
+    /// A configuration under which every request to the local registry fails (HTTPS to a
+    /// plain HTTP server), so a success proves nothing was asked of it.
+    fn unreachable_config() -> RegistryConfig {
+        RegistryConfig::from_toml_str(&format!(
+            "[registry.\"{LIVE_REGISTRY}\"]\nhttp = false\n[registry.\"docker.io\"]\nmirrors = [\"https://{LIVE_REGISTRY}\"]\n"
+        ))
+        .unwrap()
+    }
+
+    fn amd64() -> Platform {
+        "linux/amd64".parse().unwrap()
+    }
+
+    #[test]
+    fn resolves_and_pulls_busybox_then_reuses_store_and_memo() {
+        if !live_registry() {
+            eprintln!("SKIPPED: source pull test because no registry answers on {LIVE_REGISTRY}");
+            return;
+        }
+        if !is_root() {
+            eprintln!("SKIPPED: source pull test because unpacking layers with owners needs root");
+            return;
+        }
+        let (_dir, store) = temp_store();
+        let cfg = RegistryConfig::from_toml_str(&format!(
+            "[registry.\"docker.io\"]\nmirrors = [\"{LIVE_REGISTRY}\"]\n"
+        ))
+        .unwrap();
+        let source =
+            RegistrySource::new(store.clone(), cfg).with_credentials(DockerCredentials::default());
+        let reference = ImageRef::parse("busybox").unwrap();
+        let resolved = source.resolve(&reference, &amd64()).unwrap();
+        assert!(store.has_blob(&resolved.manifest_digest));
+        assert_eq!(
+            store
+                .resolved("docker.io/library/busybox:latest|linux/amd64")
+                .unwrap(),
+            Some(resolved.manifest_digest)
+        );
+        assert_eq!(resolved.config.platform.architecture, "amd64");
+        assert!(resolved.config.env_var("PATH").is_some());
+
+        let ids = source.pull(&resolved).unwrap();
+        assert!(!ids.is_empty());
+        for id in &ids {
+            let path = store.snapshot_path(id).expect("snapshot committed");
+            let info = store.layer_info(id).unwrap().expect("layer info recorded");
+            assert_eq!(info.diff_id, id.0);
+            assert!(path.is_dir());
+        }
+        let top = store.snapshot_path(&ids[0]).unwrap();
+        assert!(top.join("bin").exists(), "busybox layer has /bin");
+        // Pulling again finds every snapshot in place.
+        assert_eq!(source.pull(&resolved).unwrap(), ids);
+
+        // A source that cannot reach any registry resolves from the memo ...
+        let offline = RegistrySource::new(store.clone(), unreachable_config())
+            .with_credentials(DockerCredentials::default());
+        let again = offline.resolve(&reference, &amd64()).unwrap();
+        assert_eq!(again.manifest_digest, resolved.manifest_digest);
+        assert_eq!(offline.pull(&again).unwrap(), ids);
+        // ... but not with --pull.
+        let forced = RegistrySource::new(store.clone(), unreachable_config())
+            .with_credentials(DockerCredentials::default())
+            .with_pull(true);
+        let err = forced.resolve(&reference, &amd64()).unwrap_err();
+        assert!(err.to_string().starts_with("busybox:latest: "), "{err}");
+
+        // A local tag wins over the registry, by familiar or full name.
+        store.set_tag("mine:1", &resolved.manifest_digest).unwrap();
+        let local = offline
+            .resolve(&ImageRef::parse("mine:1").unwrap(), &amd64())
+            .unwrap();
+        assert_eq!(local.manifest_digest, resolved.manifest_digest);
+        store
+            .set_tag("example.com/team/app:2", &resolved.manifest_digest)
+            .unwrap();
+        let local = offline
+            .resolve(
+                &ImageRef::parse("example.com/team/app:2").unwrap(),
+                &amd64(),
+            )
+            .unwrap();
+        assert_eq!(local.manifest_digest, resolved.manifest_digest);
+    }
+
+    #[test]
+    fn resolves_debian_directly_and_reports_missing_images() {
+        if !live_registry() {
+            eprintln!(
+                "SKIPPED: source resolve test because no registry answers on {LIVE_REGISTRY}"
+            );
+            return;
+        }
+        let (_dir, store) = temp_store();
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+            .with_credentials(DockerCredentials::default());
+        let debian = ImageRef::parse("127.0.0.1:5000/debian:bookworm-slim").unwrap();
+        let resolved = source.resolve(&debian, &amd64()).unwrap();
+        assert!(store.has_blob(&resolved.manifest_digest));
+        let err = source
+            .resolve(
+                &ImageRef::parse("127.0.0.1:5000/library/nope").unwrap(),
+                &amd64(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "127.0.0.1:5000/library/nope:latest: 127.0.0.1:5000/library/nope: manifest latest: 404 Not Found"
+        );
+    }
+
+    /// A one-file layer tar and its digest.
+    fn tiny_layer() -> (Vec<u8>, Digest) {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "hello.txt", &b"hello"[..])
+            .unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let digest = Digest::of(&bytes);
+        (bytes, digest)
+    }
+
+    /// Serves one image whose config names `diff_id` for the tiny layer.
+    fn serve_image(diff_id: Digest) -> (FakeServer, ImageRef) {
+        let (layer, layer_digest) = tiny_layer();
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["A=1"]}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        )
+        .into_bytes();
+        let config_digest = Digest::of(&config);
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
+        )
+        .into_bytes();
+        let server = FakeServer::start(20, move |req, _| {
+            if req.target == "/v2/app/manifests/v1" {
+                Reply::new(200, manifest.clone())
+                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            } else if req.target == format!("/v2/app/blobs/{config_digest}") {
+                Reply::new(200, config.clone())
+            } else if req.target == format!("/v2/app/blobs/{layer_digest}") {
+                Reply::new(200, layer.clone())
+            } else {
+                Reply::new(404, "{}")
+            }
+        });
+        let reference = ImageRef::parse(&format!("{}/app:v1", server.host())).unwrap();
+        (server, reference)
+    }
+
+    #[test]
+    fn pulls_a_layer_and_checks_its_diff_id() {
+        let (layer, _) = tiny_layer();
+        let good = Digest::of(&layer);
+        let (_server, reference) = serve_image(good);
+        let (_dir, store) = temp_store();
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+            .with_credentials(DockerCredentials::default());
+        let resolved = source.resolve(&reference, &amd64()).unwrap();
+        assert_eq!(resolved.config.env, vec!["A=1"]);
+        let ids = source.pull(&resolved).unwrap();
+        assert_eq!(ids, vec![SnapshotId(good)]);
+        let snap = store.snapshot_path(&ids[0]).unwrap();
+        assert_eq!(std::fs::read(snap.join("hello.txt")).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn layer_with_wrong_diff_id_is_not_committed() {
+        let wrong = Digest::of(b"not the layer");
+        let (_server, reference) = serve_image(wrong);
+        let (_dir, store) = temp_store();
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+            .with_credentials(DockerCredentials::default());
+        let resolved = source.resolve(&reference, &amd64()).unwrap();
+        let err = source.pull(&resolved).unwrap_err();
+        assert!(err.to_string().contains("diff_id"), "{err}");
+        assert!(store.snapshot_path(&SnapshotId(wrong)).is_none());
+    }
+}
