@@ -8,9 +8,9 @@
 
 pub mod ast;
 pub mod diagnostics;
-pub mod lower;
 pub mod dump;
 pub mod instructions;
+pub mod lower;
 pub mod parser;
 pub mod shell;
 
