@@ -12,11 +12,13 @@ pub mod compress;
 pub mod config;
 mod digest_io;
 mod error;
+pub mod export;
+pub mod images;
 pub mod layer;
 pub mod manifest;
 pub mod registry;
+pub mod source;
 pub mod time;
 
 pub use error::{BoxError, OciError};
 pub use layer::{unpack, write_tar, LayerDigest};
-pub mod source;

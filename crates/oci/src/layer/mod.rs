@@ -14,7 +14,7 @@ mod walk;
 
 pub use emit::TarEmitter;
 pub use unpack::unpack;
-pub use walk::{write_tar, write_tar_clamped};
+pub use walk::{is_whiteout, write_tar, write_tar_clamped};
 
 use rbuild_types::Digest;
 

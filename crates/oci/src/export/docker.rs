@@ -1,0 +1,83 @@
+//! docker-archive export: the tar `docker save` writes and `docker load`/`podman load` read
+//! (`manifest.json`, the config, one file per layer).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use rbuild_cache::Store;
+use rbuild_types::{Digest, ImageRef};
+use serde::Serialize;
+
+use super::archive::ArchiveWriter;
+use super::{persist, temp_next_to};
+use crate::images::load_manifest;
+use crate::OciError;
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManifestEntry {
+    config: String,
+    repo_tags: Vec<String>,
+    layers: Vec<String>,
+}
+
+/// Writes the stored image `manifest` as a docker-archive tar at `dest`, tagged with `names`
+/// (Docker's short form, e.g. `app:1.0`). Layer blobs are copied as stored (plain or gzip;
+/// both load).
+pub fn export_docker(
+    store: &Store,
+    manifest: &Digest,
+    dest: &Path,
+    names: &[String],
+) -> Result<(), OciError> {
+    let image = load_manifest(store, manifest)?;
+    let repo_tags = names
+        .iter()
+        .map(|n| {
+            ImageRef::parse(n)
+                .map(|r| r.familiar())
+                .map_err(|e| OciError::Invalid {
+                    what: "image name",
+                    context: e.to_string(),
+                    value: n.clone(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let blob_name = |d: &Digest| format!("blobs/sha256/{}", d.hex());
+    let entry = ManifestEntry {
+        config: blob_name(&image.manifest.config.digest),
+        repo_tags,
+        layers: image
+            .manifest
+            .layers
+            .iter()
+            .map(|l| blob_name(&l.digest))
+            .collect(),
+    };
+    let manifest_json = serde_json::to_vec(&[entry]).map_err(|source| OciError::Json {
+        what: "docker manifest.json",
+        context: dest.display().to_string(),
+        source,
+    })?;
+
+    let tmp = temp_next_to(dest)?;
+    let mut ar = ArchiveWriter::new(BufWriter::new(tmp.as_file()), dest);
+    ar.add_dir("blobs/")?;
+    ar.add_dir("blobs/sha256/")?;
+    ar.add_bytes(
+        &blob_name(&image.manifest.config.digest),
+        &image.config_bytes,
+    )?;
+    let mut written = std::collections::HashSet::new();
+    for layer in &image.manifest.layers {
+        if !store.has_blob(&layer.digest) {
+            return Err(OciError::MissingBlob(layer.digest));
+        }
+        if written.insert(layer.digest) {
+            ar.add_file(&blob_name(&layer.digest), &store.blob_path(&layer.digest))?;
+        }
+    }
+    ar.add_bytes("manifest.json", &manifest_json)?;
+    ar.finish()?.flush().map_err(OciError::io("write", dest))?;
+    persist(tmp, dest)
+}

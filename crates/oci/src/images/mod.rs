@@ -1,0 +1,15 @@
+//! The local image store: images are manifests, configs and layer blobs in the content store of
+//! `rbuild_cache::Store`, named by tags.
+//!
+//! Invariants: an image's id is its config digest; layers built here are stored uncompressed
+//! (`application/vnd.oci.image.layer.v1.tar`, blob digest = diff_id); base-image layers keep
+//! the blobs they were pulled as (never recompressed); tags are stored normalised
+//! (`docker.io/library/app:1.0`).
+
+mod commit;
+mod lookup;
+
+pub use commit::{commit_image, StoredImage};
+pub use lookup::{
+    list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,
+};

@@ -1,0 +1,427 @@
+//! Local image store and exporters, checked with skopeo and umoci where installed.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use rbuild_cache::{LayerInfo, SnapshotId, Store};
+use rbuild_graph::{HistoryEntry, ImageConfig};
+use rbuild_oci::export::{export_docker, export_local, export_oci, export_rootfs_tar};
+use rbuild_oci::images::{commit_image, list_images, load_image, tag_image};
+use rbuild_oci::manifest::{ImageManifest, OCI_LAYER, OCI_LAYER_GZIP};
+use rbuild_oci::{config, unpack, OciError};
+use rbuild_types::Digest;
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn tool(name: &str) -> bool {
+    let ok = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: {name} checks because {name} is not installed");
+    }
+    ok
+}
+
+/// Makes a snapshot with id H(key) whose content `fill` writes.
+fn snapshot(store: &Store, key: &str, fill: impl FnOnce(&Path)) -> SnapshotId {
+    let p = store.prepare_snapshot().unwrap();
+    fill(&p.upper);
+    let id = SnapshotId(Digest::of(key.as_bytes()));
+    store.commit_snapshot(p, &id).unwrap();
+    id
+}
+
+fn hist(by: &str, empty: bool) -> HistoryEntry {
+    HistoryEntry {
+        created: None,
+        created_by: by.into(),
+        comment: None,
+        empty_layer: empty,
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    layers: Vec<SnapshotId>,
+    config: ImageConfig,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let l1 = snapshot(&store, "l1", |d| {
+        fs::create_dir_all(d.join("bin")).unwrap();
+        fs::write(d.join("bin/hello"), b"#!/bin/sh\necho hi\n").unwrap();
+        fs::create_dir_all(d.join("etc")).unwrap();
+        fs::write(d.join("etc/old"), b"old").unwrap();
+    });
+    let l2 = snapshot(&store, "l2", |d| {
+        fs::create_dir_all(d.join("etc")).unwrap();
+        fs::write(d.join("etc/new"), b"new").unwrap();
+        if is_root() {
+            nix::sys::stat::mknod(
+                &d.join("etc/old"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::empty(),
+                0,
+            )
+            .unwrap();
+        }
+    });
+    let l3 = snapshot(&store, "l3", |_| {});
+    let mut config = ImageConfig {
+        cmd: Some(vec!["/bin/hello".into()]),
+        ..ImageConfig::default()
+    };
+    config.history = vec![
+        hist("COPY hello /bin/", false),
+        hist("ENV A=1", true),
+        hist("RUN add new", false),
+        hist("RUN true", false),
+    ];
+    config.set_env("A", "1");
+    Fixture {
+        _dir: dir,
+        store,
+        layers: vec![l1, l2, l3],
+        config,
+    }
+}
+
+#[test]
+fn commit_drops_empty_layers_and_tags() {
+    let f = fixture();
+    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let m = ImageManifest::parse(&f.store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
+    assert_eq!(m.layers.len(), 2, "the empty RUN layer is dropped");
+    assert!(m.layers.iter().all(|l| l.media_type == OCI_LAYER));
+    let c = config::parse(&f.store.read_blob(&img.config_digest).unwrap(), "c").unwrap();
+    assert_eq!(
+        c.diff_ids,
+        m.layers.iter().map(|l| l.digest).collect::<Vec<_>>()
+    );
+    assert!(c.image.history[3].empty_layer);
+    assert!(!c.image.history[2].empty_layer);
+    assert_eq!(c.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+    assert!(c
+        .image
+        .history
+        .iter()
+        .all(|h| h.created.as_deref() == Some("2023-11-14T22:13:20Z")));
+
+    // Same inputs, same image id and manifest (layers are not re-tarred the second time).
+    let again = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    assert_eq!(again, img);
+
+    tag_image(&f.store, "app:1.0", &img.manifest_digest).unwrap();
+    let list = list_images(&f.store).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "app:1.0");
+    assert_eq!(list[0].id, img.config_digest);
+    for r in [
+        "app:1.0",
+        "docker.io/library/app:1.0",
+        &img.config_digest.hex()[..12],
+    ] {
+        assert_eq!(
+            load_image(&f.store, r).unwrap().manifest_digest,
+            img.manifest_digest,
+            "{r}"
+        );
+    }
+    assert!(matches!(
+        load_image(&f.store, "nope:1"),
+        Err(OciError::ImageNotFound(_))
+    ));
+}
+
+#[test]
+fn history_layer_count_mismatch_is_an_error() {
+    let f = fixture();
+    let err = commit_image(&f.store, &f.layers[..2], &f.config, Some(0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OciError::HistoryMismatch {
+                layers: 2,
+                history: 3
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn oci_export_is_accepted_by_skopeo_and_umoci() {
+    let f = fixture();
+    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tar_path = out.path().join("out.tar");
+    let names = vec!["app:1.0".to_string()];
+    let e = export_oci(&f.store, &img.manifest_digest, &tar_path, true, &names).unwrap();
+    assert_eq!(e.config_digest, img.config_digest, "image id unchanged");
+    assert!(tar_path.is_file());
+    let layout = out.path().join("layout");
+    export_oci(&f.store, &img.manifest_digest, &layout, false, &names).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "1.0"
+    );
+    let m_digest: Digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let m = ImageManifest::parse(
+        &fs::read(layout.join("blobs/sha256").join(m_digest.hex())).unwrap(),
+        "exported",
+    )
+    .unwrap();
+    assert!(m.layers.iter().all(|l| l.media_type == OCI_LAYER_GZIP));
+    // Every blob matches its name.
+    for entry in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let bytes = fs::read(entry.path()).unwrap();
+        assert_eq!(
+            Digest::of(&bytes).hex(),
+            entry.file_name().to_string_lossy()
+        );
+    }
+    // The gzipped layer unpacks to the same diff_id.
+    let c = config::parse(
+        &fs::read(layout.join("blobs/sha256").join(e.config_digest.hex())).unwrap(),
+        "c",
+    )
+    .unwrap();
+    let blob = fs::File::open(layout.join("blobs/sha256").join(m.layers[0].digest.hex())).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, c.diff_ids[0]);
+
+    if tool("skopeo") {
+        let o = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci-archive:{}", tar_path.display()))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+        let o = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{}:1.0", layout.display()))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "skopeo oci dir: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    if tool("umoci") {
+        let bundle = out.path().join("bundle");
+        let mut cmd = Command::new("umoci");
+        cmd.arg("unpack");
+        if !is_root() {
+            cmd.arg("--rootless");
+        }
+        let o = cmd
+            .arg("--image")
+            .arg(format!("{}:1.0", layout.display()))
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "umoci: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rootfs = bundle.join("rootfs");
+        assert_eq!(fs::read(rootfs.join("etc/new")).unwrap(), b"new");
+        assert!(rootfs.join("bin/hello").is_file());
+        if is_root() {
+            assert!(
+                !rootfs.join("etc/old").exists(),
+                "whiteout applied by umoci"
+            );
+        }
+    }
+}
+
+#[test]
+fn docker_archive_is_accepted_by_skopeo() {
+    let f = fixture();
+    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("docker.tar");
+    export_docker(
+        &f.store,
+        &img.manifest_digest,
+        &path,
+        &["app:1.0".to_string()],
+    )
+    .unwrap();
+    let mut ar = tar::Archive::new(fs::File::open(&path).unwrap());
+    let mut manifest = String::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap() == Path::new("manifest.json") {
+            e.read_to_string(&mut manifest).unwrap();
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(v[0]["RepoTags"][0], "app:1.0");
+    assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 2);
+    if tool("skopeo") {
+        let o = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("docker-archive:{}", path.display()))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn rootfs_exports_apply_whiteouts() {
+    let f = fixture();
+    let dest = tempfile::tempdir().unwrap();
+    let root = dest.path().join("root");
+    export_local(&f.store, &f.layers, &root).unwrap();
+    assert_eq!(fs::read(root.join("etc/new")).unwrap(), b"new");
+    assert!(root.join("bin/hello").is_file());
+    assert_eq!(root.join("etc/old").exists(), !is_root());
+    let mut tar_bytes = Vec::new();
+    export_rootfs_tar(&f.store, &f.layers, &mut tar_bytes).unwrap();
+    let mut ar = tar::Archive::new(&tar_bytes[..]);
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"bin/hello".to_string()));
+    assert!(!names.iter().any(|n| n.contains(".wh.")));
+}
+
+/// Puts the busybox OCI layout into the store as a registry pull would: blobs as they are,
+/// the layer unpacked to a snapshot named by its diff_id, layer info, and a tag.
+fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig)> {
+    let layout = Path::new("/var/tmp/anchors/oci/busybox");
+    if !layout.join("index.json").is_file() {
+        eprintln!(
+            "SKIPPED: base image checks because {} is missing",
+            layout.display()
+        );
+        return None;
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let md: Digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let blob = |d: &Digest| fs::read(layout.join("blobs/sha256").join(d.hex())).unwrap();
+    let m = ImageManifest::parse(&blob(&md), "busybox").unwrap();
+    store.put_blob(&blob(&md)).unwrap();
+    store.put_blob(&blob(&m.config.digest)).unwrap();
+    let c = config::parse(&blob(&m.config.digest), "busybox config").unwrap();
+    let mut snaps = Vec::new();
+    for (layer, diff_id) in m.layers.iter().zip(&c.diff_ids) {
+        store.put_blob(&blob(&layer.digest)).unwrap();
+        let p = store.prepare_snapshot().unwrap();
+        let got = unpack(&blob(&layer.digest)[..], &p.upper).unwrap();
+        assert_eq!(got.diff_id, *diff_id, "unpack computes the diff_id");
+        let id = SnapshotId(*diff_id);
+        store.commit_snapshot(p, &id).unwrap();
+        store
+            .set_layer_info(
+                &id,
+                &LayerInfo {
+                    diff_id: got.diff_id,
+                    size: got.size,
+                },
+            )
+            .unwrap();
+        snaps.push(id);
+    }
+    tag_image(store, "busybox:latest", &md).unwrap();
+    Some((md, snaps, c.image))
+}
+
+#[test]
+fn base_layers_are_reused_not_recompressed() {
+    if !is_root() {
+        eprintln!("SKIPPED: base_layers_are_reused_not_recompressed because unpacking busybox needs root (device nodes, owners)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let Some((base_md, mut layers, mut cfg)) = import_busybox(&store) else {
+        return;
+    };
+    let base = ImageManifest::parse(&store.read_blob(&base_md).unwrap(), "base").unwrap();
+    layers.push(snapshot(&store, "mine", |d| {
+        fs::write(d.join("hello.txt"), b"hi").unwrap()
+    }));
+    cfg.history.push(hist("COPY hello.txt /", false));
+    let img = commit_image(&store, &layers, &cfg, Some(1_700_000_000)).unwrap();
+    let m = ImageManifest::parse(&store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
+    assert_eq!(m.layers.len(), 2);
+    assert_eq!(
+        m.layers[0].digest, base.layers[0].digest,
+        "base blob referenced as pulled"
+    );
+    assert_eq!(m.layers[0].media_type, OCI_LAYER_GZIP);
+    assert_eq!(m.layers[1].media_type, OCI_LAYER);
+
+    let out = tempfile::tempdir().unwrap();
+    let tar_path = out.path().join("img.tar");
+    export_oci(
+        &store,
+        &img.manifest_digest,
+        &tar_path,
+        true,
+        &["app:2".to_string()],
+    )
+    .unwrap();
+    let mut ar = tar::Archive::new(fs::File::open(&tar_path).unwrap());
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&format!("blobs/sha256/{}", base.layers[0].digest.hex())));
+    let root = out.path().join("root");
+    export_local(&store, &layers, &root).unwrap();
+    assert!(root.join("bin/busybox").is_file() || root.join("bin/sh").exists());
+    assert_eq!(fs::read(root.join("hello.txt")).unwrap(), b"hi");
+    if tool("skopeo") {
+        let o = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci-archive:{}", tar_path.display()))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
