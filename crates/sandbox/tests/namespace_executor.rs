@@ -352,3 +352,92 @@ fn many_layers_fit_the_mount_options() {
     assert!(res.is_ok(), "{}", explain(&res, &log));
     assert_eq!(log.stdout().trim(), "120");
 }
+
+/// Set (to a scratch directory) only in the helper process of
+/// `nothing_outlives_a_killed_rbuild`.
+const KILL_HELPER_ENV: &str = "RBUILD_SANDBOX_KILL_HELPER_DIR";
+
+#[test]
+fn nothing_outlives_a_killed_rbuild() {
+    if std::env::var_os(KILL_HELPER_ENV).is_some() || !can_run("nothing_outlives_a_killed_rbuild") {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current exe");
+    // Re-run this test binary as "rbuild": it starts a long RUN, then gets SIGKILLed.
+    let mut helper = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "kill_helper_runs_a_long_command",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_HELPER_ENV, scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn helper");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !process_with_arg_exists("4713") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        process_with_arg_exists("4713"),
+        "the helper's RUN never started"
+    );
+    helper.kill().expect("kill helper");
+    helper.wait().expect("reap helper");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_with_arg_exists("4713") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !process_with_arg_exists("4713"),
+        "sleep 4713 outlived its killed parent"
+    );
+}
+
+/// Only does something as the helper process of `nothing_outlives_a_killed_rbuild`.
+#[test]
+fn kill_helper_runs_a_long_command() {
+    let Some(dir) = std::env::var_os(KILL_HELPER_ENV) else {
+        return;
+    };
+    let f = Fixture::new_in(std::path::Path::new(&dir));
+    let _ = f.run("sleep 4713");
+}
+
+#[test]
+fn rootfs_without_etc_gets_no_etc_in_the_layer() {
+    if !can_run("rootfs_without_etc_gets_no_etc_in_the_layer") {
+        return;
+    }
+    let f = Fixture::new();
+    std::fs::remove_dir_all(f.layers[0].join("etc")).expect("rm etc");
+    let (res, log) = f.run("cat /etc/hosts | grep -q localhost");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+}
+
+#[test]
+fn symlinked_mount_points_stay_inside_the_rootfs() {
+    if !can_run("symlinked_mount_points_stay_inside_the_rootfs") {
+        return;
+    }
+    let f = Fixture::new();
+    let host_dir = tempfile::tempdir().expect("tempdir");
+    let escape = host_dir.path().join("escaped-hosts");
+    // An image whose /etc/hosts points at a host path (absolute and via ..).
+    std::os::unix::fs::symlink(
+        format!("../../../../../../..{}", escape.display()),
+        f.layers[0].join("etc/hosts"),
+    )
+    .expect("symlink");
+    let (res, log) = f.run("grep -q localhost /etc/hosts");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert!(
+        !escape.exists(),
+        "the setup wrote through the image's symlink to the host"
+    );
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+}

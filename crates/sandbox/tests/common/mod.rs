@@ -100,7 +100,12 @@ pub fn busybox_layer(at: &Path) {
 
 impl Fixture {
     pub fn new() -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Fixture::new_in(&std::env::temp_dir())
+    }
+
+    /// A fixture whose files live under `parent`.
+    pub fn new_in(parent: &Path) -> Fixture {
+        let dir = tempfile::tempdir_in(parent).expect("tempdir");
         let base = dir.path().join("layer0");
         busybox_layer(&base);
         let upper = dir.path().join("upper");
