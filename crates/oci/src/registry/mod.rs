@@ -16,11 +16,13 @@ pub mod config;
 pub mod error;
 pub mod manifest;
 mod pull;
+mod push;
 
 pub use client::Client;
 pub use config::{ConfigError, Endpoint, HostConfig, RegistryConfig};
 pub use error::{Object, RegistryError};
 pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
+pub use push::OpenBlob;
 
 #[cfg(test)]
 mod tests;

@@ -241,3 +241,81 @@ fn index_without_the_platform_lists_what_it_has() {
         "{msg}"
     );
 }
+
+#[test]
+fn pushes_blobs_once_and_a_manifest_that_resolves_back() {
+    require_registry!();
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let image = ImageRef::parse("127.0.0.1:5000/rbuild-test/push:v1").unwrap();
+    let layer = format!("layer content {unique}").into_bytes();
+    let layer_digest = Digest::of(&layer);
+    assert!(!client.blob_exists(&image, &layer_digest).unwrap());
+    let owned = layer.clone();
+    let open = move || -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        Ok(Box::new(std::io::Cursor::new(owned.clone())))
+    };
+    assert!(client
+        .push_blob(&image, &layer_digest, layer.len() as u64, &open)
+        .unwrap());
+    assert!(client.blob_exists(&image, &layer_digest).unwrap());
+    // HEAD-before-upload: the second push uploads nothing.
+    assert!(!client
+        .push_blob(&image, &layer_digest, layer.len() as u64, &open)
+        .unwrap());
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}},"config":{{"Labels":{{"run":"{unique}"}}}}}}"#
+    )
+    .into_bytes();
+    let config_digest = client.push_blob_bytes(&image, &config).unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
+        config.len(),
+        layer.len()
+    )
+    .into_bytes();
+    let pushed = client
+        .push_manifest(&image, "v1", OCI_MANIFEST, &manifest)
+        .unwrap();
+    let back = client.resolve(&image, &amd64()).unwrap();
+    assert_eq!(back.manifest.digest, pushed);
+    assert_eq!(back.image.config.digest, config_digest);
+}
+
+#[test]
+fn push_follows_a_relative_upload_location_and_reports_rejection() {
+    let server = FakeServer::start(10, |req, _| {
+        match (req.method.as_str(), req.target.as_str()) {
+            ("HEAD", _) => Reply::new(404, ""),
+            ("POST", "/v2/app/blobs/uploads/") => {
+                Reply::new(202, "").header("Location", "/v2/app/blobs/uploads/abc?state=x")
+            }
+            ("PUT", t) if t.starts_with("/v2/app/blobs/uploads/abc?state=x&digest=sha256%3A") => {
+                if req.body == b"data" {
+                    Reply::new(201, "")
+                } else {
+                    Reply::new(400, "")
+                }
+            }
+            ("PUT", "/v2/app/manifests/v1") => Reply::new(400, "{}"),
+            _ => Reply::new(404, ""),
+        }
+    });
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse(&format!("{}/app:v1", server.host())).unwrap();
+    client.push_blob_bytes(&image, b"data").unwrap();
+    let err = client
+        .push_manifest(&image, "v1", OCI_MANIFEST, b"{}")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}/app: manifest v1: 400 Bad Request", server.host())
+    );
+}
