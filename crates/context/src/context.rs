@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use rbuild_types::{Digest, Hasher};
@@ -32,6 +32,8 @@ pub struct BuildContext {
     /// Stat data of `entries[i]` as walked (zero for the empty context).
     stats: Vec<StatKey>,
     stat_cache: Option<StatCache>,
+    /// Keeps an unpacked archive's temporary directory alive as long as the context.
+    _keep: Option<Arc<tempfile::TempDir>>,
 }
 
 impl BuildContext {
@@ -112,7 +114,14 @@ impl BuildContext {
             digests,
             stats,
             stat_cache: None,
+            _keep: None,
         }
+    }
+
+    /// Ties the lifetime of `dir` (an unpacked archive) to this context.
+    pub(crate) fn keeping(mut self, dir: Arc<tempfile::TempDir>) -> BuildContext {
+        self._keep = Some(dir);
+        self
     }
 
     /// Uses the persistent stat cache at `path` (created on [`save_stat_cache`]): a file whose

@@ -44,6 +44,15 @@ pub enum ContextError {
     /// A pattern list given by the caller is bad.
     #[error(transparent)]
     Pattern(#[from] PatternError),
+    /// Reading or unpacking a context archive failed.
+    #[error("unpacking the build context archive: {source}")]
+    Archive {
+        #[source]
+        source: io::Error,
+    },
+    /// The context archive uses a compression we cannot read.
+    #[error("build context archive is {format}-compressed, which rbuild cannot read yet (use an uncompressed, gzip or zstd tar)")]
+    UnsupportedCompression { format: &'static str },
     /// A COPY/ADD source wildcard is malformed.
     #[error("invalid COPY source pattern {src:?}: {problem}")]
     BadSourcePattern {

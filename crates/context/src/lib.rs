@@ -6,10 +6,13 @@
 //! - [`BuildContext`]: the walked context, hashed lazily in parallel (`rayon` + SHA-256); a
 //!   path's digest covers type, mode bits, uid/gid, symlink target and content, never mtime;
 //! - [`BuildContext::select`]: what a COPY/ADD source selects and its [`Selection::digest`];
-//! - [`debug_listing`]: the text of `rbuild debug context`.
+//! - [`debug_listing`]: the text of `rbuild debug context`;
+//! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive on stdin;
+//! - [`BuildContext::with_stat_cache`]: a persistent stat cache so unchanged files are not re-read.
 //!
 //! This crate never prints; every error is a [`ContextError`] naming its path or pattern.
 
+mod archive;
 mod clean;
 mod context;
 pub mod dockerignore;
@@ -24,6 +27,7 @@ mod select;
 mod stat_cache;
 mod walk;
 
+pub use archive::{detect_archive, ArchiveFormat};
 pub use clean::{clean, clean_within_root};
 pub use context::BuildContext;
 pub use entry::{ContextEntry, EntryKind};
