@@ -6,6 +6,7 @@
 //! - [`manifest`]: the manifest/index formats and platform selection.
 //! - [`client`]: [`Client`], the blocking HTTP client with auth retries and endpoint fallback;
 //!   its pull operations are in `pull`, push operations in `push`.
+//! - [`push_image`]: pushing an image from the local store (blobs in parallel, manifest last).
 //! - [`error`]: [`RegistryError`]; every message names registry, repository and what failed.
 //!
 //! Invariant: whatever the client returns has been verified against its digest.
@@ -17,12 +18,14 @@ pub mod error;
 pub mod manifest;
 mod pull;
 mod push;
+pub mod push_image;
 
 pub use client::Client;
 pub use config::{ConfigError, Endpoint, HostConfig, RegistryConfig};
 pub use error::{Object, RegistryError};
 pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
 pub use push::OpenBlob;
+pub use push_image::{push_image, PushError, PushReport};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,231 @@
+//! Pushing a stored image: every blob a manifest references (layers in parallel, then the
+//! config), then the manifest itself under the target tag. An index is pushed child by child
+//! (by digest), then the index.
+//!
+//! Invariant: the manifest goes up last, after every blob it references was confirmed by
+//! the registry (present by `HEAD`, or uploaded with `201 Created`).
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rbuild_cache::{CacheError, Store};
+use rbuild_types::{Digest, ImageRef};
+
+use super::client::Client;
+use super::error::RegistryError;
+use super::manifest::{classify, ImageManifest, Index, ManifestKind};
+
+/// How many blobs are uploaded at the same time.
+pub const MAX_PARALLEL_UPLOADS: usize = 4;
+
+/// Why pushing a stored image failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("store: reading {what} {digest}: {source}")]
+    Store {
+        what: &'static str,
+        digest: Digest,
+        #[source]
+        source: CacheError,
+    },
+    #[error("blob {digest} of manifest {manifest} is not in the local store")]
+    MissingBlob { manifest: Digest, digest: Digest },
+    #[error("stored manifest {digest}: invalid JSON: {source}")]
+    Json {
+        digest: Digest,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("stored manifest {digest}: not an image manifest or index")]
+    MediaType { digest: Digest },
+    #[error("an upload worker stopped unexpectedly")]
+    Worker,
+}
+
+/// What [`push_image`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushReport {
+    /// Digest of the top-level manifest pushed (what the tag now points to).
+    pub manifest: Digest,
+    /// Blobs uploaded.
+    pub uploaded: usize,
+    /// Blobs the registry already had.
+    pub skipped: usize,
+}
+
+/// Pushes the stored manifest (or index) `manifest` and everything it references to
+/// `target` (its tag, or its digest when the reference has no tag).
+pub fn push_image(
+    client: &Client,
+    store: &Store,
+    manifest: &Digest,
+    target: &ImageRef,
+) -> Result<PushReport, PushError> {
+    let mut report = PushReport {
+        manifest: *manifest,
+        uploaded: 0,
+        skipped: 0,
+    };
+    let tag = target.tag.clone().unwrap_or_else(|| manifest.to_string());
+    push_manifest_tree(client, store, manifest, target, &tag, &mut report)?;
+    Ok(report)
+}
+
+fn push_manifest_tree(
+    client: &Client,
+    store: &Store,
+    digest: &Digest,
+    target: &ImageRef,
+    reference: &str,
+    report: &mut PushReport,
+) -> Result<(), PushError> {
+    let bytes = store.read_blob(digest).map_err(|source| PushError::Store {
+        what: "manifest",
+        digest: *digest,
+        source,
+    })?;
+    let json_err = |source| PushError::Json {
+        digest: *digest,
+        source,
+    };
+    let (kind, media_type) =
+        classify(None, &bytes).ok_or(PushError::MediaType { digest: *digest })?;
+    match kind {
+        ManifestKind::Index => {
+            let index: Index = serde_json::from_slice(&bytes).map_err(json_err)?;
+            for child in &index.manifests {
+                let child_ref = child.digest.to_string();
+                push_manifest_tree(client, store, &child.digest, target, &child_ref, report)?;
+            }
+        }
+        ManifestKind::Image => {
+            let image: ImageManifest = serde_json::from_slice(&bytes).map_err(json_err)?;
+            let mut blobs: Vec<(Digest, u64)> =
+                image.layers.iter().map(|l| (l.digest, l.size)).collect();
+            blobs.push((image.config.digest, image.config.size));
+            push_blobs(client, store, digest, target, &blobs, report)?;
+        }
+    }
+    client.push_manifest(target, reference, &media_type, &bytes)?;
+    Ok(())
+}
+
+fn push_blobs(
+    client: &Client,
+    store: &Store,
+    manifest: &Digest,
+    target: &ImageRef,
+    blobs: &[(Digest, u64)],
+    report: &mut PushReport,
+) -> Result<(), PushError> {
+    if let Some((missing, _)) = blobs.iter().find(|(d, _)| !store.has_blob(d)) {
+        return Err(PushError::MissingBlob {
+            manifest: *manifest,
+            digest: *missing,
+        });
+    }
+    let next = AtomicUsize::new(0);
+    let outcome: Mutex<(usize, usize, Option<PushError>)> = Mutex::new((0, 0, None));
+    let workers = blobs.len().min(MAX_PARALLEL_UPLOADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    if outcome.lock().map(|o| o.2.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((digest, size)) = blobs.get(i) else {
+                        return;
+                    };
+                    let path = store.blob_path(digest);
+                    let open = move || -> std::io::Result<Box<dyn Read + Send>> {
+                        Ok(Box::new(BufReader::new(File::open(&path)?)))
+                    };
+                    let result = client.push_blob(target, digest, *size, &open);
+                    let Ok(mut o) = outcome.lock() else {
+                        return;
+                    };
+                    match result {
+                        Ok(true) => o.0 += 1,
+                        Ok(false) => o.1 += 1,
+                        Err(e) => {
+                            o.2.get_or_insert(PushError::Registry(e));
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            if h.join().is_err() {
+                if let Ok(mut o) = outcome.lock() {
+                    o.2.get_or_insert(PushError::Worker);
+                }
+            }
+        }
+    });
+    let (uploaded, skipped, failure) = outcome
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    report.uploaded += uploaded;
+    report.skipped += skipped;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::auth::DockerCredentials;
+    use crate::registry::testutil::{live_registry, LIVE_REGISTRY};
+    use crate::registry::{RegistryConfig, CONFIG_LIMIT};
+
+    #[test]
+    fn pushes_a_stored_image_and_it_resolves_to_the_same_manifest() {
+        if !live_registry() {
+            eprintln!("SKIPPED: push_image test because no registry answers on {LIVE_REGISTRY}");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let client =
+            Client::new(RegistryConfig::default()).with_credentials(DockerCredentials::default());
+        let source = ImageRef::parse("127.0.0.1:5000/library/busybox:latest").unwrap();
+        let platform = "linux/amd64".parse().unwrap();
+        let pulled = client.resolve(&source, &platform).unwrap();
+        let manifest = store.put_blob(&pulled.manifest.bytes).unwrap();
+        let config = client
+            .fetch_blob_bytes(&source, &pulled.image.config.digest, CONFIG_LIMIT)
+            .unwrap();
+        store.put_blob(&config).unwrap();
+        let target = ImageRef::parse("127.0.0.1:5000/rbuild-test/pushed:latest").unwrap();
+        // Missing layer blobs are reported before anything is uploaded.
+        let err = push_image(&client, &store, &manifest, &target).unwrap_err();
+        assert!(matches!(err, PushError::MissingBlob { .. }), "{err:?}");
+        for layer in &pulled.image.layers {
+            let mut w = store.blob_writer().unwrap();
+            client
+                .fetch_blob(&source, &layer.digest, Some(layer.size), &mut w)
+                .unwrap();
+            w.commit(Some(&layer.digest)).unwrap();
+        }
+        let report = push_image(&client, &store, &manifest, &target).unwrap();
+        assert_eq!(report.manifest, manifest);
+        assert_eq!(
+            report.uploaded + report.skipped,
+            pulled.image.layers.len() + 1
+        );
+        let back = client.resolve(&target, &platform).unwrap();
+        assert_eq!(back.manifest.digest, manifest);
+        // A second push finds every blob in place.
+        let again = push_image(&client, &store, &manifest, &target).unwrap();
+        assert_eq!(again.uploaded, 0);
+    }
+}
