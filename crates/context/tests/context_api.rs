@@ -298,3 +298,29 @@ fn select_follows_symlinks_inside_the_root() {
         Err(ContextError::SymlinkLoop { .. })
     ));
 }
+
+#[test]
+fn root_given_through_a_symlink_is_walked() {
+    let dir = sample();
+    let outer = tempfile::tempdir().expect("tempdir");
+    let link = outer.path().join("ctx");
+    symlink(dir.path(), &link).expect("symlink");
+    let via_link = BuildContext::from_dir(&link, None).expect("context");
+    let direct = BuildContext::from_dir(dir.path(), None).expect("context");
+    assert_eq!(rels(&via_link), rels(&direct));
+    assert_eq!(
+        via_link.digest().expect("digest"),
+        direct.digest().expect("digest")
+    );
+}
+
+#[test]
+fn excluded_unreadable_directories_are_never_opened() {
+    let dir = sample();
+    let locked = dir.path().join("logs");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let result = BuildContext::from_dir(dir.path(), None);
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).expect("chmod back");
+    let ctx = result.expect("excluded dir is pruned before it is read");
+    assert!(!rels(&ctx).iter().any(|r| r.starts_with("logs")));
+}
