@@ -54,6 +54,9 @@ pub enum SetupError {
     /// The spec handed to the init lacks something the init needs.
     #[error("runtime spec: missing {field}")]
     SpecField { field: &'static str },
+    /// The spec's seccomp section uses something the built-in filter cannot express.
+    #[error("seccomp: unsupported {what}")]
+    Seccomp { what: String },
     /// The runtime spec could not be built.
     #[error("build runtime spec: {0}")]
     Spec(#[from] oci_spec::OciSpecError),

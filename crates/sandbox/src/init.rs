@@ -21,7 +21,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 
 use crate::caps;
 use crate::error::{Result, SetupError};
@@ -187,7 +187,14 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     // SAFETY: pid 1 is single-threaded.
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork command", e))? {
         ForkResult::Child => {
-            let err = exec_command(process, &user, &cwd, &program, &env);
+            let err = exec_command(
+                process,
+                linux.seccomp().as_ref(),
+                &user,
+                &cwd,
+                &program,
+                &env,
+            );
             status.send(&Status::SetupFailed(err.to_string()));
             std::process::exit(127)
         }
@@ -295,16 +302,17 @@ fn cstring(s: &[u8], what: &'static str) -> Result<CString> {
     })
 }
 
-/// In the command's process: rlimits, capabilities, user, no_new_privs, cwd, exec. Returns
+/// In the command's process: rlimits, capabilities, user, no_new_privs, cwd, seccomp, exec. Returns
 /// only on failure.
 fn exec_command(
     process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
     user: &ExecUser,
     cwd: &Path,
     program: &Path,
     env: &[String],
 ) -> SetupError {
-    match prepare_and_exec(process, user, cwd, program, env) {
+    match prepare_and_exec(process, seccomp, user, cwd, program, env) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -312,6 +320,7 @@ fn exec_command(
 
 fn prepare_and_exec(
     process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
     user: &ExecUser,
     cwd: &Path,
     program: &Path,
@@ -351,6 +360,11 @@ fn prepare_and_exec(
     }
     std::env::set_current_dir(cwd).map_err(|e| SetupError::io("chdir", cwd, e))?;
     let args = process.args().as_deref().unwrap_or(&[]);
+    // Compiled before installing: nothing allocates between the filter and execve.
+    let filter = match seccomp {
+        Some(section) => Some(crate::seccomp::compile(section)?),
+        None => None,
+    };
     let c_args = args
         .iter()
         .map(|a| cstring(a.as_bytes(), "argument"))
@@ -360,6 +374,9 @@ fn prepare_and_exec(
         .map(|e| cstring(e.as_bytes(), "environment variable"))
         .collect::<Result<Vec<_>>>()?;
     let c_prog = cstring(program.as_os_str().as_bytes(), "program path")?;
+    if let Some(filter) = &filter {
+        crate::seccomp::install(filter)?;
+    }
     let err = match nix::unistd::execve(&c_prog, &c_args, &c_env) {
         Ok(never) => match never {},
         Err(e) => e,

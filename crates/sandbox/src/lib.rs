@@ -27,6 +27,7 @@ mod net;
 mod paths;
 mod protocol;
 mod runc;
+pub mod seccomp;
 pub mod spec;
 mod user;
 

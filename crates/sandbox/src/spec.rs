@@ -155,7 +155,11 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
     }
     let resources = LinuxResourcesBuilder::default().devices(rules).build()?;
 
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default();
+    if let Some(seccomp) = crate::seccomp::spec_section()? {
+        linux = linux.seccomp(seccomp);
+    }
+    let linux = linux
         .resources(resources)
         .namespaces(namespaces)
         .devices(devices)

@@ -441,3 +441,22 @@ fn symlinked_mount_points_stay_inside_the_rootfs() {
     );
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
+
+#[test]
+fn seccomp_refuses_user_namespaces() {
+    if !can_run("seccomp_refuses_user_namespaces") {
+        return;
+    }
+    let f = Fixture::new();
+    // `unshare -U` needs no capability without seccomp; the filter must refuse it.
+    let (res, log) = f.run_as(
+        "unshare -U true && exit 20; exit 0",
+        "alice",
+        NetworkMode::None,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert!(log.stderr().contains("unshare"), "{}", log.stderr());
+    let (res, log) = f.run("grep -E '^Seccomp:' /proc/self/status");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "Seccomp:\t2\n");
+}

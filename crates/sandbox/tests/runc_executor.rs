@@ -124,3 +124,19 @@ fn overhead_of_run_true() {
         );
     }
 }
+
+#[test]
+fn runc_applies_the_same_seccomp_filter() {
+    let Some(exec) = runc("runc_applies_the_same_seccomp_filter") else {
+        return;
+    };
+    let f = Fixture::new();
+    let (res, log) = f.run_with(
+        &exec,
+        "grep -E '^Seccomp:' /proc/self/status; unshare -U true && exit 20; exit 0",
+        "alice",
+        NetworkMode::None,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "Seccomp:\t2\n");
+}
