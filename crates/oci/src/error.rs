@@ -33,7 +33,7 @@ pub enum OciError {
     Escape { entry: String, reason: &'static str },
     #[error("layer entry {entry:?} has unsupported type {kind}")]
     UnsupportedEntry { entry: String, kind: String },
-    #[error("{path}: sockets and other special files cannot be put in a layer")]
+    #[error("{path}: this kind of special file cannot be put in a layer")]
     UnsupportedFile { path: PathBuf },
     #[error("{what} {context}: invalid JSON: {source}")]
     Json {

@@ -261,6 +261,36 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
 }
 
 #[test]
+fn zstd_oci_export_unpacks_to_the_same_diff_ids() {
+    let f = fixture();
+    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("zstd");
+    let e = rbuild_oci::export::export_oci_compressed(
+        &f.store,
+        &img.manifest_digest,
+        &layout,
+        false,
+        &[],
+        rbuild_oci::compress::Compression::Zstd,
+    )
+    .unwrap();
+    let blobs = layout.join("blobs/sha256");
+    let m =
+        ImageManifest::parse(&fs::read(blobs.join(e.manifest_digest.hex())).unwrap(), "m").unwrap();
+    let c = config::parse(&fs::read(blobs.join(e.config_digest.hex())).unwrap(), "c").unwrap();
+    for (layer, diff_id) in m.layers.iter().zip(&c.diff_ids) {
+        assert_eq!(
+            layer.media_type,
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        let scratch = tempfile::tempdir().unwrap();
+        let blob = fs::File::open(blobs.join(layer.digest.hex())).unwrap();
+        assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, *diff_id);
+    }
+}
+
+#[test]
 fn docker_archive_is_accepted_by_skopeo() {
     let f = fixture();
     let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();

@@ -192,6 +192,16 @@ fn mtime_clamp_lowers_newer_times() {
 }
 
 #[test]
+fn sockets_are_left_out() {
+    let t = tempfile::tempdir().unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(t.path().join("sock")).unwrap();
+    fs::write(t.path().join("file"), b"f").unwrap();
+    let mut out = Vec::new();
+    write_tar(t.path(), &mut out).unwrap();
+    assert_eq!(entry_names(&out), vec!["file".to_string()]);
+}
+
+#[test]
 fn empty_dir_is_empty_tar() {
     let t = tempfile::tempdir().unwrap();
     let mut out = Vec::new();

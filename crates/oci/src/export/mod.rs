@@ -11,7 +11,7 @@ mod oci;
 mod rootfs;
 
 pub use docker::export_docker;
-pub use oci::{export_oci, ExportedImage};
+pub use oci::{export_oci, export_oci_compressed, ExportedImage};
 pub use rootfs::{export_local, export_rootfs_tar};
 
 use std::path::{Path, PathBuf};

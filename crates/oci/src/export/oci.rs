@@ -34,13 +34,27 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Writes the stored image `manifest` as an OCI image layout at `dest` (a tar file if
 /// `as_tar`, else a directory), with one index entry per name in `names` (annotated with
 /// `org.opencontainers.image.ref.name` = the tag and `io.containerd.image.name` = the full
-/// name), or one unnamed entry if `names` is empty.
+/// name), or one unnamed entry if `names` is empty. Uncompressed layers are gzipped.
 pub fn export_oci(
     store: &Store,
     manifest: &Digest,
     dest: &Path,
     as_tar: bool,
     names: &[String],
+) -> Result<ExportedImage, OciError> {
+    export_oci_compressed(store, manifest, dest, as_tar, names, Compression::Gzip)
+}
+
+/// [`export_oci`] with a choice of compression for the layers that are uncompressed in the
+/// store (`compression=gzip|zstd`; `None` keeps them uncompressed). Layers that are already
+/// compressed (base-image blobs) are copied as they are.
+pub fn export_oci_compressed(
+    store: &Store,
+    manifest: &Digest,
+    dest: &Path,
+    as_tar: bool,
+    names: &[String],
+    compression: Compression,
 ) -> Result<ExportedImage, OciError> {
     let image = load_manifest(store, manifest)?;
     let refs = names
@@ -79,7 +93,13 @@ pub fn export_oci(
             return Err(OciError::MissingBlob(layer.digest));
         }
         match layer_compression(&layer.media_type) {
-            Some(Compression::None) => layers.push(gzip_blob(&src, &blobs)?),
+            Some(Compression::None) if compression == Compression::None => {
+                copy_blob(&src, &blobs, &layer.digest)?;
+                let mut d = layer.clone();
+                d.media_type = oci_layer_type(Compression::None).to_string();
+                layers.push(d);
+            }
+            Some(Compression::None) => layers.push(compress_blob(&src, &blobs, compression)?),
             Some(c) => {
                 copy_blob(&src, &blobs, &layer.digest)?;
                 let mut d = layer.clone();
@@ -171,15 +191,24 @@ fn copy_blob(src: &Path, blobs: &Path, digest: &Digest) -> Result<(), OciError> 
     Ok(())
 }
 
-/// Gzips the uncompressed layer `src` into `blobs`, named by the digest of the result.
-fn gzip_blob(src: &Path, blobs: &Path) -> Result<Descriptor, OciError> {
+/// Compresses the uncompressed layer `src` into `blobs` (gzip in parallel, or zstd), named by
+/// the digest of the result.
+fn compress_blob(
+    src: &Path,
+    blobs: &Path,
+    compression: Compression,
+) -> Result<Descriptor, OciError> {
     let input = File::open(src).map_err(OciError::io("open", src))?;
     let tmp = tempfile::Builder::new()
         .prefix(".gz-")
         .tempfile_in(blobs)
         .map_err(OciError::io("create temp file in", blobs))?;
     let mut out = HashingWriter::new(BufWriter::new(tmp.as_file()));
-    gzip_parallel(BufReader::new(input), &mut out).map_err(OciError::io("compress", src))?;
+    let compressed = match compression {
+        Compression::Zstd => zstd::stream::copy_encode(BufReader::new(input), &mut out, 3),
+        _ => gzip_parallel(BufReader::new(input), &mut out).map(|_| ()),
+    };
+    compressed.map_err(OciError::io("compress", src))?;
     let (digest, size, buf) = out.finish();
     buf.into_inner()
         .map_err(|e| OciError::io("write", blobs)(e.into_error()))?;
@@ -189,5 +218,10 @@ fn gzip_blob(src: &Path, blobs: &Path) -> Result<Descriptor, OciError> {
         path: dest.clone(),
         source: e.error,
     })?;
-    Ok(Descriptor::new(OCI_LAYER_GZIP, digest, size))
+    let media_type = if compression == Compression::Zstd {
+        oci_layer_type(Compression::Zstd)
+    } else {
+        OCI_LAYER_GZIP
+    };
+    Ok(Descriptor::new(media_type, digest, size))
 }

@@ -82,6 +82,7 @@ impl<W: Write> TarEmitter<W> {
 
     /// Writes the entry for host file `host` (metadata `meta`, from lstat) under the name
     /// `rel` (relative, no leading or trailing slash). Directories get a trailing `/`.
+    /// Sockets are left out (tar cannot represent them), as Docker does.
     pub fn emit(&mut self, rel: &[u8], host: &Path, meta: &Metadata) -> Result<(), OciError> {
         let ft = meta.file_type();
         let xattrs = layer_xattrs(host).map_err(|source| OciError::Io {
@@ -117,6 +118,10 @@ impl<W: Write> TarEmitter<W> {
             }
             h.xattrs = xattrs;
             return self.write_header(&h);
+        }
+        if ft.is_socket() {
+            // Tar cannot hold sockets; like Docker, a layer leaves them out.
+            return Ok(());
         }
         if !ft.is_file() {
             return Err(OciError::UnsupportedFile {
