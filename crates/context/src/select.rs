@@ -11,6 +11,7 @@ use crate::error::ContextError;
 use crate::glob::{has_wildcards, Glob};
 use crate::hash::entry_digest;
 use crate::resolve::Target;
+use crate::walk::walk_order;
 
 /// The result of [`BuildContext::select`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,32 +42,27 @@ impl BuildContext {
     /// directory are shown under that name. Symlinks *below* a root are never followed.
     pub fn select(&self, src: &str) -> Result<Selection, ContextError> {
         let cleaned = clean_within_root(src);
-        // The source names as the user sees them (what a copy is named after).
-        let names: Vec<String> = if cleaned == "." {
-            vec![cleaned]
+        let sources: Vec<(String, Target)> = if cleaned == "." {
+            vec![(cleaned, Target::Root)]
         } else if has_wildcards(&cleaned) {
-            let glob = Glob::new(&cleaned).map_err(|problem| ContextError::BadSourcePattern {
-                src: src.to_string(),
-                problem,
-            })?;
-            self.entries
-                .iter()
-                .filter(|e| glob.matches(&e.rel))
-                .map(|e| e.rel.clone())
-                .collect()
+            self.expand_wildcards(src, &cleaned)?
         } else {
-            vec![cleaned]
+            let target = self
+                .resolve(&cleaned)?
+                .ok_or_else(|| ContextError::NotFound {
+                    src: cleaned.clone(),
+                })?;
+            vec![(cleaned, target)]
         };
 
         // For each source: its name, what it leads to, and the range of entries below that.
-        let mut groups: Vec<(String, Target, Range<usize>)> = Vec::with_capacity(names.len());
-        for name in names {
-            let target = self
-                .resolve(&name)?
-                .ok_or_else(|| ContextError::NotFound { src: name.clone() })?;
-            let range = self.below(target);
-            groups.push((name, target, range));
-        }
+        let groups: Vec<(String, Target, Range<usize>)> = sources
+            .into_iter()
+            .map(|(name, target)| {
+                let range = self.below(target);
+                (name, target, range)
+            })
+            .collect();
 
         let needed: Vec<usize> = groups
             .iter()
@@ -128,6 +124,73 @@ impl BuildContext {
         })
     }
 
+    /// Expands a wildcard source one segment at a time, looking through symlinked directories
+    /// like BuildKit does: returns each match's name as written (sorted) and what it leads to.
+    fn expand_wildcards(
+        &self,
+        src: &str,
+        cleaned: &str,
+    ) -> Result<Vec<(String, Target)>, ContextError> {
+        // (name as the user sees it, where that name leads)
+        let mut frontier: Vec<(String, Target)> = vec![(String::new(), Target::Root)];
+        for segment in cleaned.split('/') {
+            let mut next = Vec::new();
+            let glob = if has_wildcards(segment) {
+                Some(
+                    Glob::new(segment).map_err(|problem| ContextError::BadSourcePattern {
+                        src: src.to_string(),
+                        problem,
+                    })?,
+                )
+            } else {
+                None
+            };
+            for (name, target) in frontier {
+                let dir_rel = match target {
+                    Target::Root => String::new(),
+                    Target::Entry(i) if self.entries[i].kind == EntryKind::Dir => {
+                        self.entries[i].rel.clone()
+                    }
+                    Target::Entry(_) => continue,
+                };
+                let children: Vec<String> = match &glob {
+                    Some(g) => self
+                        .children(target)
+                        .filter(|child| g.matches(child))
+                        .map(str::to_string)
+                        .collect(),
+                    None => vec![segment.to_string()],
+                };
+                for child in children {
+                    let real = join(&dir_rel, &child);
+                    let shown = join(&name, &child);
+                    match self.resolve(&real)? {
+                        Some(t) => next.push((shown, t)),
+                        None if glob.is_some() => {
+                            return Err(ContextError::NotFound { src: shown });
+                        }
+                        None => {}
+                    }
+                }
+            }
+            frontier = next;
+        }
+        frontier.sort_by(|a, b| walk_order(&a.0, &b.0));
+        Ok(frontier)
+    }
+
+    /// The names of the entries directly inside a resolved directory.
+    fn children(&self, dir: Target) -> impl Iterator<Item = &str> {
+        let (range, skip) = match dir {
+            Target::Root => (self.below(dir), 0),
+            Target::Entry(i) => (self.below(dir), self.entries[i].rel.len() + 1),
+        };
+        self.entries[range]
+            .iter()
+            .filter_map(move |e| e.rel.get(skip..))
+            .filter(|rest| !rest.contains('/'))
+    }
+
     /// The entries strictly below a resolved directory (none for a file).
     fn below(&self, target: Target) -> Range<usize> {
         match target {
@@ -142,5 +205,14 @@ impl BuildContext {
             }
             Target::Entry(i) => i + 1..i + 1,
         }
+    }
+}
+
+/// Joins two relative path parts, either of which may be empty.
+fn join(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}/{b}")
     }
 }

@@ -324,3 +324,28 @@ fn excluded_unreadable_directories_are_never_opened() {
     let ctx = result.expect("excluded dir is pruned before it is read");
     assert!(!rels(&ctx).iter().any(|r| r.starts_with("logs")));
 }
+
+#[test]
+fn wildcards_look_through_symlinked_directories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = dir.path();
+    write(r, "real/a.txt", "a");
+    write(r, "real/b.md", "b");
+    write(r, "other/a.txt", "other");
+    symlink("real", r.join("dirlink")).expect("symlink");
+    let ctx = BuildContext::from_dir(r, None).expect("context");
+
+    let sel = ctx.select("dirlink/*.txt").expect("wildcard through link");
+    assert_eq!(sel.roots.len(), 1);
+    assert_eq!(sel.roots[0].rel, "dirlink/a.txt");
+    assert_eq!(sel.roots[0].host_path, r.join("real/a.txt"));
+
+    let sel = ctx.select("*/a.txt").expect("wildcard dirs");
+    let roots: Vec<&str> = sel.roots.iter().map(|e| e.rel.as_str()).collect();
+    assert_eq!(roots, vec!["dirlink/a.txt", "other/a.txt", "real/a.txt"]);
+
+    let sel = ctx.select("dir*").expect("wildcard matching a dir link");
+    assert_eq!(sel.roots[0].kind, EntryKind::Dir);
+    let below: Vec<&str> = sel.entries.iter().map(|e| e.rel.as_str()).collect();
+    assert_eq!(below, vec!["dirlink/a.txt", "dirlink/b.md"]);
+}
