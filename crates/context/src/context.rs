@@ -137,11 +137,16 @@ impl BuildContext {
 
     /// Writes the stat cache (if one is in use) with every file hashed so far, dropping
     /// records of files under this context's root that no longer exist. Atomic: temporary
-    /// file, fsync, rename.
+    /// file, fsync, rename. A no-op for the empty context and for unpacked archives.
     pub fn save_stat_cache(&self) -> Result<(), ContextError> {
         let (Some(cache), Some(root)) = (&self.stat_cache, &self.root) else {
             return Ok(());
         };
+        if self._keep.is_some() {
+            // An unpacked archive lives in a fresh temporary directory each time: its records
+            // could never be hit again and would only pile up.
+            return Ok(());
+        }
         let keep: HashSet<String> = self
             .entries
             .iter()
