@@ -159,12 +159,21 @@ fn layer_blob(
     })
 }
 
-/// diff_id → layer descriptor (as pulled) for every tagged image in the store, so base layers
-/// are referenced by their original (compressed) blobs. Images whose blobs are missing or
-/// unreadable are passed over: they cannot provide a layer anyway.
+/// diff_id → layer descriptor (as pulled) for every image manifest in the store, so base
+/// layers are referenced by their original (compressed) blobs. Manifests are found through the
+/// tags and, since pulled images need not be tagged, by scanning the blob directory for small
+/// JSON blobs that parse as image manifests. Images whose blobs are missing or unreadable are
+/// passed over: they cannot provide a layer anyway.
 fn base_layer_index(store: &Store) -> Result<HashMap<Digest, Descriptor>, OciError> {
+    let mut manifests: Vec<Digest> = store
+        .tags()
+        .map_err(OciError::store("list tags"))?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
+    manifests.extend(scan_manifest_blobs(store));
     let mut index = HashMap::new();
-    for (_, manifest_digest) in store.tags().map_err(OciError::store("list tags"))? {
+    for manifest_digest in manifests {
         let Ok(bytes) = store.read_blob(&manifest_digest) else {
             continue;
         };
@@ -190,4 +199,41 @@ fn base_layer_index(store: &Store) -> Result<HashMap<Digest, Descriptor>, OciErr
         }
     }
     Ok(index)
+}
+
+/// Largest blob considered a manifest candidate by [`scan_manifest_blobs`].
+const MAX_MANIFEST_SCAN: u64 = 256 * 1024;
+
+/// Digests of the blobs, next to where the store keeps them, that look like image manifests
+/// (small JSON objects mentioning `layers`). An unreadable directory yields none.
+fn scan_manifest_blobs(store: &Store) -> Vec<Digest> {
+    let probe = store.blob_path(&Digest::of(b""));
+    let Some(dir) = probe.parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse() else {
+            continue;
+        };
+        let small = entry
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.len() <= MAX_MANIFEST_SCAN);
+        if !small {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let looks_like_manifest = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+            && bytes.windows(8).any(|w| w == b"\"layers\"");
+        if looks_like_manifest {
+            out.push(digest);
+        }
+    }
+    out.sort();
+    out
 }
