@@ -6,6 +6,8 @@
 //! token from the realm (anonymously, or with basic credentials when `config.json` has some
 //! for the host), `Basic` makes it retry with the basic credentials. Credentials are looked up
 //! by registry host; Docker Hub's `https://index.docker.io/v1/` key counts for all its hosts.
+//! Credential helpers (`credHelpers` per host, `credsStore` for all) are asked first, by
+//! running `docker-credential-<name> get` with the server on stdin, as the Docker CLI does.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,17 +45,35 @@ impl Credentials {
     }
 }
 
-/// Credentials by registry host, from Docker's `config.json` `auths` section.
-/// Invariant: keys are bare hosts (`host[:port]`), Docker Hub's under `docker.io`.
+/// Credentials by registry host, from Docker's `config.json`: the `auths` section and the
+/// credential helpers named by `credHelpers` (per host) and `credsStore` (all hosts).
+/// Invariant: map keys are bare hosts (`host[:port]`), Docker Hub's under `docker.io`.
 #[derive(Clone, Debug, Default)]
 pub struct DockerCredentials {
     by_host: HashMap<String, Credentials>,
+    helpers: HashMap<String, String>,
+    default_helper: Option<String>,
+    /// Where `docker-credential-<name>` programs are looked up; `None` means `$PATH`.
+    helper_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
 struct DockerConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+}
+
+/// What `docker-credential-<name> get` prints.
+#[derive(Deserialize)]
+struct HelperReply {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
 }
 
 #[derive(Deserialize)]
@@ -122,7 +142,101 @@ impl DockerCredentials {
             };
             by_host.insert(host, creds);
         }
-        Ok(DockerCredentials { by_host })
+        let helpers = file
+            .cred_helpers
+            .into_iter()
+            .filter(|(_, helper)| !helper.is_empty())
+            .map(|(key, helper)| (normalise_auth_key(&key), helper))
+            .collect();
+        Ok(DockerCredentials {
+            by_host,
+            helpers,
+            default_helper: file.creds_store.filter(|h| !h.is_empty()),
+            helper_dir: None,
+        })
+    }
+
+    /// Looks credential helpers up in `dir` instead of `$PATH`.
+    pub fn with_helper_dir(mut self, dir: &Path) -> Self {
+        self.helper_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The credentials for a registry host: from its credential helper (`credHelpers`, else
+    /// `credsStore`) when one is configured and knows the host, else from `auths`. A helper
+    /// that is not installed or has nothing for the host means "no credentials from it"; a
+    /// helper that answers garbage is an error.
+    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+        let key = normalise_auth_key(host);
+        let helper = self.helpers.get(&key).or(self.default_helper.as_ref());
+        if let Some(helper) = helper {
+            if let Some(c) = self.run_helper(helper, &key)? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(self.by_host.get(&key).cloned())
+    }
+
+    fn run_helper(&self, helper: &str, key: &str) -> Result<Option<Credentials>, RegistryError> {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let program = format!("docker-credential-{helper}");
+        let program = match &self.helper_dir {
+            Some(dir) => dir.join(program),
+            None => PathBuf::from(program),
+        };
+        let server = if key == rbuild_types::DEFAULT_REGISTRY {
+            "https://index.docker.io/v1/".to_string()
+        } else {
+            key.to_string()
+        };
+        let run_err = |source| RegistryError::CredentialHelperRun {
+            program: program.clone(),
+            source,
+        };
+        let mut attempts = 0;
+        let mut child = loop {
+            let spawned = Command::new(&program)
+                .arg("get")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn();
+            match spawned {
+                Ok(c) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                // ETXTBSY: the program was just written and another thread's fork still
+                // holds it open; that passes within milliseconds.
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(run_err(e)),
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(server.as_bytes()).map_err(run_err)?;
+        }
+        let out = child.wait_with_output().map_err(run_err)?;
+        if !out.status.success() {
+            // "credentials not found": the helper has nothing for this host.
+            return Ok(None);
+        }
+        let reply: HelperReply = serde_json::from_slice(&out.stdout).map_err(|source| {
+            RegistryError::CredentialHelperReply {
+                program: program.clone(),
+                host: key.to_string(),
+                source,
+            }
+        })?;
+        // `<token>` marks an identity token for an OAuth flow rbuild does not do.
+        if reply.username.is_empty() || reply.username == "<token>" {
+            return Ok(None);
+        }
+        Ok(Some(Credentials {
+            username: reply.username,
+            password: reply.secret,
+        }))
     }
 
     /// Adds or replaces the credentials of `host`.
@@ -130,7 +244,7 @@ impl DockerCredentials {
         self.by_host.insert(normalise_auth_key(host), creds);
     }
 
-    /// The credentials for a registry host, if any.
+    /// The `auths` credentials for a registry host, if any (no helpers are run).
     pub fn get(&self, host: &str) -> Option<&Credentials> {
         self.by_host.get(&normalise_auth_key(host))
     }
@@ -349,6 +463,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let creds = DockerCredentials::load_from(&dir.path().join("config.json")).unwrap();
         assert!(creds.get("docker.io").is_none());
+    }
+
+    #[test]
+    fn credential_helpers_come_before_auths() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("docker-credential-fake");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread server\ncase \"$server\" in\n  https://index.docker.io/v1/) echo '{\"ServerURL\":\"x\",\"Username\":\"hub-user\",\"Secret\":\"hub-pw\"}' ;;\n  bad.example) echo 'not json' ;;\n  *) echo 'credentials not found' ; exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode("file-user:pw");
+        let text = format!(
+            r#"{{"auths":{{"docker.io":{{"auth":"{auth}"}},"other.example":{{"auth":"{auth}"}}}},
+                "credsStore":"fake","credHelpers":{{"gone.example":"missing"}}}}"#
+        );
+        let creds = DockerCredentials::parse(&text, Path::new("config.json"))
+            .unwrap()
+            .with_helper_dir(dir.path());
+        let hub = creds.lookup("registry-1.docker.io").unwrap().unwrap();
+        assert_eq!(
+            (hub.username.as_str(), hub.password.as_str()),
+            ("hub-user", "hub-pw")
+        );
+        // The helper has nothing: fall back to auths.
+        assert_eq!(
+            creds.lookup("other.example").unwrap().unwrap().username,
+            "file-user"
+        );
+        assert_eq!(creds.lookup("nothing.example").unwrap(), None);
+        // A helper that is not installed means no credentials from it.
+        assert_eq!(creds.lookup("gone.example").unwrap(), None);
+        let err = creds.lookup("bad.example").unwrap_err();
+        assert!(err.to_string().contains("docker-credential-fake"), "{err}");
     }
 
     #[test]

@@ -215,7 +215,7 @@ impl Client {
         challenge: &Challenge,
     ) -> Result<Option<String>, RegistryError> {
         let creds = self.credentials()?;
-        let basic = creds.get(&target.endpoint.host).cloned();
+        let basic = creds.lookup(&target.endpoint.host)?;
         match challenge {
             Challenge::Basic => Ok(basic.map(|c| c.basic_header())),
             Challenge::Bearer {

@@ -146,6 +146,19 @@ pub enum RegistryError {
         "Docker credentials {path}: the \"auth\" entry for {host} is not base64 of user:password"
     )]
     DockerConfigAuth { path: PathBuf, host: String },
+    #[error("running credential helper {program}: {source}")]
+    CredentialHelperRun {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("credential helper {program} answered for {host} with invalid JSON: {source}")]
+    CredentialHelperReply {
+        program: PathBuf,
+        host: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl RegistryError {
