@@ -124,6 +124,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dumps_onbuild_and_flags() {
+        let df = crate::parse(b"ONBUILD COPY --from=x a b\nonbuild run echo test\nCMD []\n")
+            .unwrap_or_default();
+        assert_eq!(
+            dump(&df),
+            "(onbuild (copy [\"--from=x\"] \"a\" \"b\"))\n(onbuild (run \"echo test\"))\n(cmd)"
+        );
+    }
+
+    #[test]
     fn quotes_like_go() {
         assert_eq!(go_quote("a\"b\\c'"), "\"a\\\"b\\\\c'\"");
         assert_eq!(go_quote("\x00\x1b\x7f\u{7}"), "\"\\x00\\x1b\\x7f\\a\"");
