@@ -97,14 +97,18 @@ impl PatternMatcher {
 }
 
 /// The parent prefixes Docker tests a pattern against: Go's `filepath.Dir(path)` split at `/`
-/// and re-joined one segment at a time (`a/b/c` → `a`, `a/b`; `/a` → ``, `/`).
-fn parent_prefixes(path: &str) -> Vec<String> {
-    let dir = match path.rfind('/') {
-        None => return Vec::new(),
-        Some(i) => clean(&path[..=i]),
-    };
-    let segs: Vec<&str> = dir.split('/').collect();
-    (1..=segs.len()).map(|n| segs[..n].join("/")).collect()
+/// and re-joined one segment at a time (`a/b/c` → `a`, `a/b`; `/a` → ``, `/`). `path` must be
+/// cleaned, so every prefix is a slice of it ending just before a `/`.
+fn parent_prefixes(path: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = path
+        .char_indices()
+        .filter(|&(_, c)| c == '/')
+        .map(|(i, _)| &path[..i])
+        .collect();
+    if out.len() == 1 && path.starts_with('/') {
+        out.push("/");
+    }
+    out
 }
 
 #[cfg(test)]

@@ -159,13 +159,15 @@ impl Pattern {
         }
     }
 
-    /// Runs the token NFA over `input`, returning the reachable states.
+    /// Runs the token NFA over `input`, returning the reachable states. Two state buffers are
+    /// allocated per call and swapped per character.
     fn run(&self, input: &str) -> States {
         let n = self.toks.len();
         let mut cur = States::new(n);
+        let mut next = States::new(n);
         cur.add_pos(0, &self.toks);
         for c in input.chars() {
-            let mut next = States::new(n);
+            next.clear();
             for i in 0..=n {
                 if cur.in_opt[i] {
                     next.in_opt[i] = true;
@@ -194,10 +196,10 @@ impl Pattern {
                     }
                 }
             }
-            if !next.alive() {
-                return next;
+            std::mem::swap(&mut cur, &mut next);
+            if !cur.alive() {
+                return cur;
             }
-            cur = next;
         }
         cur
     }
@@ -230,6 +232,11 @@ impl States {
                 _ => return,
             }
         }
+    }
+
+    fn clear(&mut self) {
+        self.pos.fill(false);
+        self.in_opt.fill(false);
     }
 
     fn accepts(&self, n: usize) -> bool {
