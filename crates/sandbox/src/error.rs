@@ -39,6 +39,9 @@ pub enum SetupError {
         #[source]
         source: std::io::Error,
     },
+    /// `init_main` was called in a process that already runs other threads.
+    #[error("sandbox init must run before any thread starts (found {threads} threads)")]
+    Threaded { threads: usize },
     /// The user named in USER does not exist in the rootfs's /etc/passwd.
     #[error("unable to find user {name}: no matching entries in passwd file")]
     UnknownUser { name: String },

@@ -43,7 +43,11 @@ impl StatusWriter {
             STATUS_FD
         } else {
             // SAFETY: dup of stderr gives us a descriptor we own.
-            unsafe { libc::dup(2) }
+            let fd = unsafe { libc::dup(2) };
+            if fd < 0 {
+                std::process::exit(125);
+            }
+            fd
         };
         // SAFETY: `fd` is open and owned by this writer from here on.
         StatusWriter(unsafe { File::from_raw_fd(fd) })
@@ -84,6 +88,18 @@ fn read_config() -> Result<InitConfig> {
     Ok(cfg)
 }
 
+/// The init forks and then allocates and reads files: only safe in a single-threaded process,
+/// so `init_main` must run before the program starts any thread (e.g. an async runtime).
+fn single_threaded() -> Result<()> {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| SetupError::io("list threads in", "/proc/self/task", e))?
+        .count();
+    if tasks > 1 {
+        return Err(SetupError::Threaded { threads: tasks });
+    }
+    Ok(())
+}
+
 pub(crate) fn set_pdeathsig() -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
@@ -94,6 +110,7 @@ pub(crate) fn set_pdeathsig() -> Result<()> {
 
 fn stage0(status: &mut StatusWriter) -> Result<i32> {
     set_pdeathsig()?;
+    single_threaded()?;
     let cfg = read_config()?;
     if let Some(runtime) = &cfg.runtime {
         return crate::runc::runtime_stage(&cfg, runtime, status);

@@ -5,5 +5,10 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some(rbuild_sandbox::INIT_ARG) {
         rbuild_sandbox::init_main()
     }
+    eprintln!(
+        "rbuild-sandbox-init: only runs as `{} {}` started by rbuild's sandbox",
+        std::env::args().next().unwrap_or_default(),
+        rbuild_sandbox::INIT_ARG
+    );
     std::process::exit(2)
 }
