@@ -295,10 +295,13 @@ impl RegistrySource {
                 diff_ids: config.diff_ids.len(),
             });
         }
+        // Each missing snapshot once, even if the image repeats a layer.
+        let mut seen = std::collections::HashSet::new();
         let jobs: Vec<(&Descriptor, Digest)> = manifest
             .layers
             .iter()
             .zip(config.diff_ids.iter().copied())
+            .filter(|(_, diff_id)| seen.insert(*diff_id))
             .filter(|(_, diff_id)| self.store.snapshot_path(&SnapshotId(*diff_id)).is_none())
             .collect();
         let next = AtomicUsize::new(0);
@@ -564,18 +567,24 @@ mod tests {
         (bytes, digest)
     }
 
-    /// Serves one image whose config names `diff_id` for the tiny layer.
-    fn serve_image(diff_id: Digest) -> (FakeServer, ImageRef) {
+    /// Serves one image made of the tiny layer `repeat` times, whose config names `diff_id`
+    /// for it.
+    fn serve_image(diff_id: Digest, repeat: usize) -> (FakeServer, ImageRef) {
         let (layer, layer_digest) = tiny_layer();
+        let diff_ids = vec![format!("\"{diff_id}\""); repeat].join(",");
         let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["A=1"]}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["A=1"]}},"rootfs":{{"type":"layers","diff_ids":[{diff_ids}]}}}}"#
         )
         .into_bytes();
         let config_digest = Digest::of(&config);
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
-            config.len(),
+        let layer_desc = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}"#,
             layer.len()
+        );
+        let layers = vec![layer_desc; repeat].join(",");
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{layers}]}}"#,
+            config.len()
         )
         .into_bytes();
         let server = FakeServer::start(20, move |req, _| {
@@ -598,14 +607,21 @@ mod tests {
     fn pulls_a_layer_and_checks_its_diff_id() {
         let (layer, _) = tiny_layer();
         let good = Digest::of(&layer);
-        let (_server, reference) = serve_image(good);
+        let (server, reference) = serve_image(good, 3);
         let (_dir, store) = temp_store();
         let source = RegistrySource::new(store.clone(), RegistryConfig::default())
             .with_credentials(DockerCredentials::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert_eq!(resolved.config.env, vec!["A=1"]);
         let ids = source.pull(&resolved).unwrap();
-        assert_eq!(ids, vec![SnapshotId(good)]);
+        assert_eq!(ids, vec![SnapshotId(good); 3]);
+        // A repeated layer is downloaded once.
+        let layer_gets = server
+            .requests()
+            .iter()
+            .filter(|r| r.target.ends_with(&good.to_string()))
+            .count();
+        assert_eq!(layer_gets, 1);
         let snap = store.snapshot_path(&ids[0]).unwrap();
         assert_eq!(std::fs::read(snap.join("hello.txt")).unwrap(), b"hello");
     }
@@ -613,7 +629,7 @@ mod tests {
     #[test]
     fn layer_with_wrong_diff_id_is_not_committed() {
         let wrong = Digest::of(b"not the layer");
-        let (_server, reference) = serve_image(wrong);
+        let (_server, reference) = serve_image(wrong, 1);
         let (_dir, store) = temp_store();
         let source = RegistrySource::new(store.clone(), RegistryConfig::default())
             .with_credentials(DockerCredentials::default());
