@@ -459,3 +459,40 @@ fn base_layers_are_reused_not_recompressed() {
         );
     }
 }
+
+#[test]
+fn exported_archives_import_back() {
+    let f = fixture();
+    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let names = vec!["app:1.0".to_string()];
+    let oci_tar = out.path().join("oci.tar");
+    export_oci(&f.store, &img.manifest_digest, &oci_tar, true, &names).unwrap();
+    let docker_tar = out.path().join("docker.tar");
+    export_docker(&f.store, &img.manifest_digest, &docker_tar, &names).unwrap();
+    for archive in [&oci_tar, &docker_tar] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let imported = rbuild_oci::images::import_archive(&store, archive).unwrap();
+        assert_eq!(imported.len(), 1, "{}", archive.display());
+        assert_eq!(
+            imported[0].names,
+            vec!["docker.io/library/app:1.0".to_string()]
+        );
+        let loaded = load_image(&store, "app:1.0").unwrap();
+        assert_eq!(
+            loaded.id(),
+            img.config_digest,
+            "image id survives {}",
+            archive.display()
+        );
+        for l in &loaded.manifest.layers {
+            assert!(store.has_blob(&l.digest));
+        }
+    }
+    let bad = out.path().join("bad.tar");
+    fs::write(&bad, [0u8; 1024]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    assert!(rbuild_oci::images::import_archive(&store, &bad).is_err());
+}

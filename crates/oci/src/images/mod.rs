@@ -7,9 +7,11 @@
 //! (`docker.io/library/app:1.0`).
 
 mod commit;
+mod import;
 mod lookup;
 
 pub use commit::{commit_image, StoredImage};
+pub use import::{import_archive, ImportedImage};
 pub use lookup::{
     list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,
 };

@@ -13,6 +13,7 @@ mod unpack;
 mod walk;
 
 pub use emit::TarEmitter;
+pub use paths::clean_entry_name;
 pub use unpack::unpack;
 pub use walk::{is_whiteout, write_tar, write_tar_clamped};
 

@@ -1,0 +1,235 @@
+//! Importing image archives into the local store (`rbuild load -i FILE`): OCI image layouts
+//! (directory or tar) and docker-archive tars (`docker save`), plain or compressed.
+//!
+//! Invariant: every blob is verified against its digest on the way into the store; nothing is
+//! tagged until all blobs of the image are stored.
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use rbuild_cache::Store;
+use rbuild_types::{Digest, ImageRef, Platform};
+use serde::Deserialize;
+
+use super::tag_image;
+use crate::compress::{detect, Compression};
+use crate::manifest::{
+    oci_layer_type, Descriptor, ImageIndex, ImageManifest, CONTAINERD_IMAGE_NAME, OCI_CONFIG,
+    OCI_INDEX, REF_NAME,
+};
+use crate::{config, unpack, OciError};
+
+/// One image an import stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedImage {
+    pub manifest_digest: Digest,
+    /// The tags it was given (normalised); empty when the archive names none.
+    pub names: Vec<String>,
+}
+
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Imports the archive or layout at `path` and tags the images with the names it carries.
+pub fn import_archive(store: &Store, path: &Path) -> Result<Vec<ImportedImage>, OciError> {
+    let meta = fs::metadata(path).map_err(OciError::io("stat", path))?;
+    let _extracted;
+    let dir: PathBuf = if meta.is_dir() {
+        path.to_path_buf()
+    } else {
+        let tmp = tempfile::tempdir().map_err(OciError::io("create temp directory for", path))?;
+        let file = File::open(path).map_err(OciError::io("open", path))?;
+        unpack(BufReader::new(file), tmp.path())?;
+        let p = tmp.path().to_path_buf();
+        _extracted = tmp;
+        p
+    };
+    if dir.join("index.json").is_file() {
+        import_oci_layout(store, &dir)
+    } else if dir.join("manifest.json").is_file() {
+        import_docker_archive(store, &dir)
+    } else {
+        Err(OciError::Invalid {
+            what: "image archive (no index.json or manifest.json)",
+            context: "load".into(),
+            value: path.display().to_string(),
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, OciError> {
+    fs::read(path).map_err(OciError::io("read", path))
+}
+
+/// Copies `src` into the store, verifying it has digest `expected` if given.
+fn store_file(
+    store: &Store,
+    src: &Path,
+    expected: Option<&Digest>,
+) -> Result<(Digest, u64), OciError> {
+    if let Some(d) = expected {
+        if store.has_blob(d) {
+            let size = fs::metadata(src).map_err(OciError::io("stat", src))?.len();
+            return Ok((*d, size));
+        }
+    }
+    let mut file = File::open(src).map_err(OciError::io("open", src))?;
+    let mut writer = store
+        .blob_writer()
+        .map_err(OciError::store("open blob writer"))?;
+    std::io::copy(&mut file, &mut writer).map_err(OciError::io("copy into the store", src))?;
+    writer
+        .commit(expected)
+        .map_err(OciError::store(format!("store blob {}", src.display())))
+}
+
+fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
+    dir.join("blobs/sha256").join(d.hex())
+}
+
+fn import_oci_layout(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
+    let index_path = dir.join("index.json");
+    let index: ImageIndex =
+        serde_json::from_slice(&read(&index_path)?).map_err(|source| OciError::Json {
+            what: "OCI index",
+            context: index_path.display().to_string(),
+            source,
+        })?;
+    let mut out = Vec::new();
+    for desc in &index.manifests {
+        let desc = pick_platform(dir, desc)?;
+        let manifest_digest = import_oci_image(store, dir, &desc)?;
+        let mut names = Vec::new();
+        let ann = desc.annotations.clone().unwrap_or_default();
+        let full = ann.get(CONTAINERD_IMAGE_NAME).or_else(|| {
+            ann.get(REF_NAME)
+                .filter(|r| r.contains(':') || r.contains('/'))
+        });
+        if let Some(name) = full.and_then(|n| ImageRef::parse(n).ok()) {
+            tag_image(store, &name.to_string(), &manifest_digest)?;
+            names.push(name.to_string());
+        }
+        out.push(ImportedImage {
+            manifest_digest,
+            names,
+        });
+    }
+    Ok(out)
+}
+
+/// For a nested index, the entry for the host platform (else the first); otherwise `desc`.
+fn pick_platform(dir: &Path, desc: &Descriptor) -> Result<Descriptor, OciError> {
+    if desc.media_type != OCI_INDEX && desc.media_type != DOCKER_LIST {
+        return Ok(desc.clone());
+    }
+    let path = blob_file(dir, &desc.digest);
+    let nested: ImageIndex =
+        serde_json::from_slice(&read(&path)?).map_err(|source| OciError::Json {
+            what: "OCI index",
+            context: path.display().to_string(),
+            source,
+        })?;
+    let host = Platform::host();
+    let chosen = nested
+        .manifests
+        .iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == host.os && p.architecture == host.architecture)
+        })
+        .or_else(|| nested.manifests.first())
+        .ok_or_else(|| OciError::Invalid {
+            what: "empty image index",
+            context: "load".into(),
+            value: desc.digest.to_string(),
+        })?;
+    let mut chosen = chosen.clone();
+    chosen.annotations = desc.annotations.clone().or(chosen.annotations);
+    Ok(chosen)
+}
+
+fn import_oci_image(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Digest, OciError> {
+    let manifest_path = blob_file(dir, &desc.digest);
+    let bytes = read(&manifest_path)?;
+    let manifest = ImageManifest::parse(&bytes, &desc.digest.to_string())?;
+    store_file(
+        store,
+        &blob_file(dir, &manifest.config.digest),
+        Some(&manifest.config.digest),
+    )?;
+    for layer in &manifest.layers {
+        store_file(store, &blob_file(dir, &layer.digest), Some(&layer.digest))?;
+    }
+    store_file(store, &manifest_path, Some(&desc.digest)).map(|(d, _)| d)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// Resolves a path named inside the archive, refusing names that leave it.
+fn inside(dir: &Path, name: &str) -> Result<PathBuf, OciError> {
+    let rel = crate::layer::clean_entry_name(Path::new(name))?;
+    Ok(dir.join(rel))
+}
+
+fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
+    let manifest_path = dir.join("manifest.json");
+    let entries: Vec<DockerEntry> =
+        serde_json::from_slice(&read(&manifest_path)?).map_err(|source| OciError::Json {
+            what: "docker-archive manifest.json",
+            context: manifest_path.display().to_string(),
+            source,
+        })?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let config_path = inside(dir, &entry.config)?;
+        let config_bytes = read(&config_path)?;
+        let parsed = config::parse(&config_bytes, &entry.config)?;
+        if parsed.diff_ids.len() != entry.layers.len() {
+            return Err(OciError::Invalid {
+                what: "layer count (config diff_ids vs manifest.json Layers)",
+                context: entry.config.clone(),
+                value: format!("{} vs {}", parsed.diff_ids.len(), entry.layers.len()),
+            });
+        }
+        let config_digest = store
+            .put_blob(&config_bytes)
+            .map_err(OciError::store("store config"))?;
+        let mut layers = Vec::new();
+        for (name, diff_id) in entry.layers.iter().zip(&parsed.diff_ids) {
+            let path = inside(dir, name)?;
+            let mut head = [0u8; 4];
+            let n = File::open(&path)
+                .and_then(|mut f| f.read(&mut head))
+                .map_err(OciError::io("read", &path))?;
+            let compression = detect(&head[..n]);
+            let expected = (compression == Compression::None).then_some(diff_id);
+            let (digest, size) = store_file(store, &path, expected)?;
+            layers.push(Descriptor::new(oci_layer_type(compression), digest, size));
+        }
+        let manifest = ImageManifest::oci(
+            Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64),
+            layers,
+        );
+        let manifest_digest = store
+            .put_blob(&manifest.to_json())
+            .map_err(OciError::store("store manifest"))?;
+        let mut names = Vec::new();
+        for tag in entry.repo_tags.unwrap_or_default() {
+            tag_image(store, &tag, &manifest_digest)?;
+            names.push(super::normalise_tag(&tag)?);
+        }
+        out.push(ImportedImage {
+            manifest_digest,
+            names,
+        });
+    }
+    Ok(out)
+}
