@@ -16,8 +16,9 @@
 //! snapshot exists are skipped; the others are downloaded into the content store (unless the
 //! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
 //! committed, and their [`LayerInfo`] recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
-//! fetched at once. Invariant: a snapshot is only committed once its unpacked content hashes
-//! to the diff_id the image config names.
+//! fetched at once; a download that fails transiently is retried (up to
+//! [`DOWNLOAD_ATTEMPTS`] tries). Invariant: a snapshot is only committed once its unpacked
+//! content hashes to the diff_id the image config names.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -37,6 +38,9 @@ use crate::OciError;
 
 /// How many layers are downloaded and unpacked at the same time.
 pub const MAX_PARALLEL_LAYERS: usize = 4;
+/// How often a layer download is tried when it fails in a transient way (connection lost,
+/// server error, rate limit).
+pub const DOWNLOAD_ATTEMPTS: u32 = 3;
 
 /// Why resolving or pulling an image failed.
 #[derive(Debug, thiserror::Error)]
@@ -352,16 +356,28 @@ impl RegistrySource {
         diff_id: &Digest,
     ) -> Result<(), PullError> {
         let digest = layer.digest;
-        if !self.store.has_blob(&digest) {
+        let mut attempt = 1;
+        while !self.store.has_blob(&digest) {
             let mut writer = self
                 .store
                 .blob_writer()
                 .map_err(store_err(format!("stage layer {digest}")))?;
-            self.client
-                .fetch_blob(reference, &digest, Some(layer.size), &mut writer)?;
-            writer
-                .commit(Some(&digest))
-                .map_err(store_err(format!("store layer {digest}")))?;
+            match self
+                .client
+                .fetch_blob(reference, &digest, Some(layer.size), &mut writer)
+            {
+                Ok(_) => {
+                    writer
+                        .commit(Some(&digest))
+                        .map_err(store_err(format!("store layer {digest}")))?;
+                }
+                // The unpublished staging file is dropped with `writer`.
+                Err(e) if e.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
+                    std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let path = self.store.blob_path(&digest);
         let file = File::open(&path).map_err(|source| PullError::OpenBlob {
@@ -570,6 +586,16 @@ mod tests {
     /// Serves one image made of the tiny layer `repeat` times, whose config names `diff_id`
     /// for it.
     fn serve_image(diff_id: Digest, repeat: usize) -> (FakeServer, ImageRef) {
+        serve_flaky_image(diff_id, repeat, 0)
+    }
+
+    /// Like `serve_image`, answering the first `failures` layer downloads with 503.
+    fn serve_flaky_image(
+        diff_id: Digest,
+        repeat: usize,
+        failures: usize,
+    ) -> (FakeServer, ImageRef) {
+        let failed = std::sync::atomic::AtomicUsize::new(0);
         let (layer, layer_digest) = tiny_layer();
         let diff_ids = vec![format!("\"{diff_id}\""); repeat].join(",");
         let config = format!(
@@ -594,7 +620,11 @@ mod tests {
             } else if req.target == format!("/v2/app/blobs/{config_digest}") {
                 Reply::new(200, config.clone())
             } else if req.target == format!("/v2/app/blobs/{layer_digest}") {
-                Reply::new(200, layer.clone())
+                if failed.fetch_add(1, Ordering::SeqCst) < failures {
+                    Reply::new(503, "")
+                } else {
+                    Reply::new(200, layer.clone())
+                }
             } else {
                 Reply::new(404, "{}")
             }
@@ -637,5 +667,26 @@ mod tests {
         let err = source.pull(&resolved).unwrap_err();
         assert!(err.to_string().contains("diff_id"), "{err}");
         assert!(store.snapshot_path(&SnapshotId(wrong)).is_none());
+    }
+
+    #[test]
+    fn transient_download_failures_are_retried() {
+        let (layer, _) = tiny_layer();
+        let good = Digest::of(&layer);
+        let (_server, reference) = serve_flaky_image(good, 1, 2);
+        let (_dir, store) = temp_store();
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+            .with_credentials(DockerCredentials::default());
+        let resolved = source.resolve(&reference, &amd64()).unwrap();
+        assert_eq!(source.pull(&resolved).unwrap(), vec![SnapshotId(good)]);
+
+        let (_server, reference) = serve_flaky_image(good, 1, DOWNLOAD_ATTEMPTS as usize);
+        let (_dir2, store2) = temp_store();
+        let source = RegistrySource::new(store2.clone(), RegistryConfig::default())
+            .with_credentials(DockerCredentials::default());
+        let resolved = source.resolve(&reference, &amd64()).unwrap();
+        let err = source.pull(&resolved).unwrap_err();
+        assert!(err.to_string().contains("503 Service Unavailable"), "{err}");
+        assert!(!store2.has_blob(&good));
     }
 }

@@ -178,6 +178,18 @@ impl RegistryError {
         }
     }
 
+    /// Whether trying the same request again may succeed: connection problems, a body cut
+    /// short, server errors and `429 Too Many Requests`.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } | RegistryError::BodyRead { .. } => true,
+            RegistryError::Status { status, .. } => {
+                status.is_server_error() || *status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the registry said the object does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::Status { status, .. } if *status == reqwest::StatusCode::NOT_FOUND)
