@@ -1,9 +1,22 @@
 //! The solver: turns a [`rbuild_graph::Graph`] into results, doing each piece of work at most once.
 //!
-//! It never sees Dockerfile text. It computes a cache key per vertex (see [`keys`]), looks the
-//! key up in the store, and otherwise runs the vertex through a port: RUN through an
-//! [`ports::Executor`], base images through an [`ports::ImageSource`], COPY in-process.
-//! Independent vertices run concurrently. Progress goes out as [`events::Event`]s.
+//! It never sees Dockerfile text. It computes a cache key per vertex (see [`keys`] for the table
+//! of what goes into a key), looks the key up in the store, and otherwise runs the vertex through
+//! a port: RUN through an [`ports::Executor`], base images through an [`ports::ImageSource`],
+//! COPY and friends in-process ([`fileop`]). Identical vertices run once; independent vertices
+//! run concurrently, at most `jobs` at a time. Progress goes out as [`events::Event`]s.
 
+pub mod error;
 pub mod events;
+pub mod fileop;
+pub mod keys;
+mod log;
+pub mod owner;
 pub mod ports;
+mod solve;
+
+pub use error::{SolveError, VertexError};
+pub use solve::{Solver, VertexResult};
+
+/// Where progress events go. Called from several threads.
+pub type EventSink = std::sync::Arc<dyn Fn(events::Event) + Send + Sync>;

@@ -1,0 +1,54 @@
+//! Errors of a solve: which vertex failed, and why.
+
+use rbuild_cache::{CacheError, SnapshotId};
+use rbuild_graph::GraphError;
+use rbuild_types::Span;
+
+use crate::fileop::FileOpError;
+use crate::ports::{ExecError, SourceError};
+
+/// Why one vertex failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VertexError {
+    #[error("process \"{command}\" did not complete successfully: {source}")]
+    Exec {
+        command: String,
+        #[source]
+        source: ExecError,
+    },
+    #[error(transparent)]
+    File(#[from] FileOpError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Context(#[from] rbuild_context::ContextError),
+    #[error("snapshot {} of an input is missing from the store", .0 .0)]
+    MissingSnapshot(SnapshotId),
+    #[error("build context {0:?} was not provided")]
+    UnknownContext(String),
+    #[error("internal error: image vertex ran without being resolved")]
+    UnresolvedImage,
+    #[error("internal task failure: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why a solve failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error("{name}: {source}")]
+    Vertex {
+        vertex: u32,
+        name: String,
+        span: Option<Span>,
+        /// The last lines the step printed, for the error report.
+        log_tail: Vec<String>,
+        #[source]
+        source: VertexError,
+    },
+    #[error("the build finished without a result for its target")]
+    Unfinished,
+    #[error("invalid build graph: {0}")]
+    Graph(#[from] GraphError),
+}

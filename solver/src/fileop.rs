@@ -1,0 +1,521 @@
+//! File ops (COPY, ADD of local files, WORKDIR's mkdir, heredoc files), run in-process.
+//!
+//! A file op writes only the *changes* into a fresh directory in overlayfs upper-dir format,
+//! which becomes the vertex's new layer. Directories that the changes need and that already
+//! exist below keep their existing metadata (so the layer does not alter them); directories that
+//! do not exist are created `0755`, owned by the `--chown` owner or root.
+
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use rbuild_cache::merged::{MergedEntry, MergedView};
+use rbuild_context::{BuildContext, ContextEntry, EntryKind, Selection};
+use rbuild_graph::{CopyAction, FileAction, MkdirAction, MkfileAction};
+
+use crate::owner::{resolve_owner, Owner, OwnerError};
+
+/// Why a file op failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileOpError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to compute cache key: \"{src}\": not found")]
+    NotFound { src: String },
+    #[error(transparent)]
+    Context(#[from] rbuild_context::ContextError),
+    #[error(transparent)]
+    Cache(#[from] rbuild_cache::CacheError),
+    #[error(transparent)]
+    Owner(#[from] OwnerError),
+    #[error("destination {dest:?} escapes the root filesystem")]
+    Escape { dest: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FileOpError + '_ {
+    move |source| FileOpError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where a copy reads from.
+pub enum CopySource<'a> {
+    /// A build context, with the selection already made for the key.
+    Context(&'a BuildContext, &'a Selection),
+    /// The merged filesystem of another vertex.
+    Filesystem(&'a MergedView),
+}
+
+/// Applies file actions, writing the resulting layer into `upper`.
+pub struct FileOpRunner<'a> {
+    /// The filesystem the actions modify (read-only view of the layers below).
+    pub dest: &'a MergedView,
+    /// Empty directory that receives the layer.
+    pub upper: &'a Path,
+}
+
+impl FileOpRunner<'_> {
+    pub fn apply(
+        &self,
+        action: &FileAction,
+        source: Option<CopySource<'_>>,
+    ) -> Result<(), FileOpError> {
+        match (action, source) {
+            (FileAction::Copy(copy), Some(src)) => self.copy(copy, src),
+            (FileAction::Copy(copy), None) => Err(FileOpError::NotFound {
+                src: copy.src.clone(),
+            }),
+            (FileAction::Mkdir(mkdir), _) => self.mkdir(mkdir),
+            (FileAction::Mkfile(mkfile), _) => self.mkfile(mkfile),
+        }
+    }
+
+    fn owner(&self, chown: &Option<String>) -> Result<Option<Owner>, FileOpError> {
+        match chown {
+            Some(spec) => Ok(Some(resolve_owner(spec, self.dest)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Path of `image_path` inside the upper dir. Refuses anything that would escape it.
+    fn upper_path(&self, image_path: &Path) -> Result<PathBuf, FileOpError> {
+        let mut out = self.upper.to_path_buf();
+        for c in image_path.components() {
+            match c {
+                Component::RootDir | Component::CurDir => {}
+                Component::Normal(n) => out.push(n),
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(FileOpError::Escape {
+                        dest: image_path.display().to_string(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes sure every directory from `/` down to `dir` (inclusive) exists in the upper dir.
+    /// Directories existing below keep their metadata; new ones get `0755` and `owner`.
+    fn ensure_dir(&self, dir: &Path, owner: Option<Owner>) -> Result<(), FileOpError> {
+        let mut image_path = PathBuf::from("/");
+        for c in dir.components() {
+            let Component::Normal(name) = c else { continue };
+            image_path.push(name);
+            let target = self.upper_path(&image_path)?;
+            if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let existing = self.dest.lookup(&image_path)?;
+            fs::create_dir(&target).map_err(io_err(&target))?;
+            match existing.filter(|e| e.metadata.is_dir()) {
+                Some(e) => copy_metadata(&e.metadata, &target)?,
+                None => {
+                    let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
+                    set_mode(&target, 0o755)?;
+                    chown(&target, uid, gid)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `path` is an existing directory in the destination (changes of this op included).
+    fn is_dir(&self, path: &Path) -> Result<bool, FileOpError> {
+        let up = self.upper_path(path)?;
+        if let Ok(m) = fs::symlink_metadata(&up) {
+            return Ok(m.is_dir());
+        }
+        Ok(self.dest.lookup(path)?.is_some_and(|e| e.metadata.is_dir()))
+    }
+
+    fn copy(&self, copy: &CopyAction, source: CopySource<'_>) -> Result<(), FileOpError> {
+        let owner = self.owner(&copy.chown)?;
+        let items = match &source {
+            CopySource::Context(_, sel) => sel.roots.len(),
+            CopySource::Filesystem(view) => filesystem_roots(view, &copy.src)?.len(),
+        };
+        if items == 0 {
+            if copy.allow_empty_wildcard {
+                return Ok(());
+            }
+            return Err(FileOpError::NotFound {
+                src: copy.src.clone(),
+            });
+        }
+        let dest = PathBuf::from(&copy.dest);
+        let dest_is_dir = copy.dest.ends_with('/') || items > 1 || self.is_dir(&dest)?;
+        let ctx = Copier {
+            runner: self,
+            owner,
+            chmod: copy.chmod,
+        };
+        match source {
+            CopySource::Context(_, sel) => {
+                for root in &sel.roots {
+                    let below: Vec<&ContextEntry> = sel
+                        .entries
+                        .iter()
+                        .filter(|e| is_below(&e.rel, &root.rel))
+                        .collect();
+                    ctx.copy_context_root(root, &below, &dest, dest_is_dir)?;
+                }
+            }
+            CopySource::Filesystem(view) => {
+                for root in filesystem_roots(view, &copy.src)? {
+                    ctx.copy_fs_root(view, &root, &dest, dest_is_dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn mkdir(&self, mkdir: &MkdirAction) -> Result<(), FileOpError> {
+        let path = PathBuf::from(&mkdir.path);
+        if self.is_dir(&path)? {
+            return Ok(());
+        }
+        let owner = self.owner(&mkdir.chown)?;
+        if let Some(parent) = path.parent() {
+            self.ensure_dir(parent, owner)?;
+        }
+        let target = self.upper_path(&path)?;
+        fs::create_dir(&target).map_err(io_err(&target))?;
+        set_mode(&target, mkdir.mode)?;
+        let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
+        chown(&target, uid, gid)
+    }
+
+    fn mkfile(&self, mkfile: &MkfileAction) -> Result<(), FileOpError> {
+        let path = PathBuf::from(&mkfile.path);
+        let owner = self.owner(&mkfile.chown)?;
+        if let Some(parent) = path.parent() {
+            self.ensure_dir(parent, owner)?;
+        }
+        let target = self.upper_path(&path)?;
+        remove_existing(&target)?;
+        fs::write(&target, &mkfile.data).map_err(io_err(&target))?;
+        set_mode(&target, mkfile.mode)?;
+        let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
+        chown(&target, uid, gid)
+    }
+}
+
+/// Whether context path `rel` lies strictly below `root` (both `/`-separated, relative).
+fn is_below(rel: &str, root: &str) -> bool {
+    root.is_empty() || root == "." || rel.strip_prefix(root).is_some_and(|r| r.starts_with('/'))
+}
+
+/// The entries of `view` that a source path selects (wildcards in the last component allowed).
+fn filesystem_roots(view: &MergedView, src: &str) -> Result<Vec<MergedEntry>, FileOpError> {
+    let path = Path::new(src);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    match name {
+        Some(name) if has_wildcard(&name) => {
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            let mut out = Vec::new();
+            if view.lookup(parent)?.is_some_and(|e| e.metadata.is_dir()) {
+                for e in view.read_dir(parent)? {
+                    let file = e.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    if file.is_some_and(|f| wildcard_match(&name, &f)) {
+                        out.push(e);
+                    }
+                }
+            }
+            Ok(out)
+        }
+        _ => Ok(view.lookup(path)?.into_iter().collect()),
+    }
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Go `filepath.Match` for one path segment (`*`, `?`, `[...]`, `\` escapes). A malformed
+/// class never matches.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(c) = n.first() else { return false };
+                let mut i = 1;
+                let negate = p.get(1) == Some(&'^');
+                if negate {
+                    i += 1;
+                }
+                let mut matched = false;
+                let mut first = true;
+                while i < p.len() && (first || p[i] != ']') {
+                    first = false;
+                    let lo = if p[i] == '\\' && i + 1 < p.len() {
+                        i += 1;
+                        p[i]
+                    } else {
+                        p[i]
+                    };
+                    let hi =
+                        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&h| h != ']') {
+                            i += 2;
+                            p[i]
+                        } else {
+                            lo
+                        };
+                    if lo <= *c && *c <= hi {
+                        matched = true;
+                    }
+                    i += 1;
+                }
+                if i >= p.len() {
+                    return false;
+                }
+                matched != negate && go(&p[i + 1..], &n[1..])
+            }
+            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// One copy's settings.
+struct Copier<'a, 'b> {
+    runner: &'a FileOpRunner<'b>,
+    owner: Option<Owner>,
+    chmod: Option<u32>,
+}
+
+impl Copier<'_, '_> {
+    /// Where a root named `name` lands: into `dest` when `dest` is a directory, else at `dest`.
+    fn target_of(&self, name: &str, is_dir: bool, dest: &Path, dest_is_dir: bool) -> PathBuf {
+        if is_dir || !dest_is_dir {
+            dest.to_path_buf()
+        } else {
+            dest.join(name)
+        }
+    }
+
+    fn prepare_parent(&self, target: &Path) -> Result<(), FileOpError> {
+        if let Some(parent) = target.parent() {
+            self.runner.ensure_dir(parent, self.owner)?;
+        }
+        Ok(())
+    }
+
+    fn copy_context_root(
+        &self,
+        root: &ContextEntry,
+        below: &[&ContextEntry],
+        dest: &Path,
+        dest_is_dir: bool,
+    ) -> Result<(), FileOpError> {
+        let name = root.rel.rsplit('/').next().unwrap_or(&root.rel);
+        let is_dir = root.kind == EntryKind::Dir;
+        let target = self.target_of(name, is_dir, dest, dest_is_dir);
+        if is_dir {
+            self.runner.ensure_dir(&target, self.owner)?;
+            for e in below {
+                let rel = match e.rel.strip_prefix(root.rel.as_str()) {
+                    Some(rest) if !root.rel.is_empty() && root.rel != "." => {
+                        rest.trim_start_matches('/')
+                    }
+                    _ => e.rel.as_str(),
+                };
+                let t = target.join(rel);
+                self.write_context_entry(e, &t)?;
+            }
+            Ok(())
+        } else {
+            self.prepare_parent(&target)?;
+            self.write_context_entry(root, &target)
+        }
+    }
+
+    /// Context files become root-owned (or `--chown`), keep mode (or `--chmod`) and mtime.
+    fn write_context_entry(&self, e: &ContextEntry, target: &Path) -> Result<(), FileOpError> {
+        let up = self.runner.upper_path(target)?;
+        let (uid, gid) = self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
+        let meta = fs::symlink_metadata(&e.host_path).map_err(io_err(&e.host_path))?;
+        match e.kind {
+            EntryKind::Dir => {
+                if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
+                    remove_existing(&up)?;
+                    fs::create_dir(&up).map_err(io_err(&up))?;
+                }
+                set_mode(&up, self.chmod.unwrap_or(e.mode & 0o7777))?;
+                chown(&up, uid, gid)?;
+                set_mtime(&up, &meta)
+            }
+            EntryKind::File => {
+                remove_existing(&up)?;
+                fs::copy(&e.host_path, &up).map_err(io_err(&e.host_path))?;
+                set_mode(&up, self.chmod.unwrap_or(e.mode & 0o7777))?;
+                chown(&up, uid, gid)?;
+                set_mtime(&up, &meta)
+            }
+            EntryKind::Symlink => {
+                remove_existing(&up)?;
+                let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
+                std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
+                chown(&up, uid, gid)?;
+                set_mtime(&up, &meta)
+            }
+        }
+    }
+
+    fn copy_fs_root(
+        &self,
+        view: &MergedView,
+        root: &MergedEntry,
+        dest: &Path,
+        dest_is_dir: bool,
+    ) -> Result<(), FileOpError> {
+        let name = root
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_dir = root.metadata.is_dir();
+        let target = self.target_of(&name, is_dir, dest, dest_is_dir);
+        if is_dir {
+            self.runner.ensure_dir(&target, self.owner)?;
+            for e in view.walk(&root.path)? {
+                let Ok(rel) = e.path.strip_prefix(&root.path) else {
+                    continue;
+                };
+                if rel.as_os_str().is_empty() {
+                    continue;
+                }
+                self.write_fs_entry(&e, &target.join(rel))?;
+            }
+            Ok(())
+        } else {
+            self.prepare_parent(&target)?;
+            self.write_fs_entry(root, &target)
+        }
+    }
+
+    /// Files from another stage keep owner (unless `--chown`), mode (unless `--chmod`), mtime.
+    fn write_fs_entry(&self, e: &MergedEntry, target: &Path) -> Result<(), FileOpError> {
+        let up = self.runner.upper_path(target)?;
+        let m = &e.metadata;
+        let (uid, gid) = self
+            .owner
+            .map(|o| (o.uid, o.gid))
+            .unwrap_or((m.uid(), m.gid()));
+        let ft = m.file_type();
+        if ft.is_dir() {
+            if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
+                remove_existing(&up)?;
+                fs::create_dir(&up).map_err(io_err(&up))?;
+            }
+        } else if ft.is_symlink() {
+            remove_existing(&up)?;
+            let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
+            std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
+            chown(&up, uid, gid)?;
+            return set_mtime(&up, m);
+        } else if ft.is_file() {
+            remove_existing(&up)?;
+            fs::copy(&e.host_path, &up).map_err(io_err(&e.host_path))?;
+        } else {
+            // Devices, fifos and sockets are not copied between stages (BuildKit copies them
+            // only as root; we skip them rather than half-copy them).
+            return Ok(());
+        }
+        set_mode(&up, self.chmod.unwrap_or(m.mode() & 0o7777))?;
+        chown(&up, uid, gid)?;
+        set_mtime(&up, m)
+    }
+}
+
+fn remove_existing(path: &Path) -> Result<(), FileOpError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(io_err(path)),
+        Ok(_) => fs::remove_file(path).map_err(io_err(path)),
+        Err(_) => Ok(()),
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), FileOpError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), FileOpError> {
+    // Without root we cannot give files away; keep our own ids then (rootless builds map them).
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io_err(path))
+}
+
+fn copy_metadata(meta: &fs::Metadata, target: &Path) -> Result<(), FileOpError> {
+    set_mode(target, meta.mode() & 0o7777)?;
+    chown(target, meta.uid(), meta.gid())?;
+    set_mtime(target, meta)
+}
+
+fn set_mtime(path: &Path, meta: &fs::Metadata) -> Result<(), FileOpError> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
+    })?;
+    let times = [
+        libc::timespec {
+            tv_sec: meta.atime() as libc::time_t,
+            tv_nsec: meta.atime_nsec() as _,
+        },
+        libc::timespec {
+            tv_sec: meta.mtime() as libc::time_t,
+            tv_nsec: meta.mtime_nsec() as _,
+        },
+    ];
+    // SAFETY: `c` is a valid NUL-terminated path and `times` two initialised timespecs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(io_err(path)(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_segments() {
+        assert!(wildcard_match("*.txt", "a.txt"));
+        assert!(!wildcard_match("*.txt", "a.txs"));
+        assert!(wildcard_match("a?c", "abc"));
+        assert!(wildcard_match("[a-c]x", "bx"));
+        assert!(!wildcard_match("[^a-c]x", "bx"));
+        assert!(wildcard_match("\\*", "*"));
+        assert!(!wildcard_match("[a-", "a"));
+    }
+
+    #[test]
+    fn below() {
+        assert!(is_below("a/b", "a"));
+        assert!(!is_below("ab/c", "a"));
+        assert!(!is_below("a", "a"));
+        assert!(is_below("x", ""));
+    }
+}

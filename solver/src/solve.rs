@@ -1,0 +1,541 @@
+//! The scheduler: keys every reachable vertex once its inputs are done, reuses cached results,
+//! deduplicates identical vertices, and runs the rest concurrently (at most `jobs` at a time).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rbuild_cache::merged::MergedView;
+use rbuild_cache::{CacheRecord, SnapshotId, Store};
+use rbuild_context::{BuildContext, Selection};
+use rbuild_graph::{FileAction, Graph, Op, VertexId};
+use rbuild_types::{Digest, ImageRef};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::{SolveError, VertexError};
+use crate::events::Event;
+use crate::fileop::{CopySource, FileOpRunner};
+use crate::keys::{vertex_key, KeyInputs};
+use crate::log::VertexLog;
+use crate::ports::{ExecRequest, Executor, ImageSource, ResolvedImage};
+use crate::EventSink;
+
+/// The result of a vertex: its key and its filesystem as layers, bottom first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VertexResult {
+    pub key: Digest,
+    pub layers: Vec<SnapshotId>,
+}
+
+/// Everything a solve needs from outside.
+pub struct Solver {
+    store: Arc<Store>,
+    executor: Arc<dyn Executor>,
+    images: Arc<dyn ImageSource>,
+    contexts: HashMap<String, Arc<BuildContext>>,
+    resolved: HashMap<ImageRef, ResolvedImage>,
+    jobs: usize,
+}
+
+impl Solver {
+    pub fn new(
+        store: Arc<Store>,
+        executor: Arc<dyn Executor>,
+        images: Arc<dyn ImageSource>,
+    ) -> Self {
+        Solver {
+            store,
+            executor,
+            images,
+            contexts: HashMap::new(),
+            resolved: HashMap::new(),
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Registers a build context under `name` (`context` is the main one).
+    pub fn with_context(mut self, name: &str, ctx: Arc<BuildContext>) -> Self {
+        self.contexts.insert(name.to_string(), ctx);
+        self
+    }
+
+    /// Base images already resolved for this build (so each tag is resolved once per build).
+    pub fn with_resolved(mut self, resolved: impl IntoIterator<Item = ResolvedImage>) -> Self {
+        self.resolved
+            .extend(resolved.into_iter().map(|r| (r.reference.clone(), r)));
+        self
+    }
+
+    /// At most `jobs` vertices execute at once (at least one).
+    pub fn with_jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Solves the graph's target, emitting progress events to `events`.
+    pub async fn solve(
+        self: &Arc<Self>,
+        graph: Arc<Graph>,
+        events: EventSink,
+    ) -> Result<VertexResult, SolveError> {
+        graph.validate()?;
+        let reachable = graph.reachable();
+        let mut waiting_on: HashMap<VertexId, usize> = HashMap::new();
+        let mut dependents: HashMap<VertexId, Vec<VertexId>> = HashMap::new();
+        for &id in &reachable {
+            let v = graph.vertex(id);
+            let mut distinct = v.inputs.clone();
+            distinct.sort();
+            distinct.dedup();
+            waiting_on.insert(id, distinct.len());
+            for inp in distinct {
+                dependents.entry(inp).or_default().push(id);
+            }
+        }
+        let limit = Arc::new(Semaphore::new(self.jobs));
+        let mut results: HashMap<VertexId, VertexResult> = HashMap::new();
+        // Vertices currently running under a key, and others waiting for the same key.
+        let mut running: HashMap<Digest, Vec<VertexId>> = HashMap::new();
+        let mut tasks: JoinSet<(VertexId, Result<Step, SolveError>)> = JoinSet::new();
+        let mut first_error: Option<SolveError> = None;
+
+        for &id in &reachable {
+            if waiting_on[&id] == 0 {
+                self.spawn_key(&mut tasks, &graph, id, &results);
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (id, step) = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    first_error.get_or_insert(SolveError::Vertex {
+                        vertex: u32::MAX,
+                        name: "internal".into(),
+                        span: None,
+                        log_tail: vec![],
+                        source: VertexError::Task(e),
+                    });
+                    continue;
+                }
+            };
+            let step = match step {
+                Ok(s) => s,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            if first_error.is_some() {
+                continue; // let running work finish, start nothing new
+            }
+            match step {
+                Step::Keyed(keyed) => {
+                    if let Some(others) = running.get_mut(&keyed.key) {
+                        others.push(id); // an identical vertex is running: share its result
+                        continue;
+                    }
+                    running.insert(keyed.key, vec![id]);
+                    let this = Arc::clone(self);
+                    let graph = Arc::clone(&graph);
+                    let events = events.clone();
+                    let limit = Arc::clone(&limit);
+                    let inputs = self.input_results(&graph, id, &results);
+                    tasks.spawn(async move {
+                        let r = this
+                            .run_vertex(&graph, id, *keyed, inputs, events, limit)
+                            .await;
+                        (id, r.map(Step::Done))
+                    });
+                }
+                Step::Done(result) => {
+                    let sharing = running.remove(&result.key).unwrap_or_else(|| vec![id]);
+                    for done in sharing {
+                        if done != id {
+                            let v = graph.vertex(done);
+                            if is_shown(&v.op) {
+                                events(Event::Cached {
+                                    vertex: done.0,
+                                    name: v.name.clone(),
+                                });
+                            }
+                        }
+                        results.insert(done, result.clone());
+                        for &dep in dependents.get(&done).map(Vec::as_slice).unwrap_or(&[]) {
+                            let n = waiting_on.get_mut(&dep).map(|n| {
+                                *n -= 1;
+                                *n
+                            });
+                            if n == Some(0) {
+                                self.spawn_key(&mut tasks, &graph, dep, &results);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        results.remove(&graph.target).ok_or(SolveError::Unfinished)
+    }
+
+    /// Spawns the keying of a vertex whose inputs are all done.
+    fn spawn_key(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<(VertexId, Result<Step, SolveError>)>,
+        graph: &Arc<Graph>,
+        id: VertexId,
+        results: &HashMap<VertexId, VertexResult>,
+    ) {
+        let this = Arc::clone(self);
+        let graph = Arc::clone(graph);
+        let inputs = self.input_results(&graph, id, results);
+        tasks.spawn(async move {
+            let r = this.key_vertex(&graph, id, &inputs).await;
+            (id, r.map(|k| Step::Keyed(Box::new(k))))
+        });
+    }
+
+    fn input_results(
+        &self,
+        graph: &Graph,
+        id: VertexId,
+        results: &HashMap<VertexId, VertexResult>,
+    ) -> Vec<VertexResult> {
+        graph
+            .vertex(id)
+            .inputs
+            .iter()
+            .filter_map(|i| results.get(i).cloned())
+            .collect()
+    }
+
+    fn context(&self, name: &str) -> Result<Arc<BuildContext>, VertexError> {
+        self.contexts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| VertexError::UnknownContext(name.to_string()))
+    }
+
+    /// Computes a vertex's key (resolving images and selecting context content as needed).
+    async fn key_vertex(
+        self: &Arc<Self>,
+        graph: &Graph,
+        id: VertexId,
+        inputs: &[VertexResult],
+    ) -> Result<Keyed, SolveError> {
+        let v = graph.vertex(id);
+        let fail = |source: VertexError| vertex_error(graph, id, vec![], source);
+        let input_keys: Vec<Option<Digest>> = v
+            .inputs
+            .iter()
+            .zip(inputs)
+            .map(|(i, r)| match graph.vertex(*i).op {
+                Op::Context { .. } => None,
+                _ => Some(r.key),
+            })
+            .collect();
+        match &v.op {
+            Op::Image(img) => {
+                let resolved = match self.resolved.get(&img.reference) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let this = Arc::clone(self);
+                        let (reference, platform) = (img.reference.clone(), img.platform.clone());
+                        tokio::task::spawn_blocking(move || {
+                            this.images.resolve(&reference, &platform)
+                        })
+                        .await
+                        .map_err(|e| fail(e.into()))?
+                        .map_err(|e| fail(e.into()))?
+                    }
+                };
+                let key = vertex_key(
+                    &v.op,
+                    &KeyInputs {
+                        input_keys,
+                        manifest: Some(&resolved.manifest_digest),
+                        selections: vec![],
+                    },
+                );
+                Ok(Keyed {
+                    key,
+                    image: Some(resolved),
+                    selections: BTreeMap::new(),
+                })
+            }
+            Op::File(file) => {
+                // Select what each copy from a context reads: its digest is part of the key.
+                let mut selections = BTreeMap::new();
+                let mut digests = Vec::new();
+                for (n, action) in file.actions.iter().enumerate() {
+                    let FileAction::Copy(copy) = action else {
+                        digests.push(None);
+                        continue;
+                    };
+                    let source = v.inputs[copy.source];
+                    let Op::Context { name } = &graph.vertex(source).op else {
+                        digests.push(None);
+                        continue;
+                    };
+                    let ctx = self.context(name).map_err(fail)?;
+                    let src = copy.src.clone();
+                    let sel = tokio::task::spawn_blocking(move || ctx.select(&src))
+                        .await
+                        .map_err(|e| fail(e.into()))?
+                        .map_err(|e| fail(e.into()))?;
+                    digests.push(Some(sel.digest));
+                    selections.insert(n, Arc::new(sel));
+                }
+                let key = vertex_key(
+                    &v.op,
+                    &KeyInputs {
+                        input_keys,
+                        manifest: None,
+                        selections: digests,
+                    },
+                );
+                Ok(Keyed {
+                    key,
+                    image: None,
+                    selections,
+                })
+            }
+            _ => Ok(Keyed {
+                key: vertex_key(
+                    &v.op,
+                    &KeyInputs {
+                        input_keys,
+                        manifest: None,
+                        selections: vec![],
+                    },
+                ),
+                image: None,
+                selections: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Reuses the cached result of a keyed vertex, or runs it and records the result.
+    async fn run_vertex(
+        self: Arc<Self>,
+        graph: &Graph,
+        id: VertexId,
+        keyed: Keyed,
+        inputs: Vec<VertexResult>,
+        events: EventSink,
+        limit: Arc<Semaphore>,
+    ) -> Result<VertexResult, SolveError> {
+        let v = graph.vertex(id);
+        let key = keyed.key;
+        match &v.op {
+            Op::Scratch | Op::Context { .. } => {
+                return Ok(VertexResult {
+                    key,
+                    layers: vec![],
+                })
+            }
+            _ => {}
+        }
+        if !v.ignore_cache {
+            if let Some(layers) = self
+                .cached(&key)
+                .map_err(|e| vertex_error(graph, id, vec![], e))?
+            {
+                events(Event::Cached {
+                    vertex: id.0,
+                    name: v.name.clone(),
+                });
+                return Ok(VertexResult { key, layers });
+            }
+        }
+        let _permit = limit.acquire_owned().await;
+        events(Event::Started {
+            vertex: id.0,
+            name: v.name.clone(),
+        });
+        let started = Instant::now();
+        let log = Arc::new(VertexLog::new(id.0, events.clone()));
+        let this = Arc::clone(&self);
+        let op = v.op.clone();
+        let input_ops: Vec<Op> = v
+            .inputs
+            .iter()
+            .map(|i| graph.vertex(*i).op.clone())
+            .collect();
+        let task_log = Arc::clone(&log);
+        let outcome = tokio::task::spawn_blocking(move || {
+            this.execute(&op, &input_ops, key, keyed, &inputs, task_log.as_ref())
+        })
+        .await
+        .map_err(VertexError::from)
+        .and_then(|r| r);
+        let seconds = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(layers) => {
+                let record = CacheRecord {
+                    layers: layers.clone(),
+                    created_unix: now_unix(),
+                };
+                self.store
+                    .record(&key, &record)
+                    .map_err(|e| vertex_error(graph, id, vec![], e.into()))?;
+                events(Event::Done {
+                    vertex: id.0,
+                    seconds,
+                });
+                Ok(VertexResult { key, layers })
+            }
+            Err(e) => {
+                events(Event::Failed {
+                    vertex: id.0,
+                    seconds,
+                    error: e.to_string(),
+                });
+                Err(vertex_error(graph, id, log.tail(), e))
+            }
+        }
+    }
+
+    /// The recorded layers of `key`, if every snapshot is still in the store.
+    fn cached(&self, key: &Digest) -> Result<Option<Vec<SnapshotId>>, VertexError> {
+        let Some(record) = self.store.lookup(key)? else {
+            return Ok(None);
+        };
+        if record
+            .layers
+            .iter()
+            .all(|l| self.store.snapshot_path(l).is_some())
+        {
+            Ok(Some(record.layers))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn layer_paths(&self, layers: &[SnapshotId]) -> Result<Vec<PathBuf>, VertexError> {
+        layers
+            .iter()
+            .map(|l| {
+                self.store
+                    .snapshot_path(l)
+                    .ok_or(VertexError::MissingSnapshot(*l))
+            })
+            .collect()
+    }
+
+    /// Runs one op (blocking). Returns the vertex's layers.
+    fn execute(
+        &self,
+        op: &Op,
+        input_ops: &[Op],
+        key: Digest,
+        keyed: Keyed,
+        inputs: &[VertexResult],
+        log: &VertexLog,
+    ) -> Result<Vec<SnapshotId>, VertexError> {
+        match op {
+            Op::Scratch | Op::Context { .. } => Ok(vec![]),
+            Op::Image(_) => {
+                let resolved = keyed.image.ok_or(VertexError::UnresolvedImage)?;
+                Ok(self.images.pull(&resolved)?)
+            }
+            Op::Exec(exec) => {
+                let root = &inputs[0].layers;
+                let paths = self.layer_paths(root)?;
+                let prepared = self.store.prepare_snapshot()?;
+                self.executor
+                    .run(ExecRequest {
+                        op: exec,
+                        layers: &paths,
+                        upper: &prepared.upper,
+                        work: &prepared.work,
+                        log,
+                    })
+                    .map_err(|source| VertexError::Exec {
+                        command: exec.args.join(" "),
+                        source,
+                    })?;
+                let id = SnapshotId(key);
+                self.store.commit_snapshot(prepared, &id)?;
+                Ok(root.iter().copied().chain([id]).collect())
+            }
+            Op::File(file) => {
+                let root = &inputs[0].layers;
+                let dest = MergedView::new(self.layer_paths(root)?);
+                let prepared = self.store.prepare_snapshot()?;
+                let runner = FileOpRunner {
+                    dest: &dest,
+                    upper: &prepared.upper,
+                };
+                for (n, action) in file.actions.iter().enumerate() {
+                    let view;
+                    let ctx;
+                    let source = match action {
+                        FileAction::Copy(copy) => match &input_ops[copy.source] {
+                            Op::Context { name } => {
+                                ctx = self.context(name)?;
+                                let sel: &Selection = keyed
+                                    .selections
+                                    .get(&n)
+                                    .ok_or(VertexError::UnresolvedImage)?;
+                                Some(CopySource::Context(&ctx, sel))
+                            }
+                            _ => {
+                                view =
+                                    MergedView::new(self.layer_paths(&inputs[copy.source].layers)?);
+                                Some(CopySource::Filesystem(&view))
+                            }
+                        },
+                        _ => None,
+                    };
+                    runner.apply(action, source)?;
+                }
+                let id = SnapshotId(key);
+                self.store.commit_snapshot(prepared, &id)?;
+                Ok(root.iter().copied().chain([id]).collect())
+            }
+        }
+    }
+}
+
+/// What keying a vertex found out, handed on to running it.
+struct Keyed {
+    key: Digest,
+    image: Option<ResolvedImage>,
+    selections: BTreeMap<usize, Arc<Selection>>,
+}
+
+enum Step {
+    Keyed(Box<Keyed>),
+    Done(VertexResult),
+}
+
+/// Whether progress shows this op (BuildKit shows neither scratch nor the context source).
+fn is_shown(op: &Op) -> bool {
+    !matches!(op, Op::Scratch | Op::Context { .. })
+}
+
+fn vertex_error(
+    graph: &Graph,
+    id: VertexId,
+    log_tail: Vec<String>,
+    source: VertexError,
+) -> SolveError {
+    let v = graph.vertex(id);
+    SolveError::Vertex {
+        vertex: id.0,
+        name: v.name.clone(),
+        span: v.span,
+        log_tail,
+        source,
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,135 @@
+//! Golden cache keys: a change to the key function must show up here as a diff
+//! (DESIGN invariant 4). Update the expected values only for a deliberate change, and bump
+//! `KEY_VERSION` with it.
+
+use rbuild_graph::{CopyAction, ExecOp, FileAction, FileOp, ImageOp, NetworkMode, Op};
+use rbuild_solver::keys::{vertex_key, KeyInputs};
+use rbuild_types::{Digest, ImageRef, Platform};
+
+fn exec() -> Op {
+    Op::Exec(ExecOp {
+        args: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::Default,
+    })
+}
+
+fn copy() -> Op {
+    Op::File(FileOp {
+        actions: vec![FileAction::Copy(CopyAction {
+            source: 1,
+            src: "a.txt".into(),
+            dest: "/app/".into(),
+            chown: None,
+            chmod: Some(0o644),
+            allow_empty_wildcard: false,
+        })],
+    })
+}
+
+fn keys() -> Vec<(&'static str, Digest)> {
+    let base = Digest::of(b"manifest");
+    let parent = Digest::of(b"parent");
+    let selected = Digest::of(b"selected content");
+    let image = Op::Image(ImageOp {
+        reference: ImageRef::parse("busybox").unwrap(),
+        platform: "linux/amd64".parse::<Platform>().unwrap(),
+    });
+    vec![
+        ("scratch", vertex_key(&Op::Scratch, &KeyInputs::default())),
+        (
+            "image",
+            vertex_key(
+                &image,
+                &KeyInputs {
+                    manifest: Some(&base),
+                    ..KeyInputs::default()
+                },
+            ),
+        ),
+        (
+            "context",
+            vertex_key(
+                &Op::Context {
+                    name: "context".into(),
+                },
+                &KeyInputs::default(),
+            ),
+        ),
+        (
+            "exec",
+            vertex_key(
+                &exec(),
+                &KeyInputs {
+                    input_keys: vec![Some(parent)],
+                    ..KeyInputs::default()
+                },
+            ),
+        ),
+        (
+            "copy",
+            vertex_key(
+                &copy(),
+                &KeyInputs {
+                    input_keys: vec![Some(parent), None],
+                    manifest: None,
+                    selections: vec![Some(selected)],
+                },
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn keys_are_pinned() {
+    let text: String = keys()
+        .iter()
+        .map(|(name, k)| format!("{name} {k}\n"))
+        .collect();
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/keys/golden.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .expect("testdata/keys/golden.txt (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(
+        text, expected,
+        "cache keys changed: bump KEY_VERSION if deliberate, then UPDATE_GOLDEN=1"
+    );
+}
+
+#[test]
+fn every_input_matters() {
+    let parent = Digest::of(b"parent");
+    let other = Digest::of(b"other parent");
+    let a = vertex_key(
+        &exec(),
+        &KeyInputs {
+            input_keys: vec![Some(parent)],
+            ..KeyInputs::default()
+        },
+    );
+    let b = vertex_key(
+        &exec(),
+        &KeyInputs {
+            input_keys: vec![Some(other)],
+            ..KeyInputs::default()
+        },
+    );
+    assert_ne!(a, b, "the parent's key is an input");
+    let sel = |d: &[u8]| {
+        vertex_key(
+            &copy(),
+            &KeyInputs {
+                input_keys: vec![Some(parent), None],
+                manifest: None,
+                selections: vec![Some(Digest::of(d))],
+            },
+        )
+    };
+    assert_ne!(sel(b"x"), sel(b"y"), "selected content is an input");
+}
