@@ -42,6 +42,12 @@ pub enum SetupError {
     /// `init_main` was called in a process that already runs other threads.
     #[error("sandbox init must run before any thread starts (found {threads} threads)")]
     Threaded { threads: usize },
+    /// rbuild closed the sandbox's stdin without confirming that the network is up.
+    #[error("the sandbox network was not set up (slirp4netns failed)")]
+    NetworkNotReady,
+    /// slirp4netns did not bring the sandbox's network up.
+    #[error("start slirp4netns {} for the sandbox network: {reason}", exe.display())]
+    Slirp { exe: PathBuf, reason: String },
     /// The user named in USER does not exist in the rootfs's /etc/passwd.
     #[error("unable to find user {name}: no matching entries in passwd file")]
     UnknownUser { name: String },

@@ -16,28 +16,46 @@ use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream}
 
 use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};
-use crate::protocol::{InitConfig, Stamp, Status, STATUS_FD};
+use crate::protocol::{InitConfig, Stamp, Status, NETWORK_GO, STATUS_FD};
+use crate::slirp::Slirp;
 use crate::spec::{build_spec, hosts_file, resolv_conf, EtcFiles, HOSTNAME};
 
 /// Runs each RUN in fresh namespaces with an overlay root, by re-executing `init_exe`.
 #[derive(Debug, Clone)]
 pub struct NamespaceExecutor {
     init_exe: PathBuf,
+    /// slirp4netns, when installed: outbound network for `NetworkMode::Default`.
+    slirp: Option<PathBuf>,
 }
 
 impl NamespaceExecutor {
     /// `init_exe` is the program re-executed as the sandbox's init; it must call
     /// [`crate::init_main`] when its argv[1] is [`crate::INIT_ARG`]. The rbuild binary passes
     /// `/proc/self/exe`.
+    ///
+    /// `NetworkMode::Default` gets outbound access through slirp4netns when it is installed
+    /// (looked up here), and only loopback otherwise.
     pub fn new(init_exe: PathBuf) -> Self {
-        NamespaceExecutor { init_exe }
+        NamespaceExecutor {
+            init_exe,
+            slirp: crate::slirp::find(),
+        }
     }
 }
 
 impl Executor for NamespaceExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
-        let scratch = Scratch::prepare(&req).map_err(setup)?;
-        let outcome = run_init(&self.init_exe, None, &req, &scratch).map_err(setup)?;
+        let slirp = match req.op.network {
+            NetworkMode::Default => self.slirp.as_deref(),
+            NetworkMode::None | NetworkMode::Host => None,
+        };
+        let scratch = Scratch::prepare(&req, slirp.is_some()).map_err(setup)?;
+        let launch = Launch {
+            init_exe: &self.init_exe,
+            runtime: None,
+            slirp,
+        };
+        let outcome = run_init(&launch, &req, &scratch).map_err(setup)?;
         remove_placeholders(req.upper, &outcome.placeholders).map_err(setup)?;
         outcome.into_result()
     }
@@ -59,7 +77,8 @@ pub(crate) struct Scratch {
 impl Scratch {
     /// Creates the scratch dir: `rootfs/`, `l/<n>` links to the layers (top first), `u` and
     /// `w` links to the upper and work dirs, and the generated /etc files.
-    pub fn prepare(req: &ExecRequest<'_>) -> Result<Scratch> {
+    /// With `slirp`, /etc/resolv.conf points at slirp4netns's DNS forwarder.
+    pub fn prepare(req: &ExecRequest<'_>, slirp: bool) -> Result<Scratch> {
         let tmp = std::env::temp_dir();
         let dir = tempfile::Builder::new()
             .prefix("rbuild-sandbox-")
@@ -100,7 +119,14 @@ impl Scratch {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (path, content) in [
             (&etc.hosts, hosts_file()),
-            (&etc.resolv_conf, resolv_conf(&host_resolv, req.op.network)),
+            (
+                &etc.resolv_conf,
+                if slirp {
+                    format!("nameserver {}\n", crate::slirp::DNS)
+                } else {
+                    resolv_conf(&host_resolv, req.op.network)
+                },
+            ),
             (&etc.hostname, format!("{HOSTNAME}\n")),
         ] {
             std::fs::write(path, content).map_err(|e| SetupError::io("write", path, e))?;
@@ -139,14 +165,23 @@ impl Outcome {
     }
 }
 
-/// Starts `init_exe` on a prepared scratch dir and collects what it reports. With `runtime`,
-/// the init hands the spec to that OCI runtime instead of running it itself.
+/// How to start the init of one run.
+pub(crate) struct Launch<'a> {
+    /// The program re-executed as the init.
+    pub init_exe: &'a Path,
+    /// Hand the spec to this OCI runtime instead of running it in the init.
+    pub runtime: Option<&'a Path>,
+    /// Attach this slirp4netns to the sandbox's network namespace.
+    pub slirp: Option<&'a Path>,
+}
+
+/// Starts the init on a prepared scratch dir and collects what it reports.
 pub(crate) fn run_init(
-    init_exe: &Path,
-    runtime: Option<&Path>,
+    launch: &Launch<'_>,
     req: &ExecRequest<'_>,
     scratch: &Scratch,
 ) -> Result<Outcome> {
+    let init_exe = launch.init_exe;
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
     let cfg = InitConfig {
         spec,
@@ -157,9 +192,10 @@ pub(crate) fn run_init(
         upper_abs: scratch.upper_abs.clone(),
         user: req.op.user.clone(),
         loopback: req.op.network != NetworkMode::Host,
-        runtime: runtime.map(Path::to_path_buf),
+        slirp: launch.slirp.is_some(),
+        runtime: launch.runtime.map(Path::to_path_buf),
     };
-    let config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
+    let mut config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
         what: "encode sandbox config",
         source,
     })?;
@@ -194,10 +230,29 @@ pub(crate) fn run_init(
     })?;
     drop(status_w);
 
-    if let Some(mut stdin) = child.stdin.take() {
+    config.push(b'\n');
+    let mut stdin = child.stdin.take();
+    if let Some(pipe) = stdin.as_mut() {
         // A failed write means the init died early; its status (or lack of one) says why.
-        let _ = stdin.write_all(&config);
+        let _ = pipe.write_all(&config);
     }
+    if launch.slirp.is_none() {
+        stdin = None;
+    }
+    let init_pid = child.id();
+    let mut network: Option<Slirp> = None;
+    let mut on_status = |st: &Status| -> Result<()> {
+        if let (Status::NetnsReady, Some(exe)) = (st, launch.slirp) {
+            let started = Slirp::start(exe, init_pid);
+            if let (Ok(_), Some(pipe)) = (&started, stdin.as_mut()) {
+                let _ = pipe.write_all(format!("{NETWORK_GO}\n").as_bytes());
+            }
+            // Closing stdin without the go-ahead makes the init fail its setup.
+            stdin = None;
+            network = Some(started?);
+        }
+        Ok(())
+    };
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let log = req.log;
@@ -208,8 +263,9 @@ pub(crate) fn run_init(
         if let Some(err) = stderr {
             s.spawn(move || pump(err, LogStream::Stderr, log));
         }
-        read_statuses(status_r)
+        read_statuses(status_r, &mut on_status)
     })?;
+    drop(network);
     let init_status = child.wait().map_err(|source| SetupError::Spawn {
         exe: init_exe.to_path_buf(),
         source,
@@ -246,8 +302,12 @@ fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
     }
 }
 
-/// Reads status lines until every writer has closed the pipe.
-fn read_statuses(fd: OwnedFd) -> Result<Vec<Status>> {
+/// Reads status lines until every writer has closed the pipe, handing each to `on_status`
+/// as it arrives.
+fn read_statuses(
+    fd: OwnedFd,
+    on_status: &mut dyn FnMut(&Status) -> Result<()>,
+) -> Result<Vec<Status>> {
     let reader = BufReader::new(File::from(fd));
     let mut out = Vec::new();
     for line in reader.lines() {
@@ -259,6 +319,7 @@ fn read_statuses(fd: OwnedFd) -> Result<Vec<Status>> {
             what: "decode sandbox status",
             source,
         })?;
+        on_status(&status)?;
         out.push(status);
     }
     Ok(out)

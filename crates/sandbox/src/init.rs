@@ -10,7 +10,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -74,18 +74,37 @@ pub fn init_main() -> ! {
     }
 }
 
+/// Reads the config line from stdin (stdin stays open for the network go-ahead).
 fn read_config() -> Result<InitConfig> {
-    let mut buf = Vec::new();
+    let mut line = String::new();
     std::io::stdin()
-        .read_to_end(&mut buf)
+        .lock()
+        .read_line(&mut line)
         .map_err(|e| SetupError::io("read sandbox config from", "stdin", e))?;
-    let cfg = serde_json::from_slice(&buf).map_err(|source| SetupError::Protocol {
+    serde_json::from_str(&line).map_err(|source| SetupError::Protocol {
         what: "decode sandbox config",
         source,
-    })?;
+    })
+}
+
+/// Waits for rbuild's go-ahead line once it has set up the network of the new namespace.
+fn wait_for_network() -> Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| SetupError::io("read network go-ahead from", "stdin", e))?;
+    if line.trim_end() != crate::protocol::NETWORK_GO {
+        return Err(SetupError::NetworkNotReady);
+    }
+    Ok(())
+}
+
+/// Points stdin at /dev/null: the command reads nothing.
+fn stdin_from_null() -> Result<()> {
     let null = File::open("/dev/null").map_err(|e| SetupError::io("open", "/dev/null", e))?;
     nix::unistd::dup2(null.as_raw_fd(), 0).map_err(|e| SetupError::sys("dup2 /dev/null", e))?;
-    Ok(cfg)
+    Ok(())
 }
 
 /// The init forks and then allocates and reads files: only safe in a single-threaded process,
@@ -130,6 +149,11 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
         };
     }
     unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
+    if cfg.slirp {
+        status.send(&Status::NetnsReady);
+        wait_for_network()?;
+    }
+    stdin_from_null()?;
     // SAFETY: this process is single-threaded (a fresh exec that started no threads).
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork sandbox pid 1", e))? {
         ForkResult::Child => {

@@ -12,8 +12,12 @@
 //! Output streams to the request's log sink as it is produced; mount-point placeholders never
 //! reach the layer.
 //!
-//! Networking: `None` and (for now) `Default` both get a new network namespace with only
-//! loopback up; `Host` shares the host's. No seccomp filter is installed yet.
+//! Networking: `None` gets a new network namespace with only loopback up; `Default` gets one
+//! with outbound access through slirp4netns when it is installed (loopback only otherwise;
+//! the runc adapter always gives loopback only); `Host` shares the host's.
+//!
+//! A deny-list seccomp filter ([`seccomp`]) refuses what Docker's default profile refuses to
+//! unprivileged processes.
 //!
 //! [`RuncExecutor`] runs the same spec with an external OCI runtime (runc, crun).
 
@@ -28,6 +32,7 @@ mod paths;
 mod protocol;
 mod runc;
 pub mod seccomp;
+mod slirp;
 pub mod spec;
 mod user;
 

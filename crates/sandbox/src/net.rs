@@ -1,6 +1,5 @@
-//! Networking inside the sandbox. A new network namespace starts with `lo` down; this brings
-//! it up. `NetworkMode::Default` currently gets only loopback too (no outbound access yet: no
-//! veth/slirp is set up), which is a documented gap.
+//! Loopback inside the sandbox: a new network namespace starts with `lo` down; this brings it
+//! up. Outbound access for `NetworkMode::Default` is `crate::slirp`'s job.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 

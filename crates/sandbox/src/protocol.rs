@@ -1,6 +1,9 @@
 //! What rbuild and its re-executed sandbox init say to each other.
 //!
-//! rbuild writes one [`InitConfig`] as JSON on the init's stdin and closes it. The init reports on
+//! rbuild writes one [`InitConfig`] as a JSON line on the init's stdin. When the config asks for
+//! a user-mode network (`slirp`), the init reports [`Status::NetnsReady`] once its network
+//! namespace exists; rbuild attaches slirp4netns to it and then writes [`NETWORK_GO`] as a
+//! line. rbuild then closes stdin; the command's stdin is /dev/null. The init reports on
 //! file descriptor [`STATUS_FD`] with one JSON [`Status`] per line: the placeholders it created
 //! (so rbuild can remove them from the layer afterwards), then exactly one final line saying how
 //! the command ended or why the setup failed.
@@ -9,6 +12,9 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
+
+/// The line rbuild sends once the sandbox's network is up.
+pub const NETWORK_GO: &str = "network-ready";
 
 /// The file descriptor on which the init writes [`Status`] lines.
 pub const STATUS_FD: i32 = 3;
@@ -34,6 +40,8 @@ pub struct InitConfig {
     pub user: String,
     /// Bring up `lo` in the new network namespace.
     pub loopback: bool,
+    /// Wait for rbuild to attach a user-mode network (slirp4netns) before running anything.
+    pub slirp: bool,
     /// Hand the spec to this OCI runtime (runc, crun) instead of running it in-process; the
     /// scratch dir is then the bundle.
     pub runtime: Option<PathBuf>,
@@ -42,6 +50,8 @@ pub struct InitConfig {
 /// One line on the status pipe.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
+    /// Stage 0 has created the network namespace and waits for [`NETWORK_GO`].
+    NetnsReady,
     /// The setup created this entry in the upper dir (a mount point or one of its parents,
     /// possibly copied up). `path` is relative to the upper dir; the rest is its state right
     /// after the setup. rbuild removes it after the run unless the command changed it.

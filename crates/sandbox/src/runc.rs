@@ -22,7 +22,7 @@ use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
 
 use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};
-use crate::executor::{run_init, setup, Scratch};
+use crate::executor::{run_init, setup, Launch, Scratch};
 use crate::init::{env_for, mount_overlay, StatusWriter};
 use crate::mounts::PlaceholderTracker;
 use crate::paths::secure_join;
@@ -47,9 +47,13 @@ impl RuncExecutor {
 
 impl Executor for RuncExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
-        let scratch = Scratch::prepare(&req).map_err(setup)?;
-        let outcome =
-            run_init(&self.init_exe, Some(&self.runtime), &req, &scratch).map_err(setup)?;
+        let scratch = Scratch::prepare(&req, false).map_err(setup)?;
+        let launch = Launch {
+            init_exe: &self.init_exe,
+            runtime: Some(&self.runtime),
+            slirp: None,
+        };
+        let outcome = run_init(&launch, &req, &scratch).map_err(setup)?;
         remove_placeholders(req.upper, &outcome.placeholders).map_err(setup)?;
         outcome.into_result()
     }

@@ -460,3 +460,62 @@ fn seccomp_refuses_user_namespaces() {
     assert!(res.is_ok(), "{}", explain(&res, &log));
     assert_eq!(log.stdout(), "Seccomp:\t2\n");
 }
+
+/// The host's first global IPv4 address, if it has one.
+fn host_global_ipv4() -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let word = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    Some(word.split('/').next()?.to_string())
+}
+
+#[test]
+fn default_network_reaches_out_through_slirp4netns() {
+    if !can_run("default_network_reaches_out_through_slirp4netns") {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/slirp4netns").exists() {
+        eprintln!("SKIPPED: default_network_reaches_out_through_slirp4netns because slirp4netns is not installed");
+        return;
+    }
+    let Some(ip) = host_global_ipv4() else {
+        eprintln!("SKIPPED: default_network_reaches_out_through_slirp4netns because the host has no global IPv4 address");
+        return;
+    };
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        if let Some(Ok(mut s)) = listener.incoming().next() {
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf);
+            let _ = std::io::Write::write_all(&mut s, b"pong\n");
+        }
+    });
+    let f = Fixture::new();
+    let script = format!("echo ping | nc -w 5 {ip} {port}");
+    // Isolated: no route out.
+    let (res, log) = f.run_as(&script, "", NetworkMode::None);
+    assert!(
+        matches!(res, Err(ExecError::Exit(_))),
+        "{}",
+        explain(&res, &log)
+    );
+    // Default: out through slirp4netns, with its DNS forwarder in resolv.conf.
+    let (res, log) = f.run_as(
+        &format!(
+            "{script}; grep nameserver /etc/resolv.conf; ip -4 -o addr show tap0 | grep -c inet"
+        ),
+        "",
+        NetworkMode::Default,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "pong\nnameserver 10.0.2.3\n1\n");
+    server.join().expect("server");
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+}
