@@ -7,7 +7,7 @@ use rbuild_graph::ImageConfig;
 use rbuild_types::Digest;
 
 use crate::config;
-use crate::layer::{write_tar, LayerDigest};
+use crate::layer::{write_tar_clamped, LayerDigest};
 use crate::manifest::{
     layer_compression, oci_layer_type, Descriptor, ImageManifest, OCI_CONFIG, OCI_LAYER,
 };
@@ -44,6 +44,36 @@ pub fn commit_image(
     config: &ImageConfig,
     created: Option<u64>,
 ) -> Result<StoredImage, OciError> {
+    commit_image_with(
+        store,
+        layers,
+        config,
+        &CommitOptions {
+            created,
+            mtime_clamp: None,
+        },
+    )
+}
+
+/// Options of [`commit_image_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitOptions {
+    /// Creation time in Unix seconds (now if `None`); SOURCE_DATE_EPOCH when set.
+    pub created: Option<u64>,
+    /// SOURCE_DATE_EPOCH: file mtimes later than this are lowered to it in the layers built
+    /// here. Such layers are tarred afresh (their cached unclamped tar is not reused and not
+    /// recorded as the snapshot's layer info); base-image layers are never rewritten.
+    pub mtime_clamp: Option<u64>,
+}
+
+/// [`commit_image`] with [`CommitOptions`].
+pub fn commit_image_with(
+    store: &Store,
+    layers: &[SnapshotId],
+    config: &ImageConfig,
+    options: &CommitOptions,
+) -> Result<StoredImage, OciError> {
+    let created = options.created;
     let with_layer: Vec<usize> = config
         .history
         .iter()
@@ -63,7 +93,7 @@ pub fn commit_image(
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
     for (layer, &hist) in layers.iter().zip(&with_layer) {
-        let l = layer_blob(store, layer, &mut base_index)?;
+        let l = layer_blob(store, layer, &mut base_index, options.mtime_clamp)?;
         if l.empty {
             image.history[hist].empty_layer = true;
             continue;
@@ -100,16 +130,19 @@ fn empty_tar(diff_id: Digest, size: u64) -> bool {
 }
 
 /// The blob of one layer: already stored uncompressed, a base-image blob as pulled, or a
-/// fresh tar of the snapshot.
+/// fresh tar of the snapshot. A base-image layer is one whose snapshot id is its diff_id.
 fn layer_blob(
     store: &Store,
     id: &SnapshotId,
     base_index: &mut Option<HashMap<Digest, Descriptor>>,
+    mtime_clamp: Option<u64>,
 ) -> Result<CommittedLayer, OciError> {
     let info = store
         .layer_info(id)
         .map_err(OciError::store(format!("read layer info of {}", id.0)))?;
-    if let Some(info) = &info {
+    let is_base = info.as_ref().is_some_and(|i| i.diff_id == id.0);
+    let reuse = mtime_clamp.is_none() || is_base;
+    if let Some(info) = info.as_ref().filter(|_| reuse) {
         if store.has_blob(&info.diff_id) {
             return Ok(CommittedLayer {
                 descriptor: Descriptor::new(OCI_LAYER, info.diff_id, info.size),
@@ -134,14 +167,14 @@ fn layer_blob(
     let mut writer = store
         .blob_writer()
         .map_err(OciError::store("open blob writer"))?;
-    let tarred = write_tar(&dir, &mut writer)?;
+    let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp)?;
     let (digest, size) = writer
         .commit(Some(&tarred.diff_id))
         .map_err(OciError::store(format!(
             "store layer tar of {}",
             dir.display()
         )))?;
-    if info.is_none() {
+    if info.is_none() && mtime_clamp.is_none() {
         store
             .set_layer_info(
                 id,

@@ -10,7 +10,7 @@ mod commit;
 mod import;
 mod lookup;
 
-pub use commit::{commit_image, StoredImage};
+pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub use import::{import_archive, ImportedImage};
 pub use lookup::{
     list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,
