@@ -65,6 +65,30 @@ pub(crate) fn setup(e: SetupError) -> ExecError {
     ExecError::Setup(Box::new(e))
 }
 
+/// Scratch dirs are named `<prefix><pid of rbuild>-<random>`.
+const SCRATCH_PREFIX: &str = "rbuild-sandbox-";
+
+/// Removes scratch dirs left behind by rbuild processes that no longer exist (killed mid-run).
+/// Their mounts lived only in the dead sandboxes' namespaces, and the `u`/`w`/`l/*` entries are
+/// symlinks, which removal does not follow. Best effort: errors are ignored.
+fn sweep_stale(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The private scratch directory of one run; removed on drop.
 pub(crate) struct Scratch {
     pub dir: tempfile::TempDir,
@@ -80,8 +104,9 @@ impl Scratch {
     /// With `slirp`, /etc/resolv.conf points at slirp4netns's DNS forwarder.
     pub fn prepare(req: &ExecRequest<'_>, slirp: bool) -> Result<Scratch> {
         let tmp = std::env::temp_dir();
+        sweep_stale(&tmp);
         let dir = tempfile::Builder::new()
-            .prefix("rbuild-sandbox-")
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir_in(&tmp)
             .map_err(|e| SetupError::io("create scratch dir in", &tmp, e))?;
         let base = dir.path().to_path_buf();

@@ -216,6 +216,12 @@ fn runtime_error(log: &Path) -> Option<String> {
 fn unique_suffix(scratch: &Path) -> String {
     scratch
         .file_name()
-        .map(|n| n.to_string_lossy().replace("rbuild-sandbox-", ""))
+        .map(|n| {
+            n.to_string_lossy()
+                .rsplit('-')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .unwrap_or_default()
 }

@@ -395,6 +395,26 @@ fn nothing_outlives_a_killed_rbuild() {
         !process_with_arg_exists("4713"),
         "sleep 4713 outlived its killed parent"
     );
+    // The next run sweeps the scratch dir the killed helper left behind.
+    let leftover = |pid: u32| {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|rd| {
+                rd.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("rbuild-sandbox-{pid}-"))
+                })
+            })
+            .unwrap_or(false)
+    };
+    // (Not asserted to exist first: a parallel test's run may already have swept it.)
+    let f = Fixture::new();
+    let (res, log) = f.run("true");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert!(
+        !leftover(helper.id()),
+        "the stale scratch dir was not swept"
+    );
 }
 
 /// Only does something as the helper process of `nothing_outlives_a_killed_rbuild`.
