@@ -32,6 +32,7 @@ fn make_tree(root: &Path) {
     fs::set_permissions(root.join("etc/hosts"), fs::Permissions::from_mode(0o640)).unwrap();
     fs::hard_link(root.join("etc/hosts"), root.join("etc/hosts.link")).unwrap();
     symlink("../etc/hosts", root.join("etc/deep/sym")).unwrap();
+    symlink("t".repeat(150), root.join("etc/longlink")).unwrap();
     let long = "d".repeat(120);
     fs::create_dir_all(root.join(&long)).unwrap();
     fs::write(root.join(&long).join("f".repeat(110)), b"long").unwrap();

@@ -203,7 +203,6 @@ mod tests {
         assert_eq!(v, b"12 path=abc\n");
         let mut v = Vec::new();
         pax_record(&mut v, "path", &[b'a'; 95]);
-        // 95 + "path" 4 + 3 = 102 => with "104 " -> 106? len = 102 + 3 = 105
         let text = String::from_utf8(v.clone()).unwrap();
         let (len, _) = text.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), v.len());
