@@ -30,7 +30,12 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<LayerDigest, OciError> {
         source,
     };
     let plain = decompress(reader).map_err(stream)?;
-    let mut archive = tar::Archive::new(HashingReader::new(plain));
+    // Hash below the buffer: bytes are hashed when read from the stream, so what the buffer
+    // still holds at the end is already counted and the drain below adds the rest.
+    let mut archive = tar::Archive::new(io::BufReader::with_capacity(
+        128 * 1024,
+        HashingReader::new(plain),
+    ));
     let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
     for entry in archive.entries().map_err(stream)? {
         let mut entry = entry.map_err(stream)?;
@@ -42,7 +47,11 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<LayerDigest, OciError> {
     for (path, mtime) in dir_times.iter().rev() {
         set_mtime(path, *mtime).map_err(OciError::io("set mtime of", path))?;
     }
-    let (diff_id, size) = archive.into_inner().drain_and_finish().map_err(stream)?;
+    let (diff_id, size) = archive
+        .into_inner()
+        .into_inner()
+        .drain_and_finish()
+        .map_err(stream)?;
     Ok(LayerDigest { diff_id, size })
 }
 
