@@ -1,2 +1,91 @@
-//! The rbuild binary (work in progress).
-fn main() {}
+//! The rbuild binary: parses the command line, wires the crates together, renders progress and
+//! errors. It is the only crate that prints (DESIGN invariant 6).
+//!
+//! It is also the sandbox's init: the built-in executor re-executes `/proc/self/exe` with a
+//! hidden first argument, which is handled before anything else.
+
+mod build;
+mod cli;
+mod output;
+mod progress;
+mod report;
+mod settings;
+mod store_cmds;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, DebugCommand};
+use crate::report::CliError;
+
+fn main() {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == rbuild_sandbox::INIT_ARG)
+    {
+        rbuild_sandbox::init_main();
+    }
+    let args = cli::with_default_subcommand(std::env::args().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let root = settings::store_root();
+    let outcome = match cli.command {
+        Command::Build(args) => match build::run(*args, &root) {
+            Ok(()) => Ok(()),
+            Err((e, df)) => {
+                let src = df.as_ref().map(|d| (d.name.as_str(), d.bytes.as_slice()));
+                eprintln!("{}", e.render(src));
+                std::process::exit(e.exit_code());
+            }
+        },
+        Command::Images => store_cmds::images(&root),
+        Command::Tag { source, target } => store_cmds::tag(&root, &source, &target),
+        Command::Rmi { names } => store_cmds::rmi(&root, &names),
+        Command::Prune { all } => store_cmds::prune(&root, all),
+        Command::Du => store_cmds::du(&root),
+        Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
+        Command::Debug(DebugCommand::Context { file, dir }) => debug_context(file.as_deref(), &dir),
+    };
+    if let Err(e) = outcome {
+        eprintln!("{}", e.render(None));
+        std::process::exit(e.exit_code());
+    }
+}
+
+fn read_file_or_stdin(file: &str) -> Result<Vec<u8>, CliError> {
+    if file == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| CliError::Usage(format!("reading standard input: {e}")))?;
+        Ok(buf)
+    } else {
+        std::fs::read(file).map_err(|e| CliError::Usage(format!("{file}: {e}")))
+    }
+}
+
+/// `rbuild debug parse`: the AST in BuildKit's parser-test dump format.
+fn debug_parse(file: &str) -> Result<(), CliError> {
+    let bytes = read_file_or_stdin(file)?;
+    let name = if file == "-" { "Dockerfile" } else { file };
+    let df =
+        rbuild_frontend::parse(&bytes).map_err(|d| CliError::Dockerfile(d.render(name, &bytes)))?;
+    println!("{}", rbuild_frontend::dump(&df));
+    Ok(())
+}
+
+/// `rbuild debug context`: included paths, then the context digest.
+fn debug_context(file: Option<&std::path::Path>, dir: &std::path::Path) -> Result<(), CliError> {
+    let ctx = rbuild_context::BuildContext::from_dir(dir, file)
+        .map_err(|e| CliError::Failed(format!("build context {}: {e}", dir.display())))?;
+    let listing =
+        rbuild_context::debug_listing(&ctx).map_err(|e| CliError::Failed(e.to_string()))?;
+    print!("{listing}");
+    if !listing.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}

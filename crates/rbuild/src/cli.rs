@@ -1,0 +1,192 @@
+//! Command-line interface: `docker build`-compatible flags where the flag exists there.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rbuild",
+    version,
+    about = "A daemonless, BuildKit-class container image builder"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an image from a Dockerfile (the default command: `rbuild -t app .`)
+    Build(Box<BuildArgs>),
+    /// List images in the local store
+    Images,
+    /// Give an image in the store another name
+    Tag { source: String, target: String },
+    /// Remove image names from the local store
+    Rmi {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove build cache (and, with --all, every unreferenced blob and snapshot)
+    Prune {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show what the store uses on disk
+    Du,
+    /// Tools for looking inside rbuild
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DebugCommand {
+    /// Print the Dockerfile's syntax tree in BuildKit's parser-test format
+    Parse {
+        /// The Dockerfile, or `-` for standard input
+        #[arg(default_value = "Dockerfile")]
+        file: String,
+    },
+    /// List what the build context includes, then its digest
+    Context {
+        /// Path of the Dockerfile (for `<Dockerfile>.dockerignore`)
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NetworkArg {
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Build context: a directory, or `-` to read a Dockerfile from standard input
+    pub context: String,
+    /// Name and optionally a tag (`name:tag`); repeatable
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Path of the Dockerfile (default: CONTEXT/Dockerfile); `-` reads it from standard input
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Set a build-time variable (`KEY=value`, or `KEY` to take it from the environment)
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Build this stage and what it needs, not the last stage
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not use the cache for these stages
+    #[arg(long = "no-cache-filter")]
+    pub no_cache_filter: Vec<String>,
+    /// Always look up base images in their registry again
+    #[arg(long)]
+    pub pull: bool,
+    /// Set metadata on the image (`KEY=value`)
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Print only the image id on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image id to this file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Output: `type=oci|docker|tar|local|image[,dest=PATH][,tar=false]`; repeatable
+    #[arg(short = 'o', long = "output")]
+    pub outputs: Vec<String>,
+    /// Network for RUN steps
+    #[arg(long, value_enum, default_value = "default")]
+    pub network: NetworkArg,
+    /// How many steps may run at once (default: number of CPUs)
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Target platform (only the host's platform is supported so far)
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// Words that name a subcommand; anything else first means `build`.
+const SUBCOMMANDS: &[&str] = &[
+    "build", "images", "tag", "rmi", "prune", "du", "debug", "help",
+];
+
+/// Inserts the implicit `build` subcommand: `rbuild -t app .` is `rbuild build -t app .`.
+pub fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
+    let first = args.get(1).map(String::as_str);
+    match first {
+        None => args,
+        Some(a)
+            if SUBCOMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version") =>
+        {
+            args
+        }
+        Some(_) => {
+            let mut out = args;
+            out.insert(1, "build".to_string());
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn build_is_the_default_subcommand() {
+        assert_eq!(
+            with_default_subcommand(words("rbuild -t a .")),
+            words("rbuild build -t a .")
+        );
+        assert_eq!(
+            with_default_subcommand(words("rbuild -")),
+            words("rbuild build -")
+        );
+        assert_eq!(
+            with_default_subcommand(words("rbuild images")),
+            words("rbuild images")
+        );
+        assert_eq!(
+            with_default_subcommand(words("rbuild --help")),
+            words("rbuild --help")
+        );
+    }
+
+    #[test]
+    fn parses_build_flags() {
+        let cli = Cli::try_parse_from(words(
+            "rbuild build -t a:1 -t b --build-arg X=1 --progress plain -o type=oci,dest=o.tar ctx",
+        ))
+        .unwrap();
+        let Command::Build(b) = cli.command else {
+            panic!("not build")
+        };
+        assert_eq!(b.tags, vec!["a:1", "b"]);
+        assert_eq!(b.progress, ProgressMode::Plain);
+        assert_eq!(b.context, "ctx");
+    }
+}

@@ -1,0 +1,145 @@
+//! Rendering of the solver's progress events: BuildKit-like plain lines, JSON lines, or nothing.
+//!
+//! Plain output, as BuildKit prints it:
+//! ```text
+//! #2 [1/3] FROM docker.io/library/busybox:latest
+//! #2 CACHED
+//! #3 [2/3] RUN echo hi
+//! #3 0.105 hi
+//! #3 DONE 0.2s
+//! ```
+//! Steps are numbered in the order they first appear. Everything goes to stderr.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rbuild_solver::events::Event;
+
+use crate::cli::ProgressMode;
+
+/// Renders events in one of the modes. Safe to call from several threads.
+pub struct Progress {
+    mode: ProgressMode,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    numbers: HashMap<u32, usize>,
+    starts: HashMap<u32, Instant>,
+    partial: HashMap<u32, Vec<u8>>,
+    next: usize,
+}
+
+impl Progress {
+    /// `auto` and `tty` render as plain for now (a live tty view is on the roadmap).
+    pub fn new(mode: ProgressMode) -> Self {
+        Progress {
+            mode,
+            state: Mutex::new(State {
+                next: 1,
+                ..State::default()
+            }),
+        }
+    }
+
+    /// Prints a step that the binary itself performs (loading the Dockerfile, exporting).
+    pub fn internal(&self, name: &str, seconds: f64) {
+        if !self.is_plain() {
+            return;
+        }
+        let mut st = self.lock();
+        let n = st.next;
+        st.next += 1;
+        let _ = write!(
+            std::io::stderr().lock(),
+            "#{n} {name}\n#{n} DONE {seconds:.1}s\n\n"
+        );
+    }
+
+    fn is_plain(&self) -> bool {
+        matches!(
+            self.mode,
+            ProgressMode::Auto | ProgressMode::Tty | ProgressMode::Plain
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn event(&self, event: Event) {
+        match self.mode {
+            ProgressMode::Quiet => {}
+            ProgressMode::Json => {
+                if let Ok(line) = serde_json::to_string(&event) {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            }
+            ProgressMode::Auto | ProgressMode::Tty | ProgressMode::Plain => self.plain(event),
+        }
+    }
+
+    fn plain(&self, event: Event) {
+        let mut st = self.lock();
+        let mut err = std::io::stderr().lock();
+        match event {
+            Event::Started { vertex, name } => {
+                let n = st.number(vertex);
+                st.starts.insert(vertex, Instant::now());
+                let _ = writeln!(err, "#{n} {name}");
+            }
+            Event::Cached { vertex, name } => {
+                let n = st.number(vertex);
+                let _ = write!(err, "#{n} {name}\n#{n} CACHED\n\n");
+            }
+            Event::Log { vertex, data, .. } => {
+                let n = st.number(vertex);
+                let elapsed = st
+                    .starts
+                    .get(&vertex)
+                    .map_or(0.0, |s| s.elapsed().as_secs_f64());
+                let buf = st.partial.entry(vertex).or_default();
+                buf.extend_from_slice(&data);
+                while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+                    let _ = writeln!(err, "#{n} {elapsed:.3} {text}");
+                }
+            }
+            Event::Done { vertex, seconds } => {
+                let n = st.number(vertex);
+                st.flush_partial(vertex, n, &mut err);
+                let _ = write!(err, "#{n} DONE {seconds:.1}s\n\n");
+            }
+            Event::Failed {
+                vertex,
+                seconds,
+                error,
+            } => {
+                let n = st.number(vertex);
+                st.flush_partial(vertex, n, &mut err);
+                let _ = write!(err, "#{n} ERROR: {error}\n#{n} FAILED {seconds:.1}s\n\n");
+            }
+        }
+    }
+}
+
+impl State {
+    fn number(&mut self, vertex: u32) -> usize {
+        let next = &mut self.next;
+        *self.numbers.entry(vertex).or_insert_with(|| {
+            let n = *next;
+            *next += 1;
+            n
+        })
+    }
+
+    fn flush_partial(&mut self, vertex: u32, n: usize, err: &mut impl Write) {
+        if let Some(rest) = self.partial.remove(&vertex).filter(|b| !b.is_empty()) {
+            let _ = writeln!(err, "#{n} {}", String::from_utf8_lossy(&rest));
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Turning failures into what the user reads, and into exit codes (0 ok, 1 build failed, 2 usage).
+
+use std::fmt::Write as _;
+
+use rbuild_solver::SolveError;
+
+/// A failure of a command, with everything needed to explain it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Wrong usage (bad flag values, missing files named on the command line): exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The Dockerfile has errors; the text is already rendered with carets.
+    #[error("{0}")]
+    Dockerfile(String),
+    #[error(transparent)]
+    Solve(Box<SolveError>),
+    /// Any other failure of the build or a store command: exit 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// The text printed to stderr.
+    pub fn render(&self, dockerfile: Option<(&str, &[u8])>) -> String {
+        match self {
+            CliError::Solve(solve) => match solve.as_ref() {
+                SolveError::Vertex {
+                    name,
+                    span,
+                    log_tail,
+                    source,
+                    ..
+                } => render_vertex_failure(name, span.as_ref(), log_tail, source, dockerfile),
+                other => format!("ERROR: failed to solve: {other}"),
+            },
+            CliError::Dockerfile(text) => text.clone(),
+            other => {
+                let mut out = format!("ERROR: {other}");
+                let mut cause = std::error::Error::source(other);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !out.ends_with(&text) {
+                        let _ = write!(out, ": {text}");
+                    }
+                    cause = c.source();
+                }
+                out
+            }
+        }
+    }
+}
+
+impl From<SolveError> for CliError {
+    fn from(e: SolveError) -> Self {
+        CliError::Solve(Box::new(e))
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+/// A failed step: its last output lines, the Dockerfile line, then the error chain.
+fn render_vertex_failure(
+    name: &str,
+    span: Option<&rbuild_types::Span>,
+    log_tail: &[String],
+    source: &rbuild_solver::VertexError,
+    dockerfile: Option<(&str, &[u8])>,
+) -> String {
+    let mut out = String::new();
+    if !log_tail.is_empty() {
+        let _ = writeln!(out, "------\n > {name}:");
+        for line in log_tail {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out, "------");
+    }
+    if let (Some(span), Some((file, src))) = (span, dockerfile) {
+        let line_no = span.line as usize;
+        if let Some(line) = src.split(|&b| b == b'\n').nth(line_no.saturating_sub(1)) {
+            let _ = writeln!(out, "{file}:{line_no}");
+            let _ = writeln!(out, "--------------------");
+            let _ = writeln!(
+                out,
+                " {:>3} | >>> {}",
+                line_no,
+                String::from_utf8_lossy(line)
+            );
+            let _ = writeln!(out, "--------------------");
+        }
+    }
+    let _ = write!(out, "ERROR: failed to solve: {name}: {source}");
+    let mut cause = std::error::Error::source(source);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            let _ = write!(out, ": {text}");
+        }
+        cause = c.source();
+    }
+    out
+}

@@ -1,0 +1,121 @@
+//! Commands on the local store: `images`, `tag`, `rmi`, `prune`, `du`.
+
+use std::path::Path;
+
+use rbuild_cache::Store;
+use rbuild_types::ImageRef;
+
+use crate::report::CliError;
+
+fn open(root: &Path) -> Result<Store, CliError> {
+    Store::open(root)
+        .map_err(|e| CliError::Failed(format!("opening the store at {}: {e}", root.display())))
+}
+
+fn full_name(name: &str) -> Result<String, CliError> {
+    ImageRef::parse(name)
+        .map(|r| r.to_string())
+        .map_err(|e| CliError::Usage(format!("invalid image name {name:?}: {e}")))
+}
+
+/// Docker-style human size: `4.26MB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit < UNITS.len() - 1 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{size:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + UNITS[unit]
+    }
+}
+
+pub fn images(root: &Path) -> Result<(), CliError> {
+    let store = open(root)?;
+    let list =
+        rbuild_oci::images::list_images(&store).map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("{:<40} {:<14} {:<22} SIZE", "NAME", "IMAGE ID", "CREATED");
+    for img in list {
+        println!(
+            "{:<40} {:<14} {:<22} {}",
+            img.name,
+            img.id.short(),
+            img.created.as_deref().unwrap_or("-"),
+            human_size(img.size)
+        );
+    }
+    Ok(())
+}
+
+pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), CliError> {
+    let store = open(root)?;
+    let src = full_name(source)?;
+    let manifest = store
+        .tag(&src)
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .ok_or_else(|| CliError::Failed(format!("no such image: {source}")))?;
+    store
+        .set_tag(&full_name(target)?, &manifest)
+        .map_err(|e| CliError::Failed(e.to_string()))
+}
+
+pub fn rmi(root: &Path, names: &[String]) -> Result<(), CliError> {
+    let store = open(root)?;
+    for name in names {
+        if !store
+            .remove_tag(&full_name(name)?)
+            .map_err(|e| CliError::Failed(e.to_string()))?
+        {
+            return Err(CliError::Failed(format!("no such image: {name}")));
+        }
+        println!("Untagged: {name}");
+    }
+    Ok(())
+}
+
+pub fn prune(root: &Path, all: bool) -> Result<(), CliError> {
+    let store = open(root)?;
+    if !all {
+        return Err(CliError::Usage(
+            "only `rbuild prune --all` is implemented so far".into(),
+        ));
+    }
+    let report = store
+        .prune_all()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("{report}");
+    Ok(())
+}
+
+pub fn du(root: &Path) -> Result<(), CliError> {
+    let store = open(root)?;
+    let usage = store
+        .disk_usage()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("{:<12} {:>10}", "TYPE", "SIZE");
+    println!("{:<12} {:>10}", "blobs", human_size(usage.blobs));
+    println!("{:<12} {:>10}", "snapshots", human_size(usage.snapshots));
+    println!("{:<12} {:>10}", "index", human_size(usage.index));
+    println!("{:<12} {:>10}", "total", human_size(usage.total()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_like_docker() {
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_260_000), "4.26MB");
+        assert_eq!(human_size(1_000_000), "1MB");
+    }
+}

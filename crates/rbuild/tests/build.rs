@@ -1,0 +1,501 @@
+//! End-to-end builds with the real binary, the real sandbox and a busybox base image that rbuild
+//! itself builds from Debian's `busybox-static`.
+
+mod support;
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use support::{can_build_runs, require, stderr, stdout, Env};
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn run_output_lands_in_the_image_and_cmd_runs() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nWORKDIR /app\nRUN echo hello > greeting && pwd > where\nCMD [\"cat\", \"/app/greeting\"]\n")],
+    );
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "--progress=plain",
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.join("app/greeting")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(fs::read_to_string(out.join("app/where")).unwrap(), "/app\n");
+    assert!(
+        out.join("bin/busybox").is_file(),
+        "base layers are in the rootfs too"
+    );
+    // Something from the image runs: the busybox in the exported rootfs.
+    let ran = std::process::Command::new("chroot")
+        .arg(&out)
+        .args(["/bin/cat", "/app/greeting"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "hello\n");
+}
+
+#[test]
+fn default_command_form_tags_into_the_store() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox\nRUN touch /made\n")]);
+    // `rbuild -t app:1.0 .` form: no `build` word, context as `.`.
+    let out = env
+        .cmd()
+        .current_dir(&ctx)
+        .args(["-t", "app:1.0", "-q", "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out);
+    assert!(
+        id.trim().starts_with("sha256:"),
+        "quiet prints the image id, got {id:?}"
+    );
+    let images = stdout(&env.ok(&["images"]));
+    assert!(images.contains("app:1.0"), "{images}");
+    assert!(
+        images.contains(&id.trim()["sha256:".len().."sha256:".len() + 12]),
+        "{images}"
+    );
+}
+
+/// Every tar entry path of an OCI layer blob (gzip or plain).
+fn layer_entries(blob: &Path) -> Vec<String> {
+    let mut bytes = Vec::new();
+    fs::File::open(blob)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let data = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        bytes
+    };
+    let mut archive = tar::Archive::new(&data[..]);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect()
+}
+
+/// The layer blobs of the single image in an OCI layout directory, bottom first.
+fn oci_layers(layout: &Path) -> Vec<std::path::PathBuf> {
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(blob(&manifest_digest)).unwrap()).unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| blob(l["digest"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn deleted_files_become_whiteouts() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN mkdir -p /a/b && echo x > /a/b/f && echo y > /keep\nRUN rm -r /a/b && rm /bin/ls\n")],
+    );
+    let layout = env.path("layout");
+    env.ok(&[
+        "build",
+        "-q",
+        "-o",
+        &format!("type=oci,dest={},tar=false", s(&layout)),
+        s(&ctx),
+    ]);
+    let layers = oci_layers(&layout);
+    let last = layer_entries(layers.last().unwrap());
+    assert!(last.contains(&"a/.wh.b".to_string()), "{last:?}");
+    assert!(last.contains(&"bin/.wh.ls".to_string()), "{last:?}");
+    assert!(
+        !last.iter().any(|e| e.contains("keep")),
+        "unchanged files stay out of the layer: {last:?}"
+    );
+}
+
+#[test]
+fn multi_stage_copy_from() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS build\nRUN mkdir /out && echo built > /out/result.txt\n\
+             FROM scratch\nCOPY --from=build /out/result.txt /result.txt\nCOPY --from=build /out /dir/\n",
+        )],
+    );
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "-q",
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.join("result.txt")).unwrap(),
+        "built\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("dir/result.txt")).unwrap(),
+        "built\n"
+    );
+    assert!(
+        !out.join("bin").exists(),
+        "the final stage is scratch: nothing of busybox"
+    );
+}
+
+#[test]
+fn unchanged_rebuild_is_all_cached_and_a_changed_file_reruns_exactly_its_dependents() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("a.txt", "a"),
+            ("b.txt", "b"),
+            ("Dockerfile", "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /from-a\nCOPY b.txt /b.txt\nRUN cat /b.txt > /from-b\n"),
+        ],
+    );
+    let build = || stderr(&env.ok(&["build", "--progress=plain", "-t", "cachetest", s(&ctx)]));
+    build();
+    let again = build();
+    for step in [
+        "COPY a.txt",
+        "RUN cat /a.txt",
+        "COPY b.txt",
+        "RUN cat /b.txt",
+    ] {
+        assert!(
+            step_cached(&again, step),
+            "{step} should be CACHED:\n{again}"
+        );
+    }
+    fs::write(ctx.join("b.txt"), "b2").unwrap();
+    let changed = build();
+    assert!(step_cached(&changed, "COPY a.txt"), "{changed}");
+    assert!(step_cached(&changed, "RUN cat /a.txt"), "{changed}");
+    assert!(!step_cached(&changed, "COPY b.txt"), "{changed}");
+    assert!(!step_cached(&changed, "RUN cat /b.txt"), "{changed}");
+}
+
+/// Whether the plain progress shows the step containing `needle` as CACHED.
+fn step_cached(progress: &str, needle: &str) -> bool {
+    let lines: Vec<&str> = progress.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        l.contains(needle) && {
+            let num = l.split(' ').next().unwrap_or("");
+            lines[i + 1..].iter().any(|n| *n == format!("{num} CACHED"))
+        }
+    })
+}
+
+#[test]
+fn dockerignore_is_honoured() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY . /app/\n"),
+            (
+                ".dockerignore",
+                "secret*\n**/*.log\n!keep.log\ntop-only-*.txt\n",
+            ),
+            ("top-only-1.txt", "x"),
+            ("sub/top-only-2.txt", "anchored at the root: kept"),
+            ("secret.txt", "x"),
+            ("sub/app.log", "x"),
+            ("keep.log", "k"),
+            ("src/main.c", "int main;"),
+        ],
+    );
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "-q",
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    assert!(out.join("app/src/main.c").is_file());
+    assert!(out.join("app/keep.log").is_file());
+    assert!(!out.join("app/secret.txt").exists());
+    assert!(!out.join("app/sub/app.log").exists());
+    assert!(!out.join("app/top-only-1.txt").exists());
+    assert!(
+        out.join("app/sub/top-only-2.txt").is_file(),
+        "patterns are anchored at the context root"
+    );
+}
+
+#[test]
+fn failing_run_reports_command_and_exit_code() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo about to fail && exit 3\n",
+        )],
+    );
+    let out = env.run(&["build", "--progress=plain", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("echo about to fail && exit 3"), "{err}");
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(
+        err.contains("about to fail"),
+        "the last output lines are shown: {err}"
+    );
+}
+
+#[test]
+fn dockerfile_from_stdin_with_empty_context() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let mut child = env
+        .cmd()
+        .args(["build", "-q", "-t", "fromstdin", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM busybox\nRUN echo ok > /ok\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&env.ok(&["images"])).contains("fromstdin:latest"));
+}
+
+#[test]
+fn dockerfile_elsewhere_with_dash_f() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    let ctx = env.context("ctx", &[("data.txt", "d")]);
+    let df = env.context(
+        "dfdir",
+        &[("build.Dockerfile", "FROM scratch\nCOPY data.txt /\n")],
+    );
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "-q",
+        "-f",
+        s(&df.join("build.Dockerfile")),
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    assert_eq!(fs::read_to_string(out.join("data.txt")).unwrap(), "d");
+}
+
+#[test]
+fn syntax_errors_show_line_and_usage_errors_exit_2() {
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nCOPY --bogus=1 a /\n")],
+    );
+    let out = env.run(&["build", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(":2"), "names the line: {err}");
+    assert!(err.contains('^'), "shows a caret: {err}");
+    let out = env.run(&["build", "-o", "type=nope,dest=x", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.run(&["build", "--no-such-flag", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn oci_archive_is_accepted_by_skopeo_and_umoci() {
+    if !can_build_runs()
+        || !require("skopeo", support::have_tool("skopeo"))
+        || !require("umoci", support::have_tool("umoci"))
+    {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo hi > /hi\nCMD [\"cat\", \"/hi\"]\n",
+        )],
+    );
+    let tar = env.path("out.tar");
+    env.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "app:1.0",
+        "-o",
+        &format!("type=oci,dest={}", s(&tar)),
+        s(&ctx),
+    ]);
+    let inspect = std::process::Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci-archive:{}", s(&tar)))
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "skopeo: {}", stderr(&inspect));
+    let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    // busybox as Env::busybox builds it has three layers; the RUN adds one.
+    assert_eq!(info["Layers"].as_array().map(Vec::len), Some(4), "{info}");
+    let layout = env.path("layout");
+    fs::create_dir(&layout).unwrap();
+    let untar = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let bundle = env.path("bundle");
+    let unpack = std::process::Command::new("umoci")
+        .args([
+            "unpack",
+            "--image",
+            &format!("{}:1.0", s(&layout)),
+            s(&bundle),
+        ])
+        .output()
+        .unwrap();
+    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    assert_eq!(
+        fs::read_to_string(bundle.join("rootfs/hi")).unwrap(),
+        "hi\n"
+    );
+}
+
+#[test]
+fn base_image_pulled_from_a_registry_mirror() {
+    if !can_build_runs() || !require("skopeo", support::have_tool("skopeo")) {
+        return;
+    }
+    let Some(registry) = support::Registry::start() else {
+        return;
+    };
+    // Build busybox with rbuild, push it into the registry as docker.io/library/busybox.
+    let builder = Env::new();
+    builder.busybox();
+    let ctx = builder.context("ctx", &[("Dockerfile", "FROM busybox\n")]);
+    let tar = builder.path("busybox.tar");
+    builder.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "busybox:latest",
+        "-o",
+        &format!("type=oci,dest={}", s(&tar)),
+        s(&ctx),
+    ]);
+    let push = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci-archive:{}", s(&tar)))
+        .arg(format!("docker://{}/library/busybox:latest", registry.addr))
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "skopeo copy: {}", stderr(&push));
+
+    // A fresh store that has never seen busybox pulls it through the mirror.
+    let env = Env::new();
+    fs::write(
+        &env.config,
+        format!(
+            "[registry.\"docker.io\"]\nmirrors = [\"{0}\"]\n[registry.\"{0}\"]\nhttp = true\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN echo pulled > /p\n")],
+    );
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "--progress=plain",
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    assert_eq!(fs::read_to_string(out.join("p")).unwrap(), "pulled\n");
+}
