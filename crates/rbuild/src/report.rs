@@ -44,14 +44,7 @@ impl CliError {
             CliError::Dockerfile(text) => text.clone(),
             other => {
                 let mut out = format!("ERROR: {other}");
-                let mut cause = std::error::Error::source(other);
-                while let Some(c) = cause {
-                    let text = c.to_string();
-                    if !out.ends_with(&text) {
-                        let _ = write!(out, ": {text}");
-                    }
-                    cause = c.source();
-                }
+                append_causes(&mut out, other);
                 out
             }
         }
@@ -101,7 +94,14 @@ fn render_vertex_failure(
         }
     }
     let _ = write!(out, "ERROR: failed to solve: {name}: {source}");
-    let mut cause = std::error::Error::source(source);
+    append_causes(&mut out, source);
+    out
+}
+
+/// Appends the chain of causes of `err`, skipping a cause whose text is already at the end
+/// (wrappers that repeat their source's message).
+fn append_causes(out: &mut String, err: &dyn std::error::Error) {
+    let mut cause = err.source();
     while let Some(c) = cause {
         let text = c.to_string();
         if !out.ends_with(&text) {
@@ -109,5 +109,4 @@ fn render_vertex_failure(
         }
         cause = c.source();
     }
-    out
 }

@@ -15,11 +15,9 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn run_output_lands_in_the_image_and_cmd_runs() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let ctx = env.context(
         "ctx",
         &[("Dockerfile", "FROM busybox\nWORKDIR /app\nRUN echo hello > greeting && pwd > where\nCMD [\"cat\", \"/app/greeting\"]\n")],
@@ -52,11 +50,9 @@ fn run_output_lands_in_the_image_and_cmd_runs() {
 
 #[test]
 fn default_command_form_tags_into_the_store() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox\nRUN touch /made\n")]);
     // `rbuild -t app:1.0 .` form: no `build` word, context as `.`.
     let out = env
@@ -135,11 +131,9 @@ fn oci_layers(layout: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn deleted_files_become_whiteouts() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let ctx = env.context(
         "ctx",
         &[("Dockerfile", "FROM busybox\nRUN mkdir -p /a/b && echo x > /a/b/f && echo y > /keep\nRUN rm -r /a/b && rm /bin/ls\n")],
@@ -164,11 +158,9 @@ fn deleted_files_become_whiteouts() {
 
 #[test]
 fn multi_stage_copy_from() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let ctx = env.context(
         "ctx",
         &[(
@@ -177,14 +169,7 @@ fn multi_stage_copy_from() {
              FROM scratch\nCOPY --from=build /out/result.txt /result.txt\nCOPY --from=build /out /dir/\n",
         )],
     );
-    let out = env.path("out");
-    env.ok(&[
-        "build",
-        "-q",
-        "-o",
-        &format!("type=local,dest={}", s(&out)),
-        s(&ctx),
-    ]);
+    let out = env.build_local(&[], &ctx);
     assert_eq!(
         fs::read_to_string(out.join("result.txt")).unwrap(),
         "built\n"
@@ -201,11 +186,9 @@ fn multi_stage_copy_from() {
 
 #[test]
 fn unchanged_rebuild_is_all_cached_and_a_changed_file_reruns_exactly_its_dependents() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let ctx = env.context(
         "ctx",
         &[
@@ -269,14 +252,7 @@ fn dockerignore_is_honoured() {
             ("src/main.c", "int main;"),
         ],
     );
-    let out = env.path("out");
-    env.ok(&[
-        "build",
-        "-q",
-        "-o",
-        &format!("type=local,dest={}", s(&out)),
-        s(&ctx),
-    ]);
+    let out = env.build_local(&[], &ctx);
     assert!(out.join("app/src/main.c").is_file());
     assert!(out.join("app/keep.log").is_file());
     assert!(!out.join("app/secret.txt").exists());
@@ -290,11 +266,9 @@ fn dockerignore_is_honoured() {
 
 #[test]
 fn failing_run_reports_command_and_exit_code() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let ctx = env.context(
         "ctx",
         &[(
@@ -315,11 +289,9 @@ fn failing_run_reports_command_and_exit_code() {
 
 #[test]
 fn dockerfile_from_stdin_with_empty_context() {
-    if !can_build_runs() {
+    let Some(env) = Env::with_busybox() else {
         return;
-    }
-    let env = Env::new();
-    env.busybox();
+    };
     let mut child = env
         .cmd()
         .args(["build", "-q", "-t", "fromstdin", "-"])
@@ -351,16 +323,7 @@ fn dockerfile_elsewhere_with_dash_f() {
         "dfdir",
         &[("build.Dockerfile", "FROM scratch\nCOPY data.txt /\n")],
     );
-    let out = env.path("out");
-    env.ok(&[
-        "build",
-        "-q",
-        "-f",
-        s(&df.join("build.Dockerfile")),
-        "-o",
-        &format!("type=local,dest={}", s(&out)),
-        s(&ctx),
-    ]);
+    let out = env.build_local(&["-f", s(&df.join("build.Dockerfile"))], &ctx);
     assert_eq!(fs::read_to_string(out.join("data.txt")).unwrap(), "d");
 }
 

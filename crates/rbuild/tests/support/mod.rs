@@ -102,6 +102,28 @@ impl Env {
         out
     }
 
+    /// A world whose store has `busybox:latest`, or `None` (said loudly) when RUN cannot work here.
+    pub fn with_busybox() -> Option<Env> {
+        if !can_build_runs() {
+            return None;
+        }
+        let env = Env::new();
+        env.busybox();
+        Some(env)
+    }
+
+    /// Builds `ctx` (with extra `args`) and exports its root filesystem; returns where.
+    pub fn build_local(&self, args: &[&str], ctx: &Path) -> PathBuf {
+        let out = self.path("out");
+        let dest = format!("type=local,dest={}", out.display());
+        let mut all = vec!["build", "-q", "-o", &dest];
+        all.extend_from_slice(args);
+        let ctx = ctx.to_str().expect("utf-8 path");
+        all.push(ctx);
+        self.ok(&all);
+        out
+    }
+
     /// Builds `busybox:latest` into this store with rbuild itself: FROM scratch, COPY the static
     /// binary, install its applet links with a RUN.
     pub fn busybox(&self) {
