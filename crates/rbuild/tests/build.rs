@@ -462,3 +462,98 @@ fn base_image_pulled_from_a_registry_mirror() {
     ]);
     assert_eq!(fs::read_to_string(out.join("p")).unwrap(), "pulled\n");
 }
+
+/// The config JSON of the single image in an OCI layout directory.
+fn oci_config(layout: &Path) -> serde_json::Value {
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
+    };
+    let index = read(layout.join("index.json"));
+    let manifest = read(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    read(blob(manifest["config"]["digest"].as_str().unwrap()))
+}
+
+#[test]
+fn metadata_instructions_set_the_image_config_and_user_applies_to_run() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             ARG GREETING=hi\n\
+             ENV APP_HOME=/srv/app MODE=$GREETING\n\
+             RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group\n\
+             WORKDIR $APP_HOME\n\
+             USER app\n\
+             RUN id -u > /tmp/uid && pwd > /tmp/cwd && echo \"$MODE\" > /tmp/mode\n\
+             LABEL org.example.name=\"demo app\" version=1\n\
+             EXPOSE 8080/tcp 53/udp\n\
+             ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+             CMD [\"echo $MODE\"]\n",
+        )],
+    );
+    let layout = env.path("layout");
+    env.ok(&[
+        "build",
+        "-q",
+        "--build-arg",
+        "GREETING=hello",
+        "-o",
+        &format!("type=oci,dest={},tar=false", s(&layout)),
+        s(&ctx),
+    ]);
+    let config = oci_config(&layout);
+    let c = &config["config"];
+    let envs: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(envs.contains(&"APP_HOME=/srv/app"), "{envs:?}");
+    assert!(
+        envs.contains(&"MODE=hello"),
+        "ENV expands the ARG given by --build-arg: {envs:?}"
+    );
+    assert!(
+        !envs.iter().any(|e| e.starts_with("GREETING=")),
+        "ARGs do not persist: {envs:?}"
+    );
+    assert_eq!(c["WorkingDir"], "/srv/app");
+    assert_eq!(c["User"], "app");
+    assert_eq!(c["Labels"]["org.example.name"], "demo app");
+    assert_eq!(c["Labels"]["version"], "1");
+    assert!(
+        c["ExposedPorts"].get("8080/tcp").is_some() && c["ExposedPorts"].get("53/udp").is_some(),
+        "{c}"
+    );
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["echo $MODE"]));
+    let history = config["history"].as_array().unwrap();
+    assert!(
+        history.iter().any(|h| h["created_by"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("USER app"))),
+        "{history:?}"
+    );
+    let out = env.build_local(&["--build-arg", "GREETING=hello"], &ctx);
+    assert_eq!(
+        fs::read_to_string(out.join("tmp/uid")).unwrap(),
+        "1000\n",
+        "RUN runs as USER"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("tmp/cwd")).unwrap(),
+        "/srv/app\n",
+        "RUN runs in WORKDIR"
+    );
+    assert_eq!(fs::read_to_string(out.join("tmp/mode")).unwrap(), "hello\n");
+}
