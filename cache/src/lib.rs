@@ -19,6 +19,7 @@
 //! | `blobs`     | [`BlobWriter`]: stage, hash while writing, verify, fsync, rename |
 //! | `snapshots` | [`PreparedSnapshot`]: stage `upper`/`work`, `syncfs`, rename into place |
 //! | `index`     | [`CacheRecord`], [`LayerInfo`], tags, resolved references in redb |
+//! | `layer_blobs` | [`LayerBlob`]: diff_id → the (compressed) blob a pulled/loaded layer is stored as |
 //! | `db`        | shared, lease-based access to `index.redb` across threads and processes |
 //! | `prune`     | [`Store::prune_all`] (tags are the only GC roots), [`Store::disk_usage`] |
 //! | [`merged`]  | [`MergedView`]: read-only overlayfs semantics over snapshot directories |
@@ -51,6 +52,7 @@ mod db;
 mod error;
 mod fsutil;
 mod index;
+mod layer_blobs;
 mod lock;
 pub mod merged;
 pub mod overlay;
@@ -64,6 +66,7 @@ use serde::{Deserialize, Serialize};
 pub use blobs::BlobWriter;
 pub use error::CacheError;
 pub use index::{CacheRecord, LayerInfo};
+pub use layer_blobs::LayerBlob;
 pub use merged::{MergedEntry, MergedView};
 pub use prune::{DiskUsage, PruneReport};
 pub use snapshots::PreparedSnapshot;

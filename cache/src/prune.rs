@@ -4,7 +4,8 @@
 //! `manifests[].digest`, a manifest's `config.digest` and `layers[].digest` are kept. A
 //! snapshot is kept when it is a layer of a tagged image, i.e. its id, or its recorded
 //! `diff_id`, appears in a kept config's `rootfs.diff_ids`. Everything else goes, and the
-//! cache index is emptied. The index is updated first, so a crash half-way leaves only
+//! cache index is emptied; layer-blob records
+//! of removed blobs are dropped. The index is updated first, so a crash half-way leaves only
 //! unreferenced files, which the next prune removes.
 
 use std::collections::{BTreeSet, HashSet};
@@ -16,6 +17,7 @@ use serde_json::Value;
 use crate::error::CacheError;
 use crate::fsutil;
 use crate::index::{idx_err, LayerInfo, CACHE, LAYERS, RESOLVED};
+use crate::layer_blobs::{LayerBlob, LAYER_BLOBS};
 use crate::store::{clean_tmp, Store};
 
 /// What `prune_all` removed.
@@ -142,6 +144,16 @@ impl Store {
                 resolved
                     .retain(|_, v| v.parse::<Digest>().is_ok_and(|d| roots.blobs.contains(&d)))
                     .map_err(idx_err("prune resolved", p))?;
+
+                let mut blobs = txn
+                    .open_table(LAYER_BLOBS)
+                    .map_err(idx_err("open table layer_blobs", p))?;
+                blobs
+                    .retain(|_, v| {
+                        serde_json::from_slice::<LayerBlob>(v)
+                            .is_ok_and(|b| roots.blobs.contains(&b.digest))
+                    })
+                    .map_err(idx_err("prune layer blobs", p))?;
             }
             txn.commit().map_err(idx_err("commit", p))?;
             Ok(dropped)
