@@ -1,17 +1,19 @@
-//! Build contexts from a tar archive on stdin (`rbuild - < ctx.tar[.gz|.zst]`), the format
-//! detected by magic bytes like Docker does. The archive is unpacked into a private temporary
-//! directory (entries that would land outside it are skipped by the `tar` crate), which then
-//! is an ordinary context directory — its own `.dockerignore` applies — and lives as long as
-//! the [`BuildContext`].
+//! Build contexts from a tar archive (`rbuild - < ctx.tar[.gz|.bz2|.xz|.zst]`, or a downloaded
+//! URL context), the format detected by magic bytes like Docker does. The archive is unpacked
+//! into a private temporary directory, which then is an ordinary context directory — its own
+//! `.dockerignore` applies — and lives as long as the [`BuildContext`]. Entries escaping the
+//! root and truncated archives are errors, never skipped.
 
 use std::io::{self, Cursor, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::clean::clean_within_root;
+use crate::clean::{clean, clean_within_root};
 use crate::context::BuildContext;
 use crate::error::ContextError;
 
-/// What stdin holds when it is an archive.
+/// What a context stream holds when it is an archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveFormat {
     Tar,
@@ -53,10 +55,16 @@ pub fn detect_archive(head: &[u8]) -> Option<ArchiveFormat> {
 }
 
 impl BuildContext {
-    /// Reads a context archive (plain, gzip or zstd tar) from `reader` and unpacks it into a
-    /// temporary directory kept for the life of the context. `dockerfile` is the Dockerfile's
-    /// path inside the archive (for `<name>.dockerignore`). bzip2 and xz are detected but not
-    /// supported ([`ContextError::UnsupportedCompression`]).
+    /// Reads a context archive (plain, gzip, bzip2, xz or zstd tar, detected by magic bytes)
+    /// from `reader` and unpacks it into a temporary directory kept for the life of the
+    /// context. `dockerfile` is the Dockerfile's path inside the archive (for
+    /// `<name>.dockerignore`); when given, the archive must contain it
+    /// ([`ContextError::MissingDockerfile`]).
+    ///
+    /// Rejected, never silently skipped: an archive that ends before its end-of-archive marker
+    /// or inside a compressed stream ([`ContextError::ArchiveTruncated`]), and an entry whose
+    /// path or hard-link target climbs out of the root, or that would be written through a
+    /// symlink leading out of it ([`ContextError::ArchiveEntryEscapes`]).
     pub fn from_tar<R: Read>(
         mut reader: R,
         dockerfile: Option<&str>,
@@ -69,31 +77,138 @@ impl BuildContext {
             .map_err(extract_err)?;
         let format = detect_archive(&head).unwrap_or(ArchiveFormat::Tar);
         let stream = Cursor::new(head).chain(reader);
-        let decoded: Box<dyn Read> = match format {
+        let decoded: Box<dyn Read + '_> = match format {
             ArchiveFormat::Tar => Box::new(stream),
             ArchiveFormat::TarGzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
+            ArchiveFormat::TarBzip2 => Box::new(bzip2::read::MultiBzDecoder::new(stream)),
+            ArchiveFormat::TarXz => Box::new(lzma_rust2::XzReader::new(stream, true)),
             ArchiveFormat::TarZstd => {
                 Box::new(zstd::stream::read::Decoder::new(stream).map_err(extract_err)?)
-            }
-            ArchiveFormat::TarBzip2 | ArchiveFormat::TarXz => {
-                return Err(ContextError::UnsupportedCompression {
-                    format: format.name(),
-                })
             }
         };
         let dir = tempfile::Builder::new()
             .prefix("rbuild-context-")
             .tempdir()
             .map_err(extract_err)?;
-        let mut archive = tar::Archive::new(decoded);
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_ownerships(is_root());
-        archive.set_unpack_xattrs(false);
-        archive.set_overwrite(true);
-        archive.unpack(dir.path()).map_err(extract_err)?;
-        let df = dockerfile.map(|d| dir.path().join(clean_within_root(d)));
+        unpack(decoded, dir.path(), format)?;
+        let df = match dockerfile {
+            Some(d) => {
+                let path = dir.path().join(clean_within_root(d));
+                if !path.is_file() {
+                    return Err(ContextError::MissingDockerfile {
+                        name: d.to_string(),
+                        source_desc: format!("the {} context archive", format.name()),
+                    });
+                }
+                Some(path)
+            }
+            None => None,
+        };
         let ctx = BuildContext::from_dir(dir.path(), df.as_deref())?;
         Ok(ctx.keeping(Arc::new(dir)))
+    }
+}
+
+/// Unpacks every entry of the (decoded) tar stream into `dest`, checking each entry's path.
+fn unpack<'a>(
+    decoded: Box<dyn Read + 'a>,
+    dest: &Path,
+    format: ArchiveFormat,
+) -> Result<(), ContextError> {
+    let eof = Arc::new(AtomicBool::new(false));
+    let counted = EofFlag {
+        inner: decoded,
+        eof: Arc::clone(&eof),
+    };
+    let truncated = |e: io::Error| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            ContextError::ArchiveTruncated {
+                format: format.name(),
+                detail: e.to_string(),
+            }
+        } else {
+            ContextError::Archive { source: e }
+        }
+    };
+    let mut archive = tar::Archive::new(counted);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(is_root());
+    archive.set_unpack_xattrs(false);
+    archive.set_overwrite(true);
+    for entry in archive.entries().map_err(truncated)? {
+        let mut entry = entry.map_err(truncated)?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if escapes_root(&name) {
+            return Err(ContextError::ArchiveEntryEscapes {
+                entry: name,
+                detail: "its path climbs out of the context root".into(),
+            });
+        }
+        if entry.header().entry_type().is_hard_link() {
+            if let Some(target) = entry.link_name_bytes() {
+                let target = String::from_utf8_lossy(&target).into_owned();
+                if escapes_root(&target) {
+                    return Err(ContextError::ArchiveEntryEscapes {
+                        entry: name,
+                        detail: format!("its hard-link target {target:?} is outside the context"),
+                    });
+                }
+            }
+        }
+        let size = entry.header().entry_size().unwrap_or(0);
+        match entry.unpack_in(dest) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ContextError::ArchiveEntryEscapes {
+                    entry: name,
+                    detail: "it would be written outside the context root".into(),
+                })
+            }
+            Err(e) if eof.load(Ordering::Relaxed) => {
+                return Err(ContextError::ArchiveTruncated {
+                    format: format.name(),
+                    detail: format!("entry {name:?} ({size} bytes) is cut short: {e}"),
+                })
+            }
+            Err(e) if e.to_string().contains("outside of") => {
+                return Err(ContextError::ArchiveEntryEscapes {
+                    entry: name,
+                    detail: e.to_string(),
+                })
+            }
+            Err(e) => return Err(ContextError::Archive { source: e }),
+        }
+    }
+    // The tar reader stops at the first zero block of the end-of-archive marker without
+    // reading further; reaching the end of the stream first means the archive was cut.
+    if eof.load(Ordering::Relaxed) {
+        return Err(ContextError::ArchiveTruncated {
+            format: format.name(),
+            detail: "the stream ended before the end-of-archive marker".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether an archive entry name leaves the root (a leading `/` is dropped, as Docker does).
+fn escapes_root(name: &str) -> bool {
+    let cleaned = clean(name.trim_start_matches('/'));
+    cleaned == ".." || cleaned.starts_with("../")
+}
+
+/// A reader that remembers whether its inner reader ever reported end of stream.
+struct EofFlag<'a> {
+    inner: Box<dyn Read + 'a>,
+    eof: Arc<AtomicBool>,
+}
+
+impl Read for EofFlag<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
     }
 }
 
@@ -117,9 +232,17 @@ mod tests {
         );
         assert_eq!(detect_archive(b"BZh91AY"), Some(ArchiveFormat::TarBzip2));
         assert_eq!(
+            detect_archive(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]),
+            Some(ArchiveFormat::TarXz)
+        );
+        assert_eq!(
             detect_archive(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
             Some(ArchiveFormat::TarZstd)
         );
+        assert!(escapes_root("../x"));
+        assert!(escapes_root("a/../../x"));
+        assert!(!escapes_root("/etc/passwd"), "a leading / is dropped");
+        assert!(!escapes_root("a/../b"));
         let mut tar = vec![0u8; 512];
         tar[257..263].copy_from_slice(b"ustar\0");
         assert_eq!(detect_archive(&tar), Some(ArchiveFormat::Tar));

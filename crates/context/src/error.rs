@@ -50,9 +50,39 @@ pub enum ContextError {
         #[source]
         source: io::Error,
     },
-    /// The context archive uses a compression we cannot read.
-    #[error("build context archive is {format}-compressed, which rbuild cannot read yet (use an uncompressed, gzip or zstd tar)")]
-    UnsupportedCompression { format: &'static str },
+    /// The context archive ends early (inside an entry, a compressed stream, or before the
+    /// end-of-archive marker).
+    #[error("the {format} build context archive is truncated: {detail}")]
+    ArchiveTruncated {
+        format: &'static str,
+        detail: String,
+    },
+    /// An archive entry would land outside the context root.
+    #[error("build context archive entry {entry:?} is rejected: {detail}")]
+    ArchiveEntryEscapes { entry: String, detail: String },
+    /// The named Dockerfile is not in the context that should carry it.
+    #[error("{source_desc} has no Dockerfile {name:?}")]
+    MissingDockerfile { name: String, source_desc: String },
+    /// A git context URL cannot be understood.
+    #[error("invalid git context URL {url:?}: {problem}")]
+    BadGitUrl { url: String, problem: String },
+    /// A `git` command failed while fetching a git context.
+    #[error("git context {url}: `git {command}` failed: {detail}")]
+    Git {
+        url: String,
+        command: String,
+        detail: String,
+    },
+    /// The subdirectory named after `:` in a git URL is missing or leaves the repository.
+    #[error("git context {url}: subdirectory {subdir:?} {problem}")]
+    GitSubdir {
+        url: String,
+        subdir: String,
+        problem: &'static str,
+    },
+    /// Downloading a URL context failed.
+    #[error("downloading build context {url}: {detail}")]
+    Http { url: String, detail: String },
     /// A COPY/ADD source wildcard is malformed.
     #[error("invalid COPY source pattern {src:?}: {problem}")]
     BadSourcePattern {

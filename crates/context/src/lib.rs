@@ -7,7 +7,10 @@
 //!   path's digest covers type, mode bits, uid/gid, symlink target and content, never mtime;
 //! - [`BuildContext::select`]: what a COPY/ADD source selects and its [`Selection::digest`];
 //! - [`debug_listing`]: the text of `rbuild debug context`;
-//! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive on stdin;
+//! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive (plain,
+//!   gzip, bzip2, xz, zstd) on stdin or downloaded by [`fetch_url`];
+//! - [`ContextSource`]: what a `CONTEXT` argument names (stdin, directory, git URL, URL);
+//!   [`BuildContext::from_git`] clones a git context with the `git` command;
 //! - [`BuildContext::with_stat_cache`]: a persistent stat cache so unchanged files are not re-read.
 //!
 //! This crate never prints; every error is a [`ContextError`] naming its path or pattern.
@@ -19,11 +22,14 @@ pub mod dockerignore;
 mod entry;
 mod error;
 mod filter;
+mod git;
 mod glob;
 mod hash;
+mod http;
 mod listing;
 mod resolve;
 mod select;
+mod source;
 mod stat_cache;
 mod walk;
 
@@ -33,6 +39,8 @@ pub use context::BuildContext;
 pub use entry::{ContextEntry, EntryKind};
 pub use error::ContextError;
 pub use filter::{Decision, Filter, Layer};
+pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
 pub use listing::debug_listing;
 pub use select::Selection;
+pub use source::{ContextSource, GitSpec};
 pub use walk::{walk, walk_order, StatKey, Walked};

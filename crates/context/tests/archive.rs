@@ -1,4 +1,4 @@
-//! Contexts from tar archives (plain, gzip, zstd), as `rbuild - < ctx.tar.gz` uses them.
+//! Contexts from tar archives (plain, gzip, bzip2, xz, zstd), as `rbuild - < ctx.tar.gz` uses them.
 
 use std::io::Write as _;
 
@@ -89,12 +89,158 @@ fn unpacked_dir_lives_as_long_as_the_context() {
 }
 
 #[test]
-fn bzip2_is_reported_clearly() {
-    let err = BuildContext::from_tar(b"BZh91AY&SY".as_slice(), None).expect_err("bzip2");
-    assert!(matches!(
-        err,
-        ContextError::UnsupportedCompression { format: "bzip2" }
-    ));
+fn bzip2_and_xz_archives_give_the_same_context() {
+    let raw = sample_tar();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    bz.write_all(&raw).expect("bzip2");
+    let bz = bz.finish().expect("bzip2 finish");
+    let mut xz =
+        lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(3)).expect("xz");
+    xz.write_all(&raw).expect("xz");
+    let xz = xz.finish().expect("xz finish");
+    assert_eq!(detect_archive(&bz), Some(ArchiveFormat::TarBzip2));
+    assert_eq!(detect_archive(&xz), Some(ArchiveFormat::TarXz));
+    let plain = BuildContext::from_tar(raw.as_slice(), Some("Dockerfile")).expect("tar");
+    for bytes in [&bz, &xz] {
+        let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile")).expect("archive");
+        assert_eq!(names(&ctx), names(&plain));
+        assert_eq!(
+            ctx.digest().expect("digest"),
+            plain.digest().expect("digest")
+        );
+    }
+}
+
+fn compress_all(raw: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(raw).expect("gzip");
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    bz.write_all(raw).expect("bzip2");
+    let mut xz =
+        lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(3)).expect("xz");
+    xz.write_all(raw).expect("xz");
+    vec![
+        ("tar", raw.to_vec()),
+        ("gzip", gz.finish().expect("gz")),
+        ("bzip2", bz.finish().expect("bz")),
+        ("xz", xz.finish().expect("xz")),
+        ("zstd", zstd::encode_all(raw, 3).expect("zstd")),
+    ]
+}
+
+#[test]
+fn truncated_archives_are_rejected_in_every_format() {
+    let raw = sample_tar();
+    for (format, bytes) in compress_all(&raw) {
+        // Cut inside the data of the second entry, and (plain tar) exactly at a header
+        // boundary, before the end-of-archive marker.
+        let mut cuts = vec![bytes.len() * 2 / 3];
+        if format == "tar" {
+            cuts.push(1536);
+        }
+        for cut in cuts {
+            let err = BuildContext::from_tar(&bytes[..cut], None)
+                .expect_err(&format!("{format} cut at {cut}"));
+            assert!(
+                matches!(
+                    err,
+                    ContextError::ArchiveTruncated { .. } | ContextError::Archive { .. }
+                ),
+                "{format} cut at {cut}: {err:?}"
+            );
+            if format == "tar" {
+                assert!(
+                    matches!(err, ContextError::ArchiveTruncated { format: "tar", .. }),
+                    "{err:?}"
+                );
+                assert!(err.to_string().contains("truncated"), "{err}");
+            }
+        }
+    }
+}
+
+/// A tar with one entry whose raw name (not checked by the builder) is `name`.
+fn tar_with_raw_name(name: &str, kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(if kind == tar::EntryType::Regular {
+        1
+    } else {
+        0
+    });
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(kind);
+    let raw = &mut h.as_old_mut().name;
+    raw[..name.len()].copy_from_slice(name.as_bytes());
+    if let Some(link) = link {
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    h.set_cksum();
+    let data: &[u8] = if kind == tar::EntryType::Regular {
+        b"x"
+    } else {
+        b""
+    };
+    b.append(&h, data).expect("append");
+    b.into_inner().expect("finish")
+}
+
+#[test]
+fn entries_escaping_the_root_are_rejected() {
+    for (name, kind, link) in [
+        ("../evil.txt", tar::EntryType::Regular, None),
+        ("a/../../evil.txt", tar::EntryType::Regular, None),
+        ("link", tar::EntryType::Link, Some("../../etc/passwd")),
+    ] {
+        let err = BuildContext::from_tar(tar_with_raw_name(name, kind, link).as_slice(), None)
+            .expect_err(name);
+        assert!(
+            matches!(&err, ContextError::ArchiveEntryEscapes { entry, .. } if entry == name),
+            "{name}: {err:?}"
+        );
+    }
+    // A symlink leading out, then a file written through it.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_link(&mut h, "out", "/tmp").expect("symlink");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "out/rbuild-escape-test", b"x".as_slice())
+        .expect("file");
+    let bytes = b.into_inner().expect("finish");
+    let err = BuildContext::from_tar(bytes.as_slice(), None).expect_err("through symlink");
+    assert!(
+        matches!(err, ContextError::ArchiveEntryEscapes { .. }),
+        "{err:?}"
+    );
+    assert!(!std::path::Path::new("/tmp/rbuild-escape-test").exists());
+    // A leading `/` is dropped, as Docker does: that entry stays inside.
+    let ok = tar_with_raw_name("/inside.txt", tar::EntryType::Regular, None);
+    let ctx = BuildContext::from_tar(ok.as_slice(), None).expect("leading slash");
+    assert_eq!(names(&ctx), vec!["inside.txt"]);
+}
+
+#[test]
+fn a_missing_dockerfile_is_named() {
+    let err = BuildContext::from_tar(sample_tar().as_slice(), Some("build/Dockerfile.prod"))
+        .expect_err("missing");
+    assert!(
+        matches!(&err, ContextError::MissingDockerfile { name, .. } if name == "build/Dockerfile.prod"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("build/Dockerfile.prod"), "{err}");
 }
 
 #[test]
@@ -102,5 +248,11 @@ fn garbage_is_an_archive_error() {
     let mut bytes = vec![0x1f, 0x8b];
     bytes.extend_from_slice(b"not really gzip");
     let err = BuildContext::from_tar(bytes.as_slice(), None).expect_err("bad gzip");
-    assert!(matches!(err, ContextError::Archive { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ContextError::Archive { .. } | ContextError::ArchiveTruncated { .. }
+        ),
+        "{err:?}"
+    );
 }

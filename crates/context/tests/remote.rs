@@ -1,0 +1,174 @@
+//! Git and URL contexts: a local repository cloned through `file://`, and a tarball served by
+//! a tiny HTTP server on 127.0.0.1 started by the test.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+use rbuild_context::{fetch_url, BuildContext, ContextError, ContextSource, GitSpec};
+
+fn have_git() -> bool {
+    let ok = Command::new("git").arg("--version").output().is_ok();
+    if !ok {
+        if std::env::var_os("RBUILD_REQUIRE_ALL").is_some_and(|v| v == "1") {
+            panic!("RBUILD_REQUIRE_ALL=1 but this test needs git");
+        }
+        eprintln!("SKIPPED: this test needs git");
+    }
+    ok
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A repository with two commits on `main` and a tag `v1` on the first.
+fn repo(dir: &Path) -> (String, String) {
+    std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+    git(dir, &["init", "-q"]);
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY . /\n").expect("write");
+    std::fs::write(dir.join("app/Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(dir.join("app/v.txt"), "one").expect("write");
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "one"]);
+    git(dir, &["tag", "v1"]);
+    let first = git(dir, &["rev-parse", "HEAD"]);
+    std::fs::write(dir.join("app/v.txt"), "two").expect("write");
+    git(dir, &["commit", "-q", "-am", "two"]);
+    let second = git(dir, &["rev-parse", "HEAD"]);
+    (first, second)
+}
+
+fn read(ctx: &BuildContext, rel: &str) -> String {
+    let sel = ctx.select(rel).expect("select");
+    std::fs::read_to_string(&sel.roots[0].host_path).expect("read")
+}
+
+fn spec(url: &str) -> GitSpec {
+    match ContextSource::classify(url).expect("classify") {
+        ContextSource::Git(g) => g,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn git_contexts_honour_ref_and_subdir() {
+    if !have_git() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (first, _) = repo(tmp.path());
+    let url = format!("file://{}", tmp.path().display());
+
+    let head = BuildContext::from_git(&spec(&url), None).expect("HEAD");
+    assert_eq!(read(&head, "app/v.txt"), "two");
+    let names: Vec<String> = head
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|e| e.rel)
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with(".git")), "{names:?}");
+
+    let tag = BuildContext::from_git(&spec(&format!("{url}#v1:app")), None).expect("tag+subdir");
+    assert_eq!(read(&tag, "v.txt"), "one");
+    let commit = BuildContext::from_git(&spec(&format!("{url}#{first}")), None).expect("commit");
+    assert_eq!(read(&commit, "app/v.txt"), "one");
+    let branch = BuildContext::from_git(&spec(&format!("{url}#main:app")), None).expect("branch");
+    assert_eq!(read(&branch, "v.txt"), "two");
+}
+
+#[test]
+fn git_errors_are_clear() {
+    if !have_git() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    repo(tmp.path());
+    let url = format!("file://{}", tmp.path().display());
+    let err = BuildContext::from_git(&spec(&format!("{url}#nosuchref")), None).expect_err("ref");
+    assert!(matches!(err, ContextError::Git { .. }), "{err:?}");
+    assert!(err.to_string().contains("nosuchref"), "{err}");
+    let err = BuildContext::from_git(&spec(&format!("{url}#:nope")), None).expect_err("subdir");
+    assert!(matches!(err, ContextError::GitSubdir { .. }), "{err}");
+    let err = BuildContext::from_git(&spec(&format!("{url}#:../..")), None).expect_err("escape");
+    assert!(matches!(err, ContextError::GitSubdir { .. }), "{err}");
+    let err = BuildContext::from_git(&spec(&url), Some("missing.Dockerfile")).expect_err("df");
+    assert!(
+        matches!(err, ContextError::MissingDockerfile { .. }),
+        "{err}"
+    );
+    let err =
+        BuildContext::from_git(&spec("file:///nonexistent/repo.git"), None).expect_err("no repo");
+    assert!(err.to_string().contains("/nonexistent/repo.git"), "{err}");
+}
+
+/// Serves `body` (with `status`) to each of `n` connections on a loopback port.
+fn serve(status: &'static str, body: Vec<u8>, n: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let Ok(mut s) = stream else { continue };
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://{addr}/ctx.tar.gz")
+}
+
+#[test]
+fn url_contexts_download_and_unpack() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(13);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, "Dockerfile", b"FROM scratch\n".as_slice())
+        .expect("append");
+    let raw = b.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).expect("gz");
+    let gz = gz.finish().expect("gz");
+
+    let url = serve("200 OK", gz.clone(), 1);
+    assert_eq!(
+        ContextSource::classify(&url).expect("classify"),
+        ContextSource::Url(url.clone())
+    );
+    let bytes = fetch_url(&url).expect("download");
+    assert_eq!(bytes, gz);
+    let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile")).expect("context");
+    assert_eq!(read(&ctx, "Dockerfile"), "FROM scratch\n");
+
+    let missing = serve("404 Not Found", b"no".to_vec(), 1);
+    let err = fetch_url(&missing).expect_err("404");
+    assert!(err.to_string().contains("404"), "{err}");
+    assert!(err.to_string().contains(&missing), "{err}");
+}
