@@ -6,6 +6,7 @@
 //! | `layer_info` | snapshot id (32 bytes)      | [`LayerInfo`] as JSON               |
 //! | `tags`       | image name (`app:1.0`)      | manifest digest (`sha256:…`)        |
 //! | `resolved`   | image reference             | manifest digest (`sha256:…`)        |
+//! | `steps`      | step identity (text)        | the key inputs of the step's last run (opaque bytes, module `steps`) |
 //!
 //! Each operation is one transaction (durable on commit) on the database shared through the
 //! `db` module. A process killed mid-transaction leaves the last committed state.
@@ -24,13 +25,28 @@ pub(crate) const CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ca
 pub(crate) const LAYERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("layer_info");
 pub(crate) const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 pub(crate) const RESOLVED: TableDefinition<&str, &str> = TableDefinition::new("resolved");
+pub(crate) const STEPS: TableDefinition<&str, &[u8]> = TableDefinition::new("steps");
 
 /// The result of a cached vertex: its root filesystem's layers, bottom first.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct CacheRecord {
     pub layers: Vec<SnapshotId>,
     /// When the record was made (seconds since the Unix epoch).
     pub created_unix: u64,
+    /// The display name of the step that made it (`[build 2/4] RUN make`), for `rbuild du`.
+    #[serde(default)]
+    pub name: String,
+    /// When a build last used the record (seconds since the Unix epoch; 0 = never since it
+    /// was made). Garbage collection drops the least recently used records first.
+    #[serde(default)]
+    pub last_used_unix: u64,
+}
+
+impl CacheRecord {
+    /// The later of creation and last use.
+    pub fn last_activity(&self) -> u64 {
+        self.created_unix.max(self.last_used_unix)
+    }
 }
 
 /// A snapshot's tar form: the uncompressed tar's digest (the OCI diff_id) and size.
@@ -64,7 +80,8 @@ impl Store {
                     .open_table(CACHE)
                     .and_then(|_| read.open_table(LAYERS))
                     .and_then(|_| read.open_table(TAGS))
-                    .and_then(|_| read.open_table(RESOLVED));
+                    .and_then(|_| read.open_table(RESOLVED))
+                    .and_then(|_| read.open_table(STEPS));
                 match present {
                     Ok(_) => return Ok(()),
                     Err(TableError::TableDoesNotExist(_)) => {}
@@ -80,6 +97,8 @@ impl Store {
                 .map_err(idx_err("create table tags", p))?;
             txn.open_table(RESOLVED)
                 .map_err(idx_err("create table resolved", p))?;
+            txn.open_table(STEPS)
+                .map_err(idx_err("create table steps", p))?;
             txn.commit().map_err(idx_err("commit", p))
         })
     }

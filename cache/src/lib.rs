@@ -9,7 +9,8 @@
 //!   snapshots/<hex>/     unpacked layers, overlayfs upper-dir format   module `snapshots`
 //!   tmp/                 staging for both; same filesystem            (cleaned on open)
 //!   index.redb           cache key -> result, layer info, tags,       module `index`
-//!                        resolved references (redb, transactional)
+//!                        resolved references, step inputs (redb)     (+ `records`)
+//!   logs/<build>/        every step's full output                     module `logs`
 //!   lock, index.lock     flock(2) files                               module `lock`
 //! ```
 //!
@@ -22,6 +23,9 @@
 //! | `layer_blobs` | [`LayerBlob`]: diff_id → the (compressed) blob a pulled/loaded layer is stored as |
 //! | `db`        | shared, lease-based access to `index.redb` across threads and processes |
 //! | `prune`     | [`Store::prune_all`] (tags are the only GC roots), [`Store::disk_usage`] |
+//! | `gc`        | [`Store::prune`] (`--filter until`, `--keep-storage`, LRU), [`Store::usage_detail`] |
+//! | `records`   | listing and stamping cache records; per-step key inputs for `--explain-cache` |
+//! | `logs`      | [`BuildLogs`]: one directory of step logs per build |
 //! | [`merged`]  | [`MergedView`]: read-only overlayfs semantics over snapshot directories |
 //! | [`overlay`] | whiteouts and opaque directories: detect and create |
 //!
@@ -51,12 +55,15 @@ mod blobs;
 mod db;
 mod error;
 mod fsutil;
+mod gc;
 mod index;
 mod layer_blobs;
 mod lock;
+mod logs;
 pub mod merged;
 pub mod overlay;
 mod prune;
+mod records;
 mod snapshots;
 mod store;
 
@@ -65,8 +72,10 @@ use serde::{Deserialize, Serialize};
 
 pub use blobs::BlobWriter;
 pub use error::CacheError;
+pub use gc::{PruneOptions, RecordUsage, UsageDetail};
 pub use index::{CacheRecord, LayerInfo};
 pub use layer_blobs::LayerBlob;
+pub use logs::BuildLogs;
 pub use merged::{MergedEntry, MergedView};
 pub use prune::{DiskUsage, PruneReport};
 pub use snapshots::PreparedSnapshot;

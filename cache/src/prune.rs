@@ -29,7 +29,9 @@ pub struct PruneReport {
     pub snapshots: u64,
     /// Blobs removed.
     pub blobs: u64,
-    /// Apparent bytes freed by removed snapshots and blobs.
+    /// Build log directories removed.
+    pub logs: u64,
+    /// Apparent bytes freed by removed snapshots, blobs and logs.
     pub bytes: u64,
 }
 
@@ -39,14 +41,16 @@ pub struct DiskUsage {
     pub blobs: u64,
     pub snapshots: u64,
     pub index: u64,
+    /// Build logs (`logs/`).
+    pub logs: u64,
 }
 
 impl std::fmt::Display for PruneReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "removed {} blobs, {} snapshots and {} cache records; {} bytes freed",
-            self.blobs, self.snapshots, self.cache_records, self.bytes
+            "removed {} blobs, {} snapshots, {} cache records and {} build logs; {} bytes freed",
+            self.blobs, self.snapshots, self.cache_records, self.logs, self.bytes
         )
     }
 }
@@ -54,7 +58,7 @@ impl std::fmt::Display for PruneReport {
 impl DiskUsage {
     /// All parts together.
     pub fn total(&self) -> u64 {
-        self.blobs + self.snapshots + self.index
+        self.blobs + self.snapshots + self.index + self.logs
     }
 }
 
@@ -73,7 +77,7 @@ impl Store {
         self.lock.with_exclusive(&self.root, || self.prune_locked())
     }
 
-    fn prune_locked(&self) -> Result<PruneReport, CacheError> {
+    pub(crate) fn prune_locked(&self) -> Result<PruneReport, CacheError> {
         let roots = self.roots()?;
         let mut report = PruneReport::default();
 
@@ -160,6 +164,11 @@ impl Store {
         })
     }
 
+    /// The diff_ids of every tagged image's layers.
+    pub(crate) fn root_diff_ids(&self) -> Result<HashSet<Digest>, CacheError> {
+        Ok(self.roots()?.diff_ids)
+    }
+
     /// Blobs and diff_ids reachable from the tags.
     fn roots(&self) -> Result<Roots, CacheError> {
         let mut roots = Roots::default();
@@ -207,6 +216,7 @@ impl Store {
             blobs: fsutil::tree_size(&self.blobs_dir)?,
             snapshots: fsutil::tree_size(&self.snapshots_dir)?,
             index: fsutil::tree_size(&self.db_path)?,
+            logs: fsutil::tree_size(&self.logs_dir())?,
         })
     }
 }
@@ -220,7 +230,7 @@ fn digest_field(v: &Value) -> Option<Digest> {
 }
 
 /// The digest a store entry is named after (`<hex>`), if its name is one.
-fn digest_of_name(path: &Path) -> Option<Digest> {
+pub(crate) fn digest_of_name(path: &Path) -> Option<Digest> {
     let name = path.file_name()?.to_str()?;
     format!("sha256:{name}").parse().ok()
 }
@@ -258,20 +268,22 @@ mod tests {
             cache_records: 3,
             snapshots: 2,
             blobs: 1,
+            logs: 4,
             bytes: 42,
         };
         assert_eq!(
             r.to_string(),
-            "removed 1 blobs, 2 snapshots and 3 cache records; 42 bytes freed"
+            "removed 1 blobs, 2 snapshots, 3 cache records and 4 build logs; 42 bytes freed"
         );
         assert_eq!(
             DiskUsage {
                 blobs: 1,
                 snapshots: 2,
-                index: 3
+                index: 3,
+                logs: 4,
             }
             .total(),
-            6
+            10
         );
     }
 }

@@ -27,6 +27,7 @@ fn rec(i: u64) -> CacheRecord {
     CacheRecord {
         layers: vec![SnapshotId(Digest::of(&i.to_le_bytes()))],
         created_unix: i,
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,7 @@ fn cache_records_round_trip_and_survive_reopen() {
     let rec = CacheRecord {
         layers: vec![SnapshotId(Digest::of(b"l1")), SnapshotId(Digest::of(b"l2"))],
         created_unix: 1_700_000_000,
+        ..Default::default()
     };
     {
         let store = Store::open(dir.path()).unwrap();
@@ -23,6 +24,7 @@ fn cache_records_round_trip_and_survive_reopen() {
     let newer = CacheRecord {
         layers: vec![],
         created_unix: 1,
+        ..Default::default()
     };
     store.record(&key, &newer).unwrap();
     assert_eq!(store.lookup(&key).unwrap(), Some(newer));
@@ -103,6 +105,7 @@ fn two_handles_on_one_root_share_the_index() {
                     &CacheRecord {
                         layers: vec![],
                         created_unix: i,
+                        ..Default::default()
                     },
                 )
                 .unwrap();

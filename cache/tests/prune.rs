@@ -70,6 +70,7 @@ fn prune_keeps_what_tags_reach() {
             &CacheRecord {
                 layers: vec![SnapshotId(built)],
                 created_unix: 0,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -378,6 +378,8 @@ impl Solver {
                 let record = CacheRecord {
                     layers: layers.clone(),
                     created_unix: now_unix(),
+                    name: v.name.clone(),
+                    last_used_unix: 0,
                 };
                 self.store
                     .record(&key, &record)
