@@ -86,11 +86,89 @@ pub struct Node {
     pub span: Span,
     /// The 1-based line number of the last physical line consumed.
     pub end_line: u32,
+    /// The source span of each entry of `flags` (same length as `flags` when produced by
+    /// `parse`; may be empty for nodes built by hand, then [`Node::flag_span`] falls back to
+    /// `span`).
+    pub flag_spans: Vec<Span>,
+    /// Where the pieces of `original` come from: continuation lines are joined into one
+    /// logical line, so an offset in `original` maps to a source position through the
+    /// segment that contains it. Sorted by `logical`; empty for nodes built by hand.
+    pub segments: Vec<Segment>,
+}
+
+/// One physical-line piece of a logical line: `original[logical..]` starts at byte `source`
+/// of the file, on line `line`, column `col` (1-based, bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub logical: usize,
+    pub source: usize,
+    pub line: u32,
+    pub col: u32,
 }
 
 impl Node {
     /// The 1-based line where the instruction starts.
     pub fn start_line(&self) -> u32 {
         self.span.line
+    }
+
+    /// The source span of `original[lo..hi]`; `span` when the node has no segment map.
+    pub fn span_of_range(&self, lo: usize, hi: usize) -> Span {
+        let Some(seg) = self.segments.iter().rev().find(|s| s.logical <= lo) else {
+            return self.span;
+        };
+        let start = seg.source + (lo - seg.logical);
+        let end_seg = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.logical <= hi)
+            .unwrap_or(seg);
+        let end = (end_seg.source + hi.saturating_sub(end_seg.logical)).max(start);
+        let col = u32::try_from(lo - seg.logical)
+            .unwrap_or(u32::MAX)
+            .saturating_add(seg.col);
+        Span::new(start, end, seg.line, col)
+    }
+
+    /// The span of the `i`-th flag, or the whole instruction when unknown.
+    pub fn flag_span(&self, i: usize) -> Span {
+        self.flag_spans.get(i).copied().unwrap_or(self.span)
+    }
+
+    /// The span of the first occurrence of `word` in the arguments (after the flags), or the
+    /// whole instruction when it cannot be found (e.g. the word was changed by unquoting).
+    pub fn word_span(&self, word: &str) -> Span {
+        if word.is_empty() {
+            return self.span;
+        }
+        let after_flags = self
+            .flag_spans
+            .last()
+            .and_then(|last| {
+                self.segments
+                    .iter()
+                    .rev()
+                    .find(|s| s.source <= last.end && s.line == last.line)
+                    .map(|s| s.logical + (last.end - s.source))
+            })
+            .unwrap_or(0)
+            .min(self.original.len());
+        let hay = self.original.get(after_flags..).unwrap_or("");
+        // Skip the keyword when there are no flags.
+        let skip = if after_flags == 0 {
+            hay.trim_start()
+                .find(char::is_whitespace)
+                .map_or(0, |k| k + (hay.len() - hay.trim_start().len()))
+        } else {
+            0
+        };
+        match hay.get(skip..).and_then(|h| h.find(word)) {
+            Some(k) => {
+                let lo = after_flags + skip + k;
+                self.span_of_range(lo, lo + word.len())
+            }
+            None => self.span,
+        }
     }
 }

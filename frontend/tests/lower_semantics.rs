@@ -195,21 +195,22 @@ fn run_forms_shell_network_and_no_cache() {
 }
 
 #[test]
+/// Errors point at the flag at fault when there is one, else at the instruction.
 fn errors_carry_the_instruction_line() {
     let cases = [
         (
             "FROM busybox\nRUN --mount=type=cache,target=/x true\n",
-            "2:1",
+            "2:5",
             "RUN --mount",
         ),
         (
             "FROM busybox\nCOPY --chmod=999 a /\n",
-            "2:1",
+            "2:6",
             "invalid chmod",
         ),
         (
             "FROM busybox\nCOPY --from=$X a /\n",
-            "2:1",
+            "2:6",
             "variable expansion is not supported",
         ),
         ("RUN true\nFROM busybox\n", "1:1", "no build stage"),
@@ -220,8 +221,8 @@ fn errors_carry_the_instruction_line() {
         ),
         (
             "FROM busybox\nRUN --network=bogus true\n",
-            "2:1",
-            "invalid network mode",
+            "2:5",
+            "network mode \"bogus\" not supported",
         ),
         (
             "FROM busybox\nWORKDIR ${NOPE:?must be set}\n",

@@ -1,20 +1,47 @@
 //! Node → [`Instruction`]: per-keyword argument and flag checks, as BuildKit's
 //! `instructions` package does them (before variable expansion).
 
+use rbuild_types::Span;
+
 use crate::ast::{Heredoc, Node};
 use crate::parser::parse_heredoc_word;
 
 use super::duration::parse_go_duration;
 use super::error::InstructionError;
 use super::flags::{Flags, Kind};
-use super::{AddArgs, Command, CopyArgs, Healthcheck, Instruction};
+use super::mount::check_unexpanded;
+use super::values::{parse_checksum, Chmod, Network, Security};
+use super::{AddArgs, Command, CopyArgs, Healthcheck, Instruction, Spanned};
 
-type Result<T> = std::result::Result<T, InstructionError>;
+/// An error and, when known, the span of the flag or word at fault (else the instruction's).
+#[derive(Debug)]
+pub struct Located {
+    pub error: InstructionError,
+    pub span: Option<Span>,
+}
+
+impl From<InstructionError> for Located {
+    fn from(error: InstructionError) -> Self {
+        Located { error, span: None }
+    }
+}
+
+impl From<(InstructionError, Span)> for Located {
+    fn from((error, span): (InstructionError, Span)) -> Self {
+        Located {
+            error,
+            span: Some(span),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Located>;
 
 const NO_FLAGS: &[(&str, Kind)] = &[];
 const FROM_FLAGS: &[(&str, Kind)] = &[("platform", Kind::String)];
 const RUN_FLAGS: &[(&str, Kind)] = &[
     ("mount", Kind::Strings),
+    ("device", Kind::Strings),
     ("network", Kind::String),
     ("security", Kind::String),
 ];
@@ -48,7 +75,29 @@ fn upper(node: &Node) -> String {
 }
 
 fn flags(node: &Node, spec: &[(&str, Kind)]) -> Result<Flags> {
-    Flags::parse(&node.keyword, &node.flags, spec)
+    Ok(Flags::parse(
+        &node.keyword,
+        &node.flags,
+        &node.flag_spans,
+        node.span,
+        spec,
+    )?)
+}
+
+/// Checks a value now when it has no variables (else lowering checks it after expansion).
+fn check_now<T>(
+    v: &Spanned<String>,
+    parse: impl Fn(&str) -> std::result::Result<T, super::error::ValueError>,
+) -> Result<()> {
+    if !v.value.contains('$') {
+        parse(&v.value).map_err(|e| (InstructionError::from(e), v.span))?;
+    }
+    Ok(())
+}
+
+/// A bool flag that is only meaningful when true: its span when given as true.
+fn true_span(f: &Flags, name: &str) -> Option<Span> {
+    f.opt_bool(name).filter(|b| b.value).map(|b| b.span)
 }
 
 fn command(node: &Node) -> Command {
@@ -63,18 +112,18 @@ fn exactly_one(node: &Node) -> Result<String> {
     flags(node, NO_FLAGS)?;
     match node.args.as_slice() {
         [one] => Ok(one.clone()),
-        _ => Err(InstructionError::ExactlyOne {
+        _ => Err(Located::from(InstructionError::ExactlyOne {
             keyword: upper(node),
-        }),
+        })),
     }
 }
 
 fn at_least_one(node: &Node) -> Result<Vec<String>> {
     flags(node, NO_FLAGS)?;
     if node.args.is_empty() {
-        return Err(InstructionError::AtLeastOne {
+        return Err(Located::from(InstructionError::AtLeastOne {
             keyword: upper(node),
-        });
+        }));
     }
     Ok(node.args.clone())
 }
@@ -92,17 +141,17 @@ fn from(node: &Node) -> Result<Instruction> {
         [image] => (image.clone(), None),
         [image, as_word, name] => {
             if !as_word.eq_ignore_ascii_case("as") {
-                return Err(InstructionError::FromAs {
+                return Err(Located::from(InstructionError::FromAs {
                     found: as_word.clone(),
-                });
+                }));
             }
             let name = name.to_ascii_lowercase();
             if !valid_stage_name(&name) {
-                return Err(InstructionError::StageName { name });
+                return Err(Located::from(InstructionError::StageName { name }));
             }
             (image.clone(), Some(name))
         }
-        _ => return Err(InstructionError::FromArgs),
+        _ => return Err(Located::from(InstructionError::FromArgs)),
     };
     Ok(Instruction::From {
         image,
@@ -114,15 +163,43 @@ fn from(node: &Node) -> Result<Instruction> {
 fn run(node: &Node) -> Result<Instruction> {
     let f = flags(node, RUN_FLAGS)?;
     if node.args.is_empty() {
-        return Err(InstructionError::AtLeastOne {
+        return Err(Located::from(InstructionError::AtLeastOne {
             keyword: upper(node),
-        });
+        }));
     }
+    let mounts = f.strings("mount");
+    for m in &mounts {
+        check_unexpanded(&m.value).map_err(|source| {
+            (
+                InstructionError::Mount {
+                    value: m.value.clone(),
+                    source,
+                },
+                m.span,
+            )
+        })?;
+    }
+    let typed = |name: &str| f.string(name);
+    let network = match typed("network") {
+        None => None,
+        Some(v) => Some(Spanned {
+            value: Network::parse(&v.value).map_err(|e| (e.into(), v.span))?,
+            span: v.span,
+        }),
+    };
+    let security = match typed("security") {
+        None => None,
+        Some(v) => Some(Spanned {
+            value: Security::parse(&v.value).map_err(|e| (e.into(), v.span))?,
+            span: v.span,
+        }),
+    };
     Ok(Instruction::Run {
         cmd: command(node),
-        mounts_raw: f.strings("mount"),
-        network: f.string("network"),
-        security: f.string("security"),
+        mounts,
+        devices: f.strings("device"),
+        network,
+        security,
         heredocs: node.heredocs.clone(),
     })
 }
@@ -131,9 +208,9 @@ fn run(node: &Node) -> Result<Instruction> {
 fn pairs(node: &Node) -> Result<Vec<(String, String)>> {
     flags(node, NO_FLAGS)?;
     if node.args.is_empty() {
-        return Err(InstructionError::AtLeastOne {
+        return Err(Located::from(InstructionError::AtLeastOne {
             keyword: upper(node),
-        });
+        }));
     }
     let mut out = Vec::with_capacity(node.args.len() / 3);
     for triple in node.args.chunks(3) {
@@ -143,9 +220,9 @@ fn pairs(node: &Node) -> Result<Vec<(String, String)>> {
             [] => continue,
         };
         if k.is_empty() {
-            return Err(InstructionError::BlankName {
+            return Err(Located::from(InstructionError::BlankName {
                 keyword: upper(node),
-            });
+            }));
         }
         out.push((k.clone(), v.clone()));
     }
@@ -161,9 +238,9 @@ fn arg(node: &Node) -> Result<Instruction> {
             None => (w.clone(), None),
         };
         if name.is_empty() {
-            return Err(InstructionError::BlankName {
+            return Err(Located::from(InstructionError::BlankName {
                 keyword: upper(node),
-            });
+            }));
         }
         out.push((name, default));
     }
@@ -173,14 +250,14 @@ fn arg(node: &Node) -> Result<Instruction> {
 /// Splits COPY/ADD args into path sources, heredoc sources and the destination.
 fn sources_and_dest(node: &Node) -> Result<(Vec<String>, Vec<Heredoc>, String)> {
     let Some((dest, srcs)) = node.args.split_last() else {
-        return Err(InstructionError::NoDestination {
+        return Err(Located::from(InstructionError::NoDestination {
             keyword: upper(node),
-        });
+        }));
     };
     if srcs.is_empty() {
-        return Err(InstructionError::NoDestination {
+        return Err(Located::from(InstructionError::NoDestination {
             keyword: upper(node),
-        });
+        }));
     }
     let mut sources = Vec::new();
     let mut heredocs = Vec::new();
@@ -204,14 +281,18 @@ fn sources_and_dest(node: &Node) -> Result<(Vec<String>, Vec<Heredoc>, String)> 
 fn copy(node: &Node) -> Result<Instruction> {
     let f = flags(node, COPY_FLAGS)?;
     let (sources, heredocs, dest) = sources_and_dest(node)?;
+    let chmod = f.string("chmod");
+    if let Some(c) = &chmod {
+        check_now(c, Chmod::parse)?;
+    }
     Ok(Instruction::Copy(CopyArgs {
         sources,
         dest,
         from: f.string("from"),
         chown: f.string("chown"),
-        chmod: f.string("chmod"),
+        chmod,
         link: f.bool("link"),
-        parents: f.bool("parents"),
+        parents: true_span(&f, "parents"),
         excludes: f.strings("exclude"),
         heredocs,
     }))
@@ -220,33 +301,49 @@ fn copy(node: &Node) -> Result<Instruction> {
 fn add(node: &Node) -> Result<Instruction> {
     let f = flags(node, ADD_FLAGS)?;
     let (sources, heredocs, dest) = sources_and_dest(node)?;
+    let chmod = f.string("chmod");
+    if let Some(c) = &chmod {
+        check_now(c, Chmod::parse)?;
+    }
+    let checksum = f.string("checksum");
+    if let Some(c) = &checksum {
+        check_now(c, parse_checksum)?;
+    }
     Ok(Instruction::Add(AddArgs {
         sources,
         dest,
         chown: f.string("chown"),
-        chmod: f.string("chmod"),
+        chmod,
         link: f.bool("link"),
         excludes: f.strings("exclude"),
         heredocs,
-        checksum: f.string("checksum"),
-        keep_git_dir: f.bool("keep-git-dir"),
+        checksum,
+        keep_git_dir: true_span(&f, "keep-git-dir"),
         unpack: f.opt_bool("unpack"),
     }))
 }
 
 fn duration_flag(f: &Flags, name: &str) -> Result<Option<std::time::Duration>> {
-    let Some(v) = f.string(name) else {
+    let Some(Spanned { value: v, span }) = f.string(name) else {
         return Ok(None);
     };
-    let d = parse_go_duration(&v).ok_or_else(|| InstructionError::BadDuration {
-        flag: name.to_string(),
-        value: v.clone(),
+    let d = parse_go_duration(&v).ok_or_else(|| {
+        (
+            InstructionError::BadDuration {
+                flag: name.to_string(),
+                value: v.clone(),
+            },
+            span,
+        )
     })?;
     if !d.is_zero() && d < std::time::Duration::from_millis(1) {
-        return Err(InstructionError::DurationTooShort {
-            flag: name.to_string(),
-            min: "1ms",
-        });
+        return Err(Located::from((
+            InstructionError::DurationTooShort {
+                flag: name.to_string(),
+                min: "1ms",
+            },
+            span,
+        )));
     }
     Ok(Some(d))
 }
@@ -254,20 +351,20 @@ fn duration_flag(f: &Flags, name: &str) -> Result<Option<std::time::Duration>> {
 fn healthcheck(node: &Node) -> Result<Instruction> {
     let f = flags(node, HEALTH_FLAGS)?;
     let Some((typ, rest)) = node.args.split_first() else {
-        return Err(InstructionError::AtLeastOne {
+        return Err(Located::from(InstructionError::AtLeastOne {
             keyword: upper(node),
-        });
+        }));
     };
     match typ.to_ascii_uppercase().as_str() {
         "NONE" => {
             if !rest.is_empty() {
-                return Err(InstructionError::HealthNoneArgs);
+                return Err(Located::from(InstructionError::HealthNoneArgs));
             }
             Ok(Instruction::Healthcheck(Healthcheck::None))
         }
         "CMD" => {
             if rest.is_empty() {
-                return Err(InstructionError::HealthNoCmd);
+                return Err(Located::from(InstructionError::HealthNoCmd));
             }
             let cmd = if node.json_form {
                 Command::Exec(rest.to_vec())
@@ -276,9 +373,9 @@ fn healthcheck(node: &Node) -> Result<Instruction> {
             };
             let retries = match f.string("retries") {
                 None => None,
-                Some(v) => Some(
+                Some(Spanned { value: v, span }) => Some(
                     v.parse::<u32>()
-                        .map_err(|_| InstructionError::BadRetries { value: v.clone() })?,
+                        .map_err(|_| (InstructionError::BadRetries { value: v.clone() }, span))?,
                 ),
             };
             Ok(Instruction::Healthcheck(Healthcheck::Cmd {
@@ -290,21 +387,23 @@ fn healthcheck(node: &Node) -> Result<Instruction> {
                 retries,
             }))
         }
-        _ => Err(InstructionError::HealthType { typ: typ.clone() }),
+        _ => Err(Located::from(InstructionError::HealthType {
+            typ: typ.clone(),
+        })),
     }
 }
 
 fn onbuild(node: &Node) -> Result<Instruction> {
     flags(node, NO_FLAGS)?;
     let Some(next) = &node.next else {
-        return Err(InstructionError::OnbuildEmpty);
+        return Err(Located::from(InstructionError::OnbuildEmpty));
     };
     if matches!(next.keyword.as_str(), "onbuild" | "from" | "maintainer") {
-        return Err(InstructionError::OnbuildForbidden {
+        return Err(Located::from(InstructionError::OnbuildForbidden {
             keyword: upper(next),
-        });
+        }));
     }
-    let trigger = from_node(next)?;
+    let trigger = convert(next)?;
     Ok(Instruction::Onbuild {
         trigger: Box::new(trigger),
         raw: next.original.trim().to_string(),
@@ -312,7 +411,18 @@ fn onbuild(node: &Node) -> Result<Instruction> {
 }
 
 /// Converts one node. Keywords are matched case-insensitively (nodes hold them lower-cased).
-pub fn from_node(node: &Node) -> Result<Instruction> {
+pub fn from_node(node: &Node) -> std::result::Result<Instruction, InstructionError> {
+    convert(node).map_err(|l| l.error)
+}
+
+/// Converts one node; the error carries the span of the flag at fault, else the node's.
+pub fn from_node_spanned(
+    node: &Node,
+) -> std::result::Result<Instruction, (InstructionError, Span)> {
+    convert(node).map_err(|l| (l.error, l.span.unwrap_or(node.span)))
+}
+
+fn convert(node: &Node) -> Result<Instruction> {
     let kw = node.keyword.to_ascii_lowercase();
     match kw.as_str() {
         "from" => from(node),
@@ -328,12 +438,12 @@ pub fn from_node(node: &Node) -> Result<Instruction> {
         "shell" => {
             flags(node, NO_FLAGS)?;
             if !node.json_form {
-                return Err(InstructionError::ShellNotJson);
+                return Err(Located::from(InstructionError::ShellNotJson));
             }
             if node.args.is_empty() {
-                return Err(InstructionError::AtLeastOne {
+                return Err(Located::from(InstructionError::AtLeastOne {
                     keyword: upper(node),
-                });
+                }));
             }
             Ok(Instruction::Shell(node.args.clone()))
         }
@@ -350,18 +460,19 @@ pub fn from_node(node: &Node) -> Result<Instruction> {
         "maintainer" => Ok(Instruction::Maintainer(exactly_one(node)?)),
         "healthcheck" => healthcheck(node),
         "onbuild" => onbuild(node),
-        _ => Err(InstructionError::UnknownInstruction {
+        _ => Err(Located::from(InstructionError::UnknownInstruction {
             keyword: upper(node),
-        }),
+        })),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instructions::error::ValueError;
     use crate::parser::parse;
 
-    fn one(src: &str) -> Result<Instruction> {
+    fn one(src: &str) -> std::result::Result<Instruction, InstructionError> {
         let df = parse(src.as_bytes()).map_err(|_| InstructionError::OnbuildEmpty)?;
         from_node(&df.instructions[0])
     }
@@ -370,13 +481,20 @@ mod tests {
         v.to_string()
     }
 
+    fn sp(v: &str, start: usize, end: usize) -> Spanned<String> {
+        Spanned {
+            value: s(v),
+            span: Span::new(start, end, 1, start as u32 + 1),
+        }
+    }
+
     #[test]
     fn from_forms() {
         assert_eq!(
             one("FROM --platform=linux/amd64 busybox AS Build"),
             Ok(Instruction::From {
                 image: s("busybox"),
-                platform: Some(s("linux/amd64")),
+                platform: Some(sp("linux/amd64", 5, 27)),
                 alias: Some(s("build")),
             })
         );
@@ -397,8 +515,12 @@ mod tests {
             one("run --mount=type=cache,target=/c --network=none echo $HOME"),
             Ok(Instruction::Run {
                 cmd: Command::Shell(s("echo $HOME")),
-                mounts_raw: vec![s("type=cache,target=/c")],
-                network: Some(s("none")),
+                mounts: vec![sp("type=cache,target=/c", 4, 32)],
+                devices: vec![],
+                network: Some(Spanned {
+                    value: Network::None,
+                    span: Span::new(33, 47, 1, 34)
+                }),
                 security: None,
                 heredocs: vec![],
             })
@@ -424,8 +546,9 @@ mod tests {
         };
         assert_eq!(c.sources, vec![s("a"), s("b")]);
         assert_eq!(c.dest, "/dst/");
-        assert_eq!(c.from.as_deref(), Some("build"));
-        assert_eq!(c.excludes, vec![s("*.md"), s("x")]);
+        assert_eq!(c.from.map(|f| f.value).as_deref(), Some("build"));
+        let ex: Vec<String> = c.excludes.into_iter().map(|e| e.value).collect();
+        assert_eq!(ex, vec![s("*.md"), s("x")]);
         assert!(c.link);
         assert!(matches!(
             one("COPY a"),
@@ -439,11 +562,19 @@ mod tests {
         assert_eq!(h.heredocs.len(), 2);
         assert_eq!(h.heredocs[1].content, "b\n");
         let a = one("ADD --checksum=sha256:abc --unpack=false http://x/y /z");
+        assert!(matches!(
+            a,
+            Err(InstructionError::Value(ValueError::Checksum { .. }))
+        ));
+        let sum = format!("sha256:{}", "0".repeat(64));
+        let a = one(&format!(
+            "ADD --checksum={sum} --unpack=false http://x/y /z"
+        ));
         let Ok(Instruction::Add(a)) = a else {
             panic!("not an add: {a:?}");
         };
-        assert_eq!(a.checksum.as_deref(), Some("sha256:abc"));
-        assert_eq!(a.unpack, Some(false));
+        assert_eq!(a.checksum.map(|c| c.value), Some(sum));
+        assert_eq!(a.unpack.map(|u| u.value), Some(false));
         assert!(matches!(
             one("ADD --from=x a b"),
             Err(InstructionError::UnknownFlag { .. })
@@ -503,7 +634,8 @@ mod tests {
             Ok(Instruction::Onbuild {
                 trigger: Box::new(Instruction::Run {
                     cmd: Command::Shell(s("echo hi")),
-                    mounts_raw: vec![],
+                    mounts: vec![],
+                    devices: vec![],
                     network: None,
                     security: None,
                     heredocs: vec![],

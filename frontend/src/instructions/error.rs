@@ -51,4 +51,53 @@ pub enum InstructionError {
         "{keyword}: --{flag} cannot be used with a JSON-form source list containing a heredoc"
     )]
     Unsupported { keyword: String, flag: String },
+    #[error("invalid --mount={value:?}: {source}")]
+    Mount { value: String, source: MountError },
+    #[error(transparent)]
+    Value(#[from] ValueError),
+}
+
+/// A malformed `RUN --mount` value (messages follow BuildKit's).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    #[error("failed to parse csv mounts: {0}")]
+    Csv(&'static str),
+    #[error("invalid field '{field}' must be a key=value pair")]
+    NotKeyValue { field: String },
+    #[error("unexpected key '{key}' in '{field}'")]
+    UnknownKey { key: String, field: String },
+    #[error("unexpected key '{key}' for mount type '{typ}'")]
+    UnexpectedKey { key: String, typ: &'static str },
+    #[error("invalid value for {key}: {value}")]
+    BadValue { key: String, value: String },
+    #[error("unsupported mount type {value:?} (expected bind, cache, tmpfs, secret or ssh)")]
+    BadType { value: String },
+    #[error("unsupported sharing value {value:?} (expected shared, private or locked)")]
+    BadSharing { value: String },
+    #[error("{key} not allowed for {typ:?} type mounts")]
+    NotAllowed {
+        key: &'static str,
+        typ: &'static str,
+    },
+    #[error("invalid cache sharing set for {typ} mount")]
+    SharingNotCache { typ: &'static str },
+    #[error("{0}")]
+    Secret(&'static str),
+    #[error("'from' doesn't support variable expansion, define alias stage instead")]
+    FromVariable,
+    #[error("{message}")]
+    Expand { message: String },
+}
+
+/// A malformed single flag value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777, or a symbolic mode like u=rwx,go=rx or +x")]
+    Chmod { value: String },
+    #[error("invalid checksum {value:?}: {reason}")]
+    Checksum { value: String, reason: &'static str },
+    #[error("network mode {value:?} not supported (expected default, none or host)")]
+    Network { value: String },
+    #[error("security {value:?} is not valid (expected sandbox or insecure)")]
+    Security { value: String },
 }

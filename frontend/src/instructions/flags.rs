@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
+use rbuild_types::Span;
+
 use super::error::InstructionError;
+use super::Spanned;
 
 /// The kind of value a flag takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,22 +20,40 @@ pub enum Kind {
     Bool,
 }
 
-/// The parsed flags of one instruction.
+/// The parsed flags of one instruction; every value keeps the span of its `--flag` word.
 #[derive(Debug, Default)]
 pub struct Flags {
-    values: HashMap<String, Vec<String>>,
-    bools: HashMap<String, bool>,
+    values: HashMap<String, Vec<Spanned<String>>>,
+    bools: HashMap<String, Spanned<bool>>,
 }
 
 impl Flags {
-    /// Parses `raw` (as in [`Node::flags`](crate::Node::flags)) against `spec`.
+    /// Parses `raw` (as in [`Node::flags`](crate::Node::flags)) against `spec`; `spans[i]`
+    /// is where `raw[i]` is (`fallback` when missing). Errors carry the flag's span.
     pub fn parse(
         keyword: &str,
         raw: &[String],
+        spans: &[Span],
+        fallback: Span,
         spec: &[(&str, Kind)],
-    ) -> Result<Flags, InstructionError> {
+    ) -> Result<Flags, (InstructionError, Span)> {
         let mut out = Flags::default();
-        for f in raw {
+        for (i, f) in raw.iter().enumerate() {
+            let span = spans.get(i).copied().unwrap_or(fallback);
+            out.one(keyword, f, span, spec).map_err(|e| (e, span))?;
+        }
+        Ok(out)
+    }
+
+    fn one(
+        &mut self,
+        keyword: &str,
+        f: &str,
+        span: Span,
+        spec: &[(&str, Kind)],
+    ) -> Result<(), InstructionError> {
+        let out = self;
+        {
             let body = f.strip_prefix("--").unwrap_or(f);
             let (name, value) = match body.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -62,7 +83,8 @@ impl Flags {
                             })
                         }
                     };
-                    out.bools.insert(name.to_string(), b);
+                    out.bools
+                        .insert(name.to_string(), Spanned { value: b, span });
                 }
                 Kind::String | Kind::Strings => {
                     let Some(v) = value else {
@@ -73,30 +95,33 @@ impl Flags {
                     out.values
                         .entry(name.to_string())
                         .or_default()
-                        .push(v.to_string());
+                        .push(Spanned {
+                            value: v.to_string(),
+                            span,
+                        });
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The value of a single-valued flag, if given.
-    pub fn string(&self, name: &str) -> Option<String> {
+    pub fn string(&self, name: &str) -> Option<Spanned<String>> {
         self.values.get(name).and_then(|v| v.last().cloned())
     }
 
     /// All values of a repeatable flag, in order.
-    pub fn strings(&self, name: &str) -> Vec<String> {
+    pub fn strings(&self, name: &str) -> Vec<Spanned<String>> {
         self.values.get(name).cloned().unwrap_or_default()
     }
 
     /// A bool flag's value (false when absent).
     pub fn bool(&self, name: &str) -> bool {
-        self.bools.get(name).copied().unwrap_or(false)
+        self.bools.get(name).is_some_and(|b| b.value)
     }
 
-    /// A bool flag's value, or `None` when absent.
-    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+    /// A bool flag's value and span, or `None` when absent.
+    pub fn opt_bool(&self, name: &str) -> Option<Spanned<bool>> {
         self.bools.get(name).copied()
     }
 }
@@ -115,34 +140,38 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn parse(r: &[String], spec: &[(&str, Kind)]) -> Result<Flags, InstructionError> {
+        Flags::parse("copy", r, &[], Span::default(), spec).map_err(|(e, _)| e)
+    }
+
     #[test]
     fn parses_and_rejects() {
-        let f = Flags::parse(
-            "copy",
+        let f = parse(
             &raw(&["--from=a", "--exclude=x", "--exclude=y", "--link"]),
             SPEC,
         );
         let f = f.unwrap_or_default();
-        assert_eq!(f.string("from").as_deref(), Some("a"));
-        assert_eq!(f.strings("exclude"), vec!["x", "y"]);
+        assert_eq!(f.string("from").map(|s| s.value).as_deref(), Some("a"));
+        let ex: Vec<String> = f.strings("exclude").into_iter().map(|s| s.value).collect();
+        assert_eq!(ex, vec!["x", "y"]);
         assert!(f.bool("link"));
         assert!(matches!(
-            Flags::parse("copy", &raw(&["--nope"]), SPEC),
+            parse(&raw(&["--nope"]), SPEC),
             Err(InstructionError::UnknownFlag { .. })
         ));
         assert!(matches!(
-            Flags::parse("copy", &raw(&["--from"]), SPEC),
+            parse(&raw(&["--from"]), SPEC),
             Err(InstructionError::MissingFlagValue { .. })
         ));
         assert!(matches!(
-            Flags::parse("copy", &raw(&["--from=a", "--from=b"]), SPEC),
+            parse(&raw(&["--from=a", "--from=b"]), SPEC),
             Err(InstructionError::DuplicateFlag { .. })
         ));
         assert!(matches!(
-            Flags::parse("copy", &raw(&["--link=maybe"]), SPEC),
+            parse(&raw(&["--link=maybe"]), SPEC),
             Err(InstructionError::BadBool { .. })
         ));
-        let f = Flags::parse("copy", &raw(&["--link=false"]), SPEC).unwrap_or_default();
-        assert_eq!(f.opt_bool("link"), Some(false));
+        let f = parse(&raw(&["--link=false"]), SPEC).unwrap_or_default();
+        assert_eq!(f.opt_bool("link").map(|b| b.value), Some(false));
     }
 }

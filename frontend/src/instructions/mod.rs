@@ -9,6 +9,8 @@ mod convert;
 mod duration;
 mod error;
 mod flags;
+pub mod mount;
+pub mod values;
 
 use std::time::Duration;
 
@@ -17,9 +19,18 @@ use rbuild_types::Span;
 use crate::ast::{Dockerfile, Heredoc};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 
-pub use convert::from_node;
+pub use convert::{from_node, from_node_spanned};
 pub use duration::parse_go_duration;
-pub use error::InstructionError;
+pub use error::{InstructionError, MountError, ValueError};
+pub use mount::{Mount, MountType, Sharing};
+pub use values::{parse_checksum, Chmod, Network, Security};
+
+/// A value and the source span it came from (for a flag: the whole `--name=value` word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
 
 /// A command in shell form (run through the shell) or exec form (a JSON argv).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,18 +48,19 @@ pub struct CopyArgs {
     pub sources: Vec<String>,
     /// The destination (last argument).
     pub dest: String,
-    /// `--from=stage|image|context`.
-    pub from: Option<String>,
-    /// `--chown=user[:group]`.
-    pub chown: Option<String>,
-    /// `--chmod=mode`.
-    pub chmod: Option<String>,
+    /// `--from=stage|image|context` (never expanded).
+    pub from: Option<Spanned<String>>,
+    /// `--chown=user[:group]` (expanded when lowered).
+    pub chown: Option<Spanned<String>>,
+    /// `--chmod=mode` (expanded when lowered, then [`Chmod::parse`]d; already checked here
+    /// when it has no `$`).
+    pub chmod: Option<Spanned<String>>,
     /// `--link`.
     pub link: bool,
-    /// `--parents`.
-    pub parents: bool,
-    /// `--exclude=pattern` (repeatable).
-    pub excludes: Vec<String>,
+    /// `--parents` (the flag's span when true).
+    pub parents: Option<Span>,
+    /// `--exclude=pattern` (repeatable, expanded when lowered).
+    pub excludes: Vec<Spanned<String>>,
     /// Inline sources (`COPY <<EOF /dest`): each becomes a file named after the heredoc.
     pub heredocs: Vec<Heredoc>,
 }
@@ -58,17 +70,18 @@ pub struct CopyArgs {
 pub struct AddArgs {
     pub sources: Vec<String>,
     pub dest: String,
-    pub chown: Option<String>,
-    pub chmod: Option<String>,
+    pub chown: Option<Spanned<String>>,
+    pub chmod: Option<Spanned<String>>,
     pub link: bool,
-    pub excludes: Vec<String>,
+    pub excludes: Vec<Spanned<String>>,
     pub heredocs: Vec<Heredoc>,
-    /// `--checksum=sha256:…` for remote sources.
-    pub checksum: Option<String>,
-    /// `--keep-git-dir` for git sources.
-    pub keep_git_dir: bool,
+    /// `--checksum=sha256:…` for remote sources (expanded when lowered, then checked with
+    /// [`parse_checksum`]; already checked here when it has no `$`).
+    pub checksum: Option<Spanned<String>>,
+    /// `--keep-git-dir` for git sources (the flag's span when true).
+    pub keep_git_dir: Option<Span>,
     /// `--unpack[=bool]`: `None` = default (unpack local archives only).
-    pub unpack: Option<bool>,
+    pub unpack: Option<Spanned<bool>>,
 }
 
 /// HEALTHCHECK.
@@ -93,16 +106,22 @@ pub enum Healthcheck {
 pub enum Instruction {
     From {
         image: String,
-        platform: Option<String>,
+        /// `--platform` (expanded with the global scope when planned).
+        platform: Option<Spanned<String>>,
         /// The stage name, lower-cased (`AS Build` → `build`).
         alias: Option<String>,
     },
     Run {
         cmd: Command,
-        /// `--mount=…` values as written (repeatable).
-        mounts_raw: Vec<String>,
-        network: Option<String>,
-        security: Option<String>,
+        /// `--mount=…` values as written (repeatable); each is expanded and parsed into a
+        /// [`Mount`] when lowered (BuildKit expands mount values at dispatch).
+        mounts: Vec<Spanned<String>>,
+        /// `--device=…` values as written.
+        devices: Vec<Spanned<String>>,
+        /// `--network` (not expanded).
+        network: Option<Spanned<Network>>,
+        /// `--security` (not expanded).
+        security: Option<Spanned<Security>>,
         heredocs: Vec<Heredoc>,
     },
     Cmd(Command),
@@ -160,9 +179,9 @@ pub fn instructions(df: &Dockerfile) -> Result<Vec<(Instruction, Span)>, Diagnos
     let mut out = Vec::with_capacity(df.instructions.len());
     let mut errors = Vec::new();
     for node in &df.instructions {
-        match from_node(node) {
+        match from_node_spanned(node) {
             Ok(i) => out.push((i, node.span)),
-            Err(e) => errors.push(Diagnostic::error(e.to_string(), node.span)),
+            Err((e, span)) => errors.push(Diagnostic::error(e.to_string(), span)),
         }
     }
     if errors.is_empty() {

@@ -12,12 +12,15 @@ use rbuild_types::{ImageRef, Platform, Span};
 use super::args;
 use super::builder::Builder;
 use super::error::LowerError;
-use super::flags::Flags;
 use super::gofmt;
 use super::paths;
-use super::plan::{Plan, StageBase, StageSource};
+use super::plan::{Plan, StageBase, StageSource, Step};
 use crate::ast::{Heredoc, Node};
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::instructions::{
+    self as ins, parse_checksum, AddArgs, Chmod, CopyArgs, Instruction, Mount, Network, Security,
+    Spanned,
+};
 use crate::shell::{self, EnvList, LexOptions};
 
 /// The `comment` of every history entry BuildKit writes.
@@ -107,15 +110,28 @@ fn uppercase_cmd(s: &str) -> String {
 pub fn lower(plan: &Plan, bases: &BTreeMap<ImageRef, ImageConfig>) -> Result<Graph, Diagnostics> {
     let mut b = Builder::default();
     let mut done: Vec<Option<StageState>> = vec![None; plan.stages.len()];
+    let mut errors = Vec::new();
     for &i in &plan.needed {
+        let mut stage_errors = Vec::new();
         let state = Lowerer {
             plan,
             bases,
             b: &mut b,
             done: &done,
         }
-        .stage(i)?;
-        done[i] = Some(state);
+        .stage(i, &mut stage_errors);
+        errors.extend(stage_errors);
+        match state {
+            Ok(state) => done[i] = Some(state),
+            // Stages built on this one would only repeat the error.
+            Err(d) => {
+                errors.extend(d.0);
+                break;
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
     }
     let Some(target) = done[plan.target].take() else {
         let span = plan.stages[plan.target].span;
@@ -142,11 +158,30 @@ struct Lowerer<'a> {
 }
 
 fn err_at(e: LowerError, span: Span) -> Diagnostics {
-    Diagnostics::single(Diagnostic::error(e.to_string(), span))
+    Diagnostics::single(diag_at(e, span))
+}
+
+/// The diagnostic for `e`: at the span it carries (a flag or word), else at `span`.
+fn diag_at(e: LowerError, span: Span) -> Diagnostic {
+    match e {
+        LowerError::At { error, span } => Diagnostic::error(error.to_string(), span),
+        e => Diagnostic::error(e.to_string(), span),
+    }
+}
+
+/// Attaches the span of the flag or word at fault.
+fn at(error: impl Into<LowerError>, span: Span) -> LowerError {
+    LowerError::At {
+        error: Box::new(error.into()),
+        span,
+    }
 }
 
 impl Lowerer<'_> {
-    fn stage(&mut self, i: usize) -> Result<StageState, Diagnostics> {
+    /// Lowers stage `i`. Errors of single instructions go to `errors` (dispatch goes on with
+    /// the next instruction, so every one is reported); an `Err` means the stage itself
+    /// could not start.
+    fn stage(&mut self, i: usize, errors: &mut Vec<Diagnostic>) -> Result<StageState, Diagnostics> {
         let stage = &self.plan.stages[i];
         let span = stage.span;
         let platform = stage
@@ -157,7 +192,15 @@ impl Lowerer<'_> {
             + stage
                 .commands
                 .iter()
-                .filter(|c| matches!(c.keyword.as_str(), "add" | "copy" | "run" | "workdir"))
+                .filter(|c| {
+                    matches!(
+                        c.instruction,
+                        Instruction::Add(_)
+                            | Instruction::Copy(_)
+                            | Instruction::Run { .. }
+                            | Instruction::Workdir(_)
+                    )
+                })
                 .count();
         let display = self.plan.display_name(i);
         let ignore_cache = self.plan.options.is_no_cache(stage.name.as_deref());
@@ -220,16 +263,17 @@ impl Lowerer<'_> {
         };
         st.config.on_build.clear();
         for trigger in &triggers {
-            let mut node = onbuild_node(trigger).map_err(|e| err_at(e, span))?;
-            node.span = span;
+            // A trigger's text is not in this file: every error points at the FROM.
+            let step = onbuild_step(trigger, span).map_err(|e| err_at(e, span))?;
             st.in_onbuild = true;
-            self.dispatch(&mut st, &node, None)
-                .map_err(|e| err_at(e, span))?;
+            self.dispatch(&mut st, &step, None)
+                .map_err(|e| err_at(strip_span(e), span))?;
             st.in_onbuild = false;
         }
-        for (node, source) in stage.commands.iter().zip(&stage.sources) {
-            self.dispatch(&mut st, node, source.as_ref())
-                .map_err(|e| err_at(e, node.span))?;
+        for (step, source) in stage.commands.iter().zip(&stage.sources) {
+            if let Err(e) = self.dispatch(&mut st, step, source.as_ref()) {
+                errors.push(diag_at(e, step.node.span));
+            }
         }
         Ok(st)
     }
@@ -293,111 +337,114 @@ impl Lowerer<'_> {
     fn dispatch(
         &mut self,
         st: &mut StageState,
-        node: &Node,
+        step: &Step,
         source: Option<&StageSource>,
     ) -> Result<(), LowerError> {
-        let kw = node.keyword.as_str();
-        let flags = Flags::parse(kw, &node.flags)?;
-        match kw {
-            "run" => self.run(st, node, &flags),
-            "copy" | "add" => self.copy(st, node, &flags, source),
-            "workdir" => self.workdir(st, node),
-            "env" => self.env(st, node),
-            "arg" => self.arg(st, node),
-            "label" => self.label(st, node),
-            "cmd" | "entrypoint" => self.cmd(st, node),
-            "user" => {
-                let user = self.expand(st, first(node, "USER", "exactly one argument")?)?;
+        let node = &step.node;
+        match &step.instruction {
+            Instruction::Run {
+                cmd: _,
+                mounts,
+                devices,
+                network,
+                security,
+                heredocs: _,
+            } => self.run(st, node, mounts, devices, *network, *security),
+            Instruction::Copy(c) => self.copy(st, node, &CopyView::copy(c), source),
+            Instruction::Add(a) => self.copy(st, node, &CopyView::add(a), source),
+            Instruction::Workdir(path) => self.workdir(st, node, path),
+            Instruction::Env(pairs) => self.env(st, pairs),
+            Instruction::Arg(words) => self.arg(st, words),
+            Instruction::Label(pairs) => self.label(st, pairs),
+            Instruction::Cmd(c) => self.cmd(st, true, c),
+            Instruction::Entrypoint(c) => self.cmd(st, false, c),
+            Instruction::User(user) => {
+                let user = self.expand(st, user)?;
                 st.user.clone_from(&user);
                 st.config.user.clone_from(&user);
                 st.history(format!("USER {user}"), false);
                 Ok(())
             }
-            "expose" => self.expose(st, node),
-            "volume" => {
+            Instruction::Expose(words) => self.expose(st, words),
+            Instruction::Volume(words) => {
                 let mut vols = Vec::new();
-                for a in &node.args {
+                for a in words {
                     let v = self.expand(st, a)?;
                     if v.is_empty() {
                         return Err(LowerError::EmptyVolume);
                     }
                     vols.push(v);
                 }
-                if vols.is_empty() {
-                    return Err(LowerError::MissingArgs {
-                        keyword: "VOLUME",
-                        what: "at least one argument",
-                    });
-                }
                 st.config.volumes.extend(vols.iter().cloned());
                 st.history(format!("VOLUME {}", gofmt::plain_list(&vols)), false);
                 Ok(())
             }
-            "stopsignal" => {
-                let sig = self.expand(st, first(node, "STOPSIGNAL", "one argument")?)?;
+            Instruction::StopSignal(sig) => {
+                let sig = self.expand(st, sig)?;
                 st.config.stop_signal = Some(sig.clone());
                 st.history(format!("STOPSIGNAL {sig}"), false);
                 Ok(())
             }
-            "shell" => {
-                if !node.json_form {
-                    return Err(LowerError::NotJson("SHELL"));
-                }
-                if node.args.is_empty() {
-                    return Err(LowerError::MissingArgs {
-                        keyword: "SHELL",
-                        what: "at least one argument",
-                    });
-                }
-                st.config.shell = Some(node.args.clone());
-                st.history(format!("SHELL {}", gofmt::plain_list(&node.args)), false);
+            Instruction::Shell(argv) => {
+                st.config.shell = Some(argv.clone());
+                st.history(format!("SHELL {}", gofmt::plain_list(argv)), false);
                 Ok(())
             }
-            "healthcheck" => self.healthcheck(st, node, &flags),
-            "maintainer" => {
-                let who = first(node, "MAINTAINER", "exactly one argument")?;
+            Instruction::Healthcheck(h) => self.healthcheck(st, h),
+            Instruction::Maintainer(who) => {
                 st.history(format!("MAINTAINER {who}"), false);
                 Ok(())
             }
-            "onbuild" => {
-                let text = node.original.trim();
-                let expr = text
-                    .get(..7)
-                    .filter(|p| p.eq_ignore_ascii_case("onbuild"))
-                    .map_or(text, |_| text[7..].trim_start());
-                st.config.on_build.push(expr.to_string());
+            Instruction::Onbuild { raw, .. } => {
+                st.config.on_build.push(raw.clone());
                 Ok(())
             }
-            other => Err(LowerError::UnknownInstruction(other.to_uppercase())),
+            Instruction::From { .. } => Err(LowerError::UnknownInstruction("FROM".into())),
         }
     }
 
-    fn run(&mut self, st: &mut StageState, node: &Node, flags: &Flags) -> Result<(), LowerError> {
-        if flags.has("mount") {
-            return Err(unsupported("RUN --mount"));
+    fn run(
+        &mut self,
+        st: &mut StageState,
+        node: &Node,
+        mounts: &[Spanned<String>],
+        devices: &[Spanned<String>],
+        network: Option<Spanned<Network>>,
+        security: Option<Spanned<Security>>,
+    ) -> Result<(), LowerError> {
+        // Mount values are expanded, then parsed and checked, as BuildKit does at dispatch;
+        // a valid mount is still rejected: ExecOp has no mounts yet.
+        if let Some(m) = mounts.first() {
+            let mut expand = |w: &str| self.expand(st, w).map_err(|e| e.to_string());
+            let mount = Mount::parse(&m.value, &mut expand).map_err(|source| {
+                at(
+                    ins::InstructionError::Mount {
+                        value: m.value.clone(),
+                        source,
+                    },
+                    m.span,
+                )
+            })?;
+            return Err(at(
+                unsupported(&format!("RUN --mount=type={}", mount.typ.as_str())),
+                m.span,
+            ));
         }
-        if flags.has("device") {
-            return Err(unsupported("RUN --device"));
+        if let Some(d) = devices.first() {
+            return Err(at(unsupported("RUN --device"), d.span));
         }
-        match flags.value("security")? {
-            None | Some("sandbox") => {}
-            Some(other) => return Err(unsupported(&format!("RUN --security={other}"))),
+        if let Some(Spanned {
+            value: Security::Insecure,
+            span,
+        }) = security
+        {
+            return Err(at(unsupported("RUN --security=insecure"), span));
         }
-        let network = match flags.value("network")? {
-            None => NetworkMode::Default,
-            Some(n) => match self.expand(st, n)?.as_str() {
-                "default" => NetworkMode::Default,
-                "none" => NetworkMode::None,
-                "host" => NetworkMode::Host,
-                other => return Err(LowerError::BadNetwork(other.to_string())),
-            },
+        let network = match network.map(|n| n.value) {
+            None | Some(Network::Default) => NetworkMode::Default,
+            Some(Network::None) => NetworkMode::None,
+            Some(Network::Host) => NetworkMode::Host,
         };
-        if node.args.is_empty() {
-            return Err(LowerError::MissingArgs {
-                keyword: "RUN",
-                what: "at least one argument",
-            });
-        }
         let mut name = self.display(st, node, true);
         let args = if node.json_form {
             node.args.clone()
@@ -406,7 +453,10 @@ impl Lowerer<'_> {
             if let Some(doc) = single_heredoc(&text, &node.heredocs) {
                 let data = heredoc_data(doc);
                 if data.starts_with("#!") {
-                    return Err(unsupported("RUN with a heredoc script starting with #!"));
+                    return Err(at(
+                        unsupported("RUN with a heredoc script starting with #!"),
+                        node.word_span("<<"),
+                    ));
                 }
                 name.push_str(&format!(" ({})", summarize(&doc.content)));
                 text = data;
@@ -448,68 +498,74 @@ impl Lowerer<'_> {
         &mut self,
         st: &mut StageState,
         node: &Node,
-        flags: &Flags,
+        c: &CopyView<'_>,
         source: Option<&StageSource>,
     ) -> Result<(), LowerError> {
-        let is_add = node.keyword == "add";
-        let kw = if is_add { "ADD" } else { "COPY" };
-        for f in ["parents", "exclude", "checksum", "keep-git-dir", "unpack"] {
-            if flags.has(f) {
-                return Err(unsupported(&format!("{kw} --{f}")));
-            }
+        let kw = if c.is_add { "ADD" } else { "COPY" };
+        if let Some(span) = c.parents {
+            return Err(at(unsupported(&format!("{kw} --parents")), span));
         }
-        let chown = flags
-            .value("chown")?
-            .map(|c| self.expand(st, c))
-            .transpose()?
-            .filter(|c| !c.is_empty());
-        let chmod_text = flags
-            .value("chmod")?
-            .map(|c| self.expand(st, c))
-            .transpose()?
-            .filter(|c| !c.is_empty());
+        if let Some(e) = c.excludes.first() {
+            self.expand(st, &e.value).map_err(|err| at(err, e.span))?;
+            return Err(at(unsupported(&format!("{kw} --exclude")), e.span));
+        }
+        if let Some(sum) = c.checksum {
+            let value = self.expand(st, &sum.value).map_err(|e| at(e, sum.span))?;
+            parse_checksum(&value).map_err(|e| at(ins::InstructionError::from(e), sum.span))?;
+            return Err(at(unsupported(&format!("{kw} --checksum")), sum.span));
+        }
+        if let Some(span) = c.keep_git_dir {
+            return Err(at(unsupported(&format!("{kw} --keep-git-dir")), span));
+        }
+        // `--unpack=false` is what we do for every local file anyway.
+        if let Some(Spanned { value: true, span }) = c.unpack {
+            return Err(at(unsupported(&format!("{kw} --unpack")), span));
+        }
+        let chown = match c.chown {
+            None => None,
+            Some(f) => Some(self.expand(st, &f.value).map_err(|e| at(e, f.span))?),
+        }
+        .filter(|c| !c.is_empty());
+        let chmod_text = match c.chmod {
+            None => None,
+            Some(f) => Some((
+                self.expand(st, &f.value).map_err(|e| at(e, f.span))?,
+                f.span,
+            )),
+        }
+        .filter(|(c, _)| !c.is_empty());
         let chmod = match &chmod_text {
             None => None,
-            Some(c) => match u32::from_str_radix(c, 8) {
-                Ok(m) if m <= 0o7777 => Some(m),
-                Ok(_) => return Err(LowerError::BadChmod(c.clone())),
-                Err(_) if c.chars().all(|ch| ch.is_ascii_digit()) => {
-                    return Err(LowerError::BadChmod(c.clone()))
-                }
-                Err(_) => return Err(unsupported(&format!("{kw} --chmod={c} (symbolic modes)"))),
-            },
-        };
-        // Sources and dest; heredoc words (`<<EOF`) become inline files.
-        let mut docs = node.heredocs.iter();
-        let mut srcs: Vec<String> = Vec::new();
-        let mut inline: Vec<&Heredoc> = Vec::new();
-        for word in &node.args {
-            if !node.json_form && word.starts_with("<<") && !node.heredocs.is_empty() {
-                if let Some(doc) = docs.next() {
-                    inline.push(doc);
-                    continue;
+            Some((text, span)) => {
+                match Chmod::parse(text).map_err(|e| at(ins::InstructionError::from(e), *span))? {
+                    Chmod::Octal(m) => Some(m),
+                    Chmod::Symbolic(_) => {
+                        return Err(at(
+                            unsupported(&format!("{kw} --chmod={text} (symbolic modes)")),
+                            *span,
+                        ))
+                    }
                 }
             }
-            srcs.push(self.expand(st, word)?);
-        }
-        let dest_raw = srcs.pop();
-        let Some(dest_raw) = dest_raw else {
-            return Err(LowerError::MissingArgs {
-                keyword: if is_add { "ADD" } else { "COPY" },
-                what: "at least two arguments",
-            });
         };
-        if srcs.is_empty() && inline.is_empty() {
-            return Err(LowerError::MissingArgs {
-                keyword: if is_add { "ADD" } else { "COPY" },
-                what: "at least two arguments",
-            });
-        }
-        for s in &srcs {
+        let chmod_text = chmod_text.map(|(t, _)| t);
+        let mut srcs: Vec<String> = Vec::with_capacity(c.sources.len());
+        for word in c.sources {
+            let s = self
+                .expand(st, word)
+                .map_err(|e| at(e, node.word_span(word)))?;
             if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
-                return Err(unsupported(&format!("{kw} from a URL or git source ({s})")));
+                return Err(at(
+                    unsupported(&format!("{kw} from a URL or git source ({s})")),
+                    node.word_span(word),
+                ));
             }
+            srcs.push(s);
         }
+        let inline: Vec<&Heredoc> = c.heredocs.iter().collect();
+        let dest_raw = self
+            .expand(st, c.dest)
+            .map_err(|e| at(e, node.word_span(c.dest)))?;
         let dest = paths::copy_dest(&st.cwd, &dest_raw);
         let name = self.display(st, node, false);
         let name = st.name(name);
@@ -601,8 +657,8 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn workdir(&mut self, st: &mut StageState, node: &Node) -> Result<(), LowerError> {
-        let requested = self.expand(st, first(node, "WORKDIR", "exactly one argument")?)?;
+    fn workdir(&mut self, st: &mut StageState, node: &Node, path: &str) -> Result<(), LowerError> {
+        let requested = self.expand(st, path)?;
         if requested.is_empty() {
             return Err(LowerError::EmptyWorkdir);
         }
@@ -633,25 +689,20 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// `ENV`/`LABEL` key-value triples `(key, value, separator)`, all expanded against the
-    /// environment before the instruction.
+    /// `ENV`/`LABEL` pairs, all expanded against the environment before the instruction.
     fn pairs(
         &self,
         st: &StageState,
-        node: &Node,
-        keyword: &'static str,
+        pairs: &[(String, String)],
     ) -> Result<Vec<(String, String)>, LowerError> {
-        if node.args.is_empty() || !node.args.chunks_exact(3).remainder().is_empty() {
-            return Err(LowerError::BadKeyValues { keyword });
-        }
-        node.args
-            .chunks(3)
-            .map(|c| Ok((self.expand(st, &c[0])?, self.expand(st, &c[1])?)))
+        pairs
+            .iter()
+            .map(|(k, v)| Ok((self.expand(st, k)?, self.expand(st, v)?)))
             .collect()
     }
 
-    fn env(&mut self, st: &mut StageState, node: &Node) -> Result<(), LowerError> {
-        let pairs = self.pairs(st, node, "ENV")?;
+    fn env(&mut self, st: &mut StageState, pairs: &[(String, String)]) -> Result<(), LowerError> {
+        let pairs = self.pairs(st, pairs)?;
         let mut msg = "ENV".to_string();
         for (k, v) in pairs {
             msg.push_str(&format!(" {k}={v}"));
@@ -662,8 +713,8 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn label(&mut self, st: &mut StageState, node: &Node) -> Result<(), LowerError> {
-        let pairs = self.pairs(st, node, "LABEL")?;
+    fn label(&mut self, st: &mut StageState, pairs: &[(String, String)]) -> Result<(), LowerError> {
+        let pairs = self.pairs(st, pairs)?;
         let mut msg = "LABEL".to_string();
         for (k, v) in pairs {
             msg.push_str(&format!(" {k}={v}"));
@@ -675,16 +726,14 @@ impl Lowerer<'_> {
 
     /// BuildKit's `dispatchArg`: a build arg wins, then the default (expanded), then the
     /// global value for a bare `ARG NAME`. Values join the environment RUN sees.
-    fn arg(&mut self, st: &mut StageState, node: &Node) -> Result<(), LowerError> {
-        if node.args.is_empty() {
-            return Err(LowerError::MissingArgs {
-                keyword: "ARG",
-                what: "at least one argument",
-            });
-        }
+    fn arg(
+        &mut self,
+        st: &mut StageState,
+        words: &[(String, Option<String>)],
+    ) -> Result<(), LowerError> {
         let mut parts = Vec::new();
-        for word in &node.args {
-            let (key, default) = args::split_arg(word);
+        for (key, default) in words {
+            let (key, default) = (key.as_str(), default.as_deref());
             let value = match (self.plan.options.build_args.get(key), default) {
                 (Some(v), _) => Some(v.clone()),
                 (None, Some(d)) => Some(self.expand(st, d)?),
@@ -703,18 +752,23 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn cmd(&mut self, st: &mut StageState, node: &Node) -> Result<(), LowerError> {
-        let is_cmd = node.keyword == "cmd";
-        let args = if node.json_form {
-            node.args.clone()
-        } else {
-            let mut shell = st
-                .config
-                .shell
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
-            shell.push(node.args.join(" "));
-            shell
+    fn cmd(
+        &mut self,
+        st: &mut StageState,
+        is_cmd: bool,
+        command: &ins::Command,
+    ) -> Result<(), LowerError> {
+        let args = match command {
+            ins::Command::Exec(argv) => argv.clone(),
+            ins::Command::Shell(text) => {
+                let mut shell = st
+                    .config
+                    .shell
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
+                shell.push(text.clone());
+                shell
+            }
         };
         let shown = gofmt::quote_list(&args);
         if is_cmd {
@@ -732,9 +786,9 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn expose(&mut self, st: &mut StageState, node: &Node) -> Result<(), LowerError> {
+    fn expose(&mut self, st: &mut StageState, words: &[String]) -> Result<(), LowerError> {
         let mut ports = Vec::new();
-        for a in &node.args {
+        for a in words {
             let words = shell::process_words(a, &EnvList(&st.env), self.plan.escape)?;
             for w in words {
                 ports.extend(parse_port_spec(&w)?);
@@ -748,52 +802,34 @@ impl Lowerer<'_> {
     fn healthcheck(
         &mut self,
         st: &mut StageState,
-        node: &Node,
-        flags: &Flags,
+        check: &ins::Healthcheck,
     ) -> Result<(), LowerError> {
-        let kind = first(node, "HEALTHCHECK", "CMD or NONE")?.to_uppercase();
         let mut hc = Healthcheck::default();
-        match kind.as_str() {
-            "NONE" => hc.test = vec!["NONE".into()],
-            "CMD" => {
-                let rest = &node.args[1..];
-                if rest.is_empty() {
-                    return Err(LowerError::MissingArgs {
-                        keyword: "HEALTHCHECK",
-                        what: "a command after CMD",
-                    });
-                }
-                hc.test = if node.json_form {
-                    std::iter::once("CMD".to_string())
-                        .chain(rest.iter().cloned())
-                        .collect()
-                } else {
-                    vec!["CMD-SHELL".into(), rest.join(" ")]
+        match check {
+            ins::Healthcheck::None => hc.test = vec!["NONE".into()],
+            ins::Healthcheck::Cmd {
+                cmd,
+                interval,
+                timeout,
+                start_period,
+                start_interval,
+                retries,
+            } => {
+                hc.test = match cmd {
+                    ins::Command::Exec(argv) => std::iter::once("CMD".to_string())
+                        .chain(argv.iter().cloned())
+                        .collect(),
+                    ins::Command::Shell(text) => vec!["CMD-SHELL".into(), text.clone()],
                 };
-                let dur = |name: &str| -> Result<Option<u64>, LowerError> {
-                    flags
-                        .value(name)?
-                        .map(|v| {
-                            gofmt::parse_duration(v).ok_or_else(|| LowerError::BadDuration {
-                                flag: name.to_string(),
-                                value: v.to_string(),
-                            })
-                        })
-                        .transpose()
+                let nanos = |d: &Option<std::time::Duration>| {
+                    d.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
                 };
-                hc.interval = dur("interval")?;
-                hc.timeout = dur("timeout")?;
-                hc.start_period = dur("start-period")?;
-                hc.start_interval = dur("start-interval")?;
-                hc.retries = flags
-                    .value("retries")?
-                    .map(|r| {
-                        r.parse::<u32>()
-                            .map_err(|_| LowerError::BadRetries(r.into()))
-                    })
-                    .transpose()?;
+                hc.interval = nanos(interval);
+                hc.timeout = nanos(timeout);
+                hc.start_period = nanos(start_period);
+                hc.start_interval = nanos(start_interval);
+                hc.retries = *retries;
             }
-            other => return Err(LowerError::BadHealthcheck(other.to_string())),
         }
         let d = |v: Option<u64>| gofmt::format_duration(v.unwrap_or(0));
         let msg = format!(
@@ -811,23 +847,36 @@ impl Lowerer<'_> {
     }
 }
 
-/// Parses one ONBUILD trigger (`RUN make`) into its instruction. Triggers that read another
-/// stage or image (`COPY --from`) are not supported yet.
-fn onbuild_node(trigger: &str) -> Result<Node, LowerError> {
+/// Parses one ONBUILD trigger (`RUN make`) of a base into a step whose spans are all
+/// `span` (the FROM that pulls it in). Triggers that read another stage or image
+/// (`COPY --from`) are not supported yet.
+fn onbuild_step(trigger: &str, span: Span) -> Result<Step, LowerError> {
     let bad = |reason: &str| LowerError::BadTrigger {
         trigger: trigger.to_string(),
         reason: reason.to_string(),
     };
     let df = crate::parse(trigger.as_bytes()).map_err(|d| bad(&d.to_string()))?;
-    let [node] = <[Node; 1]>::try_from(df.instructions)
+    let [mut node] = <[Node; 1]>::try_from(df.instructions)
         .map_err(|_| bad("onbuild trigger should be a single expression"))?;
     if matches!(node.keyword.as_str(), "onbuild" | "from" | "maintainer") {
         return Err(bad("not allowed as an ONBUILD trigger"));
     }
-    if node.flags.iter().any(|f| f.starts_with("--from")) {
+    node.span = span;
+    node.segments.clear();
+    node.flag_spans.clear();
+    let instruction = ins::from_node(&node).map_err(|e| bad(&e.to_string()))?;
+    if matches!(&instruction, Instruction::Copy(c) if c.from.is_some()) {
         return Err(unsupported("an ONBUILD trigger with COPY --from"));
     }
-    Ok(node)
+    Ok(Step { instruction, node })
+}
+
+/// Drops a flag/word span (for errors whose text is not in the Dockerfile).
+fn strip_span(e: LowerError) -> LowerError {
+    match e {
+        LowerError::At { error, .. } => *error,
+        e => e,
+    }
 }
 
 fn unsupported(what: &str) -> LowerError {
@@ -836,15 +885,53 @@ fn unsupported(what: &str) -> LowerError {
     }
 }
 
-fn first<'n>(
-    node: &'n Node,
-    keyword: &'static str,
-    what: &'static str,
-) -> Result<&'n str, LowerError> {
-    node.args
-        .first()
-        .map(String::as_str)
-        .ok_or(LowerError::MissingArgs { keyword, what })
+/// COPY's and ADD's arguments, seen the same way.
+struct CopyView<'a> {
+    is_add: bool,
+    sources: &'a [String],
+    dest: &'a str,
+    heredocs: &'a [Heredoc],
+    chown: Option<&'a Spanned<String>>,
+    chmod: Option<&'a Spanned<String>>,
+    parents: Option<Span>,
+    excludes: &'a [Spanned<String>],
+    checksum: Option<&'a Spanned<String>>,
+    keep_git_dir: Option<Span>,
+    unpack: Option<Spanned<bool>>,
+}
+
+impl<'a> CopyView<'a> {
+    fn copy(c: &'a CopyArgs) -> Self {
+        CopyView {
+            is_add: false,
+            sources: &c.sources,
+            dest: &c.dest,
+            heredocs: &c.heredocs,
+            chown: c.chown.as_ref(),
+            chmod: c.chmod.as_ref(),
+            parents: c.parents,
+            excludes: &c.excludes,
+            checksum: None,
+            keep_git_dir: None,
+            unpack: None,
+        }
+    }
+
+    fn add(a: &'a AddArgs) -> Self {
+        CopyView {
+            is_add: true,
+            sources: &a.sources,
+            dest: &a.dest,
+            heredocs: &a.heredocs,
+            chown: a.chown.as_ref(),
+            chmod: a.chmod.as_ref(),
+            parents: None,
+            excludes: &a.excludes,
+            checksum: a.checksum.as_ref(),
+            keep_git_dir: a.keep_git_dir,
+            unpack: a.unpack,
+        }
+    }
 }
 
 /// BuildKit's `runCommandString`: `|N K=V … argv…` when ARGs are in scope.

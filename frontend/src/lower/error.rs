@@ -1,7 +1,7 @@
 //! Why lowering failed. Each error becomes a [`Diagnostic`](crate::Diagnostic) at the span of the
 //! instruction at fault; messages follow BuildKit's where it has one.
 
-use rbuild_types::{ImageRef, ImageRefError, PlatformError};
+use rbuild_types::{ImageRef, ImageRefError, PlatformError, Span};
 
 use crate::shell::ShellError;
 
@@ -78,4 +78,9 @@ pub enum LowerError {
     BadTrigger { trigger: String, reason: String },
     #[error("{keyword} has a malformed argument list (expected key/value pairs)")]
     BadKeyValues { keyword: &'static str },
+    #[error(transparent)]
+    Instruction(#[from] crate::instructions::InstructionError),
+    /// Another error, at the span of the flag or word at fault (not the whole instruction).
+    #[error("{error}")]
+    At { error: Box<LowerError>, span: Span },
 }

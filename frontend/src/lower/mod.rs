@@ -13,7 +13,7 @@
 //! Modules: [`options`] (what the user asked for), [`plan`](mod@plan) (stages), [`args`]
 //! (ARG/ENV scoping helpers), [`dispatch`] (per-instruction lowering), [`builder`] (the graph
 //! under construction), [`paths`] (path normalisation), [`gofmt`] (Go-compatible text for
-//! history entries), [`flags`] (instruction flags), [`error`] ([`LowerError`]).
+//! history entries), [`error`] ([`LowerError`]).
 //!
 //! Invariant: pure (no I/O); every error is a [`Diagnostic`](crate::Diagnostic) with the span
 //! of the instruction at fault.
@@ -22,7 +22,6 @@ pub mod args;
 pub mod builder;
 pub mod dispatch;
 pub mod error;
-pub mod flags;
 pub mod gofmt;
 pub mod options;
 pub mod paths;

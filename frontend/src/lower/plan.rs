@@ -7,11 +7,19 @@ use rbuild_types::{ImageRef, Platform, Span};
 
 use super::args;
 use super::error::LowerError;
-use super::flags::Flags;
 use super::options::BuildOptions;
 use crate::ast::{Dockerfile, Node};
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::instructions::{from_node_spanned, CopyArgs, Instruction, Spanned};
 use crate::shell::{self, EnvList};
+
+/// One instruction of a stage: its typed form (flags parsed and checked) and the parse-tree
+/// node it came from (for the text progress names show, heredocs and spans).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub instruction: Instruction,
+    pub node: Node,
+}
 
 /// What a stage starts from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +57,7 @@ pub struct Stage {
     /// The `FROM` instruction's span.
     pub span: Span,
     /// The instructions after `FROM`, in order.
-    pub commands: Vec<Node>,
+    pub commands: Vec<Step>,
     /// The `COPY --from` source of each command (`None` when the command has none).
     pub sources: Vec<Option<StageSource>>,
 }
@@ -118,49 +126,87 @@ fn valid_stage_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
+/// The `(name, default)` pairs of one `ARG`.
+type ArgWords = Vec<(String, Option<String>)>;
+
+/// The parts of a `FROM` the plan needs.
+struct FromParts<'a> {
+    node: &'a Node,
+    image: String,
+    platform: Option<Spanned<String>>,
+    alias: Option<String>,
+}
+
 /// Splits `df` into stages and resolves everything that does not need base image configs.
+/// Every instruction is converted to its typed form first; all conversion errors are
+/// reported together (each at the flag or instruction at fault).
 pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
     let escape = if df.escape == '\0' { '\\' } else { df.escape };
-    let mut meta: Vec<&Node> = Vec::new();
-    let mut raw: Vec<(&Node, Vec<Node>)> = Vec::new();
+    let mut meta: Vec<(&Node, ArgWords)> = Vec::new();
+    let mut raw: Vec<(FromParts<'_>, Vec<Step>)> = Vec::new();
+    let mut errors = Vec::new();
     for node in &df.instructions {
-        match (node.keyword.as_str(), raw.last_mut()) {
-            ("from", _) => raw.push((node, Vec::new())),
-            (_, Some((_, cmds))) => cmds.push(node.clone()),
-            ("arg", None) => meta.push(node),
-            (kw, None) => {
-                return Err(diag(
-                    LowerError::NoStage {
-                        keyword: kw.to_uppercase(),
-                    },
-                    node.span,
-                ))
+        let instruction = match from_node_spanned(node) {
+            Ok(i) => i,
+            Err((e, span)) => {
+                errors.push(Diagnostic::error(e.to_string(), span));
+                continue;
             }
+        };
+        match (instruction, raw.last_mut()) {
+            (
+                Instruction::From {
+                    image,
+                    platform,
+                    alias,
+                },
+                _,
+            ) => raw.push((
+                FromParts {
+                    node,
+                    image,
+                    platform,
+                    alias,
+                },
+                Vec::new(),
+            )),
+            (instruction, Some((_, cmds))) => cmds.push(Step {
+                instruction,
+                node: node.clone(),
+            }),
+            (Instruction::Arg(words), None) => meta.push((node, words)),
+            (i, None) => errors.push(Diagnostic::error(
+                LowerError::NoStage {
+                    keyword: i.keyword().to_string(),
+                }
+                .to_string(),
+                node.span,
+            )),
         }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
     }
     let Some((last_from, _)) = raw.last() else {
         return Err(diag(LowerError::NoStages, Span::default()));
     };
+    let last_from = last_from.node;
 
     // Stage names first: the target's name is visible to FROM as TARGETSTAGE.
     let mut names: Vec<Option<String>> = Vec::with_capacity(raw.len());
     for (from, _) in &raw {
-        let name = match from.args.len() {
-            1 => None,
-            3 if from.args[1].eq_ignore_ascii_case("as") => {
-                let n = from.args[2].to_lowercase();
-                if !valid_stage_name(&n) {
-                    return Err(diag(
-                        LowerError::BadStageName(from.args[2].clone()),
-                        from.span,
-                    ));
+        let name = match &from.alias {
+            None => None,
+            Some(n) => {
+                if !valid_stage_name(n) {
+                    return Err(diag(LowerError::BadStageName(n.clone()), from.node.span));
                 }
-                if names.iter().flatten().any(|m| *m == n) {
-                    return Err(diag(LowerError::DuplicateStage(n), from.span));
+                if names.iter().flatten().any(|m| m == n) {
+                    let span = from.node.word_span(n);
+                    return Err(diag(LowerError::DuplicateStage(n.clone()), span));
                 }
-                Some(n)
+                Some(n.clone())
             }
-            _ => return Err(diag(LowerError::FromArgs, from.span)),
         };
         names.push(name);
     }
@@ -177,9 +223,10 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
         &opts.platform,
         names[target].as_deref().unwrap_or_default(),
     );
-    for node in &meta {
-        for word in &node.args {
-            let (key, default) = args::split_arg(word);
+    for (node, words) in &meta {
+        for (key, default) in words {
+            let key = key.as_str();
+            let default = default.as_deref();
             let value = match (opts.build_args.get(key), default) {
                 (Some(v), _) => Some(v.clone()),
                 (None, Some(d)) => Some(
@@ -196,26 +243,28 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
 
     let mut stages: Vec<Stage> = Vec::with_capacity(raw.len());
     for (index, (from, commands)) in raw.into_iter().enumerate() {
-        let span = from.span;
+        let span = from.node.span;
         let env = EnvList(&global);
-        let base_name =
-            shell::process_word(&from.args[0], &env, escape).map_err(|e| diag(e.into(), span))?;
+        let image_span = from.node.word_span(&from.image);
+        let base_name = shell::process_word(&from.image, &env, escape)
+            .map_err(|e| diag(e.into(), image_span))?;
         if base_name.is_empty() {
-            return Err(diag(LowerError::BlankBaseName(from.args[0].clone()), span));
+            return Err(diag(
+                LowerError::BlankBaseName(from.image.clone()),
+                image_span,
+            ));
         }
-        let flags = Flags::parse("from", &from.flags).map_err(|e| diag(e, span))?;
-        let platform = match flags.value("platform").map_err(|e| diag(e, span))? {
-            None => None,
-            Some(p) => {
-                let value =
-                    shell::process_word(p, &env, escape).map_err(|e| diag(e.into(), span))?;
-                Some(
-                    value
-                        .parse::<Platform>()
-                        .map_err(|source| diag(LowerError::BadPlatform { value, source }, span))?,
-                )
-            }
-        };
+        let platform =
+            match &from.platform {
+                None => None,
+                Some(p) => {
+                    let value = shell::process_word(&p.value, &env, escape)
+                        .map_err(|e| diag(e.into(), p.span))?;
+                    Some(value.parse::<Platform>().map_err(|source| {
+                        diag(LowerError::BadPlatform { value, source }, p.span)
+                    })?)
+                }
+            };
         let lower = base_name.to_lowercase();
         let base = if base_name == "scratch" {
             StageBase::Scratch
@@ -231,13 +280,17 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
                         name: base_name.clone(),
                         source,
                     },
-                    span,
+                    image_span,
                 )
             })?)
         };
         let mut sources = Vec::with_capacity(commands.len());
         for cmd in &commands {
-            sources.push(copy_source(cmd, index, &names, escape).map_err(|e| diag(e, cmd.span))?);
+            let source = match &cmd.instruction {
+                Instruction::Copy(c) => copy_source(c, index, &names, escape)?,
+                _ => None,
+            };
+            sources.push(source);
         }
         stages.push(Stage {
             index,
@@ -281,20 +334,26 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
     })
 }
 
-/// The `--from` of a `COPY` (BuildKit: a stage name, a stage index, or an image; no variables).
+/// The `--from` of a `COPY` (BuildKit: a stage name, a stage index, or an image; no
+/// variables). Errors point at the `--from` flag.
 fn copy_source(
-    cmd: &Node,
+    copy: &CopyArgs,
+    index: usize,
+    names: &[Option<String>],
+    escape: char,
+) -> Result<Option<StageSource>, Diagnostics> {
+    let Some(flag) = &copy.from else {
+        return Ok(None);
+    };
+    copy_source_of(&flag.value, index, names, escape).map_err(|e| diag(e, flag.span))
+}
+
+fn copy_source_of(
+    from: &str,
     index: usize,
     names: &[Option<String>],
     escape: char,
 ) -> Result<Option<StageSource>, LowerError> {
-    if cmd.keyword != "copy" {
-        return Ok(None);
-    }
-    let flags = Flags::parse("copy", &cmd.flags)?;
-    let Some(from) = flags.value("from")? else {
-        return Ok(None);
-    };
     let unexpanded = shell::process_word(from, &shell::env::EmptyEnv, escape)?;
     if unexpanded != from {
         return Err(LowerError::FromExpansion);

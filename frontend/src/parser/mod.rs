@@ -23,7 +23,7 @@ pub use words::parse_words;
 
 use rbuild_types::Span;
 
-use crate::ast::{Directive, Dockerfile, Heredoc, Node, Warning};
+use crate::ast::{Directive, Dockerfile, Heredoc, Node, Segment, Warning};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use args::{read_args, rule_for, Rule};
 use lines::{is_comment, split_lines, trim_continuation, PhysLine, MAX_LINE_LEN};
@@ -44,10 +44,22 @@ pub const MAX_ONBUILD_DEPTH: usize = 32;
 
 /// Builds the node for one logical line (ONBUILD recurses once per nesting level).
 pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseError> {
-    node_at_depth(line, escape, 0)
+    let mut ranges = Vec::new();
+    let mut node = node_at_depth(line, escape, 0, 0, &mut ranges)?;
+    node.flag_spans = Vec::new();
+    Ok(node)
 }
 
-fn node_at_depth(line: &str, escape: char, depth: usize) -> Result<Node, ParseError> {
+/// Builds the node; `offset` is where `line` starts in the logical line. Every node's flag
+/// byte ranges (relative to the logical line) are pushed to `ranges` outermost first, so the
+/// caller can turn them into spans once the line's segments are known.
+fn node_at_depth(
+    line: &str,
+    escape: char,
+    depth: usize,
+    offset: usize,
+    ranges: &mut Vec<Vec<(usize, usize)>>,
+) -> Result<Node, ParseError> {
     if depth > MAX_ONBUILD_DEPTH {
         return Err(ParseError::OnbuildTooDeep {
             max: MAX_ONBUILD_DEPTH,
@@ -62,9 +74,22 @@ fn node_at_depth(line: &str, escape: char, depth: usize) -> Result<Node, ParseEr
         flags: split.flags,
         ..Node::default()
     };
+    ranges.push(
+        split
+            .flag_ranges
+            .iter()
+            .map(|&(a, b)| (a + offset, b + offset))
+            .collect(),
+    );
     if rule == Rule::SubCommand {
         if !split.args.is_empty() {
-            node.next = Some(Box::new(node_at_depth(&split.args, escape, depth + 1)?));
+            node.next = Some(Box::new(node_at_depth(
+                &split.args,
+                escape,
+                depth + 1,
+                offset + split.args_offset,
+                ranges,
+            )?));
         }
     } else {
         let a = read_args(rule, &keyword, &split.args, escape)?;
@@ -72,6 +97,30 @@ fn node_at_depth(line: &str, escape: char, depth: usize) -> Result<Node, ParseEr
         node.json_form = a.json;
     }
     Ok(node)
+}
+
+/// Gives `node` (and its ONBUILD chain) the segment map of its logical line and the spans
+/// of its flags (`ranges[k]` belongs to the `k`-th node of the chain).
+fn attach_spans(node: &mut Node, segments: &[Segment], ranges: &[Vec<(usize, usize)>]) {
+    let span = node.span;
+    let mut cur = Some(node);
+    let mut k = 0;
+    while let Some(n) = cur {
+        n.span = span;
+        // Nested ONBUILD nodes keep no segment map (their `original` is a suffix of the
+        // line), so their word spans fall back to the instruction.
+        n.segments = segments.to_vec();
+        let spans: Vec<Span> = ranges
+            .get(k)
+            .map(|r| r.iter().map(|&(a, b)| n.span_of_range(a, b)).collect())
+            .unwrap_or_default();
+        n.flag_spans = spans;
+        if k > 0 {
+            n.segments.clear();
+        }
+        k += 1;
+        cur = n.next.as_deref_mut();
+    }
 }
 
 /// Whether heredocs are looked for on this node's line.
@@ -178,12 +227,20 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let mut line = start_text.to_string();
+            let first_col = text.len() - stripped.len() + 1;
+            let mut segments = vec![Segment {
+                logical: 0,
+                source: first.start + first_col - 1,
+                line: first.number,
+                col: u32::try_from(first_col).unwrap_or(u32::MAX),
+            }];
             let mut last = first.clone();
             let mut empty_continuation = false;
             while continues {
                 let Some((next, l)) = self.next_line() else {
                     break;
                 };
+                let (l_start, l_number) = (l.start, l.number);
                 last = l;
                 if is_comment(&next) {
                     continue;
@@ -193,6 +250,12 @@ impl<'a> Parser<'a> {
                     continue;
                 }
                 let (t, c) = trim_continuation(&next, self.escape);
+                segments.push(Segment {
+                    logical: line.len(),
+                    source: l_start,
+                    line: l_number,
+                    col: 1,
+                });
                 line.push_str(t);
                 continues = c;
             }
@@ -213,7 +276,8 @@ impl<'a> Parser<'a> {
                     span: span_of(&last),
                 });
             }
-            let mut node = match node_from_line(&line, self.escape) {
+            let mut ranges = Vec::new();
+            let mut node = match node_at_depth(&line, self.escape, 0, 0, &mut ranges) {
                 Ok(n) => n,
                 Err(e) => {
                     self.error(e, span_of(&last));
@@ -247,6 +311,7 @@ impl<'a> Parser<'a> {
             }
             node.span = span_of(&last);
             node.end_line = last.number;
+            attach_spans(&mut node, &segments, &ranges);
             self.nodes.push(node);
         }
         if self.nodes.is_empty() && self.errors.is_empty() {

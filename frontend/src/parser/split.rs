@@ -34,27 +34,47 @@ pub struct Split {
     pub flags: Vec<String>,
     /// The argument text, trimmed.
     pub args: String,
+    /// Byte range of each flag word in the input line (same length as `flags`).
+    pub flag_ranges: Vec<(usize, usize)>,
+    /// Byte offset of `args` in the input line.
+    pub args_offset: usize,
 }
 
 /// Splits a logical line: trim, keyword up to the first regex whitespace, then flags.
 pub fn split_command(line: &str, escape: char) -> Split {
     let trimmed = line.trim();
     let (keyword, rest) = split_once_regex_ws(trimmed);
-    let (args, flags) = match rest {
-        Some(rest) => extract_flags(rest, escape),
-        None => (String::new(), Vec::new()),
+    let (rest_offset, (args, flags, ranges)) = match rest {
+        Some(rest) => (
+            rest.as_ptr() as usize - line.as_ptr() as usize,
+            extract_flags(rest, escape),
+        ),
+        None => (line.len(), (String::new(), Vec::new(), Vec::new())),
+    };
+    // `args` is a suffix of `rest`: its offset follows from the lengths.
+    let args_offset = match rest {
+        Some(rest) => {
+            let lead = args.len() - args.trim_start().len();
+            rest_offset + (rest.len() - args.len()) + lead
+        }
+        None => line.len(),
     };
     Split {
         keyword: keyword.to_string(),
         flags,
         args: args.trim().to_string(),
+        flag_ranges: ranges
+            .into_iter()
+            .map(|(a, b)| (a + rest_offset, b + rest_offset))
+            .collect(),
+        args_offset,
     }
 }
 
 /// Reads leading `--flag` words off `line`; returns the remaining argument text and the flags.
 /// `'`/`"` quotes are removed, the escape token keeps the next char literally, a bare `--`
-/// ends flag parsing and is dropped.
-fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
+/// ends flag parsing and is dropped. The third result is each flag's byte range in `line`.
+fn extract_flags(line: &str, escape: char) -> (String, Vec<String>, Vec<(usize, usize)>) {
     #[derive(PartialEq)]
     enum Phase {
         Spaces,
@@ -63,6 +83,8 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
     }
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let mut flags = Vec::new();
+    let mut ranges = Vec::new();
+    let mut word_start = 0;
     let mut phase = Phase::Spaces;
     let mut word = String::new();
     let mut blank_ok = false;
@@ -76,19 +98,21 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
             }
             let next_dash = chars.get(i + 1).is_some_and(|&(_, c)| c == '-');
             if ch != '-' || !next_dash {
-                return (line[pos..].to_string(), flags);
+                return (line[pos..].to_string(), flags, ranges);
             }
             phase = Phase::Word;
+            word_start = pos;
         }
         match phase {
             Phase::Word => {
                 if ch.is_whitespace() {
                     phase = Phase::Spaces;
                     if word == "--" {
-                        return (line[pos..].to_string(), flags);
+                        return (line[pos..].to_string(), flags, ranges);
                     }
                     if blank_ok || !word.is_empty() {
                         flags.push(std::mem::take(&mut word));
+                        ranges.push((word_start, pos));
                     }
                     word.clear();
                     blank_ok = false;
@@ -125,8 +149,9 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
     }
     if phase != Phase::Spaces && word != "--" && (blank_ok || !word.is_empty()) {
         flags.push(word);
+        ranges.push((word_start, line.len()));
     }
-    (String::new(), flags)
+    (String::new(), flags, ranges)
 }
 
 #[cfg(test)]

@@ -1,0 +1,255 @@
+//! Typed flags through the whole pipeline (parse → instructions → plan → lower): every
+//! malformed or not-yet-supported flag is an error at the flag's own line:column, and
+//! several bad instructions are all reported.
+
+use std::collections::BTreeMap;
+
+use rbuild_frontend::lower::{lower, plan, BuildOptions};
+use rbuild_frontend::Diagnostics;
+use rbuild_graph::{ImageConfig, Op};
+use rbuild_types::ImageRef;
+
+fn opts() -> BuildOptions {
+    BuildOptions {
+        platform: "linux/amd64".parse().expect("platform"),
+        ..BuildOptions::default()
+    }
+}
+
+/// Lowers `src`; the error is every diagnostic as `line:col message`.
+fn lower_src(src: &str) -> Result<rbuild_graph::Graph, Vec<String>> {
+    let flat = |d: Diagnostics| {
+        d.0.iter()
+            .map(|d| format!("{}:{} {}", d.span.line, d.span.col, d.message))
+            .collect::<Vec<_>>()
+    };
+    let df = rbuild_frontend::parse(src.as_bytes()).map_err(flat)?;
+    let p = plan(&df, &opts()).map_err(flat)?;
+    let bases: BTreeMap<ImageRef, ImageConfig> = p
+        .base_images()
+        .into_iter()
+        .map(|r| (r, ImageConfig::default()))
+        .collect();
+    lower(&p, &bases).map_err(flat)
+}
+
+fn one_error(src: &str) -> String {
+    match lower_src(src) {
+        Ok(_) => panic!("{src:?} should fail"),
+        Err(v) => {
+            assert_eq!(v.len(), 1, "{src:?}: {v:?}");
+            v[0].clone()
+        }
+    }
+}
+
+#[track_caller]
+fn fails_at(src: &str, at: &str, msg: &str) {
+    let e = one_error(src);
+    assert!(
+        e.starts_with(&format!("{at} ")) && e.contains(msg),
+        "{src:?}: {e}"
+    );
+}
+
+#[test]
+fn run_flags() {
+    fails_at(
+        "FROM busybox\nRUN --network=bridge true\n",
+        "2:5",
+        "network mode \"bridge\" not supported",
+    );
+    fails_at(
+        "FROM busybox\nRUN --network=none --security=relaxed true\n",
+        "2:20",
+        "security \"relaxed\" is not valid",
+    );
+    fails_at(
+        "FROM busybox\nRUN --security=insecure true\n",
+        "2:5",
+        "RUN --security=insecure is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nRUN --device=/dev/fuse true\n",
+        "2:5",
+        "RUN --device is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nRUN --bogus true\n",
+        "2:5",
+        "unknown flag: --bogus",
+    );
+    // Valid mounts of every type are parsed (values expanded), then rejected on the flag.
+    for (m, typ) in [
+        (
+            "type=cache,target=/root/.cache,sharing=locked,uid=$UID",
+            "cache",
+        ),
+        ("target=/src,from=build,source=/out", "bind"),
+        ("type=tmpfs,dst=/t,size=64m", "tmpfs"),
+        ("type=secret,id=tok,env=TOKEN,required", "secret"),
+        ("type=ssh,required=true", "ssh"),
+    ] {
+        let src = format!("FROM busybox\nARG UID=1000\nRUN  --mount={m} true\n");
+        fails_at(
+            &src,
+            "3:6",
+            &format!("RUN --mount=type={typ} is not supported yet"),
+        );
+    }
+    // Invalid ones say why, also after expansion.
+    for (m, why) in [
+        ("type=nfs,target=/x", "unsupported mount type \"nfs\""),
+        ("target=/x,mode=0755", "mode not allowed for \"bind\""),
+        ("type=cache,target=/x,uid=$NOPE", "invalid value for uid"),
+        ("type=cache,target=/x,bogus=1", "unexpected key 'bogus'"),
+        ("type=secret", "one of source, target required"),
+        (
+            "type=bind,from=$S,target=/x",
+            "doesn't support variable expansion",
+        ),
+    ] {
+        let src = format!("FROM busybox\nRUN --network=none --mount={m} true\n");
+        fails_at(&src, "2:20", why);
+    }
+}
+
+#[test]
+fn copy_and_add_flags() {
+    fails_at(
+        "FROM busybox\nCOPY --chmod=999 a /b\n",
+        "2:6",
+        "invalid chmod parameter: '999'",
+    );
+    fails_at(
+        "FROM busybox\nARG M=u+q\nCOPY --chmod=$M a /b\n",
+        "3:6",
+        "invalid chmod parameter: 'u+q'",
+    );
+    fails_at(
+        "FROM busybox\nCOPY --chmod=u=rwx,go=rx a /b\n",
+        "2:6",
+        "symbolic modes) is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nCOPY --link --parents a /b\n",
+        "2:13",
+        "COPY --parents is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nCOPY --exclude=*.md a /b\n",
+        "2:6",
+        "COPY --exclude is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nADD --checksum=sha256:abc https://x/y /z\n",
+        "2:5",
+        "invalid checksum",
+    );
+    let sum = "0".repeat(64);
+    fails_at(
+        &format!("FROM busybox\nADD --checksum=sha256:{sum} https://x/y /z\n"),
+        "2:5",
+        "ADD --checksum is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nADD --keep-git-dir git@github.com:a/b.git /src\n",
+        "2:5",
+        "ADD --keep-git-dir is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nADD --unpack a.tar /x\n",
+        "2:5",
+        "ADD --unpack is not supported yet",
+    );
+    fails_at(
+        "FROM busybox\nCOPY  a https://example.com/x /d\n",
+        "2:9",
+        "from a URL or git source",
+    );
+    fails_at(
+        "FROM busybox\nADD --from=x a /b\n",
+        "2:5",
+        "unknown flag: --from",
+    );
+    fails_at(
+        "FROM busybox\nCOPY --link=maybe a /b\n",
+        "2:6",
+        "expecting boolean value",
+    );
+    // The flags that work lower to what they say.
+    let g = lower_src("FROM busybox\nARG M=0640\nCOPY --link --chmod=$M --unpack=false a /b\n")
+        .err()
+        .unwrap_or_default();
+    assert!(
+        g.iter().any(|e| e.contains("unknown flag: --unpack")),
+        "{g:?}"
+    );
+    let g = lower_src("FROM busybox\nARG M=0640\nCOPY --link --chmod=$M a /b\n").expect("lowers");
+    let copy = g
+        .vertices
+        .iter()
+        .find_map(|v| match &v.op {
+            Op::File(f) => Some(f),
+            _ => None,
+        })
+        .expect("a file op");
+    assert!(format!("{copy:?}").contains("chmod: Some(416)"), "{copy:?}");
+}
+
+#[test]
+fn flags_on_continuation_lines_point_at_their_line() {
+    fails_at(
+        "FROM busybox\nRUN --network=none \\\n    --security=nope \\\n  true\n",
+        "3:5",
+        "security \"nope\"",
+    );
+}
+
+#[test]
+fn healthcheck_flags() {
+    fails_at(
+        "FROM busybox\nHEALTHCHECK --interval=5 CMD true\n",
+        "2:13",
+        "invalid duration",
+    );
+    fails_at(
+        "FROM busybox\nHEALTHCHECK --interval=1s --retries=x CMD true\n",
+        "2:27",
+        "--retries",
+    );
+    fails_at(
+        "FROM busybox\nHEALTHCHECK --timeout=1us CMD true\n",
+        "2:13",
+        "cannot be less than 1ms",
+    );
+    let g = lower_src("FROM busybox\nHEALTHCHECK --interval=30s --retries=3 CMD [\"true\"]\n")
+        .expect("lowers");
+    let hc = g.image.healthcheck.expect("healthcheck");
+    assert_eq!(hc.interval, Some(30_000_000_000));
+    assert_eq!(hc.retries, Some(3));
+    assert_eq!(hc.test, vec!["CMD".to_string(), "true".to_string()]);
+}
+
+#[test]
+fn every_bad_instruction_is_reported() {
+    let src = "FROM busybox\n\
+               RUN --network=bridge true\n\
+               COPY --bogus a /b\n\
+               HEALTHCHECK --interval=x CMD true\n";
+    let errs = lower_src(src).expect_err("fails");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].starts_with("2:5 "), "{errs:?}");
+    assert!(errs[1].starts_with("3:6 "), "{errs:?}");
+    assert!(errs[2].starts_with("4:13 "), "{errs:?}");
+    // Lowering errors of several instructions too.
+    let src = "FROM busybox\n\
+               RUN --security=insecure true\n\
+               COPY --parents a /b\n";
+    let errs = lower_src(src).expect_err("fails");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("2:5 ") && errs[1].starts_with("3:6 "),
+        "{errs:?}"
+    );
+}
