@@ -32,6 +32,14 @@ pub enum VertexError {
     UnresolvedImage,
     #[error("internal task failure: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("canceled: another step failed")]
+    Canceled,
+    #[error("writing the step log {path}: {source}")]
+    Log {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Why a solve failed.
@@ -44,11 +52,15 @@ pub enum SolveError {
         span: Option<Span>,
         /// The last lines the step printed, for the error report.
         log_tail: Vec<String>,
+        /// The file holding everything the step printed, if it printed anything.
+        log_path: Option<std::path::PathBuf>,
         #[source]
         source: VertexError,
     },
     #[error("the build finished without a result for its target")]
     Unfinished,
+    #[error("creating the build's log directory: {0}")]
+    Logs(#[source] CacheError),
     #[error("invalid build graph: {0}")]
     Graph(#[from] GraphError),
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::explain::MissReason;
 use crate::ports::LogStream;
 
 /// Something that happened to a vertex. `vertex` is the index in the graph; `name` is the
@@ -30,5 +31,17 @@ pub enum Event {
         vertex: u32,
         seconds: f64,
         error: String,
+    },
+    /// The vertex was running when another one failed, and was stopped.
+    Canceled {
+        vertex: u32,
+        seconds: f64,
+    },
+    /// `--explain-cache`: why the vertex missed the cache, before it runs. Emitted only when
+    /// the solver was asked to explain.
+    CacheMiss {
+        vertex: u32,
+        name: String,
+        reasons: Vec<MissReason>,
     },
 }

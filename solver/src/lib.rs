@@ -6,8 +6,10 @@
 //! COPY and friends in-process ([`fileop`]). Identical vertices run once; independent vertices
 //! run concurrently, at most `jobs` at a time. Progress goes out as [`events::Event`]s.
 
+pub mod cancel;
 pub mod error;
 pub mod events;
+pub mod explain;
 pub mod fileop;
 pub mod keys;
 mod log;

@@ -31,6 +31,10 @@ pub struct ExecRequest<'a> {
     /// An empty scratch directory on the same filesystem as `upper` (overlayfs workdir).
     pub work: &'a Path,
     pub log: &'a dyn LogSink,
+    /// Cancelled when another vertex of the build failed: the executor must stop the command
+    /// promptly (kill it) and return an error. Executors register with
+    /// [`CancelToken::on_cancel`](crate::cancel::CancelToken::on_cancel) or poll it.
+    pub cancel: &'a crate::cancel::CancelToken,
 }
 
 /// Why a RUN did not succeed.

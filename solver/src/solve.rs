@@ -1,9 +1,14 @@
 //! The scheduler: keys every reachable vertex once its inputs are done, reuses cached results,
 //! deduplicates identical vertices, and runs the rest concurrently (at most `jobs` at a time).
+//!
+//! When a vertex fails, the build's [`CancelToken`] is cancelled: running commands are killed
+//! by their executor, vertices waiting for a slot do not start, and nothing new is scheduled.
+//! Each step's output goes to a log file under the store's `logs/<build>/`; each step that
+//! runs records its key inputs under its identity (see [`crate::explain`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rbuild_cache::merged::MergedView;
@@ -14,8 +19,10 @@ use rbuild_types::{Digest, ImageRef};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::cancel::CancelToken;
 use crate::error::{SolveError, VertexError};
 use crate::events::Event;
+use crate::explain::{describe_selection, explain, op_json, step_identity, StepInputs};
 use crate::fileop::{CopySource, FileOpRunner};
 use crate::keys::{vertex_key, KeyInputs};
 use crate::log::VertexLog;
@@ -37,6 +44,17 @@ pub struct Solver {
     contexts: HashMap<String, Arc<BuildContext>>,
     resolved: HashMap<ImageRef, ResolvedImage>,
     jobs: usize,
+    scope: String,
+    explain: bool,
+}
+
+/// State of one solve shared by its tasks.
+struct Build {
+    cancel: CancelToken,
+    /// The build's log directory.
+    logs: PathBuf,
+    /// Keys whose cached results were used (stamped as used at the end).
+    hits: Mutex<Vec<Digest>>,
 }
 
 impl Solver {
@@ -52,7 +70,22 @@ impl Solver {
             contexts: HashMap::new(),
             resolved: HashMap::new(),
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            scope: String::new(),
+            explain: false,
         }
+    }
+
+    /// Names the build for `--explain-cache`: step identities are `scope` plus stage and
+    /// instruction index. The binary passes the context directory and the Dockerfile path.
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scope = scope.to_string();
+        self
+    }
+
+    /// Emits [`Event::CacheMiss`] with the reasons for each step that misses the cache.
+    pub fn with_explain_cache(mut self, explain: bool) -> Self {
+        self.explain = explain;
+        self
     }
 
     /// Registers a build context under `name` (`context` is the main one).
@@ -81,6 +114,25 @@ impl Solver {
         events: EventSink,
     ) -> Result<VertexResult, SolveError> {
         graph.validate()?;
+        let logs = self.store.create_build_logs().map_err(SolveError::Logs)?;
+        let build = Arc::new(Build {
+            cancel: CancelToken::new(),
+            logs: logs.dir,
+            hits: Mutex::new(Vec::new()),
+        });
+        let result = self.solve_graph(&graph, &events, &build).await;
+        let hits = std::mem::take(&mut *build.hits.lock().unwrap_or_else(|e| e.into_inner()));
+        // Best effort: last-use stamps only order garbage collection.
+        let _ = self.store.touch(&hits, now_unix());
+        result
+    }
+
+    async fn solve_graph(
+        self: &Arc<Self>,
+        graph: &Arc<Graph>,
+        events: &EventSink,
+        build: &Arc<Build>,
+    ) -> Result<VertexResult, SolveError> {
         let reachable = graph.reachable();
         let mut waiting_on: HashMap<VertexId, usize> = HashMap::new();
         let mut dependents: HashMap<VertexId, Vec<VertexId>> = HashMap::new();
@@ -103,18 +155,20 @@ impl Solver {
 
         for &id in &reachable {
             if waiting_on[&id] == 0 {
-                self.spawn_key(&mut tasks, &graph, id, &results);
+                self.spawn_key(&mut tasks, graph, id, &results);
             }
         }
         while let Some(joined) = tasks.join_next().await {
             let (id, step) = match joined {
                 Ok(r) => r,
                 Err(e) => {
+                    build.cancel.cancel();
                     first_error.get_or_insert(SolveError::Vertex {
                         vertex: u32::MAX,
                         name: "internal".into(),
                         span: None,
                         log_tail: vec![],
+                        log_path: None,
                         source: VertexError::Task(e),
                     });
                     continue;
@@ -123,6 +177,7 @@ impl Solver {
             let step = match step {
                 Ok(s) => s,
                 Err(e) => {
+                    build.cancel.cancel();
                     first_error.get_or_insert(e);
                     continue;
                 }
@@ -138,13 +193,14 @@ impl Solver {
                     }
                     running.insert(keyed.key, vec![id]);
                     let this = Arc::clone(self);
-                    let graph = Arc::clone(&graph);
+                    let graph = Arc::clone(graph);
                     let events = events.clone();
                     let limit = Arc::clone(&limit);
+                    let build = Arc::clone(build);
                     let inputs = self.input_results(&graph, id, &results);
                     tasks.spawn(async move {
                         let r = this
-                            .run_vertex(&graph, id, *keyed, inputs, events, limit)
+                            .run_vertex(&graph, id, *keyed, inputs, events, limit, build)
                             .await;
                         (id, r.map(Step::Done))
                     });
@@ -168,7 +224,7 @@ impl Solver {
                                 *n
                             });
                             if n == Some(0) {
-                                self.spawn_key(&mut tasks, &graph, dep, &results);
+                                self.spawn_key(&mut tasks, graph, dep, &results);
                             }
                         }
                     }
@@ -227,7 +283,7 @@ impl Solver {
         inputs: &[VertexResult],
     ) -> Result<Keyed, SolveError> {
         let v = graph.vertex(id);
-        let fail = |source: VertexError| vertex_error(graph, id, vec![], source);
+        let fail = |source: VertexError| vertex_error(graph, id, vec![], None, source);
         let input_keys: Vec<Option<Digest>> = v
             .inputs
             .iter()
@@ -237,6 +293,7 @@ impl Solver {
                 _ => Some(r.key),
             })
             .collect();
+        let known_keys = input_keys.clone();
         match &v.op {
             Op::Image(img) => {
                 let resolved = match self.resolved.get(&img.reference) {
@@ -260,10 +317,14 @@ impl Solver {
                         selections: vec![],
                     },
                 );
+                let mut step = step_inputs(graph, id, key, &known_keys);
+                step.image = Some((img.reference.to_string(), resolved.manifest_digest));
                 Ok(Keyed {
                     key,
                     image: Some(resolved),
                     selections: BTreeMap::new(),
+                    copies_described: false,
+                    step,
                 })
             }
             Op::File(file) => {
@@ -301,32 +362,41 @@ impl Solver {
                     key,
                     image: None,
                     selections,
+                    copies_described: false,
+                    step: step_inputs(graph, id, key, &known_keys),
                 })
             }
-            _ => Ok(Keyed {
-                key: vertex_key(
+            _ => {
+                let key = vertex_key(
                     &v.op,
                     &KeyInputs {
                         input_keys,
                         manifest: None,
                         selections: vec![],
                     },
-                ),
-                image: None,
-                selections: BTreeMap::new(),
-            }),
+                );
+                Ok(Keyed {
+                    key,
+                    image: None,
+                    selections: BTreeMap::new(),
+                    copies_described: false,
+                    step: step_inputs(graph, id, key, &known_keys),
+                })
+            }
         }
     }
 
     /// Reuses the cached result of a keyed vertex, or runs it and records the result.
+    #[allow(clippy::too_many_arguments)]
     async fn run_vertex(
         self: Arc<Self>,
         graph: &Graph,
         id: VertexId,
-        keyed: Keyed,
+        mut keyed: Keyed,
         inputs: Vec<VertexResult>,
         events: EventSink,
         limit: Arc<Semaphore>,
+        build: Arc<Build>,
     ) -> Result<VertexResult, SolveError> {
         let v = graph.vertex(id);
         let key = keyed.key;
@@ -339,25 +409,64 @@ impl Solver {
             }
             _ => {}
         }
+        let fail = |source: VertexError| vertex_error(graph, id, vec![], None, source);
         if !v.ignore_cache {
-            if let Some(layers) = self
-                .cached(&key)
-                .map_err(|e| vertex_error(graph, id, vec![], e))?
-            {
+            if let Some(layers) = self.cached(&key).map_err(fail)? {
                 events(Event::Cached {
                     vertex: id.0,
                     name: v.name.clone(),
                 });
+                lock(&build.hits).push(key);
                 return Ok(VertexResult { key, layers });
             }
         }
+        let identity = step_identity(&self.scope, &v.name);
+        if self.explain {
+            // Describing the copied files reads them: off the async threads.
+            let this = Arc::clone(&self);
+            let (step, identity) = (std::mem::take(&mut keyed.step), identity.clone());
+            let selections = keyed.selections.clone();
+            let (step, reasons) = tokio::task::spawn_blocking(move || {
+                let step = with_copies(step, &selections);
+                let before = this
+                    .store
+                    .step_inputs(&identity)
+                    .ok()
+                    .flatten()
+                    .and_then(|b| serde_json::from_slice::<StepInputs>(&b).ok());
+                let reasons = explain(before.as_ref(), &step, false);
+                (step, reasons)
+            })
+            .await
+            .map_err(|e| fail(e.into()))?;
+            keyed.step = step;
+            keyed.copies_described = true;
+            let reasons = if v.ignore_cache {
+                explain(None, &keyed.step, true)
+            } else {
+                reasons
+            };
+            events(Event::CacheMiss {
+                vertex: id.0,
+                name: v.name.clone(),
+                reasons,
+            });
+        }
         let _permit = limit.acquire_owned().await;
+        if build.cancel.is_cancelled() {
+            return Err(fail(VertexError::Canceled));
+        }
         events(Event::Started {
             vertex: id.0,
             name: v.name.clone(),
         });
         let started = Instant::now();
-        let log = Arc::new(VertexLog::new(id.0, events.clone()));
+        let log = Arc::new(VertexLog::new(
+            id.0,
+            &v.name,
+            Some(&build.logs),
+            events.clone(),
+        ));
         let this = Arc::clone(&self);
         let op = v.op.clone();
         let input_ops: Vec<Op> = v
@@ -366,24 +475,37 @@ impl Solver {
             .map(|i| graph.vertex(*i).op.clone())
             .collect();
         let task_log = Arc::clone(&log);
+        let cancel = build.cancel.clone();
+        let record_name = v.name.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            this.execute(&op, &input_ops, key, keyed, &inputs, task_log.as_ref())
+            let layers =
+                this.execute(&op, &input_ops, &keyed, &inputs, task_log.as_ref(), &cancel)?;
+            let step = if keyed.copies_described {
+                keyed.step
+            } else {
+                with_copies(keyed.step, &keyed.selections)
+            };
+            let step_bytes = serde_json::to_vec(&step).unwrap_or_default();
+            let record = CacheRecord {
+                layers: layers.clone(),
+                created_unix: now_unix(),
+                name: record_name,
+                last_used_unix: 0,
+            };
+            this.store
+                .record_step(&key, &record, Some((&identity, &step_bytes)))?;
+            Ok(layers)
         })
         .await
         .map_err(VertexError::from)
         .and_then(|r| r);
         let seconds = started.elapsed().as_secs_f64();
+        let log_file = log.finish();
         match outcome {
             Ok(layers) => {
-                let record = CacheRecord {
-                    layers: layers.clone(),
-                    created_unix: now_unix(),
-                    name: v.name.clone(),
-                    last_used_unix: 0,
-                };
-                self.store
-                    .record(&key, &record)
-                    .map_err(|e| vertex_error(graph, id, vec![], e.into()))?;
+                if let Err((path, source)) = log_file {
+                    return Err(fail(VertexError::Log { path, source }));
+                }
                 events(Event::Done {
                     vertex: id.0,
                     seconds,
@@ -391,12 +513,27 @@ impl Solver {
                 Ok(VertexResult { key, layers })
             }
             Err(e) => {
-                events(Event::Failed {
-                    vertex: id.0,
-                    seconds,
-                    error: e.to_string(),
-                });
-                Err(vertex_error(graph, id, log.tail(), e))
+                let e = if build.cancel.is_cancelled() && !matches!(e, VertexError::Canceled) {
+                    events(Event::Canceled {
+                        vertex: id.0,
+                        seconds,
+                    });
+                    VertexError::Canceled
+                } else {
+                    events(Event::Failed {
+                        vertex: id.0,
+                        seconds,
+                        error: e.to_string(),
+                    });
+                    e
+                };
+                Err(vertex_error(
+                    graph,
+                    id,
+                    log.tail(),
+                    log_file.ok().flatten(),
+                    e,
+                ))
             }
         }
     }
@@ -433,16 +570,17 @@ impl Solver {
         &self,
         op: &Op,
         input_ops: &[Op],
-        key: Digest,
-        keyed: Keyed,
+        keyed: &Keyed,
         inputs: &[VertexResult],
         log: &VertexLog,
+        cancel: &CancelToken,
     ) -> Result<Vec<SnapshotId>, VertexError> {
+        let key = keyed.key;
         match op {
             Op::Scratch | Op::Context { .. } => Ok(vec![]),
             Op::Image(_) => {
-                let resolved = keyed.image.ok_or(VertexError::UnresolvedImage)?;
-                Ok(self.images.pull(&resolved)?)
+                let resolved = keyed.image.as_ref().ok_or(VertexError::UnresolvedImage)?;
+                Ok(self.images.pull(resolved)?)
             }
             Op::Exec(exec) => {
                 let root = &inputs[0].layers;
@@ -455,6 +593,7 @@ impl Solver {
                         upper: &prepared.upper,
                         work: &prepared.work,
                         log,
+                        cancel,
                     })
                     .map_err(|source| VertexError::Exec {
                         command: exec.args.join(" "),
@@ -508,6 +647,56 @@ struct Keyed {
     key: Digest,
     image: Option<ResolvedImage>,
     selections: BTreeMap<usize, Arc<Selection>>,
+    /// The key's inputs, for `--explain-cache` (copies described lazily: it reads files).
+    step: StepInputs,
+    /// Whether `step.copies` has been filled in.
+    copies_described: bool,
+}
+
+/// The cheap part of a vertex's [`StepInputs`]: name, op and inputs.
+fn step_inputs(graph: &Graph, id: VertexId, key: Digest, keys: &[Option<Digest>]) -> StepInputs {
+    let v = graph.vertex(id);
+    StepInputs {
+        key: Some(key),
+        name: v.name.clone(),
+        op: op_json(&v.op),
+        image: None,
+        inputs: v
+            .inputs
+            .iter()
+            .zip(keys)
+            .map(|(i, k)| (graph.vertex(*i).name.clone(), *k))
+            .collect(),
+        copies: vec![],
+    }
+}
+
+/// Adds the description of each copy's selected files (reads the files).
+fn with_copies(mut step: StepInputs, selections: &BTreeMap<usize, Arc<Selection>>) -> StepInputs {
+    let srcs: Vec<String> = match &step.op {
+        serde_json::Value::Object(o) => o
+            .get("actions")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                a.pointer("/Copy/src")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect(),
+        _ => vec![],
+    };
+    step.copies = selections
+        .iter()
+        .map(|(n, sel)| describe_selection(srcs.get(*n).map_or("", String::as_str), sel))
+        .collect();
+    step
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 enum Step {
@@ -524,6 +713,7 @@ fn vertex_error(
     graph: &Graph,
     id: VertexId,
     log_tail: Vec<String>,
+    log_path: Option<PathBuf>,
     source: VertexError,
 ) -> SolveError {
     let v = graph.vertex(id);
@@ -532,6 +722,7 @@ fn vertex_error(
         name: v.name.clone(),
         span: v.span,
         log_tail,
+        log_path,
         source,
     }
 }

@@ -123,6 +123,22 @@ impl Progress {
                 st.flush_partial(vertex, n, &mut err);
                 let _ = write!(err, "#{n} ERROR: {error}\n#{n} FAILED {seconds:.1}s\n\n");
             }
+            Event::Canceled { vertex, seconds } => {
+                let n = st.number(vertex);
+                st.flush_partial(vertex, n, &mut err);
+                let _ = write!(err, "#{n} CANCELED {seconds:.1}s\n\n");
+            }
+            Event::CacheMiss {
+                vertex,
+                name,
+                reasons,
+            } => {
+                let n = st.number(vertex);
+                let _ = writeln!(err, "#{n} {name}");
+                for r in reasons {
+                    let _ = writeln!(err, "#{n} CACHE MISS: {r}");
+                }
+            }
         }
     }
 }

@@ -176,6 +176,7 @@ impl Fixture {
             upper: &self.upper,
             work: &self.work,
             log: &log,
+            cancel: &rbuild_solver::cancel::CancelToken::new(),
         });
         (res, log)
     }
