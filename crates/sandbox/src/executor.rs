@@ -265,6 +265,14 @@ pub(crate) fn run_init(
         stdin = None;
     }
     let init_pid = child.id();
+    // When another step fails, kill the init: its pid 1, and with it the command, die by
+    // PDEATHSIG. The guard is dropped before the child is reaped, so the pid is still ours.
+    let kill_on_cancel = req.cancel.on_cancel(move || {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(init_pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    });
     let mut network: Option<Slirp> = None;
     let mut on_status = |st: &Status| -> Result<()> {
         if let (Status::NetnsReady, Some(exe)) = (st, launch.slirp) {
@@ -291,6 +299,7 @@ pub(crate) fn run_init(
         read_statuses(status_r, &mut on_status)
     })?;
     drop(network);
+    drop(kill_on_cancel);
     let init_status = child.wait().map_err(|source| SetupError::Spawn {
         exe: init_exe.to_path_buf(),
         source,
