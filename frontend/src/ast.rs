@@ -114,16 +114,16 @@ impl Node {
 
     /// The source span of `original[lo..hi]`; `span` when the node has no segment map.
     pub fn span_of_range(&self, lo: usize, hi: usize) -> Span {
-        let Some(seg) = self.segments.iter().rev().find(|s| s.logical <= lo) else {
+        // Binary searches: a line with many flags over many continuations stays O(n log n).
+        let find = |off: usize| {
+            let i = self.segments.partition_point(|s| s.logical <= off);
+            i.checked_sub(1).and_then(|i| self.segments.get(i))
+        };
+        let Some(seg) = find(lo) else {
             return self.span;
         };
         let start = seg.source + (lo - seg.logical);
-        let end_seg = self
-            .segments
-            .iter()
-            .rev()
-            .find(|s| s.logical <= hi)
-            .unwrap_or(seg);
+        let end_seg = find(hi).unwrap_or(seg);
         let end = (end_seg.source + hi.saturating_sub(end_seg.logical)).max(start);
         let col = u32::try_from(lo - seg.logical)
             .unwrap_or(u32::MAX)
@@ -136,8 +136,9 @@ impl Node {
         self.flag_spans.get(i).copied().unwrap_or(self.span)
     }
 
-    /// The span of the first occurrence of `word` in the arguments (after the flags), or the
-    /// whole instruction when it cannot be found (e.g. the word was changed by unquoting).
+    /// The span of the first occurrence of `word` in the arguments (after the flags; ASCII
+    /// case ignored when there is no exact match), or the whole instruction when it cannot
+    /// be found (e.g. the word was changed by unquoting).
     pub fn word_span(&self, word: &str) -> Span {
         if word.is_empty() {
             return self.span;
@@ -163,7 +164,14 @@ impl Node {
         } else {
             0
         };
-        match hay.get(skip..).and_then(|h| h.find(word)) {
+        // Exact first; then ASCII case-insensitively (stage names are lower-cased), which
+        // keeps byte offsets.
+        let found = hay.get(skip..).and_then(|h| {
+            find_word(h, word)
+                .or_else(|| find_word(&h.to_ascii_lowercase(), &word.to_ascii_lowercase()))
+                .or_else(|| h.find(word))
+        });
+        match found {
             Some(k) => {
                 let lo = after_flags + skip + k;
                 self.span_of_range(lo, lo + word.len())
@@ -171,4 +179,13 @@ impl Node {
             None => self.span,
         }
     }
+}
+
+/// The first occurrence of `word` in `hay` that is a whole whitespace-separated word.
+fn find_word(hay: &str, word: &str) -> Option<usize> {
+    hay.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + word.len()..].chars().next();
+        before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
+    })
 }

@@ -253,3 +253,27 @@ fn every_bad_instruction_is_reported() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn word_errors_point_at_the_word() {
+    fails_at(
+        "FROM busybox\nEXPOSE 80 8080/bogus\n",
+        "2:11",
+        "invalid port specification \"8080/bogus\"",
+    );
+    fails_at(
+        "FROM busybox\nARG E=\nVOLUME /data $E\n",
+        "3:14",
+        "VOLUME specified can not be an empty string",
+    );
+    fails_at(
+        "FROM busybox\nCOPY a ${NOPE:?needed}\n",
+        "2:8",
+        "NOPE: needed",
+    );
+    fails_at(
+        "FROM busybox AS a\nFROM busybox AS A\n",
+        "2:17",
+        "duplicate stage name",
+    );
+}

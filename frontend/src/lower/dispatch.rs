@@ -365,13 +365,14 @@ impl Lowerer<'_> {
                 st.history(format!("USER {user}"), false);
                 Ok(())
             }
-            Instruction::Expose(words) => self.expose(st, words),
+            Instruction::Expose(words) => self.expose(st, node, words),
             Instruction::Volume(words) => {
                 let mut vols = Vec::new();
                 for a in words {
-                    let v = self.expand(st, a)?;
+                    let span = node.word_span(a);
+                    let v = self.expand(st, a).map_err(|e| at(e, span))?;
                     if v.is_empty() {
-                        return Err(LowerError::EmptyVolume);
+                        return Err(at(LowerError::EmptyVolume, span));
                     }
                     vols.push(v);
                 }
@@ -786,12 +787,19 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn expose(&mut self, st: &mut StageState, words: &[String]) -> Result<(), LowerError> {
+    fn expose(
+        &mut self,
+        st: &mut StageState,
+        node: &Node,
+        words: &[String],
+    ) -> Result<(), LowerError> {
         let mut ports = Vec::new();
         for a in words {
-            let words = shell::process_words(a, &EnvList(&st.env), self.plan.escape)?;
+            let span = node.word_span(a);
+            let words = shell::process_words(a, &EnvList(&st.env), self.plan.escape)
+                .map_err(|e| at(LowerError::from(e), span))?;
             for w in words {
-                ports.extend(parse_port_spec(&w)?);
+                ports.extend(parse_port_spec(&w).map_err(|e| at(e, span))?);
             }
         }
         st.config.exposed_ports.extend(ports.iter().cloned());

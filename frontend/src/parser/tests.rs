@@ -85,3 +85,32 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+/// Big inputs that would expose quadratic behaviour (no timing assertion: a quadratic
+/// version of these takes minutes, the linear one milliseconds). 100,000 continuation lines,
+/// each carrying a flag (the worst case for flag spans), and a 60 KiB line.
+#[test]
+fn many_continuations_and_long_lines() {
+    let n = 100_000;
+    let mut src = String::from("FROM busybox\nRUN --network=none \\\n");
+    for i in 0..n {
+        src.push_str(&format!("  --f{i}=1 \\\n"));
+    }
+    src.push_str("  true\n");
+    let df = parse(src.as_bytes()).expect("parses");
+    let run = &df.instructions[1];
+    assert_eq!(run.flags.len(), n + 1);
+    assert_eq!(run.flag_spans.len(), n + 1);
+    assert_eq!(run.segments.len(), n + 2);
+    let last = run.flag_spans[n];
+    assert_eq!((last.line, last.col), (n as u32 + 2, 3));
+    assert_eq!(
+        &src.as_bytes()[last.start..last.end],
+        format!("--f{}=1", n - 1).as_bytes()
+    );
+    assert_eq!(run.args, vec!["true".to_string()]);
+
+    let long = format!("FROM busybox\nRUN echo {}\n", "a".repeat(60 * 1024));
+    let df = parse(long.as_bytes()).expect("parses");
+    assert_eq!(df.instructions[1].args[0].len(), 5 + 60 * 1024);
+}
