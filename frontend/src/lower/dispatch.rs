@@ -342,14 +342,7 @@ impl Lowerer<'_> {
     ) -> Result<(), LowerError> {
         let node = &step.node;
         match &step.instruction {
-            Instruction::Run {
-                cmd: _,
-                mounts,
-                devices,
-                network,
-                security,
-                heredocs: _,
-            } => self.run(st, node, mounts, devices, *network, *security),
+            Instruction::Run { .. } => self.run(st, node, &step.instruction),
             Instruction::Copy(c) => self.copy(st, node, &CopyView::copy(c), source),
             Instruction::Add(a) => self.copy(st, node, &CopyView::add(a), source),
             Instruction::Workdir(path) => self.workdir(st, node, path),
@@ -404,15 +397,24 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `run` is an [`Instruction::Run`]; `node` gives the progress text and spans.
     fn run(
         &mut self,
         st: &mut StageState,
         node: &Node,
-        mounts: &[Spanned<String>],
-        devices: &[Spanned<String>],
-        network: Option<Spanned<Network>>,
-        security: Option<Spanned<Security>>,
+        run: &Instruction,
     ) -> Result<(), LowerError> {
+        let Instruction::Run {
+            cmd,
+            mounts,
+            devices,
+            network,
+            security,
+            heredocs,
+        } = run
+        else {
+            return Err(LowerError::UnknownInstruction(run.keyword().into()));
+        };
         // Mount values are expanded, then parsed and checked, as BuildKit does at dispatch;
         // a valid mount is still rejected: ExecOp has no mounts yet.
         if let Some(m) = mounts.first() {
@@ -439,7 +441,7 @@ impl Lowerer<'_> {
             span,
         }) = security
         {
-            return Err(at(unsupported("RUN --security=insecure"), span));
+            return Err(at(unsupported("RUN --security=insecure"), *span));
         }
         let network = match network.map(|n| n.value) {
             None | Some(Network::Default) => NetworkMode::Default,
@@ -447,34 +449,35 @@ impl Lowerer<'_> {
             Some(Network::Host) => NetworkMode::Host,
         };
         let mut name = self.display(st, node, true);
-        let args = if node.json_form {
-            node.args.clone()
-        } else {
-            let mut text = node.args.join(" ");
-            if let Some(doc) = single_heredoc(&text, &node.heredocs) {
-                let data = heredoc_data(doc);
-                if data.starts_with("#!") {
-                    return Err(at(
-                        unsupported("RUN with a heredoc script starting with #!"),
-                        node.word_span("<<"),
-                    ));
+        let args = match cmd {
+            ins::Command::Exec(argv) => argv.clone(),
+            ins::Command::Shell(text) => {
+                let mut text = text.clone();
+                if let Some(doc) = single_heredoc(&text, heredocs) {
+                    let data = heredoc_data(doc);
+                    if data.starts_with("#!") {
+                        return Err(at(
+                            unsupported("RUN with a heredoc script starting with #!"),
+                            node.word_span("<<"),
+                        ));
+                    }
+                    name.push_str(&format!(" ({})", summarize(&doc.content)));
+                    text = data;
+                } else {
+                    for doc in heredocs {
+                        text.push('\n');
+                        text.push_str(&doc.content);
+                        text.push_str(&doc.name);
+                    }
                 }
-                name.push_str(&format!(" ({})", summarize(&doc.content)));
-                text = data;
-            } else {
-                for doc in &node.heredocs {
-                    text.push('\n');
-                    text.push_str(&doc.content);
-                    text.push_str(&doc.name);
-                }
+                let mut shell = st
+                    .config
+                    .shell
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
+                shell.push(text);
+                shell
             }
-            let mut shell = st
-                .config
-                .shell
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
-            shell.push(text);
-            shell
         };
         let name = st.name(name);
         let exec = ExecOp {
