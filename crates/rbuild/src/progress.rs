@@ -9,6 +9,7 @@
 //! #3 DONE 0.2s
 //! ```
 //! Steps are numbered in the order they first appear. Everything goes to stderr.
+//! `tty` (the default when stderr is a terminal) is the live view of the `tty` submodule.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,10 +20,14 @@ use rbuild_solver::events::Event;
 
 use crate::cli::ProgressMode;
 
+mod tty;
+use tty::TtyView;
+
 /// Renders events in one of the modes. Safe to call from several threads.
 pub struct Progress {
     mode: ProgressMode,
     state: Mutex<State>,
+    tty: Option<TtyView>,
 }
 
 #[derive(Default)]
@@ -34,19 +39,29 @@ struct State {
 }
 
 impl Progress {
-    /// `auto` and `tty` render as plain for now (a live tty view is on the roadmap).
+    /// `auto` is `tty` when stderr is a terminal, `plain` otherwise.
     pub fn new(mode: ProgressMode) -> Self {
+        use std::io::IsTerminal;
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
+            ProgressMode::Auto => ProgressMode::Plain,
+            other => other,
+        };
         Progress {
             mode,
             state: Mutex::new(State {
                 next: 1,
                 ..State::default()
             }),
+            tty: (mode == ProgressMode::Tty).then(TtyView::new),
         }
     }
 
     /// Prints a step that the binary itself performs (loading the Dockerfile, exporting).
     pub fn internal(&self, name: &str, seconds: f64) {
+        if let Some(tty) = &self.tty {
+            return tty.internal(name, seconds);
+        }
         if !self.is_plain() {
             return;
         }
@@ -60,10 +75,7 @@ impl Progress {
     }
 
     fn is_plain(&self) -> bool {
-        matches!(
-            self.mode,
-            ProgressMode::Auto | ProgressMode::Tty | ProgressMode::Plain
-        )
+        matches!(self.mode, ProgressMode::Auto | ProgressMode::Plain)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -78,7 +90,11 @@ impl Progress {
                     let _ = writeln!(std::io::stderr().lock(), "{line}");
                 }
             }
-            ProgressMode::Auto | ProgressMode::Tty | ProgressMode::Plain => self.plain(event),
+            ProgressMode::Tty => match &self.tty {
+                Some(tty) => tty.event(event),
+                None => self.plain(event),
+            },
+            ProgressMode::Auto | ProgressMode::Plain => self.plain(event),
         }
     }
 

@@ -36,9 +36,17 @@ impl CliError {
                     name,
                     span,
                     log_tail,
+                    log_path,
                     source,
                     ..
-                } => render_vertex_failure(name, span.as_ref(), log_tail, source, dockerfile),
+                } => {
+                    let mut out =
+                        render_vertex_failure(name, span.as_ref(), log_tail, source, dockerfile);
+                    if let Some(path) = log_path {
+                        let _ = write!(out, "\nfull log of the step: {}", path.display());
+                    }
+                    out
+                }
                 other => format!("ERROR: failed to solve: {other}"),
             },
             CliError::Dockerfile(text) => text.clone(),

@@ -1,0 +1,174 @@
+//! The solver's user-facing parts through the binary: `--explain-cache`, step logs on disk, a
+//! failure cancelling other stages, `prune` filters, `du`, and automatic GC.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{stderr, stdout, Env};
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Whether the plain progress shows the step whose line contains `needle` as cached.
+fn step_cached(progress: &str, needle: &str) -> bool {
+    let lines: Vec<&str> = progress.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        l.contains(needle) && {
+            let num = l.split(' ').next().unwrap_or("");
+            lines[i + 1..].iter().any(|n| *n == format!("{num} CACHED"))
+        }
+    })
+}
+
+/// Every step log file under the store.
+fn log_files(env: &Env) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(builds) = std::fs::read_dir(env.store.join("logs")) else {
+        return out;
+    };
+    for b in builds.flatten() {
+        for f in std::fs::read_dir(b.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn explain_cache_names_the_changed_arg_and_file_and_full_logs_are_kept() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nARG V=1\nCOPY a.txt /a.txt\nRUN echo v=$V; i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line $i; done\n",
+            ),
+            ("a.txt", "one"),
+        ],
+    );
+    env.ok(&["build", "--progress=plain", s(&ctx)]);
+    // Nothing clipped: all 300 lines are in the RUN's log file.
+    let run_log = log_files(&env)
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("v=1")))
+        .expect("a log file of the RUN");
+    let text = std::fs::read_to_string(&run_log).unwrap();
+    assert!(
+        text.contains("line 1\n") && text.ends_with("line 300\n"),
+        "{text}"
+    );
+
+    let out = env.ok(&[
+        "build",
+        "--progress=plain",
+        "--explain-cache",
+        "--build-arg",
+        "V=2",
+        s(&ctx),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("CACHE MISS: variable V changed: 1 -> 2"),
+        "{err}"
+    );
+
+    std::fs::write(ctx.join("a.txt"), "two").unwrap();
+    let out = env.ok(&[
+        "build",
+        "--progress=plain",
+        "--explain-cache",
+        "--build-arg",
+        "V=2",
+        s(&ctx),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("CACHE MISS: file a.txt changed: file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CACHE MISS: the step it builds on changed: [2/3] COPY a.txt /a.txt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failure_cancels_other_stages_and_prints_the_log_path() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS slow\nRUN sleep 120\n\
+             FROM busybox AS bad\nRUN sleep 1; echo oops; exit 3\n\
+             FROM busybox\nCOPY --from=slow /etc/passwd /a\nCOPY --from=bad /etc/passwd /b\n",
+        )],
+    );
+    let out = env.run(&["build", "--progress=plain", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("CANCELED"),
+        "the sleeping RUN is cancelled:\n{err}"
+    );
+    let path = err
+        .lines()
+        .find_map(|l| l.strip_prefix("full log of the step: "))
+        .unwrap_or_else(|| panic!("no log path in:\n{err}"));
+    assert_eq!(std::fs::read_to_string(path).unwrap(), "oops\n");
+    // Nothing half-written is left in the store's staging area.
+    let staging: Vec<_> = std::fs::read_dir(env.store.join("tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty(), "{staging:?}");
+}
+
+#[test]
+fn prune_filters_du_and_automatic_gc() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN dd if=/dev/zero of=/big bs=1024 count=300 2>/dev/null\n",
+        )],
+    );
+    env.ok(&["build", "--progress=plain", s(&ctx)]);
+    let du = stdout(&env.ok(&["du"]));
+    assert!(
+        du.contains("snapshots (built)") && du.contains("logs"),
+        "{du}"
+    );
+    assert!(du.contains("[2/2] RUN dd if=/dev/zero"), "{du}");
+
+    let usage = env.run(&["prune", "--filter", "type=regular"]);
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
+
+    // Everything was used just now: an `until` filter keeps it all.
+    let kept = stdout(&env.ok(&["prune", "--filter", "until=1h"]));
+    assert!(kept.contains("0 snapshots, 0 cache records"), "{kept}");
+    let again = stderr(&env.ok(&["build", "--progress=plain", s(&ctx)]));
+    assert!(step_cached(&again, "RUN dd"), "{again}");
+
+    let pruned = stdout(&env.ok(&["prune", "--keep-storage", "0"]));
+    assert!(!pruned.contains(" 0 cache records"), "{pruned}");
+    // The tagged busybox image is not build cache: it is still there.
+    assert!(stdout(&env.ok(&["images"])).contains("busybox"));
+
+    // Automatic GC after a build, past the configured size.
+    std::fs::write(&env.config, "[gc]\nkeep-storage = \"1KB\"\n").unwrap();
+    let out = env.ok(&["build", "--progress=plain", s(&ctx)]);
+    let err = stderr(&out);
+    assert!(err.contains("automatic garbage collection"), "{err}");
+    let rebuilt = stderr(&env.ok(&["build", "--progress=plain", s(&ctx)]));
+    assert!(!step_cached(&rebuilt, "RUN dd"), "{rebuilt}");
+}
