@@ -277,3 +277,27 @@ fn word_errors_point_at_the_word() {
         "duplicate stage name",
     );
 }
+
+#[test]
+fn onbuild_trigger_flags_point_into_the_trigger() {
+    fails_at(
+        "FROM busybox\nONBUILD RUN --network=bogus true\n",
+        "2:13",
+        "network mode \"bogus\"",
+    );
+    // A stored trigger of a base image has no text in this file: its errors are at the FROM.
+    let df = rbuild_frontend::parse(b"FROM busybox\nRUN true\n").expect("parses");
+    let p = plan(&df, &opts()).expect("plans");
+    let mut bases = BTreeMap::new();
+    for r in p.base_images() {
+        let config = ImageConfig {
+            on_build: vec!["RUN --security=insecure true".into()],
+            ..ImageConfig::default()
+        };
+        bases.insert(r, config);
+    }
+    let err = lower(&p, &bases).expect_err("fails");
+    assert_eq!(err.0.len(), 1);
+    assert_eq!((err.0[0].span.line, err.0[0].span.col), (1, 1));
+    assert!(err.0[0].message.contains("--security=insecure"), "{err:?}");
+}
