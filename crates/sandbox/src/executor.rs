@@ -1,8 +1,10 @@
 //! [`NamespaceExecutor`]: the built-in [`Executor`]. It prepares a private scratch dir (layer
 //! links, generated /etc files, the rootfs mount point), re-executes `init_exe` with
 //! [`crate::INIT_ARG`], hands it the spec on stdin, streams the command's stdout/stderr to the
-//! request's [`LogSink`] from two threads, reads the init's status pipe, and finally removes the
-//! setup's placeholders from the upper dir.
+//! request's [`LogSink`] from two threads, reads the init's status pipe up to the command's
+//! end, and finally removes the setup's placeholders (if any: the init layer usually provides
+//! every mount point) from the upper dir. The init's exit (the namespaces' teardown) is reaped
+//! by a background thread. Scratch dirs live on /dev/shm when it is a tmpfs.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -89,6 +91,34 @@ fn sweep_stale(tmp: &Path) {
     }
 }
 
+/// The scratch dir's bottom overlay layer: the mount points (see [`crate::initlayer`]).
+const INIT_LAYER: &str = "init";
+
+/// Where scratch dirs go: `/dev/shm` when it is a writable tmpfs (creating and removing a
+/// scratch dir there costs microseconds; on a busy disk filesystem each directory removal may
+/// wait milliseconds for the journal), the temp dir otherwise.
+fn scratch_parent() -> PathBuf {
+    static PARENT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PARENT
+        .get_or_init(|| {
+            let shm = Path::new("/dev/shm");
+            if is_writable_tmpfs(shm) {
+                shm.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            }
+        })
+        .clone()
+}
+
+fn is_writable_tmpfs(dir: &Path) -> bool {
+    let Ok(st) = nix::sys::statfs::statfs(dir) else {
+        return false;
+    };
+    st.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC
+        && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
 /// The private scratch directory of one run; removed on drop.
 pub(crate) struct Scratch {
     pub dir: tempfile::TempDir,
@@ -99,11 +129,12 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    /// Creates the scratch dir: `rootfs/`, `l/<n>` links to the layers (top first), `u` and
-    /// `w` links to the upper and work dirs, and the generated /etc files.
+    /// Creates the scratch dir: `rootfs/`, `l/<n>` links to the layers (top first), the init
+    /// layer below them, `u` and `w` links to the upper and work dirs, and the generated /etc
+    /// files.
     /// With `slirp`, /etc/resolv.conf points at slirp4netns's DNS forwarder.
     pub fn prepare(req: &ExecRequest<'_>, slirp: bool) -> Result<Scratch> {
-        let tmp = std::env::temp_dir();
+        let tmp = scratch_parent();
         sweep_stale(&tmp);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
@@ -123,10 +154,8 @@ impl Scratch {
                 .map_err(|e| SetupError::io("symlink", &link, e))?;
             lowers.push(format!("l/{i}"));
         }
-        if lowers.is_empty() {
-            mkdir(&base.join("empty"))?;
-            lowers.push("empty".into());
-        }
+        crate::initlayer::create(&base.join(INIT_LAYER))?;
+        lowers.push(INIT_LAYER.into());
         let upper_abs = std::fs::canonicalize(req.upper)
             .map_err(|e| SetupError::io("resolve upper dir", req.upper, e))?;
         let work_abs = std::fs::canonicalize(req.work)
@@ -171,7 +200,9 @@ pub(crate) struct Outcome {
     pub placeholders: Vec<(PathBuf, Stamp)>,
     end: Option<Status>,
     setup_error: Option<String>,
-    init_status: std::process::ExitStatus,
+    /// How the init process ended; `None` when it was left to the reaper because the command's
+    /// end was reported (it is then irrelevant).
+    init_status: Option<std::process::ExitStatus>,
 }
 
 impl Outcome {
@@ -184,7 +215,9 @@ impl Outcome {
             Some(Status::Exited(code)) => Err(ExecError::Exit(code)),
             Some(Status::Signaled(sig)) => Err(ExecError::Signal(sig)),
             _ => Err(setup(SetupError::InitDied {
-                status: self.init_status.to_string(),
+                status: self
+                    .init_status
+                    .map_or_else(|| "unknown".to_string(), |st| st.to_string()),
             })),
         }
     }
@@ -300,10 +333,22 @@ pub(crate) fn run_init(
     })?;
     drop(network);
     drop(kill_on_cancel);
-    let init_status = child.wait().map_err(|source| SetupError::Spawn {
-        exe: init_exe.to_path_buf(),
-        source,
-    })?;
+    let finished = statuses
+        .last()
+        .is_some_and(|st| matches!(st, Status::Exited(_) | Status::Signaled(_)));
+    let init_status = if finished {
+        // Nothing runs in the sandbox any more (pid 1 says so only after killing and reaping
+        // everything); what is left is the init leaving its namespaces, whose teardown
+        // (unmounting the overlay, freeing the network namespace) takes milliseconds. Reap it
+        // off the caller's path.
+        reap_later(child);
+        None
+    } else {
+        Some(child.wait().map_err(|source| SetupError::Spawn {
+            exe: init_exe.to_path_buf(),
+            source,
+        })?)
+    };
 
     let mut outcome = Outcome {
         placeholders: Vec::new(),
@@ -323,6 +368,33 @@ pub(crate) fn run_init(
     Ok(outcome)
 }
 
+/// Waits for `child` on rbuild's one background reaper thread (started on first use), or
+/// here if that thread cannot be started.
+fn reap_later(child: std::process::Child) {
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    static REAPER: OnceLock<Option<Mutex<Sender<std::process::Child>>>> = OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (tx, rx) = channel::<std::process::Child>();
+        std::thread::Builder::new()
+            .name("rbuild-sandbox-reaper".into())
+            .spawn(move || {
+                for mut child in rx {
+                    let _ = child.wait();
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    let unsent = match reaper.as_ref().map(|tx| tx.lock()) {
+        Some(Ok(tx)) => tx.send(child).err().map(|e| e.0),
+        _ => Some(child),
+    };
+    if let Some(mut child) = unsent {
+        let _ = child.wait();
+    }
+}
+
 /// Copies one output stream to the log sink, chunk by chunk, as it is produced.
 fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
     let mut buf = [0u8; 8192];
@@ -336,8 +408,8 @@ fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
     }
 }
 
-/// Reads status lines until every writer has closed the pipe, handing each to `on_status`
-/// as it arrives.
+/// Reads status lines until the command's end (or until every writer has closed the pipe),
+/// handing each to `on_status` as it arrives.
 fn read_statuses(
     fd: OwnedFd,
     on_status: &mut dyn FnMut(&Status) -> Result<()>,
@@ -354,7 +426,12 @@ fn read_statuses(
             source,
         })?;
         on_status(&status)?;
+        let last = matches!(status, Status::Exited(_) | Status::Signaled(_));
         out.push(status);
+        if last {
+            // The command's end is the last line; the writer may still be on its way out.
+            break;
+        }
     }
     Ok(out)
 }

@@ -4,8 +4,10 @@
 //! spec and forks. The child is pid 1 of the new pid namespace: it mounts the overlay root and
 //! the spec's mounts, reports the placeholders it created, pivots into the rootfs, resolves the
 //! user, and forks the command, which drops to the spec's capabilities, sets no_new_privs and
-//! execs. Pid 1 reaps every zombie until the command exits, reports how it ended and exits:
-//! the kernel then kills whatever the command left behind. Both stage 0 and pid 1 die with
+//! execs. Pid 1 reaps every zombie until the command exits, kills and reaps whatever the
+//! command left behind, and only then reports how the command ended: after that line nothing
+//! in the sandbox runs, so rbuild takes the upper dir as the layer without waiting for the
+//! namespaces' teardown (stage 0 and pid 1 let go of rbuild's pipes first). Both stage 0 and pid 1 die with
 //! their parent (`PR_SET_PDEATHSIG`), so nothing outlives rbuild.
 
 use std::ffi::CString;
@@ -107,6 +109,26 @@ fn stdin_from_null() -> Result<()> {
     Ok(())
 }
 
+/// Points stdout and stderr at /dev/null, so that this process no longer holds rbuild's output
+/// pipes open: rbuild sees their end as soon as the command and pid 1 are done, without
+/// waiting for this process to exit (and pay the namespaces' teardown).
+pub(crate) fn release_output() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+    }
+}
+
+impl StatusWriter {
+    /// Closes the status pipe (points the writer at /dev/null): for a process that has nothing
+    /// more to report, so that it does not hold the pipe open.
+    pub(crate) fn release(&mut self) {
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), self.0.as_raw_fd());
+        }
+    }
+}
+
 /// The init forks and then allocates and reads files: only safe in a single-threaded process,
 /// so `init_main` must run before the program starts any thread (e.g. an async runtime).
 fn single_threaded() -> Result<()> {
@@ -166,14 +188,24 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
             };
             std::process::exit(code)
         }
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                Ok(_) | Err(Errno::EINTR) => continue,
-                Err(e) => return Err(SetupError::sys("wait for sandbox pid 1", e)),
-            }
-        },
+        ForkResult::Parent { child } => {
+            // Pid 1 reports everything from here on; see `release_output`.
+            status.release();
+            release_output();
+            wait_exit_code(child)
+        }
+    }
+}
+
+/// Waits for `child` and returns its exit code (128 + the signal when killed).
+fn wait_exit_code(child: Pid) -> Result<i32> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(SetupError::sys("wait for sandbox pid 1", e)),
+        }
     }
 }
 
@@ -241,6 +273,10 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
         }
         ForkResult::Parent { child } => {
             let end = reap_until(child)?;
+            // The final status promises that nothing in the sandbox runs any more (rbuild then
+            // takes the upper dir as the layer): kill and reap what the command left behind.
+            kill_all_and_reap()?;
+            release_output();
             status.send(&end);
             Ok(())
         }
@@ -481,6 +517,22 @@ fn rlimit_resource(typ: oci_spec::runtime::PosixRlimitType) -> libc::__rlimit_re
         T::RlimitNice => libc::RLIMIT_NICE,
         T::RlimitRtprio => libc::RLIMIT_RTPRIO,
         T::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+/// In pid 1: kills every other process of the pid namespace and reaps them all.
+fn kill_all_and_reap() -> Result<()> {
+    // kill(-1) from a pid namespace's init reaches every process of the namespace but itself.
+    match nix::sys::signal::kill(Pid::from_raw(-1), nix::sys::signal::Signal::SIGKILL) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => return Err(SetupError::sys("kill the sandbox's processes", e)),
+    }
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(Errno::ECHILD) => return Ok(()),
+            Err(e) => return Err(SetupError::sys("reap the sandbox's processes", e)),
+        }
     }
 }
 

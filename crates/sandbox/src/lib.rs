@@ -26,6 +26,7 @@ mod cleanup;
 mod error;
 mod executor;
 mod init;
+mod initlayer;
 mod mounts;
 mod net;
 mod paths;

@@ -171,7 +171,11 @@ pub(crate) fn runtime_stage(
             Status::Signaled(exit.signal().unwrap_or(libc::SIGKILL))
         }
     };
+    // The runtime has deleted the container: nothing runs any more. Let rbuild go on without
+    // waiting for this process's mount namespace to be torn down.
+    crate::init::release_output();
     status.send(&end);
+    status.release();
     Ok(0)
 }
 
