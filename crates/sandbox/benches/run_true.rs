@@ -1,0 +1,210 @@
+//! Benchmark of issue #5: the overhead of `RUN true`, from the solver's request to the recorded
+//! result, against `runc run` of an equivalent bundle measured in the same run.
+//!
+//! "Request to result" is what the solver does for an Exec vertex: `Store::prepare_snapshot`,
+//! `Executor::run`, `Store::commit_snapshot` (the upper dir becomes the layer). The peer is
+//! `runc run` of a bundle whose rootfs is the same busybox layer, with `runc spec`'s default
+//! config (read-only root, namespaces incl. network, no terminal) running `true`; it makes no
+//! overlay and records no layer, so the comparison favours runc.
+//!
+//! Run: `cargo bench -p rbuild-sandbox --bench run_true` (root, busybox-static, overlayfs;
+//! `/usr/sbin/runc` for the peer). `RUNS=N` sets the iterations per variant (default 40);
+//! `PEERS=0` runs only the built-in executor (to profile it).
+//! Prints the median, p10 and p90 of each variant and the ratio of the medians.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rbuild_cache::{SnapshotId, Store};
+use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
+use rbuild_solver::ports::{ExecRequest, Executor, LogSink, LogStream};
+use rbuild_types::Digest;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+const RUNC: &str = "/usr/sbin/runc";
+
+struct Discard;
+
+impl LogSink for Discard {
+    fn write(&self, _: LogStream, _: &[u8]) {}
+}
+
+/// Median, 10th and 90th percentile.
+fn stats(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.1), at(0.9))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Time spent in each phase of one request: prepare, run, commit.
+type Phases = [Duration; 3];
+
+/// One `RUN true` the way the solver does it: prepare, run, commit. Returns the time taken by
+/// each phase.
+fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: u64) -> Phases {
+    let op = ExecOp {
+        args: vec!["true".into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+    };
+    let id = SnapshotId(Digest::of(
+        format!("bench-{}-{n}", std::process::id()).as_bytes(),
+    ));
+    let cancel = rbuild_solver::cancel::CancelToken::new();
+    let start = Instant::now();
+    let prepared = store.prepare_snapshot().expect("prepare snapshot");
+    let t1 = Instant::now();
+    exec.run(ExecRequest {
+        op: &op,
+        layers,
+        upper: &prepared.upper,
+        work: &prepared.work,
+        log: &Discard,
+        cancel: &cancel,
+    })
+    .expect("RUN true");
+    let t2 = Instant::now();
+    store
+        .commit_snapshot(prepared, &id)
+        .expect("commit snapshot");
+    [t1 - start, t2 - t1, t2.elapsed()]
+}
+
+fn total(p: &Phases) -> Duration {
+    p.iter().sum()
+}
+
+/// Prints the median of the whole request and of each phase.
+fn report(name: &str, runs: &[Phases]) -> Duration {
+    let (m, p10, p90) = stats(runs.iter().map(total).collect());
+    let phase = |i: usize| ms(stats(runs.iter().map(|p| p[i]).collect()).0);
+    println!(
+        "{name}: median {:.2} ms (p10 {:.2}, p90 {:.2}; phases: prepare {:.2}, run {:.2}, commit {:.2}), {} runs",
+        ms(m),
+        ms(p10),
+        ms(p90),
+        phase(0),
+        phase(1),
+        phase(2),
+        runs.len()
+    );
+    m
+}
+
+/// A runc bundle over `rootfs` from `runc spec`, without a terminal, running `true`.
+fn runc_bundle(dir: &Path, rootfs: &Path) -> PathBuf {
+    let bundle = dir.join("bundle");
+    std::fs::create_dir(&bundle).expect("mkdir bundle");
+    let ok = Command::new(RUNC)
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .expect("runc spec");
+    assert!(ok.success(), "runc spec failed");
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).expect("json");
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["true"]);
+    config["root"]["path"] = rootfs.display().to_string().into();
+    std::fs::write(&path, serde_json::to_vec(&config).expect("encode")).expect("write config");
+    bundle
+}
+
+fn runc_run(bundle: &Path, state: &Path, n: u64) -> Duration {
+    let id = format!("rbuild-bench-{}-{n}", std::process::id());
+    let start = Instant::now();
+    let st = Command::new(RUNC)
+        .arg("--root")
+        .arg(state)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg(&id)
+        .stdin(Stdio::null())
+        .status()
+        .expect("runc run");
+    let took = start.elapsed();
+    assert!(st.success(), "runc run failed: {st}");
+    took
+}
+
+fn main() {
+    if !common::can_run("run_true benchmark") {
+        return;
+    }
+    let runs: u64 = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    // Under /var/tmp: a disk filesystem, like a real store (not a tmpfs /tmp).
+    let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let store = Store::open(&dir.path().join("store")).expect("open store");
+    let fixture = common::Fixture::new_in(dir.path());
+    let builtin = NamespaceExecutor::new(PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")));
+    // PEERS=0 runs only the built-in executor (for profiling it with perf/strace).
+    let peers = std::env::var("PEERS").map_or(true, |v| v != "0");
+    let have_runc = peers && Path::new(RUNC).exists();
+    if peers && !have_runc {
+        eprintln!("SKIPPED: the runc peer because {RUNC} is not installed");
+    }
+    let runc_exec = RuncExecutor::new(
+        PathBuf::from(RUNC),
+        PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")),
+    );
+    let bundle = have_runc.then(|| runc_bundle(dir.path(), &fixture.layers[0]));
+    let state = dir.path().join("runc-state");
+
+    // Warm up caches (page cache, dentries) for every variant.
+    for n in 0..3 {
+        request_to_result(&store, &builtin, &fixture.layers, 1_000_000 + n);
+        if let Some(b) = &bundle {
+            runc_run(b, &state, 1_000_000 + n);
+        }
+    }
+    let (mut ours, mut peer, mut adapter) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved, so load from other processes hits every variant alike.
+    for n in 0..runs {
+        ours.push(request_to_result(&store, &builtin, &fixture.layers, n));
+        if let Some(b) = &bundle {
+            peer.push(runc_run(b, &state, n));
+            adapter.push(request_to_result(
+                &store,
+                &runc_exec,
+                &fixture.layers,
+                2_000_000 + n,
+            ));
+        }
+    }
+    let m = report(
+        "RUN true, built-in executor, request to recorded layer",
+        &ours,
+    );
+    if bundle.is_some() {
+        let (rm, r10, r90) = stats(peer);
+        println!(
+            "runc run of an equivalent bundle (peer): median {:.2} ms (p10 {:.2}, p90 {:.2})",
+            ms(rm),
+            ms(r10),
+            ms(r90)
+        );
+        report(
+            "RUN true, --runtime=runc adapter, request to layer",
+            &adapter,
+        );
+        println!(
+            "ratio runc run / built-in (medians): {:.1}x",
+            rm.as_secs_f64() / m.as_secs_f64()
+        );
+    }
+}
