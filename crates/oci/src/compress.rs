@@ -1,5 +1,6 @@
 //! Compression: detecting gzip/zstd/plain streams by their magic bytes, and compressing layers
-//! with gzip in parallel (independent gzip members, concatenated — still one valid gzip stream).
+//! with gzip or zstd in parallel (independent gzip members or zstd frames, concatenated — still
+//! one valid stream).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
@@ -41,17 +42,64 @@ pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> 
     })
 }
 
-/// Size of the chunks compressed independently by [`gzip_parallel`].
+/// Size of the chunks compressed independently by [`compress_parallel`].
 pub const GZIP_CHUNK: usize = 4 << 20;
 
-/// Gzip-compresses all of `input` into `out`, compressing chunks of [`GZIP_CHUNK`] bytes on
-/// several threads and writing them, in order, as concatenated gzip members. Returns the number
-/// of uncompressed bytes read. Memory use is bounded by threads × chunk size × 2.
-pub fn gzip_parallel(mut input: impl Read, mut out: impl Write) -> io::Result<u64> {
-    let threads = std::thread::available_parallelism()
+/// How a layer is compressed for output: the algorithm, its level (`None`: rbuild's default,
+/// gzip 1 / zstd 3) and how many threads may compress at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompressSettings {
+    pub compression: Compression,
+    pub level: Option<i32>,
+    /// Threads to use; 0 means the number of CPUs (at most 8).
+    pub threads: usize,
+}
+
+impl CompressSettings {
+    /// `compression` at its default level on every CPU.
+    pub fn new(compression: Compression) -> Self {
+        CompressSettings {
+            compression,
+            level: None,
+            threads: 0,
+        }
+    }
+}
+
+/// The number of CPUs, 1 to 8.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(1, 8);
+        .clamp(1, 8)
+}
+
+/// Gzip-compresses all of `input` into `out` at rbuild's default level on every CPU (see
+/// [`compress_parallel`]). Returns the number of uncompressed bytes read.
+pub fn gzip_parallel(input: impl Read, out: impl Write) -> io::Result<u64> {
+    compress_parallel(input, out, &CompressSettings::new(Compression::Gzip))
+}
+
+/// Compresses all of `input` into `out`: chunks of [`GZIP_CHUNK`] bytes are compressed on
+/// several threads into independent gzip members or zstd frames, written in order — still
+/// one valid gzip (multi-member) or zstd (multi-frame) stream. The output depends only on the
+/// input and the level, never on the thread count. `Compression::None` copies. Returns the
+/// number of uncompressed bytes read. Memory use is bounded by threads × chunk size × 2.
+pub fn compress_parallel(
+    mut input: impl Read,
+    mut out: impl Write,
+    settings: &CompressSettings,
+) -> io::Result<u64> {
+    if settings.compression == Compression::None {
+        let n = io::copy(&mut input, &mut out)?;
+        out.flush()?;
+        return Ok(n);
+    }
+    let threads = match settings.threads {
+        0 => default_threads(),
+        n => n,
+    };
+    let compress = |data: &[u8]| compress_chunk(data, settings);
     let mut total = 0u64;
     loop {
         let mut chunks = Vec::with_capacity(threads);
@@ -69,25 +117,29 @@ pub fn gzip_parallel(mut input: impl Read, mut out: impl Write) -> io::Result<u6
         let last_round = chunks.len() < threads || chunks.last().map(Vec::len) != Some(GZIP_CHUNK);
         if chunks.is_empty() {
             if total == 0 {
-                // Empty input still gets one (empty) gzip member.
-                out.write_all(&gzip_chunk(&[])?)?;
+                // Empty input still gets one (empty) member or frame.
+                out.write_all(&compress(&[])?)?;
             }
             break;
         }
-        let compressed: Vec<io::Result<Vec<u8>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunks
-                .iter()
-                .map(|c| s.spawn(move || gzip_chunk(c)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(io::Error::other("gzip compression thread panicked"))
+        let compressed: Vec<io::Result<Vec<u8>>> = if chunks.len() == 1 {
+            vec![compress(&chunks[0])]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = chunks
+                    .iter()
+                    .map(|c| s.spawn(move || compress(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(io::Error::other("compression thread panicked"))
+                        })
                     })
-                })
-                .collect()
-        });
+                    .collect()
+            })
+        };
         for c in compressed {
             out.write_all(&c?)?;
         }
@@ -99,10 +151,17 @@ pub fn gzip_parallel(mut input: impl Read, mut out: impl Write) -> io::Result<u6
     Ok(total)
 }
 
-fn gzip_chunk(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 3 + 64), GzLevel::fast());
-    enc.write_all(data)?;
-    enc.finish()
+fn compress_chunk(data: &[u8], settings: &CompressSettings) -> io::Result<Vec<u8>> {
+    match settings.compression {
+        Compression::Zstd => zstd::bulk::compress(data, settings.level.unwrap_or(3)),
+        _ => {
+            let level = settings.level.unwrap_or(1).clamp(0, 9) as u32;
+            let mut enc =
+                GzEncoder::new(Vec::with_capacity(data.len() / 3 + 64), GzLevel::new(level));
+            enc.write_all(data)?;
+            enc.finish()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +194,32 @@ mod tests {
         let mut back = Vec::new();
         decompress(&gz[..]).unwrap().read_to_end(&mut back).unwrap();
         assert!(back.is_empty());
+    }
+
+    #[test]
+    fn parallel_output_does_not_depend_on_threads_and_zstd_round_trips() {
+        let data: Vec<u8> = (0..(GZIP_CHUNK * 2 + 7)).map(|i| (i % 7) as u8).collect();
+        for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let mut outs = Vec::new();
+            for threads in [1, 3] {
+                let settings = CompressSettings {
+                    compression,
+                    level: Some(2),
+                    threads,
+                };
+                let mut out = Vec::new();
+                compress_parallel(&data[..], &mut out, &settings).unwrap();
+                assert_eq!(detect(&out), compression);
+                let mut back = Vec::new();
+                decompress(&out[..])
+                    .unwrap()
+                    .read_to_end(&mut back)
+                    .unwrap();
+                assert_eq!(back, data);
+                outs.push(out);
+            }
+            assert_eq!(outs[0], outs[1], "{compression:?}");
+        }
     }
 
     #[test]

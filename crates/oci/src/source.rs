@@ -15,7 +15,7 @@
 //! `pull` makes every layer of a resolved image a snapshot named by its diff_id: layers whose
 //! snapshot exists are skipped; the others are downloaded into the content store (unless the
 //! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
-//! committed, and their [`LayerInfo`] recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
+//! committed, and their [`LayerInfo`] and [`LayerBlob`] (diff_id → blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
 //! fetched at once; a download that fails transiently is retried (up to
 //! [`DOWNLOAD_ATTEMPTS`] tries). Invariant: a snapshot is only committed once its unpacked
 //! content hashes to the diff_id the image config names.
@@ -25,7 +25,7 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rbuild_cache::{CacheError, LayerInfo, SnapshotId, Store};
+use rbuild_cache::{CacheError, LayerBlob, LayerInfo, SnapshotId, Store};
 use rbuild_solver::ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform};
 
@@ -299,6 +299,9 @@ impl RegistrySource {
                 diff_ids: config.diff_ids.len(),
             });
         }
+        for (layer, diff_id) in manifest.layers.iter().zip(&config.diff_ids) {
+            self.record_layer_blob(layer, diff_id)?;
+        }
         // Each missing snapshot once, even if the image repeats a layer.
         let mut seen = std::collections::HashSet::new();
         let jobs: Vec<(&Descriptor, Digest)> = manifest
@@ -346,6 +349,28 @@ impl RegistrySource {
             return Err(e);
         }
         Ok(config.diff_ids.into_iter().map(SnapshotId).collect())
+    }
+
+    /// Records which blob the layer `diff_id` is (unless a record naming a stored blob exists),
+    /// so images built on it reference the blob as pulled instead of re-tarring the snapshot.
+    fn record_layer_blob(&self, layer: &Descriptor, diff_id: &Digest) -> Result<(), PullError> {
+        let known = self
+            .store
+            .layer_blob(diff_id)
+            .map_err(store_err(format!("read layer blob record {diff_id}")))?;
+        if known.is_some_and(|b| self.store.has_blob(&b.digest)) {
+            return Ok(());
+        }
+        self.store
+            .set_layer_blob(
+                diff_id,
+                &LayerBlob {
+                    digest: layer.digest,
+                    media_type: layer.media_type.clone(),
+                    size: layer.size,
+                },
+            )
+            .map_err(store_err(format!("record layer blob {diff_id}")))
     }
 
     /// Downloads (unless stored) and unpacks one layer into the snapshot `diff_id`.
@@ -500,6 +525,11 @@ mod tests {
             let path = store.snapshot_path(id).expect("snapshot committed");
             let info = store.layer_info(id).unwrap().expect("layer info recorded");
             assert_eq!(info.diff_id, id.0);
+            let blob = store
+                .layer_blob(&id.0)
+                .unwrap()
+                .expect("layer blob recorded");
+            assert!(store.has_blob(&blob.digest));
             assert!(path.is_dir());
         }
         let top = store.snapshot_path(&ids[0]).unwrap();
@@ -654,6 +684,12 @@ mod tests {
         assert_eq!(layer_gets, 1);
         let snap = store.snapshot_path(&ids[0]).unwrap();
         assert_eq!(std::fs::read(snap.join("hello.txt")).unwrap(), b"hello");
+        // The blob the layer came as is recorded for images built on it.
+        let blob = store
+            .layer_blob(&good)
+            .unwrap()
+            .expect("layer blob recorded");
+        assert_eq!((blob.digest, blob.size), (good, layer.len() as u64));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use rbuild_cache::{LayerInfo, SnapshotId, Store};
+use rbuild_cache::{LayerBlob, LayerInfo, SnapshotId, Store};
 use rbuild_graph::{HistoryEntry, ImageConfig};
 use rbuild_oci::export::{export_docker, export_local, export_oci, export_rootfs_tar};
 use rbuild_oci::images::{commit_image, list_images, load_image, tag_image};
@@ -414,6 +414,17 @@ fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig
                 },
             )
             .unwrap();
+        // What `source.rs` records when it pulls a layer.
+        store
+            .set_layer_blob(
+                diff_id,
+                &LayerBlob {
+                    digest: layer.digest,
+                    media_type: layer.media_type.clone(),
+                    size: layer.size,
+                },
+            )
+            .unwrap();
         snaps.push(id);
     }
     tag_image(store, "busybox:latest", &md).unwrap();
@@ -436,7 +447,7 @@ fn base_layers_are_reused_not_recompressed() {
         fs::write(d.join("hello.txt"), b"hi").unwrap()
     }));
     cfg.history.push(hist("COPY hello.txt /", false));
-    // Pulled images need not be tagged: the base blob is found by scanning manifests.
+    // Pulled images need not be tagged: the base blob is found by its layer_blobs record.
     assert!(store
         .remove_tag("docker.io/library/busybox:latest")
         .unwrap());
@@ -520,4 +531,94 @@ fn exported_archives_import_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
     assert!(rbuild_oci::images::import_archive(&store, &bad).is_err());
+}
+
+#[test]
+fn distribution_form_with_docker_media_types_and_levels() {
+    use rbuild_oci::compress::{CompressSettings, Compression};
+    use rbuild_oci::images::{distribution_image, DistOptions};
+    let f = fixture();
+    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let docker = DistOptions {
+        compress: CompressSettings {
+            compression: Compression::Gzip,
+            level: Some(9),
+            threads: 2,
+        },
+        oci_media_types: false,
+    };
+    let d = distribution_image(&f.store, &img.manifest_digest, &docker).unwrap();
+    assert_eq!(
+        d.media_type,
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        d.config_digest, img.config_digest,
+        "the image id never changes"
+    );
+    assert_eq!(
+        d.manifest.config.media_type,
+        "application/vnd.docker.container.image.v1+json"
+    );
+    let c = config::parse(&f.store.read_blob(&img.config_digest).unwrap(), "c").unwrap();
+    for (layer, diff_id) in d.manifest.layers.iter().zip(&c.diff_ids) {
+        assert_eq!(
+            layer.media_type,
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        let scratch = tempfile::tempdir().unwrap();
+        let blob = fs::File::open(f.store.blob_path(&layer.digest)).unwrap();
+        assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, *diff_id);
+    }
+    // Deterministic whatever the thread count; zstd forces OCI media types.
+    let one_thread = DistOptions {
+        compress: CompressSettings {
+            threads: 1,
+            ..docker.compress
+        },
+        ..docker
+    };
+    let again = distribution_image(&f.store, &img.manifest_digest, &one_thread).unwrap();
+    assert_eq!(again.manifest_digest, d.manifest_digest);
+    let zstd = DistOptions {
+        compress: CompressSettings::new(Compression::Zstd),
+        oci_media_types: false,
+    };
+    let z = distribution_image(&f.store, &img.manifest_digest, &zstd).unwrap();
+    assert_eq!(z.media_type, "application/vnd.oci.image.manifest.v1+json");
+
+    // Several images in one docker archive and one OCI layout.
+    let out = tempfile::tempdir().unwrap();
+    let both = [
+        (img.manifest_digest, vec!["a:1".to_string()]),
+        (img.manifest_digest, vec!["b:2".to_string()]),
+    ];
+    let tar_path = out.path().join("both.tar");
+    rbuild_oci::export::export_docker_many(&f.store, &both, &tar_path, Some(&docker)).unwrap();
+    let layout = out.path().join("both");
+    let written = rbuild_oci::export::export_oci_with(
+        &f.store,
+        &both,
+        &layout,
+        false,
+        &DistOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(written.len(), 2);
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    let fresh = tempfile::tempdir().unwrap();
+    let store = Store::open(fresh.path()).unwrap();
+    for archive in [&tar_path, &layout] {
+        let loaded = rbuild_oci::images::import_archive(&store, archive).unwrap();
+        let names: Vec<_> = loaded.iter().flat_map(|l| l.names.clone()).collect();
+        assert_eq!(
+            names,
+            ["docker.io/library/a:1", "docker.io/library/b:2"],
+            "{}",
+            archive.display()
+        );
+        assert_eq!(load_image(&store, "b:2").unwrap().id(), img.config_digest);
+    }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::archive::ArchiveWriter;
 use super::{persist, temp_next_to};
-use crate::images::load_manifest;
+use crate::images::{distribution_image, load_manifest, DistOptions};
 use crate::OciError;
 
 #[derive(Serialize)]
@@ -30,31 +30,52 @@ pub fn export_docker(
     dest: &Path,
     names: &[String],
 ) -> Result<(), OciError> {
-    let image = load_manifest(store, manifest)?;
-    let repo_tags = names
-        .iter()
-        .map(|n| {
-            ImageRef::parse(n)
-                .map(|r| r.familiar())
-                .map_err(|e| OciError::Invalid {
-                    what: "image name",
-                    context: e.to_string(),
-                    value: n.clone(),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    export_docker_many(store, &[(*manifest, names.to_vec())], dest, None)
+}
+
+/// Writes several stored images (each a manifest digest and its names) into one
+/// docker-archive tar at `dest` (what `docker save A B` writes). A blob shared by images is
+/// written once. With `layers`, each image is written in that distribution form (layers
+/// compressed as asked); without, layer blobs are copied as stored.
+pub fn export_docker_many(
+    store: &Store,
+    images: &[(Digest, Vec<String>)],
+    dest: &Path,
+    layers: Option<&DistOptions>,
+) -> Result<(), OciError> {
     let blob_name = |d: &Digest| format!("blobs/sha256/{}", d.hex());
-    let entry = ManifestEntry {
-        config: blob_name(&image.manifest.config.digest),
-        repo_tags,
-        layers: image
-            .manifest
-            .layers
+    let mut loaded = Vec::new();
+    let mut entries = Vec::new();
+    for (manifest, names) in images {
+        let mut image = load_manifest(store, manifest)?;
+        if let Some(options) = layers {
+            image.manifest = distribution_image(store, manifest, options)?.manifest;
+        }
+        let repo_tags = names
             .iter()
-            .map(|l| blob_name(&l.digest))
-            .collect(),
-    };
-    let manifest_json = serde_json::to_vec(&[entry]).map_err(|source| OciError::Json {
+            .map(|n| {
+                ImageRef::parse(n)
+                    .map(|r| r.familiar())
+                    .map_err(|e| OciError::Invalid {
+                        what: "image name",
+                        context: e.to_string(),
+                        value: n.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.push(ManifestEntry {
+            config: blob_name(&image.manifest.config.digest),
+            repo_tags,
+            layers: image
+                .manifest
+                .layers
+                .iter()
+                .map(|l| blob_name(&l.digest))
+                .collect(),
+        });
+        loaded.push(image);
+    }
+    let manifest_json = serde_json::to_vec(&entries).map_err(|source| OciError::Json {
         what: "docker manifest.json",
         context: dest.display().to_string(),
         source,
@@ -64,17 +85,19 @@ pub fn export_docker(
     let mut ar = ArchiveWriter::new(BufWriter::new(tmp.as_file()), dest);
     ar.add_dir("blobs/")?;
     ar.add_dir("blobs/sha256/")?;
-    ar.add_bytes(
-        &blob_name(&image.manifest.config.digest),
-        &image.config_bytes,
-    )?;
     let mut written = std::collections::HashSet::new();
-    for layer in &image.manifest.layers {
-        if !store.has_blob(&layer.digest) {
-            return Err(OciError::MissingBlob(layer.digest));
+    for image in &loaded {
+        let config = image.manifest.config.digest;
+        if written.insert(config) {
+            ar.add_bytes(&blob_name(&config), &image.config_bytes)?;
         }
-        if written.insert(layer.digest) {
-            ar.add_file(&blob_name(&layer.digest), &store.blob_path(&layer.digest))?;
+        for layer in &image.manifest.layers {
+            if !store.has_blob(&layer.digest) {
+                return Err(OciError::MissingBlob(layer.digest));
+            }
+            if written.insert(layer.digest) {
+                ar.add_file(&blob_name(&layer.digest), &store.blob_path(&layer.digest))?;
+            }
         }
     }
     ar.add_bytes("manifest.json", &manifest_json)?;

@@ -2,7 +2,7 @@
 //! and a stack of layer snapshots as a root filesystem (directory or tar).
 //!
 //! Invariants: base-image blobs are copied as they are; only uncompressed layers are
-//! compressed (parallel gzip) for OCI output; the config blob, hence the image id, is never
+//! compressed (parallel gzip or zstd, see `images::distribution_image`) for OCI output; the config blob, hence the image id, is never
 //! changed; archive files appear at `dest` only when complete (temp file + rename).
 
 mod archive;
@@ -10,8 +10,8 @@ mod docker;
 mod oci;
 mod rootfs;
 
-pub use docker::export_docker;
-pub use oci::{export_oci, export_oci_compressed, ExportedImage};
+pub use docker::{export_docker, export_docker_many};
+pub use oci::{export_oci, export_oci_compressed, export_oci_with, ExportedImage};
 pub use rootfs::{export_local, export_rootfs_tar};
 
 use std::path::{Path, PathBuf};

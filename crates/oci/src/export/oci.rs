@@ -2,8 +2,8 @@
 //! tar (what `-o type=oci` and `skopeo … oci-archive:` use).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::fs;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::Store;
@@ -11,13 +11,9 @@ use rbuild_types::{Digest, ImageRef};
 
 use super::archive::ArchiveWriter;
 use super::{parent_dir, persist, temp_next_to};
-use crate::compress::{gzip_parallel, Compression};
-use crate::digest_io::HashingWriter;
-use crate::images::load_manifest;
-use crate::manifest::{
-    layer_compression, oci_layer_type, Descriptor, ImageIndex, ImageManifest,
-    CONTAINERD_IMAGE_NAME, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME,
-};
+use crate::compress::{CompressSettings, Compression};
+use crate::images::{distribution_image, load_manifest, DistOptions};
+use crate::manifest::{Descriptor, ImageIndex, CONTAINERD_IMAGE_NAME, REF_NAME};
 use crate::OciError;
 
 /// What an export wrote.
@@ -27,6 +23,9 @@ pub struct ExportedImage {
     /// compressed for it).
     pub manifest_digest: Digest,
     pub config_digest: Digest,
+    /// The manifest's media type and size (for `containerimage.descriptor`).
+    pub media_type: &'static str,
+    pub manifest_size: u64,
 }
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -56,17 +55,25 @@ pub fn export_oci_compressed(
     names: &[String],
     compression: Compression,
 ) -> Result<ExportedImage, OciError> {
-    let image = load_manifest(store, manifest)?;
-    let refs = names
-        .iter()
-        .map(|n| {
-            ImageRef::parse(n).map_err(|e| OciError::Invalid {
-                what: "image name",
-                context: e.to_string(),
-                value: n.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let options = DistOptions {
+        compress: CompressSettings::new(compression),
+        oci_media_types: true,
+    };
+    let images = [(*manifest, names.to_vec())];
+    let mut out = export_oci_with(store, &images, dest, as_tar, &options)?;
+    out.pop().ok_or(OciError::MissingBlob(*manifest))
+}
+
+/// Writes several stored images (each a manifest digest and its names) into one OCI image
+/// layout at `dest` (tar or directory), in their distribution form per `options`
+/// (compression, level, media types). Returns what was written for each, in order.
+pub fn export_oci_with(
+    store: &Store,
+    images: &[(Digest, Vec<String>)],
+    dest: &Path,
+    as_tar: bool,
+    options: &DistOptions,
+) -> Result<Vec<ExportedImage>, OciError> {
     let staging;
     let layout: PathBuf = if as_tar {
         let parent = parent_dir(dest);
@@ -81,67 +88,57 @@ pub fn export_oci_compressed(
     let blobs = layout.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(OciError::io("create directory", &blobs))?;
 
-    // Config: unchanged bytes, so the image id stays the same.
-    let config_digest = image.manifest.config.digest;
-    write_blob_bytes(&blobs, &config_digest, &image.config_bytes)?;
-    let config_desc = Descriptor::new(OCI_CONFIG, config_digest, image.config_bytes.len() as u64);
-
-    let mut layers = Vec::new();
-    for layer in &image.manifest.layers {
-        let src = store.blob_path(&layer.digest);
-        if !store.has_blob(&layer.digest) {
-            return Err(OciError::MissingBlob(layer.digest));
-        }
-        match layer_compression(&layer.media_type) {
-            Some(Compression::None) if compression == Compression::None => {
-                copy_blob(&src, &blobs, &layer.digest)?;
-                let mut d = layer.clone();
-                d.media_type = oci_layer_type(Compression::None).to_string();
-                layers.push(d);
-            }
-            Some(Compression::None) => layers.push(compress_blob(&src, &blobs, compression)?),
-            Some(c) => {
-                copy_blob(&src, &blobs, &layer.digest)?;
-                let mut d = layer.clone();
-                d.media_type = oci_layer_type(c).to_string();
-                layers.push(d);
-            }
-            None => {
-                return Err(OciError::Invalid {
-                    what: "layer media type",
-                    context: format!("manifest {manifest}"),
-                    value: layer.media_type.clone(),
+    let mut entries = Vec::new();
+    let mut exported = Vec::new();
+    for (manifest, names) in images {
+        let refs = names
+            .iter()
+            .map(|n| {
+                ImageRef::parse(n).map_err(|e| OciError::Invalid {
+                    what: "image name",
+                    context: e.to_string(),
+                    value: n.clone(),
                 })
-            }
-        }
-    }
-    let new_manifest = ImageManifest::oci(config_desc, layers);
-    let manifest_bytes = new_manifest.to_json();
-    let manifest_digest = Digest::of(&manifest_bytes);
-    write_blob_bytes(&blobs, &manifest_digest, &manifest_bytes)?;
-
-    let base = Descriptor {
-        platform: Some(image.config.image.platform.clone()),
-        ..Descriptor::new(OCI_MANIFEST, manifest_digest, manifest_bytes.len() as u64)
-    };
-    let entries = if refs.is_empty() {
-        vec![base]
-    } else {
-        refs.iter()
-            .map(|r| {
-                let mut ann = BTreeMap::new();
-                ann.insert(CONTAINERD_IMAGE_NAME.to_string(), r.to_string());
-                ann.insert(
-                    REF_NAME.to_string(),
-                    r.tag.clone().unwrap_or_else(|| "latest".to_string()),
-                );
-                Descriptor {
-                    annotations: Some(ann),
-                    ..base.clone()
-                }
             })
-            .collect()
-    };
+            .collect::<Result<Vec<_>, _>>()?;
+        let image = load_manifest(store, manifest)?;
+        let dist = distribution_image(store, manifest, options)?;
+        // Config: unchanged bytes, so the image id stays the same.
+        write_blob_bytes(&blobs, &dist.config_digest, &image.config_bytes)?;
+        for layer in &dist.manifest.layers {
+            copy_blob(&store.blob_path(&layer.digest), &blobs, &layer.digest)?;
+        }
+        copy_blob(
+            &store.blob_path(&dist.manifest_digest),
+            &blobs,
+            &dist.manifest_digest,
+        )?;
+        let base = Descriptor {
+            platform: Some(image.config.image.platform.clone()),
+            ..dist.descriptor()
+        };
+        if refs.is_empty() {
+            entries.push(base.clone());
+        }
+        for r in &refs {
+            let mut ann = BTreeMap::new();
+            ann.insert(CONTAINERD_IMAGE_NAME.to_string(), r.to_string());
+            ann.insert(
+                REF_NAME.to_string(),
+                r.tag.clone().unwrap_or_else(|| "latest".to_string()),
+            );
+            entries.push(Descriptor {
+                annotations: Some(ann),
+                ..base.clone()
+            });
+        }
+        exported.push(ExportedImage {
+            manifest_digest: dist.manifest_digest,
+            config_digest: dist.config_digest,
+            media_type: dist.media_type,
+            manifest_size: dist.manifest_size,
+        });
+    }
     let index = ImageIndex::oci(entries).to_json();
     write_file(&layout.join("oci-layout"), OCI_LAYOUT)?;
     write_file(&layout.join("index.json"), &index)?;
@@ -165,10 +162,7 @@ pub fn export_oci_compressed(
         ar.finish()?.flush().map_err(OciError::io("write", dest))?;
         persist(tmp, dest)?;
     }
-    Ok(ExportedImage {
-        manifest_digest,
-        config_digest,
-    })
+    Ok(exported)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
@@ -189,39 +183,4 @@ fn copy_blob(src: &Path, blobs: &Path, digest: &Digest) -> Result<(), OciError> 
         fs::copy(src, &dest).map_err(OciError::io("copy blob to", &dest))?;
     }
     Ok(())
-}
-
-/// Compresses the uncompressed layer `src` into `blobs` (gzip in parallel, or zstd), named by
-/// the digest of the result.
-fn compress_blob(
-    src: &Path,
-    blobs: &Path,
-    compression: Compression,
-) -> Result<Descriptor, OciError> {
-    let input = File::open(src).map_err(OciError::io("open", src))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".gz-")
-        .tempfile_in(blobs)
-        .map_err(OciError::io("create temp file in", blobs))?;
-    let mut out = HashingWriter::new(BufWriter::new(tmp.as_file()));
-    let compressed = match compression {
-        Compression::Zstd => zstd::stream::copy_encode(BufReader::new(input), &mut out, 3),
-        _ => gzip_parallel(BufReader::new(input), &mut out).map(|_| ()),
-    };
-    compressed.map_err(OciError::io("compress", src))?;
-    let (digest, size, buf) = out.finish();
-    buf.into_inner()
-        .map_err(|e| OciError::io("write", blobs)(e.into_error()))?;
-    let dest = blobs.join(digest.hex());
-    tmp.persist(&dest).map_err(|e| OciError::Io {
-        op: "write",
-        path: dest.clone(),
-        source: e.error,
-    })?;
-    let media_type = if compression == Compression::Zstd {
-        oci_layer_type(Compression::Zstd)
-    } else {
-        OCI_LAYER_GZIP
-    };
-    Ok(Descriptor::new(media_type, digest, size))
 }

@@ -1,7 +1,5 @@
 //! Committing a built image: layer snapshots → layer blobs, config and manifest blobs.
 
-use std::collections::HashMap;
-
 use rbuild_cache::{LayerInfo, SnapshotId, Store};
 use rbuild_graph::ImageConfig;
 use rbuild_types::Digest;
@@ -88,12 +86,11 @@ pub fn commit_image_with(
         });
     }
     let created = rfc3339(created.unwrap_or_else(now_unix));
-    let mut base_index: Option<HashMap<Digest, Descriptor>> = None;
     let mut image = config.clone();
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
     for (layer, &hist) in layers.iter().zip(&with_layer) {
-        let l = layer_blob(store, layer, &mut base_index, options.mtime_clamp)?;
+        let l = layer_blob(store, layer, options.mtime_clamp)?;
         if l.empty {
             image.history[hist].empty_layer = true;
             continue;
@@ -134,7 +131,6 @@ fn empty_tar(diff_id: Digest, size: u64) -> bool {
 fn layer_blob(
     store: &Store,
     id: &SnapshotId,
-    base_index: &mut Option<HashMap<Digest, Descriptor>>,
     mtime_clamp: Option<u64>,
 ) -> Result<CommittedLayer, OciError> {
     let info = store
@@ -150,12 +146,9 @@ fn layer_blob(
                 empty: empty_tar(info.diff_id, info.size),
             });
         }
-        if base_index.is_none() {
-            *base_index = Some(base_layer_index(store)?);
-        }
-        if let Some(desc) = base_index.as_ref().and_then(|m| m.get(&info.diff_id)) {
+        if let Some(desc) = recorded_blob(store, &info.diff_id)? {
             return Ok(CommittedLayer {
-                descriptor: desc.clone(),
+                descriptor: desc,
                 diff_id: info.diff_id,
                 empty: empty_tar(info.diff_id, info.size),
             });
@@ -192,81 +185,24 @@ fn layer_blob(
     })
 }
 
-/// diff_id → layer descriptor (as pulled) for every image manifest in the store, so base
-/// layers are referenced by their original (compressed) blobs. Manifests are found through the
-/// tags and, since pulled images need not be tagged, by scanning the blob directory for small
-/// JSON blobs that parse as image manifests. Images whose blobs are missing or unreadable are
-/// passed over: they cannot provide a layer anyway.
-fn base_layer_index(store: &Store) -> Result<HashMap<Digest, Descriptor>, OciError> {
-    let mut manifests: Vec<Digest> = store
-        .tags()
-        .map_err(OciError::store("list tags"))?
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
-    manifests.extend(scan_manifest_blobs(store));
-    let mut index = HashMap::new();
-    for manifest_digest in manifests {
-        let Ok(bytes) = store.read_blob(&manifest_digest) else {
-            continue;
-        };
-        let Ok(manifest) = ImageManifest::parse(&bytes, &manifest_digest.to_string()) else {
-            continue;
-        };
-        let Ok(config_bytes) = store.read_blob(&manifest.config.digest) else {
-            continue;
-        };
-        let Ok(parsed) = config::parse(&config_bytes, &manifest.config.digest.to_string()) else {
-            continue;
-        };
-        for (diff_id, layer) in parsed.diff_ids.iter().zip(&manifest.layers) {
-            if !store.has_blob(&layer.digest) {
-                continue;
-            }
-            let Some(compression) = layer_compression(&layer.media_type) else {
-                continue;
-            };
-            let mut desc = layer.clone();
-            desc.media_type = oci_layer_type(compression).to_string();
-            index.entry(*diff_id).or_insert(desc);
-        }
-    }
-    Ok(index)
-}
-
-/// Largest blob considered a manifest candidate by [`scan_manifest_blobs`].
-const MAX_MANIFEST_SCAN: u64 = 256 * 1024;
-
-/// Digests of the blobs, next to where the store keeps them, that look like image manifests
-/// (small JSON objects mentioning `layers`). An unreadable directory yields none.
-fn scan_manifest_blobs(store: &Store) -> Vec<Digest> {
-    let probe = store.blob_path(&Digest::of(b""));
-    let Some(dir) = probe.parent() else {
-        return Vec::new();
+/// The blob recorded for a pulled or loaded layer (`Store::layer_blob`), with an OCI media
+/// type, if that blob is still stored and its media type is a layer type we know.
+fn recorded_blob(store: &Store, diff_id: &Digest) -> Result<Option<Descriptor>, OciError> {
+    let Some(blob) = store
+        .layer_blob(diff_id)
+        .map_err(OciError::store(format!("read layer blob record {diff_id}")))?
+    else {
+        return Ok(None);
     };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+    let Some(compression) = layer_compression(&blob.media_type) else {
+        return Ok(None);
     };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse() else {
-            continue;
-        };
-        let small = entry
-            .metadata()
-            .is_ok_and(|m| m.is_file() && m.len() <= MAX_MANIFEST_SCAN);
-        if !small {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(entry.path()) else {
-            continue;
-        };
-        let looks_like_manifest = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-            && bytes.windows(8).any(|w| w == b"\"layers\"");
-        if looks_like_manifest {
-            out.push(digest);
-        }
+    if !store.has_blob(&blob.digest) {
+        return Ok(None);
     }
-    out.sort();
-    out
+    Ok(Some(Descriptor::new(
+        oci_layer_type(compression),
+        blob.digest,
+        blob.size,
+    )))
 }

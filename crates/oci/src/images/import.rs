@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::Store;
+use rbuild_cache::{LayerBlob, Store};
 use rbuild_types::{Digest, ImageRef, Platform};
 use serde::Deserialize;
 
@@ -161,6 +161,16 @@ fn import_oci_image(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Dige
     for layer in &manifest.layers {
         store_file(store, &blob_file(dir, &layer.digest), Some(&layer.digest))?;
     }
+    let config_path = blob_file(dir, &manifest.config.digest);
+    let parsed = config::parse(&read(&config_path)?, &manifest.config.digest.to_string())?;
+    if parsed.diff_ids.len() != manifest.layers.len() {
+        return Err(OciError::LayerCountMismatch {
+            manifest: desc.digest,
+            layers: manifest.layers.len(),
+            diff_ids: parsed.diff_ids.len(),
+        });
+    }
+    record_layer_blobs(store, &manifest.layers, &parsed.diff_ids)?;
     store_file(store, &manifest_path, Some(&desc.digest)).map(|(d, _)| d)
 }
 
@@ -214,6 +224,7 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
             let (digest, size) = store_file(store, &path, expected)?;
             layers.push(Descriptor::new(oci_layer_type(compression), digest, size));
         }
+        record_layer_blobs(store, &layers, &parsed.diff_ids)?;
         let manifest = ImageManifest::oci(
             Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64),
             layers,
@@ -232,4 +243,24 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
         });
     }
     Ok(out)
+}
+
+/// Records each layer's blob by diff_id, so images built on a loaded image reference the
+/// layers as loaded (never recompressed).
+fn record_layer_blobs(
+    store: &Store,
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+) -> Result<(), OciError> {
+    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+        let blob = LayerBlob {
+            digest: layer.digest,
+            media_type: layer.media_type.clone(),
+            size: layer.size,
+        };
+        store
+            .set_layer_blob(diff_id, &blob)
+            .map_err(OciError::store(format!("record layer blob {diff_id}")))?;
+    }
+    Ok(())
 }

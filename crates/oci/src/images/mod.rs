@@ -7,10 +7,12 @@
 //! (`docker.io/library/app:1.0`).
 
 mod commit;
+mod distribute;
 mod import;
 mod lookup;
 
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
+pub use distribute::{distribution_image, DistImage, DistOptions};
 pub use import::{import_archive, ImportedImage};
 pub use lookup::{
     list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,
