@@ -121,10 +121,10 @@ fn unpack<'a>(
         eof: Arc::clone(&eof),
     };
     let truncated = |e: io::Error| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
+        if is_unexpected_eof(&e) {
             ContextError::ArchiveTruncated {
                 format: format.name(),
-                detail: e.to_string(),
+                detail: chain(&e),
             }
         } else {
             ContextError::Archive { source: e }
@@ -164,16 +164,16 @@ fn unpack<'a>(
                     detail: "it would be written outside the context root".into(),
                 })
             }
-            Err(e) if eof.load(Ordering::Relaxed) => {
+            Err(e) if eof.load(Ordering::Relaxed) || is_unexpected_eof(&e) => {
                 return Err(ContextError::ArchiveTruncated {
                     format: format.name(),
-                    detail: format!("entry {name:?} ({size} bytes) is cut short: {e}"),
+                    detail: format!("entry {name:?} ({size} bytes) is cut short: {}", chain(&e)),
                 })
             }
-            Err(e) if e.to_string().contains("outside of") => {
+            Err(e) if chain(&e).contains("outside of") => {
                 return Err(ContextError::ArchiveEntryEscapes {
                     entry: name,
-                    detail: e.to_string(),
+                    detail: chain(&e),
                 })
             }
             Err(e) => return Err(ContextError::Archive { source: e }),
@@ -187,7 +187,50 @@ fn unpack<'a>(
             detail: "the stream ended before the end-of-archive marker".into(),
         });
     }
+    // Read the rest (padding, a compressed stream's trailer) so the decoder verifies its
+    // checksum and notices a stream cut after the last entry.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(truncated)?;
     Ok(())
+}
+
+/// Whether `e` or an error it wraps is an unexpected end of stream (a decoder or the tar
+/// reader ran out of input), possibly spelled out only in a decoder's message.
+fn is_unexpected_eof(e: &io::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::UnexpectedEof {
+                return true;
+            }
+        }
+        let text = err.to_string().to_ascii_lowercase();
+        if text.contains("unexpected end")
+            || text.contains("unexpected eof")
+            || text.contains("incomplete")
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// The messages of `e` and every error below it, joined by `: ` (the tar crate's own message
+/// hides its cause).
+fn chain(e: &io::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    if cur.is_none() {
+        // io::Error::new(kind, inner) shows inner's message but has no source; get_ref reaches it.
+        cur = e.get_ref().and_then(|inner| inner.source());
+    }
+    while let Some(err) = cur {
+        out.push_str(": ");
+        out.push_str(&err.to_string());
+        cur = err.source();
+    }
+    out
 }
 
 /// Whether an archive entry name leaves the root (a leading `/` is dropped, as Docker does).

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rbuild_types::Digest;
@@ -42,12 +43,15 @@ struct FileFormat {
 }
 
 /// A loaded stat cache. Invariant: `trusted_before_ns` is the cache file's mtime when loaded
-/// (or `i128::MIN` when there was no file, so nothing loaded is trusted).
+/// (or `i128::MIN` when there was no file, so nothing loaded is trusted); `dirty` is set
+/// whenever `entries` differs from the file (a record added or dropped), so an unchanged
+/// context does not rewrite it.
 #[derive(Debug)]
 pub struct StatCache {
     path: PathBuf,
     trusted_before_ns: i128,
     entries: Mutex<HashMap<String, Record>>,
+    dirty: AtomicBool,
 }
 
 impl StatCache {
@@ -57,6 +61,7 @@ impl StatCache {
             path: path.to_path_buf(),
             trusted_before_ns: i128::MIN,
             entries: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(true),
         };
         let Ok(meta) = std::fs::metadata(path) else {
             return cache;
@@ -69,6 +74,7 @@ impl StatCache {
                 cache.trusted_before_ns =
                     i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
                 cache.entries = Mutex::new(file.entries);
+                cache.dirty = AtomicBool::new(false);
             }
         }
         cache
@@ -90,6 +96,7 @@ impl StatCache {
 
     /// Remembers the content digest of `host_path` as of `stat`.
     pub fn record(&self, host_path: &Path, stat: &StatKey, content: Digest) {
+        self.dirty.store(true, Ordering::Relaxed);
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(
                 host_path.to_string_lossy().into_owned(),
@@ -109,12 +116,20 @@ impl StatCache {
     pub fn retain_under(&self, root: &Path, keep: &std::collections::HashSet<String>) {
         let prefix = format!("{}/", root.to_string_lossy().trim_end_matches('/'));
         if let Ok(mut entries) = self.entries.lock() {
+            let before = entries.len();
             entries.retain(|k, _| !k.starts_with(&prefix) || keep.contains(k));
+            if entries.len() != before {
+                self.dirty.store(true, Ordering::Relaxed);
+            }
         }
     }
 
-    /// Writes the cache: temporary file in the same directory, fsync, rename.
+    /// Writes the cache: temporary file in the same directory, fsync, rename. Nothing is
+    /// written when no record changed since it was loaded.
     pub fn save(&self) -> Result<(), ContextError> {
+        if !self.dirty.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let entries = self.entries.lock().map(|e| e.clone()).unwrap_or_default();
         let body = serde_json::to_vec(&FileFormat {
             version: VERSION,
