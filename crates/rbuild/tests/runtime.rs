@@ -1,0 +1,125 @@
+//! `--runtime`: RUN steps through an OCI runtime (Debian's runc) instead of the built-in
+//! sandbox give the same image; bad values are usage errors.
+
+mod support;
+
+use std::path::Path;
+
+use support::{require, stderr, Env};
+
+const RUNC: &str = "/usr/sbin/runc";
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Every path under `root` (relative, sorted), with a type letter and, for files, the content.
+fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .expect("under root")
+            .display()
+            .to_string();
+        let ft = entry.file_type().expect("file type");
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&path).expect("readlink");
+            out.push(format!("l {rel} -> {}", target.display()));
+        } else if ft.is_dir() {
+            out.push(format!("d {rel}"));
+            walk(root, &path, out);
+        } else {
+            let content = std::fs::read(&path).expect("read");
+            out.push(format!("f {rel} {}", String::from_utf8_lossy(&content)));
+        }
+    }
+}
+
+const DOCKERFILE: &str = "FROM busybox\n\
+RUN echo hi > /greeting && rm /bin/ls && mkdir -p /a/b && ln /greeting /a/b/h\n\
+RUN id -u > /uid && hostname > /host && cat /etc/hosts >/dev/null\n\
+RUN echo to-stdout && echo to-stderr >&2\n";
+
+#[test]
+fn runc_gives_the_same_image_as_the_builtin_sandbox() {
+    if !require("runc (/usr/sbin/runc)", Path::new(RUNC).exists()) {
+        return;
+    }
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE)]);
+    let with_runc = env.path("with-runc");
+    let out = env.ok(&[
+        "build",
+        "--progress=plain",
+        "--runtime=runc",
+        "-o",
+        &format!("type=local,dest={}", s(&with_runc)),
+        s(&ctx),
+    ]);
+    let log = stderr(&out);
+    assert!(
+        log.contains("to-stdout") && log.contains("to-stderr"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(with_runc.join("greeting")).expect("greeting"),
+        "hi\n"
+    );
+    assert!(
+        !with_runc.join("bin/ls").exists(),
+        "rm under runc is a whiteout"
+    );
+    assert_eq!(
+        std::fs::read_to_string(with_runc.join("uid")).expect("uid"),
+        "0\n"
+    );
+
+    // The same steps with the built-in sandbox (not from the cache: --no-cache).
+    let builtin = env.path("builtin");
+    env.ok(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "-o",
+        &format!("type=local,dest={}", s(&builtin)),
+        s(&ctx),
+    ]);
+    assert_eq!(tree(&with_runc), tree(&builtin));
+}
+
+#[test]
+fn runtime_by_path_reports_the_exit_code_of_a_failed_run() {
+    if !require("runc (/usr/sbin/runc)", Path::new(RUNC).exists()) {
+        return;
+    }
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox\nRUN exit 3\n")]);
+    let out = env.run(&["build", "--progress=plain", "--runtime", RUNC, s(&ctx)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("exit code: 3"), "{err}");
+}
+
+#[test]
+fn unknown_runtime_is_a_usage_error() {
+    let env = Env::new();
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM scratch\nRUN true\n")]);
+    for bad in ["no-such-runtime-xyz", "/nonexistent/runc"] {
+        let out = env.run(&["build", "--runtime", bad, s(&ctx)]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("--runtime") && err.contains(bad), "{err}");
+    }
+}
