@@ -145,6 +145,20 @@ impl TtyModel {
     }
 }
 
+/// Running steps' names are shortened to this many characters in the live area (the
+/// permanent lines keep them whole).
+const PREFIX_CHARS: usize = 72;
+
+/// `text` cut to `max` characters, with `…` marking the cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// The model drawn on the terminal: one spinner per running step.
 pub struct TtyView {
     inner: Mutex<Inner>,
@@ -205,7 +219,7 @@ impl TtyView {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
                 bar.set_style(style);
-                bar.set_prefix(format!("#{} {}", r.number, r.name));
+                bar.set_prefix(format!("#{} {}", r.number, shorten(&r.name, PREFIX_CHARS)));
                 bar.enable_steady_tick(Duration::from_millis(100));
                 bar
             });
@@ -277,6 +291,13 @@ mod tests {
             ["#4 [b 1/1] RUN x  CANCELED 0.5s".to_string()]
         );
         assert!(m.running().is_empty());
+    }
+
+    #[test]
+    fn long_names_are_shortened_in_the_live_area() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("ééééé", 3), "éé…");
     }
 
     #[test]
