@@ -5,6 +5,11 @@
 //! a port: RUN through an [`ports::Executor`], base images through an [`ports::ImageSource`],
 //! COPY and friends in-process ([`fileop`]). Identical vertices run once; independent vertices
 //! run concurrently, at most `jobs` at a time. Progress goes out as [`events::Event`]s.
+//!
+//! A failure cancels the rest ([`cancel::CancelToken`], handed to executors in every
+//! [`ports::ExecRequest`]). Every step's full output is written to `<store>/logs/<build>/`.
+//! Each step that runs records the inputs of its key under its identity, so that the next
+//! build can say why a step missed the cache ([`explain`], `--explain-cache`).
 
 pub mod cancel;
 pub mod error;
