@@ -295,48 +295,5 @@ fn export(
     args: &BuildArgs,
     _progress: &Progress,
 ) -> Result<(), CliError> {
-    let failed = |what: &str| {
-        let what = what.to_string();
-        move |e: rbuild_oci::OciError| CliError::Failed(format!("{what}: {e}"))
-    };
-    let image = rbuild_oci::images::commit_image(store, layers, config, None)
-        .map_err(failed("exporting the image"))?;
-    let names: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-    let to_store = outputs.is_empty() || outputs.iter().any(|o| matches!(o, Output::Image));
-    if to_store {
-        for name in &names {
-            rbuild_oci::images::tag_image(store, name, &image.manifest_digest)
-                .map_err(failed("naming the image"))?;
-        }
-    }
-    for output in outputs {
-        match output {
-            Output::Image => {}
-            Output::Oci { dest, tar } => {
-                rbuild_oci::export::export_oci(store, &image.manifest_digest, dest, *tar, &names)
-                    .map_err(failed(&format!("writing OCI output {}", dest.display())))?;
-            }
-            Output::Docker { dest } => {
-                rbuild_oci::export::export_docker(store, &image.manifest_digest, dest, &names)
-                    .map_err(failed(&format!("writing docker output {}", dest.display())))?;
-            }
-            Output::Local { dest } => rbuild_oci::export::export_local(store, layers, dest)
-                .map_err(failed(&format!("writing local output {}", dest.display())))?,
-            Output::Tar { dest } => {
-                let file = std::fs::File::create(dest)
-                    .map_err(|e| CliError::Failed(format!("creating {}: {e}", dest.display())))?;
-                rbuild_oci::export::export_rootfs_tar(store, layers, std::io::BufWriter::new(file))
-                    .map_err(failed(&format!("writing tar output {}", dest.display())))?;
-            }
-        }
-    }
-    let id = image.config_digest.to_string();
-    if let Some(path) = &args.iidfile {
-        std::fs::write(path, &id)
-            .map_err(|e| CliError::Failed(format!("writing --iidfile {}: {e}", path.display())))?;
-    }
-    if args.quiet || args.progress == ProgressMode::Quiet {
-        println!("{id}");
-    }
-    Ok(())
+    crate::image_out::export(store, layers, config, tags, outputs, args)
 }

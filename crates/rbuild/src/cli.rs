@@ -35,6 +35,44 @@ pub enum Command {
     },
     /// Show what the store uses on disk
     Du,
+    /// Show details of images as JSON (like `docker image inspect`)
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show the history of an image
+    History {
+        image: String,
+        /// Do not truncate output
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Save images to a tar archive
+    Save {
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Write to this file
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Archive format
+        #[arg(long, value_enum, default_value = "docker")]
+        format: crate::image_cmds::SaveFormat,
+    },
+    /// Load images from a docker-archive or OCI archive (tar or layout directory)
+    Load {
+        #[arg(short = 'i', long = "input")]
+        input: PathBuf,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Download an image from a registry into the local store
+    Pull {
+        image: String,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Upload an image from the local store to its registry
+    Push { image: String },
     /// Tools for looking inside rbuild
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -123,11 +161,18 @@ pub struct BuildArgs {
     /// Target platform (only the host's platform is supported so far)
     #[arg(long)]
     pub platform: Option<String>,
+    /// Write build result metadata (image digest, config digest, names) as JSON to this file
+    #[arg(long)]
+    pub metadata_file: Option<PathBuf>,
+    /// Push the image to its registry (shorthand for `-o type=image,push=true`)
+    #[arg(long)]
+    pub push: bool,
 }
 
 /// Words that name a subcommand; anything else first means `build`.
 const SUBCOMMANDS: &[&str] = &[
-    "build", "images", "tag", "rmi", "prune", "du", "debug", "help",
+    "build", "images", "tag", "rmi", "prune", "du", "debug", "help", "inspect", "history", "save",
+    "load", "pull", "push",
 ];
 
 /// Inserts the implicit `build` subcommand: `rbuild -t app .` is `rbuild build -t app .`.

@@ -6,6 +6,8 @@
 
 mod build;
 mod cli;
+mod image_cmds;
+mod image_out;
 mod output;
 mod progress;
 mod report;
@@ -47,6 +49,16 @@ fn main() {
         Command::Rmi { names } => store_cmds::rmi(&root, &names),
         Command::Prune { all } => store_cmds::prune(&root, all),
         Command::Du => store_cmds::du(&root),
+        Command::Inspect { images } => image_cmds::inspect(&root, &images),
+        Command::History { image, no_trunc } => image_cmds::history(&root, &image, no_trunc),
+        Command::Save {
+            images,
+            output,
+            format,
+        } => image_cmds::save(&root, &images, &output, format),
+        Command::Load { input, quiet } => image_cmds::load_archive(&root, &input, quiet),
+        Command::Pull { image, quiet } => image_cmds::pull(&root, &image, quiet),
+        Command::Push { image } => image_cmds::push(&root, &image),
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
         Command::Debug(DebugCommand::Context { file, dir }) => debug_context(file.as_deref(), &dir),
     };

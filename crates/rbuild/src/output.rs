@@ -1,20 +1,56 @@
-//! `-o/--output` specs: `type=oci,dest=out.tar`, `type=local,dest=dir`, ...
+//! `-o/--output` specs: `type=oci,dest=out.tar`, `type=local,dest=dir`,
+//! `type=image,name=…,push=true`, with BuildKit's layer options (`compression=`, …).
 
 use std::path::PathBuf;
+
+use rbuild_oci::compress::{CompressSettings, Compression};
+use rbuild_oci::images::DistOptions;
 
 /// Where a build's result goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// The local image store (the default), under the build's tags.
-    Image,
+    /// The local image store (the default), under the build's tags and `name=` (comma-free);
+    /// `push=true` also pushes every name to its registry.
+    Image {
+        names: Vec<String>,
+        push: bool,
+        layers: LayerOptions,
+    },
     /// OCI image layout, as a tar (default) or a directory (`tar=false`).
-    Oci { dest: PathBuf, tar: bool },
+    Oci {
+        dest: PathBuf,
+        tar: bool,
+        layers: LayerOptions,
+    },
     /// A tar `docker load` accepts.
-    Docker { dest: PathBuf },
+    Docker { dest: PathBuf, layers: LayerOptions },
     /// The final root filesystem, as a directory.
     Local { dest: PathBuf },
     /// The final root filesystem, as one tar.
     Tar { dest: PathBuf },
+}
+
+/// How layers are written for an image output: `compression=gzip|zstd|uncompressed`,
+/// `compression-level=N`, `oci-mediatypes=true|false`. `None` means the output's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerOptions {
+    pub compression: Option<Compression>,
+    pub level: Option<i32>,
+    pub oci_media_types: Option<bool>,
+}
+
+impl LayerOptions {
+    /// The distribution options these stand for (defaults: gzip, OCI media types).
+    pub fn dist(&self) -> DistOptions {
+        DistOptions {
+            compress: CompressSettings {
+                compression: self.compression.unwrap_or(Compression::Gzip),
+                level: self.level,
+                threads: 0,
+            },
+            oci_media_types: self.oci_media_types.unwrap_or(true),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,6 +65,12 @@ pub enum OutputError {
     MissingDest(String),
     #[error("invalid output {spec:?}: unknown option {key:?}")]
     UnknownKey { spec: String, key: String },
+    #[error("invalid output {spec:?}: invalid value {value:?} for {key}")]
+    BadValue {
+        spec: String,
+        key: String,
+        value: String,
+    },
 }
 
 impl Output {
@@ -42,17 +84,43 @@ impl Output {
         let mut kind = None;
         let mut dest = None;
         let mut tar = true;
+        let mut names = Vec::new();
+        let mut push = false;
+        let mut layers = LayerOptions::default();
         for part in spec.split(',') {
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| OutputError::Syntax(spec.into()))?;
-            match k.trim() {
-                "type" => kind = Some(v.trim().to_string()),
-                "dest" => dest = Some(PathBuf::from(v.trim())),
-                "tar" => tar = v.trim() != "false",
-                // Accepted for compatibility; the local store keeps layers uncompressed and
-                // archives use gzip for now.
-                "name" | "push" | "compression" | "compression-level" | "oci-mediatypes" => {}
+            let (k, v) = (k.trim(), v.trim());
+            let bad = || OutputError::BadValue {
+                spec: spec.into(),
+                key: k.into(),
+                value: v.into(),
+            };
+            match k {
+                "type" => kind = Some(v.to_string()),
+                "dest" => dest = Some(PathBuf::from(v)),
+                "tar" => tar = parse_bool(v).ok_or_else(bad)?,
+                "name" => names.push(v.to_string()),
+                "push" => push = parse_bool(v).ok_or_else(bad)?,
+                "compression" => {
+                    layers.compression = Some(match v {
+                        "gzip" => Compression::Gzip,
+                        "zstd" => Compression::Zstd,
+                        "uncompressed" => Compression::None,
+                        _ => return Err(bad()),
+                    })
+                }
+                "compression-level" => {
+                    let level: i32 = v.parse().map_err(|_| bad())?;
+                    if !(0..=22).contains(&level) {
+                        return Err(bad());
+                    }
+                    layers.level = Some(level);
+                }
+                "oci-mediatypes" => layers.oci_media_types = Some(parse_bool(v).ok_or_else(bad)?),
+                // Accepted for BuildKit compatibility, without effect here.
+                "force-compression" | "store" | "unpack" => {}
                 other => {
                     return Err(OutputError::UnknownKey {
                         spec: spec.into(),
@@ -67,12 +135,20 @@ impl Output {
                 .ok_or_else(|| OutputError::MissingDest(spec.into()))
         };
         Ok(match kind.as_str() {
-            "image" => Output::Image,
+            "image" | "registry" => Output::Image {
+                names,
+                push: push || kind == "registry",
+                layers,
+            },
             "oci" => Output::Oci {
                 dest: need_dest()?,
                 tar,
+                layers,
             },
-            "docker" => Output::Docker { dest: need_dest()? },
+            "docker" => Output::Docker {
+                dest: need_dest()?,
+                layers,
+            },
             "local" => Output::Local { dest: need_dest()? },
             "tar" => Output::Tar { dest: need_dest()? },
             _ => {
@@ -82,6 +158,14 @@ impl Output {
                 })
             }
         })
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -95,16 +179,44 @@ mod tests {
             Output::parse("type=oci,dest=out.tar").unwrap(),
             Output::Oci {
                 dest: "out.tar".into(),
-                tar: true
+                tar: true,
+                layers: LayerOptions::default(),
             }
         );
         assert_eq!(
             Output::parse("type=oci,dest=d,tar=false").unwrap(),
             Output::Oci {
                 dest: "d".into(),
-                tar: false
+                tar: false,
+                layers: LayerOptions::default(),
             }
         );
+        assert_eq!(
+            Output::parse(
+                "type=docker,dest=x,compression=zstd,compression-level=9,oci-mediatypes=false"
+            )
+            .unwrap(),
+            Output::Docker {
+                dest: "x".into(),
+                layers: LayerOptions {
+                    compression: Some(Compression::Zstd),
+                    level: Some(9),
+                    oci_media_types: Some(false),
+                },
+            }
+        );
+        assert_eq!(
+            Output::parse("type=image,name=reg:5000/a:1,push=true").unwrap(),
+            Output::Image {
+                names: vec!["reg:5000/a:1".into()],
+                push: true,
+                layers: LayerOptions::default(),
+            }
+        );
+        assert!(matches!(
+            Output::parse("type=oci,dest=d,compression=lz4"),
+            Err(OutputError::BadValue { .. })
+        ));
         assert_eq!(
             Output::parse("out").unwrap(),
             Output::Local { dest: "out".into() }

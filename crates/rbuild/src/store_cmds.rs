@@ -48,7 +48,7 @@ pub fn images(root: &Path) -> Result<(), CliError> {
             "{:<40} {:<14} {:<22} {}",
             img.name,
             img.id.short(),
-            img.created.as_deref().unwrap_or("-"),
+            crate::image_cmds::created_ago(img.created.as_deref()),
             human_size(img.size)
         );
     }
