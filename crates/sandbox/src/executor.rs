@@ -28,6 +28,42 @@ pub struct NamespaceExecutor {
     init_exe: PathBuf,
     /// slirp4netns, when installed: outbound network for `NetworkMode::Default`.
     slirp: Option<PathBuf>,
+    snapshotter: Snapshotter,
+}
+
+/// How a RUN's root filesystem is made and its changes captured as the new layer. Both give
+/// the same layer (overlayfs upper-dir format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snapshotter {
+    /// An overlayfs mount of the layers with the upper dir as the new layer (fast).
+    Overlay,
+    /// A full copy of the layers as the root, diffed into the upper dir after the run (slow:
+    /// for kernels or user namespaces where overlayfs cannot be mounted).
+    Copy,
+}
+
+impl Snapshotter {
+    /// `Overlay` when the kernel knows overlayfs, `Copy` otherwise.
+    pub fn detect() -> Snapshotter {
+        let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+        if fs
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some("overlay"))
+        {
+            Snapshotter::Overlay
+        } else {
+            Snapshotter::Copy
+        }
+    }
+
+    /// Parses `overlay` or `copy` (as in `RBUILD_SNAPSHOTTER`).
+    pub fn parse(name: &str) -> Option<Snapshotter> {
+        match name {
+            "overlay" | "overlayfs" => Some(Snapshotter::Overlay),
+            "copy" => Some(Snapshotter::Copy),
+            _ => None,
+        }
+    }
 }
 
 impl NamespaceExecutor {
@@ -37,11 +73,20 @@ impl NamespaceExecutor {
     ///
     /// `NetworkMode::Default` gets outbound access through slirp4netns when it is installed
     /// (looked up here), and only loopback otherwise.
+    ///
+    /// The snapshotter is [`Snapshotter::detect`]ed; see [`NamespaceExecutor::with_snapshotter`].
     pub fn new(init_exe: PathBuf) -> Self {
         NamespaceExecutor {
             init_exe,
             slirp: crate::slirp::find(),
+            snapshotter: Snapshotter::detect(),
         }
+    }
+
+    /// Uses `snapshotter` for every run.
+    pub fn with_snapshotter(mut self, snapshotter: Snapshotter) -> Self {
+        self.snapshotter = snapshotter;
+        self
     }
 }
 
@@ -57,9 +102,48 @@ impl Executor for NamespaceExecutor {
             runtime: None,
             slirp,
         };
-        let outcome = run_init(&launch, &req, &scratch).map_err(setup)?;
-        remove_placeholders(req.upper, &outcome.placeholders).map_err(setup)?;
+        let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
         outcome.into_result()
+    }
+}
+
+/// Removes the copy-and-diff root when the run is over, whatever happened.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the init over the root `snapshotter` makes, and leaves the layer in the upper dir
+/// (without the setup's placeholders).
+pub(crate) fn run_snapshotted(
+    launch: &Launch<'_>,
+    req: &ExecRequest<'_>,
+    scratch: &Scratch,
+    snapshotter: Snapshotter,
+) -> Result<Outcome> {
+    match snapshotter {
+        Snapshotter::Overlay => {
+            let outcome = run_init(launch, req, scratch, None)?;
+            remove_placeholders(req.upper, &outcome.placeholders)?;
+            Ok(outcome)
+        }
+        Snapshotter::Copy => {
+            // The init layer first: its mount points are then part of "before", not changes.
+            let mut layers = vec![scratch.dir.path().join(INIT_LAYER)];
+            layers.extend(req.layers.iter().cloned());
+            let dir = req.work.join("copyroot");
+            let _remove = RemoveOnDrop(dir.clone());
+            let root = crate::copydiff::CopyRoot::prepare(&layers, &dir)?;
+            let outcome = run_init(launch, req, scratch, Some(&root.dir))?;
+            remove_placeholders(&root.dir, &outcome.placeholders)?;
+            if outcome.succeeded() {
+                root.diff_into(req.upper)?;
+            }
+            Ok(outcome)
+        }
     }
 }
 
@@ -206,6 +290,11 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// Whether the command ran and exited with 0.
+    pub fn succeeded(&self) -> bool {
+        self.setup_error.is_none() && self.end == Some(Status::Exited(0))
+    }
+
     pub fn into_result(self) -> Result<(), ExecError> {
         if let Some(msg) = self.setup_error {
             return Err(setup(SetupError::Remote(msg)));
@@ -234,10 +323,12 @@ pub(crate) struct Launch<'a> {
 }
 
 /// Starts the init on a prepared scratch dir and collects what it reports.
+/// With `root_copy`, that directory is bind-mounted as the root instead of the overlay.
 pub(crate) fn run_init(
     launch: &Launch<'_>,
     req: &ExecRequest<'_>,
     scratch: &Scratch,
+    root_copy: Option<&Path>,
 ) -> Result<Outcome> {
     let init_exe = launch.init_exe;
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
@@ -247,7 +338,8 @@ pub(crate) fn run_init(
         lowers: scratch.lowers.clone(),
         upper: "u".into(),
         work: "w".into(),
-        upper_abs: scratch.upper_abs.clone(),
+        upper_abs: root_copy.map_or_else(|| scratch.upper_abs.clone(), Path::to_path_buf),
+        rootfs_bind: root_copy.map(Path::to_path_buf),
         user: req.op.user.clone(),
         loopback: req.op.network != NetworkMode::Host,
         slirp: launch.slirp.is_some(),

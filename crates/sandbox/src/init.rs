@@ -235,7 +235,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     if cfg.loopback {
         crate::net::loopback_up()?;
     }
-    mount_overlay(cfg, &rootfs)?;
+    mount_root(cfg, &rootfs)?;
 
     let mut tracker = PlaceholderTracker::new(&rootfs, &cfg.upper_abs);
     for m in spec.mounts().iter().flatten() {
@@ -283,8 +283,27 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     }
 }
 
+/// Mounts the root at `rootfs`: the overlay, or a bind mount of the copied root.
+pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
+    let Some(copy) = &cfg.rootfs_bind else {
+        return mount_overlay(cfg, rootfs);
+    };
+    mount(
+        Some(copy.as_path()),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|source| SetupError::Mount {
+        what: format!("bind {}", copy.display()),
+        target: rootfs.to_path_buf(),
+        source,
+    })
+}
+
 /// Mounts the overlay root, with options relative to the scratch dir to stay short.
-pub(crate) fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
+fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(&cfg.scratch)
         .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
     let mut data = format!(

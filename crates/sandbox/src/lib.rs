@@ -4,7 +4,7 @@
 //! One run: [`spec::build_spec`] turns the request into an OCI runtime spec (process, Docker's
 //! default capabilities, namespaces, mounts, devices, masked and read-only paths, rlimits).
 //! [`NamespaceExecutor`] re-executes the rbuild binary (or any program calling [`init_main`]
-//! when its argv[1] is [`INIT_ARG`]) and passes it the spec; the init unshares mount, pid, uts,
+//! when its `argv[1]` is [`INIT_ARG`]) and passes it the spec; the init unshares mount, pid, uts,
 //! ipc and (unless the network is `Host`) net namespaces, becomes pid 1, mounts the overlay of
 //! the request's layers with the upper dir as the new layer, mounts /proc, a minimal /dev,
 //! read-only /sys and generated /etc/hosts, /etc/resolv.conf and /etc/hostname, pivots into the
@@ -20,9 +20,15 @@
 //! unprivileged processes.
 //!
 //! [`RuncExecutor`] runs the same spec with an external OCI runtime (runc, crun).
+//!
+//! Snapshotters ([`Snapshotter`]): `Overlay` mounts the layers with the upper dir as the new
+//! layer; where overlayfs is unavailable, `Copy` (module `copydiff`) copies the layers into a plain
+//! root and diffs it into the upper dir afterwards, giving the same layer, slower. Below the
+//! image's layers sits a tiny init layer with the mount points (module `initlayer`).
 
 mod caps;
 mod cleanup;
+mod copydiff;
 mod error;
 mod executor;
 mod init;
@@ -38,7 +44,7 @@ pub mod spec;
 mod user;
 
 pub use error::SetupError;
-pub use executor::NamespaceExecutor;
+pub use executor::{NamespaceExecutor, Snapshotter};
 pub use init::init_main;
 pub use runc::RuncExecutor;
 pub use user::{resolve as resolve_user, ExecUser};

@@ -34,8 +34,13 @@ pub struct InitConfig {
     pub upper: String,
     /// Overlay work dir relative to `scratch`.
     pub work: String,
-    /// The real upper directory, to record which placeholders the setup left in it.
+    /// The real upper directory, to record which placeholders the setup left in it (the
+    /// copied root with the copy-and-diff snapshotter).
     pub upper_abs: PathBuf,
+    /// Bind-mount this directory as the root instead of mounting the overlay (the
+    /// copy-and-diff snapshotter).
+    #[serde(default)]
+    pub rootfs_bind: Option<PathBuf>,
     /// `user[:group]` as written in USER; empty = root.
     pub user: String,
     /// Bring up `lo` in the new network namespace.

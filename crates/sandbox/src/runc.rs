@@ -20,10 +20,9 @@ use nix::sched::{unshare, CloneFlags};
 use oci_spec::runtime::{Spec, UserBuilder};
 use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
 
-use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};
-use crate::executor::{run_init, setup, Launch, Scratch};
-use crate::init::{env_for, mount_overlay, StatusWriter};
+use crate::executor::{run_snapshotted, setup, Launch, Scratch, Snapshotter};
+use crate::init::{env_for, mount_root, StatusWriter};
 use crate::mounts::PlaceholderTracker;
 use crate::paths::secure_join;
 use crate::protocol::{InitConfig, Status};
@@ -37,11 +36,17 @@ pub struct RuncExecutor {
     pub runtime: PathBuf,
     /// The program re-executed to prepare the root (see [`crate::NamespaceExecutor::new`]).
     pub init_exe: PathBuf,
+    /// How the root is made (detected by [`RuncExecutor::new`]).
+    pub snapshotter: Snapshotter,
 }
 
 impl RuncExecutor {
     pub fn new(runtime: PathBuf, init_exe: PathBuf) -> Self {
-        RuncExecutor { runtime, init_exe }
+        RuncExecutor {
+            runtime,
+            init_exe,
+            snapshotter: Snapshotter::detect(),
+        }
     }
 }
 
@@ -53,8 +58,7 @@ impl Executor for RuncExecutor {
             runtime: Some(&self.runtime),
             slirp: None,
         };
-        let outcome = run_init(&launch, &req, &scratch).map_err(setup)?;
-        remove_placeholders(req.upper, &outcome.placeholders).map_err(setup)?;
+        let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
         outcome.into_result()
     }
 }
@@ -88,7 +92,7 @@ pub(crate) fn runtime_stage(
         source,
     })?;
     let rootfs = need(cfg.spec.root().as_ref(), "root")?.path().clone();
-    mount_overlay(cfg, &rootfs)?;
+    mount_root(cfg, &rootfs)?;
 
     // Create the mount points ourselves so they are known placeholders; skip those inside
     // another mount (e.g. /dev/pts inside the /dev tmpfs).
