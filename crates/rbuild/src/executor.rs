@@ -1,10 +1,13 @@
 //! Choosing the executor of RUN steps from `--runtime`: the built-in sandbox (the default,
 //! re-executing this binary as the init), or an OCI runtime with runc's command line (`runc`,
-//! `crun`, or a path to one) run through [`rbuild_sandbox::RuncExecutor`].
+//! `crun`, or a path to one) run through [`rbuild_sandbox::RuncExecutor`]. Either uses the
+//! overlay snapshotter where the kernel has overlayfs and copy-and-diff otherwise;
+//! `RBUILD_SNAPSHOTTER=overlay|copy` forces one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rbuild_sandbox::Snapshotter;
 use rbuild_solver::ports::Executor;
 
 use crate::report::CliError;
@@ -59,12 +62,32 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The executor for `runtime`. Both kinds re-execute this binary (`/proc/self/exe`) to set up
-/// the overlay root; the OCI runtime then runs the command.
-pub fn executor(runtime: &Runtime) -> Arc<dyn Executor> {
+/// the root; the OCI runtime then runs the command. The snapshotter comes from
+/// `RBUILD_SNAPSHOTTER` (`overlay` or `copy`), or is detected.
+pub fn executor(runtime: &Runtime) -> Result<Arc<dyn Executor>, CliError> {
+    let snapshotter = snapshotter(std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref())?;
     let init_exe = PathBuf::from("/proc/self/exe");
-    match runtime {
-        Runtime::Builtin => Arc::new(rbuild_sandbox::NamespaceExecutor::new(init_exe)),
-        Runtime::Oci(path) => Arc::new(rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe)),
+    Ok(match runtime {
+        Runtime::Builtin => {
+            Arc::new(rbuild_sandbox::NamespaceExecutor::new(init_exe).with_snapshotter(snapshotter))
+        }
+        Runtime::Oci(path) => {
+            let mut exec = rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe);
+            exec.snapshotter = snapshotter;
+            Arc::new(exec)
+        }
+    })
+}
+
+/// The snapshotter named by `RBUILD_SNAPSHOTTER`'s value, or the detected one when unset.
+fn snapshotter(value: Option<&str>) -> Result<Snapshotter, CliError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(Snapshotter::detect()),
+        Some(name) => Snapshotter::parse(name).ok_or_else(|| {
+            CliError::Usage(format!(
+                "RBUILD_SNAPSHOTTER={name}: expected overlay or copy"
+            ))
+        }),
     }
 }
 
@@ -96,6 +119,17 @@ mod tests {
             parse_runtime(Some("/bin/sh")).expect("executable"),
             Runtime::Oci(PathBuf::from("/bin/sh"))
         );
+    }
+
+    #[test]
+    fn snapshotter_from_the_environment_value() {
+        assert_eq!(snapshotter(Some("copy")).expect("copy"), Snapshotter::Copy);
+        assert_eq!(
+            snapshotter(Some("overlay")).expect("overlay"),
+            Snapshotter::Overlay
+        );
+        assert_eq!(snapshotter(None).expect("detect"), Snapshotter::detect());
+        assert!(matches!(snapshotter(Some("zfs")), Err(CliError::Usage(_))));
     }
 
     #[test]

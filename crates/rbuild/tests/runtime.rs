@@ -1,5 +1,6 @@
 //! `--runtime`: RUN steps through an OCI runtime (Debian's runc) instead of the built-in
-//! sandbox give the same image; bad values are usage errors.
+//! sandbox give the same image; bad values are usage errors. `RBUILD_SNAPSHOTTER=copy` (the
+//! copy-and-diff snapshotter) gives the same image as overlayfs.
 
 mod support;
 
@@ -122,4 +123,45 @@ fn unknown_runtime_is_a_usage_error() {
         let err = stderr(&out);
         assert!(err.contains("--runtime") && err.contains(bad), "{err}");
     }
+}
+
+#[test]
+fn copy_snapshotter_gives_the_same_image_as_overlay() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE)]);
+    let copied = env.path("copied");
+    let out = env
+        .cmd()
+        .env("RBUILD_SNAPSHOTTER", "copy")
+        .args([
+            "build",
+            "-q",
+            "-o",
+            &format!("type=local,dest={}", s(&copied)),
+            s(&ctx),
+        ])
+        .output()
+        .expect("run rbuild");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let overlay = env.path("overlay");
+    env.ok(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "-o",
+        &format!("type=local,dest={}", s(&overlay)),
+        s(&ctx),
+    ]);
+    assert_eq!(tree(&copied), tree(&overlay));
+    assert!(!copied.join("bin/ls").exists());
+
+    let bad = env
+        .cmd()
+        .env("RBUILD_SNAPSHOTTER", "zfs")
+        .args(["build", "-q", s(&ctx)])
+        .output()
+        .expect("run rbuild");
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
