@@ -53,6 +53,7 @@ fn main() {
 fn hash(dir: &Path, cache: Option<&Path>) -> Result<(), String> {
     let start = Instant::now();
     let mut ctx = BuildContext::from_dir(dir, None).map_err(|e| e.to_string())?;
+    let walked = start.elapsed().as_secs_f64() * 1e3;
     if let Some(cache) = cache {
         ctx = ctx.with_stat_cache(cache);
     }
@@ -62,7 +63,7 @@ fn hash(dir: &Path, cache: Option<&Path>) -> Result<(), String> {
     ctx.save_stat_cache().map_err(|e| e.to_string())?;
     let saved = start.elapsed().as_secs_f64() * 1e3;
     println!(
-        "hash entries={} ms={ms:.1} (open {opened:.1}, saved at {saved:.1}) digest={}",
+        "hash entries={} ms={ms:.1} (walked {walked:.1}, cache loaded {opened:.1}, saved at {saved:.1}) digest={}",
         sel.entries.len(),
         sel.digest
     );

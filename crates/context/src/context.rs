@@ -137,7 +137,8 @@ impl BuildContext {
 
     /// Writes the stat cache (if one is in use) with every file hashed so far, dropping
     /// records of files under this context's root that no longer exist. Atomic: temporary
-    /// file, fsync, rename. A no-op for the empty context and for unpacked archives.
+    /// file, fsync, rename. A no-op for the empty context, for unpacked archives, and when
+    /// every digest came from the cache (nothing new to remember).
     pub fn save_stat_cache(&self) -> Result<(), ContextError> {
         let (Some(cache), Some(root)) = (&self.stat_cache, &self.root) else {
             return Ok(());
@@ -145,6 +146,11 @@ impl BuildContext {
         if self._keep.is_some() {
             // An unpacked archive lives in a fresh temporary directory each time: its records
             // could never be hit again and would only pile up.
+            return Ok(());
+        }
+        if !cache.is_dirty() {
+            // Nothing was hashed anew: the file on disk is still right (records of files that
+            // disappeared meanwhile are dropped at the next rewrite).
             return Ok(());
         }
         let keep: HashSet<String> = self

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ignore::{WalkBuilder, WalkState};
+use rayon::slice::ParallelSliceMut;
 
 use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
@@ -95,13 +96,23 @@ pub fn walk(root: &Path, filter: &Filter) -> Result<Vec<Walked>, ContextError> {
         return Err(e);
     }
     let mut list = found.into_inner().unwrap_or_default();
-    list.sort_by(|a, b| walk_order(&a.0.entry.rel, &b.0.entry.rel));
+    list.par_sort_unstable_by(|a, b| walk_order(&a.0.entry.rel, &b.0.entry.rel));
     Ok(drop_empty_descend_dirs(list))
 }
 
 /// Compares two relative paths in walk order (segment by segment, byte-wise).
+///
+/// Segment-wise order equals byte-wise order with `/` ranked below every other byte (segments
+/// never contain `/`), which is computed here without splitting: after the common prefix, a
+/// `/` in one path means its segment ended first.
 pub fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.split('/').cmp(b.split('/'))
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let rank = |s: &[u8]| {
+        s.get(common)
+            .map(|&c| if c == b'/' { 0 } else { u16::from(c) + 1 })
+    };
+    rank(a).cmp(&rank(b))
 }
 
 /// Keeps a `Descend` directory only when the next listed entry lies below it.
@@ -192,5 +203,21 @@ mod tests {
         assert_eq!(walk_order("foo/x", "foo2"), Ordering::Less);
         assert_eq!(walk_order("a/b", "a-b"), Ordering::Less);
         assert_eq!(walk_order("a", "a/b"), Ordering::Less);
+        assert_eq!(walk_order("a/b", "a"), Ordering::Greater);
+        assert_eq!(walk_order("a/b", "a/b"), Ordering::Equal);
+        assert_eq!(walk_order("a.b/c", "a/b"), Ordering::Greater);
+        // Against the definition, on a mixed set.
+        let paths = [
+            "a", "a/b", "a-b", "a/b/c", "a.b", "a/c", "ab", "b", "a/b-c", "a/b/d",
+        ];
+        for x in paths {
+            for y in paths {
+                assert_eq!(
+                    walk_order(x, y),
+                    x.split('/').cmp(y.split('/')),
+                    "{x} vs {y}"
+                );
+            }
+        }
     }
 }

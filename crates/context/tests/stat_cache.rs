@@ -13,17 +13,20 @@ fn ctx(root: &Path, cache: &Path) -> BuildContext {
         .with_stat_cache(cache)
 }
 
-/// Replaces every remembered content digest in the cache file with a bogus one.
-fn poison(cache: &Path) {
-    let text = fs::read_to_string(cache).expect("read cache");
-    let mut v: serde_json::Value = serde_json::from_str(&text).expect("cache is JSON");
-    let bogus = Digest::of(b"bogus").to_string();
-    if let Some(entries) = v["entries"].as_object_mut() {
-        for rec in entries.values_mut() {
-            rec["content"] = serde_json::Value::String(bogus.clone());
-        }
+/// Replaces the remembered content digests of `contents` in the cache file with a bogus one
+/// (the file stores raw SHA-256 digests of file contents).
+fn poison(cache: &Path, contents: &[&[u8]]) {
+    let mut bytes = fs::read(cache).expect("read cache");
+    let bogus = Digest::of(b"bogus");
+    for c in contents {
+        let real = Digest::of(c);
+        let at = bytes
+            .windows(32)
+            .position(|w| w == real.as_bytes())
+            .expect("digest stored raw");
+        bytes[at..at + 32].copy_from_slice(bogus.as_bytes());
     }
-    fs::write(cache, v.to_string()).expect("write cache");
+    fs::write(cache, bytes).expect("write cache");
 }
 
 fn set_mtime(path: &Path, t: SystemTime) {
@@ -56,7 +59,7 @@ fn cache_is_used_then_racy_entries_are_rehashed() {
 
     // A trusted cache is believed: poisoned digests show up.
     std::thread::sleep(Duration::from_millis(50));
-    poison(&cache);
+    poison(&cache, &[b"alpha", b"beta"]);
     let believed = ctx(&root, &cache).digest().expect("digest");
     assert_ne!(believed, truth, "unchanged files must come from the cache");
 
