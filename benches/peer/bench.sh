@@ -77,7 +77,7 @@ build_cmd() {  # tool ctx tag
 }
 cold_cmd() {   # tool: remove what the tool built and its build cache; keep base images
   case $1 in
-    rbuild)  echo "$RBUILD rmi rb-b1 rb-b3 rb-b4 >/dev/null 2>&1; $RBUILD prune --all >/dev/null; sync$DROP" ;;
+    rbuild)  echo "for t in rb-b1 rb-b3 rb-b4; do $RBUILD rmi \$t >/dev/null 2>&1; done; $RBUILD prune --all >/dev/null; sync$DROP" ;;
     docker)  echo "$DOCKER images --format '{{.Repository}}:{{.Tag}}' | grep '^rb-' | xargs -r $DOCKER rmi -f >/dev/null; $DOCKER image prune -f >/dev/null; $DOCKER builder prune -af >/dev/null; sync$DROP" ;;
     # only our tags and then dangling (layer cache) images: other users' images stay
     buildah) echo "buildah images -n --format '{{.Name}}:{{.Tag}}' | grep '/rb-b' | xargs -r buildah rmi -f >/dev/null 2>&1; buildah rmi --prune >/dev/null 2>&1; sync$DROP" ;;
@@ -115,9 +115,9 @@ RSS_LINE=""
 if [ "$RSS" = 1 ] && [[ " $TOOLS " == *" rbuild "* ]] && [[ "$BENCHES" == *B3* ]]; then
   rss() { /usr/bin/time -f %M -o "$OUT/rss-$1.txt" "$RBUILD" build -q -t rb-b3 "$BENCH_DATA/b3" >/dev/null; echo "$(( $(cat "$OUT/rss-$1.txt") / 1024 ))"; }
   eval "$(cold_cmd rbuild)"
-  cold=$(rss cold)
+  cold=$(rss cold) || cold=FAIL
   eval "$touch_cmd"
-  touched=$(rss touch)
+  touched=$(rss touch) || touched=FAIL
   RSS_LINE="rbuild peak RSS on B3: cold ${cold} MB, touch ${touched} MB (goal < 150 MB)"
 fi
 
@@ -140,6 +140,6 @@ goal_of() { case $1 in B1) echo 1.0;; B2) echo 0.5;; B3cold|B3touch) echo 0.3;; 
     rh=$(ratio "${MED[$b,rbuild]:-}" "${MED[$b,buildah]:-}")
     printf ' %-15s | %-5s | %-14s |\n' "$rk" "≤ $(goal_of "$b")" "$rh"
   done
-  [ -n "$RSS_LINE" ] && echo "$RSS_LINE"
+  if [ -n "$RSS_LINE" ]; then echo "$RSS_LINE"; fi
 } | tee "$OUT/table.md"
 echo "(hyperfine JSON and logs: $OUT)"
