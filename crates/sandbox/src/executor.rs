@@ -68,7 +68,7 @@ impl Snapshotter {
 
 impl NamespaceExecutor {
     /// `init_exe` is the program re-executed as the sandbox's init; it must call
-    /// [`crate::init_main`] when its argv[1] is [`crate::INIT_ARG`]. The rbuild binary passes
+    /// [`crate::init_main`] when its `argv[1]` is [`crate::INIT_ARG`]. The rbuild binary passes
     /// `/proc/self/exe`.
     ///
     /// `NetworkMode::Default` gets outbound access through slirp4netns when it is installed

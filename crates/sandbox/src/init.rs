@@ -64,7 +64,7 @@ impl StatusWriter {
     }
 }
 
-/// Entry point of the re-executed init (argv[1] == [`crate::INIT_ARG`]). Never returns.
+/// Entry point of the re-executed init (`argv[1]` == [`crate::INIT_ARG`]). Never returns.
 pub fn init_main() -> ! {
     let mut status = StatusWriter::open();
     match stage0(&mut status) {

@@ -49,5 +49,5 @@ pub use init::init_main;
 pub use runc::RuncExecutor;
 pub use user::{resolve as resolve_user, ExecUser};
 
-/// argv[1] that makes a program act as the sandbox init (see [`init_main`]).
+/// `argv[1]` that makes a program act as the sandbox init (see [`init_main`]).
 pub const INIT_ARG: &str = "__rbuild-sandbox-init";
