@@ -1,15 +1,15 @@
 //! [`NamespaceExecutor`]: the built-in [`Executor`]. It prepares a private scratch dir (layer
 //! links, generated /etc files, the rootfs mount point), re-executes `init_exe` with
-//! [`crate::INIT_ARG`], hands it the spec on stdin, streams the command's stdout/stderr to the
+//! [`crate::INIT_ARG`] (posix_spawn: no fork of rbuild), hands it the spec over a socket on its
+//! stdin, streams the command's stdout/stderr to the
 //! request's [`LogSink`] from two threads, reads the init's status pipe up to the command's
 //! end, and finally removes the setup's placeholders (if any: the init layer usually provides
 //! every mount point) from the upper dir. The init's exit (the namespaces' teardown) is reaped
 //! by a background thread. Scratch dirs live on /dev/shm when it is a tmpfs.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -18,7 +18,7 @@ use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream}
 
 use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};
-use crate::protocol::{InitConfig, Stamp, Status, NETWORK_GO, STATUS_FD};
+use crate::protocol::{InitConfig, Stamp, Status, NETWORK_GO};
 use crate::slirp::Slirp;
 use crate::spec::{build_spec, hosts_file, resolv_conf, EtcFiles, HOSTNAME};
 
@@ -350,44 +350,32 @@ pub(crate) fn run_init(
         source,
     })?;
 
-    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SetupError::sys("create status pipe", e))?;
+    // One socket carries the config and the go-ahead to the init (its stdin) and the status
+    // lines back. No pre_exec hook is needed (the init sets its own parent-death signal), so
+    // the standard library spawns with posix_spawn (vfork-like): no copy of rbuild's page
+    // tables, however big and multi-threaded rbuild is.
+    let (channel, theirs) =
+        UnixStream::pair().map_err(|e| SetupError::io("create", "sandbox socket pair", e))?;
     let mut cmd = Command::new(init_exe);
     cmd.arg(crate::INIT_ARG)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let w = status_w.as_raw_fd();
-    // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, prctl).
-    unsafe {
-        cmd.pre_exec(move || {
-            if w == STATUS_FD {
-                if libc::fcntl(w, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(w, STATUS_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     let mut child = cmd.spawn().map_err(|source| SetupError::Spawn {
         exe: init_exe.to_path_buf(),
         source,
     })?;
-    drop(status_w);
+    // Cmd still holds the init's end of the socket: without dropping it, no EOF would come.
+    drop(cmd);
 
     config.push(b'\n');
-    let mut stdin = child.stdin.take();
-    if let Some(pipe) = stdin.as_mut() {
+    let mut to_init = Some(&channel);
+    if let Some(mut sock) = to_init {
         // A failed write means the init died early; its status (or lack of one) says why.
-        let _ = pipe.write_all(&config);
+        let _ = sock.write_all(&config);
     }
     if launch.slirp.is_none() {
-        stdin = None;
+        to_init = None;
     }
     let init_pid = child.id();
     // When another step fails, kill the init: its pid 1, and with it the command, die by
@@ -402,11 +390,14 @@ pub(crate) fn run_init(
     let mut on_status = |st: &Status| -> Result<()> {
         if let (Status::NetnsReady, Some(exe)) = (st, launch.slirp) {
             let started = Slirp::start(exe, init_pid);
-            if let (Ok(_), Some(pipe)) = (&started, stdin.as_mut()) {
-                let _ = pipe.write_all(format!("{NETWORK_GO}\n").as_bytes());
+            if let Some(mut sock) = to_init.take() {
+                if started.is_ok() {
+                    let _ = sock.write_all(format!("{NETWORK_GO}\n").as_bytes());
+                } else {
+                    // The end of input without the go-ahead makes the init fail its setup.
+                    let _ = sock.shutdown(std::net::Shutdown::Write);
+                }
             }
-            // Closing stdin without the go-ahead makes the init fail its setup.
-            stdin = None;
             network = Some(started?);
         }
         Ok(())
@@ -421,7 +412,7 @@ pub(crate) fn run_init(
         if let Some(err) = stderr {
             s.spawn(move || pump(err, LogStream::Stderr, log));
         }
-        read_statuses(status_r, &mut on_status)
+        read_statuses(&channel, &mut on_status)
     })?;
     drop(network);
     drop(kill_on_cancel);
@@ -503,10 +494,10 @@ fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
 /// Reads status lines until the command's end (or until every writer has closed the pipe),
 /// handing each to `on_status` as it arrives.
 fn read_statuses(
-    fd: OwnedFd,
+    channel: &UnixStream,
     on_status: &mut dyn FnMut(&Status) -> Result<()>,
 ) -> Result<Vec<Status>> {
-    let reader = BufReader::new(File::from(fd));
+    let reader = BufReader::new(channel);
     let mut out = Vec::new();
     for line in reader.lines() {
         let line = line.map_err(|e| SetupError::io("read", "sandbox status pipe", e))?;

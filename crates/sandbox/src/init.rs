@@ -28,7 +28,7 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 use crate::caps;
 use crate::error::{Result, SetupError};
 use crate::mounts::{self, PlaceholderTracker};
-use crate::protocol::{InitConfig, Status, STATUS_FD};
+use crate::protocol::{InitConfig, Status};
 use crate::spec::{need, DEFAULT_PATH};
 use crate::user::{self, ExecUser};
 
@@ -36,21 +36,27 @@ use crate::user::{self, ExecUser};
 pub(crate) struct StatusWriter(File);
 
 impl StatusWriter {
+    /// The status channel is the socket rbuild gave as stdin (duplicated close-on-exec, so
+    /// that stdin can become /dev/null and the command never inherits it); when stdin is no
+    /// socket (the init was started by hand), status lines go to stderr.
     fn open() -> StatusWriter {
-        // SAFETY: F_GETFD only inspects the descriptor table.
-        let valid = unsafe { libc::fcntl(STATUS_FD, libc::F_GETFD) } >= 0;
-        let fd = if valid {
-            // SAFETY: mark the status fd close-on-exec so the command never inherits it.
-            unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-            STATUS_FD
-        } else {
-            // SAFETY: dup of stderr gives us a descriptor we own.
-            let fd = unsafe { libc::dup(2) };
-            if fd < 0 {
-                std::process::exit(125);
+        // SAFETY: fstat writes into the zeroed struct; dup-ing fd 0 or 2 gives a descriptor
+        // we own.
+        let from = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            let socket =
+                libc::fstat(0, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+            if socket {
+                0
+            } else {
+                2
             }
-            fd
         };
+        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor into a new one we own.
+        let fd = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd < 0 {
+            std::process::exit(125);
+        }
         // SAFETY: `fd` is open and owned by this writer from here on.
         StatusWriter(unsafe { File::from_raw_fd(fd) })
     }

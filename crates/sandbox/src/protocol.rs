@@ -1,12 +1,13 @@
 //! What rbuild and its re-executed sandbox init say to each other.
 //!
-//! rbuild writes one [`InitConfig`] as a JSON line on the init's stdin. When the config asks for
-//! a user-mode network (`slirp`), the init reports [`Status::NetnsReady`] once its network
-//! namespace exists; rbuild attaches slirp4netns to it and then writes [`NETWORK_GO`] as a
-//! line. rbuild then closes stdin; the command's stdin is /dev/null. The init reports on
-//! file descriptor [`STATUS_FD`] with one JSON [`Status`] per line: the placeholders it created
-//! (so rbuild can remove them from the layer afterwards), then exactly one final line saying how
-//! the command ended or why the setup failed.
+//! rbuild starts the init with one end of a Unix socket pair as its stdin and writes one
+//! [`InitConfig`] as a JSON line on it. When the config asks for a user-mode network (`slirp`),
+//! the init reports [`Status::NetnsReady`] once its network namespace exists; rbuild attaches
+//! slirp4netns to it and then writes [`NETWORK_GO`] as a line (or shuts its side down, which
+//! fails the setup). The command's stdin is /dev/null. The init reports on the same socket with
+//! one JSON [`Status`] per line: the placeholders it created (so rbuild can remove them from
+//! the layer afterwards), then exactly one final line saying how the command ended or why the
+//! setup failed.
 
 use std::path::PathBuf;
 
@@ -15,9 +16,6 @@ use serde::{Deserialize, Serialize};
 
 /// The line rbuild sends once the sandbox's network is up.
 pub const NETWORK_GO: &str = "network-ready";
-
-/// The file descriptor on which the init writes [`Status`] lines.
-pub const STATUS_FD: i32 = 3;
 
 /// Everything the init needs for one run. Paths are absolute host paths.
 #[derive(Debug, Serialize, Deserialize)]
