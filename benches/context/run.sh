@@ -9,7 +9,9 @@
 # Prints, in one run: cold hashing by rbuild-context vs `tar -cf - FILES | sha256sum` and vs
 # `tar -cf - FILES | <in-process sha2>` (sha256sum has no SHA-NI here), the re-verify of an
 # unchanged context through the stat cache, the re-verify after one file changed, and the peak
-# RSS (GNU time's "Maximum resident set size") of hashing the 1,000,000-file context.
+# RSS (GNU time's "Maximum resident set size") on the 1,000,000-file context of `digest` (open +
+# whole-context digest, what `rbuild debug context` does) and `hash` (open + select(".") as
+# `COPY . /x`, which also materialises the selection). SKIP_COLD=1 skips the cold runs.
 set -eu
 B3=${1:-/var/tmp/ctxbench/b3}
 MANY=${2:-/var/tmp/ctxbench/many}
@@ -17,7 +19,7 @@ RUNS=${RUNS:-3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
 cargo build --release -q -p rbuild-context --benches
-BIN=$(ls -t target/release/deps/context_hash-* | grep -v '\.d$' | head -1)
+BIN="$here/$(ls -t target/release/deps/context_hash-* | grep -v '\.d$' | head -1)"
 work=$(mktemp -d /var/tmp/ctxbench-run.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 "$BIN" list "$B3" "$work/files.txt"
@@ -25,7 +27,7 @@ echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), load: $(cut -d' ' -f1-3 /proc/load
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 ms() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.0f", (e - s) * 1000 }'; }
 now() { date +%s.%N; }
-for i in $(seq "$RUNS"); do
+[ "${SKIP_COLD:-0}" = 1 ] || for i in $(seq "$RUNS"); do
   drop; s=$(now); (cd "$B3" && tar -cf - -T "$work/files.txt" | sha256sum > /dev/null); e=$(now)
   t1=$(ms "$s" "$e")
   drop; s=$(now); (cd "$B3" && tar -cf - -T "$work/files.txt" | "$BIN" sha256-stdin > /dev/null); e=$(now)
@@ -37,19 +39,23 @@ done
 sleep 1  # the stat cache file must be newer than the files' timestamps (racy rule)
 "$BIN" hash "$B3" "$work/stat.json" > /dev/null
 for i in $(seq "$RUNS"); do
-  s=$(now); "$BIN" hash "$B3" "$work/stat.json" > /dev/null; e=$(now)
-  echo "unchanged re-verify $i: $(ms "$s" "$e") ms (process start to exit)"
+  /usr/bin/time -f '%e %U %S' -o "$work/t" "$BIN" hash "$B3" "$work/stat.json" > /dev/null
+  read -r wall user sys < "$work/t"
+  echo "unchanged re-verify $i: wall ${wall}s, cpu user ${user}s + sys ${sys}s (process start to exit)"
 done
 f="$B3/$(head -1 "$work/files.txt")"
 cp -p "$f" "$work/orig"
 for i in $(seq "$RUNS"); do
   printf 'changed %s %s\n' "$i" "$(date +%s%N)" >> "$f"
-  s=$(now); "$BIN" hash "$B3" "$work/stat.json" > /dev/null; e=$(now)
-  echo "one file changed $i: $(ms "$s" "$e") ms (process start to exit, includes rewriting the stat cache)"
+  /usr/bin/time -f '%e %U %S' -o "$work/t" "$BIN" hash "$B3" "$work/stat.json" > /dev/null
+  read -r wall user sys < "$work/t"
+  echo "one file changed $i: wall ${wall}s, cpu user ${user}s + sys ${sys}s (includes rewriting the stat cache)"
 done
 cp -p "$work/orig" "$f"
 if [ ! -e "$MANY/.complete" ]; then
   rm -rf "$MANY"; "$BIN" gen "$MANY" 1000000; touch "$MANY/.complete"
 fi
-/usr/bin/time -v "$BIN" hash "$MANY" 2> "$work/time.txt" > "$work/many.txt"
-echo "1,000,000 files: $(cut -d' ' -f2,3 "$work/many.txt"), peak RSS $(awk -F': ' '/Maximum resident/ { printf "%.1f MB", $2 / 1024 }' "$work/time.txt")"
+for mode in digest hash; do
+  /usr/bin/time -v "$BIN" $mode "$MANY" 2> "$work/time.txt" > "$work/many.txt"
+  echo "1,000,000 files, $mode: $(cut -d' ' -f2,3 "$work/many.txt"), peak RSS $(awk -F': ' '/Maximum resident/ { printf "%.1f MB", $2 / 1024 }' "$work/time.txt")"
+done

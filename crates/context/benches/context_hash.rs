@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p rbuild-context --bench context_hash -- hash DIR [STAT_CACHE]
+//! cargo bench -p rbuild-context --bench context_hash -- digest DIR      # as `rbuild debug context`
 //! cargo bench -p rbuild-context --bench context_hash -- list DIR OUT     # included files, for tar -T
 //! cargo bench -p rbuild-context --bench context_hash -- sha256-stdin     # in-process reference
 //! cargo bench -p rbuild-context --bench context_hash -- gen DIR N        # N small files for memory
@@ -31,6 +32,7 @@ fn main() {
     {
         ["hash", dir] => hash(Path::new(dir), None),
         ["hash", dir, cache] => hash(Path::new(dir), Some(Path::new(cache))),
+        ["digest", dir] => digest(Path::new(dir)),
         ["list", dir, out] => list(Path::new(dir), Path::new(out)),
         ["sha256-stdin"] => sha256_stdin(),
         ["gen", dir, n] => match n.parse() {
@@ -66,6 +68,19 @@ fn hash(dir: &Path, cache: Option<&Path>) -> Result<(), String> {
         "hash entries={} ms={ms:.1} (walked {walked:.1}, cache loaded {opened:.1}, saved at {saved:.1}) digest={}",
         sel.entries.len(),
         sel.digest
+    );
+    Ok(())
+}
+
+/// What `rbuild debug context` does: open, then the whole-context digest (no selection copy).
+fn digest(dir: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    let ctx = BuildContext::from_dir(dir, None).map_err(|e| e.to_string())?;
+    let d = ctx.digest().map_err(|e| e.to_string())?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "digest entries={} ms={ms:.1} digest={d}",
+        ctx.entries().len()
     );
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! [`BuildContext`]: the included paths of a context directory, hashed lazily and in parallel.
 //!
-//! Invariants: `entries` is in walk order (see `walk`), `index` maps each `rel` to its position,
+//! Invariants: `entries` is in walk order (see `walk`) with unique `rel`s, so a path is found
+//! by binary search (no per-path index is kept: memory matters at a million files);
 //! `digests[i]` once set is the [`entry_digest`](crate::hash::entry_digest) of `entries[i]`.
 //! The walk happens once, in [`BuildContext::from_dir`]; content is hashed only when
 //! [`BuildContext::digest`] or [`BuildContext::select`] need it, then remembered.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +20,7 @@ use crate::error::ContextError;
 use crate::filter::Filter;
 use crate::hash::{content_digest, entry_digest, hash_entry};
 use crate::stat_cache::StatCache;
-use crate::walk::{walk, StatKey};
+use crate::walk::{walk, walk_order, StatKey};
 
 /// A build context: what a build can see. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
@@ -27,7 +28,6 @@ pub struct BuildContext {
     root: Option<PathBuf>,
     root_entry: ContextEntry,
     pub(crate) entries: Vec<ContextEntry>,
-    pub(crate) index: HashMap<String, usize>,
     digests: Vec<OnceLock<Digest>>,
     /// Stat data of `entries[i]` as walked (zero for the empty context).
     stats: Vec<StatKey>,
@@ -60,7 +60,9 @@ impl BuildContext {
         };
         let walked = walk(root, &Filter::excluding(matcher))?;
         let stats: Vec<StatKey> = walked.iter().map(|w| w.stat).collect();
-        let entries: Vec<ContextEntry> = walked.into_iter().map(|w| w.entry).collect();
+        let mut entries: Vec<ContextEntry> = walked.into_iter().map(|w| w.entry).collect();
+        // Collected in place into the walk's allocation: give its slack back.
+        entries.shrink_to_fit();
         let root_entry = ContextEntry {
             rel: ".".to_string(),
             kind: EntryKind::Dir,
@@ -100,17 +102,11 @@ impl BuildContext {
         entries: Vec<ContextEntry>,
         stats: Vec<StatKey>,
     ) -> BuildContext {
-        let index = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.rel.clone(), i))
-            .collect();
         let digests = entries.iter().map(|_| OnceLock::new()).collect();
         BuildContext {
             root,
             root_entry,
             entries,
-            index,
             digests,
             stats,
             stat_cache: None,
@@ -173,6 +169,11 @@ impl BuildContext {
         Ok(self.entries.clone())
     }
 
+    /// Every included path, in walk order, without copying (see [`BuildContext::list`]).
+    pub fn entries(&self) -> &[ContextEntry] {
+        &self.entries
+    }
+
     /// Digest of the whole included context: every path with its entry digest.
     pub fn digest(&self) -> Result<Digest, ContextError> {
         let all: Vec<usize> = (0..self.entries.len()).collect();
@@ -184,6 +185,13 @@ impl BuildContext {
             h.field(self.entry_digest(i)?.as_bytes());
         }
         Ok(h.finish())
+    }
+
+    /// The position of the entry whose path is `rel`, if listed.
+    pub(crate) fn position(&self, rel: &str) -> Option<usize> {
+        self.entries
+            .binary_search_by(|e| walk_order(&e.rel, rel))
+            .ok()
     }
 
     /// The entry for the context root itself (`rel` is `.`).

@@ -32,7 +32,7 @@ impl BuildContext {
             } else {
                 format!("{current}/{comp}")
             };
-            let Some(&i) = self.index.get(&candidate) else {
+            let Some(i) = self.position(&candidate) else {
                 return Ok(None);
             };
             let entry = &self.entries[i];
@@ -62,7 +62,7 @@ impl BuildContext {
         if current.is_empty() {
             return Ok(Some(Target::Root));
         }
-        Ok(self.index.get(&current).map(|&i| Target::Entry(i)))
+        Ok(self.position(&current).map(Target::Entry))
     }
 }
 

@@ -82,8 +82,8 @@ impl StatCache {
         let same = r.dev == stat.dev
             && r.ino == stat.ino
             && r.size == stat.size
-            && r.mtime_ns == stat.mtime_ns
-            && r.ctime_ns == stat.ctime_ns;
+            && r.mtime_ns == i128::from(stat.mtime_ns)
+            && r.ctime_ns == i128::from(stat.ctime_ns);
         let racy = r.mtime_ns >= self.trusted_before_ns || r.ctime_ns >= self.trusted_before_ns;
         (same && !racy).then_some(r.content)
     }
@@ -98,8 +98,8 @@ impl StatCache {
                     dev: stat.dev,
                     ino: stat.ino,
                     size: stat.size,
-                    mtime_ns: stat.mtime_ns,
-                    ctime_ns: stat.ctime_ns,
+                    mtime_ns: i128::from(stat.mtime_ns),
+                    ctime_ns: i128::from(stat.ctime_ns),
                     content,
                 },
             );

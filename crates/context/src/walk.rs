@@ -20,14 +20,16 @@ use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::filter::{Decision, Filter};
 
-/// Stat data used for the persistent stat cache and change detection.
+/// Stat data used for the persistent stat cache and change detection. Times are nanoseconds
+/// since the epoch in an `i64` (enough until 2262), keeping the key at 40 bytes: a
+/// million-entry context holds a million of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StatKey {
     pub dev: u64,
     pub ino: u64,
     pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
 }
 
 /// One listed path with its stat key.
@@ -115,23 +117,31 @@ pub fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
     rank(a).cmp(&rank(b))
 }
 
-/// Keeps a `Descend` directory only when the next listed entry lies below it.
+/// Keeps a `Descend` directory only when the next listed entry lies below it. In place: a
+/// million-entry context must not hold two copies of its list.
 fn drop_empty_descend_dirs(list: Vec<(Walked, Decision)>) -> Vec<Walked> {
-    let mut kept_rev: Vec<Walked> = Vec::with_capacity(list.len());
-    for (walked, decision) in list.into_iter().rev() {
-        let keep = decision == Decision::Keep
-            || kept_rev.last().is_some_and(|next| {
-                next.entry
+    let mut keep = vec![false; list.len()];
+    let mut next_kept: Option<usize> = None;
+    for i in (0..list.len()).rev() {
+        let (walked, decision) = &list[i];
+        let k = *decision == Decision::Keep
+            || next_kept.is_some_and(|n| {
+                list[n]
+                    .0
+                    .entry
                     .rel
                     .strip_prefix(walked.entry.rel.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
             });
-        if keep {
-            kept_rev.push(walked);
+        if k {
+            keep[i] = true;
+            next_kept = Some(i);
         }
     }
-    kept_rev.reverse();
-    kept_rev
+    let mut flags = keep.into_iter();
+    let mut out = list;
+    out.retain(|_| flags.next().unwrap_or(false));
+    out.into_iter().map(|(w, _)| w).collect()
 }
 
 /// Reads the metadata of `path` (never following a symlink); `None` for special files.
@@ -171,8 +181,14 @@ pub fn describe(root: &Path, path: &Path) -> Result<Option<Walked>, ContextError
         dev: meta.dev(),
         ino: meta.ino(),
         size: meta.size(),
-        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+        ctime_ns: meta
+            .ctime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.ctime_nsec()),
     };
     Ok(Some(Walked {
         entry: ContextEntry {
