@@ -10,22 +10,35 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rbuild_frontend::lower::{lower, plan, BuildOptions};
 use rbuild_graph::ImageConfig;
 
-/// A realistic mix: several stages, ARG/ENV expansion, RUN with continuations and
-/// heredocs, COPY with flags, labels and metadata — 10,000 instructions in all.
+/// A realistic mix: ten chained stages (each `FROM` the previous, so all are lowered),
+/// ARG/ENV expansion, RUN with continuations and heredocs, COPY with flags, labels and
+/// metadata — 10,000 instructions in all.
 fn dockerfile(instructions: usize) -> String {
     let mut s = String::from("# syntax=docker/dockerfile:1\nARG BASE=busybox\n");
     let mut n = 1;
     let mut stage = 0;
     while n < instructions {
         if n % 1000 == 1 {
-            s.push_str(&format!("FROM ${{BASE}}:latest AS stage{stage}\n"));
+            // Each stage builds on the previous one, so every stage is lowered.
+            if stage == 0 {
+                s.push_str("FROM ${BASE}:latest AS stage0\n");
+            } else {
+                s.push_str(&format!("FROM stage{} AS stage{stage}\n", stage - 1));
+            }
             stage += 1;
             n += 1;
             continue;
         }
         let line = match n % 10 {
-            0 => format!("ENV VAR{n}=value-{n} PATH=/opt/{n}/bin:$PATH\n"),
-            1 => format!("ARG A{n}=default-{n}\n"),
+            // Names repeat (as in real files): the environment every RUN carries stays
+            // bounded. With 1,000 distinct ENVs in scope each Exec vertex would carry them
+            // all, and the graph itself grows as RUNs × ENVs.
+            0 => format!(
+                "ENV VAR{}=value-{n} PATH=/opt/{}/bin:/usr/local/bin:/usr/bin:/bin\n",
+                n % 50,
+                n % 7
+            ),
+            1 => format!("ARG A{}=default-{n}\n", n % 50),
             2 => format!(
                 "RUN set -e; \\\n    echo \"step {n}\" > /tmp/f{n} && \\\n    cat /tmp/f{n} | wc -c\n"
             ),

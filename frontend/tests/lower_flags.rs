@@ -301,3 +301,23 @@ fn onbuild_trigger_flags_point_into_the_trigger() {
     assert_eq!((err.0[0].span.line, err.0[0].span.col), (1, 1));
     assert!(err.0[0].message.contains("--security=insecure"), "{err:?}");
 }
+
+/// Re-declared ARGs are one entry (first position, last value): the RUN history lists each
+/// name once however often it is declared, so lowering stays linear in the file.
+#[test]
+fn repeated_args_stay_one_entry() {
+    let mut src = String::from("FROM busybox\nARG B=0\n");
+    for i in 0..2000 {
+        src.push_str(&format!("ARG A={i}\n"));
+    }
+    src.push_str("RUN true\n");
+    let g = lower_src(&src).expect("lowers");
+    let run = g
+        .image
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.created_by.starts_with("RUN "))
+        .expect("a RUN entry");
+    assert_eq!(run.created_by, "RUN |2 B=0 A=1999 /bin/sh -c true # buildkit");
+}

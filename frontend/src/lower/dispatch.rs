@@ -1,7 +1,7 @@
 //! Per-instruction lowering of the needed stages (BuildKit's `dispatch*` functions): vertices
 //! for RUN/COPY/ADD/WORKDIR, image-config changes and history entries for the rest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rbuild_graph::{
     CopyAction, ExecOp, FileAction, FileOp, Graph, Healthcheck, HistoryEntry, ImageConfig,
@@ -39,7 +39,8 @@ struct StageState {
     env: Vec<String>,
     cwd: String,
     user: String,
-    /// `ARG`s in scope (`(name, value)`), inherited by stages built `FROM` this one.
+    /// `ARG`s in scope (`(name, value)`, one entry per name, in order of first
+    /// declaration), inherited by stages built `FROM` this one.
     build_args: Vec<(String, Option<String>)>,
     /// A CMD was set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
@@ -750,7 +751,12 @@ impl Lowerer<'_> {
                 Some(v) => format!("{key}={v}"),
                 None => key.to_string(),
             });
-            st.build_args.push((key.to_string(), value));
+            // A re-declared ARG keeps its first position (as `run_command_string` lists
+            // it) and takes the new value; the list stays as long as the distinct names.
+            match st.build_args.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => st.build_args.push((key.to_string(), value)),
+            }
         }
         st.history(format!("ARG {}", parts.join(" ")), false);
         Ok(())
@@ -947,14 +953,26 @@ impl<'a> CopyView<'a> {
 
 /// BuildKit's `runCommandString`: `|N K=V … argv…` when ARGs are in scope.
 fn run_command_string(argv: &[String], st: &StageState) -> String {
-    let mut seen: Vec<(String, String)> = Vec::new();
+    // Indexed once per RUN: a long Dockerfile has thousands of ARGs and ENVs in scope, and
+    // a lookup per ARG in the lists would make lowering cubic.
+    let env: HashMap<&str, &str> = st
+        .env
+        .iter()
+        .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
+        .collect();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut seen: Vec<(&str, String)> = Vec::new();
     for (k, v) in &st.build_args {
-        let value = args::get(&st.env, k)
-            .map(str::to_string)
+        let value = env
+            .get(k.as_str())
+            .map(|s| s.to_string())
             .unwrap_or_else(|| v.clone().unwrap_or_default());
-        match seen.iter_mut().find(|(sk, _)| sk == k) {
-            Some(slot) => slot.1 = value,
-            None => seen.push((k.clone(), value)),
+        match index.get(k.as_str()) {
+            Some(&i) => seen[i].1 = value,
+            None => {
+                index.insert(k, seen.len());
+                seen.push((k, value));
+            }
         }
     }
     let mut parts: Vec<String> = Vec::new();
