@@ -319,5 +319,8 @@ fn repeated_args_stay_one_entry() {
         .rev()
         .find(|h| h.created_by.starts_with("RUN "))
         .expect("a RUN entry");
-    assert_eq!(run.created_by, "RUN |2 B=0 A=1999 /bin/sh -c true # buildkit");
+    assert_eq!(
+        run.created_by,
+        "RUN |2 B=0 A=1999 /bin/sh -c true # buildkit"
+    );
 }
