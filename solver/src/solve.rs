@@ -124,6 +124,9 @@ impl Solver {
         let hits = std::mem::take(&mut *build.hits.lock().unwrap_or_else(|e| e.into_inner()));
         // Best effort: last-use stamps only order garbage collection.
         let _ = self.store.touch(&hits, now_unix());
+        // A build whose steps printed nothing (all cached, say) keeps no empty log directory;
+        // removing a directory that holds logs fails, and that is the point.
+        let _ = std::fs::remove_dir(&build.logs);
         result
     }
 

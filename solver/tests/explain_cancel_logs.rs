@@ -1,0 +1,437 @@
+//! `--explain-cache` reasons, cancellation of running work when a vertex fails, and full step
+//! logs on disk — with fake ports (no root, no network).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rbuild_cache::{SnapshotId, Store};
+use rbuild_context::BuildContext;
+use rbuild_graph::{
+    CopyAction, ExecOp, FileAction, FileOp, Graph, ImageConfig, ImageOp, NetworkMode, Op, Vertex,
+    VertexId,
+};
+use rbuild_solver::events::Event;
+use rbuild_solver::explain::MissReason;
+use rbuild_solver::ports::{
+    ExecError, ExecRequest, Executor, ImageSource, LogStream, ResolvedImage, SourceError,
+};
+use rbuild_solver::{SolveError, Solver, VertexError};
+use rbuild_types::{Digest, ImageRef, Platform};
+
+/// Commands: `print N` (N lines of output), `fail CODE`, `block` (waits until cancelled).
+#[derive(Default)]
+struct Fake {
+    runs: AtomicUsize,
+}
+
+impl Executor for Fake {
+    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        match req.op.args.as_slice() {
+            [cmd, n] if cmd == "print" => {
+                for i in 0..n.parse::<usize>().unwrap() {
+                    req.log
+                        .write(LogStream::Stdout, format!("line {i}\n").as_bytes());
+                }
+                Ok(())
+            }
+            [cmd, code] if cmd == "fail" => {
+                req.log.write(LogStream::Stderr, b"about to fail\n");
+                Err(ExecError::Exit(code.parse().unwrap()))
+            }
+            [cmd] if cmd == "block" => {
+                // Like the sandbox: a cancel callback "kills" the command.
+                let (tx, rx) = mpsc::channel::<()>();
+                let tx = Mutex::new(Some(tx));
+                let _guard = req.cancel.on_cancel(move || {
+                    tx.lock().unwrap().take();
+                });
+                req.log.write(LogStream::Stdout, b"blocking\n");
+                // Returns when the sender is dropped by the cancel callback.
+                let _ = rx.recv();
+                Err(ExecError::Signal(9))
+            }
+            other => panic!("fake executor: unknown command {other:?}"),
+        }
+    }
+}
+
+/// One image whose manifest digest the test can change.
+struct Images {
+    store: Arc<Store>,
+    manifest: Mutex<Digest>,
+}
+
+impl ImageSource for Images {
+    fn resolve(&self, reference: &ImageRef, _: &Platform) -> Result<ResolvedImage, SourceError> {
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            manifest_digest: *self.manifest.lock().unwrap(),
+            config: ImageConfig::default(),
+        })
+    }
+
+    fn pull(&self, _: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
+        let id = SnapshotId(Digest::of(b"base"));
+        if self.store.snapshot_path(&id).is_none() {
+            let p = self.store.prepare_snapshot().unwrap();
+            self.store.commit_snapshot(p, &id).unwrap();
+        }
+        Ok(vec![id])
+    }
+}
+
+fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
+    Vertex {
+        op,
+        inputs: inputs.iter().map(|&i| VertexId(i)).collect(),
+        name: name.to_string(),
+        span: None,
+        ignore_cache: false,
+    }
+}
+
+fn exec(args: &[&str], env: &[&str]) -> Op {
+    Op::Exec(ExecOp {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: env.iter().map(|s| s.to_string()).collect(),
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+    })
+}
+
+/// FROM busybox; COPY conf/ /conf/; RUN print 1 (with env)
+fn graph(env: &[&str]) -> Graph {
+    Graph {
+        vertices: vec![
+            vertex(
+                Op::Image(ImageOp {
+                    reference: ImageRef::parse("busybox").unwrap(),
+                    platform: Platform::host(),
+                }),
+                &[],
+                "[1/3] FROM docker.io/library/busybox:latest",
+            ),
+            vertex(
+                Op::Context {
+                    name: "context".into(),
+                },
+                &[],
+                "context",
+            ),
+            vertex(
+                Op::File(FileOp {
+                    actions: vec![FileAction::Copy(CopyAction {
+                        source: 1,
+                        src: "conf".into(),
+                        dest: "/conf/".into(),
+                        chown: None,
+                        chmod: None,
+                        allow_empty_wildcard: false,
+                    })],
+                }),
+                &[0, 1],
+                "[2/3] COPY conf /conf/",
+            ),
+            vertex(exec(&["print", "1"], env), &[2], "[3/3] RUN print 1"),
+        ],
+        target: VertexId(3),
+        image: ImageConfig::default(),
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    ctx: std::path::PathBuf,
+    store: Arc<Store>,
+    images: Arc<Images>,
+    exec: Arc<Fake>,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("conf")).unwrap();
+        std::fs::write(ctx.join("conf/a.txt"), "a1").unwrap();
+        std::fs::write(ctx.join("conf/b.txt"), "b").unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
+        let images = Arc::new(Images {
+            store: Arc::clone(&store),
+            manifest: Mutex::new(Digest::of(b"manifest 1")),
+        });
+        World {
+            _dir: dir,
+            ctx,
+            store,
+            images,
+            exec: Arc::new(Fake::default()),
+        }
+    }
+
+    fn solve(
+        &self,
+        g: Graph,
+        explain: bool,
+    ) -> (Result<rbuild_solver::VertexResult, SolveError>, Vec<Event>) {
+        let ctx = Arc::new(BuildContext::from_dir(&self.ctx, None).unwrap());
+        let solver = Arc::new(
+            Solver::new(
+                Arc::clone(&self.store),
+                self.exec.clone(),
+                self.images.clone(),
+            )
+            .with_context("context", ctx)
+            .with_scope("test scope")
+            .with_explain_cache(explain)
+            .with_jobs(4),
+        );
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink: rbuild_solver::EventSink = {
+            let events = Arc::clone(&events);
+            Arc::new(move |e| events.lock().unwrap().push(e))
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(solver.solve(Arc::new(g), sink));
+        let events = events.lock().unwrap().clone();
+        (result, events)
+    }
+}
+
+/// The reasons given per step name.
+fn misses(events: &[Event]) -> Vec<(String, Vec<MissReason>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CacheMiss { name, reasons, .. } => Some((name.clone(), reasons.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reasons_of(events: &[Event], step: &str) -> Vec<MissReason> {
+    misses(events)
+        .into_iter()
+        .find(|(n, _)| n == step)
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("no CacheMiss for {step}: {events:?}"))
+}
+
+#[test]
+fn explains_each_kind_of_miss() {
+    let w = World::new();
+    let (r, events) = w.solve(graph(&["A=1"]), true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 1"),
+        vec![MissReason::FirstRun]
+    );
+
+    // Unchanged: all cached, nothing to explain.
+    let (r, events) = w.solve(graph(&["A=1"]), true);
+    r.unwrap();
+    assert!(misses(&events).is_empty(), "{events:?}");
+
+    // An ARG/ENV value.
+    let (r, events) = w.solve(graph(&["A=2"]), true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 1"),
+        vec![MissReason::Env {
+            name: "A".into(),
+            old: Some("1".into()),
+            new: Some("2".into())
+        }]
+    );
+
+    // A file the COPY reads: named with old and new digests; the RUN after it names its input.
+    std::fs::write(w.ctx.join("conf/a.txt"), "a2").unwrap();
+    let (r, events) = w.solve(graph(&["A=2"]), true);
+    r.unwrap();
+    let copy = reasons_of(&events, "[2/3] COPY conf /conf/");
+    assert_eq!(copy.len(), 1, "{copy:?}");
+    match &copy[0] {
+        MissReason::File {
+            path,
+            old: Some(old),
+            new: Some(new),
+        } => {
+            assert_eq!(path, "conf/a.txt");
+            assert!(old.contains(&Digest::of(b"a1").to_string()), "{old}");
+            assert!(new.contains(&Digest::of(b"a2").to_string()), "{new}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 1"),
+        vec![MissReason::Input {
+            step: "[2/3] COPY conf /conf/".into()
+        }]
+    );
+
+    // The base image digest.
+    *w.images.manifest.lock().unwrap() = Digest::of(b"manifest 2");
+    let (r, events) = w.solve(graph(&["A=2"]), true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[1/3] FROM docker.io/library/busybox:latest"),
+        vec![MissReason::BaseImage {
+            reference: "docker.io/library/busybox:latest".into(),
+            old: Digest::of(b"manifest 1"),
+            new: Digest::of(b"manifest 2"),
+        }]
+    );
+
+    // The instruction text (command) of a RUN.
+    let mut g = graph(&["A=2"]);
+    g.vertices[3].op = exec(&["print", "2"], &["A=2"]);
+    g.vertices[3].name = "[3/3] RUN print 2".into();
+    let (r, events) = w.solve(g, true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 2"),
+        vec![MissReason::Command {
+            old: "print 1".into(),
+            new: "print 2".into()
+        }]
+    );
+
+    // Without --explain-cache no CacheMiss events are emitted (but inputs are still recorded).
+    let (r, events) = w.solve(graph(&["A=3"]), false);
+    r.unwrap();
+    assert!(misses(&events).is_empty());
+    let (r, events) = w.solve(graph(&["A=4"]), true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 1"),
+        vec![MissReason::Env {
+            name: "A".into(),
+            old: Some("3".into()),
+            new: Some("4".into())
+        }]
+    );
+}
+
+#[test]
+fn explains_no_cache_and_a_pruned_result() {
+    let w = World::new();
+    w.solve(graph(&[]), false).0.unwrap();
+    let mut g = graph(&[]);
+    g.vertices[3].ignore_cache = true;
+    let (r, events) = w.solve(g, true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 1"),
+        vec![MissReason::NoCache]
+    );
+    w.store
+        .prune(&rbuild_cache::PruneOptions::default())
+        .unwrap();
+    let (r, events) = w.solve(graph(&[]), true);
+    r.unwrap();
+    assert_eq!(
+        reasons_of(&events, "[3/3] RUN print 1"),
+        vec![MissReason::ResultGone]
+    );
+}
+
+#[test]
+fn a_failure_cancels_running_steps_and_leaves_nothing_half_written() {
+    let w = World::new();
+    // Two independent branches on scratch: one blocks until cancelled, the other fails.
+    let g = Graph {
+        vertices: vec![
+            vertex(Op::Scratch, &[], "scratch"),
+            vertex(exec(&["block"], &[]), &[0], "[slow 1/1] RUN block"),
+            vertex(exec(&["fail", "3"], &[]), &[0], "[bad 1/1] RUN fail 3"),
+            vertex(
+                Op::File(FileOp {
+                    actions: vec![FileAction::Copy(CopyAction {
+                        source: 1,
+                        src: "/".into(),
+                        dest: "/".into(),
+                        chown: None,
+                        chmod: None,
+                        allow_empty_wildcard: false,
+                    })],
+                }),
+                &[2, 1],
+                "[final 1/1] COPY --from=slow / /",
+            ),
+        ],
+        target: VertexId(3),
+        image: ImageConfig::default(),
+    };
+    let (r, events) = w.solve(g, false);
+    match r {
+        Err(SolveError::Vertex {
+            name,
+            source: VertexError::Exec { .. },
+            ..
+        }) => assert_eq!(name, "[bad 1/1] RUN fail 3"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let canceled: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Canceled { vertex, .. } => Some(*vertex),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(canceled, vec![1], "{events:?}");
+    let tmp: Vec<_> = std::fs::read_dir(w.store.root().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "staging left behind: {tmp:?}");
+    assert!(w.store.cache_records().unwrap().is_empty());
+}
+
+#[test]
+fn every_line_of_a_failed_step_is_in_its_log_file() {
+    let w = World::new();
+    let g = Graph {
+        vertices: vec![
+            vertex(Op::Scratch, &[], "scratch"),
+            vertex(exec(&["print", "500"], &[]), &[0], "[1/2] RUN print 500"),
+            vertex(exec(&["fail", "1"], &[]), &[1], "[2/2] RUN fail 1"),
+        ],
+        target: VertexId(2),
+        image: ImageConfig::default(),
+    };
+    let (r, _) = w.solve(g, false);
+    let Err(SolveError::Vertex {
+        log_path: Some(path),
+        log_tail,
+        ..
+    }) = r
+    else {
+        panic!("expected a failure with a log path: {r:?}");
+    };
+    assert!(path.starts_with(w.store.logs_dir()), "{}", path.display());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "about to fail\n");
+    assert_eq!(log_tail, vec!["about to fail".to_string()]);
+    // The step before it printed 500 lines; all of them are in its own log file.
+    let dir = path.parent().unwrap();
+    let printed = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("print-500"))
+        .expect("log of the print step");
+    let text = std::fs::read_to_string(printed).unwrap();
+    assert_eq!(text.lines().count(), 500);
+    assert!(text.ends_with("line 499\n"));
+}
+
+#[test]
+fn a_build_that_prints_nothing_keeps_no_log_directory() {
+    let w = World::new();
+    w.solve(graph(&[]), false).0.unwrap();
+    assert_eq!(w.store.build_logs().unwrap().len(), 1);
+    // All cached: nothing printed, no new directory.
+    w.solve(graph(&[]), false).0.unwrap();
+    assert_eq!(w.store.build_logs().unwrap().len(), 1);
+}
