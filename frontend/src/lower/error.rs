@@ -1,5 +1,7 @@
 //! Why lowering failed. Each error becomes a [`Diagnostic`](crate::Diagnostic) at the span of the
-//! instruction at fault; messages follow BuildKit's where it has one.
+//! flag or word at fault when known ([`LowerError::At`]), else of the instruction; messages
+//! follow BuildKit's where it has one. Malformed flags and arguments are caught earlier, by
+//! [`instructions`](mod@crate::instructions) ([`LowerError::Instruction`] wraps those errors).
 
 use rbuild_types::{ImageRef, ImageRefError, PlatformError, Span};
 
@@ -31,13 +33,6 @@ pub enum LowerError {
     DuplicateStage(String),
     #[error("target stage {0:?} could not be found")]
     UnknownTarget(String),
-    #[error("FROM requires either one or three arguments")]
-    FromArgs,
-    #[error("{keyword} requires {what}")]
-    MissingArgs {
-        keyword: &'static str,
-        what: &'static str,
-    },
     #[error("invalid stage index {0}")]
     BadStageIndex(usize),
     #[error("variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround")]
@@ -46,14 +41,6 @@ pub enum LowerError {
         "cannot copy from stage {from:?}, it needs to be defined before current stage {stage:?}"
     )]
     StageOrder { from: String, stage: String },
-    #[error("unknown flag: --{flag} for {keyword}")]
-    UnknownFlag { flag: String, keyword: String },
-    #[error("missing a value on flag: --{flag}")]
-    FlagValue { flag: String },
-    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
-    BadChmod(String),
-    #[error("invalid network mode {0:?}: expected default, none or host")]
-    BadNetwork(String),
     #[error("{what} is not supported yet")]
     Unsupported { what: String },
     #[error("the config of base image {0} was not provided")]
@@ -64,20 +51,10 @@ pub enum LowerError {
     EmptyVolume,
     #[error("invalid port specification {spec:?}: {reason}")]
     BadPort { spec: String, reason: &'static str },
-    #[error("invalid duration {value:?} for --{flag}")]
-    BadDuration { flag: String, value: String },
-    #[error("invalid value {0:?} for --retries: expected a non-negative integer")]
-    BadRetries(String),
     #[error("unknown instruction: {0}")]
     UnknownInstruction(String),
-    #[error("{0} requires the arguments to be in JSON form")]
-    NotJson(&'static str),
-    #[error("HEALTHCHECK: unknown type {0:?}, expected CMD or NONE")]
-    BadHealthcheck(String),
     #[error("invalid ONBUILD trigger {trigger:?}: {reason}")]
     BadTrigger { trigger: String, reason: String },
-    #[error("{keyword} has a malformed argument list (expected key/value pairs)")]
-    BadKeyValues { keyword: &'static str },
     #[error(transparent)]
     Instruction(#[from] crate::instructions::InstructionError),
     /// Another error, at the span of the flag or word at fault (not the whole instruction).

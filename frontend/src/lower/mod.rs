@@ -2,7 +2,7 @@
 //! `dockerfile2llb` does it.
 //!
 //! Two steps, so the caller can fetch base image configs in between:
-//! 1. [`plan`]: split the file into stages, expand `FROM` with the global `ARG`s (and the
+//! 1. [`plan()`]: split the file into stages, expand `FROM` with the global `ARG`s (and the
 //!    automatic platform args), resolve stage names and `COPY --from`, pick the target stage
 //!    (`--target`, default: the last) and the stages it needs. [`Plan::base_images`] lists the
 //!    registry images those stages use.
@@ -15,8 +15,12 @@
 //! under construction), [`paths`] (path normalisation), [`gofmt`] (Go-compatible text for
 //! history entries), [`error`] ([`LowerError`]).
 //!
+//! Both steps work on typed instructions ([`instructions`](mod@crate::instructions)): `plan` converts every node
+//! (reporting every conversion error at once) and keeps each with its node ([`Step`]), so flag
+//! values are parsed and validated in one place.
+//!
 //! Invariant: pure (no I/O); every error is a [`Diagnostic`](crate::Diagnostic) with the span
-//! of the instruction at fault.
+//! of the flag or word at fault where known, else of the instruction.
 
 pub mod args;
 pub mod builder;
@@ -30,4 +34,4 @@ pub mod plan;
 pub use dispatch::lower;
 pub use error::LowerError;
 pub use options::BuildOptions;
-pub use plan::{plan, Plan, Stage, StageBase, StageSource};
+pub use plan::{plan, Plan, Stage, StageBase, StageSource, Step};

@@ -4,7 +4,7 @@
 //! `#` `##` `%` `%%` `/` `//`), removes quotes, resolves escapes (`\` or `` ` ``) and, for
 //! [`process_words`], splits the result into words on unquoted whitespace *after* expansion.
 //!
-//! * [`env`]: the [`Env`] lookup trait and an ordered `KEY=VALUE` list environment.
+//! * [`env`](mod@env): the [`Env`] lookup trait and an ordered `KEY=VALUE` list environment.
 //! * [`lexer`]: the scanner and the expansion state machine.
 //! * [`pattern`]: shell patterns (`*`, `?`, `\x`) for trimming and replacing.
 //! * [`words`]: the word accumulator used for splitting.
