@@ -3,6 +3,7 @@
 //! one valid stream).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::mpsc::sync_channel;
 
 use flate2::write::GzEncoder;
 use flate2::Compression as GzLevel;
@@ -84,7 +85,12 @@ pub fn gzip_parallel(input: impl Read, out: impl Write) -> io::Result<u64> {
 /// several threads into independent gzip members or zstd frames, written in order — still
 /// one valid gzip (multi-member) or zstd (multi-frame) stream. The output depends only on the
 /// input and the level, never on the thread count. `Compression::None` copies. Returns the
-/// number of uncompressed bytes read. Memory use is bounded by threads × chunk size × 2.
+/// number of uncompressed bytes read.
+///
+/// Pipelined: this thread reads the next chunks and writes finished ones while the workers
+/// compress. Chunk `i` goes to worker `i % threads`, so each worker's results come back in
+/// order. At most 2 × threads chunks are in flight: memory is bounded by about
+/// 4 × threads × chunk size whatever the input size.
 pub fn compress_parallel(
     mut input: impl Read,
     mut out: impl Write,
@@ -99,54 +105,61 @@ pub fn compress_parallel(
         0 => default_threads(),
         n => n,
     };
-    let compress = |data: &[u8]| compress_chunk(data, settings);
-    let mut total = 0u64;
-    loop {
-        let mut chunks = Vec::with_capacity(threads);
+    let settings = *settings;
+    let total = std::thread::scope(|s| -> io::Result<u64> {
+        let mut to_workers = Vec::with_capacity(threads);
+        let mut from_workers = Vec::with_capacity(threads);
         for _ in 0..threads {
+            let (tx_in, rx_in) = sync_channel::<Vec<u8>>(1);
+            let (tx_out, rx_out) = sync_channel::<io::Result<Vec<u8>>>(1);
+            s.spawn(move || {
+                for chunk in rx_in {
+                    if tx_out.send(compress_chunk(&chunk, &settings)).is_err() {
+                        return;
+                    }
+                }
+            });
+            to_workers.push(tx_in);
+            from_workers.push(rx_out);
+        }
+        let worker_gone = || io::Error::other("compression worker stopped");
+        let (mut sent, mut written, mut total) = (0usize, 0usize, 0u64);
+        let write_next = |written: &mut usize, out: &mut dyn Write| -> io::Result<()> {
+            let compressed = from_workers[*written % threads]
+                .recv()
+                .map_err(|_| worker_gone())??;
+            out.write_all(&compressed)?;
+            *written += 1;
+            Ok(())
+        };
+        loop {
             let mut chunk = Vec::with_capacity(GZIP_CHUNK);
             (&mut input)
                 .take(GZIP_CHUNK as u64)
                 .read_to_end(&mut chunk)?;
-            if chunk.is_empty() {
+            // Empty input still gets one (empty) member or frame.
+            if chunk.is_empty() && sent > 0 {
                 break;
             }
+            let last = chunk.len() < GZIP_CHUNK;
             total += chunk.len() as u64;
-            chunks.push(chunk);
-        }
-        let last_round = chunks.len() < threads || chunks.last().map(Vec::len) != Some(GZIP_CHUNK);
-        if chunks.is_empty() {
-            if total == 0 {
-                // Empty input still gets one (empty) member or frame.
-                out.write_all(&compress(&[])?)?;
+            if sent - written >= 2 * threads {
+                write_next(&mut written, &mut out)?;
             }
-            break;
+            to_workers[sent % threads]
+                .send(chunk)
+                .map_err(|_| worker_gone())?;
+            sent += 1;
+            if last {
+                break;
+            }
         }
-        let compressed: Vec<io::Result<Vec<u8>>> = if chunks.len() == 1 {
-            vec![compress(&chunks[0])]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = chunks
-                    .iter()
-                    .map(|c| s.spawn(move || compress(c)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(io::Error::other("compression thread panicked"))
-                        })
-                    })
-                    .collect()
-            })
-        };
-        for c in compressed {
-            out.write_all(&c?)?;
+        drop(to_workers);
+        while written < sent {
+            write_next(&mut written, &mut out)?;
         }
-        if last_round {
-            break;
-        }
-    }
+        Ok(total)
+    })?;
     out.flush()?;
     Ok(total)
 }

@@ -91,8 +91,8 @@ fn inspect_history_images_save_and_load() {
         "{out}"
     );
 
-    // docker-archive and OCI archives load into fresh stores, keep the image id, and serve
-    // as bases.
+    // docker-archive and OCI archives load into fresh stores and keep the image id; a loaded
+    // image serves as a base.
     for format in ["docker", "oci"] {
         let tar = env.path(&format!("save-{format}.tar"));
         env.ok(&["save", "app:1.0", "-o", s(&tar), "--format", format]);
@@ -102,6 +102,9 @@ fn inspect_history_images_save_and_load() {
         let out = other.ok(&["inspect", "app:1.0"]);
         let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(info[0]["Id"], id, "{format}");
+        if format == "oci" {
+            continue; // building on a loaded image once is enough (and builds are slow)
+        }
         let ctx = other.context(
             "ctx2",
             &[(
