@@ -78,6 +78,9 @@ fn load_inputs(
             BuildContext::empty(),
         ));
     }
+    if let Some(inputs) = crate::context_source::remote_inputs(args)? {
+        return Ok(inputs);
+    }
     let dir = PathBuf::from(&args.context);
     if !dir.is_dir() {
         return Err(CliError::Usage(format!(
@@ -227,11 +230,13 @@ fn build(
     apply_network(&mut graph, args.network);
 
     let context_for_cache = Arc::new(context);
-    let init_exe = PathBuf::from("/proc/self/exe");
-    let executor = Arc::new(rbuild_sandbox::NamespaceExecutor::new(init_exe));
+    let runtime = crate::executor::parse_runtime(args.runtime.as_deref())?;
+    let executor = crate::executor::executor(&runtime)?;
     let mut solver = Solver::new(Arc::clone(&store), executor, source)
         .with_context("context", Arc::clone(&context_for_cache))
-        .with_resolved(resolved);
+        .with_resolved(resolved)
+        .with_scope(&explain_scope(&args.context, &dockerfile.name))
+        .with_explain_cache(args.explain_cache);
     if let Some(jobs) = args.jobs {
         solver = solver.with_jobs(jobs);
     }
@@ -263,7 +268,16 @@ fn build(
         &progress,
     )?;
     progress.internal("exporting to image", started.elapsed().as_secs_f64());
+    crate::gc_cmds::auto_gc(&store);
     Ok(())
+}
+
+/// What names a build across runs for `--explain-cache`: the context and the Dockerfile.
+fn explain_scope(context: &str, dockerfile: &str) -> String {
+    let canonical = |p: &str| {
+        std::fs::canonicalize(p).map_or_else(|_| p.to_string(), |c| c.display().to_string())
+    };
+    format!("{}\n{}", canonical(context), canonical(dockerfile))
 }
 
 /// `--network` on the command line sets the mode of RUNs that do not choose one themselves.

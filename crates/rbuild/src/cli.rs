@@ -28,11 +28,8 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Remove build cache (and, with --all, every unreferenced blob and snapshot)
-    Prune {
-        #[arg(long)]
-        all: bool,
-    },
+    /// Remove build cache (least recently used first; --all: also base layers and blobs)
+    Prune(crate::gc_cmds::PruneArgs),
     /// Show what the store uses on disk
     Du,
     /// Show details of images as JSON (like `docker image inspect`)
@@ -114,7 +111,8 @@ pub enum NetworkArg {
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Build context: a directory, or `-` to read a Dockerfile from standard input
+    /// Build context: a directory, a git URL (`URL.git#ref:subdir`, `git@host:repo`, `file://`),
+    /// an http(s) URL to a tarball or Dockerfile, or `-` to read a Dockerfile or tar from stdin
     pub context: String,
     /// Name and optionally a tag (`name:tag`); repeatable
     #[arg(short = 't', long = "tag")]
@@ -134,6 +132,9 @@ pub struct BuildArgs {
     /// Do not use the cache for these stages
     #[arg(long = "no-cache-filter")]
     pub no_cache_filter: Vec<String>,
+    /// For each step that misses the cache, say which input of its key changed
+    #[arg(long)]
+    pub explain_cache: bool,
     /// Always look up base images in their registry again
     #[arg(long)]
     pub pull: bool,
@@ -155,6 +156,9 @@ pub struct BuildArgs {
     /// Network for RUN steps
     #[arg(long, value_enum, default_value = "default")]
     pub network: NetworkArg,
+    /// Runtime for RUN steps: `builtin` (default), `runc`, `crun`, or the path of an OCI runtime
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// How many steps may run at once (default: number of CPUs)
     #[arg(long)]
     pub jobs: Option<usize>,

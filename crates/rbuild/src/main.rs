@@ -6,6 +6,9 @@
 
 mod build;
 mod cli;
+mod context_source;
+mod executor;
+mod gc_cmds;
 mod image_cmds;
 mod image_out;
 mod output;
@@ -47,8 +50,8 @@ fn main() {
         Command::Images => store_cmds::images(&root),
         Command::Tag { source, target } => store_cmds::tag(&root, &source, &target),
         Command::Rmi { names } => store_cmds::rmi(&root, &names),
-        Command::Prune { all } => store_cmds::prune(&root, all),
-        Command::Du => store_cmds::du(&root),
+        Command::Prune(args) => gc_cmds::prune(&root, &args),
+        Command::Du => gc_cmds::du(&root),
         Command::Inspect { images } => image_cmds::inspect(&root, &images),
         Command::History { image, no_trunc } => image_cmds::history(&root, &image, no_trunc),
         Command::Save {

@@ -1,4 +1,4 @@
-//! Commands on the local store: `images`, `tag`, `rmi`, `prune`, `du`.
+//! Commands on the local store: `images`, `tag`, `rmi` (`prune` and `du`: `gc_cmds`).
 
 use std::path::Path;
 
@@ -78,33 +78,6 @@ pub fn rmi(root: &Path, names: &[String]) -> Result<(), CliError> {
         }
         println!("Untagged: {name}");
     }
-    Ok(())
-}
-
-pub fn prune(root: &Path, all: bool) -> Result<(), CliError> {
-    let store = open(root)?;
-    if !all {
-        return Err(CliError::Usage(
-            "only `rbuild prune --all` is implemented so far".into(),
-        ));
-    }
-    let report = store
-        .prune_all()
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    println!("{report}");
-    Ok(())
-}
-
-pub fn du(root: &Path) -> Result<(), CliError> {
-    let store = open(root)?;
-    let usage = store
-        .disk_usage()
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    println!("{:<12} {:>10}", "TYPE", "SIZE");
-    println!("{:<12} {:>10}", "blobs", human_size(usage.blobs));
-    println!("{:<12} {:>10}", "snapshots", human_size(usage.snapshots));
-    println!("{:<12} {:>10}", "index", human_size(usage.index));
-    println!("{:<12} {:>10}", "total", human_size(usage.total()));
     Ok(())
 }
 
