@@ -158,11 +158,6 @@ fn copy_and_add_flags() {
         "ADD --keep-git-dir is not supported yet",
     );
     fails_at(
-        "FROM busybox\nADD --unpack a.tar /x\n",
-        "2:5",
-        "ADD --unpack is not supported yet",
-    );
-    fails_at(
         "FROM busybox\nCOPY  a https://example.com/x /d\n",
         "2:9",
         "from a URL or git source",
@@ -195,6 +190,17 @@ fn copy_and_add_flags() {
         })
         .expect("a file op");
     assert!(format!("{copy:?}").contains("chmod: Some(416)"), "{copy:?}");
+    // ADD extracts archives unless `--unpack=false`; COPY never does.
+    for (src, unpack) in [
+        ("ADD a.tar /x", true),
+        ("ADD --unpack a.tar /x", true),
+        ("ADD --unpack=false a.tar /x", false),
+        ("COPY a.tar /x", false),
+    ] {
+        let g = lower_src(&format!("FROM busybox\n{src}\n")).expect("lowers");
+        let text = format!("{:?}", g.vertices);
+        assert!(text.contains(&format!("unpack: {unpack}")), "{src}: {text}");
+    }
 }
 
 #[test]

@@ -36,9 +36,21 @@ pub enum FileOpError {
     Owner(#[from] OwnerError),
     #[error("destination {dest:?} escapes the root filesystem")]
     Escape { dest: String },
+    #[error("ADD {path}: reading the archive: {source}")]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("ADD {path}: archive entry {entry:?} refused: {why}")]
+    ArchiveEntry {
+        path: PathBuf,
+        entry: String,
+        why: String,
+    },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FileOpError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FileOpError + '_ {
     move |source| FileOpError::Io {
         path: path.to_path_buf(),
         source,
@@ -85,7 +97,7 @@ impl FileOpRunner<'_> {
     }
 
     /// Path of `image_path` inside the upper dir. Refuses anything that would escape it.
-    fn upper_path(&self, image_path: &Path) -> Result<PathBuf, FileOpError> {
+    pub(crate) fn upper_path(&self, image_path: &Path) -> Result<PathBuf, FileOpError> {
         let mut out = self.upper.to_path_buf();
         for c in image_path.components() {
             match c {
@@ -103,7 +115,7 @@ impl FileOpRunner<'_> {
 
     /// Makes sure every directory from `/` down to `dir` (inclusive) exists in the upper dir.
     /// Directories existing below keep their metadata; new ones get `0755` and `owner`.
-    fn ensure_dir(&self, dir: &Path, owner: Option<Owner>) -> Result<(), FileOpError> {
+    pub(crate) fn ensure_dir(&self, dir: &Path, owner: Option<Owner>) -> Result<(), FileOpError> {
         let mut image_path = PathBuf::from("/");
         for c in dir.components() {
             let Component::Normal(name) = c else { continue };
@@ -159,6 +171,12 @@ impl FileOpRunner<'_> {
         match source {
             CopySource::Context(_, sel) => {
                 for root in &sel.roots {
+                    if copy.unpack
+                        && root.kind == EntryKind::File
+                        && self.extract_archive(&root.host_path, &dest, owner)?
+                    {
+                        continue;
+                    }
                     let below: Vec<&ContextEntry> = sel
                         .entries
                         .iter()
@@ -169,6 +187,12 @@ impl FileOpRunner<'_> {
             }
             CopySource::Filesystem(view) => {
                 for root in filesystem_roots(view, &copy.src)? {
+                    if copy.unpack
+                        && root.metadata.is_file()
+                        && self.extract_archive(&root.host_path, &dest, owner)?
+                    {
+                        continue;
+                    }
                     ctx.copy_fs_root(view, &root, &dest, dest_is_dir)?;
                 }
             }
@@ -440,7 +464,7 @@ impl Copier<'_, '_> {
     }
 }
 
-fn remove_existing(path: &Path) -> Result<(), FileOpError> {
+pub(crate) fn remove_existing(path: &Path) -> Result<(), FileOpError> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(io_err(path)),
         Ok(_) => fs::remove_file(path).map_err(io_err(path)),
@@ -452,7 +476,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FileOpError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
-fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), FileOpError> {
+pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), FileOpError> {
     // Without root we cannot give files away; keep our own ids then (rootless builds map them).
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());

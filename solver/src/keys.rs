@@ -20,7 +20,7 @@ use rbuild_graph::Op;
 use rbuild_types::{Digest, Hasher};
 
 /// Bumped whenever the key function changes meaning.
-pub const KEY_VERSION: &str = "rbuild-cache-key-v1";
+pub const KEY_VERSION: &str = "rbuild-cache-key-v2";
 
 /// What the key of one vertex is computed from, beyond its op.
 #[derive(Debug, Default)]

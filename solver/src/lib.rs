@@ -21,6 +21,7 @@ mod log;
 pub mod owner;
 pub mod ports;
 mod solve;
+mod unpack;
 
 pub use error::{SolveError, VertexError};
 pub use solve::{Solver, VertexResult};

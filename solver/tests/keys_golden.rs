@@ -25,6 +25,7 @@ fn copy() -> Op {
             chown: None,
             chmod: Some(0o644),
             allow_empty_wildcard: false,
+            unpack: false,
         })],
     })
 }

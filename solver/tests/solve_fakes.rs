@@ -98,6 +98,7 @@ fn copy_from(source: usize, src: &str, dest: &str) -> Op {
             chown: None,
             chmod: None,
             allow_empty_wildcard: false,
+            unpack: false,
         })],
     })
 }

@@ -54,6 +54,21 @@ pub fn detect_archive(head: &[u8]) -> Option<ArchiveFormat> {
     }
 }
 
+/// Wraps `stream` (the archive's bytes from the start) in the decoder `format` needs, yielding
+/// the plain tar stream (`Tar` passes `stream` through). Also used by ADD's archive unpacking.
+pub fn decoder<'a, R: Read + 'a>(
+    format: ArchiveFormat,
+    stream: R,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match format {
+        ArchiveFormat::Tar => Box::new(stream),
+        ArchiveFormat::TarGzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
+        ArchiveFormat::TarBzip2 => Box::new(bzip2::read::MultiBzDecoder::new(stream)),
+        ArchiveFormat::TarXz => Box::new(lzma_rust2::XzReader::new(stream, true)),
+        ArchiveFormat::TarZstd => Box::new(zstd::stream::read::Decoder::new(stream)?),
+    })
+}
+
 impl BuildContext {
     /// Reads a context archive (plain, gzip, bzip2, xz or zstd tar, detected by magic bytes)
     /// from `reader` and unpacks it into a temporary directory kept for the life of the
@@ -77,15 +92,7 @@ impl BuildContext {
             .map_err(extract_err)?;
         let format = detect_archive(&head).unwrap_or(ArchiveFormat::Tar);
         let stream = Cursor::new(head).chain(reader);
-        let decoded: Box<dyn Read + '_> = match format {
-            ArchiveFormat::Tar => Box::new(stream),
-            ArchiveFormat::TarGzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
-            ArchiveFormat::TarBzip2 => Box::new(bzip2::read::MultiBzDecoder::new(stream)),
-            ArchiveFormat::TarXz => Box::new(lzma_rust2::XzReader::new(stream, true)),
-            ArchiveFormat::TarZstd => {
-                Box::new(zstd::stream::read::Decoder::new(stream).map_err(extract_err)?)
-            }
-        };
+        let decoded = decoder(format, stream).map_err(extract_err)?;
         let dir = tempfile::Builder::new()
             .prefix("rbuild-context-")
             .tempdir()

@@ -33,7 +33,7 @@ mod source;
 mod stat_cache;
 mod walk;
 
-pub use archive::{detect_archive, ArchiveFormat};
+pub use archive::{decoder, detect_archive, ArchiveFormat};
 pub use clean::{clean, clean_within_root};
 pub use context::BuildContext;
 pub use entry::{ContextEntry, EntryKind};

@@ -95,6 +95,12 @@ pub struct CopyAction {
     pub chmod: Option<u32>,
     /// Whether a source matching nothing is fine (only for wildcard sources).
     pub allow_empty_wildcard: bool,
+    /// ADD's archive handling: a source that is a regular file holding a tar archive (plain,
+    /// gzip, bzip2, xz or zstd — recognised by content, not name) is extracted into `dest` as
+    /// a directory instead of being copied. Extracted entries keep the archive's modes and
+    /// owners (`chown` still applies; `chmod` does not, as in BuildKit).
+    #[serde(default)]
+    pub unpack: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -522,10 +522,9 @@ impl Lowerer<'_> {
         if let Some(span) = c.keep_git_dir {
             return Err(at(unsupported(&format!("{kw} --keep-git-dir")), span));
         }
-        // `--unpack=false` is what we do for every local file anyway.
-        if let Some(Spanned { value: true, span }) = c.unpack {
-            return Err(at(unsupported(&format!("{kw} --unpack")), span));
-        }
+        // ADD extracts local archives unless `--unpack=false` (BuildKit's
+        // AttemptUnpackDockerCompatibility); COPY never does.
+        let unpack = c.is_add && !matches!(c.unpack, Some(Spanned { value: false, .. }));
         let chown = match c.chown {
             None => None,
             Some(f) => Some(self.expand(st, &f.value).map_err(|e| at(e, f.span))?),
@@ -611,6 +610,7 @@ impl Lowerer<'_> {
                     chown: chown.clone(),
                     chmod,
                     allow_empty_wildcard: paths::has_wildcards(s),
+                    unpack,
                 }));
             }
         }

@@ -1,0 +1,145 @@
+//! COPY/ADD semantics through the CLI: ADD extracts local tar archives (recognised by
+//! content), copies other files, and copies archives too with `--unpack=false`; COPY never
+//! extracts; archive entries cannot escape the destination.
+//! Every build is `FROM scratch` exported with `-o type=local`, so no base image is needed.
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use support::{is_root, stderr, Env};
+
+/// A tar of: directory `d/` (0750, uid/gid 1000), `d/f.txt` (0640, uid 1000, "hi"),
+/// symlink `l -> d/f.txt`.
+fn sample_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_path("d/").expect("path");
+    h.set_mode(0o750);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    h.set_mtime(1_600_000_000);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, &[][..]).expect("append dir");
+    let mut h = tar::Header::new_ustar();
+    h.set_path("d/f.txt").expect("path");
+    h.set_mode(0o640);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    h.set_mtime(1_600_000_000);
+    h.set_size(2);
+    h.set_cksum();
+    b.append(&h, &b"hi"[..]).expect("append file");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_path("l").expect("path");
+    h.set_link_name("d/f.txt").expect("link");
+    h.set_mode(0o777);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, &[][..]).expect("append link");
+    b.into_inner().expect("finish tar")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip finish")
+}
+
+/// A context with `Dockerfile` and the binary `files`.
+fn context(env: &Env, dockerfile: &str, files: &[(&str, &[u8])]) -> std::path::PathBuf {
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    for (name, data) in files {
+        fs::write(ctx.join(name), data).expect("write context file");
+    }
+    ctx
+}
+
+fn check_extracted(dir: &Path) {
+    assert_eq!(
+        fs::read_to_string(dir.join("d/f.txt")).expect("extracted"),
+        "hi"
+    );
+    let f = fs::metadata(dir.join("d/f.txt")).expect("stat");
+    assert_eq!(f.permissions().mode() & 0o7777, 0o640, "the archive's mode");
+    let d = fs::metadata(dir.join("d")).expect("stat");
+    assert_eq!(d.permissions().mode() & 0o7777, 0o750);
+    assert_eq!(d.mtime(), 1_600_000_000, "the archive's directory mtime");
+    if is_root() {
+        assert_eq!((f.uid(), f.gid()), (1000, 1000), "the archive's owner");
+    }
+    assert_eq!(
+        fs::read_link(dir.join("l")).expect("symlink"),
+        Path::new("d/f.txt")
+    );
+}
+
+#[test]
+fn add_extracts_plain_and_gzip_tars_by_content_not_name() {
+    let env = Env::new();
+    let tar = sample_tar();
+    let ctx = context(
+        &env,
+        "FROM scratch\nADD plain.bin /plain\nADD packed.data /packed/\n",
+        &[("plain.bin", &tar), ("packed.data", &gzip(&tar))],
+    );
+    let out = env.build_local(&[], &ctx);
+    check_extracted(&out.join("plain"));
+    check_extracted(&out.join("packed"));
+    assert!(!out.join("packed/packed.data").exists());
+}
+
+#[test]
+fn add_copies_non_archives_and_archives_with_unpack_false_and_copy_never_extracts() {
+    let env = Env::new();
+    let tar = sample_tar();
+    let not_tar = gzip(b"just text, gzipped\n");
+    let ctx = context(
+        &env,
+        "FROM scratch\nADD notes.txt.gz /n/\nADD plain.txt /p/\n\
+         ADD --unpack=false a.tar /u/\nCOPY a.tar /c/\n",
+        &[
+            ("notes.txt.gz", &not_tar),
+            ("plain.txt", b"plain"),
+            ("a.tar", &tar),
+        ],
+    );
+    let out = env.build_local(&[], &ctx);
+    assert_eq!(
+        fs::read(out.join("n/notes.txt.gz")).expect("copied"),
+        not_tar
+    );
+    assert_eq!(fs::read(out.join("p/plain.txt")).expect("copied"), b"plain");
+    assert_eq!(fs::read(out.join("u/a.tar")).expect("copied"), tar);
+    assert_eq!(fs::read(out.join("c/a.tar")).expect("copied"), tar);
+    assert!(!out.join("u/d").exists() && !out.join("c/d").exists());
+}
+
+#[test]
+fn add_refuses_archive_entries_escaping_the_destination() {
+    let env = Env::new();
+    let mut h = tar::Header::new_ustar();
+    let name = b"../evil";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_mode(0o644);
+    h.set_size(1);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"x"[..]).expect("append");
+    let tar = b.into_inner().expect("finish");
+    let ctx = context(
+        &env,
+        "FROM scratch\nADD evil.tar /x/\n",
+        &[("evil.tar", &tar)],
+    );
+    let out = env.run(&["build", "-q", ctx.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("climbs out"), "{err}");
+}
