@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_context::{BuildContext, ContextEntry, EntryKind, Selection};
-use rbuild_graph::{CopyAction, FileAction, MkdirAction, MkfileAction};
+use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 
 use crate::owner::{resolve_owner, Owner, OwnerError};
 
@@ -166,7 +166,7 @@ impl FileOpRunner<'_> {
         let ctx = Copier {
             runner: self,
             owner,
-            chmod: copy.chmod,
+            chmod: copy.chmod.as_ref(),
         };
         match source {
             CopySource::Context(_, sel) => {
@@ -317,10 +317,18 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
 struct Copier<'a, 'b> {
     runner: &'a FileOpRunner<'b>,
     owner: Option<Owner>,
-    chmod: Option<u32>,
+    chmod: Option<&'a FileMode>,
 }
 
 impl Copier<'_, '_> {
+    /// The mode a copied entry gets: `--chmod` applied to its own bits, or those bits.
+    fn mode(&self, existing: u32, is_dir: bool) -> u32 {
+        match self.chmod {
+            Some(m) => m.apply(existing, is_dir),
+            None => existing & 0o7777,
+        }
+    }
+
     /// Where a root named `name` lands: into `dest` when `dest` is a directory, else at `dest`.
     fn target_of(&self, name: &str, is_dir: bool, dest: &Path, dest_is_dir: bool) -> PathBuf {
         if is_dir || !dest_is_dir {
@@ -377,14 +385,14 @@ impl Copier<'_, '_> {
                     remove_existing(&up)?;
                     fs::create_dir(&up).map_err(io_err(&up))?;
                 }
-                set_mode(&up, self.chmod.unwrap_or(e.mode & 0o7777))?;
+                set_mode(&up, self.mode(e.mode, true))?;
                 chown(&up, uid, gid)?;
                 set_mtime(&up, &meta)
             }
             EntryKind::File => {
                 remove_existing(&up)?;
                 fs::copy(&e.host_path, &up).map_err(io_err(&e.host_path))?;
-                set_mode(&up, self.chmod.unwrap_or(e.mode & 0o7777))?;
+                set_mode(&up, self.mode(e.mode, false))?;
                 chown(&up, uid, gid)?;
                 set_mtime(&up, &meta)
             }
@@ -458,7 +466,7 @@ impl Copier<'_, '_> {
             // only as root; we skip them rather than half-copy them).
             return Ok(());
         }
-        set_mode(&up, self.chmod.unwrap_or(m.mode() & 0o7777))?;
+        set_mode(&up, self.mode(m.mode(), ft.is_dir()))?;
         chown(&up, uid, gid)?;
         set_mtime(&up, m)
     }

@@ -23,7 +23,7 @@ fn copy() -> Op {
             src: "a.txt".into(),
             dest: "/app/".into(),
             chown: None,
-            chmod: Some(0o644),
+            chmod: Some(rbuild_graph::FileMode::Octal(0o644)),
             allow_empty_wildcard: false,
             unpack: false,
         })],

@@ -15,7 +15,8 @@ mod ops;
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use ops::{
-    CopyAction, ExecOp, FileAction, FileOp, ImageOp, MkdirAction, MkfileAction, NetworkMode, Op,
+    CopyAction, ExecOp, FileAction, FileMode, FileOp, ImageOp, MkdirAction, MkfileAction,
+    NetworkMode, Op,
 };
 
 use serde::{Deserialize, Serialize};

@@ -91,8 +91,8 @@ pub struct CopyAction {
     pub dest: String,
     /// `--chown` value (`user[:group]`, names resolved in the destination's /etc/passwd).
     pub chown: Option<String>,
-    /// `--chmod` as octal mode bits.
-    pub chmod: Option<u32>,
+    /// `--chmod`: octal bits, or a symbolic mode applied to each copied file's own mode.
+    pub chmod: Option<FileMode>,
     /// Whether a source matching nothing is fine (only for wildcard sources).
     pub allow_empty_wildcard: bool,
     /// ADD's archive handling: a source that is a regular file holding a tar archive (plain,
@@ -101,6 +101,80 @@ pub struct CopyAction {
     /// owners (`chown` still applies; `chmod` does not, as in BuildKit).
     #[serde(default)]
     pub unpack: bool,
+}
+
+/// A `--chmod` mode. Serialised untagged (octal as a JSON number, symbolic as a string), so
+/// octal modes keep the JSON — and the cache keys — they had before symbolic modes existed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileMode {
+    /// Permission bits (at most `0o7777`), replacing the file's mode.
+    Octal(u32),
+    /// chmod(1)'s symbolic form (`u+x`, `go=rx`, `ug+rX-w`): comma-separated clauses
+    /// `[ugoa]*([-+=][rwxXst]*)+`, applied in order to each file's own mode. No `who` means
+    /// all (no umask); `X` adds execute only to directories and to files already executable
+    /// by someone; `s` means set-uid/set-gid (for `u`/`g`), `t` the sticky bit. Characters
+    /// outside the grammar (the frontend rejects them earlier) are ignored.
+    Symbolic(String),
+}
+
+impl FileMode {
+    /// The permission bits a file whose bits are `existing` gets (`is_dir`: it is a
+    /// directory, for `X`). Total: never fails, whatever the text.
+    pub fn apply(&self, existing: u32, is_dir: bool) -> u32 {
+        match self {
+            FileMode::Octal(m) => m & 0o7777,
+            FileMode::Symbolic(spec) => apply_symbolic(spec, existing & 0o7777, is_dir),
+        }
+    }
+}
+
+fn apply_symbolic(spec: &str, existing: u32, is_dir: bool) -> u32 {
+    let mut mode = existing;
+    for clause in spec.split(',') {
+        let ops_at = clause
+            .find(|c: char| !matches!(c, 'u' | 'g' | 'o' | 'a'))
+            .unwrap_or(clause.len());
+        let mut who = 0;
+        for c in clause[..ops_at].chars() {
+            who |= match c {
+                'u' => 0o4700,
+                'g' => 0o2070,
+                'o' => 0o1007,
+                _ => 0o7777,
+            };
+        }
+        if who == 0 {
+            who = 0o7777;
+        }
+        let mut rest = clause[ops_at..].chars().peekable();
+        while let Some(op) = rest.next() {
+            let mut perm = 0;
+            while let Some(&p) = rest.peek() {
+                if matches!(p, '+' | '-' | '=') {
+                    break;
+                }
+                rest.next();
+                perm |= match p {
+                    'r' => 0o444,
+                    'w' => 0o222,
+                    'x' => 0o111,
+                    'X' if is_dir || mode & 0o111 != 0 => 0o111,
+                    's' => 0o6000,
+                    't' => 0o1000,
+                    _ => 0,
+                };
+            }
+            let bits = perm & who;
+            match op {
+                '+' => mode |= bits,
+                '-' => mode &= !bits,
+                '=' => mode = (mode & !who) | bits,
+                _ => {}
+            }
+        }
+    }
+    mode
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,4 +195,39 @@ pub struct MkfileAction {
     pub data: Vec<u8>,
     pub mode: u32,
     pub chown: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileMode;
+
+    fn sym(spec: &str, existing: u32, is_dir: bool) -> u32 {
+        FileMode::Symbolic(spec.to_string()).apply(existing, is_dir)
+    }
+
+    #[test]
+    fn symbolic_modes() {
+        assert_eq!(sym("u+x", 0o644, false), 0o744);
+        assert_eq!(sym("go=rx", 0o600, false), 0o655);
+        assert_eq!(sym("ug+rX-w", 0o600, false), 0o440);
+        assert_eq!(sym("ug+rX-w", 0o700, false), 0o550);
+        assert_eq!(sym("ug+rX-w", 0o700, true), 0o550);
+        assert_eq!(sym("a+X", 0o600, true), 0o711);
+        assert_eq!(sym("+x", 0o644, false), 0o755);
+        assert_eq!(sym("=r", 0o4755, false), 0o444);
+        assert_eq!(sym("u+s,g+s,+t", 0o755, true), 0o7755);
+        assert_eq!(sym("o+s", 0o755, false), 0o755);
+        assert_eq!(sym("u=rwx,g=rx,o=", 0o000, false), 0o750);
+        assert_eq!(sym("u-w+x-r", 0o644, false), 0o144);
+        assert_eq!(sym("", 0o644, false), 0o644);
+        assert_eq!(FileMode::Octal(0o17755).apply(0o644, false), 0o7755);
+    }
+
+    #[test]
+    fn octal_serialises_as_before() {
+        let json = serde_json::to_string(&FileMode::Octal(0o644)).unwrap_or_default();
+        assert_eq!(json, "420");
+        let json = serde_json::to_string(&FileMode::Symbolic("u+x".into())).unwrap_or_default();
+        assert_eq!(json, "\"u+x\"");
+    }
 }

@@ -143,3 +143,65 @@ fn add_refuses_archive_entries_escaping_the_destination() {
     let err = stderr(&out);
     assert!(err.contains("climbs out"), "{err}");
 }
+
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn symbolic_chmod_applies_to_each_files_own_mode() {
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY --chmod=u+x a.txt /s/a\nCOPY --chmod=go=rx a.txt /s/b\n\
+                 COPY --chmod=ug+rX-w tree /t/\nCOPY --chmod=0600 a.txt /s/c\n\
+                 COPY --chmod=u+x <<EOF /h\nhello\nEOF\n",
+            ),
+            ("a.txt", "a"),
+            ("tree/run.sh", "#!/bin/sh\n"),
+            ("tree/data", "d"),
+            ("tree/sub/f", "f"),
+        ],
+    );
+    for (path, mode) in [
+        ("a.txt", 0o644),
+        ("tree/run.sh", 0o755),
+        ("tree/data", 0o644),
+        ("tree/sub", 0o755),
+        ("tree/sub/f", 0o600),
+    ] {
+        fs::set_permissions(ctx.join(path), fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let out = env.build_local(&[], &ctx);
+    assert_eq!(mode_of(&out.join("s/a")), 0o744);
+    assert_eq!(mode_of(&out.join("s/b")), 0o655);
+    assert_eq!(mode_of(&out.join("s/c")), 0o600);
+    assert_eq!(
+        mode_of(&out.join("t/run.sh")),
+        0o555,
+        "X: already executable"
+    );
+    assert_eq!(
+        mode_of(&out.join("t/data")),
+        0o444,
+        "X: not for a plain file"
+    );
+    assert_eq!(
+        mode_of(&out.join("t/sub")),
+        0o555,
+        "X: always for directories"
+    );
+    assert_eq!(mode_of(&out.join("t/sub/f")), 0o440);
+    assert_eq!(
+        mode_of(&out.join("h")),
+        0o744,
+        "heredoc files start as 0644"
+    );
+}

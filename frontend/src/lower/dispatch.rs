@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rbuild_graph::{
-    CopyAction, ExecOp, FileAction, FileOp, Graph, Healthcheck, HistoryEntry, ImageConfig,
-    MkdirAction, MkfileAction, NetworkMode, Op, VertexId,
+    CopyAction, ExecOp, FileAction, FileMode, FileOp, Graph, Healthcheck, HistoryEntry,
+    ImageConfig, MkdirAction, MkfileAction, NetworkMode, Op, VertexId,
 };
 use rbuild_types::{ImageRef, Platform, Span};
 
@@ -542,13 +542,8 @@ impl Lowerer<'_> {
             None => None,
             Some((text, span)) => {
                 match Chmod::parse(text).map_err(|e| at(ins::InstructionError::from(e), *span))? {
-                    Chmod::Octal(m) => Some(m),
-                    Chmod::Symbolic(_) => {
-                        return Err(at(
-                            unsupported(&format!("{kw} --chmod={text} (symbolic modes)")),
-                            *span,
-                        ))
-                    }
+                    Chmod::Octal(m) => Some(FileMode::Octal(m)),
+                    Chmod::Symbolic(s) => Some(FileMode::Symbolic(s)),
                 }
             }
         };
@@ -608,7 +603,7 @@ impl Lowerer<'_> {
                     },
                     dest: dest.clone(),
                     chown: chown.clone(),
-                    chmod,
+                    chmod: chmod.clone(),
                     allow_empty_wildcard: paths::has_wildcards(s),
                     unpack,
                 }));
@@ -633,7 +628,8 @@ impl Lowerer<'_> {
             actions.push(FileAction::Mkfile(MkfileAction {
                 path,
                 data: data.into_bytes(),
-                mode: chmod.unwrap_or(0o644),
+                // A heredoc file starts as 0644; a symbolic mode applies to that.
+                mode: chmod.as_ref().map_or(0o644, |m| m.apply(0o644, false)),
                 chown: chown.clone(),
             }));
         }
