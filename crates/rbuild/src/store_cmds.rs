@@ -67,18 +67,29 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(e.to_string()))
 }
 
+/// Untags every name it can, like `docker rmi`: a missing name is reported and the others are
+/// still removed; the command fails if any name was missing.
 pub fn rmi(root: &Path, names: &[String]) -> Result<(), CliError> {
     let store = open(root)?;
+    let mut missing = Vec::new();
     for name in names {
-        if !store
+        let removed = store
             .remove_tag(&full_name(name)?)
-            .map_err(|e| CliError::Failed(e.to_string()))?
-        {
-            return Err(CliError::Failed(format!("no such image: {name}")));
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        if removed {
+            println!("Untagged: {name}");
+        } else {
+            missing.push(name.as_str());
         }
-        println!("Untagged: {name}");
     }
-    Ok(())
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "no such image: {}",
+            missing.join(", ")
+        )))
+    }
 }
 
 #[cfg(test)]

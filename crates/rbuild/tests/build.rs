@@ -557,3 +557,35 @@ fn metadata_instructions_set_the_image_config_and_user_applies_to_run() {
     );
     assert_eq!(fs::read_to_string(out.join("tmp/mode")).unwrap(), "hello\n");
 }
+
+#[test]
+fn tag_and_rmi_like_docker() {
+    if !support::require("root (COPY keeps root ownership)", support::is_root()) {
+        return;
+    }
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nCOPY f /\n"), ("f", "x")],
+    );
+    env.ok(&["build", "-q", "-t", "one:1", s(&ctx)]);
+    env.ok(&["tag", "one:1", "two"]);
+    let images = stdout(&env.ok(&["images"]));
+    assert!(
+        images.contains("one:1") && images.contains("two:latest"),
+        "{images}"
+    );
+    // A missing name is an error, but the other names are still removed.
+    let out = env.run(&["rmi", "missing", "one:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no such image: missing"),
+        "{}",
+        stderr(&out)
+    );
+    let images = stdout(&env.ok(&["images"]));
+    assert!(
+        !images.contains("one:1") && images.contains("two:latest"),
+        "{images}"
+    );
+}
