@@ -132,11 +132,6 @@ fn copy_and_add_flags() {
         "COPY --parents is not supported yet",
     );
     fails_at(
-        "FROM busybox\nCOPY --exclude=*.md a /b\n",
-        "2:6",
-        "COPY --exclude is not supported yet",
-    );
-    fails_at(
         "FROM busybox\nADD --checksum=sha256:abc https://x/y /z\n",
         "2:5",
         "invalid checksum",
@@ -195,6 +190,11 @@ fn copy_and_add_flags() {
         text.contains("chmod: Some(Symbolic(\"u=rwx,go=rx\"))"),
         "{text}"
     );
+    // `--exclude` patterns are expanded and carried in order.
+    let g = lower_src("FROM busybox\nARG P=*.md\nCOPY --exclude=$P --exclude=!k.md a /b\n")
+        .expect("lowers");
+    let text = format!("{:?}", g.vertices);
+    assert!(text.contains(r#"exclude: ["*.md", "!k.md"]"#), "{text}");
     // ADD extracts archives unless `--unpack=false`; COPY never does.
     for (src, unpack) in [
         ("ADD a.tar /x", true),

@@ -12,6 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
+use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{BuildContext, ContextEntry, EntryKind, Selection};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 
@@ -163,10 +164,18 @@ impl FileOpRunner<'_> {
         }
         let dest = PathBuf::from(&copy.dest);
         let dest_is_dir = copy.dest.ends_with('/') || items > 1 || self.is_dir(&dest)?;
+        // A context selection is already filtered; `--from` sources are filtered here.
+        let exclude = match &source {
+            CopySource::Context(..) => PatternMatcher::default(),
+            CopySource::Filesystem(_) => {
+                PatternMatcher::new(&copy.exclude).map_err(|e| FileOpError::Context(e.into()))?
+            }
+        };
         let ctx = Copier {
             runner: self,
             owner,
             chmod: copy.chmod.as_ref(),
+            exclude,
         };
         match source {
             CopySource::Context(_, sel) => {
@@ -187,6 +196,10 @@ impl FileOpRunner<'_> {
             }
             CopySource::Filesystem(view) => {
                 for root in filesystem_roots(view, &copy.src)? {
+                    let base = root.path.file_name().map(|n| n.to_string_lossy());
+                    if !root.metadata.is_dir() && base.is_some_and(|b| ctx.excluded(&b, false)) {
+                        continue;
+                    }
                     if copy.unpack
                         && root.metadata.is_file()
                         && self.extract_archive(&root.host_path, &dest, owner)?
@@ -318,9 +331,20 @@ struct Copier<'a, 'b> {
     runner: &'a FileOpRunner<'b>,
     owner: Option<Owner>,
     chmod: Option<&'a FileMode>,
+    /// `--exclude` for `--from` sources (empty for contexts: their selection is filtered).
+    exclude: PatternMatcher,
 }
 
 impl Copier<'_, '_> {
+    /// Whether `rel` (relative to the copied root) is left out by `--exclude`. A directory
+    /// an exception could re-include something below stays, so re-included files keep
+    /// their parents.
+    fn excluded(&self, rel: &str, is_dir: bool) -> bool {
+        !self.exclude.is_empty()
+            && self.exclude.matches_or_parent_matches(rel)
+            && !(is_dir && self.exclude.exception_could_match_below(rel))
+    }
+
     /// The mode a copied entry gets: `--chmod` applied to its own bits, or those bits.
     fn mode(&self, existing: u32, is_dir: bool) -> u32 {
         match self.chmod {
@@ -426,7 +450,9 @@ impl Copier<'_, '_> {
                 let Ok(rel) = e.path.strip_prefix(&root.path) else {
                     continue;
                 };
-                if rel.as_os_str().is_empty() {
+                if rel.as_os_str().is_empty()
+                    || self.excluded(&rel.to_string_lossy(), e.metadata.is_dir())
+                {
                     continue;
                 }
                 self.write_fs_entry(&e, &target.join(rel))?;

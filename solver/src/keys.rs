@@ -11,7 +11,7 @@
 //! | `Image` | the platform-specific **manifest digest** the reference resolved to (once per build; `--pull` re-resolves) | the tag text, the registry it came from |
 //! | `Context` | its name | its contents: a COPY keys on what it *selects*, not on the whole context |
 //! | `Exec` | the op as JSON (argv, env in order, cwd, user, network mode), the root input's key | mtimes, the host, wall-clock time, cache-mount contents |
-//! | `File` | the actions as JSON (src, dest, chown, chmod, data of heredoc files), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`) files, files the copy does not select |
+//! | `File` | the actions as JSON (src, dest, chown, chmod, data of heredoc files), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`, `--exclude`) files, files the copy does not select |
 //!
 //! `ignore_cache` does not change a key: the vertex runs anyway and its fresh result replaces the
 //! recorded one.

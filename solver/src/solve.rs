@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rbuild_cache::merged::MergedView;
 use rbuild_cache::{CacheRecord, SnapshotId, Store};
+use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{BuildContext, Selection};
 use rbuild_graph::{FileAction, Graph, Op, VertexId};
 use rbuild_types::{Digest, ImageRef};
@@ -346,10 +347,13 @@ impl Solver {
                     };
                     let ctx = self.context(name).map_err(fail)?;
                     let src = copy.src.clone();
-                    let sel = tokio::task::spawn_blocking(move || ctx.select(&src))
-                        .await
-                        .map_err(|e| fail(e.into()))?
-                        .map_err(|e| fail(e.into()))?;
+                    let exclude = PatternMatcher::new(&copy.exclude)
+                        .map_err(|e| fail(rbuild_context::ContextError::from(e).into()))?;
+                    let sel =
+                        tokio::task::spawn_blocking(move || ctx.select_excluding(&src, &exclude))
+                            .await
+                            .map_err(|e| fail(e.into()))?
+                            .map_err(|e| fail(e.into()))?;
                     digests.push(Some(sel.digest));
                     selections.insert(n, Arc::new(sel));
                 }

@@ -26,6 +26,7 @@ fn copy() -> Op {
             chmod: Some(rbuild_graph::FileMode::Octal(0o644)),
             allow_empty_wildcard: false,
             unpack: false,
+            exclude: vec![],
         })],
     })
 }

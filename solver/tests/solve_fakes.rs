@@ -99,6 +99,7 @@ fn copy_from(source: usize, src: &str, dest: &str) -> Op {
             chmod: None,
             allow_empty_wildcard: false,
             unpack: false,
+            exclude: vec![],
         })],
     })
 }

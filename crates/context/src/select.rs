@@ -6,6 +6,7 @@ use rbuild_types::{Digest, Hasher};
 
 use crate::clean::clean_within_root;
 use crate::context::BuildContext;
+use crate::dockerignore::PatternMatcher;
 use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::glob::{has_wildcards, Glob};
@@ -41,6 +42,21 @@ impl BuildContext {
     /// metadata and `host_path` of what the link leads to, and the entries below a followed
     /// directory are shown under that name. Symlinks *below* a root are never followed.
     pub fn select(&self, src: &str) -> Result<Selection, ContextError> {
+        self.select_excluding(src, &PatternMatcher::default())
+    }
+
+    /// [`select`](Self::select) leaving out what `exclude` (`COPY --exclude`, `.dockerignore`
+    /// syntax) matches: excluded files are neither in the selection nor in its digest, and
+    /// with no patterns the result is exactly `select`'s. Patterns are relative to each
+    /// selected root: a file root is tested by its base name, an entry below a directory root
+    /// by its path relative to that root. An excluded directory stays (holding only what
+    /// exceptions re-include) when a `!` exception could match below it, so that re-included
+    /// files keep their parents; otherwise it goes with everything below it.
+    pub fn select_excluding(
+        &self,
+        src: &str,
+        exclude: &PatternMatcher,
+    ) -> Result<Selection, ContextError> {
         let cleaned = clean_within_root(src);
         let sources: Vec<(String, Target)> = if cleaned == "." {
             vec![(cleaned, Target::Root)]
@@ -56,11 +72,18 @@ impl BuildContext {
         };
 
         // For each source: its name, what it leads to, and the range of entries below that.
-        let groups: Vec<(String, Target, Range<usize>)> = sources
+        let groups: Vec<(String, Target, Vec<usize>)> = sources
             .into_iter()
+            .filter(|(name, target)| {
+                let is_file_root =
+                    matches!(target, Target::Entry(i) if self.entries[*i].kind != EntryKind::Dir);
+                let base = name.rsplit('/').next().unwrap_or(name);
+                !(is_file_root && !exclude.is_empty() && exclude.matches_or_parent_matches(base))
+            })
             .map(|(name, target)| {
                 let range = self.below(target);
-                (name, target, range)
+                let kept = self.not_excluded(target, range, exclude);
+                (name, target, kept)
             })
             .collect();
 
@@ -71,7 +94,7 @@ impl BuildContext {
                     Target::Entry(i) => Some(*i),
                     Target::Root => None,
                 };
-                own.into_iter().chain(range.clone())
+                own.into_iter().chain(range.iter().copied())
             })
             .collect();
         self.hash_all(&needed)?;
@@ -177,6 +200,30 @@ impl BuildContext {
         }
         frontier.sort_by(|a, b| walk_order(&a.0, &b.0));
         Ok(frontier)
+    }
+
+    /// The indices in `range` (the entries below `target`) that `exclude` leaves in.
+    fn not_excluded(
+        &self,
+        target: Target,
+        range: Range<usize>,
+        exclude: &PatternMatcher,
+    ) -> Vec<usize> {
+        if exclude.is_empty() {
+            return range.collect();
+        }
+        let skip = match target {
+            Target::Root => 0,
+            Target::Entry(i) => self.entries[i].rel.len() + 1,
+        };
+        range
+            .filter(|&i| {
+                let e = &self.entries[i];
+                let rel = e.rel.get(skip..).unwrap_or("");
+                !exclude.matches_or_parent_matches(rel)
+                    || (e.kind == EntryKind::Dir && exclude.exception_could_match_below(rel))
+            })
+            .collect()
     }
 
     /// The names of the entries directly inside a resolved directory.

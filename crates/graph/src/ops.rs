@@ -101,6 +101,11 @@ pub struct CopyAction {
     /// owners (`chown` still applies; `chmod` does not, as in BuildKit).
     #[serde(default)]
     pub unpack: bool,
+    /// `--exclude` patterns (`.dockerignore` syntax, `!` exceptions allowed), relative to each
+    /// matched source: what they match is neither copied nor part of the cache key. Left out
+    /// of the JSON when empty, so copies without it keep their keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 /// A `--chmod` mode. Serialised untagged (octal as a JSON number, symbolic as a string), so

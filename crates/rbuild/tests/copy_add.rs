@@ -205,3 +205,79 @@ fn symbolic_chmod_applies_to_each_files_own_mode() {
         "heredoc files start as 0644"
     );
 }
+
+#[test]
+fn exclude_leaves_files_out_of_the_copy_and_the_cache_key() {
+    let env = Env::new();
+    let files = [
+        ("app/main.c", "int main;"),
+        ("app/README.md", "readme"),
+        ("app/docs/guide.md", "guide"),
+        ("app/docs/keep.md", "keep"),
+        ("app/docs/img.png", "png"),
+        ("app/tmp/scratch", "x"),
+        ("notes.md", "notes"),
+        ("a.txt", "a"),
+        ("b.txt", "b"),
+    ];
+    let mut all = vec![(
+        "Dockerfile",
+        "FROM scratch\nCOPY --exclude=**/*.md --exclude=tmp --exclude=!docs/keep.md app /app/\n\
+         COPY --exclude=b.txt *.txt /w/\n\
+         FROM scratch\nCOPY --from=0 --exclude=docs/*.png --exclude=main.c /app /from/\n",
+    )];
+    all.extend_from_slice(&files);
+    let ctx = env.context("ctx", &all);
+    let out = env.build_local(&[], &ctx);
+    assert!(!out.join("from/README.md").exists());
+    assert_eq!(
+        fs::read_to_string(out.join("from/docs/keep.md")).expect("kept"),
+        "keep"
+    );
+    assert!(
+        !out.join("from/docs/guide.md").exists(),
+        "excluded in stage 0"
+    );
+    assert!(
+        !out.join("from/docs/img.png").exists(),
+        "excluded by the --from copy"
+    );
+    assert!(
+        !out.join("from/main.c").exists(),
+        "excluded by the --from copy"
+    );
+    assert!(!out.join("from/tmp").exists());
+
+    // The first stage, checked directly, and the wildcard source.
+    let ctx2 = env.context(
+        "ctx2",
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY --exclude=**/*.md --exclude=tmp --exclude=!docs/keep.md app /app/\n\
+             COPY --exclude=b.txt *.txt /w/\n",
+        )],
+    );
+    for (path, data) in files {
+        let p = ctx2.join(path);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, data).expect("write");
+    }
+    let out = env.build_local(&[], &ctx2);
+    assert!(out.join("app/main.c").is_file());
+    assert!(out.join("app/docs/img.png").is_file());
+    assert!(
+        out.join("app/docs/keep.md").is_file(),
+        "! exception re-includes"
+    );
+    assert!(!out.join("app/README.md").exists());
+    assert!(!out.join("app/docs/guide.md").exists());
+    assert!(!out.join("app/tmp").exists());
+    assert!(out.join("w/a.txt").is_file());
+    assert!(!out.join("w/b.txt").exists());
+
+    // Changing an excluded file keeps every step cached.
+    fs::write(ctx2.join("app/README.md"), "changed").expect("write");
+    fs::write(ctx2.join("b.txt"), "changed").expect("write");
+    let err = stderr(&env.ok(&["build", "--progress=plain", ctx2.to_str().expect("utf-8")]));
+    assert_eq!(err.matches("CACHED").count(), 2, "{err}");
+}

@@ -510,9 +510,10 @@ impl Lowerer<'_> {
         if let Some(span) = c.parents {
             return Err(at(unsupported(&format!("{kw} --parents")), span));
         }
-        if let Some(e) = c.excludes.first() {
-            self.expand(st, &e.value).map_err(|err| at(err, e.span))?;
-            return Err(at(unsupported(&format!("{kw} --exclude")), e.span));
+        let mut exclude = Vec::with_capacity(c.excludes.len());
+        for e in c.excludes {
+            // Checked by the solver, which owns the `.dockerignore` matcher.
+            exclude.push(self.expand(st, &e.value).map_err(|err| at(err, e.span))?);
         }
         if let Some(sum) = c.checksum {
             let value = self.expand(st, &sum.value).map_err(|e| at(e, sum.span))?;
@@ -606,6 +607,7 @@ impl Lowerer<'_> {
                     chmod: chmod.clone(),
                     allow_empty_wildcard: paths::has_wildcards(s),
                     unpack,
+                    exclude: exclude.clone(),
                 }));
             }
         }
