@@ -127,11 +127,6 @@ fn copy_and_add_flags() {
         "invalid chmod parameter: 'u+q'",
     );
     fails_at(
-        "FROM busybox\nCOPY --link --parents a /b\n",
-        "2:13",
-        "COPY --parents is not supported yet",
-    );
-    fails_at(
         "FROM busybox\nADD --checksum=sha256:abc https://x/y /z\n",
         "2:5",
         "invalid checksum",
@@ -190,6 +185,11 @@ fn copy_and_add_flags() {
         text.contains("chmod: Some(Symbolic(\"u=rwx,go=rx\"))"),
         "{text}"
     );
+    // `--parents` records what a `/./` pivot drops (the context root without one).
+    let g = lower_src("FROM busybox\nCOPY --parents x/./y/a z/b /d/\n").expect("lowers");
+    let text = format!("{:?}", g.vertices);
+    assert!(text.contains(r#"parents: Some("x")"#), "{text}");
+    assert!(text.contains(r#"parents: Some(".")"#), "{text}");
     // `--exclude` patterns are expanded and carried in order.
     let g = lower_src("FROM busybox\nARG P=*.md\nCOPY --exclude=$P --exclude=!k.md a /b\n")
         .expect("lowers");
@@ -256,11 +256,11 @@ fn every_bad_instruction_is_reported() {
     // Lowering errors of several instructions too.
     let src = "FROM busybox\n\
                RUN --security=insecure true\n\
-               COPY --parents a /b\n";
+               ADD --keep-git-dir git@github.com:a/b.git /src\n";
     let errs = lower_src(src).expect_err("fails");
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(
-        errs[0].starts_with("2:5 ") && errs[1].starts_with("3:6 "),
+        errs[0].starts_with("2:5 ") && errs[1].starts_with("3:5 "),
         "{errs:?}"
     );
 }

@@ -191,7 +191,15 @@ impl FileOpRunner<'_> {
                         .iter()
                         .filter(|e| is_below(&e.rel, &root.rel))
                         .collect();
-                    ctx.copy_context_root(root, &below, &dest, dest_is_dir)?;
+                    let is_dir = root.kind == EntryKind::Dir;
+                    let (d, d_is_dir) = match &copy.parents {
+                        Some(base) => (
+                            parents_dest(&dest, &kept_rel(&root.rel, base), is_dir),
+                            true,
+                        ),
+                        None => (dest.clone(), dest_is_dir),
+                    };
+                    ctx.copy_context_root(root, &below, &d, d_is_dir)?;
                 }
             }
             CopySource::Filesystem(view) => {
@@ -206,7 +214,16 @@ impl FileOpRunner<'_> {
                     {
                         continue;
                     }
-                    ctx.copy_fs_root(view, &root, &dest, dest_is_dir)?;
+                    let (d, d_is_dir) = match &copy.parents {
+                        Some(base) => {
+                            let rel = root.path.strip_prefix(base).unwrap_or(&root.path);
+                            let rel = rel.to_string_lossy();
+                            let rel = rel.trim_start_matches('/');
+                            (parents_dest(&dest, rel, root.metadata.is_dir()), true)
+                        }
+                        None => (dest.clone(), dest_is_dir),
+                    };
+                    ctx.copy_fs_root(view, &root, &d, d_is_dir)?;
                 }
             }
         }
@@ -241,6 +258,32 @@ impl FileOpRunner<'_> {
         set_mode(&target, mkfile.mode)?;
         let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
         chown(&target, uid, gid)
+    }
+}
+
+/// `--parents`: the part of context path `rel` kept under the destination once `base` (the
+/// part before a `/./` pivot, `.` for none) is dropped.
+fn kept_rel(rel: &str, base: &str) -> String {
+    if base.is_empty() || base == "." {
+        return rel.to_string();
+    }
+    if rel == base {
+        return String::new();
+    }
+    rel.strip_prefix(base)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(rel)
+        .to_string()
+}
+
+/// `--parents`: the directory a root whose kept path is `kept` is copied into — the kept
+/// path itself for a directory (its contents land there), its parent for anything else.
+fn parents_dest(dest: &Path, kept: &str, is_dir: bool) -> PathBuf {
+    let kept = Path::new(kept);
+    if is_dir {
+        dest.join(kept)
+    } else {
+        dest.join(kept.parent().unwrap_or(Path::new("")))
     }
 }
 
@@ -567,6 +610,18 @@ mod tests {
         assert!(!wildcard_match("[^a-c]x", "bx"));
         assert!(wildcard_match("\\*", "*"));
         assert!(!wildcard_match("[a-", "a"));
+    }
+
+    #[test]
+    fn parents_paths() {
+        assert_eq!(kept_rel("x/y/a", "."), "x/y/a");
+        assert_eq!(kept_rel("x/y/a", "x"), "y/a");
+        assert_eq!(kept_rel("x", "x"), "");
+        assert_eq!(kept_rel("xy/a", "x"), "xy/a");
+        let d = Path::new("/d");
+        assert_eq!(parents_dest(d, "x/a.txt", false), Path::new("/d/x"));
+        assert_eq!(parents_dest(d, "x/sub", true), Path::new("/d/x/sub"));
+        assert_eq!(parents_dest(d, "a.txt", false), Path::new("/d"));
     }
 
     #[test]

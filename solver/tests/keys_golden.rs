@@ -27,6 +27,7 @@ fn copy() -> Op {
             allow_empty_wildcard: false,
             unpack: false,
             exclude: vec![],
+            parents: None,
         })],
     })
 }

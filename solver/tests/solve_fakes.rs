@@ -100,6 +100,7 @@ fn copy_from(source: usize, src: &str, dest: &str) -> Op {
             allow_empty_wildcard: false,
             unpack: false,
             exclude: vec![],
+            parents: None,
         })],
     })
 }

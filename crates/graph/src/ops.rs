@@ -106,6 +106,12 @@ pub struct CopyAction {
     /// of the JSON when empty, so copies without it keep their keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// `COPY --parents`: the leading part of `src` (what precedes a `/./` pivot; `.` for a
+    /// context and `/` for a filesystem when there is none) whose directories are dropped;
+    /// each matched path keeps the rest of its path under `dest` (a directory keeps its own
+    /// name too). `None` without `--parents`; then left out of the JSON, so keys are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parents: Option<String>,
 }
 
 /// A `--chmod` mode. Serialised untagged (octal as a JSON number, symbolic as a string), so

@@ -281,3 +281,44 @@ fn exclude_leaves_files_out_of_the_copy_and_the_cache_key() {
     let err = stderr(&env.ok(&["build", "--progress=plain", ctx2.to_str().expect("utf-8")]));
     assert_eq!(err.matches("CACHED").count(), 2, "{err}");
 }
+
+#[test]
+fn parents_keeps_source_directories_under_the_destination() {
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS base\nCOPY --parents x/a.txt y/*.txt /p/\n\
+                 COPY --parents src/./lib/ /q/\nCOPY --parents top.txt /r/\n\
+                 FROM scratch\nCOPY --from=base --parents /p/x/a.txt /q/./lib/m.rs /f/\n",
+            ),
+            ("x/a.txt", "xa"),
+            ("y/b.txt", "yb"),
+            ("y/c.txt", "yc"),
+            ("src/lib/m.rs", "m"),
+            ("src/lib/sub/n.rs", "n"),
+            ("top.txt", "t"),
+        ],
+    );
+    let out = env.build_local(&["--target", "base"], &ctx);
+    let read = |p: &str| fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("p/x/a.txt"), "xa");
+    assert_eq!(read("p/y/b.txt"), "yb");
+    assert_eq!(read("p/y/c.txt"), "yc");
+    assert_eq!(read("q/lib/m.rs"), "m", "the part before /./ is dropped");
+    assert_eq!(read("q/lib/sub/n.rs"), "n");
+    assert!(!out.join("q/src").exists());
+    assert_eq!(read("r/top.txt"), "t");
+    fs::remove_dir_all(&out).expect("clean out");
+    let out = env.build_local(&[], &ctx);
+    assert_eq!(
+        fs::read_to_string(out.join("f/p/x/a.txt")).expect("from a stage"),
+        "xa"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("f/lib/m.rs")).expect("pivot in a stage"),
+        "m"
+    );
+}

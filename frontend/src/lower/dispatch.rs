@@ -507,9 +507,6 @@ impl Lowerer<'_> {
         source: Option<&StageSource>,
     ) -> Result<(), LowerError> {
         let kw = if c.is_add { "ADD" } else { "COPY" };
-        if let Some(span) = c.parents {
-            return Err(at(unsupported(&format!("{kw} --parents")), span));
-        }
         let mut exclude = Vec::with_capacity(c.excludes.len());
         for e in c.excludes {
             // Checked by the solver, which owns the `.dockerignore` matcher.
@@ -608,6 +605,15 @@ impl Lowerer<'_> {
                     allow_empty_wildcard: paths::has_wildcards(s),
                     unpack,
                     exclude: exclude.clone(),
+                    // `--parents`: what precedes a `/./` pivot is dropped, the rest kept.
+                    parents: c.parents.map(|_| {
+                        let base = s.find("/./").map_or("", |i| &s[..i]);
+                        if in_context {
+                            paths::context_src(base)
+                        } else {
+                            paths::fs_src(base)
+                        }
+                    }),
                 }));
             }
         }
