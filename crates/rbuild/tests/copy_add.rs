@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use support::{is_root, stderr, Env};
+use support::{have_tool, is_root, require, stderr, Env};
 
 /// A tar of: directory `d/` (0750, uid/gid 1000), `d/f.txt` (0640, uid 1000, "hi"),
 /// symlink `l -> d/f.txt`.
@@ -320,5 +320,97 @@ fn parents_keeps_source_directories_under_the_destination() {
     assert_eq!(
         fs::read_to_string(out.join("f/lib/m.rs")).expect("pivot in a stage"),
         "m"
+    );
+}
+
+#[test]
+fn add_extracts_bzip2_xz_and_zstd_tars() {
+    let tools = ["bzip2", "xz", "zstd"];
+    if !require(
+        "bzip2, xz and zstd (apt: bzip2 xz-utils zstd)",
+        tools.iter().all(|t| have_tool(t)),
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let tar_path = env.path("sample.tar");
+    fs::write(&tar_path, sample_tar()).expect("write tar");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for tool in tools {
+        let out = std::process::Command::new(tool)
+            .args(["-c", tar_path.to_str().expect("utf-8")])
+            .output()
+            .expect("run compressor");
+        assert!(out.status.success(), "{tool} failed");
+        files.push((format!("{tool}.pkg"), out.stdout));
+    }
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let ctx = context(
+        &env,
+        "FROM scratch\nADD bzip2.pkg /b/\nADD xz.pkg /x/\nADD zstd.pkg /z/\n",
+        &refs,
+    );
+    let out = env.build_local(&[], &ctx);
+    for dir in ["b", "x", "z"] {
+        check_extracted(&out.join(dir));
+    }
+}
+
+/// A tar of `entries`: (path, symlink target or `None` for a one-byte file).
+fn tar_of(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, link) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).expect("path");
+        h.set_mode(0o644);
+        match link {
+            Some(target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_link_name(target).expect("link");
+                h.set_size(0);
+                h.set_cksum();
+                b.append(&h, &[][..]).expect("append");
+            }
+            None => {
+                h.set_size(1);
+                h.set_cksum();
+                b.append(&h, &b"x"[..]).expect("append");
+            }
+        }
+    }
+    b.into_inner().expect("finish")
+}
+
+#[test]
+fn add_never_writes_through_archive_symlinks_nor_forges_whiteouts() {
+    let env = Env::new();
+    let host = env.path("host-dir");
+    fs::create_dir_all(&host).expect("mkdir");
+    let through = tar_of(&[
+        ("l", Some(host.to_str().expect("utf-8"))),
+        ("l/pwned", None),
+    ]);
+    let whiteout = tar_of(&[("d/.wh.file", None)]);
+    for (name, data, want) in [
+        ("through.tar", through, "symlink"),
+        ("whiteout.tar", whiteout, "whiteout"),
+    ] {
+        let ctx = context(
+            &env,
+            &format!("FROM scratch\nADD {name} /x/\n"),
+            &[(name, &data)],
+        );
+        let out = env.run(&["build", "-q", ctx.to_str().expect("utf-8")]);
+        assert!(!out.status.success(), "{name} must be refused");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{name}: {err}");
+        fs::remove_dir_all(&ctx).expect("clean ctx");
+    }
+    assert!(
+        !host.join("pwned").exists(),
+        "nothing written outside the layer"
     );
 }
