@@ -1,0 +1,71 @@
+//! `BuildContext::select_excluding` (COPY --exclude): what is left out, and the digest.
+
+use std::fs;
+use std::path::Path;
+
+use rbuild_context::dockerignore::PatternMatcher;
+use rbuild_context::BuildContext;
+
+fn write(root: &Path, rel: &str, data: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(path, data).expect("write");
+}
+
+fn matcher(patterns: &[&str]) -> PatternMatcher {
+    PatternMatcher::new(patterns).expect("valid patterns")
+}
+
+fn rels(sel: &rbuild_context::Selection) -> Vec<&str> {
+    sel.entries.iter().map(|e| e.rel.as_str()).collect()
+}
+
+#[test]
+fn exclusions_filter_entries_and_digest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = dir.path();
+    for (p, d) in [
+        ("app/main.c", "c"),
+        ("app/README.md", "r"),
+        ("app/docs/a.md", "a"),
+        ("app/docs/keep.md", "k"),
+        ("app/tmp/x", "x"),
+        ("a.txt", "a"),
+        ("b.txt", "b"),
+    ] {
+        write(r, p, d);
+    }
+    let ctx = BuildContext::from_dir(r, None).expect("context");
+    // No patterns: exactly `select`.
+    assert_eq!(
+        ctx.select_excluding("app", &PatternMatcher::default())
+            .expect("select"),
+        ctx.select("app").expect("select")
+    );
+    let m = matcher(&["**/*.md", "tmp", "!docs/keep.md"]);
+    let sel = ctx.select_excluding("app", &m).expect("select");
+    assert_eq!(
+        rels(&sel),
+        ["app/docs", "app/docs/keep.md", "app/main.c"],
+        "patterns are relative to the source; exceptions keep their parents"
+    );
+    // Changing an excluded file keeps the digest; changing a kept one does not.
+    write(r, "app/README.md", "changed");
+    let ctx2 = BuildContext::from_dir(r, None).expect("context");
+    assert_eq!(
+        ctx2.select_excluding("app", &m).expect("select").digest,
+        sel.digest
+    );
+    write(r, "app/main.c", "changed");
+    let ctx3 = BuildContext::from_dir(r, None).expect("context");
+    assert_ne!(
+        ctx3.select_excluding("app", &m).expect("select").digest,
+        sel.digest
+    );
+    // File roots (a wildcard's matches) are tested by their base name.
+    let txt = ctx
+        .select_excluding("*.txt", &matcher(&["b.txt"]))
+        .expect("select");
+    let roots: Vec<&str> = txt.roots.iter().map(|e| e.rel.as_str()).collect();
+    assert_eq!(roots, ["a.txt"]);
+}
