@@ -43,6 +43,14 @@ fn sample_tar() -> Vec<u8> {
     h.set_size(0);
     h.set_cksum();
     b.append(&h, &[][..]).expect("append link");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_path("hard").expect("path");
+    h.set_link_name("d/f.txt").expect("link");
+    h.set_mode(0o640);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, &[][..]).expect("append hard link");
     b.into_inner().expect("finish tar")
 }
 
@@ -78,6 +86,8 @@ fn check_extracted(dir: &Path) {
         fs::read_link(dir.join("l")).expect("symlink"),
         Path::new("d/f.txt")
     );
+    let hard = fs::metadata(dir.join("hard")).expect("hard link");
+    assert_eq!(hard.ino(), f.ino(), "a hard link to the extracted file");
 }
 
 #[test]
@@ -86,13 +96,23 @@ fn add_extracts_plain_and_gzip_tars_by_content_not_name() {
     let tar = sample_tar();
     let ctx = context(
         &env,
-        "FROM scratch\nADD plain.bin /plain\nADD packed.data /packed/\n",
+        "FROM scratch\nADD plain.bin /plain\nADD packed.data /packed/\n\
+         ADD --chown=7:8 plain.bin /owned/\n",
         &[("plain.bin", &tar), ("packed.data", &gzip(&tar))],
     );
     let out = env.build_local(&[], &ctx);
     check_extracted(&out.join("plain"));
     check_extracted(&out.join("packed"));
     assert!(!out.join("packed/packed.data").exists());
+    if is_root() {
+        let f = fs::metadata(out.join("owned/d/f.txt")).expect("extracted");
+        assert_eq!(
+            (f.uid(), f.gid()),
+            (7, 8),
+            "--chown applies to extracted files"
+        );
+        assert_eq!(f.permissions().mode() & 0o7777, 0o640);
+    }
 }
 
 #[test]
