@@ -5,6 +5,7 @@
 //! exist below keep their existing metadata (so the layer does not alter them); directories that
 //! do not exist are created `0755`, owned by the `--chown` owner or root.
 
+use std::cell::RefCell;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -67,14 +68,44 @@ pub enum CopySource<'a> {
 }
 
 /// Applies file actions, writing the resulting layer into `upper`.
+///
+/// Directory times are settled once all actions ran ([`FileOpRunner::finish`]): adding entries
+/// to a directory bumps its mtime to the wall clock, which would make identical inputs give
+/// different layers. A directory copied from a source keeps the source's mtime, one that exists
+/// below keeps its existing mtime, and one this op creates gets the Unix epoch.
 pub struct FileOpRunner<'a> {
     /// The filesystem the actions modify (read-only view of the layers below).
     pub dest: &'a MergedView,
     /// Empty directory that receives the layer.
     pub upper: &'a Path,
+    /// Upper-dir directories and the (seconds, nanoseconds) mtime each must end with.
+    dir_times: RefCell<Vec<(PathBuf, i64, i64)>>,
 }
 
-impl FileOpRunner<'_> {
+impl<'a> FileOpRunner<'a> {
+    pub fn new(dest: &'a MergedView, upper: &'a Path) -> Self {
+        FileOpRunner {
+            dest,
+            upper,
+            dir_times: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Remembers the mtime a directory of the layer must end with (a later call wins).
+    pub(crate) fn keep_dir_time(&self, upper_path: &Path, secs: i64, nsecs: i64) {
+        self.dir_times
+            .borrow_mut()
+            .push((upper_path.to_path_buf(), secs, nsecs));
+    }
+
+    /// Sets every remembered directory time. Call after the last action.
+    pub fn finish(&self) -> Result<(), FileOpError> {
+        for (path, secs, nsecs) in self.dir_times.borrow().iter() {
+            set_times(path, *secs, *nsecs)?;
+        }
+        Ok(())
+    }
+
     pub fn apply(
         &self,
         action: &FileAction,
@@ -128,11 +159,15 @@ impl FileOpRunner<'_> {
             let existing = self.dest.lookup(&image_path)?;
             fs::create_dir(&target).map_err(io_err(&target))?;
             match existing.filter(|e| e.metadata.is_dir()) {
-                Some(e) => copy_metadata(&e.metadata, &target)?,
+                Some(e) => {
+                    copy_metadata(&e.metadata, &target)?;
+                    self.keep_dir_time(&target, e.metadata.mtime(), e.metadata.mtime_nsec());
+                }
                 None => {
                     let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
                     set_mode(&target, 0o755)?;
                     chown(&target, uid, gid)?;
+                    self.keep_dir_time(&target, 0, 0);
                 }
             }
         }
@@ -242,6 +277,7 @@ impl FileOpRunner<'_> {
         let target = self.upper_path(&path)?;
         fs::create_dir(&target).map_err(io_err(&target))?;
         set_mode(&target, mkdir.mode)?;
+        self.keep_dir_time(&target, 0, 0);
         let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
         chown(&target, uid, gid)
     }
@@ -454,7 +490,9 @@ impl Copier<'_, '_> {
                 }
                 set_mode(&up, self.mode(e.mode, true))?;
                 chown(&up, uid, gid)?;
-                set_mtime(&up, &meta)
+                self.runner
+                    .keep_dir_time(&up, meta.mtime(), meta.mtime_nsec());
+                Ok(())
             }
             EntryKind::File => {
                 remove_existing(&up)?;
@@ -537,6 +575,10 @@ impl Copier<'_, '_> {
         }
         set_mode(&up, self.mode(m.mode(), ft.is_dir()))?;
         chown(&up, uid, gid)?;
+        if ft.is_dir() {
+            self.runner.keep_dir_time(&up, m.mtime(), m.mtime_nsec());
+            return Ok(());
+        }
         set_mtime(&up, m)
     }
 }
@@ -568,20 +610,20 @@ fn copy_metadata(meta: &fs::Metadata, target: &Path) -> Result<(), FileOpError> 
 }
 
 fn set_mtime(path: &Path, meta: &fs::Metadata) -> Result<(), FileOpError> {
+    set_times(path, meta.mtime(), meta.mtime_nsec())
+}
+
+/// Sets atime and mtime of `path` (not following a final symlink).
+fn set_times(path: &Path, secs: i64, nsecs: i64) -> Result<(), FileOpError> {
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
     })?;
-    let times = [
-        libc::timespec {
-            tv_sec: meta.atime() as libc::time_t,
-            tv_nsec: meta.atime_nsec() as _,
-        },
-        libc::timespec {
-            tv_sec: meta.mtime() as libc::time_t,
-            tv_nsec: meta.mtime_nsec() as _,
-        },
-    ];
+    let time = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: nsecs as _,
+    };
+    let times = [time, time];
     // SAFETY: `c` is a valid NUL-terminated path and `times` two initialised timespecs.
     let rc = unsafe {
         libc::utimensat(

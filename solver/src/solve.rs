@@ -614,10 +614,7 @@ impl Solver {
                 let root = &inputs[0].layers;
                 let dest = MergedView::new(self.layer_paths(root)?);
                 let prepared = self.store.prepare_snapshot()?;
-                let runner = FileOpRunner {
-                    dest: &dest,
-                    upper: &prepared.upper,
-                };
+                let runner = FileOpRunner::new(&dest, &prepared.upper);
                 for (n, action) in file.actions.iter().enumerate() {
                     let view;
                     let ctx;
@@ -641,6 +638,7 @@ impl Solver {
                     };
                     runner.apply(action, source)?;
                 }
+                runner.finish()?;
                 let id = SnapshotId(key);
                 self.store.commit_snapshot(prepared, &id)?;
                 Ok(root.iter().copied().chain([id]).collect())

@@ -589,3 +589,41 @@ fn tag_and_rmi_like_docker() {
         "{images}"
     );
 }
+
+#[test]
+fn file_op_layers_are_identical_across_stores_and_time() {
+    if !require("root (COPY keeps root ownership)", support::is_root()) {
+        return;
+    }
+    // WORKDIR and COPY create directories and add entries to them: their mtimes must not be
+    // the wall clock, or identical inputs would give different layers.
+    let layers = |env: &Env| -> serde_json::Value {
+        let ctx = env.context(
+            "ctx",
+            &[
+                (
+                    "Dockerfile",
+                    "FROM scratch\nWORKDIR /app/deep\nCOPY src /app/deep/src/\nCOPY f /etc/new/\n",
+                ),
+                ("src/a/b.txt", "b"),
+                ("f", "f"),
+            ],
+        );
+        // The context's own mtimes are inputs (COPY keeps them, as BuildKit does): pin them.
+        let touched = std::process::Command::new("find")
+            .arg(&ctx)
+            .args(["-exec", "touch", "-h", "-d", "@1600000000", "{}", "+"])
+            .status()
+            .unwrap();
+        assert!(touched.success());
+        env.ok(&["build", "-q", "-t", "same:1", s(&ctx)]);
+        let out = env.ok(&["inspect", "same:1"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json[0]["RootFS"]["Layers"].clone()
+    };
+    let first = layers(&Env::new());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = layers(&Env::new());
+    assert_eq!(first.as_array().map(Vec::len), Some(3), "{first}");
+    assert_eq!(first, second);
+}
