@@ -614,7 +614,7 @@ fn set_mtime(path: &Path, meta: &fs::Metadata) -> Result<(), FileOpError> {
 }
 
 /// Sets atime and mtime of `path` (not following a final symlink).
-fn set_times(path: &Path, secs: i64, nsecs: i64) -> Result<(), FileOpError> {
+pub(crate) fn set_times(path: &Path, secs: i64, nsecs: i64) -> Result<(), FileOpError> {
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),

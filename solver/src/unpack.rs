@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use rbuild_context::{decoder, detect_archive};
 use tar::EntryType;
 
-use crate::fileop::{chown, io_err, remove_existing, FileOpError, FileOpRunner};
+use crate::fileop::{chown, io_err, remove_existing, set_times, FileOpError, FileOpRunner};
 use crate::owner::Owner;
 
 /// Opens `host_path` and returns its decoded tar stream, or `None` when the file is not an
@@ -219,11 +219,11 @@ impl FileOpRunner<'_> {
                     ))
                 }
             }
-            set_times(&up, mtime)?;
+            set_times(&up, mtime as i64, 0)?;
         }
         // Directory mtimes last: writing entries into a directory changes its mtime.
         for (dir, mtime) in dir_times.iter().rev() {
-            set_times(dir, *mtime)?;
+            set_times(dir, *mtime as i64, 0)?;
         }
         Ok(true)
     }
@@ -263,29 +263,6 @@ fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> Result<(), FileOpError> {
     let c = c_path(path)?;
     // SAFETY: `c` is a valid NUL-terminated path.
     if unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, dev) } != 0 {
-        return Err(io_err(path)(io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-/// Sets atime and mtime of `path` (not following a symlink) to `secs` since the epoch.
-fn set_times(path: &Path, secs: u64) -> Result<(), FileOpError> {
-    let c = c_path(path)?;
-    let t = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [t, t];
-    // SAFETY: `c` is a valid NUL-terminated path and `times` two initialised timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
         return Err(io_err(path)(io::Error::last_os_error()));
     }
     Ok(())
