@@ -1,0 +1,221 @@
+//! COPY and ADD: sources, destination, flags and heredoc files lowered to one `File` op.
+
+use super::*;
+
+impl Lowerer<'_> {
+    pub(super) fn copy(
+        &mut self,
+        st: &mut StageState,
+        node: &Node,
+        c: &CopyView<'_>,
+        source: Option<&StageSource>,
+    ) -> Result<(), LowerError> {
+        let kw = if c.is_add { "ADD" } else { "COPY" };
+        let mut exclude = Vec::with_capacity(c.excludes.len());
+        for e in c.excludes {
+            // Checked by the solver, which owns the `.dockerignore` matcher.
+            exclude.push(self.expand(st, &e.value).map_err(|err| at(err, e.span))?);
+        }
+        if let Some(sum) = c.checksum {
+            let value = self.expand(st, &sum.value).map_err(|e| at(e, sum.span))?;
+            parse_checksum(&value).map_err(|e| at(ins::InstructionError::from(e), sum.span))?;
+            return Err(at(unsupported(&format!("{kw} --checksum")), sum.span));
+        }
+        if let Some(span) = c.keep_git_dir {
+            return Err(at(unsupported(&format!("{kw} --keep-git-dir")), span));
+        }
+        // ADD extracts local archives unless `--unpack=false` (BuildKit's
+        // AttemptUnpackDockerCompatibility); COPY never does.
+        let unpack = c.is_add && !matches!(c.unpack, Some(Spanned { value: false, .. }));
+        let chown = match c.chown {
+            None => None,
+            Some(f) => Some(self.expand(st, &f.value).map_err(|e| at(e, f.span))?),
+        }
+        .filter(|c| !c.is_empty());
+        let chmod_text = match c.chmod {
+            None => None,
+            Some(f) => Some((
+                self.expand(st, &f.value).map_err(|e| at(e, f.span))?,
+                f.span,
+            )),
+        }
+        .filter(|(c, _)| !c.is_empty());
+        let chmod = match &chmod_text {
+            None => None,
+            Some((text, span)) => {
+                match Chmod::parse(text).map_err(|e| at(ins::InstructionError::from(e), *span))? {
+                    Chmod::Octal(m) => Some(FileMode::Octal(m)),
+                    Chmod::Symbolic(s) => Some(FileMode::Symbolic(s)),
+                }
+            }
+        };
+        let chmod_text = chmod_text.map(|(t, _)| t);
+        let mut srcs: Vec<String> = Vec::with_capacity(c.sources.len());
+        for word in c.sources {
+            let s = self
+                .expand(st, word)
+                .map_err(|e| at(e, node.word_span(word)))?;
+            if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
+                return Err(at(
+                    unsupported(&format!("{kw} from a URL or git source ({s})")),
+                    node.word_span(word),
+                ));
+            }
+            srcs.push(s);
+        }
+        let inline: Vec<&Heredoc> = c.heredocs.iter().collect();
+        let dest_raw = self
+            .expand(st, c.dest)
+            .map_err(|e| at(e, node.word_span(c.dest)))?;
+        let dest = paths::copy_dest(&st.cwd, &dest_raw);
+        let name = self.display(st, node, false);
+        let name = st.name(name);
+
+        let mut inputs = vec![st.root];
+        let mut actions = Vec::new();
+        if !srcs.is_empty() {
+            let (src_vertex, in_context) = match source {
+                None => (self.b.context(), true),
+                Some(StageSource::Context) => (self.b.context(), true),
+                Some(StageSource::Stage(j)) => match &self.done[*j] {
+                    Some(s) => (s.root, false),
+                    None => {
+                        return Err(LowerError::StageOrder {
+                            from: self.plan.display_name(*j),
+                            stage: st.display.clone(),
+                        })
+                    }
+                },
+                Some(StageSource::Image(r)) => {
+                    let platform = self.plan.options.platform.clone();
+                    (
+                        self.b.image(r, &platform, format!("FROM {r}"), node.span),
+                        false,
+                    )
+                }
+            };
+            inputs.push(src_vertex);
+            for s in &srcs {
+                actions.push(FileAction::Copy(CopyAction {
+                    source: 1,
+                    src: if in_context {
+                        paths::context_src(s)
+                    } else {
+                        paths::fs_src(s)
+                    },
+                    dest: dest.clone(),
+                    chown: chown.clone(),
+                    chmod: chmod.clone(),
+                    allow_empty_wildcard: paths::has_wildcards(s),
+                    unpack,
+                    exclude: exclude.clone(),
+                    // `--parents`: what precedes a `/./` pivot is dropped, the rest kept.
+                    parents: c.parents.map(|_| {
+                        let base = s.find("/./").map_or("", |i| &s[..i]);
+                        if in_context {
+                            paths::context_src(base)
+                        } else {
+                            paths::fs_src(base)
+                        }
+                    }),
+                }));
+            }
+        }
+        for doc in &inline {
+            let mut data = heredoc_data(doc);
+            if doc.expand {
+                let opts = LexOptions {
+                    skip_quotes: true,
+                    ..LexOptions::default()
+                };
+                data = shell::expand_with(&data, &EnvList(&st.env), self.plan.escape, opts)
+                    .map(|e| e.word)
+                    .unwrap_or(data);
+            }
+            let path = if dest.ends_with('/') {
+                format!("{dest}{}", doc.name)
+            } else {
+                dest.clone()
+            };
+            actions.push(FileAction::Mkfile(MkfileAction {
+                path,
+                data: data.into_bytes(),
+                // A heredoc file starts as 0644; a symbolic mode applies to that.
+                mode: chmod.as_ref().map_or(0o644, |m| m.apply(0o644, false)),
+                chown: chown.clone(),
+            }));
+        }
+        st.root = self.b.add(
+            Op::File(FileOp { actions }),
+            inputs,
+            name,
+            Some(node.span),
+            st.ignore_cache,
+        );
+        let mut msg = kw.to_string();
+        if let Some(c) = &chown {
+            msg.push_str(&format!(" --chown={c}"));
+        }
+        if let Some(c) = &chmod_text {
+            msg.push_str(&format!(" --chmod={c}"));
+        }
+        for s in &srcs {
+            msg.push_str(&format!(" {s}"));
+        }
+        for d in &inline {
+            msg.push_str(&format!(" <<{}", d.name));
+        }
+        msg.push_str(&format!(" {dest_raw}"));
+        st.history(msg, true);
+        Ok(())
+    }
+}
+
+/// COPY's and ADD's arguments, seen the same way.
+pub(super) struct CopyView<'a> {
+    is_add: bool,
+    sources: &'a [String],
+    dest: &'a str,
+    heredocs: &'a [Heredoc],
+    chown: Option<&'a Spanned<String>>,
+    chmod: Option<&'a Spanned<String>>,
+    parents: Option<Span>,
+    excludes: &'a [Spanned<String>],
+    checksum: Option<&'a Spanned<String>>,
+    keep_git_dir: Option<Span>,
+    unpack: Option<Spanned<bool>>,
+}
+
+impl<'a> CopyView<'a> {
+    pub(super) fn copy(c: &'a CopyArgs) -> Self {
+        CopyView {
+            is_add: false,
+            sources: &c.sources,
+            dest: &c.dest,
+            heredocs: &c.heredocs,
+            chown: c.chown.as_ref(),
+            chmod: c.chmod.as_ref(),
+            parents: c.parents,
+            excludes: &c.excludes,
+            checksum: None,
+            keep_git_dir: None,
+            unpack: None,
+        }
+    }
+
+    pub(super) fn add(a: &'a AddArgs) -> Self {
+        CopyView {
+            is_add: true,
+            sources: &a.sources,
+            dest: &a.dest,
+            heredocs: &a.heredocs,
+            chown: a.chown.as_ref(),
+            chmod: a.chmod.as_ref(),
+            parents: None,
+            excludes: &a.excludes,
+            checksum: a.checksum.as_ref(),
+            keep_git_dir: a.keep_git_dir,
+            unpack: a.unpack,
+        }
+    }
+}
