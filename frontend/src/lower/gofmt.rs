@@ -1,84 +1,19 @@
 //! Text as Go's `fmt` writes it, because BuildKit's history entries are Go-formatted
-//! (`CMD ["sh" "-c" "x"]`, `VOLUME [/data]`, durations like `1m30s`).
+//! (`CMD ["sh" "-c" "x"]`, `VOLUME [/data]`, durations like `1m30s`). Quoting is the parser
+//! dump's `go_quote` (one `strconv.Quote`, held to BuildKit's corpus); durations are parsed by
+//! `instructions::parse_go_duration`.
 
-/// `strconv.Quote`: double-quoted with Go escapes (non-ASCII printable characters kept).
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use crate::dump::go_quote;
 
 /// `fmt.Sprintf("%q", []string{…})`: `["a" "b"]`.
 pub fn quote_list(items: &[String]) -> String {
-    let inner: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    let inner: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
     format!("[{}]", inner.join(" "))
 }
 
 /// `fmt.Sprintf("%v", []string{…})`: `[a b]`.
 pub fn plain_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
-}
-
-/// Parses a Go duration (`30s`, `1m30s`, `1.5h`, `500ms`) into nanoseconds.
-pub fn parse_duration(s: &str) -> Option<u64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut rest = s;
-    let mut total: f64 = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    (total.is_finite() && total < u64::MAX as f64).then_some(total.round() as u64)
 }
 
 /// `time.Duration.String()` for a non-negative duration in nanoseconds.
@@ -125,10 +60,15 @@ fn frac(v: u64, div: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instructions::parse_go_duration;
+
+    fn parse_duration(s: &str) -> Option<u64> {
+        parse_go_duration(s).map(|d| d.as_nanos() as u64)
+    }
 
     #[test]
     fn quoting() {
-        assert_eq!(quote("a\"b\\c\n\u{0}é"), "\"a\\\"b\\\\c\\n\\x00é\"");
+        assert_eq!(go_quote("a\"b\\c\n\u{0}é"), "\"a\\\"b\\\\c\\n\\x00é\"");
         assert_eq!(
             quote_list(&["/bin/sh".into(), "-c".into(), "echo hi".into()]),
             "[\"/bin/sh\" \"-c\" \"echo hi\"]"
