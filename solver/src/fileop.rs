@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_context::dockerignore::PatternMatcher;
-use rbuild_context::{BuildContext, ContextEntry, EntryKind, Selection};
+use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, Selection};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 
 use crate::owner::{resolve_owner, Owner, OwnerError};
@@ -333,13 +333,15 @@ fn filesystem_roots(view: &MergedView, src: &str) -> Result<Vec<MergedEntry>, Fi
     let path = Path::new(src);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     match name {
-        Some(name) if has_wildcard(&name) => {
+        Some(name) if has_wildcards(&name) => {
+            // A malformed pattern matches nothing (the copy then reports the source missing).
+            let glob = Glob::new(&name).ok();
             let parent = path.parent().unwrap_or(Path::new("/"));
             let mut out = Vec::new();
             if view.lookup(parent)?.is_some_and(|e| e.metadata.is_dir()) {
                 for e in view.read_dir(parent)? {
                     let file = e.path.file_name().map(|n| n.to_string_lossy().into_owned());
-                    if file.is_some_and(|f| wildcard_match(&name, &f)) {
+                    if file.is_some_and(|f| glob.as_ref().is_some_and(|g| g.matches(&f))) {
                         out.push(e);
                     }
                 }
@@ -348,61 +350,6 @@ fn filesystem_roots(view: &MergedView, src: &str) -> Result<Vec<MergedEntry>, Fi
         }
         _ => Ok(view.lookup(path)?.into_iter().collect()),
     }
-}
-
-fn has_wildcard(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
-/// Go `filepath.Match` for one path segment (`*`, `?`, `[...]`, `\` escapes). A malformed
-/// class never matches.
-fn wildcard_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(c) = n.first() else { return false };
-                let mut i = 1;
-                let negate = p.get(1) == Some(&'^');
-                if negate {
-                    i += 1;
-                }
-                let mut matched = false;
-                let mut first = true;
-                while i < p.len() && (first || p[i] != ']') {
-                    first = false;
-                    let lo = if p[i] == '\\' && i + 1 < p.len() {
-                        i += 1;
-                        p[i]
-                    } else {
-                        p[i]
-                    };
-                    let hi =
-                        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&h| h != ']') {
-                            i += 2;
-                            p[i]
-                        } else {
-                            lo
-                        };
-                    if lo <= *c && *c <= hi {
-                        matched = true;
-                    }
-                    i += 1;
-                }
-                if i >= p.len() {
-                    return false;
-                }
-                matched != negate && go(&p[i + 1..], &n[1..])
-            }
-            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
 }
 
 /// One copy's settings.
@@ -642,6 +589,11 @@ pub(crate) fn set_times(path: &Path, secs: i64, nsecs: i64) -> Result<(), FileOp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Go `filepath.Match` on one segment, as `filesystem_roots` applies it.
+    fn wildcard_match(pattern: &str, name: &str) -> bool {
+        Glob::new(pattern).is_ok_and(|g| g.matches(name))
+    }
 
     #[test]
     fn wildcard_segments() {

@@ -39,6 +39,7 @@ pub use context::BuildContext;
 pub use entry::{ContextEntry, EntryKind};
 pub use error::ContextError;
 pub use filter::{Decision, Filter, Layer};
+pub use glob::{has_wildcards, Glob};
 pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
 pub use listing::debug_listing;
 pub use select::Selection;
