@@ -223,18 +223,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     let rootfs = need(spec.root().as_ref(), "root")?.path().clone();
     let process = need(spec.process().as_ref(), "process")?;
 
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|source| SetupError::Mount {
-        what: "rprivate".into(),
-        target: "/".into(),
-        source,
-    })?;
+    mounts::make_private()?;
     if let Some(hostname) = spec.hostname() {
         nix::unistd::sethostname(hostname).map_err(|e| SetupError::sys("sethostname", e))?;
     }

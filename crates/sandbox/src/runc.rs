@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use oci_spec::runtime::{Spec, UserBuilder};
 use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
@@ -23,7 +22,7 @@ use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
 use crate::error::{Result, SetupError};
 use crate::executor::{run_snapshotted, setup, Launch, Scratch, Snapshotter};
 use crate::init::{env_for, mount_root, StatusWriter};
-use crate::mounts::PlaceholderTracker;
+use crate::mounts::{self, PlaceholderTracker};
 use crate::paths::secure_join;
 use crate::protocol::{InitConfig, Status};
 use crate::spec::need;
@@ -79,18 +78,7 @@ pub(crate) fn runtime_stage(
     status: &mut StatusWriter,
 ) -> Result<i32> {
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| SetupError::sys("unshare mount namespace", e))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|source| SetupError::Mount {
-        what: "rprivate".into(),
-        target: "/".into(),
-        source,
-    })?;
+    mounts::make_private()?;
     let rootfs = need(cfg.spec.root().as_ref(), "root")?.path().clone();
     mount_root(cfg, &rootfs)?;
 
