@@ -30,11 +30,75 @@ pub struct ExecRequest<'a> {
     pub upper: &'a Path,
     /// An empty scratch directory on the same filesystem as `upper` (overlayfs workdir).
     pub work: &'a Path,
+    /// The RUN's `--mount`s, resolved to host resources, in `op.mounts` order (a secret the
+    /// build was not given and does not require is left out). The executor mounts each at
+    /// its target, after the root filesystem and before the command starts; none of them, nor
+    /// the mount points it had to create, may end up in `upper`.
+    pub mounts: &'a [ResolvedMount],
     pub log: &'a dyn LogSink,
     /// Cancelled when another vertex of the build failed: the executor must stop the command
     /// promptly (kill it) and return an error. Executors register with
     /// [`CancelToken::on_cancel`](crate::cancel::CancelToken::on_cancel) or poll it.
     pub cancel: &'a crate::cancel::CancelToken,
+}
+
+/// One `RUN --mount`, resolved by the solver to something on the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedMount {
+    /// Absolute path in the sandbox.
+    pub target: String,
+    pub readonly: bool,
+    pub source: MountSource,
+}
+
+/// What a resolved mount shows at its target.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// `path` (absolute) of the filesystem made of these snapshot layers (**bottom first**,
+    /// overlayfs upper-dir format, never modified). A writable one gets a throwaway upper
+    /// layer: what the command writes there is discarded after the run.
+    Layers { layers: Vec<PathBuf>, path: String },
+    /// A host directory, mounted as it is: writes persist (a cache mount).
+    Dir(PathBuf),
+    /// A new, empty tmpfs.
+    Tmpfs { size: Option<u64> },
+    /// A file with these contents, mode and owner, held in memory only (a secret).
+    File {
+        data: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// A Unix socket on the host (an SSH agent, or the solver's proxy of one).
+    Socket(PathBuf),
+}
+
+impl std::fmt::Debug for MountSource {
+    /// Never prints a secret's contents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MountSource::Layers { layers, path } => f
+                .debug_struct("Layers")
+                .field("layers", layers)
+                .field("path", path)
+                .finish(),
+            MountSource::Dir(p) => f.debug_tuple("Dir").field(p).finish(),
+            MountSource::Tmpfs { size } => f.debug_struct("Tmpfs").field("size", size).finish(),
+            MountSource::File {
+                data,
+                mode,
+                uid,
+                gid,
+            } => f
+                .debug_struct("File")
+                .field("len", &data.len())
+                .field("mode", mode)
+                .field("uid", uid)
+                .field("gid", gid)
+                .finish(),
+            MountSource::Socket(p) => f.debug_tuple("Socket").field(p).finish(),
+        }
+    }
 }
 
 /// Why a RUN did not succeed.

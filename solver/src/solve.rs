@@ -599,6 +599,7 @@ impl Solver {
                         layers: &paths,
                         upper: &prepared.upper,
                         work: &prepared.work,
+                        mounts: &[],
                         log,
                         cancel,
                     })

@@ -98,6 +98,8 @@ fn exec(args: &[&str], env: &[&str]) -> Op {
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
     })
 }
 

@@ -13,6 +13,8 @@ fn exec() -> Op {
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::Default,
+        mounts: vec![],
+        security: Default::default(),
     })
 }
 

@@ -86,6 +86,8 @@ fn exec(args: &[&str]) -> Op {
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
     })
 }
 

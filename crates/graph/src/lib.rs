@@ -15,8 +15,9 @@ mod ops;
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use ops::{
-    CopyAction, ExecOp, FileAction, FileMode, FileOp, ImageOp, MkdirAction, MkfileAction,
-    NetworkMode, Op,
+    BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, FileMode, FileOp, ImageOp,
+    MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, Op, SecretMount, SecurityMode,
+    SshMount, TmpfsMount,
 };
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,15 @@ pub enum GraphError {
         index: usize,
         count: usize,
     },
+    #[error(
+        "vertex {vertex}: mount refers to input {index}, but the vertex has {count} inputs \
+         (input 0 is the root)"
+    )]
+    BadMountSource {
+        vertex: u32,
+        index: usize,
+        count: usize,
+    },
 }
 
 impl Graph {
@@ -109,6 +119,22 @@ impl Graph {
                                     count: v.inputs.len(),
                                 });
                             }
+                        }
+                    }
+                }
+                Op::Exec(e) => {
+                    for m in &e.mounts {
+                        let source = match m {
+                            Mount::Bind(b) => Some(b.source),
+                            Mount::Cache(c) => c.from.as_ref().map(|f| f.source),
+                            _ => None,
+                        };
+                        if let Some(index) = source.filter(|&s| s == 0 || s >= v.inputs.len()) {
+                            return Err(GraphError::BadMountSource {
+                                vertex,
+                                index,
+                                count: v.inputs.len(),
+                            });
                         }
                     }
                 }
@@ -156,6 +182,8 @@ mod tests {
             cwd: "/".into(),
             user: String::new(),
             network: NetworkMode::Default,
+            mounts: vec![],
+            security: SecurityMode::Sandbox,
         })
     }
 

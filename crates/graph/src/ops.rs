@@ -52,6 +52,139 @@ pub struct ExecOp {
     /// `user[:group]` by name or id, resolved against the rootfs at run time; empty = root.
     pub user: String,
     pub network: NetworkMode,
+    /// `RUN --mount`s, in the order written. Left out of the JSON when empty, so a RUN
+    /// without mounts keeps its key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// `RUN --security`. Left out of the JSON when [`SecurityMode::Sandbox`].
+    #[serde(default, skip_serializing_if = "SecurityMode::is_sandbox")]
+    pub security: SecurityMode,
+}
+
+/// `RUN --security`: the default sandbox, or `insecure` (every capability, no seccomp,
+/// writable /proc/sys and /sys), which the build must explicitly allow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityMode {
+    #[default]
+    Sandbox,
+    Insecure,
+}
+
+impl SecurityMode {
+    pub fn is_sandbox(&self) -> bool {
+        *self == SecurityMode::Sandbox
+    }
+}
+
+/// One `RUN --mount`, after expansion and defaults. Invariants: every `target` is absolute
+/// and cleaned; every `source` indexes the vertex's inputs (never 0, the root) and names a
+/// filesystem-yielding vertex, never a `Context` (the frontend first copies what a mount
+/// reads from a context into a `File` vertex on `Scratch`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Mount {
+    Bind(BindMount),
+    Cache(CacheMount),
+    Tmpfs(TmpfsMount),
+    Secret(SecretMount),
+    Ssh(SshMount),
+}
+
+impl Mount {
+    /// Where the mount appears in the sandbox (`None` for a secret exposed only as an
+    /// environment variable).
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Mount::Bind(m) => Some(&m.target),
+            Mount::Cache(m) => Some(&m.target),
+            Mount::Tmpfs(m) => Some(&m.target),
+            Mount::Secret(m) => m.target.as_deref(),
+            Mount::Ssh(m) => Some(&m.target),
+        }
+    }
+}
+
+/// `type=bind`: `path` of the filesystem of input `source`, read-only unless `readwrite`
+/// (then writes go to a throwaway layer and are discarded after the RUN).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindMount {
+    pub target: String,
+    pub source: usize,
+    /// Absolute path inside the source filesystem (`/` for all of it).
+    pub path: String,
+    pub readwrite: bool,
+}
+
+/// `type=cache`: a directory kept in the store across builds, keyed by `id` (default: the
+/// target). Its contents are never part of a cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheMount {
+    pub target: String,
+    pub id: String,
+    pub sharing: CacheSharing,
+    /// `from`/`source`: what a new cache directory starts with.
+    pub from: Option<MountFrom>,
+    pub readonly: bool,
+    /// Mode, owner and group of the cache directory when it is created (0755, 0, 0).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Where a cache mount's first contents come from: `path` in the filesystem of input `source`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountFrom {
+    pub source: usize,
+    pub path: String,
+}
+
+/// How concurrent RUNs share one cache directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheSharing {
+    /// Used by every RUN at once.
+    #[default]
+    Shared,
+    /// A RUN that finds it in use gets a new directory of its own.
+    Private,
+    /// A RUN waits until no other RUN uses it.
+    Locked,
+}
+
+/// `type=tmpfs`: an empty tmpfs, gone after the RUN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TmpfsMount {
+    pub target: String,
+    /// Size limit in bytes (the kernel's default when `None`).
+    pub size: Option<u64>,
+}
+
+/// `type=secret`: secret `id` (given to the build with `--secret`) as a read-only file at
+/// `target` (default `/run/secrets/<id>` unless only `env` is given) and/or as the value of
+/// environment variable `env`. Its contents are never part of a key, a layer or a log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretMount {
+    pub id: String,
+    pub target: Option<String>,
+    pub env: Option<String>,
+    /// Fail when the build was not given the secret (otherwise the mount is skipped).
+    pub required: bool,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `type=ssh`: the SSH agent `id` (given with `--ssh`, default `default`) as a socket at
+/// `target` (default `/run/buildkit/ssh_agent.N`), with `SSH_AUTH_SOCK` pointing at it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshMount {
+    pub id: String,
+    pub target: String,
+    pub required: bool,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

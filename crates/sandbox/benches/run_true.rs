@@ -56,6 +56,8 @@ fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: 
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
     };
     let id = SnapshotId(Digest::of(
         format!("bench-{}-{n}", std::process::id()).as_bytes(),
@@ -69,6 +71,7 @@ fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: 
         layers,
         upper: &prepared.upper,
         work: &prepared.work,
+        mounts: &[],
         log: &Discard,
         cancel: &cancel,
     })

@@ -77,6 +77,8 @@ mod tests {
             cwd: "/".into(),
             user: String::new(),
             network: rbuild_graph::NetworkMode::None,
+            mounts: vec![],
+            security: Default::default(),
         };
         let spec = crate::spec::build_spec(&op, Path::new("/r"), &etc).expect("spec");
         for m in spec.mounts().iter().flatten() {

@@ -343,6 +343,8 @@ mod tests {
             cwd: "/".into(),
             user: String::new(),
             network,
+            mounts: vec![],
+            security: Default::default(),
         }
     }
 

@@ -206,6 +206,8 @@ fn capabilities_are_dockers_default_set() {
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
     };
     let (res, log) = f.run_op(&op);
     assert!(res.is_ok(), "{}", explain(&res, &log));
@@ -243,6 +245,8 @@ fn exit_codes_and_signals_are_reported() {
         cwd: "/".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
     };
     let (res, log) = f.run_op(&op);
     match res {
@@ -306,6 +310,8 @@ fn missing_cwd_is_created_and_path_defaults() {
         cwd: "/work/dir".into(),
         user: String::new(),
         network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
     };
     let (res, log) = f.run_op(&op);
     assert!(res.is_ok(), "{}", explain(&res, &log));

@@ -490,6 +490,8 @@ impl Lowerer<'_> {
             cwd: st.cwd.clone(),
             user: st.user.clone(),
             network,
+            mounts: vec![],
+            security: Default::default(),
         };
         st.root = self.b.add(
             Op::Exec(exec),

@@ -133,6 +133,8 @@ impl Fixture {
             cwd: "/".into(),
             user: user.into(),
             network,
+            mounts: vec![],
+            security: Default::default(),
         };
         self.run_op(&op)
     }
@@ -160,6 +162,8 @@ impl Fixture {
             cwd: "/".into(),
             user: user.into(),
             network,
+            mounts: vec![],
+            security: Default::default(),
         };
         self.run_op_with(exec, &op)
     }
@@ -175,6 +179,7 @@ impl Fixture {
             layers: &self.layers,
             upper: &self.upper,
             work: &self.work,
+            mounts: &[],
             log: &log,
             cancel: &rbuild_solver::cancel::CancelToken::new(),
         });
