@@ -302,10 +302,11 @@ fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(&cfg.scratch)
         .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
     let mut data = format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={}{}",
         cfg.lowers.join(":"),
         cfg.upper,
-        cfg.work
+        cfg.work,
+        crate::rootless::overlay_options()
     );
     for (param, value) in [
         ("redirect_dir", "off"),
@@ -316,6 +317,7 @@ fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
             .join(param)
             .exists()
         {
+            let value = crate::rootless::overlay_param(param, value);
             data.push_str(&format!(",{param}={value}"));
         }
     }
