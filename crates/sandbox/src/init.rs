@@ -22,7 +22,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{fork, setgid, setsid, setuid, ForkResult, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 
 use crate::caps;
@@ -439,7 +439,7 @@ fn prepare_and_exec(
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    setgroups(&groups).map_err(|e| SetupError::sys("setgroups", e))?;
+    crate::rootless::set_groups(&groups)?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| SetupError::sys("setgid", e))?;
     setuid(Uid::from_raw(user.uid)).map_err(|e| SetupError::sys("setuid", e))?;
     if user.uid == 0 {

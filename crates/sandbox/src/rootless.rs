@@ -44,6 +44,30 @@ pub(crate) fn overlay_param<'a>(param: &str, value: &'a str) -> &'a str {
     }
 }
 
+/// `setgroups(groups)`; where the user namespace denies setgroups (the single-id mapping)
+/// an empty list is skipped (the namespace's root has no supplementary groups to drop: the
+/// caller's own are unmapped there), and any other list is an error naming the cause.
+pub(crate) fn set_groups(groups: &[nix::unistd::Gid]) -> Result<()> {
+    match nix::unistd::setgroups(groups) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EPERM) if active() && setgroups_denied() => {
+            if groups.is_empty() {
+                Ok(())
+            } else {
+                Err(SetupError::sys(
+                    "setgroups (denied in a single-id user namespace)",
+                    nix::errno::Errno::EPERM,
+                ))
+            }
+        }
+        Err(e) => Err(SetupError::sys("setgroups", e)),
+    }
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// Whether slirp4netns can work here: in a user namespace it needs `/dev/net/tun` to be
 /// readable and writable by the caller (mode 0666, as udev makes it on most systems).
 pub(crate) fn tun_usable() -> bool {
