@@ -336,6 +336,29 @@ fn rootless_build_has_the_same_layers_as_a_root_build() {
         );
     }
 
+    // The copy-and-diff snapshotter (the fallback where overlayfs cannot be mounted in the
+    // user namespace) gives the same layers too.
+    let copy_layout = world.dir.join("layout-copy");
+    world.ok(
+        &[
+            "build",
+            "-q",
+            "--no-cache",
+            "-o",
+            &format!("type=oci,dest={},tar=false", s(&copy_layout)),
+            s(&app_ctx),
+        ],
+        &[("RBUILD_SNAPSHOTTER", "copy")],
+    );
+    let copied = listings(&copy_layout);
+    assert_eq!(want.len(), copied.len(), "layer count (copy snapshotter)");
+    for (i, (w, c)) in want.iter().zip(&copied).enumerate() {
+        assert_eq!(
+            w, c,
+            "layer {i} differs between root and rootless copy-and-diff"
+        );
+    }
+
     // On the host, the user's store holds files of its subordinate ids (ns 1000 → host
     // SUB_START + 999), never of root.
     let owners = store_owners(&world.dir.join("store"));
@@ -406,4 +429,54 @@ fn single_id_mapping_builds_but_cannot_chown() {
     );
     let out = world.run(&["build", "-q", s(&bad_ctx)], &single);
     assert!(!out.status.success(), "chown to an unmapped id must fail");
+}
+
+#[test]
+fn default_network_goes_through_slirp4netns_and_none_has_only_loopback() {
+    if !can_run_rootless() || !require("slirp4netns", have_tool("slirp4netns")) {
+        return;
+    }
+    let user = test_user();
+    let tun_ok = Command::new("setpriv")
+        .args([
+            &format!("--reuid={USER}"),
+            &format!("--regid={USER}"),
+            "--init-groups",
+            "sh",
+            "-c",
+            "test -r /dev/net/tun && test -w /dev/net/tun",
+        ])
+        .status()
+        .is_ok_and(|st| st.success());
+    if !require(
+        "/dev/net/tun usable by unprivileged users (mode 0666, Debian's default) for slirp4netns",
+        tun_ok,
+    ) {
+        return;
+    }
+    let world = UserWorld::new(&user, "net");
+    let busybox = std::fs::read(BUSYBOX).expect("read busybox");
+    let bb_ctx = world.context(
+        "busybox-ctx",
+        &[
+            ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
+            ("busybox", &busybox),
+        ],
+    );
+    world.ok(&["build", "-q", "-t", "busybox:latest", s(&bb_ctx)], &[]);
+    let ctx = world.context(
+        "app",
+        &[(
+            "Dockerfile",
+            b"FROM busybox\n\
+              RUN ip -o addr show tap0 | grep -q 10.0.2.100 && grep -q 10.0.2.3 /etc/resolv.conf\n\
+              RUN --network=none ! ip -o link show tap0 && test \"$(ip -o link | wc -l)\" = 1\n",
+        )],
+    );
+    let out = world.ok(&["build", "--progress=plain", s(&ctx)], &[]);
+    assert!(
+        !support::stderr(&out).contains("loopback only"),
+        "{}",
+        support::stderr(&out)
+    );
 }
