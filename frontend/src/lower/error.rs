@@ -57,6 +57,8 @@ pub enum LowerError {
     BadTrigger { trigger: String, reason: String },
     #[error(transparent)]
     Instruction(#[from] crate::instructions::InstructionError),
+    #[error(transparent)]
+    RunMount(#[from] super::mount_sources::RunMountError),
     /// Another error, at the span of the flag or word at fault (not the whole instruction).
     #[error("{error}")]
     At { error: Box<LowerError>, span: Span },
