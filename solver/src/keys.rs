@@ -10,7 +10,7 @@
 //! | `Scratch` | the constant `scratch` | – |
 //! | `Image` | the platform-specific **manifest digest** the reference resolved to (once per build; `--pull` re-resolves) | the tag text, the registry it came from |
 //! | `Context` | its name | its contents: a COPY keys on what it *selects*, not on the whole context |
-//! | `Exec` | the op as JSON (argv, env in order, cwd, user, network mode), the root input's key | mtimes, the host, wall-clock time, cache-mount contents |
+//! | `Exec` | the op as JSON (argv, env in order, cwd, user, network mode, `--mount` specs: type, target, ids, sharing, modes, `required`; `--security` when insecure), every input's key (root, bind and cache-`from` sources) | mtimes, the host, wall-clock time, **cache-mount contents**, **secret values** and **SSH agents** (resolved after keying, in `mounts.rs`) |
 //! | `Http` | the op as JSON (url, filename, checksum); without `--checksum` also the **body's digest and `Last-Modified`** found by downloading (a conditional request when the URL was fetched before) | the URL's ETag; with `--checksum`, the body and `Last-Modified` (nothing is downloaded to key it, as in BuildKit) |
 //! | `Git` | the op as JSON (remote, reference, subdir, keep_git_dir) and the **commit** the reference resolved to (`git ls-remote`) | the time of the checkout |
 //! | `File` | the actions as JSON (src, dest, chown, chmod, data of heredoc files), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`, `--exclude`) files, files the copy does not select |
