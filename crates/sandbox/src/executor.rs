@@ -332,6 +332,9 @@ pub(crate) fn run_init(
 ) -> Result<Outcome> {
     let init_exe = launch.init_exe;
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
+    // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
+    let (run_mounts, _copies) =
+        crate::run_mounts::for_init(req.mounts, root_copy.map(|_| req.work))?;
     let cfg = InitConfig {
         spec,
         scratch: scratch.dir.path().to_path_buf(),
@@ -344,6 +347,7 @@ pub(crate) fn run_init(
         loopback: req.op.network != NetworkMode::Host,
         slirp: launch.slirp.is_some(),
         runtime: launch.runtime.map(Path::to_path_buf),
+        run_mounts,
     };
     let mut config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
         what: "encode sandbox config",
