@@ -13,6 +13,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use rbuild_cache::Store;
@@ -318,9 +319,12 @@ fn write_meta(path: &Path, meta: &UrlMeta) {
     if fs::create_dir_all(dir).is_err() {
         return;
     }
+    // Unique per process and call: two downloads of one URL never share a staging file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
         path.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
