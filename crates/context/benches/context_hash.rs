@@ -78,10 +78,7 @@ fn digest(dir: &Path) -> Result<(), String> {
     let ctx = BuildContext::from_dir(dir, None).map_err(|e| e.to_string())?;
     let d = ctx.digest().map_err(|e| e.to_string())?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    println!(
-        "digest entries={} ms={ms:.1} digest={d}",
-        ctx.entries().len()
-    );
+    println!("digest entries={} ms={ms:.1} digest={d}", ctx.len());
     Ok(())
 }
 

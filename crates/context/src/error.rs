@@ -24,13 +24,9 @@ pub enum ContextError {
         #[source]
         source: io::Error,
     },
-    /// The parallel directory walk reported an error.
-    #[error("walking build context {root}: {source}")]
-    Walk {
-        root: PathBuf,
-        #[source]
-        source: ignore::Error,
-    },
+    /// The context is too big for the compact in-memory table.
+    #[error("build context {root} is too large: {detail}")]
+    TooLarge { root: PathBuf, detail: &'static str },
     /// A path (or symlink target) in the context is not valid UTF-8.
     #[error("build context path {path} is not valid UTF-8")]
     NonUtf8 { path: PathBuf },

@@ -10,10 +10,10 @@ use crate::error::ContextError;
 /// with a trailing `/`; then one last line: the context digest. Ends with a newline.
 pub fn debug_listing(ctx: &BuildContext) -> Result<String, ContextError> {
     let mut out = String::new();
-    for e in ctx.entries() {
-        let slash = if e.kind == EntryKind::Dir { "/" } else { "" };
+    for (rel, kind) in ctx.paths() {
+        let slash = if kind == EntryKind::Dir { "/" } else { "" };
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "{}{}", e.rel, slash);
+        let _ = writeln!(out, "{rel}{slash}");
     }
     let _ = writeln!(out, "{}", ctx.digest()?);
     Ok(out)
