@@ -219,6 +219,58 @@ mod tests {
         assert_eq!(f.decide("bar", false), Decision::Keep);
     }
 
+    /// The incremental decision (parent hits carried down, subtrees no pattern touches
+    /// skipped) equals the from-scratch one on every path of a small tree.
+    #[test]
+    fn incremental_equals_from_scratch() {
+        let filters = [
+            Filter::excluding(m(&["a", "!a/b/*.rs", "**/*.log", "!keep.log", "c/**/d"])),
+            Filter::excluding(m(&["*", "!c"])),
+            Filter::new()
+                .with_layer(Layer {
+                    include: Some(m(&["a/b", "c/*/d", "!a/b/x.log"])),
+                    exclude: Some(m(&["**/y.rs"])),
+                })
+                .with_layer(Layer {
+                    include: None,
+                    exclude: Some(m(&["c/e"])),
+                }),
+            Filter::new(),
+        ];
+        let dirs = ["a", "a/b", "c", "c/e", "c/e/d", "z", "z/q"];
+        let files = ["x.log", "y.rs", "keep.log", "d"];
+        for f in &filters {
+            // Depth-first so each directory's state comes from its parent's.
+            let mut states = std::collections::HashMap::new();
+            states.insert(String::new(), f.root_state());
+            for dir in dirs {
+                let parent = dir.rsplit_once('/').map_or("", |(p, _)| p);
+                let Some(ps) = states.get(parent).cloned() else {
+                    continue;
+                };
+                let decision = f.decide_in(&ps, dir, true);
+                assert_eq!(decision, f.decide(dir, true), "{dir} in {f:?}");
+                if decision != Decision::Skip {
+                    states.insert(dir.to_string(), f.child_state(&ps, dir, decision));
+                }
+            }
+            for (dir, state) in &states {
+                for file in files {
+                    let rel = if dir.is_empty() {
+                        file.to_string()
+                    } else {
+                        format!("{dir}/{file}")
+                    };
+                    assert_eq!(
+                        f.decide_in(state, &rel, false),
+                        f.decide(&rel, false),
+                        "{rel} in {f:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn include_descends_towards_matches() {
         let f = Filter::new().with_layer(Layer {
