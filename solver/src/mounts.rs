@@ -28,10 +28,9 @@ use rbuild_cache::{
     CacheError, CacheMountError, CacheMountLease, CacheMountRequest, CacheMountSharing, SnapshotId,
     Store,
 };
-use rbuild_graph::{CacheSharing, ExecOp, Graph, Mount, Op, SecurityMode};
+use rbuild_graph::{CacheSharing, ExecOp, Graph, Mount, Op, SecurityMode, VertexId};
 
 use crate::cancel::CancelToken;
-use crate::error::{SolveError, VertexError};
 use crate::ports::{MountSource, ResolvedMount};
 use crate::ssh_proxy::SshProxy;
 use crate::VertexResult;
@@ -83,8 +82,9 @@ pub enum MountError {
         #[source]
         source: std::io::Error,
     },
+    /// Boxed: a store error is large, and this sits inside every `VertexError`.
     #[error(transparent)]
-    Cache(#[from] CacheMountError),
+    Cache(Box<CacheMountError>),
     #[error("mount at {target}: source {index} is not an input of this step")]
     BadSource { target: String, index: usize },
     #[error("mount at {target}: snapshot {} of its source is missing from the store", .id.0)]
@@ -103,28 +103,16 @@ pub(crate) struct PreparedMounts {
     _proxies: Vec<SshProxy>,
 }
 
-/// Fails on the first reachable RUN with `--security=insecure` when the build does not allow
-/// it, before anything runs (BuildKit checks entitlements when it loads the definition).
-pub(crate) fn check_entitlements(graph: &Graph, allow_insecure: bool) -> Result<(), SolveError> {
+/// The first reachable RUN with `--security=insecure` when the build does not allow it. The
+/// solver fails on it before anything runs (BuildKit checks entitlements when it loads the
+/// definition), with [`MountError::InsecureNotAllowed`].
+pub(crate) fn disallowed_insecure(graph: &Graph, allow_insecure: bool) -> Option<VertexId> {
     if allow_insecure {
-        return Ok(());
+        return None;
     }
-    for id in graph.reachable() {
-        let v = graph.vertex(id);
-        if let Op::Exec(exec) = &v.op {
-            if exec.security == SecurityMode::Insecure {
-                return Err(SolveError::Vertex {
-                    vertex: id.0,
-                    name: v.name.clone(),
-                    span: v.span,
-                    log_tail: vec![],
-                    log_path: None,
-                    source: VertexError::Mount(MountError::InsecureNotAllowed),
-                });
-            }
-        }
-    }
-    Ok(())
+    graph.reachable().into_iter().find(
+        |id| matches!(&graph.vertex(*id).op, Op::Exec(e) if e.security == SecurityMode::Insecure),
+    )
 }
 
 /// Resolves the mounts of `exec`, whose inputs' results are `inputs` (in input order).
@@ -179,7 +167,9 @@ pub(crate) fn prepare(
                     uid: c.uid,
                     gid: c.gid,
                 };
-                let lease = store.cache_mount(&req, &|| cancel.is_cancelled(), &seed)?;
+                let lease = store
+                    .cache_mount(&req, &|| cancel.is_cancelled(), &seed)
+                    .map_err(|e| MountError::Cache(Box::new(e)))?;
                 out.mounts.push(ResolvedMount {
                     target,
                     readonly: c.readonly,

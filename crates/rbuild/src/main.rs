@@ -14,6 +14,7 @@ mod image_out;
 mod output;
 mod progress;
 mod report;
+mod secrets;
 mod settings;
 mod store_cmds;
 
