@@ -267,13 +267,22 @@ fn tmpfs(exec: &dyn Executor) {
             },
         ),
         mnt("/rot", true, MountSource::Tmpfs { size: None }),
+        // An existing target gives the tmpfs its mode (as runc, hence BuildKit, does).
+        mnt("/bin/sub", false, MountSource::Tmpfs { size: None }),
     ];
-    let script = "ls -A /t | wc -l; stat -c %a /t; echo hi > /t/f && cat /t/f; \
+    std::fs::create_dir(f.layers[0].join("bin/sub")).expect("mkdir");
+    std::fs::set_permissions(
+        f.layers[0].join("bin/sub"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .expect("chmod");
+    let script =
+        "stat -c %a /bin/sub; ls -A /t | wc -l; stat -c %a /t; echo hi > /t/f && cat /t/f; \
          grep ' /small ' /proc/mounts | grep -o 'size=[0-9a-z]*'; \
          grep ' /t ' /proc/mounts | grep -o nosuid; touch /rot/x 2>/dev/null && exit 3; exit 0";
     let (res, log) = run(&f, exec, script, &mounts);
     assert!(res.is_ok(), "{}", explain(&res, &log));
-    assert_eq!(log.stdout(), "0\n1777\nhi\nsize=1024k\nnosuid\n");
+    assert_eq!(log.stdout(), "750\n0\n1777\nhi\nsize=1024k\nnosuid\n");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
