@@ -167,6 +167,10 @@ fn git(remote: &str, dir: Option<&Path>, args: &[&str]) -> Result<String, Remote
     .env("GIT_TERMINAL_PROMPT", "0")
     .env("GIT_ASKPASS", "true")
     .env("LC_ALL", "C");
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+        // Never wait for a host-key or password prompt (ssh reads them from the terminal).
+        cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+    }
     if let Some(d) = dir {
         cmd.current_dir(d);
     }
