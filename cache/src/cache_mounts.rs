@@ -121,8 +121,9 @@ impl Store {
         self.root.join("cache-mounts")
     }
 
-    /// Leases cache mount `req.id`, creating it on first use (filled by `seed`, which gets the
-    /// new, empty directory; it runs for a private fresh directory too). Waits as
+    /// Leases cache mount `req.id`, creating it on first use with the request's mode and owner,
+    /// then filled by `seed` (which gets the new, empty directory and may change its mode and
+    /// owner; it runs for a private fresh directory too). Waits as
     /// `req.sharing` says, giving up with [`CacheMountError::Canceled`] once `cancelled()`.
     pub fn cache_mount(
         &self,
@@ -204,10 +205,11 @@ impl Store {
         let made = (|| {
             std::os::unix::fs::chown(&staged, Some(req.uid), Some(req.gid))
                 .map_err(io_err("chown", &staged))?;
-            seed(&staged)?;
-            // After seeding, so that a read-only mode cannot stop the seed.
             fs::set_permissions(&staged, fs::Permissions::from_mode(req.mode & 0o7777))
-                .map_err(io_err("chmod", &staged))
+                .map_err(io_err("chmod", &staged))?;
+            // Last: a seed may give the directory its source's mode and owner (BuildKit's
+            // `from=` does).
+            seed(&staged)
         })();
         match made {
             Ok(()) => Ok(staged),

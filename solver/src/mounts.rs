@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::merged::MergedView;
@@ -130,6 +130,9 @@ pub(crate) fn prepare(
         _proxies: Vec::new(),
     };
     let mut ssh_sock: Option<String> = None;
+    // A cache id mounted twice by one RUN is leased once (a second `locked` lease would wait
+    // for the first forever).
+    let mut leased: HashMap<&str, PathBuf> = HashMap::new();
     for mount in &exec.mounts {
         let target = mount.target().unwrap_or_default().to_string();
         match mount {
@@ -145,6 +148,14 @@ pub(crate) fn prepare(
                 });
             }
             Mount::Cache(c) => {
+                if let Some(dir) = leased.get(c.id.as_str()) {
+                    out.mounts.push(ResolvedMount {
+                        target,
+                        readonly: c.readonly,
+                        source: MountSource::Dir(dir.clone()),
+                    });
+                    continue;
+                }
                 let from = match &c.from {
                     Some(f) => Some((
                         MergedView::new(layer_paths(store, inputs, f.source, &target)?),
@@ -175,6 +186,7 @@ pub(crate) fn prepare(
                     readonly: c.readonly,
                     source: MountSource::Dir(lease.path().to_path_buf()),
                 });
+                leased.insert(&c.id, lease.path().to_path_buf());
                 out._leases.push(lease);
             }
             Mount::Tmpfs(t) => out.mounts.push(ResolvedMount {
@@ -309,9 +321,13 @@ fn seed_from(view: &MergedView, src: &str, dest: &Path) -> Result<(), CacheError
         } else {
             continue;
         }
-        use std::os::unix::fs::MetadataExt;
         std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid())).map_err(io("chown", &to))?;
     }
+    // The cache directory itself takes the source directory's owner and mode, as in BuildKit
+    // (where `uid`, `gid` and `mode` apply only without `from`).
+    std::os::unix::fs::lchown(dest, Some(top.metadata.uid()), Some(top.metadata.gid()))
+        .map_err(io("chown", dest))?;
+    dirs.insert(0, (dest.to_path_buf(), top.metadata.permissions().mode()));
     // Directory modes last (deepest first), so a read-only directory does not stop the copy.
     for (dir, mode) in dirs.into_iter().rev() {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode & 0o7777))

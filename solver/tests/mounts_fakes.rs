@@ -455,6 +455,24 @@ fn private_sharing_in_use_gets_its_own_dir() {
 }
 
 #[test]
+fn one_run_mounting_a_locked_cache_twice_leases_it_once() {
+    let w = World::new();
+    let mut second = cache("twice", CacheSharing::Locked);
+    if let Mount::Cache(c) = &mut second {
+        c.target = "/other".into();
+    }
+    let graph = one_run(
+        &["record"],
+        vec![cache("twice", CacheSharing::Locked), second],
+    );
+    w.solve(graph, &Given::default()).0.unwrap();
+    let run = &w.exec.runs()[0];
+    assert_eq!(run.mounts.len(), 2);
+    assert_eq!(run.mounts[0].source, run.mounts[1].source);
+    assert_eq!(run.mounts[1].target, "/other");
+}
+
+#[test]
 fn required_secret_missing_fails_naming_it() {
     let w = World::new();
     let graph = one_run(&["record"], vec![secret("npmrc", None, true)]);

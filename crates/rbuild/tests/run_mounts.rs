@@ -91,6 +91,71 @@ fn cache_mount_keeps_files_between_builds_and_out_of_the_layer() {
 }
 
 #[test]
+fn cache_mount_owner_mode_and_from_as_buildkit() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    // Checked against BuildKit (dockerd 20.10): uid/gid/mode apply to a new empty cache
+    // directory; with `from`, the directory is a copy of the source's, mode and owner included.
+    let df = "FROM busybox AS seed\n\
+              RUN mkdir -p /data && chmod 0750 /data && chown 5:6 /data && echo seeded > /data/f\n\
+              FROM busybox\n\
+              RUN --mount=type=cache,target=/c,id=seeded,from=seed,source=/data,uid=1000,mode=0700 \
+              stat -c '%a %u %g' /c > /from && cat /c/f > /seen\n\
+              RUN --mount=type=cache,target=/d,id=owned,uid=1000,gid=1001,mode=0700 \
+              stat -c '%a %u %g' /d > /owned\n\
+              RUN --mount=type=cache,target=/e,id=plain stat -c '%a %u %g' /e > /plain\n";
+    let log = build(&env, "owners", df, &[], &[]);
+    let root = out_dir(&log);
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    assert_eq!(read("from"), "750 5 6\n");
+    assert_eq!(read("seen"), "seeded\n");
+    assert_eq!(read("owned"), "700 1000 1001\n");
+    assert_eq!(read("plain"), "755 0 0\n");
+}
+
+#[test]
+fn locked_cache_mount_serialises_two_rbuild_processes() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let df = |n: &str| {
+        format!(
+            "FROM busybox\nRUN --mount=type=cache,target=/c,id=lk,sharing=locked \
+             echo start-{n} >> /c/log && sleep 1 && echo end-{n} >> /c/log\n"
+        )
+    };
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let ctx = env.context(&format!("lk-{n}"), &[("Dockerfile", &df(n))]);
+            env.cmd()
+                .args(["build", "-q", s(&ctx)])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let read = "FROM busybox\nRUN --mount=type=cache,target=/c,id=lk cat /c/log > /log\n";
+    let log = build(&env, "lk-read", read, &[], &[]);
+    let lines = std::fs::read_to_string(out_dir(&log).join("log")).unwrap();
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for pair in lines.chunks(2) {
+        assert_eq!(
+            pair[0].strip_prefix("start-"),
+            pair[1].strip_prefix("end-"),
+            "runs interleaved: {lines:?}"
+        );
+    }
+}
+
+#[test]
 fn secret_is_readable_during_its_run_only() {
     let Some(env) = Env::with_busybox() else {
         return;
