@@ -298,6 +298,32 @@ fn http_errors_name_the_url_and_status() {
     assert!(err.contains("source can't be a URL for COPY"), "{err}");
 }
 
+#[test]
+fn downloads_are_extracted_only_with_unpack_true() {
+    let env = Env::new();
+    let http = HttpServer::start();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_path("inside.txt").expect("path");
+    h.set_mode(0o644);
+    h.set_size(3);
+    h.set_cksum();
+    b.append(&h, &b"in\n"[..]).expect("append");
+    let archive = b.into_inner().expect("tar");
+    http.set("/a.tar", &archive, None, None);
+    let url = http.url("/a.tar");
+    let (out, _) = build(
+        &env,
+        &format!("FROM scratch\nADD {url} /kept/\nADD --unpack=true {url} /x/\n"),
+    );
+    assert_eq!(fs::read(out.join("kept/a.tar")).expect("copied"), archive);
+    assert_eq!(
+        fs::read(out.join("x/inside.txt")).expect("extracted"),
+        b"in\n"
+    );
+    assert!(!out.join("x/a.tar").exists());
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     rbuild_types::Digest::of(data).hex()
 }
