@@ -175,3 +175,13 @@ fn look_alikes_stay_local() {
     assert!(kinds.contains(&"context") && kinds.contains(&"http"));
     assert!(!kinds.contains(&"git"));
 }
+
+#[test]
+fn one_vertex_per_identical_remote_source() {
+    let g = lower_ok(
+        "FROM busybox\nADD https://h/f.txt /a/\nADD https://h/f.txt /b/\n\
+         ADD https://h/r.git#main /c/\nADD https://h/r.git#main /d/\nADD https://h/r.git#dev /e/\n",
+    );
+    let count = |kind: &str| g.vertices.iter().filter(|v| v.op.kind() == kind).count();
+    assert_eq!((count("http"), count("git")), (1, 2));
+}

@@ -157,9 +157,7 @@ impl Lowerer<'_> {
                 ),
             };
             if let Some(op) = op {
-                let vertex =
-                    self.b
-                        .add(op, Vec::new(), s.clone(), Some(node.span), st.ignore_cache);
+                let vertex = self.b.remote(op, s.clone(), node.span, st.ignore_cache);
                 inputs.push(vertex);
                 actions.push(FileAction::Copy(CopyAction {
                     source: inputs.len() - 1,
