@@ -130,19 +130,29 @@ fn copy_and_add_flags() {
     );
     let sum = "0".repeat(64);
     fails_at(
-        &format!("FROM busybox\nADD --checksum=sha256:{sum} https://x/y /z\n"),
+        &format!("FROM busybox\nADD --checksum=sha256:{sum} a /z\n"),
         "2:5",
-        "ADD --checksum is not supported yet",
+        "checksum requires HTTP(S) or Git sources",
     );
     fails_at(
-        "FROM busybox\nADD --keep-git-dir git@github.com:a/b.git /src\n",
+        &format!("FROM busybox\nADD --checksum=sha256:{sum} https://x/y https://x/z /d/\n"),
         "2:5",
-        "ADD --keep-git-dir is not supported yet",
+        "checksum can't be specified for multiple sources",
+    );
+    fails_at(
+        &format!("FROM busybox\nADD --checksum=sha256:{sum} git@github.com:a/b.git /src\n"),
+        "2:5",
+        "ADD --checksum of a git source is not supported yet",
     );
     fails_at(
         "FROM busybox\nCOPY  a https://example.com/x /d\n",
         "2:9",
-        "from a URL or git source",
+        "source can't be a URL for COPY",
+    );
+    fails_at(
+        "FROM busybox\nCOPY https://example.com/r.git#main /d\n",
+        "2:6",
+        "source can't be a git ref for COPY",
     );
     fails_at(
         "FROM busybox\nADD --from=x a /b\n",
@@ -253,7 +263,7 @@ fn every_bad_instruction_is_reported() {
     // Lowering errors of several instructions too.
     let src = "FROM busybox\n\
                RUN --device=/dev/fuse true\n\
-               ADD --keep-git-dir git@github.com:a/b.git /src\n";
+               ADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 f /src\n";
     let errs = lower_src(src).expect_err("fails");
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(
