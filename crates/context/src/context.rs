@@ -222,18 +222,19 @@ impl BuildContext {
         let m = self.table.meta(i);
         let content = match m.kind {
             EntryKind::File => {
-                let host = self
-                    .root
-                    .as_deref()
-                    .unwrap_or(Path::new(""))
-                    .join(self.table.rel(i));
+                let host = || {
+                    self.root
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .join(self.table.rel(i))
+                };
                 Some(match &self.stat_cache {
                     Some(cache) => {
                         let stat = self.table.stat_key(i);
                         match cache.lookup(&stat) {
                             Some(c) => c,
                             None => {
-                                let (c, unchanged) = content_digest_checked(&host, &stat)?;
+                                let (c, unchanged) = content_digest_checked(&host(), &stat)?;
                                 if unchanged {
                                     cache.remember(stat, c);
                                 }
@@ -241,7 +242,7 @@ impl BuildContext {
                             }
                         }
                     }
-                    None => content_digest(&host)?,
+                    None => content_digest(&host())?,
                 })
             }
             EntryKind::Dir | EntryKind::Symlink => None,

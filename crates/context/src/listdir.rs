@@ -8,7 +8,7 @@
 //! ([`DirState`]); below a directory that no pattern can touch nothing is matched at all.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -62,7 +62,9 @@ pub(crate) fn list_dir(
     )
     .map_err(io)?;
     let mut names: Vec<(String, FileType)> = Vec::new();
-    let mut dir = Dir::read_from(&fd).map_err(io)?;
+    // Reads through this descriptor (no reopen); `fstatat` below uses it too, which the
+    // directory stream's position does not affect.
+    let mut dir = Dir::new(fd).map_err(io)?;
     while let Some(dent) = dir.read() {
         let dent = dent.map_err(io)?;
         let name = dent.file_name().to_bytes();
@@ -79,10 +81,9 @@ pub(crate) fn list_dir(
         };
         names.push((child, dent.file_type()));
     }
-    drop(dir);
-    let describe = |(child, ft): (String, FileType)| {
-        describe_child(root, fd.as_fd(), child, ft, filter, state)
-    };
+    let fd = dir.fd().map_err(io)?;
+    let describe =
+        |(child, ft): (String, FileType)| describe_child(root, fd, child, ft, filter, state);
     let mut items: Vec<Option<Listed>> = if names.len() >= PARALLEL_MIN {
         names
             .into_par_iter()

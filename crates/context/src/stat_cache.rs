@@ -77,17 +77,27 @@ impl StatCache {
         decode_record(&self.bytes[HEADER + k * RECORD..HEADER + (k + 1) * RECORD])
     }
 
+    /// The (dev, ino) of record `k`, decoded alone for the binary search.
+    fn key_of(&self, k: usize) -> (u64, u64) {
+        let at = HEADER + k * RECORD;
+        let mut dev = [0u8; 8];
+        let mut ino = [0u8; 8];
+        dev.copy_from_slice(&self.bytes[at..at + 8]);
+        ino.copy_from_slice(&self.bytes[at + 8..at + 16]);
+        (u64::from_le_bytes(dev), u64::from_le_bytes(ino))
+    }
+
     /// The remembered content digest for a file with stat data `stat`, if unchanged and not
     /// racy.
     pub fn lookup(&self, stat: &StatKey) -> Option<Digest> {
         let (mut lo, mut hi) = (0, self.count());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let (key, content) = self.record(mid);
-            match (key.dev, key.ino).cmp(&(stat.dev, stat.ino)) {
+            match self.key_of(mid).cmp(&(stat.dev, stat.ino)) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
+                    let (key, content) = self.record(mid);
                     let racy = key.mtime_ns >= self.trusted_before_ns
                         || key.ctime_ns >= self.trusted_before_ns;
                     return (key == *stat && !racy).then_some(content);
