@@ -239,6 +239,7 @@ impl Scratch {
             lowers.push(format!("l/{i}"));
         }
         crate::initlayer::create(&base.join(INIT_LAYER))?;
+        crate::run_mounts::add_targets(&base.join(INIT_LAYER), req.mounts)?;
         lowers.push(INIT_LAYER.into());
         let upper_abs = std::fs::canonicalize(req.upper)
             .map_err(|e| SetupError::io("resolve upper dir", req.upper, e))?;

@@ -173,6 +173,71 @@ pub(crate) fn for_init(
     Ok((out, copies))
 }
 
+/// Adds the targets of `mounts` whose kind (directory or file) is known before the run to the
+/// init layer at `init_layer` (see [`crate::initlayer`]), with their parents: like the
+/// standard mount points, they then exist in the merged root without the setup creating
+/// anything in the upper dir (no copy-up of an image directory, nothing to remove after the
+/// run). Being the bottom layer it only fills gaps: where the image has something at a
+/// target or a parent (a symlink, a file, a whiteout, an opaque directory), the image wins
+/// and the setup creates the mount point as a placeholder instead. A tmpfs target is given
+/// mode 1777, the mode a tmpfs keeps on a target that did not exist. `Layers` views of a
+/// path other than `/` are left to the setup (their kind is only known once mounted).
+pub(crate) fn add_targets(init_layer: &Path, mounts: &[ResolvedMount]) -> Result<()> {
+    for m in mounts {
+        let (is_dir, mode) = match &m.source {
+            MountSource::Tmpfs { .. } => (true, 0o1777),
+            MountSource::Dir(_) => (true, 0o755),
+            MountSource::Layers { path, .. } if path.trim_matches('/').is_empty() => (true, 0o755),
+            MountSource::Layers { .. } => continue,
+            MountSource::File { .. } | MountSource::Socket(_) => (false, 0o644),
+        };
+        let rel = Path::new(&m.target);
+        let plain = rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        });
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        if !plain || rel.as_os_str().is_empty() {
+            continue;
+        }
+        let path = init_layer.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            continue; // a standard mount point, or a duplicate target
+        }
+        let mut parent = init_layer.to_path_buf();
+        let mut blocked = false;
+        for c in rel.parent().into_iter().flat_map(Path::components) {
+            parent.push(c);
+            match std::fs::symlink_metadata(&parent) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => blocked = true, // a file target of another mount
+                Err(_) => {
+                    std::fs::create_dir(&parent)
+                        .map_err(|e| SetupError::io("mkdir", &parent, e))?;
+                    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755))
+                        .map_err(|e| SetupError::io("chmod", &parent, e))?;
+                }
+            }
+            if blocked {
+                break;
+            }
+        }
+        if blocked {
+            continue;
+        }
+        if is_dir {
+            std::fs::create_dir(&path).map_err(|e| SetupError::io("mkdir", &path, e))?;
+        } else {
+            std::fs::File::create(&path).map_err(|e| SetupError::io("create", &path, e))?;
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| SetupError::io("chmod", &path, e))?;
+    }
+    Ok(())
+}
+
 /// The number of normal components of a sandbox path.
 fn depth(target: &str) -> usize {
     Path::new(target)
@@ -203,25 +268,16 @@ enum Ready {
 }
 
 /// Makes every mount's source ready under `<scratch>/mnt` (see the module docs). Must run in
-/// the init's own mount namespace, which must be private. Does nothing without mounts.
+/// the init's own mount namespace, which must be private. Mounts the private tmpfs only when
+/// a source needs it (a `Layers` view or a secret).
 pub(crate) fn prepare(scratch: &Path, mounts: &[RunMount]) -> Result<Vec<Prepared>> {
-    if mounts.is_empty() {
-        return Ok(Vec::new());
-    }
     let base = scratch.join(PRIVATE);
-    mkdir(&base)?;
-    mount(
-        Some("tmpfs"),
-        &base,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID,
-        Some("mode=0700"),
-    )
-    .map_err(|source| SetupError::Mount {
-        what: "tmpfs for RUN --mount sources".into(),
-        target: base.clone(),
-        source,
-    })?;
+    if mounts
+        .iter()
+        .any(|m| matches!(m.source, RunSource::Layers { .. } | RunSource::File { .. }))
+    {
+        mount_private(&base)?;
+    }
     let mut out = Vec::with_capacity(mounts.len());
     for (i, m) in mounts.iter().enumerate() {
         let nested = mounts[i + 1..]
@@ -236,8 +292,27 @@ pub(crate) fn prepare(scratch: &Path, mounts: &[RunMount]) -> Result<Vec<Prepare
             ready,
         });
     }
-    std::env::set_current_dir(scratch).map_err(|e| SetupError::io("chdir", scratch, e))?;
+    if !mounts.is_empty() {
+        std::env::set_current_dir(scratch).map_err(|e| SetupError::io("chdir", scratch, e))?;
+    }
     Ok(out)
+}
+
+/// Mounts the tmpfs (mode 0700) that holds the prepared sources at `base`.
+fn mount_private(base: &Path) -> Result<()> {
+    mkdir(base)?;
+    mount(
+        Some("tmpfs"),
+        base,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=0700"),
+    )
+    .map_err(|source| SetupError::Mount {
+        what: "tmpfs for RUN --mount sources".into(),
+        target: base.to_path_buf(),
+        source,
+    })
 }
 
 fn mkdir(path: &Path) -> Result<()> {
@@ -585,6 +660,51 @@ mod tests {
                 assert_eq!(layers, &[PathBuf::from("/top"), PathBuf::from("/bottom")])
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn known_targets_join_the_init_layer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layer = dir.path();
+        std::fs::create_dir(layer.join("proc")).expect("mkdir");
+        let mounts = vec![
+            resolved("/run/secrets/s", file_source()),
+            resolved("/tmp/t", MountSource::Tmpfs { size: None }),
+            resolved("/proc", MountSource::Tmpfs { size: None }),
+            resolved(
+                "/w",
+                MountSource::Layers {
+                    layers: vec![],
+                    path: "/sub".into(),
+                },
+            ),
+            // Under a file target: left to the setup.
+            resolved("/run/secrets/s/x", MountSource::Dir("/c".into())),
+        ];
+        add_targets(layer, &mounts).expect("targets");
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(layer.join(p))
+                .expect(p)
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert!(std::fs::metadata(layer.join("run/secrets/s"))
+            .expect("s")
+            .is_file());
+        assert_eq!(mode("run"), 0o755);
+        assert_eq!(mode("tmp/t"), 0o1777);
+        assert_eq!(mode("proc"), 0o755);
+        assert!(!layer.join("w").exists());
+    }
+
+    fn file_source() -> MountSource {
+        MountSource::File {
+            data: vec![1],
+            mode: 0o400,
+            uid: 0,
+            gid: 0,
         }
     }
 

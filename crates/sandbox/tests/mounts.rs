@@ -424,16 +424,26 @@ fn mount_points_the_setup_created_are_not_in_the_layer() {
             },
         ),
         mnt("/tmp/scratch", false, MountSource::Tmpfs { size: None }),
+        // A view of a sub-path: its kind is only known once mounted, so the setup creates
+        // the target in the upper dir (copying /etc up) and removes it after the run.
+        mnt(
+            "/etc/conf.d/data",
+            true,
+            MountSource::Layers {
+                layers: two_layers(&f),
+                path: "/data".into(),
+            },
+        ),
     ];
     // The command's own change under /etc stays; the mount points go.
     let (res, log) = run(
         &f,
         &builtin(),
-        "cat /etc/app.conf; echo real > /etc/real",
+        "cat /etc/app.conf /etc/conf.d/data/b.txt; echo real > /etc/real",
         &mounts,
     );
     assert!(res.is_ok(), "{}", explain(&res, &log));
-    assert_eq!(log.stdout(), "k=v\n");
+    assert_eq!(log.stdout(), "k=v\nB\n");
     assert_eq!(f.upper_entries(), vec!["etc", "etc/real"]);
     let etc = std::fs::metadata(f.upper.join("etc")).expect("etc");
     assert_eq!(etc.mode() & 0o7777, 0o755);
