@@ -166,7 +166,10 @@ fn git(remote: &str, dir: Option<&Path>, args: &[&str]) -> Result<String, Remote
     .args(args)
     .env("GIT_TERMINAL_PROMPT", "0")
     .env("GIT_ASKPASS", "true")
-    .env("LC_ALL", "C");
+    .env("LC_ALL", "C")
+    // Only the transports an ADD source can name (never `ext::`, `file://`), for the
+    // repository and its submodules alike.
+    .env("GIT_ALLOW_PROTOCOL", "git:ssh:http:https");
     if std::env::var_os("GIT_SSH_COMMAND").is_none() {
         // Never wait for a host-key or password prompt (ssh reads them from the terminal).
         cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
@@ -216,5 +219,24 @@ mod tests {
         assert_eq!(pick("nope"), None);
         assert!(is_commit_id(&"a".repeat(40)));
         assert!(!is_commit_id("abc123"));
+    }
+    #[test]
+    fn only_network_transports_are_allowed() {
+        if Command::new("git").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: this test needs git");
+            return;
+        }
+        let op = GitOp {
+            remote: "ext::sh -c false".into(),
+            reference: Some("main".into()),
+            subdir: None,
+            keep_git_dir: false,
+        };
+        match resolve(&op) {
+            Err(RemoteError::Git { detail, .. }) => {
+                assert!(detail.contains("not allowed"), "{detail}")
+            }
+            other => panic!("ext:: must be refused: {other:?}"),
+        }
     }
 }
