@@ -530,3 +530,24 @@ fn onbuild_triggers_with_mounts() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn no_cache_reruns_the_run_but_not_the_context_copy() {
+    let o = BuildOptions {
+        no_cache: true,
+        ..opts()
+    };
+    let g = lower_with(
+        "FROM busybox\nRUN --mount=target=/ctx <<EOF\n#!/bin/sh\nls /ctx\nEOF\n",
+        &o,
+        &[],
+    )
+    .expect("lowers");
+    let (v, run) = last_run(&g);
+    assert!(v.ignore_cache);
+    // The script, then the context copy: both pure functions of their content.
+    for m in &run.mounts {
+        let Mount::Bind(b) = m else { panic!("{m:?}") };
+        assert!(!vertex(&g, v.inputs[b.source]).ignore_cache, "{m:?}");
+    }
+}

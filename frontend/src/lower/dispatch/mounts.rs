@@ -82,7 +82,7 @@ impl Lowerer<'_> {
             MountType::Bind => {
                 let (source, path) = match &m.from {
                     None => {
-                        let (vertex, path) = self.context_copy(st, m.source.as_deref())?;
+                        let (vertex, path) = self.context_copy(m.source.as_deref())?;
                         (inputs.index_of(vertex), path)
                     }
                     Some(from) => {
@@ -207,12 +207,11 @@ impl Lowerer<'_> {
     /// A `File` vertex on scratch holding `source` (default: all) of the build context, and
     /// the path in it where exactly that source is: a directory's contents are copied into
     /// `/<base name>` and a file becomes `/<base name>`, so one path fits both (the kind is
-    /// only known when the build runs); the whole context is copied to `/`.
-    fn context_copy(
-        &mut self,
-        st: &StageState,
-        source: Option<&str>,
-    ) -> Result<(VertexId, String), LowerError> {
+    /// only known when the build runs); the whole context is copied to `/`. The vertex never
+    /// ignores the cache (`--no-cache`): its key holds the digests of what it copies, so a
+    /// cached copy is that same content, and BuildKit has no such step to re-run (it mounts
+    /// its context snapshot directly).
+    fn context_copy(&mut self, source: Option<&str>) -> Result<(VertexId, String), LowerError> {
         let src = paths::context_src(source.unwrap_or("."));
         if paths::has_wildcards(&src) {
             return Err(unsupported(
@@ -243,7 +242,7 @@ impl Lowerer<'_> {
             inputs,
             format!("[internal] load {src} from build context for RUN --mount"),
             None,
-            st.ignore_cache,
+            false,
         );
         Ok((vertex, dest))
     }
