@@ -470,6 +470,52 @@ fn add_git_repository_by_branch_tag_and_commit_with_subdir_and_git_dir() {
     );
 }
 
+#[test]
+fn add_git_checks_out_submodules_without_their_git_files() {
+    if !require("git", have_tool("git")) {
+        return;
+    }
+    let env = Env::new();
+    let base = env.path("repos");
+    let sub = base.join("sub.git");
+    fs::create_dir_all(&sub).expect("mkdir");
+    git(&sub, &["init", "-q"]);
+    fs::write(sub.join("s.txt"), "sub\n").expect("write");
+    git(&sub, &["add", "."]);
+    git(&sub, &["commit", "-q", "-m", "sub"]);
+    let daemon = GitDaemon::start(&base);
+    let top = base.join("top.git");
+    fs::create_dir_all(&top).expect("mkdir");
+    git(&top, &["init", "-q"]);
+    fs::write(top.join("a.txt"), "a\n").expect("write");
+    git(
+        &top,
+        &["submodule", "add", "-q", &daemon.url("sub.git"), "mod"],
+    );
+    git(&top, &["add", "."]);
+    git(&top, &["commit", "-q", "-m", "top"]);
+    let url = daemon.url("top.git");
+    let (out, _) = build(
+        &env,
+        &format!("FROM scratch\nADD {url} /m/\nADD --keep-git-dir {url} /k/\n"),
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("m/mod/s.txt")).expect("submodule"),
+        "sub\n"
+    );
+    assert!(out.join("m/.gitmodules").is_file());
+    assert!(
+        !out.join("m/mod/.git").exists(),
+        "no dangling submodule .git"
+    );
+    assert!(!out.join("m/.git").exists());
+    assert_eq!(
+        fs::read_to_string(out.join("k/mod/s.txt")).expect("submodule"),
+        "sub\n"
+    );
+    assert!(out.join("k/mod/.git").exists() && out.join("k/.git").is_dir());
+}
+
 /// Every regular file under `dir`, relative to it.
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -71,7 +71,8 @@ pub(super) fn materialize(
     run(&["remote", "add", "origin", &op.remote])?;
     fetch(op, commit, work)?;
     run(&["checkout", "-q", commit])?;
-    if work.join(".gitmodules").exists() {
+    let submodules = work.join(".gitmodules").exists();
+    if submodules {
         run(&[
             "submodule",
             "update",
@@ -85,12 +86,31 @@ pub(super) fn materialize(
     if !op.keep_git_dir {
         let dot_git = work.join(".git");
         fs::remove_dir_all(&dot_git).map_err(io_err("remove", &dot_git))?;
+        if submodules {
+            // Each submodule's `.git` is a file pointing into the `.git` just removed.
+            remove_git_files(work)?;
+        }
     }
     let root = tree_root(op, work)?;
     for entry in fs::read_dir(&root).map_err(io_err("read", &root))? {
         let entry = entry.map_err(io_err("read", &root))?;
         let to = upper.join(entry.file_name());
         fs::rename(entry.path(), &to).map_err(io_err("move checkout entry to", &to))?;
+    }
+    Ok(())
+}
+
+/// Removes every `.git` regular file below `dir` (symlinks are not followed).
+fn remove_git_files(dir: &Path) -> Result<(), RemoteError> {
+    for entry in fs::read_dir(dir).map_err(io_err("read", dir))? {
+        let entry = entry.map_err(io_err("read", dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_err("stat", &path))?;
+        if kind.is_dir() {
+            remove_git_files(&path)?;
+        } else if kind.is_file() && entry.file_name() == ".git" {
+            fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
     }
     Ok(())
 }
