@@ -44,6 +44,8 @@ pub enum RemoteError {
     },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    File(#[from] crate::fileop::FileOpError),
     #[error("internal error: {op} vertex ran without being resolved")]
     Unresolved { op: String },
 }

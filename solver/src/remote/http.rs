@@ -117,11 +117,7 @@ pub(super) fn materialize(
         .and_then(|lm| httpdate::parse_http_date(lm).ok())
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
-    set_times(&target, secs, 0).map_err(|e| RemoteError::Io {
-        action: "set the mtime of",
-        path: target.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    Ok(set_times(&target, secs, 0)?)
 }
 
 /// The body of `url`, which must have digest `checksum` (`sha256:…`, `sha384:…`,
