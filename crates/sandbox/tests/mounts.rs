@@ -255,6 +255,93 @@ fn runc_secret_file_mode_owner_and_no_trace() {
     secret(&exec);
 }
 
+/// Whether any regular file under `dir` (not following symlinks) contains `needle`.
+fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            if let Some(hit) = any_file_contains(&path, needle) {
+                return Some(hit);
+            }
+        } else if ft.is_file() {
+            let data = std::fs::read(&path).unwrap_or_default();
+            if data.windows(needle.len()).any(|w| w == needle) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+fn secret_invisible_on_the_host(exec: &dyn Executor) {
+    let f = Fixture::new();
+    let signal = tempfile::tempdir().expect("tempdir");
+    let mounts = [
+        mnt(
+            "/run/secrets/token",
+            true,
+            MountSource::File {
+                data: SECRET.to_vec(),
+                mode: 0o400,
+                uid: 0,
+                gid: 0,
+            },
+        ),
+        mnt("/signal", false, MountSource::Dir(signal.path().into())),
+    ];
+    let started = signal.path().join("started");
+    std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            run(
+                &f,
+                exec,
+                "cat /run/secrets/token > /dev/null && touch /signal/started && sleep 2",
+                &mounts,
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !started.exists() && Instant::now() < deadline && !run.is_finished() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(started.exists(), "the command did not start");
+        // While the secret is mounted: nothing the host can see holds it.
+        let pid = std::process::id();
+        let mut roots = vec![f.dir.path().to_path_buf()];
+        for parent in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+            for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&format!("rbuild-sandbox-{pid}-")) {
+                    roots.push(entry.path());
+                }
+            }
+        }
+        assert!(roots.len() > 1, "no scratch dir found: {roots:?}");
+        for root in &roots {
+            assert_eq!(any_file_contains(root, SECRET), None, "under {root:?}");
+        }
+        let (res, log) = run.join().expect("run");
+        assert!(res.is_ok(), "{}", explain(&res, &log));
+    });
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+}
+
+#[test]
+fn secret_is_invisible_on_the_host_during_the_run() {
+    if !can_run("secret_is_invisible_on_the_host_during_the_run") {
+        return;
+    }
+    secret_invisible_on_the_host(&builtin());
+}
+
+#[test]
+fn runc_secret_is_invisible_on_the_host_during_the_run() {
+    let Some(exec) = runc("runc_secret_is_invisible_on_the_host_during_the_run") else {
+        return;
+    };
+    secret_invisible_on_the_host(&exec);
+}
+
 fn tmpfs(exec: &dyn Executor) {
     let f = Fixture::new();
     let mounts = [
