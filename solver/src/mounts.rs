@@ -93,8 +93,8 @@ pub enum MountError {
     InsecureNotAllowed,
 }
 
-/// The mounts of one RUN, ready to hand to the executor, and what keeps them alive.
-#[derive(Debug)]
+/// The mounts of one RUN, ready to hand to the executor, and what keeps them alive. Not
+/// `Debug`: `op.env` may hold a secret's value.
 pub(crate) struct PreparedMounts {
     /// The op to execute: the op as keyed, plus the environment secrets and agents add.
     pub(crate) op: ExecOp,
