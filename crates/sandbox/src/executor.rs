@@ -239,7 +239,7 @@ impl Scratch {
             lowers.push(format!("l/{i}"));
         }
         crate::initlayer::create(&base.join(INIT_LAYER))?;
-        crate::run_mounts::add_targets(&base.join(INIT_LAYER), req.mounts)?;
+        crate::mount_plan::add_targets(&base.join(INIT_LAYER), req.mounts)?;
         lowers.push(INIT_LAYER.into());
         let upper_abs = std::fs::canonicalize(req.upper)
             .map_err(|e| SetupError::io("resolve upper dir", req.upper, e))?;
@@ -335,7 +335,7 @@ pub(crate) fn run_init(
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
     // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
     let (run_mounts, _copies) =
-        crate::run_mounts::for_init(req.mounts, root_copy.map(|_| req.work))?;
+        crate::mount_plan::for_init(req.mounts, root_copy.map(|_| req.work))?;
     let cfg = InitConfig {
         spec,
         scratch: scratch.dir.path().to_path_buf(),
