@@ -35,9 +35,10 @@
 //! spec mounts of the bundle. With the copy snapshotter, `Layers` sources are copies.
 //!
 //! `RUN --security=insecure` (module `insecure`): every capability rbuild holds, no seccomp
-//! filter, no no_new_privs, no masked or read-only paths, /sys writable, every device allowed in the
-//! device cgroup and the host's fuse/tun/kvm/loop-control/kmsg nodes in /dev, the
-//! namespaces kept (as BuildKit's `security.insecure`, close to `docker run --privileged`).
+//! filter, no no_new_privs, no masked or read-only paths, /sys writable, every device
+//! allowed in the device cgroup and the host's fuse/tun/kvm/loop-control/kmsg nodes in /dev,
+//! the namespaces kept (as BuildKit's `security.insecure`, close to `docker run
+//! --privileged`).
 //!
 //! Snapshotters ([`Snapshotter`]): `Overlay` mounts the layers with the upper dir as the new
 //! layer; where overlayfs is unavailable, `Copy` (module `copydiff`) copies the layers into a plain
