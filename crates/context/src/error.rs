@@ -76,6 +76,12 @@ pub enum ContextError {
         subdir: String,
         problem: &'static str,
     },
+    /// Writing a listing of the context failed.
+    #[error("writing the build context listing: {source}")]
+    Output {
+        #[source]
+        source: io::Error,
+    },
     /// Downloading a URL context failed.
     #[error("downloading build context {url}: {detail}")]
     Http { url: String, detail: String },

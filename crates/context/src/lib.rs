@@ -8,7 +8,7 @@
 //! - [`BuildContext`]: the walked context, hashed lazily in parallel (`rayon` + SHA-256); a
 //!   path's digest covers type, mode bits, uid/gid, symlink target and content, never mtime;
 //! - [`BuildContext::select`]: what a COPY/ADD source selects and its [`Selection::digest`];
-//! - [`debug_listing`]: the text of `rbuild debug context`;
+//! - [`debug_listing`] / [`write_debug_listing`]: the text of `rbuild debug context`;
 //! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive (plain,
 //!   gzip, bzip2, xz, zstd) on stdin or downloaded by [`fetch_url`];
 //! - [`ContextSource`]: what a `CONTEXT` argument names (stdin, directory, git URL, URL);
@@ -48,7 +48,7 @@ pub use error::ContextError;
 pub use filter::{Decision, Filter, Layer};
 pub use glob::{has_wildcards, Glob};
 pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
-pub use listing::debug_listing;
+pub use listing::{debug_listing, write_debug_listing};
 pub use select::Selection;
 pub use source::{ContextSource, GitSpec};
 pub use walk::{walk, walk_order, StatKey, Walked};
