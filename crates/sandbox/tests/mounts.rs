@@ -627,3 +627,15 @@ fn runc_insecure_allows_what_the_sandbox_forbids() {
     };
     insecure(&exec);
 }
+
+#[test]
+fn copy_snapshotter_core_cases() {
+    if !can_run("copy_snapshotter_core_cases") {
+        return;
+    }
+    let exec = NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy);
+    nested(&exec);
+    secret(&exec);
+    tmpfs(&exec);
+    cache_dir(&exec);
+}
