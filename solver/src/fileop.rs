@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::owner::{resolve_owner, Owner, OwnerError};
 
-mod write;
+pub(crate) mod write;
 
 use write::FileAttrs;
 

@@ -48,16 +48,22 @@ pub(crate) fn can_chown() -> bool {
 pub(crate) fn copy_file(src: &Path, dst: &Path, attrs: FileAttrs) -> io::Result<()> {
     let mut from = File::open(src)?;
     let meta = from.metadata()?;
-    let mut to = match create_excl(dst) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            remove_any(dst)?;
-            create_excl(dst)?
-        }
-        Err(e) => return Err(e),
-    };
+    let mut to = create_replacing(dst)?;
     io::copy(&mut from, &mut to)?;
     finish_fd(&to, attrs, meta.mtime(), meta.mtime_nsec())
+}
+
+/// Creates the new, empty file `dst` (mode 0600 until [`finish_fd`]), replacing whatever is
+/// there; the common case (nothing there) costs one `open`.
+pub(crate) fn create_replacing(dst: &Path) -> io::Result<File> {
+    match create_excl(dst) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_any(dst)?;
+            create_excl(dst)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn create_excl(path: &Path) -> io::Result<File> {
@@ -78,8 +84,9 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Owner, then mode (a chown clears set-id bits), then times, all on the open descriptor.
-fn finish_fd(file: &File, attrs: FileAttrs, secs: i64, nsecs: i64) -> io::Result<()> {
+/// Owner, then mode (a chown clears set-id bits), then atime and mtime `(secs, nsecs)`, all
+/// on the open descriptor.
+pub(crate) fn finish_fd(file: &File, attrs: FileAttrs, secs: i64, nsecs: i64) -> io::Result<()> {
     let fd = file.as_raw_fd();
     if let Some((uid, gid)) = attrs.owner.filter(|_| can_chown()) {
         // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
