@@ -57,6 +57,28 @@ impl BuildContext {
         src: &str,
         exclude: &PatternMatcher,
     ) -> Result<Selection, ContextError> {
+        self.selection(src, exclude, true)
+    }
+
+    /// Only the [`Selection::digest`] of [`select_excluding`](Self::select_excluding), with
+    /// the same errors, without building an entry per selected path: what a cache key needs
+    /// (a million-path selection materialised costs hundreds of MB; its digest does not).
+    pub fn select_digest_excluding(
+        &self,
+        src: &str,
+        exclude: &PatternMatcher,
+    ) -> Result<Digest, ContextError> {
+        Ok(self.selection(src, exclude, false)?.digest)
+    }
+
+    /// [`select_excluding`](Self::select_excluding); with `materialise` false, `roots` and
+    /// `entries` are left empty and only the digest is computed.
+    fn selection(
+        &self,
+        src: &str,
+        exclude: &PatternMatcher,
+        materialise: bool,
+    ) -> Result<Selection, ContextError> {
         let cleaned = clean_within_root(src);
         let sources: Vec<(String, Target)> = if cleaned == "." {
             vec![(cleaned, Target::Root)]
@@ -87,17 +109,13 @@ impl BuildContext {
             })
             .collect();
 
-        let needed: Vec<usize> = groups
-            .iter()
-            .flat_map(|(_, target, range)| {
-                let own = match target {
-                    Target::Entry(i) => Some(*i),
-                    Target::Root => None,
-                };
-                own.into_iter().chain(range.iter().copied())
-            })
-            .collect();
-        self.hash_all(&needed)?;
+        // Hash everything selected in parallel first (group by group: no combined index list).
+        for (_, target, kept) in &groups {
+            if let Target::Entry(i) = target {
+                self.entry_digest(*i)?;
+            }
+            self.hash_all(kept)?;
+        }
 
         let mut h = Hasher::new();
         h.field(b"rbuild-selection-v1");
@@ -130,16 +148,22 @@ impl BuildContext {
                 h.field(base.as_bytes());
                 h.field(own_digest.as_bytes());
             }
-            entries.reserve(range.len());
+            if materialise {
+                entries.reserve(range.len());
+            }
             for i in range {
                 let below = self.table.rel(i).get(real_prefix.len()..).unwrap_or("");
                 h.field(below.as_bytes());
                 h.field(self.entry_digest(i)?.as_bytes());
-                let mut e = self.entry(i);
-                e.rel = format!("{shown_prefix}{below}");
-                entries.push(e);
+                if materialise {
+                    let mut e = self.entry(i);
+                    e.rel = format!("{shown_prefix}{below}");
+                    entries.push(e);
+                }
             }
-            roots.push(root_entry);
+            if materialise {
+                roots.push(root_entry);
+            }
         }
         Ok(Selection {
             roots,
