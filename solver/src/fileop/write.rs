@@ -13,9 +13,12 @@
 //! of kernel time. A fresh layer's top-level directories are therefore created the way the
 //! kernel spreads top-level directories (Orlov): the layer root gets the `TOPDIR` attribute and
 //! each top-level directory is created under a random temporary name (the allocator's starting
-//! group is a hash of the name) and renamed into place. Everything below then lands in the
-//! emptiest flex group rather than in the one the last deleted tree occupied. Filesystems
-//! without the attribute ignore it; the result is the same either way.
+//! group is a hash of the name) and renamed into place; every directory the layer creates is
+//! marked `TOPDIR` too, so its subdirectories go to the flex groups with the fewest
+//! directories in turn. The tree then spreads over the emptiest flex groups rather than
+//! filling the one the last deleted tree occupied (which, just freed, is among the emptiest).
+//! Filesystems without the attribute ignore it; the layer's contents are the same either way
+//! (the attribute is not part of a layer).
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
@@ -171,8 +174,8 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
 }
 
 /// Gives `dir` the `TOPDIR` attribute where the filesystem supports it (best effort: the
-/// attribute only steers inode placement).
-fn mark_topdir(dir: &Path) {
+/// attribute only steers inode placement of the directories created in `dir`).
+pub(crate) fn mark_topdir(dir: &Path) {
     let Ok(f) = File::open(dir) else { return };
     let mut flags: libc::c_int = 0;
     // SAFETY: the descriptor is open; FS_IOC_GETFLAGS writes one int to `flags`.
