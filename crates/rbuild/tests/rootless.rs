@@ -179,7 +179,9 @@ const APP_DOCKERFILE: &str = "FROM busybox\n\
     COPY --chown=u:u f /g\n\
     RUN --network=none rm /bin/ls && rm -rf /o && mkdir /o && touch /o/c && ln /f /o/hard\n\
     RUN chown 123:456 /o/c && chmod 4755 /o/c && mkdir -m 1770 /sticky\n\
-    RUN --network=host cat /proc/net/dev > /dev/null && mkdir /net-host\n";
+    RUN --network=host cat /proc/net/dev > /dev/null && mkdir /net-host\n\
+    RUN --mount=type=cache,target=/var/cache/t --mount=type=tmpfs,target=/t \
+        --mount=type=bind,source=f,target=/mnt/f cat /mnt/f > /copied && touch /var/cache/t/x /t/y\n";
 
 /// One tar entry without its times: what must be equal between root and rootless layers.
 fn layer_listing(blob: &Path) -> Vec<String> {

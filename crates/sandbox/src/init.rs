@@ -236,6 +236,8 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     for m in spec.mounts().iter().flatten() {
         mounts::mount_one(m, &mut tracker)?;
     }
+    let run_mounts = crate::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
+    crate::run_mounts::mount_all(&run_mounts, &mut tracker)?;
     mounts::create_devices(&rootfs, linux.devices().as_deref().unwrap_or(&[]))?;
     mounts::dev_symlinks(&rootfs)?;
     mounts::mask_paths(&rootfs, linux.masked_paths().as_deref().unwrap_or(&[]))?;
@@ -302,12 +304,31 @@ fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(&cfg.scratch)
         .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
     let mut data = format!(
-        "lowerdir={},upperdir={},workdir={}{}",
+        "lowerdir={},upperdir={},workdir={}",
         cfg.lowers.join(":"),
         cfg.upper,
-        cfg.work,
-        crate::rootless::overlay_options()
+        cfg.work
     );
+    data.push_str(&overlay_tunables());
+    mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|source| SetupError::Mount {
+        what: format!("overlay ({data})"),
+        target: rootfs.to_path_buf(),
+        source,
+    })
+}
+
+/// `,redirect_dir=off,metacopy=off,index=off` for the parameters this kernel's overlayfs
+/// knows: layers stay in the plain upper-dir format.
+pub(crate) fn overlay_tunables() -> String {
+    // `,userxattr` in a user namespace (rootless), where `trusted.*` cannot be written.
+    let mut data = crate::rootless::overlay_options().to_string();
     for (param, value) in [
         ("redirect_dir", "off"),
         ("metacopy", "off"),
@@ -321,18 +342,7 @@ fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
             data.push_str(&format!(",{param}={value}"));
         }
     }
-    mount(
-        Some("overlay"),
-        rootfs,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|source| SetupError::Mount {
-        what: format!("overlay ({data})"),
-        target: rootfs.to_path_buf(),
-        source,
-    })
+    data
 }
 
 fn read_optional(path: &str) -> Result<String> {
