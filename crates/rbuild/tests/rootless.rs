@@ -179,6 +179,9 @@ const APP_DOCKERFILE: &str = "FROM busybox\n\
     COPY --chown=u:u f /g\n\
     RUN --network=none rm /bin/ls && rm -rf /o && mkdir /o && touch /o/c && ln /f /o/hard\n\
     RUN chown 123:456 /o/c && chmod 4755 /o/c && mkdir -m 1770 /sticky\n\
+    USER u\n\
+    RUN test \"$(id -u):$(id -g)\" = 1000:1000 && touch /tmp/by-u\n\
+    USER root\n\
     RUN --network=host cat /proc/net/dev > /dev/null && mkdir /net-host\n\
     RUN --mount=type=cache,target=/var/cache/t --mount=type=tmpfs,target=/t \
         --mount=type=bind,source=f,target=/mnt/f cat /mnt/f > /copied && touch /var/cache/t/x /t/y\n";
@@ -331,6 +334,7 @@ fn rootless_build_has_the_same_layers_as_a_root_build() {
         "o/.wh..wh..opq ",
         "o/c type=Regular mode=4755 uid=123 gid=456",
         "sticky/ type=Directory mode=1770",
+        "tmp/by-u type=Regular mode=644 uid=1000 gid=1000",
     ] {
         assert!(
             all.iter().any(|l| l.starts_with(needle)),
