@@ -486,3 +486,84 @@ fn default_network_goes_through_slirp4netns_and_none_has_only_loopback() {
         support::stderr(&out)
     );
 }
+
+/// Pids of processes whose command line is exactly `cmdline` (NUL-separated in /proc).
+fn pids_running(cmdline: &[u8]) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("list /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == cmdline))
+        .collect()
+}
+
+#[test]
+fn killing_rootless_rbuild_leaves_nothing_running() {
+    if !can_run_rootless() {
+        return;
+    }
+    let user = test_user();
+    let world = UserWorld::new(&user, "kill");
+    let busybox = std::fs::read(BUSYBOX).expect("read busybox");
+    let bb_ctx = world.context(
+        "busybox-ctx",
+        &[
+            ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
+            ("busybox", &busybox),
+        ],
+    );
+    world.ok(&["build", "-q", "-t", "busybox:latest", s(&bb_ctx)], &[]);
+    let marker = format!("{}", 40000 + std::process::id() % 10000);
+    let ctx = world.context(
+        "app",
+        &[(
+            "Dockerfile",
+            format!("FROM busybox\nRUN sleep {marker} & sleep {marker}\n").as_bytes(),
+        )],
+    );
+    let cmdline = format!("sleep\0{marker}\0").into_bytes();
+    for signal in ["TERM", "KILL"] {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={USER}"),
+            &format!("--regid={USER}"),
+            "--init-groups",
+            env!("CARGO_BIN_EXE_rbuild"),
+            "build",
+            "-q",
+            "--no-cache",
+            s(&ctx),
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &world.home)
+        .env("RBUILD_ROOT", world.dir.join("store"))
+        .env("RBUILD_CONFIG", world.dir.join("config.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("start rootless rbuild");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while pids_running(&cmdline).len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the RUN's sleeps never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // setpriv execs rbuild: the child is the process waiting outside the namespace.
+        let out = sh(&format!("kill -{signal} {}", child.id()));
+        assert!(out.status.success(), "kill: {}", support::stderr(&out));
+        let status = child.wait().expect("wait");
+        assert!(!status.success(), "killed rbuild reported success");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !pids_running(&cmdline).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "after SIG{signal} the RUN's processes still run: {:?}",
+                pids_running(&cmdline)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
