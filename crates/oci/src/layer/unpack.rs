@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::SFlag;
 use tar::EntryType;
 
-use super::meta::{lchown, make_node, set_mtime, set_xattr};
+use super::meta::{is_root, lchown, make_node, set_mtime, set_xattr};
 use super::paths::{clean_entry_name, prepare_parents};
 use super::{LayerDigest, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::compress::decompress;
@@ -238,8 +238,19 @@ fn unpack_entry<R: Read>(
                     (flag, u64::from(major), u64::from(minor))
                 }
             };
-            make_node(&path, flag, mode, major, minor)
-                .map_err(OciError::io("create device node", &path))?;
+            match make_node(&path, flag, mode, major, minor) {
+                // Without root (or in a user namespace: rootless rbuild) device nodes cannot
+                // be created (CAP_MKNOD in the initial namespace): the entry is left out
+                // of the snapshot rather than failing the whole image.
+                Err(e)
+                    if flag != SFlag::S_IFIFO
+                        && !is_root()
+                        && e.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    return Ok(None)
+                }
+                res => res.map_err(OciError::io("create device node", &path))?,
+            }
         }
         other => {
             return Err(OciError::UnsupportedEntry {
