@@ -66,6 +66,13 @@ fn is_executable(path: &Path) -> bool {
 /// `RBUILD_SNAPSHOTTER` (`overlay` or `copy`), or is detected.
 pub fn executor(runtime: &Runtime) -> Result<Arc<dyn Executor>, CliError> {
     let snapshotter = snapshotter(std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref())?;
+    // Rootless degradations (single-id mapping, no overlayfs, no slirp4netns), said once.
+    for note in rbuild_sandbox::userns::state()
+        .map(|st| st.notes())
+        .unwrap_or_default()
+    {
+        eprintln!("rbuild: {note}");
+    }
     let init_exe = PathBuf::from("/proc/self/exe");
     Ok(match runtime {
         Runtime::Builtin => {

@@ -38,6 +38,11 @@ fn main() {
             std::process::exit(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Unprivileged: go on as root of a new user namespace (rbuild_sandbox::userns).
+    if let Err(e) = rbuild_sandbox::userns::enter(&settings::store_root()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     let root = settings::store_root();
     let outcome = match cli.command {
         Command::Build(args) => match build::run(*args, &root) {

@@ -22,7 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::overlay::{create_whiteout, is_opaque, is_whiteout, set_opaque, OPAQUE_XATTR};
+use rbuild_cache::overlay::{create_whiteout, is_opaque, is_whiteout, opaque_xattr, set_opaque};
 
 use crate::error::{Result, SetupError};
 
@@ -358,7 +358,7 @@ impl Diff<'_> {
                     self.ensure_parents(&r)?;
                     self.ensure_dir(&r)?;
                     if self.replaced(&r, &md) {
-                        set_opaque(&self.upper.join(&r), OPAQUE_XATTR).map_err(cache_err)?;
+                        set_opaque(&self.upper.join(&r), opaque_xattr()).map_err(cache_err)?;
                     }
                 }
                 self.walk(&r)?;

@@ -43,8 +43,12 @@ pub enum Snapshotter {
 }
 
 impl Snapshotter {
-    /// `Overlay` when the kernel knows overlayfs, `Copy` otherwise.
+    /// `Overlay` when the kernel knows overlayfs (and, rootless, when the probe of
+    /// [`crate::userns::enter`] could mount it in the user namespace), `Copy` otherwise.
     pub fn detect() -> Snapshotter {
+        if crate::userns::state().is_some_and(|st| st.overlay.is_err()) {
+            return Snapshotter::Copy;
+        }
         let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
         if fs
             .lines()
@@ -78,7 +82,7 @@ impl NamespaceExecutor {
     pub fn new(init_exe: PathBuf) -> Self {
         NamespaceExecutor {
             init_exe,
-            slirp: crate::slirp::find(),
+            slirp: crate::slirp::find().filter(|_| crate::rootless::tun_usable()),
             snapshotter: Snapshotter::detect(),
         }
     }

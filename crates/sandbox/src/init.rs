@@ -22,7 +22,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{fork, setgid, setsid, setuid, ForkResult, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 
 use crate::caps;
@@ -327,7 +327,8 @@ fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
 /// `,redirect_dir=off,metacopy=off,index=off` for the parameters this kernel's overlayfs
 /// knows: layers stay in the plain upper-dir format.
 pub(crate) fn overlay_tunables() -> String {
-    let mut data = String::new();
+    // `,userxattr` in a user namespace (rootless), where `trusted.*` cannot be written.
+    let mut data = crate::rootless::overlay_options().to_string();
     for (param, value) in [
         ("redirect_dir", "off"),
         ("metacopy", "off"),
@@ -337,6 +338,7 @@ pub(crate) fn overlay_tunables() -> String {
             .join(param)
             .exists()
         {
+            let value = crate::rootless::overlay_param(param, value);
             data.push_str(&format!(",{param}={value}"));
         }
     }
@@ -447,7 +449,7 @@ fn prepare_and_exec(
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    setgroups(&groups).map_err(|e| SetupError::sys("setgroups", e))?;
+    crate::rootless::set_groups(&groups)?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| SetupError::sys("setgid", e))?;
     setuid(Uid::from_raw(user.uid)).map_err(|e| SetupError::sys("setuid", e))?;
     if user.uid == 0 {

@@ -44,6 +44,10 @@
 //! layer; where overlayfs is unavailable, `Copy` (module `copydiff`) copies the layers into a plain
 //! root and diffs it into the upper dir afterwards, giving the same layer, slower. Below the
 //! image's layers sits a tiny init layer with the mount points (module `initlayer`).
+//!
+//! Rootless: an unprivileged rbuild first enters a user namespace ([`userns::enter`]) and
+//! runs everything there as its root; the init then bind-mounts host devices and mounts
+//! overlayfs with `userxattr` (module `rootless`).
 
 mod caps;
 mod cleanup;
@@ -58,12 +62,14 @@ mod mounts;
 mod net;
 mod paths;
 mod protocol;
+mod rootless;
 mod run_mounts;
 mod runc;
 pub mod seccomp;
 mod slirp;
 pub mod spec;
 mod user;
+pub mod userns;
 
 pub use error::SetupError;
 pub use executor::{NamespaceExecutor, Snapshotter};

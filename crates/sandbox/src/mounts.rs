@@ -205,13 +205,16 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
                 None::<&str>,
                 &target,
                 None::<&str>,
-                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                extra
+                    | crate::rootless::locked_flags(&target)
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT,
                 None::<&str>,
             )
             .map_err(|e| mount_err(format!("remount {what}"), &target, e))?;
         }
     } else {
-        let data = opts.data.join(",");
+        let data = crate::rootless::mount_data(&opts.data).join(",");
         mount(
             Some(&source),
             &target,
@@ -239,7 +242,11 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
 }
 
 /// Creates the spec's device nodes under the rootfs's /dev (a tmpfs by then).
+/// In a user namespace (rootless) the host's nodes are bind-mounted instead.
 pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
+    if crate::rootless::active() {
+        return crate::rootless::bind_devices(rootfs, devices);
+    }
     for dev in devices {
         let target = secure_join(rootfs, dev.path())?;
         if let Some(parent) = target.parent() {
@@ -337,7 +344,8 @@ pub fn readonly_paths(rootfs: &Path, paths: &[String]) -> Result<()> {
             None::<&str>,
             &target,
             None::<&str>,
-            MsFlags::MS_BIND
+            crate::rootless::locked_flags(&target)
+                | MsFlags::MS_BIND
                 | MsFlags::MS_REMOUNT
                 | MsFlags::MS_RDONLY
                 | MsFlags::MS_NOSUID

@@ -344,7 +344,10 @@ pub(crate) fn precreate(prepared: &[Prepared], tracker: &mut PlaceholderTracker)
 /// three for a secret).
 fn remount_readonly(p: &Prepared, at: &Path) -> Result<()> {
     use nix::sys::statvfs::{statvfs, FsFlags};
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | crate::rootless::locked_flags(at);
     if let Ok(st) = statvfs(at) {
         for (has, flag) in [
             (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

@@ -10,9 +10,12 @@ use nix::sys::stat::{mknod, Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 
-/// True when running as root (ownership, devices and trusted xattrs can be written).
+/// True when running as root in the initial user namespace (any ownership, devices and
+/// trusted xattrs can be written). Root in another user namespace (rootless rbuild) can give
+/// files only to the ids mapped there and cannot write `trusted.*`: it is treated like an
+/// unprivileged user, whose failed chowns and xattrs are skipped.
 pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+    nix::unistd::geteuid().is_root() && !rbuild_cache::overlay::in_user_namespace()
 }
 
 /// Whether an xattr name belongs to overlayfs itself and must not go into a layer.

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::SFlag;
 use tar::EntryType;
 
-use super::meta::{lchown, make_node, set_mtime, set_xattr};
+use super::meta::{is_root, lchown, make_node, set_mtime, set_xattr};
 use super::paths::{clean_entry_name, prepare_parents};
-use super::{LayerDigest, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
+use super::{LayerDigest, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::compress::decompress;
 use crate::digest_io::HashingReader;
 use crate::OciError;
@@ -135,7 +135,9 @@ fn unpack_entry<R: Read>(
     prepare_parents(dest, &rel, &name)?;
     let parent = dest.join(rel.parent().unwrap_or(Path::new("")));
     if file_name == OPAQUE_MARKER.as_bytes() {
-        set_xattr(&parent, OVERLAY_OPAQUE_XATTR, b"y")
+        // `user.overlay.opaque` in a user namespace (rootless), where overlayfs is mounted
+        // with `userxattr`.
+        set_xattr(&parent, rbuild_cache::overlay::opaque_xattr(), b"y")
             .map_err(OciError::io("mark opaque", &parent))?;
         return Ok(None);
     }
@@ -236,8 +238,19 @@ fn unpack_entry<R: Read>(
                     (flag, u64::from(major), u64::from(minor))
                 }
             };
-            make_node(&path, flag, mode, major, minor)
-                .map_err(OciError::io("create device node", &path))?;
+            match make_node(&path, flag, mode, major, minor) {
+                // Without root (or in a user namespace: rootless rbuild) device nodes cannot
+                // be created (CAP_MKNOD in the initial namespace): the entry is left out
+                // of the snapshot rather than failing the whole image.
+                Err(e)
+                    if flag != SFlag::S_IFIFO
+                        && !is_root()
+                        && e.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    return Ok(None)
+                }
+                res => res.map_err(OciError::io("create device node", &path))?,
+            }
         }
         other => {
             return Err(OciError::UnsupportedEntry {
