@@ -44,6 +44,7 @@ impl Store {
 
     /// Makes fresh, empty `upper` and `work` directories under `tmp/`.
     pub fn prepare_snapshot(&self) -> Result<PreparedSnapshot, CacheError> {
+        fsutil::spread_subdirs(&self.tmp_dir);
         let base = loop {
             let base = self.tmp_dir.join(fsutil::unique_name("snap"));
             match fs::create_dir(&base) {
