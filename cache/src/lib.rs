@@ -53,6 +53,7 @@
 
 mod blobs;
 mod db;
+mod durability;
 mod error;
 mod fsutil;
 mod gc;
