@@ -28,6 +28,7 @@
 //! | `logs`      | [`BuildLogs`]: one directory of step logs per build |
 //! | [`merged`]  | [`MergedView`]: read-only overlayfs semantics over snapshot directories |
 //! | [`overlay`] | whiteouts and opaque directories: detect and create |
+//! | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories under `cache-mounts/`, flock-shared |
 //!
 //! # Invariants
 //!
@@ -52,6 +53,7 @@
 //! The library never prints; every error names its path, digest or table.
 
 mod blobs;
+mod cache_mounts;
 mod db;
 mod durability;
 mod error;
@@ -72,6 +74,10 @@ use rbuild_types::Digest;
 use serde::{Deserialize, Serialize};
 
 pub use blobs::BlobWriter;
+pub use cache_mounts::{
+    CacheMountError, CacheMountLease, CacheMountPrune, CacheMountRequest, CacheMountSharing,
+    CacheMountUsage,
+};
 pub use error::CacheError;
 pub use gc::{PruneOptions, RecordUsage, UsageDetail};
 pub use index::{CacheRecord, LayerInfo};

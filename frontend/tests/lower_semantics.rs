@@ -199,9 +199,9 @@ fn run_forms_shell_network_and_no_cache() {
 fn errors_carry_the_instruction_line() {
     let cases = [
         (
-            "FROM busybox\nRUN --mount=type=cache,target=/x true\n",
-            "2:5",
-            "RUN --mount",
+            "FROM busybox\nWORKDIR /\nRUN --mount=type=cache,target=. true\n",
+            "3:5",
+            "invalid mount target \"/\"",
         ),
         (
             "FROM busybox\nCOPY --chmod=999 a /\n",

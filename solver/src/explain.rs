@@ -362,6 +362,8 @@ pub(crate) fn op_json(op: &Op) -> serde_json::Value {
         Op::Exec(e) => serde_json::to_value(e).unwrap_or_default(),
         Op::File(f) => serde_json::to_value(f).unwrap_or_default(),
         Op::Image(i) => serde_json::Value::String(i.reference.to_string()),
+        Op::Http(h) => serde_json::to_value(h).unwrap_or_default(),
+        Op::Git(g) => serde_json::to_value(g).unwrap_or_default(),
         Op::Scratch | Op::Context { .. } => serde_json::Value::String(op.kind().to_string()),
     }
 }

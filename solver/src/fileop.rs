@@ -17,7 +17,13 @@ use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, Selection};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 
+use rayon::prelude::*;
+
 use crate::owner::{resolve_owner, Owner, OwnerError};
+
+pub(crate) mod write;
+
+use write::FileAttrs;
 
 /// Why a file op failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +42,13 @@ pub enum FileOpError {
     Cache(#[from] rbuild_cache::CacheError),
     #[error(transparent)]
     Owner(#[from] OwnerError),
+    #[error("copying {from} to {to}: {source}")]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("destination {dest:?} escapes the root filesystem")]
     Escape { dest: String },
     #[error("ADD {path}: reading the archive: {source}")]
@@ -145,6 +158,16 @@ impl<'a> FileOpRunner<'a> {
         Ok(out)
     }
 
+    /// Creates directory `up` (an upper-dir path) like [`fs::create_dir`]; a direct child of
+    /// the layer root is placed away from recently freed inodes ([`write::create_top_dir`]).
+    pub(crate) fn make_dir(&self, up: &Path) -> Result<(), FileOpError> {
+        if up.parent() == Some(self.upper) {
+            write::create_top_dir(self.upper, up).map_err(io_err(up))
+        } else {
+            fs::create_dir(up).map_err(io_err(up))
+        }
+    }
+
     /// Makes sure every directory from `/` down to `dir` (inclusive) exists in the upper dir.
     /// Directories existing below keep their metadata; new ones get `0755` and `owner`.
     pub(crate) fn ensure_dir(&self, dir: &Path, owner: Option<Owner>) -> Result<(), FileOpError> {
@@ -157,7 +180,7 @@ impl<'a> FileOpRunner<'a> {
                 continue;
             }
             let existing = self.dest.lookup(&image_path)?;
-            fs::create_dir(&target).map_err(io_err(&target))?;
+            self.make_dir(&target)?;
             match existing.filter(|e| e.metadata.is_dir()) {
                 Some(e) => {
                     copy_metadata(&e.metadata, &target)?;
@@ -275,7 +298,7 @@ impl<'a> FileOpRunner<'a> {
             self.ensure_dir(parent, owner)?;
         }
         let target = self.upper_path(&path)?;
-        fs::create_dir(&target).map_err(io_err(&target))?;
+        self.make_dir(&target)?;
         set_mode(&target, mkdir.mode)?;
         self.keep_dir_time(&target, 0, 0);
         let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
@@ -407,6 +430,9 @@ impl Copier<'_, '_> {
         let target = self.target_of(name, is_dir, dest, dest_is_dir);
         if is_dir {
             self.runner.ensure_dir(&target, self.owner)?;
+            // Directories and symlinks first, in order (parents before children); then the
+            // regular files, which only need their directory, in parallel.
+            let mut files = Vec::new();
             for e in below {
                 let rel = match e.rel.strip_prefix(root.rel.as_str()) {
                     Some(rest) if !root.rel.is_empty() && root.rel != "." => {
@@ -415,25 +441,43 @@ impl Copier<'_, '_> {
                     _ => e.rel.as_str(),
                 };
                 let t = target.join(rel);
-                self.write_context_entry(e, &t)?;
+                if e.kind == EntryKind::File {
+                    files.push((*e, self.runner.upper_path(&t)?));
+                } else {
+                    self.write_context_entry(e, &t)?;
+                }
             }
-            Ok(())
+            self.copy_context_files(&files)
         } else {
             self.prepare_parent(&target)?;
             self.write_context_entry(root, &target)
         }
     }
 
+    /// Copies regular context files `(entry, upper path)` in parallel; their directories exist.
+    fn copy_context_files(&self, files: &[(&ContextEntry, PathBuf)]) -> Result<(), FileOpError> {
+        let owner = Some(self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0)));
+        let chmod = self.chmod;
+        files.par_iter().try_for_each(|(e, up)| {
+            let mode = match chmod {
+                Some(m) => m.apply(e.mode, false),
+                None => e.mode & 0o7777,
+            };
+            copy_regular(&e.host_path, up, FileAttrs { mode, owner })
+        })
+    }
+
     /// Context files become root-owned (or `--chown`), keep mode (or `--chmod`) and mtime.
     fn write_context_entry(&self, e: &ContextEntry, target: &Path) -> Result<(), FileOpError> {
         let up = self.runner.upper_path(target)?;
         let (uid, gid) = self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
-        let meta = fs::symlink_metadata(&e.host_path).map_err(io_err(&e.host_path))?;
+        let stat = || fs::symlink_metadata(&e.host_path).map_err(io_err(&e.host_path));
         match e.kind {
             EntryKind::Dir => {
+                let meta = stat()?;
                 if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
                     remove_existing(&up)?;
-                    fs::create_dir(&up).map_err(io_err(&up))?;
+                    self.runner.make_dir(&up)?;
                 }
                 set_mode(&up, self.mode(e.mode, true))?;
                 chown(&up, uid, gid)?;
@@ -441,14 +485,16 @@ impl Copier<'_, '_> {
                     .keep_dir_time(&up, meta.mtime(), meta.mtime_nsec());
                 Ok(())
             }
-            EntryKind::File => {
-                remove_existing(&up)?;
-                fs::copy(&e.host_path, &up).map_err(io_err(&e.host_path))?;
-                set_mode(&up, self.mode(e.mode, false))?;
-                chown(&up, uid, gid)?;
-                set_mtime(&up, &meta)
-            }
+            EntryKind::File => copy_regular(
+                &e.host_path,
+                &up,
+                FileAttrs {
+                    mode: self.mode(e.mode, false),
+                    owner: Some((uid, gid)),
+                },
+            ),
             EntryKind::Symlink => {
+                let meta = stat()?;
                 remove_existing(&up)?;
                 let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
                 std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
@@ -504,7 +550,7 @@ impl Copier<'_, '_> {
         if ft.is_dir() {
             if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
                 remove_existing(&up)?;
-                fs::create_dir(&up).map_err(io_err(&up))?;
+                self.runner.make_dir(&up)?;
             }
         } else if ft.is_symlink() {
             remove_existing(&up)?;
@@ -513,8 +559,9 @@ impl Copier<'_, '_> {
             chown(&up, uid, gid)?;
             return set_mtime(&up, m);
         } else if ft.is_file() {
-            remove_existing(&up)?;
-            fs::copy(&e.host_path, &up).map_err(io_err(&e.host_path))?;
+            let mode = self.mode(m.mode(), false);
+            let owner = Some((uid, gid));
+            return copy_regular(&e.host_path, &up, FileAttrs { mode, owner });
         } else {
             // Devices, fifos and sockets are not copied between stages (BuildKit copies them
             // only as root; we skip them rather than half-copy them).
@@ -528,6 +575,16 @@ impl Copier<'_, '_> {
         }
         set_mtime(&up, m)
     }
+}
+
+/// Copies regular file `from` to upper-dir path `to` (replacing what is there) with `attrs`
+/// and `from`'s mtime.
+fn copy_regular(from: &Path, to: &Path, attrs: FileAttrs) -> Result<(), FileOpError> {
+    write::copy_file(from, to, attrs).map_err(|source| FileOpError::Copy {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
+    })
 }
 
 pub(crate) fn remove_existing(path: &Path) -> Result<(), FileOpError> {

@@ -10,7 +10,9 @@
 //! | `Scratch` | the constant `scratch` | – |
 //! | `Image` | the platform-specific **manifest digest** the reference resolved to (once per build; `--pull` re-resolves) | the tag text, the registry it came from |
 //! | `Context` | its name | its contents: a COPY keys on what it *selects*, not on the whole context |
-//! | `Exec` | the op as JSON (argv, env in order, cwd, user, network mode), the root input's key | mtimes, the host, wall-clock time, cache-mount contents |
+//! | `Exec` | the op as JSON (argv, env in order, cwd, user, network mode, `--mount` specs: type, target, ids, sharing, modes, `required`; `--security` when insecure), every input's key (root, bind and cache-`from` sources) | mtimes, the host, wall-clock time, **cache-mount contents**, **secret values** and **SSH agents** (resolved after keying, in `mounts.rs`) |
+//! | `Http` | the op as JSON (url, filename, checksum); without `--checksum` also the **body's digest and `Last-Modified`** found by downloading (a conditional request when the URL was fetched before) | the URL's ETag; with `--checksum`, the body and `Last-Modified` (nothing is downloaded to key it, as in BuildKit) |
+//! | `Git` | the op as JSON (remote, reference, subdir, keep_git_dir) and the **commit** the reference resolved to (`git ls-remote`) | the time of the checkout |
 //! | `File` | the actions as JSON (src, dest, chown, chmod, data of heredoc files), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`, `--exclude`) files, files the copy does not select |
 //!
 //! `ignore_cache` does not change a key: the vertex runs anyway and its fresh result replaces the
@@ -27,7 +29,9 @@ pub const KEY_VERSION: &str = "rbuild-cache-key-v2";
 pub struct KeyInputs<'a> {
     /// Keys of the vertex's inputs, in input order (`None` for a context input).
     pub input_keys: Vec<Option<Digest>>,
-    /// For an `Image` op: the manifest digest it resolved to.
+    /// For an `Image` op: the manifest digest it resolved to. For an `Http` or `Git` op:
+    /// the digest of what its source resolved to (body digest and `Last-Modified`; commit),
+    /// `None` for an http source keyed on its `--checksum`.
     pub manifest: Option<&'a Digest>,
     /// For a `File` op: per action, the selected-content digest of a copy from a context.
     pub selections: Vec<Option<Digest>>,
@@ -53,6 +57,18 @@ pub fn vertex_key(op: &Op, inputs: &KeyInputs<'_>) -> Digest {
         }
         Op::Context { name } => h.field(name.as_bytes()),
         Op::Exec(exec) => h.field(&json(exec)),
+        Op::Http(http) => {
+            h.field(&json(http));
+            if let Some(d) = inputs.manifest {
+                h.field(d.as_bytes());
+            }
+        }
+        Op::Git(git) => {
+            h.field(&json(git));
+            if let Some(d) = inputs.manifest {
+                h.field(d.as_bytes());
+            }
+        }
         Op::File(file) => {
             h.field(&json(file));
             for sel in &inputs.selections {

@@ -21,6 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use rbuild_context::{decoder, detect_archive};
 use tar::EntryType;
 
+use crate::fileop::write::{create_replacing, finish_fd, FileAttrs};
 use crate::fileop::{chown, io_err, remove_existing, set_times, FileOpError, FileOpRunner};
 use crate::owner::Owner;
 
@@ -155,7 +156,7 @@ impl FileOpRunner<'_> {
                 EntryType::Directory => {
                     if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
                         remove_existing(&up)?;
-                        fs::create_dir(&up).map_err(io_err(&up))?;
+                        self.make_dir(&up)?;
                     }
                     set_mode(&up, mode)?;
                     chown(&up, uid, gid)?;
@@ -163,11 +164,14 @@ impl FileOpRunner<'_> {
                     continue;
                 }
                 EntryType::Regular | EntryType::Continuous => {
-                    remove_existing(&up)?;
-                    let mut out = File::create(&up).map_err(io_err(&up))?;
+                    let mut out = create_replacing(&up).map_err(io_err(&up))?;
                     io::copy(&mut entry, &mut out).map_err(bad)?;
-                    set_mode(&up, mode)?;
-                    chown(&up, uid, gid)?;
+                    let attrs = FileAttrs {
+                        mode,
+                        owner: Some((uid, gid)),
+                    };
+                    finish_fd(&out, attrs, mtime as i64, 0).map_err(io_err(&up))?;
+                    continue;
                 }
                 EntryType::Symlink => {
                     let link = entry

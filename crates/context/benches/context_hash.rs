@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p rbuild-context --bench context_hash -- hash DIR [STAT_CACHE]
 //! cargo bench -p rbuild-context --bench context_hash -- digest DIR      # as `rbuild debug context`
+//! cargo bench -p rbuild-context --bench context_hash -- key DIR         # COPY . key, no entries
 //! cargo bench -p rbuild-context --bench context_hash -- list DIR OUT     # included files, for tar -T
 //! cargo bench -p rbuild-context --bench context_hash -- sha256-stdin     # in-process reference
 //! cargo bench -p rbuild-context --bench context_hash -- gen DIR N        # N small files for memory
@@ -33,6 +34,7 @@ fn main() {
         ["hash", dir] => hash(Path::new(dir), None),
         ["hash", dir, cache] => hash(Path::new(dir), Some(Path::new(cache))),
         ["digest", dir] => digest(Path::new(dir)),
+        ["key", dir] => key(Path::new(dir)),
         ["list", dir, out] => list(Path::new(dir), Path::new(out)),
         ["sha256-stdin"] => sha256_stdin(),
         ["gen", dir, n] => match n.parse() {
@@ -41,7 +43,7 @@ fn main() {
         },
         [] => {
             // `cargo bench` without arguments: nothing to measure without a context.
-            eprintln!("usage: context_hash hash DIR [STAT_CACHE] | list DIR OUT | sha256-stdin | gen DIR N");
+            eprintln!("usage: context_hash hash DIR [STAT_CACHE] | digest DIR | key DIR | list DIR OUT | sha256-stdin | gen DIR N");
             Ok(())
         }
         other => Err(format!("unknown arguments {other:?}")),
@@ -78,10 +80,19 @@ fn digest(dir: &Path) -> Result<(), String> {
     let ctx = BuildContext::from_dir(dir, None).map_err(|e| e.to_string())?;
     let d = ctx.digest().map_err(|e| e.to_string())?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    println!(
-        "digest entries={} ms={ms:.1} digest={d}",
-        ctx.entries().len()
-    );
+    println!("digest entries={} ms={ms:.1} digest={d}", ctx.len());
+    Ok(())
+}
+
+/// What keying `COPY . /x` needs: open, then the selection digest without its entries.
+fn key(dir: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    let ctx = BuildContext::from_dir(dir, None).map_err(|e| e.to_string())?;
+    let d = ctx
+        .select_digest_excluding(".", &Default::default())
+        .map_err(|e| e.to_string())?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    println!("key entries={} ms={ms:.1} digest={d}", ctx.len());
     Ok(())
 }
 

@@ -1,15 +1,16 @@
 //! [`BuildContext`]: the included paths of a context directory, hashed lazily and in parallel.
 //!
-//! Invariants: `entries` is in walk order (see `walk`) with unique `rel`s, so a path is found
-//! by binary search (no per-path index is kept: memory matters at a million files);
-//! `digests[i]` once set is the [`entry_digest`](crate::hash::entry_digest) of `entries[i]`.
-//! The walk happens once, in [`BuildContext::from_dir`]; content is hashed only when
-//! [`BuildContext::digest`] or [`BuildContext::select`] need it, then remembered.
+//! Invariants: `table` is in walk order (see `walk`) with unique paths, so a path is found by
+//! binary search (no per-path index is kept: memory matters at a million files); a digest
+//! remembered in `memo` for position `i` is the [`digest_fields`] of entry `i`. The walk
+//! happens once, in [`BuildContext::from_dir`]; content is hashed only when
+//! [`BuildContext::digest`] or [`BuildContext::select`] need it. `select` remembers what it
+//! hashed (several COPYs often share files); `digest` streams over the whole context and
+//! remembers nothing, so listing a million-file context needs no per-entry digest memory.
 
-use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use rbuild_types::{Digest, Hasher};
@@ -18,19 +19,22 @@ use crate::dockerignore::{find_ignore_file, parse_ignore_file, PatternMatcher};
 use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::filter::Filter;
-use crate::hash::{content_digest, entry_digest, hash_entry};
+use crate::hash::{content_digest, content_digest_checked, digest_fields};
+use crate::memo::Memo;
 use crate::stat_cache::StatCache;
-use crate::walk::{walk, walk_order, StatKey};
+use crate::table::Table;
+use crate::walk::walk_table;
+
+/// Entries hashed per parallel batch by [`BuildContext::digest`].
+const DIGEST_BATCH: usize = 4096;
 
 /// A build context: what a build can see. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct BuildContext {
     root: Option<PathBuf>,
     root_entry: ContextEntry,
-    pub(crate) entries: Vec<ContextEntry>,
-    digests: Vec<OnceLock<Digest>>,
-    /// Stat data of `entries[i]` as walked (zero for the empty context).
-    stats: Vec<StatKey>,
+    pub(crate) table: Table,
+    memo: Memo,
     stat_cache: Option<StatCache>,
     /// Keeps an unpacked archive's temporary directory alive as long as the context.
     _keep: Option<Arc<tempfile::TempDir>>,
@@ -58,11 +62,7 @@ impl BuildContext {
             }
             None => PatternMatcher::default(),
         };
-        let walked = walk(root, &Filter::excluding(matcher))?;
-        let stats: Vec<StatKey> = walked.iter().map(|w| w.stat).collect();
-        let mut entries: Vec<ContextEntry> = walked.into_iter().map(|w| w.entry).collect();
-        // Collected in place into the walk's allocation: give its slack back.
-        entries.shrink_to_fit();
+        let table = walk_table(root, &Filter::excluding(matcher))?;
         let root_entry = ContextEntry {
             rel: ".".to_string(),
             kind: EntryKind::Dir,
@@ -73,11 +73,10 @@ impl BuildContext {
             link_target: None,
             host_path: root.to_path_buf(),
         };
-        Ok(BuildContext::from_entries(
+        Ok(BuildContext::from_table(
             Some(root.to_path_buf()),
             root_entry,
-            entries,
-            stats,
+            table,
         ))
     }
 
@@ -93,22 +92,15 @@ impl BuildContext {
             link_target: None,
             host_path: PathBuf::new(),
         };
-        BuildContext::from_entries(None, root_entry, Vec::new(), Vec::new())
+        BuildContext::from_table(None, root_entry, Table::default())
     }
 
-    fn from_entries(
-        root: Option<PathBuf>,
-        root_entry: ContextEntry,
-        entries: Vec<ContextEntry>,
-        stats: Vec<StatKey>,
-    ) -> BuildContext {
-        let digests = entries.iter().map(|_| OnceLock::new()).collect();
+    fn from_table(root: Option<PathBuf>, root_entry: ContextEntry, table: Table) -> BuildContext {
         BuildContext {
             root,
             root_entry,
-            entries,
-            digests,
-            stats,
+            memo: Memo::new(table.len()),
+            table,
             stat_cache: None,
             _keep: None,
         }
@@ -121,7 +113,7 @@ impl BuildContext {
     }
 
     /// Uses the persistent stat cache at `path` (created on [`save_stat_cache`]): a file whose
-    /// path, device, inode, size, mtime and ctime are unchanged is not read again, unless its
+    /// device, inode, size, mtime and ctime are unchanged is not read again, unless its
     /// timestamps are racy (not older than the cache file). A missing or corrupt cache file
     /// counts as empty.
     ///
@@ -131,12 +123,12 @@ impl BuildContext {
         self
     }
 
-    /// Writes the stat cache (if one is in use) with every file hashed so far, dropping
-    /// records of files under this context's root that no longer exist. Atomic: temporary
-    /// file, fsync, rename. A no-op for the empty context, for unpacked archives, and when
-    /// every digest came from the cache (nothing new to remember).
+    /// Writes the stat cache (if one is in use): every file hashed so far plus the loaded
+    /// records still valid for files of this context; records of files that no longer exist
+    /// or changed are dropped. Atomic: temporary file, fsync, rename. A no-op for the empty
+    /// context, for unpacked archives, and when the result equals the file on disk.
     pub fn save_stat_cache(&self) -> Result<(), ContextError> {
-        let (Some(cache), Some(root)) = (&self.stat_cache, &self.root) else {
+        let (Some(cache), Some(_)) = (&self.stat_cache, &self.root) else {
             return Ok(());
         };
         if self._keep.is_some() {
@@ -144,18 +136,10 @@ impl BuildContext {
             // could never be hit again and would only pile up.
             return Ok(());
         }
-        if !cache.is_dirty() {
-            // Nothing was hashed anew: the file on disk is still right (records of files that
-            // disappeared meanwhile are dropped at the next rewrite).
-            return Ok(());
-        }
-        let keep: HashSet<String> = self
-            .entries
-            .iter()
-            .map(|e| e.host_path.to_string_lossy().into_owned())
-            .collect();
-        cache.retain_under(root, &keep);
-        cache.save()
+        let files = (0..self.table.len())
+            .filter(|&i| self.table.kind(i) == EntryKind::File)
+            .map(|i| self.table.stat_key(i));
+        cache.save(files)
     }
 
     /// The context directory, `None` for the empty context.
@@ -163,35 +147,61 @@ impl BuildContext {
         self.root.as_deref()
     }
 
+    /// Number of included paths (the root itself not counted).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether nothing but the root is included.
+    pub fn is_empty(&self) -> bool {
+        self.table.len() == 0
+    }
+
     /// Every included path, in walk order (pre-order, siblings sorted byte-wise), relative and
     /// `/`-separated. The root itself is not listed.
     pub fn list(&self) -> Result<Vec<ContextEntry>, ContextError> {
-        Ok(self.entries.clone())
+        Ok((0..self.table.len()).map(|i| self.entry(i)).collect())
     }
 
-    /// Every included path, in walk order, without copying (see [`BuildContext::list`]).
-    pub fn entries(&self) -> &[ContextEntry] {
-        &self.entries
+    /// Every included path and its kind, in walk order, without materialising entries.
+    pub fn paths(&self) -> impl Iterator<Item = (&str, EntryKind)> + '_ {
+        (0..self.table.len()).map(|i| (self.table.rel(i), self.table.kind(i)))
     }
 
-    /// Digest of the whole included context: every path with its entry digest.
+    /// Entry `i` as the public type.
+    pub(crate) fn entry(&self, i: usize) -> ContextEntry {
+        self.table
+            .entry(self.root.as_deref().unwrap_or(Path::new("")), i)
+    }
+
+    /// Digest of the whole included context: every path with its entry digest. Hashes in
+    /// parallel batches and remembers nothing it did not already know (see the module docs).
     pub fn digest(&self) -> Result<Digest, ContextError> {
-        let all: Vec<usize> = (0..self.entries.len()).collect();
-        self.hash_all(&all)?;
         let mut h = Hasher::new();
         h.field(b"rbuild-context-v1");
-        for (i, e) in self.entries.iter().enumerate() {
-            h.field(e.rel.as_bytes());
-            h.field(self.entry_digest(i)?.as_bytes());
+        let n = self.table.len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + DIGEST_BATCH).min(n);
+            let batch: Vec<Digest> = (start..end)
+                .into_par_iter()
+                .map(|i| match self.memo.get(i) {
+                    Some(d) => Ok(d),
+                    None => self.compute_digest(i),
+                })
+                .collect::<Result<_, _>>()?;
+            for (i, d) in (start..end).zip(&batch) {
+                h.field(self.table.rel(i).as_bytes());
+                h.field(d.as_bytes());
+            }
+            start = end;
         }
         Ok(h.finish())
     }
 
     /// The position of the entry whose path is `rel`, if listed.
     pub(crate) fn position(&self, rel: &str) -> Option<usize> {
-        self.entries
-            .binary_search_by(|e| walk_order(&e.rel, rel))
-            .ok()
+        self.table.position(rel)
     }
 
     /// The entry for the context root itself (`rel` is `.`).
@@ -199,29 +209,52 @@ impl BuildContext {
         &self.root_entry
     }
 
-    /// The digest of `entries[i]`, hashing it on first use.
+    /// The digest of entry `i`, hashing it on first use and remembering it.
     pub(crate) fn entry_digest(&self, i: usize) -> Result<Digest, ContextError> {
-        let cell = &self.digests[i];
-        if let Some(d) = cell.get() {
-            return Ok(*d);
+        if let Some(d) = self.memo.get(i) {
+            return Ok(d);
         }
-        let e = &self.entries[i];
-        let d = match (&self.stat_cache, e.kind) {
-            (Some(cache), EntryKind::File) => {
-                let stat = &self.stats[i];
-                let content = match cache.lookup(&e.host_path, stat) {
-                    Some(c) => c,
-                    None => {
-                        let c = content_digest(&e.host_path)?;
-                        cache.record(&e.host_path, stat, c);
-                        c
-                    }
+        Ok(self.memo.set(i, self.compute_digest(i)?))
+    }
+
+    /// The digest of entry `i`, through the stat cache when one is in use.
+    fn compute_digest(&self, i: usize) -> Result<Digest, ContextError> {
+        let m = self.table.meta(i);
+        let content = match m.kind {
+            EntryKind::File => {
+                let host = || {
+                    self.root
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .join(self.table.rel(i))
                 };
-                entry_digest(e, Some(content))
+                Some(match &self.stat_cache {
+                    Some(cache) => {
+                        let stat = self.table.stat_key(i);
+                        match cache.lookup(&stat) {
+                            Some(c) => c,
+                            None => {
+                                let (c, unchanged) = content_digest_checked(&host(), &stat)?;
+                                if unchanged {
+                                    cache.remember(stat, c);
+                                }
+                                c
+                            }
+                        }
+                    }
+                    None => content_digest(&host())?,
+                })
             }
-            _ => hash_entry(e)?,
+            EntryKind::Dir | EntryKind::Symlink => None,
         };
-        Ok(*cell.get_or_init(|| d))
+        Ok(digest_fields(
+            m.kind,
+            u32::from(m.mode),
+            m.uid,
+            m.gid,
+            self.table.link(i),
+            content,
+        ))
     }
 
     /// Hashes the given entries in parallel (those not hashed yet).

@@ -24,13 +24,9 @@ pub enum ContextError {
         #[source]
         source: io::Error,
     },
-    /// The parallel directory walk reported an error.
-    #[error("walking build context {root}: {source}")]
-    Walk {
-        root: PathBuf,
-        #[source]
-        source: ignore::Error,
-    },
+    /// The context is too big for the compact in-memory table.
+    #[error("build context {root} is too large: {detail}")]
+    TooLarge { root: PathBuf, detail: &'static str },
     /// A path (or symlink target) in the context is not valid UTF-8.
     #[error("build context path {path} is not valid UTF-8")]
     NonUtf8 { path: PathBuf },
@@ -79,6 +75,12 @@ pub enum ContextError {
         url: String,
         subdir: String,
         problem: &'static str,
+    },
+    /// Writing a listing of the context failed.
+    #[error("writing the build context listing: {source}")]
+    Output {
+        #[source]
+        source: io::Error,
     },
     /// Downloading a URL context failed.
     #[error("downloading build context {url}: {detail}")]

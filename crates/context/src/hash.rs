@@ -3,12 +3,14 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use rbuild_types::{Digest, Hasher};
 
 use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
+use crate::walk::StatKey;
 
 /// SHA-256 of a file's bytes, streamed.
 pub fn content_digest(path: &Path) -> Result<Digest, ContextError> {
@@ -18,19 +20,65 @@ pub fn content_digest(path: &Path) -> Result<Digest, ContextError> {
     Ok(hasher.finish())
 }
 
+/// SHA-256 of the bytes of the file at `path`, and whether the open file's stat data still
+/// equal `expected` after reading (dev, inode, size, mtime, ctime): only then may the digest
+/// be remembered for those stat data.
+pub fn content_digest_checked(
+    path: &Path,
+    expected: &StatKey,
+) -> Result<(Digest, bool), ContextError> {
+    let mut file = File::open(path).map_err(ContextError::io(path))?;
+    let mut hasher = Hasher::new();
+    io::copy(&mut file, &mut hasher).map_err(ContextError::io(path))?;
+    let meta = file.metadata().map_err(ContextError::io(path))?;
+    let now = StatKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+        ctime_ns: meta
+            .ctime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.ctime_nsec()),
+    };
+    Ok((hasher.finish(), now == *expected))
+}
+
 /// The digest of one entry's metadata plus its content digest (`None` for non-files).
 pub fn entry_digest(entry: &ContextEntry, content: Option<Digest>) -> Digest {
+    digest_fields(
+        entry.kind,
+        entry.mode,
+        entry.uid,
+        entry.gid,
+        entry.link_target.as_deref(),
+        content,
+    )
+}
+
+/// [`entry_digest`] from the fields themselves (what the compact table holds).
+pub fn digest_fields(
+    kind: EntryKind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    link_target: Option<&str>,
+    content: Option<Digest>,
+) -> Digest {
     let mut h = Hasher::new();
-    let tag: &[u8] = match entry.kind {
+    let tag: &[u8] = match kind {
         EntryKind::File => b"file",
         EntryKind::Dir => b"dir",
         EntryKind::Symlink => b"symlink",
     };
     h.field(tag);
-    h.field(&entry.mode.to_le_bytes());
-    h.field(&entry.uid.to_le_bytes());
-    h.field(&entry.gid.to_le_bytes());
-    h.field(entry.link_target.as_deref().unwrap_or("").as_bytes());
+    h.field(&mode.to_le_bytes());
+    h.field(&uid.to_le_bytes());
+    h.field(&gid.to_le_bytes());
+    h.field(link_target.unwrap_or("").as_bytes());
     match content {
         Some(d) => h.field(d.as_bytes()),
         None => h.field(b""),
@@ -39,7 +87,8 @@ pub fn entry_digest(entry: &ContextEntry, content: Option<Digest>) -> Digest {
 }
 
 /// Hashes one entry, reading its content if it is a file.
-pub fn hash_entry(entry: &ContextEntry) -> Result<Digest, ContextError> {
+#[cfg(test)]
+fn hash_entry(entry: &ContextEntry) -> Result<Digest, ContextError> {
     let content = match entry.kind {
         EntryKind::File => Some(content_digest(&entry.host_path)?),
         EntryKind::Dir | EntryKind::Symlink => None,

@@ -1,20 +1,24 @@
 //! Build contexts for rbuild: what a build can see, and what each COPY's cache key is made of.
 //!
 //! - [`dockerignore`]: our own Docker-exact `.dockerignore` matcher and file reader;
-//! - [`Filter`] + the parallel walk: which paths are listed, pruning excluded subtrees that no
-//!   `!` exception can reopen (symlinks never followed, special files skipped);
+//! - [`Filter`] + the walk: which paths are listed, pruning excluded subtrees that no `!`
+//!   exception can reopen (symlinks never followed, special files skipped), stat'ing in
+//!   parallel relative to each directory's descriptor into a compact table (path arena +
+//!   48-byte records; a [`ContextEntry`] is materialised only when handed out);
 //! - [`BuildContext`]: the walked context, hashed lazily in parallel (`rayon` + SHA-256); a
 //!   path's digest covers type, mode bits, uid/gid, symlink target and content, never mtime;
 //! - [`BuildContext::select`]: what a COPY/ADD source selects and its [`Selection::digest`];
-//! - [`debug_listing`]: the text of `rbuild debug context`;
+//! - [`debug_listing`] / [`write_debug_listing`]: the text of `rbuild debug context`;
 //! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive (plain,
 //!   gzip, bzip2, xz, zstd) on stdin or downloaded by [`fetch_url`];
 //! - [`ContextSource`]: what a `CONTEXT` argument names (stdin, directory, git URL, URL);
 //!   [`BuildContext::from_git`] clones a git context with the `git` command;
-//! - [`BuildContext::with_stat_cache`]: a persistent stat cache so unchanged files are not re-read.
+//! - [`BuildContext::with_stat_cache`]: a persistent stat cache (keyed by inode and stat data,
+//!   one flat file searched in place) so unchanged files are not re-read.
 //!
 //! This crate never prints; every error is a [`ContextError`] naming its path or pattern.
 
+mod ahead;
 mod archive;
 mod clean;
 mod context;
@@ -26,11 +30,14 @@ mod git;
 mod glob;
 mod hash;
 mod http;
+mod listdir;
 mod listing;
+mod memo;
 mod resolve;
 mod select;
 mod source;
 mod stat_cache;
+mod table;
 mod walk;
 
 pub use archive::{decoder, detect_archive, ArchiveFormat};
@@ -41,7 +48,7 @@ pub use error::ContextError;
 pub use filter::{Decision, Filter, Layer};
 pub use glob::{has_wildcards, Glob};
 pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
-pub use listing::debug_listing;
+pub use listing::{debug_listing, write_debug_listing};
 pub use select::Selection;
 pub use source::{ContextSource, GitSpec};
 pub use walk::{walk, walk_order, StatKey, Walked};

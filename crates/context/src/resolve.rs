@@ -35,8 +35,7 @@ impl BuildContext {
             let Some(i) = self.position(&candidate) else {
                 return Ok(None);
             };
-            let entry = &self.entries[i];
-            match entry.kind {
+            match self.table.kind(i) {
                 EntryKind::Symlink => {
                     hops += 1;
                     if hops > MAX_HOPS {
@@ -44,7 +43,7 @@ impl BuildContext {
                             src: rel.to_string(),
                         });
                     }
-                    let target = entry.link_target.as_deref().unwrap_or("");
+                    let target = self.table.link(i).unwrap_or("");
                     let joined = if target.starts_with('/') || current.is_empty() {
                         target.to_string()
                     } else {

@@ -57,6 +57,28 @@ impl BuildContext {
         src: &str,
         exclude: &PatternMatcher,
     ) -> Result<Selection, ContextError> {
+        self.selection(src, exclude, true)
+    }
+
+    /// Only the [`Selection::digest`] of [`select_excluding`](Self::select_excluding), with
+    /// the same errors, without building an entry per selected path: what a cache key needs
+    /// (a million-path selection materialised costs hundreds of MB; its digest does not).
+    pub fn select_digest_excluding(
+        &self,
+        src: &str,
+        exclude: &PatternMatcher,
+    ) -> Result<Digest, ContextError> {
+        Ok(self.selection(src, exclude, false)?.digest)
+    }
+
+    /// [`select_excluding`](Self::select_excluding); with `materialise` false, `roots` and
+    /// `entries` are left empty and only the digest is computed.
+    fn selection(
+        &self,
+        src: &str,
+        exclude: &PatternMatcher,
+        materialise: bool,
+    ) -> Result<Selection, ContextError> {
         let cleaned = clean_within_root(src);
         let sources: Vec<(String, Target)> = if cleaned == "." {
             vec![(cleaned, Target::Root)]
@@ -76,7 +98,7 @@ impl BuildContext {
             .into_iter()
             .filter(|(name, target)| {
                 let is_file_root =
-                    matches!(target, Target::Entry(i) if self.entries[*i].kind != EntryKind::Dir);
+                    matches!(target, Target::Entry(i) if self.table.kind(*i) != EntryKind::Dir);
                 let base = name.rsplit('/').next().unwrap_or(name);
                 !(is_file_root && !exclude.is_empty() && exclude.matches_or_parent_matches(base))
             })
@@ -87,17 +109,13 @@ impl BuildContext {
             })
             .collect();
 
-        let needed: Vec<usize> = groups
-            .iter()
-            .flat_map(|(_, target, range)| {
-                let own = match target {
-                    Target::Entry(i) => Some(*i),
-                    Target::Root => None,
-                };
-                own.into_iter().chain(range.iter().copied())
-            })
-            .collect();
-        self.hash_all(&needed)?;
+        // Hash everything selected in parallel first (group by group: no combined index list).
+        for (_, target, kept) in &groups {
+            if let Target::Entry(i) = target {
+                self.entry_digest(*i)?;
+            }
+            self.hash_all(kept)?;
+        }
 
         let mut h = Hasher::new();
         h.field(b"rbuild-selection-v1");
@@ -105,7 +123,7 @@ impl BuildContext {
         let mut entries = Vec::new();
         for (name, target, range) in groups {
             let (mut root_entry, own_digest) = match target {
-                Target::Entry(i) => (self.entries[i].clone(), self.entry_digest(i)?),
+                Target::Entry(i) => (self.entry(i), self.entry_digest(i)?),
                 Target::Root => {
                     let e = self.root_entry().clone();
                     let d = entry_digest(&e, None);
@@ -130,15 +148,22 @@ impl BuildContext {
                 h.field(base.as_bytes());
                 h.field(own_digest.as_bytes());
             }
+            if materialise {
+                entries.reserve(range.len());
+            }
             for i in range {
-                let mut e = self.entries[i].clone();
-                let below = e.rel.get(real_prefix.len()..).unwrap_or("").to_string();
+                let below = self.table.rel(i).get(real_prefix.len()..).unwrap_or("");
                 h.field(below.as_bytes());
                 h.field(self.entry_digest(i)?.as_bytes());
-                e.rel = format!("{shown_prefix}{below}");
-                entries.push(e);
+                if materialise {
+                    let mut e = self.entry(i);
+                    e.rel = format!("{shown_prefix}{below}");
+                    entries.push(e);
+                }
             }
-            roots.push(root_entry);
+            if materialise {
+                roots.push(root_entry);
+            }
         }
         Ok(Selection {
             roots,
@@ -171,8 +196,8 @@ impl BuildContext {
             for (name, target) in frontier {
                 let dir_rel = match target {
                     Target::Root => String::new(),
-                    Target::Entry(i) if self.entries[i].kind == EntryKind::Dir => {
-                        self.entries[i].rel.clone()
+                    Target::Entry(i) if self.table.kind(i) == EntryKind::Dir => {
+                        self.table.rel(i).to_string()
                     }
                     Target::Entry(_) => continue,
                 };
@@ -214,14 +239,14 @@ impl BuildContext {
         }
         let skip = match target {
             Target::Root => 0,
-            Target::Entry(i) => self.entries[i].rel.len() + 1,
+            Target::Entry(i) => self.table.rel(i).len() + 1,
         };
         range
             .filter(|&i| {
-                let e = &self.entries[i];
-                let rel = e.rel.get(skip..).unwrap_or("");
+                let rel = self.table.rel(i).get(skip..).unwrap_or("");
                 !exclude.matches_or_parent_matches(rel)
-                    || (e.kind == EntryKind::Dir && exclude.exception_could_match_below(rel))
+                    || (self.table.kind(i) == EntryKind::Dir
+                        && exclude.exception_could_match_below(rel))
             })
             .collect()
     }
@@ -230,25 +255,36 @@ impl BuildContext {
     fn children(&self, dir: Target) -> impl Iterator<Item = &str> {
         let (range, skip) = match dir {
             Target::Root => (self.below(dir), 0),
-            Target::Entry(i) => (self.below(dir), self.entries[i].rel.len() + 1),
+            Target::Entry(i) => (self.below(dir), self.table.rel(i).len() + 1),
         };
-        self.entries[range]
-            .iter()
-            .filter_map(move |e| e.rel.get(skip..))
+        range
+            .filter_map(move |i| self.table.rel(i).get(skip..))
             .filter(|rest| !rest.contains('/'))
     }
 
     /// The entries strictly below a resolved directory (none for a file).
     fn below(&self, target: Target) -> Range<usize> {
         match target {
-            Target::Root => 0..self.entries.len(),
-            Target::Entry(i) if self.entries[i].kind == EntryKind::Dir => {
-                let prefix = format!("{}/", self.entries[i].rel);
-                let end = self.entries[i + 1..]
-                    .iter()
-                    .position(|e| !e.rel.starts_with(&prefix))
-                    .map_or(self.entries.len(), |p| i + 1 + p);
-                i + 1..end
+            Target::Root => 0..self.table.len(),
+            Target::Entry(i) if self.table.kind(i) == EntryKind::Dir => {
+                // Entries below `dir` are contiguous after it: find the first that is not.
+                let dir = self.table.rel(i);
+                let inside = |j: usize| {
+                    self.table
+                        .rel(j)
+                        .strip_prefix(dir)
+                        .is_some_and(|rest| rest.starts_with('/'))
+                };
+                let (mut lo, mut hi) = (i + 1, self.table.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if inside(mid) {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                i + 1..lo
             }
             Target::Entry(i) => i + 1..i + 1,
         }

@@ -1,24 +1,25 @@
-//! The persistent stat cache: file content digests remembered by (path, dev, inode, size,
-//! mtime, ctime), so an unchanged context re-hashes in milliseconds.
+//! The persistent stat cache: file content digests remembered by (dev, inode, size, mtime,
+//! ctime), so an unchanged context is re-verified without reading any file.
+//!
+//! Keyed by inode, not by path: a content digest depends only on the content, and the stat
+//! data identify a version of an inode's content; no per-path string is stored or compared.
 //!
 //! Racy-timestamp rule (as git's index): a remembered digest is trusted only if the file's
 //! mtime and ctime are strictly older than the cache file's own mtime. A file changed within
 //! the same filesystem timestamp tick as the cache was written could keep its stat data while
-//! its content changed, so such entries are re-hashed.
+//! its content changed, so such records are re-hashed (and not carried over on save).
 //!
-//! The file is a compact binary (loading 25,000 records takes a few milliseconds, where JSON
-//! took tens): the magic `RBSTATC1`, a little-endian `u64` record count, then per record a
-//! `u32` key length, the key (host path, UTF-8), `dev`, `ino`, `size` (`u64`), `mtime_ns`,
-//! `ctime_ns` (`i128`) and the 32-byte content digest. It is written to a temporary file,
-//! fsynced and renamed into place. A missing, unreadable, truncated or otherwise corrupt cache
-//! file is treated as empty (it is only a cache).
+//! File format, read in one go and searched in place (nothing is parsed into a map): the
+//! magic `RBSTATC2`, a little-endian `u64` record count, then fixed 72-byte records sorted by
+//! (`dev`, `ino`) strictly increasing: `dev`, `ino`, `size` (`u64`), `mtime_ns`, `ctime_ns`
+//! (`i64`) and the 32-byte content digest. It is written to a temporary file, fsynced and
+//! renamed into place (crash-safe: a reader sees the old or the new file). A missing,
+//! unreadable, truncated, unsorted or otherwise corrupt cache file is treated as empty.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::sync::Mutex;
 
 use rbuild_types::Digest;
 
@@ -26,38 +27,31 @@ use crate::error::ContextError;
 use crate::walk::StatKey;
 
 /// Magic and format version; a file starting otherwise is ignored.
-const MAGIC: &[u8; 8] = b"RBSTATC1";
+const MAGIC: &[u8; 8] = b"RBSTATC2";
+/// Header: magic + record count.
+const HEADER: usize = 16;
+/// One record: five 8-byte fields and a digest.
+const RECORD: usize = 5 * 8 + 32;
 
-#[derive(Debug, Clone)]
-struct Record {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    content: Digest,
-}
-
-/// A loaded stat cache. Invariant: `trusted_before_ns` is the cache file's mtime when loaded
-/// (or `i128::MIN` when there was no file, so nothing loaded is trusted); `dirty` is set
-/// whenever `entries` differs from the file (a record added or dropped), so an unchanged
-/// context does not rewrite it.
+/// A loaded stat cache. Invariants: `bytes` is empty or a well-formed file (header plus
+/// sorted records); `trusted_before_ns` is the cache file's mtime when loaded (`i64::MIN`
+/// when nothing was loaded); `fresh` holds the records of files hashed since.
 #[derive(Debug)]
 pub struct StatCache {
     path: PathBuf,
-    trusted_before_ns: i128,
-    entries: RwLock<HashMap<String, Record>>,
-    dirty: AtomicBool,
+    bytes: Vec<u8>,
+    trusted_before_ns: i64,
+    fresh: Mutex<Vec<(StatKey, Digest)>>,
 }
 
 impl StatCache {
-    /// Loads the cache at `path`; absent or unreadable means empty.
+    /// Loads the cache at `path`; absent, unreadable or corrupt means empty.
     pub fn load(path: &Path) -> StatCache {
         let mut cache = StatCache {
             path: path.to_path_buf(),
-            trusted_before_ns: i128::MIN,
-            entries: RwLock::new(HashMap::new()),
-            dirty: AtomicBool::new(true),
+            bytes: Vec::new(),
+            trusted_before_ns: i64::MIN,
+            fresh: Mutex::new(Vec::new()),
         };
         let Ok(meta) = std::fs::metadata(path) else {
             return cache;
@@ -65,74 +59,99 @@ impl StatCache {
         let Ok(bytes) = std::fs::read(path) else {
             return cache;
         };
-        if let Some(entries) = decode(&bytes) {
-            cache.trusted_before_ns =
-                i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-            cache.entries = RwLock::new(entries);
-            cache.dirty = AtomicBool::new(false);
+        if well_formed(&bytes) {
+            cache.trusted_before_ns = meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec());
+            cache.bytes = bytes;
         }
         cache
     }
 
-    /// The remembered content digest of `host_path`, if its stat data is unchanged and not racy.
-    pub fn lookup(&self, host_path: &Path, stat: &StatKey) -> Option<Digest> {
-        let key = host_path.to_string_lossy();
-        let entries = self.entries.read().ok()?;
-        let r = entries.get(key.as_ref())?;
-        let same = r.dev == stat.dev
-            && r.ino == stat.ino
-            && r.size == stat.size
-            && r.mtime_ns == i128::from(stat.mtime_ns)
-            && r.ctime_ns == i128::from(stat.ctime_ns);
-        let racy = r.mtime_ns >= self.trusted_before_ns || r.ctime_ns >= self.trusted_before_ns;
-        (same && !racy).then_some(r.content)
+    fn count(&self) -> usize {
+        self.bytes.len().saturating_sub(HEADER) / RECORD
     }
 
-    /// Remembers the content digest of `host_path` as of `stat`.
-    pub fn record(&self, host_path: &Path, stat: &StatKey, content: Digest) {
-        self.dirty.store(true, Ordering::Relaxed);
-        if let Ok(mut entries) = self.entries.write() {
-            entries.insert(
-                host_path.to_string_lossy().into_owned(),
-                Record {
-                    dev: stat.dev,
-                    ino: stat.ino,
-                    size: stat.size,
-                    mtime_ns: i128::from(stat.mtime_ns),
-                    ctime_ns: i128::from(stat.ctime_ns),
-                    content,
-                },
-            );
-        }
+    fn record(&self, k: usize) -> (StatKey, Digest) {
+        decode_record(&self.bytes[HEADER + k * RECORD..HEADER + (k + 1) * RECORD])
     }
 
-    /// Whether a record was added or dropped since the file was loaded.
-    pub fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Relaxed)
+    /// The (dev, ino) of record `k`, decoded alone for the binary search.
+    fn key_of(&self, k: usize) -> (u64, u64) {
+        let at = HEADER + k * RECORD;
+        let mut dev = [0u8; 8];
+        let mut ino = [0u8; 8];
+        dev.copy_from_slice(&self.bytes[at..at + 8]);
+        ino.copy_from_slice(&self.bytes[at + 8..at + 16]);
+        (u64::from_le_bytes(dev), u64::from_le_bytes(ino))
     }
 
-    /// Drops every record under `root` whose path is not in `keep` (files that disappeared).
-    pub fn retain_under(&self, root: &Path, keep: &std::collections::HashSet<String>) {
-        let prefix = format!("{}/", root.to_string_lossy().trim_end_matches('/'));
-        if let Ok(mut entries) = self.entries.write() {
-            let before = entries.len();
-            entries.retain(|k, _| !k.starts_with(&prefix) || keep.contains(k));
-            if entries.len() != before {
-                self.dirty.store(true, Ordering::Relaxed);
+    /// The remembered content digest for a file with stat data `stat`, if unchanged and not
+    /// racy.
+    pub fn lookup(&self, stat: &StatKey) -> Option<Digest> {
+        let (mut lo, mut hi) = (0, self.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key_of(mid).cmp(&(stat.dev, stat.ino)) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let (key, content) = self.record(mid);
+                    let racy = key.mtime_ns >= self.trusted_before_ns
+                        || key.ctime_ns >= self.trusted_before_ns;
+                    return (key == *stat && !racy).then_some(content);
+                }
             }
         }
+        None
     }
 
-    /// Writes the cache: temporary file in the same directory, fsync, rename. Nothing is
-    /// written when no record changed since it was loaded.
-    pub fn save(&self) -> Result<(), ContextError> {
-        if !self.dirty.load(Ordering::Relaxed) {
-            return Ok(());
+    /// Remembers the content digest of a file hashed as of `stat`.
+    pub fn remember(&self, stat: StatKey, content: Digest) {
+        if let Ok(mut fresh) = self.fresh.lock() {
+            fresh.push((stat, content));
         }
-        let body = match self.entries.read() {
-            Ok(entries) => encode(&entries),
+    }
+
+    /// Writes the cache for the files now in the context (`files`: their stat data): every
+    /// record hashed since loading plus every loaded record still trusted for one of them.
+    /// Records of files that disappeared or changed are dropped. Nothing is written when the
+    /// result equals the loaded file. Temporary file, fsync, rename.
+    pub fn save(&self, files: impl Iterator<Item = StatKey>) -> Result<(), ContextError> {
+        let mut fresh = match self.fresh.lock() {
+            Ok(f) => f.clone(),
             Err(_) => return Ok(()),
         };
+        fresh.sort_unstable_by_key(|(k, _)| (k.dev, k.ino));
+        let fresh_count = fresh.len();
+        let mut records = fresh;
+        let mut carried = 0usize;
+        for stat in files {
+            let known = records
+                .get(..fresh_count)
+                .unwrap_or(&[])
+                .binary_search_by_key(&(stat.dev, stat.ino), |(k, _)| (k.dev, k.ino))
+                .is_ok();
+            if known {
+                continue;
+            }
+            if let Some(content) = self.lookup(&stat) {
+                records.push((stat, content));
+                carried += 1;
+            }
+        }
+        records.sort_unstable_by_key(|(k, _)| (k.dev, k.ino));
+        records.dedup_by_key(|(k, _)| (k.dev, k.ino));
+        if fresh_count == 0 && records.len() == self.count() && carried == self.count() {
+            return Ok(());
+        }
+        let mut body = Vec::with_capacity(HEADER + records.len() * RECORD);
+        body.extend_from_slice(MAGIC);
+        body.extend_from_slice(&(records.len() as u64).to_le_bytes());
+        for (k, content) in &records {
+            encode_record(&mut body, k, content);
+        }
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -151,97 +170,133 @@ impl StatCache {
     }
 }
 
-/// Size of a record without its key.
-const FIXED: usize = 8 * 3 + 16 * 2 + 32;
-
-fn encode(entries: &HashMap<String, Record>) -> Vec<u8> {
-    let keys: usize = entries.keys().map(String::len).sum();
-    let mut out = Vec::with_capacity(16 + keys + entries.len() * (4 + FIXED));
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    for (key, r) in entries {
-        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(&r.dev.to_le_bytes());
-        out.extend_from_slice(&r.ino.to_le_bytes());
-        out.extend_from_slice(&r.size.to_le_bytes());
-        out.extend_from_slice(&r.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&r.ctime_ns.to_le_bytes());
-        out.extend_from_slice(r.content.as_bytes());
-    }
-    out
+fn encode_record(out: &mut Vec<u8>, k: &StatKey, content: &Digest) {
+    out.extend_from_slice(&k.dev.to_le_bytes());
+    out.extend_from_slice(&k.ino.to_le_bytes());
+    out.extend_from_slice(&k.size.to_le_bytes());
+    out.extend_from_slice(&k.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&k.ctime_ns.to_le_bytes());
+    out.extend_from_slice(content.as_bytes());
 }
 
-/// Parses a cache file; `None` when it is not exactly a well-formed cache.
-fn decode(bytes: &[u8]) -> Option<HashMap<String, Record>> {
-    let mut cur = Cursor { bytes, pos: 0 };
-    if cur.take(8)? != MAGIC {
-        return None;
-    }
-    let count = usize::try_from(cur.u64()?).ok()?;
-    let mut entries = HashMap::with_capacity(count.min(bytes.len() / (4 + FIXED)));
-    for _ in 0..count {
-        let len = usize::try_from(u32::from_le_bytes(cur.take(4)?.try_into().ok()?)).ok()?;
-        let key = std::str::from_utf8(cur.take(len)?).ok()?.to_string();
-        let record = Record {
-            dev: cur.u64()?,
-            ino: cur.u64()?,
-            size: cur.u64()?,
-            mtime_ns: cur.i128()?,
-            ctime_ns: cur.i128()?,
-            content: Digest::from_bytes(cur.take(32)?.try_into().ok()?),
-        };
-        entries.insert(key, record);
-    }
-    (cur.pos == bytes.len()).then_some(entries)
+/// Decodes one record; `r` is exactly [`RECORD`] bytes.
+fn decode_record(r: &[u8]) -> (StatKey, Digest) {
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&r[i * 8..i * 8 + 8]);
+        b
+    };
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(&r[40..72]);
+    (
+        StatKey {
+            dev: u64::from_le_bytes(word(0)),
+            ino: u64::from_le_bytes(word(1)),
+            size: u64::from_le_bytes(word(2)),
+            mtime_ns: i64::from_le_bytes(word(3)),
+            ctime_ns: i64::from_le_bytes(word(4)),
+        },
+        Digest::from_bytes(digest),
+    )
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let out = self.bytes.get(self.pos..end)?;
-        self.pos = end;
-        Some(out)
+/// Whether `bytes` is exactly a cache file: magic, a count matching the length, and records
+/// strictly increasing by (dev, ino) (binary search relies on it).
+fn well_formed(bytes: &[u8]) -> bool {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return false;
     }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    let mut count = [0u8; 8];
+    count.copy_from_slice(&bytes[8..16]);
+    let body = bytes.len() - HEADER;
+    let Ok(count) = usize::try_from(u64::from_le_bytes(count)) else {
+        return false;
+    };
+    if count.checked_mul(RECORD) != Some(body) {
+        return false;
     }
-    fn i128(&mut self) -> Option<i128> {
-        Some(i128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    let keys = bytes[HEADER..].chunks_exact(RECORD).map(|r| {
+        let (k, _) = decode_record(r);
+        (k.dev, k.ino)
+    });
+    let mut prev = None;
+    for key in keys {
+        if prev.is_some_and(|p| p >= key) {
+            return false;
+        }
+        prev = Some(key);
     }
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn key(ino: u64, t: i64) -> StatKey {
+        StatKey {
+            dev: 1,
+            ino,
+            size: 3,
+            mtime_ns: t,
+            ctime_ns: t,
+        }
+    }
+
     #[test]
-    fn round_trip_and_corruption() {
-        let mut m = HashMap::new();
-        m.insert(
-            "/ctx/a".to_string(),
-            Record {
-                dev: 1,
-                ino: 2,
-                size: 3,
-                mtime_ns: -4,
-                ctime_ns: 5,
-                content: Digest::of(b"a"),
-            },
+    fn round_trip_carry_over_and_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c");
+        let empty = StatCache::load(&path);
+        assert_eq!(empty.lookup(&key(5, 1)), None);
+        empty.remember(key(5, 1), Digest::of(b"five"));
+        empty.remember(key(2, 1), Digest::of(b"two"));
+        empty
+            .save([key(2, 1), key(5, 1), key(9, 1)].into_iter())
+            .expect("save");
+
+        let loaded = StatCache::load(&path);
+        assert_eq!(loaded.count(), 2);
+        assert_eq!(loaded.lookup(&key(5, 1)), Some(Digest::of(b"five")));
+        assert_eq!(loaded.lookup(&key(5, 2)), None, "changed mtime");
+        assert_eq!(loaded.lookup(&key(7, 1)), None, "unknown inode");
+        // Unchanged: not rewritten.
+        let before = std::fs::metadata(&path).expect("meta").modified().ok();
+        loaded
+            .save([key(2, 1), key(5, 1)].into_iter())
+            .expect("save");
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").modified().ok(),
+            before
         );
-        let bytes = encode(&m);
-        let back = decode(&bytes).expect("decodes");
-        assert_eq!(back["/ctx/a"].mtime_ns, -4);
-        assert_eq!(back["/ctx/a"].content, Digest::of(b"a"));
-        assert!(decode(&bytes[..bytes.len() - 1]).is_none(), "truncated");
-        assert!(decode(b"{\"version\":1}").is_none(), "old JSON format");
+        // A file gone: its record is dropped.
+        loaded.save([key(5, 1)].into_iter()).expect("save");
+        let again = StatCache::load(&path);
+        assert_eq!(again.count(), 1);
+        assert_eq!(again.lookup(&key(2, 1)), None);
+
+        let bytes = std::fs::read(&path).expect("read");
+        assert!(well_formed(&bytes));
+        assert!(!well_formed(&bytes[..bytes.len() - 1]), "truncated");
+        assert!(
+            !well_formed(b"RBSTATC1\x00\x00\x00\x00\x00\x00\x00\x00"),
+            "old format"
+        );
         let mut extra = bytes.clone();
         extra.push(0);
-        assert!(decode(&extra).is_none(), "trailing bytes");
+        assert!(!well_formed(&extra), "trailing bytes");
+    }
+
+    #[test]
+    fn racy_records_are_not_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c");
+        let far_future = i64::MAX - 1;
+        let c = StatCache::load(&path);
+        c.remember(key(1, far_future), Digest::of(b"x"));
+        c.save([key(1, far_future)].into_iter()).expect("save");
+        let loaded = StatCache::load(&path);
+        assert_eq!(loaded.count(), 1);
+        assert_eq!(loaded.lookup(&key(1, far_future)), None);
     }
 }

@@ -1,28 +1,30 @@
-//! The parallel, filtered walk of a context directory.
+//! The filtered walk of a context directory, straight into the compact [`Table`].
 //!
-//! Uses `ignore`'s parallel walker with all of its own filtering (gitignore, hidden files,
-//! `.ignore`) turned off; our [`Filter`] decides what is listed and prunes directories nothing
-//! below which can be listed. Symlinks are never followed. Files that are neither regular
-//! files, directories nor symlinks (sockets, FIFOs, devices) are skipped, as they cannot be
-//! copied into an image meaningfully.
+//! Depth-first and in walk order on the calling thread, which appends each entry to the
+//! table as it reaches it; worker threads (one per core) read directories ahead of it
+//! (see `ahead`: bounded, nearest directory first), each directory read and its children
+//! decided and stat'ed as `listdir` describes. An excluded directory that no `!` exception
+//! can reopen is never opened; a skipped file is never stat'ed. Nothing but the table and a
+//! bounded number of directory listings is held, so memory follows the included entries.
 //!
-//! Invariant of the result: sorted in walk order (pre-order, a directory before its contents,
+//! Files that are neither regular files, directories nor symlinks (sockets, FIFOs, devices)
+//! are skipped, as they cannot be copied into an image meaningfully. A `Descend` directory
+//! (excluded, but an exception could re-include something below) is listed only if something
+//! below it is.
+//!
+//! Invariant of the result: in walk order (pre-order, a directory before its contents,
 //! siblings by byte-wise name, so `foo/x` sorts before `foo2`), relative `/`-separated paths.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
-use ignore::{WalkBuilder, WalkState};
-use rayon::slice::ParallelSliceMut;
-
+use crate::ahead::{Listing, ReadAhead};
 use crate::entry::{ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::filter::{Decision, Filter};
+use crate::table::{Table, TableFull};
 
 /// Stat data used for the persistent stat cache and change detection. Times are nanoseconds
-/// since the epoch in an `i64` (enough until 2262), keeping the key at 40 bytes: a
-/// million-entry context holds a million of these.
+/// since the epoch in an `i64` (enough until 2262).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StatKey {
     pub dev: u64,
@@ -41,65 +43,82 @@ pub struct Walked {
 
 /// Walks `root` through `filter`; returns the listed entries in walk order.
 pub fn walk(root: &Path, filter: &Filter) -> Result<Vec<Walked>, ContextError> {
-    let found: Mutex<Vec<(Walked, Decision)>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<ContextError>> = Mutex::new(None);
-    let fail = |e: ContextError| {
-        if let Ok(mut slot) = failure.lock() {
-            slot.get_or_insert(e);
+    let table = walk_table(root, filter)?;
+    Ok((0..table.len())
+        .map(|i| Walked {
+            entry: table.entry(root, i),
+            stat: table.stat_key(i),
+        })
+        .collect())
+}
+
+/// One directory being traversed: its children (sorted) and where the traversal stands.
+struct Frame {
+    items: Listing,
+    next: usize,
+    /// The table position of this directory when it was only `Descend`ed: it is dropped
+    /// again if nothing below it was listed.
+    descend_at: Option<usize>,
+}
+
+/// Walks `root` through `filter` into a [`Table`] in walk order.
+pub(crate) fn walk_table(root: &Path, filter: &Filter) -> Result<Table, ContextError> {
+    let ahead = ReadAhead::new(root, filter, filter.root_state());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| ahead.work());
         }
-        WalkState::Quit
-    };
-    WalkBuilder::new(root)
-        .standard_filters(false)
-        .hidden(false)
-        .parents(false)
-        .ignore(false)
-        .git_ignore(false)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .follow_links(false)
-        .build_parallel()
-        .run(|| {
-            Box::new(|result| {
-                let dent = match result {
-                    Ok(d) => d,
-                    Err(source) => {
-                        return fail(ContextError::Walk {
-                            root: root.to_path_buf(),
-                            source,
-                        })
-                    }
-                };
-                if dent.depth() == 0 {
-                    return WalkState::Continue;
+        let result = depth_first(root, &ahead);
+        ahead.stop();
+        result
+    })
+}
+
+/// The traversal proper (see the module docs).
+fn depth_first(root: &Path, ahead: &ReadAhead<'_>) -> Result<Table, ContextError> {
+    let mut table = Table::default();
+    let mut stack = vec![Frame {
+        items: ahead.take("")?,
+        next: 0,
+        descend_at: None,
+    }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(slot) = frame.items.get_mut(frame.next) else {
+            if let Some(done) = stack.pop() {
+                if done.descend_at.is_some_and(|at| at + 1 == table.len()) {
+                    table.truncate(table.len() - 1);
                 }
-                let walked = match describe(root, dent.path()) {
-                    Ok(Some(w)) => w,
-                    Ok(None) => return WalkState::Continue,
-                    Err(e) => return fail(e),
-                };
-                let is_dir = walked.entry.kind == EntryKind::Dir;
-                let decision = filter.decide(&walked.entry.rel, is_dir);
-                if decision == Decision::Skip {
-                    return if is_dir {
-                        WalkState::Skip
-                    } else {
-                        WalkState::Continue
-                    };
-                }
-                if let Ok(mut list) = found.lock() {
-                    list.push((walked, decision));
-                }
-                WalkState::Continue
-            })
+            }
+            continue;
+        };
+        frame.next += 1;
+        let Some(item) = slot.take() else { continue };
+        let at = table.len();
+        table
+            .push(&item.rel, item.meta, item.dev, item.link)
+            .map_err(|full| too_large(root, full))?;
+        if item.meta.kind != EntryKind::Dir {
+            continue;
+        }
+        stack.push(Frame {
+            items: ahead.take(&item.rel)?,
+            next: 0,
+            descend_at: (item.decision == Decision::Descend).then_some(at),
         });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
     }
-    let mut list = found.into_inner().unwrap_or_default();
-    list.par_sort_unstable_by(|a, b| walk_order(&a.0.entry.rel, &b.0.entry.rel));
-    Ok(drop_empty_descend_dirs(list))
+    table.shrink_to_fit();
+    Ok(table)
+}
+
+fn too_large(root: &Path, full: TableFull) -> ContextError {
+    ContextError::TooLarge {
+        root: root.to_path_buf(),
+        detail: match full {
+            TableFull::PathText => "its included paths add up to more than 4 GiB of text",
+            TableFull::Devices => "it spans more than 2^32 devices",
+        },
+    }
 }
 
 /// Compares two relative paths in walk order (segment by segment, byte-wise).
@@ -115,98 +134,6 @@ pub fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
             .map(|&c| if c == b'/' { 0 } else { u16::from(c) + 1 })
     };
     rank(a).cmp(&rank(b))
-}
-
-/// Keeps a `Descend` directory only when the next listed entry lies below it. In place: a
-/// million-entry context must not hold two copies of its list.
-fn drop_empty_descend_dirs(list: Vec<(Walked, Decision)>) -> Vec<Walked> {
-    let mut keep = vec![false; list.len()];
-    let mut next_kept: Option<usize> = None;
-    for i in (0..list.len()).rev() {
-        let (walked, decision) = &list[i];
-        let k = *decision == Decision::Keep
-            || next_kept.is_some_and(|n| {
-                list[n]
-                    .0
-                    .entry
-                    .rel
-                    .strip_prefix(walked.entry.rel.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'))
-            });
-        if k {
-            keep[i] = true;
-            next_kept = Some(i);
-        }
-    }
-    let mut flags = keep.into_iter();
-    let mut out = list;
-    out.retain(|_| flags.next().unwrap_or(false));
-    out.into_iter().map(|(w, _)| w).collect()
-}
-
-/// Reads the metadata of `path` (never following a symlink); `None` for special files.
-pub fn describe(root: &Path, path: &Path) -> Result<Option<Walked>, ContextError> {
-    let meta = std::fs::symlink_metadata(path).map_err(ContextError::io(path))?;
-    let ft = meta.file_type();
-    let kind = if ft.is_dir() {
-        EntryKind::Dir
-    } else if ft.is_file() {
-        EntryKind::File
-    } else if ft.is_symlink() {
-        EntryKind::Symlink
-    } else {
-        return Ok(None);
-    };
-    let rel_path = path.strip_prefix(root).unwrap_or(path);
-    let rel = rel_path
-        .to_str()
-        .ok_or_else(|| ContextError::NonUtf8 {
-            path: path.to_path_buf(),
-        })?
-        .to_string();
-    let link_target = if kind == EntryKind::Symlink {
-        let target = std::fs::read_link(path).map_err(ContextError::io(path))?;
-        Some(
-            target
-                .to_str()
-                .ok_or_else(|| ContextError::NonUtf8 {
-                    path: path.to_path_buf(),
-                })?
-                .to_string(),
-        )
-    } else {
-        None
-    };
-    let stat = StatKey {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        size: meta.size(),
-        mtime_ns: meta
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.mtime_nsec()),
-        ctime_ns: meta
-            .ctime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.ctime_nsec()),
-    };
-    Ok(Some(Walked {
-        entry: ContextEntry {
-            rel,
-            kind,
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-            size: if kind == EntryKind::File {
-                meta.size()
-            } else {
-                0
-            },
-            link_target,
-            host_path: PathBuf::from(path),
-        },
-        stat,
-    }))
 }
 
 #[cfg(test)]

@@ -349,3 +349,26 @@ fn wildcards_look_through_symlinked_directories() {
     let below: Vec<&str> = sel.entries.iter().map(|e| e.rel.as_str()).collect();
     assert_eq!(below, vec!["dirlink/a.txt", "dirlink/b.md"]);
 }
+
+#[test]
+fn streamed_listing_equals_text_and_reports_write_errors() {
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let dir = sample();
+    let ctx = BuildContext::from_dir(dir.path(), None).expect("context");
+    let mut out = Vec::new();
+    rbuild_context::write_debug_listing(&ctx, &mut out).expect("write");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        debug_listing(&ctx).expect("listing")
+    );
+    let err = rbuild_context::write_debug_listing(&ctx, Broken).expect_err("broken pipe");
+    assert!(matches!(err, ContextError::Output { .. }), "{err}");
+}

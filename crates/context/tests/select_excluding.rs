@@ -69,3 +69,35 @@ fn exclusions_filter_entries_and_digest() {
     let roots: Vec<&str> = txt.roots.iter().map(|e| e.rel.as_str()).collect();
     assert_eq!(roots, ["a.txt"]);
 }
+
+#[test]
+fn digest_only_selection_equals_the_full_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = dir.path();
+    for (p, d) in [
+        ("app/main.c", "c"),
+        ("app/docs/a.md", "a"),
+        ("app/docs/keep.md", "k"),
+        ("a.txt", "a"),
+        ("b.log", "b"),
+    ] {
+        write(r, p, d);
+    }
+    let ctx = BuildContext::from_dir(r, None).expect("context");
+    let cases: [(&str, &[&str]); 5] = [
+        (".", &[]),
+        ("app", &["docs", "!docs/keep.md"]),
+        ("*.txt", &[]),
+        ("app/docs/a.md", &[]),
+        ("*", &["*.log"]),
+    ];
+    for (src, patterns) in cases {
+        let m = matcher(patterns);
+        let full = ctx.select_excluding(src, &m).expect("select");
+        let only = ctx.select_digest_excluding(src, &m).expect("digest");
+        assert_eq!(only, full.digest, "{src} {patterns:?}");
+    }
+    assert!(ctx
+        .select_digest_excluding("missing", &matcher(&[]))
+        .is_err());
+}

@@ -7,7 +7,8 @@
 //! Result model, shared by every op: the result of a vertex that yields a filesystem is an
 //! ordered list of layers (bottom first). `Scratch` yields none, `Image` yields the image's
 //! layers, and each `Exec` and `File` op yields its first input's layers plus exactly one new
-//! layer (possibly empty). So the target's layers pair up, in order, with the image history
+//! layer (possibly empty). `Http` and `Git` yield exactly one layer (the downloaded file, the
+//! checked-out tree) and have no inputs. So the target's layers pair up, in order, with the image history
 //! entries whose `empty_layer` is false.
 
 mod config;
@@ -15,9 +16,9 @@ mod ops;
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use ops::{
-    BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, FileMode, FileOp, ImageOp,
-    MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, Op, SecretMount, SecurityMode,
-    SshMount, TmpfsMount,
+    BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, FileMode, FileOp, GitOp,
+    HttpOp, ImageOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, Op, SecretMount,
+    SecurityMode, SshMount, TmpfsMount,
 };
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,18 @@ pub enum GraphError {
         vertex: u32,
         index: usize,
         count: usize,
+    },
+    #[error("vertex {vertex} ({op}) takes no inputs, but has {count}")]
+    UnexpectedInputs {
+        vertex: u32,
+        op: &'static str,
+        count: usize,
+    },
+    #[error("vertex {vertex}: invalid {op} source: {problem}")]
+    BadRemote {
+        vertex: u32,
+        op: &'static str,
+        problem: &'static str,
     },
     #[error(
         "vertex {vertex}: mount refers to input {index}, but the vertex has {count} inputs \
@@ -138,6 +151,42 @@ impl Graph {
                         }
                     }
                 }
+                Op::Http(_) | Op::Git(_) if !v.inputs.is_empty() => {
+                    return Err(GraphError::UnexpectedInputs {
+                        vertex,
+                        op: v.op.kind(),
+                        count: v.inputs.len(),
+                    })
+                }
+                Op::Http(h) => {
+                    if let Some(problem) = remote_problem(&h.url, Some(&h.filename)) {
+                        return Err(GraphError::BadRemote {
+                            vertex,
+                            op: "http",
+                            problem,
+                        });
+                    }
+                }
+                Op::Git(g) => {
+                    let problem = remote_problem(&g.remote, None)
+                        .or(g
+                            .reference
+                            .as_deref()
+                            .filter(|r| r.starts_with('-') || r.is_empty())
+                            .map(|_| "the reference is empty or starts with '-'"))
+                        .or(g
+                            .subdir
+                            .as_deref()
+                            .filter(|s| s.starts_with('/'))
+                            .map(|_| "the subdirectory is absolute"));
+                    if let Some(problem) = problem {
+                        return Err(GraphError::BadRemote {
+                            vertex,
+                            op: "git",
+                            problem,
+                        });
+                    }
+                }
                 _ => {}
             }
         }
@@ -158,6 +207,18 @@ impl Graph {
             .filter(|&i| seen[i as usize])
             .map(VertexId)
             .collect()
+    }
+}
+
+/// What is wrong with a remote source's location (and an http file name), if anything.
+fn remote_problem(location: &str, filename: Option<&str>) -> Option<&'static str> {
+    if location.is_empty() || location.starts_with('-') {
+        return Some("the location is empty or starts with '-'");
+    }
+    match filename {
+        Some("" | "." | "..") => Some("the file name is empty, '.' or '..'"),
+        Some(f) if f.contains('/') || f.contains('\0') => Some("the file name holds '/' or NUL"),
+        _ => None,
     }
 }
 
@@ -212,5 +273,46 @@ mod tests {
             image: ImageConfig::default(),
         };
         assert!(matches!(g.validate(), Err(GraphError::MissingRoot { .. })));
+    }
+    #[test]
+    fn remote_sources_take_no_inputs_and_safe_names() {
+        let http = |filename: &str| {
+            Op::Http(HttpOp {
+                url: "https://example.com/a".into(),
+                filename: filename.into(),
+                checksum: None,
+            })
+        };
+        let graph = |vertices| Graph {
+            vertices,
+            target: VertexId(0),
+            image: ImageConfig::default(),
+        };
+        graph(vec![v(http("a"), &[])]).validate().unwrap();
+        for bad in ["", "..", "a/b"] {
+            assert!(matches!(
+                graph(vec![v(http(bad), &[])]).validate(),
+                Err(GraphError::BadRemote { .. })
+            ));
+        }
+        let git = Op::Git(GitOp {
+            remote: "git://h/r.git".into(),
+            reference: Some("--upload-pack=x".into()),
+            subdir: None,
+            keep_git_dir: false,
+        });
+        assert!(matches!(
+            graph(vec![v(git, &[])]).validate(),
+            Err(GraphError::BadRemote { .. })
+        ));
+        let g = Graph {
+            vertices: vec![v(Op::Scratch, &[]), v(http("a"), &[0])],
+            target: VertexId(1),
+            image: ImageConfig::default(),
+        };
+        assert!(matches!(
+            g.validate(),
+            Err(GraphError::UnexpectedInputs { .. })
+        ));
     }
 }

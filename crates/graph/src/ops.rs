@@ -4,7 +4,7 @@ use rbuild_types::{ImageRef, Platform};
 use serde::{Deserialize, Serialize};
 
 /// What a vertex does. Inputs by op:
-/// - `Scratch`, `Image`, `Context`: none.
+/// - `Scratch`, `Image`, `Context`, `Http`, `Git`: none.
 /// - `Exec`: `inputs[0]` is the root filesystem.
 /// - `File`: `inputs[0]` is the filesystem the actions write into; `CopyAction::source` indexes
 ///   into the vertex's inputs (a `Context` vertex or any filesystem-yielding vertex).
@@ -20,6 +20,10 @@ pub enum Op {
     Exec(ExecOp),
     /// Filesystem edits done in-process (COPY, ADD, WORKDIR's mkdir, heredoc files).
     File(FileOp),
+    /// A file downloaded over http(s) (`ADD <url>`): a filesystem holding just that file.
+    Http(HttpOp),
+    /// A git repository checked out (`ADD <git url>`): a filesystem holding the tree.
+    Git(GitOp),
 }
 
 impl Op {
@@ -31,6 +35,8 @@ impl Op {
             Op::Context { .. } => "context",
             Op::Exec(_) => "exec",
             Op::File(_) => "file",
+            Op::Http(_) => "http",
+            Op::Git(_) => "git",
         }
     }
 }
@@ -339,6 +345,37 @@ pub struct MkfileAction {
     pub data: Vec<u8>,
     pub mode: u32,
     pub chown: Option<String>,
+}
+
+/// `ADD <http(s) URL>`: yields one layer holding `/<filename>` with the body of `url`, mode
+/// `0600`, owned by 0:0, its mtime the response's `Last-Modified` (the epoch without one), as
+/// BuildKit's http source. Invariant: `filename` is one path component (no `/`, not `.`/`..`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpOp {
+    pub url: String,
+    /// The file name inside the layer: the last segment of the URL's path (`__unnamed__`
+    /// when there is none), as BuildKit names it.
+    pub filename: String,
+    /// `ADD --checksum`: the digest the body must have (`sha256:…`, `sha384:…` or
+    /// `sha512:…`). With it, the vertex is keyed without downloading anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+/// `ADD <git URL>`: yields one layer holding the checkout of `reference` (or its `subdir`).
+/// Invariant: `remote` and `reference` never start with `-` (they are passed to `git`);
+/// `subdir` is relative.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitOp {
+    /// The repository, as `git fetch` takes it (no `#fragment`).
+    pub remote: String,
+    /// Branch, tag or commit; `None` means the remote's HEAD.
+    pub reference: Option<String>,
+    /// A directory of the repository whose contents the layer holds instead of the root.
+    pub subdir: Option<String>,
+    /// `ADD --keep-git-dir`: the layer keeps the `.git` directory (at the root of the
+    /// checkout). Without it `.git` is removed, as in BuildKit.
+    pub keep_git_dir: bool,
 }
 
 #[cfg(test)]

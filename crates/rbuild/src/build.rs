@@ -169,6 +169,7 @@ fn build(
         }
         None => Platform::host(),
     };
+    let grants = crate::secrets::MountGrants::from_args(&args)?;
     let mode = if args.quiet {
         ProgressMode::Quiet
     } else {
@@ -236,7 +237,10 @@ fn build(
         .with_context("context", Arc::clone(&context_for_cache))
         .with_resolved(resolved)
         .with_scope(&explain_scope(&args.context, &dockerfile.name))
-        .with_explain_cache(args.explain_cache);
+        .with_explain_cache(args.explain_cache)
+        .with_secrets(grants.secrets)
+        .with_ssh(grants.ssh)
+        .with_allow_insecure(grants.allow_insecure);
     if let Some(jobs) = args.jobs {
         solver = solver.with_jobs(jobs);
     }

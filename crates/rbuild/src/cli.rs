@@ -171,6 +171,15 @@ pub struct BuildArgs {
     /// Push the image to its registry (shorthand for `-o type=image,push=true`)
     #[arg(long)]
     pub push: bool,
+    /// Secret for `RUN --mount=type=secret`: `id=ID[,src=PATH|,env=VAR][,type=file|env]`; repeatable
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// SSH agent for `RUN --mount=type=ssh`: `default|ID[=SOCKET]` (default: $SSH_AUTH_SOCK); repeatable
+    #[arg(long = "ssh")]
+    pub ssh: Vec<String>,
+    /// Grant an entitlement: `security.insecure` (for `RUN --security=insecure`); repeatable
+    #[arg(long = "allow")]
+    pub allow: Vec<String>,
 }
 
 /// Words that name a subcommand; anything else first means `build`.

@@ -129,6 +129,18 @@ pub fn prune(root: &Path, args: &PruneArgs) -> Result<(), CliError> {
         .prune(&opts)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     println!("{report}");
+    if args.all {
+        // Like BuildKit's prune --all: cache mounts nobody holds go too.
+        let m = store
+            .prune_cache_mounts()
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        if m.removed > 0 {
+            println!(
+                "removed {} cache mounts; {} bytes freed",
+                m.removed, m.bytes
+            );
+        }
+    }
     Ok(())
 }
 
@@ -157,6 +169,12 @@ pub fn du(root: &Path) -> Result<(), CliError> {
         .usage_detail()
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let t = &d.totals;
+    let mounts: u64 = store
+        .cache_mounts_usage()
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .iter()
+        .map(|m| m.size)
+        .sum();
     println!("{:<20} {:>10}", "TYPE", "SIZE");
     for (kind, size) in [
         ("snapshots (built)", d.built_snapshots),
@@ -164,7 +182,8 @@ pub fn du(root: &Path) -> Result<(), CliError> {
         ("blobs", t.blobs),
         ("logs", t.logs),
         ("index", t.index),
-        ("total", t.total()),
+        ("cache mounts", mounts),
+        ("total", t.total() + mounts),
     ] {
         println!("{kind:<20} {:>10}", human_size(size));
     }

@@ -14,6 +14,7 @@ mod image_out;
 mod output;
 mod progress;
 mod report;
+mod secrets;
 mod settings;
 mod store_cmds;
 
@@ -96,11 +97,7 @@ fn debug_parse(file: &str) -> Result<(), CliError> {
 fn debug_context(file: Option<&std::path::Path>, dir: &std::path::Path) -> Result<(), CliError> {
     let ctx = rbuild_context::BuildContext::from_dir(dir, file)
         .map_err(|e| CliError::Failed(format!("build context {}: {e}", dir.display())))?;
-    let listing =
-        rbuild_context::debug_listing(&ctx).map_err(|e| CliError::Failed(e.to_string()))?;
-    print!("{listing}");
-    if !listing.ends_with('\n') {
-        println!();
-    }
-    Ok(())
+    // Streamed: a million-path listing is not built in memory first.
+    rbuild_context::write_debug_listing(&ctx, std::io::stdout().lock())
+        .map_err(|e| CliError::Failed(e.to_string()))
 }

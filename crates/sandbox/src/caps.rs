@@ -86,7 +86,7 @@ fn words(set: &Option<HashSet<Capability>>) -> [u32; 2] {
 }
 
 /// The highest capability the running kernel knows.
-fn last_cap() -> u32 {
+pub(crate) fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -79,6 +79,13 @@ pub enum SetupError {
     /// The sandbox init died without reporting how the command ended.
     #[error("sandbox init exited without a result ({status})")]
     InitDied { status: String },
+    /// Preparing or mounting one `RUN --mount` failed (never shows a secret's contents).
+    #[error("RUN --mount target {target}: {source}")]
+    RunMount {
+        target: String,
+        #[source]
+        source: Box<SetupError>,
+    },
     /// The setup inside the sandbox failed; the message comes from the init process.
     #[error("{0}")]
     Remote(String),

@@ -239,6 +239,7 @@ impl Scratch {
             lowers.push(format!("l/{i}"));
         }
         crate::initlayer::create(&base.join(INIT_LAYER))?;
+        crate::mount_plan::add_targets(&base.join(INIT_LAYER), req.mounts)?;
         lowers.push(INIT_LAYER.into());
         let upper_abs = std::fs::canonicalize(req.upper)
             .map_err(|e| SetupError::io("resolve upper dir", req.upper, e))?;
@@ -332,6 +333,9 @@ pub(crate) fn run_init(
 ) -> Result<Outcome> {
     let init_exe = launch.init_exe;
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
+    // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
+    let (run_mounts, _copies) =
+        crate::mount_plan::for_init(req.mounts, root_copy.map(|_| req.work))?;
     let cfg = InitConfig {
         spec,
         scratch: scratch.dir.path().to_path_buf(),
@@ -344,6 +348,7 @@ pub(crate) fn run_init(
         loopback: req.op.network != NetworkMode::Host,
         slirp: launch.slirp.is_some(),
         runtime: launch.runtime.map(Path::to_path_buf),
+        run_mounts,
     };
     let mut config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
         what: "encode sandbox config",

@@ -236,6 +236,8 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     for m in spec.mounts().iter().flatten() {
         mounts::mount_one(m, &mut tracker)?;
     }
+    let run_mounts = crate::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
+    crate::run_mounts::mount_all(&run_mounts, &mut tracker)?;
     mounts::create_devices(&rootfs, linux.devices().as_deref().unwrap_or(&[]))?;
     mounts::dev_symlinks(&rootfs)?;
     mounts::mask_paths(&rootfs, linux.masked_paths().as_deref().unwrap_or(&[]))?;
@@ -295,6 +297,25 @@ pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
         target: rootfs.to_path_buf(),
         source,
     })
+}
+
+/// `,redirect_dir=off,metacopy=off,index=off` for the parameters this kernel's overlayfs
+/// knows: layers stay in the plain upper-dir format.
+pub(crate) fn overlay_tunables() -> String {
+    let mut data = String::new();
+    for (param, value) in [
+        ("redirect_dir", "off"),
+        ("metacopy", "off"),
+        ("index", "off"),
+    ] {
+        if Path::new("/sys/module/overlay/parameters")
+            .join(param)
+            .exists()
+        {
+            data.push_str(&format!(",{param}={value}"));
+        }
+    }
+    data
 }
 
 fn read_optional(path: &str) -> Result<String> {

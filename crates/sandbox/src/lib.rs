@@ -21,6 +21,25 @@
 //!
 //! [`RuncExecutor`] runs the same spec with an external OCI runtime (runc, crun).
 //!
+//! `RUN --mount`s (modules `mount_plan`, host side, and `run_mounts`, init side): the
+//! request's resolved mounts are mounted after the root and the standard mounts, before the
+//! command, parents first. A `Layers` source is the read-only overlay of its layers (lower
+//! dirs only, an empty dir at the bottom; a throwaway upper dir when writable), a `Dir` or
+//! `Socket` is bound as it is, a `Tmpfs` is a fresh tmpfs with BuildKit's options (`nosuid`,
+//! mode 1777 unless the target existed), and a `File` (a secret) is written into a tmpfs that
+//! only the sandbox's mount namespace sees, with its mode and owner, and bound read-only.
+//! Read-only mounts are remounted read-only after all are in place (a nested target can still
+//! be created). Sources are prepared in the init's private mount namespace and vanish with
+//! it. Targets of a known kind join the run's init layer; others the setup creates as
+//! placeholders: neither is ever part of the layer. The runc adapter expresses the same as
+//! spec mounts of the bundle. With the copy snapshotter, `Layers` sources are copies.
+//!
+//! `RUN --security=insecure` (module `insecure`): every capability rbuild holds, no seccomp
+//! filter, no no_new_privs, no masked or read-only paths, /sys writable, every device
+//! allowed in the device cgroup and the host's fuse/tun/kvm/loop-control/kmsg nodes in /dev,
+//! the namespaces kept (as BuildKit's `security.insecure`, close to `docker run
+//! --privileged`).
+//!
 //! Snapshotters ([`Snapshotter`]): `Overlay` mounts the layers with the upper dir as the new
 //! layer; where overlayfs is unavailable, `Copy` (module `copydiff`) copies the layers into a plain
 //! root and diffs it into the upper dir afterwards, giving the same layer, slower. Below the
@@ -33,11 +52,14 @@ mod error;
 mod executor;
 mod init;
 mod initlayer;
+mod insecure;
+mod mount_plan;
 mod mounts;
 mod net;
 mod overlay;
 mod paths;
 mod protocol;
+mod run_mounts;
 mod runc;
 mod runc_stop;
 pub mod seccomp;

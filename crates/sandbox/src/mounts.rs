@@ -97,6 +97,11 @@ impl PlaceholderTracker {
         }
     }
 
+    /// The rootfs this tracker creates mount points under.
+    pub fn rootfs(&self) -> &Path {
+        &self.rootfs
+    }
+
     /// Notes every prefix of `target` (a path under the rootfs) that is not yet in the upper dir.
     fn note(&mut self, target: &Path) {
         let Ok(rel) = target.strip_prefix(&self.rootfs) else {
@@ -237,6 +242,11 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
 pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
     for dev in devices {
         let target = secure_join(rootfs, dev.path())?;
+        if let Some(parent) = target.parent() {
+            // e.g. /dev/net for /dev/net/tun (an insecure RUN's device).
+            std::fs::create_dir_all(parent)
+                .map_err(|e| SetupError::io("create device directory", parent, e))?;
+        }
         let kind = match dev.typ() {
             oci_spec::runtime::LinuxDeviceType::B => SFlag::S_IFBLK,
             oci_spec::runtime::LinuxDeviceType::P => SFlag::S_IFIFO,

@@ -60,18 +60,7 @@ fn options(cfg: &InitConfig) -> String {
         cfg.upper,
         cfg.work
     );
-    for (param, value) in [
-        ("redirect_dir", "off"),
-        ("metacopy", "off"),
-        ("index", "off"),
-    ] {
-        if Path::new("/sys/module/overlay/parameters")
-            .join(param)
-            .exists()
-        {
-            data.push_str(&format!(",{param}={value}"));
-        }
-    }
+    data.push_str(&crate::init::overlay_tunables());
     data
 }
 

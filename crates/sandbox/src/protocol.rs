@@ -48,6 +48,9 @@ pub struct InitConfig {
     /// Hand the spec to this OCI runtime (runc, crun) instead of running it in-process; the
     /// scratch dir is then the bundle.
     pub runtime: Option<PathBuf>,
+    /// The `RUN --mount`s, parents first (see [`crate::mount_plan`]).
+    #[serde(default)]
+    pub run_mounts: Vec<crate::mount_plan::RunMount>,
 }
 
 /// One line on the status pipe.

@@ -86,8 +86,11 @@ pub(crate) fn runtime_stage(
 
     // Create the mount points ourselves so they are known placeholders; skip those inside
     // another mount (e.g. /dev/pts inside the /dev tmpfs).
-    let mounts = cfg.spec.mounts().clone().unwrap_or_default();
+    let mut mounts = cfg.spec.mounts().clone().unwrap_or_default();
+    let run_mounts = crate::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
+    mounts.extend(crate::run_mounts::oci_mounts(&run_mounts)?);
     let mut tracker = PlaceholderTracker::new(&rootfs, &cfg.upper_abs);
+    crate::run_mounts::precreate(&run_mounts, &mut tracker)?;
     for m in &mounts {
         let dest = m.destination();
         let nested = mounts
@@ -107,7 +110,8 @@ pub(crate) fn runtime_stage(
     let passwd = read_in_root(&rootfs, "/etc/passwd")?;
     let group = read_in_root(&rootfs, "/etc/group")?;
     let user = user::resolve(&cfg.user, &passwd, &group)?;
-    let spec = spec_for_user(&cfg.spec, &user)?;
+    let mut spec = spec_for_user(&cfg.spec, &user)?;
+    spec.set_mounts(Some(mounts));
     let config = cfg.scratch.join("config.json");
     let json = serde_json::to_vec_pretty(&spec).map_err(|source| SetupError::Protocol {
         what: "encode config.json",

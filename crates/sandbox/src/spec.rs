@@ -14,7 +14,7 @@ use oci_spec::runtime::{
     LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
     ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
-use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
 use crate::caps::DOCKER_DEFAULT_CAPS;
 use crate::error::{Result, SetupError};
@@ -177,7 +177,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         )
         .build()?;
 
-    Ok(SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(
             RootBuilder::default()
@@ -189,7 +189,11 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         .process(process)
         .mounts(mounts(op.network, etc)?)
         .linux(linux)
-        .build()?)
+        .build()?;
+    if op.security == SecurityMode::Insecure {
+        crate::insecure::apply(&mut spec)?;
+    }
+    Ok(spec)
 }
 
 /// The mounts of a RUN, in mount order.

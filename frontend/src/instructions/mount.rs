@@ -240,6 +240,21 @@ pub fn check_unexpanded(raw: &str) -> Result<(), MountError> {
     Ok(())
 }
 
+/// The `from` of a mount as written (the last one wins, as in BuildKit), read before
+/// expansion: the plan needs it to order and prune stages, and [`check_unexpanded`] has
+/// made sure it uses no variables.
+pub fn raw_from(raw: &str) -> Result<Option<String>, MountError> {
+    let mut from = None;
+    for field in csv_fields(raw)? {
+        if let Some((k, v)) = field.split_once('=') {
+            if k.eq_ignore_ascii_case("from") {
+                from = Some(v.to_string());
+            }
+        }
+    }
+    Ok(from)
+}
+
 fn unexpected(key: &str, typ: MountType) -> MountError {
     MountError::UnexpectedKey {
         key: key.to_string(),
@@ -410,6 +425,12 @@ mod tests {
         }
         assert!(check_unexpanded("type=bind,from=$STAGE,target=/x").is_err());
         assert!(check_unexpanded("type=bind,from=stage,target=$T").is_ok());
+        assert_eq!(
+            raw_from("type=bind,FROM=a,target=/x,from=b").unwrap(),
+            Some("b".into())
+        );
+        assert_eq!(raw_from("type=cache,target=/x").unwrap(), None);
+        assert!(raw_from("\"from=a").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The graph under construction: appends vertices in dependency order and shares the ones
-//! BuildKit would merge (one Scratch, one Image per reference, one main Context).
+//! BuildKit would merge (one Scratch, one Image per reference, one main Context, one vertex
+//! per identical remote source).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,8 @@ pub struct Builder {
     images: BTreeMap<(ImageRef, Platform), VertexId>,
     scratch: Option<VertexId>,
     context: Option<VertexId>,
+    /// `Http`/`Git` vertices by their op (as JSON), so a URL added twice is fetched once.
+    remotes: BTreeMap<String, VertexId>,
 }
 
 impl Builder {
@@ -55,6 +58,19 @@ impl Builder {
         });
         let id = self.add(op, Vec::new(), name, Some(span), false);
         self.images.insert(key, id);
+        id
+    }
+
+    /// The vertex of a remote source (`Http`/`Git` op, no inputs), created on first use
+    /// (its name, span and `ignore_cache` are those of the first use).
+    pub fn remote(&mut self, op: Op, name: String, span: Span, ignore_cache: bool) -> VertexId {
+        // Serialising our own plain data cannot fail; an empty key would only not share.
+        let key = serde_json::to_string(&op).unwrap_or_default();
+        if let Some(id) = self.remotes.get(&key).filter(|_| !key.is_empty()) {
+            return *id;
+        }
+        let id = self.add(op, Vec::new(), name, Some(span), ignore_cache);
+        self.remotes.insert(key, id);
         id
     }
 

@@ -1,5 +1,6 @@
 //! Per-instruction lowering of the needed stages (BuildKit's `dispatch*` functions): vertices
-//! for RUN/COPY/ADD/WORKDIR, image-config changes and history entries for the rest.
+//! for RUN/COPY/ADD/WORKDIR, image-config changes and history entries for the rest. RUN lives
+//! in `run.rs` (its `--mount`s in `mounts.rs`), COPY/ADD in `copy.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,13 +19,15 @@ use super::plan::{Plan, StageBase, StageSource, Step};
 use crate::ast::{Heredoc, Node};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::instructions::{
-    self as ins, parse_checksum, AddArgs, Chmod, CopyArgs, Instruction, Mount, Network, Security,
-    Spanned,
+    self as ins, parse_checksum, AddArgs, Chmod, CopyArgs, Instruction, Mount, MountType, Network,
+    Security, Sharing, Spanned,
 };
 use crate::shell::{self, EnvList, LexOptions};
 
 mod copy;
 use copy::CopyView;
+mod mounts;
+mod run;
 
 /// The `comment` of every history entry BuildKit writes.
 pub const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
@@ -401,109 +404,6 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `run` is an [`Instruction::Run`]; `node` gives the progress text and spans.
-    fn run(
-        &mut self,
-        st: &mut StageState,
-        node: &Node,
-        run: &Instruction,
-    ) -> Result<(), LowerError> {
-        let Instruction::Run {
-            cmd,
-            mounts,
-            devices,
-            network,
-            security,
-            heredocs,
-        } = run
-        else {
-            return Err(LowerError::UnknownInstruction(run.keyword().into()));
-        };
-        // Mount values are expanded, then parsed and checked, as BuildKit does at dispatch;
-        // a valid mount is still rejected: ExecOp has no mounts yet.
-        if let Some(m) = mounts.first() {
-            let mut expand = |w: &str| self.expand(st, w).map_err(|e| e.to_string());
-            let mount = Mount::parse(&m.value, &mut expand).map_err(|source| {
-                at(
-                    ins::InstructionError::Mount {
-                        value: m.value.clone(),
-                        source,
-                    },
-                    m.span,
-                )
-            })?;
-            return Err(at(
-                unsupported(&format!("RUN --mount=type={}", mount.typ.as_str())),
-                m.span,
-            ));
-        }
-        if let Some(d) = devices.first() {
-            return Err(at(unsupported("RUN --device"), d.span));
-        }
-        if let Some(Spanned {
-            value: Security::Insecure,
-            span,
-        }) = security
-        {
-            return Err(at(unsupported("RUN --security=insecure"), *span));
-        }
-        let network = match network.map(|n| n.value) {
-            None | Some(Network::Default) => NetworkMode::Default,
-            Some(Network::None) => NetworkMode::None,
-            Some(Network::Host) => NetworkMode::Host,
-        };
-        let mut name = self.display(st, node, true);
-        let args = match cmd {
-            ins::Command::Exec(argv) => argv.clone(),
-            ins::Command::Shell(text) => {
-                let mut text = text.clone();
-                if let Some(doc) = single_heredoc(&text, heredocs) {
-                    let data = heredoc_data(doc);
-                    if data.starts_with("#!") {
-                        return Err(at(
-                            unsupported("RUN with a heredoc script starting with #!"),
-                            node.word_span("<<"),
-                        ));
-                    }
-                    name.push_str(&format!(" ({})", summarize(&doc.content)));
-                    text = data;
-                } else {
-                    for doc in heredocs {
-                        text.push('\n');
-                        text.push_str(&doc.content);
-                        text.push_str(&doc.name);
-                    }
-                }
-                let mut shell = st
-                    .config
-                    .shell
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
-                shell.push(text);
-                shell
-            }
-        };
-        let name = st.name(name);
-        let exec = ExecOp {
-            args: args.clone(),
-            env: st.env.clone(),
-            cwd: st.cwd.clone(),
-            user: st.user.clone(),
-            network,
-            mounts: vec![],
-            security: Default::default(),
-        };
-        st.root = self.b.add(
-            Op::Exec(exec),
-            vec![st.root],
-            name,
-            Some(node.span),
-            st.ignore_cache,
-        );
-        st.history(format!("RUN {}", run_command_string(&args, st)), true);
-        Ok(())
-    }
-
     fn workdir(&mut self, st: &mut StageState, node: &Node, path: &str) -> Result<(), LowerError> {
         let requested = self.expand(st, path)?;
         if requested.is_empty() {
@@ -744,39 +644,6 @@ fn unsupported(what: &str) -> LowerError {
     }
 }
 
-/// BuildKit's `runCommandString`: `|N K=V … argv…` when ARGs are in scope.
-fn run_command_string(argv: &[String], st: &StageState) -> String {
-    // Indexed once per RUN: a long Dockerfile has thousands of ARGs and ENVs in scope, and
-    // a lookup per ARG in the lists would make lowering cubic.
-    let env: HashMap<&str, &str> = st
-        .env
-        .iter()
-        .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
-        .collect();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut seen: Vec<(&str, String)> = Vec::new();
-    for (k, v) in &st.build_args {
-        let value = env
-            .get(k.as_str())
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| v.clone().unwrap_or_default());
-        match index.get(k.as_str()) {
-            Some(&i) => seen[i].1 = value,
-            None => {
-                index.insert(k, seen.len());
-                seen.push((k, value));
-            }
-        }
-    }
-    let mut parts: Vec<String> = Vec::new();
-    if !seen.is_empty() {
-        parts.push(format!("|{}", seen.len()));
-        parts.extend(seen.into_iter().map(|(k, v)| format!("{k}={v}")));
-    }
-    parts.extend(argv.iter().cloned());
-    parts.join(" ")
-}
-
 /// A heredoc's body with leading tabs removed when it is `<<-`.
 fn heredoc_data(doc: &Heredoc) -> String {
     if !doc.chomp {
@@ -786,27 +653,6 @@ fn heredoc_data(doc: &Heredoc) -> String {
         .split_inclusive('\n')
         .map(|l| l.trim_start_matches('\t'))
         .collect()
-}
-
-/// The heredoc when the whole RUN command is just `<<NAME` (possibly `<<-`, quoted).
-fn single_heredoc<'d>(cmd: &str, docs: &'d [Heredoc]) -> Option<&'d Heredoc> {
-    let [doc] = docs else { return None };
-    let rest = cmd.trim().strip_prefix("<<")?;
-    let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start();
-    let name = rest.trim_matches(|c| c == '"' || c == '\'');
-    (name == doc.name).then_some(doc)
-}
-
-/// The first line of a heredoc, with `...` when there are more (BuildKit's `summarizeHeredoc`).
-fn summarize(doc: &str) -> String {
-    let doc = doc.trim();
-    let mut lines = doc.split('\n');
-    let first = lines.next().unwrap_or_default().trim_end_matches('\r');
-    if lines.next().is_some() {
-        format!("{first}...")
-    } else {
-        first.to_string()
-    }
 }
 
 /// `[ip:][hostPort:]port[-end][/proto]` → `port/proto` entries (BuildKit's `parsePortSpec`).
@@ -860,7 +706,5 @@ mod tests {
     #[test]
     fn names_and_summaries() {
         assert_eq!(uppercase_cmd("copy a b"), "COPY a b");
-        assert_eq!(summarize("echo a\necho b\n"), "echo a...");
-        assert_eq!(summarize("echo a\n"), "echo a");
     }
 }

@@ -55,8 +55,20 @@ pub enum LowerError {
     UnknownInstruction(String),
     #[error("invalid ONBUILD trigger {trigger:?}: {reason}")]
     BadTrigger { trigger: String, reason: String },
+    #[error("source can't be a URL for COPY")]
+    CopyUrl,
+    #[error("source can't be a git ref for COPY")]
+    CopyGit,
+    #[error("checksum can't be specified for multiple sources")]
+    ChecksumSources,
+    #[error("checksum requires HTTP(S) or Git sources")]
+    ChecksumSource,
+    #[error("invalid git source {src:?}: {problem}")]
+    BadGitSource { src: String, problem: String },
     #[error(transparent)]
     Instruction(#[from] crate::instructions::InstructionError),
+    #[error(transparent)]
+    RunMount(#[from] super::mount_sources::RunMountError),
     /// Another error, at the span of the flag or word at fault (not the whole instruction).
     #[error("{error}")]
     At { error: Box<LowerError>, span: Span },

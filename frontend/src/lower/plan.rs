@@ -60,6 +60,8 @@ pub struct Stage {
     pub commands: Vec<Step>,
     /// The `COPY --from` source of each command (`None` when the command has none).
     pub sources: Vec<Option<StageSource>>,
+    /// The stages and images the `RUN --mount from=`s of each command read, in order.
+    pub mount_sources: Vec<Vec<StageSource>>,
 }
 
 /// The result of [`plan`]: stages, the target, and what it needs.
@@ -90,8 +92,13 @@ impl Plan {
                 StageBase::Image(r) => Some(r),
                 _ => None,
             };
-            let copies = st.sources.iter().filter_map(|s| match s {
-                Some(StageSource::Image(r)) => Some(r),
+            let copies = st
+                .sources
+                .iter()
+                .flatten()
+                .chain(st.mount_sources.iter().flatten());
+            let copies = copies.filter_map(|s| match s {
+                StageSource::Image(r) => Some(r),
                 _ => None,
             });
             for r in from.into_iter().chain(copies) {
@@ -292,6 +299,11 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
             };
             sources.push(source);
         }
+        let mut mount_sources = Vec::with_capacity(commands.len());
+        for cmd in &commands {
+            let found = super::mount_sources::plan_sources(&cmd.instruction, index, &names)?;
+            mount_sources.push(found);
+        }
         stages.push(Stage {
             index,
             name: names[index].clone(),
@@ -300,6 +312,7 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
             span,
             commands,
             sources,
+            mount_sources,
         });
     }
 
@@ -313,18 +326,29 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
         if let StageBase::Stage(b) = st.base {
             todo.push(b);
         }
-        todo.extend(st.sources.iter().filter_map(|s| match s {
-            Some(StageSource::Stage(j)) => Some(*j),
-            _ => None,
-        }));
+        let sources = st.sources.iter().flatten();
+        todo.extend(
+            sources
+                .chain(st.mount_sources.iter().flatten())
+                .filter_map(|s| match s {
+                    StageSource::Stage(j) => Some(*j),
+                    _ => None,
+                }),
+        );
     }
     let external_sources = stages
         .iter()
         .flat_map(|s| &s.sources)
         .filter(|s| matches!(s, Some(StageSource::Image(_))))
         .count();
+    // BuildKit adds a state for every mount (one without `from` reads `scratch`).
+    let mounts = stages
+        .iter()
+        .flat_map(|s| &s.commands)
+        .filter(|c| matches!(&c.instruction, Instruction::Run { mounts, .. } if !mounts.is_empty()))
+        .count();
     Ok(Plan {
-        single_stage: stages.len() + external_sources == 1,
+        single_stage: stages.len() + external_sources + mounts == 1,
         stages,
         target,
         needed: needed.into_iter().collect(),

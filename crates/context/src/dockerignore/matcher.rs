@@ -79,6 +79,34 @@ impl PatternMatcher {
         matched
     }
 
+    /// [`matches_or_parent_matches`](Self::matches_or_parent_matches) for a cleaned `path`
+    /// whose parent directories' hits are already known: `ancestors[k]` says whether pattern
+    /// `k` matches one of the parents (see [`ancestor_hits`](Self::ancestor_hits)). Same
+    /// result, but each pattern runs once on `path` instead of once per parent.
+    pub(crate) fn matches_given(&self, path: &str, ancestors: &[bool]) -> bool {
+        let mut matched = false;
+        for (k, pattern) in self.patterns.iter().enumerate() {
+            if pattern.is_exclusion() != matched {
+                continue;
+            }
+            if ancestors.get(k).copied().unwrap_or(false) || pattern.matches(path) {
+                matched = !pattern.is_exclusion();
+            }
+        }
+        matched
+    }
+
+    /// The per-pattern hits on the parents of the paths inside directory `dir` (cleaned,
+    /// relative), given the hits on `dir`'s own parents: pattern `k` hits if it hit a parent
+    /// of `dir` or matches `dir` itself. The root's children start from all `false`.
+    pub(crate) fn ancestor_hits(&self, ancestors: &[bool], dir: &str) -> Vec<bool> {
+        self.patterns
+            .iter()
+            .enumerate()
+            .map(|(k, p)| ancestors.get(k).copied().unwrap_or(false) || p.matches(dir))
+            .collect()
+    }
+
     /// Conservative: false only if no `!` exception pattern could match a path below `dir`,
     /// i.e. an excluded `dir` can be pruned from a walk without losing anything.
     pub fn exception_could_match_below(&self, dir: &str) -> bool {

@@ -48,6 +48,10 @@ pub struct Pattern {
     exclusion: bool,
     kind: Kind,
     toks: Vec<Tok>,
+    /// The literal characters the token form starts and ends with: a path that does not
+    /// start with `head` and end with `tail` cannot match (a quick test before the NFA).
+    head: String,
+    tail: String,
 }
 
 impl Pattern {
@@ -114,11 +118,20 @@ impl Pattern {
             }
             i += 1;
         }
+        let lit = |t: &Tok| match t {
+            Tok::Lit(c) => Some(*c),
+            _ => None,
+        };
+        let head: String = toks.iter().map_while(lit).collect();
+        let mut tail: Vec<char> = toks.iter().rev().map_while(lit).collect();
+        tail.reverse();
         Ok(Pattern {
             cleaned: cleaned.to_string(),
             exclusion,
             kind,
             toks,
+            head,
+            tail: tail.into_iter().collect(),
         })
     }
 
@@ -142,6 +155,9 @@ impl Pattern {
                     || text.strip_prefix('/').is_some_and(|rest| path == rest)
             }
             Kind::Tokens => {
+                if !path.starts_with(self.head.as_str()) || !path.ends_with(self.tail.as_str()) {
+                    return false;
+                }
                 let states = self.run(path);
                 states.accepts(self.toks.len())
             }
@@ -274,6 +290,11 @@ mod tests {
             ("a**/*.txt", "a/dir/dir/file.txt", true),
             ("a/*.txt**", "a/file.txt", true),
             ("**/**/*.txt", "file.txt", true),
+            ("**/*.txt", "a.txt.gz", false),
+            ("x\\*y", "x*y", true),
+            ("x\\*y", "x*yy", false),
+            ("ab*ab", "ab", false),
+            ("ab*ab", "abab", true),
             ("a[^b-d]e", "aze", true),
             ("a?b", "a/b", false),
             ("[a-ζ]*", "α", true),

@@ -25,7 +25,13 @@ pub struct TarEmitter<W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     mtime_clamp: Option<u64>,
     entries: u64,
+    /// Reused read buffer: a file's contents move in reads of up to this size, and a file no
+    /// larger than it takes one read (its size is known, so no read for end-of-file).
+    buf: Vec<u8>,
 }
+
+/// Size of [`TarEmitter`]'s read buffer.
+const READ_BUF: usize = 256 * 1024;
 
 fn stream_err(source: io::Error) -> OciError {
     OciError::Stream {
@@ -42,6 +48,7 @@ impl<W: Write> TarEmitter<W> {
             links: HashMap::new(),
             mtime_clamp,
             entries: 0,
+            buf: Vec::new(),
         }
     }
 
@@ -142,8 +149,9 @@ impl<W: Write> TarEmitter<W> {
         h.xattrs = xattrs;
         self.write_header(&h)?;
         let file = File::open(host).map_err(OciError::io("open", host))?;
-        let copied =
-            io::copy(&mut file.take(h.size), &mut self.out).map_err(|source| OciError::Io {
+        let copied = self
+            .copy_contents(file, h.size)
+            .map_err(|source| OciError::Io {
                 op: "read",
                 path: host.to_path_buf(),
                 source,
@@ -164,6 +172,26 @@ impl<W: Write> TarEmitter<W> {
         self.out
             .write_all(&vec![0u8; padding(h.size)])
             .map_err(stream_err)
+    }
+
+    /// Copies up to `size` bytes of `file` into the stream; returns how many there were.
+    fn copy_contents(&mut self, mut file: File, size: u64) -> io::Result<u64> {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; READ_BUF];
+        }
+        let mut copied = 0u64;
+        while copied < size {
+            let want = usize::try_from(size - copied).map_or(READ_BUF, |r| r.min(READ_BUF));
+            let n = match file.read(&mut self.buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.out.write_all(&self.buf[..n])?;
+            copied += n as u64;
+        }
+        Ok(copied)
     }
 
     /// Writes an empty regular file named `name` (a `.wh.` whiteout or opaque marker), with

@@ -173,13 +173,23 @@ impl Fixture {
         exec: &dyn Executor,
         op: &ExecOp,
     ) -> (Result<(), ExecError>, Collect) {
+        self.run_mounted(exec, op, &[])
+    }
+
+    /// Runs `op` on `exec` with these `RUN --mount`s.
+    pub fn run_mounted(
+        &self,
+        exec: &dyn Executor,
+        op: &ExecOp,
+        mounts: &[rbuild_solver::ports::ResolvedMount],
+    ) -> (Result<(), ExecError>, Collect) {
         let log = Collect::default();
         let res = exec.run(ExecRequest {
             op,
             layers: &self.layers,
             upper: &self.upper,
             work: &self.work,
-            mounts: &[],
+            mounts,
             log: &log,
             cancel: &rbuild_solver::cancel::CancelToken::new(),
         });

@@ -1,6 +1,14 @@
 //! COPY and ADD: sources, destination, flags and heredoc files lowered to one `File` op.
+//! ADD's remote sources (see [`remote`]) each get an `Http` or `Git` vertex the copy reads
+//! from, as BuildKit's `llb.HTTP` / `llb.Git` states.
+
+use rbuild_graph::{GitOp, HttpOp};
 
 use super::*;
+
+mod remote;
+
+use remote::SourceKind;
 
 impl Lowerer<'_> {
     pub(super) fn copy(
@@ -16,17 +24,19 @@ impl Lowerer<'_> {
             // Checked by the solver, which owns the `.dockerignore` matcher.
             exclude.push(self.expand(st, &e.value).map_err(|err| at(err, e.span))?);
         }
-        if let Some(sum) = c.checksum {
-            let value = self.expand(st, &sum.value).map_err(|e| at(e, sum.span))?;
-            parse_checksum(&value).map_err(|e| at(ins::InstructionError::from(e), sum.span))?;
-            return Err(at(unsupported(&format!("{kw} --checksum")), sum.span));
-        }
-        if let Some(span) = c.keep_git_dir {
-            return Err(at(unsupported(&format!("{kw} --keep-git-dir")), span));
-        }
+        let checksum = match c.checksum {
+            None => None,
+            Some(sum) => {
+                let value = self.expand(st, &sum.value).map_err(|e| at(e, sum.span))?;
+                parse_checksum(&value).map_err(|e| at(ins::InstructionError::from(e), sum.span))?;
+                Some((value, sum.span))
+            }
+        };
         // ADD extracts local archives unless `--unpack=false` (BuildKit's
-        // AttemptUnpackDockerCompatibility); COPY never does.
+        // AttemptUnpackDockerCompatibility); COPY never does. Downloads are extracted only
+        // with an explicit `--unpack=true`.
         let unpack = c.is_add && !matches!(c.unpack, Some(Spanned { value: false, .. }));
+        let unpack_remote = matches!(c.unpack, Some(Spanned { value: true, .. }));
         let chown = match c.chown {
             None => None,
             Some(f) => Some(self.expand(st, &f.value).map_err(|e| at(e, f.span))?),
@@ -51,17 +61,42 @@ impl Lowerer<'_> {
         };
         let chmod_text = chmod_text.map(|(t, _)| t);
         let mut srcs: Vec<String> = Vec::with_capacity(c.sources.len());
+        let mut kinds: Vec<SourceKind> = Vec::with_capacity(c.sources.len());
         for word in c.sources {
-            let s = self
-                .expand(st, word)
-                .map_err(|e| at(e, node.word_span(word)))?;
-            if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
-                return Err(at(
-                    unsupported(&format!("{kw} from a URL or git source ({s})")),
-                    node.word_span(word),
-                ));
+            let span = node.word_span(word);
+            let s = self.expand(st, word).map_err(|e| at(e, span))?;
+            let kind = remote::classify(&s).map_err(|problem| {
+                at(
+                    LowerError::BadGitSource {
+                        src: s.clone(),
+                        problem,
+                    },
+                    span,
+                )
+            })?;
+            match kind {
+                SourceKind::Http { .. } if !c.is_add => return Err(at(LowerError::CopyUrl, span)),
+                SourceKind::Git(_) if !c.is_add => return Err(at(LowerError::CopyGit, span)),
+                _ => {}
             }
             srcs.push(s);
+            kinds.push(kind);
+        }
+        if let Some((_, span)) = &checksum {
+            if srcs.len() != 1 {
+                return Err(at(LowerError::ChecksumSources, *span));
+            }
+            match kinds.first() {
+                Some(SourceKind::Http { .. }) => {}
+                // BuildKit checks a git commit id here; our --checksum is a digest.
+                Some(SourceKind::Git(_)) => {
+                    return Err(at(
+                        unsupported(&format!("{kw} --checksum of a git source")),
+                        *span,
+                    ))
+                }
+                _ => return Err(at(LowerError::ChecksumSource, *span)),
+            }
         }
         let inline: Vec<&Heredoc> = c.heredocs.iter().collect();
         let dest_raw = self
@@ -73,8 +108,11 @@ impl Lowerer<'_> {
 
         let mut inputs = vec![st.root];
         let mut actions = Vec::new();
-        if !srcs.is_empty() {
-            let (src_vertex, in_context) = match source {
+        let local = kinds.contains(&SourceKind::Local);
+        // Local sources read input 1: the context, a stage or an image.
+        let mut in_context = false;
+        if local {
+            let (src_vertex, from_context) = match source {
                 None => (self.b.context(), true),
                 Some(StageSource::Context) => (self.b.context(), true),
                 Some(StageSource::Stage(j)) => match &self.done[*j] {
@@ -95,31 +133,68 @@ impl Lowerer<'_> {
                 }
             };
             inputs.push(src_vertex);
-            for s in &srcs {
+            in_context = from_context;
+        }
+        for (s, kind) in srcs.iter().zip(&kinds) {
+            let (op, src) = match kind {
+                SourceKind::Local => (None, String::new()),
+                SourceKind::Http { filename } => (
+                    Some(Op::Http(HttpOp {
+                        url: s.clone(),
+                        filename: filename.clone(),
+                        checksum: checksum.as_ref().map(|(v, _)| v.clone()),
+                    })),
+                    format!("/{filename}"),
+                ),
+                SourceKind::Git(g) => (
+                    Some(Op::Git(GitOp {
+                        remote: g.remote.clone(),
+                        reference: g.reference.clone(),
+                        subdir: g.subdir.clone(),
+                        keep_git_dir: c.keep_git_dir.is_some(),
+                    })),
+                    "/".to_string(),
+                ),
+            };
+            if let Some(op) = op {
+                let vertex = self.b.remote(op, s.clone(), node.span, st.ignore_cache);
+                inputs.push(vertex);
                 actions.push(FileAction::Copy(CopyAction {
-                    source: 1,
-                    src: if in_context {
-                        paths::context_src(s)
-                    } else {
-                        paths::fs_src(s)
-                    },
+                    source: inputs.len() - 1,
+                    src,
                     dest: dest.clone(),
                     chown: chown.clone(),
                     chmod: chmod.clone(),
-                    allow_empty_wildcard: paths::has_wildcards(s),
-                    unpack,
+                    allow_empty_wildcard: false,
+                    unpack: unpack_remote,
                     exclude: exclude.clone(),
-                    // `--parents`: what precedes a `/./` pivot is dropped, the rest kept.
-                    parents: c.parents.map(|_| {
-                        let base = s.find("/./").map_or("", |i| &s[..i]);
-                        if in_context {
-                            paths::context_src(base)
-                        } else {
-                            paths::fs_src(base)
-                        }
-                    }),
+                    parents: None,
                 }));
+                continue;
             }
+            actions.push(FileAction::Copy(CopyAction {
+                source: 1,
+                src: if in_context {
+                    paths::context_src(s)
+                } else {
+                    paths::fs_src(s)
+                },
+                dest: dest.clone(),
+                chown: chown.clone(),
+                chmod: chmod.clone(),
+                allow_empty_wildcard: paths::has_wildcards(s),
+                unpack,
+                exclude: exclude.clone(),
+                // `--parents`: what precedes a `/./` pivot is dropped, the rest kept.
+                parents: c.parents.map(|_| {
+                    let base = s.find("/./").map_or("", |i| &s[..i]);
+                    if in_context {
+                        paths::context_src(base)
+                    } else {
+                        paths::fs_src(base)
+                    }
+                }),
+            }));
         }
         for doc in &inline {
             let mut data = heredoc_data(doc);

@@ -1,0 +1,262 @@
+//! `ADD <git url>`: the reference is resolved to a commit with `git ls-remote` (or taken as
+//! is when it already is a full commit id), and the commit is fetched, shallow where the
+//! server allows it, into a private directory under the store's `tmp/`, checked out with its
+//! submodules, and its tree (or `subdir`) moved into the layer. `.git` is removed unless
+//! `keep_git_dir`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rbuild_cache::Store;
+use rbuild_graph::GitOp;
+
+use super::error::{io_err, RemoteError};
+
+/// The full commit id `op.reference` names at `op.remote` now.
+pub(super) fn resolve(op: &GitOp) -> Result<String, RemoteError> {
+    let reference = op.reference.as_deref().unwrap_or("HEAD");
+    if is_commit_id(reference) {
+        return Ok(reference.to_ascii_lowercase());
+    }
+    let listing = git(&op.remote, None, &["ls-remote", "--", &op.remote])?;
+    pick_ref(&listing, reference).ok_or_else(|| RemoteError::UnknownRef {
+        remote: op.remote.clone(),
+        reference: reference.to_string(),
+    })
+}
+
+/// The commit of `reference` in `git ls-remote` output: an annotated tag's peeled commit
+/// first, then a tag, a branch, or a full ref name (`HEAD`, `refs/…`), as git prefers them.
+fn pick_ref(listing: &str, reference: &str) -> Option<String> {
+    let refs: Vec<(&str, &str)> = listing
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(oid, name)| (oid.trim(), name.trim()))
+        .collect();
+    let candidates = [
+        format!("refs/tags/{reference}^{{}}"),
+        format!("refs/tags/{reference}"),
+        format!("refs/heads/{reference}"),
+        format!("{reference}^{{}}"),
+        reference.to_string(),
+    ];
+    candidates.iter().find_map(|want| {
+        refs.iter()
+            .find(|(_, name)| name == want)
+            .map(|(oid, _)| oid.to_string())
+    })
+}
+
+/// A full SHA-1 or SHA-256 object id.
+fn is_commit_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Checks out `commit` of `op.remote` and moves its tree (or `op.subdir`) into `upper`.
+pub(super) fn materialize(
+    store: &Store,
+    op: &GitOp,
+    commit: &str,
+    upper: &Path,
+) -> Result<(), RemoteError> {
+    let staging = store.root().join("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("git-")
+        .tempdir_in(&staging)
+        .map_err(io_err("create a checkout directory in", &staging))?;
+    let work = tmp.path();
+    let run = |args: &[&str]| git(&op.remote, Some(work), args);
+    run(&["init", "-q"])?;
+    run(&["remote", "add", "origin", &op.remote])?;
+    fetch(op, commit, work)?;
+    run(&["checkout", "-q", commit])?;
+    let submodules = work.join(".gitmodules").exists();
+    if submodules {
+        run(&[
+            "submodule",
+            "update",
+            "-q",
+            "--init",
+            "--recursive",
+            "--depth",
+            "1",
+        ])?;
+    }
+    if !op.keep_git_dir {
+        let dot_git = work.join(".git");
+        fs::remove_dir_all(&dot_git).map_err(io_err("remove", &dot_git))?;
+        if submodules {
+            // Each submodule's `.git` is a file pointing into the `.git` just removed.
+            remove_git_files(work)?;
+        }
+    }
+    let root = tree_root(op, work)?;
+    for entry in fs::read_dir(&root).map_err(io_err("read", &root))? {
+        let entry = entry.map_err(io_err("read", &root))?;
+        let to = upper.join(entry.file_name());
+        fs::rename(entry.path(), &to).map_err(io_err("move checkout entry to", &to))?;
+    }
+    Ok(())
+}
+
+/// Removes every `.git` regular file below `dir` (symlinks are not followed).
+fn remove_git_files(dir: &Path) -> Result<(), RemoteError> {
+    for entry in fs::read_dir(dir).map_err(io_err("read", dir))? {
+        let entry = entry.map_err(io_err("read", dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_err("stat", &path))?;
+        if kind.is_dir() {
+            remove_git_files(&path)?;
+        } else if kind.is_file() && entry.file_name() == ".git" {
+            fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fetches `commit` into the repository at `work`: by id (shallow), else by the reference's
+/// name (shallow) if that still names the commit, else everything (dumb servers, old
+/// servers refusing ids).
+fn fetch(op: &GitOp, commit: &str, work: &Path) -> Result<(), RemoteError> {
+    let run = |args: &[&str]| git(&op.remote, Some(work), args);
+    let has_commit = || run(&["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_ok();
+    if run(&["fetch", "-q", "--depth", "1", "--no-tags", "origin", commit]).is_ok() && has_commit()
+    {
+        return Ok(());
+    }
+    if let Some(r) = op.reference.as_deref().filter(|r| !is_commit_id(r)) {
+        if run(&["fetch", "-q", "--depth", "1", "--no-tags", "origin", r]).is_ok() && has_commit() {
+            return Ok(());
+        }
+    }
+    run(&[
+        "fetch",
+        "-q",
+        "--tags",
+        "origin",
+        "+refs/heads/*:refs/remotes/origin/*",
+    ])?;
+    if has_commit() {
+        Ok(())
+    } else {
+        Err(RemoteError::Git {
+            remote: op.remote.clone(),
+            command: format!("fetch {commit}"),
+            detail: "the commit is not in the repository".to_string(),
+        })
+    }
+}
+
+/// The checkout's root or its `subdir`, which must be a directory that (symlinks resolved)
+/// stays inside the checkout.
+fn tree_root(op: &GitOp, work: &Path) -> Result<PathBuf, RemoteError> {
+    let Some(subdir) = op.subdir.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(work.to_path_buf());
+    };
+    let err = |problem| RemoteError::Subdir {
+        remote: op.remote.clone(),
+        subdir: subdir.to_string(),
+        problem,
+    };
+    let top = work.canonicalize().map_err(io_err("resolve", work))?;
+    let root = work
+        .join(subdir)
+        .canonicalize()
+        .map_err(|_| err("does not exist in the repository"))?;
+    if !root.starts_with(&top) || root.starts_with(top.join(".git")) {
+        return Err(err("leads out of the checkout"));
+    }
+    if !root.is_dir() {
+        return Err(err("is not a directory"));
+    }
+    Ok(root)
+}
+
+/// Runs `git ARGS` (in `dir`, if given) without prompts; returns stdout, or an error with
+/// git's stderr.
+fn git(remote: &str, dir: Option<&Path>, args: &[&str]) -> Result<String, RemoteError> {
+    let mut cmd = Command::new("git");
+    cmd.args([
+        "-c",
+        "advice.detachedHead=false",
+        "-c",
+        "init.defaultBranch=main",
+    ])
+    .args(args)
+    .env("GIT_TERMINAL_PROMPT", "0")
+    .env("GIT_ASKPASS", "true")
+    .env("LC_ALL", "C")
+    // Only the transports an ADD source can name (never `ext::`, `file://`), for the
+    // repository and its submodules alike.
+    .env("GIT_ALLOW_PROTOCOL", "git:ssh:http:https");
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+        // Never wait for a host-key or password prompt (ssh reads them from the terminal).
+        cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+    }
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let err = |detail: String| RemoteError::Git {
+        remote: remote.to_string(),
+        command: args.first().copied().unwrap_or("").to_string(),
+        detail,
+    };
+    let out = cmd
+        .output()
+        .map_err(|e| err(format!("cannot run git (is it installed?): {e}")))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    Err(err(format!(
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = "\
+1111111111111111111111111111111111111111\tHEAD
+2222222222222222222222222222222222222222\trefs/heads/main
+3333333333333333333333333333333333333333\trefs/tags/v1
+4444444444444444444444444444444444444444\trefs/tags/v1^{}
+5555555555555555555555555555555555555555\trefs/heads/v1
+6666666666666666666666666666666666666666\trefs/tags/light
+";
+
+    #[test]
+    fn references_resolve_like_git() {
+        let pick = |r| pick_ref(LISTING, r);
+        assert_eq!(pick("HEAD").as_deref(), Some(&"1".repeat(40)[..]));
+        assert_eq!(pick("main").as_deref(), Some(&"2".repeat(40)[..]));
+        assert_eq!(pick("v1").as_deref(), Some(&"4".repeat(40)[..]));
+        assert_eq!(pick("light").as_deref(), Some(&"6".repeat(40)[..]));
+        assert_eq!(pick("refs/heads/v1").as_deref(), Some(&"5".repeat(40)[..]));
+        assert_eq!(pick("nope"), None);
+        assert!(is_commit_id(&"a".repeat(40)));
+        assert!(!is_commit_id("abc123"));
+    }
+    #[test]
+    fn only_network_transports_are_allowed() {
+        if Command::new("git").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: this test needs git");
+            return;
+        }
+        let op = GitOp {
+            remote: "ext::sh -c false".into(),
+            reference: Some("main".into()),
+            subdir: None,
+            keep_git_dir: false,
+        };
+        match resolve(&op) {
+            Err(RemoteError::Git { detail, .. }) => {
+                assert!(detail.contains("not allowed"), "{detail}")
+            }
+            other => panic!("ext:: must be refused: {other:?}"),
+        }
+    }
+}

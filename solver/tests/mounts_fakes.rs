@@ -1,0 +1,672 @@
+//! `RUN --mount` in the solver, with a fake executor that records what it was handed: the
+//! resolved mounts and the environment. No root, no sandbox (DESIGN invariant 3).
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use rbuild_cache::{SnapshotId, Store};
+use rbuild_graph::{
+    BindMount, CacheMount, CacheSharing, ExecOp, Graph, ImageConfig, ImageOp, Mount, MountFrom,
+    NetworkMode, Op, SecretMount, SecurityMode, SshMount, TmpfsMount, Vertex, VertexId,
+};
+use rbuild_solver::events::Event;
+use rbuild_solver::mounts::{MountError, Secret};
+use rbuild_solver::ports::{
+    ExecError, ExecRequest, Executor, ImageSource, MountSource, ResolvedImage, ResolvedMount,
+    SourceError,
+};
+use rbuild_solver::{SolveError, Solver, VertexError};
+use rbuild_types::{Digest, ImageRef, Platform};
+
+/// What one run was handed.
+#[derive(Clone, Debug)]
+struct Run {
+    args: Vec<String>,
+    env: Vec<String>,
+    mounts: Vec<ResolvedMount>,
+    started: Instant,
+    ended: Instant,
+}
+
+/// Commands: `write PATH` (into the layer), `cache-append NAME` (a line to NAME in the first
+/// Dir mount), `hold MS`, `barrier`, `ssh-echo` (talks through the first Socket mount),
+/// anything else just records.
+struct FakeExecutor {
+    runs: Mutex<Vec<Run>>,
+    barrier: Barrier,
+}
+
+impl Default for FakeExecutor {
+    fn default() -> Self {
+        FakeExecutor {
+            runs: Mutex::new(Vec::new()),
+            barrier: Barrier::new(2),
+        }
+    }
+}
+
+impl FakeExecutor {
+    fn runs(&self) -> Vec<Run> {
+        self.runs.lock().unwrap().clone()
+    }
+}
+
+fn first_dir(mounts: &[ResolvedMount]) -> PathBuf {
+    mounts
+        .iter()
+        .find_map(|m| match &m.source {
+            MountSource::Dir(p) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("a cache mount")
+}
+
+impl Executor for FakeExecutor {
+    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
+        let started = Instant::now();
+        match req.op.args.first().map(String::as_str) {
+            Some("write") => {
+                let p = req.upper.join(req.op.args[1].trim_start_matches('/'));
+                std::fs::write(p, "x").unwrap();
+            }
+            Some("cache-append") => {
+                let p = first_dir(req.mounts).join(&req.op.args[1]);
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .unwrap();
+                writeln!(f, "run").unwrap();
+            }
+            Some("hold") => {
+                std::thread::sleep(Duration::from_millis(req.op.args[1].parse().unwrap()));
+            }
+            Some("barrier") => {
+                self.barrier.wait();
+            }
+            Some("ssh-echo") => {
+                let sock = req
+                    .mounts
+                    .iter()
+                    .find_map(|m| match &m.source {
+                        MountSource::Socket(p) => Some(p.clone()),
+                        _ => None,
+                    })
+                    .unwrap();
+                let mut c = UnixStream::connect(sock).unwrap();
+                c.write_all(b"ping").unwrap();
+                let mut back = [0u8; 4];
+                c.read_exact(&mut back).unwrap();
+                if &back != b"ping" {
+                    return Err(ExecError::Exit(1));
+                }
+            }
+            _ => {}
+        }
+        self.runs.lock().unwrap().push(Run {
+            args: req.op.args.clone(),
+            env: req.op.env.clone(),
+            mounts: req.mounts.to_vec(),
+            started,
+            ended: Instant::now(),
+        });
+        Ok(())
+    }
+}
+
+struct FakeImages {
+    store: Arc<Store>,
+}
+
+impl ImageSource for FakeImages {
+    fn resolve(&self, reference: &ImageRef, _: &Platform) -> Result<ResolvedImage, SourceError> {
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            manifest_digest: Digest::of(reference.to_string().as_bytes()),
+            config: ImageConfig::default(),
+        })
+    }
+
+    fn pull(&self, _: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
+        let id = SnapshotId(Digest::of(b"fake base layer"));
+        if self.store.snapshot_path(&id).is_none() {
+            let p = self.store.prepare_snapshot().unwrap();
+            std::fs::create_dir_all(p.upper.join("seed/sub")).unwrap();
+            std::fs::write(p.upper.join("seed/sub/file"), "seeded").unwrap();
+            self.store.commit_snapshot(p, &id).unwrap();
+        }
+        Ok(vec![id])
+    }
+}
+
+fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
+    Vertex {
+        op,
+        inputs: inputs.iter().map(|&i| VertexId(i)).collect(),
+        name: name.to_string(),
+        span: None,
+        ignore_cache: false,
+    }
+}
+
+fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
+    Op::Exec(ExecOp {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+        mounts,
+        security: SecurityMode::Sandbox,
+    })
+}
+
+fn image() -> Vertex {
+    vertex(
+        Op::Image(ImageOp {
+            reference: ImageRef::parse("busybox").unwrap(),
+            platform: Platform::host(),
+        }),
+        &[],
+        "FROM busybox",
+    )
+}
+
+fn cache(id: &str, sharing: CacheSharing) -> Mount {
+    Mount::Cache(CacheMount {
+        target: "/cache".into(),
+        id: id.into(),
+        sharing,
+        from: None,
+        readonly: false,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    })
+}
+
+fn secret(id: &str, env: Option<&str>, required: bool) -> Mount {
+    Mount::Secret(SecretMount {
+        id: id.into(),
+        target: Some(format!("/run/secrets/{id}")),
+        env: env.map(String::from),
+        required,
+        mode: 0o400,
+        uid: 0,
+        gid: 0,
+    })
+}
+
+fn ssh(required: bool) -> Mount {
+    Mount::Ssh(SshMount {
+        id: "default".into(),
+        target: "/run/buildkit/ssh_agent.0".into(),
+        required,
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+    })
+}
+
+/// image → one RUN with `mounts`.
+fn one_run(args: &[&str], mounts: Vec<Mount>) -> Graph {
+    Graph {
+        vertices: vec![image(), vertex(exec(args, mounts), &[0], "RUN")],
+        target: VertexId(1),
+        image: ImageConfig::default(),
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    exec: Arc<FakeExecutor>,
+}
+
+#[derive(Default)]
+struct Given {
+    secrets: Vec<(&'static str, &'static str)>,
+    ssh: Option<PathBuf>,
+    insecure: bool,
+    explain: bool,
+    jobs: usize,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
+        World {
+            _dir: dir,
+            store,
+            exec: Arc::new(FakeExecutor::default()),
+        }
+    }
+
+    fn solve(
+        &self,
+        graph: Graph,
+        given: &Given,
+    ) -> (Result<rbuild_solver::VertexResult, SolveError>, Vec<Event>) {
+        let images = Arc::new(FakeImages {
+            store: Arc::clone(&self.store),
+        });
+        let solver = Solver::new(Arc::clone(&self.store), self.exec.clone(), images)
+            .with_secrets(
+                given
+                    .secrets
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Secret::new(v.as_bytes().to_vec()))),
+            )
+            .with_ssh(given.ssh.iter().map(|p| ("default".to_string(), p.clone())))
+            .with_allow_insecure(given.insecure)
+            .with_explain_cache(given.explain)
+            .with_scope("mounts-test")
+            .with_jobs(given.jobs.max(2));
+        let solver = Arc::new(solver);
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink: rbuild_solver::EventSink = {
+            let events = Arc::clone(&events);
+            Arc::new(move |e| events.lock().unwrap().push(e))
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(solver.solve(Arc::new(graph), sink));
+        let events = events.lock().unwrap().clone();
+        (result, events)
+    }
+}
+
+fn mount_error(r: Result<rbuild_solver::VertexResult, SolveError>) -> (MountError, String) {
+    let e = r.expect_err("the build should fail");
+    let text = e.to_string();
+    match e {
+        SolveError::Vertex {
+            source: VertexError::Mount(m),
+            ..
+        } => (m, text),
+        other => panic!("not a mount error: {other:?}"),
+    }
+}
+
+#[test]
+fn bind_mounts_the_layers_of_another_stage() {
+    let w = World::new();
+    let graph = Graph {
+        vertices: vec![
+            image(),
+            vertex(exec(&["write", "/built"], vec![]), &[0], "build"),
+            vertex(
+                exec(
+                    &["record"],
+                    vec![Mount::Bind(BindMount {
+                        target: "/src".into(),
+                        source: 1,
+                        path: "/app".into(),
+                        readwrite: false,
+                    })],
+                ),
+                &[0, 1],
+                "RUN --mount=type=bind,from=build",
+            ),
+        ],
+        target: VertexId(2),
+        image: ImageConfig::default(),
+    };
+    let (r, _) = w.solve(graph, &Given::default());
+    r.unwrap();
+    let runs = w.exec.runs();
+    let run = runs.iter().find(|r| r.args == ["record"]).unwrap();
+    assert_eq!(run.mounts.len(), 1);
+    let m = &run.mounts[0];
+    assert_eq!(m.target, "/src");
+    assert!(m.readonly);
+    let MountSource::Layers { layers, path } = &m.source else {
+        panic!("not layers: {m:?}")
+    };
+    assert_eq!(path, "/app");
+    assert_eq!(layers.len(), 2, "base + the build stage's RUN layer");
+    assert!(layers[1].join("built").exists());
+}
+
+#[test]
+fn cache_dir_survives_builds_and_no_cache_but_not_the_layer() {
+    let w = World::new();
+    let graph = || {
+        one_run(
+            &["cache-append", "log"],
+            vec![cache("c", CacheSharing::Shared)],
+        )
+    };
+    let (r1, _) = w.solve(graph(), &Given::default());
+    let r1 = r1.unwrap();
+    // --no-cache: the RUN runs again, and finds what the first build left.
+    let mut again = graph();
+    again.vertices[1].ignore_cache = true;
+    let (r2, _) = w.solve(again, &Given::default());
+    let r2 = r2.unwrap();
+    assert_eq!(r1.key, r2.key, "cache-mount contents are not in the key");
+    let runs = w.exec.runs();
+    assert_eq!(runs.len(), 2);
+    let dir = first_dir(&runs[0].mounts);
+    assert_eq!(dir, first_dir(&runs[1].mounts));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("log")).unwrap(),
+        "run\nrun\n"
+    );
+    let top = w.store.snapshot_path(r2.layers.last().unwrap()).unwrap();
+    assert_eq!(std::fs::read_dir(top).unwrap().count(), 0, "layer is empty");
+    assert_eq!(w.store.cache_mounts_usage().unwrap().len(), 1);
+}
+
+#[test]
+fn cache_from_seeds_a_new_dir() {
+    let w = World::new();
+    let mut m = cache("seeded", CacheSharing::Shared);
+    if let Mount::Cache(c) = &mut m {
+        c.from = Some(MountFrom {
+            source: 1,
+            path: "/seed".into(),
+        });
+    }
+    let mut graph = one_run(&["record"], vec![m]);
+    graph.vertices[1].inputs.push(VertexId(0)); // the base image, again, as the source
+    let (r, _) = w.solve(graph, &Given::default());
+    r.unwrap();
+    let dir = first_dir(&w.exec.runs()[0].mounts);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sub/file")).unwrap(),
+        "seeded"
+    );
+}
+
+/// Two RUNs (different keys) that both use one cache mount, joined by a third.
+fn two_runs_sharing(a: &[&str], b: &[&str], sharing: CacheSharing) -> Graph {
+    Graph {
+        vertices: vec![
+            image(),
+            vertex(exec(a, vec![cache("s", sharing)]), &[0], "RUN a"),
+            vertex(exec(b, vec![cache("s", sharing)]), &[0], "RUN b"),
+            vertex(
+                exec(
+                    &["join"],
+                    vec![Mount::Bind(BindMount {
+                        target: "/b".into(),
+                        source: 1,
+                        path: "/".into(),
+                        readwrite: false,
+                    })],
+                ),
+                &[1, 2],
+                "RUN join",
+            ),
+        ],
+        target: VertexId(3),
+        image: ImageConfig::default(),
+    }
+}
+
+#[test]
+fn locked_sharing_serialises_runs() {
+    let w = World::new();
+    let graph = two_runs_sharing(&["hold", "300"], &["hold", "301"], CacheSharing::Locked);
+    let (r, _) = w.solve(graph, &Given::default());
+    r.unwrap();
+    let runs: Vec<Run> = w
+        .exec
+        .runs()
+        .into_iter()
+        .filter(|r| r.args[0] == "hold")
+        .collect();
+    assert_eq!(runs.len(), 2);
+    let (x, y) = if runs[0].started <= runs[1].started {
+        (&runs[0], &runs[1])
+    } else {
+        (&runs[1], &runs[0])
+    };
+    assert!(y.started >= x.ended, "locked runs overlapped");
+}
+
+#[test]
+fn private_sharing_in_use_gets_its_own_dir() {
+    let w = World::new();
+    // Both RUNs wait for each other inside the executor: they hold the mount at once.
+    let graph = two_runs_sharing(&["barrier", "1"], &["barrier", "2"], CacheSharing::Private);
+    let (r, _) = w.solve(graph, &Given::default());
+    r.unwrap();
+    let dirs: Vec<PathBuf> = w
+        .exec
+        .runs()
+        .iter()
+        .filter(|r| r.args[0] == "barrier")
+        .map(|r| first_dir(&r.mounts))
+        .collect();
+    assert_eq!(dirs.len(), 2);
+    assert_ne!(dirs[0], dirs[1]);
+    assert!(
+        dirs.iter().any(|d| !d.exists()),
+        "the throwaway directory is removed after its RUN"
+    );
+}
+
+#[test]
+fn one_run_mounting_a_locked_cache_twice_leases_it_once() {
+    let w = World::new();
+    let mut second = cache("twice", CacheSharing::Locked);
+    if let Mount::Cache(c) = &mut second {
+        c.target = "/other".into();
+    }
+    let graph = one_run(
+        &["record"],
+        vec![cache("twice", CacheSharing::Locked), second],
+    );
+    w.solve(graph, &Given::default()).0.unwrap();
+    let run = &w.exec.runs()[0];
+    assert_eq!(run.mounts.len(), 2);
+    assert_eq!(run.mounts[0].source, run.mounts[1].source);
+    assert_eq!(run.mounts[1].target, "/other");
+}
+
+#[test]
+fn required_secret_missing_fails_naming_it() {
+    let w = World::new();
+    let graph = one_run(&["record"], vec![secret("npmrc", None, true)]);
+    let (m, text) = mount_error(w.solve(graph, &Given::default()).0);
+    assert!(matches!(m, MountError::SecretMissing { ref id } if id == "npmrc"));
+    assert!(text.contains("npmrc"), "{text}");
+    assert!(w.exec.runs().is_empty());
+}
+
+#[test]
+fn optional_secret_missing_is_skipped() {
+    let w = World::new();
+    let graph = one_run(&["record"], vec![secret("npmrc", Some("NPM"), false)]);
+    w.solve(graph, &Given::default()).0.unwrap();
+    let run = &w.exec.runs()[0];
+    assert!(run.mounts.is_empty());
+    assert!(!run.env.iter().any(|e| e.starts_with("NPM=")));
+}
+
+#[test]
+fn secret_reaches_the_run_but_not_keys_events_or_explain() {
+    const VALUE: &str = "s3cr3t-v4lue";
+    let w = World::new();
+    let graph = || one_run(&["record"], vec![secret("tok", Some("TOKEN"), true)]);
+    let given = Given {
+        secrets: vec![("tok", VALUE)],
+        explain: true,
+        ..Given::default()
+    };
+    let (r1, events) = w.solve(graph(), &given);
+    let r1 = r1.unwrap();
+    let run = &w.exec.runs()[0];
+    assert!(run.env.contains(&format!("TOKEN={VALUE}")));
+    let m = &run.mounts[0];
+    assert_eq!(m.target, "/run/secrets/tok");
+    assert!(m.readonly);
+    let MountSource::File { data, mode, .. } = &m.source else {
+        panic!("not a file: {m:?}")
+    };
+    assert_eq!((data.as_slice(), *mode), (VALUE.as_bytes(), 0o400));
+    assert!(!format!("{m:?}").contains(VALUE), "Debug shows the secret");
+    assert!(
+        !format!("{events:?}").contains(VALUE),
+        "events show the secret"
+    );
+
+    // Another value: same key, so the step is cached; the explain record never held it.
+    let given2 = Given {
+        secrets: vec![("tok", "other")],
+        explain: true,
+        ..Given::default()
+    };
+    let mut changed = graph();
+    changed.vertices[1].ignore_cache = true;
+    let (r2, events) = w.solve(changed, &given2);
+    assert_eq!(r1.key, r2.unwrap().key);
+    assert!(!format!("{events:?}").contains(VALUE));
+    let (r3, events) = w.solve(graph(), &given2);
+    r3.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Cached { name, .. } if name == "RUN")));
+    let root = w.store.root().to_path_buf();
+    assert!(
+        !tree_contains(&root, VALUE.as_bytes()),
+        "the store holds the secret"
+    );
+}
+
+fn tree_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let p = e.path();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            tree_contains(&p, needle)
+        } else if ft.is_file() {
+            std::fs::read(&p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        } else {
+            false
+        }
+    })
+}
+
+#[test]
+fn ssh_missing_required_fails_optional_skips() {
+    let w = World::new();
+    let (m, _) = mount_error(
+        w.solve(one_run(&["record"], vec![ssh(true)]), &Given::default())
+            .0,
+    );
+    assert!(matches!(m, MountError::SshMissing { ref id } if id == "default"));
+    w.solve(
+        one_run(&["record", "2"], vec![ssh(false)]),
+        &Given::default(),
+    )
+    .0
+    .unwrap();
+    let run = &w.exec.runs()[0];
+    assert!(run.mounts.is_empty());
+    assert!(!run.env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")));
+}
+
+#[test]
+fn ssh_agent_is_reachable_through_the_proxy() {
+    let w = World::new();
+    let agent_dir = tempfile::tempdir().unwrap();
+    let agent = agent_dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&agent).unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).unwrap();
+        c.write_all(&buf).unwrap();
+    });
+    let given = Given {
+        ssh: Some(agent.clone()),
+        ..Given::default()
+    };
+    w.solve(one_run(&["ssh-echo"], vec![ssh(true)]), &given)
+        .0
+        .unwrap();
+    echo.join().unwrap();
+    let run = &w.exec.runs()[0];
+    assert!(run
+        .env
+        .contains(&"SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".to_string()));
+    let MountSource::Socket(proxy) = &run.mounts[0].source else {
+        panic!("not a socket")
+    };
+    assert_ne!(proxy, &agent, "a proxy, not the agent itself");
+    assert!(!proxy.exists(), "the proxy is torn down after the RUN");
+}
+
+#[test]
+fn tmpfs_resolves_to_tmpfs() {
+    let w = World::new();
+    let m = Mount::Tmpfs(TmpfsMount {
+        target: "/tmp".into(),
+        size: Some(1 << 20),
+    });
+    w.solve(one_run(&["record"], vec![m]), &Given::default())
+        .0
+        .unwrap();
+    let run = &w.exec.runs()[0];
+    assert_eq!(
+        run.mounts[0].source,
+        MountSource::Tmpfs {
+            size: Some(1 << 20)
+        }
+    );
+}
+
+#[test]
+fn insecure_needs_the_entitlement() {
+    let w = World::new();
+    let mut graph = one_run(&["record"], vec![]);
+    if let Op::Exec(e) = &mut graph.vertices[1].op {
+        e.security = SecurityMode::Insecure;
+    }
+    let (m, text) = mount_error(w.solve(graph.clone(), &Given::default()).0);
+    assert!(matches!(m, MountError::InsecureNotAllowed));
+    assert!(text.contains("security.insecure"), "{text}");
+    assert!(w.exec.runs().is_empty());
+    let given = Given {
+        insecure: true,
+        ..Given::default()
+    };
+    w.solve(graph, &given).0.unwrap();
+    assert_eq!(w.exec.runs().len(), 1);
+}
+
+#[test]
+fn mount_specs_are_in_the_key_and_pinned() {
+    use rbuild_solver::keys::{vertex_key, KeyInputs};
+    let inputs = KeyInputs {
+        input_keys: vec![Some(Digest::of(b"parent"))],
+        ..KeyInputs::default()
+    };
+    let plain = vertex_key(&exec(&["x"], vec![]), &inputs);
+    let with_cache = vertex_key(
+        &exec(&["x"], vec![cache("a", CacheSharing::Shared)]),
+        &inputs,
+    );
+    let other_cache = vertex_key(
+        &exec(&["x"], vec![cache("b", CacheSharing::Shared)]),
+        &inputs,
+    );
+    assert_ne!(plain, with_cache);
+    assert_ne!(with_cache, other_cache);
+    // Pinned: a change to how mounts enter keys must be deliberate (bump KEY_VERSION).
+    assert_eq!(
+        with_cache.to_string(),
+        "sha256:731d72372cc54bcf8bad036668d7300bc9b69bcec025d0fa879b89403340e6cf"
+    );
+}

@@ -1,2 +1,0 @@
-FROM busybox
-ADD https://example.com/x.tar.gz /x
