@@ -24,6 +24,10 @@ pub enum VertexError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Context(#[from] rbuild_context::ContextError),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
     #[error("snapshot {} of an input is missing from the store", .0 .0)]
     MissingSnapshot(SnapshotId),
     #[error("build context {0:?} was not provided")]

@@ -158,14 +158,18 @@ impl<'a> FileOpRunner<'a> {
         Ok(out)
     }
 
-    /// Creates directory `up` (an upper-dir path) like [`fs::create_dir`]; a direct child of
-    /// the layer root is placed away from recently freed inodes ([`write::create_top_dir`]).
+    /// Creates directory `up` (an upper-dir path) like [`fs::create_dir`], placed away from
+    /// recently freed inodes: a direct child of the layer root through
+    /// [`write::create_top_dir`], and every new directory marked `TOPDIR` so that the
+    /// directories below spread over the emptiest flex groups ([`write::mark_topdir`]).
     pub(crate) fn make_dir(&self, up: &Path) -> Result<(), FileOpError> {
         if up.parent() == Some(self.upper) {
-            write::create_top_dir(self.upper, up).map_err(io_err(up))
+            write::create_top_dir(self.upper, up).map_err(io_err(up))?;
         } else {
-            fs::create_dir(up).map_err(io_err(up))
+            fs::create_dir(up).map_err(io_err(up))?;
         }
+        write::mark_topdir(up);
+        Ok(())
     }
 
     /// Makes sure every directory from `/` down to `dir` (inclusive) exists in the upper dir.

@@ -18,12 +18,16 @@ pub mod explain;
 pub mod fileop;
 pub mod keys;
 mod log;
+pub mod mounts;
 pub mod owner;
 pub mod ports;
+mod remote;
 mod solve;
+mod ssh_proxy;
 mod unpack;
 
 pub use error::{SolveError, VertexError};
+pub use remote::RemoteError;
 pub use solve::{Solver, VertexResult};
 
 /// Where progress events go. Called from several threads.

@@ -27,6 +27,7 @@ use crate::explain::{describe_selection, explain, op_json, step_identity, StepIn
 use crate::fileop::{CopySource, FileOpRunner};
 use crate::keys::{vertex_key, KeyInputs};
 use crate::log::VertexLog;
+use crate::mounts::{disallowed_insecure, MountError, MountResources, Secret};
 use crate::ports::{ExecRequest, Executor, ImageSource, ResolvedImage};
 use crate::EventSink;
 
@@ -47,6 +48,8 @@ pub struct Solver {
     jobs: usize,
     scope: String,
     explain: bool,
+    /// Secrets, SSH agents and entitlements for `RUN --mount` / `--security`.
+    resources: MountResources,
 }
 
 /// State of one solve shared by its tasks.
@@ -73,6 +76,7 @@ impl Solver {
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             scope: String::new(),
             explain: false,
+            resources: MountResources::default(),
         }
     }
 
@@ -108,6 +112,24 @@ impl Solver {
         self
     }
 
+    /// Secrets `RUN --mount=type=secret` may use, by id (never in a key, log or event).
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = (String, Secret)>) -> Self {
+        self.resources.secrets.extend(secrets);
+        self
+    }
+
+    /// SSH agent sockets `RUN --mount=type=ssh` may use, by id (`default` when none is named).
+    pub fn with_ssh(mut self, agents: impl IntoIterator<Item = (String, PathBuf)>) -> Self {
+        self.resources.ssh.extend(agents);
+        self
+    }
+
+    /// Grants the `security.insecure` entitlement (`RUN --security=insecure`).
+    pub fn with_allow_insecure(mut self, allow: bool) -> Self {
+        self.resources.allow_insecure = allow;
+        self
+    }
+
     /// Solves the graph's target, emitting progress events to `events`.
     pub async fn solve(
         self: &Arc<Self>,
@@ -115,6 +137,10 @@ impl Solver {
         events: EventSink,
     ) -> Result<VertexResult, SolveError> {
         graph.validate()?;
+        if let Some(id) = disallowed_insecure(&graph, self.resources.allow_insecure) {
+            let e = MountError::InsecureNotAllowed.into();
+            return Err(vertex_error(&graph, id, vec![], None, e));
+        }
         let logs = self.store.create_build_logs().map_err(SolveError::Logs)?;
         let build = Arc::new(Build {
             cancel: CancelToken::new(),
@@ -329,6 +355,7 @@ impl Solver {
                     selections: BTreeMap::new(),
                     copies_described: false,
                     step,
+                    remote: None,
                 })
             }
             Op::File(file) => {
@@ -371,6 +398,33 @@ impl Solver {
                     selections,
                     copies_described: false,
                     step: step_inputs(graph, id, key, &known_keys),
+                    remote: None,
+                })
+            }
+            Op::Http(_) | Op::Git(_) => {
+                // Downloads or asks the remote: off the async threads.
+                let (store, op) = (Arc::clone(&self.store), v.op.clone());
+                let resolved =
+                    tokio::task::spawn_blocking(move || crate::remote::resolve(&store, &op))
+                        .await
+                        .map_err(|e| fail(e.into()))?
+                        .map_err(|e| fail(e.into()))?;
+                let part = resolved.as_ref().and_then(|r| r.key_part());
+                let key = vertex_key(
+                    &v.op,
+                    &KeyInputs {
+                        input_keys,
+                        manifest: part.as_ref(),
+                        selections: vec![],
+                    },
+                );
+                Ok(Keyed {
+                    key,
+                    image: None,
+                    selections: BTreeMap::new(),
+                    copies_described: false,
+                    step: step_inputs(graph, id, key, &known_keys),
+                    remote: resolved,
                 })
             }
             _ => {
@@ -388,6 +442,7 @@ impl Solver {
                     selections: BTreeMap::new(),
                     copies_described: false,
                     step: step_inputs(graph, id, key, &known_keys),
+                    remote: None,
                 })
             }
         }
@@ -589,17 +644,31 @@ impl Solver {
                 let resolved = keyed.image.as_ref().ok_or(VertexError::UnresolvedImage)?;
                 Ok(self.images.pull(resolved)?)
             }
+            Op::Http(_) | Op::Git(_) => {
+                let prepared = self.store.prepare_snapshot()?;
+                crate::remote::materialize(
+                    &self.store,
+                    op,
+                    keyed.remote.as_ref(),
+                    &prepared.upper,
+                )?;
+                let id = SnapshotId(key);
+                self.store.commit_snapshot(prepared, &id)?;
+                Ok(vec![id])
+            }
             Op::Exec(exec) => {
                 let root = &inputs[0].layers;
                 let paths = self.layer_paths(root)?;
                 let prepared = self.store.prepare_snapshot()?;
+                let mounts =
+                    crate::mounts::prepare(&self.store, exec, inputs, &self.resources, cancel)?;
                 self.executor
                     .run(ExecRequest {
-                        op: exec,
+                        op: &mounts.op,
                         layers: &paths,
                         upper: &prepared.upper,
                         work: &prepared.work,
-                        mounts: &[],
+                        mounts: &mounts.mounts,
                         log,
                         cancel,
                     })
@@ -657,6 +726,8 @@ struct Keyed {
     step: StepInputs,
     /// Whether `step.copies` has been filled in.
     copies_described: bool,
+    /// What an `Http` or `Git` source resolved to (see [`crate::remote`]).
+    remote: Option<crate::remote::Resolved>,
 }
 
 /// The cheap part of a vertex's [`StepInputs`]: name, op and inputs.

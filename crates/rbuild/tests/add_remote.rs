@@ -10,6 +10,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -352,6 +353,8 @@ impl GitDaemon {
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // `git daemon` runs `git-daemon` as a child: its own group, so both are stopped.
+            .process_group(0)
             .spawn()
             .expect("start git daemon");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -369,7 +372,10 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on the process group this test created; no memory involved.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
         let _ = self.child.wait();
     }
 }

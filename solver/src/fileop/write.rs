@@ -13,9 +13,12 @@
 //! of kernel time. A fresh layer's top-level directories are therefore created the way the
 //! kernel spreads top-level directories (Orlov): the layer root gets the `TOPDIR` attribute and
 //! each top-level directory is created under a random temporary name (the allocator's starting
-//! group is a hash of the name) and renamed into place. Everything below then lands in the
-//! emptiest flex group rather than in the one the last deleted tree occupied. Filesystems
-//! without the attribute ignore it; the result is the same either way.
+//! group is a hash of the name) and renamed into place; every directory the layer creates is
+//! marked `TOPDIR` too, so its subdirectories go to the flex groups with the fewest
+//! directories in turn. The tree then spreads over the emptiest flex groups rather than
+//! filling the one the last deleted tree occupied (which, just freed, is among the emptiest).
+//! Filesystems without the attribute ignore it; the layer's contents are the same either way
+//! (the attribute is not part of a layer).
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
@@ -38,8 +41,9 @@ pub(crate) struct FileAttrs {
 
 /// Whether this process may give files away (`chown` to other ids).
 pub(crate) fn can_chown() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    *ROOT.get_or_init(|| unsafe { libc::geteuid() == 0 })
 }
 
 /// Copies regular file `src` to the new file `dst` with `attrs` and `src`'s mtime (atime set
@@ -49,8 +53,50 @@ pub(crate) fn copy_file(src: &Path, dst: &Path, attrs: FileAttrs) -> io::Result<
     let mut from = File::open(src)?;
     let meta = from.metadata()?;
     let mut to = create_replacing(dst)?;
-    io::copy(&mut from, &mut to)?;
+    let done = copy_range(&from, &to, meta.len())?;
+    if done < meta.len() {
+        // Fallback (copy_file_range refused, or the file changed size): plain copy of the rest.
+        io::copy(&mut from, &mut to)?;
+    }
     finish_fd(&to, attrs, meta.mtime(), meta.mtime_nsec())
+}
+
+/// Copies up to `len` bytes from the current offsets with `copy_file_range` (no stat, no
+/// end-of-file probe: the length is known). Returns the bytes copied; fewer than `len` when
+/// the kernel refuses (other filesystem, special file) or the source is shorter.
+fn copy_range(from: &File, to: &File, len: u64) -> io::Result<u64> {
+    let mut done = 0u64;
+    while done < len {
+        let chunk = usize::try_from(len - done)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        // SAFETY: both descriptors are open for the call; null offsets use the file offsets.
+        let n = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                to.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                0,
+            )
+        };
+        match n {
+            0 => break,
+            n if n > 0 => done += n as u64,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(
+                        libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM,
+                    ) => break,
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// Creates the new, empty file `dst` (mode 0600 until [`finish_fd`]), replacing whatever is
@@ -128,8 +174,8 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
 }
 
 /// Gives `dir` the `TOPDIR` attribute where the filesystem supports it (best effort: the
-/// attribute only steers inode placement).
-fn mark_topdir(dir: &Path) {
+/// attribute only steers inode placement of the directories created in `dir`).
+pub(crate) fn mark_topdir(dir: &Path) {
     let Ok(f) = File::open(dir) else { return };
     let mut flags: libc::c_int = 0;
     // SAFETY: the descriptor is open; FS_IOC_GETFLAGS writes one int to `flags`.
@@ -194,6 +240,23 @@ mod tests {
         assert_eq!((m.mtime(), m.mtime_nsec()), (1_000_000, 5));
         copy_file(&src, &dst, attrs).unwrap();
         assert_eq!(fs::read(&dst).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn copy_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let attrs = FileAttrs {
+            mode: 0o644,
+            owner: None,
+        };
+        for (i, len) in [0usize, 1, 4096, 300_000].into_iter().enumerate() {
+            let src = dir.path().join(format!("s{i}"));
+            let data: Vec<u8> = (0..len).map(|n| (n % 251) as u8).collect();
+            fs::write(&src, &data).unwrap();
+            let dst = dir.path().join(format!("d{i}"));
+            copy_file(&src, &dst, attrs).unwrap();
+            assert_eq!(fs::read(&dst).unwrap(), data, "{len} bytes");
+        }
     }
 
     #[test]
