@@ -55,6 +55,7 @@
 mod blobs;
 mod cache_mounts;
 mod db;
+mod durability;
 mod error;
 mod fsutil;
 mod gc;

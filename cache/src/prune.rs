@@ -78,6 +78,8 @@ impl Store {
     }
 
     pub(crate) fn prune_locked(&self) -> Result<PruneReport, CacheError> {
+        // This handle's journal must not look like a dead process's to `clean_tmp`.
+        self.sync()?;
         let roots = self.roots()?;
         let mut report = PruneReport::default();
 
@@ -112,7 +114,7 @@ impl Store {
             fsutil::remove_tree(&blob)?;
             report.blobs += 1;
         }
-        clean_tmp(&self.tmp_dir)?;
+        clean_tmp(&self.tmp_dir, &self.snapshots_dir)?;
         Ok(report)
     }
 

@@ -3,9 +3,11 @@
 //!
 //! Lifecycle: [`Store::prepare_snapshot`] makes `tmp/snap-…/{upper,work}`; the caller fills
 //! `upper` (by running a command over an overlay, or unpacking a tar); then
-//! [`Store::commit_snapshot`] syncs the filesystem and renames `upper` to
-//! `snapshots/<hex>` in one step. Invariant: a directory under `snapshots/` is complete and
-//! durable; a [`PreparedSnapshot`] that is dropped instead of committed removes its staging.
+//! [`Store::commit_snapshot`] journals the id and renames `upper` to `snapshots/<hex>` in one
+//! step; the store handle syncs once for all its snapshots (module `durability`).
+//! Invariant: a directory under `snapshots/` is complete, and durable unless a journal in
+//! `tmp/` lists it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
+//! staging.
 
 use std::fs;
 use std::path::PathBuf;
@@ -44,6 +46,7 @@ impl Store {
 
     /// Makes fresh, empty `upper` and `work` directories under `tmp/`.
     pub fn prepare_snapshot(&self) -> Result<PreparedSnapshot, CacheError> {
+        fsutil::spread_subdirs(&self.tmp_dir);
         let base = loop {
             let base = self.tmp_dir.join(fsutil::unique_name("snap"));
             match fs::create_dir(&base) {
@@ -75,11 +78,10 @@ impl Store {
         if self.snapshot_path(id).is_some() {
             return Ok(dest);
         }
-        // Make every file of the layer durable before it becomes visible.
-        fsutil::syncfs(&p.upper)?;
-        if fsutil::rename_noreplace(&p.upper, &dest)? {
-            fsutil::fsync_dir(&self.snapshots_dir)?;
-        }
+        // Published unsynced, but journaled first: the handle's final sync (or, after a crash,
+        // the next exclusive open) settles it. See the `durability` module.
+        self.pending.note(id)?;
+        fsutil::rename_noreplace(&p.upper, &dest)?;
         Ok(dest)
     }
 }

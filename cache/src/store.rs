@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::db::IndexDb;
+use crate::durability::{self, Pending};
 use crate::error::{io_err, CacheError};
 use crate::fsutil;
 use crate::lock::StoreLock;
@@ -29,6 +30,8 @@ pub struct Store {
     pub(crate) db_path: PathBuf,
     pub(crate) lock: StoreLock,
     pub(crate) index: IndexDb,
+    /// Snapshots published but not yet synced (see the `durability` module).
+    pub(crate) pending: Pending,
 }
 
 impl Store {
@@ -41,10 +44,11 @@ impl Store {
         for dir in [&blobs_dir, &snapshots_dir, &tmp_dir] {
             fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
         }
-        let lock = StoreLock::acquire(&root.join("lock"), || clean_tmp(&tmp_dir))?;
+        let lock = StoreLock::acquire(&root.join("lock"), || clean_tmp(&tmp_dir, &snapshots_dir))?;
         let store = Store {
             root: root.to_path_buf(),
             blobs_dir,
+            pending: Pending::new(&tmp_dir, &snapshots_dir),
             snapshots_dir,
             tmp_dir,
             db_path: root.join("index.redb"),
@@ -59,13 +63,25 @@ impl Store {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Makes every snapshot this handle committed durable (one `syncfs`; see the `durability`
+    /// module). Also done when the handle is dropped.
+    pub fn sync(&self) -> Result<(), CacheError> {
+        self.pending.sync()
+    }
 }
 
-/// Removes every entry of the staging directory. Only called while holding the store lock
-/// exclusively: nobody else can be staging anything.
-pub(crate) fn clean_tmp(tmp_dir: &Path) -> Result<(), CacheError> {
+/// Removes every entry of the staging directory, first removing the snapshots that journals
+/// left by other processes list as possibly not durable. Only called while holding the store
+/// lock exclusively (nobody else can be staging anything) and with this handle's own
+/// snapshots synced.
+pub(crate) fn clean_tmp(tmp_dir: &Path, snapshots_dir: &Path) -> Result<(), CacheError> {
     for entry in fsutil::list_dir(tmp_dir)? {
-        fsutil::remove_tree(&entry)?;
+        if durability::is_journal(&entry) {
+            durability::recover(&entry, snapshots_dir)?;
+        } else {
+            fsutil::remove_tree(&entry)?;
+        }
     }
     Ok(())
 }

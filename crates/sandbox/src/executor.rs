@@ -388,12 +388,16 @@ pub(crate) fn run_init(
     }
     let init_pid = child.id();
     // When another step fails, kill the init: its pid 1, and with it the command, die by
-    // PDEATHSIG. The guard is dropped before the child is reaped, so the pid is still ours.
+    // PDEATHSIG. An OCI runtime's container would survive that, so the runtime adapter's init
+    // gets SIGTERM instead, on which it deletes the container (see `runc_stop`). The guard is
+    // dropped before the child is reaped, so the pid is still ours.
+    let stop_signal = if launch.runtime.is_some() {
+        nix::sys::signal::Signal::SIGTERM
+    } else {
+        nix::sys::signal::Signal::SIGKILL
+    };
     let kill_on_cancel = req.cancel.on_cancel(move || {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(init_pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid as i32), stop_signal);
     });
     let mut network: Option<Slirp> = None;
     let mut on_status = |st: &Status| -> Result<()> {

@@ -283,7 +283,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
 /// Mounts the root at `rootfs`: the overlay, or a bind mount of the copied root.
 pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     let Some(copy) = &cfg.rootfs_bind else {
-        return mount_overlay(cfg, rootfs);
+        return crate::overlay::mount(cfg, rootfs);
     };
     mount(
         Some(copy.as_path()),
@@ -294,31 +294,6 @@ pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     )
     .map_err(|source| SetupError::Mount {
         what: format!("bind {}", copy.display()),
-        target: rootfs.to_path_buf(),
-        source,
-    })
-}
-
-/// Mounts the overlay root, with options relative to the scratch dir to stay short.
-fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
-    std::env::set_current_dir(&cfg.scratch)
-        .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
-    let mut data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        cfg.lowers.join(":"),
-        cfg.upper,
-        cfg.work
-    );
-    data.push_str(&overlay_tunables());
-    mount(
-        Some("overlay"),
-        rootfs,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|source| SetupError::Mount {
-        what: format!("overlay ({data})"),
         target: rootfs.to_path_buf(),
         source,
     })

@@ -9,8 +9,10 @@
 //!
 //! Exit codes come from the runtime, which reports a command killed by signal N as exit code
 //! 128+N (as Docker does); a runtime error (logged at level "error") is a setup error.
-//! Gap: if rbuild is SIGKILLed mid-run, the runtime dies but its container may linger until
-//! `runc delete` (rbuild deletes it on every normal return).
+//! Cancellation: rbuild sends the init SIGTERM (and the init asks for SIGTERM as its
+//! parent-death signal), on which the init force-deletes the container (`<runtime> delete
+//! --force`, which kills it) until `<runtime> run` has returned: nothing outlives the build, even
+//! when rbuild is killed (module `runc_stop`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -132,6 +134,9 @@ pub(crate) fn runtime_stage(
             .arg("--log-format")
             .arg("json");
     };
+    // From here on SIGTERM (rbuild cancelling, or dying) means "kill the
+    // container", which the runtime would not do by itself.
+    let stop = crate::runc_stop::StopSignal::install()?;
     let mut cmd = Command::new(runtime);
     base_args(&mut cmd);
     cmd.arg("run")
@@ -139,11 +144,21 @@ pub(crate) fn runtime_stage(
         .arg(&cfg.scratch)
         .arg(&id)
         .stdin(Stdio::null());
-    let result = cmd.status().map_err(|e| SetupError::Runtime {
-        runtime: runtime.to_path_buf(),
-        step: "run",
-        detail: e.to_string(),
-    });
+    let result = cmd
+        .spawn()
+        .and_then(|child| {
+            stop.wait(child, || {
+                let mut kill = Command::new(runtime);
+                base_args(&mut kill);
+                kill.arg("delete").arg("--force").arg(&id);
+                kill
+            })
+        })
+        .map_err(|e| SetupError::Runtime {
+            runtime: runtime.to_path_buf(),
+            step: "run",
+            detail: e.to_string(),
+        });
     // Remove the container whatever happened; a failure here leaves nothing we can fix.
     let mut delete = Command::new(runtime);
     base_args(&mut delete);

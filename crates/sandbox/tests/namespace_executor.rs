@@ -545,3 +545,34 @@ fn default_network_reaches_out_through_slirp4netns() {
     server.join().expect("server");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
+
+/// Whether this kernel's overlayfs has the `volatile` option (Linux 5.10 and later).
+fn kernel_has_volatile_overlay() -> bool {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (5, 10)
+}
+
+#[test]
+fn root_overlay_is_volatile_and_its_work_dir_reusable() {
+    if !can_run("root_overlay_is_volatile_and_its_work_dir_reusable") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run("grep '^overlay / ' /proc/self/mounts; echo 1 > /first");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    if kernel_has_volatile_overlay() {
+        assert!(log.stdout().contains("volatile"), "{}", log.stdout());
+    }
+    // A volatile mount leaves work/incompat/volatile behind, which makes overlayfs refuse
+    // the same work dir; the setup removes it, so a second run over the same dirs works.
+    let (res, log) = f.run("cat /first; echo 2 > /second");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "1\n");
+    assert_eq!(f.upper_entries(), vec!["first", "second"]);
+}
