@@ -103,11 +103,7 @@ impl FakeServer {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         served += 1;
-                        if let Some(req) = serve_one(stream, &handler, addr) {
-                            if let Ok(mut l) = thread_log.lock() {
-                                l.push(req);
-                            }
-                        }
+                        serve_one(stream, &handler, addr, &thread_log);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -129,7 +125,8 @@ fn serve_one(
     stream: TcpStream,
     handler: &impl Fn(&Request, SocketAddr) -> Reply,
     addr: SocketAddr,
-) -> Option<Request> {
+    log: &Mutex<Vec<Request>>,
+) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -164,6 +161,10 @@ fn serve_one(
         body,
     };
     let reply = handler(&req, addr);
+    // Logged before replying: a client that has its answer must find its request in the log.
+    if let Ok(mut l) = log.lock() {
+        l.push(req);
+    }
     let mut out = stream;
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -177,5 +178,5 @@ fn serve_one(
     out.write_all(head.as_bytes()).ok()?;
     out.write_all(&reply.body).ok()?;
     out.flush().ok()?;
-    Some(req)
+    Some(())
 }
