@@ -190,6 +190,7 @@ fn bind_and_cache_from_stages_and_images() {
                 source: 1,
                 path: "/out".into()
             }),
+            subdir: None,
             readonly: true,
             mode: 0o755,
             uid: 0,
@@ -224,6 +225,7 @@ fn cache_tmpfs_secret_and_ssh_defaults() {
             id: id.into(),
             sharing: CacheSharing::Shared,
             from: None,
+            subdir: None,
             readonly: false,
             mode: 0o755,
             uid: 0,
@@ -398,11 +400,6 @@ fn mount_errors_point_at_the_flag() {
         "one of source, target or id required",
     );
     fails_at(
-        "FROM busybox\nRUN --mount=type=cache,source=/sub,target=/c true\n",
-        "2:5",
-        "not supported yet",
-    );
-    fails_at(
         "FROM busybox\nRUN --mount=source=*.txt,target=/c true\n",
         "2:5",
         "wildcard",
@@ -550,4 +547,27 @@ fn no_cache_reruns_the_run_but_not_the_context_copy() {
         let Mount::Bind(b) = m else { panic!("{m:?}") };
         assert!(!vertex(&g, v.inputs[b.source]).ignore_cache, "{m:?}");
     }
+}
+
+#[test]
+fn cache_source_without_from_is_a_subdir_of_the_cache() {
+    let g = lower_src(
+        "FROM busybox\nRUN --mount=type=cache,target=/c,source=a/./b/ \\\n  \
+         --mount=type=cache,target=/d,id=d,source=../../x \\\n  \
+         --mount=type=cache,target=/e,source=/ true\n",
+    );
+    let (_, e) = last_run(&g);
+    let subdirs: Vec<Option<&str>> = e
+        .mounts
+        .iter()
+        .map(|m| match m {
+            Mount::Cache(c) => {
+                assert!(c.from.is_none());
+                c.subdir.as_deref()
+            }
+            other => panic!("not a cache mount: {other:?}"),
+        })
+        .collect();
+    // Cleaned as BuildKit's path.Join("/", source): `..` cannot leave the cache; `/` is all.
+    assert_eq!(subdirs, vec![Some("a/b"), Some("x"), None]);
 }

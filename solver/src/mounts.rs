@@ -4,7 +4,7 @@
 //! | mount | resolved to |
 //! |---|---|
 //! | bind | [`MountSource::Layers`]: the snapshot layers of input `source`, read-only unless `readwrite` |
-//! | cache | [`MountSource::Dir`]: a directory leased from the store (`Store::cache_mount`), created on first use (seeded from `from`) |
+//! | cache | [`MountSource::Dir`]: a directory leased from the store (`Store::cache_mount`), created on first use (seeded from `from`), or its `subdir` |
 //! | tmpfs | [`MountSource::Tmpfs`] |
 //! | secret | [`MountSource::File`] with the secret's bytes; `env` adds `NAME=value` to the executed op's env |
 //! | ssh | [`MountSource::Socket`]: a proxy socket with the mount's owner and mode, forwarding to the agent; `SSH_AUTH_SOCK` names the first one |
@@ -91,6 +91,12 @@ pub enum MountError {
     MissingSnapshot { target: String, id: SnapshotId },
     #[error("security.insecure is not allowed: pass --allow security.insecure to grant it")]
     InsecureNotAllowed,
+    #[error("cache mount {id:?}: source {subdir:?} {problem}")]
+    CacheSubdir {
+        id: String,
+        subdir: String,
+        problem: String,
+    },
 }
 
 /// The mounts of one RUN, ready to hand to the executor, and what keeps them alive. Not
@@ -149,10 +155,11 @@ pub(crate) fn prepare(
             }
             Mount::Cache(c) => {
                 if let Some(dir) = leased.get(c.id.as_str()) {
+                    let dir = cache_subdir(dir, c)?;
                     out.mounts.push(ResolvedMount {
                         target,
                         readonly: c.readonly,
-                        source: MountSource::Dir(dir.clone()),
+                        source: MountSource::Dir(dir),
                     });
                     continue;
                 }
@@ -181,10 +188,11 @@ pub(crate) fn prepare(
                 let lease = store
                     .cache_mount(&req, &|| cancel.is_cancelled(), &seed)
                     .map_err(|e| MountError::Cache(Box::new(e)))?;
+                let dir = cache_subdir(lease.path(), c)?;
                 out.mounts.push(ResolvedMount {
                     target,
                     readonly: c.readonly,
-                    source: MountSource::Dir(lease.path().to_path_buf()),
+                    source: MountSource::Dir(dir),
                 });
                 leased.insert(&c.id, lease.path().to_path_buf());
                 out._leases.push(lease);
@@ -249,6 +257,59 @@ pub(crate) fn prepare(
         }
     }
     Ok(out)
+}
+
+/// The directory a cache mount mounts: the cache directory `dir` itself, or its `subdir`
+/// (BuildKit's `source` without `from`). Missing directories on the way are created with the
+/// mount's mode, uid and gid. The sub-directory never leaves `dir`: a `..`, `.` or empty
+/// component is refused, and so is any component that is a symlink or not a directory
+/// (checked without following links), so a RUN cannot point the next mount outside the cache.
+fn cache_subdir(dir: &Path, c: &rbuild_graph::CacheMount) -> Result<PathBuf, MountError> {
+    let Some(sub) = c.subdir.as_deref() else {
+        return Ok(dir.to_path_buf());
+    };
+    let err = |problem: String| MountError::CacheSubdir {
+        id: c.id.clone(),
+        subdir: sub.to_string(),
+        problem,
+    };
+    let mut path = dir.to_path_buf();
+    for part in sub.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(err("is not a clean relative path".to_string()));
+        }
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(err(format!("{part:?} is a symbolic link in the cache")))
+            }
+            Ok(md) if !md.is_dir() => {
+                return Err(err(format!("{part:?} is not a directory in the cache")))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match fs::create_dir(&path) {
+                    Ok(()) => {}
+                    // Another RUN sharing the cache made it meanwhile: check it again.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let md = fs::symlink_metadata(&path)
+                            .map_err(|e| err(format!("checking {part:?}: {e}")))?;
+                        if !md.is_dir() || md.file_type().is_symlink() {
+                            return Err(err(format!("{part:?} is not a directory in the cache")));
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(err(format!("creating {part:?}: {e}"))),
+                }
+                std::os::unix::fs::lchown(&path, Some(c.uid), Some(c.gid))
+                    .map_err(|e| err(format!("chown of {part:?}: {e}")))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(c.mode & 0o7777))
+                    .map_err(|e| err(format!("chmod of {part:?}: {e}")))?;
+            }
+            Err(e) => return Err(err(format!("checking {part:?}: {e}"))),
+        }
+    }
+    Ok(path)
 }
 
 /// Sets `name=value`, replacing an earlier definition of `name`.

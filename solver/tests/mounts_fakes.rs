@@ -181,6 +181,7 @@ fn cache(id: &str, sharing: CacheSharing) -> Mount {
         id: id.into(),
         sharing,
         from: None,
+        subdir: None,
         readonly: false,
         mode: 0o755,
         uid: 0,
@@ -383,6 +384,100 @@ fn cache_from_seeds_a_new_dir() {
         std::fs::read_to_string(dir.join("sub/file")).unwrap(),
         "seeded"
     );
+}
+
+fn cache_sub(id: &str, subdir: &str) -> Mount {
+    let mut m = cache(id, CacheSharing::Shared);
+    if let Mount::Cache(c) = &mut m {
+        c.subdir = Some(subdir.into());
+        c.mode = 0o710;
+        c.uid = 1234;
+        c.gid = 99;
+    }
+    m
+}
+
+#[test]
+fn cache_source_without_from_mounts_a_created_subdir() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let w = World::new();
+    // Two mounts of one cache id: the whole cache and its `a/b` (created on first use).
+    let mut whole = cache("sub", CacheSharing::Shared);
+    if let Mount::Cache(c) = &mut whole {
+        c.target = "/whole".into();
+    }
+    let graph = one_run(
+        &["cache-append", "log"],
+        vec![cache_sub("sub", "a/b"), whole],
+    );
+    let (r, _) = w.solve(graph, &Given::default());
+    r.unwrap();
+    let run = &w.exec.runs()[0];
+    let (MountSource::Dir(sub), MountSource::Dir(top)) =
+        (&run.mounts[0].source, &run.mounts[1].source)
+    else {
+        panic!("not dirs: {:?}", run.mounts);
+    };
+    assert_eq!(sub, &top.join("a/b"));
+    assert_eq!(
+        std::fs::read_to_string(top.join("a/b/log")).unwrap(),
+        "run\n"
+    );
+    for d in [top.join("a"), top.join("a/b")] {
+        let md = std::fs::metadata(&d).unwrap();
+        if is_root() {
+            assert_eq!((md.uid(), md.gid()), (1234, 99), "{}", d.display());
+        }
+        assert_eq!(md.permissions().mode() & 0o7777, 0o710, "{}", d.display());
+    }
+    // The sub-directory keeps what earlier runs left.
+    let graph = one_run(
+        &["cache-append", "log", "again"],
+        vec![cache_sub("sub", "a/b")],
+    );
+    w.solve(graph, &Given::default()).0.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(top.join("a/b/log")).unwrap(),
+        "run\nrun\n"
+    );
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn cache_source_never_leaves_the_cache_dir() {
+    let w = World::new();
+    // A first RUN creates the cache; then a symlink in it points outside.
+    w.solve(
+        one_run(&["record"], vec![cache("esc", CacheSharing::Shared)]),
+        &Given::default(),
+    )
+    .0
+    .unwrap();
+    let top = first_dir(&w.exec.runs()[0].mounts);
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), top.join("link")).unwrap();
+    std::fs::write(top.join("file"), "x").unwrap();
+    for (sub, why) in [
+        ("link/x", "symbolic link"),
+        ("file", "not a directory"),
+        ("../up", "not a clean relative path"),
+    ] {
+        let (e, text) = mount_error(
+            w.solve(
+                one_run(&["record", sub], vec![cache_sub("esc", sub)]),
+                &Given::default(),
+            )
+            .0,
+        );
+        assert!(matches!(e, MountError::CacheSubdir { .. }), "{sub}: {e:?}");
+        assert!(text.contains(why) && text.contains("esc"), "{sub}: {text}");
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 }
 
 /// Two RUNs (different keys) that both use one cache mount, joined by a third.

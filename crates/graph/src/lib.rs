@@ -300,6 +300,7 @@ mod tests {
             reference: Some("--upload-pack=x".into()),
             subdir: None,
             keep_git_dir: false,
+            checksum: None,
         });
         assert!(matches!(
             graph(vec![v(git, &[])]).validate(),

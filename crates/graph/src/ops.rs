@@ -131,6 +131,12 @@ pub struct CacheMount {
     pub sharing: CacheSharing,
     /// `from`/`source`: what a new cache directory starts with.
     pub from: Option<MountFrom>,
+    /// `source` without `from`: the sub-directory of the cache directory that is mounted,
+    /// relative and clean (no `.`, `..` or empty components). Created on first use with
+    /// `mode`/`uid`/`gid`. `None` mounts the whole cache directory (the key of such a mount
+    /// is unchanged: the field is left out when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdir: Option<String>,
     pub readonly: bool,
     /// Mode, owner and group of the cache directory when it is created (0755, 0, 0).
     pub mode: u32,
@@ -376,6 +382,10 @@ pub struct GitOp {
     /// `ADD --keep-git-dir`: the layer keeps the `.git` directory (at the root of the
     /// checkout). Without it `.git` is removed, as in BuildKit.
     pub keep_git_dir: bool,
+    /// `ADD --checksum` of a git source: hex digits the resolved commit id must start with
+    /// (BuildKit's check; any case, any length). Left out of the key when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 #[cfg(test)]

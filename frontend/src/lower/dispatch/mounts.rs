@@ -8,7 +8,8 @@
 //!   context (`..` cannot leave it) or absolute in the `from` filesystem (default `/`).
 //! - cache: `id` defaults to the target *as written* (`path.Clean`, so a relative target
 //!   keeps a relative id: `target=c` in two WORKDIRs is one cache, as in BuildKit);
-//!   sharing `shared`; mode 0755, uid/gid 0; `from` + `source` seed a new cache.
+//!   sharing `shared`; mode 0755, uid/gid 0; `from` + `source` seed a new cache; `source`
+//!   alone mounts that sub-directory of the cache (cleaned, `..` cannot leave it).
 //! - secret: `id` is `source`, else `id`, else the target's base name; the file goes to
 //!   `target`, else `/run/secrets/<id>`, unless only `env` is given; mode 0400, uid/gid 0.
 //! - ssh: `id` `default`; target `/run/buildkit/ssh_agent.<N>` (N counts this RUN's ssh
@@ -100,21 +101,18 @@ impl Lowerer<'_> {
             }
             MountType::Cache => {
                 let path = paths::fs_src(m.source.as_deref().unwrap_or("/"));
-                let from = match &m.from {
+                let (from, subdir) = match &m.from {
                     Some(from) => {
                         let vertex = self.mount_from(st, node, from)?;
-                        Some(MountFrom {
+                        let from = MountFrom {
                             source: inputs.index_of(vertex),
                             path,
-                        })
+                        };
+                        (Some(from), None)
                     }
-                    // BuildKit would mount that subdirectory of the cache; not expressible.
-                    None if path != "/" => {
-                        return Err(unsupported(
-                            "RUN --mount=type=cache with source but no from",
-                        ))
-                    }
-                    None => None,
+                    // BuildKit mounts that sub-directory of the cache (`llb.SourcePath`).
+                    None if path != "/" => (None, Some(path.trim_start_matches('/').to_string())),
+                    None => (None, None),
                 };
                 IrMount::Cache(CacheMount {
                     target,
@@ -125,6 +123,7 @@ impl Lowerer<'_> {
                         Some(Sharing::Shared) | None => CacheSharing::Shared,
                     },
                     from,
+                    subdir,
                     readonly: m.read_only,
                     mode: m.mode.unwrap_or(0o755),
                     uid: m.uid.unwrap_or(0),
