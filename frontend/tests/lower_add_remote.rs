@@ -125,18 +125,21 @@ fn git_sources_become_git_vertices_copied_whole() {
                 reference: Some("v1.0".into()),
                 subdir: Some("sub/dir".into()),
                 keep_git_dir: true,
+                checksum: None,
             },
             &GitOp {
                 remote: "git@example.com:o/r.git".into(),
                 reference: None,
                 subdir: None,
                 keep_git_dir: false,
+                checksum: None,
             },
             &GitOp {
                 remote: "git://example.com/r".into(),
                 reference: Some("main".into()),
                 subdir: Some("x".into()),
                 keep_git_dir: false,
+                checksum: None,
             },
         ]
     );
@@ -174,6 +177,22 @@ fn look_alikes_stay_local() {
     let kinds: Vec<&str> = g.vertices.iter().map(|v| v.op.kind()).collect();
     assert!(kinds.contains(&"context") && kinds.contains(&"http"));
     assert!(!kinds.contains(&"git"));
+}
+
+#[test]
+fn git_checksum_is_a_commit_prefix_carried_by_the_git_op() {
+    let g = lower_ok("FROM busybox\nARG C=0aB1\nADD --checksum=$C https://h/r.git#v1 /src\n");
+    let (_, op) = copies(&g).remove(0);
+    let Op::Git(git) = op else {
+        panic!("not a git op: {op:?}")
+    };
+    assert_eq!(git.checksum.as_deref(), Some("0aB1"));
+    assert_eq!(git.reference.as_deref(), Some("v1"));
+    // Without --checksum the op serialises as before (keys of existing builds unchanged).
+    let g = lower_ok("FROM busybox\nADD https://h/r.git#v1 /src\n");
+    let (_, op) = copies(&g).remove(0);
+    let json = serde_json::to_string(&op).expect("json");
+    assert!(!json.contains("checksum"), "{json}");
 }
 
 #[test]

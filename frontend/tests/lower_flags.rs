@@ -142,7 +142,7 @@ fn copy_and_add_flags() {
     fails_at(
         &format!("FROM busybox\nADD --checksum=sha256:{sum} git@github.com:a/b.git /src\n"),
         "2:5",
-        "ADD --checksum of a git source is not supported yet",
+        "invalid checksum \"sha256:0000000000000000000000000000000000000000000000000000000000000000\": for Git URL, expected hex commit hash",
     );
     fails_at(
         "FROM busybox\nCOPY  a https://example.com/x /d\n",

@@ -19,6 +19,7 @@ fn git(keep_git_dir: bool) -> Op {
         reference: Some("main".into()),
         subdir: Some("sub".into()),
         keep_git_dir,
+        checksum: None,
     })
 }
 

@@ -23,7 +23,7 @@ pub use convert::{from_node, from_node_spanned};
 pub use duration::parse_go_duration;
 pub use error::{InstructionError, MountError, ValueError};
 pub use mount::{Mount, MountType, Sharing};
-pub use values::{parse_checksum, Chmod, Network, Security};
+pub use values::{parse_checksum, parse_git_checksum, Chmod, Network, Security};
 
 /// A value and the source span it came from (for a flag: the whole `--name=value` word).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -77,6 +77,18 @@ pub fn parse_checksum(value: &str) -> Result<String, ValueError> {
     Ok(value.to_string())
 }
 
+/// `ADD --checksum` of a git source: hex digits (any case, any length) that the resolved
+/// commit id must start with, as BuildKit's git source checks them.
+pub fn parse_git_checksum(value: &str) -> Result<String, ValueError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ValueError::Checksum {
+            value: value.to_string(),
+            reason: "for Git URL, expected hex commit hash",
+        });
+    }
+    Ok(value.to_string())
+}
+
 /// `RUN --network`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Network {
@@ -152,6 +164,10 @@ mod tests {
         assert!(parse_checksum(&format!("md5:{}", "a".repeat(32))).is_err());
         assert!(parse_checksum(&format!("sha256:{}", "A".repeat(64))).is_err());
         assert!(parse_checksum("nocolon").is_err());
+        assert_eq!(parse_git_checksum("0aB9"), Ok("0aB9".to_string()));
+        assert!(parse_git_checksum("foobar").is_err());
+        assert!(parse_git_checksum("").is_err());
+        assert!(parse_git_checksum(&good).is_err());
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub enum RemoteError {
         "{remote}: no branch or tag named {reference:?} (give a branch, a tag or a full commit id)"
     )]
     UnknownRef { remote: String, reference: String },
+    /// BuildKit's message for an `ADD --checksum` of a git source that is not hex.
+    #[error("invalid checksum {checksum} for Git URL, expected hex commit hash ({remote})")]
+    GitChecksumFormat { remote: String, checksum: String },
+    /// BuildKit's message when the resolved commit does not start with `ADD --checksum`.
+    #[error("{remote}: expected checksum to match {expected}, got {actual}")]
+    GitChecksum {
+        remote: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{remote}: subdirectory {subdir:?} {problem}")]
     Subdir {
         remote: String,

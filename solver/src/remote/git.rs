@@ -1,5 +1,6 @@
 //! `ADD <git url>`: the reference is resolved to a commit with `git ls-remote` (or taken as
-//! is when it already is a full commit id), and the commit is fetched, shallow where the
+//! is when it already is a full commit id) and checked against `ADD --checksum` (a commit-id
+//! prefix, as BuildKit checks it), and the commit is fetched, shallow where the
 //! server allows it, into a private directory under the store's `tmp/`, checked out with its
 //! submodules, and its tree (or `subdir`) moved into the layer. `.git` is removed unless
 //! `keep_git_dir`.
@@ -13,17 +14,68 @@ use rbuild_graph::GitOp;
 
 use super::error::{io_err, RemoteError};
 
-/// The full commit id `op.reference` names at `op.remote` now.
+/// The full commit id `op.reference` names at `op.remote` now, checked against
+/// `op.checksum` (`ADD --checksum`) when there is one.
 pub(super) fn resolve(op: &GitOp) -> Result<String, RemoteError> {
+    if let Some(sum) = &op.checksum {
+        if sum.is_empty() || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RemoteError::GitChecksumFormat {
+                remote: op.remote.clone(),
+                checksum: sum.clone(),
+            });
+        }
+    }
     let reference = op.reference.as_deref().unwrap_or("HEAD");
     if is_commit_id(reference) {
-        return Ok(reference.to_ascii_lowercase());
+        let commit = reference.to_ascii_lowercase();
+        check_checksum(op, &commit, None)?;
+        return Ok(commit);
     }
     let listing = git(&op.remote, None, &["ls-remote", "--", &op.remote])?;
-    pick_ref(&listing, reference).ok_or_else(|| RemoteError::UnknownRef {
+    let commit = pick_ref(&listing, reference).ok_or_else(|| RemoteError::UnknownRef {
         remote: op.remote.clone(),
         reference: reference.to_string(),
+    })?;
+    check_checksum(op, &commit, tag_object(&listing, reference).as_deref())?;
+    Ok(commit)
+}
+
+/// `ADD --checksum` of a git source, as BuildKit checks it: the commit id (or, for an
+/// annotated tag, the tag object's id) must start with the checksum. Unlike BuildKit the
+/// comparison ignores case (git prints lower-case ids).
+fn check_checksum(op: &GitOp, commit: &str, tag: Option<&str>) -> Result<(), RemoteError> {
+    let Some(sum) = &op.checksum else {
+        return Ok(());
+    };
+    let want = sum.to_ascii_lowercase();
+    if commit.starts_with(&want) || tag.is_some_and(|t| t.starts_with(&want)) {
+        return Ok(());
+    }
+    Err(RemoteError::GitChecksum {
+        remote: op.remote.clone(),
+        expected: sum.clone(),
+        actual: match tag {
+            Some(t) => format!("{t} or {commit}"),
+            None => commit.to_string(),
+        },
     })
+}
+
+/// The id of the tag object when `reference` is an annotated tag (listed with a peeled
+/// `^{}` line), lower-case.
+fn tag_object(listing: &str, reference: &str) -> Option<String> {
+    let name = format!("refs/tags/{reference}");
+    let peeled = format!("{name}^{{}}");
+    let mut object = None;
+    let mut annotated = false;
+    for (oid, n) in listing.lines().filter_map(|l| l.split_once('\t')) {
+        if n.trim() == name {
+            object = Some(oid.trim().to_ascii_lowercase());
+        } else if n.trim() == peeled {
+            annotated = true;
+        }
+    }
+    object.filter(|_| annotated)
 }
 
 /// The commit of `reference` in `git ls-remote` output: an annotated tag's peeled commit
@@ -239,7 +291,48 @@ mod tests {
         assert_eq!(pick("nope"), None);
         assert!(is_commit_id(&"a".repeat(40)));
         assert!(!is_commit_id("abc123"));
+        assert_eq!(
+            tag_object(LISTING, "v1").as_deref(),
+            Some(&"3".repeat(40)[..])
+        );
+        assert_eq!(tag_object(LISTING, "light"), None);
     }
+
+    #[test]
+    fn checksums_are_commit_prefixes() {
+        let op = |sum: &str| GitOp {
+            remote: "git://h/r".into(),
+            reference: Some("a".repeat(40)),
+            subdir: None,
+            keep_git_dir: false,
+            checksum: Some(sum.into()),
+        };
+        // A full commit id as the reference needs no network.
+        assert_eq!(resolve(&op(&"a".repeat(40))).unwrap(), "a".repeat(40));
+        assert_eq!(resolve(&op("AAAA")).unwrap(), "a".repeat(40));
+        let e = resolve(&op("ab")).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "expected checksum to match ab, got {}",
+                "a".repeat(40)
+            )),
+            "{e}"
+        );
+        let e = resolve(&op("foobar")).unwrap_err().to_string();
+        assert!(
+            e.contains("invalid checksum foobar for Git URL, expected hex commit hash"),
+            "{e}"
+        );
+        let tag = "3".repeat(40);
+        let commit = "4".repeat(40);
+        let o = op("333");
+        assert!(check_checksum(&o, &commit, Some(&tag)).is_ok());
+        let e = check_checksum(&op("5"), &commit, Some(&tag))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("got {tag} or {commit}")), "{e}");
+    }
+
     #[test]
     fn only_network_transports_are_allowed() {
         if Command::new("git").arg("--version").output().is_err() {
@@ -251,6 +344,7 @@ mod tests {
             reference: Some("main".into()),
             subdir: None,
             keep_git_dir: false,
+            checksum: None,
         };
         match resolve(&op) {
             Err(RemoteError::Git { detail, .. }) => {

@@ -28,7 +28,6 @@ impl Lowerer<'_> {
             None => None,
             Some(sum) => {
                 let value = self.expand(st, &sum.value).map_err(|e| at(e, sum.span))?;
-                parse_checksum(&value).map_err(|e| at(ins::InstructionError::from(e), sum.span))?;
                 Some((value, sum.span))
             }
         };
@@ -82,18 +81,18 @@ impl Lowerer<'_> {
             srcs.push(s);
             kinds.push(kind);
         }
-        if let Some((_, span)) = &checksum {
+        if let Some((value, span)) = &checksum {
             if srcs.len() != 1 {
                 return Err(at(LowerError::ChecksumSources, *span));
             }
             match kinds.first() {
-                Some(SourceKind::Http { .. }) => {}
-                // BuildKit checks a git commit id here; our --checksum is a digest.
+                Some(SourceKind::Http { .. }) => {
+                    parse_checksum(value).map_err(|e| at(ins::InstructionError::from(e), *span))?;
+                }
+                // BuildKit's git source takes hex digits the commit id must start with.
                 Some(SourceKind::Git(_)) => {
-                    return Err(at(
-                        unsupported(&format!("{kw} --checksum of a git source")),
-                        *span,
-                    ))
+                    ins::parse_git_checksum(value)
+                        .map_err(|e| at(ins::InstructionError::from(e), *span))?;
                 }
                 _ => return Err(at(LowerError::ChecksumSource, *span)),
             }
@@ -152,6 +151,7 @@ impl Lowerer<'_> {
                         reference: g.reference.clone(),
                         subdir: g.subdir.clone(),
                         keep_git_dir: c.keep_git_dir.is_some(),
+                        checksum: checksum.as_ref().map(|(v, _)| v.clone()),
                     })),
                     "/".to_string(),
                 ),
