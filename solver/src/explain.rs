@@ -6,6 +6,8 @@
 //! index from the vertex name (`[build 2/4] RUN make` → `build 2`); so editing an instruction
 //! keeps its identity, and the diff can say what changed. On a miss, [`explain`] compares the
 //! current inputs with the recorded ones and names each difference as a [`MissReason`].
+//! A remote source records what it resolved to ([`RemoteInputs`]: a download's body digest,
+//! a git reference's commit), so a miss it causes names the URL or reference.
 //!
 //! Per-file digests of a COPY's selection are recorded for selections of at most
 //! [`MAX_FILES`] entries and [`MAX_HASHED_BYTES`] of file content (bigger ones record sizes
@@ -38,6 +40,55 @@ pub struct StepInputs {
     pub inputs: Vec<(String, Option<Digest>)>,
     /// Each copy from a context: the files it selected.
     pub copies: Vec<CopyInputs>,
+    /// For a remote source (`ADD <url>`, `ADD <git url>`): what it resolved to. Absent in
+    /// records of other steps (and of remote steps recorded before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteInputs>,
+}
+
+/// What a remote source was when its step was keyed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RemoteInputs {
+    /// A download: the body's digest and the `Last-Modified` it was served with.
+    Download {
+        url: String,
+        digest: Digest,
+        last_modified: Option<String>,
+    },
+    /// A git reference and the commit it named.
+    Git {
+        remote: String,
+        reference: String,
+        commit: String,
+    },
+}
+
+impl RemoteInputs {
+    /// The record for a remote op `op` that resolved to `resolved`; `None` when nothing was
+    /// resolved (a download with `--checksum` is keyed on the checksum, in the op).
+    pub(crate) fn of(op: &Op, resolved: &crate::remote::Resolved) -> Option<RemoteInputs> {
+        use crate::remote::Resolved;
+        match (op, resolved) {
+            (
+                Op::Http(h),
+                Resolved::Http {
+                    blob,
+                    last_modified,
+                },
+            ) => Some(RemoteInputs::Download {
+                url: h.url.clone(),
+                digest: *blob,
+                last_modified: last_modified.clone(),
+            }),
+            (Op::Git(g), Resolved::Git { commit }) => Some(RemoteInputs::Git {
+                remote: g.remote.clone(),
+                reference: g.reference.clone().unwrap_or_else(|| "HEAD".to_string()),
+                commit: commit.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What one copy from a context selected.
@@ -90,6 +141,20 @@ pub enum MissReason {
     },
     /// The content a COPY reads changed (too many files to say which).
     Files { src: String },
+    /// A downloaded source (`ADD <url>`) has a new body (digests) or, with the same body, a
+    /// new `Last-Modified` (which is the file's mtime).
+    Download {
+        url: String,
+        old: String,
+        new: String,
+    },
+    /// A git reference of `ADD <git url>` names another commit.
+    GitMoved {
+        remote: String,
+        reference: String,
+        old: String,
+        new: String,
+    },
     /// A step this one builds on has a new result.
     Input { step: String },
     /// The key changed for a reason not recorded (e.g. a new rbuild version).
@@ -126,6 +191,15 @@ impl std::fmt::Display for MissReason {
                 _ => write!(f, "file {path} changed: {} -> {}", opt(old), opt(new)),
             },
             MissReason::Files { src } => write!(f, "files selected by {src:?} changed"),
+            MissReason::Download { url, old, new } => {
+                write!(f, "download {url} changed: {old} → {new}")
+            }
+            MissReason::GitMoved {
+                remote,
+                reference,
+                old,
+                new,
+            } => write!(f, "git {remote} {reference} moved: {old} → {new}"),
             MissReason::Input { step } => write!(f, "the step it builds on changed: {step}"),
             MissReason::Unknown => write!(f, "the cache key changed (no recorded cause)"),
         }
@@ -222,6 +296,11 @@ pub fn explain(
             });
         }
     }
+    if let (Some(old), Some(new)) = (&before.remote, &now.remote) {
+        if let Some(reason) = remote_change(old, new) {
+            out.push(reason);
+        }
+    }
     for (i, copy) in now.copies.iter().enumerate() {
         let Some(prev) = before.copies.get(i) else {
             continue;
@@ -267,6 +346,55 @@ pub fn explain(
         out.push(MissReason::Unknown);
     }
     out
+}
+
+/// How a remote source changed between two records of one step, if it did.
+fn remote_change(old: &RemoteInputs, new: &RemoteInputs) -> Option<MissReason> {
+    match (old, new) {
+        (
+            RemoteInputs::Download {
+                url,
+                digest: d_old,
+                last_modified: m_old,
+            },
+            RemoteInputs::Download {
+                digest: d_new,
+                last_modified: m_new,
+                ..
+            },
+        ) => {
+            let lm = |m: &Option<String>| m.clone().unwrap_or_else(|| "(none)".into());
+            if d_old != d_new {
+                Some(MissReason::Download {
+                    url: url.clone(),
+                    old: d_old.to_string(),
+                    new: d_new.to_string(),
+                })
+            } else if m_old != m_new {
+                Some(MissReason::Download {
+                    url: url.clone(),
+                    old: format!("Last-Modified {}", lm(m_old)),
+                    new: format!("Last-Modified {}", lm(m_new)),
+                })
+            } else {
+                None
+            }
+        }
+        (
+            RemoteInputs::Git {
+                remote,
+                reference,
+                commit: c_old,
+            },
+            RemoteInputs::Git { commit: c_new, .. },
+        ) if c_old != c_new => Some(MissReason::GitMoved {
+            remote: remote.clone(),
+            reference: reference.clone(),
+            old: c_old.clone(),
+            new: c_new.clone(),
+        }),
+        _ => None,
+    }
 }
 
 fn diff_op(
@@ -420,6 +548,46 @@ mod tests {
         assert_eq!(explain(None, &c, false), vec![MissReason::FirstRun]);
         assert_eq!(explain(Some(&a), &a, false), vec![MissReason::ResultGone]);
         assert_eq!(explain(Some(&a), &c, true), vec![MissReason::NoCache]);
+    }
+
+    #[test]
+    fn remote_sources_name_what_moved() {
+        let step = |remote: RemoteInputs| StepInputs {
+            key: Some(Digest::of(format!("{remote:?}").as_bytes())),
+            name: "[2/2] ADD x /x".into(),
+            remote: Some(remote),
+            ..StepInputs::default()
+        };
+        let git = |c: &str| RemoteInputs::Git {
+            remote: "git://h/r".into(),
+            reference: "main".into(),
+            commit: c.into(),
+        };
+        let why = explain(Some(&step(git("aaa"))), &step(git("bbb")), false);
+        assert_eq!(why[0].to_string(), "git git://h/r main moved: aaa → bbb");
+        let dl = |d: &[u8], m: &str| RemoteInputs::Download {
+            url: "http://h/f".into(),
+            digest: Digest::of(d),
+            last_modified: Some(m.into()),
+        };
+        let why = explain(Some(&step(dl(b"1", "M"))), &step(dl(b"2", "M")), false);
+        let want = format!(
+            "download http://h/f changed: {} → {}",
+            Digest::of(b"1"),
+            Digest::of(b"2")
+        );
+        assert_eq!(why[0].to_string(), want);
+        let why = explain(Some(&step(dl(b"1", "M"))), &step(dl(b"1", "N")), false);
+        assert_eq!(
+            why[0].to_string(),
+            "download http://h/f changed: Last-Modified M → Last-Modified N"
+        );
+        // Records without the field (older rbuild) still parse.
+        let old: StepInputs = serde_json::from_str(
+            r#"{"key":null,"name":"n","op":null,"image":null,"inputs":[],"copies":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.remote, None);
     }
 
     #[test]

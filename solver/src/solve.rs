@@ -418,12 +418,16 @@ impl Solver {
                         selections: vec![],
                     },
                 );
+                let mut step = step_inputs(graph, id, key, &known_keys);
+                step.remote = resolved
+                    .as_ref()
+                    .and_then(|r| crate::explain::RemoteInputs::of(&v.op, r));
                 Ok(Keyed {
                     key,
                     image: None,
                     selections: BTreeMap::new(),
                     copies_described: false,
-                    step: step_inputs(graph, id, key, &known_keys),
+                    step,
                     remote: resolved,
                 })
             }
@@ -745,6 +749,7 @@ fn step_inputs(graph: &Graph, id: VertexId, key: Digest, keys: &[Option<Digest>]
             .map(|(i, k)| (graph.vertex(*i).name.clone(), *k))
             .collect(),
         copies: vec![],
+        remote: None,
     }
 }
 
