@@ -581,3 +581,95 @@ fn add_git_over_dumb_http_falls_back_to_a_full_fetch() {
     );
     assert!(!out.join("h/.git").exists());
 }
+
+#[test]
+fn add_git_checksum_is_a_commit_prefix_and_explain_names_a_moved_ref() {
+    if !require("git", have_tool("git")) {
+        return;
+    }
+    let env = Env::new();
+    let base = env.path("repos");
+    let first = make_repo(&base);
+    let daemon = GitDaemon::start(&base);
+    let url = daemon.url("repo.git");
+    let repo = base.join("repo.git");
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let tag_object = git(&repo, &["rev-parse", "v1"]);
+
+    // A full or abbreviated commit id, any case; an annotated tag's object id matches too.
+    let (out, _) = build(
+        &env,
+        &format!(
+            "FROM scratch\nADD --checksum={head} {url}#main /a/\n\
+             ADD --checksum={} {url}#v1 /b/\nADD --checksum={} {url}#v1 /c/\n",
+            first[..7].to_ascii_uppercase(),
+            &tag_object[..10]
+        ),
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("a/sub/dir/f.txt")).expect("a"),
+        "two\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("b/sub/dir/f.txt")).expect("b"),
+        "one\n"
+    );
+    let err = build_fails(
+        &env,
+        &format!("FROM scratch\nADD --checksum={first} {url}#main /x/\n"),
+    );
+    assert!(
+        err.contains(&format!("expected checksum to match {first}, got {head}")),
+        "{err}"
+    );
+    let err = build_fails(
+        &env,
+        &format!("FROM scratch\nADD --checksum=foobar {url}#main /x/\n"),
+    );
+    assert!(
+        err.contains("invalid checksum") && err.contains("expected hex commit hash"),
+        "{err}"
+    );
+
+    // --explain-cache: the branch moved.
+    let ctx = env.context(
+        "explain",
+        &[("Dockerfile", &format!("FROM scratch\nADD {url}#main /d/\n"))],
+    );
+    let ctx = ctx.to_str().expect("utf-8");
+    env.ok(&["build", "--progress=plain", "--explain-cache", ctx]);
+    fs::write(repo.join("README"), "moved\n").expect("write");
+    git(&repo, &["commit", "-q", "-am", "moved"]);
+    let moved = git(&repo, &["rev-parse", "HEAD"]);
+    let o = env.ok(&["build", "--progress=plain", "--explain-cache", ctx]);
+    let progress = stderr(&o);
+    assert!(
+        progress.contains(&format!(
+            "CACHE MISS: git {url} main moved: {head} → {moved}"
+        )),
+        "{progress}"
+    );
+}
+
+#[test]
+fn explain_names_a_changed_download() {
+    let env = Env::new();
+    let http = HttpServer::start();
+    http.set("/f.txt", b"one\n", None, Some(LAST_MODIFIED));
+    let url = http.url("/f.txt");
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", &format!("FROM scratch\nADD {url} /f.txt\n"))],
+    );
+    let ctx = ctx.to_str().expect("utf-8");
+    env.ok(&["build", "--progress=plain", "--explain-cache", ctx]);
+    http.set("/f.txt", b"two\n", None, Some(LAST_MODIFIED));
+    let o = env.ok(&["build", "--progress=plain", "--explain-cache", ctx]);
+    let progress = stderr(&o);
+    let want = format!(
+        "CACHE MISS: download {url} changed: sha256:{} → sha256:{}",
+        sha256_hex(b"one\n"),
+        sha256_hex(b"two\n")
+    );
+    assert!(progress.contains(&want), "{want}\n{progress}");
+}
