@@ -115,6 +115,23 @@ fn cache_mount_owner_mode_and_from_as_buildkit() {
 }
 
 #[test]
+fn cache_source_without_from_mounts_a_subdirectory_of_the_cache() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    // The sub-directory is created with the mount's uid/gid/mode; the whole cache sees it.
+    let df = "FROM busybox\n\
+              RUN --mount=type=cache,target=/c,id=subs,source=a/b,uid=7,gid=8,mode=0710 \
+              stat -c '%a %u %g' /c > /sub && echo hi > /c/f\n\
+              RUN --mount=type=cache,target=/all,id=subs cat /all/a/b/f > /seen\n";
+    let log = build(&env, "subs", df, &[], &[]);
+    let root = out_dir(&log);
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    assert_eq!(read("sub"), "710 7 8\n");
+    assert_eq!(read("seen"), "hi\n");
+}
+
+#[test]
 fn locked_cache_mount_serialises_two_rbuild_processes() {
     let Some(env) = Env::with_busybox() else {
         return;
