@@ -20,7 +20,7 @@
 //! layer, and survive `--no-cache`; only [`Store::prune_cache_mounts`] (`prune --all`)
 //! removes them, and only those nobody holds.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -142,7 +142,7 @@ impl Store {
         let name = Digest::of(req.id.as_bytes()).hex().to_string();
         let path = dir.join(&name);
         let lock_path = dir.join(format!("{name}.lock"));
-        let lock = open_lock(&lock_path).map_err(wrap)?;
+        let lock = crate::lock::open_lock_file(&lock_path).map_err(wrap)?;
         let try_lock = |f: &File| match req.sharing {
             CacheMountSharing::Shared => FileExt::try_lock_shared(f),
             CacheMountSharing::Private | CacheMountSharing::Locked => {
@@ -246,7 +246,7 @@ impl Store {
                     continue;
                 }
                 let lock_path = p.with_extension("lock");
-                let lock = open_lock(&lock_path)?;
+                let lock = crate::lock::open_lock_file(&lock_path)?;
                 if !FileExt::try_lock_exclusive(&lock).map_err(io_err("lock", &lock_path))? {
                     report.in_use += 1;
                     continue;
@@ -262,16 +262,6 @@ impl Store {
             Ok(report)
         })
     }
-}
-
-fn open_lock(path: &Path) -> Result<File, CacheError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_err("open lock file", path))
 }
 
 fn file_name(p: &Path) -> String {

@@ -18,7 +18,8 @@ use fs4::fs_std::FileExt;
 
 use crate::error::{io_err, CacheError};
 
-fn open_lock_file(path: &Path) -> Result<File, CacheError> {
+/// Opens (creating it if needed) a file used only for `flock`-style locks.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File, CacheError> {
     OpenOptions::new()
         .read(true)
         .write(true)
