@@ -515,9 +515,10 @@ fn onbuild_triggers_with_mounts() {
         .expect("the trigger's RUN");
     assert_eq!(run.mounts.len(), 2);
     assert!(matches!(&run.mounts[0], Mount::Cache(c) if c.id == "/root/.cache"));
-    // A trigger mounting a stage that is not built before this one is an error.
+    // A trigger mounting a stage defined after this one is an error (an earlier stage,
+    // even one the target does not otherwise need, is built: see lower_onbuild_from.rs).
     let errs = lower_with(
-        "FROM busybox AS later\nFROM base\nRUN true\n",
+        "FROM base\nRUN true\nFROM busybox AS later\nCOPY --from=0 / /\n",
         &opts(),
         &["RUN --mount=from=later,target=/x true"],
     )

@@ -188,7 +188,7 @@ fn build(
         no_cache_filter: args.no_cache_filter.clone(),
         labels: key_values(&args.labels, "label")?,
     };
-    let plan = lower::plan(&df, &options)
+    let mut plan = lower::plan(&df, &options)
         .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
     progress.internal(
         &format!(
@@ -211,14 +211,22 @@ fn build(
     let started = Instant::now();
     let mut bases = BTreeMap::new();
     let mut resolved = Vec::new();
-    for reference in plan.base_images() {
-        let r = source.resolve(&reference, &platform).map_err(|e| {
-            CliError::Failed(format!(
-                "failed to resolve source metadata for {reference}: {e}"
-            ))
-        })?;
-        bases.insert(reference.clone(), r.config.clone());
-        resolved.push(r);
+    // ONBUILD triggers of a base may read more stages and images: resolve until none is new.
+    let mut pending = plan.base_images();
+    while !pending.is_empty() {
+        for reference in pending {
+            let r = source.resolve(&reference, &platform).map_err(|e| {
+                CliError::Failed(format!(
+                    "failed to resolve source metadata for {reference}: {e}"
+                ))
+            })?;
+            bases.insert(reference.clone(), r.config.clone());
+            resolved.push(r);
+        }
+        plan.expand_onbuild(&bases)
+            .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
+        pending = plan.base_images();
+        pending.retain(|r| !bases.contains_key(r));
     }
     if !resolved.is_empty() {
         progress.internal(

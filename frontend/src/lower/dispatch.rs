@@ -14,6 +14,7 @@ use super::args;
 use super::builder::Builder;
 use super::error::LowerError;
 use super::gofmt;
+use super::onbuild;
 use super::paths;
 use super::plan::{Plan, StageBase, StageSource, Step};
 use crate::ast::{Heredoc, Node};
@@ -113,12 +114,14 @@ fn uppercase_cmd(s: &str) -> String {
 }
 
 /// Lowers the needed stages of `plan` into a graph whose target is the target stage.
-/// `bases` holds the config of every image [`Plan::base_images`] lists.
+/// `bases` holds the config of every image [`Plan::base_images`] lists. Stages that the ONBUILD
+/// triggers of the bases read are built too ([`Plan::onbuild_closure`]).
 pub fn lower(plan: &Plan, bases: &BTreeMap<ImageRef, ImageConfig>) -> Result<Graph, Diagnostics> {
     let mut b = Builder::default();
     let mut done: Vec<Option<StageState>> = vec![None; plan.stages.len()];
     let mut errors = Vec::new();
-    for &i in &plan.needed {
+    let (needed, _) = plan.onbuild_closure(bases)?;
+    for &i in &needed {
         let mut stage_errors = Vec::new();
         let state = Lowerer {
             plan,
@@ -269,11 +272,11 @@ impl Lowerer<'_> {
             }
         };
         st.config.on_build.clear();
-        for trigger in &triggers {
+        for text in &triggers {
             // A trigger's text is not in this file: every error points at the FROM.
-            let step = onbuild_step(trigger, span).map_err(|e| err_at(e, span))?;
+            let trigger = onbuild::trigger(self.plan, i, text).map_err(|e| err_at(e, span))?;
             st.in_onbuild = true;
-            self.dispatch(&mut st, &step, None)
+            self.dispatch(&mut st, &trigger.step, trigger.source.as_ref())
                 .map_err(|e| err_at(strip_span(e), span))?;
             st.in_onbuild = false;
         }
@@ -604,30 +607,6 @@ impl Lowerer<'_> {
         st.history(msg, false);
         Ok(())
     }
-}
-
-/// Parses one ONBUILD trigger (`RUN make`) of a base into a step whose spans are all
-/// `span` (the FROM that pulls it in). Triggers that read another stage or image
-/// (`COPY --from`) are not supported yet.
-fn onbuild_step(trigger: &str, span: Span) -> Result<Step, LowerError> {
-    let bad = |reason: &str| LowerError::BadTrigger {
-        trigger: trigger.to_string(),
-        reason: reason.to_string(),
-    };
-    let df = crate::parse(trigger.as_bytes()).map_err(|d| bad(&d.to_string()))?;
-    let [mut node] = <[Node; 1]>::try_from(df.instructions)
-        .map_err(|_| bad("onbuild trigger should be a single expression"))?;
-    if matches!(node.keyword.as_str(), "onbuild" | "from" | "maintainer") {
-        return Err(bad("not allowed as an ONBUILD trigger"));
-    }
-    node.span = span;
-    node.segments.clear();
-    node.flag_spans.clear();
-    let instruction = ins::from_node(&node).map_err(|e| bad(&e.to_string()))?;
-    if matches!(&instruction, Instruction::Copy(c) if c.from.is_some()) {
-        return Err(unsupported("an ONBUILD trigger with COPY --from"));
-    }
-    Ok(Step { instruction, node })
 }
 
 /// Drops a flag/word span (for errors whose text is not in the Dockerfile).

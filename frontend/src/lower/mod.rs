@@ -12,7 +12,7 @@
 //!
 //! Modules: [`options`] (what the user asked for), [`plan`](mod@plan) (stages), [`args`]
 //! (ARG/ENV scoping helpers), [`dispatch`] (per-instruction lowering), [`builder`] (the graph
-//! under construction), [`mount_sources`] (what `RUN --mount from=` reads), [`paths`] (path normalisation), [`gofmt`] (Go-compatible text for
+//! under construction), [`mount_sources`] (what `RUN --mount from=` reads), [`onbuild`] (ONBUILD triggers of a base and what they read), [`paths`] (path normalisation), [`gofmt`] (Go-compatible text for
 //! history entries), [`error`] ([`LowerError`]).
 //!
 //! Both steps work on typed instructions ([`instructions`](mod@crate::instructions)): `plan` converts every node
@@ -28,6 +28,7 @@ pub mod dispatch;
 pub mod error;
 pub mod gofmt;
 pub mod mount_sources;
+pub mod onbuild;
 pub mod options;
 pub mod paths;
 pub mod plan;

@@ -79,6 +79,9 @@ pub struct Plan {
     /// Whether progress names leave out the stage part (a single stage and no other sources).
     pub single_stage: bool,
     pub options: BuildOptions,
+    /// Images the ONBUILD triggers of the needed stages' bases read (`COPY --from`,
+    /// `RUN --mount from=`), added by [`Plan::expand_onbuild`].
+    pub onbuild_images: Vec<ImageRef>,
 }
 
 impl Plan {
@@ -105,6 +108,11 @@ impl Plan {
                 if !out.contains(r) {
                     out.push(r.clone());
                 }
+            }
+        }
+        for r in &self.onbuild_images {
+            if !out.contains(r) {
+                out.push(r.clone());
             }
         }
         out
@@ -317,7 +325,36 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
     }
 
     let mut needed = BTreeSet::new();
-    let mut todo = vec![target];
+    reachable(&stages, vec![target], &mut needed);
+    let external_sources = stages
+        .iter()
+        .flat_map(|s| &s.sources)
+        .filter(|s| matches!(s, Some(StageSource::Image(_))))
+        .count();
+    // BuildKit adds a state for every mount (one without `from` reads `scratch`).
+    let mounts = stages
+        .iter()
+        .flat_map(|s| &s.commands)
+        .filter(|c| matches!(&c.instruction, Instruction::Run { mounts, .. } if !mounts.is_empty()))
+        .count();
+    let mut plan = Plan {
+        single_stage: stages.len() + external_sources + mounts == 1,
+        stages,
+        target,
+        needed: needed.into_iter().collect(),
+        global_args: global,
+        escape,
+        options: opts.clone(),
+        onbuild_images: Vec::new(),
+    };
+    // The triggers of base *stages* are known now; those of base images once resolved.
+    plan.expand_onbuild(&std::collections::BTreeMap::new())?;
+    Ok(plan)
+}
+
+/// Adds to `needed` the stages in `todo` and every stage they build on or read
+/// (`FROM`, `COPY --from`, `RUN --mount from=`), transitively.
+pub(super) fn reachable(stages: &[Stage], mut todo: Vec<usize>, needed: &mut BTreeSet<usize>) {
     while let Some(i) = todo.pop() {
         if !needed.insert(i) {
             continue;
@@ -336,26 +373,6 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
                 }),
         );
     }
-    let external_sources = stages
-        .iter()
-        .flat_map(|s| &s.sources)
-        .filter(|s| matches!(s, Some(StageSource::Image(_))))
-        .count();
-    // BuildKit adds a state for every mount (one without `from` reads `scratch`).
-    let mounts = stages
-        .iter()
-        .flat_map(|s| &s.commands)
-        .filter(|c| matches!(&c.instruction, Instruction::Run { mounts, .. } if !mounts.is_empty()))
-        .count();
-    Ok(Plan {
-        single_stage: stages.len() + external_sources + mounts == 1,
-        stages,
-        target,
-        needed: needed.into_iter().collect(),
-        global_args: global,
-        escape,
-        options: opts.clone(),
-    })
 }
 
 /// The `--from` of a `COPY` (BuildKit: a stage name, a stage index, or an image; no
@@ -372,7 +389,9 @@ fn copy_source(
     copy_source_of(&flag.value, index, names, escape).map_err(|e| diag(e, flag.span))
 }
 
-fn copy_source_of(
+/// The source `--from` names, for a command of stage `index`: a stage by index or name
+/// (it must come before `index`), else an image. Variables are an error.
+pub(super) fn copy_source_of(
     from: &str,
     index: usize,
     names: &[Option<String>],

@@ -1,0 +1,273 @@
+//! ONBUILD triggers that read another stage or an image (`COPY --from`, `RUN --mount from=`),
+//! bound at lowering time as BuildKit's `initOnBuildTriggers`/`toCommand` do: a stage of the
+//! child Dockerfile by name (case-insensitive) or index, else an image. The stages they read
+//! are built even when the target does not otherwise need them, the images they read are
+//! listed for resolution, and a `--from` naming the current or a later stage is an error at
+//! the `FROM` that pulls the trigger in.
+
+use std::collections::BTreeMap;
+
+use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
+use rbuild_frontend::Diagnostics;
+use rbuild_graph::{FileAction, Graph, ImageConfig, Mount, Op, Vertex, VertexId};
+use rbuild_types::ImageRef;
+
+fn opts() -> BuildOptions {
+    BuildOptions {
+        platform: "linux/amd64".parse().expect("platform"),
+        ..BuildOptions::default()
+    }
+}
+
+fn flat(d: Diagnostics) -> Vec<String> {
+    d.0.iter()
+        .map(|d| format!("{}:{} {}", d.span.line, d.span.col, d.message))
+        .collect()
+}
+
+fn plan_src(src: &str) -> Plan {
+    let df = rbuild_frontend::parse(src.as_bytes()).expect("parses");
+    plan(&df, &opts()).unwrap_or_else(|d| panic!("{src:?}: {:?}", flat(d)))
+}
+
+fn config(on_build: &[&str]) -> ImageConfig {
+    ImageConfig {
+        on_build: on_build.iter().map(|s| s.to_string()).collect(),
+        ..ImageConfig::default()
+    }
+}
+
+fn image(name: &str) -> ImageRef {
+    ImageRef::parse(name).expect("reference")
+}
+
+/// Resolves base images the way the binary does: `base` carries `triggers`, every other image
+/// none; after each round the plan learns what the triggers read, until nothing is new.
+fn resolve(
+    p: &mut Plan,
+    triggers: &[&str],
+) -> Result<BTreeMap<ImageRef, ImageConfig>, Vec<String>> {
+    let mut bases = BTreeMap::new();
+    loop {
+        let pending: Vec<ImageRef> = p
+            .base_images()
+            .into_iter()
+            .filter(|r| !bases.contains_key(r))
+            .collect();
+        if pending.is_empty() {
+            return Ok(bases);
+        }
+        for r in pending {
+            let c = if r == image("base") {
+                config(triggers)
+            } else {
+                config(&[])
+            };
+            bases.insert(r, c);
+        }
+        p.expand_onbuild(&bases).map_err(flat)?;
+    }
+}
+
+fn lower_with(src: &str, triggers: &[&str]) -> Result<Graph, Vec<String>> {
+    let mut p = plan_src(src);
+    let bases = resolve(&mut p, triggers)?;
+    let g = lower(&p, &bases).map_err(flat)?;
+    g.validate().expect("lowered graph is valid");
+    Ok(g)
+}
+
+fn vertex(g: &Graph, id: VertexId) -> &Vertex {
+    &g.vertices[id.index()]
+}
+
+/// The vertex of the trigger (its name says `ONBUILD`).
+fn trigger_vertex(g: &Graph) -> &Vertex {
+    g.vertices
+        .iter()
+        .find(|v| v.name.contains("ONBUILD"))
+        .expect("the trigger's vertex")
+}
+
+fn image_name(v: &Vertex) -> String {
+    match &v.op {
+        Op::Image(i) => i.reference.to_string(),
+        op => panic!("not an image: {op:?}"),
+    }
+}
+
+#[test]
+fn copy_from_an_earlier_stage_the_target_did_not_need() {
+    let src = "FROM alpine AS assets\nRUN make\nFROM base\nRUN true\n";
+    let mut p = plan_src(src);
+    assert_eq!(p.needed, vec![1], "before the triggers are known");
+    let bases = resolve(&mut p, &["COPY --from=assets /out /app"]).expect("resolves");
+    assert_eq!(p.needed, vec![0, 1]);
+    assert!(bases.contains_key(&image("alpine")), "{bases:?}");
+    let g = lower(&p, &bases).expect("lowers");
+    let copy = trigger_vertex(&g);
+    assert_eq!(
+        copy.name,
+        "[stage-1 2/3] ONBUILD COPY --from=assets /out /app"
+    );
+    let Op::File(f) = &copy.op else {
+        panic!("{:?}", copy.op)
+    };
+    assert!(matches!(&f.actions[0], FileAction::Copy(c) if c.src == "/out" && c.source == 1));
+    // Input 1 is the stage's result: its RUN.
+    let from = vertex(&g, copy.inputs[1]);
+    assert!(from.name.contains("RUN make"), "{}", from.name);
+}
+
+#[test]
+fn copy_from_a_stage_by_index_or_upper_case_name() {
+    for from in ["0", "ASSETS"] {
+        let trigger = format!("COPY --from={from} /out /app");
+        let g = lower_with(
+            "FROM alpine AS assets\nRUN make\nFROM base\n",
+            &[trigger.as_str()],
+        )
+        .expect("lowers");
+        let copy = trigger_vertex(&g);
+        assert!(
+            vertex(&g, copy.inputs[1]).name.contains("RUN make"),
+            "{from}"
+        );
+    }
+}
+
+#[test]
+fn copy_from_an_image_reads_an_image_vertex() {
+    let src = "FROM base\nRUN true\n";
+    let mut p = plan_src(src);
+    let bases = resolve(&mut p, &["COPY --from=tools:1 /bin/tool /usr/bin/"]).expect("resolves");
+    assert_eq!(p.base_images(), vec![image("base"), image("tools:1")]);
+    let g = lower(&p, &bases).expect("lowers");
+    let copy = trigger_vertex(&g);
+    assert_eq!(
+        image_name(vertex(&g, copy.inputs[1])),
+        "docker.io/library/tools:1"
+    );
+    // Lowering binds an image it was not given a config for (the solver resolves it).
+    let only_base: BTreeMap<_, _> = [(image("base"), config(&["COPY --from=tools:1 /x /x"]))]
+        .into_iter()
+        .collect();
+    let g = lower(&plan_src(src), &only_base).expect("lowers without the tools config");
+    assert_eq!(
+        image_name(vertex(&g, trigger_vertex(&g).inputs[1])),
+        "docker.io/library/tools:1"
+    );
+}
+
+#[test]
+fn run_mount_from_a_stage_or_an_image() {
+    let g = lower_with(
+        "FROM alpine AS cfg\nRUN gen\nFROM base\n",
+        &["RUN --mount=from=cfg,target=/opt/cfg --mount=type=cache,from=seed:2,target=/c true"],
+    )
+    .expect("lowers");
+    let run = trigger_vertex(&g);
+    let Op::Exec(e) = &run.op else {
+        panic!("{:?}", run.op)
+    };
+    let Mount::Bind(b) = &e.mounts[0] else {
+        panic!("{:?}", e.mounts[0])
+    };
+    assert!(vertex(&g, run.inputs[b.source]).name.contains("RUN gen"));
+    let Mount::Cache(c) = &e.mounts[1] else {
+        panic!("{:?}", e.mounts[1])
+    };
+    let seed = c.from.as_ref().expect("seeded").source;
+    assert_eq!(
+        image_name(vertex(&g, run.inputs[seed])),
+        "docker.io/library/seed:2"
+    );
+}
+
+#[test]
+fn triggers_of_a_base_stage_bind_in_the_plan() {
+    // The base is a stage: its ONBUILD is known without any image config.
+    let p = plan_src(
+        "FROM alpine AS assets\nRUN make\n\
+         FROM alpine AS tmpl\nONBUILD COPY --from=assets /out /app\n\
+         FROM tmpl\n",
+    );
+    assert_eq!(p.needed, vec![0, 1, 2]);
+    let bases = p
+        .base_images()
+        .into_iter()
+        .map(|r| (r, config(&[])))
+        .collect();
+    let g = lower(&p, &bases).expect("lowers");
+    let copy = trigger_vertex(&g);
+    assert!(vertex(&g, copy.inputs[1]).name.contains("RUN make"));
+    assert_eq!(g.target, copy_id(&g, copy));
+}
+
+fn copy_id(g: &Graph, v: &Vertex) -> VertexId {
+    let i = g.vertices.iter().position(|x| x == v).expect("in graph");
+    VertexId(u32::try_from(i).expect("small"))
+}
+
+#[test]
+fn current_later_and_missing_stages_are_errors_at_the_from() {
+    let src = "FROM alpine AS first\nFROM base AS app\nFROM alpine AS later\nCOPY --from=app / /\n";
+    let cases = [
+        (
+            "COPY --from=app /a /a",
+            "2:1 circular dependency detected on stage: app",
+        ),
+        (
+            "COPY --from=later /a /a",
+            "2:1 cannot copy from stage \"later\", it needs to be defined before current stage \"app\"",
+        ),
+        (
+            "COPY --from=2 /a /a",
+            "2:1 cannot copy from stage \"2\", it needs to be defined before current stage \"app\"",
+        ),
+        ("COPY --from=7 /a /a", "2:1 invalid stage index 7"),
+        (
+            "RUN --mount=from=app,target=/x true",
+            "2:1 circular dependency detected on stage: app",
+        ),
+        (
+            "RUN --mount=from=later,target=/x true",
+            "2:1 cannot mount from stage \"later\", it needs to be defined before current stage \"app\"",
+        ),
+        (
+            "COPY --from=$X /a /a",
+            "2:1 variable expansion is not supported for --from",
+        ),
+    ];
+    for (trigger, want) in cases {
+        let errs = lower_with(src, &[trigger]).expect_err(trigger);
+        assert_eq!(errs.len(), 1, "{trigger}: {errs:?}");
+        assert!(errs[0].starts_with(want), "{trigger}: {errs:?}");
+    }
+}
+
+#[test]
+fn lower_binds_triggers_without_the_plan_being_expanded() {
+    // A caller that never calls expand_onbuild still gets the stage built, as long as its
+    // base image config is given.
+    let src = "FROM alpine AS assets\nRUN make\nFROM base\n";
+    let p = plan_src(src);
+    let bases: BTreeMap<_, _> = [
+        (image("base"), config(&["COPY --from=assets /out /app"])),
+        (image("alpine"), config(&[])),
+    ]
+    .into_iter()
+    .collect();
+    let g = lower(&p, &bases).expect("lowers");
+    assert!(vertex(&g, trigger_vertex(&g).inputs[1])
+        .name
+        .contains("RUN make"));
+    // Without the stage's base config, lowering says which config is missing.
+    let only_base: BTreeMap<_, _> = [(image("base"), config(&["COPY --from=assets /o /o"]))]
+        .into_iter()
+        .collect();
+    let errs = lower(&p, &only_base)
+        .map_err(flat)
+        .expect_err("missing alpine");
+    assert!(errs[0].contains("alpine"), "{errs:?}");
+}
