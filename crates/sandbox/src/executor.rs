@@ -100,7 +100,9 @@ impl Executor for NamespaceExecutor {
             NetworkMode::Default => self.slirp.as_deref(),
             NetworkMode::None | NetworkMode::Host => None,
         };
+        crate::trace::mark("rbuild: run");
         let scratch = Scratch::prepare(&req, slirp.is_some()).map_err(setup)?;
+        crate::trace::mark("rbuild: scratch ready");
         let launch = Launch {
             init_exe: &self.init_exe,
             runtime: None,
@@ -132,6 +134,7 @@ pub(crate) fn run_snapshotted(
         Snapshotter::Overlay => {
             let outcome = run_init(launch, req, scratch, None)?;
             remove_placeholders(req.upper, &outcome.placeholders)?;
+            crate::trace::mark("rbuild: placeholders removed");
             Ok(outcome)
         }
         Snapshotter::Copy => {
@@ -374,6 +377,7 @@ pub(crate) fn run_init(
         exe: init_exe.to_path_buf(),
         source,
     })?;
+    crate::trace::mark("rbuild: spawned");
     // Cmd still holds the init's end of the socket: without dropping it, no EOF would come.
     drop(cmd);
 
@@ -428,6 +432,7 @@ pub(crate) fn run_init(
         read_statuses(&channel, &mut on_status)
     })?;
     drop(network);
+    crate::trace::mark("rbuild: status read");
     drop(kill_on_cancel);
     let finished = statuses
         .last()

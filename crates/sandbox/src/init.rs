@@ -89,6 +89,7 @@ fn read_config() -> Result<InitConfig> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| SetupError::io("read sandbox config from", "stdin", e))?;
+    crate::trace::mark("init: config received");
     serde_json::from_str(&line).map_err(|source| SetupError::Protocol {
         what: "decode sandbox config",
         source,
@@ -156,9 +157,12 @@ pub(crate) fn set_pdeathsig() -> Result<()> {
 }
 
 fn stage0(status: &mut StatusWriter) -> Result<i32> {
+    crate::trace::mark("init: start");
     set_pdeathsig()?;
     single_threaded()?;
+    crate::trace::mark("init: checked");
     let cfg = read_config()?;
+    crate::trace::mark("init: config read");
     if let Some(runtime) = &cfg.runtime {
         return crate::runc::runtime_stage(&cfg, runtime, status);
     }
@@ -177,6 +181,7 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
         };
     }
     unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
+    crate::trace::mark("init: unshared");
     if cfg.slirp {
         status.send(&Status::NetnsReady);
         wait_for_network()?;
@@ -217,6 +222,7 @@ fn wait_exit_code(child: Pid) -> Result<i32> {
 
 /// Pid 1 of the sandbox: sets up the root, runs the command, reaps, reports.
 fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
+    crate::trace::mark("pid1: start");
     set_pdeathsig()?;
     let spec = &cfg.spec;
     let linux = need(spec.linux().as_ref(), "linux")?;
@@ -231,21 +237,28 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
         crate::net::loopback_up()?;
     }
     mount_root(cfg, &rootfs)?;
+    crate::trace::mark("pid1: root mounted");
 
     let mut tracker = PlaceholderTracker::new(&rootfs, &cfg.upper_abs);
     for m in spec.mounts().iter().flatten() {
         mounts::mount_one(m, &mut tracker)?;
     }
+    crate::trace::mark("pid1: spec mounts");
     let run_mounts = crate::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
     crate::run_mounts::mount_all(&run_mounts, &mut tracker)?;
+    crate::trace::mark("pid1: run mounts");
     mounts::create_devices(&rootfs, linux.devices().as_deref().unwrap_or(&[]))?;
     mounts::dev_symlinks(&rootfs)?;
+    crate::trace::mark("pid1: devices");
     mounts::mask_paths(&rootfs, linux.masked_paths().as_deref().unwrap_or(&[]))?;
+    crate::trace::mark("pid1: masked");
     mounts::readonly_paths(&rootfs, linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    crate::trace::mark("pid1: readonly");
     for (path, stamp) in tracker.placeholders() {
         status.send(&Status::Placeholder { path, stamp });
     }
     mounts::pivot_into(&rootfs)?;
+    crate::trace::mark("pid1: pivoted");
 
     let user = resolve_user(&cfg.user)?;
     let cwd = PathBuf::from(process.cwd());
@@ -253,6 +266,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
         .map_err(|e| SetupError::io("create working directory", &cwd, e))?;
     let env = env_for(process, &user);
     let program = find_program(process, &env)?;
+    crate::trace::mark("pid1: fork command");
 
     // SAFETY: pid 1 is single-threaded.
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork command", e))? {
@@ -269,12 +283,15 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
             std::process::exit(127)
         }
         ForkResult::Parent { child } => {
+            crate::trace::mark("pid1: waiting");
             let end = reap_until(child)?;
+            crate::trace::mark("pid1: command exited");
             // The final status promises that nothing in the sandbox runs any more (rbuild then
             // takes the upper dir as the layer): kill and reap what the command left behind.
             kill_all_and_reap()?;
             release_output();
             status.send(&end);
+            crate::trace::mark("pid1: reported");
             Ok(())
         }
     }
@@ -452,6 +469,7 @@ fn prepare_and_exec(
         .map(|e| cstring(e.as_bytes(), "environment variable"))
         .collect::<Result<Vec<_>>>()?;
     let c_prog = cstring(program.as_os_str().as_bytes(), "program path")?;
+    crate::trace::mark("command: exec");
     if let Some(filter) = &filter {
         crate::seccomp::install(filter)?;
     }

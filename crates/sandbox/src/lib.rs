@@ -70,6 +70,7 @@ mod runc_stop;
 pub mod seccomp;
 mod slirp;
 pub mod spec;
+mod trace;
 mod user;
 pub mod userns;
 

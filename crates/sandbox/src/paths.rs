@@ -13,6 +13,11 @@ const MAX_LINKS: usize = 40;
 /// `root` joined with `path` (absolute or relative, taken inside `root`), with every symlink
 /// met on the way resolved inside `root`. Components that do not exist are appended as they are.
 pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
+    // Components are looked up relative to a descriptor of `root`, so that each lookup walks
+    // only the path inside the root, not the root's own (long) path again. A lookup that
+    // fails counts as "not a symlink", as a missing `root` does (the result is then `root`
+    // joined with the path, as before).
+    let root_dir = std::fs::File::open(root).ok();
     let mut resolved: Vec<std::ffi::OsString> = Vec::new();
     let mut pending: Vec<std::ffi::OsString> = components(path);
     pending.reverse();
@@ -22,33 +27,58 @@ pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
             resolved.pop();
             continue;
         }
-        let candidate = resolved
+        let inside = resolved
             .iter()
-            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .fold(PathBuf::new(), |p, c| p.join(c))
             .join(&part);
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(SetupError::io(
-                        "resolve",
-                        candidate,
-                        std::io::Error::from_raw_os_error(libc::ELOOP),
-                    ));
-                }
-                let target = std::fs::read_link(&candidate)
-                    .map_err(|e| SetupError::io("read link", &candidate, e))?;
-                if target.is_absolute() {
-                    resolved.clear();
-                }
-                let mut more = components(&target);
-                more.reverse();
-                pending.extend(more);
-            }
-            _ => resolved.push(part),
+        if !is_symlink(root_dir.as_ref(), root, &inside) {
+            resolved.push(part);
+            continue;
         }
+        let candidate = root.join(&inside);
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(SetupError::io(
+                "resolve",
+                candidate,
+                std::io::Error::from_raw_os_error(libc::ELOOP),
+            ));
+        }
+        let target = std::fs::read_link(&candidate)
+            .map_err(|e| SetupError::io("read link", &candidate, e))?;
+        if target.is_absolute() {
+            resolved.clear();
+        }
+        let mut more = components(&target);
+        more.reverse();
+        pending.extend(more);
     }
     Ok(resolved.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+/// Whether `inside` (relative, no `..`) is a symlink under `root`: looked up relative to
+/// `root_dir` (a descriptor of `root`) when there is one.
+fn is_symlink(root_dir: Option<&std::fs::File>, root: &Path, inside: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let Some(dir) = root_dir else {
+        return std::fs::symlink_metadata(root.join(inside))
+            .is_ok_and(|m| m.file_type().is_symlink());
+    };
+    let Ok(name) = std::ffi::CString::new(inside.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: fstatat writes into the zeroed struct we own; `name` is NUL-terminated.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        ) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    }
 }
 
 /// The normal components of `path`, with `..` kept and `/` and `.` dropped.
