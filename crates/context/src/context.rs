@@ -217,6 +217,15 @@ impl BuildContext {
         Ok(self.memo.set(i, self.compute_digest(i)?))
     }
 
+    /// The digest of entry `i` as [`entry_digest`](Self::entry_digest) gives it, without
+    /// remembering a newly computed one (for selections too big to remember).
+    pub(crate) fn entry_digest_unremembered(&self, i: usize) -> Result<Digest, ContextError> {
+        match self.memo.get(i) {
+            Some(d) => Ok(d),
+            None => self.compute_digest(i),
+        }
+    }
+
     /// The digest of entry `i`, through the stat cache when one is in use.
     fn compute_digest(&self, i: usize) -> Result<Digest, ContextError> {
         let m = self.table.meta(i);
@@ -255,12 +264,5 @@ impl BuildContext {
             self.table.link(i),
             content,
         ))
-    }
-
-    /// Hashes the given entries in parallel (those not hashed yet).
-    pub(crate) fn hash_all(&self, indices: &[usize]) -> Result<(), ContextError> {
-        indices
-            .par_iter()
-            .try_for_each(|&i| self.entry_digest(i).map(|_| ()))
     }
 }

@@ -8,6 +8,8 @@
 //! - [`BuildContext`]: the walked context, hashed lazily in parallel (`rayon` + SHA-256); a
 //!   path's digest covers type, mode bits, uid/gid, symlink target and content, never mtime;
 //! - [`BuildContext::select`]: what a COPY/ADD source selects and its [`Selection::digest`];
+//!   [`BuildContext::select_view_excluding`] gives the same as a [`SelectionView`] (table
+//!   positions, entries built on demand: what the solver keys and copies with);
 //! - [`debug_listing`] / [`write_debug_listing`]: the text of `rbuild debug context`;
 //! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive (plain,
 //!   gzip, bzip2, xz, zstd) on stdin or downloaded by [`fetch_url`];
@@ -38,6 +40,7 @@ mod select;
 mod source;
 mod stat_cache;
 mod table;
+mod view;
 mod walk;
 
 pub use archive::{decoder, detect_archive, ArchiveFormat};
@@ -49,6 +52,7 @@ pub use filter::{Decision, Filter, Layer};
 pub use glob::{has_wildcards, Glob};
 pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
 pub use listing::{debug_listing, write_debug_listing};
-pub use select::Selection;
+pub use select::{Selection, REMEMBER_LIMIT};
 pub use source::{ContextSource, GitSpec};
+pub use view::SelectionView;
 pub use walk::{walk, walk_order, StatKey, Walked};

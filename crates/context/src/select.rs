@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
 use rbuild_types::{Digest, Hasher};
 
 use crate::clean::clean_within_root;
@@ -12,7 +13,15 @@ use crate::error::ContextError;
 use crate::glob::{has_wildcards, Glob};
 use crate::hash::entry_digest;
 use crate::resolve::Target;
+use crate::view::{view_entry, Kept, SelectionView, ViewRoot};
 use crate::walk::walk_order;
+
+/// Selections with at most this many entries remember their entry digests (see
+/// [`BuildContext::select_view_excluding`]): 64 Ki digests are ≈ 2.3 MB.
+pub const REMEMBER_LIMIT: usize = 65_536;
+
+/// Entries hashed per parallel batch while computing a selection's digest.
+const HASH_BATCH: usize = 4096;
 
 /// The result of [`BuildContext::select`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +66,16 @@ impl BuildContext {
         src: &str,
         exclude: &PatternMatcher,
     ) -> Result<Selection, ContextError> {
-        self.selection(src, exclude, true)
+        let view = self.select_view_excluding(src, exclude)?;
+        let mut entries = Vec::with_capacity(view.len() - view.roots.len());
+        for r in &view.roots {
+            entries.extend(r.kept.iter().map(|i| view_entry(self, r, i)));
+        }
+        Ok(Selection {
+            roots: view.roots.into_iter().map(|r| r.entry).collect(),
+            entries,
+            digest: view.digest,
+        })
     }
 
     /// Only the [`Selection::digest`] of [`select_excluding`](Self::select_excluding), with
@@ -68,17 +86,20 @@ impl BuildContext {
         src: &str,
         exclude: &PatternMatcher,
     ) -> Result<Digest, ContextError> {
-        Ok(self.selection(src, exclude, false)?.digest)
+        Ok(self.select_view_excluding(src, exclude)?.digest)
     }
 
-    /// [`select_excluding`](Self::select_excluding); with `materialise` false, `roots` and
-    /// `entries` are left empty and only the digest is computed.
-    fn selection(
+    /// [`select_excluding`](Self::select_excluding) as a [`SelectionView`]: the same roots,
+    /// entries (built on demand by [`SelectionView::entries`]) and digest, without one
+    /// [`ContextEntry`] per selected path. The entry digests are remembered (for later
+    /// selections of the same files) only when the selection has at most
+    /// [`REMEMBER_LIMIT`] entries; bigger ones are hashed in batches and forgotten, so memory
+    /// does not grow with the selection (the stat cache still spares re-reading contents).
+    pub fn select_view_excluding(
         &self,
         src: &str,
         exclude: &PatternMatcher,
-        materialise: bool,
-    ) -> Result<Selection, ContextError> {
+    ) -> Result<SelectionView, ContextError> {
         let cleaned = clean_within_root(src);
         let sources: Vec<(String, Target)> = if cleaned == "." {
             vec![(cleaned, Target::Root)]
@@ -93,8 +114,8 @@ impl BuildContext {
             vec![(cleaned, target)]
         };
 
-        // For each source: its name, what it leads to, and the range of entries below that.
-        let groups: Vec<(String, Target, Vec<usize>)> = sources
+        // For each source: its name, what it leads to, and the entries below it it keeps.
+        let groups: Vec<(String, Target, Kept)> = sources
             .into_iter()
             .filter(|(name, target)| {
                 let is_file_root =
@@ -108,20 +129,13 @@ impl BuildContext {
                 (name, target, kept)
             })
             .collect();
-
-        // Hash everything selected in parallel first (group by group: no combined index list).
-        for (_, target, kept) in &groups {
-            if let Target::Entry(i) = target {
-                self.entry_digest(*i)?;
-            }
-            self.hash_all(kept)?;
-        }
+        let total: usize = groups.iter().map(|(_, _, k)| k.len()).sum();
+        let remember = total <= REMEMBER_LIMIT;
 
         let mut h = Hasher::new();
         h.field(b"rbuild-selection-v1");
         let mut roots = Vec::with_capacity(groups.len());
-        let mut entries = Vec::new();
-        for (name, target, range) in groups {
+        for (name, target, kept) in groups {
             let (mut root_entry, own_digest) = match target {
                 Target::Entry(i) => (self.entry(i), self.entry_digest(i)?),
                 Target::Root => {
@@ -148,26 +162,38 @@ impl BuildContext {
                 h.field(base.as_bytes());
                 h.field(own_digest.as_bytes());
             }
-            if materialise {
-                entries.reserve(range.len());
-            }
-            for i in range {
-                let below = self.table.rel(i).get(real_prefix.len()..).unwrap_or("");
-                h.field(below.as_bytes());
-                h.field(self.entry_digest(i)?.as_bytes());
-                if materialise {
-                    let mut e = self.entry(i);
-                    e.rel = format!("{shown_prefix}{below}");
-                    entries.push(e);
+            // Hash in parallel batches, fold each batch in order.
+            let mut batch = Vec::with_capacity(HASH_BATCH.min(kept.len()));
+            let mut positions = kept.iter().peekable();
+            while positions.peek().is_some() {
+                batch.clear();
+                batch.extend(positions.by_ref().take(HASH_BATCH));
+                let digests: Vec<Digest> = batch
+                    .par_iter()
+                    .map(|&i| {
+                        if remember {
+                            self.entry_digest(i)
+                        } else {
+                            self.entry_digest_unremembered(i)
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+                for (&i, d) in batch.iter().zip(&digests) {
+                    let below = self.table.rel(i).get(real_prefix.len()..).unwrap_or("");
+                    h.field(below.as_bytes());
+                    h.field(d.as_bytes());
                 }
             }
-            if materialise {
-                roots.push(root_entry);
-            }
+            drop(positions);
+            roots.push(ViewRoot {
+                entry: root_entry,
+                real_prefix,
+                shown_prefix,
+                kept,
+            });
         }
-        Ok(Selection {
+        Ok(SelectionView {
             roots,
-            entries,
             digest: h.finish(),
         })
     }
@@ -228,27 +254,24 @@ impl BuildContext {
     }
 
     /// The indices in `range` (the entries below `target`) that `exclude` leaves in.
-    fn not_excluded(
-        &self,
-        target: Target,
-        range: Range<usize>,
-        exclude: &PatternMatcher,
-    ) -> Vec<usize> {
+    fn not_excluded(&self, target: Target, range: Range<usize>, exclude: &PatternMatcher) -> Kept {
         if exclude.is_empty() {
-            return range.collect();
+            return Kept::All(range);
         }
         let skip = match target {
             Target::Root => 0,
             Target::Entry(i) => self.table.rel(i).len() + 1,
         };
-        range
-            .filter(|&i| {
-                let rel = self.table.rel(i).get(skip..).unwrap_or("");
-                !exclude.matches_or_parent_matches(rel)
-                    || (self.table.kind(i) == EntryKind::Dir
-                        && exclude.exception_could_match_below(rel))
-            })
-            .collect()
+        Kept::Some(
+            range
+                .filter(|&i| {
+                    let rel = self.table.rel(i).get(skip..).unwrap_or("");
+                    !exclude.matches_or_parent_matches(rel)
+                        || (self.table.kind(i) == EntryKind::Dir
+                            && exclude.exception_could_match_below(rel))
+                })
+                .collect(),
+        )
     }
 
     /// The names of the entries directly inside a resolved directory.
