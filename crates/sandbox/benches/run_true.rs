@@ -12,7 +12,9 @@
 //!
 //! Run: `cargo bench -p rbuild-sandbox --bench run_true` (root, busybox-static, overlayfs;
 //! `/usr/sbin/runc` for the peer). `RUNS=N` sets the iterations per variant (default 40);
-//! `PEERS=0` runs only the built-in executor (to profile it).
+//! `PEERS=0` runs only the built-in executor (to profile it); `BLOCK=k` interleaves blocks of k
+//! runs per variant (default 1); `ADAPTER=0` leaves out the runc adapter. With
+//! `RBUILD_SANDBOX_TRACE=<file>` the executor and init append per-phase timestamps to the file.
 //! Prints the median, p10 and p90 of each variant and the ratio of the medians.
 
 use std::path::{Path, PathBuf};
@@ -180,18 +182,37 @@ fn main() {
         }
     }
     let (mut ours, mut peer, mut adapter) = (Vec::new(), Vec::new(), Vec::new());
-    // Interleaved, so load from other processes hits every variant alike.
-    for n in 0..runs {
-        ours.push(request_to_result(&store, &builtin, &fixture.layers, n));
-        if let Some(b) = &bundle {
-            peer.push(runc_run(b, &state, n));
-            adapter.push(request_to_result(
-                &store,
-                &runc_exec,
-                &fixture.layers,
-                2_000_000 + n,
-            ));
+    // Interleaved, so load from other processes hits every variant alike. BLOCK=k interleaves
+    // blocks of k runs of each variant instead of single runs: right after a runc run, process
+    // creation on this kernel waits for runc's cgroup work (a fork took 4 ms instead of 0.5 ms
+    // in RBUILD_SANDBOX_TRACE timings), which single-run interleaving charges to the next
+    // variant. ADAPTER=0 leaves the runc adapter out.
+    let block: u64 = std::env::var("BLOCK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&k| k > 0)
+        .unwrap_or(1);
+    let with_adapter = std::env::var("ADAPTER").map_or(true, |v| v != "0");
+    let mut start = 0;
+    while start < runs {
+        let end = (start + block).min(runs);
+        for n in start..end {
+            ours.push(request_to_result(&store, &builtin, &fixture.layers, n));
         }
+        if let Some(b) = &bundle {
+            for n in start..end {
+                peer.push(runc_run(b, &state, n));
+            }
+            for n in (start..end).filter(|_| with_adapter) {
+                adapter.push(request_to_result(
+                    &store,
+                    &runc_exec,
+                    &fixture.layers,
+                    2_000_000 + n,
+                ));
+            }
+        }
+        start = end;
     }
     let m = report(
         "RUN true, built-in executor, request to recorded layer",
@@ -224,10 +245,12 @@ fn main() {
             ms(r10),
             ms(r90)
         );
-        report(
-            "RUN true, --runtime=runc adapter, request to layer",
-            &adapter,
-        );
+        if !adapter.is_empty() {
+            report(
+                "RUN true, --runtime=runc adapter, request to layer",
+                &adapter,
+            );
+        }
         println!(
             "ratio runc run / built-in (medians): {:.1}x; single-RUN build: {:.1}x",
             rm.as_secs_f64() / m.as_secs_f64(),
