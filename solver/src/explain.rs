@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use rbuild_context::{EntryKind, Selection};
+use rbuild_context::{BuildContext, ContextEntry, EntryKind, SelectionView};
 use rbuild_graph::Op;
 use rbuild_types::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
@@ -221,17 +221,22 @@ pub fn step_identity(scope: &str, name: &str) -> String {
     format!("{scope}\n{}", counter.as_deref().unwrap_or(name))
 }
 
-/// Describes what a selection holds, per path (see [`CopyInputs::files`]).
-pub fn describe_selection(src: &str, sel: &Selection) -> CopyInputs {
+/// Describes what a selection of `ctx` holds, per path (see [`CopyInputs::files`]). Only a
+/// selection of at most [`MAX_FILES`] entries has its entries built (bounded memory).
+pub fn describe_selection(src: &str, ctx: &BuildContext, sel: &SelectionView) -> CopyInputs {
     let mut out = CopyInputs {
         src: src.to_string(),
         digest: Some(sel.digest),
         files: BTreeMap::new(),
     };
-    let all: Vec<_> = sel.roots.iter().chain(&sel.entries).collect();
-    if all.len() > MAX_FILES {
+    if sel.len() > MAX_FILES {
         return out;
     }
+    let all: Vec<ContextEntry> = sel
+        .roots()
+        .cloned()
+        .chain((0..sel.roots().len()).flat_map(|k| sel.entries(ctx, k)))
+        .collect();
     let mut budget = MAX_HASHED_BYTES;
     for e in all {
         let text = match e.kind {
@@ -251,7 +256,7 @@ pub fn describe_selection(src: &str, sel: &Selection) -> CopyInputs {
                 format!("file {:04o} {}B{content}", e.mode, e.size)
             }
         };
-        out.files.insert(e.rel.clone(), text);
+        out.files.insert(e.rel, text);
     }
     out
 }

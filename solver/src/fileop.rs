@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_context::dockerignore::PatternMatcher;
-use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, Selection};
+use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, SelectionView};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 
 use rayon::prelude::*;
@@ -24,6 +24,9 @@ use crate::owner::{resolve_owner, Owner, OwnerError};
 pub(crate) mod write;
 
 use write::FileAttrs;
+
+/// Regular files of a context copy written per parallel batch (≈ 250 bytes each in memory).
+const COPY_BATCH: usize = 16_384;
 
 /// Why a file op failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +77,9 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FileOpError + '_ 
 
 /// Where a copy reads from.
 pub enum CopySource<'a> {
-    /// A build context, with the selection already made for the key.
-    Context(&'a BuildContext, &'a Selection),
+    /// A build context, with the selection already made for the key (a view over the
+    /// context's table: its entries are built one at a time while copying).
+    Context(&'a BuildContext, &'a SelectionView),
     /// The merged filesystem of another vertex.
     Filesystem(&'a MergedView),
 }
@@ -213,7 +217,7 @@ impl<'a> FileOpRunner<'a> {
     fn copy(&self, copy: &CopyAction, source: CopySource<'_>) -> Result<(), FileOpError> {
         let owner = self.owner(&copy.chown)?;
         let items = match &source {
-            CopySource::Context(_, sel) => sel.roots.len(),
+            CopySource::Context(_, sel) => sel.roots().len(),
             CopySource::Filesystem(view) => filesystem_roots(view, &copy.src)?.len(),
         };
         if items == 0 {
@@ -240,19 +244,15 @@ impl<'a> FileOpRunner<'a> {
             exclude,
         };
         match source {
-            CopySource::Context(_, sel) => {
-                for root in &sel.roots {
+            CopySource::Context(context, sel) => {
+                for (k, root) in sel.roots().enumerate() {
                     if copy.unpack
                         && root.kind == EntryKind::File
                         && self.extract_archive(&root.host_path, &dest, owner)?
                     {
                         continue;
                     }
-                    let below: Vec<&ContextEntry> = sel
-                        .entries
-                        .iter()
-                        .filter(|e| is_below(&e.rel, &root.rel))
-                        .collect();
+                    let below = sel.entries(context, k);
                     let is_dir = root.kind == EntryKind::Dir;
                     let (d, d_is_dir) = match &copy.parents {
                         Some(base) => (
@@ -261,7 +261,7 @@ impl<'a> FileOpRunner<'a> {
                         ),
                         None => (dest.clone(), dest_is_dir),
                     };
-                    ctx.copy_context_root(root, &below, &d, d_is_dir)?;
+                    ctx.copy_context_root(root, below, &d, d_is_dir)?;
                 }
             }
             CopySource::Filesystem(view) => {
@@ -350,11 +350,6 @@ fn parents_dest(dest: &Path, kept: &str, is_dir: bool) -> PathBuf {
     }
 }
 
-/// Whether context path `rel` lies strictly below `root` (both `/`-separated, relative).
-fn is_below(rel: &str, root: &str) -> bool {
-    root.is_empty() || root == "." || rel.strip_prefix(root).is_some_and(|r| r.starts_with('/'))
-}
-
 /// The entries of `view` that a source path selects (wildcards in the last component allowed).
 fn filesystem_roots(view: &MergedView, src: &str) -> Result<Vec<MergedEntry>, FileOpError> {
     let path = Path::new(src);
@@ -425,7 +420,7 @@ impl Copier<'_, '_> {
     fn copy_context_root(
         &self,
         root: &ContextEntry,
-        below: &[&ContextEntry],
+        below: impl Iterator<Item = ContextEntry>,
         dest: &Path,
         dest_is_dir: bool,
     ) -> Result<(), FileOpError> {
@@ -434,8 +429,10 @@ impl Copier<'_, '_> {
         let target = self.target_of(name, is_dir, dest, dest_is_dir);
         if is_dir {
             self.runner.ensure_dir(&target, self.owner)?;
-            // Directories and symlinks first, in order (parents before children); then the
-            // regular files, which only need their directory, in parallel.
+            // Directories and symlinks in order (parents before children); regular files,
+            // which only need their directory, in parallel batches of COPY_BATCH (flushed
+            // after their directories exist: the entries come in pre-order), so memory does
+            // not grow with the number of files.
             let mut files = Vec::new();
             for e in below {
                 let rel = match e.rel.strip_prefix(root.rel.as_str()) {
@@ -446,9 +443,14 @@ impl Copier<'_, '_> {
                 };
                 let t = target.join(rel);
                 if e.kind == EntryKind::File {
-                    files.push((*e, self.runner.upper_path(&t)?));
+                    let up = self.runner.upper_path(&t)?;
+                    files.push((e, up));
+                    if files.len() >= COPY_BATCH {
+                        self.copy_context_files(&files)?;
+                        files.clear();
+                    }
                 } else {
-                    self.write_context_entry(e, &t)?;
+                    self.write_context_entry(&e, &t)?;
                 }
             }
             self.copy_context_files(&files)
@@ -459,7 +461,7 @@ impl Copier<'_, '_> {
     }
 
     /// Copies regular context files `(entry, upper path)` in parallel; their directories exist.
-    fn copy_context_files(&self, files: &[(&ContextEntry, PathBuf)]) -> Result<(), FileOpError> {
+    fn copy_context_files(&self, files: &[(ContextEntry, PathBuf)]) -> Result<(), FileOpError> {
         let owner = Some(self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0)));
         let chmod = self.chmod;
         files.par_iter().try_for_each(|(e, up)| {
@@ -677,13 +679,5 @@ mod tests {
         assert_eq!(parents_dest(d, "x/a.txt", false), Path::new("/d/x"));
         assert_eq!(parents_dest(d, "x/sub", true), Path::new("/d/x/sub"));
         assert_eq!(parents_dest(d, "a.txt", false), Path::new("/d"));
-    }
-
-    #[test]
-    fn below() {
-        assert!(is_below("a/b", "a"));
-        assert!(!is_below("ab/c", "a"));
-        assert!(!is_below("a", "a"));
-        assert!(is_below("x", ""));
     }
 }

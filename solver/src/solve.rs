@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rbuild_cache::merged::MergedView;
 use rbuild_cache::{CacheRecord, SnapshotId, Store};
 use rbuild_context::dockerignore::PatternMatcher;
-use rbuild_context::{BuildContext, Selection};
+use rbuild_context::{BuildContext, SelectionView};
 use rbuild_graph::{FileAction, Graph, Op, VertexId};
 use rbuild_types::{Digest, ImageRef};
 use tokio::sync::Semaphore;
@@ -376,13 +376,16 @@ impl Solver {
                     let src = copy.src.clone();
                     let exclude = PatternMatcher::new(&copy.exclude)
                         .map_err(|e| fail(rbuild_context::ContextError::from(e).into()))?;
-                    let sel =
-                        tokio::task::spawn_blocking(move || ctx.select_excluding(&src, &exclude))
-                            .await
-                            .map_err(|e| fail(e.into()))?
-                            .map_err(|e| fail(e.into()))?;
+                    // A view: the selected table positions, not an entry per path.
+                    let picked = Arc::clone(&ctx);
+                    let sel = tokio::task::spawn_blocking(move || {
+                        picked.select_view_excluding(&src, &exclude)
+                    })
+                    .await
+                    .map_err(|e| fail(e.into()))?
+                    .map_err(|e| fail(e.into()))?;
                     digests.push(Some(sel.digest));
-                    selections.insert(n, Arc::new(sel));
+                    selections.insert(n, Arc::new((ctx, sel)));
                 }
                 let key = vertex_key(
                     &v.op,
@@ -696,9 +699,10 @@ impl Solver {
                         FileAction::Copy(copy) => match &input_ops[copy.source] {
                             Op::Context { name } => {
                                 ctx = self.context(name)?;
-                                let sel: &Selection = keyed
+                                let (_, sel) = keyed
                                     .selections
                                     .get(&n)
+                                    .map(|s| &**s)
                                     .ok_or(VertexError::UnresolvedImage)?;
                                 Some(CopySource::Context(&ctx, sel))
                             }
@@ -725,7 +729,8 @@ impl Solver {
 struct Keyed {
     key: Digest,
     image: Option<ResolvedImage>,
-    selections: BTreeMap<usize, Arc<Selection>>,
+    /// Per copy action (by index) from a context: that context and what the copy selects.
+    selections: BTreeMap<usize, Arc<CopySelection>>,
     /// The key's inputs, for `--explain-cache` (copies described lazily: it reads files).
     step: StepInputs,
     /// Whether `step.copies` has been filled in.
@@ -753,8 +758,14 @@ fn step_inputs(graph: &Graph, id: VertexId, key: Digest, keys: &[Option<Digest>]
     }
 }
 
-/// Adds the description of each copy's selected files (reads the files).
-fn with_copies(mut step: StepInputs, selections: &BTreeMap<usize, Arc<Selection>>) -> StepInputs {
+/// A copy's context and its selection in it (the view's positions point into that context).
+type CopySelection = (Arc<BuildContext>, SelectionView);
+
+/// Adds the description of each copy's selected files (reads the files of small selections).
+fn with_copies(
+    mut step: StepInputs,
+    selections: &BTreeMap<usize, Arc<CopySelection>>,
+) -> StepInputs {
     let srcs: Vec<String> = match &step.op {
         serde_json::Value::Object(o) => o
             .get("actions")
@@ -772,7 +783,7 @@ fn with_copies(mut step: StepInputs, selections: &BTreeMap<usize, Arc<Selection>
     };
     step.copies = selections
         .iter()
-        .map(|(n, sel)| describe_selection(srcs.get(*n).map_or("", String::as_str), sel))
+        .map(|(n, s)| describe_selection(srcs.get(*n).map_or("", String::as_str), &s.0, &s.1))
         .collect();
     step
 }
