@@ -136,10 +136,15 @@ impl BuildContext {
             // could never be hit again and would only pile up.
             return Ok(());
         }
-        let files = (0..self.table.len())
+        // The files by (dev, ino), as positions (8 bytes each, not a record each).
+        let mut files: Vec<usize> = (0..self.table.len())
             .filter(|&i| self.table.kind(i) == EntryKind::File)
-            .map(|i| self.table.stat_key(i));
-        cache.save(files)
+            .collect();
+        files.sort_unstable_by_key(|&i| {
+            let k = self.table.stat_key(i);
+            (k.dev, k.ino)
+        });
+        cache.save(|| files.iter().map(|&i| self.table.stat_key(i)))
     }
 
     /// The context directory, `None` for the empty context.

@@ -33,78 +33,118 @@ const HEADER: usize = 16;
 /// One record: five 8-byte fields and a digest.
 const RECORD: usize = 5 * 8 + 32;
 
-/// A loaded stat cache. Invariants: `bytes` is empty or a well-formed file (header plus
-/// sorted records); `trusted_before_ns` is the cache file's mtime when loaded (`i64::MIN`
-/// when nothing was loaded); `fresh` holds the records of files hashed since.
+/// A cache file of at most this many bytes is held in memory whole; a bigger one is searched
+/// on disk through a sparse index ([`Loaded::Disk`]), so memory does not grow with it.
+const IN_MEMORY_MAX: u64 = 8 << 20;
+/// Records per block of a cache file searched on disk: one `pread` per lookup.
+const BLOCK: usize = 32;
+
+/// The loaded records. Invariant: both forms hold a well-formed file's records (strictly
+/// increasing by (dev, ino)).
+#[derive(Debug)]
+enum Loaded {
+    /// The whole file (header included; empty when nothing was loaded).
+    Memory(Vec<u8>),
+    /// The open file, its record count, and the (dev, ino) of every [`BLOCK`]-th record.
+    Disk {
+        file: std::fs::File,
+        count: usize,
+        firsts: Vec<(u64, u64)>,
+    },
+}
+
+/// A loaded stat cache. Invariants: `loaded` is empty or a well-formed file's records;
+/// `trusted_before_ns` is the cache file's mtime when loaded (`i64::MIN` when nothing was
+/// loaded); `fresh` holds the records of files hashed since.
 #[derive(Debug)]
 pub struct StatCache {
     path: PathBuf,
-    bytes: Vec<u8>,
+    loaded: Loaded,
     trusted_before_ns: i64,
     fresh: Mutex<Vec<(StatKey, Digest)>>,
 }
 
 impl StatCache {
-    /// Loads the cache at `path`; absent, unreadable or corrupt means empty.
+    /// Loads the cache at `path`; absent, unreadable or corrupt means empty. A file over
+    /// [`IN_MEMORY_MAX`] is validated by streaming it and then searched on disk.
     pub fn load(path: &Path) -> StatCache {
         let mut cache = StatCache {
             path: path.to_path_buf(),
-            bytes: Vec::new(),
+            loaded: Loaded::Memory(Vec::new()),
             trusted_before_ns: i64::MIN,
             fresh: Mutex::new(Vec::new()),
         };
         let Ok(meta) = std::fs::metadata(path) else {
             return cache;
         };
-        let Ok(bytes) = std::fs::read(path) else {
-            return cache;
+        let loaded = if meta.len() > IN_MEMORY_MAX {
+            std::fs::File::open(path).ok().and_then(index_file)
+        } else {
+            std::fs::read(path)
+                .ok()
+                .filter(|b| well_formed(b))
+                .map(Loaded::Memory)
         };
-        if well_formed(&bytes) {
+        if let Some(loaded) = loaded {
             cache.trusted_before_ns = meta
                 .mtime()
                 .saturating_mul(1_000_000_000)
                 .saturating_add(meta.mtime_nsec());
-            cache.bytes = bytes;
+            cache.loaded = loaded;
         }
         cache
     }
 
     fn count(&self) -> usize {
-        self.bytes.len().saturating_sub(HEADER) / RECORD
+        match &self.loaded {
+            Loaded::Memory(bytes) => bytes.len().saturating_sub(HEADER) / RECORD,
+            Loaded::Disk { count, .. } => *count,
+        }
     }
 
-    fn record(&self, k: usize) -> (StatKey, Digest) {
-        decode_record(&self.bytes[HEADER + k * RECORD..HEADER + (k + 1) * RECORD])
-    }
-
-    /// The (dev, ino) of record `k`, decoded alone for the binary search.
-    fn key_of(&self, k: usize) -> (u64, u64) {
-        let at = HEADER + k * RECORD;
-        let mut dev = [0u8; 8];
-        let mut ino = [0u8; 8];
-        dev.copy_from_slice(&self.bytes[at..at + 8]);
-        ino.copy_from_slice(&self.bytes[at + 8..at + 16]);
-        (u64::from_le_bytes(dev), u64::from_le_bytes(ino))
+    /// The loaded record for (dev, ino), if any.
+    fn find(&self, dev: u64, ino: u64) -> Option<(StatKey, Digest)> {
+        let want = (dev, ino);
+        match &self.loaded {
+            Loaded::Memory(bytes) => {
+                let record = |k: usize| &bytes[HEADER + k * RECORD..HEADER + (k + 1) * RECORD];
+                let (mut lo, mut hi) = (0, self.count());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    match record_key(record(mid)).cmp(&want) {
+                        std::cmp::Ordering::Less => lo = mid + 1,
+                        std::cmp::Ordering::Greater => hi = mid,
+                        std::cmp::Ordering::Equal => return Some(decode_record(record(mid))),
+                    }
+                }
+                None
+            }
+            Loaded::Disk {
+                file,
+                count,
+                firsts,
+            } => {
+                use std::os::unix::fs::FileExt as _;
+                let block = firsts.partition_point(|k| *k <= want).checked_sub(1)?;
+                let start = block * BLOCK;
+                let n = BLOCK.min(count - start);
+                let mut buf = [0u8; BLOCK * RECORD];
+                let buf = &mut buf[..n * RECORD];
+                file.read_exact_at(buf, (HEADER + start * RECORD) as u64)
+                    .ok()?;
+                buf.chunks_exact(RECORD)
+                    .find(|r| record_key(r) == want)
+                    .map(decode_record)
+            }
+        }
     }
 
     /// The remembered content digest for a file with stat data `stat`, if unchanged and not
     /// racy.
     pub fn lookup(&self, stat: &StatKey) -> Option<Digest> {
-        let (mut lo, mut hi) = (0, self.count());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.key_of(mid).cmp(&(stat.dev, stat.ino)) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let (key, content) = self.record(mid);
-                    let racy = key.mtime_ns >= self.trusted_before_ns
-                        || key.ctime_ns >= self.trusted_before_ns;
-                    return (key == *stat && !racy).then_some(content);
-                }
-            }
-        }
-        None
+        let (key, content) = self.find(stat.dev, stat.ino)?;
+        let racy = key.mtime_ns >= self.trusted_before_ns || key.ctime_ns >= self.trusted_before_ns;
+        (key == *stat && !racy).then_some(content)
     }
 
     /// Remembers the content digest of a file hashed as of `stat`.
@@ -114,60 +154,145 @@ impl StatCache {
         }
     }
 
-    /// Writes the cache for the files now in the context (`files`: their stat data): every
-    /// record hashed since loading plus every loaded record still trusted for one of them.
-    /// Records of files that disappeared or changed are dropped. Nothing is written when the
-    /// result equals the loaded file. Temporary file, fsync, rename.
-    pub fn save(&self, files: impl Iterator<Item = StatKey>) -> Result<(), ContextError> {
-        let mut fresh = match self.fresh.lock() {
-            Ok(f) => f.clone(),
-            Err(_) => return Ok(()),
+    /// Writes the cache for the files now in the context: every record hashed since loading
+    /// plus every loaded record still trusted for one of them. `files` gives their stat data
+    /// sorted by (dev, ino) (hard links repeat a key), each call from the start. Records of
+    /// files that disappeared or changed are dropped. Nothing is written when the result
+    /// equals the loaded file. Streamed (memory does not grow with the number of records):
+    /// temporary file, fsync, rename.
+    pub fn save<I: Iterator<Item = StatKey>>(
+        &self,
+        files: impl Fn() -> I,
+    ) -> Result<(), ContextError> {
+        let Ok(mut fresh) = self.fresh.lock() else {
+            return Ok(());
         };
         fresh.sort_unstable_by_key(|(k, _)| (k.dev, k.ino));
-        let fresh_count = fresh.len();
-        let mut records = fresh;
-        let mut carried = 0usize;
-        for stat in files {
-            let known = records
-                .get(..fresh_count)
-                .unwrap_or(&[])
-                .binary_search_by_key(&(stat.dev, stat.ino), |(k, _)| (k.dev, k.ino))
-                .is_ok();
-            if known {
-                continue;
+        fresh.dedup_by_key(|(k, _)| (k.dev, k.ino));
+        if fresh.is_empty() {
+            let mut carried = 0usize;
+            let mut last = None;
+            for stat in files() {
+                if last == Some((stat.dev, stat.ino)) {
+                    continue;
+                }
+                last = Some((stat.dev, stat.ino));
+                if self.lookup(&stat).is_some() {
+                    carried += 1;
+                }
             }
-            if let Some(content) = self.lookup(&stat) {
-                records.push((stat, content));
-                carried += 1;
+            if carried == self.count() {
+                return Ok(());
             }
-        }
-        records.sort_unstable_by_key(|(k, _)| (k.dev, k.ino));
-        records.dedup_by_key(|(k, _)| (k.dev, k.ino));
-        if fresh_count == 0 && records.len() == self.count() && carried == self.count() {
-            return Ok(());
-        }
-        let mut body = Vec::with_capacity(HEADER + records.len() * RECORD);
-        body.extend_from_slice(MAGIC);
-        body.extend_from_slice(&(records.len() as u64).to_le_bytes());
-        for (k, content) in &records {
-            encode_record(&mut body, k, content);
         }
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(ContextError::io(&dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(ContextError::io(&dir))?;
-        tmp.write_all(&body).map_err(ContextError::io(tmp.path()))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(ContextError::io(tmp.path()))?;
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(ContextError::io(&dir))?;
+        let io = |e| ContextError::Io {
+            path: tmp.path().to_path_buf(),
+            source: e,
+        };
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file());
+        out.write_all(MAGIC).map_err(io)?;
+        out.write_all(&0u64.to_le_bytes()).map_err(io)?;
+        let mut written = 0u64;
+        let mut record = Vec::with_capacity(RECORD);
+        let mut emit = |out: &mut std::io::BufWriter<&std::fs::File>,
+                        k: &StatKey,
+                        d: &Digest|
+         -> std::io::Result<()> {
+            record.clear();
+            encode_record(&mut record, k, d);
+            written += 1;
+            out.write_all(&record)
+        };
+        let mut pending = fresh.iter().peekable();
+        let mut last = None;
+        for stat in files() {
+            let key = (stat.dev, stat.ino);
+            if last == Some(key) {
+                continue;
+            }
+            last = Some(key);
+            // Fresh records sort in first (those of files not listed are kept too).
+            while let Some((k, d)) = pending.next_if(|(k, _)| (k.dev, k.ino) < key) {
+                emit(&mut out, k, d).map_err(io)?;
+            }
+            if let Some((k, d)) = pending.next_if(|(k, _)| (k.dev, k.ino) == key) {
+                emit(&mut out, k, d).map_err(io)?;
+            } else if let Some(d) = self.lookup(&stat) {
+                emit(&mut out, &stat, &d).map_err(io)?;
+            }
+        }
+        for (k, d) in pending {
+            emit(&mut out, k, d).map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        drop(out);
+        {
+            use std::os::unix::fs::FileExt as _;
+            tmp.as_file()
+                .write_all_at(&written.to_le_bytes(), 8)
+                .map_err(io)?;
+        }
+        tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(&self.path).map_err(|e| ContextError::Io {
             path: self.path.clone(),
             source: e.error,
         })?;
         Ok(())
     }
+}
+
+/// The (dev, ino) of an encoded record.
+fn record_key(r: &[u8]) -> (u64, u64) {
+    let mut dev = [0u8; 8];
+    let mut ino = [0u8; 8];
+    dev.copy_from_slice(&r[0..8]);
+    ino.copy_from_slice(&r[8..16]);
+    (u64::from_le_bytes(dev), u64::from_le_bytes(ino))
+}
+
+/// Streams a big cache file: checks it as [`well_formed`] does and keeps the key of every
+/// [`BLOCK`]-th record. `None` when it is not a well-formed cache file.
+fn index_file(file: std::fs::File) -> Option<Loaded> {
+    use std::io::Read as _;
+    let len = file.metadata().ok()?.len();
+    let mut input = std::io::BufReader::with_capacity(1 << 16, &file);
+    let mut header = [0u8; HEADER];
+    input.read_exact(&mut header).ok()?;
+    if &header[..8] != MAGIC {
+        return None;
+    }
+    let mut count = [0u8; 8];
+    count.copy_from_slice(&header[8..]);
+    let count = usize::try_from(u64::from_le_bytes(count)).ok()?;
+    if (count as u64).checked_mul(RECORD as u64)? != len.checked_sub(HEADER as u64)? {
+        return None;
+    }
+    let mut firsts = Vec::with_capacity(count.div_ceil(BLOCK));
+    let mut prev = None;
+    let mut r = [0u8; RECORD];
+    for k in 0..count {
+        input.read_exact(&mut r).ok()?;
+        let key = record_key(&r);
+        if prev.is_some_and(|p| p >= key) {
+            return None;
+        }
+        prev = Some(key);
+        if k % BLOCK == 0 {
+            firsts.push(key);
+        }
+    }
+    drop(input);
+    Some(Loaded::Disk {
+        file,
+        count,
+        firsts,
+    })
 }
 
 fn encode_record(out: &mut Vec<u8>, k: &StatKey, content: &Digest) {
@@ -252,7 +377,7 @@ mod tests {
         empty.remember(key(5, 1), Digest::of(b"five"));
         empty.remember(key(2, 1), Digest::of(b"two"));
         empty
-            .save([key(2, 1), key(5, 1), key(9, 1)].into_iter())
+            .save(|| [key(2, 1), key(5, 1), key(9, 1)].into_iter())
             .expect("save");
 
         let loaded = StatCache::load(&path);
@@ -263,14 +388,14 @@ mod tests {
         // Unchanged: not rewritten.
         let before = std::fs::metadata(&path).expect("meta").modified().ok();
         loaded
-            .save([key(2, 1), key(5, 1)].into_iter())
+            .save(|| [key(2, 1), key(5, 1)].into_iter())
             .expect("save");
         assert_eq!(
             std::fs::metadata(&path).expect("meta").modified().ok(),
             before
         );
         // A file gone: its record is dropped.
-        loaded.save([key(5, 1)].into_iter()).expect("save");
+        loaded.save(|| [key(5, 1)].into_iter()).expect("save");
         let again = StatCache::load(&path);
         assert_eq!(again.count(), 1);
         assert_eq!(again.lookup(&key(2, 1)), None);
@@ -288,13 +413,59 @@ mod tests {
     }
 
     #[test]
+    fn big_cache_is_searched_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c");
+        let n = (IN_MEMORY_MAX as usize / RECORD) + 2 * BLOCK + 5;
+        let c = StatCache::load(&path);
+        for ino in 0..n as u64 {
+            c.remember(key(ino * 2, 1), Digest::of(&ino.to_le_bytes()));
+        }
+        c.save(|| (0..n as u64).map(|ino| key(ino * 2, 1)))
+            .expect("save");
+        let loaded = StatCache::load(&path);
+        assert!(matches!(loaded.loaded, Loaded::Disk { .. }));
+        assert_eq!(loaded.count(), n);
+        for ino in [0, 1, 31, 32, 33, n as u64 / 2, n as u64 - 1] {
+            let want = Digest::of(&ino.to_le_bytes());
+            assert_eq!(loaded.lookup(&key(ino * 2, 1)), Some(want), "{ino}");
+            assert_eq!(loaded.lookup(&key(ino * 2 + 1, 1)), None, "gap {ino}");
+        }
+        assert_eq!(loaded.lookup(&key(n as u64 * 2, 1)), None, "past the end");
+        // Unchanged: not rewritten; one file gone: rewritten without it.
+        let before = std::fs::metadata(&path).expect("meta").modified().ok();
+        loaded
+            .save(|| (0..n as u64).map(|ino| key(ino * 2, 1)))
+            .expect("save");
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").modified().ok(),
+            before
+        );
+        loaded
+            .save(|| (1..n as u64).map(|ino| key(ino * 2, 1)))
+            .expect("save");
+        let again = StatCache::load(&path);
+        assert_eq!(again.count(), n - 1);
+        assert_eq!(again.lookup(&key(0, 1)), None);
+        assert_eq!(
+            again.lookup(&key(2, 1)),
+            Some(Digest::of(&1u64.to_le_bytes()))
+        );
+        // Corrupt (unsorted) big file: empty.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[HEADER..HEADER + RECORD].copy_from_slice(&[0xff; RECORD]);
+        std::fs::write(&path, &bytes).expect("write");
+        assert_eq!(StatCache::load(&path).count(), 0);
+    }
+
+    #[test]
     fn racy_records_are_not_trusted() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c");
         let far_future = i64::MAX - 1;
         let c = StatCache::load(&path);
         c.remember(key(1, far_future), Digest::of(b"x"));
-        c.save([key(1, far_future)].into_iter()).expect("save");
+        c.save(|| [key(1, far_future)].into_iter()).expect("save");
         let loaded = StatCache::load(&path);
         assert_eq!(loaded.count(), 1);
         assert_eq!(loaded.lookup(&key(1, far_future)), None);
