@@ -162,12 +162,18 @@ impl BuildContext {
                 h.field(base.as_bytes());
                 h.field(own_digest.as_bytes());
             }
-            // Hash in parallel batches, fold each batch in order.
-            let mut batch = Vec::with_capacity(HASH_BATCH.min(kept.len()));
+            // Hash in parallel batches, fold each batch in order. A remembered (small)
+            // selection is one batch: no pause of the workers between batches.
+            let batch_len = if remember {
+                kept.len().max(1)
+            } else {
+                HASH_BATCH
+            };
+            let mut batch = Vec::with_capacity(batch_len.min(kept.len()));
             let mut positions = kept.iter().peekable();
             while positions.peek().is_some() {
                 batch.clear();
-                batch.extend(positions.by_ref().take(HASH_BATCH));
+                batch.extend(positions.by_ref().take(batch_len));
                 let digests: Vec<Digest> = batch
                     .par_iter()
                     .map(|&i| {
