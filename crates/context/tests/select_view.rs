@@ -37,7 +37,16 @@ fn context() -> (tempfile::TempDir, BuildContext) {
 #[test]
 fn view_matches_materialised_selection() {
     let (_dir, ctx) = context();
-    let sources = [".", "app", "app/", "*.txt", "ap*", "link", "a.txt", "app/docs/*"];
+    let sources = [
+        ".",
+        "app",
+        "app/",
+        "*.txt",
+        "ap*",
+        "link",
+        "a.txt",
+        "app/docs/*",
+    ];
     let excludes: [&[&str]; 3] = [&[], &["docs"], &["**/*.md", "!app/docs/keep.md", "tmp"]];
     for src in sources {
         for patterns in excludes {
@@ -82,7 +91,10 @@ fn view_entries_use_the_name_written() {
     let app = ctx
         .select_view_excluding("app", &PatternMatcher::default())
         .expect("view");
-    assert_eq!(app.digest, view.digest, "renaming the root keeps the digest");
+    assert_eq!(
+        app.digest, view.digest,
+        "renaming the root keeps the digest"
+    );
 }
 
 #[test]
