@@ -383,6 +383,14 @@ struct Copier<'a, 'b> {
     exclude: PatternMatcher,
 }
 
+/// The mode a copied entry gets: `--chmod` applied to its own bits, or those bits.
+fn copied_mode(chmod: Option<&FileMode>, existing: u32, is_dir: bool) -> u32 {
+    match chmod {
+        Some(m) => m.apply(existing, is_dir),
+        None => existing & 0o7777,
+    }
+}
+
 impl Copier<'_, '_> {
     /// Whether `rel` (relative to the copied root) is left out by `--exclude`. A directory
     /// an exception could re-include something below stays, so re-included files keep
@@ -393,12 +401,9 @@ impl Copier<'_, '_> {
             && !(is_dir && self.exclude.exception_could_match_below(rel))
     }
 
-    /// The mode a copied entry gets: `--chmod` applied to its own bits, or those bits.
+    /// The mode a copied entry gets (see [`copied_mode`]).
     fn mode(&self, existing: u32, is_dir: bool) -> u32 {
-        match self.chmod {
-            Some(m) => m.apply(existing, is_dir),
-            None => existing & 0o7777,
-        }
+        copied_mode(self.chmod, existing, is_dir)
     }
 
     /// Where a root named `name` lands: into `dest` when `dest` is a directory, else at `dest`.
@@ -465,10 +470,7 @@ impl Copier<'_, '_> {
         let owner = Some(self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0)));
         let chmod = self.chmod;
         files.par_iter().try_for_each(|(e, up)| {
-            let mode = match chmod {
-                Some(m) => m.apply(e.mode, false),
-                None => e.mode & 0o7777,
-            };
+            let mode = copied_mode(chmod, e.mode, false);
             copy_regular(&e.host_path, up, FileAttrs { mode, owner })
         })
     }
