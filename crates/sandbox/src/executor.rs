@@ -1,17 +1,15 @@
 //! [`NamespaceExecutor`]: the built-in [`Executor`]. It prepares a private scratch dir (layer
-//! links, generated /etc files, the rootfs mount point), re-executes `init_exe` with
-//! [`crate::INIT_ARG`] (posix_spawn: no fork of rbuild), hands it the spec over a socket on its
-//! stdin, streams the command's stdout/stderr to the
-//! request's [`LogSink`] from two threads, reads the init's status pipe up to the command's
-//! end, and finally removes the setup's placeholders (if any: the init layer usually provides
-//! every mount point) from the upper dir. The init's exit (the namespaces' teardown) is reaped
-//! by a background thread. Scratch dirs live on /dev/shm when it is a tmpfs.
+//! links, generated /etc files, the rootfs mount point), has the zygote of `init_exe` (module
+//! `zygote`: `init_exe` re-executed once with [`crate::INIT_ARG`]) fork an init, hands it the
+//! spec over a socket on its stdin, streams the command's stdout/stderr to the request's
+//! [`LogSink`] from two threads, reads the init's status socket up to the command's end, and
+//! finally removes the setup's placeholders (if any: the init layer usually provides every
+//! mount point) from the upper dir. The zygote reaps the init (the namespaces' teardown takes
+//! milliseconds) off rbuild's path. Scratch dirs live on /dev/shm when it is a tmpfs.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use rbuild_graph::NetworkMode;
 use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
@@ -292,9 +290,9 @@ pub(crate) struct Outcome {
     pub placeholders: Vec<(PathBuf, Stamp)>,
     end: Option<Status>,
     setup_error: Option<String>,
-    /// How the init process ended; `None` when it was left to the reaper because the command's
-    /// end was reported (it is then irrelevant).
-    init_status: Option<std::process::ExitStatus>,
+    /// How the init process ended, as the zygote reported it; `None` when the command's end
+    /// was reported first (it is then irrelevant).
+    init_status: Option<String>,
 }
 
 impl Outcome {
@@ -312,9 +310,7 @@ impl Outcome {
             Some(Status::Exited(code)) => Err(ExecError::Exit(code)),
             Some(Status::Signaled(sig)) => Err(ExecError::Signal(sig)),
             _ => Err(setup(SetupError::InitDied {
-                status: self
-                    .init_status
-                    .map_or_else(|| "unknown".to_string(), |st| st.to_string()),
+                status: self.init_status.unwrap_or_else(|| "unknown".to_string()),
             })),
         }
     }
@@ -363,24 +359,35 @@ pub(crate) fn run_init(
     })?;
 
     // One socket carries the config and the go-ahead to the init (its stdin) and the status
-    // lines back. No pre_exec hook is needed (the init sets its own parent-death signal), so
-    // the standard library spawns with posix_spawn (vfork-like): no copy of rbuild's page
-    // tables, however big and multi-threaded rbuild is.
+    // lines back. The zygote forks the init (see `zygote`): no spawn of rbuild per run.
     let (channel, theirs) =
         UnixStream::pair().map_err(|e| SetupError::io("create", "sandbox socket pair", e))?;
-    let mut cmd = Command::new(init_exe);
-    cmd.arg(crate::INIT_ARG)
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| SetupError::Spawn {
-        exe: init_exe.to_path_buf(),
-        source,
-    })?;
-    crate::trace::mark("rbuild: spawned");
-    // Cmd still holds the init's end of the socket: without dropping it, no EOF would come.
-    drop(cmd);
-
+    let (stdout, stdout_w) =
+        std::io::pipe().map_err(|e| SetupError::io("create", "sandbox stdout pipe", e))?;
+    let (stderr, stderr_w) =
+        std::io::pipe().map_err(|e| SetupError::io("create", "sandbox stderr pipe", e))?;
+    crate::zygote::launch(
+        init_exe,
+        crate::zygote::RunFds {
+            status: theirs,
+            stdout: stdout_w.into(),
+            stderr: stderr_w.into(),
+        },
+    )?;
+    crate::trace::mark("rbuild: launched");
+    // Our copies of the init's ends are closed now: the EOFs below come from the sandbox.
+    let mut reader = BufReader::new(&channel);
+    let init_pid = match read_status(&mut reader)? {
+        Some(Status::Started(pid)) => pid,
+        Some(Status::SetupFailed(msg)) => return Err(SetupError::Remote(msg)),
+        other => {
+            return Err(SetupError::InitDied {
+                status: format!("no start report (got {other:?})"),
+            })
+        }
+    };
+    // The init now waits for its config, so the pid is still its own.
+    let init = crate::zygote::pidfd(init_pid)?;
     config.push(b'\n');
     let mut to_init = Some(&channel);
     if let Some(mut sock) = to_init {
@@ -390,19 +397,18 @@ pub(crate) fn run_init(
     if launch.slirp.is_none() {
         to_init = None;
     }
-    let init_pid = child.id();
     // When another step fails, kill the init: its pid 1, and with it the command, die by
     // PDEATHSIG. An OCI runtime's container would survive that, so the runtime adapter's init
-    // gets SIGTERM instead, on which it deletes the container (see `runc_stop`). The guard is
-    // dropped before the child is reaped, so the pid is still ours.
+    // gets SIGTERM instead, on which it deletes the container (see `runc_stop`). The pidfd
+    // names the init even after it has been reaped.
     let stop_signal = if launch.runtime.is_some() {
         nix::sys::signal::Signal::SIGTERM
     } else {
         nix::sys::signal::Signal::SIGKILL
     };
-    let kill_on_cancel = req.cancel.on_cancel(move || {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init_pid as i32), stop_signal);
-    });
+    let kill_on_cancel = req
+        .cancel
+        .on_cancel(move || crate::zygote::signal(&init, stop_signal));
     let mut network: Option<Slirp> = None;
     let mut on_status = |st: &Status| -> Result<()> {
         if let (Status::NetnsReady, Some(exe)) = (st, launch.slirp) {
@@ -419,43 +425,20 @@ pub(crate) fn run_init(
         }
         Ok(())
     };
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
     let log = req.log;
     let statuses = std::thread::scope(|s| {
-        if let Some(out) = stdout {
-            s.spawn(move || pump(out, LogStream::Stdout, log));
-        }
-        if let Some(err) = stderr {
-            s.spawn(move || pump(err, LogStream::Stderr, log));
-        }
-        read_statuses(&channel, &mut on_status)
+        s.spawn(move || pump(stdout, LogStream::Stdout, log));
+        s.spawn(move || pump(stderr, LogStream::Stderr, log));
+        read_statuses(&mut reader, &mut on_status)
     })?;
     drop(network);
     crate::trace::mark("rbuild: status read");
     drop(kill_on_cancel);
-    let finished = statuses
-        .last()
-        .is_some_and(|st| matches!(st, Status::Exited(_) | Status::Signaled(_)));
-    let init_status = if finished {
-        // Nothing runs in the sandbox any more (pid 1 says so only after killing and reaping
-        // everything); what is left is the init leaving its namespaces, whose teardown
-        // (unmounting the overlay, freeing the network namespace) takes milliseconds. Reap it
-        // off the caller's path.
-        reap_later(child);
-        None
-    } else {
-        Some(child.wait().map_err(|source| SetupError::Spawn {
-            exe: init_exe.to_path_buf(),
-            source,
-        })?)
-    };
-
     let mut outcome = Outcome {
         placeholders: Vec::new(),
         end: None,
         setup_error: None,
-        init_status,
+        init_status: None,
     };
     for st in statuses {
         match st {
@@ -463,37 +446,12 @@ pub(crate) fn run_init(
             Status::SetupFailed(msg) => {
                 outcome.setup_error.get_or_insert(msg);
             }
+            Status::InitEnded(how) => outcome.init_status = Some(how),
+            Status::Started(_) | Status::NetnsReady => {}
             end => outcome.end = Some(end),
         }
     }
     Ok(outcome)
-}
-
-/// Waits for `child` on rbuild's one background reaper thread (started on first use), or
-/// here if that thread cannot be started.
-fn reap_later(child: std::process::Child) {
-    use std::sync::mpsc::{channel, Sender};
-    use std::sync::{Mutex, OnceLock};
-    static REAPER: OnceLock<Option<Mutex<Sender<std::process::Child>>>> = OnceLock::new();
-    let reaper = REAPER.get_or_init(|| {
-        let (tx, rx) = channel::<std::process::Child>();
-        std::thread::Builder::new()
-            .name("rbuild-sandbox-reaper".into())
-            .spawn(move || {
-                for mut child in rx {
-                    let _ = child.wait();
-                }
-            })
-            .ok()
-            .map(|_| Mutex::new(tx))
-    });
-    let unsent = match reaper.as_ref().map(|tx| tx.lock()) {
-        Some(Ok(tx)) => tx.send(child).err().map(|e| e.0),
-        _ => Some(child),
-    };
-    if let Some(mut child) = unsent {
-        let _ = child.wait();
-    }
 }
 
 /// Copies one output stream to the log sink, chunk by chunk, as it is produced.
@@ -509,28 +467,42 @@ fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
     }
 }
 
-/// Reads status lines until the command's end (or until every writer has closed the pipe),
-/// handing each to `on_status` as it arrives.
-fn read_statuses(
-    channel: &UnixStream,
-    on_status: &mut dyn FnMut(&Status) -> Result<()>,
-) -> Result<Vec<Status>> {
-    let reader = BufReader::new(channel);
-    let mut out = Vec::new();
-    for line in reader.lines() {
-        let line = line.map_err(|e| SetupError::io("read", "sandbox status pipe", e))?;
+/// Reads one status line; `None` at the end of the stream.
+fn read_status(reader: &mut impl BufRead) -> Result<Option<Status>> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| SetupError::io("read", "sandbox status pipe", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
         if line.trim().is_empty() {
             continue;
         }
-        let status = serde_json::from_str(&line).map_err(|source| SetupError::Protocol {
-            what: "decode sandbox status",
-            source,
-        })?;
+        return serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|source| SetupError::Protocol {
+                what: "decode sandbox status",
+                source,
+            });
+    }
+}
+
+/// Reads status lines until the command's end (or until every writer, the zygote included,
+/// has closed the socket), handing each to `on_status` as it arrives.
+fn read_statuses(
+    reader: &mut impl BufRead,
+    on_status: &mut dyn FnMut(&Status) -> Result<()>,
+) -> Result<Vec<Status>> {
+    let mut out = Vec::new();
+    while let Some(status) = read_status(reader)? {
         on_status(&status)?;
         let last = matches!(status, Status::Exited(_) | Status::Signaled(_));
         out.push(status);
         if last {
-            // The command's end is the last line; the writer may still be on its way out.
+            // The command's end is the last line; the init may still be on its way out.
             break;
         }
     }

@@ -72,6 +72,17 @@ impl StatusWriter {
 
 /// Entry point of the re-executed init (`argv[1]` == [`crate::INIT_ARG`]). Never returns.
 pub fn init_main() -> ! {
+    if std::env::args_os()
+        .nth(2)
+        .is_some_and(|a| a == crate::zygote::ZYGOTE_ARG)
+    {
+        crate::zygote::serve();
+    }
+    init_process()
+}
+
+/// The init of one run (started by hand, or forked by the zygote). Never returns.
+pub(crate) fn init_process() -> ! {
     let mut status = StatusWriter::open();
     match stage0(&mut status) {
         Ok(code) => std::process::exit(code),

@@ -73,6 +73,7 @@ pub mod spec;
 mod trace;
 mod user;
 pub mod userns;
+mod zygote;
 
 pub use error::SetupError;
 pub use executor::{NamespaceExecutor, Snapshotter};

@@ -1,7 +1,8 @@
 //! What rbuild and its re-executed sandbox init say to each other.
 //!
-//! rbuild starts the init with one end of a Unix socket pair as its stdin and writes one
-//! [`InitConfig`] as a JSON line on it. When the config asks for a user-mode network (`slirp`),
+//! rbuild has the zygote (module `zygote`) fork an init with one end of a Unix socket pair as
+//! its stdin; the init says [`Status::Started`], and rbuild writes one [`InitConfig`] as a
+//! JSON line on it. When the config asks for a user-mode network (`slirp`),
 //! the init reports [`Status::NetnsReady`] once its network namespace exists; rbuild attaches
 //! slirp4netns to it and then writes [`NETWORK_GO`] as a line (or shuts its side down, which
 //! fails the setup). The command's stdin is /dev/null. The init reports on the same socket with
@@ -56,6 +57,9 @@ pub struct InitConfig {
 /// One line on the status pipe.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
+    /// The init forked by the zygote runs with this pid (in rbuild's pid namespace); it waits
+    /// for its config next. Always the first line.
+    Started(u32),
     /// Stage 0 has created the network namespace and waits for [`NETWORK_GO`].
     NetnsReady,
     /// The setup created this entry in the upper dir (a mount point or one of its parents,
@@ -68,6 +72,9 @@ pub enum Status {
     Signaled(i32),
     /// The setup failed; the message names the step and path.
     SetupFailed(String),
+    /// Written by the zygote once it has reaped the init: how the init process ended. After
+    /// the final line of a normal run nobody reads it.
+    InitEnded(String),
 }
 
 /// The identity of an upper-dir entry, to tell whether the command touched it.

@@ -1,0 +1,116 @@
+//! The sandbox zygote (one per init program and rbuild process) forks each run's init. Its own
+//! test binary: these tests kill the zygote and an init, which must not disturb other runs.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{can_run, explain, Fixture};
+
+/// Pids of the processes whose parent is `parent` and whose command line has `arg`.
+fn children_with_arg(parent: u32, arg: &str) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Field 4 (after the parenthesised name, which may hold spaces) is the parent pid.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(parent) && cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes())
+        })
+        .collect()
+}
+
+/// The tests kill this process's one zygote or an init: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn zygotes() -> Vec<u32> {
+    children_with_arg(std::process::id(), "zygote")
+}
+
+fn kill(pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_zygote_is_replaced() {
+    if !can_run("a_killed_zygote_is_replaced") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new();
+    let (res, log) = f.run("true");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let first = zygotes();
+    assert_eq!(first.len(), 1, "one zygote for the init program: {first:?}");
+    kill(first[0]);
+    // Reaped only when rbuild next needs it: wait until it is a zombie or gone.
+    wait_until("the zygote is dead", || {
+        std::fs::read_to_string(format!("/proc/{}/stat", first[0]))
+            .map_or(true, |s| s.contains(") Z "))
+    });
+    let f = Fixture::new();
+    let (res, log) = f.run("echo again");
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(log.stdout(), "again\n");
+    let second = zygotes();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first);
+}
+
+#[test]
+fn an_init_killed_from_outside_says_how_it_ended() {
+    if !can_run("an_init_killed_from_outside_says_how_it_ended") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new();
+    std::thread::scope(|s| {
+        let run = s.spawn(|| f.run("sleep 4719"));
+        let mut init = None;
+        wait_until("the run's init exists", || {
+            init = zygotes()
+                .into_iter()
+                .flat_map(|z| children_with_arg(z, "zygote"))
+                .next();
+            init.is_some()
+        });
+        let init = init.expect("init");
+        // Only once the command runs: the init is then past its setup.
+        wait_until("sleep 4719 runs", || {
+            std::fs::read_dir("/proc").is_ok_and(|rd| {
+                rd.flatten().any(|e| {
+                    std::fs::read(e.path().join("cmdline"))
+                        .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"4719"))
+                })
+            })
+        });
+        kill(init);
+        let (res, log) = run.join().expect("run thread");
+        let err = res.expect_err("a killed init fails the run").to_string();
+        assert!(
+            err.contains("SIGKILL"),
+            "the error says how the init ended: {err}; {}",
+            log.stderr()
+        );
+    });
+}
