@@ -366,8 +366,14 @@ pub(crate) fn run_init(
         std::io::pipe().map_err(|e| SetupError::io("create", "sandbox stdout pipe", e))?;
     let (stderr, stderr_w) =
         std::io::pipe().map_err(|e| SetupError::io("create", "sandbox stderr pipe", e))?;
+    // The runtime adapter's init unshares nothing: the runtime makes the namespaces.
+    let namespaces = match (launch.runtime, cfg.spec.linux()) {
+        (None, Some(linux)) => crate::init::namespace_flags(linux),
+        _ => nix::sched::CloneFlags::empty(),
+    };
     crate::zygote::launch(
         init_exe,
+        namespaces,
         crate::zygote::RunFds {
             status: theirs,
             stdout: stdout_w.into(),
@@ -386,6 +392,7 @@ pub(crate) fn run_init(
             })
         }
     };
+    crate::trace::mark("rbuild: init started");
     // The init now waits for its config, so the pid is still its own.
     let init = crate::zygote::pidfd(init_pid)?;
     config.push(b'\n');
@@ -394,6 +401,7 @@ pub(crate) fn run_init(
         // A failed write means the init died early; its status (or lack of one) says why.
         let _ = sock.write_all(&config);
     }
+    crate::trace::mark("rbuild: config sent");
     if launch.slirp.is_none() {
         to_init = None;
     }

@@ -1,14 +1,17 @@
-//! The re-executed side of the built-in executor: [`init_main`].
+//! The init side of the built-in executor.
 //!
-//! Stage 0 (the process rbuild started) reads the [`InitConfig`], unshares the namespaces of the
-//! spec and forks. The child is pid 1 of the new pid namespace: it mounts the overlay root and
-//! the spec's mounts, reports the placeholders it created, pivots into the rootfs, resolves the
-//! user, and forks the command, which drops to the spec's capabilities, sets no_new_privs and
-//! execs. Pid 1 reaps every zombie until the command exits, kills and reaps whatever the
-//! command left behind, and only then reports how the command ended: after that line nothing
-//! in the sandbox runs, so rbuild takes the upper dir as the layer without waiting for the
-//! namespaces' teardown (stage 0 and pid 1 let go of rbuild's pipes first). Both stage 0 and pid 1 die with
-//! their parent (`PR_SET_PDEATHSIG`), so nothing outlives rbuild.
+//! Normally the zygote clones the init as pid 1 of new pid and mount namespaces, already in
+//! the spec's other namespaces ([`pid1_process`]). Started any other way ([`init_main`]: by
+//! hand, or forked plainly for the runtime adapter), stage 0 reads the [`InitConfig`],
+//! unshares the namespaces of the spec and forks pid 1 (or hands the spec to the OCI runtime).
+//! Pid 1 mounts the overlay root and the spec's mounts, reports the placeholders it created,
+//! pivots into the rootfs, resolves the user, and forks the command, which drops to the spec's
+//! capabilities, sets no_new_privs and execs. Pid 1 reaps every zombie until the command
+//! exits, kills and reaps whatever the command left behind, and only then reports how the
+//! command ended: after that line nothing in the sandbox runs, so rbuild takes the upper dir
+//! as the layer without waiting for the namespaces' teardown (stage 0 and pid 1 let go of
+//! rbuild's pipes first). Every process dies with its parent (`PR_SET_PDEATHSIG`), so nothing
+//! outlives rbuild.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -76,7 +79,7 @@ pub fn init_main() -> ! {
         .nth(2)
         .is_some_and(|a| a == crate::zygote::ZYGOTE_ARG)
     {
-        crate::zygote::serve();
+        crate::zygote_serve::serve();
     }
     init_process()
 }
@@ -178,26 +181,7 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
         return crate::runc::runtime_stage(&cfg, runtime, status);
     }
     let linux = need(cfg.spec.linux().as_ref(), "linux")?;
-    let mut flags = CloneFlags::empty();
-    for ns in linux.namespaces().iter().flatten() {
-        flags |= match ns.typ() {
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-            LinuxNamespaceType::Time => CloneFlags::empty(),
-        };
-    }
-    unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
-    crate::trace::mark("init: unshared");
-    if cfg.slirp {
-        status.send(&Status::NetnsReady);
-        wait_for_network()?;
-    }
-    stdin_from_null()?;
+    enter_namespaces(&cfg, status, namespace_flags(linux))?;
     // SAFETY: this process is single-threaded (a fresh exec that started no threads).
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork sandbox pid 1", e))? {
         ForkResult::Child => {
@@ -215,6 +199,59 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
             status.release();
             release_output();
             wait_exit_code(child)
+        }
+    }
+}
+
+/// The clone flags of the namespaces `linux` asks for.
+pub(crate) fn namespace_flags(linux: &oci_spec::runtime::Linux) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
+    for ns in linux.namespaces().iter().flatten() {
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+            LinuxNamespaceType::Time => CloneFlags::empty(),
+        };
+    }
+    flags
+}
+
+/// Unshares `flags`, lets rbuild attach the user-mode network if the config asks for it, and
+/// points stdin at /dev/null.
+fn enter_namespaces(cfg: &InitConfig, status: &mut StatusWriter, flags: CloneFlags) -> Result<()> {
+    if !flags.is_empty() {
+        unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
+    }
+    crate::trace::mark("init: unshared");
+    if cfg.slirp {
+        status.send(&Status::NetnsReady);
+        wait_for_network()?;
+    }
+    stdin_from_null()
+}
+
+/// The init of one run forked by the zygote as pid 1 of a new pid namespace, already in a new
+/// mount namespace and in the namespaces of `entered`: it unshares the rest the spec asks for
+/// and is the sandbox's pid 1 itself (no stage 0). Never returns.
+pub(crate) fn pid1_process(entered: CloneFlags) -> ! {
+    let mut status = StatusWriter::open();
+    let result = read_config().and_then(|cfg| {
+        crate::trace::mark("init: config read");
+        let linux = need(cfg.spec.linux().as_ref(), "linux")?;
+        let rest = namespace_flags(linux) - entered - CloneFlags::CLONE_NEWPID;
+        enter_namespaces(&cfg, &mut status, rest)?;
+        pid1(&cfg, &mut status)
+    });
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(err) => {
+            status.send(&Status::SetupFailed(err.to_string()));
+            std::process::exit(125)
         }
     }
 }

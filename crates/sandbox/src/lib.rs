@@ -3,9 +3,11 @@
 //!
 //! One run: [`spec::build_spec`] turns the request into an OCI runtime spec (process, Docker's
 //! default capabilities, namespaces, mounts, devices, masked and read-only paths, rlimits).
-//! [`NamespaceExecutor`] re-executes the rbuild binary (or any program calling [`init_main`]
-//! when its `argv[1]` is [`INIT_ARG`]) and passes it the spec; the init unshares mount, pid, uts,
-//! ipc and (unless the network is `Host`) net namespaces, becomes pid 1, mounts the overlay of
+//! [`NamespaceExecutor`] has a zygote fork the init and passes it the spec: the zygote is the
+//! rbuild binary (or any program calling [`init_main`] when its `argv[1]` is [`INIT_ARG`])
+//! re-executed once per process, which clones each init as pid 1 of new pid and mount
+//! namespaces into uts, ipc and (unless the network is `Host`) net namespaces it made ahead
+//! (modules `zygote`, `zygote_serve`, `spare_ns`). The init mounts the overlay of
 //! the request's layers with the upper dir as the new layer, mounts /proc, a minimal /dev,
 //! read-only /sys and generated /etc/hosts, /etc/resolv.conf and /etc/hostname, pivots into the
 //! rootfs, resolves the user, drops capabilities, sets no_new_privs and execs the command.
@@ -69,11 +71,13 @@ mod runc;
 mod runc_stop;
 pub mod seccomp;
 mod slirp;
+mod spare_ns;
 pub mod spec;
 mod trace;
 mod user;
 pub mod userns;
 mod zygote;
+mod zygote_serve;
 
 pub use error::SetupError;
 pub use executor::{NamespaceExecutor, Snapshotter};

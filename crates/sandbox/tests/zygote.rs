@@ -114,3 +114,67 @@ fn an_init_killed_from_outside_says_how_it_ended() {
         );
     });
 }
+
+/// The namespaces the command of one run is in, as `readlink /proc/self/ns/*` shows them;
+/// the run then lives on for `linger` seconds.
+fn namespaces_of_a_run(network: rbuild_graph::NetworkMode, linger: &str) -> String {
+    let f = Fixture::new();
+    let (res, log) = f.run_as(
+        &format!(
+            "for n in net ipc uts mnt pid; do readlink /proc/self/ns/$n; done; sleep {linger}"
+        ),
+        "",
+        network,
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    log.stdout()
+}
+
+fn host_namespace(name: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .expect("readlink")
+        .display()
+        .to_string()
+}
+
+const NAMES: [&str; 5] = ["net", "ipc", "uts", "mnt", "pid"];
+
+#[test]
+fn every_run_gets_namespaces_of_its_own() {
+    if !can_run("every_run_gets_namespaces_of_its_own") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Spares are made ahead. Runs alive at the same time must be in different namespaces
+    // (namespace numbers are reused once freed, so only live ones can be compared).
+    let runs: Vec<String> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| namespaces_of_a_run(rbuild_graph::NetworkMode::None, "1")))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("run"))
+            .collect()
+    });
+    let mut seen = std::collections::HashSet::new();
+    for run in &runs {
+        assert_eq!(run.lines().count(), NAMES.len(), "{run}");
+        for (ns, name) in run.lines().zip(NAMES) {
+            assert_ne!(ns, host_namespace(name), "a run shares the host's {name}");
+            assert!(seen.insert(ns.to_string()), "{ns} was used by two runs");
+        }
+    }
+    // With the host's network, only the network namespace is the host's.
+    let host = namespaces_of_a_run(rbuild_graph::NetworkMode::Host, "0");
+    for (ns, name) in host.lines().zip(NAMES) {
+        if name == "net" {
+            assert_eq!(ns, host_namespace(name));
+        } else {
+            assert_ne!(
+                ns,
+                host_namespace(name),
+                "a host-network run shares the host's {name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The zygote's own side (see `zygote` for the protocol): a single-threaded loop that forks
+//! each run's init, keeps spare namespaces ready (`spare_ns`) and reaps.
+//!
+//! A run that asks for a new pid and mount namespace (every built-in sandbox) is cloned with
+//! `CLONE_NEWPID | CLONE_NEWNS`, so the child is the sandbox's pid 1 at once (no stage 0 and
+//! no second fork), and joins a spare network, IPC and UTS namespace when one is ready; it
+//! unshares the rest itself (`init::pid1_process`). Any other run (the runtime adapter's init)
+//! is a plain fork running the init as a re-executed one would (`init::init_process`).
+//!
+//! Every child starts as a fresh init would: the run's status socket as stdin, its output
+//! pipes as stdout and stderr, no other descriptor, an empty signal mask, and the zygote as
+//! the parent its death signal watches.
+
+use std::collections::HashMap;
+use std::io::{IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::protocol::Status;
+use crate::spare_ns::{Making, Spare, SPARE_FLAGS};
+use crate::zygote::RunFds;
+
+/// One run's request as received.
+struct Request {
+    namespaces: CloneFlags,
+    fds: RunFds,
+}
+
+/// The zygote's loop (stdin is the control socket). Never returns.
+pub(crate) fn serve() -> ! {
+    // SAFETY: fd 0 is the control socket rbuild gave us, owned from here on.
+    let control = unsafe { OwnedFd::from_raw_fd(0) };
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    if mask.thread_block().is_err() {
+        std::process::exit(125);
+    }
+    let Ok(exits) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+    else {
+        std::process::exit(125);
+    };
+    // Each child's status socket, until the child is reaped.
+    let mut running: HashMap<Pid, UnixStream> = HashMap::new();
+    let mut spare: Option<Spare> = None;
+    let mut making = Making::start();
+    loop {
+        let mut polled = vec![
+            PollFd::new(control.as_fd(), PollFlags::POLLIN),
+            PollFd::new(exits.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(m) = &making {
+            polled.push(PollFd::new(m.ready_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut polled, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => std::process::exit(125),
+        }
+        crate::trace::mark("zygote: woken");
+        let request = polled[0].any().unwrap_or(true);
+        let exited = polled[1].any().unwrap_or(false);
+        let spare_ready = polled.get(2).is_some_and(|p| p.any().unwrap_or(true));
+        drop(polled);
+        if spare_ready {
+            spare = making.take().and_then(Making::finish);
+        }
+        if exited {
+            while exits.read_signal().ok().flatten().is_some() {}
+            reap(&mut running);
+        }
+        if request {
+            match receive(&control) {
+                Ok(Some(req)) => {
+                    let sandbox = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
+                    if req.namespaces.contains(sandbox) {
+                        clone_pid1(req, spare.take(), &mut running);
+                    } else {
+                        clone_child(req, CloneFlags::empty(), None, &mut running);
+                    }
+                    if spare.is_none() && making.is_none() {
+                        making = Making::start();
+                    }
+                }
+                Ok(None) => std::process::exit(0),
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(_) => std::process::exit(125),
+            }
+        }
+    }
+}
+
+/// Clones the run's init as pid 1 of a new pid and mount namespace, in `spare`'s namespaces.
+fn clone_pid1(req: Request, spare: Option<Spare>, running: &mut HashMap<Pid, UnixStream>) {
+    let flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
+    clone_child(req, flags, spare.as_ref(), running);
+}
+
+/// Clones (forks, with `flags`) the init of one run; the zygote keeps only its status socket
+/// and says the init's pid first.
+fn clone_child(
+    req: Request,
+    flags: CloneFlags,
+    spare: Option<&Spare>,
+    running: &mut HashMap<Pid, UnixStream>,
+) {
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let mut status = req.fds.status;
+    if pid == 0 {
+        let fds = RunFds {
+            status,
+            stdout: req.fds.stdout,
+            stderr: req.fds.stderr,
+        };
+        become_init(fds, req.namespaces, flags, spare);
+    }
+    crate::trace::mark("zygote: cloned");
+    let line = if pid < 0 {
+        Status::SetupFailed(format!("fork the sandbox init: {}", Errno::last()))
+    } else {
+        Status::Started(pid as u32)
+    };
+    if let Ok(mut text) = serde_json::to_string(&line) {
+        text.push('\n');
+        let _ = status.write_all(text.as_bytes());
+    }
+    if pid > 0 {
+        running.insert(Pid::from_raw(pid as i32), status);
+    }
+}
+
+/// In the cloned child: joins the spare namespaces, takes the state of a freshly started
+/// init, then runs as pid 1 (cloned into new pid and mount namespaces) or as a plain init.
+fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Option<&Spare>) -> ! {
+    // Should the zygote die before this, the run goes on (or ends on its own: a dead rbuild
+    // never sends the config).
+    if crate::init::set_pdeathsig().is_err() {
+        std::process::exit(125);
+    }
+    let joined = spare.map_or(CloneFlags::empty(), |s| {
+        s.enter(wanted & SPARE_FLAGS & !cloned)
+    });
+    let moves = [
+        (fds.status.as_raw_fd(), 0),
+        (fds.stdout.as_raw_fd(), 1),
+        (fds.stderr.as_raw_fd(), 2),
+    ];
+    for (from, to) in moves {
+        // dup2 clears close-on-exec on the new descriptor; the originals are closed below.
+        if nix::unistd::dup2(from, to).is_err() {
+            std::process::exit(125);
+        }
+    }
+    std::mem::forget(fds);
+    // Everything else: the control socket, the signalfd, spares, other runs' status sockets.
+    // SAFETY: close_range with plain integer arguments.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
+        std::process::exit(125);
+    }
+    crate::trace::descriptors_closed();
+    if nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).is_err()
+    {
+        std::process::exit(125);
+    }
+    if cloned.contains(CloneFlags::CLONE_NEWPID) {
+        crate::init::pid1_process(cloned | joined)
+    } else {
+        crate::init::init_process()
+    }
+}
+
+/// Reaps every exited child and tells its run how it ended (spare helpers have no run).
+fn reap(running: &mut HashMap<Pid, UnixStream>) {
+    loop {
+        let (pid, how) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, format!("exit status: {code}")),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, format!("signal: {sig}")),
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => continue,
+        };
+        if let Some(mut status) = running.remove(&pid) {
+            if let Ok(mut line) = serde_json::to_string(&Status::InitEnded(how)) {
+                line.push('\n');
+                // The run may be over and its end of the socket gone: nobody to tell then.
+                let _ = status.write_all(line.as_bytes());
+            }
+        }
+    }
+}
+
+/// Receives one run's request; `None` when rbuild has closed its end.
+fn receive(control: &OwnedFd) -> std::result::Result<Option<Request>, Errno> {
+    let mut flags = [0u8; 4];
+    let mut iov = [IoSliceMut::new(&mut flags)];
+    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let msg = recvmsg::<()>(
+        control.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+    )?;
+    let mut received = Vec::new();
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: descriptors passed to us are ours to own.
+            received.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    if msg.bytes == 0 && received.is_empty() {
+        return Ok(None);
+    }
+    let bytes = msg.bytes;
+    let namespaces = CloneFlags::from_bits_truncate(i32::from_le_bytes(flags));
+    let mut fds = received.into_iter();
+    match (bytes, fds.next(), fds.next(), fds.next()) {
+        (4, Some(status), Some(stdout), Some(stderr)) => Ok(Some(Request {
+            namespaces,
+            fds: RunFds {
+                status: UnixStream::from(status),
+                stdout,
+                stderr,
+            },
+        })),
+        // A malformed request: dropping what came closes it, and its run sees the end.
+        _ => Err(Errno::EAGAIN),
+    }
+}
