@@ -136,15 +136,17 @@ impl BuildContext {
             // could never be hit again and would only pile up.
             return Ok(());
         }
-        // The files by (dev, ino), as positions (8 bytes each, not a record each).
-        let mut files: Vec<usize> = (0..self.table.len())
+        // The files by (dev, ino), as positions (4 bytes each, not a record each; the table
+        // holds fewer than 2^32 entries).
+        let mut files: Vec<u32> = (0..self.table.len())
             .filter(|&i| self.table.kind(i) == EntryKind::File)
+            .filter_map(|i| u32::try_from(i).ok())
             .collect();
         files.sort_unstable_by_key(|&i| {
-            let k = self.table.stat_key(i);
+            let k = self.table.stat_key(i as usize);
             (k.dev, k.ino)
         });
-        cache.save(|| files.iter().map(|&i| self.table.stat_key(i)))
+        cache.save(|| files.iter().map(|&i| self.table.stat_key(i as usize)))
     }
 
     /// The context directory, `None` for the empty context.

@@ -39,6 +39,7 @@ mod resolve;
 mod select;
 mod source;
 mod stat_cache;
+mod stat_fresh;
 mod table;
 mod view;
 mod walk;

@@ -9,6 +9,10 @@
 //! the same filesystem timestamp tick as the cache was written could keep its stat data while
 //! its content changed, so such records are re-hashed (and not carried over on save).
 //!
+//! Records of files hashed in this build are gathered by `stat_fresh` (spilled to unnamed
+//! temporary files in sorted runs past 32Ki records) and merged with the loaded records at
+//! save; neither side is ever held whole in memory for a big cache.
+//!
 //! File format, read in one go and searched in place (nothing is parsed into a map): the
 //! magic `RBSTATC2`, a little-endian `u64` record count, then fixed 72-byte records sorted by
 //! (`dev`, `ino`) strictly increasing: `dev`, `ino`, `size` (`u64`), `mtime_ns`, `ctime_ns`
@@ -16,14 +20,14 @@
 //! renamed into place (crash-safe: a reader sees the old or the new file). A missing,
 //! unreadable, truncated, unsorted or otherwise corrupt cache file is treated as empty.
 
-use std::io::Write as _;
-use std::os::unix::fs::MetadataExt;
+use std::io::{Read, Write as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use rbuild_types::Digest;
 
 use crate::error::ContextError;
+use crate::stat_fresh::{Fresh, Merged, Record};
 use crate::walk::StatKey;
 
 /// Magic and format version; a file starting otherwise is ignored.
@@ -31,7 +35,7 @@ const MAGIC: &[u8; 8] = b"RBSTATC2";
 /// Header: magic + record count.
 const HEADER: usize = 16;
 /// One record: five 8-byte fields and a digest.
-const RECORD: usize = 5 * 8 + 32;
+pub(crate) const RECORD: usize = 5 * 8 + 32;
 
 /// A cache file of at most this many bytes is held in memory whole; a bigger one is searched
 /// on disk through a sparse index ([`Loaded::Disk`]), so memory does not grow with it.
@@ -61,7 +65,7 @@ pub struct StatCache {
     path: PathBuf,
     loaded: Loaded,
     trusted_before_ns: i64,
-    fresh: Mutex<Vec<(StatKey, Digest)>>,
+    fresh: Fresh,
 }
 
 impl StatCache {
@@ -72,7 +76,7 @@ impl StatCache {
             path: path.to_path_buf(),
             loaded: Loaded::Memory(Vec::new()),
             trusted_before_ns: i64::MIN,
-            fresh: Mutex::new(Vec::new()),
+            fresh: Fresh::new(&parent_dir(path)),
         };
         let Ok(meta) = std::fs::metadata(path) else {
             return cache;
@@ -124,7 +128,6 @@ impl StatCache {
                 count,
                 firsts,
             } => {
-                use std::os::unix::fs::FileExt as _;
                 let block = firsts.partition_point(|k| *k <= want).checked_sub(1)?;
                 let start = block * BLOCK;
                 let n = BLOCK.min(count - start);
@@ -143,14 +146,39 @@ impl StatCache {
     /// racy.
     pub fn lookup(&self, stat: &StatKey) -> Option<Digest> {
         let (key, content) = self.find(stat.dev, stat.ino)?;
-        let racy = key.mtime_ns >= self.trusted_before_ns || key.ctime_ns >= self.trusted_before_ns;
-        (key == *stat && !racy).then_some(content)
+        self.trusted(&key, stat).then_some(content)
     }
 
-    /// Remembers the content digest of a file hashed as of `stat`.
+    /// Whether a loaded record `key` may be used for a file now at `stat`: the same stat data
+    /// and timestamps older than the cache file (the racy-timestamp rule).
+    fn trusted(&self, key: &StatKey, stat: &StatKey) -> bool {
+        let racy = key.mtime_ns >= self.trusted_before_ns || key.ctime_ns >= self.trusted_before_ns;
+        key == stat && !racy
+    }
+
+    /// Remembers the content digest of a file hashed as of `stat` (kept for [`save`]).
+    ///
+    /// [`save`]: StatCache::save
     pub fn remember(&self, stat: StatKey, content: Digest) {
-        if let Ok(mut fresh) = self.fresh.lock() {
-            fresh.push((stat, content));
+        self.fresh.push(stat, content);
+    }
+
+    /// The loaded records in order, read sequentially (for the streamed save).
+    fn loaded_cursor(&self) -> Cursor<'_> {
+        let source = match &self.loaded {
+            Loaded::Memory(bytes) => Source::Memory(bytes.get(HEADER..).unwrap_or(&[])),
+            Loaded::Disk { file, .. } => Source::Disk(std::io::BufReader::with_capacity(
+                1 << 16,
+                AtReader {
+                    file,
+                    pos: HEADER as u64,
+                },
+            )),
+        };
+        Cursor {
+            source,
+            left: self.count(),
+            head: None,
         }
     }
 
@@ -159,17 +187,18 @@ impl StatCache {
     /// sorted by (dev, ino) (hard links repeat a key), each call from the start. Records of
     /// files that disappeared or changed are dropped. Nothing is written when the result
     /// equals the loaded file. Streamed (memory does not grow with the number of records):
-    /// temporary file, fsync, rename.
+    /// a three-way merge in (dev, ino) order of `files`, the fresh records (spilled runs and
+    /// buffer) and the loaded records read sequentially; temporary file, fsync, rename.
     pub fn save<I: Iterator<Item = StatKey>>(
         &self,
         files: impl Fn() -> I,
     ) -> Result<(), ContextError> {
-        let Ok(mut fresh) = self.fresh.lock() else {
-            return Ok(());
+        let read_err = |source: std::io::Error| ContextError::Io {
+            path: self.path.clone(),
+            source,
         };
-        fresh.sort_unstable_by_key(|(k, _)| (k.dev, k.ino));
-        fresh.dedup_by_key(|(k, _)| (k.dev, k.ino));
-        if fresh.is_empty() {
+        if self.fresh.is_empty() {
+            let mut loaded = self.loaded_cursor();
             let mut carried = 0usize;
             let mut last = None;
             for stat in files() {
@@ -177,18 +206,15 @@ impl StatCache {
                     continue;
                 }
                 last = Some((stat.dev, stat.ino));
-                if self.lookup(&stat).is_some() {
-                    carried += 1;
+                if let Some((key, _)) = loaded.seek((stat.dev, stat.ino)).map_err(read_err)? {
+                    carried += usize::from(self.trusted(&key, &stat));
                 }
             }
             if carried == self.count() {
                 return Ok(());
             }
         }
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_dir(&self.path);
         std::fs::create_dir_all(&dir).map_err(ContextError::io(&dir))?;
         let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(ContextError::io(&dir))?;
         let io = |e| ContextError::Io {
@@ -209,7 +235,8 @@ impl StatCache {
             written += 1;
             out.write_all(&record)
         };
-        let mut pending = fresh.iter().peekable();
+        let mut pending = Pending::new(self.fresh.merged().map_err(read_err)?).map_err(read_err)?;
+        let mut loaded = self.loaded_cursor();
         let mut last = None;
         for stat in files() {
             let key = (stat.dev, stat.ino);
@@ -218,32 +245,132 @@ impl StatCache {
             }
             last = Some(key);
             // Fresh records sort in first (those of files not listed are kept too).
-            while let Some((k, d)) = pending.next_if(|(k, _)| (k.dev, k.ino) < key) {
-                emit(&mut out, k, d).map_err(io)?;
+            while let Some((k, d)) = pending.next_if(|k| k < key).map_err(read_err)? {
+                emit(&mut out, &k, &d).map_err(io)?;
             }
-            if let Some((k, d)) = pending.next_if(|(k, _)| (k.dev, k.ino) == key) {
-                emit(&mut out, k, d).map_err(io)?;
-            } else if let Some(d) = self.lookup(&stat) {
-                emit(&mut out, &stat, &d).map_err(io)?;
+            if let Some((k, d)) = pending.next_if(|k| k == key).map_err(read_err)? {
+                emit(&mut out, &k, &d).map_err(io)?;
+            } else if let Some((k, d)) = loaded.seek(key).map_err(read_err)? {
+                if self.trusted(&k, &stat) {
+                    emit(&mut out, &stat, &d).map_err(io)?;
+                }
             }
         }
-        for (k, d) in pending {
-            emit(&mut out, k, d).map_err(io)?;
+        while let Some((k, d)) = pending.next_if(|_| true).map_err(read_err)? {
+            emit(&mut out, &k, &d).map_err(io)?;
         }
         out.flush().map_err(io)?;
         drop(out);
-        {
-            use std::os::unix::fs::FileExt as _;
-            tmp.as_file()
-                .write_all_at(&written.to_le_bytes(), 8)
-                .map_err(io)?;
-        }
+        tmp.as_file()
+            .write_all_at(&written.to_le_bytes(), 8)
+            .map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(&self.path).map_err(|e| ContextError::Io {
             path: self.path.clone(),
             source: e.error,
         })?;
         Ok(())
+    }
+}
+
+/// The directory holding the cache file `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The merged fresh records with one record of look-ahead.
+struct Pending<'a> {
+    merged: Merged<'a>,
+    head: Option<Record>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(mut merged: Merged<'a>) -> std::io::Result<Pending<'a>> {
+        let head = merged.next().transpose()?;
+        Ok(Pending { merged, head })
+    }
+
+    /// Takes the head record if its (dev, ino) satisfies `pred`.
+    fn next_if(&mut self, pred: impl Fn((u64, u64)) -> bool) -> std::io::Result<Option<Record>> {
+        match self.head {
+            Some((k, _)) if pred((k.dev, k.ino)) => {
+                let taken = self.head.take();
+                self.head = self.merged.next().transpose()?;
+                Ok(taken)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `Read` from a file at an own offset (`pread`), so lookups sharing the file are unaffected.
+struct AtReader<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+}
+
+impl Read for AtReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where a [`Cursor`] reads records from.
+enum Source<'a> {
+    Memory(&'a [u8]),
+    Disk(std::io::BufReader<AtReader<'a>>),
+}
+
+/// The loaded records read in order; [`Cursor::seek`] moves forward only, so a walk over
+/// keys in increasing order reads the file once.
+struct Cursor<'a> {
+    source: Source<'a>,
+    /// Records not read yet.
+    left: usize,
+    head: Option<Record>,
+}
+
+impl Cursor<'_> {
+    fn read_next(&mut self) -> std::io::Result<Option<Record>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        match &mut self.source {
+            Source::Memory(bytes) => {
+                let (r, rest) = bytes.split_at(RECORD.min(bytes.len()));
+                *bytes = rest;
+                Ok((r.len() == RECORD).then(|| decode_record(r)))
+            }
+            Source::Disk(input) => {
+                let mut r = [0u8; RECORD];
+                input.read_exact(&mut r)?;
+                Ok(Some(decode_record(&r)))
+            }
+        }
+    }
+
+    /// The record for `key`, skipping every record before it. Keys must be asked for in
+    /// increasing order.
+    fn seek(&mut self, key: (u64, u64)) -> std::io::Result<Option<Record>> {
+        loop {
+            if self.head.is_none() {
+                self.head = self.read_next()?;
+            }
+            match self.head {
+                None => return Ok(None),
+                Some((k, d)) => match (k.dev, k.ino).cmp(&key) {
+                    std::cmp::Ordering::Less => self.head = None,
+                    std::cmp::Ordering::Equal => return Ok(Some((k, d))),
+                    std::cmp::Ordering::Greater => return Ok(None),
+                },
+            }
+        }
     }
 }
 
@@ -295,7 +422,8 @@ fn index_file(file: std::fs::File) -> Option<Loaded> {
     })
 }
 
-fn encode_record(out: &mut Vec<u8>, k: &StatKey, content: &Digest) {
+/// Appends the [`RECORD`] bytes of (`k`, `content`) to `out`.
+pub(crate) fn encode_record(out: &mut Vec<u8>, k: &StatKey, content: &Digest) {
     out.extend_from_slice(&k.dev.to_le_bytes());
     out.extend_from_slice(&k.ino.to_le_bytes());
     out.extend_from_slice(&k.size.to_le_bytes());
@@ -305,7 +433,7 @@ fn encode_record(out: &mut Vec<u8>, k: &StatKey, content: &Digest) {
 }
 
 /// Decodes one record; `r` is exactly [`RECORD`] bytes.
-fn decode_record(r: &[u8]) -> (StatKey, Digest) {
+pub(crate) fn decode_record(r: &[u8]) -> (StatKey, Digest) {
     let word = |i: usize| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&r[i * 8..i * 8 + 8]);
@@ -456,6 +584,54 @@ mod tests {
         bytes[HEADER..HEADER + RECORD].copy_from_slice(&[0xff; RECORD]);
         std::fs::write(&path, &bytes).expect("write");
         assert_eq!(StatCache::load(&path).count(), 0);
+    }
+
+    #[test]
+    fn spilled_fresh_records_merge_with_loaded_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c");
+        let first = StatCache::load(&path);
+        for ino in [10, 20, 30, 40] {
+            first.remember(key(ino, 1), Digest::of(&ino.to_le_bytes()));
+        }
+        first
+            .save(|| [key(10, 1), key(20, 1), key(30, 1), key(40, 1)].into_iter())
+            .expect("save");
+        let mut second = StatCache::load(&path);
+        second.fresh = Fresh::with_run(dir.path(), 2);
+        // 30 changed (re-hashed), 40 gone, 5/25/35 new, 99 hashed but not listed (kept).
+        for ino in [35, 5, 99, 25] {
+            second.remember(key(ino, 1), Digest::of(&ino.to_le_bytes()));
+        }
+        second.remember(key(30, 2), Digest::of(b"thirty, changed"));
+        assert!(second.fresh.runs() >= 2);
+        let listed = [5, 10, 20, 25, 30, 35];
+        second
+            .save(|| {
+                listed
+                    .iter()
+                    .map(|&ino| key(ino, if ino == 30 { 2 } else { 1 }))
+            })
+            .expect("save");
+        let third = StatCache::load(&path);
+        assert_eq!(third.count(), 7);
+        for ino in [5, 10, 20, 25, 35, 99] {
+            assert_eq!(
+                third.lookup(&key(ino, 1)),
+                Some(Digest::of(&ino.to_le_bytes())),
+                "{ino}"
+            );
+        }
+        assert_eq!(
+            third.lookup(&key(30, 2)),
+            Some(Digest::of(b"thirty, changed"))
+        );
+        assert_eq!(third.lookup(&key(40, 1)), None, "gone");
+        let unnamed_runs_left = std::fs::read_dir(dir.path()).expect("dir").count();
+        assert_eq!(
+            unnamed_runs_left, 1,
+            "only the cache file is in its directory"
+        );
     }
 
     #[test]
