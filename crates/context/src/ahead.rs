@@ -20,14 +20,12 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::entry::EntryKind;
 use crate::error::ContextError;
 use crate::filter::{DirState, Filter};
-use crate::listdir::{list_dir, Listed};
+use crate::listdir::list_dir;
+pub(crate) use crate::listdir::Listing;
 use crate::walk::walk_order;
 
 /// Children held in finished listings before workers pause.
 const BUFFER_LIMIT: usize = 1 << 16;
-
-/// A listing as the walk consumes it: children sorted by name, each `Some`.
-pub(crate) type Listing = Vec<Option<Listed>>;
 
 /// A relative directory path ordered by walk order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +92,13 @@ impl<'a> ReadAhead<'a> {
         let listing = list_dir(self.root, rel, self.filter, state);
         let subdirs = match &listing {
             Ok(items) => items
+                .items()
                 .iter()
-                .flatten()
                 .filter(|item| item.meta.kind == EntryKind::Dir)
                 .map(|item| {
-                    let child = self.filter.child_state(state, &item.rel, item.decision);
-                    (WalkKey(item.rel.clone()), child)
+                    let rel = items.rel(item);
+                    let child = self.filter.child_state(state, rel, item.decision);
+                    (WalkKey(rel.to_string()), child)
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -129,7 +128,7 @@ impl<'a> ReadAhead<'a> {
             let mut shared = self.lock();
             shared.queue.extend(subdirs);
             shared.busy -= 1;
-            shared.buffered += listing.as_ref().map_or(0, Vec::len);
+            shared.buffered += listing.as_ref().map_or(0, Listing::len);
             shared.done.insert(rel, listing);
             drop(shared);
             self.changed.notify_all();
@@ -142,7 +141,7 @@ impl<'a> ReadAhead<'a> {
         let mut shared = self.lock();
         loop {
             if let Some(listing) = shared.done.remove(rel) {
-                shared.buffered -= listing.as_ref().map_or(0, Vec::len);
+                shared.buffered -= listing.as_ref().map_or(0, Listing::len);
                 drop(shared);
                 self.changed.notify_all();
                 return listing;

@@ -6,6 +6,10 @@
 //! relative to the directory descriptor (never following a symlink, no path lookup per file)
 //! and `readlinkat` for symlinks. Decisions reuse the parent directory's pattern hits
 //! ([`DirState`]); below a directory that no pattern can touch nothing is matched at all.
+//!
+//! A listing keeps its children's relative paths in one string (no allocation per child):
+//! re-verifying an unchanged context is mostly this loop, so it must cost little more than
+//! the system calls themselves.
 
 use std::ffi::OsStr;
 use std::os::fd::BorrowedFd;
@@ -23,13 +27,47 @@ use crate::table::Meta;
 /// Below this many names a directory's children are described on the calling thread.
 const PARALLEL_MIN: usize = 512;
 
-/// A child found in a directory, decided and described.
+/// A child found in a directory, decided and described. Its relative path is
+/// `text[start..end]` of the [`Listing`] holding it.
 pub(crate) struct Listed {
-    pub rel: String,
+    start: usize,
+    end: usize,
     pub meta: Meta,
     pub dev: u64,
     pub link: Option<Box<str>>,
     pub decision: Decision,
+}
+
+/// The children of one directory. Invariants: every item's range lies in `text` on
+/// character boundaries; items are sorted by relative path (byte-wise, which is walk order
+/// among siblings).
+#[derive(Default)]
+pub(crate) struct Listing {
+    text: String,
+    items: Vec<Listed>,
+}
+
+impl Listing {
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The children, sorted.
+    pub fn items(&self) -> &[Listed] {
+        &self.items
+    }
+
+    /// Child `k` with its relative path (mutable, so its link target can be moved out).
+    pub fn item_mut(&mut self, k: usize) -> Option<(&str, &mut Listed)> {
+        let item = self.items.get_mut(k)?;
+        Some((self.text.get(item.start..item.end).unwrap_or(""), item))
+    }
+
+    /// The relative path of `item` (one of this listing's).
+    pub fn rel(&self, item: &Listed) -> &str {
+        self.text.get(item.start..item.end).unwrap_or("")
+    }
 }
 
 /// Reads directory `rel` (`""` for the root) and decides and describes each child. The
@@ -39,7 +77,7 @@ pub(crate) fn list_dir(
     rel: &str,
     filter: &Filter,
     state: &DirState,
-) -> Result<Vec<Option<Listed>>, ContextError> {
+) -> Result<Listing, ContextError> {
     let path = if rel.is_empty() {
         root.to_path_buf()
     } else {
@@ -61,7 +99,9 @@ pub(crate) fn list_dir(
         Mode::empty(),
     )
     .map_err(io)?;
-    let mut names: Vec<(String, FileType)> = Vec::new();
+    // Each child's relative path is appended to `text`; `names` holds its range and type.
+    let mut text = String::new();
+    let mut names: Vec<(usize, usize, FileType)> = Vec::new();
     // Reads through this descriptor (no reopen); `fstatat` below uses it too, which the
     // directory stream's position does not affect.
     let mut dir = Dir::new(fd).map_err(io)?;
@@ -74,45 +114,63 @@ pub(crate) fn list_dir(
         let name = std::str::from_utf8(name).map_err(|_| ContextError::NonUtf8 {
             path: path.join(OsStr::from_bytes(name)),
         })?;
-        let child = if rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel}/{name}")
-        };
-        names.push((child, dent.file_type()));
+        let start = text.len();
+        if !rel.is_empty() {
+            text.push_str(rel);
+            text.push('/');
+        }
+        text.push_str(name);
+        names.push((start, text.len(), dent.file_type()));
     }
     let fd = dir.fd().map_err(io)?;
-    let describe =
-        |(child, ft): (String, FileType)| describe_child(root, fd, child, ft, filter, state);
-    let mut items: Vec<Option<Listed>> = if names.len() >= PARALLEL_MIN {
-        names
+    let text_ref = &text;
+    let describe = |(start, end, ft): (usize, usize, FileType)| {
+        let child = text_ref.get(start..end).unwrap_or("");
+        describe_child(root, fd, child, ft, filter, state).map(|described| {
+            described.map(|(meta, dev, link, decision)| Listed {
+                start,
+                end,
+                meta,
+                dev,
+                link,
+                decision,
+            })
+        })
+    };
+    let mut items: Vec<Listed> = if names.len() >= PARALLEL_MIN {
+        let described: Vec<Option<Listed>> = names
             .into_par_iter()
             .map(describe)
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        described.into_iter().flatten().collect()
     } else {
-        names.into_iter().map(describe).collect::<Result<_, _>>()?
+        let mut items = Vec::with_capacity(names.len());
+        for name in names {
+            items.extend(describe(name)?);
+        }
+        items
     };
-    items.retain(Option::is_some);
-    items.sort_unstable_by(|a, b| match (a, b) {
-        (Some(a), Some(b)) => a.rel.cmp(&b.rel),
-        _ => std::cmp::Ordering::Equal,
-    });
-    Ok(items)
+    items.sort_unstable_by(|a, b| text[a.start..a.end].cmp(&text[b.start..b.end]));
+    Ok(Listing { text, items })
 }
+
+/// What [`describe_child`] finds out about a kept child: its description, device, symlink
+/// target and the filter's decision.
+type Described = (Meta, u64, Option<Box<str>>, Decision);
 
 /// Decides one child and, unless skipped, describes it from `fstatat` on its directory.
 fn describe_child(
     root: &Path,
     dir: BorrowedFd<'_>,
-    rel: String,
+    rel: &str,
     ft: FileType,
     filter: &Filter,
     state: &DirState,
-) -> Result<Option<Listed>, ContextError> {
-    let name = rel.rsplit('/').next().unwrap_or(&rel);
+) -> Result<Option<Described>, ContextError> {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
     let stat = |name: &str| {
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| ContextError::Io {
-            path: root.join(&rel),
+            path: root.join(rel),
             source: e.into(),
         })
     };
@@ -120,7 +178,7 @@ fn describe_child(
         if state.keeps_all() {
             Decision::Keep
         } else {
-            filter.decide_in(state, &rel, is_dir)
+            filter.decide_in(state, rel, is_dir)
         }
     };
     let (mut decision, early) = match ft {
@@ -156,11 +214,11 @@ fn describe_child(
     let link = if kind == EntryKind::Symlink {
         let target =
             rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| ContextError::Io {
-                path: root.join(&rel),
+                path: root.join(rel),
                 source: e.into(),
             })?;
         let target = target.into_string().map_err(|_| ContextError::NonUtf8 {
-            path: root.join(&rel),
+            path: root.join(rel),
         })?;
         Some(target.into_boxed_str())
     } else {
@@ -174,19 +232,12 @@ fn describe_child(
         ctime_ns: nanos(st.st_ctime as i64, st.st_ctime_nsec as i64),
         uid: st.st_uid,
         gid: st.st_gid,
-        dev: 0,
         mode: (st.st_mode & 0o7777) as u16,
         kind,
     };
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     let dev = st.st_dev as u64;
-    Ok(Some(Listed {
-        rel,
-        meta,
-        dev,
-        link,
-        decision,
-    }))
+    Ok(Some((meta, dev, link, decision)))
 }
 
 /// Seconds and nanoseconds as nanoseconds since the epoch, saturating.

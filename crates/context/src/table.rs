@@ -3,7 +3,8 @@
 //! A million-entry context must fit in well under 100 MB, so an entry is not a
 //! [`ContextEntry`] (two heap strings, a `PathBuf`, an optional target: ~170 bytes) but
 //! - its relative path, a slice of one shared `arena` string ending at `ends[i]`;
-//! - a 48-byte [`Meta`] (kind, mode, owner, size and the stat data the stat cache compares);
+//! - a 40-byte `Packed` record (kind, mode, size and the stat data the stat cache compares,
+//!   plus an index into the few distinct (uid, gid, device) triples of the context);
 //! - for symlinks only, its target in a side list sorted by position.
 //!
 //! The host path is derived on demand (`root` + `rel`) and a [`ContextEntry`] is materialised
@@ -11,18 +12,18 @@
 //!
 //! Invariants: `ends` and `meta` have one element per entry; `ends` is non-decreasing and its
 //! last element is `arena.len()`; `links` is sorted by position and names only symlinks;
-//! `meta[i].dev` indexes `devs`. Entries are pushed in walk order, so [`Table::position`] can
+//! `packed[i].owner` indexes `owners`, which holds each triple once. Entries are pushed in walk order, so [`Table::position`] can
 //! binary-search.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::entry::{ContextEntry, EntryKind};
 use crate::walk::{walk_order, StatKey};
 
-/// The fixed-size part of an entry. `dev` is an index into the table's device list (a
-/// context spans very few devices); `mode` holds `& 0o7777`; `size` is the file size (0 for
-/// directories and symlinks in the materialised entry, but the real `st_size` here, as the
-/// stat cache compares it).
+/// The fixed-size description of an entry (its device is given beside it). `mode` holds
+/// `& 0o7777`; `size` is the file size (0 for directories and symlinks in the materialised
+/// entry, but the real `st_size` here, as the stat cache compares it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Meta {
     pub size: u64,
@@ -31,9 +32,21 @@ pub(crate) struct Meta {
     pub ctime_ns: i64,
     pub uid: u32,
     pub gid: u32,
-    pub dev: u32,
     pub mode: u16,
     pub kind: EntryKind,
+}
+
+/// What the table stores per entry: [`Meta`] with uid, gid and device replaced by an index
+/// into the table's `owners` (40 bytes instead of 48 plus a device).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed {
+    size: u64,
+    ino: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    owner: u32,
+    mode: u16,
+    kind: EntryKind,
 }
 
 /// Why an entry cannot be added.
@@ -41,31 +54,53 @@ pub(crate) struct Meta {
 pub(crate) enum TableFull {
     /// The relative paths together exceed 4 GiB.
     PathText,
-    /// More than 2^32 distinct devices.
+    /// More than 2^32 distinct (uid, gid, device) triples.
     Devices,
 }
+
+/// A (uid, gid, device) triple.
+type Owner = (u32, u32, u64);
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     arena: String,
     ends: Vec<u32>,
-    meta: Vec<Meta>,
+    packed: Vec<Packed>,
     links: Vec<(u32, Box<str>)>,
-    devs: Vec<u64>,
+    owners: Vec<Owner>,
+    /// Index of each triple in `owners` (used while pushing).
+    owner_index: HashMap<Owner, u32>,
 }
 
 impl Table {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.meta.len()
+        self.packed.len()
     }
 
-    /// Appends an entry; `meta.dev` is ignored and replaced by the index of `dev`.
+    /// The index of `owner` in `owners`, added if new.
+    fn owner(&mut self, owner: Owner) -> Result<u32, TableFull> {
+        // Consecutive entries nearly always share their owner.
+        if let Some(last) = self.owners.len().checked_sub(1) {
+            if self.owners[last] == owner {
+                return u32::try_from(last).map_err(|_| TableFull::Devices);
+            }
+        }
+        if let Some(&i) = self.owner_index.get(&owner) {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.owners.len()).map_err(|_| TableFull::Devices)?;
+        self.owners.push(owner);
+        self.owner_index.insert(owner, i);
+        Ok(i)
+    }
+
+    /// Appends an entry described by `meta`, on device `dev`.
     pub fn push(
         &mut self,
         rel: &str,
-        mut meta: Meta,
+        meta: Meta,
         dev: u64,
         link: Option<Box<str>>,
     ) -> Result<(), TableFull> {
@@ -75,17 +110,19 @@ impl Table {
             .checked_add(rel.len())
             .and_then(|e| u32::try_from(e).ok())
             .ok_or(TableFull::PathText)?;
-        let pos = u32::try_from(self.meta.len()).map_err(|_| TableFull::PathText)?;
-        meta.dev = match self.devs.iter().position(|&d| d == dev) {
-            Some(i) => u32::try_from(i).map_err(|_| TableFull::Devices)?,
-            None => {
-                self.devs.push(dev);
-                u32::try_from(self.devs.len() - 1).map_err(|_| TableFull::Devices)?
-            }
-        };
+        let pos = u32::try_from(self.packed.len()).map_err(|_| TableFull::PathText)?;
+        let owner = self.owner((meta.uid, meta.gid, dev))?;
         self.arena.push_str(rel);
         self.ends.push(end);
-        self.meta.push(meta);
+        self.packed.push(Packed {
+            size: meta.size,
+            ino: meta.ino,
+            mtime_ns: meta.mtime_ns,
+            ctime_ns: meta.ctime_ns,
+            owner,
+            mode: meta.mode,
+            kind: meta.kind,
+        });
         if let Some(target) = link {
             self.links.push((pos, target));
         }
@@ -100,7 +137,7 @@ impl Table {
         let start = self.start(len);
         self.arena.truncate(start);
         self.ends.truncate(len);
-        self.meta.truncate(len);
+        self.packed.truncate(len);
         let keep = self.links.partition_point(|(p, _)| (*p as usize) < len);
         self.links.truncate(keep);
     }
@@ -109,8 +146,10 @@ impl Table {
     pub fn shrink_to_fit(&mut self) {
         self.arena.shrink_to_fit();
         self.ends.shrink_to_fit();
-        self.meta.shrink_to_fit();
+        self.packed.shrink_to_fit();
         self.links.shrink_to_fit();
+        // Only `push` needs the index.
+        self.owner_index = HashMap::new();
     }
 
     fn start(&self, i: usize) -> usize {
@@ -128,19 +167,38 @@ impl Table {
             .unwrap_or("")
     }
 
-    /// The fixed-size record of entry `i`.
-    pub fn meta(&self, i: usize) -> &Meta {
-        &self.meta[i]
+    /// The (uid, gid, device) of entry `i`.
+    fn owner_of(&self, i: usize) -> Owner {
+        self.owners
+            .get(self.packed[i].owner as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The description of entry `i`.
+    pub fn meta(&self, i: usize) -> Meta {
+        let p = &self.packed[i];
+        let (uid, gid, _) = self.owner_of(i);
+        Meta {
+            size: p.size,
+            ino: p.ino,
+            mtime_ns: p.mtime_ns,
+            ctime_ns: p.ctime_ns,
+            uid,
+            gid,
+            mode: p.mode,
+            kind: p.kind,
+        }
     }
 
     /// The kind of entry `i`.
     pub fn kind(&self, i: usize) -> EntryKind {
-        self.meta[i].kind
+        self.packed[i].kind
     }
 
     /// The symlink target of entry `i` (`None` unless it is a symlink).
     pub fn link(&self, i: usize) -> Option<&str> {
-        if self.meta[i].kind != EntryKind::Symlink {
+        if self.packed[i].kind != EntryKind::Symlink {
             return None;
         }
         let pos = u32::try_from(i).ok()?;
@@ -152,9 +210,9 @@ impl Table {
 
     /// The stat data of entry `i`, as the stat cache compares it.
     pub fn stat_key(&self, i: usize) -> StatKey {
-        let m = &self.meta[i];
+        let m = &self.packed[i];
         StatKey {
-            dev: self.devs.get(m.dev as usize).copied().unwrap_or(0),
+            dev: self.owner_of(i).2,
             ino: m.ino,
             size: m.size,
             mtime_ns: m.mtime_ns,
@@ -178,7 +236,7 @@ impl Table {
 
     /// Entry `i` as the public type, its host path being `root` joined with its path.
     pub fn entry(&self, root: &Path, i: usize) -> ContextEntry {
-        let m = &self.meta[i];
+        let m = self.meta(i);
         let rel = self.rel(i);
         ContextEntry {
             rel: rel.to_string(),
@@ -205,7 +263,6 @@ mod tests {
             ctime_ns: 3,
             uid: 4,
             gid: 5,
-            dev: 99,
             mode: 0o644,
             kind,
         }
@@ -219,7 +276,7 @@ mod tests {
             .expect("push");
         t.push("b", meta(EntryKind::File, 3), 7, None)
             .expect("push");
-        assert_eq!(std::mem::size_of::<Meta>(), 48);
+        assert_eq!(std::mem::size_of::<Packed>(), 40);
         assert_eq!(t.rel(1), "a/l");
         assert_eq!(t.link(1), Some("x"));
         assert_eq!(t.link(2), None);
@@ -227,6 +284,8 @@ mod tests {
         assert_eq!(t.position("a/m"), None);
         assert_eq!(t.stat_key(1).dev, 8);
         assert_eq!(t.stat_key(2).dev, 7);
+        assert_eq!(t.owners.len(), 2, "one entry per distinct (uid, gid, dev)");
+        assert_eq!((t.meta(1).uid, t.meta(1).gid), (4, 5));
         let e = t.entry(Path::new("/r"), 1);
         assert_eq!(e.host_path, Path::new("/r/a/l"));
         assert_eq!((e.size, e.link_target.as_deref()), (0, Some("x")));

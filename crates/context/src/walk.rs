@@ -84,7 +84,7 @@ fn depth_first(root: &Path, ahead: &ReadAhead<'_>) -> Result<Table, ContextError
         descend_at: None,
     }];
     while let Some(frame) = stack.last_mut() {
-        let Some(slot) = frame.items.get_mut(frame.next) else {
+        let Some((rel, item)) = frame.items.item_mut(frame.next) else {
             if let Some(done) = stack.pop() {
                 if done.descend_at.is_some_and(|at| at + 1 == table.len()) {
                     table.truncate(table.len() - 1);
@@ -93,18 +93,19 @@ fn depth_first(root: &Path, ahead: &ReadAhead<'_>) -> Result<Table, ContextError
             continue;
         };
         frame.next += 1;
-        let Some(item) = slot.take() else { continue };
         let at = table.len();
         table
-            .push(&item.rel, item.meta, item.dev, item.link)
+            .push(rel, item.meta, item.dev, item.link.take())
             .map_err(|full| too_large(root, full))?;
         if item.meta.kind != EntryKind::Dir {
             continue;
         }
+        let descend_at = (item.decision == Decision::Descend).then_some(at);
+        let items = ahead.take(rel)?;
         stack.push(Frame {
-            items: ahead.take(&item.rel)?,
+            items,
             next: 0,
-            descend_at: (item.decision == Decision::Descend).then_some(at),
+            descend_at,
         });
     }
     table.shrink_to_fit();
