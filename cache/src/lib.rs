@@ -60,6 +60,7 @@ mod error;
 mod fsutil;
 mod gc;
 mod index;
+mod janitor;
 mod layer_blobs;
 mod lock;
 mod logs;

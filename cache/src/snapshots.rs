@@ -4,10 +4,11 @@
 //! Lifecycle: [`Store::prepare_snapshot`] makes `tmp/snap-…/{upper,work}`; the caller fills
 //! `upper` (by running a command over an overlay, or unpacking a tar); then
 //! [`Store::commit_snapshot`] journals the id and renames `upper` to `snapshots/<hex>` in one
-//! step; the store handle syncs once for all its snapshots (module `durability`).
+//! step, and leaves the rest of the staging for the handle to remove when it syncs (module
+//! `janitor`); the store handle syncs once for all its snapshots (module `durability`).
 //! Invariant: a directory under `snapshots/` is complete, and durable unless a journal in
-//! `tmp/` lists it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
-//! staging.
+//! `tmp/` covers it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
+//! staging at once; a committed one's is gone when the handle syncs or is dropped.
 
 use std::fs;
 use std::path::PathBuf;
@@ -28,9 +29,18 @@ pub struct PreparedSnapshot {
     base: PathBuf,
 }
 
+impl PreparedSnapshot {
+    /// The staging directory, which the caller now removes instead of `Drop`.
+    fn disarm(mut self) -> PathBuf {
+        std::mem::take(&mut self.base)
+    }
+}
+
 impl Drop for PreparedSnapshot {
     fn drop(&mut self) {
-        let _ = fsutil::remove_tree(&self.base);
+        if !self.base.as_os_str().is_empty() {
+            let _ = fsutil::remove_tree(&self.base);
+        }
     }
 }
 
@@ -46,6 +56,8 @@ impl Store {
 
     /// Makes fresh, empty `upper` and `work` directories under `tmp/`.
     pub fn prepare_snapshot(&self) -> Result<PreparedSnapshot, CacheError> {
+        // Before the staging exists: everything made from here on is newer than the journal.
+        self.pending.begin()?;
         fsutil::spread_subdirs(&self.tmp_dir);
         let base = loop {
             let base = self.tmp_dir.join(fsutil::unique_name("snap"));
@@ -76,12 +88,15 @@ impl Store {
     ) -> Result<PathBuf, CacheError> {
         let dest = self.snapshots_dir.join(id.0.hex());
         if self.snapshot_path(id).is_some() {
+            self.janitor.remove_later(p.disarm());
             return Ok(dest);
         }
         // Published unsynced, but journaled first: the handle's final sync (or, after a crash,
         // the next exclusive open) settles it. See the `durability` module.
         self.pending.note(id)?;
         fsutil::rename_noreplace(&p.upper, &dest)?;
+        // What is left (the overlay work dir) is removed at the end, off the caller's path.
+        self.janitor.remove_later(p.disarm());
         Ok(dest)
     }
 }

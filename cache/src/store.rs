@@ -9,6 +9,7 @@ use crate::db::IndexDb;
 use crate::durability::{self, Pending};
 use crate::error::{io_err, CacheError};
 use crate::fsutil;
+use crate::janitor::Janitor;
 use crate::lock::StoreLock;
 
 /// A store rooted at one directory. `Send + Sync`; share it with `Arc`.
@@ -32,6 +33,8 @@ pub struct Store {
     pub(crate) index: IndexDb,
     /// Snapshots published but not yet synced (see the `durability` module).
     pub(crate) pending: Pending,
+    /// Committed snapshots' staging leftovers, removed when the handle syncs.
+    pub(crate) janitor: Janitor,
 }
 
 impl Store {
@@ -49,6 +52,7 @@ impl Store {
             root: root.to_path_buf(),
             blobs_dir,
             pending: Pending::new(&tmp_dir, &snapshots_dir),
+            janitor: Janitor::default(),
             snapshots_dir,
             tmp_dir,
             db_path: root.join("index.redb"),
@@ -65,8 +69,10 @@ impl Store {
     }
 
     /// Makes every snapshot this handle committed durable (one `syncfs`; see the `durability`
-    /// module). Also done when the handle is dropped.
+    /// module) and removes their staging leftovers. Also done when the handle
+    /// is dropped.
     pub fn sync(&self) -> Result<(), CacheError> {
+        self.janitor.settle();
         self.pending.sync()
     }
 }

@@ -63,6 +63,8 @@ fn commit_publishes_and_is_visible_only_after() {
     assert_eq!(path, dir.path().join("snapshots").join(id.0.hex()));
     assert_eq!(store.snapshot_path(&id), Some(path.clone()));
     assert_eq!(std::fs::read(path.join("hello")).unwrap(), b"world");
+    // The work dir goes in the background; it is gone once the handle has synced.
+    store.sync().unwrap();
     assert_eq!(tmp_entries(&store), 0, "work dir discarded");
 }
 
@@ -79,6 +81,7 @@ fn commit_twice_keeps_the_first() {
     let b = store.commit_snapshot(p2, &id).unwrap();
     assert_eq!(a, b);
     assert_eq!(std::fs::read(a.join("f")).unwrap(), b"first");
+    store.sync().unwrap();
     assert_eq!(tmp_entries(&store), 0, "second staging discarded");
 }
 
@@ -100,6 +103,7 @@ fn racing_commits_of_one_id_both_succeed() {
     let paths: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(paths.iter().all(|p| p == &paths[0]));
     assert!(paths[0].join("who").is_file());
+    store.sync().unwrap();
     assert_eq!(tmp_entries(&store), 0);
 }
 
