@@ -2,17 +2,18 @@
 //! links, generated /etc files, the rootfs mount point), has the zygote of `init_exe` (module
 //! `zygote`: `init_exe` re-executed once with [`crate::INIT_ARG`]) fork an init, hands it the
 //! spec over a socket on its stdin, streams the command's stdout/stderr to the request's
-//! [`LogSink`] from two threads, reads the init's status socket up to the command's end, and
+//! [`LogSink`](rbuild_solver::ports::LogSink) while it reads the init's status socket up to the command's end (module
+//! `run_io`), and
 //! finally removes the setup's placeholders (if any: the init layer usually provides every
 //! mount point) from the upper dir. The zygote reaps the init (the namespaces' teardown takes
 //! milliseconds) off rbuild's path. Scratch dirs live on /dev/shm when it is a tmpfs.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use rbuild_graph::NetworkMode;
-use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
+use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
 
 use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};
@@ -382,8 +383,8 @@ pub(crate) fn run_init(
     )?;
     crate::trace::mark("rbuild: launched");
     // Our copies of the init's ends are closed now: the EOFs below come from the sandbox.
-    let mut reader = BufReader::new(&channel);
-    let init_pid = match read_status(&mut reader)? {
+    let mut reader = crate::run_io::StatusReader::new(&channel);
+    let init_pid = match reader.next()? {
         Some(Status::Started(pid)) => pid,
         Some(Status::SetupFailed(msg)) => return Err(SetupError::Remote(msg)),
         other => {
@@ -433,12 +434,7 @@ pub(crate) fn run_init(
         }
         Ok(())
     };
-    let log = req.log;
-    let statuses = std::thread::scope(|s| {
-        s.spawn(move || pump(stdout, LogStream::Stdout, log));
-        s.spawn(move || pump(stderr, LogStream::Stderr, log));
-        read_statuses(&mut reader, &mut on_status)
-    })?;
+    let statuses = crate::run_io::collect(&mut reader, stdout, stderr, req.log, &mut on_status)?;
     drop(network);
     crate::trace::mark("rbuild: status read");
     drop(kill_on_cancel);
@@ -460,59 +456,4 @@ pub(crate) fn run_init(
         }
     }
     Ok(outcome)
-}
-
-/// Copies one output stream to the log sink, chunk by chunk, as it is produced.
-fn pump(mut from: impl Read, stream: LogStream, log: &dyn LogSink) {
-    let mut buf = [0u8; 8192];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => log.write(stream, &buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Reads one status line; `None` at the end of the stream.
-fn read_status(reader: &mut impl BufRead) -> Result<Option<Status>> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|e| SetupError::io("read", "sandbox status pipe", e))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        return serde_json::from_str(&line)
-            .map(Some)
-            .map_err(|source| SetupError::Protocol {
-                what: "decode sandbox status",
-                source,
-            });
-    }
-}
-
-/// Reads status lines until the command's end (or until every writer, the zygote included,
-/// has closed the socket), handing each to `on_status` as it arrives.
-fn read_statuses(
-    reader: &mut impl BufRead,
-    on_status: &mut dyn FnMut(&Status) -> Result<()>,
-) -> Result<Vec<Status>> {
-    let mut out = Vec::new();
-    while let Some(status) = read_status(reader)? {
-        on_status(&status)?;
-        let last = matches!(status, Status::Exited(_) | Status::Signaled(_));
-        out.push(status);
-        if last {
-            // The command's end is the last line; the init may still be on its way out.
-            break;
-        }
-    }
-    Ok(out)
 }

@@ -66,6 +66,7 @@ mod overlay;
 mod paths;
 mod protocol;
 mod rootless;
+mod run_io;
 mod run_mounts;
 mod runc;
 mod runc_stop;
