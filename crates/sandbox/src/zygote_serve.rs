@@ -52,6 +52,9 @@ pub(crate) fn serve() -> ! {
     let mut running: HashMap<Pid, UnixStream> = HashMap::new();
     let mut spare: Option<Spare> = None;
     let mut making = Making::start();
+    // A helper that failed (say, no right to make namespaces) is not tried again: the inits
+    // unshare their own.
+    let mut spares_work = true;
     loop {
         let mut polled = vec![
             PollFd::new(control.as_fd(), PollFlags::POLLIN),
@@ -71,6 +74,7 @@ pub(crate) fn serve() -> ! {
         drop(polled);
         if spare_ready {
             spare = making.take().and_then(Making::finish);
+            spares_work = spare.is_some();
         }
         if exited {
             while exits.read_signal().ok().flatten().is_some() {}
@@ -85,7 +89,7 @@ pub(crate) fn serve() -> ! {
                     } else {
                         clone_child(req, CloneFlags::empty(), None, &mut running);
                     }
-                    if spare.is_none() && making.is_none() {
+                    if spares_work && spare.is_none() && making.is_none() {
                         making = Making::start();
                     }
                 }
