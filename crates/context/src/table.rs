@@ -3,16 +3,21 @@
 //! A million-entry context must fit in well under 100 MB, so an entry is not a
 //! [`ContextEntry`] (two heap strings, a `PathBuf`, an optional target: ~170 bytes) but
 //! - its relative path, a slice of one shared `arena` string ending at `ends[i]`;
-//! - a 40-byte `Packed` record (kind, mode, size and the stat data the stat cache compares,
-//!   plus an index into the few distinct (uid, gid, device) triples of the context);
+//! - a 32-byte `Packed` record (kind, mode, size and the stat data the stat cache compares,
+//!   plus an index into the few distinct (uid, gid, device) triples of the context); the
+//!   size is held in 32 bits and the ctime as a 32-bit nanosecond offset from the mtime,
+//!   and an entry whose values do not fit (a file of 4 GiB or more, a ctime more than ≈ 2 s
+//!   away from the mtime) keeps them exactly in the `wide` side list instead;
 //! - for symlinks only, its target in a side list sorted by position.
 //!
 //! The host path is derived on demand (`root` + `rel`) and a [`ContextEntry`] is materialised
 //! only where the public API hands one out ([`Table::entry`]).
 //!
-//! Invariants: `ends` and `meta` have one element per entry; `ends` is non-decreasing and its
-//! last element is `arena.len()`; `links` is sorted by position and names only symlinks;
-//! `packed[i].owner` indexes `owners`, which holds each triple once. Entries are pushed in walk order, so [`Table::position`] can
+//! Invariants: `ends` and `packed` have one element per entry; `ends` is non-decreasing and
+//! its last element is `arena.len()`; `links` is sorted by position and names only symlinks;
+//! `wide` is sorted by position and names exactly the entries whose `size` is [`WIDE_SIZE`]
+//! or whose `ctime_delta` is [`WIDE_DELTA`]; `packed[i].owner` indexes `owners`, which holds
+//! each triple once. Entries are pushed in walk order, so [`Table::position`] can
 //! binary-search.
 
 use std::collections::HashMap;
@@ -37,16 +42,32 @@ pub(crate) struct Meta {
 }
 
 /// What the table stores per entry: [`Meta`] with uid, gid and device replaced by an index
-/// into the table's `owners` (40 bytes instead of 48 plus a device).
+/// into the table's `owners`, the size narrowed and the ctime stored as an offset from the
+/// mtime (32 bytes instead of 48 plus a device; see the module docs for what does not fit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Packed {
-    size: u64,
     ino: u64,
     mtime_ns: i64,
-    ctime_ns: i64,
+    /// The size, or [`WIDE_SIZE`]: look in `wide`.
+    size: u32,
+    /// `ctime_ns - mtime_ns`, or [`WIDE_DELTA`]: look in `wide`.
+    ctime_delta: i32,
     owner: u32,
     mode: u16,
     kind: EntryKind,
+}
+
+/// `Packed::size` of an entry whose size is in `wide`.
+const WIDE_SIZE: u32 = u32::MAX;
+/// `Packed::ctime_delta` of an entry whose ctime is in `wide`.
+const WIDE_DELTA: i32 = i32::MIN;
+
+/// The exact size and ctime of an entry that does not fit in [`Packed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wide {
+    pos: u32,
+    size: u64,
+    ctime_ns: i64,
 }
 
 /// Why an entry cannot be added.
@@ -67,6 +88,7 @@ pub(crate) struct Table {
     arena: String,
     ends: Vec<u32>,
     packed: Vec<Packed>,
+    wide: Vec<Wide>,
     links: Vec<(u32, Box<str>)>,
     owners: Vec<Owner>,
     /// Index of each triple in `owners` (used while pushing).
@@ -114,11 +136,24 @@ impl Table {
         let owner = self.owner((meta.uid, meta.gid, dev))?;
         self.arena.push_str(rel);
         self.ends.push(end);
+        let size = u32::try_from(meta.size).ok().filter(|&s| s != WIDE_SIZE);
+        let delta = meta
+            .ctime_ns
+            .checked_sub(meta.mtime_ns)
+            .and_then(|d| i32::try_from(d).ok())
+            .filter(|&d| d != WIDE_DELTA);
+        if size.is_none() || delta.is_none() {
+            self.wide.push(Wide {
+                pos,
+                size: meta.size,
+                ctime_ns: meta.ctime_ns,
+            });
+        }
         self.packed.push(Packed {
-            size: meta.size,
             ino: meta.ino,
             mtime_ns: meta.mtime_ns,
-            ctime_ns: meta.ctime_ns,
+            size: size.unwrap_or(WIDE_SIZE),
+            ctime_delta: delta.unwrap_or(WIDE_DELTA),
             owner,
             mode: meta.mode,
             kind: meta.kind,
@@ -140,6 +175,8 @@ impl Table {
         self.packed.truncate(len);
         let keep = self.links.partition_point(|(p, _)| (*p as usize) < len);
         self.links.truncate(keep);
+        let keep = self.wide.partition_point(|w| (w.pos as usize) < len);
+        self.wide.truncate(keep);
     }
 
     /// Gives back spare capacity (the walk grows the vectors by doubling).
@@ -147,6 +184,7 @@ impl Table {
         self.arena.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.packed.shrink_to_fit();
+        self.wide.shrink_to_fit();
         self.links.shrink_to_fit();
         // Only `push` needs the index.
         self.owner_index = HashMap::new();
@@ -175,15 +213,36 @@ impl Table {
             .unwrap_or_default()
     }
 
+    /// The exact (size, ctime) of entry `i`.
+    fn size_ctime(&self, i: usize) -> (u64, i64) {
+        let p = &self.packed[i];
+        if p.size != WIDE_SIZE && p.ctime_delta != WIDE_DELTA {
+            return (
+                u64::from(p.size),
+                p.mtime_ns.saturating_add(i64::from(p.ctime_delta)),
+            );
+        }
+        let wide = u32::try_from(i)
+            .ok()
+            .and_then(|pos| self.wide.binary_search_by_key(&pos, |w| w.pos).ok())
+            .map(|k| self.wide[k]);
+        match wide {
+            Some(w) => (w.size, w.ctime_ns),
+            // Unreachable by the invariants; a wrong stat key only means a re-hash.
+            None => (u64::MAX, i64::MIN),
+        }
+    }
+
     /// The description of entry `i`.
     pub fn meta(&self, i: usize) -> Meta {
         let p = &self.packed[i];
         let (uid, gid, _) = self.owner_of(i);
+        let (size, ctime_ns) = self.size_ctime(i);
         Meta {
-            size: p.size,
+            size,
             ino: p.ino,
             mtime_ns: p.mtime_ns,
-            ctime_ns: p.ctime_ns,
+            ctime_ns,
             uid,
             gid,
             mode: p.mode,
@@ -211,12 +270,13 @@ impl Table {
     /// The stat data of entry `i`, as the stat cache compares it.
     pub fn stat_key(&self, i: usize) -> StatKey {
         let m = &self.packed[i];
+        let (size, ctime_ns) = self.size_ctime(i);
         StatKey {
             dev: self.owner_of(i).2,
             ino: m.ino,
-            size: m.size,
+            size,
             mtime_ns: m.mtime_ns,
-            ctime_ns: m.ctime_ns,
+            ctime_ns,
         }
     }
 
@@ -269,6 +329,41 @@ mod tests {
     }
 
     #[test]
+    fn values_that_do_not_fit_are_kept_exactly() {
+        let mut t = Table::default();
+        let cases = [
+            (1u64, 10i64, 10i64),
+            (u64::from(u32::MAX), 10, 10),
+            (u64::from(u32::MAX) - 1, -5, 7),
+            (5 << 32, 0, 0),
+            (3, 0, i64::from(i32::MAX)),
+            (3, 0, i64::from(i32::MAX) + 1),
+            (3, 0, i64::from(i32::MIN)),
+            (3, 0, i64::from(i32::MIN) + 1),
+            (3, i64::MAX, i64::MIN),
+            (4, i64::MIN, i64::MAX),
+        ];
+        for (k, &(size, mtime_ns, ctime_ns)) in cases.iter().enumerate() {
+            let mut m = meta(EntryKind::File, k as u64);
+            (m.size, m.mtime_ns, m.ctime_ns) = (size, mtime_ns, ctime_ns);
+            t.push(&format!("f{k:02}"), m, 1, None).expect("push");
+        }
+        for (k, &(size, mtime_ns, ctime_ns)) in cases.iter().enumerate() {
+            let s = t.stat_key(k);
+            assert_eq!(
+                (s.size, s.mtime_ns, s.ctime_ns),
+                (size, mtime_ns, ctime_ns),
+                "{k}"
+            );
+            assert_eq!(t.meta(k).size, size, "{k}");
+        }
+        assert_eq!(t.wide.len(), 6, "cases 1, 3, 5, 6, 8 and 9 do not fit");
+        t.truncate(3);
+        assert_eq!(t.wide.len(), 1);
+        assert_eq!(t.stat_key(2).ctime_ns, 7);
+    }
+
+    #[test]
     fn push_lookup_truncate() {
         let mut t = Table::default();
         t.push("a", meta(EntryKind::Dir, 1), 7, None).expect("push");
@@ -276,7 +371,7 @@ mod tests {
             .expect("push");
         t.push("b", meta(EntryKind::File, 3), 7, None)
             .expect("push");
-        assert_eq!(std::mem::size_of::<Packed>(), 40);
+        assert_eq!(std::mem::size_of::<Packed>(), 32);
         assert_eq!(t.rel(1), "a/l");
         assert_eq!(t.link(1), Some("x"));
         assert_eq!(t.link(2), None);
