@@ -4,11 +4,11 @@
 //! A whole-filesystem `syncfs` per RUN flushed every dirty page of the filesystem, other
 //! processes' included (5–75 ms each on a shared machine), and an fsync per file of a layer
 //! costs a device flush per file; even an fdatasync of a journal line per snapshot cost
-//! 0.3–0.6 ms per RUN. Instead, before a handle stages its first snapshot, it creates its
+//! 0.3–0.6 ms per RUN. Instead, before a handle publishes its first snapshot, it creates its
 //! journal, `tmp/unsynced-<pid>-…`, whose first line is the journal's own timestamp as the
-//! filesystem recorded it, and makes the journal durable (one flush per build). Every
-//! snapshot the handle then publishes (renames into `snapshots/`) without syncing is a
-//! directory created after that moment, so its ctime is not older than the journal's; its id
+//! filesystem recorded it, and makes the journal durable (one flush per build). Each snapshot
+//! the handle then publishes (renames into `snapshots/`) without syncing first has its ctime
+//! set to the present (`chown(-1, -1)`), so its ctime is not older than the journal's; its id
 //! is also appended to the journal (unsynced: exact after a process kill, which loses no
 //! written data). When the handle is dropped (or [`crate::Store::sync`] is called) one
 //! `syncfs` makes every published snapshot durable and the journal is removed.
@@ -51,6 +51,8 @@ pub(crate) struct Pending {
 struct Journal {
     path: PathBuf,
     file: File,
+    /// A snapshot was published under this journal (else the final sync has nothing to do).
+    published: bool,
 }
 
 impl Pending {
@@ -64,15 +66,6 @@ impl Pending {
 
     fn lock(&self) -> MutexGuard<'_, Option<Journal>> {
         self.journal.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Makes sure this handle has a durable journal: called before a snapshot is staged.
-    pub(crate) fn begin(&self) -> Result<(), CacheError> {
-        let mut guard = self.lock();
-        if guard.is_none() {
-            *guard = Some(self.create()?);
-        }
-        Ok(())
     }
 
     fn create(&self) -> Result<Journal, CacheError> {
@@ -91,7 +84,11 @@ impl Pending {
             .map_err(io_err("write snapshot journal", &path))?;
         // The journal's name must be durable before any rename it covers.
         fsutil::fsync_dir(&self.tmp_dir)?;
-        Ok(Journal { path, file })
+        Ok(Journal {
+            path,
+            file,
+            published: false,
+        })
     }
 
     /// Notes that snapshot `id` is about to be published unsynced. Must return before the
@@ -104,6 +101,7 @@ impl Pending {
         let Some(journal) = guard.as_mut() else {
             return Ok(());
         };
+        journal.published = true;
         journal
             .file
             .write_all(format!("{}\n", id.0.hex()).as_bytes())
@@ -117,9 +115,11 @@ impl Pending {
         let Some(journal) = guard.take() else {
             return Ok(());
         };
-        if let Err(e) = fsutil::syncfs(&self.snapshots_dir) {
-            *guard = Some(journal);
-            return Err(e);
+        if journal.published {
+            if let Err(e) = fsutil::syncfs(&self.snapshots_dir) {
+                *guard = Some(journal);
+                return Err(e);
+            }
         }
         // Not synced: should the removal be lost, recovery drops durable snapshots, which
         // costs cache hits only.
@@ -202,7 +202,6 @@ mod tests {
         // A coarse filesystem clock ticks every few ms: make sure the journal starts later.
         std::thread::sleep(std::time::Duration::from_millis(30));
         let pending = Pending::new(&tmp, &snaps);
-        pending.begin().unwrap();
         pending
             .note(&SnapshotId(rbuild_types::Digest::of(b"x")))
             .unwrap();

@@ -56,8 +56,6 @@ impl Store {
 
     /// Makes fresh, empty `upper` and `work` directories under `tmp/`.
     pub fn prepare_snapshot(&self) -> Result<PreparedSnapshot, CacheError> {
-        // Before the staging exists: everything made from here on is newer than the journal.
-        self.pending.begin()?;
         fsutil::spread_subdirs(&self.tmp_dir);
         let base = loop {
             let base = self.tmp_dir.join(fsutil::unique_name("snap"));
@@ -94,6 +92,10 @@ impl Store {
         // Published unsynced, but journaled first: the handle's final sync (or, after a crash,
         // the next exclusive open) settles it. See the `durability` module.
         self.pending.note(id)?;
+        // Its ctime now, after the journal's start: the journal covers it even if the id line
+        // is lost (chown to -1:-1 changes nothing but the ctime).
+        std::os::unix::fs::lchown(&p.upper, None, None)
+            .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
         fsutil::rename_noreplace(&p.upper, &dest)?;
         // What is left (the overlay work dir) is removed at the end, off the caller's path.
         self.janitor.remove_later(p.disarm());
