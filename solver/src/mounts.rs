@@ -6,7 +6,7 @@
 //! | bind | [`MountSource::Layers`]: the snapshot layers of input `source`, read-only unless `readwrite` |
 //! | cache | [`MountSource::Dir`]: a directory leased from the store (`Store::cache_mount`), created on first use (seeded from `from`), or its `subdir` |
 //! | tmpfs | [`MountSource::Tmpfs`] |
-//! | secret | [`MountSource::File`] with the secret's bytes; `env` adds `NAME=value` to the executed op's env |
+//! | secret | [`MountSource::File`] ([`crate::ports::SecretFile`]) with the secret's bytes; `env` adds `NAME=value` to the executed op's env |
 //! | ssh | [`MountSource::Socket`]: a proxy socket with the mount's owner and mode, forwarding to the agent; `SSH_AUTH_SOCK` names the first one |
 //!
 //! Invariants:
@@ -31,7 +31,7 @@ use rbuild_cache::{
 use rbuild_graph::{CacheSharing, ExecOp, Graph, Mount, Op, SecurityMode, VertexId};
 
 use crate::cancel::CancelToken;
-use crate::ports::{MountSource, ResolvedMount};
+use crate::ports::{MountSource, ResolvedMount, SecretFile};
 use crate::ssh_proxy::SshProxy;
 use crate::VertexResult;
 
@@ -217,12 +217,12 @@ pub(crate) fn prepare(
                     out.mounts.push(ResolvedMount {
                         target: target.clone(),
                         readonly: true,
-                        source: MountSource::File {
+                        source: MountSource::File(SecretFile {
                             data: secret.bytes().to_vec(),
                             mode: s.mode,
                             uid: s.uid,
                             gid: s.gid,
-                        },
+                        }),
                     });
                 }
             }

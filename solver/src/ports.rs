@@ -52,7 +52,7 @@ pub struct ResolvedMount {
 }
 
 /// What a resolved mount shows at its target.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MountSource {
     /// `path` (absolute) of the filesystem made of these snapshot layers (**bottom first**,
     /// overlayfs upper-dir format, never modified). A writable one gets a throwaway upper
@@ -62,42 +62,31 @@ pub enum MountSource {
     Dir(PathBuf),
     /// A new, empty tmpfs.
     Tmpfs { size: Option<u64> },
-    /// A file with these contents, mode and owner, held in memory only (a secret).
-    File {
-        data: Vec<u8>,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    },
+    /// A file held in memory only (a secret).
+    File(SecretFile),
     /// A Unix socket on the host (an SSH agent, or the solver's proxy of one).
     Socket(PathBuf),
 }
 
-impl std::fmt::Debug for MountSource {
-    /// Never prints a secret's contents.
+/// A file with these contents, mode and owner, held in memory only (a secret mount).
+/// Invariant: its `Debug` never shows the contents, only their length, so no log, event or
+/// error that prints a mount can leak a secret.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecretFile {
+    pub data: Vec<u8>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl std::fmt::Debug for SecretFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MountSource::Layers { layers, path } => f
-                .debug_struct("Layers")
-                .field("layers", layers)
-                .field("path", path)
-                .finish(),
-            MountSource::Dir(p) => f.debug_tuple("Dir").field(p).finish(),
-            MountSource::Tmpfs { size } => f.debug_struct("Tmpfs").field("size", size).finish(),
-            MountSource::File {
-                data,
-                mode,
-                uid,
-                gid,
-            } => f
-                .debug_struct("File")
-                .field("len", &data.len())
-                .field("mode", mode)
-                .field("uid", uid)
-                .field("gid", gid)
-                .finish(),
-            MountSource::Socket(p) => f.debug_tuple("Socket").field(p).finish(),
-        }
+        f.debug_struct("SecretFile")
+            .field("len", &self.data.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .finish()
     }
 }
 

@@ -604,10 +604,13 @@ fn secret_reaches_the_run_but_not_keys_events_or_explain() {
     let m = &run.mounts[0];
     assert_eq!(m.target, "/run/secrets/tok");
     assert!(m.readonly);
-    let MountSource::File { data, mode, .. } = &m.source else {
+    let MountSource::File(secret) = &m.source else {
         panic!("not a file: {m:?}")
     };
-    assert_eq!((data.as_slice(), *mode), (VALUE.as_bytes(), 0o400));
+    assert_eq!(
+        (secret.data.as_slice(), secret.mode),
+        (VALUE.as_bytes(), 0o400)
+    );
     assert!(!format!("{m:?}").contains(VALUE), "Debug shows the secret");
     assert!(
         !format!("{events:?}").contains(VALUE),

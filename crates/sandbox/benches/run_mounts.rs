@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use rbuild_graph::{ExecOp, NetworkMode};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
-use rbuild_solver::ports::{ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount};
+use rbuild_solver::ports::{
+    ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,
+};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -184,12 +186,12 @@ fn main() {
         ResolvedMount {
             target: "/run/secrets/s".into(),
             readonly: true,
-            source: MountSource::File {
+            source: MountSource::File(SecretFile {
                 data: b"s3cr3t".to_vec(),
                 mode: 0o400,
                 uid: 0,
                 gid: 0,
-            },
+            }),
         },
         ResolvedMount {
             target: "/root/.cache".into(),

@@ -13,7 +13,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rbuild_solver::ports::{MountSource, ResolvedMount};
+use rbuild_solver::ports::{MountSource, ResolvedMount, SecretFile};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SetupError};
@@ -29,7 +29,7 @@ pub struct RunMount {
 }
 
 /// What a [`RunMount`] shows at its target.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum RunSource {
     /// `path` of the overlay of `layers` (absolute host paths, **top first**).
     Layers { layers: Vec<PathBuf>, path: String },
@@ -37,40 +37,8 @@ pub enum RunSource {
     Bind(PathBuf),
     /// A new, empty tmpfs (at most `size` bytes).
     Tmpfs { size: Option<u64> },
-    /// A secret: a file with these contents, mode and owner, bound read-only.
-    File {
-        data: Vec<u8>,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    },
-}
-
-impl std::fmt::Debug for RunSource {
-    /// Never prints a secret's contents.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunSource::Layers { layers, path } => f
-                .debug_struct("Layers")
-                .field("layers", layers)
-                .field("path", path)
-                .finish(),
-            RunSource::Bind(p) => f.debug_tuple("Bind").field(p).finish(),
-            RunSource::Tmpfs { size } => f.debug_struct("Tmpfs").field("size", size).finish(),
-            RunSource::File {
-                data,
-                mode,
-                uid,
-                gid,
-            } => f
-                .debug_struct("File")
-                .field("len", &data.len())
-                .field("mode", &format_args!("{mode:o}"))
-                .field("uid", uid)
-                .field("gid", gid)
-                .finish(),
-        }
-    }
+    /// A secret, bound read-only (its `Debug` never shows the contents).
+    File(SecretFile),
 }
 
 /// Directories the copy-and-diff snapshotter made for `Layers` mounts; removed on drop.
@@ -132,17 +100,7 @@ pub(crate) fn for_init(
             },
             MountSource::Dir(p) | MountSource::Socket(p) => RunSource::Bind(p.clone()),
             MountSource::Tmpfs { size } => RunSource::Tmpfs { size: *size },
-            MountSource::File {
-                data,
-                mode,
-                uid,
-                gid,
-            } => RunSource::File {
-                data: data.clone(),
-                mode: *mode,
-                uid: *uid,
-                gid: *gid,
-            },
+            MountSource::File(secret) => RunSource::File(secret.clone()),
         };
         out.push(RunMount {
             target: m.target.clone(),
@@ -169,7 +127,7 @@ pub(crate) fn add_targets(init_layer: &Path, mounts: &[ResolvedMount]) -> Result
             MountSource::Dir(_) => (true, 0o755),
             MountSource::Layers { path, .. } if path.trim_matches('/').is_empty() => (true, 0o755),
             MountSource::Layers { .. } => continue,
-            MountSource::File { .. } | MountSource::Socket(_) => (false, 0o644),
+            MountSource::File(_) | MountSource::Socket(_) => (false, 0o644),
         };
         let rel = Path::new(&m.target);
         let plain = rel.components().all(|c| {
@@ -312,12 +270,12 @@ mod tests {
     }
 
     fn file_source() -> MountSource {
-        MountSource::File {
+        MountSource::File(SecretFile {
             data: vec![1],
             mode: 0o400,
             uid: 0,
             gid: 0,
-        }
+        })
     }
 
     #[test]
@@ -332,12 +290,12 @@ mod tests {
         let m = RunMount {
             target: "/run/secrets/s".into(),
             readonly: true,
-            source: RunSource::File {
+            source: RunSource::File(SecretFile {
                 data: b"hunter2".to_vec(),
                 mode: 0o400,
                 uid: 0,
                 gid: 0,
-            },
+            }),
         };
         let shown = format!("{m:?}");
         assert!(

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{Mount, MountBuilder};
+use rbuild_solver::ports::SecretFile;
 
 use crate::error::{Result, SetupError};
 use crate::mount_plan::{in_target, RunMount, RunSource};
@@ -61,7 +62,7 @@ pub(crate) fn prepare(scratch: &Path, mounts: &[RunMount]) -> Result<Vec<Prepare
     let base = scratch.join(PRIVATE);
     if mounts
         .iter()
-        .any(|m| matches!(m.source, RunSource::Layers { .. } | RunSource::File { .. }))
+        .any(|m| matches!(m.source, RunSource::Layers { .. } | RunSource::File(_)))
     {
         mount_private(&base)?;
     }
@@ -72,7 +73,7 @@ pub(crate) fn prepare(scratch: &Path, mounts: &[RunMount]) -> Result<Vec<Prepare
             .any(|o| Path::new(&o.target).starts_with(&m.target) && o.target != m.target);
         let dir = base.join(i.to_string());
         let ready = prepare_one(m, &dir, nested).map_err(|e| in_target(&m.target, e))?;
-        let readonly = m.readonly || matches!(m.source, RunSource::File { .. });
+        let readonly = m.readonly || matches!(m.source, RunSource::File(_));
         out.push(Prepared {
             target: m.target.clone(),
             readonly,
@@ -134,15 +135,10 @@ fn prepare_one(m: &RunMount, dir: &Path, nested: bool) -> Result<Ready> {
             })
         }
         RunSource::Tmpfs { size } => Ok(Ready::Tmpfs { size: *size }),
-        RunSource::File {
-            data,
-            mode,
-            uid,
-            gid,
-        } => {
+        RunSource::File(secret) => {
             mkdir(dir)?;
             let file = dir.join("secret");
-            write_secret(&file, data, *mode, *uid, *gid)?;
+            write_secret(&file, secret)?;
             Ok(Ready::Bind {
                 path: file,
                 dir: false,
@@ -153,7 +149,7 @@ fn prepare_one(m: &RunMount, dir: &Path, nested: bool) -> Result<Ready> {
 }
 
 /// Writes a secret file with its mode and owner (chmod after chown, which clears set-id bits).
-fn write_secret(file: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> Result<()> {
+fn write_secret(file: &Path, secret: &SecretFile) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -161,11 +157,11 @@ fn write_secret(file: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> Resu
         .mode(0o600)
         .open(file)
         .map_err(|e| SetupError::io("create secret file", file, e))?;
-    f.write_all(data)
+    f.write_all(&secret.data)
         .map_err(|e| SetupError::io("write secret file", file, e))?;
-    std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
+    std::os::unix::fs::fchown(&f, Some(secret.uid), Some(secret.gid))
         .map_err(|e| SetupError::io("chown secret file", file, e))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+    f.set_permissions(std::fs::Permissions::from_mode(secret.mode & 0o7777))
         .map_err(|e| SetupError::io("chmod secret file", file, e))?;
     Ok(())
 }

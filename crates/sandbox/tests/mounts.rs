@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{can_run, explain, init_exe, Collect, Fixture};
 use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor, Snapshotter};
-use rbuild_solver::ports::{ExecError, Executor, MountSource, ResolvedMount};
+use rbuild_solver::ports::{ExecError, Executor, MountSource, ResolvedMount, SecretFile};
 
 const RUNC: &str = "/usr/sbin/runc";
 
@@ -210,12 +210,12 @@ fn secret(exec: &dyn Executor) {
     let mounts = [mnt(
         "/run/secrets/token",
         true,
-        MountSource::File {
+        MountSource::File(SecretFile {
             data: SECRET.to_vec(),
             mode: 0o400,
             uid: 1000,
             gid: 1000,
-        },
+        }),
     )];
     let op = sh(
         "cat /run/secrets/token; echo; stat -c '%a %u %g' /run/secrets/token",
@@ -281,12 +281,12 @@ fn secret_invisible_on_the_host(exec: &dyn Executor) {
         mnt(
             "/run/secrets/token",
             true,
-            MountSource::File {
+            MountSource::File(SecretFile {
                 data: SECRET.to_vec(),
                 mode: 0o400,
                 uid: 0,
                 gid: 0,
-            },
+            }),
         ),
         mnt("/signal", false, MountSource::Dir(signal.path().into())),
     ];
@@ -503,12 +503,12 @@ fn mount_points_the_setup_created_are_not_in_the_layer() {
         mnt(
             "/etc/app.conf",
             true,
-            MountSource::File {
+            MountSource::File(SecretFile {
                 data: b"k=v\n".to_vec(),
                 mode: 0o444,
                 uid: 0,
                 gid: 0,
-            },
+            }),
         ),
         mnt("/tmp/scratch", false, MountSource::Tmpfs { size: None }),
         // A view of a sub-path: its kind is only known once mounted, so the setup creates
