@@ -247,6 +247,15 @@ pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
     if crate::rootless::active() {
         return crate::rootless::bind_devices(rootfs, devices);
     }
+    // With no umask, mknod gives each node its mode exactly: no chmod afterwards.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = make_nodes(rootfs, devices);
+    nix::sys::stat::umask(umask);
+    made
+}
+
+fn make_nodes(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
+    let (me_uid, me_gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     for dev in devices {
         let target = secure_join(rootfs, dev.path())?;
         if let Some(parent) = target.parent() {
@@ -263,14 +272,17 @@ pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
         let rdev = makedev(dev.major() as u64, dev.minor() as u64);
         mknod(&target, kind, Mode::from_bits_truncate(mode), rdev)
             .map_err(|e| SetupError::io("mknod", &target, e.into()))?;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| SetupError::io("chmod", &target, e))?;
-        chown(
-            &target,
-            dev.uid().map(Uid::from_raw),
-            dev.gid().map(Gid::from_raw),
-        )
-        .map_err(|e| SetupError::io("chown", &target, e.into()))?;
+        if mode & !0o777 != 0 {
+            // Set-id and sticky bits are not mknod's to set.
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| SetupError::io("chmod", &target, e))?;
+        }
+        // A new node is ours: chown only to someone else.
+        let uid = dev.uid().map(Uid::from_raw).filter(|&u| u != me_uid);
+        let gid = dev.gid().map(Gid::from_raw).filter(|&g| g != me_gid);
+        if uid.is_some() || gid.is_some() {
+            chown(&target, uid, gid).map_err(|e| SetupError::io("chown", &target, e.into()))?;
+        }
     }
     Ok(())
 }
@@ -287,10 +299,11 @@ pub fn dev_symlinks(rootfs: &Path) -> Result<()> {
         ("core", "/proc/kcore"),
     ] {
         let path = dev.join(link);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            continue;
+        match symlink(target, &path) {
+            // Whatever is there already stays.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            made => made.map_err(|e| SetupError::io("symlink", &path, e))?,
         }
-        symlink(target, &path).map_err(|e| SetupError::io("symlink", &path, e))?;
     }
     Ok(())
 }

@@ -576,3 +576,26 @@ fn root_overlay_is_volatile_and_its_work_dir_reusable() {
     assert_eq!(log.stdout(), "1\n");
     assert_eq!(f.upper_entries(), vec!["first", "second"]);
 }
+
+#[test]
+fn dev_has_docker_s_nodes_with_their_modes_and_owners() {
+    if !can_run("dev_has_docker_s_nodes_with_their_modes_and_owners") {
+        return;
+    }
+    let f = Fixture::new();
+    let (res, log) = f.run(
+        "cd /dev && for n in null zero full random urandom tty; do stat -c '%n %A %u %g %t %T' $n; done; \
+         for l in fd stdin stdout stderr ptmx; do readlink $l; done",
+    );
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    assert_eq!(
+        log.stdout(),
+        "null crw-rw-rw- 0 0 1 3\n\
+         zero crw-rw-rw- 0 0 1 5\n\
+         full crw-rw-rw- 0 0 1 7\n\
+         random crw-rw-rw- 0 0 1 8\n\
+         urandom crw-rw-rw- 0 0 1 9\n\
+         tty crw-rw-rw- 0 0 5 0\n\
+         /proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx\n"
+    );
+}
