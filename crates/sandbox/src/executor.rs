@@ -317,6 +317,13 @@ impl Outcome {
     }
 }
 
+/// Whom a cancellation kills: the init's pid once the zygote has said it.
+#[derive(Default)]
+struct KillTarget {
+    pid: Option<u32>,
+    cancelled: bool,
+}
+
 /// How to start the init of one run.
 pub(crate) struct Launch<'a> {
     /// The program re-executed as the init.
@@ -384,18 +391,51 @@ pub(crate) fn run_init(
     crate::trace::mark("rbuild: launched");
     // Our copies of the init's ends are closed now: the EOFs below come from the sandbox.
     let mut reader = crate::run_io::StatusReader::new(&channel);
-    let init_pid = match reader.next()? {
-        Some(Status::Started(pid)) => pid,
-        Some(Status::SetupFailed(msg)) => return Err(SetupError::Remote(msg)),
-        other => {
-            return Err(SetupError::InitDied {
-                status: format!("no start report (got {other:?})"),
-            })
+    // When another step fails, kill the init: its pid 1, and with it the command, die by
+    // PDEATHSIG. An OCI runtime's container would survive that, so the runtime adapter's init
+    // gets SIGTERM instead, on which it deletes the container (see `runc_stop`). The zygote
+    // does the killing, and only while the init is its unreaped child: no pid-reuse race.
+    let stop_signal = if launch.runtime.is_some() {
+        nix::sys::signal::Signal::SIGTERM
+    } else {
+        nix::sys::signal::Signal::SIGKILL
+    };
+    let target = std::sync::Arc::new(std::sync::Mutex::new(KillTarget::default()));
+    let kill_on_cancel = {
+        let target = std::sync::Arc::clone(&target);
+        let exe = init_exe.to_path_buf();
+        req.cancel.on_cancel(move || {
+            let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
+            t.cancelled = true;
+            if let Some(pid) = t.pid {
+                crate::zygote::kill(&exe, pid, stop_signal);
+            }
+        })
+    };
+    let started = |pid: u32| {
+        let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
+        t.pid = Some(pid);
+        if t.cancelled {
+            crate::zygote::kill(init_exe, pid, stop_signal);
         }
     };
-    crate::trace::mark("rbuild: init started");
-    // The init now waits for its config, so the pid is still its own.
-    let init = crate::zygote::pidfd(init_pid)?;
+    // The zygote says the init's pid first. Only slirp4netns needs it before the config is
+    // sent (to join the init's network namespace); otherwise the config goes at once.
+    let mut init_pid = None;
+    if launch.slirp.is_some() {
+        match reader.next()? {
+            Some(Status::Started(pid)) => {
+                started(pid);
+                init_pid = Some(pid);
+            }
+            Some(Status::SetupFailed(msg)) => return Err(SetupError::Remote(msg)),
+            other => {
+                return Err(SetupError::InitDied {
+                    status: format!("no start report (got {other:?})"),
+                })
+            }
+        }
+    }
     config.push(b'\n');
     let mut to_init = Some(&channel);
     if let Some(mut sock) = to_init {
@@ -406,22 +446,13 @@ pub(crate) fn run_init(
     if launch.slirp.is_none() {
         to_init = None;
     }
-    // When another step fails, kill the init: its pid 1, and with it the command, die by
-    // PDEATHSIG. An OCI runtime's container would survive that, so the runtime adapter's init
-    // gets SIGTERM instead, on which it deletes the container (see `runc_stop`). The pidfd
-    // names the init even after it has been reaped.
-    let stop_signal = if launch.runtime.is_some() {
-        nix::sys::signal::Signal::SIGTERM
-    } else {
-        nix::sys::signal::Signal::SIGKILL
-    };
-    let kill_on_cancel = req
-        .cancel
-        .on_cancel(move || crate::zygote::signal(&init, stop_signal));
     let mut network: Option<Slirp> = None;
     let mut on_status = |st: &Status| -> Result<()> {
-        if let (Status::NetnsReady, Some(exe)) = (st, launch.slirp) {
-            let started = Slirp::start(exe, init_pid);
+        if let Status::Started(pid) = st {
+            started(*pid);
+        }
+        if let (Status::NetnsReady, Some(exe), Some(pid)) = (st, launch.slirp, init_pid) {
+            let started = Slirp::start(exe, pid);
             if let Some(mut sock) = to_init.take() {
                 if started.is_ok() {
                     let _ = sock.write_all(format!("{NETWORK_GO}\n").as_bytes());

@@ -10,9 +10,10 @@
 //! Protocol: rbuild holds one end of a `SOCK_SEQPACKET` pair (the zygote's stdin) and sends
 //! one message per run: the namespaces the spec asks for (clone flags, 4 bytes little-endian)
 //! with, as `SCM_RIGHTS`, the status socket, the stdout pipe and the stderr pipe. The zygote
-//! writes [`crate::protocol::Status::Started`] with the init's pid as the first status line;
-//! rbuild turns it into a pidfd (the init then waits for its config, so it is alive) to
-//! signal it without any pid-reuse race. When the init is reaped, the zygote writes
+//! writes [`crate::protocol::Status::Started`] with the init's pid on the status socket right
+//! after the clone. To cancel a run, rbuild sends a kill message (the init's pid and a
+//! signal, [`KILL_LEN`] bytes, no descriptors); the zygote signals the pid only while it is
+//! its unreaped child, so a reused pid is never hit. When the init is reaped, the zygote writes
 //! [`crate::protocol::Status::InitEnded`] on the status socket: a run whose init died without
 //! reporting learns how it ended.
 //!
@@ -22,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +40,9 @@ use crate::error::{Result, SetupError};
 
 /// `argv[2]` (after [`crate::INIT_ARG`]) that makes the init serve as the zygote.
 pub(crate) const ZYGOTE_ARG: &str = "zygote";
+
+/// Length of a kill message: the init's pid and the signal, 4 bytes little-endian each.
+pub(crate) const KILL_LEN: usize = 8;
 
 /// The descriptors of one run, handed to the zygote.
 pub(crate) struct RunFds {
@@ -137,30 +141,22 @@ fn send_request(
     .map(|_| ())
 }
 
-/// A pidfd for `pid`, to signal it without a pid-reuse race.
-pub(crate) fn pidfd(pid: u32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open with integer arguments; a non-negative result is a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32) };
-    if fd < 0 {
-        return Err(SetupError::sys(
-            "open a pidfd for the sandbox init",
-            Errno::last(),
-        ));
-    }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// Sends `signal` to the process behind `pidfd` (nothing if it is gone).
-pub(crate) fn signal(pidfd: &OwnedFd, signal: Signal) {
-    // SAFETY: pidfd_send_signal with a valid pidfd, a signal number, no siginfo, no flags.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal as libc::c_int,
-            std::ptr::null::<libc::siginfo_t>(),
-            0u32,
-        );
-    }
+/// Has the zygote of `init_exe` send `signal` to its init `pid`, if that is still its
+/// unreaped child (else nothing happens: the init is gone, and the pid may be reused).
+pub(crate) fn kill(init_exe: &Path, pid: u32, signal: Signal) {
+    let all = zygotes().lock().unwrap_or_else(|e| e.into_inner());
+    let Some(zygote) = all.get(init_exe) else {
+        return;
+    };
+    let mut message = [0u8; KILL_LEN];
+    message[..4].copy_from_slice(&pid.to_le_bytes());
+    message[4..].copy_from_slice(&(signal as i32).to_le_bytes());
+    // A dead zygote took its inits with it: nothing left to kill.
+    let _ = sendmsg::<()>(
+        zygote.control.as_raw_fd(),
+        &[IoSlice::new(&message)],
+        &[],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    );
 }

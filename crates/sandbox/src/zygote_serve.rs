@@ -29,6 +29,14 @@ use crate::protocol::Status;
 use crate::spare_ns::{Making, Spare, SPARE_FLAGS};
 use crate::zygote::RunFds;
 
+/// One message from rbuild.
+enum Message {
+    /// Fork the init of a run.
+    Run(Request),
+    /// Send this signal to this init, if it is still an unreaped child.
+    Kill { pid: Pid, signal: Signal },
+}
+
 /// One run's request as received.
 struct Request {
     namespaces: CloneFlags,
@@ -82,7 +90,12 @@ pub(crate) fn serve() -> ! {
         }
         if request {
             match receive(&control) {
-                Ok(Some(req)) => {
+                Ok(Some(Message::Kill { pid, signal })) => {
+                    if running.contains_key(&pid) {
+                        let _ = nix::sys::signal::kill(pid, signal);
+                    }
+                }
+                Ok(Some(Message::Run(req))) => {
                     let sandbox = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
                     if req.namespaces.contains(sandbox) {
                         clone_pid1(req, spare.take(), &mut running);
@@ -209,10 +222,10 @@ fn reap(running: &mut HashMap<Pid, UnixStream>) {
     }
 }
 
-/// Receives one run's request; `None` when rbuild has closed its end.
-fn receive(control: &OwnedFd) -> std::result::Result<Option<Request>, Errno> {
-    let mut flags = [0u8; 4];
-    let mut iov = [IoSliceMut::new(&mut flags)];
+/// Receives one message; `None` when rbuild has closed its end.
+fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>, Errno> {
+    let mut payload = [0u8; crate::zygote::KILL_LEN];
+    let mut iov = [IoSliceMut::new(&mut payload)];
     let mut space = nix::cmsg_space!([RawFd; 3]);
     let msg = recvmsg::<()>(
         control.as_raw_fd(),
@@ -234,17 +247,25 @@ fn receive(control: &OwnedFd) -> std::result::Result<Option<Request>, Errno> {
         return Ok(None);
     }
     let bytes = msg.bytes;
-    let namespaces = CloneFlags::from_bits_truncate(i32::from_le_bytes(flags));
+    let word =
+        |i: usize| i32::from_le_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]]);
     let mut fds = received.into_iter();
     match (bytes, fds.next(), fds.next(), fds.next()) {
-        (4, Some(status), Some(stdout), Some(stderr)) => Ok(Some(Request {
-            namespaces,
+        (4, Some(status), Some(stdout), Some(stderr)) => Ok(Some(Message::Run(Request {
+            namespaces: CloneFlags::from_bits_truncate(word(0)),
             fds: RunFds {
                 status: UnixStream::from(status),
                 stdout,
                 stderr,
             },
-        })),
+        }))),
+        (crate::zygote::KILL_LEN, None, _, _) => match Signal::try_from(word(4)) {
+            Ok(signal) => Ok(Some(Message::Kill {
+                pid: Pid::from_raw(word(0)),
+                signal,
+            })),
+            Err(_) => Err(Errno::EAGAIN),
+        },
         // A malformed request: dropping what came closes it, and its run sees the end.
         _ => Err(Errno::EAGAIN),
     }

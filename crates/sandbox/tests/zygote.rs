@@ -178,3 +178,94 @@ fn every_run_gets_namespaces_of_its_own() {
         }
     }
 }
+
+/// Whether a process with this exact last argument runs.
+fn sleeper_running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == marker.as_bytes()))
+        })
+    })
+}
+
+/// Runs `sleep <marker>` (twice, one in the background) with `cancel`; returns the result
+/// and how long the run took.
+fn run_sleepers(
+    f: &Fixture,
+    marker: &str,
+    cancel: &rbuild_solver::cancel::CancelToken,
+) -> (Result<(), rbuild_solver::ports::ExecError>, Duration) {
+    let op = rbuild_graph::ExecOp {
+        args: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("sleep {marker} & exec sleep {marker}"),
+        ],
+        env: vec![],
+        cwd: "/".into(),
+        user: String::new(),
+        network: rbuild_graph::NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
+    };
+    let exec = rbuild_sandbox::NamespaceExecutor::new(common::init_exe());
+    let log = common::Collect::default();
+    let start = Instant::now();
+    let res = rbuild_solver::ports::Executor::run(
+        &exec,
+        rbuild_solver::ports::ExecRequest {
+            op: &op,
+            layers: &f.layers,
+            upper: &f.upper,
+            work: &f.work,
+            mounts: &[],
+            log: &log,
+            cancel,
+        },
+    );
+    (res, start.elapsed())
+}
+
+#[test]
+fn cancelling_a_run_kills_its_sandbox() {
+    if !can_run("cancelling_a_run_kills_its_sandbox") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new();
+    let marker = (800_000 + std::process::id() % 100_000).to_string();
+    let cancel = rbuild_solver::cancel::CancelToken::new();
+    let (res, took) = std::thread::scope(|s| {
+        s.spawn(|| {
+            wait_until("the sleepers run", || sleeper_running(&marker));
+            cancel.cancel();
+        });
+        run_sleepers(&f, &marker, &cancel)
+    });
+    assert!(res.is_err(), "a cancelled run fails");
+    assert!(
+        took < Duration::from_secs(15),
+        "returned only after {took:?}"
+    );
+    wait_until("the sleepers are gone", || !sleeper_running(&marker));
+}
+
+#[test]
+fn a_run_cancelled_before_it_starts_is_killed_at_once() {
+    if !can_run("a_run_cancelled_before_it_starts_is_killed_at_once") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new();
+    let marker = (900_000 + std::process::id() % 100_000).to_string();
+    let cancel = rbuild_solver::cancel::CancelToken::new();
+    cancel.cancel();
+    let (res, took) = run_sleepers(&f, &marker, &cancel);
+    assert!(res.is_err(), "a cancelled run fails");
+    assert!(
+        took < Duration::from_secs(15),
+        "returned only after {took:?}"
+    );
+    wait_until("the sleepers are gone", || !sleeper_running(&marker));
+}
