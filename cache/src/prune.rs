@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::error::CacheError;
 use crate::fsutil;
-use crate::index::{idx_err, LayerInfo, CACHE, LAYERS, RESOLVED};
+use crate::index::{idx_err, LayerInfo, CACHE, LAYERS, RESOLVED, STEPS};
 use crate::layer_blobs::{LayerBlob, LAYER_BLOBS};
 use crate::store::{clean_tmp, Store};
 
@@ -118,8 +118,8 @@ impl Store {
         Ok(report)
     }
 
-    /// Empties the cache table, and drops layer info and resolved references that point at
-    /// what is about to be removed. Returns the number of cache records dropped.
+    /// Empties the cache and steps tables, and drops layer info and resolved references that
+    /// point at what is about to be removed. Returns the number of cache records dropped.
     fn prune_index(
         &self,
         roots: &Roots,
@@ -160,6 +160,13 @@ impl Store {
                             .is_ok_and(|b| roots.blobs.contains(&b.digest))
                     })
                     .map_err(idx_err("prune layer blobs", p))?;
+
+                // What each step was keyed on only serves `--explain-cache` against cache
+                // records, which are all gone.
+                let mut steps = txn.open_table(STEPS).map_err(idx_err("open table", p))?;
+                steps
+                    .retain(|_, _| false)
+                    .map_err(idx_err("clear steps", p))?;
             }
             txn.commit().map_err(idx_err("commit", p))?;
             Ok(dropped)

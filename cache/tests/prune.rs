@@ -76,6 +76,7 @@ fn prune_keeps_what_tags_reach() {
         .unwrap();
     store.set_resolved("kept:ref", &manifest).unwrap();
     store.set_resolved("gone:ref", &garbage_manifest).unwrap();
+    store.set_step_inputs("Dockerfile#0/1", b"inputs").unwrap();
 
     let report = store.prune_all().unwrap();
     assert_eq!(report.cache_records, 1);
@@ -97,6 +98,11 @@ fn prune_keeps_what_tags_reach() {
     assert_eq!(store.resolved("kept:ref").unwrap(), Some(manifest));
     assert_eq!(store.resolved("gone:ref").unwrap(), None);
     assert_eq!(store.tag("app:1").unwrap(), Some(index));
+    assert_eq!(
+        store.step_inputs("Dockerfile#0/1").unwrap(),
+        None,
+        "what steps were keyed on goes with the cache records"
+    );
 
     // Pruning again finds nothing more to do.
     let again = store.prune_all().unwrap();
