@@ -11,9 +11,10 @@
 # unchanged context through the stat cache, the re-verify after one file changed, and the peak
 # RSS (GNU time's "Maximum resident set size") on the 1,000,000-file context of `digest` (open +
 # whole-context digest, what `rbuild debug context` does), `key` (open + the digest of
-# select(".") without its entries: what keying `COPY . /x` needs) and `hash` (open +
-# select(".") as `COPY . /x`, which also materialises the selection), then of a whole
-# `rbuild build` of FROM scratch + COPY . / over it, cold and no-op. SKIP_COLD=1 skips the cold runs,
+# select(".") without its entries: what keying `COPY . /x` needs) and `hash` (open + the
+# `SelectionView` of "." as the build keys `COPY . /x`, no stat cache), then of a whole
+# `rbuild build` of FROM scratch + COPY . / over it, cold and no-op (its stat cache spills
+# the records of files hashed in the build to disk in sorted runs). SKIP_COLD=1 skips the cold runs,
 # SKIP_MANY=1 the 1,000,000-file runs. This kernel shares CPU per session (autogroup): to see
 # the figures of an unshared machine on a busy one, run it in its own session at autogroup
 # nice -15: setsid sh -c 'echo -15 > /proc/$$/autogroup; exec benches/context/run.sh'.
