@@ -317,13 +317,6 @@ impl Outcome {
     }
 }
 
-/// Whom a cancellation kills: the init's pid once the zygote has said it.
-#[derive(Default)]
-struct KillTarget {
-    pid: Option<u32>,
-    cancelled: bool,
-}
-
 /// How to start the init of one run.
 pub(crate) struct Launch<'a> {
     /// The program re-executed as the init.
@@ -400,32 +393,15 @@ pub(crate) fn run_init(
     } else {
         nix::sys::signal::Signal::SIGKILL
     };
-    let target = std::sync::Arc::new(std::sync::Mutex::new(KillTarget::default()));
-    let kill_on_cancel = {
-        let target = std::sync::Arc::clone(&target);
-        let exe = init_exe.to_path_buf();
-        req.cancel.on_cancel(move || {
-            let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
-            t.cancelled = true;
-            if let Some(pid) = t.pid {
-                crate::zygote::kill(&exe, pid, stop_signal);
-            }
-        })
-    };
-    let started = |pid: u32| {
-        let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
-        t.pid = Some(pid);
-        if t.cancelled {
-            crate::zygote::kill(init_exe, pid, stop_signal);
-        }
-    };
+    let stopper = crate::zygote::Stopper::new(init_exe, stop_signal);
+    let kill_on_cancel = stopper.on_cancel(req.cancel);
     // The zygote says the init's pid first. Only slirp4netns needs it before the config is
     // sent (to join the init's network namespace); otherwise the config goes at once.
     let mut init_pid = None;
     if launch.slirp.is_some() {
         match reader.next()? {
             Some(Status::Started(pid)) => {
-                started(pid);
+                stopper.started(pid);
                 init_pid = Some(pid);
             }
             Some(Status::SetupFailed(msg)) => return Err(SetupError::Remote(msg)),
@@ -449,7 +425,7 @@ pub(crate) fn run_init(
     let mut network: Option<Slirp> = None;
     let mut on_status = |st: &Status| -> Result<()> {
         if let Status::Started(pid) = st {
-            started(*pid);
+            stopper.started(*pid);
         }
         if let (Status::NetnsReady, Some(exe), Some(pid)) = (st, launch.slirp, init_pid) {
             let started = Slirp::start(exe, pid);

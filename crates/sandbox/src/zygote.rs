@@ -27,7 +27,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -35,6 +35,8 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
+
+use rbuild_solver::cancel::{CancelGuard, CancelToken};
 
 use crate::error::{Result, SetupError};
 
@@ -159,4 +161,53 @@ pub(crate) fn kill(init_exe: &Path, pid: u32, signal: Signal) {
         MsgFlags::MSG_NOSIGNAL,
         None,
     );
+}
+
+/// Stops one run's init on cancellation, through its zygote: at once if its pid is known, else
+/// as soon as the zygote says it.
+pub(crate) struct Stopper {
+    init_exe: PathBuf,
+    signal: Signal,
+    state: Arc<Mutex<StopState>>,
+}
+
+#[derive(Default)]
+struct StopState {
+    pid: Option<u32>,
+    cancelled: bool,
+}
+
+impl Stopper {
+    pub(crate) fn new(init_exe: &Path, signal: Signal) -> Stopper {
+        Stopper {
+            init_exe: init_exe.to_path_buf(),
+            signal,
+            state: Arc::default(),
+        }
+    }
+
+    fn state(state: &Mutex<StopState>) -> MutexGuard<'_, StopState> {
+        state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the init when `cancel` fires (while the guard lives).
+    pub(crate) fn on_cancel(&self, cancel: &CancelToken) -> CancelGuard {
+        let (state, exe, signal) = (Arc::clone(&self.state), self.init_exe.clone(), self.signal);
+        cancel.on_cancel(move || {
+            let mut s = Stopper::state(&state);
+            s.cancelled = true;
+            if let Some(pid) = s.pid {
+                kill(&exe, pid, signal);
+            }
+        })
+    }
+
+    /// The zygote said the init's pid: stop it now if the run was cancelled already.
+    pub(crate) fn started(&self, pid: u32) {
+        let mut s = Stopper::state(&self.state);
+        s.pid = Some(pid);
+        if s.cancelled {
+            kill(&self.init_exe, pid, self.signal);
+        }
+    }
 }
