@@ -159,7 +159,7 @@ pub struct BuildArgs {
     /// Runtime for RUN steps: `builtin` (default), `runc`, `crun`, or the path of an OCI runtime
     #[arg(long)]
     pub runtime: Option<String>,
-    /// How many steps may run at once (default: number of CPUs)
+    /// How many steps may run at once (default: 4 per CPU)
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Target platform (only the host's platform is supported so far)
