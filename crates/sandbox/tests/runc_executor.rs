@@ -141,17 +141,6 @@ fn runc_applies_the_same_seccomp_filter() {
     assert_eq!(log.stdout(), "Seccomp:\t2\n");
 }
 
-/// Whether a process whose command line is `sleep <marker>` runs (anywhere on the host).
-fn sleeper_running(marker: &str) -> bool {
-    let wanted = format!("sleep\0{marker}\0");
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .any(|cmd| cmd.ends_with(wanted.as_bytes()))
-}
-
 #[test]
 fn runc_cancel_kills_the_container() {
     let Some(exec) = runc("runc_cancel_kills_the_container") else {
@@ -160,45 +149,21 @@ fn runc_cancel_kills_the_container() {
     let f = Fixture::new();
     // A number no other test sleeps for, so its processes can be found on the host.
     let marker = (700_000 + std::process::id() % 100_000).to_string();
-    let op = rbuild_graph::ExecOp {
-        args: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("sleep {marker} & exec sleep {marker}"),
-        ],
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-    };
+    let op = common::sleepers(&marker);
     let cancel = rbuild_solver::cancel::CancelToken::new();
     let canceller = {
         let cancel = cancel.clone();
         let marker = marker.clone();
         std::thread::spawn(move || {
             let start = Instant::now();
-            while !sleeper_running(&marker) && start.elapsed().as_secs() < 20 {
+            while !common::sleeper_running(&marker) && start.elapsed().as_secs() < 20 {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             cancel.cancel();
         })
     };
-    let log = common::Collect::default();
     let start = Instant::now();
-    let res = rbuild_solver::ports::Executor::run(
-        &exec,
-        rbuild_solver::ports::ExecRequest {
-            op: &op,
-            layers: &f.layers,
-            upper: &f.upper,
-            work: &f.work,
-            mounts: &[],
-            log: &log,
-            cancel: &cancel,
-        },
-    );
+    let (res, log) = f.run_cancellable(&exec, &op, &cancel);
     canceller.join().expect("canceller thread");
     assert!(
         res.is_err(),
@@ -212,11 +177,11 @@ fn runc_cancel_kills_the_container() {
     );
     // Nothing of the container outlives the run.
     let gone = Instant::now();
-    while sleeper_running(&marker) && gone.elapsed().as_secs() < 5 {
+    while common::sleeper_running(&marker) && gone.elapsed().as_secs() < 5 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(
-        !sleeper_running(&marker),
+        !common::sleeper_running(&marker),
         "the container's processes outlived the cancelled run"
     );
 }

@@ -179,51 +179,15 @@ fn every_run_gets_namespaces_of_its_own() {
     }
 }
 
-/// Whether a process with this exact last argument runs.
-fn sleeper_running(marker: &str) -> bool {
-    std::fs::read_dir("/proc").is_ok_and(|rd| {
-        rd.flatten().any(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == marker.as_bytes()))
-        })
-    })
-}
-
-/// Runs `sleep <marker>` (twice, one in the background) with `cancel`; returns the result
-/// and how long the run took.
+/// Runs the sleepers of `marker` with `cancel`; returns the result and how long the run took.
 fn run_sleepers(
     f: &Fixture,
     marker: &str,
     cancel: &rbuild_solver::cancel::CancelToken,
 ) -> (Result<(), rbuild_solver::ports::ExecError>, Duration) {
-    let op = rbuild_graph::ExecOp {
-        args: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("sleep {marker} & exec sleep {marker}"),
-        ],
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        network: rbuild_graph::NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-    };
     let exec = rbuild_sandbox::NamespaceExecutor::new(common::init_exe());
-    let log = common::Collect::default();
     let start = Instant::now();
-    let res = rbuild_solver::ports::Executor::run(
-        &exec,
-        rbuild_solver::ports::ExecRequest {
-            op: &op,
-            layers: &f.layers,
-            upper: &f.upper,
-            work: &f.work,
-            mounts: &[],
-            log: &log,
-            cancel,
-        },
-    );
+    let (res, _log) = f.run_cancellable(&exec, &common::sleepers(marker), cancel);
     (res, start.elapsed())
 }
 
@@ -238,7 +202,7 @@ fn cancelling_a_run_kills_its_sandbox() {
     let cancel = rbuild_solver::cancel::CancelToken::new();
     let (res, took) = std::thread::scope(|s| {
         s.spawn(|| {
-            wait_until("the sleepers run", || sleeper_running(&marker));
+            wait_until("the sleepers run", || common::sleeper_running(&marker));
             cancel.cancel();
         });
         run_sleepers(&f, &marker, &cancel)
@@ -248,7 +212,9 @@ fn cancelling_a_run_kills_its_sandbox() {
         took < Duration::from_secs(15),
         "returned only after {took:?}"
     );
-    wait_until("the sleepers are gone", || !sleeper_running(&marker));
+    wait_until("the sleepers are gone", || {
+        !common::sleeper_running(&marker)
+    });
 }
 
 #[test]
@@ -267,5 +233,7 @@ fn a_run_cancelled_before_it_starts_is_killed_at_once() {
         took < Duration::from_secs(15),
         "returned only after {took:?}"
     );
-    wait_until("the sleepers are gone", || !sleeper_running(&marker));
+    wait_until("the sleepers are gone", || {
+        !common::sleeper_running(&marker)
+    });
 }

@@ -183,6 +183,26 @@ impl Fixture {
         op: &ExecOp,
         mounts: &[rbuild_solver::ports::ResolvedMount],
     ) -> (Result<(), ExecError>, Collect) {
+        self.run_request(exec, op, mounts, &rbuild_solver::cancel::CancelToken::new())
+    }
+
+    /// Runs `op` on `exec` with `cancel` as the build's cancellation token.
+    pub fn run_cancellable(
+        &self,
+        exec: &dyn Executor,
+        op: &ExecOp,
+        cancel: &rbuild_solver::cancel::CancelToken,
+    ) -> (Result<(), ExecError>, Collect) {
+        self.run_request(exec, op, &[], cancel)
+    }
+
+    fn run_request(
+        &self,
+        exec: &dyn Executor,
+        op: &ExecOp,
+        mounts: &[rbuild_solver::ports::ResolvedMount],
+        cancel: &rbuild_solver::cancel::CancelToken,
+    ) -> (Result<(), ExecError>, Collect) {
         let log = Collect::default();
         let res = exec.run(ExecRequest {
             op,
@@ -191,7 +211,7 @@ impl Fixture {
             work: &self.work,
             mounts,
             log: &log,
-            cancel: &rbuild_solver::cancel::CancelToken::new(),
+            cancel,
         });
         (res, log)
     }
@@ -226,4 +246,33 @@ pub fn explain(res: &Result<(), ExecError>, log: &Collect) -> String {
         log.stdout(),
         log.stderr()
     )
+}
+
+/// `sleep <marker>` twice, one in the background: processes to find on the host by their
+/// unusual number, to tell whether a cancelled run left anything behind.
+pub fn sleepers(marker: &str) -> ExecOp {
+    ExecOp {
+        args: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("sleep {marker} & exec sleep {marker}"),
+        ],
+        env: vec![],
+        cwd: "/".into(),
+        user: String::new(),
+        network: NetworkMode::None,
+        mounts: vec![],
+        security: Default::default(),
+    }
+}
+
+/// Whether a process whose command line is `sleep <marker>` runs (anywhere on the host).
+pub fn sleeper_running(marker: &str) -> bool {
+    let wanted = format!("sleep\0{marker}\0");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmd| cmd.ends_with(wanted.as_bytes()))
 }
