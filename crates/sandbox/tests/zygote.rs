@@ -179,61 +179,48 @@ fn every_run_gets_namespaces_of_its_own() {
     }
 }
 
-/// Runs the sleepers of `marker` with `cancel`; returns the result and how long the run took.
-fn run_sleepers(
-    f: &Fixture,
-    marker: &str,
-    cancel: &rbuild_solver::cancel::CancelToken,
-) -> (Result<(), rbuild_solver::ports::ExecError>, Duration) {
+/// Runs the sleepers of a fresh marker and cancels the run, before it starts or once the
+/// sleepers run; the run must fail promptly and leave nothing running.
+fn cancelled_run_leaves_nothing(marker_base: u32, cancel_before: bool) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new();
+    let marker = (marker_base + std::process::id() % 100_000).to_string();
+    let cancel = rbuild_solver::cancel::CancelToken::new();
+    if cancel_before {
+        cancel.cancel();
+    }
     let exec = rbuild_sandbox::NamespaceExecutor::new(common::init_exe());
     let start = Instant::now();
-    let (res, _log) = f.run_cancellable(&exec, &common::sleepers(marker), cancel);
-    (res, start.elapsed())
+    let (res, _log) = std::thread::scope(|s| {
+        if !cancel_before {
+            s.spawn(|| {
+                wait_until("the sleepers run", || common::sleeper_running(&marker));
+                cancel.cancel();
+            });
+        }
+        f.run_cancellable(&exec, &common::sleepers(&marker), &cancel)
+    });
+    assert!(res.is_err(), "a cancelled run fails");
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "returned only after {took:?}"
+    );
+    wait_until("the sleepers are gone", || {
+        !common::sleeper_running(&marker)
+    });
 }
 
 #[test]
 fn cancelling_a_run_kills_its_sandbox() {
-    if !can_run("cancelling_a_run_kills_its_sandbox") {
-        return;
+    if can_run("cancelling_a_run_kills_its_sandbox") {
+        cancelled_run_leaves_nothing(800_000, false);
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new();
-    let marker = (800_000 + std::process::id() % 100_000).to_string();
-    let cancel = rbuild_solver::cancel::CancelToken::new();
-    let (res, took) = std::thread::scope(|s| {
-        s.spawn(|| {
-            wait_until("the sleepers run", || common::sleeper_running(&marker));
-            cancel.cancel();
-        });
-        run_sleepers(&f, &marker, &cancel)
-    });
-    assert!(res.is_err(), "a cancelled run fails");
-    assert!(
-        took < Duration::from_secs(15),
-        "returned only after {took:?}"
-    );
-    wait_until("the sleepers are gone", || {
-        !common::sleeper_running(&marker)
-    });
 }
 
 #[test]
 fn a_run_cancelled_before_it_starts_is_killed_at_once() {
-    if !can_run("a_run_cancelled_before_it_starts_is_killed_at_once") {
-        return;
+    if can_run("a_run_cancelled_before_it_starts_is_killed_at_once") {
+        cancelled_run_leaves_nothing(900_000, true);
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new();
-    let marker = (900_000 + std::process::id() % 100_000).to_string();
-    let cancel = rbuild_solver::cancel::CancelToken::new();
-    cancel.cancel();
-    let (res, took) = run_sleepers(&f, &marker, &cancel);
-    assert!(res.is_err(), "a cancelled run fails");
-    assert!(
-        took < Duration::from_secs(15),
-        "returned only after {took:?}"
-    );
-    wait_until("the sleepers are gone", || {
-        !common::sleeper_running(&marker)
-    });
 }
