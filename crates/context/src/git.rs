@@ -8,12 +8,12 @@
 //! and the reference checked out from there.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use crate::clean::clean;
 use crate::context::BuildContext;
 use crate::error::ContextError;
+use crate::git_cmd::{self, Transports};
 use crate::source::GitSpec;
 
 impl BuildContext {
@@ -98,60 +98,23 @@ fn fetch(spec: &GitSpec, work: &Path) -> Result<(), ContextError> {
     Ok(())
 }
 
-/// The context root inside the checkout: `work` or its `subdir`, which must be a directory
-/// that (after resolving symlinks) stays inside the checkout.
+/// The context root inside the checkout: `work` or its `subdir` (see
+/// [`git_cmd::subdir_root`]).
 fn context_root(spec: &GitSpec, work: &Path) -> Result<PathBuf, ContextError> {
-    let Some(subdir) = &spec.subdir else {
-        return Ok(work.to_path_buf());
-    };
-    let err = |problem| ContextError::GitSubdir {
+    git_cmd::subdir_root(work, spec.subdir.as_deref()).map_err(|problem| ContextError::GitSubdir {
         url: spec.remote.clone(),
-        subdir: subdir.clone(),
+        subdir: spec.subdir.clone().unwrap_or_default(),
         problem,
-    };
-    let top = work.canonicalize().map_err(ContextError::io(work))?;
-    let root = work
-        .join(subdir)
-        .canonicalize()
-        .map_err(|_| err("does not exist in the repository"))?;
-    if !root.starts_with(&top) {
-        return Err(err("leads out of the repository"));
-    }
-    if !root.is_dir() {
-        return Err(err("is not a directory"));
-    }
-    Ok(root)
+    })
 }
 
-/// Runs `git ARGS` in `dir` without prompts; a failure carries git's stderr.
+/// Runs `git ARGS` in `dir` ([`git_cmd::run`]; the named repository may be a local one).
 fn git(spec: &GitSpec, dir: &Path, args: &[&str]) -> Result<(), ContextError> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "advice.detachedHead=false",
-            "-c",
-            "protocol.file.allow=user",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "true")
-        .output()
-        .map_err(|e| ContextError::Git {
+    git_cmd::run(Some(dir), args, Transports::AlsoLocal)
+        .map(drop)
+        .map_err(|f| ContextError::Git {
             url: spec.remote.clone(),
-            command: args.join(" "),
-            detail: format!("cannot run git (is it installed?): {e}"),
-        })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(ContextError::Git {
-        url: spec.remote.clone(),
-        command: args.join(" "),
-        detail: format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    })
+            command: f.command,
+            detail: f.detail,
+        })
 }

@@ -29,6 +29,7 @@ mod entry;
 mod error;
 mod filter;
 mod git;
+pub mod git_cmd;
 mod glob;
 mod hash;
 mod http;

@@ -7,9 +7,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rbuild_cache::Store;
+use rbuild_context::git_cmd::{self, Transports};
 use rbuild_graph::GitOp;
 
 use super::error::{io_err, RemoteError};
@@ -200,76 +200,29 @@ fn fetch(op: &GitOp, commit: &str, work: &Path) -> Result<(), RemoteError> {
     }
 }
 
-/// The checkout's root or its `subdir`, which must be a directory that (symlinks resolved)
-/// stays inside the checkout.
+/// The checkout's root or its `subdir` (see [`git_cmd::subdir_root`]).
 fn tree_root(op: &GitOp, work: &Path) -> Result<PathBuf, RemoteError> {
-    let Some(subdir) = op.subdir.as_deref().filter(|s| !s.is_empty()) else {
-        return Ok(work.to_path_buf());
-    };
-    let err = |problem| RemoteError::Subdir {
+    git_cmd::subdir_root(work, op.subdir.as_deref()).map_err(|problem| RemoteError::Subdir {
         remote: op.remote.clone(),
-        subdir: subdir.to_string(),
+        subdir: op.subdir.clone().unwrap_or_default(),
         problem,
-    };
-    let top = work.canonicalize().map_err(io_err("resolve", work))?;
-    let root = work
-        .join(subdir)
-        .canonicalize()
-        .map_err(|_| err("does not exist in the repository"))?;
-    if !root.starts_with(&top) || root.starts_with(top.join(".git")) {
-        return Err(err("leads out of the checkout"));
-    }
-    if !root.is_dir() {
-        return Err(err("is not a directory"));
-    }
-    Ok(root)
+    })
 }
 
-/// Runs `git ARGS` (in `dir`, if given) without prompts; returns stdout, or an error with
-/// git's stderr.
+/// Runs `git ARGS` (in `dir`, if given) over network transports only ([`git_cmd::run`]);
+/// returns stdout.
 fn git(remote: &str, dir: Option<&Path>, args: &[&str]) -> Result<String, RemoteError> {
-    let mut cmd = Command::new("git");
-    cmd.args([
-        "-c",
-        "advice.detachedHead=false",
-        "-c",
-        "init.defaultBranch=main",
-    ])
-    .args(args)
-    .env("GIT_TERMINAL_PROMPT", "0")
-    .env("GIT_ASKPASS", "true")
-    .env("LC_ALL", "C")
-    // Only the transports an ADD source can name (never `ext::`, `file://`), for the
-    // repository and its submodules alike.
-    .env("GIT_ALLOW_PROTOCOL", "git:ssh:http:https");
-    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
-        // Never wait for a host-key or password prompt (ssh reads them from the terminal).
-        cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
-    }
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    let err = |detail: String| RemoteError::Git {
+    git_cmd::run(dir, args, Transports::Network).map_err(|f| RemoteError::Git {
         remote: remote.to_string(),
-        command: args.first().copied().unwrap_or("").to_string(),
-        detail,
-    };
-    let out = cmd
-        .output()
-        .map_err(|e| err(format!("cannot run git (is it installed?): {e}")))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    Err(err(format!(
-        "{}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
+        command: f.subcommand().to_string(),
+        detail: f.detail,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     const LISTING: &str = "\
 1111111111111111111111111111111111111111\tHEAD
