@@ -2,27 +2,18 @@
 //! malformed or not-yet-supported flag is an error at the flag's own line:column, and
 //! several bad instructions are all reported.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use rbuild_frontend::lower::{lower, plan, BuildOptions};
-use rbuild_frontend::Diagnostics;
+use rbuild_frontend::lower::{lower, plan};
 use rbuild_graph::{ImageConfig, Op};
 use rbuild_types::ImageRef;
 
-fn opts() -> BuildOptions {
-    BuildOptions {
-        platform: "linux/amd64".parse().expect("platform"),
-        ..BuildOptions::default()
-    }
-}
+use common::{flat, opts};
 
 /// Lowers `src`; the error is every diagnostic as `line:col message`.
 fn lower_src(src: &str) -> Result<rbuild_graph::Graph, Vec<String>> {
-    let flat = |d: Diagnostics| {
-        d.0.iter()
-            .map(|d| format!("{}:{} {}", d.span.line, d.span.col, d.message))
-            .collect::<Vec<_>>()
-    };
     let df = rbuild_frontend::parse(src.as_bytes()).map_err(flat)?;
     let p = plan(&df, &opts()).map_err(flat)?;
     let bases: BTreeMap<ImageRef, ImageConfig> = p

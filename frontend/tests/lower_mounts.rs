@@ -2,28 +2,18 @@
 //! mount type with its BuildKit defaults, the vertices mounts read, stage ordering and
 //! pruning, errors at the flag's line:column, and what ends up in the hashed op.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
-use rbuild_frontend::Diagnostics;
 use rbuild_graph::{
     BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, Graph, ImageConfig, Mount,
     MountFrom, Op, SecretMount, SecurityMode, SshMount, TmpfsMount, Vertex,
 };
 use rbuild_types::ImageRef;
 
-fn opts() -> BuildOptions {
-    BuildOptions {
-        platform: "linux/amd64".parse().expect("platform"),
-        ..BuildOptions::default()
-    }
-}
-
-fn flat(d: Diagnostics) -> Vec<String> {
-    d.0.iter()
-        .map(|d| format!("{}:{} {}", d.span.line, d.span.col, d.message))
-        .collect()
-}
+use common::{flat, opts};
 
 fn plan_src(src: &str, o: &BuildOptions) -> Result<Plan, Vec<String>> {
     let df = rbuild_frontend::parse(src.as_bytes()).map_err(flat)?;

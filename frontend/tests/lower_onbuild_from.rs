@@ -5,25 +5,15 @@
 //! listed for resolution, and a `--from` naming the current or a later stage is an error at
 //! the `FROM` that pulls the trigger in.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
-use rbuild_frontend::Diagnostics;
+use rbuild_frontend::lower::{lower, plan, Plan};
 use rbuild_graph::{FileAction, Graph, ImageConfig, Mount, Op, Vertex, VertexId};
 use rbuild_types::ImageRef;
 
-fn opts() -> BuildOptions {
-    BuildOptions {
-        platform: "linux/amd64".parse().expect("platform"),
-        ..BuildOptions::default()
-    }
-}
-
-fn flat(d: Diagnostics) -> Vec<String> {
-    d.0.iter()
-        .map(|d| format!("{}:{} {}", d.span.line, d.span.col, d.message))
-        .collect()
-}
+use common::{flat, opts};
 
 fn plan_src(src: &str) -> Plan {
     let df = rbuild_frontend::parse(src.as_bytes()).expect("parses");

@@ -1,18 +1,15 @@
 //! Targeted checks of lowering semantics (ARG/ENV scoping, stages, config rules), each on a
 //! small Dockerfile run through the real parser.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
 use rbuild_graph::{FileAction, Graph, ImageConfig, NetworkMode, Op};
 use rbuild_types::ImageRef;
 
-fn opts() -> BuildOptions {
-    BuildOptions {
-        platform: "linux/amd64".parse().expect("platform"),
-        ..BuildOptions::default()
-    }
-}
+use common::opts;
 
 fn plan_of(src: &str, o: &BuildOptions) -> Result<Plan, String> {
     let df = rbuild_frontend::parse(src.as_bytes()).map_err(|d| d.to_string())?;
