@@ -8,6 +8,7 @@
 #
 #   RUNS=3 FILES=10000 RBUILD=target/release/rbuild benches/add_unpack/run.sh
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 RUNS=${RUNS:-3}
 FILES=${FILES:-10000}
 RBUILD=${RBUILD:-$(dirname "$0")/../../target/release/rbuild}
@@ -16,18 +17,7 @@ CTX=$DATA/ctx
 
 if [ ! -f "$CTX/big.tgz" ] || [ "$(cat "$DATA/files" 2>/dev/null)" != "$FILES" ]; then
   rm -rf "$DATA" && mkdir -p "$CTX" "$DATA/tree"
-  python3 - "$DATA/tree" "$FILES" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-words = [("w%d" % i).encode() for i in range(5000)]
-for i in range(n):
-    d = os.path.join(root, "d%02d" % (i % 50), "s%02d" % (i % 7))
-    os.makedirs(d, exist_ok=True)
-    body = b" ".join(rng.choice(words) for _ in range(rng.randint(200, 2000)))
-    with open(os.path.join(d, "f%05d.txt" % i), "wb") as f:
-        f.write(body)
-PY
+  text_tree "$DATA/tree" "$FILES"
   tar -C "$DATA/tree" -czf "$CTX/big.tgz" .
   printf 'FROM scratch\nADD big.tgz /data/\n' > "$CTX/Dockerfile"
   echo "$FILES" > "$DATA/files"

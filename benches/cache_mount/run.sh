@@ -9,6 +9,7 @@
 #
 #   RUNS=5 FILES=3000 RBUILD=target/release/rbuild benches/cache_mount/run.sh
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 RUNS=${RUNS:-5}
 FILES=${FILES:-3000}
 RBUILD=${RBUILD:-$(dirname "$0")/../../target/release/rbuild}
@@ -30,12 +31,7 @@ RUN --mount=type=cache,target=/cache,id=rbuild-bench-pkgs \\
 DF
 
 export RBUILD_CONFIG=$DATA/config.toml
-cat > "$RBUILD_CONFIG" <<'TOML'
-[registry."docker.io"]
-mirrors = ["127.0.0.1:5000"]
-[registry."127.0.0.1:5000"]
-http = true
-TOML
+mirror_config "$RBUILD_CONFIG"
 STORE=$(mktemp -d /var/tmp/rbuild-cache-mount-store.XXXX)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -22,6 +22,7 @@
 # rb-keep-debian, made once). "warm"/B2: a no-op rebuild. B3touch: 19 bytes of one kept file
 # change before each run. The page cache is not dropped unless DROP_CACHES=1.
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-/var/tmp/rbuild-peer}
@@ -45,12 +46,7 @@ if [ -z "${RBUILD:-}" ]; then
   RBUILD=$REPO/target/release/rbuild
 fi
 export RBUILD_ROOT=$WORK/store RBUILD_CONFIG=$WORK/config.toml
-cat > "$RBUILD_CONFIG" <<'EOF'
-[registry."docker.io"]
-mirrors = ["127.0.0.1:5000"]
-[registry."127.0.0.1:5000"]
-http = true
-EOF
+mirror_config "$RBUILD_CONFIG"
 
 python3 "$HERE/gen.py" > "$OUT/gen.log"
 

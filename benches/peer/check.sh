@@ -9,6 +9,7 @@
 # Same environment as bench.sh (RBUILD, WORK). Exits non-zero when any scenario differs;
 # the listings and their diff stay under $WORK/check/.
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-/var/tmp/rbuild-peer}
@@ -21,12 +22,7 @@ if [ -z "${RBUILD:-}" ]; then
   RBUILD=$REPO/target/release/rbuild
 fi
 export RBUILD_ROOT=$WORK/store RBUILD_CONFIG=$WORK/config.toml
-cat > "$RBUILD_CONFIG" <<'EOF'
-[registry."docker.io"]
-mirrors = ["127.0.0.1:5000"]
-[registry."127.0.0.1:5000"]
-http = true
-EOF
+mirror_config "$RBUILD_CONFIG"
 python3 "$HERE/gen.py" >/dev/null
 
 # The config fields both builders set, as sorted JSON.

@@ -10,6 +10,7 @@
 #
 #   RUNS=3 FILES=5000 RBUILD=target/release/rbuild benches/run_mount_bind/run.sh
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 RUNS=${RUNS:-3}
 FILES=${FILES:-5000}
 RBUILD=${RBUILD:-$(dirname "$0")/../../target/release/rbuild}
@@ -22,18 +23,7 @@ curl -fsS http://127.0.0.1:5000/v2/ >/dev/null ||
 
 if [ "$(cat "$DATA/files" 2>/dev/null)" != "$FILES" ]; then
   rm -rf "$DATA" && mkdir -p "$CTX"
-  python3 - "$CTX" "$FILES" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(7)
-words = [("w%d" % i).encode() for i in range(5000)]
-for i in range(n):
-    d = os.path.join(root, "d%02d" % (i % 50), "s%02d" % (i % 7))
-    os.makedirs(d, exist_ok=True)
-    body = b" ".join(rng.choice(words) for _ in range(rng.randint(200, 2000)))
-    with open(os.path.join(d, "f%05d.txt" % i), "wb") as f:
-        f.write(body)
-PY
+  text_tree "$CTX" "$FILES"
   cp -a "$CTX" "$CTXCOPY"
   printf 'FROM busybox\nRUN --mount=type=bind,target=/ctx find /ctx -type f | wc -l > /count\n' \
     > "$CTX/Dockerfile"
@@ -43,12 +33,7 @@ fi
 echo "context: $(du -sh "$CTX" | cut -f1), $FILES files"
 
 export RBUILD_CONFIG=$DATA/config.toml
-cat > "$RBUILD_CONFIG" <<'EOF'
-[registry."docker.io"]
-mirrors = ["127.0.0.1:5000"]
-[registry."127.0.0.1:5000"]
-http = true
-EOF
+mirror_config "$RBUILD_CONFIG"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
