@@ -96,9 +96,11 @@ pub(crate) fn serve() -> ! {
                     }
                 }
                 Ok(Some(Message::Run(req))) => {
+                    // A sandbox's init: pid 1 of new pid and mount namespaces at once, in the
+                    // spare's other namespaces.
                     let sandbox = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
                     if req.namespaces.contains(sandbox) {
-                        clone_pid1(req, spare.take(), &mut running);
+                        clone_child(req, sandbox, spare.take().as_ref(), &mut running);
                     } else {
                         clone_child(req, CloneFlags::empty(), None, &mut running);
                     }
@@ -112,12 +114,6 @@ pub(crate) fn serve() -> ! {
             }
         }
     }
-}
-
-/// Clones the run's init as pid 1 of a new pid and mount namespace, in `spare`'s namespaces.
-fn clone_pid1(req: Request, spare: Option<Spare>, running: &mut HashMap<Pid, UnixStream>) {
-    let flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
-    clone_child(req, flags, spare.as_ref(), running);
 }
 
 /// Clones (forks, with `flags`) the init of one run; the zygote keeps only its status socket
