@@ -59,6 +59,10 @@ pub enum CacheError {
     /// Symlink resolution inside the image went around in circles.
     #[error("too many levels of symbolic links resolving {path} in the image")]
     TooManySymlinks { path: PathBuf },
+    /// A path in the image could not be resolved for a reason other than a loop or a
+    /// non-directory (an I/O error reading a layer).
+    #[error(transparent)]
+    Resolve(rbuild_types::root_path::ResolveError),
     /// A path in the image does not exist.
     #[error("{path}: no such file or directory in the image")]
     NotFound { path: PathBuf },
@@ -77,5 +81,16 @@ pub(crate) fn io_err(
         action,
         path,
         source,
+    }
+}
+
+impl From<rbuild_types::root_path::ResolveError> for CacheError {
+    fn from(e: rbuild_types::root_path::ResolveError) -> Self {
+        use rbuild_types::root_path::ResolveError;
+        match e {
+            ResolveError::TooManyLinks { path } => CacheError::TooManySymlinks { path },
+            ResolveError::NotADirectory { at, .. } => CacheError::NotADirectory { path: at },
+            e @ ResolveError::Io { .. } => CacheError::Resolve(e),
+        }
     }
 }

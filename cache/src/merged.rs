@@ -7,21 +7,22 @@
 //!   merge, as overlayfs does);
 //! - a non-directory hides everything below it.
 //!
-//! Paths are absolute image paths. Symlinks in intermediate components are resolved inside
-//! the image root (absolute targets restart at the image root, `..` stops at it), so a view
-//! never reaches host files outside its layers. The final component of `lookup` is not
-//! followed. Entry paths are reported as asked (lexically normalised), not as resolved.
+//! Paths are absolute image paths, resolved by the one resolver of image paths
+//! ([`rbuild_types::root_path`]): symlinks are followed inside the image root (absolute
+//! targets restart at the image root, `..` stops at it), so a view never reaches host files
+//! outside its layers. The final component of `lookup` is not followed (that of
+//! `lookup_followed` is). Entry paths are reported as asked (lexically normalised), not as
+//! resolved; `resolve_path` tells where a path resolves to.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};
 use std::path::{Component, Path, PathBuf};
 
+use rbuild_types::root_path::{self, Follow, Node, Resolved, Tree};
+
 use crate::error::{io_err, CacheError};
 use crate::overlay::{is_opaque, is_whiteout};
-
-/// Linux's limit on symlinks followed while resolving one path.
-const MAX_SYMLINKS: usize = 40;
 
 /// A merged view of layers, bottom first.
 #[derive(Clone, Debug)]
@@ -42,7 +43,8 @@ pub struct MergedEntry {
 
 /// A name resolved in one directory: the winner, and for a directory the host directories
 /// that merge into it, topmost first.
-struct Found {
+#[derive(Clone, Debug)]
+pub struct Found {
     host_path: PathBuf,
     metadata: Metadata,
     dirs: Vec<PathBuf>,
@@ -58,11 +60,13 @@ impl MergedView {
     /// component before the last is not a directory).
     pub fn lookup(&self, path: &Path) -> Result<Option<MergedEntry>, CacheError> {
         let shown = normalise(path)?;
-        Ok(self.resolve(path, false)?.map(|f| MergedEntry {
-            path: shown,
-            host_path: f.host_path,
-            metadata: f.metadata,
-        }))
+        Ok(self
+            .found(path, Follow::NotLast)?
+            .map(|(_, f)| MergedEntry {
+                path: shown,
+                host_path: f.host_path,
+                metadata: f.metadata,
+            }))
     }
 
     /// The merged entries of directory `dir` (a final symlink is followed), sorted by name.
@@ -104,7 +108,7 @@ impl MergedView {
     }
 
     fn open_dir(&self, dir: &Path) -> Result<Found, CacheError> {
-        match self.resolve(dir, true)? {
+        match self.found(dir, Follow::Last)?.map(|(_, f)| f) {
             None => Err(CacheError::NotFound {
                 path: dir.to_path_buf(),
             }),
@@ -129,7 +133,8 @@ impl MergedView {
         }
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            if let Some(f) = child(dirs, &name)? {
+            let f = child(dirs, &name).map_err(io_err("stat", shown.join(&name)))?;
+            if let Some(f) = f {
                 out.push((
                     MergedEntry {
                         path: shown.join(&name),
@@ -143,81 +148,148 @@ impl MergedView {
         Ok(out)
     }
 
-    /// The root directory: every layer's root, topmost first.
-    fn root(&self) -> Result<Option<Found>, CacheError> {
-        let dirs: Vec<PathBuf> = self.layers.iter().rev().cloned().collect();
-        let Some(top) = dirs.first() else {
-            return Ok(None);
-        };
-        let metadata = fs::symlink_metadata(top).map_err(io_err("stat layer", top))?;
-        Ok(Some(Found {
-            host_path: top.clone(),
-            metadata,
-            dirs,
-        }))
-    }
-
-    /// Resolves `path` component by component, following symlinks in intermediate components
-    /// (and in the last one if `follow_last`) within the image root.
-    fn resolve(&self, path: &Path, follow_last: bool) -> Result<Option<Found>, CacheError> {
+    /// Resolves `path` through [`rbuild_types::root_path`] (the image's symlinks, inside its
+    /// root). `None` for an empty view.
+    fn resolve(&self, path: &Path, follow: Follow) -> Result<Option<Resolved<Found>>, CacheError> {
         if !path.is_absolute() {
             return Err(CacheError::RelativePath {
                 path: path.to_path_buf(),
             });
         }
-        let Some(root) = self.root()? else {
+        if self.layers.is_empty() {
             return Ok(None);
-        };
-        // The directories from the root to the current one; never empty.
-        let mut stack: Vec<Found> = vec![root];
-        let mut queue: VecDeque<OsString> = components(path);
-        let mut links = 0;
-        while let Some(name) = queue.pop_front() {
-            if name == ".." {
-                if stack.len() > 1 {
-                    stack.pop();
-                }
-                continue;
-            }
-            let Some(cur) = stack.last() else {
-                return Ok(None);
-            };
-            let Some(found) = child(&cur.dirs, &name)? else {
-                return Ok(None);
-            };
-            let last = queue.is_empty();
-            if found.metadata.file_type().is_symlink() && (!last || follow_last) {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(CacheError::TooManySymlinks {
-                        path: path.to_path_buf(),
-                    });
-                }
-                let target = fs::read_link(&found.host_path)
-                    .map_err(io_err("read symlink", &found.host_path))?;
-                if target.is_absolute() {
-                    stack.truncate(1);
-                }
-                for c in components(&target).into_iter().rev() {
-                    queue.push_front(c);
-                }
-                continue;
-            }
-            if last {
-                return Ok(Some(found));
-            }
-            if !found.metadata.is_dir() {
-                return Ok(None);
-            }
-            stack.push(found);
         }
-        Ok(stack.pop())
+        root_path::resolve(self, path, follow)
+            .map(Some)
+            .map_err(CacheError::from)
+    }
+
+    /// The entry `path` resolves to when every symlink in it is followed (the last one too),
+    /// reported under the path asked (lexically normalised); `None` when nothing is there or a
+    /// component before the last is not a directory.
+    pub fn lookup_followed(&self, path: &Path) -> Result<Option<MergedEntry>, CacheError> {
+        let shown = normalise(path)?;
+        Ok(self.found(path, Follow::Last)?.map(|(_, f)| MergedEntry {
+            path: shown,
+            host_path: f.host_path,
+            metadata: f.metadata,
+        }))
+    }
+
+    /// Where `path` resolves to in the image, the last component followed or not: the path
+    /// with its symlinks resolved, inside the image root (see [`rbuild_types::root_path`]),
+    /// whether or not something is there. A loop, or a component below a non-directory, is an
+    /// error.
+    pub fn resolve_path(&self, path: &Path, follow: Follow) -> Result<PathBuf, CacheError> {
+        match self.resolve(path, follow)? {
+            Some(r) => Ok(r.path),
+            None => normalise(path),
+        }
+    }
+
+    /// Where `path` resolves to with directory `base` (a resolved image path) as its root:
+    /// absolute symlink targets restart at `base` and `..` stops there, as in a chroot into
+    /// `base` (Docker's untar, which ADD runs chrooted into its destination).
+    pub fn resolve_path_below(
+        &self,
+        base: &Path,
+        path: &Path,
+        follow: Follow,
+    ) -> Result<PathBuf, CacheError> {
+        let base_dir = match self.found(base, Follow::Last)? {
+            Some((_, f)) if f.metadata.is_dir() => f,
+            Some(_) => {
+                return Err(CacheError::NotADirectory {
+                    path: base.to_path_buf(),
+                })
+            }
+            None => {
+                return Err(CacheError::NotFound {
+                    path: base.to_path_buf(),
+                })
+            }
+        };
+        let below = Below {
+            view: self,
+            base: base_dir,
+        };
+        let r = root_path::resolve(&below, &Path::new("/").join(path), follow)?;
+        Ok(base.join(r.path.strip_prefix("/").unwrap_or(&r.path)))
+    }
+
+    /// The same view with `top` as a new topmost layer (a file op's layer being written, so
+    /// that paths resolve through what the op already wrote).
+    pub fn with_top(&self, top: &Path) -> MergedView {
+        let mut layers = self.layers.clone();
+        layers.push(top.to_path_buf());
+        MergedView { layers }
+    }
+
+    /// The resolved path and what is there; `None` when nothing is (a component below a
+    /// non-directory counts as nothing).
+    fn found(&self, path: &Path, follow: Follow) -> Result<Option<(PathBuf, Found)>, CacheError> {
+        match self.resolve(path, follow) {
+            Ok(Some(r)) => Ok(r.node.into_entry().map(|f| (r.path, f))),
+            Ok(None) | Err(CacheError::NotADirectory { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Tree for MergedView {
+    type Entry = Found;
+
+    /// The root directory: every layer's root, topmost first.
+    fn root(&self) -> std::io::Result<Found> {
+        let dirs: Vec<PathBuf> = self.layers.iter().rev().cloned().collect();
+        let top = dirs
+            .first()
+            .cloned()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let metadata = fs::symlink_metadata(&top)?;
+        Ok(Found {
+            host_path: top,
+            metadata,
+            dirs,
+        })
+    }
+
+    fn child(&self, dir: &Found, name: &OsStr) -> std::io::Result<Node<Found>> {
+        let Some(f) = child(&dir.dirs, name)? else {
+            return Ok(Node::Missing);
+        };
+        let ft = f.metadata.file_type();
+        Ok(if ft.is_dir() {
+            Node::Dir(f)
+        } else if ft.is_symlink() {
+            Node::Symlink(fs::read_link(&f.host_path)?, f)
+        } else {
+            Node::Other(f)
+        })
+    }
+}
+
+/// A view rooted at one of its directories (see [`MergedView::resolve_path_below`]).
+struct Below<'a> {
+    view: &'a MergedView,
+    base: Found,
+}
+
+impl Tree for Below<'_> {
+    type Entry = Found;
+
+    fn root(&self) -> std::io::Result<Found> {
+        Ok(self.base.clone())
+    }
+
+    fn child(&self, dir: &Found, name: &OsStr) -> std::io::Result<Node<Found>> {
+        self.view.child(dir, name)
     }
 }
 
 /// Looks `name` up in a directory made of host `dirs` (topmost first), applying whiteouts,
 /// opaque directories and non-directory shadowing.
-fn child(dirs: &[PathBuf], name: &OsStr) -> Result<Option<Found>, CacheError> {
+fn child(dirs: &[PathBuf], name: &OsStr) -> std::io::Result<Option<Found>> {
     let mut found: Option<Found> = None;
     for d in dirs {
         let p = d.join(name);
@@ -229,7 +301,7 @@ fn child(dirs: &[PathBuf], name: &OsStr) -> Result<Option<Found>, CacheError> {
             {
                 continue
             }
-            Err(e) => return Err(io_err("stat", p)(e)),
+            Err(e) => return Err(e),
         };
         if is_whiteout(&md) {
             break;

@@ -1,95 +1,95 @@
 //! Joining a container path onto the rootfs without ever leaving it: symlinks inside the rootfs
-//! are resolved as if the rootfs were `/` (absolute targets and `..` stay inside). Used for
+//! are resolved as if the rootfs were `/` (absolute targets and `..` stay inside), by the one
+//! resolver of image paths ([`rbuild_types::root_path`]) over the rootfs directory. Used for
 //! every mount point, so an image whose `/etc/hosts` is a symlink to a host path cannot make
 //! the setup mount over a host file.
 
-use std::path::{Component, Path, PathBuf};
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rbuild_types::root_path::{self, Follow, Node, ResolveError, Tree};
 
 use crate::error::{Result, SetupError};
 
-/// The most symlinks followed while resolving one path (as the kernel's ELOOP limit).
-const MAX_LINKS: usize = 40;
-
 /// `root` joined with `path` (absolute or relative, taken inside `root`), with every symlink
-/// met on the way resolved inside `root`. Components that do not exist are appended as they are.
+/// met on the way resolved inside `root`, the last one too. Components that do not exist are
+/// appended as they are.
 pub fn secure_join(root: &Path, path: &Path) -> Result<PathBuf> {
-    // Components are looked up relative to a descriptor of `root`, so that each lookup walks
-    // only the path inside the root, not the root's own (long) path again. A lookup that
-    // fails counts as "not a symlink", as a missing `root` does (the result is then `root`
-    // joined with the path, as before).
-    let root_dir = std::fs::File::open(root).ok();
-    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
-    let mut pending: Vec<std::ffi::OsString> = components(path);
-    pending.reverse();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let inside = resolved
-            .iter()
-            .fold(PathBuf::new(), |p, c| p.join(c))
-            .join(&part);
-        if !is_symlink(root_dir.as_ref(), root, &inside) {
-            resolved.push(part);
-            continue;
-        }
-        let candidate = root.join(&inside);
-        links += 1;
-        if links > MAX_LINKS {
-            return Err(SetupError::io(
-                "resolve",
-                candidate,
-                std::io::Error::from_raw_os_error(libc::ELOOP),
-            ));
-        }
-        let target = std::fs::read_link(&candidate)
-            .map_err(|e| SetupError::io("read link", &candidate, e))?;
-        if target.is_absolute() {
-            resolved.clear();
-        }
-        let mut more = components(&target);
-        more.reverse();
-        pending.extend(more);
-    }
-    Ok(resolved.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
-}
-
-/// Whether `inside` (relative, no `..`) is a symlink under `root`: looked up relative to
-/// `root_dir` (a descriptor of `root`) when there is one.
-fn is_symlink(root_dir: Option<&std::fs::File>, root: &Path, inside: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let Some(dir) = root_dir else {
-        return std::fs::symlink_metadata(root.join(inside))
-            .is_ok_and(|m| m.file_type().is_symlink());
+    let tree = HostRoot {
+        root,
+        // Components are looked up relative to a descriptor of `root`, so that each lookup
+        // walks only the path inside the root, not the root's own (long) path again. Without
+        // one (a missing root) every name is missing: the result is `root` joined with the path.
+        dir: File::open(root).ok(),
     };
-    let Ok(name) = std::ffi::CString::new(inside.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: fstatat writes into the zeroed struct we own; `name` is NUL-terminated.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        ) == 0
-            && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    match root_path::resolve(&tree, path, Follow::Last) {
+        Ok(r) => Ok(root.join(r.path.strip_prefix("/").unwrap_or(&r.path))),
+        Err(ResolveError::TooManyLinks { .. }) => Err(SetupError::io(
+            "resolve",
+            root.join(path.strip_prefix("/").unwrap_or(path)),
+            io::Error::from_raw_os_error(libc::ELOOP),
+        )),
+        Err(ResolveError::NotADirectory { at, .. }) => Err(SetupError::io(
+            "resolve",
+            root.join(at.strip_prefix("/").unwrap_or(&at)),
+            io::Error::from_raw_os_error(libc::ENOTDIR),
+        )),
+        Err(ResolveError::Io { source, .. }) => Err(SetupError::io(
+            "resolve",
+            root.join(path.strip_prefix("/").unwrap_or(path)),
+            source,
+        )),
     }
 }
 
-/// The normal components of `path`, with `..` kept and `/` and `.` dropped.
-fn components(path: &Path) -> Vec<std::ffi::OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
+/// A directory of the host taken as a root; entries are paths relative to it.
+struct HostRoot<'a> {
+    root: &'a Path,
+    dir: Option<File>,
+}
+
+impl Tree for HostRoot<'_> {
+    type Entry = PathBuf;
+
+    fn root(&self) -> io::Result<PathBuf> {
+        Ok(PathBuf::new())
+    }
+
+    fn child(&self, dir: &PathBuf, name: &OsStr) -> io::Result<Node<PathBuf>> {
+        let rel = dir.join(name);
+        let Some(fd) = &self.dir else {
+            return Ok(Node::Missing);
+        };
+        let c = CString::new(rel.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: fstatat writes into the zeroed struct we own; `c` is NUL-terminated and
+        // `fd` an open directory for the whole call.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::fstatat(
+                fd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOENT) => Ok(Node::Missing),
+                _ => Err(e),
+            };
+        }
+        Ok(match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => Node::Dir(rel),
+            libc::S_IFLNK => Node::Symlink(std::fs::read_link(self.root.join(&rel))?, rel),
+            _ => Node::Other(rel),
         })
-        .collect()
+    }
 }
 
 #[cfg(test)]

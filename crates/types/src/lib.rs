@@ -1,12 +1,14 @@
 //! Shared vocabulary of rbuild.
 //!
 //! Every other crate speaks in these types: a content [`Digest`], a target [`Platform`], a
-//! normalised [`ImageRef`] (Docker reference rules) and a source [`Span`] into a Dockerfile.
+//! normalised [`ImageRef`] (Docker reference rules) and a source [`Span`] into a Dockerfile;
+//! and [`root_path`], the one resolver of paths inside an image (over an abstract tree).
 //! This crate has no I/O and depends on nothing of ours.
 
 mod digest;
 mod image_ref;
 mod platform;
+pub mod root_path;
 mod span;
 
 pub use digest::{Digest, DigestError, Hasher};
