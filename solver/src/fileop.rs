@@ -4,8 +4,19 @@
 //! which becomes the vertex's new layer. Directories that the changes need and that already
 //! exist below keep their existing metadata (so the layer does not alter them); directories that
 //! do not exist are created `0755`, owned by the `--chown` owner or root.
+//!
+//! Paths in the image resolve as BuildKit's copy resolves them (fsutil over continuity's
+//! `RootPath`), through the one resolver of image paths ([`rbuild_types::root_path`]) over the
+//! layers below *and* what this op already wrote: a destination follows the image's symlinks,
+//! its last component included (`COPY tool /bin/` on a merged-/usr base writes
+//! `/usr/bin/tool`, and the `/bin` link stays); a source of another stage is followed too.
+//! Every path written below the upper dir is such a resolved path, so nothing is written
+//! through a symlink on the host. Inside a copied directory tree, names are not followed: a
+//! directory landing on a non-directory is an error ("cannot copy to non-directory"), as is a
+//! file landing on a directory ("cannot replace to directory … with file"), as in BuildKit.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -16,6 +27,7 @@ use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, SelectionView};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
+use rbuild_types::root_path::Follow;
 
 use rayon::prelude::*;
 
@@ -55,6 +67,12 @@ pub enum FileOpError {
     },
     #[error("destination {dest:?} escapes the root filesystem")]
     Escape { dest: String },
+    #[error("mkdir {path}: not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("cannot copy to non-directory: {path}")]
+    CopyToNonDirectory { path: PathBuf },
+    #[error("cannot replace to directory {path} with file")]
+    ReplaceDirectory { path: PathBuf },
     #[error("ADD {path}: reading the archive: {source}")]
     Archive {
         path: PathBuf,
@@ -96,8 +114,13 @@ pub struct FileOpRunner<'a> {
     pub dest: &'a MergedView,
     /// Empty directory that receives the layer.
     pub upper: &'a Path,
+    /// `dest` with `upper` on top: what image paths resolve through.
+    live: MergedView,
     /// Upper-dir directories and the (seconds, nanoseconds) mtime each must end with.
     dir_times: RefCell<Vec<(PathBuf, i64, i64)>>,
+    /// Image directories this op created where nothing was below: nothing below them needs
+    /// looking up in `dest`.
+    fresh: RefCell<HashSet<PathBuf>>,
 }
 
 impl<'a> FileOpRunner<'a> {
@@ -105,7 +128,9 @@ impl<'a> FileOpRunner<'a> {
         FileOpRunner {
             dest,
             upper,
+            live: dest.with_top(upper),
             dir_times: RefCell::new(Vec::new()),
+            fresh: RefCell::new(HashSet::new()),
         }
     }
 
@@ -177,49 +202,155 @@ impl<'a> FileOpRunner<'a> {
         Ok(())
     }
 
-    /// Makes sure every directory from `/` down to `dir` (inclusive) exists in the upper dir.
-    /// Directories existing below keep their metadata; new ones get `0755` and `owner`.
+    /// Where `path` resolves to in the image (the layers below and this op's changes), its
+    /// last component followed or not.
+    pub(crate) fn resolve(&self, path: &Path, follow: Follow) -> Result<PathBuf, FileOpError> {
+        Ok(self.live.resolve_path(path, follow)?)
+    }
+
+    /// Where `path` resolves to with image directory `base` (resolved) as its root, as in a
+    /// chroot into `base` (ADD's archive extraction).
+    pub(crate) fn resolve_below(
+        &self,
+        base: &Path,
+        path: &Path,
+        follow: Follow,
+    ) -> Result<PathBuf, FileOpError> {
+        Ok(self.live.resolve_path_below(base, path, follow)?)
+    }
+
+    /// Where a non-directory named by `path` lands: its parent resolved (and made to exist,
+    /// new directories owned by `owner`), its last component not followed.
+    pub(crate) fn place(&self, path: &Path, owner: Option<Owner>) -> Result<PathBuf, FileOpError> {
+        let parent = self.resolve(path.parent().unwrap_or(Path::new("/")), Follow::Last)?;
+        self.ensure_dir(&parent, owner)?;
+        Ok(match path.file_name() {
+            Some(name) => parent.join(name),
+            None => parent,
+        })
+    }
+
+    /// Whether image directory `dir` is one this op created with nothing below it.
+    fn is_fresh(&self, dir: &Path) -> bool {
+        self.fresh.borrow().contains(dir)
+    }
+
+    /// What is at resolved image path `path` (not following it): this op's change, else the
+    /// layers below. Below a fresh directory only the upper dir is looked at.
+    fn existing(&self, path: &Path) -> Result<Option<fs::Metadata>, FileOpError> {
+        let up = self.upper_path(path)?;
+        if let Ok(m) = fs::symlink_metadata(&up) {
+            return Ok(Some(m));
+        }
+        if path.parent().is_some_and(|p| self.is_fresh(p)) {
+            return Ok(None);
+        }
+        Ok(self.live.lookup(path)?.map(|e| e.metadata))
+    }
+
+    /// Makes sure every directory from `/` down to `dir` (inclusive; a resolved image path)
+    /// exists in the upper dir. Directories existing below keep their metadata; new ones get
+    /// `0755` and `owner`. Something other than a directory in the way is an error.
     pub(crate) fn ensure_dir(&self, dir: &Path, owner: Option<Owner>) -> Result<(), FileOpError> {
         let mut image_path = PathBuf::from("/");
+        let mut parent_fresh = false;
         for c in dir.components() {
             let Component::Normal(name) = c else { continue };
             image_path.push(name);
             let target = self.upper_path(&image_path)?;
-            if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                continue;
+            match fs::symlink_metadata(&target) {
+                Ok(m) if m.is_dir() => {
+                    parent_fresh = self.is_fresh(&image_path);
+                    continue;
+                }
+                Ok(_) => return Err(FileOpError::NotADirectory { path: image_path }),
+                Err(_) => {}
             }
-            let existing = self.dest.lookup(&image_path)?;
-            self.make_dir(&target)?;
-            match existing.filter(|e| e.metadata.is_dir()) {
-                Some(e) => {
+            let existing = if parent_fresh {
+                None
+            } else {
+                self.live.lookup(&image_path)?
+            };
+            match existing {
+                Some(e) if e.metadata.is_dir() => {
+                    self.make_dir(&target)?;
                     copy_metadata(&e.metadata, &target)?;
                     self.keep_dir_time(&target, e.metadata.mtime(), e.metadata.mtime_nsec());
+                    parent_fresh = false;
                 }
+                Some(_) => return Err(FileOpError::NotADirectory { path: image_path }),
                 None => {
+                    self.make_dir(&target)?;
                     let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
                     set_mode(&target, 0o755)?;
                     chown(&target, uid, gid)?;
                     self.keep_dir_time(&target, 0, 0);
+                    self.fresh.borrow_mut().insert(image_path.clone());
+                    parent_fresh = true;
                 }
             }
         }
         Ok(())
     }
 
-    /// Whether `path` is an existing directory in the destination (changes of this op included).
+    /// Whether resolved image path `path` is an existing directory (changes of this op
+    /// included).
     fn is_dir(&self, path: &Path) -> Result<bool, FileOpError> {
-        let up = self.upper_path(path)?;
-        if let Ok(m) = fs::symlink_metadata(&up) {
-            return Ok(m.is_dir());
+        Ok(self.existing(path)?.is_some_and(|m| m.is_dir()))
+    }
+
+    /// Before a directory is written at resolved image path `path`: an existing directory
+    /// merges, anything else there is an error (BuildKit's "cannot copy to non-directory").
+    /// Returns whether a directory is already there.
+    fn dir_target(&self, path: &Path) -> Result<bool, FileOpError> {
+        match self.existing(path)? {
+            Some(m) if m.is_dir() => Ok(true),
+            Some(_) => Err(FileOpError::CopyToNonDirectory {
+                path: path.to_path_buf(),
+            }),
+            None => Ok(false),
         }
-        Ok(self.dest.lookup(path)?.is_some_and(|e| e.metadata.is_dir()))
+    }
+
+    /// Before a non-directory is written at resolved image path `path`: a directory there is
+    /// an error (BuildKit's "cannot replace to directory … with file"); anything else is
+    /// replaced.
+    fn file_target(&self, path: &Path) -> Result<(), FileOpError> {
+        if self.existing(path)?.is_some_and(|m| m.is_dir()) {
+            return Err(FileOpError::ReplaceDirectory {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Self::file_target`] for a regular file written by [`copy_regular`], which
+    /// itself refuses a directory of this op's: below a fresh directory nothing else can be
+    /// in the way, so nothing is looked up (the common case of a large copy).
+    fn regular_file_target(&self, path: &Path) -> Result<(), FileOpError> {
+        if path.parent().is_some_and(|p| self.is_fresh(p)) {
+            return Ok(());
+        }
+        self.file_target(path)
+    }
+
+    /// Records that directory `path` (resolved) was written by this op where nothing was below
+    /// (or below a fresh parent), so its contents need no lookups in the layers below.
+    fn note_new_dir(&self, path: &Path, existed: bool) {
+        if !existed {
+            self.fresh.borrow_mut().insert(path.to_path_buf());
+        }
     }
 
     fn copy(&self, copy: &CopyAction, source: CopySource<'_>) -> Result<(), FileOpError> {
         let owner = self.owner(&copy.chown)?;
+        let fs_roots = match &source {
+            CopySource::Context(..) => Vec::new(),
+            CopySource::Filesystem(view) => filesystem_roots(view, &copy.src)?,
+        };
         let items = match &source {
             CopySource::Context(_, sel) => sel.roots().len(),
-            CopySource::Filesystem(view) => filesystem_roots(view, &copy.src)?.len(),
+            CopySource::Filesystem(_) => fs_roots.len(),
         };
         if items == 0 {
             if copy.allow_empty_wildcard {
@@ -229,7 +360,11 @@ impl<'a> FileOpRunner<'a> {
                 src: copy.src.clone(),
             });
         }
-        let dest = PathBuf::from(&copy.dest);
+        // The destination follows the image's symlinks, its last component included.
+        let dest = self.resolve(Path::new(&copy.dest), Follow::Last)?;
+        if copy.dest.ends_with('/') {
+            self.ensure_dir(&dest, owner)?;
+        }
         let dest_is_dir = copy.dest.ends_with('/') || items > 1 || self.is_dir(&dest)?;
         // A context selection is already filtered; `--from` sources are filtered here.
         let exclude = match &source {
@@ -266,7 +401,7 @@ impl<'a> FileOpRunner<'a> {
                 }
             }
             CopySource::Filesystem(view) => {
-                for root in filesystem_roots(view, &copy.src)? {
+                for root in fs_roots {
                     let base = root.path.file_name().map(|n| n.to_string_lossy());
                     if !root.metadata.is_dir() && base.is_some_and(|b| ctx.excluded(&b, false)) {
                         continue;
@@ -293,10 +428,13 @@ impl<'a> FileOpRunner<'a> {
         Ok(())
     }
 
+    /// WORKDIR's mkdir: the path follows the image's symlinks; missing parents are created.
     fn mkdir(&self, mkdir: &MkdirAction) -> Result<(), FileOpError> {
-        let path = PathBuf::from(&mkdir.path);
-        if self.is_dir(&path)? {
-            return Ok(());
+        let path = self.resolve(Path::new(&mkdir.path), Follow::Last)?;
+        match self.existing(&path)? {
+            Some(m) if m.is_dir() => return Ok(()),
+            Some(_) => return Err(FileOpError::NotADirectory { path }),
+            None => {}
         }
         let owner = self.owner(&mkdir.chown)?;
         if let Some(parent) = path.parent() {
@@ -306,16 +444,18 @@ impl<'a> FileOpRunner<'a> {
         self.make_dir(&target)?;
         set_mode(&target, mkdir.mode)?;
         self.keep_dir_time(&target, 0, 0);
+        // Nothing was there (checked above), so nothing is below it.
+        self.note_new_dir(&path, false);
         let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
         chown(&target, uid, gid)
     }
 
+    /// A file written whole (heredoc sources): the path follows the image's symlinks.
     fn mkfile(&self, mkfile: &MkfileAction) -> Result<(), FileOpError> {
-        let path = PathBuf::from(&mkfile.path);
         let owner = self.owner(&mkfile.chown)?;
-        if let Some(parent) = path.parent() {
-            self.ensure_dir(parent, owner)?;
-        }
+        let path = self.resolve(Path::new(&mkfile.path), Follow::Last)?;
+        let path = self.place(&path, owner)?;
+        self.file_target(&path)?;
         let target = self.upper_path(&path)?;
         remove_existing(&target)?;
         fs::write(&target, &mkfile.data).map_err(io_err(&target))?;
@@ -351,28 +491,39 @@ fn parents_dest(dest: &Path, kept: &str, is_dir: bool) -> PathBuf {
     }
 }
 
-/// The entries of `view` that a source path selects (wildcards in the last component allowed).
+/// The entries of `view` that a source path selects (wildcards in the last component
+/// allowed). Each is followed when it is a symlink, as BuildKit's COPY follows its sources
+/// (`FollowSymlinks`): the entry keeps the name it was asked by (`path`) and has what the
+/// link resolves to (`host_path`, `metadata`).
 fn filesystem_roots(view: &MergedView, src: &str) -> Result<Vec<MergedEntry>, FileOpError> {
     let path = Path::new(src);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    match name {
+    let asked: Vec<PathBuf> = match name {
         Some(name) if has_wildcards(&name) => {
             // A malformed pattern matches nothing (the copy then reports the source missing).
             let glob = Glob::new(&name).ok();
             let parent = path.parent().unwrap_or(Path::new("/"));
             let mut out = Vec::new();
-            if view.lookup(parent)?.is_some_and(|e| e.metadata.is_dir()) {
+            if view
+                .lookup_followed(parent)?
+                .is_some_and(|e| e.metadata.is_dir())
+            {
                 for e in view.read_dir(parent)? {
                     let file = e.path.file_name().map(|n| n.to_string_lossy().into_owned());
                     if file.is_some_and(|f| glob.as_ref().is_some_and(|g| g.matches(&f))) {
-                        out.push(e);
+                        out.push(e.path);
                     }
                 }
             }
-            Ok(out)
+            out
         }
-        _ => Ok(view.lookup(path)?.into_iter().collect()),
+        _ => vec![path.to_path_buf()],
+    };
+    let mut roots = Vec::with_capacity(asked.len());
+    for p in asked {
+        roots.extend(view.lookup_followed(&p)?);
     }
+    Ok(roots)
 }
 
 /// One copy's settings.
@@ -416,11 +567,17 @@ impl Copier<'_, '_> {
         }
     }
 
-    fn prepare_parent(&self, target: &Path) -> Result<(), FileOpError> {
-        if let Some(parent) = target.parent() {
-            self.runner.ensure_dir(parent, self.owner)?;
+    /// Where a copied root lands in the image, made ready: a directory root at `target`
+    /// resolved (its last component followed) and made to exist; anything else at its
+    /// resolved parent, under its own name (see [`FileOpRunner::place`]).
+    fn root_target(&self, target: &Path, is_dir: bool) -> Result<PathBuf, FileOpError> {
+        if is_dir {
+            let t = self.runner.resolve(target, Follow::Last)?;
+            self.runner.ensure_dir(&t, self.owner)?;
+            Ok(t)
+        } else {
+            self.runner.place(target, self.owner)
         }
-        Ok(())
     }
 
     fn copy_context_root(
@@ -433,47 +590,58 @@ impl Copier<'_, '_> {
         let name = root.rel.rsplit('/').next().unwrap_or(&root.rel);
         let is_dir = root.kind == EntryKind::Dir;
         let target = self.target_of(name, is_dir, dest, dest_is_dir);
-        if is_dir {
-            self.runner.ensure_dir(&target, self.owner)?;
-            // Directories and symlinks in order (parents before children); regular files,
-            // which only need their directory, in parallel batches of COPY_BATCH (flushed
-            // after their directories exist: the entries come in pre-order), so memory does
-            // not grow with the number of files.
-            let mut files = Vec::new();
-            for e in below {
-                let rel = match e.rel.strip_prefix(root.rel.as_str()) {
-                    Some(rest) if !root.rel.is_empty() && root.rel != "." => {
-                        rest.trim_start_matches('/')
-                    }
-                    _ => e.rel.as_str(),
-                };
-                let t = target.join(rel);
-                if e.kind == EntryKind::File {
-                    let up = self.runner.upper_path(&t)?;
-                    files.push((e, up));
-                    if files.len() >= COPY_BATCH {
-                        self.copy_context_files(&files)?;
-                        files.clear();
-                    }
-                } else {
-                    self.write_context_entry(&e, &t)?;
-                }
-            }
-            self.copy_context_files(&files)
-        } else {
-            self.prepare_parent(&target)?;
-            self.write_context_entry(root, &target)
+        let target = self.root_target(&target, is_dir)?;
+        if !is_dir {
+            return self.write_context_entry(root, &target);
         }
+        // Directories and symlinks in order (parents before children); regular files, which
+        // only need their directory, in parallel batches of COPY_BATCH (flushed after their
+        // directories exist: the entries come in pre-order), so memory does not grow with the
+        // number of files.
+        let mut files = Vec::new();
+        for e in below {
+            let rel = match e.rel.strip_prefix(root.rel.as_str()) {
+                Some(rest) if !root.rel.is_empty() && root.rel != "." => {
+                    rest.trim_start_matches('/')
+                }
+                _ => e.rel.as_str(),
+            };
+            let t = target.join(rel);
+            if e.kind == EntryKind::File {
+                self.runner.regular_file_target(&t)?;
+                let up = self.runner.upper_path(&t)?;
+                files.push((e, up));
+                if files.len() >= COPY_BATCH {
+                    self.copy_context_files(&files)?;
+                    files.clear();
+                }
+            } else {
+                self.write_context_entry(&e, &t)?;
+            }
+        }
+        self.copy_context_files(&files)
     }
 
     /// Copies regular context files `(entry, upper path)` in parallel; their directories exist.
     fn copy_context_files(&self, files: &[(ContextEntry, PathBuf)]) -> Result<(), FileOpError> {
         let owner = Some(self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0)));
         let chmod = self.chmod;
+        let upper = self.runner.upper;
         files.par_iter().try_for_each(|(e, up)| {
             let mode = copied_mode(chmod, e.mode, false);
-            copy_regular(&e.host_path, up, FileAttrs { mode, owner })
+            copy_regular(upper, &e.host_path, up, FileAttrs { mode, owner })
         })
+    }
+
+    /// Writes directory entry `up` (upper path of resolved image path `target`): an
+    /// existing directory merges, anything else there is an error. Returns whether it existed.
+    fn write_dir(&self, target: &Path, up: &Path) -> Result<(), FileOpError> {
+        let existed = self.runner.dir_target(target)?;
+        if !fs::symlink_metadata(up).is_ok_and(|m| m.is_dir()) {
+            self.runner.make_dir(up)?;
+        }
+        self.runner.note_new_dir(target, existed);
+        Ok(())
     }
 
     /// Context files become root-owned (or `--chown`), keep mode (or `--chmod`) and mtime.
@@ -484,26 +652,28 @@ impl Copier<'_, '_> {
         match e.kind {
             EntryKind::Dir => {
                 let meta = stat()?;
-                if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
-                    remove_existing(&up)?;
-                    self.runner.make_dir(&up)?;
-                }
+                self.write_dir(target, &up)?;
                 set_mode(&up, self.mode(e.mode, true))?;
                 chown(&up, uid, gid)?;
                 self.runner
                     .keep_dir_time(&up, meta.mtime(), meta.mtime_nsec());
                 Ok(())
             }
-            EntryKind::File => copy_regular(
-                &e.host_path,
-                &up,
-                FileAttrs {
-                    mode: self.mode(e.mode, false),
-                    owner: Some((uid, gid)),
-                },
-            ),
+            EntryKind::File => {
+                self.runner.file_target(target)?;
+                copy_regular(
+                    self.runner.upper,
+                    &e.host_path,
+                    &up,
+                    FileAttrs {
+                        mode: self.mode(e.mode, false),
+                        owner: Some((uid, gid)),
+                    },
+                )
+            }
             EntryKind::Symlink => {
                 let meta = stat()?;
+                self.runner.file_target(target)?;
                 remove_existing(&up)?;
                 let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
                 std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
@@ -527,24 +697,22 @@ impl Copier<'_, '_> {
             .unwrap_or_default();
         let is_dir = root.metadata.is_dir();
         let target = self.target_of(&name, is_dir, dest, dest_is_dir);
-        if is_dir {
-            self.runner.ensure_dir(&target, self.owner)?;
-            for e in view.walk(&root.path)? {
-                let Ok(rel) = e.path.strip_prefix(&root.path) else {
-                    continue;
-                };
-                if rel.as_os_str().is_empty()
-                    || self.excluded(&rel.to_string_lossy(), e.metadata.is_dir())
-                {
-                    continue;
-                }
-                self.write_fs_entry(&e, &target.join(rel))?;
-            }
-            Ok(())
-        } else {
-            self.prepare_parent(&target)?;
-            self.write_fs_entry(root, &target)
+        let target = self.root_target(&target, is_dir)?;
+        if !is_dir {
+            return self.write_fs_entry(root, &target);
         }
+        for e in view.walk(&root.path)? {
+            let Ok(rel) = e.path.strip_prefix(&root.path) else {
+                continue;
+            };
+            if rel.as_os_str().is_empty()
+                || self.excluded(&rel.to_string_lossy(), e.metadata.is_dir())
+            {
+                continue;
+            }
+            self.write_fs_entry(&e, &target.join(rel))?;
+        }
+        Ok(())
     }
 
     /// Files from another stage keep owner (unless `--chown`), mode (unless `--chmod`), mtime.
@@ -557,20 +725,24 @@ impl Copier<'_, '_> {
             .unwrap_or((m.uid(), m.gid()));
         let ft = m.file_type();
         if ft.is_dir() {
-            if !fs::symlink_metadata(&up).is_ok_and(|m| m.is_dir()) {
-                remove_existing(&up)?;
-                self.runner.make_dir(&up)?;
-            }
+            self.write_dir(target, &up)?;
         } else if ft.is_symlink() {
+            self.runner.file_target(target)?;
             remove_existing(&up)?;
             let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
             std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
             chown(&up, uid, gid)?;
             return set_mtime(&up, m);
         } else if ft.is_file() {
+            self.runner.file_target(target)?;
             let mode = self.mode(m.mode(), false);
             let owner = Some((uid, gid));
-            return copy_regular(&e.host_path, &up, FileAttrs { mode, owner });
+            return copy_regular(
+                self.runner.upper,
+                &e.host_path,
+                &up,
+                FileAttrs { mode, owner },
+            );
         } else {
             // Devices, fifos and sockets are not copied between stages (BuildKit copies them
             // only as root; we skip them rather than half-copy them).
@@ -578,21 +750,27 @@ impl Copier<'_, '_> {
         }
         set_mode(&up, self.mode(m.mode(), ft.is_dir()))?;
         chown(&up, uid, gid)?;
-        if ft.is_dir() {
-            self.runner.keep_dir_time(&up, m.mtime(), m.mtime_nsec());
-            return Ok(());
-        }
-        set_mtime(&up, m)
+        self.runner.keep_dir_time(&up, m.mtime(), m.mtime_nsec());
+        Ok(())
     }
 }
 
-/// Copies regular file `from` to upper-dir path `to` (replacing what is there) with `attrs`
-/// and `from`'s mtime.
-fn copy_regular(from: &Path, to: &Path, attrs: FileAttrs) -> Result<(), FileOpError> {
-    write::copy_file(from, to, attrs).map_err(|source| FileOpError::Copy {
-        from: from.to_path_buf(),
-        to: to.to_path_buf(),
-        source,
+/// Copies regular file `from` to upper-dir path `to` (replacing a non-directory there) with
+/// `attrs` and `from`'s mtime. A directory there is BuildKit's "cannot replace to directory …
+/// with file" (named by its image path: `to` below `upper`).
+fn copy_regular(upper: &Path, from: &Path, to: &Path, attrs: FileAttrs) -> Result<(), FileOpError> {
+    write::copy_file(from, to, attrs).map_err(|source| {
+        if source.raw_os_error() == Some(libc::EISDIR) {
+            let rel = to.strip_prefix(upper).unwrap_or(to);
+            return FileOpError::ReplaceDirectory {
+                path: Path::new("/").join(rel),
+            };
+        }
+        FileOpError::Copy {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            source,
+        }
     })
 }
 

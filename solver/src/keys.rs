@@ -22,7 +22,7 @@ use rbuild_graph::Op;
 use rbuild_types::{Digest, Hasher};
 
 /// Bumped whenever the key function changes meaning.
-pub const KEY_VERSION: &str = "rbuild-cache-key-v2";
+pub const KEY_VERSION: &str = "rbuild-cache-key-v3";
 
 /// What the key of one vertex is computed from, beyond its op.
 #[derive(Debug, Default)]

@@ -356,7 +356,7 @@ fn seed_from(view: &MergedView, src: &str, dest: &Path) -> Result<(), CacheError
         }
     };
     let top = view
-        .lookup(Path::new(src))?
+        .lookup_followed(Path::new(src))?
         .ok_or_else(|| CacheError::NotFound { path: src.into() })?;
     if !top.metadata.is_dir() {
         return Err(CacheError::NotADirectory { path: src.into() });

@@ -59,8 +59,10 @@ pub fn resolve_owner(spec: &str, fs: &MergedView) -> Result<Owner, OwnerError> {
     Ok(Owner { uid, gid })
 }
 
+/// The contents of `path` in the image (symlinks followed inside it, as BuildKit reads the
+/// user files through `fs.RootPath`); empty when it is missing or not a regular file.
 fn read_file(fs: &MergedView, path: &str) -> Result<String, OwnerError> {
-    match fs.lookup(Path::new(path))? {
+    match fs.lookup_followed(Path::new(path))? {
         Some(e) if e.metadata.is_file() => {
             std::fs::read_to_string(&e.host_path).map_err(|source| OwnerError::Read {
                 path: path.to_string(),

@@ -4,8 +4,13 @@
 //!
 //! Entries are written into the file op's upper dir. Invariants:
 //! - no entry lands outside the destination: a path or hard-link target climbing out of it
-//!   (`..`) is an error, and nothing is ever written, created or linked through a symlink
-//!   (an entry below a symlink the archive created is an error, never followed);
+//!   (`..`) is an error; an entry's parent directories resolve as in Docker's untar, which
+//!   BuildKit runs chrooted into the destination: symlinks on the way (the image's, and those
+//!   the archive created) are followed with the destination as their root
+//!   ([`rbuild_types::root_path`]), so `bin/tool` lands in `usr/bin` on a merged-/usr base,
+//!   and nothing is written through a symlink on the host;
+//! - the last component is not followed: an entry replaces what is there (a directory entry
+//!   merges with a directory), as in Docker;
 //! - an archive cannot forge overlay whiteouts: `.wh.`-prefixed names and 0/0 character
 //!   devices are refused;
 //! - parent directories that exist below keep their metadata (`ensure_dir`); directories,
@@ -19,9 +24,10 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use rbuild_context::{decoder, detect_archive};
+use rbuild_types::root_path::Follow;
 use tar::EntryType;
 
-use crate::fileop::write::{create_replacing, finish_fd, FileAttrs};
+use crate::fileop::write::{create_replacing, finish_fd, FileAttrs, InTheWay};
 use crate::fileop::{chown, io_err, remove_existing, set_times, FileOpError, FileOpRunner};
 use crate::owner::Owner;
 
@@ -135,11 +141,14 @@ impl FileOpRunner<'_> {
             {
                 return Err(escape(&name, "names starting with .wh. are whiteouts"));
             }
-            let target = dest.join(&rel);
-            if let Some(parent) = target.parent() {
-                self.ensure_dir(parent, owner)
-                    .map_err(|_| escape(&name, "a parent is not a directory (or is a symlink)"))?;
-            }
+            let parent = rel.parent().unwrap_or(Path::new(""));
+            let parent = self.resolve_below(dest, parent, Follow::Last)?;
+            self.ensure_dir(&parent, owner)
+                .map_err(|_| escape(&name, "a parent is not a directory"))?;
+            let target = match rel.file_name() {
+                Some(file) => parent.join(file),
+                None => parent,
+            };
             let up = self.upper_path(&target)?;
             let header = entry.header();
             let mode = header.mode().map_err(bad)? & 0o7777;
@@ -164,7 +173,8 @@ impl FileOpRunner<'_> {
                     continue;
                 }
                 EntryType::Regular | EntryType::Continuous => {
-                    let mut out = create_replacing(&up).map_err(io_err(&up))?;
+                    let mut out =
+                        create_replacing(&up, InTheWay::RemoveDirectory).map_err(io_err(&up))?;
                     io::copy(&mut entry, &mut out).map_err(bad)?;
                     let attrs = FileAttrs {
                         mode,
@@ -190,10 +200,8 @@ impl FileOpRunner<'_> {
                     let Some(link_rel) = inside(&link.to_string_lossy()) else {
                         return Err(escape(&name, "its hard-link target is outside the archive"));
                     };
-                    let source = self.upper_path(&dest.join(&link_rel))?;
-                    if through_symlink(self.upper, &source) {
-                        return Err(escape(&name, "its hard-link target lies below a symlink"));
-                    }
+                    let source = self.resolve_below(dest, &link_rel, Follow::NotLast)?;
+                    let source = self.upper_path(&source)?;
                     remove_existing(&up)?;
                     fs::hard_link(&source, &up).map_err(io_err(&source))?;
                     continue;
@@ -231,25 +239,6 @@ impl FileOpRunner<'_> {
         }
         Ok(true)
     }
-}
-
-/// Whether any component of `path` below `upper` (the last one excluded) is a symlink.
-fn through_symlink(upper: &Path, path: &Path) -> bool {
-    let Ok(rel) = path.strip_prefix(upper) else {
-        return true;
-    };
-    let mut cur = upper.to_path_buf();
-    let mut comps = rel.components().peekable();
-    while let Some(c) = comps.next() {
-        if comps.peek().is_none() {
-            break;
-        }
-        cur.push(c);
-        if fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink()) {
-            return true;
-        }
-    }
-    false
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), FileOpError> {

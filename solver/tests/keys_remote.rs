@@ -47,10 +47,10 @@ fn golden_remote_keys() {
     ];
     let text: Vec<String> = got.iter().map(|(n, k)| format!("{n} {k}")).collect();
     let expected = [
-        "http sha256:51dd9ab16d1fd216678a2a0b868a04db1a824c16e7a692f1325ebe42880c24bb",
-        "http --checksum sha256:fd7561bf36b7240ed13565df5d8ade402fbcc30e5196e8bc61801968db2d5bee",
-        "git sha256:13bded3cb442fc417e7f958c61c3fc5cc34fb1384cda6123927d4fc170d3e56a",
-        "git --keep-git-dir sha256:b3615d829224f922fc3dfd0f2300ebfe2b05a529939a267e96a5ac055952b39b",
+        "http sha256:6a2bc0af4ee9daa9b8e7f84bfc8131c6657fd6d32ad27c90313015c575e7686b",
+        "http --checksum sha256:aa3ccfcc15ecbeb35845d5e4029963c2ad59927500fb222e74745de4e1ee52ca",
+        "git sha256:53b33fef548474b681b1253d0951cc46254939e4744f606d4c074e74d074bcf8",
+        "git --keep-git-dir sha256:3fb5a48188b584b7104ace10d35e4236732528e6110fbcf6fcc6118d961327b4",
     ];
     assert_eq!(text, expected, "remote keys changed");
 }

@@ -765,6 +765,6 @@ fn mount_specs_are_in_the_key_and_pinned() {
     // Pinned: a change to how mounts enter keys must be deliberate (bump KEY_VERSION).
     assert_eq!(
         with_cache.to_string(),
-        "sha256:731d72372cc54bcf8bad036668d7300bc9b69bcec025d0fa879b89403340e6cf"
+        "sha256:d1a82b1ef07ac5421dd46441d8c1478a71cc12ba50f4aa6634c64da4c8dca392"
     );
 }

@@ -47,12 +47,12 @@ pub(crate) fn can_chown() -> bool {
 }
 
 /// Copies regular file `src` to the new file `dst` with `attrs` and `src`'s mtime (atime set
-/// to the same). `dst` must not be a directory of this layer that should survive: whatever is
-/// at `dst` is replaced.
+/// to the same). A non-directory at `dst` is replaced; a directory there is an error
+/// (`EISDIR`).
 pub(crate) fn copy_file(src: &Path, dst: &Path, attrs: FileAttrs) -> io::Result<()> {
     let mut from = File::open(src)?;
     let meta = from.metadata()?;
-    let mut to = create_replacing(dst)?;
+    let mut to = create_replacing(dst, InTheWay::KeepDirectory)?;
     let done = copy_range(&from, &to, meta.len())?;
     if done < meta.len() {
         // Fallback (copy_file_range refused, or the file changed size): plain copy of the rest.
@@ -99,12 +99,25 @@ fn copy_range(from: &File, to: &File, len: u64) -> io::Result<u64> {
     Ok(done)
 }
 
-/// Creates the new, empty file `dst` (mode 0600 until [`finish_fd`]), replacing whatever is
-/// there; the common case (nothing there) costs one `open`.
-pub(crate) fn create_replacing(dst: &Path) -> io::Result<File> {
+/// What [`create_replacing`] does with a directory where the file goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InTheWay {
+    /// Remove it with its contents (an archive entry replaces what is there, as in Docker).
+    RemoveDirectory,
+    /// Fail with `EISDIR` (a copy never replaces a directory with a file, as in BuildKit).
+    KeepDirectory,
+}
+
+/// Creates the new, empty file `dst` (mode 0600 until [`finish_fd`]), replacing a
+/// non-directory there, and a directory as `dirs` says; the common case (nothing there) costs
+/// one `open`.
+pub(crate) fn create_replacing(dst: &Path, dirs: InTheWay) -> io::Result<File> {
     match create_excl(dst) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if dirs == InTheWay::KeepDirectory && fs::symlink_metadata(dst)?.is_dir() {
+                return Err(io::Error::from_raw_os_error(libc::EISDIR));
+            }
             remove_any(dst)?;
             create_excl(dst)
         }
@@ -227,6 +240,17 @@ mod tests {
             mode: 0o4751,
             owner: Some((0, 0)),
         };
+        // A directory in the way is kept (BuildKit: "cannot replace to directory").
+        let e = copy_file(&src, &dst, attrs).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EISDIR));
+        assert_eq!(fs::read(dst.join("inner")).unwrap(), b"x");
+        fs::remove_dir_all(&dst).unwrap();
+        // A file or a symlink in the way is replaced, never written through.
+        std::os::unix::fs::symlink(&src, &dst).unwrap();
+        copy_file(&src, &dst, attrs).unwrap();
+        assert_eq!(fs::read(&src).unwrap(), b"hello");
+        fs::remove_file(&dst).unwrap();
+        fs::write(&dst, b"old").unwrap();
         copy_file(&src, &dst, attrs).unwrap();
         let m = fs::symlink_metadata(&dst).unwrap();
         assert!(m.is_file());
