@@ -76,6 +76,34 @@ pub(crate) fn spread_subdirs(dir: &Path) {
     }
 }
 
+/// Exchanges directories `a` and `b` atomically (`renameat2(RENAME_EXCHANGE)`). Where the
+/// filesystem cannot, `b` is first renamed to a free name beside `a` and `a` then to `b`;
+/// either way `a` ends up holding what `b` held.
+pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CacheError> {
+    let (c_a, c_b) = (cstring(a)?, cstring(b)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c_a.as_ptr(),
+            libc::AT_FDCWD,
+            c_b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(io_err("exchange", b)(err));
+    }
+    let aside = a.with_extension("exchanged");
+    fs::rename(b, &aside).map_err(io_err("rename", b))?;
+    fs::rename(a, b).map_err(io_err("rename", a))?;
+    fs::rename(&aside, a).map_err(io_err("rename", &aside))
+}
+
 /// Renames `from` to `to` unless `to` exists. Returns `Ok(false)` when `to` already exists
 /// (nothing was renamed).
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> Result<bool, CacheError> {

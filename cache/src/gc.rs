@@ -201,7 +201,7 @@ impl Store {
         Ok(out)
     }
 
-    fn forget_layer_info(&self, ids: &[SnapshotId]) -> Result<(), CacheError> {
+    pub(crate) fn forget_layer_info(&self, ids: &[SnapshotId]) -> Result<(), CacheError> {
         if ids.is_empty() {
             return Ok(());
         }

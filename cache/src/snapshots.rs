@@ -6,6 +6,9 @@
 //! [`Store::commit_snapshot`] journals the id and renames `upper` to `snapshots/<hex>` in one
 //! step, and leaves the rest of the staging for the handle to remove when it syncs (module
 //! `janitor`); the store handle syncs once for all its snapshots (module `durability`).
+//! [`Store::replace_snapshot`] publishes a step run again (`--no-cache`) over the snapshot
+//! its key already has: the two are exchanged in one rename, and the replaced one stays in
+//! `tmp/` until the store is next opened exclusively (a concurrent build may still read it).
 //! Invariant: a directory under `snapshots/` is complete, and durable unless a journal in
 //! `tmp/` covers it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
 //! staging at once; a committed one's is gone when the handle syncs or is dropped.
@@ -99,6 +102,32 @@ impl Store {
         fsutil::rename_noreplace(&p.upper, &dest)?;
         // What is left (the overlay work dir) is removed at the end, off the caller's path.
         self.janitor.remove_later(p.disarm());
+        Ok(dest)
+    }
+
+    /// Publishes `p.upper` as snapshot `id` like [`Store::commit_snapshot`], but replaces a
+    /// snapshot already published under `id`: a step that ran again despite its key being
+    /// cached (`--no-cache`) must give its fresh result from now on. The replaced snapshot is
+    /// exchanged into the staging directory in one `renameat2(RENAME_EXCHANGE)` and left
+    /// there: another build may be reading it, so it is removed only when the store is next
+    /// opened exclusively. Its recorded tar form (diff_id) is forgotten.
+    pub fn replace_snapshot(
+        &self,
+        p: PreparedSnapshot,
+        id: &SnapshotId,
+    ) -> Result<PathBuf, CacheError> {
+        let dest = self.snapshots_dir.join(id.0.hex());
+        if self.snapshot_path(id).is_none() {
+            return self.commit_snapshot(p, id);
+        }
+        self.pending.note(id)?;
+        std::os::unix::fs::lchown(&p.upper, None, None)
+            .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
+        self.forget_layer_info(std::slice::from_ref(id))?;
+        fsutil::exchange(&p.upper, &dest)?;
+        // `p.upper` now holds the replaced snapshot: the staging stays in `tmp/` for the next
+        // exclusive open to remove (see `store::clean_tmp`), never removed under a reader.
+        let _kept = p.disarm();
         Ok(dest)
     }
 }

@@ -364,6 +364,7 @@ impl Solver {
                     copies_described: false,
                     step,
                     remote: None,
+                    rerun: false,
                 })
             }
             Op::File(file) => {
@@ -410,6 +411,7 @@ impl Solver {
                     copies_described: false,
                     step: step_inputs(graph, id, key, &known_keys),
                     remote: None,
+                    rerun: false,
                 })
             }
             Op::Http(_) | Op::Git(_) => {
@@ -440,6 +442,7 @@ impl Solver {
                     copies_described: false,
                     step,
                     remote: resolved,
+                    rerun: false,
                 })
             }
             _ => {
@@ -458,6 +461,7 @@ impl Solver {
                     copies_described: false,
                     step: step_inputs(graph, id, key, &known_keys),
                     remote: None,
+                    rerun: false,
                 })
             }
         }
@@ -487,6 +491,7 @@ impl Solver {
             _ => {}
         }
         let fail = |source: VertexError| vertex_error(graph, id, vec![], None, source);
+        keyed.rerun = v.ignore_cache;
         if !v.ignore_cache {
             if let Some(layers) = self.cached(&key).map_err(fail)? {
                 events(Event::Cached {
@@ -631,6 +636,21 @@ impl Solver {
         }
     }
 
+    /// Publishes a vertex's new layer under its key: a rerun's replaces what the key had.
+    fn publish(
+        &self,
+        prepared: rbuild_cache::PreparedSnapshot,
+        keyed: &Keyed,
+    ) -> Result<SnapshotId, VertexError> {
+        let id = SnapshotId(keyed.key);
+        if keyed.rerun {
+            self.store.replace_snapshot(prepared, &id)?;
+        } else {
+            self.store.commit_snapshot(prepared, &id)?;
+        }
+        Ok(id)
+    }
+
     fn layer_paths(&self, layers: &[SnapshotId]) -> Result<Vec<PathBuf>, VertexError> {
         layers
             .iter()
@@ -652,7 +672,6 @@ impl Solver {
         log: &VertexLog,
         cancel: &CancelToken,
     ) -> Result<Vec<SnapshotId>, VertexError> {
-        let key = keyed.key;
         match op {
             Op::Scratch | Op::Context { .. } => Ok(vec![]),
             Op::Image(_) => {
@@ -667,8 +686,7 @@ impl Solver {
                     keyed.remote.as_ref(),
                     &prepared.upper,
                 )?;
-                let id = SnapshotId(key);
-                self.store.commit_snapshot(prepared, &id)?;
+                let id = self.publish(prepared, keyed)?;
                 Ok(vec![id])
             }
             Op::Exec(exec) => {
@@ -691,8 +709,7 @@ impl Solver {
                         command: exec.args.join(" "),
                         source,
                     })?;
-                let id = SnapshotId(key);
-                self.store.commit_snapshot(prepared, &id)?;
+                let id = self.publish(prepared, keyed)?;
                 Ok(root.iter().copied().chain([id]).collect())
             }
             Op::File(file) => {
@@ -725,8 +742,7 @@ impl Solver {
                     runner.apply(action, source)?;
                 }
                 runner.finish()?;
-                let id = SnapshotId(key);
-                self.store.commit_snapshot(prepared, &id)?;
+                let id = self.publish(prepared, keyed)?;
                 Ok(root.iter().copied().chain([id]).collect())
             }
         }
@@ -745,6 +761,9 @@ struct Keyed {
     copies_described: bool,
     /// What an `Http` or `Git` source resolved to (see [`crate::remote`]).
     remote: Option<crate::remote::Resolved>,
+    /// The vertex runs although its key may be cached (`--no-cache`, `--no-cache-filter`):
+    /// its fresh snapshot replaces the one recorded under the key.
+    rerun: bool,
 }
 
 /// The cheap part of a vertex's [`StepInputs`]: name, op and inputs.

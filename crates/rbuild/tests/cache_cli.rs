@@ -172,3 +172,51 @@ fn prune_filters_du_and_automatic_gc() {
     let rebuilt = stderr(&env.ok(&["build", "--progress=plain", s(&ctx)]));
     assert!(!step_cached(&rebuilt, "RUN dd"), "{rebuilt}");
 }
+
+/// The root filesystem of `ctx` built with `args`, exported to `out-<name>`: the file `/out`.
+fn built_out(env: &Env, ctx: &Path, name: &str, args: &[&str]) -> Vec<u8> {
+    let dest = env.path(&format!("out-{name}"));
+    let output = format!("type=local,dest={}", s(&dest));
+    let mut all = vec!["build", "-q", "-o", &output];
+    all.extend_from_slice(args);
+    all.push(s(ctx));
+    env.ok(&all);
+    std::fs::read(dest.join("out")).expect("/out")
+}
+
+#[test]
+fn a_step_run_again_puts_its_new_result_in_the_image() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS gen\n\
+             RUN --mount=type=cache,target=/c head -c 16 /dev/urandom > /out\n\
+             FROM gen\n\
+             RUN true\n",
+        )],
+    );
+    let first = built_out(&env, &ctx, "first", &[]);
+    assert_eq!(built_out(&env, &ctx, "cached", &[]), first, "a cache hit");
+    // The step runs again, and the image has what it wrote this time.
+    let again = built_out(&env, &ctx, "no-cache", &["--no-cache"]);
+    assert_ne!(again, first, "--no-cache must use the fresh result");
+    // From now on the key gives the fresh result.
+    assert_eq!(built_out(&env, &ctx, "after", &[]), again);
+    let filtered = built_out(&env, &ctx, "filter", &["--no-cache-filter", "gen"]);
+    assert_ne!(
+        filtered, again,
+        "--no-cache-filter must use the fresh result"
+    );
+    // A tagged image keeps its own layers when its step is run again later.
+    env.ok(&["build", "-q", "-t", "kept:1", s(&ctx)]);
+    let tagged = env.path("tagged");
+    let output = format!("type=local,dest={}", s(&tagged));
+    built_out(&env, &ctx, "rerun", &["--no-cache"]);
+    let ctx2 = env.context("ctx2", &[("Dockerfile", "FROM kept:1\n")]);
+    env.ok(&["build", "-q", "-o", &output, s(&ctx2)]);
+    assert_eq!(std::fs::read(tagged.join("out")).expect("/out"), filtered);
+}
