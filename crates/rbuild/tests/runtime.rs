@@ -165,3 +165,64 @@ fn copy_snapshotter_gives_the_same_image_as_overlay() {
         .expect("run rbuild");
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+/// The supplementary groups of a RUN, as BuildKit gives them since the CVE-2023-25173 fix
+/// (moby/buildkit#3651): the user's memberships in the image's /etc/group plus the primary
+/// gid; an unset USER gets root's. The expected lines are BuildKit 0.13's output for the same
+/// Dockerfile. Both executors must agree.
+#[test]
+fn run_gets_buildkits_supplementary_groups() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && \
+                 echo 'app:x:1000:' >> /etc/group && echo 'staff:x:50:app' >> /etc/group && \
+                 echo 'wheel:x:10:root,app' >> /etc/group && mkdir /o && chmod 777 /o\n\
+             RUN id > /o/unset\n\
+             USER 1234:5678\nRUN id > /o/numeric\n\
+             USER app\nRUN id > /o/app\n\
+             USER app:staff\nRUN id > /o/appstaff\n\
+             USER 1000\nRUN id > /o/uid\n\
+             USER root\nRUN id > /o/root\n\
+             FROM scratch\nCOPY --from=0 /o /\n",
+        )],
+    );
+    let want = [
+        ("unset", "uid=0(root) gid=0(root) groups=0(root),10(wheel)"),
+        ("numeric", "uid=1234 gid=5678 groups=5678"),
+        (
+            "app",
+            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff),1000(app)",
+        ),
+        ("appstaff", "uid=1000(app) gid=50(staff) groups=50(staff)"),
+        (
+            "uid",
+            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff),1000(app)",
+        ),
+        ("root", "uid=0(root) gid=0(root) groups=0(root),10(wheel)"),
+    ];
+    let mut runtimes = vec!["builtin"];
+    if require("runc (Debian package)", Path::new(RUNC).exists()) {
+        runtimes.push(RUNC);
+    }
+    for runtime in runtimes {
+        let out = env.path(&format!("out-{}", runtime.replace('/', "_")));
+        let dest = format!("type=local,dest={}", s(&out));
+        let rt = format!("--runtime={runtime}");
+        let mut args = vec!["build", "-q", "--no-cache", "-o", &dest];
+        if runtime != "builtin" {
+            args.push(&rt);
+        }
+        args.push(s(&ctx));
+        env.ok(&args);
+        for (file, line) in want {
+            let got = std::fs::read_to_string(out.join(file)).expect(file);
+            assert_eq!(got.trim_end(), line, "{runtime}: USER for {file}");
+        }
+    }
+}

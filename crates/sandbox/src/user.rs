@@ -3,7 +3,10 @@
 //! - a name must exist in passwd; a numeric uid need not (then gid 0, home `/`);
 //! - an explicit group by name must exist in group; a numeric gid need not;
 //! - without an explicit group, the primary gid comes from passwd and the supplementary groups
-//!   are every group listing the user's name as a member.
+//!   are every group listing the user's name as a member;
+//! - the primary gid is always one of the supplementary groups too (put first when it is not
+//!   among them), as BuildKit sets them since the CVE-2023-25173 fix (moby/buildkit#3651):
+//!   `USER 1234:5678` runs with `groups=5678`, and an unset USER gets root's groups.
 
 use crate::error::{Result, SetupError};
 
@@ -129,6 +132,9 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser> {
             }
         }
     }
+    if !additional_gids.contains(&gid) {
+        additional_gids.insert(0, gid);
+    }
     Ok(ExecUser {
         uid,
         gid,
@@ -158,15 +164,15 @@ mod tests {
     #[test]
     fn table() {
         let cases: &[(&str, ExecUser)] = &[
-            ("", user(0, 0, &[], "/root")),
-            ("root", user(0, 0, &[], "/root")),
-            ("alice", user(1000, 1000, &[100, 10], "/home/alice")),
-            ("1000", user(1000, 1000, &[100, 10], "/home/alice")),
-            ("alice:wheel", user(1000, 10, &[], "/home/alice")),
-            ("alice:42", user(1000, 42, &[], "/home/alice")),
-            ("4242", user(4242, 0, &[], "/")),
-            ("4242:4343", user(4242, 4343, &[], "/")),
-            ("bob", user(1001, 100, &[10], "/home/bob")),
+            ("", user(0, 0, &[0], "/root")),
+            ("root", user(0, 0, &[0], "/root")),
+            ("alice", user(1000, 1000, &[1000, 100, 10], "/home/alice")),
+            ("1000", user(1000, 1000, &[1000, 100, 10], "/home/alice")),
+            ("alice:wheel", user(1000, 10, &[10], "/home/alice")),
+            ("alice:42", user(1000, 42, &[42], "/home/alice")),
+            ("4242", user(4242, 0, &[0], "/")),
+            ("4242:4343", user(4242, 4343, &[4343], "/")),
+            ("bob", user(1001, 100, &[100, 10], "/home/bob")),
         ];
         for (spec, want) in cases {
             assert_eq!(&resolve(spec, PASSWD, GROUP).expect(spec), want, "{spec}");
@@ -191,7 +197,7 @@ mod tests {
 
     #[test]
     fn no_passwd_file_still_allows_ids() {
-        assert_eq!(resolve("", "", "").expect("root"), user(0, 0, &[], "/"));
+        assert_eq!(resolve("", "", "").expect("root"), user(0, 0, &[0], "/"));
         assert!(resolve("root", "", "").is_err());
     }
 }
