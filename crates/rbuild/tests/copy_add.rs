@@ -453,3 +453,86 @@ ADD through.tar /x/
     let err = stderr(&out);
     assert!(err.contains("whiteout"), "{err}");
 }
+
+/// A tar made of `entries`: (path, kind) with kind `dir`, `file:<content>`, `link:<target>`
+/// (symlink) or `hard:<target>`.
+fn tar_with(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).expect("path");
+        let data: &[u8] = match kind.split_once(':') {
+            None => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                b""
+            }
+            Some(("file", content)) => {
+                h.set_mode(0o644);
+                content.as_bytes()
+            }
+            Some((how, target)) => {
+                h.set_entry_type(if how == "link" {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
+                h.set_link_name(target).expect("link");
+                h.set_mode(0o777);
+                b""
+            }
+        };
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).expect("append");
+    }
+    b.into_inner().expect("finish")
+}
+
+/// BuildKit's testDockerfileAddArchiveThroughAbsoluteSymlink: an archive extracted through an
+/// absolute link of the image (`/var/run -> /run`) lands in `/run`, hard links included.
+#[test]
+fn add_extracts_through_an_absolute_link_of_the_image() {
+    let env = Env::new();
+    let rootfs = tar_with(&[("run/", "dir"), ("var/", "dir"), ("var/run", "link:/run")]);
+    let payload = tar_with(&[
+        ("var/run/act/", "dir"),
+        ("var/run/act/git/", "dir"),
+        ("var/run/act/git/HEAD", "file:ref: refs/heads/main\n"),
+        ("var/run/act/git/HEAD.link", "hard:var/run/act/git/HEAD"),
+    ]);
+    let ctx = context(
+        &env,
+        "FROM scratch\nADD rootfs.tar /\nADD payload.tar /\n",
+        &[("rootfs.tar", &rootfs), ("payload.tar", &payload)],
+    );
+    let out = env.build_local(&[], &ctx);
+    for f in ["run/act/git/HEAD", "run/act/git/HEAD.link"] {
+        assert_eq!(
+            fs::read_to_string(out.join(f)).expect(f),
+            "ref: refs/heads/main\n"
+        );
+    }
+    assert_eq!(
+        fs::read_link(out.join("var/run")).expect("link kept"),
+        Path::new("/run")
+    );
+}
+
+/// BuildKit's testSymlinkDestination: `COPY foo /symlink/` where `/symlink ->
+/// ../tmp/symlink-target` (dangling) creates the target directory and copies into it.
+#[test]
+fn copy_into_a_dangling_link_creates_its_target() {
+    let env = Env::new();
+    let t = tar_with(&[("symlink", "link:../tmp/symlink-target")]);
+    let ctx = context(
+        &env,
+        "FROM scratch\nADD t.tar /\nCOPY foo /symlink/\n",
+        &[("t.tar", &t), ("foo", b"content0")],
+    );
+    let out = env.build_local(&[], &ctx);
+    assert_eq!(
+        fs::read(out.join("tmp/symlink-target/foo")).expect("copied"),
+        b"content0"
+    );
+}
