@@ -688,7 +688,13 @@ impl Solver {
                         cancel,
                     })
                     .map_err(|source| VertexError::Exec {
-                        command: exec.args.join(" "),
+                        // For the report only: bytes that are not UTF-8 show as U+FFFD.
+                        command: exec
+                            .args
+                            .iter()
+                            .map(|a| a.lossy())
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         source,
                     })?;
                 let id = SnapshotId(key);

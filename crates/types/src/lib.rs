@@ -1,14 +1,17 @@
 //! Shared vocabulary of rbuild.
 //!
 //! Every other crate speaks in these types: a content [`Digest`], a target [`Platform`], a
-//! normalised [`ImageRef`] (Docker reference rules) and a source [`Span`] into a Dockerfile.
+//! normalised [`ImageRef`] (Docker reference rules), a source [`Span`] into a Dockerfile, and
+//! [`ByteString`] (with the escaped form of [`bytes`]) for bytes that need not be UTF-8.
 //! This crate has no I/O and depends on nothing of ours.
 
+pub mod bytes;
 mod digest;
 mod image_ref;
 mod platform;
 mod span;
 
+pub use bytes::ByteString;
 pub use digest::{Digest, DigestError, Hasher};
 pub use image_ref::{ImageRef, ImageRefError, DEFAULT_REGISTRY};
 pub use platform::{Platform, PlatformError};

@@ -1,0 +1,77 @@
+//! Bytes that are not UTF-8, end to end through the CLI: a RUN command and heredoc bodies
+//! reach the command byte for byte (checked in the exported root filesystem); anywhere text
+//! is needed the build fails at the byte, with a caret; an OCI runtime is refused.
+
+mod support;
+
+use support::{have_tool, require, stderr, Env};
+
+/// Writes `dockerfile` (bytes) into a new context `name` of `env`.
+fn context(env: &Env, name: &str, dockerfile: &[u8]) -> std::path::PathBuf {
+    let ctx = env.context(name, &[]);
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    ctx
+}
+
+#[test]
+fn run_commands_and_heredocs_pass_bytes_through() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let dockerfile: &[u8] = b"FROM busybox\n\
+RUN printf '%s' 'S\xff\xfeZ' > /run_shell\n\
+RUN printf '%s' 'cont\xff' \\\n  '\xfeinued' > /run_cont\n\
+RUN [\"/bin/sh\", \"-c\", \"printf '%s' 'E\xffZ' > /run_exec\"]\n\
+RUN <<EOF\nprintf '%s' 'H\xffZ' > /heredoc\nEOF\n\
+RUN <<EOF\n#!/bin/sh\nprintf '%s' 'P\xffZ' > /heredoc_script\nEOF\n\
+RUN cat <<A > /two_a && cat <<B > /two_b\nA\xffZ\nA\nB\xfeZ\nB\n\
+COPY <<'EOF' /heredoc_copy\nQ\xffZ\nEOF\n\
+RUN echo \xc3\xa9 \xe2\x82 | od -An -c | tr -s ' ' > /od\n";
+    let ctx = context(&env, "ctx", dockerfile);
+    let out = env.build_local(&[], &ctx);
+    let read = |name: &str| std::fs::read(out.join(name)).expect("exported file");
+    assert_eq!(read("run_shell"), b"S\xff\xfeZ");
+    assert_eq!(read("run_cont"), b"cont\xff\xfeinued");
+    assert_eq!(read("run_exec"), b"E\xffZ");
+    assert_eq!(read("heredoc"), b"H\xffZ");
+    assert_eq!(read("heredoc_script"), b"P\xffZ");
+    assert_eq!(read("two_a"), b"A\xffZ\n");
+    assert_eq!(read("two_b"), b"B\xfeZ\n");
+    assert_eq!(read("heredoc_copy"), b"Q\xffZ\n");
+    // Valid UTF-8 stays itself next to a truncated sequence.
+    assert_eq!(read("od"), b" 303 251 342 202 \\n\n");
+}
+
+#[test]
+fn text_places_refuse_bytes_at_the_byte() {
+    let env = Env::new();
+    let ctx = context(&env, "ctx", b"FROM scratch\nLABEL k=x\xffy\n");
+    let out = env.run(&["build", "-q", ctx.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Dockerfile:2:10: error: LABEL arguments must be UTF-8 text, but byte 0xff is not part of UTF-8"), "{err}");
+    assert!(err.contains("  LABEL k=x\u{FFFD}y\n           ^"), "{err}");
+}
+
+#[test]
+fn oci_runtimes_are_refused_bytes_they_cannot_carry() {
+    if !require("runc", have_tool("runc")) {
+        return;
+    }
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = context(&env, "ctx", b"FROM busybox\nRUN echo \xff > /x\n");
+    let out = env.run(&[
+        "build",
+        "-q",
+        "--runtime=runc",
+        ctx.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot run this command: an argument is not UTF-8 text"),
+        "{}",
+        stderr(&out)
+    );
+}
