@@ -318,7 +318,8 @@ pub fn explain(
             match prev.files.get(path) {
                 Some(old) if old == new => {}
                 old => out.push(MissReason::File {
-                    path: path.clone(),
+                    // Keys are context paths (escaped text): shown with U+FFFD for stray bytes.
+                    path: rbuild_types::bytes::escaped_lossy(path).into_owned(),
                     old: old.cloned(),
                     new: Some(new.clone()),
                 }),
@@ -327,7 +328,7 @@ pub fn explain(
         for (path, old) in &prev.files {
             if !copy.files.contains_key(path) {
                 out.push(MissReason::File {
-                    path: path.clone(),
+                    path: rbuild_types::bytes::escaped_lossy(path).into_owned(),
                     old: Some(old.clone()),
                     new: None,
                 });

@@ -14,7 +14,9 @@ use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_context::dockerignore::PatternMatcher;
-use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, SelectionView};
+use rbuild_context::{
+    has_wildcards, rel_path, BuildContext, ContextEntry, EntryKind, Glob, SelectionView,
+};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 
 use rayon::prelude::*;
@@ -257,7 +259,7 @@ impl<'a> FileOpRunner<'a> {
                     let is_dir = root.kind == EntryKind::Dir;
                     let (d, d_is_dir) = match &copy.parents {
                         Some(base) => (
-                            parents_dest(&dest, &kept_rel(&root.rel, base), is_dir),
+                            parents_dest(&dest, rel_path(&kept_rel(&root.rel, base)), is_dir),
                             true,
                         ),
                         None => (dest.clone(), dest_is_dir),
@@ -342,8 +344,8 @@ fn kept_rel(rel: &str, base: &str) -> String {
 
 /// `--parents`: the directory a root whose kept path is `kept` is copied into — the kept
 /// path itself for a directory (its contents land there), its parent for anything else.
-fn parents_dest(dest: &Path, kept: &str, is_dir: bool) -> PathBuf {
-    let kept = Path::new(kept);
+fn parents_dest(dest: &Path, kept: impl AsRef<Path>, is_dir: bool) -> PathBuf {
+    let kept = kept.as_ref();
     if is_dir {
         dest.join(kept)
     } else {
@@ -408,7 +410,13 @@ impl Copier<'_, '_> {
     }
 
     /// Where a root named `name` lands: into `dest` when `dest` is a directory, else at `dest`.
-    fn target_of(&self, name: &str, is_dir: bool, dest: &Path, dest_is_dir: bool) -> PathBuf {
+    fn target_of(
+        &self,
+        name: impl AsRef<Path>,
+        is_dir: bool,
+        dest: &Path,
+        dest_is_dir: bool,
+    ) -> PathBuf {
         if is_dir || !dest_is_dir {
             dest.to_path_buf()
         } else {
@@ -432,7 +440,8 @@ impl Copier<'_, '_> {
     ) -> Result<(), FileOpError> {
         let name = root.rel.rsplit('/').next().unwrap_or(&root.rel);
         let is_dir = root.kind == EntryKind::Dir;
-        let target = self.target_of(name, is_dir, dest, dest_is_dir);
+        // Context paths are escaped text (see `rbuild_context::rel_path`): joined as bytes.
+        let target = self.target_of(rel_path(name), is_dir, dest, dest_is_dir);
         if is_dir {
             self.runner.ensure_dir(&target, self.owner)?;
             // Directories and symlinks in order (parents before children); regular files,
@@ -447,7 +456,7 @@ impl Copier<'_, '_> {
                     }
                     _ => e.rel.as_str(),
                 };
-                let t = target.join(rel);
+                let t = target.join(rel_path(rel));
                 if e.kind == EntryKind::File {
                     let up = self.runner.upper_path(&t)?;
                     files.push((e, up));

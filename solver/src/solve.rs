@@ -382,7 +382,7 @@ impl Solver {
                     };
                     let ctx = self.context(name).map_err(fail)?;
                     let src = copy.src.clone();
-                    let exclude = PatternMatcher::new(&copy.exclude)
+                    let exclude = PatternMatcher::from_text(&copy.exclude)
                         .map_err(|e| fail(rbuild_context::ContextError::from(e).into()))?;
                     // A view: the selected table positions, not an entry per path.
                     let picked = Arc::clone(&ctx);

@@ -75,3 +75,88 @@ fn oci_runtimes_are_refused_bytes_they_cannot_carry() {
         stderr(&out)
     );
 }
+
+/// A path of `bytes` (a Linux name need not be UTF-8).
+fn name(bytes: &[u8]) -> &std::path::Path {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[test]
+fn context_names_keep_their_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = context(&env, "ctx", b"FROM busybox\nCOPY . /app/\nCOPY f?? /two/\n");
+    std::fs::write(ctx.join(name(b"f\xff\xfe")), "named\n").expect("write");
+    std::fs::write(ctx.join(name(b"ign\xfd")), "ignored\n").expect("write");
+    std::fs::create_dir(ctx.join(name(b"d\xfc"))).expect("mkdir");
+    std::fs::write(ctx.join(name(b"d\xfc/in\xfb")), "in\n").expect("write");
+    std::os::unix::fs::symlink(name(b"f\xff\xfe"), ctx.join(name(b"l\xfa"))).expect("symlink");
+    std::fs::write(ctx.join(".dockerignore"), b"ign\xfd\n").expect("write");
+    let ctx_arg = ctx.to_str().expect("utf-8");
+
+    // `rbuild debug context` prints the names' bytes.
+    let listing = env.ok(&["debug", "context", ctx_arg]).stdout;
+    let lines: Vec<&[u8]> = listing.split(|&b| b == b'\n').collect();
+    assert_eq!(
+        lines[..6],
+        [
+            b".dockerignore".as_slice(),
+            b"Dockerfile",
+            b"d\xfc/",
+            b"d\xfc/in\xfb",
+            b"f\xff\xfe",
+            b"l\xfa",
+        ]
+    );
+
+    let out = env.build_local(&[], &ctx);
+    assert_eq!(
+        std::fs::read(out.join(name(b"app/f\xff\xfe"))).expect("copied"),
+        b"named\n"
+    );
+    assert_eq!(
+        std::fs::read(out.join(name(b"app/d\xfc/in\xfb"))).expect("copied"),
+        b"in\n"
+    );
+    assert_eq!(
+        std::fs::read(out.join(name(b"two/f\xff\xfe"))).expect("copied"),
+        b"named\n"
+    );
+    let link = std::fs::read_link(out.join(name(b"app/l\xfa"))).expect("a link");
+    assert_eq!(link.as_os_str().as_bytes(), b"f\xff\xfe");
+    assert!(!out.join(name(b"app/ign\xfd")).exists());
+
+    // The same names in a layer tar, and the same cache key on a second build.
+    let tar_path = env.path("rootfs.tar");
+    let dest = format!("type=tar,dest={}", tar_path.display());
+    let second = env.ok(&["build", "--progress=plain", "-o", &dest, ctx_arg]);
+    let plain = stderr(&second);
+    let copy_line = plain
+        .lines()
+        .find(|l| l.ends_with("] COPY . /app/"))
+        .unwrap_or_else(|| panic!("no COPY step in:\n{plain}"));
+    let step = copy_line.split(' ').next().unwrap_or_default();
+    assert!(plain.contains(&format!("{step} CACHED")), "{plain}");
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar_path).expect("open tar"));
+    for entry in archive.entries().expect("entries") {
+        names.push(entry.expect("entry").path_bytes().into_owned());
+    }
+    for want in [
+        &b"app/f\xff\xfe"[..],
+        b"app/d\xfc/in\xfb",
+        b"app/l\xfa",
+        b"two/f\xff\xfe",
+    ] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.strip_prefix(b"./").unwrap_or(n) == want),
+            "{:?} not in the tar",
+            String::from_utf8_lossy(want)
+        );
+    }
+}
