@@ -4,8 +4,13 @@
 //! parser directives found at the top of the file and the warnings the parser emitted.
 //! Nothing here is expanded or interpreted: arguments are the raw words BuildKit's parser
 //! produces (see `dump` for the canonical text form of this tree).
+//!
+//! Strings are text. A Dockerfile that is not UTF-8 keeps its exact bytes where they may go
+//! on unchanged (a node's [`Node::raw_args`], heredoc bodies as [`ByteString`]s); its strings
+//! show each stray byte as U+FFFD, and [`Node::non_utf8`] says where the first one is, so the
+//! next layer can refuse it wherever text is required.
 
-use rbuild_types::Span;
+use rbuild_types::{ByteString, Span};
 
 /// A parser directive (`# syntax=…`, `# escape=…`, `# check=…`) from the top of the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +55,8 @@ pub struct Heredoc {
     /// The terminator word with quotes removed (`EOF` for `<<'EOF'`).
     pub name: String,
     /// The raw body: every line up to the terminator, each with its `\n`
-    /// (leading tabs are still there even when `chomp` is set).
-    pub content: String,
+    /// (leading tabs are still there even when `chomp` is set). Bytes as written, UTF-8 or not.
+    pub content: ByteString,
     /// Whether variables in the body are expanded (false when any part of the name was quoted).
     pub expand: bool,
     /// `<<-`: leading tabs are stripped from body lines (and the terminator line).
@@ -92,8 +97,36 @@ pub struct Node {
     pub flag_spans: Vec<Span>,
     /// Where the pieces of `original` come from: continuation lines are joined into one
     /// logical line, so an offset in `original` maps to a source position through the
-    /// segment that contains it. Sorted by `logical`; empty for nodes built by hand.
+    /// segment that contains it. Sorted by `logical`; empty for nodes built by hand. (On a
+    /// line that is not UTF-8, offsets past its first stray byte may be off by a few bytes.)
     pub segments: Vec<Segment>,
+    /// When an argument is not UTF-8: the exact bytes of every argument, in `args` order
+    /// (`args` then shows each stray byte as U+FFFD). Empty when all arguments are UTF-8.
+    pub raw_args: Vec<ByteString>,
+    /// The first byte of the instruction's line (continuations included, heredoc bodies
+    /// not) that is not part of valid UTF-8; set on the outermost node only.
+    pub non_utf8: Option<NonUtf8>,
+}
+
+/// A byte of an instruction line that is not part of valid UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonUtf8 {
+    /// The byte.
+    pub byte: u8,
+    /// Where it is (one byte long).
+    pub span: Span,
+    /// It is in the arguments, not in the keyword or the flags.
+    pub in_args: bool,
+}
+
+impl Node {
+    /// The exact bytes of argument `i` (UTF-8 or not).
+    pub fn arg_bytes(&self, i: usize) -> Option<ByteString> {
+        match self.raw_args.get(i) {
+            Some(raw) => Some(raw.clone()),
+            None => self.args.get(i).map(|a| ByteString::from(a.as_str())),
+        }
+    }
 }
 
 /// One physical-line piece of a logical line: `original[logical..]` starts at byte `source`

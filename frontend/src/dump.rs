@@ -1,5 +1,10 @@
 //! The parse tree in BuildKit's parser-test text format: one `(keyword ["flags"…] "arg"…)`
 //! line per instruction, every string quoted like Go's `strconv.Quote`.
+//!
+//! An argument that is not UTF-8 is dumped from its exact bytes, a stray byte as `\xNN` as
+//! Go quotes it, where BuildKit's parser keeps the bytes; where its parser has already turned
+//! them into U+FFFD (JSON arrays, `ARG` and the `name=value` form of ENV/LABEL) the text is
+//! dumped, so that shows U+FFFD as BuildKit's does.
 
 use std::fmt::Write as _;
 
@@ -32,9 +37,13 @@ fn dump_node(n: &Node, out: &mut String) {
         }
         out.push(']');
     }
-    for a in &n.args {
+    let raw = !n.raw_args.is_empty() && keeps_bytes(n);
+    for (i, a) in n.args.iter().enumerate() {
         out.push(' ');
-        out.push_str(&go_quote(a));
+        match n.raw_args.get(i).filter(|_| raw) {
+            Some(bytes) => out.push_str(&go_quote_bytes(bytes.as_bytes())),
+            None => out.push_str(&go_quote(a)),
+        }
     }
     if let Some(next) = &n.next {
         out.push_str(" (");
@@ -43,10 +52,44 @@ fn dump_node(n: &Node, out: &mut String) {
     }
 }
 
+/// Whether BuildKit's parser keeps this node's argument bytes as they are (it reads JSON
+/// with `encoding/json` and words rune by rune, both of which make stray bytes U+FFFD).
+fn keeps_bytes(n: &Node) -> bool {
+    let name_val =
+        matches!(n.keyword.as_str(), "env" | "label") && n.args.get(2).is_some_and(|s| s == "=");
+    !(n.json_form || n.keyword == "arg" || name_val)
+}
+
 /// Quotes `s` exactly like Go's `strconv.Quote`.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    go_quote_bytes(s.as_bytes())
+}
+
+/// Quotes bytes exactly like Go's `strconv.Quote` of a string holding them: a byte that is not
+/// part of valid UTF-8 as `\xNN`.
+pub fn go_quote_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
     out.push('"');
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (valid, stray) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, 0),
+            Err(e) => {
+                let valid = std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default();
+                (valid, e.error_len().unwrap_or(rest.len() - e.valid_up_to()))
+            }
+        };
+        quote_chars(valid, &mut out);
+        for b in &rest[valid.len()..valid.len() + stray] {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+        rest = &rest[valid.len() + stray..];
+    }
+    out.push('"');
+    out
+}
+
+fn quote_chars(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -70,8 +113,6 @@ pub fn go_quote(s: &str) -> String {
             }
         }
     }
-    out.push('"');
-    out
 }
 
 /// Format characters (general category Cf).
@@ -140,5 +181,27 @@ mod tests {
         assert_eq!(go_quote("\u{a0}\u{200b}♥한"), "\"\\u00a0\\u200b♥한\"");
         assert_eq!(go_quote("\u{e0001}"), "\"\\U000e0001\"");
         assert_eq!(go_quote("\u{85}"), "\"\\u0085\"");
+        assert_eq!(
+            go_quote_bytes(b"a\xff\xe2\x82\n\xc3\xa9"),
+            "\"a\\xff\\xe2\\x82\\né\""
+        );
+    }
+
+    #[test]
+    fn dumps_bytes_where_buildkit_keeps_them() {
+        let src = b"RUN printf '\xff'\nCOPY a\xfe /b\nENV a=\xff\nENV b \xff\nCMD [\"\xff\"]\nARG c=\xff\n";
+        let df = crate::parse(src).unwrap_or_default();
+        assert_eq!(
+            dump(&df),
+            [
+                "(run \"printf '\\xff'\")",
+                "(copy \"a\\xfe\" \"/b\")",
+                "(env \"a\" \"\u{fffd}\" \"=\")",
+                "(env \"b\" \"\\xff\" \"\")",
+                "(cmd \"\u{fffd}\")",
+                "(arg \"c=\u{fffd}\")",
+            ]
+            .join("\n")
+        );
     }
 }

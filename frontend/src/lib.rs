@@ -14,7 +14,7 @@ pub mod lower;
 pub mod parser;
 pub mod shell;
 
-pub use ast::{Directive, Dockerfile, Heredoc, Node, Segment, Warning};
+pub use ast::{Directive, Dockerfile, Heredoc, Node, NonUtf8, Segment, Warning};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use dump::{dump, go_quote};
 pub use instructions::{

@@ -318,7 +318,8 @@ pub fn explain(
             match prev.files.get(path) {
                 Some(old) if old == new => {}
                 old => out.push(MissReason::File {
-                    path: path.clone(),
+                    // Keys are context paths (escaped text): shown with U+FFFD for stray bytes.
+                    path: rbuild_types::bytes::escaped_lossy(path).into_owned(),
                     old: old.cloned(),
                     new: Some(new.clone()),
                 }),
@@ -327,7 +328,7 @@ pub fn explain(
         for (path, old) in &prev.files {
             if !copy.files.contains_key(path) {
                 out.push(MissReason::File {
-                    path: path.clone(),
+                    path: rbuild_types::bytes::escaped_lossy(path).into_owned(),
                     old: Some(old.clone()),
                     new: None,
                 });
@@ -426,7 +427,12 @@ fn diff_op(
             Some(serde_json::Value::String(s)) => s,
             Some(serde_json::Value::Array(a)) => a
                 .iter()
-                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .map(|x| match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    // An argument that is not UTF-8 is stored as its bytes (ByteString).
+                    _ => serde_json::from_value::<rbuild_types::ByteString>(x.clone())
+                        .map_or_else(|_| x.to_string(), |b| b.lossy().into_owned()),
+                })
                 .collect::<Vec<_>>()
                 .join(" "),
             Some(other) => other.to_string(),
@@ -553,6 +559,22 @@ mod tests {
         assert_eq!(explain(None, &c, false), vec![MissReason::FirstRun]);
         assert_eq!(explain(Some(&a), &a, false), vec![MissReason::ResultGone]);
         assert_eq!(explain(Some(&a), &c, true), vec![MissReason::NoCache]);
+    }
+
+    #[test]
+    fn commands_that_are_not_utf8_show_replacement_characters() {
+        let a = exec("make", &[]);
+        let mut b = exec("make", &[]);
+        let raw = rbuild_types::ByteString::from(b"echo \xff".to_vec());
+        b.op["args"][2] = serde_json::to_value(&raw).unwrap_or_default();
+        b.key = Some(Digest::of(b"other"));
+        assert_eq!(
+            explain(Some(&a), &b, false),
+            vec![MissReason::Command {
+                old: "/bin/sh -c make".into(),
+                new: "/bin/sh -c echo \u{FFFD}".into()
+            }]
+        );
     }
 
     #[test]

@@ -25,8 +25,11 @@ use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_context::dockerignore::PatternMatcher;
-use rbuild_context::{has_wildcards, BuildContext, ContextEntry, EntryKind, Glob, SelectionView};
+use rbuild_context::{
+    has_wildcards, rel_path, BuildContext, ContextEntry, EntryKind, Glob, SelectionView,
+};
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
+use rbuild_types::bytes::escape;
 use rbuild_types::root_path::Follow;
 
 use rayon::prelude::*;
@@ -392,7 +395,7 @@ impl<'a> FileOpRunner<'a> {
                     let is_dir = root.kind == EntryKind::Dir;
                     let (d, d_is_dir) = match &copy.parents {
                         Some(base) => (
-                            parents_dest(&dest, &kept_rel(&root.rel, base), is_dir),
+                            parents_dest(&dest, rel_path(&kept_rel(&root.rel, base)), is_dir),
                             true,
                         ),
                         None => (dest.clone(), dest_is_dir),
@@ -402,7 +405,9 @@ impl<'a> FileOpRunner<'a> {
             }
             CopySource::Filesystem(view) => {
                 for root in fs_roots {
-                    let base = root.path.file_name().map(|n| n.to_string_lossy());
+                    // Names of an image are bytes: matched in the escaped form (see
+                    // `rbuild_types::bytes`), never lossily.
+                    let base = root.path.file_name().map(|n| escape(n.as_bytes()));
                     if !root.metadata.is_dir() && base.is_some_and(|b| ctx.excluded(&b, false)) {
                         continue;
                     }
@@ -415,8 +420,7 @@ impl<'a> FileOpRunner<'a> {
                     let (d, d_is_dir) = match &copy.parents {
                         Some(base) => {
                             let rel = root.path.strip_prefix(base).unwrap_or(&root.path);
-                            let rel = rel.to_string_lossy();
-                            let rel = rel.trim_start_matches('/');
+                            let rel = rel.strip_prefix("/").unwrap_or(rel);
                             (parents_dest(&dest, rel, root.metadata.is_dir()), true)
                         }
                         None => (dest.clone(), dest_is_dir),
@@ -482,8 +486,8 @@ fn kept_rel(rel: &str, base: &str) -> String {
 
 /// `--parents`: the directory a root whose kept path is `kept` is copied into — the kept
 /// path itself for a directory (its contents land there), its parent for anything else.
-fn parents_dest(dest: &Path, kept: &str, is_dir: bool) -> PathBuf {
-    let kept = Path::new(kept);
+fn parents_dest(dest: &Path, kept: impl AsRef<Path>, is_dir: bool) -> PathBuf {
+    let kept = kept.as_ref();
     if is_dir {
         dest.join(kept)
     } else {
@@ -509,7 +513,7 @@ fn filesystem_roots(view: &MergedView, src: &str) -> Result<Vec<MergedEntry>, Fi
                 .is_some_and(|e| e.metadata.is_dir())
             {
                 for e in view.read_dir(parent)? {
-                    let file = e.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    let file = e.path.file_name().map(|n| escape(n.as_bytes()));
                     if file.is_some_and(|f| glob.as_ref().is_some_and(|g| g.matches(&f))) {
                         out.push(e.path);
                     }
@@ -559,7 +563,13 @@ impl Copier<'_, '_> {
     }
 
     /// Where a root named `name` lands: into `dest` when `dest` is a directory, else at `dest`.
-    fn target_of(&self, name: &str, is_dir: bool, dest: &Path, dest_is_dir: bool) -> PathBuf {
+    fn target_of(
+        &self,
+        name: impl AsRef<Path>,
+        is_dir: bool,
+        dest: &Path,
+        dest_is_dir: bool,
+    ) -> PathBuf {
         if is_dir || !dest_is_dir {
             dest.to_path_buf()
         } else {
@@ -589,7 +599,8 @@ impl Copier<'_, '_> {
     ) -> Result<(), FileOpError> {
         let name = root.rel.rsplit('/').next().unwrap_or(&root.rel);
         let is_dir = root.kind == EntryKind::Dir;
-        let target = self.target_of(name, is_dir, dest, dest_is_dir);
+        // Context paths are escaped text (see `rbuild_context::rel_path`): joined as bytes.
+        let target = self.target_of(rel_path(name), is_dir, dest, dest_is_dir);
         let target = self.root_target(&target, is_dir)?;
         if !is_dir {
             return self.write_context_entry(root, &target);
@@ -606,7 +617,7 @@ impl Copier<'_, '_> {
                 }
                 _ => e.rel.as_str(),
             };
-            let t = target.join(rel);
+            let t = target.join(rel_path(rel));
             if e.kind == EntryKind::File {
                 self.runner.regular_file_target(&t)?;
                 let up = self.runner.upper_path(&t)?;
@@ -690,13 +701,9 @@ impl Copier<'_, '_> {
         dest: &Path,
         dest_is_dir: bool,
     ) -> Result<(), FileOpError> {
-        let name = root
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = root.path.file_name().unwrap_or_default();
         let is_dir = root.metadata.is_dir();
-        let target = self.target_of(&name, is_dir, dest, dest_is_dir);
+        let target = self.target_of(name, is_dir, dest, dest_is_dir);
         let target = self.root_target(&target, is_dir)?;
         if !is_dir {
             return self.write_fs_entry(root, &target);
@@ -706,7 +713,7 @@ impl Copier<'_, '_> {
                 continue;
             };
             if rel.as_os_str().is_empty()
-                || self.excluded(&rel.to_string_lossy(), e.metadata.is_dir())
+                || self.excluded(&escape(rel.as_os_str().as_bytes()), e.metadata.is_dir())
             {
                 continue;
             }

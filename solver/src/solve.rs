@@ -383,7 +383,7 @@ impl Solver {
                     };
                     let ctx = self.context(name).map_err(fail)?;
                     let src = copy.src.clone();
-                    let exclude = PatternMatcher::new(&copy.exclude)
+                    let exclude = PatternMatcher::from_text(&copy.exclude)
                         .map_err(|e| fail(rbuild_context::ContextError::from(e).into()))?;
                     // A view: the selected table positions, not an entry per path.
                     let picked = Arc::clone(&ctx);
@@ -706,7 +706,13 @@ impl Solver {
                         cancel,
                     })
                     .map_err(|source| VertexError::Exec {
-                        command: exec.args.join(" "),
+                        // For the report only: bytes that are not UTF-8 show as U+FFFD.
+                        command: exec
+                            .args
+                            .iter()
+                            .map(|a| a.lossy())
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         source,
                     })?;
                 let id = self.publish(prepared, keyed)?;

@@ -27,7 +27,8 @@ struct Fake {
 impl Executor for Fake {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        match req.op.args.as_slice() {
+        let args: Vec<String> = req.op.args.iter().map(|a| a.lossy().into()).collect();
+        match args.as_slice() {
             [cmd, n] if cmd == "print" => {
                 for i in 0..n.parse::<usize>().unwrap() {
                     req.log
@@ -93,7 +94,7 @@ fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
 
 fn exec(args: &[&str], env: &[&str]) -> Op {
     Op::Exec(ExecOp {
-        args: args.iter().map(|s| s.to_string()).collect(),
+        args: args.iter().map(|&s| s.into()).collect(),
         env: env.iter().map(|s| s.to_string()).collect(),
         cwd: "/".into(),
         user: String::new(),

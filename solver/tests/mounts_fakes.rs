@@ -67,13 +67,14 @@ fn first_dir(mounts: &[ResolvedMount]) -> PathBuf {
 impl Executor for FakeExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         let started = Instant::now();
-        match req.op.args.first().map(String::as_str) {
+        let args: Vec<String> = req.op.args.iter().map(|a| a.lossy().into()).collect();
+        match args.first().map(String::as_str) {
             Some("write") => {
-                let p = req.upper.join(req.op.args[1].trim_start_matches('/'));
+                let p = req.upper.join(args[1].trim_start_matches('/'));
                 std::fs::write(p, "x").unwrap();
             }
             Some("cache-append") => {
-                let p = first_dir(req.mounts).join(&req.op.args[1]);
+                let p = first_dir(req.mounts).join(&args[1]);
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -82,7 +83,7 @@ impl Executor for FakeExecutor {
                 writeln!(f, "run").unwrap();
             }
             Some("hold") => {
-                std::thread::sleep(Duration::from_millis(req.op.args[1].parse().unwrap()));
+                std::thread::sleep(Duration::from_millis(args[1].parse().unwrap()));
             }
             Some("barrier") => {
                 self.barrier.wait();
@@ -107,7 +108,7 @@ impl Executor for FakeExecutor {
             _ => {}
         }
         self.runs.lock().unwrap().push(Run {
-            args: req.op.args.clone(),
+            args: args.clone(),
             env: req.op.env.clone(),
             mounts: req.mounts.to_vec(),
             started,
@@ -154,7 +155,7 @@ fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
 
 fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
     Op::Exec(ExecOp {
-        args: args.iter().map(|s| s.to_string()).collect(),
+        args: args.iter().map(|&s| s.into()).collect(),
         env: vec!["PATH=/bin".into()],
         cwd: "/".into(),
         user: String::new(),

@@ -26,11 +26,12 @@ struct FakeExecutor {
 impl Executor for FakeExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        let args: Vec<String> = req.op.args.iter().map(|a| a.lossy().into()).collect();
         req.log.write(
             LogStream::Stdout,
-            format!("running {}\n", req.op.args.join(" ")).as_bytes(),
+            format!("running {}\n", args.join(" ")).as_bytes(),
         );
-        match req.op.args.as_slice() {
+        match args.as_slice() {
             [cmd, path, content] if cmd == "write" => {
                 let p = req.upper.join(path.trim_start_matches('/'));
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -81,7 +82,7 @@ fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
 
 fn exec(args: &[&str]) -> Op {
     Op::Exec(ExecOp {
-        args: args.iter().map(|s| s.to_string()).collect(),
+        args: args.iter().map(|&s| s.into()).collect(),
         env: vec![],
         cwd: "/".into(),
         user: String::new(),

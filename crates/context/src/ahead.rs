@@ -190,7 +190,7 @@ impl<'a> ReadAhead<'a> {
             if shared.busy == 0 {
                 // Cannot happen (see the invariants); fail rather than wait forever.
                 return Err(ContextError::Io {
-                    path: self.root.join(rel),
+                    path: crate::entry::host_path(self.root, rel),
                     source: std::io::Error::other("the walk lost track of this directory"),
                 });
             }

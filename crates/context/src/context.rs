@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use rbuild_types::bytes::{escape, unescape};
 use rbuild_types::{Digest, Hasher};
 
 use crate::dockerignore::{find_ignore_file, parse_ignore_file, PatternMatcher};
-use crate::entry::{ContextEntry, EntryKind};
+use crate::entry::{host_path, ContextEntry, EntryKind};
 use crate::error::ContextError;
 use crate::filter::Filter;
 use crate::hash::{content_digest, content_digest_checked, digest_fields};
@@ -54,7 +55,8 @@ impl BuildContext {
         let matcher = match &ignore_file {
             Some(file) => {
                 let bytes = std::fs::read(file).map_err(ContextError::io(file))?;
-                let patterns = parse_ignore_file(&String::from_utf8_lossy(&bytes));
+                // Escaped like the paths it is matched against (see `entry`).
+                let patterns = parse_ignore_file(&escape(&bytes));
                 PatternMatcher::new(&patterns).map_err(|source| ContextError::IgnoreFile {
                     file: file.clone(),
                     source,
@@ -198,7 +200,7 @@ impl BuildContext {
                 })
                 .collect::<Result<_, _>>()?;
             for (i, d) in (start..end).zip(&batch) {
-                h.field(self.table.rel(i).as_bytes());
+                h.field(&unescape(self.table.rel(i)));
                 h.field(d.as_bytes());
             }
             start = end;
@@ -239,10 +241,10 @@ impl BuildContext {
         let content = match m.kind {
             EntryKind::File => {
                 let host = || {
-                    self.root
-                        .as_deref()
-                        .unwrap_or(Path::new(""))
-                        .join(self.table.rel(i))
+                    host_path(
+                        self.root.as_deref().unwrap_or(Path::new("")),
+                        self.table.rel(i),
+                    )
                 };
                 Some(match &self.stat_cache {
                     Some(cache) => {

@@ -27,9 +27,6 @@ pub enum ContextError {
     /// The context is too big for the compact in-memory table.
     #[error("build context {root} is too large: {detail}")]
     TooLarge { root: PathBuf, detail: &'static str },
-    /// A path (or symlink target) in the context is not valid UTF-8.
-    #[error("build context path {path} is not valid UTF-8")]
-    NonUtf8 { path: PathBuf },
     /// The `.dockerignore` file holds a bad pattern.
     #[error("{file}: {source}")]
     IgnoreFile {

@@ -1,5 +1,9 @@
 //! COPY/ADD source wildcards: Go's `filepath.Match` (`*` and `?` never match `/`, `[...]`
-//! classes, `\` escapes), applied to a whole cleaned relative path.
+//! classes, `\` escapes), applied to a whole cleaned relative path. Patterns and names are in
+//! the escaped form of context paths (see `entry`) and read as units: `?` matches one
+//! character or one byte that is not UTF-8, as Go's matcher does.
+
+use rbuild_types::bytes::{units, Unit};
 
 use crate::dockerignore::syntax::{parse_class, validate, Class};
 use crate::dockerignore::SyntaxProblem;
@@ -37,7 +41,7 @@ impl Glob {
     /// Compiles `pattern`, rejecting what `filepath.Match` rejects.
     pub fn new(pattern: &str) -> Result<Glob, SyntaxProblem> {
         validate(pattern)?;
-        let chars: Vec<char> = pattern.chars().collect();
+        let chars: Vec<char> = units(pattern).map(Unit::as_char).collect();
         let mut toks = Vec::new();
         let mut i = 0;
         while i < chars.len() {
@@ -64,7 +68,7 @@ impl Glob {
 
     /// Whether the whole of `name` matches.
     pub fn matches(&self, name: &str) -> bool {
-        let chars: Vec<char> = name.chars().collect();
+        let chars: Vec<char> = units(name).map(Unit::as_char).collect();
         // cur[j]: after the tokens so far, `j` characters of `name` can have been consumed.
         let mut cur = vec![false; chars.len() + 1];
         cur[0] = true;

@@ -78,7 +78,7 @@ pub fn digest_fields(
     h.field(&mode.to_le_bytes());
     h.field(&uid.to_le_bytes());
     h.field(&gid.to_le_bytes());
-    h.field(link_target.unwrap_or("").as_bytes());
+    h.field(&rbuild_types::bytes::unescape(link_target.unwrap_or("")));
     match content {
         Some(d) => h.field(d.as_bytes()),
         None => h.field(b""),

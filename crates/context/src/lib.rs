@@ -48,7 +48,7 @@ mod walk;
 pub use archive::{decoder, detect_archive, ArchiveFormat};
 pub use clean::{clean, clean_within_root};
 pub use context::BuildContext;
-pub use entry::{ContextEntry, EntryKind};
+pub use entry::{host_path, rel_path, ContextEntry, EntryKind};
 pub use error::ContextError;
 pub use filter::{Decision, Filter, Layer};
 pub use glob::{has_wildcards, Glob};

@@ -17,9 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rayon::prelude::*;
+use rbuild_types::bytes::{escape, unescape};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
-use crate::entry::EntryKind;
+use crate::entry::{host_path, EntryKind};
 use crate::error::ContextError;
 use crate::filter::{Decision, DirState, Filter};
 use crate::table::Meta;
@@ -81,7 +82,7 @@ pub(crate) fn list_dir(
     let path = if rel.is_empty() {
         root.to_path_buf()
     } else {
-        root.join(rel)
+        host_path(root, rel)
     };
     let io = |e: rustix::io::Errno| ContextError::Io {
         path: path.clone(),
@@ -111,15 +112,14 @@ pub(crate) fn list_dir(
         if name == b"." || name == b".." {
             continue;
         }
-        let name = std::str::from_utf8(name).map_err(|_| ContextError::NonUtf8 {
-            path: path.join(OsStr::from_bytes(name)),
-        })?;
+        // A name that is not UTF-8 is kept in the escaped form (see `entry`).
+        let name = escape(name);
         let start = text.len();
         if !rel.is_empty() {
             text.push_str(rel);
             text.push('/');
         }
-        text.push_str(name);
+        text.push_str(&name);
         names.push((start, text.len(), dent.file_type()));
     }
     let fd = dir.fd().map_err(io)?;
@@ -167,10 +167,12 @@ fn describe_child(
     filter: &Filter,
     state: &DirState,
 ) -> Result<Option<Described>, ContextError> {
-    let name = rel.rsplit('/').next().unwrap_or(rel);
-    let stat = |name: &str| {
+    let escaped_name = rel.rsplit('/').next().unwrap_or(rel);
+    let raw_name = unescape(escaped_name);
+    let name = OsStr::from_bytes(&raw_name);
+    let stat = |name: &OsStr| {
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| ContextError::Io {
-            path: root.join(rel),
+            path: host_path(root, rel),
             source: e.into(),
         })
     };
@@ -214,13 +216,10 @@ fn describe_child(
     let link = if kind == EntryKind::Symlink {
         let target =
             rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| ContextError::Io {
-                path: root.join(rel),
+                path: host_path(root, rel),
                 source: e.into(),
             })?;
-        let target = target.into_string().map_err(|_| ContextError::NonUtf8 {
-            path: root.join(rel),
-        })?;
-        Some(target.into_boxed_str())
+        Some(escape(target.as_bytes()).into())
     } else {
         None
     };

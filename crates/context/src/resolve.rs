@@ -40,7 +40,7 @@ impl BuildContext {
                     hops += 1;
                     if hops > MAX_HOPS {
                         return Err(ContextError::SymlinkLoop {
-                            src: rel.to_string(),
+                            src: rbuild_types::bytes::escaped_lossy(rel).into_owned(),
                         });
                     }
                     let target = self.table.link(i).unwrap_or("");

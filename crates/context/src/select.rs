@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
+use rbuild_types::bytes::{escape_str, escaped_lossy, unescape};
 use rbuild_types::{Digest, Hasher};
 
 use crate::clean::clean_within_root;
@@ -100,6 +101,8 @@ impl BuildContext {
         src: &str,
         exclude: &PatternMatcher,
     ) -> Result<SelectionView, ContextError> {
+        // Context paths are in the escaped form (see `entry`); `src` is text.
+        let src = &*escape_str(src);
         let cleaned = clean_within_root(src);
         let sources: Vec<(String, Target)> = if cleaned == "." {
             vec![(cleaned, Target::Root)]
@@ -109,7 +112,7 @@ impl BuildContext {
             let target = self
                 .resolve(&cleaned)?
                 .ok_or_else(|| ContextError::NotFound {
-                    src: cleaned.clone(),
+                    src: escaped_lossy(&cleaned).into_owned(),
                 })?;
             vec![(cleaned, target)]
         };
@@ -159,7 +162,7 @@ impl BuildContext {
                 h.field(b"dir");
             } else {
                 let base = root_entry.rel.rsplit('/').next().unwrap_or(&root_entry.rel);
-                h.field(base.as_bytes());
+                h.field(&unescape(base));
                 h.field(own_digest.as_bytes());
             }
             // Hash in parallel batches, fold each batch in order. A remembered (small)
@@ -186,7 +189,7 @@ impl BuildContext {
                     .collect::<Result<_, _>>()?;
                 for (&i, d) in batch.iter().zip(&digests) {
                     let below = self.table.rel(i).get(real_prefix.len()..).unwrap_or("");
-                    h.field(below.as_bytes());
+                    h.field(&unescape(below));
                     h.field(d.as_bytes());
                 }
             }
@@ -218,7 +221,7 @@ impl BuildContext {
             let glob = if has_wildcards(segment) {
                 Some(
                     Glob::new(segment).map_err(|problem| ContextError::BadSourcePattern {
-                        src: src.to_string(),
+                        src: escaped_lossy(src).into_owned(),
                         problem,
                     })?,
                 )
@@ -247,7 +250,9 @@ impl BuildContext {
                     match self.resolve(&real)? {
                         Some(t) => next.push((shown, t)),
                         None if glob.is_some() => {
-                            return Err(ContextError::NotFound { src: shown });
+                            return Err(ContextError::NotFound {
+                                src: escaped_lossy(&shown).into_owned(),
+                            });
                         }
                         None => {}
                     }

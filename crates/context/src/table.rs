@@ -306,7 +306,7 @@ impl Table {
             gid: m.gid,
             size: if m.kind == EntryKind::File { m.size } else { 0 },
             link_target: self.link(i).map(str::to_string),
-            host_path: root.join(rel),
+            host_path: crate::entry::host_path(root, rel),
         }
     }
 }

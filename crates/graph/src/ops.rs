@@ -1,6 +1,6 @@
 //! The operations a vertex can perform.
 
-use rbuild_types::{ImageRef, Platform};
+use rbuild_types::{ByteString, ImageRef, Platform};
 use serde::{Deserialize, Serialize};
 
 /// What a vertex does. Inputs by op:
@@ -50,8 +50,10 @@ pub struct ImageOp {
 /// A RUN. Invariant: `args` is not empty; `cwd` is absolute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecOp {
-    /// argv, after the shell form has been wrapped (`["/bin/sh", "-c", "…"]`).
-    pub args: Vec<String>,
+    /// argv, after the shell form has been wrapped (`["/bin/sh", "-c", "…"]`). Bytes, not
+    /// text: a RUN line that is not UTF-8 reaches `execve` as written. Serialised as strings
+    /// when UTF-8, so keys of UTF-8 commands are what they were with `String`s.
+    pub args: Vec<ByteString>,
     /// `KEY=value` pairs, in order, already expanded.
     pub env: Vec<String>,
     pub cwd: String,

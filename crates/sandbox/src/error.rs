@@ -60,6 +60,10 @@ pub enum SetupError {
     /// The command's program could not be found or executed.
     #[error("exec {program:?}: {reason}")]
     Exec { program: String, reason: String },
+    /// An OCI runtime was asked to run a command whose argv is not UTF-8 (its `config.json`
+    /// is JSON text, which cannot carry such bytes; the built-in sandbox can).
+    #[error("the OCI runtime {} cannot run this command: an argument is not UTF-8 text and config.json can only hold text (run without --runtime to pass the bytes on as they are)", runtime.display())]
+    NonUtf8ForRuntime { runtime: PathBuf },
     /// The spec handed to the init lacks something the init needs.
     #[error("runtime spec: missing {field}")]
     SpecField { field: &'static str },

@@ -19,7 +19,7 @@ use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};
 use crate::protocol::{InitConfig, Stamp, Status, NETWORK_GO};
 use crate::slirp::Slirp;
-use crate::spec::{build_spec, hosts_file, resolv_conf, EtcFiles, HOSTNAME};
+use crate::spec::{build_spec, hosts_file, raw_argv, resolv_conf, EtcFiles, HOSTNAME};
 
 /// Runs each RUN in fresh namespaces with an overlay root, by re-executing `init_exe`.
 #[derive(Debug, Clone)]
@@ -336,6 +336,12 @@ pub(crate) fn run_init(
     root_copy: Option<&Path>,
 ) -> Result<Outcome> {
     let init_exe = launch.init_exe;
+    let argv = raw_argv(req.op);
+    if let (Some(runtime), Some(_)) = (launch.runtime, &argv) {
+        return Err(SetupError::NonUtf8ForRuntime {
+            runtime: runtime.to_path_buf(),
+        });
+    }
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
     // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
     let (run_mounts, _copies) =
@@ -353,6 +359,7 @@ pub(crate) fn run_init(
         slirp: launch.slirp.is_some(),
         runtime: launch.runtime.map(Path::to_path_buf),
         run_mounts,
+        argv,
     };
     let mut config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
         what: "encode sandbox config",

@@ -313,7 +313,8 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     std::fs::create_dir_all(&cwd)
         .map_err(|e| SetupError::io("create working directory", &cwd, e))?;
     let env = env_for(process, &user);
-    let program = find_program(process, &env)?;
+    let argv = cfg.command();
+    let program = find_program(&argv, &env)?;
     crate::trace::mark("pid1: fork command");
 
     // SAFETY: pid 1 is single-threaded.
@@ -321,6 +322,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
         ForkResult::Child => {
             let err = exec_command(
                 process,
+                &argv,
                 linux.seccomp().as_ref(),
                 &user,
                 &cwd,
@@ -408,15 +410,15 @@ pub(crate) fn env_for(process: &Process, user: &ExecUser) -> Vec<String> {
     env
 }
 
-/// Looks `args[0]` up in the command's own PATH (not the init's), inside the new root.
-fn find_program(process: &Process, env: &[String]) -> Result<PathBuf> {
-    let args = process.args().as_deref().unwrap_or(&[]);
-    let Some(arg0) = args.first() else {
+/// Looks `argv[0]` up in the command's own PATH (not the init's), inside the new root.
+fn find_program(argv: &[&[u8]], env: &[String]) -> Result<PathBuf> {
+    let Some(&arg0) = argv.first() else {
         return Err(SetupError::SpecField {
             field: "process.args",
         });
     };
-    if arg0.contains('/') {
+    let arg0 = std::ffi::OsStr::from_bytes(arg0);
+    if arg0.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(arg0));
     }
     let path = env
@@ -433,7 +435,7 @@ fn find_program(process: &Process, env: &[String]) -> Result<PathBuf> {
         }
     }
     Err(SetupError::Exec {
-        program: arg0.clone(),
+        program: arg0.to_string_lossy().into_owned(),
         reason: "executable file not found in $PATH".into(),
     })
 }
@@ -449,13 +451,14 @@ fn cstring(s: &[u8], what: &'static str) -> Result<CString> {
 /// only on failure.
 fn exec_command(
     process: &Process,
+    argv: &[&[u8]],
     seccomp: Option<&LinuxSeccomp>,
     user: &ExecUser,
     cwd: &Path,
     program: &Path,
     env: &[String],
 ) -> SetupError {
-    match prepare_and_exec(process, seccomp, user, cwd, program, env) {
+    match prepare_and_exec(process, argv, seccomp, user, cwd, program, env) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -463,6 +466,7 @@ fn exec_command(
 
 fn prepare_and_exec(
     process: &Process,
+    argv: &[&[u8]],
     seccomp: Option<&LinuxSeccomp>,
     user: &ExecUser,
     cwd: &Path,
@@ -502,15 +506,14 @@ fn prepare_and_exec(
         }
     }
     std::env::set_current_dir(cwd).map_err(|e| SetupError::io("chdir", cwd, e))?;
-    let args = process.args().as_deref().unwrap_or(&[]);
     // Compiled before installing: nothing allocates between the filter and execve.
     let filter = match seccomp {
         Some(section) => Some(crate::seccomp::compile(section)?),
         None => None,
     };
-    let c_args = args
+    let c_args = argv
         .iter()
-        .map(|a| cstring(a.as_bytes(), "argument"))
+        .map(|a| cstring(a, "argument"))
         .collect::<Result<Vec<_>>>()?;
     let c_env = env
         .iter()

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
+use rbuild_types::ByteString;
 use serde::{Deserialize, Serialize};
 
 /// The line rbuild sends once the sandbox's network is up.
@@ -52,6 +53,28 @@ pub struct InitConfig {
     /// The `RUN --mount`s, parents first (see [`crate::mount_plan`]).
     #[serde(default)]
     pub run_mounts: Vec<crate::mount_plan::RunMount>,
+    /// The command's argv when an argument is not UTF-8. The spec's `process.args` can only
+    /// hold text (it then shows such bytes as U+FFFD, for display only): the built-in init
+    /// executes these bytes instead, and an OCI runtime (whose `config.json` is JSON text)
+    /// is refused. `None` when every argument is UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<ByteString>>,
+}
+
+impl InitConfig {
+    /// The argv to execute, as bytes: [`InitConfig::argv`], else the spec's `process.args`.
+    pub fn command(&self) -> Vec<&[u8]> {
+        match &self.argv {
+            Some(argv) => argv.iter().map(ByteString::as_bytes).collect(),
+            None => self
+                .spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.args().as_ref())
+                .map(|a| a.iter().map(|s| s.as_bytes()).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// One line on the status pipe.

@@ -79,6 +79,12 @@ pub(crate) fn runtime_stage(
     runtime: &Path,
     status: &mut StatusWriter,
 ) -> Result<i32> {
+    if cfg.argv.is_some() {
+        // rbuild refuses this before starting the init; config.json could not carry it.
+        return Err(SetupError::NonUtf8ForRuntime {
+            runtime: runtime.to_path_buf(),
+        });
+    }
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| SetupError::sys("unshare mount namespace", e))?;
     mounts::make_private()?;
     let rootfs = need(cfg.spec.root().as_ref(), "root")?.path().clone();

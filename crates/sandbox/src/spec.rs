@@ -68,6 +68,17 @@ pub struct EtcFiles {
     pub hostname: PathBuf,
 }
 
+/// The argv as the spec's text: exact when every argument is UTF-8; otherwise each stray byte
+/// shows as U+FFFD and the bytes travel beside the spec ([`raw_argv`]).
+fn spec_args(op: &ExecOp) -> Vec<String> {
+    op.args.iter().map(|a| a.lossy().into_owned()).collect()
+}
+
+/// The argv's exact bytes when an argument is not UTF-8 (see `InitConfig::argv`).
+pub fn raw_argv(op: &ExecOp) -> Option<Vec<rbuild_types::ByteString>> {
+    (!op.args.iter().all(|a| a.is_utf8())).then(|| op.args.clone())
+}
+
 /// Builds the runtime spec of `op` with its root at `rootfs`. `process.user` is root here;
 /// the init (or the runc adapter) replaces it after resolving `op.user` against the rootfs.
 pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
@@ -88,7 +99,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
 
     let process = ProcessBuilder::default()
         .terminal(false)
-        .args(op.args.clone())
+        .args(spec_args(op))
         .env(env_with_path(&op.env))
         .cwd(op.cwd.clone())
         .user(UserBuilder::default().uid(0u32).gid(0u32).build()?)

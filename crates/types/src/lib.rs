@@ -1,16 +1,19 @@
 //! Shared vocabulary of rbuild.
 //!
 //! Every other crate speaks in these types: a content [`Digest`], a target [`Platform`], a
-//! normalised [`ImageRef`] (Docker reference rules) and a source [`Span`] into a Dockerfile;
-//! and [`root_path`], the one resolver of paths inside an image (over an abstract tree).
+//! normalised [`ImageRef`] (Docker reference rules), a source [`Span`] into a Dockerfile,
+//! [`ByteString`] (with the escaped form of [`bytes`]) for bytes that need not be UTF-8, and
+//! [`root_path`], the one resolver of paths inside an image (over an abstract tree).
 //! This crate has no I/O and depends on nothing of ours.
 
+pub mod bytes;
 mod digest;
 mod image_ref;
 mod platform;
 pub mod root_path;
 mod span;
 
+pub use bytes::ByteString;
 pub use digest::{Digest, DigestError, Hasher};
 pub use image_ref::{ImageRef, ImageRefError, DEFAULT_REGISTRY};
 pub use platform::{Platform, PlatformError};

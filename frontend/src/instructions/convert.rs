@@ -1,7 +1,7 @@
 //! Node → [`Instruction`]: per-keyword argument and flag checks, as BuildKit's
 //! `instructions` package does them (before variable expansion).
 
-use rbuild_types::Span;
+use rbuild_types::{ByteString, Span};
 
 use crate::ast::{Heredoc, Node};
 use crate::parser::parse_heredoc_word;
@@ -108,6 +108,42 @@ fn command(node: &Node) -> Command {
     }
 }
 
+/// RUN's command with its exact bytes.
+fn run_command(node: &Node) -> Command<ByteString> {
+    let args = (0..node.args.len()).filter_map(|i| node.arg_bytes(i));
+    if node.json_form {
+        Command::Exec(args.collect())
+    } else {
+        let mut text = ByteString::default();
+        for (i, a) in args.enumerate() {
+            if i > 0 {
+                text.push_str(" ");
+            }
+            text.push_bytes(a.as_bytes());
+        }
+        Command::Shell(text)
+    }
+}
+
+/// Refuses a byte that is not UTF-8 where text is needed: anywhere but in a RUN command
+/// (heredoc bodies are not part of the line).
+fn check_utf8(node: &Node) -> Result<()> {
+    let Some(bad) = node.non_utf8 else {
+        return Ok(());
+    };
+    if node.keyword == "run" && bad.in_args {
+        return Ok(());
+    }
+    let part = if bad.in_args { "arguments" } else { "flags" };
+    Err(Located::from((
+        InstructionError::NotUtf8 {
+            what: format!("{} {part}", upper(node)),
+            byte: bad.byte,
+        },
+        bad.span,
+    )))
+}
+
 fn exactly_one(node: &Node) -> Result<String> {
     flags(node, NO_FLAGS)?;
     match node.args.as_slice() {
@@ -195,7 +231,7 @@ fn run(node: &Node) -> Result<Instruction> {
         }),
     };
     Ok(Instruction::Run {
-        cmd: command(node),
+        cmd: run_command(node),
         mounts,
         devices: f.strings("device"),
         network,
@@ -422,6 +458,7 @@ pub fn from_node_spanned(
 }
 
 fn convert(node: &Node) -> Result<Instruction> {
+    check_utf8(node)?;
     let kw = node.keyword.to_ascii_lowercase();
     match kw.as_str() {
         "from" => from(node),
@@ -512,7 +549,7 @@ mod tests {
         assert_eq!(
             one("run --mount=type=cache,target=/c --network=none echo $HOME"),
             Ok(Instruction::Run {
-                cmd: Command::Shell(s("echo $HOME")),
+                cmd: Command::Shell("echo $HOME".into()),
                 mounts: vec![sp("type=cache,target=/c", 4, 32)],
                 devices: vec![],
                 network: Some(Spanned {
@@ -629,7 +666,7 @@ mod tests {
             one("onbuild RUN echo hi"),
             Ok(Instruction::Onbuild {
                 trigger: Box::new(Instruction::Run {
-                    cmd: Command::Shell(s("echo hi")),
+                    cmd: Command::Shell("echo hi".into()),
                     mounts: vec![],
                     devices: vec![],
                     network: None,
@@ -642,7 +679,7 @@ mod tests {
         assert_eq!(
             one("HEALTHCHECK --interval=5s --retries=3 CMD curl x"),
             Ok(Instruction::Healthcheck(Healthcheck::Cmd {
-                cmd: Command::Shell(s("curl x")),
+                cmd: Command::Shell("curl x".into()),
                 interval: Some(std::time::Duration::from_secs(5)),
                 timeout: None,
                 start_period: None,

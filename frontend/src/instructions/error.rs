@@ -3,6 +3,9 @@
 /// An instruction-level error (the caller attaches the node's span).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InstructionError {
+    /// A byte that is not UTF-8 where text is needed (`what`: e.g. `LABEL arguments`).
+    #[error("{what} must be UTF-8 text, but byte 0x{byte:02x} is not part of UTF-8: only a RUN command and heredoc bodies pass such bytes on as they are (rbuild does not replace them with U+FFFD)")]
+    NotUtf8 { what: String, byte: u8 },
     #[error("unknown instruction: {keyword}")]
     UnknownInstruction { keyword: String },
     #[error("unknown flag: --{flag} for {keyword}")]

@@ -3,7 +3,10 @@
 //! Values stay UNEXPANDED here (`$VAR`, quotes and escapes as written); the lowering step
 //! expands them with the shell lexer. This layer checks what can be checked without
 //! variables: the keyword is known, flags are known and well-formed, argument counts are right,
-//! ONBUILD wraps an allowed instruction.
+//! ONBUILD wraps an allowed instruction, and the line is UTF-8 text wherever text is needed:
+//! only a RUN command ([`Command<ByteString>`]) and heredoc bodies may hold other bytes, which
+//! go on unchanged; anywhere else such a byte is an error at its position (BuildKit would
+//! replace it with U+FFFD, or fail).
 
 mod convert;
 mod duration;
@@ -14,7 +17,7 @@ pub mod values;
 
 use std::time::Duration;
 
-use rbuild_types::Span;
+use rbuild_types::{ByteString, Span};
 
 use crate::ast::{Dockerfile, Heredoc};
 use crate::diagnostics::{Diagnostic, Diagnostics};
@@ -32,13 +35,14 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
-/// A command in shell form (run through the shell) or exec form (a JSON argv).
+/// A command in shell form (run through the shell) or exec form (a JSON argv). Text for
+/// CMD, ENTRYPOINT and HEALTHCHECK (they go into the image config); bytes for RUN.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<S = String> {
     /// `RUN echo hi`: the text as written (continuations joined).
-    Shell(String),
+    Shell(S),
     /// `RUN ["echo", "hi"]`.
-    Exec(Vec<String>),
+    Exec(Vec<S>),
 }
 
 /// COPY's arguments.
@@ -112,7 +116,8 @@ pub enum Instruction {
         alias: Option<String>,
     },
     Run {
-        cmd: Command,
+        /// The command's exact bytes (UTF-8 or not).
+        cmd: Command<ByteString>,
         /// `--mount=…` values as written (repeatable); each is expanded and parsed into a
         /// [`Mount`] when lowered (BuildKit expands mount values at dispatch).
         mounts: Vec<Spanned<String>>,

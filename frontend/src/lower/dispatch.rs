@@ -623,15 +623,17 @@ fn unsupported(what: &str) -> LowerError {
     }
 }
 
-/// A heredoc's body with leading tabs removed when it is `<<-`.
-fn heredoc_data(doc: &Heredoc) -> String {
+/// A heredoc's body (its exact bytes) with leading tabs removed when it is `<<-`.
+fn heredoc_data(doc: &Heredoc) -> rbuild_types::ByteString {
     if !doc.chomp {
         return doc.content.clone();
     }
-    doc.content
-        .split_inclusive('\n')
-        .map(|l| l.trim_start_matches('\t'))
-        .collect()
+    let mut out = Vec::with_capacity(doc.content.len());
+    for line in doc.content.as_bytes().split_inclusive(|&b| b == b'\n') {
+        let tabs = line.iter().take_while(|&&b| b == b'\t').count();
+        out.extend_from_slice(line.get(tabs..).unwrap_or_default());
+    }
+    out.into()
 }
 
 /// `[ip:][hostPort:]port[-end][/proto]` → `port/proto` entries (BuildKit's `parsePortSpec`).

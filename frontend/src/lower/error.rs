@@ -55,6 +55,8 @@ pub enum LowerError {
     UnknownInstruction(String),
     #[error("invalid ONBUILD trigger {trigger:?}: {reason}")]
     BadTrigger { trigger: String, reason: String },
+    #[error("heredoc <<{name} is not UTF-8 text, so variables cannot be expanded in it: quote its name (<<'{name}') to copy its bytes as they are")]
+    NonUtf8Heredoc { name: String },
     #[error("source can't be a URL for COPY")]
     CopyUrl,
     #[error("source can't be a git ref for COPY")]

@@ -58,11 +58,11 @@ pub fn rule_for(keyword: &str) -> Rule {
     }
 }
 
-fn maybe_json(rest: &str, keyword: &str) -> Result<Args, ParseError> {
+fn maybe_json(rest: &str, keyword: &str, escaped: bool) -> Result<Args, ParseError> {
     if rest.is_empty() {
         return Ok(Args::default());
     }
-    match parse_json(rest) {
+    match parse_json(rest, escaped) {
         JsonArgs::Strings(args) => Ok(Args { args, json: true }),
         JsonArgs::NotStringArray => Err(ParseError::NotStringArray {
             keyword: keyword.to_ascii_uppercase(),
@@ -101,13 +101,13 @@ fn name_val(rest: &str, keyword: &str, escape: char) -> Result<Args, ParseError>
     Ok(Args::plain(args))
 }
 
-fn health(rest: &str, keyword: &str) -> Result<Args, ParseError> {
+fn health(rest: &str, keyword: &str, escaped: bool) -> Result<Args, ParseError> {
     let sep = rest.find(char::is_whitespace).unwrap_or(rest.len());
     if sep == 0 {
         return Ok(Args::default());
     }
     let typ = &rest[..sep];
-    let cmd = maybe_json(rest[sep..].trim_start(), keyword)?;
+    let cmd = maybe_json(rest[sep..].trim_start(), keyword, escaped)?;
     let mut args = vec![typ.to_string()];
     args.extend(cmd.args);
     Ok(Args {
@@ -117,23 +117,30 @@ fn health(rest: &str, keyword: &str) -> Result<Args, ParseError> {
 }
 
 /// Reads `rest` (already trimmed) for `keyword` (lower-cased) with `rule`
-/// (which must not be [`Rule::SubCommand`]; that yields no args here).
-pub fn read_args(rule: Rule, keyword: &str, rest: &str, escape: char) -> Result<Args, ParseError> {
+/// (which must not be [`Rule::SubCommand`]; that yields no args here). `escaped`: the line is
+/// in the escaped form of a file that is not UTF-8 (see the parser docs).
+pub fn read_args(
+    rule: Rule,
+    keyword: &str,
+    rest: &str,
+    escape: char,
+    escaped: bool,
+) -> Result<Args, ParseError> {
     match rule {
         Rule::Whitespace => Ok(Args::plain(split_regex_ws(rest))),
-        Rule::JsonOrWhitespace => match parse_json(rest) {
+        Rule::JsonOrWhitespace => match parse_json(rest, escaped) {
             JsonArgs::Strings(args) => Ok(Args { args, json: true }),
             JsonArgs::NotStringArray => Err(ParseError::NotStringArray {
                 keyword: keyword.to_ascii_uppercase(),
             }),
             JsonArgs::NotJson => Ok(Args::plain(split_regex_ws(rest))),
         },
-        Rule::JsonOrString => maybe_json(rest, keyword),
+        Rule::JsonOrString => maybe_json(rest, keyword, escaped),
         Rule::String if rest.is_empty() => Ok(Args::default()),
         Rule::String => Ok(Args::plain(vec![rest.to_string()])),
         Rule::Words => Ok(Args::plain(parse_words(rest, escape))),
         Rule::NameVal => name_val(rest, keyword, escape),
-        Rule::Health => health(rest, keyword),
+        Rule::Health => health(rest, keyword, escaped),
         Rule::SubCommand => Ok(Args::default()),
         Rule::Ignore => Ok(Args::plain(vec![String::new()])),
     }
@@ -144,7 +151,7 @@ mod tests {
     use super::*;
 
     fn args(kw: &str, rest: &str) -> Result<Vec<String>, ParseError> {
-        read_args(rule_for(kw), kw, rest, '\\').map(|a| a.args)
+        read_args(rule_for(kw), kw, rest, '\\', false).map(|a| a.args)
     }
 
     #[test]

@@ -6,6 +6,14 @@
 //! one [`Node`] per logical line, then reads heredoc bodies for RUN/COPY/ADD. Errors are
 //! collected and parsing goes on with the next line, so one run reports every error.
 //! Everything is linear in the input size; ONBUILD nesting is bounded (one level per keyword).
+//!
+//! Bytes that are not UTF-8: a file that is not UTF-8 as a whole is read in the escaped form
+//! of [`rbuild_types::bytes`] (each stray byte one code point, losslessly), so the line rules
+//! below work on it unchanged. Once a node is complete ([`finish`]) its strings become text
+//! again (stray bytes shown as U+FFFD), the exact bytes of its arguments go to
+//! [`Node::raw_args`], and [`Node::non_utf8`] records where its first stray byte is; heredoc
+//! bodies are read as bytes. Nothing escaped leaves this module. A UTF-8 file is read as
+//! text, exactly as before.
 
 mod args;
 mod directives;
@@ -21,9 +29,10 @@ pub use error::ParseError;
 pub use heredoc::{chomp as chomp_heredoc, parse_heredoc_word, HeredocError, HeredocHeader};
 pub use words::parse_words;
 
-use rbuild_types::Span;
+use rbuild_types::bytes::{escape, escaped_lossy, first_invalid, has_invalid, unescape};
+use rbuild_types::{ByteString, Span};
 
-use crate::ast::{Directive, Dockerfile, Heredoc, Node, Segment, Warning};
+use crate::ast::{Directive, Dockerfile, Heredoc, Node, NonUtf8, Segment, Warning};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use args::{read_args, rule_for, Rule};
 use lines::{is_comment, split_lines, trim_continuation, PhysLine, MAX_LINE_LEN};
@@ -45,21 +54,23 @@ pub const MAX_ONBUILD_DEPTH: usize = 32;
 /// Builds the node for one logical line (ONBUILD recurses once per nesting level).
 pub fn node_from_line(line: &str, escape: char) -> Result<Node, ParseError> {
     let mut ranges = Vec::new();
-    let mut node = node_at_depth(line, escape, 0, 0, &mut ranges)?;
+    let (mut node, _) = node_at_depth(line, escape, false, 0, 0, &mut ranges)?;
     node.flag_spans = Vec::new();
     Ok(node)
 }
 
 /// Builds the node; `offset` is where `line` starts in the logical line. Every node's flag
 /// byte ranges (relative to the logical line) are pushed to `ranges` outermost first, so the
-/// caller can turn them into spans once the line's segments are known.
+/// caller can turn them into spans once the line's segments are known. Also returns where
+/// the node's arguments start in `line`. `escaped`: `line` is in the escaped form.
 fn node_at_depth(
     line: &str,
     escape: char,
+    escaped: bool,
     depth: usize,
     offset: usize,
     ranges: &mut Vec<Vec<(usize, usize)>>,
-) -> Result<Node, ParseError> {
+) -> Result<(Node, usize), ParseError> {
     if depth > MAX_ONBUILD_DEPTH {
         return Err(ParseError::OnbuildTooDeep {
             max: MAX_ONBUILD_DEPTH,
@@ -74,6 +85,7 @@ fn node_at_depth(
         flags: split.flags,
         ..Node::default()
     };
+
     ranges.push(
         split
             .flag_ranges
@@ -83,20 +95,22 @@ fn node_at_depth(
     );
     if rule == Rule::SubCommand {
         if !split.args.is_empty() {
-            node.next = Some(Box::new(node_at_depth(
+            let (next, _) = node_at_depth(
                 &split.args,
                 escape,
+                escaped,
                 depth + 1,
                 offset + split.args_offset,
                 ranges,
-            )?));
+            )?;
+            node.next = Some(Box::new(next));
         }
     } else {
-        let a = read_args(rule, &keyword, &split.args, escape)?;
+        let a = read_args(rule, &keyword, &split.args, escape, escaped)?;
         node.args = a.args;
         node.json_form = a.json;
     }
-    Ok(node)
+    Ok((node, split.args_offset))
 }
 
 /// Gives `node` (and its ONBUILD chain) the segment map of its logical line and the spans
@@ -136,6 +150,8 @@ struct Parser<'a> {
     lines: Vec<PhysLine<'a>>,
     pos: usize,
     escape: char,
+    /// The source is not UTF-8: lines are read in the escaped form (see the module docs).
+    escaped: bool,
     scanning_directives: bool,
     directives: Vec<Directive>,
     nodes: Vec<Node>,
@@ -149,6 +165,7 @@ impl<'a> Parser<'a> {
             lines: split_lines(src),
             pos: 0,
             escape: '\\',
+            escaped: std::str::from_utf8(src).is_err(),
             scanning_directives: true,
             directives: Vec::new(),
             nodes: Vec::new(),
@@ -173,10 +190,27 @@ impl<'a> Parser<'a> {
             );
             return Some((String::new(), l));
         }
+        if self.escaped {
+            return Some((escape(l.text).into_owned(), l));
+        }
         Some((String::from_utf8_lossy(l.text).into_owned(), l))
     }
 
+    /// Text of the escaped form for messages and the tree (exact when it is UTF-8).
+    fn text(&self, s: &str) -> String {
+        if self.escaped {
+            escaped_lossy(s).into_owned()
+        } else {
+            s.to_string()
+        }
+    }
+
     fn error(&mut self, e: ParseError, span: Span) {
+        let e = if self.escaped {
+            e.map_text(|s| escaped_lossy(s).into_owned())
+        } else {
+            e
+        };
         self.errors.push(Diagnostic::error(e.to_string(), span));
     }
 
@@ -191,6 +225,7 @@ impl<'a> Parser<'a> {
             self.scanning_directives = false;
             return;
         };
+        let value = self.text(&value);
         let span = Self::line_span(l);
         if self.directives.iter().any(|d| d.name == name) {
             self.error(ParseError::DuplicateDirective { name }, span);
@@ -271,13 +306,14 @@ impl<'a> Parser<'a> {
             };
             if empty_continuation {
                 self.warnings.push(Warning {
-                    message: format!("Empty continuation line found in: {line}"),
+                    message: format!("Empty continuation line found in: {}", self.text(&line)),
                     detail: EMPTY_CONTINUATION_DETAIL.to_string(),
                     span: span_of(&last),
                 });
             }
             let mut ranges = Vec::new();
-            let mut node = match node_at_depth(&line, self.escape, 0, 0, &mut ranges) {
+            let parsed = node_at_depth(&line, self.escape, self.escaped, 0, 0, &mut ranges);
+            let (mut node, args_at) = match parsed {
                 Ok(n) => n,
                 Err(e) => {
                     self.error(e, span_of(&last));
@@ -288,6 +324,11 @@ impl<'a> Parser<'a> {
                 match heredoc::heredocs_from_line(&line) {
                     Ok(headers) => {
                         for h in headers {
+                            if has_invalid(&h.name) {
+                                let name = h.name.clone();
+                                self.error(ParseError::NonUtf8HeredocName { name }, span_of(&last));
+                                break;
+                            }
                             match self.read_heredoc(h) {
                                 Ok((doc, end)) => {
                                     node.heredocs.push(doc);
@@ -312,6 +353,10 @@ impl<'a> Parser<'a> {
             node.span = span_of(&last);
             node.end_line = last.number;
             attach_spans(&mut node, &segments, &ranges);
+            if self.escaped {
+                node.non_utf8 = non_utf8_in(&line, &segments, args_at);
+                finish(&mut node);
+            }
             self.nodes.push(node);
         }
         if self.nodes.is_empty() && self.errors.is_empty() {
@@ -335,7 +380,9 @@ impl<'a> Parser<'a> {
 
     /// Reads a heredoc body up to its terminator line. `Err(name)` when input runs out.
     fn read_heredoc(&mut self, h: HeredocHeader) -> Result<(Heredoc, PhysLine<'a>), String> {
-        let mut content = String::new();
+        let mut content = Vec::new();
+        // The name is UTF-8 (checked by the caller); unescaping restores it exactly.
+        let name = unescape(&h.name).into_owned();
         while let Some(l) = self.lines.get(self.pos) {
             self.pos += 1;
             let mut candidate = l.text;
@@ -344,20 +391,66 @@ impl<'a> Parser<'a> {
                     candidate = rest;
                 }
             }
-            if candidate == h.name.as_bytes() {
+            if candidate == name.as_slice() {
                 let doc = Heredoc {
-                    name: h.name,
-                    content,
+                    name: self.text(&h.name),
+                    content: ByteString::from(content),
                     expand: h.expand,
                     chomp: h.chomp,
                     fd: h.fd,
                 };
                 return Ok((doc, l.clone()));
             }
-            content.push_str(&String::from_utf8_lossy(l.raw));
-            content.push('\n');
+            content.extend_from_slice(l.raw);
+            content.push(b'\n');
         }
         Err(h.name)
+    }
+}
+
+/// Where the first stray byte of escaped logical line `line` is, if it has one; `args_at` is
+/// where the outermost node's arguments start in `line`.
+fn non_utf8_in(line: &str, segments: &[Segment], args_at: usize) -> Option<NonUtf8> {
+    let (at, byte) = first_invalid(line)?;
+    let i = segments
+        .partition_point(|s| s.logical <= at)
+        .checked_sub(1)?;
+    let seg = segments.get(i)?;
+    // Bytes in the source between the segment's start and the stray byte.
+    let before = unescape(line.get(seg.logical..at)?).len();
+    let start = seg.source + before;
+    let col = seg
+        .col
+        .saturating_add(u32::try_from(before).unwrap_or(u32::MAX));
+    Some(NonUtf8 {
+        byte,
+        span: Span::new(start, start + 1, seg.line, col),
+        in_args: at >= args_at,
+    })
+}
+
+/// Turns the escaped strings of `node` (and its ONBUILD chain) back into text, keeping the
+/// exact bytes of arguments that are not UTF-8 in [`Node::raw_args`].
+fn finish(node: &mut Node) {
+    let mut cur = Some(node);
+    while let Some(n) = cur {
+        let text = |s: &mut String| {
+            if let std::borrow::Cow::Owned(t) = escaped_lossy(s) {
+                *s = t;
+            }
+        };
+        text(&mut n.keyword);
+        text(&mut n.original);
+        n.flags.iter_mut().for_each(text);
+        if n.args.iter().any(|a| has_invalid(a)) {
+            n.raw_args = n
+                .args
+                .iter()
+                .map(|a| ByteString::from(unescape(a).into_owned()))
+                .collect();
+        }
+        n.args.iter_mut().for_each(text);
+        cur = n.next.as_deref_mut();
     }
 }
 

@@ -114,3 +114,84 @@ fn many_continuations_and_long_lines() {
     let df = parse(long.as_bytes()).expect("parses");
     assert_eq!(df.instructions[1].args[0].len(), 5 + 60 * 1024);
 }
+
+#[test]
+fn bytes_that_are_not_utf8_are_kept_and_located() {
+    let src = b"FROM a\nRUN printf 'a\xff' \\\n  '\xfe'\nRUN --mount=x\xfd true\nLABEL k=\xfc\n";
+    let df = parse(src).unwrap_or_default();
+    let n = &df.instructions;
+    let run = &n[1];
+    assert_eq!(run.args, vec!["printf 'a\u{FFFD}'   '\u{FFFD}'"]);
+    assert_eq!(run.raw_args.len(), 1);
+    assert_eq!(run.raw_args[0].as_bytes(), b"printf 'a\xff'   '\xfe'");
+    assert_eq!(run.original, "RUN printf 'a\u{FFFD}'   '\u{FFFD}'");
+    let bad = run.non_utf8.unwrap_or_else(|| panic!("a stray byte"));
+    assert_eq!((bad.byte, bad.in_args), (0xff, true));
+    assert_eq!((bad.span.line, bad.span.col), (2, 14));
+    assert_eq!(&src[bad.span.start..bad.span.end], b"\xff");
+    let flag = n[2].non_utf8.unwrap_or_else(|| panic!("a stray byte"));
+    assert_eq!((flag.byte, flag.in_args, flag.span.col), (0xfd, false, 14));
+    assert_eq!(n[2].flags, vec!["--mount=x\u{FFFD}"]);
+    assert!(n[2].raw_args.is_empty());
+    let label = n[3].non_utf8.unwrap_or_else(|| panic!("a stray byte"));
+    assert_eq!((label.byte, label.span.line, label.span.col), (0xfc, 5, 9));
+    assert!(n[0].non_utf8.is_none());
+}
+
+#[test]
+fn the_stray_byte_of_a_continuation_line_is_located_there() {
+    let src = b"RUN a \\\n# comment \xff\n  b\xfe\n";
+    let df = parse(src).unwrap_or_default();
+    let bad = df.instructions[0]
+        .non_utf8
+        .unwrap_or_else(|| panic!("a stray byte"));
+    assert_eq!((bad.byte, bad.span.line, bad.span.col), (0xfe, 3, 4));
+    assert_eq!(&src[bad.span.start..bad.span.end], b"\xfe");
+}
+
+#[test]
+fn heredoc_bodies_are_bytes() {
+    let src = b"RUN <<EOF\na\xff\n\tb\nEOF\nCOPY <<'X' /x\n\xfe\nX\n";
+    let df = parse(src).unwrap_or_default();
+    let n = &df.instructions;
+    assert_eq!(n[0].heredocs[0].content.as_bytes(), b"a\xff\n\tb\n");
+    assert_eq!(n[1].heredocs[0].content.as_bytes(), b"\xfe\n");
+    assert_eq!(n[1].heredocs[0].name, "X");
+    assert!(n[0].non_utf8.is_none() && n[1].non_utf8.is_none());
+    // A heredoc name must be text.
+    let Err(d) = parse(b"RUN cat <<A\xff\nx\nA\xff\n") else {
+        panic!("must fail");
+    };
+    assert!(d.to_string().contains("is not UTF-8 text"));
+}
+
+#[test]
+fn text_of_the_escape_range_is_text() {
+    // A UTF-8 file is read as it is, characters of U+10FF80..U+10FFFF included.
+    let df = parse("LABEL k=\u{10FF80}\nRUN echo \u{10FFFF}\n".as_bytes()).unwrap_or_default();
+    assert_eq!(df.instructions[0].args[1], "\u{10FF80}");
+    assert_eq!(df.instructions[1].args, vec!["echo \u{10FFFF}"]);
+    assert!(df.instructions.iter().all(|n| n.raw_args.is_empty()));
+    // In a file that is not UTF-8 they stay exactly what they are, next to stray bytes.
+    let mut src = "LABEL k=\u{10FF80}\nRUN echo \u{10FFFF}"
+        .as_bytes()
+        .to_vec();
+    src.extend_from_slice(b" \xff\n");
+    let df = parse(&src).unwrap_or_default();
+    let n = &df.instructions;
+    assert_eq!(n[0].args[1], "\u{10FF80}");
+    assert!(n[0].non_utf8.is_none() && n[0].raw_args.is_empty());
+    assert_eq!(n[1].raw_args[0].as_bytes(), &src[17..src.len() - 1]);
+    let bad = n[1].non_utf8.unwrap_or_else(|| panic!("a stray byte"));
+    assert_eq!((bad.byte, bad.span.col), (0xff, 15));
+}
+
+#[test]
+fn messages_show_stray_bytes_as_replacement_characters() {
+    let Err(d) = parse(b"ENV a=1 b\xff\n") else {
+        panic!("must fail");
+    };
+    let text = d.to_string();
+    assert!(text.contains("b\u{FFFD}"), "{text}");
+    assert!(!text.chars().any(|c| u32::from(c) >= 0x10FF80), "{text}");
+}

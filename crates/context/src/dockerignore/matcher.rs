@@ -43,6 +43,16 @@ impl PatternMatcher {
         Ok(out)
     }
 
+    /// [`new`](Self::new) for patterns that are text (`COPY --exclude`), not in the escaped
+    /// form of context paths that `.dockerignore` files are read in (see `entry`).
+    pub fn from_text<S: AsRef<str>>(patterns: &[S]) -> Result<PatternMatcher, PatternError> {
+        let escaped: Vec<_> = patterns
+            .iter()
+            .map(|p| rbuild_types::bytes::escape_str(p.as_ref()))
+            .collect();
+        PatternMatcher::new(&escaped)
+    }
+
     /// The compiled patterns, in order.
     pub fn patterns(&self) -> &[Pattern] {
         &self.patterns

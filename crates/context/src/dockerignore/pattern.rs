@@ -10,6 +10,12 @@
 //!
 //! The token form is also kept for every kind so a walker can ask whether a pattern could match
 //! anything below a directory ([`Pattern::could_match_below`]).
+//!
+//! Patterns and paths are in the escaped form of context paths (see `entry`); tokens and
+//! paths are read as units (one per character or byte that is not UTF-8), so `?` and `*`
+//! count a stray byte as one character, as Go's regexp does.
+
+use rbuild_types::bytes::{escaped_byte, units, Unit};
 
 use super::error::{PatternError, SyntaxProblem};
 use super::syntax::{parse_class, Class};
@@ -61,7 +67,7 @@ impl Pattern {
             pattern: cleaned.to_string(),
             problem,
         };
-        let chars: Vec<char> = cleaned.chars().collect();
+        let chars: Vec<char> = units(cleaned).map(Unit::as_char).collect();
         let mut toks = Vec::new();
         let mut kind = Kind::Exact;
         let mut i = 0;
@@ -118,8 +124,10 @@ impl Pattern {
             }
             i += 1;
         }
+        // A character of the escape range stands for a stray byte or for itself (escaped
+        // differently in the path text): the quick test stops before it.
         let lit = |t: &Tok| match t {
-            Tok::Lit(c) => Some(*c),
+            Tok::Lit(c) if escaped_byte(*c).is_none() => Some(*c),
             _ => None,
         };
         let head: String = toks.iter().map_while(lit).collect();
@@ -182,7 +190,7 @@ impl Pattern {
         let mut cur = States::new(n);
         let mut next = States::new(n);
         cur.add_pos(0, &self.toks);
-        for c in input.chars() {
+        for c in units(input).map(Unit::as_char) {
             next.clear();
             for i in 0..=n {
                 if cur.in_opt[i] {

@@ -216,4 +216,36 @@ mod tests {
         assert_eq!(n.len(), 50);
         assert!(split_ustar(&[b'x'; 150]).is_none());
     }
+
+    /// Names are bytes: short ones go into the ustar fields as they are, long ones into PAX
+    /// records as they are (as Go's archive/tar writes them), and readers get them back.
+    #[test]
+    fn names_that_are_not_utf8_round_trip() {
+        let long = [&b"d\xfc/"[..], &[b'\xff'; 300], b"/f"].concat();
+        for (name, link) in [
+            (b"f\xff\xfe".to_vec(), b"t\xfa".to_vec()),
+            (long.clone(), long.clone()),
+        ] {
+            let h = EntryHeader {
+                name: name.clone(),
+                link: link.clone(),
+                kind: Kind::Symlink,
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime: 0,
+                dev_major: 0,
+                dev_minor: 0,
+                xattrs: Vec::new(),
+            };
+            let mut bytes = encode(&h);
+            bytes.resize(bytes.len() + 1024, 0);
+            let mut archive = tar::Archive::new(bytes.as_slice());
+            let mut entries = archive.entries().expect("entries");
+            let entry = entries.next().expect("one entry").expect("readable");
+            assert_eq!(entry.path_bytes().as_ref(), name.as_slice());
+            assert_eq!(entry.link_name_bytes().as_deref(), Some(link.as_slice()));
+        }
+    }
 }

@@ -255,7 +255,7 @@ pub fn sleepers(marker: &str) -> ExecOp {
         args: vec![
             "/bin/sh".into(),
             "-c".into(),
-            format!("sleep {marker} & exec sleep {marker}"),
+            format!("sleep {marker} & exec sleep {marker}").into(),
         ],
         env: vec![],
         cwd: "/".into(),

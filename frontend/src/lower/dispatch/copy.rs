@@ -197,16 +197,28 @@ impl Lowerer<'_> {
             }));
         }
         for doc in &inline {
-            let mut data = heredoc_data(doc);
-            if doc.expand {
+            let raw = heredoc_data(doc);
+            let data = if doc.expand {
+                // Variables are expanded in text only; a body that is not UTF-8 is copied
+                // as it is only when nothing is expanded in it.
+                let Some(text) = raw.to_str() else {
+                    return Err(at(
+                        LowerError::NonUtf8Heredoc {
+                            name: doc.name.clone(),
+                        },
+                        node.span,
+                    ));
+                };
                 let opts = LexOptions {
                     skip_quotes: true,
                     ..LexOptions::default()
                 };
-                data = shell::expand_with(&data, &EnvList(&st.env), self.plan.escape, opts)
-                    .map(|e| e.word)
-                    .unwrap_or(data);
-            }
+                shell::expand_with(text, &EnvList(&st.env), self.plan.escape, opts)
+                    .map_or_else(|_| text.to_string(), |e| e.word)
+                    .into_bytes()
+            } else {
+                raw.into_bytes()
+            };
             let path = if dest.ends_with('/') {
                 format!("{dest}{}", doc.name)
             } else {
@@ -214,7 +226,7 @@ impl Lowerer<'_> {
             };
             actions.push(FileAction::Mkfile(MkfileAction {
                 path,
-                data: data.into_bytes(),
+                data,
                 // A heredoc file starts as 0644; a symbolic mode applies to that.
                 mode: chmod.as_ref().map_or(0o644, |m| m.apply(0o644, false)),
                 chown: chown.clone(),

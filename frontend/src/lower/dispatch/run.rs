@@ -5,8 +5,14 @@
 //! script: BuildKit writes it with mode 0755 into a `Mkfile` on scratch, bind-mounts that
 //! read-only at `/dev/pipes/` and runs `<shell> /dev/pipes/<NAME>`, so the script is never
 //! part of the RUN's layer. The script mount comes before the `--mount`s in `ExecOp::mounts`.
+//!
+//! The command and heredoc bodies are bytes: what the Dockerfile holds reaches the command
+//! unchanged, UTF-8 or not (BuildKit's runc spec turns such bytes into U+FFFD; its newer
+//! protobuf LLB refuses them). Only the progress name and the history text, which are text
+//! for people, show a stray byte as U+FFFD (as Go's `encoding/json` writes it).
 
 use rbuild_graph::{BindMount, Mount as IrMount, SecurityMode};
+use rbuild_types::ByteString;
 
 use super::mounts::MountInputs;
 use super::*;
@@ -63,38 +69,37 @@ impl Lowerer<'_> {
         let mut name = self.run_display(st, node, &parsed);
         let mut inputs = MountInputs::new(st.root);
         let mut ir_mounts = Vec::new();
-        let args = match cmd {
+        let args: Vec<ByteString> = match cmd {
             ins::Command::Exec(argv) => argv.clone(),
             ins::Command::Shell(text) => {
                 let mut text = text.clone();
-                if let Some(doc) = single_heredoc(&text, heredocs) {
+                if let Some(doc) = text.to_str().and_then(|t| single_heredoc(t, heredocs)) {
                     let data = heredoc_data(doc);
-                    if doc.content.starts_with("#!") {
+                    if doc.content.as_bytes().starts_with(b"#!") {
                         // Expansion does not apply to a script (BuildKit ignores it too).
-                        let script = self.script_vertex(&doc.name, data);
+                        let script = self.script_vertex(&doc.name, data.into_bytes());
                         ir_mounts.push(IrMount::Bind(BindMount {
                             target: SCRIPT_DIR.to_string(),
                             source: inputs.index_of(script),
                             path: "/".to_string(),
                             readwrite: false,
                         }));
-                        text = paths::join(SCRIPT_DIR, &doc.name);
+                        text = ByteString::from(paths::join(SCRIPT_DIR, &doc.name));
                     } else {
                         text = data;
                     }
-                    name.push_str(&format!(" ({})", summarize(&doc.content)));
+                    name.push_str(&format!(" ({})", summarize(&doc.content.lossy())));
                 } else {
                     for doc in heredocs {
-                        text.push('\n');
-                        text.push_str(&doc.content);
+                        text.push_str("\n");
+                        text.push_bytes(doc.content.as_bytes());
                         text.push_str(&doc.name);
                     }
                 }
-                let mut shell = st
-                    .config
-                    .shell
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect());
+                let mut shell: Vec<ByteString> = match &st.config.shell {
+                    Some(shell) => shell.iter().map(|s| ByteString::from(s.as_str())).collect(),
+                    None => DEFAULT_SHELL.iter().map(|&s| ByteString::from(s)).collect(),
+                };
                 shell.push(text);
                 shell
             }
@@ -151,11 +156,11 @@ impl Lowerer<'_> {
     }
 
     /// The scratch filesystem holding a heredoc script at `/<name>`, mode 0755.
-    fn script_vertex(&mut self, name: &str, data: String) -> VertexId {
+    fn script_vertex(&mut self, name: &str, data: Vec<u8>) -> VertexId {
         let scratch = self.b.scratch();
         let mkfile = MkfileAction {
             path: paths::join("/", name),
-            data: data.into_bytes(),
+            data,
             mode: 0o755,
             chown: None,
         };
@@ -171,8 +176,9 @@ impl Lowerer<'_> {
     }
 }
 
-/// BuildKit's `runCommandString`: `|N K=V … argv…` when ARGs are in scope.
-fn run_command_string(argv: &[String], st: &StageState) -> String {
+/// BuildKit's `runCommandString`: `|N K=V … argv…` when ARGs are in scope. History is JSON
+/// text: a byte of `argv` that is not UTF-8 shows as U+FFFD (the command itself keeps it).
+fn run_command_string(argv: &[ByteString], st: &StageState) -> String {
     // Indexed once per RUN: a long Dockerfile has thousands of ARGs and ENVs in scope, and
     // a lookup per ARG in the lists would make lowering cubic.
     let env: HashMap<&str, &str> = st
@@ -200,7 +206,7 @@ fn run_command_string(argv: &[String], st: &StageState) -> String {
         parts.push(format!("|{}", seen.len()));
         parts.extend(seen.into_iter().map(|(k, v)| format!("{k}={v}")));
     }
-    parts.extend(argv.iter().cloned());
+    parts.extend(argv.iter().map(|a| a.lossy().into_owned()));
     parts.join(" ")
 }
 
@@ -235,7 +241,7 @@ mod tests {
         assert_eq!(summarize("echo a\n"), "echo a");
         let doc = Heredoc {
             name: "EOF".into(),
-            content: "#!/bin/sh\n".into(),
+            content: ByteString::from("#!/bin/sh\n"),
             expand: true,
             chomp: false,
             fd: 0,
