@@ -10,18 +10,27 @@
 //! | `Scratch` | the constant `scratch` | – |
 //! | `Image` | the platform-specific **manifest digest** the reference resolved to (once per build; `--pull` re-resolves) | the tag text, the registry it came from |
 //! | `Context` | its name | its contents: a COPY keys on what it *selects*, not on the whole context |
-//! | `Exec` | the op as JSON (argv, env in order, cwd, user, network mode, `--mount` specs: type, target, ids, sharing, modes, `required`; `--security` when insecure), every input's key (root, bind and cache-`from` sources) | mtimes, the host, wall-clock time, **cache-mount contents**, **secret values** and **SSH agents** (resolved after keying, in `mounts.rs`) |
-//! | `Http` | the op as JSON (url, filename, checksum); without `--checksum` also the **body's digest and `Last-Modified`** found by downloading (a conditional request when the URL was fetched before) | the URL's ETag; with `--checksum`, the body and `Last-Modified` (nothing is downloaded to key it, as in BuildKit) |
-//! | `Git` | the op as JSON (remote, reference, subdir, keep_git_dir) and the **commit** the reference resolved to (`git ls-remote`) | the time of the checkout |
-//! | `File` | the actions as JSON (src, dest, chown, chmod, data of heredoc files), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`, `--exclude`) files, files the copy does not select |
+//! | `Exec` | argv, env in order, cwd, user, network mode, each `--mount` (type, then its fields: target, input index, path, ids, sharing, `from`, subdir, read-only, modes and owners, `required`), security mode; every input's key (root, bind and cache-`from` sources) | mtimes, the host, wall-clock time, **cache-mount contents**, **secret values** and **SSH agents** (resolved after keying, in `mounts.rs`) |
+//! | `Http` | url, filename, checksum; without `--checksum` also the **body's digest and `Last-Modified`** found by downloading (a conditional request when the URL was fetched before) | the URL's ETag; with `--checksum`, the body and `Last-Modified` (nothing is downloaded to key it, as in BuildKit) |
+//! | `Git` | remote, reference, subdir, keep_git_dir, checksum, and the **commit** the reference resolved to (`git ls-remote`) | the time of the checkout |
+//! | `File` | each action (copy: input index, src, dest, chown, chmod, allow-empty-wildcard, unpack, excludes, parents; mkdir: path, mode, parents, chown; mkfile: path, data, mode, chown), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`, `--exclude`) files, files the copy does not select |
+//!
+//! Op definitions are written field by field by the [`encode`] module, not through serde: a
+//! renamed field or a new serde attribute changes no key, and a field added to the IR does not
+//! compile until [`encode`] says whether it belongs in the key.
 //!
 //! `ignore_cache` does not change a key: the vertex runs anyway and its fresh result replaces the
 //! recorded one.
 
+mod encode;
+
 use rbuild_graph::Op;
 use rbuild_types::{Digest, Hasher};
 
-/// Bumped whenever the key function changes meaning.
+use encode::Encode;
+
+/// Bumped whenever the key function changes meaning (v3: file ops resolve image paths through
+/// the image's symlinks, and op definitions are encoded field by field).
 pub const KEY_VERSION: &str = "rbuild-cache-key-v3";
 
 /// What the key of one vertex is computed from, beyond its op.
@@ -37,12 +46,6 @@ pub struct KeyInputs<'a> {
     pub selections: Vec<Option<Digest>>,
 }
 
-/// Serialises `value` as canonical JSON for hashing (struct fields in declaration order).
-fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising our own plain data types cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
 /// The cache key of a vertex.
 pub fn vertex_key(op: &Op, inputs: &KeyInputs<'_>) -> Digest {
     let mut h = Hasher::new();
@@ -56,21 +59,21 @@ pub fn vertex_key(op: &Op, inputs: &KeyInputs<'_>) -> Digest {
             }
         }
         Op::Context { name } => h.field(name.as_bytes()),
-        Op::Exec(exec) => h.field(&json(exec)),
+        Op::Exec(exec) => exec.encode(&mut h),
         Op::Http(http) => {
-            h.field(&json(http));
+            http.encode(&mut h);
             if let Some(d) = inputs.manifest {
                 h.field(d.as_bytes());
             }
         }
         Op::Git(git) => {
-            h.field(&json(git));
+            git.encode(&mut h);
             if let Some(d) = inputs.manifest {
                 h.field(d.as_bytes());
             }
         }
         Op::File(file) => {
-            h.field(&json(file));
+            file.encode(&mut h);
             for sel in &inputs.selections {
                 match sel {
                     Some(d) => h.field(d.as_bytes()),

@@ -47,10 +47,10 @@ fn golden_remote_keys() {
     ];
     let text: Vec<String> = got.iter().map(|(n, k)| format!("{n} {k}")).collect();
     let expected = [
-        "http sha256:6a2bc0af4ee9daa9b8e7f84bfc8131c6657fd6d32ad27c90313015c575e7686b",
-        "http --checksum sha256:aa3ccfcc15ecbeb35845d5e4029963c2ad59927500fb222e74745de4e1ee52ca",
-        "git sha256:53b33fef548474b681b1253d0951cc46254939e4744f606d4c074e74d074bcf8",
-        "git --keep-git-dir sha256:3fb5a48188b584b7104ace10d35e4236732528e6110fbcf6fcc6118d961327b4",
+        "http sha256:f25e063243ba38ab1776985e49587354455495ec2a07353ec512a323909db623",
+        "http --checksum sha256:78889ccada23a3b1a3c5465b035a4e63b54ff34d608d04b9919ab3941ceeaf08",
+        "git sha256:a66a18e7d250a7aa5d54e70f0dd9950d6198d94929b1f2a9145c6813bb9fdf01",
+        "git --keep-git-dir sha256:e0768fed6b5148372edff032b12184992014f40cb0f927cdf8d96c96cc10b94e",
     ];
     assert_eq!(text, expected, "remote keys changed");
 }

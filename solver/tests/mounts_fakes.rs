@@ -766,6 +766,6 @@ fn mount_specs_are_in_the_key_and_pinned() {
     // Pinned: a change to how mounts enter keys must be deliberate (bump KEY_VERSION).
     assert_eq!(
         with_cache.to_string(),
-        "sha256:d1a82b1ef07ac5421dd46441d8c1478a71cc12ba50f4aa6634c64da4c8dca392"
+        "sha256:18ca8bb887c09f8f9ab5be4b61514afdaa8e909ab19368e295fce19778990031"
     );
 }

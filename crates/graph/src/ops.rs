@@ -1,4 +1,7 @@
 //! The operations a vertex can perform.
+//!
+//! Their serde form is for goldens, `--explain-cache` records and debugging; cache keys do not
+//! use it (the solver's `keys::encode` writes each field on purpose).
 
 use rbuild_types::{ByteString, ImageRef, Platform};
 use serde::{Deserialize, Serialize};
@@ -52,7 +55,7 @@ pub struct ImageOp {
 pub struct ExecOp {
     /// argv, after the shell form has been wrapped (`["/bin/sh", "-c", "…"]`). Bytes, not
     /// text: a RUN line that is not UTF-8 reaches `execve` as written. Serialised as strings
-    /// when UTF-8, so keys of UTF-8 commands are what they were with `String`s.
+    /// when UTF-8.
     pub args: Vec<ByteString>,
     /// `KEY=value` pairs, in order, already expanded.
     pub env: Vec<String>,
@@ -60,8 +63,7 @@ pub struct ExecOp {
     /// `user[:group]` by name or id, resolved against the rootfs at run time; empty = root.
     pub user: String,
     pub network: NetworkMode,
-    /// `RUN --mount`s, in the order written. Left out of the JSON when empty, so a RUN
-    /// without mounts keeps its key.
+    /// `RUN --mount`s, in the order written. Left out of the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
     /// `RUN --security`. Left out of the JSON when [`SecurityMode::Sandbox`].
@@ -135,8 +137,7 @@ pub struct CacheMount {
     pub from: Option<MountFrom>,
     /// `source` without `from`: the sub-directory of the cache directory that is mounted,
     /// relative and clean (no `.`, `..` or empty components). Created on first use with
-    /// `mode`/`uid`/`gid`. `None` mounts the whole cache directory (the key of such a mount
-    /// is unchanged: the field is left out when `None`).
+    /// `mode`/`uid`/`gid`. `None` mounts the whole cache directory (left out of the JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdir: Option<String>,
     pub readonly: bool,
@@ -250,19 +251,18 @@ pub struct CopyAction {
     pub unpack: bool,
     /// `--exclude` patterns (`.dockerignore` syntax, `!` exceptions allowed), relative to each
     /// matched source: what they match is neither copied nor part of the cache key. Left out
-    /// of the JSON when empty, so copies without it keep their keys.
+    /// of the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// `COPY --parents`: the leading part of `src` (what precedes a `/./` pivot; `.` for a
     /// context and `/` for a filesystem when there is none) whose directories are dropped;
     /// each matched path keeps the rest of its path under `dest` (a directory keeps its own
-    /// name too). `None` without `--parents`; then left out of the JSON, so keys are unchanged.
+    /// name too). `None` without `--parents` (then left out of the JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parents: Option<String>,
 }
 
-/// A `--chmod` mode. Serialised untagged (octal as a JSON number, symbolic as a string), so
-/// octal modes keep the JSON — and the cache keys — they had before symbolic modes existed.
+/// A `--chmod` mode. Serialised untagged (octal as a JSON number, symbolic as a string).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum FileMode {
@@ -385,7 +385,7 @@ pub struct GitOp {
     /// checkout). Without it `.git` is removed, as in BuildKit.
     pub keep_git_dir: bool,
     /// `ADD --checksum` of a git source: hex digits the resolved commit id must start with
-    /// (BuildKit's check; any case, any length). Left out of the key when `None`.
+    /// (BuildKit's check; any case, any length). Left out of the JSON when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
 }
