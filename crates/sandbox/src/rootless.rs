@@ -45,13 +45,14 @@ pub(crate) fn overlay_param<'a>(param: &str, value: &'a str) -> &'a str {
 }
 
 /// `setgroups(groups)`; where the user namespace denies setgroups (the single-id mapping)
-/// an empty list is skipped (the namespace's root has no supplementary groups to drop: the
-/// caller's own are unmapped there), and any other list is an error naming the cause.
+/// a list of nothing but gid 0 is skipped (the namespace's root has no supplementary groups
+/// to drop, the caller's own are unmapped there, and 0, the only id that exists, is already
+/// its group), and any other list is an error naming the cause.
 pub(crate) fn set_groups(groups: &[nix::unistd::Gid]) -> Result<()> {
     match nix::unistd::setgroups(groups) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EPERM) if active() && setgroups_denied() => {
-            if groups.is_empty() {
+            if groups.iter().all(|g| g.as_raw() == 0) {
                 Ok(())
             } else {
                 Err(SetupError::sys(
