@@ -232,3 +232,37 @@ fn errors_carry_the_instruction_line() {
         assert!(err.starts_with(at) && err.contains(msg), "{src:?}: {err}");
     }
 }
+
+#[test]
+fn maintainer_sets_the_author_and_a_history_entry() {
+    // BuildKit's dispatchMaintainer: `author` in the config, `MAINTAINER …` in the history.
+    let g = build("FROM busybox\nMAINTAINER Jane Doe <jane@example.com>\nRUN true\n");
+    assert_eq!(
+        g.image.author.as_deref(),
+        Some("Jane Doe <jane@example.com>")
+    );
+    let h = &g.image.history[0];
+    assert_eq!(h.created_by, "MAINTAINER Jane Doe <jane@example.com>");
+    assert!(h.empty_layer);
+    // The base image's author stays unless MAINTAINER replaces it; later stages inherit it.
+    let base = ImageConfig {
+        author: Some("base author".into()),
+        ..ImageConfig::default()
+    };
+    let src = "FROM busybox AS a\nRUN true\nFROM a\nRUN true\n";
+    let p = plan_of(src, &opts()).expect("plan");
+    let bases: BTreeMap<_, _> = p
+        .base_images()
+        .into_iter()
+        .map(|r| (r, base.clone()))
+        .collect();
+    let g = lower(&p, &bases).expect("lower");
+    assert_eq!(g.image.author.as_deref(), Some("base author"));
+    let g = build("FROM busybox AS a\nMAINTAINER first\nFROM a\nMAINTAINER second\n");
+    assert_eq!(g.image.author.as_deref(), Some("second"));
+    // Without MAINTAINER nothing is set (and the graph's JSON has no `author`).
+    let g = build("FROM busybox\nRUN true\n");
+    assert_eq!(g.image.author, None);
+    let json = serde_json::to_string(&g).expect("json");
+    assert!(!json.contains("author"), "{json}");
+}
