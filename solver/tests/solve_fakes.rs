@@ -88,6 +88,7 @@ fn exec(args: &[&str]) -> Op {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     })
 }
 
