@@ -44,21 +44,23 @@ pub enum Command {
         #[arg(long)]
         no_trunc: bool,
     },
-    /// Save images to a tar archive
+    /// Save images to a tar archive (on standard output unless -o; never to a terminal)
     Save {
         #[arg(required = true)]
         images: Vec<String>,
-        /// Write to this file
+        /// Write to this file instead of standard output (a device, FIFO or symlink is
+        /// written through)
         #[arg(short = 'o', long = "output")]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// Archive format
         #[arg(long, value_enum, default_value = "docker")]
         format: crate::image_cmds::SaveFormat,
     },
     /// Load images from a docker-archive or OCI archive (tar or layout directory)
     Load {
+        /// Read from this file or layout directory instead of standard input
         #[arg(short = 'i', long = "input")]
-        input: PathBuf,
+        input: Option<PathBuf>,
         #[arg(short = 'q', long)]
         quiet: bool,
     },

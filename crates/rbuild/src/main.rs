@@ -16,6 +16,7 @@ mod progress;
 mod report;
 mod secrets;
 mod settings;
+mod stdio;
 mod store_cmds;
 
 use clap::Parser;
@@ -64,8 +65,8 @@ fn main() {
             images,
             output,
             format,
-        } => image_cmds::save(&root, &images, &output, format),
-        Command::Load { input, quiet } => image_cmds::load_archive(&root, &input, quiet),
+        } => image_cmds::save(&root, &images, output.as_deref(), format),
+        Command::Load { input, quiet } => image_cmds::load_archive(&root, input.as_deref(), quiet),
         Command::Pull { image, quiet } => image_cmds::pull(&root, &image, quiet),
         Command::Push { image } => image_cmds::push(&root, &image),
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
