@@ -249,8 +249,7 @@ pub fn save(
         list.push((image.manifest_digest, names));
     }
     let name = output.unwrap_or(stdio::stdout_name());
-    let failed =
-        |e: rbuild_oci::OciError| CliError::Failed(format!("writing {}: {e}", name.display()));
+    let failed = CliError::oci(format!("writing {}", name.display()));
     let options = DistOptions::default();
     match (format, output) {
         (SaveFormat::Docker, Some(path)) => {
@@ -292,7 +291,7 @@ pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()
         Some(path) => images::import_archive(&store, path),
         None => images::import_archive_from(&store, std::io::stdin().lock(), name),
     }
-    .map_err(|e| CliError::Failed(format!("loading {}: {e}", name.display())))?;
+    .map_err(CliError::oci(format!("loading {}", name.display())))?;
     if quiet {
         return Ok(());
     }

@@ -64,10 +64,7 @@ pub fn export(
     outputs: &[Output],
     args: &BuildArgs,
 ) -> Result<(), CliError> {
-    let failed = |what: &str| {
-        let what = what.to_string();
-        move |e: rbuild_oci::OciError| CliError::Failed(format!("{what}: {e}"))
-    };
+    let failed = |what: &str| CliError::oci(what.to_string());
     let epoch = source_date_epoch(&args.build_args)?;
     let options = CommitOptions {
         created: epoch,
@@ -266,8 +263,10 @@ fn write_metadata(
     }
     let text = serde_json::to_string_pretty(&meta)
         .map_err(|e| CliError::Failed(format!("formatting build metadata: {e}")))?;
-    write_file(path, (text + "\n").as_bytes())
-        .map_err(|e| CliError::Failed(format!("writing --metadata-file {}: {e}", path.display())))
+    write_file(path, (text + "\n").as_bytes()).map_err(CliError::oci(format!(
+        "writing --metadata-file {}",
+        path.display()
+    )))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod executor;
 mod gc_cmds;
 mod image_cmds;
 mod image_out;
+mod no_space;
 mod output;
 mod progress;
 mod report;
@@ -51,6 +52,9 @@ fn main() {
             Err((e, df)) => {
                 let src = df.as_ref().map(|d| (d.name.as_str(), d.bytes.as_slice()));
                 eprintln!("{}", e.render(src));
+                if let Some(note) = no_space::note(&e, &root) {
+                    eprintln!("{note}");
+                }
                 std::process::exit(e.exit_code());
             }
         },
@@ -74,6 +78,9 @@ fn main() {
     };
     if let Err(e) = outcome {
         eprintln!("{}", e.render(None));
+        if let Some(note) = no_space::note(&e, &root) {
+            eprintln!("{note}");
+        }
         std::process::exit(e.exit_code());
     }
 }
