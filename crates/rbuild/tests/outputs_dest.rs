@@ -39,7 +39,10 @@ fn with_app() -> Option<(Env, std::path::PathBuf)> {
     let ctx = env.context(
         "ctx",
         &[
-            ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY a.txt /a.txt\nCOPY a.txt /d/a.txt\n",
+            ),
             ("a.txt", "A\n"),
         ],
     );
@@ -266,6 +269,7 @@ fn directory_outputs_never_follow_links_inside() {
     let local = env.path("local");
     std::fs::create_dir(&local).unwrap();
     symlink(&victim, local.join("a.txt")).unwrap();
+    symlink(&outside, local.join("d")).unwrap();
     let dest = format!("type=local,dest={}", local.display());
     env.ok(&["build", "-q", "-o", &dest, s(&ctx)]);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
@@ -273,6 +277,12 @@ fn directory_outputs_never_follow_links_inside() {
         .unwrap()
         .is_file());
     assert_eq!(std::fs::read_to_string(local.join("a.txt")).unwrap(), "A\n");
+    assert!(std::fs::symlink_metadata(local.join("d")).unwrap().is_dir());
+    assert_eq!(
+        std::fs::read_to_string(local.join("d/a.txt")).unwrap(),
+        "A\n"
+    );
+    assert_eq!(before(), listed, "nothing was written outside");
 
     // type=oci,tar=false: links where the layout's files and directories go.
     let layout = env.path("layout");
