@@ -129,7 +129,11 @@ pub enum OutputError {
 
 impl Output {
     pub fn parse(spec: &str) -> Result<Output, OutputError> {
-        // `-o dir` is docker's shorthand for `type=local,dest=dir`.
+        // `-o dir` is docker's shorthand for `type=local,dest=dir`, and `-o -` for
+        // `type=tar,dest=-` (buildx).
+        if spec == "-" {
+            return Ok(Output::Tar { dest: Dest::Stdout });
+        }
         if !spec.contains('=') {
             return Ok(Output::Local {
                 dest: PathBuf::from(spec),
@@ -311,6 +315,10 @@ mod tests {
             assert!(o.to_stdout(), "{spec}");
         }
         assert!(!Output::parse("type=oci,dest=o.tar").unwrap().to_stdout());
+        assert_eq!(
+            Output::parse("-").unwrap(),
+            Output::Tar { dest: Dest::Stdout }
+        );
         assert_eq!(
             Output::parse("type=tar,dest=-").unwrap(),
             Output::Tar { dest: Dest::Stdout }
