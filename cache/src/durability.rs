@@ -23,6 +23,7 @@
 //! unpacking, exports) checks that it exists and remakes it otherwise. Records that name a
 //! removed snapshot are treated as misses.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -45,6 +46,8 @@ pub(crate) struct Pending {
     tmp_dir: PathBuf,
     snapshots_dir: PathBuf,
     journal: Mutex<Option<Journal>>,
+    /// Snapshots this handle renamed into `snapshots/` itself (not found there already).
+    published: Mutex<HashSet<SnapshotId>>,
 }
 
 #[derive(Debug)]
@@ -61,7 +64,24 @@ impl Pending {
             tmp_dir: tmp_dir.to_path_buf(),
             snapshots_dir: snapshots_dir.to_path_buf(),
             journal: Mutex::new(None),
+            published: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Notes that this handle published snapshot `id` (its rename made it appear).
+    pub(crate) fn published(&self, id: &SnapshotId) {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*id);
+    }
+
+    /// Forgets that this handle published `id`; returns whether it had.
+    pub(crate) fn take_published(&self, id: &SnapshotId) -> bool {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Journal>> {
@@ -75,15 +95,22 @@ impl Pending {
             .create_new(true)
             .open(&path)
             .map_err(io_err("create snapshot journal", &path))?;
-        let started = file
+        let written = file
             .metadata()
-            .map_err(io_err("stat snapshot journal", &path))?;
-        let line = format!("{SINCE} {} {}\n", started.mtime(), started.mtime_nsec());
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(io_err("write snapshot journal", &path))?;
-        // The journal's name must be durable before any rename it covers.
-        fsutil::fsync_dir(&self.tmp_dir)?;
+            .map_err(io_err("stat snapshot journal", &path))
+            .and_then(|started| {
+                let line = format!("{SINCE} {} {}\n", started.mtime(), started.mtime_nsec());
+                file.write_all(line.as_bytes())
+                    .and_then(|()| file.sync_data())
+                    .map_err(io_err("write snapshot journal", &path))
+            })
+            // The journal's name must be durable before any rename it covers.
+            .and_then(|()| fsutil::fsync_dir(&self.tmp_dir));
+        if let Err(e) = written {
+            // No snapshot is published under it: it covers nothing (e.g. the disk is full).
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(Journal {
             path,
             file,

@@ -71,6 +71,21 @@ pub enum CacheError {
     NotADirectory { path: PathBuf },
 }
 
+impl CacheError {
+    /// The operating system's error number behind this error, when it is an I/O error (also
+    /// one inside the index database's error), so callers can recognise a full disk.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            CacheError::Io { source, .. } => source.raw_os_error(),
+            CacheError::Index { source, .. } => match source.as_ref() {
+                redb::Error::Io(e) => e.raw_os_error(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// Shorthand for mapping an I/O error with its action and path.
 pub(crate) fn io_err(
     action: &'static str,

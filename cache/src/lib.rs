@@ -18,7 +18,8 @@
 //! |-------------|-----|
 //! | `store`     | [`Store::open`], layout, lock acquisition, cleaning stale staging |
 //! | `blobs`     | [`BlobWriter`]: stage, hash while writing, verify, fsync, rename |
-//! | `snapshots` | [`PreparedSnapshot`]: stage `upper`/`work`, `syncfs`, rename into place |
+//! | `snapshots` | [`PreparedSnapshot`]: stage `upper`/`work`, `syncfs`, rename into place; take back one whose step could not be recorded |
+//! | `space`     | whether the store's filesystem is full |
 //! | `index`     | [`CacheRecord`], [`LayerInfo`], tags, resolved references in redb |
 //! | `layer_blobs` | [`LayerBlob`]: diff_id → the (compressed) blob a pulled/loaded layer is stored as |
 //! | `db`        | shared, lease-based access to `index.redb` across threads and processes |
@@ -69,6 +70,7 @@ pub mod overlay;
 mod prune;
 mod records;
 mod snapshots;
+mod space;
 mod store;
 
 use rbuild_types::Digest;

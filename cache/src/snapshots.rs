@@ -9,6 +9,7 @@
 //! [`Store::replace_snapshot`] publishes a step run again (`--no-cache`) over the snapshot
 //! its key already has: the two are exchanged in one rename, and the replaced one stays in
 //! `tmp/` until the store is next opened exclusively (a concurrent build may still read it).
+//! [`Store::retract_snapshot`] takes back a snapshot whose step could not be recorded.
 //! Invariant: a directory under `snapshots/` is complete, and durable unless a journal in
 //! `tmp/` covers it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
 //! staging at once; a committed one's is gone when the handle syncs or is dropped.
@@ -99,7 +100,9 @@ impl Store {
         // is lost (chown to -1:-1 changes nothing but the ctime).
         std::os::unix::fs::lchown(&p.upper, None, None)
             .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
-        fsutil::rename_noreplace(&p.upper, &dest)?;
+        if fsutil::rename_noreplace(&p.upper, &dest)? {
+            self.pending.published(id);
+        }
         // What is left (the overlay work dir) is removed at the end, off the caller's path.
         self.janitor.remove_later(p.disarm());
         Ok(dest)
@@ -129,5 +132,83 @@ impl Store {
         // exclusive open to remove (see `store::clean_tmp`), never removed under a reader.
         let _kept = p.disarm();
         Ok(dest)
+    }
+
+    /// Takes snapshot `id` back out of the store because the step that made it could not be
+    /// recorded (say, the index could not grow on a full disk): nothing would name it, and
+    /// only `prune --all` would find it. Only a snapshot this handle published itself, and
+    /// only while no cache record is keyed by its id, is taken back: it leaves `snapshots/`
+    /// in one rename (never half-removed in place) and is deleted at once, to give the room
+    /// back. Returns whether it was taken back.
+    pub fn retract_snapshot(&self, id: &SnapshotId) -> Result<bool, CacheError> {
+        if !self.pending.take_published(id) {
+            return Ok(false);
+        }
+        if self.lookup(&id.0)?.is_some() {
+            // Another build recorded the same step meanwhile: it is in use.
+            return Ok(false);
+        }
+        let dest = self.snapshots_dir.join(id.0.hex());
+        let aside = self.tmp_dir.join(fsutil::unique_name("retracted"));
+        match fs::rename(&dest, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("move aside", dest)(e)),
+        }
+        if fsutil::remove_tree(&aside).is_err() {
+            // What cannot go now goes when the handle settles (or on the next open).
+            self.janitor.remove_later(aside);
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CacheRecord;
+    use rbuild_types::Digest;
+
+    fn commit(store: &Store, name: &[u8]) -> SnapshotId {
+        let id = SnapshotId(Digest::of(name));
+        let p = store.prepare_snapshot().unwrap();
+        fs::write(p.upper.join("f"), name).unwrap();
+        store.commit_snapshot(p, &id).unwrap();
+        id
+    }
+
+    #[test]
+    fn only_an_unrecorded_snapshot_this_handle_published_is_retracted() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+
+        let id = commit(&store, b"unrecorded");
+        assert!(store.retract_snapshot(&id).unwrap());
+        assert!(store.snapshot_path(&id).is_none());
+        assert!(!store.retract_snapshot(&id).unwrap(), "only once");
+
+        // Recorded (by another build meanwhile): kept.
+        let recorded = commit(&store, b"recorded");
+        let record = CacheRecord {
+            layers: vec![recorded],
+            created_unix: 1,
+            name: "RUN x".into(),
+            last_used_unix: 0,
+        };
+        store.record(&recorded.0, &record).unwrap();
+        assert!(!store.retract_snapshot(&recorded).unwrap());
+        assert!(store.snapshot_path(&recorded).is_some());
+
+        // Already in the store when this handle committed it (another build made it): kept.
+        let theirs = SnapshotId(Digest::of(b"theirs"));
+        fs::create_dir(store.snapshots_dir.join(theirs.0.hex())).unwrap();
+        let p = store.prepare_snapshot().unwrap();
+        store.commit_snapshot(p, &theirs).unwrap();
+        assert!(!store.retract_snapshot(&theirs).unwrap());
+        assert!(store.snapshot_path(&theirs).is_some());
+
+        // Nothing of the retracted one is left in tmp/ once the handle settles.
+        store.sync().unwrap();
+        assert_eq!(fs::read_dir(&store.tmp_dir).unwrap().count(), 0);
     }
 }

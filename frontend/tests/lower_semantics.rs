@@ -232,3 +232,97 @@ fn errors_carry_the_instruction_line() {
         assert!(err.starts_with(at) && err.contains(msg), "{src:?}: {err}");
     }
 }
+
+#[test]
+fn maintainer_sets_the_author_and_a_history_entry() {
+    // BuildKit's dispatchMaintainer: `author` in the config, `MAINTAINER …` in the history.
+    let g = build("FROM busybox\nMAINTAINER Jane Doe <jane@example.com>\nRUN true\n");
+    assert_eq!(
+        g.image.author.as_deref(),
+        Some("Jane Doe <jane@example.com>")
+    );
+    let h = &g.image.history[0];
+    assert_eq!(h.created_by, "MAINTAINER Jane Doe <jane@example.com>");
+    assert!(h.empty_layer);
+    // The base image's author stays unless MAINTAINER replaces it; later stages inherit it.
+    let base = ImageConfig {
+        author: Some("base author".into()),
+        ..ImageConfig::default()
+    };
+    let src = "FROM busybox AS a\nRUN true\nFROM a\nRUN true\n";
+    let p = plan_of(src, &opts()).expect("plan");
+    let bases: BTreeMap<_, _> = p
+        .base_images()
+        .into_iter()
+        .map(|r| (r, base.clone()))
+        .collect();
+    let g = lower(&p, &bases).expect("lower");
+    assert_eq!(g.image.author.as_deref(), Some("base author"));
+    let g = build("FROM busybox AS a\nMAINTAINER first\nFROM a\nMAINTAINER second\n");
+    assert_eq!(g.image.author.as_deref(), Some("second"));
+    // Without MAINTAINER nothing is set (and the graph's JSON has no `author`).
+    let g = build("FROM busybox\nRUN true\n");
+    assert_eq!(g.image.author, None);
+    let json = serde_json::to_string(&g).expect("json");
+    assert!(!json.contains("author"), "{json}");
+}
+
+#[test]
+fn proxy_build_args_reach_run_without_arg_but_stay_out_of_key_config_and_history() {
+    let mut o = opts();
+    o.build_args
+        .insert("http_proxy".into(), "http://u:p@proxy:3128".into());
+    o.build_args.insert("NO_PROXY".into(), "localhost".into());
+    o.build_args.insert("FOO".into(), "bar".into());
+    let g = build_with(
+        "FROM busybox\nRUN echo $http_proxy\nFROM busybox\nRUN b\n",
+        &o,
+    )
+    .expect("lowers");
+    for e in execs(&g) {
+        // Every RUN, every stage: the proxy env rides along, outside `env` (the keyed part).
+        assert_eq!(
+            e.proxy_env.get(rbuild_graph::ProxyVar::Http),
+            Some("http://u:p@proxy:3128")
+        );
+        assert_eq!(
+            e.proxy_env.get(rbuild_graph::ProxyVar::No),
+            Some("localhost")
+        );
+        assert!(
+            !e.env.iter().any(|kv| kv.to_lowercase().contains("proxy")),
+            "{e:?}"
+        );
+        assert!(!e.env.iter().any(|kv| kv.starts_with("FOO=")), "{e:?}");
+    }
+    let json = serde_json::to_string(&g).expect("json");
+    assert!(!json.contains("proxy:3128"), "{json}");
+    assert!(g
+        .image
+        .history
+        .iter()
+        .all(|h| !h.created_by.contains("proxy")));
+    assert!(g.image.env.iter().all(|kv| !kv.contains("proxy")));
+
+    // A declared ARG makes it an ordinary build arg too: in env (so in the key) and in the
+    // RUN's history text, as BuildKit documents for `ARG HTTP_PROXY`.
+    let g = build_with("FROM busybox\nARG http_proxy\nRUN true\n", &o).expect("lowers");
+    let e = execs(&g)[0];
+    assert!(
+        e.env
+            .contains(&"http_proxy=http://u:p@proxy:3128".to_string()),
+        "{e:?}"
+    );
+    assert!(!e.proxy_env.is_empty());
+    let run = g.image.history.last().expect("history");
+    assert!(
+        run.created_by
+            .starts_with("RUN |1 http_proxy=http://u:p@proxy:3128 "),
+        "{}",
+        run.created_by
+    );
+
+    // No proxy args: nothing.
+    let g = build("FROM busybox\nRUN true\n");
+    assert!(execs(&g)[0].proxy_env.is_empty());
+}

@@ -44,6 +44,14 @@ pub enum VertexError {
         #[source]
         source: std::io::Error,
     },
+    /// The step failed while the store's filesystem was full, the likely cause (a RUN's
+    /// command writes its layer into the store). Shown as the failure it wraps.
+    #[error("{source}")]
+    StoreFull {
+        store: std::path::PathBuf,
+        #[source]
+        source: Box<VertexError>,
+    },
 }
 
 /// Why a solve failed.

@@ -9,9 +9,13 @@
 //! | secret | [`MountSource::File`] ([`crate::ports::SecretFile`]) with the secret's bytes; `env` adds `NAME=value` to the executed op's env |
 //! | ssh | [`MountSource::Socket`]: a proxy socket with the mount's owner and mode, forwarding to the agent; `SSH_AUTH_SOCK` names the first one |
 //!
+//! The op handed to the executor is formed here too: the proxy build args of
+//! `ExecOp::proxy_env` join its environment (after keying, like the secrets).
+//!
 //! Invariants:
 //! - The cache key is computed on the op as written, before this runs: secret values, agent
-//!   sockets and cache-mount contents never reach a key, the explain-cache record or an event.
+//!   sockets, proxy values and cache-mount contents never reach a key, the explain-cache
+//!   record or an event.
 //!   [`Secret`]'s `Debug` prints only its length.
 //! - What a [`PreparedMounts`] holds (cache-mount leases, SSH proxies) lives until the RUN has
 //!   finished; dropping it releases the leases and tears the proxies down.
@@ -102,7 +106,8 @@ pub enum MountError {
 /// The mounts of one RUN, ready to hand to the executor, and what keeps them alive. Not
 /// `Debug`: `op.env` may hold a secret's value.
 pub(crate) struct PreparedMounts {
-    /// The op to execute: the op as keyed, plus the environment secrets and agents add.
+    /// The op to execute: the op as keyed, plus the environment its proxy build args, secrets
+    /// and agents add.
     pub(crate) op: ExecOp,
     pub(crate) mounts: Vec<ResolvedMount>,
     _leases: Vec<CacheMountLease>,
@@ -135,6 +140,14 @@ pub(crate) fn prepare(
         _leases: Vec::new(),
         _proxies: Vec::new(),
     };
+    // Proxy build args (outside the key) replace the same names of the RUN's environment,
+    // as runc's last-wins environment does with BuildKit's appended ProxyEnv; a secret's
+    // `env` below still wins over them.
+    for entry in exec.proxy_env.env() {
+        if let Some((name, value)) = entry.split_once('=') {
+            set_env(&mut out.op.env, name, value);
+        }
+    }
     let mut ssh_sock: Option<String> = None;
     // A cache id mounted twice by one RUN is leased once (a second `locked` lease would wait
     // for the first forever).

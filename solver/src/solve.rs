@@ -574,8 +574,17 @@ impl Solver {
                 name: record_name,
                 last_used_unix: 0,
             };
-            this.store
-                .record_step(&key, &record, Some((&identity, &step_bytes)))?;
+            if let Err(e) = this
+                .store
+                .record_step(&key, &record, Some((&identity, &step_bytes)))
+            {
+                // Nothing names the layer this step just published (e.g. the index could not
+                // grow on a full disk): take it back rather than leave it for `prune --all`.
+                if let Some(top) = layers.last().filter(|l| l.0 == key) {
+                    let _ = this.store.retract_snapshot(top);
+                }
+                return Err(e.into());
+            }
             Ok(layers)
         })
         .await
@@ -662,6 +671,19 @@ impl Solver {
             .collect()
     }
 
+    /// `e` marked [`VertexError::StoreFull`] when the store's filesystem is full now, while
+    /// the failed step's partial layer still takes its room.
+    fn store_full(&self, e: VertexError) -> VertexError {
+        if self.store.is_full() {
+            VertexError::StoreFull {
+                store: self.store.root().to_path_buf(),
+                source: Box::new(e),
+            }
+        } else {
+            e
+        }
+    }
+
     /// Runs one op (blocking). Returns the vertex's layers.
     fn execute(
         &self,
@@ -714,7 +736,8 @@ impl Solver {
                             .collect::<Vec<_>>()
                             .join(" "),
                         source,
-                    })?;
+                    })
+                    .map_err(|e| self.store_full(e))?;
                 let id = self.publish(prepared, keyed)?;
                 Ok(root.iter().copied().chain([id]).collect())
             }

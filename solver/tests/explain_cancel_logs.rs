@@ -101,6 +101,7 @@ fn exec(args: &[&str], env: &[&str]) -> Op {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     })
 }
 

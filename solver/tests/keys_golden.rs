@@ -15,6 +15,7 @@ fn exec() -> Op {
         network: NetworkMode::Default,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     })
 }
 
@@ -137,4 +138,24 @@ fn every_input_matters() {
         )
     };
     assert_ne!(sel(b"x"), sel(b"y"), "selected content is an input");
+}
+
+#[test]
+fn proxy_build_args_are_not_in_the_key() {
+    // BuildKit's ExecOp.CacheMap clears Meta.ProxyEnv: a proxy changes no key.
+    let inputs = KeyInputs {
+        input_keys: vec![Some(Digest::of(b"parent"))],
+        ..KeyInputs::default()
+    };
+    let Op::Exec(mut with_proxy) = exec() else {
+        unreachable!()
+    };
+    with_proxy.proxy_env = rbuild_graph::ProxyEnv::from_build_args([
+        ("HTTP_PROXY", "http://user:pass@proxy:3128"),
+        ("no_proxy", "localhost"),
+    ]);
+    assert_eq!(
+        vertex_key(&Op::Exec(with_proxy), &inputs),
+        vertex_key(&exec(), &inputs)
+    );
 }

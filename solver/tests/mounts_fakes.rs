@@ -162,6 +162,7 @@ fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
         network: NetworkMode::None,
         mounts,
         security: SecurityMode::Sandbox,
+        proxy_env: Default::default(),
     })
 }
 
@@ -639,6 +640,64 @@ fn secret_reaches_the_run_but_not_keys_events_or_explain() {
         !tree_contains(&root, VALUE.as_bytes()),
         "the store holds the secret"
     );
+}
+
+#[test]
+fn proxy_build_args_reach_the_run_but_not_the_key() {
+    const VALUE: &str = "http://user:pa55@proxy.example:3128";
+    let w = World::new();
+    let graph = |proxy: &str, env: &[&str]| {
+        let mut g = one_run(&["record"], vec![secret("tok", Some("http_proxy"), false)]);
+        if let Op::Exec(e) = &mut g.vertices[1].op {
+            e.proxy_env = rbuild_graph::ProxyEnv::from_build_args([("HTTP_PROXY", proxy)]);
+            e.env.extend(env.iter().map(|s| s.to_string()));
+        }
+        g
+    };
+    let given = Given {
+        explain: true,
+        ..Given::default()
+    };
+    let (r1, events) = w.solve(graph(VALUE, &["http_proxy=from-env"]), &given);
+    let r1 = r1.unwrap();
+    let run = &w.exec.runs()[0];
+    // Both spellings; the proxy replaces the same name from ENV (as runc's last-wins env).
+    assert!(run.env.contains(&format!("HTTP_PROXY={VALUE}")), "{run:?}");
+    assert!(run.env.contains(&format!("http_proxy={VALUE}")), "{run:?}");
+    assert!(
+        !run.env.iter().any(|e| e == "http_proxy=from-env"),
+        "{run:?}"
+    );
+    assert!(
+        !format!("{events:?}").contains(VALUE),
+        "events show the proxy"
+    );
+
+    // Another proxy: same key, so the step is cached.
+    let (r2, _) = w.solve(
+        graph("http://elsewhere:8080", &["http_proxy=from-env"]),
+        &given,
+    );
+    assert_eq!(r1.key, r2.unwrap().key);
+    assert_eq!(w.exec.runs().len(), 1, "a changed proxy reran the step");
+    assert!(
+        !tree_contains(w.store.root(), VALUE.as_bytes()),
+        "the store holds the proxy"
+    );
+
+    // A secret's env wins over the proxy of the same name.
+    let w = World::new();
+    let given = Given {
+        secrets: vec![("tok", "from-secret")],
+        ..Given::default()
+    };
+    w.solve(graph(VALUE, &[]), &given).0.unwrap();
+    let run = &w.exec.runs()[0];
+    assert!(
+        run.env.contains(&"http_proxy=from-secret".to_string()),
+        "{run:?}"
+    );
+    assert!(run.env.contains(&format!("HTTP_PROXY={VALUE}")), "{run:?}");
 }
 
 fn tree_contains(dir: &std::path::Path, needle: &[u8]) -> bool {

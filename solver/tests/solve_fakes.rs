@@ -89,6 +89,7 @@ fn exec(args: &[&str]) -> Op {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     })
 }
 

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageConfig {
     pub platform: Platform,
+    /// The image's `author` (`MAINTAINER`, or the base image's); left out of the JSON when
+    /// unset, so graphs of Dockerfiles without it serialise as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// `KEY=value`, in order.
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
@@ -34,6 +38,7 @@ impl Default for ImageConfig {
     fn default() -> Self {
         ImageConfig {
             platform: Platform::host(),
+            author: None,
             env: Vec::new(),
             cmd: None,
             entrypoint: None,

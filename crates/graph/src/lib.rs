@@ -13,6 +13,7 @@
 
 mod config;
 mod ops;
+mod proxy;
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use ops::{
@@ -20,6 +21,7 @@ pub use ops::{
     HttpOp, ImageOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, Op, SecretMount,
     SecurityMode, SshMount, TmpfsMount,
 };
+pub use proxy::{ProxyEnv, ProxyVar};
 
 use serde::{Deserialize, Serialize};
 
@@ -245,6 +247,7 @@ mod tests {
             network: NetworkMode::Default,
             mounts: vec![],
             security: SecurityMode::Sandbox,
+            proxy_env: Default::default(),
         })
     }
 

@@ -6,6 +6,8 @@
 use rbuild_types::{ByteString, ImageRef, Platform};
 use serde::{Deserialize, Serialize};
 
+use crate::proxy::ProxyEnv;
+
 /// What a vertex does. Inputs by op:
 /// - `Scratch`, `Image`, `Context`, `Http`, `Git`: none.
 /// - `Exec`: `inputs[0]` is the root filesystem.
@@ -69,6 +71,11 @@ pub struct ExecOp {
     /// `RUN --security`. Left out of the JSON when [`SecurityMode::Sandbox`].
     #[serde(default, skip_serializing_if = "SecurityMode::is_sandbox")]
     pub security: SecurityMode,
+    /// Proxy variables from the build args (BuildKit's `ProxyEnv`), added to the environment
+    /// when the command runs. Never serialised, so never in a cache key (BuildKit leaves it
+    /// out of the exec op's cache map too), an explain record or a graph dump.
+    #[serde(skip)]
+    pub proxy_env: ProxyEnv,
 }
 
 /// `RUN --security`: the default sandbox, or `insecure` (every capability, no seccomp,

@@ -178,7 +178,7 @@ pub fn to_config_json(
     };
     ConfigJson {
         created: created.map(str::to_string),
-        author: None,
+        author: config.author.clone(),
         architecture: config.platform.architecture.clone(),
         os: config.platform.os.clone(),
         variant: config.platform.variant.clone(),
@@ -230,6 +230,7 @@ pub fn from_config_json(doc: ConfigJson) -> ParsedConfig {
             architecture: doc.architecture,
             variant: doc.variant.filter(|v| !v.is_empty()),
         },
+        author: doc.author.filter(|a| !a.is_empty()),
         env: rt.env.unwrap_or_default(),
         cmd: rt.cmd,
         entrypoint: rt.entrypoint,
@@ -275,6 +276,7 @@ mod tests {
     fn full_config() -> ImageConfig {
         let mut c = ImageConfig {
             platform: "linux/arm/v7".parse().unwrap(),
+            author: Some("Jane <jane@example.com>".into()),
             cmd: Some(vec!["sh".into()]),
             entrypoint: Some(vec!["/init".into(), "--".into()]),
             working_dir: "/app".into(),
@@ -328,6 +330,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["config"]["ExposedPorts"]["80/tcp"], serde_json::json!({}));
         assert_eq!(v["rootfs"]["type"], "layers");
+        assert_eq!(v["author"], "Jane <jane@example.com>");
         assert_eq!(v["history"][1]["empty_layer"], true);
     }
 

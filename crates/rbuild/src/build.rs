@@ -29,8 +29,10 @@ pub struct DockerfileSource {
 
 /// Runs a build. On failure returns the error and the Dockerfile (if it was read) for the report.
 pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), (CliError, Option<DockerfileSource>)> {
+    // Usage errors first, before the context is read.
+    let checked = Checked::of(&args).map_err(|e| (e, None))?;
     let (dockerfile, context) = load_inputs(&args, store_root).map_err(|e| (e, None))?;
-    match build(args, store_root, &dockerfile, context) {
+    match build(args, checked, store_root, &dockerfile, context) {
         Ok(()) => Ok(()),
         Err(e) => Err((e, Some(dockerfile))),
     }
@@ -115,9 +117,51 @@ fn stat_cache_path(store_root: &Path, dir: &Path) -> PathBuf {
         .join(format!("{}.json", &id.hex()[..32]))
 }
 
+/// The flags that can be wrong, checked before anything is read or built.
+struct Checked {
+    build_args: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    outputs: Vec<Output>,
+}
+
+impl Checked {
+    fn of(args: &BuildArgs) -> Result<Checked, CliError> {
+        let outputs = args
+            .outputs
+            .iter()
+            .map(|o| Output::parse(o).map_err(|e| CliError::Usage(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut to_stdout = outputs.iter().filter(|o| o.to_stdout());
+        if let Some(first) = to_stdout.next() {
+            if to_stdout.next().is_some() {
+                return Err(CliError::Usage(
+                    "multiple outputs configured to write to standard output (dest=-)".into(),
+                ));
+            }
+            crate::stdio::refuse_terminal_stdout(&format!(
+                "-o type={}: dest=- would write the archive to a terminal; redirect standard output or give dest=FILE",
+                first.kind()
+            ))?;
+        }
+        Ok(Checked {
+            build_args: key_values(&args.build_args, "build-arg")?,
+            labels: key_values(&args.labels, "label")?,
+            outputs,
+        })
+    }
+}
+
+/// `KEY=value` items of a repeatable flag; an empty KEY is a usage error (as in docker and
+/// buildx: `--build-arg =x` names nothing).
 fn key_values(items: &[String], what: &str) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
     for item in items {
+        let name = item.split_once('=').map_or(item.as_str(), |(k, _)| k);
+        if name.is_empty() {
+            return Err(CliError::Usage(format!(
+                "invalid --{what} {item:?}: the name before '=' is empty"
+            )));
+        }
         match item.split_once('=') {
             Some((k, v)) => {
                 out.insert(k.to_string(), v.to_string());
@@ -140,15 +184,12 @@ fn key_values(items: &[String], what: &str) -> Result<BTreeMap<String, String>, 
 
 fn build(
     args: BuildArgs,
+    checked: Checked,
     store_root: &Path,
     dockerfile: &DockerfileSource,
     context: BuildContext,
 ) -> Result<(), CliError> {
-    let outputs = args
-        .outputs
-        .iter()
-        .map(|o| Output::parse(o).map_err(|e| CliError::Usage(e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = checked.outputs;
     let tags = args
         .tags
         .iter()
@@ -181,12 +222,12 @@ fn build(
     let df = rbuild_frontend::parse(&dockerfile.bytes)
         .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
     let options = BuildOptions {
-        build_args: key_values(&args.build_args, "build-arg")?,
+        build_args: checked.build_args,
         target: args.target.clone(),
         platform: platform.clone(),
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
-        labels: key_values(&args.labels, "label")?,
+        labels: checked.labels,
     };
     let mut plan = lower::plan(&df, &options)
         .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
@@ -322,4 +363,28 @@ fn export(
     _progress: &Progress,
 ) -> Result<(), CliError> {
     crate::image_out::export(store, layers, config, tags, outputs, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pairs_need_a_name() {
+        let ok = key_values(&items(&["A=1", "B=", "C=x=y"]), "build-arg").unwrap();
+        assert_eq!(ok["A"], "1");
+        assert_eq!(ok["B"], "");
+        assert_eq!(ok["C"], "x=y");
+        for bad in ["=x", "=", ""] {
+            let e = key_values(&items(&[bad]), "build-arg").unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            assert!(e.to_string().contains("--build-arg"), "{e}");
+        }
+        assert!(key_values(&items(&["=v"]), "label").is_err());
+        assert!(key_values(&items(&["no-value"]), "label").is_err());
+    }
 }

@@ -1,6 +1,6 @@
 //! Command-line interface: `docker build`-compatible flags where the flag exists there.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -44,21 +44,23 @@ pub enum Command {
         #[arg(long)]
         no_trunc: bool,
     },
-    /// Save images to a tar archive
+    /// Save images to a tar archive (on standard output unless -o; never to a terminal)
     Save {
         #[arg(required = true)]
         images: Vec<String>,
-        /// Write to this file
+        /// Write to this file instead of standard output (a device, FIFO or symlink is
+        /// written through)
         #[arg(short = 'o', long = "output")]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// Archive format
         #[arg(long, value_enum, default_value = "docker")]
         format: crate::image_cmds::SaveFormat,
     },
     /// Load images from a docker-archive or OCI archive (tar or layout directory)
     Load {
+        /// Read from this file or layout directory instead of standard input
         #[arg(short = 'i', long = "input")]
-        input: PathBuf,
+        input: Option<PathBuf>,
         #[arg(short = 'q', long)]
         quiet: bool,
     },
@@ -189,6 +191,8 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 /// Inserts the implicit `build` subcommand: `rbuild -t app .` is `rbuild build -t app .`.
+/// A first word that can only be a misspelled subcommand (see [`misspelled_subcommand`]) is
+/// left for clap to reject with its "a similar subcommand exists" tip.
 pub fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
     let first = args.get(1).map(String::as_str);
     match first {
@@ -198,11 +202,32 @@ pub fn with_default_subcommand(args: Vec<String>) -> Vec<String> {
         {
             args
         }
+        Some(a) if misspelled_subcommand(a, Path::new(".")) => args,
         Some(_) => {
             let mut out = args;
             out.insert(1, "build".to_string());
             out
         }
+    }
+}
+
+/// Whether `arg`, given first, is a misspelled subcommand (`imgaes`) rather than a build
+/// context: not a flag, not `-`, nothing of that name in directory `cwd`, nothing path- or
+/// URL-like (`/`, `:`: git and http contexts), and clap finds a subcommand close to it (its
+/// own similarity rule, the one behind "a similar subcommand exists").
+fn misspelled_subcommand(arg: &str, cwd: &Path) -> bool {
+    use clap::error::{ContextKind, ErrorKind};
+    use clap::CommandFactory;
+    if arg.starts_with('-') || arg.contains(['/', ':']) || cwd.join(arg).symlink_metadata().is_ok()
+    {
+        return false;
+    }
+    match Cli::command().try_get_matches_from(["rbuild", arg]) {
+        Err(e) => {
+            e.kind() == ErrorKind::InvalidSubcommand
+                && e.get(ContextKind::SuggestedSubcommand).is_some()
+        }
+        Ok(_) => false,
     }
 }
 
@@ -232,6 +257,44 @@ mod tests {
             with_default_subcommand(words("rbuild --help")),
             words("rbuild --help")
         );
+    }
+
+    #[test]
+    fn a_misspelled_subcommand_is_not_a_context() {
+        // `imgaes` is neither a path nor a URL, and close to `images`: clap rejects it.
+        assert_eq!(
+            with_default_subcommand(words("rbuild imgaes")),
+            words("rbuild imgaes")
+        );
+        let e = Cli::try_parse_from(words("rbuild imgaes")).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidSubcommand);
+        let text = e.render().to_string();
+        assert!(text.contains("unrecognized subcommand 'imgaes'"), "{text}");
+        assert!(
+            text.contains("a similar subcommand exists: 'images'"),
+            "{text}"
+        );
+        // Contexts keep working: `-`, URLs, git refs, paths, and words close to nothing.
+        for ctx in [
+            "-",
+            "https://example.com/imgaes.tar",
+            "git@host:imgaes.git",
+            "./imgaes",
+            "imgaes/",
+            "zzzz",
+        ] {
+            assert_eq!(
+                with_default_subcommand(vec!["rbuild".into(), ctx.into()])[1],
+                "build",
+                "{ctx}"
+            );
+        }
+        // An existing file or directory of that name wins over the resemblance.
+        let dir = tempfile::tempdir().unwrap();
+        assert!(misspelled_subcommand("imgaes", dir.path()));
+        std::fs::create_dir(dir.path().join("imgaes")).unwrap();
+        assert!(!misspelled_subcommand("imgaes", dir.path()));
+        assert!(!misspelled_subcommand("images", dir.path()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use rbuild_types::{ImageRef, Platform};
 use serde_json::{json, Value};
 
 use crate::report::CliError;
+use crate::stdio;
 
 fn open(root: &Path) -> Result<Store, CliError> {
     Store::open(root)
@@ -220,13 +221,20 @@ pub enum SaveFormat {
     Oci,
 }
 
-/// `rbuild save REF... -o FILE [--format docker|oci]`.
+/// `rbuild save REF... [-o FILE] [--format docker|oci]`: to standard output without `-o`
+/// (or with `-o -`), refused on a terminal as `docker save` does.
 pub fn save(
     root: &Path,
     refs: &[String],
-    output: &Path,
+    output: Option<&Path>,
     format: SaveFormat,
 ) -> Result<(), CliError> {
+    let output = output.filter(|o| *o != Path::new("-"));
+    if output.is_none() {
+        stdio::refuse_terminal_stdout(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        )?;
+    }
     let store = open(root)?;
     let mut list = Vec::new();
     for r in refs {
@@ -240,29 +248,50 @@ pub fn save(
         };
         list.push((image.manifest_digest, names));
     }
-    let failed =
-        |e: rbuild_oci::OciError| CliError::Failed(format!("writing {}: {e}", output.display()));
-    match format {
-        SaveFormat::Docker => {
-            rbuild_oci::export::export_docker_many(&store, &list, output, None).map_err(failed)
+    let name = output.unwrap_or(stdio::stdout_name());
+    let failed = CliError::oci(format!("writing {}", name.display()));
+    let options = DistOptions::default();
+    match (format, output) {
+        (SaveFormat::Docker, Some(path)) => {
+            rbuild_oci::export::export_docker_many(&store, &list, path, None)
         }
-        SaveFormat::Oci => rbuild_oci::export::export_oci_with(
+        (SaveFormat::Docker, None) => rbuild_oci::export::export_docker_to(
             &store,
             &list,
-            output,
-            true,
-            &DistOptions::default(),
+            std::io::stdout().lock(),
+            name,
+            None,
+        ),
+        (SaveFormat::Oci, Some(path)) => {
+            rbuild_oci::export::export_oci_with(&store, &list, path, true, &options).map(|_| ())
+        }
+        (SaveFormat::Oci, None) => rbuild_oci::export::export_oci_tar_to(
+            &store,
+            &list,
+            std::io::stdout().lock(),
+            name,
+            &options,
         )
-        .map(|_| ())
-        .map_err(failed),
+        .map(|_| ()),
     }
+    .map_err(failed)
 }
 
-/// `rbuild load -i FILE`: imports a docker-archive or OCI layout (tar or directory).
-pub fn load_archive(root: &Path, input: &Path, quiet: bool) -> Result<(), CliError> {
+/// `rbuild load [-i FILE]`: imports a docker-archive or OCI layout (tar or directory), from
+/// standard input without `-i` (or with `-i -`), as `docker load` does.
+pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<(), CliError> {
+    let input = input.filter(|i| *i != Path::new("-"));
+    if input.is_none() {
+        // docker's words: a terminal is no archive.
+        stdio::refuse_terminal_stdin("requested load from stdin, but stdin is empty")?;
+    }
     let store = open(root)?;
-    let loaded = images::import_archive(&store, input)
-        .map_err(|e| CliError::Failed(format!("loading {}: {e}", input.display())))?;
+    let name = input.unwrap_or(stdio::stdin_name());
+    let loaded = match input {
+        Some(path) => images::import_archive(&store, path),
+        None => images::import_archive_from(&store, std::io::stdin().lock(), name),
+    }
+    .map_err(CliError::oci(format!("loading {}", name.display())))?;
     if quiet {
         return Ok(());
     }

@@ -6,14 +6,17 @@ use std::path::Path;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::ImageConfig;
+use rbuild_oci::export::OutputFile;
 use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
 use rbuild_oci::manifest::OCI_MANIFEST;
+use rbuild_oci::OciError;
 use rbuild_types::{Digest, ImageRef};
 use serde_json::json;
 
 use crate::cli::{BuildArgs, ProgressMode};
-use crate::output::{LayerOptions, Output};
+use crate::output::{Dest, LayerOptions, Output};
 use crate::report::CliError;
+use crate::stdio;
 
 /// SOURCE_DATE_EPOCH from `--build-arg` (wins) or the environment; `None` when unset or empty.
 pub fn source_date_epoch(build_args: &[String]) -> Result<Option<u64>, CliError> {
@@ -61,10 +64,7 @@ pub fn export(
     outputs: &[Output],
     args: &BuildArgs,
 ) -> Result<(), CliError> {
-    let failed = |what: &str| {
-        let what = what.to_string();
-        move |e: rbuild_oci::OciError| CliError::Failed(format!("{what}: {e}"))
-    };
+    let failed = |what: &str| CliError::oci(what.to_string());
     let epoch = source_date_epoch(&args.build_args)?;
     let options = CommitOptions {
         created: epoch,
@@ -145,9 +145,20 @@ pub fn export(
             Output::Image { .. } => {}
             Output::Oci { dest, tar, layers } => {
                 let list = [(image.manifest_digest, names.clone())];
-                let written =
-                    rbuild_oci::export::export_oci_with(store, &list, dest, *tar, &layers.dist())
-                        .map_err(failed(&format!("writing OCI output {}", dest.display())))?;
+                let dist = layers.dist();
+                let written = match dest {
+                    Dest::Path(p) => {
+                        rbuild_oci::export::export_oci_with(store, &list, p, *tar, &dist)
+                    }
+                    Dest::Stdout => rbuild_oci::export::export_oci_tar_to(
+                        store,
+                        &list,
+                        std::io::stdout().lock(),
+                        stdio::stdout_name(),
+                        &dist,
+                    ),
+                }
+                .map_err(failed(&format!("writing OCI output {dest}")))?;
                 if let Some(w) = written.first() {
                     reported = Reported {
                         digest: w.manifest_digest,
@@ -160,44 +171,70 @@ pub fn export(
                 let list = [(image.manifest_digest, names.clone())];
                 // Layers as stored unless an option asks for a form.
                 let dist = (*layers != LayerOptions::default()).then(|| layers.dist());
-                rbuild_oci::export::export_docker_many(store, &list, dest, dist.as_ref())
-                    .map_err(failed(&format!("writing docker output {}", dest.display())))?;
+                match dest {
+                    Dest::Path(p) => {
+                        rbuild_oci::export::export_docker_many(store, &list, p, dist.as_ref())
+                    }
+                    Dest::Stdout => rbuild_oci::export::export_docker_to(
+                        store,
+                        &list,
+                        std::io::stdout().lock(),
+                        stdio::stdout_name(),
+                        dist.as_ref(),
+                    ),
+                }
+                .map_err(failed(&format!("writing docker output {dest}")))?;
             }
             Output::Local { dest } => rbuild_oci::export::export_local(store, layers, dest)
                 .map_err(failed(&format!("writing local output {}", dest.display())))?,
-            Output::Tar { dest } => write_rootfs_tar(store, layers, dest)?,
+            Output::Tar { dest } => write_rootfs_tar(store, layers, dest)
+                .map_err(failed(&format!("writing tar output {dest}")))?,
         }
     }
     let id = image.config_digest.to_string();
     if let Some(path) = &args.iidfile {
-        std::fs::write(path, &id)
-            .map_err(|e| CliError::Failed(format!("writing --iidfile {}: {e}", path.display())))?;
+        write_file(path, id.as_bytes())
+            .map_err(failed(&format!("writing --iidfile {}", path.display())))?;
     }
     if let Some(path) = &args.metadata_file {
         write_metadata(path, &image.config_digest, &reported, &names)?;
     }
-    if args.quiet || args.progress == ProgressMode::Quiet {
+    // With an archive on standard output, that is the data there: no id after it.
+    let stdout_taken = outputs.iter().any(Output::to_stdout);
+    if (args.quiet || args.progress == ProgressMode::Quiet) && !stdout_taken {
         println!("{id}");
     }
     Ok(())
 }
 
-/// `-o type=tar,dest=FILE`, or `dest=-` for standard output.
-fn write_rootfs_tar(store: &Store, layers: &[SnapshotId], dest: &Path) -> Result<(), CliError> {
-    let failed = |e: rbuild_oci::OciError| {
-        CliError::Failed(format!("writing tar output {}: {e}", dest.display()))
-    };
-    if dest == Path::new("-") {
-        let stdout = std::io::stdout().lock();
-        rbuild_oci::export::export_rootfs_tar(store, layers, std::io::BufWriter::new(stdout))
-            .map_err(failed)?;
-        return Ok(());
+/// `-o type=tar`: the root filesystem as one tar, to a file or standard output.
+fn write_rootfs_tar(store: &Store, layers: &[SnapshotId], dest: &Dest) -> Result<(), OciError> {
+    use std::io::Write;
+    match dest {
+        Dest::Stdout => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+            out.flush()
+                .map_err(OciError::io("write", stdio::stdout_name()))
+        }
+        Dest::Path(path) => {
+            let mut file = OutputFile::create(path)?;
+            let mut out = std::io::BufWriter::new(&mut file);
+            rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+            out.flush().map_err(OciError::io("write", path))?;
+            drop(out);
+            file.commit()
+        }
     }
-    let file = std::fs::File::create(dest)
-        .map_err(|e| CliError::Failed(format!("creating {}: {e}", dest.display())))?;
-    rbuild_oci::export::export_rootfs_tar(store, layers, std::io::BufWriter::new(file))
-        .map_err(failed)?;
-    Ok(())
+}
+
+/// A small output file (`--iidfile`, `--metadata-file`): replaced atomically when a regular
+/// file, written through when a device, FIFO or symlink (`--iidfile /dev/stdout`).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
+    use std::io::Write;
+    let mut file = OutputFile::create(path)?;
+    file.write_all(bytes).map_err(OciError::io("write", path))?;
+    file.commit()
 }
 
 /// `--metadata-file`: the keys BuildKit writes for an image result.
@@ -226,8 +263,10 @@ fn write_metadata(
     }
     let text = serde_json::to_string_pretty(&meta)
         .map_err(|e| CliError::Failed(format!("formatting build metadata: {e}")))?;
-    std::fs::write(path, text + "\n")
-        .map_err(|e| CliError::Failed(format!("writing --metadata-file {}: {e}", path.display())))
+    write_file(path, (text + "\n").as_bytes()).map_err(CliError::oci(format!(
+        "writing --metadata-file {}",
+        path.display()
+    )))
 }
 
 #[cfg(test)]

@@ -11,11 +11,13 @@ mod executor;
 mod gc_cmds;
 mod image_cmds;
 mod image_out;
+mod no_space;
 mod output;
 mod progress;
 mod report;
 mod secrets;
 mod settings;
+mod stdio;
 mod store_cmds;
 
 use clap::Parser;
@@ -50,6 +52,9 @@ fn main() {
             Err((e, df)) => {
                 let src = df.as_ref().map(|d| (d.name.as_str(), d.bytes.as_slice()));
                 eprintln!("{}", e.render(src));
+                if let Some(note) = no_space::note(&e, &root) {
+                    eprintln!("{note}");
+                }
                 std::process::exit(e.exit_code());
             }
         },
@@ -64,8 +69,8 @@ fn main() {
             images,
             output,
             format,
-        } => image_cmds::save(&root, &images, &output, format),
-        Command::Load { input, quiet } => image_cmds::load_archive(&root, &input, quiet),
+        } => image_cmds::save(&root, &images, output.as_deref(), format),
+        Command::Load { input, quiet } => image_cmds::load_archive(&root, input.as_deref(), quiet),
         Command::Pull { image, quiet } => image_cmds::pull(&root, &image, quiet),
         Command::Push { image } => image_cmds::push(&root, &image),
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
@@ -73,6 +78,9 @@ fn main() {
     };
     if let Err(e) = outcome {
         eprintln!("{}", e.render(None));
+        if let Some(note) = no_space::note(&e, &root) {
+            eprintln!("{note}");
+        }
         std::process::exit(e.exit_code());
     }
 }

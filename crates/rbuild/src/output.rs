@@ -6,6 +6,31 @@ use std::path::PathBuf;
 use rbuild_oci::compress::{CompressSettings, Compression};
 use rbuild_oci::images::DistOptions;
 
+/// Where an archive output goes: a file, or standard output (`dest=-`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    Stdout,
+    Path(PathBuf),
+}
+
+impl From<&str> for Dest {
+    fn from(dest: &str) -> Dest {
+        match dest {
+            "-" => Dest::Stdout,
+            path => Dest::Path(PathBuf::from(path)),
+        }
+    }
+}
+
+impl std::fmt::Display for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Stdout => f.write_str("standard output"),
+            Dest::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
 /// Where a build's result goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -16,18 +41,45 @@ pub enum Output {
         push: bool,
         layers: LayerOptions,
     },
-    /// OCI image layout, as a tar (default) or a directory (`tar=false`).
+    /// OCI image layout, as a tar (default) or a directory (`tar=false`; never stdout).
     Oci {
-        dest: PathBuf,
+        dest: Dest,
         tar: bool,
         layers: LayerOptions,
     },
     /// A tar `docker load` accepts.
-    Docker { dest: PathBuf, layers: LayerOptions },
+    Docker { dest: Dest, layers: LayerOptions },
     /// The final root filesystem, as a directory.
     Local { dest: PathBuf },
     /// The final root filesystem, as one tar.
-    Tar { dest: PathBuf },
+    Tar { dest: Dest },
+}
+
+impl Output {
+    /// Whether it writes to standard output.
+    pub fn to_stdout(&self) -> bool {
+        matches!(
+            self,
+            Output::Oci {
+                dest: Dest::Stdout,
+                ..
+            } | Output::Docker {
+                dest: Dest::Stdout,
+                ..
+            } | Output::Tar { dest: Dest::Stdout }
+        )
+    }
+
+    /// The exporter's name, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Output::Image { .. } => "image",
+            Output::Oci { .. } => "oci",
+            Output::Docker { .. } => "docker",
+            Output::Local { .. } => "local",
+            Output::Tar { .. } => "tar",
+        }
+    }
 }
 
 /// How layers are written for an image output: `compression=gzip|zstd|uncompressed`,
@@ -65,6 +117,8 @@ pub enum OutputError {
     MissingDest(String),
     #[error("invalid output {spec:?}: unknown option {key:?}")]
     UnknownKey { spec: String, key: String },
+    #[error("invalid output {spec:?}: dest cannot be standard output for a directory (the {kind} exporter)")]
+    DirToStdout { spec: String, kind: &'static str },
     #[error("invalid output {spec:?}: invalid value {value:?} for {key}")]
     BadValue {
         spec: String,
@@ -75,7 +129,11 @@ pub enum OutputError {
 
 impl Output {
     pub fn parse(spec: &str) -> Result<Output, OutputError> {
-        // `-o dir` is docker's shorthand for `type=local,dest=dir`.
+        // `-o dir` is docker's shorthand for `type=local,dest=dir`, and `-o -` for
+        // `type=tar,dest=-` (buildx).
+        if spec == "-" {
+            return Ok(Output::Tar { dest: Dest::Stdout });
+        }
         if !spec.contains('=') {
             return Ok(Output::Local {
                 dest: PathBuf::from(spec),
@@ -99,7 +157,7 @@ impl Output {
             };
             match k {
                 "type" => kind = Some(v.to_string()),
-                "dest" => dest = Some(PathBuf::from(v)),
+                "dest" => dest = Some(v.to_string()),
                 "tar" => tar = parse_bool(v).ok_or_else(bad)?,
                 "name" => names.push(v.to_string()),
                 "push" => push = parse_bool(v).ok_or_else(bad)?,
@@ -131,8 +189,17 @@ impl Output {
         }
         let kind = kind.ok_or_else(|| OutputError::MissingType(spec.into()))?;
         let need_dest = || {
-            dest.clone()
+            dest.as_deref()
+                .map(Dest::from)
                 .ok_or_else(|| OutputError::MissingDest(spec.into()))
+        };
+        // A directory output cannot go to standard output (buildx says the same).
+        let need_dir = |kind: &'static str| match need_dest()? {
+            Dest::Path(p) => Ok(p),
+            Dest::Stdout => Err(OutputError::DirToStdout {
+                spec: spec.into(),
+                kind,
+            }),
         };
         Ok(match kind.as_str() {
             "image" | "registry" => Output::Image {
@@ -141,7 +208,11 @@ impl Output {
                 layers,
             },
             "oci" => Output::Oci {
-                dest: need_dest()?,
+                dest: if tar {
+                    need_dest()?
+                } else {
+                    Dest::Path(need_dir("oci")?)
+                },
                 tar,
                 layers,
             },
@@ -149,7 +220,9 @@ impl Output {
                 dest: need_dest()?,
                 layers,
             },
-            "local" => Output::Local { dest: need_dest()? },
+            "local" => Output::Local {
+                dest: need_dir("local")?,
+            },
             "tar" => Output::Tar { dest: need_dest()? },
             _ => {
                 return Err(OutputError::UnknownType {
@@ -233,5 +306,35 @@ mod tests {
             Output::parse("dest=x"),
             Err(OutputError::MissingType(_))
         ));
+    }
+
+    #[test]
+    fn dest_dash_is_standard_output_for_archives_only() {
+        for spec in ["type=oci,dest=-", "type=docker,dest=-", "type=tar,dest=-"] {
+            let o = Output::parse(spec).unwrap();
+            assert!(o.to_stdout(), "{spec}");
+        }
+        assert!(!Output::parse("type=oci,dest=o.tar").unwrap().to_stdout());
+        assert_eq!(
+            Output::parse("-").unwrap(),
+            Output::Tar { dest: Dest::Stdout }
+        );
+        assert_eq!(
+            Output::parse("type=tar,dest=-").unwrap(),
+            Output::Tar { dest: Dest::Stdout }
+        );
+        for spec in ["type=local,dest=-", "type=oci,dest=-,tar=false"] {
+            assert!(
+                matches!(Output::parse(spec), Err(OutputError::DirToStdout { .. })),
+                "{spec}"
+            );
+        }
+        // `./-` is a file named `-`.
+        assert_eq!(
+            Output::parse("type=tar,dest=./-").unwrap(),
+            Output::Tar {
+                dest: Dest::Path("./-".into())
+            }
+        );
     }
 }

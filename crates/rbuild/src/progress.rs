@@ -9,7 +9,8 @@
 //! #3 DONE 0.2s
 //! ```
 //! Steps are numbered in the order they first appear. Everything goes to stderr.
-//! `tty` (the default when stderr is a terminal) is the live view of the `tty` submodule.
+//! `tty` (the default when stderr is a terminal) is the live view of the `tty` submodule;
+//! without a terminal it falls back to plain lines.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -39,14 +40,10 @@ struct State {
 }
 
 impl Progress {
-    /// `auto` is `tty` when stderr is a terminal, `plain` otherwise.
+    /// `auto` and `tty` are the live view when stderr is a terminal, `plain` otherwise.
     pub fn new(mode: ProgressMode) -> Self {
         use std::io::IsTerminal;
-        let mode = match mode {
-            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
-            ProgressMode::Auto => ProgressMode::Plain,
-            other => other,
-        };
+        let mode = effective_mode(mode, std::io::stderr().is_terminal());
         Progress {
             mode,
             state: Mutex::new(State {
@@ -159,6 +156,18 @@ impl Progress {
     }
 }
 
+/// The mode progress is shown in. The live view needs a terminal: without one (stderr
+/// redirected to a file or a pipe) it would draw nothing at all, so `tty` falls back to
+/// `plain`, as `docker build --progress=tty` does with BuildKit 0.8 (buildx ≥ 0.13 refuses
+/// with "failed to get console" instead).
+fn effective_mode(requested: ProgressMode, stderr_is_terminal: bool) -> ProgressMode {
+    match requested {
+        ProgressMode::Auto | ProgressMode::Tty if stderr_is_terminal => ProgressMode::Tty,
+        ProgressMode::Auto | ProgressMode::Tty => ProgressMode::Plain,
+        other => other,
+    }
+}
+
 impl State {
     fn number(&mut self, vertex: u32) -> usize {
         let next = &mut self.next;
@@ -172,6 +181,24 @@ impl State {
     fn flush_partial(&mut self, vertex: u32, n: usize, err: &mut impl Write) {
         if let Some(rest) = self.partial.remove(&vertex).filter(|b| !b.is_empty()) {
             let _ = writeln!(err, "#{n} {}", String::from_utf8_lossy(&rest));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_view_needs_a_terminal() {
+        use ProgressMode::*;
+        assert_eq!(effective_mode(Auto, true), Tty);
+        assert_eq!(effective_mode(Auto, false), Plain);
+        assert_eq!(effective_mode(Tty, true), Tty);
+        assert_eq!(effective_mode(Tty, false), Plain);
+        for other in [Plain, Json, Quiet] {
+            assert_eq!(effective_mode(other, true), other);
+            assert_eq!(effective_mode(other, false), other);
         }
     }
 }

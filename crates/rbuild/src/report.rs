@@ -15,6 +15,14 @@ pub enum CliError {
     Dockerfile(String),
     #[error(transparent)]
     Solve(Box<SolveError>),
+    /// A failure of an image-format operation (export, save, load), with its cause kept so
+    /// the report can tell a full disk: exit 1.
+    #[error("{context}: {source}")]
+    Oci {
+        context: String,
+        #[source]
+        source: Box<rbuild_oci::OciError>,
+    },
     /// Any other failure of the build or a store command: exit 1.
     #[error("{0}")]
     Failed(String),
@@ -55,6 +63,16 @@ impl CliError {
                 append_causes(&mut out, other);
                 out
             }
+        }
+    }
+}
+
+impl CliError {
+    /// Wraps an image-format error with what was being done.
+    pub fn oci(context: String) -> impl FnOnce(rbuild_oci::OciError) -> CliError {
+        move |source| CliError::Oci {
+            context,
+            source: Box::new(source),
         }
     }
 }

@@ -63,6 +63,7 @@ fn run_once(
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     };
     let upper = dir.join(format!("upper-{n}"));
     let work = dir.join(format!("work-{n}"));

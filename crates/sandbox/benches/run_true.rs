@@ -63,6 +63,7 @@ fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: 
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     };
     let id = SnapshotId(Digest::of(
         format!("bench-{}-{n}", std::process::id()).as_bytes(),

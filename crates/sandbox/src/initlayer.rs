@@ -79,6 +79,7 @@ mod tests {
             network: rbuild_graph::NetworkMode::None,
             mounts: vec![],
             security: Default::default(),
+            proxy_env: Default::default(),
         };
         let spec = crate::spec::build_spec(&op, Path::new("/r"), &etc).expect("spec");
         for m in spec.mounts().iter().flatten() {

@@ -188,6 +188,7 @@ mod tests {
             network: NetworkMode::None,
             mounts: vec![],
             security,
+            proxy_env: Default::default(),
         }
     }
 

@@ -360,6 +360,7 @@ mod tests {
             network,
             mounts: vec![],
             security: Default::default(),
+            proxy_env: Default::default(),
         }
     }
 

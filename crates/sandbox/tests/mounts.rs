@@ -41,6 +41,7 @@ fn sh(script: &str, user: &str, security: SecurityMode) -> ExecOp {
         network: NetworkMode::None,
         mounts: vec![],
         security,
+        proxy_env: Default::default(),
     }
 }
 

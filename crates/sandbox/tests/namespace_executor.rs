@@ -208,6 +208,7 @@ fn capabilities_are_dockers_default_set() {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     };
     let (res, log) = f.run_op(&op);
     assert!(res.is_ok(), "{}", explain(&res, &log));
@@ -247,6 +248,7 @@ fn exit_codes_and_signals_are_reported() {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     };
     let (res, log) = f.run_op(&op);
     match res {
@@ -312,6 +314,7 @@ fn missing_cwd_is_created_and_path_defaults() {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     };
     let (res, log) = f.run_op(&op);
     assert!(res.is_ok(), "{}", explain(&res, &log));

@@ -396,6 +396,8 @@ impl Lowerer<'_> {
             }
             Instruction::Healthcheck(h) => self.healthcheck(st, h),
             Instruction::Maintainer(who) => {
+                // BuildKit's `dispatchMaintainer`: the image's author, and a history entry.
+                st.config.author = Some(who.clone());
                 st.history(format!("MAINTAINER {who}"), false);
                 Ok(())
             }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use rbuild_graph::ProxyEnv;
 use rbuild_types::Platform;
 
 /// Build options that change the graph.
@@ -35,6 +36,16 @@ impl Default for BuildOptions {
 }
 
 impl BuildOptions {
+    /// The proxy variables among the build args (BuildKit's predefined proxy ARGs), which
+    /// every RUN gets without an `ARG` line.
+    pub fn proxy_env(&self) -> ProxyEnv {
+        ProxyEnv::from_build_args(
+            self.build_args
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+    }
+
     /// Whether the stage named `name` (`None` for unnamed stages) ignores the cache.
     pub fn is_no_cache(&self, name: Option<&str>) -> bool {
         if self.no_cache {

@@ -115,6 +115,8 @@ impl Encode for ExecOp {
             network,
             mounts,
             security,
+            // BuildKit's ProxyEnv: proxy build args reach the command but never the key.
+            proxy_env: _,
         } = self;
         args.encode(h);
         env.encode(h);

@@ -9,7 +9,7 @@ use rbuild_types::{Digest, ImageRef};
 use serde::Serialize;
 
 use super::archive::ArchiveWriter;
-use super::{persist, temp_next_to};
+use super::dest::OutputFile;
 use crate::images::{distribution_image, load_manifest, DistOptions};
 use crate::OciError;
 
@@ -36,11 +36,26 @@ pub fn export_docker(
 /// Writes several stored images (each a manifest digest and its names) into one
 /// docker-archive tar at `dest` (what `docker save A B` writes). A blob shared by images is
 /// written once. With `layers`, each image is written in that distribution form (layers
-/// compressed as asked); without, layer blobs are copied as stored.
+/// compressed as asked); without, layer blobs are copied as stored. `dest` is an
+/// [`OutputFile`]: a regular file is replaced atomically; a device, FIFO or symlink is
+/// written through.
 pub fn export_docker_many(
     store: &Store,
     images: &[(Digest, Vec<String>)],
     dest: &Path,
+    layers: Option<&DistOptions>,
+) -> Result<(), OciError> {
+    let mut out = OutputFile::create(dest)?;
+    export_docker_to(store, images, &mut out, dest, layers)?;
+    out.commit()
+}
+
+/// [`export_docker_many`] into any writer (standard output); `name` names it in errors.
+pub fn export_docker_to(
+    store: &Store,
+    images: &[(Digest, Vec<String>)],
+    out: impl Write,
+    name: &Path,
     layers: Option<&DistOptions>,
 ) -> Result<(), OciError> {
     let blob_name = |d: &Digest| format!("blobs/sha256/{}", d.hex());
@@ -77,12 +92,11 @@ pub fn export_docker_many(
     }
     let manifest_json = serde_json::to_vec(&entries).map_err(|source| OciError::Json {
         what: "docker manifest.json",
-        context: dest.display().to_string(),
+        context: name.display().to_string(),
         source,
     })?;
 
-    let tmp = temp_next_to(dest)?;
-    let mut ar = ArchiveWriter::new(BufWriter::new(tmp.as_file()), dest);
+    let mut ar = ArchiveWriter::new(BufWriter::new(out), name);
     ar.add_dir("blobs/")?;
     ar.add_dir("blobs/sha256/")?;
     let mut written = std::collections::HashSet::new();
@@ -101,6 +115,5 @@ pub fn export_docker_many(
         }
     }
     ar.add_bytes("manifest.json", &manifest_json)?;
-    ar.finish()?.flush().map_err(OciError::io("write", dest))?;
-    persist(tmp, dest)
+    ar.finish()?.flush().map_err(OciError::io("write", name))
 }

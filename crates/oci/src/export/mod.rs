@@ -2,21 +2,28 @@
 //! and a stack of layer snapshots as a root filesystem (directory or tar).
 //!
 //! Invariants: base-image blobs are copied as they are; only uncompressed layers are
-//! compressed (parallel gzip or zstd, see `images::distribution_image`) for OCI output; the config blob, hence the image id, is never
-//! changed; archive files appear at `dest` only when complete (temp file + rename).
+//! compressed (parallel gzip or zstd, see `images::distribution_image`) for OCI output; the
+//! config blob, hence the image id, is never changed. An archive replaces a regular file at
+//! `dest` only when complete (temp file + rename) and is written through a device, FIFO or
+//! symlink there, never renamed over it (`dest`); a directory output never follows or writes
+//! through a link already inside it (`confined`; `export_local` unpacks with the layer
+//! unpacker, which replaces such links and refuses paths through them).
 
 mod archive;
+mod confined;
+mod dest;
 mod docker;
 mod oci;
 mod rootfs;
 
-pub use docker::{export_docker, export_docker_many};
-pub use oci::{export_oci, export_oci_compressed, export_oci_with, ExportedImage};
+pub use dest::OutputFile;
+pub use docker::{export_docker, export_docker_many, export_docker_to};
+pub use oci::{
+    export_oci, export_oci_compressed, export_oci_tar_to, export_oci_with, ExportedImage,
+};
 pub use rootfs::{export_local, export_rootfs_tar};
 
 use std::path::{Path, PathBuf};
-
-use crate::OciError;
 
 /// The directory a file `dest` goes into (`.` for a bare file name).
 fn parent_dir(dest: &Path) -> PathBuf {
@@ -24,26 +31,4 @@ fn parent_dir(dest: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// A temp file next to `dest`, to be persisted over it once complete.
-fn temp_next_to(dest: &Path) -> Result<tempfile::NamedTempFile, OciError> {
-    let dir = parent_dir(dest);
-    tempfile::Builder::new()
-        .prefix(".rbuild-export-")
-        .tempfile_in(&dir)
-        .map_err(OciError::io("create temp file in", dir))
-}
-
-/// Moves a finished temp file to `dest`.
-fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), OciError> {
-    tmp.as_file()
-        .sync_all()
-        .map_err(OciError::io("fsync", dest))?;
-    tmp.persist(dest).map_err(|e| OciError::Io {
-        op: "write",
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
 }

@@ -2,7 +2,6 @@
 //! tar (what `-o type=oci` and `skopeo … oci-archive:` use).
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -10,7 +9,8 @@ use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef};
 
 use super::archive::ArchiveWriter;
-use super::{parent_dir, persist, temp_next_to};
+use super::confined::ConfinedDir;
+use super::dest::OutputFile;
 use crate::compress::{CompressSettings, Compression};
 use crate::images::{distribution_image, load_manifest, DistOptions};
 use crate::manifest::{Descriptor, ImageIndex, CONTAINERD_IMAGE_NAME, REF_NAME};
@@ -67,6 +67,10 @@ pub fn export_oci_compressed(
 /// Writes several stored images (each a manifest digest and its names) into one OCI image
 /// layout at `dest` (tar or directory), in their distribution form per `options`
 /// (compression, level, media types). Returns what was written for each, in order.
+///
+/// A tar is an [`OutputFile`] (a regular file is replaced atomically; a device, FIFO or
+/// symlink is written through). A directory is written confined to itself
+/// ([`ConfinedDir`]): links already inside it are replaced, never followed.
 pub fn export_oci_with(
     store: &Store,
     images: &[(Digest, Vec<String>)],
@@ -74,113 +78,145 @@ pub fn export_oci_with(
     as_tar: bool,
     options: &DistOptions,
 ) -> Result<Vec<ExportedImage>, OciError> {
-    let staging;
-    let layout: PathBuf = if as_tar {
-        let parent = parent_dir(dest);
-        staging = tempfile::Builder::new()
-            .prefix(".rbuild-oci-")
-            .tempdir_in(&parent)
-            .map_err(OciError::io("create temp directory in", &parent))?;
-        staging.path().to_path_buf()
+    let layout = Layout::of(store, images, options)?;
+    if as_tar {
+        let mut out = OutputFile::create(dest)?;
+        layout.write_tar(&mut out, dest)?;
+        out.commit()?;
     } else {
-        dest.to_path_buf()
-    };
-    let blobs = layout.join("blobs/sha256");
-    fs::create_dir_all(&blobs).map_err(OciError::io("create directory", &blobs))?;
+        layout.write_dir(dest)?;
+    }
+    Ok(layout.exported)
+}
 
-    let mut entries = Vec::new();
-    let mut exported = Vec::new();
-    for (manifest, names) in images {
-        let refs = names
-            .iter()
-            .map(|n| {
-                ImageRef::parse(n).map_err(|e| OciError::Invalid {
-                    what: "image name",
-                    context: e.to_string(),
-                    value: n.clone(),
+/// [`export_oci_with`] as a tar into any writer (standard output); `name` names it in errors.
+pub fn export_oci_tar_to(
+    store: &Store,
+    images: &[(Digest, Vec<String>)],
+    out: impl Write,
+    name: &Path,
+    options: &DistOptions,
+) -> Result<Vec<ExportedImage>, OciError> {
+    let layout = Layout::of(store, images, options)?;
+    layout.write_tar(out, name)?;
+    Ok(layout.exported)
+}
+
+/// Where a blob of the layout comes from.
+enum BlobSource {
+    /// A blob file of the store.
+    Store(PathBuf),
+    /// Bytes at hand (the config, as stored).
+    Bytes(Vec<u8>),
+}
+
+/// An OCI image layout before it is written: its blobs by hex digest (sorted, as the tar
+/// lists them), its index, and what it holds.
+struct Layout {
+    blobs: BTreeMap<String, BlobSource>,
+    index: Vec<u8>,
+    exported: Vec<ExportedImage>,
+}
+
+impl Layout {
+    fn of(
+        store: &Store,
+        images: &[(Digest, Vec<String>)],
+        options: &DistOptions,
+    ) -> Result<Layout, OciError> {
+        let mut blobs = BTreeMap::new();
+        let mut entries = Vec::new();
+        let mut exported = Vec::new();
+        for (manifest, names) in images {
+            let refs = names
+                .iter()
+                .map(|n| {
+                    ImageRef::parse(n).map_err(|e| OciError::Invalid {
+                        what: "image name",
+                        context: e.to_string(),
+                        value: n.clone(),
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let image = load_manifest(store, manifest)?;
-        let dist = distribution_image(store, manifest, options)?;
-        // Config: unchanged bytes, so the image id stays the same.
-        write_blob_bytes(&blobs, &dist.config_digest, &image.config_bytes)?;
-        for layer in &dist.manifest.layers {
-            copy_blob(&store.blob_path(&layer.digest), &blobs, &layer.digest)?;
-        }
-        copy_blob(
-            &store.blob_path(&dist.manifest_digest),
-            &blobs,
-            &dist.manifest_digest,
-        )?;
-        let base = Descriptor {
-            platform: Some(image.config.image.platform.clone()),
-            ..dist.descriptor()
-        };
-        if refs.is_empty() {
-            entries.push(base.clone());
-        }
-        for r in &refs {
-            let mut ann = BTreeMap::new();
-            ann.insert(CONTAINERD_IMAGE_NAME.to_string(), r.to_string());
-            ann.insert(
-                REF_NAME.to_string(),
-                r.tag.clone().unwrap_or_else(|| "latest".to_string()),
+                .collect::<Result<Vec<_>, _>>()?;
+            let image = load_manifest(store, manifest)?;
+            let dist = distribution_image(store, manifest, options)?;
+            // Config: unchanged bytes, so the image id stays the same.
+            blobs.insert(
+                dist.config_digest.hex().to_string(),
+                BlobSource::Bytes(image.config_bytes.clone()),
             );
-            entries.push(Descriptor {
-                annotations: Some(ann),
-                ..base.clone()
+            for d in dist
+                .manifest
+                .layers
+                .iter()
+                .map(|l| &l.digest)
+                .chain([&dist.manifest_digest])
+            {
+                blobs
+                    .entry(d.hex().to_string())
+                    .or_insert_with(|| BlobSource::Store(store.blob_path(d)));
+            }
+            let base = Descriptor {
+                platform: Some(image.config.image.platform.clone()),
+                ..dist.descriptor()
+            };
+            if refs.is_empty() {
+                entries.push(base.clone());
+            }
+            for r in &refs {
+                let mut ann = BTreeMap::new();
+                ann.insert(CONTAINERD_IMAGE_NAME.to_string(), r.to_string());
+                ann.insert(
+                    REF_NAME.to_string(),
+                    r.tag.clone().unwrap_or_else(|| "latest".to_string()),
+                );
+                entries.push(Descriptor {
+                    annotations: Some(ann),
+                    ..base.clone()
+                });
+            }
+            exported.push(ExportedImage {
+                manifest_digest: dist.manifest_digest,
+                config_digest: dist.config_digest,
+                media_type: dist.media_type,
+                manifest_size: dist.manifest_size,
             });
         }
-        exported.push(ExportedImage {
-            manifest_digest: dist.manifest_digest,
-            config_digest: dist.config_digest,
-            media_type: dist.media_type,
-            manifest_size: dist.manifest_size,
-        });
+        Ok(Layout {
+            blobs,
+            index: ImageIndex::oci(entries).to_json(),
+            exported,
+        })
     }
-    let index = ImageIndex::oci(entries).to_json();
-    write_file(&layout.join("oci-layout"), OCI_LAYOUT)?;
-    write_file(&layout.join("index.json"), &index)?;
 
-    if as_tar {
-        let tmp = temp_next_to(dest)?;
-        let mut ar = ArchiveWriter::new(BufWriter::new(tmp.as_file()), dest);
+    /// The layout as a directory at `dest` (created if missing), confined to it.
+    fn write_dir(&self, dest: &Path) -> Result<(), OciError> {
+        let root = ConfinedDir::open_root(dest)?;
+        let blobs = root.subdir("blobs")?.subdir("sha256")?;
+        for (hex, source) in &self.blobs {
+            match source {
+                BlobSource::Store(path) => blobs.link_or_copy(hex, path)?,
+                BlobSource::Bytes(bytes) => blobs.write_file(hex, bytes)?,
+            }
+        }
+        root.write_file("oci-layout", OCI_LAYOUT)?;
+        root.write_file("index.json", &self.index)
+    }
+
+    /// The layout as a tar: `oci-layout`, `index.json`, then the blobs sorted by name.
+    fn write_tar(&self, out: impl Write, name: &Path) -> Result<(), OciError> {
+        let mut ar = ArchiveWriter::new(BufWriter::new(out), name);
         ar.add_bytes("oci-layout", OCI_LAYOUT)?;
-        ar.add_bytes("index.json", &index)?;
+        ar.add_bytes("index.json", &self.index)?;
         ar.add_dir("blobs/")?;
         ar.add_dir("blobs/sha256/")?;
-        let mut names: Vec<_> = fs::read_dir(&blobs)
-            .map_err(OciError::io("read directory", &blobs))?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        names.sort();
-        for n in names {
-            let name = n.to_string_lossy();
-            ar.add_file(&format!("blobs/sha256/{name}"), &blobs.join(&n))?;
+        for (hex, source) in &self.blobs {
+            let entry = format!("blobs/sha256/{hex}");
+            match source {
+                BlobSource::Store(path) => ar.add_file(&entry, path)?,
+                BlobSource::Bytes(bytes) => ar.add_bytes(&entry, bytes)?,
+            }
         }
-        ar.finish()?.flush().map_err(OciError::io("write", dest))?;
-        persist(tmp, dest)?;
+        ar.finish()?.flush().map_err(OciError::io("write", name))
     }
-    Ok(exported)
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
-    fs::write(path, bytes).map_err(OciError::io("write", path))
-}
-
-fn write_blob_bytes(blobs: &Path, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
-    write_file(&blobs.join(digest.hex()), bytes)
-}
-
-fn copy_blob(src: &Path, blobs: &Path, digest: &Digest) -> Result<(), OciError> {
-    let dest = blobs.join(digest.hex());
-    if dest.exists() {
-        return Ok(());
-    }
-    // A hardlink is free when the layout is on the store's filesystem; copy otherwise.
-    if fs::hard_link(src, &dest).is_err() {
-        fs::copy(src, &dest).map_err(OciError::io("copy blob to", &dest))?;
-    }
-    Ok(())
 }

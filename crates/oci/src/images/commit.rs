@@ -160,7 +160,15 @@ fn layer_blob(
     let mut writer = store
         .blob_writer()
         .map_err(OciError::store("open blob writer"))?;
-    let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp)?;
+    let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp).map_err(|e| match e {
+        // The stream is the blob being written into the store: name the store.
+        OciError::Stream { source, .. } => OciError::Io {
+            op: "write a layer blob into the store",
+            path: store.root().to_path_buf(),
+            source,
+        },
+        other => other,
+    })?;
     let (digest, size) = writer
         .commit(Some(&tarred.diff_id))
         .map_err(OciError::store(format!(

@@ -33,26 +33,36 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 /// Imports the archive or layout at `path` and tags the images with the names it carries.
 pub fn import_archive(store: &Store, path: &Path) -> Result<Vec<ImportedImage>, OciError> {
     let meta = fs::metadata(path).map_err(OciError::io("stat", path))?;
-    let _extracted;
-    let dir: PathBuf = if meta.is_dir() {
-        path.to_path_buf()
-    } else {
-        let tmp = tempfile::tempdir().map_err(OciError::io("create temp directory for", path))?;
-        let file = File::open(path).map_err(OciError::io("open", path))?;
-        unpack(BufReader::new(file), tmp.path())?;
-        let p = tmp.path().to_path_buf();
-        _extracted = tmp;
-        p
-    };
+    if meta.is_dir() {
+        return import_dir(store, path, path);
+    }
+    let file = File::open(path).map_err(OciError::io("open", path))?;
+    import_archive_from(store, BufReader::new(file), path)
+}
+
+/// Imports an archive (tar, maybe compressed) read from `reader` (`rbuild load` from
+/// standard input); `name` names it in errors.
+pub fn import_archive_from(
+    store: &Store,
+    reader: impl Read,
+    name: &Path,
+) -> Result<Vec<ImportedImage>, OciError> {
+    let tmp = tempfile::tempdir().map_err(OciError::io("create temp directory for", name))?;
+    unpack(reader, tmp.path())?;
+    import_dir(store, tmp.path(), name)
+}
+
+/// Imports an unpacked OCI layout or docker-archive in `dir`; `name` is what the user gave.
+fn import_dir(store: &Store, dir: &Path, name: &Path) -> Result<Vec<ImportedImage>, OciError> {
     if dir.join("index.json").is_file() {
-        import_oci_layout(store, &dir)
+        import_oci_layout(store, dir)
     } else if dir.join("manifest.json").is_file() {
-        import_docker_archive(store, &dir)
+        import_docker_archive(store, dir)
     } else {
         Err(OciError::Invalid {
             what: "image archive (no index.json or manifest.json)",
             context: "load".into(),
-            value: path.display().to_string(),
+            value: name.display().to_string(),
         })
     }
 }

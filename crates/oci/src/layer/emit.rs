@@ -33,6 +33,12 @@ pub struct TarEmitter<W: Write> {
 /// Size of [`TarEmitter`]'s read buffer.
 const READ_BUF: usize = 256 * 1024;
 
+/// Which side of a file's copy into the stream failed.
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+}
+
 fn stream_err(source: io::Error) -> OciError {
     OciError::Stream {
         what: "layer tar",
@@ -149,13 +155,15 @@ impl<W: Write> TarEmitter<W> {
         h.xattrs = xattrs;
         self.write_header(&h)?;
         let file = File::open(host).map_err(OciError::io("open", host))?;
-        let copied = self
-            .copy_contents(file, h.size)
-            .map_err(|source| OciError::Io {
+        let copied = self.copy_contents(file, h.size).map_err(|e| match e {
+            Copy::Read(source) => OciError::Io {
                 op: "read",
                 path: host.to_path_buf(),
                 source,
-            })?;
+            },
+            // The stream failed (e.g. its disk is full), not the file being read.
+            Copy::Write(source) => stream_err(source),
+        })?;
         if copied != h.size {
             return Err(OciError::Io {
                 op: "read",
@@ -175,7 +183,7 @@ impl<W: Write> TarEmitter<W> {
     }
 
     /// Copies up to `size` bytes of `file` into the stream; returns how many there were.
-    fn copy_contents(&mut self, mut file: File, size: u64) -> io::Result<u64> {
+    fn copy_contents(&mut self, mut file: File, size: u64) -> Result<u64, Copy> {
         if self.buf.is_empty() {
             self.buf = vec![0u8; READ_BUF];
         }
@@ -186,9 +194,9 @@ impl<W: Write> TarEmitter<W> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(Copy::Read(e)),
             };
-            self.out.write_all(&self.buf[..n])?;
+            self.out.write_all(&self.buf[..n]).map_err(Copy::Write)?;
             copied += n as u64;
         }
         Ok(copied)

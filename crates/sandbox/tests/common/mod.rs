@@ -135,6 +135,7 @@ impl Fixture {
             network,
             mounts: vec![],
             security: Default::default(),
+            proxy_env: Default::default(),
         };
         self.run_op(&op)
     }
@@ -164,6 +165,7 @@ impl Fixture {
             network,
             mounts: vec![],
             security: Default::default(),
+            proxy_env: Default::default(),
         };
         self.run_op_with(exec, &op)
     }
@@ -263,6 +265,7 @@ pub fn sleepers(marker: &str) -> ExecOp {
         network: NetworkMode::None,
         mounts: vec![],
         security: Default::default(),
+        proxy_env: Default::default(),
     }
 }
 

@@ -120,6 +120,8 @@ impl Lowerer<'_> {
             network,
             mounts: ir_mounts,
             security,
+            // Proxy build args reach the command without an ARG line, outside the key.
+            proxy_env: self.plan.options.proxy_env(),
         };
         st.root = self.b.add(
             Op::Exec(exec),

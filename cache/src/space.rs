@@ -1,0 +1,64 @@
+//! Room on the store's filesystem: whether it is full, for telling "the disk is full" apart
+//! from other failures (a RUN whose command failed on a full store says so).
+
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::CacheError;
+use crate::store::Store;
+
+/// Below this many free bytes the store's filesystem counts as full: a write that fails for
+/// lack of room leaves at most a partial block or two.
+const FULL_BELOW: u64 = 1024 * 1024;
+
+impl Store {
+    /// Bytes and inodes available on the store's filesystem to an unprivileged writer (a
+    /// RUN's command has no `CAP_SYS_RESOURCE`, so blocks reserved for root are not its);
+    /// inodes are `None` where the filesystem does not count them.
+    pub fn free_space(&self) -> Result<(u64, Option<u64>), CacheError> {
+        let path = std::ffi::CString::new(self.root.as_os_str().as_bytes()).map_err(|_| {
+            CacheError::Io {
+                action: "check free space of",
+                path: self.root.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            }
+        })?;
+        // SAFETY: an all-zero statvfs is a valid value to be overwritten.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `path` is a valid NUL-terminated string, `st` a valid statvfs to fill.
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return Err(CacheError::Io {
+                action: "check free space of",
+                path: self.root.clone(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let bytes = st.f_bavail.saturating_mul(st.f_frsize);
+        let inodes = (st.f_files > 0).then_some(st.f_favail);
+        Ok((bytes, inodes))
+    }
+
+    /// Whether the store's filesystem is full: under 1 MiB free, or no free inode (on a
+    /// filesystem that counts them). `false` when it cannot be told.
+    pub fn is_full(&self) -> bool {
+        match self.free_space() {
+            Ok((bytes, inodes)) => bytes < FULL_BELOW || inodes == Some(0),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_roomy_store_is_not_full() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let (bytes, _) = store.free_space().unwrap();
+        // The test machine has more than a megabyte free where it keeps temp dirs.
+        if bytes > 16 * FULL_BELOW {
+            assert!(!store.is_full());
+        }
+    }
+}
