@@ -2,10 +2,9 @@
 //! links, generated /etc files, the rootfs mount point), has the zygote of `init_exe` (module
 //! `zygote`: `init_exe` re-executed once with [`crate::INIT_ARG`]) fork an init, hands it the
 //! spec over a socket on its stdin, streams the command's stdout/stderr to the request's
-//! [`LogSink`](rbuild_solver::ports::LogSink) while it reads the init's status socket up to the command's end (module
-//! `run_io`), and
-//! finally removes the setup's placeholders (if any: the init layer usually provides every
-//! mount point) from the upper dir. The zygote reaps the init (the namespaces' teardown takes
+//! [`LogSink`](rbuild_ports::LogSink) while it reads the init's status socket up to the
+//! command's end (module `run_io`), and finally removes the setup's placeholders (if any: the
+//! init layer usually provides every mount point) from the upper dir. The zygote reaps the init (the namespaces' teardown takes
 //! milliseconds) off rbuild's path. Scratch dirs live on /dev/shm when it is a tmpfs.
 
 use std::io::Write;
@@ -13,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use rbuild_graph::NetworkMode;
-use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
+use rbuild_ports::{ExecError, ExecRequest, Executor};
 
 use crate::cleanup::remove_placeholders;
 use crate::error::{Result, SetupError};

@@ -1,4 +1,4 @@
-//! rbuild's RUN executor: the [`Executor`](rbuild_solver::ports::Executor) port implemented
+//! rbuild's RUN executor: the [`Executor`](rbuild_ports::Executor) port implemented
 //! with Linux namespaces, overlayfs and `pivot_root`.
 //!
 //! One run: [`spec::build_spec`] turns the request into an OCI runtime spec (process, Docker's

@@ -13,7 +13,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rbuild_solver::ports::{MountSource, ResolvedMount, SecretFile};
+use rbuild_ports::{MountSource, ResolvedMount, SecretFile};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SetupError};

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use rbuild_solver::ports::{LogSink, LogStream};
+use rbuild_ports::{LogSink, LogStream};
 
 use crate::error::{Result, SetupError};
 use crate::protocol::Status;

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{Mount, MountBuilder};
-use rbuild_solver::ports::SecretFile;
+use rbuild_ports::SecretFile;
 
 use crate::error::{Result, SetupError};
 use crate::mount_plan::{in_target, RunMount, RunSource};

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use nix::sched::{unshare, CloneFlags};
 use oci_spec::runtime::{Spec, UserBuilder};
-use rbuild_solver::ports::{ExecError, ExecRequest, Executor};
+use rbuild_ports::{ExecError, ExecRequest, Executor};
 
 use crate::error::{Result, SetupError};
 use crate::executor::{run_snapshotted, setup, Launch, Scratch, Snapshotter};

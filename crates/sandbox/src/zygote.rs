@@ -36,7 +36,7 @@ use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
-use rbuild_solver::cancel::{CancelGuard, CancelToken};
+use rbuild_ports::{CancelGuard, CancelToken};
 
 use crate::error::{Result, SetupError};
 
