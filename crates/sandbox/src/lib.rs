@@ -51,40 +51,17 @@
 //! runs everything there as its root; the init then bind-mounts host devices and mounts
 //! overlayfs with `userxattr` (module `rootless`).
 
-mod caps;
-mod cleanup;
-mod copydiff;
-mod error;
-mod executor;
 mod init;
-mod initlayer;
-mod insecure;
-mod mount_plan;
-mod mounts;
-mod net;
-mod overlay;
-mod paths;
-mod protocol;
-mod rootless;
-mod run_io;
-mod run_mounts;
-mod runc;
-mod runc_stop;
-pub mod seccomp;
-mod slirp;
-mod spare_ns;
-pub mod spec;
-mod trace;
-mod user;
-pub mod userns;
-mod zygote;
-mod zygote_serve;
+mod launch;
+mod shared;
 
-pub use error::SetupError;
-pub use executor::{NamespaceExecutor, Snapshotter};
-pub use init::init_main;
-pub use runc::RuncExecutor;
-pub use user::{resolve as resolve_user, ExecUser};
+pub use init::start::init_main;
+pub use init::user::{resolve as resolve_user, ExecUser};
+pub use launch::executor::{NamespaceExecutor, Snapshotter};
+pub use launch::runc::RuncExecutor;
+pub use launch::{spec, userns};
+pub use shared::error::SetupError;
+pub use shared::seccomp;
 
 /// `argv[1]` that makes a program act as the sandbox init (see [`init_main`]).
 pub const INIT_ARG: &str = "__rbuild-sandbox-init";

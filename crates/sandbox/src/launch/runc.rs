@@ -21,14 +21,14 @@ use nix::sched::{unshare, CloneFlags};
 use oci_spec::runtime::{Spec, UserBuilder};
 use rbuild_ports::{ExecError, ExecRequest, Executor};
 
-use crate::error::{Result, SetupError};
-use crate::executor::{run_snapshotted, setup, Launch, Scratch, Snapshotter};
-use crate::init::{env_for, mount_root, StatusWriter};
-use crate::mounts::{self, PlaceholderTracker};
-use crate::paths::secure_join;
-use crate::protocol::{InitConfig, Status};
-use crate::spec::need;
-use crate::user;
+use crate::init::mounts::{self, PlaceholderTracker};
+use crate::init::start::{env_for, mount_root, StatusWriter};
+use crate::init::user;
+use crate::launch::executor::{run_snapshotted, setup, Launch, Scratch, Snapshotter};
+use crate::launch::spec::need;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::paths::secure_join;
+use crate::shared::protocol::{InitConfig, Status};
 
 /// Runs each RUN with an OCI runtime such as `/usr/sbin/runc`.
 #[derive(Debug, Clone)]
@@ -93,10 +93,10 @@ pub(crate) fn runtime_stage(
     // Create the mount points ourselves so they are known placeholders; skip those inside
     // another mount (e.g. /dev/pts inside the /dev tmpfs).
     let mut mounts = cfg.spec.mounts().clone().unwrap_or_default();
-    let run_mounts = crate::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
-    mounts.extend(crate::run_mounts::oci_mounts(&run_mounts)?);
+    let run_mounts = crate::init::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
+    mounts.extend(crate::init::run_mounts::oci_mounts(&run_mounts)?);
     let mut tracker = PlaceholderTracker::new(&rootfs, &cfg.upper_abs);
-    crate::run_mounts::precreate(&run_mounts, &mut tracker)?;
+    crate::init::run_mounts::precreate(&run_mounts, &mut tracker)?;
     for m in &mounts {
         let dest = m.destination();
         let nested = mounts
@@ -142,7 +142,7 @@ pub(crate) fn runtime_stage(
     };
     // From here on SIGTERM (rbuild cancelling, or dying) means "kill the
     // container", which the runtime would not do by itself.
-    let stop = crate::runc_stop::StopSignal::install()?;
+    let stop = crate::init::runc_stop::StopSignal::install()?;
     let mut cmd = Command::new(runtime);
     base_args(&mut cmd);
     cmd.arg("run")
@@ -190,7 +190,7 @@ pub(crate) fn runtime_stage(
     };
     // The runtime has deleted the container: nothing runs any more. Let rbuild go on without
     // waiting for this process's mount namespace to be torn down.
-    crate::init::release_output();
+    crate::init::start::release_output();
     status.send(&end);
     status.release();
     Ok(0)

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// How often the container is force-deleted again until the runtime has returned.
 const RETRY: Duration = Duration::from_millis(50);

@@ -1,4 +1,4 @@
-//! The init side of `RUN --mount`s: the [`RunMount`]s (see [`crate::mount_plan`]) mounted at
+//! The init side of `RUN --mount`s: the [`RunMount`]s (see [`crate::launch::mount_plan`]) mounted at
 //! their targets after the root filesystem and the standard mounts, before the command starts.
 //!
 //! - [`prepare`] (the init, in its private mount namespace) makes every source ready in a
@@ -26,10 +26,10 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{Mount, MountBuilder};
 use rbuild_ports::SecretFile;
 
-use crate::error::{Result, SetupError};
-use crate::mount_plan::{in_target, RunMount, RunSource};
-use crate::mounts::PlaceholderTracker;
-use crate::paths::secure_join;
+use crate::init::mounts::PlaceholderTracker;
+use crate::launch::mount_plan::{in_target, RunMount, RunSource};
+use crate::shared::error::{Result, SetupError};
+use crate::shared::paths::secure_join;
 
 /// The private tmpfs under the scratch dir holding the prepared sources.
 const PRIVATE: &str = "mnt";
@@ -195,7 +195,7 @@ fn overlay(dir: &Path, layers: &[PathBuf], writable: bool) -> Result<PathBuf> {
         mkdir(&dir.join("work"))?;
         data.push_str(",upperdir=upper,workdir=work");
     }
-    data.push_str(&crate::init::overlay_tunables());
+    data.push_str(&crate::init::start::overlay_tunables());
     let root = dir.join("root");
     mkdir(&root)?;
     std::env::set_current_dir(dir).map_err(|e| SetupError::io("chdir", dir, e))?;
@@ -343,7 +343,7 @@ fn remount_readonly(p: &Prepared, at: &Path) -> Result<()> {
     let mut flags = MsFlags::MS_BIND
         | MsFlags::MS_REMOUNT
         | MsFlags::MS_RDONLY
-        | crate::rootless::locked_flags(at);
+        | crate::init::rootless::locked_flags(at);
     if let Ok(st) = statvfs(at) {
         for (has, flag) in [
             (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

@@ -10,11 +10,11 @@
 //! Protocol: rbuild holds one end of a `SOCK_SEQPACKET` pair (the zygote's stdin) and sends
 //! one message per run: the namespaces the spec asks for (clone flags, 4 bytes little-endian)
 //! with, as `SCM_RIGHTS`, the status socket, the stdout pipe and the stderr pipe. The zygote
-//! writes [`crate::protocol::Status::Started`] with the init's pid on the status socket right
+//! writes [`crate::shared::protocol::Status::Started`] with the init's pid on the status socket right
 //! after the clone. To cancel a run, rbuild sends a kill message (the init's pid and a
 //! signal, [`KILL_LEN`] bytes, no descriptors); the zygote signals the pid only while it is
 //! its unreaped child, so a reused pid is never hit. When the init is reaped, the zygote writes
-//! [`crate::protocol::Status::InitEnded`] on the status socket: a run whose init died without
+//! [`crate::shared::protocol::Status::InitEnded`] on the status socket: a run whose init died without
 //! reporting learns how it ended.
 //!
 //! Lifetime: the zygote exits when rbuild's end of the pair closes (rbuild exited or was
@@ -38,7 +38,7 @@ use nix::sys::socket::{
 
 use rbuild_ports::{CancelGuard, CancelToken};
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// `argv[2]` (after [`crate::INIT_ARG`]) that makes the init serve as the zygote.
 pub(crate) const ZYGOTE_ARG: &str = "zygote";
@@ -115,7 +115,7 @@ fn start(init_exe: &Path) -> Result<Zygote> {
             exe: init_exe.to_path_buf(),
             source,
         })?;
-    crate::trace::mark("rbuild: zygote spawned");
+    crate::shared::trace::mark("rbuild: zygote spawned");
     Ok(Zygote {
         control: ours,
         process,

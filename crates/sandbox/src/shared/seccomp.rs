@@ -15,7 +15,7 @@ use oci_spec::runtime::{
     LinuxSeccompOperator, LinuxSyscallBuilder,
 };
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// Syscalls refused with EPERM.
 pub const DENIED: &[&str] = &[

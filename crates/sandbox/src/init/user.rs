@@ -8,7 +8,7 @@
 //!   among them), as BuildKit sets them since the CVE-2023-25173 fix (moby/buildkit#3651):
 //!   `USER 1234:5678` runs with `groups=5678`, and an unset USER gets root's groups.
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// A resolved user.
 #[derive(Debug, Clone, PartialEq, Eq)]

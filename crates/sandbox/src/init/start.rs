@@ -28,12 +28,12 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, setgid, setsid, setuid, ForkResult, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 
-use crate::caps;
-use crate::error::{Result, SetupError};
-use crate::mounts::{self, PlaceholderTracker};
-use crate::protocol::{InitConfig, Status};
-use crate::spec::{need, DEFAULT_PATH};
-use crate::user::{self, ExecUser};
+use crate::init::mounts::{self, PlaceholderTracker};
+use crate::init::user::{self, ExecUser};
+use crate::launch::spec::{need, DEFAULT_PATH};
+use crate::shared::caps;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::protocol::{InitConfig, Status};
 
 /// Where status lines go: the status pipe, or stderr when the init was started by hand.
 pub(crate) struct StatusWriter(File);
@@ -77,9 +77,9 @@ impl StatusWriter {
 pub fn init_main() -> ! {
     if std::env::args_os()
         .nth(2)
-        .is_some_and(|a| a == crate::zygote::ZYGOTE_ARG)
+        .is_some_and(|a| a == crate::launch::zygote::ZYGOTE_ARG)
     {
-        crate::zygote_serve::serve();
+        crate::init::zygote::serve();
     }
     init_process()
 }
@@ -103,7 +103,7 @@ fn read_config() -> Result<InitConfig> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| SetupError::io("read sandbox config from", "stdin", e))?;
-    crate::trace::mark("init: config received");
+    crate::shared::trace::mark("init: config received");
     serde_json::from_str(&line).map_err(|source| SetupError::Protocol {
         what: "decode sandbox config",
         source,
@@ -117,7 +117,7 @@ fn wait_for_network() -> Result<()> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| SetupError::io("read network go-ahead from", "stdin", e))?;
-    if line.trim_end() != crate::protocol::NETWORK_GO {
+    if line.trim_end() != crate::shared::protocol::NETWORK_GO {
         return Err(SetupError::NetworkNotReady);
     }
     Ok(())
@@ -171,14 +171,14 @@ pub(crate) fn set_pdeathsig() -> Result<()> {
 }
 
 fn stage0(status: &mut StatusWriter) -> Result<i32> {
-    crate::trace::mark("init: start");
+    crate::shared::trace::mark("init: start");
     set_pdeathsig()?;
     single_threaded()?;
-    crate::trace::mark("init: checked");
+    crate::shared::trace::mark("init: checked");
     let cfg = read_config()?;
-    crate::trace::mark("init: config read");
+    crate::shared::trace::mark("init: config read");
     if let Some(runtime) = &cfg.runtime {
-        return crate::runc::runtime_stage(&cfg, runtime, status);
+        return crate::launch::runc::runtime_stage(&cfg, runtime, status);
     }
     let linux = need(cfg.spec.linux().as_ref(), "linux")?;
     enter_namespaces(&cfg, status, namespace_flags(linux))?;
@@ -227,7 +227,7 @@ fn enter_namespaces(cfg: &InitConfig, status: &mut StatusWriter, flags: CloneFla
     if !flags.is_empty() {
         unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
     }
-    crate::trace::mark("init: unshared");
+    crate::shared::trace::mark("init: unshared");
     if cfg.slirp {
         status.send(&Status::NetnsReady);
         wait_for_network()?;
@@ -241,7 +241,7 @@ fn enter_namespaces(cfg: &InitConfig, status: &mut StatusWriter, flags: CloneFla
 pub(crate) fn pid1_process(entered: CloneFlags) -> ! {
     let mut status = StatusWriter::open();
     let result = read_config().and_then(|cfg| {
-        crate::trace::mark("init: config read");
+        crate::shared::trace::mark("init: config read");
         let linux = need(cfg.spec.linux().as_ref(), "linux")?;
         let rest = namespace_flags(linux) - entered - CloneFlags::CLONE_NEWPID;
         enter_namespaces(&cfg, &mut status, rest)?;
@@ -270,7 +270,7 @@ fn wait_exit_code(child: Pid) -> Result<i32> {
 
 /// Pid 1 of the sandbox: sets up the root, runs the command, reaps, reports.
 fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
-    crate::trace::mark("pid1: start");
+    crate::shared::trace::mark("pid1: start");
     set_pdeathsig()?;
     let spec = &cfg.spec;
     let linux = need(spec.linux().as_ref(), "linux")?;
@@ -282,31 +282,31 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
         nix::unistd::sethostname(hostname).map_err(|e| SetupError::sys("sethostname", e))?;
     }
     if cfg.loopback {
-        crate::net::loopback_up()?;
+        crate::init::loopback::loopback_up()?;
     }
     mount_root(cfg, &rootfs)?;
-    crate::trace::mark("pid1: root mounted");
+    crate::shared::trace::mark("pid1: root mounted");
 
     let mut tracker = PlaceholderTracker::new(&rootfs, &cfg.upper_abs);
     for m in spec.mounts().iter().flatten() {
         mounts::mount_one(m, &mut tracker)?;
     }
-    crate::trace::mark("pid1: spec mounts");
-    let run_mounts = crate::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
-    crate::run_mounts::mount_all(&run_mounts, &mut tracker)?;
-    crate::trace::mark("pid1: run mounts");
+    crate::shared::trace::mark("pid1: spec mounts");
+    let run_mounts = crate::init::run_mounts::prepare(&cfg.scratch, &cfg.run_mounts)?;
+    crate::init::run_mounts::mount_all(&run_mounts, &mut tracker)?;
+    crate::shared::trace::mark("pid1: run mounts");
     mounts::create_devices(&rootfs, linux.devices().as_deref().unwrap_or(&[]))?;
     mounts::dev_symlinks(&rootfs)?;
-    crate::trace::mark("pid1: devices");
+    crate::shared::trace::mark("pid1: devices");
     mounts::mask_paths(&rootfs, linux.masked_paths().as_deref().unwrap_or(&[]))?;
-    crate::trace::mark("pid1: masked");
+    crate::shared::trace::mark("pid1: masked");
     mounts::readonly_paths(&rootfs, linux.readonly_paths().as_deref().unwrap_or(&[]))?;
-    crate::trace::mark("pid1: readonly");
+    crate::shared::trace::mark("pid1: readonly");
     for (path, stamp) in tracker.placeholders() {
         status.send(&Status::Placeholder { path, stamp });
     }
     mounts::pivot_into(&rootfs)?;
-    crate::trace::mark("pid1: pivoted");
+    crate::shared::trace::mark("pid1: pivoted");
 
     let user = resolve_user(&cfg.user)?;
     let cwd = PathBuf::from(process.cwd());
@@ -315,7 +315,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     let env = env_for(process, &user);
     let argv = cfg.command();
     let program = find_program(&argv, &env)?;
-    crate::trace::mark("pid1: fork command");
+    crate::shared::trace::mark("pid1: fork command");
 
     // SAFETY: pid 1 is single-threaded.
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork command", e))? {
@@ -333,15 +333,15 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
             std::process::exit(127)
         }
         ForkResult::Parent { child } => {
-            crate::trace::mark("pid1: waiting");
+            crate::shared::trace::mark("pid1: waiting");
             let end = reap_until(child)?;
-            crate::trace::mark("pid1: command exited");
+            crate::shared::trace::mark("pid1: command exited");
             // The final status promises that nothing in the sandbox runs any more (rbuild then
             // takes the upper dir as the layer): kill and reap what the command left behind.
             kill_all_and_reap()?;
             release_output();
             status.send(&end);
-            crate::trace::mark("pid1: reported");
+            crate::shared::trace::mark("pid1: reported");
             Ok(())
         }
     }
@@ -350,7 +350,7 @@ fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
 /// Mounts the root at `rootfs`: the overlay, or a bind mount of the copied root.
 pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     let Some(copy) = &cfg.rootfs_bind else {
-        return crate::overlay::mount(cfg, rootfs);
+        return crate::init::root::mount(cfg, rootfs);
     };
     mount(
         Some(copy.as_path()),
@@ -370,7 +370,7 @@ pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
 /// knows: layers stay in the plain upper-dir format.
 pub(crate) fn overlay_tunables() -> String {
     // `,userxattr` in a user namespace (rootless), where `trusted.*` cannot be written.
-    let mut data = crate::rootless::overlay_options().to_string();
+    let mut data = crate::init::rootless::overlay_options().to_string();
     for (param, value) in [
         ("redirect_dir", "off"),
         ("metacopy", "off"),
@@ -380,7 +380,7 @@ pub(crate) fn overlay_tunables() -> String {
             .join(param)
             .exists()
         {
-            let value = crate::rootless::overlay_param(param, value);
+            let value = crate::init::rootless::overlay_param(param, value);
             data.push_str(&format!(",{param}={value}"));
         }
     }
@@ -493,7 +493,7 @@ fn prepare_and_exec(
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    crate::rootless::set_groups(&groups)?;
+    crate::init::rootless::set_groups(&groups)?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| SetupError::sys("setgid", e))?;
     setuid(Uid::from_raw(user.uid)).map_err(|e| SetupError::sys("setuid", e))?;
     if user.uid == 0 {
@@ -508,7 +508,7 @@ fn prepare_and_exec(
     std::env::set_current_dir(cwd).map_err(|e| SetupError::io("chdir", cwd, e))?;
     // Compiled before installing: nothing allocates between the filter and execve.
     let filter = match seccomp {
-        Some(section) => Some(crate::seccomp::compile(section)?),
+        Some(section) => Some(crate::shared::seccomp::compile(section)?),
         None => None,
     };
     let c_args = argv
@@ -520,9 +520,9 @@ fn prepare_and_exec(
         .map(|e| cstring(e.as_bytes(), "environment variable"))
         .collect::<Result<Vec<_>>>()?;
     let c_prog = cstring(program.as_os_str().as_bytes(), "program path")?;
-    crate::trace::mark("command: exec");
+    crate::shared::trace::mark("command: exec");
     if let Some(filter) = &filter {
-        crate::seccomp::install(filter)?;
+        crate::shared::seccomp::install(filter)?;
     }
     let err = match nix::unistd::execve(&c_prog, &c_args, &c_env) {
         Ok(never) => match never {},

@@ -25,9 +25,9 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::protocol::Status;
-use crate::spare_ns::{Making, Spare, SPARE_FLAGS};
-use crate::zygote::RunFds;
+use crate::init::spare_ns::{Making, Spare, SPARE_FLAGS};
+use crate::launch::zygote::RunFds;
+use crate::shared::protocol::Status;
 
 /// One message from rbuild.
 enum Message {
@@ -75,7 +75,7 @@ pub(crate) fn serve() -> ! {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::process::exit(125),
         }
-        crate::trace::mark("zygote: woken");
+        crate::shared::trace::mark("zygote: woken");
         let request = polled[0].any().unwrap_or(true);
         let exited = polled[1].any().unwrap_or(false);
         let spare_ready = polled.get(2).is_some_and(|p| p.any().unwrap_or(true));
@@ -144,7 +144,7 @@ fn clone_child(
         };
         become_init(fds, req.namespaces, flags, spare);
     }
-    crate::trace::mark("zygote: cloned");
+    crate::shared::trace::mark("zygote: cloned");
     let line = if pid < 0 {
         Status::SetupFailed(format!("fork the sandbox init: {}", Errno::last()))
     } else {
@@ -164,7 +164,7 @@ fn clone_child(
 fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Option<&Spare>) -> ! {
     // Should the zygote die before this, the run goes on (or ends on its own: a dead rbuild
     // never sends the config).
-    if crate::init::set_pdeathsig().is_err() {
+    if crate::init::start::set_pdeathsig().is_err() {
         std::process::exit(125);
     }
     let joined = spare.map_or(CloneFlags::empty(), |s| {
@@ -187,15 +187,15 @@ fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Optio
     if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
         std::process::exit(125);
     }
-    crate::trace::descriptors_closed();
+    crate::shared::trace::descriptors_closed();
     if nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).is_err()
     {
         std::process::exit(125);
     }
     if cloned.contains(CloneFlags::CLONE_NEWPID) {
-        crate::init::pid1_process(cloned | joined)
+        crate::init::start::pid1_process(cloned | joined)
     } else {
-        crate::init::init_process()
+        crate::init::start::init_process()
     }
 }
 
@@ -220,7 +220,7 @@ fn reap(running: &mut HashMap<Pid, UnixStream>) {
 
 /// Receives one message; `None` when rbuild has closed its end.
 fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>, Errno> {
-    let mut payload = [0u8; crate::zygote::KILL_LEN];
+    let mut payload = [0u8; crate::launch::zygote::KILL_LEN];
     let mut iov = [IoSliceMut::new(&mut payload)];
     let mut space = nix::cmsg_space!([RawFd; 3]);
     let msg = recvmsg::<()>(
@@ -255,7 +255,7 @@ fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>, Errno> {
                 stderr,
             },
         }))),
-        (crate::zygote::KILL_LEN, None, _, _) => match Signal::try_from(word(4)) {
+        (crate::launch::zygote::KILL_LEN, None, _, _) => match Signal::try_from(word(4)) {
             Ok(signal) => Ok(Some(Message::Kill {
                 pid: Pid::from_raw(word(0)),
                 signal,

@@ -50,9 +50,9 @@ pub struct InitConfig {
     /// Hand the spec to this OCI runtime (runc, crun) instead of running it in-process; the
     /// scratch dir is then the bundle.
     pub runtime: Option<PathBuf>,
-    /// The `RUN --mount`s, parents first (see [`crate::mount_plan`]).
+    /// The `RUN --mount`s, parents first (see [`crate::launch::mount_plan`]).
     #[serde(default)]
-    pub run_mounts: Vec<crate::mount_plan::RunMount>,
+    pub run_mounts: Vec<crate::launch::mount_plan::RunMount>,
     /// The command's argv when an argument is not UTF-8. The spec's `process.args` can only
     /// hold text (it then shows such bytes as U+FFFD, for display only): the built-in init
     /// executes these bytes instead, and an OCI runtime (whose `config.json` is JSON text)

@@ -16,8 +16,8 @@ use oci_spec::runtime::{
 };
 use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
-use crate::caps::DOCKER_DEFAULT_CAPS;
-use crate::error::{Result, SetupError};
+use crate::shared::caps::DOCKER_DEFAULT_CAPS;
+use crate::shared::error::{Result, SetupError};
 
 /// Docker's PATH when the image and the RUN set none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -167,7 +167,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
     let resources = LinuxResourcesBuilder::default().devices(rules).build()?;
 
     let mut linux = LinuxBuilder::default();
-    if let Some(seccomp) = crate::seccomp::spec_section()? {
+    if let Some(seccomp) = crate::shared::seccomp::spec_section()? {
         linux = linux.seccomp(seccomp);
     }
     let linux = linux
@@ -202,7 +202,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         .linux(linux)
         .build()?;
     if op.security == SecurityMode::Insecure {
-        crate::insecure::apply(&mut spec)?;
+        crate::launch::insecure::apply(&mut spec)?;
     }
     Ok(spec)
 }

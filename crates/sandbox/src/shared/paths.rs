@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_types::root_path::{self, Follow, Node, ResolveError, Tree};
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// `root` joined with `path` (absolute or relative, taken inside `root`), with every symlink
 /// met on the way resolved inside `root`, the last one too. Components that do not exist are

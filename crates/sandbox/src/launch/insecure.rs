@@ -22,7 +22,7 @@ use oci_spec::runtime::{
     Capabilities, Capability, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, Spec,
 };
 
-use crate::error::Result;
+use crate::shared::error::Result;
 
 /// Character devices an insecure RUN gets when the host has them: (path, major, minor).
 const HOST_DEVICES: &[(&str, i64, i64)] = &[
@@ -38,13 +38,13 @@ const HOST_DEVICES: &[(&str, i64, i64)] = &[
 /// capabilities": one rbuild lacks cannot be given), or, when that cannot be read, every
 /// capability the running kernel knows.
 fn all_caps() -> Capabilities {
-    let last = crate::caps::last_cap();
+    let last = crate::shared::caps::last_cap();
     let held = own_effective_caps();
     ALL_CAPS
         .iter()
         .copied()
         .filter(|c| {
-            let n = crate::caps::number(*c);
+            let n = crate::shared::caps::number(*c);
             n <= last && held.is_none_or(|set| set & (1u64 << n) != 0)
         })
         .collect()
@@ -176,7 +176,7 @@ fn host_has(path: &str, major: i64, minor: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{build_spec, EtcFiles};
+    use crate::launch::spec::{build_spec, EtcFiles};
     use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
     fn op(security: SecurityMode) -> ExecOp {

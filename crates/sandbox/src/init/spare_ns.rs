@@ -97,7 +97,7 @@ impl Making {
 /// The helper: unshares, brings `lo` up, reports, and waits to be killed (or for the zygote
 /// to die).
 fn helper(ready: std::io::PipeWriter) -> ! {
-    if crate::init::set_pdeathsig().is_err() {
+    if crate::init::start::set_pdeathsig().is_err() {
         std::process::exit(1);
     }
     // Hold none of the zygote's descriptors (runs' status sockets) but the pipe.
@@ -107,7 +107,7 @@ fn helper(ready: std::io::PipeWriter) -> ! {
         libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
         libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
     }
-    let ok = unshare(SPARE_FLAGS).is_ok() && crate::net::loopback_up().is_ok();
+    let ok = unshare(SPARE_FLAGS).is_ok() && crate::init::loopback::loopback_up().is_ok();
     let mut ready = ready;
     let _ = ready.write_all(if ok { b"1" } else { b"0" });
     loop {

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use rbuild_graph::NetworkMode;
 use rbuild_ports::{ExecError, ExecRequest, Executor};
 
-use crate::cleanup::remove_placeholders;
-use crate::error::{Result, SetupError};
-use crate::protocol::{InitConfig, Stamp, Status, NETWORK_GO};
-use crate::slirp::Slirp;
-use crate::spec::{build_spec, hosts_file, raw_argv, resolv_conf, EtcFiles, HOSTNAME};
+use crate::launch::remove_placeholders::remove_placeholders;
+use crate::launch::slirp::Slirp;
+use crate::launch::spec::{build_spec, hosts_file, raw_argv, resolv_conf, EtcFiles, HOSTNAME};
+use crate::shared::error::{Result, SetupError};
+use crate::shared::protocol::{InitConfig, Stamp, Status, NETWORK_GO};
 
 /// Runs each RUN in fresh namespaces with an overlay root, by re-executing `init_exe`.
 #[derive(Debug, Clone)]
@@ -42,9 +42,9 @@ pub enum Snapshotter {
 
 impl Snapshotter {
     /// `Overlay` when the kernel knows overlayfs (and, rootless, when the probe of
-    /// [`crate::userns::enter`] could mount it in the user namespace), `Copy` otherwise.
+    /// [`crate::launch::userns::enter`] could mount it in the user namespace), `Copy` otherwise.
     pub fn detect() -> Snapshotter {
-        if crate::userns::state().is_some_and(|st| st.overlay.is_err()) {
+        if crate::launch::userns::state().is_some_and(|st| st.overlay.is_err()) {
             return Snapshotter::Copy;
         }
         let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
@@ -80,7 +80,7 @@ impl NamespaceExecutor {
     pub fn new(init_exe: PathBuf) -> Self {
         NamespaceExecutor {
             init_exe,
-            slirp: crate::slirp::find().filter(|_| crate::rootless::tun_usable()),
+            slirp: crate::launch::slirp::find().filter(|_| crate::init::rootless::tun_usable()),
             snapshotter: Snapshotter::detect(),
         }
     }
@@ -98,9 +98,9 @@ impl Executor for NamespaceExecutor {
             NetworkMode::Default => self.slirp.as_deref(),
             NetworkMode::None | NetworkMode::Host => None,
         };
-        crate::trace::mark("rbuild: run");
+        crate::shared::trace::mark("rbuild: run");
         let scratch = Scratch::prepare(&req, slirp.is_some()).map_err(setup)?;
-        crate::trace::mark("rbuild: scratch ready");
+        crate::shared::trace::mark("rbuild: scratch ready");
         let launch = Launch {
             init_exe: &self.init_exe,
             runtime: None,
@@ -132,7 +132,7 @@ pub(crate) fn run_snapshotted(
         Snapshotter::Overlay => {
             let outcome = run_init(launch, req, scratch, None)?;
             remove_placeholders(req.upper, &outcome.placeholders)?;
-            crate::trace::mark("rbuild: placeholders removed");
+            crate::shared::trace::mark("rbuild: placeholders removed");
             Ok(outcome)
         }
         Snapshotter::Copy => {
@@ -141,7 +141,7 @@ pub(crate) fn run_snapshotted(
             layers.extend(req.layers.iter().cloned());
             let dir = req.work.join("copyroot");
             let _remove = RemoveOnDrop(dir.clone());
-            let root = crate::copydiff::CopyRoot::prepare(&layers, &dir)?;
+            let root = crate::launch::copydiff::CopyRoot::prepare(&layers, &dir)?;
             let outcome = run_init(launch, req, scratch, Some(&root.dir))?;
             remove_placeholders(&root.dir, &outcome.placeholders)?;
             if outcome.succeeded() {
@@ -180,7 +180,7 @@ fn sweep_stale(tmp: &Path) {
     }
 }
 
-/// The scratch dir's bottom overlay layer: the mount points (see [`crate::initlayer`]).
+/// The scratch dir's bottom overlay layer: the mount points (see [`crate::launch::initlayer`]).
 const INIT_LAYER: &str = "init";
 
 /// Where scratch dirs go: `/dev/shm` when it is a writable tmpfs (creating and removing a
@@ -243,8 +243,8 @@ impl Scratch {
                 .map_err(|e| SetupError::io("symlink", &link, e))?;
             lowers.push(format!("l/{i}"));
         }
-        crate::initlayer::create(&base.join(INIT_LAYER))?;
-        crate::mount_plan::add_targets(&base.join(INIT_LAYER), req.mounts)?;
+        crate::launch::initlayer::create(&base.join(INIT_LAYER))?;
+        crate::launch::mount_plan::add_targets(&base.join(INIT_LAYER), req.mounts)?;
         lowers.push(INIT_LAYER.into());
         let upper_abs = std::fs::canonicalize(req.upper)
             .map_err(|e| SetupError::io("resolve upper dir", req.upper, e))?;
@@ -266,7 +266,7 @@ impl Scratch {
             (
                 &etc.resolv_conf,
                 if slirp {
-                    format!("nameserver {}\n", crate::slirp::DNS)
+                    format!("nameserver {}\n", crate::launch::slirp::DNS)
                 } else {
                     resolv_conf(&host_resolv, req.op.network)
                 },
@@ -344,7 +344,7 @@ pub(crate) fn run_init(
     let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
     // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
     let (run_mounts, _copies) =
-        crate::mount_plan::for_init(req.mounts, root_copy.map(|_| req.work))?;
+        crate::launch::mount_plan::for_init(req.mounts, root_copy.map(|_| req.work))?;
     let cfg = InitConfig {
         spec,
         scratch: scratch.dir.path().to_path_buf(),
@@ -375,21 +375,21 @@ pub(crate) fn run_init(
         std::io::pipe().map_err(|e| SetupError::io("create", "sandbox stderr pipe", e))?;
     // The runtime adapter's init unshares nothing: the runtime makes the namespaces.
     let namespaces = match (launch.runtime, cfg.spec.linux()) {
-        (None, Some(linux)) => crate::init::namespace_flags(linux),
+        (None, Some(linux)) => crate::init::start::namespace_flags(linux),
         _ => nix::sched::CloneFlags::empty(),
     };
-    crate::zygote::launch(
+    crate::launch::zygote::launch(
         init_exe,
         namespaces,
-        crate::zygote::RunFds {
+        crate::launch::zygote::RunFds {
             status: theirs,
             stdout: stdout_w.into(),
             stderr: stderr_w.into(),
         },
     )?;
-    crate::trace::mark("rbuild: launched");
+    crate::shared::trace::mark("rbuild: launched");
     // Our copies of the init's ends are closed now: the EOFs below come from the sandbox.
-    let mut reader = crate::run_io::StatusReader::new(&channel);
+    let mut reader = crate::launch::run_io::StatusReader::new(&channel);
     // When another step fails, kill the init: its pid 1, and with it the command, die by
     // PDEATHSIG. An OCI runtime's container would survive that, so the runtime adapter's init
     // gets SIGTERM instead, on which it deletes the container (see `runc_stop`). The zygote
@@ -399,7 +399,7 @@ pub(crate) fn run_init(
     } else {
         nix::sys::signal::Signal::SIGKILL
     };
-    let stopper = crate::zygote::Stopper::new(init_exe, stop_signal);
+    let stopper = crate::launch::zygote::Stopper::new(init_exe, stop_signal);
     let kill_on_cancel = stopper.on_cancel(req.cancel);
     // The zygote says the init's pid first. Only slirp4netns needs it before the config is
     // sent (to join the init's network namespace); otherwise the config goes at once.
@@ -424,7 +424,7 @@ pub(crate) fn run_init(
         // A failed write means the init died early; its status (or lack of one) says why.
         let _ = sock.write_all(&config);
     }
-    crate::trace::mark("rbuild: config sent");
+    crate::shared::trace::mark("rbuild: config sent");
     if launch.slirp.is_none() {
         to_init = None;
     }
@@ -447,9 +447,10 @@ pub(crate) fn run_init(
         }
         Ok(())
     };
-    let statuses = crate::run_io::collect(&mut reader, stdout, stderr, req.log, &mut on_status)?;
+    let statuses =
+        crate::launch::run_io::collect(&mut reader, stdout, stderr, req.log, &mut on_status)?;
     drop(network);
-    crate::trace::mark("rbuild: status read");
+    crate::shared::trace::mark("rbuild: status read");
     drop(kill_on_cancel);
     let mut outcome = Outcome {
         placeholders: Vec::new(),

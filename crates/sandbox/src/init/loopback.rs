@@ -1,11 +1,11 @@
 //! Loopback inside the sandbox: a new network namespace starts with `lo` down; this brings it
-//! up. Outbound access for `NetworkMode::Default` is `crate::slirp`'s job.
+//! up. Outbound access for `NetworkMode::Default` is `crate::launch::slirp`'s job.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// Sets the IFF_UP flag on the loopback interface of the current network namespace.
 pub fn loopback_up() -> Result<()> {

@@ -130,13 +130,13 @@ impl Rootless {
                  the copy-and-diff snapshotter (same layers, slower)"
             ));
         }
-        if crate::slirp::find().is_none() {
+        if crate::launch::slirp::find().is_none() {
             out.push(
                 "rootless: slirp4netns is not installed: RUN with the default network gets \
                  loopback only"
                     .to_string(),
             );
-        } else if !crate::rootless::tun_usable() {
+        } else if !crate::init::rootless::tun_usable() {
             out.push(
                 "rootless: /dev/net/tun is not usable by this user (slirp4netns needs mode \
                  0666): RUN with the default network gets loopback only"
@@ -316,7 +316,7 @@ fn enter_mapped(args: &[Vec<String>; 2]) -> Result<(), UsernsError> {
     match unsafe { fork() }.map_err(sys("fork"))? {
         ForkResult::Child => {
             drop((ready_r, go_w));
-            crate::init::set_pdeathsig().map_err(|_| UsernsError::Sys {
+            crate::init::start::set_pdeathsig().map_err(|_| UsernsError::Sys {
                 op: "set parent death signal",
                 source: Errno::last(),
             })?;

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, SetupError};
-use crate::protocol::Stamp;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::protocol::Stamp;
 
 /// Removes the untouched placeholders listed (deepest first) from `upper`.
 pub fn remove_placeholders(upper: &Path, placeholders: &[(PathBuf, Stamp)]) -> Result<()> {

@@ -1,5 +1,5 @@
 //! What the init does differently inside a user namespace (rootless rbuild, see
-//! [`crate::userns`]), where the kernel refuses some of what root may do:
+//! [`crate::launch::userns`]), where the kernel refuses some of what root may do:
 //! - device nodes cannot be created (`mknod` needs CAP_MKNOD in the initial namespace): the
 //!   host's `/dev/null`, `/dev/zero`… are bind-mounted instead, as rootless runc does;
 //! - flags of mounts inherited from the host (`nosuid`, `nodev`, `noexec`, `ro`, atime) are
@@ -16,8 +16,8 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::LinuxDevice;
 
-use crate::error::{Result, SetupError};
-use crate::paths::secure_join;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::paths::secure_join;
 
 /// Whether this process runs in a non-initial user namespace.
 pub(crate) fn active() -> bool {

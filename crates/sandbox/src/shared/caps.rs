@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use nix::errno::Errno;
 use oci_spec::runtime::{Capability, LinuxCapabilities};
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// Docker's default capability set, with the kernel's number of each.
 pub const DOCKER_DEFAULT_CAPS: &[(Capability, u32)] = &[

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_cache::overlay::{create_whiteout, is_opaque, is_whiteout, opaque_xattr, set_opaque};
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// What an entry of the root was right after the copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

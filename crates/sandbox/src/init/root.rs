@@ -18,8 +18,8 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
-use crate::error::{Result, SetupError};
-use crate::protocol::InitConfig;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::protocol::InitConfig;
 
 /// The option that tells overlayfs not to sync its upper dir.
 const VOLATILE: &str = "volatile";
@@ -60,7 +60,7 @@ fn options(cfg: &InitConfig) -> String {
         cfg.upper,
         cfg.work
     );
-    data.push_str(&crate::init::overlay_tunables());
+    data.push_str(&crate::init::start::overlay_tunables());
     data
 }
 

@@ -1,5 +1,5 @@
 //! The host side of `RUN --mount`s: the solver's [`ResolvedMount`]s turned into the
-//! [`RunMount`]s the sandbox init receives (see [`crate::run_mounts`] for the init side).
+//! [`RunMount`]s the sandbox init receives (see [`crate::init::run_mounts`] for the init side).
 //!
 //! - [`for_init`] orders them **parents first** (a stable sort on the target's depth, so `/a`
 //!   is mounted before `/a/b` and, among equal targets, the last written wins). With the
@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use rbuild_ports::{MountSource, ResolvedMount, SecretFile};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, SetupError};
-use crate::paths::secure_join;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::paths::secure_join;
 
 /// One `RUN --mount` as the init receives it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub(crate) fn for_init(
                 Some(work) => {
                     let dir = work.join(format!("mount-{}", copies.0.len()));
                     copies.0.push(dir.clone());
-                    crate::copydiff::CopyRoot::prepare(layers, &dir)
+                    crate::launch::copydiff::CopyRoot::prepare(layers, &dir)
                         .map_err(|e| in_target(&m.target, e))?;
                     let host =
                         secure_join(&dir, Path::new(path)).map_err(|e| in_target(&m.target, e))?;
@@ -112,7 +112,7 @@ pub(crate) fn for_init(
 }
 
 /// Adds the targets of `mounts` whose kind (directory or file) is known before the run to the
-/// init layer at `init_layer` (see [`crate::initlayer`]), with their parents: like the
+/// init layer at `init_layer` (see [`crate::launch::initlayer`]), with their parents: like the
 /// standard mount points, they then exist in the merged root without the setup creating
 /// anything in the upper dir (no copy-up of an image directory, nothing to remove after the
 /// run). Being the bottom layer it only fills gaps: where the image has something at a

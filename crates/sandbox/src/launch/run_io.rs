@@ -14,8 +14,8 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use rbuild_ports::{LogSink, LogStream};
 
-use crate::error::{Result, SetupError};
-use crate::protocol::Status;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::protocol::Status;
 
 /// Status lines from the init, read as they come.
 pub(crate) struct StatusReader<'a> {

@@ -11,9 +11,9 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chown, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, Mount};
 
-use crate::error::{Result, SetupError};
-use crate::paths::secure_join;
-use crate::protocol::Stamp;
+use crate::shared::error::{Result, SetupError};
+use crate::shared::paths::secure_join;
+use crate::shared::protocol::Stamp;
 
 /// Mount flags and data parsed from an OCI mount's option list.
 #[derive(Debug, PartialEq, Eq)]
@@ -206,7 +206,7 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
                 &target,
                 None::<&str>,
                 extra
-                    | crate::rootless::locked_flags(&target)
+                    | crate::init::rootless::locked_flags(&target)
                     | MsFlags::MS_BIND
                     | MsFlags::MS_REMOUNT,
                 None::<&str>,
@@ -214,7 +214,7 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
             .map_err(|e| mount_err(format!("remount {what}"), &target, e))?;
         }
     } else {
-        let data = crate::rootless::mount_data(&opts.data).join(",");
+        let data = crate::init::rootless::mount_data(&opts.data).join(",");
         mount(
             Some(&source),
             &target,
@@ -244,8 +244,8 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
 /// Creates the spec's device nodes under the rootfs's /dev (a tmpfs by then).
 /// In a user namespace (rootless) the host's nodes are bind-mounted instead.
 pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
-    if crate::rootless::active() {
-        return crate::rootless::bind_devices(rootfs, devices);
+    if crate::init::rootless::active() {
+        return crate::init::rootless::bind_devices(rootfs, devices);
     }
     // With no umask, mknod gives each node its mode exactly: no chmod afterwards.
     let umask = nix::sys::stat::umask(Mode::empty());
@@ -357,7 +357,7 @@ pub fn readonly_paths(rootfs: &Path, paths: &[String]) -> Result<()> {
             None::<&str>,
             &target,
             None::<&str>,
-            crate::rootless::locked_flags(&target)
+            crate::init::rootless::locked_flags(&target)
                 | MsFlags::MS_BIND
                 | MsFlags::MS_REMOUNT
                 | MsFlags::MS_RDONLY

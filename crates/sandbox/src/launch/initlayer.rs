@@ -7,11 +7,11 @@
 //! image (`/etc`) is copied up just to hold a mount point. Being the lowest layer, it only fills
 //! gaps: whatever the image has at those paths (a file, a symlink, an opaque `/etc`) wins, and
 //! the setup then falls back to creating the mount point itself (see
-//! [`crate::mounts::PlaceholderTracker`]).
+//! [`crate::init::mounts::PlaceholderTracker`]).
 
 use std::path::Path;
 
-use crate::error::{Result, SetupError};
+use crate::shared::error::{Result, SetupError};
 
 /// Directories of the init layer (mode 0755).
 const DIRS: &[&str] = &["proc", "dev", "sys", "etc"];
@@ -66,7 +66,7 @@ mod tests {
             assert!(meta.is_file() && meta.len() == 0, "{f}");
         }
         // Every destination of the spec's mounts that is not under /dev is in the layer.
-        let etc = crate::spec::EtcFiles {
+        let etc = crate::launch::spec::EtcFiles {
             hosts: "/h".into(),
             resolv_conf: "/r".into(),
             hostname: "/n".into(),
@@ -80,7 +80,7 @@ mod tests {
             mounts: vec![],
             security: Default::default(),
         };
-        let spec = crate::spec::build_spec(&op, Path::new("/r"), &etc).expect("spec");
+        let spec = crate::launch::spec::build_spec(&op, Path::new("/r"), &etc).expect("spec");
         for m in spec.mounts().iter().flatten() {
             let dest = m.destination();
             if dest.starts_with("/dev/") {
