@@ -1,5 +1,5 @@
 //! Loopback inside the sandbox: a new network namespace starts with `lo` down; this brings it
-//! up. Outbound access for `NetworkMode::Default` is `crate::launch::slirp`'s job.
+//! up. Outbound access for `NetworkMode::Default` is `launch::slirp`'s job.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 

@@ -1,19 +1,18 @@
-//! The init's filesystem setup inside the new mount namespace: the overlay root, the spec's
-//! mounts (with runc-style option parsing), device nodes, /dev symlinks, masked and read-only
-//! paths, and `pivot_root`. Mount points the setup has to create are recorded by
-//! [`PlaceholderTracker`] so they can be removed from the layer after the run.
+//! The init's mounts inside its new mount namespace, after the root (`init::root`): the
+//! spec's mounts ([`mount_one`], with runc-style option parsing, [`parse_options`]), masked
+//! and read-only paths, and `pivot_root` ([`pivot_into`]); [`make_private`] first, so that
+//! nothing propagates back to the host. Mount points the setup has to create are recorded by
+//! the [`PlaceholderTracker`] so they can be removed from the layer after the run.
 
-use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::unistd::{chown, Gid, Uid};
-use oci_spec::runtime::{LinuxDevice, Mount};
+use oci_spec::runtime::Mount;
 
+use crate::init::placeholders::PlaceholderTracker;
+use crate::init::rootless;
 use crate::shared::error::{Result, SetupError};
 use crate::shared::paths::secure_join;
-use crate::shared::protocol::Stamp;
 
 /// Mount flags and data parsed from an OCI mount's option list.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,86 +78,6 @@ pub fn parse_options(options: &[String]) -> MountOptions {
     out
 }
 
-/// Remembers which upper-dir entries did not exist before the setup created mount points, so
-/// they can be reported as placeholders.
-#[derive(Debug)]
-pub struct PlaceholderTracker {
-    rootfs: PathBuf,
-    upper: PathBuf,
-    candidates: Vec<PathBuf>,
-}
-
-impl PlaceholderTracker {
-    pub fn new(rootfs: &Path, upper: &Path) -> Self {
-        PlaceholderTracker {
-            rootfs: rootfs.to_path_buf(),
-            upper: upper.to_path_buf(),
-            candidates: Vec::new(),
-        }
-    }
-
-    /// The rootfs this tracker creates mount points under.
-    pub fn rootfs(&self) -> &Path {
-        &self.rootfs
-    }
-
-    /// Notes every prefix of `target` (a path under the rootfs) that is not yet in the upper dir.
-    fn note(&mut self, target: &Path) {
-        let Ok(rel) = target.strip_prefix(&self.rootfs) else {
-            return;
-        };
-        let mut prefix = PathBuf::new();
-        for c in rel.components() {
-            prefix.push(c);
-            if std::fs::symlink_metadata(self.upper.join(&prefix)).is_err()
-                && !self.candidates.contains(&prefix)
-            {
-                self.candidates.push(prefix.clone());
-            }
-        }
-    }
-
-    /// The noted entries that now exist in the upper dir, with their current stamps, deepest
-    /// first.
-    pub fn placeholders(&self) -> Vec<(PathBuf, Stamp)> {
-        let mut out: Vec<(PathBuf, Stamp)> = self
-            .candidates
-            .iter()
-            .filter_map(|rel| {
-                let meta = std::fs::symlink_metadata(self.upper.join(rel)).ok()?;
-                Some((rel.clone(), Stamp::of(&meta)))
-            })
-            .collect();
-        out.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
-        out
-    }
-
-    /// Makes sure `dest` (a container path) exists under the rootfs as a directory, or as a
-    /// file when `file` is set, and returns its host path.
-    pub fn ensure(&mut self, dest: &Path, file: bool) -> Result<PathBuf> {
-        let target = secure_join(&self.rootfs, dest)?;
-        if std::fs::symlink_metadata(&target).is_ok() {
-            return Ok(target);
-        }
-        self.note(&target);
-        let dir = if file {
-            target.parent().unwrap_or(&self.rootfs).to_path_buf()
-        } else {
-            target.clone()
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| SetupError::io("create mount point", &dir, e))?;
-        if file {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&target)
-                .map_err(|e| SetupError::io("create mount point", &target, e))?;
-        }
-        Ok(target)
-    }
-}
-
 /// Makes every mount in this (new) mount namespace private, recursively, so nothing mounted
 /// here propagates back to the host.
 pub(crate) fn make_private() -> Result<()> {
@@ -205,16 +124,13 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
                 None::<&str>,
                 &target,
                 None::<&str>,
-                extra
-                    | crate::init::rootless::locked_flags(&target)
-                    | MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT,
+                extra | rootless::locked_flags(&target) | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
                 None::<&str>,
             )
             .map_err(|e| mount_err(format!("remount {what}"), &target, e))?;
         }
     } else {
-        let data = crate::init::rootless::mount_data(&opts.data).join(",");
+        let data = rootless::mount_data(&opts.data).join(",");
         mount(
             Some(&source),
             &target,
@@ -237,73 +153,6 @@ pub fn mount_one(m: &Mount, tracker: &mut PlaceholderTracker) -> Result<()> {
             None::<&str>,
         )
         .map_err(|e| mount_err(format!("set propagation of {what}"), &target, e))?;
-    }
-    Ok(())
-}
-
-/// Creates the spec's device nodes under the rootfs's /dev (a tmpfs by then).
-/// In a user namespace (rootless) the host's nodes are bind-mounted instead.
-pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
-    if crate::init::rootless::active() {
-        return crate::init::rootless::bind_devices(rootfs, devices);
-    }
-    // With no umask, mknod gives each node its mode exactly: no chmod afterwards.
-    let umask = nix::sys::stat::umask(Mode::empty());
-    let made = make_nodes(rootfs, devices);
-    nix::sys::stat::umask(umask);
-    made
-}
-
-fn make_nodes(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
-    let (me_uid, me_gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-    for dev in devices {
-        let target = secure_join(rootfs, dev.path())?;
-        if let Some(parent) = target.parent() {
-            // e.g. /dev/net for /dev/net/tun (an insecure RUN's device).
-            std::fs::create_dir_all(parent)
-                .map_err(|e| SetupError::io("create device directory", parent, e))?;
-        }
-        let kind = match dev.typ() {
-            oci_spec::runtime::LinuxDeviceType::B => SFlag::S_IFBLK,
-            oci_spec::runtime::LinuxDeviceType::P => SFlag::S_IFIFO,
-            _ => SFlag::S_IFCHR,
-        };
-        let mode = dev.file_mode().unwrap_or(0o666);
-        let rdev = makedev(dev.major() as u64, dev.minor() as u64);
-        mknod(&target, kind, Mode::from_bits_truncate(mode), rdev)
-            .map_err(|e| SetupError::io("mknod", &target, e.into()))?;
-        if mode & !0o777 != 0 {
-            // Set-id and sticky bits are not mknod's to set.
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| SetupError::io("chmod", &target, e))?;
-        }
-        // A new node is ours: chown only to someone else.
-        let uid = dev.uid().map(Uid::from_raw).filter(|&u| u != me_uid);
-        let gid = dev.gid().map(Gid::from_raw).filter(|&g| g != me_gid);
-        if uid.is_some() || gid.is_some() {
-            chown(&target, uid, gid).map_err(|e| SetupError::io("chown", &target, e.into()))?;
-        }
-    }
-    Ok(())
-}
-
-/// The standard /dev symlinks (fd, stdin, stdout, stderr, ptmx).
-pub fn dev_symlinks(rootfs: &Path) -> Result<()> {
-    let dev = rootfs.join("dev");
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-        ("core", "/proc/kcore"),
-    ] {
-        let path = dev.join(link);
-        match symlink(target, &path) {
-            // Whatever is there already stays.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            made => made.map_err(|e| SetupError::io("symlink", &path, e))?,
-        }
     }
     Ok(())
 }
@@ -357,7 +206,7 @@ pub fn readonly_paths(rootfs: &Path, paths: &[String]) -> Result<()> {
             None::<&str>,
             &target,
             None::<&str>,
-            crate::init::rootless::locked_flags(&target)
+            rootless::locked_flags(&target)
                 | MsFlags::MS_BIND
                 | MsFlags::MS_REMOUNT
                 | MsFlags::MS_RDONLY
@@ -412,21 +261,5 @@ mod tests {
         let o = opts(&["ro", "rw", "slave"]);
         assert_eq!(o.flags, MsFlags::empty());
         assert_eq!(o.propagation, MsFlags::MS_SLAVE);
-    }
-
-    #[test]
-    fn tracker_reports_new_entries_deepest_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // Without an overlay, rootfs and upper are the same directory.
-        let root = dir.path();
-        std::fs::create_dir(root.join("etc")).expect("mkdir");
-        let mut t = PlaceholderTracker::new(root, root);
-        t.ensure(Path::new("/etc/hosts"), true).expect("ensure");
-        t.ensure(Path::new("/proc"), false).expect("ensure");
-        t.ensure(Path::new("/a/b"), false).expect("ensure");
-        let names: Vec<PathBuf> = t.placeholders().into_iter().map(|(p, _)| p).collect();
-        assert_eq!(names.len(), 4);
-        assert!(names[0] == Path::new("etc/hosts") || names[0] == Path::new("a/b"));
-        assert!(!names.contains(&PathBuf::from("etc")));
     }
 }

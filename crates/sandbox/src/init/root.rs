@@ -1,4 +1,6 @@
-//! The overlay root mount of a run: [`mount`].
+//! The root of a run: [`mount_root`] mounts the overlay of its layers ([`mount_overlay`]), or
+//! binds the copied root of the copy-and-diff snapshotter. [`overlay_tunables`] are the
+//! options every overlay the init mounts takes (the `RUN --mount` layer views too).
 //!
 //! The overlay is mounted with `volatile` (Linux ≥ 5.10) when the kernel accepts it: overlayfs
 //! then skips the fsync it otherwise does after every copy-up and on every `fsync`/`syncfs`
@@ -18,15 +20,35 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
+use crate::init::rootless;
 use crate::shared::error::{Result, SetupError};
 use crate::shared::protocol::InitConfig;
+
+/// Mounts the root at `rootfs`: the overlay, or a bind mount of the copied root.
+pub(crate) fn mount_root(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
+    let Some(copy) = &cfg.rootfs_bind else {
+        return mount_overlay(cfg, rootfs);
+    };
+    nix::mount::mount(
+        Some(copy.as_path()),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|source| SetupError::Mount {
+        what: format!("bind {}", copy.display()),
+        target: rootfs.to_path_buf(),
+        source,
+    })
+}
 
 /// The option that tells overlayfs not to sync its upper dir.
 const VOLATILE: &str = "volatile";
 
 /// Mounts the overlay of `cfg` (lower, upper and work dirs relative to `cfg.scratch`, which
 /// becomes the current directory) at `rootfs`.
-pub(crate) fn mount(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
+fn mount_overlay(cfg: &InitConfig, rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(&cfg.scratch)
         .map_err(|e| SetupError::io("chdir", &cfg.scratch, e))?;
     let work = Path::new(&cfg.work);
@@ -60,7 +82,28 @@ fn options(cfg: &InitConfig) -> String {
         cfg.upper,
         cfg.work
     );
-    data.push_str(&crate::init::start::overlay_tunables());
+    data.push_str(&overlay_tunables());
+    data
+}
+
+/// `,redirect_dir=off,metacopy=off,index=off` for the parameters this kernel's overlayfs
+/// knows: layers stay in the plain upper-dir format.
+pub(crate) fn overlay_tunables() -> String {
+    // `,userxattr` in a user namespace (rootless), where `trusted.*` cannot be written.
+    let mut data = rootless::overlay_options().to_string();
+    for (param, value) in [
+        ("redirect_dir", "off"),
+        ("metacopy", "off"),
+        ("index", "off"),
+    ] {
+        if Path::new("/sys/module/overlay/parameters")
+            .join(param)
+            .exists()
+        {
+            let value = rootless::overlay_param(param, value);
+            data.push_str(&format!(",{param}={value}"));
+        }
+    }
     data
 }
 

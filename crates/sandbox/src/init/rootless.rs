@@ -1,5 +1,5 @@
 //! What the init does differently inside a user namespace (rootless rbuild, see
-//! [`crate::launch::userns`]), where the kernel refuses some of what root may do:
+//! `launch::userns`), where the kernel refuses some of what root may do:
 //! - device nodes cannot be created (`mknod` needs CAP_MKNOD in the initial namespace): the
 //!   host's `/dev/null`, `/dev/zero`… are bind-mounted instead, as rootless runc does;
 //! - flags of mounts inherited from the host (`nosuid`, `nodev`, `noexec`, `ro`, atime) are
@@ -66,17 +66,6 @@ pub(crate) fn set_groups(groups: &[nix::unistd::Gid]) -> Result<()> {
 
 fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
-}
-
-/// Whether slirp4netns can work here: in a user namespace it needs `/dev/net/tun` to be
-/// readable and writable by the caller (mode 0666, as udev makes it on most systems).
-pub(crate) fn tun_usable() -> bool {
-    !active()
-        || std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/net/tun")
-            .is_ok()
 }
 
 /// Bind-mounts the host's device node over an empty file for each device of the spec.

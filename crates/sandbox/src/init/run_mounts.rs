@@ -1,5 +1,6 @@
-//! The init side of `RUN --mount`s: the [`RunMount`]s (see [`crate::launch::mount_plan`]) mounted at
-//! their targets after the root filesystem and the standard mounts, before the command starts.
+//! The init side of `RUN --mount`s: the [`RunMount`]s (made by `launch::mount_plan`) mounted
+//! at their targets after the root filesystem and the standard mounts, before the command
+//! starts.
 //!
 //! - [`prepare`] (the init, in its private mount namespace) makes every source ready in a
 //!   tmpfs mounted at `<scratch>/mnt`, which only this mount namespace sees and which
@@ -26,10 +27,12 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{Mount, MountBuilder};
 use rbuild_ports::SecretFile;
 
-use crate::init::mounts::PlaceholderTracker;
-use crate::launch::mount_plan::{in_target, RunMount, RunSource};
-use crate::shared::error::{Result, SetupError};
+use crate::init::placeholders::PlaceholderTracker;
+use crate::init::root::overlay_tunables;
+use crate::init::rootless;
+use crate::shared::error::{in_target, Result, SetupError};
 use crate::shared::paths::secure_join;
+use crate::shared::protocol::{RunMount, RunSource};
 
 /// The private tmpfs under the scratch dir holding the prepared sources.
 const PRIVATE: &str = "mnt";
@@ -195,7 +198,7 @@ fn overlay(dir: &Path, layers: &[PathBuf], writable: bool) -> Result<PathBuf> {
         mkdir(&dir.join("work"))?;
         data.push_str(",upperdir=upper,workdir=work");
     }
-    data.push_str(&crate::init::start::overlay_tunables());
+    data.push_str(&overlay_tunables());
     let root = dir.join("root");
     mkdir(&root)?;
     std::env::set_current_dir(dir).map_err(|e| SetupError::io("chdir", dir, e))?;
@@ -340,10 +343,8 @@ pub(crate) fn precreate(prepared: &[Prepared], tracker: &mut PlaceholderTracker)
 /// three for a secret).
 fn remount_readonly(p: &Prepared, at: &Path) -> Result<()> {
     use nix::sys::statvfs::{statvfs, FsFlags};
-    let mut flags = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | crate::init::rootless::locked_flags(at);
+    let mut flags =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | rootless::locked_flags(at);
     if let Ok(st) = statvfs(at) {
         for (has, flag) in [
             (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

@@ -16,6 +16,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult, Pid};
 
+use crate::init::loopback::loopback_up;
+use crate::shared::pdeathsig::set_pdeathsig;
+
 /// The namespaces a spare provides.
 pub(crate) const SPARE_FLAGS: CloneFlags = CloneFlags::CLONE_NEWNET
     .union(CloneFlags::CLONE_NEWIPC)
@@ -97,7 +100,7 @@ impl Making {
 /// The helper: unshares, brings `lo` up, reports, and waits to be killed (or for the zygote
 /// to die).
 fn helper(ready: std::io::PipeWriter) -> ! {
-    if crate::init::start::set_pdeathsig().is_err() {
+    if set_pdeathsig().is_err() {
         std::process::exit(1);
     }
     // Hold none of the zygote's descriptors (runs' status sockets) but the pipe.
@@ -107,7 +110,7 @@ fn helper(ready: std::io::PipeWriter) -> ! {
         libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
         libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
     }
-    let ok = unshare(SPARE_FLAGS).is_ok() && crate::init::loopback::loopback_up().is_ok();
+    let ok = unshare(SPARE_FLAGS).is_ok() && loopback_up().is_ok();
     let mut ready = ready;
     let _ = ready.write_all(if ok { b"1" } else { b"0" });
     loop {

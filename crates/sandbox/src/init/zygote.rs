@@ -1,19 +1,20 @@
-//! The zygote's own side (see `zygote` for the protocol): a single-threaded loop that forks
-//! each run's init, keeps spare namespaces ready (`spare_ns`) and reaps.
+//! The zygote's own side (rbuild's is `launch::zygote`, the messages `shared::zygote_protocol`):
+//! a single-threaded loop that forks each run's init, keeps spare namespaces ready
+//! (`init::spare_ns`) and reaps.
 //!
 //! A run that asks for a new pid and mount namespace (every built-in sandbox) is cloned with
 //! `CLONE_NEWPID | CLONE_NEWNS`, so the child is the sandbox's pid 1 at once (no stage 0 and
 //! no second fork), and joins a spare network, IPC and UTS namespace when one is ready; it
-//! unshares the rest itself (`init::pid1_process`). Any other run (the runtime adapter's init)
-//! is a plain fork running the init as a re-executed one would (`init::init_process`).
+//! unshares the rest itself ([`pid1_process`]). Any other run (the runtime adapter's init) is
+//! a plain fork running the init as a re-executed one would ([`init_process`]).
 //!
 //! Every child starts as a fresh init would: the run's status socket as stdin, its output
 //! pipes as stdout and stderr, no other descriptor, an empty signal mask, and the zygote as
 //! the parent its death signal watches.
 
 use std::collections::HashMap;
-use std::io::{IoSliceMut, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use nix::errno::Errno;
@@ -21,27 +22,15 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::init::spare_ns::{Making, Spare, SPARE_FLAGS};
-use crate::launch::zygote::RunFds;
+use crate::init::start::{init_process, pid1_process};
+use crate::shared::pdeathsig::set_pdeathsig;
 use crate::shared::protocol::Status;
-
-/// One message from rbuild.
-enum Message {
-    /// Fork the init of a run.
-    Run(Request),
-    /// Send this signal to this init, if it is still an unreaped child.
-    Kill { pid: Pid, signal: Signal },
-}
-
-/// One run's request as received.
-struct Request {
-    namespaces: CloneFlags,
-    fds: RunFds,
-}
+use crate::shared::trace;
+use crate::shared::zygote_protocol::{receive, Message, Request, RunFds};
 
 /// The zygote's loop (stdin is the control socket). Never returns.
 pub(crate) fn serve() -> ! {
@@ -75,7 +64,7 @@ pub(crate) fn serve() -> ! {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::process::exit(125),
         }
-        crate::shared::trace::mark("zygote: woken");
+        trace::mark("zygote: woken");
         let request = polled[0].any().unwrap_or(true);
         let exited = polled[1].any().unwrap_or(false);
         let spare_ready = polled.get(2).is_some_and(|p| p.any().unwrap_or(true));
@@ -144,7 +133,7 @@ fn clone_child(
         };
         become_init(fds, req.namespaces, flags, spare);
     }
-    crate::shared::trace::mark("zygote: cloned");
+    trace::mark("zygote: cloned");
     let line = if pid < 0 {
         Status::SetupFailed(format!("fork the sandbox init: {}", Errno::last()))
     } else {
@@ -164,7 +153,7 @@ fn clone_child(
 fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Option<&Spare>) -> ! {
     // Should the zygote die before this, the run goes on (or ends on its own: a dead rbuild
     // never sends the config).
-    if crate::init::start::set_pdeathsig().is_err() {
+    if set_pdeathsig().is_err() {
         std::process::exit(125);
     }
     let joined = spare.map_or(CloneFlags::empty(), |s| {
@@ -187,15 +176,15 @@ fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Optio
     if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
         std::process::exit(125);
     }
-    crate::shared::trace::descriptors_closed();
+    trace::descriptors_closed();
     if nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).is_err()
     {
         std::process::exit(125);
     }
     if cloned.contains(CloneFlags::CLONE_NEWPID) {
-        crate::init::start::pid1_process(cloned | joined)
+        pid1_process(cloned | joined)
     } else {
-        crate::init::start::init_process()
+        init_process()
     }
 }
 
@@ -215,54 +204,5 @@ fn reap(running: &mut HashMap<Pid, UnixStream>) {
                 let _ = status.write_all(line.as_bytes());
             }
         }
-    }
-}
-
-/// Receives one message; `None` when rbuild has closed its end.
-fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>, Errno> {
-    let mut payload = [0u8; crate::launch::zygote::KILL_LEN];
-    let mut iov = [IoSliceMut::new(&mut payload)];
-    let mut space = nix::cmsg_space!([RawFd; 3]);
-    let msg = recvmsg::<()>(
-        control.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
-    )?;
-    let mut received = Vec::new();
-    for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: descriptors passed to us are ours to own.
-            received.extend(
-                fds.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    if msg.bytes == 0 && received.is_empty() {
-        return Ok(None);
-    }
-    let bytes = msg.bytes;
-    let word =
-        |i: usize| i32::from_le_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]]);
-    let mut fds = received.into_iter();
-    match (bytes, fds.next(), fds.next(), fds.next()) {
-        (4, Some(status), Some(stdout), Some(stderr)) => Ok(Some(Message::Run(Request {
-            namespaces: CloneFlags::from_bits_truncate(word(0)),
-            fds: RunFds {
-                status: UnixStream::from(status),
-                stdout,
-                stderr,
-            },
-        }))),
-        (crate::launch::zygote::KILL_LEN, None, _, _) => match Signal::try_from(word(4)) {
-            Ok(signal) => Ok(Some(Message::Kill {
-                pid: Pid::from_raw(word(0)),
-                signal,
-            })),
-            Err(_) => Err(Errno::EAGAIN),
-        },
-        // A malformed request: dropping what came closes it, and its run sees the end.
-        _ => Err(Errno::EAGAIN),
     }
 }

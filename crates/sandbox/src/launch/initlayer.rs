@@ -7,7 +7,7 @@
 //! image (`/etc`) is copied up just to hold a mount point. Being the lowest layer, it only fills
 //! gaps: whatever the image has at those paths (a file, a symlink, an opaque `/etc`) wins, and
 //! the setup then falls back to creating the mount point itself (see
-//! [`crate::init::mounts::PlaceholderTracker`]).
+//! `init::placeholders::PlaceholderTracker`).
 
 use std::path::Path;
 

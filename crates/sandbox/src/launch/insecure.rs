@@ -22,6 +22,7 @@ use oci_spec::runtime::{
     Capabilities, Capability, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, Spec,
 };
 
+use crate::shared::caps;
 use crate::shared::error::Result;
 
 /// Character devices an insecure RUN gets when the host has them: (path, major, minor).
@@ -38,13 +39,13 @@ const HOST_DEVICES: &[(&str, i64, i64)] = &[
 /// capabilities": one rbuild lacks cannot be given), or, when that cannot be read, every
 /// capability the running kernel knows.
 fn all_caps() -> Capabilities {
-    let last = crate::shared::caps::last_cap();
+    let last = caps::last_cap();
     let held = own_effective_caps();
     ALL_CAPS
         .iter()
         .copied()
         .filter(|c| {
-            let n = crate::shared::caps::number(*c);
+            let n = caps::number(*c);
             n <= last && held.is_none_or(|set| set & (1u64 << n) != 0)
         })
         .collect()

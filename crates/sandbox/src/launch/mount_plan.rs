@@ -1,5 +1,5 @@
 //! The host side of `RUN --mount`s: the solver's [`ResolvedMount`]s turned into the
-//! [`RunMount`]s the sandbox init receives (see [`crate::init::run_mounts`] for the init side).
+//! [`RunMount`]s the sandbox init receives (`init::run_mounts` is the init side).
 //!
 //! - [`for_init`] orders them **parents first** (a stable sort on the target's depth, so `/a`
 //!   is mounted before `/a/b` and, among equal targets, the last written wins). With the
@@ -13,33 +13,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rbuild_ports::{MountSource, ResolvedMount, SecretFile};
-use serde::{Deserialize, Serialize};
+use rbuild_ports::{MountSource, ResolvedMount};
 
-use crate::shared::error::{Result, SetupError};
+use crate::launch::copydiff;
+use crate::shared::error::{in_target, Result, SetupError};
 use crate::shared::paths::secure_join;
-
-/// One `RUN --mount` as the init receives it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RunMount {
-    /// Absolute path in the sandbox.
-    pub target: String,
-    pub readonly: bool,
-    pub source: RunSource,
-}
-
-/// What a [`RunMount`] shows at its target.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum RunSource {
-    /// `path` of the overlay of `layers` (absolute host paths, **top first**).
-    Layers { layers: Vec<PathBuf>, path: String },
-    /// A host path (a directory, a file or a socket), bound as it is.
-    Bind(PathBuf),
-    /// A new, empty tmpfs (at most `size` bytes).
-    Tmpfs { size: Option<u64> },
-    /// A secret, bound read-only (its `Debug` never shows the contents).
-    File(SecretFile),
-}
+use crate::shared::protocol::{RunMount, RunSource};
 
 /// Directories the copy-and-diff snapshotter made for `Layers` mounts; removed on drop.
 #[derive(Debug, Default)]
@@ -50,14 +29,6 @@ impl Drop for Copies {
         for dir in &self.0 {
             let _ = std::fs::remove_dir_all(dir);
         }
-    }
-}
-
-/// `e`, naming the mount target it happened for.
-pub(crate) fn in_target(target: &str, e: SetupError) -> SetupError {
-    SetupError::RunMount {
-        target: target.to_string(),
-        source: Box::new(e),
     }
 }
 
@@ -87,7 +58,7 @@ pub(crate) fn for_init(
                 Some(work) => {
                     let dir = work.join(format!("mount-{}", copies.0.len()));
                     copies.0.push(dir.clone());
-                    crate::launch::copydiff::CopyRoot::prepare(layers, &dir)
+                    copydiff::CopyRoot::prepare(layers, &dir)
                         .map_err(|e| in_target(&m.target, e))?;
                     let host =
                         secure_join(&dir, Path::new(path)).map_err(|e| in_target(&m.target, e))?;
@@ -112,7 +83,7 @@ pub(crate) fn for_init(
 }
 
 /// Adds the targets of `mounts` whose kind (directory or file) is known before the run to the
-/// init layer at `init_layer` (see [`crate::launch::initlayer`]), with their parents: like the
+/// init layer at `init_layer` (see [`initlayer`](crate::launch::initlayer)), with their parents: like the
 /// standard mount points, they then exist in the merged root without the setup creating
 /// anything in the upper dir (no copy-up of an image directory, nothing to remove after the
 /// run). Being the bottom layer it only fills gaps: where the image has something at a
@@ -187,6 +158,7 @@ fn depth(target: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rbuild_ports::SecretFile;
 
     fn resolved(target: &str, source: MountSource) -> ResolvedMount {
         ResolvedMount {
@@ -283,25 +255,5 @@ mod tests {
         let mounts = vec![resolved("rel/x", MountSource::Tmpfs { size: None })];
         let err = for_init(&mounts, None).expect_err("relative");
         assert!(err.to_string().contains("rel/x"), "{err}");
-    }
-
-    #[test]
-    fn debug_never_shows_a_secret() {
-        let m = RunMount {
-            target: "/run/secrets/s".into(),
-            readonly: true,
-            source: RunSource::File(SecretFile {
-                data: b"hunter2".to_vec(),
-                mode: 0o400,
-                uid: 0,
-                gid: 0,
-            }),
-        };
-        let shown = format!("{m:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("104, 117"),
-            "{shown}"
-        );
-        assert!(shown.contains("len: 7"), "{shown}");
     }
 }

@@ -24,6 +24,17 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Whether slirp4netns can work here: in a user namespace (rootless) it needs `/dev/net/tun`
+/// to be readable and writable by the caller (mode 0666, as udev makes it on most systems).
+pub(crate) fn tun_usable() -> bool {
+    !rbuild_cache::overlay::in_user_namespace()
+        || std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_ok()
+}
+
 /// A running slirp4netns attached to one sandbox; stopped and reaped on drop.
 pub struct Slirp {
     child: Child,

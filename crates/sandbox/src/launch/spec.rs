@@ -3,8 +3,8 @@
 //! /etc/hosts, /etc/resolv.conf and /etc/hostname), devices, masked and read-only paths as in
 //! runc's default spec, and rlimits never above the caller's own hard limits.
 //!
-//! The same spec drives the built-in init ([`crate::init_main`]) and an external runtime
-//! ([`crate::RuncExecutor`]).
+//! The same spec drives the built-in init (`init::pid1`) and an external runtime
+//! ([`RuncExecutor`](crate::launch::runc::RuncExecutor)).
 
 use std::path::{Path, PathBuf};
 
@@ -16,11 +16,12 @@ use oci_spec::runtime::{
 };
 use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
+use crate::launch::insecure;
 use crate::shared::caps::DOCKER_DEFAULT_CAPS;
-use crate::shared::error::{Result, SetupError};
+use crate::shared::error::Result;
+use crate::shared::seccomp;
 
-/// Docker's PATH when the image and the RUN set none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use crate::shared::runtime_spec::DEFAULT_PATH;
 
 /// The hostname every RUN sees.
 pub const HOSTNAME: &str = "rbuildsandbox";
@@ -167,7 +168,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
     let resources = LinuxResourcesBuilder::default().devices(rules).build()?;
 
     let mut linux = LinuxBuilder::default();
-    if let Some(seccomp) = crate::shared::seccomp::spec_section()? {
+    if let Some(seccomp) = seccomp::spec_section()? {
         linux = linux.seccomp(seccomp);
     }
     let linux = linux
@@ -202,7 +203,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         .linux(linux)
         .build()?;
     if op.security == SecurityMode::Insecure {
-        crate::launch::insecure::apply(&mut spec)?;
+        insecure::apply(&mut spec)?;
     }
     Ok(spec)
 }
@@ -340,11 +341,6 @@ pub fn resolv_conf(host: &str, network: NetworkMode) -> String {
         out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
     out
-}
-
-/// Reads a spec field that [`build_spec`] always sets.
-pub(crate) fn need<T>(value: Option<T>, field: &'static str) -> Result<T> {
-    value.ok_or(SetupError::SpecField { field })
 }
 
 #[cfg(test)]

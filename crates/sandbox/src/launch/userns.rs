@@ -16,7 +16,7 @@
 //!
 //! After entering, a probe mounts an overlay (with `userxattr`) in a throwaway mount namespace
 //! on the store's filesystem; when that fails the executor uses the copy-and-diff snapshotter
-//! ([`crate::Snapshotter::detect`] asks [`state`]).
+//! ([`Snapshotter::detect`](crate::launch::snapshotter::Snapshotter::detect) asks [`state`]).
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -25,6 +25,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
+use crate::launch::slirp;
+use crate::shared::pdeathsig;
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -130,13 +132,13 @@ impl Rootless {
                  the copy-and-diff snapshotter (same layers, slower)"
             ));
         }
-        if crate::launch::slirp::find().is_none() {
+        if slirp::find().is_none() {
             out.push(
                 "rootless: slirp4netns is not installed: RUN with the default network gets \
                  loopback only"
                     .to_string(),
             );
-        } else if !crate::init::rootless::tun_usable() {
+        } else if !slirp::tun_usable() {
             out.push(
                 "rootless: /dev/net/tun is not usable by this user (slirp4netns needs mode \
                  0666): RUN with the default network gets loopback only"
@@ -316,7 +318,7 @@ fn enter_mapped(args: &[Vec<String>; 2]) -> Result<(), UsernsError> {
     match unsafe { fork() }.map_err(sys("fork"))? {
         ForkResult::Child => {
             drop((ready_r, go_w));
-            crate::init::start::set_pdeathsig().map_err(|_| UsernsError::Sys {
+            pdeathsig::set_pdeathsig().map_err(|_| UsernsError::Sys {
                 op: "set parent death signal",
                 source: Errno::last(),
             })?;

@@ -1,30 +1,20 @@
 //! The sandbox zygote, rbuild's side: one re-executed init per init program, started on the
 //! first RUN, that forks the init of every later run (the zygote's own side is
-//! `zygote_serve`).
+//! `init::zygote`).
 //!
 //! Re-executing rbuild for each RUN cost about 1.8 ms (spawn, loading and relocating a large
 //! binary, starting its runtime), and unsharing a network namespace another 0.5 ms; a clone
 //! of the small, single-threaded zygote into namespaces it made ahead costs a fraction of
 //! that.
 //!
-//! Protocol: rbuild holds one end of a `SOCK_SEQPACKET` pair (the zygote's stdin) and sends
-//! one message per run: the namespaces the spec asks for (clone flags, 4 bytes little-endian)
-//! with, as `SCM_RIGHTS`, the status socket, the stdout pipe and the stderr pipe. The zygote
-//! writes [`crate::shared::protocol::Status::Started`] with the init's pid on the status socket right
-//! after the clone. To cancel a run, rbuild sends a kill message (the init's pid and a
-//! signal, [`KILL_LEN`] bytes, no descriptors); the zygote signals the pid only while it is
-//! its unreaped child, so a reused pid is never hit. When the init is reaped, the zygote writes
-//! [`crate::shared::protocol::Status::InitEnded`] on the status socket: a run whose init died without
-//! reporting learns how it ended.
+//! The messages are [`zygote_protocol`](crate::shared::zygote_protocol)'s.
 //!
 //! Lifetime: the zygote exits when rbuild's end of the pair closes (rbuild exited or was
 //! killed); its children have it as their parent-death signal's parent, so they die with it.
 //! A zygote that died is started again on the next run.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -32,29 +22,13 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::socket::{
-    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use rbuild_ports::{CancelGuard, CancelToken};
 
 use crate::shared::error::{Result, SetupError};
-
-/// `argv[2]` (after [`crate::INIT_ARG`]) that makes the init serve as the zygote.
-pub(crate) const ZYGOTE_ARG: &str = "zygote";
-
-/// Length of a kill message: the init's pid and the signal, 4 bytes little-endian each.
-pub(crate) const KILL_LEN: usize = 8;
-
-/// The descriptors of one run, handed to the zygote.
-pub(crate) struct RunFds {
-    /// The child's end of the status socket (its stdin).
-    pub status: UnixStream,
-    /// The write end of the stdout pipe.
-    pub stdout: OwnedFd,
-    /// The write end of the stderr pipe.
-    pub stderr: OwnedFd,
-}
+use crate::shared::trace;
+use crate::shared::zygote_protocol::{send_kill, send_run, RunFds, INIT_ARG, ZYGOTE_ARG};
 
 /// A running zygote, as rbuild sees it.
 struct Zygote {
@@ -81,7 +55,7 @@ pub(crate) fn launch(init_exe: &Path, namespaces: CloneFlags, fds: RunFds) -> Re
         let Some(zygote) = all.get(init_exe) else {
             continue;
         };
-        match send_request(&zygote.control, namespaces, &fds) {
+        match send_run(&zygote.control, namespaces, &fds) {
             Ok(()) => return Ok(()),
             Err(e) if attempt == 0 && matches!(e, Errno::EPIPE | Errno::ECONNRESET) => {
                 if let Some(mut dead) = all.remove(init_exe) {
@@ -106,7 +80,7 @@ fn start(init_exe: &Path) -> Result<Zygote> {
     )
     .map_err(|e| SetupError::sys("create the sandbox zygote's socket pair", e))?;
     let process = Command::new(init_exe)
-        .arg(crate::INIT_ARG)
+        .arg(INIT_ARG)
         .arg(ZYGOTE_ARG)
         .stdin(Stdio::from(theirs))
         .stdout(Stdio::null())
@@ -115,32 +89,11 @@ fn start(init_exe: &Path) -> Result<Zygote> {
             exe: init_exe.to_path_buf(),
             source,
         })?;
-    crate::shared::trace::mark("rbuild: zygote spawned");
+    trace::mark("rbuild: zygote spawned");
     Ok(Zygote {
         control: ours,
         process,
     })
-}
-
-fn send_request(
-    control: &OwnedFd,
-    namespaces: CloneFlags,
-    fds: &RunFds,
-) -> std::result::Result<(), Errno> {
-    let raw = [
-        fds.status.as_raw_fd(),
-        fds.stdout.as_raw_fd(),
-        fds.stderr.as_raw_fd(),
-    ];
-    let cmsg = [ControlMessage::ScmRights(&raw)];
-    sendmsg::<()>(
-        control.as_raw_fd(),
-        &[IoSlice::new(&namespaces.bits().to_le_bytes())],
-        &cmsg,
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map(|_| ())
 }
 
 /// Has the zygote of `init_exe` send `signal` to its init `pid`, if that is still its
@@ -150,17 +103,8 @@ pub(crate) fn kill(init_exe: &Path, pid: u32, signal: Signal) {
     let Some(zygote) = all.get(init_exe) else {
         return;
     };
-    let mut message = [0u8; KILL_LEN];
-    message[..4].copy_from_slice(&pid.to_le_bytes());
-    message[4..].copy_from_slice(&(signal as i32).to_le_bytes());
     // A dead zygote took its inits with it: nothing left to kill.
-    let _ = sendmsg::<()>(
-        zygote.control.as_raw_fd(),
-        &[IoSlice::new(&message)],
-        &[],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    );
+    let _ = send_kill(&zygote.control, pid, signal);
 }
 
 /// Stops one run's init on cancellation, through its zygote: at once if its pid is known, else

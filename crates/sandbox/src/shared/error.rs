@@ -118,5 +118,13 @@ impl SetupError {
     }
 }
 
+/// `e`, naming the `RUN --mount` target it happened for ([`SetupError::RunMount`]).
+pub(crate) fn in_target(target: &str, e: SetupError) -> SetupError {
+    SetupError::RunMount {
+        target: target.to_string(),
+        source: Box::new(e),
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = SetupError> = std::result::Result<T, E>;

@@ -1,18 +1,19 @@
 //! What rbuild and its re-executed sandbox init say to each other.
 //!
-//! rbuild has the zygote (module `zygote`) fork an init with one end of a Unix socket pair as
-//! its stdin; the init says [`Status::Started`], and rbuild writes one [`InitConfig`] as a
-//! JSON line on it. When the config asks for a user-mode network (`slirp`),
-//! the init reports [`Status::NetnsReady`] once its network namespace exists; rbuild attaches
-//! slirp4netns to it and then writes [`NETWORK_GO`] as a line (or shuts its side down, which
-//! fails the setup). The command's stdin is /dev/null. The init reports on the same socket with
-//! one JSON [`Status`] per line: the placeholders it created (so rbuild can remove them from
-//! the layer afterwards), then exactly one final line saying how the command ended or why the
-//! setup failed.
+//! rbuild has the zygote fork an init with one end of a Unix socket pair as its stdin (see
+//! `zygote_protocol`); the zygote says [`Status::Started`] on it, and rbuild writes one
+//! [`InitConfig`] (with the `RUN --mount`s as [`RunMount`]s) as a JSON line on it. When the
+//! config asks for a user-mode network (`slirp`), the init reports [`Status::NetnsReady`] once
+//! its network namespace exists; rbuild attaches slirp4netns to it and then writes
+//! [`NETWORK_GO`] as a line (or shuts its side down, which fails the setup). The command's
+//! stdin is /dev/null. The init reports on the same socket with one JSON [`Status`] per line:
+//! the placeholders it created (so rbuild can remove them from the layer afterwards), then
+//! exactly one final line saying how the command ended or why the setup failed.
 
 use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
+use rbuild_ports::SecretFile;
 use rbuild_types::ByteString;
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +51,9 @@ pub struct InitConfig {
     /// Hand the spec to this OCI runtime (runc, crun) instead of running it in-process; the
     /// scratch dir is then the bundle.
     pub runtime: Option<PathBuf>,
-    /// The `RUN --mount`s, parents first (see [`crate::launch::mount_plan`]).
+    /// The `RUN --mount`s, parents first (made by `launch::mount_plan`).
     #[serde(default)]
-    pub run_mounts: Vec<crate::launch::mount_plan::RunMount>,
+    pub run_mounts: Vec<RunMount>,
     /// The command's argv when an argument is not UTF-8. The spec's `process.args` can only
     /// hold text (it then shows such bytes as U+FFFD, for display only): the built-in init
     /// executes these bytes instead, and an OCI runtime (whose `config.json` is JSON text)
@@ -75,6 +76,28 @@ impl InitConfig {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// One `RUN --mount` as the init receives it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunMount {
+    /// Absolute path in the sandbox.
+    pub target: String,
+    pub readonly: bool,
+    pub source: RunSource,
+}
+
+/// What a [`RunMount`] shows at its target.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RunSource {
+    /// `path` of the overlay of `layers` (absolute host paths, **top first**).
+    Layers { layers: Vec<PathBuf>, path: String },
+    /// A host path (a directory, a file or a socket), bound as it is.
+    Bind(PathBuf),
+    /// A new, empty tmpfs (at most `size` bytes).
+    Tmpfs { size: Option<u64> },
+    /// A secret, bound read-only (its `Debug` never shows the contents).
+    File(SecretFile),
 }
 
 /// One line on the status pipe.
@@ -125,5 +148,30 @@ impl Stamp {
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let m = RunMount {
+            target: "/run/secrets/s".into(),
+            readonly: true,
+            source: RunSource::File(SecretFile {
+                data: b"hunter2".to_vec(),
+                mode: 0o400,
+                uid: 0,
+                gid: 0,
+            }),
+        };
+        let shown = format!("{m:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("104, 117"),
+            "{shown}"
+        );
+        assert!(shown.contains("len: 7"), "{shown}");
     }
 }
