@@ -72,8 +72,9 @@
 //! ```
 //!
 //! `launch` and `init` never import each other, `shared` imports neither, and within each
-//! layer the modules form a DAG (drawn in `init/mod.rs` and `launch/mod.rs`). The crate root
-//! only re-exports the public items below.
+//! layer the modules form a DAG (drawn in `init/mod.rs` and `launch/mod.rs`). The test
+//! `tests/layers.rs` checks both over the `crate::` and `super::` paths of `src/`. The crate
+//! root only re-exports the public items below.
 
 mod init;
 mod launch;
