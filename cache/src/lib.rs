@@ -73,9 +73,6 @@ mod snapshots;
 mod space;
 mod store;
 
-use rbuild_types::Digest;
-use serde::{Deserialize, Serialize};
-
 pub use blobs::BlobWriter;
 pub use cache_mounts::{
     CacheMountError, CacheMountLease, CacheMountPrune, CacheMountRequest, CacheMountSharing,
@@ -91,7 +88,6 @@ pub use prune::{DiskUsage, PruneReport};
 pub use snapshots::PreparedSnapshot;
 pub use store::Store;
 
-/// Identifies an unpacked layer in the snapshot store. Base-image layers are identified by
-/// their diff_id; layers built here by the cache key of the vertex that made them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct SnapshotId(pub Digest);
+/// Identifies an unpacked layer in the snapshot store (defined in `rbuild-types`, where the
+/// ports can name it too).
+pub use rbuild_types::SnapshotId;

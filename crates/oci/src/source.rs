@@ -1,5 +1,5 @@
-//! [`RegistrySource`]: the solver's [`ImageSource`] port, backed by the local store and
-//! registries.
+//! [`RegistrySource`]: the [`ImageSource`] port (of `rbuild-ports`), backed by the local store
+//! and registries.
 //!
 //! `resolve` looks, in order, at
 //! 1. the local image store: a tag equal to the reference's familiar name (`busybox:latest`)
@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rbuild_cache::{CacheError, LayerBlob, LayerInfo, SnapshotId, Store};
-use rbuild_solver::ports::{ImageSource, ResolvedImage, SourceError};
+use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform};
 
 use crate::config::{self as image_config, ParsedConfig};

@@ -20,10 +20,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rbuild_graph::{ExecOp, NetworkMode};
-use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
-use rbuild_solver::ports::{
+use rbuild_ports::{
     ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,
 };
+use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -69,7 +69,7 @@ fn run_once(
     let work = dir.join(format!("work-{n}"));
     std::fs::create_dir(&upper).expect("mkdir upper");
     std::fs::create_dir(&work).expect("mkdir work");
-    let cancel = rbuild_solver::cancel::CancelToken::new();
+    let cancel = rbuild_ports::CancelToken::new();
     let start = Instant::now();
     exec.run(ExecRequest {
         op: &op,

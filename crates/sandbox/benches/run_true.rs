@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_ports::{ExecRequest, Executor, LogSink, LogStream};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
-use rbuild_solver::ports::{ExecRequest, Executor, LogSink, LogStream};
 use rbuild_types::Digest;
 
 #[path = "../tests/common/mod.rs"]
@@ -68,7 +68,7 @@ fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: 
     let id = SnapshotId(Digest::of(
         format!("bench-{}-{n}", std::process::id()).as_bytes(),
     ));
-    let cancel = rbuild_solver::cancel::CancelToken::new();
+    let cancel = rbuild_ports::CancelToken::new();
     let start = Instant::now();
     let prepared = store.prepare_snapshot().expect("prepare snapshot");
     let t1 = Instant::now();

@@ -150,7 +150,7 @@ fn copy_snapshotter_fails_like_overlay() {
     let exec = NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy);
     let (res, log) = f.run_with(&exec, "echo x > /x; exit 4", "", NetworkMode::None);
     assert!(
-        matches!(res, Err(rbuild_solver::ports::ExecError::Exit(4))),
+        matches!(res, Err(rbuild_ports::ExecError::Exit(4))),
         "{}",
         explain(&res, &log)
     );

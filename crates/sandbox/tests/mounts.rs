@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{can_run, explain, init_exe, Collect, Fixture};
 use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
+use rbuild_ports::{ExecError, Executor, MountSource, ResolvedMount, SecretFile};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor, Snapshotter};
-use rbuild_solver::ports::{ExecError, Executor, MountSource, ResolvedMount, SecretFile};
 
 const RUNC: &str = "/usr/sbin/runc";
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{can_run, explain, Fixture};
 use rbuild_graph::{ExecOp, NetworkMode};
-use rbuild_solver::ports::ExecError;
+use rbuild_ports::ExecError;
 
 #[test]
 fn echo_reaches_the_log_sink() {

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use common::{can_run, explain, init_exe, Fixture};
 use rbuild_graph::NetworkMode;
+use rbuild_ports::ExecError;
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
-use rbuild_solver::ports::ExecError;
 
 const RUNC: &str = "/usr/sbin/runc";
 
@@ -110,7 +110,7 @@ fn overhead_of_run_true() {
     let f = Fixture::new();
     let n = 10;
     for (name, exec) in [
-        ("builtin", &builtin as &dyn rbuild_solver::ports::Executor),
+        ("builtin", &builtin as &dyn rbuild_ports::Executor),
         ("runc", &runc_exec),
     ] {
         let start = Instant::now();
@@ -150,7 +150,7 @@ fn runc_cancel_kills_the_container() {
     // A number no other test sleeps for, so its processes can be found on the host.
     let marker = (700_000 + std::process::id() % 100_000).to_string();
     let op = common::sleepers(&marker);
-    let cancel = rbuild_solver::cancel::CancelToken::new();
+    let cancel = rbuild_ports::CancelToken::new();
     let canceller = {
         let cancel = cancel.clone();
         let marker = marker.clone();

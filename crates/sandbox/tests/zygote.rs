@@ -185,7 +185,7 @@ fn cancelled_run_leaves_nothing(marker_base: u32, cancel_before: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let f = Fixture::new();
     let marker = (marker_base + std::process::id() % 100_000).to_string();
-    let cancel = rbuild_solver::cancel::CancelToken::new();
+    let cancel = rbuild_ports::CancelToken::new();
     if cancel_before {
         cancel.cancel();
     }

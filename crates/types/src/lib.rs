@@ -2,8 +2,9 @@
 //!
 //! Every other crate speaks in these types: a content [`Digest`], a target [`Platform`], a
 //! normalised [`ImageRef`] (Docker reference rules), a source [`Span`] into a Dockerfile,
-//! [`ByteString`] (with the escaped form of [`bytes`]) for bytes that need not be UTF-8, and
-//! [`root_path`], the one resolver of paths inside an image (over an abstract tree).
+//! [`ByteString`] (with the escaped form of [`bytes`]) for bytes that need not be UTF-8,
+//! [`root_path`], the one resolver of paths inside an image (over an abstract tree), and
+//! [`SnapshotId`], the name of an unpacked layer (the store and the ports both speak of it).
 //! This crate has no I/O and depends on nothing of ours.
 
 pub mod bytes;
@@ -11,10 +12,12 @@ mod digest;
 mod image_ref;
 mod platform;
 pub mod root_path;
+mod snapshot_id;
 mod span;
 
 pub use bytes::ByteString;
 pub use digest::{Digest, DigestError, Hasher};
 pub use image_ref::{ImageRef, ImageRefError, DEFAULT_REGISTRY};
 pub use platform::{Platform, PlatformError};
+pub use snapshot_id::SnapshotId;
 pub use span::Span;

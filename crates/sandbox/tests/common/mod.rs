@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
 use rbuild_sandbox::NamespaceExecutor;
-use rbuild_solver::ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
 
 /// Whether the sandbox can run here; prints why not.
 pub fn can_run(test: &str) -> bool {
@@ -183,9 +183,9 @@ impl Fixture {
         &self,
         exec: &dyn Executor,
         op: &ExecOp,
-        mounts: &[rbuild_solver::ports::ResolvedMount],
+        mounts: &[rbuild_ports::ResolvedMount],
     ) -> (Result<(), ExecError>, Collect) {
-        self.run_request(exec, op, mounts, &rbuild_solver::cancel::CancelToken::new())
+        self.run_request(exec, op, mounts, &rbuild_ports::CancelToken::new())
     }
 
     /// Runs `op` on `exec` with `cancel` as the build's cancellation token.
@@ -193,7 +193,7 @@ impl Fixture {
         &self,
         exec: &dyn Executor,
         op: &ExecOp,
-        cancel: &rbuild_solver::cancel::CancelToken,
+        cancel: &rbuild_ports::CancelToken,
     ) -> (Result<(), ExecError>, Collect) {
         self.run_request(exec, op, &[], cancel)
     }
@@ -202,8 +202,8 @@ impl Fixture {
         &self,
         exec: &dyn Executor,
         op: &ExecOp,
-        mounts: &[rbuild_solver::ports::ResolvedMount],
-        cancel: &rbuild_solver::cancel::CancelToken,
+        mounts: &[rbuild_ports::ResolvedMount],
+        cancel: &rbuild_ports::CancelToken,
     ) -> (Result<(), ExecError>, Collect) {
         let log = Collect::default();
         let res = exec.run(ExecRequest {

@@ -1,0 +1,37 @@
+//! Loopback inside the sandbox: a new network namespace starts with `lo` down; this brings it
+//! up. Outbound access for `NetworkMode::Default` is `launch::slirp`'s job.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::shared::error::{Result, SetupError};
+
+/// Sets the IFF_UP flag on the loopback interface of the current network namespace.
+pub fn loopback_up() -> Result<()> {
+    // SAFETY: plain socket(2) call; the returned fd is owned below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(SetupError::sys("socket for loopback setup", Errno::last()));
+    }
+    // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(SetupError::sys("get flags of lo", Errno::last()));
+    }
+    // SAFETY: the flags member is the active one after SIOCGIFFLAGS.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(SetupError::sys("bring lo up", Errno::last()));
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! The zygote's own side (rbuild's is `launch::zygote`, the messages `shared::zygote_protocol`):
+//! a single-threaded loop that forks each run's init, keeps spare namespaces ready
+//! (`init::spare_ns`) and reaps.
+//!
+//! A run that asks for a new pid and mount namespace (every built-in sandbox) is cloned with
+//! `CLONE_NEWPID | CLONE_NEWNS`, so the child is the sandbox's pid 1 at once (no stage 0 and
+//! no second fork), and joins a spare network, IPC and UTS namespace when one is ready; it
+//! unshares the rest itself ([`pid1_process`]). Any other run (the runtime adapter's init) is
+//! a plain fork running the init as a re-executed one would ([`init_process`]).
+//!
+//! Every child starts as a fresh init would: the run's status socket as stdin, its output
+//! pipes as stdout and stderr, no other descriptor, an empty signal mask, and the zygote as
+//! the parent its death signal watches.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::init::spare_ns::{Making, Spare, SPARE_FLAGS};
+use crate::init::start::{init_process, pid1_process};
+use crate::shared::pdeathsig::set_pdeathsig;
+use crate::shared::protocol::Status;
+use crate::shared::trace;
+use crate::shared::zygote_protocol::{receive, Message, Request, RunFds};
+
+/// The zygote's loop (stdin is the control socket). Never returns.
+pub(crate) fn serve() -> ! {
+    // SAFETY: fd 0 is the control socket rbuild gave us, owned from here on.
+    let control = unsafe { OwnedFd::from_raw_fd(0) };
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    if mask.thread_block().is_err() {
+        std::process::exit(125);
+    }
+    let Ok(exits) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+    else {
+        std::process::exit(125);
+    };
+    // Each child's status socket, until the child is reaped.
+    let mut running: HashMap<Pid, UnixStream> = HashMap::new();
+    let mut spare: Option<Spare> = None;
+    let mut making = Making::start();
+    // A helper that failed (say, no right to make namespaces) is not tried again: the inits
+    // unshare their own.
+    let mut spares_work = true;
+    loop {
+        let mut polled = vec![
+            PollFd::new(control.as_fd(), PollFlags::POLLIN),
+            PollFd::new(exits.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(m) = &making {
+            polled.push(PollFd::new(m.ready_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut polled, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => std::process::exit(125),
+        }
+        trace::mark("zygote: woken");
+        let request = polled[0].any().unwrap_or(true);
+        let exited = polled[1].any().unwrap_or(false);
+        let spare_ready = polled.get(2).is_some_and(|p| p.any().unwrap_or(true));
+        drop(polled);
+        if spare_ready {
+            spare = making.take().and_then(Making::finish);
+            spares_work = spare.is_some();
+        }
+        if exited {
+            while exits.read_signal().ok().flatten().is_some() {}
+            reap(&mut running);
+        }
+        if request {
+            match receive(&control) {
+                Ok(Some(Message::Kill { pid, signal })) => {
+                    if running.contains_key(&pid) {
+                        let _ = nix::sys::signal::kill(pid, signal);
+                    }
+                }
+                Ok(Some(Message::Run(req))) => {
+                    // A sandbox's init: pid 1 of new pid and mount namespaces at once, in the
+                    // spare's other namespaces.
+                    let sandbox = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
+                    if req.namespaces.contains(sandbox) {
+                        clone_child(req, sandbox, spare.take().as_ref(), &mut running);
+                    } else {
+                        clone_child(req, CloneFlags::empty(), None, &mut running);
+                    }
+                    if spares_work && spare.is_none() && making.is_none() {
+                        making = Making::start();
+                    }
+                }
+                Ok(None) => std::process::exit(0),
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(_) => std::process::exit(125),
+            }
+        }
+    }
+}
+
+/// Clones (forks, with `flags`) the init of one run; the zygote keeps only its status socket
+/// and says the init's pid first.
+fn clone_child(
+    req: Request,
+    flags: CloneFlags,
+    spare: Option<&Spare>,
+    running: &mut HashMap<Pid, UnixStream>,
+) {
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let mut status = req.fds.status;
+    if pid == 0 {
+        let fds = RunFds {
+            status,
+            stdout: req.fds.stdout,
+            stderr: req.fds.stderr,
+        };
+        become_init(fds, req.namespaces, flags, spare);
+    }
+    trace::mark("zygote: cloned");
+    let line = if pid < 0 {
+        Status::SetupFailed(format!("fork the sandbox init: {}", Errno::last()))
+    } else {
+        Status::Started(pid as u32)
+    };
+    if let Ok(mut text) = serde_json::to_string(&line) {
+        text.push('\n');
+        let _ = status.write_all(text.as_bytes());
+    }
+    if pid > 0 {
+        running.insert(Pid::from_raw(pid as i32), status);
+    }
+}
+
+/// In the cloned child: joins the spare namespaces, takes the state of a freshly started
+/// init, then runs as pid 1 (cloned into new pid and mount namespaces) or as a plain init.
+fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Option<&Spare>) -> ! {
+    // Should the zygote die before this, the run goes on (or ends on its own: a dead rbuild
+    // never sends the config).
+    if set_pdeathsig().is_err() {
+        std::process::exit(125);
+    }
+    let joined = spare.map_or(CloneFlags::empty(), |s| {
+        s.enter(wanted & SPARE_FLAGS & !cloned)
+    });
+    let moves = [
+        (fds.status.as_raw_fd(), 0),
+        (fds.stdout.as_raw_fd(), 1),
+        (fds.stderr.as_raw_fd(), 2),
+    ];
+    for (from, to) in moves {
+        // dup2 clears close-on-exec on the new descriptor; the originals are closed below.
+        if nix::unistd::dup2(from, to).is_err() {
+            std::process::exit(125);
+        }
+    }
+    std::mem::forget(fds);
+    // Everything else: the control socket, the signalfd, spares, other runs' status sockets.
+    // SAFETY: close_range with plain integer arguments.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
+        std::process::exit(125);
+    }
+    trace::descriptors_closed();
+    if nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).is_err()
+    {
+        std::process::exit(125);
+    }
+    if cloned.contains(CloneFlags::CLONE_NEWPID) {
+        pid1_process(cloned | joined)
+    } else {
+        init_process()
+    }
+}
+
+/// Reaps every exited child and tells its run how it ended (spare helpers have no run).
+fn reap(running: &mut HashMap<Pid, UnixStream>) {
+    loop {
+        let (pid, how) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, format!("exit status: {code}")),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, format!("signal: {sig}")),
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => continue,
+        };
+        if let Some(mut status) = running.remove(&pid) {
+            if let Ok(mut line) = serde_json::to_string(&Status::InitEnded(how)) {
+                line.push('\n');
+                // The run may be over and its end of the socket gone: nobody to tell then.
+                let _ = status.write_all(line.as_bytes());
+            }
+        }
+    }
+}

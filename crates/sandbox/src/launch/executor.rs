@@ -1,0 +1,72 @@
+//! [`NamespaceExecutor`]: the built-in [`Executor`]. It prepares a private scratch dir (layer
+//! links, generated /etc files, the rootfs mount point: `launch::scratch`), has the zygote of
+//! `init_exe` (`launch::zygote`: `init_exe` re-executed once with `INIT_ARG`) fork an init,
+//! hands it the spec over a socket on its stdin, streams the command's stdout/stderr to the
+//! request's [`LogSink`](rbuild_ports::LogSink) while it reads the init's status socket up to
+//! the command's end (`launch::run_init`, `launch::run_io`), and finally removes the setup's
+//! placeholders (if any: the init layer usually provides every mount point) from the upper dir
+//! (`launch::snapshotter`). The zygote reaps the init (the namespaces' teardown takes
+//! milliseconds) off rbuild's path. Scratch dirs live on /dev/shm when it is a tmpfs.
+
+use std::path::PathBuf;
+
+use rbuild_graph::NetworkMode;
+use rbuild_ports::{ExecError, ExecRequest, Executor};
+
+use crate::launch::run_init::{setup, Launch};
+use crate::launch::scratch::Scratch;
+use crate::launch::slirp;
+use crate::launch::snapshotter::{run_snapshotted, Snapshotter};
+use crate::shared::trace;
+
+/// Runs each RUN in fresh namespaces with an overlay root, by re-executing `init_exe`.
+#[derive(Debug, Clone)]
+pub struct NamespaceExecutor {
+    init_exe: PathBuf,
+    /// slirp4netns, when installed: outbound network for `NetworkMode::Default`.
+    slirp: Option<PathBuf>,
+    snapshotter: Snapshotter,
+}
+
+impl NamespaceExecutor {
+    /// `init_exe` is the program re-executed as the sandbox's init; it must call
+    /// `init_main` when its `argv[1]` is `INIT_ARG`. The rbuild binary passes
+    /// `/proc/self/exe`.
+    ///
+    /// `NetworkMode::Default` gets outbound access through slirp4netns when it is installed
+    /// (looked up here), and only loopback otherwise.
+    ///
+    /// The snapshotter is [`Snapshotter::detect`]ed; see [`NamespaceExecutor::with_snapshotter`].
+    pub fn new(init_exe: PathBuf) -> Self {
+        NamespaceExecutor {
+            init_exe,
+            slirp: slirp::find().filter(|_| slirp::tun_usable()),
+            snapshotter: Snapshotter::detect(),
+        }
+    }
+
+    /// Uses `snapshotter` for every run.
+    pub fn with_snapshotter(mut self, snapshotter: Snapshotter) -> Self {
+        self.snapshotter = snapshotter;
+        self
+    }
+}
+
+impl Executor for NamespaceExecutor {
+    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
+        let slirp = match req.op.network {
+            NetworkMode::Default => self.slirp.as_deref(),
+            NetworkMode::None | NetworkMode::Host => None,
+        };
+        trace::mark("rbuild: run");
+        let scratch = Scratch::prepare(&req, slirp.is_some()).map_err(setup)?;
+        trace::mark("rbuild: scratch ready");
+        let launch = Launch {
+            init_exe: &self.init_exe,
+            runtime: None,
+            slirp,
+        };
+        let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
+        outcome.into_result()
+    }
+}

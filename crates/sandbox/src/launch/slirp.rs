@@ -1,0 +1,117 @@
+//! User-mode networking for `NetworkMode::Default` with slirp4netns: outbound TCP/UDP through
+//! the host's network stack, DNS forwarded at 10.0.2.3, the host's own loopback unreachable
+//! (`--disable-host-loopback`). Without slirp4netns installed, `Default` falls back to a
+//! loopback-only namespace like `None`.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::shared::error::{Result, SetupError};
+
+/// The DNS server slirp4netns offers inside the namespace.
+pub const DNS: &str = "10.0.2.3";
+
+/// Looks for `slirp4netns` in `PATH` and the usual directories.
+pub fn find() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/usr/local/bin".into()])
+        .map(|dir| dir.join("slirp4netns"))
+        .find(|p| p.is_file())
+}
+
+/// Whether slirp4netns can work here: in a user namespace (rootless) it needs `/dev/net/tun`
+/// to be readable and writable by the caller (mode 0666, as udev makes it on most systems).
+pub(crate) fn tun_usable() -> bool {
+    !rbuild_cache::overlay::in_user_namespace()
+        || std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_ok()
+}
+
+/// A running slirp4netns attached to one sandbox; stopped and reaped on drop.
+pub struct Slirp {
+    child: Child,
+    exit_w: Option<OwnedFd>,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SetupError::sys("create slirp4netns pipe", e))
+}
+
+impl Slirp {
+    /// Attaches slirp4netns to the network namespace of `pid` and waits until `tap0` is
+    /// configured in it.
+    pub fn start(exe: &Path, pid: u32) -> Result<Slirp> {
+        let err = |reason: String| SetupError::Slirp {
+            exe: exe.to_path_buf(),
+            reason,
+        };
+        let (ready_r, ready_w) = pipe()?;
+        let (exit_r, exit_w) = pipe()?;
+        let (ready_fd, exit_fd) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
+        let mut cmd = Command::new(exe);
+        cmd.arg("--configure")
+            .arg("--mtu=65520")
+            .arg("--disable-host-loopback")
+            .arg(format!("--ready-fd={ready_fd}"))
+            .arg(format!("--exit-fd={exit_fd}"))
+            .arg(pid.to_string())
+            .arg("tap0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: the closure only calls async-signal-safe functions (fcntl, prctl).
+        unsafe {
+            cmd.pre_exec(move || {
+                for fd in [ready_fd, exit_fd] {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| err(e.to_string()))?;
+        drop(ready_w);
+        drop(exit_r);
+        let mut byte = [0u8; 1];
+        let ready = File::from(ready_r).read(&mut byte).unwrap_or(0) == 1;
+        let mut slirp = Slirp {
+            child,
+            exit_w: Some(exit_w),
+        };
+        if !ready {
+            let status = slirp.stop();
+            return Err(err(format!(
+                "exited before the network was ready ({status})"
+            )));
+        }
+        Ok(slirp)
+    }
+
+    /// Tells slirp4netns to exit (by closing its exit fd), reaps it and says how it ended.
+    fn stop(&mut self) -> String {
+        self.exit_w = None;
+        match self.child.wait() {
+            Ok(status) => status.to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+impl Drop for Slirp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
