@@ -1,11 +1,11 @@
-//! Golden tests for lowering: every `testdata/lower/<name>.Dockerfile` is parsed, planned and
-//! lowered (with fixed base configs and options) and compared with `<name>.json` (the Graph as
-//! pretty JSON). `UPDATE_GOLDEN=1` rewrites the expected files.
+//! Golden tests for lowering: every `testdata/lower/<name>.Dockerfile` is parsed, planned,
+//! resolved and lowered (with fixed base configs and options) and compared with `<name>.json`
+//! (the Graph as pretty JSON). `UPDATE_GOLDEN=1` rewrites the expected files.
 
-use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::path::PathBuf;
 
-use rbuild_frontend::lower::{lower, plan, BuildOptions};
+use rbuild_frontend::lower::{lower, plan, BuildOptions, ResolveError};
 use rbuild_graph::{HistoryEntry, ImageConfig};
 use rbuild_types::{ImageRef, Platform};
 
@@ -81,18 +81,18 @@ fn render(src: &str) -> String {
         Err(d) => return format!("parse error:\n{}", d.render("Dockerfile", src.as_bytes())),
     };
     let opts = options(src);
-    let p = match plan(&df, &opts) {
+    let mut p = match plan(&df, &opts) {
         Ok(p) => p,
         Err(d) => return format!("plan error:\n{}", d.render("Dockerfile", src.as_bytes())),
     };
-    let bases: BTreeMap<ImageRef, ImageConfig> = p
-        .base_images()
-        .into_iter()
-        .map(|r| {
-            let c = base_config(&r);
-            (r, c)
-        })
-        .collect();
+    let mut resolver = |r: &ImageRef, _: &Platform| Ok::<_, Infallible>(base_config(r));
+    let bases = match p.resolve(&mut resolver) {
+        Ok(bases) => bases,
+        Err(ResolveError::Dockerfile(d)) => {
+            return format!("resolve error:\n{}", d.render("Dockerfile", src.as_bytes()))
+        }
+        Err(ResolveError::Image { source, .. }) => match source {},
+    };
     match lower(&p, &bases) {
         Ok(g) => {
             g.validate().expect("lowered graph is valid");

@@ -8,10 +8,11 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
-use rbuild_frontend::lower::{lower, plan, Plan};
+use rbuild_frontend::lower::{lower, plan, Plan, ResolveError};
 use rbuild_graph::{FileAction, Graph, ImageConfig, Mount, Op, Vertex, VertexId};
-use rbuild_types::ImageRef;
+use rbuild_types::{ImageRef, Platform};
 
 use common::{flat, opts};
 
@@ -31,32 +32,23 @@ fn image(name: &str) -> ImageRef {
     ImageRef::parse(name).expect("reference")
 }
 
-/// Resolves base images the way the binary does: `base` carries `triggers`, every other image
-/// none; after each round the plan learns what the triggers read, until nothing is new.
+/// Resolves base images through the plan's resolver loop: `base` carries `triggers`, every
+/// other image none; the plan learns what the triggers read, until nothing is new.
 fn resolve(
     p: &mut Plan,
     triggers: &[&str],
 ) -> Result<BTreeMap<ImageRef, ImageConfig>, Vec<String>> {
-    let mut bases = BTreeMap::new();
-    loop {
-        let pending: Vec<ImageRef> = p
-            .base_images()
-            .into_iter()
-            .filter(|r| !bases.contains_key(r))
-            .collect();
-        if pending.is_empty() {
-            return Ok(bases);
-        }
-        for r in pending {
-            let c = if r == image("base") {
-                config(triggers)
-            } else {
-                config(&[])
-            };
-            bases.insert(r, c);
-        }
-        p.expand_onbuild(&bases).map_err(flat)?;
-    }
+    let mut resolver = |r: &ImageRef, _: &Platform| -> Result<ImageConfig, Infallible> {
+        Ok(if *r == image("base") {
+            config(triggers)
+        } else {
+            config(&[])
+        })
+    };
+    p.resolve(&mut resolver).map_err(|e| match e {
+        ResolveError::Dockerfile(d) => flat(d),
+        ResolveError::Image { source, .. } => match source {},
+    })
 }
 
 fn lower_with(src: &str, triggers: &[&str]) -> Result<Graph, Vec<String>> {
@@ -237,27 +229,45 @@ fn current_later_and_missing_stages_are_errors_at_the_from() {
 }
 
 #[test]
-fn lower_binds_triggers_without_the_plan_being_expanded() {
-    // A caller that never calls expand_onbuild still gets the stage built, as long as its
-    // base image config is given.
+fn resolving_binds_triggers_and_names_an_image_that_cannot_be_resolved() {
+    // The plan's resolver loop is the one place triggers are expanded: it resolves the base,
+    // binds its trigger to stage `assets`, then resolves that stage's base too.
     let src = "FROM alpine AS assets\nRUN make\nFROM base\n";
-    let p = plan_src(src);
-    let bases: BTreeMap<_, _> = [
-        (image("base"), config(&["COPY --from=assets /out /app"])),
-        (image("alpine"), config(&[])),
-    ]
-    .into_iter()
-    .collect();
+    let mut p = plan_src(src);
+    let mut asked = Vec::new();
+    let mut resolver = |r: &ImageRef, _: &Platform| -> Result<ImageConfig, String> {
+        asked.push(r.to_string());
+        if *r == image("base") {
+            Ok(config(&["COPY --from=assets /out /app"]))
+        } else {
+            Ok(config(&[]))
+        }
+    };
+    let bases = p.resolve(&mut resolver).expect("resolves");
+    assert_eq!(
+        asked,
+        [
+            "docker.io/library/base:latest",
+            "docker.io/library/alpine:latest"
+        ]
+    );
     let g = lower(&p, &bases).expect("lowers");
     assert!(vertex(&g, trigger_vertex(&g).inputs[1])
         .name
         .contains("RUN make"));
-    // Without the stage's base config, lowering says which config is missing.
-    let only_base: BTreeMap<_, _> = [(image("base"), config(&["COPY --from=assets /o /o"]))]
-        .into_iter()
-        .collect();
-    let errs = lower(&p, &only_base)
-        .map_err(flat)
-        .expect_err("missing alpine");
-    assert!(errs[0].contains("alpine"), "{errs:?}");
+    // When the stage's base cannot be resolved, the error says which image.
+    let mut p = plan_src(src);
+    let mut only_base = |r: &ImageRef, _: &Platform| -> Result<ImageConfig, String> {
+        if *r == image("base") {
+            Ok(config(&["COPY --from=assets /o /o"]))
+        } else {
+            Err(format!("no config for {r}"))
+        }
+    };
+    let e = p.resolve(&mut only_base).expect_err("missing alpine");
+    assert!(
+        matches!(&e, ResolveError::Image { reference, .. } if *reference == image("alpine")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("alpine"), "{e}");
 }

@@ -192,6 +192,22 @@ fn run_forms_shell_network_and_no_cache() {
 }
 
 #[test]
+fn the_build_network_is_the_default_of_every_run() {
+    let src = "FROM busybox\nRUN a\nRUN --network=default b\nRUN --network=host c\nRUN --network=none d\n";
+    let modes = |network| {
+        let mut o = opts();
+        o.network = network;
+        let g = build_with(src, &o).expect("lower");
+        execs(&g).iter().map(|e| e.network).collect::<Vec<_>>()
+    };
+    use NetworkMode::{Default, Host, None};
+    assert_eq!(modes(Default), [Default, Default, Host, None]);
+    // `--network=default` means the build's mode, as in BuildKit.
+    assert_eq!(modes(None), [None, None, Host, None]);
+    assert_eq!(modes(Host), [Host, Host, Host, None]);
+}
+
+#[test]
 /// Errors point at the flag at fault when there is one, else at the instruction.
 fn errors_carry_the_instruction_line() {
     let cases = [

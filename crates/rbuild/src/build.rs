@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use rbuild_cache::Store;
 use rbuild_context::BuildContext;
-use rbuild_frontend::lower::{self, BuildOptions};
-use rbuild_graph::{ImageConfig, NetworkMode, Op};
+use rbuild_frontend::lower::{self, BuildOptions, ResolveError};
+use rbuild_graph::{ImageConfig, NetworkMode};
 use rbuild_oci::registry::config::RegistryConfig;
 use rbuild_oci::source::RegistrySource;
 use rbuild_solver::ports::ImageSource;
@@ -228,6 +228,11 @@ fn build(
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
         labels: checked.labels,
+        network: match args.network {
+            NetworkArg::Default => NetworkMode::Default,
+            NetworkArg::None => NetworkMode::None,
+            NetworkArg::Host => NetworkMode::Host,
+        },
     };
     let mut plan = lower::plan(&df, &options)
         .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
@@ -250,34 +255,29 @@ fn build(
 
     // Resolve every base image once: lowering needs their configs, the solver their digests.
     let started = Instant::now();
-    let mut bases = BTreeMap::new();
     let mut resolved = Vec::new();
-    // ONBUILD triggers of a base may read more stages and images: resolve until none is new.
-    let mut pending = plan.base_images();
-    while !pending.is_empty() {
-        for reference in pending {
-            let r = source.resolve(&reference, &platform).map_err(|e| {
-                CliError::Failed(format!(
-                    "failed to resolve source metadata for {reference}: {e}"
-                ))
-            })?;
-            bases.insert(reference.clone(), r.config.clone());
-            resolved.push(r);
+    let mut resolver = |reference: &ImageRef, platform: &Platform| {
+        let r = source.resolve(reference, platform)?;
+        let config = r.config.clone();
+        resolved.push(r);
+        Ok::<_, rbuild_solver::ports::SourceError>(config)
+    };
+    let bases = plan.resolve(&mut resolver).map_err(|e| match e {
+        ResolveError::Dockerfile(d) => {
+            CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes))
         }
-        plan.expand_onbuild(&bases)
-            .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
-        pending = plan.base_images();
-        pending.retain(|r| !bases.contains_key(r));
-    }
+        ResolveError::Image { reference, source } => CliError::Failed(format!(
+            "failed to resolve source metadata for {reference}: {source}"
+        )),
+    })?;
     if !resolved.is_empty() {
         progress.internal(
             "[internal] load metadata for base images",
             started.elapsed().as_secs_f64(),
         );
     }
-    let mut graph = lower::lower(&plan, &bases)
+    let graph = lower::lower(&plan, &bases)
         .map_err(|d| CliError::Dockerfile(d.render(&dockerfile.name, &dockerfile.bytes)))?;
-    apply_network(&mut graph, args.network);
 
     let context_for_cache = Arc::new(context);
     let runtime = crate::executor::parse_runtime(args.runtime.as_deref())?;
@@ -331,22 +331,6 @@ fn explain_scope(context: &str, dockerfile: &str) -> String {
         std::fs::canonicalize(p).map_or_else(|_| p.to_string(), |c| c.display().to_string())
     };
     format!("{}\n{}", canonical(context), canonical(dockerfile))
-}
-
-/// `--network` on the command line sets the mode of RUNs that do not choose one themselves.
-fn apply_network(graph: &mut rbuild_graph::Graph, network: NetworkArg) {
-    let mode = match network {
-        NetworkArg::Default => return,
-        NetworkArg::None => NetworkMode::None,
-        NetworkArg::Host => NetworkMode::Host,
-    };
-    for v in &mut graph.vertices {
-        if let Op::Exec(exec) = &mut v.op {
-            if exec.network == NetworkMode::Default {
-                exec.network = mode;
-            }
-        }
-    }
 }
 
 fn short_name(path: &str) -> &str {

@@ -1,13 +1,14 @@
-//! Fuzzes the whole frontend: arbitrary bytes → parse → typed instructions → plan → lower
-//! (with a stand-in config for every base image), and the rendering of every diagnostic.
+//! Fuzzes the whole frontend: arbitrary bytes → parse → typed instructions → plan → resolve
+//! → lower (with a stand-in config for every base image), and the rendering of every diagnostic.
 //! The first byte picks options (a target stage, build args) so those paths are reached
 //! too. Any panic, stack overflow or timeout is a bug.
 #![no_main]
 
-use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use libfuzzer_sys::fuzz_target;
-use rbuild_frontend::lower::{lower, plan, BuildOptions};
+use rbuild_frontend::lower::{lower, plan, BuildOptions, ResolveError};
+use rbuild_types::{ImageRef, Platform};
 
 fuzz_target!(|data: &[u8]| {
     let (sel, src) = match data.split_first() {
@@ -32,21 +33,32 @@ fuzz_target!(|data: &[u8]| {
         opts.build_args.insert("A".into(), "x".into());
         opts.build_args.insert("IMG".into(), "busybox".into());
     }
-    let p = match plan(&df, &opts) {
+    let mut p = match plan(&df, &opts) {
         Ok(p) => p,
         Err(d) => {
             let _ = d.render("Dockerfile", src);
             return;
         }
     };
-    let mut bases = BTreeMap::new();
-    for r in p.base_images() {
+    let mut resolver = |_: &ImageRef, _: &Platform| {
         let mut config = rbuild_graph::ImageConfig::default();
         if sel & 16 != 0 {
-            config.on_build = vec!["RUN echo onbuild".into(), "COPY a /b".into()];
+            config.on_build = vec![
+                "RUN echo onbuild".into(),
+                "COPY a /b".into(),
+                "COPY --from=0 /x /y".into(),
+            ];
         }
-        bases.insert(r, config);
-    }
+        Ok::<_, Infallible>(config)
+    };
+    let bases = match p.resolve(&mut resolver) {
+        Ok(bases) => bases,
+        Err(ResolveError::Dockerfile(d)) => {
+            let _ = d.render("Dockerfile", src);
+            return;
+        }
+        Err(ResolveError::Image { source, .. }) => match source {},
+    };
     match lower(&p, &bases) {
         Ok(g) => {
             let _ = g.validate();

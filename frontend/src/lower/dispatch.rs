@@ -114,14 +114,13 @@ fn uppercase_cmd(s: &str) -> String {
 }
 
 /// Lowers the needed stages of `plan` into a graph whose target is the target stage.
-/// `bases` holds the config of every image [`Plan::base_images`] lists. Stages that the ONBUILD
-/// triggers of the bases read are built too ([`Plan::onbuild_closure`]).
+/// `bases` holds the config of every base image, as [`Plan::resolve`] returns them (which
+/// also makes the plan need the stages that the ONBUILD triggers of the bases read).
 pub fn lower(plan: &Plan, bases: &BTreeMap<ImageRef, ImageConfig>) -> Result<Graph, Diagnostics> {
     let mut b = Builder::default();
     let mut done: Vec<Option<StageState>> = vec![None; plan.stages.len()];
     let mut errors = Vec::new();
-    let (needed, _) = plan.onbuild_closure(bases)?;
-    for &i in &needed {
+    for &i in &plan.needed {
         let mut stage_errors = Vec::new();
         let state = Lowerer {
             plan,

@@ -2,10 +2,12 @@
 //! trigger into a [`Step`], and binding what it reads (`COPY --from`, `RUN --mount from=`)
 //! to a stage of *this* Dockerfile or to an image.
 //!
-//! Triggers come from the base image's config, known only once the caller has resolved the
-//! base images, so the stages and images they read are added to the plan afterwards
-//! ([`Plan::expand_onbuild`]), and again by [`lower`](super::lower) for itself. A base
-//! *stage*'s triggers are its own `ONBUILD` instructions, known from the file alone.
+//! Triggers come from the base image's config, known only once the caller's resolver has
+//! resolved the base images, so the stages and images they read are added to the plan
+//! afterwards ([`Plan::expand_onbuild`], driven by the one fixpoint of
+//! [`Plan::resolve`](super::resolve)). A base *stage*'s triggers are its own `ONBUILD`
+//! instructions, known from the file alone: [`plan`](super::plan()) binds them.
+//! [`lower`](super::lower) only dispatches the triggers of the stages the plan needs.
 //!
 //! Binding follows BuildKit's `toCommand`/`detectRunMount` for triggers:
 //! - `COPY --from=<n>`: stage `n` of the file (`invalid stage index n` past the end);
@@ -134,7 +136,7 @@ impl Plan {
     /// The stages the target needs once the triggers of every needed stage's base (from
     /// `bases`, or the base stage's `ONBUILD`s) are bound, and the images those triggers
     /// read. A base image missing from `bases` contributes nothing (yet).
-    pub fn onbuild_closure(
+    pub(crate) fn onbuild_closure(
         &self,
         bases: &BTreeMap<ImageRef, ImageConfig>,
     ) -> Result<(Vec<usize>, Vec<ImageRef>), Diagnostics> {
@@ -171,8 +173,9 @@ impl Plan {
 
     /// Adds to the plan what the ONBUILD triggers of its bases read (see
     /// [`Plan::onbuild_closure`]), so [`Plan::base_images`] lists the images to resolve next.
-    /// Call again after resolving them: a stage added here may have a base with triggers.
-    pub fn expand_onbuild(
+    /// [`Plan::resolve`] calls it again after resolving them: a stage added here may have a
+    /// base with triggers.
+    pub(crate) fn expand_onbuild(
         &mut self,
         bases: &BTreeMap<ImageRef, ImageConfig>,
     ) -> Result<(), Diagnostics> {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rbuild_graph::ProxyEnv;
+use rbuild_graph::{NetworkMode, ProxyEnv};
 use rbuild_types::Platform;
 
 /// Build options that change the graph.
@@ -20,6 +20,9 @@ pub struct BuildOptions {
     pub no_cache_filter: Vec<String>,
     /// `--label K=V`: added to the final image config.
     pub labels: BTreeMap<String, String>,
+    /// `--network`: the network of every RUN without `--network` (or with
+    /// `--network=default`), as BuildKit's `llb.Network` default for the build.
+    pub network: NetworkMode,
 }
 
 impl Default for BuildOptions {
@@ -31,6 +34,7 @@ impl Default for BuildOptions {
             no_cache: false,
             no_cache_filter: Vec::new(),
             labels: BTreeMap::new(),
+            network: NetworkMode::Default,
         }
     }
 }

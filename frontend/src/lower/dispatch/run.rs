@@ -61,8 +61,9 @@ impl Lowerer<'_> {
             Some(Security::Insecure) => SecurityMode::Insecure,
             None | Some(Security::Sandbox) => SecurityMode::Sandbox,
         };
+        // `--network=default` (or none given) is the build's mode (`--network` of the build).
         let network = match network.map(|n| n.value) {
-            None | Some(Network::Default) => NetworkMode::Default,
+            None | Some(Network::Default) => self.plan.options.network,
             Some(Network::None) => NetworkMode::None,
             Some(Network::Host) => NetworkMode::Host,
         };

@@ -1,0 +1,108 @@
+//! Base images through a [`Resolver`], and the one ONBUILD fixpoint ([`Plan::resolve`]).
+//!
+//! Lowering needs the config of every base image (its env, workdir, user and ONBUILD
+//! triggers), which only the caller can fetch: the frontend stays pure and asks a
+//! [`Resolver`], as BuildKit's `dockerfile2llb` asks its `ImageMetaResolver`. The builder
+//! implements it with the local store and the registries; tests with a closure.
+//!
+//! ONBUILD triggers of a base image may read more stages and images (`COPY --from`,
+//! `RUN --mount from=`), and a stage added that way may have a base with triggers of its own:
+//! [`Plan::resolve`] resolves, binds the triggers ([`Plan::expand_onbuild`]) and resolves
+//! what they added, until nothing is new. It is the only loop over triggers; [`plan`] binds
+//! the triggers of base *stages* (known from the file alone, so their errors come with the
+//! file's other errors) and [`lower`] dispatches the triggers of the stages it is given.
+//!
+//! Later the same trait resolves named contexts (`--build-context`), as BuildKit's does.
+//!
+//! [`plan`]: super::plan()
+//! [`lower`]: super::lower
+
+use std::collections::BTreeMap;
+
+use rbuild_graph::ImageConfig;
+use rbuild_types::{ImageRef, Platform};
+
+use super::plan::Plan;
+use crate::diagnostics::Diagnostics;
+
+/// What the frontend asks its caller for: the config of a base image.
+pub trait Resolver {
+    /// Why an image could not be resolved (the caller's own error type).
+    type Error;
+
+    /// The config of image `reference` for `platform`. Called once per image and build.
+    fn resolve_image(
+        &mut self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ImageConfig, Self::Error>;
+}
+
+/// A closure is a resolver (tests, fixed configs).
+impl<E, F> Resolver for F
+where
+    F: FnMut(&ImageRef, &Platform) -> Result<ImageConfig, E>,
+{
+    type Error = E;
+
+    fn resolve_image(
+        &mut self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ImageConfig, E> {
+        self(reference, platform)
+    }
+}
+
+/// The configs of the base images a plan uses, by reference.
+pub type BaseConfigs = BTreeMap<ImageRef, ImageConfig>;
+
+/// Why [`Plan::resolve`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError<E> {
+    /// An ONBUILD trigger of a base cannot be bound (at the span of the `FROM` pulling it in).
+    #[error("{0}")]
+    Dockerfile(Diagnostics),
+    /// The resolver failed for `reference`.
+    #[error("failed to resolve source metadata for {reference}")]
+    Image {
+        reference: ImageRef,
+        #[source]
+        source: E,
+    },
+}
+
+impl Plan {
+    /// Resolves every image the needed stages use (`FROM`, `COPY --from`, `RUN --mount from=`,
+    /// and what the ONBUILD triggers of their bases read) once each, in order of first use,
+    /// for the plan's platform. The plan then needs the stages those triggers read; the
+    /// returned configs are what [`lower`](super::lower) takes.
+    pub fn resolve<R: Resolver + ?Sized>(
+        &mut self,
+        resolver: &mut R,
+    ) -> Result<BaseConfigs, ResolveError<R::Error>> {
+        let platform = self.options.platform.clone();
+        let mut bases = BaseConfigs::new();
+        loop {
+            let pending: Vec<ImageRef> = self
+                .base_images()
+                .into_iter()
+                .filter(|r| !bases.contains_key(r))
+                .collect();
+            if pending.is_empty() {
+                return Ok(bases);
+            }
+            for reference in pending {
+                let config = resolver
+                    .resolve_image(&reference, &platform)
+                    .map_err(|source| ResolveError::Image {
+                        reference: reference.clone(),
+                        source,
+                    })?;
+                bases.insert(reference, config);
+            }
+            self.expand_onbuild(&bases)
+                .map_err(ResolveError::Dockerfile)?;
+        }
+    }
+}
