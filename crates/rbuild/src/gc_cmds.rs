@@ -1,24 +1,20 @@
-//! Build-cache maintenance: `rbuild prune [--all] [--keep-storage SIZE] [--filter until=DUR]`,
-//! `rbuild du`, and the automatic garbage collection after a build when the configuration file
-//! (`RBUILD_CONFIG`, see README) sets a limit:
+//! Build-cache maintenance: `rbuild prune [--all] [--keep-storage SIZE] [--filter until=DUR]`
+//! and `rbuild du`. (The automatic garbage collection after a build is the builder's,
+//! `rbuild_builder::gc`.)
 //!
-//! ```toml
-//! [gc]
-//! keep-storage = "10GB"
-//! ```
-//!
-//! Sizes are `docker buildx prune --keep-storage` style: a number with an optional unit `B`,
-//! `KB`/`K`, `MB`/`M`, `GB`/`G`, `TB`/`T` (powers of 1024, like Docker's; `KiB`… accepted too).
-//! Durations are Go style (`90m`, `24h`, `1h30m`, `10s`) plus days (`7d`).
+//! Sizes are `docker buildx prune --keep-storage` style ([`parse_size`]). Durations are Go
+//! style (`90m`, `24h`, `1h30m`, `10s`) plus days (`7d`).
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
 use clap::Args;
-use rbuild_cache::{CacheError, PruneOptions, Store};
+use rbuild_builder::gc::{now_unix, parse_size};
+use rbuild_cache::PruneOptions;
 
 use crate::report::CliError;
-use crate::store_cmds::human_size;
+use crate::store_cmds::{human_size, open};
+use crate::usage::UsageError;
 
 /// Flags of `rbuild prune`.
 #[derive(Args, Debug)]
@@ -34,30 +30,14 @@ pub struct PruneArgs {
     pub filters: Vec<String>,
 }
 
-/// Parses `10GB`, `512m`, `1.5GiB`, `1024`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected a number and a unit, like 10GB"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        other => return Err(format!("invalid size {text:?}: unknown unit {other:?}")),
-    };
-    Ok((value * (1u64 << shift) as f64) as u64)
-}
+/// Why a duration was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {0:?}: expected e.g. 24h, 1h30m, 7d")]
+pub struct DurationError(String);
 
 /// Parses `24h`, `1h30m`, `90s`, `7d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?}: expected e.g. 24h, 1h30m, 7d");
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError(text.to_string());
     let mut total = 0f64;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -87,12 +67,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The prune options the flags ask for.
 pub fn options(args: &PruneArgs) -> Result<PruneOptions, CliError> {
     let mut opts = PruneOptions {
@@ -101,39 +75,26 @@ pub fn options(args: &PruneArgs) -> Result<PruneOptions, CliError> {
         ..PruneOptions::default()
     };
     if let Some(size) = &args.keep_storage {
-        opts.keep_storage = Some(parse_size(size).map_err(CliError::Usage)?);
+        opts.keep_storage = Some(parse_size(size).map_err(UsageError::from)?);
     }
     for f in &args.filters {
         match f.split_once('=') {
-            Some(("until", d)) => opts.until = Some(parse_duration(d).map_err(CliError::Usage)?),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "unsupported --filter {f:?}: only until=DURATION is supported"
-                )))
-            }
+            Some(("until", d)) => opts.until = Some(parse_duration(d).map_err(UsageError::from)?),
+            _ => return Err(UsageError::Filter(f.clone()).into()),
         }
     }
     Ok(opts)
-}
-
-fn open(root: &Path) -> Result<Store, CliError> {
-    Store::open(root)
-        .map_err(|e| CliError::Failed(format!("opening the store at {}: {e}", root.display())))
 }
 
 /// `rbuild prune`.
 pub fn prune(root: &Path, args: &PruneArgs) -> Result<(), CliError> {
     let opts = options(args)?;
     let store = open(root)?;
-    let report = store
-        .prune(&opts)
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let report = store.prune(&opts)?;
     println!("{report}");
     if args.all {
         // Like BuildKit's prune --all: cache mounts nobody holds go too.
-        let m = store
-            .prune_cache_mounts()
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+        let m = store.prune_cache_mounts()?;
         if m.removed > 0 {
             println!(
                 "removed {} cache mounts; {} bytes freed",
@@ -165,16 +126,9 @@ const DU_RECORDS: usize = 15;
 /// `rbuild du`.
 pub fn du(root: &Path) -> Result<(), CliError> {
     let store = open(root)?;
-    let d = store
-        .usage_detail()
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let d = store.usage_detail()?;
     let t = &d.totals;
-    let mounts: u64 = store
-        .cache_mounts_usage()
-        .map_err(|e| CliError::Failed(e.to_string()))?
-        .iter()
-        .map(|m| m.size)
-        .sum();
+    let mounts: u64 = store.cache_mounts_usage()?.iter().map(|m| m.size).sum();
     println!("{:<20} {:>10}", "TYPE", "SIZE");
     for (kind, size) in [
         ("snapshots (built)", d.built_snapshots),
@@ -208,84 +162,9 @@ pub fn du(root: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The `[gc]` table of the configuration file.
-#[derive(Debug, Default, serde::Deserialize)]
-struct GcFile {
-    #[serde(default)]
-    gc: GcConfig,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct GcConfig {
-    #[serde(rename = "keep-storage")]
-    keep_storage: Option<String>,
-}
-
-/// The configured automatic GC limit: `[gc] keep-storage` of the first configuration file
-/// that exists (the same files the registry settings come from).
-pub fn configured_keep_storage() -> Result<Option<u64>, String> {
-    let env = |k: &str| std::env::var_os(k).map(PathBuf::from);
-    let paths = rbuild_oci::registry::config::RegistryConfig::candidate_paths(env);
-    let Some(path) = paths.iter().find(|p| p.is_file()) else {
-        return Ok(None);
-    };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let file: GcFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.gc
-        .keep_storage
-        .map(|s| parse_size(&s).map_err(|e| format!("{}: [gc] keep-storage: {e}", path.display())))
-        .transpose()
-}
-
-/// After a build: if a limit is configured and the store is over it, prune least recently
-/// used build cache down to it. Skipped when another rbuild process is using the store.
-/// Problems are warnings: the build itself succeeded.
-pub fn auto_gc(store: &Store) {
-    let limit = match configured_keep_storage() {
-        Ok(Some(limit)) => limit,
-        Ok(None) => return,
-        Err(e) => {
-            eprintln!("warning: automatic garbage collection: {e}");
-            return;
-        }
-    };
-    match store.disk_usage() {
-        Ok(u) if u.total() <= limit => return,
-        Ok(_) => {}
-        Err(e) => {
-            eprintln!("warning: automatic garbage collection: {e}");
-            return;
-        }
-    }
-    let opts = PruneOptions {
-        keep_storage: Some(limit),
-        now_unix: now_unix(),
-        ..PruneOptions::default()
-    };
-    match store.prune(&opts) {
-        Ok(report) => eprintln!(
-            "automatic garbage collection (keep-storage {}): {report}",
-            human_size(limit)
-        ),
-        Err(CacheError::Busy { .. }) => {}
-        Err(e) => eprintln!("warning: automatic garbage collection: {e}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("10GB"), Ok(10 << 30));
-        assert_eq!(parse_size("512m"), Ok(512 << 20));
-        assert_eq!(parse_size("1.5KiB"), Ok(1536));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("10XB").is_err());
-    }
 
     #[test]
     fn durations() {
@@ -313,7 +192,10 @@ mod tests {
             keep_storage: None,
             filters: vec!["type=regular".into()],
         };
-        assert!(matches!(options(&bad), Err(CliError::Usage(_))));
+        assert!(matches!(
+            options(&bad),
+            Err(CliError::Usage(UsageError::Filter(_)))
+        ));
     }
 
     #[test]

@@ -3,31 +3,25 @@
 
 use std::path::Path;
 
+use rbuild_builder::push::push_stored;
+use rbuild_builder::Settings;
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_oci::compress::{CompressSettings, Compression};
 use rbuild_oci::images::{self, DistOptions, LoadedImage};
 use rbuild_oci::manifest::layer_compression;
-use rbuild_oci::registry::{push_image, Client, RegistryConfig};
 use rbuild_oci::source::RegistrySource;
 use rbuild_oci::time::{now_unix, parse_rfc3339};
 use rbuild_solver::ports::ImageSource;
 use rbuild_types::{ImageRef, Platform};
 use serde_json::{json, Value};
 
-use crate::report::CliError;
-use crate::stdio;
-
-fn open(root: &Path) -> Result<Store, CliError> {
-    Store::open(root)
-        .map_err(|e| CliError::Failed(format!("opening the store at {}: {e}", root.display())))
-}
+use crate::report::{ArchiveStep, CliError, PullError};
+use crate::stdio::{self, TerminalRefusal};
+use crate::store_cmds::{open, parse_ref};
+use crate::usage::UsageError;
 
 fn load(store: &Store, reference: &str) -> Result<LoadedImage, CliError> {
-    images::load_image(store, reference).map_err(|e| CliError::Failed(e.to_string()))
-}
-
-fn parse_ref(name: &str) -> Result<ImageRef, CliError> {
-    ImageRef::parse(name).map_err(|e| CliError::Usage(format!("invalid image name {name:?}: {e}")))
+    Ok(images::load_image(store, reference)?)
 }
 
 /// Docker's `units.HumanDuration` of `secs`, plus " ago" (`About a minute ago`, `3 days ago`).
@@ -90,7 +84,7 @@ fn layer_sizes(store: &Store, image: &LoadedImage) -> Vec<u64> {
 
 /// Tags (familiar form) pointing at `image`'s manifest.
 fn repo_tags(store: &Store, image: &LoadedImage) -> Result<Vec<String>, CliError> {
-    let tags = store.tags().map_err(|e| CliError::Failed(e.to_string()))?;
+    let tags = store.tags()?;
     Ok(tags
         .into_iter()
         .filter(|(_, d)| *d == image.manifest_digest)
@@ -100,8 +94,11 @@ fn repo_tags(store: &Store, image: &LoadedImage) -> Result<Vec<String>, CliError
 
 /// The `docker image inspect` object of one image.
 fn inspect_json(store: &Store, image: &LoadedImage) -> Result<Value, CliError> {
-    let raw: Value = serde_json::from_slice(&image.config_bytes)
-        .map_err(|e| CliError::Failed(format!("image config {}: invalid JSON: {e}", image.id())))?;
+    let raw: Value =
+        serde_json::from_slice(&image.config_bytes).map_err(|source| CliError::ConfigJson {
+            id: image.id(),
+            source,
+        })?;
     let field = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
     let text = |k: &str| raw.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut out = json!({
@@ -139,8 +136,7 @@ pub fn inspect(root: &Path, refs: &[String]) -> Result<(), CliError> {
         let image = load(&store, r)?;
         all.push(inspect_json(&store, &image)?);
     }
-    let text = serde_json::to_string_pretty(&Value::Array(all))
-        .map_err(|e| CliError::Failed(format!("formatting JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(&Value::Array(all)).map_err(CliError::Json)?;
     println!("{text}");
     Ok(())
 }
@@ -231,9 +227,7 @@ pub fn save(
 ) -> Result<(), CliError> {
     let output = output.filter(|o| *o != Path::new("-"));
     if output.is_none() {
-        stdio::refuse_terminal_stdout(
-            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
-        )?;
+        stdio::refuse_terminal_stdout(TerminalRefusal::Save).map_err(UsageError::from)?;
     }
     let store = open(root)?;
     let mut list = Vec::new();
@@ -249,7 +243,10 @@ pub fn save(
         list.push((image.manifest_digest, names));
     }
     let name = output.unwrap_or(stdio::stdout_name());
-    let failed = CliError::oci(format!("writing {}", name.display()));
+    let failed = |source| CliError::Archive {
+        step: ArchiveStep::Writing(name.to_path_buf()),
+        source,
+    };
     let options = DistOptions::default();
     match (format, output) {
         (SaveFormat::Docker, Some(path)) => {
@@ -282,8 +279,7 @@ pub fn save(
 pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<(), CliError> {
     let input = input.filter(|i| *i != Path::new("-"));
     if input.is_none() {
-        // docker's words: a terminal is no archive.
-        stdio::refuse_terminal_stdin("requested load from stdin, but stdin is empty")?;
+        stdio::refuse_terminal_stdin(TerminalRefusal::Load).map_err(UsageError::from)?;
     }
     let store = open(root)?;
     let name = input.unwrap_or(stdio::stdin_name());
@@ -291,7 +287,10 @@ pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()
         Some(path) => images::import_archive(&store, path),
         None => images::import_archive_from(&store, std::io::stdin().lock(), name),
     }
-    .map_err(CliError::oci(format!("loading {}", name.display())))?;
+    .map_err(|source| CliError::Archive {
+        step: ArchiveStep::Loading(name.to_path_buf()),
+        source,
+    })?;
     if quiet {
         return Ok(());
     }
@@ -312,25 +311,25 @@ pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()
     Ok(())
 }
 
-fn registry_config() -> Result<RegistryConfig, CliError> {
-    RegistryConfig::load().map_err(|e| CliError::Failed(e.to_string()))
-}
-
 /// `rbuild pull REF`: resolves the reference (for the host platform) in its registry, stores
 /// the manifest, config and layers (unpacked, ready to be a base), and tags it.
 pub fn pull(root: &Path, reference: &str, quiet: bool) -> Result<(), CliError> {
     let name = parse_ref(reference)?;
     let store = std::sync::Arc::new(open(root)?);
+    let settings = Settings::load()?;
     let source =
-        RegistrySource::new(std::sync::Arc::clone(&store), registry_config()?).with_pull(true);
-    let failed = |e: &dyn std::fmt::Display| CliError::Failed(format!("pulling {reference}: {e}"));
+        RegistrySource::new(std::sync::Arc::clone(&store), settings.registries).with_pull(true);
+    let failed = |e: PullError| CliError::Pull {
+        reference: reference.to_string(),
+        source: e,
+    };
     let resolved = source
         .resolve(&name, &Platform::host())
-        .map_err(|e| failed(&e))?;
-    ImageSource::pull(&source, &resolved).map_err(|e| failed(&e))?;
+        .map_err(|e| failed(e.into()))?;
+    ImageSource::pull(&source, &resolved).map_err(|e| failed(e.into()))?;
     if name.tag.is_some() || name.digest.is_none() {
         images::tag_image(&store, &name.to_string(), &resolved.manifest_digest)
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| failed(e.into()))?;
     }
     if quiet {
         println!("{}", name.familiar());
@@ -339,22 +338,6 @@ pub fn pull(root: &Path, reference: &str, quiet: bool) -> Result<(), CliError> {
         println!("Status: Downloaded image for {}", name.familiar());
     }
     Ok(())
-}
-
-/// Pushes stored manifest `manifest` to `target` in its distribution form (gzip layers, OCI
-/// media types unless `options` say otherwise). Returns the pushed manifest's digest.
-pub fn push_stored(
-    store: &Store,
-    manifest: &rbuild_types::Digest,
-    target: &ImageRef,
-    options: &DistOptions,
-) -> Result<rbuild_oci::images::DistImage, CliError> {
-    let dist = images::distribution_image(store, manifest, options)
-        .map_err(|e| CliError::Failed(format!("preparing {target} for push: {e}")))?;
-    let client = Client::new(registry_config()?);
-    push_image(&client, store, &dist.manifest_digest, target)
-        .map_err(|e| CliError::Failed(format!("pushing {target}: {e}")))?;
-    Ok(dist)
 }
 
 /// `rbuild push REF`: uploads a stored image (layers gzip-compressed) to its registry.
@@ -366,7 +349,14 @@ pub fn push(root: &Path, reference: &str) -> Result<(), CliError> {
         compress: CompressSettings::new(Compression::Gzip),
         oci_media_types: true,
     };
-    let dist = push_stored(&store, &image.manifest_digest, &name, &options)?;
+    let settings = Settings::load()?;
+    let dist = push_stored(
+        &store,
+        &image.manifest_digest,
+        &name,
+        &options,
+        &settings.registries,
+    )?;
     println!(
         "{}: digest: {} size: {}",
         name.tag.as_deref().unwrap_or("latest"),

@@ -1,29 +1,30 @@
-//! The rbuild binary: parses the command line, wires the crates together, renders progress and
-//! errors. It is the only crate that prints (DESIGN invariant 6).
+//! The rbuild binary: parses the command line into a build config for the builder
+//! (`rbuild_builder`), renders its progress events and errors, and runs the store commands.
+//! It is the only crate that prints (DESIGN invariant 6).
 //!
 //! It is also the sandbox's init: the built-in executor re-executes `/proc/self/exe` with a
 //! hidden first argument, which is handled before anything else.
 
 mod build;
+mod build_config;
 mod cli;
-mod context_source;
-mod executor;
 mod gc_cmds;
 mod image_cmds;
-mod image_out;
 mod no_space;
-mod output;
 mod progress;
 mod report;
 mod secrets;
 mod settings;
 mod stdio;
 mod store_cmds;
+mod usage;
 
 use clap::Parser;
+use rbuild_builder::{DockerfileError, DockerfileSource};
 
 use crate::cli::{Cli, Command, DebugCommand};
 use crate::report::CliError;
+use crate::usage::UsageError;
 
 fn main() {
     if std::env::args_os()
@@ -47,17 +48,7 @@ fn main() {
     }
     let root = settings::store_root();
     let outcome = match cli.command {
-        Command::Build(args) => match build::run(*args, &root) {
-            Ok(()) => Ok(()),
-            Err((e, df)) => {
-                let src = df.as_ref().map(|d| (d.name.as_str(), d.bytes.as_slice()));
-                eprintln!("{}", e.render(src));
-                if let Some(note) = no_space::note(&e, &root) {
-                    eprintln!("{note}");
-                }
-                std::process::exit(e.exit_code());
-            }
-        },
+        Command::Build(args) => build::run(*args, &root),
         Command::Images => store_cmds::images(&root),
         Command::Tag { source, target } => store_cmds::tag(&root, &source, &target),
         Command::Rmi { names } => store_cmds::rmi(&root, &names),
@@ -77,7 +68,7 @@ fn main() {
         Command::Debug(DebugCommand::Context { file, dir }) => debug_context(file.as_deref(), &dir),
     };
     if let Err(e) = outcome {
-        eprintln!("{}", e.render(None));
+        eprintln!("{}", e.render());
         if let Some(note) = no_space::note(&e, &root) {
             eprintln!("{note}");
         }
@@ -88,11 +79,16 @@ fn main() {
 fn read_file_or_stdin(file: &str) -> Result<Vec<u8>, CliError> {
     if file == "-" {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .map_err(|e| CliError::Usage(format!("reading standard input: {e}")))?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(UsageError::Stdin)?;
         Ok(buf)
     } else {
-        std::fs::read(file).map_err(|e| CliError::Usage(format!("{file}: {e}")))
+        std::fs::read(file).map_err(|source| {
+            UsageError::ReadFile {
+                path: file.to_string(),
+                source,
+            }
+            .into()
+        })
     }
 }
 
@@ -100,17 +96,26 @@ fn read_file_or_stdin(file: &str) -> Result<Vec<u8>, CliError> {
 fn debug_parse(file: &str) -> Result<(), CliError> {
     let bytes = read_file_or_stdin(file)?;
     let name = if file == "-" { "Dockerfile" } else { file };
-    let df =
-        rbuild_frontend::parse(&bytes).map_err(|d| CliError::Dockerfile(d.render(name, &bytes)))?;
+    let df = rbuild_frontend::parse(&bytes).map_err(|diagnostics| {
+        CliError::Dockerfile(Box::new(DockerfileError {
+            file: DockerfileSource {
+                name: name.to_string(),
+                bytes: bytes.clone(),
+            },
+            diagnostics,
+        }))
+    })?;
     println!("{}", rbuild_frontend::dump(&df));
     Ok(())
 }
 
 /// `rbuild debug context`: included paths, then the context digest.
 fn debug_context(file: Option<&std::path::Path>, dir: &std::path::Path) -> Result<(), CliError> {
-    let ctx = rbuild_context::BuildContext::from_dir(dir, file)
-        .map_err(|e| CliError::Failed(format!("build context {}: {e}", dir.display())))?;
+    let ctx =
+        rbuild_context::BuildContext::from_dir(dir, file).map_err(|source| CliError::Context {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     // Streamed: a million-path listing is not built in memory first.
-    rbuild_context::write_debug_listing(&ctx, std::io::stdout().lock())
-        .map_err(|e| CliError::Failed(e.to_string()))
+    rbuild_context::write_debug_listing(&ctx, std::io::stdout().lock()).map_err(CliError::Listing)
 }

@@ -8,6 +8,7 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
+use rbuild_builder::BuildError;
 use rbuild_cache::CacheError;
 use rbuild_oci::OciError;
 use rbuild_solver::VertexError;
@@ -90,7 +91,7 @@ pub fn note(err: &CliError, store_root: &Path) -> Option<String> {
     let limit = found.limit?;
     // A solve writes only into the store; elsewhere, a path inside the store means the store.
     let in_store = found.store
-        || matches!(err, CliError::Solve(_))
+        || matches!(err, CliError::Build(BuildError::Solve { .. }))
         || found
             .path
             .as_deref()
@@ -115,48 +116,55 @@ pub fn note(err: &CliError, store_root: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::ArchiveStep;
+    use rbuild_builder::{Dest, ExportError, ExportStep};
 
     fn enospc() -> std::io::Error {
         std::io::Error::from_raw_os_error(libc::ENOSPC)
     }
 
+    /// A failed step of the export, as a build reports it.
+    fn export(step: ExportStep, source: OciError) -> CliError {
+        CliError::Build(BuildError::Export(ExportError::Oci { step, source }))
+    }
+
     #[test]
     fn names_the_store_or_the_destination() {
         let store = Path::new("/var/lib/rbuild");
-        let in_store = CliError::Oci {
-            context: "exporting the image".into(),
-            source: Box::new(OciError::Io {
+        let in_store = export(
+            ExportStep::Commit,
+            OciError::Io {
                 op: "write a layer blob into the store",
                 path: store.to_path_buf(),
                 source: enospc(),
-            }),
-        };
+            },
+        );
         let text = note(&in_store, store).unwrap();
         assert!(text.contains("no space left on device"), "{text}");
         assert!(text.contains("the store /var/lib/rbuild"), "{text}");
 
-        let cache = CliError::Oci {
-            context: "exporting the image".into(),
-            source: Box::new(OciError::Store {
+        let cache = export(
+            ExportStep::Commit,
+            OciError::Store {
                 op: "store layer".into(),
                 source: Box::new(CacheError::Io {
                     action: "write staging file",
                     path: "/elsewhere/x".into(),
                     source: std::io::Error::from_raw_os_error(libc::EDQUOT),
                 }),
-            }),
-        };
+            },
+        );
         let text = note(&cache, store).unwrap();
         assert!(text.contains("disk quota exceeded: the store"), "{text}");
 
-        let dest = CliError::Oci {
-            context: "writing OCI output /mnt/small/out.tar".into(),
-            source: Box::new(OciError::Io {
+        let dest = export(
+            ExportStep::Oci(Dest::Path("/mnt/small/out.tar".into())),
+            OciError::Io {
                 op: "write archive",
                 path: "/mnt/small/out.tar".into(),
                 source: enospc(),
-            }),
-        };
+            },
+        );
         let text = note(&dest, store).unwrap();
         assert!(
             text.contains("the filesystem of /mnt/small/out.tar"),
@@ -164,16 +172,16 @@ mod tests {
         );
         assert!(!text.contains("store"), "{text}");
 
-        let other = CliError::Oci {
-            context: "x".into(),
-            source: Box::new(OciError::Io {
+        let other = CliError::Archive {
+            step: ArchiveStep::Writing("/x".into()),
+            source: OciError::Io {
                 op: "write",
                 path: "/x".into(),
                 source: std::io::Error::from_raw_os_error(libc::EIO),
-            }),
+            },
         };
         assert_eq!(note(&other, store), None);
-        assert_eq!(note(&CliError::Failed("no space".into()), store), None);
+        assert_eq!(note(&CliError::NoSuchImage("no space".into()), store), None);
     }
 
     #[test]

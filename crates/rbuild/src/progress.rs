@@ -1,4 +1,5 @@
-//! Rendering of the solver's progress events: BuildKit-like plain lines, JSON lines, or nothing.
+//! Rendering of a build's events: BuildKit-like plain lines, JSON lines, or nothing for the
+//! steps; notices and warnings as their own lines on stderr whatever the mode.
 //!
 //! Plain output, as BuildKit prints it:
 //! ```text
@@ -17,9 +18,11 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use rbuild_builder::BuildEvent;
 use rbuild_solver::events::Event;
 
 use crate::cli::ProgressMode;
+use crate::store_cmds::human_size;
 
 mod tty;
 use tty::TtyView;
@@ -54,8 +57,25 @@ impl Progress {
         }
     }
 
-    /// Prints a step that the binary itself performs (loading the Dockerfile, exporting).
-    pub fn internal(&self, name: &str, seconds: f64) {
+    /// Shows one event of the build.
+    pub fn render(&self, event: BuildEvent) {
+        match event {
+            BuildEvent::Step(e) => self.event(e),
+            BuildEvent::Internal { name, seconds } => self.internal(&name, seconds),
+            BuildEvent::Notice(note) => eprintln!("rbuild: {note}"),
+            BuildEvent::AutoGc {
+                keep_storage,
+                report,
+            } => eprintln!(
+                "automatic garbage collection (keep-storage {}): {report}",
+                human_size(keep_storage)
+            ),
+            BuildEvent::Warning(w) => eprintln!("warning: {w}"),
+        }
+    }
+
+    /// Prints a step that the builder itself performs (loading the Dockerfile, exporting).
+    fn internal(&self, name: &str, seconds: f64) {
         if let Some(tty) = &self.tty {
             return tty.internal(name, seconds);
         }
@@ -79,7 +99,7 @@ impl Progress {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn event(&self, event: Event) {
+    fn event(&self, event: Event) {
         match self.mode {
             ProgressMode::Quiet => {}
             ProgressMode::Json => {

@@ -1,45 +1,125 @@
-//! Turning failures into what the user reads, and into exit codes (0 ok, 1 build failed, 2 usage).
+//! Turning failures into what the user reads, and into exit codes (0 ok, 1 build failed, 2
+//! usage). [`CliError`] says which kind of failure it is; its chain of `source()`s carries the
+//! causes, which the report appends where a message does not already end with them.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
+use rbuild_builder::push::PushFailure;
+use rbuild_builder::{BuildError, DockerfileError};
+use rbuild_cache::CacheError;
+use rbuild_context::ContextError;
+use rbuild_oci::OciError;
+use rbuild_solver::ports::SourceError;
 use rbuild_solver::SolveError;
+use rbuild_types::Digest;
+
+use crate::usage::UsageError;
 
 /// A failure of a command, with everything needed to explain it.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Wrong usage (bad flag values, missing files named on the command line): exit 2.
-    #[error("{0}")]
-    Usage(String),
-    /// The Dockerfile has errors; the text is already rendered with carets.
-    #[error("{0}")]
-    Dockerfile(String),
     #[error(transparent)]
-    Solve(Box<SolveError>),
-    /// A failure of an image-format operation (export, save, load), with its cause kept so
-    /// the report can tell a full disk: exit 1.
-    #[error("{context}: {source}")]
-    Oci {
-        context: String,
+    Usage(#[from] UsageError),
+    /// A build failed (exit 1), or was asked for wrongly (exit 2, [`BuildError::is_usage`]).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The Dockerfile has errors (`rbuild debug parse`).
+    #[error(transparent)]
+    Dockerfile(Box<DockerfileError>),
+    /// The configuration file cannot be read.
+    #[error(transparent)]
+    Settings(#[from] rbuild_oci::registry::ConfigError),
+    #[error("opening the store at {}: {source}", root.display())]
+    OpenStore {
+        root: PathBuf,
         #[source]
-        source: Box<rbuild_oci::OciError>,
+        source: CacheError,
     },
-    /// Any other failure of the build or a store command: exit 1.
-    #[error("{0}")]
-    Failed(String),
+    /// An operation of a store command failed.
+    #[error(transparent)]
+    Store(#[from] CacheError),
+    /// An image in the store could not be found, listed or named.
+    #[error(transparent)]
+    Image(#[from] OciError),
+    /// An archive could not be written (`save`) or read (`load`).
+    #[error("{step}: {source}")]
+    Archive {
+        step: ArchiveStep,
+        #[source]
+        source: OciError,
+    },
+    #[error("pulling {reference}: {source}")]
+    Pull {
+        reference: String,
+        #[source]
+        source: PullError,
+    },
+    #[error(transparent)]
+    Push(#[from] PushFailure),
+    #[error("no such image: {0}")]
+    NoSuchImage(String),
+    #[error("image config {id}: invalid JSON: {source}")]
+    ConfigJson {
+        id: Digest,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("formatting JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// `rbuild debug context`.
+    #[error("build context {}: {source}", dir.display())]
+    Context {
+        dir: PathBuf,
+        #[source]
+        source: ContextError,
+    },
+    /// Writing the listing of `rbuild debug context`.
+    #[error(transparent)]
+    Listing(ContextError),
+}
+
+/// What an archive command was doing.
+#[derive(Debug)]
+pub enum ArchiveStep {
+    Writing(PathBuf),
+    Loading(PathBuf),
+}
+
+impl std::fmt::Display for ArchiveStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveStep::Writing(p) => write!(f, "writing {}", p.display()),
+            ArchiveStep::Loading(p) => write!(f, "loading {}", p.display()),
+        }
+    }
+}
+
+/// Why `rbuild pull` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// Resolving or downloading the image.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Naming it in the store.
+    #[error(transparent)]
+    Store(#[from] OciError),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Build(e) if e.is_usage() => 2,
             _ => 1,
         }
     }
 
     /// The text printed to stderr.
-    pub fn render(&self, dockerfile: Option<(&str, &[u8])>) -> String {
+    pub fn render(&self) -> String {
         match self {
-            CliError::Solve(solve) => match solve.as_ref() {
+            CliError::Build(BuildError::Solve { source, dockerfile }) => match source.as_ref() {
                 SolveError::Vertex {
                     name,
                     span,
@@ -48,8 +128,9 @@ impl CliError {
                     source,
                     ..
                 } => {
+                    let file = (dockerfile.name.as_str(), dockerfile.bytes.as_slice());
                     let mut out =
-                        render_vertex_failure(name, span.as_ref(), log_tail, source, dockerfile);
+                        render_vertex_failure(name, span.as_ref(), log_tail, source, file);
                     if let Some(path) = log_path {
                         let _ = write!(out, "\nfull log of the step: {}", path.display());
                     }
@@ -57,7 +138,8 @@ impl CliError {
                 }
                 other => format!("ERROR: failed to solve: {other}"),
             },
-            CliError::Dockerfile(text) => text.clone(),
+            CliError::Build(BuildError::Dockerfile(d)) => d.to_string(),
+            CliError::Dockerfile(d) => d.to_string(),
             other => {
                 let mut out = format!("ERROR: {other}");
                 append_causes(&mut out, other);
@@ -67,35 +149,13 @@ impl CliError {
     }
 }
 
-impl CliError {
-    /// Wraps an image-format error with what was being done.
-    pub fn oci(context: String) -> impl FnOnce(rbuild_oci::OciError) -> CliError {
-        move |source| CliError::Oci {
-            context,
-            source: Box::new(source),
-        }
-    }
-}
-
-impl From<SolveError> for CliError {
-    fn from(e: SolveError) -> Self {
-        CliError::Solve(Box::new(e))
-    }
-}
-
-impl From<std::io::Error> for CliError {
-    fn from(e: std::io::Error) -> Self {
-        CliError::Failed(e.to_string())
-    }
-}
-
 /// A failed step: its last output lines, the Dockerfile line, then the error chain.
 fn render_vertex_failure(
     name: &str,
     span: Option<&rbuild_types::Span>,
     log_tail: &[String],
     source: &rbuild_solver::VertexError,
-    dockerfile: Option<(&str, &[u8])>,
+    (file, src): (&str, &[u8]),
 ) -> String {
     let mut out = String::new();
     if !log_tail.is_empty() {
@@ -105,7 +165,7 @@ fn render_vertex_failure(
         }
         let _ = writeln!(out, "------");
     }
-    if let (Some(span), Some((file, src))) = (span, dockerfile) {
+    if let Some(span) = span {
         let line_no = span.line as usize;
         if let Some(line) = src.split(|&b| b == b'\n').nth(line_no.saturating_sub(1)) {
             let _ = writeln!(out, "{file}:{line_no}");
@@ -134,5 +194,32 @@ fn append_causes(out: &mut String, err: &dyn std::error::Error) {
             let _ = write!(out, ": {text}");
         }
         cause = c.source();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_appended_once() {
+        // A wrapper that repeats its cause shows it once; a deeper cause it does not repeat
+        // is added.
+        let io = std::io::Error::from_raw_os_error(libc::EACCES);
+        let e = CliError::OpenStore {
+            root: "/s".into(),
+            source: CacheError::Io {
+                action: "create directory",
+                path: "/s/tmp".into(),
+                source: io,
+            },
+        };
+        let text = e.render();
+        assert!(
+            text.starts_with("ERROR: opening the store at /s: create directory /s/tmp: "),
+            "{text}"
+        );
+        assert_eq!(text.matches("Permission denied").count(), 1, "{text}");
+        assert_eq!(e.exit_code(), 1);
     }
 }

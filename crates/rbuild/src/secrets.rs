@@ -1,5 +1,6 @@
 //! `rbuild build --secret`, `--ssh` and `--allow`, parsed as `docker buildx build` parses them,
-//! and loaded into what the solver's `RUN --mount=type=secret|ssh` and `--security=insecure` use.
+//! and loaded into the [`MountGrants`] the build's `RUN --mount=type=secret|ssh` and
+//! `--security=insecure` use.
 //!
 //! `--secret id=ID[,src=PATH|,source=PATH][,env=VAR][,type=file|env]` (CSV fields; repeatable):
 //! - `type=env` with `src` and no `env` means `src` names the variable;
@@ -21,10 +22,10 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
+use rbuild_builder::MountGrants;
 use rbuild_solver::mounts::{Secret, MAX_SECRET_SIZE};
 
 use crate::cli::BuildArgs;
-use crate::report::CliError;
 
 /// Where one `--secret` comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,52 +35,103 @@ pub struct SecretSpec {
     pub env: Option<String>,
 }
 
-/// What the build was given for its mounts.
-#[derive(Debug, Default)]
-pub struct MountGrants {
-    pub secrets: Vec<(String, Secret)>,
-    pub ssh: Vec<(String, PathBuf)>,
-    pub allow_insecure: bool,
+/// Why a `--secret`, `--ssh` or `--allow` value was refused (BuildKit's words where it has
+/// them).
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("invalid --secret: failed to parse csv {0:?}: unterminated quote")]
+    Csv(String),
+    #[error("invalid --secret {value:?}: field '{field}' must be a key=value pair")]
+    Field { value: String, field: String },
+    #[error("invalid --secret {value:?}: unsupported secret type {kind:?}")]
+    Type { value: String, kind: String },
+    #[error("invalid --secret {value:?}: unexpected key '{key}' in '{field}'")]
+    Key {
+        value: String,
+        key: String,
+        field: String,
+    },
+    #[error("invalid --secret {0:?}: secret missing ID")]
+    MissingId(String),
+    #[error("secret {0}: no source")]
+    NoSource(String),
+    #[error("secret {id}: failed to stat {}: {source}", path.display())]
+    Stat {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("secret {0} too big. max size 500KB")]
+    TooBig(String),
+    #[error("secret {id}: reading {}: {source}", path.display())]
+    Read {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid --ssh {0:?}: ssh id is required")]
+    SshId(String),
+    #[error("invalid --ssh {0:?}: invalid empty ssh agent socket, make sure SSH_AUTH_SOCK is set")]
+    SshNoSocket(String),
+    #[error(
+        "invalid --ssh {0:?}: several paths for one id are not supported; give one agent socket"
+    )]
+    SshPaths(String),
+    #[error("could not parse ssh: [{value}]: stat {}: {source}", path.display())]
+    SshStat {
+        value: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "--ssh {value}: {} is not an agent socket; SSH key files are not supported: load the \
+         key into an agent (ssh-agent, ssh-add) and pass --ssh {id}=$SSH_AUTH_SOCK",
+        path.display()
+    )]
+    SshKeyFile {
+        value: String,
+        id: String,
+        path: PathBuf,
+    },
+    #[error("invalid --allow {0:?}: the entitlements are security.insecure and network.host")]
+    Allow(String),
 }
 
-impl MountGrants {
-    /// Reads `--secret`, `--ssh` and `--allow` (secret files and variables are read now).
-    pub fn from_args(args: &BuildArgs) -> Result<MountGrants, CliError> {
-        let lookup = |name: &str| std::env::var_os(name);
-        let mut grants = MountGrants::default();
-        for value in &args.secrets {
-            let spec = parse_secret(value, &|n| lookup(n).is_some()).map_err(CliError::Usage)?;
-            let secret = load_secret(&spec).map_err(CliError::Usage)?;
-            grants.secrets.push((spec.id, secret));
-        }
-        for value in &args.ssh {
-            let sock = lookup("SSH_AUTH_SOCK").map(PathBuf::from);
-            grants
-                .ssh
-                .push(parse_ssh(value, sock.as_deref()).map_err(CliError::Usage)?);
-        }
-        for value in &args.allow {
-            match value.as_str() {
-                "security.insecure" => grants.allow_insecure = true,
-                "network.host" => {}
-                other => {
-                    return Err(CliError::Usage(format!(
-                        "invalid --allow {other:?}: the entitlements are security.insecure and network.host"
-                    )))
-                }
-            }
-        }
-        Ok(grants)
+/// Reads `--secret`, `--ssh` and `--allow` (secret files and variables are read now).
+pub fn grants(args: &BuildArgs) -> Result<MountGrants, SecretError> {
+    let lookup = |name: &str| std::env::var_os(name);
+    let mut grants = MountGrants::default();
+    for value in &args.secrets {
+        let spec = parse_secret(value, &|n| lookup(n).is_some())?;
+        let secret = load_secret(&spec)?;
+        grants.secrets.push((spec.id, secret));
     }
+    for value in &args.ssh {
+        let sock = lookup("SSH_AUTH_SOCK").map(PathBuf::from);
+        grants.ssh.push(parse_ssh(value, sock.as_deref())?);
+    }
+    for value in &args.allow {
+        match value.as_str() {
+            "security.insecure" => grants.allow_insecure = true,
+            "network.host" => {}
+            other => return Err(SecretError::Allow(other.to_string())),
+        }
+    }
+    Ok(grants)
 }
 
 /// Splits CSV fields (`"a,b",c` → `a,b` and `c`; `""` inside quotes is one quote).
-fn csv_fields(value: &str) -> Result<Vec<String>, String> {
+fn csv_fields(value: &str) -> Result<Vec<String>, SecretError> {
     let mut fields = vec![String::new()];
     let mut quoted = false;
     let mut chars = value.chars().peekable();
     while let Some(c) = chars.next() {
-        let cur = fields.last_mut().ok_or("empty field list")?;
+        let Some(cur) = fields.last_mut() else {
+            break;
+        };
         match c {
             '"' if quoted && chars.peek() == Some(&'"') => {
                 chars.next();
@@ -91,39 +143,46 @@ fn csv_fields(value: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err(format!("failed to parse csv {value:?}: unterminated quote"));
+        return Err(SecretError::Csv(value.to_string()));
     }
     Ok(fields)
 }
 
 /// Parses one `--secret` value; `env_is_set` says whether an environment variable exists.
-pub fn parse_secret(value: &str, env_is_set: &dyn Fn(&str) -> bool) -> Result<SecretSpec, String> {
+pub fn parse_secret(
+    value: &str,
+    env_is_set: &dyn Fn(&str) -> bool,
+) -> Result<SecretSpec, SecretError> {
     let mut spec = SecretSpec {
         id: String::new(),
         file: None,
         env: None,
     };
     let mut typ = None;
-    for field in csv_fields(value).map_err(|e| format!("invalid --secret: {e}"))? {
+    for field in csv_fields(value)? {
         let Some((key, val)) = field.split_once('=') else {
-            return Err(format!(
-                "invalid --secret {value:?}: field '{field}' must be a key=value pair"
-            ));
+            return Err(SecretError::Field {
+                value: value.to_string(),
+                field,
+            });
         };
         match key.to_ascii_lowercase().as_str() {
             "type" if val == "file" || val == "env" => typ = Some(val.to_string()),
             "type" => {
-                return Err(format!(
-                    "invalid --secret {value:?}: unsupported secret type {val:?}"
-                ))
+                return Err(SecretError::Type {
+                    value: value.to_string(),
+                    kind: val.to_string(),
+                })
             }
             "id" => spec.id = val.to_string(),
             "source" | "src" => spec.file = Some(PathBuf::from(val)),
             "env" => spec.env = Some(val.to_string()),
             other => {
-                return Err(format!(
-                    "invalid --secret {value:?}: unexpected key '{other}' in '{field}'"
-                ))
+                return Err(SecretError::Key {
+                    value: value.to_string(),
+                    key: other.to_string(),
+                    field: field.clone(),
+                })
             }
         }
     }
@@ -131,7 +190,7 @@ pub fn parse_secret(value: &str, env_is_set: &dyn Fn(&str) -> bool) -> Result<Se
         spec.env = spec.file.take().map(|p| p.to_string_lossy().into_owned());
     }
     if spec.id.is_empty() {
-        return Err(format!("invalid --secret {value:?}: secret missing ID"));
+        return Err(SecretError::MissingId(value.to_string()));
     }
     if spec.env.is_none() && spec.file.is_none() {
         if env_is_set(&spec.id) {
@@ -145,21 +204,27 @@ pub fn parse_secret(value: &str, env_is_set: &dyn Fn(&str) -> bool) -> Result<Se
 
 /// Reads a secret's value (an environment variable wins over a file when both are named,
 /// as in BuildKit).
-pub fn load_secret(spec: &SecretSpec) -> Result<Secret, String> {
+pub fn load_secret(spec: &SecretSpec) -> Result<Secret, SecretError> {
     if let Some(name) = &spec.env {
         let value = std::env::var_os(name).unwrap_or_default();
         return Ok(Secret::new(value.into_encoded_bytes()));
     }
     let Some(path) = &spec.file else {
-        return Err(format!("secret {}: no source", spec.id));
+        return Err(SecretError::NoSource(spec.id.clone()));
     };
-    let md = std::fs::metadata(path)
-        .map_err(|e| format!("secret {}: failed to stat {}: {e}", spec.id, path.display()))?;
+    let md = std::fs::metadata(path).map_err(|source| SecretError::Stat {
+        id: spec.id.clone(),
+        path: path.clone(),
+        source,
+    })?;
     if md.len() > MAX_SECRET_SIZE as u64 {
-        return Err(format!("secret {} too big. max size 500KB", spec.id));
+        return Err(SecretError::TooBig(spec.id.clone()));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("secret {}: reading {}: {e}", spec.id, path.display()))?;
+    let bytes = std::fs::read(path).map_err(|source| SecretError::Read {
+        id: spec.id.clone(),
+        path: path.clone(),
+        source,
+    })?;
     Ok(Secret::new(bytes))
 }
 
@@ -167,39 +232,32 @@ pub fn load_secret(spec: &SecretSpec) -> Result<Secret, String> {
 pub fn parse_ssh(
     value: &str,
     auth_sock: Option<&std::path::Path>,
-) -> Result<(String, PathBuf), String> {
+) -> Result<(String, PathBuf), SecretError> {
     let (id, paths) = match value.split_once('=') {
         None => (value, None),
         Some((id, paths)) => (id, Some(paths)),
     };
     if id.is_empty() {
-        return Err(format!("invalid --ssh {value:?}: ssh id is required"));
+        return Err(SecretError::SshId(value.to_string()));
     }
     let path = match paths {
-        None | Some("") => auth_sock.map(PathBuf::from).ok_or_else(|| {
-            format!(
-                "invalid --ssh {value:?}: invalid empty ssh agent socket, make sure SSH_AUTH_SOCK is set"
-            )
-        })?,
-        Some(p) if p.contains(',') => {
-            return Err(format!(
-                "invalid --ssh {value:?}: several paths for one id are not supported; give one agent socket"
-            ))
-        }
+        None | Some("") => auth_sock
+            .map(PathBuf::from)
+            .ok_or_else(|| SecretError::SshNoSocket(value.to_string()))?,
+        Some(p) if p.contains(',') => return Err(SecretError::SshPaths(value.to_string())),
         Some(p) => PathBuf::from(p),
     };
-    let md = std::fs::metadata(&path).map_err(|e| {
-        format!(
-            "could not parse ssh: [{value}]: stat {}: {e}",
-            path.display()
-        )
+    let md = std::fs::metadata(&path).map_err(|source| SecretError::SshStat {
+        value: value.to_string(),
+        path: path.clone(),
+        source,
     })?;
     if !md.file_type().is_socket() {
-        return Err(format!(
-            "--ssh {value}: {} is not an agent socket; SSH key files are not supported: load the \
-             key into an agent (ssh-agent, ssh-add) and pass --ssh {id}=$SSH_AUTH_SOCK",
-            path.display()
-        ));
+        return Err(SecretError::SshKeyFile {
+            value: value.to_string(),
+            id: id.to_string(),
+            path,
+        });
     }
     Ok((id.to_string(), path))
 }
@@ -263,7 +321,7 @@ mod tests {
             ("id=a,src", "must be a key=value pair"),
             ("id=\"a", "unterminated quote"),
         ] {
-            let e = parse_secret(bad, &unset).unwrap_err();
+            let e = parse_secret(bad, &unset).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
@@ -277,9 +335,13 @@ mod tests {
         assert_eq!(s.bytes(), b"v");
         let big = dir.path().join("big");
         std::fs::write(&big, vec![0u8; MAX_SECRET_SIZE + 1]).unwrap();
-        let e = load_secret(&spec("big", big.to_str(), None)).unwrap_err();
+        let e = load_secret(&spec("big", big.to_str(), None))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("too big"), "{e}");
-        let e = load_secret(&spec("m", Some("/nonexistent/x"), None)).unwrap_err();
+        let e = load_secret(&spec("m", Some("/nonexistent/x"), None))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/x"), "{e}");
     }
 
@@ -297,13 +359,17 @@ mod tests {
             parse_ssh(&given, None).unwrap(),
             ("gh".to_string(), sock.clone())
         );
-        let e = parse_ssh("default", None).unwrap_err();
+        let e = parse_ssh("default", None).unwrap_err().to_string();
         assert!(e.contains("SSH_AUTH_SOCK"), "{e}");
         let key = dir.path().join("id_ed25519");
         std::fs::write(&key, "key").unwrap();
-        let e = parse_ssh(&format!("default={}", key.display()), None).unwrap_err();
+        let e = parse_ssh(&format!("default={}", key.display()), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key files are not supported"), "{e}");
-        let e = parse_ssh("default=/nonexistent/x", None).unwrap_err();
+        let e = parse_ssh("default=/nonexistent/x", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("stat /nonexistent/x"), "{e}");
     }
 }

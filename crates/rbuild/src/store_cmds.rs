@@ -6,16 +6,29 @@ use rbuild_cache::Store;
 use rbuild_types::ImageRef;
 
 use crate::report::CliError;
+use crate::usage::UsageError;
 
-fn open(root: &Path) -> Result<Store, CliError> {
-    Store::open(root)
-        .map_err(|e| CliError::Failed(format!("opening the store at {}: {e}", root.display())))
+/// Opens the store at `root` (shared by the store and image commands).
+pub fn open(root: &Path) -> Result<Store, CliError> {
+    Store::open(root).map_err(|source| CliError::OpenStore {
+        root: root.to_path_buf(),
+        source,
+    })
+}
+
+/// `name` parsed as an image reference (a usage error when it is not one).
+pub fn parse_ref(name: &str) -> Result<ImageRef, CliError> {
+    ImageRef::parse(name).map_err(|source| {
+        UsageError::ImageName {
+            name: name.to_string(),
+            source,
+        }
+        .into()
+    })
 }
 
 fn full_name(name: &str) -> Result<String, CliError> {
-    ImageRef::parse(name)
-        .map(|r| r.to_string())
-        .map_err(|e| CliError::Usage(format!("invalid image name {name:?}: {e}")))
+    parse_ref(name).map(|r| r.to_string())
 }
 
 /// Docker-style human size: `4.26MB`.
@@ -40,8 +53,7 @@ pub fn human_size(bytes: u64) -> String {
 
 pub fn images(root: &Path) -> Result<(), CliError> {
     let store = open(root)?;
-    let list =
-        rbuild_oci::images::list_images(&store).map_err(|e| CliError::Failed(e.to_string()))?;
+    let list = rbuild_oci::images::list_images(&store)?;
     println!("{:<40} {:<14} {:<22} SIZE", "NAME", "IMAGE ID", "CREATED");
     for img in list {
         println!(
@@ -59,12 +71,9 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), CliError> {
     let store = open(root)?;
     let src = full_name(source)?;
     let manifest = store
-        .tag(&src)
-        .map_err(|e| CliError::Failed(e.to_string()))?
-        .ok_or_else(|| CliError::Failed(format!("no such image: {source}")))?;
-    store
-        .set_tag(&full_name(target)?, &manifest)
-        .map_err(|e| CliError::Failed(e.to_string()))
+        .tag(&src)?
+        .ok_or_else(|| CliError::NoSuchImage(source.to_string()))?;
+    Ok(store.set_tag(&full_name(target)?, &manifest)?)
 }
 
 /// Untags every name it can, like `docker rmi`: a missing name is reported and the others are
@@ -73,9 +82,7 @@ pub fn rmi(root: &Path, names: &[String]) -> Result<(), CliError> {
     let store = open(root)?;
     let mut missing = Vec::new();
     for name in names {
-        let removed = store
-            .remove_tag(&full_name(name)?)
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+        let removed = store.remove_tag(&full_name(name)?)?;
         if removed {
             println!("Untagged: {name}");
         } else {
@@ -85,10 +92,7 @@ pub fn rmi(root: &Path, names: &[String]) -> Result<(), CliError> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Failed(format!(
-            "no such image: {}",
-            missing.join(", ")
-        )))
+        Err(CliError::NoSuchImage(missing.join(", ")))
     }
 }
 

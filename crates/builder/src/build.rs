@@ -1,0 +1,154 @@
+//! [`build`]: one build, in the order it runs — read the Dockerfile, parse and plan it, open
+//! the store, resolve the base images through the frontend's resolver (ONBUILD included),
+//! lower to a graph, open the context if a step reads it, wire the solver to the sandbox and
+//! the image source, solve, export, and collect garbage if configured.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rbuild_cache::Store;
+use rbuild_frontend::lower::{self, ResolveError};
+use rbuild_oci::source::RegistrySource;
+use rbuild_solver::Solver;
+
+use crate::config::{BuildConfig, ContextSpec};
+use crate::context::stat_cache_path;
+use crate::error::BuildError;
+use crate::events::{BuildEvent, EventSink, Warning};
+use crate::export::{export, Exported};
+use crate::resolver::SourceResolver;
+
+/// What a build reads from and writes to besides files: the caller's event sink, and the
+/// standard streams `-` and `dest=-` stand for (`None`: the build needs none).
+pub struct BuildIo {
+    pub events: EventSink,
+    /// Read (once) for a Dockerfile or context on standard input.
+    pub stdin: Option<Box<dyn Read>>,
+    /// Written by the one output with `dest=-`.
+    pub stdout: Option<Box<dyn Write>>,
+}
+
+/// Runs one build: the image is committed to the store (named when asked), the outputs are
+/// written, and what was built is returned. Nothing is printed; progress goes to
+/// `io.events`.
+pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
+    config.check()?;
+    let BuildIo {
+        events,
+        mut stdin,
+        mut stdout,
+    } = io;
+    let inputs = crate::inputs::open(&config.dockerfile, &config.context, &mut stdin, |dir| {
+        stat_cache_path(&config.store_root, dir)
+    })?;
+    let dockerfile = inputs.dockerfile;
+    let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
+
+    let started = Instant::now();
+    let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
+    let mut plan = lower::plan(&df, &config.options).map_err(bad_dockerfile)?;
+    internal(
+        &events,
+        format!(
+            "[internal] load build definition from {}",
+            short_name(&dockerfile.name)
+        ),
+        started,
+    );
+
+    let store = Arc::new(
+        Store::open(&config.store_root).map_err(|source| BuildError::Store {
+            root: config.store_root.clone(),
+            source,
+        })?,
+    );
+    let source = Arc::new(
+        RegistrySource::new(Arc::clone(&store), config.settings.registries.clone())
+            .with_pull(config.pull),
+    );
+
+    // Every base image once: lowering needs their configs, the solver their digests.
+    let started = Instant::now();
+    let mut resolver = SourceResolver::new(source.as_ref());
+    let bases = plan.resolve(&mut resolver).map_err(|e| match e {
+        ResolveError::Dockerfile(d) => bad_dockerfile(d),
+        ResolveError::Image { reference, source } => BuildError::Resolve {
+            reference: Box::new(reference),
+            source,
+        },
+    })?;
+    let resolved = resolver.into_resolved();
+    if !resolved.is_empty() {
+        internal(
+            &events,
+            "[internal] load metadata for base images".into(),
+            started,
+        );
+    }
+    let graph = Arc::new(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
+
+    let context = inputs.context.open_for(&graph)?.map(Arc::new);
+    let executor = crate::runtime::executor(&config.runtime, config.snapshotter, &events);
+    let mounts = std::mem::take(&mut config.mounts);
+    let mut solver = Solver::new(Arc::clone(&store), executor, source)
+        .with_resolved(resolved)
+        .with_scope(&explain_scope(&config.context, &dockerfile.name))
+        .with_explain_cache(config.explain_cache)
+        .with_secrets(mounts.secrets)
+        .with_ssh(mounts.ssh)
+        .with_allow_insecure(mounts.allow_insecure);
+    if let Some(ctx) = &context {
+        solver = solver.with_context("context", Arc::clone(ctx));
+    }
+    if let Some(jobs) = config.jobs {
+        solver = solver.with_jobs(jobs);
+    }
+    let solver = Arc::new(solver);
+    let step_events: rbuild_solver::EventSink = {
+        let events = Arc::clone(&events);
+        Arc::new(move |e| events(BuildEvent::Step(e)))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(BuildError::Runtime)?;
+    let result = runtime.block_on(solver.solve(Arc::clone(&graph), step_events));
+    // Whatever happened, keep the digests hashed so far for the next build.
+    if let Some(Err(e)) = context.as_ref().map(|ctx| ctx.save_stat_cache()) {
+        events(BuildEvent::Warning(Warning::StatCache(e)));
+    }
+    let result = result.map_err(|e| BuildError::Solve {
+        source: Box::new(e),
+        dockerfile: dockerfile.clone(),
+    })?;
+
+    let started = Instant::now();
+    let exported = export(&store, &result.layers, &graph.image, &config, &mut stdout)?;
+    internal(&events, "exporting to image".into(), started);
+    crate::gc::auto_gc(&store, &config.settings.gc, &events);
+    Ok(exported)
+}
+
+fn internal(events: &EventSink, name: String, started: Instant) {
+    events(BuildEvent::Internal {
+        name,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+}
+
+/// What names a build across runs for `--explain-cache`: the context and the Dockerfile.
+fn explain_scope(context: &ContextSpec, dockerfile: &str) -> String {
+    let canonical = |p: &str| {
+        std::fs::canonicalize(p).map_or_else(|_| p.to_string(), |c| c.display().to_string())
+    };
+    format!(
+        "{}\n{}",
+        canonical(&context.origin()),
+        canonical(dockerfile)
+    )
+}
+
+fn short_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}

@@ -1,0 +1,43 @@
+//! What a build tells its caller while it runs. The builder never prints (only the binary
+//! does, invariant 6): it sends [`BuildEvent`]s to the caller's [`EventSink`], and the caller
+//! renders them (the binary as plain lines, JSON lines or a live view).
+
+use std::sync::Arc;
+
+use rbuild_cache::PruneReport;
+use rbuild_context::ContextError;
+use rbuild_solver::events::Event;
+
+/// Where a build's events go. Called from several threads.
+pub type EventSink = Arc<dyn Fn(BuildEvent) + Send + Sync>;
+
+/// One thing that happened during a build.
+#[derive(Debug)]
+pub enum BuildEvent {
+    /// Progress of a step of the graph (started, cached, output, done, failed, ...).
+    Step(Event),
+    /// A step the builder performs itself, finished after `seconds` (BuildKit's `[internal]`
+    /// lines: loading the build definition, the base images' metadata, exporting).
+    Internal { name: String, seconds: f64 },
+    /// Something the user should know once, that does not stop the build (a rootless
+    /// degradation: no subordinate ids, no overlayfs, no slirp4netns).
+    Notice(String),
+    /// Automatic garbage collection pruned the store down to `keep_storage` bytes.
+    AutoGc {
+        keep_storage: u64,
+        report: PruneReport,
+    },
+    /// A problem after which the build went on.
+    Warning(Warning),
+}
+
+/// Problems that do not fail a build.
+#[derive(Debug, thiserror::Error)]
+pub enum Warning {
+    /// The context's stat cache could not be written (the next build re-reads more files).
+    #[error("could not save the context stat cache: {0}")]
+    StatCache(#[source] ContextError),
+    /// Automatic garbage collection could not run.
+    #[error("automatic garbage collection: {0}")]
+    AutoGc(#[source] crate::gc::GcError),
+}

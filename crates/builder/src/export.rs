@@ -1,0 +1,304 @@
+//! The end of a build: commit the image to the store (with SOURCE_DATE_EPOCH when set), name
+//! it, write each output, push, and write `--iidfile` / `--metadata-file`.
+//!
+//! Policy, as in BuildKit: the store names the image when there are no outputs, an image
+//! output, or a push; the metadata file reports the manifest last written (pushed, or in an
+//! OCI output), else the stored one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rbuild_cache::{SnapshotId, Store};
+use rbuild_graph::ImageConfig;
+use rbuild_oci::export::OutputFile;
+use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
+use rbuild_oci::manifest::OCI_MANIFEST;
+use rbuild_oci::OciError;
+use rbuild_types::{Digest, ImageRef};
+use serde_json::json;
+
+use crate::config::{BuildConfig, ConfigError};
+use crate::output::{Dest, LayerOptions, Output};
+use crate::push::{push_stored, PushFailure};
+
+/// How standard output is named in errors of writers given it.
+pub const STDOUT_NAME: &str = "standard output";
+
+/// What was being written when an image-format operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportStep {
+    Commit,
+    Name,
+    Oci(Dest),
+    Docker(Dest),
+    Local(PathBuf),
+    Tar(Dest),
+    Iidfile(PathBuf),
+    MetadataFile(PathBuf),
+}
+
+impl std::fmt::Display for ExportStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportStep::Commit => f.write_str("exporting the image"),
+            ExportStep::Name => f.write_str("naming the image"),
+            ExportStep::Oci(dest) => write!(f, "writing OCI output {dest}"),
+            ExportStep::Docker(dest) => write!(f, "writing docker output {dest}"),
+            ExportStep::Local(dest) => write!(f, "writing local output {}", dest.display()),
+            ExportStep::Tar(dest) => write!(f, "writing tar output {dest}"),
+            ExportStep::Iidfile(path) => write!(f, "writing --iidfile {}", path.display()),
+            ExportStep::MetadataFile(path) => {
+                write!(f, "writing --metadata-file {}", path.display())
+            }
+        }
+    }
+}
+
+/// Why the result could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// An image-format operation failed (its cause tells a full disk from the rest).
+    #[error("{step}: {source}")]
+    Oci {
+        step: ExportStep,
+        #[source]
+        source: OciError,
+    },
+    #[error(transparent)]
+    Push(#[from] PushFailure),
+    #[error("formatting build metadata: {0}")]
+    Metadata(#[source] serde_json::Error),
+    #[error("an output writes to standard output, but none was given")]
+    NoStdout,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// What a build produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exported {
+    /// The image id (its config's digest).
+    pub image_id: Digest,
+    /// The manifest in the store.
+    pub manifest_digest: Digest,
+    /// Every name the image was given (full form).
+    pub names: Vec<String>,
+}
+
+/// The manifest a build reports in `--metadata-file` (BuildKit's `containerimage.descriptor`).
+struct Reported {
+    digest: Digest,
+    media_type: String,
+    size: u64,
+}
+
+fn oci(step: ExportStep) -> impl FnOnce(OciError) -> ExportError {
+    move |source| ExportError::Oci { step, source }
+}
+
+/// Commits, names, exports, pushes and reports the built image. `stdout` is taken by the
+/// output that writes to standard output, if any.
+pub(crate) fn export(
+    store: &Store,
+    layers: &[SnapshotId],
+    image_config: &ImageConfig,
+    config: &BuildConfig,
+    stdout: &mut Option<Box<dyn Write>>,
+) -> Result<Exported, ExportError> {
+    let epoch = config.source_date_epoch;
+    let options = CommitOptions {
+        created: epoch,
+        mtime_clamp: epoch,
+    };
+    let image = commit_image_with(store, layers, image_config, &options)
+        .map_err(oci(ExportStep::Commit))?;
+
+    let names = config.image_names()?;
+    let outputs = &config.outputs;
+    let image_output = outputs.iter().any(|o| matches!(o, Output::Image { .. }));
+    if outputs.is_empty() || image_output || config.push {
+        for name in &names {
+            tag_image(store, name, &image.manifest_digest).map_err(oci(ExportStep::Name))?;
+        }
+    }
+    let stored_size = std::fs::metadata(store.blob_path(&image.manifest_digest))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let mut reported = Reported {
+        digest: image.manifest_digest,
+        media_type: OCI_MANIFEST.to_string(),
+        size: stored_size,
+    };
+
+    let mut pushes: Vec<LayerOptions> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Image {
+                push: true, layers, ..
+            } => Some(*layers),
+            _ => None,
+        })
+        .collect();
+    if config.push && pushes.is_empty() {
+        pushes.push(LayerOptions::default());
+    }
+    for layer_options in pushes {
+        if names.is_empty() {
+            return Err(ConfigError::PushWithoutName.into());
+        }
+        for name in &names {
+            let target = ImageRef::parse(name).map_err(|source| ConfigError::ImageName {
+                name: name.clone(),
+                source,
+            })?;
+            let dist = push_stored(
+                store,
+                &image.manifest_digest,
+                &target,
+                &layer_options.dist(),
+                &config.settings.registries,
+            )?;
+            reported = Reported {
+                digest: dist.manifest_digest,
+                media_type: dist.media_type.to_string(),
+                size: dist.manifest_size,
+            };
+        }
+    }
+
+    let list = [(image.manifest_digest, names.clone())];
+    for output in outputs {
+        match output {
+            Output::Image { .. } => {}
+            Output::Oci { dest, tar, layers } => {
+                let dist = layers.dist();
+                let written = match dest {
+                    Dest::Path(p) => {
+                        rbuild_oci::export::export_oci_with(store, &list, p, *tar, &dist)
+                    }
+                    Dest::Stdout => rbuild_oci::export::export_oci_tar_to(
+                        store,
+                        &list,
+                        take(stdout)?,
+                        Path::new(STDOUT_NAME),
+                        &dist,
+                    ),
+                }
+                .map_err(oci(ExportStep::Oci(dest.clone())))?;
+                if let Some(w) = written.first() {
+                    reported = Reported {
+                        digest: w.manifest_digest,
+                        media_type: w.media_type.to_string(),
+                        size: w.manifest_size,
+                    };
+                }
+            }
+            Output::Docker { dest, layers } => {
+                // Layers as stored unless an option asks for a form.
+                let dist = (*layers != LayerOptions::default()).then(|| layers.dist());
+                match dest {
+                    Dest::Path(p) => {
+                        rbuild_oci::export::export_docker_many(store, &list, p, dist.as_ref())
+                    }
+                    Dest::Stdout => rbuild_oci::export::export_docker_to(
+                        store,
+                        &list,
+                        take(stdout)?,
+                        Path::new(STDOUT_NAME),
+                        dist.as_ref(),
+                    ),
+                }
+                .map_err(oci(ExportStep::Docker(dest.clone())))?;
+            }
+            Output::Local { dest } => rbuild_oci::export::export_local(store, layers, dest)
+                .map_err(oci(ExportStep::Local(dest.clone())))?,
+            Output::Tar { dest } => match dest {
+                Dest::Path(path) => write_rootfs_tar_file(store, layers, path),
+                Dest::Stdout => write_rootfs_tar_to(store, layers, take(stdout)?),
+            }
+            .map_err(oci(ExportStep::Tar(dest.clone())))?,
+        }
+    }
+    let id = image.config_digest;
+    if let Some(path) = &config.iidfile {
+        write_file(path, id.to_string().as_bytes())
+            .map_err(oci(ExportStep::Iidfile(path.clone())))?;
+    }
+    if let Some(path) = &config.metadata_file {
+        write_metadata(path, &image.config_digest, &reported, &names)?;
+    }
+    Ok(Exported {
+        image_id: id,
+        manifest_digest: image.manifest_digest,
+        names,
+    })
+}
+
+/// Standard output, for the one output that writes there.
+fn take(stdout: &mut Option<Box<dyn Write>>) -> Result<Box<dyn Write>, ExportError> {
+    stdout.take().ok_or(ExportError::NoStdout)
+}
+
+/// `-o type=tar,dest=PATH`: the root filesystem as one tar file.
+fn write_rootfs_tar_file(
+    store: &Store,
+    layers: &[SnapshotId],
+    path: &Path,
+) -> Result<(), OciError> {
+    let mut file = OutputFile::create(path)?;
+    let mut out = std::io::BufWriter::new(&mut file);
+    rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+    out.flush().map_err(OciError::io("write", path))?;
+    drop(out);
+    file.commit()
+}
+
+/// `-o type=tar,dest=-`: the root filesystem as one tar, to standard output.
+fn write_rootfs_tar_to(
+    store: &Store,
+    layers: &[SnapshotId],
+    out: Box<dyn Write>,
+) -> Result<(), OciError> {
+    let mut out = std::io::BufWriter::new(out);
+    rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+    out.flush()
+        .map_err(OciError::io("write", Path::new(STDOUT_NAME)))
+}
+
+/// A small output file (`--iidfile`, `--metadata-file`): replaced atomically when a regular
+/// file, written through when a device, FIFO or symlink (`--iidfile /dev/stdout`).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
+    let mut file = OutputFile::create(path)?;
+    file.write_all(bytes).map_err(OciError::io("write", path))?;
+    file.commit()
+}
+
+/// `--metadata-file`: the keys BuildKit writes for an image result.
+fn write_metadata(
+    path: &Path,
+    config_digest: &Digest,
+    reported: &Reported,
+    names: &[String],
+) -> Result<(), ExportError> {
+    let mut meta = BTreeMap::new();
+    meta.insert(
+        "containerimage.config.digest",
+        json!(config_digest.to_string()),
+    );
+    meta.insert("containerimage.digest", json!(reported.digest.to_string()));
+    meta.insert(
+        "containerimage.descriptor",
+        json!({
+            "mediaType": reported.media_type,
+            "digest": reported.digest.to_string(),
+            "size": reported.size,
+        }),
+    );
+    if !names.is_empty() {
+        meta.insert("image.name", json!(names.join(",")));
+    }
+    let text = serde_json::to_string_pretty(&meta).map_err(ExportError::Metadata)?;
+    write_file(path, (text + "\n").as_bytes())
+        .map_err(oci(ExportStep::MetadataFile(path.to_path_buf())))
+}

@@ -1,0 +1,56 @@
+//! One rbuild build as a library call: a checked [`BuildConfig`] in, [`BuildEvent`]s out
+//! while it runs, and an image in the store (named, exported, pushed as asked) at the end.
+//! The `rbuild` binary drives it; an embedding program can too:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rbuild_builder::{build, BuildConfig, BuildIo, ContextSpec, DockerfileSpec};
+//!
+//! let mut config = BuildConfig::new(
+//!     DockerfileSpec::Default,
+//!     ContextSpec::Dir("app".into()),
+//!     "/var/lib/rbuild".into(),
+//! );
+//! config.tags = vec!["app:1".parse().expect("a valid name")];
+//! let io = BuildIo {
+//!     events: Arc::new(|event| { let _ = event; }),
+//!     stdin: None,
+//!     stdout: None,
+//! };
+//! let built = build(config, io).expect("builds");
+//! println!("{}", built.image_id);
+//! ```
+//!
+//! Modules, in the order a build uses them: [`config`] (what to build), [`settings`] (the
+//! configuration file, read once), `inputs` (the Dockerfile and the context's source),
+//! `resolver` (the frontend's resolver over the store and the registries), `context` (the
+//! context, walked only when a step reads it), [`runtime`] (the executor of RUN), the solver,
+//! [`export`] and [`output`] (commit, name, write outputs), [`push`], [`gc`] (automatic
+//! garbage collection); [`events`] and [`error`] are what the caller sees.
+//!
+//! Invariants: nothing here prints (only the binary does); errors are typed
+//! ([`BuildError`]) with their causes as `source()`.
+
+mod build;
+pub mod config;
+mod context;
+pub mod error;
+pub mod events;
+pub mod export;
+pub mod gc;
+mod inputs;
+pub mod output;
+pub mod push;
+mod resolver;
+pub mod runtime;
+pub mod settings;
+
+pub use build::{build, BuildIo};
+pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};
+pub use error::{BuildError, DockerfileError};
+pub use events::{BuildEvent, EventSink, Warning};
+pub use export::{ExportError, ExportStep, Exported};
+pub use inputs::{DockerfileSource, InputError};
+pub use output::{Dest, LayerOptions, Output, OutputError};
+pub use runtime::{Runtime, RuntimeError};
+pub use settings::{GcSettings, Settings};

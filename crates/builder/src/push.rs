@@ -1,0 +1,51 @@
+//! Pushing an image of the store to a registry, in its distribution form (compressed layers,
+//! OCI or Docker media types): what `--push` and `-o type=image,push=true` do after a build,
+//! and what `rbuild push` does.
+
+use rbuild_cache::Store;
+use rbuild_oci::images::{distribution_image, DistImage, DistOptions};
+use rbuild_oci::registry::{push_image, Client, PushError, RegistryConfig};
+use rbuild_oci::OciError;
+use rbuild_types::{Digest, ImageRef};
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushFailure {
+    #[error("preparing {target} for push: {source}")]
+    Prepare {
+        target: Box<ImageRef>,
+        #[source]
+        source: OciError,
+    },
+    #[error("pushing {target}: {source}")]
+    Push {
+        target: Box<ImageRef>,
+        #[source]
+        source: Box<PushError>,
+    },
+}
+
+/// Pushes stored manifest `manifest` to `target` in the form `options` ask for, through the
+/// registries of `registries`. Returns what was pushed (the manifest's digest, size and media
+/// type).
+pub fn push_stored(
+    store: &Store,
+    manifest: &Digest,
+    target: &ImageRef,
+    options: &DistOptions,
+    registries: &RegistryConfig,
+) -> Result<DistImage, PushFailure> {
+    let dist =
+        distribution_image(store, manifest, options).map_err(|source| PushFailure::Prepare {
+            target: Box::new(target.clone()),
+            source,
+        })?;
+    let client = Client::new(registries.clone());
+    push_image(&client, store, &dist.manifest_digest, target).map_err(|source| {
+        PushFailure::Push {
+            target: Box::new(target.clone()),
+            source: Box::new(source),
+        }
+    })?;
+    Ok(dist)
+}

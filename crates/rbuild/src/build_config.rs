@@ -1,0 +1,183 @@
+//! `rbuild build`'s flags → the builder's [`BuildConfig`], parsed and checked once, before
+//! anything is read or built: every malformed value is a usage error naming its flag.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rbuild_builder::runtime::parse_snapshotter;
+use rbuild_builder::{BuildConfig, ContextSpec, DockerfileSpec, Output, Runtime, Settings};
+use rbuild_frontend::lower::BuildOptions;
+use rbuild_graph::NetworkMode;
+use rbuild_types::{ImageRef, Platform};
+
+use crate::cli::{BuildArgs, NetworkArg};
+use crate::report::CliError;
+use crate::stdio::{refuse_terminal_stdout, TerminalRefusal};
+use crate::usage::UsageError;
+
+/// The config `args` ask for, building into the store at `store_root`.
+pub fn from_args(args: &BuildArgs, store_root: &Path) -> Result<BuildConfig, CliError> {
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| Output::parse(o).map_err(UsageError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let build_args = key_values(&args.build_args, "build-arg")?;
+    let labels = key_values(&args.labels, "label")?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| {
+            ImageRef::parse(t).map_err(|source| UsageError::Tag {
+                tag: t.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let platform = match &args.platform {
+        Some(p) => p.parse::<Platform>().map_err(UsageError::from)?,
+        None => Platform::host(),
+    };
+    let mounts = crate::secrets::grants(args).map_err(UsageError::from)?;
+    let runtime = Runtime::parse(args.runtime.as_deref()).map_err(UsageError::from)?;
+    let snapshotter = parse_snapshotter(std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref())
+        .map_err(UsageError::from)?;
+    let source_date_epoch = source_date_epoch(&build_args)?;
+    let context = ContextSpec::parse(&args.context).map_err(UsageError::Context)?;
+    let dockerfile = match args.file.as_deref() {
+        None => DockerfileSpec::Default,
+        Some("-") => DockerfileSpec::Stdin,
+        Some(f) => DockerfileSpec::Named(f.to_string()),
+    };
+    let settings = Settings::load()?;
+
+    let mut config = BuildConfig::new(dockerfile, context, store_root.to_path_buf());
+    config.settings = settings;
+    config.options = BuildOptions {
+        build_args,
+        target: args.target.clone(),
+        platform,
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        labels,
+        network: match args.network {
+            NetworkArg::Default => NetworkMode::Default,
+            NetworkArg::None => NetworkMode::None,
+            NetworkArg::Host => NetworkMode::Host,
+        },
+    };
+    config.tags = tags;
+    config.outputs = outputs;
+    config.push = args.push;
+    config.pull = args.pull;
+    config.iidfile = args.iidfile.clone();
+    config.metadata_file = args.metadata_file.clone();
+    config.source_date_epoch = source_date_epoch;
+    config.explain_cache = args.explain_cache;
+    config.jobs = args.jobs;
+    config.runtime = runtime;
+    config.snapshotter = snapshotter;
+    config.mounts = mounts;
+    config.check().map_err(UsageError::from)?;
+    if let Some(output) = config.outputs.iter().find(|o| o.to_stdout()) {
+        refuse_terminal_stdout(TerminalRefusal::Output {
+            kind: output.kind(),
+        })
+        .map_err(UsageError::from)?;
+    }
+    Ok(config)
+}
+
+/// `KEY=value` items of a repeatable flag; an empty KEY is a usage error (as in docker and
+/// buildx: `--build-arg =x` names nothing).
+fn key_values(
+    items: &[String],
+    flag: &'static str,
+) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let name = item.split_once('=').map_or(item.as_str(), |(k, _)| k);
+        if name.is_empty() {
+            return Err(UsageError::EmptyName {
+                flag,
+                item: item.clone(),
+            });
+        }
+        match item.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            // `--build-arg NAME` takes the value from the environment, if set.
+            None if flag == "build-arg" => {
+                if let Ok(v) = std::env::var(item) {
+                    out.insert(item.clone(), v);
+                }
+            }
+            None => {
+                return Err(UsageError::NotKeyValue {
+                    flag,
+                    item: item.clone(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// SOURCE_DATE_EPOCH from the build args (`--build-arg SOURCE_DATE_EPOCH[=…]` wins) or the
+/// environment; `None` when unset or empty.
+fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<u64>, UsageError> {
+    let value = match build_args.get("SOURCE_DATE_EPOCH") {
+        Some(v) => Some(v.clone()),
+        None => std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| UsageError::Epoch(v.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pairs_need_a_name() {
+        let ok = key_values(&items(&["A=1", "B=", "C=x=y"]), "build-arg").unwrap();
+        assert_eq!(ok["A"], "1");
+        assert_eq!(ok["B"], "");
+        assert_eq!(ok["C"], "x=y");
+        for bad in ["=x", "=", ""] {
+            let e = CliError::from(key_values(&items(&[bad]), "build-arg").unwrap_err());
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            assert!(e.to_string().contains("--build-arg"), "{e}");
+        }
+        assert!(key_values(&items(&["=v"]), "label").is_err());
+        assert!(key_values(&items(&["no-value"]), "label").is_err());
+    }
+
+    #[test]
+    fn source_date_epoch_from_build_args() {
+        let args = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            source_date_epoch(&args(&[("A", "1"), ("SOURCE_DATE_EPOCH", "1700000000")])).unwrap(),
+            Some(1_700_000_000)
+        );
+        assert!(source_date_epoch(&args(&[("SOURCE_DATE_EPOCH", "yesterday")])).is_err());
+        assert_eq!(
+            source_date_epoch(&args(&[("SOURCE_DATE_EPOCH", "")])).unwrap(),
+            None
+        );
+    }
+}
