@@ -4,7 +4,7 @@
 //!
 //! Triggers come from the base image's config, known only once the caller's resolver has
 //! resolved the base images, so the stages and images they read are added to the plan
-//! afterwards ([`Plan::expand_onbuild`], driven by the one fixpoint of
+//! afterwards (`Plan::expand_onbuild`, driven by the one fixpoint of
 //! [`Plan::resolve`](super::resolve)). A base *stage*'s triggers are its own `ONBUILD`
 //! instructions, known from the file alone: [`plan`](super::plan()) binds them.
 //! [`lower`](super::lower) only dispatches the triggers of the stages the plan needs.

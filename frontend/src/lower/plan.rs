@@ -80,7 +80,7 @@ pub struct Plan {
     pub single_stage: bool,
     pub options: BuildOptions,
     /// Images the ONBUILD triggers of the needed stages' bases read (`COPY --from`,
-    /// `RUN --mount from=`), added by [`Plan::expand_onbuild`].
+    /// `RUN --mount from=`), added by [`Plan::resolve`].
     pub onbuild_images: Vec<ImageRef>,
 }
 

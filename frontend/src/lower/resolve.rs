@@ -7,7 +7,7 @@
 //!
 //! ONBUILD triggers of a base image may read more stages and images (`COPY --from`,
 //! `RUN --mount from=`), and a stage added that way may have a base with triggers of its own:
-//! [`Plan::resolve`] resolves, binds the triggers ([`Plan::expand_onbuild`]) and resolves
+//! [`Plan::resolve`] resolves, binds the triggers (`Plan::expand_onbuild`) and resolves
 //! what they added, until nothing is new. It is the only loop over triggers; [`plan`] binds
 //! the triggers of base *stages* (known from the file alone, so their errors come with the
 //! file's other errors) and [`lower`] dispatches the triggers of the stages it is given.
