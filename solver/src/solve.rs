@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use crate::cancel::CancelToken;
 use crate::error::{SolveError, VertexError};
 use crate::events::Event;
-use crate::explain::{describe_selection, explain, op_json, step_identity, StepInputs};
+use crate::explain::{describe_selection, explain, step_identity, Recorded, StepInputs};
 use crate::fileop::{CopySource, FileOpRunner};
 use crate::keys::{vertex_key, KeyInputs};
 use crate::log::VertexLog;
@@ -502,7 +502,7 @@ impl Solver {
                 return Ok(VertexResult { key, layers });
             }
         }
-        let identity = step_identity(&self.scope, &v.name);
+        let identity = step_identity(&self.scope, v);
         if self.explain {
             // Describing the copied files reads them: off the async threads.
             let this = Arc::clone(&self);
@@ -510,13 +510,9 @@ impl Solver {
             let selections = keyed.selections.clone();
             let (step, reasons) = tokio::task::spawn_blocking(move || {
                 let step = with_copies(step, &selections);
-                let before = this
-                    .store
-                    .step_inputs(&identity)
-                    .ok()
-                    .flatten()
-                    .and_then(|b| serde_json::from_slice::<StepInputs>(&b).ok());
-                let reasons = explain(before.as_ref(), &step, false);
+                let recorded = this.store.step_inputs(&identity).ok().flatten();
+                let before = Recorded::parse(recorded.as_deref());
+                let reasons = explain(&before, &step, false);
                 (step, reasons)
             })
             .await
@@ -524,7 +520,7 @@ impl Solver {
             keyed.step = step;
             keyed.copies_described = true;
             let reasons = if v.ignore_cache {
-                explain(None, &keyed.step, true)
+                explain(&Recorded::None, &keyed.step, true)
             } else {
                 reasons
             };
@@ -801,16 +797,14 @@ fn step_inputs(graph: &Graph, id: VertexId, key: Digest, keys: &[Option<Digest>]
     StepInputs {
         key: Some(key),
         name: v.name.clone(),
-        op: op_json(&v.op),
-        image: None,
+        op: v.op.clone(),
         inputs: v
             .inputs
             .iter()
             .zip(keys)
             .map(|(i, k)| (graph.vertex(*i).name.clone(), *k))
             .collect(),
-        copies: vec![],
-        remote: None,
+        ..StepInputs::default()
     }
 }
 
@@ -822,25 +816,18 @@ fn with_copies(
     mut step: StepInputs,
     selections: &BTreeMap<usize, Arc<CopySelection>>,
 ) -> StepInputs {
-    let srcs: Vec<String> = match &step.op {
-        serde_json::Value::Object(o) => o
-            .get("actions")
-            .and_then(|a| a.as_array())
-            .into_iter()
-            .flatten()
-            .map(|a| {
-                a.pointer("/Copy/src")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect(),
-        _ => vec![],
+    let src = |n: usize| match &step.op {
+        Op::File(f) => match f.actions.get(n) {
+            Some(FileAction::Copy(c)) => c.src.as_str(),
+            _ => "",
+        },
+        _ => "",
     };
-    step.copies = selections
+    let copies = selections
         .iter()
-        .map(|(n, s)| describe_selection(srcs.get(*n).map_or("", String::as_str), &s.0, &s.1))
+        .map(|(n, s)| describe_selection(src(*n), &s.0, &s.1))
         .collect();
+    step.copies = copies;
     step
 }
 

@@ -89,7 +89,21 @@ fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
         name: name.to_string(),
         span: None,
         ignore_cache: false,
+        origin: origin_of(name),
     }
+}
+
+/// The origin the frontend gives a step named `[stage i/n] …` (`[i/n] …`: stage-0).
+fn origin_of(name: &str) -> Option<rbuild_graph::Origin> {
+    let inside = name.strip_prefix('[')?.split_once(']')?.0;
+    let (stage, frac) = inside.rsplit_once(' ').unwrap_or(("stage-0", inside));
+    let index = frac.split_once('/')?.0.parse().ok()?;
+    Some(rbuild_graph::Origin {
+        stage: stage.to_string(),
+        index,
+        instruction: rbuild_graph::Instruction::Run,
+        onbuild: false,
+    })
 }
 
 fn exec(args: &[&str], env: &[&str]) -> Op {

@@ -77,6 +77,7 @@ fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
         name: name.to_string(),
         span: None,
         ignore_cache: false,
+        origin: None,
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod config;
 mod ops;
+mod origin;
 mod proxy;
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
@@ -21,6 +22,7 @@ pub use ops::{
     HttpOp, ImageOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, Op, SecretMount,
     SecurityMode, SshMount, TmpfsMount,
 };
+pub use origin::{Instruction, Origin};
 pub use proxy::{ProxyEnv, ProxyVar};
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,10 @@ pub struct Vertex {
     pub span: Option<rbuild_types::Span>,
     /// Run even if a cached result exists (`--no-cache`, `--no-cache-filter`).
     pub ignore_cache: bool,
+    /// The Dockerfile step it implements; `None` for internal vertices (scratch, the build
+    /// context, inline documents, context copies for RUN mounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// A build DAG. Invariant (checked by [`Graph::validate`]): inputs point to smaller indices,
@@ -235,6 +241,7 @@ mod tests {
             name: String::new(),
             span: None,
             ignore_cache: false,
+            origin: None,
         }
     }
 

@@ -4,8 +4,28 @@
 
 use std::collections::BTreeMap;
 
-use rbuild_graph::{Graph, ImageConfig, ImageOp, Op, Vertex, VertexId};
+use rbuild_graph::{Graph, ImageConfig, ImageOp, Op, Origin, Vertex, VertexId};
 use rbuild_types::{ImageRef, Platform, Span};
+
+/// What a vertex is called: its progress name, and the Dockerfile step it implements (none
+/// for internal vertices, which convert from their name alone).
+#[derive(Clone, Debug)]
+pub struct Label {
+    pub name: String,
+    pub origin: Option<Origin>,
+}
+
+impl From<String> for Label {
+    fn from(name: String) -> Label {
+        Label { name, origin: None }
+    }
+}
+
+impl From<&str> for Label {
+    fn from(name: &str) -> Label {
+        Label::from(name.to_string())
+    }
+}
 
 /// Appends vertices; every input of a new vertex already exists, so the order is topological.
 #[derive(Debug, Default)]
@@ -24,17 +44,19 @@ impl Builder {
         &mut self,
         op: Op,
         inputs: Vec<VertexId>,
-        name: String,
+        label: impl Into<Label>,
         span: Option<Span>,
         ignore_cache: bool,
     ) -> VertexId {
         let id = VertexId(self.vertices.len() as u32);
+        let Label { name, origin } = label.into();
         self.vertices.push(Vertex {
             op,
             inputs,
             name,
             span,
             ignore_cache,
+            origin,
         });
         id
     }
@@ -45,7 +67,7 @@ impl Builder {
         &mut self,
         reference: &ImageRef,
         platform: &Platform,
-        name: String,
+        label: impl Into<Label>,
         span: Span,
     ) -> VertexId {
         let key = (reference.clone(), platform.clone());
@@ -56,20 +78,26 @@ impl Builder {
             reference: reference.clone(),
             platform: platform.clone(),
         });
-        let id = self.add(op, Vec::new(), name, Some(span), false);
+        let id = self.add(op, Vec::new(), label, Some(span), false);
         self.images.insert(key, id);
         id
     }
 
     /// The vertex of a remote source (`Http`/`Git` op, no inputs), created on first use
     /// (its name, span and `ignore_cache` are those of the first use).
-    pub fn remote(&mut self, op: Op, name: String, span: Span, ignore_cache: bool) -> VertexId {
+    pub fn remote(
+        &mut self,
+        op: Op,
+        label: impl Into<Label>,
+        span: Span,
+        ignore_cache: bool,
+    ) -> VertexId {
         // Serialising our own plain data cannot fail; an empty key would only not share.
         let key = serde_json::to_string(&op).unwrap_or_default();
         if let Some(id) = self.remotes.get(&key).filter(|_| !key.is_empty()) {
             return *id;
         }
-        let id = self.add(op, Vec::new(), name, Some(span), ignore_cache);
+        let id = self.add(op, Vec::new(), label, Some(span), ignore_cache);
         self.remotes.insert(key, id);
         id
     }
@@ -79,7 +107,7 @@ impl Builder {
         if let Some(id) = self.scratch {
             return id;
         }
-        let id = self.add(Op::Scratch, Vec::new(), "scratch".into(), None, false);
+        let id = self.add(Op::Scratch, Vec::new(), "scratch", None, false);
         self.scratch = Some(id);
         id
     }
@@ -92,13 +120,7 @@ impl Builder {
         let op = Op::Context {
             name: "context".into(),
         };
-        let id = self.add(
-            op,
-            Vec::new(),
-            "[internal] load build context".into(),
-            None,
-            false,
-        );
+        let id = self.add(op, Vec::new(), "[internal] load build context", None, false);
         self.context = Some(id);
         id
     }

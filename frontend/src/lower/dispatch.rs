@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use rbuild_graph::{
     CopyAction, ExecOp, FileAction, FileMode, FileOp, Graph, Healthcheck, HistoryEntry,
-    ImageConfig, MkdirAction, MkfileAction, NetworkMode, Op, VertexId,
+    ImageConfig, Instruction as StepKind, MkdirAction, MkfileAction, NetworkMode, Op, Origin,
+    VertexId,
 };
 use rbuild_types::{ImageRef, Platform, Span};
 
 use super::args;
-use super::builder::Builder;
+use super::builder::{Builder, Label};
 use super::error::LowerError;
 use super::gofmt;
 use super::onbuild;
@@ -53,7 +54,10 @@ struct StageState {
     cmd_set: bool,
     cmd_total: usize,
     cmd_index: usize,
+    /// The stage as progress shows it (empty when the file has one stage).
     display: String,
+    /// The stage as origins name it: its name, or `stage-N`.
+    stage: String,
     ignore_cache: bool,
     /// An ONBUILD trigger is being dispatched (progress names say `ONBUILD`).
     in_onbuild: bool,
@@ -62,6 +66,19 @@ struct StageState {
 impl StageState {
     /// BuildKit's progress prefix: `[stage 2/4] ` (width padded), none for a stage without
     /// numbered steps.
+    /// The label of the stage's next step, `instruction` shown as `text`: its progress name
+    /// (`[build 2/4] RUN make`) and its origin.
+    fn step(&mut self, instruction: StepKind, text: String) -> Label {
+        let name = self.name(text);
+        let origin = (self.cmd_total > 0).then(|| Origin {
+            stage: self.stage.clone(),
+            index: self.cmd_index as u32,
+            instruction,
+            onbuild: self.in_onbuild,
+        });
+        Label { name, origin }
+    }
+
     fn name(&mut self, text: String) -> String {
         if self.cmd_total == 0 {
             return text;
@@ -246,27 +263,22 @@ impl Lowerer<'_> {
                     cmd_total,
                     cmd_index: 0,
                     display,
+                    stage: self.plan.stage_id(i),
                     ignore_cache,
                     ..base
                 }
             }
             StageBase::Scratch => {
                 let root = self.b.scratch();
-                self.fresh(
-                    root,
-                    empty_image(&platform),
-                    cmd_total,
-                    display,
-                    ignore_cache,
-                )
+                self.fresh(root, empty_image(&platform), cmd_total, i, ignore_cache)
             }
             StageBase::Image(r) => {
                 let Some(config) = self.bases.get(r).cloned() else {
                     return Err(err_at(LowerError::MissingBase(r.clone()), span));
                 };
-                let mut st = self.fresh(VertexId(0), config, cmd_total, display, ignore_cache);
-                let name = st.name(format!("FROM {r}"));
-                st.root = self.b.image(r, &platform, name, span);
+                let mut st = self.fresh(VertexId(0), config, cmd_total, i, ignore_cache);
+                let label = st.step(StepKind::From, format!("FROM {r}"));
+                st.root = self.b.image(r, &platform, label, span);
                 st
             }
         };
@@ -294,7 +306,7 @@ impl Lowerer<'_> {
         root: VertexId,
         mut config: ImageConfig,
         cmd_total: usize,
-        display: String,
+        stage: usize,
         ignore_cache: bool,
     ) -> StageState {
         if config.env_var("PATH").is_none() {
@@ -315,7 +327,8 @@ impl Lowerer<'_> {
             cmd_set: false,
             cmd_total,
             cmd_index: 0,
-            display,
+            display: self.plan.display_name(stage),
+            stage: self.plan.stage_id(stage),
             ignore_cache,
             in_onbuild: false,
         }
@@ -419,7 +432,7 @@ impl Lowerer<'_> {
         let layer = wd != "/";
         if layer {
             let name = self.display(st, node, false);
-            let name = st.name(name);
+            let label = st.step(StepKind::Workdir, name);
             let mkdir = MkdirAction {
                 path: wd.clone(),
                 mode: 0o755,
@@ -431,7 +444,7 @@ impl Lowerer<'_> {
                     actions: vec![FileAction::Mkdir(mkdir)],
                 }),
                 vec![st.root],
-                name,
+                label,
                 Some(node.span),
                 false,
             );

@@ -118,15 +118,20 @@ impl Plan {
         out
     }
 
+    /// Stage `i` as origins name it: its name, or `stage-i` (also in a one-stage file).
+    pub fn stage_id(&self, i: usize) -> String {
+        match &self.stages[i].name {
+            Some(n) => n.clone(),
+            None => format!("stage-{i}"),
+        }
+    }
+
     /// The name progress output uses for stage `i` (empty for a single-stage file).
     pub fn display_name(&self, i: usize) -> String {
         if self.single_stage {
             return String::new();
         }
-        match &self.stages[i].name {
-            Some(n) => n.clone(),
-            None => format!("stage-{i}"),
-        }
+        self.stage_id(i)
     }
 }
 

@@ -103,7 +103,12 @@ impl Lowerer<'_> {
             .map_err(|e| at(e, node.word_span(c.dest)))?;
         let dest = paths::copy_dest(&st.cwd, &dest_raw);
         let name = self.display(st, node, false);
-        let name = st.name(name);
+        let kind = if c.is_add {
+            StepKind::Add
+        } else {
+            StepKind::Copy
+        };
+        let label = st.step(kind, name);
 
         let mut inputs = vec![st.root];
         let mut actions = Vec::new();
@@ -235,7 +240,7 @@ impl Lowerer<'_> {
         st.root = self.b.add(
             Op::File(FileOp { actions }),
             inputs,
-            name,
+            label,
             Some(node.span),
             st.ignore_cache,
         );

@@ -112,7 +112,7 @@ impl Lowerer<'_> {
                 .map_err(|e| at(e, flag.span))?;
             ir_mounts.push(lowered);
         }
-        let name = st.name(name);
+        let label = st.step(StepKind::Run, name);
         let exec = ExecOp {
             args: args.clone(),
             env: st.env.clone(),
@@ -127,7 +127,7 @@ impl Lowerer<'_> {
         st.root = self.b.add(
             Op::Exec(exec),
             inputs.into_inputs(),
-            name,
+            label,
             Some(node.span),
             st.ignore_cache,
         );
@@ -172,7 +172,7 @@ impl Lowerer<'_> {
                 actions: vec![FileAction::Mkfile(mkfile)],
             }),
             vec![scratch],
-            "[internal] preparing inline document".to_string(),
+            "[internal] preparing inline document",
             None,
             false,
         )
