@@ -1,5 +1,6 @@
-//! OCI image manifests, indexes and descriptors (and the Docker v2 schema 2 equivalents, which
-//! parse into the same types), plus the media types rbuild writes and reads.
+//! The one model of OCI image manifests, indexes and descriptors (the Docker v2 schema 2
+//! manifest and manifest list parse into the same types), used for the local store, layouts,
+//! archives and registries alike, plus the media types rbuild writes and reads.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -52,7 +54,7 @@ impl Descriptor {
 /// An image manifest (OCI, or Docker v2 schema 2 which has the same shape).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageManifest {
-    #[serde(rename = "schemaVersion")]
+    #[serde(rename = "schemaVersion", default)]
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
@@ -102,10 +104,11 @@ impl ImageManifest {
 /// An image index (the `index.json` of an OCI layout, or a multi-platform list).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageIndex {
-    #[serde(rename = "schemaVersion")]
+    #[serde(rename = "schemaVersion", default)]
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    #[serde(default)]
     pub manifests: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,

@@ -30,9 +30,10 @@ use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform};
 
 use crate::config::{self as image_config, ParsedConfig};
+use crate::manifest::ImageIndex;
 use crate::manifest::{Descriptor, ImageManifest};
 use crate::registry::auth::DockerCredentials;
-use crate::registry::manifest::{classify, select_platform, Index, ManifestKind};
+use crate::registry::manifest::{classify, select_platform, ManifestKind};
 use crate::registry::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
 use crate::OciError;
 
@@ -192,7 +193,7 @@ impl RegistrySource {
         let manifest_digest = match classify(None, &bytes).map(|(k, _)| k) {
             Some(ManifestKind::Image) => *digest,
             Some(ManifestKind::Index) => {
-                let index: Index =
+                let index: ImageIndex =
                     serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
                         what: "image index",
                         context: digest.to_string(),

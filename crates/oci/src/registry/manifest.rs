@@ -1,14 +1,14 @@
-//! The manifest formats a registry serves (OCI index/manifest, Docker manifest list/v2), as
-//! far as pulling needs them, and platform selection in an index.
+//! What a registry serves, as far as pulling needs it: telling an index (OCI index, Docker
+//! manifest list) from an image manifest, and picking a platform in an index. The documents
+//! themselves are the one model of [`crate::manifest`].
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use rbuild_types::{Digest, Platform};
+use rbuild_types::Platform;
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+use crate::manifest::{
+    Descriptor, ImageIndex, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+};
 
 /// The `Accept` header of a manifest request: every format rbuild understands.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -61,47 +61,10 @@ pub fn classify(content_type: Option<&str>, body: &[u8]) -> Option<(ManifestKind
     }
 }
 
-/// A content descriptor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<IndexPlatform>,
-}
-
-/// The platform of an index entry, as OCI spells it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexPlatform {
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
-
-/// An image index / manifest list.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Index {
-    #[serde(default)]
-    pub manifests: Vec<Descriptor>,
-}
-
-/// An image manifest: a config and layers, bottom first.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ImageManifest {
-    pub config: Descriptor,
-    #[serde(default)]
-    pub layers: Vec<Descriptor>,
-}
-
 /// The index entry for `want`: same os and architecture, and the same variant when one is
 /// asked for (`arm64` and `arm64/v8` are the same). Without a requested variant, an entry
 /// without variant (or `v8` for arm64) is preferred, else the first matching one.
-pub fn select_platform<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
+pub fn select_platform<'a>(index: &'a ImageIndex, want: &Platform) -> Option<&'a Descriptor> {
     let norm_variant = |arch: &str, v: Option<&str>| -> Option<String> {
         match (arch, v) {
             ("arm64", Some("v8")) | (_, Some("")) | (_, None) => None,
@@ -136,7 +99,7 @@ pub fn select_platform<'a>(index: &'a Index, want: &Platform) -> Option<&'a Desc
 }
 
 /// `linux/amd64, linux/arm/v7` — the platforms an index offers, for error messages.
-pub fn describe_platforms(index: &Index) -> String {
+pub fn describe_platforms(index: &ImageIndex) -> String {
     let list: Vec<String> = index
         .manifests
         .iter()
@@ -157,30 +120,28 @@ pub fn describe_platforms(index: &Index) -> String {
 mod tests {
     use super::*;
 
+    use rbuild_types::Digest;
+
     fn entry(os: &str, arch: &str, variant: Option<&str>, n: u8) -> Descriptor {
         Descriptor {
-            media_type: OCI_MANIFEST.into(),
-            digest: Digest::of(&[n]),
-            size: 1,
-            platform: Some(IndexPlatform {
+            platform: Some(Platform {
                 os: os.into(),
                 architecture: arch.into(),
                 variant: variant.map(Into::into),
             }),
+            ..Descriptor::new(OCI_MANIFEST, Digest::of(&[n]), 1)
         }
     }
 
     #[test]
     fn selects_by_os_arch_variant() {
-        let index = Index {
-            manifests: vec![
-                entry("unknown", "unknown", None, 0),
-                entry("linux", "arm", Some("v6"), 1),
-                entry("linux", "arm", Some("v7"), 2),
-                entry("linux", "amd64", None, 3),
-                entry("linux", "arm64", Some("v8"), 4),
-            ],
-        };
+        let index = ImageIndex::oci(vec![
+            entry("unknown", "unknown", None, 0),
+            entry("linux", "arm", Some("v6"), 1),
+            entry("linux", "arm", Some("v7"), 2),
+            entry("linux", "amd64", None, 3),
+            entry("linux", "arm64", Some("v8"), 4),
+        ]);
         let pick = |p: &str| select_platform(&index, &p.parse().unwrap()).map(|d| d.digest);
         assert_eq!(pick("linux/amd64"), Some(Digest::of(&[3])));
         assert_eq!(pick("linux/arm/v7"), Some(Digest::of(&[2])));

@@ -16,9 +16,9 @@ use super::client::{Client, Target};
 use super::config::Endpoint;
 use super::error::{At, Object, RegistryError};
 use super::manifest::{
-    classify, describe_platforms, select_platform, ImageManifest, Index, ManifestKind,
-    MANIFEST_ACCEPT,
+    classify, describe_platforms, select_platform, ManifestKind, MANIFEST_ACCEPT,
 };
+use crate::manifest::{ImageIndex, ImageManifest};
 
 /// Largest manifest accepted (registries cap them at 4 MiB).
 pub const MANIFEST_LIMIT: u64 = 8 << 20;
@@ -68,7 +68,7 @@ impl Client {
             ManifestKind::Image => (first, None),
             ManifestKind::Index => {
                 let object = Object::Manifest(image.reference());
-                let parsed: Index =
+                let parsed: ImageIndex =
                     serde_json::from_slice(&first.bytes).map_err(|source| RegistryError::Json {
                         at: at(ep, &image.repository, object.clone()),
                         source,

@@ -15,7 +15,8 @@ use rbuild_types::{Digest, ImageRef};
 
 use super::client::Client;
 use super::error::RegistryError;
-use super::manifest::{classify, ImageManifest, Index, ManifestKind};
+use super::manifest::{classify, ManifestKind};
+use crate::manifest::{ImageIndex, ImageManifest};
 
 /// How many blobs are uploaded at the same time.
 pub const MAX_PARALLEL_UPLOADS: usize = 4;
@@ -96,7 +97,7 @@ fn push_manifest_tree(
         classify(None, &bytes).ok_or(PushError::MediaType { digest: *digest })?;
     match kind {
         ManifestKind::Index => {
-            let index: Index = serde_json::from_slice(&bytes).map_err(json_err)?;
+            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(json_err)?;
             for child in &index.manifests {
                 let child_ref = child.digest.to_string();
                 push_manifest_tree(client, store, &child.digest, target, &child_ref, report)?;

@@ -4,9 +4,9 @@
 use rbuild_types::{Digest, ImageRef, Platform};
 
 use super::auth::{Credentials, DockerCredentials};
-use super::manifest::OCI_MANIFEST;
 use super::testutil::{live_registry, FakeServer, Reply, LIVE_REGISTRY};
 use super::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
+use crate::manifest::OCI_MANIFEST;
 
 fn amd64() -> Platform {
     "linux/amd64".parse().expect("platform")
