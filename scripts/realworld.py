@@ -400,6 +400,46 @@ def keyed(lines):
     return out
 
 
+# A directory whose whole subtree has one noisy field in both builds is written once, as
+# `fs <dir>/** <field>`, when it covers at least this many entries (pip and apt trees: thousands).
+SUBTREE_MIN = 16
+
+
+def compress_noise(noise, keys):
+    """Replaces `fs <p> <field>` lines by `fs <dir>/** <field>` where every fs entry under <dir>, in
+    either build, has that field noisy. Exact: it masks nothing the two builds did not differ in."""
+    fs_paths = [k[3:] for k in keys if k.startswith("fs ")]
+    by_field = {}
+    for n in noise:
+        key, _, field = n.rpartition(" ")
+        if key.startswith("fs ") and field != "*":
+            by_field.setdefault(field, set()).add(key[3:])
+    # Entries whose presence varies (`*`) form a subtree pattern when all of a directory's entries
+    # came and went, at least two of them: names made from times or random numbers (npm's logs).
+    gone = {n.rpartition(" ")[0][3:] for n in noise if n.startswith("fs ") and n.endswith(" *")}
+    if gone:
+        by_field["*"] = gone
+    out = set(noise)
+    for field, noisy in by_field.items():
+        total, hit = {}, {}
+        for p in fs_paths:
+            d = p
+            while "/" in d[1:]:
+                d = d.rsplit("/", 1)[0]
+                total[d] = total.get(d, 0) + 1
+                if p in noisy:
+                    hit[d] = hit.get(d, 0) + 1
+        least = 2 if field == "*" else SUBTREE_MIN
+        full = {d for d, t in total.items() if t >= least and hit.get(d) == t}
+        top = {d for d in full if not any(d.startswith(o + "/") for o in full)}
+        for d in top:
+            for p in noisy:
+                if p.startswith(d + "/"):
+                    out.discard(f"fs {p} {field}")
+            out.add(f"fs {d}/** {field}")
+    return sorted(out, key=lambda n: (n.split(" ")[1], n))
+
+
 def noise_between(a, b):
     ka, kb = keyed(a), keyed(b)
     noise = []
@@ -414,7 +454,7 @@ def noise_between(a, b):
         for f in fa:
             if fa[f] != fb[f]:
                 noise.append(f"{key} {f}")
-    return noise
+    return compress_noise(noise, set(ka) | set(kb))
 
 
 STEP_RE = re.compile(r"^#(\d+) \[[^\]]*\] (.*)$")
@@ -497,10 +537,12 @@ def apply_overrides(lines, overrides):
 
 def mask(lines, noise):
     """The lines with noisy fields replaced by '~' and noisy entries dropped."""
-    drop, fields = set(), {}
+    drop, fields, subtrees = set(), {}, []
     for n in noise:
         key, _, field = n.rpartition(" ")
-        if field == "*":
+        if key.startswith("fs ") and key.endswith("/**"):
+            subtrees.append((key[3:-2], field))
+        elif field == "*":
             drop.add(key)
         else:
             fields.setdefault(key, set()).add(field)
@@ -516,7 +558,16 @@ def mask(lines, noise):
             key = tok[0]
         if key in drop:
             continue
-        masked = fields.get(key)
+        masked = set(fields.get(key, ()))
+        if tok[0] == "fs":
+            for prefix, field in subtrees:
+                if tok[1].startswith(prefix):
+                    if field == "*":
+                        masked = None
+                        break
+                    masked.add(field)
+            if masked is None:
+                continue
         if masked:
             if tok[0] == "fs":
                 if "type" in masked:
@@ -591,10 +642,12 @@ class Case:
         self.oracle = meta.get("oracle")
         self.network = "none" if self.kind == "offline" else "host"
 
-    def prepare(self, work):
-        """Copies context/ to work/ctx with fixed modes and mtimes; returns its path."""
+    def prepare(self, work, name="ctx"):
+        """Copies context/ to work/<name> with fixed modes and mtimes; returns its path. BuildKit
+        keeps a synced copy of a context per client path and reuses it (and its directory times)
+        in the next build from that path: builds that must be independent use distinct names."""
         src = os.path.join(self.dir, "context")
-        dst = os.path.join(work, "ctx")
+        dst = os.path.join(work, name)
         if os.path.exists(dst):
             shutil.rmtree(dst)
         if os.path.isdir(src):
@@ -649,6 +702,8 @@ class BuildKit:
 
     def build(self, case, ctx, out, log):
         tag = f"rw-{case.name}:latest"
+        if os.path.exists(log):
+            os.remove(log)
         env = dict(os.environ, DOCKER_BUILDKIT="1")
         cmd = self.docker + ["build", "--no-cache", "-t", tag] + case.build_flags(ctx) + [ctx]
         if run(cmd, log, env) != 0:
@@ -695,10 +750,10 @@ def cmd_record(args, cases, work):
         bk = BuildKit(case.oracle or args.buildkit)
         cw = os.path.join(work, case.name)
         os.makedirs(cw, exist_ok=True)
-        ctx = case.prepare(cw)
         log = os.path.join(cw, "build.log")
         forms = []
         for i in (1, 2):
+            ctx = case.prepare(cw, f"ctx{i}")
             out = os.path.join(cw, f"bk{i}.tar")
             err = bk.build(case, ctx, out, log)
             if err:
@@ -728,7 +783,10 @@ def cmd_record(args, cases, work):
                     )
                 for n in noise:
                     f.write(n + "\n")
-            with open(os.path.join(case.dir, "buildkit.txt"), "w") as f:
+            # Download cases depend on today's apt/PyPI/npm: their recorded form stays local
+            # (buildkit.local.txt, not committed); compare them live, or soon after recording.
+            name = "buildkit.txt" if case.kind == "offline" else "buildkit.local.txt"
+            with open(os.path.join(case.dir, name), "w") as f:
                 for line in header(case, bk) + mask(forms[0], noise):
                     f.write(line + "\n")
             print(f"{case.name}: recorded ({len(forms[0])} lines, {len(noise)} noise)")
@@ -738,7 +796,7 @@ def cmd_record(args, cases, work):
 def build_form(builder, case, work, tag):
     cw = os.path.join(work, case.name)
     os.makedirs(cw, exist_ok=True)
-    ctx = case.prepare(cw)
+    ctx = case.prepare(cw, f"ctx-{tag}")
     log = os.path.join(cw, f"{tag}.log")
     out = os.path.join(cw, f"{tag}.tar")
     err = builder.build(case, ctx, out, log)
@@ -765,9 +823,11 @@ def cmd_compare(args, cases, work):
     for case in cases:
         if args.offline and case.kind != "offline":
             continue
-        noise = read_noise(case.dir)
+        noise = None if args.fresh_noise else read_noise(case.dir)
         if reference is None:
             path = os.path.join(case.dir, "buildkit.txt")
+            if not os.path.exists(path):
+                path = os.path.join(case.dir, "buildkit.local.txt")
             if not os.path.exists(path):
                 print(f"SKIP {case.name}: nothing recorded (run --record)")
                 continue
@@ -782,12 +842,15 @@ def cmd_compare(args, cases, work):
                 failed.append(case.name)
                 continue
             if noise is None:
+                time.sleep(2)
                 form2, err = build_form(reference, case, work, "reference2")
                 if err:
                     print(f"FAIL {case.name}: reference {err}")
                     failed.append(case.name)
                     continue
                 noise = noise_between(form, form2)
+                log = os.path.join(work, case.name, "reference2.log")
+                noise = sorted(set(noise) | set(workdir_noise(cached_steps(log), [form, form2])))
             expected = mask(apply_overrides(form, read_overrides(case.dir)), noise)
             ref_label = reference.label
         form, err = build_form(candidate, case, work, "candidate")
@@ -875,6 +938,11 @@ def main():
     p.add_argument("--rbuild", help="rbuild binary (default $RBUILD, else target/release/rbuild)")
     p.add_argument("--store", help="RBUILD_ROOT for rbuild (default: a fresh one under the work dir)")
     p.add_argument("--offline", action="store_true", help="only the offline cases")
+    p.add_argument(
+        "--fresh-noise",
+        action="store_true",
+        help="build the reference twice and use the noise of these two builds, not noise.txt",
+    )
     p.add_argument("--work", help="work directory (default: a temporary one, removed afterwards)")
     args = p.parse_args(argv)
     if args.reference is None:

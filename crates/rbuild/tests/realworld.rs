@@ -697,9 +697,13 @@ fn read_lines(path: &Path) -> Vec<String> {
 fn mask(lines: &[String], noise: &[String]) -> Vec<String> {
     let mut drop = BTreeSet::new();
     let mut fields: HashMap<String, BTreeSet<String>> = HashMap::new();
+    // `fs <dir>/** <field>`: the field is noisy for every entry under <dir>.
+    let mut subtrees: Vec<(String, String)> = Vec::new();
     for n in noise {
         let (key, field) = n.rsplit_once(' ').expect("noise line");
-        if field == "*" {
+        if let Some(dir) = key.strip_prefix("fs ").and_then(|k| k.strip_suffix("/**")) {
+            subtrees.push((format!("{dir}/"), field.to_string()));
+        } else if field == "*" {
             drop.insert(key.to_string());
         } else {
             fields
@@ -717,10 +721,25 @@ fn mask(lines: &[String], noise: &[String]) -> Vec<String> {
         if drop.contains(&key) {
             continue;
         }
-        let Some(masked) = fields.get(&key) else {
+        let mut masked = fields.get(&key).cloned().unwrap_or_default();
+        let mut dropped = false;
+        if let Some(path) = key.strip_prefix("fs ") {
+            for (prefix, field) in &subtrees {
+                if path.starts_with(prefix.as_str()) {
+                    if field == "*" {
+                        dropped = true;
+                    }
+                    masked.insert(field.clone());
+                }
+            }
+        }
+        if dropped {
+            continue;
+        }
+        if masked.is_empty() {
             out.push(line.clone());
             continue;
-        };
+        }
         let mut tok: Vec<String> = line.split(' ').map(str::to_string).collect();
         if tok[0] == "fs" {
             if masked.contains("type") {
