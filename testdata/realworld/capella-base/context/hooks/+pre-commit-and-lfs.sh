@@ -1,0 +1,3 @@
+#!/bin/bash
+# Stand-in (rbuild realworld corpus).
+git lfs "$(basename "$0")" "$@"

@@ -1,0 +1,3 @@
+#!/bin/bash
+# Stand-in (rbuild realworld corpus).
+exec pre-commit hook-impl --hook-type="$(basename "$0")" -- "$@"

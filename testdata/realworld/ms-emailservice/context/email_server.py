@@ -1,0 +1,3 @@
+# Stand-in (rbuild realworld corpus).
+import jinja2
+print(jinja2.__version__)

@@ -1,0 +1,2 @@
+# Stand-in (rbuild realworld corpus).
+import requests

@@ -1,0 +1,7 @@
+ARG base
+FROM ${base}
+
+ARG artifact
+COPY ${artifact} /bin/
+
+ENTRYPOINT ["/bin/nu"]

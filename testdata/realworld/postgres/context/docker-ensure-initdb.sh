@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Stand-in (rbuild realworld corpus).
+set -Eeuo pipefail

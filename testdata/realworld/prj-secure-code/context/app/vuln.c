@@ -1,0 +1,3 @@
+/* Stand-in (rbuild realworld corpus). */
+#include <stdio.h>
+int main(void) { puts("hello"); return 0; }

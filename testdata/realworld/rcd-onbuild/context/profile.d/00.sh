@@ -1,0 +1,2 @@
+# Stand-in (rbuild realworld corpus).
+export RC_D=1

@@ -1,0 +1,3 @@
+# Stand-in (rbuild realworld corpus).
+async def app(scope, receive, send):
+    pass

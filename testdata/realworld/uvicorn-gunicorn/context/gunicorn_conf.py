@@ -1,0 +1,2 @@
+# Stand-in (rbuild realworld corpus).
+bind = '0.0.0.0:80'

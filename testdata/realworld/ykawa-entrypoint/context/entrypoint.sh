@@ -1,0 +1,3 @@
+#!/bin/bash
+# Stand-in (rbuild realworld corpus).
+exec /usr/bin/tini -- "$@"
