@@ -535,6 +535,16 @@ def apply_overrides(lines, overrides):
     return out
 
 
+def noise_only(tok):
+    """Whether an fs line changes its base entry only in noisy fields: every field is either
+    the base's ('base') or masked ('~'). Such an entry is not a change (e.g. a directory whose
+    mtime alone differs, where two BuildKit builds differ in that mtime too)."""
+    fields = tok[3:]
+    return tok[2] != "~" and bool(fields) and all(
+        f.endswith("=base") or f.endswith("=~") for f in fields
+    ) and any(f.endswith("=~") for f in fields)
+
+
 def mask(lines, noise):
     """The lines with noisy fields replaced by '~' and noisy entries dropped."""
     drop, fields, subtrees = set(), {}, []
@@ -576,6 +586,8 @@ def mask(lines, noise):
                     k, _, _ = tok[i].partition("=")
                     if k in masked:
                         tok[i] = k + "=~"
+                if noise_only(tok):
+                    continue
                 line = " ".join(tok)
             elif tok[0] in ("config", "history"):
                 line = " ".join(tok[:2] + ["~"])

@@ -694,6 +694,17 @@ fn read_lines(path: &Path) -> Vec<String> {
 }
 
 /// The lines with noisy fields replaced by `~` and noisy entries dropped.
+/// Whether an `fs` line changes its base entry only in noisy fields: every field is either
+/// the base's (`base`) or masked (`~`). Such an entry is not a change (a directory whose mtime
+/// alone differs, where two BuildKit builds differ in that mtime too).
+fn noise_only(tok: &[String]) -> bool {
+    let fields = &tok[3..];
+    tok[2] != "~"
+        && !fields.is_empty()
+        && fields.iter().all(|f| f.ends_with("=base") || f.ends_with("=~"))
+        && fields.iter().any(|f| f.ends_with("=~"))
+}
+
 fn mask(lines: &[String], noise: &[String]) -> Vec<String> {
     let mut drop = BTreeSet::new();
     let mut fields: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -750,6 +761,9 @@ fn mask(lines: &[String], noise: &[String]) -> Vec<String> {
                 if masked.contains(&k) {
                     *t = format!("{k}=~");
                 }
+            }
+            if noise_only(&tok) {
+                continue;
             }
             out.push(tok.join(" "));
         } else if tok[0] == "config" || tok[0] == "history" {
