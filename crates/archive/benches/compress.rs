@@ -5,13 +5,13 @@
 //! clock), MB per CPU-second, the multi-thread/single-thread ratio of the same backend in the
 //! same run, and the process's peak RSS (bounded by a few chunks whatever the layer size).
 //!
-//! `cargo bench -p rbuild-oci --bench compress` (`RBUILD_BENCH_MB=N` for another size).
+//! `cargo bench -p rbuild-archive --bench compress` (`RBUILD_BENCH_MB=N` for another size).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::time::Instant;
 
-use rbuild_oci::compress::{compress_parallel, default_threads, CompressSettings, Compression};
+use rbuild_archive::compress::{compress_parallel, default_threads, CompressSettings, Compression};
 
 /// xorshift64*: deterministic filler without a dependency.
 struct Rng(u64);
