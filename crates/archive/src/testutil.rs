@@ -353,3 +353,50 @@ pub fn list(reader: impl Read) -> io::Result<Vec<Listed>> {
 pub fn names(reader: impl Read) -> io::Result<Vec<String>> {
     Ok(list(reader)?.iter().map(Listed::name_lossy).collect())
 }
+
+/// A sink that keeps nothing and checks what the engine promises every sink (it panics on a
+/// broken promise: it is for tests and fuzzing): names and hard-link targets sanitized (no
+/// empty, `.` or `..` component, no leading or trailing `/`, no NUL, never the root), symlink
+/// targets present without NUL, modes within `0o7777`, and exactly `size` bytes of data for
+/// a file whose data could be read.
+#[derive(Debug, Default)]
+pub struct CheckingSink {
+    /// Entries handed over.
+    pub entries: usize,
+    /// Data bytes read.
+    pub bytes: u64,
+}
+
+fn check_path(path: &crate::EntryPath) {
+    let b = path.as_bytes();
+    assert!(!b.is_empty(), "the root handed to a sink");
+    assert!(!b.contains(&0), "NUL in {b:?}");
+    for part in b.split(|&c| c == b'/') {
+        assert!(
+            !part.is_empty() && part != b"." && part != b"..",
+            "unsanitized {b:?}"
+        );
+    }
+}
+
+impl crate::Sink for CheckingSink {
+    type Error = io::Error;
+
+    fn entry(&mut self, e: &crate::Entry, contents: &mut dyn Read) -> io::Result<()> {
+        check_path(&e.path);
+        assert!(e.mode <= 0o7777, "mode {:o}", e.mode);
+        match &e.kind {
+            crate::EntryKind::HardLink { target } => check_path(target),
+            crate::EntryKind::Symlink { target } => {
+                assert!(!target.is_empty() && !target.contains(&0), "{target:?}");
+            }
+            crate::EntryKind::File => {}
+            _ => assert_eq!(e.size, 0, "data for a {:?}", e.kind),
+        }
+        self.entries += 1;
+        let n = io::copy(contents, &mut io::sink())?;
+        assert_eq!(n, e.size, "data of {:?}", e.name);
+        self.bytes += n;
+        Ok(())
+    }
+}

@@ -108,7 +108,8 @@ pub(crate) fn classify<R: Read>(
 ) -> Result<Classified, ArchiveError> {
     let raw = entry.path_bytes().into_owned();
     let name = ByteString::from(raw.clone());
-    let flag = entry.header().entry_type().as_byte();
+    // The raw byte: the tar reader reads `\0` as `0`, but an old-style directory is told by it.
+    let flag = entry.header().as_old().linkflag[0];
     if flag == b'g' {
         return Ok(Classified::Skip);
     }
