@@ -111,17 +111,30 @@ impl ArchiveError {
     }
 }
 
+/// An operation on a host path that failed (reading a file to archive, writing an entry).
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct PathError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl PathError {
+    /// A failure of `op` on `path`.
+    pub fn on(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| PathError { op, path, source }
+    }
+}
+
 /// Why writing a tar failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// A host file being archived could not be read.
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(PathError),
     /// The output stream failed (e.g. its disk is full), not a file being read.
     #[error("writing the tar stream: {source}")]
     Stream {
@@ -136,7 +149,7 @@ pub enum WriteError {
 impl WriteError {
     /// An I/O error on host file `path` while doing `op`.
     pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
-        let path = path.into();
-        move |source| WriteError::Io { op, path, source }
+        let on = PathError::on(op, path);
+        move |source| WriteError::Io(on(source))
     }
 }

@@ -30,7 +30,7 @@ mod write;
 
 pub use compress::{CompressSettings, Compression};
 pub use decode::{decoder, decompress, drain};
-pub use error::{ArchiveError, NameError, WriteError};
+pub use error::{ArchiveError, NameError, PathError, WriteError};
 pub use extract::{
     extract, DirSink, DirSinkError, Ended, Entry, EntryKind, ExtractError, Extracted, Sink,
 };

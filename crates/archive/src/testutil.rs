@@ -4,6 +4,7 @@
 //! every format rbuild reads, and [`list`] reads a tar (compressed or not) back as it is.
 
 use std::io::{self, Read, Write};
+use std::path::Path;
 
 use crate::decode::decompress;
 use crate::sniff::ArchiveFormat;
@@ -399,4 +400,38 @@ impl crate::Sink for CheckingSink {
         self.bytes += n;
         Ok(())
     }
+}
+
+/// xorshift64*: deterministic pseudo-random numbers without a dependency (generated inputs,
+/// benchmark filler). The state must not be 0.
+#[derive(Clone, Debug)]
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Sets the access and modification times of `path` (not following a symlink) to `secs`.
+pub fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )?;
+    Ok(())
 }

@@ -10,18 +10,17 @@
 use std::fs;
 use std::path::Path;
 
-use rbuild_archive::testutil::{compress, CheckingSink, HeaderFormat, TarBuilder, TestEntry};
+use rbuild_archive::testutil::{
+    compress, CheckingSink, HeaderFormat, TarBuilder, TestEntry, XorShift,
+};
 use rbuild_archive::{decompress, extract, ArchiveFormat, DirSink, ExtractError, NamePolicy};
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
+/// Choices from [`XorShift`]: deterministic, no dependency.
+struct Rng(XorShift);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -216,7 +215,9 @@ fn tree(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn no_input_breaks_the_extractor() {
     let cases = env_number("RBUILD_ARCHIVE_CASES", 4000);
-    let mut rng = Rng(env_number("RBUILD_ARCHIVE_SEED", 0x5eed_1234_abcd_0001) | 1);
+    let mut rng = Rng(XorShift(
+        env_number("RBUILD_ARCHIVE_SEED", 0x5eed_1234_abcd_0001) | 1,
+    ));
     let t = tempfile::tempdir().expect("tempdir");
     let canary = t.path().join("outside");
     fs::create_dir(&canary).expect("canary");

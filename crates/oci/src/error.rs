@@ -95,7 +95,7 @@ impl From<rbuild_archive::WriteError> for OciError {
     /// tar's, or an archive's named in its `Io` error), a file no tar can hold.
     fn from(e: rbuild_archive::WriteError) -> Self {
         match e {
-            rbuild_archive::WriteError::Io { op, path, source } => {
+            rbuild_archive::WriteError::Io(rbuild_archive::PathError { op, path, source }) => {
                 OciError::Io { op, path, source }
             }
             rbuild_archive::WriteError::Stream { source } => OciError::Stream {

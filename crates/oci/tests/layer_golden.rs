@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
+use rbuild_archive::testutil;
 use rbuild_oci::layer::{write_tar, write_tar_clamped};
 
 /// The diff_id of [`make_tree`]'s layer.
@@ -17,15 +18,7 @@ const PINNED_CLAMPED: &str =
     "sha256:c9874452c97bd3ae2732aa1261e21b066b4daca035d7dfbbc97f3c1ba3615996";
 
 fn set_mtime(p: &Path, t: i64) {
-    let ts = nix::sys::time::TimeSpec::new(t, 0);
-    nix::sys::stat::utimensat(
-        None,
-        p,
-        &ts,
-        &ts,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .expect("utimensat");
+    testutil::set_mtime(p, t).expect("set mtime");
 }
 
 fn chown(p: &Path, uid: u32, gid: u32) {

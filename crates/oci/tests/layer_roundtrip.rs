@@ -15,15 +15,7 @@ fn is_root() -> bool {
 }
 
 fn set_mtime(p: &Path, t: i64) {
-    let ts = nix::sys::time::TimeSpec::new(t, 0);
-    nix::sys::stat::utimensat(
-        None,
-        p,
-        &ts,
-        &ts,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
+    testutil::set_mtime(p, t).expect("set mtime");
 }
 
 /// A tree with every kind of entry a layer can hold (devices and whiteouts only as root).

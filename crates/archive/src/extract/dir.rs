@@ -24,7 +24,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use super::{Entry, EntryKind, Sink};
-use crate::error::show;
+use crate::error::{show, PathError};
 use crate::name::EntryPath;
 
 /// Why [`DirSink`] could not place an entry.
@@ -36,13 +36,8 @@ pub enum DirSinkError {
         entry: ByteString,
         detail: &'static str,
     },
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(PathError),
 }
 
 /// A plain directory that entries are extracted into (see the module docs).
@@ -84,11 +79,8 @@ impl DirSink {
     /// Extracts into directory `root` (which must exist). `owners`: give entries the archive's
     /// owners (needs root).
     pub fn new(root: &Path, owners: bool) -> Result<DirSink, DirSinkError> {
-        let fd = rfs::open(root, DIR_FLAGS, Mode::empty()).map_err(|e| DirSinkError::Io {
-            op: "open directory",
-            path: root.to_path_buf(),
-            source: e.into(),
-        })?;
+        let fd = rfs::open(root, DIR_FLAGS, Mode::empty())
+            .map_err(|e| DirSinkError::Io(PathError::on("open directory", root)(e.into())))?;
         Ok(DirSink {
             root: fd,
             root_path: root.to_path_buf(),
@@ -98,12 +90,8 @@ impl DirSink {
     }
 
     fn io(&self, op: &'static str, rel: &Path) -> impl FnOnce(Errno) -> DirSinkError {
-        let path = self.root_path.join(rel);
-        move |e| DirSinkError::Io {
-            op,
-            path,
-            source: e.into(),
-        }
+        let on = PathError::on(op, self.root_path.join(rel));
+        move |e| DirSinkError::Io(on(e.into()))
     }
 
     /// Opens directory `rel` beneath the root, creating what is missing when `create`.
@@ -176,11 +164,10 @@ impl DirSink {
         let (uid, gid) = match (id(e.uid), id(e.gid)) {
             (Ok(u), Ok(g)) => (u, g),
             (Err(source), _) | (_, Err(source)) => {
-                return Err(DirSinkError::Io {
-                    op: "chown",
-                    path: self.root_path.join(rel),
-                    source,
-                })
+                return Err(DirSinkError::Io(PathError::on(
+                    "chown",
+                    self.root_path.join(rel),
+                )(source)))
             }
         };
         rfs::chownat(
@@ -207,11 +194,8 @@ impl DirSink {
         let fd = rfs::openat(parent, name, flags, Mode::from_raw_mode(0o600))
             .map_err(self.io("create", rel))?;
         let mut file = File::from(fd);
-        io::copy(contents, &mut file).map_err(|source| DirSinkError::Io {
-            op: "write",
-            path: self.root_path.join(rel),
-            source,
-        })?;
+        io::copy(contents, &mut file)
+            .map_err(|e| DirSinkError::Io(PathError::on("write", self.root_path.join(rel))(e)))?;
         self.chown_at(parent, name, e)?;
         rfs::fchmod(&file, Mode::from_raw_mode(e.mode)).map_err(self.io("chmod", rel))?;
         rfs::futimens(&file, &timestamps(e.mtime)).map_err(self.io("set mtime of", rel))

@@ -175,26 +175,18 @@ impl<W: Write> TarEmitter<W> {
         self.write_header(&h)?;
         let file = File::open(host).map_err(WriteError::io("open", host))?;
         let copied = self.copy_contents(file, h.size).map_err(|e| match e {
-            Copy::Read(source) => WriteError::Io {
-                op: "read",
-                path: host.to_path_buf(),
-                source,
-            },
+            Copy::Read(source) => WriteError::io("read", host)(source),
             // The stream failed (e.g. its disk is full), not the file being read.
             Copy::Write(source) => stream_err(source),
         })?;
         if copied != h.size {
-            return Err(WriteError::Io {
-                op: "read",
-                path: host.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "file shrank from {} to {copied} bytes while being archived",
-                        h.size
-                    ),
+            return Err(WriteError::io("read", host)(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "file shrank from {} to {copied} bytes while being archived",
+                    h.size
                 ),
-            });
+            )));
         }
         self.out
             .write_all(&vec![0u8; padding(h.size)])

@@ -67,7 +67,9 @@ fn dir_error(e: rbuild_archive::DirSinkError) -> OciError {
             entry: entry.lossy().into_owned(),
             reason: detail,
         },
-        rbuild_archive::DirSinkError::Io { op, path, source } => OciError::Io { op, path, source },
+        rbuild_archive::DirSinkError::Io(rbuild_archive::PathError { op, path, source }) => {
+            OciError::Io { op, path, source }
+        }
     }
 }
 
