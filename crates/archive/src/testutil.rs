@@ -317,6 +317,26 @@ impl Listed {
     pub fn name_lossy(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
+
+    /// The type flag's name (as the tar crate's `EntryType` prints it: `Regular`, `Directory`…).
+    pub fn type_name(&self) -> &'static str {
+        match self.flag {
+            b'0' | b'\0' => "Regular",
+            b'1' => "Link",
+            b'2' => "Symlink",
+            b'3' => "Char",
+            b'4' => "Block",
+            b'5' => "Directory",
+            b'6' => "Fifo",
+            b'7' => "Continuous",
+            b'x' => "XHeader",
+            b'g' => "XGlobalHeader",
+            b'L' => "GNULongName",
+            b'K' => "GNULongLink",
+            b'S' => "GNUSparse",
+            _ => "Other",
+        }
+    }
 }
 
 /// Every entry of the tar in `reader` (plain or compressed), with its data.

@@ -199,9 +199,9 @@ fn layer_listing(blob: &Path) -> Vec<String> {
                 .filter(|k| k.starts_with("SCHILY.xattr."))
                 .collect();
             format!(
-                "{} type={:?} mode={:o} uid={} gid={} size={} link={} xattrs={xattrs:?}",
+                "{} type={} mode={:o} uid={} gid={} size={} link={} xattrs={xattrs:?}",
                 e.name_lossy(),
-                char::from(e.flag),
+                e.type_name(),
                 e.mode,
                 e.uid,
                 e.gid,
