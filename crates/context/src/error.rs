@@ -43,6 +43,18 @@ pub enum ContextError {
         #[source]
         source: io::Error,
     },
+    /// An entry the extractor refuses (its type, a header field, a name that is not one).
+    #[error("unpacking the build context archive: {source}")]
+    ArchiveEntry {
+        #[source]
+        source: rbuild_archive::ArchiveError,
+    },
+    /// An entry could not be written into the context's directory.
+    #[error("unpacking the build context archive: {source}")]
+    ArchiveWrite {
+        #[source]
+        source: rbuild_archive::DirSinkError,
+    },
     /// The context archive ends early (inside an entry, a compressed stream, or before the
     /// end-of-archive marker).
     #[error("the {format} build context archive is truncated: {detail}")]

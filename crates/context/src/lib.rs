@@ -45,7 +45,6 @@ mod table;
 mod view;
 mod walk;
 
-pub use archive::{decoder, detect_archive, ArchiveFormat};
 pub use clean::{clean, clean_within_root};
 pub use context::BuildContext;
 pub use entry::{host_path, rel_path, ContextEntry, EntryKind};
@@ -54,6 +53,7 @@ pub use filter::{Decision, Filter, Layer};
 pub use glob::{has_wildcards, Glob};
 pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
 pub use listing::{debug_listing, write_debug_listing};
+pub use rbuild_archive::{detect_archive, ArchiveFormat};
 pub use select::{Selection, REMEMBER_LIMIT};
 pub use source::{ContextSource, GitSpec};
 pub use view::SelectionView;

@@ -1,28 +1,23 @@
 //! Contexts from tar archives (plain, gzip, bzip2, xz, zstd), as `rbuild - < ctx.tar.gz` uses them.
 
-use std::io::Write as _;
-
+use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_context::{detect_archive, ArchiveFormat, BuildContext, ContextError, EntryKind};
 
 fn sample_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut b = TarBuilder::new();
     let mut add = |path: &str, data: &[u8], mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
-        b.append_data(&mut h, path, data).expect("append");
+        b.add(
+            TestEntry::file(path, data)
+                .mode(mode)
+                .format(HeaderFormat::Gnu),
+        );
     };
     add("Dockerfile", b"FROM scratch\nCOPY . /\n", 0o644);
     add("app/run.sh", b"#!/bin/sh\necho hi\n", 0o755);
     add("app/notes.txt", b"notes", 0o644);
     add("secret.key", b"k", 0o600);
     add(".dockerignore", b"*.key\n", 0o644);
-    b.into_inner().expect("finish tar")
+    b.finish()
 }
 
 fn names(ctx: &BuildContext) -> Vec<String> {
@@ -36,10 +31,8 @@ fn names(ctx: &BuildContext) -> Vec<String> {
 #[test]
 fn plain_gzip_and_zstd_archives_give_the_same_context() {
     let raw = sample_tar();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&raw).expect("gzip");
-    let gz = gz.finish().expect("gzip finish");
-    let zst = zstd::encode_all(raw.as_slice(), 3).expect("zstd");
+    let gz = compress(&raw, ArchiveFormat::TarGzip).expect("gzip");
+    let zst = compress(&raw, ArchiveFormat::TarZstd).expect("zstd");
 
     assert_eq!(detect_archive(&raw), Some(ArchiveFormat::Tar));
     assert_eq!(detect_archive(&gz), Some(ArchiveFormat::TarGzip));
@@ -91,13 +84,8 @@ fn unpacked_dir_lives_as_long_as_the_context() {
 #[test]
 fn bzip2_and_xz_archives_give_the_same_context() {
     let raw = sample_tar();
-    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
-    bz.write_all(&raw).expect("bzip2");
-    let bz = bz.finish().expect("bzip2 finish");
-    let mut xz =
-        lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(3)).expect("xz");
-    xz.write_all(&raw).expect("xz");
-    let xz = xz.finish().expect("xz finish");
+    let bz = compress(&raw, ArchiveFormat::TarBzip2).expect("bzip2");
+    let xz = compress(&raw, ArchiveFormat::TarXz).expect("xz");
     assert_eq!(detect_archive(&bz), Some(ArchiveFormat::TarBzip2));
     assert_eq!(detect_archive(&xz), Some(ArchiveFormat::TarXz));
     let plain = BuildContext::from_tar(raw.as_slice(), Some("Dockerfile")).expect("tar");
@@ -112,20 +100,16 @@ fn bzip2_and_xz_archives_give_the_same_context() {
 }
 
 fn compress_all(raw: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(raw).expect("gzip");
-    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
-    bz.write_all(raw).expect("bzip2");
-    let mut xz =
-        lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(3)).expect("xz");
-    xz.write_all(raw).expect("xz");
-    vec![
-        ("tar", raw.to_vec()),
-        ("gzip", gz.finish().expect("gz")),
-        ("bzip2", bz.finish().expect("bz")),
-        ("xz", xz.finish().expect("xz")),
-        ("zstd", zstd::encode_all(raw, 3).expect("zstd")),
+    [
+        ArchiveFormat::Tar,
+        ArchiveFormat::TarGzip,
+        ArchiveFormat::TarBzip2,
+        ArchiveFormat::TarXz,
+        ArchiveFormat::TarZstd,
     ]
+    .into_iter()
+    .map(|f| (f.name(), compress(raw, f).expect("compress")))
+    .collect()
 }
 
 #[test]
@@ -153,67 +137,37 @@ fn truncated_archives_are_rejected_in_every_format() {
     }
 }
 
-/// A tar with one entry whose raw name (not checked by the builder) is `name`.
-fn tar_with_raw_name(name: &str, kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(if kind == tar::EntryType::Regular {
-        1
-    } else {
-        0
-    });
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_entry_type(kind);
-    let raw = &mut h.as_old_mut().name;
-    raw[..name.len()].copy_from_slice(name.as_bytes());
-    if let Some(link) = link {
-        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-    }
-    h.set_cksum();
-    let data: &[u8] = if kind == tar::EntryType::Regular {
-        b"x"
-    } else {
-        b""
+/// A tar with one entry whose raw name (not checked by the builder) is `name`: a one-byte
+/// file, or a hard link to `link`.
+fn tar_with_raw_name(name: &str, link: Option<&str>) -> Vec<u8> {
+    let entry = match link {
+        Some(link) => TestEntry::hardlink(name, link),
+        None => TestEntry::file(name, "x"),
     };
-    b.append(&h, data).expect("append");
-    b.into_inner().expect("finish")
+    TarBuilder::new()
+        .with(entry.format(HeaderFormat::Gnu))
+        .finish()
 }
 
 #[test]
 fn entries_escaping_the_root_are_rejected() {
-    for (name, kind, link) in [
-        ("../evil.txt", tar::EntryType::Regular, None),
-        ("a/../../evil.txt", tar::EntryType::Regular, None),
-        ("link", tar::EntryType::Link, Some("../../etc/passwd")),
+    for (name, link) in [
+        ("../evil.txt", None),
+        ("a/../../evil.txt", None),
+        ("link", Some("../../etc/passwd")),
     ] {
-        let err = BuildContext::from_tar(tar_with_raw_name(name, kind, link).as_slice(), None)
-            .expect_err(name);
+        let err =
+            BuildContext::from_tar(tar_with_raw_name(name, link).as_slice(), None).expect_err(name);
         assert!(
             matches!(&err, ContextError::ArchiveEntryEscapes { entry, .. } if entry == name),
             "{name}: {err:?}"
         );
     }
     // A symlink leading out, then a file written through it.
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Symlink);
-    h.set_size(0);
-    h.set_mode(0o777);
-    h.set_uid(0);
-    h.set_gid(0);
-    b.append_link(&mut h, "out", "/tmp").expect("symlink");
-    let mut h = tar::Header::new_gnu();
-    h.set_size(1);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    b.append_data(&mut h, "out/rbuild-escape-test", b"x".as_slice())
-        .expect("file");
-    let bytes = b.into_inner().expect("finish");
+    let bytes = TarBuilder::new()
+        .with(TestEntry::symlink("out", "/tmp").format(HeaderFormat::Gnu))
+        .with(TestEntry::file("out/rbuild-escape-test", "x").format(HeaderFormat::Gnu))
+        .finish();
     let err = BuildContext::from_tar(bytes.as_slice(), None).expect_err("through symlink");
     assert!(
         matches!(err, ContextError::ArchiveEntryEscapes { .. }),
@@ -221,7 +175,7 @@ fn entries_escaping_the_root_are_rejected() {
     );
     assert!(!std::path::Path::new("/tmp/rbuild-escape-test").exists());
     // A leading `/` is dropped, as Docker does: that entry stays inside.
-    let ok = tar_with_raw_name("/inside.txt", tar::EntryType::Regular, None);
+    let ok = tar_with_raw_name("/inside.txt", None);
     let ctx = BuildContext::from_tar(ok.as_slice(), None).expect("leading slash");
     assert_eq!(names(&ctx), vec!["inside.txt"]);
 }

@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
+use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
+use rbuild_archive::ArchiveFormat;
 use rbuild_context::{fetch_url, BuildContext, ContextError, ContextSource, GitSpec};
 
 fn have_git() -> bool {
@@ -144,18 +146,10 @@ fn serve(status: &'static str, body: Vec<u8>, n: usize) -> String {
 
 #[test]
 fn url_contexts_download_and_unpack() {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(13);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    b.append_data(&mut h, "Dockerfile", b"FROM scratch\n".as_slice())
-        .expect("append");
-    let raw = b.into_inner().expect("tar");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&raw).expect("gz");
-    let gz = gz.finish().expect("gz");
+    let raw = TarBuilder::new()
+        .with(TestEntry::file("Dockerfile", "FROM scratch\n").format(HeaderFormat::Gnu))
+        .finish();
+    let gz = compress(&raw, ArchiveFormat::TarGzip).expect("gz");
 
     let url = serve("200 OK", gz.clone(), 1);
     assert_eq!(

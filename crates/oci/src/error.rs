@@ -89,3 +89,22 @@ impl OciError {
         }
     }
 }
+
+impl From<rbuild_archive::WriteError> for OciError {
+    /// A tar being written: a host file that could not be read, the output stream (a layer
+    /// tar's, or an archive's named in its `Io` error), a file no tar can hold.
+    fn from(e: rbuild_archive::WriteError) -> Self {
+        match e {
+            rbuild_archive::WriteError::Io(rbuild_archive::PathError { op, path, source }) => {
+                OciError::Io { op, path, source }
+            }
+            rbuild_archive::WriteError::Stream { source } => OciError::Stream {
+                what: "layer tar",
+                source,
+            },
+            rbuild_archive::WriteError::UnsupportedFile { path } => {
+                OciError::UnsupportedFile { path }
+            }
+        }
+    }
+}

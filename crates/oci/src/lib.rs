@@ -1,16 +1,16 @@
-//! rbuild-oci: the only crate that speaks image formats.
+//! rbuild-oci: the only crate that speaks image formats. Tar and compression bytes are
+//! `rbuild_archive`'s; this crate decides what a layer, a layout or an archive holds.
 //!
 //! - [`layer`]: deterministic layer tars from overlayfs-format snapshots, and unpacking layer
 //!   tars (plain/gzip/zstd) back into that format.
-//! - [`compress`]: compression detection and parallel gzip.
+//! - [`compress`]: `rbuild_archive::compress` (parallel gzip and zstd), re-exported: the
+//!   compression of layers is part of an image's distribution form.
 //! - [`config`] and [`manifest`]: OCI/Docker image config, manifest and index JSON, mapped to and
 //!   from `rbuild_graph::ImageConfig`.
 //! - [`images`]: the local image store (manifests, configs, layers and tags on `rbuild_cache::Store`).
 //! - [`export`]: OCI layout (dir or tar), docker-archive, and root filesystem (dir or tar) exporters.
 
-pub mod compress;
 pub mod config;
-mod digest_io;
 mod error;
 pub mod export;
 pub mod images;
@@ -22,3 +22,4 @@ pub mod time;
 
 pub use error::{BoxError, OciError};
 pub use layer::{unpack, write_tar, LayerDigest};
+pub use rbuild_archive::compress;

@@ -597,19 +597,10 @@ mod tests {
 
     /// A one-file layer tar and its digest.
     fn tiny_layer() -> (Vec<u8>, Digest) {
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(5);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, "hello.txt", &b"hello"[..])
-            .unwrap();
-        let bytes = builder.into_inner().unwrap();
+        use rbuild_archive::testutil::{HeaderFormat, TarBuilder, TestEntry};
+        let bytes = TarBuilder::new()
+            .with(TestEntry::file("hello.txt", "hello").format(HeaderFormat::Gnu))
+            .finish();
         let digest = Digest::of(&bytes);
         (bytes, digest)
     }

@@ -1,10 +1,10 @@
 //! Local image store and exporters, checked with skopeo and umoci where installed.
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
+use rbuild_archive::testutil;
 use rbuild_cache::{LayerBlob, LayerInfo, SnapshotId, Store};
 use rbuild_graph::{HistoryEntry, ImageConfig};
 use rbuild_oci::export::{export_docker, export_local, export_oci, export_rootfs_tar};
@@ -153,9 +153,8 @@ fn source_date_epoch_clamps_built_layers() {
     let m = ImageManifest::parse(&f.store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
     for l in &m.layers {
         let bytes = f.store.read_blob(&l.digest).unwrap();
-        let mut ar = tar::Archive::new(&bytes[..]);
-        for e in ar.entries().unwrap() {
-            assert!(e.unwrap().header().mtime().unwrap() <= 1_000);
+        for e in testutil::list(&bytes[..]).unwrap() {
+            assert!(e.mtime <= 1_000);
         }
     }
     // Reproducible: committing again gives the same image.
@@ -328,12 +327,10 @@ fn docker_archive_is_accepted_by_skopeo() {
         &["app:1.0".to_string()],
     )
     .unwrap();
-    let mut ar = tar::Archive::new(fs::File::open(&path).unwrap());
     let mut manifest = String::new();
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        if e.path().unwrap() == Path::new("manifest.json") {
-            e.read_to_string(&mut manifest).unwrap();
+    for e in testutil::list(fs::File::open(&path).unwrap()).unwrap() {
+        if e.name == b"manifest.json" {
+            manifest = String::from_utf8(e.data).unwrap();
         }
     }
     let v: serde_json::Value = serde_json::from_str(&manifest).unwrap();
@@ -364,12 +361,7 @@ fn rootfs_exports_apply_whiteouts() {
     assert_eq!(root.join("etc/old").exists(), !is_root());
     let mut tar_bytes = Vec::new();
     export_rootfs_tar(&f.store, &f.layers, &mut tar_bytes).unwrap();
-    let mut ar = tar::Archive::new(&tar_bytes[..]);
-    let names: Vec<String> = ar
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names = testutil::names(&tar_bytes[..]).unwrap();
     assert!(names.contains(&"bin/hello".to_string()));
     assert!(!names.iter().any(|n| n.contains(".wh.")));
 }
@@ -471,12 +463,7 @@ fn base_layers_are_reused_not_recompressed() {
         &["app:2".to_string()],
     )
     .unwrap();
-    let mut ar = tar::Archive::new(fs::File::open(&tar_path).unwrap());
-    let names: Vec<String> = ar
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names = testutil::names(fs::File::open(&tar_path).unwrap()).unwrap();
     assert!(names.contains(&format!("blobs/sha256/{}", base.layers[0].digest.hex())));
     let root = out.path().join("root");
     export_local(&store, &layers, &root).unwrap();

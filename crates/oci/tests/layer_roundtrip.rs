@@ -5,6 +5,8 @@ use std::io::Read;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use rbuild_archive::testutil::{self, HeaderFormat, TarBuilder, TestEntry};
+use rbuild_archive::ArchiveFormat;
 use rbuild_oci::layer::{unpack, write_tar, write_tar_clamped, OPAQUE_MARKER};
 use rbuild_oci::OciError;
 
@@ -13,15 +15,7 @@ fn is_root() -> bool {
 }
 
 fn set_mtime(p: &Path, t: i64) {
-    let ts = nix::sys::time::TimeSpec::new(t, 0);
-    nix::sys::stat::utimensat(
-        None,
-        p,
-        &ts,
-        &ts,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
+    testutil::set_mtime(p, t).expect("set mtime");
 }
 
 /// A tree with every kind of entry a layer can hold (devices and whiteouts only as root).
@@ -85,11 +79,7 @@ fn touch_all(dir: &Path, t: i64) {
 }
 
 fn entry_names(tar_bytes: &[u8]) -> Vec<String> {
-    let mut a = tar::Archive::new(tar_bytes);
-    a.entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect()
+    testutil::names(tar_bytes).unwrap()
 }
 
 #[test]
@@ -164,18 +154,13 @@ fn tar_layout_is_deterministic_and_clean() {
     let idx = |n: &str| names.iter().position(|x| x == n).unwrap();
     assert!(idx("etc/") < idx("etc/deep/"));
     assert!(idx("etc/deep/") < idx("etc/deep/big"));
-    let mut arch = tar::Archive::new(&ta[..]);
-    for e in arch.entries().unwrap() {
-        let mut e = e.unwrap();
-        assert_eq!(e.header().username_bytes().unwrap_or(b""), b"");
-        if let Some(exts) = e.pax_extensions().unwrap() {
-            for x in exts {
-                let k = x.unwrap().key().unwrap().to_string();
-                assert!(
-                    !k.contains("overlay") && k != "atime" && k != "ctime",
-                    "{k}"
-                );
-            }
+    for e in testutil::list(&ta[..]).unwrap() {
+        assert_eq!(e.uname, b"");
+        for k in e.pax_keys {
+            assert!(
+                !k.contains("overlay") && k != "atime" && k != "ctime",
+                "{k}"
+            );
         }
     }
 }
@@ -187,9 +172,8 @@ fn mtime_clamp_lowers_newer_times() {
     set_mtime(&t.path().join("f"), 2_000_000_000);
     let mut out = Vec::new();
     write_tar_clamped(t.path(), &mut out, Some(1_000)).unwrap();
-    let mut a = tar::Archive::new(&out[..]);
-    let e = a.entries().unwrap().next().unwrap().unwrap();
-    assert_eq!(e.header().mtime().unwrap(), 1_000);
+    let e = testutil::list(&out[..]).unwrap().remove(0);
+    assert_eq!(e.mtime, 1_000);
 }
 
 #[test]
@@ -211,26 +195,17 @@ fn empty_dir_is_empty_tar() {
     assert_eq!(out, vec![0u8; 1024]);
 }
 
-/// A raw tar with one entry of `name`, type `kind`, optional link target.
+/// A raw tar (old-style headers) of entries: name, type flag, link target, data.
 fn raw_tar(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut b = TarBuilder::new();
     for (name, kind, link, data) in entries {
-        let mut h = tar::Header::new_old();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_size(data.len() as u64);
-        h.set_entry_type(tar::EntryType::new(*kind));
-        h.set_cksum();
-        out.extend_from_slice(h.as_bytes());
-        out.extend_from_slice(data);
-        out.resize(out.len() + (512 - data.len() % 512) % 512, 0);
+        let mut e = TestEntry::file(name, data)
+            .flag(*kind)
+            .format(HeaderFormat::V7);
+        e.link = link.as_bytes().to_vec();
+        b.add(e);
     }
-    out.extend_from_slice(&[0u8; 1024]);
-    out
+    b.finish()
 }
 
 #[test]
@@ -263,7 +238,7 @@ fn gzip_and_zstd_layers_unpack_with_plain_diff_id() {
     let d = write_tar(&src, &mut plain).unwrap();
     let mut gz = Vec::new();
     rbuild_oci::compress::gzip_parallel(&plain[..], &mut gz).unwrap();
-    let zst = zstd::encode_all(&plain[..], 3).unwrap();
+    let zst = testutil::compress(&plain, ArchiveFormat::TarZstd).unwrap();
     for blob in [gz, zst] {
         let dest = tempfile::tempdir().unwrap();
         assert_eq!(unpack(&blob[..], dest.path()).unwrap(), d);

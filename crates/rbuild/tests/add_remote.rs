@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rbuild_archive::testutil::{TarBuilder, TestEntry};
 use support::{have_tool, is_root, require, stderr, Env};
 
 /// One file the server serves.
@@ -303,14 +304,9 @@ fn http_errors_name_the_url_and_status() {
 fn downloads_are_extracted_only_with_unpack_true() {
     let env = Env::new();
     let http = HttpServer::start();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_path("inside.txt").expect("path");
-    h.set_mode(0o644);
-    h.set_size(3);
-    h.set_cksum();
-    b.append(&h, &b"in\n"[..]).expect("append");
-    let archive = b.into_inner().expect("tar");
+    let archive = TarBuilder::new()
+        .with(TestEntry::file("inside.txt", "in\n"))
+        .finish();
     http.set("/a.tar", &archive, None, None);
     let url = http.url("/a.tar");
     let (out, _) = build(

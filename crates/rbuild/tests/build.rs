@@ -4,9 +4,9 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
+use rbuild_archive::testutil;
 use support::{can_build_runs, require, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
@@ -77,32 +77,10 @@ fn default_command_form_tags_into_the_store() {
 
 /// Every tar entry path of an OCI layer blob (gzip or plain).
 fn layer_entries(blob: &Path) -> Vec<String> {
-    let mut bytes = Vec::new();
-    fs::File::open(blob)
+    testutil::names(fs::File::open(blob).unwrap())
         .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    let data = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        bytes
-    };
-    let mut archive = tar::Archive::new(&data[..]);
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .trim_end_matches('/')
-                .to_string()
-        })
+        .into_iter()
+        .map(|n| n.trim_end_matches('/').to_string())
         .collect()
 }
 

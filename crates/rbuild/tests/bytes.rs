@@ -4,6 +4,7 @@
 
 mod support;
 
+use rbuild_archive::testutil;
 use support::{have_tool, require, stderr, Env};
 
 /// Writes `dockerfile` (bytes) into a new context `name` of `env`.
@@ -140,11 +141,11 @@ fn context_names_keep_their_bytes() {
         .unwrap_or_else(|| panic!("no COPY step in:\n{plain}"));
     let step = copy_line.split(' ').next().unwrap_or_default();
     assert!(plain.contains(&format!("{step} CACHED")), "{plain}");
-    let mut names = Vec::new();
-    let mut archive = tar::Archive::new(std::fs::File::open(&tar_path).expect("open tar"));
-    for entry in archive.entries().expect("entries") {
-        names.push(entry.expect("entry").path_bytes().into_owned());
-    }
+    let names: Vec<Vec<u8>> = testutil::list(std::fs::File::open(&tar_path).expect("open tar"))
+        .expect("entries")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     for want in [
         &b"app/f\xff\xfe"[..],
         b"app/d\xfc/in\xfb",

@@ -9,6 +9,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
+use rbuild_archive::ArchiveFormat;
 use support::{can_build_runs, have_tool, require, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
@@ -33,21 +35,11 @@ fn run_with_stdin(env: &Env, args: &[&str], input: &[u8]) -> Output {
 
 /// A gzip tar of `files` (path, contents), every entry root-owned, mode 0644.
 fn tar_gz(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut b = TarBuilder::new();
     for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, path, data.as_bytes())
-            .expect("append");
+        b.add(TestEntry::file(path, data).format(HeaderFormat::Gnu));
     }
-    let raw = b.into_inner().expect("tar");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&raw).expect("gzip");
-    gz.finish().expect("gzip")
+    compress(&b.finish(), ArchiveFormat::TarGzip).expect("gzip")
 }
 
 fn local_dest(env: &Env, name: &str) -> (std::path::PathBuf, String) {

@@ -6,58 +6,35 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use rbuild_archive::testutil::{gzip_fast, TarBuilder, TestEntry};
 use support::{have_tool, is_root, require, stderr, Env};
 
 /// A tar of: directory `d/` (0750, uid/gid 1000), `d/f.txt` (0640, uid 1000, "hi"),
 /// symlink `l -> d/f.txt`.
 fn sample_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_path("d/").expect("path");
-    h.set_mode(0o750);
-    h.set_uid(1000);
-    h.set_gid(1000);
-    h.set_mtime(1_600_000_000);
-    h.set_size(0);
-    h.set_cksum();
-    b.append(&h, &[][..]).expect("append dir");
-    let mut h = tar::Header::new_ustar();
-    h.set_path("d/f.txt").expect("path");
-    h.set_mode(0o640);
-    h.set_uid(1000);
-    h.set_gid(1000);
-    h.set_mtime(1_600_000_000);
-    h.set_size(2);
-    h.set_cksum();
-    b.append(&h, &b"hi"[..]).expect("append file");
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::Symlink);
-    h.set_path("l").expect("path");
-    h.set_link_name("d/f.txt").expect("link");
-    h.set_mode(0o777);
-    h.set_size(0);
-    h.set_cksum();
-    b.append(&h, &[][..]).expect("append link");
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::Link);
-    h.set_path("hard").expect("path");
-    h.set_link_name("d/f.txt").expect("link");
-    h.set_mode(0o640);
-    h.set_size(0);
-    h.set_cksum();
-    b.append(&h, &[][..]).expect("append hard link");
-    b.into_inner().expect("finish tar")
+    TarBuilder::new()
+        .with(
+            TestEntry::dir("d/")
+                .mode(0o750)
+                .owner(1000, 1000)
+                .mtime(1_600_000_000),
+        )
+        .with(
+            TestEntry::file("d/f.txt", "hi")
+                .mode(0o640)
+                .owner(1000, 1000)
+                .mtime(1_600_000_000),
+        )
+        .with(TestEntry::symlink("l", "d/f.txt"))
+        .with(TestEntry::hardlink("hard", "d/f.txt").mode(0o640))
+        .finish()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).expect("gzip");
-    e.finish().expect("gzip finish")
+    gzip_fast(data).expect("gzip")
 }
 
 /// A context with `Dockerfile` and the binary `files`.
@@ -144,15 +121,9 @@ fn add_copies_non_archives_and_archives_with_unpack_false_and_copy_never_extract
 #[test]
 fn add_refuses_archive_entries_escaping_the_destination() {
     let env = Env::new();
-    let mut h = tar::Header::new_ustar();
-    let name = b"../evil";
-    h.as_old_mut().name[..name.len()].copy_from_slice(name);
-    h.set_mode(0o644);
-    h.set_size(1);
-    h.set_cksum();
-    let mut b = tar::Builder::new(Vec::new());
-    b.append(&h, &b"x"[..]).expect("append");
-    let tar = b.into_inner().expect("finish");
+    let tar = TarBuilder::new()
+        .with(TestEntry::file("../evil", "x"))
+        .finish();
     let ctx = context(
         &env,
         "FROM scratch\nADD evil.tar /x/\n",
@@ -381,27 +352,14 @@ fn add_extracts_bzip2_xz_and_zstd_tars() {
 
 /// A tar of `entries`: (path, symlink target or `None` for a one-byte file).
 fn tar_of(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut b = TarBuilder::new();
     for (path, link) in entries {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(path).expect("path");
-        h.set_mode(0o644);
-        match link {
-            Some(target) => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_link_name(target).expect("link");
-                h.set_size(0);
-                h.set_cksum();
-                b.append(&h, &[][..]).expect("append");
-            }
-            None => {
-                h.set_size(1);
-                h.set_cksum();
-                b.append(&h, &b"x"[..]).expect("append");
-            }
-        }
+        b.add(match link {
+            Some(target) => TestEntry::symlink(path, target).mode(0o644),
+            None => TestEntry::file(path, "x"),
+        });
     }
-    b.into_inner().expect("finish")
+    b.finish()
 }
 
 #[test]
@@ -457,36 +415,16 @@ ADD through.tar /x/
 /// A tar made of `entries`: (path, kind) with kind `dir`, `file:<content>`, `link:<target>`
 /// (symlink) or `hard:<target>`.
 fn tar_with(entries: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut b = TarBuilder::new();
     for (path, kind) in entries {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(path).expect("path");
-        let data: &[u8] = match kind.split_once(':') {
-            None => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                b""
-            }
-            Some(("file", content)) => {
-                h.set_mode(0o644);
-                content.as_bytes()
-            }
-            Some((how, target)) => {
-                h.set_entry_type(if how == "link" {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                });
-                h.set_link_name(target).expect("link");
-                h.set_mode(0o777);
-                b""
-            }
-        };
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        b.append(&h, data).expect("append");
+        b.add(match kind.split_once(':') {
+            None => TestEntry::dir(path),
+            Some(("file", content)) => TestEntry::file(path, content),
+            Some(("link", target)) => TestEntry::symlink(path, target),
+            Some((_, target)) => TestEntry::hardlink(path, target).mode(0o777),
+        });
     }
-    b.into_inner().expect("finish")
+    b.finish()
 }
 
 /// BuildKit's testDockerfileAddArchiveThroughAbsoluteSymlink: an archive extracted through an

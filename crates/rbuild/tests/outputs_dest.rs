@@ -9,6 +9,7 @@ use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use rbuild_archive::testutil;
 use support::{can_build_runs, have_tool, is_root, require, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
@@ -17,17 +18,7 @@ fn s(p: &Path) -> &str {
 
 /// Entry names of a tar.
 fn tar_names(bytes: &[u8]) -> Vec<String> {
-    let mut ar = tar::Archive::new(bytes);
-    ar.entries()
-        .expect("a tar")
-        .map(|e| {
-            e.expect("tar entry")
-                .path()
-                .expect("path")
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
+    testutil::names(bytes).expect("a tar")
 }
 
 /// A world with an image `app:1` (FROM scratch, one file), built without RUN.

@@ -9,12 +9,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
+use rbuild_archive::testutil;
 use support::{have_tool, is_root, require, Env, BUSYBOX};
 
 const USER: &str = "rbtest";
@@ -188,49 +188,25 @@ const APP_DOCKERFILE: &str = "FROM busybox\n\
 
 /// One tar entry without its times: what must be equal between root and rootless layers.
 fn layer_listing(blob: &Path) -> Vec<String> {
-    let mut data = Vec::new();
-    std::fs::File::open(blob)
-        .expect("open layer")
-        .read_to_end(&mut data)
-        .expect("read layer");
-    if data.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&data[..])
-            .read_to_end(&mut out)
-            .expect("gunzip layer");
-        data = out;
-    }
-    let mut archive = tar::Archive::new(&data[..]);
-    archive
-        .entries()
+    let file = std::fs::File::open(blob).expect("open layer");
+    testutil::list(file)
         .expect("tar entries")
+        .into_iter()
         .map(|e| {
-            let mut e = e.expect("tar entry");
-            let h = e.header().clone();
-            let path = e.path().expect("path").to_string_lossy().into_owned();
-            let link = e
-                .link_name()
-                .ok()
-                .flatten()
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut xattrs = Vec::new();
-            if let Ok(Some(exts)) = e.pax_extensions() {
-                for ext in exts.flatten() {
-                    if let Ok(k) = ext.key() {
-                        if k.starts_with("SCHILY.xattr.") {
-                            xattrs.push(k.to_string());
-                        }
-                    }
-                }
-            }
+            let xattrs: Vec<&String> = e
+                .pax_keys
+                .iter()
+                .filter(|k| k.starts_with("SCHILY.xattr."))
+                .collect();
             format!(
-                "{path} type={:?} mode={:o} uid={} gid={} size={} link={link} xattrs={xattrs:?}",
-                h.entry_type(),
-                h.mode().unwrap_or(0),
-                h.uid().unwrap_or(0),
-                h.gid().unwrap_or(0),
-                h.size().unwrap_or(0),
+                "{} type={} mode={:o} uid={} gid={} size={} link={} xattrs={xattrs:?}",
+                e.name_lossy(),
+                e.type_name(),
+                e.mode,
+                e.uid,
+                e.gid,
+                e.data.len(),
+                String::from_utf8_lossy(e.link.as_deref().unwrap_or_default()),
             )
         })
         .collect()

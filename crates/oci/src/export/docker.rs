@@ -8,10 +8,10 @@ use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef};
 use serde::Serialize;
 
-use super::archive::ArchiveWriter;
 use super::dest::OutputFile;
 use crate::images::{distribution_image, load_manifest, DistOptions};
 use crate::OciError;
+use rbuild_archive::ArchiveWriter;
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]

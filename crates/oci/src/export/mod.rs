@@ -9,7 +9,6 @@
 //! through a link already inside it (`confined`; `export_local` unpacks with the layer
 //! unpacker, which replaces such links and refuses paths through them).
 
-mod archive;
 mod confined;
 mod dest;
 mod docker;

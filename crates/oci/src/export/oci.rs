@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef};
 
-use super::archive::ArchiveWriter;
 use super::confined::ConfinedDir;
 use super::dest::OutputFile;
 use crate::compress::{CompressSettings, Compression};
 use crate::images::{distribution_image, load_manifest, DistOptions};
 use crate::manifest::{Descriptor, ImageIndex, CONTAINERD_IMAGE_NAME, REF_NAME};
 use crate::OciError;
+use rbuild_archive::ArchiveWriter;
 
 /// What an export wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_cache::{MergedView, SnapshotId, Store};
 
-use crate::layer::{unpack, LayerDigest, TarEmitter};
+use crate::layer::{emit, unpack, LayerDigest, TarEmitter};
 use crate::OciError;
 
 fn snapshot_dirs(store: &Store, layers: &[SnapshotId]) -> Result<Vec<PathBuf>, OciError> {
@@ -38,7 +38,12 @@ pub fn export_rootfs_tar(
             continue;
         }
         let rel = e.path.strip_prefix("/").unwrap_or(&e.path);
-        emitter.emit(rel.as_os_str().as_bytes(), &e.host_path, &e.metadata)?;
+        emit(
+            &mut emitter,
+            rel.as_os_str().as_bytes(),
+            &e.host_path,
+            &e.metadata,
+        )?;
     }
     Ok(emitter.finish()?.0)
 }

@@ -13,12 +13,15 @@ use rbuild_types::{Digest, ImageRef, Platform};
 use serde::Deserialize;
 
 use super::tag_image;
-use crate::compress::{detect, Compression};
+use rbuild_archive::{extract, sanitize, sniff, DirSink, ExtractError, NamePolicy};
+
+use crate::compress::Compression;
+use crate::layer::archive_error;
 use crate::manifest::{
     oci_layer_type, Descriptor, ImageIndex, ImageManifest, CONTAINERD_IMAGE_NAME, OCI_CONFIG,
     OCI_INDEX, REF_NAME,
 };
-use crate::{config, unpack, OciError};
+use crate::{config, OciError};
 
 /// One image an import stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,8 +51,26 @@ pub fn import_archive_from(
     name: &Path,
 ) -> Result<Vec<ImportedImage>, OciError> {
     let tmp = tempfile::tempdir().map_err(OciError::io("create temp directory for", name))?;
-    unpack(reader, tmp.path())?;
+    let plain = rbuild_archive::decompress(reader).map_err(OciError::io("read", name))?;
+    let mut sink = DirSink::new(tmp.path(), false).map_err(dir_error)?;
+    extract(plain, NamePolicy::Strict, &mut sink).map_err(|e| match e {
+        ExtractError::Archive(e) => archive_error(e),
+        ExtractError::Sink(e) => dir_error(e),
+    })?;
     import_dir(store, tmp.path(), name)
+}
+
+/// An image archive that cannot be unpacked into its temporary directory.
+fn dir_error(e: rbuild_archive::DirSinkError) -> OciError {
+    match e {
+        rbuild_archive::DirSinkError::Escapes { entry, detail } => OciError::Escape {
+            entry: entry.lossy().into_owned(),
+            reason: detail,
+        },
+        rbuild_archive::DirSinkError::Io(rbuild_archive::PathError { op, path, source }) => {
+            OciError::Io { op, path, source }
+        }
+    }
 }
 
 /// Imports an unpacked OCI layout or docker-archive in `dir`; `name` is what the user gave.
@@ -195,8 +216,11 @@ struct DockerEntry {
 
 /// Resolves a path named inside the archive, refusing names that leave it.
 fn inside(dir: &Path, name: &str) -> Result<PathBuf, OciError> {
-    let rel = crate::layer::clean_entry_name(Path::new(name))?;
-    Ok(dir.join(rel))
+    let rel = sanitize(name.as_bytes(), NamePolicy::Strict).map_err(|reason| OciError::Escape {
+        entry: name.to_string(),
+        reason: reason.reason(),
+    })?;
+    Ok(dir.join(rel.as_path()))
 }
 
 fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
@@ -225,11 +249,16 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
         let mut layers = Vec::new();
         for (name, diff_id) in entry.layers.iter().zip(&parsed.diff_ids) {
             let path = inside(dir, name)?;
-            let mut head = [0u8; 4];
+            let mut head = [0u8; 6];
             let n = File::open(&path)
                 .and_then(|mut f| f.read(&mut head))
                 .map_err(OciError::io("read", &path))?;
-            let compression = detect(&head[..n]);
+            let format = sniff(&head[..n]);
+            let compression = Compression::of(format).ok_or_else(|| OciError::Invalid {
+                what: "layer compression (layers are plain, gzip or zstd)",
+                context: name.clone(),
+                value: format.name().to_string(),
+            })?;
             let expected = (compression == Compression::None).then_some(diff_id);
             let (digest, size) = store_file(store, &path, expected)?;
             layers.push(Descriptor::new(oci_layer_type(compression), digest, size));

@@ -117,11 +117,3 @@ pub fn make_node(path: &Path, kind: SFlag, mode: u32, major: u64, minor: u64) ->
     let dev = nix::sys::stat::makedev(major, minor);
     mknod(path, kind, Mode::from_bits_truncate(mode & 0o7777), dev).map_err(io::Error::from)
 }
-
-/// Major and minor numbers of a device id.
-pub fn major_minor(rdev: u64) -> (u64, u64) {
-    (
-        u64::from(nix::sys::stat::major(rdev) as u32),
-        u64::from(nix::sys::stat::minor(rdev) as u32),
-    )
-}

@@ -1,25 +1,27 @@
-//! Unpacking a layer tar (plain, gzip or zstd) into a directory in overlayfs upper-dir format.
+//! Unpacking a layer tar (plain or compressed) into a directory in overlayfs upper-dir format:
+//! the layer's sink for `rbuild_archive::extract`, which reads, sanitizes (strictly: absolute
+//! names and `..` are refused) and classifies the entries.
 //!
-//! Invariants: nothing is ever written outside `dest` (absolute names, `..` and paths through
-//! symlinks are rejected); `.wh.x` becomes a 0:0 character device `x`, `.wh..wh..opq` becomes
+//! Invariants: nothing is ever written outside `dest` (paths through symlinks are rejected);
+//! `.wh.x` becomes a 0:0 character device `x`, `.wh..wh..opq` becomes
 //! `trusted.overlay.opaque=y` on its directory; the returned diff_id is the SHA-256 of the whole
 //! uncompressed stream, trailing padding included.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::SFlag;
-use tar::EntryType;
+use rbuild_archive::digest_io::HashingReader;
+use rbuild_archive::{
+    decompress, extract, ArchiveError, Entry, EntryKind, ExtractError, NamePolicy, Sink,
+};
 
 use super::meta::{is_root, lchown, make_node, set_mtime, set_xattr};
-use super::paths::{clean_entry_name, prepare_parents};
+use super::paths::prepare_parents;
 use super::{LayerDigest, OPAQUE_MARKER, WHITEOUT_PREFIX};
-use crate::compress::decompress;
-use crate::digest_io::HashingReader;
 use crate::OciError;
 
 /// Unpacks the layer tar read from `reader` (compression detected by magic bytes) into `dest`
@@ -32,69 +34,55 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<LayerDigest, OciError> {
     let plain = decompress(reader).map_err(stream)?;
     // Hash below the buffer: bytes are hashed when read from the stream, so what the buffer
     // still holds at the end is already counted and the drain below adds the rest.
-    let mut archive = tar::Archive::new(io::BufReader::with_capacity(
-        128 * 1024,
-        HashingReader::new(plain),
-    ));
-    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
-    for entry in archive.entries().map_err(stream)? {
-        let mut entry = entry.map_err(stream)?;
-        if let Some(dir) = unpack_entry(&mut entry, dest)? {
-            dir_times.push(dir);
-        }
-    }
-    // Directory mtimes last: creating children changes them.
-    for (path, mtime) in dir_times.iter().rev() {
-        set_mtime(path, *mtime).map_err(OciError::io("set mtime of", path))?;
-    }
-    let (diff_id, size) = archive
-        .into_inner()
-        .into_inner()
-        .drain_and_finish()
-        .map_err(stream)?;
+    let hashed = BufReader::with_capacity(128 * 1024, HashingReader::new(plain));
+    let mut sink = LayerSink {
+        dest,
+        dir_times: Vec::new(),
+    };
+    let done = extract(hashed, NamePolicy::Strict, &mut sink).map_err(|e| match e {
+        ExtractError::Sink(e) => e,
+        ExtractError::Archive(e) => archive_error(e),
+    })?;
+    let (diff_id, size) = done.rest.into_inner().drain_and_finish().map_err(stream)?;
     Ok(LayerDigest { diff_id, size })
 }
 
-/// PAX values we honour beyond what the tar crate applies itself (path, linkpath, size).
-#[derive(Default)]
-struct Pax {
-    uid: Option<u64>,
-    gid: Option<u64>,
-    mtime: Option<u64>,
-    xattrs: BTreeMap<String, Vec<u8>>,
-}
-
-fn read_pax<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Pax, OciError> {
-    let mut pax = Pax::default();
-    let err = |source| OciError::TarEntry {
-        entry: name.to_string(),
-        source,
-    };
-    let Some(exts) = entry.pax_extensions().map_err(err)? else {
-        return Ok(pax);
-    };
-    for ext in exts {
-        let ext = ext.map_err(err)?;
-        let Ok(key) = ext.key() else { continue };
-        let value = ext.value_bytes();
-        let number = || {
-            std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.split('.').next())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        match key {
-            "uid" => pax.uid = number(),
-            "gid" => pax.gid = number(),
-            "mtime" => pax.mtime = number(),
-            _ => {
-                if let Some(x) = key.strip_prefix("SCHILY.xattr.") {
-                    pax.xattrs.insert(x.to_string(), value.to_vec());
-                }
+/// What a bad layer tar is called here.
+pub(crate) fn archive_error(e: ArchiveError) -> OciError {
+    let lossy = |name: &rbuild_types::ByteString| name.lossy().into_owned();
+    match e {
+        ArchiveError::Read { source } => OciError::Stream {
+            what: "layer",
+            source,
+        },
+        ArchiveError::Truncated { detail } => OciError::Stream {
+            what: "layer",
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, detail),
+        },
+        ArchiveError::Name { entry, reason } | ArchiveError::LinkTarget { entry, reason, .. } => {
+            OciError::Escape {
+                entry: lossy(&entry),
+                reason: reason.reason(),
             }
         }
+        ArchiveError::NoLinkTarget { entry, kind } => OciError::Invalid {
+            what: if kind == "symlink" {
+                "symlink without target"
+            } else {
+                "hardlink without target"
+            },
+            context: "layer".into(),
+            value: lossy(&entry),
+        },
+        ArchiveError::Unsupported { entry, flag } => OciError::UnsupportedEntry {
+            entry: lossy(&entry),
+            kind: format!("{flag:?}"),
+        },
+        ArchiveError::Header { entry, field } => OciError::TarEntry {
+            entry: lossy(&entry),
+            source: io::Error::new(io::ErrorKind::InvalidData, format!("invalid {field} field")),
+        },
     }
-    Ok(pax)
 }
 
 /// Removes whatever is at `path` (a directory recursively), if anything.
@@ -111,165 +99,132 @@ fn remove_existing(path: &Path) -> Result<(), OciError> {
     }
 }
 
-/// Unpacks one entry; returns a directory whose mtime must be set at the end.
-fn unpack_entry<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    dest: &Path,
-) -> Result<Option<(PathBuf, u64)>, OciError> {
-    let raw = entry
-        .path()
-        .map_err(|source| OciError::TarEntry {
-            entry: String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
-            source,
-        })?
-        .into_owned();
-    let name = raw.to_string_lossy().into_owned();
-    let kind = entry.header().entry_type();
-    if matches!(kind, EntryType::XGlobalHeader) {
-        return Ok(None);
-    }
-    let rel = clean_entry_name(&raw)?;
-    let Some(file_name) = rel.file_name().map(|f| f.as_bytes().to_vec()) else {
-        return Ok(None); // the root directory itself
-    };
-    prepare_parents(dest, &rel, &name)?;
-    let parent = dest.join(rel.parent().unwrap_or(Path::new("")));
-    if file_name == OPAQUE_MARKER.as_bytes() {
-        // `user.overlay.opaque` in a user namespace (rootless), where overlayfs is mounted
-        // with `userxattr`.
-        set_xattr(&parent, rbuild_cache::overlay::opaque_xattr(), b"y")
-            .map_err(OciError::io("mark opaque", &parent))?;
-        return Ok(None);
-    }
-    if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-        let target = parent.join(std::ffi::OsStr::from_bytes(hidden));
-        if hidden.is_empty() || hidden.contains(&b'/') || hidden == b".." || hidden == b"." {
+/// Places layer entries in overlayfs upper-dir format below `dest`.
+struct LayerSink<'a> {
+    dest: &'a Path,
+    /// Directories and the mtimes they end with (set last: creating children changes them).
+    dir_times: Vec<(PathBuf, u64)>,
+}
+
+impl LayerSink<'_> {
+    /// `.wh.<hidden>` in `parent`: a 0:0 character device named `hidden`.
+    fn whiteout(&self, parent: &Path, hidden: &[u8], e: &Entry) -> Result<(), OciError> {
+        if hidden.is_empty() || hidden == b".." || hidden == b"." {
             return Err(OciError::Escape {
-                entry: name,
+                entry: e.name.lossy().into_owned(),
                 reason: "whiteout of an invalid name",
             });
         }
+        let target = parent.join(std::ffi::OsStr::from_bytes(hidden));
         remove_existing(&target)?;
         make_node(&target, SFlag::S_IFCHR, 0, 0, 0).map_err(OciError::io(
             "create whiteout (needs root or CAP_MKNOD)",
             &target,
         ))?;
-        let header = entry.header();
-        if let (Ok(uid), Ok(gid), Ok(mtime)) = (header.uid(), header.gid(), header.mtime()) {
-            lchown(&target, uid, gid).map_err(OciError::io("chown", &target))?;
-            set_mtime(&target, mtime).map_err(OciError::io("set mtime of", &target))?;
-        }
-        return Ok(None);
+        lchown(&target, e.uid, e.gid).map_err(OciError::io("chown", &target))?;
+        set_mtime(&target, e.mtime).map_err(OciError::io("set mtime of", &target))
     }
-    let path = dest.join(&rel);
-    let pax = read_pax(entry, &name)?;
-    let header = entry.header();
-    let entry_err = |source| OciError::TarEntry {
-        entry: name.clone(),
-        source,
-    };
-    let mode = header.mode().map_err(entry_err)? & 0o7777;
-    let uid = pax
-        .uid
-        .map_or_else(|| header.uid(), Ok)
-        .map_err(entry_err)?;
-    let gid = pax
-        .gid
-        .map_or_else(|| header.gid(), Ok)
-        .map_err(entry_err)?;
-    let mtime = pax
-        .mtime
-        .map_or_else(|| header.mtime(), Ok)
-        .map_err(entry_err)?;
-    let existing_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-    if !(kind == EntryType::Directory && existing_dir) {
-        remove_existing(&path)?;
-    }
-    match kind {
-        EntryType::Directory => {
-            if !existing_dir {
-                fs::create_dir(&path).map_err(OciError::io("create directory", &path))?;
-            }
-        }
-        EntryType::Regular | EntryType::Continuous => {
-            let mut file = File::create(&path).map_err(OciError::io("create", &path))?;
-            io::copy(entry, &mut file).map_err(OciError::io("write", &path))?;
-        }
-        EntryType::Symlink => {
-            let target =
-                entry
-                    .link_name()
-                    .map_err(entry_err)?
-                    .ok_or_else(|| OciError::Invalid {
-                        what: "symlink without target",
-                        context: "layer".into(),
-                        value: name.clone(),
-                    })?;
-            std::os::unix::fs::symlink(&target, &path)
-                .map_err(OciError::io("create symlink", &path))?;
-        }
-        EntryType::Link => {
-            let target =
-                entry
-                    .link_name()
-                    .map_err(entry_err)?
-                    .ok_or_else(|| OciError::Invalid {
-                        what: "hardlink without target",
-                        context: "layer".into(),
-                        value: name.clone(),
-                    })?;
-            let target_rel = clean_entry_name(&target)?;
-            prepare_parents(dest, &target_rel, &name)?;
-            let source = dest.join(&target_rel);
-            fs::hard_link(&source, &path).map_err(OciError::io("create hardlink", &path))?;
-            return Ok(None); // shares the inode (and its metadata) with its target
-        }
-        EntryType::Char | EntryType::Block | EntryType::Fifo => {
-            let (flag, major, minor) = match kind {
-                EntryType::Fifo => (SFlag::S_IFIFO, 0, 0),
-                k => {
-                    let major = header.device_major().map_err(entry_err)?.unwrap_or(0);
-                    let minor = header.device_minor().map_err(entry_err)?.unwrap_or(0);
-                    let flag = if k == EntryType::Char {
-                        SFlag::S_IFCHR
-                    } else {
-                        SFlag::S_IFBLK
-                    };
-                    (flag, u64::from(major), u64::from(minor))
+
+    /// Creates the entry at `path` (nothing is there, or a directory for a directory).
+    /// Returns whether the entry owns its metadata (not a hard link, not a left-out device).
+    fn create(
+        &self,
+        e: &Entry,
+        path: &Path,
+        existing_dir: bool,
+        contents: &mut dyn Read,
+    ) -> Result<bool, OciError> {
+        match &e.kind {
+            EntryKind::Dir => {
+                if !existing_dir {
+                    fs::create_dir(path).map_err(OciError::io("create directory", path))?;
                 }
-            };
-            match make_node(&path, flag, mode, major, minor) {
-                // Without root (or in a user namespace: rootless rbuild) device nodes cannot
-                // be created (CAP_MKNOD in the initial namespace): the entry is left out
-                // of the snapshot rather than failing the whole image.
-                Err(e)
-                    if flag != SFlag::S_IFIFO
-                        && !is_root()
-                        && e.raw_os_error() == Some(libc::EPERM) =>
-                {
-                    return Ok(None)
-                }
-                res => res.map_err(OciError::io("create device node", &path))?,
             }
+            EntryKind::File => {
+                let mut file = File::create(path).map_err(OciError::io("create", path))?;
+                io::copy(contents, &mut file).map_err(OciError::io("write", path))?;
+            }
+            EntryKind::Symlink { target } => {
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), path)
+                    .map_err(OciError::io("create symlink", path))?;
+            }
+            EntryKind::HardLink { target } => {
+                prepare_parents(self.dest, target.as_path(), &e.name.lossy())?;
+                let source = self.dest.join(target.as_path());
+                fs::hard_link(&source, path).map_err(OciError::io("create hardlink", path))?;
+                return Ok(false); // shares the inode (and its metadata) with its target
+            }
+            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+                let flag = if matches!(e.kind, EntryKind::CharDevice { .. }) {
+                    SFlag::S_IFCHR
+                } else {
+                    SFlag::S_IFBLK
+                };
+                match make_node(path, flag, e.mode, u64::from(*major), u64::from(*minor)) {
+                    // Without root (or in a user namespace: rootless rbuild) device nodes cannot
+                    // be created (CAP_MKNOD in the initial namespace): the entry is left out
+                    // of the snapshot rather than failing the whole image.
+                    Err(err) if !is_root() && err.raw_os_error() == Some(libc::EPERM) => {
+                        return Ok(false)
+                    }
+                    res => res.map_err(OciError::io("create device node", path))?,
+                }
+            }
+            EntryKind::Fifo => make_node(path, SFlag::S_IFIFO, e.mode, 0, 0)
+                .map_err(OciError::io("create device node", path))?,
         }
-        other => {
-            return Err(OciError::UnsupportedEntry {
-                entry: name,
-                kind: format!("{other:?}"),
-            })
+        Ok(true)
+    }
+}
+
+impl Sink for LayerSink<'_> {
+    type Error = OciError;
+
+    fn entry(&mut self, e: &Entry, contents: &mut dyn Read) -> Result<(), OciError> {
+        let rel = e.path.as_path();
+        let Some(file_name) = e.path.file_name().map(OsStrExt::as_bytes) else {
+            return Ok(());
+        };
+        prepare_parents(self.dest, rel, &e.name.lossy())?;
+        let parent = self.dest.join(e.path.parent());
+        if file_name == OPAQUE_MARKER.as_bytes() {
+            // `user.overlay.opaque` in a user namespace (rootless), where overlayfs is mounted
+            // with `userxattr`.
+            return set_xattr(&parent, rbuild_cache::overlay::opaque_xattr(), b"y")
+                .map_err(OciError::io("mark opaque", &parent));
         }
+        if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            return self.whiteout(&parent, hidden, e);
+        }
+        let path = self.dest.join(rel);
+        let existing_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        let is_dir = e.kind == EntryKind::Dir;
+        if !(is_dir && existing_dir) {
+            remove_existing(&path)?;
+        }
+        if !self.create(e, &path, existing_dir, contents)? {
+            return Ok(());
+        }
+        lchown(&path, e.uid, e.gid).map_err(OciError::io("chown", &path))?;
+        if !matches!(e.kind, EntryKind::Symlink { .. }) {
+            fs::set_permissions(&path, fs::Permissions::from_mode(e.mode))
+                .map_err(OciError::io("chmod", &path))?;
+        }
+        for (k, v) in &e.xattrs {
+            set_xattr(&path, k, v).map_err(OciError::io("set xattr on", &path))?;
+        }
+        if is_dir {
+            self.dir_times.push((path, e.mtime));
+            return Ok(());
+        }
+        set_mtime(&path, e.mtime).map_err(OciError::io("set mtime of", &path))
     }
-    lchown(&path, uid, gid).map_err(OciError::io("chown", &path))?;
-    if kind != EntryType::Symlink {
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .map_err(OciError::io("chmod", &path))?;
+
+    fn finish(&mut self) -> Result<(), OciError> {
+        // Directory mtimes last: creating children changes them.
+        for (path, mtime) in self.dir_times.iter().rev() {
+            set_mtime(path, *mtime).map_err(OciError::io("set mtime of", path))?;
+        }
+        Ok(())
     }
-    for (k, v) in &pax.xattrs {
-        set_xattr(&path, k, v).map_err(OciError::io("set xattr on", &path))?;
-    }
-    if kind == EntryType::Directory {
-        return Ok(Some((path, mtime)));
-    }
-    set_mtime(&path, mtime).map_err(OciError::io("set mtime of", &path))?;
-    Ok(None)
 }

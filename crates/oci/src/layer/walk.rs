@@ -7,8 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use super::emit::TarEmitter;
-use super::meta::is_opaque_dir;
+use rbuild_archive::TarEmitter;
+
+use super::meta::{is_opaque_dir, layer_xattrs};
 use super::{LayerDigest, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::OciError;
 
@@ -28,6 +29,21 @@ pub fn write_tar_clamped(
     let mut emitter = TarEmitter::new(out, mtime_clamp);
     walk_dir(&mut emitter, dir, &[])?;
     Ok(emitter.finish()?.0)
+}
+
+/// Emits one snapshot file with the xattrs that belong in a layer.
+pub(crate) fn emit<W: Write>(
+    emitter: &mut TarEmitter<W>,
+    rel: &[u8],
+    host: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), OciError> {
+    let xattrs = layer_xattrs(host).map_err(|source| OciError::Io {
+        op: "read xattrs of",
+        path: host.to_path_buf(),
+        source,
+    })?;
+    Ok(emitter.emit(rel, host, meta, xattrs)?)
 }
 
 /// Whether an lstat result is an overlayfs whiteout (a 0:0 character device).
@@ -69,7 +85,7 @@ fn walk_dir<W: Write>(
             continue;
         }
         let rel = join(prefix, &name);
-        emitter.emit(&rel, &path, &meta)?;
+        emit(emitter, &rel, &path, &meta)?;
         if meta.is_dir() {
             let opaque = is_opaque_dir(&path).map_err(|source| OciError::Io {
                 op: "read xattrs of",

@@ -12,6 +12,7 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// Hashes what is written to `inner`.
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
@@ -46,6 +47,7 @@ pub struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
+    /// Hashes what is read from `inner`.
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,

@@ -5,25 +5,15 @@
 //! clock), MB per CPU-second, the multi-thread/single-thread ratio of the same backend in the
 //! same run, and the process's peak RSS (bounded by a few chunks whatever the layer size).
 //!
-//! `cargo bench -p rbuild-oci --bench compress` (`RBUILD_BENCH_MB=N` for another size).
+//! `cargo bench -p rbuild-archive --bench compress` (`RBUILD_BENCH_MB=N` for another size).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::time::Instant;
 
-use rbuild_oci::compress::{compress_parallel, default_threads, CompressSettings, Compression};
+use rbuild_archive::compress::{compress_parallel, default_threads, CompressSettings, Compression};
 
-/// xorshift64*: deterministic filler without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use rbuild_archive::testutil::XorShift as Rng;
 
 const WORDS: &[&str] = &[
     "function", "return", "const", "import", "export", "class", "self", "value", "data", "the",
@@ -41,19 +31,19 @@ fn generate(path: &std::path::Path, mb: usize) -> std::io::Result<()> {
         match i % 3 {
             0 => {
                 while piece.len() < 64 * 1024 {
-                    piece.extend_from_slice(&rng.next().to_le_bytes());
+                    piece.extend_from_slice(&rng.next_u64().to_le_bytes());
                 }
             }
             1 => {
                 while piece.len() < 64 * 1024 {
-                    let w = WORDS[(rng.next() % WORDS.len() as u64) as usize];
+                    let w = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize];
                     piece.extend_from_slice(w.as_bytes());
                     piece.push(b' ');
                 }
             }
             _ => {
                 while piece.len() < 64 * 1024 {
-                    let v = rng.next();
+                    let v = rng.next_u64();
                     piece.extend_from_slice(&[(v & 0x0f) as u8, 0, 0, 0, 0, 0, 0, (v >> 60) as u8]);
                 }
             }

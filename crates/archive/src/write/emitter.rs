@@ -3,7 +3,7 @@
 //!
 //! Invariant: the caller emits entries in a deterministic order with parents before children;
 //! the emitter adds nothing that depends on the host besides the file's own metadata (numeric
-//! uid/gid, mode, mtime clamped, xattrs minus overlayfs' own, contents).
+//! uid/gid, mode, mtime clamped, the xattrs the caller hands it, contents).
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
@@ -12,11 +12,28 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use rbuild_types::Digest;
+
 use super::header::{encode, padding, EntryHeader, Kind};
-use super::meta::{layer_xattrs, major_minor};
-use super::LayerDigest;
 use crate::digest_io::HashingWriter;
-use crate::OciError;
+use crate::error::WriteError;
+
+/// Digest and size of an **uncompressed** tar stream (a layer's diff_id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LayerDigest {
+    pub diff_id: Digest,
+    pub size: u64,
+}
+
+impl LayerDigest {
+    /// True for a tar with no entries (just the two zero end-of-archive blocks).
+    pub fn is_empty_tar(&self) -> bool {
+        self.size == 1024 && self.diff_id == Digest::of(&[0u8; 1024])
+    }
+}
+
+/// Extended attributes of one file, sorted by name.
+pub type Xattrs = Vec<(String, Vec<u8>)>;
 
 /// Streams tar entries into a writer while hashing them.
 pub struct TarEmitter<W: Write> {
@@ -39,11 +56,8 @@ enum Copy {
     Write(io::Error),
 }
 
-fn stream_err(source: io::Error) -> OciError {
-    OciError::Stream {
-        what: "layer tar",
-        source,
-    }
+fn stream_err(source: io::Error) -> WriteError {
+    WriteError::Stream { source }
 }
 
 impl<W: Write> TarEmitter<W> {
@@ -87,22 +101,25 @@ impl<W: Write> TarEmitter<W> {
         }
     }
 
-    fn write_header(&mut self, h: &EntryHeader) -> Result<(), OciError> {
+    fn write_header(&mut self, h: &EntryHeader) -> Result<(), WriteError> {
         self.out.write_all(&encode(h)).map_err(stream_err)?;
         self.entries += 1;
         Ok(())
     }
 
-    /// Writes the entry for host file `host` (metadata `meta`, from lstat) under the name
-    /// `rel` (relative, no leading or trailing slash). Directories get a trailing `/`.
-    /// Sockets are left out (tar cannot represent them), as Docker does.
-    pub fn emit(&mut self, rel: &[u8], host: &Path, meta: &Metadata) -> Result<(), OciError> {
+    /// Writes the entry for host file `host` (metadata `meta`, from lstat; extended
+    /// attributes `xattrs`, sorted by name) under the name `rel` (relative, no leading or
+    /// trailing slash). Directories get a trailing `/`. Sockets are left out (tar cannot
+    /// represent them), as Docker does; a hard link to a file already written carries no
+    /// xattrs (it shares them).
+    pub fn emit(
+        &mut self,
+        rel: &[u8],
+        host: &Path,
+        meta: &Metadata,
+        xattrs: Xattrs,
+    ) -> Result<(), WriteError> {
         let ft = meta.file_type();
-        let xattrs = layer_xattrs(host).map_err(|source| OciError::Io {
-            op: "read xattrs of",
-            path: host.to_path_buf(),
-            source,
-        })?;
         if ft.is_dir() {
             let mut name = rel.to_vec();
             name.push(b'/');
@@ -111,7 +128,7 @@ impl<W: Write> TarEmitter<W> {
             return self.write_header(&h);
         }
         if ft.is_symlink() {
-            let target = std::fs::read_link(host).map_err(OciError::io("read symlink", host))?;
+            let target = std::fs::read_link(host).map_err(WriteError::io("read symlink", host))?;
             let mut h = self.base_header(rel.to_vec(), Kind::Symlink, meta);
             h.link = target.as_os_str().as_bytes().to_vec();
             h.xattrs = xattrs;
@@ -127,7 +144,9 @@ impl<W: Write> TarEmitter<W> {
             };
             let mut h = self.base_header(rel.to_vec(), kind, meta);
             if kind != Kind::Fifo {
-                (h.dev_major, h.dev_minor) = major_minor(meta.rdev());
+                let rdev = meta.rdev();
+                h.dev_major = u64::from(rustix::fs::major(rdev));
+                h.dev_minor = u64::from(rustix::fs::minor(rdev));
             }
             h.xattrs = xattrs;
             return self.write_header(&h);
@@ -137,7 +156,7 @@ impl<W: Write> TarEmitter<W> {
             return Ok(());
         }
         if !ft.is_file() {
-            return Err(OciError::UnsupportedFile {
+            return Err(WriteError::UnsupportedFile {
                 path: host.to_path_buf(),
             });
         }
@@ -154,28 +173,20 @@ impl<W: Write> TarEmitter<W> {
         h.size = meta.len();
         h.xattrs = xattrs;
         self.write_header(&h)?;
-        let file = File::open(host).map_err(OciError::io("open", host))?;
+        let file = File::open(host).map_err(WriteError::io("open", host))?;
         let copied = self.copy_contents(file, h.size).map_err(|e| match e {
-            Copy::Read(source) => OciError::Io {
-                op: "read",
-                path: host.to_path_buf(),
-                source,
-            },
+            Copy::Read(source) => WriteError::io("read", host)(source),
             // The stream failed (e.g. its disk is full), not the file being read.
             Copy::Write(source) => stream_err(source),
         })?;
         if copied != h.size {
-            return Err(OciError::Io {
-                op: "read",
-                path: host.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "file shrank from {} to {copied} bytes while being archived",
-                        h.size
-                    ),
+            return Err(WriteError::io("read", host)(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "file shrank from {} to {copied} bytes while being archived",
+                    h.size
                 ),
-            });
+            )));
         }
         self.out
             .write_all(&vec![0u8; padding(h.size)])
@@ -204,14 +215,14 @@ impl<W: Write> TarEmitter<W> {
 
     /// Writes an empty regular file named `name` (a `.wh.` whiteout or opaque marker), with
     /// ownership and mtime from `meta` and mode 0.
-    pub fn emit_marker(&mut self, name: &[u8], meta: &Metadata) -> Result<(), OciError> {
+    pub fn emit_marker(&mut self, name: &[u8], meta: &Metadata) -> Result<(), WriteError> {
         let mut h = self.base_header(name.to_vec(), Kind::File, meta);
         h.mode = 0;
         self.write_header(&h)
     }
 
     /// Ends the archive (two zero blocks) and returns the digest and size of the whole stream.
-    pub fn finish(mut self) -> Result<(LayerDigest, W), OciError> {
+    pub fn finish(mut self) -> Result<(LayerDigest, W), WriteError> {
         self.out.write_all(&[0u8; 1024]).map_err(stream_err)?;
         self.out.flush().map_err(stream_err)?;
         let (diff_id, size, inner) = self.out.finish();

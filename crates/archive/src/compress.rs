@@ -1,14 +1,15 @@
-//! Compression: detecting gzip/zstd/plain streams by their magic bytes, and compressing layers
-//! with gzip or zstd in parallel (independent gzip members or zstd frames, concatenated — still
-//! one valid stream).
+//! Compressing what rbuild writes (layers leaving the store): gzip or zstd in parallel —
+//! independent gzip members or zstd frames, concatenated, still one valid stream.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc::sync_channel;
 
 use flate2::write::GzEncoder;
 use flate2::Compression as GzLevel;
 
-/// How a blob is compressed.
+use crate::sniff::ArchiveFormat;
+
+/// How a blob rbuild writes (or an image layer) is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     None,
@@ -16,31 +17,17 @@ pub enum Compression {
     Zstd,
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-/// Detects the compression of a stream from its first bytes.
-pub fn detect(head: &[u8]) -> Compression {
-    if head.starts_with(&GZIP_MAGIC) {
-        Compression::Gzip
-    } else if head.starts_with(&ZSTD_MAGIC) {
-        Compression::Zstd
-    } else {
-        Compression::None
+impl Compression {
+    /// The compression of a stream in `format`, if it is one a layer can have (bzip2 and xz
+    /// are read in ADD and build contexts only).
+    pub fn of(format: ArchiveFormat) -> Option<Compression> {
+        match format {
+            ArchiveFormat::Tar => Some(Compression::None),
+            ArchiveFormat::TarGzip => Some(Compression::Gzip),
+            ArchiveFormat::TarZstd => Some(Compression::Zstd),
+            ArchiveFormat::TarBzip2 | ArchiveFormat::TarXz => None,
+        }
     }
-}
-
-/// Wraps `reader` in the decompressor its magic bytes call for (gzip with multiple members,
-/// zstd, or none).
-pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
-    // Files, pipes of tar streams and HTTP bodies all yield more than 4 bytes per first read.
-    let head = buffered.fill_buf()?.to_vec();
-    Ok(match detect(&head) {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-        Compression::None => Box::new(buffered),
-    })
 }
 
 /// Size of the chunks compressed independently by [`compress_parallel`].
@@ -180,14 +167,8 @@ fn compress_chunk(data: &[u8], settings: &CompressSettings) -> io::Result<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn detects_magic() {
-        assert_eq!(detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(detect(&ZSTD_MAGIC), Compression::Zstd);
-        assert_eq!(detect(b"ustar"), Compression::None);
-        assert_eq!(detect(b""), Compression::None);
-    }
+    use crate::decode::decompress;
+    use crate::sniff::sniff;
 
     #[test]
     fn parallel_gzip_round_trips_multi_member() {
@@ -222,7 +203,7 @@ mod tests {
                 };
                 let mut out = Vec::new();
                 compress_parallel(&data[..], &mut out, &settings).unwrap();
-                assert_eq!(detect(&out), compression);
+                assert_eq!(Compression::of(sniff(&out)), Some(compression));
                 let mut back = Vec::new();
                 decompress(&out[..])
                     .unwrap()
@@ -233,13 +214,5 @@ mod tests {
             }
             assert_eq!(outs[0], outs[1], "{compression:?}");
         }
-    }
-
-    #[test]
-    fn zstd_is_decompressed() {
-        let z = zstd::encode_all(&b"hello"[..], 3).unwrap();
-        let mut back = Vec::new();
-        decompress(&z[..]).unwrap().read_to_end(&mut back).unwrap();
-        assert_eq!(back, b"hello");
     }
 }

@@ -1,12 +1,13 @@
-//! A minimal deterministic tar writer for image archives (OCI layout tars, docker-archive):
-//! regular files and directories only, owner 0:0, mtime 0, fixed modes.
+//! [`ArchiveWriter`]: a minimal deterministic tar writer for image archives (OCI layout tars,
+//! docker-archive): regular files and directories only, owner 0:0, mtime 0, fixed modes.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::OciError;
+use crate::error::WriteError;
 
+/// Writes named files and directories as one tar; every header is fixed but for name and size.
 pub struct ArchiveWriter<W: Write> {
     builder: tar::Builder<W>,
     dest: std::path::PathBuf,
@@ -23,8 +24,8 @@ impl<W: Write> ArchiveWriter<W> {
         }
     }
 
-    fn err(&self) -> impl FnOnce(io::Error) -> OciError {
-        OciError::io("write archive", self.dest.clone())
+    fn err(&self) -> impl FnOnce(io::Error) -> WriteError {
+        WriteError::io("write archive", self.dest.clone())
     }
 
     fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
@@ -38,7 +39,8 @@ impl<W: Write> ArchiveWriter<W> {
         h
     }
 
-    pub fn add_dir(&mut self, name: &str) -> Result<(), OciError> {
+    /// Adds directory `name` (`0755`).
+    pub fn add_dir(&mut self, name: &str) -> Result<(), WriteError> {
         let mut h = Self::header(tar::EntryType::Directory, 0o755, 0);
         let err = self.err();
         self.builder
@@ -46,22 +48,24 @@ impl<W: Write> ArchiveWriter<W> {
             .map_err(err)
     }
 
-    pub fn add_bytes(&mut self, name: &str, data: &[u8]) -> Result<(), OciError> {
+    /// Adds a file `name` (`0644`) holding `data`.
+    pub fn add_bytes(&mut self, name: &str, data: &[u8]) -> Result<(), WriteError> {
         let mut h = Self::header(tar::EntryType::Regular, 0o644, data.len() as u64);
         let err = self.err();
         self.builder.append_data(&mut h, name, data).map_err(err)
     }
 
     /// Adds the file at `path` under `name`.
-    pub fn add_file(&mut self, name: &str, path: &Path) -> Result<(), OciError> {
-        let file = File::open(path).map_err(OciError::io("open", path))?;
-        let size = file.metadata().map_err(OciError::io("stat", path))?.len();
+    pub fn add_file(&mut self, name: &str, path: &Path) -> Result<(), WriteError> {
+        let file = File::open(path).map_err(WriteError::io("open", path))?;
+        let size = file.metadata().map_err(WriteError::io("stat", path))?.len();
         let mut h = Self::header(tar::EntryType::Regular, 0o644, size);
         let err = self.err();
         self.builder.append_data(&mut h, name, file).map_err(err)
     }
 
-    pub fn finish(self) -> Result<W, OciError> {
+    /// Ends the archive and returns the output.
+    pub fn finish(self) -> Result<W, WriteError> {
         let err = self.err();
         self.builder.into_inner().map_err(err)
     }
