@@ -342,3 +342,36 @@ fn proxy_build_args_reach_run_without_arg_but_stay_out_of_key_config_and_history
     let g = build("FROM busybox\nRUN true\n");
     assert!(execs(&g)[0].proxy_env.is_empty());
 }
+
+/// BuildKit 0.13 and today's NormalizeWorkdir: an absolute WORKDIR is recorded as written
+/// (slashes, `..` and all) in the config and history; a relative one is joined and cleaned.
+/// RUN works in, and the mkdir creates, the cleaned path.
+#[test]
+fn workdir_records_an_absolute_path_as_written() {
+    let g = build("FROM busybox\nWORKDIR /a/../b//c/\nRUN pwd\nWORKDIR d/\nRUN pwd\n");
+    let history: Vec<&str> = g
+        .image
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert!(history.contains(&"WORKDIR /a/../b//c/"), "{history:?}");
+    assert!(history.contains(&"WORKDIR /b/c/d"), "{history:?}");
+    assert_eq!(g.image.working_dir, "/b/c/d");
+    let cwds: Vec<&str> = execs(&g).iter().map(|e| e.cwd.as_str()).collect();
+    assert_eq!(cwds, ["/b/c", "/b/c/d"]);
+    let mkdirs: Vec<&str> = g
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::File(f) => match &f.actions[0] {
+                FileAction::Mkdir(m) => Some(m.path.as_str()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mkdirs, ["/b/c", "/b/c/d"]);
+    let g = build("FROM busybox\nWORKDIR /srv/app/\n");
+    assert_eq!(g.image.working_dir, "/srv/app/");
+}

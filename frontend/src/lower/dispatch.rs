@@ -426,10 +426,13 @@ impl Lowerer<'_> {
         if requested.is_empty() {
             return Err(LowerError::EmptyWorkdir);
         }
+        // The config and history keep an absolute path as written (BuildKit); RUN's working
+        // directory and the mkdir use it cleaned.
+        let recorded = paths::workdir_config(&st.config.working_dir, &requested);
         let wd = paths::workdir(&st.config.working_dir, &requested);
-        st.config.working_dir.clone_from(&wd);
+        st.config.working_dir.clone_from(&recorded);
         st.cwd.clone_from(&wd);
-        let layer = wd != "/";
+        let layer = recorded != "/";
         if layer {
             let name = self.display(st, node, false);
             let label = st.step(StepKind::Workdir, name);
@@ -449,7 +452,7 @@ impl Lowerer<'_> {
                 false,
             );
         }
-        st.history(format!("WORKDIR {wd}"), layer);
+        st.history(format!("WORKDIR {recorded}"), layer);
         Ok(())
     }
 

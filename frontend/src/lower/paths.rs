@@ -63,10 +63,17 @@ pub fn fs_src(src: &str) -> String {
     join("/", src)
 }
 
-/// WORKDIR: relative paths are relative to the current working directory.
+/// WORKDIR: relative paths are relative to the current working directory (cleaned).
 pub fn workdir(current: &str, requested: &str) -> String {
+    clean(&workdir_config(current, requested))
+}
+
+/// The `WorkingDir` BuildKit records for WORKDIR `requested` (`NormalizeWorkdir`): an absolute
+/// path as written (`/home/app/` keeps its slash), a relative one joined to the current
+/// working directory and cleaned.
+pub fn workdir_config(current: &str, requested: &str) -> String {
     if requested.starts_with('/') {
-        clean(requested)
+        requested.to_string()
     } else {
         clean(&format!("/{current}/{requested}"))
     }
