@@ -96,18 +96,21 @@ fn fixture() -> Fixture {
 }
 
 #[test]
-fn commit_drops_empty_layers_and_tags() {
+fn commit_keeps_empty_layers_and_tags() {
     let f = fixture();
     let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
     let m = ImageManifest::parse(&f.store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
-    assert_eq!(m.layers.len(), 2, "the empty RUN layer is dropped");
+    // As BuildKit: a step that changed nothing keeps its layer, the empty tar.
+    assert_eq!(m.layers.len(), 3, "the empty RUN layer is kept");
+    let empty_tar = rbuild_types::Digest::of(&[0u8; 1024]);
+    assert_eq!(m.layers[2].digest, empty_tar);
     assert!(m.layers.iter().all(|l| l.media_type == OCI_LAYER));
     let c = config::parse(&f.store.read_blob(&img.config_digest).unwrap(), "c").unwrap();
     assert_eq!(
         c.diff_ids,
         m.layers.iter().map(|l| l.digest).collect::<Vec<_>>()
     );
-    assert!(c.image.history[3].empty_layer);
+    assert!(!c.image.history[3].empty_layer);
     assert!(!c.image.history[2].empty_layer);
     assert_eq!(c.created.as_deref(), Some("2023-11-14T22:13:20Z"));
     assert!(c
@@ -242,7 +245,11 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
             String::from_utf8_lossy(&o.stderr)
         );
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            v["Layers"].as_array().unwrap().len(),
+            3,
+            "two layers and the empty one"
+        );
         let o = Command::new("skopeo")
             .arg("inspect")
             .arg(format!("oci:{}:1.0", layout.display()))
@@ -335,7 +342,11 @@ fn docker_archive_is_accepted_by_skopeo() {
     }
     let v: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(v[0]["RepoTags"][0], "app:1.0");
-    assert_eq!(v[0]["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v[0]["Layers"].as_array().unwrap().len(),
+        3,
+        "two layers and the empty one"
+    );
     if tool("skopeo") {
         let o = Command::new("skopeo")
             .arg("inspect")

@@ -701,7 +701,9 @@ fn noise_only(tok: &[String]) -> bool {
     let fields = &tok[3..];
     tok[2] != "~"
         && !fields.is_empty()
-        && fields.iter().all(|f| f.ends_with("=base") || f.ends_with("=~"))
+        && fields
+            .iter()
+            .all(|f| f.ends_with("=base") || f.ends_with("=~"))
         && fields.iter().any(|f| f.ends_with("=~"))
 }
 

@@ -5,7 +5,7 @@ use rbuild_graph::ImageConfig;
 use rbuild_types::Digest;
 
 use crate::config;
-use crate::layer::{write_tar_clamped, LayerDigest};
+use crate::layer::write_tar_clamped;
 use crate::manifest::{
     layer_compression, oci_layer_type, Descriptor, ImageManifest, OCI_CONFIG, OCI_LAYER,
 };
@@ -26,13 +26,14 @@ pub struct StoredImage {
 struct CommittedLayer {
     descriptor: Descriptor,
     diff_id: Digest,
-    empty: bool,
 }
 
 /// Stores the image made of `layers` (bottom first) and `config`: each layer snapshot is
-/// tarred once into a blob (skipped when its blob exists), empty layers are dropped and their
-/// history entries marked `empty_layer`, history entries without a time get `created`
-/// (Unix seconds; now if `None`), then the config and manifest blobs are written.
+/// tarred once into a blob (skipped when its blob exists), history entries without a time get
+/// `created`
+/// (Unix seconds; now if `None`), then the config and manifest blobs are written. A step whose
+/// layer holds no change keeps it (the empty tar, diff_id `sha256:5f70bf18…`) and its history
+/// entry stays a layer's, as BuildKit commits WORKDIR of an existing directory.
 ///
 /// Layers pair up in order with the history entries whose `empty_layer` is false; if the counts
 /// differ, nothing is written and [`OciError::HistoryMismatch`] is returned.
@@ -89,12 +90,8 @@ pub fn commit_image_with(
     let mut image = config.clone();
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
-    for (layer, &hist) in layers.iter().zip(&with_layer) {
+    for layer in layers {
         let l = layer_blob(store, layer, options.mtime_clamp)?;
-        if l.empty {
-            image.history[hist].empty_layer = true;
-            continue;
-        }
         descriptors.push(l.descriptor);
         diff_ids.push(l.diff_id);
     }
@@ -122,10 +119,6 @@ pub fn commit_image_with(
     })
 }
 
-fn empty_tar(diff_id: Digest, size: u64) -> bool {
-    LayerDigest { diff_id, size }.is_empty_tar()
-}
-
 /// The blob of one layer: already stored uncompressed, a base-image blob as pulled, or a
 /// fresh tar of the snapshot. A base-image layer is one whose snapshot id is its diff_id.
 fn layer_blob(
@@ -143,14 +136,12 @@ fn layer_blob(
             return Ok(CommittedLayer {
                 descriptor: Descriptor::new(OCI_LAYER, info.diff_id, info.size),
                 diff_id: info.diff_id,
-                empty: empty_tar(info.diff_id, info.size),
             });
         }
         if let Some(desc) = recorded_blob(store, &info.diff_id)? {
             return Ok(CommittedLayer {
                 descriptor: desc,
                 diff_id: info.diff_id,
-                empty: empty_tar(info.diff_id, info.size),
             });
         }
     }
@@ -189,7 +180,6 @@ fn layer_blob(
     Ok(CommittedLayer {
         descriptor: Descriptor::new(OCI_LAYER, digest, size),
         diff_id: digest,
-        empty: tarred.is_empty_tar(),
     })
 }
 
