@@ -590,6 +590,16 @@ impl Copier<'_, '_> {
         }
     }
 
+    /// A copied directory's contents went into `target`: the directory takes the source
+    /// directory's mtime (its mode and owner stay), as BuildKit's copy restores it
+    /// (`copyFileTimestamp` of the source), whether `target` was made for it or existed.
+    fn take_dir_time(&self, target: &Path, source: &fs::Metadata) -> Result<(), FileOpError> {
+        let up = self.runner.upper_path(target)?;
+        self.runner
+            .keep_dir_time(&up, source.mtime(), source.mtime_nsec());
+        Ok(())
+    }
+
     fn copy_context_root(
         &self,
         root: &ContextEntry,
@@ -630,7 +640,9 @@ impl Copier<'_, '_> {
                 self.write_context_entry(&e, &t)?;
             }
         }
-        self.copy_context_files(&files)
+        self.copy_context_files(&files)?;
+        let meta = fs::metadata(&root.host_path).map_err(io_err(&root.host_path))?;
+        self.take_dir_time(&target, &meta)
     }
 
     /// Copies regular context files `(entry, upper path)` in parallel; their directories exist.
@@ -719,7 +731,7 @@ impl Copier<'_, '_> {
             }
             self.write_fs_entry(&e, &target.join(rel))?;
         }
-        Ok(())
+        self.take_dir_time(&target, &root.metadata)
     }
 
     /// Files from another stage keep owner (unless `--chown`), mode (unless `--chmod`), mtime.

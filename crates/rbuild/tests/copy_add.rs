@@ -474,3 +474,27 @@ fn copy_into_a_dangling_link_creates_its_target() {
         b"content0"
     );
 }
+
+/// BuildKit's copy gives the directory a copied directory's contents land in the source
+/// directory's mtime (checked with BuildKit 0.13), from the context and from a stage.
+#[test]
+fn a_copied_directory_lands_with_its_sources_mtime() {
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS src\nCOPY tree/ /made/\nFROM scratch\n\
+                 COPY tree/ /opt/d/\nCOPY --from=src /made /from/\n",
+            ),
+            ("tree/f", "f"),
+        ],
+    );
+    rbuild_archive::testutil::set_mtime(&ctx.join("tree"), 1_577_836_800).expect("mtime");
+    let out = env.build_local(&[], &ctx);
+    for dir in ["opt/d", "from"] {
+        let m = fs::metadata(out.join(dir)).expect(dir);
+        assert_eq!(m.mtime(), 1_577_836_800, "{dir}");
+    }
+}
