@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::skip::{require, test_name};
+use crate::skip::{require, say, test_name};
 
 /// Names the directory that holds the corpora (`buildkit-parser/`, `buildkit-shell/`, ...).
 pub const CONFORMANCE_DIR: &str = "RBUILD_CONFORMANCE_DIR";
@@ -44,7 +44,7 @@ pub fn corpus(name: &str) -> Option<PathBuf> {
     match locate(name, conformance_dir(), explicit, required) {
         Located::Run(path) => Some(path),
         Located::Skip(why) => {
-            eprintln!("SKIPPED: {} because {why}", test_name());
+            say(&format!("SKIPPED: {} because {why}", test_name()));
             None
         }
         Located::Fail(why) => panic!("{why}"),

@@ -30,12 +30,16 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// Where built fixtures are kept: `$RBUILD_TEST_FIXTURES`, or `rbuild-test-fixtures` in the
-/// temporary directory.
+/// Where built fixtures are kept: `$RBUILD_TEST_FIXTURES`, or `rbuild-test-fixtures-<uid>` in
+/// the temporary directory (one per user: another user's cache is not ours to write).
 pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("RBUILD_TEST_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("rbuild-test-fixtures"))
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::getuid() };
+            std::env::temp_dir().join(format!("rbuild-test-fixtures-{uid}"))
+        })
 }
 
 /// The `busybox:latest` OCI layout (tag `latest`): one gzip layer with busybox-static, its

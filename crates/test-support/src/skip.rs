@@ -47,8 +47,15 @@ fn require_under(all: bool, what: impl Display, ok: bool) -> bool {
     if all {
         panic!("{REQUIRE_ALL}=1 but {test} needs {what}");
     }
-    eprintln!("SKIPPED: {test} because it needs {what}");
+    say(&format!("SKIPPED: {test} because it needs {what}"));
     false
+}
+
+/// Writes `line` to stderr in one piece, so that the output of tests running in parallel
+/// does not cut it up (`eprintln!` writes each formatted piece on its own).
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// Whether we run as root.
@@ -118,7 +125,8 @@ mod tests {
     #[test]
     fn a_missing_capability_is_a_skip() {
         assert!(require_under(false, "nothing", true));
-        assert!(!require_under(false, "something", false));
+        let what = "nothing really (this skip is test-support's own test of the helper)";
+        assert!(!require_under(false, what, false));
     }
 
     #[test]
