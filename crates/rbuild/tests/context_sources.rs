@@ -5,7 +5,6 @@
 mod support;
 
 use std::io::Write;
-
 use std::path::Path;
 use std::process::{Output, Stdio};
 
