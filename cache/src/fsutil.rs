@@ -262,8 +262,7 @@ mod tests {
             let p = cstring(t.path()).unwrap();
             libc::statfs(p.as_ptr(), &mut st) == 0 && st.f_type == 0xEF53
         };
-        if !ext4 {
-            eprintln!("SKIPPED: spread_subdirs check because /var/tmp is not ext4");
+        if !rbuild_test_support::require("/var/tmp on ext4", ext4) {
             return;
         }
         let f = File::open(t.path()).unwrap();

@@ -1,14 +1,13 @@
 //! Deferred snapshot durability: a journal per store handle, one sync when the handle goes,
-//! and recovery of what a killed process left unsynced. The crash test re-executes this test
-//! binary as a child that commits a snapshot and SIGKILLs itself.
+//! and recovery of what a killed process left unsynced. The crash test runs a child process
+//! (`rbuild-cache-test-child`) that commits a snapshot and SIGKILLs itself.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_types::Digest;
-
-const CHILD_ROOT: &str = "RBUILD_CACHE_DURABILITY_CHILD_ROOT";
 
 fn journals(root: &Path) -> usize {
     std::fs::read_dir(root.join("tmp"))
@@ -28,9 +27,6 @@ fn commit(store: &Store, name: &str) -> SnapshotId {
 
 #[test]
 fn journal_lives_until_sync_or_drop() {
-    if std::env::var_os(CHILD_ROOT).is_some() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(journals(dir.path()), 0, "nothing committed, no journal");
@@ -50,38 +46,19 @@ fn journal_lives_until_sync_or_drop() {
     }
 }
 
-/// The child half of `unsynced_snapshots_of_a_killed_process_are_dropped`.
-#[test]
-fn child_commits_and_dies() {
-    let Some(root) = std::env::var_os(CHILD_ROOT) else {
-        return;
-    };
-    let store = Store::open(Path::new(&root)).unwrap();
-    commit(&store, "unsynced");
-    // Die before the handle's final sync: no destructors run.
-    // SAFETY: plain syscalls on our own pid.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
-    }
-}
-
 #[test]
 fn unsynced_snapshots_of_a_killed_process_are_dropped() {
-    if std::env::var_os(CHILD_ROOT).is_some() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let kept = {
         let store = Store::open(dir.path()).unwrap();
         commit(&store, "synced")
     };
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_commits_and_dies", "--test-threads=1"])
-        .env(CHILD_ROOT, dir.path())
-        .stdout(std::process::Stdio::null())
+    let status = Command::new(env!("CARGO_BIN_EXE_rbuild-cache-test-child"))
+        .arg("commits-and-dies")
+        .arg(dir.path())
         .status()
         .unwrap();
-    assert!(!status.success(), "the child was killed");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "the child was killed");
     let unsynced = SnapshotId(Digest::of(b"unsynced"));
     assert_eq!(journals(dir.path()), 1, "the kill left the journal");
     assert!(dir.path().join("snapshots").join(unsynced.0.hex()).is_dir());

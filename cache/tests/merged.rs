@@ -6,11 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_cache::overlay::{create_whiteout, set_opaque, OPAQUE_XATTR, USER_OPAQUE_XATTR};
 use rbuild_cache::{CacheError, MergedView};
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use rbuild_test_support::require_root;
 
 /// `n` empty layer directories under a tempdir, bottom first.
 fn layers(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
@@ -91,8 +87,7 @@ fn non_directories_shadow_and_stop_merging() {
 
 #[test]
 fn whiteouts_hide_lower_entries() {
-    if !is_root() {
-        eprintln!("SKIPPED: whiteouts_hide_lower_entries because creating 0:0 character devices needs root");
+    if !require_root("to create 0:0 character devices") {
         return;
     }
     let (_t, ls) = layers(3);
@@ -144,8 +139,7 @@ fn opaque_dirs_hide_lower_contents_user_xattr() {
 
 #[test]
 fn opaque_dirs_hide_lower_contents_trusted_xattr() {
-    if !is_root() {
-        eprintln!("SKIPPED: opaque_dirs_hide_lower_contents_trusted_xattr because trusted.* xattrs need root");
+    if !require_root("to set trusted.* xattrs") {
         return;
     }
     opaque_dirs_hide_lower_contents_with(OPAQUE_XATTR);

@@ -1,6 +1,7 @@
 //! Holds the parser to BuildKit's own parser corpus (`shared/conformance/buildkit-parser`):
 //! the 33 positive dumps, the 4 negative cases and the table tests in `extra.json`.
-//! Skips loudly when the corpus is not found.
+//! Every case must pass, and every case of the corpus must have run. Skips loudly when the
+//! corpus is not in this checkout (see `rbuild_test_support::corpus`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,20 +10,23 @@ use rbuild_frontend::parser::{detect_syntax, parse_directive, parse_heredoc_word
 use rbuild_frontend::{dump, parse};
 use serde_json::Value;
 
-fn corpus_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("RBUILD_CONFORMANCE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let c = d.join("shared").join("conformance");
-        if c.is_dir() {
-            return Some(c);
-        }
-        dir = d.parent();
-    }
-    None
-}
+/// How many cases each part of the corpus has (its README counts them too).
+const CASES: &[(&str, usize)] = &[
+    ("testfiles", 33),
+    ("testfiles-negative", 4),
+    ("extra.json heredoc_extract", 27),
+    ("extra.json heredoc_json_form", 3),
+    ("extra.json heredoc_word", 20),
+    ("extra.json heredocs_from_line", 10),
+    ("extra.json heredoc_chomp", 1),
+    ("extra.json parse_words", 8),
+    ("extra.json line_numbers", 2),
+    ("extra.json empty_continuation_warnings", 4),
+    ("extra.json line_too_long", 1),
+    ("extra.json json_arrays", 16),
+    ("extra.json name_val", 3),
+    ("extra.json directives", 17),
+];
 
 /// Pass/fail bookkeeping for one corpus part.
 struct Tally {
@@ -402,18 +406,9 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
 
 #[test]
 fn buildkit_parser_corpus() {
-    let Some(conf) = corpus_dir() else {
-        eprintln!("SKIPPED: buildkit parser conformance because no shared/conformance directory was found above CARGO_MANIFEST_DIR and RBUILD_CONFORMANCE_DIR is unset");
+    let Some(base) = rbuild_test_support::corpus("buildkit-parser") else {
         return;
     };
-    let base = conf.join("buildkit-parser");
-    if !base.is_dir() {
-        eprintln!(
-            "SKIPPED: buildkit parser conformance because {} is missing",
-            base.display()
-        );
-        return;
-    }
     let mut tallies = vec![positive(&base), negative(&base)];
     let extra_json = fs::read(base.join("extra.json"))
         .ok()
@@ -435,4 +430,9 @@ fn buildkit_parser_corpus() {
         (tallies.len(), true),
         "some buildkit-parser conformance cases failed (see output)"
     );
+    let ran: Vec<(&str, usize)> = tallies
+        .iter()
+        .map(|t| (t.name, t.passed + t.failures.len()))
+        .collect();
+    assert_eq!(ran, CASES, "not every case of the corpus ran");
 }

@@ -1,42 +1,20 @@
-//! BuildKit's shell-lexer vectors (`/work/shared/conformance/buildkit-shell`): envVarTest,
-//! wordsTest and cases.json, each reported as `buildkit-shell/<corpus>: N passed, N failed`.
+//! BuildKit's shell-lexer vectors (`../shared/conformance/buildkit-shell`): envVarTest,
+//! wordsTest and cases.json, each reported as `buildkit-shell/<corpus>: N passed, N failed`
+//! and checked to have run every case. Skips loudly when the corpus is not in this checkout
+//! (see `rbuild_test_support::corpus`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rbuild_frontend::shell::{process_word, process_word_with_matches, process_words};
 
-/// Finds `shared/conformance` next to an ancestor of the crate dir, or `RBUILD_CONFORMANCE_DIR`.
-fn conformance_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("RBUILD_CONFORMANCE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let candidate = d.join("shared").join("conformance");
-        if candidate.is_dir() {
-            return Some(candidate);
-        }
-        dir = d.parent();
-    }
-    None
-}
-
 fn corpus() -> Option<PathBuf> {
-    let dir = conformance_dir().map(|d| d.join("buildkit-shell"));
-    match dir {
-        Some(d) if d.is_dir() => Some(d),
-        _ => {
-            eprintln!(
-                "SKIPPED: buildkit-shell conformance because shared/conformance/buildkit-shell \
-                 was not found (set RBUILD_CONFORMANCE_DIR)"
-            );
-            None
-        }
-    }
+    rbuild_test_support::corpus("buildkit-shell")
 }
 
-fn report(name: &str, failures: &[String], total: usize) {
+/// Prints the tally of `name`, then fails on a failed case, or unless `total`, the number of
+/// cases that ran, is `expected`, what the corpus has.
+fn report(name: &str, failures: &[String], total: usize, expected: usize) {
     println!(
         "buildkit-shell/{name}: {} passed, {} failed",
         total - failures.len(),
@@ -46,6 +24,7 @@ fn report(name: &str, failures: &[String], total: usize) {
         println!("  FAIL {f}");
     }
     assert!(failures.is_empty(), "{name}: {} failures", failures.len());
+    rbuild_test_support::assert_ran(&format!("buildkit-shell/{name}"), total, expected);
 }
 
 #[test]
@@ -89,7 +68,8 @@ fn env_var_test() {
             ));
         }
     }
-    report("envVarTest", &failures, total);
+    // 230 lines: 226 for every platform and 2 for Unix run, 2 for Windows do not.
+    report("envVarTest", &failures, total, 228);
 }
 
 #[test]
@@ -128,7 +108,7 @@ fn words_test() {
             ));
         }
     }
-    report("wordsTest", &failures, total);
+    report("wordsTest", &failures, total, 24);
 }
 
 fn str_set(v: Option<&serde_json::Value>) -> Option<Vec<String>> {
@@ -218,5 +198,6 @@ fn cases_json() {
             failures.push(format!("{}: want {want:?} got {got:?}", l["id"]));
         }
     }
-    report("cases.json", &failures, cases.len() + lookups.len());
+    // 56 cases and 7 environment lookups.
+    report("cases.json", &failures, cases.len() + lookups.len(), 63);
 }

@@ -1,121 +1,25 @@
 //! `--explain-cache` reasons, cancellation of running work when a vertex fails, and full step
 //! logs on disk — with fake ports (no root, no network).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+mod common;
 
-use rbuild_cache::{SnapshotId, Store};
+use std::sync::Arc;
+
+use rbuild_cache::Store;
 use rbuild_context::BuildContext;
 use rbuild_graph::{
-    CopyAction, ExecOp, FileAction, FileOp, Graph, ImageConfig, ImageOp, NetworkMode, Op, Vertex,
-    VertexId,
+    CopyAction, ExecOp, FileAction, FileOp, Graph, ImageConfig, ImageOp, Op, VertexId,
 };
 use rbuild_solver::events::Event;
 use rbuild_solver::explain::MissReason;
-use rbuild_solver::ports::{
-    ExecError, ExecRequest, Executor, ImageSource, LogStream, ResolvedImage, SourceError,
-};
 use rbuild_solver::{SolveError, Solver, VertexError};
+use rbuild_test_support::fakes::{exec_op, vertex, FakeExecutor, FakeImages};
 use rbuild_types::{Digest, ImageRef, Platform};
-
-/// Commands: `print N` (N lines of output), `fail CODE`, `block` (waits until cancelled).
-#[derive(Default)]
-struct Fake {
-    runs: AtomicUsize,
-}
-
-impl Executor for Fake {
-    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        let args: Vec<String> = req.op.args.iter().map(|a| a.lossy().into()).collect();
-        match args.as_slice() {
-            [cmd, n] if cmd == "print" => {
-                for i in 0..n.parse::<usize>().unwrap() {
-                    req.log
-                        .write(LogStream::Stdout, format!("line {i}\n").as_bytes());
-                }
-                Ok(())
-            }
-            [cmd, code] if cmd == "fail" => {
-                req.log.write(LogStream::Stderr, b"about to fail\n");
-                Err(ExecError::Exit(code.parse().unwrap()))
-            }
-            [cmd] if cmd == "block" => {
-                // Like the sandbox: a cancel callback "kills" the command.
-                let (tx, rx) = mpsc::channel::<()>();
-                let tx = Mutex::new(Some(tx));
-                let _guard = req.cancel.on_cancel(move || {
-                    tx.lock().unwrap().take();
-                });
-                req.log.write(LogStream::Stdout, b"blocking\n");
-                // Returns when the sender is dropped by the cancel callback.
-                let _ = rx.recv();
-                Err(ExecError::Signal(9))
-            }
-            other => panic!("fake executor: unknown command {other:?}"),
-        }
-    }
-}
-
-/// One image whose manifest digest the test can change.
-struct Images {
-    store: Arc<Store>,
-    manifest: Mutex<Digest>,
-}
-
-impl ImageSource for Images {
-    fn resolve(&self, reference: &ImageRef, _: &Platform) -> Result<ResolvedImage, SourceError> {
-        Ok(ResolvedImage {
-            reference: reference.clone(),
-            manifest_digest: *self.manifest.lock().unwrap(),
-            config: ImageConfig::default(),
-        })
-    }
-
-    fn pull(&self, _: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
-        let id = SnapshotId(Digest::of(b"base"));
-        if self.store.snapshot_path(&id).is_none() {
-            let p = self.store.prepare_snapshot().unwrap();
-            self.store.commit_snapshot(p, &id).unwrap();
-        }
-        Ok(vec![id])
-    }
-}
-
-fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
-    Vertex {
-        op,
-        inputs: inputs.iter().map(|&i| VertexId(i)).collect(),
-        name: name.to_string(),
-        span: None,
-        ignore_cache: false,
-        origin: origin_of(name),
-    }
-}
-
-/// The origin the frontend gives a step named `[stage i/n] …` (`[i/n] …`: stage-0).
-fn origin_of(name: &str) -> Option<rbuild_graph::Origin> {
-    let inside = name.strip_prefix('[')?.split_once(']')?.0;
-    let (stage, frac) = inside.rsplit_once(' ').unwrap_or(("stage-0", inside));
-    let index = frac.split_once('/')?.0.parse().ok()?;
-    Some(rbuild_graph::Origin {
-        stage: stage.to_string(),
-        index,
-        instruction: rbuild_graph::Instruction::Run,
-        onbuild: false,
-    })
-}
 
 fn exec(args: &[&str], env: &[&str]) -> Op {
     Op::Exec(ExecOp {
-        args: args.iter().map(|&s| s.into()).collect(),
         env: env.iter().map(|s| s.to_string()).collect(),
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
+        ..exec_op(args)
     })
 }
 
@@ -166,8 +70,9 @@ struct World {
     _dir: tempfile::TempDir,
     ctx: std::path::PathBuf,
     store: Arc<Store>,
-    images: Arc<Images>,
-    exec: Arc<Fake>,
+    /// One image, whose manifest digest a test can change.
+    images: Arc<FakeImages>,
+    exec: Arc<FakeExecutor>,
 }
 
 impl World {
@@ -178,16 +83,14 @@ impl World {
         std::fs::write(ctx.join("conf/a.txt"), "a1").unwrap();
         std::fs::write(ctx.join("conf/b.txt"), "b").unwrap();
         let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
-        let images = Arc::new(Images {
-            store: Arc::clone(&store),
-            manifest: Mutex::new(Digest::of(b"manifest 1")),
-        });
+        let images = Arc::new(FakeImages::new(Arc::clone(&store)));
+        images.set_manifest(Digest::of(b"manifest 1"));
         World {
             _dir: dir,
             ctx,
             store,
             images,
-            exec: Arc::new(Fake::default()),
+            exec: Arc::new(FakeExecutor::default()),
         }
     }
 
@@ -197,29 +100,16 @@ impl World {
         explain: bool,
     ) -> (Result<rbuild_solver::VertexResult, SolveError>, Vec<Event>) {
         let ctx = Arc::new(BuildContext::from_dir(&self.ctx, None).unwrap());
-        let solver = Arc::new(
-            Solver::new(
-                Arc::clone(&self.store),
-                self.exec.clone(),
-                self.images.clone(),
-            )
-            .with_context("context", ctx)
-            .with_scope("test scope")
-            .with_explain_cache(explain)
-            .with_jobs(4),
-        );
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink: rbuild_solver::EventSink = {
-            let events = Arc::clone(&events);
-            Arc::new(move |e| events.lock().unwrap().push(e))
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let result = rt.block_on(solver.solve(Arc::new(g), sink));
-        let events = events.lock().unwrap().clone();
-        (result, events)
+        let solver = Solver::new(
+            Arc::clone(&self.store),
+            self.exec.clone(),
+            self.images.clone(),
+        )
+        .with_context("context", ctx)
+        .with_scope("test scope")
+        .with_explain_cache(explain)
+        .with_jobs(4);
+        common::solve(solver, g)
     }
 }
 
@@ -295,7 +185,7 @@ fn explains_each_kind_of_miss() {
     );
 
     // The base image digest.
-    *w.images.manifest.lock().unwrap() = Digest::of(b"manifest 2");
+    w.images.set_manifest(Digest::of(b"manifest 2"));
     let (r, events) = w.solve(graph(&["A=2"]), true);
     r.unwrap();
     assert_eq!(
@@ -368,7 +258,11 @@ fn a_failure_cancels_running_steps_and_leaves_nothing_half_written() {
         vertices: vec![
             vertex(Op::Scratch, &[], "scratch"),
             vertex(exec(&["block"], &[]), &[0], "[slow 1/1] RUN block"),
-            vertex(exec(&["fail", "3"], &[]), &[0], "[bad 1/1] RUN fail 3"),
+            vertex(
+                exec(&["fail", "3", "about to fail"], &[]),
+                &[0],
+                "[bad 1/1] RUN fail 3",
+            ),
             vertex(
                 Op::File(FileOp {
                     actions: vec![FileAction::Copy(CopyAction {
@@ -421,7 +315,11 @@ fn every_line_of_a_failed_step_is_in_its_log_file() {
         vertices: vec![
             vertex(Op::Scratch, &[], "scratch"),
             vertex(exec(&["print", "500"], &[]), &[0], "[1/2] RUN print 500"),
-            vertex(exec(&["fail", "1"], &[]), &[1], "[2/2] RUN fail 1"),
+            vertex(
+                exec(&["fail", "1", "about to fail"], &[]),
+                &[1],
+                "[2/2] RUN fail 1",
+            ),
         ],
         target: VertexId(2),
         image: ImageConfig::default(),

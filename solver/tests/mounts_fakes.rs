@@ -1,169 +1,32 @@
 //! `RUN --mount` in the solver, with a fake executor that records what it was handed: the
 //! resolved mounts and the environment. No root, no sandbox (DESIGN invariant 3).
 
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
-use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
-use rbuild_cache::{SnapshotId, Store};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rbuild_cache::Store;
 use rbuild_graph::{
-    BindMount, CacheMount, CacheSharing, ExecOp, Graph, ImageConfig, ImageOp, Mount, MountFrom,
-    NetworkMode, Op, SecretMount, SecurityMode, SshMount, TmpfsMount, Vertex, VertexId,
+    BindMount, CacheMount, CacheSharing, ExecOp, Graph, ImageConfig, ImageOp, Mount, MountFrom, Op,
+    SecretMount, SecurityMode, SshMount, TmpfsMount, Vertex, VertexId,
 };
 use rbuild_solver::events::Event;
 use rbuild_solver::mounts::{MountError, Secret};
-use rbuild_solver::ports::{
-    ExecError, ExecRequest, Executor, ImageSource, MountSource, ResolvedImage, ResolvedMount,
-    SourceError,
-};
+use rbuild_solver::ports::MountSource;
 use rbuild_solver::{SolveError, Solver, VertexError};
+use rbuild_test_support::fakes::{exec_op, first_dir, vertex, FakeExecutor, FakeImages, Run};
+use rbuild_test_support::require_root;
 use rbuild_types::{Digest, ImageRef, Platform};
-
-/// What one run was handed.
-#[derive(Clone, Debug)]
-struct Run {
-    args: Vec<String>,
-    env: Vec<String>,
-    mounts: Vec<ResolvedMount>,
-    started: Instant,
-    ended: Instant,
-}
-
-/// Commands: `write PATH` (into the layer), `cache-append NAME` (a line to NAME in the first
-/// Dir mount), `hold MS`, `barrier`, `ssh-echo` (talks through the first Socket mount),
-/// anything else just records.
-struct FakeExecutor {
-    runs: Mutex<Vec<Run>>,
-    barrier: Barrier,
-}
-
-impl Default for FakeExecutor {
-    fn default() -> Self {
-        FakeExecutor {
-            runs: Mutex::new(Vec::new()),
-            barrier: Barrier::new(2),
-        }
-    }
-}
-
-impl FakeExecutor {
-    fn runs(&self) -> Vec<Run> {
-        self.runs.lock().unwrap().clone()
-    }
-}
-
-fn first_dir(mounts: &[ResolvedMount]) -> PathBuf {
-    mounts
-        .iter()
-        .find_map(|m| match &m.source {
-            MountSource::Dir(p) => Some(p.clone()),
-            _ => None,
-        })
-        .expect("a cache mount")
-}
-
-impl Executor for FakeExecutor {
-    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
-        let started = Instant::now();
-        let args: Vec<String> = req.op.args.iter().map(|a| a.lossy().into()).collect();
-        match args.first().map(String::as_str) {
-            Some("write") => {
-                let p = req.upper.join(args[1].trim_start_matches('/'));
-                std::fs::write(p, "x").unwrap();
-            }
-            Some("cache-append") => {
-                let p = first_dir(req.mounts).join(&args[1]);
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .unwrap();
-                writeln!(f, "run").unwrap();
-            }
-            Some("hold") => {
-                std::thread::sleep(Duration::from_millis(args[1].parse().unwrap()));
-            }
-            Some("barrier") => {
-                self.barrier.wait();
-            }
-            Some("ssh-echo") => {
-                let sock = req
-                    .mounts
-                    .iter()
-                    .find_map(|m| match &m.source {
-                        MountSource::Socket(p) => Some(p.clone()),
-                        _ => None,
-                    })
-                    .unwrap();
-                let mut c = UnixStream::connect(sock).unwrap();
-                c.write_all(b"ping").unwrap();
-                let mut back = [0u8; 4];
-                c.read_exact(&mut back).unwrap();
-                if &back != b"ping" {
-                    return Err(ExecError::Exit(1));
-                }
-            }
-            _ => {}
-        }
-        self.runs.lock().unwrap().push(Run {
-            args: args.clone(),
-            env: req.op.env.clone(),
-            mounts: req.mounts.to_vec(),
-            started,
-            ended: Instant::now(),
-        });
-        Ok(())
-    }
-}
-
-struct FakeImages {
-    store: Arc<Store>,
-}
-
-impl ImageSource for FakeImages {
-    fn resolve(&self, reference: &ImageRef, _: &Platform) -> Result<ResolvedImage, SourceError> {
-        Ok(ResolvedImage {
-            reference: reference.clone(),
-            manifest_digest: Digest::of(reference.to_string().as_bytes()),
-            config: ImageConfig::default(),
-        })
-    }
-
-    fn pull(&self, _: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
-        let id = SnapshotId(Digest::of(b"fake base layer"));
-        if self.store.snapshot_path(&id).is_none() {
-            let p = self.store.prepare_snapshot().unwrap();
-            std::fs::create_dir_all(p.upper.join("seed/sub")).unwrap();
-            std::fs::write(p.upper.join("seed/sub/file"), "seeded").unwrap();
-            self.store.commit_snapshot(p, &id).unwrap();
-        }
-        Ok(vec![id])
-    }
-}
-
-fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
-    Vertex {
-        op,
-        inputs: inputs.iter().map(|&i| VertexId(i)).collect(),
-        name: name.to_string(),
-        span: None,
-        ignore_cache: false,
-        origin: None,
-    }
-}
 
 fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
     Op::Exec(ExecOp {
-        args: args.iter().map(|&s| s.into()).collect(),
         env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
         mounts,
         security: SecurityMode::Sandbox,
-        proxy_env: Default::default(),
+        ..exec_op(args)
     })
 }
 
@@ -255,9 +118,12 @@ impl World {
         graph: Graph,
         given: &Given,
     ) -> (Result<rbuild_solver::VertexResult, SolveError>, Vec<Event>) {
-        let images = Arc::new(FakeImages {
-            store: Arc::clone(&self.store),
-        });
+        let images = Arc::new(
+            FakeImages::new(Arc::clone(&self.store)).with_layer(|_, root| {
+                std::fs::create_dir_all(root.join("seed/sub")).unwrap();
+                std::fs::write(root.join("seed/sub/file"), "seeded").unwrap();
+            }),
+        );
         let solver = Solver::new(Arc::clone(&self.store), self.exec.clone(), images)
             .with_secrets(
                 given
@@ -270,19 +136,7 @@ impl World {
             .with_explain_cache(given.explain)
             .with_scope("mounts-test")
             .with_jobs(given.jobs.max(2));
-        let solver = Arc::new(solver);
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink: rbuild_solver::EventSink = {
-            let events = Arc::clone(&events);
-            Arc::new(move |e| events.lock().unwrap().push(e))
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let result = rt.block_on(solver.solve(Arc::new(graph), sink));
-        let events = events.lock().unwrap().clone();
-        (result, events)
+        common::solve(solver, graph)
     }
 }
 
@@ -428,7 +282,7 @@ fn cache_source_without_from_mounts_a_created_subdir() {
     );
     for d in [top.join("a"), top.join("a/b")] {
         let md = std::fs::metadata(&d).unwrap();
-        if is_root() {
+        if require_root("to check the owner") {
             assert_eq!((md.uid(), md.gid()), (1234, 99), "{}", d.display());
         }
         assert_eq!(md.permissions().mode() & 0o7777, 0o710, "{}", d.display());
@@ -443,12 +297,6 @@ fn cache_source_without_from_mounts_a_created_subdir() {
         std::fs::read_to_string(top.join("a/b/log")).unwrap(),
         "run\nrun\n"
     );
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
 
 #[test]

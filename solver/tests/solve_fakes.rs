@@ -1,97 +1,21 @@
 //! The solver with fake ports: no root, no network (DESIGN invariant 3).
 
+mod common;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_context::BuildContext;
-use rbuild_graph::{
-    CopyAction, ExecOp, FileAction, FileOp, Graph, ImageConfig, ImageOp, NetworkMode, Op, Vertex,
-    VertexId,
-};
+use rbuild_graph::{CopyAction, FileAction, FileOp, Graph, ImageConfig, ImageOp, Op, VertexId};
 use rbuild_solver::events::Event;
-use rbuild_solver::ports::{
-    ExecError, ExecRequest, Executor, ImageSource, LogStream, ResolvedImage, SourceError,
-};
+use rbuild_solver::ports::ExecError;
 use rbuild_solver::{SolveError, Solver, VertexError};
-use rbuild_types::{Digest, ImageRef, Platform};
-
-/// Runs "commands" of the form `write PATH CONTENT` or `fail CODE` without any sandbox.
-#[derive(Default)]
-struct FakeExecutor {
-    runs: AtomicUsize,
-}
-
-impl Executor for FakeExecutor {
-    fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        let args: Vec<String> = req.op.args.iter().map(|a| a.lossy().into()).collect();
-        req.log.write(
-            LogStream::Stdout,
-            format!("running {}\n", args.join(" ")).as_bytes(),
-        );
-        match args.as_slice() {
-            [cmd, path, content] if cmd == "write" => {
-                let p = req.upper.join(path.trim_start_matches('/'));
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(p, content).unwrap();
-                Ok(())
-            }
-            [cmd, code] if cmd == "fail" => Err(ExecError::Exit(code.parse().unwrap())),
-            other => panic!("fake executor: unknown command {other:?}"),
-        }
-    }
-}
-
-/// An image source with one image whose single layer holds `/etc/os-release`.
-struct FakeImages {
-    store: Arc<Store>,
-}
-
-impl ImageSource for FakeImages {
-    fn resolve(&self, reference: &ImageRef, _: &Platform) -> Result<ResolvedImage, SourceError> {
-        Ok(ResolvedImage {
-            reference: reference.clone(),
-            manifest_digest: Digest::of(reference.to_string().as_bytes()),
-            config: ImageConfig::default(),
-        })
-    }
-
-    fn pull(&self, image: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
-        let id = SnapshotId(Digest::of(b"fake base layer"));
-        if self.store.snapshot_path(&id).is_none() {
-            let p = self.store.prepare_snapshot().unwrap();
-            std::fs::create_dir_all(p.upper.join("etc")).unwrap();
-            std::fs::write(p.upper.join("etc/os-release"), image.reference.to_string()).unwrap();
-            self.store.commit_snapshot(p, &id).unwrap();
-        }
-        Ok(vec![id])
-    }
-}
-
-fn vertex(op: Op, inputs: &[u32], name: &str) -> Vertex {
-    Vertex {
-        op,
-        inputs: inputs.iter().map(|&i| VertexId(i)).collect(),
-        name: name.to_string(),
-        span: None,
-        ignore_cache: false,
-        origin: None,
-    }
-}
+use rbuild_test_support::fakes::{exec_op, vertex, FakeExecutor, FakeImages};
+use rbuild_types::{ImageRef, Platform};
 
 fn exec(args: &[&str]) -> Op {
-    Op::Exec(ExecOp {
-        args: args.iter().map(|&s| s.into()).collect(),
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
-    })
+    Op::Exec(exec_op(args))
 }
 
 fn copy_from(source: usize, src: &str, dest: &str) -> Op {
@@ -167,31 +91,20 @@ impl World {
             _dir: dir,
             ctx_dir,
             store,
-            exec: Arc::new(FakeExecutor::default()),
+            exec: Arc::new(FakeExecutor::echoing()),
         }
     }
 
     fn solve(&self, graph: Graph) -> (Result<rbuild_solver::VertexResult, SolveError>, Vec<Event>) {
         let ctx = Arc::new(BuildContext::from_dir(&self.ctx_dir, None).unwrap());
-        let images = Arc::new(FakeImages {
-            store: Arc::clone(&self.store),
+        // One image whose single layer holds `/etc/os-release`, naming it.
+        let images = FakeImages::new(Arc::clone(&self.store)).with_layer(|image, root| {
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            std::fs::write(root.join("etc/os-release"), image.reference.to_string()).unwrap();
         });
-        let solver = Arc::new(
-            Solver::new(Arc::clone(&self.store), self.exec.clone(), images)
-                .with_context("context", ctx),
-        );
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink: rbuild_solver::EventSink = {
-            let events = Arc::clone(&events);
-            Arc::new(move |e| events.lock().unwrap().push(e))
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let result = rt.block_on(solver.solve(Arc::new(graph), sink));
-        let events = events.lock().unwrap().clone();
-        (result, events)
+        let solver = Solver::new(Arc::clone(&self.store), self.exec.clone(), Arc::new(images))
+            .with_context("context", ctx);
+        common::solve(solver, graph)
     }
 
     fn read(&self, layers: &[SnapshotId], path: &str) -> Option<String> {
@@ -231,7 +144,7 @@ fn solves_builds_layers_and_reuses_the_cache() {
         w.read(&result.layers, "/from-other/b").as_deref(),
         Some("B")
     );
-    assert_eq!(w.exec.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(w.exec.count(), 2);
     assert!(cached_names(&events).is_empty());
     assert!(events
         .iter()
@@ -240,7 +153,7 @@ fn solves_builds_layers_and_reuses_the_cache() {
     // Unchanged: everything cached, nothing runs.
     let (again, events) = w.solve(sample_graph());
     assert_eq!(again.unwrap(), result);
-    assert_eq!(w.exec.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(w.exec.count(), 2);
     assert_eq!(cached_names(&events).len(), 5, "{events:?}");
 
     // A changed context file re-runs exactly the COPY that reads it and what depends on it.
@@ -258,7 +171,7 @@ fn solves_builds_layers_and_reuses_the_cache() {
         "{cached:?}"
     );
     assert!(!cached.iter().any(|n| n.contains("COPY")), "{cached:?}");
-    assert_eq!(w.exec.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(w.exec.count(), 2);
 }
 
 #[test]
@@ -280,7 +193,7 @@ fn identical_vertices_run_once() {
     };
     let (result, _) = w.solve(g);
     let result = result.unwrap();
-    assert_eq!(w.exec.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(w.exec.count(), 1);
     assert_eq!(w.read(&result.layers, "/y").as_deref(), Some("X"));
 }
 

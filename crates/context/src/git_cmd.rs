@@ -149,12 +149,7 @@ mod tests {
 
     #[test]
     fn local_repositories_need_also_local() {
-        if Command::new("git").arg("--version").output().is_err() {
-            assert!(
-                std::env::var_os("RBUILD_REQUIRE_ALL").is_none(),
-                "git is required (RBUILD_REQUIRE_ALL)"
-            );
-            eprintln!("SKIPPED: local_repositories_need_also_local because git is not installed");
+        if rbuild_test_support::require_tool("git").is_none() {
             return;
         }
         let t = tempfile::tempdir().unwrap();

@@ -1,46 +1,17 @@
 //! Git and URL contexts: a local repository cloned through `file://`, and a tarball served by
 //! a tiny HTTP server on 127.0.0.1 started by the test.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
 use rbuild_context::{fetch_url, BuildContext, ContextError, ContextSource, GitSpec};
+use rbuild_test_support::git::git;
+use rbuild_test_support::{http, require_tool};
 
 fn have_git() -> bool {
-    let ok = Command::new("git").arg("--version").output().is_ok();
-    if !ok {
-        if std::env::var_os("RBUILD_REQUIRE_ALL").is_some_and(|v| v == "1") {
-            panic!("RBUILD_REQUIRE_ALL=1 but this test needs git");
-        }
-        eprintln!("SKIPPED: this test needs git");
-    }
-    ok
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    require_tool("git").is_some()
 }
 
 /// A repository with two commits on `main` and a tag `v1` on the first.
@@ -124,24 +95,9 @@ fn git_errors_are_clear() {
     assert!(err.to_string().contains("/nonexistent/repo.git"), "{err}");
 }
 
-/// Serves `body` (with `status`) to each of `n` connections on a loopback port.
+/// Serves `body` (with `status`) to each of `n` connections; returns the URL of a tarball.
 fn serve(status: &'static str, body: Vec<u8>, n: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(n) {
-            let Ok(mut s) = stream else { continue };
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req);
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(&body);
-        }
-    });
-    format!("http://{addr}/ctx.tar.gz")
+    format!("http://{}/ctx.tar.gz", http::serve(status, body, n))
 }
 
 #[test]

@@ -465,12 +465,8 @@ impl ImageSource for RegistrySource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::testutil::{live_registry, FakeServer, Reply, LIVE_REGISTRY};
-
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        unsafe { libc::geteuid() == 0 }
-    }
+    use crate::registry::testutil::{FakeServer, Reply};
+    use rbuild_test_support::{require_root, Registry};
 
     fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
@@ -478,11 +474,11 @@ mod tests {
         (dir, store)
     }
 
-    /// A configuration under which every request to the local registry fails (HTTPS to a
+    /// A configuration under which every request to the registry at `addr` fails (HTTPS to a
     /// plain HTTP server), so a success proves nothing was asked of it.
-    fn unreachable_config() -> RegistryConfig {
+    fn unreachable_config(addr: &str) -> RegistryConfig {
         RegistryConfig::from_toml_str(&format!(
-            "[registry.\"{LIVE_REGISTRY}\"]\nhttp = false\n[registry.\"docker.io\"]\nmirrors = [\"https://{LIVE_REGISTRY}\"]\n"
+            "[registry.\"{addr}\"]\nhttp = false\n[registry.\"docker.io\"]\nmirrors = [\"https://{addr}\"]\n"
         ))
         .unwrap()
     }
@@ -493,17 +489,16 @@ mod tests {
 
     #[test]
     fn resolves_and_pulls_busybox_then_reuses_store_and_memo() {
-        if !live_registry() {
-            eprintln!("SKIPPED: source pull test because no registry answers on {LIVE_REGISTRY}");
+        if !require_root("to unpack layers with owners") {
             return;
         }
-        if !is_root() {
-            eprintln!("SKIPPED: source pull test because unpacking layers with owners needs root");
+        let Some(registry) = Registry::with_busybox() else {
             return;
-        }
+        };
         let (_dir, store) = temp_store();
         let cfg = RegistryConfig::from_toml_str(&format!(
-            "[registry.\"docker.io\"]\nmirrors = [\"{LIVE_REGISTRY}\"]\n"
+            "[registry.\"docker.io\"]\nmirrors = [\"{}\"]\n",
+            registry.addr
         ))
         .unwrap();
         let source =
@@ -539,13 +534,13 @@ mod tests {
         assert_eq!(source.pull(&resolved).unwrap(), ids);
 
         // A source that cannot reach any registry resolves from the memo ...
-        let offline = RegistrySource::new(store.clone(), unreachable_config())
+        let offline = RegistrySource::new(store.clone(), unreachable_config(&registry.addr))
             .with_credentials(DockerCredentials::default());
         let again = offline.resolve(&reference, &amd64()).unwrap();
         assert_eq!(again.manifest_digest, resolved.manifest_digest);
         assert_eq!(offline.pull(&again).unwrap(), ids);
         // ... but not with --pull.
-        let forced = RegistrySource::new(store.clone(), unreachable_config())
+        let forced = RegistrySource::new(store.clone(), unreachable_config(&registry.addr))
             .with_credentials(DockerCredentials::default())
             .with_pull(true);
         let err = forced.resolve(&reference, &amd64()).unwrap_err();
@@ -570,28 +565,28 @@ mod tests {
     }
 
     #[test]
-    fn resolves_debian_directly_and_reports_missing_images() {
-        if !live_registry() {
-            eprintln!(
-                "SKIPPED: source resolve test because no registry answers on {LIVE_REGISTRY}"
-            );
+    fn resolves_a_registry_image_directly_and_reports_missing_images() {
+        let Some(registry) = Registry::with_busybox() else {
             return;
-        }
+        };
+        let addr = &registry.addr;
         let (_dir, store) = temp_store();
         let source = RegistrySource::new(store.clone(), RegistryConfig::default())
             .with_credentials(DockerCredentials::default());
-        let debian = ImageRef::parse("127.0.0.1:5000/debian:bookworm-slim").unwrap();
-        let resolved = source.resolve(&debian, &amd64()).unwrap();
+        let image = ImageRef::parse(&format!("{addr}/busybox:latest")).unwrap();
+        let resolved = source.resolve(&image, &amd64()).unwrap();
         assert!(store.has_blob(&resolved.manifest_digest));
         let err = source
             .resolve(
-                &ImageRef::parse("127.0.0.1:5000/library/nope").unwrap(),
+                &ImageRef::parse(&format!("{addr}/library/nope")).unwrap(),
                 &amd64(),
             )
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "127.0.0.1:5000/library/nope:latest: 127.0.0.1:5000/library/nope: manifest latest: 404 Not Found"
+            format!(
+                "{addr}/library/nope:latest: {addr}/library/nope: manifest latest: 404 Not Found"
+            )
         );
     }
 

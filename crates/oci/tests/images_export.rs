@@ -11,21 +11,12 @@ use rbuild_oci::export::{export_docker, export_local, export_oci, export_rootfs_
 use rbuild_oci::images::{commit_image, list_images, load_image, tag_image};
 use rbuild_oci::manifest::{ImageManifest, OCI_LAYER, OCI_LAYER_GZIP};
 use rbuild_oci::{config, unpack, OciError};
+use rbuild_test_support::images::busybox_layout;
+use rbuild_test_support::{is_root, require_root, require_tool};
 use rbuild_types::Digest;
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 fn tool(name: &str) -> bool {
-    let ok = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: {name} checks because {name} is not installed");
-    }
-    ok
+    require_tool(name).is_some()
 }
 
 /// Makes a snapshot with id H(key) whose content `fill` writes.
@@ -380,14 +371,7 @@ fn rootfs_exports_apply_whiteouts() {
 /// Puts the busybox OCI layout into the store as a registry pull would: blobs as they are,
 /// the layer unpacked to a snapshot named by its diff_id, layer info, and a tag.
 fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig)> {
-    let layout = Path::new("/var/tmp/anchors/oci/busybox");
-    if !layout.join("index.json").is_file() {
-        eprintln!(
-            "SKIPPED: base image checks because {} is missing",
-            layout.display()
-        );
-        return None;
-    }
+    let layout = busybox_layout()?;
     let index: serde_json::Value =
         serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     let md: Digest = index["manifests"][0]["digest"]
@@ -436,8 +420,7 @@ fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig
 
 #[test]
 fn base_layers_are_reused_not_recompressed() {
-    if !is_root() {
-        eprintln!("SKIPPED: base_layers_are_reused_not_recompressed because unpacking busybox needs root (device nodes, owners)");
+    if !require_root("to unpack busybox (device nodes, owners)") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -9,10 +9,7 @@ use rbuild_archive::testutil::{self, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
 use rbuild_oci::layer::{unpack, write_tar, write_tar_clamped, OPAQUE_MARKER};
 use rbuild_oci::OciError;
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
+use rbuild_test_support::{is_root, require_root};
 
 fn set_mtime(p: &Path, t: i64) {
     testutil::set_mtime(p, t).expect("set mtime");
@@ -36,7 +33,7 @@ fn make_tree(root: &Path) {
     )
     .unwrap();
     let _ = xattr::set(root.join("etc/hosts"), "user.note", b"hello");
-    if is_root() {
+    if require_root("for device nodes, whiteouts and ownership in the tree") {
         let dev = nix::sys::stat::makedev(1, 3);
         nix::sys::stat::mknod(
             &root.join("null"),
@@ -61,8 +58,6 @@ fn make_tree(root: &Path) {
             Some(nix::unistd::Gid::from_raw(5678)),
         )
         .unwrap();
-    } else {
-        eprintln!("SKIPPED (partly): device nodes, whiteouts and ownership because not root");
     }
     touch_all(root, 1_600_000_000);
 }
@@ -253,8 +248,7 @@ fn gzip_and_zstd_layers_unpack_with_plain_diff_id() {
 
 #[test]
 fn oci_whiteouts_become_overlay_format() {
-    if !is_root() {
-        eprintln!("SKIPPED: oci_whiteouts_become_overlay_format because mknod needs root");
+    if !require_root("for mknod") {
         return;
     }
     let t = tempfile::tempdir().unwrap();

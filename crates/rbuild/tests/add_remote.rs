@@ -19,7 +19,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rbuild_archive::testutil::{TarBuilder, TestEntry};
-use support::{have_tool, is_root, require, stderr, Env};
+use rbuild_test_support::git::git;
+use support::{require_root, require_tool, stderr, Env};
 
 /// One file the server serves.
 #[derive(Clone)]
@@ -221,7 +222,7 @@ fn add_url_names_the_file_with_mode_0600_last_modified_and_flags() {
     );
     let c = fs::metadata(out.join("c/tool.txt")).expect("stat");
     assert_eq!(c.permissions().mode() & 0o7777, 0o640, "--chmod applies");
-    if is_root() {
+    if require_root("to check the owner") {
         assert_eq!((c.uid(), c.gid()), (1, 2), "--chown applies");
     }
     let d = out.join("d/__unnamed__");
@@ -376,28 +377,6 @@ impl Drop for GitDaemon {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A repository `repo.git` under `base`: commit 1 (tagged `v1`, annotated) with
 /// `sub/dir/f.txt` = "one", then commit 2 on `main` with "two". Returns commit 1's id.
 fn make_repo(base: &Path) -> String {
@@ -417,7 +396,7 @@ fn make_repo(base: &Path) -> String {
 
 #[test]
 fn add_git_repository_by_branch_tag_and_commit_with_subdir_and_git_dir() {
-    if !require("git", have_tool("git")) {
+    if require_tool("git").is_none() {
         return;
     }
     let env = Env::new();
@@ -474,7 +453,7 @@ fn add_git_repository_by_branch_tag_and_commit_with_subdir_and_git_dir() {
 
 #[test]
 fn add_git_checks_out_submodules_without_their_git_files() {
-    if !require("git", have_tool("git")) {
+    if require_tool("git").is_none() {
         return;
     }
     let env = Env::new();
@@ -538,7 +517,7 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn add_git_over_dumb_http_falls_back_to_a_full_fetch() {
-    if !require("git", have_tool("git")) {
+    if require_tool("git").is_none() {
         return;
     }
     let env = Env::new();
@@ -580,7 +559,7 @@ fn add_git_over_dumb_http_falls_back_to_a_full_fetch() {
 
 #[test]
 fn add_git_checksum_is_a_commit_prefix_and_explain_names_a_moved_ref() {
-    if !require("git", have_tool("git")) {
+    if require_tool("git").is_none() {
         return;
     }
     let env = Env::new();

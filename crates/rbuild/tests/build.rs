@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use rbuild_archive::testutil;
-use support::{can_build_runs, require, stderr, stdout, Env};
+use support::{can_build_runs, require, require_tool, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -325,10 +325,7 @@ fn syntax_errors_show_line_and_usage_errors_exit_2() {
 
 #[test]
 fn oci_archive_is_accepted_by_skopeo_and_umoci() {
-    if !can_build_runs()
-        || !require("skopeo", support::have_tool("skopeo"))
-        || !require("umoci", support::have_tool("umoci"))
-    {
+    if !can_build_runs() || require_tool("skopeo").is_none() || require_tool("umoci").is_none() {
         return;
     }
     let env = Env::new();
@@ -388,7 +385,7 @@ fn oci_archive_is_accepted_by_skopeo_and_umoci() {
 
 #[test]
 fn base_image_pulled_from_a_registry_mirror() {
-    if !can_build_runs() || !require("skopeo", support::have_tool("skopeo")) {
+    if !can_build_runs() || require_tool("skopeo").is_none() {
         return;
     }
     let Some(registry) = support::Registry::start() else {

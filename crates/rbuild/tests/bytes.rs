@@ -5,7 +5,7 @@
 mod support;
 
 use rbuild_archive::testutil;
-use support::{have_tool, require, stderr, Env};
+use support::{require_tool, stderr, Env};
 
 /// Writes `dockerfile` (bytes) into a new context `name` of `env`.
 fn context(env: &Env, name: &str, dockerfile: &[u8]) -> std::path::PathBuf {
@@ -56,7 +56,7 @@ fn text_places_refuse_bytes_at_the_byte() {
 
 #[test]
 fn oci_runtimes_are_refused_bytes_they_cannot_carry() {
-    if !require("runc", have_tool("runc")) {
+    if require_tool("runc").is_none() {
         return;
     }
     let Some(env) = Env::with_busybox() else {

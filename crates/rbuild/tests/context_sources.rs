@@ -4,14 +4,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
-use support::{can_build_runs, have_tool, require, stderr, stdout, Env};
+use rbuild_test_support::git::git;
+use support::{can_build_runs, require_tool, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -101,22 +101,10 @@ fn dockerfile_on_stdin_with_a_context_directory() {
 
 /// Serves `body` to `n` connections on a loopback port; returns the URL.
 fn serve(body: Vec<u8>, n: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(n) {
-            let Ok(mut conn) = stream else { continue };
-            let mut req = [0u8; 4096];
-            let _ = conn.read(&mut req);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&body);
-        }
-    });
-    format!("http://{addr}/context.tar.gz")
+    format!(
+        "http://{}/context.tar.gz",
+        rbuild_test_support::http::serve("200 OK", body, n)
+    )
 }
 
 #[test]
@@ -156,26 +144,9 @@ fn url_to_a_tarball_is_the_context() {
     assert!(stderr(&res).contains("no Dockerfile"), "{}", stderr(&res));
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
-}
-
 #[test]
 fn git_url_with_ref_and_subdir_is_the_context() {
-    if !can_build_runs() || !require("git", have_tool("git")) {
+    if !can_build_runs() || require_tool("git").is_none() {
         return;
     }
     let env = Env::new();

@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use rbuild_archive::testutil::{gzip_fast, TarBuilder, TestEntry};
-use support::{have_tool, is_root, require, stderr, Env};
+use support::{require, require_root, stderr, tool, Env};
 
 /// A tar of: directory `d/` (0750, uid/gid 1000), `d/f.txt` (0640, uid 1000, "hi"),
 /// symlink `l -> d/f.txt`.
@@ -56,7 +56,7 @@ fn check_extracted(dir: &Path) {
     let d = fs::metadata(dir.join("d")).expect("stat");
     assert_eq!(d.permissions().mode() & 0o7777, 0o750);
     assert_eq!(d.mtime(), 1_600_000_000, "the archive's directory mtime");
-    if is_root() {
+    if require_root("to check the owner") {
         assert_eq!((f.uid(), f.gid()), (1000, 1000), "the archive's owner");
     }
     assert_eq!(
@@ -81,7 +81,7 @@ fn add_extracts_plain_and_gzip_tars_by_content_not_name() {
     check_extracted(&out.join("plain"));
     check_extracted(&out.join("packed"));
     assert!(!out.join("packed/packed.data").exists());
-    if is_root() {
+    if require_root("to check the owner") {
         let f = fs::metadata(out.join("owned/d/f.txt")).expect("extracted");
         assert_eq!(
             (f.uid(), f.gid()),
@@ -319,7 +319,7 @@ fn add_extracts_bzip2_xz_and_zstd_tars() {
     let tools = ["bzip2", "xz", "zstd"];
     if !require(
         "bzip2, xz and zstd (apt: bzip2 xz-utils zstd)",
-        tools.iter().all(|t| have_tool(t)),
+        tools.iter().all(|t| tool(t).is_some()),
     ) {
         return;
     }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{can_build_runs, require, stderr, stdout, Env};
+use support::{can_build_runs, require_tool, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -272,7 +272,7 @@ fn source_date_epoch_gives_identical_digests_across_stores() {
 
 #[test]
 fn push_then_pull_through_a_registry() {
-    if !can_build_runs() || !require("skopeo", support::have_tool("skopeo")) {
+    if !can_build_runs() || require_tool("skopeo").is_none() {
         return;
     }
     let Some(registry) = support::Registry::start() else {
@@ -373,10 +373,38 @@ fn support_sha256(bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// podman with its own storage under `dir` (no global state touched), runc as the runtime.
+/// podman with its own storage and configuration under `dir` (no global state touched), runc
+/// as the runtime. The containers' limits are this process's hard limits (nproc at most
+/// 32768): podman's defaults are higher, and raising a limit needs CAP_SYS_RESOURCE, which
+/// root lacks on some machines (a VM, a container).
 fn podman(dir: &Path) -> Command {
+    let hard = |resource| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given.
+        let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+        if ok && limit.rlim_max != libc::RLIM_INFINITY {
+            limit.rlim_max
+        } else {
+            1 << 20
+        }
+    };
+    let nofile = hard(libc::RLIMIT_NOFILE);
+    let nproc = hard(libc::RLIMIT_NPROC).min(32768);
+    let conf = dir.join("containers.conf");
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        &conf,
+        format!(
+            "[containers]\ndefault_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n"
+        ),
+    )
+    .unwrap();
     let mut c = Command::new("podman");
-    c.arg("--root")
+    c.env("CONTAINERS_CONF", conf)
+        .arg("--root")
         .arg(dir.join("root"))
         .arg("--runroot")
         .arg(dir.join("run"))
@@ -394,9 +422,9 @@ fn podman(dir: &Path) -> Command {
 #[test]
 fn real_tools_read_our_outputs() {
     if !can_build_runs()
-        || !require("skopeo", support::have_tool("skopeo"))
-        || !require("umoci", support::have_tool("umoci"))
-        || !require("podman", support::have_tool("podman"))
+        || require_tool("skopeo").is_none()
+        || require_tool("umoci").is_none()
+        || require_tool("podman").is_none()
     {
         return;
     }

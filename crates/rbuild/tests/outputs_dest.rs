@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rbuild_archive::testutil;
-use support::{can_build_runs, have_tool, is_root, require, stderr, stdout, Env};
+use support::{can_build_runs, is_root, require, stderr, stdout, tool, Env};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -44,7 +44,10 @@ fn with_app() -> Option<(Env, std::path::PathBuf)> {
 /// Runs `rbuild args` with standard input and output on a terminal (`script` gives it one);
 /// returns its exit code and what it printed.
 fn on_a_terminal(env: &Env, args: &[&str]) -> Option<(i32, String)> {
-    if !require("script (util-linux), for a terminal", have_tool("script")) {
+    if !require(
+        "script (util-linux), for a terminal",
+        tool("script").is_some(),
+    ) {
         return None;
     }
     let cmdline = std::iter::once(env!("CARGO_BIN_EXE_rbuild"))

@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use rbuild_archive::testutil;
-use support::{have_tool, is_root, require, Env, BUSYBOX};
+use support::{require, require_busybox, require_root, require_tool, tool, Env, BUSYBOX};
 
 const USER: &str = "rbtest";
 /// Subordinate ids given to the test user when it has none.
@@ -27,16 +27,16 @@ fn s(p: &Path) -> &str {
 
 /// Everything rootless tests need, said loudly when missing.
 fn can_run_rootless() -> bool {
-    require("root (to create the test user)", is_root())
-        && require("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists())
-        && require("setpriv (util-linux)", have_tool("setpriv"))
+    require_root("to create the test user")
+        && require_busybox()
+        && require("setpriv (util-linux)", tool("setpriv").is_some())
         && require(
             "newuidmap and newgidmap (Debian package uidmap)",
-            have_tool("newuidmap") && have_tool("newgidmap"),
+            tool("newuidmap").is_some() && tool("newgidmap").is_some(),
         )
         && require(
             "useradd and usermod (Debian package passwd)",
-            have_tool("useradd") && have_tool("usermod"),
+            tool("useradd").is_some() && tool("usermod").is_some(),
         )
 }
 
@@ -415,7 +415,7 @@ fn single_id_mapping_builds_but_cannot_chown() {
 
 #[test]
 fn default_network_goes_through_slirp4netns_and_none_has_only_loopback() {
-    if !can_run_rootless() || !require("slirp4netns", have_tool("slirp4netns")) {
+    if !can_run_rootless() || require_tool("slirp4netns").is_none() {
         return;
     }
     let user = test_user();

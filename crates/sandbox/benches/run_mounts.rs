@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_graph::ExecOp;
 use rbuild_ports::{
     ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,
 };
@@ -56,14 +56,8 @@ fn run_once(
     n: u64,
 ) -> Duration {
     let op = ExecOp {
-        args: vec!["true".into()],
         env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
+        ..rbuild_test_support::fakes::exec_op(&["true"])
     };
     let upper = dir.join(format!("upper-{n}"));
     let work = dir.join(format!("work-{n}"));
@@ -141,7 +135,7 @@ fn report(name: &str, v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    if !common::can_run("run_mounts benchmark") {
+    if !common::can_run() {
         return;
     }
     let runs: u64 = std::env::var("RUNS")

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rbuild_cache::{SnapshotId, Store};
-use rbuild_graph::{ExecOp, NetworkMode};
+use rbuild_graph::ExecOp;
 use rbuild_ports::{ExecRequest, Executor, LogSink, LogStream};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
 use rbuild_types::Digest;
@@ -56,14 +56,8 @@ type Phases = [Duration; 3];
 /// each phase.
 fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: u64) -> Phases {
     let op = ExecOp {
-        args: vec!["true".into()],
         env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
+        ..rbuild_test_support::fakes::exec_op(&["true"])
     };
     let id = SnapshotId(Digest::of(
         format!("bench-{}-{n}", std::process::id()).as_bytes(),
@@ -150,7 +144,7 @@ fn runc_run(bundle: &Path, state: &Path, n: u64) -> Duration {
 }
 
 fn main() {
-    if !common::can_run("run_true benchmark") {
+    if !common::can_run() {
         return;
     }
     let runs: u64 = std::env::var("RUNS")

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use common::{can_run, explain, init_exe, Fixture};
+use common::{can_run, explain, init_exe, runc_executor, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_sandbox::{NamespaceExecutor, Snapshotter};
 
@@ -99,8 +99,8 @@ fn both(script: &str) -> (BTreeMap<PathBuf, String>, BTreeMap<PathBuf, String>) 
     (overlay, copy)
 }
 
-fn same_layer(test: &str, script: &str) {
-    if !can_run(test) {
+fn same_layer(script: &str) {
+    if !can_run() {
         return;
     }
     let (overlay, copy) = both(script);
@@ -109,32 +109,22 @@ fn same_layer(test: &str, script: &str) {
 
 #[test]
 fn copy_layer_matches_overlay_for_the_issue_example() {
-    same_layer(
-        "copy_layer_matches_overlay_for_the_issue_example",
-        "rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h",
-    );
+    same_layer("rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h");
 }
 
 #[test]
 fn copy_layer_matches_overlay_for_mount_points_and_reads() {
-    same_layer(
-        "copy_layer_matches_overlay_for_mount_points_and_reads",
-        "echo data > /out.txt; cat /etc/hosts /etc/hostname /etc/resolv.conf /d/1 >/dev/null; ls /dev /proc/self /sys >/dev/null",
-    );
+    same_layer("echo data > /out.txt; cat /etc/hosts /etc/hostname /etc/resolv.conf /d/1 >/dev/null; ls /dev /proc/self /sys >/dev/null");
 }
 
 #[test]
 fn copy_layer_matches_overlay_for_a_replaced_directory() {
-    same_layer(
-        "copy_layer_matches_overlay_for_a_replaced_directory",
-        "rm -rf /d && mkdir /d && echo new > /d/new && rm -r /l",
-    );
+    same_layer("rm -rf /d && mkdir /d && echo new > /d/new && rm -r /l");
 }
 
 #[test]
 fn copy_layer_matches_overlay_for_metadata_and_special_files() {
     same_layer(
-        "copy_layer_matches_overlay_for_metadata_and_special_files",
         "chmod 700 /tmp && chown 1000:1000 /d/2 && mkfifo /fifo && ln -s /nowhere /link \
          && echo changed > /etc/group && touch -d @0 /etc/group && echo b >> /l/b \
          && echo gone > /tmp/f && rm /tmp/f && rm /d/sub/3",
@@ -143,7 +133,7 @@ fn copy_layer_matches_overlay_for_metadata_and_special_files() {
 
 #[test]
 fn copy_snapshotter_fails_like_overlay() {
-    if !can_run("copy_snapshotter_fails_like_overlay") {
+    if !can_run() {
         return;
     }
     let f = fixture();
@@ -176,18 +166,12 @@ fn snapshotter_names_parse() {
 
 #[test]
 fn copy_snapshotter_works_under_runc() {
-    if !can_run("copy_snapshotter_works_under_runc") {
+    let Some(mut exec) = runc_executor() else {
         return;
-    }
-    let runc = Path::new("/usr/sbin/runc");
-    if !runc.exists() {
-        eprintln!("SKIPPED: copy_snapshotter_works_under_runc because /usr/sbin/runc is missing");
-        return;
-    }
+    };
     let script = "rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h && rm -rf /d";
     let (overlay, _) = both(script);
     let f = fixture();
-    let mut exec = rbuild_sandbox::RuncExecutor::new(runc.to_path_buf(), init_exe());
     exec.snapshotter = Snapshotter::Copy;
     let (res, log) = f.run_with(&exec, script, "", NetworkMode::None);
     assert!(res.is_ok(), "{}", explain(&res, &log));

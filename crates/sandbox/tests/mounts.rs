@@ -10,23 +10,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{can_run, explain, init_exe, Collect, Fixture};
-use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
+use common::{can_run, explain, init_exe, runc_executor, Collect, Fixture};
+use rbuild_graph::{ExecOp, SecurityMode};
 use rbuild_ports::{ExecError, Executor, MountSource, ResolvedMount, SecretFile};
-use rbuild_sandbox::{NamespaceExecutor, RuncExecutor, Snapshotter};
-
-const RUNC: &str = "/usr/sbin/runc";
-
-fn runc(test: &str) -> Option<RuncExecutor> {
-    if !can_run(test) {
-        return None;
-    }
-    if !Path::new(RUNC).exists() {
-        eprintln!("SKIPPED: {test} because {RUNC} is not installed");
-        return None;
-    }
-    Some(RuncExecutor::new(PathBuf::from(RUNC), init_exe()))
-}
+use rbuild_sandbox::{NamespaceExecutor, Snapshotter};
 
 fn builtin() -> NamespaceExecutor {
     NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Overlay)
@@ -34,14 +21,9 @@ fn builtin() -> NamespaceExecutor {
 
 fn sh(script: &str, user: &str, security: SecurityMode) -> ExecOp {
     ExecOp {
-        args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        env: vec![],
-        cwd: "/".into(),
         user: user.into(),
-        network: NetworkMode::None,
-        mounts: vec![],
         security,
-        proxy_env: Default::default(),
+        ..common::sh(script)
     }
 }
 
@@ -137,7 +119,7 @@ fn layers_ro_and_rw(exec: &dyn Executor) {
 
 #[test]
 fn layers_read_only_and_writable() {
-    if !can_run("layers_read_only_and_writable") {
+    if !can_run() {
         return;
     }
     layers_ro_and_rw(&builtin());
@@ -145,7 +127,7 @@ fn layers_read_only_and_writable() {
 
 #[test]
 fn layers_read_only_and_writable_with_copy_snapshotter() {
-    if !can_run("layers_read_only_and_writable_with_copy_snapshotter") {
+    if !can_run() {
         return;
     }
     layers_ro_and_rw(&NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy));
@@ -153,7 +135,7 @@ fn layers_read_only_and_writable_with_copy_snapshotter() {
 
 #[test]
 fn runc_layers_read_only_and_writable() {
-    let Some(exec) = runc("runc_layers_read_only_and_writable") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     layers_ro_and_rw(&exec);
@@ -190,7 +172,7 @@ fn nested(exec: &dyn Executor) {
 
 #[test]
 fn nested_mounts_parents_first() {
-    if !can_run("nested_mounts_parents_first") {
+    if !can_run() {
         return;
     }
     nested(&builtin());
@@ -198,7 +180,7 @@ fn nested_mounts_parents_first() {
 
 #[test]
 fn runc_nested_mounts_parents_first() {
-    let Some(exec) = runc("runc_nested_mounts_parents_first") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     nested(&exec);
@@ -242,7 +224,7 @@ fn secret(exec: &dyn Executor) {
 
 #[test]
 fn secret_file_mode_owner_and_no_trace() {
-    if !can_run("secret_file_mode_owner_and_no_trace") {
+    if !can_run() {
         return;
     }
     secret(&builtin());
@@ -250,7 +232,7 @@ fn secret_file_mode_owner_and_no_trace() {
 
 #[test]
 fn runc_secret_file_mode_owner_and_no_trace() {
-    let Some(exec) = runc("runc_secret_file_mode_owner_and_no_trace") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     secret(&exec);
@@ -329,7 +311,7 @@ fn secret_invisible_on_the_host(exec: &dyn Executor) {
 
 #[test]
 fn secret_is_invisible_on_the_host_during_the_run() {
-    if !can_run("secret_is_invisible_on_the_host_during_the_run") {
+    if !can_run() {
         return;
     }
     secret_invisible_on_the_host(&builtin());
@@ -337,7 +319,7 @@ fn secret_is_invisible_on_the_host_during_the_run() {
 
 #[test]
 fn runc_secret_is_invisible_on_the_host_during_the_run() {
-    let Some(exec) = runc("runc_secret_is_invisible_on_the_host_during_the_run") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     secret_invisible_on_the_host(&exec);
@@ -376,7 +358,7 @@ fn tmpfs(exec: &dyn Executor) {
 
 #[test]
 fn tmpfs_is_empty_writable_and_not_in_the_layer() {
-    if !can_run("tmpfs_is_empty_writable_and_not_in_the_layer") {
+    if !can_run() {
         return;
     }
     tmpfs(&builtin());
@@ -384,7 +366,7 @@ fn tmpfs_is_empty_writable_and_not_in_the_layer() {
 
 #[test]
 fn runc_tmpfs_is_empty_writable_and_not_in_the_layer() {
-    let Some(exec) = runc("runc_tmpfs_is_empty_writable_and_not_in_the_layer") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     tmpfs(&exec);
@@ -413,7 +395,7 @@ fn cache_dir(exec: &dyn Executor) {
 
 #[test]
 fn cache_dir_keeps_writes_on_the_host() {
-    if !can_run("cache_dir_keeps_writes_on_the_host") {
+    if !can_run() {
         return;
     }
     cache_dir(&builtin());
@@ -421,7 +403,7 @@ fn cache_dir_keeps_writes_on_the_host() {
 
 #[test]
 fn runc_cache_dir_keeps_writes_on_the_host() {
-    let Some(exec) = runc("runc_cache_dir_keeps_writes_on_the_host") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     cache_dir(&exec);
@@ -478,7 +460,7 @@ fn socket(exec: &dyn Executor) {
 
 #[test]
 fn socket_reaches_a_host_listener() {
-    if !can_run("socket_reaches_a_host_listener") {
+    if !can_run() {
         return;
     }
     socket(&builtin());
@@ -486,7 +468,7 @@ fn socket_reaches_a_host_listener() {
 
 #[test]
 fn runc_socket_reaches_a_host_listener() {
-    let Some(exec) = runc("runc_socket_reaches_a_host_listener") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     socket(&exec);
@@ -494,7 +476,7 @@ fn runc_socket_reaches_a_host_listener() {
 
 #[test]
 fn mount_points_the_setup_created_are_not_in_the_layer() {
-    if !can_run("mount_points_the_setup_created_are_not_in_the_layer") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -539,7 +521,7 @@ fn mount_points_the_setup_created_are_not_in_the_layer() {
 
 #[test]
 fn a_failed_mount_names_its_target() {
-    if !can_run("a_failed_mount_names_its_target") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -549,7 +531,7 @@ fn a_failed_mount_names_its_target() {
         MountSource::Dir("/nonexistent/rbuild-src".into()),
     )];
     let mut execs: Vec<Box<dyn Executor>> = vec![Box::new(builtin())];
-    if let Some(r) = runc("a_failed_mount_names_its_target (runc)") {
+    if let Some(r) = runc_executor() {
         execs.push(Box::new(r));
     }
     for exec in &execs {
@@ -615,7 +597,7 @@ fn insecure(exec: &dyn Executor) {
 
 #[test]
 fn insecure_allows_what_the_sandbox_forbids() {
-    if !can_run("insecure_allows_what_the_sandbox_forbids") {
+    if !can_run() {
         return;
     }
     insecure(&builtin());
@@ -623,7 +605,7 @@ fn insecure_allows_what_the_sandbox_forbids() {
 
 #[test]
 fn runc_insecure_allows_what_the_sandbox_forbids() {
-    let Some(exec) = runc("runc_insecure_allows_what_the_sandbox_forbids") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     insecure(&exec);
@@ -631,7 +613,7 @@ fn runc_insecure_allows_what_the_sandbox_forbids() {
 
 #[test]
 fn copy_snapshotter_core_cases() {
-    if !can_run("copy_snapshotter_core_cases") {
+    if !can_run() {
         return;
     }
     let exec = NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy);

@@ -7,13 +7,14 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{can_run, explain, Fixture};
+use common::{can_run, explain, init_exe, sh, Fixture};
 use rbuild_graph::{ExecOp, NetworkMode};
 use rbuild_ports::ExecError;
+use rbuild_test_support::fakes::exec_op;
 
 #[test]
 fn echo_reaches_the_log_sink() {
-    if !can_run("echo_reaches_the_log_sink") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -25,7 +26,7 @@ fn echo_reaches_the_log_sink() {
 
 #[test]
 fn only_real_changes_land_in_upper() {
-    if !can_run("only_real_changes_land_in_upper") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -40,7 +41,7 @@ fn only_real_changes_land_in_upper() {
 
 #[test]
 fn rm_of_a_lower_file_is_a_whiteout() {
-    if !can_run("rm_of_a_lower_file_is_a_whiteout") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -56,7 +57,7 @@ fn rm_of_a_lower_file_is_a_whiteout() {
 
 #[test]
 fn host_files_outside_the_rootfs_are_invisible() {
-    if !can_run("host_files_outside_the_rootfs_are_invisible") {
+    if !can_run() {
         return;
     }
     let marker_dir = tempfile::tempdir().expect("tempdir");
@@ -74,7 +75,7 @@ fn host_files_outside_the_rootfs_are_invisible() {
 
 #[test]
 fn pid_1_is_the_sandbox_init() {
-    if !can_run("pid_1_is_the_sandbox_init") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -98,7 +99,7 @@ fn pid_1_is_the_sandbox_init() {
 
 #[test]
 fn network_none_cannot_reach_the_host_loopback() {
-    if !can_run("network_none_cannot_reach_the_host_loopback") {
+    if !can_run() {
         return;
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -145,7 +146,7 @@ fn process_with_arg_exists(arg: &str) -> bool {
 
 #[test]
 fn background_processes_do_not_outlive_the_run() {
-    if !can_run("background_processes_do_not_outlive_the_run") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -166,7 +167,7 @@ fn background_processes_do_not_outlive_the_run() {
 
 #[test]
 fn proc_sys_is_read_only_and_kcore_masked() {
-    if !can_run("proc_sys_is_read_only_and_kcore_masked") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -183,7 +184,7 @@ fn proc_sys_is_read_only_and_kcore_masked() {
 
 #[test]
 fn capabilities_are_dockers_default_set() {
-    if !can_run("capabilities_are_dockers_default_set") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -195,21 +196,7 @@ fn capabilities_are_dockers_default_set() {
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     // No signal is ignored or blocked (the init's Rust runtime ignores SIGPIPE). Asked
     // without a shell in between: busybox sh ignores SIGQUIT in its children.
-    let op = ExecOp {
-        args: vec![
-            "grep".into(),
-            "-E".into(),
-            "^Sig(Ign|Blk)".into(),
-            "/proc/self/status".into(),
-        ],
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
-    };
+    let op = exec_op(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
     let (res, log) = f.run_op(&op);
     assert!(res.is_ok(), "{}", explain(&res, &log));
     assert_eq!(
@@ -224,7 +211,7 @@ fn capabilities_are_dockers_default_set() {
 
 #[test]
 fn exit_codes_and_signals_are_reported() {
-    if !can_run("exit_codes_and_signals_are_reported") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -240,16 +227,7 @@ fn exit_codes_and_signals_are_reported() {
         "{}",
         explain(&res, &log)
     );
-    let op = ExecOp {
-        args: vec!["no-such-program".into()],
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
-    };
+    let op = exec_op(&["no-such-program"]);
     let (res, log) = f.run_op(&op);
     match res {
         Err(ExecError::Setup(e)) => assert!(e.to_string().contains("no-such-program"), "{e}"),
@@ -259,7 +237,7 @@ fn exit_codes_and_signals_are_reported() {
 
 #[test]
 fn user_by_name_and_by_uid() {
-    if !can_run("user_by_name_and_by_uid") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -282,7 +260,7 @@ fn user_by_name_and_by_uid() {
 
 #[test]
 fn layer_holds_exactly_the_expected_entries() {
-    if !can_run("layer_holds_exactly_the_expected_entries") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -302,19 +280,14 @@ fn layer_holds_exactly_the_expected_entries() {
 
 #[test]
 fn missing_cwd_is_created_and_path_defaults() {
-    if !can_run("missing_cwd_is_created_and_path_defaults") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
     let op = ExecOp {
-        args: vec!["sh".into(), "-c".into(), "pwd; echo $PATH".into()],
         env: vec!["FOO=bar".into()],
         cwd: "/work/dir".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
+        ..exec_op(&["sh", "-c", "pwd; echo $PATH"])
     };
     let (res, log) = f.run_op(&op);
     assert!(res.is_ok(), "{}", explain(&res, &log));
@@ -327,7 +300,7 @@ fn missing_cwd_is_created_and_path_defaults() {
 
 #[test]
 fn empty_layer_list_is_an_empty_root() {
-    if !can_run("empty_layer_list_is_an_empty_root") {
+    if !can_run() {
         return;
     }
     let mut f = Fixture::new();
@@ -344,7 +317,7 @@ fn empty_layer_list_is_an_empty_root() {
 
 #[test]
 fn many_layers_fit_the_mount_options() {
-    if !can_run("many_layers_fit_the_mount_options") {
+    if !can_run() {
         return;
     }
     let mut f = Fixture::new();
@@ -362,26 +335,20 @@ fn many_layers_fit_the_mount_options() {
     assert_eq!(log.stdout().trim(), "120");
 }
 
-/// Set (to a scratch directory) only in the helper process of
-/// `nothing_outlives_a_killed_rbuild`.
-const KILL_HELPER_ENV: &str = "RBUILD_SANDBOX_KILL_HELPER_DIR";
-
 #[test]
 fn nothing_outlives_a_killed_rbuild() {
-    if std::env::var_os(KILL_HELPER_ENV).is_some() || !can_run("nothing_outlives_a_killed_rbuild") {
+    if !can_run() {
         return;
     }
     let scratch = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("current exe");
-    // Re-run this test binary as "rbuild": it starts a long RUN, then gets SIGKILLed.
-    let mut helper = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "kill_helper_runs_a_long_command",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(KILL_HELPER_ENV, scratch.path())
+    let killed = Fixture::new_in(scratch.path());
+    // A child process plays rbuild: it starts a long RUN, then gets SIGKILLed.
+    let mut helper = std::process::Command::new(env!("CARGO_BIN_EXE_rbuild-sandbox-test-child"))
+        .arg(init_exe())
+        .arg(&killed.upper)
+        .arg(&killed.work)
+        .arg(&killed.layers[0])
+        .arg(serde_json::to_string(&sh("sleep 4713")).expect("op as JSON"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -426,19 +393,9 @@ fn nothing_outlives_a_killed_rbuild() {
     );
 }
 
-/// Only does something as the helper process of `nothing_outlives_a_killed_rbuild`.
-#[test]
-fn kill_helper_runs_a_long_command() {
-    let Some(dir) = std::env::var_os(KILL_HELPER_ENV) else {
-        return;
-    };
-    let f = Fixture::new_in(std::path::Path::new(&dir));
-    let _ = f.run("sleep 4713");
-}
-
 #[test]
 fn rootfs_without_etc_gets_no_etc_in_the_layer() {
-    if !can_run("rootfs_without_etc_gets_no_etc_in_the_layer") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -450,7 +407,7 @@ fn rootfs_without_etc_gets_no_etc_in_the_layer() {
 
 #[test]
 fn symlinked_mount_points_stay_inside_the_rootfs() {
-    if !can_run("symlinked_mount_points_stay_inside_the_rootfs") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -473,7 +430,7 @@ fn symlinked_mount_points_stay_inside_the_rootfs() {
 
 #[test]
 fn seccomp_refuses_user_namespaces() {
-    if !can_run("seccomp_refuses_user_namespaces") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -506,17 +463,17 @@ fn host_global_ipv4() -> Option<String> {
 
 #[test]
 fn default_network_reaches_out_through_slirp4netns() {
-    if !can_run("default_network_reaches_out_through_slirp4netns") {
+    if !can_run() {
         return;
     }
-    if !std::path::Path::new("/usr/bin/slirp4netns").exists() {
-        eprintln!("SKIPPED: default_network_reaches_out_through_slirp4netns because slirp4netns is not installed");
+    if rbuild_test_support::require_tool("slirp4netns").is_none() {
         return;
     }
-    let Some(ip) = host_global_ipv4() else {
-        eprintln!("SKIPPED: default_network_reaches_out_through_slirp4netns because the host has no global IPv4 address");
+    let ip = host_global_ipv4();
+    if !rbuild_test_support::require("a global IPv4 address on the host", ip.is_some()) {
         return;
-    };
+    }
+    let ip = ip.unwrap_or_default();
     let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let server = std::thread::spawn(move || {
@@ -563,7 +520,7 @@ fn kernel_has_volatile_overlay() -> bool {
 
 #[test]
 fn root_overlay_is_volatile_and_its_work_dir_reusable() {
-    if !can_run("root_overlay_is_volatile_and_its_work_dir_reusable") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();
@@ -582,7 +539,7 @@ fn root_overlay_is_volatile_and_its_work_dir_reusable() {
 
 #[test]
 fn dev_has_docker_s_nodes_with_their_modes_and_owners() {
-    if !can_run("dev_has_docker_s_nodes_with_their_modes_and_owners") {
+    if !can_run() {
         return;
     }
     let f = Fixture::new();

@@ -3,30 +3,16 @@
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{can_run, explain, init_exe, Fixture};
+use common::{explain, init_exe, runc_executor, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_ports::ExecError;
-use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
-
-const RUNC: &str = "/usr/sbin/runc";
-
-fn runc(test: &str) -> Option<RuncExecutor> {
-    if !can_run(test) {
-        return None;
-    }
-    if !Path::new(RUNC).exists() {
-        eprintln!("SKIPPED: {test} because {RUNC} is not installed");
-        return None;
-    }
-    Some(RuncExecutor::new(PathBuf::from(RUNC), init_exe()))
-}
+use rbuild_sandbox::NamespaceExecutor;
 
 #[test]
 fn runc_runs_and_streams_output() {
-    let Some(exec) = runc("runc_runs_and_streams_output") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     let f = Fixture::new();
@@ -46,7 +32,7 @@ fn runc_runs_and_streams_output() {
 
 #[test]
 fn runc_layer_holds_exactly_the_expected_entries() {
-    let Some(exec) = runc("runc_layer_holds_exactly_the_expected_entries") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     let f = Fixture::new();
@@ -69,7 +55,7 @@ fn runc_layer_holds_exactly_the_expected_entries() {
 
 #[test]
 fn runc_exit_codes_users_and_isolation() {
-    let Some(exec) = runc("runc_exit_codes_users_and_isolation") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     let f = Fixture::new();
@@ -103,7 +89,7 @@ fn runc_exit_codes_users_and_isolation() {
 /// Not an assertion on speed: prints the per-RUN overhead of both executors for the report.
 #[test]
 fn overhead_of_run_true() {
-    let Some(runc_exec) = runc("overhead_of_run_true") else {
+    let Some(runc_exec) = runc_executor() else {
         return;
     };
     let builtin = NamespaceExecutor::new(init_exe());
@@ -127,7 +113,7 @@ fn overhead_of_run_true() {
 
 #[test]
 fn runc_applies_the_same_seccomp_filter() {
-    let Some(exec) = runc("runc_applies_the_same_seccomp_filter") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     let f = Fixture::new();
@@ -143,7 +129,7 @@ fn runc_applies_the_same_seccomp_filter() {
 
 #[test]
 fn runc_cancel_kills_the_container() {
-    let Some(exec) = runc("runc_cancel_kills_the_container") else {
+    let Some(exec) = runc_executor() else {
         return;
     };
     let f = Fixture::new();

@@ -222,7 +222,6 @@ fn git(remote: &str, dir: Option<&Path>, args: &[&str]) -> Result<String, Remote
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     const LISTING: &str = "\
 1111111111111111111111111111111111111111\tHEAD
@@ -288,8 +287,7 @@ mod tests {
 
     #[test]
     fn only_network_transports_are_allowed() {
-        if Command::new("git").arg("--version").output().is_err() {
-            eprintln!("SKIPPED: this test needs git");
+        if rbuild_test_support::require_tool("git").is_none() {
             return;
         }
         let op = GitOp {

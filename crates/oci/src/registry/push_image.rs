@@ -185,20 +185,18 @@ fn push_blobs(
 mod tests {
     use super::*;
     use crate::registry::auth::DockerCredentials;
-    use crate::registry::testutil::{live_registry, LIVE_REGISTRY};
     use crate::registry::{RegistryConfig, CONFIG_LIMIT};
 
     #[test]
     fn pushes_a_stored_image_and_it_resolves_to_the_same_manifest() {
-        if !live_registry() {
-            eprintln!("SKIPPED: push_image test because no registry answers on {LIVE_REGISTRY}");
+        let Some(registry) = rbuild_test_support::Registry::with_busybox() else {
             return;
-        }
+        };
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let client =
             Client::new(RegistryConfig::default()).with_credentials(DockerCredentials::default());
-        let source = ImageRef::parse("127.0.0.1:5000/library/busybox:latest").unwrap();
+        let source = ImageRef::parse(&format!("{}/library/busybox:latest", registry.addr)).unwrap();
         let platform = "linux/amd64".parse().unwrap();
         let pulled = client.resolve(&source, &platform).unwrap();
         let manifest = store.put_blob(&pulled.manifest.bytes).unwrap();
@@ -206,7 +204,8 @@ mod tests {
             .fetch_blob_bytes(&source, &pulled.image.config.digest, CONFIG_LIMIT)
             .unwrap();
         store.put_blob(&config).unwrap();
-        let target = ImageRef::parse("127.0.0.1:5000/rbuild-test/pushed:latest").unwrap();
+        let target =
+            ImageRef::parse(&format!("{}/rbuild-test/pushed:latest", registry.addr)).unwrap();
         // Missing layer blobs are reported before anything is uploaded.
         let err = push_image(&client, &store, &manifest, &target).unwrap_err();
         assert!(matches!(err, PushError::MissingBlob { .. }), "{err:?}");

@@ -1,10 +1,11 @@
-//! Client tests: against the real registry on 127.0.0.1:5000 (skipped loudly when absent) and
-//! against the in-process fake server for auth flows, fallback and corrupt content.
+//! Client tests: against a real registry of the test's own (Debian's docker-registry on a free
+//! loopback port, with the offline busybox image) and against the in-process fake server for
+//! auth flows, fallback and corrupt content.
 
 use rbuild_types::{Digest, ImageRef, Platform};
 
 use super::auth::{Credentials, DockerCredentials};
-use super::testutil::{live_registry, FakeServer, Reply, LIVE_REGISTRY};
+use super::testutil::{FakeServer, Reply};
 use super::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
 use crate::manifest::OCI_MANIFEST;
 
@@ -16,29 +17,25 @@ fn no_creds() -> DockerCredentials {
     DockerCredentials::default()
 }
 
+/// A registry with busybox as `library/busybox` and `busybox` (tag `latest`); returns from
+/// the test after a skip when docker-registry or busybox-static is missing.
 macro_rules! require_registry {
     () => {
-        if !live_registry() {
-            eprintln!(
-                "SKIPPED: {} because no registry answers GET http://{LIVE_REGISTRY}/v2/",
-                module_path!()
-            );
-            return;
+        match rbuild_test_support::Registry::with_busybox() {
+            Some(registry) => registry,
+            None => return,
         }
     };
 }
 
 #[test]
 fn resolves_busybox_through_a_docker_hub_mirror() {
-    require_registry!();
-    let cfg = RegistryConfig::from_toml_str(
-        "[registry.\"docker.io\"]\nmirrors = [\"127.0.0.1:5000\"]\n[registry.\"127.0.0.1:5000\"]\nhttp = true\n",
-    )
-    .unwrap();
+    let registry = require_registry!();
+    let cfg = RegistryConfig::from_toml_str(&registry.mirror_config()).unwrap();
     let client = Client::new(cfg).with_credentials(no_creds());
     let image = ImageRef::parse("busybox").unwrap();
     let pulled = client.resolve(&image, &Platform::host()).unwrap();
-    assert_eq!(pulled.registry_host, LIVE_REGISTRY);
+    assert_eq!(pulled.registry_host, registry.addr);
     assert_eq!(pulled.manifest.digest, Digest::of(&pulled.manifest.bytes));
     assert!(!pulled.image.layers.is_empty());
     let config = client
@@ -56,46 +53,53 @@ fn resolves_busybox_through_a_docker_hub_mirror() {
 
 #[test]
 fn resolves_a_loopback_registry_directly_over_http_by_default() {
-    require_registry!();
+    let registry = require_registry!();
     let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
-    let image = ImageRef::parse("127.0.0.1:5000/debian:bookworm-slim").unwrap();
+    let image = ImageRef::parse(&format!("{}/busybox:latest", registry.addr)).unwrap();
     let pulled = client.resolve(&image, &amd64()).unwrap();
-    assert_eq!(pulled.registry_host, LIVE_REGISTRY);
+    assert_eq!(pulled.registry_host, registry.addr);
     assert_eq!(pulled.image.layers.len(), 1);
     // Resolving by the digest gives the same manifest.
-    let by_digest =
-        ImageRef::parse(&format!("127.0.0.1:5000/debian@{}", pulled.manifest.digest)).unwrap();
+    let by_digest = ImageRef::parse(&format!(
+        "{}/busybox@{}",
+        registry.addr, pulled.manifest.digest
+    ))
+    .unwrap();
     let again = client.resolve(&by_digest, &amd64()).unwrap();
     assert_eq!(again.manifest.digest, pulled.manifest.digest);
 }
 
 #[test]
 fn not_found_names_registry_repository_and_status() {
-    require_registry!();
+    let registry = require_registry!();
     let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
-    let image = ImageRef::parse("127.0.0.1:5000/library/nope").unwrap();
+    let image = ImageRef::parse(&format!("{}/library/nope", registry.addr)).unwrap();
     let err = client.resolve(&image, &amd64()).unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "127.0.0.1:5000/library/nope: manifest latest: 404 Not Found"
+        format!(
+            "{}/library/nope: manifest latest: 404 Not Found",
+            registry.addr
+        )
     );
 }
 
 #[test]
 fn dead_and_missing_mirrors_fall_back_to_the_next_endpoint() {
-    require_registry!();
+    let registry = require_registry!();
     // A mirror that answers 404 for everything.
     let empty = FakeServer::start(8, |_, _| Reply::new(404, "{}"));
     let cfg = RegistryConfig::from_toml_str(&format!(
-        "[registry.\"{LIVE_REGISTRY}\"]\nmirrors = [\"127.0.0.1:1\", \"http://{}\"]\n",
+        "[registry.\"{}\"]\nmirrors = [\"127.0.0.1:1\", \"http://{}\"]\n",
+        registry.addr,
         empty.host()
     ))
     .unwrap();
     let client = Client::new(cfg).with_credentials(no_creds());
-    let image = ImageRef::parse("127.0.0.1:5000/library/busybox").unwrap();
+    let image = ImageRef::parse(&format!("{}/library/busybox", registry.addr)).unwrap();
     let pulled = client.resolve(&image, &amd64()).unwrap();
-    assert_eq!(pulled.registry_host, LIVE_REGISTRY);
+    assert_eq!(pulled.registry_host, registry.addr);
     let asked: Vec<String> = empty.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(asked, vec!["/v2/library/busybox/manifests/latest"]);
 }
@@ -244,7 +248,9 @@ fn index_without_the_platform_lists_what_it_has() {
 
 #[test]
 fn pushes_blobs_once_and_a_manifest_that_resolves_back() {
-    require_registry!();
+    let Some(registry) = rbuild_test_support::Registry::start() else {
+        return;
+    };
     let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
     let unique = format!(
         "{}-{}",
@@ -254,7 +260,7 @@ fn pushes_blobs_once_and_a_manifest_that_resolves_back() {
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let image = ImageRef::parse("127.0.0.1:5000/rbuild-test/push:v1").unwrap();
+    let image = ImageRef::parse(&format!("{}/rbuild-test/push:v1", registry.addr)).unwrap();
     let layer = format!("layer content {unique}").into_bytes();
     let layer_digest = Digest::of(&layer);
     assert!(!client.blob_exists(&image, &layer_digest).unwrap());

@@ -1,41 +1,11 @@
-//! Test helpers: a tiny in-process HTTP/1.1 server (std `TcpListener` on 127.0.0.1:0, one
-//! thread, bounded lifetime) and a probe for the real registry on `127.0.0.1:5000`.
+//! Test helper: a tiny in-process HTTP/1.1 server (std `TcpListener` on 127.0.0.1:0, one
+//! thread, bounded lifetime) that answers with a handler and logs the requests. Tests against
+//! a real registry start their own (`rbuild_test_support::Registry`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The address of the local test registry (Debian's `docker-registry`).
-pub const LIVE_REGISTRY: &str = "127.0.0.1:5000";
-
-/// Whether the local registry answers `GET /v2/` with 200.
-pub fn live_registry() -> bool {
-    let up = answers_v2();
-    // CI (RBUILD_REQUIRE_ALL=1) starts the anchor registry: a missing one is a failure there.
-    if !up && std::env::var_os("RBUILD_REQUIRE_ALL").is_some_and(|v| v == "1") {
-        panic!("RBUILD_REQUIRE_ALL=1 but no registry answers on {LIVE_REGISTRY}");
-    }
-    up
-}
-
-/// Whether `GET /v2/` on the anchor registry answers 200.
-fn answers_v2() -> bool {
-    let Ok(addr) = LIVE_REGISTRY.parse::<SocketAddr>() else {
-        return false;
-    };
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:5000\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).is_ok() && line.contains(" 200 ")
-}
 
 /// One request as the fake server saw it.
 #[derive(Clone, Debug)]

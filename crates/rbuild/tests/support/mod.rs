@@ -1,45 +1,21 @@
-//! Shared setup of the integration tests: a fresh store per test, a busybox base image built by
-//! rbuild itself from Debian's `busybox-static`, a docker-registry on loopback, and checks for
-//! what a test needs (root, tools) that skip loudly — or fail when `RBUILD_REQUIRE_ALL=1` (CI).
+//! Shared setup of the integration tests: a fresh store per test and a busybox base image
+//! built by rbuild itself from Debian's `busybox-static`. The capability checks (a loud skip,
+//! or a failure under `RBUILD_REQUIRE_ALL=1`) and the registry of the test's own come from
+//! `rbuild_test_support`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
-pub const BUSYBOX: &str = "/bin/busybox";
-
-/// Returns false (after saying so loudly) when a requirement is missing; panics instead in CI.
-pub fn require(what: &str, ok: bool) -> bool {
-    if ok {
-        return true;
-    }
-    if std::env::var_os("RBUILD_REQUIRE_ALL").is_some_and(|v| v == "1") {
-        panic!("RBUILD_REQUIRE_ALL=1 but this test needs {what}");
-    }
-    eprintln!("SKIPPED: this test needs {what}");
-    false
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-pub fn have_tool(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+pub use rbuild_test_support::skip::BUSYBOX;
+pub use rbuild_test_support::{
+    is_root, require, require_busybox, require_root, require_tool, tool, Registry,
+};
 
 /// The sandbox needs root (rootless mode is not there yet) and busybox-static for a base.
 pub fn can_build_runs() -> bool {
-    require("root (the sandbox needs it)", is_root())
-        && require("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists())
+    require_root("the sandbox needs it") && require_busybox()
 }
 
 /// One test's world: its own store, config and scratch directory.
@@ -153,65 +129,4 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A Debian `docker-registry` on a free loopback port, stopped on drop.
-pub struct Registry {
-    child: Child,
-    pub addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    pub fn start() -> Option<Registry> {
-        if !require(
-            "docker-registry (Debian package)",
-            have_tool("docker-registry"),
-        ) {
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("write registry config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = Registry {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(&reg.addr).is_ok() {
-                return Some(reg);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("docker-registry did not start on {}", reg.addr);
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -1,63 +1,35 @@
-//! Shared helpers of the sandbox integration tests: root/overlay checks that skip loudly, a
-//! busybox rootfs layer, a collecting log sink, and running one command.
+//! Shared helpers of the sandbox integration tests: the capability check (root, overlayfs,
+//! busybox-static; a loud skip, or a failure under `RBUILD_REQUIRE_ALL=1`), a busybox rootfs
+//! layer, and running one command.
 
 #![allow(dead_code)]
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use rbuild_graph::{ExecOp, NetworkMode};
-use rbuild_ports::{ExecError, ExecRequest, Executor, LogSink, LogStream};
-use rbuild_sandbox::NamespaceExecutor;
+use rbuild_ports::{ExecError, ExecRequest, Executor};
+use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
+pub use rbuild_test_support::fakes::{sh, Collect};
 
-/// Whether the sandbox can run here; prints why not.
-pub fn can_run(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: {test} because it needs root (namespaces, mounts)");
-        return false;
+/// Whether the sandbox can run here (see `rbuild_test_support::can_run_sandbox`).
+pub fn can_run() -> bool {
+    rbuild_test_support::can_run_sandbox()
+}
+
+/// The OCI-runtime executor with Debian's runc, when the sandbox can run here and runc is
+/// installed (a skip otherwise, or a failure under `RBUILD_REQUIRE_ALL=1`).
+pub fn runc_executor() -> Option<RuncExecutor> {
+    if !can_run() {
+        return None;
     }
-    let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if !fs.lines().any(|l| l.trim_end().ends_with("overlay")) {
-        eprintln!("SKIPPED: {test} because the kernel has no overlayfs");
-        return false;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        eprintln!("SKIPPED: {test} because /bin/busybox (busybox-static) is not installed");
-        return false;
-    }
-    true
+    let runc = rbuild_test_support::require_tool("runc")?;
+    Some(RuncExecutor::new(runc, init_exe()))
 }
 
 /// The test build of the sandbox init program.
 pub fn init_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init"))
-}
-
-/// Collects everything the command writes.
-#[derive(Default)]
-pub struct Collect {
-    pub out: Mutex<Vec<u8>>,
-    pub err: Mutex<Vec<u8>>,
-}
-
-impl LogSink for Collect {
-    fn write(&self, stream: LogStream, data: &[u8]) {
-        let target = match stream {
-            LogStream::Stdout => &self.out,
-            LogStream::Stderr => &self.err,
-        };
-        target.lock().expect("log lock").extend_from_slice(data);
-    }
-}
-
-impl Collect {
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().expect("log lock")).into_owned()
-    }
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.err.lock().expect("log lock")).into_owned()
-    }
 }
 
 /// A test fixture: a busybox base layer plus an upper and work dir.
@@ -128,14 +100,9 @@ impl Fixture {
         network: NetworkMode,
     ) -> (Result<(), ExecError>, Collect) {
         let op = ExecOp {
-            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-            env: vec![],
-            cwd: "/".into(),
             user: user.into(),
             network,
-            mounts: vec![],
-            security: Default::default(),
-            proxy_env: Default::default(),
+            ..sh(script)
         };
         self.run_op(&op)
     }
@@ -158,14 +125,9 @@ impl Fixture {
         network: NetworkMode,
     ) -> (Result<(), ExecError>, Collect) {
         let op = ExecOp {
-            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-            env: vec![],
-            cwd: "/".into(),
             user: user.into(),
             network,
-            mounts: vec![],
-            security: Default::default(),
-            proxy_env: Default::default(),
+            ..sh(script)
         };
         self.run_op_with(exec, &op)
     }
@@ -253,20 +215,7 @@ pub fn explain(res: &Result<(), ExecError>, log: &Collect) -> String {
 /// `sleep <marker>` twice, one in the background: processes to find on the host by their
 /// unusual number, to tell whether a cancelled run left anything behind.
 pub fn sleepers(marker: &str) -> ExecOp {
-    ExecOp {
-        args: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("sleep {marker} & exec sleep {marker}").into(),
-        ],
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        network: NetworkMode::None,
-        mounts: vec![],
-        security: Default::default(),
-        proxy_env: Default::default(),
-    }
+    sh(&format!("sleep {marker} & exec sleep {marker}"))
 }
 
 /// Whether a process whose command line is `sleep <marker>` runs (anywhere on the host).

@@ -1,0 +1,33 @@
+//! What rbuild's tests share, so that they stand alone: a clone of this repository and the
+//! Debian packages `.ci/run` installs are all they need.
+//!
+//! - [`skip`]: the one capability check, [`require`]. A test that cannot run here (no root,
+//!   no overlayfs, a tool missing) says `SKIPPED: <test> because it needs <what>` — and fails
+//!   instead under `RBUILD_REQUIRE_ALL=1`, as in CI.
+//! - [`corpus`]: the conformance corpora of `../shared/conformance/`, which a clone does not
+//!   have: their tests skip loudly without them and count their cases with them.
+//! - [`images`]: base images built offline as OCI layouts (busybox from busybox-static),
+//!   cached in one place ([`images::fixtures_dir`]).
+//! - [`registry`]: a `docker-registry` of the test's own on a free loopback port, with the
+//!   busybox image pushed to it.
+//! - [`fakes`]: an executor, an image source and a log sink without root, sandbox or network,
+//!   and builders of ops and vertices.
+//! - [`http`] and [`git`]: a loopback HTTP server and client, and git with a fixed identity.
+//!
+//! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
+//! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because
+//! Cargo gives a test the binaries of its own package only.
+
+pub mod corpus;
+pub mod fakes;
+pub mod git;
+pub mod http;
+pub mod images;
+pub mod registry;
+pub mod skip;
+
+pub use corpus::{assert_ran, corpus};
+pub use registry::Registry;
+pub use skip::{
+    can_run_sandbox, is_root, require, require_busybox, require_root, require_tool, tool,
+};

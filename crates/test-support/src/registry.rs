@@ -1,0 +1,169 @@
+//! A registry of the test's own: Debian's `docker-registry` on a free loopback port, with
+//! storage in a temporary directory, stopped when the [`Registry`] is dropped (and killed with
+//! the test process if that dies first). [`Registry::with_busybox`] also pushes the offline
+//! busybox image ([`crate::images::busybox_layout`]).
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rbuild_types::Digest;
+
+use crate::http::request;
+use crate::images::{blob, busybox_layout, LayoutImage, OCI_MANIFEST};
+use crate::skip::require_tool;
+
+/// A running `docker-registry serve` on `addr` (`127.0.0.1:<port>`), plain HTTP.
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    dir: tempfile::TempDir,
+}
+
+/// The repositories [`Registry::with_busybox`] pushes the busybox image to, with tag `latest`:
+/// under `library/` as Docker Hub names it (`busybox` through a docker.io mirror), and at the
+/// top level as a registry of one's own would.
+pub const BUSYBOX_REPOS: [&str; 2] = ["library/busybox", "busybox"];
+
+impl Registry {
+    /// Starts an empty registry; `None` after a skip when `docker-registry` is not installed.
+    pub fn start() -> Option<Registry> {
+        let exe = require_tool("docker-registry")?;
+        let dir = tempfile::Builder::new()
+            .prefix("rbuild-test-registry-")
+            .tempdir()
+            .expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write the registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+        let mut cmd = Command::new(exe);
+        cmd.arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        // SAFETY: prctl is async-signal-safe. The registry dies with the thread that started
+        // it, the test's, should the test process be killed before the Drop below runs.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start docker-registry");
+        let mut registry = Registry { child, addr, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if request(&registry.addr, "GET", "/v2/", &[], b"").is_ok_and(|r| r.status == 200) {
+                return Some(registry);
+            }
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                panic!("docker-registry exited ({status}): {}", registry.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not answer on {}: {}",
+                registry.addr,
+                registry.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A registry with the busybox image as `<addr>/library/busybox:latest` and
+    /// `<addr>/busybox:latest` ([`BUSYBOX_REPOS`]); `None` after a skip when docker-registry
+    /// or busybox-static is missing.
+    pub fn with_busybox() -> Option<Registry> {
+        let layout = busybox_layout()?;
+        let registry = Registry::start()?;
+        for repo in BUSYBOX_REPOS {
+            registry.push_layout(&layout, repo, "latest");
+        }
+        Some(registry)
+    }
+
+    /// A BuildKit-style config that makes this registry Docker Hub's mirror, over plain HTTP.
+    pub fn mirror_config(&self) -> String {
+        format!(
+            "[registry.\"docker.io\"]\nmirrors = [\"{0}\"]\n[registry.\"{0}\"]\nhttp = true\n",
+            self.addr
+        )
+    }
+
+    /// Pushes the image of the OCI layout at `layout` as `repo:tag`; returns its manifest
+    /// digest.
+    pub fn push_layout(&self, layout: &Path, repo: &str, tag: &str) -> Digest {
+        let image = LayoutImage::read(layout);
+        for digest in image.blobs() {
+            self.push_blob(repo, &digest, &blob(layout, &digest));
+        }
+        let media_type = image.manifest["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
+        let put = request(
+            &self.addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", media_type)],
+            &image.manifest_bytes,
+        )
+        .expect("PUT manifest");
+        assert_eq!(put.status, 201, "PUT manifest {repo}:{tag}: {put:?}");
+        image.manifest_digest
+    }
+
+    /// Uploads one blob in a single request unless the repository has it.
+    fn push_blob(&self, repo: &str, digest: &Digest, bytes: &[u8]) {
+        let blob_path = format!("/v2/{repo}/blobs/{digest}");
+        let head = request(&self.addr, "HEAD", &blob_path, &[], b"").expect("HEAD blob");
+        if head.status == 200 {
+            return;
+        }
+        let start = request(
+            &self.addr,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            b"",
+        )
+        .expect("POST upload");
+        assert_eq!(start.status, 202, "start upload to {repo}: {start:?}");
+        let location = start.header("location").expect("upload Location");
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = request(
+            &self.addr,
+            "PUT",
+            &format!("{location}{sep}digest={digest}"),
+            &[("Content-Type", "application/octet-stream")],
+            bytes,
+        )
+        .expect("PUT blob");
+        assert_eq!(put.status, 201, "upload {digest} to {repo}: {put:?}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
