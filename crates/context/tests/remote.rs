@@ -1,7 +1,6 @@
 //! Git and URL contexts: a local repository cloned through `file://`, and a tarball served by
 //! a tiny HTTP server on 127.0.0.1 started by the test.
 
-use std::io::Write;
 use std::path::Path;
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
