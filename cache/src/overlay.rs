@@ -122,3 +122,57 @@ pub fn opaque_xattr() -> &'static str {
         OPAQUE_XATTR
     }
 }
+
+/// Whether an xattr name is overlayfs's own (opaque markers, redirects, origins): never part
+/// of a snapshot's content.
+pub fn is_overlay_xattr(name: &str) -> bool {
+    name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")
+}
+
+/// The xattrs of snapshot file `path` (not following symlinks) that are content, such as
+/// `security.capability`, sorted by name: overlayfs's own are left out. A filesystem without
+/// xattr support yields none.
+pub fn content_xattrs(path: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let unsupported =
+        |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA));
+    let names = match xattr::list(path) {
+        Ok(n) => n,
+        Err(e) if unsupported(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let Some(text) = name.to_str() else { continue };
+        if is_overlay_xattr(text) {
+            continue;
+        }
+        match xattr::get(path, &name) {
+            Ok(Some(value)) => out.push((text.to_string(), value)),
+            Ok(None) => {}
+            Err(e) if unsupported(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Copies the content xattrs of `from` onto `to` (neither followed), as BuildKit's copy does
+/// (fsutil `copyXAttrs`), best effort like it: an xattr the filesystem or the process's
+/// privileges refuse (`security.*` without `CAP_SETFCAP`, `trusted.*` rootless) is left out.
+pub fn copy_content_xattrs(from: &Path, to: &Path) {
+    for (name, value) in content_xattrs(from).unwrap_or_default() {
+        let _ = xattr::set(to, &name, &value);
+    }
+}
+
+/// Sets `xattrs` (name, value) on `path` (not followed), best effort as BuildKit's untar
+/// (`BestEffortXattrs`): refused ones are left out, and overlayfs's own names are never
+/// written, so that content cannot forge an opaque directory or a redirect in a snapshot.
+pub fn set_content_xattrs(path: &Path, xattrs: &[(String, Vec<u8>)]) {
+    for (name, value) in xattrs {
+        if !is_overlay_xattr(name) {
+            let _ = xattr::set(path, name, value);
+        }
+    }
+}

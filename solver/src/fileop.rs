@@ -24,6 +24,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use rbuild_cache::merged::{MergedEntry, MergedView};
+use rbuild_cache::overlay::copy_content_xattrs;
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{
     has_wildcards, rel_path, BuildContext, ContextEntry, EntryKind, Glob, SelectionView,
@@ -734,7 +735,8 @@ impl Copier<'_, '_> {
         self.take_dir_time(&target, &root.metadata)
     }
 
-    /// Files from another stage keep owner (unless `--chown`), mode (unless `--chmod`), mtime.
+    /// Files from another stage keep owner (unless `--chown`), mode (unless `--chmod`), mtime and
+    /// xattrs (`security.capability` set by `setcap`, as BuildKit's copy keeps them).
     fn write_fs_entry(&self, e: &MergedEntry, target: &Path) -> Result<(), FileOpError> {
         let up = self.runner.upper_path(target)?;
         let m = &e.metadata;
@@ -751,17 +753,21 @@ impl Copier<'_, '_> {
             let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
             std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
             chown(&up, uid, gid)?;
+            copy_content_xattrs(&e.host_path, &up);
             return set_mtime(&up, m);
         } else if ft.is_file() {
             self.runner.file_target(target)?;
             let mode = self.mode(m.mode(), false);
             let owner = Some((uid, gid));
-            return copy_regular(
+            copy_regular(
                 self.runner.upper,
                 &e.host_path,
                 &up,
                 FileAttrs { mode, owner },
-            );
+            )?;
+            // After the owner is set: a chown clears security.capability.
+            copy_content_xattrs(&e.host_path, &up);
+            return Ok(());
         } else {
             // Devices, fifos and sockets are not copied between stages (BuildKit copies them
             // only as root; we skip them rather than half-copy them).
@@ -769,6 +775,7 @@ impl Copier<'_, '_> {
         }
         set_mode(&up, self.mode(m.mode(), ft.is_dir()))?;
         chown(&up, uid, gid)?;
+        copy_content_xattrs(&e.host_path, &up);
         self.runner.keep_dir_time(&up, m.mtime(), m.mtime_nsec());
         Ok(())
     }

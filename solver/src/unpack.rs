@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use rbuild_archive::{
     extract, probe_tar, ArchiveError, Entry, EntryKind, ExtractError, NameError, NamePolicy, Sink,
 };
+use rbuild_cache::overlay::set_content_xattrs;
 use rbuild_types::root_path::Follow;
 
 use crate::fileop::write::{create_replacing, finish_fd, FileAttrs, InTheWay};
@@ -163,6 +164,7 @@ impl Sink for AddSink<'_, '_> {
                 }
                 set_mode(&up, e.mode)?;
                 chown(&up, uid, gid)?;
+                set_content_xattrs(&up, &e.xattrs);
                 self.dir_times.push((up, e.mtime));
                 return Ok(());
             }
@@ -174,12 +176,16 @@ impl Sink for AddSink<'_, '_> {
                     mode: e.mode,
                     owner: Some((uid, gid)),
                 };
-                return finish_fd(&out, attrs, mtime, 0).map_err(io_err(&up));
+                finish_fd(&out, attrs, mtime, 0).map_err(io_err(&up))?;
+                // After the owner is set: a chown clears security.capability.
+                set_content_xattrs(&up, &e.xattrs);
+                return Ok(());
             }
             EntryKind::Symlink { target } => {
                 remove_existing(&up)?;
                 symlink(std::ffi::OsStr::from_bytes(target), &up).map_err(io_err(&up))?;
                 chown(&up, uid, gid)?;
+                set_content_xattrs(&up, &e.xattrs);
             }
             EntryKind::HardLink { target } => {
                 let source = runner.resolve_below(self.dest, target.as_path(), Follow::NotLast)?;

@@ -498,3 +498,50 @@ fn a_copied_directory_lands_with_its_sources_mtime() {
         assert_eq!(m.mtime(), 1_577_836_800, "{dir}");
     }
 }
+
+/// Content xattrs (a `setcap` capability, a `user.*` attribute) survive ADD of an archive and
+/// COPY --from, as in BuildKit; an archive cannot forge overlayfs's own attributes (an opaque
+/// marker would hide what the layers below have in that directory).
+#[test]
+fn xattrs_survive_add_and_copy_from() {
+    let env = Env::new();
+    let tar = TarBuilder::new()
+        .with(TestEntry::file("bin/tool", "x").pax("SCHILY.xattr.user.rbuild", "kept"))
+        .with(TestEntry::dir("forged").pax("SCHILY.xattr.trusted.overlay.opaque", "y"))
+        .with(TestEntry::file("forged/inner", "i").pax("SCHILY.xattr.user.rbuild", "inner"))
+        .finish();
+    let ctx = context(
+        &env,
+        "FROM scratch AS src\nCOPY lower /forged/lower\nADD t.tar /\n\
+         FROM scratch\nCOPY --from=src /bin/tool /out/tool\nCOPY --from=src /forged /f/\n",
+        &[("t.tar", &tar), ("lower", b"l")],
+    );
+    let out = env.build_local(&[], &ctx);
+    let get = |p: &str, name: &str| -> Option<Vec<u8>> {
+        let path = std::ffi::CString::new(out.join(p).as_os_str().as_encoded_bytes()).unwrap();
+        let name = std::ffi::CString::new(name).unwrap();
+        let mut buf = vec![0u8; 256];
+        // SAFETY: both strings are NUL-terminated; buf is writable for its length.
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        (n >= 0).then(|| buf[..n as usize].to_vec())
+    };
+    assert_eq!(
+        get("out/tool", "user.rbuild").as_deref(),
+        Some(&b"kept"[..])
+    );
+    assert_eq!(
+        get("f/inner", "user.rbuild").as_deref(),
+        Some(&b"inner"[..])
+    );
+    assert!(
+        out.join("f/lower").is_file(),
+        "no forged opaque directory hid it"
+    );
+}

@@ -9,7 +9,8 @@
 //! namespaces into uts, ipc and (unless the network is `Host`) net namespaces it made ahead
 //! (`launch::zygote`, `init::zygote`, `init::spare_ns`). The init mounts the overlay of
 //! the request's layers with the upper dir as the new layer, mounts /proc, a minimal /dev,
-//! read-only /sys and generated /etc/hosts, /etc/resolv.conf and /etc/hostname, pivots into the
+//! read-only /sys and generated read-only /etc/hosts and /etc/resolv.conf (BuildKit's: hostname
+//! `buildkitsandbox`, no /etc/hostname), pivots into the
 //! rootfs, resolves the user, drops capabilities, sets no_new_privs and execs the command.
 //! Output streams to the request's log sink as it is produced; mount-point placeholders never
 //! reach the layer.

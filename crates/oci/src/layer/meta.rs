@@ -18,31 +18,10 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root() && !rbuild_cache::overlay::in_user_namespace()
 }
 
-/// Whether an xattr name belongs to overlayfs itself and must not go into a layer.
-pub fn is_overlay_xattr(name: &str) -> bool {
-    name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")
-}
-
-/// The xattrs of `path` (not following symlinks) that belong in a layer, sorted by name.
-/// A filesystem without xattr support yields none.
+/// The xattrs of `path` (not following symlinks) that belong in a layer, sorted by name:
+/// the snapshot format's content xattrs (`rbuild_cache::overlay::content_xattrs`).
 pub fn layer_xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
-    let names = match xattr::list(path) {
-        Ok(n) => n,
-        Err(e) if unsupported(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for name in names {
-        let Some(text) = name.to_str() else { continue };
-        if is_overlay_xattr(text) {
-            continue;
-        }
-        if let Some(value) = xattr::get(path, &name)? {
-            out.push((text.to_string(), value));
-        }
-    }
-    out.sort();
-    Ok(out)
+    rbuild_cache::overlay::content_xattrs(path)
 }
 
 /// Whether `path` is an overlayfs opaque directory.

@@ -1,6 +1,6 @@
 //! The init layer: a tiny overlay lower dir, placed **below** the image's layers, holding the
-//! mount points every run needs (`/proc`, `/dev`, `/sys`, `/etc/hosts`, `/etc/resolv.conf`,
-//! `/etc/hostname`), like Docker's "-init" layer.
+//! mount points every run needs (`/proc`, `/dev`, `/sys`, `/etc/hosts`, `/etc/resolv.conf`),
+//! like Docker's "-init" layer.
 //!
 //! Because the mount points already exist in the merged root, the setup creates nothing in the
 //! upper dir, so nothing has to be removed from the layer afterwards and no directory of the
@@ -17,7 +17,7 @@ use crate::shared::error::{Result, SetupError};
 const DIRS: &[&str] = &["proc", "dev", "sys", "etc"];
 
 /// Empty files of the init layer (mode 0644), the targets of the /etc bind mounts.
-const FILES: &[&str] = &["etc/hosts", "etc/resolv.conf", "etc/hostname"];
+const FILES: &[&str] = &["etc/hosts", "etc/resolv.conf"];
 
 /// Creates the init layer at `dir` (which must not exist).
 pub fn create(dir: &Path) -> Result<()> {
@@ -69,7 +69,6 @@ mod tests {
         let etc = crate::launch::spec::EtcFiles {
             hosts: "/h".into(),
             resolv_conf: "/r".into(),
-            hostname: "/n".into(),
         };
         let op = rbuild_graph::ExecOp {
             args: vec!["true".into()],

@@ -197,7 +197,6 @@ mod tests {
         EtcFiles {
             hosts: "/x/hosts".into(),
             resolv_conf: "/x/resolv.conf".into(),
-            hostname: "/x/hostname".into(),
         }
     }
 

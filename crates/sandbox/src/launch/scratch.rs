@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_ports::ExecRequest;
 
-use crate::launch::spec::{hosts_file, resolv_conf, EtcFiles, HOSTNAME};
+use crate::launch::spec::{hosts_file, resolv_conf, EtcFiles};
 use crate::launch::{initlayer, mount_plan, slirp};
 use crate::shared::error::{Result, SetupError};
 
@@ -114,7 +114,6 @@ impl Scratch {
         let etc = EtcFiles {
             hosts: base.join("hosts"),
             resolv_conf: base.join("resolv.conf"),
-            hostname: base.join("hostname"),
         };
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (path, content) in [
@@ -127,7 +126,6 @@ impl Scratch {
                     resolv_conf(&host_resolv, req.op.network)
                 },
             ),
-            (&etc.hostname, format!("{HOSTNAME}\n")),
         ] {
             std::fs::write(path, content).map_err(|e| SetupError::io("write", path, e))?;
         }

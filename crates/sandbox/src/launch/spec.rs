@@ -1,6 +1,6 @@
 //! Building the OCI runtime spec of one RUN: process (args, env, cwd), Docker's default
-//! capabilities, namespaces, mounts (/proc, a minimal /dev, read-only /sys, generated
-//! /etc/hosts, /etc/resolv.conf and /etc/hostname), devices, masked and read-only paths as in
+//! capabilities, namespaces, mounts (/proc, a minimal /dev, read-only /sys, generated read-only
+//! /etc/hosts and /etc/resolv.conf as BuildKit binds them), devices, masked and read-only paths as in
 //! runc's default spec, and rlimits never above the caller's own hard limits.
 //!
 //! The same spec drives the built-in init (`init::pid1`) and an external runtime
@@ -23,8 +23,9 @@ use crate::shared::seccomp;
 
 pub use crate::shared::runtime_spec::DEFAULT_PATH;
 
-/// The hostname every RUN sees.
-pub const HOSTNAME: &str = "rbuildsandbox";
+/// The hostname every RUN sees: BuildKit's (`defaultHostname`), which tools write into what
+/// they generate (ssh host key comments, certificates), so images come out the same.
+pub const HOSTNAME: &str = "buildkitsandbox";
 
 /// Paths hidden from the command (as in runc's and Docker's default spec).
 pub const MASKED_PATHS: &[&str] = &[
@@ -66,7 +67,6 @@ pub const DEVICES: &[(&str, i64, i64)] = &[
 pub struct EtcFiles {
     pub hosts: PathBuf,
     pub resolv_conf: PathBuf,
-    pub hostname: PathBuf,
 }
 
 /// The argv as the spec's text: exact when every argument is UTF-8; otherwise each stray byte
@@ -273,18 +273,18 @@ fn mounts(network: NetworkMode, etc: &EtcFiles) -> Result<Vec<Mount>> {
             &["nosuid", "noexec", "nodev"],
         )?,
         sys,
-        m("/etc/hosts", "bind", &etc.hosts, &["rbind", "rprivate"])?,
+        // Read-only, and no /etc/hostname: as BuildKit mounts them (executor/oci, withROBind).
+        m(
+            "/etc/hosts",
+            "bind",
+            &etc.hosts,
+            &["rbind", "rprivate", "ro"],
+        )?,
         m(
             "/etc/resolv.conf",
             "bind",
             &etc.resolv_conf,
-            &["rbind", "rprivate"],
-        )?,
-        m(
-            "/etc/hostname",
-            "bind",
-            &etc.hostname,
-            &["rbind", "rprivate"],
+            &["rbind", "rprivate", "ro"],
         )?,
     ])
 }
@@ -312,11 +312,9 @@ fn clamp_to_hard_limit(resource: libc::__rlimit_resource_t, wanted: u64) -> u64 
     wanted.min(lim.rlim_max)
 }
 
-/// The generated contents of /etc/hosts.
+/// The generated contents of /etc/hosts: BuildKit's (`initHostsFile`).
 pub fn hosts_file() -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{HOSTNAME}\n"
-    )
+    format!("127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }
 
 /// /etc/resolv.conf for the sandbox: the host's, without loopback nameservers unless the RUN
@@ -364,7 +362,6 @@ mod tests {
         EtcFiles {
             hosts: "/x/hosts".into(),
             resolv_conf: "/x/resolv.conf".into(),
-            hostname: "/x/hostname".into(),
         }
     }
 
