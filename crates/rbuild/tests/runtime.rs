@@ -226,3 +226,48 @@ fn run_gets_buildkits_supplementary_groups() {
         }
     }
 }
+
+/// The sandbox's host name, /etc/hosts and its read-only binds are BuildKit's (executor/oci:
+/// `buildkitsandbox`, `initHostsFile`, `withROBind`), with both executors: packages write the
+/// host name into what they generate (ssh host keys, certificates).
+#[test]
+fn run_sees_buildkits_hostname_and_hosts() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN hostname > /h && cp /etc/hosts /hosts && \
+             if echo x >> /etc/hosts; then echo rw; else echo ro; fi > /w\n",
+        )],
+    );
+    let mut runtimes = vec!["builtin"];
+    if require("runc (Debian package)", Path::new(RUNC).exists()) {
+        runtimes.push(RUNC);
+    }
+    for runtime in runtimes {
+        let out = env.path(&format!("hosts-{}", runtime.replace('/', "_")));
+        let dest = format!("type=local,dest={}", s(&out));
+        let rt = format!("--runtime={runtime}");
+        let mut args = vec!["build", "-q", "--no-cache", "-o", &dest];
+        if runtime != "builtin" {
+            args.push(&rt);
+        }
+        args.push(s(&ctx));
+        env.ok(&args);
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).expect(f);
+        assert_eq!(read("h"), "buildkitsandbox\n", "{runtime}");
+        assert_eq!(
+            read("hosts"),
+            "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            "{runtime}"
+        );
+        assert_eq!(
+            read("w"),
+            "ro\n",
+            "{runtime}: /etc/hosts is bound read-only"
+        );
+    }
+}
