@@ -1,36 +1,44 @@
 //! The content store: blobs named by the SHA-256 of their bytes.
 //!
-//! Invariant: a file at `blobs/sha256/<hex>` is complete, fsynced, and hashes to `<hex>`. A
-//! [`BlobWriter`] stages into `tmp/`, hashes while writing, and publishes by rename only after
-//! the digest is known (and equals the expected one, if given). A dropped or failed writer
-//! leaves nothing behind but, at worst after a crash, a stale `tmp/` entry that the next
-//! exclusive open removes.
+//! Invariant: a file at `blobs/sha256/<hex>` is complete, fsynced, and hashes to `<hex>`.
+//! [`Blobs`] is the directory; its [`BlobWriter`] stages into `tmp/`, hashes while writing,
+//! and publishes by rename only after the digest is known (and equals the expected one, if
+//! given). A dropped or failed writer leaves nothing behind but, at worst after a crash, a
+//! stale `tmp/` entry that the next exclusive open removes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rbuild_types::{Digest, Hasher};
 
 use crate::error::{io_err, CacheError};
 use crate::fsutil;
-use crate::store::Store;
 
-impl Store {
+/// The blob directory `blobs/sha256/`. Get one with [`crate::Store::blobs`].
+#[derive(Clone, Copy, Debug)]
+pub struct Blobs<'a> {
+    /// `blobs/sha256/`, where published blobs are.
+    pub(crate) dir: &'a Path,
+    /// `tmp/`, where writers stage (same filesystem, so publishing is a rename).
+    pub(crate) tmp: &'a Path,
+}
+
+impl Blobs<'_> {
     /// Whether the blob is published.
-    pub fn has_blob(&self, d: &Digest) -> bool {
-        self.blob_path(d).is_file()
+    pub fn has(&self, d: &Digest) -> bool {
+        self.path(d).is_file()
     }
 
     /// Where the blob is, or would be once published.
-    pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.blobs_dir.join(d.hex())
+    pub fn path(&self, d: &Digest) -> PathBuf {
+        self.dir.join(d.hex())
     }
 
     /// A writer that stages a new blob; call [`BlobWriter::commit`] to publish it.
-    pub fn blob_writer(&self) -> Result<BlobWriter, CacheError> {
+    pub fn writer(&self) -> Result<BlobWriter, CacheError> {
         loop {
-            let tmp = self.tmp_dir.join(fsutil::unique_name("blob"));
+            let tmp = self.tmp.join(fsutil::unique_name("blob"));
             match OpenOptions::new().write(true).create_new(true).open(&tmp) {
                 Ok(file) => {
                     return Ok(BlobWriter {
@@ -39,7 +47,7 @@ impl Store {
                         size: 0,
                         flushed: 0,
                         tmp,
-                        dest_dir: self.blobs_dir.clone(),
+                        dest_dir: self.dir.to_path_buf(),
                     })
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -49,8 +57,8 @@ impl Store {
     }
 
     /// Stores `bytes` as a blob and returns its digest.
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
-        let mut w = self.blob_writer()?;
+    pub fn put(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
+        let mut w = self.writer()?;
         w.write_all(bytes)
             .map_err(io_err("write staging file", w.tmp.clone()))?;
         Ok(w.commit(None)?.0)
@@ -58,8 +66,8 @@ impl Store {
 
     /// Reads a whole blob into memory (meant for manifests and configs) and checks that it
     /// still hashes to its name.
-    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, CacheError> {
-        let path = self.blob_path(d);
+    pub fn read(&self, d: &Digest) -> Result<Vec<u8>, CacheError> {
+        let path = self.path(d);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -17,7 +17,7 @@
 //! Invariants: a directory appears under `cache-mounts/` only complete (made under `tmp/` with
 //! its mode and owner, seeded, then renamed into place), so a build killed while creating one
 //! leaves at most a `tmp/` leftover. Contents are never part of a cache key, never part of a
-//! layer, and survive `--no-cache`; only [`Store::prune_cache_mounts`] (`prune --all`)
+//! layer, and survive `--no-cache`; only [`CacheMounts::prune`] (`prune --all`)
 //! removes them, and only those nobody holds.
 
 use std::fs::{self, File};
@@ -107,7 +107,7 @@ pub struct CacheMountUsage {
     pub size: u64,
 }
 
-/// What [`Store::prune_cache_mounts`] removed.
+/// What [`CacheMounts::prune`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheMountPrune {
     pub removed: u64,
@@ -116,16 +116,22 @@ pub struct CacheMountPrune {
     pub bytes: u64,
 }
 
-impl Store {
-    fn cache_mounts_dir(&self) -> PathBuf {
-        self.root.join("cache-mounts")
+/// The cache mount directory `cache-mounts/`. Get one with [`Store::cache_mounts`].
+#[derive(Clone, Copy, Debug)]
+pub struct CacheMounts<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl CacheMounts<'_> {
+    fn dir(&self) -> PathBuf {
+        self.store.root.join("cache-mounts")
     }
 
     /// Leases cache mount `req.id`, creating it on first use with the request's mode and owner,
     /// then filled by `seed` (which gets the new, empty directory and may change its mode and
     /// owner; it runs for a private fresh directory too). Waits as
     /// `req.sharing` says, giving up with [`CacheMountError::Canceled`] once `cancelled()`.
-    pub fn cache_mount(
+    pub fn lease(
         &self,
         req: &CacheMountRequest<'_>,
         cancelled: &dyn Fn() -> bool,
@@ -135,7 +141,7 @@ impl Store {
             id: req.id.to_string(),
             source,
         };
-        let dir = self.cache_mounts_dir();
+        let dir = self.dir();
         fs::create_dir_all(&dir)
             .map_err(io_err("create directory", &dir))
             .map_err(wrap)?;
@@ -195,7 +201,7 @@ impl Store {
         seed: &dyn Fn(&Path) -> Result<(), CacheError>,
     ) -> Result<PathBuf, CacheError> {
         let staged = loop {
-            let p = self.tmp_dir.join(fsutil::unique_name("cache-mount"));
+            let p = self.store.tmp_dir.join(fsutil::unique_name("cache-mount"));
             match fs::create_dir(&p) {
                 Ok(()) => break p,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -221,9 +227,9 @@ impl Store {
     }
 
     /// Every cache mount with its size, largest first.
-    pub fn cache_mounts_usage(&self) -> Result<Vec<CacheMountUsage>, CacheError> {
+    pub fn usage(&self) -> Result<Vec<CacheMountUsage>, CacheError> {
         let mut out = Vec::new();
-        for p in fsutil::list_dir(&self.cache_mounts_dir())? {
+        for p in fsutil::list_dir(&self.dir())? {
             if !is_mount_dir(&p) {
                 continue;
             }
@@ -237,11 +243,11 @@ impl Store {
     }
 
     /// Removes every cache mount nobody holds (`rbuild prune --all`). Needs the store to
-    /// itself, like [`Store::prune_all`]: fails with [`CacheError::Busy`] otherwise.
-    pub fn prune_cache_mounts(&self) -> Result<CacheMountPrune, CacheError> {
-        self.lock.with_exclusive(&self.root, || {
+    /// itself, like [`crate::Gc::prune_all`]: fails with [`CacheError::Busy`] otherwise.
+    pub fn prune(&self) -> Result<CacheMountPrune, CacheError> {
+        self.store.with_exclusive(|| {
             let mut report = CacheMountPrune::default();
-            for p in fsutil::list_dir(&self.cache_mounts_dir())? {
+            for p in fsutil::list_dir(&self.dir())? {
                 if !is_mount_dir(&p) {
                     continue;
                 }
@@ -253,7 +259,10 @@ impl Store {
                 }
                 report.bytes += fsutil::tree_size(&p)?;
                 // Out of sight in one rename, then removed: a crash leaves only tmp/ litter.
-                let doomed = self.tmp_dir.join(fsutil::unique_name("cache-mount-prune"));
+                let doomed = self
+                    .store
+                    .tmp_dir
+                    .join(fsutil::unique_name("cache-mount-prune"));
                 fs::rename(&p, &doomed).map_err(io_err("rename", &p))?;
                 fsutil::remove_tree(&doomed)?;
                 let _ = fs::remove_file(&lock_path);
@@ -309,18 +318,20 @@ mod tests {
             fs::write(p.join("seeded"), b"x").map_err(io_err("write", p))
         };
         let a = store
-            .cache_mount(&req("go-build", CacheMountSharing::Shared), &never, &seed)
+            .cache_mounts()
+            .lease(&req("go-build", CacheMountSharing::Shared), &never, &seed)
             .unwrap();
         fs::write(a.path().join("kept"), b"1").unwrap();
         let first = a.path().to_path_buf();
         drop(a);
         let b = store
-            .cache_mount(&req("go-build", CacheMountSharing::Shared), &never, &seed)
+            .cache_mounts()
+            .lease(&req("go-build", CacheMountSharing::Shared), &never, &seed)
             .unwrap();
         assert_eq!(b.path(), first);
         assert!(b.path().join("kept").exists() && b.path().join("seeded").exists());
         assert_eq!(seeds.load(Ordering::SeqCst), 1);
-        let usage = store.cache_mounts_usage().unwrap();
+        let usage = store.cache_mounts().usage().unwrap();
         assert_eq!(usage.len(), 1);
         assert_eq!(usage[0].size, 2);
     }
@@ -330,8 +341,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let r = req("p", CacheMountSharing::Private);
-        let a = store.cache_mount(&r, &never, &no_seed).unwrap();
-        let b = store.cache_mount(&r, &never, &no_seed).unwrap();
+        let a = store.cache_mounts().lease(&r, &never, &no_seed).unwrap();
+        let b = store.cache_mounts().lease(&r, &never, &no_seed).unwrap();
         assert!(!a.is_throwaway() && b.is_throwaway());
         assert_ne!(a.path(), b.path());
         let fresh = b.path().to_path_buf();
@@ -344,13 +355,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
         let r = req("l", CacheMountSharing::Locked);
-        let held = store.cache_mount(&r, &never, &no_seed).unwrap();
-        let err = store.cache_mount(&r, &|| true, &no_seed).unwrap_err();
+        let held = store.cache_mounts().lease(&r, &never, &no_seed).unwrap();
+        let err = store
+            .cache_mounts()
+            .lease(&r, &|| true, &no_seed)
+            .unwrap_err();
         assert!(matches!(err, CacheMountError::Canceled { .. }), "{err}");
         let s2 = Arc::clone(&store);
         let waiter = std::thread::spawn(move || {
             let r = req("l", CacheMountSharing::Locked);
-            s2.cache_mount(&r, &never, &no_seed)
+            s2.cache_mounts()
+                .lease(&r, &never, &no_seed)
                 .map(|l| l.path().to_path_buf())
         });
         std::thread::sleep(Duration::from_millis(100));
@@ -365,14 +380,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let mut r = req("m", CacheMountSharing::Shared);
         r.mode = 0o700;
-        let a = store.cache_mount(&r, &never, &no_seed).unwrap();
+        let a = store.cache_mounts().lease(&r, &never, &no_seed).unwrap();
         let mode = fs::metadata(a.path()).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o700);
         let path = a.path().to_path_buf();
-        let report = store.prune_cache_mounts().unwrap();
+        let report = store.cache_mounts().prune().unwrap();
         assert_eq!((report.removed, report.in_use), (0, 1));
         drop(a);
-        let report = store.prune_cache_mounts().unwrap();
+        let report = store.cache_mounts().prune().unwrap();
         assert_eq!((report.removed, report.in_use), (1, 0));
         assert!(!path.exists());
     }
@@ -387,8 +402,8 @@ mod tests {
             })
         };
         let r = req("bad", CacheMountSharing::Shared);
-        assert!(store.cache_mount(&r, &never, &bad).is_err());
-        assert!(store.cache_mounts_usage().unwrap().is_empty());
+        assert!(store.cache_mounts().lease(&r, &never, &bad).is_err());
+        assert!(store.cache_mounts().usage().unwrap().is_empty());
         assert!(fsutil::list_dir(&dir.path().join("tmp"))
             .unwrap()
             .is_empty());

@@ -30,6 +30,8 @@ const YIELD: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub(crate) struct IndexDb {
     state: Arc<Mutex<State>>,
+    /// `index.redb`, for error messages and the usage report.
+    path: PathBuf,
 }
 
 #[derive(Debug)]
@@ -128,7 +130,13 @@ impl IndexDb {
                 lock_file,
                 reaper_running: false,
             })),
+            path: db_path.to_path_buf(),
         })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Runs `f` with the open database (opening it, and waiting for other processes, first

@@ -1,9 +1,9 @@
 //! Deferred removal of staging leftovers: after a commit, the staging directory (the overlay
 //! work dir with what overlayfs left in it) is removed when the store handle syncs or is
-//! dropped, in one batch, instead of before `commit_snapshot` returns.
+//! dropped, in one batch, instead of before `Snapshots::commit` returns.
 //!
 //! Removing it at once cost each RUN 0.2–0.4 ms, and removing it from a background thread
-//! slowed the next `prepare_snapshot` as much (both change `tmp/` and compete for the CPUs),
+//! slowed the next `Snapshots::prepare` as much (both change `tmp/` and compete for the CPUs),
 //! so the leftovers, a few empty directories per snapshot, wait for the end of the build.
 //!
 //! Invariant: everything handed to [`Janitor::remove_later`] is gone once

@@ -5,31 +5,41 @@
 //!
 //! ```text
 //! <root>/
-//!   blobs/sha256/<hex>   blobs (layers, configs, manifests)          module `blobs`
-//!   snapshots/<hex>/     unpacked layers, overlayfs upper-dir format   module `snapshots`
-//!   tmp/                 staging for both; same filesystem            (cleaned on open)
-//!   index.redb           cache key -> result, layer info, tags,       module `index`
-//!                        resolved references, step inputs (redb)     (+ `records`)
-//!   logs/<build>/        every step's full output                     module `logs`
-//!   lock, index.lock     flock(2) files                               module `lock`
+//!   blobs/sha256/<hex>   blobs (layers, configs, manifests)           store.blobs()
+//!   snapshots/<hex>/     unpacked layers, overlayfs upper-dir format  store.snapshots()
+//!   tmp/                 staging for both; same filesystem           (cleaned on open)
+//!   index.redb           tables: cache key -> result, step inputs,    store.index(), steps(),
+//!                        layer info, tags, resolved references,       layer_info(), tags(),
+//!                        layer blobs (schema in module `tables`)      resolved(), layer_blobs()
+//!   logs/<build>/        every step's full output                    store.logs()
+//!   cache-mounts/<id>/   RUN --mount=type=cache directories          store.cache_mounts()
+//!   lock, index.lock     flock(2) files                              module `lock`
 //! ```
 //!
-//! | module      | job |
-//! |-------------|-----|
-//! | `store`     | [`Store::open`], layout, lock acquisition, cleaning stale staging |
-//! | `blobs`     | [`BlobWriter`]: stage, hash while writing, verify, fsync, rename |
-//! | `snapshots` | [`PreparedSnapshot`]: stage `upper`/`work`, `syncfs`, rename into place; take back one whose step could not be recorded |
-//! | `space`     | whether the store's filesystem is full |
-//! | `index`     | [`CacheRecord`], [`LayerInfo`], tags, resolved references in redb |
-//! | `layer_blobs` | [`LayerBlob`]: diff_id → the (compressed) blob a pulled/loaded layer is stored as |
-//! | `db`        | shared, lease-based access to `index.redb` across threads and processes |
-//! | `prune`     | [`Store::prune_all`] (tags are the only GC roots), [`Store::disk_usage`] |
-//! | `gc`        | [`Store::prune`] (`--filter until`, `--keep-storage`, LRU), [`Store::usage_detail`] |
-//! | `records`   | listing and stamping cache records; per-step key inputs for `--explain-cache` |
-//! | `logs`      | [`BuildLogs`]: one directory of step logs per build |
-//! | [`merged`]  | [`MergedView`]: read-only overlayfs semantics over snapshot directories |
-//! | [`overlay`] | whiteouts and opaque directories: detect and create |
-//! | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories under `cache-mounts/`, flock-shared |
+//! [`Store`] itself only opens a root, holds its locks and its durability journal, and
+//! syncs; each role is a small `Copy` type borrowing it, got from an accessor:
+//!
+//! | accessor → type | module | job |
+//! |-----------------|--------|-----|
+//! | [`Store::open`], [`Store::sync`] | `store` | layout, lock acquisition, cleaning stale staging |
+//! | `blobs()` → [`Blobs`] | `blobs` | has/path/read/put; [`BlobWriter`]: stage, hash while writing, verify, fsync, rename |
+//! | `snapshots()` → [`Snapshots`] | `snapshots` | [`PreparedSnapshot`]: stage `upper`/`work`, commit (journaled, renamed into place), replace, retract |
+//! | `index()` → [`CacheIndex`] | `index` | table `cache`: [`CacheRecord`] by cache key; lookup, record (with step inputs), list, touch, remove |
+//! | `steps()` → [`Steps`] | `steps` | table `steps`: per-step key inputs for `--explain-cache` |
+//! | `layer_info()` → [`LayerInfos`] | `layer_info` | table `layer_info`: [`LayerInfo`], a snapshot's diff_id and size |
+//! | `tags()` → [`Tags`] | `tags` | table `tags`: image name → manifest, the GC roots |
+//! | `resolved()` → [`Resolved`] | `resolved` | table `resolved`: image reference → manifest it resolved to |
+//! | `layer_blobs()` → [`LayerBlobs`] | `layer_blobs` | table `layer_blobs`: [`LayerBlob`], diff_id → the (compressed) blob a pulled/loaded layer is stored as |
+//! | `logs()` → [`Logs`] | `logs` | [`BuildLogs`]: one directory of step logs per build |
+//! | `cache_mounts()` → [`CacheMounts`] | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories, flock-shared |
+//! | `gc()` → [`Gc`] | `gc`, `prune`, `roots` | `prune` (`--filter until`, `--keep-storage`, LRU), `prune_all` (tags are the only GC roots) |
+//! | `usage()` → [`Usage`] | `usage` | [`DiskUsage`] totals, [`UsageDetail`] per record |
+//! | `space()` → [`Space`] | `space` | whether the store's filesystem is full |
+//! | – | `tables` | the schema of `index.redb` and the transaction helpers |
+//! | – | `db` | shared, lease-based access to `index.redb` across threads and processes |
+//! | – | `durability`, `janitor` | the snapshot journal and one sync per handle; deferred staging removal |
+//! | [`merged`] | | [`MergedView`]: read-only overlayfs semantics over snapshot directories |
+//! | [`overlay`] | | whiteouts and opaque directories: detect and create |
 //!
 //! # Invariants
 //!
@@ -45,7 +55,7 @@
 //!    holds it (under `index.lock`) only while it is using it: it lets go after a short idle
 //!    time or a maximum hold time, so concurrent builds take turns.
 //! 4. **Concurrency.** Every open [`Store`] holds a shared lock on `lock`; two builds can share
-//!    a store. `prune_all` needs the lock exclusively and fails with [`CacheError::Busy`]
+//!    a store. [`Gc::prune_all`] needs the lock exclusively and fails with [`CacheError::Busy`]
 //!    rather than wait. Equal ids mean equal content, so racing publishers of the same blob
 //!    or snapshot both succeed and one copy is kept.
 //! 5. **Snapshot ids.** Base-image layers are identified by their diff_id; layers built here by
@@ -63,30 +73,42 @@ mod gc;
 mod index;
 mod janitor;
 mod layer_blobs;
+mod layer_info;
 mod lock;
 mod logs;
 pub mod merged;
 pub mod overlay;
 mod prune;
-mod records;
+mod resolved;
+mod roots;
 mod snapshots;
 mod space;
+mod steps;
 mod store;
+mod tables;
+mod tags;
+mod usage;
 
-pub use blobs::BlobWriter;
+pub use blobs::{BlobWriter, Blobs};
 pub use cache_mounts::{
     CacheMountError, CacheMountLease, CacheMountPrune, CacheMountRequest, CacheMountSharing,
-    CacheMountUsage,
+    CacheMountUsage, CacheMounts,
 };
 pub use error::CacheError;
-pub use gc::{PruneOptions, RecordUsage, UsageDetail};
-pub use index::{CacheRecord, LayerInfo};
-pub use layer_blobs::LayerBlob;
-pub use logs::BuildLogs;
+pub use gc::{Gc, PruneOptions};
+pub use index::{CacheIndex, CacheRecord};
+pub use layer_blobs::{LayerBlob, LayerBlobs};
+pub use layer_info::{LayerInfo, LayerInfos};
+pub use logs::{BuildLogs, Logs};
 pub use merged::{MergedEntry, MergedView};
-pub use prune::{DiskUsage, PruneReport};
-pub use snapshots::PreparedSnapshot;
+pub use prune::PruneReport;
+pub use resolved::Resolved;
+pub use snapshots::{PreparedSnapshot, Snapshots};
+pub use space::Space;
+pub use steps::Steps;
 pub use store::Store;
+pub use tags::Tags;
+pub use usage::{DiskUsage, RecordUsage, Usage, UsageDetail};
 
 /// Identifies an unpacked layer in the snapshot store (defined in `rbuild-types`, where the
 /// ports can name it too).

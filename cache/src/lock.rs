@@ -3,7 +3,7 @@
 //! Two lock files live in the store root:
 //! - `lock`: every open [`crate::Store`] holds a **shared** lock on it for its whole life (an
 //!   open store is a build or command in progress). Operations that delete what others may be
-//!   using (`prune_all`, cleaning `tmp/` on open) need it **exclusively**, and only try: they
+//!   using (`Gc::prune_all`, cleaning `tmp/` on open) need it **exclusively**, and only try: they
 //!   never wait for a build to finish.
 //! - `index.lock`: held exclusively while this process has the index database open (see the
 //!   `db` module), because redb lets one process at a time open the file.

@@ -6,12 +6,11 @@
 //! cache (see `gc`).
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{io_err, CacheError};
 use crate::fsutil;
-use crate::store::Store;
 
 /// One build's log directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,18 +20,25 @@ pub struct BuildLogs {
     pub started_unix: u64,
 }
 
-impl Store {
+/// The log directory `logs/`. Get one with [`crate::Store::logs`].
+#[derive(Clone, Copy, Debug)]
+pub struct Logs<'a> {
+    /// The store's root.
+    pub(crate) root: &'a Path,
+}
+
+impl Logs<'_> {
     /// `<root>/logs`.
-    pub fn logs_dir(&self) -> PathBuf {
+    pub fn dir(&self) -> PathBuf {
         self.root.join("logs")
     }
 
     /// Creates a fresh log directory for a build starting now.
-    pub fn create_build_logs(&self) -> Result<BuildLogs, CacheError> {
+    pub fn create(&self) -> Result<BuildLogs, CacheError> {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let parent = self.logs_dir();
+        let parent = self.dir();
         fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
         loop {
             let dir = parent.join(fsutil::unique_name(&format!("{started_unix:011}")));
@@ -45,8 +51,8 @@ impl Store {
     }
 
     /// Every build's log directory, oldest first.
-    pub fn build_logs(&self) -> Result<Vec<BuildLogs>, CacheError> {
-        let mut out: Vec<BuildLogs> = fsutil::list_dir(&self.logs_dir())?
+    pub fn list(&self) -> Result<Vec<BuildLogs>, CacheError> {
+        let mut out: Vec<BuildLogs> = fsutil::list_dir(&self.dir())?
             .into_iter()
             .filter_map(|dir| {
                 let name = dir.file_name()?.to_str()?;

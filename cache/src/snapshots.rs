@@ -1,15 +1,15 @@
 //! Snapshots: unpacked layers in overlayfs upper-dir format (whiteouts are 0:0 character
 //! devices, opaque directories carry `trusted.overlay.opaque=y`).
 //!
-//! Lifecycle: [`Store::prepare_snapshot`] makes `tmp/snap-…/{upper,work}`; the caller fills
+//! Lifecycle ([`Snapshots`], the `snapshots/` directory): [`Snapshots::prepare`] makes `tmp/snap-…/{upper,work}`; the caller fills
 //! `upper` (by running a command over an overlay, or unpacking a tar); then
-//! [`Store::commit_snapshot`] journals the id and renames `upper` to `snapshots/<hex>` in one
+//! [`Snapshots::commit`] journals the id and renames `upper` to `snapshots/<hex>` in one
 //! step, and leaves the rest of the staging for the handle to remove when it syncs (module
 //! `janitor`); the store handle syncs once for all its snapshots (module `durability`).
-//! [`Store::replace_snapshot`] publishes a step run again (`--no-cache`) over the snapshot
+//! [`Snapshots::replace`] publishes a step run again (`--no-cache`) over the snapshot
 //! its key already has: the two are exchanged in one rename, and the replaced one stays in
 //! `tmp/` until the store is next opened exclusively (a concurrent build may still read it).
-//! [`Store::retract_snapshot`] takes back a snapshot whose step could not be recorded.
+//! [`Snapshots::retract`] takes back a snapshot whose step could not be recorded.
 //! Invariant: a directory under `snapshots/` is complete, and durable unless a journal in
 //! `tmp/` covers it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
 //! staging at once; a committed one's is gone when the handle syncs or is dropped.
@@ -48,10 +48,16 @@ impl Drop for PreparedSnapshot {
     }
 }
 
-impl Store {
+/// The snapshot directory `snapshots/`. Get one with [`Store::snapshots`].
+#[derive(Clone, Copy, Debug)]
+pub struct Snapshots<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Snapshots<'_> {
     /// The directory of a committed snapshot; `None` if it is not (yet) in the store.
-    pub fn snapshot_path(&self, id: &SnapshotId) -> Option<PathBuf> {
-        let p = self.snapshots_dir.join(id.0.hex());
+    pub fn path(&self, id: &SnapshotId) -> Option<PathBuf> {
+        let p = self.store.snapshots_dir.join(id.0.hex());
         match fs::symlink_metadata(&p) {
             Ok(md) if md.is_dir() => Some(p),
             _ => None,
@@ -59,10 +65,11 @@ impl Store {
     }
 
     /// Makes fresh, empty `upper` and `work` directories under `tmp/`.
-    pub fn prepare_snapshot(&self) -> Result<PreparedSnapshot, CacheError> {
-        fsutil::spread_subdirs(&self.tmp_dir);
+    pub fn prepare(&self) -> Result<PreparedSnapshot, CacheError> {
+        let tmp_dir = &self.store.tmp_dir;
+        fsutil::spread_subdirs(tmp_dir);
         let base = loop {
-            let base = self.tmp_dir.join(fsutil::unique_name("snap"));
+            let base = tmp_dir.join(fsutil::unique_name("snap"));
             match fs::create_dir(&base) {
                 Ok(()) => break base,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -83,50 +90,42 @@ impl Store {
     /// Publishes `p.upper` as snapshot `id` and returns its path. If `id` is already in the
     /// store (another build made the same layer), `p` is discarded and the existing path is
     /// returned: equal ids mean equal content.
-    pub fn commit_snapshot(
-        &self,
-        p: PreparedSnapshot,
-        id: &SnapshotId,
-    ) -> Result<PathBuf, CacheError> {
-        let dest = self.snapshots_dir.join(id.0.hex());
-        if self.snapshot_path(id).is_some() {
-            self.janitor.remove_later(p.disarm());
+    pub fn commit(&self, p: PreparedSnapshot, id: &SnapshotId) -> Result<PathBuf, CacheError> {
+        let dest = self.store.snapshots_dir.join(id.0.hex());
+        if self.path(id).is_some() {
+            self.store.janitor.remove_later(p.disarm());
             return Ok(dest);
         }
         // Published unsynced, but journaled first: the handle's final sync (or, after a crash,
         // the next exclusive open) settles it. See the `durability` module.
-        self.pending.note(id)?;
+        self.store.pending.note(id)?;
         // Its ctime now, after the journal's start: the journal covers it even if the id line
         // is lost (chown to -1:-1 changes nothing but the ctime).
         std::os::unix::fs::lchown(&p.upper, None, None)
             .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
         if fsutil::rename_noreplace(&p.upper, &dest)? {
-            self.pending.published(id);
+            self.store.pending.published(id);
         }
         // What is left (the overlay work dir) is removed at the end, off the caller's path.
-        self.janitor.remove_later(p.disarm());
+        self.store.janitor.remove_later(p.disarm());
         Ok(dest)
     }
 
-    /// Publishes `p.upper` as snapshot `id` like [`Store::commit_snapshot`], but replaces a
+    /// Publishes `p.upper` as snapshot `id` like [`Snapshots::commit`], but replaces a
     /// snapshot already published under `id`: a step that ran again despite its key being
     /// cached (`--no-cache`) must give its fresh result from now on. The replaced snapshot is
     /// exchanged into the staging directory in one `renameat2(RENAME_EXCHANGE)` and left
     /// there: another build may be reading it, so it is removed only when the store is next
     /// opened exclusively. Its recorded tar form (diff_id) is forgotten.
-    pub fn replace_snapshot(
-        &self,
-        p: PreparedSnapshot,
-        id: &SnapshotId,
-    ) -> Result<PathBuf, CacheError> {
-        let dest = self.snapshots_dir.join(id.0.hex());
-        if self.snapshot_path(id).is_none() {
-            return self.commit_snapshot(p, id);
+    pub fn replace(&self, p: PreparedSnapshot, id: &SnapshotId) -> Result<PathBuf, CacheError> {
+        let dest = self.store.snapshots_dir.join(id.0.hex());
+        if self.path(id).is_none() {
+            return self.commit(p, id);
         }
-        self.pending.note(id)?;
+        self.store.pending.note(id)?;
         std::os::unix::fs::lchown(&p.upper, None, None)
             .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
-        self.forget_layer_info(std::slice::from_ref(id))?;
+        self.store.layer_info().forget(std::slice::from_ref(id))?;
         fsutil::exchange(&p.upper, &dest)?;
         // `p.upper` now holds the replaced snapshot: the staging stays in `tmp/` for the next
         // exclusive open to remove (see `store::clean_tmp`), never removed under a reader.
@@ -140,16 +139,16 @@ impl Store {
     /// only while no cache record is keyed by its id, is taken back: it leaves `snapshots/`
     /// in one rename (never half-removed in place) and is deleted at once, to give the room
     /// back. Returns whether it was taken back.
-    pub fn retract_snapshot(&self, id: &SnapshotId) -> Result<bool, CacheError> {
-        if !self.pending.take_published(id) {
+    pub fn retract(&self, id: &SnapshotId) -> Result<bool, CacheError> {
+        if !self.store.pending.take_published(id) {
             return Ok(false);
         }
-        if self.lookup(&id.0)?.is_some() {
+        if self.store.index().lookup(&id.0)?.is_some() {
             // Another build recorded the same step meanwhile: it is in use.
             return Ok(false);
         }
-        let dest = self.snapshots_dir.join(id.0.hex());
-        let aside = self.tmp_dir.join(fsutil::unique_name("retracted"));
+        let dest = self.store.snapshots_dir.join(id.0.hex());
+        let aside = self.store.tmp_dir.join(fsutil::unique_name("retracted"));
         match fs::rename(&dest, &aside) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -157,7 +156,7 @@ impl Store {
         }
         if fsutil::remove_tree(&aside).is_err() {
             // What cannot go now goes when the handle settles (or on the next open).
-            self.janitor.remove_later(aside);
+            self.store.janitor.remove_later(aside);
         }
         Ok(true)
     }
@@ -171,9 +170,9 @@ mod tests {
 
     fn commit(store: &Store, name: &[u8]) -> SnapshotId {
         let id = SnapshotId(Digest::of(name));
-        let p = store.prepare_snapshot().unwrap();
+        let p = store.snapshots().prepare().unwrap();
         fs::write(p.upper.join("f"), name).unwrap();
-        store.commit_snapshot(p, &id).unwrap();
+        store.snapshots().commit(p, &id).unwrap();
         id
     }
 
@@ -182,10 +181,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let store = Store::open(t.path()).unwrap();
 
+        let snapshots = store.snapshots();
         let id = commit(&store, b"unrecorded");
-        assert!(store.retract_snapshot(&id).unwrap());
-        assert!(store.snapshot_path(&id).is_none());
-        assert!(!store.retract_snapshot(&id).unwrap(), "only once");
+        assert!(snapshots.retract(&id).unwrap());
+        assert!(snapshots.path(&id).is_none());
+        assert!(!snapshots.retract(&id).unwrap(), "only once");
 
         // Recorded (by another build meanwhile): kept.
         let recorded = commit(&store, b"recorded");
@@ -195,17 +195,17 @@ mod tests {
             name: "RUN x".into(),
             last_used_unix: 0,
         };
-        store.record(&recorded.0, &record).unwrap();
-        assert!(!store.retract_snapshot(&recorded).unwrap());
-        assert!(store.snapshot_path(&recorded).is_some());
+        store.index().record(&recorded.0, &record).unwrap();
+        assert!(!snapshots.retract(&recorded).unwrap());
+        assert!(snapshots.path(&recorded).is_some());
 
         // Already in the store when this handle committed it (another build made it): kept.
         let theirs = SnapshotId(Digest::of(b"theirs"));
         fs::create_dir(store.snapshots_dir.join(theirs.0.hex())).unwrap();
-        let p = store.prepare_snapshot().unwrap();
-        store.commit_snapshot(p, &theirs).unwrap();
-        assert!(!store.retract_snapshot(&theirs).unwrap());
-        assert!(store.snapshot_path(&theirs).is_some());
+        let p = snapshots.prepare().unwrap();
+        snapshots.commit(p, &theirs).unwrap();
+        assert!(!snapshots.retract(&theirs).unwrap());
+        assert!(snapshots.path(&theirs).is_some());
 
         // Nothing of the retracted one is left in tmp/ once the handle settles.
         store.sync().unwrap();

@@ -2,23 +2,30 @@
 //! from other failures (a RUN whose command failed on a full store says so).
 
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use crate::error::CacheError;
-use crate::store::Store;
 
 /// Below this many free bytes the store's filesystem counts as full: a write that fails for
 /// lack of room leaves at most a partial block or two.
 const FULL_BELOW: u64 = 1024 * 1024;
 
-impl Store {
+/// The filesystem the store lives on. Get one with [`crate::Store::space`].
+#[derive(Clone, Copy, Debug)]
+pub struct Space<'a> {
+    /// The store's root.
+    pub(crate) root: &'a Path,
+}
+
+impl Space<'_> {
     /// Bytes and inodes available on the store's filesystem to an unprivileged writer (a
     /// RUN's command has no `CAP_SYS_RESOURCE`, so blocks reserved for root are not its);
     /// inodes are `None` where the filesystem does not count them.
-    pub fn free_space(&self) -> Result<(u64, Option<u64>), CacheError> {
+    pub fn free(&self) -> Result<(u64, Option<u64>), CacheError> {
         let path = std::ffi::CString::new(self.root.as_os_str().as_bytes()).map_err(|_| {
             CacheError::Io {
                 action: "check free space of",
-                path: self.root.clone(),
+                path: self.root.to_path_buf(),
                 source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
             }
         })?;
@@ -28,7 +35,7 @@ impl Store {
         if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
             return Err(CacheError::Io {
                 action: "check free space of",
-                path: self.root.clone(),
+                path: self.root.to_path_buf(),
                 source: std::io::Error::last_os_error(),
             });
         }
@@ -40,7 +47,7 @@ impl Store {
     /// Whether the store's filesystem is full: under 1 MiB free, or no free inode (on a
     /// filesystem that counts them). `false` when it cannot be told.
     pub fn is_full(&self) -> bool {
-        match self.free_space() {
+        match self.free() {
             Ok((bytes, inodes)) => bytes < FULL_BELOW || inodes == Some(0),
             Err(_) => false,
         }
@@ -54,11 +61,11 @@ mod tests {
     #[test]
     fn a_roomy_store_is_not_full() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store::open(t.path()).unwrap();
-        let (bytes, _) = store.free_space().unwrap();
+        let store = crate::Store::open(t.path()).unwrap();
+        let (bytes, _) = store.space().free().unwrap();
         // The test machine has more than a megabyte free where it keeps temp dirs.
         if bytes > 16 * FULL_BELOW {
-            assert!(!store.is_full());
+            assert!(!store.space().is_full());
         }
     }
 }

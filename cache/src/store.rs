@@ -1,16 +1,32 @@
-//! The [`Store`] handle: opening a store root, its directory layout and its locks. The
-//! operations live in their own modules (`blobs`, `snapshots`, `index`, `prune`) as further
-//! `impl Store` blocks.
+//! The [`Store`] handle: opening a store root, its directory layout, its locks and its
+//! durability, and one accessor per role. Each role is a small type in its own module that
+//! borrows the handle: a directory (`blobs`, `snapshots`, `logs`, `cache_mounts`), a table of
+//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`), or
+//! maintenance (`gc`, `usage`, `space`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::blobs::Blobs;
+use crate::cache_mounts::CacheMounts;
 use crate::db::IndexDb;
 use crate::durability::{self, Pending};
 use crate::error::{io_err, CacheError};
 use crate::fsutil;
+use crate::gc::Gc;
+use crate::index::CacheIndex;
 use crate::janitor::Janitor;
+use crate::layer_blobs::LayerBlobs;
+use crate::layer_info::LayerInfos;
 use crate::lock::StoreLock;
+use crate::logs::Logs;
+use crate::resolved::Resolved;
+use crate::snapshots::Snapshots;
+use crate::space::Space;
+use crate::steps::Steps;
+use crate::tables;
+use crate::tags::Tags;
+use crate::usage::Usage;
 
 /// A store rooted at one directory. `Send + Sync`; share it with `Arc`.
 ///
@@ -19,7 +35,9 @@ use crate::lock::StoreLock;
 /// blobs/sha256/<hex>   content-addressed blobs, published by rename once verified
 /// snapshots/<hex>/     unpacked layers (overlayfs upper-dir format), published by rename
 /// tmp/                 staging for both (same filesystem, so publishing is a rename)
-/// index.redb           cache index, layer info, tags, resolved references
+/// index.redb           cache index, layer info, tags, resolved references, …
+/// logs/<build>/        every step's full output
+/// cache-mounts/        `RUN --mount=type=cache` directories
 /// lock, index.lock     flock(2) lock files (see the `lock` module)
 /// ```
 #[derive(Debug)]
@@ -28,8 +46,7 @@ pub struct Store {
     pub(crate) blobs_dir: PathBuf,
     pub(crate) snapshots_dir: PathBuf,
     pub(crate) tmp_dir: PathBuf,
-    pub(crate) db_path: PathBuf,
-    pub(crate) lock: StoreLock,
+    lock: StoreLock,
     pub(crate) index: IndexDb,
     /// Snapshots published but not yet synced (see the `durability` module).
     pub(crate) pending: Pending,
@@ -55,11 +72,10 @@ impl Store {
             janitor: Janitor::default(),
             snapshots_dir,
             tmp_dir,
-            db_path: root.join("index.redb"),
             lock,
             index: IndexDb::new(&root.join("index.redb"), &root.join("index.lock"))?,
         };
-        store.init_index()?;
+        tables::create(&store.index)?;
         Ok(store)
     }
 
@@ -74,6 +90,83 @@ impl Store {
     pub fn sync(&self) -> Result<(), CacheError> {
         self.janitor.settle();
         self.pending.sync()
+    }
+
+    /// Runs `f` holding the store lock exclusively (destructive maintenance). Fails with
+    /// [`CacheError::Busy`] without waiting if another process has the store open.
+    pub(crate) fn with_exclusive<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, CacheError>,
+    ) -> Result<T, CacheError> {
+        self.lock.with_exclusive(&self.root, f)
+    }
+
+    /// Content-addressed blobs (`blobs/sha256/`).
+    pub fn blobs(&self) -> Blobs<'_> {
+        Blobs {
+            dir: &self.blobs_dir,
+            tmp: &self.tmp_dir,
+        }
+    }
+
+    /// Unpacked layers (`snapshots/`): prepare, commit, replace, retract.
+    pub fn snapshots(&self) -> Snapshots<'_> {
+        Snapshots { store: self }
+    }
+
+    /// The cache index: cache key → the result of the step (table `cache`).
+    pub fn index(&self) -> CacheIndex<'_> {
+        CacheIndex { db: &self.index }
+    }
+
+    /// What each step was keyed on the last time it ran (table `steps`).
+    pub fn steps(&self) -> Steps<'_> {
+        Steps { db: &self.index }
+    }
+
+    /// A snapshot's tar form, its diff_id and size (table `layer_info`).
+    pub fn layer_info(&self) -> LayerInfos<'_> {
+        LayerInfos { db: &self.index }
+    }
+
+    /// Image names → manifests (table `tags`).
+    pub fn tags(&self) -> Tags<'_> {
+        Tags { db: &self.index }
+    }
+
+    /// Image references → what they last resolved to (table `resolved`).
+    pub fn resolved(&self) -> Resolved<'_> {
+        Resolved { db: &self.index }
+    }
+
+    /// diff_id → the blob a pulled or loaded layer is stored as (table `layer_blobs`).
+    pub fn layer_blobs(&self) -> LayerBlobs<'_> {
+        LayerBlobs { db: &self.index }
+    }
+
+    /// Every build's step logs (`logs/`).
+    pub fn logs(&self) -> Logs<'_> {
+        Logs { root: &self.root }
+    }
+
+    /// `RUN --mount=type=cache` directories (`cache-mounts/`).
+    pub fn cache_mounts(&self) -> CacheMounts<'_> {
+        CacheMounts { store: self }
+    }
+
+    /// Garbage collection: `prune` by options, `prune_all` from the tags.
+    pub fn gc(&self) -> Gc<'_> {
+        Gc { store: self }
+    }
+
+    /// What uses the store's space.
+    pub fn usage(&self) -> Usage<'_> {
+        Usage { store: self }
+    }
+
+    /// Room on the store's filesystem.
+    pub fn space(&self) -> Space<'_> {
+        Space { root: &self.root }
     }
 }
 

@@ -13,16 +13,16 @@ fn tmp_entries(store: &Store) -> usize {
 fn put_read_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let d = store.put_blob(b"hello").unwrap();
+    let d = store.blobs().put(b"hello").unwrap();
     assert_eq!(d, Digest::of(b"hello"));
-    assert!(store.has_blob(&d));
+    assert!(store.blobs().has(&d));
     assert_eq!(
-        store.blob_path(&d),
+        store.blobs().path(&d),
         dir.path().join("blobs/sha256").join(d.hex())
     );
-    assert_eq!(store.read_blob(&d).unwrap(), b"hello");
+    assert_eq!(store.blobs().read(&d).unwrap(), b"hello");
     // Putting the same content again is a no-op success.
-    assert_eq!(store.put_blob(b"hello").unwrap(), d);
+    assert_eq!(store.blobs().put(b"hello").unwrap(), d);
     assert_eq!(tmp_entries(&store), 0);
 }
 
@@ -32,14 +32,14 @@ fn writer_streams_and_verifies_expected() {
     let store = Store::open(dir.path()).unwrap();
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let want = Digest::of(&data);
-    let mut w = store.blob_writer().unwrap();
+    let mut w = store.blobs().writer().unwrap();
     for chunk in data.chunks(7777) {
         w.write_all(chunk).unwrap();
     }
     assert_eq!(w.size(), data.len() as u64);
     let (d, size) = w.commit(Some(&want)).unwrap();
     assert_eq!((d, size), (want, data.len() as u64));
-    assert_eq!(std::fs::read(store.blob_path(&d)).unwrap(), data);
+    assert_eq!(std::fs::read(store.blobs().path(&d)).unwrap(), data);
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn wrong_expected_digest_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let wrong = Digest::of(b"something else");
-    let mut w = store.blob_writer().unwrap();
+    let mut w = store.blobs().writer().unwrap();
     w.write_all(b"actual content").unwrap();
     match w.commit(Some(&wrong)) {
         Err(CacheError::DigestMismatch { expected, actual }) => {
@@ -56,8 +56,8 @@ fn wrong_expected_digest_publishes_nothing() {
         }
         other => panic!("expected a digest mismatch, got {other:?}"),
     }
-    assert!(!store.has_blob(&Digest::of(b"actual content")));
-    assert!(!store.has_blob(&wrong));
+    assert!(!store.blobs().has(&Digest::of(b"actual content")));
+    assert!(!store.blobs().has(&wrong));
     assert_eq!(
         std::fs::read_dir(dir.path().join("blobs/sha256"))
             .unwrap()
@@ -71,12 +71,12 @@ fn wrong_expected_digest_publishes_nothing() {
 fn dropped_writer_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let mut w = store.blob_writer().unwrap();
+    let mut w = store.blobs().writer().unwrap();
     w.write_all(b"half a layer").unwrap();
     assert_eq!(tmp_entries(&store), 1);
     drop(w);
     assert_eq!(tmp_entries(&store), 0);
-    assert!(!store.has_blob(&Digest::of(b"half a layer")));
+    assert!(!store.blobs().has(&Digest::of(b"half a layer")));
 }
 
 #[test]
@@ -85,12 +85,12 @@ fn missing_and_corrupt_blobs_are_errors() {
     let store = Store::open(dir.path()).unwrap();
     let missing = Digest::of(b"nope");
     assert!(matches!(
-        store.read_blob(&missing),
+        store.blobs().read(&missing),
         Err(CacheError::BlobNotFound { digest, .. }) if digest == missing
     ));
-    let d = store.put_blob(b"good").unwrap();
-    std::fs::write(store.blob_path(&d), b"evil").unwrap();
-    let err = store.read_blob(&d).unwrap_err();
+    let d = store.blobs().put(b"good").unwrap();
+    std::fs::write(store.blobs().path(&d), b"evil").unwrap();
+    let err = store.blobs().read(&d).unwrap_err();
     assert!(matches!(err, CacheError::CorruptBlob { .. }), "{err}");
     assert!(
         err.to_string().contains(&d.hex()),
@@ -115,13 +115,13 @@ fn stale_staging_is_cleaned_on_open() {
 fn staging_of_a_live_store_is_kept_by_a_second_opener() {
     let dir = tempfile::tempdir().unwrap();
     let first = Store::open(dir.path()).unwrap();
-    let mut w = first.blob_writer().unwrap();
+    let mut w = first.blobs().writer().unwrap();
     w.write_all(b"in flight").unwrap();
     // Another opener (think: another process) must not delete in-flight staging.
     let second = Store::open(dir.path()).unwrap();
     assert_eq!(tmp_entries(&second), 1);
     let (d, _) = w.commit(None).unwrap();
-    assert!(second.has_blob(&d));
+    assert!(second.blobs().has(&d));
 }
 
 #[test]
@@ -138,8 +138,8 @@ fn concurrent_writers_share_one_store() {
         .map(|i| {
             let s = store.clone();
             std::thread::spawn(move || {
-                let same = s.put_blob(b"shared").unwrap();
-                let own = s.put_blob(format!("own {i}").as_bytes()).unwrap();
+                let same = s.blobs().put(b"shared").unwrap();
+                let own = s.blobs().put(format!("own {i}").as_bytes()).unwrap();
                 (same, own)
             })
         })
@@ -147,7 +147,7 @@ fn concurrent_writers_share_one_store() {
     for h in handles {
         let (same, own) = h.join().unwrap();
         assert_eq!(same, Digest::of(b"shared"));
-        assert!(store.has_blob(&own));
+        assert!(store.blobs().has(&own));
     }
     assert_eq!(
         std::fs::read_dir(dir.path().join("blobs/sha256"))

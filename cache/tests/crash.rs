@@ -44,12 +44,21 @@ fn killed_mid_work_leaves_a_usable_store() {
         0,
         "stale staging cleaned on open"
     );
-    assert!(store.has_blob(&Digest::of(b"committed before the kill")));
-    assert!(!store.has_blob(&Digest::of(b"unfinished blob")));
-    assert_eq!(store.lookup(&Digest::of(b"done")).unwrap(), Some(rec(1)));
+    assert!(store.blobs().has(&Digest::of(b"committed before the kill")));
+    assert!(!store.blobs().has(&Digest::of(b"unfinished blob")));
+    assert_eq!(
+        store.index().lookup(&Digest::of(b"done")).unwrap(),
+        Some(rec(1))
+    );
     // The index still takes writes.
-    store.record(&Digest::of(b"after"), &rec(2)).unwrap();
-    assert_eq!(store.lookup(&Digest::of(b"after")).unwrap(), Some(rec(2)));
+    store
+        .index()
+        .record(&Digest::of(b"after"), &rec(2))
+        .unwrap();
+    assert_eq!(
+        store.index().lookup(&Digest::of(b"after")).unwrap(),
+        Some(rec(2))
+    );
 }
 
 #[test]
@@ -62,10 +71,12 @@ fn two_processes_share_one_store() {
     let store = Store::open(dir.path()).unwrap();
     for i in (0..30u64).chain(1000..1030) {
         assert_eq!(
-            store.lookup(&Digest::of(&i.to_le_bytes())).unwrap(),
+            store.index().lookup(&Digest::of(&i.to_le_bytes())).unwrap(),
             Some(rec(i))
         );
-        assert!(store.has_blob(&Digest::of(format!("blob {i}").as_bytes())));
+        assert!(store
+            .blobs()
+            .has(&Digest::of(format!("blob {i}").as_bytes())));
     }
-    assert_eq!(store.tags().unwrap().len(), 2);
+    assert_eq!(store.tags().list().unwrap().len(), 2);
 }

@@ -19,9 +19,9 @@ fn journals(root: &Path) -> usize {
 
 fn commit(store: &Store, name: &str) -> SnapshotId {
     let id = SnapshotId(Digest::of(name.as_bytes()));
-    let p = store.prepare_snapshot().unwrap();
+    let p = store.snapshots().prepare().unwrap();
     std::fs::write(p.upper.join("f"), name).unwrap();
-    store.commit_snapshot(p, &id).unwrap();
+    store.snapshots().commit(p, &id).unwrap();
     id
 }
 
@@ -42,7 +42,10 @@ fn journal_lives_until_sync_or_drop() {
     assert_eq!(journals(dir.path()), 0, "dropping the handle syncs");
     let store = Store::open(dir.path()).unwrap();
     for id in [a, b, c] {
-        assert!(store.snapshot_path(&id).is_some(), "synced snapshots stay");
+        assert!(
+            store.snapshots().path(&id).is_some(),
+            "synced snapshots stay"
+        );
     }
 }
 
@@ -66,8 +69,8 @@ fn unsynced_snapshots_of_a_killed_process_are_dropped() {
     // journal lists (a cache miss), keeps the rest, and the store takes the snapshot again.
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(journals(dir.path()), 0);
-    assert!(store.snapshot_path(&unsynced).is_none());
-    assert!(store.snapshot_path(&kept).is_some());
+    assert!(store.snapshots().path(&unsynced).is_none());
+    assert!(store.snapshots().path(&kept).is_some());
     assert_eq!(commit(&store, "unsynced"), unsynced);
-    assert!(store.snapshot_path(&unsynced).is_some());
+    assert!(store.snapshots().path(&unsynced).is_some());
 }

@@ -14,21 +14,21 @@ fn cache_records_round_trip_and_survive_reopen() {
     };
     {
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.lookup(&key).unwrap(), None);
-        store.record(&key, &rec).unwrap();
-        assert_eq!(store.lookup(&key).unwrap(), Some(rec.clone()));
+        assert_eq!(store.index().lookup(&key).unwrap(), None);
+        store.index().record(&key, &rec).unwrap();
+        assert_eq!(store.index().lookup(&key).unwrap(), Some(rec.clone()));
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.lookup(&key).unwrap(), Some(rec.clone()));
+    assert_eq!(store.index().lookup(&key).unwrap(), Some(rec.clone()));
     // Replacing a record.
     let newer = CacheRecord {
         layers: vec![],
         created_unix: 1,
         ..Default::default()
     };
-    store.record(&key, &newer).unwrap();
-    assert_eq!(store.lookup(&key).unwrap(), Some(newer));
-    assert_eq!(store.lookup(&Digest::of(b"other")).unwrap(), None);
+    store.index().record(&key, &newer).unwrap();
+    assert_eq!(store.index().lookup(&key).unwrap(), Some(newer));
+    assert_eq!(store.index().lookup(&Digest::of(b"other")).unwrap(), None);
 }
 
 #[test]
@@ -41,11 +41,11 @@ fn layer_info_round_trips() {
     };
     {
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.layer_info(&id).unwrap(), None);
-        store.set_layer_info(&id, &info).unwrap();
+        assert_eq!(store.layer_info().get(&id).unwrap(), None);
+        store.layer_info().set(&id, &info).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.layer_info(&id).unwrap(), Some(info));
+    assert_eq!(store.layer_info().get(&id).unwrap(), Some(info));
 }
 
 #[test]
@@ -55,26 +55,26 @@ fn tags_set_list_sorted_remove() {
     let m2 = Digest::of(b"m2");
     {
         let store = Store::open(dir.path()).unwrap();
-        assert!(store.tags().unwrap().is_empty());
-        store.set_tag("zeta:1", &m1).unwrap();
-        store.set_tag("app:1.0", &m1).unwrap();
-        store.set_tag("app:latest", &m2).unwrap();
-        store.set_tag("app:1.0", &m2).unwrap(); // retag
+        assert!(store.tags().list().unwrap().is_empty());
+        store.tags().set("zeta:1", &m1).unwrap();
+        store.tags().set("app:1.0", &m1).unwrap();
+        store.tags().set("app:latest", &m2).unwrap();
+        store.tags().set("app:1.0", &m2).unwrap(); // retag
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.tag("app:1.0").unwrap(), Some(m2));
-    assert_eq!(store.tag("missing:1").unwrap(), None);
+    assert_eq!(store.tags().get("app:1.0").unwrap(), Some(m2));
+    assert_eq!(store.tags().get("missing:1").unwrap(), None);
     assert_eq!(
-        store.tags().unwrap(),
+        store.tags().list().unwrap(),
         vec![
             ("app:1.0".to_string(), m2),
             ("app:latest".to_string(), m2),
             ("zeta:1".to_string(), m1),
         ]
     );
-    assert!(store.remove_tag("app:latest").unwrap());
-    assert!(!store.remove_tag("app:latest").unwrap());
-    assert_eq!(store.tags().unwrap().len(), 2);
+    assert!(store.tags().remove("app:latest").unwrap());
+    assert!(!store.tags().remove("app:latest").unwrap());
+    assert_eq!(store.tags().list().unwrap().len(), 2);
 }
 
 #[test]
@@ -82,12 +82,12 @@ fn resolved_references_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let r = "docker.io/library/busybox:latest";
-    assert_eq!(store.resolved(r).unwrap(), None);
-    store.set_resolved(r, &Digest::of(b"bb")).unwrap();
-    assert_eq!(store.resolved(r).unwrap(), Some(Digest::of(b"bb")));
+    assert_eq!(store.resolved().get(r).unwrap(), None);
+    store.resolved().set(r, &Digest::of(b"bb")).unwrap();
+    assert_eq!(store.resolved().get(r).unwrap(), Some(Digest::of(b"bb")));
     drop(store);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.resolved(r).unwrap(), Some(Digest::of(b"bb")));
+    assert_eq!(store.resolved().get(r).unwrap(), Some(Digest::of(b"bb")));
 }
 
 #[test]
@@ -100,15 +100,16 @@ fn two_handles_on_one_root_share_the_index() {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
             std::thread::spawn(move || {
                 let key = Digest::of(&i.to_le_bytes());
-                s.record(
-                    &key,
-                    &CacheRecord {
-                        layers: vec![],
-                        created_unix: i,
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
+                s.index()
+                    .record(
+                        &key,
+                        &CacheRecord {
+                            layers: vec![],
+                            created_unix: i,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
             })
         })
         .collect();
@@ -116,7 +117,11 @@ fn two_handles_on_one_root_share_the_index() {
         h.join().unwrap();
     }
     for i in 0..16u64 {
-        let rec = b.lookup(&Digest::of(&i.to_le_bytes())).unwrap().unwrap();
+        let rec = b
+            .index()
+            .lookup(&Digest::of(&i.to_le_bytes()))
+            .unwrap()
+            .unwrap();
         assert_eq!(rec.created_unix, i);
     }
 }

@@ -18,21 +18,22 @@ fn layer_blob_round_trips_across_reopen() {
     let rec = blob_record(Digest::of(b"gz"));
     {
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.layer_blob(&diff_id).unwrap(), None);
-        store.set_layer_blob(&diff_id, &rec).unwrap();
+        assert_eq!(store.layer_blobs().get(&diff_id).unwrap(), None);
+        store.layer_blobs().set(&diff_id, &rec).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.layer_blob(&diff_id).unwrap(), Some(rec));
+    assert_eq!(store.layer_blobs().get(&diff_id).unwrap(), Some(rec));
 }
 
 #[test]
 fn prune_drops_records_of_removed_blobs_and_keeps_tagged_ones() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let kept_layer = store.put_blob(b"kept compressed layer").unwrap();
-    let gone_layer = store.put_blob(b"unreferenced compressed layer").unwrap();
+    let kept_layer = store.blobs().put(b"kept compressed layer").unwrap();
+    let gone_layer = store.blobs().put(b"unreferenced compressed layer").unwrap();
     let manifest = store
-        .put_blob(
+        .blobs()
+        .put(
             serde_json::json!({
                 "schemaVersion": 2,
                 "config": {"digest": Digest::of(b"no config").to_string(), "size": 1},
@@ -42,19 +43,21 @@ fn prune_drops_records_of_removed_blobs_and_keeps_tagged_ones() {
             .as_bytes(),
         )
         .unwrap();
-    store.set_tag("app:1", &manifest).unwrap();
+    store.tags().set("app:1", &manifest).unwrap();
     let (kept_id, gone_id) = (Digest::of(b"kept tar"), Digest::of(b"gone tar"));
     store
-        .set_layer_blob(&kept_id, &blob_record(kept_layer))
+        .layer_blobs()
+        .set(&kept_id, &blob_record(kept_layer))
         .unwrap();
     store
-        .set_layer_blob(&gone_id, &blob_record(gone_layer))
+        .layer_blobs()
+        .set(&gone_id, &blob_record(gone_layer))
         .unwrap();
-    store.prune_all().unwrap();
-    assert!(!store.has_blob(&gone_layer));
-    assert_eq!(store.layer_blob(&gone_id).unwrap(), None);
+    store.gc().prune_all().unwrap();
+    assert!(!store.blobs().has(&gone_layer));
+    assert_eq!(store.layer_blobs().get(&gone_id).unwrap(), None);
     assert_eq!(
-        store.layer_blob(&kept_id).unwrap(),
+        store.layer_blobs().get(&kept_id).unwrap(),
         Some(blob_record(kept_layer))
     );
 }

@@ -18,7 +18,7 @@ fn prepare_gives_empty_dirs_on_the_store_filesystem() {
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let p = store.prepare_snapshot().unwrap();
+    let p = store.snapshots().prepare().unwrap();
     assert!(p.upper.is_dir() && p.work.is_dir());
     assert_eq!(std::fs::read_dir(&p.upper).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(&p.work).unwrap().count(), 0);
@@ -26,7 +26,7 @@ fn prepare_gives_empty_dirs_on_the_store_filesystem() {
     let dev = |x: &std::path::Path| std::fs::metadata(x).unwrap().dev();
     assert_eq!(dev(&p.upper), dev(&dir.path().join("snapshots")));
     // Two preparations never share directories.
-    let q = store.prepare_snapshot().unwrap();
+    let q = store.snapshots().prepare().unwrap();
     assert_ne!(p.upper, q.upper);
 }
 
@@ -35,7 +35,7 @@ fn dropped_prepared_snapshot_leaves_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let p = store.prepare_snapshot().unwrap();
+    let p = store.snapshots().prepare().unwrap();
     std::fs::create_dir_all(p.upper.join("usr/lib")).unwrap();
     std::fs::write(p.upper.join("usr/lib/x"), b"x").unwrap();
     // A RUN may leave a directory without write permission.
@@ -55,13 +55,13 @@ fn commit_publishes_and_is_visible_only_after() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let id = SnapshotId(Digest::of(b"layer"));
-    assert_eq!(store.snapshot_path(&id), None);
-    let p = store.prepare_snapshot().unwrap();
+    assert_eq!(store.snapshots().path(&id), None);
+    let p = store.snapshots().prepare().unwrap();
     std::fs::write(p.upper.join("hello"), b"world").unwrap();
-    assert_eq!(store.snapshot_path(&id), None, "invisible while staging");
-    let path = store.commit_snapshot(p, &id).unwrap();
+    assert_eq!(store.snapshots().path(&id), None, "invisible while staging");
+    let path = store.snapshots().commit(p, &id).unwrap();
     assert_eq!(path, dir.path().join("snapshots").join(id.0.hex()));
-    assert_eq!(store.snapshot_path(&id), Some(path.clone()));
+    assert_eq!(store.snapshots().path(&id), Some(path.clone()));
     assert_eq!(std::fs::read(path.join("hello")).unwrap(), b"world");
     // The work dir goes in the background; it is gone once the handle has synced.
     store.sync().unwrap();
@@ -73,12 +73,12 @@ fn commit_twice_keeps_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let id = SnapshotId(Digest::of(b"same key"));
-    let p1 = store.prepare_snapshot().unwrap();
+    let p1 = store.snapshots().prepare().unwrap();
     std::fs::write(p1.upper.join("f"), b"first").unwrap();
-    let p2 = store.prepare_snapshot().unwrap();
+    let p2 = store.snapshots().prepare().unwrap();
     std::fs::write(p2.upper.join("f"), b"second").unwrap();
-    let a = store.commit_snapshot(p1, &id).unwrap();
-    let b = store.commit_snapshot(p2, &id).unwrap();
+    let a = store.snapshots().commit(p1, &id).unwrap();
+    let b = store.snapshots().commit(p2, &id).unwrap();
     assert_eq!(a, b);
     assert_eq!(std::fs::read(a.join("f")).unwrap(), b"first");
     store.sync().unwrap();
@@ -94,9 +94,9 @@ fn racing_commits_of_one_id_both_succeed() {
         .map(|i| {
             let s = store.clone();
             std::thread::spawn(move || {
-                let p = s.prepare_snapshot().unwrap();
+                let p = s.snapshots().prepare().unwrap();
                 std::fs::write(p.upper.join("who"), format!("{i}")).unwrap();
-                s.commit_snapshot(p, &id).unwrap()
+                s.snapshots().commit(p, &id).unwrap()
             })
         })
         .collect();
@@ -113,11 +113,11 @@ fn snapshots_survive_reopen() {
     let id = SnapshotId(Digest::of(b"persist"));
     {
         let store = Store::open(dir.path()).unwrap();
-        let p = store.prepare_snapshot().unwrap();
+        let p = store.snapshots().prepare().unwrap();
         std::fs::write(p.upper.join("a"), b"1").unwrap();
-        store.commit_snapshot(p, &id).unwrap();
+        store.snapshots().commit(p, &id).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let path = store.snapshot_path(&id).unwrap();
+    let path = store.snapshots().path(&id).unwrap();
     assert_eq!(std::fs::read(path.join("a")).unwrap(), b"1");
 }

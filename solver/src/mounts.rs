@@ -4,7 +4,7 @@
 //! | mount | resolved to |
 //! |---|---|
 //! | bind | [`MountSource::Layers`]: the snapshot layers of input `source`, read-only unless `readwrite` |
-//! | cache | [`MountSource::Dir`]: a directory leased from the store (`Store::cache_mount`), created on first use (seeded from `from`), or its `subdir` |
+//! | cache | [`MountSource::Dir`]: a directory leased from the store (`store.cache_mounts().lease`), created on first use (seeded from `from`), or its `subdir` |
 //! | tmpfs | [`MountSource::Tmpfs`] |
 //! | secret | [`MountSource::File`] ([`crate::ports::SecretFile`]) with the secret's bytes; `env` adds `NAME=value` to the executed op's env |
 //! | ssh | [`MountSource::Socket`]: a proxy socket with the mount's owner and mode, forwarding to the agent; `SSH_AUTH_SOCK` names the first one |
@@ -199,7 +199,8 @@ pub(crate) fn prepare(
                     gid: c.gid,
                 };
                 let lease = store
-                    .cache_mount(&req, &|| cancel.is_cancelled(), &seed)
+                    .cache_mounts()
+                    .lease(&req, &|| cancel.is_cancelled(), &seed)
                     .map_err(|e| MountError::Cache(Box::new(e)))?;
                 let dir = cache_subdir(lease.path(), c)?;
                 out.mounts.push(ResolvedMount {
@@ -348,7 +349,8 @@ fn layer_paths(
         .iter()
         .map(|l| {
             store
-                .snapshot_path(l)
+                .snapshots()
+                .path(l)
                 .ok_or_else(|| MountError::MissingSnapshot {
                     target: target.to_string(),
                     id: *l,

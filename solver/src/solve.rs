@@ -149,7 +149,7 @@ impl Solver {
             let e = MountError::InsecureNotAllowed.into();
             return Err(vertex_error(&graph, id, vec![], None, e));
         }
-        let logs = self.store.create_build_logs().map_err(SolveError::Logs)?;
+        let logs = self.store.logs().create().map_err(SolveError::Logs)?;
         let build = Arc::new(Build {
             cancel: CancelToken::new(),
             logs: logs.dir,
@@ -158,7 +158,7 @@ impl Solver {
         let result = self.solve_graph(&graph, &events, &build).await;
         let hits = std::mem::take(&mut *build.hits.lock().unwrap_or_else(|e| e.into_inner()));
         // Best effort: last-use stamps only order garbage collection.
-        let _ = self.store.touch(&hits, now_unix());
+        let _ = self.store.index().touch(&hits, now_unix());
         // A build whose steps printed nothing (all cached, say) keeps no empty log directory;
         // removing a directory that holds logs fails, and that is the point.
         let _ = std::fs::remove_dir(&build.logs);
@@ -510,7 +510,7 @@ impl Solver {
             let selections = keyed.selections.clone();
             let (step, reasons) = tokio::task::spawn_blocking(move || {
                 let step = with_copies(step, &selections);
-                let recorded = this.store.step_inputs(&identity).ok().flatten();
+                let recorded = this.store.steps().inputs(&identity).ok().flatten();
                 let before = Recorded::parse(recorded.as_deref());
                 let reasons = explain(&before, &step, false);
                 (step, reasons)
@@ -570,14 +570,15 @@ impl Solver {
                 name: record_name,
                 last_used_unix: 0,
             };
-            if let Err(e) = this
-                .store
-                .record_step(&key, &record, Some((&identity, &step_bytes)))
+            if let Err(e) =
+                this.store
+                    .index()
+                    .record_step(&key, &record, Some((&identity, &step_bytes)))
             {
                 // Nothing names the layer this step just published (e.g. the index could not
                 // grow on a full disk): take it back rather than leave it for `prune --all`.
                 if let Some(top) = layers.last().filter(|l| l.0 == key) {
-                    let _ = this.store.retract_snapshot(top);
+                    let _ = this.store.snapshots().retract(top);
                 }
                 return Err(e.into());
             }
@@ -627,13 +628,13 @@ impl Solver {
 
     /// The recorded layers of `key`, if every snapshot is still in the store.
     fn cached(&self, key: &Digest) -> Result<Option<Vec<SnapshotId>>, VertexError> {
-        let Some(record) = self.store.lookup(key)? else {
+        let Some(record) = self.store.index().lookup(key)? else {
             return Ok(None);
         };
         if record
             .layers
             .iter()
-            .all(|l| self.store.snapshot_path(l).is_some())
+            .all(|l| self.store.snapshots().path(l).is_some())
         {
             Ok(Some(record.layers))
         } else {
@@ -649,9 +650,9 @@ impl Solver {
     ) -> Result<SnapshotId, VertexError> {
         let id = SnapshotId(keyed.key);
         if keyed.rerun {
-            self.store.replace_snapshot(prepared, &id)?;
+            self.store.snapshots().replace(prepared, &id)?;
         } else {
-            self.store.commit_snapshot(prepared, &id)?;
+            self.store.snapshots().commit(prepared, &id)?;
         }
         Ok(id)
     }
@@ -661,7 +662,8 @@ impl Solver {
             .iter()
             .map(|l| {
                 self.store
-                    .snapshot_path(l)
+                    .snapshots()
+                    .path(l)
                     .ok_or(VertexError::MissingSnapshot(*l))
             })
             .collect()
@@ -670,7 +672,7 @@ impl Solver {
     /// `e` marked [`VertexError::StoreFull`] when the store's filesystem is full now, while
     /// the failed step's partial layer still takes its room.
     fn store_full(&self, e: VertexError) -> VertexError {
-        if self.store.is_full() {
+        if self.store.space().is_full() {
             VertexError::StoreFull {
                 store: self.store.root().to_path_buf(),
                 source: Box::new(e),
@@ -697,7 +699,7 @@ impl Solver {
                 Ok(self.images.pull(resolved)?)
             }
             Op::Http(_) | Op::Git(_) => {
-                let prepared = self.store.prepare_snapshot()?;
+                let prepared = self.store.snapshots().prepare()?;
                 crate::remote::materialize(
                     &self.store,
                     op,
@@ -710,7 +712,7 @@ impl Solver {
             Op::Exec(exec) => {
                 let root = &inputs[0].layers;
                 let paths = self.layer_paths(root)?;
-                let prepared = self.store.prepare_snapshot()?;
+                let prepared = self.store.snapshots().prepare()?;
                 let mounts =
                     crate::mounts::prepare(&self.store, exec, inputs, &self.resources, cancel)?;
                 self.executor
@@ -740,7 +742,7 @@ impl Solver {
             Op::File(file) => {
                 let root = &inputs[0].layers;
                 let dest = MergedView::new(self.layer_paths(root)?);
-                let prepared = self.store.prepare_snapshot()?;
+                let prepared = self.store.snapshots().prepare()?;
                 let runner = FileOpRunner::new(&dest, &prepared.upper);
                 for (n, action) in file.actions.iter().enumerate() {
                     let view;

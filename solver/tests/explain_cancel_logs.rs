@@ -240,6 +240,7 @@ fn explains_no_cache_and_a_pruned_result() {
         vec![MissReason::NoCache]
     );
     w.store
+        .gc()
         .prune(&rbuild_cache::PruneOptions::default())
         .unwrap();
     let (r, events) = w.solve(graph(&[]), true);
@@ -305,7 +306,7 @@ fn a_failure_cancels_running_steps_and_leaves_nothing_half_written() {
         .unwrap()
         .collect();
     assert!(tmp.is_empty(), "staging left behind: {tmp:?}");
-    assert!(w.store.cache_records().unwrap().is_empty());
+    assert!(w.store.index().all().unwrap().is_empty());
 }
 
 #[test]
@@ -333,7 +334,7 @@ fn every_line_of_a_failed_step_is_in_its_log_file() {
     else {
         panic!("expected a failure with a log path: {r:?}");
     };
-    assert!(path.starts_with(w.store.logs_dir()), "{}", path.display());
+    assert!(path.starts_with(w.store.logs().dir()), "{}", path.display());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "about to fail\n");
     assert_eq!(log_tail, vec!["about to fail".to_string()]);
     // The step before it printed 500 lines; all of them are in its own log file.
@@ -352,8 +353,8 @@ fn every_line_of_a_failed_step_is_in_its_log_file() {
 fn a_build_that_prints_nothing_keeps_no_log_directory() {
     let w = World::new();
     w.solve(graph(&[]), false).0.unwrap();
-    assert_eq!(w.store.build_logs().unwrap().len(), 1);
+    assert_eq!(w.store.logs().list().unwrap().len(), 1);
     // All cached: nothing printed, no new directory.
     w.solve(graph(&[]), false).0.unwrap();
-    assert_eq!(w.store.build_logs().unwrap().len(), 1);
+    assert_eq!(w.store.logs().list().unwrap().len(), 1);
 }

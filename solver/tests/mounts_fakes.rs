@@ -217,9 +217,9 @@ fn cache_dir_survives_builds_and_no_cache_but_not_the_layer() {
         std::fs::read_to_string(dir.join("log")).unwrap(),
         "run\nrun\n"
     );
-    let top = w.store.snapshot_path(r2.layers.last().unwrap()).unwrap();
+    let top = w.store.snapshots().path(r2.layers.last().unwrap()).unwrap();
     assert_eq!(std::fs::read_dir(top).unwrap().count(), 0, "layer is empty");
-    assert_eq!(w.store.cache_mounts_usage().unwrap().len(), 1);
+    assert_eq!(w.store.cache_mounts().usage().unwrap().len(), 1);
 }
 
 #[test]

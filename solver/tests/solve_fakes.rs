@@ -110,7 +110,7 @@ impl World {
     fn read(&self, layers: &[SnapshotId], path: &str) -> Option<String> {
         let paths = layers
             .iter()
-            .map(|l| self.store.snapshot_path(l).unwrap())
+            .map(|l| self.store.snapshots().path(l).unwrap())
             .collect();
         let view = rbuild_cache::merged::MergedView::new(paths);
         let e = view.lookup(Path::new(path)).unwrap()?;

@@ -34,11 +34,11 @@ fn die() -> ! {
 }
 
 fn killed_mid_work(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
-    store.put_blob(b"committed before the kill")?;
-    store.record(&Digest::of(b"done"), &rec(1))?;
-    let p = store.prepare_snapshot()?;
+    store.blobs().put(b"committed before the kill")?;
+    store.index().record(&Digest::of(b"done"), &rec(1))?;
+    let p = store.snapshots().prepare()?;
     std::fs::write(p.upper.join("half"), b"unfinished layer")?;
-    let mut w = store.blob_writer()?;
+    let mut w = store.blobs().writer()?;
     w.write_all(b"unfinished blob")?;
     w.flush()?;
     // With the index open, a snapshot staged and a blob half written.
@@ -47,21 +47,31 @@ fn killed_mid_work(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
 
 fn writer(store: &Store, base: u64) -> Result<(), Box<dyn std::error::Error>> {
     for i in base..base + 30 {
-        store.record(&Digest::of(&i.to_le_bytes()), &rec(i))?;
-        store.put_blob(format!("blob {i}").as_bytes())?;
-        store.put_blob(b"same in both")?;
-        if store.lookup(&Digest::of(&i.to_le_bytes()))?.is_none() {
+        store
+            .index()
+            .record(&Digest::of(&i.to_le_bytes()), &rec(i))?;
+        store.blobs().put(format!("blob {i}").as_bytes())?;
+        store.blobs().put(b"same in both")?;
+        if store
+            .index()
+            .lookup(&Digest::of(&i.to_le_bytes()))?
+            .is_none()
+        {
             return Err(format!("record {i} not found right after writing it").into());
         }
     }
-    store.set_tag(&format!("img:{base}"), &Digest::of(b"m"))?;
+    store
+        .tags()
+        .set(&format!("img:{base}"), &Digest::of(b"m"))?;
     Ok(())
 }
 
 fn commits_and_dies(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
-    let p = store.prepare_snapshot()?;
+    let p = store.snapshots().prepare()?;
     std::fs::write(p.upper.join("f"), "unsynced")?;
-    store.commit_snapshot(p, &SnapshotId(Digest::of(b"unsynced")))?;
+    store
+        .snapshots()
+        .commit(p, &SnapshotId(Digest::of(b"unsynced")))?;
     // Before the handle's final sync.
     die()
 }

@@ -122,7 +122,7 @@ pub(crate) fn export(
             tag_image(store, name, &image.manifest_digest).map_err(oci(ExportStep::Name))?;
         }
     }
-    let stored_size = std::fs::metadata(store.blob_path(&image.manifest_digest))
+    let stored_size = std::fs::metadata(store.blobs().path(&image.manifest_digest))
         .map(|m| m.len())
         .unwrap_or(0);
     let mut reported = Reported {

@@ -71,7 +71,7 @@ pub(crate) fn auto_gc(store: &Store, settings: &GcSettings, events: &EventSink) 
         GcSettings::KeepStorage(limit) => *limit,
         GcSettings::Invalid(e) => return warn(e.clone().into()),
     };
-    match store.disk_usage() {
+    match store.usage().totals() {
         Ok(u) if u.total() <= limit => return,
         Ok(_) => {}
         Err(e) => return warn(e.into()),
@@ -81,7 +81,7 @@ pub(crate) fn auto_gc(store: &Store, settings: &GcSettings, events: &EventSink) 
         now_unix: now_unix(),
         ..PruneOptions::default()
     };
-    match store.prune(&opts) {
+    match store.gc().prune(&opts) {
         Ok(report) => events(BuildEvent::AutoGc {
             keep_storage: limit,
             report,

@@ -5,7 +5,7 @@
 //! 1. the local image store: a tag equal to the reference's familiar name (`busybox:latest`)
 //!    or full name (`docker.io/library/busybox:latest`), or a digest-pinned reference whose
 //!    manifest is already stored;
-//! 2. the resolved-reference memo (`Store::resolved`), keyed by reference *and* platform
+//! 2. the resolved-reference memo (`store.resolved()`), keyed by reference *and* platform
 //!    (`docker.io/library/busybox:latest|linux/amd64`), when its manifest and config are stored;
 //! 3. the registry (mirrors first), storing the manifest (and index) and config blobs and
 //!    recording the memo.
@@ -155,24 +155,26 @@ impl RegistrySource {
         for name in [reference.familiar(), reference.to_string()] {
             let tagged = self
                 .store
-                .tag(&name)
+                .tags()
+                .get(&name)
                 .map_err(store_err(format!("look up tag {name}")))?;
             if let Some(digest) = tagged {
                 return self.stored_image(reference, platform, &digest).map(Some);
             }
         }
-        let pinned = reference.digest.filter(|d| self.store.has_blob(d));
+        let pinned = reference.digest.filter(|d| self.store.blobs().has(d));
         let memo = match pinned {
             Some(d) => Some(d),
             None => {
                 let key = Self::memo_key(reference, platform);
                 self.store
-                    .resolved(&key)
+                    .resolved()
+                    .get(&key)
                     .map_err(store_err(format!("look up resolved reference {key}")))?
             }
         };
         match memo {
-            Some(d) if self.store.has_blob(&d) => {
+            Some(d) if self.store.blobs().has(&d) => {
                 self.stored_image(reference, platform, &d).map(Some)
             }
             _ => Ok(None),
@@ -188,7 +190,8 @@ impl RegistrySource {
     ) -> Result<ResolvedImage, PullError> {
         let bytes = self
             .store
-            .read_blob(digest)
+            .blobs()
+            .read(digest)
             .map_err(store_err(format!("read manifest {digest}")))?;
         let manifest_digest = match classify(None, &bytes).map(|(k, _)| k) {
             Some(ManifestKind::Image) => *digest,
@@ -223,9 +226,10 @@ impl RegistrySource {
         reference: &ImageRef,
         manifest_digest: &Digest,
     ) -> Result<(ImageManifest, ParsedConfig), PullError> {
-        let manifest_bytes = if self.store.has_blob(manifest_digest) {
+        let manifest_bytes = if self.store.blobs().has(manifest_digest) {
             self.store
-                .read_blob(manifest_digest)
+                .blobs()
+                .read(manifest_digest)
                 .map_err(store_err(format!("read manifest {manifest_digest}")))?
         } else {
             let raw = self
@@ -245,9 +249,10 @@ impl RegistrySource {
         desc: &Descriptor,
     ) -> Result<ParsedConfig, PullError> {
         let digest = desc.digest;
-        let bytes = if self.store.has_blob(&digest) {
+        let bytes = if self.store.blobs().has(&digest) {
             self.store
-                .read_blob(&digest)
+                .blobs()
+                .read(&digest)
                 .map_err(store_err(format!("read config {digest}")))?
         } else {
             let bytes = self
@@ -261,7 +266,8 @@ impl RegistrySource {
 
     fn put(&self, bytes: &[u8], what: &str) -> Result<Digest, PullError> {
         self.store
-            .put_blob(bytes)
+            .blobs()
+            .put(bytes)
             .map_err(store_err(format!("store {what} {}", Digest::of(bytes))))
     }
 
@@ -280,7 +286,8 @@ impl RegistrySource {
         let config = self.config_blob(reference, &manifest.config)?;
         let key = Self::memo_key(reference, platform);
         self.store
-            .set_resolved(&key, &manifest_digest)
+            .resolved()
+            .set(&key, &manifest_digest)
             .map_err(store_err(format!("record resolved reference {key}")))?;
         Ok(ResolvedImage {
             reference: reference.clone(),
@@ -310,7 +317,7 @@ impl RegistrySource {
             .iter()
             .zip(config.diff_ids.iter().copied())
             .filter(|(_, diff_id)| seen.insert(*diff_id))
-            .filter(|(_, diff_id)| self.store.snapshot_path(&SnapshotId(*diff_id)).is_none())
+            .filter(|(_, diff_id)| self.store.snapshots().path(&SnapshotId(*diff_id)).is_none())
             .collect();
         let next = AtomicUsize::new(0);
         let failure: Mutex<Option<PullError>> = Mutex::new(None);
@@ -357,13 +364,15 @@ impl RegistrySource {
     fn record_layer_blob(&self, layer: &Descriptor, diff_id: &Digest) -> Result<(), PullError> {
         let known = self
             .store
-            .layer_blob(diff_id)
+            .layer_blobs()
+            .get(diff_id)
             .map_err(store_err(format!("read layer blob record {diff_id}")))?;
-        if known.is_some_and(|b| self.store.has_blob(&b.digest)) {
+        if known.is_some_and(|b| self.store.blobs().has(&b.digest)) {
             return Ok(());
         }
         self.store
-            .set_layer_blob(
+            .layer_blobs()
+            .set(
                 diff_id,
                 &LayerBlob {
                     digest: layer.digest,
@@ -383,10 +392,11 @@ impl RegistrySource {
     ) -> Result<(), PullError> {
         let digest = layer.digest;
         let mut attempt = 1;
-        while !self.store.has_blob(&digest) {
+        while !self.store.blobs().has(&digest) {
             let mut writer = self
                 .store
-                .blob_writer()
+                .blobs()
+                .writer()
                 .map_err(store_err(format!("stage layer {digest}")))?;
             match self
                 .client
@@ -405,7 +415,7 @@ impl RegistrySource {
                 Err(e) => return Err(e.into()),
             }
         }
-        let path = self.store.blob_path(&digest);
+        let path = self.store.blobs().path(&digest);
         let file = File::open(&path).map_err(|source| PullError::OpenBlob {
             path: path.clone(),
             source,
@@ -413,7 +423,8 @@ impl RegistrySource {
         let id = SnapshotId(*diff_id);
         let prepared = self
             .store
-            .prepare_snapshot()
+            .snapshots()
+            .prepare()
             .map_err(store_err(format!("prepare snapshot for layer {digest}")))?;
         let unpacked = crate::layer::unpack(BufReader::new(file), &prepared.upper)?;
         if unpacked.diff_id != *diff_id {
@@ -424,10 +435,12 @@ impl RegistrySource {
             });
         }
         self.store
-            .commit_snapshot(prepared, &id)
+            .snapshots()
+            .commit(prepared, &id)
             .map_err(store_err(format!("commit snapshot {diff_id}")))?;
         self.store
-            .set_layer_info(
+            .layer_info()
+            .set(
                 &id,
                 &LayerInfo {
                     diff_id: *diff_id,
@@ -505,10 +518,11 @@ mod tests {
             RegistrySource::new(store.clone(), cfg).with_credentials(DockerCredentials::default());
         let reference = ImageRef::parse("busybox").unwrap();
         let resolved = source.resolve(&reference, &amd64()).unwrap();
-        assert!(store.has_blob(&resolved.manifest_digest));
+        assert!(store.blobs().has(&resolved.manifest_digest));
         assert_eq!(
             store
-                .resolved("docker.io/library/busybox:latest|linux/amd64")
+                .resolved()
+                .get("docker.io/library/busybox:latest|linux/amd64")
                 .unwrap(),
             Some(resolved.manifest_digest)
         );
@@ -518,17 +532,22 @@ mod tests {
         let ids = source.pull(&resolved).unwrap();
         assert!(!ids.is_empty());
         for id in &ids {
-            let path = store.snapshot_path(id).expect("snapshot committed");
-            let info = store.layer_info(id).unwrap().expect("layer info recorded");
+            let path = store.snapshots().path(id).expect("snapshot committed");
+            let info = store
+                .layer_info()
+                .get(id)
+                .unwrap()
+                .expect("layer info recorded");
             assert_eq!(info.diff_id, id.0);
             let blob = store
-                .layer_blob(&id.0)
+                .layer_blobs()
+                .get(&id.0)
                 .unwrap()
                 .expect("layer blob recorded");
-            assert!(store.has_blob(&blob.digest));
+            assert!(store.blobs().has(&blob.digest));
             assert!(path.is_dir());
         }
-        let top = store.snapshot_path(&ids[0]).unwrap();
+        let top = store.snapshots().path(&ids[0]).unwrap();
         assert!(top.join("bin").exists(), "busybox layer has /bin");
         // Pulling again finds every snapshot in place.
         assert_eq!(source.pull(&resolved).unwrap(), ids);
@@ -547,13 +566,17 @@ mod tests {
         assert!(err.to_string().starts_with("busybox:latest: "), "{err}");
 
         // A local tag wins over the registry, by familiar or full name.
-        store.set_tag("mine:1", &resolved.manifest_digest).unwrap();
+        store
+            .tags()
+            .set("mine:1", &resolved.manifest_digest)
+            .unwrap();
         let local = offline
             .resolve(&ImageRef::parse("mine:1").unwrap(), &amd64())
             .unwrap();
         assert_eq!(local.manifest_digest, resolved.manifest_digest);
         store
-            .set_tag("example.com/team/app:2", &resolved.manifest_digest)
+            .tags()
+            .set("example.com/team/app:2", &resolved.manifest_digest)
             .unwrap();
         let local = offline
             .resolve(
@@ -575,7 +598,7 @@ mod tests {
             .with_credentials(DockerCredentials::default());
         let image = ImageRef::parse(&format!("{addr}/busybox:latest")).unwrap();
         let resolved = source.resolve(&image, &amd64()).unwrap();
-        assert!(store.has_blob(&resolved.manifest_digest));
+        assert!(store.blobs().has(&resolved.manifest_digest));
         let err = source
             .resolve(
                 &ImageRef::parse(&format!("{addr}/library/nope")).unwrap(),
@@ -669,11 +692,12 @@ mod tests {
             .filter(|r| r.target.ends_with(&good.to_string()))
             .count();
         assert_eq!(layer_gets, 1);
-        let snap = store.snapshot_path(&ids[0]).unwrap();
+        let snap = store.snapshots().path(&ids[0]).unwrap();
         assert_eq!(std::fs::read(snap.join("hello.txt")).unwrap(), b"hello");
         // The blob the layer came as is recorded for images built on it.
         let blob = store
-            .layer_blob(&good)
+            .layer_blobs()
+            .get(&good)
             .unwrap()
             .expect("layer blob recorded");
         assert_eq!((blob.digest, blob.size), (good, layer.len() as u64));
@@ -689,7 +713,7 @@ mod tests {
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();
         assert!(err.to_string().contains("diff_id"), "{err}");
-        assert!(store.snapshot_path(&SnapshotId(wrong)).is_none());
+        assert!(store.snapshots().path(&SnapshotId(wrong)).is_none());
     }
 
     #[test]
@@ -710,6 +734,6 @@ mod tests {
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();
         assert!(err.to_string().contains("503 Service Unavailable"), "{err}");
-        assert!(!store2.has_blob(&good));
+        assert!(!store2.blobs().has(&good));
     }
 }

@@ -21,10 +21,10 @@ fn tool(name: &str) -> bool {
 
 /// Makes a snapshot with id H(key) whose content `fill` writes.
 fn snapshot(store: &Store, key: &str, fill: impl FnOnce(&Path)) -> SnapshotId {
-    let p = store.prepare_snapshot().unwrap();
+    let p = store.snapshots().prepare().unwrap();
     fill(&p.upper);
     let id = SnapshotId(Digest::of(key.as_bytes()));
-    store.commit_snapshot(p, &id).unwrap();
+    store.snapshots().commit(p, &id).unwrap();
     id
 }
 
@@ -90,13 +90,14 @@ fn fixture() -> Fixture {
 fn commit_keeps_empty_layers_and_tags() {
     let f = fixture();
     let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
-    let m = ImageManifest::parse(&f.store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
+    let m =
+        ImageManifest::parse(&f.store.blobs().read(&img.manifest_digest).unwrap(), "m").unwrap();
     // As BuildKit: a step that changed nothing keeps its layer, the empty tar.
     assert_eq!(m.layers.len(), 3, "the empty RUN layer is kept");
     let empty_tar = rbuild_types::Digest::of(&[0u8; 1024]);
     assert_eq!(m.layers[2].digest, empty_tar);
     assert!(m.layers.iter().all(|l| l.media_type == OCI_LAYER));
-    let c = config::parse(&f.store.read_blob(&img.config_digest).unwrap(), "c").unwrap();
+    let c = config::parse(&f.store.blobs().read(&img.config_digest).unwrap(), "c").unwrap();
     assert_eq!(
         c.diff_ids,
         m.layers.iter().map(|l| l.digest).collect::<Vec<_>>()
@@ -144,9 +145,10 @@ fn source_date_epoch_clamps_built_layers() {
         mtime_clamp: Some(1_000),
     };
     let img = rbuild_oci::images::commit_image_with(&f.store, &f.layers, &f.config, &opts).unwrap();
-    let m = ImageManifest::parse(&f.store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
+    let m =
+        ImageManifest::parse(&f.store.blobs().read(&img.manifest_digest).unwrap(), "m").unwrap();
     for l in &m.layers {
-        let bytes = f.store.read_blob(&l.digest).unwrap();
+        let bytes = f.store.blobs().read(&l.digest).unwrap();
         for e in testutil::list(&bytes[..]).unwrap() {
             assert!(e.mtime <= 1_000);
         }
@@ -381,19 +383,20 @@ fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig
         .unwrap();
     let blob = |d: &Digest| fs::read(layout.join("blobs/sha256").join(d.hex())).unwrap();
     let m = ImageManifest::parse(&blob(&md), "busybox").unwrap();
-    store.put_blob(&blob(&md)).unwrap();
-    store.put_blob(&blob(&m.config.digest)).unwrap();
+    store.blobs().put(&blob(&md)).unwrap();
+    store.blobs().put(&blob(&m.config.digest)).unwrap();
     let c = config::parse(&blob(&m.config.digest), "busybox config").unwrap();
     let mut snaps = Vec::new();
     for (layer, diff_id) in m.layers.iter().zip(&c.diff_ids) {
-        store.put_blob(&blob(&layer.digest)).unwrap();
-        let p = store.prepare_snapshot().unwrap();
+        store.blobs().put(&blob(&layer.digest)).unwrap();
+        let p = store.snapshots().prepare().unwrap();
         let got = unpack(&blob(&layer.digest)[..], &p.upper).unwrap();
         assert_eq!(got.diff_id, *diff_id, "unpack computes the diff_id");
         let id = SnapshotId(*diff_id);
-        store.commit_snapshot(p, &id).unwrap();
+        store.snapshots().commit(p, &id).unwrap();
         store
-            .set_layer_info(
+            .layer_info()
+            .set(
                 &id,
                 &LayerInfo {
                     diff_id: got.diff_id,
@@ -403,7 +406,8 @@ fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig
             .unwrap();
         // What `source.rs` records when it pulls a layer.
         store
-            .set_layer_blob(
+            .layer_blobs()
+            .set(
                 diff_id,
                 &LayerBlob {
                     digest: layer.digest,
@@ -428,17 +432,18 @@ fn base_layers_are_reused_not_recompressed() {
     let Some((base_md, mut layers, mut cfg)) = import_busybox(&store) else {
         return;
     };
-    let base = ImageManifest::parse(&store.read_blob(&base_md).unwrap(), "base").unwrap();
+    let base = ImageManifest::parse(&store.blobs().read(&base_md).unwrap(), "base").unwrap();
     layers.push(snapshot(&store, "mine", |d| {
         fs::write(d.join("hello.txt"), b"hi").unwrap()
     }));
     cfg.history.push(hist("COPY hello.txt /", false));
     // Pulled images need not be tagged: the base blob is found by its layer_blobs record.
     assert!(store
-        .remove_tag("docker.io/library/busybox:latest")
+        .tags()
+        .remove("docker.io/library/busybox:latest")
         .unwrap());
     let img = commit_image(&store, &layers, &cfg, Some(1_700_000_000)).unwrap();
-    let m = ImageManifest::parse(&store.read_blob(&img.manifest_digest).unwrap(), "m").unwrap();
+    let m = ImageManifest::parse(&store.blobs().read(&img.manifest_digest).unwrap(), "m").unwrap();
     assert_eq!(m.layers.len(), 2);
     assert_eq!(
         m.layers[0].digest, base.layers[0].digest,
@@ -504,7 +509,7 @@ fn exported_archives_import_back() {
             archive.display()
         );
         for l in &loaded.manifest.layers {
-            assert!(store.has_blob(&l.digest));
+            assert!(store.blobs().has(&l.digest));
         }
     }
     let bad = out.path().join("bad.tar");
@@ -541,14 +546,14 @@ fn distribution_form_with_docker_media_types_and_levels() {
         d.manifest.config.media_type,
         "application/vnd.docker.container.image.v1+json"
     );
-    let c = config::parse(&f.store.read_blob(&img.config_digest).unwrap(), "c").unwrap();
+    let c = config::parse(&f.store.blobs().read(&img.config_digest).unwrap(), "c").unwrap();
     for (layer, diff_id) in d.manifest.layers.iter().zip(&c.diff_ids) {
         assert_eq!(
             layer.media_type,
             "application/vnd.docker.image.rootfs.diff.tar.gzip"
         );
         let scratch = tempfile::tempdir().unwrap();
-        let blob = fs::File::open(f.store.blob_path(&layer.digest)).unwrap();
+        let blob = fs::File::open(f.store.blobs().path(&layer.digest)).unwrap();
         assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, *diff_id);
     }
     // Deterministic whatever the thread count; zstd forces OCI media types.

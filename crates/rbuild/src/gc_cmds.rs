@@ -90,11 +90,11 @@ pub fn options(args: &PruneArgs) -> Result<PruneOptions, CliError> {
 pub fn prune(root: &Path, args: &PruneArgs) -> Result<(), CliError> {
     let opts = options(args)?;
     let store = open(root)?;
-    let report = store.prune(&opts)?;
+    let report = store.gc().prune(&opts)?;
     println!("{report}");
     if args.all {
         // Like BuildKit's prune --all: cache mounts nobody holds go too.
-        let m = store.prune_cache_mounts()?;
+        let m = store.cache_mounts().prune()?;
         if m.removed > 0 {
             println!(
                 "removed {} cache mounts; {} bytes freed",
@@ -126,9 +126,9 @@ const DU_RECORDS: usize = 15;
 /// `rbuild du`.
 pub fn du(root: &Path) -> Result<(), CliError> {
     let store = open(root)?;
-    let d = store.usage_detail()?;
+    let d = store.usage().detail()?;
     let t = &d.totals;
-    let mounts: u64 = store.cache_mounts_usage()?.iter().map(|m| m.size).sum();
+    let mounts: u64 = store.cache_mounts().usage()?.iter().map(|m| m.size).sum();
     println!("{:<20} {:>10}", "TYPE", "SIZE");
     for (kind, size) in [
         ("snapshots (built)", d.built_snapshots),

@@ -74,7 +74,8 @@ fn layer_sizes(store: &Store, image: &LoadedImage) -> Vec<u64> {
                 return layer.size;
             }
             store
-                .layer_info(&SnapshotId(*diff_id))
+                .layer_info()
+                .get(&SnapshotId(*diff_id))
                 .ok()
                 .flatten()
                 .map_or(layer.size, |i| i.size)
@@ -84,7 +85,7 @@ fn layer_sizes(store: &Store, image: &LoadedImage) -> Vec<u64> {
 
 /// Tags (familiar form) pointing at `image`'s manifest.
 fn repo_tags(store: &Store, image: &LoadedImage) -> Result<Vec<String>, CliError> {
-    let tags = store.tags()?;
+    let tags = store.tags().list()?;
     Ok(tags
         .into_iter()
         .filter(|(_, d)| *d == image.manifest_digest)
@@ -235,7 +236,7 @@ pub fn save(
         let image = load(&store, r)?;
         // A name keeps its tag in the archive; an id or digest saves the image unnamed.
         let names = match ImageRef::parse(r) {
-            Ok(name) if store.tag(&name.to_string()).ok().flatten().is_some() => {
+            Ok(name) if store.tags().get(&name.to_string()).ok().flatten().is_some() => {
                 vec![name.to_string()]
             }
             _ => Vec::new(),

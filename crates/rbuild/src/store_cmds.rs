@@ -71,9 +71,10 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), CliError> {
     let store = open(root)?;
     let src = full_name(source)?;
     let manifest = store
-        .tag(&src)?
+        .tags()
+        .get(&src)?
         .ok_or_else(|| CliError::NoSuchImage(source.to_string()))?;
-    Ok(store.set_tag(&full_name(target)?, &manifest)?)
+    Ok(store.tags().set(&full_name(target)?, &manifest)?)
 }
 
 /// Untags every name it can, like `docker rmi`: a missing name is reported and the others are
@@ -82,7 +83,7 @@ pub fn rmi(root: &Path, names: &[String]) -> Result<(), CliError> {
     let store = open(root)?;
     let mut missing = Vec::new();
     for name in names {
-        let removed = store.remove_tag(&full_name(name)?)?;
+        let removed = store.tags().remove(&full_name(name)?)?;
         if removed {
             println!("Untagged: {name}");
         } else {

@@ -1,8 +1,8 @@
 //! Benchmark of issue #5: the overhead of `RUN true`, from the solver's request to the recorded
 //! result, against `runc run` of an equivalent bundle measured in the same run.
 //!
-//! "Request to result" is what the solver does for an Exec vertex: `Store::prepare_snapshot`,
-//! `Executor::run`, `Store::commit_snapshot` (the upper dir becomes the layer, journaled). The
+//! "Request to result" is what the solver does for an Exec vertex: `Snapshots::prepare`,
+//! `Executor::run`, `Snapshots::commit` (the upper dir becomes the layer, journaled). The
 //! store makes its snapshots durable with one `syncfs` per build (`Store::sync`, when the
 //! handle goes); the sync after all the runs is timed and printed apart, and so is a
 //! single-RUN build's worst case (journal creation, commit and sync for one request). The peer is
@@ -64,7 +64,7 @@ fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: 
     ));
     let cancel = rbuild_ports::CancelToken::new();
     let start = Instant::now();
-    let prepared = store.prepare_snapshot().expect("prepare snapshot");
+    let prepared = store.snapshots().prepare().expect("prepare snapshot");
     let t1 = Instant::now();
     exec.run(ExecRequest {
         op: &op,
@@ -78,7 +78,8 @@ fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: 
     .expect("RUN true");
     let t2 = Instant::now();
     store
-        .commit_snapshot(prepared, &id)
+        .snapshots()
+        .commit(prepared, &id)
         .expect("commit snapshot");
     [t1 - start, t2 - t1, t2.elapsed()]
 }

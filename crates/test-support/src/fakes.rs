@@ -306,14 +306,16 @@ impl ImageSource for FakeImages {
 
     fn pull(&self, image: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError> {
         let id = SnapshotId(Digest::of(b"fake base layer"));
-        if self.store.snapshot_path(&id).is_none() {
+        if self.store.snapshots().path(&id).is_none() {
             let p = self
                 .store
-                .prepare_snapshot()
+                .snapshots()
+                .prepare()
                 .expect("prepare the base layer");
             (self.fill)(image, &p.upper);
             self.store
-                .commit_snapshot(p, &id)
+                .snapshots()
+                .commit(p, &id)
                 .expect("commit the base layer");
         }
         Ok(vec![id])

@@ -45,7 +45,7 @@ struct UrlMeta {
 /// changed; returns the body's blob and `Last-Modified`.
 pub(super) fn resolve(store: &Store, url: &str) -> Result<Resolved, RemoteError> {
     let meta_path = meta_path(store, url);
-    let known = read_meta(&meta_path).filter(|m| m.url == url && store.has_blob(&m.blob));
+    let known = read_meta(&meta_path).filter(|m| m.url == url && store.blobs().has(&m.blob));
     let mut req = client(url)?.get(url);
     if let Some(m) = &known {
         if let Some(etag) = &m.etag {
@@ -105,7 +105,7 @@ pub(super) fn materialize(
         },
     };
     let target = upper.join(&op.filename);
-    let src = store.blob_path(&blob);
+    let src = store.blobs().path(&blob);
     fs::copy(&src, &target).map_err(io_err("copy downloaded blob to", &target))?;
     fs::set_permissions(
         &target,
@@ -136,7 +136,7 @@ fn fetch_checked(
     let meta_path = meta_path(store, url);
     if algo == "sha256" {
         if let Ok(d) = checksum.parse::<Digest>() {
-            if store.has_blob(&d) {
+            if store.blobs().has(&d) {
                 let lm = read_meta(&meta_path)
                     .filter(|m| m.url == url && m.blob == d)
                     .and_then(|m| m.last_modified);
@@ -205,7 +205,7 @@ fn download(
         detail,
     };
     let length = resp.content_length();
-    let mut writer = store.blob_writer()?;
+    let mut writer = store.blobs().writer()?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = resp

@@ -106,11 +106,14 @@ pub fn export_docker_to(
             ar.add_bytes(&blob_name(&config), &image.config_bytes)?;
         }
         for layer in &image.manifest.layers {
-            if !store.has_blob(&layer.digest) {
+            if !store.blobs().has(&layer.digest) {
                 return Err(OciError::MissingBlob(layer.digest));
             }
             if written.insert(layer.digest) {
-                ar.add_file(&blob_name(&layer.digest), &store.blob_path(&layer.digest))?;
+                ar.add_file(
+                    &blob_name(&layer.digest),
+                    &store.blobs().path(&layer.digest),
+                )?;
             }
         }
     }

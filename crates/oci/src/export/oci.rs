@@ -154,7 +154,7 @@ impl Layout {
             {
                 blobs
                     .entry(d.hex().to_string())
-                    .or_insert_with(|| BlobSource::Store(store.blob_path(d)));
+                    .or_insert_with(|| BlobSource::Store(store.blobs().path(d)));
             }
             let base = Descriptor {
                 platform: Some(image.config.image.platform.clone()),

@@ -16,7 +16,8 @@ fn snapshot_dirs(store: &Store, layers: &[SnapshotId]) -> Result<Vec<PathBuf>, O
         .iter()
         .map(|id| {
             store
-                .snapshot_path(id)
+                .snapshots()
+                .path(id)
                 .ok_or(OciError::MissingSnapshot(id.0))
         })
         .collect()

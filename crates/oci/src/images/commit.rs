@@ -102,7 +102,8 @@ pub fn commit_image_with(
     }
     let config_bytes = config::to_json(&image, &diff_ids, Some(&created));
     let config_digest = store
-        .put_blob(&config_bytes)
+        .blobs()
+        .put(&config_bytes)
         .map_err(OciError::store("write config blob"))?;
     let size = config_bytes.len() as u64 + descriptors.iter().map(|d| d.size).sum::<u64>();
     let manifest = ImageManifest::oci(
@@ -110,7 +111,8 @@ pub fn commit_image_with(
         descriptors,
     );
     let manifest_digest = store
-        .put_blob(&manifest.to_json())
+        .blobs()
+        .put(&manifest.to_json())
         .map_err(OciError::store("write manifest blob"))?;
     Ok(StoredImage {
         manifest_digest,
@@ -127,12 +129,13 @@ fn layer_blob(
     mtime_clamp: Option<u64>,
 ) -> Result<CommittedLayer, OciError> {
     let info = store
-        .layer_info(id)
+        .layer_info()
+        .get(id)
         .map_err(OciError::store(format!("read layer info of {}", id.0)))?;
     let is_base = info.as_ref().is_some_and(|i| i.diff_id == id.0);
     let reuse = mtime_clamp.is_none() || is_base;
     if let Some(info) = info.as_ref().filter(|_| reuse) {
-        if store.has_blob(&info.diff_id) {
+        if store.blobs().has(&info.diff_id) {
             return Ok(CommittedLayer {
                 descriptor: Descriptor::new(OCI_LAYER, info.diff_id, info.size),
                 diff_id: info.diff_id,
@@ -146,10 +149,12 @@ fn layer_blob(
         }
     }
     let dir = store
-        .snapshot_path(id)
+        .snapshots()
+        .path(id)
         .ok_or(OciError::MissingSnapshot(id.0))?;
     let mut writer = store
-        .blob_writer()
+        .blobs()
+        .writer()
         .map_err(OciError::store("open blob writer"))?;
     let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp).map_err(|e| match e {
         // The stream is the blob being written into the store: name the store.
@@ -168,7 +173,8 @@ fn layer_blob(
         )))?;
     if info.is_none() && mtime_clamp.is_none() {
         store
-            .set_layer_info(
+            .layer_info()
+            .set(
                 id,
                 &LayerInfo {
                     diff_id: digest,
@@ -183,11 +189,12 @@ fn layer_blob(
     })
 }
 
-/// The blob recorded for a pulled or loaded layer (`Store::layer_blob`), with an OCI media
+/// The blob recorded for a pulled or loaded layer (`store.layer_blobs()`), with an OCI media
 /// type, if that blob is still stored and its media type is a layer type we know.
 fn recorded_blob(store: &Store, diff_id: &Digest) -> Result<Option<Descriptor>, OciError> {
     let Some(blob) = store
-        .layer_blob(diff_id)
+        .layer_blobs()
+        .get(diff_id)
         .map_err(OciError::store(format!("read layer blob record {diff_id}")))?
     else {
         return Ok(None);
@@ -195,7 +202,7 @@ fn recorded_blob(store: &Store, diff_id: &Digest) -> Result<Option<Descriptor>, 
     let Some(compression) = layer_compression(&blob.media_type) else {
         return Ok(None);
     };
-    if !store.has_blob(&blob.digest) {
+    if !store.blobs().has(&blob.digest) {
         return Ok(None);
     }
     Ok(Some(Descriptor::new(

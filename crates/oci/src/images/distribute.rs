@@ -66,7 +66,7 @@ pub fn distribution_image(
     let image = load_manifest(store, manifest)?;
     let mut layers = Vec::with_capacity(image.manifest.layers.len());
     for layer in &image.manifest.layers {
-        if !store.has_blob(&layer.digest) {
+        if !store.blobs().has(&layer.digest) {
             return Err(OciError::MissingBlob(layer.digest));
         }
         let stored = layer_compression(&layer.media_type).ok_or_else(|| OciError::Invalid {
@@ -108,7 +108,8 @@ pub fn distribution_image(
     out.media_type = Some(manifest_type.to_string());
     let bytes = out.to_json();
     let manifest_digest = store
-        .put_blob(&bytes)
+        .blobs()
+        .put(&bytes)
         .map_err(OciError::store("write distribution manifest"))?;
     Ok(DistImage {
         manifest_digest,
@@ -126,10 +127,11 @@ fn compress_into_store(
     digest: &Digest,
     settings: &CompressSettings,
 ) -> Result<(Digest, u64), OciError> {
-    let src = store.blob_path(digest);
+    let src = store.blobs().path(digest);
     let input = File::open(&src).map_err(OciError::io("open", &src))?;
     let writer = store
-        .blob_writer()
+        .blobs()
+        .writer()
         .map_err(OciError::store("open blob writer"))?;
     let mut buffered = BufWriter::with_capacity(1 << 20, writer);
     compress_parallel(BufReader::new(input), &mut buffered, settings)

@@ -99,14 +99,15 @@ fn store_file(
     expected: Option<&Digest>,
 ) -> Result<(Digest, u64), OciError> {
     if let Some(d) = expected {
-        if store.has_blob(d) {
+        if store.blobs().has(d) {
             let size = fs::metadata(src).map_err(OciError::io("stat", src))?.len();
             return Ok((*d, size));
         }
     }
     let mut file = File::open(src).map_err(OciError::io("open", src))?;
     let mut writer = store
-        .blob_writer()
+        .blobs()
+        .writer()
         .map_err(OciError::store("open blob writer"))?;
     std::io::copy(&mut file, &mut writer).map_err(OciError::io("copy into the store", src))?;
     writer
@@ -244,7 +245,8 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
             });
         }
         let config_digest = store
-            .put_blob(&config_bytes)
+            .blobs()
+            .put(&config_bytes)
             .map_err(OciError::store("store config"))?;
         let mut layers = Vec::new();
         for (name, diff_id) in entry.layers.iter().zip(&parsed.diff_ids) {
@@ -269,7 +271,8 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
             layers,
         );
         let manifest_digest = store
-            .put_blob(&manifest.to_json())
+            .blobs()
+            .put(&manifest.to_json())
             .map_err(OciError::store("store manifest"))?;
         let mut names = Vec::new();
         for tag in entry.repo_tags.unwrap_or_default() {
@@ -298,7 +301,8 @@ fn record_layer_blobs(
             size: layer.size,
         };
         store
-            .set_layer_blob(diff_id, &blob)
+            .layer_blobs()
+            .set(diff_id, &blob)
             .map_err(OciError::store(format!("record layer blob {diff_id}")))?;
     }
     Ok(())

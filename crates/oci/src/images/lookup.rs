@@ -50,21 +50,23 @@ pub fn normalise_tag(name: &str) -> Result<String, OciError> {
 
 /// Points tag `name` (normalised first) at a stored manifest.
 pub fn tag_image(store: &Store, name: &str, manifest_digest: &Digest) -> Result<(), OciError> {
-    if !store.has_blob(manifest_digest) {
+    if !store.blobs().has(manifest_digest) {
         return Err(OciError::MissingBlob(*manifest_digest));
     }
     let tag = normalise_tag(name)?;
     store
-        .set_tag(&tag, manifest_digest)
+        .tags()
+        .set(&tag, manifest_digest)
         .map_err(OciError::store(format!("tag {tag}")))
 }
 
 fn read_manifest(store: &Store, digest: &Digest) -> Result<ImageManifest, OciError> {
-    if !store.has_blob(digest) {
+    if !store.blobs().has(digest) {
         return Err(OciError::MissingBlob(*digest));
     }
     let bytes = store
-        .read_blob(digest)
+        .blobs()
+        .read(digest)
         .map_err(OciError::store(format!("read manifest {digest}")))?;
     ImageManifest::parse(&bytes, &digest.to_string())
 }
@@ -73,11 +75,12 @@ fn read_manifest(store: &Store, digest: &Digest) -> Result<ImageManifest, OciErr
 pub fn load_manifest(store: &Store, manifest_digest: &Digest) -> Result<LoadedImage, OciError> {
     let manifest = read_manifest(store, manifest_digest)?;
     let cd = manifest.config.digest;
-    if !store.has_blob(&cd) {
+    if !store.blobs().has(&cd) {
         return Err(OciError::MissingBlob(cd));
     }
     let config_bytes = store
-        .read_blob(&cd)
+        .blobs()
+        .read(&cd)
         .map_err(OciError::store(format!("read config {cd}")))?;
     let config = config::parse(&config_bytes, &cd.to_string())?;
     if config.diff_ids.len() != manifest.layers.len() {
@@ -99,7 +102,7 @@ pub fn load_manifest(store: &Store, manifest_digest: &Digest) -> Result<LoadedIm
 /// (`sha256:…`) or a unique id prefix of at least 4 hex characters (`3f2a9c…`).
 pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciError> {
     let not_found = || OciError::ImageNotFound(reference.to_string());
-    let tags = store.tags().map_err(OciError::store("list tags"))?;
+    let tags = store.tags().list().map_err(OciError::store("list tags"))?;
     if let Ok(tag) = normalise_tag(reference) {
         if let Some((_, d)) = tags.iter().find(|(t, _)| *t == tag || t == reference) {
             return load_manifest(store, d);
@@ -111,7 +114,7 @@ pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciErro
         return Err(not_found());
     }
     if let Ok(d) = format!("sha256:{hex}").parse::<Digest>() {
-        if store.has_blob(&d) {
+        if store.blobs().has(&d) {
             if let Ok(img) = load_manifest(store, &d) {
                 return Ok(img);
             }
@@ -142,7 +145,7 @@ pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciErro
 /// Every tagged image, sorted by name.
 pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>, OciError> {
     let mut out = Vec::new();
-    for (tag, md) in store.tags().map_err(OciError::store("list tags"))? {
+    for (tag, md) in store.tags().list().map_err(OciError::store("list tags"))? {
         let img = load_manifest(store, &md)?;
         let name = ImageRef::parse(&tag).map(|r| r.familiar()).unwrap_or(tag);
         out.push(ImageSummary {

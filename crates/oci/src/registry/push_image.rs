@@ -84,11 +84,14 @@ fn push_manifest_tree(
     reference: &str,
     report: &mut PushReport,
 ) -> Result<(), PushError> {
-    let bytes = store.read_blob(digest).map_err(|source| PushError::Store {
-        what: "manifest",
-        digest: *digest,
-        source,
-    })?;
+    let bytes = store
+        .blobs()
+        .read(digest)
+        .map_err(|source| PushError::Store {
+            what: "manifest",
+            digest: *digest,
+            source,
+        })?;
     let json_err = |source| PushError::Json {
         digest: *digest,
         source,
@@ -123,7 +126,7 @@ fn push_blobs(
     blobs: &[(Digest, u64)],
     report: &mut PushReport,
 ) -> Result<(), PushError> {
-    if let Some((missing, _)) = blobs.iter().find(|(d, _)| !store.has_blob(d)) {
+    if let Some((missing, _)) = blobs.iter().find(|(d, _)| !store.blobs().has(d)) {
         return Err(PushError::MissingBlob {
             manifest: *manifest,
             digest: *missing,
@@ -143,7 +146,7 @@ fn push_blobs(
                     let Some((digest, size)) = blobs.get(i) else {
                         return;
                     };
-                    let path = store.blob_path(digest);
+                    let path = store.blobs().path(digest);
                     let open = move || -> std::io::Result<Box<dyn Read + Send>> {
                         Ok(Box::new(BufReader::new(File::open(&path)?)))
                     };
@@ -199,18 +202,18 @@ mod tests {
         let source = ImageRef::parse(&format!("{}/library/busybox:latest", registry.addr)).unwrap();
         let platform = "linux/amd64".parse().unwrap();
         let pulled = client.resolve(&source, &platform).unwrap();
-        let manifest = store.put_blob(&pulled.manifest.bytes).unwrap();
+        let manifest = store.blobs().put(&pulled.manifest.bytes).unwrap();
         let config = client
             .fetch_blob_bytes(&source, &pulled.image.config.digest, CONFIG_LIMIT)
             .unwrap();
-        store.put_blob(&config).unwrap();
+        store.blobs().put(&config).unwrap();
         let target =
             ImageRef::parse(&format!("{}/rbuild-test/pushed:latest", registry.addr)).unwrap();
         // Missing layer blobs are reported before anything is uploaded.
         let err = push_image(&client, &store, &manifest, &target).unwrap_err();
         assert!(matches!(err, PushError::MissingBlob { .. }), "{err:?}");
         for layer in &pulled.image.layers {
-            let mut w = store.blob_writer().unwrap();
+            let mut w = store.blobs().writer().unwrap();
             client
                 .fetch_blob(&source, &layer.digest, Some(layer.size), &mut w)
                 .unwrap();

@@ -5,7 +5,7 @@
 //! The overlay is mounted with `volatile` (Linux ≥ 5.10) when the kernel accepts it: overlayfs
 //! then skips the fsync it otherwise does after every copy-up and on every `fsync`/`syncfs`
 //! through the mount (a `chown -R` over 700 files: 3.35 s without, 0.23 s with). That is safe
-//! here because the upper dir only becomes a snapshot through `Store::commit_snapshot`, which
+//! here because the upper dir only becomes a snapshot through `Snapshots::commit`, which
 //! makes the layer durable itself, on the upper dir's own filesystem, before publishing it; a
 //! crash before that leaves staging that is never used.
 //!
