@@ -39,9 +39,15 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         mut stdin,
         mut stdout,
     } = io;
-    let inputs = crate::inputs::open(&config.dockerfile, &config.context, &mut stdin, |dir| {
-        stat_cache_path(&config.store_root, dir)
-    })?;
+    // HTTP and git downloads, for the context.
+    let remote = crate::remote::remote_source(&config.settings.registries);
+    let inputs = crate::inputs::open(
+        &config.dockerfile,
+        &config.context,
+        &mut stdin,
+        remote.as_ref(),
+        |dir| stat_cache_path(&config.store_root, dir),
+    )?;
     let dockerfile = inputs.dockerfile;
     let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
 
