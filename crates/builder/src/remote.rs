@@ -1,7 +1,7 @@
 //! The `RemoteSource` of a build: `rbuild-oci`'s [`HttpRemote`] (the one HTTP client set-up,
 //! following the configuration file's per-host settings, as the registry client does) joined
-//! with `rbuild-context`'s [`GitCli`] (git through its safety rules), for git and URL
-//! contexts (`inputs`).
+//! with `rbuild-context`'s [`GitCli`] (git through its safety rules). Git and URL contexts
+//! (`inputs`) and the solver's `ADD <url>` / `ADD <git url>` get this one source.
 
 use std::sync::Arc;
 
