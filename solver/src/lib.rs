@@ -3,7 +3,8 @@
 //! It never sees Dockerfile text. It computes a cache key per vertex (see [`keys`] for the table
 //! of what goes into a key), looks the key up in the store, and otherwise runs the vertex through
 //! a port: RUN through an [`ports::Executor`], base images through an [`ports::ImageSource`],
-//! COPY and friends in-process ([`fileop`]). Identical vertices run once; independent vertices
+//! `ADD` of URLs and git repositories through a [`ports::RemoteSource`], COPY and friends
+//! in-process ([`fileop`]). Identical vertices run once; independent vertices
 //! run concurrently, at most `jobs` at a time. Progress goes out as [`events::Event`]s.
 //!
 //! A failure cancels the rest ([`cancel::CancelToken`], handed to executors in every

@@ -1,9 +1,10 @@
 //! Ports: what the solver needs from the outside world. They are defined in `rbuild-ports`
-//! (so that the adapters, `rbuild-sandbox` for [`Executor`] and `rbuild-oci` for
-//! [`ImageSource`], need not depend on the solver) and re-exported here under their old paths.
-//! Solver tests use fakes.
+//! (so that the adapters, `rbuild-sandbox` for [`Executor`], `rbuild-oci` for [`ImageSource`]
+//! and the HTTP half of [`RemoteSource`], `rbuild-context` for its git half, need not depend on
+//! the solver) and re-exported here under their old paths. Solver tests use fakes.
 
 pub use rbuild_ports::exec::{
     ExecError, ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,
 };
 pub use rbuild_ports::image::{ImageSource, ResolvedImage, SourceError};
+pub use rbuild_ports::remote::{GitSource, HttpSource, RemoteSource, RemoteSources};

@@ -28,7 +28,7 @@ use crate::fileop::{CopySource, FileOpRunner};
 use crate::keys::{vertex_key, KeyInputs};
 use crate::log::VertexLog;
 use crate::mounts::{disallowed_insecure, MountError, MountResources, Secret};
-use crate::ports::{ExecRequest, Executor, ImageSource, ResolvedImage};
+use crate::ports::{ExecRequest, Executor, ImageSource, RemoteSource, ResolvedImage};
 use crate::EventSink;
 
 /// The result of a vertex: its key and its filesystem as layers, bottom first.
@@ -43,6 +43,7 @@ pub struct Solver {
     store: Arc<Store>,
     executor: Arc<dyn Executor>,
     images: Arc<dyn ImageSource>,
+    remote: Arc<dyn RemoteSource>,
     contexts: HashMap<String, Arc<BuildContext>>,
     resolved: HashMap<ImageRef, ResolvedImage>,
     jobs: usize,
@@ -74,11 +75,13 @@ impl Solver {
         store: Arc<Store>,
         executor: Arc<dyn Executor>,
         images: Arc<dyn ImageSource>,
+        remote: Arc<dyn RemoteSource>,
     ) -> Self {
         Solver {
             store,
             executor,
             images,
+            remote,
             contexts: HashMap::new(),
             resolved: HashMap::new(),
             jobs: default_jobs(),
@@ -417,11 +420,13 @@ impl Solver {
             Op::Http(_) | Op::Git(_) => {
                 // Downloads or asks the remote: off the async threads.
                 let (store, op) = (Arc::clone(&self.store), v.op.clone());
-                let resolved =
-                    tokio::task::spawn_blocking(move || crate::remote::resolve(&store, &op))
-                        .await
-                        .map_err(|e| fail(e.into()))?
-                        .map_err(|e| fail(e.into()))?;
+                let remote = Arc::clone(&self.remote);
+                let resolved = tokio::task::spawn_blocking(move || {
+                    crate::remote::resolve(&store, remote.as_ref(), &op)
+                })
+                .await
+                .map_err(|e| fail(e.into()))?
+                .map_err(|e| fail(e.into()))?;
                 let part = resolved.as_ref().and_then(|r| r.key_part());
                 let key = vertex_key(
                     &v.op,
@@ -702,6 +707,7 @@ impl Solver {
                 let prepared = self.store.snapshots().prepare()?;
                 crate::remote::materialize(
                     &self.store,
+                    self.remote.as_ref(),
                     op,
                     keyed.remote.as_ref(),
                     &prepared.upper,

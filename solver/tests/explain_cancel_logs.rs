@@ -104,6 +104,7 @@ impl World {
             Arc::clone(&self.store),
             self.exec.clone(),
             self.images.clone(),
+            Arc::new(rbuild_test_support::fakes::NoRemote),
         )
         .with_context("context", ctx)
         .with_scope("test scope")

@@ -124,18 +124,23 @@ impl World {
                 std::fs::write(root.join("seed/sub/file"), "seeded").unwrap();
             }),
         );
-        let solver = Solver::new(Arc::clone(&self.store), self.exec.clone(), images)
-            .with_secrets(
-                given
-                    .secrets
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), Secret::new(v.as_bytes().to_vec()))),
-            )
-            .with_ssh(given.ssh.iter().map(|p| ("default".to_string(), p.clone())))
-            .with_allow_insecure(given.insecure)
-            .with_explain_cache(given.explain)
-            .with_scope("mounts-test")
-            .with_jobs(given.jobs.max(2));
+        let solver = Solver::new(
+            Arc::clone(&self.store),
+            self.exec.clone(),
+            images,
+            Arc::new(rbuild_test_support::fakes::NoRemote),
+        )
+        .with_secrets(
+            given
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), Secret::new(v.as_bytes().to_vec()))),
+        )
+        .with_ssh(given.ssh.iter().map(|p| ("default".to_string(), p.clone())))
+        .with_allow_insecure(given.insecure)
+        .with_explain_cache(given.explain)
+        .with_scope("mounts-test")
+        .with_jobs(given.jobs.max(2));
         common::solve(solver, graph)
     }
 }

@@ -102,8 +102,13 @@ impl World {
             std::fs::create_dir_all(root.join("etc")).unwrap();
             std::fs::write(root.join("etc/os-release"), image.reference.to_string()).unwrap();
         });
-        let solver = Solver::new(Arc::clone(&self.store), self.exec.clone(), Arc::new(images))
-            .with_context("context", ctx);
+        let solver = Solver::new(
+            Arc::clone(&self.store),
+            self.exec.clone(),
+            Arc::new(images),
+            Arc::new(rbuild_test_support::fakes::NoRemote),
+        )
+        .with_context("context", ctx);
         common::solve(solver, graph)
     }
 

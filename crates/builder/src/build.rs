@@ -1,7 +1,7 @@
 //! [`build`]: one build, in the order it runs — read the Dockerfile, parse and plan it, open
 //! the store, resolve the base images through the frontend's resolver (ONBUILD included),
-//! lower to a graph, open the context if a step reads it, wire the solver to the sandbox and
-//! the image source, solve, export, and collect garbage if configured.
+//! lower to a graph, open the context if a step reads it, wire the solver to the sandbox, the
+//! image source and the remote source, solve, export, and collect garbage if configured.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -39,9 +39,15 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         mut stdin,
         mut stdout,
     } = io;
-    let inputs = crate::inputs::open(&config.dockerfile, &config.context, &mut stdin, |dir| {
-        stat_cache_path(&config.store_root, dir)
-    })?;
+    // HTTP and git downloads, for the context and the solver alike.
+    let remote = crate::remote::remote_source(&config.settings.registries);
+    let inputs = crate::inputs::open(
+        &config.dockerfile,
+        &config.context,
+        &mut stdin,
+        remote.as_ref(),
+        |dir| stat_cache_path(&config.store_root, dir),
+    )?;
     let dockerfile = inputs.dockerfile;
     let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
 
@@ -91,7 +97,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let context = inputs.context.open_for(&graph)?.map(Arc::new);
     let executor = crate::runtime::executor(&config.runtime, config.snapshotter, &events);
     let mounts = std::mem::take(&mut config.mounts);
-    let mut solver = Solver::new(Arc::clone(&store), executor, source)
+    let mut solver = Solver::new(Arc::clone(&store), executor, source, remote)
         .with_resolved(resolved)
         .with_scope(&explain_scope(&config.context, &dockerfile.name))
         .with_explain_cache(config.explain_cache)

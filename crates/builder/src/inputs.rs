@@ -1,8 +1,8 @@
 //! The Dockerfile and the context, resolved from their specs as `docker build` resolves
 //! them: a directory (its Dockerfile read now, the tree walked later and only if a step reads
 //! it, see [`crate::context`]), standard input (a Dockerfile, or a context archive holding
-//! it), a git URL (cloned with the `git` command) or an http(s) URL (a context archive, or a
-//! plain Dockerfile with an empty context).
+//! it), a git URL (checked out) or an http(s) URL (a context archive, or a plain Dockerfile
+//! with an empty context); both through the build's `RemoteSource`.
 //!
 //! With a remote context or an archive, `-f NAME` is relative to the context root (as in
 //! Docker); with a directory, to the working directory.
@@ -11,6 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rbuild_context::{BuildContext, ContextError};
+use rbuild_solver::ports::RemoteSource;
 
 use crate::config::{ContextSpec, DockerfileSpec};
 use crate::context::Context;
@@ -88,11 +89,13 @@ pub(crate) struct Inputs {
 }
 
 /// Reads the Dockerfile and prepares the context; `stdin` is read at most once, only when a
-/// spec says so. `stat_cache` names the stat cache file of a context directory.
+/// spec says so. `stat_cache` names the stat cache file of a context directory; `remote`
+/// fetches git and URL contexts.
 pub(crate) fn open(
     dockerfile: &DockerfileSpec,
     context: &ContextSpec,
     stdin: &mut Option<Box<dyn Read>>,
+    remote: &dyn RemoteSource,
     stat_cache: impl Fn(&Path) -> PathBuf,
 ) -> Result<Inputs, InputError> {
     match context {
@@ -135,13 +138,13 @@ pub(crate) fn open(
         ContextSpec::Git { url, spec } => {
             let name = inside_name(dockerfile);
             let given = is_given(dockerfile);
-            let ctx = BuildContext::from_git(spec, (!given).then_some(name))
+            let ctx = BuildContext::from_git(remote, spec, (!given).then_some(name))
                 .map_err(InputError::Remote)?;
             let df = in_context(&ctx, dockerfile, name, url, stdin)?;
             Ok(ready(df, ctx))
         }
         ContextSpec::Url(url) => {
-            let bytes = rbuild_context::fetch_url(url).map_err(InputError::Remote)?;
+            let bytes = rbuild_context::fetch_url(remote, url).map_err(InputError::Remote)?;
             if rbuild_context::detect_archive(&bytes).is_none() {
                 // Not an archive: the URL is the Dockerfile itself, the context is empty.
                 if *dockerfile != DockerfileSpec::Default {
@@ -291,6 +294,8 @@ fn read_all(stdin: &mut Option<Box<dyn Read>>) -> Result<Vec<u8>, InputError> {
 
 #[cfg(test)]
 mod tests {
+    use rbuild_test_support::fakes::NoRemote;
+
     use super::*;
 
     fn stdin(bytes: &[u8]) -> Option<Box<dyn Read>> {
@@ -308,6 +313,7 @@ mod tests {
             &DockerfileSpec::Default,
             &ContextSpec::Stdin,
             &mut input,
+            &NoRemote,
             no_cache,
         )
         .expect("opens");
@@ -319,6 +325,7 @@ mod tests {
             &DockerfileSpec::Named("x".into()),
             &ContextSpec::Stdin,
             &mut stdin(b"FROM scratch\n"),
+            &NoRemote,
             no_cache,
         )
         .err()
@@ -329,6 +336,7 @@ mod tests {
                 &DockerfileSpec::Default,
                 &ContextSpec::Stdin,
                 &mut input,
+                &NoRemote,
                 no_cache
             ),
             Err(InputError::NoStdin)
@@ -343,6 +351,7 @@ mod tests {
             &DockerfileSpec::Default,
             &ContextSpec::Dir(dir.path().to_path_buf()),
             &mut None,
+            &NoRemote,
             no_cache,
         )
         .expect("opens");
@@ -352,6 +361,7 @@ mod tests {
             &DockerfileSpec::Default,
             &ContextSpec::Dir(dir.path().join("missing")),
             &mut None,
+            &NoRemote,
             no_cache,
         )
         .err()

@@ -22,7 +22,8 @@
 //! ```
 //!
 //! Modules, in the order a build uses them: [`config`] (what to build), [`settings`] (the
-//! configuration file, read once), `inputs` (the Dockerfile and the context's source),
+//! configuration file, read once), `remote` (HTTP and git downloads: the `RemoteSource` port's
+//! adapters joined), `inputs` (the Dockerfile and the context's source),
 //! `resolver` (the frontend's resolver over the store and the registries), `context` (the
 //! context, walked only when a step reads it), [`runtime`] (the executor of RUN), the solver,
 //! [`export`] and [`output`] (commit, name, write outputs), [`push`], [`gc`] (automatic
@@ -41,6 +42,7 @@ pub mod gc;
 mod inputs;
 pub mod output;
 pub mod push;
+mod remote;
 mod resolver;
 pub mod runtime;
 pub mod settings;

@@ -71,13 +71,9 @@ pub enum ContextError {
     /// A git context URL cannot be understood.
     #[error("invalid git context URL {url:?}: {problem}")]
     BadGitUrl { url: String, problem: String },
-    /// A `git` command failed while fetching a git context.
-    #[error("git context {url}: `git {command}` failed: {detail}")]
-    Git {
-        url: String,
-        command: String,
-        detail: String,
-    },
+    /// Checking out a git context failed (the error names the remote).
+    #[error("git context: {0}")]
+    Git(#[source] rbuild_ports::GitError),
     /// The subdirectory named after `:` in a git URL is missing or leaves the repository.
     #[error("git context {url}: subdirectory {subdir:?} {problem}")]
     GitSubdir {
@@ -91,7 +87,10 @@ pub enum ContextError {
         #[source]
         source: io::Error,
     },
-    /// Downloading a URL context failed.
+    /// Downloading a URL context failed: no success answer (the error names the URL).
+    #[error("downloading build context: {0}")]
+    Download(#[source] rbuild_ports::HttpError),
+    /// Downloading a URL context failed while reading the body.
     #[error("downloading build context {url}: {detail}")]
     Http { url: String, detail: String },
     /// A COPY/ADD source wildcard is malformed.

@@ -1,26 +1,27 @@
-//! Git contexts: the repository is fetched with the `git` command into a private temporary
-//! directory (shallow, `--depth 1`, where the remote allows it), the wanted ref checked out,
-//! submodules initialised, the `.git` directory removed (as BuildKit, the context does not
-//! include it), and the `subdir` (if any) used as the context root.
-//!
-//! `reference` may be a branch, a tag or a commit. A shallow fetch of the reference is tried
-//! first; when the remote refuses it (old servers refuse a commit id), everything is fetched
-//! and the reference checked out from there.
+//! Git contexts: the repository is checked out through the git half of the `RemoteSource`
+//! port ([`GitSource::git_checkout`], implemented by [`crate::GitCli`]) into a private
+//! temporary directory: shallow where the remote allows it, the wanted reference (a branch, a
+//! tag or a commit; `HEAD` by default), submodules initialised, the `.git` directory removed
+//! (as BuildKit, the context does not include it). The `subdir` (if any) is the context root.
+//! The repository the user named may be a local one (`file://`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rbuild_ports::{GitCheckout, GitRevision, GitSource, GitTransports};
+
 use crate::clean::clean;
 use crate::context::BuildContext;
 use crate::error::ContextError;
-use crate::git_cmd::{self, Transports};
+use crate::git_cmd;
 use crate::source::GitSpec;
 
 impl BuildContext {
-    /// Clones `spec` and opens its (sub)directory as the context. `dockerfile` is the
-    /// Dockerfile's path relative to that directory (default `Dockerfile`); it must exist
-    /// ([`ContextError::MissingDockerfile`]).
+    /// Checks out `spec` through `git` and opens its (sub)directory as the context.
+    /// `dockerfile` is the Dockerfile's path relative to that directory (default
+    /// `Dockerfile`); it must exist ([`ContextError::MissingDockerfile`]).
     pub fn from_git(
+        git: &dyn GitSource,
         spec: &GitSpec,
         dockerfile: Option<&str>,
     ) -> Result<BuildContext, ContextError> {
@@ -30,7 +31,14 @@ impl BuildContext {
             .map_err(ContextError::io(std::env::temp_dir()))?;
         let work = tmp.path().join("repo");
         std::fs::create_dir(&work).map_err(ContextError::io(&work))?;
-        fetch(spec, &work)?;
+        git.git_checkout(&GitCheckout {
+            remote: &spec.remote,
+            revision: GitRevision::Reference(spec.reference.as_deref().unwrap_or("HEAD")),
+            dest: &work,
+            keep_git_dir: false,
+            transports: GitTransports::AlsoLocal,
+        })
+        .map_err(ContextError::Git)?;
         let root = context_root(spec, &work)?;
         let name = dockerfile.unwrap_or("Dockerfile");
         let df = root.join(clean(name.trim_start_matches('/')));
@@ -45,59 +53,6 @@ impl BuildContext {
     }
 }
 
-/// Fetches and checks out `spec` into the empty directory `work`.
-fn fetch(spec: &GitSpec, work: &Path) -> Result<(), ContextError> {
-    let run = |args: &[&str]| git(spec, work, args);
-    run(&["init", "-q"])?;
-    run(&["remote", "add", "origin", &spec.remote])?;
-    let reference = spec.reference.as_deref().unwrap_or("HEAD");
-    let shallow = run(&[
-        "fetch",
-        "-q",
-        "--depth",
-        "1",
-        "--no-tags",
-        "origin",
-        reference,
-    ]);
-    if shallow.is_ok() {
-        run(&["checkout", "-q", "FETCH_HEAD"])?;
-    } else {
-        // The remote refused a shallow fetch of this reference: fetch everything.
-        run(&["fetch", "-q", "--tags", "origin"])?;
-        let candidates = [
-            format!("origin/{reference}"),
-            format!("refs/tags/{reference}"),
-            reference.to_string(),
-        ];
-        let found = candidates
-            .iter()
-            .find(|c| run(&["rev-parse", "-q", "--verify", &format!("{c}^{{commit}}")]).is_ok());
-        match found {
-            Some(c) => run(&["checkout", "-q", c])?,
-            None => {
-                return Err(ContextError::Git {
-                    url: spec.remote.clone(),
-                    command: format!("fetch origin {reference}"),
-                    detail: format!("no branch, tag or commit named {reference:?}"),
-                })
-            }
-        }
-    }
-    run(&[
-        "submodule",
-        "update",
-        "-q",
-        "--init",
-        "--recursive",
-        "--depth",
-        "1",
-    ])?;
-    let dot_git = work.join(".git");
-    std::fs::remove_dir_all(&dot_git).map_err(ContextError::io(&dot_git))?;
-    Ok(())
-}
-
 /// The context root inside the checkout: `work` or its `subdir` (see
 /// [`git_cmd::subdir_root`]).
 fn context_root(spec: &GitSpec, work: &Path) -> Result<PathBuf, ContextError> {
@@ -106,15 +61,4 @@ fn context_root(spec: &GitSpec, work: &Path) -> Result<PathBuf, ContextError> {
         subdir: spec.subdir.clone().unwrap_or_default(),
         problem,
     })
-}
-
-/// Runs `git ARGS` in `dir` ([`git_cmd::run`]; the named repository may be a local one).
-fn git(spec: &GitSpec, dir: &Path, args: &[&str]) -> Result<(), ContextError> {
-    git_cmd::run(Some(dir), args, Transports::AlsoLocal)
-        .map(drop)
-        .map_err(|f| ContextError::Git {
-            url: spec.remote.clone(),
-            command: f.command,
-            detail: f.detail,
-        })
 }

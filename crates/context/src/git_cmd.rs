@@ -1,5 +1,6 @@
-//! Running the `git` command for remote sources: git contexts here and `ADD <git url>` in the
-//! solver share one runner, so both get the same safety.
+//! Running the `git` command for remote sources: the git half of the `RemoteSource` port
+//! ([`crate::GitCli`], used by git contexts here and `ADD <git url>` in the solver) runs every
+//! git command through [`run`], so both get the same safety.
 //!
 //! Git never waits for input: no terminal or askpass prompt, ssh in batch mode (no host-key
 //! or password question). Messages are untranslated (`LC_ALL=C`). Only network transports
@@ -10,14 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Which transports a git command may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transports {
-    /// `git`, `ssh`, `http` and `https`.
-    Network,
-    /// The network ones, and `file` for the repository the user named (not its submodules).
-    AlsoLocal,
-}
+/// Which transports a git command may use (the port's [`rbuild_ports::GitTransports`]).
+pub use rbuild_ports::GitTransports as Transports;
 
 /// Why a git command failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,9 +12,12 @@
 //!   positions, entries built on demand: what the solver keys and copies with);
 //! - [`debug_listing`] / [`write_debug_listing`]: the text of `rbuild debug context`;
 //! - [`BuildContext::from_tar`] / [`detect_archive`]: contexts from a tar archive (plain,
-//!   gzip, bzip2, xz, zstd) on stdin or downloaded by [`fetch_url`];
+//!   gzip, bzip2, xz, zstd) on stdin or downloaded by [`fetch_url`] (through the HTTP half of
+//!   the `RemoteSource` port, which `rbuild-oci` implements);
 //! - [`ContextSource`]: what a `CONTEXT` argument names (stdin, directory, git URL, URL);
-//!   [`BuildContext::from_git`] clones a git context with the `git` command;
+//!   [`BuildContext::from_git`] checks out a git context through the git half of the port;
+//! - [`GitCli`]: that git half ([`rbuild_ports::GitSource`]), over the `git` command run by
+//!   [`git_cmd`] with its safety rules; the solver's `ADD <git url>` uses it too;
 //! - [`BuildContext::with_stat_cache`]: a persistent stat cache (keyed by inode and stat data,
 //!   one flat file searched in place) so unchanged files are not re-read.
 //!
@@ -30,6 +33,7 @@ mod error;
 mod filter;
 mod git;
 pub mod git_cmd;
+mod git_source;
 mod glob;
 mod hash;
 mod http;
@@ -50,6 +54,7 @@ pub use context::BuildContext;
 pub use entry::{host_path, rel_path, ContextEntry, EntryKind};
 pub use error::ContextError;
 pub use filter::{Decision, Filter, Layer};
+pub use git_source::GitCli;
 pub use glob::{has_wildcards, Glob};
 pub use http::{fetch_url, MAX_URL_CONTEXT_BYTES};
 pub use listing::{debug_listing, write_debug_listing};

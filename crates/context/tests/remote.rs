@@ -1,11 +1,14 @@
-//! Git and URL contexts: a local repository cloned through `file://`, and a tarball served by
-//! a tiny HTTP server on 127.0.0.1 started by the test.
+//! Git and URL contexts through the real adapters of the `RemoteSource` port ([`GitCli`] and
+//! `rbuild-oci`'s `HttpRemote`): a local repository cloned through `file://`, and a tarball
+//! served by a tiny HTTP server on 127.0.0.1 started by the test.
 
 use std::path::Path;
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
-use rbuild_context::{fetch_url, BuildContext, ContextError, ContextSource, GitSpec};
+use rbuild_context::{fetch_url, BuildContext, ContextError, ContextSource, GitCli, GitSpec};
+use rbuild_oci::http::HttpRemote;
+use rbuild_oci::registry::RegistryConfig;
 use rbuild_test_support::git::git;
 use rbuild_test_support::{http, require_tool};
 
@@ -51,7 +54,7 @@ fn git_contexts_honour_ref_and_subdir() {
     let (first, _) = repo(tmp.path());
     let url = format!("file://{}", tmp.path().display());
 
-    let head = BuildContext::from_git(&spec(&url), None).expect("HEAD");
+    let head = BuildContext::from_git(&GitCli, &spec(&url), None).expect("HEAD");
     assert_eq!(read(&head, "app/v.txt"), "two");
     let names: Vec<String> = head
         .list()
@@ -61,11 +64,14 @@ fn git_contexts_honour_ref_and_subdir() {
         .collect();
     assert!(!names.iter().any(|n| n.starts_with(".git")), "{names:?}");
 
-    let tag = BuildContext::from_git(&spec(&format!("{url}#v1:app")), None).expect("tag+subdir");
+    let tag =
+        BuildContext::from_git(&GitCli, &spec(&format!("{url}#v1:app")), None).expect("tag+subdir");
     assert_eq!(read(&tag, "v.txt"), "one");
-    let commit = BuildContext::from_git(&spec(&format!("{url}#{first}")), None).expect("commit");
+    let commit =
+        BuildContext::from_git(&GitCli, &spec(&format!("{url}#{first}")), None).expect("commit");
     assert_eq!(read(&commit, "app/v.txt"), "one");
-    let branch = BuildContext::from_git(&spec(&format!("{url}#main:app")), None).expect("branch");
+    let branch =
+        BuildContext::from_git(&GitCli, &spec(&format!("{url}#main:app")), None).expect("branch");
     assert_eq!(read(&branch, "v.txt"), "two");
 }
 
@@ -77,21 +83,30 @@ fn git_errors_are_clear() {
     let tmp = tempfile::tempdir().expect("tmp");
     repo(tmp.path());
     let url = format!("file://{}", tmp.path().display());
-    let err = BuildContext::from_git(&spec(&format!("{url}#nosuchref")), None).expect_err("ref");
+    let err =
+        BuildContext::from_git(&GitCli, &spec(&format!("{url}#nosuchref")), None).expect_err("ref");
     assert!(matches!(err, ContextError::Git { .. }), "{err:?}");
     assert!(err.to_string().contains("nosuchref"), "{err}");
-    let err = BuildContext::from_git(&spec(&format!("{url}#:nope")), None).expect_err("subdir");
+    let err =
+        BuildContext::from_git(&GitCli, &spec(&format!("{url}#:nope")), None).expect_err("subdir");
     assert!(matches!(err, ContextError::GitSubdir { .. }), "{err}");
-    let err = BuildContext::from_git(&spec(&format!("{url}#:../..")), None).expect_err("escape");
+    let err =
+        BuildContext::from_git(&GitCli, &spec(&format!("{url}#:../..")), None).expect_err("escape");
     assert!(matches!(err, ContextError::GitSubdir { .. }), "{err}");
-    let err = BuildContext::from_git(&spec(&url), Some("missing.Dockerfile")).expect_err("df");
+    let err =
+        BuildContext::from_git(&GitCli, &spec(&url), Some("missing.Dockerfile")).expect_err("df");
     assert!(
         matches!(err, ContextError::MissingDockerfile { .. }),
         "{err}"
     );
-    let err =
-        BuildContext::from_git(&spec("file:///nonexistent/repo.git"), None).expect_err("no repo");
+    let err = BuildContext::from_git(&GitCli, &spec("file:///nonexistent/repo.git"), None)
+        .expect_err("no repo");
     assert!(err.to_string().contains("/nonexistent/repo.git"), "{err}");
+}
+
+/// The HTTP half of the `RemoteSource` port, as a build has it without a configuration file.
+fn http_remote() -> HttpRemote {
+    HttpRemote::new(RegistryConfig::default())
 }
 
 /// Serves `body` (with `status`) to each of `n` connections; returns the URL of a tarball.
@@ -111,13 +126,13 @@ fn url_contexts_download_and_unpack() {
         ContextSource::classify(&url).expect("classify"),
         ContextSource::Url(url.clone())
     );
-    let bytes = fetch_url(&url).expect("download");
+    let bytes = fetch_url(&http_remote(), &url).expect("download");
     assert_eq!(bytes, gz);
     let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile")).expect("context");
     assert_eq!(read(&ctx, "Dockerfile"), "FROM scratch\n");
 
     let missing = serve("404 Not Found", b"no".to_vec(), 1);
-    let err = fetch_url(&missing).expect_err("404");
+    let err = fetch_url(&http_remote(), &missing).expect_err("404");
     assert!(err.to_string().contains("404"), "{err}");
     assert!(err.to_string().contains(&missing), "{err}");
 }

@@ -9,10 +9,15 @@
 //!   from `rbuild_graph::ImageConfig`.
 //! - [`images`]: the local image store (manifests, configs, layers and tags on `rbuild_cache::Store`).
 //! - [`export`]: OCI layout (dir or tar), docker-archive, and root filesystem (dir or tar) exporters.
+//! - [`registry`]: the registry client (pull, push) and its configuration; [`source`]: the
+//!   `ImageSource` port over the local store and registries.
+//! - [`http`]: the one HTTP client set-up (the registry client's and the downloads'), and
+//!   [`http::HttpRemote`], the HTTP half of the `RemoteSource` port (`ADD <url>`, URL contexts).
 
 pub mod config;
 mod error;
 pub mod export;
+pub mod http;
 pub mod images;
 pub mod layer;
 pub mod manifest;

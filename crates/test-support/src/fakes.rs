@@ -1,7 +1,8 @@
 //! Fakes of the ports and builders of graph values, for tests that need no root, sandbox or
 //! network: [`FakeExecutor`] (RUN as a tiny command language), [`FakeImages`] (every
-//! reference resolves to a one-layer image), [`Collect`] (a log sink that keeps the output),
-//! and [`exec_op`] / [`sh`] / [`vertex`].
+//! reference resolves to a one-layer image), [`NoRemote`] (a remote source without a
+//! network), [`Collect`] (a log sink that keeps the output), and [`exec_op`] / [`sh`] /
+//! [`vertex`].
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -12,8 +13,9 @@ use std::time::{Duration, Instant};
 use rbuild_cache::Store;
 use rbuild_graph::{ExecOp, ImageConfig, NetworkMode, Op, Vertex, VertexId};
 use rbuild_ports::{
-    ExecError, ExecRequest, Executor, ImageSource, LogSink, LogStream, MountSource, ResolvedImage,
-    ResolvedMount, SourceError,
+    ExecError, ExecRequest, Executor, GitCheckout, GitError, GitRef, GitResolve, GitSource,
+    HttpError, HttpFetch, HttpSource, ImageSource, LogSink, LogStream, MountSource, ResolvedImage,
+    ResolvedMount, SourceError, Validators,
 };
 use rbuild_types::{Digest, ImageRef, Platform, SnapshotId};
 
@@ -319,5 +321,40 @@ impl ImageSource for FakeImages {
                 .expect("commit the base layer");
         }
         Ok(vec![id])
+    }
+}
+
+/// A `RemoteSource` without a network: every GET and git operation fails, naming what was
+/// asked for. For solves whose graphs have no remote sources, and for code that must not
+/// reach the network.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRemote;
+
+const NO_NETWORK: &str = "no network in this test";
+
+impl HttpSource for NoRemote {
+    fn http_get(&self, url: &str, _: Option<&Validators>) -> Result<HttpFetch, HttpError> {
+        Err(HttpError::Transport {
+            url: url.to_string(),
+            detail: NO_NETWORK.to_string(),
+        })
+    }
+}
+
+impl GitSource for NoRemote {
+    fn git_resolve(&self, resolve: &GitResolve<'_>) -> Result<GitRef, GitError> {
+        Err(GitError::Command {
+            remote: resolve.remote.to_string(),
+            command: format!("ls-remote {}", resolve.reference),
+            detail: NO_NETWORK.to_string(),
+        })
+    }
+
+    fn git_checkout(&self, checkout: &GitCheckout<'_>) -> Result<(), GitError> {
+        Err(GitError::Command {
+            remote: checkout.remote.to_string(),
+            command: format!("fetch {:?}", checkout.revision),
+            detail: NO_NETWORK.to_string(),
+        })
     }
 }

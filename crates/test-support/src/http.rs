@@ -1,5 +1,6 @@
 //! Plain HTTP/1.1 on loopback with std only: a one-request client (enough to push an image to
-//! a registry) and [`serve`], a server that answers every connection with the same body.
+//! a registry), [`serve`], a server that answers every connection with the same body, and
+//! [`serve_raw`], one that answers with the same bytes and hands out the requests it read.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -76,20 +77,30 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
 /// Serves `body` with `status` (e.g. `"200 OK"`) to each of the next `n` connections on a
 /// loopback port, from a background thread; returns the `host:port`.
 pub fn serve(status: &'static str, body: Vec<u8>, n: usize) -> String {
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    serve_raw(response, n).0
+}
+
+/// Answers each of the next `n` connections on a loopback port with the bytes `response`
+/// (status line, headers and body, as written), from a background thread; returns the
+/// `host:port` and a receiver of each request as read (its head, up to 4 KiB).
+pub fn serve_raw(response: Vec<u8>, n: usize) -> (String, std::sync::mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming().take(n) {
             let Ok(mut conn) = stream else { continue };
             let mut req = [0u8; 4096];
-            let _ = conn.read(&mut req);
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&body);
+            let got = conn.read(&mut req).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&req[..got]).into_owned());
+            let _ = conn.write_all(&response);
         }
     });
-    addr.to_string()
+    (addr.to_string(), rx)
 }

@@ -10,9 +10,10 @@
 //!   cached in one place ([`images::fixtures_dir`]).
 //! - [`registry`]: a `docker-registry` of the test's own on a free loopback port, with the
 //!   busybox image pushed to it.
-//! - [`fakes`]: an executor, an image source and a log sink without root, sandbox or network,
-//!   and builders of ops and vertices.
-//! - [`http`] and [`git`]: a loopback HTTP server and client, and git with a fixed identity.
+//! - [`fakes`]: an executor, an image source, a remote source and a log sink without root,
+//!   sandbox or network, and builders of ops and vertices.
+//! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
+//!   client, and git with a fixed identity.
 //!
 //! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
 //! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because

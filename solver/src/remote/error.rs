@@ -3,14 +3,17 @@
 use std::path::PathBuf;
 
 use rbuild_cache::CacheError;
+use rbuild_ports::{GitError, HttpError, PathIoError};
 
 /// A failure of an `Http` or `Git` op. Each names the URL or remote it was about.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The GET itself failed: no answer, or not a success (the port's error).
+    #[error(transparent)]
+    Fetch(#[from] HttpError),
+    /// Reading or storing the body failed, or it was cut short.
     #[error("fetching {url}: {detail}")]
     Http { url: String, detail: String },
-    #[error("fetching {url}: server answered {status}")]
-    HttpStatus { url: String, status: String },
     #[error("checksum mismatch for {url}: expected {expected}, got {actual}")]
     Checksum {
         url: String,
@@ -19,16 +22,9 @@ pub enum RemoteError {
     },
     #[error("unsupported checksum algorithm in {checksum:?} for {url}")]
     ChecksumAlgorithm { url: String, checksum: String },
-    #[error("git {command} for {remote}: {detail}")]
-    Git {
-        remote: String,
-        command: String,
-        detail: String,
-    },
-    #[error(
-        "{remote}: no branch or tag named {reference:?} (give a branch, a tag or a full commit id)"
-    )]
-    UnknownRef { remote: String, reference: String },
+    /// Resolving or checking out failed (the port's error: git's stderr, an unknown ref).
+    #[error(transparent)]
+    Git(#[from] GitError),
     /// BuildKit's message for an `ADD --checksum` of a git source that is not hex.
     #[error("invalid checksum {checksum} for Git URL, expected hex commit hash ({remote})")]
     GitChecksumFormat { remote: String, checksum: String },
@@ -45,13 +41,8 @@ pub enum RemoteError {
         subdir: String,
         problem: &'static str,
     },
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]
@@ -65,10 +56,6 @@ pub(crate) fn io_err(
     action: &'static str,
     path: impl Into<PathBuf>,
 ) -> impl FnOnce(std::io::Error) -> RemoteError {
-    let path = path.into();
-    move |source| RemoteError::Io {
-        action,
-        path,
-        source,
-    }
+    let f = PathIoError::on(action, path.into());
+    move |e| RemoteError::Io(f(e))
 }

@@ -1,4 +1,5 @@
-//! `ADD <url>`: downloads with reqwest (blocking, rustls) into the store's blobs.
+//! `ADD <url>`: downloads through the HTTP half of the `RemoteSource` port
+//! ([`HttpSource`]) into the store's blobs.
 //!
 //! Per URL, a small JSON file under `<store>/remote-http/` remembers the last response's
 //! `ETag`, `Last-Modified` and the blob holding its body, so that the next build sends a
@@ -14,14 +15,12 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use rbuild_cache::Store;
 use rbuild_graph::HttpOp;
+use rbuild_ports::{HttpBody, HttpFetch, HttpSource, Validators};
 use rbuild_types::Digest;
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
-use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -43,29 +42,28 @@ struct UrlMeta {
 
 /// Downloads `url` unless the store holds its last body and the server says it has not
 /// changed; returns the body's blob and `Last-Modified`.
-pub(super) fn resolve(store: &Store, url: &str) -> Result<Resolved, RemoteError> {
+pub(super) fn resolve(
+    store: &Store,
+    http: &dyn HttpSource,
+    url: &str,
+) -> Result<Resolved, RemoteError> {
     let meta_path = meta_path(store, url);
     let known = read_meta(&meta_path).filter(|m| m.url == url && store.blobs().has(&m.blob));
-    let mut req = client(url)?.get(url);
-    if let Some(m) = &known {
-        if let Some(etag) = &m.etag {
-            req = req.header(IF_NONE_MATCH, etag);
-        }
-        if let Some(lm) = &m.last_modified {
-            req = req.header(IF_MODIFIED_SINCE, lm);
-        }
-    }
-    let resp = send(url, req)?;
-    if resp.status() == StatusCode::NOT_MODIFIED {
-        if let Some(m) = known {
+    let validators = known.as_ref().map(|m| Validators {
+        etag: m.etag.clone(),
+        last_modified: m.last_modified.clone(),
+    });
+    let resp = match (http.http_get(url, validators.as_ref())?, known) {
+        (HttpFetch::Body(resp), _) => resp,
+        (HttpFetch::NotModified, Some(m)) => {
             return Ok(Resolved::Http {
                 blob: m.blob,
                 last_modified: m.last_modified,
-            });
+            })
         }
-    }
-    let (etag, last_modified) = validators(resp.headers());
-    let resp = success(url, resp)?;
+        (HttpFetch::NotModified, None) => return Err(not_modified_unasked(url)),
+    };
+    let (etag, last_modified) = (resp.etag.clone(), resp.last_modified.clone());
     let blob = download(store, url, resp, None)?;
     write_meta(
         &meta_path,
@@ -86,6 +84,7 @@ pub(super) fn resolve(store: &Store, url: &str) -> Result<Resolved, RemoteError>
 /// downloaded now and verified first.
 pub(super) fn materialize(
     store: &Store,
+    http: &dyn HttpSource,
     op: &HttpOp,
     resolved: &Resolved,
     upper: &Path,
@@ -96,7 +95,7 @@ pub(super) fn materialize(
             last_modified,
         } => (*blob, last_modified.clone()),
         _ => match &op.checksum {
-            Some(sum) => fetch_checked(store, &op.url, sum)?,
+            Some(sum) => fetch_checked(store, http, &op.url, sum)?,
             None => {
                 return Err(RemoteError::Unresolved {
                     op: "http".to_string(),
@@ -125,6 +124,7 @@ pub(super) fn materialize(
 /// and checked before it is published.
 fn fetch_checked(
     store: &Store,
+    http: &dyn HttpSource,
     url: &str,
     checksum: &str,
 ) -> Result<(Digest, Option<String>), RemoteError> {
@@ -150,8 +150,11 @@ fn fetch_checked(
         "sha512" => Sum::Sha512(sha2::Sha512::new()),
         _ => return Err(bad_algo()),
     };
-    let resp = success(url, send(url, client(url)?.get(url))?)?;
-    let (etag, last_modified) = validators(resp.headers());
+    let resp = match http.http_get(url, None)? {
+        HttpFetch::Body(resp) => resp,
+        HttpFetch::NotModified => return Err(not_modified_unasked(url)),
+    };
+    let (etag, last_modified) = (resp.etag.clone(), resp.last_modified.clone());
     let blob = download(store, url, resp, Some((&mut hasher, checksum)))?;
     write_meta(
         &meta_path,
@@ -197,18 +200,19 @@ impl Sum {
 fn download(
     store: &Store,
     url: &str,
-    mut resp: Response,
+    mut resp: HttpBody,
     mut expected: Option<(&mut Sum, &str)>,
 ) -> Result<Digest, RemoteError> {
     let err = |detail: String| RemoteError::Http {
         url: url.to_string(),
         detail,
     };
-    let length = resp.content_length();
+    let length = resp.content_length;
     let mut writer = store.blobs().writer()?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = resp
+            .body
             .read(&mut buf)
             .map_err(|e| err(format!("reading the body: {e}")))?;
         if n == 0 {
@@ -243,58 +247,13 @@ fn download(
     Ok(writer.commit(None)?.0)
 }
 
-fn client(url: &str) -> Result<Client, RemoteError> {
-    Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .timeout(None)
-        .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| RemoteError::Http {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })
-}
-
-fn send(url: &str, req: reqwest::blocking::RequestBuilder) -> Result<Response, RemoteError> {
-    req.send().map_err(|e| RemoteError::Http {
+/// A `304 Not Modified` to a request without validators (the port answers it only to one
+/// with them).
+fn not_modified_unasked(url: &str) -> RemoteError {
+    RemoteError::Http {
         url: url.to_string(),
-        detail: error_chain(&e),
-    })
-}
-
-/// The response if its status is a success, else an error naming URL and status.
-fn success(url: &str, resp: Response) -> Result<Response, RemoteError> {
-    if resp.status().is_success() {
-        Ok(resp)
-    } else {
-        Err(RemoteError::HttpStatus {
-            url: url.to_string(),
-            status: resp.status().to_string(),
-        })
+        detail: "the server answered 304 Not Modified to an unconditional request".to_string(),
     }
-}
-
-/// `ETag` and `Last-Modified` of a response, when present and text.
-fn validators(headers: &HeaderMap) -> (Option<String>, Option<String>) {
-    let get = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    (get(ETAG), get(LAST_MODIFIED))
-}
-
-/// An error with its causes (reqwest's own message is often just "error sending request").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// Where the conditional-request state of `url` lives.

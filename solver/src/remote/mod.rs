@@ -1,5 +1,11 @@
 //! Remote sources: the `Http` (`ADD <url>`) and `Git` (`ADD <git url>`) ops.
 //!
+//! The transport is behind the `RemoteSource` port (`rbuild-ports`; its HTTP half is
+//! implemented by `rbuild-oci`, its git half by `rbuild-context`); what stays here is the
+//! engine's part: the blobs and conditional-request state of downloads and `--checksum`
+//! verification (`http.rs`), the commit and checksum checks of git sources and moving a
+//! checkout's tree into the layer (`git.rs`).
+//!
 //! Each is done in two phases, like an image: [`resolve`] runs while the vertex is keyed and
 //! finds out what the source is *now* (the body's digest and `Last-Modified`, downloaded with a
 //! conditional request when the URL was fetched before; the commit a git reference names),
@@ -17,6 +23,7 @@ use std::path::Path;
 
 use rbuild_cache::Store;
 use rbuild_graph::Op;
+use rbuild_ports::RemoteSource;
 use rbuild_types::{Digest, Hasher};
 
 pub use error::RemoteError;
@@ -62,11 +69,15 @@ impl Resolved {
 
 /// Finds out what a remote op's source is now (blocking: network, git). `None` for an op
 /// that is not remote.
-pub(crate) fn resolve(store: &Store, op: &Op) -> Result<Option<Resolved>, RemoteError> {
+pub(crate) fn resolve(
+    store: &Store,
+    remote: &dyn RemoteSource,
+    op: &Op,
+) -> Result<Option<Resolved>, RemoteError> {
     match op {
         Op::Http(h) if h.checksum.is_some() => Ok(Some(Resolved::HttpChecksum)),
-        Op::Http(h) => http::resolve(store, &h.url).map(Some),
-        Op::Git(g) => git::resolve(g).map(|commit| Some(Resolved::Git { commit })),
+        Op::Http(h) => http::resolve(store, remote, &h.url).map(Some),
+        Op::Git(g) => git::resolve(remote, g).map(|commit| Some(Resolved::Git { commit })),
         _ => Ok(None),
     }
 }
@@ -74,13 +85,16 @@ pub(crate) fn resolve(store: &Store, op: &Op) -> Result<Option<Resolved>, Remote
 /// Writes the layer of a remote op into the empty directory `upper`.
 pub(crate) fn materialize(
     store: &Store,
+    remote: &dyn RemoteSource,
     op: &Op,
     resolved: Option<&Resolved>,
     upper: &Path,
 ) -> Result<(), RemoteError> {
     match (op, resolved) {
-        (Op::Http(h), Some(r)) => http::materialize(store, h, r, upper),
-        (Op::Git(g), Some(Resolved::Git { commit })) => git::materialize(store, g, commit, upper),
+        (Op::Http(h), Some(r)) => http::materialize(store, remote, h, r, upper),
+        (Op::Git(g), Some(Resolved::Git { commit })) => {
+            git::materialize(store, remote, g, commit, upper)
+        }
         _ => Err(RemoteError::Unresolved {
             op: op.kind().to_string(),
         }),

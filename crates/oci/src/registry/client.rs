@@ -1,7 +1,8 @@
 //! The HTTP side of the registry client: endpoints, timeouts, authentication retries.
 //!
-//! [`Client`] owns two reqwest blocking clients (verifying and non-verifying TLS), built on
-//! first use so that a `Client` can be created anywhere, even inside an async runtime. Every
+//! [`Client`] gets its reqwest clients (verifying and non-verifying TLS) from the one HTTP
+//! client set-up, [`HttpClients`], which builds them on first use so that a `Client` can be
+//! created anywhere, even inside an async runtime. Every
 //! request goes through [`Client::send`], which adds the authorization cached for the
 //! `(host, repository)` pair, answers a `401` challenge once (bearer token or basic
 //! credentials) and turns non-success statuses into [`RegistryError::Status`] naming the
@@ -21,9 +22,9 @@ use reqwest::StatusCode;
 use super::auth::{Challenge, DockerCredentials, TokenResponse};
 use super::config::{Endpoint, RegistryConfig};
 use super::error::{At, Object, RegistryError};
+use crate::http::HttpClients;
 
-/// How long to wait for a TCP/TLS connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub use crate::http::CONNECT_TIMEOUT;
 /// How long any single wait (response headers, one read of a body) may take.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upper bound for a whole monolithic upload request.
@@ -33,7 +34,7 @@ pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub struct Client {
     config: RegistryConfig,
     credentials: Mutex<Option<Arc<DockerCredentials>>>,
-    http: Mutex<Option<(Http, Http)>>,
+    http: HttpClients,
     /// `Authorization` header values by `(endpoint host, repository)`.
     auth_cache: Mutex<HashMap<(String, String), String>>,
 }
@@ -96,7 +97,7 @@ impl Client {
         Client {
             config,
             credentials: Mutex::new(None),
-            http: Mutex::new(None),
+            http: HttpClients::new(Some(IO_TIMEOUT)),
             auth_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -123,25 +124,7 @@ impl Client {
     }
 
     fn http(&self, insecure: bool) -> Result<Http, RegistryError> {
-        let mut slot = lock(&self.http);
-        let (secure, danger) = match slot.as_ref() {
-            Some(pair) => pair.clone(),
-            None => {
-                let build = |danger: bool| {
-                    Http::builder()
-                        .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")))
-                        .connect_timeout(CONNECT_TIMEOUT)
-                        .timeout(IO_TIMEOUT)
-                        .danger_accept_invalid_certs(danger)
-                        .build()
-                        .map_err(RegistryError::ClientBuild)
-                };
-                let pair = (build(false)?, build(true)?);
-                *slot = Some(pair.clone());
-                pair
-            }
-        };
-        Ok(if insecure { danger } else { secure })
+        self.http.get(insecure).map_err(RegistryError::ClientBuild)
     }
 
     /// Runs `op` against each endpoint of `registry` in order until one succeeds or fails in
