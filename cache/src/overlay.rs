@@ -12,6 +12,8 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use rbuild_types::Privileges;
+
 use crate::error::CacheError;
 use crate::fsutil::cstring;
 
@@ -93,30 +95,11 @@ pub fn set_opaque(path: &Path, xattr: &str) -> Result<(), CacheError> {
     Ok(())
 }
 
-/// Whether this process runs in a user namespace other than the initial one (rootless
-/// rbuild, or root inside a rootless container): `/proc/self/uid_map` is then not the
-/// identity map of all ids. Read once; rbuild enters its user namespace before anything
-/// asks.
-pub fn in_user_namespace() -> bool {
-    static IN_USERNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IN_USERNS.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/uid_map")
-            .map(|map| !is_identity_map(&map))
-            .unwrap_or(false)
-    })
-}
-
-/// Whether a `uid_map` text maps every id to itself (the initial user namespace).
-pub fn is_identity_map(map: &str) -> bool {
-    let fields: Vec<&str> = map.split_whitespace().collect();
-    fields == ["0", "0", "4294967295"]
-}
-
-/// The opaque-directory xattr this process writes: [`OPAQUE_XATTR`] in the initial user
-/// namespace, [`USER_OPAQUE_XATTR`] in any other (where `trusted.*` cannot be written and
-/// overlayfs is mounted with `userxattr`). Readers accept both ([`is_opaque`]).
-pub fn opaque_xattr() -> &'static str {
-    if in_user_namespace() {
+/// The opaque-directory xattr a process with `privileges` writes: [`OPAQUE_XATTR`] in the
+/// initial user namespace, [`USER_OPAQUE_XATTR`] in any other (where `trusted.*` cannot be
+/// written and overlayfs is mounted with `userxattr`). Readers accept both ([`is_opaque`]).
+pub fn opaque_xattr(privileges: &Privileges) -> &'static str {
+    if privileges.in_user_namespace() {
         USER_OPAQUE_XATTR
     } else {
         OPAQUE_XATTR

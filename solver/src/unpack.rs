@@ -32,7 +32,7 @@ use rbuild_cache::overlay::set_content_xattrs;
 use rbuild_types::root_path::Follow;
 
 use crate::fileop::write::{create_replacing, finish_fd, FileAttrs, InTheWay};
-use crate::fileop::{chown, io_err, remove_existing, set_times, FileOpError, FileOpRunner};
+use crate::fileop::{io_err, remove_existing, set_times, FileOpError, FileOpRunner};
 use crate::owner::Owner;
 
 impl FileOpRunner<'_> {
@@ -163,7 +163,7 @@ impl Sink for AddSink<'_, '_> {
                     runner.make_dir(&up)?;
                 }
                 set_mode(&up, e.mode)?;
-                chown(&up, uid, gid)?;
+                runner.chown(&up, uid, gid)?;
                 set_content_xattrs(&up, &e.xattrs);
                 self.dir_times.push((up, e.mtime));
                 return Ok(());
@@ -174,7 +174,7 @@ impl Sink for AddSink<'_, '_> {
                 io::copy(contents, &mut out).map_err(io_err(&up))?;
                 let attrs = FileAttrs {
                     mode: e.mode,
-                    owner: Some((uid, gid)),
+                    owner: runner.file_owner(uid, gid),
                 };
                 finish_fd(&out, attrs, mtime, 0).map_err(io_err(&up))?;
                 // After the owner is set: a chown clears security.capability.
@@ -184,7 +184,7 @@ impl Sink for AddSink<'_, '_> {
             EntryKind::Symlink { target } => {
                 remove_existing(&up)?;
                 symlink(std::ffi::OsStr::from_bytes(target), &up).map_err(io_err(&up))?;
-                chown(&up, uid, gid)?;
+                runner.chown(&up, uid, gid)?;
                 set_content_xattrs(&up, &e.xattrs);
             }
             EntryKind::HardLink { target } => {
@@ -204,12 +204,12 @@ impl Sink for AddSink<'_, '_> {
                 };
                 remove_existing(&up)?;
                 mknod(&up, fmt | e.mode, libc::makedev(*major, *minor))?;
-                chown(&up, uid, gid)?;
+                runner.chown(&up, uid, gid)?;
             }
             EntryKind::Fifo => {
                 remove_existing(&up)?;
                 mknod(&up, libc::S_IFIFO | e.mode, 0)?;
-                chown(&up, uid, gid)?;
+                runner.chown(&up, uid, gid)?;
             }
         }
         set_times(&up, mtime, 0)

@@ -35,15 +35,9 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 pub(crate) struct FileAttrs {
     /// Permission bits, set-id and sticky bits included (`0o7777`).
     pub mode: u32,
-    /// Owner; `None` keeps the owner the creating process gives (not root: rootless builds).
+    /// Owner; `None` keeps the owner the creating process gives (one that cannot give files
+    /// away: `FileOpRunner::file_owner`).
     pub owner: Option<(u32, u32)>,
-}
-
-/// Whether this process may give files away (`chown` to other ids).
-pub(crate) fn can_chown() -> bool {
-    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    // SAFETY: geteuid has no preconditions.
-    *ROOT.get_or_init(|| unsafe { libc::geteuid() == 0 })
 }
 
 /// Copies regular file `src` to the new file `dst` with `attrs` and `src`'s mtime (atime set
@@ -147,7 +141,7 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
 /// on the open descriptor.
 pub(crate) fn finish_fd(file: &File, attrs: FileAttrs, secs: i64, nsecs: i64) -> io::Result<()> {
     let fd = file.as_raw_fd();
-    if let Some((uid, gid)) = attrs.owner.filter(|_| can_chown()) {
+    if let Some((uid, gid)) = attrs.owner {
         // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
         if unsafe { libc::fchown(fd, uid, gid) } != 0 {
             return Err(io::Error::last_os_error());
@@ -236,9 +230,10 @@ mod tests {
         let dst = dir.path().join("dst");
         fs::create_dir(&dst).unwrap();
         fs::write(dst.join("inner"), b"x").unwrap();
+        let can_chown = rbuild_test_support::privileges().can_chown();
         let attrs = FileAttrs {
             mode: 0o4751,
-            owner: Some((0, 0)),
+            owner: Some((0, 0)).filter(|_| can_chown),
         };
         // A directory in the way is kept (BuildKit: "cannot replace to directory").
         let e = copy_file(&src, &dst, attrs).unwrap_err();
@@ -255,11 +250,7 @@ mod tests {
         let m = fs::symlink_metadata(&dst).unwrap();
         assert!(m.is_file());
         assert_eq!(fs::read(&dst).unwrap(), b"hello");
-        let want = if can_chown() {
-            0o4751
-        } else {
-            0o4751 & m.mode()
-        };
+        let want = if can_chown { 0o4751 } else { 0o4751 & m.mode() };
         assert_eq!(m.permissions().mode() & 0o7777, want);
         assert_eq!((m.mtime(), m.mtime_nsec()), (1_000_000, 5));
         copy_file(&src, &dst, attrs).unwrap();

@@ -23,6 +23,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::overlay::{create_whiteout, is_opaque, is_whiteout, opaque_xattr, set_opaque};
+use rbuild_types::Privileges;
 
 use crate::shared::error::{Result, SetupError};
 
@@ -101,11 +102,13 @@ impl CopyRoot {
     }
 
     /// Writes what changed in the root since [`CopyRoot::prepare`] into `upper` (an empty
-    /// directory), in overlayfs upper-dir format.
-    pub fn diff_into(&self, upper: &Path) -> Result<()> {
+    /// directory), in overlayfs upper-dir format; opaque directories get the xattr a process
+    /// with `privileges` writes.
+    pub fn diff_into(&self, upper: &Path, privileges: &Privileges) -> Result<()> {
         let mut diff = Diff {
             root: &self.dir,
             upper,
+            opaque_xattr: opaque_xattr(privileges),
             before: &self.before,
             links: HashMap::new(),
             dirs: Vec::new(),
@@ -296,6 +299,8 @@ fn set_times(dst: &Path, md: &Metadata) -> Result<()> {
 struct Diff<'a> {
     root: &'a Path,
     upper: &'a Path,
+    /// The xattr that marks an opaque directory here.
+    opaque_xattr: &'static str,
     before: &'a BTreeMap<PathBuf, Before>,
     /// Root inode → its first copy in the upper dir.
     links: HashMap<u64, PathBuf>,
@@ -358,7 +363,7 @@ impl Diff<'_> {
                     self.ensure_parents(&r)?;
                     self.ensure_dir(&r)?;
                     if self.replaced(&r, &md) {
-                        set_opaque(&self.upper.join(&r), opaque_xattr()).map_err(cache_err)?;
+                        set_opaque(&self.upper.join(&r), self.opaque_xattr).map_err(cache_err)?;
                     }
                 }
                 self.walk(&r)?;

@@ -10,6 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use rbuild_types::Privileges;
+
 use crate::shared::error::{Result, SetupError};
 
 /// The DNS server slirp4netns offers inside the namespace.
@@ -24,15 +26,20 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether slirp4netns can work here: in a user namespace (rootless) it needs `/dev/net/tun`
-/// to be readable and writable by the caller (mode 0666, as udev makes it on most systems).
-pub(crate) fn tun_usable() -> bool {
-    !rbuild_cache::overlay::in_user_namespace()
-        || std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/net/tun")
-            .is_ok()
+/// Whether slirp4netns can work for a process with `privileges`: in a user namespace
+/// (rootless) it needs `/dev/net/tun` to be [`tun_openable`].
+pub(crate) fn tun_usable(privileges: &Privileges) -> bool {
+    !privileges.in_user_namespace() || tun_openable()
+}
+
+/// Whether `/dev/net/tun` is readable and writable by the caller (mode 0666, as udev makes
+/// it on most systems), which slirp4netns needs in a user namespace.
+pub(crate) fn tun_openable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .is_ok()
 }
 
 /// A running slirp4netns attached to one sandbox; stopped and reaped on drop.
