@@ -14,8 +14,9 @@ use std::path::Path;
 
 use rbuild_types::Privileges;
 
+use nix::sys::stat::{Mode, SFlag};
+
 use crate::error::CacheError;
-use crate::fsutil::cstring;
 
 /// The xattr that marks an opaque directory (root overlayfs).
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -34,65 +35,29 @@ pub fn is_opaque(path: &Path) -> bool {
         .any(|name| xattr_is_y(path, name))
 }
 
+/// Whether `path`'s xattr `name` (not following a symlink) is `y`.
 fn xattr_is_y(path: &Path, name: &str) -> bool {
-    let (Ok(p), Ok(n)) = (cstring(path), std::ffi::CString::new(name)) else {
-        return false;
-    };
-    let mut buf = [0u8; 8];
-    // SAFETY: valid NUL-terminated strings and a buffer of the stated length.
-    let len = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            buf.as_mut_ptr().cast::<libc::c_void>(),
-            buf.len(),
-        )
-    };
-    len == 1 && buf[0] == b'y'
+    xattr::get(path, name).is_ok_and(|value| value.as_deref() == Some(b"y".as_slice()))
 }
 
 /// Creates a whiteout at `path` (which must not exist).
 pub fn create_whiteout(path: &Path) -> Result<(), CacheError> {
-    let p = cstring(path)?;
-    // SAFETY: valid NUL-terminated path; mknod does not retain it.
-    let rc = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) };
-    if rc != 0 {
-        return Err(CacheError::Io {
-            action: "create whiteout (mknod 0:0)",
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    let dev = nix::sys::stat::makedev(0, 0);
+    nix::sys::stat::mknod(path, SFlag::S_IFCHR, Mode::empty(), dev).map_err(|e| CacheError::Io {
+        action: "create whiteout (mknod 0:0)",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Marks the directory at `path` opaque with `xattr` ([`OPAQUE_XATTR`] or
-/// [`USER_OPAQUE_XATTR`]).
+/// [`USER_OPAQUE_XATTR`]), not following a symlink.
 pub fn set_opaque(path: &Path, xattr: &str) -> Result<(), CacheError> {
-    let p = cstring(path)?;
-    let n = std::ffi::CString::new(xattr).map_err(|_| CacheError::Io {
-        action: "set opaque xattr (name contains NUL)",
+    xattr::set(path, xattr, b"y").map_err(|source| CacheError::Io {
+        action: "set opaque xattr",
         path: path.to_path_buf(),
-        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-    })?;
-    // SAFETY: valid NUL-terminated strings and a one-byte value.
-    let rc = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            b"y".as_ptr().cast::<libc::c_void>(),
-            1,
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(CacheError::Io {
-            action: "set opaque xattr",
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+        source,
+    })
 }
 
 /// The opaque-directory xattr a process with `privileges` writes: [`OPAQUE_XATTR`] in the
