@@ -23,6 +23,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use nix::sys::stat::UtimensatFlags;
+use nix::sys::time::TimeSpec;
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_cache::overlay::copy_content_xattrs;
 use rbuild_context::dockerignore::PatternMatcher;
@@ -845,28 +847,9 @@ fn set_mtime(path: &Path, meta: &fs::Metadata) -> Result<(), FileOpError> {
 
 /// Sets atime and mtime of `path` (not following a final symlink).
 pub(crate) fn set_times(path: &Path, secs: i64, nsecs: i64) -> Result<(), FileOpError> {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
-    })?;
-    let time = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: nsecs as _,
-    };
-    let times = [time, time];
-    // SAFETY: `c` is a valid NUL-terminated path and `times` two initialised timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(io_err(path)(io::Error::last_os_error()));
-    }
-    Ok(())
+    let time = TimeSpec::new(secs, nsecs);
+    nix::sys::stat::utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| io_err(path)(e.into()))
 }
 
 #[cfg(test)]

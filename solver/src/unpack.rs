@@ -25,6 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::sys::stat::{makedev, Mode, SFlag};
 use rbuild_archive::{
     extract, probe_tar, ArchiveError, Entry, EntryKind, ExtractError, NameError, NamePolicy, Sink,
 };
@@ -197,18 +198,23 @@ impl Sink for AddSink<'_, '_> {
                 return Err(self.refuse(e, "a 0/0 character device is a whiteout"));
             }
             EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                let fmt = if matches!(e.kind, EntryKind::CharDevice { .. }) {
-                    libc::S_IFCHR
+                let kind = if matches!(e.kind, EntryKind::CharDevice { .. }) {
+                    SFlag::S_IFCHR
                 } else {
-                    libc::S_IFBLK
+                    SFlag::S_IFBLK
                 };
                 remove_existing(&up)?;
-                mknod(&up, fmt | e.mode, libc::makedev(*major, *minor))?;
+                mknod(
+                    &up,
+                    kind,
+                    e.mode,
+                    makedev(u64::from(*major), u64::from(*minor)),
+                )?;
                 runner.chown(&up, uid, gid)?;
             }
             EntryKind::Fifo => {
                 remove_existing(&up)?;
-                mknod(&up, libc::S_IFIFO | e.mode, 0)?;
+                mknod(&up, SFlag::S_IFIFO, e.mode, 0)?;
                 runner.chown(&up, uid, gid)?;
             }
         }
@@ -228,18 +234,8 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FileOpError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
-fn c_path(path: &Path) -> Result<std::ffi::CString, FileOpError> {
-    std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
-    })
-}
-
-fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> Result<(), FileOpError> {
-    let c = c_path(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, dev) } != 0 {
-        return Err(io_err(path)(io::Error::last_os_error()));
-    }
-    Ok(())
+/// Creates a node of `kind` (device or FIFO) with permission bits `mode`.
+fn mknod(path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<(), FileOpError> {
+    let perm = Mode::from_bits_truncate(mode);
+    nix::sys::stat::mknod(path, kind, perm, dev).map_err(|e| io_err(path)(e.into()))
 }

@@ -27,6 +27,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::copy_file_range;
+use nix::sys::stat::{fchmod, futimens, Mode};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchown, Gid, Uid};
+
 /// `FS_TOPDIR_FL` of `linux/fs.h` (`chattr +T`): "top of directory hierarchies".
 const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 
@@ -64,30 +70,15 @@ fn copy_range(from: &File, to: &File, len: u64) -> io::Result<u64> {
         let chunk = usize::try_from(len - done)
             .unwrap_or(usize::MAX)
             .min(1 << 30);
-        // SAFETY: both descriptors are open for the call; null offsets use the file offsets.
-        let n = unsafe {
-            libc::copy_file_range(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                chunk,
-                0,
-            )
-        };
-        match n {
-            0 => break,
-            n if n > 0 => done += n as u64,
-            _ => {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(
-                        libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM,
-                    ) => break,
-                    _ => return Err(e),
-                }
-            }
+        // No offsets: the files' own offsets are used and advanced.
+        match copy_file_range(from, None, to, None, chunk) {
+            Ok(0) => break,
+            Ok(n) => done += n as u64,
+            Err(Errno::EINTR) => continue,
+            Err(
+                Errno::EXDEV | Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP | Errno::EPERM,
+            ) => break,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(done)
@@ -142,24 +133,11 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
 pub(crate) fn finish_fd(file: &File, attrs: FileAttrs, secs: i64, nsecs: i64) -> io::Result<()> {
     let fd = file.as_raw_fd();
     if let Some((uid, gid)) = attrs.owner {
-        // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
-        if unsafe { libc::fchown(fd, uid, gid) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
     }
-    // SAFETY: as above.
-    if unsafe { libc::fchmod(fd, (attrs.mode & 0o7777) as libc::mode_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let time = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: nsecs as _,
-    };
-    let times = [time, time];
-    // SAFETY: as above; `times` holds two initialised timespecs.
-    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    fchmod(fd, Mode::from_bits_truncate(attrs.mode & 0o7777))?;
+    let time = TimeSpec::new(secs, nsecs);
+    futimens(fd, &time, &time)?;
     Ok(())
 }
 
@@ -185,6 +163,7 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
 pub(crate) fn mark_topdir(dir: &Path) {
     let Ok(f) = File::open(dir) else { return };
     let mut flags: libc::c_int = 0;
+    // libc: nix offers ioctls only as unsafe generated functions, no safe FS_IOC_*FLAGS.
     // SAFETY: the descriptor is open; FS_IOC_GETFLAGS writes one int to `flags`.
     if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
         return;
@@ -220,13 +199,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
         fs::write(&src, b"hello").unwrap();
-        let t = libc::timespec {
-            tv_sec: 1_000_000,
-            tv_nsec: 5,
-        };
+        let t = TimeSpec::new(1_000_000, 5);
         let f = File::open(&src).unwrap();
-        // SAFETY: open descriptor, two initialised timespecs.
-        assert_eq!(unsafe { libc::futimens(f.as_raw_fd(), [t, t].as_ptr()) }, 0);
+        futimens(f.as_raw_fd(), &t, &t).unwrap();
         let dst = dir.path().join("dst");
         fs::create_dir(&dst).unwrap();
         fs::write(dst.join("inner"), b"x").unwrap();
