@@ -10,6 +10,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::Signal;
 use rbuild_types::Privileges;
 
 use crate::shared::error::{Result, SetupError};
@@ -79,13 +82,9 @@ impl Slirp {
         unsafe {
             cmd.pre_exec(move || {
                 for fd in [ready_fd, exit_fd] {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
                 }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                set_pdeathsig(Signal::SIGKILL)?;
                 Ok(())
             });
         }

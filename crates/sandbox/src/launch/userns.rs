@@ -29,6 +29,7 @@ use crate::launch::slirp;
 use crate::shared::pdeathsig;
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, getppid, ForkResult, Gid, Pid, Uid};
 use rbuild_types::{Privileges, UserNamespace};
@@ -287,11 +288,9 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward(sig: libc::c_int) {
     let child = CHILD.load(Ordering::Relaxed);
-    if child > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe {
-            libc::kill(child, sig);
-        }
+    if let (true, Ok(sig)) = (child > 0, Signal::try_from(sig)) {
+        // kill is async-signal-safe (nix's only wraps it).
+        let _ = nix::sys::signal::kill(Pid::from_raw(child), sig);
     }
 }
 
@@ -362,13 +361,14 @@ fn enter_mapped(args: &[Vec<String>; 2]) -> Result<(), UsernsError> {
                 }
             }
             CHILD.store(child.as_raw(), Ordering::Relaxed);
+            let forwarded = SigHandler::Handler(forward);
             // SAFETY: installing plain handlers (`forward` only calls kill) and SIG_IGN.
             unsafe {
-                libc::signal(libc::SIGTERM, forward as *const () as libc::sighandler_t);
-                libc::signal(libc::SIGHUP, forward as *const () as libc::sighandler_t);
+                let _ = signal(Signal::SIGTERM, forwarded);
+                let _ = signal(Signal::SIGHUP, forwarded);
                 // The terminal sends these to the whole foreground group, child included.
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+                let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+                let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
             }
             write_byte(&go_w, b'1');
             drop(go_w);
@@ -448,6 +448,7 @@ fn probe_overlay(store: &Path) -> Result<(), String> {
                 Ok(()) => 0,
                 Err(e) => e as i32,
             };
+            // libc: nix has no _exit (std's exit would run the parent's atexit handlers).
             // SAFETY: _exit skips atexit handlers and destructors of the parent's state.
             unsafe { libc::_exit(code) }
         }
