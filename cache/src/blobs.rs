@@ -193,6 +193,7 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     ) else {
         return;
     };
+    // libc: nix 0.29 has no sync_file_range.
     // SAFETY: `file` is an open descriptor for the whole call; the call only reads its args.
     let _ =
         unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };

@@ -2,11 +2,13 @@
 //! fsync, whole-filesystem sync, robust tree removal and tree sizes.
 
 use std::fs::{self, File};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::fcntl::{renameat2, RenameFlags};
 
 use crate::error::{io_err, CacheError};
 
@@ -34,16 +36,7 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), CacheError> {
 pub(crate) fn syncfs(path: &Path) -> Result<(), CacheError> {
     use std::os::fd::AsRawFd;
     let f = File::open(path).map_err(io_err("open for syncfs", path))?;
-    // SAFETY: `f` is an open descriptor for the duration of the call.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(CacheError::Io {
-            action: "syncfs",
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    nix::unistd::syncfs(f.as_raw_fd()).map_err(|e| io_err("syncfs", path)(e.into()))
 }
 
 /// ext4's "top of a directory hierarchy" inode flag (`chattr +T`, `FS_TOPDIR_FL`).
@@ -65,6 +58,7 @@ pub(crate) fn spread_subdirs(dir: &Path) {
         return;
     };
     let mut flags: libc::c_int = 0;
+    // libc: nix offers ioctls only as unsafe generated functions, no safe FS_IOC_*FLAGS.
     // SAFETY: FS_IOC_GETFLAGS writes one int through the pointer, valid for the call.
     if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
         return;
@@ -80,23 +74,10 @@ pub(crate) fn spread_subdirs(dir: &Path) {
 /// filesystem cannot, `b` is first renamed to a free name beside `a` and `a` then to `b`;
 /// either way `a` ends up holding what `b` held.
 pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CacheError> {
-    let (c_a, c_b) = (cstring(a)?, cstring(b)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            c_a.as_ptr(),
-            libc::AT_FDCWD,
-            c_b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-        return Err(io_err("exchange", b)(err));
+    match renameat2(None, a, None, b, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => return Ok(()),
+        Err(Errno::EINVAL | Errno::ENOSYS) => {}
+        Err(e) => return Err(io_err("exchange", b)(e.into())),
     }
     let aside = a.with_extension("exchanged");
     fs::rename(b, &aside).map_err(io_err("rename", b))?;
@@ -107,27 +88,12 @@ pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CacheError> {
 /// Renames `from` to `to` unless `to` exists. Returns `Ok(false)` when `to` already exists
 /// (nothing was renamed).
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> Result<bool, CacheError> {
-    let c_from = cstring(from)?;
-    let c_to = cstring(to)?;
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            c_from.as_ptr(),
-            libc::AT_FDCWD,
-            c_to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => Ok(false),
+    match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(Errno::EEXIST | Errno::ENOTEMPTY) => Ok(false),
         // Filesystems without RENAME_NOREPLACE: check, then rename (a directory rename onto a
         // non-empty directory still fails, which we report as "exists").
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
             if fs::symlink_metadata(to).is_ok() {
                 return Ok(false);
             }
@@ -145,20 +111,12 @@ pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> Result<bool, CacheErro
                 }),
             }
         }
-        _ => Err(CacheError::Io {
+        Err(e) => Err(CacheError::Io {
             action: "rename",
             path: from.to_path_buf(),
-            source: err,
+            source: e.into(),
         }),
     }
-}
-
-pub(crate) fn cstring(p: &Path) -> Result<std::ffi::CString, CacheError> {
-    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| CacheError::Io {
-        action: "convert path (contains NUL)",
-        path: p.to_path_buf(),
-        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-    })
 }
 
 /// Removes a file or directory tree if it exists. Directories a build left without write
@@ -256,12 +214,8 @@ mod tests {
         let t = tempfile::tempdir_in("/var/tmp").unwrap();
         spread_subdirs(t.path());
         spread_subdirs(&t.path().join("missing")); // best effort: no error, no panic
-                                                   // SAFETY: statfs writes into the zeroed struct; the path is NUL-terminated.
-        let ext4 = unsafe {
-            let mut st: libc::statfs = std::mem::zeroed();
-            let p = cstring(t.path()).unwrap();
-            libc::statfs(p.as_ptr(), &mut st) == 0 && st.f_type == 0xEF53
-        };
+        let ext4 = nix::sys::statfs::statfs(t.path())
+            .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::EXT4_SUPER_MAGIC);
         if !rbuild_test_support::require("/var/tmp on ext4", ext4) {
             return;
         }

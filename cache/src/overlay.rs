@@ -12,8 +12,11 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use rbuild_types::Privileges;
+
+use nix::sys::stat::{Mode, SFlag};
+
 use crate::error::CacheError;
-use crate::fsutil::cstring;
 
 /// The xattr that marks an opaque directory (root overlayfs).
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -32,91 +35,36 @@ pub fn is_opaque(path: &Path) -> bool {
         .any(|name| xattr_is_y(path, name))
 }
 
+/// Whether `path`'s xattr `name` (not following a symlink) is `y`.
 fn xattr_is_y(path: &Path, name: &str) -> bool {
-    let (Ok(p), Ok(n)) = (cstring(path), std::ffi::CString::new(name)) else {
-        return false;
-    };
-    let mut buf = [0u8; 8];
-    // SAFETY: valid NUL-terminated strings and a buffer of the stated length.
-    let len = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            buf.as_mut_ptr().cast::<libc::c_void>(),
-            buf.len(),
-        )
-    };
-    len == 1 && buf[0] == b'y'
+    xattr::get(path, name).is_ok_and(|value| value.as_deref() == Some(b"y".as_slice()))
 }
 
 /// Creates a whiteout at `path` (which must not exist).
 pub fn create_whiteout(path: &Path) -> Result<(), CacheError> {
-    let p = cstring(path)?;
-    // SAFETY: valid NUL-terminated path; mknod does not retain it.
-    let rc = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) };
-    if rc != 0 {
-        return Err(CacheError::Io {
-            action: "create whiteout (mknod 0:0)",
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
-}
-
-/// Marks the directory at `path` opaque with `xattr` ([`OPAQUE_XATTR`] or
-/// [`USER_OPAQUE_XATTR`]).
-pub fn set_opaque(path: &Path, xattr: &str) -> Result<(), CacheError> {
-    let p = cstring(path)?;
-    let n = std::ffi::CString::new(xattr).map_err(|_| CacheError::Io {
-        action: "set opaque xattr (name contains NUL)",
+    let dev = nix::sys::stat::makedev(0, 0);
+    nix::sys::stat::mknod(path, SFlag::S_IFCHR, Mode::empty(), dev).map_err(|e| CacheError::Io {
+        action: "create whiteout (mknod 0:0)",
         path: path.to_path_buf(),
-        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-    })?;
-    // SAFETY: valid NUL-terminated strings and a one-byte value.
-    let rc = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            b"y".as_ptr().cast::<libc::c_void>(),
-            1,
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(CacheError::Io {
-            action: "set opaque xattr",
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
-}
-
-/// Whether this process runs in a user namespace other than the initial one (rootless
-/// rbuild, or root inside a rootless container): `/proc/self/uid_map` is then not the
-/// identity map of all ids. Read once; rbuild enters its user namespace before anything
-/// asks.
-pub fn in_user_namespace() -> bool {
-    static IN_USERNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IN_USERNS.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/uid_map")
-            .map(|map| !is_identity_map(&map))
-            .unwrap_or(false)
+        source: e.into(),
     })
 }
 
-/// Whether a `uid_map` text maps every id to itself (the initial user namespace).
-pub fn is_identity_map(map: &str) -> bool {
-    let fields: Vec<&str> = map.split_whitespace().collect();
-    fields == ["0", "0", "4294967295"]
+/// Marks the directory at `path` opaque with `xattr` ([`OPAQUE_XATTR`] or
+/// [`USER_OPAQUE_XATTR`]), not following a symlink.
+pub fn set_opaque(path: &Path, xattr: &str) -> Result<(), CacheError> {
+    xattr::set(path, xattr, b"y").map_err(|source| CacheError::Io {
+        action: "set opaque xattr",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// The opaque-directory xattr this process writes: [`OPAQUE_XATTR`] in the initial user
-/// namespace, [`USER_OPAQUE_XATTR`] in any other (where `trusted.*` cannot be written and
-/// overlayfs is mounted with `userxattr`). Readers accept both ([`is_opaque`]).
-pub fn opaque_xattr() -> &'static str {
-    if in_user_namespace() {
+/// The opaque-directory xattr a process with `privileges` writes: [`OPAQUE_XATTR`] in the
+/// initial user namespace, [`USER_OPAQUE_XATTR`] in any other (where `trusted.*` cannot be
+/// written and overlayfs is mounted with `userxattr`). Readers accept both ([`is_opaque`]).
+pub fn opaque_xattr(privileges: &Privileges) -> &'static str {
+    if privileges.in_user_namespace() {
         USER_OPAQUE_XATTR
     } else {
         OPAQUE_XATTR

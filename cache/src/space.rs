@@ -1,7 +1,6 @@
 //! Room on the store's filesystem: whether it is full, for telling "the disk is full" apart
 //! from other failures (a RUN whose command failed on a full store says so).
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::CacheError;
@@ -22,25 +21,13 @@ impl Space<'_> {
     /// RUN's command has no `CAP_SYS_RESOURCE`, so blocks reserved for root are not its);
     /// inodes are `None` where the filesystem does not count them.
     pub fn free(&self) -> Result<(u64, Option<u64>), CacheError> {
-        let path = std::ffi::CString::new(self.root.as_os_str().as_bytes()).map_err(|_| {
-            CacheError::Io {
-                action: "check free space of",
-                path: self.root.to_path_buf(),
-                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-            }
+        let st = nix::sys::statvfs::statvfs(self.root).map_err(|e| CacheError::Io {
+            action: "check free space of",
+            path: self.root.to_path_buf(),
+            source: e.into(),
         })?;
-        // SAFETY: an all-zero statvfs is a valid value to be overwritten.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `path` is a valid NUL-terminated string, `st` a valid statvfs to fill.
-        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-            return Err(CacheError::Io {
-                action: "check free space of",
-                path: self.root.to_path_buf(),
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        let bytes = st.f_bavail.saturating_mul(st.f_frsize);
-        let inodes = (st.f_files > 0).then_some(st.f_favail);
+        let bytes = st.blocks_available().saturating_mul(st.fragment_size());
+        let inodes = (st.files() > 0).then_some(st.files_available());
         Ok((bytes, inodes))
     }
 

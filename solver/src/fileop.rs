@@ -23,6 +23,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use nix::sys::stat::UtimensatFlags;
+use nix::sys::time::TimeSpec;
 use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_cache::overlay::copy_content_xattrs;
 use rbuild_context::dockerignore::PatternMatcher;
@@ -32,6 +34,7 @@ use rbuild_context::{
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 use rbuild_types::bytes::escape;
 use rbuild_types::root_path::Follow;
+use rbuild_types::Privileges;
 
 use rayon::prelude::*;
 
@@ -125,17 +128,42 @@ pub struct FileOpRunner<'a> {
     /// Image directories this op created where nothing was below: nothing below them needs
     /// looking up in `dest`.
     fresh: RefCell<HashSet<PathBuf>>,
+    /// rbuild's privileges: whether files can be given their owners.
+    privileges: Privileges,
 }
 
 impl<'a> FileOpRunner<'a> {
-    pub fn new(dest: &'a MergedView, upper: &'a Path) -> Self {
+    pub fn new(dest: &'a MergedView, upper: &'a Path, privileges: Privileges) -> Self {
         FileOpRunner {
             dest,
             upper,
+            privileges,
             live: dest.with_top(upper),
             dir_times: RefCell::new(Vec::new()),
             fresh: RefCell::new(HashSet::new()),
         }
+    }
+
+    /// Gives `path` (not following a symlink) the owner `uid:gid` when this process can give
+    /// files away; otherwise it keeps ours (a rootless build's are mapped to the caller).
+    pub(crate) fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<(), FileOpError> {
+        if !self.privileges.can_chown() {
+            return Ok(());
+        }
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io_err(path))
+    }
+
+    /// The owner a copied regular file is given ([`FileAttrs::owner`]): `uid:gid` when this
+    /// process can give files away, else none (it keeps ours).
+    pub(crate) fn file_owner(&self, uid: u32, gid: u32) -> Option<(u32, u32)> {
+        self.privileges.can_chown().then_some((uid, gid))
+    }
+
+    /// Gives `target` the mode, owner and times of `meta`.
+    fn copy_metadata(&self, meta: &fs::Metadata, target: &Path) -> Result<(), FileOpError> {
+        set_mode(target, meta.mode() & 0o7777)?;
+        self.chown(target, meta.uid(), meta.gid())?;
+        set_mtime(target, meta)
     }
 
     /// Remembers the mtime a directory of the layer must end with (a later call wins).
@@ -278,7 +306,7 @@ impl<'a> FileOpRunner<'a> {
             match existing {
                 Some(e) if e.metadata.is_dir() => {
                     self.make_dir(&target)?;
-                    copy_metadata(&e.metadata, &target)?;
+                    self.copy_metadata(&e.metadata, &target)?;
                     self.keep_dir_time(&target, e.metadata.mtime(), e.metadata.mtime_nsec());
                     parent_fresh = false;
                 }
@@ -287,7 +315,7 @@ impl<'a> FileOpRunner<'a> {
                     self.make_dir(&target)?;
                     let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
                     set_mode(&target, 0o755)?;
-                    chown(&target, uid, gid)?;
+                    self.chown(&target, uid, gid)?;
                     self.keep_dir_time(&target, 0, 0);
                     self.fresh.borrow_mut().insert(image_path.clone());
                     parent_fresh = true;
@@ -452,7 +480,7 @@ impl<'a> FileOpRunner<'a> {
         // Nothing was there (checked above), so nothing is below it.
         self.note_new_dir(&path, false);
         let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
-        chown(&target, uid, gid)
+        self.chown(&target, uid, gid)
     }
 
     /// A file written whole (heredoc sources): the path follows the image's symlinks.
@@ -466,7 +494,7 @@ impl<'a> FileOpRunner<'a> {
         fs::write(&target, &mkfile.data).map_err(io_err(&target))?;
         set_mode(&target, mkfile.mode)?;
         let (uid, gid) = owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
-        chown(&target, uid, gid)
+        self.chown(&target, uid, gid)
     }
 }
 
@@ -648,7 +676,8 @@ impl Copier<'_, '_> {
 
     /// Copies regular context files `(entry, upper path)` in parallel; their directories exist.
     fn copy_context_files(&self, files: &[(ContextEntry, PathBuf)]) -> Result<(), FileOpError> {
-        let owner = Some(self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0)));
+        let (uid, gid) = self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
+        let owner = self.runner.file_owner(uid, gid);
         let chmod = self.chmod;
         let upper = self.runner.upper;
         files.par_iter().try_for_each(|(e, up)| {
@@ -678,7 +707,7 @@ impl Copier<'_, '_> {
                 let meta = stat()?;
                 self.write_dir(target, &up)?;
                 set_mode(&up, self.mode(e.mode, true))?;
-                chown(&up, uid, gid)?;
+                self.runner.chown(&up, uid, gid)?;
                 self.runner
                     .keep_dir_time(&up, meta.mtime(), meta.mtime_nsec());
                 Ok(())
@@ -691,7 +720,7 @@ impl Copier<'_, '_> {
                     &up,
                     FileAttrs {
                         mode: self.mode(e.mode, false),
-                        owner: Some((uid, gid)),
+                        owner: self.runner.file_owner(uid, gid),
                     },
                 )
             }
@@ -701,7 +730,7 @@ impl Copier<'_, '_> {
                 remove_existing(&up)?;
                 let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
                 std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
-                chown(&up, uid, gid)?;
+                self.runner.chown(&up, uid, gid)?;
                 set_mtime(&up, &meta)
             }
         }
@@ -752,13 +781,13 @@ impl Copier<'_, '_> {
             remove_existing(&up)?;
             let link = fs::read_link(&e.host_path).map_err(io_err(&e.host_path))?;
             std::os::unix::fs::symlink(&link, &up).map_err(io_err(&up))?;
-            chown(&up, uid, gid)?;
+            self.runner.chown(&up, uid, gid)?;
             copy_content_xattrs(&e.host_path, &up);
             return set_mtime(&up, m);
         } else if ft.is_file() {
             self.runner.file_target(target)?;
             let mode = self.mode(m.mode(), false);
-            let owner = Some((uid, gid));
+            let owner = self.runner.file_owner(uid, gid);
             copy_regular(
                 self.runner.upper,
                 &e.host_path,
@@ -774,7 +803,7 @@ impl Copier<'_, '_> {
             return Ok(());
         }
         set_mode(&up, self.mode(m.mode(), ft.is_dir()))?;
-        chown(&up, uid, gid)?;
+        self.runner.chown(&up, uid, gid)?;
         copy_content_xattrs(&e.host_path, &up);
         self.runner.keep_dir_time(&up, m.mtime(), m.mtime_nsec());
         Ok(())
@@ -812,48 +841,15 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FileOpError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
-pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), FileOpError> {
-    // Without root we cannot give files away; keep our own ids then (rootless builds map them).
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io_err(path))
-}
-
-fn copy_metadata(meta: &fs::Metadata, target: &Path) -> Result<(), FileOpError> {
-    set_mode(target, meta.mode() & 0o7777)?;
-    chown(target, meta.uid(), meta.gid())?;
-    set_mtime(target, meta)
-}
-
 fn set_mtime(path: &Path, meta: &fs::Metadata) -> Result<(), FileOpError> {
     set_times(path, meta.mtime(), meta.mtime_nsec())
 }
 
 /// Sets atime and mtime of `path` (not following a final symlink).
 pub(crate) fn set_times(path: &Path, secs: i64, nsecs: i64) -> Result<(), FileOpError> {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
-    })?;
-    let time = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: nsecs as _,
-    };
-    let times = [time, time];
-    // SAFETY: `c` is a valid NUL-terminated path and `times` two initialised timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(io_err(path)(io::Error::last_os_error()));
-    }
-    Ok(())
+    let time = TimeSpec::new(secs, nsecs);
+    nix::sys::stat::utimensat(None, path, &time, &time, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| io_err(path)(e.into()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use rbuild_cache::{CacheRecord, SnapshotId, Store};
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{BuildContext, SelectionView};
 use rbuild_graph::{FileAction, Graph, Op, VertexId};
-use rbuild_types::{Digest, ImageRef};
+use rbuild_types::{Digest, ImageRef, Privileges};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -51,6 +51,8 @@ pub struct Solver {
     explain: bool,
     /// Secrets, SSH agents and entitlements for `RUN --mount` / `--security`.
     resources: MountResources,
+    /// rbuild's privileges (detected at startup): whether file ops give files their owners.
+    privileges: Privileges,
 }
 
 /// State of one solve shared by its tasks.
@@ -71,11 +73,15 @@ fn default_jobs() -> usize {
 }
 
 impl Solver {
+    /// A solver over `store` running RUN through `executor`, bases from `images` and remote
+    /// sources from `remote`, its file ops writing with `privileges` (rbuild's, detected once
+    /// at startup).
     pub fn new(
         store: Arc<Store>,
         executor: Arc<dyn Executor>,
         images: Arc<dyn ImageSource>,
         remote: Arc<dyn RemoteSource>,
+        privileges: Privileges,
     ) -> Self {
         Solver {
             store,
@@ -88,6 +94,7 @@ impl Solver {
             scope: String::new(),
             explain: false,
             resources: MountResources::default(),
+            privileges,
         }
     }
 
@@ -749,7 +756,7 @@ impl Solver {
                 let root = &inputs[0].layers;
                 let dest = MergedView::new(self.layer_paths(root)?);
                 let prepared = self.store.snapshots().prepare()?;
-                let runner = FileOpRunner::new(&dest, &prepared.upper);
+                let runner = FileOpRunner::new(&dest, &prepared.upper, self.privileges);
                 for (n, action) in file.actions.iter().enumerate() {
                     let view;
                     let ctx;

@@ -155,9 +155,8 @@ mod tests {
             c.read_exact(&mut buf).unwrap();
             c.write_all(&buf).unwrap();
         });
-        // SAFETY: getters without arguments or failure modes.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        let proxy = SshProxy::start(&agent, uid, gid, 0o600).unwrap();
+        let me = rbuild_test_support::privileges();
+        let proxy = SshProxy::start(&agent, me.uid, me.gid, 0o600).unwrap();
         let md = fs::metadata(proxy.socket()).unwrap();
         assert_eq!(md.mode() & 0o7777, 0o600);
         let mut c = UnixStream::connect(proxy.socket()).unwrap();

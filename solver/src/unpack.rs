@@ -25,6 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::sys::stat::{makedev, Mode, SFlag};
 use rbuild_archive::{
     extract, probe_tar, ArchiveError, Entry, EntryKind, ExtractError, NameError, NamePolicy, Sink,
 };
@@ -32,7 +33,7 @@ use rbuild_cache::overlay::set_content_xattrs;
 use rbuild_types::root_path::Follow;
 
 use crate::fileop::write::{create_replacing, finish_fd, FileAttrs, InTheWay};
-use crate::fileop::{chown, io_err, remove_existing, set_times, FileOpError, FileOpRunner};
+use crate::fileop::{io_err, remove_existing, set_times, FileOpError, FileOpRunner};
 use crate::owner::Owner;
 
 impl FileOpRunner<'_> {
@@ -163,7 +164,7 @@ impl Sink for AddSink<'_, '_> {
                     runner.make_dir(&up)?;
                 }
                 set_mode(&up, e.mode)?;
-                chown(&up, uid, gid)?;
+                runner.chown(&up, uid, gid)?;
                 set_content_xattrs(&up, &e.xattrs);
                 self.dir_times.push((up, e.mtime));
                 return Ok(());
@@ -174,7 +175,7 @@ impl Sink for AddSink<'_, '_> {
                 io::copy(contents, &mut out).map_err(io_err(&up))?;
                 let attrs = FileAttrs {
                     mode: e.mode,
-                    owner: Some((uid, gid)),
+                    owner: runner.file_owner(uid, gid),
                 };
                 finish_fd(&out, attrs, mtime, 0).map_err(io_err(&up))?;
                 // After the owner is set: a chown clears security.capability.
@@ -184,7 +185,7 @@ impl Sink for AddSink<'_, '_> {
             EntryKind::Symlink { target } => {
                 remove_existing(&up)?;
                 symlink(std::ffi::OsStr::from_bytes(target), &up).map_err(io_err(&up))?;
-                chown(&up, uid, gid)?;
+                runner.chown(&up, uid, gid)?;
                 set_content_xattrs(&up, &e.xattrs);
             }
             EntryKind::HardLink { target } => {
@@ -197,19 +198,24 @@ impl Sink for AddSink<'_, '_> {
                 return Err(self.refuse(e, "a 0/0 character device is a whiteout"));
             }
             EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                let fmt = if matches!(e.kind, EntryKind::CharDevice { .. }) {
-                    libc::S_IFCHR
+                let kind = if matches!(e.kind, EntryKind::CharDevice { .. }) {
+                    SFlag::S_IFCHR
                 } else {
-                    libc::S_IFBLK
+                    SFlag::S_IFBLK
                 };
                 remove_existing(&up)?;
-                mknod(&up, fmt | e.mode, libc::makedev(*major, *minor))?;
-                chown(&up, uid, gid)?;
+                mknod(
+                    &up,
+                    kind,
+                    e.mode,
+                    makedev(u64::from(*major), u64::from(*minor)),
+                )?;
+                runner.chown(&up, uid, gid)?;
             }
             EntryKind::Fifo => {
                 remove_existing(&up)?;
-                mknod(&up, libc::S_IFIFO | e.mode, 0)?;
-                chown(&up, uid, gid)?;
+                mknod(&up, SFlag::S_IFIFO, e.mode, 0)?;
+                runner.chown(&up, uid, gid)?;
             }
         }
         set_times(&up, mtime, 0)
@@ -228,18 +234,8 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FileOpError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
-fn c_path(path: &Path) -> Result<std::ffi::CString, FileOpError> {
-    std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| FileOpError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
-    })
-}
-
-fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> Result<(), FileOpError> {
-    let c = c_path(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, dev) } != 0 {
-        return Err(io_err(path)(io::Error::last_os_error()));
-    }
-    Ok(())
+/// Creates a node of `kind` (device or FIFO) with permission bits `mode`.
+fn mknod(path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<(), FileOpError> {
+    let perm = Mode::from_bits_truncate(mode);
+    nix::sys::stat::mknod(path, kind, perm, dev).map_err(|e| io_err(path)(e.into()))
 }

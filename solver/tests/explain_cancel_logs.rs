@@ -105,6 +105,7 @@ impl World {
             self.exec.clone(),
             self.images.clone(),
             Arc::new(rbuild_test_support::fakes::NoRemote),
+            rbuild_test_support::privileges(),
         )
         .with_context("context", ctx)
         .with_scope("test scope")

@@ -129,6 +129,7 @@ impl World {
             self.exec.clone(),
             images,
             Arc::new(rbuild_test_support::fakes::NoRemote),
+            rbuild_test_support::privileges(),
         )
         .with_secrets(
             given

@@ -107,6 +107,7 @@ impl World {
             self.exec.clone(),
             Arc::new(images),
             Arc::new(rbuild_test_support::fakes::NoRemote),
+            rbuild_test_support::privileges(),
         )
         .with_context("context", ctx);
         common::solve(solver, graph)

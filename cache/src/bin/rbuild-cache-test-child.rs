@@ -26,10 +26,7 @@ fn rec(i: u64) -> CacheRecord {
 
 /// Dies at once: no destructor runs, nothing is synced or cleaned up.
 fn die() -> ! {
-    // SAFETY: plain syscalls on our own pid.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
-    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
     unreachable!("SIGKILL cannot be caught")
 }
 

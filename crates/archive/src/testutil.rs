@@ -439,19 +439,8 @@ impl XorShift {
 
 /// Sets the access and modification times of `path` (not following a symlink) to `secs`.
 pub fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
-    let t = rustix::fs::Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    let times = rustix::fs::Timestamps {
-        last_access: t,
-        last_modification: t,
-    };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        path,
-        &times,
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )?;
+    let t = nix::sys::time::TimeSpec::new(secs, 0);
+    let nofollow = nix::sys::stat::UtimensatFlags::NoFollowSymlink;
+    nix::sys::stat::utimensat(None, path, &t, &t, nofollow)?;
     Ok(())
 }

@@ -46,6 +46,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         &config.context,
         &mut stdin,
         remote.as_ref(),
+        &config.privileges,
         |dir| stat_cache_path(&config.store_root, dir),
     )?;
     let dockerfile = inputs.dockerfile;
@@ -70,8 +71,12 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         })?,
     );
     let source = Arc::new(
-        RegistrySource::new(Arc::clone(&store), config.settings.registries.clone())
-            .with_pull(config.pull),
+        RegistrySource::new(
+            Arc::clone(&store),
+            config.settings.registries.clone(),
+            config.privileges,
+        )
+        .with_pull(config.pull),
     );
 
     // Every base image once: lowering needs their configs, the solver their digests.
@@ -95,15 +100,26 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let graph = Arc::new(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
 
     let context = inputs.context.open_for(&graph)?.map(Arc::new);
-    let executor = crate::runtime::executor(&config.runtime, config.snapshotter, &events);
+    let executor = crate::runtime::executor(
+        &config.runtime,
+        config.snapshotter,
+        config.privileges,
+        &events,
+    );
     let mounts = std::mem::take(&mut config.mounts);
-    let mut solver = Solver::new(Arc::clone(&store), executor, source, remote)
-        .with_resolved(resolved)
-        .with_scope(&explain_scope(&config.context, &dockerfile.name))
-        .with_explain_cache(config.explain_cache)
-        .with_secrets(mounts.secrets)
-        .with_ssh(mounts.ssh)
-        .with_allow_insecure(mounts.allow_insecure);
+    let mut solver = Solver::new(
+        Arc::clone(&store),
+        executor,
+        source,
+        remote,
+        config.privileges,
+    )
+    .with_resolved(resolved)
+    .with_scope(&explain_scope(&config.context, &dockerfile.name))
+    .with_explain_cache(config.explain_cache)
+    .with_secrets(mounts.secrets)
+    .with_ssh(mounts.ssh)
+    .with_allow_insecure(mounts.allow_insecure);
     if let Some(ctx) = &context {
         solver = solver.with_context("context", Arc::clone(ctx));
     }

@@ -8,7 +8,7 @@ use rbuild_context::{ContextError, ContextSource, GitSpec};
 use rbuild_frontend::lower::BuildOptions;
 use rbuild_sandbox::Snapshotter;
 use rbuild_solver::mounts::Secret;
-use rbuild_types::{ImageRef, ImageRefError, Platform};
+use rbuild_types::{ImageRef, ImageRefError, Platform, Privileges};
 
 use crate::output::{Output, OutputError};
 use crate::runtime::Runtime;
@@ -92,6 +92,9 @@ pub struct BuildConfig {
     pub context: ContextSpec,
     /// The store (`RBUILD_ROOT`).
     pub store_root: PathBuf,
+    /// What the process may do to files and namespaces, detected once at startup
+    /// (`rbuild_sandbox::detect_privileges`, then `rbuild_sandbox::userns::enter`).
+    pub privileges: Privileges,
     /// The configuration file, read once.
     pub settings: Settings,
     /// What lowering takes: build args, target, platform, cache filters, labels, network.
@@ -146,13 +149,20 @@ pub enum ConfigError {
 }
 
 impl BuildConfig {
-    /// A config building `dockerfile` with `context` into the store at `store_root`, for the
-    /// host platform, with everything else at its default.
-    pub fn new(dockerfile: DockerfileSpec, context: ContextSpec, store_root: PathBuf) -> Self {
+    /// A config building `dockerfile` with `context` into the store at `store_root` with
+    /// `privileges` (the process's, detected at startup), for the host platform, with
+    /// everything else at its default.
+    pub fn new(
+        dockerfile: DockerfileSpec,
+        context: ContextSpec,
+        store_root: PathBuf,
+        privileges: Privileges,
+    ) -> Self {
         BuildConfig {
             dockerfile,
             context,
             store_root,
+            privileges,
             settings: Settings::default(),
             options: BuildOptions::default(),
             tags: Vec::new(),
@@ -237,7 +247,12 @@ mod tests {
     use super::*;
 
     fn config() -> BuildConfig {
-        BuildConfig::new(DockerfileSpec::Default, ContextSpec::Empty, "/s".into())
+        BuildConfig::new(
+            DockerfileSpec::Default,
+            ContextSpec::Empty,
+            "/s".into(),
+            rbuild_sandbox::detect_privileges(),
+        )
     }
 
     #[test]

@@ -211,8 +211,10 @@ pub(crate) fn export(
                 }
                 .map_err(oci(ExportStep::Docker(dest.clone())))?;
             }
-            Output::Local { dest } => rbuild_oci::export::export_local(store, layers, dest)
-                .map_err(oci(ExportStep::Local(dest.clone())))?,
+            Output::Local { dest } => {
+                rbuild_oci::export::export_local(store, layers, dest, &config.privileges)
+                    .map_err(oci(ExportStep::Local(dest.clone())))?
+            }
             Output::Tar { dest } => match dest {
                 Dest::Path(path) => write_rootfs_tar_file(store, layers, path),
                 Dest::Stdout => write_rootfs_tar_to(store, layers, take(stdout)?),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_context::{BuildContext, ContextError};
 use rbuild_solver::ports::RemoteSource;
+use rbuild_types::Privileges;
 
 use crate::config::{ContextSpec, DockerfileSpec};
 use crate::context::Context;
@@ -90,16 +91,17 @@ pub(crate) struct Inputs {
 
 /// Reads the Dockerfile and prepares the context; `stdin` is read at most once, only when a
 /// spec says so. `stat_cache` names the stat cache file of a context directory; `remote`
-/// fetches git and URL contexts.
+/// fetches git and URL contexts; a context archive is unpacked with `privileges` (rbuild's).
 pub(crate) fn open(
     dockerfile: &DockerfileSpec,
     context: &ContextSpec,
     stdin: &mut Option<Box<dyn Read>>,
     remote: &dyn RemoteSource,
+    privileges: &Privileges,
     stat_cache: impl Fn(&Path) -> PathBuf,
 ) -> Result<Inputs, InputError> {
     match context {
-        ContextSpec::Stdin => from_stdin(dockerfile, read_all(stdin)?),
+        ContextSpec::Stdin => from_stdin(dockerfile, read_all(stdin)?, privileges),
         ContextSpec::Empty => {
             let dockerfile = match dockerfile {
                 DockerfileSpec::Default => return Err(InputError::NoDockerfile),
@@ -158,7 +160,8 @@ pub(crate) fn open(
             }
             let name = inside_name(dockerfile);
             let given = is_given(dockerfile);
-            let ctx = BuildContext::from_tar(std::io::Cursor::new(bytes), (!given).then_some(name))
+            let inside = (!given).then_some(name);
+            let ctx = BuildContext::from_tar(std::io::Cursor::new(bytes), inside, privileges)
                 .map_err(|source| InputError::UrlArchive {
                     url: url.clone(),
                     source,
@@ -177,14 +180,18 @@ fn ready(dockerfile: DockerfileSource, ctx: BuildContext) -> Inputs {
 }
 
 /// `-`: a context archive (the whole context, Dockerfile included), else the Dockerfile.
-fn from_stdin(dockerfile: &DockerfileSpec, bytes: Vec<u8>) -> Result<Inputs, InputError> {
+fn from_stdin(
+    dockerfile: &DockerfileSpec,
+    bytes: Vec<u8>,
+    privileges: &Privileges,
+) -> Result<Inputs, InputError> {
     if rbuild_context::detect_archive(&bytes).is_some() {
         let name = match dockerfile {
             DockerfileSpec::Named(name) => name.clone(),
             DockerfileSpec::Stdin => "-".to_string(),
             DockerfileSpec::Default | DockerfileSpec::Bytes { .. } => "Dockerfile".to_string(),
         };
-        let ctx = BuildContext::from_tar(std::io::Cursor::new(bytes), Some(&name))
+        let ctx = BuildContext::from_tar(std::io::Cursor::new(bytes), Some(&name), privileges)
             .map_err(InputError::StdinArchive)?;
         let df = match dockerfile {
             DockerfileSpec::Bytes { name, bytes } => DockerfileSource {
@@ -314,6 +321,7 @@ mod tests {
             &ContextSpec::Stdin,
             &mut input,
             &NoRemote,
+            &rbuild_sandbox::detect_privileges(),
             no_cache,
         )
         .expect("opens");
@@ -326,6 +334,7 @@ mod tests {
             &ContextSpec::Stdin,
             &mut stdin(b"FROM scratch\n"),
             &NoRemote,
+            &rbuild_sandbox::detect_privileges(),
             no_cache,
         )
         .err()
@@ -337,6 +346,7 @@ mod tests {
                 &ContextSpec::Stdin,
                 &mut input,
                 &NoRemote,
+                &rbuild_sandbox::detect_privileges(),
                 no_cache
             ),
             Err(InputError::NoStdin)
@@ -352,6 +362,7 @@ mod tests {
             &ContextSpec::Dir(dir.path().to_path_buf()),
             &mut None,
             &NoRemote,
+            &rbuild_sandbox::detect_privileges(),
             no_cache,
         )
         .expect("opens");
@@ -362,6 +373,7 @@ mod tests {
             &ContextSpec::Dir(dir.path().join("missing")),
             &mut None,
             &NoRemote,
+            &rbuild_sandbox::detect_privileges(),
             no_cache,
         )
         .err()

@@ -10,6 +10,7 @@
 //!     DockerfileSpec::Default,
 //!     ContextSpec::Dir("app".into()),
 //!     "/var/lib/rbuild".into(),
+//!     rbuild_sandbox::detect_privileges(),
 //! );
 //! config.tags = vec!["app:1".parse().expect("a valid name")];
 //! let io = BuildIo {

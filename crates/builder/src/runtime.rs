@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rbuild_sandbox::Snapshotter;
 use rbuild_solver::ports::Executor;
+use rbuild_types::Privileges;
 
 use crate::events::{BuildEvent, EventSink};
 
@@ -86,6 +87,7 @@ pub fn parse_snapshotter(value: Option<&str>) -> Result<Option<Snapshotter>, Run
 pub(crate) fn executor(
     runtime: &Runtime,
     snapshotter: Option<Snapshotter>,
+    privileges: Privileges,
     events: &EventSink,
 ) -> Arc<dyn Executor> {
     let snapshotter = snapshotter.unwrap_or_else(Snapshotter::detect);
@@ -97,11 +99,12 @@ pub(crate) fn executor(
     }
     let init_exe = PathBuf::from("/proc/self/exe");
     match runtime {
-        Runtime::Builtin => {
-            Arc::new(rbuild_sandbox::NamespaceExecutor::new(init_exe).with_snapshotter(snapshotter))
-        }
+        Runtime::Builtin => Arc::new(
+            rbuild_sandbox::NamespaceExecutor::new(init_exe, privileges)
+                .with_snapshotter(snapshotter),
+        ),
         Runtime::Oci(path) => {
-            let mut exec = rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe);
+            let mut exec = rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe, privileges);
             exec.snapshotter = snapshotter;
             Arc::new(exec)
         }

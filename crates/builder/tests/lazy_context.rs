@@ -28,6 +28,7 @@ fn run(dir: &Path, ctx: &Path) -> (Result<rbuild_builder::Exported, BuildError>,
         DockerfileSpec::Default,
         ContextSpec::Dir(ctx.to_path_buf()),
         dir.join("store"),
+        rbuild_sandbox::detect_privileges(),
     );
     config.tags = vec!["lazy:1".parse().expect("name")];
     let seen = Arc::new(Mutex::new(Vec::new()));

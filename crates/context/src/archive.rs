@@ -15,6 +15,7 @@ use rbuild_archive::{
     decoder, detect_archive, drain, extract, ArchiveError, ArchiveFormat, DirSink, DirSinkError,
     Ended, ExtractError, NameError, NamePolicy,
 };
+use rbuild_types::Privileges;
 
 use crate::clean::clean_within_root;
 use crate::context::BuildContext;
@@ -25,7 +26,8 @@ impl BuildContext {
     /// from `reader` and unpacks it into a temporary directory kept for the life of the
     /// context. `dockerfile` is the Dockerfile's path inside the archive (for
     /// `<name>.dockerignore`); when given, the archive must contain it
-    /// ([`ContextError::MissingDockerfile`]).
+    /// ([`ContextError::MissingDockerfile`]). Entries get the archive's owners when
+    /// `privileges` (rbuild's, detected at startup) can give files away.
     ///
     /// Rejected, never silently skipped: an archive that ends before its end-of-archive marker
     /// or inside a compressed stream ([`ContextError::ArchiveTruncated`]), and an entry whose
@@ -34,6 +36,7 @@ impl BuildContext {
     pub fn from_tar<R: Read>(
         mut reader: R,
         dockerfile: Option<&str>,
+        privileges: &Privileges,
     ) -> Result<BuildContext, ContextError> {
         let extract_err = |source: io::Error| ContextError::Archive { source };
         let mut head = Vec::with_capacity(512);
@@ -48,7 +51,7 @@ impl BuildContext {
             .prefix("rbuild-context-")
             .tempdir()
             .map_err(extract_err)?;
-        unpack(decoded, dir.path(), format)?;
+        unpack(decoded, dir.path(), format, privileges.can_chown())?;
         let df = match dockerfile {
             Some(d) => {
                 let path = dir.path().join(clean_within_root(d));
@@ -67,14 +70,16 @@ impl BuildContext {
     }
 }
 
-/// Unpacks every entry of the (decoded) tar stream into `dest`.
+/// Unpacks every entry of the (decoded) tar stream into `dest`, with the archive's owners
+/// when `owners`.
 fn unpack<'a>(
     decoded: Box<dyn Read + 'a>,
     dest: &Path,
     format: ArchiveFormat,
+    owners: bool,
 ) -> Result<(), ContextError> {
     let mut sink =
-        DirSink::new(dest, is_root()).map_err(|source| ContextError::ArchiveWrite { source })?;
+        DirSink::new(dest, owners).map_err(|source| ContextError::ArchiveWrite { source })?;
     let done = extract(decoded, NamePolicy::Untar, &mut sink).map_err(|e| match e {
         ExtractError::Archive(e) => archive_error(e, format),
         ExtractError::Sink(DirSinkError::Escapes { entry, detail }) => {
@@ -125,11 +130,4 @@ fn archive_error(e: ArchiveError, format: ArchiveFormat) -> ContextError {
         },
         source => ContextError::ArchiveEntry { source },
     }
-}
-
-/// Whether we run as root (only root can give unpacked files the archive's owners).
-/// `/proc/self` is owned by the process's effective uid (proc(5)); unknown means "no".
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

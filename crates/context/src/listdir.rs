@@ -12,13 +12,15 @@
 //! the system calls themselves.
 
 use std::ffi::OsStr;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use nix::dir::{Dir, Type};
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
 use rayon::prelude::*;
 use rbuild_types::bytes::{escape, unescape};
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
 use crate::entry::{host_path, EntryKind};
 use crate::error::ContextError;
@@ -84,29 +86,25 @@ pub(crate) fn list_dir(
     } else {
         host_path(root, rel)
     };
-    let io = |e: rustix::io::Errno| ContextError::Io {
+    let io = |e: nix::errno::Errno| ContextError::Io {
         path: path.clone(),
         source: e.into(),
     };
     // The root may be reached through a symlink; nothing below it is followed.
     let nofollow = if rel.is_empty() {
-        OFlags::empty()
+        OFlag::empty()
     } else {
-        OFlags::NOFOLLOW
+        OFlag::O_NOFOLLOW
     };
-    let fd = rustix::fs::open(
-        &path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | nofollow,
-        Mode::empty(),
-    )
-    .map_err(io)?;
-    // Each child's relative path is appended to `text`; `names` holds its range and type.
-    let mut text = String::new();
-    let mut names: Vec<(usize, usize, FileType)> = Vec::new();
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | nofollow;
     // Reads through this descriptor (no reopen); `fstatat` below uses it too, which the
     // directory stream's position does not affect.
-    let mut dir = Dir::new(fd).map_err(io)?;
-    while let Some(dent) = dir.read() {
+    let mut dir = Dir::open(&path, flags, Mode::empty()).map_err(io)?;
+    // Each child's relative path is appended to `text`; `names` holds its range and type
+    // (`None`: the filesystem does not say).
+    let mut text = String::new();
+    let mut names: Vec<(usize, usize, Option<Type>)> = Vec::new();
+    for dent in dir.iter() {
         let dent = dent.map_err(io)?;
         let name = dent.file_name().to_bytes();
         if name == b"." || name == b".." {
@@ -122,9 +120,9 @@ pub(crate) fn list_dir(
         text.push_str(&name);
         names.push((start, text.len(), dent.file_type()));
     }
-    let fd = dir.fd().map_err(io)?;
+    let fd = dir.as_raw_fd();
     let text_ref = &text;
-    let describe = |(start, end, ft): (usize, usize, FileType)| {
+    let describe = |(start, end, ft): (usize, usize, Option<Type>)| {
         let child = text_ref.get(start..end).unwrap_or("");
         describe_child(root, fd, child, ft, filter, state).map(|described| {
             described.map(|(meta, dev, link, decision)| Listed {
@@ -158,12 +156,18 @@ pub(crate) fn list_dir(
 /// target and the filter's decision.
 type Described = (Meta, u64, Option<Box<str>>, Decision);
 
-/// Decides one child and, unless skipped, describes it from `fstatat` on its directory.
+/// The kind of file a `st_mode` says.
+fn kind_of(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT
+}
+
+/// Decides one child and, unless skipped, describes it from `fstatat` on its directory
+/// `dir` (open while the listing runs).
 fn describe_child(
     root: &Path,
-    dir: BorrowedFd<'_>,
+    dir: RawFd,
     rel: &str,
-    ft: FileType,
+    ft: Option<Type>,
     filter: &Filter,
     state: &DirState,
 ) -> Result<Option<Described>, ContextError> {
@@ -171,9 +175,11 @@ fn describe_child(
     let raw_name = unescape(escaped_name);
     let name = OsStr::from_bytes(&raw_name);
     let stat = |name: &OsStr| {
-        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| ContextError::Io {
-            path: host_path(root, rel),
-            source: e.into(),
+        nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| {
+            ContextError::Io {
+                path: host_path(root, rel),
+                source: e.into(),
+            }
         })
     };
     let decide = |is_dir: bool| {
@@ -184,14 +190,14 @@ fn describe_child(
         }
     };
     let (mut decision, early) = match ft {
-        FileType::Directory => (decide(true), None),
-        FileType::RegularFile | FileType::Symlink => (decide(false), None),
-        FileType::Unknown => {
+        Some(Type::Directory) => (decide(true), None),
+        Some(Type::File | Type::Symlink) => (decide(false), None),
+        None => {
             let st = stat(name)?;
-            let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            let is_dir = kind_of(&st) == SFlag::S_IFDIR;
             (decide(is_dir), Some(st))
         }
-        _ => return Ok(None),
+        Some(_) => return Ok(None),
     };
     if decision == Decision::Skip {
         return Ok(None);
@@ -200,13 +206,13 @@ fn describe_child(
         Some(st) => st,
         None => stat(name)?,
     };
-    let kind = match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory => EntryKind::Dir,
-        FileType::RegularFile => EntryKind::File,
-        FileType::Symlink => EntryKind::Symlink,
+    let kind = match kind_of(&st) {
+        SFlag::S_IFDIR => EntryKind::Dir,
+        SFlag::S_IFREG => EntryKind::File,
+        SFlag::S_IFLNK => EntryKind::Symlink,
         _ => return Ok(None),
     };
-    if (kind == EntryKind::Dir) != (ft == FileType::Directory) && ft != FileType::Unknown {
+    if (kind == EntryKind::Dir) != (ft == Some(Type::Directory)) && ft.is_some() {
         // Replaced between reading the directory and stat'ing it: decide on what it is now.
         decision = decide(kind == EntryKind::Dir);
         if decision == Decision::Skip {
@@ -214,11 +220,10 @@ fn describe_child(
         }
     }
     let link = if kind == EntryKind::Symlink {
-        let target =
-            rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| ContextError::Io {
-                path: host_path(root, rel),
-                source: e.into(),
-            })?;
+        let target = nix::fcntl::readlinkat(Some(dir), name).map_err(|e| ContextError::Io {
+            path: host_path(root, rel),
+            source: e.into(),
+        })?;
         Some(escape(target.as_bytes()).into())
     } else {
         None

@@ -2,6 +2,7 @@
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_context::{detect_archive, ArchiveFormat, BuildContext, ContextError, EntryKind};
+use rbuild_test_support::privileges;
 
 fn sample_tar() -> Vec<u8> {
     let mut b = TarBuilder::new();
@@ -38,7 +39,8 @@ fn plain_gzip_and_zstd_archives_give_the_same_context() {
     assert_eq!(detect_archive(&gz), Some(ArchiveFormat::TarGzip));
     assert_eq!(detect_archive(&zst), Some(ArchiveFormat::TarZstd));
 
-    let plain = BuildContext::from_tar(raw.as_slice(), Some("Dockerfile")).expect("tar");
+    let plain =
+        BuildContext::from_tar(raw.as_slice(), Some("Dockerfile"), &privileges()).expect("tar");
     assert_eq!(
         names(&plain),
         vec![
@@ -56,7 +58,8 @@ fn plain_gzip_and_zstd_archives_give_the_same_context() {
     assert!(run.roots[0].host_path.is_file());
 
     for bytes in [&gz, &zst] {
-        let ctx = BuildContext::from_tar(bytes.as_slice(), None).expect("compressed tar");
+        let ctx =
+            BuildContext::from_tar(bytes.as_slice(), None, &privileges()).expect("compressed tar");
         assert_eq!(names(&ctx), names(&plain));
         assert_eq!(
             ctx.select("app").expect("app").digest,
@@ -71,7 +74,7 @@ fn plain_gzip_and_zstd_archives_give_the_same_context() {
 
 #[test]
 fn unpacked_dir_lives_as_long_as_the_context() {
-    let ctx = BuildContext::from_tar(sample_tar().as_slice(), None).expect("tar");
+    let ctx = BuildContext::from_tar(sample_tar().as_slice(), None, &privileges()).expect("tar");
     let root = ctx.root().expect("root").to_path_buf();
     assert!(root.join("app/run.sh").is_file());
     drop(ctx);
@@ -88,9 +91,11 @@ fn bzip2_and_xz_archives_give_the_same_context() {
     let xz = compress(&raw, ArchiveFormat::TarXz).expect("xz");
     assert_eq!(detect_archive(&bz), Some(ArchiveFormat::TarBzip2));
     assert_eq!(detect_archive(&xz), Some(ArchiveFormat::TarXz));
-    let plain = BuildContext::from_tar(raw.as_slice(), Some("Dockerfile")).expect("tar");
+    let plain =
+        BuildContext::from_tar(raw.as_slice(), Some("Dockerfile"), &privileges()).expect("tar");
     for bytes in [&bz, &xz] {
-        let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile")).expect("archive");
+        let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile"), &privileges())
+            .expect("archive");
         assert_eq!(names(&ctx), names(&plain));
         assert_eq!(
             ctx.digest().expect("digest"),
@@ -126,7 +131,7 @@ fn truncated_archives_are_rejected_in_every_format() {
             cuts.push(bytes.len() - 1);
         }
         for cut in cuts {
-            let err = BuildContext::from_tar(&bytes[..cut], None)
+            let err = BuildContext::from_tar(&bytes[..cut], None, &privileges())
                 .expect_err(&format!("{format} cut at {cut}"));
             assert!(
                 matches!(err, ContextError::ArchiveTruncated { format: f, .. } if f == format),
@@ -156,8 +161,12 @@ fn entries_escaping_the_root_are_rejected() {
         ("a/../../evil.txt", None),
         ("link", Some("../../etc/passwd")),
     ] {
-        let err =
-            BuildContext::from_tar(tar_with_raw_name(name, link).as_slice(), None).expect_err(name);
+        let err = BuildContext::from_tar(
+            tar_with_raw_name(name, link).as_slice(),
+            None,
+            &privileges(),
+        )
+        .expect_err(name);
         assert!(
             matches!(&err, ContextError::ArchiveEntryEscapes { entry, .. } if entry == name),
             "{name}: {err:?}"
@@ -168,7 +177,8 @@ fn entries_escaping_the_root_are_rejected() {
         .with(TestEntry::symlink("out", "/tmp").format(HeaderFormat::Gnu))
         .with(TestEntry::file("out/rbuild-escape-test", "x").format(HeaderFormat::Gnu))
         .finish();
-    let err = BuildContext::from_tar(bytes.as_slice(), None).expect_err("through symlink");
+    let err =
+        BuildContext::from_tar(bytes.as_slice(), None, &privileges()).expect_err("through symlink");
     assert!(
         matches!(err, ContextError::ArchiveEntryEscapes { .. }),
         "{err:?}"
@@ -176,14 +186,18 @@ fn entries_escaping_the_root_are_rejected() {
     assert!(!std::path::Path::new("/tmp/rbuild-escape-test").exists());
     // A leading `/` is dropped, as Docker does: that entry stays inside.
     let ok = tar_with_raw_name("/inside.txt", None);
-    let ctx = BuildContext::from_tar(ok.as_slice(), None).expect("leading slash");
+    let ctx = BuildContext::from_tar(ok.as_slice(), None, &privileges()).expect("leading slash");
     assert_eq!(names(&ctx), vec!["inside.txt"]);
 }
 
 #[test]
 fn a_missing_dockerfile_is_named() {
-    let err = BuildContext::from_tar(sample_tar().as_slice(), Some("build/Dockerfile.prod"))
-        .expect_err("missing");
+    let err = BuildContext::from_tar(
+        sample_tar().as_slice(),
+        Some("build/Dockerfile.prod"),
+        &privileges(),
+    )
+    .expect_err("missing");
     assert!(
         matches!(&err, ContextError::MissingDockerfile { name, .. } if name == "build/Dockerfile.prod"),
         "{err:?}"
@@ -195,7 +209,7 @@ fn a_missing_dockerfile_is_named() {
 fn garbage_is_an_archive_error() {
     let mut bytes = vec![0x1f, 0x8b];
     bytes.extend_from_slice(b"not really gzip");
-    let err = BuildContext::from_tar(bytes.as_slice(), None).expect_err("bad gzip");
+    let err = BuildContext::from_tar(bytes.as_slice(), None, &privileges()).expect_err("bad gzip");
     assert!(
         matches!(
             err,

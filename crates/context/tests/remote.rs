@@ -10,7 +10,7 @@ use rbuild_context::{fetch_url, BuildContext, ContextError, ContextSource, GitCl
 use rbuild_oci::http::HttpRemote;
 use rbuild_oci::registry::RegistryConfig;
 use rbuild_test_support::git::git;
-use rbuild_test_support::{http, require_tool};
+use rbuild_test_support::{http, privileges, require_tool};
 
 fn have_git() -> bool {
     require_tool("git").is_some()
@@ -128,7 +128,8 @@ fn url_contexts_download_and_unpack() {
     );
     let bytes = fetch_url(&http_remote(), &url).expect("download");
     assert_eq!(bytes, gz);
-    let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile")).expect("context");
+    let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile"), &privileges())
+        .expect("context");
     assert_eq!(read(&ctx, "Dockerfile"), "FROM scratch\n");
 
     let missing = serve("404 Not Found", b"no".to_vec(), 1);

@@ -47,6 +47,7 @@ fn main() {
     let _ = fs::remove_dir_all(scratch);
     fs::create_dir_all(scratch).expect("scratch");
 
+    let privileges = rbuild_test_support::privileges();
     let mut unpack_times = Vec::new();
     let mut unpacked_id = None;
     for i in 0..runs {
@@ -54,7 +55,7 @@ fn main() {
         fs::create_dir(&dest).expect("dest");
         let file = std::io::BufReader::new(fs::File::open(layer).expect("layer"));
         let t = Instant::now();
-        let d = rbuild_oci::unpack(file, &dest).expect("unpack");
+        let d = rbuild_oci::unpack(file, &dest, &privileges).expect("unpack");
         unpack_times.push(t.elapsed().as_secs_f64());
         unpacked_id = Some(d.diff_id);
         if i + 1 < runs {

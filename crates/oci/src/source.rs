@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use rbuild_cache::{CacheError, LayerBlob, LayerInfo, SnapshotId, Store};
 use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
-use rbuild_types::{Digest, ImageRef, Platform};
+use rbuild_types::{Digest, ImageRef, Platform, Privileges};
 
 use crate::config::{self as image_config, ParsedConfig};
 use crate::manifest::ImageIndex;
@@ -94,6 +94,8 @@ pub struct RegistrySource {
     store: Arc<Store>,
     client: Client,
     pull: bool,
+    /// rbuild's privileges: what unpacked layers can keep (owners, devices, xattrs).
+    privileges: Privileges,
 }
 
 impl std::fmt::Debug for RegistrySource {
@@ -102,17 +104,20 @@ impl std::fmt::Debug for RegistrySource {
             .field("store", &self.store.root())
             .field("client", &self.client)
             .field("pull", &self.pull)
+            .field("privileges", &self.privileges)
             .finish()
     }
 }
 
 impl RegistrySource {
-    /// A source that pulls through `config`'s endpoints into `store`.
-    pub fn new(store: Arc<Store>, config: RegistryConfig) -> Self {
+    /// A source that pulls through `config`'s endpoints into `store`, unpacking layers with
+    /// `privileges` (rbuild's, detected at startup).
+    pub fn new(store: Arc<Store>, config: RegistryConfig, privileges: Privileges) -> Self {
         RegistrySource {
             store,
             client: Client::new(config),
             pull: false,
+            privileges,
         }
     }
 
@@ -426,7 +431,8 @@ impl RegistrySource {
             .snapshots()
             .prepare()
             .map_err(store_err(format!("prepare snapshot for layer {digest}")))?;
-        let unpacked = crate::layer::unpack(BufReader::new(file), &prepared.upper)?;
+        let unpacked =
+            crate::layer::unpack(BufReader::new(file), &prepared.upper, &self.privileges)?;
         if unpacked.diff_id != *diff_id {
             return Err(PullError::DiffId {
                 layer: digest,
@@ -479,7 +485,7 @@ impl ImageSource for RegistrySource {
 mod tests {
     use super::*;
     use crate::registry::testutil::{FakeServer, Reply};
-    use rbuild_test_support::{require_root, Registry};
+    use rbuild_test_support::{privileges, require_root, Registry};
 
     fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
@@ -514,8 +520,8 @@ mod tests {
             registry.addr
         ))
         .unwrap();
-        let source =
-            RegistrySource::new(store.clone(), cfg).with_credentials(DockerCredentials::default());
+        let source = RegistrySource::new(store.clone(), cfg, privileges())
+            .with_credentials(DockerCredentials::default());
         let reference = ImageRef::parse("busybox").unwrap();
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert!(store.blobs().has(&resolved.manifest_digest));
@@ -553,15 +559,23 @@ mod tests {
         assert_eq!(source.pull(&resolved).unwrap(), ids);
 
         // A source that cannot reach any registry resolves from the memo ...
-        let offline = RegistrySource::new(store.clone(), unreachable_config(&registry.addr))
-            .with_credentials(DockerCredentials::default());
+        let offline = RegistrySource::new(
+            store.clone(),
+            unreachable_config(&registry.addr),
+            privileges(),
+        )
+        .with_credentials(DockerCredentials::default());
         let again = offline.resolve(&reference, &amd64()).unwrap();
         assert_eq!(again.manifest_digest, resolved.manifest_digest);
         assert_eq!(offline.pull(&again).unwrap(), ids);
         // ... but not with --pull.
-        let forced = RegistrySource::new(store.clone(), unreachable_config(&registry.addr))
-            .with_credentials(DockerCredentials::default())
-            .with_pull(true);
+        let forced = RegistrySource::new(
+            store.clone(),
+            unreachable_config(&registry.addr),
+            privileges(),
+        )
+        .with_credentials(DockerCredentials::default())
+        .with_pull(true);
         let err = forced.resolve(&reference, &amd64()).unwrap_err();
         assert!(err.to_string().starts_with("busybox:latest: "), "{err}");
 
@@ -594,7 +608,7 @@ mod tests {
         };
         let addr = &registry.addr;
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
             .with_credentials(DockerCredentials::default());
         let image = ImageRef::parse(&format!("{addr}/busybox:latest")).unwrap();
         let resolved = source.resolve(&image, &amd64()).unwrap();
@@ -679,7 +693,7 @@ mod tests {
         let good = Digest::of(&layer);
         let (server, reference) = serve_image(good, 3);
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
             .with_credentials(DockerCredentials::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert_eq!(resolved.config.env, vec!["A=1"]);
@@ -708,7 +722,7 @@ mod tests {
         let wrong = Digest::of(b"not the layer");
         let (_server, reference) = serve_image(wrong, 1);
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
             .with_credentials(DockerCredentials::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();
@@ -722,14 +736,14 @@ mod tests {
         let good = Digest::of(&layer);
         let (_server, reference) = serve_flaky_image(good, 1, 2);
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default())
+        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
             .with_credentials(DockerCredentials::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert_eq!(source.pull(&resolved).unwrap(), vec![SnapshotId(good)]);
 
         let (_server, reference) = serve_flaky_image(good, 1, DOWNLOAD_ATTEMPTS as usize);
         let (_dir2, store2) = temp_store();
-        let source = RegistrySource::new(store2.clone(), RegistryConfig::default())
+        let source = RegistrySource::new(store2.clone(), RegistryConfig::default(), privileges())
             .with_credentials(DockerCredentials::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();

@@ -12,7 +12,7 @@ use rbuild_oci::images::{commit_image, list_images, load_image, tag_image};
 use rbuild_oci::manifest::{ImageManifest, OCI_LAYER, OCI_LAYER_GZIP};
 use rbuild_oci::{config, unpack, OciError};
 use rbuild_test_support::images::busybox_layout;
-use rbuild_test_support::{is_root, require_root, require_tool};
+use rbuild_test_support::{is_root, privileges, require_root, require_tool};
 use rbuild_types::Digest;
 
 fn tool(name: &str) -> bool {
@@ -224,7 +224,10 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
     .unwrap();
     let blob = fs::File::open(layout.join("blobs/sha256").join(m.layers[0].digest.hex())).unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, c.diff_ids[0]);
+    assert_eq!(
+        unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
+        c.diff_ids[0]
+    );
 
     if tool("skopeo") {
         let o = Command::new("skopeo")
@@ -310,7 +313,10 @@ fn zstd_oci_export_unpacks_to_the_same_diff_ids() {
         );
         let scratch = tempfile::tempdir().unwrap();
         let blob = fs::File::open(blobs.join(layer.digest.hex())).unwrap();
-        assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, *diff_id);
+        assert_eq!(
+            unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
+            *diff_id
+        );
     }
 }
 
@@ -359,7 +365,7 @@ fn rootfs_exports_apply_whiteouts() {
     let f = fixture();
     let dest = tempfile::tempdir().unwrap();
     let root = dest.path().join("root");
-    export_local(&f.store, &f.layers, &root).unwrap();
+    export_local(&f.store, &f.layers, &root, &privileges()).unwrap();
     assert_eq!(fs::read(root.join("etc/new")).unwrap(), b"new");
     assert!(root.join("bin/hello").is_file());
     assert_eq!(root.join("etc/old").exists(), !is_root());
@@ -390,7 +396,7 @@ fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig
     for (layer, diff_id) in m.layers.iter().zip(&c.diff_ids) {
         store.blobs().put(&blob(&layer.digest)).unwrap();
         let p = store.snapshots().prepare().unwrap();
-        let got = unpack(&blob(&layer.digest)[..], &p.upper).unwrap();
+        let got = unpack(&blob(&layer.digest)[..], &p.upper, &privileges()).unwrap();
         assert_eq!(got.diff_id, *diff_id, "unpack computes the diff_id");
         let id = SnapshotId(*diff_id);
         store.snapshots().commit(p, &id).unwrap();
@@ -465,7 +471,7 @@ fn base_layers_are_reused_not_recompressed() {
     let names = testutil::names(fs::File::open(&tar_path).unwrap()).unwrap();
     assert!(names.contains(&format!("blobs/sha256/{}", base.layers[0].digest.hex())));
     let root = out.path().join("root");
-    export_local(&store, &layers, &root).unwrap();
+    export_local(&store, &layers, &root, &privileges()).unwrap();
     assert!(root.join("bin/busybox").is_file() || root.join("bin/sh").exists());
     assert_eq!(fs::read(root.join("hello.txt")).unwrap(), b"hi");
     if tool("skopeo") {
@@ -554,7 +560,10 @@ fn distribution_form_with_docker_media_types_and_levels() {
         );
         let scratch = tempfile::tempdir().unwrap();
         let blob = fs::File::open(f.store.blobs().path(&layer.digest)).unwrap();
-        assert_eq!(unpack(blob, scratch.path()).unwrap().diff_id, *diff_id);
+        assert_eq!(
+            unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
+            *diff_id
+        );
     }
     // Deterministic whatever the thread count; zstd forces OCI media types.
     let one_thread = DistOptions {

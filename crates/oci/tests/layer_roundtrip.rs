@@ -9,7 +9,7 @@ use rbuild_archive::testutil::{self, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
 use rbuild_oci::layer::{unpack, write_tar, write_tar_clamped, OPAQUE_MARKER};
 use rbuild_oci::OciError;
-use rbuild_test_support::{is_root, require_root};
+use rbuild_test_support::{is_root, privileges, require_root};
 
 fn set_mtime(p: &Path, t: i64) {
     testutil::set_mtime(p, t).expect("set mtime");
@@ -90,7 +90,7 @@ fn write_unpack_write_gives_same_bytes() {
 
     let dst = t.path().join("dst");
     fs::create_dir(&dst).unwrap();
-    let d2 = unpack(&first[..], &dst).unwrap();
+    let d2 = unpack(&first[..], &dst, &privileges()).unwrap();
     assert_eq!(d1, d2, "unpack reports the diff_id of the stream");
 
     let mut second = Vec::new();
@@ -217,7 +217,7 @@ fn escapes_are_rejected() {
         let t = tempfile::tempdir().unwrap();
         let dest = t.path().join("dest");
         fs::create_dir(&dest).unwrap();
-        let err = unpack(&tar_bytes[..], &dest).unwrap_err();
+        let err = unpack(&tar_bytes[..], &dest, &privileges()).unwrap_err();
         assert!(matches!(err, OciError::Escape { .. }), "case {i}: {err}");
         assert!(!t.path().join("evil").exists());
     }
@@ -236,7 +236,7 @@ fn gzip_and_zstd_layers_unpack_with_plain_diff_id() {
     let zst = testutil::compress(&plain, ArchiveFormat::TarZstd).unwrap();
     for blob in [gz, zst] {
         let dest = tempfile::tempdir().unwrap();
-        assert_eq!(unpack(&blob[..], dest.path()).unwrap(), d);
+        assert_eq!(unpack(&blob[..], dest.path(), &privileges()).unwrap(), d);
         let mut s = String::new();
         fs::File::open(dest.path().join("a"))
             .unwrap()
@@ -258,7 +258,7 @@ fn oci_whiteouts_become_overlay_format() {
         ("dir/new", b'0', "", b"n"),
         (".wh.removed", b'0', "", b""),
     ]);
-    unpack(&tar_bytes[..], t.path()).unwrap();
+    unpack(&tar_bytes[..], t.path(), &privileges()).unwrap();
     let wh = fs::symlink_metadata(t.path().join("removed")).unwrap();
     assert!(std::os::unix::fs::FileTypeExt::is_char_device(
         &wh.file_type()

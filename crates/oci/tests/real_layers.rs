@@ -9,7 +9,7 @@ use std::path::Path;
 use rbuild_oci::manifest::ImageManifest;
 use rbuild_oci::{config, unpack, write_tar};
 use rbuild_test_support::images::busybox_layout;
-use rbuild_test_support::require_root;
+use rbuild_test_support::{privileges, require_root};
 
 fn check_layout(name: &str, layout: &Path) {
     let index = fs::read(layout.join("index.json")).unwrap();
@@ -26,7 +26,12 @@ fn check_layout(name: &str, layout: &Path) {
     for (layer, diff_id) in m.layers.iter().zip(&c.diff_ids) {
         let a = t.path().join("a");
         fs::create_dir(&a).unwrap();
-        let got = unpack(fs::File::open(blob(&layer.digest)).unwrap(), &a).unwrap();
+        let got = unpack(
+            fs::File::open(blob(&layer.digest)).unwrap(),
+            &a,
+            &privileges(),
+        )
+        .unwrap();
         assert_eq!(
             got.diff_id, *diff_id,
             "{name}: diff_id of the original layer"
@@ -35,7 +40,7 @@ fn check_layout(name: &str, layout: &Path) {
         let d1 = write_tar(&a, &mut first).unwrap();
         let b = t.path().join("b");
         fs::create_dir(&b).unwrap();
-        unpack(&first[..], &b).unwrap();
+        unpack(&first[..], &b, &privileges()).unwrap();
         let mut second = Vec::new();
         let d2 = write_tar(&b, &mut second).unwrap();
         assert_eq!(d1, d2, "{name}: our tar of the unpacked layer is stable");

@@ -6,14 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rbuild_builder::BuildIo;
+use rbuild_types::Privileges;
 
 use crate::cli::{BuildArgs, ProgressMode};
 use crate::progress::Progress;
 use crate::report::CliError;
 
 /// Runs a build.
-pub fn run(args: BuildArgs, store_root: &Path) -> Result<(), CliError> {
-    let config = crate::build_config::from_args(&args, store_root)?;
+pub fn run(args: BuildArgs, store_root: &Path, privileges: Privileges) -> Result<(), CliError> {
+    let config = crate::build_config::from_args(&args, store_root, privileges)?;
     let quiet = args.quiet || args.progress == ProgressMode::Quiet;
     let mode = if args.quiet {
         ProgressMode::Quiet

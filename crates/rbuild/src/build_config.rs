@@ -8,15 +8,20 @@ use rbuild_builder::runtime::parse_snapshotter;
 use rbuild_builder::{BuildConfig, ContextSpec, DockerfileSpec, Output, Runtime, Settings};
 use rbuild_frontend::lower::BuildOptions;
 use rbuild_graph::NetworkMode;
-use rbuild_types::{ImageRef, Platform};
+use rbuild_types::{ImageRef, Platform, Privileges};
 
 use crate::cli::{BuildArgs, NetworkArg};
 use crate::report::CliError;
 use crate::stdio::{refuse_terminal_stdout, TerminalRefusal};
 use crate::usage::UsageError;
 
-/// The config `args` ask for, building into the store at `store_root`.
-pub fn from_args(args: &BuildArgs, store_root: &Path) -> Result<BuildConfig, CliError> {
+/// The config `args` ask for, building into the store at `store_root` with `privileges` (the
+/// process's, detected at startup).
+pub fn from_args(
+    args: &BuildArgs,
+    store_root: &Path,
+    privileges: Privileges,
+) -> Result<BuildConfig, CliError> {
     let outputs = args
         .outputs
         .iter()
@@ -51,7 +56,7 @@ pub fn from_args(args: &BuildArgs, store_root: &Path) -> Result<BuildConfig, Cli
     };
     let settings = Settings::load()?;
 
-    let mut config = BuildConfig::new(dockerfile, context, store_root.to_path_buf());
+    let mut config = BuildConfig::new(dockerfile, context, store_root.to_path_buf(), privileges);
     config.settings = settings;
     config.options = BuildOptions {
         build_args,

@@ -12,7 +12,7 @@ use rbuild_oci::manifest::layer_compression;
 use rbuild_oci::source::RegistrySource;
 use rbuild_oci::time::{now_unix, parse_rfc3339};
 use rbuild_solver::ports::ImageSource;
-use rbuild_types::{ImageRef, Platform};
+use rbuild_types::{ImageRef, Platform, Privileges};
 use serde_json::{json, Value};
 
 use crate::report::{ArchiveStep, CliError, PullError};
@@ -314,12 +314,21 @@ pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()
 
 /// `rbuild pull REF`: resolves the reference (for the host platform) in its registry, stores
 /// the manifest, config and layers (unpacked, ready to be a base), and tags it.
-pub fn pull(root: &Path, reference: &str, quiet: bool) -> Result<(), CliError> {
+pub fn pull(
+    root: &Path,
+    reference: &str,
+    quiet: bool,
+    privileges: Privileges,
+) -> Result<(), CliError> {
     let name = parse_ref(reference)?;
     let store = std::sync::Arc::new(open(root)?);
     let settings = Settings::load()?;
-    let source =
-        RegistrySource::new(std::sync::Arc::clone(&store), settings.registries).with_pull(true);
+    let source = RegistrySource::new(
+        std::sync::Arc::clone(&store),
+        settings.registries,
+        privileges,
+    )
+    .with_pull(true);
     let failed = |e: PullError| CliError::Pull {
         reference: reference.to_string(),
         source: e,

@@ -41,14 +41,19 @@ fn main() {
             std::process::exit(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    // Unprivileged: go on as root of a new user namespace (rbuild_sandbox::userns).
-    if let Err(e) = rbuild_sandbox::userns::enter(&settings::store_root()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-    let root = settings::store_root();
+    // Who we are, asked once. Unprivileged: go on as root of a new user namespace
+    // (rbuild_sandbox::userns), which the privileges then say.
+    let detected = rbuild_sandbox::detect_privileges();
+    let root = settings::store_root(&detected);
+    let privileges = match rbuild_sandbox::userns::enter(&root, detected) {
+        Ok(privileges) => privileges,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
     let outcome = match cli.command {
-        Command::Build(args) => build::run(*args, &root),
+        Command::Build(args) => build::run(*args, &root, privileges),
         Command::Images => store_cmds::images(&root),
         Command::Tag { source, target } => store_cmds::tag(&root, &source, &target),
         Command::Rmi { names } => store_cmds::rmi(&root, &names),
@@ -62,7 +67,7 @@ fn main() {
             format,
         } => image_cmds::save(&root, &images, output.as_deref(), format),
         Command::Load { input, quiet } => image_cmds::load_archive(&root, input.as_deref(), quiet),
-        Command::Pull { image, quiet } => image_cmds::pull(&root, &image, quiet),
+        Command::Pull { image, quiet } => image_cmds::pull(&root, &image, quiet, privileges),
         Command::Push { image } => image_cmds::push(&root, &image),
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
         Command::Debug(DebugCommand::Context { file, dir }) => debug_context(file.as_deref(), &dir),

@@ -4,12 +4,15 @@
 
 use std::path::PathBuf;
 
-pub fn store_root() -> PathBuf {
+use rbuild_types::Privileges;
+
+/// The store of a process with `privileges` (the same before and after an unprivileged
+/// caller enters its user namespace).
+pub fn store_root(privileges: &Privileges) -> PathBuf {
     if let Some(root) = std::env::var_os("RBUILD_ROOT").filter(|v| !v.is_empty()) {
         return PathBuf::from(root);
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && rbuild_sandbox::userns::state().is_none() {
+    if privileges.uid == 0 && !privileges.is_rootless() {
         return PathBuf::from("/var/lib/rbuild");
     }
     if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use rbuild_archive::testutil::{TarBuilder, TestEntry};
 use rbuild_test_support::git::git;
 use support::{require_root, require_tool, stderr, Env};
@@ -370,8 +372,8 @@ impl GitDaemon {
 impl Drop for GitDaemon {
     fn drop(&mut self) {
         if let Ok(pgid) = i32::try_from(self.child.id()) {
-            // SAFETY: kill(2) on the process group this test created; no memory involved.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            // The process group this test created.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
         let _ = self.child.wait();
     }

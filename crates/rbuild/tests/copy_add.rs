@@ -521,6 +521,7 @@ fn xattrs_survive_add_and_copy_from() {
         let path = std::ffi::CString::new(out.join(p).as_os_str().as_encoded_bytes()).unwrap();
         let name = std::ffi::CString::new(name).unwrap();
         let mut buf = vec![0u8; 256];
+        // libc: nix has no lgetxattr.
         // SAFETY: both strings are NUL-terminated; buf is writable for its length.
         let n = unsafe {
             libc::lgetxattr(

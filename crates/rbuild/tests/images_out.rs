@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
 use support::{can_build_runs, require_tool, stderr, stdout, Env};
 
 fn s(p: &Path) -> &str {
@@ -378,21 +379,12 @@ fn support_sha256(bytes: &[u8]) -> String {
 /// 32768): podman's defaults are higher, and raising a limit needs CAP_SYS_RESOURCE, which
 /// root lacks on some machines (a VM, a container).
 fn podman(dir: &Path) -> Command {
-    let hard = |resource| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the struct it is given.
-        let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
-        if ok && limit.rlim_max != libc::RLIM_INFINITY {
-            limit.rlim_max
-        } else {
-            1 << 20
-        }
+    let hard = |resource| match getrlimit(resource) {
+        Ok((_, hard)) if hard != RLIM_INFINITY => hard,
+        _ => 1 << 20,
     };
-    let nofile = hard(libc::RLIMIT_NOFILE);
-    let nproc = hard(libc::RLIMIT_NPROC).min(32768);
+    let nofile = hard(Resource::RLIMIT_NOFILE);
+    let nproc = hard(Resource::RLIMIT_NPROC).min(32768);
     let conf = dir.join("containers.conf");
     fs::create_dir_all(dir).unwrap();
     fs::write(

@@ -9,6 +9,7 @@ use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use rbuild_archive::testutil;
 use support::{can_build_runs, is_root, require, stderr, stdout, tool, Env};
 
@@ -212,15 +213,13 @@ fn non_regular_destinations_are_written_through() {
     // A character device (a private null device: as root only).
     if require("root (mknod)", is_root()) {
         let null = env.path("null");
-        let c = std::ffi::CString::new(s(&null)).unwrap();
-        // SAFETY: a valid NUL-terminated path; makes a character device 1:3 (null).
-        let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
-        assert_eq!(rc, 0, "mknod");
+        let mode = Mode::from_bits_truncate(0o666);
+        mknod(&null, SFlag::S_IFCHR, mode, makedev(1, 3)).expect("mknod");
         let dest = format!("type=tar,dest={}", null.display());
         env.ok(&["build", "-q", "-o", &dest, s(&ctx)]);
         let md = std::fs::symlink_metadata(&null).unwrap();
         assert!(md.file_type().is_char_device());
-        assert_eq!(md.rdev(), libc::makedev(1, 3));
+        assert_eq!(md.rdev(), makedev(1, 3));
     }
 
     // A regular file is still replaced by rename (a new inode), keeping its mode.
@@ -235,9 +234,7 @@ fn non_regular_destinations_are_written_through() {
 }
 
 fn make_fifo(path: &Path) {
-    let c = std::ffi::CString::new(s(path)).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)).expect("mkfifo");
 }
 
 #[test]

@@ -4,9 +4,9 @@
 
 mod support;
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use support::{can_build_runs, require, stderr, Env};
 
@@ -20,27 +20,22 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(at: &Path, megabytes: u32) -> Option<Tmpfs> {
         std::fs::create_dir_all(at).expect("mkdir mount point");
-        let target = CString::new(at.as_os_str().as_bytes()).expect("path");
-        let data = CString::new(format!("size={megabytes}m")).expect("options");
-        // SAFETY: every pointer is a valid NUL-terminated string for the call.
-        let rc = unsafe {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                target.as_ptr(),
-                c"tmpfs".as_ptr(),
-                0,
-                data.as_ptr().cast(),
-            )
-        };
-        require("mounting a tmpfs (root, mount(2) allowed)", rc == 0).then(|| Tmpfs(at.into()))
+        let data = format!("size={megabytes}m");
+        let mounted = mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        );
+        require("mounting a tmpfs (root, mount(2) allowed)", mounted.is_ok())
+            .then(|| Tmpfs(at.into()))
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let target = CString::new(self.0.as_os_str().as_bytes()).expect("path");
-        // SAFETY: a valid NUL-terminated path.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        let _ = umount2(&self.0, MntFlags::MNT_DETACH);
     }
 }
 

@@ -195,12 +195,16 @@ fn main() {
         },
     ];
     let init = PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init"));
-    let builtin = NamespaceExecutor::new(init.clone());
+    let builtin = NamespaceExecutor::new(init.clone(), rbuild_sandbox::detect_privileges());
     let have_runc = Path::new(RUNC).exists();
     if !have_runc {
         eprintln!("SKIPPED: the runc variants because {RUNC} is not installed");
     }
-    let adapter = RuncExecutor::new(PathBuf::from(RUNC), init);
+    let adapter = RuncExecutor::new(
+        PathBuf::from(RUNC),
+        init,
+        rbuild_sandbox::detect_privileges(),
+    );
     // The peer's root is read-only and lacks the targets: give it a root that has them.
     let peer_root = dir.path().join("peer-root");
     common::busybox_layer(&peer_root);

@@ -156,7 +156,10 @@ fn main() {
     let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
     let store = Store::open(&dir.path().join("store")).expect("open store");
     let fixture = common::Fixture::new_in(dir.path());
-    let builtin = NamespaceExecutor::new(PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")));
+    let builtin = NamespaceExecutor::new(
+        PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")),
+        rbuild_sandbox::detect_privileges(),
+    );
     // PEERS=0 runs only the built-in executor (for profiling it with perf/strace).
     let peers = std::env::var("PEERS").map_or(true, |v| v != "0");
     let have_runc = peers && Path::new(RUNC).exists();
@@ -166,6 +169,7 @@ fn main() {
     let runc_exec = RuncExecutor::new(
         PathBuf::from(RUNC),
         PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")),
+        rbuild_sandbox::detect_privileges(),
     );
     let bundle = have_runc.then(|| runc_bundle(dir.path(), &fixture.layers[0]));
     let state = dir.path().join("runc-state");

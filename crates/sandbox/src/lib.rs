@@ -88,5 +88,6 @@ pub use launch::runc::RuncExecutor;
 pub use launch::snapshotter::Snapshotter;
 pub use launch::{spec, userns};
 pub use shared::error::SetupError;
+pub use shared::privileges::detect as detect_privileges;
 pub use shared::seccomp;
 pub use shared::zygote_protocol::INIT_ARG;

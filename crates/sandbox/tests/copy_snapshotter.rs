@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::{can_run, explain, init_exe, runc_executor, Fixture};
 use rbuild_graph::NetworkMode;
-use rbuild_sandbox::{NamespaceExecutor, Snapshotter};
+use rbuild_sandbox::{detect_privileges, NamespaceExecutor, Snapshotter};
 
 /// A fixture with a second layer holding `/d/{1,2,sub/3}` and a hardlinked pair in `/l`.
 fn fixture() -> Fixture {
@@ -85,7 +85,8 @@ fn both(script: &str) -> (BTreeMap<PathBuf, String>, BTreeMap<PathBuf, String>) 
     let mut trees = Vec::new();
     for snapshotter in [Snapshotter::Overlay, Snapshotter::Copy] {
         let f = fixture();
-        let exec = NamespaceExecutor::new(init_exe()).with_snapshotter(snapshotter);
+        let exec =
+            NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(snapshotter);
         let (res, log) = f.run_with(&exec, script, "", NetworkMode::None);
         assert!(res.is_ok(), "{snapshotter:?}: {}", explain(&res, &log));
         assert!(
@@ -137,7 +138,8 @@ fn copy_snapshotter_fails_like_overlay() {
         return;
     }
     let f = fixture();
-    let exec = NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy);
+    let exec =
+        NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Copy);
     let (res, log) = f.run_with(&exec, "echo x > /x; exit 4", "", NetworkMode::None);
     assert!(
         matches!(res, Err(rbuild_ports::ExecError::Exit(4))),

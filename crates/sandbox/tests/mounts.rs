@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use common::{can_run, explain, init_exe, runc_executor, Collect, Fixture};
 use rbuild_graph::{ExecOp, SecurityMode};
 use rbuild_ports::{ExecError, Executor, MountSource, ResolvedMount, SecretFile};
-use rbuild_sandbox::{NamespaceExecutor, Snapshotter};
+use rbuild_sandbox::{detect_privileges, NamespaceExecutor, Snapshotter};
 
 fn builtin() -> NamespaceExecutor {
-    NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Overlay)
+    NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Overlay)
 }
 
 fn sh(script: &str, user: &str, security: SecurityMode) -> ExecOp {
@@ -130,7 +130,10 @@ fn layers_read_only_and_writable_with_copy_snapshotter() {
     if !can_run() {
         return;
     }
-    layers_ro_and_rw(&NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy));
+    layers_ro_and_rw(
+        &NamespaceExecutor::new(init_exe(), detect_privileges())
+            .with_snapshotter(Snapshotter::Copy),
+    );
 }
 
 #[test]
@@ -616,7 +619,8 @@ fn copy_snapshotter_core_cases() {
     if !can_run() {
         return;
     }
-    let exec = NamespaceExecutor::new(init_exe()).with_snapshotter(Snapshotter::Copy);
+    let exec =
+        NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Copy);
     nested(&exec);
     secret(&exec);
     tmpfs(&exec);

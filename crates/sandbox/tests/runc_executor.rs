@@ -8,7 +8,7 @@ use std::time::Instant;
 use common::{explain, init_exe, runc_executor, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_ports::ExecError;
-use rbuild_sandbox::NamespaceExecutor;
+use rbuild_sandbox::{detect_privileges, NamespaceExecutor};
 
 #[test]
 fn runc_runs_and_streams_output() {
@@ -92,7 +92,7 @@ fn overhead_of_run_true() {
     let Some(runc_exec) = runc_executor() else {
         return;
     };
-    let builtin = NamespaceExecutor::new(init_exe());
+    let builtin = NamespaceExecutor::new(init_exe(), detect_privileges());
     let f = Fixture::new();
     let n = 10;
     for (name, exec) in [

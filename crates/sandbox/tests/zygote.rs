@@ -189,7 +189,10 @@ fn cancelled_run_leaves_nothing(marker_base: u32, cancel_before: bool) {
     if cancel_before {
         cancel.cancel();
     }
-    let exec = rbuild_sandbox::NamespaceExecutor::new(common::init_exe());
+    let exec = rbuild_sandbox::NamespaceExecutor::new(
+        common::init_exe(),
+        rbuild_sandbox::detect_privileges(),
+    );
     let start = Instant::now();
     let (res, _log) = std::thread::scope(|s| {
         if !cancel_before {

@@ -36,8 +36,7 @@ pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("RBUILD_TEST_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::getuid() };
+            let uid = nix::unistd::getuid();
             std::env::temp_dir().join(format!("rbuild-test-fixtures-{uid}"))
         })
 }

@@ -14,6 +14,7 @@
 //!   sandbox or network, and builders of ops and vertices.
 //! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
 //!   client, and git with a fixed identity.
+//! - [`privileges`]: the test process's `Privileges`, for the APIs that take rbuild's.
 //!
 //! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
 //! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because
@@ -24,10 +25,12 @@ pub mod fakes;
 pub mod git;
 pub mod http;
 pub mod images;
+pub mod privileges;
 pub mod registry;
 pub mod skip;
 
 pub use corpus::{assert_ran, corpus};
+pub use privileges::privileges;
 pub use registry::Registry;
 pub use skip::{
     can_run_sandbox, is_root, require, require_busybox, require_root, require_tool, tool,

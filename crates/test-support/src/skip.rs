@@ -60,8 +60,7 @@ pub(crate) fn say(line: &str) {
 
 /// Whether we run as root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// [`require`]s root; `why` says what for (namespaces, device nodes, ...).

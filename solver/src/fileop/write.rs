@@ -27,6 +27,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::copy_file_range;
+use nix::sys::stat::{fchmod, futimens, Mode};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchown, Gid, Uid};
+
 /// `FS_TOPDIR_FL` of `linux/fs.h` (`chattr +T`): "top of directory hierarchies".
 const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 
@@ -35,15 +41,9 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 pub(crate) struct FileAttrs {
     /// Permission bits, set-id and sticky bits included (`0o7777`).
     pub mode: u32,
-    /// Owner; `None` keeps the owner the creating process gives (not root: rootless builds).
+    /// Owner; `None` keeps the owner the creating process gives (one that cannot give files
+    /// away: `FileOpRunner::file_owner`).
     pub owner: Option<(u32, u32)>,
-}
-
-/// Whether this process may give files away (`chown` to other ids).
-pub(crate) fn can_chown() -> bool {
-    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    // SAFETY: geteuid has no preconditions.
-    *ROOT.get_or_init(|| unsafe { libc::geteuid() == 0 })
 }
 
 /// Copies regular file `src` to the new file `dst` with `attrs` and `src`'s mtime (atime set
@@ -70,30 +70,15 @@ fn copy_range(from: &File, to: &File, len: u64) -> io::Result<u64> {
         let chunk = usize::try_from(len - done)
             .unwrap_or(usize::MAX)
             .min(1 << 30);
-        // SAFETY: both descriptors are open for the call; null offsets use the file offsets.
-        let n = unsafe {
-            libc::copy_file_range(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                chunk,
-                0,
-            )
-        };
-        match n {
-            0 => break,
-            n if n > 0 => done += n as u64,
-            _ => {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(
-                        libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM,
-                    ) => break,
-                    _ => return Err(e),
-                }
-            }
+        // No offsets: the files' own offsets are used and advanced.
+        match copy_file_range(from, None, to, None, chunk) {
+            Ok(0) => break,
+            Ok(n) => done += n as u64,
+            Err(Errno::EINTR) => continue,
+            Err(
+                Errno::EXDEV | Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP | Errno::EPERM,
+            ) => break,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(done)
@@ -147,25 +132,12 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
 /// on the open descriptor.
 pub(crate) fn finish_fd(file: &File, attrs: FileAttrs, secs: i64, nsecs: i64) -> io::Result<()> {
     let fd = file.as_raw_fd();
-    if let Some((uid, gid)) = attrs.owner.filter(|_| can_chown()) {
-        // SAFETY: `fd` is an open descriptor owned by `file` for the whole call.
-        if unsafe { libc::fchown(fd, uid, gid) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+    if let Some((uid, gid)) = attrs.owner {
+        fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
     }
-    // SAFETY: as above.
-    if unsafe { libc::fchmod(fd, (attrs.mode & 0o7777) as libc::mode_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let time = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: nsecs as _,
-    };
-    let times = [time, time];
-    // SAFETY: as above; `times` holds two initialised timespecs.
-    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    fchmod(fd, Mode::from_bits_truncate(attrs.mode & 0o7777))?;
+    let time = TimeSpec::new(secs, nsecs);
+    futimens(fd, &time, &time)?;
     Ok(())
 }
 
@@ -191,6 +163,7 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
 pub(crate) fn mark_topdir(dir: &Path) {
     let Ok(f) = File::open(dir) else { return };
     let mut flags: libc::c_int = 0;
+    // libc: nix offers ioctls only as unsafe generated functions, no safe FS_IOC_*FLAGS.
     // SAFETY: the descriptor is open; FS_IOC_GETFLAGS writes one int to `flags`.
     if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
         return;
@@ -226,19 +199,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
         fs::write(&src, b"hello").unwrap();
-        let t = libc::timespec {
-            tv_sec: 1_000_000,
-            tv_nsec: 5,
-        };
+        let t = TimeSpec::new(1_000_000, 5);
         let f = File::open(&src).unwrap();
-        // SAFETY: open descriptor, two initialised timespecs.
-        assert_eq!(unsafe { libc::futimens(f.as_raw_fd(), [t, t].as_ptr()) }, 0);
+        futimens(f.as_raw_fd(), &t, &t).unwrap();
         let dst = dir.path().join("dst");
         fs::create_dir(&dst).unwrap();
         fs::write(dst.join("inner"), b"x").unwrap();
+        let can_chown = rbuild_test_support::privileges().can_chown();
         let attrs = FileAttrs {
             mode: 0o4751,
-            owner: Some((0, 0)),
+            owner: Some((0, 0)).filter(|_| can_chown),
         };
         // A directory in the way is kept (BuildKit: "cannot replace to directory").
         let e = copy_file(&src, &dst, attrs).unwrap_err();
@@ -255,11 +225,7 @@ mod tests {
         let m = fs::symlink_metadata(&dst).unwrap();
         assert!(m.is_file());
         assert_eq!(fs::read(&dst).unwrap(), b"hello");
-        let want = if can_chown() {
-            0o4751
-        } else {
-            0o4751 & m.mode()
-        };
+        let want = if can_chown { 0o4751 } else { 0o4751 & m.mode() };
         assert_eq!(m.permissions().mode() & 0o7777, want);
         assert_eq!((m.mtime(), m.mtime_nsec()), (1_000_000, 5));
         copy_file(&src, &dst, attrs).unwrap();

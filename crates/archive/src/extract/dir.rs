@@ -12,16 +12,19 @@
 //! entries changes them). Device nodes and FIFOs are left out, as a context directory's walk
 //! leaves them out; xattrs are not applied.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{self, AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{self, FchmodatFlags, FileStat, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
 use rbuild_types::ByteString;
-use rustix::fs::{
-    self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps,
-};
-use rustix::io::Errno;
 
 use super::{Entry, EntryKind, Sink};
 use crate::error::{show, PathError};
@@ -48,18 +51,43 @@ pub struct DirSink {
     dir_times: Vec<(EntryPath, u64)>,
 }
 
-const DIR_FLAGS: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
-const BENEATH: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+const DIR_FLAGS: OFlag = OFlag::O_PATH
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
+const BENEATH: ResolveFlag = ResolveFlag::RESOLVE_BENEATH.union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
 
-fn timestamps(mtime: u64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
+/// An mtime (and atime) of `mtime` seconds.
+fn timestamp(mtime: u64) -> TimeSpec {
+    TimeSpec::new(i64::try_from(mtime).unwrap_or(i64::MAX), 0)
+}
+
+/// Takes ownership of a descriptor that an open just returned (nix 0.29's `*at` calls hand
+/// out raw descriptors).
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open; nothing else owns or closes it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Opens `path` beneath directory `dir` as a directory (`O_PATH`), by `openat2` with
+/// `RESOLVE_BENEATH`: `EXDEV` when the path leads out of `dir`.
+fn open_beneath(dir: &OwnedFd, path: &Path) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new().flags(DIR_FLAGS).resolve(BENEATH);
+    fcntl::openat2(dir.as_raw_fd(), path, how).map(owned)
+}
+
+/// `fstatat` of `name` in `dir`, not following a symlink.
+fn stat_at(dir: &OwnedFd, name: &OsStr) -> Result<FileStat, Errno> {
+    stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+}
+
+/// Whether `st` describes a directory.
+fn is_dir(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+}
+
+/// A mode as `chmod` takes it: permission, set-id and sticky bits.
+fn mode(bits: u32) -> Mode {
+    Mode::from_bits_truncate(bits)
 }
 
 /// A uid or gid as the kernel takes it (`-1` means "unchanged" there, so it is refused).
@@ -79,10 +107,10 @@ impl DirSink {
     /// Extracts into directory `root` (which must exist). `owners`: give entries the archive's
     /// owners (needs root).
     pub fn new(root: &Path, owners: bool) -> Result<DirSink, DirSinkError> {
-        let fd = rfs::open(root, DIR_FLAGS, Mode::empty())
+        let fd = fcntl::open(root, DIR_FLAGS, Mode::empty())
             .map_err(|e| DirSinkError::Io(PathError::on("open directory", root)(e.into())))?;
         Ok(DirSink {
-            root: fd,
+            root: owned(fd),
             root_path: root.to_path_buf(),
             owners,
             dir_times: Vec::new(),
@@ -105,13 +133,13 @@ impl DirSink {
         } else {
             rel
         };
-        match rfs::openat2(&self.root, target, DIR_FLAGS, Mode::empty(), BENEATH) {
+        match open_beneath(&self.root, target) {
             Ok(fd) => return Ok(fd),
-            Err(Errno::XDEV) => return Err(escapes()),
-            Err(Errno::NOENT) if create => {}
+            Err(Errno::EXDEV) => return Err(escapes()),
+            Err(Errno::ENOENT) if create => {}
             Err(e) => return Err(self.io("open directory", rel)(e)),
         }
-        let mut dir = rfs::openat2(&self.root, ".", DIR_FLAGS, Mode::empty(), BENEATH)
+        let mut dir = open_beneath(&self.root, Path::new("."))
             .map_err(self.io("open directory", Path::new("")))?;
         let mut prefix = PathBuf::new();
         for part in rel.components() {
@@ -119,13 +147,15 @@ impl DirSink {
                 continue;
             };
             prefix.push(name);
-            dir = match rfs::openat2(&self.root, &prefix, DIR_FLAGS, Mode::empty(), BENEATH) {
+            dir = match open_beneath(&self.root, &prefix) {
                 Ok(fd) => fd,
-                Err(Errno::XDEV) => return Err(escapes()),
-                Err(Errno::NOENT) => {
-                    rfs::mkdirat(&dir, name, Mode::from_raw_mode(0o755))
+                Err(Errno::EXDEV) => return Err(escapes()),
+                Err(Errno::ENOENT) => {
+                    stat::mkdirat(Some(dir.as_raw_fd()), name, mode(0o755))
                         .map_err(self.io("create directory", &prefix))?;
-                    rfs::openat(&dir, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty())
+                    let flags = DIR_FLAGS | OFlag::O_NOFOLLOW;
+                    fcntl::openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())
+                        .map(owned)
                         .map_err(self.io("open directory", &prefix))?
                 }
                 Err(e) => return Err(self.io("open directory", &prefix)(e)),
@@ -135,28 +165,17 @@ impl DirSink {
     }
 
     /// Removes a non-directory at `name` in `parent`; a directory there is an error.
-    fn clear(
-        &self,
-        parent: &OwnedFd,
-        name: &std::ffi::OsStr,
-        rel: &Path,
-    ) -> Result<(), DirSinkError> {
-        match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => Ok(()),
+    fn clear(&self, parent: &OwnedFd, name: &OsStr, rel: &Path) -> Result<(), DirSinkError> {
+        match stat_at(parent, name) {
+            Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(self.io("stat", rel)(e)),
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                Err(self.io("replace", rel)(Errno::ISDIR))
-            }
-            Ok(_) => rfs::unlinkat(parent, name, AtFlags::empty()).map_err(self.io("remove", rel)),
+            Ok(st) if is_dir(&st) => Err(self.io("replace", rel)(Errno::EISDIR)),
+            Ok(_) => unistd::unlinkat(Some(parent.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
+                .map_err(self.io("remove", rel)),
         }
     }
 
-    fn chown_at(
-        &self,
-        parent: &OwnedFd,
-        name: &std::ffi::OsStr,
-        e: &Entry,
-    ) -> Result<(), DirSinkError> {
+    fn chown_at(&self, parent: &OwnedFd, name: &OsStr, e: &Entry) -> Result<(), DirSinkError> {
         if !self.owners {
             return Ok(());
         }
@@ -170,12 +189,12 @@ impl DirSink {
                 )(source)))
             }
         };
-        rfs::chownat(
-            parent,
+        unistd::fchownat(
+            Some(parent.as_raw_fd()),
             name,
-            Some(rustix::fs::Uid::from_raw(uid)),
-            Some(rustix::fs::Gid::from_raw(gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .map_err(self.io("chown", rel))
     }
@@ -183,22 +202,23 @@ impl DirSink {
     fn write_file(
         &self,
         parent: &OwnedFd,
-        name: &std::ffi::OsStr,
+        name: &OsStr,
         e: &Entry,
         contents: &mut dyn Read,
     ) -> Result<(), DirSinkError> {
         let rel = e.path.as_path();
         self.clear(parent, name, rel)?;
         let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rfs::openat(parent, name, flags, Mode::from_raw_mode(0o600))
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = fcntl::openat(Some(parent.as_raw_fd()), name, flags, mode(0o600))
             .map_err(self.io("create", rel))?;
-        let mut file = File::from(fd);
+        let mut file = File::from(owned(fd));
         io::copy(contents, &mut file)
             .map_err(|e| DirSinkError::Io(PathError::on("write", self.root_path.join(rel))(e)))?;
         self.chown_at(parent, name, e)?;
-        rfs::fchmod(&file, Mode::from_raw_mode(e.mode)).map_err(self.io("chmod", rel))?;
-        rfs::futimens(&file, &timestamps(e.mtime)).map_err(self.io("set mtime of", rel))
+        stat::fchmod(file.as_raw_fd(), mode(e.mode)).map_err(self.io("chmod", rel))?;
+        let t = timestamp(e.mtime);
+        stat::futimens(file.as_raw_fd(), &t, &t).map_err(self.io("set mtime of", rel))
     }
 }
 
@@ -219,20 +239,20 @@ impl Sink for DirSink {
         };
         match &e.kind {
             EntryKind::Dir => {
-                match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                let at = Some(parent.as_raw_fd());
+                let mkdir = || stat::mkdirat(at, name, mode(0o700));
+                match stat_at(&parent, name) {
+                    Ok(st) if is_dir(&st) => {}
                     Ok(_) => {
-                        rfs::unlinkat(&parent, name, AtFlags::empty())
+                        unistd::unlinkat(at, name, UnlinkatFlags::NoRemoveDir)
                             .map_err(self.io("remove", rel))?;
-                        rfs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                            .map_err(self.io("create directory", rel))?;
+                        mkdir().map_err(self.io("create directory", rel))?;
                     }
-                    Err(Errno::NOENT) => rfs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                        .map_err(self.io("create directory", rel))?,
+                    Err(Errno::ENOENT) => mkdir().map_err(self.io("create directory", rel))?,
                     Err(err) => return Err(self.io("stat", rel)(err)),
                 }
                 self.chown_at(&parent, name, e)?;
-                rfs::chmodat(&parent, name, Mode::from_raw_mode(e.mode), AtFlags::empty())
+                stat::fchmodat(at, name, mode(e.mode), FchmodatFlags::FollowSymlink)
                     .map_err(self.io("chmod", rel))?;
                 self.dir_times.push((e.path.clone(), e.mtime));
                 Ok(())
@@ -240,16 +260,13 @@ impl Sink for DirSink {
             EntryKind::File => self.write_file(&parent, name, e, contents),
             EntryKind::Symlink { target } => {
                 self.clear(&parent, name, rel)?;
-                rfs::symlinkat(target.as_slice(), &parent, name)
+                let at = Some(parent.as_raw_fd());
+                unistd::symlinkat(OsStr::from_bytes(target.as_slice()), at, name)
                     .map_err(self.io("create symlink", rel))?;
                 self.chown_at(&parent, name, e)?;
-                rfs::utimensat(
-                    &parent,
-                    name,
-                    &timestamps(e.mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(self.io("set mtime of", rel))
+                let t = timestamp(e.mtime);
+                stat::utimensat(at, name, &t, &t, UtimensatFlags::NoFollowSymlink)
+                    .map_err(self.io("set mtime of", rel))
             }
             EntryKind::HardLink { target } => {
                 let source_dir = self.open_dir(target.parent(), false, e)?;
@@ -257,8 +274,14 @@ impl Sink for DirSink {
                     return Ok(());
                 };
                 self.clear(&parent, name, rel)?;
-                rfs::linkat(&source_dir, source, &parent, name, AtFlags::empty())
-                    .map_err(self.io("create hard link", rel))
+                unistd::linkat(
+                    Some(source_dir.as_raw_fd()),
+                    source,
+                    Some(parent.as_raw_fd()),
+                    name,
+                    AtFlags::empty(),
+                )
+                .map_err(self.io("create hard link", rel))
             }
             EntryKind::Fifo | EntryKind::CharDevice { .. } | EntryKind::BlockDevice { .. } => {
                 Ok(())
@@ -268,32 +291,24 @@ impl Sink for DirSink {
 
     fn finish(&mut self) -> Result<(), DirSinkError> {
         for (path, mtime) in std::mem::take(&mut self.dir_times).iter().rev() {
-            let parent = match rfs::openat2(
-                &self.root,
-                if path.parent().as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    path.parent()
-                },
-                DIR_FLAGS,
-                Mode::empty(),
-                BENEATH,
-            ) {
+            let dir = if path.parent().as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                path.parent()
+            };
+            let parent = match open_beneath(&self.root, dir) {
                 Ok(fd) => fd,
                 // Replaced by a later entry: its time is that entry's business.
-                Err(Errno::NOENT | Errno::NOTDIR | Errno::XDEV) => continue,
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EXDEV) => continue,
                 Err(e) => return Err(self.io("open directory", path.parent())(e)),
             };
             let Some(name) = path.file_name() else {
                 continue;
             };
-            match rfs::utimensat(
-                &parent,
-                name,
-                &timestamps(*mtime),
-                AtFlags::SYMLINK_NOFOLLOW,
-            ) {
-                Ok(()) | Err(Errno::NOENT) => {}
+            let t = timestamp(*mtime);
+            let at = Some(parent.as_raw_fd());
+            match stat::utimensat(at, name, &t, &t, UtimensatFlags::NoFollowSymlink) {
+                Ok(()) | Err(Errno::ENOENT) => {}
                 Err(e) => return Err(self.io("set mtime of", path.as_path())(e)),
             }
         }

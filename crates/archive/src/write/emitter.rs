@@ -145,8 +145,9 @@ impl<W: Write> TarEmitter<W> {
             let mut h = self.base_header(rel.to_vec(), kind, meta);
             if kind != Kind::Fifo {
                 let rdev = meta.rdev();
-                h.dev_major = u64::from(rustix::fs::major(rdev));
-                h.dev_minor = u64::from(rustix::fs::minor(rdev));
+                // libc's (safe) glibc encoding: nix 0.29 has makedev but no major/minor.
+                h.dev_major = u64::from(libc::major(rdev));
+                h.dev_minor = u64::from(libc::minor(rdev));
             }
             h.xattrs = xattrs;
             return self.write_header(&h);

@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::{MergedView, SnapshotId, Store};
+use rbuild_types::Privileges;
 
 use crate::layer::{emit, unpack, LayerDigest, TarEmitter};
 use crate::OciError;
@@ -50,14 +51,19 @@ pub fn export_rootfs_tar(
 }
 
 /// Writes the merged root filesystem of `layers` (bottom first) into directory `dest`
-/// (created if missing): modes, mtimes, xattrs, hardlinks, devices and — when root — owners
-/// are kept.
-pub fn export_local(store: &Store, layers: &[SnapshotId], dest: &Path) -> Result<(), OciError> {
+/// (created if missing): modes, mtimes, xattrs, hardlinks, devices and — when `privileges`
+/// are root's — owners are kept.
+pub fn export_local(
+    store: &Store,
+    layers: &[SnapshotId],
+    dest: &Path,
+    privileges: &Privileges,
+) -> Result<(), OciError> {
     std::fs::create_dir_all(dest).map_err(OciError::io("create directory", dest))?;
     let (reader, writer) = std::io::pipe().map_err(OciError::io("create pipe for", dest))?;
     std::thread::scope(|s| {
         let producer = s.spawn(move || export_rootfs_tar(store, layers, writer));
-        let unpacked = unpack(reader, dest);
+        let unpacked = unpack(reader, dest, privileges);
         let produced = producer.join().unwrap_or_else(|_| {
             Err(OciError::Stream {
                 what: "root filesystem",

@@ -1,5 +1,10 @@
 //! Filesystem metadata helpers: xattrs, ownership, times and device nodes, never following
 //! symlinks.
+//!
+//! Only the host's root ([`Privileges::is_host_root`]) can write any ownership, device and
+//! `trusted.*` xattr. Root in another user namespace (rootless rbuild) can give files only to
+//! the ids mapped there and cannot write `trusted.*`: it is treated like an unprivileged user,
+//! whose failed chowns and xattrs are skipped.
 
 use std::ffi::OsStr;
 use std::io;
@@ -9,14 +14,7 @@ use std::path::Path;
 use nix::sys::stat::{mknod, Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
-
-/// True when running as root in the initial user namespace (any ownership, devices and
-/// trusted xattrs can be written). Root in another user namespace (rootless rbuild) can give
-/// files only to the ids mapped there and cannot write `trusted.*`: it is treated like an
-/// unprivileged user, whose failed chowns and xattrs are skipped.
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root() && !rbuild_cache::overlay::in_user_namespace()
-}
+use rbuild_types::Privileges;
 
 /// The xattrs of `path` (not following symlinks) that belong in a layer, sorted by name:
 /// the snapshot format's content xattrs (`rbuild_cache::overlay::content_xattrs`).
@@ -41,12 +39,12 @@ fn unsupported(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA))
 }
 
-/// Sets one xattr (not following symlinks). Without root, permission errors are ignored
-/// (a rootless unpack cannot set `trusted.*` or `security.*`).
-pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+/// Sets one xattr (not following symlinks). Unless `privileges` are the host's root,
+/// permission errors are ignored (a rootless unpack cannot set `trusted.*` or `security.*`).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8], privileges: &Privileges) -> io::Result<()> {
     match xattr::set(path, OsStr::from_bytes(name.as_bytes()), value) {
         Err(e)
-            if !is_root()
+            if !privileges.is_host_root()
                 && matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOTSUP)) =>
         {
             Ok(())
@@ -55,8 +53,9 @@ pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
     }
 }
 
-/// lchown; without root a failure is ignored (the files stay owned by the caller).
-pub fn lchown(path: &Path, uid: u64, gid: u64) -> io::Result<()> {
+/// lchown; unless `privileges` are the host's root a failure is ignored (the files stay
+/// owned by the caller).
+pub fn lchown(path: &Path, uid: u64, gid: u64, privileges: &Privileges) -> io::Result<()> {
     let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -72,7 +71,7 @@ pub fn lchown(path: &Path, uid: u64, gid: u64) -> io::Result<()> {
     );
     match res {
         Ok(()) => Ok(()),
-        Err(_) if !is_root() => Ok(()),
+        Err(_) if !privileges.is_host_root() => Ok(()),
         Err(e) => Err(io::Error::from(e)),
     }
 }

@@ -19,14 +19,22 @@ use rbuild_archive::{
     decompress, extract, ArchiveError, Entry, EntryKind, ExtractError, NamePolicy, Sink,
 };
 
-use super::meta::{is_root, lchown, make_node, set_mtime, set_xattr};
+use rbuild_types::Privileges;
+
+use super::meta::{lchown, make_node, set_mtime, set_xattr};
 use super::paths::prepare_parents;
 use super::{LayerDigest, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::OciError;
 
 /// Unpacks the layer tar read from `reader` (compression detected by magic bytes) into `dest`
-/// (which must exist) and returns the digest and size of the uncompressed tar.
-pub fn unpack(reader: impl Read, dest: &Path) -> Result<LayerDigest, OciError> {
+/// (which must exist) and returns the digest and size of the uncompressed tar. `privileges`
+/// (rbuild's, detected at startup) decide which owners, devices and xattrs can be written
+/// and which opaque-directory xattr marks a directory (see `meta`).
+pub fn unpack(
+    reader: impl Read,
+    dest: &Path,
+    privileges: &Privileges,
+) -> Result<LayerDigest, OciError> {
     let stream = |source| OciError::Stream {
         what: "layer",
         source,
@@ -37,6 +45,7 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<LayerDigest, OciError> {
     let hashed = BufReader::with_capacity(128 * 1024, HashingReader::new(plain));
     let mut sink = LayerSink {
         dest,
+        privileges,
         dir_times: Vec::new(),
     };
     let done = extract(hashed, NamePolicy::Strict, &mut sink).map_err(|e| match e {
@@ -102,6 +111,7 @@ fn remove_existing(path: &Path) -> Result<(), OciError> {
 /// Places layer entries in overlayfs upper-dir format below `dest`.
 struct LayerSink<'a> {
     dest: &'a Path,
+    privileges: &'a Privileges,
     /// Directories and the mtimes they end with (set last: creating children changes them).
     dir_times: Vec<(PathBuf, u64)>,
 }
@@ -121,7 +131,7 @@ impl LayerSink<'_> {
             "create whiteout (needs root or CAP_MKNOD)",
             &target,
         ))?;
-        lchown(&target, e.uid, e.gid).map_err(OciError::io("chown", &target))?;
+        lchown(&target, e.uid, e.gid, self.privileges).map_err(OciError::io("chown", &target))?;
         set_mtime(&target, e.mtime).map_err(OciError::io("set mtime of", &target))
     }
 
@@ -164,7 +174,10 @@ impl LayerSink<'_> {
                     // Without root (or in a user namespace: rootless rbuild) device nodes cannot
                     // be created (CAP_MKNOD in the initial namespace): the entry is left out
                     // of the snapshot rather than failing the whole image.
-                    Err(err) if !is_root() && err.raw_os_error() == Some(libc::EPERM) => {
+                    Err(err)
+                        if !self.privileges.is_host_root()
+                            && err.raw_os_error() == Some(libc::EPERM) =>
+                    {
                         return Ok(false)
                     }
                     res => res.map_err(OciError::io("create device node", path))?,
@@ -190,7 +203,8 @@ impl Sink for LayerSink<'_> {
         if file_name == OPAQUE_MARKER.as_bytes() {
             // `user.overlay.opaque` in a user namespace (rootless), where overlayfs is mounted
             // with `userxattr`.
-            return set_xattr(&parent, rbuild_cache::overlay::opaque_xattr(), b"y")
+            let name = rbuild_cache::overlay::opaque_xattr(self.privileges);
+            return set_xattr(&parent, name, b"y", self.privileges)
                 .map_err(OciError::io("mark opaque", &parent));
         }
         if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
@@ -205,13 +219,13 @@ impl Sink for LayerSink<'_> {
         if !self.create(e, &path, existing_dir, contents)? {
             return Ok(());
         }
-        lchown(&path, e.uid, e.gid).map_err(OciError::io("chown", &path))?;
+        lchown(&path, e.uid, e.gid, self.privileges).map_err(OciError::io("chown", &path))?;
         if !matches!(e.kind, EntryKind::Symlink { .. }) {
             fs::set_permissions(&path, fs::Permissions::from_mode(e.mode))
                 .map_err(OciError::io("chmod", &path))?;
         }
         for (k, v) in &e.xattrs {
-            set_xattr(&path, k, v).map_err(OciError::io("set xattr on", &path))?;
+            set_xattr(&path, k, v, self.privileges).map_err(OciError::io("set xattr on", &path))?;
         }
         if is_dir {
             self.dir_times.push((path, e.mtime));

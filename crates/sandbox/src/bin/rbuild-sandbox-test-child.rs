@@ -40,15 +40,16 @@ fn main() -> ExitCode {
         }
     };
     let (upper, work) = (PathBuf::from(upper), PathBuf::from(work));
-    let result = NamespaceExecutor::new(PathBuf::from(init)).run(ExecRequest {
-        op: &op,
-        layers: &[PathBuf::from(layer)],
-        upper: &upper,
-        work: &work,
-        mounts: &[],
-        log: &Passthrough,
-        cancel: &CancelToken::new(),
-    });
+    let result = NamespaceExecutor::new(PathBuf::from(init), rbuild_sandbox::detect_privileges())
+        .run(ExecRequest {
+            op: &op,
+            layers: &[PathBuf::from(layer)],
+            upper: &upper,
+            work: &work,
+            mounts: &[],
+            log: &Passthrough,
+            cancel: &CancelToken::new(),
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

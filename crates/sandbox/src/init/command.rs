@@ -9,6 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::sys::prctl::set_no_new_privs;
+use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgid, setsid, setuid, Gid, Uid};
 use oci_spec::runtime::{LinuxSeccomp, Process};
 
@@ -95,15 +97,8 @@ fn prepare_and_exec(
     setsid().map_err(|e| SetupError::sys("setsid", e))?;
     reset_signals()?;
     for rl in process.rlimits().iter().flatten() {
-        let resource = rlimit_resource(rl.typ());
-        let lim = libc::rlimit {
-            rlim_cur: rl.soft(),
-            rlim_max: rl.hard(),
-        };
-        // SAFETY: setrlimit reads the struct we pass.
-        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
-            return Err(SetupError::sys("setrlimit", Errno::last()));
-        }
+        setrlimit(rlimit_resource(rl.typ()), rl.soft(), rl.hard())
+            .map_err(|e| SetupError::sys("setrlimit", e))?;
     }
     let caps_spec = process.capabilities().clone().unwrap_or_default();
     caps::drop_bounding(&caps_spec)?;
@@ -119,10 +114,7 @@ fn prepare_and_exec(
         caps::apply_sets(&caps_spec)?;
     }
     if process.no_new_privileges().unwrap_or(true) {
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(SetupError::sys("set no_new_privs", Errno::last()));
-        }
+        set_no_new_privs().map_err(|e| SetupError::sys("set no_new_privs", e))?;
     }
     std::env::set_current_dir(cwd).map_err(|e| SetupError::io("chdir", cwd, e))?;
     // Compiled before installing: nothing allocates between the filter and execve.
@@ -164,6 +156,7 @@ fn reset_signals() -> Result<()> {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
+        // libc: nix's sigaction goes through libc, which refuses the signals it reserves.
         // SAFETY: rt_sigaction reads `act` (large enough for the kernel struct) and writes
         // nothing (null old action); sigsetsize is the kernel's 8 bytes.
         let rc = unsafe {
@@ -187,24 +180,24 @@ fn reset_signals() -> Result<()> {
     .map_err(|e| SetupError::sys("clear signal mask", e))
 }
 
-fn rlimit_resource(typ: oci_spec::runtime::PosixRlimitType) -> libc::__rlimit_resource_t {
+fn rlimit_resource(typ: oci_spec::runtime::PosixRlimitType) -> Resource {
     use oci_spec::runtime::PosixRlimitType as T;
     match typ {
-        T::RlimitCpu => libc::RLIMIT_CPU,
-        T::RlimitFsize => libc::RLIMIT_FSIZE,
-        T::RlimitData => libc::RLIMIT_DATA,
-        T::RlimitStack => libc::RLIMIT_STACK,
-        T::RlimitCore => libc::RLIMIT_CORE,
-        T::RlimitRss => libc::RLIMIT_RSS,
-        T::RlimitNproc => libc::RLIMIT_NPROC,
-        T::RlimitNofile => libc::RLIMIT_NOFILE,
-        T::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        T::RlimitAs => libc::RLIMIT_AS,
-        T::RlimitLocks => libc::RLIMIT_LOCKS,
-        T::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        T::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        T::RlimitNice => libc::RLIMIT_NICE,
-        T::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        T::RlimitRttime => libc::RLIMIT_RTTIME,
+        T::RlimitCpu => Resource::RLIMIT_CPU,
+        T::RlimitFsize => Resource::RLIMIT_FSIZE,
+        T::RlimitData => Resource::RLIMIT_DATA,
+        T::RlimitStack => Resource::RLIMIT_STACK,
+        T::RlimitCore => Resource::RLIMIT_CORE,
+        T::RlimitRss => Resource::RLIMIT_RSS,
+        T::RlimitNproc => Resource::RLIMIT_NPROC,
+        T::RlimitNofile => Resource::RLIMIT_NOFILE,
+        T::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        T::RlimitAs => Resource::RLIMIT_AS,
+        T::RlimitLocks => Resource::RLIMIT_LOCKS,
+        T::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        T::RlimitNice => Resource::RLIMIT_NICE,
+        T::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        T::RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }

@@ -27,7 +27,8 @@ pub fn create_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
 }
 
 fn make_nodes(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
-    let (me_uid, me_gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    let me = rootless::privileges();
+    let (me_uid, me_gid) = (Uid::from_raw(me.uid), Gid::from_raw(me.gid));
     for dev in devices {
         let target = secure_join(rootfs, dev.path())?;
         if let Some(parent) = target.parent() {

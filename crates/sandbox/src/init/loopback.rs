@@ -1,21 +1,23 @@
 //! Loopback inside the sandbox: a new network namespace starts with `lo` down; this brings it
 //! up. Outbound access for `NetworkMode::Default` is `launch::slirp`'s job.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
 use crate::shared::error::{Result, SetupError};
 
 /// Sets the IFF_UP flag on the loopback interface of the current network namespace.
 pub fn loopback_up() -> Result<()> {
-    // SAFETY: plain socket(2) call; the returned fd is owned below.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(SetupError::sys("socket for loopback setup", Errno::last()));
-    }
-    // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| SetupError::sys("socket for loopback setup", e))?;
+    // libc for the interface ioctls below: nix has no call for SIOCGIFFLAGS/SIOCSIFFLAGS.
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {

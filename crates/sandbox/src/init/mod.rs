@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! entry ─▶ zygote ─▶ spare_ns ─▶ loopback
-//!   │        │
+//!   │        │                             (entry ─▶ rootless: the init's privileges)
 //!   └────────┴─▶ start ─▶ runtime_stage ─┬─▶ runc_stop
 //!                  │                     │
 //!                  └──▶ pid1 ────────────┼─▶ command ─▶ user, rootless

@@ -8,20 +8,30 @@
 //! - overlayfs must be mounted with `userxattr` (`user.overlay.*` instead of `trusted.*`),
 //!   which [`overlay_options`] adds.
 //!
-//! Everything here is a no-op in the initial user namespace.
+//! Everything here is a no-op in the initial user namespace. The init is another process
+//! than rbuild: it takes its own view of its [`privileges`], once, when it starts.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::LinuxDevice;
+use rbuild_types::Privileges;
 
 use crate::shared::error::{Result, SetupError};
 use crate::shared::paths::secure_join;
 
+/// The init's privileges: [`detect`](crate::shared::privileges::detect)ed on the first call,
+/// which the entry point makes before anything changes user.
+pub(crate) fn privileges() -> Privileges {
+    static PRIVILEGES: OnceLock<Privileges> = OnceLock::new();
+    *PRIVILEGES.get_or_init(crate::shared::privileges::detect)
+}
+
 /// Whether this process runs in a non-initial user namespace.
 pub(crate) fn active() -> bool {
-    rbuild_cache::overlay::in_user_namespace()
+    privileges().in_user_namespace()
 }
 
 /// Extra overlayfs mount options: `,userxattr` inside a user namespace.

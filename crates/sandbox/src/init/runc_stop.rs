@@ -10,11 +10,13 @@
 //! init's parent-death signal from then on, so a killed rbuild stops the container too.
 //! Children started with `std::process::Command` begin with an empty signal mask.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -38,10 +40,8 @@ impl StopSignal {
             .map_err(|e| SetupError::sys("block SIGTERM", e))?;
         let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| SetupError::sys("open signalfd for SIGTERM", e))?;
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) } != 0 {
-            return Err(SetupError::sys("set parent death signal", Errno::last()));
-        }
+        set_pdeathsig(Signal::SIGTERM)
+            .map_err(|e| SetupError::sys("set parent death signal", e))?;
         Ok(StopSignal { fd })
     }
 
@@ -60,28 +60,22 @@ impl StopSignal {
                 return Ok(status);
             }
             let timeout = if stopping || pidfd.is_none() {
-                RETRY.as_millis() as libc::c_int
+                PollTimeout::try_from(RETRY).unwrap_or(PollTimeout::MAX)
             } else {
-                -1
+                PollTimeout::NONE
             };
-            let mut fds = vec![libc::pollfd {
-                fd: self.fd.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
+            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
             if let Some(p) = &pidfd {
-                fds.push(libc::pollfd {
-                    fd: p.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
-            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-            if rc < 0 && Errno::last() != Errno::EINTR {
-                return Err(std::io::Error::last_os_error());
+            match poll(&mut fds, timeout) {
+                Err(e) if e != Errno::EINTR => return Err(e.into()),
+                _ => {}
             }
-            if fds[0].revents & libc::POLLIN != 0 {
+            if fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
                 // Drain it; a read error only means there was nothing left to read.
                 while let Ok(Some(_)) = self.fd.read_signal() {}
                 stopping = true;
@@ -99,6 +93,7 @@ impl StopSignal {
 
 /// A pidfd for `pid` (readable once the process has exited), if the kernel has them.
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // libc: nix 0.29 has no pidfd_open.
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {

@@ -105,6 +105,7 @@ fn helper(ready: std::io::PipeWriter) -> ! {
     }
     // Hold none of the zygote's descriptors (runs' status sockets) but the pipe.
     let keep = ready.as_raw_fd() as u32;
+    // libc: nix 0.29 has no close_range.
     // SAFETY: close_range with plain integer arguments.
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
@@ -114,7 +115,6 @@ fn helper(ready: std::io::PipeWriter) -> ! {
     let mut ready = ready;
     let _ = ready.write_all(if ok { b"1" } else { b"0" });
     loop {
-        // SAFETY: pause has no arguments; it returns only when a signal is handled.
-        unsafe { libc::pause() };
+        nix::unistd::pause();
     }
 }

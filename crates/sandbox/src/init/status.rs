@@ -7,6 +7,9 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd};
 
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::sys::stat::{fstat, SFlag};
+
 use crate::shared::protocol::Status;
 
 /// Where status lines go: the status pipe, or stderr when the init was started by hand.
@@ -17,24 +20,14 @@ impl StatusWriter {
     /// that stdin can become /dev/null and the command never inherits it); when stdin is no
     /// socket (the init was started by hand), status lines go to stderr.
     pub(crate) fn open() -> StatusWriter {
-        // SAFETY: fstat writes into the zeroed struct; dup-ing fd 0 or 2 gives a descriptor
-        // we own.
-        let from = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            let socket =
-                libc::fstat(0, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
-            if socket {
-                0
-            } else {
-                2
-            }
-        };
-        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor into a new one we own.
-        let fd = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 3) };
-        if fd < 0 {
+        let socket = fstat(0).is_ok_and(|st| {
+            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK
+        });
+        let from = if socket { 0 } else { 2 };
+        let Ok(fd) = fcntl(from, FcntlArg::F_DUPFD_CLOEXEC(3)) else {
             std::process::exit(125);
-        }
-        // SAFETY: `fd` is open and owned by this writer from here on.
+        };
+        // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor, owned by this writer from here on.
         StatusWriter(unsafe { File::from_raw_fd(fd) })
     }
 

@@ -113,6 +113,7 @@ fn clone_child(
     spare: Option<&Spare>,
     running: &mut HashMap<Pid, UnixStream>,
 ) {
+    // libc: nix's clone needs a stack of its own; this is a fork with namespace flags.
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
     let pid = unsafe {
         libc::syscall(
@@ -172,6 +173,7 @@ fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Optio
     }
     std::mem::forget(fds);
     // Everything else: the control socket, the signalfd, spares, other runs' status sockets.
+    // libc: nix 0.29 has no close_range.
     // SAFETY: close_range with plain integer arguments.
     if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
         std::process::exit(125);

@@ -22,7 +22,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
 use rbuild_cache::overlay::{create_whiteout, is_opaque, is_whiteout, opaque_xattr, set_opaque};
+use rbuild_types::Privileges;
 
 use crate::shared::error::{Result, SetupError};
 
@@ -55,6 +58,7 @@ impl Before {
 /// The inode number and, where the filesystem records it, the birth time of `path`.
 fn identity(path: &Path, md: &Metadata) -> Identity {
     let btime = cpath(path).ok().and_then(|p| {
+        // libc: nix 0.29 has no statx (the only call that reports birth times).
         // SAFETY: statx only writes into the zeroed struct we pass; the path is NUL-terminated.
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
         let rc = unsafe {
@@ -101,11 +105,13 @@ impl CopyRoot {
     }
 
     /// Writes what changed in the root since [`CopyRoot::prepare`] into `upper` (an empty
-    /// directory), in overlayfs upper-dir format.
-    pub fn diff_into(&self, upper: &Path) -> Result<()> {
+    /// directory), in overlayfs upper-dir format; opaque directories get the xattr a process
+    /// with `privileges` writes.
+    pub fn diff_into(&self, upper: &Path, privileges: &Privileges) -> Result<()> {
         let mut diff = Diff {
             root: &self.dir,
             upper,
+            opaque_xattr: opaque_xattr(privileges),
             before: &self.before,
             links: HashMap::new(),
             dirs: Vec::new(),
@@ -209,16 +215,10 @@ fn copy_entry(src: &Path, dst: &Path, md: &Metadata) -> Result<()> {
         let target = std::fs::read_link(src).map_err(|e| SetupError::io("readlink", src, e))?;
         std::os::unix::fs::symlink(&target, dst).map_err(|e| SetupError::io("symlink", dst, e))?;
     } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() || ft.is_socket() {
-        let p = cpath(dst)?;
-        // SAFETY: a valid NUL-terminated path; mknod does not retain it.
-        let rc = unsafe { libc::mknod(p.as_ptr(), md.mode(), md.rdev()) };
-        if rc != 0 {
-            return Err(SetupError::io(
-                "mknod",
-                dst,
-                std::io::Error::last_os_error(),
-            ));
-        }
+        let kind = SFlag::from_bits_truncate(md.mode()) & SFlag::S_IFMT;
+        let perm = Mode::from_bits_truncate(md.mode());
+        nix::sys::stat::mknod(dst, kind, perm, md.rdev())
+            .map_err(|e| SetupError::io("mknod", dst, e.into()))?;
     }
     set_meta(src, dst, md)?;
     set_times(dst, md)
@@ -262,40 +262,18 @@ fn set_meta(src: &Path, dst: &Path, md: &Metadata) -> Result<()> {
 
 /// Access and modification times of `md` onto `dst` (not following symlinks).
 fn set_times(dst: &Path, md: &Metadata) -> Result<()> {
-    let p = cpath(dst)?;
-    let times = [
-        libc::timespec {
-            tv_sec: md.atime(),
-            tv_nsec: md.atime_nsec(),
-        },
-        libc::timespec {
-            tv_sec: md.mtime(),
-            tv_nsec: md.mtime_nsec(),
-        },
-    ];
-    // SAFETY: a valid path and a two-element timespec array, as utimensat requires.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            p.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(SetupError::io(
-            "set times of",
-            dst,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    let atime = TimeSpec::new(md.atime(), md.atime_nsec());
+    let mtime = TimeSpec::new(md.mtime(), md.mtime_nsec());
+    nix::sys::stat::utimensat(None, dst, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| SetupError::io("set times of", dst, e.into()))
 }
 
 /// One diff of a root against what it was.
 struct Diff<'a> {
     root: &'a Path,
     upper: &'a Path,
+    /// The xattr that marks an opaque directory here.
+    opaque_xattr: &'static str,
     before: &'a BTreeMap<PathBuf, Before>,
     /// Root inode → its first copy in the upper dir.
     links: HashMap<u64, PathBuf>,
@@ -358,7 +336,7 @@ impl Diff<'_> {
                     self.ensure_parents(&r)?;
                     self.ensure_dir(&r)?;
                     if self.replaced(&r, &md) {
-                        set_opaque(&self.upper.join(&r), opaque_xattr()).map_err(cache_err)?;
+                        set_opaque(&self.upper.join(&r), self.opaque_xattr).map_err(cache_err)?;
                     }
                 }
                 self.walk(&r)?;

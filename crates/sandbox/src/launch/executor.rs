@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use rbuild_graph::NetworkMode;
 use rbuild_ports::{ExecError, ExecRequest, Executor};
+use rbuild_types::Privileges;
 
 use crate::launch::run_init::{setup, Launch};
 use crate::launch::scratch::Scratch;
@@ -26,6 +27,8 @@ pub struct NamespaceExecutor {
     /// slirp4netns, when installed: outbound network for `NetworkMode::Default`.
     slirp: Option<PathBuf>,
     snapshotter: Snapshotter,
+    /// The privileges rbuild runs with (detected once at startup).
+    privileges: Privileges,
 }
 
 impl NamespaceExecutor {
@@ -37,11 +40,15 @@ impl NamespaceExecutor {
     /// (looked up here), and only loopback otherwise.
     ///
     /// The snapshotter is [`Snapshotter::detect`]ed; see [`NamespaceExecutor::with_snapshotter`].
-    pub fn new(init_exe: PathBuf) -> Self {
+    /// `privileges` are rbuild's ([`detect_privileges`](crate::detect_privileges) at startup,
+    /// then `userns::enter`): in a user namespace the copy snapshotter marks opaque
+    /// directories `user.overlay.opaque` and slirp4netns needs a usable `/dev/net/tun`.
+    pub fn new(init_exe: PathBuf, privileges: Privileges) -> Self {
         NamespaceExecutor {
             init_exe,
-            slirp: slirp::find().filter(|_| slirp::tun_usable()),
+            slirp: slirp::find().filter(|_| slirp::tun_usable(&privileges)),
             snapshotter: Snapshotter::detect(),
+            privileges,
         }
     }
 
@@ -65,6 +72,7 @@ impl Executor for NamespaceExecutor {
             init_exe: &self.init_exe,
             runtime: None,
             slirp,
+            privileges: self.privileges,
         };
         let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
         outcome.into_result()

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_graph::NetworkMode;
 use rbuild_ports::{ExecError, ExecRequest};
+use rbuild_types::Privileges;
 
 use crate::launch::scratch::Scratch;
 use crate::launch::slirp::Slirp;
@@ -33,6 +34,8 @@ pub(crate) struct Launch<'a> {
     pub runtime: Option<&'a Path>,
     /// Attach this slirp4netns to the sandbox's network namespace.
     pub slirp: Option<&'a Path>,
+    /// The privileges rbuild runs with.
+    pub privileges: Privileges,
 }
 
 /// What the init reported.

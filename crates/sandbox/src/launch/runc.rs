@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 
 use rbuild_ports::{ExecError, ExecRequest, Executor};
+use rbuild_types::Privileges;
 
 use crate::launch::run_init::{setup, Launch};
 use crate::launch::scratch::Scratch;
@@ -30,14 +31,17 @@ pub struct RuncExecutor {
     pub init_exe: PathBuf,
     /// How the root is made (detected by [`RuncExecutor::new`]).
     pub snapshotter: Snapshotter,
+    /// The privileges rbuild runs with (detected once at startup).
+    pub privileges: Privileges,
 }
 
 impl RuncExecutor {
-    pub fn new(runtime: PathBuf, init_exe: PathBuf) -> Self {
+    pub fn new(runtime: PathBuf, init_exe: PathBuf, privileges: Privileges) -> Self {
         RuncExecutor {
             runtime,
             init_exe,
             snapshotter: Snapshotter::detect(),
+            privileges,
         }
     }
 }
@@ -49,6 +53,7 @@ impl Executor for RuncExecutor {
             init_exe: &self.init_exe,
             runtime: Some(&self.runtime),
             slirp: None,
+            privileges: self.privileges,
         };
         let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
         outcome.into_result()

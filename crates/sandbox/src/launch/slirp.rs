@@ -10,6 +10,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::Signal;
+use rbuild_types::Privileges;
+
 use crate::shared::error::{Result, SetupError};
 
 /// The DNS server slirp4netns offers inside the namespace.
@@ -24,15 +29,20 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether slirp4netns can work here: in a user namespace (rootless) it needs `/dev/net/tun`
-/// to be readable and writable by the caller (mode 0666, as udev makes it on most systems).
-pub(crate) fn tun_usable() -> bool {
-    !rbuild_cache::overlay::in_user_namespace()
-        || std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/net/tun")
-            .is_ok()
+/// Whether slirp4netns can work for a process with `privileges`: in a user namespace
+/// (rootless) it needs `/dev/net/tun` to be [`tun_openable`].
+pub(crate) fn tun_usable(privileges: &Privileges) -> bool {
+    !privileges.in_user_namespace() || tun_openable()
+}
+
+/// Whether `/dev/net/tun` is readable and writable by the caller (mode 0666, as udev makes
+/// it on most systems), which slirp4netns needs in a user namespace.
+pub(crate) fn tun_openable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .is_ok()
 }
 
 /// A running slirp4netns attached to one sandbox; stopped and reaped on drop.
@@ -72,13 +82,9 @@ impl Slirp {
         unsafe {
             cmd.pre_exec(move || {
                 for fd in [ready_fd, exit_fd] {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
                 }
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                set_pdeathsig(Signal::SIGKILL)?;
                 Ok(())
             });
         }

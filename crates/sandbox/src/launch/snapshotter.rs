@@ -89,7 +89,7 @@ pub(crate) fn run_snapshotted(
             let outcome = run_init(launch, req, scratch, Some(&root.dir))?;
             remove_placeholders(&root.dir, &outcome.placeholders)?;
             if outcome.succeeded() {
-                root.diff_into(req.upper)?;
+                root.diff_into(req.upper, &launch.privileges)?;
             }
             Ok(outcome)
         }

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nix::sys::resource::{getrlimit, Resource};
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
     LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
@@ -91,7 +92,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         .permitted(caps_set)
         .build()?;
 
-    let nofile = clamp_to_hard_limit(libc::RLIMIT_NOFILE, 1_048_576);
+    let nofile = clamp_to_hard_limit(Resource::RLIMIT_NOFILE, 1_048_576);
     let rlimits = vec![PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
         .soft(nofile)
@@ -299,17 +300,8 @@ pub fn env_with_path(env: &[String]) -> Vec<String> {
 }
 
 /// `wanted`, lowered to the caller's hard limit of `resource` when that is smaller.
-fn clamp_to_hard_limit(resource: libc::__rlimit_resource_t, wanted: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct we pass.
-    let rc = unsafe { libc::getrlimit(resource, &mut lim) };
-    if rc != 0 {
-        return wanted;
-    }
-    wanted.min(lim.rlim_max)
+fn clamp_to_hard_limit(resource: Resource, wanted: u64) -> u64 {
+    getrlimit(resource).map_or(wanted, |(_, hard)| wanted.min(hard))
 }
 
 /// The generated contents of /etc/hosts: BuildKit's (`initHostsFile`).

@@ -29,8 +29,10 @@ use crate::launch::slirp;
 use crate::shared::pdeathsig;
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, getgid, getpid, getppid, getuid, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{fork, getpid, getppid, ForkResult, Gid, Pid, Uid};
+use rbuild_types::{Privileges, UserNamespace};
 
 /// What can stop rbuild from entering its user namespace.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +140,7 @@ impl Rootless {
                  loopback only"
                     .to_string(),
             );
-        } else if !slirp::tun_usable() {
+        } else if !slirp::tun_openable() {
             out.push(
                 "rootless: /dev/net/tun is not usable by this user (slirp4netns needs mode \
                  0666): RUN with the default network gets loopback only"
@@ -160,20 +162,21 @@ pub fn state() -> Option<&'static Rootless> {
 /// Environment variable forcing the single-id mapping (`RBUILD_USERNS_MAPPING=single`).
 pub const MAPPING_ENV: &str = "RBUILD_USERNS_MAPPING";
 
-/// Moves an unprivileged process into a new user namespace where it is root; does nothing for
-/// root (and returns `false`). Must be called while the process is single-threaded (first
-/// thing in `main`). `store` is where the store lives (created if missing): the overlay probe
-/// runs on its filesystem.
+/// Moves an unprivileged process into a new user namespace where it is root, and returns the
+/// privileges it has then: root of [`UserNamespace::Rootless`]. Root (`privileges`, detected
+/// at startup by [`detect_privileges`](crate::detect_privileges)) stays where it is and gets
+/// `privileges` back. Must be called while the process is single-threaded (first thing in
+/// `main`). `store` is where the store lives (created if missing): the overlay probe runs on
+/// its filesystem.
 ///
-/// With the subordinate-id mapping this forks: only the child returns (`true`); the parent
-/// waits for it and exits with its status. Errors are returned before any fork, or by the
-/// parent when the mapping tools fail (the child then exits quietly).
-pub fn enter(store: &Path) -> Result<bool, UsernsError> {
-    if getuid().is_root() {
-        return Ok(false);
+/// With the subordinate-id mapping this forks: only the child returns; the parent waits for
+/// it and exits with its status. Errors are returned before any fork, or by the parent when
+/// the mapping tools fail (the child then exits quietly).
+pub fn enter(store: &Path, privileges: Privileges) -> Result<Privileges, UsernsError> {
+    if privileges.uid == 0 {
+        return Ok(privileges);
     }
-    let uid = getuid().as_raw();
-    let gid = getgid().as_raw();
+    let (uid, gid) = (privileges.uid, privileges.gid);
     let user = nix::unistd::User::from_uid(Uid::from_raw(uid))
         .ok()
         .flatten()
@@ -190,7 +193,11 @@ pub fn enter(store: &Path) -> Result<bool, UsernsError> {
         single_reason,
         overlay,
     });
-    Ok(true)
+    Ok(Privileges {
+        uid: 0,
+        gid: 0,
+        namespace: UserNamespace::Rootless,
+    })
 }
 
 /// The subordinate-id mapping when the helpers and both ranges exist, else the single one
@@ -281,11 +288,9 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward(sig: libc::c_int) {
     let child = CHILD.load(Ordering::Relaxed);
-    if child > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe {
-            libc::kill(child, sig);
-        }
+    if let (true, Ok(sig)) = (child > 0, Signal::try_from(sig)) {
+        // kill is async-signal-safe (nix's only wraps it).
+        let _ = nix::sys::signal::kill(Pid::from_raw(child), sig);
     }
 }
 
@@ -356,13 +361,14 @@ fn enter_mapped(args: &[Vec<String>; 2]) -> Result<(), UsernsError> {
                 }
             }
             CHILD.store(child.as_raw(), Ordering::Relaxed);
+            let forwarded = SigHandler::Handler(forward);
             // SAFETY: installing plain handlers (`forward` only calls kill) and SIG_IGN.
             unsafe {
-                libc::signal(libc::SIGTERM, forward as *const () as libc::sighandler_t);
-                libc::signal(libc::SIGHUP, forward as *const () as libc::sighandler_t);
+                let _ = signal(Signal::SIGTERM, forwarded);
+                let _ = signal(Signal::SIGHUP, forwarded);
                 // The terminal sends these to the whole foreground group, child included.
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+                let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+                let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
             }
             write_byte(&go_w, b'1');
             drop(go_w);
@@ -442,6 +448,7 @@ fn probe_overlay(store: &Path) -> Result<(), String> {
                 Ok(()) => 0,
                 Err(e) => e as i32,
             };
+            // libc: nix has no _exit (std's exit would run the parent's atexit handlers).
             // SAFETY: _exit skips atexit handlers and destructors of the parent's state.
             unsafe { libc::_exit(code) }
         }

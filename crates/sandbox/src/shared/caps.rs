@@ -106,6 +106,7 @@ pub fn drop_bounding(caps: &LinuxCapabilities) -> Result<()> {
         if keep.contains(&n) {
             continue;
         }
+        // libc: nix has no PR_CAPBSET_DROP.
         // SAFETY: prctl with integer arguments only.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) };
         if rc != 0 {
@@ -158,6 +159,7 @@ pub fn apply_sets(caps: &LinuxCapabilities) -> Result<()> {
             inheritable: inh[1],
         },
     ];
+    // libc: nix has no capset.
     // SAFETY: capset reads a header and two data structs laid out as the kernel expects
     // (_LINUX_CAPABILITY_VERSION_3); both live for the duration of the call.
     let rc = unsafe {

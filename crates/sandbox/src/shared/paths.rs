@@ -4,13 +4,15 @@
 //! every mount point, so an image whose `/etc/hosts` is a symlink to a host path cannot make
 //! the setup mount over a host file.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{fstatat, SFlag};
 use rbuild_types::root_path::{self, Follow, Node, ResolveError, Tree};
 
 use crate::shared::error::{Result, SetupError};
@@ -64,31 +66,18 @@ impl Tree for HostRoot<'_> {
         let Some(fd) = &self.dir else {
             return Ok(Node::Missing);
         };
-        let c = CString::new(rel.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: fstatat writes into the zeroed struct we own; `c` is NUL-terminated and
-        // `fd` an open directory for the whole call.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::fstatat(
-                fd.as_raw_fd(),
-                c.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
+        let st = match fstatat(Some(fd.as_raw_fd()), &rel, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::ENOENT) => return Ok(Node::Missing),
+            Err(e) => return Err(e.into()),
         };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT) => Ok(Node::Missing),
-                _ => Err(e),
-            };
-        }
-        Ok(match st.st_mode & libc::S_IFMT {
-            libc::S_IFDIR => Node::Dir(rel),
-            libc::S_IFLNK => Node::Symlink(std::fs::read_link(self.root.join(&rel))?, rel),
-            _ => Node::Other(rel),
-        })
+        Ok(
+            match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+                SFlag::S_IFDIR => Node::Dir(rel),
+                SFlag::S_IFLNK => Node::Symlink(std::fs::read_link(self.root.join(&rel))?, rel),
+                _ => Node::Other(rel),
+            },
+        )
     }
 }
 

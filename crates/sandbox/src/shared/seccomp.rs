@@ -289,6 +289,7 @@ pub fn install(prog: &[libc::sock_filter]) -> Result<()> {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
+    // libc: nix has no seccomp.
     // SAFETY: the kernel copies the program during the call; `prog` outlives it.
     let rc = unsafe {
         libc::prctl(

@@ -57,13 +57,8 @@ pub(crate) fn mark(phase: &str) {
     if path().is_none() {
         return;
     }
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let now = ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000;
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |ts| ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1000);
     // One write per line: O_APPEND keeps lines of concurrent processes whole.
     let line = format!("{} {now} {phase}\n", std::process::id());
     with_sink(|file| {

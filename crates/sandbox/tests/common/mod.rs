@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_graph::{ExecOp, NetworkMode};
 use rbuild_ports::{ExecError, ExecRequest, Executor};
-use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
+use rbuild_sandbox::{detect_privileges, NamespaceExecutor, RuncExecutor};
 pub use rbuild_test_support::fakes::{sh, Collect};
 
 /// Whether the sandbox can run here (see `rbuild_test_support::can_run_sandbox`).
@@ -24,7 +24,7 @@ pub fn runc_executor() -> Option<RuncExecutor> {
         return None;
     }
     let runc = rbuild_test_support::require_tool("runc")?;
-    Some(RuncExecutor::new(runc, init_exe()))
+    Some(RuncExecutor::new(runc, init_exe(), detect_privileges()))
 }
 
 /// The test build of the sandbox init program.
@@ -112,7 +112,7 @@ impl Fixture {
     }
 
     pub fn run_op(&self, op: &ExecOp) -> (Result<(), ExecError>, Collect) {
-        let exec = NamespaceExecutor::new(init_exe());
+        let exec = NamespaceExecutor::new(init_exe(), detect_privileges());
         self.run_op_with(&exec, op)
     }
 
