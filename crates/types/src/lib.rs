@@ -8,6 +8,9 @@
 //! and [`Privileges`], what the process may do to files and namespaces (detected once at
 //! startup, passed down). This crate has no I/O and depends on nothing of ours.
 
+#[macro_use]
+mod text_serde;
+
 pub mod bytes;
 mod digest;
 mod image_ref;
