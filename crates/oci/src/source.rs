@@ -15,7 +15,8 @@
 //! `pull` makes every layer of a resolved image a snapshot named by its diff_id: layers whose
 //! snapshot exists are skipped; the others are downloaded into the content store (unless the
 //! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
-//! committed, and their [`LayerInfo`] and [`LayerBlob`] (diff_id → blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
+//! committed, and their [`LayerInfo`] and [`LayerBlob`](rbuild_cache::LayerBlob) (diff_id →
+//! blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
 //! fetched at once; a download that fails transiently is retried (up to
 //! [`DOWNLOAD_ATTEMPTS`] tries). Invariant: a snapshot is only committed once its unpacked
 //! content hashes to the diff_id the image config names.
@@ -25,7 +26,7 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rbuild_cache::{CacheError, LayerBlob, LayerInfo, SnapshotId, Store};
+use rbuild_cache::{CacheError, LayerInfo, SnapshotId, Store};
 use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform, Privileges};
 
@@ -377,14 +378,7 @@ impl RegistrySource {
         }
         self.store
             .layer_blobs()
-            .set(
-                diff_id,
-                &LayerBlob {
-                    digest: layer.digest,
-                    media_type: layer.media_type.clone(),
-                    size: layer.size,
-                },
-            )
+            .set(diff_id, &layer.layer_blob())
             .map_err(store_err(format!("record layer blob {diff_id}")))
     }
 

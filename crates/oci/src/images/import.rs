@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::{LayerBlob, Store};
+use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef, Platform};
 use serde::Deserialize;
 
@@ -287,14 +287,9 @@ fn record_layer_blobs(
     diff_ids: &[Digest],
 ) -> Result<(), OciError> {
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        let blob = LayerBlob {
-            digest: layer.digest,
-            media_type: layer.media_type.clone(),
-            size: layer.size,
-        };
         store
             .layer_blobs()
-            .set(diff_id, &blob)
+            .set(diff_id, &layer.layer_blob())
             .map_err(OciError::store(format!("record layer blob {diff_id}")))?;
     }
     Ok(())
