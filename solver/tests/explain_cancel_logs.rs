@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use rbuild_cache::Store;
 use rbuild_context::BuildContext;
-use rbuild_graph::{
-    CopyAction, ExecOp, FileAction, FileOp, Graph, ImageConfig, ImageOp, Op, VertexId,
-};
+use rbuild_graph::{ExecOp, Graph, ImageConfig, Op, VertexId};
 use rbuild_solver::events::Event;
 use rbuild_solver::explain::MissReason;
 use rbuild_solver::{SolveError, Solver, VertexError};
-use rbuild_test_support::fakes::{exec_op, vertex, FakeExecutor, FakeImages};
-use rbuild_types::{Digest, ImageRef, Platform};
+use rbuild_test_support::fakes::{
+    busybox_op, context_op, copy_op, exec_op, vertex, FakeExecutor, FakeImages,
+};
+use rbuild_types::Digest;
 
 fn exec(args: &[&str], env: &[&str]) -> Op {
     Op::Exec(ExecOp {
@@ -28,34 +28,13 @@ fn graph(env: &[&str]) -> Graph {
     Graph {
         vertices: vec![
             vertex(
-                Op::Image(ImageOp {
-                    reference: ImageRef::parse("busybox").unwrap(),
-                    platform: Platform::host(),
-                }),
+                busybox_op(),
                 &[],
                 "[1/3] FROM docker.io/library/busybox:latest",
             ),
+            vertex(context_op(), &[], "context"),
             vertex(
-                Op::Context {
-                    name: "context".into(),
-                },
-                &[],
-                "context",
-            ),
-            vertex(
-                Op::File(FileOp {
-                    actions: vec![FileAction::Copy(CopyAction {
-                        source: 1,
-                        src: "conf".into(),
-                        dest: "/conf/".into(),
-                        chown: None,
-                        chmod: None,
-                        allow_empty_wildcard: false,
-                        unpack: false,
-                        exclude: vec![],
-                        parents: None,
-                    })],
-                }),
+                copy_op(1, "conf", "/conf/"),
                 &[0, 1],
                 "[2/3] COPY conf /conf/",
             ),
@@ -267,19 +246,7 @@ fn a_failure_cancels_running_steps_and_leaves_nothing_half_written() {
                 "[bad 1/1] RUN fail 3",
             ),
             vertex(
-                Op::File(FileOp {
-                    actions: vec![FileAction::Copy(CopyAction {
-                        source: 1,
-                        src: "/".into(),
-                        dest: "/".into(),
-                        chown: None,
-                        chmod: None,
-                        allow_empty_wildcard: false,
-                        unpack: false,
-                        exclude: vec![],
-                        parents: None,
-                    })],
-                }),
+                copy_op(1, "/", "/"),
                 &[2, 1],
                 "[final 1/1] COPY --from=slow / /",
             ),
