@@ -73,6 +73,13 @@ impl World {
         }
     }
 
+    /// Solves `g`, which must succeed; the events.
+    fn solved(&self, g: Graph, explain: bool) -> Vec<Event> {
+        let (r, events) = self.solve(g, explain);
+        r.unwrap();
+        events
+    }
+
     fn solve(
         &self,
         g: Graph,
@@ -105,6 +112,15 @@ fn misses(events: &[Event]) -> Vec<(String, Vec<MissReason>)> {
         .collect()
 }
 
+/// The reason a RUN misses when build arg `A` changed from `old` to `new`.
+fn a_changed(old: &str, new: &str) -> Vec<MissReason> {
+    vec![MissReason::Env {
+        name: "A".into(),
+        old: Some(old.into()),
+        new: Some(new.into()),
+    }]
+}
+
 fn reasons_of(events: &[Event], step: &str) -> Vec<MissReason> {
     misses(events)
         .into_iter()
@@ -116,34 +132,26 @@ fn reasons_of(events: &[Event], step: &str) -> Vec<MissReason> {
 #[test]
 fn explains_each_kind_of_miss() {
     let w = World::new();
-    let (r, events) = w.solve(graph(&["A=1"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=1"]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
         vec![MissReason::FirstRun]
     );
 
     // Unchanged: all cached, nothing to explain.
-    let (r, events) = w.solve(graph(&["A=1"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=1"]), true);
     assert!(misses(&events).is_empty(), "{events:?}");
 
     // An ARG/ENV value.
-    let (r, events) = w.solve(graph(&["A=2"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=2"]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
-        vec![MissReason::Env {
-            name: "A".into(),
-            old: Some("1".into()),
-            new: Some("2".into())
-        }]
+        a_changed("1", "2")
     );
 
     // A file the COPY reads: named with old and new digests; the RUN after it names its input.
     std::fs::write(w.ctx.join("conf/a.txt"), "a2").unwrap();
-    let (r, events) = w.solve(graph(&["A=2"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=2"]), true);
     let copy = reasons_of(&events, "[2/3] COPY conf /conf/");
     assert_eq!(copy.len(), 1, "{copy:?}");
     match &copy[0] {
@@ -167,8 +175,7 @@ fn explains_each_kind_of_miss() {
 
     // The base image digest.
     w.images.set_manifest(Digest::of(b"manifest 2"));
-    let (r, events) = w.solve(graph(&["A=2"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=2"]), true);
     assert_eq!(
         reasons_of(&events, "[1/3] FROM docker.io/library/busybox:latest"),
         vec![MissReason::BaseImage {
@@ -182,8 +189,7 @@ fn explains_each_kind_of_miss() {
     let mut g = graph(&["A=2"]);
     g.vertices[3].op = exec(&["print", "2"], &["A=2"]);
     g.vertices[3].name = "[3/3] RUN print 2".into();
-    let (r, events) = w.solve(g, true);
-    r.unwrap();
+    let events = w.solved(g, true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 2"),
         vec![MissReason::Command {
@@ -193,18 +199,12 @@ fn explains_each_kind_of_miss() {
     );
 
     // Without --explain-cache no CacheMiss events are emitted (but inputs are still recorded).
-    let (r, events) = w.solve(graph(&["A=3"]), false);
-    r.unwrap();
+    let events = w.solved(graph(&["A=3"]), false);
     assert!(misses(&events).is_empty());
-    let (r, events) = w.solve(graph(&["A=4"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=4"]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
-        vec![MissReason::Env {
-            name: "A".into(),
-            old: Some("3".into()),
-            new: Some("4".into())
-        }]
+        a_changed("3", "4")
     );
 }
 
@@ -214,8 +214,7 @@ fn explains_no_cache_and_a_pruned_result() {
     w.solve(graph(&[]), false).0.unwrap();
     let mut g = graph(&[]);
     g.vertices[3].ignore_cache = true;
-    let (r, events) = w.solve(g, true);
-    r.unwrap();
+    let events = w.solved(g, true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
         vec![MissReason::NoCache]
@@ -224,8 +223,7 @@ fn explains_no_cache_and_a_pruned_result() {
         .gc()
         .prune(&rbuild_cache::PruneOptions::default())
         .unwrap();
-    let (r, events) = w.solve(graph(&[]), true);
-    r.unwrap();
+    let events = w.solved(graph(&[]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
         vec![MissReason::ResultGone]
