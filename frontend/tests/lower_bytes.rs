@@ -6,7 +6,7 @@ mod common;
 use rbuild_graph::{FileAction, Graph, Op};
 use rbuild_types::ByteString;
 
-use common::{execs, lower_bytes, opts};
+use common::{created_by, execs, lower_bytes, opts};
 
 fn build(src: &[u8]) -> Result<Graph, Vec<String>> {
     let g = lower_bytes(src, &opts())?;
@@ -45,12 +45,7 @@ fn run_commands_keep_their_bytes() {
     );
     assert_eq!(e[2].args, sh(b"echo   \xfe"));
     // Text for people shows U+FFFD, as BuildKit's JSON history does.
-    let history: Vec<&str> = g
-        .image
-        .history
-        .iter()
-        .map(|h| h.created_by.as_str())
-        .collect();
+    let history = created_by(&g);
     assert!(history.contains(&"RUN /bin/sh -c printf 'S\u{FFFD}\u{FFFD}Z' > /a # buildkit"));
     assert!(g
         .vertices

@@ -6,7 +6,7 @@ mod common;
 use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
 use rbuild_graph::{FileAction, Graph, ImageConfig, NetworkMode, Op};
 
-use common::{bases_with, execs, opts};
+use common::{bases_with, created_by, execs, opts};
 
 fn plan_of(src: &str, o: &BuildOptions) -> Result<Plan, String> {
     let df = rbuild_frontend::parse(src.as_bytes()).map_err(|d| d.to_string())?;
@@ -321,12 +321,7 @@ fn proxy_build_args_reach_run_without_arg_but_stay_out_of_key_config_and_history
 #[test]
 fn workdir_records_an_absolute_path_as_written() {
     let g = build("FROM busybox\nWORKDIR /a/../b//c/\nRUN pwd\nWORKDIR d/\nRUN pwd\n");
-    let history: Vec<&str> = g
-        .image
-        .history
-        .iter()
-        .map(|h| h.created_by.as_str())
-        .collect();
+    let history = created_by(&g);
     assert!(history.contains(&"WORKDIR /a/../b//c/"), "{history:?}");
     assert!(history.contains(&"WORKDIR /b/c/d"), "{history:?}");
     assert_eq!(g.image.working_dir, "/b/c/d");

@@ -52,3 +52,12 @@ pub fn execs(g: &Graph) -> Vec<&ExecOp> {
         })
         .collect()
 }
+
+/// The `created_by` of each history entry of `g`'s image, in order.
+pub fn created_by(g: &Graph) -> Vec<&str> {
+    g.image
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect()
+}
