@@ -22,16 +22,11 @@
 # rb-keep-debian, made once). "warm"/B2: a no-op rebuild. B3touch: 19 bytes of one kept file
 # change before each run. The page cache is not dropped unless DROP_CACHES=1.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-WORK=${WORK:-/var/tmp/rbuild-peer}
-export BENCH_DATA=${BENCH_DATA:-$WORK/data}
+. "$(dirname "$0")/env.sh"
 RUNS=${RUNS:-3}
 TOOLS=${TOOLS:-"rbuild docker buildah"}
 BENCHES=${BENCHES:-"B1 B2 B3cold B3touch B4cold B4warm"}
 RSS=${RSS:-1}
-DOCKER=/usr/bin/docker
 OUT=$WORK/results/$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 
@@ -41,12 +36,7 @@ done
 curl -fsS http://127.0.0.1:5000/v2/ >/dev/null ||
   { echo "bench.sh: no registry on 127.0.0.1:5000 (run ../shared/bench/setup.sh)" >&2; exit 1; }
 
-if [ -z "${RBUILD:-}" ]; then
-  (cd "$REPO" && cargo build --release -p rbuild -q)
-  RBUILD=$REPO/target/release/rbuild
-fi
-export RBUILD_ROOT=$WORK/store RBUILD_CONFIG=$WORK/config.toml
-mirror_config "$RBUILD_CONFIG"
+use_rbuild
 
 python3 "$HERE/gen.py" > "$OUT/gen.log"
 

@@ -9,20 +9,10 @@
 # Same environment as bench.sh (RBUILD, WORK). Exits non-zero when any scenario differs;
 # the listings and their diff stay under $WORK/check/.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-WORK=${WORK:-/var/tmp/rbuild-peer}
-export BENCH_DATA=${BENCH_DATA:-$WORK/data}
+. "$(dirname "$0")/env.sh"
 SCENARIOS=${SCENARIOS:-"b1 b3 b4"}
-DOCKER=/usr/bin/docker
 CHECK=$WORK/check
-if [ -z "${RBUILD:-}" ]; then
-  (cd "$REPO" && cargo build --release -p rbuild -q)
-  RBUILD=$REPO/target/release/rbuild
-fi
-export RBUILD_ROOT=$WORK/store RBUILD_CONFIG=$WORK/config.toml
-mirror_config "$RBUILD_CONFIG"
+use_rbuild
 python3 "$HERE/gen.py" >/dev/null
 
 # The config fields both builders set, as sorted JSON.

@@ -14,10 +14,10 @@
 //! `lookup_followed` is). Entry paths are reported as asked (lexically normalised), not as
 //! resolved; `resolve_path` tells where a path resolves to.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::ffi::{OsStr, OsString};
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs::{self, Metadata};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rbuild_types::root_path::{self, Follow, Node, Resolved, Tree};
 
@@ -336,17 +336,6 @@ fn child(dirs: &[PathBuf], name: &OsStr) -> std::io::Result<Option<Found>> {
     Ok(found)
 }
 
-/// The names of `path` to resolve, in order: normal components and `..`; root and `.` dropped.
-fn components(path: &Path) -> VecDeque<OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
-        })
-        .collect()
-}
-
 /// `path` made absolute-normalised lexically (`.` dropped, `..` applied, never above `/`).
 fn normalise(path: &Path) -> Result<PathBuf, CacheError> {
     if !path.is_absolute() {
@@ -355,7 +344,7 @@ fn normalise(path: &Path) -> Result<PathBuf, CacheError> {
         });
     }
     let mut out = PathBuf::from("/");
-    for c in components(path) {
+    for c in root_path::components(path) {
         if c == ".." {
             out.pop();
         } else {
@@ -388,11 +377,5 @@ mod tests {
             normalise(Path::new("a/b")),
             Err(CacheError::RelativePath { .. })
         ));
-    }
-
-    #[test]
-    fn components_keep_parent_markers() {
-        let c: Vec<_> = components(Path::new("/a/./../b")).into_iter().collect();
-        assert_eq!(c, ["a", "..", "b"]);
     }
 }

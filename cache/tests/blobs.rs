@@ -1,9 +1,13 @@
 //! Content store: verify-then-publish, idempotence, corruption detection.
 
+mod common;
+
 use std::io::Write;
 
 use rbuild_cache::{CacheError, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 fn tmp_entries(store: &Store) -> usize {
     std::fs::read_dir(store.root().join("tmp")).unwrap().count()
@@ -11,8 +15,7 @@ fn tmp_entries(store: &Store) -> usize {
 
 #[test]
 fn put_read_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let d = store.blobs().put(b"hello").unwrap();
     assert_eq!(d, Digest::of(b"hello"));
     assert!(store.blobs().has(&d));
@@ -28,8 +31,7 @@ fn put_read_round_trip() {
 
 #[test]
 fn writer_streams_and_verifies_expected() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let want = Digest::of(&data);
     let mut w = store.blobs().writer().unwrap();
@@ -44,8 +46,7 @@ fn writer_streams_and_verifies_expected() {
 
 #[test]
 fn wrong_expected_digest_publishes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let wrong = Digest::of(b"something else");
     let mut w = store.blobs().writer().unwrap();
     w.write_all(b"actual content").unwrap();
@@ -69,8 +70,7 @@ fn wrong_expected_digest_publishes_nothing() {
 
 #[test]
 fn dropped_writer_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let mut w = store.blobs().writer().unwrap();
     w.write_all(b"half a layer").unwrap();
     assert_eq!(tmp_entries(&store), 1);
@@ -81,8 +81,7 @@ fn dropped_writer_leaves_nothing() {
 
 #[test]
 fn missing_and_corrupt_blobs_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let missing = Digest::of(b"nope");
     assert!(matches!(
         store.blobs().read(&missing),

@@ -2,12 +2,16 @@
 //! and recovery of what a killed process left unsynced. The crash test runs a child process
 //! (`rbuild-cache-test-child`) that commits a snapshot and SIGKILLs itself.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 fn journals(root: &Path) -> usize {
     std::fs::read_dir(root.join("tmp"))
@@ -27,8 +31,7 @@ fn commit(store: &Store, name: &str) -> SnapshotId {
 
 #[test]
 fn journal_lives_until_sync_or_drop() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     assert_eq!(journals(dir.path()), 0, "nothing committed, no journal");
     let a = commit(&store, "a");
     let b = commit(&store, "b");

@@ -1,9 +1,13 @@
 //! Selective pruning (`--filter until`, `--keep-storage`, LRU), logs, usage detail, step inputs.
 
+mod common;
+
 use std::time::Duration;
 
 use rbuild_cache::{CacheRecord, PruneOptions, SnapshotId, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 fn snapshot(store: &Store, id: Digest, size: usize) {
     let p = store.snapshots().prepare().unwrap();
@@ -51,8 +55,7 @@ fn base(store: &Store) -> Digest {
 
 #[test]
 fn until_drops_only_old_records_and_their_built_layers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let b = base(&store);
     let old = built(&store, "old", b, 10, 1_000);
     let new = built(&store, "new", b, 10, 9_000);
@@ -76,8 +79,7 @@ fn until_drops_only_old_records_and_their_built_layers() {
 
 #[test]
 fn keep_storage_drops_least_recently_used_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let b = base(&store);
     let a = built(&store, "a", b, 50_000, 100);
     let c = built(&store, "c", b, 50_000, 300);
@@ -101,8 +103,7 @@ fn keep_storage_drops_least_recently_used_first() {
 
 #[test]
 fn without_all_base_layers_stay_with_all_they_go() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let b = base(&store);
     let k = built(&store, "k", b, 10, 5);
     let report = store
@@ -130,8 +131,7 @@ fn without_all_base_layers_stay_with_all_they_go() {
 
 #[test]
 fn logs_are_pruned_with_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let first = store.logs().create().unwrap();
     std::fs::write(first.dir.join("1.log"), "hello\n").unwrap();
     let second = store.logs().create().unwrap();
@@ -155,8 +155,7 @@ fn logs_are_pruned_with_the_cache() {
 
 #[test]
 fn usage_detail_names_the_largest_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let b = base(&store);
     built(&store, "[2/3] RUN small", b, 10, 1);
     built(&store, "[3/3] RUN big", b, 1_000, 2);
@@ -173,8 +172,7 @@ fn usage_detail_names_the_largest_records() {
 
 #[test]
 fn step_inputs_round_trip_and_record_step_is_atomic() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     assert_eq!(store.steps().inputs("scope stage 1").unwrap(), None);
     store.steps().set_inputs("scope stage 1", b"first").unwrap();
     let key = Digest::of(b"k");

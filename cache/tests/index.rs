@@ -1,7 +1,11 @@
 //! Cache index, layer info, tags and resolved references: round trips that survive reopen.
 
+mod common;
+
 use rbuild_cache::{CacheRecord, LayerInfo, SnapshotId, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 #[test]
 fn cache_records_round_trip_and_survive_reopen() {
@@ -79,8 +83,7 @@ fn tags_set_list_sorted_remove() {
 
 #[test]
 fn resolved_references_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let r = "docker.io/library/busybox:latest";
     assert_eq!(store.resolved().get(r).unwrap(), None);
     store.resolved().set(r, &Digest::of(b"bb")).unwrap();

@@ -1,7 +1,11 @@
 //! The diff_id → blob table: round trip across reopen, and pruning drops records of removed blobs.
 
+mod common;
+
 use rbuild_cache::{LayerBlob, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 fn blob_record(digest: Digest) -> LayerBlob {
     LayerBlob {
@@ -27,8 +31,7 @@ fn layer_blob_round_trips_across_reopen() {
 
 #[test]
 fn prune_drops_records_of_removed_blobs_and_keeps_tagged_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let kept_layer = store.blobs().put(b"kept compressed layer").unwrap();
     let gone_layer = store.blobs().put(b"unreferenced compressed layer").unwrap();
     let manifest = store

@@ -1,7 +1,11 @@
 //! Garbage collection: tags are the roots; everything else goes.
 
+mod common;
+
 use rbuild_cache::{CacheError, CacheRecord, LayerInfo, SnapshotId, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 fn snapshot(store: &Store, id: Digest, content: &[u8]) {
     let p = store.snapshots().prepare().unwrap();
@@ -11,8 +15,7 @@ fn snapshot(store: &Store, id: Digest, content: &[u8]) {
 
 #[test]
 fn prune_keeps_what_tags_reach() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
 
     let layer = store.blobs().put(b"compressed layer bytes").unwrap();
     let diff_id = Digest::of(b"uncompressed layer tar");
@@ -126,8 +129,7 @@ fn prune_keeps_what_tags_reach() {
 
 #[test]
 fn prune_without_tags_empties_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     store.blobs().put(b"a").unwrap();
     snapshot(&store, Digest::of(b"s"), b"s");
     let report = store.gc().prune_all().unwrap();
@@ -138,8 +140,7 @@ fn prune_without_tags_empties_the_store() {
 
 #[test]
 fn prune_refuses_while_another_handle_is_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let other = Store::open(dir.path()).unwrap();
     let d = store.blobs().put(b"in use").unwrap();
     let err = store.gc().prune_all().unwrap_err();
@@ -157,8 +158,7 @@ fn prune_refuses_while_another_handle_is_open() {
 
 #[test]
 fn disk_usage_counts_each_part() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     store.blobs().put(&[7u8; 1000]).unwrap();
     snapshot(&store, Digest::of(b"s"), &[1u8; 500]);
     store.tags().set("t:1", &Digest::of(b"m")).unwrap();

@@ -1,7 +1,11 @@
 //! Snapshots: prepare, commit, discard, commit twice.
 
+mod common;
+
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_types::Digest;
+
+use common::temp_store;
 
 /// Staging entries in `tmp/`, not counting the handle's snapshot journal (`unsynced-…`,
 /// removed when the handle syncs).
@@ -16,8 +20,7 @@ fn tmp_entries(store: &Store) -> usize {
 #[test]
 fn prepare_gives_empty_dirs_on_the_store_filesystem() {
     use std::os::unix::fs::MetadataExt;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let p = store.snapshots().prepare().unwrap();
     assert!(p.upper.is_dir() && p.work.is_dir());
     assert_eq!(std::fs::read_dir(&p.upper).unwrap().count(), 0);
@@ -33,8 +36,7 @@ fn prepare_gives_empty_dirs_on_the_store_filesystem() {
 #[test]
 fn dropped_prepared_snapshot_leaves_nothing() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let p = store.snapshots().prepare().unwrap();
     std::fs::create_dir_all(p.upper.join("usr/lib")).unwrap();
     std::fs::write(p.upper.join("usr/lib/x"), b"x").unwrap();
@@ -52,8 +54,7 @@ fn dropped_prepared_snapshot_leaves_nothing() {
 
 #[test]
 fn commit_publishes_and_is_visible_only_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (dir, store) = temp_store();
     let id = SnapshotId(Digest::of(b"layer"));
     assert_eq!(store.snapshots().path(&id), None);
     let p = store.snapshots().prepare().unwrap();
@@ -70,8 +71,7 @@ fn commit_publishes_and_is_visible_only_after() {
 
 #[test]
 fn commit_twice_keeps_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let id = SnapshotId(Digest::of(b"same key"));
     let p1 = store.snapshots().prepare().unwrap();
     std::fs::write(p1.upper.join("f"), b"first").unwrap();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_frontend::parser::{detect_syntax, parse_directive, parse_heredoc_word, parse_words};
 use rbuild_frontend::{dump, parse};
+use rbuild_test_support::corpus::json_strings;
 use serde_json::Value;
 
 /// How many cases each part of the corpus has (its README counts them too).
@@ -109,16 +110,6 @@ fn negative(base: &Path) -> Tally {
     t
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
 }
@@ -181,16 +172,16 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
 
     let mut t = Tally::new("extra.json heredoc_word");
     let hw = &x["heredoc_word"];
-    for w in strs(&hw["valid_name_EOF"]) {
+    for w in json_strings(&hw["valid_name_EOF"]) {
         let r = parse_heredoc_word(&w);
         let ok = matches!(&r, Ok(Some(h)) if h.name == "EOF");
         t.check(ok, || format!("{w:?}: {r:?}"));
     }
-    for w in strs(&hw["invalid_error"]) {
+    for w in json_strings(&hw["invalid_error"]) {
         let r = parse_heredoc_word(&w);
         t.check(r.is_err(), || format!("{w:?} must be an error: {r:?}"));
     }
-    for w in strs(&hw["not_heredoc"]) {
+    for w in json_strings(&hw["not_heredoc"]) {
         let r = parse_heredoc_word(&w);
         t.check(matches!(r, Ok(None)), || {
             format!("{w:?} is not a heredoc: {r:?}")
@@ -205,7 +196,7 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
         .flatten()
     {
         let line = s(c, "line");
-        let want = strs(&c["heredoc_names"]);
+        let want = json_strings(&c["heredoc_names"]);
         // Parse the line as a one-instruction Dockerfile with terminators appended.
         let mut src = format!("{line}\n");
         for n in &want {
@@ -232,7 +223,7 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
     let mut t = Tally::new("extra.json parse_words");
     for c in x["parse_words"]["cases"].as_array().into_iter().flatten() {
         let got = parse_words(s(c, "input"), '\\');
-        let want = strs(&c["expected"]);
+        let want = json_strings(&c["expected"]);
         t.check(got == want, || {
             format!("{:?}: got {got:?}, want {want:?}", s(c, "input"))
         });
@@ -286,7 +277,7 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
                     .get(i)
                     .map(|w| w.message.clone())
                     .unwrap_or_default();
-                let ok = strs(parts).iter().all(|p| w.contains(p.as_str()));
+                let ok = json_strings(parts).iter().all(|p| w.contains(p.as_str()));
                 t.check(ok, || format!("warning {i}: {w:?} lacks {parts}"));
             }
             let detail = s(ec, "warning_detail_contains");
@@ -319,11 +310,11 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
         let got = parse(src.as_bytes())
             .ok()
             .and_then(|df| df.instructions.into_iter().next());
-        let want = strs(&c["expected"]);
+        let want = json_strings(&c["expected"]);
         let ok = got.as_ref().is_some_and(|n| n.json_form && n.args == want);
         t.check(ok, || format!("{:?}: got {got:?}", s(c, "input")));
     }
-    for inp in strs(&ja["invalid_not_string_array"]) {
+    for inp in json_strings(&ja["invalid_not_string_array"]) {
         let r = parse(format!("CMD {inp}\n").as_bytes());
         let ok = matches!(&r, Err(e) if e.to_string().contains("strings only"));
         t.check(ok, || format!("{inp:?} must fail: {r:?}"));
@@ -338,7 +329,7 @@ fn extra(base: &Path, x: &Value) -> Vec<Tally> {
             let ok = matches!(&r, Err(e) if e.to_string().contains(err));
             t.check(ok, || format!("{src:?} must fail with {err:?}: {r:?}"));
         } else {
-            let want = strs(&c["expected_nodes"]);
+            let want = json_strings(&c["expected_nodes"]);
             let got = r
                 .ok()
                 .and_then(|df| df.instructions.into_iter().next())

@@ -2,25 +2,14 @@
 //! without inputs, and the ADD's `File` op copies from it like from a stage, as BuildKit's
 //! `dispatchCopy` builds `llb.HTTP` / `llb.Git` states.
 
-use std::collections::BTreeMap;
+mod common;
 
-use rbuild_frontend::lower::{lower, plan, BuildOptions};
-use rbuild_graph::{CopyAction, FileAction, FileMode, GitOp, Graph, HttpOp, ImageConfig, Op};
-use rbuild_types::ImageRef;
+use rbuild_graph::{CopyAction, FileAction, FileMode, GitOp, Graph, HttpOp, Op};
+
+use common::{lower_bytes, opts};
 
 fn lower_ok(src: &str) -> Graph {
-    let opts = BuildOptions {
-        platform: "linux/amd64".parse().expect("platform"),
-        ..BuildOptions::default()
-    };
-    let df = rbuild_frontend::parse(src.as_bytes()).expect("parses");
-    let p = plan(&df, &opts).expect("plans");
-    let bases: BTreeMap<ImageRef, ImageConfig> = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, ImageConfig::default()))
-        .collect();
-    let g = lower(&p, &bases).expect("lowers");
+    let g = lower_bytes(src.as_bytes(), &opts()).unwrap_or_else(|e| panic!("{src:?}: {e:?}"));
     g.validate().expect("valid graph");
     g
 }

@@ -3,35 +3,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use rbuild_graph::{FileAction, Graph, Op};
+use rbuild_types::ByteString;
 
-use rbuild_frontend::lower::{lower, plan};
-use rbuild_graph::{ExecOp, FileAction, Graph, ImageConfig, Op};
-use rbuild_types::{ByteString, ImageRef};
-
-use common::{flat, opts};
+use common::{created_by, execs, lower_bytes, opts};
 
 fn build(src: &[u8]) -> Result<Graph, Vec<String>> {
-    let df = rbuild_frontend::parse(src).map_err(flat)?;
-    let p = plan(&df, &opts()).map_err(flat)?;
-    let bases: BTreeMap<ImageRef, ImageConfig> = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, ImageConfig::default()))
-        .collect();
-    let g = lower(&p, &bases).map_err(flat)?;
+    let g = lower_bytes(src, &opts())?;
     g.validate().map_err(|e| vec![e.to_string()])?;
     Ok(g)
-}
-
-fn execs(g: &Graph) -> Vec<&ExecOp> {
-    g.vertices
-        .iter()
-        .filter_map(|v| match &v.op {
-            Op::Exec(e) => Some(e),
-            _ => None,
-        })
-        .collect()
 }
 
 fn mkfiles(g: &Graph) -> Vec<(&str, &[u8])> {
@@ -65,12 +45,7 @@ fn run_commands_keep_their_bytes() {
     );
     assert_eq!(e[2].args, sh(b"echo   \xfe"));
     // Text for people shows U+FFFD, as BuildKit's JSON history does.
-    let history: Vec<&str> = g
-        .image
-        .history
-        .iter()
-        .map(|h| h.created_by.as_str())
-        .collect();
+    let history = created_by(&g);
     assert!(history.contains(&"RUN /bin/sh -c printf 'S\u{FFFD}\u{FFFD}Z' > /a # buildkit"));
     assert!(g
         .vertices

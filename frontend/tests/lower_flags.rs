@@ -4,24 +4,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use rbuild_frontend::lower::{lower, plan};
 use rbuild_graph::{ImageConfig, Op};
-use rbuild_types::ImageRef;
 
-use common::{flat, opts};
+use common::{bases_with, lower_bytes, opts};
 
 /// Lowers `src`; the error is every diagnostic as `line:col message`.
 fn lower_src(src: &str) -> Result<rbuild_graph::Graph, Vec<String>> {
-    let df = rbuild_frontend::parse(src.as_bytes()).map_err(flat)?;
-    let p = plan(&df, &opts()).map_err(flat)?;
-    let bases: BTreeMap<ImageRef, ImageConfig> = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, ImageConfig::default()))
-        .collect();
-    lower(&p, &bases).map_err(flat)
+    lower_bytes(src.as_bytes(), &opts())
 }
 
 fn one_error(src: &str) -> String {
@@ -297,15 +287,11 @@ fn onbuild_trigger_flags_point_into_the_trigger() {
     // A stored trigger of a base image has no text in this file: its errors are at the FROM.
     let df = rbuild_frontend::parse(b"FROM busybox\nRUN true\n").expect("parses");
     let p = plan(&df, &opts()).expect("plans");
-    let mut bases = BTreeMap::new();
-    for r in p.base_images() {
-        let config = ImageConfig {
-            on_build: vec!["RUN --device=/dev/fuse true".into()],
-            ..ImageConfig::default()
-        };
-        bases.insert(r, config);
-    }
-    let err = lower(&p, &bases).expect_err("fails");
+    let config = ImageConfig {
+        on_build: vec!["RUN --device=/dev/fuse true".into()],
+        ..ImageConfig::default()
+    };
+    let err = lower(&p, &bases_with(&p, &config)).expect_err("fails");
     assert_eq!(err.0.len(), 1);
     assert_eq!((err.0[0].span.line, err.0[0].span.col), (1, 1));
     assert!(err.0[0].message.contains("RUN --device"), "{err:?}");

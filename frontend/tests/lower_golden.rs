@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use rbuild_frontend::lower::{lower, plan, BuildOptions, ResolveError};
 use rbuild_graph::{HistoryEntry, ImageConfig};
+use rbuild_test_support::golden;
 use rbuild_types::{ImageRef, Platform};
 
 fn testdata() -> PathBuf {
@@ -114,7 +115,6 @@ fn render(src: &str) -> String {
 #[test]
 fn golden() {
     let dir = testdata();
-    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read testdata/lower")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -127,12 +127,7 @@ fn golden() {
         let src = std::fs::read_to_string(case).expect("read case");
         let got = render(&src);
         let want_path = case.with_extension("json");
-        if update {
-            std::fs::write(&want_path, &got).expect("write golden");
-            continue;
-        }
-        let want = std::fs::read_to_string(&want_path).unwrap_or_default();
-        if want != got {
+        if golden::differs(&want_path, &got) {
             failed.push(format!(
                 "{}: differs from {} (UPDATE_GOLDEN=1 to rewrite)\n{got}",
                 case.display(),

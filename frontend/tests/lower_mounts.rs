@@ -4,16 +4,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
 use rbuild_graph::{
     BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, Graph, ImageConfig, Mount,
     MountFrom, Op, SecretMount, SecurityMode, SshMount, TmpfsMount, Vertex,
 };
-use rbuild_types::ImageRef;
 
-use common::{flat, opts};
+use common::{bases_with, flat, opts};
 
 fn plan_src(src: &str, o: &BuildOptions) -> Result<Plan, Vec<String>> {
     let df = rbuild_frontend::parse(src.as_bytes()).map_err(flat)?;
@@ -23,18 +20,11 @@ fn plan_src(src: &str, o: &BuildOptions) -> Result<Plan, Vec<String>> {
 /// Lowers `src` with `on_build` as every base image's triggers.
 fn lower_with(src: &str, o: &BuildOptions, on_build: &[&str]) -> Result<Graph, Vec<String>> {
     let p = plan_src(src, o)?;
-    let bases: BTreeMap<ImageRef, ImageConfig> = p
-        .base_images()
-        .into_iter()
-        .map(|r| {
-            let config = ImageConfig {
-                on_build: on_build.iter().map(|s| s.to_string()).collect(),
-                ..ImageConfig::default()
-            };
-            (r, config)
-        })
-        .collect();
-    let g = lower(&p, &bases).map_err(flat)?;
+    let config = ImageConfig {
+        on_build: on_build.iter().map(|s| s.to_string()).collect(),
+        ..ImageConfig::default()
+    };
+    let g = lower(&p, &bases_with(&p, &config)).map_err(flat)?;
     g.validate().expect("lowered graph is valid");
     Ok(g)
 }

@@ -14,7 +14,7 @@ use rbuild_frontend::lower::{lower, plan, Plan, ResolveError};
 use rbuild_graph::{FileAction, Graph, ImageConfig, Mount, Op, Vertex, VertexId};
 use rbuild_types::{ImageRef, Platform};
 
-use common::{flat, opts};
+use common::{bases_with, flat, opts};
 
 fn plan_src(src: &str) -> Plan {
     let df = rbuild_frontend::parse(src.as_bytes()).expect("parses");
@@ -175,12 +175,7 @@ fn triggers_of_a_base_stage_bind_in_the_plan() {
          FROM tmpl\n",
     );
     assert_eq!(p.needed, vec![0, 1, 2]);
-    let bases = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, config(&[])))
-        .collect();
-    let g = lower(&p, &bases).expect("lowers");
+    let g = lower(&p, &bases_with(&p, &config(&[]))).expect("lowers");
     let copy = trigger_vertex(&g);
     assert!(vertex(&g, copy.inputs[1]).name.contains("RUN make"));
     assert_eq!(g.target, copy_id(&g, copy));

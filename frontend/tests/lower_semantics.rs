@@ -3,13 +3,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
 use rbuild_graph::{FileAction, Graph, ImageConfig, NetworkMode, Op};
-use rbuild_types::ImageRef;
 
-use common::opts;
+use common::{bases_with, created_by, execs, opts};
 
 fn plan_of(src: &str, o: &BuildOptions) -> Result<Plan, String> {
     let df = rbuild_frontend::parse(src.as_bytes()).map_err(|d| d.to_string())?;
@@ -18,28 +15,13 @@ fn plan_of(src: &str, o: &BuildOptions) -> Result<Plan, String> {
 
 fn build_with(src: &str, o: &BuildOptions) -> Result<Graph, String> {
     let p = plan_of(src, o)?;
-    let bases: BTreeMap<ImageRef, ImageConfig> = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, ImageConfig::default()))
-        .collect();
-    let g = lower(&p, &bases).map_err(|d| d.to_string())?;
+    let g = lower(&p, &bases_with(&p, &ImageConfig::default())).map_err(|d| d.to_string())?;
     g.validate().map_err(|e| e.to_string())?;
     Ok(g)
 }
 
 fn build(src: &str) -> Graph {
     build_with(src, &opts()).expect("lowering succeeds")
-}
-
-fn execs(g: &Graph) -> Vec<&rbuild_graph::ExecOp> {
-    g.vertices
-        .iter()
-        .filter_map(|v| match &v.op {
-            Op::Exec(e) => Some(e),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -87,12 +69,7 @@ fn entrypoint_resets_inherited_cmd_but_not_own() {
     };
     let src = "FROM busybox\nENTRYPOINT [\"/bin/app\"]\n";
     let p = plan_of(src, &opts()).expect("plan");
-    let bases: BTreeMap<_, _> = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, base.clone()))
-        .collect();
-    let g = lower(&p, &bases).expect("lower");
+    let g = lower(&p, &bases_with(&p, &base)).expect("lower");
     assert_eq!(g.image.cmd, None);
     let g = build("FROM busybox\nCMD [\"x\"]\nENTRYPOINT [\"/bin/app\"]\n");
     assert_eq!(g.image.cmd, Some(vec!["x".to_string()]));
@@ -267,12 +244,7 @@ fn maintainer_sets_the_author_and_a_history_entry() {
     };
     let src = "FROM busybox AS a\nRUN true\nFROM a\nRUN true\n";
     let p = plan_of(src, &opts()).expect("plan");
-    let bases: BTreeMap<_, _> = p
-        .base_images()
-        .into_iter()
-        .map(|r| (r, base.clone()))
-        .collect();
-    let g = lower(&p, &bases).expect("lower");
+    let g = lower(&p, &bases_with(&p, &base)).expect("lower");
     assert_eq!(g.image.author.as_deref(), Some("base author"));
     let g = build("FROM busybox AS a\nMAINTAINER first\nFROM a\nMAINTAINER second\n");
     assert_eq!(g.image.author.as_deref(), Some("second"));
@@ -349,12 +321,7 @@ fn proxy_build_args_reach_run_without_arg_but_stay_out_of_key_config_and_history
 #[test]
 fn workdir_records_an_absolute_path_as_written() {
     let g = build("FROM busybox\nWORKDIR /a/../b//c/\nRUN pwd\nWORKDIR d/\nRUN pwd\n");
-    let history: Vec<&str> = g
-        .image
-        .history
-        .iter()
-        .map(|h| h.created_by.as_str())
-        .collect();
+    let history = created_by(&g);
     assert!(history.contains(&"WORKDIR /a/../b//c/"), "{history:?}");
     assert!(history.contains(&"WORKDIR /b/c/d"), "{history:?}");
     assert_eq!(g.image.working_dir, "/b/c/d");

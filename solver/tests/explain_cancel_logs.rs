@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use rbuild_cache::Store;
 use rbuild_context::BuildContext;
-use rbuild_graph::{
-    CopyAction, ExecOp, FileAction, FileOp, Graph, ImageConfig, ImageOp, Op, VertexId,
-};
+use rbuild_graph::{ExecOp, Graph, ImageConfig, Op, VertexId};
 use rbuild_solver::events::Event;
 use rbuild_solver::explain::MissReason;
 use rbuild_solver::{SolveError, Solver, VertexError};
-use rbuild_test_support::fakes::{exec_op, vertex, FakeExecutor, FakeImages};
-use rbuild_types::{Digest, ImageRef, Platform};
+use rbuild_test_support::fakes::{
+    busybox_op, context_op, copy_op, exec_op, vertex, FakeExecutor, FakeImages,
+};
+use rbuild_types::Digest;
 
 fn exec(args: &[&str], env: &[&str]) -> Op {
     Op::Exec(ExecOp {
@@ -28,34 +28,13 @@ fn graph(env: &[&str]) -> Graph {
     Graph {
         vertices: vec![
             vertex(
-                Op::Image(ImageOp {
-                    reference: ImageRef::parse("busybox").unwrap(),
-                    platform: Platform::host(),
-                }),
+                busybox_op(),
                 &[],
                 "[1/3] FROM docker.io/library/busybox:latest",
             ),
+            vertex(context_op(), &[], "context"),
             vertex(
-                Op::Context {
-                    name: "context".into(),
-                },
-                &[],
-                "context",
-            ),
-            vertex(
-                Op::File(FileOp {
-                    actions: vec![FileAction::Copy(CopyAction {
-                        source: 1,
-                        src: "conf".into(),
-                        dest: "/conf/".into(),
-                        chown: None,
-                        chmod: None,
-                        allow_empty_wildcard: false,
-                        unpack: false,
-                        exclude: vec![],
-                        parents: None,
-                    })],
-                }),
+                copy_op(1, "conf", "/conf/"),
                 &[0, 1],
                 "[2/3] COPY conf /conf/",
             ),
@@ -94,6 +73,13 @@ impl World {
         }
     }
 
+    /// Solves `g`, which must succeed; the events.
+    fn solved(&self, g: Graph, explain: bool) -> Vec<Event> {
+        let (r, events) = self.solve(g, explain);
+        r.unwrap();
+        events
+    }
+
     fn solve(
         &self,
         g: Graph,
@@ -126,6 +112,15 @@ fn misses(events: &[Event]) -> Vec<(String, Vec<MissReason>)> {
         .collect()
 }
 
+/// The reason a RUN misses when build arg `A` changed from `old` to `new`.
+fn a_changed(old: &str, new: &str) -> Vec<MissReason> {
+    vec![MissReason::Env {
+        name: "A".into(),
+        old: Some(old.into()),
+        new: Some(new.into()),
+    }]
+}
+
 fn reasons_of(events: &[Event], step: &str) -> Vec<MissReason> {
     misses(events)
         .into_iter()
@@ -137,34 +132,26 @@ fn reasons_of(events: &[Event], step: &str) -> Vec<MissReason> {
 #[test]
 fn explains_each_kind_of_miss() {
     let w = World::new();
-    let (r, events) = w.solve(graph(&["A=1"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=1"]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
         vec![MissReason::FirstRun]
     );
 
     // Unchanged: all cached, nothing to explain.
-    let (r, events) = w.solve(graph(&["A=1"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=1"]), true);
     assert!(misses(&events).is_empty(), "{events:?}");
 
     // An ARG/ENV value.
-    let (r, events) = w.solve(graph(&["A=2"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=2"]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
-        vec![MissReason::Env {
-            name: "A".into(),
-            old: Some("1".into()),
-            new: Some("2".into())
-        }]
+        a_changed("1", "2")
     );
 
     // A file the COPY reads: named with old and new digests; the RUN after it names its input.
     std::fs::write(w.ctx.join("conf/a.txt"), "a2").unwrap();
-    let (r, events) = w.solve(graph(&["A=2"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=2"]), true);
     let copy = reasons_of(&events, "[2/3] COPY conf /conf/");
     assert_eq!(copy.len(), 1, "{copy:?}");
     match &copy[0] {
@@ -188,8 +175,7 @@ fn explains_each_kind_of_miss() {
 
     // The base image digest.
     w.images.set_manifest(Digest::of(b"manifest 2"));
-    let (r, events) = w.solve(graph(&["A=2"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=2"]), true);
     assert_eq!(
         reasons_of(&events, "[1/3] FROM docker.io/library/busybox:latest"),
         vec![MissReason::BaseImage {
@@ -203,8 +189,7 @@ fn explains_each_kind_of_miss() {
     let mut g = graph(&["A=2"]);
     g.vertices[3].op = exec(&["print", "2"], &["A=2"]);
     g.vertices[3].name = "[3/3] RUN print 2".into();
-    let (r, events) = w.solve(g, true);
-    r.unwrap();
+    let events = w.solved(g, true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 2"),
         vec![MissReason::Command {
@@ -214,18 +199,12 @@ fn explains_each_kind_of_miss() {
     );
 
     // Without --explain-cache no CacheMiss events are emitted (but inputs are still recorded).
-    let (r, events) = w.solve(graph(&["A=3"]), false);
-    r.unwrap();
+    let events = w.solved(graph(&["A=3"]), false);
     assert!(misses(&events).is_empty());
-    let (r, events) = w.solve(graph(&["A=4"]), true);
-    r.unwrap();
+    let events = w.solved(graph(&["A=4"]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
-        vec![MissReason::Env {
-            name: "A".into(),
-            old: Some("3".into()),
-            new: Some("4".into())
-        }]
+        a_changed("3", "4")
     );
 }
 
@@ -235,8 +214,7 @@ fn explains_no_cache_and_a_pruned_result() {
     w.solve(graph(&[]), false).0.unwrap();
     let mut g = graph(&[]);
     g.vertices[3].ignore_cache = true;
-    let (r, events) = w.solve(g, true);
-    r.unwrap();
+    let events = w.solved(g, true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
         vec![MissReason::NoCache]
@@ -245,8 +223,7 @@ fn explains_no_cache_and_a_pruned_result() {
         .gc()
         .prune(&rbuild_cache::PruneOptions::default())
         .unwrap();
-    let (r, events) = w.solve(graph(&[]), true);
-    r.unwrap();
+    let events = w.solved(graph(&[]), true);
     assert_eq!(
         reasons_of(&events, "[3/3] RUN print 1"),
         vec![MissReason::ResultGone]
@@ -267,19 +244,7 @@ fn a_failure_cancels_running_steps_and_leaves_nothing_half_written() {
                 "[bad 1/1] RUN fail 3",
             ),
             vertex(
-                Op::File(FileOp {
-                    actions: vec![FileAction::Copy(CopyAction {
-                        source: 1,
-                        src: "/".into(),
-                        dest: "/".into(),
-                        chown: None,
-                        chmod: None,
-                        allow_empty_wildcard: false,
-                        unpack: false,
-                        exclude: vec![],
-                        parents: None,
-                    })],
-                }),
+                copy_op(1, "/", "/"),
                 &[2, 1],
                 "[final 1/1] COPY --from=slow / /",
             ),

@@ -4,6 +4,7 @@
 
 use rbuild_graph::{CopyAction, ExecOp, FileAction, FileOp, ImageOp, NetworkMode, Op};
 use rbuild_solver::keys::{vertex_key, KeyInputs};
+use rbuild_test_support::fakes::{context_op, copy_action};
 use rbuild_types::{Digest, ImageRef, Platform};
 
 fn exec() -> Op {
@@ -22,15 +23,8 @@ fn exec() -> Op {
 fn copy() -> Op {
     Op::File(FileOp {
         actions: vec![FileAction::Copy(CopyAction {
-            source: 1,
-            src: "a.txt".into(),
-            dest: "/app/".into(),
-            chown: None,
             chmod: Some(rbuild_graph::FileMode::Octal(0o644)),
-            allow_empty_wildcard: false,
-            unpack: false,
-            exclude: vec![],
-            parents: None,
+            ..copy_action(1, "a.txt", "/app/")
         })],
     })
 }
@@ -55,15 +49,7 @@ fn keys() -> Vec<(&'static str, Digest)> {
                 },
             ),
         ),
-        (
-            "context",
-            vertex_key(
-                &Op::Context {
-                    name: "context".into(),
-                },
-                &KeyInputs::default(),
-            ),
-        ),
+        ("context", vertex_key(&context_op(), &KeyInputs::default())),
         (
             "exec",
             vertex_key(

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_graph::{FileAction, Graph, Op};
 use rbuild_solver::keys::{vertex_key, KeyInputs};
+use rbuild_test_support::golden;
 use rbuild_types::Digest;
 
 fn testdata() -> PathBuf {
@@ -83,7 +84,6 @@ fn keys_of(graph: &Graph) -> String {
 
 #[test]
 fn every_lowering_golden_has_pinned_keys() {
-    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(testdata().join("lower"))
         .expect("read testdata/lower")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -105,13 +105,7 @@ fn every_lowering_golden_has_pinned_keys() {
             .into_owned();
         let want_path = testdata().join("keys/lower").join(format!("{name}.keys"));
         checked += 1;
-        if update {
-            std::fs::create_dir_all(want_path.parent().expect("dir")).expect("mkdir");
-            std::fs::write(&want_path, &got).expect("write golden");
-            continue;
-        }
-        let want = std::fs::read_to_string(&want_path).unwrap_or_default();
-        if want != got {
+        if golden::differs(&want_path, &got) {
             failed.push(format!(
                 "{name}: keys differ from {}:\n{got}",
                 want_path.display()

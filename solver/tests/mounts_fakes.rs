@@ -10,16 +10,18 @@ use std::sync::Arc;
 
 use rbuild_cache::Store;
 use rbuild_graph::{
-    BindMount, CacheMount, CacheSharing, ExecOp, Graph, ImageConfig, ImageOp, Mount, MountFrom, Op,
+    BindMount, CacheMount, CacheSharing, ExecOp, Graph, ImageConfig, Mount, MountFrom, Op,
     SecretMount, SecurityMode, SshMount, TmpfsMount, Vertex, VertexId,
 };
 use rbuild_solver::events::Event;
 use rbuild_solver::mounts::{MountError, Secret};
 use rbuild_solver::ports::MountSource;
 use rbuild_solver::{SolveError, Solver, VertexError};
-use rbuild_test_support::fakes::{exec_op, first_dir, vertex, FakeExecutor, FakeImages, Run};
+use rbuild_test_support::fakes::{
+    busybox_op, exec_op, first_dir, vertex, FakeExecutor, FakeImages, Run,
+};
 use rbuild_test_support::require_root;
-use rbuild_types::{Digest, ImageRef, Platform};
+use rbuild_types::Digest;
 
 fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
     Op::Exec(ExecOp {
@@ -31,14 +33,7 @@ fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
 }
 
 fn image() -> Vertex {
-    vertex(
-        Op::Image(ImageOp {
-            reference: ImageRef::parse("busybox").unwrap(),
-            platform: Platform::host(),
-        }),
-        &[],
-        "FROM busybox",
-    )
+    vertex(busybox_op(), &[], "FROM busybox")
 }
 
 fn cache(id: &str, sharing: CacheSharing) -> Mount {

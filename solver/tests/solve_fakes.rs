@@ -7,52 +7,27 @@ use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_context::BuildContext;
-use rbuild_graph::{CopyAction, FileAction, FileOp, Graph, ImageConfig, ImageOp, Op, VertexId};
+use rbuild_graph::{Graph, ImageConfig, Op, VertexId};
 use rbuild_solver::events::Event;
 use rbuild_solver::ports::ExecError;
 use rbuild_solver::{SolveError, Solver, VertexError};
-use rbuild_test_support::fakes::{exec_op, vertex, FakeExecutor, FakeImages};
-use rbuild_types::{ImageRef, Platform};
+use rbuild_test_support::fakes::{
+    busybox_op, context_op, copy_op, exec_op, vertex, FakeExecutor, FakeImages,
+};
 
 fn exec(args: &[&str]) -> Op {
     Op::Exec(exec_op(args))
 }
 
-fn copy_from(source: usize, src: &str, dest: &str) -> Op {
-    Op::File(FileOp {
-        actions: vec![FileAction::Copy(CopyAction {
-            source,
-            src: src.into(),
-            dest: dest.into(),
-            chown: None,
-            chmod: None,
-            allow_empty_wildcard: false,
-            unpack: false,
-            exclude: vec![],
-            parents: None,
-        })],
-    })
-}
-
 /// image → RUN write /a → COPY ctx file.txt /file.txt ; scratch → RUN write /b ; final COPY --from
 fn sample_graph() -> Graph {
-    let image = Op::Image(ImageOp {
-        reference: ImageRef::parse("busybox").unwrap(),
-        platform: Platform::host(),
-    });
     Graph {
         vertices: vec![
-            vertex(image, &[], "[1/3] FROM busybox"),
-            vertex(
-                Op::Context {
-                    name: "context".into(),
-                },
-                &[],
-                "context",
-            ),
+            vertex(busybox_op(), &[], "[1/3] FROM busybox"),
+            vertex(context_op(), &[], "context"),
             vertex(exec(&["write", "/a", "A"]), &[0], "[2/3] RUN write /a"),
             vertex(
-                copy_from(1, "file.txt", "/file.txt"),
+                copy_op(1, "file.txt", "/file.txt"),
                 &[2, 1],
                 "[3/3] COPY file.txt /file.txt",
             ),
@@ -63,7 +38,7 @@ fn sample_graph() -> Graph {
                 "[other 1/1] RUN write /b",
             ),
             vertex(
-                copy_from(1, "/b", "/from-other/"),
+                copy_op(1, "/b", "/from-other/"),
                 &[3, 5],
                 "[4/4] COPY --from=other /b /from-other/",
             ),
@@ -189,7 +164,7 @@ fn identical_vertices_run_once() {
             vertex(exec(&["write", "/x", "X"]), &[0], "[a 1/1] RUN write /x"),
             vertex(exec(&["write", "/x", "X"]), &[0], "[b 1/1] RUN write /x"),
             vertex(
-                copy_from(1, "/x", "/y"),
+                copy_op(1, "/x", "/y"),
                 &[2, 1],
                 "[c 1/1] COPY --from=a /x /y",
             ),
@@ -246,15 +221,9 @@ fn missing_context_file_is_a_clear_error() {
     let g = Graph {
         vertices: vec![
             vertex(Op::Scratch, &[], "scratch"),
+            vertex(context_op(), &[], "context"),
             vertex(
-                Op::Context {
-                    name: "context".into(),
-                },
-                &[],
-                "context",
-            ),
-            vertex(
-                copy_from(1, "nope.txt", "/"),
+                copy_op(1, "nope.txt", "/"),
                 &[0, 1],
                 "[1/1] COPY nope.txt /",
             ),

@@ -1,8 +1,12 @@
 //! Contexts from tar archives (plain, gzip, bzip2, xz, zstd), as `rbuild - < ctx.tar.gz` uses them.
 
+mod common;
+
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_context::{detect_archive, ArchiveFormat, BuildContext, ContextError, EntryKind};
 use rbuild_test_support::privileges;
+
+use common::rels;
 
 fn sample_tar() -> Vec<u8> {
     let mut b = TarBuilder::new();
@@ -21,14 +25,6 @@ fn sample_tar() -> Vec<u8> {
     b.finish()
 }
 
-fn names(ctx: &BuildContext) -> Vec<String> {
-    ctx.list()
-        .expect("list")
-        .into_iter()
-        .map(|e| e.rel)
-        .collect()
-}
-
 #[test]
 fn plain_gzip_and_zstd_archives_give_the_same_context() {
     let raw = sample_tar();
@@ -42,7 +38,7 @@ fn plain_gzip_and_zstd_archives_give_the_same_context() {
     let plain =
         BuildContext::from_tar(raw.as_slice(), Some("Dockerfile"), &privileges()).expect("tar");
     assert_eq!(
-        names(&plain),
+        rels(&plain),
         vec![
             ".dockerignore",
             "Dockerfile",
@@ -60,7 +56,7 @@ fn plain_gzip_and_zstd_archives_give_the_same_context() {
     for bytes in [&gz, &zst] {
         let ctx =
             BuildContext::from_tar(bytes.as_slice(), None, &privileges()).expect("compressed tar");
-        assert_eq!(names(&ctx), names(&plain));
+        assert_eq!(rels(&ctx), rels(&plain));
         assert_eq!(
             ctx.select("app").expect("app").digest,
             plain.select("app").expect("app").digest
@@ -96,7 +92,7 @@ fn bzip2_and_xz_archives_give_the_same_context() {
     for bytes in [&bz, &xz] {
         let ctx = BuildContext::from_tar(bytes.as_slice(), Some("Dockerfile"), &privileges())
             .expect("archive");
-        assert_eq!(names(&ctx), names(&plain));
+        assert_eq!(rels(&ctx), rels(&plain));
         assert_eq!(
             ctx.digest().expect("digest"),
             plain.digest().expect("digest")
@@ -187,7 +183,7 @@ fn entries_escaping_the_root_are_rejected() {
     // A leading `/` is dropped, as Docker does: that entry stays inside.
     let ok = tar_with_raw_name("/inside.txt", None);
     let ctx = BuildContext::from_tar(ok.as_slice(), None, &privileges()).expect("leading slash");
-    assert_eq!(names(&ctx), vec!["inside.txt"]);
+    assert_eq!(rels(&ctx), vec!["inside.txt"]);
 }
 
 #[test]

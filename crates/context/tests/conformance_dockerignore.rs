@@ -9,6 +9,7 @@ use std::path::Path;
 
 use rbuild_context::dockerignore::{parse_ignore_file, PatternMatcher};
 use rbuild_context::{clean_within_root, walk, EntryKind, Filter, Layer, Walked};
+use rbuild_test_support::corpus::json_strings;
 use rbuild_test_support::{assert_ran, corpus};
 use serde_json::Value;
 
@@ -17,16 +18,6 @@ fn load(dir: &Path, name: &str) -> Value {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Tallies results and remembers failure descriptions.
@@ -69,7 +60,7 @@ fn run_cases(cases: &Value) -> Tally {
         if case["platform"].as_str() == Some("windows") {
             continue;
         }
-        let patterns = strings(&case["patterns"]);
+        let patterns = json_strings(&case["patterns"]);
         let path = case["path"].as_str().unwrap_or("");
         let want_error = case["error"].as_bool().unwrap_or(false);
         match PatternMatcher::new(&patterns) {
@@ -94,12 +85,12 @@ fn run_readall(doc: &Value) -> Tally {
             .as_str()
             .map(parse_ignore_file)
             .unwrap_or_default();
-        let want = strings(&case["expected"]);
+        let want = json_strings(&case["expected"]);
         t.check(got == want, id, || format!("got {got:?}, want {want:?}"));
     }
     for case in doc["matcher_new"].as_array().into_iter().flatten() {
         let id = case["id"].as_str().unwrap_or("?");
-        let patterns = strings(&case["patterns"]);
+        let patterns = json_strings(&case["patterns"]);
         match PatternMatcher::new(&patterns) {
             Err(e) => t.check(case["error"].as_bool() == Some(true), id, || {
                 format!("unexpected error {e}")
@@ -147,7 +138,7 @@ fn matcher(v: &Value) -> Result<Option<PatternMatcher>, String> {
     if v.is_null() {
         return Ok(None);
     }
-    PatternMatcher::new(&strings(v))
+    PatternMatcher::new(&json_strings(v))
         .map(Some)
         .map_err(|e| e.to_string())
 }
@@ -220,7 +211,7 @@ fn build_filter(root: &Path, case: &Value) -> Result<Filter, String> {
         include = match follow_includes(root, &follow) {
             None => None,
             Some(mut pats) => {
-                pats.extend(strings(&case["include"]));
+                pats.extend(json_strings(&case["include"]));
                 Some(PatternMatcher::new(&pats).map_err(|e| e.to_string())?)
             }
         };
@@ -260,20 +251,20 @@ fn run_walks(doc: &Value) -> Tally {
         let mut ok = true;
         let mut why = String::new();
         if let Some(expected) = case.get("expected_walk").filter(|v| !v.is_null()) {
-            let want = strings(expected);
+            let want = json_strings(expected);
             if got != want {
                 ok = false;
                 why = format!("walk got {got:?}, want {want:?}");
             }
         }
         let names: BTreeSet<&str> = listed.iter().map(|w| w.entry.rel.as_str()).collect();
-        for p in strings(&case["open_ok"]) {
+        for p in json_strings(&case["open_ok"]) {
             if !names.contains(p.as_str()) {
                 ok = false;
                 why.push_str(&format!(" {p:?} should be visible;"));
             }
         }
-        for p in strings(&case["open_not_exist"]) {
+        for p in json_strings(&case["open_not_exist"]) {
             if names.contains(p.as_str()) {
                 ok = false;
                 why.push_str(&format!(" {p:?} should be invisible;"));

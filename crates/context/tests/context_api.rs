@@ -1,18 +1,13 @@
 //! The `BuildContext` API the solver and CLI use, on real temporary directories.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::Path;
 
 use rbuild_context::{debug_listing, BuildContext, ContextError, EntryKind};
 
-fn write(root: &Path, rel: &str, data: &str) {
-    let path = root.join(rel);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("mkdir");
-    }
-    fs::write(path, data).expect("write");
-}
+use common::{rels, write};
 
 fn sample() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -32,14 +27,6 @@ fn sample() -> tempfile::TempDir {
     );
     symlink("a.txt", r.join("link")).expect("symlink");
     dir
-}
-
-fn rels(ctx: &BuildContext) -> Vec<String> {
-    ctx.list()
-        .expect("list")
-        .into_iter()
-        .map(|e| e.rel)
-        .collect()
 }
 
 #[test]
@@ -93,37 +80,28 @@ fn bad_ignore_file_names_the_file() {
 #[test]
 fn digest_ignores_mtime_but_not_content_or_mode() {
     let dir = sample();
-    let d0 = BuildContext::from_dir(dir.path(), None)
-        .expect("ctx")
-        .digest()
-        .expect("digest");
+    let digest = || {
+        BuildContext::from_dir(dir.path(), None)
+            .expect("ctx")
+            .digest()
+            .expect("digest")
+    };
+    let d0 = digest();
     let file = dir.path().join("a.txt");
     let f = fs::File::options().write(true).open(&file).expect("open");
     f.set_modified(std::time::SystemTime::UNIX_EPOCH)
         .expect("set mtime");
     drop(f);
-    let d1 = BuildContext::from_dir(dir.path(), None)
-        .expect("ctx")
-        .digest()
-        .expect("digest");
+    let d1 = digest();
     assert_eq!(d0, d1, "mtime must not matter");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
-    let d2 = BuildContext::from_dir(dir.path(), None)
-        .expect("ctx")
-        .digest()
-        .expect("digest");
+    let d2 = digest();
     assert_ne!(d1, d2, "mode matters");
     write(dir.path(), "a.txt", "changed");
-    let d3 = BuildContext::from_dir(dir.path(), None)
-        .expect("ctx")
-        .digest()
-        .expect("digest");
+    let d3 = digest();
     assert_ne!(d2, d3, "content matters");
     write(dir.path(), "logs/other.log", "ignored file");
-    let d4 = BuildContext::from_dir(dir.path(), None)
-        .expect("ctx")
-        .digest()
-        .expect("digest");
+    let d4 = digest();
     assert_eq!(d3, d4, "excluded files must not matter");
 }
 

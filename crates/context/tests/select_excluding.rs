@@ -1,16 +1,11 @@
 //! `BuildContext::select_excluding` (COPY --exclude): what is left out, and the digest.
 
-use std::fs;
-use std::path::Path;
+mod common;
 
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::BuildContext;
 
-fn write(root: &Path, rel: &str, data: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    fs::write(path, data).expect("write");
-}
+use common::{tree, write};
 
 fn matcher(patterns: &[&str]) -> PatternMatcher {
     PatternMatcher::new(patterns).expect("valid patterns")
@@ -22,9 +17,7 @@ fn rels(sel: &rbuild_context::Selection) -> Vec<&str> {
 
 #[test]
 fn exclusions_filter_entries_and_digest() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let r = dir.path();
-    for (p, d) in [
+    let dir = tree(&[
         ("app/main.c", "c"),
         ("app/README.md", "r"),
         ("app/docs/a.md", "a"),
@@ -32,9 +25,8 @@ fn exclusions_filter_entries_and_digest() {
         ("app/tmp/x", "x"),
         ("a.txt", "a"),
         ("b.txt", "b"),
-    ] {
-        write(r, p, d);
-    }
+    ]);
+    let r = dir.path();
     let ctx = BuildContext::from_dir(r, None).expect("context");
     // No patterns: exactly `select`.
     assert_eq!(
@@ -72,17 +64,14 @@ fn exclusions_filter_entries_and_digest() {
 
 #[test]
 fn digest_only_selection_equals_the_full_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let r = dir.path();
-    for (p, d) in [
+    let dir = tree(&[
         ("app/main.c", "c"),
         ("app/docs/a.md", "a"),
         ("app/docs/keep.md", "k"),
         ("a.txt", "a"),
         ("b.log", "b"),
-    ] {
-        write(r, p, d);
-    }
+    ]);
+    let r = dir.path();
     let ctx = BuildContext::from_dir(r, None).expect("context");
     let cases: [(&str, &[&str]); 5] = [
         (".", &[]),

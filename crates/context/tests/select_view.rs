@@ -1,22 +1,17 @@
 //! `BuildContext::select_view_excluding`: the view the solver keys and copies with gives the
 //! same roots, entries and digest as the materialised `select_excluding`.
 
+mod common;
+
 use std::fs;
-use std::path::Path;
 
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{BuildContext, ContextEntry};
 
-fn write(root: &Path, rel: &str, data: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    fs::write(path, data).expect("write");
-}
+use common::tree;
 
 fn context() -> (tempfile::TempDir, BuildContext) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let r = dir.path();
-    for (p, d) in [
+    let dir = tree(&[
         ("app/main.c", "c"),
         ("app/docs/a.md", "a"),
         ("app/docs/keep.md", "k"),
@@ -25,9 +20,8 @@ fn context() -> (tempfile::TempDir, BuildContext) {
         ("a.txt", "a"),
         ("b.txt", "b"),
         ("ignored.log", "i"),
-    ] {
-        write(r, p, d);
-    }
+    ]);
+    let r = dir.path();
     fs::write(r.join(".dockerignore"), "*.log\n").expect("dockerignore");
     std::os::unix::fs::symlink("app", r.join("link")).expect("symlink");
     let ctx = BuildContext::from_dir(r, None).expect("context");

@@ -3,6 +3,8 @@
 //! directories for the read-ahead workers), exceptions under excluded directories, symlinks
 //! and special files.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
@@ -12,13 +14,7 @@ use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{walk, walk_order, BuildContext, EntryKind, Filter};
 use rbuild_test_support::require;
 
-fn write(root: &Path, rel: &str, data: &str) {
-    let path = root.join(rel);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("mkdir");
-    }
-    fs::write(path, data).expect("write");
-}
+use common::write;
 
 /// Every path under `dir` (relative to `root`), described, by plain recursion.
 fn reference(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {

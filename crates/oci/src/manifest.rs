@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rbuild_cache::LayerBlob;
 use rbuild_types::{Digest, Platform};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,15 @@ impl Descriptor {
             size,
             annotations: None,
             platform: None,
+        }
+    }
+
+    /// This layer's record in the store's `layer_blobs` table: the blob it is stored as.
+    pub fn layer_blob(&self) -> LayerBlob {
+        LayerBlob {
+            digest: self.digest,
+            media_type: self.media_type.clone(),
+            size: self.size,
         }
     }
 }

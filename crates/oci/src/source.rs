@@ -15,7 +15,8 @@
 //! `pull` makes every layer of a resolved image a snapshot named by its diff_id: layers whose
 //! snapshot exists are skipped; the others are downloaded into the content store (unless the
 //! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
-//! committed, and their [`LayerInfo`] and [`LayerBlob`] (diff_id → blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
+//! committed, and their [`LayerInfo`] and [`LayerBlob`](rbuild_cache::LayerBlob) (diff_id →
+//! blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
 //! fetched at once; a download that fails transiently is retried (up to
 //! [`DOWNLOAD_ATTEMPTS`] tries). Invariant: a snapshot is only committed once its unpacked
 //! content hashes to the diff_id the image config names.
@@ -25,7 +26,7 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rbuild_cache::{CacheError, LayerBlob, LayerInfo, SnapshotId, Store};
+use rbuild_cache::{CacheError, LayerInfo, SnapshotId, Store};
 use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform, Privileges};
 
@@ -377,14 +378,7 @@ impl RegistrySource {
         }
         self.store
             .layer_blobs()
-            .set(
-                diff_id,
-                &LayerBlob {
-                    digest: layer.digest,
-                    media_type: layer.media_type.clone(),
-                    size: layer.size,
-                },
-            )
+            .set(diff_id, &layer.layer_blob())
             .map_err(store_err(format!("record layer blob {diff_id}")))
     }
 
@@ -493,6 +487,12 @@ mod tests {
         (dir, store)
     }
 
+    /// A source over `store` with `config` and no credentials.
+    fn source_with(store: &Arc<Store>, config: RegistryConfig) -> RegistrySource {
+        RegistrySource::new(store.clone(), config, privileges())
+            .with_credentials(DockerCredentials::default())
+    }
+
     /// A configuration under which every request to the registry at `addr` fails (HTTPS to a
     /// plain HTTP server), so a success proves nothing was asked of it.
     fn unreachable_config(addr: &str) -> RegistryConfig {
@@ -520,8 +520,7 @@ mod tests {
             registry.addr
         ))
         .unwrap();
-        let source = RegistrySource::new(store.clone(), cfg, privileges())
-            .with_credentials(DockerCredentials::default());
+        let source = source_with(&store, cfg);
         let reference = ImageRef::parse("busybox").unwrap();
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert!(store.blobs().has(&resolved.manifest_digest));
@@ -559,23 +558,12 @@ mod tests {
         assert_eq!(source.pull(&resolved).unwrap(), ids);
 
         // A source that cannot reach any registry resolves from the memo ...
-        let offline = RegistrySource::new(
-            store.clone(),
-            unreachable_config(&registry.addr),
-            privileges(),
-        )
-        .with_credentials(DockerCredentials::default());
+        let offline = source_with(&store, unreachable_config(&registry.addr));
         let again = offline.resolve(&reference, &amd64()).unwrap();
         assert_eq!(again.manifest_digest, resolved.manifest_digest);
         assert_eq!(offline.pull(&again).unwrap(), ids);
         // ... but not with --pull.
-        let forced = RegistrySource::new(
-            store.clone(),
-            unreachable_config(&registry.addr),
-            privileges(),
-        )
-        .with_credentials(DockerCredentials::default())
-        .with_pull(true);
+        let forced = source_with(&store, unreachable_config(&registry.addr)).with_pull(true);
         let err = forced.resolve(&reference, &amd64()).unwrap_err();
         assert!(err.to_string().starts_with("busybox:latest: "), "{err}");
 
@@ -608,8 +596,7 @@ mod tests {
         };
         let addr = &registry.addr;
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
-            .with_credentials(DockerCredentials::default());
+        let source = source_with(&store, RegistryConfig::default());
         let image = ImageRef::parse(&format!("{addr}/busybox:latest")).unwrap();
         let resolved = source.resolve(&image, &amd64()).unwrap();
         assert!(store.blobs().has(&resolved.manifest_digest));
@@ -693,8 +680,7 @@ mod tests {
         let good = Digest::of(&layer);
         let (server, reference) = serve_image(good, 3);
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
-            .with_credentials(DockerCredentials::default());
+        let source = source_with(&store, RegistryConfig::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert_eq!(resolved.config.env, vec!["A=1"]);
         let ids = source.pull(&resolved).unwrap();
@@ -722,8 +708,7 @@ mod tests {
         let wrong = Digest::of(b"not the layer");
         let (_server, reference) = serve_image(wrong, 1);
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
-            .with_credentials(DockerCredentials::default());
+        let source = source_with(&store, RegistryConfig::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();
         assert!(err.to_string().contains("diff_id"), "{err}");
@@ -736,15 +721,13 @@ mod tests {
         let good = Digest::of(&layer);
         let (_server, reference) = serve_flaky_image(good, 1, 2);
         let (_dir, store) = temp_store();
-        let source = RegistrySource::new(store.clone(), RegistryConfig::default(), privileges())
-            .with_credentials(DockerCredentials::default());
+        let source = source_with(&store, RegistryConfig::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert_eq!(source.pull(&resolved).unwrap(), vec![SnapshotId(good)]);
 
         let (_server, reference) = serve_flaky_image(good, 1, DOWNLOAD_ATTEMPTS as usize);
         let (_dir2, store2) = temp_store();
-        let source = RegistrySource::new(store2.clone(), RegistryConfig::default(), privileges())
-            .with_credentials(DockerCredentials::default());
+        let source = source_with(&store2, RegistryConfig::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();
         assert!(err.to_string().contains("503 Service Unavailable"), "{err}");

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 use rbuild_archive::testutil;
-use rbuild_cache::{LayerBlob, LayerInfo, SnapshotId, Store};
+use rbuild_cache::{LayerInfo, SnapshotId, Store};
 use rbuild_graph::{HistoryEntry, ImageConfig};
 use rbuild_oci::export::{export_docker, export_local, export_oci, export_rootfs_tar};
-use rbuild_oci::images::{commit_image, list_images, load_image, tag_image};
+use rbuild_oci::images::{commit_image, list_images, load_image, tag_image, StoredImage};
 use rbuild_oci::manifest::{ImageManifest, OCI_LAYER, OCI_LAYER_GZIP};
 use rbuild_oci::{config, unpack, OciError};
 use rbuild_test_support::images::busybox_layout;
@@ -42,6 +42,67 @@ struct Fixture {
     store: Store,
     layers: Vec<SnapshotId>,
     config: ImageConfig,
+}
+
+impl Fixture {
+    /// The fixture's image, committed with a fixed creation time.
+    fn commit(&self) -> StoredImage {
+        commit_image(&self.store, &self.layers, &self.config, Some(1_700_000_000)).unwrap()
+    }
+}
+
+/// The manifest stored as blob `digest`.
+fn stored_manifest(store: &Store, digest: &Digest) -> ImageManifest {
+    ImageManifest::parse(&store.blobs().read(digest).unwrap(), "m").unwrap()
+}
+
+/// Blob `digest` of the OCI layout at `layout`.
+fn layout_blob(layout: &Path, digest: &Digest) -> Vec<u8> {
+    fs::read(layout.join("blobs/sha256").join(digest.hex())).unwrap()
+}
+
+/// The `index.json` of the OCI layout at `layout`.
+fn layout_index(layout: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap()
+}
+
+/// The digest of the first manifest an index lists.
+fn first_manifest(index: &serde_json::Value) -> Digest {
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Asserts that the layer blob at `path` unpacks to the layer `diff_id`.
+fn assert_unpacks_to(path: &Path, diff_id: &Digest) {
+    let scratch = tempfile::tempdir().unwrap();
+    let blob = fs::File::open(path).unwrap();
+    assert_eq!(
+        unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
+        *diff_id
+    );
+}
+
+/// Runs `cmd`, which must succeed (otherwise its stderr is shown under `what`); its stdout.
+fn run_ok(cmd: &mut Command, what: &str) -> Vec<u8> {
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// `skopeo inspect <image>`, which must succeed: its output.
+fn skopeo_inspect(image: String) -> serde_json::Value {
+    let out = run_ok(
+        Command::new("skopeo").arg("inspect").arg(&image),
+        &format!("skopeo inspect {image}"),
+    );
+    serde_json::from_slice(&out).unwrap()
 }
 
 fn fixture() -> Fixture {
@@ -89,9 +150,8 @@ fn fixture() -> Fixture {
 #[test]
 fn commit_keeps_empty_layers_and_tags() {
     let f = fixture();
-    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
-    let m =
-        ImageManifest::parse(&f.store.blobs().read(&img.manifest_digest).unwrap(), "m").unwrap();
+    let img = f.commit();
+    let m = stored_manifest(&f.store, &img.manifest_digest);
     // As BuildKit: a step that changed nothing keeps its layer, the empty tar.
     assert_eq!(m.layers.len(), 3, "the empty RUN layer is kept");
     let empty_tar = rbuild_types::Digest::of(&[0u8; 1024]);
@@ -145,8 +205,7 @@ fn source_date_epoch_clamps_built_layers() {
         mtime_clamp: Some(1_000),
     };
     let img = rbuild_oci::images::commit_image_with(&f.store, &f.layers, &f.config, &opts).unwrap();
-    let m =
-        ImageManifest::parse(&f.store.blobs().read(&img.manifest_digest).unwrap(), "m").unwrap();
+    let m = stored_manifest(&f.store, &img.manifest_digest);
     for l in &m.layers {
         let bytes = f.store.blobs().read(&l.digest).unwrap();
         for e in testutil::list(&bytes[..]).unwrap() {
@@ -181,7 +240,7 @@ fn history_layer_count_mismatch_is_an_error() {
 #[test]
 fn oci_export_is_accepted_by_skopeo_and_umoci() {
     let f = fixture();
-    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let img = f.commit();
     let out = tempfile::tempdir().unwrap();
     let tar_path = out.path().join("out.tar");
     let names = vec!["app:1.0".to_string()];
@@ -190,22 +249,13 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
     assert!(tar_path.is_file());
     let layout = out.path().join("layout");
     export_oci(&f.store, &img.manifest_digest, &layout, false, &names).unwrap();
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index = layout_index(&layout);
     assert_eq!(
         index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
         "1.0"
     );
-    let m_digest: Digest = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let m = ImageManifest::parse(
-        &fs::read(layout.join("blobs/sha256").join(m_digest.hex())).unwrap(),
-        "exported",
-    )
-    .unwrap();
+    let m =
+        ImageManifest::parse(&layout_blob(&layout, &first_manifest(&index)), "exported").unwrap();
     assert!(m.layers.iter().all(|l| l.media_type == OCI_LAYER_GZIP));
     // Every blob matches its name.
     for entry in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
@@ -217,45 +267,18 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
         );
     }
     // The gzipped layer unpacks to the same diff_id.
-    let c = config::parse(
-        &fs::read(layout.join("blobs/sha256").join(e.config_digest.hex())).unwrap(),
-        "c",
-    )
-    .unwrap();
-    let blob = fs::File::open(layout.join("blobs/sha256").join(m.layers[0].digest.hex())).unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    assert_eq!(
-        unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
-        c.diff_ids[0]
-    );
+    let c = config::parse(&layout_blob(&layout, &e.config_digest), "c").unwrap();
+    let blobs = layout.join("blobs/sha256");
+    assert_unpacks_to(&blobs.join(m.layers[0].digest.hex()), &c.diff_ids[0]);
 
     if tool("skopeo") {
-        let o = Command::new("skopeo")
-            .arg("inspect")
-            .arg(format!("oci-archive:{}", tar_path.display()))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "skopeo: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let v = skopeo_inspect(format!("oci-archive:{}", tar_path.display()));
         assert_eq!(
             v["Layers"].as_array().unwrap().len(),
             3,
             "two layers and the empty one"
         );
-        let o = Command::new("skopeo")
-            .arg("inspect")
-            .arg(format!("oci:{}:1.0", layout.display()))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "skopeo oci dir: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        skopeo_inspect(format!("oci:{}:1.0", layout.display()));
     }
     if tool("umoci") {
         let bundle = out.path().join("bundle");
@@ -264,17 +287,10 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
         if !is_root() {
             cmd.arg("--rootless");
         }
-        let o = cmd
-            .arg("--image")
+        cmd.arg("--image")
             .arg(format!("{}:1.0", layout.display()))
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "umoci: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+            .arg(&bundle);
+        run_ok(&mut cmd, "umoci");
         let rootfs = bundle.join("rootfs");
         assert_eq!(fs::read(rootfs.join("etc/new")).unwrap(), b"new");
         assert!(rootfs.join("bin/hello").is_file());
@@ -290,7 +306,7 @@ fn oci_export_is_accepted_by_skopeo_and_umoci() {
 #[test]
 fn zstd_oci_export_unpacks_to_the_same_diff_ids() {
     let f = fixture();
-    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let img = f.commit();
     let out = tempfile::tempdir().unwrap();
     let layout = out.path().join("zstd");
     let e = rbuild_oci::export::export_oci_compressed(
@@ -302,20 +318,16 @@ fn zstd_oci_export_unpacks_to_the_same_diff_ids() {
         rbuild_oci::compress::Compression::Zstd,
     )
     .unwrap();
-    let blobs = layout.join("blobs/sha256");
-    let m =
-        ImageManifest::parse(&fs::read(blobs.join(e.manifest_digest.hex())).unwrap(), "m").unwrap();
-    let c = config::parse(&fs::read(blobs.join(e.config_digest.hex())).unwrap(), "c").unwrap();
+    let m = ImageManifest::parse(&layout_blob(&layout, &e.manifest_digest), "m").unwrap();
+    let c = config::parse(&layout_blob(&layout, &e.config_digest), "c").unwrap();
     for (layer, diff_id) in m.layers.iter().zip(&c.diff_ids) {
         assert_eq!(
             layer.media_type,
             "application/vnd.oci.image.layer.v1.tar+zstd"
         );
-        let scratch = tempfile::tempdir().unwrap();
-        let blob = fs::File::open(blobs.join(layer.digest.hex())).unwrap();
-        assert_eq!(
-            unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
-            *diff_id
+        assert_unpacks_to(
+            &layout.join("blobs/sha256").join(layer.digest.hex()),
+            diff_id,
         );
     }
 }
@@ -323,7 +335,7 @@ fn zstd_oci_export_unpacks_to_the_same_diff_ids() {
 #[test]
 fn docker_archive_is_accepted_by_skopeo() {
     let f = fixture();
-    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let img = f.commit();
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("docker.tar");
     export_docker(
@@ -347,16 +359,7 @@ fn docker_archive_is_accepted_by_skopeo() {
         "two layers and the empty one"
     );
     if tool("skopeo") {
-        let o = Command::new("skopeo")
-            .arg("inspect")
-            .arg(format!("docker-archive:{}", path.display()))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "skopeo: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        skopeo_inspect(format!("docker-archive:{}", path.display()));
     }
 }
 
@@ -380,14 +383,8 @@ fn rootfs_exports_apply_whiteouts() {
 /// the layer unpacked to a snapshot named by its diff_id, layer info, and a tag.
 fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig)> {
     let layout = busybox_layout()?;
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let md: Digest = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let blob = |d: &Digest| fs::read(layout.join("blobs/sha256").join(d.hex())).unwrap();
+    let md = first_manifest(&layout_index(&layout));
+    let blob = |d: &Digest| layout_blob(&layout, d);
     let m = ImageManifest::parse(&blob(&md), "busybox").unwrap();
     store.blobs().put(&blob(&md)).unwrap();
     store.blobs().put(&blob(&m.config.digest)).unwrap();
@@ -413,14 +410,7 @@ fn import_busybox(store: &Store) -> Option<(Digest, Vec<SnapshotId>, ImageConfig
         // What `source.rs` records when it pulls a layer.
         store
             .layer_blobs()
-            .set(
-                diff_id,
-                &LayerBlob {
-                    digest: layer.digest,
-                    media_type: layer.media_type.clone(),
-                    size: layer.size,
-                },
-            )
+            .set(diff_id, &layer.layer_blob())
             .unwrap();
         snaps.push(id);
     }
@@ -449,7 +439,7 @@ fn base_layers_are_reused_not_recompressed() {
         .remove("docker.io/library/busybox:latest")
         .unwrap());
     let img = commit_image(&store, &layers, &cfg, Some(1_700_000_000)).unwrap();
-    let m = ImageManifest::parse(&store.blobs().read(&img.manifest_digest).unwrap(), "m").unwrap();
+    let m = stored_manifest(&store, &img.manifest_digest);
     assert_eq!(m.layers.len(), 2);
     assert_eq!(
         m.layers[0].digest, base.layers[0].digest,
@@ -475,23 +465,14 @@ fn base_layers_are_reused_not_recompressed() {
     assert!(root.join("bin/busybox").is_file() || root.join("bin/sh").exists());
     assert_eq!(fs::read(root.join("hello.txt")).unwrap(), b"hi");
     if tool("skopeo") {
-        let o = Command::new("skopeo")
-            .arg("inspect")
-            .arg(format!("oci-archive:{}", tar_path.display()))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "skopeo: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        skopeo_inspect(format!("oci-archive:{}", tar_path.display()));
     }
 }
 
 #[test]
 fn exported_archives_import_back() {
     let f = fixture();
-    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let img = f.commit();
     let out = tempfile::tempdir().unwrap();
     let names = vec!["app:1.0".to_string()];
     let oci_tar = out.path().join("oci.tar");
@@ -530,7 +511,7 @@ fn distribution_form_with_docker_media_types_and_levels() {
     use rbuild_oci::compress::{CompressSettings, Compression};
     use rbuild_oci::images::{distribution_image, DistOptions};
     let f = fixture();
-    let img = commit_image(&f.store, &f.layers, &f.config, Some(1_700_000_000)).unwrap();
+    let img = f.commit();
     let docker = DistOptions {
         compress: CompressSettings {
             compression: Compression::Gzip,
@@ -558,12 +539,7 @@ fn distribution_form_with_docker_media_types_and_levels() {
             layer.media_type,
             "application/vnd.docker.image.rootfs.diff.tar.gzip"
         );
-        let scratch = tempfile::tempdir().unwrap();
-        let blob = fs::File::open(f.store.blobs().path(&layer.digest)).unwrap();
-        assert_eq!(
-            unpack(blob, scratch.path(), &privileges()).unwrap().diff_id,
-            *diff_id
-        );
+        assert_unpacks_to(&f.store.blobs().path(&layer.digest), diff_id);
     }
     // Deterministic whatever the thread count; zstd forces OCI media types.
     let one_thread = DistOptions {
@@ -600,9 +576,10 @@ fn distribution_form_with_docker_media_types_and_levels() {
     )
     .unwrap();
     assert_eq!(written.len(), 2);
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        layout_index(&layout)["manifests"].as_array().unwrap().len(),
+        2
+    );
     let fresh = tempfile::tempdir().unwrap();
     let store = Store::open(fresh.path()).unwrap();
     for archive in [&tar_path, &layout] {

@@ -143,8 +143,7 @@ impl Progress {
                 }
             }
             Event::Done { vertex, seconds } => {
-                let n = st.number(vertex);
-                st.flush_partial(vertex, n, &mut err);
+                let n = st.finish(vertex, &mut err);
                 let _ = write!(err, "#{n} DONE {seconds:.1}s\n\n");
             }
             Event::Failed {
@@ -152,13 +151,11 @@ impl Progress {
                 seconds,
                 error,
             } => {
-                let n = st.number(vertex);
-                st.flush_partial(vertex, n, &mut err);
+                let n = st.finish(vertex, &mut err);
                 let _ = write!(err, "#{n} ERROR: {error}\n#{n} FAILED {seconds:.1}s\n\n");
             }
             Event::Canceled { vertex, seconds } => {
-                let n = st.number(vertex);
-                st.flush_partial(vertex, n, &mut err);
+                let n = st.finish(vertex, &mut err);
                 let _ = write!(err, "#{n} CANCELED {seconds:.1}s\n\n");
             }
             Event::CacheMiss {
@@ -198,10 +195,13 @@ impl State {
         })
     }
 
-    fn flush_partial(&mut self, vertex: u32, n: usize, err: &mut impl Write) {
+    /// The number of a vertex that ended, after writing what is left of its last log line.
+    fn finish(&mut self, vertex: u32, err: &mut impl Write) -> usize {
+        let n = self.number(vertex);
         if let Some(rest) = self.partial.remove(&vertex).filter(|b| !b.is_empty()) {
             let _ = writeln!(err, "#{n} {}", String::from_utf8_lossy(&rest));
         }
+        n
     }
 }
 

@@ -4,13 +4,25 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rbuild_archive::testutil;
-use support::{can_build_runs, require, require_tool, stderr, stdout, Env};
+use support::{
+    can_build_runs, oci_config, oci_layers, require, require_tool, s, stderr, stdout, step_cached,
+    Env,
+};
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+/// Builds `ctx` with plain progress and exports its root filesystem to `out`; returns it.
+fn build_plain_local(env: &Env, ctx: &Path) -> PathBuf {
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "--progress=plain",
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(ctx),
+    ]);
+    out
 }
 
 #[test]
@@ -22,14 +34,7 @@ fn run_output_lands_in_the_image_and_cmd_runs() {
         "ctx",
         &[("Dockerfile", "FROM busybox\nWORKDIR /app\nRUN echo hello > greeting && pwd > where\nCMD [\"cat\", \"/app/greeting\"]\n")],
     );
-    let out = env.path("out");
-    env.ok(&[
-        "build",
-        "--progress=plain",
-        "-o",
-        &format!("type=local,dest={}", s(&out)),
-        s(&ctx),
-    ]);
+    let out = build_plain_local(&env, &ctx);
     assert_eq!(
         fs::read_to_string(out.join("app/greeting")).unwrap(),
         "hello\n"
@@ -84,29 +89,6 @@ fn layer_entries(blob: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The layer blobs of the single image in an OCI layout directory, bottom first.
-fn oci_layers(layout: &Path) -> Vec<std::path::PathBuf> {
-    let blob = |d: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest_digest = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&fs::read(blob(&manifest_digest)).unwrap()).unwrap();
-    manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| blob(l["digest"].as_str().unwrap()))
-        .collect()
-}
-
 #[test]
 fn deleted_files_become_whiteouts() {
     let Some(env) = Env::with_busybox() else {
@@ -116,14 +98,7 @@ fn deleted_files_become_whiteouts() {
         "ctx",
         &[("Dockerfile", "FROM busybox\nRUN mkdir -p /a/b && echo x > /a/b/f && echo y > /keep\nRUN rm -r /a/b && rm /bin/ls\n")],
     );
-    let layout = env.path("layout");
-    env.ok(&[
-        "build",
-        "-q",
-        "-o",
-        &format!("type=oci,dest={},tar=false", s(&layout)),
-        s(&ctx),
-    ]);
+    let layout = env.build_oci("layout", &[], &ctx);
     let layers = oci_layers(&layout);
     let last = layer_entries(layers.last().unwrap());
     assert!(last.contains(&"a/.wh.b".to_string()), "{last:?}");
@@ -195,17 +170,6 @@ fn unchanged_rebuild_is_all_cached_and_a_changed_file_reruns_exactly_its_depende
     assert!(step_cached(&changed, "RUN cat /a.txt"), "{changed}");
     assert!(!step_cached(&changed, "COPY b.txt"), "{changed}");
     assert!(!step_cached(&changed, "RUN cat /b.txt"), "{changed}");
-}
-
-/// Whether the plain progress shows the step containing `needle` as CACHED.
-fn step_cached(progress: &str, needle: &str) -> bool {
-    let lines: Vec<&str> = progress.lines().collect();
-    lines.iter().enumerate().any(|(i, l)| {
-        l.contains(needle) && {
-            let num = l.split(' ').next().unwrap_or("");
-            lines[i + 1..].iter().any(|n| *n == format!("{num} CACHED"))
-        }
-    })
 }
 
 #[test]
@@ -366,17 +330,7 @@ fn oci_archive_is_accepted_by_skopeo_and_umoci() {
         .status()
         .unwrap();
     assert!(untar.success());
-    let bundle = env.path("bundle");
-    let unpack = std::process::Command::new("umoci")
-        .args([
-            "unpack",
-            "--image",
-            &format!("{}:1.0", s(&layout)),
-            s(&bundle),
-        ])
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    let bundle = env.umoci_unpack(&layout, "1.0");
     assert_eq!(
         fs::read_to_string(bundle.join("rootfs/hi")).unwrap(),
         "hi\n"
@@ -385,15 +339,10 @@ fn oci_archive_is_accepted_by_skopeo_and_umoci() {
 
 #[test]
 fn base_image_pulled_from_a_registry_mirror() {
-    if !can_build_runs() || require_tool("skopeo").is_none() {
-        return;
-    }
-    let Some(registry) = support::Registry::start() else {
+    // Build busybox with rbuild, push it into the registry as docker.io/library/busybox.
+    let Some((registry, builder)) = support::registry_and_busybox() else {
         return;
     };
-    // Build busybox with rbuild, push it into the registry as docker.io/library/busybox.
-    let builder = Env::new();
-    builder.busybox();
     let ctx = builder.context("ctx", &[("Dockerfile", "FROM busybox\n")]);
     let tar = builder.path("busybox.tar");
     builder.ok(&[
@@ -427,30 +376,8 @@ fn base_image_pulled_from_a_registry_mirror() {
         "ctx",
         &[("Dockerfile", "FROM busybox\nRUN echo pulled > /p\n")],
     );
-    let out = env.path("out");
-    env.ok(&[
-        "build",
-        "--progress=plain",
-        "-o",
-        &format!("type=local,dest={}", s(&out)),
-        s(&ctx),
-    ]);
+    let out = build_plain_local(&env, &ctx);
     assert_eq!(fs::read_to_string(out.join("p")).unwrap(), "pulled\n");
-}
-
-/// The config JSON of the single image in an OCI layout directory.
-fn oci_config(layout: &Path) -> serde_json::Value {
-    let blob = |d: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let read = |p: std::path::PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
-    };
-    let index = read(layout.join("index.json"));
-    let manifest = read(blob(index["manifests"][0]["digest"].as_str().unwrap()));
-    read(blob(manifest["config"]["digest"].as_str().unwrap()))
 }
 
 #[test]
@@ -475,16 +402,7 @@ fn metadata_instructions_set_the_image_config_and_user_applies_to_run() {
              CMD [\"echo $MODE\"]\n",
         )],
     );
-    let layout = env.path("layout");
-    env.ok(&[
-        "build",
-        "-q",
-        "--build-arg",
-        "GREETING=hello",
-        "-o",
-        &format!("type=oci,dest={},tar=false", s(&layout)),
-        s(&ctx),
-    ]);
+    let layout = env.build_oci("layout", &["--build-arg", "GREETING=hello"], &ctx);
     let config = oci_config(&layout);
     let c = &config["config"];
     let envs: Vec<&str> = c["Env"]

@@ -5,22 +5,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{stderr, stdout, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// Whether the plain progress shows the step whose line contains `needle` as cached.
-fn step_cached(progress: &str, needle: &str) -> bool {
-    let lines: Vec<&str> = progress.lines().collect();
-    lines.iter().enumerate().any(|(i, l)| {
-        l.contains(needle) && {
-            let num = l.split(' ').next().unwrap_or("");
-            lines[i + 1..].iter().any(|n| *n == format!("{num} CACHED"))
-        }
-    })
-}
+use support::{s, stderr, stdout, step_cached, Env};
 
 /// Every step log file under the store.
 fn log_files(env: &Env) -> Vec<PathBuf> {
@@ -63,30 +48,24 @@ fn explain_cache_names_the_changed_arg_and_file_and_full_logs_are_kept() {
         "{text}"
     );
 
-    let out = env.ok(&[
-        "build",
-        "--progress=plain",
-        "--explain-cache",
-        "--build-arg",
-        "V=2",
-        s(&ctx),
-    ]);
-    let err = stderr(&out);
+    let explained = || {
+        stderr(&env.ok(&[
+            "build",
+            "--progress=plain",
+            "--explain-cache",
+            "--build-arg",
+            "V=2",
+            s(&ctx),
+        ]))
+    };
+    let err = explained();
     assert!(
         err.contains("CACHE MISS: variable V changed: 1 -> 2"),
         "{err}"
     );
 
     std::fs::write(ctx.join("a.txt"), "two").unwrap();
-    let out = env.ok(&[
-        "build",
-        "--progress=plain",
-        "--explain-cache",
-        "--build-arg",
-        "V=2",
-        s(&ctx),
-    ]);
-    let err = stderr(&out);
+    let err = explained();
     assert!(
         err.contains("CACHE MISS: file a.txt changed: file"),
         "{err}"

@@ -4,13 +4,7 @@
 
 mod support;
 
-use std::path::Path;
-
-use support::{can_build_runs, stderr, stdout, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use support::{can_build_runs, s, stderr, stdout, Env};
 
 #[test]
 fn a_misspelled_subcommand_is_named_not_taken_for_a_context() {

@@ -5,17 +5,12 @@
 mod support;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Output, Stdio};
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
 use rbuild_test_support::git::git;
-use support::{can_build_runs, require_tool, stderr, stdout, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use support::{can_build_runs, require_tool, s, stderr, stdout, Env};
 
 /// Runs rbuild with `args`, feeding `input` on stdin.
 fn run_with_stdin(env: &Env, args: &[&str], input: &[u8]) -> Output {

@@ -9,26 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
-use support::{can_build_runs, require_tool, stderr, stdout, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn json_file(p: &Path) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(p).expect("read JSON file")).expect("valid JSON")
-}
-
-/// The manifest of the single image in an OCI layout directory.
-fn oci_manifest(layout: &Path) -> serde_json::Value {
-    let index = json_file(&layout.join("index.json"));
-    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
-    json_file(
-        &layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:")),
-    )
-}
+use support::{can_build_runs, json_file, oci_manifest, require_tool, s, stderr, stdout, Env};
 
 const APP: &str = "FROM busybox\nWORKDIR /app\nCOPY a.txt .\nRUN echo hi > /hi\nENV X=1\nCMD [\"cat\", \"/hi\"]\n";
 
@@ -255,15 +236,8 @@ fn source_date_epoch_gives_identical_digests_across_stores() {
         ],
     );
     let layers = |env: &Env| {
-        let layout = env.path("files-layout");
-        let _ = fs::remove_dir_all(&layout);
-        env.ok(&[
-            "build",
-            "-q",
-            "-o",
-            &format!("type=oci,dest={},tar=false", s(&layout)),
-            s(&files),
-        ]);
+        let _ = fs::remove_dir_all(env.path("files-layout"));
+        let layout = env.build_oci("files-layout", &[], &files);
         oci_manifest(&layout)["layers"].clone()
     };
     let l1 = layers(&first);
@@ -273,14 +247,9 @@ fn source_date_epoch_gives_identical_digests_across_stores() {
 
 #[test]
 fn push_then_pull_through_a_registry() {
-    if !can_build_runs() || require_tool("skopeo").is_none() {
-        return;
-    }
-    let Some(registry) = support::Registry::start() else {
+    let Some((registry, env)) = support::registry_and_busybox() else {
         return;
     };
-    let env = Env::new();
-    env.busybox();
     let config = format!("[registry.\"{}\"]\nhttp = true\n", registry.addr);
     fs::write(&env.config, &config).unwrap();
     let ctx = env.context("ctx", &[("Dockerfile", APP), ("a.txt", "a\n")]);
@@ -297,18 +266,12 @@ fn push_then_pull_through_a_registry() {
         s(&ctx),
     ]);
     let meta = json_file(&meta);
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{name}"))
-        .output()
-        .unwrap();
-    assert!(raw.status.success(), "skopeo: {}", stderr(&raw));
-    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let (raw, manifest) = pushed_manifest(&name);
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
     );
-    let digest = format!("sha256:{}", support_sha256(&raw.stdout));
+    let digest = format!("sha256:{}", support_sha256(&raw));
     assert_eq!(meta["containerimage.digest"], digest.as_str());
     assert!(manifest["layers"]
         .as_array()
@@ -325,13 +288,7 @@ fn push_then_pull_through_a_registry() {
         &format!("type=image,name={docker_name},push=true,oci-mediatypes=false"),
         s(&ctx),
     ]);
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{docker_name}"))
-        .output()
-        .unwrap();
-    assert!(raw.status.success(), "skopeo: {}", stderr(&raw));
-    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let (_, manifest) = pushed_manifest(&docker_name);
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -354,6 +311,19 @@ fn push_then_pull_through_a_registry() {
     );
     let rootfs = other.build_local(&[], &ctx2);
     assert_eq!(fs::read_to_string(rootfs.join("both")).unwrap(), "hi\na\n");
+}
+
+/// The manifest of image `name` in a plain-HTTP registry, as skopeo reads it: its bytes, and
+/// parsed.
+fn pushed_manifest(name: &str) -> (Vec<u8>, serde_json::Value) {
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "skopeo: {}", stderr(&raw));
+    let manifest = serde_json::from_slice(&raw.stdout).unwrap();
+    (raw.stdout, manifest)
 }
 
 fn support_sha256(bytes: &[u8]) -> String {
@@ -446,17 +416,7 @@ fn real_tools_read_our_outputs() {
         .output()
         .unwrap();
     assert!(copy.status.success(), "skopeo copy: {}", stderr(&copy));
-    let bundle = env.path("bundle");
-    let unpack = Command::new("umoci")
-        .args([
-            "unpack",
-            "--image",
-            &format!("{}:app", s(&layout)),
-            s(&bundle),
-        ])
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    let bundle = env.umoci_unpack(&layout, "app");
     assert_eq!(
         fs::read_to_string(bundle.join("rootfs/hi")).unwrap(),
         "hi\n"

@@ -11,11 +11,9 @@ use std::process::{Command, Stdio};
 
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use rbuild_archive::testutil;
-use support::{can_build_runs, is_root, require, stderr, stdout, tool, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use support::{
+    can_build_runs, is_root, json_file, layout_blob, require, s, stderr, stdout, tool, Env,
+};
 
 /// Entry names of a tar.
 fn tar_names(bytes: &[u8]) -> Vec<String> {
@@ -294,11 +292,7 @@ fn directory_outputs_never_follow_links_inside() {
         .unwrap()
         .is_dir());
     // The layout is whole: its index names a manifest present in blobs/.
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index = json_file(&layout.join("index.json"));
     let digest = index["manifests"][0]["digest"].as_str().unwrap();
-    assert!(layout
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-        .is_file());
+    assert!(layout_blob(&layout, digest).is_file());
 }

@@ -15,15 +15,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use rbuild_archive::testutil;
-use support::{require, require_busybox, require_root, require_tool, tool, Env, BUSYBOX};
+use support::{
+    oci_layers, require, require_busybox, require_root, require_tool, s, tool, Env, BUSYBOX,
+};
 
 const USER: &str = "rbtest";
 /// Subordinate ids given to the test user when it has none.
 const SUB_START: u32 = 100000;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// Everything rootless tests need, said loudly when missing.
 fn can_run_rootless() -> bool {
@@ -124,8 +122,8 @@ impl UserWorld {
         root
     }
 
-    /// Runs rbuild as the test user with this world's store (and extra environment).
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    /// rbuild as the test user with this world's store, ready to run with `args`.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("setpriv");
         cmd.args([
             &format!("--reuid={USER}"),
@@ -141,10 +139,42 @@ impl UserWorld {
         .env("RBUILD_CONFIG", self.dir.join("config.toml"))
         .current_dir(&self.dir)
         .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs rbuild as the test user with this world's store (and extra environment).
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.output().expect("run rbuild through setpriv")
+    }
+
+    /// The context `support::Env::busybox` builds `busybox:latest` from, readable by the user.
+    fn busybox_context(&self) -> PathBuf {
+        let busybox = std::fs::read(BUSYBOX).expect("read busybox");
+        self.context(
+            "busybox-ctx",
+            &[
+                ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
+                ("busybox", &busybox),
+            ],
+        )
+    }
+
+    /// Builds `busybox:latest` into this world's store, rootless.
+    fn busybox(&self) {
+        self.ok(
+            &[
+                "build",
+                "-q",
+                "-t",
+                "busybox:latest",
+                s(&self.busybox_context()),
+            ],
+            &[],
+        );
     }
 
     fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -212,28 +242,6 @@ fn layer_listing(blob: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The layer blobs of the single image in an OCI layout directory, bottom first.
-fn oci_layers(layout: &Path) -> Vec<PathBuf> {
-    let blob = |d: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&p).expect("read json")).expect("parse json")
-    };
-    let index = json(layout.join("index.json"));
-    let manifest = json(blob(
-        index["manifests"][0]["digest"].as_str().expect("digest"),
-    ));
-    manifest["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .map(|l| blob(l["digest"].as_str().expect("layer digest")))
-        .collect()
-}
-
 fn listings(layout: &Path) -> Vec<Vec<String>> {
     oci_layers(layout)
         .iter()
@@ -252,26 +260,11 @@ fn rootless_build_has_the_same_layers_as_a_root_build() {
     let root = Env::new();
     root.busybox();
     let ctx = root.context("app", &[("Dockerfile", APP_DOCKERFILE), ("f", "data\n")]);
-    let root_layout = root.path("layout");
-    root.ok(&[
-        "build",
-        "-q",
-        "-o",
-        &format!("type=oci,dest={},tar=false", s(&root_layout)),
-        s(&ctx),
-    ]);
+    let root_layout = root.build_oci("layout", &[], &ctx);
 
     // As the test user, its busybox built rootless too.
     let world = UserWorld::new(&user, "same-layers");
-    let busybox = std::fs::read(BUSYBOX).expect("read busybox");
-    let bb_ctx = world.context(
-        "busybox-ctx",
-        &[
-            ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
-            ("busybox", &busybox),
-        ],
-    );
-    world.ok(&["build", "-q", "-t", "busybox:latest", s(&bb_ctx)], &[]);
+    world.busybox();
     let app_ctx = world.context(
         "app",
         &[("Dockerfile", APP_DOCKERFILE.as_bytes()), ("f", b"data\n")],
@@ -380,14 +373,7 @@ fn single_id_mapping_builds_but_cannot_chown() {
     let user = test_user();
     let world = UserWorld::new(&user, "single");
     let single = [("RBUILD_USERNS_MAPPING", "single")];
-    let busybox = std::fs::read(BUSYBOX).expect("read busybox");
-    let bb_ctx = world.context(
-        "busybox-ctx",
-        &[
-            ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
-            ("busybox", &busybox),
-        ],
-    );
+    let bb_ctx = world.busybox_context();
     let out = world.ok(&["build", "-t", "busybox:latest", s(&bb_ctx)], &single);
     assert!(
         support::stderr(&out).contains("rootless: only uid/gid 0 is mapped"),
@@ -437,15 +423,7 @@ fn default_network_goes_through_slirp4netns_and_none_has_only_loopback() {
         return;
     }
     let world = UserWorld::new(&user, "net");
-    let busybox = std::fs::read(BUSYBOX).expect("read busybox");
-    let bb_ctx = world.context(
-        "busybox-ctx",
-        &[
-            ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
-            ("busybox", &busybox),
-        ],
-    );
-    world.ok(&["build", "-q", "-t", "busybox:latest", s(&bb_ctx)], &[]);
+    world.busybox();
     let ctx = world.context(
         "app",
         &[(
@@ -480,15 +458,7 @@ fn killing_rootless_rbuild_leaves_nothing_running() {
     }
     let user = test_user();
     let world = UserWorld::new(&user, "kill");
-    let busybox = std::fs::read(BUSYBOX).expect("read busybox");
-    let bb_ctx = world.context(
-        "busybox-ctx",
-        &[
-            ("Dockerfile", BUSYBOX_DOCKERFILE.as_bytes()),
-            ("busybox", &busybox),
-        ],
-    );
-    world.ok(&["build", "-q", "-t", "busybox:latest", s(&bb_ctx)], &[]);
+    world.busybox();
     let marker = format!("{}", 40000 + std::process::id() % 10000);
     let ctx = world.context(
         "app",
@@ -499,26 +469,12 @@ fn killing_rootless_rbuild_leaves_nothing_running() {
     );
     let cmdline = format!("sleep\0{marker}\0").into_bytes();
     for signal in ["TERM", "KILL"] {
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            &format!("--reuid={USER}"),
-            &format!("--regid={USER}"),
-            "--init-groups",
-            env!("CARGO_BIN_EXE_rbuild"),
-            "build",
-            "-q",
-            "--no-cache",
-            s(&ctx),
-        ])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &world.home)
-        .env("RBUILD_ROOT", world.dir.join("store"))
-        .env("RBUILD_CONFIG", world.dir.join("config.toml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("start rootless rbuild");
+        let mut child = world
+            .command(&["build", "-q", "--no-cache", s(&ctx)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rootless rbuild");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while pids_running(&cmdline).len() < 2 {
             assert!(

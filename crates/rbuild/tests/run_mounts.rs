@@ -9,11 +9,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use support::{stderr, stdout, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use support::{s, stderr, stdout, Env};
 
 /// Builds `dockerfile` in a new context with `files` and returns the exported rootfs.
 fn build(env: &Env, name: &str, dockerfile: &str, files: &[(&str, &str)], args: &[&str]) -> String {

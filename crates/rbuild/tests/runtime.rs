@@ -4,15 +4,11 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use support::{require, stderr, Env};
+use support::{require, s, stderr, Env};
 
 const RUNC: &str = "/usr/sbin/runc";
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// Every path under `root` (relative, sorted), with a type letter and, for files, the content.
 fn tree(root: &Path) -> Vec<String> {
@@ -166,6 +162,28 @@ fn copy_snapshotter_gives_the_same_image_as_overlay() {
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
 
+/// Builds `ctx` with `--no-cache` into `<prefix>-<runtime>` once per runtime there is: the
+/// built-in sandbox, and runc when installed. Each runtime with its root filesystem.
+fn build_with_each_runtime(env: &Env, ctx: &Path, prefix: &str) -> Vec<(&'static str, PathBuf)> {
+    let mut runtimes = vec!["builtin"];
+    if require("runc (Debian package)", Path::new(RUNC).exists()) {
+        runtimes.push(RUNC);
+    }
+    let build = |runtime: &'static str| {
+        let out = env.path(&format!("{prefix}-{}", runtime.replace('/', "_")));
+        let dest = format!("type=local,dest={}", s(&out));
+        let rt = format!("--runtime={runtime}");
+        let mut args = vec!["build", "-q", "--no-cache", "-o", &dest];
+        if runtime != "builtin" {
+            args.push(&rt);
+        }
+        args.push(s(ctx));
+        env.ok(&args);
+        (runtime, out)
+    };
+    runtimes.into_iter().map(build).collect()
+}
+
 /// The supplementary groups of a RUN, as BuildKit gives them since the CVE-2023-25173 fix
 /// (moby/buildkit#3651): the user's memberships in the image's /etc/group plus the primary
 /// gid; an unset USER gets root's. The expected lines are BuildKit 0.13's output for the same
@@ -206,20 +224,7 @@ fn run_gets_buildkits_supplementary_groups() {
         ),
         ("root", "uid=0(root) gid=0(root) groups=0(root),10(wheel)"),
     ];
-    let mut runtimes = vec!["builtin"];
-    if require("runc (Debian package)", Path::new(RUNC).exists()) {
-        runtimes.push(RUNC);
-    }
-    for runtime in runtimes {
-        let out = env.path(&format!("out-{}", runtime.replace('/', "_")));
-        let dest = format!("type=local,dest={}", s(&out));
-        let rt = format!("--runtime={runtime}");
-        let mut args = vec!["build", "-q", "--no-cache", "-o", &dest];
-        if runtime != "builtin" {
-            args.push(&rt);
-        }
-        args.push(s(&ctx));
-        env.ok(&args);
+    for (runtime, out) in build_with_each_runtime(&env, &ctx, "out") {
         for (file, line) in want {
             let got = std::fs::read_to_string(out.join(file)).expect(file);
             assert_eq!(got.trim_end(), line, "{runtime}: USER for {file}");
@@ -243,20 +248,7 @@ fn run_sees_buildkits_hostname_and_hosts() {
              if echo x >> /etc/hosts; then echo rw; else echo ro; fi > /w\n",
         )],
     );
-    let mut runtimes = vec!["builtin"];
-    if require("runc (Debian package)", Path::new(RUNC).exists()) {
-        runtimes.push(RUNC);
-    }
-    for runtime in runtimes {
-        let out = env.path(&format!("hosts-{}", runtime.replace('/', "_")));
-        let dest = format!("type=local,dest={}", s(&out));
-        let rt = format!("--runtime={runtime}");
-        let mut args = vec!["build", "-q", "--no-cache", "-o", &dest];
-        if runtime != "builtin" {
-            args.push(&rt);
-        }
-        args.push(s(&ctx));
-        env.ok(&args);
+    for (runtime, out) in build_with_each_runtime(&env, &ctx, "hosts") {
         let read = |f: &str| std::fs::read_to_string(out.join(f)).expect(f);
         assert_eq!(read("h"), "buildkitsandbox\n", "{runtime}");
         assert_eq!(

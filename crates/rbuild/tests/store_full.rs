@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use support::{can_build_runs, require, stderr, Env};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use support::{can_build_runs, require, s, stderr, Env};
 
 /// A tmpfs of `megabytes` mounted at a path; unmounted on drop (also when a test fails).
 struct Tmpfs(PathBuf);

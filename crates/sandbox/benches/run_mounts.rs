@@ -16,36 +16,18 @@
 //! medians) and the ratios of the medians.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rbuild_graph::ExecOp;
-use rbuild_ports::{
-    ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,
-};
+use rbuild_ports::{ExecRequest, Executor, MountSource, ResolvedMount, SecretFile};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-const RUNC: &str = "/usr/sbin/runc";
+mod peer;
 
-struct Discard;
-
-impl LogSink for Discard {
-    fn write(&self, _: LogStream, _: &[u8]) {}
-}
-
-/// Median, 10th and 90th percentile.
-fn stats(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
-    v.sort();
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.1), at(0.9))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+use peer::{env_number, ms, runc_bundle, runc_run, stats, Discard, RUNC};
 
 /// One `RUN true` with `mounts` on `exec`, into fresh upper and work dirs under `dir`.
 fn run_once(
@@ -81,48 +63,6 @@ fn run_once(
     took
 }
 
-/// A runc bundle over `rootfs` from `runc spec`, without a terminal, running `true`, with
-/// these extra spec mounts.
-fn runc_bundle(dir: &Path, name: &str, rootfs: &Path, mounts: serde_json::Value) -> PathBuf {
-    let bundle = dir.join(name);
-    std::fs::create_dir(&bundle).expect("mkdir bundle");
-    let ok = Command::new(RUNC)
-        .arg("spec")
-        .current_dir(&bundle)
-        .status()
-        .expect("runc spec");
-    assert!(ok.success(), "runc spec failed");
-    let path = bundle.join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).expect("json");
-    config["process"]["terminal"] = false.into();
-    config["process"]["args"] = serde_json::json!(["true"]);
-    config["root"]["path"] = rootfs.display().to_string().into();
-    if let (Some(list), Some(extra)) = (config["mounts"].as_array_mut(), mounts.as_array()) {
-        list.extend(extra.iter().cloned());
-    }
-    std::fs::write(&path, serde_json::to_vec(&config).expect("encode")).expect("write config");
-    bundle
-}
-
-fn runc_run(bundle: &Path, state: &Path, n: u64) -> Duration {
-    let id = format!("rbuild-bench-m-{}-{n}", std::process::id());
-    let start = Instant::now();
-    let st = Command::new(RUNC)
-        .arg("--root")
-        .arg(state)
-        .arg("run")
-        .arg("--bundle")
-        .arg(bundle)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .status()
-        .expect("runc run");
-    let took = start.elapsed();
-    assert!(st.success(), "runc run failed: {st}");
-    took
-}
-
 fn report(name: &str, v: Vec<Duration>) -> Duration {
     let (m, p10, p90) = stats(v);
     println!(
@@ -138,10 +78,7 @@ fn main() {
     if !common::can_run() {
         return;
     }
-    let runs: u64 = std::env::var("RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+    let runs: u64 = env_number("RUNS", 30);
     // Under /var/tmp: a disk filesystem, like a real store (not a tmpfs /tmp).
     let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
     let fixture = common::Fixture::new_in(dir.path());
@@ -245,8 +182,8 @@ fn main() {
     for _ in 0..3 {
         run_once(&builtin, &fixture.layers, &mounts, &work, next());
         if let Some((bare, mounted)) = &bundles {
-            runc_run(bare, &state, next());
-            runc_run(mounted, &state, next());
+            runc_run(bare, &state, "rbuild-bench-m", next());
+            runc_run(mounted, &state, "rbuild-bench-m", next());
             run_once(&adapter, &fixture.layers, &mounts, &work, next());
         }
     }
@@ -257,8 +194,8 @@ fn main() {
         if let Some((bare, mounted)) = &bundles {
             v[2].push(run_once(&adapter, &fixture.layers, &[], &work, next()));
             v[3].push(run_once(&adapter, &fixture.layers, &mounts, &work, next()));
-            v[4].push(runc_run(bare, &state, next()));
-            v[5].push(runc_run(mounted, &state, next()));
+            v[4].push(runc_run(bare, &state, "rbuild-bench-m", next()));
+            v[5].push(runc_run(mounted, &state, "rbuild-bench-m", next()));
         }
     }
     let [b0, b1, a0, a1, p0, p1] = v;

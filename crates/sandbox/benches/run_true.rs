@@ -18,36 +18,20 @@
 //! Prints the median, p10 and p90 of each variant and the ratio of the medians.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::ExecOp;
-use rbuild_ports::{ExecRequest, Executor, LogSink, LogStream};
+use rbuild_ports::{ExecRequest, Executor};
 use rbuild_sandbox::{NamespaceExecutor, RuncExecutor};
 use rbuild_types::Digest;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-const RUNC: &str = "/usr/sbin/runc";
+mod peer;
 
-struct Discard;
-
-impl LogSink for Discard {
-    fn write(&self, _: LogStream, _: &[u8]) {}
-}
-
-/// Median, 10th and 90th percentile.
-fn stats(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
-    v.sort();
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.1), at(0.9))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+use peer::{env_number, ms, runc_bundle, runc_run, stats, Discard, RUNC};
 
 /// Time spent in each phase of one request: prepare, run, commit.
 type Phases = [Duration; 3];
@@ -106,52 +90,11 @@ fn report(name: &str, runs: &[Phases]) -> Duration {
     m
 }
 
-/// A runc bundle over `rootfs` from `runc spec`, without a terminal, running `true`.
-fn runc_bundle(dir: &Path, rootfs: &Path) -> PathBuf {
-    let bundle = dir.join("bundle");
-    std::fs::create_dir(&bundle).expect("mkdir bundle");
-    let ok = Command::new(RUNC)
-        .arg("spec")
-        .current_dir(&bundle)
-        .status()
-        .expect("runc spec");
-    assert!(ok.success(), "runc spec failed");
-    let path = bundle.join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("read config.json")).expect("json");
-    config["process"]["terminal"] = false.into();
-    config["process"]["args"] = serde_json::json!(["true"]);
-    config["root"]["path"] = rootfs.display().to_string().into();
-    std::fs::write(&path, serde_json::to_vec(&config).expect("encode")).expect("write config");
-    bundle
-}
-
-fn runc_run(bundle: &Path, state: &Path, n: u64) -> Duration {
-    let id = format!("rbuild-bench-{}-{n}", std::process::id());
-    let start = Instant::now();
-    let st = Command::new(RUNC)
-        .arg("--root")
-        .arg(state)
-        .arg("run")
-        .arg("--bundle")
-        .arg(bundle)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .status()
-        .expect("runc run");
-    let took = start.elapsed();
-    assert!(st.success(), "runc run failed: {st}");
-    took
-}
-
 fn main() {
     if !common::can_run() {
         return;
     }
-    let runs: u64 = std::env::var("RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+    let runs: u64 = env_number("RUNS", 40);
     // Under /var/tmp: a disk filesystem, like a real store (not a tmpfs /tmp).
     let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
     let store = Store::open(&dir.path().join("store")).expect("open store");
@@ -171,14 +114,21 @@ fn main() {
         PathBuf::from(env!("CARGO_BIN_EXE_rbuild-sandbox-init")),
         rbuild_sandbox::detect_privileges(),
     );
-    let bundle = have_runc.then(|| runc_bundle(dir.path(), &fixture.layers[0]));
+    let bundle = have_runc.then(|| {
+        runc_bundle(
+            dir.path(),
+            "bundle",
+            &fixture.layers[0],
+            serde_json::json!([]),
+        )
+    });
     let state = dir.path().join("runc-state");
 
     // Warm up caches (page cache, dentries) for every variant.
     for n in 0..3 {
         request_to_result(&store, &builtin, &fixture.layers, 1_000_000 + n);
         if let Some(b) = &bundle {
-            runc_run(b, &state, 1_000_000 + n);
+            runc_run(b, &state, "rbuild-bench", 1_000_000 + n);
         }
     }
     let (mut ours, mut peer, mut adapter) = (Vec::new(), Vec::new(), Vec::new());
@@ -201,7 +151,7 @@ fn main() {
         }
         if let Some(b) = &bundle {
             for n in start..end {
-                peer.push(runc_run(b, &state, n));
+                peer.push(runc_run(b, &state, "rbuild-bench", n));
             }
             for n in (start..end).filter(|_| with_adapter) {
                 adapter.push(request_to_result(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use common::{can_run, explain, init_exe, runc_executor, Fixture};
+use common::{can_run, explain, failed, init_exe, ok, runc_executor, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_sandbox::{detect_privileges, NamespaceExecutor, Snapshotter};
 
@@ -63,21 +63,10 @@ fn describe(path: &Path) -> String {
 }
 
 fn upper_tree(upper: &Path) -> BTreeMap<PathBuf, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
-            let path = entry.path();
-            out.insert(
-                path.strip_prefix(root).expect("under root").to_path_buf(),
-                describe(&path),
-            );
-            if entry.file_type().expect("type").is_dir() {
-                walk(root, &path, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(upper, upper, &mut out);
-    out
+    common::tree(upper)
+        .into_iter()
+        .map(|rel| (PathBuf::from(&rel), describe(&upper.join(&rel))))
+        .collect()
 }
 
 /// Runs `script` with both snapshotters and returns both upper trees.
@@ -140,22 +129,19 @@ fn copy_snapshotter_fails_like_overlay() {
     let f = fixture();
     let exec =
         NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Copy);
-    let (res, log) = f.run_with(&exec, "echo x > /x; exit 4", "", NetworkMode::None);
-    assert!(
-        matches!(res, Err(rbuild_ports::ExecError::Exit(4))),
-        "{}",
-        explain(&res, &log)
+    failed(
+        f.run_with(&exec, "echo x > /x; exit 4", "", NetworkMode::None),
+        |e| matches!(e, rbuild_ports::ExecError::Exit(4)),
     );
     assert!(!f.work.join("copyroot").exists());
     // Isolation holds with a plain bind-mounted root too.
     let f = fixture();
-    let (res, log) = f.run_with(
+    ok(f.run_with(
         &exec,
         "test \"$(cat /proc/1/cmdline | tr '\\0' ' ')\" != '' && ! echo 1 > /proc/sys/kernel/domainname",
         "",
         NetworkMode::None,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert!(f.upper_entries().is_empty(), "{:?}", f.upper_entries());
 }
 
@@ -175,7 +161,6 @@ fn copy_snapshotter_works_under_runc() {
     let (overlay, _) = both(script);
     let f = fixture();
     exec.snapshotter = Snapshotter::Copy;
-    let (res, log) = f.run_with(&exec, script, "", NetworkMode::None);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run_with(&exec, script, "", NetworkMode::None));
     assert_eq!(upper_tree(&f.upper), overlay);
 }

@@ -10,13 +10,34 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{can_run, explain, init_exe, runc_executor, Collect, Fixture};
+use common::{
+    can_run, explain, fixture, init_exe, ok, runc_executor, setup_error, tree, wait_for, Fixture,
+    Run,
+};
 use rbuild_graph::{ExecOp, SecurityMode};
 use rbuild_ports::{ExecError, Executor, MountSource, ResolvedMount, SecretFile};
 use rbuild_sandbox::{detect_privileges, NamespaceExecutor, Snapshotter};
 
 fn builtin() -> NamespaceExecutor {
     NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Overlay)
+}
+
+fn copy_snapshotter() -> NamespaceExecutor {
+    NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Copy)
+}
+
+/// Runs `body` on the built-in executor, when the sandbox can run here.
+fn on_builtin(body: fn(&dyn Executor)) {
+    if can_run() {
+        body(&builtin());
+    }
+}
+
+/// Runs `body` on runc, when the sandbox can run here and runc is installed.
+fn on_runc(body: fn(&dyn Executor)) {
+    if let Some(exec) = runc_executor() {
+        body(&exec);
+    }
 }
 
 fn sh(script: &str, user: &str, security: SecurityMode) -> ExecOp {
@@ -27,12 +48,7 @@ fn sh(script: &str, user: &str, security: SecurityMode) -> ExecOp {
     }
 }
 
-fn run(
-    f: &Fixture,
-    exec: &dyn Executor,
-    script: &str,
-    mounts: &[ResolvedMount],
-) -> (Result<(), ExecError>, Collect) {
+fn run(f: &Fixture, exec: &dyn Executor, script: &str, mounts: &[ResolvedMount]) -> Run {
     f.run_mounted(exec, &sh(script, "", SecurityMode::Sandbox), mounts)
 }
 
@@ -64,28 +80,6 @@ fn two_layers(f: &Fixture) -> Vec<PathBuf> {
     vec![bottom, top]
 }
 
-/// Every entry under `dir`, relative, sorted.
-fn tree(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-            let path = entry.path();
-            out.push(
-                path.strip_prefix(root)
-                    .expect("under")
-                    .display()
-                    .to_string(),
-            );
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(root, &path, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 fn layers_ro_and_rw(exec: &dyn Executor) {
     let f = Fixture::new();
     let layers = two_layers(&f);
@@ -105,43 +99,31 @@ fn layers_ro_and_rw(exec: &dyn Executor) {
          { touch /src/x 2>&1 | grep -q 'Read-only file system' || exit 4; }; echo new > /w/new && rm /w/a.txt && ls /w; \
          cat /one/gone; ls -A /zero | wc -l; touch /zero/x 2>/dev/null && exit 5; \
          echo z > /zerow/z && cat /zerow/z";
-    let (res, log) = run(&f, exec, script, &mounts);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(run(&f, exec, script, &mounts));
     assert_eq!(log.stdout(), "A\nB\nb.txt\nnew\ngone\n0\nz\n");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
     let after: Vec<Vec<String>> = layers.iter().map(|l| tree(l)).collect();
     assert_eq!(before, after, "the mounted layers must never change");
     // The next run sees none of the writable view's writes.
-    let (res, log) = run(&f, exec, "ls /w", &mounts[1..2]);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(run(&f, exec, "ls /w", &mounts[1..2]));
     assert_eq!(log.stdout(), "a.txt\nb.txt\n");
 }
 
 #[test]
 fn layers_read_only_and_writable() {
-    if !can_run() {
-        return;
-    }
-    layers_ro_and_rw(&builtin());
+    on_builtin(layers_ro_and_rw);
 }
 
 #[test]
 fn layers_read_only_and_writable_with_copy_snapshotter() {
-    if !can_run() {
-        return;
+    if can_run() {
+        layers_ro_and_rw(&copy_snapshotter());
     }
-    layers_ro_and_rw(
-        &NamespaceExecutor::new(init_exe(), detect_privileges())
-            .with_snapshotter(Snapshotter::Copy),
-    );
 }
 
 #[test]
 fn runc_layers_read_only_and_writable() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    layers_ro_and_rw(&exec);
+    on_runc(layers_ro_and_rw);
 }
 
 fn nested(exec: &dyn Executor) {
@@ -163,8 +145,7 @@ fn nested(exec: &dyn Executor) {
     ];
     let script = "cat /n/data/a.txt; echo t > /n/data/t/f && cat /n/data/t/f; \
          echo c > /n/c/f; touch /n/x 2>/dev/null && exit 3; exit 0";
-    let (res, log) = run(&f, exec, script, &mounts);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(run(&f, exec, script, &mounts));
     assert_eq!(log.stdout(), "A\nt\n");
     assert_eq!(
         std::fs::read_to_string(cache.path().join("f")).expect("f"),
@@ -175,18 +156,12 @@ fn nested(exec: &dyn Executor) {
 
 #[test]
 fn nested_mounts_parents_first() {
-    if !can_run() {
-        return;
-    }
-    nested(&builtin());
+    on_builtin(nested);
 }
 
 #[test]
 fn runc_nested_mounts_parents_first() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    nested(&exec);
+    on_runc(nested);
 }
 
 const SECRET: &[u8] = b"s3cr3t-value-7781";
@@ -208,37 +183,29 @@ fn secret(exec: &dyn Executor) {
         "alice",
         SecurityMode::Sandbox,
     );
-    let (res, log) = f.run_mounted(exec, &op, &mounts);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_mounted(exec, &op, &mounts));
     assert_eq!(
         log.stdout(),
         format!("{}\n400 1000 1000\n", String::from_utf8_lossy(SECRET))
     );
     // Root cannot write it either: the bind is read-only.
-    let (res, log) = run(
+    ok(run(
         &f,
         exec,
         "( echo x > /run/secrets/token ) 2>&1 | grep -q 'Read-only file system' || exit 3",
         &mounts,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
 #[test]
 fn secret_file_mode_owner_and_no_trace() {
-    if !can_run() {
-        return;
-    }
-    secret(&builtin());
+    on_builtin(secret);
 }
 
 #[test]
 fn runc_secret_file_mode_owner_and_no_trace() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    secret(&exec);
+    on_runc(secret);
 }
 
 /// Whether any regular file under `dir` (not following symlinks) contains `needle`.
@@ -286,10 +253,7 @@ fn secret_invisible_on_the_host(exec: &dyn Executor) {
                 &mounts,
             )
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !started.exists() && Instant::now() < deadline && !run.is_finished() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for(20, || started.exists() || run.is_finished());
         assert!(started.exists(), "the command did not start");
         // While the secret is mounted: nothing the host can see holds it.
         let pid = std::process::id();
@@ -306,26 +270,19 @@ fn secret_invisible_on_the_host(exec: &dyn Executor) {
         for root in &roots {
             assert_eq!(any_file_contains(root, SECRET), None, "under {root:?}");
         }
-        let (res, log) = run.join().expect("run");
-        assert!(res.is_ok(), "{}", explain(&res, &log));
+        ok(run.join().expect("run"));
     });
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
 #[test]
 fn secret_is_invisible_on_the_host_during_the_run() {
-    if !can_run() {
-        return;
-    }
-    secret_invisible_on_the_host(&builtin());
+    on_builtin(secret_invisible_on_the_host);
 }
 
 #[test]
 fn runc_secret_is_invisible_on_the_host_during_the_run() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    secret_invisible_on_the_host(&exec);
+    on_runc(secret_invisible_on_the_host);
 }
 
 fn tmpfs(exec: &dyn Executor) {
@@ -353,26 +310,19 @@ fn tmpfs(exec: &dyn Executor) {
         "stat -c %a /bin/sub; ls -A /t | wc -l; stat -c %a /t; echo hi > /t/f && cat /t/f; \
          grep ' /small ' /proc/mounts | grep -o 'size=[0-9a-z]*'; \
          grep ' /t ' /proc/mounts | grep -o nosuid; touch /rot/x 2>/dev/null && exit 3; exit 0";
-    let (res, log) = run(&f, exec, script, &mounts);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(run(&f, exec, script, &mounts));
     assert_eq!(log.stdout(), "750\n0\n1777\nhi\nsize=1024k\nnosuid\n");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
 #[test]
 fn tmpfs_is_empty_writable_and_not_in_the_layer() {
-    if !can_run() {
-        return;
-    }
-    tmpfs(&builtin());
+    on_builtin(tmpfs);
 }
 
 #[test]
 fn runc_tmpfs_is_empty_writable_and_not_in_the_layer() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    tmpfs(&exec);
+    on_runc(tmpfs);
 }
 
 fn cache_dir(exec: &dyn Executor) {
@@ -385,8 +335,7 @@ fn cache_dir(exec: &dyn Executor) {
     ];
     let script = "cat /root/.cache/pre; echo new > /root/.cache/new; \
          cat /ro-cache/new; touch /ro-cache/x 2>/dev/null && exit 3; exit 0";
-    let (res, log) = run(&f, exec, script, &mounts);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(run(&f, exec, script, &mounts));
     assert_eq!(log.stdout(), "pre\nnew\n");
     assert_eq!(
         std::fs::read_to_string(cache.path().join("new")).expect("new"),
@@ -398,18 +347,12 @@ fn cache_dir(exec: &dyn Executor) {
 
 #[test]
 fn cache_dir_keeps_writes_on_the_host() {
-    if !can_run() {
-        return;
-    }
-    cache_dir(&builtin());
+    on_builtin(cache_dir);
 }
 
 #[test]
 fn runc_cache_dir_keeps_writes_on_the_host() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    cache_dir(&exec);
+    on_runc(cache_dir);
 }
 
 /// A host Unix stream listener that echoes what it reads, and returns it.
@@ -445,13 +388,12 @@ fn socket(exec: &dyn Executor) {
     // busybox logger writes to /dev/log through libc's syslog(), which falls back to a
     // stream connection when the socket is one.
     let mounts = [mnt("/dev/log", false, MountSource::Socket(sock.clone()))];
-    let (res, log) = run(
+    ok(run(
         &f,
         exec,
         "test -S /dev/log && logger -t rbuild hello-from-the-sandbox",
         &mounts,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     let got = server.join().expect("server");
     assert!(
         String::from_utf8_lossy(&got).contains("hello-from-the-sandbox"),
@@ -463,26 +405,19 @@ fn socket(exec: &dyn Executor) {
 
 #[test]
 fn socket_reaches_a_host_listener() {
-    if !can_run() {
-        return;
-    }
-    socket(&builtin());
+    on_builtin(socket);
 }
 
 #[test]
 fn runc_socket_reaches_a_host_listener() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    socket(&exec);
+    on_runc(socket);
 }
 
 #[test]
 fn mount_points_the_setup_created_are_not_in_the_layer() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     let cache = tempfile::tempdir().expect("tempdir");
     let mounts = [
         mnt("/deep/er/dir", false, MountSource::Dir(cache.path().into())),
@@ -509,13 +444,12 @@ fn mount_points_the_setup_created_are_not_in_the_layer() {
         ),
     ];
     // The command's own change under /etc stays; the mount points go.
-    let (res, log) = run(
+    let log = ok(run(
         &f,
         &builtin(),
         "cat /etc/app.conf /etc/conf.d/data/b.txt; echo real > /etc/real",
         &mounts,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(log.stdout(), "k=v\nB\n");
     assert_eq!(f.upper_entries(), vec!["etc", "etc/real"]);
     let etc = std::fs::metadata(f.upper.join("etc")).expect("etc");
@@ -524,10 +458,9 @@ fn mount_points_the_setup_created_are_not_in_the_layer() {
 
 #[test]
 fn a_failed_mount_names_its_target() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     let mounts = [mnt(
         "/needs/src",
         true,
@@ -557,11 +490,8 @@ fn a_failed_mount_names_its_target() {
             path: "/no/such/path".into(),
         },
     )];
-    let (res, log) = run(&f, &builtin(), "true", &mounts);
-    match res {
-        Err(ExecError::Setup(e)) => assert!(e.to_string().contains("/secret/x"), "{e}"),
-        other => panic!("{}", explain(&other, &log)),
-    }
+    let e = setup_error(run(&f, &builtin(), "true", &mounts));
+    assert!(e.contains("/secret/x"), "{e}");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
@@ -571,14 +501,12 @@ fn insecure(exec: &dyn Executor) {
     let script = "mkdir -p /mnt; mount -t tmpfs none /mnt 2>/dev/null && echo mounted; \
          echo 1 > /proc/sys/net/ipv4/ip_forward 2>/dev/null && cat /proc/sys/net/ipv4/ip_forward; \
          grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; exit 0";
-    let (res, log) = f.run_mounted(exec, &sh(script, "", SecurityMode::Sandbox), &[]);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_mounted(exec, &sh(script, "", SecurityMode::Sandbox), &[]));
     assert_eq!(
         log.stdout(),
         "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n"
     );
-    let (res, log) = f.run_mounted(exec, &sh(script, "", SecurityMode::Insecure), &[]);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_mounted(exec, &sh(script, "", SecurityMode::Insecure), &[]));
     let out = log.stdout();
     assert!(out.starts_with("mounted\n1\n"), "{out}");
     assert!(out.contains("Seccomp:\t0\n"), "{out}");
@@ -600,18 +528,12 @@ fn insecure(exec: &dyn Executor) {
 
 #[test]
 fn insecure_allows_what_the_sandbox_forbids() {
-    if !can_run() {
-        return;
-    }
-    insecure(&builtin());
+    on_builtin(insecure);
 }
 
 #[test]
 fn runc_insecure_allows_what_the_sandbox_forbids() {
-    let Some(exec) = runc_executor() else {
-        return;
-    };
-    insecure(&exec);
+    on_runc(insecure);
 }
 
 #[test]
@@ -619,8 +541,7 @@ fn copy_snapshotter_core_cases() {
     if !can_run() {
         return;
     }
-    let exec =
-        NamespaceExecutor::new(init_exe(), detect_privileges()).with_snapshotter(Snapshotter::Copy);
+    let exec = copy_snapshotter();
     nested(&exec);
     secret(&exec);
     tmpfs(&exec);

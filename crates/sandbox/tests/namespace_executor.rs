@@ -2,36 +2,34 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{can_run, explain, init_exe, sh, Fixture};
+use common::{
+    can_run, explain, failed, fixture, init_exe, ok, pong_server, setup_error, sh, wait_for,
+    Fixture,
+};
 use rbuild_graph::{ExecOp, NetworkMode};
 use rbuild_ports::ExecError;
 use rbuild_test_support::fakes::exec_op;
 
 #[test]
 fn echo_reaches_the_log_sink() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("echo hello; echo oops >&2");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    let log = ok(f.run("echo hello; echo oops >&2"));
     assert_eq!(log.stdout(), "hello\n");
     assert_eq!(log.stderr(), "oops\n");
 }
 
 #[test]
 fn only_real_changes_land_in_upper() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("echo data > /out.txt; cat /etc/hosts /etc/resolv.conf >/dev/null; ls /dev /proc/self /sys >/dev/null");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    ok(f.run("echo data > /out.txt; cat /etc/hosts /etc/resolv.conf >/dev/null; ls /dev /proc/self /sys >/dev/null"));
     assert_eq!(f.upper_entries(), vec!["out.txt".to_string()]);
     assert_eq!(
         std::fs::read_to_string(f.upper.join("out.txt")).expect("read"),
@@ -41,12 +39,10 @@ fn only_real_changes_land_in_upper() {
 
 #[test]
 fn rm_of_a_lower_file_is_a_whiteout() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("rm /bin/cat");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    ok(f.run("rm /bin/cat"));
     let meta = std::fs::symlink_metadata(f.upper.join("bin/cat")).expect("whiteout");
     assert!(meta.file_type().is_char_device());
     assert_eq!(meta.rdev(), 0);
@@ -69,18 +65,15 @@ fn host_files_outside_the_rootfs_are_invisible() {
         m = marker.display(),
         u = f.upper.display()
     );
-    let (res, log) = f.run(&script);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run(&script));
 }
 
 #[test]
 fn pid_1_is_the_sandbox_init() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    let log = ok(f.run("tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$"));
     let out = log.stdout();
     let mut lines = out.lines();
     let cmdline = lines.next().unwrap_or("");
@@ -91,8 +84,7 @@ fn pid_1_is_the_sandbox_init() {
     // The command is pid 2: the first process pid 1 forked.
     assert_eq!(lines.next(), Some("2"));
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let (res, log) = f.run("hostname");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("hostname"));
     assert_eq!(log.stdout().trim(), rbuild_sandbox::spec::HOSTNAME);
     assert_ne!(hostname.trim(), rbuild_sandbox::spec::HOSTNAME);
 }
@@ -102,16 +94,8 @@ fn network_none_cannot_reach_the_host_loopback() {
     if !can_run() {
         return;
     }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let server = std::thread::spawn(move || {
-        // Answer the one connection the host-network control makes.
-        if let Some(Ok(mut s)) = listener.incoming().next() {
-            let mut buf = [0u8; 16];
-            let _ = s.read(&mut buf);
-            let _ = std::io::Write::write_all(&mut s, b"pong\n");
-        }
-    });
+    // Answers the one connection the host-network control makes.
+    let (port, server) = pong_server("127.0.0.1:0");
     let f = Fixture::new();
     let script = format!("echo ping | nc -w 2 127.0.0.1 {port}");
     for network in [NetworkMode::None, NetworkMode::Default] {
@@ -124,13 +108,11 @@ fn network_none_cannot_reach_the_host_loopback() {
         assert!(!log.stdout().contains("pong"));
     }
     // Positive control: the host network reaches it.
-    let (res, log) = f.run_as(&script, "", NetworkMode::Host);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_as(&script, "", NetworkMode::Host));
     assert_eq!(log.stdout(), "pong\n");
     server.join().expect("server");
     // Loopback inside the sandbox works.
-    let (res, log) = f.run("ip link show lo | grep -q UP");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run("ip link show lo | grep -q UP"));
 }
 
 fn process_with_arg_exists(arg: &str) -> bool {
@@ -146,50 +128,38 @@ fn process_with_arg_exists(arg: &str) -> bool {
 
 #[test]
 fn background_processes_do_not_outlive_the_run() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     let started = Instant::now();
-    let (res, log) = f.run("sleep 4711 & sleep 4711 </dev/null >/dev/null 2>&1 & echo started");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("sleep 4711 & sleep 4711 </dev/null >/dev/null 2>&1 & echo started"));
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(log.stdout(), "started\n");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while process_with_arg_exists("4711") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert!(
-        !process_with_arg_exists("4711"),
+        wait_for(5, || !process_with_arg_exists("4711")),
         "sleep 4711 survived the run"
     );
 }
 
 #[test]
 fn proc_sys_is_read_only_and_kcore_masked() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("echo 1 > /proc/sys/kernel/domainname && exit 0; exit 7");
-    assert!(
-        matches!(res, Err(ExecError::Exit(7))),
-        "{}",
-        explain(&res, &log)
+    };
+    failed(
+        f.run("echo 1 > /proc/sys/kernel/domainname && exit 0; exit 7"),
+        |e| matches!(e, ExecError::Exit(7)),
     );
-    let (res, log) = f.run("test -s /proc/kcore && exit 8; cat /proc/keys | wc -c");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("test -s /proc/kcore && exit 8; cat /proc/keys | wc -c"));
     assert_eq!(log.stdout().trim(), "0");
 }
 
 #[test]
 fn capabilities_are_dockers_default_set() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    let log = ok(f.run("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status"));
     let out = log.stdout();
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
@@ -197,75 +167,50 @@ fn capabilities_are_dockers_default_set() {
     // No signal is ignored or blocked (the init's Rust runtime ignores SIGPIPE). Asked
     // without a shell in between: busybox sh ignores SIGQUIT in its children.
     let op = exec_op(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
-    let (res, log) = f.run_op(&op);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_op(&op));
     assert_eq!(
         log.stdout(),
         "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
     );
     // A non-root user keeps no capabilities.
-    let (res, log) = f.run_as("grep CapEff /proc/self/status", "alice", NetworkMode::None);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_as("grep CapEff /proc/self/status", "alice", NetworkMode::None));
     assert!(log.stdout().contains("CapEff:\t0000000000000000"));
 }
 
 #[test]
 fn exit_codes_and_signals_are_reported() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("exit 3");
-    assert!(
-        matches!(res, Err(ExecError::Exit(3))),
-        "{}",
-        explain(&res, &log)
-    );
-    let (res, log) = f.run("kill -9 $$");
-    assert!(
-        matches!(res, Err(ExecError::Signal(9))),
-        "{}",
-        explain(&res, &log)
-    );
+    };
+    failed(f.run("exit 3"), |e| matches!(e, ExecError::Exit(3)));
+    failed(f.run("kill -9 $$"), |e| matches!(e, ExecError::Signal(9)));
     let op = exec_op(&["no-such-program"]);
-    let (res, log) = f.run_op(&op);
-    match res {
-        Err(ExecError::Setup(e)) => assert!(e.to_string().contains("no-such-program"), "{e}"),
-        other => panic!("{}", explain(&other, &log)),
-    }
+    let e = setup_error(f.run_op(&op));
+    assert!(e.contains("no-such-program"), "{e}");
 }
 
 #[test]
 fn user_by_name_and_by_uid() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     for user in ["alice", "1000"] {
         let (res, log) = f.run_as("id -u; id -g; id -G; echo $HOME", user, NetworkMode::None);
         assert!(res.is_ok(), "{user}: {}", explain(&res, &log));
         assert_eq!(log.stdout(), "1000\n1000\n1000 10\n/home/alice\n", "{user}");
     }
-    let (res, log) = f.run_as("id -u; id -g", "4242:4343", NetworkMode::None);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_as("id -u; id -g", "4242:4343", NetworkMode::None));
     assert_eq!(log.stdout(), "4242\n4343\n");
-    let (res, log) = f.run_as("true", "nobody", NetworkMode::None);
-    match res {
-        Err(ExecError::Setup(e)) => {
-            assert!(e.to_string().contains("unable to find user nobody"), "{e}")
-        }
-        other => panic!("{}", explain(&other, &log)),
-    }
+    let e = setup_error(f.run_as("true", "nobody", NetworkMode::None));
+    assert!(e.contains("unable to find user nobody"), "{e}");
 }
 
 #[test]
 fn layer_holds_exactly_the_expected_entries() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    ok(f.run("rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h"));
     assert_eq!(
         f.upper_entries(),
         vec!["a", "a/b", "a/f", "a/h", "etc", "etc/x"]
@@ -280,17 +225,15 @@ fn layer_holds_exactly_the_expected_entries() {
 
 #[test]
 fn missing_cwd_is_created_and_path_defaults() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     let op = ExecOp {
         env: vec!["FOO=bar".into()],
         cwd: "/work/dir".into(),
         ..exec_op(&["sh", "-c", "pwd; echo $PATH"])
     };
-    let (res, log) = f.run_op(&op);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_op(&op));
     assert_eq!(
         log.stdout(),
         "/work/dir\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
@@ -300,27 +243,22 @@ fn missing_cwd_is_created_and_path_defaults() {
 
 #[test]
 fn empty_layer_list_is_an_empty_root() {
-    if !can_run() {
+    let Some(mut f) = fixture() else {
         return;
-    }
-    let mut f = Fixture::new();
+    };
     // Put busybox in no layer: the command cannot exist.
     f.layers.clear();
-    let (res, log) = f.run("true");
-    match res {
-        Err(ExecError::Setup(e)) => assert!(e.to_string().contains("/bin/sh"), "{e}"),
-        other => panic!("{}", explain(&other, &log)),
-    }
+    let e = setup_error(f.run("true"));
+    assert!(e.contains("/bin/sh"), "{e}");
     // Setup left nothing behind in the layer.
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
 #[test]
 fn many_layers_fit_the_mount_options() {
-    if !can_run() {
+    let Some(mut f) = fixture() else {
         return;
-    }
-    let mut f = Fixture::new();
+    };
     for i in 0..120 {
         let dir: PathBuf = f
             .dir
@@ -330,8 +268,7 @@ fn many_layers_fit_the_mount_options() {
         std::fs::write(dir.join("files").join(format!("f{i}")), "x").expect("write");
         f.layers.push(dir);
     }
-    let (res, log) = f.run("ls /files | wc -l");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("ls /files | wc -l"));
     assert_eq!(log.stdout().trim(), "120");
 }
 
@@ -353,22 +290,14 @@ fn nothing_outlives_a_killed_rbuild() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn helper");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !process_with_arg_exists("4713") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert!(
-        process_with_arg_exists("4713"),
+        wait_for(30, || process_with_arg_exists("4713")),
         "the helper's RUN never started"
     );
     helper.kill().expect("kill helper");
     helper.wait().expect("reap helper");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while process_with_arg_exists("4713") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert!(
-        !process_with_arg_exists("4713"),
+        wait_for(5, || !process_with_arg_exists("4713")),
         "sleep 4713 outlived its killed parent"
     );
     // The next run sweeps the scratch dir the killed helper left behind.
@@ -385,8 +314,7 @@ fn nothing_outlives_a_killed_rbuild() {
     };
     // (Not asserted to exist first: a parallel test's run may already have swept it.)
     let f = Fixture::new();
-    let (res, log) = f.run("true");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run("true"));
     assert!(
         !leftover(helper.id()),
         "the stale scratch dir was not swept"
@@ -395,22 +323,19 @@ fn nothing_outlives_a_killed_rbuild() {
 
 #[test]
 fn rootfs_without_etc_gets_no_etc_in_the_layer() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     std::fs::remove_dir_all(f.layers[0].join("etc")).expect("rm etc");
-    let (res, log) = f.run("cat /etc/hosts | grep -q localhost");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run("cat /etc/hosts | grep -q localhost"));
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
 #[test]
 fn symlinked_mount_points_stay_inside_the_rootfs() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     let host_dir = tempfile::tempdir().expect("tempdir");
     let escape = host_dir.path().join("escaped-hosts");
     // An image whose /etc/hosts points at a host path (absolute and via ..).
@@ -419,8 +344,7 @@ fn symlinked_mount_points_stay_inside_the_rootfs() {
         f.layers[0].join("etc/hosts"),
     )
     .expect("symlink");
-    let (res, log) = f.run("grep -q localhost /etc/hosts");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run("grep -q localhost /etc/hosts"));
     assert!(
         !escape.exists(),
         "the setup wrote through the image's symlink to the host"
@@ -430,20 +354,17 @@ fn symlinked_mount_points_stay_inside_the_rootfs() {
 
 #[test]
 fn seccomp_refuses_user_namespaces() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
+    };
     // `unshare -U` needs no capability without seccomp; the filter must refuse it.
-    let (res, log) = f.run_as(
+    let log = ok(f.run_as(
         "unshare -U true && exit 20; exit 0",
         "alice",
         NetworkMode::None,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert!(log.stderr().contains("unshare"), "{}", log.stderr());
-    let (res, log) = f.run("grep -E '^Seccomp:' /proc/self/status");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("grep -E '^Seccomp:' /proc/self/status"));
     assert_eq!(log.stdout(), "Seccomp:\t2\n");
 }
 
@@ -474,33 +395,21 @@ fn default_network_reaches_out_through_slirp4netns() {
         return;
     }
     let ip = ip.unwrap_or_default();
-    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let server = std::thread::spawn(move || {
-        if let Some(Ok(mut s)) = listener.incoming().next() {
-            let mut buf = [0u8; 16];
-            let _ = s.read(&mut buf);
-            let _ = std::io::Write::write_all(&mut s, b"pong\n");
-        }
-    });
+    let (port, server) = pong_server("0.0.0.0:0");
     let f = Fixture::new();
     let script = format!("echo ping | nc -w 5 {ip} {port}");
     // Isolated: no route out.
-    let (res, log) = f.run_as(&script, "", NetworkMode::None);
-    assert!(
-        matches!(res, Err(ExecError::Exit(_))),
-        "{}",
-        explain(&res, &log)
-    );
+    failed(f.run_as(&script, "", NetworkMode::None), |e| {
+        matches!(e, ExecError::Exit(_))
+    });
     // Default: out through slirp4netns, with its DNS forwarder in resolv.conf.
-    let (res, log) = f.run_as(
+    let log = ok(f.run_as(
         &format!(
             "{script}; grep nameserver /etc/resolv.conf; ip -4 -o addr show tap0 | grep -c inet"
         ),
         "",
         NetworkMode::Default,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(log.stdout(), "pong\nnameserver 10.0.2.3\n1\n");
     server.join().expect("server");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
@@ -520,34 +429,29 @@ fn kernel_has_volatile_overlay() -> bool {
 
 #[test]
 fn root_overlay_is_volatile_and_its_work_dir_reusable() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run("grep '^overlay / ' /proc/self/mounts; echo 1 > /first");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    };
+    let log = ok(f.run("grep '^overlay / ' /proc/self/mounts; echo 1 > /first"));
     if kernel_has_volatile_overlay() {
         assert!(log.stdout().contains("volatile"), "{}", log.stdout());
     }
     // A volatile mount leaves work/incompat/volatile behind, which makes overlayfs refuse
     // the same work dir; the setup removes it, so a second run over the same dirs works.
-    let (res, log) = f.run("cat /first; echo 2 > /second");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("cat /first; echo 2 > /second"));
     assert_eq!(log.stdout(), "1\n");
     assert_eq!(f.upper_entries(), vec!["first", "second"]);
 }
 
 #[test]
 fn dev_has_docker_s_nodes_with_their_modes_and_owners() {
-    if !can_run() {
+    let Some(f) = fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let (res, log) = f.run(
+    };
+    let log = ok(f.run(
         "cd /dev && for n in null zero full random urandom tty; do stat -c '%n %A %u %g %t %T' $n; done; \
          for l in fd stdin stdout stderr ptmx; do readlink $l; done",
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(
         log.stdout(),
         "null crw-rw-rw- 0 0 1 3\n\

@@ -5,7 +5,7 @@ mod common;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Instant;
 
-use common::{explain, init_exe, runc_executor, Fixture};
+use common::{explain, failed, init_exe, ok, runc_executor, setup_error, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_ports::ExecError;
 use rbuild_sandbox::{detect_privileges, NamespaceExecutor};
@@ -16,13 +16,12 @@ fn runc_runs_and_streams_output() {
         return;
     };
     let f = Fixture::new();
-    let (res, log) = f.run_with(
+    let log = ok(f.run_with(
         &exec,
         "echo hello; echo oops >&2; hostname",
         "",
         NetworkMode::None,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(
         log.stdout(),
         format!("hello\n{}\n", rbuild_sandbox::spec::HOSTNAME)
@@ -36,13 +35,12 @@ fn runc_layer_holds_exactly_the_expected_entries() {
         return;
     };
     let f = Fixture::new();
-    let (res, log) = f.run_with(
+    ok(f.run_with(
         &exec,
         "rm /etc/x && mkdir -p /a/b && echo 1 > /a/f && ln /a/f /a/h",
         "",
         NetworkMode::None,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(
         f.upper_entries(),
         vec!["a", "a/b", "a/f", "a/h", "etc", "etc/x"]
@@ -59,30 +57,20 @@ fn runc_exit_codes_users_and_isolation() {
         return;
     };
     let f = Fixture::new();
-    let (res, log) = f.run_with(&exec, "exit 3", "", NetworkMode::None);
-    assert!(
-        matches!(res, Err(ExecError::Exit(3))),
-        "{}",
-        explain(&res, &log)
-    );
-    let (res, log) = f.run_with(
+    failed(f.run_with(&exec, "exit 3", "", NetworkMode::None), |e| {
+        matches!(e, ExecError::Exit(3))
+    });
+    let log = ok(f.run_with(
         &exec,
         "id -u; id -G; grep CapEff /proc/self/status",
         "alice",
         NetworkMode::None,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(log.stdout(), "1000\n1000 10\nCapEff:\t0000000000000000\n");
-    let (res, log) = f.run_with(&exec, "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo 1 > /proc/sys/kernel/domainname && exit 9; exit 0", "", NetworkMode::None);
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run_with(&exec, "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo 1 > /proc/sys/kernel/domainname && exit 9; exit 0", "", NetworkMode::None));
     assert_eq!(log.stdout(), "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n");
-    let (res, log) = f.run_with(&exec, "true", "nobody", NetworkMode::None);
-    match res {
-        Err(ExecError::Setup(e)) => {
-            assert!(e.to_string().contains("unable to find user nobody"), "{e}")
-        }
-        other => panic!("{}", explain(&other, &log)),
-    }
+    let e = setup_error(f.run_with(&exec, "true", "nobody", NetworkMode::None));
+    assert!(e.contains("unable to find user nobody"), "{e}");
     assert_eq!(f.upper_entries(), Vec::<String>::new());
 }
 
@@ -117,13 +105,12 @@ fn runc_applies_the_same_seccomp_filter() {
         return;
     };
     let f = Fixture::new();
-    let (res, log) = f.run_with(
+    let log = ok(f.run_with(
         &exec,
         "grep -E '^Seccomp:' /proc/self/status; unshare -U true && exit 20; exit 0",
         "alice",
         NetworkMode::None,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     assert_eq!(log.stdout(), "Seccomp:\t2\n");
 }
 
@@ -141,10 +128,7 @@ fn runc_cancel_kills_the_container() {
         let cancel = cancel.clone();
         let marker = marker.clone();
         std::thread::spawn(move || {
-            let start = Instant::now();
-            while !common::sleeper_running(&marker) && start.elapsed().as_secs() < 20 {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
+            common::wait_for(20, || common::sleeper_running(&marker));
             cancel.cancel();
         })
     };
@@ -162,12 +146,8 @@ fn runc_cancel_kills_the_container() {
         start.elapsed()
     );
     // Nothing of the container outlives the run.
-    let gone = Instant::now();
-    while common::sleeper_running(&marker) && gone.elapsed().as_secs() < 5 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     assert!(
-        !common::sleeper_running(&marker),
+        common::wait_for(5, || !common::sleeper_running(&marker)),
         "the container's processes outlived the cancelled run"
     );
 }

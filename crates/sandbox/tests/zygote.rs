@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{can_run, explain, Fixture};
+use common::{can_run, ok, wait_for, Fixture};
 
 /// Pids of the processes whose parent is `parent` and whose command line has `arg`.
 fn children_with_arg(parent: u32, arg: &str) -> Vec<u32> {
@@ -31,6 +31,11 @@ fn children_with_arg(parent: u32, arg: &str) -> Vec<u32> {
 /// The tests kill this process's one zygote or an init: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// This test's turn (see [`SERIAL`]).
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn zygotes() -> Vec<u32> {
     children_with_arg(std::process::id(), "zygote")
 }
@@ -43,12 +48,8 @@ fn kill(pid: u32) {
     .expect("kill");
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    assert!(wait_for(20, done), "timed out waiting until {what}");
 }
 
 #[test]
@@ -56,10 +57,9 @@ fn a_killed_zygote_is_replaced() {
     if !can_run() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let f = Fixture::new();
-    let (res, log) = f.run("true");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ok(f.run("true"));
     let first = zygotes();
     assert_eq!(first.len(), 1, "one zygote for the init program: {first:?}");
     kill(first[0]);
@@ -69,8 +69,7 @@ fn a_killed_zygote_is_replaced() {
             .map_or(true, |s| s.contains(") Z "))
     });
     let f = Fixture::new();
-    let (res, log) = f.run("echo again");
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    let log = ok(f.run("echo again"));
     assert_eq!(log.stdout(), "again\n");
     let second = zygotes();
     assert_eq!(second.len(), 1, "{second:?}");
@@ -82,7 +81,7 @@ fn an_init_killed_from_outside_says_how_it_ended() {
     if !can_run() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let f = Fixture::new();
     std::thread::scope(|s| {
         let run = s.spawn(|| f.run("sleep 4719"));
@@ -119,14 +118,13 @@ fn an_init_killed_from_outside_says_how_it_ended() {
 /// the run then lives on for `linger` seconds.
 fn namespaces_of_a_run(network: rbuild_graph::NetworkMode, linger: &str) -> String {
     let f = Fixture::new();
-    let (res, log) = f.run_as(
+    let log = ok(f.run_as(
         &format!(
             "for n in net ipc uts mnt pid; do readlink /proc/self/ns/$n; done; sleep {linger}"
         ),
         "",
         network,
-    );
-    assert!(res.is_ok(), "{}", explain(&res, &log));
+    ));
     log.stdout()
 }
 
@@ -144,7 +142,7 @@ fn every_run_gets_namespaces_of_its_own() {
     if !can_run() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     // Spares are made ahead. Runs alive at the same time must be in different namespaces
     // (namespace numbers are reused once freed, so only live ones can be compared).
     let runs: Vec<String> = std::thread::scope(|s| {
@@ -182,7 +180,7 @@ fn every_run_gets_namespaces_of_its_own() {
 /// Runs the sleepers of a fresh marker and cancels the run, before it starts or once the
 /// sleepers run; the run must fail promptly and leave nothing running.
 fn cancelled_run_leaves_nothing(marker_base: u32, cancel_before: bool) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let f = Fixture::new();
     let marker = (marker_base + std::process::id() % 100_000).to_string();
     let cancel = rbuild_ports::CancelToken::new();

@@ -107,6 +107,17 @@ pub fn assert_ran(part: &str, ran: usize, expected: usize) {
     );
 }
 
+/// The strings of a JSON array in a corpus (other elements skipped; not an array: none).
+pub fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

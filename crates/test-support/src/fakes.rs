@@ -2,7 +2,7 @@
 //! network: [`FakeExecutor`] (RUN as a tiny command language), [`FakeImages`] (every
 //! reference resolves to a one-layer image), [`NoRemote`] (a remote source without a
 //! network), [`Collect`] (a log sink that keeps the output), and [`exec_op`] / [`sh`] /
-//! [`vertex`].
+//! [`copy_op`] / [`busybox_op`] / [`context_op`] / [`vertex`].
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -11,7 +11,9 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use rbuild_cache::Store;
-use rbuild_graph::{ExecOp, ImageConfig, NetworkMode, Op, Vertex, VertexId};
+use rbuild_graph::{
+    CopyAction, ExecOp, FileAction, FileOp, ImageConfig, ImageOp, NetworkMode, Op, Vertex, VertexId,
+};
 use rbuild_ports::{
     ExecError, ExecRequest, Executor, GitCheckout, GitError, GitRef, GitResolve, GitSource,
     HttpError, HttpFetch, HttpSource, ImageSource, LogSink, LogStream, MountSource, ResolvedImage,
@@ -37,6 +39,43 @@ pub fn exec_op<S: AsRef<str>>(args: &[S]) -> ExecOp {
 /// [`exec_op`] of `/bin/sh -c script`.
 pub fn sh(script: &str) -> ExecOp {
     exec_op(&["/bin/sh", "-c", script])
+}
+
+/// A COPY of `src` from input `source` to `dest`, with no flags.
+pub fn copy_action(source: usize, src: &str, dest: &str) -> CopyAction {
+    CopyAction {
+        source,
+        src: src.into(),
+        dest: dest.into(),
+        chown: None,
+        chmod: None,
+        allow_empty_wildcard: false,
+        unpack: false,
+        exclude: vec![],
+        parents: None,
+    }
+}
+
+/// A file op of one [`copy_action`].
+pub fn copy_op(source: usize, src: &str, dest: &str) -> Op {
+    Op::File(FileOp {
+        actions: vec![FileAction::Copy(copy_action(source, src, dest))],
+    })
+}
+
+/// `FROM busybox` for the host's platform.
+pub fn busybox_op() -> Op {
+    Op::Image(ImageOp {
+        reference: ImageRef::parse("busybox").unwrap_or_else(|e| panic!("busybox: {e}")),
+        platform: Platform::host(),
+    })
+}
+
+/// The main build context.
+pub fn context_op() -> Op {
+    Op::Context {
+        name: "context".into(),
+    }
 }
 
 /// A vertex named `name` running `op` on the vertices `inputs`.

@@ -15,6 +15,7 @@
 //! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
 //!   client, and git with a fixed identity.
 //! - [`privileges`]: the test process's `Privileges`, for the APIs that take rbuild's.
+//! - [`golden`]: expected outputs kept in files, rewritten under `UPDATE_GOLDEN=1`.
 //!
 //! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
 //! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because
@@ -23,6 +24,7 @@
 pub mod corpus;
 pub mod fakes;
 pub mod git;
+pub mod golden;
 pub mod http;
 pub mod images;
 pub mod privileges;

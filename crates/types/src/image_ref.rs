@@ -4,8 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::Digest;
 
 /// The registry a reference without a registry part points to.
@@ -179,18 +177,7 @@ impl FromStr for ImageRef {
     }
 }
 
-impl Serialize for ImageRef {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ImageRef {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ImageRef::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(ImageRef);
 
 #[cfg(test)]
 mod tests {

@@ -160,8 +160,9 @@ pub fn resolve<T: Tree>(
     Ok(Resolved { path, node })
 }
 
-/// The names of `path` in order: normal components and `..` (root and `.` dropped).
-fn components(path: &Path) -> VecDeque<OsString> {
+/// The names of `path` in order: normal components and `..` (root and `.` dropped), as they
+/// are resolved one by one.
+pub fn components(path: &Path) -> VecDeque<OsString> {
     path.components()
         .filter_map(|c| match c {
             Component::Normal(n) => Some(n.to_os_string()),
@@ -251,6 +252,12 @@ mod tests {
 
     fn to(path: &str) -> PathBuf {
         res(path, Follow::Last).path
+    }
+
+    #[test]
+    fn components_keep_parent_markers() {
+        let c: Vec<_> = components(Path::new("/a/./../b")).into_iter().collect();
+        assert_eq!(c, ["a", "..", "b"]);
     }
 
     #[test]

@@ -1,29 +1,7 @@
-//! Path handling with Go's `path.Clean` semantics (Linux paths only).
+//! Path handling with Go's `path.Clean` semantics (Linux paths only; [`clean`] is
+//! `rbuild_types::path_clean`'s).
 
-/// Lexically cleans a slash-separated path like Go's `path.Clean` (`""` → `"."`).
-pub fn clean(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let body = parts.join("/");
-    match (rooted, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".to_string(),
-        (false, false) => body,
-    }
-}
+pub use rbuild_types::path_clean::clean;
 
 /// `clean(dir + "/" + p)`.
 pub fn join(dir: &str, p: &str) -> String {

@@ -8,9 +8,9 @@
 //! - a list: its length, then each element;
 //! - an enum: a field with the variant's name, then the variant's fields.
 //!
-//! Every struct is destructured whole, so a field added to the IR fails to compile here until
-//! someone decides whether it belongs in the key (renaming a field or adding a serde attribute
-//! changes nothing). Changing what an existing definition writes changes keys: raise
+//! Every struct is destructured whole (by `encode_fields!` or by hand), so a field added to the
+//! IR fails to compile here until someone decides whether it belongs in the key (renaming a
+//! field or adding a serde attribute changes nothing). Changing what an existing definition writes changes keys: raise
 //! [`super::KEY_VERSION`] and update the golden keys.
 
 use rbuild_graph::{
@@ -105,271 +105,97 @@ fn tag(h: &mut Hasher, name: &str) {
     h.field(name.as_bytes());
 }
 
-impl Encode for ExecOp {
-    fn encode(&self, h: &mut Hasher) {
-        let ExecOp {
-            args,
-            env,
-            cwd,
-            user,
-            network,
-            mounts,
-            security,
-            // BuildKit's ProxyEnv: proxy build args reach the command but never the key.
-            proxy_env: _,
-        } = self;
-        args.encode(h);
-        env.encode(h);
-        cwd.encode(h);
-        user.encode(h);
-        network.encode(h);
-        mounts.encode(h);
-        security.encode(h);
-    }
-}
-
-impl Encode for NetworkMode {
-    fn encode(&self, h: &mut Hasher) {
-        tag(
-            h,
-            match self {
-                NetworkMode::Default => "default",
-                NetworkMode::None => "none",
-                NetworkMode::Host => "host",
-            },
-        );
-    }
-}
-
-impl Encode for SecurityMode {
-    fn encode(&self, h: &mut Hasher) {
-        tag(
-            h,
-            match self {
-                SecurityMode::Sandbox => "sandbox",
-                SecurityMode::Insecure => "insecure",
-            },
-        );
-    }
-}
-
-impl Encode for Mount {
-    fn encode(&self, h: &mut Hasher) {
-        match self {
-            Mount::Bind(m) => {
-                tag(h, "bind");
-                m.encode(h);
-            }
-            Mount::Cache(m) => {
-                tag(h, "cache");
-                m.encode(h);
-            }
-            Mount::Tmpfs(m) => {
-                tag(h, "tmpfs");
-                m.encode(h);
-            }
-            Mount::Secret(m) => {
-                tag(h, "secret");
-                m.encode(h);
-            }
-            Mount::Ssh(m) => {
-                tag(h, "ssh");
-                m.encode(h);
+/// Implements [`Encode`] for a struct: its fields in the order listed. The pattern names every
+/// field (those after `skip` are left out of the key), so a field added to the IR fails to
+/// compile here until it is listed.
+macro_rules! encode_fields {
+    ($ty:ident: $($field:ident),+ $(; skip $($skip:ident),+)?) => {
+        impl Encode for $ty {
+            fn encode(&self, h: &mut Hasher) {
+                let $ty { $($field,)* $($($skip: _,)*)? } = self;
+                $($field.encode(h);)*
             }
         }
-    }
+    };
 }
 
-impl Encode for BindMount {
-    fn encode(&self, h: &mut Hasher) {
-        let BindMount {
-            target,
-            source,
-            path,
-            readwrite,
-        } = self;
-        target.encode(h);
-        source.encode(h);
-        path.encode(h);
-        readwrite.encode(h);
-    }
-}
-
-impl Encode for CacheMount {
-    fn encode(&self, h: &mut Hasher) {
-        let CacheMount {
-            target,
-            id,
-            sharing,
-            from,
-            subdir,
-            readonly,
-            mode,
-            uid,
-            gid,
-        } = self;
-        target.encode(h);
-        id.encode(h);
-        sharing.encode(h);
-        from.encode(h);
-        subdir.encode(h);
-        readonly.encode(h);
-        mode.encode(h);
-        uid.encode(h);
-        gid.encode(h);
-    }
-}
-
-impl Encode for CacheSharing {
-    fn encode(&self, h: &mut Hasher) {
-        tag(
-            h,
-            match self {
-                CacheSharing::Shared => "shared",
-                CacheSharing::Private => "private",
-                CacheSharing::Locked => "locked",
-            },
-        );
-    }
-}
-
-impl Encode for MountFrom {
-    fn encode(&self, h: &mut Hasher) {
-        let MountFrom { source, path } = self;
-        source.encode(h);
-        path.encode(h);
-    }
-}
-
-impl Encode for TmpfsMount {
-    fn encode(&self, h: &mut Hasher) {
-        let TmpfsMount { target, size } = self;
-        target.encode(h);
-        size.encode(h);
-    }
-}
-
-impl Encode for SecretMount {
-    fn encode(&self, h: &mut Hasher) {
-        let SecretMount {
-            id,
-            target,
-            env,
-            required,
-            mode,
-            uid,
-            gid,
-        } = self;
-        id.encode(h);
-        target.encode(h);
-        env.encode(h);
-        required.encode(h);
-        mode.encode(h);
-        uid.encode(h);
-        gid.encode(h);
-    }
-}
-
-impl Encode for SshMount {
-    fn encode(&self, h: &mut Hasher) {
-        let SshMount {
-            id,
-            target,
-            required,
-            mode,
-            uid,
-            gid,
-        } = self;
-        id.encode(h);
-        target.encode(h);
-        required.encode(h);
-        mode.encode(h);
-        uid.encode(h);
-        gid.encode(h);
-    }
-}
-
-impl Encode for FileOp {
-    fn encode(&self, h: &mut Hasher) {
-        let FileOp { actions } = self;
-        actions.encode(h);
-    }
-}
-
-impl Encode for FileAction {
-    fn encode(&self, h: &mut Hasher) {
-        match self {
-            FileAction::Copy(a) => {
-                tag(h, "copy");
-                a.encode(h);
-            }
-            FileAction::Mkdir(a) => {
-                tag(h, "mkdir");
-                a.encode(h);
-            }
-            FileAction::Mkfile(a) => {
-                tag(h, "mkfile");
-                a.encode(h);
+/// Implements [`Encode`] for an enum: the variant's name ([`tag`]), then its one field if it
+/// has one.
+macro_rules! encode_variants {
+    ($ty:ident { $($variant:ident $(($inner:ident))? => $name:literal),* $(,)? }) => {
+        impl Encode for $ty {
+            fn encode(&self, h: &mut Hasher) {
+                match self {
+                    $($ty::$variant $(($inner))? => {
+                        tag(h, $name);
+                        $($inner.encode(h);)?
+                    })*
+                }
             }
         }
-    }
+    };
 }
 
-impl Encode for CopyAction {
-    fn encode(&self, h: &mut Hasher) {
-        let CopyAction {
-            source,
-            src,
-            dest,
-            chown,
-            chmod,
-            allow_empty_wildcard,
-            unpack,
-            exclude,
-            parents,
-        } = self;
-        source.encode(h);
-        src.encode(h);
-        dest.encode(h);
-        chown.encode(h);
-        chmod.encode(h);
-        allow_empty_wildcard.encode(h);
-        unpack.encode(h);
-        exclude.encode(h);
-        parents.encode(h);
-    }
-}
+// BuildKit's ProxyEnv: proxy build args reach the command but never the key.
+encode_fields!(ExecOp: args, env, cwd, user, network, mounts, security; skip proxy_env);
 
-impl Encode for FileMode {
-    fn encode(&self, h: &mut Hasher) {
-        match self {
-            FileMode::Octal(m) => {
-                tag(h, "octal");
-                m.encode(h);
-            }
-            FileMode::Symbolic(s) => {
-                tag(h, "symbolic");
-                s.encode(h);
-            }
-        }
-    }
-}
+encode_variants!(NetworkMode {
+    Default => "default",
+    None => "none",
+    Host => "host",
+});
 
-impl Encode for MkdirAction {
-    fn encode(&self, h: &mut Hasher) {
-        let MkdirAction {
-            path,
-            mode,
-            parents,
-            chown,
-        } = self;
-        path.encode(h);
-        mode.encode(h);
-        parents.encode(h);
-        chown.encode(h);
-    }
-}
+encode_variants!(SecurityMode {
+    Sandbox => "sandbox",
+    Insecure => "insecure",
+});
 
+encode_variants!(Mount {
+    Bind(m) => "bind",
+    Cache(m) => "cache",
+    Tmpfs(m) => "tmpfs",
+    Secret(m) => "secret",
+    Ssh(m) => "ssh",
+});
+
+encode_fields!(BindMount: target, source, path, readwrite);
+
+encode_fields!(CacheMount: target, id, sharing, from, subdir, readonly, mode, uid, gid);
+
+encode_variants!(CacheSharing {
+    Shared => "shared",
+    Private => "private",
+    Locked => "locked",
+});
+
+encode_fields!(MountFrom: source, path);
+
+encode_fields!(TmpfsMount: target, size);
+
+encode_fields!(SecretMount: id, target, env, required, mode, uid, gid);
+
+encode_fields!(SshMount: id, target, required, mode, uid, gid);
+
+encode_fields!(FileOp: actions);
+
+encode_variants!(FileAction {
+    Copy(a) => "copy",
+    Mkdir(a) => "mkdir",
+    Mkfile(a) => "mkfile",
+});
+
+encode_fields!(
+    CopyAction: source, src, dest, chown, chmod, allow_empty_wildcard, unpack, exclude, parents
+);
+
+encode_variants!(FileMode {
+    Octal(m) => "octal",
+    Symbolic(s) => "symbolic",
+});
+
+encode_fields!(MkdirAction: path, mode, parents, chown);
+
+/// By hand: `data` is one field of bytes, not a list of numbers.
 impl Encode for MkfileAction {
     fn encode(&self, h: &mut Hasher) {
         let MkfileAction {
@@ -385,32 +211,6 @@ impl Encode for MkfileAction {
     }
 }
 
-impl Encode for HttpOp {
-    fn encode(&self, h: &mut Hasher) {
-        let HttpOp {
-            url,
-            filename,
-            checksum,
-        } = self;
-        url.encode(h);
-        filename.encode(h);
-        checksum.encode(h);
-    }
-}
+encode_fields!(HttpOp: url, filename, checksum);
 
-impl Encode for GitOp {
-    fn encode(&self, h: &mut Hasher) {
-        let GitOp {
-            remote,
-            reference,
-            subdir,
-            keep_git_dir,
-            checksum,
-        } = self;
-        remote.encode(h);
-        reference.encode(h);
-        subdir.encode(h);
-        keep_git_dir.encode(h);
-        checksum.encode(h);
-    }
-}
+encode_fields!(GitOp: remote, reference, subdir, keep_git_dir, checksum);

@@ -5,11 +5,11 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use rbuild_cache::Store;
-use rbuild_types::{Digest, ImageRef};
+use rbuild_types::Digest;
 use serde::Serialize;
 
 use super::dest::OutputFile;
-use crate::images::{distribution_image, load_manifest, DistOptions};
+use crate::images::{distribution_image, load_manifest, parse_image_name, DistOptions};
 use crate::OciError;
 use rbuild_archive::ArchiveWriter;
 
@@ -68,15 +68,7 @@ pub fn export_docker_to(
         }
         let repo_tags = names
             .iter()
-            .map(|n| {
-                ImageRef::parse(n)
-                    .map(|r| r.familiar())
-                    .map_err(|e| OciError::Invalid {
-                        what: "image name",
-                        context: e.to_string(),
-                        value: n.clone(),
-                    })
-            })
+            .map(|n| parse_image_name(n).map(|r| r.familiar()))
             .collect::<Result<Vec<_>, _>>()?;
         entries.push(ManifestEntry {
             config: blob_name(&image.manifest.config.digest),

@@ -6,12 +6,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::Store;
-use rbuild_types::{Digest, ImageRef};
+use rbuild_types::Digest;
 
 use super::confined::ConfinedDir;
 use super::dest::OutputFile;
 use crate::compress::{CompressSettings, Compression};
-use crate::images::{distribution_image, load_manifest, DistOptions};
+use crate::images::{distribution_image, load_manifest, parse_image_name, DistOptions};
 use crate::manifest::{Descriptor, ImageIndex, CONTAINERD_IMAGE_NAME, REF_NAME};
 use crate::OciError;
 use rbuild_archive::ArchiveWriter;
@@ -130,13 +130,7 @@ impl Layout {
         for (manifest, names) in images {
             let refs = names
                 .iter()
-                .map(|n| {
-                    ImageRef::parse(n).map_err(|e| OciError::Invalid {
-                        what: "image name",
-                        context: e.to_string(),
-                        value: n.clone(),
-                    })
-                })
+                .map(|n| parse_image_name(n))
                 .collect::<Result<Vec<_>, _>>()?;
             let image = load_manifest(store, manifest)?;
             let dist = distribution_image(store, manifest, options)?;

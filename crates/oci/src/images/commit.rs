@@ -106,19 +106,28 @@ pub fn commit_image_with(
         .put(&config_bytes)
         .map_err(OciError::store("write config blob"))?;
     let size = config_bytes.len() as u64 + descriptors.iter().map(|d| d.size).sum::<u64>();
-    let manifest = ImageManifest::oci(
-        Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64),
-        descriptors,
-    );
-    let manifest_digest = store
-        .blobs()
-        .put(&manifest.to_json())
-        .map_err(OciError::store("write manifest blob"))?;
+    let config = Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64);
+    let manifest_digest = put_manifest(store, config, descriptors, "write manifest blob")?;
     Ok(StoredImage {
         manifest_digest,
         config_digest,
         size,
     })
+}
+
+/// Stores the OCI manifest of an image made of `config` and `layers` (both stored already);
+/// `op` names the write in an error.
+pub(super) fn put_manifest(
+    store: &Store,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    op: &'static str,
+) -> Result<Digest, OciError> {
+    let manifest = ImageManifest::oci(config, layers);
+    store
+        .blobs()
+        .put(&manifest.to_json())
+        .map_err(OciError::store(op))
 }
 
 /// The blob of one layer: already stored uncompressed, a base-image blob as pulled, or a

@@ -8,10 +8,11 @@ use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::{LayerBlob, Store};
+use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef, Platform};
 use serde::Deserialize;
 
+use super::commit::put_manifest;
 use super::tag_image;
 use rbuild_archive::{extract, sanitize, sniff, DirSink, ExtractError, NamePolicy};
 
@@ -92,6 +93,15 @@ fn read(path: &Path) -> Result<Vec<u8>, OciError> {
     fs::read(path).map_err(OciError::io("read", path))
 }
 
+/// Reads and parses the OCI index (or Docker manifest list) at `path`.
+fn read_index(path: &Path) -> Result<ImageIndex, OciError> {
+    serde_json::from_slice(&read(path)?).map_err(|source| OciError::Json {
+        what: "OCI index",
+        context: path.display().to_string(),
+        source,
+    })
+}
+
 /// Copies `src` into the store, verifying it has digest `expected` if given.
 fn store_file(
     store: &Store,
@@ -120,13 +130,7 @@ fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
 }
 
 fn import_oci_layout(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
-    let index_path = dir.join("index.json");
-    let index: ImageIndex =
-        serde_json::from_slice(&read(&index_path)?).map_err(|source| OciError::Json {
-            what: "OCI index",
-            context: index_path.display().to_string(),
-            source,
-        })?;
+    let index = read_index(&dir.join("index.json"))?;
     let mut out = Vec::new();
     for desc in &index.manifests {
         let desc = pick_platform(dir, desc)?;
@@ -154,13 +158,7 @@ fn pick_platform(dir: &Path, desc: &Descriptor) -> Result<Descriptor, OciError> 
     if desc.media_type != OCI_INDEX && desc.media_type != DOCKER_LIST {
         return Ok(desc.clone());
     }
-    let path = blob_file(dir, &desc.digest);
-    let nested: ImageIndex =
-        serde_json::from_slice(&read(&path)?).map_err(|source| OciError::Json {
-            what: "OCI index",
-            context: path.display().to_string(),
-            source,
-        })?;
+    let nested = read_index(&blob_file(dir, &desc.digest))?;
     let host = Platform::host();
     let chosen = nested
         .manifests
@@ -266,14 +264,8 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
             layers.push(Descriptor::new(oci_layer_type(compression), digest, size));
         }
         record_layer_blobs(store, &layers, &parsed.diff_ids)?;
-        let manifest = ImageManifest::oci(
-            Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64),
-            layers,
-        );
-        let manifest_digest = store
-            .blobs()
-            .put(&manifest.to_json())
-            .map_err(OciError::store("store manifest"))?;
+        let config = Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64);
+        let manifest_digest = put_manifest(store, config, layers, "store manifest")?;
         let mut names = Vec::new();
         for tag in entry.repo_tags.unwrap_or_default() {
             tag_image(store, &tag, &manifest_digest)?;
@@ -295,14 +287,9 @@ fn record_layer_blobs(
     diff_ids: &[Digest],
 ) -> Result<(), OciError> {
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        let blob = LayerBlob {
-            digest: layer.digest,
-            media_type: layer.media_type.clone(),
-            size: layer.size,
-        };
         store
             .layer_blobs()
-            .set(diff_id, &blob)
+            .set(diff_id, &layer.layer_blob())
             .map_err(OciError::store(format!("record layer blob {diff_id}")))?;
     }
     Ok(())

@@ -39,13 +39,16 @@ impl LoadedImage {
 
 /// The form tags are stored in: a normalised reference (`docker.io/library/app:1.0`).
 pub fn normalise_tag(name: &str) -> Result<String, OciError> {
-    ImageRef::parse(name)
-        .map(|r| r.to_string())
-        .map_err(|e| OciError::Invalid {
-            what: "image name",
-            context: e.to_string(),
-            value: name.to_string(),
-        })
+    parse_image_name(name).map(|r| r.to_string())
+}
+
+/// An image name given to be stored or exported under, parsed.
+pub(crate) fn parse_image_name(name: &str) -> Result<ImageRef, OciError> {
+    ImageRef::parse(name).map_err(|e| OciError::Invalid {
+        what: "image name",
+        context: e.to_string(),
+        value: name.to_string(),
+    })
 }
 
 /// Points tag `name` (normalised first) at a stored manifest.

@@ -14,6 +14,7 @@ mod lookup;
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub use distribute::{distribution_image, DistImage, DistOptions};
 pub use import::{import_archive, import_archive_from, ImportedImage};
+pub(crate) use lookup::parse_image_name;
 pub use lookup::{
     list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,
 };

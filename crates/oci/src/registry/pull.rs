@@ -179,26 +179,11 @@ impl Client {
         out: &mut dyn Write,
     ) -> Result<u64, RegistryError> {
         self.each_endpoint(&image.registry, |ep| {
-            let target = Target {
-                endpoint: ep,
-                repository: &image.repository,
-                object: Object::Blob(*digest),
-                actions: "pull",
-            };
-            let url = target.url(&format!("/v2/{}/blobs/{digest}", image.repository));
-            let resp = self.send(&target, &url, &|http| Ok(http.get(&url)))?;
             let limit = expected_size.unwrap_or(u64::MAX);
-            let (actual, size) = copy_verified(&target, resp, out, limit)?;
-            if actual != *digest {
-                return Err(RegistryError::DigestMismatch {
-                    at: at(ep, &image.repository, target.object),
-                    expected: *digest,
-                    actual,
-                });
-            }
+            let size = self.blob_at(ep, image, digest, out, limit)?;
             if let Some(expected) = expected_size.filter(|e| *e != size) {
                 return Err(RegistryError::SizeMismatch {
-                    at: at(ep, &image.repository, target.object),
+                    at: at(ep, &image.repository, Object::Blob(*digest)),
                     expected,
                     size,
                 });
@@ -217,25 +202,38 @@ impl Client {
         let mut buf = Vec::new();
         self.each_endpoint(&image.registry, |ep| {
             buf.clear();
-            let target = Target {
-                endpoint: ep,
-                repository: &image.repository,
-                object: Object::Blob(*digest),
-                actions: "pull",
-            };
-            let url = target.url(&format!("/v2/{}/blobs/{digest}", image.repository));
-            let resp = self.send(&target, &url, &|http| Ok(http.get(&url)))?;
-            let (actual, _) = copy_verified(&target, resp, &mut buf, limit)?;
-            if actual != *digest {
-                return Err(RegistryError::DigestMismatch {
-                    at: at(ep, &image.repository, target.object),
-                    expected: *digest,
-                    actual,
-                });
-            }
-            Ok(())
+            self.blob_at(ep, image, digest, &mut buf, limit)
         })?;
         Ok(buf)
+    }
+
+    /// Streams blob `digest` from one endpoint into `out` (at most `limit` bytes) and checks
+    /// that it hashes to `digest`; returns its size.
+    fn blob_at(
+        &self,
+        ep: &Endpoint,
+        image: &ImageRef,
+        digest: &Digest,
+        out: &mut dyn Write,
+        limit: u64,
+    ) -> Result<u64, RegistryError> {
+        let target = Target {
+            endpoint: ep,
+            repository: &image.repository,
+            object: Object::Blob(*digest),
+            actions: "pull",
+        };
+        let url = target.url(&format!("/v2/{}/blobs/{digest}", image.repository));
+        let resp = self.send(&target, &url, &|http| Ok(http.get(&url)))?;
+        let (actual, size) = copy_verified(&target, resp, out, limit)?;
+        if actual != *digest {
+            return Err(RegistryError::DigestMismatch {
+                at: at(ep, &image.repository, target.object),
+                expected: *digest,
+                actual,
+            });
+        }
+        Ok(size)
     }
 }
 

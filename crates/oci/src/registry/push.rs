@@ -14,6 +14,7 @@ use reqwest::{StatusCode, Url};
 use rbuild_types::{Digest, ImageRef};
 
 use super::client::{Client, Target, UPLOAD_TIMEOUT};
+use super::config::Endpoint;
 use super::error::{Object, RegistryError};
 
 /// Opens the content of a blob to upload; called once per attempt.
@@ -23,12 +24,7 @@ impl Client {
     /// Whether `image`'s repository already has blob `digest` (`HEAD`).
     pub fn blob_exists(&self, image: &ImageRef, digest: &Digest) -> Result<bool, RegistryError> {
         let ep = self.config().registry_endpoint(&image.registry);
-        let target = Target {
-            endpoint: &ep,
-            repository: &image.repository,
-            object: Object::Blob(*digest),
-            actions: "pull,push",
-        };
+        let target = push_target(&ep, image, Object::Blob(*digest));
         let url = target.url(&format!("/v2/{}/blobs/{digest}", image.repository));
         match self.send(&target, &url, &|http| Ok(http.head(&url))) {
             Ok(_) => Ok(true),
@@ -51,12 +47,7 @@ impl Client {
             return Ok(false);
         }
         let ep = self.config().registry_endpoint(&image.registry);
-        let target = Target {
-            endpoint: &ep,
-            repository: &image.repository,
-            object: Object::Upload(*digest),
-            actions: "pull,push",
-        };
+        let target = push_target(&ep, image, Object::Upload(*digest));
         let start = target.url(&format!("/v2/{}/blobs/uploads/", image.repository));
         let resp = self.send(&target, &start, &|http| {
             Ok(http.post(&start).header(CONTENT_LENGTH, "0"))
@@ -119,12 +110,7 @@ impl Client {
         bytes: &[u8],
     ) -> Result<Digest, RegistryError> {
         let ep = self.config().registry_endpoint(&image.registry);
-        let target = Target {
-            endpoint: &ep,
-            repository: &image.repository,
-            object: Object::Manifest(reference.to_string()),
-            actions: "pull,push",
-        };
+        let target = push_target(&ep, image, Object::Manifest(reference.to_string()));
         let url = target.url(&format!("/v2/{}/manifests/{reference}", image.repository));
         self.send(&target, &url, &|http| {
             Ok(http
@@ -133,5 +119,15 @@ impl Client {
                 .body(bytes.to_vec()))
         })?;
         Ok(Digest::of(bytes))
+    }
+}
+
+/// A push request about `object` of `image`'s repository at `ep` (the registry itself).
+fn push_target<'a>(ep: &'a Endpoint, image: &'a ImageRef, object: Object) -> Target<'a> {
+    Target {
+        endpoint: ep,
+        repository: &image.repository,
+        object,
+        actions: "pull,push",
     }
 }

@@ -1,5 +1,6 @@
-//! Shared setup of the integration tests: a fresh store per test and a busybox base image
-//! built by rbuild itself from Debian's `busybox-static`. The capability checks (a loud skip,
+//! Shared setup of the integration tests: a fresh store per test, a busybox base image
+//! built by rbuild itself from Debian's `busybox-static`, and readers of the OCI layouts
+//! builds write. The capability checks (a loud skip,
 //! or a failure under `RBUILD_REQUIRE_ALL=1`) and the registry of the test's own come from
 //! `rbuild_test_support`.
 
@@ -91,13 +92,44 @@ impl Env {
     /// Builds `ctx` (with extra `args`) and exports its root filesystem; returns where.
     pub fn build_local(&self, args: &[&str], ctx: &Path) -> PathBuf {
         let out = self.path("out");
-        let dest = format!("type=local,dest={}", out.display());
-        let mut all = vec!["build", "-q", "-o", &dest];
-        all.extend_from_slice(args);
-        let ctx = ctx.to_str().expect("utf-8 path");
-        all.push(ctx);
-        self.ok(&all);
+        self.build_quietly(&format!("type=local,dest={}", s(&out)), args, ctx);
         out
+    }
+
+    /// Builds `ctx` (with extra `args`) into the OCI layout directory `name`; returns it.
+    pub fn build_oci(&self, name: &str, args: &[&str], ctx: &Path) -> PathBuf {
+        let layout = self.path(name);
+        self.build_quietly(
+            &format!("type=oci,dest={},tar=false", s(&layout)),
+            args,
+            ctx,
+        );
+        layout
+    }
+
+    /// Unpacks image `tag` of the OCI layout directory `layout` with umoci into the runtime
+    /// bundle `bundle`, which must succeed; returns the bundle.
+    pub fn umoci_unpack(&self, layout: &Path, tag: &str) -> PathBuf {
+        let bundle = self.path("bundle");
+        let unpack = Command::new("umoci")
+            .args([
+                "unpack",
+                "--image",
+                &format!("{}:{tag}", s(layout)),
+                s(&bundle),
+            ])
+            .output()
+            .expect("run umoci");
+        assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+        bundle
+    }
+
+    /// `rbuild build -q -o <output> <args> <ctx>`, which must succeed.
+    fn build_quietly(&self, output: &str, args: &[&str], ctx: &Path) -> Output {
+        let mut all = vec!["build", "-q", "-o", output];
+        all.extend_from_slice(args);
+        all.push(s(ctx));
+        self.ok(&all)
     }
 
     /// Builds `busybox:latest` into this store with rbuild itself: FROM scratch, COPY the static
@@ -123,10 +155,76 @@ impl Env {
     }
 }
 
+/// A registry of the test's own and a store holding `busybox:latest`, or `None` (said
+/// loudly) when RUN or skopeo cannot work here.
+pub fn registry_and_busybox() -> Option<(Registry, Env)> {
+    if !can_build_runs() || require_tool("skopeo").is_none() {
+        return None;
+    }
+    let registry = Registry::start()?;
+    let env = Env::new();
+    env.busybox();
+    Some((registry, env))
+}
+
+/// Whether the plain progress shows the step whose line contains `needle` as cached.
+pub fn step_cached(progress: &str, needle: &str) -> bool {
+    let lines: Vec<&str> = progress.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        l.contains(needle) && {
+            let num = l.split(' ').next().unwrap_or("");
+            lines[i + 1..].iter().any(|n| *n == format!("{num} CACHED"))
+        }
+    })
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A path as a command-line argument (the tests' paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A JSON file, parsed.
+pub fn json_file(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).expect("read JSON file")).expect("valid JSON")
+}
+
+/// Where blob `digest` (`sha256:…`) of the OCI layout directory `layout` is.
+pub fn layout_blob(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// The manifest of the single image in an OCI layout directory.
+pub fn oci_manifest(layout: &Path) -> serde_json::Value {
+    let index = json_file(&layout.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    json_file(&layout_blob(layout, digest))
+}
+
+/// The layer blobs of the single image in an OCI layout directory, bottom first.
+pub fn oci_layers(layout: &Path) -> Vec<PathBuf> {
+    oci_manifest(layout)["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| layout_blob(layout, l["digest"].as_str().expect("layer digest")))
+        .collect()
+}
+
+/// The config JSON of the single image in an OCI layout directory.
+pub fn oci_config(layout: &Path) -> serde_json::Value {
+    let manifest = oci_manifest(layout);
+    let digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
+    json_file(&layout_blob(layout, digest))
 }

@@ -68,32 +68,38 @@ fn cstring(s: &[u8], what: &'static str) -> Result<CString> {
     })
 }
 
+/// What the command's process execs, all resolved by pid 1 before the fork.
+pub(crate) struct Command<'a> {
+    pub process: &'a Process,
+    pub argv: &'a [&'a [u8]],
+    pub seccomp: Option<&'a LinuxSeccomp>,
+    pub user: &'a ExecUser,
+    pub cwd: &'a Path,
+    /// `argv[0]` found in the command's PATH ([`find_program`]).
+    pub program: &'a Path,
+    /// Its environment ([`env_for`]).
+    pub env: &'a [String],
+}
+
 /// In the command's process: rlimits, capabilities, user, no_new_privs, cwd, seccomp, exec. Returns
 /// only on failure.
-pub(crate) fn exec_command(
-    process: &Process,
-    argv: &[&[u8]],
-    seccomp: Option<&LinuxSeccomp>,
-    user: &ExecUser,
-    cwd: &Path,
-    program: &Path,
-    env: &[String],
-) -> SetupError {
-    match prepare_and_exec(process, argv, seccomp, user, cwd, program, env) {
+pub(crate) fn exec_command(cmd: &Command<'_>) -> SetupError {
+    match prepare_and_exec(cmd) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn prepare_and_exec(
-    process: &Process,
-    argv: &[&[u8]],
-    seccomp: Option<&LinuxSeccomp>,
-    user: &ExecUser,
-    cwd: &Path,
-    program: &Path,
-    env: &[String],
-) -> Result<std::convert::Infallible> {
+fn prepare_and_exec(cmd: &Command<'_>) -> Result<std::convert::Infallible> {
+    let Command {
+        process,
+        argv,
+        seccomp,
+        user,
+        cwd,
+        program,
+        env,
+    } = *cmd;
     setsid().map_err(|e| SetupError::sys("setsid", e))?;
     reset_signals()?;
     for rl in process.rlimits().iter().flatten() {

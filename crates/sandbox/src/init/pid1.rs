@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
-use crate::init::command::{env_for, exec_command, find_program};
+use crate::init::command::{env_for, exec_command, find_program, Command};
 use crate::init::devices;
 use crate::init::loopback;
 use crate::init::mounts;
@@ -79,15 +79,15 @@ pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     // SAFETY: pid 1 is single-threaded.
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork command", e))? {
         ForkResult::Child => {
-            let err = exec_command(
+            let err = exec_command(&Command {
                 process,
-                &argv,
-                linux.seccomp().as_ref(),
-                &user,
-                &cwd,
-                &program,
-                &env,
-            );
+                argv: &argv,
+                seccomp: linux.seccomp().as_ref(),
+                user: &user,
+                cwd: &cwd,
+                program: &program,
+                env: &env,
+            });
             status.send(&Status::SetupFailed(err.to_string()));
             std::process::exit(127)
         }

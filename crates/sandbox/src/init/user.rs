@@ -32,12 +32,17 @@ struct GroupEntry<'a> {
     members: Vec<&'a str>,
 }
 
-fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
-    passwd.lines().filter_map(|line| {
+/// The fields of each line of an /etc/passwd-style file that has at least `min_fields`
+/// (comments and short lines skipped).
+fn records(text: &str, min_fields: usize) -> impl Iterator<Item = Vec<&str>> {
+    text.lines().filter_map(move |line| {
         let f: Vec<&str> = line.trim_end().split(':').collect();
-        if f.len() < 4 || line.starts_with('#') {
-            return None;
-        }
+        (f.len() >= min_fields && !line.starts_with('#')).then_some(f)
+    })
+}
+
+fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
+    records(passwd, 4).filter_map(|f| {
         Some(PasswdEntry {
             name: f[0],
             uid: f[2].parse().ok()?,
@@ -48,11 +53,7 @@ fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
 }
 
 fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
-    group.lines().filter_map(|line| {
-        let f: Vec<&str> = line.trim_end().split(':').collect();
-        if f.len() < 3 || line.starts_with('#') {
-            return None;
-        }
+    records(group, 3).filter_map(|f| {
         Some(GroupEntry {
             name: f[0],
             gid: f[2].parse().ok()?,

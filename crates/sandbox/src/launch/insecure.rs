@@ -177,27 +177,12 @@ fn host_has(path: &str, major: i64, minor: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launch::spec::{build_spec, EtcFiles};
+    use crate::launch::spec::build_spec;
+    use crate::launch::spec::fixtures::etc;
     use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
     fn op(security: SecurityMode) -> ExecOp {
-        ExecOp {
-            args: vec!["/bin/true".into()],
-            env: vec![],
-            cwd: "/".into(),
-            user: String::new(),
-            network: NetworkMode::None,
-            mounts: vec![],
-            security,
-            proxy_env: Default::default(),
-        }
-    }
-
-    fn etc() -> EtcFiles {
-        EtcFiles {
-            hosts: "/x/hosts".into(),
-            resolv_conf: "/x/resolv.conf".into(),
-        }
+        crate::launch::spec::fixtures::op(NetworkMode::None, security)
     }
 
     #[test]

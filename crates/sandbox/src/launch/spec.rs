@@ -333,11 +333,13 @@ pub fn resolv_conf(host: &str, network: NetworkMode) -> String {
     out
 }
 
+/// What the spec tests of this module and of `insecure` build a spec from.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn op(network: NetworkMode) -> ExecOp {
+    /// `sh -c true` with one variable, as root in `/`.
+    pub(crate) fn op(network: NetworkMode, security: SecurityMode) -> ExecOp {
         ExecOp {
             args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
             env: vec!["A=1".into()],
@@ -345,16 +347,27 @@ mod tests {
             user: String::new(),
             network,
             mounts: vec![],
-            security: Default::default(),
+            security,
             proxy_env: Default::default(),
         }
     }
 
-    fn etc() -> EtcFiles {
+    pub(crate) fn etc() -> EtcFiles {
         EtcFiles {
             hosts: "/x/hosts".into(),
             resolv_conf: "/x/resolv.conf".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use fixtures::etc;
+
+    fn op(network: NetworkMode) -> ExecOp {
+        fixtures::op(network, SecurityMode::Sandbox)
     }
 
     #[test]

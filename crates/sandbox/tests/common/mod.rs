@@ -1,11 +1,13 @@
 //! Shared helpers of the sandbox integration tests: the capability check (root, overlayfs,
 //! busybox-static; a loud skip, or a failure under `RBUILD_REQUIRE_ALL=1`), a busybox rootfs
-//! layer, and running one command.
+//! layer, running one command and checking how it ended, and waiting for the host to change.
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rbuild_graph::{ExecOp, NetworkMode};
 use rbuild_ports::{ExecError, ExecRequest, Executor};
@@ -15,6 +17,11 @@ pub use rbuild_test_support::fakes::{sh, Collect};
 /// Whether the sandbox can run here (see `rbuild_test_support::can_run_sandbox`).
 pub fn can_run() -> bool {
     rbuild_test_support::can_run_sandbox()
+}
+
+/// A busybox fixture, when the sandbox can run here (see [`can_run`]).
+pub fn fixture() -> Option<Fixture> {
+    can_run().then(Fixture::new)
 }
 
 /// The OCI-runtime executor with Debian's runc, when the sandbox can run here and runc is
@@ -92,26 +99,21 @@ impl Fixture {
         }
     }
 
-    /// Runs `script` with `/bin/sh -c` as `user`.
-    pub fn run_as(
-        &self,
-        script: &str,
-        user: &str,
-        network: NetworkMode,
-    ) -> (Result<(), ExecError>, Collect) {
-        let op = ExecOp {
-            user: user.into(),
+    /// Runs `script` with `/bin/sh -c` as `user` on the built-in executor.
+    pub fn run_as(&self, script: &str, user: &str, network: NetworkMode) -> Run {
+        self.run_with(
+            &NamespaceExecutor::new(init_exe(), detect_privileges()),
+            script,
+            user,
             network,
-            ..sh(script)
-        };
-        self.run_op(&op)
+        )
     }
 
-    pub fn run(&self, script: &str) -> (Result<(), ExecError>, Collect) {
+    pub fn run(&self, script: &str) -> Run {
         self.run_as(script, "", NetworkMode::None)
     }
 
-    pub fn run_op(&self, op: &ExecOp) -> (Result<(), ExecError>, Collect) {
+    pub fn run_op(&self, op: &ExecOp) -> Run {
         let exec = NamespaceExecutor::new(init_exe(), detect_privileges());
         self.run_op_with(&exec, op)
     }
@@ -123,7 +125,7 @@ impl Fixture {
         script: &str,
         user: &str,
         network: NetworkMode,
-    ) -> (Result<(), ExecError>, Collect) {
+    ) -> Run {
         let op = ExecOp {
             user: user.into(),
             network,
@@ -132,11 +134,7 @@ impl Fixture {
         self.run_op_with(exec, &op)
     }
 
-    pub fn run_op_with(
-        &self,
-        exec: &dyn Executor,
-        op: &ExecOp,
-    ) -> (Result<(), ExecError>, Collect) {
+    pub fn run_op_with(&self, exec: &dyn Executor, op: &ExecOp) -> Run {
         self.run_mounted(exec, op, &[])
     }
 
@@ -146,7 +144,7 @@ impl Fixture {
         exec: &dyn Executor,
         op: &ExecOp,
         mounts: &[rbuild_ports::ResolvedMount],
-    ) -> (Result<(), ExecError>, Collect) {
+    ) -> Run {
         self.run_request(exec, op, mounts, &rbuild_ports::CancelToken::new())
     }
 
@@ -156,7 +154,7 @@ impl Fixture {
         exec: &dyn Executor,
         op: &ExecOp,
         cancel: &rbuild_ports::CancelToken,
-    ) -> (Result<(), ExecError>, Collect) {
+    ) -> Run {
         self.run_request(exec, op, &[], cancel)
     }
 
@@ -166,7 +164,7 @@ impl Fixture {
         op: &ExecOp,
         mounts: &[rbuild_ports::ResolvedMount],
         cancel: &rbuild_ports::CancelToken,
-    ) -> (Result<(), ExecError>, Collect) {
+    ) -> Run {
         let log = Collect::default();
         let res = exec.run(ExecRequest {
             op,
@@ -182,11 +180,16 @@ impl Fixture {
 
     /// Every entry of the upper dir, relative, sorted.
     pub fn upper_entries(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        walk(&self.upper, &self.upper, &mut out);
-        out.sort();
-        out
+        tree(&self.upper)
     }
+}
+
+/// Every entry under `dir`, relative, sorted (none when it cannot be read).
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -203,6 +206,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// What running one command gives: how it ended, and its output.
+pub type Run = (Result<(), ExecError>, Collect);
+
 /// Shows a failed run with its output.
 pub fn explain(res: &Result<(), ExecError>, log: &Collect) -> String {
     format!(
@@ -210,6 +216,58 @@ pub fn explain(res: &Result<(), ExecError>, log: &Collect) -> String {
         log.stdout(),
         log.stderr()
     )
+}
+
+/// The output of a run that must succeed (otherwise the run is shown).
+pub fn ok(run: Run) -> Collect {
+    let (res, log) = run;
+    assert!(res.is_ok(), "{}", explain(&res, &log));
+    log
+}
+
+/// Asserts that a run failed with an error `expected` accepts (otherwise the run is shown).
+pub fn failed(run: Run, expected: impl FnOnce(&ExecError) -> bool) {
+    let (res, log) = run;
+    assert!(
+        res.as_ref().err().is_some_and(expected),
+        "{}",
+        explain(&res, &log)
+    );
+}
+
+/// The message of a run that failed to set up (otherwise the run is shown).
+pub fn setup_error(run: Run) -> String {
+    match run {
+        (Err(ExecError::Setup(e)), _) => e.to_string(),
+        (other, log) => panic!("{}", explain(&other, &log)),
+    }
+}
+
+/// Polls `done` until it holds or `secs` seconds have passed; whether it held.
+pub fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A TCP listener on `addr` that answers its first connection with `pong`: the server's
+/// port, and its thread.
+pub fn pong_server(addr: &str) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind(addr).expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        if let Some(Ok(mut s)) = listener.incoming().next() {
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"pong\n");
+        }
+    });
+    (port, server)
 }
 
 /// `sleep <marker>` twice, one in the background: processes to find on the host by their
