@@ -63,17 +63,7 @@ pub(super) fn resolve(
         }
         (HttpFetch::NotModified, None) => return Err(not_modified_unasked(url)),
     };
-    let (etag, last_modified) = (resp.etag.clone(), resp.last_modified.clone());
-    let blob = download(store, url, resp, None)?;
-    write_meta(
-        &meta_path,
-        &UrlMeta {
-            url: url.to_string(),
-            etag,
-            last_modified: last_modified.clone(),
-            blob,
-        },
-    );
+    let (blob, last_modified) = download_and_remember(store, url, &meta_path, resp, None)?;
     Ok(Resolved::Http {
         blob,
         last_modified,
@@ -154,10 +144,22 @@ fn fetch_checked(
         HttpFetch::Body(resp) => resp,
         HttpFetch::NotModified => return Err(not_modified_unasked(url)),
     };
+    download_and_remember(store, url, &meta_path, resp, Some((&mut hasher, checksum)))
+}
+
+/// Downloads a response's body into a blob ([`download`]) and saves its validators as the
+/// URL's conditional-request state; returns the blob and `Last-Modified`.
+fn download_and_remember(
+    store: &Store,
+    url: &str,
+    meta_path: &Path,
+    resp: HttpBody,
+    expected: Option<(&mut Sum, &str)>,
+) -> Result<(Digest, Option<String>), RemoteError> {
     let (etag, last_modified) = (resp.etag.clone(), resp.last_modified.clone());
-    let blob = download(store, url, resp, Some((&mut hasher, checksum)))?;
+    let blob = download(store, url, resp, expected)?;
     write_meta(
-        &meta_path,
+        meta_path,
         &UrlMeta {
             url: url.to_string(),
             etag,

@@ -81,14 +81,8 @@ pub fn parse_options(options: &[String]) -> MountOptions {
 /// Makes every mount in this (new) mount namespace private, recursively, so nothing mounted
 /// here propagates back to the host.
 pub(crate) fn make_private() -> Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| mount_err("rprivate", Path::new("/"), e))
+    crate::shared::propagation::make_rprivate()
+        .map_err(|e| mount_err("rprivate", Path::new("/"), e))
 }
 
 fn mount_err(what: impl Into<String>, target: &Path, source: nix::errno::Errno) -> SetupError {

@@ -469,13 +469,7 @@ fn probe_overlay(store: &Path) -> Result<(), String> {
 fn probe_child(data: &str, merged: &Path) -> Result<(), Errno> {
     use nix::mount::{mount, MsFlags};
     unshare(CloneFlags::CLONE_NEWNS)?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )?;
+    crate::shared::propagation::make_rprivate()?;
     mount(
         Some("overlay"),
         merged,

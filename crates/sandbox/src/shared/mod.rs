@@ -2,7 +2,8 @@
 //! (`init`) share. The protocol between the processes (`protocol`: the config and the status
 //! lines; `zygote_protocol`: how the zygote is started and told about runs), what both read
 //! from a runtime spec (`runtime_spec`), and helpers both need: setup errors, trace marks,
-//! the parent-death signal, the process's privileges (`privileges`), `secure_join`,
+//! the parent-death signal, the process's privileges (`privileges`), private mount
+//! propagation (`propagation`), `secure_join`,
 //! capabilities and seccomp (whose spec section rbuild writes and whose filter the init
 //! compiles). Nothing here imports `init` or `launch`.
 
@@ -11,6 +12,7 @@ pub(crate) mod error;
 pub(crate) mod paths;
 pub(crate) mod pdeathsig;
 pub(crate) mod privileges;
+pub(crate) mod propagation;
 pub(crate) mod protocol;
 pub(crate) mod runtime_spec;
 pub mod seccomp;
