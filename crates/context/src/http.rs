@@ -48,3 +48,26 @@ pub fn fetch_url(http: &dyn HttpSource, url: &str) -> Result<Vec<u8>, ContextErr
     }
     Ok(body)
 }
+
+impl crate::BuildContext {
+    /// The context a named URL (`--build-context NAME=https://…`) gives, from its downloaded
+    /// `body`: a context archive is unpacked (its own `.dockerignore` applies, no Dockerfile
+    /// needed); anything else is one file named `context` at the root, as BuildKit names a
+    /// URL context's file. Entries get the archive's owners when `privileges` allow.
+    pub fn from_url_body(
+        body: Vec<u8>,
+        privileges: &rbuild_types::Privileges,
+    ) -> Result<crate::BuildContext, ContextError> {
+        if rbuild_archive::detect_archive(&body).is_some() {
+            return crate::BuildContext::from_tar(std::io::Cursor::new(body), None, privileges);
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("rbuild-url-")
+            .tempdir()
+            .map_err(ContextError::io(std::env::temp_dir()))?;
+        let file = dir.path().join("context");
+        std::fs::write(&file, &body).map_err(ContextError::io(&file))?;
+        let ctx = crate::BuildContext::from_dir(dir.path(), None)?;
+        Ok(ctx.keeping(std::sync::Arc::new(dir)))
+    }
+}
