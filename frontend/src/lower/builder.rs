@@ -152,10 +152,29 @@ impl Builder {
         if let Some(id) = self.named_fs.get(key) {
             return *id;
         }
+        // Scratch before the context, as for the main context's copies.
+        self.scratch();
+        let context = self.named_context(key);
+        let name = format!("[context {key}] load from client");
+        let id = self.copy_to_scratch(context, ".", "/", name);
+        self.named_fs.insert(key.to_string(), id);
+        id
+    }
+
+    /// A `File` vertex on scratch holding `src` of `context` (a `Context` vertex) at `dest`,
+    /// as it is (no chown, chmod or excludes); it never ignores the cache, since its key holds
+    /// the digests of what it copies.
+    pub fn copy_to_scratch(
+        &mut self,
+        context: VertexId,
+        src: &str,
+        dest: &str,
+        name: String,
+    ) -> VertexId {
         let copy = CopyAction {
             source: 1,
-            src: ".".to_string(),
-            dest: "/".to_string(),
+            src: src.to_string(),
+            dest: dest.to_string(),
             chown: None,
             chmod: None,
             allow_empty_wildcard: false,
@@ -163,14 +182,11 @@ impl Builder {
             exclude: Vec::new(),
             parents: None,
         };
-        let inputs = vec![self.scratch(), self.named_context(key)];
+        let inputs = vec![self.scratch(), context];
         let op = Op::File(FileOp {
             actions: vec![FileAction::Copy(copy)],
         });
-        let name = format!("[context {key}] load from client");
-        let id = self.add(op, inputs, name, None, false);
-        self.named_fs.insert(key.to_string(), id);
-        id
+        self.add(op, inputs, name, None, false)
     }
 
     /// The finished graph.

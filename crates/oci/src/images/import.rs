@@ -119,14 +119,18 @@ pub(super) fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
     dir.join("blobs/sha256").join(d.hex())
 }
 
-fn import_oci_layout(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
+/// The `index.json` of the OCI layout `dir`.
+pub(super) fn read_layout_index(dir: &Path) -> Result<ImageIndex, OciError> {
     let index_path = dir.join("index.json");
-    let index: ImageIndex =
-        serde_json::from_slice(&read(&index_path)?).map_err(|source| OciError::Json {
-            what: "OCI index",
-            context: index_path.display().to_string(),
-            source,
-        })?;
+    serde_json::from_slice(&read(&index_path)?).map_err(|source| OciError::Json {
+        what: "OCI index",
+        context: index_path.display().to_string(),
+        source,
+    })
+}
+
+fn import_oci_layout(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
+    let index = read_layout_index(dir)?;
     let mut out = Vec::new();
     for desc in &index.manifests {
         let desc = pick_platform(dir, desc, &Platform::host())?;

@@ -10,9 +10,9 @@ use std::path::Path;
 use rbuild_cache::Store;
 use rbuild_types::{Digest, Platform};
 
-use super::import::{blob_file, import_oci_image, pick_platform, read};
+use super::import::{blob_file, import_oci_image, pick_platform, read_layout_index};
 use super::{load_manifest, LoadedImage};
-use crate::manifest::{ImageIndex, REF_NAME};
+use crate::manifest::REF_NAME;
 use crate::OciError;
 
 /// Which image of a layout.
@@ -34,13 +34,7 @@ pub fn layout_image(
     selector: &LayoutSelector,
     platform: &Platform,
 ) -> Result<LoadedImage, OciError> {
-    let index_path = dir.join("index.json");
-    let index: ImageIndex =
-        serde_json::from_slice(&read(&index_path)?).map_err(|source| OciError::Json {
-            what: "OCI index",
-            context: index_path.display().to_string(),
-            source,
-        })?;
+    let index = read_layout_index(dir)?;
     let tagged = |tag: &str| {
         index.manifests.iter().find(|m| {
             m.annotations

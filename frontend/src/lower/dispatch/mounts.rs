@@ -233,27 +233,11 @@ impl Lowerer<'_> {
         } else {
             format!("/{}", base_name(&src))
         };
-        let copy = CopyAction {
-            source: 1,
-            src: src.clone(),
-            dest: dest.clone(),
-            chown: None,
-            chmod: None,
-            allow_empty_wildcard: false,
-            unpack: false,
-            exclude: Vec::new(),
-            parents: None,
-        };
-        let inputs = vec![self.b.scratch(), self.b.context()];
-        let vertex = self.b.add(
-            Op::File(FileOp {
-                actions: vec![FileAction::Copy(copy)],
-            }),
-            inputs,
-            format!("[internal] load {src} from build context for RUN --mount"),
-            None,
-            false,
-        );
+        // Scratch before the context: vertex order shows in graphs (and golden files).
+        self.b.scratch();
+        let context = self.b.context();
+        let name = format!("[internal] load {src} from build context for RUN --mount");
+        let vertex = self.b.copy_to_scratch(context, &src, &dest, name);
         Ok((vertex, dest))
     }
 }
