@@ -2,13 +2,16 @@
 //! read by `COPY --from` with its own `.dockerignore` (not the main one), `FROM NAME` with a
 //! `docker-image://` from the test's registry (ONBUILD triggers as for `FROM` the image), an
 //! `oci-layout://` written by `rbuild -o type=oci,tar=false`, `RUN --mount from=NAME`, a stage
-//! replaced by the context of its name, a git URL, and bad values (usage errors, exit 2,
-//! naming the flag).
+//! replaced by the context of its name, a git URL, an http URL (an archive is unpacked, any
+//! other body is one file named `context`), and bad values (usage errors, exit 2, naming the
+//! flag).
 
 mod support;
 
 use std::path::Path;
 
+use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
+use rbuild_archive::ArchiveFormat;
 use rbuild_test_support::git::git;
 use support::{require_tool, stderr, Env, Registry};
 
@@ -205,6 +208,37 @@ fn a_git_url_is_a_named_context() {
     let arg = format!("lib=file://{}#release:lib", s(&repo));
     let out = env.build_local(&["--build-context", &arg], &ctx);
     assert_eq!(read(&out, "v.txt"), "v1\n");
+}
+
+#[test]
+fn an_http_url_is_an_archive_or_one_file() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let mut tar = TarBuilder::new();
+    tar.add(TestEntry::file("pkg/lib.txt", "from the archive").format(HeaderFormat::Gnu));
+    let archive = compress(&tar.finish(), ArchiveFormat::TarGzip).expect("gzip");
+    let served = |body: Vec<u8>| {
+        format!(
+            "http://{}/x",
+            rbuild_test_support::http::serve("200 OK", body, 1)
+        )
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox
+COPY --from=lib pkg/lib.txt /lib.txt
+COPY --from=note context /note.txt
+",
+        )],
+    );
+    let lib = format!("lib={}", served(archive));
+    let note = format!("note={}", served(b"plain text".to_vec()));
+    let out = env.build_local(&["--build-context", &lib, "--build-context", &note], &ctx);
+    assert_eq!(read(&out, "lib.txt"), "from the archive");
+    assert_eq!(read(&out, "note.txt"), "plain text");
 }
 
 #[test]
