@@ -13,7 +13,7 @@ use rbuild_oci::source::RegistrySource;
 use rbuild_solver::Solver;
 
 use crate::config::{BuildConfig, ContextSpec};
-use crate::context::stat_cache_path;
+use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
 use crate::events::{BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported};
@@ -34,6 +34,7 @@ pub struct BuildIo {
 /// `io.events`.
 pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
     config.check()?;
+    config.options.contexts = config.named_contexts.keys().cloned().collect();
     let BuildIo {
         events,
         mut stdin,
@@ -81,13 +82,14 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
 
     // Every base image once: lowering needs their configs, the solver their digests.
     let started = Instant::now();
-    let mut resolver = SourceResolver::new(source.as_ref());
+    let mut resolver = SourceResolver::new(source.as_ref(), &store, &config.named_contexts);
     let bases = plan.resolve(&mut resolver).map_err(|e| match e {
         ResolveError::Dockerfile(d) => bad_dockerfile(d),
         ResolveError::Image { reference, source } => BuildError::Resolve {
             reference: Box::new(reference),
             source,
         },
+        ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
     })?;
     let resolved = resolver.into_resolved();
     if !resolved.is_empty() {
@@ -100,6 +102,13 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let graph = Arc::new(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
 
     let context = inputs.context.open_for(&graph)?.map(Arc::new);
+    let named: Vec<(String, Arc<_>)> =
+        open_named(&graph, &config.named_contexts, remote.as_ref(), |dir| {
+            stat_cache_path(&config.store_root, dir)
+        })?
+        .into_iter()
+        .map(|(name, ctx)| (name, Arc::new(ctx)))
+        .collect();
     let executor = crate::runtime::executor(
         &config.runtime,
         config.snapshotter,
@@ -121,7 +130,10 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     .with_ssh(mounts.ssh)
     .with_allow_insecure(mounts.allow_insecure);
     if let Some(ctx) = &context {
-        solver = solver.with_context("context", Arc::clone(ctx));
+        solver = solver.with_context(MAIN, Arc::clone(ctx));
+    }
+    for (name, ctx) in &named {
+        solver = solver.with_context(name, Arc::clone(ctx));
     }
     if let Some(jobs) = config.jobs {
         solver = solver.with_jobs(jobs);
@@ -137,8 +149,10 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         .map_err(BuildError::Runtime)?;
     let result = runtime.block_on(solver.solve(Arc::clone(&graph), step_events));
     // Whatever happened, keep the digests hashed so far for the next build.
-    if let Some(Err(e)) = context.as_ref().map(|ctx| ctx.save_stat_cache()) {
-        events(BuildEvent::Warning(Warning::StatCache(e)));
+    for ctx in context.iter().chain(named.iter().map(|(_, c)| c)) {
+        if let Err(e) = ctx.save_stat_cache() {
+            events(BuildEvent::Warning(Warning::StatCache(e)));
+        }
     }
     let result = result.map_err(|e| BuildError::Solve {
         source: Box::new(e),

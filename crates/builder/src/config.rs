@@ -2,6 +2,7 @@
 //! its command line, or by an embedding program) and checked by [`BuildConfig::check`] before
 //! anything is read or built.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rbuild_context::{ContextError, ContextSource, GitSpec};
@@ -10,6 +11,7 @@ use rbuild_sandbox::Snapshotter;
 use rbuild_solver::mounts::Secret;
 use rbuild_types::{ImageRef, ImageRefError, Platform, Privileges};
 
+use crate::named::NamedSpec;
 use crate::output::{Output, OutputError};
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -98,7 +100,10 @@ pub struct BuildConfig {
     /// The configuration file, read once.
     pub settings: Settings,
     /// What lowering takes: build args, target, platform, cache filters, labels, network.
+    /// Its `contexts` are set from `named_contexts` when the build starts.
     pub options: BuildOptions,
+    /// `--build-context`: named contexts by key.
+    pub named_contexts: BTreeMap<String, NamedSpec>,
     /// `-t`: names of the image in the store (and where `push` pushes it).
     pub tags: Vec<ImageRef>,
     /// `-o`: where the result goes; none means the local store under the tags.
@@ -165,6 +170,7 @@ impl BuildConfig {
             privileges,
             settings: Settings::default(),
             options: BuildOptions::default(),
+            named_contexts: BTreeMap::new(),
             tags: Vec::new(),
             outputs: Vec::new(),
             push: false,

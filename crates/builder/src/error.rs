@@ -40,6 +40,21 @@ pub enum BuildError {
         #[source]
         source: SourceError,
     },
+    /// A named context (`--build-context`) could not be resolved (an `oci-layout://` image).
+    #[error("failed to load build context {name}: {source}")]
+    NamedImage {
+        name: String,
+        #[source]
+        source: SourceError,
+    },
+    /// A named filesystem context could not be opened (walked, cloned or downloaded).
+    #[error("build context {name} ({origin}): {source}")]
+    NamedContext {
+        name: String,
+        origin: String,
+        #[source]
+        source: ContextError,
+    },
     /// The context directory could not be read (its `.dockerignore`, or the walk).
     #[error("build context {}: {source}", dir.display())]
     Context {

@@ -25,21 +25,7 @@ impl BuildContext {
         spec: &GitSpec,
         dockerfile: Option<&str>,
     ) -> Result<BuildContext, ContextError> {
-        let tmp = tempfile::Builder::new()
-            .prefix("rbuild-git-")
-            .tempdir()
-            .map_err(ContextError::io(std::env::temp_dir()))?;
-        let work = tmp.path().join("repo");
-        std::fs::create_dir(&work).map_err(ContextError::io(&work))?;
-        git.git_checkout(&GitCheckout {
-            remote: &spec.remote,
-            revision: GitRevision::Reference(spec.reference.as_deref().unwrap_or("HEAD")),
-            dest: &work,
-            keep_git_dir: false,
-            transports: GitTransports::AlsoLocal,
-        })
-        .map_err(ContextError::Git)?;
-        let root = context_root(spec, &work)?;
+        let (tmp, root) = checkout(git, spec)?;
         let name = dockerfile.unwrap_or("Dockerfile");
         let df = root.join(clean(name.trim_start_matches('/')));
         if !df.is_file() {
@@ -51,6 +37,41 @@ impl BuildContext {
         let ctx = BuildContext::from_dir(&root, Some(&df))?;
         Ok(ctx.keeping(Arc::new(tmp)))
     }
+
+    /// Checks out `spec` through `git` and opens its (sub)directory as a context that needs
+    /// no Dockerfile (a named context, `--build-context NAME=<git URL>`): its own
+    /// `.dockerignore` applies.
+    pub fn from_git_tree(
+        git: &dyn GitSource,
+        spec: &GitSpec,
+    ) -> Result<BuildContext, ContextError> {
+        let (tmp, root) = checkout(git, spec)?;
+        let ctx = BuildContext::from_dir(&root, None)?;
+        Ok(ctx.keeping(Arc::new(tmp)))
+    }
+}
+
+/// Checks `spec` out into a new temporary directory; returns it and the context root in it.
+fn checkout(
+    git: &dyn GitSource,
+    spec: &GitSpec,
+) -> Result<(tempfile::TempDir, PathBuf), ContextError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("rbuild-git-")
+        .tempdir()
+        .map_err(ContextError::io(std::env::temp_dir()))?;
+    let work = tmp.path().join("repo");
+    std::fs::create_dir(&work).map_err(ContextError::io(&work))?;
+    git.git_checkout(&GitCheckout {
+        remote: &spec.remote,
+        revision: GitRevision::Reference(spec.reference.as_deref().unwrap_or("HEAD")),
+        dest: &work,
+        keep_git_dir: false,
+        transports: GitTransports::AlsoLocal,
+    })
+    .map_err(ContextError::Git)?;
+    let root = context_root(spec, &work)?;
+    Ok((tmp, root))
 }
 
 /// The context root inside the checkout: `work` or its `subdir` (see

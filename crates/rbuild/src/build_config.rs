@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rbuild_builder::runtime::parse_snapshotter;
-use rbuild_builder::{BuildConfig, ContextSpec, DockerfileSpec, Output, Runtime, Settings};
+use rbuild_builder::{
+    BuildConfig, ContextSpec, DockerfileSpec, NamedSpec, Output, Runtime, Settings,
+};
 use rbuild_frontend::lower::BuildOptions;
 use rbuild_graph::NetworkMode;
 use rbuild_types::{ImageRef, Platform, Privileges};
@@ -49,6 +51,7 @@ pub fn from_args(
         .map_err(UsageError::from)?;
     let source_date_epoch = source_date_epoch(&build_args)?;
     let context = ContextSpec::parse(&args.context).map_err(UsageError::Context)?;
+    let named_contexts = NamedSpec::parse_all(&args.build_contexts).map_err(UsageError::from)?;
     let dockerfile = match args.file.as_deref() {
         None => DockerfileSpec::Default,
         Some("-") => DockerfileSpec::Stdin,
@@ -70,7 +73,10 @@ pub fn from_args(
             NetworkArg::None => NetworkMode::None,
             NetworkArg::Host => NetworkMode::Host,
         },
+        // Set from `named_contexts` by the build.
+        contexts: Default::default(),
     };
+    config.named_contexts = named_contexts;
     config.tags = tags;
     config.outputs = outputs;
     config.push = args.push;

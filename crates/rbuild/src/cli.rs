@@ -182,6 +182,10 @@ pub struct BuildArgs {
     /// Grant an entitlement: `security.insecure` (for `RUN --security=insecure`); repeatable
     #[arg(long = "allow")]
     pub allow: Vec<String>,
+    /// Additional build context: `NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG|@DIGEST]|URL`
+    /// (used by `FROM NAME`, `COPY --from=NAME`, `RUN --mount from=NAME`); repeatable
+    #[arg(long = "build-context")]
+    pub build_contexts: Vec<String>,
 }
 
 /// Words that name a subcommand; anything else first means `build`.

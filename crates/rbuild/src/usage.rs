@@ -2,7 +2,7 @@
 //! flag or value at fault.
 
 use rbuild_builder::gc::SizeError;
-use rbuild_builder::{ConfigError, OutputError, RuntimeError};
+use rbuild_builder::{ConfigError, NamedSpecError, OutputError, RuntimeError};
 use rbuild_context::ContextError;
 use rbuild_types::{ImageRefError, PlatformError};
 
@@ -37,6 +37,8 @@ pub enum UsageError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    BuildContext(#[from] NamedSpecError),
     #[error("invalid SOURCE_DATE_EPOCH {0:?}: expected seconds since the Unix epoch")]
     Epoch(String),
     #[error("unable to prepare context: {0}")]

@@ -1,10 +1,13 @@
 //! The graph under construction: appends vertices in dependency order and shares the ones
-//! BuildKit would merge (one Scratch, one Image per reference, one main Context, one vertex
-//! per identical remote source).
+//! BuildKit would merge (one Scratch, one Image per reference, one Context per name, one
+//! vertex per identical remote source, one filesystem copy per named context).
 
 use std::collections::BTreeMap;
 
-use rbuild_graph::{Graph, ImageConfig, ImageOp, Op, Origin, Vertex, VertexId};
+use rbuild_graph::{
+    CopyAction, FileAction, FileOp, Graph, HttpOp, ImageConfig, ImageOp, Op, Origin, Vertex,
+    VertexId,
+};
 use rbuild_types::{ImageRef, Platform, Span};
 
 /// What a vertex is called: its progress name, and the Dockerfile step it implements (none
@@ -34,6 +37,10 @@ pub struct Builder {
     images: BTreeMap<(ImageRef, Platform), VertexId>,
     scratch: Option<VertexId>,
     context: Option<VertexId>,
+    /// Named contexts (`--build-context`) by key: their `Context` vertex, and the `File`
+    /// vertex holding all of one as a filesystem.
+    named: BTreeMap<String, VertexId>,
+    named_fs: BTreeMap<String, VertexId>,
     /// `Http`/`Git` vertices by their op (as JSON), so a URL added twice is fetched once.
     remotes: BTreeMap<String, VertexId>,
 }
@@ -123,6 +130,86 @@ impl Builder {
         let id = self.add(op, Vec::new(), "[internal] load build context", None, false);
         self.context = Some(id);
         id
+    }
+
+    /// The `Context` vertex of the named context `key`, which `COPY --from` reads (keyed by
+    /// what it selects, like the main context).
+    pub fn named_context(&mut self, key: &str) -> VertexId {
+        if let Some(id) = self.named.get(key) {
+            return *id;
+        }
+        let op = Op::Context {
+            name: key.to_string(),
+        };
+        let id = self.add(op, Vec::new(), format!("[context {key}]"), None, false);
+        self.named.insert(key.to_string(), id);
+        id
+    }
+
+    /// The named context `key` as a filesystem (`FROM`, `RUN --mount from=`): a `File`
+    /// vertex on scratch copying all of it to `/` (the IR reads a context only through
+    /// copies), keyed by the content it copies. BuildKit transfers it as a local source.
+    pub fn named_filesystem(&mut self, key: &str) -> VertexId {
+        if let Some(id) = self.named_fs.get(key) {
+            return *id;
+        }
+        // Scratch before the context, as for the main context's copies.
+        self.scratch();
+        let context = self.named_context(key);
+        let name = format!("[context {key}] load from client");
+        let id = self.copy_to_scratch(context, ".", "/", name);
+        self.named_fs.insert(key.to_string(), id);
+        id
+    }
+
+    /// The named context `key` that is the http(s) URL `url`: an `Http` vertex whose layer
+    /// holds the body as `/context`, as BuildKit's named URL contexts (no checksum).
+    pub fn named_http(&mut self, key: &str, url: &str) -> VertexId {
+        if let Some(id) = self.named_fs.get(key) {
+            return *id;
+        }
+        let op = Op::Http(HttpOp {
+            url: url.to_string(),
+            filename: "context".to_string(),
+            checksum: None,
+        });
+        let id = self.add(
+            op,
+            Vec::new(),
+            format!("[context {key}] {url}"),
+            None,
+            false,
+        );
+        self.named_fs.insert(key.to_string(), id);
+        id
+    }
+
+    /// A `File` vertex on scratch holding `src` of `context` (a `Context` vertex) at `dest`,
+    /// as it is (no chown, chmod or excludes); it never ignores the cache, since its key holds
+    /// the digests of what it copies.
+    pub fn copy_to_scratch(
+        &mut self,
+        context: VertexId,
+        src: &str,
+        dest: &str,
+        name: String,
+    ) -> VertexId {
+        let copy = CopyAction {
+            source: 1,
+            src: src.to_string(),
+            dest: dest.to_string(),
+            chown: None,
+            chmod: None,
+            allow_empty_wildcard: false,
+            unpack: false,
+            exclude: Vec::new(),
+            parents: None,
+        };
+        let inputs = vec![self.scratch(), context];
+        let op = Op::File(FileOp {
+            actions: vec![FileAction::Copy(copy)],
+        });
+        self.add(op, inputs, name, None, false)
     }
 
     /// The finished graph.

@@ -15,6 +15,7 @@ use super::args;
 use super::builder::{Builder, Label};
 use super::error::LowerError;
 use super::gofmt;
+use super::named::NamedContext;
 use super::onbuild;
 use super::paths;
 use super::plan::{Plan, StageBase, StageSource, Step};
@@ -214,7 +215,19 @@ impl Lowerer<'_> {
             .platform
             .clone()
             .unwrap_or_else(|| self.plan.options.platform.clone());
-        let cmd_total = usize::from(matches!(stage.base, StageBase::Image(_)))
+        // A named context is the image it names, or a filesystem with the empty config.
+        let base = match &stage.base {
+            StageBase::Named(n) => match self.plan.contexts.get(n) {
+                Some(NamedContext::Image(r)) => StageBase::Image(r.clone()),
+                Some(NamedContext::Filesystem | NamedContext::Http { .. }) => {
+                    StageBase::Named(n.clone())
+                }
+                None => return Err(err_at(LowerError::UnresolvedContext(n.clone()), span)),
+            },
+            other => other.clone(),
+        };
+        let from_step = !stage.replaced && matches!(base, StageBase::Image(_));
+        let cmd_total = usize::from(from_step)
             + stage
                 .commands
                 .iter()
@@ -231,7 +244,9 @@ impl Lowerer<'_> {
         let display = self.plan.display_name(i);
         let ignore_cache = self.plan.options.is_no_cache(stage.name.as_deref());
         // ONBUILD triggers of the base (image or stage) run first; they count as steps.
-        let triggers: Vec<String> = match &stage.base {
+        // A stage replaced by a named context runs none.
+        let triggers: Vec<String> = match &base {
+            _ if stage.replaced => Vec::new(),
             StageBase::Stage(j) => self.done[*j]
                 .as_ref()
                 .map(|b| b.config.on_build.clone())
@@ -241,10 +256,10 @@ impl Lowerer<'_> {
                 .get(r)
                 .map(|c| c.on_build.clone())
                 .unwrap_or_default(),
-            StageBase::Scratch => Vec::new(),
+            StageBase::Scratch | StageBase::Named(_) => Vec::new(),
         };
         let cmd_total = cmd_total + triggers.len();
-        let mut st = match &stage.base {
+        let mut st = match &base {
             StageBase::Stage(j) => {
                 let Some(base) = self.done[*j].clone() else {
                     return Err(err_at(
@@ -270,6 +285,13 @@ impl Lowerer<'_> {
             }
             StageBase::Scratch => {
                 let root = self.b.scratch();
+                self.fresh(root, empty_image(&platform), cmd_total, i, ignore_cache)
+            }
+            StageBase::Named(n) => {
+                let root = match self.plan.contexts.get(n) {
+                    Some(NamedContext::Http { url }) => self.b.named_http(n, url),
+                    _ => self.b.named_filesystem(n),
+                };
                 self.fresh(root, empty_image(&platform), cmd_total, i, ignore_cache)
             }
             StageBase::Image(r) => {

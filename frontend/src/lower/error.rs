@@ -45,6 +45,8 @@ pub enum LowerError {
     Unsupported { what: String },
     #[error("the config of base image {0} was not provided")]
     MissingBase(ImageRef),
+    #[error("build context {0} was not resolved")]
+    UnresolvedContext(String),
     #[error("cannot normalize nothing: WORKDIR needs a path")]
     EmptyWorkdir,
     #[error("VOLUME specified can not be an empty string")]

@@ -14,7 +14,8 @@
 //!
 //! Modules: [`options`] (what the user asked for), [`plan`](mod@plan) (stages), [`args`]
 //! (ARG/ENV scoping helpers), [`dispatch`] (per-instruction lowering), [`builder`] (the graph
-//! under construction), [`mount_sources`] (what `RUN --mount from=` reads), [`onbuild`]
+//! under construction), [`mount_sources`] (what `RUN --mount from=` reads), [`named`] (named
+//! contexts, `--build-context`), [`onbuild`]
 //! (ONBUILD triggers of a base and what they read), [`resolve`] (the [`Resolver`] trait and
 //! the fixpoint), [`paths`] (path normalisation), [`gofmt`] (Go-compatible text for history
 //! entries), [`error`] ([`LowerError`]).
@@ -32,6 +33,7 @@ pub mod dispatch;
 pub mod error;
 pub mod gofmt;
 pub mod mount_sources;
+pub mod named;
 pub mod onbuild;
 pub mod options;
 pub mod paths;
@@ -40,6 +42,7 @@ pub mod resolve;
 
 pub use dispatch::lower;
 pub use error::LowerError;
+pub use named::{context_key, user_context_key, ContextNameError, NamedContext};
 pub use options::BuildOptions;
 pub use plan::{plan, Plan, Stage, StageBase, StageSource, Step};
 pub use resolve::{BaseConfigs, ResolveError, Resolver};

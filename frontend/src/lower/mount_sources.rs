@@ -4,8 +4,11 @@
 //! stages a mount reads are built (and kept by `--target` pruning) and the images it reads
 //! are resolved. A `from` is matched, case-insensitively, against the stage *names* only
 //! (unlike `COPY --from`, an index is an image name, as in BuildKit); `scratch` is the empty
-//! filesystem; anything else is an image reference. A mount without `from` reads the build
+//! filesystem; then the named contexts (`--build-context`); anything else is an image
+//! reference. A mount without `from` reads the build
 //! context (bind) or nothing (the other types) and adds no dependency.
+
+use std::collections::BTreeSet;
 
 use rbuild_types::{ImageRef, ImageRefError, Span};
 
@@ -41,17 +44,26 @@ pub enum FromRef {
     Scratch,
     /// A stage, by index.
     Stage(usize),
+    /// A named context, by key.
+    Named(String),
     Image(ImageRef),
 }
 
-/// Resolves `from` against the (lower-cased) stage names.
-pub fn resolve_from(from: &str, names: &[Option<String>]) -> Result<FromRef, RunMountError> {
+/// Resolves `from` against the (lower-cased) stage names, then the named contexts' keys.
+pub fn resolve_from(
+    from: &str,
+    names: &[Option<String>],
+    contexts: &BTreeSet<String>,
+) -> Result<FromRef, RunMountError> {
     let lower = from.to_lowercase();
     if let Some(i) = names.iter().position(|n| n.as_deref() == Some(&lower)) {
         return Ok(FromRef::Stage(i));
     }
     if from == "scratch" {
         return Ok(FromRef::Scratch);
+    }
+    if let Some(key) = super::plan::named_context(from, contexts) {
+        return Ok(FromRef::Named(key));
     }
     ImageRef::parse(from)
         .map(FromRef::Image)
@@ -68,6 +80,7 @@ pub fn plan_sources(
     instruction: &Instruction,
     index: usize,
     names: &[Option<String>],
+    contexts: &BTreeSet<String>,
 ) -> Result<Vec<StageSource>, Diagnostics> {
     let fail =
         |e: LowerError, span: Span| Diagnostics::single(Diagnostic::error(e.to_string(), span));
@@ -89,7 +102,7 @@ pub fn plan_sources(
             fail(e.into(), m.span)
         })?;
         let Some(from) = from else { continue };
-        let source = match resolve_from(&from, names) {
+        let source = match resolve_from(&from, names, contexts) {
             Ok(FromRef::Stage(i)) if i == index => Err(RunMountError::Circular(stage_name())),
             Ok(FromRef::Stage(i)) if i > index => Err(RunMountError::StageOrder {
                 from: from.clone(),
@@ -97,6 +110,7 @@ pub fn plan_sources(
             }),
             Ok(FromRef::Stage(i)) => Ok(Some(StageSource::Stage(i))),
             Ok(FromRef::Image(r)) => Ok(Some(StageSource::Image(r))),
+            Ok(FromRef::Named(n)) => Ok(Some(StageSource::Named(n))),
             Ok(FromRef::Scratch) => Ok(None),
             Err(e) => Err(e),
         }
@@ -113,13 +127,35 @@ mod tests {
     #[test]
     fn names_scratch_and_images() {
         let names = vec![Some("build".to_string()), None];
-        assert_eq!(resolve_from("BUILD", &names), Ok(FromRef::Stage(0)));
-        assert_eq!(resolve_from("scratch", &names), Ok(FromRef::Scratch));
+        let none = BTreeSet::new();
+        assert_eq!(resolve_from("BUILD", &names, &none), Ok(FromRef::Stage(0)));
+        assert_eq!(resolve_from("scratch", &names, &none), Ok(FromRef::Scratch));
         // An index is an image name for mounts, as in BuildKit.
-        assert!(matches!(resolve_from("0", &names), Ok(FromRef::Image(_))));
         assert!(matches!(
-            resolve_from("Bad Name", &names),
+            resolve_from("0", &names, &none),
+            Ok(FromRef::Image(_))
+        ));
+        assert!(matches!(
+            resolve_from("Bad Name", &names, &none),
             Err(RunMountError::BadFrom { .. })
         ));
+    }
+
+    #[test]
+    fn named_contexts_come_after_stages() {
+        let names = vec![Some("build".to_string())];
+        let contexts: BTreeSet<String> = ["build", "tools"].map(String::from).into();
+        assert_eq!(
+            resolve_from("build", &names, &contexts),
+            Ok(FromRef::Stage(0))
+        );
+        assert_eq!(
+            resolve_from("tools:latest", &names, &contexts),
+            Ok(FromRef::Named("tools".into()))
+        );
+        assert_eq!(
+            resolve_from("scratch", &names, &contexts),
+            Ok(FromRef::Scratch)
+        );
     }
 }

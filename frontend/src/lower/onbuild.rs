@@ -28,6 +28,7 @@ use rbuild_types::{ImageRef, Span};
 
 use super::error::LowerError;
 use super::mount_sources::{resolve_from, FromRef, RunMountError};
+use super::named::NamedContext;
 use super::plan::{copy_source_of, reachable, Plan, StageBase, StageSource, Step};
 use crate::ast::Node;
 use crate::diagnostics::{Diagnostic, Diagnostics};
@@ -52,9 +53,16 @@ pub fn trigger_texts(
     index: usize,
     bases: &BTreeMap<ImageRef, ImageConfig>,
 ) -> Option<Vec<String>> {
-    match &plan.stages[index].base {
+    let stage = &plan.stages[index];
+    match &stage.base {
         StageBase::Scratch => Some(Vec::new()),
         StageBase::Image(r) => bases.get(r).map(|c| c.on_build.clone()),
+        // A stage replaced by a context runs nothing; a filesystem context has no config.
+        StageBase::Named(_) if stage.replaced => Some(Vec::new()),
+        StageBase::Named(n) => match plan.contexts.get(n)? {
+            NamedContext::Image(r) => bases.get(r).map(|c| c.on_build.clone()),
+            NamedContext::Filesystem | NamedContext::Http { .. } => Some(Vec::new()),
+        },
         StageBase::Stage(j) => Some(
             plan.stages[*j]
                 .commands
@@ -84,7 +92,8 @@ pub fn trigger(plan: &Plan, index: usize, text: &str) -> Result<Trigger, LowerEr
             None => None,
             Some(flag) => {
                 // Every stage is visible by name or index; the order is checked below.
-                match copy_source_of(&flag.value, names.len(), &names, plan.escape)? {
+                let contexts = &plan.options.contexts;
+                match copy_source_of(&flag.value, names.len(), &names, contexts, plan.escape)? {
                     Some(StageSource::Stage(j)) if j == index => {
                         return Err(RunMountError::Circular(stage()).into())
                     }
@@ -108,7 +117,7 @@ pub fn trigger(plan: &Plan, index: usize, text: &str) -> Result<Trigger, LowerEr
                 source,
             })?;
             let Some(from) = from else { continue };
-            match resolve_from(&from, &names)? {
+            match resolve_from(&from, &names, &plan.options.contexts)? {
                 FromRef::Stage(j) if j == index => {
                     return Err(RunMountError::Circular(stage()).into())
                 }
@@ -121,6 +130,7 @@ pub fn trigger(plan: &Plan, index: usize, text: &str) -> Result<Trigger, LowerEr
                 }
                 FromRef::Stage(j) => mount_sources.push(StageSource::Stage(j)),
                 FromRef::Image(r) => mount_sources.push(StageSource::Image(r)),
+                FromRef::Named(n) => mount_sources.push(StageSource::Named(n)),
                 FromRef::Scratch => {}
             }
         }
@@ -132,6 +142,16 @@ pub fn trigger(plan: &Plan, index: usize, text: &str) -> Result<Trigger, LowerEr
     })
 }
 
+/// What the ONBUILD triggers of the needed stages' bases add (see [`Plan::onbuild_closure`]).
+pub(crate) struct OnbuildClosure {
+    /// The stages the target needs, ascending.
+    pub needed: Vec<usize>,
+    /// The images the triggers read.
+    pub images: Vec<ImageRef>,
+    /// The named contexts the triggers read, by key.
+    pub contexts: Vec<String>,
+}
+
 impl Plan {
     /// The stages the target needs once the triggers of every needed stage's base (from
     /// `bases`, or the base stage's `ONBUILD`s) are bound, and the images those triggers
@@ -139,9 +159,10 @@ impl Plan {
     pub(crate) fn onbuild_closure(
         &self,
         bases: &BTreeMap<ImageRef, ImageConfig>,
-    ) -> Result<(Vec<usize>, Vec<ImageRef>), Diagnostics> {
+    ) -> Result<OnbuildClosure, Diagnostics> {
         let mut needed: BTreeSet<usize> = self.needed.iter().copied().collect();
         let mut images: Vec<ImageRef> = Vec::new();
+        let mut contexts: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
         // Each pass may add stages whose own bases carry triggers: repeat until stable.
         loop {
@@ -162,13 +183,20 @@ impl Plan {
                         match s {
                             StageSource::Stage(j) => reachable(&self.stages, vec![*j], &mut needed),
                             StageSource::Image(r) if !images.contains(r) => images.push(r.clone()),
+                            StageSource::Named(n) if !contexts.contains(n) => {
+                                contexts.push(n.clone())
+                            }
                             _ => {}
                         }
                     }
                 }
             }
         }
-        Ok((needed.into_iter().collect(), images))
+        Ok(OnbuildClosure {
+            needed: needed.into_iter().collect(),
+            images,
+            contexts,
+        })
     }
 
     /// Adds to the plan what the ONBUILD triggers of its bases read (see
@@ -179,11 +207,16 @@ impl Plan {
         &mut self,
         bases: &BTreeMap<ImageRef, ImageConfig>,
     ) -> Result<(), Diagnostics> {
-        let (needed, images) = self.onbuild_closure(bases)?;
-        self.needed = needed;
-        for r in images {
+        let closure = self.onbuild_closure(bases)?;
+        self.needed = closure.needed;
+        for r in closure.images {
             if !self.onbuild_images.contains(&r) {
                 self.onbuild_images.push(r);
+            }
+        }
+        for n in closure.contexts {
+            if !self.onbuild_contexts.contains(&n) {
+                self.onbuild_contexts.push(n);
             }
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! What the user asked for on the command line, as far as lowering is concerned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rbuild_graph::{NetworkMode, ProxyEnv};
 use rbuild_types::Platform;
@@ -23,6 +23,9 @@ pub struct BuildOptions {
     /// `--network`: the network of every RUN without `--network` (or with
     /// `--network=default`), as BuildKit's `llb.Network` default for the build.
     pub network: NetworkMode,
+    /// `--build-context`: the keys ([`context_key`](super::named::context_key)) of the named
+    /// contexts; what each one is, the [`Resolver`](super::Resolver) says when it is used.
+    pub contexts: BTreeSet<String>,
 }
 
 impl Default for BuildOptions {
@@ -35,6 +38,7 @@ impl Default for BuildOptions {
             no_cache_filter: Vec::new(),
             labels: BTreeMap::new(),
             network: NetworkMode::Default,
+            contexts: BTreeSet::new(),
         }
     }
 }

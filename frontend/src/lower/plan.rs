@@ -1,12 +1,13 @@
 //! Stages: splitting the instructions at each `FROM`, the global `ARG`s, `FROM` expansion,
 //! stage names and references, the target and the stages it needs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rbuild_types::{ImageRef, Platform, Span};
 
 use super::args;
 use super::error::LowerError;
+use super::named::{context_key, NamedContext};
 use super::options::BuildOptions;
 use crate::ast::{Dockerfile, Node};
 use crate::diagnostics::{Diagnostic, Diagnostics};
@@ -30,6 +31,9 @@ pub enum StageBase {
     Stage(usize),
     /// `FROM <image>`.
     Image(ImageRef),
+    /// `FROM <name>` of a named context (`--build-context`), by key; also the base of a
+    /// stage the context of its name replaces.
+    Named(String),
 }
 
 /// Where a `COPY --from` reads from.
@@ -41,6 +45,8 @@ pub enum StageSource {
     Stage(usize),
     /// A registry image.
     Image(ImageRef),
+    /// A named context (`--build-context`), by key.
+    Named(String),
 }
 
 /// One build stage. Invariant: `Stage(i)` bases and sources always have `i < index`.
@@ -62,6 +68,9 @@ pub struct Stage {
     pub sources: Vec<Option<StageSource>>,
     /// The stages and images the `RUN --mount from=`s of each command read, in order.
     pub mount_sources: Vec<Vec<StageSource>>,
+    /// The named context of the stage's name replaces it (`base` is that context): its
+    /// instructions are not run, nor the ONBUILD triggers of its base, as in BuildKit.
+    pub replaced: bool,
 }
 
 /// The result of [`plan`]: stages, the target, and what it needs.
@@ -82,17 +91,32 @@ pub struct Plan {
     /// Images the ONBUILD triggers of the needed stages' bases read (`COPY --from`,
     /// `RUN --mount from=`), added by [`Plan::resolve`].
     pub onbuild_images: Vec<ImageRef>,
+    /// Named contexts the ONBUILD triggers of the needed stages' bases read.
+    pub onbuild_contexts: Vec<String>,
+    /// What each named context used is, as the resolver said ([`Plan::resolve`]).
+    pub contexts: BTreeMap<String, NamedContext>,
 }
 
 impl Plan {
     /// The distinct registry/store images the needed stages use as `FROM` or `COPY --from`,
     /// in order of first use (never `scratch`, never a stage).
+    /// Named contexts that are images count once resolved (see [`Plan::contexts`]).
     pub fn base_images(&self) -> Vec<ImageRef> {
         let mut out: Vec<ImageRef> = Vec::new();
+        let mut add = |r: &ImageRef| {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        };
+        let named = |n: &String| match self.contexts.get(n) {
+            Some(NamedContext::Image(r)) => Some(r),
+            _ => None,
+        };
         for &i in &self.needed {
             let st = &self.stages[i];
             let from = match &st.base {
                 StageBase::Image(r) => Some(r),
+                StageBase::Named(n) => named(n),
                 _ => None,
             };
             let copies = st
@@ -102,17 +126,47 @@ impl Plan {
                 .chain(st.mount_sources.iter().flatten());
             let copies = copies.filter_map(|s| match s {
                 StageSource::Image(r) => Some(r),
+                StageSource::Named(n) => named(n),
                 _ => None,
             });
-            for r in from.into_iter().chain(copies) {
-                if !out.contains(r) {
-                    out.push(r.clone());
+            from.into_iter().chain(copies).for_each(&mut add);
+        }
+        self.onbuild_images.iter().for_each(&mut add);
+        self.onbuild_contexts
+            .iter()
+            .filter_map(named)
+            .for_each(&mut add);
+        out
+    }
+
+    /// The keys of the named contexts the needed stages (and the ONBUILD triggers of their
+    /// bases) use, in order of first use.
+    pub fn named_contexts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for &i in &self.needed {
+            let st = &self.stages[i];
+            let from = match &st.base {
+                StageBase::Named(n) => Some(n),
+                _ => None,
+            };
+            let sources = st
+                .sources
+                .iter()
+                .flatten()
+                .chain(st.mount_sources.iter().flatten())
+                .filter_map(|s| match s {
+                    StageSource::Named(n) => Some(n),
+                    _ => None,
+                });
+            for n in from.into_iter().chain(sources) {
+                if !out.contains(n) {
+                    out.push(n.clone());
                 }
             }
         }
-        for r in &self.onbuild_images {
-            if !out.contains(r) {
-                out.push(r.clone());
+        for n in &self.onbuild_contexts {
+            if !out.contains(n) {
+                out.push(n.clone());
             }
         }
         out
@@ -286,13 +340,21 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
                 }
             };
         let lower = base_name.to_lowercase();
-        let base = if base_name == "scratch" {
+        let own_context = names[index]
+            .as_deref()
+            .and_then(|n| named_context(n, &opts.contexts));
+        let replaced = own_context.is_some();
+        let base = if let Some(key) = own_context {
+            StageBase::Named(key)
+        } else if base_name == "scratch" {
             StageBase::Scratch
         } else if let Some(i) = names[..index]
             .iter()
             .position(|n| n.as_deref() == Some(lower.as_str()))
         {
             StageBase::Stage(i)
+        } else if let Some(key) = named_context(&base_name, &opts.contexts) {
+            StageBase::Named(key)
         } else {
             StageBase::Image(ImageRef::parse(&base_name).map_err(|source| {
                 diag(
@@ -304,17 +366,24 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
                 )
             })?)
         };
+        // A replaced stage runs none of its instructions (they were still checked above).
+        let commands = if replaced { Vec::new() } else { commands };
         let mut sources = Vec::with_capacity(commands.len());
         for cmd in &commands {
             let source = match &cmd.instruction {
-                Instruction::Copy(c) => copy_source(c, index, &names, escape)?,
+                Instruction::Copy(c) => copy_source(c, index, &names, &opts.contexts, escape)?,
                 _ => None,
             };
             sources.push(source);
         }
         let mut mount_sources = Vec::with_capacity(commands.len());
         for cmd in &commands {
-            let found = super::mount_sources::plan_sources(&cmd.instruction, index, &names)?;
+            let found = super::mount_sources::plan_sources(
+                &cmd.instruction,
+                index,
+                &names,
+                &opts.contexts,
+            )?;
             mount_sources.push(found);
         }
         stages.push(Stage {
@@ -326,6 +395,7 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
             commands,
             sources,
             mount_sources,
+            replaced,
         });
     }
 
@@ -334,7 +404,7 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
     let external_sources = stages
         .iter()
         .flat_map(|s| &s.sources)
-        .filter(|s| matches!(s, Some(StageSource::Image(_))))
+        .filter(|s| matches!(s, Some(StageSource::Image(_) | StageSource::Named(_))))
         .count();
     // BuildKit adds a state for every mount (one without `from` reads `scratch`).
     let mounts = stages
@@ -351,6 +421,8 @@ pub fn plan(df: &Dockerfile, opts: &BuildOptions) -> Result<Plan, Diagnostics> {
         escape,
         options: opts.clone(),
         onbuild_images: Vec::new(),
+        onbuild_contexts: Vec::new(),
+        contexts: BTreeMap::new(),
     };
     // The triggers of base *stages* are known now; those of base images once resolved.
     plan.expand_onbuild(&std::collections::BTreeMap::new())?;
@@ -386,20 +458,32 @@ fn copy_source(
     copy: &CopyArgs,
     index: usize,
     names: &[Option<String>],
+    contexts: &BTreeSet<String>,
     escape: char,
 ) -> Result<Option<StageSource>, Diagnostics> {
     let Some(flag) = &copy.from else {
         return Ok(None);
     };
-    copy_source_of(&flag.value, index, names, escape).map_err(|e| diag(e, flag.span))
+    copy_source_of(&flag.value, index, names, contexts, escape).map_err(|e| diag(e, flag.span))
+}
+
+/// The key of the named context `name` refers to, if the user gave one (never for
+/// `scratch` or `context`).
+pub(super) fn named_context(name: &str, contexts: &BTreeSet<String>) -> Option<String> {
+    if contexts.is_empty() || name.eq_ignore_ascii_case("scratch") {
+        return None;
+    }
+    context_key(name).filter(|k| contexts.contains(k))
 }
 
 /// The source `--from` names, for a command of stage `index`: a stage by index or name
-/// (it must come before `index`), else an image. Variables are an error.
+/// (it must come before `index`), else a named context, else an image. Variables are an
+/// error.
 pub(super) fn copy_source_of(
     from: &str,
     index: usize,
     names: &[Option<String>],
+    contexts: &BTreeSet<String>,
     escape: char,
 ) -> Result<Option<StageSource>, LowerError> {
     let unexpanded = shell::process_word(from, &shell::env::EmptyEnv, escape)?;
@@ -430,6 +514,9 @@ pub(super) fn copy_source_of(
             return Err(stage_error());
         }
         return Ok(Some(StageSource::Stage(i)));
+    }
+    if let Some(key) = named_context(from, contexts) {
+        return Ok(Some(StageSource::Named(key)));
     }
     ImageRef::parse(from)
         .map(|r| Some(StageSource::Image(r)))

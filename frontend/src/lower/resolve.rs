@@ -12,7 +12,9 @@
 //! the triggers of base *stages* (known from the file alone, so their errors come with the
 //! file's other errors) and [`lower`] dispatches the triggers of the stages it is given.
 //!
-//! Later the same trait resolves named contexts (`--build-context`), as BuildKit's does.
+//! The same trait says what each named context (`--build-context`) the plan uses is (an
+//! image, or a filesystem), as BuildKit's frontend asks its client; an image context's config
+//! is then resolved like any base's, so its ONBUILD triggers run as for `FROM` the image.
 //!
 //! [`plan`]: super::plan()
 //! [`lower`]: super::lower
@@ -22,10 +24,12 @@ use std::collections::BTreeMap;
 use rbuild_graph::ImageConfig;
 use rbuild_types::{ImageRef, Platform};
 
+use super::named::NamedContext;
 use super::plan::Plan;
 use crate::diagnostics::Diagnostics;
 
-/// What the frontend asks its caller for: the config of a base image.
+/// What the frontend asks its caller for: the config of a base image, and what a named
+/// context is.
 pub trait Resolver {
     /// Why an image could not be resolved (the caller's own error type).
     type Error;
@@ -36,6 +40,21 @@ pub trait Resolver {
         reference: &ImageRef,
         platform: &Platform,
     ) -> Result<ImageConfig, Self::Error>;
+
+    /// What the named context `key` (one of [`BuildOptions::contexts`]) is, for `platform`.
+    /// Called once per used context and build, before the config of an image it names is
+    /// asked for. A resolver that knows only images (a closure) takes every named context
+    /// for a filesystem.
+    ///
+    /// [`BuildOptions::contexts`]: super::BuildOptions::contexts
+    fn resolve_context(
+        &mut self,
+        key: &str,
+        platform: &Platform,
+    ) -> Result<NamedContext, Self::Error> {
+        let _ = (key, platform);
+        Ok(NamedContext::Filesystem)
+    }
 }
 
 /// A closure is a resolver (tests, fixed configs).
@@ -70,12 +89,20 @@ pub enum ResolveError<E> {
         #[source]
         source: E,
     },
+    /// The resolver failed for the named context `name`.
+    #[error("failed to load build context {name}")]
+    Context {
+        name: String,
+        #[source]
+        source: E,
+    },
 }
 
 impl Plan {
-    /// Resolves every image the needed stages use (`FROM`, `COPY --from`, `RUN --mount from=`,
-    /// and what the ONBUILD triggers of their bases read) once each, in order of first use,
-    /// for the plan's platform. The plan then needs the stages those triggers read; the
+    /// Resolves every named context and image the needed stages use (`FROM`, `COPY --from`,
+    /// `RUN --mount from=`, and what the ONBUILD triggers of their bases read) once each, in
+    /// order of first use, for the plan's platform: contexts first, since one may name an
+    /// image. The plan then needs the stages those triggers read; the
     /// returned configs are what [`lower`](super::lower) takes.
     pub fn resolve<R: Resolver + ?Sized>(
         &mut self,
@@ -84,6 +111,20 @@ impl Plan {
         let platform = self.options.platform.clone();
         let mut bases = BaseConfigs::new();
         loop {
+            let named: Vec<String> = self
+                .named_contexts()
+                .into_iter()
+                .filter(|n| !self.contexts.contains_key(n))
+                .collect();
+            for name in named {
+                let context = resolver
+                    .resolve_context(&name, &platform)
+                    .map_err(|source| ResolveError::Context {
+                        name: name.clone(),
+                        source,
+                    })?;
+                self.contexts.insert(name, context);
+            }
             let pending: Vec<ImageRef> = self
                 .base_images()
                 .into_iter()

@@ -89,7 +89,7 @@ fn import_dir(store: &Store, dir: &Path, name: &Path) -> Result<Vec<ImportedImag
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, OciError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, OciError> {
     fs::read(path).map_err(OciError::io("read", path))
 }
 
@@ -125,15 +125,20 @@ fn store_file(
         .map_err(OciError::store(format!("store blob {}", src.display())))
 }
 
-fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
+pub(super) fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
     dir.join("blobs/sha256").join(d.hex())
 }
 
+/// The `index.json` of the OCI layout `dir`.
+pub(super) fn read_layout_index(dir: &Path) -> Result<ImageIndex, OciError> {
+    read_index(&dir.join("index.json"))
+}
+
 fn import_oci_layout(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, OciError> {
-    let index = read_index(&dir.join("index.json"))?;
+    let index = read_layout_index(dir)?;
     let mut out = Vec::new();
     for desc in &index.manifests {
-        let desc = pick_platform(dir, desc)?;
+        let desc = pick_platform(dir, desc, &Platform::host())?;
         let manifest_digest = import_oci_image(store, dir, &desc)?;
         let mut names = Vec::new();
         let ann = desc.annotations.clone().unwrap_or_default();
@@ -153,20 +158,24 @@ fn import_oci_layout(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>, Oc
     Ok(out)
 }
 
-/// For a nested index, the entry for the host platform (else the first); otherwise `desc`.
-fn pick_platform(dir: &Path, desc: &Descriptor) -> Result<Descriptor, OciError> {
+/// For a nested index, the entry for `platform`'s OS and architecture (else the first);
+/// otherwise `desc`.
+pub(super) fn pick_platform(
+    dir: &Path,
+    desc: &Descriptor,
+    platform: &Platform,
+) -> Result<Descriptor, OciError> {
     if desc.media_type != OCI_INDEX && desc.media_type != DOCKER_LIST {
         return Ok(desc.clone());
     }
     let nested = read_index(&blob_file(dir, &desc.digest))?;
-    let host = Platform::host();
     let chosen = nested
         .manifests
         .iter()
         .find(|m| {
             m.platform
                 .as_ref()
-                .is_some_and(|p| p.os == host.os && p.architecture == host.architecture)
+                .is_some_and(|p| p.os == platform.os && p.architecture == platform.architecture)
         })
         .or_else(|| nested.manifests.first())
         .ok_or_else(|| OciError::Invalid {
@@ -179,7 +188,13 @@ fn pick_platform(dir: &Path, desc: &Descriptor) -> Result<Descriptor, OciError> 
     Ok(chosen)
 }
 
-fn import_oci_image(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Digest, OciError> {
+/// Copies the image `desc` (a manifest) of the layout `dir` into the store, every blob
+/// verified; returns its manifest digest. Nothing is tagged.
+pub(super) fn import_oci_image(
+    store: &Store,
+    dir: &Path,
+    desc: &Descriptor,
+) -> Result<Digest, OciError> {
     let manifest_path = blob_file(dir, &desc.digest);
     let bytes = read(&manifest_path)?;
     let manifest = ImageManifest::parse(&bytes, &desc.digest.to_string())?;

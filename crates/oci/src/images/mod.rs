@@ -9,11 +9,13 @@
 mod commit;
 mod distribute;
 mod import;
+mod layout;
 mod lookup;
 
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub use distribute::{distribution_image, DistImage, DistOptions};
 pub use import::{import_archive, import_archive_from, ImportedImage};
+pub use layout::{layout_image, LayoutSelector};
 pub(crate) use lookup::parse_image_name;
 pub use lookup::{
     list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,

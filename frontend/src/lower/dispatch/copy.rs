@@ -135,6 +135,19 @@ impl Lowerer<'_> {
                         false,
                     )
                 }
+                // A filesystem context is read like the main one: by what the copy selects.
+                Some(StageSource::Named(n)) => match self.plan.contexts.get(n) {
+                    Some(NamedContext::Image(r)) => {
+                        let platform = self.plan.options.platform.clone();
+                        (
+                            self.b.image(r, &platform, format!("FROM {r}"), node.span),
+                            false,
+                        )
+                    }
+                    Some(NamedContext::Filesystem) => (self.b.named_context(n), true),
+                    Some(NamedContext::Http { url }) => (self.b.named_http(n, url), false),
+                    None => return Err(LowerError::UnresolvedContext(n.clone())),
+                },
             };
             inputs.push(src_vertex);
             in_context = from_context;

@@ -176,7 +176,8 @@ impl Lowerer<'_> {
         })
     }
 
-    /// The vertex a mount's `from` names: a stage already lowered, `scratch`, or an image.
+    /// The vertex a mount's `from` names: a stage already lowered, `scratch`, a named
+    /// context, or an image.
     fn mount_from(
         &mut self,
         st: &StageState,
@@ -184,23 +185,34 @@ impl Lowerer<'_> {
         from: &str,
     ) -> Result<VertexId, LowerError> {
         let names: Vec<Option<String>> = self.plan.stages.iter().map(|s| s.name.clone()).collect();
-        Ok(match resolve_from(from, &names)? {
-            FromRef::Stage(j) => match &self.done[j] {
-                Some(s) => s.root,
-                None => {
-                    return Err(RunMountError::StageOrder {
-                        from: from.to_string(),
-                        stage: st.display.clone(),
+        Ok(
+            match resolve_from(from, &names, &self.plan.options.contexts)? {
+                FromRef::Stage(j) => match &self.done[j] {
+                    Some(s) => s.root,
+                    None => {
+                        return Err(RunMountError::StageOrder {
+                            from: from.to_string(),
+                            stage: st.display.clone(),
+                        }
+                        .into())
                     }
-                    .into())
+                },
+                FromRef::Scratch => self.b.scratch(),
+                FromRef::Image(r) => {
+                    let platform = self.plan.options.platform.clone();
+                    self.b.image(&r, &platform, format!("FROM {r}"), node.span)
                 }
+                FromRef::Named(n) => match self.plan.contexts.get(&n) {
+                    Some(NamedContext::Image(r)) => {
+                        let platform = self.plan.options.platform.clone();
+                        self.b.image(r, &platform, format!("FROM {r}"), node.span)
+                    }
+                    Some(NamedContext::Filesystem) => self.b.named_filesystem(&n),
+                    Some(NamedContext::Http { url }) => self.b.named_http(&n, url),
+                    None => return Err(LowerError::UnresolvedContext(n)),
+                },
             },
-            FromRef::Scratch => self.b.scratch(),
-            FromRef::Image(r) => {
-                let platform = self.plan.options.platform.clone();
-                self.b.image(&r, &platform, format!("FROM {r}"), node.span)
-            }
-        })
+        )
     }
 
     /// A `File` vertex on scratch holding `source` (default: all) of the build context, and
@@ -222,27 +234,11 @@ impl Lowerer<'_> {
         } else {
             format!("/{}", base_name(&src))
         };
-        let copy = CopyAction {
-            source: 1,
-            src: src.clone(),
-            dest: dest.clone(),
-            chown: None,
-            chmod: None,
-            allow_empty_wildcard: false,
-            unpack: false,
-            exclude: Vec::new(),
-            parents: None,
-        };
-        let inputs = vec![self.b.scratch(), self.b.context()];
-        let vertex = self.b.add(
-            Op::File(FileOp {
-                actions: vec![FileAction::Copy(copy)],
-            }),
-            inputs,
-            format!("[internal] load {src} from build context for RUN --mount"),
-            None,
-            false,
-        );
+        // Scratch before the context: vertex order shows in graphs (and golden files).
+        self.b.scratch();
+        let context = self.b.context();
+        let name = format!("[internal] load {src} from build context for RUN --mount");
+        let vertex = self.b.copy_to_scratch(context, &src, &dest, name);
         Ok((vertex, dest))
     }
 }
