@@ -9,7 +9,8 @@
 //! - [`images`]: base images built offline as OCI layouts (busybox from busybox-static),
 //!   cached in one place ([`images::fixtures_dir`]).
 //! - [`registry`]: a `docker-registry` of the test's own on a free loopback port, with the
-//!   busybox image pushed to it.
+//!   busybox image pushed to it, or secured: HTTPS with a test CA ([`certs`], made with the
+//!   `openssl` CLI), client certificates, htpasswd basic authentication.
 //! - [`fakes`]: an executor, an image source, a remote source and a log sink without root,
 //!   sandbox or network, and builders of ops and vertices.
 //! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
@@ -21,6 +22,7 @@
 //! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because
 //! Cargo gives a test the binaries of its own package only.
 
+pub mod certs;
 pub mod corpus;
 pub mod fakes;
 pub mod git;
@@ -33,7 +35,7 @@ pub mod skip;
 
 pub use corpus::{assert_ran, corpus};
 pub use privileges::privileges;
-pub use registry::Registry;
+pub use registry::{Registry, Security};
 pub use skip::{
     can_run_sandbox, is_root, require, require_busybox, require_root, require_tool, tool,
 };
