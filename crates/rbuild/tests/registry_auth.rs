@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use rbuild_test_support::Security;
 use support::*;
@@ -22,6 +21,8 @@ struct World {
     docker: PathBuf,
     /// Prepended to `PATH` (the credential helper lives there).
     bin: PathBuf,
+    /// `HELPER_DIR` of the credential helper: what it stores and its log of calls.
+    helper: PathBuf,
 }
 
 impl World {
@@ -30,8 +31,16 @@ impl World {
         std::fs::write(&env.config, config_toml).expect("write config.toml");
         let docker = env.path("docker");
         let bin = env.path("bin");
-        std::fs::create_dir_all(&bin).expect("mkdir bin");
-        World { env, docker, bin }
+        let helper = env.path("helper");
+        for dir in [&bin, &helper] {
+            std::fs::create_dir_all(dir).expect("mkdir");
+        }
+        World {
+            env,
+            docker,
+            bin,
+            helper,
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -39,6 +48,7 @@ impl World {
         let mut c = self.env.cmd();
         c.args(args)
             .env("DOCKER_CONFIG", &self.docker)
+            .env("HELPER_DIR", &self.helper)
             .env("PATH", format!("{}:{path}", s(&self.bin)));
         c
     }
@@ -58,22 +68,19 @@ impl World {
         out
     }
 
+    /// Runs rbuild, which must fail saying `needle`; returns its stderr.
+    fn fails(&self, args: &[&str], needle: &str) -> String {
+        let out = self.run(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "rbuild {args:?} succeeded");
+        assert!(err.contains(needle), "rbuild {args:?}: {err}");
+        err
+    }
+
     /// `rbuild login SERVER -u USER --password-stdin` with `password` on stdin.
     fn login(&self, server: &str, password: &str) -> Output {
-        let mut child = self
-            .cmd(&["login", server, "-u", USER, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run rbuild login");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("write the password");
-        child.wait_with_output().expect("wait for rbuild login")
+        let mut cmd = self.cmd(&["login", server, "-u", USER, "--password-stdin"]);
+        output_with_stdin(&mut cmd, format!("{password}\n").as_bytes())
     }
 
     fn config_json(&self) -> serde_json::Value {
@@ -136,13 +143,7 @@ fn login_over_tls_with_a_private_ca_then_push_pull_and_logout() {
 
     // Without credentials the registry refuses a push.
     world.build_image(&name);
-    let out = world.run(&["push", &name]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("401 Unauthorized"),
-        "{}",
-        stderr(&out)
-    );
+    world.fails(&["push", &name], "401 Unauthorized");
 
     let out = world.login(&addr, PASSWORD);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -164,10 +165,8 @@ fn login_over_tls_with_a_private_ca_then_push_pull_and_logout() {
     let untrusted = World::new(&registry.tls_config(false, false));
     std::fs::create_dir_all(&untrusted.docker).expect("mkdir");
     std::fs::copy(&config, untrusted.docker.join("config.json")).expect("copy config.json");
-    let out = untrusted.run(&["pull", &name]);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{err}");
-    assert!(err.contains(&addr) && err.contains("certificate"), "{err}");
+    let err = untrusted.fails(&["pull", &name], "certificate");
+    assert!(err.contains(&addr), "{err}");
     let out = untrusted.login(&addr, PASSWORD);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
@@ -186,13 +185,7 @@ fn login_over_tls_with_a_private_ca_then_push_pull_and_logout() {
     let out = world.ok(&["logout", &addr]);
     assert_eq!(stdout(&out), format!("Not logged in to {addr}\n"));
     world.ok(&["rmi", &name]);
-    let out = world.run(&["pull", &name]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("401 Unauthorized"),
-        "{}",
-        stderr(&out)
-    );
+    world.fails(&["pull", &name], "401 Unauthorized");
 }
 
 /// A credential helper that keeps one credential in `$HELPER_DIR/stored.json` and logs each
@@ -232,33 +225,10 @@ fn a_credential_helper_stores_gets_and_erases() {
         r#"{"credsStore":"test","currentContext":"kept"}"#,
     )
     .expect("write config.json");
-    let helper_dir = world.env.path("helper");
-    std::fs::create_dir_all(&helper_dir).expect("mkdir");
+    let helper_dir = &world.helper;
     let log = || std::fs::read_to_string(helper_dir.join("log")).unwrap_or_default();
-    let with_helper = |args: &[&str]| {
-        let out = world
-            .cmd(args)
-            .env("HELPER_DIR", &helper_dir)
-            .output()
-            .expect("run rbuild");
-        assert!(out.status.success(), "rbuild {args:?}: {}", stderr(&out));
-        out
-    };
 
-    let mut login = world.cmd(&["login", &addr, "-u", USER, "--password-stdin"]);
-    login.env("HELPER_DIR", &helper_dir).stdin(Stdio::piped());
-    let mut child = login
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rbuild login");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("write the password");
-    let out = child.wait_with_output().expect("wait");
+    let out = world.login(&addr, PASSWORD);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("unencrypted"), "{}", stderr(&out));
     let stored = json_file(&helper_dir.join("stored.json"));
@@ -273,12 +243,10 @@ fn a_credential_helper_stores_gets_and_erases() {
     // Push and pull ask the helper.
     let name = format!("{addr}/helped/app:1");
     world.build_image(&name);
-    with_helper(&["push", &name]);
-    with_helper(&["rmi", &name]);
-    with_helper(&["pull", "-q", &name]);
+    world.push_rmi_pull(&name);
     assert!(log().contains(&format!("get {addr}\n")), "{}", log());
 
-    with_helper(&["logout", &addr]);
+    world.ok(&["logout", &addr]);
     assert!(log().ends_with(&format!("erase {addr}\n")), "{}", log());
     assert!(!helper_dir.join("stored.json").exists());
     assert!(world.config_json()["auths"].get(&addr).is_none());
@@ -297,9 +265,8 @@ fn client_certificates_come_from_keypair() {
     let name = format!("{}/mtls/app:1", registry.addr);
     let without = World::new(&registry.tls_config(true, false));
     without.build_image(&name);
-    let out = without.run(&["push", &name]);
-    assert!(!out.status.success(), "a push without a client certificate");
-    assert!(stderr(&out).contains(&registry.addr), "{}", stderr(&out));
+    // The registry refuses the TLS handshake of a client without a certificate.
+    without.fails(&["push", &name], &registry.addr);
 
     let with = World::new(&registry.tls_config(true, true));
     with.build_image(&name);
@@ -319,13 +286,8 @@ fn a_bad_ca_path_is_an_error_naming_the_file() {
         "[registry.\"{}\"]\nhttp = false\nca = [\"{missing}\"]\n",
         registry.addr
     ));
-    let out = world.run(&["pull", &format!("{}/x/y:1", registry.addr)]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains(missing) && err.contains("No such file"),
-        "{err}"
-    );
+    let err = world.fails(&["pull", &format!("{}/x/y:1", registry.addr)], missing);
+    assert!(err.contains("No such file"), "{err}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::run::run_ok;
 use crate::skip::require_tool;
 
 /// The files of one test CA (all PEM).
@@ -24,16 +25,10 @@ impl TestCerts {
         let openssl = require_tool("openssl")?;
         let p = |name: &str| dir.join(name);
         let run = |args: &[&str]| {
-            let out = Command::new(&openssl)
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            run_ok(
+                Command::new(&openssl).args(args).current_dir(dir),
+                &format!("openssl {args:?}"),
+            )
         };
         let new_key = |name: &str| {
             run(&[

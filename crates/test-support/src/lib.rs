@@ -16,6 +16,7 @@
 //! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
 //!   client, and git with a fixed identity.
 //! - [`privileges`]: the test process's `Privileges`, for the APIs that take rbuild's.
+//! - [`run`]: running a tool (git, openssl) that must succeed.
 //! - [`golden`]: expected outputs kept in files, rewritten under `UPDATE_GOLDEN=1`.
 //!
 //! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
@@ -31,6 +32,7 @@ pub mod http;
 pub mod images;
 pub mod privileges;
 pub mod registry;
+pub mod run;
 pub mod skip;
 
 pub use corpus::{assert_ran, corpus};
