@@ -68,7 +68,11 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
 pub fn logout(server: Option<&str>) -> Result<(), CliError> {
     let server = LoginServer::parse(server);
     let mut docker_config = DockerConfig::open_default()?;
-    if login::logout(&server, &mut docker_config)? {
+    let removed = login::logout(&server, &mut docker_config)?;
+    if let Some(warning) = &removed.helper_warning {
+        eprintln!("WARNING: could not erase credentials: {warning}");
+    }
+    if removed.from_file {
         println!("Removing login credentials for {server}");
     } else {
         println!("Not logged in to {server}");

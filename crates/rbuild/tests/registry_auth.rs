@@ -250,6 +250,20 @@ fn a_credential_helper_stores_gets_and_erases() {
     assert!(log().ends_with(&format!("erase {addr}\n")), "{}", log());
     assert!(!helper_dir.join("stored.json").exists());
     assert!(world.config_json()["auths"].get(&addr).is_none());
+    // Logging out again: the helper's failure to erase is a warning, as with docker.
+    std::fs::write(
+        world.bin.join("docker-credential-test"),
+        "#!/bin/sh\necho 'no such credential'\nexit 1\n",
+    )
+    .expect("replace the helper");
+    let out = world.ok(&["logout", &addr]);
+    assert_eq!(stdout(&out), format!("Not logged in to {addr}\n"));
+    assert!(
+        stderr(&out).contains("WARNING: could not erase credentials")
+            && stderr(&out).contains("no such credential"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -303,4 +317,16 @@ fn anonymous_access_needs_no_credentials() {
     // Logging in to a registry that asks for nothing succeeds, as with docker.
     let out = world.login(&registry.addr, "anything");
     assert!(out.status.success(), "{}", stderr(&out));
+    // Usage errors (exit 2): no user name, no password, both password flags.
+    for (args, needle) in [
+        (&["login", "--password-stdin"][..], "-u USER"),
+        (&["login", "-u", USER][..], "--password-stdin"),
+        (
+            &["login", "-u", USER, "-p", "x", "--password-stdin"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let err = world.fails(args, needle);
+        assert_eq!(world.run(args).status.code(), Some(2), "{args:?}: {err}");
+    }
 }

@@ -7,7 +7,7 @@
 //! `http`/TLS settings for it.
 
 use super::auth::store::DockerConfig;
-use super::auth::store::Stored;
+use super::auth::store::{Removed, Stored};
 use super::auth::{normalise_auth_key, server_url, Credential, Credentials, DockerCredentials};
 use super::client::{Client, Target};
 use super::config::RegistryConfig;
@@ -78,12 +78,11 @@ pub fn login(
     docker_config.save_login(server.host(), &Credential::Password(credentials))
 }
 
-/// Removes what `docker_config` (and its credential helper) holds for `server`; returns
-/// whether the file had an entry for it.
+/// Removes what `docker_config` (and its credential helper) holds for `server`.
 pub fn logout(
     server: &LoginServer,
     docker_config: &mut DockerConfig,
-) -> Result<bool, RegistryError> {
+) -> Result<Removed, RegistryError> {
     docker_config.remove_login(server.host())
 }
 

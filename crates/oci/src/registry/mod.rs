@@ -26,7 +26,7 @@ mod pull;
 mod push;
 pub mod push_image;
 
-pub use auth::store::{DockerConfig, Stored};
+pub use auth::store::{DockerConfig, Removed, Stored};
 pub use client::Client;
 pub use config::{ConfigError, Endpoint, HostConfig, RegistryConfig};
 pub use error::{Object, RegistryError};

@@ -33,6 +33,15 @@ pub enum Stored {
     Helper(String),
 }
 
+/// What [`DockerConfig::remove_login`] did.
+#[derive(Debug)]
+pub struct Removed {
+    /// The file had an entry for the host (now gone).
+    pub from_file: bool,
+    /// The credential helper could not erase the host's credential.
+    pub helper_warning: Option<RegistryError>,
+}
+
 impl DockerConfig {
     /// The file of the environment (`$DOCKER_CONFIG`, else `~/.docker`).
     pub fn open_default() -> Result<DockerConfig, RegistryError> {
@@ -107,17 +116,23 @@ impl DockerConfig {
         Ok(stored)
     }
 
-    /// Removes what is stored for `host` (from its credential helper and the file); returns
-    /// whether the file had an entry for it.
-    pub fn remove_login(&mut self, host: &str) -> Result<bool, RegistryError> {
-        if let Some(name) = self.helper_for(host) {
-            CredentialHelper::new(&name, None).erase(&server_url(host))?;
-        }
-        let removed = self.remove_entries(host);
-        if removed {
+    /// Removes what is stored for `host`, from its credential helper and from the file. As
+    /// with `docker logout`, a helper that cannot erase (it has nothing for the host, say)
+    /// does not stop the file's entry from going: its error is handed back as a warning.
+    pub fn remove_login(&mut self, host: &str) -> Result<Removed, RegistryError> {
+        let helper_warning = self.helper_for(host).and_then(|name| {
+            CredentialHelper::new(&name, None)
+                .erase(&server_url(host))
+                .err()
+        });
+        let from_file = self.remove_entries(host);
+        if from_file {
             self.write()?;
         }
-        Ok(removed)
+        Ok(Removed {
+            from_file,
+            helper_warning,
+        })
     }
 
     /// Removes every `auths` key that names `host` (`h`, `https://h`, `http://h/v1/`…).
@@ -251,10 +266,12 @@ mod tests {
         );
 
         let mut config = DockerConfig::open(&path).expect("open");
-        assert!(config.remove_login("index.docker.io").expect("logout"));
-        assert!(!config
+        let removed = config.remove_login("index.docker.io").expect("logout");
+        assert!(removed.from_file && removed.helper_warning.is_none());
+        let again = config
             .remove_login("index.docker.io")
-            .expect("logout twice"));
+            .expect("logout twice");
+        assert!(!again.from_file);
         let doc: Value =
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
         assert!(doc["auths"].get(DOCKER_HUB_KEY).is_none());
