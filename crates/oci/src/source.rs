@@ -609,7 +609,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "{addr}/library/nope:latest: {addr}/library/nope: manifest latest: 404 Not Found"
+                "{addr}/library/nope:latest: {addr}/library/nope: manifest latest: 404 Not Found: \
+                 manifest unknown (MANIFEST_UNKNOWN)"
             )
         );
     }

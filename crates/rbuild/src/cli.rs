@@ -72,6 +72,14 @@ pub enum Command {
     },
     /// Upload an image from the local store to its registry
     Push { image: String },
+    /// Log in to a registry: check the credentials, then store them in Docker's config.json
+    /// (or its credential helper)
+    Login(crate::login_cmds::LoginArgs),
+    /// Log out from a registry: remove its stored credentials
+    Logout {
+        /// The registry (`host[:port]`); Docker Hub when not given
+        server: Option<String>,
+    },
     /// Tools for looking inside rbuild
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -191,7 +199,7 @@ pub struct BuildArgs {
 /// Words that name a subcommand; anything else first means `build`.
 const SUBCOMMANDS: &[&str] = &[
     "build", "images", "tag", "rmi", "prune", "du", "debug", "help", "inspect", "history", "save",
-    "load", "pull", "push",
+    "load", "pull", "push", "login", "logout",
 ];
 
 /// Inserts the implicit `build` subcommand: `rbuild -t app .` is `rbuild build -t app .`.

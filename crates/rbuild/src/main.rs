@@ -10,6 +10,7 @@ mod build_config;
 mod cli;
 mod gc_cmds;
 mod image_cmds;
+mod login_cmds;
 mod no_space;
 mod progress;
 mod report;
@@ -69,6 +70,8 @@ fn main() {
         Command::Load { input, quiet } => image_cmds::load_archive(&root, input.as_deref(), quiet),
         Command::Pull { image, quiet } => image_cmds::pull(&root, &image, quiet, privileges),
         Command::Push { image } => image_cmds::push(&root, &image),
+        Command::Login(args) => login_cmds::login(args),
+        Command::Logout { server } => login_cmds::logout(server.as_deref()),
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
         Command::Debug(DebugCommand::Context { file, dir }) => debug_context(file.as_deref(), &dir),
     };

@@ -58,6 +58,9 @@ pub enum CliError {
     },
     #[error(transparent)]
     Push(#[from] PushFailure),
+    /// `rbuild login`/`logout`: checking or storing credentials.
+    #[error(transparent)]
+    Registry(#[from] rbuild_oci::registry::RegistryError),
     #[error("no such image: {0}")]
     NoSuchImage(String),
     #[error("image config {id}: invalid JSON: {source}")]

@@ -61,4 +61,8 @@ pub enum UsageError {
     Duration(#[from] DurationError),
     #[error("unsupported --filter {0:?}: only until=DURATION is supported")]
     Filter(String),
+    #[error("login needs a user name: -u USER")]
+    LoginUser,
+    #[error("login needs a password: --password-stdin (or -p PASSWORD)")]
+    LoginPassword,
 }

@@ -4,28 +4,16 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use rbuild_archive::testutil::{compress, HeaderFormat, TarBuilder, TestEntry};
 use rbuild_archive::ArchiveFormat;
 use rbuild_test_support::git::git;
-use support::{can_build_runs, require_tool, s, stderr, stdout, Env};
+use support::{can_build_runs, output_with_stdin, require_tool, s, stderr, stdout, Env};
 
 /// Runs rbuild with `args`, feeding `input` on stdin.
 fn run_with_stdin(env: &Env, args: &[&str], input: &[u8]) -> Output {
-    let mut child = env
-        .cmd()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rbuild");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).expect("write stdin");
-    drop(stdin);
-    child.wait_with_output().expect("wait rbuild")
+    output_with_stdin(env.cmd().args(args), input)
 }
 
 /// A gzip tar of `files` (path, contents), every entry root-owned, mode 0644.

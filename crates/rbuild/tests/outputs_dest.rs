@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use rbuild_archive::testutil;
 use support::{
-    can_build_runs, is_root, json_file, layout_blob, require, s, stderr, stdout, tool, Env,
+    can_build_runs, is_root, json_file, layout_blob, output_with_stdin, require, s, stderr, stdout,
+    tool, Env,
 };
 
 /// Entry names of a tar.
@@ -115,21 +116,7 @@ fn save_and_load_through_pipes_like_docker() {
         let saved = env.ok(&["save", "--format", format, "app:1"]).stdout;
         assert!(!tar_names(&saved).is_empty(), "{format}");
         let other = Env::new();
-        let mut child = other
-            .cmd()
-            .arg("load")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run rbuild load");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&saved)
-            .expect("feed the archive");
-        let out = child.wait_with_output().expect("wait");
+        let out = output_with_stdin(other.cmd().arg("load"), &saved);
         assert!(out.status.success(), "{format}: {}", stderr(&out));
         assert!(
             stdout(&out).contains("Loaded image: app:1"),

@@ -9,18 +9,21 @@
 //! - [`images`]: base images built offline as OCI layouts (busybox from busybox-static),
 //!   cached in one place ([`images::fixtures_dir`]).
 //! - [`registry`]: a `docker-registry` of the test's own on a free loopback port, with the
-//!   busybox image pushed to it.
+//!   busybox image pushed to it, or secured: HTTPS with a test CA ([`certs`], made with the
+//!   `openssl` CLI), client certificates, htpasswd basic authentication.
 //! - [`fakes`]: an executor, an image source, a remote source and a log sink without root,
 //!   sandbox or network, and builders of ops and vertices.
 //! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
 //!   client, and git with a fixed identity.
 //! - [`privileges`]: the test process's `Privileges`, for the APIs that take rbuild's.
+//! - [`run`]: running a tool (git, openssl) that must succeed.
 //! - [`golden`]: expected outputs kept in files, rewritten under `UPDATE_GOLDEN=1`.
 //!
 //! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
 //! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because
 //! Cargo gives a test the binaries of its own package only.
 
+pub mod certs;
 pub mod corpus;
 pub mod fakes;
 pub mod git;
@@ -29,11 +32,12 @@ pub mod http;
 pub mod images;
 pub mod privileges;
 pub mod registry;
+pub mod run;
 pub mod skip;
 
 pub use corpus::{assert_ran, corpus};
 pub use privileges::privileges;
-pub use registry::Registry;
+pub use registry::{Registry, Security};
 pub use skip::{
     can_run_sandbox, is_root, require, require_busybox, require_root, require_tool, tool,
 };

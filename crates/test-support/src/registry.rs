@@ -1,9 +1,13 @@
 //! A registry of the test's own: Debian's `docker-registry` on a free loopback port, with
 //! storage in a temporary directory, stopped when the [`Registry`] is dropped (and killed with
 //! the test process if that dies first). [`Registry::with_busybox`] also pushes the offline
-//! busybox image ([`crate::images::busybox_layout`]).
+//! busybox image ([`crate::images::busybox_layout`]). [`Registry::start_with`] starts one
+//! that serves HTTPS with a test CA's certificate ([`crate::certs`]), may ask for client
+//! certificates, and may ask for htpasswd basic authentication (a bcrypt line, the only kind
+//! docker-registry reads).
 
-use std::net::TcpListener;
+use std::fmt::Write as _;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -11,15 +15,30 @@ use std::time::{Duration, Instant};
 
 use rbuild_types::Digest;
 
+use crate::certs::TestCerts;
 use crate::http::request;
 use crate::images::{blob, busybox_layout, LayoutImage, OCI_MANIFEST};
 use crate::skip::require_tool;
 
-/// A running `docker-registry serve` on `addr` (`127.0.0.1:<port>`), plain HTTP.
+/// A running `docker-registry serve` on `addr` (`127.0.0.1:<port>`): plain HTTP unless
+/// started with [`Security::tls`].
 pub struct Registry {
     child: Child,
     pub addr: String,
     dir: tempfile::TempDir,
+    certs: Option<TestCerts>,
+}
+
+/// How a [`Registry`] of [`Registry::start_with`] is secured; the default is plain HTTP,
+/// anonymous.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// Serve HTTPS with a certificate of a test CA made for this registry.
+    pub tls: bool,
+    /// Also require a client certificate signed by that CA (with `tls`).
+    pub client_certs: bool,
+    /// htpasswd basic authentication with this user name and password.
+    pub user: Option<(String, String)>,
 }
 
 /// The repositories [`Registry::with_busybox`] pushes the busybox image to, with tag `latest`:
@@ -30,6 +49,12 @@ pub const BUSYBOX_REPOS: [&str; 2] = ["library/busybox", "busybox"];
 impl Registry {
     /// Starts an empty registry; `None` after a skip when `docker-registry` is not installed.
     pub fn start() -> Option<Registry> {
+        Self::start_with(&Security::default())
+    }
+
+    /// Starts an empty registry secured as `security` says; `None` after a skip when
+    /// `docker-registry` (or, for TLS, `openssl`) is not installed.
+    pub fn start_with(security: &Security) -> Option<Registry> {
         let exe = require_tool("docker-registry")?;
         let dir = tempfile::Builder::new()
             .prefix("rbuild-test-registry-")
@@ -40,16 +65,39 @@ impl Registry {
             .expect("a free port")
             .port();
         let addr = format!("127.0.0.1:{port}");
+        let certs = if security.tls {
+            Some(TestCerts::generate(dir.path())?)
+        } else {
+            None
+        };
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("write the registry config");
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(certs) = &certs {
+            let _ = write!(
+                yaml,
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certs.server_cert.display(),
+                certs.server_key.display()
+            );
+            if security.client_certs {
+                let _ = write!(yaml, "    clientcas:\n      - {}\n", certs.ca.display());
+            }
+        }
+        if let Some((user, password)) = &security.user {
+            let htpasswd = dir.path().join("htpasswd");
+            let hash = bcrypt::hash(password, 4).expect("bcrypt");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).expect("write htpasswd");
+            let _ = write!(
+                yaml,
+                "auth:\n  htpasswd:\n    realm: rbuild-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        std::fs::write(&config, yaml).expect("write the registry config");
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
@@ -66,10 +114,15 @@ impl Registry {
             });
         }
         let child = cmd.spawn().expect("start docker-registry");
-        let mut registry = Registry { child, addr, dir };
+        let mut registry = Registry {
+            child,
+            addr,
+            dir,
+            certs,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if request(&registry.addr, "GET", "/v2/", &[], b"").is_ok_and(|r| r.status == 200) {
+            if registry.answers() {
                 return Some(registry);
             }
             if let Ok(Some(status)) = registry.child.try_wait() {
@@ -95,6 +148,42 @@ impl Registry {
             registry.push_layout(&layout, repo, "latest");
         }
         Some(registry)
+    }
+
+    /// Whether the registry answers: `/v2/` over plain HTTP (`401` when it asks for a
+    /// password), or a TCP connection for HTTPS.
+    fn answers(&self) -> bool {
+        if self.certs.is_some() {
+            return TcpStream::connect(&self.addr).is_ok();
+        }
+        request(&self.addr, "GET", "/v2/", &[], b"").is_ok_and(|r| matches!(r.status, 200 | 401))
+    }
+
+    /// The test CA of a registry serving HTTPS.
+    pub fn certs(&self) -> Option<&TestCerts> {
+        self.certs.as_ref()
+    }
+
+    /// A BuildKit-style config for this HTTPS registry: `http = false` (a loopback registry is
+    /// plain HTTP by default), with the test CA as `ca` when `ca`, and the client certificate
+    /// as `keypair` when `keypair`.
+    pub fn tls_config(&self, ca: bool, keypair: bool) -> String {
+        let mut out = format!("[registry.\"{}\"]\nhttp = false\n", self.addr);
+        if let Some(certs) = &self.certs {
+            if ca {
+                let _ = writeln!(out, "ca = [\"{}\"]", certs.ca.display());
+            }
+            if keypair {
+                let _ = write!(
+                    out,
+                    "[[registry.\"{}\".keypair]]\nkey = \"{}\"\ncert = \"{}\"\n",
+                    self.addr,
+                    certs.client_key.display(),
+                    certs.client_cert.display()
+                );
+            }
+        }
+        out
     }
 
     /// A BuildKit-style config that makes this registry Docker Hub's mirror, over plain HTTP.

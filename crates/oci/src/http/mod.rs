@@ -5,7 +5,7 @@
 pub mod client;
 pub mod remote;
 
-pub use client::{HttpClients, CONNECT_TIMEOUT, USER_AGENT};
+pub use client::{ClientError, HttpClients, KeyPair, TlsSettings, CONNECT_TIMEOUT, USER_AGENT};
 pub use remote::HttpRemote;
 
 #[cfg(test)]

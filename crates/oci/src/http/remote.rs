@@ -2,7 +2,8 @@
 //! and URL contexts. A GET through the shared client set-up ([`HttpClients`]) without an
 //! overall timeout (a download takes as long as it takes; each wait is bounded by the
 //! connect timeout and the server), with `If-None-Match`/`If-Modified-Since` when validators
-//! are given. A URL's host (`host[:port]`) gets its `[registry."<host>"]` `insecure` setting;
+//! are given. A URL's host (`host[:port]`) gets its `[registry."<host>"]` TLS settings
+//! (`insecure`, `ca`, `keypair`);
 //! `http` and `mirrors` concern the registry API only (a URL names its own scheme).
 
 use reqwest::blocking::Response;
@@ -11,7 +12,7 @@ use reqwest::{StatusCode, Url};
 
 use rbuild_ports::{HttpBody, HttpError, HttpFetch, HttpSource, HttpStatus, Validators};
 
-use super::client::HttpClients;
+use super::client::{HttpClients, TlsSettings};
 use crate::registry::RegistryConfig;
 
 /// Downloads over HTTP(S), following the configuration file's per-host settings.
@@ -30,21 +31,24 @@ impl HttpRemote {
     }
 
     /// Whether `url`'s host is configured `insecure = true`.
+    #[cfg(test)]
     pub(super) fn insecure(&self, url: &str) -> bool {
+        self.tls(url).insecure
+    }
+
+    /// The TLS settings of `url`'s host (`host[:port]`).
+    fn tls(&self, url: &str) -> TlsSettings {
         let Ok(parsed) = Url::parse(url) else {
-            return false;
+            return TlsSettings::default();
         };
         let Some(host) = parsed.host_str() else {
-            return false;
+            return TlsSettings::default();
         };
         let key = match parsed.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         };
-        self.config
-            .host(&key)
-            .and_then(|h| h.insecure)
-            .unwrap_or(false)
+        self.config.tls(&key)
     }
 }
 
@@ -56,7 +60,7 @@ impl HttpSource for HttpRemote {
         };
         let client = self
             .clients
-            .get(self.insecure(url))
+            .get(&self.tls(url))
             .map_err(|e| transport(&e))?;
         let mut req = client.get(url);
         if let Some(v) = validators {

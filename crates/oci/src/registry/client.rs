@@ -5,8 +5,9 @@
 //! created anywhere, even inside an async runtime. Every
 //! request goes through [`Client::send`], which adds the authorization cached for the
 //! `(host, repository)` pair, answers a `401` challenge once (bearer token or basic
-//! credentials) and turns non-success statuses into [`RegistryError::Status`] naming the
-//! registry, repository and object. [`Client::each_endpoint`] runs an operation against the
+//! credentials or identity token) and turns non-success statuses into
+//! [`RegistryError::Status`] naming the registry, repository and object, with the `errors[]`
+//! of the response body. [`Client::each_endpoint`] runs an operation against the
 //! configured endpoints in order, moving on when [`RegistryError::try_next_endpoint`] allows.
 //!
 //! The pull operations live in `pull.rs`, the push operations in `push.rs`.
@@ -19,9 +20,11 @@ use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 
-use super::auth::{Challenge, DockerCredentials, TokenResponse};
+use super::auth::token::TokenRequest;
+use super::auth::{Challenge, DockerCredentials};
 use super::config::{Endpoint, RegistryConfig};
 use super::error::{At, Object, RegistryError};
+use super::error_body::ErrorBody;
 use crate::http::HttpClients;
 
 pub use crate::http::CONNECT_TIMEOUT;
@@ -66,10 +69,21 @@ impl Target<'_> {
         })
     }
 
+    /// A success status that is not the one expected (the body says nothing then).
     pub(crate) fn status(&self, status: StatusCode) -> RegistryError {
         RegistryError::Status {
             at: self.at(),
             status,
+            body: ErrorBody::default(),
+        }
+    }
+
+    /// A failed response, with what its body says.
+    pub(crate) fn failed(&self, resp: Response) -> RegistryError {
+        RegistryError::Status {
+            at: self.at(),
+            status: resp.status(),
+            body: ErrorBody::read(resp),
         }
     }
 
@@ -123,8 +137,13 @@ impl Client {
         Ok(loaded)
     }
 
-    fn http(&self, insecure: bool) -> Result<Http, RegistryError> {
-        self.http.get(insecure).map_err(RegistryError::ClientBuild)
+    fn http(&self, endpoint: &Endpoint) -> Result<Http, RegistryError> {
+        self.http
+            .get(&self.config.tls(&endpoint.host))
+            .map_err(|source| RegistryError::ClientBuild {
+                registry: endpoint.host.clone(),
+                source,
+            })
     }
 
     /// Runs `op` against each endpoint of `registry` in order until one succeeds or fails in
@@ -152,7 +171,7 @@ impl Client {
         url: &str,
         build: &dyn Fn(&Http) -> Result<RequestBuilder, RegistryError>,
     ) -> Result<Response, RegistryError> {
-        let http = self.http(target.endpoint.insecure)?;
+        let http = self.http(target.endpoint)?;
         let key = (target.endpoint.host.clone(), target.repository.to_string());
         let cached = lock(&self.auth_cache).get(&key).cloned();
         let mut req = build(&http)?;
@@ -171,15 +190,15 @@ impl Client {
             .filter_map(Challenge::parse)
             .next();
         let Some(challenge) = challenge else {
-            return Err(target.status(resp.status()));
+            return Err(target.failed(resp));
         };
         let auth = self.authorize(&http, target, &challenge)?;
         let Some(auth) = auth else {
-            return Err(target.status(resp.status()));
+            return Err(target.failed(resp));
         };
         if cached.as_deref() == Some(auth.as_str()) {
             // The same authorization was just refused; asking again would not help.
-            return Err(target.status(resp.status()));
+            return Err(target.failed(resp));
         }
         lock(&self.auth_cache).insert(key, auth.clone());
         let resp = build(&http)?
@@ -190,58 +209,44 @@ impl Client {
     }
 
     /// The `Authorization` value answering `challenge`, or `None` if there is nothing to try
-    /// (a Basic challenge without credentials).
+    /// (a Basic challenge without a user name and password).
     fn authorize(
         &self,
         http: &Http,
         target: &Target<'_>,
         challenge: &Challenge,
     ) -> Result<Option<String>, RegistryError> {
-        let creds = self.credentials()?;
-        let basic = creds.lookup(&target.endpoint.host)?;
+        let credential = self.credentials()?.resolve(&target.endpoint.host)?;
         match challenge {
-            Challenge::Basic => Ok(basic.map(|c| c.basic_header())),
+            Challenge::Basic => Ok(credential
+                .as_ref()
+                .and_then(|c| c.password())
+                .map(|c| c.basic_header())),
             Challenge::Bearer {
                 realm,
                 service,
                 scope,
             } => {
-                let own_scope = format!("repository:{}:{}", target.repository, target.actions);
                 // The registry's scope names what this request needs; ours covers the
-                // repository for the whole operation (e.g. pull and push).
-                let mut query: Vec<(&str, &str)> = Vec::new();
-                if let Some(s) = service {
-                    query.push(("service", s));
+                // repository for the whole operation (e.g. pull and push). A request about
+                // no repository (the login check) asks for no scope of its own.
+                let own_scope = format!("repository:{}:{}", target.repository, target.actions);
+                let mut scopes = Vec::new();
+                if !target.repository.is_empty() {
+                    scopes.push(own_scope.as_str());
                 }
-                query.push(("scope", &own_scope));
                 if let Some(s) = scope.as_deref().filter(|s| *s != own_scope) {
-                    query.push(("scope", s));
+                    scopes.push(s);
                 }
-                let mut req = http.get(realm).query(&query);
-                if let Some(c) = &basic {
-                    req = req.header(AUTHORIZATION, c.basic_header());
+                let registry = target.registry();
+                let token = TokenRequest {
+                    registry: &registry,
+                    realm,
+                    service: service.as_deref(),
+                    scopes,
                 }
-                let token_err = |source| RegistryError::TokenTransport {
-                    registry: target.registry(),
-                    realm: realm.clone(),
-                    source,
-                };
-                let resp = req.send().map_err(token_err)?;
-                if !resp.status().is_success() {
-                    return Err(RegistryError::TokenStatus {
-                        registry: target.registry(),
-                        realm: realm.clone(),
-                        status: resp.status(),
-                    });
-                }
-                let token: TokenResponse = resp.json().map_err(token_err)?;
-                match token.into_token() {
-                    Some(t) => Ok(Some(format!("Bearer {t}"))),
-                    None => Err(RegistryError::TokenMissing {
-                        registry: target.registry(),
-                        realm: realm.clone(),
-                    }),
-                }
+                .fetch(http, credential.as_ref())?;
+                Ok(Some(format!("Bearer {token}")))
             }
         }
     }
@@ -251,7 +256,7 @@ fn check(target: &Target<'_>, resp: Response) -> Result<Response, RegistryError>
     if resp.status().is_success() {
         Ok(resp)
     } else {
-        Err(target.status(resp.status()))
+        Err(target.failed(resp))
     }
 }
 

@@ -6,6 +6,11 @@
 //! [registry."127.0.0.1:5000"]
 //! http = true
 //! insecure = true   # TLS without certificate verification
+//! [registry."registry.example.com"]
+//! ca = ["/etc/certs/example-ca.pem"]   # trusted in addition to the system's CAs
+//! [[registry."registry.example.com".keypair]]
+//! key = "/etc/certs/client.key"        # a client certificate (mutual TLS)
+//! cert = "/etc/certs/client.pem"
 //! ```
 //!
 //! The file is `$RBUILD_CONFIG`, else `$XDG_CONFIG_HOME/rbuild/config.toml` (XDG default
@@ -24,6 +29,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use rbuild_types::DEFAULT_REGISTRY;
+
+use crate::http::{KeyPair, TlsSettings};
 
 /// The host that actually serves Docker Hub's registry API.
 pub const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
@@ -47,7 +54,8 @@ pub enum ConfigError {
 }
 
 /// Settings of one registry host (`[registry."<host>"]`). Keys BuildKit knows but rbuild does
-/// not use (`ca`, `keypair`, ...) are accepted and ignored.
+/// not use are accepted and ignored. The TLS settings (`insecure`, `ca`, `keypair`) hold for
+/// every HTTPS request to the host: registry API, `ADD <url>` and URL contexts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct HostConfig {
     /// Hosts (optionally `http://`/`https://` prefixed, optionally with a path) tried before
@@ -60,6 +68,12 @@ pub struct HostConfig {
     /// HTTPS without certificate verification.
     #[serde(default)]
     pub insecure: Option<bool>,
+    /// PEM files of CA certificates trusted for this host besides the system's.
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+    /// The client certificate to present (BuildKit's list; rbuild can present one).
+    #[serde(default)]
+    pub keypair: Vec<KeyPair>,
 }
 
 /// The parsed configuration. Invariant: keys of `registry` are host names as written in the file.
@@ -159,6 +173,19 @@ impl RegistryConfig {
                 None
             }
         })
+    }
+
+    /// How TLS is set up for requests to `host` (`host[:port]`; Docker Hub's hosts share the
+    /// `docker.io` table).
+    pub fn tls(&self, host: &str) -> TlsSettings {
+        match self.host(host) {
+            Some(settings) => TlsSettings {
+                insecure: settings.insecure.unwrap_or(false),
+                ca: settings.ca.clone(),
+                keypairs: settings.keypair.clone(),
+            },
+            None => TlsSettings::default(),
+        }
     }
 
     /// The endpoints to try for `registry` (a reference's registry part), in order: its
@@ -282,6 +309,37 @@ insecure = true
         let local = cfg.host("127.0.0.1:5000").unwrap();
         assert_eq!(local.http, Some(true));
         assert_eq!(local.insecure, Some(true));
+    }
+
+    #[test]
+    fn tls_settings_per_host() {
+        let cfg = RegistryConfig::from_toml_str(
+            r#"
+[registry."r.example:5443"]
+ca = ["/etc/ca.pem", "/etc/ca2.pem"]
+[[registry."r.example:5443".keypair]]
+key = "/etc/client.key"
+cert = "/etc/client.pem"
+[registry."docker.io"]
+insecure = true
+"#,
+        )
+        .unwrap();
+        let tls = cfg.tls("r.example:5443");
+        assert!(!tls.insecure);
+        assert_eq!(
+            tls.ca,
+            vec![PathBuf::from("/etc/ca.pem"), PathBuf::from("/etc/ca2.pem")]
+        );
+        assert_eq!(
+            tls.keypairs,
+            vec![KeyPair {
+                key: "/etc/client.key".into(),
+                cert: "/etc/client.pem".into(),
+            }]
+        );
+        assert!(cfg.tls("registry-1.docker.io").insecure);
+        assert_eq!(cfg.tls("other.example"), TlsSettings::default());
     }
 
     #[test]

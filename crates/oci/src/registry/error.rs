@@ -1,12 +1,16 @@
 //! Errors of the registry client. Every variant names the registry host and repository (and
 //! the manifest reference or blob digest) so a user can tell which request failed and why,
-//! e.g. `127.0.0.1:5000/library/nope: manifest latest: 404 Not Found`.
+//! e.g. `127.0.0.1:5000/library/nope: manifest latest: 404 Not Found: manifest unknown
+//! (MANIFEST_UNKNOWN)`: a failed request also shows what the registry said in its body
+//! ([`ErrorBody`]).
 
 use std::path::PathBuf;
 
 use rbuild_types::Digest;
 
 use super::config::ConfigError;
+use super::error_body::ErrorBody;
+use crate::http::ClientError;
 
 /// Which registry object a request was about, for error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +20,8 @@ pub enum Object {
     Manifest(String),
     Blob(Digest),
     Upload(Digest),
+    /// The `/v2/` check of `rbuild login`.
+    Login,
 }
 
 impl std::fmt::Display for Object {
@@ -25,12 +31,13 @@ impl std::fmt::Display for Object {
             Object::Manifest(r) => write!(f, "manifest {r}"),
             Object::Blob(d) => write!(f, "blob {d}"),
             Object::Upload(d) => write!(f, "upload of blob {d}"),
+            Object::Login => write!(f, "login"),
         }
     }
 }
 
 /// Where a request went: registry host, repository and object. Printed as
-/// `registry/repository: object`.
+/// `registry/repository: object` (`registry: object` for requests about no repository).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct At {
     pub registry: String,
@@ -40,7 +47,11 @@ pub struct At {
 
 impl std::fmt::Display for At {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}: {}", self.registry, self.repository, self.object)
+        if self.repository.is_empty() {
+            write!(f, "{}: {}", self.registry, self.object)
+        } else {
+            write!(f, "{}/{}: {}", self.registry, self.repository, self.object)
+        }
     }
 }
 
@@ -49,12 +60,18 @@ impl std::fmt::Display for At {
 pub enum RegistryError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("building the HTTP client: {0}")]
-    ClientBuild(#[source] reqwest::Error),
-    #[error("{at}: {status}")]
+    #[error("{registry}: setting up the HTTP client: {source}")]
+    ClientBuild {
+        registry: String,
+        #[source]
+        source: ClientError,
+    },
+    #[error("{at}: {status}{body}")]
     Status {
         at: Box<At>,
         status: reqwest::StatusCode,
+        /// What the registry said (`errors[]`), shown after the status.
+        body: ErrorBody,
     },
     #[error("{at}: request to {url} failed: {source}")]
     Transport {
@@ -115,11 +132,12 @@ pub enum RegistryError {
         header: &'static str,
         value: String,
     },
-    #[error("{registry}: token from {realm}: {status}")]
+    #[error("{registry}: token from {realm}: {status}{body}")]
     TokenStatus {
         registry: String,
         realm: String,
         status: reqwest::StatusCode,
+        body: ErrorBody,
     },
     #[error("{registry}: token from {realm}: request failed: {source}")]
     TokenTransport {
@@ -146,6 +164,23 @@ pub enum RegistryError {
         "Docker credentials {path}: the \"auth\" entry for {host} is not base64 of user:password"
     )]
     DockerConfigAuth { path: PathBuf, host: String },
+    #[error("no Docker config.json to write: neither DOCKER_CONFIG nor HOME is set")]
+    DockerConfigUnknown,
+    #[error("Docker config {path}: \"{field}\" is not a JSON object")]
+    DockerConfigShape { path: PathBuf, field: &'static str },
+    #[error("writing Docker config {path}: {source}")]
+    DockerConfigWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("credential helper {program} {action} for {server} failed: {message}")]
+    CredentialHelperFailed {
+        program: PathBuf,
+        action: &'static str,
+        server: String,
+        message: String,
+    },
     #[error("running credential helper {program}: {source}")]
     CredentialHelperRun {
         program: PathBuf,

@@ -1,13 +1,17 @@
 //! The registry side of rbuild: pulling (and pushing) images over the OCI distribution API.
 //!
-//! - [`config`]: which endpoints to use for a registry (mirrors, plain HTTP, insecure TLS),
-//!   read from BuildKit-style `[registry."<host>"]` TOML tables.
-//! - [`auth`]: Docker `config.json` credentials and `WWW-Authenticate` challenges.
+//! - [`config`]: which endpoints to use for a registry (mirrors, plain HTTP) and its TLS
+//!   settings (insecure, CAs, client certificate), read from BuildKit-style
+//!   `[registry."<host>"]` TOML tables.
+//! - [`auth`]: Docker `config.json` credentials (credential helpers, identity tokens),
+//!   `WWW-Authenticate` challenges, tokens, and writing `config.json` for [`login`].
+//! - [`login`]: `rbuild login`/`logout`: check credentials against a registry, store them.
 //! - [`manifest`]: the manifest/index formats and platform selection.
 //! - [`client`]: [`Client`], the blocking HTTP client with auth retries and endpoint fallback;
 //!   its pull operations are in `pull`, push operations in `push`.
 //! - [`push_image`]: pushing an image from the local store (blobs in parallel, manifest last).
-//! - [`error`]: [`RegistryError`]; every message names registry, repository and what failed.
+//! - [`error`]: [`RegistryError`]; every message names registry, repository and what failed,
+//!   and [`error_body`] adds what the registry said (`errors[].message`).
 //!
 //! Invariant: whatever the client returns has been verified against its digest.
 
@@ -15,14 +19,19 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod error_body;
+pub mod login;
 pub mod manifest;
 mod pull;
 mod push;
 pub mod push_image;
 
+pub use auth::store::{DockerConfig, Removed, Stored};
 pub use client::Client;
 pub use config::{ConfigError, Endpoint, HostConfig, RegistryConfig};
 pub use error::{Object, RegistryError};
+pub use error_body::ErrorBody;
+pub use login::LoginServer;
 pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
 pub use push::OpenBlob;
 pub use push_image::{push_image, PushError, PushReport};

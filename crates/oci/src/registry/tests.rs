@@ -4,7 +4,7 @@
 
 use rbuild_types::{Digest, ImageRef, Platform};
 
-use super::auth::{Credentials, DockerCredentials};
+use super::auth::{Credential, Credentials, DockerCredentials};
 use super::testutil::{FakeServer, Reply};
 use super::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
 use crate::manifest::OCI_MANIFEST;
@@ -79,7 +79,8 @@ fn not_found_names_registry_repository_and_status() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}/library/nope: manifest latest: 404 Not Found",
+            "{}/library/nope: manifest latest: 404 Not Found: \
+             manifest unknown (MANIFEST_UNKNOWN)",
             registry.addr
         )
     );
@@ -187,6 +188,83 @@ fn token_request_uses_basic_credentials_and_basic_challenge_is_answered() {
     );
     let client = Client::new(RegistryConfig::default()).with_credentials(creds);
     client.resolve(&image, &amd64()).unwrap();
+}
+
+#[test]
+fn identity_tokens_are_exchanged_through_the_refresh_token_grant() {
+    let (manifest, _) = manifest_body();
+    let server = FakeServer::start(10, move |req, addr| {
+        if req.target == "/token" {
+            let form = String::from_utf8_lossy(&req.body);
+            return if req.method == "POST"
+                && form.contains("grant_type=refresh_token")
+                && form.contains("refresh_token=refresh-1")
+                && form.contains("client_id=rbuild")
+                && form.contains("service=fake")
+            {
+                Reply::new(200, r#"{"access_token":"acc-1","expires_in":300}"#)
+            } else {
+                Reply::new(
+                    400,
+                    r#"{"error":"invalid_grant","error_description":"unknown refresh token"}"#,
+                )
+            };
+        }
+        if req.header("authorization") == Some("Bearer acc-1") {
+            return Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST);
+        }
+        Reply::new(401, "{}").header(
+            "WWW-Authenticate",
+            &format!(r#"Bearer realm="http://{addr}/token",service="fake""#),
+        )
+    });
+    let image = ImageRef::parse(&format!("{}/team/app:v1", server.host())).unwrap();
+    let with_token = |token: &str| {
+        let mut creds = DockerCredentials::default();
+        creds.insert_credential(&server.host(), Credential::IdentityToken(token.into()));
+        Client::new(RegistryConfig::default()).with_credentials(creds)
+    };
+    with_token("refresh-1").resolve(&image, &amd64()).unwrap();
+    let reqs = server.requests();
+    let token_req = reqs
+        .iter()
+        .find(|r| r.target == "/token")
+        .expect("token request");
+    let form = String::from_utf8_lossy(&token_req.body);
+    assert!(
+        form.contains("scope=repository%3Ateam%2Fapp%3Apull"),
+        "{form}"
+    );
+    // A refused grant shows what the token endpoint said.
+    let err = with_token("stale").resolve(&image, &amd64()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&server.host())
+            && msg.contains("400 Bad Request")
+            && msg.contains("unknown refresh token (invalid_grant)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn failed_requests_show_the_registry_errors() {
+    let server = FakeServer::start(4, |_, _| {
+        Reply::new(
+            403,
+            r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":null}]}"#,
+        )
+    });
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse(&format!("{}/team/app:v1", server.host())).unwrap();
+    let err = client.resolve(&image, &amd64()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}/team/app: manifest v1: 403 Forbidden: \
+             requested access to the resource is denied (DENIED)",
+            server.host()
+        )
+    );
 }
 
 #[test]

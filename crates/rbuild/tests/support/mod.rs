@@ -178,6 +178,24 @@ pub fn step_cached(progress: &str, needle: &str) -> bool {
     })
 }
 
+/// Runs `cmd` with `input` on its standard input; returns the output whatever the status.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rbuild");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("feed standard input");
+    child.wait_with_output().expect("wait for rbuild")
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

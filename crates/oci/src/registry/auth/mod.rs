@@ -1,13 +1,20 @@
-//! Registry authentication: Docker's `config.json` credentials and `WWW-Authenticate`
-//! challenges.
+//! Registry authentication: Docker's `config.json` credentials, credential helpers and
+//! identity tokens, and `WWW-Authenticate` challenges.
 //!
 //! A request is first sent with whatever authorization is cached for its host and scope; on
-//! `401` the client reads the challenge: `Bearer realm=..,service=..,scope=..` makes it fetch a
-//! token from the realm (anonymously, or with basic credentials when `config.json` has some
-//! for the host), `Basic` makes it retry with the basic credentials. Credentials are looked up
-//! by registry host; Docker Hub's `https://index.docker.io/v1/` key counts for all its hosts.
-//! Credential helpers (`credHelpers` per host, `credsStore` for all) are asked first, by
+//! `401` the client reads the challenge ([`Challenge`]): `Bearer realm=..,service=..,scope=..`
+//! makes it fetch a token from the realm ([`token`]: anonymously, with basic credentials, or
+//! with an identity token through OAuth2's refresh-token grant), `Basic` makes it retry with
+//! the basic credentials. Credentials are looked up by registry host; Docker Hub's
+//! `https://index.docker.io/v1/` key counts for all its hosts. Credential helpers
+//! (`credHelpers` per host, `credsStore` for all; [`CredentialHelper`]) are asked first, by
 //! running `docker-credential-<name> get` with the server on stdin, as the Docker CLI does.
+//! [`store`] writes `config.json` for `rbuild login` and `rbuild logout`.
+
+mod challenge;
+mod helper;
+pub mod store;
+pub(crate) mod token;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +24,15 @@ use serde::Deserialize;
 
 use super::config::is_docker_hub;
 use super::error::RegistryError;
+
+pub use challenge::Challenge;
+pub use helper::CredentialHelper;
+
+/// The `config.json` key (and credential-helper server URL) of Docker Hub, as Docker writes it.
+pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+
+/// The user name that marks a helper's secret as an identity token.
+pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// A user name and password (or token) for basic authentication.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,12 +61,41 @@ impl Credentials {
     }
 }
 
+/// What a registry host is authenticated with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A user name and password: basic authentication, or a token fetched with them.
+    Password(Credentials),
+    /// An identity token (`identitytoken` in `config.json`): an OAuth2 refresh token that the
+    /// token realm exchanges for access tokens (`grant_type=refresh_token`).
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Password(c) => c.fmt(f),
+            Credential::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+        }
+    }
+}
+
+impl Credential {
+    /// The user name and password, unless this is an identity token.
+    pub fn password(&self) -> Option<&Credentials> {
+        match self {
+            Credential::Password(c) => Some(c),
+            Credential::IdentityToken(_) => None,
+        }
+    }
+}
+
 /// Credentials by registry host, from Docker's `config.json`: the `auths` section and the
 /// credential helpers named by `credHelpers` (per host) and `credsStore` (all hosts).
 /// Invariant: map keys are bare hosts (`host[:port]`), Docker Hub's under `docker.io`.
 #[derive(Clone, Debug, Default)]
 pub struct DockerCredentials {
-    by_host: HashMap<String, Credentials>,
+    by_host: HashMap<String, Credential>,
     helpers: HashMap<String, String>,
     default_helper: Option<String>,
     /// Where `docker-credential-<name>` programs are looked up; `None` means `$PATH`.
@@ -67,15 +112,6 @@ struct DockerConfigFile {
     creds_store: Option<String>,
 }
 
-/// What `docker-credential-<name> get` prints.
-#[derive(Deserialize)]
-struct HelperReply {
-    #[serde(rename = "Username", default)]
-    username: String,
-    #[serde(rename = "Secret", default)]
-    secret: String,
-}
-
 #[derive(Deserialize)]
 struct AuthEntry {
     #[serde(default)]
@@ -84,17 +120,26 @@ struct AuthEntry {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+/// Where Docker's `config.json` is: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`; `None` without either variable.
+pub fn docker_config_path() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|dir| dir.join("config.json"))
 }
 
 impl DockerCredentials {
     /// Reads `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; no file means no
     /// credentials.
     pub fn load() -> Result<DockerCredentials, RegistryError> {
-        let dir = std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-        match dir {
-            Some(dir) => Self::load_from(&dir.join("config.json")),
+        match docker_config_path() {
+            Some(path) => Self::load_from(&path),
             None => Ok(DockerCredentials::default()),
         }
     }
@@ -126,17 +171,27 @@ impl DockerCredentials {
         let mut by_host = HashMap::new();
         for (key, entry) in file.auths {
             let host = normalise_auth_key(&key);
-            let creds = match (&entry.auth, &entry.username, &entry.password) {
-                (Some(auth), _, _) if !auth.is_empty() => {
-                    decode_auth(auth).ok_or_else(|| RegistryError::DockerConfigAuth {
-                        path: path.to_path_buf(),
-                        host: host.clone(),
-                    })?
+            let creds = match (
+                &entry.identitytoken,
+                &entry.auth,
+                &entry.username,
+                &entry.password,
+            ) {
+                (Some(token), _, _, _) if !token.is_empty() => {
+                    Credential::IdentityToken(token.clone())
                 }
-                (_, Some(u), Some(p)) => Credentials {
+                (_, Some(auth), _, _) if !auth.is_empty() => {
+                    Credential::Password(decode_auth(auth).ok_or_else(|| {
+                        RegistryError::DockerConfigAuth {
+                            path: path.to_path_buf(),
+                            host: host.clone(),
+                        }
+                    })?)
+                }
+                (_, _, Some(u), Some(p)) => Credential::Password(Credentials {
                     username: u.clone(),
                     password: p.clone(),
-                },
+                }),
                 // An entry that only names a credential helper's registry: nothing to use.
                 _ => continue,
             };
@@ -162,96 +217,48 @@ impl DockerCredentials {
         self
     }
 
-    /// The credentials for a registry host: from its credential helper (`credHelpers`, else
+    /// The user name and password for a registry host (see [`DockerCredentials::resolve`]);
+    /// `None` also when the host has an identity token instead.
+    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+        Ok(self.resolve(host)?.and_then(|c| c.password().cloned()))
+    }
+
+    /// The credential for a registry host: from its credential helper (`credHelpers`, else
     /// `credsStore`) when one is configured and knows the host, else from `auths`. A helper
     /// that is not installed or has nothing for the host means "no credentials from it"; a
     /// helper that answers garbage is an error.
-    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+    pub fn resolve(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
         let key = normalise_auth_key(host);
         let helper = self.helpers.get(&key).or(self.default_helper.as_ref());
         if let Some(helper) = helper {
-            if let Some(c) = self.run_helper(helper, &key)? {
+            let helper = CredentialHelper::new(helper, self.helper_dir.as_deref());
+            if let Some(c) = helper.get(&server_url(&key))? {
                 return Ok(Some(c));
             }
         }
         Ok(self.by_host.get(&key).cloned())
     }
 
-    fn run_helper(&self, helper: &str, key: &str) -> Result<Option<Credentials>, RegistryError> {
-        use std::io::Write as _;
-        use std::process::{Command, Stdio};
-        let program = format!("docker-credential-{helper}");
-        let program = match &self.helper_dir {
-            Some(dir) => dir.join(program),
-            None => PathBuf::from(program),
-        };
-        let server = if key == rbuild_types::DEFAULT_REGISTRY {
-            "https://index.docker.io/v1/".to_string()
-        } else {
-            key.to_string()
-        };
-        let run_err = |source| RegistryError::CredentialHelperRun {
-            program: program.clone(),
-            source,
-        };
-        let mut attempts = 0;
-        let mut child = loop {
-            let spawned = Command::new(&program)
-                .arg("get")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn();
-            match spawned {
-                Ok(c) => break c,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                // ETXTBSY: the program was just written and another thread's fork still
-                // holds it open; that passes within milliseconds.
-                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 20 => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(e) => return Err(run_err(e)),
-            }
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(server.as_bytes()).map_err(run_err)?;
-        }
-        let out = child.wait_with_output().map_err(run_err)?;
-        if !out.status.success() {
-            // "credentials not found": the helper has nothing for this host.
-            return Ok(None);
-        }
-        let reply: HelperReply = serde_json::from_slice(&out.stdout).map_err(|source| {
-            RegistryError::CredentialHelperReply {
-                program: program.clone(),
-                host: key.to_string(),
-                source,
-            }
-        })?;
-        // `<token>` marks an identity token for an OAuth flow rbuild does not do.
-        if reply.username.is_empty() || reply.username == "<token>" {
-            return Ok(None);
-        }
-        Ok(Some(Credentials {
-            username: reply.username,
-            password: reply.secret,
-        }))
-    }
-
     /// Adds or replaces the credentials of `host`.
     pub fn insert(&mut self, host: &str, creds: Credentials) {
-        self.by_host.insert(normalise_auth_key(host), creds);
+        self.insert_credential(host, Credential::Password(creds));
     }
 
-    /// The `auths` credentials for a registry host, if any (no helpers are run).
+    /// Adds or replaces the credential (password or identity token) of `host`.
+    pub fn insert_credential(&mut self, host: &str, credential: Credential) {
+        self.by_host.insert(normalise_auth_key(host), credential);
+    }
+
+    /// The `auths` user name and password for a registry host, if any (no helpers are run).
     pub fn get(&self, host: &str) -> Option<&Credentials> {
-        self.by_host.get(&normalise_auth_key(host))
+        self.by_host
+            .get(&normalise_auth_key(host))
+            .and_then(Credential::password)
     }
 }
 
 /// `https://index.docker.io/v1/` → `docker.io`; `http://h:5000/x` → `h:5000`.
-fn normalise_auth_key(key: &str) -> String {
+pub(crate) fn normalise_auth_key(key: &str) -> String {
     let rest = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
@@ -261,6 +268,17 @@ fn normalise_auth_key(key: &str) -> String {
         rbuild_types::DEFAULT_REGISTRY.to_string()
     } else {
         host.to_string()
+    }
+}
+
+/// The server name Docker writes for a normalised host: Docker Hub's
+/// [`DOCKER_HUB_AUTH_KEY`], else the host itself.
+pub fn server_url(host: &str) -> String {
+    let key = normalise_auth_key(host);
+    if key == rbuild_types::DEFAULT_REGISTRY {
+        DOCKER_HUB_AUTH_KEY.to_string()
+    } else {
+        key
     }
 }
 
@@ -276,158 +294,9 @@ fn decode_auth(auth: &str) -> Option<Credentials> {
     })
 }
 
-/// A parsed `WWW-Authenticate` header.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Challenge {
-    Bearer {
-        realm: String,
-        service: Option<String>,
-        scope: Option<String>,
-    },
-    Basic,
-}
-
-impl Challenge {
-    /// Parses `Bearer realm="..",service="..",scope=".."` or `Basic realm=".."`. Returns
-    /// `None` for other schemes or a Bearer challenge without a realm.
-    pub fn parse(header: &str) -> Option<Challenge> {
-        let header = header.trim();
-        let (scheme, params) = match header.find(char::is_whitespace) {
-            Some(i) => (&header[..i], &header[i..]),
-            None => (header, ""),
-        };
-        if scheme.eq_ignore_ascii_case("basic") {
-            return Some(Challenge::Basic);
-        }
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let params = parse_params(params);
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.clone())
-        };
-        Some(Challenge::Bearer {
-            realm: get("realm").filter(|r| !r.is_empty())?,
-            service: get("service"),
-            scope: get("scope"),
-        })
-    }
-}
-
-/// `k="v", k2=v2` → pairs; quoted values may contain commas and `\"` escapes.
-fn parse_params(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c == ',' {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        if key.is_empty() && chars.peek().is_none() {
-            break;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'=') {
-            chars.next();
-            if chars.peek() == Some(&'"') {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some(n) = chars.next() {
-                                value.push(n);
-                            }
-                        }
-                        '"' => break,
-                        _ => value.push(c),
-                    }
-                }
-            } else {
-                while let Some(&c) = chars.peek() {
-                    if c == ',' {
-                        break;
-                    }
-                    value.push(c);
-                    chars.next();
-                }
-                value = value.trim().to_string();
-            }
-        }
-        let key = key.trim().to_string();
-        if !key.is_empty() {
-            out.push((key, value));
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-    }
-    out
-}
-
-/// The JSON a token endpoint answers with (Docker uses `token`, OAuth2 `access_token`).
-#[derive(Deserialize)]
-pub(crate) struct TokenResponse {
-    #[serde(default)]
-    pub token: Option<String>,
-    #[serde(default)]
-    pub access_token: Option<String>,
-}
-
-impl TokenResponse {
-    pub(crate) fn into_token(self) -> Option<String> {
-        self.token
-            .filter(|t| !t.is_empty())
-            .or(self.access_token.filter(|t| !t.is_empty()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_bearer_challenge() {
-        let c = Challenge::parse(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#,
-        );
-        assert_eq!(
-            c,
-            Some(Challenge::Bearer {
-                realm: "https://auth.docker.io/token".into(),
-                service: Some("registry.docker.io".into()),
-                scope: Some("repository:library/busybox:pull,push".into()),
-            })
-        );
-    }
-
-    #[test]
-    fn parses_unquoted_and_other_schemes() {
-        assert_eq!(
-            Challenge::parse("bearer realm=http://x/t, service=s"),
-            Some(Challenge::Bearer {
-                realm: "http://x/t".into(),
-                service: Some("s".into()),
-                scope: None,
-            })
-        );
-        assert_eq!(
-            Challenge::parse(r#"Basic realm="Registry""#),
-            Some(Challenge::Basic)
-        );
-        assert_eq!(Challenge::parse("Negotiate abc"), None);
-        assert_eq!(Challenge::parse("Bearer service=x"), None);
-        assert_eq!(Challenge::parse(""), None);
-    }
 
     #[test]
     fn reads_docker_config_auths() {
