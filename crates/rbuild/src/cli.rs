@@ -93,6 +93,9 @@ pub enum DebugCommand {
         #[arg(default_value = "Dockerfile")]
         file: String,
     },
+    /// List the platforms RUN can execute here (natively or through a binfmt_misc emulator),
+    /// and how to enable the others
+    Platforms,
     /// List what the build context includes, then its digest
     Context {
         /// Path of the Dockerfile (for `<Dockerfile>.dockerignore`)

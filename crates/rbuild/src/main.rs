@@ -74,6 +74,10 @@ fn main() {
         Command::Logout { server } => login_cmds::logout(server.as_deref()),
         Command::Debug(DebugCommand::Parse { file }) => debug_parse(&file),
         Command::Debug(DebugCommand::Context { file, dir }) => debug_context(file.as_deref(), &dir),
+        Command::Debug(DebugCommand::Platforms) => {
+            debug_platforms();
+            Ok(())
+        }
     };
     if let Err(e) = outcome {
         eprintln!("{}", e.render());
@@ -118,6 +122,37 @@ fn debug_parse(file: &str) -> Result<(), CliError> {
 }
 
 /// `rbuild debug context`: included paths, then the context digest.
+/// `rbuild debug platforms`: one line per platform, `PLATFORM  HOW`, then how to enable
+/// what cannot run.
+fn debug_platforms() {
+    use rbuild_sandbox::platforms::{detect, RunsBy, BINFMT_DIR};
+    let listed = detect(std::path::Path::new(BINFMT_DIR));
+    let mut hints = Vec::new();
+    for p in &listed {
+        let how = match &p.runs_by {
+            RunsBy::Native => "native".to_string(),
+            RunsBy::Emulator {
+                handler,
+                interpreter,
+                ..
+            } => format!(
+                "emulated: binfmt_misc {handler} ({})",
+                interpreter.display()
+            ),
+            RunsBy::Unavailable(missing) => {
+                if !hints.contains(missing) {
+                    hints.push(*missing);
+                }
+                "cannot run here".to_string()
+            }
+        };
+        println!("{:<16} {how}", p.platform.to_string());
+    }
+    for missing in hints {
+        println!("to enable: {}", missing.how_to_enable());
+    }
+}
+
 fn debug_context(file: Option<&std::path::Path>, dir: &std::path::Path) -> Result<(), CliError> {
     let ctx =
         rbuild_context::BuildContext::from_dir(dir, file).map_err(|source| CliError::Context {

@@ -86,7 +86,7 @@ pub use init::user::{resolve as resolve_user, ExecUser};
 pub use launch::executor::NamespaceExecutor;
 pub use launch::runc::RuncExecutor;
 pub use launch::snapshotter::Snapshotter;
-pub use launch::{spec, userns};
+pub use launch::{platforms, spec, userns};
 pub use shared::error::SetupError;
 pub use shared::privileges::detect as detect_privileges;
 pub use shared::seccomp;

@@ -19,6 +19,7 @@ pub mod executor;
 pub(crate) mod initlayer;
 pub(crate) mod insecure;
 pub(crate) mod mount_plan;
+pub mod platforms;
 pub(crate) mod remove_placeholders;
 pub(crate) mod run_init;
 pub(crate) mod run_io;
