@@ -2,6 +2,8 @@
 //! index misses is looked up in the exchange, its layers imported, and the step is CACHED and
 //! recorded in the index; a failed import is reported and the step runs.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -128,31 +130,9 @@ impl Runner {
         if let Some(x) = exchange {
             solver = solver.with_cache_exchange(x);
         }
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink: rbuild_solver::EventSink = {
-            let events = Arc::clone(&events);
-            Arc::new(move |e| events.lock().unwrap().push(e))
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let solved = rt
-            .block_on(Arc::new(solver).solve_steps(Arc::new(graph()), sink))
-            .unwrap();
-        let events = events.lock().unwrap().clone();
-        (solved, events)
+        let (solved, events) = common::solve_steps(solver, graph());
+        (solved.unwrap(), events)
     }
-}
-
-fn cached(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Cached { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -166,12 +146,12 @@ fn imported_results_make_steps_cached_and_land_in_the_index() {
     let exchange = Arc::new(FakeExchange::of(&b.store, &solved_a.steps, false));
     let (solved_b, events) = b.solve(Some(exchange.clone()));
     assert_eq!(b.exec.count(), 0, "nothing ran");
-    assert_eq!(cached(&events).len(), 3, "{events:?}");
+    assert_eq!(common::cached_names(&events).len(), 3, "{events:?}");
     assert_eq!(solved_b.target, solved_a.target);
 
     // The imports were recorded: without the exchange, runner B's own index hits.
     let (_, events) = b.solve(None);
-    assert_eq!(cached(&events).len(), 3, "{events:?}");
+    assert_eq!(common::cached_names(&events).len(), 3, "{events:?}");
     assert_eq!(b.exec.count(), 0);
 }
 

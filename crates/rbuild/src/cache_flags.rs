@@ -93,6 +93,22 @@ fn pairs(flag: &'static str, spec: &str) -> Result<Vec<(String, String)>, CacheF
     }
 }
 
+fn unknown_key(flag: &'static str, spec: &str, key: String) -> CacheFlagError {
+    CacheFlagError::UnknownKey {
+        flag,
+        spec: spec.into(),
+        key,
+    }
+}
+
+fn missing(flag: &'static str, spec: &str, key: &'static str) -> CacheFlagError {
+    CacheFlagError::Missing {
+        flag,
+        spec: spec.into(),
+        key,
+    }
+}
+
 /// One `--cache-from` value.
 pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
     const FLAG: &str = "cache-from";
@@ -100,22 +116,10 @@ pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
     for (k, v) in pairs(FLAG, spec)? {
         match k.as_str() {
             "src" => src = Some(PathBuf::from(v)),
-            // BuildKit's local cache reads by digest or tag; one record per directory here.
-            "digest" | "tag" => {}
-            _ => {
-                return Err(CacheFlagError::UnknownKey {
-                    flag: FLAG,
-                    spec: spec.into(),
-                    key: k,
-                })
-            }
+            _ => return Err(unknown_key(FLAG, spec, k)),
         }
     }
-    let src = src.ok_or_else(|| CacheFlagError::Missing {
-        flag: FLAG,
-        spec: spec.into(),
-        key: "src",
-    })?;
+    let src = src.ok_or_else(|| missing(FLAG, spec, "src"))?;
     Ok(CacheFrom::Local { src })
 }
 
@@ -148,20 +152,10 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
                     _ => return Err(bad()),
                 }
             }
-            _ => {
-                return Err(CacheFlagError::UnknownKey {
-                    flag: FLAG,
-                    spec: spec.into(),
-                    key: k,
-                })
-            }
+            _ => return Err(unknown_key(FLAG, spec, k)),
         }
     }
-    let dest = dest.ok_or_else(|| CacheFlagError::Missing {
-        flag: FLAG,
-        spec: spec.into(),
-        key: "dest",
-    })?;
+    let dest = dest.ok_or_else(|| missing(FLAG, spec, "dest"))?;
     Ok(CacheTo {
         kind: CacheToKind::Local { dest, mode },
         ignore_error,

@@ -19,6 +19,7 @@ use rbuild_types::Digest;
 use super::record::{media_type_str, CacheRecordFile, RecordError, RECORD_MEDIA_TYPE};
 use crate::images::blob_file;
 use crate::manifest::{Descriptor, ImageIndex, ImageManifest, OCI_MANIFEST, REF_NAME};
+use crate::OciError;
 
 /// The tag the record's manifest has in `index.json` (BuildKit's default `tag=latest`).
 const TAG: &str = "latest";
@@ -30,13 +31,9 @@ const TMP: &str = ".tmp-";
 /// Why a cache directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// An I/O error, naming the operation and the path.
+    #[error(transparent)]
+    Io(#[from] OciError),
     #[error("{path}: not valid JSON of an OCI {what}: {source}")]
     Json {
         what: &'static str,
@@ -62,7 +59,7 @@ pub enum LayoutError {
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LayoutError {
     let path = path.to_path_buf();
-    move |source| LayoutError::Io { op, path, source }
+    move |source| LayoutError::Io(OciError::Io { op, path, source })
 }
 
 /// A blob of the layout, checked against its digest.
@@ -307,7 +304,10 @@ mod tests {
     fn unreadable_caches_say_why() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        assert!(matches!(read_record(dir, KV), Err(LayoutError::Io { .. })));
+        assert!(matches!(
+            read_record(dir, KV),
+            Err(LayoutError::Io(OciError::Io { .. }))
+        ));
         std::fs::write(dir.join("index.json"), b"[").unwrap();
         assert!(matches!(
             read_record(dir, KV),
