@@ -39,6 +39,12 @@ pub enum Event {
     },
     /// `--explain-cache`: why the vertex missed the cache, before it runs. Emitted only when
     /// the solver was asked to explain.
+    /// A result `--cache-from` had for the step could not be imported; the step runs.
+    CacheImportFailed {
+        vertex: u32,
+        name: String,
+        error: String,
+    },
     CacheMiss {
         vertex: u32,
         name: String,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod explain;
 pub mod fileop;
+mod import;
 pub mod keys;
 mod log;
 pub mod mounts;
@@ -29,7 +30,7 @@ mod unpack;
 
 pub use error::{SolveError, VertexError};
 pub use remote::RemoteError;
-pub use solve::{Solver, VertexResult};
+pub use solve::{Solved, Solver, VertexResult};
 
 /// Where progress events go. Called from several threads.
 pub type EventSink = std::sync::Arc<dyn Fn(events::Event) + Send + Sync>;

@@ -28,7 +28,9 @@ use crate::fileop::{CopySource, FileOpRunner};
 use crate::keys::{vertex_key, KeyInputs};
 use crate::log::VertexLog;
 use crate::mounts::{disallowed_insecure, MountError, MountResources, Secret};
-use crate::ports::{ExecRequest, Executor, ImageSource, RemoteSource, ResolvedImage};
+use crate::ports::{
+    CacheExchange, ExecRequest, Executor, ImageSource, RemoteSource, ResolvedImage, SolvedStep,
+};
 use crate::EventSink;
 
 /// The result of a vertex: its key and its filesystem as layers, bottom first.
@@ -38,12 +40,23 @@ pub struct VertexResult {
     pub layers: Vec<SnapshotId>,
 }
 
+/// What [`Solver::solve_steps`] returns: the target's result and every step's, for export to
+/// a cache (`--cache-to`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Solved {
+    pub target: VertexResult,
+    /// Each distinct key with layers once, in vertex order (scratch and contexts left out).
+    pub steps: Vec<SolvedStep>,
+}
+
 /// Everything a solve needs from outside.
 pub struct Solver {
     store: Arc<Store>,
     executor: Arc<dyn Executor>,
     images: Arc<dyn ImageSource>,
     remote: Arc<dyn RemoteSource>,
+    /// Results imported with `--cache-from`, consulted when the cache index misses.
+    exchange: Option<Arc<dyn CacheExchange>>,
     contexts: HashMap<String, Arc<BuildContext>>,
     resolved: HashMap<ImageRef, ResolvedImage>,
     jobs: usize,
@@ -88,6 +101,7 @@ impl Solver {
             executor,
             images,
             remote,
+            exchange: None,
             contexts: HashMap::new(),
             resolved: HashMap::new(),
             jobs: default_jobs(),
@@ -108,6 +122,12 @@ impl Solver {
     /// Emits [`Event::CacheMiss`] with the reasons for each step that misses the cache.
     pub fn with_explain_cache(mut self, explain: bool) -> Self {
         self.explain = explain;
+        self
+    }
+
+    /// Consults `exchange` for a key the cache index misses (`--cache-from`).
+    pub fn with_cache_exchange(mut self, exchange: Arc<dyn CacheExchange>) -> Self {
+        self.exchange = Some(exchange);
         self
     }
 
@@ -154,6 +174,15 @@ impl Solver {
         graph: Arc<Graph>,
         events: EventSink,
     ) -> Result<VertexResult, SolveError> {
+        Ok(self.solve_steps(graph, events).await?.target)
+    }
+
+    /// [`Solver::solve`], also returning every solved step's key and layers.
+    pub async fn solve_steps(
+        self: &Arc<Self>,
+        graph: Arc<Graph>,
+        events: EventSink,
+    ) -> Result<Solved, SolveError> {
         graph.validate()?;
         if let Some(id) = disallowed_insecure(&graph, self.resources.allow_insecure) {
             let e = MountError::InsecureNotAllowed.into();
@@ -180,7 +209,7 @@ impl Solver {
         graph: &Arc<Graph>,
         events: &EventSink,
         build: &Arc<Build>,
-    ) -> Result<VertexResult, SolveError> {
+    ) -> Result<Solved, SolveError> {
         let reachable = graph.reachable();
         let mut waiting_on: HashMap<VertexId, usize> = HashMap::new();
         let mut dependents: HashMap<VertexId, Vec<VertexId>> = HashMap::new();
@@ -282,7 +311,24 @@ impl Solver {
         if let Some(e) = first_error {
             return Err(e);
         }
-        results.remove(&graph.target).ok_or(SolveError::Unfinished)
+        let target = results
+            .get(&graph.target)
+            .cloned()
+            .ok_or(SolveError::Unfinished)?;
+        let mut ids: Vec<&VertexId> = results.keys().collect();
+        ids.sort();
+        let mut seen = std::collections::HashSet::new();
+        let steps = ids
+            .into_iter()
+            .filter(|id| is_shown(&graph.vertex(**id).op))
+            .map(|id| &results[id])
+            .filter(|r| !r.layers.is_empty() && seen.insert(r.key))
+            .map(|r| SolvedStep {
+                key: r.key,
+                layers: r.layers.clone(),
+            })
+            .collect();
+        Ok(Solved { target, steps })
     }
 
     /// Spawns the keying of a vertex whose inputs are all done.
@@ -513,6 +559,13 @@ impl Solver {
                 lock(&build.hits).push(key);
                 return Ok(VertexResult { key, layers });
             }
+            if let Some(layers) = self.imported(&key, id, v, &events).await {
+                events(Event::Cached {
+                    vertex: id.0,
+                    name: v.name.clone(),
+                });
+                return Ok(VertexResult { key, layers });
+            }
         }
         let identity = step_identity(&self.scope, v);
         if self.explain {
@@ -634,6 +687,36 @@ impl Solver {
                     log_file.ok().flatten(),
                     e,
                 ))
+            }
+        }
+    }
+
+    /// The layers of `key` imported through the cache exchange, if it has them and they could
+    /// be brought in; a failed import is reported, and the step runs.
+    async fn imported(
+        self: &Arc<Self>,
+        key: &Digest,
+        id: VertexId,
+        v: &rbuild_graph::Vertex,
+        events: &EventSink,
+    ) -> Option<Vec<SnapshotId>> {
+        let exchange = Arc::clone(self.exchange.as_ref()?);
+        let (store, key, name) = (Arc::clone(&self.store), *key, v.name.clone());
+        let imported = tokio::task::spawn_blocking(move || {
+            crate::import::import_cached(&store, exchange.as_ref(), &key, &name, now_unix())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match imported {
+            Ok(layers) => layers,
+            Err(error) => {
+                events(Event::CacheImportFailed {
+                    vertex: id.0,
+                    name: v.name.clone(),
+                    error,
+                });
+                None
             }
         }
     }

@@ -99,16 +99,6 @@ impl World {
     }
 }
 
-fn cached_names(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Cached { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn solves_builds_layers_and_reuses_the_cache() {
     let w = World::new();
@@ -126,7 +116,7 @@ fn solves_builds_layers_and_reuses_the_cache() {
         Some("B")
     );
     assert_eq!(w.exec.count(), 2);
-    assert!(cached_names(&events).is_empty());
+    assert!(common::cached_names(&events).is_empty());
     assert!(events
         .iter()
         .any(|e| matches!(e, Event::Log { data, .. } if data.starts_with(b"running write"))));
@@ -135,14 +125,14 @@ fn solves_builds_layers_and_reuses_the_cache() {
     let (again, events) = w.solve(sample_graph());
     assert_eq!(again.unwrap(), result);
     assert_eq!(w.exec.count(), 2);
-    assert_eq!(cached_names(&events).len(), 5, "{events:?}");
+    assert_eq!(common::cached_names(&events).len(), 5, "{events:?}");
 
     // A changed context file re-runs exactly the COPY that reads it and what depends on it.
     std::fs::write(w.ctx_dir.join("file.txt"), "v2").unwrap();
     let (changed, events) = w.solve(sample_graph());
     let changed = changed.unwrap();
     assert_eq!(w.read(&changed.layers, "/file.txt").as_deref(), Some("v2"));
-    let cached = cached_names(&events);
+    let cached = common::cached_names(&events);
     assert!(
         cached.contains(&"[2/3] RUN write /a".to_string()),
         "{cached:?}"

@@ -138,6 +138,11 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     if let Some(jobs) = config.jobs {
         solver = solver.with_jobs(jobs);
     }
+    if let Some(exchange) =
+        crate::cache::importer(&store, config.privileges, &config.cache_from, &events)
+    {
+        solver = solver.with_cache_exchange(exchange);
+    }
     let solver = Arc::new(solver);
     let step_events: rbuild_solver::EventSink = {
         let events = Arc::clone(&events);
@@ -147,7 +152,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         .enable_all()
         .build()
         .map_err(BuildError::Runtime)?;
-    let result = runtime.block_on(solver.solve(Arc::clone(&graph), step_events));
+    let result = runtime.block_on(solver.solve_steps(Arc::clone(&graph), step_events));
     // Whatever happened, keep the digests hashed so far for the next build.
     for ctx in context.iter().chain(named.iter().map(|(_, c)| c)) {
         if let Err(e) = ctx.save_stat_cache() {
@@ -160,8 +165,25 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     })?;
 
     let started = Instant::now();
-    let exported = export(&store, &result.layers, &graph.image, &config, &mut stdout)?;
+    let layers = &result.target.layers;
+    let exported = export(&store, layers, &graph.image, &config, &mut stdout)?;
     internal(&events, "exporting to image".into(), started);
+    if !config.cache_to.is_empty() {
+        let started = Instant::now();
+        let finished = crate::cache::Finished {
+            steps: &result.steps,
+            image_layers: layers,
+            image_manifest: exported.manifest_digest,
+        };
+        crate::cache::export(
+            &store,
+            config.privileges,
+            &config.cache_to,
+            &finished,
+            &events,
+        )?;
+        internal(&events, "exporting cache".into(), started);
+    }
     crate::gc::auto_gc(&store, &config.settings.gc, &events);
     Ok(exported)
 }

@@ -127,6 +127,10 @@ pub struct BuildConfig {
     /// `RBUILD_SNAPSHOTTER`; `None` detects it.
     pub snapshotter: Option<Snapshotter>,
     pub mounts: MountGrants,
+    /// `--cache-from`, in the order given (an earlier source wins for a key both have).
+    pub cache_from: Vec<crate::cache::CacheFrom>,
+    /// `--cache-to`.
+    pub cache_to: Vec<crate::cache::CacheTo>,
 }
 
 /// A config that cannot be built as given (a usage error).
@@ -183,6 +187,8 @@ impl BuildConfig {
             runtime: Runtime::Builtin,
             snapshotter: None,
             mounts: MountGrants::default(),
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
         }
     }
 

@@ -71,6 +71,9 @@ pub enum BuildError {
         source: Box<SolveError>,
         dockerfile: DockerfileSource,
     },
+    /// A `--cache-to` could not be written (and `ignore-error` was not set).
+    #[error(transparent)]
+    CacheExport(#[from] rbuild_solver::ports::CacheExchangeError),
     /// The result could not be committed, named, written or pushed.
     #[error(transparent)]
     Export(#[from] ExportError),

@@ -38,6 +38,16 @@ pub enum Warning {
     #[error("could not save the context stat cache: {0}")]
     StatCache(#[source] ContextError),
     /// Automatic garbage collection could not run.
+    /// A `--cache-from` that cannot be read: the build goes on without it.
+    #[error("cache import from {}: {source}", src.display())]
+    CacheImport {
+        src: std::path::PathBuf,
+        #[source]
+        source: rbuild_oci::cache::LocalCacheError,
+    },
+    /// A `--cache-to` with `ignore-error=true` that failed.
+    #[error("cache export (ignored): {0}")]
+    CacheExport(#[source] rbuild_solver::ports::CacheExchangeError),
     #[error("automatic garbage collection: {0}")]
     AutoGc(#[source] crate::gc::GcError),
 }

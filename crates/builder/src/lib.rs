@@ -34,6 +34,7 @@
 //! ([`BuildError`]) with their causes as `source()`.
 
 mod build;
+pub mod cache;
 pub mod config;
 mod context;
 pub mod error;
@@ -50,6 +51,7 @@ pub mod runtime;
 pub mod settings;
 
 pub use build::{build, BuildIo};
+pub use cache::{CacheFrom, CacheTo, CacheToKind};
 pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};
 pub use error::{BuildError, DockerfileError};
 pub use events::{BuildEvent, EventSink, Warning};

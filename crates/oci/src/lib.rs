@@ -11,9 +11,12 @@
 //! - [`export`]: OCI layout (dir or tar), docker-archive, and root filesystem (dir or tar) exporters.
 //! - [`registry`]: the registry client (pull, push) and its configuration; [`source`]: the
 //!   `ImageSource` port over the local store and registries.
+//! - [`cache`]: cache exchange: the cache record and the `type=local` cache directory
+//!   (`--cache-from` / `--cache-to`), the `CacheExchange` port's adapter.
 //! - [`http`]: the one HTTP client set-up (the registry client's and the downloads'), and
 //!   [`http::HttpRemote`], the HTTP half of the `RemoteSource` port (`ADD <url>`, URL contexts).
 
+pub mod cache;
 pub mod config;
 mod error;
 pub mod export;

@@ -414,42 +414,58 @@ impl RegistrySource {
                 Err(e) => return Err(e.into()),
             }
         }
-        let path = self.store.blobs().path(&digest);
-        let file = File::open(&path).map_err(|source| PullError::OpenBlob {
-            path: path.clone(),
-            source,
-        })?;
-        let id = SnapshotId(*diff_id);
-        let prepared = self
-            .store
-            .snapshots()
-            .prepare()
-            .map_err(store_err(format!("prepare snapshot for layer {digest}")))?;
-        let unpacked =
-            crate::layer::unpack(BufReader::new(file), &prepared.upper, &self.privileges)?;
-        if unpacked.diff_id != *diff_id {
-            return Err(PullError::DiffId {
-                layer: digest,
-                expected: *diff_id,
-                actual: unpacked.diff_id,
-            });
-        }
-        self.store
-            .snapshots()
-            .commit(prepared, &id)
-            .map_err(store_err(format!("commit snapshot {diff_id}")))?;
-        self.store
-            .layer_info()
-            .set(
-                &id,
-                &LayerInfo {
-                    diff_id: *diff_id,
-                    size: unpacked.size,
-                },
-            )
-            .map_err(store_err(format!("record layer info {diff_id}")))?;
-        Ok(())
+        unpack_blob(
+            &self.store,
+            &digest,
+            diff_id,
+            SnapshotId(*diff_id),
+            &self.privileges,
+        )
     }
+}
+
+/// Unpacks the stored blob `digest` into a new snapshot `id`, checks that its content is
+/// `diff_id`, commits it and records its [`LayerInfo`]. Shared by pulls and cache imports.
+pub(crate) fn unpack_blob(
+    store: &Store,
+    digest: &Digest,
+    diff_id: &Digest,
+    id: SnapshotId,
+    privileges: &Privileges,
+) -> Result<(), PullError> {
+    let digest = *digest;
+    let path = store.blobs().path(&digest);
+    let file = File::open(&path).map_err(|source| PullError::OpenBlob {
+        path: path.clone(),
+        source,
+    })?;
+    let prepared = store
+        .snapshots()
+        .prepare()
+        .map_err(store_err(format!("prepare snapshot for layer {digest}")))?;
+    let unpacked = crate::layer::unpack(BufReader::new(file), &prepared.upper, privileges)?;
+    if unpacked.diff_id != *diff_id {
+        return Err(PullError::DiffId {
+            layer: digest,
+            expected: *diff_id,
+            actual: unpacked.diff_id,
+        });
+    }
+    store
+        .snapshots()
+        .commit(prepared, &id)
+        .map_err(store_err(format!("commit snapshot {}", id.0)))?;
+    store
+        .layer_info()
+        .set(
+            &id,
+            &LayerInfo {
+                diff_id: *diff_id,
+                size: unpacked.size,
+            },
+        )
+        .map_err(store_err(format!("record layer info {diff_id}")))?;
+    Ok(())
 }
 
 fn source_error(reference: &ImageRef, e: PullError) -> SourceError {

@@ -6,6 +6,7 @@
 //! | [`exec`] | [`Executor`]: one RUN in an isolated root, its mounts, its output | `rbuild-sandbox` |
 //! | [`image`] | [`ImageSource`]: base images resolved and unpacked into snapshots | `rbuild-oci` |
 //! | [`remote`] | [`RemoteSource`]: HTTP GETs ([`HttpSource`]) and git ref resolution and checkouts ([`GitSource`]) | `rbuild-oci` (HTTP), `rbuild-context` (git), joined by [`RemoteSources`] |
+//! | [`cache`] | [`CacheExchange`]: build cache imported (`--cache-from`) and exported (`--cache-to`) | `rbuild-oci` (`type=local`) |
 //! | [`cancel`] | [`CancelToken`]: how the solver tells running work to stop | (shared) |
 //!
 //! Adapters depend on this crate, never on the solver, so they do not link its async runtime
@@ -13,11 +14,15 @@
 //! `rbuild_solver::cancel`). Solver tests implement the ports with fakes: no root, no network.
 //! This crate uses only `rbuild-types` and `rbuild-graph`, and does no I/O.
 
+pub mod cache;
 pub mod cancel;
 pub mod exec;
 pub mod image;
 pub mod remote;
 
+pub use cache::{
+    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
+};
 pub use cancel::{CancelGuard, CancelToken};
 pub use exec::{
     ExecError, ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,

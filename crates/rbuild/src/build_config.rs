@@ -12,6 +12,7 @@ use rbuild_frontend::lower::BuildOptions;
 use rbuild_graph::NetworkMode;
 use rbuild_types::{ImageRef, Platform, Privileges};
 
+use crate::cache_flags::{parse_cache_from, parse_cache_to};
 use crate::cli::{BuildArgs, NetworkArg};
 use crate::report::CliError;
 use crate::stdio::{refuse_terminal_stdout, TerminalRefusal};
@@ -57,6 +58,16 @@ pub fn from_args(
         Some("-") => DockerfileSpec::Stdin,
         Some(f) => DockerfileSpec::Named(f.to_string()),
     };
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|c| parse_cache_from(c).map_err(UsageError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|c| parse_cache_to(c).map_err(UsageError::from))
+        .collect::<Result<Vec<_>, _>>()?;
     let settings = Settings::load()?;
 
     let mut config = BuildConfig::new(dockerfile, context, store_root.to_path_buf(), privileges);
@@ -89,6 +100,8 @@ pub fn from_args(
     config.runtime = runtime;
     config.snapshotter = snapshotter;
     config.mounts = mounts;
+    config.cache_from = cache_from;
+    config.cache_to = cache_to;
     config.check().map_err(UsageError::from)?;
     if let Some(output) = config.outputs.iter().find(|o| o.to_stdout()) {
         refuse_terminal_stdout(TerminalRefusal::Output {

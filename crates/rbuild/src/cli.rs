@@ -145,6 +145,12 @@ pub struct BuildArgs {
     /// Do not use the cache for these stages
     #[arg(long = "no-cache-filter")]
     pub no_cache_filter: Vec<String>,
+    /// Import build cache: `type=local,src=DIR` (repeatable)
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
+    /// Export build cache: `type=local,dest=DIR[,mode=min|max][,ignore-error=true]`
+    #[arg(long = "cache-to")]
+    pub cache_to: Vec<String>,
     /// For each step that misses the cache, say which input of its key changed
     #[arg(long)]
     pub explain_cache: bool,

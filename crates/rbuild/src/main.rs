@@ -7,6 +7,7 @@
 
 mod build;
 mod build_config;
+mod cache_flags;
 mod cli;
 mod gc_cmds;
 mod image_cmds;

@@ -158,6 +158,15 @@ impl Progress {
                 let n = st.finish(vertex, &mut err);
                 let _ = write!(err, "#{n} CANCELED {seconds:.1}s\n\n");
             }
+            Event::CacheImportFailed {
+                vertex,
+                name,
+                error,
+            } => {
+                let n = st.number(vertex);
+                let _ = writeln!(err, "#{n} {name}");
+                let _ = writeln!(err, "#{n} WARNING: cache import failed: {error}");
+            }
             Event::CacheMiss {
                 vertex,
                 name,

@@ -6,6 +6,7 @@ use rbuild_builder::{ConfigError, NamedSpecError, OutputError, RuntimeError};
 use rbuild_context::ContextError;
 use rbuild_types::{ImageRefError, PlatformError};
 
+use crate::cache_flags::CacheFlagError;
 use crate::gc_cmds::DurationError;
 use crate::secrets::SecretError;
 use crate::stdio::TerminalRefusal;
@@ -31,6 +32,8 @@ pub enum UsageError {
     },
     #[error(transparent)]
     Platform(#[from] PlatformError),
+    #[error(transparent)]
+    Cache(#[from] CacheFlagError),
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]

@@ -23,9 +23,9 @@ pub struct StoredImage {
 }
 
 /// One layer of the image being committed.
-struct CommittedLayer {
-    descriptor: Descriptor,
-    diff_id: Digest,
+pub(crate) struct CommittedLayer {
+    pub(crate) descriptor: Descriptor,
+    pub(crate) diff_id: Digest,
 }
 
 /// Stores the image made of `layers` (bottom first) and `config`: each layer snapshot is
@@ -132,7 +132,8 @@ pub(super) fn put_manifest(
 
 /// The blob of one layer: already stored uncompressed, a base-image blob as pulled, or a
 /// fresh tar of the snapshot. A base-image layer is one whose snapshot id is its diff_id.
-fn layer_blob(
+/// Also how a cache export finds the blob of a layer not in the final image.
+pub(crate) fn layer_blob(
     store: &Store,
     id: &SnapshotId,
     mtime_clamp: Option<u64>,

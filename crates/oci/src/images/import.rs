@@ -125,7 +125,7 @@ fn store_file(
         .map_err(OciError::store(format!("store blob {}", src.display())))
 }
 
-pub(super) fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
+pub(crate) fn blob_file(dir: &Path, d: &Digest) -> PathBuf {
     dir.join("blobs/sha256").join(d.hex())
 }
 

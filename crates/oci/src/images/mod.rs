@@ -12,8 +12,10 @@ mod import;
 mod layout;
 mod lookup;
 
+pub(crate) use commit::layer_blob;
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub use distribute::{distribution_image, DistImage, DistOptions};
+pub(crate) use import::blob_file;
 pub use import::{import_archive, import_archive_from, ImportedImage};
 pub use layout::{layout_image, LayoutSelector};
 pub(crate) use lookup::parse_image_name;

@@ -75,6 +75,14 @@ impl TtyModel {
                 let n = self.number(vertex);
                 vec![format!("#{n} {name}  CACHED")]
             }
+            Event::CacheImportFailed {
+                vertex,
+                name,
+                error,
+            } => {
+                let n = self.number(vertex);
+                vec![format!("#{n} {name}  cache import failed: {error}")]
+            }
             Event::CacheMiss {
                 vertex,
                 name,

@@ -1,0 +1,286 @@
+//! [`LocalCache`]: the [`CacheExchange`] port over `type=local` cache directories. Imports
+//! read each `--cache-from` directory's record once, up front; a layer is copied into the
+//! store's content store (digest checked) and unpacked into its snapshot when the solver
+//! imports a step that has it. Exports turn each solved step's snapshots into the blobs the
+//! final image was committed with (other layers are tarred into the store as a commit would)
+//! and write one record to the `--cache-to` directory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rbuild_cache::{LayerBlob, SnapshotId, Store};
+use rbuild_ports::{
+    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
+};
+use rbuild_types::{Digest, Privileges};
+
+use super::layout::{read_record, write_record, LayoutError};
+use super::record::{media_type_str, CacheRecordFile};
+use crate::compress::Compression;
+use crate::images::{blob_file, layer_blob, load_manifest};
+use crate::manifest::{layer_compression, Descriptor};
+use crate::source::{unpack_blob, PullError};
+use crate::OciError;
+
+/// Which steps an export records (`mode=`), as BuildKit's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExportMode {
+    /// Only the steps whose results are the final image's layers (its stage's chain).
+    #[default]
+    Min,
+    /// Every step of every stage.
+    Max,
+}
+
+/// Why a local cache could not be imported from or exported to.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalCacheError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Image(#[from] OciError),
+    #[error(transparent)]
+    Unpack(#[from] PullError),
+    #[error("store: {op}: {source}")]
+    Store {
+        op: String,
+        #[source]
+        source: rbuild_cache::CacheError,
+    },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the final image has {manifest} layers, the build {built}")]
+    ImageLayers { manifest: usize, built: usize },
+    #[error("layer {digest} has media type {media_type:?}, which a cache cannot hold")]
+    MediaType { digest: Digest, media_type: String },
+    #[error("layer {0} is in no imported cache directory")]
+    UnknownBlob(Digest),
+    #[error("no export destination")]
+    NoDestination,
+}
+
+fn store_err(op: impl Into<String>) -> impl FnOnce(rbuild_cache::CacheError) -> LocalCacheError {
+    let op = op.into();
+    move |source| LocalCacheError::Store { op, source }
+}
+
+/// `type=local` caches: imports from any number of directories, exports to one.
+pub struct LocalCache {
+    store: Arc<Store>,
+    privileges: Privileges,
+    /// The solver's `KEY_VERSION`: records of other key versions are refused.
+    key_version: String,
+    /// Each imported key's layers, bottom first.
+    imported: HashMap<Digest, Vec<CacheLayer>>,
+    /// Where layer blobs of imported steps are (by blob digest).
+    blob_dirs: HashMap<Digest, Arc<PathBuf>>,
+    dest: Option<(PathBuf, ExportMode)>,
+    /// One import at a time: steps share layers, and a snapshot is committed once.
+    importing: Mutex<()>,
+}
+
+impl LocalCache {
+    /// A cache with nothing imported and no destination.
+    pub fn new(store: Arc<Store>, privileges: Privileges, key_version: &str) -> Self {
+        LocalCache {
+            store,
+            privileges,
+            key_version: key_version.to_string(),
+            imported: HashMap::new(),
+            blob_dirs: HashMap::new(),
+            dest: None,
+            importing: Mutex::new(()),
+        }
+    }
+
+    /// Exports go to the cache directory `dest`, recording the steps `mode` selects.
+    pub fn with_destination(mut self, dest: PathBuf, mode: ExportMode) -> Self {
+        self.dest = Some((dest, mode));
+        self
+    }
+
+    /// Reads the record of the cache directory `dir` (`--cache-from type=local,src=DIR`); keys
+    /// an earlier directory had keep its result. An error leaves this cache as it was.
+    pub fn import_from(&mut self, dir: &Path) -> Result<usize, LocalCacheError> {
+        let record = read_record(dir, &self.key_version)?;
+        let dir = Arc::new(dir.to_path_buf());
+        let count = record.steps.len();
+        for (key, layers) in record.steps {
+            for l in &layers {
+                self.blob_dirs
+                    .entry(l.digest)
+                    .or_insert_with(|| Arc::clone(&dir));
+            }
+            self.imported.entry(key).or_insert(layers);
+        }
+        Ok(count)
+    }
+
+    /// Brings one layer into the store: its blob (unless stored), then its snapshot.
+    fn import_layer(&self, layer: &CacheLayer) -> Result<(), LocalCacheError> {
+        if self.store.snapshots().path(&layer.snapshot).is_some() {
+            return Ok(());
+        }
+        let blobs = self.store.blobs();
+        if !blobs.has(&layer.digest) {
+            let dir = self
+                .blob_dirs
+                .get(&layer.digest)
+                .ok_or(LocalCacheError::UnknownBlob(layer.digest))?;
+            let path = blob_file(dir, &layer.digest);
+            let mut from = File::open(&path).map_err(|source| LocalCacheError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let mut writer = blobs
+                .writer()
+                .map_err(store_err(format!("stage layer {}", layer.digest)))?;
+            std::io::copy(&mut from, &mut writer)
+                .map_err(|source| LocalCacheError::Read { path, source })?;
+            writer
+                .commit(Some(&layer.digest))
+                .map_err(store_err(format!("store layer {}", layer.digest)))?;
+        }
+        unpack_blob(
+            &self.store,
+            &layer.digest,
+            &layer.diff_id,
+            layer.snapshot,
+            &self.privileges,
+        )?;
+        if layer.media_type != LayerMediaType::Tar {
+            // A compressed blob is how an image built on this layer references it.
+            let blob = LayerBlob {
+                digest: layer.digest,
+                media_type: media_type_str(layer.media_type).to_string(),
+                size: layer.size,
+            };
+            self.store
+                .layer_blobs()
+                .set(&layer.diff_id, &blob)
+                .map_err(store_err(format!("record layer blob {}", layer.diff_id)))?;
+        }
+        Ok(())
+    }
+
+    /// The record of a finished build: the steps `mode` selects, each layer described by the
+    /// blob the final image has for it, or else its layer blob in the store.
+    fn record(
+        &self,
+        build: &CacheExport,
+        mode: ExportMode,
+    ) -> Result<CacheRecordFile, LocalCacheError> {
+        let image = load_manifest(&self.store, &build.image_manifest)?;
+        if image.manifest.layers.len() != build.image_layers.len()
+            || image.config.diff_ids.len() != build.image_layers.len()
+        {
+            return Err(LocalCacheError::ImageLayers {
+                manifest: image.manifest.layers.len(),
+                built: build.image_layers.len(),
+            });
+        }
+        let mut described: HashMap<SnapshotId, CacheLayer> = HashMap::new();
+        for ((snapshot, desc), diff_id) in build
+            .image_layers
+            .iter()
+            .zip(&image.manifest.layers)
+            .zip(&image.config.diff_ids)
+        {
+            described.insert(*snapshot, cache_layer(*snapshot, desc, *diff_id)?);
+        }
+        let mut record = CacheRecordFile::default();
+        for step in build.steps.iter().filter(|s| selected(s, build, mode)) {
+            let mut chain = Vec::new();
+            for snapshot in &step.layers {
+                if let Some(l) = described.get(snapshot) {
+                    chain.push(l.clone());
+                    continue;
+                }
+                let l = layer_blob(&self.store, snapshot, None)?;
+                let l = cache_layer(*snapshot, &l.descriptor, l.diff_id)?;
+                described.insert(*snapshot, l.clone());
+                chain.push(l);
+            }
+            record.steps.insert(step.key, chain);
+        }
+        Ok(record)
+    }
+}
+
+/// Whether `mode` exports `step`: with `Min`, only steps whose result is a bottom part of the
+/// final image (the final stage's chain).
+fn selected(step: &SolvedStep, build: &CacheExport, mode: ExportMode) -> bool {
+    match mode {
+        ExportMode::Max => true,
+        ExportMode::Min => build.image_layers.starts_with(&step.layers),
+    }
+}
+
+fn cache_layer(
+    snapshot: SnapshotId,
+    desc: &Descriptor,
+    diff_id: Digest,
+) -> Result<CacheLayer, LocalCacheError> {
+    let media_type = match layer_compression(&desc.media_type) {
+        Some(Compression::None) => LayerMediaType::Tar,
+        Some(Compression::Gzip) => LayerMediaType::TarGzip,
+        Some(Compression::Zstd) => LayerMediaType::TarZstd,
+        None => {
+            return Err(LocalCacheError::MediaType {
+                digest: desc.digest,
+                media_type: desc.media_type.clone(),
+            })
+        }
+    };
+    Ok(CacheLayer {
+        snapshot,
+        digest: desc.digest,
+        size: desc.size,
+        media_type,
+        diff_id,
+    })
+}
+
+fn exchange_error(what: String) -> impl FnOnce(LocalCacheError) -> CacheExchangeError {
+    move |e| CacheExchangeError {
+        what,
+        source: Box::new(e),
+    }
+}
+
+impl CacheExchange for LocalCache {
+    fn lookup(&self, key: &Digest) -> Option<Vec<CacheLayer>> {
+        self.imported.get(key).cloned()
+    }
+
+    fn import(&self, layers: &[CacheLayer]) -> Result<Vec<SnapshotId>, CacheExchangeError> {
+        let _one = self.importing.lock().unwrap_or_else(|p| p.into_inner());
+        for layer in layers {
+            self.import_layer(layer).map_err(exchange_error(format!(
+                "importing layer {} from the cache",
+                layer.digest
+            )))?;
+        }
+        Ok(layers.iter().map(|l| l.snapshot).collect())
+    }
+
+    fn export(&self, build: &CacheExport) -> Result<(), CacheExchangeError> {
+        let Some((dest, mode)) = &self.dest else {
+            return Err(exchange_error("exporting the cache".into())(
+                LocalCacheError::NoDestination,
+            ));
+        };
+        let what = || format!("exporting the cache to {}", dest.display());
+        let record = self.record(build, *mode).map_err(exchange_error(what()))?;
+        write_record(dest, &record, &self.key_version, |d| {
+            self.store.blobs().path(d)
+        })
+        .map_err(|e| exchange_error(what())(e.into()))
+    }
+}

@@ -1,0 +1,16 @@
+//! Cache exchange (`--cache-from` / `--cache-to`) in the formats this crate owns:
+//!
+//! - [`record`]: the cache record (cache keys → layer descriptors), documented and versioned;
+//! - [`layout`]: the `type=local` directory, an OCI image layout holding the record as the
+//!   config of an image manifest whose layers are the cached blobs (BuildKit's local cache
+//!   layout), written atomically under a lock, with unreferenced blobs pruned;
+//! - [`exchange`]: [`LocalCache`], the `CacheExchange` port of `rbuild-ports` over such
+//!   directories.
+
+pub mod exchange;
+pub mod layout;
+pub mod record;
+
+pub use exchange::{ExportMode, LocalCache, LocalCacheError};
+pub use layout::LayoutError;
+pub use record::{CacheRecordFile, RecordError, RECORD_MEDIA_TYPE, RECORD_VERSION};

@@ -1,0 +1,81 @@
+//! The [`CacheExchange`] port: build cache shared between stores (CI runners) through
+//! `--cache-from` / `--cache-to`. Shaped by its two consumers:
+//!
+//! - the solver, when its own cache index misses a key, asks [`CacheExchange::lookup`]
+//!   "is there an imported result for this key?" (its layers' descriptors, bottom first) and
+//!   then [`CacheExchange::import`]s them: the layers are brought into the store as snapshots
+//!   (eagerly for now), and the step is CACHED;
+//! - the builder, after a build, [`CacheExchange::export`]s "these keys → these layers" (every
+//!   solved step, and which layers the final image holds, so that `mode=min` can keep only
+//!   those and every layer is the same blob as the image's).
+//!
+//! Implemented by `rbuild-oci` (`type=local`: an OCI layout directory). The record format lives
+//! there; this module only names what crosses the boundary.
+
+use rbuild_types::{Digest, SnapshotId};
+
+/// How a cached layer blob is encoded (the OCI layer media types; Docker's equivalents map here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LayerMediaType {
+    /// `application/vnd.oci.image.layer.v1.tar`
+    Tar,
+    /// `application/vnd.oci.image.layer.v1.tar+gzip`
+    TarGzip,
+    /// `application/vnd.oci.image.layer.v1.tar+zstd`
+    TarZstd,
+}
+
+/// One layer of an imported or exported result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheLayer {
+    /// The snapshot the layer is (or becomes, when imported) in the store: a step's own layer
+    /// is named by the step's key, a base image's by its diff_id.
+    pub snapshot: SnapshotId,
+    /// The blob: its digest, size and media type.
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: LayerMediaType,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+}
+
+/// A solved step as the builder hands it to [`CacheExchange::export`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SolvedStep {
+    /// The step's cache key (`rbuild-solver`'s `keys.rs`).
+    pub key: Digest,
+    /// Its result: its filesystem as snapshots, bottom first.
+    pub layers: Vec<SnapshotId>,
+}
+
+/// What a build produced, for [`CacheExchange::export`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheExport {
+    /// Every step that has layers, in the order they were solved.
+    pub steps: Vec<SolvedStep>,
+    /// The final image's layers (snapshots, bottom first) …
+    pub image_layers: Vec<SnapshotId>,
+    /// … and the manifest they were committed as (in the store), whose blobs the cache reuses.
+    pub image_manifest: Digest,
+}
+
+/// Why a cache exchange failed; adapters box their own error types in.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct CacheExchangeError {
+    /// What was being done, e.g. "import layer sha256:…" or "export to /ci/cache".
+    pub what: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Build cache imported from, and exported to, somewhere outside the store.
+pub trait CacheExchange: Send + Sync {
+    /// The imported result of `key`, if any: its layers, bottom first. Cheap (no I/O).
+    fn lookup(&self, key: &Digest) -> Option<Vec<CacheLayer>>;
+    /// Brings `layers` into the store as snapshots (each under its `snapshot` name), skipping
+    /// those already there; returns their ids, bottom first. Blocking.
+    fn import(&self, layers: &[CacheLayer]) -> Result<Vec<SnapshotId>, CacheExchangeError>;
+    /// Writes the cache of a finished build to this exchange's destination. Blocking.
+    fn export(&self, build: &CacheExport) -> Result<(), CacheExchangeError>;
+}

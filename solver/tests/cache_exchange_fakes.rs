@@ -1,0 +1,171 @@
+//! The solver and the `CacheExchange` port, with fakes (no root, no network): a key the cache
+//! index misses is looked up in the exchange, its layers imported, and the step is CACHED and
+//! recorded in the index; a failed import is reported and the step runs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rbuild_cache::{SnapshotId, Store};
+use rbuild_graph::{Graph, ImageConfig, VertexId};
+use rbuild_solver::events::Event;
+use rbuild_solver::ports::{
+    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
+};
+use rbuild_solver::{Solved, Solver};
+use rbuild_test_support::fakes::{busybox_op, exec_op, vertex, FakeExecutor, FakeImages};
+use rbuild_types::Digest;
+
+/// FROM busybox; RUN one; RUN two
+fn graph() -> Graph {
+    Graph {
+        vertices: vec![
+            vertex(busybox_op(), &[], "[1/3] FROM busybox"),
+            vertex(
+                rbuild_graph::Op::Exec(exec_op(&["one"])),
+                &[0],
+                "[2/3] RUN one",
+            ),
+            vertex(
+                rbuild_graph::Op::Exec(exec_op(&["two"])),
+                &[1],
+                "[3/3] RUN two",
+            ),
+        ],
+        target: VertexId(2),
+        image: ImageConfig::default(),
+    }
+}
+
+/// An exchange holding another store's steps; importing commits an empty snapshot under each
+/// layer's name (the solver does not look inside).
+struct FakeExchange {
+    store: Arc<Store>,
+    steps: HashMap<Digest, Vec<CacheLayer>>,
+    fail: bool,
+    imports: Mutex<usize>,
+}
+
+impl FakeExchange {
+    fn of(store: &Arc<Store>, steps: &[SolvedStep], fail: bool) -> Self {
+        let layer = |s: &SnapshotId| CacheLayer {
+            snapshot: *s,
+            digest: s.0,
+            size: 0,
+            media_type: LayerMediaType::Tar,
+            diff_id: s.0,
+        };
+        FakeExchange {
+            store: Arc::clone(store),
+            steps: steps
+                .iter()
+                .map(|s| (s.key, s.layers.iter().map(layer).collect()))
+                .collect(),
+            fail,
+            imports: Mutex::new(0),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the cache is gone")]
+struct Gone;
+
+impl CacheExchange for FakeExchange {
+    fn lookup(&self, key: &Digest) -> Option<Vec<CacheLayer>> {
+        self.steps.get(key).cloned()
+    }
+
+    fn import(&self, layers: &[CacheLayer]) -> Result<Vec<SnapshotId>, CacheExchangeError> {
+        *self.imports.lock().unwrap() += 1;
+        if self.fail {
+            return Err(CacheExchangeError {
+                what: "importing".into(),
+                source: Box::new(Gone),
+            });
+        }
+        for l in layers {
+            if self.store.snapshots().path(&l.snapshot).is_none() {
+                let prepared = self.store.snapshots().prepare().unwrap();
+                self.store
+                    .snapshots()
+                    .commit(prepared, &l.snapshot)
+                    .unwrap();
+            }
+        }
+        Ok(layers.iter().map(|l| l.snapshot).collect())
+    }
+
+    fn export(&self, _: &CacheExport) -> Result<(), CacheExchangeError> {
+        Ok(())
+    }
+}
+
+struct Runner {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    exec: Arc<FakeExecutor>,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
+        Runner {
+            _dir: dir,
+            store,
+            exec: Arc::new(FakeExecutor::default()),
+        }
+    }
+
+    fn solve(&self, exchange: Option<Arc<dyn CacheExchange>>) -> (Solved, Vec<Event>) {
+        let mut solver = Solver::new(
+            Arc::clone(&self.store),
+            self.exec.clone(),
+            Arc::new(FakeImages::new(Arc::clone(&self.store))),
+            Arc::new(rbuild_test_support::fakes::NoRemote),
+            rbuild_test_support::privileges(),
+        );
+        if let Some(x) = exchange {
+            solver = solver.with_cache_exchange(x);
+        }
+        let (solved, events) = common::solve_steps(solver, graph());
+        (solved.unwrap(), events)
+    }
+}
+
+#[test]
+fn imported_results_make_steps_cached_and_land_in_the_index() {
+    let a = Runner::new();
+    let (solved_a, _) = a.solve(None);
+    assert_eq!(solved_a.steps.len(), 3, "FROM and two RUNs");
+    assert_eq!(solved_a.steps[2].layers, solved_a.target.layers);
+
+    let b = Runner::new();
+    let exchange = Arc::new(FakeExchange::of(&b.store, &solved_a.steps, false));
+    let (solved_b, events) = b.solve(Some(exchange.clone()));
+    assert_eq!(b.exec.count(), 0, "nothing ran");
+    assert_eq!(common::cached_names(&events).len(), 3, "{events:?}");
+    assert_eq!(solved_b.target, solved_a.target);
+
+    // The imports were recorded: without the exchange, runner B's own index hits.
+    let (_, events) = b.solve(None);
+    assert_eq!(common::cached_names(&events).len(), 3, "{events:?}");
+    assert_eq!(b.exec.count(), 0);
+}
+
+#[test]
+fn a_failed_import_is_reported_and_the_step_runs() {
+    let a = Runner::new();
+    let (solved_a, _) = a.solve(None);
+    let b = Runner::new();
+    let exchange = Arc::new(FakeExchange::of(&b.store, &solved_a.steps, true));
+    let (_, events) = b.solve(Some(exchange.clone()));
+    let failed: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::CacheImportFailed { error, .. } if error.contains("the cache is gone")))
+        .collect();
+    assert_eq!(failed.len(), 3, "{events:?}");
+    assert_eq!(b.exec.count(), 2, "both RUNs ran");
+}
