@@ -35,7 +35,9 @@ use crate::manifest::ImageIndex;
 use crate::manifest::{Descriptor, ImageManifest};
 use crate::registry::auth::DockerCredentials;
 use crate::registry::manifest::{classify, select_platform, ManifestKind};
-use crate::registry::{Client, RegistryConfig, RegistryError, Retrier, CONFIG_LIMIT};
+use crate::registry::{
+    Client, RegistryConfig, RegistryError, Retrier, RetryObserver, CONFIG_LIMIT,
+};
 use crate::OciError;
 
 /// How many layers are downloaded and unpacked at the same time.
@@ -129,6 +131,12 @@ impl RegistrySource {
     /// Uses these credentials instead of Docker's `config.json`.
     pub fn with_credentials(mut self, credentials: DockerCredentials) -> Self {
         self.client = self.client.with_credentials(credentials);
+        self
+    }
+
+    /// Tells `observer` of every retried registry request.
+    pub fn with_retry_observer(mut self, observer: RetryObserver) -> Self {
+        self.client = self.client.with_retry_observer(observer);
         self
     }
 
