@@ -26,7 +26,7 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rbuild_cache::{CacheError, LayerInfo, SnapshotId, Store};
+use rbuild_cache::{BlobSource, CacheError, LayerInfo, SnapshotId, Store};
 use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform, Privileges};
 
@@ -276,9 +276,23 @@ impl RegistrySource {
                 .client
                 .fetch_blob_bytes(reference, &digest, CONFIG_LIMIT)?;
             self.put(&bytes, "config")?;
+            self.record_source(reference, &digest)?;
             bytes
         };
         Ok(image_config::parse(&bytes, &digest.to_string())?)
+    }
+
+    /// Records that blob `digest` came from `reference`'s repository, so that a push to
+    /// another repository of that registry can mount it.
+    fn record_source(&self, reference: &ImageRef, digest: &Digest) -> Result<(), PullError> {
+        let source = BlobSource {
+            registry: reference.registry.clone(),
+            repository: reference.repository.clone(),
+        };
+        self.store
+            .blob_sources()
+            .add(digest, source)
+            .map_err(store_err(format!("record the source of blob {digest}")))
     }
 
     fn put(&self, bytes: &[u8], what: &str) -> Result<Digest, PullError> {
@@ -413,6 +427,7 @@ impl RegistrySource {
             writer
                 .commit(Some(&digest))
                 .map_err(store_err(format!("store layer {digest}")))?;
+            self.record_source(reference, &digest)?;
         }
         let path = self.store.blobs().path(&digest);
         let file = File::open(&path).map_err(|source| PullError::OpenBlob {

@@ -175,3 +175,26 @@ fn registry_traffic_goes_through_http_proxy_unless_no_proxy_names_the_host() {
     through("127.0.0.1");
     assert_eq!(proxy.seen().len(), proxied, "NO_PROXY was not honoured");
 }
+
+#[test]
+fn a_push_mounts_blobs_pulled_from_another_repository_of_the_registry() {
+    let Some((_registry, proxy, env)) = world() else {
+        return;
+    };
+    let source = format!("{}/library/busybox:latest", proxy.addr);
+    ok(&env, &["pull", "-q", &source]);
+    let name = format!("{}/rbuild-test/mounted:1", proxy.addr);
+    ok(&env, &["tag", &source, &name]);
+    let before = proxy.seen().len();
+    ok(&env, &["push", &name]);
+    let pushed = &proxy.seen()[before..];
+    let mounts = pushed
+        .iter()
+        .filter(|s| s.method == "POST" && s.path.contains("mount=sha256"))
+        .count();
+    assert!(mounts >= 1, "{pushed:#?}");
+    assert!(
+        pushed.iter().all(|s| s.method != "PATCH"),
+        "a mounted blob was uploaded: {pushed:#?}"
+    );
+}

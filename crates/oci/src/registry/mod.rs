@@ -36,7 +36,7 @@ pub use error::{Object, RegistryError};
 pub use error_body::ErrorBody;
 pub use login::LoginServer;
 pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
-pub use push::OpenBlob;
+pub use push::{OpenBlob, Pushed};
 pub use push_image::{push_image, PushError, PushReport};
 pub use retry::{Clock, Retrier, RetryNotice, RetryObserver, RetryPolicy};
 

@@ -2,6 +2,9 @@
 //! in chunks, each a `PATCH <location>` with its `Content-Range`, and a closing
 //! `PUT <location>?digest=`) and manifests (`PUT /manifests/<ref>`). A registry that refuses
 //! chunks (`405`/`501` on the first `PATCH`) gets the blob in one `PUT ?digest=` instead.
+//! A blob known to be in another repository of the same registry is mounted from there
+//! first (`POST /blobs/uploads/?mount=<digest>&from=<repository>`, `201 Created`); a registry
+//! that will not mount answers `202` and the blob is uploaded.
 //!
 //! Each request runs under the client's retry policy; an upload that fails transiently (a
 //! dropped connection, `429`, `5xx`) starts a new session from the first byte.
@@ -23,6 +26,17 @@ use super::error::{Object, RegistryError};
 
 /// Opens the content of a blob to upload; called once per attempt.
 pub type OpenBlob<'a> = &'a (dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Sync);
+
+/// How a blob came to be in the target repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// It was there already (`HEAD`).
+    Existed,
+    /// Mounted from another repository of the registry.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
 
 impl Client {
     /// Whether `image`'s repository already has blob `digest` (`HEAD`).
@@ -48,13 +62,54 @@ impl Client {
         size: u64,
         open: OpenBlob<'_>,
     ) -> Result<bool, RegistryError> {
+        Ok(self.push_blob_from(image, digest, size, open, None)? == Pushed::Uploaded)
+    }
+
+    /// Like [`Client::push_blob`], mounting the blob from repository `mount_from` of the same
+    /// registry when given, before uploading it.
+    pub fn push_blob_from(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        size: u64,
+        open: OpenBlob<'_>,
+        mount_from: Option<&str>,
+    ) -> Result<Pushed, RegistryError> {
         if self.blob_exists(image, digest)? {
-            return Ok(false);
+            return Ok(Pushed::Existed);
         }
         let ep = self.config().registry_endpoint(&image.registry);
         let target = push_target(&ep, image, Object::Upload(*digest));
+        if let Some(from) = mount_from.filter(|from| *from != image.repository) {
+            if self.retry(&target, |_| self.mount(&target, digest, from))? {
+                return Ok(Pushed::Mounted);
+            }
+        }
         self.retry(&target, |_| self.upload(&target, digest, size, open))?;
-        Ok(true)
+        Ok(Pushed::Uploaded)
+    }
+
+    /// Asks the registry to mount blob `digest` from repository `from`; whether it did.
+    fn mount(
+        &self,
+        target: &Target<'_>,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        let mut url = Url::parse(&target.url(&format!("/v2/{}/blobs/uploads/", target.repository)))
+            .map_err(|_| RegistryError::BadHeader {
+                at: target.at(),
+                header: "Host",
+                value: target.registry(),
+            })?;
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        let url = url.to_string();
+        let resp = self.send(target, &url, &|http| {
+            Ok(http.post(&url).header(CONTENT_LENGTH, "0"))
+        })?;
+        Ok(resp.status() == StatusCode::CREATED)
     }
 
     /// One upload session of blob `digest`, from its first byte.
