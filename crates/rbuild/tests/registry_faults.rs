@@ -42,6 +42,27 @@ fn ok(env: &Env, args: &[&str]) -> Output {
     out
 }
 
+/// Pulls busybox from `from` into the store and tags it `<to>/rbuild-test/<repo>:1`, the
+/// name it returns.
+fn pull_and_tag(env: &Env, from: &str, to: &str, repo: &str) -> String {
+    let source = format!("{from}/library/busybox:latest");
+    let name = format!("{to}/rbuild-test/{repo}:1");
+    ok(env, &["pull", "-q", &source]);
+    ok(env, &["tag", &source, &name]);
+    name
+}
+
+/// Each of `notices` is on a line of stderr that names `repo`.
+fn assert_notices(out: &Output, repo: &str, notices: &[&str]) {
+    let err = stderr(out);
+    for notice in notices {
+        assert!(
+            err.lines().any(|l| l.contains(repo) && l.contains(notice)),
+            "no notice {notice:?} about {repo}:\n{err}"
+        );
+    }
+}
+
 #[test]
 fn pull_survives_a_cut_blob_a_rate_limit_and_unavailability() {
     let Some((_registry, proxy, env)) = world() else {
@@ -53,23 +74,20 @@ fn pull_survives_a_cut_blob_a_rate_limit_and_unavailability() {
     proxy.inject("GET", "/blobs/sha256:", Fault::CutBody, 1);
     let started = std::time::Instant::now();
     let out = ok(&env, &["pull", &name]);
-    let err = stderr(&out);
     assert_eq!(proxy.faults_applied(), 4, "{:#?}", proxy.seen());
     assert!(
         started.elapsed().as_secs() >= 1,
         "Retry-After: 1 was not waited for"
     );
-    let repo = format!("{}/library/busybox", proxy.addr);
-    for notice in [
-        "429 Too Many Requests; retrying in 1.0s (attempt 2 of 5)",
-        "503 Service Unavailable; retrying in",
-        "connection dropped; retrying in",
-    ] {
-        assert!(
-            err.lines().any(|l| l.contains(&repo) && l.contains(notice)),
-            "no notice {notice:?}:\n{err}"
-        );
-    }
+    assert_notices(
+        &out,
+        &format!("{}/library/busybox", proxy.addr),
+        &[
+            "429 Too Many Requests; retrying in 1.0s (attempt 2 of 5)",
+            "503 Service Unavailable; retrying in",
+            "connection dropped; retrying in",
+        ],
+    );
     // The blob cut short was asked for again.
     let blob_gets = proxy
         .seen()
@@ -85,27 +103,21 @@ fn push_survives_a_dropped_upload_a_rate_limit_and_unavailability() {
     let Some((registry, proxy, env)) = world() else {
         return;
     };
-    let source = format!("{}/library/busybox:latest", registry.addr);
-    ok(&env, &["pull", "-q", &source]);
-    let name = format!("{}/rbuild-test/faulty:1", proxy.addr);
-    ok(&env, &["tag", &source, &name]);
+    let name = pull_and_tag(&env, &registry.addr, &proxy.addr, "faulty");
     proxy.inject("POST", "/blobs/uploads/", status(429, Some("1")), 1);
     proxy.inject("PATCH", "/blobs/uploads/", Fault::Drop, 1);
     proxy.inject("PUT", "/manifests/1", status(503, None), 2);
     let out = ok(&env, &["push", &name]);
     assert_eq!(proxy.faults_applied(), 4, "{:#?}", proxy.seen());
-    let err = stderr(&out);
-    let repo = format!("{}/rbuild-test/faulty: ", proxy.addr);
-    for notice in [
-        "429 Too Many Requests; retrying in 1.0s",
-        "connection dropped; retrying in",
-        "manifest 1: 503 Service Unavailable; retrying in",
-    ] {
-        assert!(
-            err.lines().any(|l| l.contains(&repo) && l.contains(notice)),
-            "no notice {notice:?}:\n{err}"
-        );
-    }
+    assert_notices(
+        &out,
+        &format!("{}/rbuild-test/faulty: ", proxy.addr),
+        &[
+            "429 Too Many Requests; retrying in 1.0s",
+            "connection dropped; retrying in",
+            "manifest 1: 503 Service Unavailable; retrying in",
+        ],
+    );
     // The dropped upload started a new session; the blobs went up in chunks.
     let seen = proxy.seen();
     assert!(seen
@@ -181,10 +193,7 @@ fn a_push_mounts_blobs_pulled_from_another_repository_of_the_registry() {
     let Some((_registry, proxy, env)) = world() else {
         return;
     };
-    let source = format!("{}/library/busybox:latest", proxy.addr);
-    ok(&env, &["pull", "-q", &source]);
-    let name = format!("{}/rbuild-test/mounted:1", proxy.addr);
-    ok(&env, &["tag", &source, &name]);
+    let name = pull_and_tag(&env, &proxy.addr, &proxy.addr, "mounted");
     let before = proxy.seen().len();
     ok(&env, &["push", &name]);
     let pushed = &proxy.seen()[before..];
