@@ -10,7 +10,8 @@
 //!   tmp/                 staging for both; same filesystem           (cleaned on open)
 //!   index.redb           tables: cache key -> result, step inputs,    store.index(), steps(),
 //!                        layer info, tags, resolved references,       layer_info(), tags(),
-//!                        layer blobs (schema in module `tables`)      resolved(), layer_blobs()
+//!                        layer blobs, blob sources (schema in module  resolved(), layer_blobs(),
+//!                        `tables`)                                    blob_sources()
 //!   logs/<build>/        every step's full output                    store.logs()
 //!   cache-mounts/<id>/   RUN --mount=type=cache directories          store.cache_mounts()
 //!   lock, index.lock     flock(2) files                              module `lock`
@@ -30,6 +31,7 @@
 //! | `tags()` → [`Tags`] | `tags` | table `tags`: image name → manifest, the GC roots |
 //! | `resolved()` → [`Resolved`] | `resolved` | table `resolved`: image reference → manifest it resolved to |
 //! | `layer_blobs()` → [`LayerBlobs`] | `layer_blobs` | table `layer_blobs`: [`LayerBlob`], diff_id → the (compressed) blob a pulled/loaded layer is stored as |
+//! | `blob_sources()` → [`BlobSources`] | `blob_sources` | table `blob_sources`: blob → the registry repositories ([`BlobSource`]) it was pulled from, for cross-repository mounts |
 //! | `logs()` → [`Logs`] | `logs` | [`BuildLogs`]: one directory of step logs per build |
 //! | `cache_mounts()` → [`CacheMounts`] | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories, flock-shared |
 //! | `gc()` → [`Gc`] | `gc`, `prune`, `roots` | `prune` (`--filter until`, `--keep-storage`, LRU), `prune_all` (tags are the only GC roots) |
@@ -63,6 +65,7 @@
 //!
 //! The library never prints; every error names its path, digest or table.
 
+mod blob_sources;
 mod blobs;
 mod cache_mounts;
 mod db;
@@ -89,6 +92,7 @@ mod tables;
 mod tags;
 mod usage;
 
+pub use blob_sources::{BlobSource, BlobSources, MAX_SOURCES as MAX_BLOB_SOURCES};
 pub use blobs::{BlobWriter, Blobs};
 pub use cache_mounts::{
     CacheMountError, CacheMountLease, CacheMountPrune, CacheMountRequest, CacheMountSharing,

@@ -14,7 +14,7 @@ use crate::fsutil;
 use crate::layer_blobs::LayerBlob;
 use crate::roots::{digest_of_name, Roots};
 use crate::store::{clean_tmp, Store};
-use crate::tables::{self, idx_err, CACHE, LAYER_BLOBS, LAYER_INFO, RESOLVED, STEPS};
+use crate::tables::{self, idx_err, BLOB_SOURCES, CACHE, LAYER_BLOBS, LAYER_INFO, RESOLVED, STEPS};
 use crate::SnapshotId;
 
 /// What a prune removed.
@@ -97,6 +97,9 @@ fn prune_index(
         })?;
         tables::retain(txn, p, LAYER_BLOBS, "prune layer blobs", |_, v| {
             serde_json::from_slice::<LayerBlob>(v).is_ok_and(|b| roots.blobs.contains(&b.digest))
+        })?;
+        tables::retain(txn, p, BLOB_SOURCES, "prune blob sources", |k, _| {
+            <[u8; 32]>::try_from(k).is_ok_and(|b| roots.blobs.contains(&Digest::from_bytes(b)))
         })?;
         // What each step was keyed on only serves `--explain-cache` against cache
         // records, which are all gone.

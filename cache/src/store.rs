@@ -1,12 +1,13 @@
 //! The [`Store`] handle: opening a store root, its directory layout, its locks and its
 //! durability, and one accessor per role. Each role is a small type in its own module that
 //! borrows the handle: a directory (`blobs`, `snapshots`, `logs`, `cache_mounts`), a table of
-//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`), or
+//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`, `blob_sources`), or
 //! maintenance (`gc`, `usage`, `space`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::blob_sources::BlobSources;
 use crate::blobs::Blobs;
 use crate::cache_mounts::CacheMounts;
 use crate::db::IndexDb;
@@ -142,6 +143,11 @@ impl Store {
     /// diff_id → the blob a pulled or loaded layer is stored as (table `layer_blobs`).
     pub fn layer_blobs(&self) -> LayerBlobs<'_> {
         LayerBlobs { db: &self.index }
+    }
+
+    /// blob digest → the registry repositories it was pulled from (table `blob_sources`).
+    pub fn blob_sources(&self) -> BlobSources<'_> {
+        BlobSources { db: &self.index }
     }
 
     /// Every build's step logs (`logs/`).

@@ -8,6 +8,7 @@
 //! | `resolved`    | image reference             | manifest digest (`sha256:…`)           | [`crate::Resolved`] (`resolved`) |
 //! | `steps`       | step identity (text)        | the key inputs of the step's last run (opaque bytes) | [`crate::Steps`] (`steps`) |
 //! | `layer_blobs` | diff_id (32 bytes)          | [`crate::LayerBlob`] as JSON           | [`crate::LayerBlobs`] (`layer_blobs`) |
+//! | `blob_sources` | blob digest (32 bytes)     | [`crate::BlobSource`]s as a JSON array | [`crate::BlobSources`] (`blob_sources`) |
 //!
 //! Each operation is one transaction (durable on commit) on the database shared through the
 //! `db` module. A process killed mid-transaction leaves the last committed state. A write
@@ -30,6 +31,8 @@ pub(crate) const RESOLVED: TableDefinition<&str, &str> = TableDefinition::new("r
 pub(crate) const STEPS: TableDefinition<&str, &[u8]> = TableDefinition::new("steps");
 /// Created by its first write; readers take a missing table as empty.
 pub(crate) const LAYER_BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("layer_blobs");
+/// Created by its first write; readers take a missing table as empty.
+pub(crate) const BLOB_SOURCES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blob_sources");
 
 /// Maps a redb error to [`CacheError::Index`] with what was being done.
 pub(crate) fn idx_err<E: Into<redb::Error>>(

@@ -15,7 +15,7 @@ use rbuild_solver::Solver;
 use crate::config::{BuildConfig, ContextSpec};
 use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
-use crate::events::{BuildEvent, EventSink, Warning};
+use crate::events::{retry_notices, BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported};
 use crate::resolver::SourceResolver;
 
@@ -71,13 +71,15 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             source,
         })?,
     );
+    let retries = retry_notices(&events);
     let source = Arc::new(
         RegistrySource::new(
             Arc::clone(&store),
             config.settings.registries.clone(),
             config.privileges,
         )
-        .with_pull(config.pull),
+        .with_pull(config.pull)
+        .with_retry_observer(retries.clone()),
     );
 
     // Every base image once: lowering needs their configs, the solver their digests.
@@ -166,7 +168,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
 
     let started = Instant::now();
     let layers = &result.target.layers;
-    let exported = export(&store, layers, &graph.image, &config, &mut stdout)?;
+    let exported = export(&store, layers, &graph.image, &config, &mut stdout, &retries)?;
     internal(&events, "exporting to image".into(), started);
     if !config.cache_to.is_empty() {
         let started = Instant::now();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rbuild_cache::PruneReport;
 use rbuild_context::ContextError;
+use rbuild_oci::registry::{RetryNotice, RetryObserver};
 use rbuild_solver::events::Event;
 
 /// Where a build's events go. Called from several threads.
@@ -20,7 +21,8 @@ pub enum BuildEvent {
     /// lines: loading the build definition, the base images' metadata, exporting).
     Internal { name: String, seconds: f64 },
     /// Something the user should know once, that does not stop the build (a rootless
-    /// degradation: no subordinate ids, no overlayfs, no slirp4netns).
+    /// degradation: no subordinate ids, no overlayfs, no slirp4netns; a registry request
+    /// retried, with its registry, repository, status and wait).
     Notice(String),
     /// Automatic garbage collection pruned the store down to `keep_storage` bytes.
     AutoGc {
@@ -29,6 +31,12 @@ pub enum BuildEvent {
     },
     /// A problem after which the build went on.
     Warning(Warning),
+}
+
+/// The registry client's retry observer that reports each retry as a [`BuildEvent::Notice`].
+pub fn retry_notices(events: &EventSink) -> RetryObserver {
+    let events = Arc::clone(events);
+    Arc::new(move |notice: &RetryNotice| events(BuildEvent::Notice(notice.to_string())))
 }
 
 /// Problems that do not fail a build.

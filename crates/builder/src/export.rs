@@ -14,6 +14,7 @@ use rbuild_graph::ImageConfig;
 use rbuild_oci::export::OutputFile;
 use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
 use rbuild_oci::manifest::OCI_MANIFEST;
+use rbuild_oci::registry::RetryObserver;
 use rbuild_oci::OciError;
 use rbuild_types::{Digest, ImageRef};
 use serde_json::json;
@@ -105,6 +106,7 @@ pub(crate) fn export(
     image_config: &ImageConfig,
     config: &BuildConfig,
     stdout: &mut Option<Box<dyn Write>>,
+    retries: &RetryObserver,
 ) -> Result<Exported, ExportError> {
     let epoch = config.source_date_epoch;
     let options = CommitOptions {
@@ -158,6 +160,7 @@ pub(crate) fn export(
                 &target,
                 &layer_options.dist(),
                 &config.settings.registries,
+                retries.clone(),
             )?;
             reported = Reported {
                 digest: dist.manifest_digest,

@@ -4,7 +4,7 @@
 
 use rbuild_cache::Store;
 use rbuild_oci::images::{distribution_image, DistImage, DistOptions};
-use rbuild_oci::registry::{push_image, Client, PushError, RegistryConfig};
+use rbuild_oci::registry::{push_image, Client, PushError, RegistryConfig, RetryObserver};
 use rbuild_oci::OciError;
 use rbuild_types::{Digest, ImageRef};
 
@@ -26,21 +26,22 @@ pub enum PushFailure {
 }
 
 /// Pushes stored manifest `manifest` to `target` in the form `options` ask for, through the
-/// registries of `registries`. Returns what was pushed (the manifest's digest, size and media
-/// type).
+/// registries of `registries`, telling `retries` of every retried request. Returns what was
+/// pushed (the manifest's digest, size and media type).
 pub fn push_stored(
     store: &Store,
     manifest: &Digest,
     target: &ImageRef,
     options: &DistOptions,
     registries: &RegistryConfig,
+    retries: RetryObserver,
 ) -> Result<DistImage, PushFailure> {
     let dist =
         distribution_image(store, manifest, options).map_err(|source| PushFailure::Prepare {
             target: Box::new(target.clone()),
             source,
         })?;
-    let client = Client::new(registries.clone());
+    let client = Client::new(registries.clone()).with_retry_observer(retries);
     push_image(&client, store, &dist.manifest_digest, target).map_err(|source| {
         PushFailure::Push {
             target: Box::new(target.clone()),

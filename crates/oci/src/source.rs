@@ -17,8 +17,8 @@
 //! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
 //! committed, and their [`LayerInfo`] and [`LayerBlob`](rbuild_cache::LayerBlob) (diff_id →
 //! blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
-//! fetched at once; a download that fails transiently is retried (up to
-//! [`DOWNLOAD_ATTEMPTS`] tries). Invariant: a snapshot is only committed once its unpacked
+//! fetched at once; the registry client retries (and resumes) a download that fails
+//! transiently, under its one retry policy. Invariant: a snapshot is only committed once its unpacked
 //! content hashes to the diff_id the image config names.
 
 use std::fs::File;
@@ -26,7 +26,7 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rbuild_cache::{CacheError, LayerInfo, SnapshotId, Store};
+use rbuild_cache::{BlobSource, CacheError, LayerInfo, SnapshotId, Store};
 use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
 use rbuild_types::{Digest, ImageRef, Platform, Privileges};
 
@@ -35,14 +35,13 @@ use crate::manifest::ImageIndex;
 use crate::manifest::{Descriptor, ImageManifest};
 use crate::registry::auth::DockerCredentials;
 use crate::registry::manifest::{classify, select_platform, ManifestKind};
-use crate::registry::{Client, RegistryConfig, RegistryError, CONFIG_LIMIT};
+use crate::registry::{
+    Client, RegistryConfig, RegistryError, Retrier, RetryObserver, CONFIG_LIMIT,
+};
 use crate::OciError;
 
 /// How many layers are downloaded and unpacked at the same time.
 pub const MAX_PARALLEL_LAYERS: usize = 4;
-/// How often a layer download is tried when it fails in a transient way (connection lost,
-/// server error, rate limit).
-pub const DOWNLOAD_ATTEMPTS: u32 = 3;
 
 /// Why resolving or pulling an image failed.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +131,18 @@ impl RegistrySource {
     /// Uses these credentials instead of Docker's `config.json`.
     pub fn with_credentials(mut self, credentials: DockerCredentials) -> Self {
         self.client = self.client.with_credentials(credentials);
+        self
+    }
+
+    /// Tells `observer` of every retried registry request.
+    pub fn with_retry_observer(mut self, observer: RetryObserver) -> Self {
+        self.client = self.client.with_retry_observer(observer);
+        self
+    }
+
+    /// Retries registry requests under `retrier` (its policy, clock and observer).
+    pub fn with_retrier(mut self, retrier: Retrier) -> Self {
+        self.client = self.client.with_retrier(retrier);
         self
     }
 
@@ -265,9 +276,23 @@ impl RegistrySource {
                 .client
                 .fetch_blob_bytes(reference, &digest, CONFIG_LIMIT)?;
             self.put(&bytes, "config")?;
+            self.record_source(reference, &digest)?;
             bytes
         };
         Ok(image_config::parse(&bytes, &digest.to_string())?)
+    }
+
+    /// Records that blob `digest` came from `reference`'s repository, so that a push to
+    /// another repository of that registry can mount it.
+    fn record_source(&self, reference: &ImageRef, digest: &Digest) -> Result<(), PullError> {
+        let source = BlobSource {
+            registry: reference.registry.clone(),
+            repository: reference.repository.clone(),
+        };
+        self.store
+            .blob_sources()
+            .add(digest, source)
+            .map_err(store_err(format!("record the source of blob {digest}")))
     }
 
     fn put(&self, bytes: &[u8], what: &str) -> Result<Digest, PullError> {
@@ -390,29 +415,19 @@ impl RegistrySource {
         diff_id: &Digest,
     ) -> Result<(), PullError> {
         let digest = layer.digest;
-        let mut attempt = 1;
-        while !self.store.blobs().has(&digest) {
+        if !self.store.blobs().has(&digest) {
             let mut writer = self
                 .store
                 .blobs()
                 .writer()
                 .map_err(store_err(format!("stage layer {digest}")))?;
-            match self
-                .client
-                .fetch_blob(reference, &digest, Some(layer.size), &mut writer)
-            {
-                Ok(_) => {
-                    writer
-                        .commit(Some(&digest))
-                        .map_err(store_err(format!("store layer {digest}")))?;
-                }
-                // The unpublished staging file is dropped with `writer`.
-                Err(e) if e.is_transient() && attempt < DOWNLOAD_ATTEMPTS => {
-                    std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
+            // On error, the unpublished staging file is dropped with `writer`.
+            self.client
+                .fetch_blob(reference, &digest, Some(layer.size), &mut writer)?;
+            writer
+                .commit(Some(&digest))
+                .map_err(store_err(format!("store layer {digest}")))?;
+            self.record_source(reference, &digest)?;
         }
         unpack_blob(
             &self.store,
@@ -736,15 +751,26 @@ mod tests {
     fn transient_download_failures_are_retried() {
         let (layer, _) = tiny_layer();
         let good = Digest::of(&layer);
+        let policy = crate::registry::RetryPolicy {
+            base: std::time::Duration::from_millis(1),
+            ..Default::default()
+        };
+        let attempts = policy.attempts as usize;
+        let fast = || {
+            Retrier::new(
+                policy.clone(),
+                Arc::new(crate::registry::retry::SystemClock),
+            )
+        };
         let (_server, reference) = serve_flaky_image(good, 1, 2);
         let (_dir, store) = temp_store();
-        let source = source_with(&store, RegistryConfig::default());
+        let source = source_with(&store, RegistryConfig::default()).with_retrier(fast());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         assert_eq!(source.pull(&resolved).unwrap(), vec![SnapshotId(good)]);
 
-        let (_server, reference) = serve_flaky_image(good, 1, DOWNLOAD_ATTEMPTS as usize);
+        let (_server, reference) = serve_flaky_image(good, 1, attempts);
         let (_dir2, store2) = temp_store();
-        let source = source_with(&store2, RegistryConfig::default());
+        let source = source_with(&store2, RegistryConfig::default()).with_retrier(fast());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
         let err = source.pull(&resolved).unwrap_err();
         assert!(err.to_string().contains("503 Service Unavailable"), "{err}");

@@ -1,5 +1,6 @@
 //! RFC 3339 timestamps (UTC, second precision) from Unix seconds, and back, without a calendar
-//! dependency. Used for `created` fields of image configs.
+//! dependency. Used for `created` fields of image configs; and HTTP dates (RFC 9110's
+//! IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`) for `Retry-After`.
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -69,6 +70,28 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Unix seconds of an HTTP date in IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the
+/// one form a server may send; `None` otherwise.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let [_weekday, day, month, year, time, "GMT"] =
+        s.split_ascii_whitespace().collect::<Vec<_>>()[..]
+    else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let year: i64 = year.parse().ok()?;
+    let [h, m, sec] = time.split(':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let num = |v: &str, max: i64| v.parse::<i64>().ok().filter(|n| (0..=max).contains(n));
+    let (h, m, sec) = (num(h, 23)?, num(m, 59)?, num(sec, 60)?);
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+}
+
 /// The current Unix time in seconds.
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -94,5 +117,25 @@ mod tests {
             Some(1_700_000_000)
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn parses_http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"),
+            Some(1_700_000_000)
+        );
+        for bad in [
+            "",
+            "120",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use rbuild_cache::{SnapshotId, Store};
 use rbuild_oci::compress::{CompressSettings, Compression};
 use rbuild_oci::images::{self, DistOptions, LoadedImage};
 use rbuild_oci::manifest::layer_compression;
+use rbuild_oci::registry::{RetryNotice, RetryObserver};
 use rbuild_oci::source::RegistrySource;
 use rbuild_oci::time::{now_unix, parse_rfc3339};
 use rbuild_solver::ports::ImageSource;
@@ -328,7 +329,8 @@ pub fn pull(
         settings.registries,
         privileges,
     )
-    .with_pull(true);
+    .with_pull(true)
+    .with_retry_observer(retry_notices());
     let failed = |e: PullError| CliError::Pull {
         reference: reference.to_string(),
         source: e,
@@ -366,6 +368,7 @@ pub fn push(root: &Path, reference: &str) -> Result<(), CliError> {
         &name,
         &options,
         &settings.registries,
+        retry_notices(),
     )?;
     println!(
         "{}: digest: {} size: {}",
@@ -374,6 +377,11 @@ pub fn push(root: &Path, reference: &str) -> Result<(), CliError> {
         dist.manifest_size
     );
     Ok(())
+}
+
+/// Shows each retried registry request on stderr (stdout carries only data).
+fn retry_notices() -> RetryObserver {
+    std::sync::Arc::new(|notice: &RetryNotice| eprintln!("{notice}"))
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@
 //!   `openssl` CLI), client certificates, htpasswd basic authentication.
 //! - [`fakes`]: an executor, an image source, a remote source and a log sink without root,
 //!   sandbox or network, and builders of ops and vertices.
+//! - [`fault_proxy`]: an HTTP proxy in front of a registry that injects faults (a status
+//!   with `Retry-After`, a dropped connection, a body cut short), usable as the registry
+//!   itself or through `HTTP_PROXY`.
 //! - [`http`] and [`git`]: a loopback HTTP server (also one answering canned bytes) and
 //!   client, and git with a fixed identity.
 //! - [`privileges`]: the test process's `Privileges`, for the APIs that take rbuild's.
@@ -26,6 +29,7 @@
 pub mod certs;
 pub mod corpus;
 pub mod fakes;
+pub mod fault_proxy;
 pub mod git;
 pub mod golden;
 pub mod http;
@@ -36,6 +40,7 @@ pub mod run;
 pub mod skip;
 
 pub use corpus::{assert_ran, corpus};
+pub use fault_proxy::{Fault, FaultProxy};
 pub use privileges::privileges;
 pub use registry::{Registry, Security};
 pub use skip::{

@@ -1,7 +1,8 @@
 //! The one HTTP client set-up: every request rbuild makes (registry API, `ADD <url>`, URL
 //! contexts) goes through a client built by [`HttpClients`], so all of them get the same user
 //! agent, connect timeout, proxies (from the environment, as reqwest reads `HTTP_PROXY`,
-//! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`), TLS (rustls, trusting the system's CA store
+//! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, either case; `crates/rbuild/tests/registry_faults.rs`
+//! holds registry traffic to it through a test proxy), TLS (rustls, trusting the system's CA store
 //! and Mozilla's roots) and the per-host TLS settings of the configuration file
 //! (`[registry."<host>"]`, see [`crate::registry::config`]): `insecure`, extra CAs (`ca`)
 //! and a client certificate (`keypair`), given here as [`TlsSettings`].

@@ -9,6 +9,8 @@
 //! [`RegistryError::Status`] naming the registry, repository and object, with the `errors[]`
 //! of the response body. [`Client::each_endpoint`] runs an operation against the
 //! configured endpoints in order, moving on when [`RegistryError::try_next_endpoint`] allows.
+//! Each operation on one endpoint runs under [`Client::retry`], the one retry policy
+//! ([`Retrier`]), whose notices go to the observer given with [`Client::with_retry_observer`].
 //!
 //! The pull operations live in `pull.rs`, the push operations in `push.rs`.
 
@@ -25,13 +27,16 @@ use super::auth::{Challenge, DockerCredentials};
 use super::config::{Endpoint, RegistryConfig};
 use super::error::{At, Object, RegistryError};
 use super::error_body::ErrorBody;
+use super::retry::{Retrier, RetryObserver};
 use crate::http::HttpClients;
 
 pub use crate::http::CONNECT_TIMEOUT;
 /// How long any single wait (response headers, one read of a body) may take.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
-/// Upper bound for a whole monolithic upload request.
+/// Upper bound for a whole upload request (a chunk, or a monolithic upload).
 pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How many bytes of a blob one `PATCH` of a chunked upload carries, by default.
+pub const UPLOAD_CHUNK: usize = 16 << 20;
 
 /// A registry client for one configuration. Cheap to share by reference across threads.
 pub struct Client {
@@ -40,6 +45,8 @@ pub struct Client {
     http: HttpClients,
     /// `Authorization` header values by `(endpoint host, repository)`.
     auth_cache: Mutex<HashMap<(String, String), String>>,
+    retrier: Retrier,
+    upload_chunk: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -78,6 +85,15 @@ impl Target<'_> {
         }
     }
 
+    /// An upload that sent `sent` bytes of a blob of `expected`.
+    pub(crate) fn size_mismatch(&self, expected: u64, sent: u64) -> RegistryError {
+        RegistryError::SizeMismatch {
+            at: self.at(),
+            expected,
+            size: sent,
+        }
+    }
+
     /// A failed response, with what its body says.
     pub(crate) fn failed(&self, resp: Response) -> RegistryError {
         RegistryError::Status {
@@ -113,7 +129,40 @@ impl Client {
             credentials: Mutex::new(None),
             http: HttpClients::new(Some(IO_TIMEOUT)),
             auth_cache: Mutex::new(HashMap::new()),
+            retrier: Retrier::default(),
+            upload_chunk: UPLOAD_CHUNK,
         }
+    }
+
+    /// Retries under `retrier` instead of the default policy and clock.
+    pub fn with_retrier(mut self, retrier: Retrier) -> Client {
+        self.retrier = retrier;
+        self
+    }
+
+    /// Tells `observer` of every retry (to show it as a progress notice).
+    pub fn with_retry_observer(mut self, observer: RetryObserver) -> Client {
+        self.retrier = self.retrier.with_observer(observer);
+        self
+    }
+
+    /// Uploads blobs in chunks of `bytes` (at least 1) instead of [`UPLOAD_CHUNK`].
+    pub fn with_upload_chunk(mut self, bytes: usize) -> Client {
+        self.upload_chunk = bytes.max(1);
+        self
+    }
+
+    pub(crate) fn upload_chunk(&self) -> usize {
+        self.upload_chunk
+    }
+
+    /// Runs one operation about `target` under the retry policy.
+    pub(crate) fn retry<T>(
+        &self,
+        target: &Target<'_>,
+        op: impl FnMut(u32) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        self.retrier.run(&target.at(), op)
     }
 
     /// Uses these credentials instead of Docker's `config.json`.

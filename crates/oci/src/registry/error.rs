@@ -10,6 +10,7 @@ use rbuild_types::Digest;
 
 use super::config::ConfigError;
 use super::error_body::ErrorBody;
+use super::retry::{RetryAfter, RetryCause};
 use crate::http::ClientError;
 
 /// Which registry object a request was about, for error messages.
@@ -72,6 +73,13 @@ pub enum RegistryError {
         status: reqwest::StatusCode,
         /// What the registry said (`errors[]`), shown after the status.
         body: ErrorBody,
+    },
+    /// A transient failure that lasted through every attempt of the retry policy. The last
+    /// error is not a `source`: its message is this one's.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        last: Box<RegistryError>,
     },
     #[error("{at}: request to {url} failed: {source}")]
     Transport {
@@ -202,6 +210,7 @@ impl RegistryError {
     /// mirror.
     pub fn try_next_endpoint(&self, from_mirror: bool) -> bool {
         match self {
+            RegistryError::GaveUp { last, .. } => last.try_next_endpoint(from_mirror),
             RegistryError::Transport { source, .. } => {
                 source.is_connect() || source.is_timeout() || from_mirror
             }
@@ -213,15 +222,36 @@ impl RegistryError {
         }
     }
 
-    /// Whether trying the same request again may succeed: connection problems, a body cut
-    /// short, server errors and `429 Too Many Requests`.
+    /// Whether trying the same request again may succeed: a dropped connection, a body cut
+    /// short, a timeout, `429 Too Many Requests` and `500`, `502`, `503`, `504`, from the
+    /// registry or its token server. A connection that cannot be made (refused, or its TLS
+    /// handshake failed) is not: retrying would only delay the error (or the next mirror).
     pub fn is_transient(&self) -> bool {
+        self.retry_cause().is_some()
+    }
+
+    /// Why this error is worth a retry, when it is.
+    pub fn retry_cause(&self) -> Option<RetryCause> {
         match self {
-            RegistryError::Transport { .. } | RegistryError::BodyRead { .. } => true,
-            RegistryError::Status { status, .. } => {
-                status.is_server_error() || *status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            RegistryError::Transport { source, .. }
+            | RegistryError::TokenTransport { source, .. } => {
+                dropped(source).then_some(RetryCause::Dropped)
             }
-            _ => false,
+            RegistryError::BodyRead { .. } => Some(RetryCause::Dropped),
+            RegistryError::Status { status, .. } | RegistryError::TokenStatus { status, .. } => {
+                retryable_status(*status).then_some(RetryCause::Status(*status))
+            }
+            _ => None,
+        }
+    }
+
+    /// What the registry's `Retry-After` said, on a failed response.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        match self {
+            RegistryError::Status { body, .. } | RegistryError::TokenStatus { body, .. } => {
+                body.retry_after
+            }
+            _ => None,
         }
     }
 
@@ -229,4 +259,15 @@ impl RegistryError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::Status { status, .. } if *status == reqwest::StatusCode::NOT_FOUND)
     }
+}
+
+/// The statuses a retry may cure.
+fn retryable_status(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// Whether a request failed after its connection was made (dropped, cut short, timed out),
+/// rather than while making it.
+fn dropped(e: &reqwest::Error) -> bool {
+    e.is_timeout() || (!e.is_connect() && (e.is_request() || e.is_body() || e.is_decode()))
 }

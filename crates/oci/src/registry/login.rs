@@ -58,8 +58,10 @@ impl Client {
             actions: "",
         };
         let url = target.url("/v2/");
-        self.send(&target, &url, &|http| Ok(http.get(&url)))
-            .map(drop)
+        self.retry(&target, |_| {
+            self.send(&target, &url, &|http| Ok(http.get(&url)))
+                .map(drop)
+        })
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`client`]: [`Client`], the blocking HTTP client with auth retries and endpoint fallback;
 //!   its pull operations are in `pull`, push operations in `push`.
 //! - [`push_image`]: pushing an image from the local store (blobs in parallel, manifest last).
+//! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, bounded attempts)
+//!   that every registry operation runs under, and the notices of its retries.
 //! - [`error`]: [`RegistryError`]; every message names registry, repository and what failed,
 //!   and [`error_body`] adds what the registry said (`errors[].message`).
 //!
@@ -25,6 +27,7 @@ pub mod manifest;
 mod pull;
 mod push;
 pub mod push_image;
+pub mod retry;
 
 pub use auth::store::{DockerConfig, Removed, Stored};
 pub use client::Client;
@@ -33,8 +36,9 @@ pub use error::{Object, RegistryError};
 pub use error_body::ErrorBody;
 pub use login::LoginServer;
 pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
-pub use push::OpenBlob;
+pub use push::{OpenBlob, Pushed};
 pub use push_image::{push_image, PushError, PushReport};
+pub use retry::{Clock, Retrier, RetryNotice, RetryObserver, RetryPolicy};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
 //! Pulling: manifests (following an index to one platform) and blobs, each verified against
-//! its digest while it is read.
+//! its digest while it is read. Each request runs under the client's retry policy; a blob
+//! download cut short goes on where it stopped (`Range: bytes=N-`, or skipping the first N
+//! bytes again when the registry answers the whole blob), its hash carried across attempts.
 //!
 //! Invariant: nothing returned by this module is unverified. A manifest fetched by digest must
 //! hash to it; a blob's bytes are hashed while they stream into the caller's writer and a
@@ -8,7 +10,8 @@
 
 use std::io::{Read, Write};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
+use reqwest::StatusCode;
 
 use rbuild_types::{Digest, Hasher, ImageRef, Platform};
 
@@ -135,16 +138,20 @@ impl Client {
             actions: "pull",
         };
         let url = target.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let resp = self.send(&target, &url, &|http| {
-            Ok(http.get(&url).header(ACCEPT, MANIFEST_ACCEPT))
+        let (content_type, bytes, digest) = self.retry(&target, |_| {
+            let resp = self.send(&target, &url, &|http| {
+                Ok(http.get(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            })?;
+            let content_type = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut bytes = Vec::new();
+            let mut copied = Verified::default();
+            copied.copy(&target, resp, 0, &mut bytes, MANIFEST_LIMIT)?;
+            Ok((content_type, bytes, copied.hasher.finish()))
         })?;
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let mut bytes = Vec::new();
-        let (digest, _) = copy_verified(&target, resp, &mut bytes, MANIFEST_LIMIT)?;
         if let Ok(expected) = reference.parse::<Digest>() {
             if expected != digest {
                 return Err(RegistryError::DigestMismatch {
@@ -224,8 +231,24 @@ impl Client {
             actions: "pull",
         };
         let url = target.url(&format!("/v2/{}/blobs/{digest}", image.repository));
-        let resp = self.send(&target, &url, &|http| Ok(http.get(&url)))?;
-        let (actual, size) = copy_verified(&target, resp, out, limit)?;
+        let mut copied = Verified::default();
+        self.retry(&target, |_| {
+            let offset = copied.size;
+            let resp = self.send(&target, &url, &|http| {
+                let req = http.get(&url);
+                Ok(match offset {
+                    0 => req,
+                    _ => req.header(RANGE, format!("bytes={offset}-")),
+                })
+            })?;
+            // A registry that ignores the range sends the whole blob again.
+            let skip = match resp.status() {
+                StatusCode::PARTIAL_CONTENT => 0,
+                _ => offset,
+            };
+            copied.copy(&target, resp, skip, out, limit)
+        })?;
+        let (actual, size) = (copied.hasher.finish(), copied.size);
         if actual != *digest {
             return Err(RegistryError::DigestMismatch {
                 at: at(ep, &image.repository, target.object),
@@ -245,41 +268,56 @@ fn at(ep: &Endpoint, repository: &str, object: Object) -> Box<At> {
     })
 }
 
-/// Copies a response body into `out`, hashing it; fails once more than `limit` bytes arrive.
-fn copy_verified(
-    target: &Target<'_>,
-    mut body: impl Read,
-    out: &mut dyn Write,
-    limit: u64,
-) -> Result<(Digest, u64), RegistryError> {
-    let mut hasher = Hasher::new();
-    let mut size: u64 = 0;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(RegistryError::BodyRead {
+/// What has been copied of a body so far: its hash and size, carried across attempts.
+#[derive(Default)]
+struct Verified {
+    hasher: Hasher,
+    size: u64,
+}
+
+impl Verified {
+    /// Copies a response body into `out`, hashing it, after dropping its first `skip` bytes
+    /// (already copied by an earlier attempt); fails once more than `limit` bytes arrive.
+    fn copy(
+        &mut self,
+        target: &Target<'_>,
+        mut body: impl Read,
+        mut skip: u64,
+        out: &mut dyn Write,
+        limit: u64,
+    ) -> Result<(), RegistryError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(RegistryError::BodyRead {
+                        at: target.at(),
+                        source,
+                    })
+                }
+            };
+            let dropped = usize::try_from(skip).unwrap_or(usize::MAX).min(n);
+            skip -= dropped as u64;
+            let fresh = &buf[dropped..n];
+            if fresh.is_empty() {
+                continue;
+            }
+            self.size += fresh.len() as u64;
+            if self.size > limit {
+                return Err(RegistryError::TooLarge {
+                    at: target.at(),
+                    limit,
+                });
+            }
+            self.hasher.update(fresh);
+            out.write_all(fresh)
+                .map_err(|source| RegistryError::Write {
                     at: target.at(),
                     source,
-                })
-            }
-        };
-        size += n as u64;
-        if size > limit {
-            return Err(RegistryError::TooLarge {
-                at: target.at(),
-                limit,
-            });
+                })?;
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|source| RegistryError::Write {
-                at: target.at(),
-                source,
-            })?;
     }
-    Ok((hasher.finish(), size))
 }

@@ -2,20 +2,25 @@
 //! config), then the manifest itself under the target tag. An index is pushed child by child
 //! (by digest), then the index.
 //!
+//! A blob the store knows to have come from another repository of the target registry
+//! (`Store::blob_sources`) is mounted from there instead of uploaded; every blob pushed is
+//! recorded as being in the target repository too.
+//!
 //! Invariant: the manifest goes up last, after every blob it references was confirmed by
-//! the registry (present by `HEAD`, or uploaded with `201 Created`).
+//! the registry (present by `HEAD`, mounted or uploaded with `201 Created`).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use rbuild_cache::{CacheError, Store};
+use rbuild_cache::{BlobSource, CacheError, Store};
 use rbuild_types::{Digest, ImageRef};
 
 use super::client::Client;
 use super::error::RegistryError;
 use super::manifest::{classify, ManifestKind};
+use super::push::{OpenBlob, Pushed};
 use crate::manifest::{ImageIndex, ImageManifest};
 
 /// How many blobs are uploaded at the same time.
@@ -29,6 +34,12 @@ pub enum PushError {
     #[error("store: reading {what} {digest}: {source}")]
     Store {
         what: &'static str,
+        digest: Digest,
+        #[source]
+        source: CacheError,
+    },
+    #[error("store: recording that the registry holds blob {digest}: {source}")]
+    RecordSource {
         digest: Digest,
         #[source]
         source: CacheError,
@@ -54,6 +65,8 @@ pub struct PushReport {
     pub manifest: Digest,
     /// Blobs uploaded.
     pub uploaded: usize,
+    /// Blobs mounted from another repository of the registry.
+    pub mounted: usize,
     /// Blobs the registry already had.
     pub skipped: usize,
 }
@@ -69,6 +82,7 @@ pub fn push_image(
     let mut report = PushReport {
         manifest: *manifest,
         uploaded: 0,
+        mounted: 0,
         skipped: 0,
     };
     let tag = target.tag.clone().unwrap_or_else(|| manifest.to_string());
@@ -133,13 +147,13 @@ fn push_blobs(
         });
     }
     let next = AtomicUsize::new(0);
-    let outcome: Mutex<(usize, usize, Option<PushError>)> = Mutex::new((0, 0, None));
+    let outcome: Mutex<(Counts, Option<PushError>)> = Mutex::new((Counts::default(), None));
     let workers = blobs.len().min(MAX_PARALLEL_UPLOADS);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| loop {
-                    if outcome.lock().map(|o| o.2.is_some()).unwrap_or(true) {
+                    if outcome.lock().map(|o| o.1.is_some()).unwrap_or(true) {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -150,15 +164,16 @@ fn push_blobs(
                     let open = move || -> std::io::Result<Box<dyn Read + Send>> {
                         Ok(Box::new(BufReader::new(File::open(&path)?)))
                     };
-                    let result = client.push_blob(target, digest, *size, &open);
+                    let result = push_one(client, store, target, digest, *size, &open);
                     let Ok(mut o) = outcome.lock() else {
                         return;
                     };
                     match result {
-                        Ok(true) => o.0 += 1,
-                        Ok(false) => o.1 += 1,
+                        Ok(Pushed::Uploaded) => o.0.uploaded += 1,
+                        Ok(Pushed::Mounted) => o.0.mounted += 1,
+                        Ok(Pushed::Existed) => o.0.skipped += 1,
                         Err(e) => {
-                            o.2.get_or_insert(PushError::Registry(e));
+                            o.1.get_or_insert(e);
                             return;
                         }
                     }
@@ -168,20 +183,66 @@ fn push_blobs(
         for h in handles {
             if h.join().is_err() {
                 if let Ok(mut o) = outcome.lock() {
-                    o.2.get_or_insert(PushError::Worker);
+                    o.1.get_or_insert(PushError::Worker);
                 }
             }
         }
     });
-    let (uploaded, skipped, failure) = outcome
+    let (counts, failure) = outcome
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    report.uploaded += uploaded;
-    report.skipped += skipped;
+    report.uploaded += counts.uploaded;
+    report.mounted += counts.mounted;
+    report.skipped += counts.skipped;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// What the upload workers did.
+#[derive(Default)]
+struct Counts {
+    uploaded: usize,
+    mounted: usize,
+    skipped: usize,
+}
+
+/// Pushes one blob, mounting it from a repository of the same registry that the store knows
+/// holds it; records that the target repository holds it now.
+fn push_one(
+    client: &Client,
+    store: &Store,
+    target: &ImageRef,
+    digest: &Digest,
+    size: u64,
+    open: OpenBlob<'_>,
+) -> Result<Pushed, PushError> {
+    let sources = store
+        .blob_sources()
+        .get(digest)
+        .map_err(|source| PushError::Store {
+            what: "the sources of blob",
+            digest: *digest,
+            source,
+        })?;
+    let from = sources
+        .iter()
+        .find(|s| s.registry == target.registry && s.repository != target.repository)
+        .map(|s| s.repository.as_str());
+    let pushed = client.push_blob_from(target, digest, size, open, from)?;
+    let here = BlobSource {
+        registry: target.registry.clone(),
+        repository: target.repository.clone(),
+    };
+    store
+        .blob_sources()
+        .add(digest, here)
+        .map_err(|source| PushError::RecordSource {
+            digest: *digest,
+            source,
+        })?;
+    Ok(pushed)
 }
 
 #[cfg(test)]

@@ -381,6 +381,8 @@ fn push_follows_a_relative_upload_location_and_reports_rejection() {
             ("POST", "/v2/app/blobs/uploads/") => {
                 Reply::new(202, "").header("Location", "/v2/app/blobs/uploads/abc?state=x")
             }
+            // This registry takes no chunks: the blob goes up in one PUT.
+            ("PATCH", _) => Reply::new(405, ""),
             ("PUT", t) if t.starts_with("/v2/app/blobs/uploads/abc?state=x&digest=sha256%3A") => {
                 if req.body == b"data" {
                     Reply::new(201, "")
@@ -402,4 +404,36 @@ fn push_follows_a_relative_upload_location_and_reports_rejection() {
         err.to_string(),
         format!("{}/app: manifest v1: 400 Bad Request", server.host())
     );
+}
+
+#[test]
+fn uploads_in_chunks_following_each_location() {
+    let server = FakeServer::start(10, |req, _| {
+        let range = req.header("content-range").unwrap_or_default().to_string();
+        match (req.method.as_str(), req.target.as_str()) {
+            ("HEAD", _) => Reply::new(404, ""),
+            ("POST", "/v2/app/blobs/uploads/") => {
+                Reply::new(202, "").header("Location", "/v2/app/blobs/uploads/s?n=0")
+            }
+            ("PATCH", "/v2/app/blobs/uploads/s?n=0") if range == "0-2" && req.body == b"hel" => {
+                Reply::new(202, "").header("Location", "/v2/app/blobs/uploads/s?n=1")
+            }
+            ("PATCH", "/v2/app/blobs/uploads/s?n=1") if range == "3-4" && req.body == b"lo" => {
+                Reply::new(202, "").header("Location", "/v2/app/blobs/uploads/s?n=2")
+            }
+            ("PUT", t)
+                if t.starts_with("/v2/app/blobs/uploads/s?n=2&digest=") && req.body.is_empty() =>
+            {
+                Reply::new(201, "")
+            }
+            _ => Reply::new(400, ""),
+        }
+    });
+    let client = Client::new(RegistryConfig::default())
+        .with_credentials(no_creds())
+        .with_upload_chunk(3);
+    let image = ImageRef::parse(&format!("{}/app:v1", server.host())).unwrap();
+    client.push_blob_bytes(&image, b"hello").unwrap();
+    let methods: Vec<String> = server.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["HEAD", "POST", "PATCH", "PATCH", "PUT"]);
 }
