@@ -164,8 +164,37 @@ impl CredentialHelper {
             }
         };
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input).map_err(run_err)?;
+            // A helper may answer without reading its input (and exit first): as Go's
+            // os/exec, which docker uses, a broken pipe is no error; its status and output say
+            // how it went.
+            match stdin.write_all(input) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(run_err(e)),
+                _ => {}
+            }
         }
         child.wait_with_output().map(Some).map_err(run_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_helper_that_answers_without_reading_is_judged_by_its_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let program = dir.path().join("docker-credential-quick");
+        std::fs::write(&program, "#!/bin/sh\necho 'no such credential'\nexit 1\n").expect("write");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let helper = CredentialHelper::new("quick", Some(dir.path()));
+        // More than a pipe holds, so the write meets the closed pipe every time.
+        let server = "r".repeat(1 << 20);
+        match helper.erase(&server) {
+            Err(RegistryError::CredentialHelperFailed { message, .. }) => {
+                assert_eq!(message, "no such credential")
+            }
+            other => panic!("expected the helper's own failure, got {other:?}"),
+        }
     }
 }
