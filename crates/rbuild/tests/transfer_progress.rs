@@ -62,13 +62,18 @@ fn human(bytes: u64) -> String {
     )
 }
 
+/// The registry with busybox, a store of the test's own, and busybox's name there.
+fn world() -> Option<(Registry, Env, String)> {
+    let registry = Registry::with_busybox()?;
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    Some((registry, Env::new(), name))
+}
+
 #[test]
 fn pull_shows_each_layers_bytes_in_plain_mode() {
-    let Some(registry) = Registry::with_busybox() else {
+    let Some((registry, env, name)) = world() else {
         return;
     };
-    let env = Env::new();
-    let name = format!("{}/library/busybox:latest", registry.addr);
     let out = env.ok(&["pull", "--progress=plain", &name]);
     let err = stderr(&out);
     let layers = layers(&registry.addr, "library/busybox");
@@ -98,11 +103,9 @@ fn pull_shows_each_layers_bytes_in_plain_mode() {
 
 #[test]
 fn a_build_from_the_registry_shows_layer_bytes_as_json() {
-    let Some(registry) = Registry::with_busybox() else {
+    let Some((registry, env, from)) = world() else {
         return;
     };
-    let env = Env::new();
-    let from = format!("{}/library/busybox:latest", registry.addr);
     let ctx = env.context(
         "ctx",
         &[("Dockerfile", &format!("FROM {from}\nLABEL progress=json\n"))],
@@ -138,15 +141,13 @@ fn a_build_from_the_registry_shows_layer_bytes_as_json() {
 
 #[test]
 fn push_shows_uploads_then_existing_blobs() {
-    let Some(registry) = Registry::with_busybox() else {
+    let Some((registry, env, source)) = world() else {
         return;
     };
     // Another registry, so that the blobs cannot be mounted from busybox's repository.
     let Some(other) = Registry::start() else {
         return;
     };
-    let env = Env::new();
-    let source = format!("{}/library/busybox:latest", registry.addr);
     let target = format!("{}/rbuild-test/progress:1", other.addr);
     env.ok(&["pull", "-q", &source]);
     env.ok(&["tag", &source, &target]);
