@@ -15,7 +15,7 @@ use rbuild_solver::Solver;
 use crate::config::{BuildConfig, ContextSpec};
 use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
-use crate::events::{retry_notices, BuildEvent, EventSink, Warning};
+use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported};
 use crate::resolver::SourceResolver;
 
@@ -72,6 +72,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         })?,
     );
     let retries = retry_notices(&events);
+    let transfers = transfer_progress(&events);
     let source = Arc::new(
         RegistrySource::new(
             Arc::clone(&store),
@@ -79,7 +80,8 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             config.privileges,
         )
         .with_pull(config.pull)
-        .with_retry_observer(retries.clone()),
+        .with_retry_observer(retries.clone())
+        .with_transfer_observer(transfers.clone()),
     );
 
     // Every base image once: lowering needs their configs, the solver their digests.
@@ -168,7 +170,15 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
 
     let started = Instant::now();
     let layers = &result.target.layers;
-    let exported = export(&store, layers, &graph.image, &config, &mut stdout, &retries)?;
+    let exported = export(
+        &store,
+        layers,
+        &graph.image,
+        &config,
+        &mut stdout,
+        &retries,
+        &transfers,
+    )?;
     internal(&events, "exporting to image".into(), started);
     if !config.cache_to.is_empty() {
         let started = Instant::now();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rbuild_cache::PruneReport;
 use rbuild_context::ContextError;
-use rbuild_oci::registry::{RetryNotice, RetryObserver};
+use rbuild_oci::registry::{RetryNotice, RetryObserver, TransferEvent, TransferObserver};
 use rbuild_solver::events::Event;
 
 /// Where a build's events go. Called from several threads.
@@ -20,6 +20,9 @@ pub enum BuildEvent {
     /// A step the builder performs itself, finished after `seconds` (BuildKit's `[internal]`
     /// lines: loading the build definition, the base images' metadata, exporting).
     Internal { name: String, seconds: f64 },
+    /// Byte progress of one blob of a base-image pull or a `--push` (throttled by the
+    /// registry client: a few events per blob and second, and each phase change).
+    Transfer(TransferEvent),
     /// Something the user should know once, that does not stop the build (a rootless
     /// degradation: no subordinate ids, no overlayfs, no slirp4netns; a registry request
     /// retried, with its registry, repository, status and wait).
@@ -37,6 +40,13 @@ pub enum BuildEvent {
 pub fn retry_notices(events: &EventSink) -> RetryObserver {
     let events = Arc::clone(events);
     Arc::new(move |notice: &RetryNotice| events(BuildEvent::Notice(notice.to_string())))
+}
+
+/// The registry client's transfer observer that reports each event as a
+/// [`BuildEvent::Transfer`].
+pub fn transfer_progress(events: &EventSink) -> TransferObserver {
+    let events = Arc::clone(events);
+    Arc::new(move |event: &TransferEvent| events(BuildEvent::Transfer(event.clone())))
 }
 
 /// Problems that do not fail a build.

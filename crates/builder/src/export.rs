@@ -14,7 +14,7 @@ use rbuild_graph::ImageConfig;
 use rbuild_oci::export::OutputFile;
 use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
 use rbuild_oci::manifest::OCI_MANIFEST;
-use rbuild_oci::registry::RetryObserver;
+use rbuild_oci::registry::{RetryObserver, TransferObserver};
 use rbuild_oci::OciError;
 use rbuild_types::{Digest, ImageRef};
 use serde_json::json;
@@ -107,6 +107,7 @@ pub(crate) fn export(
     config: &BuildConfig,
     stdout: &mut Option<Box<dyn Write>>,
     retries: &RetryObserver,
+    transfers: &TransferObserver,
 ) -> Result<Exported, ExportError> {
     let epoch = config.source_date_epoch;
     let options = CommitOptions {
@@ -161,6 +162,7 @@ pub(crate) fn export(
                 &layer_options.dist(),
                 &config.settings.registries,
                 retries.clone(),
+                Some(transfers.clone()),
             )?;
             reported = Reported {
                 digest: dist.manifest_digest,

@@ -4,7 +4,9 @@
 
 use rbuild_cache::Store;
 use rbuild_oci::images::{distribution_image, DistImage, DistOptions};
-use rbuild_oci::registry::{push_image, Client, PushError, RegistryConfig, RetryObserver};
+use rbuild_oci::registry::{
+    push_image, Client, PushError, RegistryConfig, RetryObserver, TransferObserver,
+};
 use rbuild_oci::OciError;
 use rbuild_types::{Digest, ImageRef};
 
@@ -26,7 +28,8 @@ pub enum PushFailure {
 }
 
 /// Pushes stored manifest `manifest` to `target` in the form `options` ask for, through the
-/// registries of `registries`, telling `retries` of every retried request. Returns what was
+/// registries of `registries`, telling `retries` of every retried request and `transfers` (if given) of each blob's
+/// byte progress. Returns what was
 /// pushed (the manifest's digest, size and media type).
 pub fn push_stored(
     store: &Store,
@@ -35,13 +38,17 @@ pub fn push_stored(
     options: &DistOptions,
     registries: &RegistryConfig,
     retries: RetryObserver,
+    transfers: Option<TransferObserver>,
 ) -> Result<DistImage, PushFailure> {
     let dist =
         distribution_image(store, manifest, options).map_err(|source| PushFailure::Prepare {
             target: Box::new(target.clone()),
             source,
         })?;
-    let client = Client::new(registries.clone()).with_retry_observer(retries);
+    let mut client = Client::new(registries.clone()).with_retry_observer(retries);
+    if let Some(transfers) = transfers {
+        client = client.with_transfer_observer(transfers);
+    }
     push_image(&client, store, &dist.manifest_digest, target).map_err(|source| {
         PushFailure::Push {
             target: Box::new(target.clone()),

@@ -35,8 +35,10 @@ use crate::manifest::ImageIndex;
 use crate::manifest::{Descriptor, ImageManifest};
 use crate::registry::auth::DockerCredentials;
 use crate::registry::manifest::{classify, select_platform, ManifestKind};
+use crate::registry::transfer::{CountingWriter, Reporter};
 use crate::registry::{
-    Client, RegistryConfig, RegistryError, Retrier, RetryObserver, CONFIG_LIMIT,
+    Client, Direction, RegistryConfig, RegistryError, Retrier, RetryObserver, TransferObserver,
+    TransferPhase, CONFIG_LIMIT,
 };
 use crate::OciError;
 
@@ -137,6 +139,12 @@ impl RegistrySource {
     /// Tells `observer` of every retried registry request.
     pub fn with_retry_observer(mut self, observer: RetryObserver) -> Self {
         self.client = self.client.with_retry_observer(observer);
+        self
+    }
+
+    /// Tells `observer` of each layer's progress (waiting, downloading, extracting, done).
+    pub fn with_transfer_observer(mut self, observer: TransferObserver) -> Self {
+        self.client = self.client.with_transfer_observer(observer);
         self
     }
 
@@ -350,6 +358,9 @@ impl RegistrySource {
             .filter(|(_, diff_id)| seen.insert(*diff_id))
             .filter(|(_, diff_id)| self.store.snapshots().path(&SnapshotId(*diff_id)).is_none())
             .collect();
+        for (layer, _) in &jobs {
+            self.reporter(layer).phase(TransferPhase::Waiting, 0);
+        }
         let next = AtomicUsize::new(0);
         let failure: Mutex<Option<PullError>> = Mutex::new(None);
         let workers = jobs.len().min(MAX_PARALLEL_LAYERS);
@@ -415,26 +426,42 @@ impl RegistrySource {
         diff_id: &Digest,
     ) -> Result<(), PullError> {
         let digest = layer.digest;
+        let mut reporter = self.reporter(layer);
         if !self.store.blobs().has(&digest) {
             let mut writer = self
                 .store
                 .blobs()
                 .writer()
                 .map_err(store_err(format!("stage layer {digest}")))?;
+            reporter.phase(TransferPhase::Downloading, 0);
             // On error, the unpublished staging file is dropped with `writer`.
+            let mut counted = CountingWriter::new(&mut writer, &mut reporter);
             self.client
-                .fetch_blob(reference, &digest, Some(layer.size), &mut writer)?;
+                .fetch_blob(reference, &digest, Some(layer.size), &mut counted)?;
             writer
                 .commit(Some(&digest))
                 .map_err(store_err(format!("store layer {digest}")))?;
             self.record_source(reference, &digest)?;
         }
+        reporter.phase(TransferPhase::Extracting, layer.size);
         unpack_blob(
             &self.store,
             &digest,
             diff_id,
             SnapshotId(*diff_id),
             &self.privileges,
+        )?;
+        reporter.phase(TransferPhase::Done, layer.size);
+        Ok(())
+    }
+
+    /// The progress reporter of one layer's pull.
+    fn reporter(&self, layer: &Descriptor) -> Reporter {
+        Reporter::new(
+            self.client.transfer_observer(),
+            layer.digest,
+            Direction::Pull,
+            layer.size,
         )
     }
 }

@@ -69,9 +69,17 @@ pub enum Command {
         image: String,
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// How the layers' byte progress is shown
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: ProgressMode,
     },
     /// Upload an image from the local store to its registry
-    Push { image: String },
+    Push {
+        image: String,
+        /// How the blobs' byte progress is shown
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: ProgressMode,
+    },
     /// Log in to a registry: check the credentials, then store them in Docker's config.json
     /// (or its credential helper)
     Login(crate::login_cmds::LoginArgs),

@@ -9,7 +9,10 @@ use rbuild_cache::{SnapshotId, Store};
 use rbuild_oci::compress::{CompressSettings, Compression};
 use rbuild_oci::images::{self, DistOptions, LoadedImage};
 use rbuild_oci::manifest::layer_compression;
-use rbuild_oci::registry::{RetryNotice, RetryObserver};
+use rbuild_oci::registry::{RetryNotice, RetryObserver, TransferEvent, TransferObserver};
+
+use crate::cli::ProgressMode;
+use crate::progress::Progress;
 use rbuild_oci::source::RegistrySource;
 use rbuild_oci::time::{now_unix, parse_rfc3339};
 use rbuild_solver::ports::ImageSource;
@@ -314,11 +317,13 @@ pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()
 }
 
 /// `rbuild pull REF`: resolves the reference (for the host platform) in its registry, stores
-/// the manifest, config and layers (unpacked, ready to be a base), and tags it.
+/// the manifest, config and layers (unpacked, ready to be a base), and tags it, showing each
+/// layer's byte progress in `progress` mode (nothing with `-q`).
 pub fn pull(
     root: &Path,
     reference: &str,
     quiet: bool,
+    progress: ProgressMode,
     privileges: Privileges,
 ) -> Result<(), CliError> {
     let name = parse_ref(reference)?;
@@ -330,7 +335,12 @@ pub fn pull(
         privileges,
     )
     .with_pull(true)
-    .with_retry_observer(retry_notices());
+    .with_retry_observer(retry_notices())
+    .with_transfer_observer(transfer_progress(if quiet {
+        ProgressMode::Quiet
+    } else {
+        progress
+    }));
     let failed = |e: PullError| CliError::Pull {
         reference: reference.to_string(),
         source: e,
@@ -352,8 +362,9 @@ pub fn pull(
     Ok(())
 }
 
-/// `rbuild push REF`: uploads a stored image (layers gzip-compressed) to its registry.
-pub fn push(root: &Path, reference: &str) -> Result<(), CliError> {
+/// `rbuild push REF`: uploads a stored image (layers gzip-compressed) to its registry,
+/// showing each blob's byte progress in `progress` mode.
+pub fn push(root: &Path, reference: &str, progress: ProgressMode) -> Result<(), CliError> {
     let name = parse_ref(reference)?;
     let store = open(root)?;
     let image = load(&store, reference)?;
@@ -369,6 +380,7 @@ pub fn push(root: &Path, reference: &str) -> Result<(), CliError> {
         &options,
         &settings.registries,
         retry_notices(),
+        Some(transfer_progress(progress)),
     )?;
     println!(
         "{}: digest: {} size: {}",
@@ -377,6 +389,12 @@ pub fn push(root: &Path, reference: &str) -> Result<(), CliError> {
         dist.manifest_size
     );
     Ok(())
+}
+
+/// Shows each blob transfer's byte progress on stderr in `mode`.
+fn transfer_progress(mode: ProgressMode) -> TransferObserver {
+    let progress = Progress::new(mode);
+    std::sync::Arc::new(move |e: &TransferEvent| progress.transfer(e))
 }
 
 /// Shows each retried registry request on stderr (stdout carries only data).

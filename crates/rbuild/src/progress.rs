@@ -11,7 +11,9 @@
 //! ```
 //! Steps are numbered in the order they first appear. Everything goes to stderr.
 //! `tty` (the default when stderr is a terminal) is the live view of the `tty` submodule;
-//! without a terminal it falls back to plain lines.
+//! without a terminal it falls back to plain lines. Blob transfers (base-image pulls,
+//! pushes) are shown by the `transfer` submodule, in plain mode under the step that was
+//! started last (or a number of their own, in `rbuild pull` and `rbuild push`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,12 +21,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use rbuild_builder::BuildEvent;
+use rbuild_oci::registry::TransferEvent;
 use rbuild_solver::events::Event;
 
 use crate::cli::ProgressMode;
 use crate::store_cmds::human_size;
 
+mod transfer;
 mod tty;
+use transfer::PlainTransfers;
 use tty::TtyView;
 
 /// Renders events in one of the modes. Safe to call from several threads.
@@ -40,6 +45,9 @@ struct State {
     starts: HashMap<u32, Instant>,
     partial: HashMap<u32, Vec<u8>>,
     next: usize,
+    /// The number of the step started last, under which transfers are shown.
+    current: Option<usize>,
+    transfers: PlainTransfers,
 }
 
 impl Progress {
@@ -62,6 +70,7 @@ impl Progress {
         match event {
             BuildEvent::Step(e) => self.event(e),
             BuildEvent::Internal { name, seconds } => self.internal(&name, seconds),
+            BuildEvent::Transfer(e) => self.transfer(&e),
             BuildEvent::Notice(note) => eprintln!("rbuild: {note}"),
             BuildEvent::AutoGc {
                 keep_storage,
@@ -89,6 +98,40 @@ impl Progress {
             std::io::stderr().lock(),
             "#{n} {name}\n#{n} DONE {seconds:.1}s\n\n"
         );
+    }
+
+    /// Shows the progress of one blob transfer.
+    pub fn transfer(&self, e: &TransferEvent) {
+        match self.mode {
+            ProgressMode::Quiet => {}
+            ProgressMode::Json => {
+                let time = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let _ = writeln!(std::io::stderr().lock(), "{}", transfer::json_line(e, time));
+            }
+            ProgressMode::Tty if self.tty.is_some() => {
+                if let Some(tty) = &self.tty {
+                    tty.transfer(e);
+                }
+            }
+            ProgressMode::Tty | ProgressMode::Auto | ProgressMode::Plain => {
+                let mut guard = self.lock();
+                let st = &mut *guard;
+                let n = match st.current {
+                    Some(n) => n,
+                    None => {
+                        let n = st.next;
+                        st.next += 1;
+                        st.current = Some(n);
+                        n
+                    }
+                };
+                if let Some(line) = st.transfers.line(n, e, Instant::now()) {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            }
+        }
     }
 
     fn is_plain(&self) -> bool {
@@ -121,6 +164,7 @@ impl Progress {
         match event {
             Event::Started { vertex, name } => {
                 let n = st.number(vertex);
+                st.current = Some(n);
                 st.starts.insert(vertex, Instant::now());
                 let _ = writeln!(err, "#{n} {name}");
             }

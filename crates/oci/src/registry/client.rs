@@ -28,6 +28,7 @@ use super::config::{Endpoint, RegistryConfig};
 use super::error::{At, Object, RegistryError};
 use super::error_body::ErrorBody;
 use super::retry::{Retrier, RetryObserver};
+use super::transfer::TransferObserver;
 use crate::http::HttpClients;
 
 pub use crate::http::CONNECT_TIMEOUT;
@@ -47,6 +48,7 @@ pub struct Client {
     auth_cache: Mutex<HashMap<(String, String), String>>,
     retrier: Retrier,
     upload_chunk: usize,
+    transfers: Option<TransferObserver>,
 }
 
 impl std::fmt::Debug for Client {
@@ -131,6 +133,7 @@ impl Client {
             auth_cache: Mutex::new(HashMap::new()),
             retrier: Retrier::default(),
             upload_chunk: UPLOAD_CHUNK,
+            transfers: None,
         }
     }
 
@@ -144,6 +147,17 @@ impl Client {
     pub fn with_retry_observer(mut self, observer: RetryObserver) -> Client {
         self.retrier = self.retrier.with_observer(observer);
         self
+    }
+
+    /// Tells `observer` of the byte progress of layer pulls and blob pushes.
+    pub fn with_transfer_observer(mut self, observer: TransferObserver) -> Client {
+        self.transfers = Some(observer);
+        self
+    }
+
+    /// The observer of transfers, if any.
+    pub fn transfer_observer(&self) -> Option<TransferObserver> {
+        self.transfers.clone()
     }
 
     /// Uploads blobs in chunks of `bytes` (at least 1) instead of [`UPLOAD_CHUNK`].

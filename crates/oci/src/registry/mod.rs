@@ -12,6 +12,7 @@
 //! - [`push_image`]: pushing an image from the local store (blobs in parallel, manifest last).
 //! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, bounded attempts)
 //!   that every registry operation runs under, and the notices of its retries.
+//! - [`transfer`]: byte progress of blob pulls and pushes, throttled, for the same observer path.
 //! - [`error`]: [`RegistryError`]; every message names registry, repository and what failed,
 //!   and [`error_body`] adds what the registry said (`errors[].message`).
 //!
@@ -28,6 +29,7 @@ mod pull;
 mod push;
 pub mod push_image;
 pub mod retry;
+pub mod transfer;
 
 pub use auth::store::{DockerConfig, Removed, Stored};
 pub use client::Client;
@@ -39,6 +41,7 @@ pub use pull::{PulledManifest, RawManifest, CONFIG_LIMIT, MANIFEST_LIMIT};
 pub use push::{OpenBlob, Pushed};
 pub use push_image::{push_image, PushError, PushReport};
 pub use retry::{Clock, Retrier, RetryNotice, RetryObserver, RetryPolicy};
+pub use transfer::{Direction, TransferEvent, TransferObserver, TransferPhase};
 
 #[cfg(test)]
 mod tests;

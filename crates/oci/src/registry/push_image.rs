@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rbuild_cache::{BlobSource, CacheError, Store};
 use rbuild_types::{Digest, ImageRef};
@@ -21,6 +21,7 @@ use super::client::Client;
 use super::error::RegistryError;
 use super::manifest::{classify, ManifestKind};
 use super::push::{OpenBlob, Pushed};
+use super::transfer::{CountingReader, Direction, Reporter, TransferPhase};
 use crate::manifest::{ImageIndex, ImageManifest};
 
 /// How many blobs are uploaded at the same time.
@@ -161,10 +162,21 @@ fn push_blobs(
                         return;
                     };
                     let path = store.blobs().path(digest);
+                    let reporter = Arc::new(Mutex::new(Reporter::new(
+                        client.transfer_observer(),
+                        *digest,
+                        Direction::Push,
+                        *size,
+                    )));
+                    let progress = Arc::clone(&reporter);
                     let open = move || -> std::io::Result<Box<dyn Read + Send>> {
-                        Ok(Box::new(BufReader::new(File::open(&path)?)))
+                        let file = BufReader::new(File::open(&path)?);
+                        Ok(Box::new(CountingReader::new(file, Arc::clone(&progress))))
                     };
                     let result = push_one(client, store, target, digest, *size, &open);
+                    if let (Ok(pushed), Ok(mut r)) = (&result, reporter.lock()) {
+                        r.phase(pushed_phase(*pushed), *size);
+                    }
                     let Ok(mut o) = outcome.lock() else {
                         return;
                     };
@@ -197,6 +209,15 @@ fn push_blobs(
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// The last phase of a blob's push.
+fn pushed_phase(pushed: Pushed) -> TransferPhase {
+    match pushed {
+        Pushed::Uploaded => TransferPhase::Done,
+        Pushed::Mounted => TransferPhase::Mounted,
+        Pushed::Existed => TransferPhase::Exists,
     }
 }
 

@@ -11,7 +11,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rbuild_oci::registry::TransferEvent;
 use rbuild_solver::events::Event;
+
+use super::transfer::TtyTransfers;
 
 /// A step being shown as running.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,6 +179,7 @@ struct Inner {
     model: TtyModel,
     multi: MultiProgress,
     bars: BTreeMap<u32, ProgressBar>,
+    transfers: TtyTransfers,
 }
 
 impl TtyView {
@@ -185,6 +189,7 @@ impl TtyView {
                 model: TtyModel::new(),
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
                 bars: BTreeMap::new(),
+                transfers: TtyTransfers::default(),
             }),
         }
     }
@@ -197,6 +202,13 @@ impl TtyView {
         let mut inner = self.lock();
         let line = inner.model.internal(name, seconds);
         let _ = inner.multi.println(line);
+    }
+
+    /// One bar per blob being pulled or pushed.
+    pub fn transfer(&self, e: &TransferEvent) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.transfers.apply(&inner.multi, e);
     }
 
     pub fn event(&self, event: Event) {
