@@ -14,6 +14,7 @@ mod lookup;
 
 pub(crate) use commit::layer_blob;
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
+pub(crate) use distribute::compress_into_store;
 pub use distribute::{distribution_image, DistImage, DistOptions};
 pub(crate) use import::blob_file;
 pub use import::{import_archive, import_archive_from, ImportedImage};
