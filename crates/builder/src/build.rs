@@ -140,9 +140,17 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     if let Some(jobs) = config.jobs {
         solver = solver.with_jobs(jobs);
     }
-    if let Some(exchange) =
-        crate::cache::importer(&store, config.privileges, &config.cache_from, &events)
-    {
+    let registries = crate::cache::Registries {
+        config: &config.settings.registries,
+        retries: &retries,
+    };
+    if let Some(exchange) = crate::cache::importer(
+        &store,
+        config.privileges,
+        &config.cache_from,
+        &registries,
+        &events,
+    ) {
         solver = solver.with_cache_exchange(exchange);
     }
     let solver = Arc::new(solver);
@@ -182,6 +190,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             config.privileges,
             &config.cache_to,
             &finished,
+            &registries,
             &events,
         )?;
         internal(&events, "exporting cache".into(), started);

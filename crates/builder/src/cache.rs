@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
-use rbuild_oci::cache::{ExportMode, LocalCache};
+use rbuild_oci::cache::{ExportMode, LocalCache, RegistryCacheOptions};
+use rbuild_oci::registry::{Client, RegistryConfig, RetryObserver};
 use rbuild_solver::keys::KEY_VERSION;
 use rbuild_solver::ports::{CacheExchange, CacheExchangeError, CacheExport, SolvedStep};
-use rbuild_types::{Digest, Privileges};
+use rbuild_types::{Digest, ImageRef, Privileges};
 
 use crate::events::{BuildEvent, EventSink, Warning};
 
@@ -20,6 +21,9 @@ use crate::events::{BuildEvent, EventSink, Warning};
 pub enum CacheFrom {
     /// `type=local,src=DIR`: an OCI layout directory a `--cache-to type=local` wrote.
     Local { src: PathBuf },
+    /// `type=registry,ref=REF` (or just `REF`): a reference a `--cache-to type=registry`
+    /// pushed.
+    Registry { reference: ImageRef },
 }
 
 /// A `--cache-to` destination.
@@ -35,6 +39,24 @@ pub struct CacheTo {
 pub enum CacheToKind {
     /// `type=local,dest=DIR[,mode=min|max]`.
     Local { dest: PathBuf, mode: ExportMode },
+    /// `type=registry,ref=REF[,mode=…][,image-manifest=…][,oci-mediatypes=…][,compression=…]`.
+    Registry {
+        reference: ImageRef,
+        mode: ExportMode,
+        options: RegistryCacheOptions,
+    },
+}
+
+/// The registries a cache exchange talks to, and who hears of its retries.
+pub(crate) struct Registries<'a> {
+    pub config: &'a RegistryConfig,
+    pub retries: &'a RetryObserver,
+}
+
+impl Registries<'_> {
+    fn client(&self) -> Client {
+        Client::new(self.config.clone()).with_retry_observer(self.retries.clone())
+    }
 }
 
 /// The exchange the solver consults, with every readable `--cache-from` loaded; `None` when
@@ -43,6 +65,7 @@ pub(crate) fn importer(
     store: &Arc<Store>,
     privileges: Privileges,
     sources: &[CacheFrom],
+    registries: &Registries<'_>,
     events: &EventSink,
 ) -> Option<Arc<dyn CacheExchange>> {
     if sources.is_empty() {
@@ -50,15 +73,15 @@ pub(crate) fn importer(
     }
     let mut cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
     for source in sources {
-        match source {
-            CacheFrom::Local { src } => {
-                if let Err(e) = cache.import_from(src) {
-                    events(BuildEvent::Warning(Warning::CacheImport {
-                        src: src.clone(),
-                        source: e,
-                    }));
-                }
-            }
+        let (src, imported) = match source {
+            CacheFrom::Local { src } => (src.display().to_string(), cache.import_from(src)),
+            CacheFrom::Registry { reference } => (
+                reference.to_string(),
+                cache.import_from_registry(registries.client(), reference.clone()),
+            ),
+        };
+        if let Err(source) = imported {
+            events(BuildEvent::Warning(Warning::CacheImport { src, source }));
         }
     }
     Some(Arc::new(cache))
@@ -77,6 +100,7 @@ pub(crate) fn export(
     privileges: Privileges,
     destinations: &[CacheTo],
     finished: &Finished<'_>,
+    registries: &Registries<'_>,
     events: &EventSink,
 ) -> Result<(), CacheExchangeError> {
     let build = CacheExport {
@@ -85,11 +109,19 @@ pub(crate) fn export(
         image_manifest: finished.image_manifest,
     };
     for to in destinations {
+        let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
         let exchange = match &to.kind {
-            CacheToKind::Local { dest, mode } => {
-                LocalCache::new(Arc::clone(store), privileges, KEY_VERSION)
-                    .with_destination(dest.clone(), *mode)
-            }
+            CacheToKind::Local { dest, mode } => cache.with_destination(dest.clone(), *mode),
+            CacheToKind::Registry {
+                reference,
+                mode,
+                options,
+            } => cache.with_registry_destination(
+                registries.client(),
+                reference.clone(),
+                *mode,
+                *options,
+            ),
         };
         match exchange.export(&build) {
             Ok(()) => {}
