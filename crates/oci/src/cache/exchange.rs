@@ -49,6 +49,8 @@ pub enum LocalCacheError {
     Unpack(#[from] PullError),
     #[error(transparent)]
     Registry(Box<RegistryCacheError>),
+    #[error(transparent)]
+    Inline(#[from] super::inline::InlineError),
     #[error("downloading layer {digest} from {source_ref}: {source}")]
     Download {
         digest: Digest,
@@ -273,7 +275,7 @@ impl LocalCache {
 
     /// The record of a finished build: the steps `mode` selects, each layer described by the
     /// blob the final image has for it, or else its layer blob in the store.
-    fn record(
+    pub fn record(
         &self,
         build: &CacheExport,
         mode: ExportMode,
@@ -384,7 +386,7 @@ fn selected(step: &SolvedStep, build: &CacheExport, mode: ExportMode) -> bool {
     }
 }
 
-fn cache_layer(
+pub(super) fn cache_layer(
     snapshot: SnapshotId,
     desc: &Descriptor,
     diff_id: Digest,

@@ -12,11 +12,13 @@
 //!
 //! Blobs go up first (each `HEAD`ed, mounted or uploaded as an image push does, in parallel),
 //! the manifest last, so the registry never holds a record whose blobs are missing. A reader
-//! accepts either shape, whichever the writer chose.
+//! accepts either shape, whichever the writer chose, and also an image whose config holds an
+//! inline record ([`super::inline`]).
 
 use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef};
 
+use super::inline::{extract, InlineError};
 use super::record::{CacheRecordFile, RecordError, RECORD_MEDIA_TYPE};
 use crate::compress::{CompressSettings, Compression};
 use crate::manifest::{
@@ -24,7 +26,7 @@ use crate::manifest::{
 };
 use crate::registry::manifest::ManifestKind;
 use crate::registry::push_image::push_blobs;
-use crate::registry::{Client, PushError, PushReport, RegistryError};
+use crate::registry::{Client, PushError, PushReport, RegistryError, CONFIG_LIMIT};
 
 /// The largest record a reader accepts (a record of tens of thousands of steps is a few MiB).
 pub const RECORD_LIMIT: u64 = 64 << 20;
@@ -68,9 +70,13 @@ pub enum RegistryCacheError {
         #[source]
         source: serde_json::Error,
     },
-    #[error(
-        "{reference} holds no rbuild cache record (no entry or config of type {RECORD_MEDIA_TYPE})"
-    )]
+    #[error("{reference}: {source}")]
+    Inline {
+        reference: String,
+        #[source]
+        source: Box<InlineError>,
+    },
+    #[error("{reference} holds no rbuild cache record (no entry or config of type {RECORD_MEDIA_TYPE}, no inline cache)")]
     NoRecord { reference: String },
     #[error("{reference}: {source}")]
     Record {
@@ -166,7 +172,10 @@ pub fn pull_record(
         ManifestKind::Image => {
             let manifest: ImageManifest =
                 serde_json::from_slice(&raw.bytes).map_err(json_err("manifest"))?;
-            Some(manifest.config).filter(|c| c.media_type == RECORD_MEDIA_TYPE)
+            if manifest.config.media_type != RECORD_MEDIA_TYPE {
+                return inline_record(client, source, &manifest, key_version);
+            }
+            Some(manifest.config)
         }
     };
     let record = record.ok_or_else(|| RegistryCacheError::NoRecord {
@@ -175,6 +184,26 @@ pub fn pull_record(
     let bytes = client.fetch_blob_bytes(source, &record.digest, RECORD_LIMIT)?;
     CacheRecordFile::decode(&bytes, key_version)
         .map_err(|source| RegistryCacheError::Record { reference, source })
+}
+
+/// The inline record in the config of image `source` (whose manifest is `manifest`).
+fn inline_record(
+    client: &Client,
+    source: &ImageRef,
+    manifest: &ImageManifest,
+    key_version: &str,
+) -> Result<CacheRecordFile, RegistryCacheError> {
+    let reference = source.to_string();
+    let digest = manifest.config.digest;
+    let config = client.fetch_blob_bytes(source, &digest, CONFIG_LIMIT)?;
+    match extract(&config, digest, manifest, key_version) {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(RegistryCacheError::NoRecord { reference }),
+        Err(e) => Err(RegistryCacheError::Inline {
+            reference,
+            source: Box::new(e),
+        }),
+    }
 }
 
 #[cfg(test)]
