@@ -176,7 +176,15 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
 
     let started = Instant::now();
     let layers = &result.target.layers;
-    let exported = export(&store, layers, &graph.image, &config, &mut stdout, &retries)?;
+    let exported = export(
+        &store,
+        layers,
+        &result.steps,
+        &graph.image,
+        &config,
+        &mut stdout,
+        &retries,
+    )?;
     internal(&events, "exporting to image".into(), started);
     if !config.cache_to.is_empty() {
         let started = Instant::now();

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
-use rbuild_oci::cache::{ExportMode, LocalCache, RegistryCacheOptions};
+use rbuild_oci::cache::inline::embed;
+use rbuild_oci::cache::{ExportMode, LocalCache, LocalCacheError, RegistryCacheOptions};
+use rbuild_oci::images::StoredImage;
 use rbuild_oci::registry::{Client, RegistryConfig, RetryObserver};
 use rbuild_solver::keys::KEY_VERSION;
 use rbuild_solver::ports::{CacheExchange, CacheExchangeError, CacheExport, SolvedStep};
@@ -45,6 +47,9 @@ pub enum CacheToKind {
         mode: ExportMode,
         options: RegistryCacheOptions,
     },
+    /// `type=inline`: the `mode=min` record in the image's config (written as the image is
+    /// committed, see [`with_inline_record`]; nothing is exported after the build).
+    Inline,
 }
 
 /// The registries a cache exchange talks to, and who hears of its retries.
@@ -94,6 +99,29 @@ pub(crate) struct Finished<'a> {
     pub image_manifest: Digest,
 }
 
+/// The image `image` with the `mode=min` record of `steps` in its config, when a `--cache-to
+/// type=inline` asks for it; else `image` itself.
+pub(crate) fn with_inline_record(
+    store: &Arc<Store>,
+    privileges: Privileges,
+    destinations: &[CacheTo],
+    steps: &[SolvedStep],
+    image: StoredImage,
+    image_layers: &[SnapshotId],
+) -> Result<StoredImage, LocalCacheError> {
+    if !destinations.iter().any(|d| d.kind == CacheToKind::Inline) {
+        return Ok(image);
+    }
+    let build = CacheExport {
+        steps: steps.to_vec(),
+        image_layers: image_layers.to_vec(),
+        image_manifest: image.manifest_digest,
+    };
+    let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
+    let record = cache.record(&build, ExportMode::Min)?;
+    Ok(embed(store, &image.manifest_digest, &record, KEY_VERSION)?)
+}
+
 /// Writes the cache of a finished build to every `--cache-to`.
 pub(crate) fn export(
     store: &Arc<Store>,
@@ -111,6 +139,8 @@ pub(crate) fn export(
     for to in destinations {
         let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
         let exchange = match &to.kind {
+            // Written into the image as it was committed.
+            CacheToKind::Inline => continue,
             CacheToKind::Local { dest, mode } => cache.with_destination(dest.clone(), *mode),
             CacheToKind::Registry {
                 reference,

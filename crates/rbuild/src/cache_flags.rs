@@ -1,7 +1,8 @@
 //! `--cache-from` / `--cache-to` in BuildKit's syntax (`type=local,dest=DIR,mode=max`,
 //! `type=registry,ref=REG/REPO:TAG,image-manifest=true`, or just `REF`, BuildKit's shorthand for
-//! a registry reference) → the builder's typed [`CacheFrom`] / [`CacheTo`]. `type=local` and
-//! `type=registry` work; the other types BuildKit has are a usage error that says so.
+//! a registry reference) → the builder's typed [`CacheFrom`] / [`CacheTo`]. `type=local`,
+//! `type=registry` and (`--cache-to` only, as BuildKit's) `type=inline` work; the other types
+//! BuildKit has are a usage error that says so.
 
 use std::path::PathBuf;
 
@@ -11,20 +12,20 @@ use rbuild_oci::cache::{ExportMode, RegistryCacheOptions};
 use rbuild_types::ImageRef;
 
 /// The cache types BuildKit knows that rbuild does not export or import yet.
-const NOT_YET: &[&str] = &["inline", "gha", "s3", "azblob"];
+const NOT_YET: &[&str] = &["gha", "s3", "azblob"];
 
 /// What is wrong with a `--cache-from` or `--cache-to` value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CacheFlagError {
     #[error("invalid --{flag} {spec:?}: expected comma-separated key=value pairs")]
     Syntax { flag: &'static str, spec: String },
-    #[error("invalid --{flag} {spec:?}: type={kind} is not supported yet (only type=local and type=registry)")]
+    #[error("invalid --{flag} {spec:?}: type={kind} is not supported yet (only type=local, type=registry and type=inline)")]
     NotYet {
         flag: &'static str,
         spec: String,
         kind: String,
     },
-    #[error("invalid --{flag} {spec:?}: unknown cache type {kind:?} (only type=local and type=registry)")]
+    #[error("invalid --{flag} {spec:?}: unknown cache type {kind:?} (only type=local, type=registry and type=inline)")]
     UnknownType {
         flag: &'static str,
         spec: String,
@@ -53,6 +54,8 @@ pub enum CacheFlagError {
     },
     #[error("invalid --{flag} {spec:?}: image-manifest=true needs OCI media types (oci-mediatypes=true)")]
     ImageManifestNeedsOci { flag: &'static str, spec: String },
+    #[error("invalid --cache-from {0:?}: type=inline is for --cache-to; read an image's inline cache with --cache-from type=registry,ref=IMAGE")]
+    InlineFrom(String),
 }
 
 /// The cache types rbuild reads and writes.
@@ -60,6 +63,7 @@ pub enum CacheFlagError {
 enum CacheType {
     Local,
     Registry,
+    Inline,
 }
 
 /// The type of a spec and its other `key=value` pairs. A spec without `=` is BuildKit's
@@ -91,6 +95,7 @@ fn pairs(
     match kind.as_deref() {
         Some("local") => Ok((CacheType::Local, out)),
         Some("registry") | None => Ok((CacheType::Registry, out)),
+        Some("inline") => Ok((CacheType::Inline, out)),
         Some(k) if NOT_YET.contains(&k) => Err(CacheFlagError::NotYet {
             flag,
             spec: spec.into(),
@@ -115,7 +120,7 @@ fn unknown_key(flag: &'static str, spec: &str, key: String) -> CacheFlagError {
 fn missing(flag: &'static str, spec: &str, kind: CacheType, key: &'static str) -> CacheFlagError {
     let (kind, what) = match kind {
         CacheType::Local => ("local", "DIR"),
-        CacheType::Registry => ("registry", "REF"),
+        CacheType::Registry | CacheType::Inline => ("registry", "REF"),
     };
     CacheFlagError::Missing {
         flag,
@@ -145,6 +150,9 @@ fn reference(flag: &'static str, spec: &str, v: &str) -> Result<ImageRef, CacheF
 pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
     const FLAG: &str = "cache-from";
     let (kind, pairs) = pairs(FLAG, spec)?;
+    if kind == CacheType::Inline {
+        return Err(CacheFlagError::InlineFrom(spec.into()));
+    }
     let mut src = None;
     for (k, v) in pairs {
         match (kind, k.as_str()) {
@@ -153,7 +161,7 @@ pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
         }
     }
     match kind {
-        CacheType::Local => {
+        CacheType::Local | CacheType::Inline => {
             let src = src.ok_or_else(|| missing(FLAG, spec, kind, "src"))?;
             Ok(CacheFrom::Local {
                 src: PathBuf::from(src),
@@ -181,7 +189,7 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
         let flag = || parse_bool(&v).ok_or_else(bad);
         match (kind, k.as_str()) {
             (CacheType::Local, "dest") | (CacheType::Registry, "ref") => dest = Some(v.clone()),
-            (_, "mode") => {
+            (CacheType::Local | CacheType::Registry, "mode") => {
                 mode = match v.as_str() {
                     "min" => ExportMode::Min,
                     "max" => ExportMode::Max,
@@ -205,6 +213,7 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
         }
     }
     let kind = match kind {
+        CacheType::Inline => CacheToKind::Inline,
         CacheType::Local => CacheToKind::Local {
             dest: PathBuf::from(dest.ok_or_else(|| missing(FLAG, spec, kind, "dest"))?),
             mode,
@@ -307,8 +316,27 @@ mod tests {
     }
 
     #[test]
+    fn inline_is_for_cache_to_only() {
+        assert_eq!(
+            parse_cache_to("type=inline").unwrap(),
+            CacheTo {
+                kind: CacheToKind::Inline,
+                ignore_error: false
+            }
+        );
+        assert!(matches!(
+            parse_cache_from("type=inline"),
+            Err(CacheFlagError::InlineFrom(_))
+        ));
+        assert!(matches!(
+            parse_cache_to("type=inline,mode=max"),
+            Err(CacheFlagError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
     fn other_types_are_not_supported_yet() {
-        for spec in ["type=inline", "type=gha", "type=s3,bucket=b"] {
+        for spec in ["type=gha", "type=s3,bucket=b"] {
             let err = parse_cache_from(spec).unwrap_err();
             assert!(
                 matches!(err, CacheFlagError::NotYet { .. }),
