@@ -247,7 +247,7 @@ fn other_cache_types_are_usage_errors() {
     for (flag, spec) in [
         ("--cache-to", "type=s3,bucket=b"),
         ("--cache-from", "type=gha"),
-        ("--cache-to", "type=inline"),
+        ("--cache-to", "type=azblob"),
     ] {
         let out = env.run(&["build", flag, spec, s(&ctx)]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

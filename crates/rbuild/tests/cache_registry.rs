@@ -175,3 +175,48 @@ fn an_unreachable_or_foreign_registry_cache_warns_and_the_others_still_serve() {
         );
     }
 }
+
+#[test]
+fn an_inline_cache_travels_in_the_pushed_image() {
+    let Some((fleet, registry)) = setup() else {
+        return;
+    };
+    let image = format!("{}/ci/app:inline", registry.addr);
+    let ctx_a = context(&fleet.a, DOCKERFILE);
+    let inline = ["--cache-to", "type=inline"];
+    let (_, built_a) = fleet.build(
+        &fleet.a,
+        &ctx_a,
+        &[inline[0], inline[1], "-t", &image, "--push"],
+    );
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .expect("run skopeo");
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config JSON");
+    let record = &config["rbuild.cache.v1"];
+    assert_eq!(record["version"], 1, "{config}");
+    assert_eq!(record["steps"].as_array().unwrap().len(), 5, "{config}");
+
+    // BuildKit's shorthand: the image itself is the cache, its layers the cached ones.
+    let ctx_b = context(&fleet.b, DOCKERFILE);
+    let (progress, built_b) = fleet.build(
+        &fleet.b,
+        &ctx_b,
+        &["--cache-from", &image, inline[0], inline[1]],
+    );
+    for step in STEPS {
+        assert!(
+            step_cached(&progress, step),
+            "{step} not cached:\n{progress}"
+        );
+    }
+    // The image id (A reports the pushed manifest, B the stored one).
+    let id = |ids: &str| ids.split(' ').next().unwrap_or_default().to_string();
+    assert_eq!(
+        id(&built_a),
+        id(&built_b),
+        "same image, inline record included"
+    );
+}
