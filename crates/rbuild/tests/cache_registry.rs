@@ -6,8 +6,8 @@ mod support;
 
 use std::process::Command;
 
-use support::fleet::{context, Fleet, DOCKERFILE};
-use support::{require_tool, step_cached, Env, Registry};
+use support::fleet::{assert_cached, context, Fleet, DOCKERFILE};
+use support::{require_tool, Env, Registry};
 
 const STEPS: [&str; 5] = [
     "FROM ",
@@ -24,10 +24,12 @@ fn setup() -> Option<(Fleet, Registry)> {
     Some((fleet, Registry::with_busybox()?))
 }
 
-/// `skopeo inspect --raw` of `reference` on the plain-HTTP test registry.
-fn raw_manifest(reference: &str) -> serde_json::Value {
+/// `skopeo inspect --raw` of `reference` on the plain-HTTP test registry (with `extra` flags,
+/// e.g. `--config`), as JSON.
+fn raw_json(reference: &str, extra: &[&str]) -> serde_json::Value {
     let out = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])
+        .args(extra)
         .arg(format!("docker://{reference}"))
         .output()
         .expect("run skopeo");
@@ -36,7 +38,7 @@ fn raw_manifest(reference: &str) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("manifest JSON")
+    serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
 #[test]
@@ -70,7 +72,7 @@ fn runner_b_builds_everything_from_the_cache_runner_a_pushed() {
         let ctx_a = context(&a, DOCKERFILE);
         let (_, built_a) = fleet.build(&a, &ctx_a, &["--cache-to", &to]);
 
-        let raw = raw_manifest(&reference);
+        let raw = raw_json(&reference, &[]);
         assert_eq!(raw["mediaType"], media_type, "{raw}");
         let record = match record_at {
             "/config" => raw["config"].clone(),
@@ -86,12 +88,7 @@ fn runner_b_builds_everything_from_the_cache_runner_a_pushed() {
         let ctx_b = context(&b, DOCKERFILE);
         let from = format!("type=registry,ref={reference}");
         let (progress, built_b) = fleet.build(&b, &ctx_b, &["--cache-from", &from]);
-        for step in STEPS {
-            assert!(
-                step_cached(&progress, step),
-                "{tag}: {step} not cached:\n{progress}"
-            );
-        }
+        assert_cached(&progress, &STEPS, true);
         assert_eq!(built_a, built_b, "{tag}: same image id and manifest");
     }
 
@@ -101,15 +98,8 @@ fn runner_b_builds_everything_from_the_cache_runner_a_pushed() {
     std::fs::write(ctx.join("c.txt"), "changed").unwrap();
     let reference = format!("{}/ci/app-cache:index", registry.addr);
     let (progress, _) = fleet.build(&fresh, &ctx, &["--cache-from", &reference]);
-    for step in &STEPS[..3] {
-        assert!(
-            step_cached(&progress, step),
-            "{step} not cached:\n{progress}"
-        );
-    }
-    for step in &STEPS[3..] {
-        assert!(!step_cached(&progress, step), "{step} cached:\n{progress}");
-    }
+    assert_cached(&progress, &STEPS[..3], true);
+    assert_cached(&progress, &STEPS[3..], false);
 }
 
 #[test]
@@ -127,7 +117,7 @@ fn an_unreachable_or_foreign_registry_cache_warns_and_the_others_still_serve() {
             &format!("type=registry,ref={reference},compression=zstd"),
         ],
     );
-    let raw = raw_manifest(&reference);
+    let raw = raw_json(&reference, &[]);
     let layers: Vec<&str> = raw["manifests"]
         .as_array()
         .unwrap()
@@ -168,12 +158,7 @@ fn an_unreachable_or_foreign_registry_cache_warns_and_the_others_still_serve() {
             && progress.contains("holds no rbuild cache record"),
         "{progress}"
     );
-    for step in STEPS {
-        assert!(
-            step_cached(&progress, step),
-            "{step} not cached:\n{progress}"
-        );
-    }
+    assert_cached(&progress, &STEPS, true);
 }
 
 #[test]
@@ -189,12 +174,7 @@ fn an_inline_cache_travels_in_the_pushed_image() {
         &ctx_a,
         &[inline[0], inline[1], "-t", &image, "--push"],
     );
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--config", "--tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .expect("run skopeo");
-    let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config JSON");
+    let config = raw_json(&image, &["--config"]);
     let record = &config["rbuild.cache.v1"];
     assert_eq!(record["version"], 1, "{config}");
     assert_eq!(record["steps"].as_array().unwrap().len(), 5, "{config}");
@@ -206,12 +186,7 @@ fn an_inline_cache_travels_in_the_pushed_image() {
         &ctx_b,
         &["--cache-from", &image, inline[0], inline[1]],
     );
-    for step in STEPS {
-        assert!(
-            step_cached(&progress, step),
-            "{step} not cached:\n{progress}"
-        );
-    }
+    assert_cached(&progress, &STEPS, true);
     // The image id (A reports the pushed manifest, B the stored one).
     let id = |ids: &str| ids.split(' ').next().unwrap_or_default().to_string();
     assert_eq!(

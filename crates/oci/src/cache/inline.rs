@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::exchange::cache_layer;
 use super::record::{CacheRecordFile, RecordError};
-use crate::images::{load_manifest, StoredImage};
+use crate::images::{load_manifest, put_manifest, StoredImage};
 use crate::manifest::{Descriptor, ImageManifest, OCI_CONFIG};
 use crate::OciError;
 
@@ -59,11 +59,12 @@ pub fn embed(
     let layers = image.manifest.layers;
     let size = bytes.len() as u64 + layers.iter().map(|l| l.size).sum::<u64>();
     let config = Descriptor::new(OCI_CONFIG, config_digest, bytes.len() as u64);
-    let manifest = ImageManifest::oci(config, layers).to_json();
-    let manifest_digest = store
-        .blobs()
-        .put(&manifest)
-        .map_err(OciError::store("write manifest with the inline cache"))?;
+    let manifest_digest = put_manifest(
+        store,
+        config,
+        layers,
+        "write manifest with the inline cache",
+    )?;
     Ok(StoredImage {
         manifest_digest,
         config_digest,

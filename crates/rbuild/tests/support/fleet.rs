@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_test_support::images::busybox_layout;
 
-use super::{can_build_runs, json_file, s, stderr, Env};
+use super::{can_build_runs, json_file, s, stderr, step_cached, Env};
 
 /// A Dockerfile of a base and four steps, two reading `a.txt` and two `c.txt`.
 pub const DOCKERFILE: &str = "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n\
@@ -65,4 +65,17 @@ pub fn context(env: &Env, dockerfile: &str) -> PathBuf {
         "ctx",
         &[("Dockerfile", dockerfile), ("a.txt", "a"), ("c.txt", "c")],
     )
+}
+
+/// Asserts that each of `steps` (a needle of its progress line) is CACHED in `progress`, or
+/// when not `cached`, that none is.
+#[track_caller]
+pub fn assert_cached(progress: &str, steps: &[&str], cached: bool) {
+    for step in steps {
+        assert_eq!(
+            step_cached(progress, step),
+            cached,
+            "{step}: cached should be {cached}:\n{progress}"
+        );
+    }
 }
