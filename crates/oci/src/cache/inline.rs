@@ -113,3 +113,72 @@ pub fn extract(
     });
     Ok(Some(record))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rbuild_ports::{CacheLayer, LayerMediaType};
+    use rbuild_types::SnapshotId;
+
+    use super::*;
+    use crate::manifest::OCI_LAYER_GZIP;
+
+    fn layer(name: &[u8]) -> CacheLayer {
+        CacheLayer {
+            snapshot: SnapshotId(Digest::of(name)),
+            digest: Digest::of(name),
+            size: 1,
+            media_type: LayerMediaType::Tar,
+            diff_id: Digest::of(name),
+        }
+    }
+
+    #[test]
+    fn layers_become_the_pushed_blobs_and_other_versions_are_refused() {
+        let (a, b) = (layer(b"a"), layer(b"b"));
+        let record = CacheRecordFile {
+            steps: BTreeMap::from([
+                (Digest::of(b"in image"), vec![a.clone()]),
+                (Digest::of(b"not in image"), vec![a.clone(), b]),
+            ]),
+        };
+        let mut config: serde_json::Map<String, Value> = serde_json::from_value(
+            serde_json::json!({"rootfs": {"type": "layers", "diff_ids": [a.diff_id]}}),
+        )
+        .unwrap();
+        config.insert(
+            INLINE_KEY.into(),
+            serde_json::from_slice(&record.encode("kv")).unwrap(),
+        );
+        let bytes = serde_json::to_vec(&config).unwrap();
+        let pushed = Descriptor::new(OCI_LAYER_GZIP, Digest::of(b"gz"), 9);
+        let manifest = ImageManifest::oci(
+            Descriptor::new(OCI_CONFIG, Digest::of(&bytes), 1),
+            vec![pushed.clone()],
+        );
+        let got = extract(&bytes, Digest::of(&bytes), &manifest, "kv")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got.steps.len(),
+            1,
+            "the step with a layer the image lacks is dropped"
+        );
+        let l = &got.steps[&Digest::of(b"in image")][0];
+        assert_eq!(
+            (l.digest, l.media_type),
+            (pushed.digest, LayerMediaType::TarGzip)
+        );
+        assert_eq!((l.diff_id, l.snapshot), (a.diff_id, a.snapshot));
+
+        assert!(matches!(
+            extract(&bytes, Digest::of(&bytes), &manifest, "other"),
+            Err(InlineError::Record(RecordError::KeyVersion { .. }))
+        ));
+        let plain = br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        assert!(extract(plain, Digest::of(plain), &manifest, "kv")
+            .unwrap()
+            .is_none());
+    }
+}
