@@ -16,7 +16,7 @@ use crate::config::{BuildConfig, ContextSpec};
 use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
 use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
-use crate::export::{export, Exported};
+use crate::export::{export, Exported, Observers};
 use crate::resolver::SourceResolver;
 
 /// What a build reads from and writes to besides files: the caller's event sink, and the
@@ -142,9 +142,17 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     if let Some(jobs) = config.jobs {
         solver = solver.with_jobs(jobs);
     }
-    if let Some(exchange) =
-        crate::cache::importer(&store, config.privileges, &config.cache_from, &events)
-    {
+    let registries = crate::cache::Registries {
+        config: &config.settings.registries,
+        retries: &retries,
+    };
+    if let Some(exchange) = crate::cache::importer(
+        &store,
+        config.privileges,
+        &config.cache_from,
+        &registries,
+        &events,
+    ) {
         solver = solver.with_cache_exchange(exchange);
     }
     let solver = Arc::new(solver);
@@ -173,11 +181,14 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let exported = export(
         &store,
         layers,
+        &result.steps,
         &graph.image,
         &config,
         &mut stdout,
-        &retries,
-        &transfers,
+        &Observers {
+            retries: retries.clone(),
+            transfers: transfers.clone(),
+        },
     )?;
     internal(&events, "exporting to image".into(), started);
     if !config.cache_to.is_empty() {
@@ -192,6 +203,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             config.privileges,
             &config.cache_to,
             &finished,
+            &registries,
             &events,
         )?;
         internal(&events, "exporting cache".into(), started);

@@ -8,10 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
-use rbuild_oci::cache::{ExportMode, LocalCache};
+use rbuild_oci::cache::inline::embed;
+use rbuild_oci::cache::{ExportMode, LocalCache, LocalCacheError, RegistryCacheOptions};
+use rbuild_oci::images::StoredImage;
+use rbuild_oci::registry::{Client, RegistryConfig, RetryObserver};
 use rbuild_solver::keys::KEY_VERSION;
 use rbuild_solver::ports::{CacheExchange, CacheExchangeError, CacheExport, SolvedStep};
-use rbuild_types::{Digest, Privileges};
+use rbuild_types::{Digest, ImageRef, Privileges};
 
 use crate::events::{BuildEvent, EventSink, Warning};
 
@@ -20,6 +23,9 @@ use crate::events::{BuildEvent, EventSink, Warning};
 pub enum CacheFrom {
     /// `type=local,src=DIR`: an OCI layout directory a `--cache-to type=local` wrote.
     Local { src: PathBuf },
+    /// `type=registry,ref=REF` (or just `REF`): a reference a `--cache-to type=registry`
+    /// pushed.
+    Registry { reference: ImageRef },
 }
 
 /// A `--cache-to` destination.
@@ -35,6 +41,27 @@ pub struct CacheTo {
 pub enum CacheToKind {
     /// `type=local,dest=DIR[,mode=min|max]`.
     Local { dest: PathBuf, mode: ExportMode },
+    /// `type=registry,ref=REF[,mode=…][,image-manifest=…][,oci-mediatypes=…][,compression=…]`.
+    Registry {
+        reference: ImageRef,
+        mode: ExportMode,
+        options: RegistryCacheOptions,
+    },
+    /// `type=inline`: the `mode=min` record in the image's config (written as the image is
+    /// committed, see [`with_inline_record`]; nothing is exported after the build).
+    Inline,
+}
+
+/// The registries a cache exchange talks to, and who hears of its retries.
+pub(crate) struct Registries<'a> {
+    pub config: &'a RegistryConfig,
+    pub retries: &'a RetryObserver,
+}
+
+impl Registries<'_> {
+    fn client(&self) -> Client {
+        Client::new(self.config.clone()).with_retry_observer(self.retries.clone())
+    }
 }
 
 /// The exchange the solver consults, with every readable `--cache-from` loaded; `None` when
@@ -43,6 +70,7 @@ pub(crate) fn importer(
     store: &Arc<Store>,
     privileges: Privileges,
     sources: &[CacheFrom],
+    registries: &Registries<'_>,
     events: &EventSink,
 ) -> Option<Arc<dyn CacheExchange>> {
     if sources.is_empty() {
@@ -50,15 +78,15 @@ pub(crate) fn importer(
     }
     let mut cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
     for source in sources {
-        match source {
-            CacheFrom::Local { src } => {
-                if let Err(e) = cache.import_from(src) {
-                    events(BuildEvent::Warning(Warning::CacheImport {
-                        src: src.clone(),
-                        source: e,
-                    }));
-                }
-            }
+        let (src, imported) = match source {
+            CacheFrom::Local { src } => (src.display().to_string(), cache.import_from(src)),
+            CacheFrom::Registry { reference } => (
+                reference.to_string(),
+                cache.import_from_registry(registries.client(), reference.clone()),
+            ),
+        };
+        if let Err(source) = imported {
+            events(BuildEvent::Warning(Warning::CacheImport { src, source }));
         }
     }
     Some(Arc::new(cache))
@@ -71,12 +99,36 @@ pub(crate) struct Finished<'a> {
     pub image_manifest: Digest,
 }
 
+/// The image `image` with the `mode=min` record of `steps` in its config, when a `--cache-to
+/// type=inline` asks for it; else `image` itself.
+pub(crate) fn with_inline_record(
+    store: &Arc<Store>,
+    privileges: Privileges,
+    destinations: &[CacheTo],
+    steps: &[SolvedStep],
+    image: StoredImage,
+    image_layers: &[SnapshotId],
+) -> Result<StoredImage, LocalCacheError> {
+    if !destinations.iter().any(|d| d.kind == CacheToKind::Inline) {
+        return Ok(image);
+    }
+    let build = CacheExport {
+        steps: steps.to_vec(),
+        image_layers: image_layers.to_vec(),
+        image_manifest: image.manifest_digest,
+    };
+    let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
+    let record = cache.record(&build, ExportMode::Min)?;
+    Ok(embed(store, &image.manifest_digest, &record, KEY_VERSION)?)
+}
+
 /// Writes the cache of a finished build to every `--cache-to`.
 pub(crate) fn export(
     store: &Arc<Store>,
     privileges: Privileges,
     destinations: &[CacheTo],
     finished: &Finished<'_>,
+    registries: &Registries<'_>,
     events: &EventSink,
 ) -> Result<(), CacheExchangeError> {
     let build = CacheExport {
@@ -85,11 +137,21 @@ pub(crate) fn export(
         image_manifest: finished.image_manifest,
     };
     for to in destinations {
+        let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
         let exchange = match &to.kind {
-            CacheToKind::Local { dest, mode } => {
-                LocalCache::new(Arc::clone(store), privileges, KEY_VERSION)
-                    .with_destination(dest.clone(), *mode)
-            }
+            // Written into the image as it was committed.
+            CacheToKind::Inline => continue,
+            CacheToKind::Local { dest, mode } => cache.with_destination(dest.clone(), *mode),
+            CacheToKind::Registry {
+                reference,
+                mode,
+                options,
+            } => cache.with_registry_destination(
+                registries.client(),
+                reference.clone(),
+                *mode,
+                *options,
+            ),
         };
         match exchange.export(&build) {
             Ok(()) => {}

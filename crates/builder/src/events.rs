@@ -57,9 +57,10 @@ pub enum Warning {
     StatCache(#[source] ContextError),
     /// Automatic garbage collection could not run.
     /// A `--cache-from` that cannot be read: the build goes on without it.
-    #[error("cache import from {}: {source}", src.display())]
+    #[error("cache import from {src}: {source}")]
     CacheImport {
-        src: std::path::PathBuf,
+        /// The directory or reference.
+        src: String,
         #[source]
         source: rbuild_oci::cache::LocalCacheError,
     },

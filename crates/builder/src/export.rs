@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::ImageConfig;
@@ -16,6 +17,7 @@ use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
 use rbuild_oci::manifest::OCI_MANIFEST;
 use rbuild_oci::registry::{RetryObserver, TransferObserver};
 use rbuild_oci::OciError;
+use rbuild_solver::ports::SolvedStep;
 use rbuild_types::{Digest, ImageRef};
 use serde_json::json;
 
@@ -74,6 +76,8 @@ pub enum ExportError {
     NoStdout,
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("writing the inline cache into the image: {0}")]
+    InlineCache(#[source] Box<rbuild_oci::cache::LocalCacheError>),
 }
 
 /// What a build produced.
@@ -100,14 +104,20 @@ fn oci(step: ExportStep) -> impl FnOnce(OciError) -> ExportError {
 
 /// Commits, names, exports, pushes and reports the built image. `stdout` is taken by the
 /// output that writes to standard output, if any.
+/// Who hears of a push's retries and byte progress.
+pub(crate) struct Observers {
+    pub retries: RetryObserver,
+    pub transfers: TransferObserver,
+}
+
 pub(crate) fn export(
-    store: &Store,
+    store: &Arc<Store>,
     layers: &[SnapshotId],
+    steps: &[SolvedStep],
     image_config: &ImageConfig,
     config: &BuildConfig,
     stdout: &mut Option<Box<dyn Write>>,
-    retries: &RetryObserver,
-    transfers: &TransferObserver,
+    observers: &Observers,
 ) -> Result<Exported, ExportError> {
     let epoch = config.source_date_epoch;
     let options = CommitOptions {
@@ -116,6 +126,15 @@ pub(crate) fn export(
     };
     let image = commit_image_with(store, layers, image_config, &options)
         .map_err(oci(ExportStep::Commit))?;
+    let image = crate::cache::with_inline_record(
+        store,
+        config.privileges,
+        &config.cache_to,
+        steps,
+        image,
+        layers,
+    )
+    .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
 
     let names = config.image_names()?;
     let outputs = &config.outputs;
@@ -161,8 +180,8 @@ pub(crate) fn export(
                 &target,
                 &layer_options.dist(),
                 &config.settings.registries,
-                retries.clone(),
-                Some(transfers.clone()),
+                observers.retries.clone(),
+                Some(observers.transfers.clone()),
             )?;
             reported = Reported {
                 digest: dist.manifest_digest,

@@ -161,21 +161,8 @@ impl Output {
                 "tar" => tar = parse_bool(v).ok_or_else(bad)?,
                 "name" => names.push(v.to_string()),
                 "push" => push = parse_bool(v).ok_or_else(bad)?,
-                "compression" => {
-                    layers.compression = Some(match v {
-                        "gzip" => Compression::Gzip,
-                        "zstd" => Compression::Zstd,
-                        "uncompressed" => Compression::None,
-                        _ => return Err(bad()),
-                    })
-                }
-                "compression-level" => {
-                    let level: i32 = v.parse().map_err(|_| bad())?;
-                    if !(0..=22).contains(&level) {
-                        return Err(bad());
-                    }
-                    layers.level = Some(level);
-                }
+                "compression" => layers.compression = Some(parse_compression(v).ok_or_else(bad)?),
+                "compression-level" => layers.level = Some(parse_level(v).ok_or_else(bad)?),
                 "oci-mediatypes" => layers.oci_media_types = Some(parse_bool(v).ok_or_else(bad)?),
                 // Accepted for BuildKit compatibility, without effect here.
                 "force-compression" | "store" | "unpack" => {}
@@ -234,7 +221,23 @@ impl Output {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
+/// `compression=gzip|zstd|uncompressed` (outputs and `--cache-to type=registry`).
+pub fn parse_compression(v: &str) -> Option<Compression> {
+    match v {
+        "gzip" => Some(Compression::Gzip),
+        "zstd" => Some(Compression::Zstd),
+        "uncompressed" => Some(Compression::None),
+        _ => None,
+    }
+}
+
+/// `compression-level=N`, 0 to 22 (zstd's range; gzip clamps to 9).
+pub fn parse_level(v: &str) -> Option<i32> {
+    v.parse().ok().filter(|l| (0..=22).contains(l))
+}
+
+/// `true|1` or `false|0`, as BuildKit's options take them.
+pub fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "true" | "1" => Some(true),
         "false" | "0" => Some(false),

@@ -9,8 +9,9 @@
 //!   solved step, and which layers the final image holds, so that `mode=min` can keep only
 //!   those and every layer is the same blob as the image's).
 //!
-//! Implemented by `rbuild-oci` (`type=local`: an OCI layout directory). The record format lives
-//! there; this module only names what crosses the boundary.
+//! Implemented by `rbuild-oci` (`type=local`: an OCI layout directory; `type=registry`: a
+//! reference in a registry; `type=inline`: an image's config). The record format lives there;
+//! this module only names what crosses the boundary.
 
 use rbuild_types::{Digest, SnapshotId};
 

@@ -1,37 +1,43 @@
-//! `--cache-from` / `--cache-to` in BuildKit's syntax (`type=local,dest=DIR,mode=max`) →
-//! the builder's typed [`CacheFrom`] / [`CacheTo`]. Only `type=local` works so far; the other
-//! types BuildKit has are a usage error that says so.
+//! `--cache-from` / `--cache-to` in BuildKit's syntax (`type=local,dest=DIR,mode=max`,
+//! `type=registry,ref=REG/REPO:TAG,image-manifest=true`, or just `REF`, BuildKit's shorthand for
+//! a registry reference) → the builder's typed [`CacheFrom`] / [`CacheTo`]. `type=local`,
+//! `type=registry` and (`--cache-to` only, as BuildKit's) `type=inline` work; the other types
+//! BuildKit has are a usage error that says so.
 
 use std::path::PathBuf;
 
+use rbuild_builder::output::{parse_bool, parse_compression, parse_level};
 use rbuild_builder::{CacheFrom, CacheTo, CacheToKind};
-use rbuild_oci::cache::ExportMode;
+use rbuild_oci::cache::{ExportMode, RegistryCacheOptions};
+use rbuild_types::ImageRef;
 
 /// The cache types BuildKit knows that rbuild does not export or import yet.
-const NOT_YET: &[&str] = &["registry", "inline", "gha", "s3", "azblob"];
+const NOT_YET: &[&str] = &["gha", "s3", "azblob"];
 
 /// What is wrong with a `--cache-from` or `--cache-to` value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CacheFlagError {
     #[error("invalid --{flag} {spec:?}: expected comma-separated key=value pairs")]
     Syntax { flag: &'static str, spec: String },
-    #[error("invalid --{flag} {spec:?}: type={kind} is not supported yet (only type=local)")]
+    #[error("invalid --{flag} {spec:?}: type={kind} is not supported yet (only type=local, type=registry and type=inline)")]
     NotYet {
         flag: &'static str,
         spec: String,
         kind: String,
     },
-    #[error("invalid --{flag} {spec:?}: unknown cache type {kind:?} (only type=local)")]
+    #[error("invalid --{flag} {spec:?}: unknown cache type {kind:?} (only type=local, type=registry and type=inline)")]
     UnknownType {
         flag: &'static str,
         spec: String,
         kind: String,
     },
-    #[error("invalid --{flag} {spec:?}: type=local needs {key}=DIR")]
+    #[error("invalid --{flag} {spec:?}: type={kind} needs {key}={what}")]
     Missing {
         flag: &'static str,
         spec: String,
+        kind: &'static str,
         key: &'static str,
+        what: &'static str,
     },
     #[error("invalid --{flag} {spec:?}: {key}={value:?} is not a valid value")]
     BadValue {
@@ -46,17 +52,31 @@ pub enum CacheFlagError {
         spec: String,
         key: String,
     },
+    #[error("invalid --{flag} {spec:?}: image-manifest=true needs OCI media types (oci-mediatypes=true)")]
+    ImageManifestNeedsOci { flag: &'static str, spec: String },
+    #[error("invalid --cache-from {0:?}: type=inline is for --cache-to; read an image's inline cache with --cache-from type=registry,ref=IMAGE")]
+    InlineFrom(String),
 }
 
-/// The `key=value` pairs of a spec, and its `type` checked to be `local`. A spec without
-/// `=` is BuildKit's shorthand for a registry reference, which is not supported yet.
-fn pairs(flag: &'static str, spec: &str) -> Result<Vec<(String, String)>, CacheFlagError> {
+/// The cache types rbuild reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CacheType {
+    Local,
+    Registry,
+    Inline,
+}
+
+/// The type of a spec and its other `key=value` pairs. A spec without `=` is BuildKit's
+/// shorthand for `type=registry,ref=SPEC`; BuildKit's default type is `registry`.
+fn pairs(
+    flag: &'static str,
+    spec: &str,
+) -> Result<(CacheType, Vec<(String, String)>), CacheFlagError> {
     if !spec.contains('=') {
-        return Err(CacheFlagError::NotYet {
-            flag,
-            spec: spec.into(),
-            kind: "registry".into(),
-        });
+        return Ok((
+            CacheType::Registry,
+            vec![("ref".into(), spec.trim().into())],
+        ));
     }
     let mut out = Vec::new();
     let mut kind = None;
@@ -73,17 +93,13 @@ fn pairs(flag: &'static str, spec: &str) -> Result<Vec<(String, String)>, CacheF
         }
     }
     match kind.as_deref() {
-        Some("local") => Ok(out),
+        Some("local") => Ok((CacheType::Local, out)),
+        Some("registry") | None => Ok((CacheType::Registry, out)),
+        Some("inline") => Ok((CacheType::Inline, out)),
         Some(k) if NOT_YET.contains(&k) => Err(CacheFlagError::NotYet {
             flag,
             spec: spec.into(),
             kind: k.into(),
-        }),
-        // BuildKit's default type is registry.
-        None => Err(CacheFlagError::NotYet {
-            flag,
-            spec: spec.into(),
-            kind: "registry".into(),
         }),
         Some(k) => Err(CacheFlagError::UnknownType {
             flag,
@@ -101,65 +117,123 @@ fn unknown_key(flag: &'static str, spec: &str, key: String) -> CacheFlagError {
     }
 }
 
-fn missing(flag: &'static str, spec: &str, key: &'static str) -> CacheFlagError {
+fn missing(flag: &'static str, spec: &str, kind: CacheType, key: &'static str) -> CacheFlagError {
+    let (kind, what) = match kind {
+        CacheType::Local => ("local", "DIR"),
+        CacheType::Registry | CacheType::Inline => ("registry", "REF"),
+    };
     CacheFlagError::Missing {
         flag,
         spec: spec.into(),
+        kind,
         key,
+        what,
     }
+}
+
+/// The error for `key=value` of `spec`.
+fn bad_value(flag: &'static str, spec: &str, key: &str, value: &str) -> CacheFlagError {
+    CacheFlagError::BadValue {
+        flag,
+        spec: spec.into(),
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+/// A `ref=` value.
+fn reference(flag: &'static str, spec: &str, v: &str) -> Result<ImageRef, CacheFlagError> {
+    ImageRef::parse(v).map_err(|_| bad_value(flag, spec, "ref", v))
 }
 
 /// One `--cache-from` value.
 pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
     const FLAG: &str = "cache-from";
+    let (kind, pairs) = pairs(FLAG, spec)?;
+    if kind == CacheType::Inline {
+        return Err(CacheFlagError::InlineFrom(spec.into()));
+    }
     let mut src = None;
-    for (k, v) in pairs(FLAG, spec)? {
-        match k.as_str() {
-            "src" => src = Some(PathBuf::from(v)),
+    for (k, v) in pairs {
+        match (kind, k.as_str()) {
+            (CacheType::Local, "src") | (CacheType::Registry, "ref") => src = Some(v),
             _ => return Err(unknown_key(FLAG, spec, k)),
         }
     }
-    let src = src.ok_or_else(|| missing(FLAG, spec, "src"))?;
-    Ok(CacheFrom::Local { src })
+    match kind {
+        CacheType::Local | CacheType::Inline => {
+            let src = src.ok_or_else(|| missing(FLAG, spec, kind, "src"))?;
+            Ok(CacheFrom::Local {
+                src: PathBuf::from(src),
+            })
+        }
+        CacheType::Registry => {
+            let v = src.ok_or_else(|| missing(FLAG, spec, kind, "ref"))?;
+            Ok(CacheFrom::Registry {
+                reference: reference(FLAG, spec, &v)?,
+            })
+        }
+    }
 }
 
 /// One `--cache-to` value.
 pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
     const FLAG: &str = "cache-to";
+    let (kind, pairs) = pairs(FLAG, spec)?;
     let mut dest = None;
     let mut mode = ExportMode::Min;
     let mut ignore_error = false;
-    for (k, v) in pairs(FLAG, spec)? {
-        let bad = || CacheFlagError::BadValue {
-            flag: FLAG,
-            spec: spec.into(),
-            key: k.clone(),
-            value: v.clone(),
-        };
-        match k.as_str() {
-            "dest" => dest = Some(PathBuf::from(&v)),
-            "mode" => {
+    let mut options = RegistryCacheOptions::default();
+    for (k, v) in pairs {
+        let bad = || bad_value(FLAG, spec, &k, &v);
+        let flag = || parse_bool(&v).ok_or_else(bad);
+        match (kind, k.as_str()) {
+            (CacheType::Local, "dest") | (CacheType::Registry, "ref") => dest = Some(v.clone()),
+            (CacheType::Local | CacheType::Registry, "mode") => {
                 mode = match v.as_str() {
                     "min" => ExportMode::Min,
                     "max" => ExportMode::Max,
                     _ => return Err(bad()),
                 }
             }
-            "ignore-error" => {
-                ignore_error = match v.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(bad()),
-                }
+            (_, "ignore-error") => ignore_error = flag()?,
+            (CacheType::Registry, "image-manifest") => options.image_manifest = flag()?,
+            (CacheType::Registry, "oci-mediatypes") => options.oci_media_types = flag()?,
+            (CacheType::Registry, "compression") => {
+                options.compress.compression = parse_compression(&v).ok_or_else(bad)?
+            }
+            (CacheType::Registry, "compression-level") => {
+                options.compress.level = Some(parse_level(&v).ok_or_else(bad)?)
+            }
+            // Accepted for BuildKit compatibility: every layer is compressed as asked.
+            (CacheType::Registry, "force-compression") => {
+                flag()?;
             }
             _ => return Err(unknown_key(FLAG, spec, k)),
         }
     }
-    let dest = dest.ok_or_else(|| missing(FLAG, spec, "dest"))?;
-    Ok(CacheTo {
-        kind: CacheToKind::Local { dest, mode },
-        ignore_error,
-    })
+    let kind = match kind {
+        CacheType::Inline => CacheToKind::Inline,
+        CacheType::Local => CacheToKind::Local {
+            dest: PathBuf::from(dest.ok_or_else(|| missing(FLAG, spec, kind, "dest"))?),
+            mode,
+        },
+        CacheType::Registry => {
+            let v = dest.ok_or_else(|| missing(FLAG, spec, kind, "ref"))?;
+            if options.image_manifest && !options.oci_media_types {
+                return Err(CacheFlagError::ImageManifestNeedsOci {
+                    flag: FLAG,
+                    spec: spec.into(),
+                });
+            }
+            CacheToKind::Registry {
+                reference: reference(FLAG, spec, &v)?,
+                mode,
+                options,
+            }
+        }
+    };
+    Ok(CacheTo { kind, ignore_error })
 }
 
 #[cfg(test)]
@@ -197,15 +271,72 @@ mod tests {
     }
 
     #[test]
-    fn other_types_are_not_supported_yet() {
+    fn parses_registry_specs_and_the_shorthand() {
+        let r = ImageRef::parse("r.io/a:cache").unwrap();
         for spec in [
-            "type=registry,ref=r/a:cache",
-            "type=inline",
-            "type=gha",
-            "type=s3,bucket=b",
-            "r/a:cache",
-            "ref=r/a:cache",
+            "type=registry,ref=r.io/a:cache",
+            "r.io/a:cache",
+            "ref=r.io/a:cache",
         ] {
+            assert_eq!(
+                parse_cache_from(spec).unwrap(),
+                CacheFrom::Registry {
+                    reference: r.clone()
+                },
+                "{spec}"
+            );
+        }
+        let to = parse_cache_to(
+            "type=registry,ref=r.io/a:cache,mode=max,image-manifest=true,\
+             compression=zstd,compression-level=3,ignore-error=true",
+        )
+        .unwrap();
+        let mut options = RegistryCacheOptions {
+            image_manifest: true,
+            ..RegistryCacheOptions::default()
+        };
+        options.compress.compression = rbuild_oci::compress::Compression::Zstd;
+        options.compress.level = Some(3);
+        assert_eq!(
+            to,
+            CacheTo {
+                kind: CacheToKind::Registry {
+                    reference: r,
+                    mode: ExportMode::Max,
+                    options
+                },
+                ignore_error: true
+            }
+        );
+        let err = parse_cache_to("type=registry,ref=r/a,image-manifest=true,oci-mediatypes=false");
+        assert!(matches!(
+            err,
+            Err(CacheFlagError::ImageManifestNeedsOci { .. })
+        ));
+    }
+
+    #[test]
+    fn inline_is_for_cache_to_only() {
+        assert_eq!(
+            parse_cache_to("type=inline").unwrap(),
+            CacheTo {
+                kind: CacheToKind::Inline,
+                ignore_error: false
+            }
+        );
+        assert!(matches!(
+            parse_cache_from("type=inline"),
+            Err(CacheFlagError::InlineFrom(_))
+        ));
+        assert!(matches!(
+            parse_cache_to("type=inline,mode=max"),
+            Err(CacheFlagError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn other_types_are_not_supported_yet() {
+        for spec in ["type=gha", "type=s3,bucket=b"] {
             let err = parse_cache_from(spec).unwrap_err();
             assert!(
                 matches!(err, CacheFlagError::NotYet { .. }),
@@ -231,6 +362,9 @@ mod tests {
             ("type=local,dest=/c,color=red", "unknown key \"color\""),
             ("type=local,dest", "key=value"),
             ("type=ftp,dest=/c", "unknown cache type \"ftp\""),
+            ("type=registry", "needs ref=REF"),
+            ("type=registry,ref=UPPER/x", "ref=\"UPPER/x\""),
+            ("type=registry,ref=r/a,dest=/c", "unknown key \"dest\""),
         ] {
             let err = parse_cache_to(spec).unwrap_err().to_string();
             assert!(err.contains(want), "{spec}: {err}");

@@ -1,26 +1,30 @@
-//! [`LocalCache`]: the [`CacheExchange`] port over `type=local` cache directories. Imports
-//! read each `--cache-from` directory's record once, up front; a layer is copied into the
-//! store's content store (digest checked) and unpacked into its snapshot when the solver
-//! imports a step that has it. Exports turn each solved step's snapshots into the blobs the
-//! final image was committed with (other layers are tarred into the store as a commit would)
-//! and write one record to the `--cache-to` directory.
+//! [`LocalCache`]: the [`CacheExchange`] port over `type=local` cache directories and
+//! `type=registry` references. Imports read each `--cache-from` record once, up front; a layer
+//! is copied (or downloaded) into the store's content store (digest checked) and unpacked into
+//! its snapshot when the solver imports a step that has it. Exports turn each solved step's
+//! snapshots into the blobs the final image was committed with (other layers are tarred into
+//! the store as a commit would) and write one record to the `--cache-to` directory, or push it
+//! to the `--cache-to` reference with its uncompressed layers compressed as an image push
+//! compresses them.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rbuild_cache::{LayerBlob, SnapshotId, Store};
+use rbuild_cache::{BlobSource, LayerBlob, SnapshotId, Store};
 use rbuild_ports::{
     CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
 };
-use rbuild_types::{Digest, Privileges};
+use rbuild_types::{Digest, ImageRef, Privileges};
 
 use super::layout::{read_record, write_record, LayoutError};
 use super::record::{media_type_str, CacheRecordFile};
+use super::registry::{pull_record, push_record, RegistryCacheError, RegistryCacheOptions};
 use crate::compress::Compression;
-use crate::images::{blob_file, layer_blob, load_manifest};
+use crate::images::{blob_file, compress_into_store, layer_blob, load_manifest};
 use crate::manifest::{layer_compression, Descriptor};
+use crate::registry::{Client, RegistryError};
 use crate::source::{unpack_blob, PullError};
 use crate::OciError;
 
@@ -43,6 +47,17 @@ pub enum LocalCacheError {
     Image(#[from] OciError),
     #[error(transparent)]
     Unpack(#[from] PullError),
+    #[error(transparent)]
+    Registry(Box<RegistryCacheError>),
+    #[error(transparent)]
+    Inline(#[from] super::inline::InlineError),
+    #[error("downloading layer {digest} from {source_ref}: {source}")]
+    Download {
+        digest: Digest,
+        source_ref: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
     #[error("store: {op}: {source}")]
     Store {
         op: String,
@@ -59,10 +74,16 @@ pub enum LocalCacheError {
     ImageLayers { manifest: usize, built: usize },
     #[error("layer {digest} has media type {media_type:?}, which a cache cannot hold")]
     MediaType { digest: Digest, media_type: String },
-    #[error("layer {0} is in no imported cache directory")]
+    #[error("layer {0} is in no imported cache")]
     UnknownBlob(Digest),
     #[error("no export destination")]
     NoDestination,
+}
+
+impl From<RegistryCacheError> for LocalCacheError {
+    fn from(e: RegistryCacheError) -> Self {
+        LocalCacheError::Registry(Box::new(e))
+    }
 }
 
 fn store_err(op: impl Into<String>) -> impl FnOnce(rbuild_cache::CacheError) -> LocalCacheError {
@@ -70,7 +91,29 @@ fn store_err(op: impl Into<String>) -> impl FnOnce(rbuild_cache::CacheError) -> 
     move |source| LocalCacheError::Store { op, source }
 }
 
-/// `type=local` caches: imports from any number of directories, exports to one.
+/// Where an imported layer's blob is.
+enum BlobOrigin {
+    /// A `type=local` cache directory.
+    Dir(Arc<PathBuf>),
+    /// A `type=registry` reference's repository.
+    Registry(Arc<(Client, ImageRef)>),
+}
+
+/// Where an export goes.
+enum Destination {
+    Dir(PathBuf),
+    Registry(Box<RegistryDestination>),
+}
+
+/// A `type=registry` export's reference, and the client and options it is pushed with.
+struct RegistryDestination {
+    client: Client,
+    target: ImageRef,
+    options: RegistryCacheOptions,
+}
+
+/// `type=local` and `type=registry` caches: imports from any number of directories and
+/// references, exports to one.
 pub struct LocalCache {
     store: Arc<Store>,
     privileges: Privileges,
@@ -79,8 +122,8 @@ pub struct LocalCache {
     /// Each imported key's layers, bottom first.
     imported: HashMap<Digest, Vec<CacheLayer>>,
     /// Where layer blobs of imported steps are (by blob digest).
-    blob_dirs: HashMap<Digest, Arc<PathBuf>>,
-    dest: Option<(PathBuf, ExportMode)>,
+    blob_origins: HashMap<Digest, BlobOrigin>,
+    dest: Option<(Destination, ExportMode)>,
     /// One import at a time: steps share layers, and a snapshot is committed once.
     importing: Mutex<()>,
 }
@@ -93,7 +136,7 @@ impl LocalCache {
             privileges,
             key_version: key_version.to_string(),
             imported: HashMap::new(),
-            blob_dirs: HashMap::new(),
+            blob_origins: HashMap::new(),
             dest: None,
             importing: Mutex::new(()),
         }
@@ -101,7 +144,24 @@ impl LocalCache {
 
     /// Exports go to the cache directory `dest`, recording the steps `mode` selects.
     pub fn with_destination(mut self, dest: PathBuf, mode: ExportMode) -> Self {
-        self.dest = Some((dest, mode));
+        self.dest = Some((Destination::Dir(dest), mode));
+        self
+    }
+
+    /// Exports are pushed to `target` through `client`, recording the steps `mode` selects.
+    pub fn with_registry_destination(
+        mut self,
+        client: Client,
+        target: ImageRef,
+        mode: ExportMode,
+        options: RegistryCacheOptions,
+    ) -> Self {
+        let to = Destination::Registry(Box::new(RegistryDestination {
+            client,
+            target,
+            options,
+        }));
+        self.dest = Some((to, mode));
         self
     }
 
@@ -110,16 +170,77 @@ impl LocalCache {
     pub fn import_from(&mut self, dir: &Path) -> Result<usize, LocalCacheError> {
         let record = read_record(dir, &self.key_version)?;
         let dir = Arc::new(dir.to_path_buf());
+        Ok(self.add(record, || BlobOrigin::Dir(Arc::clone(&dir))))
+    }
+
+    /// Reads the record that `source` names (`--cache-from type=registry,ref=…`), to be
+    /// downloaded through `client`; like [`LocalCache::import_from`] otherwise.
+    pub fn import_from_registry(
+        &mut self,
+        client: Client,
+        source: ImageRef,
+    ) -> Result<usize, LocalCacheError> {
+        let record = pull_record(&client, &source, &self.key_version)?;
+        let origin = Arc::new((client, source));
+        Ok(self.add(record, || BlobOrigin::Registry(Arc::clone(&origin))))
+    }
+
+    /// Adds the steps of `record` that no earlier record had; `origin` says where its blobs
+    /// are. Returns how many steps the record has.
+    fn add(&mut self, record: CacheRecordFile, origin: impl Fn() -> BlobOrigin) -> usize {
         let count = record.steps.len();
         for (key, layers) in record.steps {
             for l in &layers {
-                self.blob_dirs
-                    .entry(l.digest)
-                    .or_insert_with(|| Arc::clone(&dir));
+                self.blob_origins.entry(l.digest).or_insert_with(&origin);
             }
             self.imported.entry(key).or_insert(layers);
         }
-        Ok(count)
+        count
+    }
+
+    /// Copies (or downloads) the blob of `layer` into the content store.
+    fn fetch_blob(&self, layer: &CacheLayer) -> Result<(), LocalCacheError> {
+        let origin = self
+            .blob_origins
+            .get(&layer.digest)
+            .ok_or(LocalCacheError::UnknownBlob(layer.digest))?;
+        let blobs = self.store.blobs();
+        let mut writer = blobs
+            .writer()
+            .map_err(store_err(format!("stage layer {}", layer.digest)))?;
+        match origin {
+            BlobOrigin::Dir(dir) => {
+                let path = blob_file(dir, &layer.digest);
+                let mut from = File::open(&path).map_err(|source| LocalCacheError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                std::io::copy(&mut from, &mut writer)
+                    .map_err(|source| LocalCacheError::Read { path, source })?;
+            }
+            BlobOrigin::Registry(origin) => {
+                let (client, source) = origin.as_ref();
+                client
+                    .fetch_blob(source, &layer.digest, Some(layer.size), &mut writer)
+                    .map_err(|e| LocalCacheError::Download {
+                        digest: layer.digest,
+                        source_ref: source.to_string(),
+                        source: Box::new(e),
+                    })?;
+                let here = BlobSource {
+                    registry: source.registry.clone(),
+                    repository: source.repository.clone(),
+                };
+                self.store
+                    .blob_sources()
+                    .add(&layer.digest, here)
+                    .map_err(store_err(format!("record source of {}", layer.digest)))?;
+            }
+        }
+        writer
+            .commit(Some(&layer.digest))
+            .map_err(store_err(format!("store layer {}", layer.digest)))?;
+        Ok(())
     }
 
     /// Brings one layer into the store: its blob (unless stored), then its snapshot.
@@ -127,25 +248,8 @@ impl LocalCache {
         if self.store.snapshots().path(&layer.snapshot).is_some() {
             return Ok(());
         }
-        let blobs = self.store.blobs();
-        if !blobs.has(&layer.digest) {
-            let dir = self
-                .blob_dirs
-                .get(&layer.digest)
-                .ok_or(LocalCacheError::UnknownBlob(layer.digest))?;
-            let path = blob_file(dir, &layer.digest);
-            let mut from = File::open(&path).map_err(|source| LocalCacheError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let mut writer = blobs
-                .writer()
-                .map_err(store_err(format!("stage layer {}", layer.digest)))?;
-            std::io::copy(&mut from, &mut writer)
-                .map_err(|source| LocalCacheError::Read { path, source })?;
-            writer
-                .commit(Some(&layer.digest))
-                .map_err(store_err(format!("store layer {}", layer.digest)))?;
+        if !self.store.blobs().has(&layer.digest) {
+            self.fetch_blob(layer)?;
         }
         unpack_blob(
             &self.store,
@@ -171,7 +275,7 @@ impl LocalCache {
 
     /// The record of a finished build: the steps `mode` selects, each layer described by the
     /// blob the final image has for it, or else its layer blob in the store.
-    fn record(
+    pub fn record(
         &self,
         build: &CacheExport,
         mode: ExportMode,
@@ -211,6 +315,66 @@ impl LocalCache {
         }
         Ok(record)
     }
+
+    /// `record` with each uncompressed layer replaced by its blob compressed per `options`
+    /// (written into the store), as an image push compresses it.
+    fn compressed(
+        &self,
+        mut record: CacheRecordFile,
+        options: &RegistryCacheOptions,
+    ) -> Result<CacheRecordFile, LocalCacheError> {
+        let media_type = match options.compress.compression {
+            Compression::None => return Ok(record),
+            Compression::Gzip => LayerMediaType::TarGzip,
+            Compression::Zstd => LayerMediaType::TarZstd,
+        };
+        let mut done: HashMap<Digest, (Digest, u64)> = HashMap::new();
+        for layer in record.steps.values_mut().flatten() {
+            if layer.media_type != LayerMediaType::Tar {
+                continue;
+            }
+            let (digest, size) = match done.get(&layer.digest) {
+                Some(d) => *d,
+                None => {
+                    let d = compress_into_store(&self.store, &layer.digest, &options.compress)?;
+                    done.insert(layer.digest, d);
+                    d
+                }
+            };
+            layer.digest = digest;
+            layer.size = size;
+            layer.media_type = media_type;
+        }
+        Ok(record)
+    }
+
+    /// Writes `build`'s record to `to`.
+    fn export_to(
+        &self,
+        build: &CacheExport,
+        to: &Destination,
+        mode: ExportMode,
+    ) -> Result<(), LocalCacheError> {
+        let record = self.record(build, mode)?;
+        match to {
+            Destination::Dir(dest) => write_record(dest, &record, &self.key_version, |d| {
+                self.store.blobs().path(d)
+            })
+            .map_err(LocalCacheError::from),
+            Destination::Registry(to) => {
+                let record = self.compressed(record, &to.options)?;
+                push_record(
+                    &to.client,
+                    &self.store,
+                    &to.target,
+                    &record,
+                    &self.key_version,
+                    &to.options,
+                )?;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Whether `mode` exports `step`: with `Min`, only steps whose result is a bottom part of the
@@ -222,7 +386,7 @@ fn selected(step: &SolvedStep, build: &CacheExport, mode: ExportMode) -> bool {
     }
 }
 
-fn cache_layer(
+pub(super) fn cache_layer(
     snapshot: SnapshotId,
     desc: &Descriptor,
     diff_id: Digest,
@@ -276,11 +440,11 @@ impl CacheExchange for LocalCache {
                 LocalCacheError::NoDestination,
             ));
         };
-        let what = || format!("exporting the cache to {}", dest.display());
-        let record = self.record(build, *mode).map_err(exchange_error(what()))?;
-        write_record(dest, &record, &self.key_version, |d| {
-            self.store.blobs().path(d)
-        })
-        .map_err(|e| exchange_error(what())(e.into()))
+        let what = match dest {
+            Destination::Dir(dir) => format!("exporting the cache to {}", dir.display()),
+            Destination::Registry(to) => format!("exporting the cache to {}", to.target),
+        };
+        self.export_to(build, dest, *mode)
+            .map_err(exchange_error(what))
     }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use rbuild_types::Digest;
 
-use super::record::{media_type_str, CacheRecordFile, RecordError, RECORD_MEDIA_TYPE};
+use super::record::{CacheRecordFile, RecordError, RECORD_MEDIA_TYPE};
 use crate::images::blob_file;
 use crate::manifest::{Descriptor, ImageIndex, ImageManifest, OCI_MANIFEST, REF_NAME};
 use crate::OciError;
@@ -152,7 +152,6 @@ pub fn write_record(
         .map_err(|(_, e)| io("lock", &lock_path)(e.into()))?;
 
     let mut kept = HashSet::new();
-    let mut layers = Vec::new();
     for layer in record.layers() {
         let dest = blob_file(dir, &layer.digest);
         if !dest.exists() {
@@ -161,12 +160,8 @@ pub fn write_record(
             write_atomic(&blobs, &dest, |f| std::io::copy(&mut from, f).map(|_| ()))?;
         }
         kept.insert(layer.digest);
-        layers.push(Descriptor::new(
-            media_type_str(layer.media_type),
-            layer.digest,
-            layer.size,
-        ));
     }
+    let layers = record.layer_descriptors(true);
     let config = put_blob(dir, &record.encode(key_version))?;
     kept.insert(config.0);
     let manifest = ImageManifest::oci(

@@ -27,7 +27,9 @@ use rbuild_ports::{CacheLayer, LayerMediaType};
 use rbuild_types::{Digest, SnapshotId};
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
+use crate::manifest::{
+    Descriptor, DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
+};
 
 /// The version of this encoding. Bump it on any change to the fields or their meaning.
 pub const RECORD_VERSION: u32 = 1;
@@ -131,7 +133,31 @@ pub fn media_type_str(m: LayerMediaType) -> &'static str {
     }
 }
 
+/// The Docker media type of a layer media type (zstd has none: it keeps the OCI type, as
+/// BuildKit does).
+fn docker_media_type_str(m: LayerMediaType) -> &'static str {
+    match m {
+        LayerMediaType::Tar => DOCKER_LAYER,
+        LayerMediaType::TarGzip => DOCKER_LAYER_GZIP,
+        LayerMediaType::TarZstd => OCI_LAYER_ZSTD,
+    }
+}
+
 impl CacheRecordFile {
+    /// Descriptors of the record's distinct layers, with OCI media types or Docker's: the
+    /// layers of the manifest (or index) that holds the record.
+    pub fn layer_descriptors(&self, oci_media_types: bool) -> Vec<Descriptor> {
+        let name = if oci_media_types {
+            media_type_str
+        } else {
+            docker_media_type_str
+        };
+        self.layers()
+            .into_iter()
+            .map(|l| Descriptor::new(name(l.media_type), l.digest, l.size))
+            .collect()
+    }
+
     /// The layers of every step, each distinct layer once (in first-use order).
     pub fn layers(&self) -> Vec<&CacheLayer> {
         let mut seen = std::collections::HashSet::new();

@@ -117,7 +117,7 @@ pub fn commit_image_with(
 
 /// Stores the OCI manifest of an image made of `config` and `layers` (both stored already);
 /// `op` names the write in an error.
-pub(super) fn put_manifest(
+pub(crate) fn put_manifest(
     store: &Store,
     config: Descriptor,
     layers: Vec<Descriptor>,

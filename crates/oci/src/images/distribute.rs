@@ -122,7 +122,7 @@ pub fn distribution_image(
 
 /// Compresses the stored uncompressed blob `digest` into a new blob; returns its digest and
 /// size. Streams: memory is bounded by the compressor's buffers, whatever the layer size.
-fn compress_into_store(
+pub(crate) fn compress_into_store(
     store: &Store,
     digest: &Digest,
     settings: &CompressSettings,

@@ -133,7 +133,7 @@ fn push_manifest_tree(
     Ok(())
 }
 
-fn push_blobs(
+pub(crate) fn push_blobs(
     client: &Client,
     store: &Store,
     manifest: &Digest,

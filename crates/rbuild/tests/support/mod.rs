@@ -6,6 +6,8 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod fleet;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
