@@ -1,0 +1,101 @@
+//! Running one op once its key missed the cache: an image pulled through the `ImageSource`,
+//! a download or checkout through the remote sources, a RUN through the `Executor`, a file op
+//! in-process (`FileOpRunner`). Split from `solve.rs`, which schedules and keys.
+
+use super::*;
+
+impl Solver {
+    /// Runs one op (blocking). Returns the vertex's layers.
+    pub(super) fn execute(
+        &self,
+        op: &Op,
+        input_ops: &[Op],
+        keyed: &Keyed,
+        inputs: &[VertexResult],
+        log: &VertexLog,
+        cancel: &CancelToken,
+    ) -> Result<Vec<SnapshotId>, VertexError> {
+        match op {
+            Op::Scratch | Op::Context { .. } => Ok(vec![]),
+            Op::Image(_) => {
+                let resolved = keyed.image.as_ref().ok_or(VertexError::UnresolvedImage)?;
+                Ok(self.images.pull(resolved)?)
+            }
+            Op::Http(_) | Op::Git(_) => {
+                let prepared = self.store.snapshots().prepare()?;
+                crate::remote::materialize(
+                    &self.store,
+                    self.remote.as_ref(),
+                    op,
+                    keyed.remote.as_ref(),
+                    &prepared.upper,
+                )?;
+                let id = self.publish(prepared, keyed)?;
+                Ok(vec![id])
+            }
+            Op::Exec(exec) => {
+                let root = &inputs[0].layers;
+                let paths = self.layer_paths(root)?;
+                let prepared = self.store.snapshots().prepare()?;
+                let mounts =
+                    crate::mounts::prepare(&self.store, exec, inputs, &self.resources, cancel)?;
+                self.executor
+                    .run(ExecRequest {
+                        op: &mounts.op,
+                        layers: &paths,
+                        upper: &prepared.upper,
+                        work: &prepared.work,
+                        mounts: &mounts.mounts,
+                        log,
+                        cancel,
+                    })
+                    .map_err(|source| VertexError::Exec {
+                        // For the report only: bytes that are not UTF-8 show as U+FFFD.
+                        command: exec
+                            .args
+                            .iter()
+                            .map(|a| a.lossy())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        source,
+                    })
+                    .map_err(|e| self.store_full(e))?;
+                let id = self.publish(prepared, keyed)?;
+                Ok(root.iter().copied().chain([id]).collect())
+            }
+            Op::File(file) => {
+                let root = &inputs[0].layers;
+                let dest = MergedView::new(self.layer_paths(root)?);
+                let prepared = self.store.snapshots().prepare()?;
+                let runner = FileOpRunner::new(&dest, &prepared.upper, self.privileges);
+                for (n, action) in file.actions.iter().enumerate() {
+                    let view;
+                    let ctx;
+                    let source = match action {
+                        FileAction::Copy(copy) => match &input_ops[copy.source] {
+                            Op::Context { name } => {
+                                ctx = self.context(name)?;
+                                let (_, sel) = keyed
+                                    .selections
+                                    .get(&n)
+                                    .map(|s| &**s)
+                                    .ok_or(VertexError::UnresolvedImage)?;
+                                Some(CopySource::Context(&ctx, sel))
+                            }
+                            _ => {
+                                view =
+                                    MergedView::new(self.layer_paths(&inputs[copy.source].layers)?);
+                                Some(CopySource::Filesystem(&view))
+                            }
+                        },
+                        _ => None,
+                    };
+                    runner.apply(action, source)?;
+                }
+                runner.finish()?;
+                let id = self.publish(prepared, keyed)?;
+                Ok(root.iter().copied().chain([id]).collect())
+            }
+        }
+    }
+}
