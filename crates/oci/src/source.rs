@@ -480,8 +480,8 @@ impl ImageSource for RegistrySource {
 mod tests {
     use super::*;
     use crate::registry::testutil::{FakeServer, Reply};
-    use std::sync::atomic::Ordering;
     use rbuild_test_support::{privileges, require_root, Registry};
+    use std::sync::atomic::Ordering;
 
     fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
