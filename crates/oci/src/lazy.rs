@@ -110,6 +110,21 @@ pub fn fetch_blob(
     if store.blobs().has(digest) {
         return Ok(());
     }
+    let mut reporter = Reporter::new(client.transfer_observer(), *digest, Direction::Pull, size);
+    download(store, client, digest, size, &mut reporter)?;
+    reporter.phase(TransferPhase::Done, size);
+    Ok(())
+}
+
+/// [`fetch_blob`] of a blob the store lacks, reporting to `reporter` up to the end of the
+/// download.
+fn download(
+    store: &Store,
+    client: &Client,
+    digest: &Digest,
+    size: u64,
+    reporter: &mut Reporter,
+) -> Result<(), PullError> {
     let sources = store
         .blob_sources()
         .get(digest)
@@ -122,14 +137,12 @@ pub fn fetch_blob(
             tag: None,
             digest: None,
         };
-        let mut reporter =
-            Reporter::new(client.transfer_observer(), *digest, Direction::Pull, size);
         let mut writer = store
             .blobs()
             .writer()
             .map_err(store_err(format!("stage blob {digest}")))?;
         reporter.phase(TransferPhase::Downloading, 0);
-        let mut counted = CountingWriter::new(&mut writer, &mut reporter);
+        let mut counted = CountingWriter::new(&mut writer, reporter);
         match client.fetch_blob(&from, digest, Some(size), &mut counted) {
             Ok(_) => {
                 writer
@@ -227,13 +240,15 @@ pub(crate) fn unpack(
             return Ok(());
         }
         let blob = &lazy.blob;
-        fetch_blob(store, client, &blob.digest, blob.size)?;
         let mut reporter = Reporter::new(
             client.transfer_observer(),
             blob.digest,
             Direction::Pull,
             blob.size,
         );
+        if !store.blobs().has(&blob.digest) {
+            download(store, client, &blob.digest, blob.size, &mut reporter)?;
+        }
         reporter.phase(TransferPhase::Extracting, blob.size);
         unpack_blob(store, &blob.digest, &lazy.diff_id, *id, privileges)?;
         if layer_compression(&blob.media_type).is_some_and(|c| c != Compression::None) {
