@@ -10,8 +10,8 @@
 //!   tmp/                 staging for both; same filesystem           (cleaned on open)
 //!   index.redb           tables: cache key -> result, step inputs,    store.index(), steps(),
 //!                        layer info, tags, resolved references,       layer_info(), tags(),
-//!                        layer blobs, blob sources (schema in module  resolved(), layer_blobs(),
-//!                        `tables`)                                    blob_sources()
+//!                        layer blobs, blob sources, lazy layers       resolved(), layer_blobs(),
+//!                        (schema in module `tables`)                  blob_sources(), lazy_layers()
 //!   logs/<build>/        every step's full output                    store.logs()
 //!   cache-mounts/<id>/   RUN --mount=type=cache directories          store.cache_mounts()
 //!   lock, index.lock     flock(2) files                              module `lock`
@@ -32,6 +32,7 @@
 //! | `resolved()` → [`Resolved`] | `resolved` | table `resolved`: image reference → manifest it resolved to |
 //! | `layer_blobs()` → [`LayerBlobs`] | `layer_blobs` | table `layer_blobs`: [`LayerBlob`], diff_id → the (compressed) blob a pulled/loaded layer is stored as |
 //! | `blob_sources()` → [`BlobSources`] | `blob_sources` | table `blob_sources`: blob → the registry repositories ([`BlobSource`]) it was pulled from, for cross-repository mounts |
+//! | `lazy_layers()` → [`LazyLayers`] | `lazy_layers` | table `lazy_layers`: [`LazyLayer`], snapshot → the blob it is unpacked from when first read (lazy pulls and cache imports) |
 //! | `logs()` → [`Logs`] | `logs` | [`BuildLogs`]: one directory of step logs per build |
 //! | `cache_mounts()` → [`CacheMounts`] | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories, flock-shared |
 //! | `gc()` → [`Gc`] | `gc`, `prune`, `roots` | `prune` (`--filter until`, `--keep-storage`, LRU), `prune_all` (tags are the only GC roots) |
@@ -77,6 +78,7 @@ mod index;
 mod janitor;
 mod layer_blobs;
 mod layer_info;
+mod lazy_layers;
 mod lock;
 mod logs;
 pub mod merged;
@@ -103,6 +105,7 @@ pub use gc::{Gc, PruneOptions};
 pub use index::{CacheIndex, CacheRecord};
 pub use layer_blobs::{LayerBlob, LayerBlobs};
 pub use layer_info::{LayerInfo, LayerInfos};
+pub use lazy_layers::{LazyLayer, LazyLayers};
 pub use logs::{BuildLogs, Logs};
 pub use merged::{MergedEntry, MergedView};
 pub use prune::PruneReport;

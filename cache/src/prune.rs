@@ -12,9 +12,12 @@ use rbuild_types::Digest;
 use crate::error::CacheError;
 use crate::fsutil;
 use crate::layer_blobs::LayerBlob;
+use crate::lazy_layers::LazyLayer;
 use crate::roots::{digest_of_name, Roots};
 use crate::store::{clean_tmp, Store};
-use crate::tables::{self, idx_err, BLOB_SOURCES, CACHE, LAYER_BLOBS, LAYER_INFO, RESOLVED, STEPS};
+use crate::tables::{
+    self, idx_err, BLOB_SOURCES, CACHE, LAYER_BLOBS, LAYER_INFO, LAZY_LAYERS, RESOLVED, STEPS,
+};
 use crate::SnapshotId;
 
 /// What a prune removed.
@@ -97,6 +100,11 @@ fn prune_index(
         })?;
         tables::retain(txn, p, LAYER_BLOBS, "prune layer blobs", |_, v| {
             serde_json::from_slice::<LayerBlob>(v).is_ok_and(|b| roots.blobs.contains(&b.digest))
+        })?;
+        // A lazy layer stays while an image names its blob (a tag's layers stay lazy).
+        tables::retain(txn, p, LAZY_LAYERS, "prune lazy layers", |_, v| {
+            serde_json::from_slice::<LazyLayer>(v)
+                .is_ok_and(|l| roots.blobs.contains(&l.blob.digest))
         })?;
         tables::retain(txn, p, BLOB_SOURCES, "prune blob sources", |k, _| {
             <[u8; 32]>::try_from(k).is_ok_and(|b| roots.blobs.contains(&Digest::from_bytes(b)))

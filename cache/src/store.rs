@@ -1,7 +1,7 @@
 //! The [`Store`] handle: opening a store root, its directory layout, its locks and its
 //! durability, and one accessor per role. Each role is a small type in its own module that
 //! borrows the handle: a directory (`blobs`, `snapshots`, `logs`, `cache_mounts`), a table of
-//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`, `blob_sources`), or
+//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`, `blob_sources`, `lazy_layers`), or
 //! maintenance (`gc`, `usage`, `space`).
 
 use std::fs;
@@ -19,6 +19,7 @@ use crate::index::CacheIndex;
 use crate::janitor::Janitor;
 use crate::layer_blobs::LayerBlobs;
 use crate::layer_info::LayerInfos;
+use crate::lazy_layers::LazyLayers;
 use crate::lock::StoreLock;
 use crate::logs::Logs;
 use crate::resolved::Resolved;
@@ -148,6 +149,11 @@ impl Store {
     /// blob digest → the registry repositories it was pulled from (table `blob_sources`).
     pub fn blob_sources(&self) -> BlobSources<'_> {
         BlobSources { db: &self.index }
+    }
+
+    /// snapshot id → the blob a not-yet-unpacked layer is unpacked from (table `lazy_layers`).
+    pub fn lazy_layers(&self) -> LazyLayers<'_> {
+        LazyLayers { db: &self.index }
     }
 
     /// Every build's step logs (`logs/`).

@@ -723,20 +723,20 @@ impl Solver {
         }
     }
 
-    /// The recorded layers of `key`, if every snapshot is still in the store.
+    /// The recorded layers of `key`, if every snapshot is still in the store, unpacked or
+    /// lazy (known by its blob, unpacked when read).
     fn cached(&self, key: &Digest) -> Result<Option<Vec<SnapshotId>>, VertexError> {
         let Some(record) = self.store.index().lookup(key)? else {
             return Ok(None);
         };
-        if record
-            .layers
-            .iter()
-            .all(|l| self.store.snapshots().path(l).is_some())
-        {
-            Ok(Some(record.layers))
-        } else {
-            Ok(None)
+        for l in &record.layers {
+            if self.store.snapshots().path(l).is_none()
+                && self.store.lazy_layers().get(l)?.is_none()
+            {
+                return Ok(None);
+            }
         }
+        Ok(Some(record.layers))
     }
 
     /// Publishes a vertex's new layer under its key: a rerun's replaces what the key had.

@@ -39,11 +39,13 @@ fn graph() -> Graph {
 }
 
 /// An exchange holding another store's steps; importing commits an empty snapshot under each
-/// layer's name (the solver does not look inside).
+/// layer's name (the solver does not look inside), or with `lazy` records each as a lazy layer
+/// as the real adapter does.
 struct FakeExchange {
     store: Arc<Store>,
     steps: HashMap<Digest, Vec<CacheLayer>>,
     fail: bool,
+    lazy: bool,
     imports: Mutex<usize>,
 }
 
@@ -63,8 +65,20 @@ impl FakeExchange {
                 .map(|s| (s.key, s.layers.iter().map(layer).collect()))
                 .collect(),
             fail,
+            lazy: false,
             imports: Mutex::new(0),
         }
+    }
+
+    fn lazy(mut self) -> Self {
+        self.lazy = true;
+        self
+    }
+
+    /// Without the steps whose key is not in `keep`.
+    fn only(mut self, keep: &[Digest]) -> Self {
+        self.steps.retain(|k, _| keep.contains(k));
+        self
     }
 }
 
@@ -86,7 +100,17 @@ impl CacheExchange for FakeExchange {
             });
         }
         for l in layers {
-            if self.store.snapshots().path(&l.snapshot).is_none() {
+            if self.lazy {
+                let lazy = rbuild_cache::LazyLayer {
+                    diff_id: l.diff_id,
+                    blob: rbuild_cache::LayerBlob {
+                        digest: l.digest,
+                        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                        size: l.size,
+                    },
+                };
+                self.store.lazy_layers().set(&l.snapshot, &lazy).unwrap();
+            } else if self.store.snapshots().path(&l.snapshot).is_none() {
                 let prepared = self.store.snapshots().prepare().unwrap();
                 self.store
                     .snapshots()
@@ -106,6 +130,7 @@ struct Runner {
     _dir: tempfile::TempDir,
     store: Arc<Store>,
     exec: Arc<FakeExecutor>,
+    images: Arc<FakeImages>,
 }
 
 impl Runner {
@@ -114,6 +139,7 @@ impl Runner {
         let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
         Runner {
             _dir: dir,
+            images: Arc::new(FakeImages::new(Arc::clone(&store))),
             store,
             exec: Arc::new(FakeExecutor::default()),
         }
@@ -123,7 +149,7 @@ impl Runner {
         let mut solver = Solver::new(
             Arc::clone(&self.store),
             self.exec.clone(),
-            Arc::new(FakeImages::new(Arc::clone(&self.store))),
+            self.images.clone(),
             Arc::new(rbuild_test_support::fakes::NoRemote),
             rbuild_test_support::privileges(),
         );
@@ -168,4 +194,42 @@ fn a_failed_import_is_reported_and_the_step_runs() {
         .collect();
     assert_eq!(failed.len(), 3, "{events:?}");
     assert_eq!(b.exec.count(), 2, "both RUNs ran");
+}
+
+#[test]
+fn imported_layers_stay_lazy_until_a_step_that_runs_reads_them() {
+    let a = Runner::new();
+    let (solved_a, _) = a.solve(None);
+
+    // Every step imported: nothing runs, so nothing is unpacked.
+    let b = Runner::new();
+    let exchange = FakeExchange::of(&b.store, &solved_a.steps, false).lazy();
+    let (solved_b, events) = b.solve(Some(Arc::new(exchange)));
+    assert_eq!(b.exec.count(), 0);
+    assert_eq!(common::cached_names(&events).len(), 3, "{events:?}");
+    assert!(b.images.unpacked().is_empty(), "{:?}", b.images.unpacked());
+    assert!(solved_b
+        .target
+        .layers
+        .iter()
+        .all(|l| b.store.snapshots().path(l).is_none()));
+    // Lazy results count as cached in the runner's own index too.
+    let (_, events) = b.solve(None);
+    assert_eq!(common::cached_names(&events).len(), 3, "{events:?}");
+    assert!(b.images.unpacked().is_empty());
+
+    // Only FROM and the first RUN imported: the second RUN runs, on the unpacked layers of
+    // the first RUN's result (the base layer and its own), and nothing else is unpacked.
+    let c = Runner::new();
+    let keep = [solved_a.steps[0].key, solved_a.steps[1].key];
+    let exchange = FakeExchange::of(&c.store, &solved_a.steps, false)
+        .lazy()
+        .only(&keep);
+    c.solve(Some(Arc::new(exchange)));
+    assert_eq!(c.exec.count(), 1, "the second RUN ran");
+    let mut unpacked = c.images.unpacked();
+    unpacked.sort();
+    let mut wanted = solved_a.steps[1].layers.clone();
+    wanted.sort();
+    assert_eq!(unpacked, wanted);
 }

@@ -16,7 +16,7 @@ use crate::config::{BuildConfig, ContextSpec};
 use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
 use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
-use crate::export::{export, Exported, Observers};
+use crate::export::{export, Exported, Network};
 use crate::resolver::SourceResolver;
 
 /// What a build reads from and writes to besides files: the caller's event sink, and the
@@ -123,7 +123,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let mut solver = Solver::new(
         Arc::clone(&store),
         executor,
-        source,
+        Arc::clone(&source) as Arc<dyn rbuild_solver::ports::ImageSource>,
         remote,
         config.privileges,
     )
@@ -146,13 +146,8 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         config: &config.settings.registries,
         retries: &retries,
     };
-    if let Some(exchange) = crate::cache::importer(
-        &store,
-        config.privileges,
-        &config.cache_from,
-        &registries,
-        &events,
-    ) {
+    if let Some(exchange) = crate::cache::importer(&store, &config.cache_from, &registries, &events)
+    {
         solver = solver.with_cache_exchange(exchange);
     }
     let solver = Arc::new(solver);
@@ -185,9 +180,10 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         &graph.image,
         &config,
         &mut stdout,
-        &Observers {
+        &Network {
             retries: retries.clone(),
             transfers: transfers.clone(),
+            images: &source,
         },
     )?;
     internal(&events, "exporting to image".into(), started);
@@ -198,14 +194,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             image_layers: layers,
             image_manifest: exported.manifest_digest,
         };
-        crate::cache::export(
-            &store,
-            config.privileges,
-            &config.cache_to,
-            &finished,
-            &registries,
-            &events,
-        )?;
+        crate::cache::export(&store, &config.cache_to, &finished, &registries, &events)?;
         internal(&events, "exporting cache".into(), started);
     }
     crate::gc::auto_gc(&store, &config.settings.gc, &events);

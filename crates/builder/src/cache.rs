@@ -14,7 +14,7 @@ use rbuild_oci::images::StoredImage;
 use rbuild_oci::registry::{Client, RegistryConfig, RetryObserver};
 use rbuild_solver::keys::KEY_VERSION;
 use rbuild_solver::ports::{CacheExchange, CacheExchangeError, CacheExport, SolvedStep};
-use rbuild_types::{Digest, ImageRef, Privileges};
+use rbuild_types::{Digest, ImageRef};
 
 use crate::events::{BuildEvent, EventSink, Warning};
 
@@ -68,7 +68,6 @@ impl Registries<'_> {
 /// no source was given.
 pub(crate) fn importer(
     store: &Arc<Store>,
-    privileges: Privileges,
     sources: &[CacheFrom],
     registries: &Registries<'_>,
     events: &EventSink,
@@ -76,7 +75,7 @@ pub(crate) fn importer(
     if sources.is_empty() {
         return None;
     }
-    let mut cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
+    let mut cache = LocalCache::new(Arc::clone(store), KEY_VERSION);
     for source in sources {
         let (src, imported) = match source {
             CacheFrom::Local { src } => (src.display().to_string(), cache.import_from(src)),
@@ -103,7 +102,6 @@ pub(crate) struct Finished<'a> {
 /// type=inline` asks for it; else `image` itself.
 pub(crate) fn with_inline_record(
     store: &Arc<Store>,
-    privileges: Privileges,
     destinations: &[CacheTo],
     steps: &[SolvedStep],
     image: StoredImage,
@@ -117,7 +115,7 @@ pub(crate) fn with_inline_record(
         image_layers: image_layers.to_vec(),
         image_manifest: image.manifest_digest,
     };
-    let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
+    let cache = LocalCache::new(Arc::clone(store), KEY_VERSION);
     let record = cache.record(&build, ExportMode::Min)?;
     Ok(embed(store, &image.manifest_digest, &record, KEY_VERSION)?)
 }
@@ -125,7 +123,6 @@ pub(crate) fn with_inline_record(
 /// Writes the cache of a finished build to every `--cache-to`.
 pub(crate) fn export(
     store: &Arc<Store>,
-    privileges: Privileges,
     destinations: &[CacheTo],
     finished: &Finished<'_>,
     registries: &Registries<'_>,
@@ -137,7 +134,8 @@ pub(crate) fn export(
         image_manifest: finished.image_manifest,
     };
     for to in destinations {
-        let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
+        let cache =
+            LocalCache::new(Arc::clone(store), KEY_VERSION).with_client(registries.client());
         let exchange = match &to.kind {
             // Written into the image as it was committed.
             CacheToKind::Inline => continue,

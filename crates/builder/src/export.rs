@@ -16,6 +16,7 @@ use rbuild_oci::export::OutputFile;
 use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
 use rbuild_oci::manifest::OCI_MANIFEST;
 use rbuild_oci::registry::{RetryObserver, TransferObserver};
+use rbuild_oci::source::{PullError, RegistrySource};
 use rbuild_oci::OciError;
 use rbuild_solver::ports::SolvedStep;
 use rbuild_types::{Digest, ImageRef};
@@ -78,6 +79,20 @@ pub enum ExportError {
     Config(#[from] ConfigError),
     #[error("writing the inline cache into the image: {0}")]
     InlineCache(#[source] Box<rbuild_oci::cache::LocalCacheError>),
+    /// Downloading lazy layers (an imported cache's, a base image's) an output reads.
+    #[error("{step}: downloading the image's layers: {source}")]
+    Lazy {
+        step: ExportStep,
+        #[source]
+        source: Box<PullError>,
+    },
+}
+
+fn lazy(step: ExportStep) -> impl FnOnce(PullError) -> ExportError {
+    move |source| ExportError::Lazy {
+        step,
+        source: Box::new(source),
+    }
 }
 
 /// What a build produced.
@@ -102,14 +117,17 @@ fn oci(step: ExportStep) -> impl FnOnce(OciError) -> ExportError {
     move |source| ExportError::Oci { step, source }
 }
 
-/// Commits, names, exports, pushes and reports the built image. `stdout` is taken by the
-/// output that writes to standard output, if any.
-/// Who hears of a push's retries and byte progress.
-pub(crate) struct Observers {
+/// How the export reaches registries: who hears of a push's retries and byte progress, and
+/// the image source that downloads and unpacks the lazy layers an output reads (see
+/// `rbuild_oci::lazy`).
+pub(crate) struct Network<'a> {
     pub retries: RetryObserver,
     pub transfers: TransferObserver,
+    pub images: &'a RegistrySource,
 }
 
+/// Commits, names, exports, pushes and reports the built image. `stdout` is taken by the
+/// output that writes to standard output, if any.
 pub(crate) fn export(
     store: &Arc<Store>,
     layers: &[SnapshotId],
@@ -117,24 +135,27 @@ pub(crate) fn export(
     image_config: &ImageConfig,
     config: &BuildConfig,
     stdout: &mut Option<Box<dyn Write>>,
-    observers: &Observers,
+    network: &Network<'_>,
 ) -> Result<Exported, ExportError> {
+    let images = network.images;
     let epoch = config.source_date_epoch;
+    if epoch.is_some() {
+        // Layers built here are tarred again with their mtimes clamped: lazy ones are
+        // unpacked for that (base layers are never rewritten, and stay lazy).
+        let built =
+            rbuild_oci::lazy::lazy_built_layers(store, layers).map_err(lazy(ExportStep::Commit))?;
+        images
+            .unpack_layers(&built)
+            .map_err(lazy(ExportStep::Commit))?;
+    }
     let options = CommitOptions {
         created: epoch,
         mtime_clamp: epoch,
     };
     let image = commit_image_with(store, layers, image_config, &options)
         .map_err(oci(ExportStep::Commit))?;
-    let image = crate::cache::with_inline_record(
-        store,
-        config.privileges,
-        &config.cache_to,
-        steps,
-        image,
-        layers,
-    )
-    .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
+    let image = crate::cache::with_inline_record(store, &config.cache_to, steps, image, layers)
+        .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
 
     let names = config.image_names()?;
     let outputs = &config.outputs;
@@ -180,8 +201,8 @@ pub(crate) fn export(
                 &target,
                 &layer_options.dist(),
                 &config.settings.registries,
-                observers.retries.clone(),
-                Some(observers.transfers.clone()),
+                network.retries.clone(),
+                Some(network.transfers.clone()),
             )?;
             reported = Reported {
                 digest: dist.manifest_digest,
@@ -196,6 +217,9 @@ pub(crate) fn export(
         match output {
             Output::Image { .. } => {}
             Output::Oci { dest, tar, layers } => {
+                images
+                    .fetch_image_blobs(&image.manifest_digest)
+                    .map_err(lazy(ExportStep::Oci(dest.clone())))?;
                 let dist = layers.dist();
                 let written = match dest {
                     Dest::Path(p) => {
@@ -219,6 +243,9 @@ pub(crate) fn export(
                 }
             }
             Output::Docker { dest, layers } => {
+                images
+                    .fetch_image_blobs(&image.manifest_digest)
+                    .map_err(lazy(ExportStep::Docker(dest.clone())))?;
                 // Layers as stored unless an option asks for a form.
                 let dist = (*layers != LayerOptions::default()).then(|| layers.dist());
                 match dest {
@@ -236,14 +263,22 @@ pub(crate) fn export(
                 .map_err(oci(ExportStep::Docker(dest.clone())))?;
             }
             Output::Local { dest } => {
+                images
+                    .unpack_layers(layers)
+                    .map_err(lazy(ExportStep::Local(dest.clone())))?;
                 rbuild_oci::export::export_local(store, layers, dest, &config.privileges)
                     .map_err(oci(ExportStep::Local(dest.clone())))?
             }
-            Output::Tar { dest } => match dest {
-                Dest::Path(path) => write_rootfs_tar_file(store, layers, path),
-                Dest::Stdout => write_rootfs_tar_to(store, layers, take(stdout)?),
+            Output::Tar { dest } => {
+                images
+                    .unpack_layers(layers)
+                    .map_err(lazy(ExportStep::Tar(dest.clone())))?;
+                match dest {
+                    Dest::Path(path) => write_rootfs_tar_file(store, layers, path),
+                    Dest::Stdout => write_rootfs_tar_to(store, layers, take(stdout)?),
+                }
+                .map_err(oci(ExportStep::Tar(dest.clone())))?
             }
-            .map_err(oci(ExportStep::Tar(dest.clone())))?,
         }
     }
     let id = image.config_digest;

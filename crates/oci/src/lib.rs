@@ -11,6 +11,7 @@
 //! - [`export`]: OCI layout (dir or tar), docker-archive, and root filesystem (dir or tar) exporters.
 //! - [`registry`]: the registry client (pull, push) and its configuration; [`source`]: the
 //!   `ImageSource` port over the local store and registries.
+//! - [`lazy`]: lazy layers: recorded by their blobs, downloaded and unpacked when first read.
 //! - [`cache`]: cache exchange: the cache record and the `type=local` cache directory
 //!   (`--cache-from` / `--cache-to`), the `CacheExchange` port's adapter.
 //! - [`http`]: the one HTTP client set-up (the registry client's and the downloads'), and
@@ -23,6 +24,7 @@ pub mod export;
 pub mod http;
 pub mod images;
 pub mod layer;
+pub mod lazy;
 pub mod manifest;
 pub mod registry;
 pub mod source;

@@ -12,19 +12,19 @@
 //!
 //! Steps 1 and 2 are skipped with [`RegistrySource::with_pull`]`(true)` (`--pull`).
 //!
-//! `pull` makes every layer of a resolved image a snapshot named by its diff_id: layers whose
-//! snapshot exists are skipped; the others are downloaded into the content store (unless the
-//! blob is there), unpacked into a prepared snapshot, checked against the config's diff_id,
-//! committed, and their [`LayerInfo`] and [`LayerBlob`](rbuild_cache::LayerBlob) (diff_id →
-//! blob as pulled) recorded. Up to [`MAX_PARALLEL_LAYERS`] layers are
-//! fetched at once; the registry client retries (and resumes) a download that fails
-//! transiently, under its one retry policy. Invariant: a snapshot is only committed once its unpacked
-//! content hashes to the diff_id the image config names.
+//! `pull` is lazy: it names every layer of a resolved image as a snapshot (named by its
+//! diff_id) and records the layers not unpacked yet as lazy layers ([`crate::lazy`]): their
+//! blob as pulled ([`LayerBlob`](rbuild_cache::LayerBlob), diff_id → blob) and the image's
+//! repository as where to download it. `unpack` downloads (unless the blob is there), unpacks
+//! into a prepared snapshot, checks against the config's diff_id and commits, when something
+//! first reads the layer's files; up to [`MAX_PARALLEL_LAYERS`] layers at once; the registry
+//! client retries (and resumes) a download that fails transiently, under its one retry policy.
+//! Invariant: a snapshot is only committed once its unpacked content hashes to the diff_id the
+//! image config names.
 
 use std::fs::File;
 use std::io::BufReader;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rbuild_cache::{BlobSource, CacheError, LayerInfo, SnapshotId, Store};
 use rbuild_ports::{ImageSource, ResolvedImage, SourceError};
@@ -35,15 +35,13 @@ use crate::manifest::ImageIndex;
 use crate::manifest::{Descriptor, ImageManifest};
 use crate::registry::auth::DockerCredentials;
 use crate::registry::manifest::{classify, select_platform, ManifestKind};
-use crate::registry::transfer::{CountingWriter, Reporter};
 use crate::registry::{
-    Client, Direction, RegistryConfig, RegistryError, Retrier, RetryObserver, TransferObserver,
-    TransferPhase, CONFIG_LIMIT,
+    Client, RegistryConfig, RegistryError, Retrier, RetryObserver, TransferObserver, CONFIG_LIMIT,
 };
 use crate::OciError;
 
-/// How many layers are downloaded and unpacked at the same time.
-pub const MAX_PARALLEL_LAYERS: usize = 4;
+use crate::lazy::SnapshotLocks;
+pub use crate::lazy::MAX_PARALLEL_LAYERS;
 
 /// Why resolving or pulling an image failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +82,13 @@ pub enum PullError {
     },
     #[error("a layer download worker stopped unexpectedly")]
     Worker,
+    #[error("snapshot {snapshot} is neither unpacked nor known by its layer blob")]
+    NotUnpacked { snapshot: Digest },
+    #[error("blob {digest} is not in the store, and no registry is known to hold it")]
+    NoBlobSource { digest: Digest },
 }
 
-fn store_err(op: impl Into<String>) -> impl FnOnce(CacheError) -> PullError {
+pub(crate) fn store_err(op: impl Into<String>) -> impl FnOnce(CacheError) -> PullError {
     let op = op.into();
     move |source| PullError::Store { op, source }
 }
@@ -98,6 +100,8 @@ pub struct RegistrySource {
     pull: bool,
     /// rbuild's privileges: what unpacked layers can keep (owners, devices, xattrs).
     privileges: Privileges,
+    /// Lazy snapshots being unpacked, one at a time each.
+    unpacking: SnapshotLocks,
 }
 
 impl std::fmt::Debug for RegistrySource {
@@ -120,6 +124,7 @@ impl RegistrySource {
             client: Client::new(config),
             pull: false,
             privileges,
+            unpacking: SnapshotLocks::default(),
         }
     }
 
@@ -335,7 +340,9 @@ impl RegistrySource {
         })
     }
 
-    /// [`ImageSource::pull`] with this module's error type.
+    /// [`ImageSource::pull`] with this module's error type: records each layer that is not
+    /// unpacked as a lazy layer (its blob, and this image's repository as where to get it),
+    /// downloading nothing but an uncompressed blob (see [`crate::lazy`]).
     pub fn pull_image(&self, image: &ResolvedImage) -> Result<Vec<SnapshotId>, PullError> {
         let (manifest, config) =
             self.stored_manifest_and_config(&image.reference, &image.manifest_digest)?;
@@ -348,57 +355,33 @@ impl RegistrySource {
         }
         for (layer, diff_id) in manifest.layers.iter().zip(&config.diff_ids) {
             self.record_layer_blob(layer, diff_id)?;
-        }
-        // Each missing snapshot once, even if the image repeats a layer.
-        let mut seen = std::collections::HashSet::new();
-        let jobs: Vec<(&Descriptor, Digest)> = manifest
-            .layers
-            .iter()
-            .zip(config.diff_ids.iter().copied())
-            .filter(|(_, diff_id)| seen.insert(*diff_id))
-            .filter(|(_, diff_id)| self.store.snapshots().path(&SnapshotId(*diff_id)).is_none())
-            .collect();
-        for (layer, _) in &jobs {
-            self.reporter(layer).phase(TransferPhase::Waiting, 0);
-        }
-        let next = AtomicUsize::new(0);
-        let failure: Mutex<Option<PullError>> = Mutex::new(None);
-        let workers = jobs.len().min(MAX_PARALLEL_LAYERS);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| loop {
-                        if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                            return;
-                        }
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some((layer, diff_id)) = jobs.get(i) else {
-                            return;
-                        };
-                        if let Err(e) = self.pull_layer(&image.reference, layer, diff_id) {
-                            if let Ok(mut slot) = failure.lock() {
-                                slot.get_or_insert(e);
-                            }
-                            return;
-                        }
-                    })
-                })
-                .collect();
-            for h in handles {
-                if h.join().is_err() {
-                    if let Ok(mut slot) = failure.lock() {
-                        slot.get_or_insert(PullError::Worker);
-                    }
-                }
-            }
-        });
-        let failure = failure
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(e) = failure {
-            return Err(e);
+            crate::lazy::record(
+                &self.store,
+                Some(&self.client),
+                SnapshotId(*diff_id),
+                *diff_id,
+                layer.layer_blob(),
+                Some(&image.reference),
+            )?;
         }
         Ok(config.diff_ids.into_iter().map(SnapshotId).collect())
+    }
+
+    /// [`ImageSource::unpack`] with this module's error type.
+    pub fn unpack_layers(&self, layers: &[SnapshotId]) -> Result<(), PullError> {
+        crate::lazy::unpack(
+            &self.store,
+            &self.client,
+            layers,
+            &self.privileges,
+            &self.unpacking,
+        )
+    }
+
+    /// Downloads the blobs of stored image (or index) `manifest` that the store lacks (lazy
+    /// layers), before an output copies them. Returns how many were downloaded.
+    pub fn fetch_image_blobs(&self, manifest: &Digest) -> Result<usize, PullError> {
+        crate::lazy::fetch_image_blobs(&self.store, &self.client, manifest)
     }
 
     /// Records which blob the layer `diff_id` is (unless a record naming a stored blob exists),
@@ -416,53 +399,6 @@ impl RegistrySource {
             .layer_blobs()
             .set(diff_id, &layer.layer_blob())
             .map_err(store_err(format!("record layer blob {diff_id}")))
-    }
-
-    /// Downloads (unless stored) and unpacks one layer into the snapshot `diff_id`.
-    fn pull_layer(
-        &self,
-        reference: &ImageRef,
-        layer: &Descriptor,
-        diff_id: &Digest,
-    ) -> Result<(), PullError> {
-        let digest = layer.digest;
-        let mut reporter = self.reporter(layer);
-        if !self.store.blobs().has(&digest) {
-            let mut writer = self
-                .store
-                .blobs()
-                .writer()
-                .map_err(store_err(format!("stage layer {digest}")))?;
-            reporter.phase(TransferPhase::Downloading, 0);
-            // On error, the unpublished staging file is dropped with `writer`.
-            let mut counted = CountingWriter::new(&mut writer, &mut reporter);
-            self.client
-                .fetch_blob(reference, &digest, Some(layer.size), &mut counted)?;
-            writer
-                .commit(Some(&digest))
-                .map_err(store_err(format!("store layer {digest}")))?;
-            self.record_source(reference, &digest)?;
-        }
-        reporter.phase(TransferPhase::Extracting, layer.size);
-        unpack_blob(
-            &self.store,
-            &digest,
-            diff_id,
-            SnapshotId(*diff_id),
-            &self.privileges,
-        )?;
-        reporter.phase(TransferPhase::Done, layer.size);
-        Ok(())
-    }
-
-    /// The progress reporter of one layer's pull.
-    fn reporter(&self, layer: &Descriptor) -> Reporter {
-        Reporter::new(
-            self.client.transfer_observer(),
-            layer.digest,
-            Direction::Pull,
-            layer.size,
-        )
     }
 }
 
@@ -531,6 +467,13 @@ impl ImageSource for RegistrySource {
         self.pull_image(image)
             .map_err(|e| source_error(&image.reference, e))
     }
+
+    fn unpack(&self, layers: &[SnapshotId]) -> Result<(), SourceError> {
+        self.unpack_layers(layers).map_err(|e| SourceError {
+            reference: "layers".to_string(),
+            source: Box::new(e),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -538,6 +481,7 @@ mod tests {
     use super::*;
     use crate::registry::testutil::{FakeServer, Reply};
     use rbuild_test_support::{privileges, require_root, Registry};
+    use std::sync::atomic::Ordering;
 
     fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
@@ -594,6 +538,14 @@ mod tests {
 
         let ids = source.pull(&resolved).unwrap();
         assert!(!ids.is_empty());
+        // Lazy: known by their blobs, nothing downloaded or unpacked until asked.
+        for id in &ids {
+            assert!(store.snapshots().path(id).is_none());
+            let lazy = store.lazy_layers().get(id).unwrap().expect("lazy layer");
+            assert_eq!(lazy.diff_id, id.0);
+            assert!(!store.blobs().has(&lazy.blob.digest));
+        }
+        source.unpack(&ids).unwrap();
         for id in &ids {
             let path = store.snapshots().path(id).expect("snapshot committed");
             let info = store
@@ -744,6 +696,7 @@ mod tests {
         assert_eq!(resolved.config.env, vec!["A=1"]);
         let ids = source.pull(&resolved).unwrap();
         assert_eq!(ids, vec![SnapshotId(good); 3]);
+        source.unpack(&ids).unwrap();
         // A repeated layer is downloaded once.
         let layer_gets = server
             .requests()
@@ -769,7 +722,8 @@ mod tests {
         let (_dir, store) = temp_store();
         let source = source_with(&store, RegistryConfig::default());
         let resolved = source.resolve(&reference, &amd64()).unwrap();
-        let err = source.pull(&resolved).unwrap_err();
+        let ids = source.pull(&resolved).unwrap();
+        let err = source.unpack(&ids).unwrap_err();
         assert!(err.to_string().contains("diff_id"), "{err}");
         assert!(store.snapshots().path(&SnapshotId(wrong)).is_none());
     }

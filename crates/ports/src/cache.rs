@@ -3,8 +3,9 @@
 //!
 //! - the solver, when its own cache index misses a key, asks [`CacheExchange::lookup`]
 //!   "is there an imported result for this key?" (its layers' descriptors, bottom first) and
-//!   then [`CacheExchange::import`]s them: the layers are brought into the store as snapshots
-//!   (eagerly for now), and the step is CACHED;
+//!   then [`CacheExchange::import`]s them: the layers become snapshots of the store, lazily
+//!   (known by their blobs; the `ImageSource` port unpacks them when a step reads them), and
+//!   the step is CACHED;
 //! - the builder, after a build, [`CacheExchange::export`]s "these keys → these layers" (every
 //!   solved step, and which layers the final image holds, so that `mode=min` can keep only
 //!   those and every layer is the same blob as the image's).
@@ -74,8 +75,10 @@ pub struct CacheExchangeError {
 pub trait CacheExchange: Send + Sync {
     /// The imported result of `key`, if any: its layers, bottom first. Cheap (no I/O).
     fn lookup(&self, key: &Digest) -> Option<Vec<CacheLayer>>;
-    /// Brings `layers` into the store as snapshots (each under its `snapshot` name), skipping
-    /// those already there; returns their ids, bottom first. Blocking.
+    /// Makes `layers` snapshots of the store (each under its `snapshot` name), skipping those
+    /// already there: recorded as lazy layers (`rbuild_cache::LazyLayers`) that
+    /// `ImageSource::unpack` downloads and unpacks when something reads them. Returns their
+    /// ids, bottom first. Blocking.
     fn import(&self, layers: &[CacheLayer]) -> Result<Vec<SnapshotId>, CacheExchangeError>;
     /// Writes the cache of a finished build to this exchange's destination. Blocking.
     fn export(&self, build: &CacheExport) -> Result<(), CacheExchangeError>;

@@ -1,6 +1,8 @@
 //! The [`ImageSource`] port: base images resolved by reference to a manifest and its config,
-//! then made available as unpacked snapshots. Implemented by `rbuild-oci` (local store, then
-//! registries).
+//! their layers named as snapshots (lazily: a layer is downloaded and unpacked only when
+//! something reads its files), and lazy snapshots unpacked on demand (a base image's, or a
+//! step's imported through the `CacheExchange`). Implemented by `rbuild-oci` (local store,
+//! then registries).
 
 use rbuild_graph::ImageConfig;
 use rbuild_types::{Digest, ImageRef, Platform, SnapshotId};
@@ -32,7 +34,10 @@ pub trait ImageSource: Send + Sync {
         reference: &ImageRef,
         platform: &Platform,
     ) -> Result<ResolvedImage, SourceError>;
-    /// Makes sure every layer of the resolved image is in the store as a snapshot; returns the
-    /// snapshot ids, bottom first. Blocking.
+    /// The resolved image's layers as snapshot ids, bottom first. A layer not in the store yet
+    /// is recorded as lazy (its blob and where to get it), not downloaded. Blocking.
     fn pull(&self, image: &ResolvedImage) -> Result<Vec<SnapshotId>, SourceError>;
+    /// Makes sure each of `layers` is unpacked in the store, downloading and unpacking the
+    /// lazy ones; snapshots already there are skipped. Blocking.
+    fn unpack(&self, layers: &[SnapshotId]) -> Result<(), SourceError>;
 }

@@ -247,6 +247,7 @@ pub fn save(
         };
         list.push((image.manifest_digest, names));
     }
+    fetch_lazy_blobs(&store, &list, refs)?;
     let name = output.unwrap_or(stdio::stdout_name());
     let failed = |source| CliError::Archive {
         step: ArchiveStep::Writing(name.to_path_buf()),
@@ -277,6 +278,30 @@ pub fn save(
         .map(|_| ()),
     }
     .map_err(failed)
+}
+
+/// Downloads the blobs of lazy layers (built on an imported cache or a base image that was
+/// never unpacked) that the images of `list` (named by `refs`) name, before an archive copies
+/// them.
+fn fetch_lazy_blobs(
+    store: &Store,
+    list: &[(rbuild_types::Digest, Vec<String>)],
+    refs: &[String],
+) -> Result<(), CliError> {
+    let client = rbuild_oci::registry::Client::new(Settings::load()?.registries);
+    for ((manifest, _), reference) in list.iter().zip(refs) {
+        rbuild_oci::lazy::fetch_image_blobs(store, &client, manifest).map_err(|e| {
+            CliError::Pull {
+                reference: reference.clone(),
+                source: rbuild_solver::ports::SourceError {
+                    reference: reference.clone(),
+                    source: Box::new(e),
+                }
+                .into(),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// `rbuild load [-i FILE]`: imports a docker-archive or OCI layout (tar or directory), from
@@ -348,7 +373,9 @@ pub fn pull(
     let resolved = source
         .resolve(&name, &Platform::host())
         .map_err(|e| failed(e.into()))?;
-    ImageSource::pull(&source, &resolved).map_err(|e| failed(e.into()))?;
+    let layers = ImageSource::pull(&source, &resolved).map_err(|e| failed(e.into()))?;
+    // A pull is eager: the layers are downloaded and unpacked now.
+    ImageSource::unpack(&source, &layers).map_err(|e| failed(e.into()))?;
     if name.tag.is_some() || name.digest.is_none() {
         images::tag_image(&store, &name.to_string(), &resolved.manifest_digest)
             .map_err(|e| failed(e.into()))?;

@@ -110,7 +110,10 @@ fn a_build_from_the_registry_shows_layer_bytes_as_json() {
         "ctx",
         &[("Dockerfile", &format!("FROM {from}\nLABEL progress=json\n"))],
     );
-    let out = env.ok(&["build", "--progress=json", "-t", "progress:json", s(&ctx)]);
+    // A root-filesystem output reads the (lazy) base layers: they are downloaded for it.
+    let rootfs = env.path("rootfs.tar");
+    let output = format!("type=tar,dest={}", s(&rootfs));
+    let out = env.ok(&["build", "--progress=json", "-o", &output, s(&ctx)]);
     let err = stderr(&out);
     let events: Vec<serde_json::Value> = err
         .lines()

@@ -307,6 +307,7 @@ pub struct FakeImages {
     store: Arc<Store>,
     manifest: Mutex<Option<Digest>>,
     fill: Box<FillLayer>,
+    unpacked: Mutex<Vec<SnapshotId>>,
 }
 
 impl FakeImages {
@@ -315,7 +316,14 @@ impl FakeImages {
             store,
             manifest: Mutex::new(None),
             fill: Box::new(|_, _| {}),
+            unpacked: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The lazy snapshots [`ImageSource::unpack`] has unpacked (as empty directories), in
+    /// order.
+    pub fn unpacked(&self) -> Vec<SnapshotId> {
+        self.unpacked.lock().expect("unpacked lock").clone()
     }
 
     /// The base layer gets what `fill` writes into the directory it is given.
@@ -360,6 +368,37 @@ impl ImageSource for FakeImages {
                 .expect("commit the base layer");
         }
         Ok(vec![id])
+    }
+
+    /// Snapshots in the store are skipped; a lazy one (`store.lazy_layers()`) becomes an empty
+    /// snapshot; anything else is an error naming it.
+    fn unpack(&self, layers: &[SnapshotId]) -> Result<(), SourceError> {
+        for id in layers {
+            if self.store.snapshots().path(id).is_some() {
+                continue;
+            }
+            let lazy = self.store.lazy_layers().get(id).map_err(|e| SourceError {
+                reference: "layers".into(),
+                source: Box::new(e),
+            })?;
+            if lazy.is_none() {
+                return Err(SourceError {
+                    reference: "layers".into(),
+                    source: format!("snapshot {} is neither unpacked nor lazy", id.0).into(),
+                });
+            }
+            let p = self
+                .store
+                .snapshots()
+                .prepare()
+                .expect("prepare a lazy layer");
+            self.store
+                .snapshots()
+                .commit(p, id)
+                .expect("commit a lazy layer");
+            self.unpacked.lock().expect("unpacked lock").push(*id);
+        }
+        Ok(())
     }
 }
 

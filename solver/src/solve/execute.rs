@@ -1,4 +1,5 @@
-//! Running one op once its key missed the cache: an image pulled through the `ImageSource`,
+//! Running one op once its key missed the cache: an image pulled (lazily) through the
+//! `ImageSource`, which also unpacks the lazy layers of the inputs of a step about to read them,
 //! a download or checkout through the remote sources, a RUN through the `Executor`, a file op
 //! in-process (`FileOpRunner`). Split from `solve.rs`, which schedules and keys.
 
@@ -15,6 +16,15 @@ impl Solver {
         log: &VertexLog,
         cancel: &CancelToken,
     ) -> Result<Vec<SnapshotId>, VertexError> {
+        if matches!(op, Op::Exec(_) | Op::File(_)) {
+            // A step reads its inputs' files: lazy layers (a base image's, an imported
+            // step's) are downloaded and unpacked now, and only now.
+            let layers: Vec<SnapshotId> = inputs
+                .iter()
+                .flat_map(|i| i.layers.iter().copied())
+                .collect();
+            self.images.unpack(&layers)?;
+        }
         match op {
             Op::Scratch | Op::Context { .. } => Ok(vec![]),
             Op::Image(_) => {

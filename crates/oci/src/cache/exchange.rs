@@ -1,7 +1,8 @@
 //! [`LocalCache`]: the [`CacheExchange`] port over `type=local` cache directories and
-//! `type=registry` references. Imports read each `--cache-from` record once, up front; a layer
-//! is copied (or downloaded) into the store's content store (digest checked) and unpacked into
-//! its snapshot when the solver imports a step that has it. Exports turn each solved step's
+//! `type=registry` references. Imports read each `--cache-from` record once, up front; when the
+//! solver imports a step, each layer becomes a lazy layer of the store ([`crate::lazy`]): a
+//! registry's blob is downloaded, and any layer unpacked, only when something reads it (a
+//! `type=local` cache's blob is copied into the store at once). Exports turn each solved step's
 //! snapshots into the blobs the final image was committed with (other layers are tarred into
 //! the store as a commit would) and write one record to the `--cache-to` directory, or push it
 //! to the `--cache-to` reference with its uncompressed layers compressed as an image push
@@ -16,7 +17,7 @@ use rbuild_cache::{BlobSource, LayerBlob, SnapshotId, Store};
 use rbuild_ports::{
     CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
 };
-use rbuild_types::{Digest, ImageRef, Privileges};
+use rbuild_types::{Digest, ImageRef};
 
 use super::layout::{read_record, write_record, LayoutError};
 use super::record::{media_type_str, CacheRecordFile};
@@ -25,7 +26,7 @@ use crate::compress::Compression;
 use crate::images::{blob_file, compress_into_store, layer_blob, load_manifest};
 use crate::manifest::{layer_compression, Descriptor};
 use crate::registry::{Client, RegistryError};
-use crate::source::{unpack_blob, PullError};
+use crate::source::PullError;
 use crate::OciError;
 
 /// Which steps an export records (`mode=`), as BuildKit's.
@@ -116,7 +117,6 @@ struct RegistryDestination {
 /// references, exports to one.
 pub struct LocalCache {
     store: Arc<Store>,
-    privileges: Privileges,
     /// The solver's `KEY_VERSION`: records of other key versions are refused.
     key_version: String,
     /// Each imported key's layers, bottom first.
@@ -126,20 +126,29 @@ pub struct LocalCache {
     dest: Option<(Destination, ExportMode)>,
     /// One import at a time: steps share layers, and a snapshot is committed once.
     importing: Mutex<()>,
+    /// Downloads lazy layers' blobs that an export copies (see [`LocalCache::with_client`]).
+    client: Option<Client>,
 }
 
 impl LocalCache {
     /// A cache with nothing imported and no destination.
-    pub fn new(store: Arc<Store>, privileges: Privileges, key_version: &str) -> Self {
+    pub fn new(store: Arc<Store>, key_version: &str) -> Self {
         LocalCache {
             store,
-            privileges,
             key_version: key_version.to_string(),
             imported: HashMap::new(),
             blob_origins: HashMap::new(),
             dest: None,
             importing: Mutex::new(()),
+            client: None,
         }
+    }
+
+    /// Lazy layers (not in the store, see [`crate::lazy`]) that a `type=local` export copies
+    /// are downloaded through `client`.
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Exports go to the cache directory `dest`, recording the steps `mode` selects.
@@ -243,33 +252,39 @@ impl LocalCache {
         Ok(())
     }
 
-    /// Brings one layer into the store: its blob (unless stored), then its snapshot.
+    /// Records one layer as a lazy layer of the store (see [`crate::lazy`]): downloaded and
+    /// unpacked only when something reads it. A `type=local` cache's blob is copied into the
+    /// store now (it is at hand); a registry's stays there, recorded as the blob's source.
     fn import_layer(&self, layer: &CacheLayer) -> Result<(), LocalCacheError> {
         if self.store.snapshots().path(&layer.snapshot).is_some() {
             return Ok(());
         }
-        if !self.store.blobs().has(&layer.digest) {
-            self.fetch_blob(layer)?;
-        }
-        unpack_blob(
+        let origin = self
+            .blob_origins
+            .get(&layer.digest)
+            .ok_or(LocalCacheError::UnknownBlob(layer.digest))?;
+        let (client, source) = match origin {
+            BlobOrigin::Dir(_) => {
+                if !self.store.blobs().has(&layer.digest) {
+                    self.fetch_blob(layer)?;
+                }
+                (None, None)
+            }
+            BlobOrigin::Registry(origin) => (Some(&origin.0), Some(&origin.1)),
+        };
+        let blob = LayerBlob {
+            digest: layer.digest,
+            media_type: media_type_str(layer.media_type).to_string(),
+            size: layer.size,
+        };
+        crate::lazy::record(
             &self.store,
-            &layer.digest,
-            &layer.diff_id,
+            client,
             layer.snapshot,
-            &self.privileges,
+            layer.diff_id,
+            blob,
+            source,
         )?;
-        if layer.media_type != LayerMediaType::Tar {
-            // A compressed blob is how an image built on this layer references it.
-            let blob = LayerBlob {
-                digest: layer.digest,
-                media_type: media_type_str(layer.media_type).to_string(),
-                size: layer.size,
-            };
-            self.store
-                .layer_blobs()
-                .set(&layer.diff_id, &blob)
-                .map_err(store_err(format!("record layer blob {}", layer.diff_id)))?;
-        }
         Ok(())
     }
 
@@ -316,6 +331,22 @@ impl LocalCache {
         Ok(record)
     }
 
+    /// Downloads the blobs of `record` that are lazy layers' (not in the store), which a
+    /// `type=local` export copies.
+    fn fetch_lazy_blobs(&self, record: &CacheRecordFile) -> Result<(), LocalCacheError> {
+        for layer in record.steps.values().flatten() {
+            if self.store.blobs().has(&layer.digest) {
+                continue;
+            }
+            let client = self
+                .client
+                .as_ref()
+                .ok_or(LocalCacheError::UnknownBlob(layer.digest))?;
+            crate::lazy::fetch_blob(&self.store, client, &layer.digest, layer.size)?;
+        }
+        Ok(())
+    }
+
     /// `record` with each uncompressed layer replaced by its blob compressed per `options`
     /// (written into the store), as an image push compresses it.
     fn compressed(
@@ -357,10 +388,13 @@ impl LocalCache {
     ) -> Result<(), LocalCacheError> {
         let record = self.record(build, mode)?;
         match to {
-            Destination::Dir(dest) => write_record(dest, &record, &self.key_version, |d| {
-                self.store.blobs().path(d)
-            })
-            .map_err(LocalCacheError::from),
+            Destination::Dir(dest) => {
+                self.fetch_lazy_blobs(&record)?;
+                write_record(dest, &record, &self.key_version, |d| {
+                    self.store.blobs().path(d)
+                })
+                .map_err(LocalCacheError::from)
+            }
             Destination::Registry(to) => {
                 let record = self.compressed(record, &to.options)?;
                 push_record(

@@ -158,10 +158,9 @@ pub(crate) fn layer_blob(
             });
         }
     }
-    let dir = store
-        .snapshots()
-        .path(id)
-        .ok_or(OciError::MissingSnapshot(id.0))?;
+    let Some(dir) = store.snapshots().path(id) else {
+        return lazy_blob(store, id, mtime_clamp)?.ok_or(OciError::MissingSnapshot(id.0));
+    };
     let mut writer = store
         .blobs()
         .writer()
@@ -197,6 +196,41 @@ pub(crate) fn layer_blob(
         descriptor: Descriptor::new(OCI_LAYER, digest, size),
         diff_id: digest,
     })
+}
+
+/// The blob of lazy snapshot `id` (not unpacked: see [`crate::lazy`]), if it is recorded and
+/// stored or downloadable. A step's layer is only reused so when no `mtime_clamp` asks for
+/// its tar to be rewritten (the caller unpacks such layers first).
+fn lazy_blob(
+    store: &Store,
+    id: &SnapshotId,
+    mtime_clamp: Option<u64>,
+) -> Result<Option<CommittedLayer>, OciError> {
+    let Some(lazy) = store
+        .lazy_layers()
+        .get(id)
+        .map_err(OciError::store(format!("read lazy layer {}", id.0)))?
+    else {
+        return Ok(None);
+    };
+    let is_base = lazy.diff_id == id.0;
+    let Some(compression) = layer_compression(&lazy.blob.media_type) else {
+        return Ok(None);
+    };
+    let obtainable = crate::lazy::obtainable(store, &lazy.blob.digest).map_err(OciError::store(
+        format!("read the sources of blob {}", lazy.blob.digest),
+    ))?;
+    if !(mtime_clamp.is_none() || is_base) || !obtainable {
+        return Ok(None);
+    }
+    Ok(Some(CommittedLayer {
+        descriptor: Descriptor::new(
+            oci_layer_type(compression),
+            lazy.blob.digest,
+            lazy.blob.size,
+        ),
+        diff_id: lazy.diff_id,
+    }))
 }
 
 /// The blob recorded for a pulled or loaded layer (`store.layer_blobs()`), with an OCI media

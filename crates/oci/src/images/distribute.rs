@@ -39,7 +39,8 @@ impl Default for DistOptions {
     }
 }
 
-/// A distribution manifest written to the store; every blob it names is stored.
+/// A distribution manifest written to the store; every blob it names is stored, or is a lazy
+/// layer's (downloadable from a recorded source).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DistImage {
     pub manifest_digest: Digest,
@@ -66,7 +67,12 @@ pub fn distribution_image(
     let image = load_manifest(store, manifest)?;
     let mut layers = Vec::with_capacity(image.manifest.layers.len());
     for layer in &image.manifest.layers {
-        if !store.blobs().has(&layer.digest) {
+        // A lazy layer's blob stays where it is (a push mounts it or skips it; an archive
+        // output downloads it first): it is compressed, so it is never recompressed here.
+        let obtainable = crate::lazy::obtainable(store, &layer.digest).map_err(OciError::store(
+            format!("read the sources of blob {}", layer.digest),
+        ))?;
+        if !obtainable {
             return Err(OciError::MissingBlob(layer.digest));
         }
         let stored = layer_compression(&layer.media_type).ok_or_else(|| OciError::Invalid {

@@ -6,6 +6,9 @@
 //! (`Store::blob_sources`) is mounted from there instead of uploaded; every blob pushed is
 //! recorded as being in the target repository too.
 //!
+//! A lazy layer's blob (see [`crate::lazy`]) is downloaded only if the registry has it neither
+//! in the target repository nor in one it can be mounted from.
+//!
 //! Invariant: the manifest goes up last, after every blob it references was confirmed by
 //! the registry (present by `HEAD`, mounted or uploaded with `201 Created`).
 
@@ -45,7 +48,7 @@ pub enum PushError {
         #[source]
         source: CacheError,
     },
-    #[error("blob {digest} of manifest {manifest} is not in the local store")]
+    #[error("blob {digest} of manifest {manifest} is not in the local store, and no registry is known to hold it")]
     MissingBlob { manifest: Digest, digest: Digest },
     #[error("stored manifest {digest}: invalid JSON: {source}")]
     Json {
@@ -141,11 +144,19 @@ pub(crate) fn push_blobs(
     blobs: &[(Digest, u64)],
     report: &mut PushReport,
 ) -> Result<(), PushError> {
-    if let Some((missing, _)) = blobs.iter().find(|(d, _)| !store.blobs().has(d)) {
-        return Err(PushError::MissingBlob {
-            manifest: *manifest,
-            digest: *missing,
-        });
+    for (digest, _) in blobs {
+        let obtainable =
+            crate::lazy::obtainable(store, digest).map_err(|source| PushError::Store {
+                what: "the sources of blob",
+                digest: *digest,
+                source,
+            })?;
+        if !obtainable {
+            return Err(PushError::MissingBlob {
+                manifest: *manifest,
+                digest: *digest,
+            });
+        }
     }
     let next = AtomicUsize::new(0);
     let outcome: Mutex<(Counts, Option<PushError>)> = Mutex::new((Counts::default(), None));
@@ -162,6 +173,7 @@ pub(crate) fn push_blobs(
                         return;
                     };
                     let path = store.blobs().path(digest);
+                    let (digest_owned, size_owned) = (*digest, *size);
                     let reporter = Arc::new(Mutex::new(Reporter::new(
                         client.transfer_observer(),
                         *digest,
@@ -170,6 +182,10 @@ pub(crate) fn push_blobs(
                     )));
                     let progress = Arc::clone(&reporter);
                     let open = move || -> std::io::Result<Box<dyn Read + Send>> {
+                        // Only a blob the registry lacks and cannot mount is read: a lazy
+                        // layer's is downloaded first.
+                        crate::lazy::fetch_blob(store, client, &digest_owned, size_owned)
+                            .map_err(std::io::Error::other)?;
                         let file = BufReader::new(File::open(&path)?);
                         Ok(Box::new(CountingReader::new(file, Arc::clone(&progress))))
                     };
