@@ -197,6 +197,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             steps: &result.steps,
             image_layers: layers,
             image_manifest: exported.manifest_digest,
+            cache_mount_ids: &crate::cache::cache_mount_ids(&graph),
         };
         crate::cache::export(
             &store,
