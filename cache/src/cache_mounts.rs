@@ -88,6 +88,11 @@ impl CacheMountLease {
     pub fn is_throwaway(&self) -> bool {
         self.throwaway
     }
+
+    /// Apparent bytes of the files under the directory (as `rbuild du` counts them).
+    pub fn size(&self) -> Result<u64, CacheError> {
+        fsutil::tree_size(&self.path)
+    }
 }
 
 impl Drop for CacheMountLease {
@@ -192,6 +197,47 @@ impl CacheMounts<'_> {
             _lock: Some(lock),
             throwaway: false,
         })
+    }
+
+    /// Holds the published cache mount `id` shared, for reading it (a `--cache-to` exporting
+    /// its contents): waits while a `locked` or `private` RUN holds it, so that nobody writes
+    /// it meanwhile, unless another shared user does (as with any shared lease). `None` when
+    /// the store has no such mount; nothing is created.
+    pub fn hold(
+        &self,
+        id: &str,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<CacheMountLease>, CacheMountError> {
+        let wrap = |source| CacheMountError::Store {
+            id: id.to_string(),
+            source,
+        };
+        let dir = self.dir();
+        let name = Digest::of(id.as_bytes()).hex().to_string();
+        let path = dir.join(&name);
+        if !is_mount_dir(&path) {
+            return Ok(None);
+        }
+        let lock_path = dir.join(format!("{name}.lock"));
+        let lock = crate::lock::open_lock_file(&lock_path).map_err(wrap)?;
+        while !FileExt::try_lock_shared(&lock)
+            .map_err(io_err("lock", &lock_path))
+            .map_err(wrap)?
+        {
+            if cancelled() {
+                return Err(CacheMountError::Canceled { id: id.to_string() });
+            }
+            std::thread::sleep(POLL);
+        }
+        // Pruned while we waited.
+        if !is_mount_dir(&path) {
+            return Ok(None);
+        }
+        Ok(Some(CacheMountLease {
+            path,
+            _lock: Some(lock),
+            throwaway: false,
+        }))
     }
 
     /// A new directory under `tmp/` with the request's mode and owner, seeded.
@@ -390,6 +436,26 @@ mod tests {
         let report = store.cache_mounts().prune().unwrap();
         assert_eq!((report.removed, report.in_use), (1, 0));
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn hold_finds_published_mounts_only_and_waits_for_locked_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        assert!(store.cache_mounts().hold("h", &never).unwrap().is_none());
+        assert!(
+            store.cache_mounts().usage().unwrap().is_empty(),
+            "nothing made"
+        );
+        let r = req("h", CacheMountSharing::Locked);
+        let held = store.cache_mounts().lease(&r, &never, &no_seed).unwrap();
+        fs::write(held.path().join("f"), b"abc").unwrap();
+        let err = store.cache_mounts().hold("h", &|| true).unwrap_err();
+        assert!(matches!(err, CacheMountError::Canceled { .. }), "{err}");
+        drop(held);
+        let read = store.cache_mounts().hold("h", &never).unwrap().unwrap();
+        assert_eq!(read.size().unwrap(), 3);
+        assert!(read.path().join("f").exists());
     }
 
     #[test]

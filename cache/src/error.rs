@@ -69,6 +69,9 @@ pub enum CacheError {
     /// A path in the image is not a directory where one was needed.
     #[error("{path}: not a directory in the image")]
     NotADirectory { path: PathBuf },
+    /// A new cache mount's seed from outside the store (an imported cache) failed.
+    #[error("seeding from the imported cache: {0}")]
+    Seed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl CacheError {

@@ -4,7 +4,7 @@
 //! | mount | resolved to |
 //! |---|---|
 //! | bind | [`MountSource::Layers`]: the snapshot layers of input `source`, read-only unless `readwrite` |
-//! | cache | [`MountSource::Dir`]: a directory leased from the store (`store.cache_mounts().lease`), created on first use (seeded from `from`), or its `subdir` |
+//! | cache | [`MountSource::Dir`]: a directory leased from the store (`store.cache_mounts().lease`), created on first use (seeded with the contents the `CacheExchange` imported for its id, `--cache-from …,cache-mounts=true`, else from `from`), or its `subdir` |
 //! | tmpfs | [`MountSource::Tmpfs`] |
 //! | secret | [`MountSource::File`] ([`crate::ports::SecretFile`]) with the secret's bytes; `env` adds `NAME=value` to the executed op's env |
 //! | ssh | [`MountSource::Socket`]: a proxy socket with the mount's owner and mode, forwarding to the agent; `SSH_AUTH_SOCK` names the first one |
@@ -35,7 +35,7 @@ use rbuild_cache::{
 use rbuild_graph::{CacheSharing, ExecOp, Graph, Mount, Op, SecurityMode, VertexId};
 
 use crate::cancel::CancelToken;
-use crate::ports::{MountSource, ResolvedMount, SecretFile};
+use crate::ports::{CacheExchange, MountSource, ResolvedMount, SecretFile};
 use crate::ssh_proxy::SshProxy;
 use crate::VertexResult;
 
@@ -126,12 +126,15 @@ pub(crate) fn disallowed_insecure(graph: &Graph, allow_insecure: bool) -> Option
     )
 }
 
-/// Resolves the mounts of `exec`, whose inputs' results are `inputs` (in input order).
+/// Resolves the mounts of `exec`, whose inputs' results are `inputs` (in input order). A cache
+/// mount the store does not have yet is seeded through `exchange` when it imported contents
+/// for its id (only then is anything downloaded for it).
 pub(crate) fn prepare(
     store: &Store,
     exec: &ExecOp,
     inputs: &[VertexResult],
     resources: &MountResources,
+    exchange: Option<&dyn CacheExchange>,
     cancel: &CancelToken,
 ) -> Result<PreparedMounts, MountError> {
     let mut out = PreparedMounts {
@@ -183,9 +186,20 @@ pub(crate) fn prepare(
                     )),
                     None => None,
                 };
-                let seed = |dir: &Path| match &from {
-                    Some((view, path)) => seed_from(view, path, dir),
-                    None => Ok(()),
+                let seed = |dir: &Path| {
+                    // Imported contents are this mount's own earlier state: they win over `from`.
+                    if let Some(exchange) = exchange {
+                        let seeded = exchange
+                            .seed_cache_mount(&c.id, dir)
+                            .map_err(|e| CacheError::Seed(Box::new(e)))?;
+                        if seeded {
+                            return Ok(());
+                        }
+                    }
+                    match &from {
+                        Some((view, path)) => seed_from(view, path, dir),
+                        None => Ok(()),
+                    }
                 };
                 let req = CacheMountRequest {
                     id: &c.id,

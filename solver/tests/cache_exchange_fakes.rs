@@ -233,3 +233,134 @@ fn imported_layers_stay_lazy_until_a_step_that_runs_reads_them() {
     wanted.sort();
     assert_eq!(unpacked, wanted);
 }
+
+/// An exchange that imported the contents of cache mounts (`cache-mounts=true`): seeding
+/// writes `seeded-by-exchange` into the new directory and counts the calls.
+#[derive(Default)]
+struct MountExchange {
+    ids: Vec<&'static str>,
+    seeds: Mutex<Vec<String>>,
+}
+
+impl CacheExchange for MountExchange {
+    fn lookup(&self, _: &Digest) -> Option<Vec<CacheLayer>> {
+        None
+    }
+
+    fn import(&self, _: &[CacheLayer]) -> Result<Vec<SnapshotId>, CacheExchangeError> {
+        Ok(vec![])
+    }
+
+    fn export(&self, _: &CacheExport) -> Result<(), CacheExchangeError> {
+        Ok(())
+    }
+
+    fn seed_cache_mount(
+        &self,
+        id: &str,
+        dir: &std::path::Path,
+    ) -> Result<bool, CacheExchangeError> {
+        self.seeds.lock().unwrap().push(id.to_string());
+        if !self.ids.contains(&id) {
+            return Ok(false);
+        }
+        std::fs::write(dir.join("f"), "seeded-by-exchange").unwrap();
+        Ok(true)
+    }
+}
+
+/// FROM busybox; RUN with cache mounts `pip` and `other`.
+fn graph_with_mounts() -> Graph {
+    let mount = |id: &str, target: &str| {
+        rbuild_graph::Mount::Cache(rbuild_graph::CacheMount {
+            target: target.into(),
+            id: id.into(),
+            sharing: rbuild_graph::CacheSharing::Shared,
+            from: None,
+            subdir: None,
+            readonly: false,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        })
+    };
+    let run = rbuild_graph::ExecOp {
+        mounts: vec![mount("pip", "/c"), mount("other", "/o")],
+        ..exec_op(&["uses-mounts"])
+    };
+    Graph {
+        vertices: vec![
+            vertex(busybox_op(), &[], "[1/2] FROM busybox"),
+            vertex(rbuild_graph::Op::Exec(run), &[0], "[2/2] RUN uses-mounts"),
+        ],
+        target: VertexId(1),
+        image: ImageConfig::default(),
+    }
+}
+
+#[test]
+fn a_new_cache_mount_is_seeded_from_the_exchange_once_and_only_when_leased() {
+    let w = Runner::new();
+    let solve = |graph: Graph, exchange: &Arc<MountExchange>| {
+        let solver = Solver::new(
+            Arc::clone(&w.store),
+            w.exec.clone(),
+            Arc::new(FakeImages::new(Arc::clone(&w.store))),
+            Arc::new(rbuild_test_support::fakes::NoRemote),
+            rbuild_test_support::privileges(),
+        )
+        .with_cache_exchange(exchange.clone());
+        common::solve_steps(solver, graph).0.unwrap()
+    };
+    let exchange = Arc::new(MountExchange {
+        ids: vec!["pip"],
+        ..MountExchange::default()
+    });
+    solve(graph_with_mounts(), &exchange);
+    let mut asked = exchange.seeds.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(asked, ["other", "pip"], "each new mount asked once");
+    let run = &w.exec.runs()[0];
+    let dirs: Vec<_> = run
+        .mounts
+        .iter()
+        .filter_map(|m| match &m.source {
+            rbuild_solver::ports::MountSource::Dir(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        std::fs::read_to_string(dirs[0].join("f")).unwrap(),
+        "seeded-by-exchange"
+    );
+    assert!(!dirs[1].join("f").exists(), "nothing imported for it");
+
+    // The mounts exist now: a RUN that runs again is not seeded over them.
+    let mut again = graph_with_mounts();
+    again.vertices[1].ignore_cache = true;
+    solve(again, &exchange);
+    assert_eq!(w.exec.count(), 2);
+    assert_eq!(exchange.seeds.lock().unwrap().len(), 2, "not asked again");
+
+    // A cached RUN leases nothing, so nothing is seeded (or downloaded) for it, even where
+    // its mounts are gone.
+    w.store.cache_mounts().prune().unwrap();
+    let exchange = Arc::new(MountExchange {
+        ids: vec!["pip"],
+        ..MountExchange::default()
+    });
+    let solver = Solver::new(
+        Arc::clone(&w.store),
+        w.exec.clone(),
+        Arc::new(FakeImages::new(Arc::clone(&w.store))),
+        Arc::new(rbuild_test_support::fakes::NoRemote),
+        rbuild_test_support::privileges(),
+    )
+    .with_cache_exchange(exchange.clone());
+    let (_, events) = common::solve_steps(solver, graph_with_mounts());
+    assert_eq!(common::cached_names(&events).len(), 2, "{events:?}");
+    assert!(
+        exchange.seeds.lock().unwrap().is_empty(),
+        "a cached RUN seeds nothing"
+    );
+}

@@ -146,8 +146,13 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         config: &config.settings.registries,
         retries: &retries,
     };
-    if let Some(exchange) = crate::cache::importer(&store, &config.cache_from, &registries, &events)
-    {
+    if let Some(exchange) = crate::cache::importer(
+        &store,
+        config.privileges,
+        &config.cache_from,
+        &registries,
+        &events,
+    ) {
         solver = solver.with_cache_exchange(exchange);
     }
     let solver = Arc::new(solver);
@@ -193,8 +198,16 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             steps: &result.steps,
             image_layers: layers,
             image_manifest: exported.manifest_digest,
+            cache_mount_ids: &crate::cache::cache_mount_ids(&graph),
         };
-        crate::cache::export(&store, &config.cache_to, &finished, &registries, &events)?;
+        crate::cache::export(
+            &store,
+            config.privileges,
+            &config.cache_to,
+            &finished,
+            &registries,
+            &events,
+        )?;
         internal(&events, "exporting cache".into(), started);
     }
     crate::gc::auto_gc(&store, &config.settings.gc, &events);

@@ -3,18 +3,29 @@
 //! after the image is committed (a failure fails the build unless `ignore-error=true`).
 //! The formats are `rbuild-oci`'s ([`rbuild_oci::cache`]); the solver sees only the
 //! `CacheExchange` port.
+//!
+//! With `cache-mounts=true` a `--cache-to` also exports the `RUN --mount=type=cache`
+//! directories of the build's RUN steps (every reachable RUN's, whether it ran or was cached,
+//! when the store has the directory), each held shared while it is tarred; one over the
+//! destination's size limit is left out with a [`Warning::CacheMountTooLarge`]. A
+//! `--cache-from` with `cache-mounts=true` lets the solver seed a mount it creates from the
+//! imported contents.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rbuild_cache::{SnapshotId, Store};
+use rbuild_cache::{CacheMountLease, SnapshotId, Store};
+use rbuild_graph::{Graph, Mount, Op};
 use rbuild_oci::cache::inline::embed;
 use rbuild_oci::cache::{ExportMode, LocalCache, LocalCacheError, RegistryCacheOptions};
 use rbuild_oci::images::StoredImage;
 use rbuild_oci::registry::{Client, RegistryConfig, RetryObserver};
 use rbuild_solver::keys::KEY_VERSION;
-use rbuild_solver::ports::{CacheExchange, CacheExchangeError, CacheExport, SolvedStep};
-use rbuild_types::{Digest, ImageRef};
+use rbuild_solver::ports::{
+    CacheExchange, CacheExchangeError, CacheExport, CacheMountExport, SolvedStep,
+};
+use rbuild_types::{Digest, ImageRef, Privileges};
 
 use crate::events::{BuildEvent, EventSink, Warning};
 
@@ -22,11 +33,18 @@ use crate::events::{BuildEvent, EventSink, Warning};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CacheFrom {
     /// `type=local,src=DIR`: an OCI layout directory a `--cache-to type=local` wrote.
-    Local { src: PathBuf },
+    /// `cache_mounts`: `cache-mounts=true`, the cache mounts it holds are imported too.
+    Local { src: PathBuf, cache_mounts: bool },
     /// `type=registry,ref=REF` (or just `REF`): a reference a `--cache-to type=registry`
     /// pushed.
-    Registry { reference: ImageRef },
+    Registry {
+        reference: ImageRef,
+        cache_mounts: bool,
+    },
 }
+
+/// The default of `cache-mounts-max-size`: 1 GiB.
+pub const DEFAULT_CACHE_MOUNT_MAX_SIZE: u64 = 1 << 30;
 
 /// A `--cache-to` destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +52,9 @@ pub struct CacheTo {
     pub kind: CacheToKind,
     /// `ignore-error=true`: a failed export is a warning, not a failed build.
     pub ignore_error: bool,
+    /// `cache-mounts=true[,cache-mounts-max-size=SIZE]`: the build's cache mounts are
+    /// exported too, each only up to this many bytes (`type=local` and `type=registry`).
+    pub cache_mounts: Option<u64>,
 }
 
 /// Where a `--cache-to` writes.
@@ -68,6 +89,7 @@ impl Registries<'_> {
 /// no source was given.
 pub(crate) fn importer(
     store: &Arc<Store>,
+    privileges: Privileges,
     sources: &[CacheFrom],
     registries: &Registries<'_>,
     events: &EventSink,
@@ -75,13 +97,19 @@ pub(crate) fn importer(
     if sources.is_empty() {
         return None;
     }
-    let mut cache = LocalCache::new(Arc::clone(store), KEY_VERSION);
+    let mut cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
     for source in sources {
         let (src, imported) = match source {
-            CacheFrom::Local { src } => (src.display().to_string(), cache.import_from(src)),
-            CacheFrom::Registry { reference } => (
+            CacheFrom::Local { src, cache_mounts } => (
+                src.display().to_string(),
+                cache.import_from(src, *cache_mounts),
+            ),
+            CacheFrom::Registry {
+                reference,
+                cache_mounts,
+            } => (
                 reference.to_string(),
-                cache.import_from_registry(registries.client(), reference.clone()),
+                cache.import_from_registry(registries.client(), reference.clone(), *cache_mounts),
             ),
         };
         if let Err(source) = imported {
@@ -96,12 +124,69 @@ pub(crate) struct Finished<'a> {
     pub steps: &'a [SolvedStep],
     pub image_layers: &'a [SnapshotId],
     pub image_manifest: Digest,
+    /// The cache ids of the `RUN --mount=type=cache` mounts of the build ([`cache_mount_ids`]).
+    pub cache_mount_ids: &'a [String],
+}
+
+/// The cache ids the reachable RUN steps of `graph` mount, each once, sorted.
+pub(crate) fn cache_mount_ids(graph: &Graph) -> Vec<String> {
+    let mut ids = BTreeSet::new();
+    for id in graph.reachable() {
+        if let Op::Exec(exec) = &graph.vertex(id).op {
+            for mount in &exec.mounts {
+                if let Mount::Cache(c) = mount {
+                    ids.insert(c.id.clone());
+                }
+            }
+        }
+    }
+    ids.into_iter().collect()
+}
+
+/// The cache mounts of `ids` the store has, held for reading, each up to `limit` bytes; a
+/// larger one is left out with a warning.
+fn held_mounts(
+    store: &Store,
+    ids: &[String],
+    limit: u64,
+    events: &EventSink,
+) -> Result<Vec<(CacheMountExport, CacheMountLease)>, CacheExchangeError> {
+    let mut out = Vec::new();
+    for id in ids {
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| CacheExchangeError {
+            what: format!("reading cache mount {id:?} for export"),
+            source: e,
+        };
+        let Some(lease) = store
+            .cache_mounts()
+            .hold(id, &|| false)
+            .map_err(|e| failed(Box::new(e)))?
+        else {
+            continue;
+        };
+        let size = lease.size().map_err(|e| failed(Box::new(e)))?;
+        if size > limit {
+            events(BuildEvent::Warning(Warning::CacheMountTooLarge {
+                id: id.clone(),
+                size,
+                limit,
+            }));
+            continue;
+        }
+        let mount = CacheMountExport {
+            id: id.clone(),
+            dir: lease.path().to_path_buf(),
+        };
+        out.push((mount, lease));
+    }
+    Ok(out)
 }
 
 /// The image `image` with the `mode=min` record of `steps` in its config, when a `--cache-to
 /// type=inline` asks for it; else `image` itself.
 pub(crate) fn with_inline_record(
     store: &Arc<Store>,
+    privileges: Privileges,
     destinations: &[CacheTo],
     steps: &[SolvedStep],
     image: StoredImage,
@@ -114,8 +199,9 @@ pub(crate) fn with_inline_record(
         steps: steps.to_vec(),
         image_layers: image_layers.to_vec(),
         image_manifest: image.manifest_digest,
+        cache_mounts: Vec::new(),
     };
-    let cache = LocalCache::new(Arc::clone(store), KEY_VERSION);
+    let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
     let record = cache.record(&build, ExportMode::Min)?;
     Ok(embed(store, &image.manifest_digest, &record, KEY_VERSION)?)
 }
@@ -123,19 +209,35 @@ pub(crate) fn with_inline_record(
 /// Writes the cache of a finished build to every `--cache-to`.
 pub(crate) fn export(
     store: &Arc<Store>,
+    privileges: Privileges,
     destinations: &[CacheTo],
     finished: &Finished<'_>,
     registries: &Registries<'_>,
     events: &EventSink,
 ) -> Result<(), CacheExchangeError> {
-    let build = CacheExport {
+    let mut build = CacheExport {
         steps: finished.steps.to_vec(),
         image_layers: finished.image_layers.to_vec(),
         image_manifest: finished.image_manifest,
+        cache_mounts: Vec::new(),
     };
     for to in destinations {
-        let cache =
-            LocalCache::new(Arc::clone(store), KEY_VERSION).with_client(registries.client());
+        let held = match to.cache_mounts {
+            Some(limit) if to.kind != CacheToKind::Inline => {
+                match held_mounts(store, finished.cache_mount_ids, limit, events) {
+                    Ok(held) => held,
+                    Err(e) if to.ignore_error => {
+                        events(BuildEvent::Warning(Warning::CacheExport(e)));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => Vec::new(),
+        };
+        build.cache_mounts = held.iter().map(|(m, _)| m.clone()).collect();
+        let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION)
+            .with_client(registries.client());
         let exchange = match &to.kind {
             // Written into the image as it was committed.
             CacheToKind::Inline => continue,

@@ -64,6 +64,10 @@ pub enum Warning {
         #[source]
         source: rbuild_oci::cache::LocalCacheError,
     },
+    /// A cache mount larger than `cache-mounts-max-size`, left out of a `--cache-to` (the rest
+    /// of the export goes on).
+    #[error("cache mount {id:?} not exported: it holds {size} bytes, over cache-mounts-max-size ({limit} bytes)")]
+    CacheMountTooLarge { id: String, size: u64, limit: u64 },
     /// A `--cache-to` with `ignore-error=true` that failed.
     #[error("cache export (ignored): {0}")]
     CacheExport(#[source] rbuild_solver::ports::CacheExchangeError),

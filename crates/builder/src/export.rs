@@ -154,8 +154,15 @@ pub(crate) fn export(
     };
     let image = commit_image_with(store, layers, image_config, &options)
         .map_err(oci(ExportStep::Commit))?;
-    let image = crate::cache::with_inline_record(store, &config.cache_to, steps, image, layers)
-        .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
+    let image = crate::cache::with_inline_record(
+        store,
+        config.privileges,
+        &config.cache_to,
+        steps,
+        image,
+        layers,
+    )
+    .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
 
     let names = config.image_names()?;
     let outputs = &config.outputs;

@@ -51,7 +51,7 @@ pub mod runtime;
 pub mod settings;
 
 pub use build::{build, BuildIo};
-pub use cache::{CacheFrom, CacheTo, CacheToKind};
+pub use cache::{CacheFrom, CacheTo, CacheToKind, DEFAULT_CACHE_MOUNT_MAX_SIZE};
 pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};
 pub use error::{BuildError, DockerfileError};
 pub use events::{BuildEvent, EventSink, Warning};

@@ -8,11 +8,17 @@
 //!   the step is CACHED;
 //! - the builder, after a build, [`CacheExchange::export`]s "these keys → these layers" (every
 //!   solved step, and which layers the final image holds, so that `mode=min` can keep only
-//!   those and every layer is the same blob as the image's).
+//!   those and every layer is the same blob as the image's), and with `cache-mounts=true` the
+//!   `RUN --mount=type=cache` directories it chose ([`CacheExport::cache_mounts`]);
+//! - the solver again, when a RUN leases a cache mount that its store does not have yet: it
+//!   asks [`CacheExchange::seed_cache_mount`] to fill the new directory with the imported
+//!   contents of that mount (`--cache-from …,cache-mounts=true`), if any.
 //!
 //! Implemented by `rbuild-oci` (`type=local`: an OCI layout directory; `type=registry`: a
 //! reference in a registry; `type=inline`: an image's config). The record format lives there;
 //! this module only names what crosses the boundary.
+
+use std::path::{Path, PathBuf};
 
 use rbuild_types::{Digest, SnapshotId};
 
@@ -59,6 +65,18 @@ pub struct CacheExport {
     pub image_layers: Vec<SnapshotId>,
     /// … and the manifest they were committed as (in the store), whose blobs the cache reuses.
     pub image_manifest: Digest,
+    /// The cache mounts to export with the steps (`cache-mounts=true`); empty otherwise.
+    pub cache_mounts: Vec<CacheMountExport>,
+}
+
+/// A `RUN --mount=type=cache` directory to export, as the builder hands it over (it holds the
+/// mount for reading while the export runs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheMountExport {
+    /// The cache id (`id=`, or the target when none was given): what names the mount.
+    pub id: String,
+    /// Its directory in the store.
+    pub dir: PathBuf,
 }
 
 /// Why a cache exchange failed; adapters box their own error types in.
@@ -82,4 +100,12 @@ pub trait CacheExchange: Send + Sync {
     fn import(&self, layers: &[CacheLayer]) -> Result<Vec<SnapshotId>, CacheExchangeError>;
     /// Writes the cache of a finished build to this exchange's destination. Blocking.
     fn export(&self, build: &CacheExport) -> Result<(), CacheExchangeError>;
+    /// Fills `dir` (a new, empty directory the store publishes as cache mount `id` once this
+    /// returns) with the imported contents of mount `id`; `Ok(false)` when nothing was
+    /// imported for it, `dir` left as it was. Blocking (it may download). The default has
+    /// nothing to seed with.
+    fn seed_cache_mount(&self, id: &str, dir: &Path) -> Result<bool, CacheExchangeError> {
+        let _ = (id, dir);
+        Ok(false)
+    }
 }

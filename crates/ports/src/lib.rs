@@ -21,7 +21,8 @@ pub mod image;
 pub mod remote;
 
 pub use cache::{
-    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
+    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, CacheMountExport, LayerMediaType,
+    SolvedStep,
 };
 pub use cancel::{CancelGuard, CancelToken};
 pub use exec::{

@@ -3,11 +3,17 @@
 //! a registry reference) → the builder's typed [`CacheFrom`] / [`CacheTo`]. `type=local`,
 //! `type=registry` and (`--cache-to` only, as BuildKit's) `type=inline` work; the other types
 //! BuildKit has are a usage error that says so.
+//!
+//! Beyond BuildKit (moby/buildkit#1474): `cache-mounts=true` on a `type=local` or
+//! `type=registry` `--cache-to` exports the build's `RUN --mount=type=cache` directories
+//! (`cache-mounts-max-size=SIZE`, default 1 GiB, each: `512MiB`, `1GB`, plain bytes, in the
+//! units of `rbuild prune --keep-storage`), and on a `--cache-from` imports them.
 
 use std::path::PathBuf;
 
+use rbuild_builder::gc::parse_size;
 use rbuild_builder::output::{parse_bool, parse_compression, parse_level};
-use rbuild_builder::{CacheFrom, CacheTo, CacheToKind};
+use rbuild_builder::{CacheFrom, CacheTo, CacheToKind, DEFAULT_CACHE_MOUNT_MAX_SIZE};
 use rbuild_oci::cache::{ExportMode, RegistryCacheOptions};
 use rbuild_types::ImageRef;
 
@@ -56,6 +62,10 @@ pub enum CacheFlagError {
     ImageManifestNeedsOci { flag: &'static str, spec: String },
     #[error("invalid --cache-from {0:?}: type=inline is for --cache-to; read an image's inline cache with --cache-from type=registry,ref=IMAGE")]
     InlineFrom(String),
+    #[error("invalid --cache-to {0:?}: type=inline cannot export cache mounts (an image config cannot carry their contents); use type=local or type=registry with cache-mounts=true")]
+    InlineCacheMounts(String),
+    #[error("invalid --cache-to {0:?}: cache-mounts-max-size needs cache-mounts=true")]
+    MaxSizeWithoutMounts(String),
 }
 
 /// The cache types rbuild reads and writes.
@@ -154,9 +164,13 @@ pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
         return Err(CacheFlagError::InlineFrom(spec.into()));
     }
     let mut src = None;
+    let mut cache_mounts = false;
     for (k, v) in pairs {
         match (kind, k.as_str()) {
             (CacheType::Local, "src") | (CacheType::Registry, "ref") => src = Some(v),
+            (_, "cache-mounts") => {
+                cache_mounts = parse_bool(&v).ok_or_else(|| bad_value(FLAG, spec, &k, &v))?
+            }
             _ => return Err(unknown_key(FLAG, spec, k)),
         }
     }
@@ -165,12 +179,14 @@ pub fn parse_cache_from(spec: &str) -> Result<CacheFrom, CacheFlagError> {
             let src = src.ok_or_else(|| missing(FLAG, spec, kind, "src"))?;
             Ok(CacheFrom::Local {
                 src: PathBuf::from(src),
+                cache_mounts,
             })
         }
         CacheType::Registry => {
             let v = src.ok_or_else(|| missing(FLAG, spec, kind, "ref"))?;
             Ok(CacheFrom::Registry {
                 reference: reference(FLAG, spec, &v)?,
+                cache_mounts,
             })
         }
     }
@@ -183,6 +199,8 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
     let mut dest = None;
     let mut mode = ExportMode::Min;
     let mut ignore_error = false;
+    let mut cache_mounts = false;
+    let mut max_size = None;
     let mut options = RegistryCacheOptions::default();
     for (k, v) in pairs {
         let bad = || bad_value(FLAG, spec, &k, &v);
@@ -197,6 +215,8 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
                 }
             }
             (_, "ignore-error") => ignore_error = flag()?,
+            (_, "cache-mounts") => cache_mounts = flag()?,
+            (_, "cache-mounts-max-size") => max_size = Some(parse_size(&v).map_err(|_| bad())?),
             (CacheType::Registry, "image-manifest") => options.image_manifest = flag()?,
             (CacheType::Registry, "oci-mediatypes") => options.oci_media_types = flag()?,
             (CacheType::Registry, "compression") => {
@@ -212,6 +232,13 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
             _ => return Err(unknown_key(FLAG, spec, k)),
         }
     }
+    if kind == CacheType::Inline && cache_mounts {
+        return Err(CacheFlagError::InlineCacheMounts(spec.into()));
+    }
+    if max_size.is_some() && !cache_mounts {
+        return Err(CacheFlagError::MaxSizeWithoutMounts(spec.into()));
+    }
+    let cache_mounts = cache_mounts.then(|| max_size.unwrap_or(DEFAULT_CACHE_MOUNT_MAX_SIZE));
     let kind = match kind {
         CacheType::Inline => CacheToKind::Inline,
         CacheType::Local => CacheToKind::Local {
@@ -233,7 +260,11 @@ pub fn parse_cache_to(spec: &str) -> Result<CacheTo, CacheFlagError> {
             }
         }
     };
-    Ok(CacheTo { kind, ignore_error })
+    Ok(CacheTo {
+        kind,
+        ignore_error,
+        cache_mounts,
+    })
 }
 
 #[cfg(test)]
@@ -244,7 +275,10 @@ mod tests {
     fn parses_local_specs() {
         assert_eq!(
             parse_cache_from("type=local,src=/c").unwrap(),
-            CacheFrom::Local { src: "/c".into() }
+            CacheFrom::Local {
+                src: "/c".into(),
+                cache_mounts: false
+            }
         );
         let table = [
             ("type=local,dest=/c", ExportMode::Min, false),
@@ -263,7 +297,8 @@ mod tests {
                         dest: "/c".into(),
                         mode
                     },
-                    ignore_error
+                    ignore_error,
+                    cache_mounts: None
                 },
                 "{spec}"
             );
@@ -281,7 +316,8 @@ mod tests {
             assert_eq!(
                 parse_cache_from(spec).unwrap(),
                 CacheFrom::Registry {
-                    reference: r.clone()
+                    reference: r.clone(),
+                    cache_mounts: false
                 },
                 "{spec}"
             );
@@ -305,7 +341,8 @@ mod tests {
                     mode: ExportMode::Max,
                     options
                 },
-                ignore_error: true
+                ignore_error: true,
+                cache_mounts: None
             }
         );
         let err = parse_cache_to("type=registry,ref=r/a,image-manifest=true,oci-mediatypes=false");
@@ -321,15 +358,62 @@ mod tests {
             parse_cache_to("type=inline").unwrap(),
             CacheTo {
                 kind: CacheToKind::Inline,
-                ignore_error: false
+                ignore_error: false,
+                cache_mounts: None
             }
         );
+        let err = parse_cache_to("type=inline,cache-mounts=true").unwrap_err();
+        assert!(matches!(err, CacheFlagError::InlineCacheMounts(_)), "{err}");
+        assert!(err
+            .to_string()
+            .contains("type=inline cannot export cache mounts"));
         assert!(matches!(
             parse_cache_from("type=inline"),
             Err(CacheFlagError::InlineFrom(_))
         ));
         assert!(matches!(
             parse_cache_to("type=inline,mode=max"),
+            Err(CacheFlagError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn cache_mounts_and_their_size_limit() {
+        let max = |spec: &str| parse_cache_to(spec).map(|t| t.cache_mounts);
+        assert_eq!(max("type=local,dest=/c"), Ok(None));
+        assert_eq!(max("type=local,dest=/c,cache-mounts=false"), Ok(None));
+        assert_eq!(
+            max("type=local,dest=/c,cache-mounts=true"),
+            Ok(Some(1 << 30)),
+            "1 GiB by default"
+        );
+        for (size, bytes) in [("512MiB", 512 << 20), ("1GB", 1 << 30), ("4096", 4096)] {
+            let spec = format!(
+                "type=registry,ref=r.io/a:c,cache-mounts=true,cache-mounts-max-size={size}"
+            );
+            assert_eq!(max(&spec), Ok(Some(bytes)), "{spec}");
+        }
+        assert!(matches!(
+            max("type=local,dest=/c,cache-mounts=true,cache-mounts-max-size=lots"),
+            Err(CacheFlagError::BadValue { .. })
+        ));
+        assert!(matches!(
+            max("type=local,dest=/c,cache-mounts-max-size=1GB"),
+            Err(CacheFlagError::MaxSizeWithoutMounts(_))
+        ));
+        assert_eq!(
+            parse_cache_from("type=local,src=/c,cache-mounts=true").unwrap(),
+            CacheFrom::Local {
+                src: "/c".into(),
+                cache_mounts: true
+            }
+        );
+        assert!(matches!(
+            parse_cache_from("type=registry,ref=r/a,cache-mounts=maybe"),
+            Err(CacheFlagError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_cache_from("type=local,src=/c,cache-mounts-max-size=1GB"),
             Err(CacheFlagError::UnknownKey { .. })
         ));
     }

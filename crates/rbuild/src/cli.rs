@@ -153,10 +153,14 @@ pub struct BuildArgs {
     /// Do not use the cache for these stages
     #[arg(long = "no-cache-filter")]
     pub no_cache_filter: Vec<String>,
-    /// Import build cache: `type=local,src=DIR` (repeatable)
+    /// Import build cache: `type=local,src=DIR` or `type=registry,ref=REF` (or just `REF`),
+    /// `[,cache-mounts=true]` to seed new `RUN --mount=type=cache` directories from it
+    /// (repeatable)
     #[arg(long = "cache-from")]
     pub cache_from: Vec<String>,
-    /// Export build cache: `type=local,dest=DIR[,mode=min|max][,ignore-error=true]`
+    /// Export build cache: `type=local,dest=DIR` | `type=registry,ref=REF` | `type=inline`,
+    /// `[,mode=min|max][,ignore-error=true]`; `[,cache-mounts=true[,cache-mounts-max-size=SIZE]]`
+    /// exports the build's cache mounts too, each up to SIZE (default 1GiB; not type=inline)
     #[arg(long = "cache-to")]
     pub cache_to: Vec<String>,
     /// For each step that misses the cache, say which input of its key changed

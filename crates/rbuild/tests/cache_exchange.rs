@@ -93,7 +93,7 @@ fn runner_b_builds_everything_from_runner_a_cache() {
     let ctx_a = context(&fleet.a, DOCKERFILE);
     let (_, built_a) = fleet.build(&fleet.a, &ctx_a, &["--cache-to", &fleet.to("min")]);
     let rec = record(&fleet.cache);
-    assert_eq!(rec["version"], 1);
+    assert_eq!(rec["version"], 2);
     assert_eq!(rec["steps"].as_array().unwrap().len(), 5, "{rec}");
     assert_eq!(
         stored(&fleet.cache),

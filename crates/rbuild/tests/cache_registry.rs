@@ -79,7 +79,7 @@ fn runner_b_builds_everything_from_the_cache_runner_a_pushed() {
             _ => raw["manifests"].as_array().unwrap().last().unwrap().clone(),
         };
         assert_eq!(
-            record["mediaType"], "application/vnd.rbuild.cache.record.v1+json",
+            record["mediaType"], "application/vnd.rbuild.cache.record.v2+json",
             "{raw}"
         );
 
@@ -176,7 +176,7 @@ fn an_inline_cache_travels_in_the_pushed_image() {
     );
     let config = raw_json(&image, &["--config"]);
     let record = &config["rbuild.cache.v1"];
-    assert_eq!(record["version"], 1, "{config}");
+    assert_eq!(record["version"], 2, "{config}");
     assert_eq!(record["steps"].as_array().unwrap().len(), 5, "{config}");
 
     // BuildKit's shorthand: the image itself is the cache, its layers the cached ones.

@@ -47,8 +47,14 @@ impl Solver {
                 let root = &inputs[0].layers;
                 let paths = self.layer_paths(root)?;
                 let prepared = self.store.snapshots().prepare()?;
-                let mounts =
-                    crate::mounts::prepare(&self.store, exec, inputs, &self.resources, cancel)?;
+                let mounts = crate::mounts::prepare(
+                    &self.store,
+                    exec,
+                    inputs,
+                    &self.resources,
+                    self.exchange.as_deref(),
+                    cancel,
+                )?;
                 self.executor
                     .run(ExecRequest {
                         op: &mounts.op,

@@ -6,7 +6,7 @@
 //! snapshots into the blobs the final image was committed with (other layers are tarred into
 //! the store as a commit would) and write one record to the `--cache-to` directory, or push it
 //! to the `--cache-to` reference with its uncompressed layers compressed as an image push
-//! compresses them.
+//! compresses them. With `cache-mounts=true`, the cache mounts go along ([`super::mounts`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,10 +17,11 @@ use rbuild_cache::{BlobSource, LayerBlob, SnapshotId, Store};
 use rbuild_ports::{
     CacheExchange, CacheExchangeError, CacheExport, CacheLayer, LayerMediaType, SolvedStep,
 };
-use rbuild_types::{Digest, ImageRef};
+use rbuild_types::{Digest, ImageRef, Privileges};
 
 use super::layout::{read_record, write_record, LayoutError};
-use super::record::{media_type_str, CacheRecordFile};
+use super::mounts::{export_mount, unpack_mount, CacheMountsError};
+use super::record::{media_type_str, CacheMountBlob, CacheRecordFile};
 use super::registry::{pull_record, push_record, RegistryCacheError, RegistryCacheOptions};
 use crate::compress::Compression;
 use crate::images::{blob_file, compress_into_store, layer_blob, load_manifest};
@@ -52,6 +53,8 @@ pub enum LocalCacheError {
     Registry(Box<RegistryCacheError>),
     #[error(transparent)]
     Inline(#[from] super::inline::InlineError),
+    #[error(transparent)]
+    CacheMount(Box<CacheMountsError>),
     #[error("downloading layer {digest} from {source_ref}: {source}")]
     Download {
         digest: Digest,
@@ -87,6 +90,12 @@ impl From<RegistryCacheError> for LocalCacheError {
     }
 }
 
+impl From<CacheMountsError> for LocalCacheError {
+    fn from(e: CacheMountsError) -> Self {
+        LocalCacheError::CacheMount(Box::new(e))
+    }
+}
+
 fn store_err(op: impl Into<String>) -> impl FnOnce(rbuild_cache::CacheError) -> LocalCacheError {
     let op = op.into();
     move |source| LocalCacheError::Store { op, source }
@@ -117,12 +126,16 @@ struct RegistryDestination {
 /// references, exports to one.
 pub struct LocalCache {
     store: Arc<Store>,
+    /// What unpacked cache mounts can keep (owners, devices, xattrs).
+    privileges: Privileges,
     /// The solver's `KEY_VERSION`: records of other key versions are refused.
     key_version: String,
     /// Each imported key's layers, bottom first.
     imported: HashMap<Digest, Vec<CacheLayer>>,
-    /// Where layer blobs of imported steps are (by blob digest).
+    /// Where layer blobs of imported steps are (by blob digest), and cache-mount blobs.
     blob_origins: HashMap<Digest, BlobOrigin>,
+    /// Imported cache mounts by id (from sources read with `cache-mounts=true`).
+    imported_mounts: HashMap<String, CacheMountBlob>,
     dest: Option<(Destination, ExportMode)>,
     /// One import at a time: steps share layers, and a snapshot is committed once.
     importing: Mutex<()>,
@@ -132,12 +145,14 @@ pub struct LocalCache {
 
 impl LocalCache {
     /// A cache with nothing imported and no destination.
-    pub fn new(store: Arc<Store>, key_version: &str) -> Self {
+    pub fn new(store: Arc<Store>, privileges: Privileges, key_version: &str) -> Self {
         LocalCache {
             store,
+            privileges,
             key_version: key_version.to_string(),
             imported: HashMap::new(),
             blob_origins: HashMap::new(),
+            imported_mounts: HashMap::new(),
             dest: None,
             importing: Mutex::new(()),
             client: None,
@@ -175,11 +190,16 @@ impl LocalCache {
     }
 
     /// Reads the record of the cache directory `dir` (`--cache-from type=local,src=DIR`); keys
-    /// an earlier directory had keep its result. An error leaves this cache as it was.
-    pub fn import_from(&mut self, dir: &Path) -> Result<usize, LocalCacheError> {
+    /// an earlier directory had keep its result, and so do cache mounts (taken only with
+    /// `cache_mounts`, `cache-mounts=true`). An error leaves this cache as it was.
+    pub fn import_from(
+        &mut self,
+        dir: &Path,
+        cache_mounts: bool,
+    ) -> Result<usize, LocalCacheError> {
         let record = read_record(dir, &self.key_version)?;
         let dir = Arc::new(dir.to_path_buf());
-        Ok(self.add(record, || BlobOrigin::Dir(Arc::clone(&dir))))
+        Ok(self.add(record, cache_mounts, || BlobOrigin::Dir(Arc::clone(&dir))))
     }
 
     /// Reads the record that `source` names (`--cache-from type=registry,ref=…`), to be
@@ -188,16 +208,29 @@ impl LocalCache {
         &mut self,
         client: Client,
         source: ImageRef,
+        cache_mounts: bool,
     ) -> Result<usize, LocalCacheError> {
         let record = pull_record(&client, &source, &self.key_version)?;
         let origin = Arc::new((client, source));
-        Ok(self.add(record, || BlobOrigin::Registry(Arc::clone(&origin))))
+        Ok(self.add(record, cache_mounts, || {
+            BlobOrigin::Registry(Arc::clone(&origin))
+        }))
     }
 
-    /// Adds the steps of `record` that no earlier record had; `origin` says where its blobs
-    /// are. Returns how many steps the record has.
-    fn add(&mut self, record: CacheRecordFile, origin: impl Fn() -> BlobOrigin) -> usize {
+    /// Adds the steps of `record` that no earlier record had (and, with `cache_mounts`, its
+    /// cache mounts likewise); `origin` says where its blobs are. Returns how many steps the
+    /// record has.
+    fn add(
+        &mut self,
+        record: CacheRecordFile,
+        cache_mounts: bool,
+        origin: impl Fn() -> BlobOrigin,
+    ) -> usize {
         let count = record.steps.len();
+        for (id, blob) in record.cache_mounts.into_iter().filter(|_| cache_mounts) {
+            self.blob_origins.entry(blob.digest).or_insert_with(&origin);
+            self.imported_mounts.entry(id).or_insert(blob);
+        }
         for (key, layers) in record.steps {
             for l in &layers {
                 self.blob_origins.entry(l.digest).or_insert_with(&origin);
@@ -386,7 +419,15 @@ impl LocalCache {
         to: &Destination,
         mode: ExportMode,
     ) -> Result<(), LocalCacheError> {
-        let record = self.record(build, mode)?;
+        let mut record = self.record(build, mode)?;
+        let compress = match to {
+            Destination::Dir(_) => None,
+            Destination::Registry(to) => Some(&to.options.compress),
+        };
+        for mount in &build.cache_mounts {
+            let blob = export_mount(&self.store, mount, compress)?;
+            record.cache_mounts.insert(mount.id.clone(), blob);
+        }
         match to {
             Destination::Dir(dest) => {
                 self.fetch_lazy_blobs(&record)?;
@@ -480,5 +521,27 @@ impl CacheExchange for LocalCache {
         };
         self.export_to(build, dest, *mode)
             .map_err(exchange_error(what))
+    }
+
+    fn seed_cache_mount(&self, id: &str, dir: &Path) -> Result<bool, CacheExchangeError> {
+        let Some(blob) = self.imported_mounts.get(id) else {
+            return Ok(false);
+        };
+        let what = format!("seeding cache mount {id:?} from the cache");
+        if !self.store.blobs().has(&blob.digest) {
+            // `fetch_blob` reads only the blob's digest and size.
+            let as_layer = CacheLayer {
+                snapshot: SnapshotId(blob.diff_id),
+                digest: blob.digest,
+                size: blob.size,
+                media_type: blob.media_type,
+                diff_id: blob.diff_id,
+            };
+            self.fetch_blob(&as_layer)
+                .map_err(exchange_error(what.clone()))?;
+        }
+        unpack_mount(&self.store, id, blob, dir, &self.privileges)
+            .map_err(|e| exchange_error(what)(e.into()))?;
+        Ok(true)
     }
 }

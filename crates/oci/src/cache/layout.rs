@@ -1,7 +1,8 @@
 //! The `type=local` cache directory: an OCI image layout, as BuildKit's local cache writes it
 //! (`index.json`, `oci-layout`, `blobs/sha256/<hex>`). `index.json` names one OCI image
 //! manifest (annotated `org.opencontainers.image.ref.name: latest`) whose config is the cache
-//! record ([`super::record`]) and whose layers are the blobs the record names.
+//! record ([`super::record`]) and whose layers are the blobs the record names (the steps'
+//! layers, then the exported cache mounts').
 //!
 //! Writes are atomic and serialised: a writer holds an exclusive `flock` on `.rbuild-cache.lock`
 //! in the directory; every blob is written to a temporary file, fsynced and renamed; `index.json`
@@ -152,14 +153,14 @@ pub fn write_record(
         .map_err(|(_, e)| io("lock", &lock_path)(e.into()))?;
 
     let mut kept = HashSet::new();
-    for layer in record.layers() {
-        let dest = blob_file(dir, &layer.digest);
+    for (_, digest, _) in record.blobs() {
+        let dest = blob_file(dir, &digest);
         if !dest.exists() {
-            let src = blob(&layer.digest);
+            let src = blob(&digest);
             let mut from = File::open(&src).map_err(io("open", &src))?;
             write_atomic(&blobs, &dest, |f| std::io::copy(&mut from, f).map(|_| ()))?;
         }
-        kept.insert(layer.digest);
+        kept.insert(digest);
     }
     let layers = record.layer_descriptors(true);
     let config = put_blob(dir, &record.encode(key_version))?;
@@ -260,6 +261,7 @@ mod tests {
         };
         CacheRecordFile {
             steps: BTreeMap::from([(Digest::of(content), vec![layer])]),
+            ..CacheRecordFile::default()
         }
     }
 

@@ -8,17 +8,21 @@
 //!   reference as an image index (BuildKit's default) or an image manifest (`image-manifest=true`);
 //! - [`inline`]: the `type=inline` cache, the `mode=min` record in the image config's
 //!   `rbuild.cache.v1` field;
+//! - [`mounts`]: the contents of `RUN --mount=type=cache` directories as layer tar blobs
+//!   (`cache-mounts=true`), tarred for an export and unpacked into a new mount on import;
 //! - [`exchange`]: [`LocalCache`], the `CacheExchange` port of `rbuild-ports` over such
 //!   directories and registry references.
 
 pub mod exchange;
 pub mod inline;
 pub mod layout;
+pub mod mounts;
 pub mod record;
 pub mod registry;
 
 pub use exchange::{ExportMode, LocalCache, LocalCacheError};
 pub use inline::{InlineError, INLINE_KEY};
 pub use layout::LayoutError;
-pub use record::{CacheRecordFile, RecordError, RECORD_MEDIA_TYPE, RECORD_VERSION};
+pub use mounts::CacheMountsError;
+pub use record::{CacheMountBlob, CacheRecordFile, RecordError, RECORD_MEDIA_TYPE, RECORD_VERSION};
 pub use registry::{RegistryCacheError, RegistryCacheOptions};

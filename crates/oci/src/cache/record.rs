@@ -4,12 +4,15 @@
 //! Encoding (JSON; it is the config blob of the cache manifest, media type [`RECORD_MEDIA_TYPE`]):
 //!
 //! ```json
-//! { "version": 1,
+//! { "version": 2,
 //!   "keyVersion": "rbuild-cache-key-v3",
 //!   "layers": [ { "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
 //!                 "digest": "sha256:…", "size": 123, "diffID": "sha256:…",
 //!                 "snapshot": "sha256:…" } ],
-//!   "steps":  [ { "key": "sha256:…", "layers": [0, 1] } ] }
+//!   "steps":  [ { "key": "sha256:…", "layers": [0, 1] } ],
+//!   "cacheMounts": [ { "id": "pip",
+//!                      "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+//!                      "digest": "sha256:…", "size": 456, "diffID": "sha256:…" } ] }
 //! ```
 //!
 //! - `version` is [`RECORD_VERSION`], this layout's; `keyVersion` is the solver's `KEY_VERSION`
@@ -20,6 +23,11 @@
 //!   it becomes in the store (a step's own layer is named by its key, a base layer by its
 //!   diff_id), so that an importing store ends up with the same layers under the same names.
 //! - `steps` maps each key to its result, bottom layer first, as indices into `layers`.
+//! - `cacheMounts` (new in version 2; absent when empty) lists the `RUN --mount=type=cache`
+//!   directories exported with `cache-mounts=true`, each once, by cache id (the mount's `id=`,
+//!   which names its directory in the store): the directory's contents as a layer tar blob
+//!   (media type, digest, size; the tar's digest as `diffID`), listed with the layers in the
+//!   manifest that holds the record, so registries keep it. Version 1 had no such field.
 
 use std::collections::BTreeMap;
 
@@ -32,15 +40,27 @@ use crate::manifest::{
 };
 
 /// The version of this encoding. Bump it on any change to the fields or their meaning.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 /// Media type of the record blob (the cache manifest's config).
-pub const RECORD_MEDIA_TYPE: &str = "application/vnd.rbuild.cache.record.v1+json";
+pub const RECORD_MEDIA_TYPE: &str = "application/vnd.rbuild.cache.record.v2+json";
 
-/// A decoded record: each key's layers, bottom first.
+/// A decoded record: each key's layers, bottom first, and the exported cache mounts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheRecordFile {
     pub steps: BTreeMap<Digest, Vec<CacheLayer>>,
+    /// The exported contents of cache mounts, by cache id (`cache-mounts=true`).
+    pub cache_mounts: BTreeMap<String, CacheMountBlob>,
+}
+
+/// The exported contents of one cache mount: a layer tar blob of its directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheMountBlob {
+    pub media_type: LayerMediaType,
+    pub digest: Digest,
+    pub size: u64,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
 }
 
 /// Why a record cannot be read.
@@ -67,6 +87,19 @@ struct Encoded {
     key_version: String,
     layers: Vec<EncodedLayer>,
     steps: Vec<EncodedStep>,
+    #[serde(rename = "cacheMounts", default, skip_serializing_if = "Vec::is_empty")]
+    cache_mounts: Vec<EncodedMount>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EncodedMount {
+    id: String,
+    #[serde(rename = "mediaType")]
+    media_type: MediaType,
+    digest: Digest,
+    size: u64,
+    #[serde(rename = "diffID")]
+    diff_id: Digest,
 }
 
 /// Only `version` first, so a record of another version is told apart before its fields.
@@ -152,10 +185,26 @@ impl CacheRecordFile {
         } else {
             docker_media_type_str
         };
-        self.layers()
+        let mut seen = std::collections::HashSet::new();
+        self.blobs()
             .into_iter()
-            .map(|l| Descriptor::new(name(l.media_type), l.digest, l.size))
+            .filter(|(_, digest, _)| seen.insert(*digest))
+            .map(|(m, digest, size)| Descriptor::new(name(m), digest, size))
             .collect()
+    }
+
+    /// Every blob the record names (media type, digest, size): the layers' in first-use
+    /// order, then the cache mounts' in id order. A digest may repeat.
+    pub fn blobs(&self) -> Vec<(LayerMediaType, Digest, u64)> {
+        let layers = self
+            .layers()
+            .into_iter()
+            .map(|l| (l.media_type, l.digest, l.size));
+        let mounts = self
+            .cache_mounts
+            .values()
+            .map(|m| (m.media_type, m.digest, m.size));
+        layers.chain(mounts).collect()
     }
 
     /// The layers of every step, each distinct layer once (in first-use order).
@@ -195,6 +244,17 @@ impl CacheRecordFile {
                 .map(|(key, ls)| EncodedStep {
                     key: *key,
                     layers: ls.iter().map(|l| index[&l.snapshot]).collect(),
+                })
+                .collect(),
+            cache_mounts: self
+                .cache_mounts
+                .iter()
+                .map(|(id, m)| EncodedMount {
+                    id: id.clone(),
+                    media_type: m.media_type.into(),
+                    digest: m.digest,
+                    size: m.size,
+                    diff_id: m.diff_id,
                 })
                 .collect(),
         };
@@ -244,7 +304,23 @@ impl CacheRecordFile {
                 .collect::<Result<Vec<_>, _>>()?;
             steps.insert(step.key, chain);
         }
-        Ok(CacheRecordFile { steps })
+        let cache_mounts = encoded
+            .cache_mounts
+            .into_iter()
+            .map(|m| {
+                let blob = CacheMountBlob {
+                    media_type: m.media_type.into(),
+                    digest: m.digest,
+                    size: m.size,
+                    diff_id: m.diff_id,
+                };
+                (m.id, blob)
+            })
+            .collect();
+        Ok(CacheRecordFile {
+            steps,
+            cache_mounts,
+        })
     }
 }
 
@@ -272,7 +348,76 @@ mod tests {
         steps.insert(Digest::of(b"k-from"), vec![base.clone()]);
         steps.insert(Digest::of(b"k-copy"), vec![base.clone(), copy.clone()]);
         steps.insert(Digest::of(b"k-run"), vec![base, copy, run]);
-        CacheRecordFile { steps }
+        CacheRecordFile {
+            steps,
+            cache_mounts: BTreeMap::new(),
+        }
+    }
+
+    fn mount_blob(n: &[u8]) -> CacheMountBlob {
+        CacheMountBlob {
+            media_type: LayerMediaType::TarGzip,
+            digest: Digest::of(&[n, b"blob"].concat()),
+            size: 42,
+            diff_id: Digest::of(&[n, b"tar"].concat()),
+        }
+    }
+
+    #[test]
+    fn cache_mounts_round_trip_and_are_listed_as_blobs() {
+        let mut record = sample();
+        record.cache_mounts.insert("pip".into(), mount_blob(b"pip"));
+        record.cache_mounts.insert("apt".into(), mount_blob(b"apt"));
+        let bytes = record.encode(KV);
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["version"], 2);
+        let mounts = json["cacheMounts"].as_array().unwrap();
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(mounts[0]["id"], "apt");
+        assert_eq!(mounts[1]["mediaType"], OCI_LAYER_GZIP);
+        assert_eq!(mounts[1]["diffID"], mount_blob(b"pip").diff_id.to_string());
+        assert_eq!(CacheRecordFile::decode(&bytes, KV).unwrap(), record);
+        let descriptors = record.layer_descriptors(true);
+        assert_eq!(descriptors.len(), 5, "3 layers, then 2 mounts");
+        assert_eq!(descriptors[4].digest, mount_blob(b"pip").digest);
+        // The same blob twice (an empty mount and an empty layer) is one descriptor.
+        let mut twice = record.clone();
+        twice.cache_mounts.insert(
+            "again".into(),
+            CacheMountBlob {
+                media_type: LayerMediaType::TarGzip,
+                ..mount_blob(b"pip")
+            },
+        );
+        assert_eq!(twice.layer_descriptors(true).len(), 5);
+        assert_eq!(twice.blobs().len(), 6);
+    }
+
+    #[test]
+    fn a_record_without_mounts_has_no_cache_mounts_field() {
+        let json: serde_json::Value = serde_json::from_slice(&sample().encode(KV)).unwrap();
+        assert!(json.get("cacheMounts").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_version_1_record_is_refused_with_the_version_message() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().encode(KV)).unwrap();
+        json["version"] = 1.into();
+        let err = CacheRecordFile::decode(json.to_string().as_bytes(), KV).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RecordError::Version {
+                    found: 1,
+                    expected: 2
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the cache record has version 1, this rbuild reads version 2"
+        );
     }
 
     #[test]
@@ -280,7 +425,7 @@ mod tests {
         let record = sample();
         let bytes = record.encode(KV);
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(json["version"], 1);
+        assert_eq!(json["version"], 2);
         assert_eq!(json["keyVersion"], KV);
         assert_eq!(json["layers"].as_array().unwrap().len(), 3);
         assert_eq!(json["layers"][0]["mediaType"], OCI_LAYER_GZIP);
@@ -294,7 +439,7 @@ mod tests {
         assert!(matches!(err, RecordError::KeyVersion { .. }), "{err}");
 
         let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        json["version"] = 2.into();
+        json["version"] = 3.into();
         // A future version may change any field: only its version is read.
         json["layers"] = "something else".into();
         let err = CacheRecordFile::decode(json.to_string().as_bytes(), KV).unwrap_err();
@@ -302,8 +447,8 @@ mod tests {
             matches!(
                 err,
                 RecordError::Version {
-                    found: 2,
-                    expected: 1
+                    found: 3,
+                    expected: 2
                 }
             ),
             "{err}"
@@ -315,7 +460,7 @@ mod tests {
         for bad in [
             &b"not json"[..],
             b"{}",
-            br#"{"version":1,"keyVersion":"x"}"#,
+            br#"{"version":2,"keyVersion":"x"}"#,
         ] {
             assert!(CacheRecordFile::decode(bad, "x").is_err());
         }

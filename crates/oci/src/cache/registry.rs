@@ -3,11 +3,12 @@
 //! (moby/buildkit `cache/remotecache/export.go`):
 //!
 //! - by default an image index (OCI, or a Docker manifest list with `oci-mediatypes=false`)
-//!   whose entries are the layer blobs and, last, the record as a blob of media type
+//!   whose entries are the layer blobs (the steps' layers, then any exported cache mounts',
+//!   so that registries keep them and their GC does not drop them) and, last, the record as a blob of media type
 //!   [`RECORD_MEDIA_TYPE`] (BuildKit's entry is its own `application/vnd.buildkit.cacheconfig.v0`;
 //!   ours is rbuild's record, which BuildKit does not read, nor we its);
 //! - with `image-manifest=true` an OCI image manifest whose config is the record and whose
-//!   layers are the blobs, which registries that refuse non-manifest index entries (GHCR, ECR,
+//!   layers are the blobs (cache mounts' included), which registries that refuse non-manifest index entries (GHCR, ECR,
 //!   Harbor) accept. It needs OCI media types, as BuildKit's does.
 //!
 //! Blobs go up first (each `HEAD`ed, mounted or uploaded as an image push does, in parallel),
