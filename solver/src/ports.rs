@@ -5,8 +5,8 @@
 //! misses) and re-exported here under their old paths. Solver tests use fakes.
 
 pub use rbuild_ports::cache::{
-    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, CacheMountExport, LayerMediaType,
-    SolvedStep,
+    CacheExchange, CacheExchangeError, CacheExport, CacheImage, CacheLayer, CacheMountExport,
+    LayerMediaType, SolvedStep,
 };
 pub use rbuild_ports::exec::{
     ExecError, ExecRequest, Executor, LogSink, LogStream, MountSource, ResolvedMount, SecretFile,

@@ -18,7 +18,7 @@ use rbuild_cache::{CacheRecord, SnapshotId, Store};
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{BuildContext, SelectionView};
 use rbuild_graph::{FileAction, Graph, Op, VertexId};
-use rbuild_types::{Digest, ImageRef, Privileges};
+use rbuild_types::{Digest, ImageRef, Platform, Privileges};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -47,6 +47,9 @@ pub struct VertexResult {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Solved {
     pub target: VertexResult,
+    /// Every target's result, in the order asked ([`Solver::solve_targets`]); the graph's
+    /// own target alone for [`Solver::solve_steps`].
+    pub targets: Vec<VertexResult>,
     /// Each distinct key with layers once, in vertex order (scratch and contexts left out).
     pub steps: Vec<SolvedStep>,
 }
@@ -60,7 +63,8 @@ pub struct Solver {
     /// Results imported with `--cache-from`, consulted when the cache index misses.
     exchange: Option<Arc<dyn CacheExchange>>,
     contexts: HashMap<String, Arc<BuildContext>>,
-    resolved: HashMap<ImageRef, ResolvedImage>,
+    /// By reference and the platform it was resolved for.
+    resolved: HashMap<(ImageRef, Platform), ResolvedImage>,
     jobs: usize,
     scope: String,
     explain: bool,
@@ -141,8 +145,11 @@ impl Solver {
 
     /// Base images already resolved for this build (so each tag is resolved once per build).
     pub fn with_resolved(mut self, resolved: impl IntoIterator<Item = ResolvedImage>) -> Self {
-        self.resolved
-            .extend(resolved.into_iter().map(|r| (r.reference.clone(), r)));
+        self.resolved.extend(
+            resolved
+                .into_iter()
+                .map(|r| ((r.reference.clone(), r.platform.clone()), r)),
+        );
         self
     }
 
@@ -185,7 +192,22 @@ impl Solver {
         graph: Arc<Graph>,
         events: EventSink,
     ) -> Result<Solved, SolveError> {
+        let target = graph.target;
+        self.solve_targets(graph, vec![target], events).await
+    }
+
+    /// Solves several targets of one graph at once (a multi-platform build: one per
+    /// platform), each key once whichever targets need it.
+    pub async fn solve_targets(
+        self: &Arc<Self>,
+        graph: Arc<Graph>,
+        targets: Vec<VertexId>,
+        events: EventSink,
+    ) -> Result<Solved, SolveError> {
         graph.validate()?;
+        if let Some(missing) = targets.iter().find(|t| t.index() >= graph.vertices.len()) {
+            return Err(rbuild_graph::GraphError::MissingTarget(missing.0).into());
+        }
         if let Some(id) = disallowed_insecure(&graph, self.resources.allow_insecure) {
             let e = MountError::InsecureNotAllowed.into();
             return Err(vertex_error(&graph, id, vec![], None, e));
@@ -196,7 +218,7 @@ impl Solver {
             logs: logs.dir,
             hits: Mutex::new(Vec::new()),
         });
-        let result = self.solve_graph(&graph, &events, &build).await;
+        let result = self.solve_graph(&graph, &targets, &events, &build).await;
         let hits = std::mem::take(&mut *build.hits.lock().unwrap_or_else(|e| e.into_inner()));
         // Best effort: last-use stamps only order garbage collection.
         let _ = self.store.index().touch(&hits, now_unix());
@@ -209,10 +231,11 @@ impl Solver {
     async fn solve_graph(
         self: &Arc<Self>,
         graph: &Arc<Graph>,
+        targets: &[VertexId],
         events: &EventSink,
         build: &Arc<Build>,
     ) -> Result<Solved, SolveError> {
-        let reachable = graph.reachable();
+        let reachable = graph.reachable_from(targets);
         let mut waiting_on: HashMap<VertexId, usize> = HashMap::new();
         let mut dependents: HashMap<VertexId, Vec<VertexId>> = HashMap::new();
         for &id in &reachable {
@@ -313,10 +336,10 @@ impl Solver {
         if let Some(e) = first_error {
             return Err(e);
         }
-        let target = results
-            .get(&graph.target)
-            .cloned()
-            .ok_or(SolveError::Unfinished)?;
+        let targets: Option<Vec<VertexResult>> =
+            targets.iter().map(|t| results.get(t).cloned()).collect();
+        let targets = targets.ok_or(SolveError::Unfinished)?;
+        let target = targets.first().cloned().ok_or(SolveError::Unfinished)?;
         let mut ids: Vec<&VertexId> = results.keys().collect();
         ids.sort();
         let mut seen = std::collections::HashSet::new();
@@ -330,7 +353,11 @@ impl Solver {
                 layers: r.layers.clone(),
             })
             .collect();
-        Ok(Solved { target, steps })
+        Ok(Solved {
+            target,
+            targets,
+            steps,
+        })
     }
 
     /// Spawns the keying of a vertex whose inputs are all done.
@@ -392,7 +419,8 @@ impl Solver {
         let known_keys = input_keys.clone();
         match &v.op {
             Op::Image(img) => {
-                let resolved = match self.resolved.get(&img.reference) {
+                let known = (img.reference.clone(), img.platform.clone());
+                let resolved = match self.resolved.get(&known) {
                     Some(r) => r.clone(),
                     None => {
                         let this = Arc::clone(self);

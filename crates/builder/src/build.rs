@@ -9,8 +9,10 @@ use std::time::Instant;
 
 use rbuild_cache::Store;
 use rbuild_frontend::lower::{self, ResolveError};
+use rbuild_graph::ImageConfig;
 use rbuild_oci::source::RegistrySource;
 use rbuild_solver::Solver;
+use rbuild_types::Platform;
 
 use crate::config::{BuildConfig, ContextSpec};
 use crate::context::{open_named, stat_cache_path, MAIN};
@@ -55,7 +57,14 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
 
     let started = Instant::now();
     let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
-    let mut plan = lower::plan(&df, &config.options).map_err(bad_dockerfile)?;
+    // One plan per target platform (`--platform a,b`): the automatic platform args differ.
+    let platforms = config.target_platforms();
+    let mut plans = Vec::with_capacity(platforms.len());
+    for platform in &platforms {
+        let mut options = config.options.clone();
+        options.platform = platform.clone();
+        plans.push(lower::plan(&df, &options).map_err(bad_dockerfile)?);
+    }
     internal(
         &events,
         format!(
@@ -87,14 +96,18 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     // Every base image once: lowering needs their configs, the solver their digests.
     let started = Instant::now();
     let mut resolver = SourceResolver::new(source.as_ref(), &store, &config.named_contexts);
-    let bases = plan.resolve(&mut resolver).map_err(|e| match e {
-        ResolveError::Dockerfile(d) => bad_dockerfile(d),
-        ResolveError::Image { reference, source } => BuildError::Resolve {
-            reference: Box::new(reference),
-            source,
-        },
-        ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
-    })?;
+    let mut graphs = Vec::with_capacity(plans.len());
+    for mut plan in plans {
+        let bases = plan.resolve(&mut resolver).map_err(|e| match e {
+            ResolveError::Dockerfile(d) => bad_dockerfile(d),
+            ResolveError::Image { reference, source } => BuildError::Resolve {
+                reference: Box::new(reference),
+                source,
+            },
+            ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
+        })?;
+        graphs.push(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
+    }
     let resolved = resolver.into_resolved();
     if !resolved.is_empty() {
         internal(
@@ -103,7 +116,16 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             started,
         );
     }
-    let graph = Arc::new(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
+    let images: Vec<ImageConfig> = graphs.iter().map(|g| g.image.clone()).collect();
+    let (graph, targets) = if graphs.len() == 1 {
+        let graph = graphs.remove(0);
+        let target = graph.target;
+        (graph, vec![target])
+    } else {
+        // BuildKit's progress names: `[linux/arm64 build 2/3] RUN …`.
+        rbuild_graph::concat(graphs, |i, name| with_platform(&platforms[i], name))
+    };
+    let graph = Arc::new(graph);
 
     let context = inputs.context.open_for(&graph)?.map(Arc::new);
     let named: Vec<(String, Arc<_>)> =
@@ -164,7 +186,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         .enable_all()
         .build()
         .map_err(BuildError::Runtime)?;
-    let result = runtime.block_on(solver.solve_steps(Arc::clone(&graph), step_events));
+    let result = runtime.block_on(solver.solve_targets(Arc::clone(&graph), targets, step_events));
     // Whatever happened, keep the digests hashed so far for the next build.
     for ctx in context.iter().chain(named.iter().map(|(_, c)| c)) {
         if let Err(e) = ctx.save_stat_cache() {
@@ -177,12 +199,20 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     })?;
 
     let started = Instant::now();
-    let layers = &result.target.layers;
+    let built: Vec<crate::export::Built> = platforms
+        .iter()
+        .zip(&result.targets)
+        .zip(images)
+        .map(|((platform, target), image)| crate::export::Built {
+            platform: platform.clone(),
+            layers: target.layers.clone(),
+            image,
+        })
+        .collect();
     let exported = export(
         &store,
-        layers,
+        &built,
         &result.steps,
-        &graph.image,
         &config,
         &mut stdout,
         &Network {
@@ -196,8 +226,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         let started = Instant::now();
         let finished = crate::cache::Finished {
             steps: &result.steps,
-            image_layers: layers,
-            image_manifest: exported.manifest_digest,
+            images: &exported.images,
             cache_mount_ids: &crate::cache::cache_mount_ids(&graph),
         };
         crate::cache::export(
@@ -231,6 +260,15 @@ fn explain_scope(context: &ContextSpec, dockerfile: &str) -> String {
         canonical(&context.origin()),
         canonical(dockerfile)
     )
+}
+
+/// `name` of a vertex of `platform`'s graph in a multi-platform build: `[stage 2/3] RUN x`
+/// becomes `[linux/arm64 stage 2/3] RUN x`, as BuildKit names them.
+fn with_platform(platform: &Platform, name: &str) -> String {
+    match name.strip_prefix('[') {
+        Some(rest) => format!("[{platform} {rest}"),
+        None => format!("[{platform}] {name}"),
+    }
 }
 
 fn short_name(path: &str) -> &str {

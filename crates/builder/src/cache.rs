@@ -23,9 +23,9 @@ use rbuild_oci::images::StoredImage;
 use rbuild_oci::registry::{Client, RegistryConfig, RetryObserver};
 use rbuild_solver::keys::KEY_VERSION;
 use rbuild_solver::ports::{
-    CacheExchange, CacheExchangeError, CacheExport, CacheMountExport, SolvedStep,
+    CacheExchange, CacheExchangeError, CacheExport, CacheImage, CacheMountExport, SolvedStep,
 };
-use rbuild_types::{Digest, ImageRef, Privileges};
+use rbuild_types::{ImageRef, Privileges};
 
 use crate::events::{BuildEvent, EventSink, Warning};
 
@@ -122,8 +122,8 @@ pub(crate) fn importer(
 /// What a finished build hands to each `--cache-to`.
 pub(crate) struct Finished<'a> {
     pub steps: &'a [SolvedStep],
-    pub image_layers: &'a [SnapshotId],
-    pub image_manifest: Digest,
+    /// The final images, one per platform.
+    pub images: &'a [CacheImage],
     /// The cache ids of the `RUN --mount=type=cache` mounts of the build ([`cache_mount_ids`]).
     pub cache_mount_ids: &'a [String],
 }
@@ -197,8 +197,10 @@ pub(crate) fn with_inline_record(
     }
     let build = CacheExport {
         steps: steps.to_vec(),
-        image_layers: image_layers.to_vec(),
-        image_manifest: image.manifest_digest,
+        images: vec![CacheImage {
+            layers: image_layers.to_vec(),
+            manifest: image.manifest_digest,
+        }],
         cache_mounts: Vec::new(),
     };
     let cache = LocalCache::new(Arc::clone(store), privileges, KEY_VERSION);
@@ -217,8 +219,7 @@ pub(crate) fn export(
 ) -> Result<(), CacheExchangeError> {
     let mut build = CacheExport {
         steps: finished.steps.to_vec(),
-        image_layers: finished.image_layers.to_vec(),
-        image_manifest: finished.image_manifest,
+        images: finished.images.to_vec(),
         cache_mounts: Vec::new(),
     };
     for to in destinations {

@@ -131,6 +131,9 @@ pub struct BuildConfig {
     pub cache_from: Vec<crate::cache::CacheFrom>,
     /// `--cache-to`.
     pub cache_to: Vec<crate::cache::CacheTo>,
+    /// `--platform a,b`: the target platforms when there are several (the result is then an
+    /// index of one image per platform); empty: `options.platform` alone.
+    pub platforms: Vec<Platform>,
 }
 
 /// A config that cannot be built as given (a usage error).
@@ -146,13 +149,6 @@ pub enum ConfigError {
     },
     #[error("pushing needs a name: give -t NAME or -o type=image,name=NAME,push=true")]
     PushWithoutName,
-    #[error(
-        "platform {requested} is not supported yet: rbuild builds for the host platform {host}"
-    )]
-    Platform {
-        requested: Box<Platform>,
-        host: Box<Platform>,
-    },
     #[error(transparent)]
     Output(#[from] OutputError),
 }
@@ -189,6 +185,7 @@ impl BuildConfig {
             mounts: MountGrants::default(),
             cache_from: Vec::new(),
             cache_to: Vec::new(),
+            platforms: Vec::new(),
         }
     }
 
@@ -202,14 +199,16 @@ impl BuildConfig {
         if names.is_empty() && self.pushes() {
             return Err(ConfigError::PushWithoutName);
         }
-        let host = Platform::host();
-        if self.options.platform != host {
-            return Err(ConfigError::Platform {
-                requested: Box::new(self.options.platform.clone()),
-                host: Box::new(host),
-            });
-        }
         Ok(())
+    }
+
+    /// The platforms to build for, in order: `platforms`, or `options.platform` alone.
+    pub fn target_platforms(&self) -> Vec<Platform> {
+        if self.platforms.is_empty() {
+            vec![self.options.platform.clone()]
+        } else {
+            self.platforms.clone()
+        }
     }
 
     /// Every name of the image: the tags, then the `name=`s of image outputs, without repeats,
@@ -293,12 +292,12 @@ mod tests {
         ];
         assert_eq!(c.check(), Err(ConfigError::SeveralStdoutOutputs));
         c.outputs.clear();
-        let other = if Platform::host().architecture == "s390x" {
-            "linux/riscv64"
-        } else {
-            "linux/s390x"
-        };
-        c.options.platform = other.parse().expect("platform");
-        assert!(matches!(c.check(), Err(ConfigError::Platform { .. })));
+        // Any platform, and several: a foreign RUN needs an emulator, checked when it runs.
+        c.platforms = vec![
+            "linux/amd64".parse().expect("platform"),
+            "linux/arm64".parse().expect("platform"),
+        ];
+        assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.target_platforms(), c.platforms);
     }
 }

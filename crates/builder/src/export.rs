@@ -13,13 +13,13 @@ use std::sync::Arc;
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::ImageConfig;
 use rbuild_oci::export::OutputFile;
-use rbuild_oci::images::{commit_image_with, tag_image, CommitOptions};
-use rbuild_oci::manifest::OCI_MANIFEST;
+use rbuild_oci::images::{commit_image_with, commit_index, tag_image, CommitOptions, StoredImage};
+use rbuild_oci::manifest::{OCI_INDEX, OCI_MANIFEST};
 use rbuild_oci::registry::{RetryObserver, TransferObserver};
 use rbuild_oci::source::{PullError, RegistrySource};
 use rbuild_oci::OciError;
-use rbuild_solver::ports::SolvedStep;
-use rbuild_types::{Digest, ImageRef};
+use rbuild_solver::ports::{CacheImage, SolvedStep};
+use rbuild_types::{Digest, ImageRef, Platform};
 use serde_json::json;
 
 use crate::config::{BuildConfig, ConfigError};
@@ -77,6 +77,10 @@ pub enum ExportError {
     NoStdout,
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("the docker exporter cannot write a multi-platform image (an index): use -o type=oci, or one --platform")]
+    DockerMultiPlatform,
+    #[error("the tar exporter writes one root filesystem: use -o type=local (one directory per platform), or one --platform")]
+    TarMultiPlatform,
     #[error("writing the inline cache into the image: {0}")]
     InlineCache(#[source] Box<rbuild_oci::cache::LocalCacheError>),
     /// Downloading lazy layers (an imported cache's, a base image's) an output reads.
@@ -98,12 +102,14 @@ fn lazy(step: ExportStep) -> impl FnOnce(PullError) -> ExportError {
 /// What a build produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exported {
-    /// The image id (its config's digest).
+    /// The image id (its config's digest; a multi-platform image's index digest).
     pub image_id: Digest,
-    /// The manifest in the store.
+    /// The manifest in the store (a multi-platform image's index).
     pub manifest_digest: Digest,
     /// Every name the image was given (full form).
     pub names: Vec<String>,
+    /// Each platform's image: its layers and stored manifest (for the cache export).
+    pub images: Vec<CacheImage>,
 }
 
 /// The manifest a build reports in `--metadata-file` (BuildKit's `containerimage.descriptor`).
@@ -126,59 +132,86 @@ pub(crate) struct Network<'a> {
     pub images: &'a RegistrySource,
 }
 
-/// Commits, names, exports, pushes and reports the built image. `stdout` is taken by the
-/// output that writes to standard output, if any.
+/// What the build made for one target platform.
+pub(crate) struct Built {
+    pub platform: Platform,
+    /// The target's layers, bottom first.
+    pub layers: Vec<SnapshotId>,
+    /// The image config (base config merged in).
+    pub image: ImageConfig,
+}
+
+/// Commits, names, exports, pushes and reports the built image: one per platform in
+/// `built`, joined in an OCI index when there are several. `stdout` is taken by the output
+/// that writes to standard output, if any.
 pub(crate) fn export(
     store: &Arc<Store>,
-    layers: &[SnapshotId],
+    built: &[Built],
     steps: &[SolvedStep],
-    image_config: &ImageConfig,
     config: &BuildConfig,
     stdout: &mut Option<Box<dyn Write>>,
     network: &Network<'_>,
 ) -> Result<Exported, ExportError> {
     let images = network.images;
     let epoch = config.source_date_epoch;
-    if epoch.is_some() {
-        // Layers built here are tarred again with their mtimes clamped: lazy ones are
-        // unpacked for that (base layers are never rewritten, and stay lazy).
-        let built =
-            rbuild_oci::lazy::lazy_built_layers(store, layers).map_err(lazy(ExportStep::Commit))?;
-        images
-            .unpack_layers(&built)
-            .map_err(lazy(ExportStep::Commit))?;
-    }
     let options = CommitOptions {
         created: epoch,
         mtime_clamp: epoch,
     };
-    let image = commit_image_with(store, layers, image_config, &options)
-        .map_err(oci(ExportStep::Commit))?;
-    let image = crate::cache::with_inline_record(
-        store,
-        config.privileges,
-        &config.cache_to,
-        steps,
-        image,
-        layers,
-    )
-    .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
+    let mut committed: Vec<(Platform, StoredImage)> = Vec::with_capacity(built.len());
+    for b in built {
+        if epoch.is_some() {
+            // Layers built here are tarred again with their mtimes clamped: lazy ones are
+            // unpacked for that (base layers are never rewritten, and stay lazy).
+            let lazy_built = rbuild_oci::lazy::lazy_built_layers(store, &b.layers)
+                .map_err(lazy(ExportStep::Commit))?;
+            images
+                .unpack_layers(&lazy_built)
+                .map_err(lazy(ExportStep::Commit))?;
+        }
+        let image = commit_image_with(store, &b.layers, &b.image, &options)
+            .map_err(oci(ExportStep::Commit))?;
+        let image = crate::cache::with_inline_record(
+            store,
+            config.privileges,
+            &config.cache_to,
+            steps,
+            image,
+            &b.layers,
+        )
+        .map_err(|e| ExportError::InlineCache(Box::new(e)))?;
+        committed.push((b.platform.clone(), image));
+    }
+    let blob_size = |d: &Digest| {
+        std::fs::metadata(store.blobs().path(d))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    // What the names point at: the image, or the index of the platforms' images.
+    let (top, top_type, single) = match committed.as_slice() {
+        [(_, image)] => (image.manifest_digest, OCI_MANIFEST, Some(*image)),
+        _ => {
+            let children: Vec<(Platform, Digest, u64)> = committed
+                .iter()
+                .map(|(p, i)| (p.clone(), i.manifest_digest, blob_size(&i.manifest_digest)))
+                .collect();
+            let index = commit_index(store, &children).map_err(oci(ExportStep::Commit))?;
+            (index.digest, OCI_INDEX, None)
+        }
+    };
 
     let names = config.image_names()?;
     let outputs = &config.outputs;
     let image_output = outputs.iter().any(|o| matches!(o, Output::Image { .. }));
     if outputs.is_empty() || image_output || config.push {
         for name in &names {
-            tag_image(store, name, &image.manifest_digest).map_err(oci(ExportStep::Name))?;
+            tag_image(store, name, &top).map_err(oci(ExportStep::Name))?;
         }
     }
-    let stored_size = std::fs::metadata(store.blobs().path(&image.manifest_digest))
-        .map(|m| m.len())
-        .unwrap_or(0);
     let mut reported = Reported {
-        digest: image.manifest_digest,
-        media_type: OCI_MANIFEST.to_string(),
-        size: stored_size,
+        digest: top,
+        media_type: top_type.to_string(),
+        size: blob_size(&top),
     };
 
     let mut pushes: Vec<LayerOptions> = outputs
@@ -204,7 +237,7 @@ pub(crate) fn export(
             })?;
             let dist = push_stored(
                 store,
-                &image.manifest_digest,
+                &top,
                 &target,
                 &layer_options.dist(),
                 &config.settings.registries,
@@ -219,13 +252,13 @@ pub(crate) fn export(
         }
     }
 
-    let list = [(image.manifest_digest, names.clone())];
+    let list = [(top, names.clone())];
     for output in outputs {
         match output {
             Output::Image { .. } => {}
             Output::Oci { dest, tar, layers } => {
                 images
-                    .fetch_image_blobs(&image.manifest_digest)
+                    .fetch_image_blobs(&top)
                     .map_err(lazy(ExportStep::Oci(dest.clone())))?;
                 let dist = layers.dist();
                 let written = match dest {
@@ -250,8 +283,11 @@ pub(crate) fn export(
                 }
             }
             Output::Docker { dest, layers } => {
+                if single.is_none() {
+                    return Err(ExportError::DockerMultiPlatform);
+                }
                 images
-                    .fetch_image_blobs(&image.manifest_digest)
+                    .fetch_image_blobs(&top)
                     .map_err(lazy(ExportStep::Docker(dest.clone())))?;
                 // Layers as stored unless an option asks for a form.
                 let dist = (*layers != LayerOptions::default()).then(|| layers.dist());
@@ -270,37 +306,63 @@ pub(crate) fn export(
                 .map_err(oci(ExportStep::Docker(dest.clone())))?;
             }
             Output::Local { dest } => {
-                images
-                    .unpack_layers(layers)
-                    .map_err(lazy(ExportStep::Local(dest.clone())))?;
-                rbuild_oci::export::export_local(store, layers, dest, &config.privileges)
-                    .map_err(oci(ExportStep::Local(dest.clone())))?
+                // Several platforms: one directory each (`linux_arm64/`), as BuildKit's.
+                for b in built {
+                    let dir = match single {
+                        Some(_) => dest.clone(),
+                        None => dest.join(platform_dir(&b.platform)),
+                    };
+                    images
+                        .unpack_layers(&b.layers)
+                        .map_err(lazy(ExportStep::Local(dir.clone())))?;
+                    rbuild_oci::export::export_local(store, &b.layers, &dir, &config.privileges)
+                        .map_err(oci(ExportStep::Local(dir.clone())))?
+                }
             }
             Output::Tar { dest } => {
+                let [b] = built else {
+                    return Err(ExportError::TarMultiPlatform);
+                };
                 images
-                    .unpack_layers(layers)
+                    .unpack_layers(&b.layers)
                     .map_err(lazy(ExportStep::Tar(dest.clone())))?;
                 match dest {
-                    Dest::Path(path) => write_rootfs_tar_file(store, layers, path),
-                    Dest::Stdout => write_rootfs_tar_to(store, layers, take(stdout)?),
+                    Dest::Path(path) => write_rootfs_tar_file(store, &b.layers, path),
+                    Dest::Stdout => write_rootfs_tar_to(store, &b.layers, take(stdout)?),
                 }
                 .map_err(oci(ExportStep::Tar(dest.clone())))?
             }
         }
     }
-    let id = image.config_digest;
+    // A multi-platform image's id is its index's digest (buildx writes it to --iidfile).
+    let id = single.map_or(top, |i| i.config_digest);
     if let Some(path) = &config.iidfile {
         write_file(path, id.to_string().as_bytes())
             .map_err(oci(ExportStep::Iidfile(path.clone())))?;
     }
     if let Some(path) = &config.metadata_file {
-        write_metadata(path, &image.config_digest, &reported, &names)?;
+        let config_digest = single.map(|i| i.config_digest);
+        write_metadata(path, config_digest.as_ref(), &reported, &names)?;
     }
     Ok(Exported {
         image_id: id,
-        manifest_digest: image.manifest_digest,
+        manifest_digest: top,
         names,
+        images: built
+            .iter()
+            .zip(&committed)
+            .map(|(b, (_, image))| CacheImage {
+                layers: b.layers.clone(),
+                manifest: image.manifest_digest,
+            })
+            .collect(),
     })
+}
+
+/// The directory of `platform`'s root filesystem in a multi-platform local output, as
+/// BuildKit names it: `linux_arm64`, `linux_arm_v7`.
+fn platform_dir(platform: &Platform) -> String {
+    platform.to_string().replace('/', "_")
 }
 
 /// Standard output, for the one output that writes there.
@@ -345,15 +407,18 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
 /// `--metadata-file`: the keys BuildKit writes for an image result.
 fn write_metadata(
     path: &Path,
-    config_digest: &Digest,
+    config_digest: Option<&Digest>,
     reported: &Reported,
     names: &[String],
 ) -> Result<(), ExportError> {
     let mut meta = BTreeMap::new();
-    meta.insert(
-        "containerimage.config.digest",
-        json!(config_digest.to_string()),
-    );
+    // A multi-platform result has no one config (BuildKit leaves the key out too).
+    if let Some(config_digest) = config_digest {
+        meta.insert(
+            "containerimage.config.digest",
+            json!(config_digest.to_string()),
+        );
+    }
     meta.insert("containerimage.digest", json!(reported.digest.to_string()));
     meta.insert(
         "containerimage.descriptor",

@@ -3,12 +3,21 @@
 //! and what `rbuild push` does.
 
 use rbuild_cache::Store;
-use rbuild_oci::images::{distribution_image, DistImage, DistOptions};
+use rbuild_oci::images::{distribution_image, distribution_index, load_index, DistOptions};
 use rbuild_oci::registry::{
     push_image, Client, PushError, RegistryConfig, RetryObserver, TransferObserver,
 };
 use rbuild_oci::OciError;
 use rbuild_types::{Digest, ImageRef};
+
+/// What a push sent as the top manifest: an image manifest, or the index of a
+/// multi-platform image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    pub manifest_digest: Digest,
+    pub manifest_size: u64,
+    pub media_type: &'static str,
+}
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +37,9 @@ pub enum PushFailure {
 }
 
 /// Pushes stored manifest `manifest` to `target` in the form `options` ask for, through the
-/// registries of `registries`, telling `retries` of every retried request and `transfers` (if given) of each blob's
-/// byte progress. Returns what was
-/// pushed (the manifest's digest, size and media type).
+/// registries of `registries`, telling `retries` of every retried request and `transfers` (if
+/// given) of each blob's byte progress. Returns what was pushed (the top manifest's digest,
+/// size and media type).
 pub fn push_stored(
     store: &Store,
     manifest: &Digest,
@@ -39,12 +48,31 @@ pub fn push_stored(
     registries: &RegistryConfig,
     retries: RetryObserver,
     transfers: Option<TransferObserver>,
-) -> Result<DistImage, PushFailure> {
-    let dist =
-        distribution_image(store, manifest, options).map_err(|source| PushFailure::Prepare {
-            target: Box::new(target.clone()),
-            source,
-        })?;
+) -> Result<Pushed, PushFailure> {
+    let prepare = |source| PushFailure::Prepare {
+        target: Box::new(target.clone()),
+        source,
+    };
+    // A multi-platform image is an index: its children go up first, in their distribution
+    // form, then the index joining them.
+    let dist = match load_index(store, manifest).map_err(prepare)? {
+        Some(index) => {
+            let dist = distribution_index(store, &index, options).map_err(prepare)?;
+            Pushed {
+                manifest_digest: dist.digest,
+                manifest_size: dist.size,
+                media_type: dist.media_type,
+            }
+        }
+        None => {
+            let dist = distribution_image(store, manifest, options).map_err(prepare)?;
+            Pushed {
+                manifest_digest: dist.manifest_digest,
+                manifest_size: dist.manifest_size,
+                media_type: dist.media_type,
+            }
+        }
+    };
     let mut client = Client::new(registries.clone()).with_retry_observer(retries);
     if let Some(transfers) = transfers {
         client = client.with_transfer_observer(transfers);

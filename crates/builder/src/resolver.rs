@@ -96,6 +96,7 @@ impl Resolver for SourceResolver<'_> {
                 self.layouts.insert(reference.clone(), config.clone());
                 self.resolved.push(ResolvedImage {
                     reference: reference.clone(),
+                    platform: platform.clone(),
                     manifest_digest: image.manifest_digest,
                     config,
                 });

@@ -203,8 +203,18 @@ impl Graph {
 
     /// The ids of every vertex the target depends on (itself included), ascending.
     pub fn reachable(&self) -> Vec<VertexId> {
+        self.reachable_from(&[self.target])
+    }
+
+    /// The vertices `targets` depend on (themselves included), in index order. Targets that
+    /// do not exist are left out ([`Graph::validate`] checks `target` only).
+    pub fn reachable_from(&self, targets: &[VertexId]) -> Vec<VertexId> {
         let mut seen = vec![false; self.vertices.len()];
-        let mut stack = vec![self.target];
+        let mut stack: Vec<VertexId> = targets
+            .iter()
+            .copied()
+            .filter(|t| t.index() < self.vertices.len())
+            .collect();
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id.index()], true) {
                 continue;
@@ -216,6 +226,38 @@ impl Graph {
             .map(VertexId)
             .collect()
     }
+}
+
+/// Several graphs as one, for a multi-platform build (one graph per platform): their
+/// vertices concatenated in order, so every input stays earlier; returns it with each graph's
+/// target, in order. The first graph's target and image config are the result's. Work that is
+/// the same in two graphs (a stage built on `$BUILDPLATFORM`) has the same cache key, and the
+/// solver runs each key once. `rename` names each vertex of graph `i` (e.g. with its platform).
+pub fn concat(
+    graphs: Vec<Graph>,
+    rename: impl Fn(usize, &str) -> String,
+) -> (Graph, Vec<VertexId>) {
+    let mut vertices = Vec::new();
+    let mut targets = Vec::new();
+    let mut image = None;
+    for (i, graph) in graphs.into_iter().enumerate() {
+        let offset = vertices.len() as u32;
+        targets.push(VertexId(graph.target.0 + offset));
+        image.get_or_insert(graph.image);
+        vertices.extend(graph.vertices.into_iter().map(|mut v| {
+            for input in &mut v.inputs {
+                input.0 += offset;
+            }
+            v.name = rename(i, &v.name);
+            v
+        }));
+    }
+    let graph = Graph {
+        vertices,
+        target: targets.first().copied().unwrap_or(VertexId(0)),
+        image: image.unwrap_or_default(),
+    };
+    (graph, targets)
 }
 
 /// What is wrong with a remote source's location (and an http file name), if anything.
@@ -256,6 +298,22 @@ mod tests {
             security: SecurityMode::Sandbox,
             proxy_env: Default::default(),
         })
+    }
+
+    #[test]
+    fn concatenated_graphs_keep_their_inputs_and_targets() {
+        let one = Graph {
+            vertices: vec![v(Op::Scratch, &[]), v(exec(), &[0])],
+            target: VertexId(1),
+            image: ImageConfig::default(),
+        };
+        let (both, targets) = concat(vec![one.clone(), one], |i, name| format!("{i} {name}"));
+        assert_eq!(targets, vec![VertexId(1), VertexId(3)]);
+        assert_eq!(both.vertices[3].inputs, vec![VertexId(2)]);
+        assert!(both.vertices[2].name.starts_with("1 "));
+        assert!(both.validate().is_ok());
+        assert_eq!(both.reachable_from(&targets).len(), 4);
+        assert_eq!(both.reachable().len(), 2);
     }
 
     #[test]

@@ -244,6 +244,7 @@ impl RegistrySource {
         let (_, config) = self.stored_manifest_and_config(reference, &manifest_digest)?;
         Ok(ResolvedImage {
             reference: reference.clone(),
+            platform: platform.clone(),
             manifest_digest,
             config: config.image,
         })
@@ -335,6 +336,7 @@ impl RegistrySource {
             .map_err(store_err(format!("record resolved reference {key}")))?;
         Ok(ResolvedImage {
             reference: reference.clone(),
+            platform: platform.clone(),
             manifest_digest,
             config: config.image,
         })

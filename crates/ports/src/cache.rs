@@ -56,15 +56,22 @@ pub struct SolvedStep {
     pub layers: Vec<SnapshotId>,
 }
 
+/// One final image of a build (a multi-platform build has one per platform).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheImage {
+    /// Its layers (snapshots, bottom first) …
+    pub layers: Vec<SnapshotId>,
+    /// … and the manifest they were committed as (in the store).
+    pub manifest: Digest,
+}
+
 /// What a build produced, for [`CacheExchange::export`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheExport {
     /// Every step that has layers, in the order they were solved.
     pub steps: Vec<SolvedStep>,
-    /// The final image's layers (snapshots, bottom first) …
-    pub image_layers: Vec<SnapshotId>,
-    /// … and the manifest they were committed as (in the store), whose blobs the cache reuses.
-    pub image_manifest: Digest,
+    /// The final images (one per platform), whose blobs the cache reuses.
+    pub images: Vec<CacheImage>,
     /// The cache mounts to export with the steps (`cache-mounts=true`); empty otherwise.
     pub cache_mounts: Vec<CacheMountExport>,
 }

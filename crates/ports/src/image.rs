@@ -11,6 +11,8 @@ use rbuild_types::{Digest, ImageRef, Platform, SnapshotId};
 #[derive(Clone, Debug)]
 pub struct ResolvedImage {
     pub reference: ImageRef,
+    /// The platform it was resolved for (an index's entry is picked by it).
+    pub platform: Platform,
     /// Digest of the platform-specific manifest. The cache key of an image vertex.
     pub manifest_digest: Digest,
     pub config: ImageConfig,

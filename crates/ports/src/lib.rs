@@ -21,8 +21,8 @@ pub mod image;
 pub mod remote;
 
 pub use cache::{
-    CacheExchange, CacheExchangeError, CacheExport, CacheLayer, CacheMountExport, LayerMediaType,
-    SolvedStep,
+    CacheExchange, CacheExchangeError, CacheExport, CacheImage, CacheLayer, CacheMountExport,
+    LayerMediaType, SolvedStep,
 };
 pub use cancel::{CancelGuard, CancelToken};
 pub use exec::{

@@ -42,10 +42,15 @@ pub fn from_args(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let platform = match &args.platform {
-        Some(p) => p.parse::<Platform>().map_err(UsageError::from)?,
-        None => Platform::host(),
-    };
+    // `--platform a,b` (and repeated flags): several platforms make an index.
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in args.platform.iter().flat_map(|p| p.split(',')) {
+        let p = p.trim().parse::<Platform>().map_err(UsageError::from)?;
+        if !platforms.contains(&p) {
+            platforms.push(p);
+        }
+    }
+    let platform = platforms.first().cloned().unwrap_or_else(Platform::host);
     let mounts = crate::secrets::grants(args).map_err(UsageError::from)?;
     let runtime = Runtime::parse(args.runtime.as_deref()).map_err(UsageError::from)?;
     let snapshotter = parse_snapshotter(std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref())
@@ -102,6 +107,9 @@ pub fn from_args(
     config.mounts = mounts;
     config.cache_from = cache_from;
     config.cache_to = cache_to;
+    if platforms.len() > 1 {
+        config.platforms = platforms;
+    }
     config.check().map_err(UsageError::from)?;
     if let Some(output) = config.outputs.iter().find(|o| o.to_stdout()) {
         refuse_terminal_stdout(TerminalRefusal::Output {

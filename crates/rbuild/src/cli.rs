@@ -193,9 +193,11 @@ pub struct BuildArgs {
     /// How many steps may run at once (default: 4 per CPU)
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Target platform (only the host's platform is supported so far)
+    /// Target platform(s): `linux/arm64`, or a list `linux/amd64,linux/arm64` for one image
+    /// per platform joined in an index. RUN for a platform the host cannot run natively needs
+    /// a binfmt_misc emulator (see `rbuild debug platforms`)
     #[arg(long)]
-    pub platform: Option<String>,
+    pub platform: Vec<String>,
     /// Write build result metadata (image digest, config digest, names) as JSON to this file
     #[arg(long)]
     pub metadata_file: Option<PathBuf>,

@@ -127,6 +127,16 @@ fn inspect_json(store: &Store, image: &LoadedImage) -> Result<Value, CliError> {
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         "ManifestDigest": image.manifest_digest.to_string(),
     });
+    if let Some(index) = &image.index {
+        // A multi-platform image: shown by its host (else first) platform's image, with the
+        // index and every platform it holds.
+        out["Index"] = json!(index.digest.to_string());
+        out["Platforms"] = json!(index
+            .platforms
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>());
+    }
     if let Some(variant) = raw.get("variant") {
         out["Variant"] = variant.clone();
     }
@@ -245,7 +255,12 @@ pub fn save(
             }
             _ => Vec::new(),
         };
-        list.push((image.manifest_digest, names));
+        // An archive of Docker's format holds one platform's image; an OCI layout the index.
+        let digest = match format {
+            SaveFormat::Docker => image.manifest_digest,
+            SaveFormat::Oci => image.top_digest(),
+        };
+        list.push((digest, names));
     }
     fetch_lazy_blobs(&store, &list, refs)?;
     let name = output.unwrap_or(stdio::stdout_name());
@@ -402,7 +417,7 @@ pub fn push(root: &Path, reference: &str, progress: ProgressMode) -> Result<(), 
     let settings = Settings::load()?;
     let dist = push_stored(
         &store,
-        &image.manifest_digest,
+        &image.top_digest(),
         &name,
         &options,
         &settings.registries,

@@ -343,10 +343,15 @@ impl FakeImages {
 }
 
 impl ImageSource for FakeImages {
-    fn resolve(&self, reference: &ImageRef, _: &Platform) -> Result<ResolvedImage, SourceError> {
+    fn resolve(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, SourceError> {
         let manifest = *self.manifest.lock().expect("manifest lock");
         Ok(ResolvedImage {
             reference: reference.clone(),
+            platform: platform.clone(),
             manifest_digest: manifest
                 .unwrap_or_else(|| Digest::of(reference.to_string().as_bytes())),
             config: ImageConfig::default(),

@@ -328,23 +328,25 @@ impl LocalCache {
         build: &CacheExport,
         mode: ExportMode,
     ) -> Result<CacheRecordFile, LocalCacheError> {
-        let image = load_manifest(&self.store, &build.image_manifest)?;
-        if image.manifest.layers.len() != build.image_layers.len()
-            || image.config.diff_ids.len() != build.image_layers.len()
-        {
-            return Err(LocalCacheError::ImageLayers {
-                manifest: image.manifest.layers.len(),
-                built: build.image_layers.len(),
-            });
-        }
         let mut described: HashMap<SnapshotId, CacheLayer> = HashMap::new();
-        for ((snapshot, desc), diff_id) in build
-            .image_layers
-            .iter()
-            .zip(&image.manifest.layers)
-            .zip(&image.config.diff_ids)
-        {
-            described.insert(*snapshot, cache_layer(*snapshot, desc, *diff_id)?);
+        for built in &build.images {
+            let image = load_manifest(&self.store, &built.manifest)?;
+            if image.manifest.layers.len() != built.layers.len()
+                || image.config.diff_ids.len() != built.layers.len()
+            {
+                return Err(LocalCacheError::ImageLayers {
+                    manifest: image.manifest.layers.len(),
+                    built: built.layers.len(),
+                });
+            }
+            for ((snapshot, desc), diff_id) in built
+                .layers
+                .iter()
+                .zip(&image.manifest.layers)
+                .zip(&image.config.diff_ids)
+            {
+                described.insert(*snapshot, cache_layer(*snapshot, desc, *diff_id)?);
+            }
         }
         let mut record = CacheRecordFile::default();
         for step in build.steps.iter().filter(|s| selected(s, build, mode)) {
@@ -452,12 +454,15 @@ impl LocalCache {
     }
 }
 
-/// Whether `mode` exports `step`: with `Min`, only steps whose result is a bottom part of the
-/// final image (the final stage's chain).
+/// Whether `mode` exports `step`: with `Min`, only steps whose result is a bottom part of a
+/// final image (the final stage's chain, per platform).
 fn selected(step: &SolvedStep, build: &CacheExport, mode: ExportMode) -> bool {
     match mode {
         ExportMode::Max => true,
-        ExportMode::Min => build.image_layers.starts_with(&step.layers),
+        ExportMode::Min => build
+            .images
+            .iter()
+            .any(|i| i.layers.starts_with(&step.layers)),
     }
 }
 

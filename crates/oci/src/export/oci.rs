@@ -11,7 +11,10 @@ use rbuild_types::Digest;
 use super::confined::ConfinedDir;
 use super::dest::OutputFile;
 use crate::compress::{CompressSettings, Compression};
-use crate::images::{distribution_image, load_manifest, parse_image_name, DistOptions};
+use crate::images::{
+    distribution_image, distribution_index, load_index, load_manifest, parse_image_name, DistImage,
+    DistOptions, LoadedImage,
+};
 use crate::manifest::{Descriptor, ImageIndex, CONTAINERD_IMAGE_NAME, REF_NAME};
 use crate::OciError;
 use rbuild_archive::ArchiveWriter;
@@ -102,6 +105,32 @@ pub fn export_oci_tar_to(
     Ok(layout.exported)
 }
 
+/// Adds the blobs of one image in its distribution form `dist` (of stored `image`): the
+/// config as stored, the layers, the manifest.
+fn add_image(
+    blobs: &mut BTreeMap<String, BlobSource>,
+    store: &Store,
+    image: &LoadedImage,
+    dist: &DistImage,
+) {
+    // Config: unchanged bytes, so the image id stays the same.
+    blobs.insert(
+        dist.config_digest.hex().to_string(),
+        BlobSource::Bytes(image.config_bytes.clone()),
+    );
+    for d in dist
+        .manifest
+        .layers
+        .iter()
+        .map(|l| &l.digest)
+        .chain([&dist.manifest_digest])
+    {
+        blobs
+            .entry(d.hex().to_string())
+            .or_insert_with(|| BlobSource::Store(store.blobs().path(d)));
+    }
+}
+
 /// Where a blob of the layout comes from.
 enum BlobSource {
     /// A blob file of the store.
@@ -132,27 +161,40 @@ impl Layout {
                 .iter()
                 .map(|n| parse_image_name(n))
                 .collect::<Result<Vec<_>, _>>()?;
-            let image = load_manifest(store, manifest)?;
-            let dist = distribution_image(store, manifest, options)?;
-            // Config: unchanged bytes, so the image id stays the same.
-            blobs.insert(
-                dist.config_digest.hex().to_string(),
-                BlobSource::Bytes(image.config_bytes.clone()),
-            );
-            for d in dist
-                .manifest
-                .layers
-                .iter()
-                .map(|l| &l.digest)
-                .chain([&dist.manifest_digest])
-            {
-                blobs
-                    .entry(d.hex().to_string())
-                    .or_insert_with(|| BlobSource::Store(store.blobs().path(d)));
-            }
-            let base = Descriptor {
-                platform: Some(image.config.image.platform.clone()),
-                ..dist.descriptor()
+            let (base, written) = match load_index(store, manifest)? {
+                Some(index) => {
+                    let dist = distribution_index(store, &index, options)?;
+                    for (_, stored, child) in &dist.children {
+                        add_image(&mut blobs, store, &load_manifest(store, stored)?, child);
+                    }
+                    blobs
+                        .entry(dist.digest.hex().to_string())
+                        .or_insert_with(|| BlobSource::Store(store.blobs().path(&dist.digest)));
+                    let first = dist.children.first().map(|c| c.2.config_digest);
+                    let written = ExportedImage {
+                        manifest_digest: dist.digest,
+                        config_digest: first.unwrap_or(dist.digest),
+                        media_type: dist.media_type,
+                        manifest_size: dist.size,
+                    };
+                    (dist.descriptor(), written)
+                }
+                None => {
+                    let image = load_manifest(store, manifest)?;
+                    let dist = distribution_image(store, manifest, options)?;
+                    add_image(&mut blobs, store, &image, &dist);
+                    let base = Descriptor {
+                        platform: Some(image.config.image.platform.clone()),
+                        ..dist.descriptor()
+                    };
+                    let written = ExportedImage {
+                        manifest_digest: dist.manifest_digest,
+                        config_digest: dist.config_digest,
+                        media_type: dist.media_type,
+                        manifest_size: dist.manifest_size,
+                    };
+                    (base, written)
+                }
             };
             if refs.is_empty() {
                 entries.push(base.clone());
@@ -169,12 +211,7 @@ impl Layout {
                     ..base.clone()
                 });
             }
-            exported.push(ExportedImage {
-                manifest_digest: dist.manifest_digest,
-                config_digest: dist.config_digest,
-                media_type: dist.media_type,
-                manifest_size: dist.manifest_size,
-            });
+            exported.push(written);
         }
         Ok(Layout {
             blobs,

@@ -1,7 +1,9 @@
 //! Naming and finding stored images: tags, listing, loading by tag, id or digest.
 
 use rbuild_cache::Store;
-use rbuild_types::{Digest, ImageRef};
+use rbuild_types::{Digest, ImageRef, Platform};
+
+use super::load_index;
 
 use crate::config::{self, ParsedConfig};
 use crate::manifest::ImageManifest;
@@ -29,6 +31,26 @@ pub struct LoadedImage {
     pub config: ParsedConfig,
     /// The config blob exactly as stored (exporters copy it unchanged).
     pub config_bytes: Vec<u8>,
+    /// When the name or digest it was found by is a multi-platform image: that index. The
+    /// image itself is then the host platform's (else the first) of its children.
+    pub index: Option<IndexOf>,
+}
+
+/// The index a [`LoadedImage`] was picked from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexOf {
+    pub digest: Digest,
+    /// Its children's platforms, in order.
+    pub platforms: Vec<Platform>,
+}
+
+impl LoadedImage {
+    /// What the image was found by: its index, or its manifest.
+    pub fn top_digest(&self) -> Digest {
+        self.index
+            .as_ref()
+            .map_or(self.manifest_digest, |i| i.digest)
+    }
 }
 
 impl LoadedImage {
@@ -98,7 +120,40 @@ pub fn load_manifest(store: &Store, manifest_digest: &Digest) -> Result<LoadedIm
         manifest,
         config,
         config_bytes,
+        index: None,
     })
+}
+
+/// Reads a stored image by the digest of its manifest, or of a multi-platform image's index
+/// (then the host platform's child, else the first, with [`LoadedImage::index`] set).
+pub fn load_stored(store: &Store, digest: &Digest) -> Result<LoadedImage, OciError> {
+    if !store.blobs().has(digest) {
+        return Err(OciError::MissingBlob(*digest));
+    }
+    let Some(index) = load_index(store, digest)? else {
+        return load_manifest(store, digest);
+    };
+    let host = Platform::host();
+    let child = index
+        .manifests
+        .iter()
+        .find(|m| m.platform.as_ref() == Some(&host))
+        .or_else(|| index.manifests.first())
+        .ok_or_else(|| OciError::Invalid {
+            what: "image index",
+            context: digest.to_string(),
+            value: "no manifests".into(),
+        })?;
+    let mut image = load_manifest(store, &child.digest)?;
+    image.index = Some(IndexOf {
+        digest: *digest,
+        platforms: index
+            .manifests
+            .iter()
+            .filter_map(|m| m.platform.clone())
+            .collect(),
+    });
+    Ok(image)
 }
 
 /// Finds an image by tag (`app`, `app:1.0`, full name), manifest digest, image id
@@ -108,7 +163,7 @@ pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciErro
     let tags = store.tags().list().map_err(OciError::store("list tags"))?;
     if let Ok(tag) = normalise_tag(reference) {
         if let Some((_, d)) = tags.iter().find(|(t, _)| *t == tag || t == reference) {
-            return load_manifest(store, d);
+            return load_stored(store, d);
         }
     }
     let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
@@ -118,7 +173,7 @@ pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciErro
     }
     if let Ok(d) = format!("sha256:{hex}").parse::<Digest>() {
         if store.blobs().has(&d) {
-            if let Ok(img) = load_manifest(store, &d) {
+            if let Ok(img) = load_stored(store, &d) {
                 return Ok(img);
             }
         }
@@ -126,12 +181,12 @@ pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciErro
     // An image id (config digest), possibly abbreviated, of a tagged image.
     let mut found: Option<LoadedImage> = None;
     for (_, md) in &tags {
-        let Ok(img) = load_manifest(store, md) else {
+        let Ok(img) = load_stored(store, md) else {
             continue;
         };
         if img.id().hex().starts_with(hex) || md.hex().starts_with(hex) {
             match &found {
-                Some(f) if f.manifest_digest != img.manifest_digest => {
+                Some(f) if f.top_digest() != img.top_digest() => {
                     return Err(OciError::Invalid {
                         what: "image id prefix (ambiguous)",
                         context: "local store".into(),
@@ -149,15 +204,31 @@ pub fn load_image(store: &Store, reference: &str) -> Result<LoadedImage, OciErro
 pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>, OciError> {
     let mut out = Vec::new();
     for (tag, md) in store.tags().list().map_err(OciError::store("list tags"))? {
-        let img = load_manifest(store, &md)?;
+        let img = load_stored(store, &md)?;
         let name = ImageRef::parse(&tag).map(|r| r.familiar()).unwrap_or(tag);
+        let image_size = |i: &LoadedImage| {
+            i.manifest.config.size + i.manifest.layers.iter().map(|l| l.size).sum::<u64>()
+        };
+        // A multi-platform image is one line: its index's digest as id, all platforms' size.
+        let (id, size) = match &img.index {
+            None => (img.id(), image_size(&img)),
+            Some(index) => {
+                let mut size = 0;
+                for child in load_index(store, &index.digest)?
+                    .map(|i| i.manifests)
+                    .unwrap_or_default()
+                {
+                    size += image_size(&load_manifest(store, &child.digest)?);
+                }
+                (index.digest, size)
+            }
+        };
         out.push(ImageSummary {
             name,
-            id: img.id(),
+            id,
             manifest_digest: md,
             created: img.config.created.clone(),
-            size: img.manifest.config.size
-                + img.manifest.layers.iter().map(|l| l.size).sum::<u64>(),
+            size,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

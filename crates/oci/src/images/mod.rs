@@ -9,6 +9,7 @@
 mod commit;
 mod distribute;
 mod import;
+mod index;
 mod layout;
 mod lookup;
 
@@ -18,8 +19,10 @@ pub(crate) use distribute::compress_into_store;
 pub use distribute::{distribution_image, DistImage, DistOptions};
 pub(crate) use import::blob_file;
 pub use import::{import_archive, import_archive_from, ImportedImage};
+pub use index::{commit_index, distribution_index, load_index, DistIndex, StoredIndex};
 pub use layout::{layout_image, LayoutSelector};
 pub(crate) use lookup::parse_image_name;
 pub use lookup::{
-    list_images, load_image, load_manifest, normalise_tag, tag_image, ImageSummary, LoadedImage,
+    list_images, load_image, load_manifest, load_stored, normalise_tag, tag_image, ImageSummary,
+    IndexOf, LoadedImage,
 };
