@@ -572,6 +572,7 @@ mod tests {
 
     fn exec_op(args: Vec<rbuild_types::ByteString>, env: &[&str]) -> Op {
         Op::Exec(ExecOp {
+            platform: rbuild_types::Platform::host(),
             args,
             env: env.iter().map(|e| e.to_string()).collect(),
             cwd: "/".into(),

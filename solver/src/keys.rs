@@ -10,7 +10,7 @@
 //! | `Scratch` | the constant `scratch` | – |
 //! | `Image` | the platform-specific **manifest digest** the reference resolved to (once per build; `--pull` re-resolves) | the tag text, the registry it came from |
 //! | `Context` | its name | its contents: a COPY keys on what it *selects*, not on the whole context |
-//! | `Exec` | argv, env in order, cwd, user, network mode, each `--mount` (type, then its fields: target, input index, path, ids, sharing, `from`, subdir, read-only, modes and owners, `required`), security mode; every input's key (root, bind and cache-`from` sources) | mtimes, the host, wall-clock time, **cache-mount contents**, **secret values** and **SSH agents** (resolved after keying, in `mounts.rs`), **proxy build args** (`proxy_env`, BuildKit's `ProxyEnv`) |
+//! | `Exec` | the platform it runs as, argv, env in order, cwd, user, network mode, each `--mount` (type, then its fields: target, input index, path, ids, sharing, `from`, subdir, read-only, modes and owners, `required`), security mode; every input's key (root, bind and cache-`from` sources) | mtimes, the host, wall-clock time, **cache-mount contents**, **secret values** and **SSH agents** (resolved after keying, in `mounts.rs`), **proxy build args** (`proxy_env`, BuildKit's `ProxyEnv`) |
 //! | `Http` | url, filename, checksum; without `--checksum` also the **body's digest and `Last-Modified`** found by downloading (a conditional request when the URL was fetched before) | the URL's ETag; with `--checksum`, the body and `Last-Modified` (nothing is downloaded to key it, as in BuildKit) |
 //! | `Git` | remote, reference, subdir, keep_git_dir, checksum, and the **commit** the reference resolved to (`git ls-remote`) | the time of the checkout |
 //! | `File` | each action (copy: input index, src, dest, chown, chmod, allow-empty-wildcard, unpack, excludes, parents; mkdir: path, mode, parents, chown; mkfile: path, data, mode, chown), the key of every non-context input, and for each copy from a context the digest of the **selected content** (paths relative to the selected root, type, mode, uid/gid, link target, content) | mtimes of context files, excluded (`.dockerignore`, `--exclude`) files, files the copy does not select |
@@ -30,8 +30,8 @@ use rbuild_types::{Digest, Hasher};
 use encode::Encode;
 
 /// Bumped whenever the key function changes meaning (v3: file ops resolve image paths through
-/// the image's symlinks, and op definitions are encoded field by field).
-pub const KEY_VERSION: &str = "rbuild-cache-key-v3";
+/// the image's symlinks, and op definitions are encoded field by field; v4: a RUN's platform).
+pub const KEY_VERSION: &str = "rbuild-cache-key-v4";
 
 /// What the key of one vertex is computed from, beyond its op.
 #[derive(Debug, Default)]

@@ -285,6 +285,7 @@ fn graph_with_mounts() -> Graph {
         })
     };
     let run = rbuild_graph::ExecOp {
+        platform: rbuild_types::Platform::host(),
         mounts: vec![mount("pip", "/c"), mount("other", "/o")],
         ..exec_op(&["uses-mounts"])
     };

@@ -18,6 +18,7 @@ use rbuild_types::Digest;
 
 fn exec(args: &[&str], env: &[&str]) -> Op {
     Op::Exec(ExecOp {
+        platform: rbuild_types::Platform::host(),
         env: env.iter().map(|s| s.to_string()).collect(),
         ..exec_op(args)
     })

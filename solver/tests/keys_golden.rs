@@ -9,6 +9,7 @@ use rbuild_types::{Digest, ImageRef, Platform};
 
 fn exec() -> Op {
     Op::Exec(ExecOp {
+        platform: "linux/amd64".parse().expect("platform"),
         args: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
         env: vec!["PATH=/bin".into()],
         cwd: "/".into(),
@@ -113,6 +114,18 @@ fn every_input_matters() {
         },
     );
     assert_ne!(a, b, "the parent's key is an input");
+    let mut arm = exec();
+    if let Op::Exec(e) = &mut arm {
+        e.platform = "linux/arm64".parse().expect("platform");
+    }
+    let c = vertex_key(
+        &arm,
+        &KeyInputs {
+            input_keys: vec![Some(parent)],
+            ..KeyInputs::default()
+        },
+    );
+    assert_ne!(a, c, "the platform a RUN runs as is an input");
     let sel = |d: &[u8]| {
         vertex_key(
             &copy(),

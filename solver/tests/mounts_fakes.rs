@@ -25,6 +25,7 @@ use rbuild_types::Digest;
 
 fn exec(args: &[&str], mounts: Vec<Mount>) -> Op {
     Op::Exec(ExecOp {
+        platform: rbuild_types::Platform::host(),
         env: vec!["PATH=/bin".into()],
         mounts,
         security: SecurityMode::Sandbox,

@@ -289,6 +289,7 @@ mod tests {
 
     fn exec() -> Op {
         Op::Exec(ExecOp {
+            platform: rbuild_types::Platform::host(),
             args: vec!["true".into()],
             env: vec![],
             cwd: "/".into(),

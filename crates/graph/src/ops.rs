@@ -55,6 +55,9 @@ pub struct ImageOp {
 /// A RUN. Invariant: `args` is not empty; `cwd` is absolute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecOp {
+    /// The platform the command runs as: its stage's (`FROM --platform`, else the build's
+    /// target). A foreign one runs through a binfmt_misc emulator or not at all.
+    pub platform: Platform,
     /// argv, after the shell form has been wrapped (`["/bin/sh", "-c", "…"]`). Bytes, not
     /// text: a RUN line that is not UTF-8 reaches `execve` as written. Serialised as strings
     /// when UTF-8.

@@ -101,6 +101,14 @@ pub enum ExecError {
     Signal(i32),
     #[error("sandbox setup failed: {0}")]
     Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The RUN's platform is neither the host's nor one a registered emulator runs: it is
+    /// refused before anything runs, never run as the wrong architecture.
+    #[error("this RUN is for {platform}, which this {host} machine cannot run: {remedy} (see `rbuild debug platforms`)")]
+    Platform {
+        platform: String,
+        host: String,
+        remedy: &'static str,
+    },
 }
 
 /// Runs commands in an isolated root filesystem. Blocking: the solver calls it off the async

@@ -38,6 +38,7 @@ fn run_once(
     n: u64,
 ) -> Duration {
     let op = ExecOp {
+        platform: rbuild_types::Platform::host(),
         env: vec!["PATH=/bin".into()],
         ..rbuild_test_support::fakes::exec_op(&["true"])
     };

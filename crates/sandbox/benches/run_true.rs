@@ -40,6 +40,7 @@ type Phases = [Duration; 3];
 /// each phase.
 fn request_to_result(store: &Store, exec: &dyn Executor, layers: &[PathBuf], n: u64) -> Phases {
     let op = ExecOp {
+        platform: rbuild_types::Platform::host(),
         env: vec!["PATH=/bin".into()],
         ..rbuild_test_support::fakes::exec_op(&["true"])
     };

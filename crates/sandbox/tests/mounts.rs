@@ -42,6 +42,7 @@ fn on_runc(body: fn(&dyn Executor)) {
 
 fn sh(script: &str, user: &str, security: SecurityMode) -> ExecOp {
     ExecOp {
+        platform: rbuild_types::Platform::host(),
         user: user.into(),
         security,
         ..common::sh(script)

@@ -229,6 +229,7 @@ fn missing_cwd_is_created_and_path_defaults() {
         return;
     };
     let op = ExecOp {
+        platform: rbuild_types::Platform::host(),
         env: vec!["FOO=bar".into()],
         cwd: "/work/dir".into(),
         ..exec_op(&["sh", "-c", "pwd; echo $PATH"])

@@ -25,6 +25,7 @@ use rbuild_types::{Digest, ImageRef, Platform, SnapshotId};
 /// no network, no mounts, the default sandbox.
 pub fn exec_op<S: AsRef<str>>(args: &[S]) -> ExecOp {
     ExecOp {
+        platform: rbuild_types::Platform::host(),
         args: args.iter().map(|s| s.as_ref().into()).collect(),
         env: vec![],
         cwd: "/".into(),

@@ -62,6 +62,9 @@ struct StageState {
     ignore_cache: bool,
     /// An ONBUILD trigger is being dispatched (progress names say `ONBUILD`).
     in_onbuild: bool,
+    /// The platform the stage's RUNs execute as: `FROM --platform`, else the target's; a
+    /// stage built `FROM` another stage keeps that one's.
+    platform: Platform,
 }
 
 impl StageState {
@@ -285,20 +288,34 @@ impl Lowerer<'_> {
             }
             StageBase::Scratch => {
                 let root = self.b.scratch();
-                self.fresh(root, empty_image(&platform), cmd_total, i, ignore_cache)
+                self.fresh(
+                    root,
+                    empty_image(&platform),
+                    cmd_total,
+                    i,
+                    ignore_cache,
+                    &platform,
+                )
             }
             StageBase::Named(n) => {
                 let root = match self.plan.contexts.get(n) {
                     Some(NamedContext::Http { url }) => self.b.named_http(n, url),
                     _ => self.b.named_filesystem(n),
                 };
-                self.fresh(root, empty_image(&platform), cmd_total, i, ignore_cache)
+                self.fresh(
+                    root,
+                    empty_image(&platform),
+                    cmd_total,
+                    i,
+                    ignore_cache,
+                    &platform,
+                )
             }
             StageBase::Image(r) => {
                 let Some(config) = self.bases.get(r).cloned() else {
                     return Err(err_at(LowerError::MissingBase(r.clone()), span));
                 };
-                let mut st = self.fresh(VertexId(0), config, cmd_total, i, ignore_cache);
+                let mut st = self.fresh(VertexId(0), config, cmd_total, i, ignore_cache, &platform);
                 let label = st.step(StepKind::From, format!("FROM {r}"));
                 st.root = self.b.image(r, &platform, label, span);
                 st
@@ -330,6 +347,7 @@ impl Lowerer<'_> {
         cmd_total: usize,
         stage: usize,
         ignore_cache: bool,
+        platform: &Platform,
     ) -> StageState {
         if config.env_var("PATH").is_none() {
             config.env.push(format!("PATH={}", args::DEFAULT_PATH));
@@ -353,6 +371,7 @@ impl Lowerer<'_> {
             stage: self.plan.stage_id(stage),
             ignore_cache,
             in_onbuild: false,
+            platform: platform.clone(),
         }
     }
 

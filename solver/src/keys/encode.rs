@@ -18,7 +18,7 @@ use rbuild_graph::{
     HttpOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, SecretMount, SecurityMode,
     SshMount, TmpfsMount,
 };
-use rbuild_types::{ByteString, Hasher};
+use rbuild_types::{ByteString, Hasher, Platform};
 
 /// A value written into a key.
 pub(super) trait Encode {
@@ -64,6 +64,13 @@ impl Encode for u64 {
 impl Encode for usize {
     fn encode(&self, h: &mut Hasher) {
         (*self as u64).encode(h);
+    }
+}
+
+/// `os/arch[/variant]`, as written in `--platform`.
+impl Encode for Platform {
+    fn encode(&self, h: &mut Hasher) {
+        self.to_string().encode(h);
     }
 }
 
@@ -137,7 +144,7 @@ macro_rules! encode_variants {
 }
 
 // BuildKit's ProxyEnv: proxy build args reach the command but never the key.
-encode_fields!(ExecOp: args, env, cwd, user, network, mounts, security; skip proxy_env);
+encode_fields!(ExecOp: platform, args, env, cwd, user, network, mounts, security; skip proxy_env);
 
 encode_variants!(NetworkMode {
     Default => "default",

@@ -61,6 +61,7 @@ impl NamespaceExecutor {
 
 impl Executor for NamespaceExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
+        super::platforms::check_runnable(&req.op.platform)?;
         let slirp = match req.op.network {
             NetworkMode::Default => self.slirp.as_deref(),
             NetworkMode::None | NetworkMode::Host => None,

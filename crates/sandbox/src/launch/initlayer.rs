@@ -71,6 +71,7 @@ mod tests {
             resolv_conf: "/r".into(),
         };
         let op = rbuild_graph::ExecOp {
+            platform: rbuild_types::Platform::host(),
             args: vec!["true".into()],
             env: vec![],
             cwd: "/".into(),

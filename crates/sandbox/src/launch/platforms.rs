@@ -111,6 +111,31 @@ pub fn detect(binfmt_dir: &Path) -> Vec<PlatformSupport> {
         .collect()
 }
 
+/// How `platform`'s binaries run here, read from `binfmt_dir` (normally [`BINFMT_DIR`]); the
+/// binfmt_misc handlers are only read for a platform the CPU does not run itself.
+pub fn runs_by(platform: &Platform, binfmt_dir: &Path) -> RunsBy {
+    if runs_natively(&Platform::host().architecture, &platform.architecture) {
+        return RunsBy::Native;
+    }
+    match read_handlers(binfmt_dir) {
+        None => RunsBy::Unavailable(Missing::BinfmtNotMounted),
+        Some(list) => by_handler(&list, &platform.architecture),
+    }
+}
+
+/// A RUN for `platform` may go ahead: natively or through an emulator; else the error that
+/// says how to enable it.
+pub fn check_runnable(platform: &Platform) -> Result<(), rbuild_ports::ExecError> {
+    match runs_by(platform, Path::new(BINFMT_DIR)) {
+        RunsBy::Native | RunsBy::Emulator { .. } => Ok(()),
+        RunsBy::Unavailable(missing) => Err(rbuild_ports::ExecError::Platform {
+            platform: platform.to_string(),
+            host: Platform::host().to_string(),
+            remedy: missing.how_to_enable(),
+        }),
+    }
+}
+
 /// Whether a CPU of `host` runs `arch` binaries itself (the 32-bit compatibility modes of
 /// x86-64 and arm64 kernels).
 fn runs_natively(host: &str, arch: &str) -> bool {
@@ -286,6 +311,44 @@ mask ffffffffffffff00fffffffffffffffffeffffff
             by_handler(&[parse_handler("a", &disabled)], "arm64"),
             RunsBy::Unavailable(Missing::NoHandler)
         );
+    }
+
+    #[test]
+    fn one_platform_runs_natively_or_by_its_handler_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = Platform::host();
+        assert_eq!(runs_by(&host, &dir.path().join("absent")), RunsBy::Native);
+        let foreign: Platform = if host.architecture == "s390x" {
+            "linux/riscv64"
+        } else {
+            "linux/s390x"
+        }
+        .parse()
+        .expect("platform");
+        assert_eq!(
+            runs_by(&foreign, &dir.path().join("absent")),
+            RunsBy::Unavailable(Missing::BinfmtNotMounted)
+        );
+        std::fs::write(dir.path().join("status"), "enabled\n").expect("status");
+        assert_eq!(
+            runs_by(&foreign, dir.path()),
+            RunsBy::Unavailable(Missing::NoHandler)
+        );
+        // The refusal names both platforms and the remedy.
+        if !matches!(
+            runs_by(&foreign, Path::new(BINFMT_DIR)),
+            RunsBy::Unavailable(_)
+        ) {
+            return;
+        }
+        let err = check_runnable(&foreign)
+            .expect_err("no emulator")
+            .to_string();
+        assert!(
+            err.contains(&foreign.to_string()) && err.contains(&host.to_string()),
+            "{err}"
+        );
+        assert!(err.contains("rbuild debug platforms"), "{err}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl RuncExecutor {
 
 impl Executor for RuncExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
+        super::platforms::check_runnable(&req.op.platform)?;
         let scratch = Scratch::prepare(&req, false).map_err(setup)?;
         let launch = Launch {
             init_exe: &self.init_exe,

@@ -341,6 +341,7 @@ pub(crate) mod fixtures {
     /// `sh -c true` with one variable, as root in `/`.
     pub(crate) fn op(network: NetworkMode, security: SecurityMode) -> ExecOp {
         ExecOp {
+            platform: rbuild_types::Platform::host(),
             args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
             env: vec!["A=1".into()],
             cwd: "/".into(),

@@ -127,6 +127,7 @@ impl Fixture {
         network: NetworkMode,
     ) -> Run {
         let op = ExecOp {
+            platform: rbuild_types::Platform::host(),
             user: user.into(),
             network,
             ..sh(script)

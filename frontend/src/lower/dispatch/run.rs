@@ -114,6 +114,7 @@ impl Lowerer<'_> {
         }
         let label = st.step(StepKind::Run, name);
         let exec = ExecOp {
+            platform: st.platform.clone(),
             args: args.clone(),
             env: st.env.clone(),
             cwd: st.cwd.clone(),
