@@ -118,6 +118,7 @@ fn secured(tls: bool, client_certs: bool) -> Security {
         tls,
         client_certs,
         user: Some((USER.into(), PASSWORD.into())),
+        ..Security::default()
     }
 }
 
@@ -271,7 +272,7 @@ fn client_certificates_come_from_keypair() {
     let security = Security {
         tls: true,
         client_certs: true,
-        user: None,
+        ..Security::default()
     };
     let Some(registry) = Registry::start_with(&security) else {
         return;
