@@ -1,7 +1,10 @@
 //! Registries, CI-grade, through the CLI against the real `docker-registry` on loopback:
 //! `rbuild login`/`logout` with htpasswd basic auth over TLS (a test CA given with `ca =` in
 //! `RBUILD_CONFIG`), Docker's `config.json`, a credential helper (`docker-credential-test`, a
-//! script on `PATH`), client certificates (`keypair`), and anonymous access.
+//! script on `PATH`), client certificates (`keypair`), anonymous access, and the bearer
+//! token flow against a token server of the test's own (`rbuild_test_support::token_server`:
+//! JWTs the registry verifies, basic credentials or an identity token for them, anonymous
+//! pull-only tokens).
 
 mod support;
 
@@ -9,7 +12,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use rbuild_test_support::Security;
+use rbuild_test_support::token_server::{TokenRequest, SERVICE};
+use rbuild_test_support::{Security, TokenAuth};
 use support::*;
 
 const USER: &str = "alice";
@@ -118,6 +122,7 @@ fn secured(tls: bool, client_certs: bool) -> Security {
         tls,
         client_certs,
         user: Some((USER.into(), PASSWORD.into())),
+        ..Security::default()
     }
 }
 
@@ -271,7 +276,7 @@ fn client_certificates_come_from_keypair() {
     let security = Security {
         tls: true,
         client_certs: true,
-        user: None,
+        ..Security::default()
     };
     let Some(registry) = Registry::start_with(&security) else {
         return;
@@ -329,4 +334,186 @@ fn anonymous_access_needs_no_credentials() {
         let err = world.fails(args, needle);
         assert_eq!(world.run(args).status.code(), Some(2), "{args:?}: {err}");
     }
+}
+
+/// The identity token (OAuth2 refresh token) the token server accepts for [`USER`].
+const REFRESH_TOKEN: &str = "refresh-0123";
+
+/// A registry asking for bearer tokens from a token server of its own that knows [`USER`]
+/// (and [`REFRESH_TOKEN`]); anonymous requests get pull-only tokens when `anonymous_pull`.
+fn token_registry(anonymous_pull: bool) -> Option<Registry> {
+    Registry::start_with(&Security {
+        token: Some(TokenAuth {
+            user: (USER.into(), PASSWORD.into()),
+            anonymous_pull,
+            refresh_token: Some(REFRESH_TOKEN.into()),
+        }),
+        ..Security::default()
+    })
+}
+
+/// What the token server of `registry` was asked since `from` (an index of its log).
+fn token_requests(registry: &Registry, from: usize) -> Vec<TokenRequest> {
+    let all = registry.token_server().expect("a token server").requests();
+    all[from.min(all.len())..].to_vec()
+}
+
+#[test]
+fn the_bearer_token_flow_against_a_token_server() {
+    let Some(registry) = token_registry(true) else {
+        return;
+    };
+    let addr = registry.addr.clone();
+    let realm = registry.token_server().expect("token server").realm();
+    let world = World::new("");
+
+    // A wrong password: the token server refuses it, and the error names the registry, the
+    // realm, the status and what the token server said. Nothing is written.
+    let out = world.login(&addr, "wrong");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains(&realm) && err.contains("401 Unauthorized"),
+        "{err}"
+    );
+    assert!(err.contains("invalid user name or password"), "{err}");
+    assert!(!world.docker.join("config.json").exists());
+
+    // The right one: a token for no scope, asked with basic credentials for the service of
+    // the registry's challenge.
+    let seen = token_requests(&registry, 0).len();
+    let out = world.login(&addr, PASSWORD);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Login Succeeded\n");
+    let asked = token_requests(&registry, seen);
+    assert!(
+        asked.iter().any(|r| r.method == "GET"
+            && r.basic_user.as_deref() == Some(USER)
+            && r.param("service") == Some(SERVICE)
+            && r.status == 200),
+        "{asked:#?}"
+    );
+
+    // build --push: the blobs and the manifest go up with a token for pull and push.
+    let name = format!("{addr}/team/app:1");
+    let ctx = world.env.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY hello /hello\n"),
+            ("hello", "hello through tokens\n"),
+        ],
+    );
+    let seen = token_requests(&registry, 0).len();
+    world.ok(&["build", "-q", "--push", "-t", &name, s(&ctx)]);
+    let asked = token_requests(&registry, seen);
+    assert!(
+        asked.iter().any(|r| r.had_credentials()
+            && r.scopes().contains(&"repository:team/app:pull,push")
+            && r.granted
+                .iter()
+                .any(|g| g == "repository:team/app:pull,push")),
+        "{asked:#?}"
+    );
+
+    // Read back by another client with the same credentials.
+    if let Some(skopeo) = require_tool("skopeo") {
+        let out = Command::new(skopeo)
+            .args(["inspect", "--tls-verify=false", "--creds"])
+            .arg(format!("{USER}:{PASSWORD}"))
+            .arg(format!("docker://{name}"))
+            .output()
+            .expect("run skopeo");
+        assert!(out.status.success(), "skopeo inspect: {}", stderr(&out));
+        let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(1));
+    }
+
+    // Pushing the image under another name mounts its blobs from team/app: the registry's
+    // challenge then names two repositories.
+    let copy = format!("{addr}/team/copy:1");
+    world.ok(&["tag", &name, &copy]);
+    let seen = token_requests(&registry, 0).len();
+    world.ok(&["push", &copy]);
+    let asked = token_requests(&registry, seen);
+    assert!(
+        asked.iter().any(|r| r.status == 200
+            && r.scopes().contains(&"repository:team/app:pull")
+            && r.granted
+                .iter()
+                .any(|g| g == "repository:team/copy:pull,push")),
+        "{asked:#?}"
+    );
+
+    // Anonymous: a fresh store without credentials pulls with a pull-only token...
+    let anonymous = World::new("");
+    let seen = token_requests(&registry, 0).len();
+    anonymous.ok(&["pull", "-q", &name]);
+    let asked = token_requests(&registry, seen);
+    assert!(
+        asked
+            .iter()
+            .all(|r| !r.had_credentials() && r.status == 200),
+        "{asked:#?}"
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.granted.iter().any(|g| g == "repository:team/app:pull")),
+        "{asked:#?}"
+    );
+    // ... and cannot push: the registry's 401 and its message.
+    let anon_name = format!("{addr}/team/anon:1");
+    anonymous.build_image(&anon_name);
+    let err = anonymous.fails(&["push", &anon_name], "401 Unauthorized");
+    assert!(
+        err.contains(&addr) && err.contains("authentication required"),
+        "{err}"
+    );
+
+    // An identity token in config.json is exchanged through the refresh-token grant.
+    let identity = World::new("");
+    std::fs::create_dir_all(&identity.docker).expect("mkdir");
+    std::fs::write(
+        identity.docker.join("config.json"),
+        serde_json::json!({"auths": {&addr: {"identitytoken": REFRESH_TOKEN}}}).to_string(),
+    )
+    .expect("write config.json");
+    let seen = token_requests(&registry, 0).len();
+    let pushed = format!("{addr}/team/identity:1");
+    identity.build_image(&pushed);
+    identity.push_rmi_pull(&pushed);
+    let asked = token_requests(&registry, seen);
+    assert!(
+        asked.iter().any(|r| r.method == "POST"
+            && r.refresh
+            && r.status == 200
+            && r.granted
+                .iter()
+                .any(|g| g == "repository:team/identity:pull,push")),
+        "{asked:#?}"
+    );
+}
+
+#[test]
+fn a_token_server_that_refuses_anonymous_requests() {
+    let Some(registry) = token_registry(false) else {
+        return;
+    };
+    let addr = registry.addr.clone();
+    let realm = registry.token_server().expect("token server").realm();
+    let world = World::new("");
+    let err = world.fails(&["pull", &format!("{addr}/team/app:1")], "401 Unauthorized");
+    assert!(
+        err.contains(&addr) && err.contains(&realm) && err.contains("authentication required"),
+        "{err}"
+    );
+    // A stale identity token: the token server's OAuth2 error is shown.
+    std::fs::create_dir_all(&world.docker).expect("mkdir");
+    std::fs::write(
+        world.docker.join("config.json"),
+        serde_json::json!({"auths": {&addr: {"identitytoken": "stale"}}}).to_string(),
+    )
+    .expect("write config.json");
+    let err = world.fails(&["pull", &format!("{addr}/team/app:1")], "invalid_grant");
+    assert!(err.contains(&realm) && err.contains("400"), "{err}");
 }

@@ -10,7 +10,8 @@
 //!   cached in one place ([`images::fixtures_dir`]).
 //! - [`registry`]: a `docker-registry` of the test's own on a free loopback port, with the
 //!   busybox image pushed to it, or secured: HTTPS with a test CA ([`certs`], made with the
-//!   `openssl` CLI), client certificates, htpasswd basic authentication.
+//!   `openssl` CLI), client certificates, htpasswd basic authentication, or bearer tokens
+//!   from a [`token_server`] of the test's own (JWTs signed with the `openssl` CLI).
 //! - [`fakes`]: an executor, an image source, a remote source and a log sink without root,
 //!   sandbox or network, and builders of ops and vertices.
 //! - [`fault_proxy`]: an HTTP proxy in front of a registry that injects faults (a status
@@ -38,6 +39,7 @@ pub mod privileges;
 pub mod registry;
 pub mod run;
 pub mod skip;
+pub mod token_server;
 
 pub use corpus::{assert_ran, corpus};
 pub use fault_proxy::{Fault, FaultProxy};
@@ -46,3 +48,4 @@ pub use registry::{Registry, Security};
 pub use skip::{
     can_run_sandbox, is_root, require, require_busybox, require_root, require_tool, tool,
 };
+pub use token_server::{TokenAuth, TokenServer};

@@ -4,7 +4,8 @@
 //! busybox image ([`crate::images::busybox_layout`]). [`Registry::start_with`] starts one
 //! that serves HTTPS with a test CA's certificate ([`crate::certs`]), may ask for client
 //! certificates, and may ask for htpasswd basic authentication (a bcrypt line, the only kind
-//! docker-registry reads).
+//! docker-registry reads) or for bearer tokens from a token server of its own
+//! ([`crate::token_server`], `auth.token` in its configuration).
 
 use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +20,7 @@ use crate::certs::TestCerts;
 use crate::http::request;
 use crate::images::{blob, busybox_layout, LayoutImage, OCI_MANIFEST};
 use crate::skip::require_tool;
+use crate::token_server::{TokenAuth, TokenServer};
 
 /// A running `docker-registry serve` on `addr` (`127.0.0.1:<port>`): plain HTTP unless
 /// started with [`Security::tls`].
@@ -27,6 +29,7 @@ pub struct Registry {
     pub addr: String,
     dir: tempfile::TempDir,
     certs: Option<TestCerts>,
+    token_server: Option<TokenServer>,
 }
 
 /// How a [`Registry`] of [`Registry::start_with`] is secured; the default is plain HTTP,
@@ -39,6 +42,8 @@ pub struct Security {
     pub client_certs: bool,
     /// htpasswd basic authentication with this user name and password.
     pub user: Option<(String, String)>,
+    /// Bearer tokens from a [`TokenServer`] serving these users (instead of `user`).
+    pub token: Option<TokenAuth>,
 }
 
 /// The repositories [`Registry::with_busybox`] pushes the busybox image to, with tag `latest`:
@@ -53,7 +58,7 @@ impl Registry {
     }
 
     /// Starts an empty registry secured as `security` says; `None` after a skip when
-    /// `docker-registry` (or, for TLS, `openssl`) is not installed.
+    /// `docker-registry` (or, for TLS or tokens, `openssl`) is not installed.
     pub fn start_with(security: &Security) -> Option<Registry> {
         let exe = require_tool("docker-registry")?;
         let dir = tempfile::Builder::new()
@@ -69,6 +74,10 @@ impl Registry {
             Some(TestCerts::generate(dir.path())?)
         } else {
             None
+        };
+        let token_server = match &security.token {
+            Some(auth) => Some(TokenServer::start(dir.path(), auth)?),
+            None => None,
         };
         let config = dir.path().join("config.yml");
         let mut yaml = format!(
@@ -97,6 +106,9 @@ impl Registry {
                 htpasswd.display()
             );
         }
+        if let Some(server) = &token_server {
+            yaml.push_str(&server.registry_config());
+        }
         std::fs::write(&config, yaml).expect("write the registry config");
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
         let mut cmd = Command::new(exe);
@@ -119,6 +131,7 @@ impl Registry {
             addr,
             dir,
             certs,
+            token_server,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -157,6 +170,11 @@ impl Registry {
             return TcpStream::connect(&self.addr).is_ok();
         }
         request(&self.addr, "GET", "/v2/", &[], b"").is_ok_and(|r| matches!(r.status, 200 | 401))
+    }
+
+    /// The token server of a registry in token mode ([`Security::token`]).
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token_server.as_ref()
     }
 
     /// The test CA of a registry serving HTTPS.

@@ -294,13 +294,8 @@ impl Client {
                 // repository for the whole operation (e.g. pull and push). A request about
                 // no repository (the login check) asks for no scope of its own.
                 let own_scope = format!("repository:{}:{}", target.repository, target.actions);
-                let mut scopes = Vec::new();
-                if !target.repository.is_empty() {
-                    scopes.push(own_scope.as_str());
-                }
-                if let Some(s) = scope.as_deref().filter(|s| *s != own_scope) {
-                    scopes.push(s);
-                }
+                let own = (!target.repository.is_empty()).then_some(own_scope.as_str());
+                let scopes = token_scopes(own, scope.as_deref());
                 let registry = target.registry();
                 let token = TokenRequest {
                     registry: &registry,
@@ -315,6 +310,25 @@ impl Client {
     }
 }
 
+/// The scopes to ask a token realm for: `own` first, then each entry of the challenge's
+/// `scope`, which lists several separated by spaces (a cross-repository mount needs
+/// `repository:<target>:pull,push repository:<source>:pull`). Each goes in a `scope`
+/// parameter of its own, as the token specification says and token servers expect
+/// (cesanta/docker_auth refuses a scope with spaces in it, Harbor misreads it); duplicates
+/// are dropped.
+fn token_scopes<'a>(own: Option<&'a str>, challenge: Option<&'a str>) -> Vec<&'a str> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in own
+        .into_iter()
+        .chain(challenge.into_iter().flat_map(str::split_whitespace))
+    {
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    scopes
+}
+
 fn check(target: &Target<'_>, resp: Response) -> Result<Response, RegistryError> {
     if resp.status().is_success() {
         Ok(resp)
@@ -327,4 +341,30 @@ fn check(target: &Target<'_>, resp: Response) -> Result<Response, RegistryError>
 /// guarded maps stay valid whatever happened).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_scopes;
+
+    #[test]
+    fn a_challenge_of_several_scopes_asks_for_each_on_its_own() {
+        assert_eq!(
+            token_scopes(
+                Some("repository:team/copy:pull,push"),
+                Some("repository:team/copy:pull,push  repository:team/app:pull")
+            ),
+            ["repository:team/copy:pull,push", "repository:team/app:pull"]
+        );
+        assert_eq!(
+            token_scopes(Some("repository:a:pull"), Some("repository:a:push,pull")),
+            ["repository:a:pull", "repository:a:push,pull"]
+        );
+        assert_eq!(
+            token_scopes(Some("repository:a:pull"), None),
+            ["repository:a:pull"]
+        );
+        assert_eq!(token_scopes(None, Some(" ")), Vec::<&str>::new());
+        assert_eq!(token_scopes(None, None), Vec::<&str>::new());
+    }
 }

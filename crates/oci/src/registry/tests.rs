@@ -164,6 +164,39 @@ fn bearer_token_flow() {
 }
 
 #[test]
+fn each_scope_of_a_challenge_goes_to_the_token_realm_as_a_parameter_of_its_own() {
+    let (manifest, _) = manifest_body();
+    let server = FakeServer::start(10, move |req, addr| {
+        if req.target.starts_with("/token?") {
+            return Reply::new(200, r#"{"token":"tok2"}"#);
+        }
+        if req.header("authorization") == Some("Bearer tok2") {
+            return Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST);
+        }
+        // As docker-registry challenges a cross-repository mount: two scopes, one string.
+        Reply::new(401, "{}").header(
+            "WWW-Authenticate",
+            &format!(
+                r#"Bearer realm="http://{addr}/token",service="fake",scope="repository:team/app:pull repository:team/base:pull""#
+            ),
+        )
+    });
+    let client = Client::new(RegistryConfig::default()).with_credentials(no_creds());
+    let image = ImageRef::parse(&format!("{}/team/app:v1", server.host())).unwrap();
+    client.resolve(&image, &amd64()).unwrap();
+    let reqs = server.requests();
+    let token = reqs
+        .iter()
+        .find(|r| r.target.starts_with("/token?"))
+        .expect("token request");
+    assert_eq!(
+        token.target,
+        "/token?service=fake&scope=repository%3Ateam%2Fapp%3Apull\
+         &scope=repository%3Ateam%2Fbase%3Apull"
+    );
+}
+
+#[test]
 fn token_request_uses_basic_credentials_and_basic_challenge_is_answered() {
     let (manifest, _) = manifest_body();
     let server = FakeServer::start(10, move |req, _| {
