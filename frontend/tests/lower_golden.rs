@@ -103,7 +103,7 @@ fn render(src: &str) -> String {
                 "\n// base images: {:?}\n// layer history entries: {layers}\n",
                 p.base_images()
                     .iter()
-                    .map(|r| r.to_string())
+                    .map(|(r, platform)| format!("{r} ({platform})"))
                     .collect::<Vec<_>>()
             ));
             json

@@ -124,7 +124,7 @@ fn bind_and_cache_from_stages_and_images() {
                    --mount=type=cache,from=build,source=out,target=/c,id=x,sharing=locked,ro \\\n  \
                    --mount=type=bind,from=scratch,target=/empty true\n";
     let p = plan_src(src, &opts()).expect("plans");
-    let bases: Vec<String> = p.base_images().iter().map(|r| r.to_string()).collect();
+    let bases: Vec<String> = p.base_images().iter().map(|(r, _)| r.to_string()).collect();
     assert_eq!(
         bases,
         [
@@ -410,7 +410,7 @@ fn target_pruning_follows_mount_dependencies() {
     assert!(
         !p.base_images()
             .iter()
-            .any(|r| r.to_string().contains("nosuch")),
+            .any(|(r, _)| r.to_string().contains("nosuch")),
         "an unused stage's mount images are not resolved"
     );
     let o = BuildOptions {
@@ -422,7 +422,7 @@ fn target_pruning_follows_mount_dependencies() {
     assert!(p
         .base_images()
         .iter()
-        .any(|r| r.to_string().contains("nosuch")));
+        .any(|(r, _)| r.to_string().contains("nosuch")));
     let g = lower_src(src);
     assert!(g.vertices.iter().any(|v| v.name.contains("RUN fetch")));
     assert!(!g.vertices.iter().any(|v| v.name.contains("false")));

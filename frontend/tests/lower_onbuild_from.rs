@@ -37,7 +37,7 @@ fn image(name: &str) -> ImageRef {
 fn resolve(
     p: &mut Plan,
     triggers: &[&str],
-) -> Result<BTreeMap<ImageRef, ImageConfig>, Vec<String>> {
+) -> Result<rbuild_frontend::lower::BaseConfigs, Vec<String>> {
     let mut resolver = |r: &ImageRef, _: &Platform| -> Result<ImageConfig, Infallible> {
         Ok(if *r == image("base") {
             config(triggers)
@@ -85,7 +85,10 @@ fn copy_from_an_earlier_stage_the_target_did_not_need() {
     assert_eq!(p.needed, vec![1], "before the triggers are known");
     let bases = resolve(&mut p, &["COPY --from=assets /out /app"]).expect("resolves");
     assert_eq!(p.needed, vec![0, 1]);
-    assert!(bases.contains_key(&image("alpine")), "{bases:?}");
+    assert!(
+        bases.contains_key(&(image("alpine"), opts().platform)),
+        "{bases:?}"
+    );
     let g = lower(&p, &bases).expect("lowers");
     let copy = trigger_vertex(&g);
     assert_eq!(
@@ -123,7 +126,8 @@ fn copy_from_an_image_reads_an_image_vertex() {
     let src = "FROM base\nRUN true\n";
     let mut p = plan_src(src);
     let bases = resolve(&mut p, &["COPY --from=tools:1 /bin/tool /usr/bin/"]).expect("resolves");
-    assert_eq!(p.base_images(), vec![image("base"), image("tools:1")]);
+    let images: Vec<ImageRef> = p.base_images().into_iter().map(|(r, _)| r).collect();
+    assert_eq!(images, vec![image("base"), image("tools:1")]);
     let g = lower(&p, &bases).expect("lowers");
     let copy = trigger_vertex(&g);
     assert_eq!(
@@ -131,9 +135,12 @@ fn copy_from_an_image_reads_an_image_vertex() {
         "docker.io/library/tools:1"
     );
     // Lowering binds an image it was not given a config for (the solver resolves it).
-    let only_base: BTreeMap<_, _> = [(image("base"), config(&["COPY --from=tools:1 /x /x"]))]
-        .into_iter()
-        .collect();
+    let only_base: BTreeMap<_, _> = [(
+        (image("base"), opts().platform),
+        config(&["COPY --from=tools:1 /x /x"]),
+    )]
+    .into_iter()
+    .collect();
     let g = lower(&plan_src(src), &only_base).expect("lowers without the tools config");
     assert_eq!(
         image_name(vertex(&g, trigger_vertex(&g).inputs[1])),

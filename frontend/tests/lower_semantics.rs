@@ -79,7 +79,7 @@ fn entrypoint_resets_inherited_cmd_but_not_own() {
 fn base_images_are_distinct_and_skip_stages_and_scratch() {
     let src = "FROM busybox AS a\nFROM scratch AS b\nCOPY --from=a /x /x\nCOPY --from=busybox /y /y\nCOPY --from=debian:bookworm-slim /z /z\n";
     let p = plan_of(src, &opts()).expect("plan");
-    let names: Vec<String> = p.base_images().iter().map(|r| r.to_string()).collect();
+    let names: Vec<String> = p.base_images().iter().map(|(r, _)| r.to_string()).collect();
     assert_eq!(
         names,
         vec![

@@ -109,6 +109,16 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         graphs.push(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
     }
     let resolved = resolver.into_resolved();
+    for image in &resolved {
+        let found = &image.config.platform;
+        if found.os != image.platform.os || found.architecture != image.platform.architecture {
+            events(BuildEvent::Warning(Warning::BaseImagePlatform {
+                reference: image.reference.familiar(),
+                found: found.to_string(),
+                wanted: image.platform.to_string(),
+            }));
+        }
+    }
     if !resolved.is_empty() {
         internal(
             &events,

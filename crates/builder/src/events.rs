@@ -68,6 +68,17 @@ pub enum Warning {
     /// of the export goes on).
     #[error("cache mount {id:?} not exported: it holds {size} bytes, over cache-mounts-max-size ({limit} bytes)")]
     CacheMountTooLarge { id: String, size: u64, limit: u64 },
+    /// A base image whose config is for another platform than the stage asked for (a
+    /// single-platform image, or a store tag of one): used as it is, as BuildKit does
+    /// (its `InvalidBaseImagePlatform` warning).
+    #[error(
+        "base image {reference} was pulled with platform {found}, expected {wanted} for this build"
+    )]
+    BaseImagePlatform {
+        reference: String,
+        found: String,
+        wanted: String,
+    },
     /// A `--cache-to` with `ignore-error=true` that failed.
     #[error("cache export (ignored): {0}")]
     CacheExport(#[source] rbuild_solver::ports::CacheExchangeError),

@@ -2,14 +2,15 @@
 //! for RUN/COPY/ADD/WORKDIR, image-config changes and history entries for the rest. RUN lives
 //! in `run.rs` (its `--mount`s in `mounts.rs`), COPY/ADD in `copy.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use super::resolve::BaseConfigs;
+use std::collections::HashMap;
 
 use rbuild_graph::{
     CopyAction, ExecOp, FileAction, FileMode, FileOp, Graph, Healthcheck, HistoryEntry,
     ImageConfig, Instruction as StepKind, MkdirAction, MkfileAction, NetworkMode, Op, Origin,
     VertexId,
 };
-use rbuild_types::{ImageRef, Platform, Span};
+use rbuild_types::{Platform, Span};
 
 use super::args;
 use super::builder::{Builder, Label};
@@ -137,7 +138,7 @@ fn uppercase_cmd(s: &str) -> String {
 /// Lowers the needed stages of `plan` into a graph whose target is the target stage.
 /// `bases` holds the config of every base image, as [`Plan::resolve`] returns them (which
 /// also makes the plan need the stages that the ONBUILD triggers of the bases read).
-pub fn lower(plan: &Plan, bases: &BTreeMap<ImageRef, ImageConfig>) -> Result<Graph, Diagnostics> {
+pub fn lower(plan: &Plan, bases: &BaseConfigs) -> Result<Graph, Diagnostics> {
     let mut b = Builder::default();
     let mut done: Vec<Option<StageState>> = vec![None; plan.stages.len()];
     let mut errors = Vec::new();
@@ -182,7 +183,7 @@ pub fn lower(plan: &Plan, bases: &BTreeMap<ImageRef, ImageConfig>) -> Result<Gra
 
 struct Lowerer<'a> {
     plan: &'a Plan,
-    bases: &'a BTreeMap<ImageRef, ImageConfig>,
+    bases: &'a BaseConfigs,
     b: &'a mut Builder,
     done: &'a [Option<StageState>],
 }
@@ -256,7 +257,7 @@ impl Lowerer<'_> {
                 .unwrap_or_default(),
             StageBase::Image(r) => self
                 .bases
-                .get(r)
+                .get(&(r.clone(), platform.clone()))
                 .map(|c| c.on_build.clone())
                 .unwrap_or_default(),
             StageBase::Scratch | StageBase::Named(_) => Vec::new(),
@@ -312,7 +313,7 @@ impl Lowerer<'_> {
                 )
             }
             StageBase::Image(r) => {
-                let Some(config) = self.bases.get(r).cloned() else {
+                let Some(config) = self.bases.get(&(r.clone(), platform.clone())).cloned() else {
                     return Err(err_at(LowerError::MissingBase(r.clone()), span));
                 };
                 let mut st = self.fresh(VertexId(0), config, cmd_total, i, ignore_cache, &platform);

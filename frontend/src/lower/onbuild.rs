@@ -21,9 +21,9 @@
 //! Invariant: every error is at the span of the `FROM` that pulls the triggers in (their
 //! text is not in this file).
 
-use std::collections::{BTreeMap, BTreeSet};
+use super::resolve::BaseConfigs;
+use std::collections::BTreeSet;
 
-use rbuild_graph::ImageConfig;
 use rbuild_types::{ImageRef, Span};
 
 use super::error::LowerError;
@@ -48,19 +48,17 @@ pub struct Trigger {
 /// The trigger texts stage `index` runs first: its base image's `OnBuild` list, or the
 /// `ONBUILD` instructions of its base stage. `None` when the base image's config is not in
 /// `bases` (not resolved yet).
-pub fn trigger_texts(
-    plan: &Plan,
-    index: usize,
-    bases: &BTreeMap<ImageRef, ImageConfig>,
-) -> Option<Vec<String>> {
+pub fn trigger_texts(plan: &Plan, index: usize, bases: &BaseConfigs) -> Option<Vec<String>> {
     let stage = &plan.stages[index];
+    let platform = plan.stage_platform(index);
+    let of = |r: &ImageRef| bases.get(&(r.clone(), platform.clone()));
     match &stage.base {
         StageBase::Scratch => Some(Vec::new()),
-        StageBase::Image(r) => bases.get(r).map(|c| c.on_build.clone()),
+        StageBase::Image(r) => of(r).map(|c| c.on_build.clone()),
         // A stage replaced by a context runs nothing; a filesystem context has no config.
         StageBase::Named(_) if stage.replaced => Some(Vec::new()),
         StageBase::Named(n) => match plan.contexts.get(n)? {
-            NamedContext::Image(r) => bases.get(r).map(|c| c.on_build.clone()),
+            NamedContext::Image(r) => of(r).map(|c| c.on_build.clone()),
             NamedContext::Filesystem | NamedContext::Http { .. } => Some(Vec::new()),
         },
         StageBase::Stage(j) => Some(
@@ -158,7 +156,7 @@ impl Plan {
     /// read. A base image missing from `bases` contributes nothing (yet).
     pub(crate) fn onbuild_closure(
         &self,
-        bases: &BTreeMap<ImageRef, ImageConfig>,
+        bases: &BaseConfigs,
     ) -> Result<OnbuildClosure, Diagnostics> {
         let mut needed: BTreeSet<usize> = self.needed.iter().copied().collect();
         let mut images: Vec<ImageRef> = Vec::new();
@@ -203,10 +201,7 @@ impl Plan {
     /// [`Plan::onbuild_closure`]), so [`Plan::base_images`] lists the images to resolve next.
     /// [`Plan::resolve`] calls it again after resolving them: a stage added here may have a
     /// base with triggers.
-    pub(crate) fn expand_onbuild(
-        &mut self,
-        bases: &BTreeMap<ImageRef, ImageConfig>,
-    ) -> Result<(), Diagnostics> {
+    pub(crate) fn expand_onbuild(&mut self, bases: &BaseConfigs) -> Result<(), Diagnostics> {
         let closure = self.onbuild_closure(bases)?;
         self.needed = closure.needed;
         for r in closure.images {

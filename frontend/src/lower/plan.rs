@@ -101,13 +101,17 @@ impl Plan {
     /// The distinct registry/store images the needed stages use as `FROM` or `COPY --from`,
     /// in order of first use (never `scratch`, never a stage).
     /// Named contexts that are images count once resolved (see [`Plan::contexts`]).
-    pub fn base_images(&self) -> Vec<ImageRef> {
-        let mut out: Vec<ImageRef> = Vec::new();
-        let mut add = |r: &ImageRef| {
-            if !out.contains(r) {
-                out.push(r.clone());
+    pub fn base_images(&self) -> Vec<(ImageRef, Platform)> {
+        let mut out: Vec<(ImageRef, Platform)> = Vec::new();
+        let mut add = |r: &ImageRef, p: &Platform| {
+            let pair = (r.clone(), p.clone());
+            if !out.contains(&pair) {
+                out.push(pair);
             }
         };
+        // A stage's base is resolved for the stage's platform; images read by `COPY --from`
+        // and `RUN --mount from=` for the target's, as BuildKit does.
+        let target = &self.options.platform;
         let named = |n: &String| match self.contexts.get(n) {
             Some(NamedContext::Image(r)) => Some(r),
             _ => None,
@@ -129,14 +133,24 @@ impl Plan {
                 StageSource::Named(n) => named(n),
                 _ => None,
             });
-            from.into_iter().chain(copies).for_each(&mut add);
+            let stage_platform = self.stage_platform(i);
+            from.into_iter().for_each(|r| add(r, &stage_platform));
+            copies.for_each(|r| add(r, target));
         }
-        self.onbuild_images.iter().for_each(&mut add);
+        self.onbuild_images.iter().for_each(|r| add(r, target));
         self.onbuild_contexts
             .iter()
             .filter_map(named)
-            .for_each(&mut add);
+            .for_each(|r| add(r, target));
         out
+    }
+
+    /// The platform stage `index` is built for: its `FROM --platform`, else the target's.
+    pub fn stage_platform(&self, index: usize) -> Platform {
+        self.stages[index]
+            .platform
+            .clone()
+            .unwrap_or_else(|| self.options.platform.clone())
     }
 
     /// The keys of the named contexts the needed stages (and the ONBUILD triggers of their

@@ -74,7 +74,7 @@ where
 }
 
 /// The configs of the base images a plan uses, by reference.
-pub type BaseConfigs = BTreeMap<ImageRef, ImageConfig>;
+pub type BaseConfigs = BTreeMap<(ImageRef, Platform), ImageConfig>;
 
 /// Why [`Plan::resolve`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +108,7 @@ impl Plan {
         &mut self,
         resolver: &mut R,
     ) -> Result<BaseConfigs, ResolveError<R::Error>> {
+        // Named contexts are resolved for the target's platform.
         let platform = self.options.platform.clone();
         let mut bases = BaseConfigs::new();
         loop {
@@ -125,7 +126,7 @@ impl Plan {
                     })?;
                 self.contexts.insert(name, context);
             }
-            let pending: Vec<ImageRef> = self
+            let pending: Vec<(ImageRef, Platform)> = self
                 .base_images()
                 .into_iter()
                 .filter(|r| !bases.contains_key(r))
@@ -133,14 +134,14 @@ impl Plan {
             if pending.is_empty() {
                 return Ok(bases);
             }
-            for reference in pending {
+            for (reference, image_platform) in pending {
                 let config = resolver
-                    .resolve_image(&reference, &platform)
+                    .resolve_image(&reference, &image_platform)
                     .map_err(|source| ResolveError::Image {
                         reference: reference.clone(),
                         source,
                     })?;
-                bases.insert(reference, config);
+                bases.insert((reference, image_platform), config);
             }
             self.expand_onbuild(&bases)
                 .map_err(ResolveError::Dockerfile)?;

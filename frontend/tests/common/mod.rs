@@ -4,12 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-
 use rbuild_frontend::lower::{lower, plan, BuildOptions, Plan};
 use rbuild_frontend::Diagnostics;
 use rbuild_graph::{ExecOp, Graph, ImageConfig, Op};
-use rbuild_types::ImageRef;
 
 /// Default options for linux/amd64.
 pub fn opts() -> BuildOptions {
@@ -27,7 +24,7 @@ pub fn flat(d: Diagnostics) -> Vec<String> {
 }
 
 /// Every base image `plan` needs, each with the config `config`.
-pub fn bases_with(plan: &Plan, config: &ImageConfig) -> BTreeMap<ImageRef, ImageConfig> {
+pub fn bases_with(plan: &Plan, config: &ImageConfig) -> rbuild_frontend::lower::BaseConfigs {
     plan.base_images()
         .into_iter()
         .map(|r| (r, config.clone()))

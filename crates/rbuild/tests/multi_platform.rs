@@ -1,0 +1,229 @@
+//! Multi-platform builds through the CLI (`--platform linux/amd64,linux/arm64`): one image per
+//! platform joined in an OCI index, kept in the store, pushed, and written by the outputs;
+//! the automatic platform args per platform; a stage on `$BUILDPLATFORM` built once; a RUN
+//! for a platform nothing here runs refused with the remedy.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{can_build_runs, json_file, require_tool, s, stderr, stdout, Env, Registry};
+
+const TWO: &str = "linux/amd64,linux/arm64";
+
+/// FROM scratch, a file named by the target's architecture and variant-free platform.
+const PER_PLATFORM: &str = "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\n\
+                            COPY a.txt /arch-${TARGETARCH}\nLABEL built.for=$TARGETPLATFORM\n";
+
+/// The JSON of blob `digest` (`sha256:…`) of the OCI layout directory `layout`.
+fn blob(layout: &Path, digest: &str) -> serde_json::Value {
+    json_file(&support::layout_blob(layout, digest))
+}
+
+#[test]
+fn two_platforms_make_an_index_in_every_output() {
+    let env = Env::new();
+    let ctx = env.context("ctx", &[("Dockerfile", PER_PLATFORM), ("a.txt", "a")]);
+
+    // An OCI layout: its one entry is the index; each child is its platform's image.
+    let meta = env.path("meta.json");
+    let layout = env.build_oci(
+        "layout",
+        &["--platform", TWO, "--metadata-file", s(&meta)],
+        &ctx,
+    );
+    let top = json_file(&layout.join("index.json"));
+    let entry = &top["manifests"][0];
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let meta = json_file(&meta);
+    assert_eq!(meta["containerimage.digest"], entry["digest"]);
+    assert!(meta.get("containerimage.config.digest").is_none(), "{meta}");
+    let index = blob(&layout, entry["digest"].as_str().unwrap());
+    let children = index["manifests"].as_array().unwrap();
+    assert_eq!(children.len(), 2);
+    for (child, arch) in children.iter().zip(["amd64", "arm64"]) {
+        assert_eq!(child["platform"]["architecture"], arch, "{index}");
+        let manifest = blob(&layout, child["digest"].as_str().unwrap());
+        let config = blob(&layout, manifest["config"]["digest"].as_str().unwrap());
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["os"], "linux");
+        assert_eq!(
+            config["config"]["Labels"]["built.for"],
+            format!("linux/{arch}")
+        );
+    }
+
+    // A local output: one directory per platform, as BuildKit's.
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        TWO,
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    assert!(out.join("linux_amd64/arch-amd64").is_file());
+    assert!(out.join("linux_arm64/arch-arm64").is_file());
+    assert!(!out.join("linux_arm64/arch-amd64").exists());
+
+    // The store: one line in `images`, and `inspect` lists the platforms.
+    env.ok(&["build", "-q", "--platform", TWO, "-t", "multi:1", s(&ctx)]);
+    let listed = stdout(&env.ok(&["images"]));
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("multi:1 ")).count(),
+        1,
+        "{listed}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&env.ok(&["inspect", "multi:1"]))).unwrap();
+    assert_eq!(
+        inspect[0]["Platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+
+    // A docker archive holds one platform's image: refused, as BuildKit's docker exporter.
+    let refused = env.run(&[
+        "build",
+        "-q",
+        "--platform",
+        TWO,
+        "-o",
+        &format!("type=docker,dest={}", s(&env.path("d.tar"))),
+        s(&ctx),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("multi-platform"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_pushed_index_serves_each_platform() {
+    if require_tool("skopeo").is_none() {
+        return;
+    }
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let ctx = env.context("ctx", &[("Dockerfile", PER_PLATFORM), ("a.txt", "a")]);
+    for (tag, extra, media_type) in [
+        ("oci", "", "application/vnd.oci.image.index.v1+json"),
+        (
+            "docker",
+            ",oci-mediatypes=false",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ),
+    ] {
+        let name = format!("{}/team/multi:{tag}", registry.addr);
+        env.ok(&[
+            "build",
+            "-q",
+            "--platform",
+            TWO,
+            "-o",
+            &format!("type=image,name={name},push=true{extra}"),
+            s(&ctx),
+        ]);
+        let raw = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{name}"))
+            .output()
+            .expect("run skopeo");
+        let raw: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("JSON");
+        assert_eq!(raw["mediaType"], media_type, "{raw}");
+        for arch in ["amd64", "arm64"] {
+            let out = Command::new("skopeo")
+                .args(["--override-arch", arch, "inspect", "--tls-verify=false"])
+                .arg(format!("docker://{name}"))
+                .output()
+                .expect("run skopeo");
+            assert!(out.status.success(), "{}", stderr(&out));
+            let image: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert_eq!(image["Architecture"], arch, "{image}");
+            assert_eq!(image["Labels"]["built.for"], format!("linux/{arch}"));
+        }
+    }
+}
+
+#[test]
+fn a_stage_on_the_build_platform_is_built_once_for_both() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    // The build stage runs on the host for every target; only the final stages differ.
+    // (An ARG in scope is in a RUN's environment, hence its key: TARGETARCH comes after.)
+    let dockerfile = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
+                      RUN echo compiled-on-$(uname -m) > /out\n\
+                      ARG TARGETARCH\nRUN echo for-$TARGETARCH > /target\n\
+                      FROM scratch\nCOPY --from=build /out /target /\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let out = env.path("out");
+    let progress = stderr(&env.ok(&[
+        "build",
+        "--progress=plain",
+        "--platform",
+        TWO,
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]));
+    // `RUN echo compiled-on…` has one key for both platforms: it ran once.
+    let ran = progress
+        .lines()
+        .filter(|l| l.contains("RUN echo compiled-on") && l.starts_with('#'))
+        .count();
+    let compiled: Vec<&str> = progress
+        .lines()
+        .filter(|l| l.contains("compiled-on"))
+        .collect();
+    assert!(ran >= 2, "one line per platform:\n{progress}");
+    assert!(
+        support::step_cached(&progress, "linux/amd64 build 2/3] RUN echo compiled-on")
+            != support::step_cached(&progress, "linux/arm64 build 2/3] RUN echo compiled-on"),
+        "one ran, one shared its result:\n{compiled:?}\n{progress}"
+    );
+    let host = std::fs::read_to_string(out.join("linux_amd64/out")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("linux_arm64/out")).unwrap(),
+        host
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("linux_arm64/target")).unwrap(),
+        "for-arm64\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("linux_amd64/target")).unwrap(),
+        "for-amd64\n"
+    );
+}
+
+#[test]
+fn a_run_for_a_platform_nothing_here_runs_is_refused_with_the_remedy() {
+    if !can_build_runs() {
+        return;
+    }
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    // No emulator takes loong64 here (rbuild knows no binfmt handler for it).
+    let dockerfile = "FROM --platform=linux/loong64 busybox\nRUN echo never\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let out = env.run(&["build", "--progress=plain", s(&ctx)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("linux/loong64"), "{err}");
+    assert!(err.contains("cannot run"), "{err}");
+    assert!(err.contains("rbuild debug platforms"), "{err}");
+    assert!(!err.contains("\nnever"), "{err}");
+    // The base image is amd64 only: said, as BuildKit's InvalidBaseImagePlatform.
+    assert!(err.contains("expected linux/loong64"), "{err}");
+}
