@@ -45,9 +45,6 @@ mkdir -p "$OUT"
 for t in hyperfine jq skopeo docker-registry buildah; do
   command -v $t >/dev/null || { echo "platforms: $t is not installed" >&2; exit 1; }
 done
-grep -qs '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
-  { echo "platforms: no qemu-aarch64 binfmt_misc handler with F (see .ci/run)" >&2; exit 1; }
-
 # The fixtures (built once per machine; the Go toolchain takes ~2 minutes the first time).
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 (cd "$REPO" && cargo build -q -p rbuild-test-support --bin rbuild-fixture)
@@ -55,6 +52,8 @@ fixture() { "$TARGET/debug/rbuild-fixture" "$@"; }
 MULTI=$(fixture busybox-multi)
 GO=$(fixture go-toolchain)
 HELLO=$(fixture hello-go)
+# arm64 through QEMU's binfmt_misc handler with F (registered here when missing).
+fixture emulator aarch64 >/dev/null || { echo "platforms: no aarch64 emulation (see above)" >&2; exit 1; }
 
 if [[ " $TOOLS " == *" rbuild "* && -z "${RBUILD:-}" ]]; then
   (cd "$REPO" && cargo build --release -q -p rbuild)

@@ -56,10 +56,10 @@ pub fn require_deb(package: &str, arch: &str) -> Option<PathBuf> {
     require(
         format_args!(
             "{package}:{arch}'s package file in {} or {APT_ARCHIVES} (as root: dpkg \
-             --add-architecture {arch} && apt-get update && cd {} && apt-get download \
-             {package}:{arch}; .ci/run does this)",
+             --add-architecture {arch} && apt-get update && mkdir -p {dir} && cd {dir} && \
+             apt-get download {package}:{arch}; .ci/run does this)",
             debs_dir().display(),
-            debs_dir().display()
+            dir = debs_dir().display()
         ),
         found.is_some(),
     );

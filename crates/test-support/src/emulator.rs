@@ -65,6 +65,9 @@ pub fn require_emulator(arch: &str) -> bool {
             "binfmt_misc mounted at {BINFMT_DIR} (as root: mount -t binfmt_misc binfmt_misc \
              {BINFMT_DIR})"
         ),
+        Emulation::Missing if elf_of(arch).is_none() => {
+            format!("an ELF machine for {arch} in rbuild_test_support::emulator (none known)")
+        }
         Emulation::Missing if conf.is_file() => format!(
             "a binfmt_misc handler for {arch} (as root: grep -v '^#' {} > {BINFMT_DIR}/register; \
              the kernel refused it here, or we are not root)",

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use rbuild_test_support::debs::busybox_binary_for;
-use rbuild_test_support::emulator::require_emulator;
+use rbuild_test_support::emulator::{require_emulator, BINFMT_D};
 use rbuild_test_support::go::{go_command, go_toolchain, hello_go_dir, is_static_elf};
 use rbuild_test_support::http::request;
 use rbuild_test_support::images::{
@@ -14,7 +14,7 @@ use rbuild_test_support::images::{
 };
 use rbuild_test_support::registry::BUSYBOX_MULTI_REPO;
 use rbuild_test_support::run::run_ok;
-use rbuild_test_support::Registry;
+use rbuild_test_support::{require, require_tool, Registry};
 use rbuild_types::Digest;
 
 /// The ELF `e_machine` of aarch64.
@@ -169,4 +169,65 @@ fn the_go_toolchain_is_static_and_self_contained() {
     if require_emulator("aarch64") {
         assert!(version("arm64").ends_with(" linux/arm64"));
     }
+}
+
+/// The registration itself, where the kernel gives a user namespace a binfmt_misc of its own
+/// (Linux 6.7+): there no handler runs arm64 busybox until `require_emulator` (through
+/// `rbuild-fixture emulator`, as namespace root) registers qemu-user-static's; the machine's
+/// handlers are untouched.
+#[test]
+fn require_emulator_registers_qemu_in_a_private_binfmt_misc() {
+    let Some(busybox) = busybox_binary_for("arm64") else {
+        return;
+    };
+    let conf = std::path::Path::new(BINFMT_D).join("qemu-aarch64.conf");
+    if !require(
+        format_args!("qemu-user-static ({})", conf.display()),
+        conf.is_file(),
+    ) {
+        return;
+    }
+    let Some(unshare) = require_tool("unshare") else {
+        return;
+    };
+    let userns = Command::new(&unshare).args(["-Urm", "true"]).status();
+    if !require(
+        "unprivileged user namespaces (unshare -Urm)",
+        userns.is_ok_and(|s| s.success()),
+    ) {
+        return;
+    }
+    let script = "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || exit 99
+        \"$2\" uname -m >/dev/null 2>&1 && exit 98
+        \"$1\" emulator aarch64 >&2 && exec \"$2\" uname -m";
+    let out = Command::new(&unshare)
+        .args([
+            "-Urm",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            env!("CARGO_BIN_EXE_rbuild-fixture"),
+        ])
+        .arg(&busybox)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !require(
+        "a kernel that gives a user namespace its own binfmt_misc (Linux 6.7+)",
+        out.status.code() != Some(99),
+    ) {
+        return;
+    }
+    assert_ne!(
+        out.status.code(),
+        Some(98),
+        "the new binfmt_misc is not private"
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "aarch64",
+        "{stderr}"
+    );
 }

@@ -6,13 +6,15 @@
 //! rbuild-fixture busybox-multi     the amd64+arm64 busybox image index layout (tag latest)
 //! rbuild-fixture go-toolchain      the static Go toolchain for amd64 and arm64 (a GOROOT)
 //! rbuild-fixture hello-go          the Go program that prints its architecture
+//! rbuild-fixture emulator ARCH     require_emulator(ARCH) (uname -m name): registers QEMU's
+//!                                  binfmt_misc handler where missing; prints how ARCH runs
 //! ```
 //!
 //! Exits 1 after the helper's SKIPPED line when what the fixture needs is missing.
 
 use std::path::PathBuf;
 
-use rbuild_test_support::{go, images};
+use rbuild_test_support::{emulator, go, images};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,9 +25,11 @@ fn main() {
         ["busybox-multi"] => images::busybox_multi_layout(),
         ["go-toolchain"] => go::go_toolchain(),
         ["hello-go"] => Some(go::hello_go_dir()),
+        ["emulator", arch] => emulator::require_emulator(arch)
+            .then(|| PathBuf::from(format!("{:?}", emulator::ensure_emulator(arch)))),
         _ => {
             eprintln!(
-                "usage: rbuild-fixture busybox [ARCH] | busybox-multi | go-toolchain | hello-go"
+                "usage: rbuild-fixture busybox [ARCH] | busybox-multi | go-toolchain | hello-go | emulator ARCH"
             );
             std::process::exit(2);
         }
