@@ -6,8 +6,13 @@
 //!   instead under `RBUILD_REQUIRE_ALL=1`, as in CI.
 //! - [`corpus`]: the conformance corpora of `../shared/conformance/`, which a clone does not
 //!   have: their tests skip loudly without them and count their cases with them.
-//! - [`images`]: base images built offline as OCI layouts (busybox from busybox-static),
-//!   cached in one place ([`images::fixtures_dir`]).
+//! - [`images`]: base images built offline as OCI layouts (busybox from busybox-static; arm64's
+//!   from busybox-static:arm64's package file, [`debs`]; an amd64+arm64 image index), cached
+//!   in one place ([`images::fixtures_dir`]).
+//! - [`emulator`]: [`emulator::require_emulator`], another architecture's binaries run here
+//!   through QEMU's binfmt_misc handler (registered where missing), or a loud skip.
+//! - [`go`]: the host's Go as a build input (a static toolchain for amd64 and arm64 to mount
+//!   as a named context) and a tiny Go program that prints its architecture.
 //! - [`registry`]: a `docker-registry` of the test's own on a free loopback port, with the
 //!   busybox image pushed to it, or secured: HTTPS with a test CA ([`certs`], made with the
 //!   `openssl` CLI), client certificates, htpasswd basic authentication, or bearer tokens
@@ -29,9 +34,12 @@
 
 pub mod certs;
 pub mod corpus;
+pub mod debs;
+pub mod emulator;
 pub mod fakes;
 pub mod fault_proxy;
 pub mod git;
+pub mod go;
 pub mod golden;
 pub mod http;
 pub mod images;
@@ -42,6 +50,7 @@ pub mod skip;
 pub mod token_server;
 
 pub use corpus::{assert_ran, corpus};
+pub use emulator::require_emulator;
 pub use fault_proxy::{Fault, FaultProxy};
 pub use privileges::privileges;
 pub use registry::{Registry, Security};

@@ -1,7 +1,8 @@
 //! A registry of the test's own: Debian's `docker-registry` on a free loopback port, with
 //! storage in a temporary directory, stopped when the [`Registry`] is dropped (and killed with
 //! the test process if that dies first). [`Registry::with_busybox`] also pushes the offline
-//! busybox image ([`crate::images::busybox_layout`]). [`Registry::start_with`] starts one
+//! busybox image ([`crate::images::busybox_layout`]); [`Registry::with_busybox_multi`] also an
+//! image index of it for amd64 and arm64. [`Registry::start_with`] starts one
 //! that serves HTTPS with a test CA's certificate ([`crate::certs`]), may ask for client
 //! certificates, and may ask for htpasswd basic authentication (a bcrypt line, the only kind
 //! docker-registry reads) or for bearer tokens from a token server of its own
@@ -18,7 +19,10 @@ use rbuild_types::Digest;
 
 use crate::certs::TestCerts;
 use crate::http::request;
-use crate::images::{blob, busybox_layout, LayoutImage, OCI_MANIFEST};
+use crate::images::{
+    blob, busybox_layout, busybox_multi_layout, index_children, is_index, manifest_blobs,
+    LayoutImage, OCI_INDEX, OCI_MANIFEST,
+};
 use crate::skip::require_tool;
 use crate::token_server::{TokenAuth, TokenServer};
 
@@ -50,6 +54,10 @@ pub struct Security {
 /// under `library/` as Docker Hub names it (`busybox` through a docker.io mirror), and at the
 /// top level as a registry of one's own would.
 pub const BUSYBOX_REPOS: [&str; 2] = ["library/busybox", "busybox"];
+
+/// The repository [`Registry::with_busybox_multi`] pushes the busybox image index (amd64 and
+/// arm64, [`busybox_multi_layout`]) to, with tag `latest`.
+pub const BUSYBOX_MULTI_REPO: &str = "library/busybox-multi";
 
 impl Registry {
     /// Starts an empty registry; `None` after a skip when `docker-registry` is not installed.
@@ -163,6 +171,18 @@ impl Registry {
         Some(registry)
     }
 
+    /// [`Registry::with_busybox`], plus the image index of busybox for linux/amd64 and
+    /// linux/arm64/v8 ([`busybox_multi_layout`]) as `<addr>/library/busybox-multi:latest`
+    /// ([`BUSYBOX_MULTI_REPO`]), so that `FROM <addr>/library/busybox-multi` picks each
+    /// platform's. `None` after a skip when docker-registry, busybox-static or
+    /// busybox-static:arm64's package file is missing.
+    pub fn with_busybox_multi() -> Option<Registry> {
+        let multi = busybox_multi_layout()?;
+        let registry = Registry::with_busybox()?;
+        registry.push_layout(&multi, BUSYBOX_MULTI_REPO, "latest");
+        Some(registry)
+    }
+
     /// Whether the registry answers: `/v2/` over plain HTTP (`401` when it asks for a
     /// password), or a TCP connection for HTTPS.
     fn answers(&self) -> bool {
@@ -212,24 +232,54 @@ impl Registry {
         )
     }
 
-    /// Pushes the image of the OCI layout at `layout` as `repo:tag`; returns its manifest
-    /// digest.
+    /// Pushes the image (or image index) of the OCI layout at `layout` as `repo:tag`; returns
+    /// its manifest digest. An index's manifests go first, by digest, each with its blobs.
     pub fn push_layout(&self, layout: &Path, repo: &str, tag: &str) -> Digest {
         let image = LayoutImage::read(layout);
-        for digest in image.blobs() {
-            self.push_blob(repo, &digest, &blob(layout, &digest));
-        }
-        let media_type = image.manifest["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
+        self.push_manifest(layout, repo, tag, &image.manifest, &image.manifest_bytes);
+        image.manifest_digest
+    }
+
+    /// Pushes `bytes` (the manifest or index `manifest`) of `layout` as `repo:reference`,
+    /// after what it refers to.
+    fn push_manifest(
+        &self,
+        layout: &Path,
+        repo: &str,
+        reference: &str,
+        manifest: &serde_json::Value,
+        bytes: &[u8],
+    ) {
+        let default_type = if is_index(manifest) {
+            for (_, child) in index_children(manifest) {
+                let child_bytes = blob(layout, &child);
+                let child_manifest =
+                    serde_json::from_slice(&child_bytes).expect("parse a child manifest");
+                self.push_manifest(
+                    layout,
+                    repo,
+                    &child.to_string(),
+                    &child_manifest,
+                    &child_bytes,
+                );
+            }
+            OCI_INDEX
+        } else {
+            for digest in manifest_blobs(manifest) {
+                self.push_blob(repo, &digest, &blob(layout, &digest));
+            }
+            OCI_MANIFEST
+        };
+        let media_type = manifest["mediaType"].as_str().unwrap_or(default_type);
         let put = request(
             &self.addr,
             "PUT",
-            &format!("/v2/{repo}/manifests/{tag}"),
+            &format!("/v2/{repo}/manifests/{reference}"),
             &[("Content-Type", media_type)],
-            &image.manifest_bytes,
+            bytes,
         )
         .expect("PUT manifest");
-        assert_eq!(put.status, 201, "PUT manifest {repo}:{tag}: {put:?}");
-        image.manifest_digest
+        assert_eq!(put.status, 201, "PUT manifest {repo}:{reference}: {put:?}");
     }
 
     /// Uploads one blob in a single request unless the repository has it.
