@@ -227,3 +227,141 @@ fn a_run_for_a_platform_nothing_here_runs_is_refused_with_the_remedy() {
     // The base image is amd64 only: said, as BuildKit's InvalidBaseImagePlatform.
     assert!(err.contains("expected linux/loong64"), "{err}");
 }
+
+/// The ELF machine of the file at `path` (`e_machine`, little-endian): 62 x86-64, 183 aarch64.
+fn elf_machine(path: &Path) -> u16 {
+    let bytes = std::fs::read(path).expect("read the binary");
+    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not ELF", path.display());
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+#[test]
+fn an_emulated_run_says_aarch64_on_arm64() {
+    if !can_build_runs() || !rbuild_test_support::emulator::require_emulator("aarch64") {
+        return;
+    }
+    let Some(registry) = Registry::with_busybox_multi() else {
+        return;
+    };
+    let env = Env::new();
+    let dockerfile = format!(
+        "FROM {}/{}\nRUN uname -m > /machine\n",
+        registry.addr,
+        rbuild_test_support::registry::BUSYBOX_MULTI_REPO
+    );
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        TWO,
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    let machine = |p: &str| std::fs::read_to_string(out.join(p).join("machine")).unwrap();
+    assert_eq!(machine("linux_arm64"), "aarch64\n");
+    assert_eq!(machine("linux_amd64"), "x86_64\n");
+    // Each platform's busybox is its own architecture's binary.
+    assert_eq!(elf_machine(&out.join("linux_arm64/bin/busybox")), 183);
+    assert_eq!(elf_machine(&out.join("linux_amd64/bin/busybox")), 62);
+
+    // Pushed, each platform's image says its architecture and runs it.
+    let name = format!("{}/team/uname:1", registry.addr);
+    env.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        TWO,
+        "-t",
+        &name,
+        "--push",
+        s(&ctx),
+    ]);
+    if require_tool("skopeo").is_some() {
+        let out = Command::new("skopeo")
+            .args([
+                "--override-arch",
+                "arm64",
+                "inspect",
+                "--config",
+                "--tls-verify=false",
+            ])
+            .arg(format!("docker://{name}"))
+            .output()
+            .expect("run skopeo");
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(config["architecture"], "arm64", "{config}");
+    }
+}
+
+#[test]
+fn cross_compiling_on_the_build_platform_makes_an_arm64_binary_without_emulation() {
+    if !can_build_runs() {
+        return;
+    }
+    let (Some(registry), Some(go)) = (
+        Registry::with_busybox_multi(),
+        rbuild_test_support::go::go_toolchain(),
+    ) else {
+        return;
+    };
+    let env = Env::new();
+    let hello = rbuild_test_support::go::hello_go_dir();
+    let dockerfile = format!(
+        "FROM --platform=$BUILDPLATFORM {}/{} AS build\n\
+         ARG BUILDARCH\nARG TARGETARCH\n\
+         COPY hello-go /src\n\
+         RUN --mount=type=bind,from=go,target=/usr/local/go \
+             cd /src && uname -m > /built-on && \
+             GOROOT=/usr/local/go GOARCH=$TARGETARCH CGO_ENABLED=0 GOCACHE=/tmp/gocache \
+             GOFLAGS=-mod=mod GOPROXY=off /usr/local/go/bin/linux_$BUILDARCH/go build -o /hello .\n\
+         FROM scratch\nCOPY --from=build /hello /built-on /\n",
+        registry.addr,
+        rbuild_test_support::registry::BUSYBOX_MULTI_REPO
+    );
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", &dockerfile),
+            (
+                "hello-go/main.go",
+                &std::fs::read_to_string(hello.join("main.go")).unwrap(),
+            ),
+            (
+                "hello-go/go.mod",
+                &std::fs::read_to_string(hello.join("go.mod")).unwrap(),
+            ),
+        ],
+    );
+    let out = env.path("out");
+    env.ok(&[
+        "build",
+        "-q",
+        "--platform",
+        TWO,
+        "--build-context",
+        &format!("go={}", s(&go)),
+        "-o",
+        &format!("type=local,dest={}", s(&out)),
+        s(&ctx),
+    ]);
+    // Both were compiled on the host's CPU: no emulation ran the compiler.
+    let host = stdout(&Command::new("uname").arg("-m").output().expect("uname"));
+    for p in ["linux_amd64", "linux_arm64"] {
+        assert_eq!(
+            std::fs::read_to_string(out.join(p).join("built-on")).unwrap(),
+            host,
+            "{p}"
+        );
+    }
+    assert_eq!(elf_machine(&out.join("linux_arm64/hello")), 183);
+    assert_eq!(elf_machine(&out.join("linux_amd64/hello")), 62);
+    if rbuild_test_support::emulator::require_emulator("aarch64") {
+        let ran = Command::new(out.join("linux_arm64/hello"))
+            .output()
+            .expect("run the arm64 binary");
+        assert_eq!(stdout(&ran), "arm64 aarch64\n");
+    }
+}
