@@ -47,10 +47,10 @@ fn golden_remote_keys() {
     ];
     let text: Vec<String> = got.iter().map(|(n, k)| format!("{n} {k}")).collect();
     let expected = [
-        "http sha256:f25e063243ba38ab1776985e49587354455495ec2a07353ec512a323909db623",
-        "http --checksum sha256:78889ccada23a3b1a3c5465b035a4e63b54ff34d608d04b9919ab3941ceeaf08",
-        "git sha256:a66a18e7d250a7aa5d54e70f0dd9950d6198d94929b1f2a9145c6813bb9fdf01",
-        "git --keep-git-dir sha256:e0768fed6b5148372edff032b12184992014f40cb0f927cdf8d96c96cc10b94e",
+        "http sha256:12f4871335ecf6e64ad82ffe38cca896d56aa3971e3801ec09bcb34ba926ad29",
+        "http --checksum sha256:565dab0697f769e10a8300b685021b148f968c2ad9bb08900f44d452b7a2c83c",
+        "git sha256:c97e69b050ebc20db5a5d3e9a63802e018bc441cdf6b50195b7f9a0aaf43f62f",
+        "git --keep-git-dir sha256:2e2583d75664b6f32a36099910854119e9f09dd8bbf48f4405ad73489a9c6780",
     ];
     assert_eq!(text, expected, "remote keys changed");
 }
