@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::fleet::{assert_cached, context, Fleet, DOCKERFILE};
-use support::{require_tool, Env, Registry};
+use support::{raw_json, require_tool, Env, Registry};
 
 const STEPS: [&str; 5] = [
     "FROM ",
@@ -22,23 +20,6 @@ fn setup() -> Option<(Fleet, Registry)> {
     require_tool("skopeo")?;
     let fleet = Fleet::new()?;
     Some((fleet, Registry::with_busybox()?))
-}
-
-/// `skopeo inspect --raw` of `reference` on the plain-HTTP test registry (with `extra` flags,
-/// e.g. `--config`), as JSON.
-fn raw_json(reference: &str, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .args(extra)
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::fleet::assert_cached;
-use support::{can_build_runs, require_tool, s, stderr, Env, Registry};
+use support::{can_build_runs, raw_json, require_tool, s, stderr, Env, Registry};
 
 /// A base from the test registry, a copied file and a RUN on it.
 fn dockerfile(registry: &Registry) -> String {
@@ -31,18 +31,7 @@ fn build(env: &Env, ctx: &Path, extra: &[&str]) -> String {
 
 /// The layer digests of `reference` on the plain-HTTP test registry (skopeo).
 fn layer_digests(reference: &str) -> Vec<String> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let raw: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    raw["layers"]
+    raw_json(reference, &[])["layers"]
         .as_array()
         .expect("an image manifest")
         .iter()

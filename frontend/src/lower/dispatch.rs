@@ -289,34 +289,27 @@ impl Lowerer<'_> {
             }
             StageBase::Scratch => {
                 let root = self.b.scratch();
-                self.fresh(
-                    root,
-                    empty_image(&platform),
-                    cmd_total,
-                    i,
-                    ignore_cache,
-                    &platform,
-                )
+                self.fresh(root, None, cmd_total, i, ignore_cache, &platform)
             }
             StageBase::Named(n) => {
                 let root = match self.plan.contexts.get(n) {
                     Some(NamedContext::Http { url }) => self.b.named_http(n, url),
                     _ => self.b.named_filesystem(n),
                 };
-                self.fresh(
-                    root,
-                    empty_image(&platform),
-                    cmd_total,
-                    i,
-                    ignore_cache,
-                    &platform,
-                )
+                self.fresh(root, None, cmd_total, i, ignore_cache, &platform)
             }
             StageBase::Image(r) => {
                 let Some(config) = self.bases.get(&(r.clone(), platform.clone())).cloned() else {
                     return Err(err_at(LowerError::MissingBase(r.clone()), span));
                 };
-                let mut st = self.fresh(VertexId(0), config, cmd_total, i, ignore_cache, &platform);
+                let mut st = self.fresh(
+                    VertexId(0),
+                    Some(config),
+                    cmd_total,
+                    i,
+                    ignore_cache,
+                    &platform,
+                );
                 let label = st.step(StepKind::From, format!("FROM {r}"));
                 st.root = self.b.image(r, &platform, label, span);
                 st
@@ -339,17 +332,18 @@ impl Lowerer<'_> {
         Ok(st)
     }
 
-    /// A stage state starting from an image config (BuildKit: PATH always set, WORKDIR/USER of
-    /// the image applied without history).
+    /// A stage state starting from an image config, or the empty one of `platform` (BuildKit:
+    /// PATH always set, WORKDIR/USER of the image applied without history).
     fn fresh(
         &self,
         root: VertexId,
-        mut config: ImageConfig,
+        config: Option<ImageConfig>,
         cmd_total: usize,
         stage: usize,
         ignore_cache: bool,
         platform: &Platform,
     ) -> StageState {
+        let mut config = config.unwrap_or_else(|| empty_image(platform));
         if config.env_var("PATH").is_none() {
             config.env.push(format!("PATH={}", args::DEFAULT_PATH));
         }

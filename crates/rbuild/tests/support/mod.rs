@@ -248,3 +248,16 @@ pub fn oci_config(layout: &Path) -> serde_json::Value {
         .expect("config digest");
     json_file(&layout_blob(layout, digest))
 }
+
+/// `skopeo inspect --raw` of `reference` on the plain-HTTP test registry (with `extra` flags,
+/// e.g. `--config`), as JSON; skopeo must succeed.
+pub fn raw_json(reference: &str, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .args(extra)
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("run skopeo");
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
