@@ -48,7 +48,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-/var/tmp/rbuild-ci}
 RUNS=${RUNS:-3}
-SCENARIOS=${SCENARIOS:-"B1 B3"}
+SCENARIOS=${SCENARIOS-"B1 B3"}   # empty: only the pull/push comparison
 XFER=${XFER:-1}
 PORT=${PORT:-5055}
 PUSH_PORT=${PUSH_PORT:-5056}
@@ -233,6 +233,12 @@ pipeline() {  # scenario tool run
   esac
 }
 
+stored() {  # what a push left in the emptied registry: blob bytes (so both tools' pushes can be compared)
+  local n
+  n=$(find "$TMP/reg-push/docker/registry/v2/blobs" -name data -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}')
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$n" >> "$OUT/uploaded.tsv"
+  say "     $2 pushed: the registry now holds $n blob bytes"
+}
 xfer() {  # run
   local i=$1 sk
   # pull: empty store against an empty OCI layout
@@ -245,10 +251,12 @@ xfer() {  # run
   "$RBUILD" build -q -t "$PREG/ci/b3-push:$i" "$CTX_B3" > "$OUT/push-build-$i.log" 2>&1
   stop_registry push; start_registry push "$PUSH_PORT"
   measure push push rbuild "$i" -- "$RBUILD" push --progress=quiet "$PREG/ci/b3-push:$i"
+  stored push rbuild "$i"
   "$RBUILD" save --format oci -o "$TMP/b3.oci.tar" "$PREG/ci/b3-push:$i"
   drop_root
   stop_registry push; start_registry push "$PUSH_PORT"
   measure push push skopeo "$i" -- skopeo copy -q --dest-tls-verify=false "oci-archive:$TMP/b3.oci.tar" "docker://$PREG/ci/b3-push-skopeo:$i"
+  stored push skopeo "$i"
   stop_registry push; rm -rf "$TMP/b3.oci.tar" "$TMP/reg-push"
 }
 
@@ -269,4 +277,8 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "# rbuild $RBUILD ($(git -C "$REPO" rev-parse --short HEAD) tree), dockerd $($DOCKER version -f '{{.Server.Version}}' 2>/dev/null || echo -), $(skopeo --version 2>/dev/null || echo 'no skopeo'); median wall seconds (min–max); busybox base layer $BUSYBOX_LAYER bytes"
   echo
   python3 "$HERE/ci.py" table "$TSV"
+  if [ -s "$OUT/uploaded.tsv" ]; then
+    echo
+    echo "Bytes each push left in the emptied registry (blobs): $(awk '{printf "%s%s run %s: %s", (NR>1?"; ":""), $2, $3, $4}' "$OUT/uploaded.tsv")"
+  fi
 } | tee "$OUT/table.md"
