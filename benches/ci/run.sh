@@ -23,7 +23,9 @@
 # Then (XFER=1) `rbuild pull` of debian:bookworm-slim (empty store) against `skopeo copy` to an OCI
 # layout, and `rbuild push` of B3's image (built untimed in a fresh store, pushed to a freshly
 # emptied registry so nothing is deduplicated or cross-mounted) against `skopeo copy` of the
-# same image saved with `rbuild save --format oci` to the same freshly emptied registry.
+# same image saved with `rbuild save --format oci` to the same freshly emptied registry; and
+# ("push2") rbuild's push of that image once more, to an emptied registry, when its gzip blob is
+# already in the store (upload only, as skopeo's).
 #
 # Bytes downloaded: all images and caches live in a registry of our own (Debian's docker-registry,
 # REG=127.0.0.1:$PORT, fresh storage, JSON access records); the Dockerfiles' `FROM busybox`
@@ -252,6 +254,9 @@ xfer() {  # run
   stop_registry push; start_registry push "$PUSH_PORT"
   measure push push rbuild "$i" -- "$RBUILD" push --progress=quiet "$PREG/ci/b3-push:$i"
   stored push rbuild "$i"
+  # the same push again to an emptied registry: the gzip blob is now in the store (upload only)
+  stop_registry push; start_registry push "$PUSH_PORT"
+  measure push2 push2 rbuild "$i" -- "$RBUILD" push --progress=quiet "$PREG/ci/b3-push:$i"
   "$RBUILD" save --format oci -o "$TMP/b3.oci.tar" "$PREG/ci/b3-push:$i"
   drop_root
   stop_registry push; start_registry push "$PUSH_PORT"
