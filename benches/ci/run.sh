@@ -279,7 +279,7 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
   echo "# rbuild CI-fleet benchmark $T0 – $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), runs=$RUNS, load average $LOAD0 before, $LOAD1 after"
-  echo "# rbuild $RBUILD ($(git -C "$REPO" rev-parse --short HEAD) tree), dockerd $($DOCKER version -f '{{.Server.Version}}' 2>/dev/null || echo -), $(skopeo --version 2>/dev/null || echo 'no skopeo'); median wall seconds (min–max); busybox base layer $BUSYBOX_LAYER bytes"
+  echo "# rbuild binary $RBUILD (modified $(date -u -r "$RBUILD" +%FT%TZ); script tree $(git -C "$REPO" rev-parse --short HEAD)), dockerd $($DOCKER version -f '{{.Server.Version}}' 2>/dev/null || echo -), $(skopeo --version 2>/dev/null || echo 'no skopeo'); median wall seconds (min–max); busybox base layer $BUSYBOX_LAYER bytes"
   echo
   python3 "$HERE/ci.py" table "$TSV"
   if [ -s "$OUT/uploaded.tsv" ]; then
