@@ -1,6 +1,8 @@
 //! The `layer_blobs` table: diff_id → the blob a layer is stored as (digest, media type,
-//! size), recorded when a base image's layer is pulled or loaded. Committing an image that
-//! builds on that base references the same blob (never recompressed) by looking it up here.
+//! size), recorded when a base image's layer is pulled or loaded, and when a layer built here
+//! is first compressed for a push or an export. Committing an image that builds on that base
+//! references the same blob (never recompressed) by looking it up here; a later push of a
+//! built layer reuses its compressed form.
 //!
 //! Invariant: a record is only a hint; the blob may have been pruned since, so readers check
 //! [`crate::Blobs::has`] before using it. `prune_all` drops records whose blob it removes.

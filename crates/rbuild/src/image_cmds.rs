@@ -15,7 +15,7 @@ use crate::cli::ProgressMode;
 use crate::progress::Progress;
 use rbuild_oci::source::RegistrySource;
 use rbuild_oci::time::{now_unix, parse_rfc3339};
-use rbuild_solver::ports::ImageSource;
+use rbuild_solver::ports::{ImageSource, SourceError};
 use rbuild_types::{ImageRef, Platform, Privileges};
 use serde_json::{json, Value};
 
@@ -308,7 +308,7 @@ fn fetch_lazy_blobs(
         rbuild_oci::lazy::fetch_image_blobs(store, &client, manifest).map_err(|e| {
             CliError::Pull {
                 reference: reference.clone(),
-                source: rbuild_solver::ports::SourceError {
+                source: SourceError {
                     reference: reference.clone(),
                     source: Box::new(e),
                 }
@@ -357,7 +357,8 @@ pub fn load_archive(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()
 }
 
 /// `rbuild pull REF`: resolves the reference (for the host platform) in its registry, stores
-/// the manifest, config and layers (unpacked, ready to be a base), and tags it, showing each
+/// the manifest, config and layer blobs (unpacked by the first build step that reads them), and
+/// tags it, showing each
 /// layer's byte progress in `progress` mode (nothing with `-q`).
 pub fn pull(
     root: &Path,
@@ -388,9 +389,19 @@ pub fn pull(
     let resolved = source
         .resolve(&name, &Platform::host())
         .map_err(|e| failed(e.into()))?;
-    let layers = ImageSource::pull(&source, &resolved).map_err(|e| failed(e.into()))?;
-    // A pull is eager: the layers are downloaded and unpacked now.
-    ImageSource::unpack(&source, &layers).map_err(|e| failed(e.into()))?;
+    ImageSource::pull(&source, &resolved).map_err(|e| failed(e.into()))?;
+    // The layers are downloaded now (a build unpacks them when a step first reads them).
+    source
+        .fetch_image_blobs(&resolved.manifest_digest)
+        .map_err(|e| {
+            failed(
+                SourceError {
+                    reference: reference.to_string(),
+                    source: Box::new(e),
+                }
+                .into(),
+            )
+        })?;
     if name.tag.is_some() || name.digest.is_none() {
         images::tag_image(&store, &name.to_string(), &resolved.manifest_digest)
             .map_err(|e| failed(e.into()))?;

@@ -24,7 +24,7 @@ use super::mounts::{export_mount, unpack_mount, CacheMountsError};
 use super::record::{media_type_str, CacheMountBlob, CacheRecordFile};
 use super::registry::{pull_record, push_record, RegistryCacheError, RegistryCacheOptions};
 use crate::compress::Compression;
-use crate::images::{blob_file, compress_into_store, layer_blob, load_manifest};
+use crate::images::{blob_file, compressed_layer, layer_blob, load_manifest};
 use crate::manifest::{layer_compression, Descriptor};
 use crate::registry::{Client, RegistryError};
 use crate::source::PullError;
@@ -402,7 +402,7 @@ impl LocalCache {
             let (digest, size) = match done.get(&layer.digest) {
                 Some(d) => *d,
                 None => {
-                    let d = compress_into_store(&self.store, &layer.digest, &options.compress)?;
+                    let d = compressed_layer(&self.store, &layer.digest, &options.compress)?;
                     done.insert(layer.digest, d);
                     d
                 }

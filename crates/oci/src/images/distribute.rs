@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 
-use rbuild_cache::Store;
+use rbuild_cache::{LayerBlob, Store};
 use rbuild_types::Digest;
 
 use super::load_manifest;
@@ -82,7 +82,7 @@ pub fn distribution_image(
         })?;
         let wanted = options.compress.compression;
         if stored == Compression::None && wanted != Compression::None {
-            let (digest, size) = compress_into_store(store, &layer.digest, &options.compress)?;
+            let (digest, size) = compressed_layer(store, &layer.digest, &options.compress)?;
             layers.push((wanted, digest, size));
         } else {
             layers.push((stored, layer.digest, layer.size));
@@ -124,6 +124,43 @@ pub fn distribution_image(
         config_digest: image.manifest.config.digest,
         manifest: out,
     })
+}
+
+/// The compressed form of the stored uncompressed layer blob `digest` (a layer's diff_id) per
+/// `settings`: the one made before, when the store recorded it and still holds it, else a new
+/// one ([`compress_into_store`]), recorded in the `layer_blobs` table so that the next push,
+/// export or cache export reuses it instead of compressing again. Only the default level is
+/// recorded and reused (the compressor is deterministic, so that blob is what a new run would
+/// make).
+pub(crate) fn compressed_layer(
+    store: &Store,
+    digest: &Digest,
+    settings: &CompressSettings,
+) -> Result<(Digest, u64), OciError> {
+    let wanted = oci_layer_type(settings.compression);
+    let memo = settings.level.is_none();
+    if memo {
+        let known = store
+            .layer_blobs()
+            .get(digest)
+            .map_err(OciError::store(format!("read layer blob record {digest}")))?;
+        if let Some(blob) = known.filter(|b| b.media_type == wanted && store.blobs().has(&b.digest)) {
+            return Ok((blob.digest, blob.size));
+        }
+    }
+    let (compressed, size) = compress_into_store(store, digest, settings)?;
+    if memo {
+        let blob = LayerBlob {
+            digest: compressed,
+            media_type: wanted.to_string(),
+            size,
+        };
+        store
+            .layer_blobs()
+            .set(digest, &blob)
+            .map_err(OciError::store(format!("record layer blob {digest}")))?;
+    }
+    Ok((compressed, size))
 }
 
 /// Compresses the stored uncompressed blob `digest` into a new blob; returns its digest and

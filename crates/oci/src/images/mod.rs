@@ -15,7 +15,7 @@ mod lookup;
 
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub(crate) use commit::{layer_blob, put_manifest};
-pub(crate) use distribute::compress_into_store;
+pub(crate) use distribute::{compress_into_store, compressed_layer};
 pub use distribute::{distribution_image, DistImage, DistOptions};
 pub(crate) use import::blob_file;
 pub use import::{import_archive, import_archive_from, ImportedImage};
