@@ -24,6 +24,8 @@
 # layout, and `rbuild push` of B3's image (built untimed in a fresh store, pushed to a freshly
 # emptied registry so nothing is deduplicated or cross-mounted) against `skopeo copy` of the
 # same image saved with `rbuild save --format oci` to the same freshly emptied registry; and
+# ("pushraw") skopeo's copy of the image in its uncompressed form (as rbuild's store holds it
+# after a build), which skopeo gzips as it pushes, against rbuild's first push; and
 # ("push2") rbuild's push of that image once more, to an emptied registry, when its gzip blob is
 # already in the store (upload only, as skopeo's).
 #
@@ -258,11 +260,17 @@ xfer() {  # run
   stop_registry push; start_registry push "$PUSH_PORT"
   measure push2 push2 rbuild "$i" -- "$RBUILD" push --progress=quiet "$PREG/ci/b3-push:$i"
   "$RBUILD" save --format oci -o "$TMP/b3.oci.tar" "$PREG/ci/b3-push:$i"
+  # the image as the store holds it after a build: its layer uncompressed
+  "$RBUILD" build -q -o "type=oci,dest=$TMP/b3.raw.tar,compression=uncompressed" "$CTX_B3" > /dev/null 2>&1
   drop_root
   stop_registry push; start_registry push "$PUSH_PORT"
   measure push push skopeo "$i" -- skopeo copy -q --dest-tls-verify=false "oci-archive:$TMP/b3.oci.tar" "docker://$PREG/ci/b3-push-skopeo:$i"
   stored push skopeo "$i"
-  stop_registry push; rm -rf "$TMP/b3.oci.tar" "$TMP/reg-push"
+  # skopeo from the uncompressed form: it compresses while it pushes, as rbuild's first push does
+  stop_registry push; start_registry push "$PUSH_PORT"
+  measure pushraw pushraw skopeo "$i" -- skopeo copy -q --dest-tls-verify=false "oci-archive:$TMP/b3.raw.tar" "docker://$PREG/ci/b3-push-skopeo:$i"
+  stored pushraw skopeo "$i"
+  stop_registry push; rm -rf "$TMP/b3.oci.tar" "$TMP/b3.raw.tar" "$TMP/reg-push"
 }
 
 say "rbuild $RBUILD ($("$RBUILD" --version 2>/dev/null || echo ?)), tools: $TOOLS, runs $RUNS, scenarios: $SCENARIOS, xfer $XFER"

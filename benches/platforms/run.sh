@@ -23,7 +23,7 @@
 # Environment:
 #   RUNS    hyperfine runs per (mode, tool)                                      [3]
 #   MODES   any of: emulated cross                                               [both]
-#   TOOLS   any of: buildah rbuild                                               [both]
+#   TOOLS   any of: buildah rbuild floor (the compiles alone, no builder)      [all three]
 #   RBUILD  the rbuild binary; built with `cargo build --release -p rbuild` when unset
 #   WORK    scratch dir: registry, stores, context, results                      [/var/tmp/rbuild-platforms]
 #
@@ -36,7 +36,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 RUNS=${RUNS:-3}
 MODES=${MODES:-"emulated cross"}
-TOOLS=${TOOLS:-"buildah rbuild"}
+TOOLS=${TOOLS:-"buildah rbuild floor"}
 WORK=${WORK:-/var/tmp/rbuild-platforms}
 PLATFORMS=linux/amd64,linux/arm64
 OUT=$WORK/results/$(date -u +%Y%m%d-%H%M%S)
@@ -80,14 +80,29 @@ BUILDAH="buildah --root $WORK/buildah/root --runroot $WORK/buildah/runroot"
 export RBUILD_ROOT=$WORK/rbuild-store RBUILD_CONFIG=$WORK/rbuild-config.toml
 printf '[registry."%s"]\nhttp = true\n' "$REG" > "$RBUILD_CONFIG"
 
+# The floor: the same two compiles run directly on the host, in parallel, with empty Go caches
+# and no builder at all (emulated: the arm64 `go` through QEMU; cross: the amd64 `go` with
+# GOARCH=arm64). A builder can only add to it.
+floor_go() {  # cache-dir go-arch target-arch
+  echo "GOROOT=$GO GOCACHE=$WORK/floor/$1 CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOARCH=$3 $GO/bin/linux_$2/go build -o $WORK/floor/$1.out ."
+}
+floor_cmd() {  # mode
+  case $1 in
+    emulated) echo "sh -c 'cd $CTX && ($(floor_go a amd64 amd64) & $(floor_go b arm64 arm64) & wait)'" ;;
+    cross)    echo "sh -c 'cd $CTX && ($(floor_go a amd64 amd64) & $(floor_go b amd64 arm64) & wait)'" ;;
+  esac
+}
+
 build_cmd() {  # tool mode
   case $1 in
+    floor)   floor_cmd "$2" ;;
     buildah) echo "$BUILDAH build -q --platform $PLATFORMS --manifest bench-$2 --network=none --tls-verify=false --build-context go=$GO --build-arg REGISTRY=$REG -f $CTX/Dockerfile.$2 $CTX" ;;
     rbuild)  echo "$RBUILD build -q --platform $PLATFORMS -t bench-$2 --network=none --build-context go=$GO --build-arg REGISTRY=$REG -f $CTX/Dockerfile.$2 $CTX" ;;
   esac
 }
 cold_cmd() {  # tool mode: nothing of an earlier run left (the storage is the benchmark's own)
   case $1 in
+    floor)   echo "rm -rf $WORK/floor; mkdir -p $WORK/floor; sync" ;;
     buildah) echo "$BUILDAH manifest rm bench-$2 >/dev/null 2>&1; $BUILDAH rmi -a -f >/dev/null 2>&1; sync; true" ;;
     rbuild)  echo "$RBUILD rmi bench-$2 >/dev/null 2>&1; $RBUILD prune --all >/dev/null 2>&1; sync; true" ;;
   esac
@@ -118,11 +133,11 @@ ratio() {
 {
   echo "# multi-platform benchmark $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), runs=$RUNS, $PLATFORMS"
   echo "# rbuild ${RBUILD:-} (checkout at $(git -C "$REPO" rev-parse --short HEAD)), $(buildah --version | awk '{print "buildah", $3}'), $(go version | awk '{print $3}'); median wall seconds (min–max)"
-  echo "| mode | buildah | rbuild | rbuild/buildah | goal |"
-  echo "|---|---|---|---|---|"
+  echo "| mode | buildah | rbuild | rbuild/buildah | goal | floor (no builder) | rbuild/floor |"
+  echo "|---|---|---|---|---|---|---|"
   for m in $MODES; do
     cell() { local v=${MED[$m,$1]:-}; [ -n "${RANGE[$m,$1]:-}" ] && v="$v (${RANGE[$m,$1]})"; echo "$v"; }
-    echo "| $m | $(cell buildah) | $(cell rbuild) | $(ratio "${MED[$m,rbuild]:-}" "${MED[$m,buildah]:-}") | ≤ 0.5 |"
+    echo "| $m | $(cell buildah) | $(cell rbuild) | $(ratio "${MED[$m,rbuild]:-}" "${MED[$m,buildah]:-}") | ≤ 0.5 | $(cell floor) | $(ratio "${MED[$m,rbuild]:-}" "${MED[$m,floor]:-}") |"
   done
 } | tee "$OUT/table.md"
 echo "(hyperfine JSON and logs: $OUT)"
