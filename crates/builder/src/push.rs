@@ -3,7 +3,10 @@
 //! and what `rbuild push` does.
 
 use rbuild_cache::Store;
-use rbuild_oci::images::{distribution_image, distribution_index, load_index, DistOptions};
+use rbuild_oci::images::{
+    distribution_image, distribution_index, layers_to_compress, load_index, DistOptions,
+};
+use rbuild_oci::registry::push_compressing::{push_compressing, OVERLAP_AT_LEAST};
 use rbuild_oci::registry::{
     push_image, Client, PushError, RegistryConfig, RetryObserver, TransferObserver,
 };
@@ -53,6 +56,14 @@ pub fn push_stored(
         target: Box::new(target.clone()),
         source,
     };
+    let mut client = Client::new(registries.clone()).with_retry_observer(retries);
+    if let Some(transfers) = transfers {
+        client = client.with_transfer_observer(transfers);
+    }
+    // A large layer built here and never compressed is uploaded while it is compressed.
+    for layer in layers_to_compress(store, manifest, options, OVERLAP_AT_LEAST).map_err(prepare)? {
+        push_compressing(&client, store, target, &layer, &options.compress).map_err(prepare)?;
+    }
     // A multi-platform image is an index: its children go up first, in their distribution
     // form, then the index joining them.
     let dist = match load_index(store, manifest).map_err(prepare)? {
@@ -73,10 +84,6 @@ pub fn push_stored(
             }
         }
     };
-    let mut client = Client::new(registries.clone()).with_retry_observer(retries);
-    if let Some(transfers) = transfers {
-        client = client.with_transfer_observer(transfers);
-    }
     push_image(&client, store, &dist.manifest_digest, target).map_err(|source| {
         PushFailure::Push {
             target: Box::new(target.clone()),

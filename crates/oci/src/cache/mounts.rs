@@ -22,7 +22,7 @@ use rbuild_types::{Digest, Privileges};
 
 use super::record::CacheMountBlob;
 use crate::compress::{CompressSettings, Compression};
-use crate::images::compress_into_store;
+use crate::images::compress_teeing;
 use crate::layer::write_tar;
 use crate::OciError;
 
@@ -99,7 +99,8 @@ pub(super) fn export_mount(
         Some(Compression::Zstd) => LayerMediaType::TarZstd,
     };
     let settings = compress.expect("matched Some above");
-    let (digest, size) = compress_into_store(store, &digest, settings).map_err(in_store)?;
+    let (digest, size) =
+        compress_teeing(store, &digest, settings, std::io::sink()).map_err(in_store)?;
     Ok(CacheMountBlob {
         media_type,
         digest,

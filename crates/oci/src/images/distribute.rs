@@ -6,14 +6,12 @@
 //! the result depends only on the stored image and the options (compression output does not
 //! depend on the thread count), so equal inputs give equal manifest digests.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter};
-
-use rbuild_cache::{LayerBlob, Store};
+use rbuild_cache::Store;
 use rbuild_types::Digest;
 
+use super::compressed::compressed_layer;
 use super::load_manifest;
-use crate::compress::{compress_parallel, CompressSettings, Compression};
+use crate::compress::{CompressSettings, Compression};
 use crate::manifest::{
     layer_compression, oci_layer_type, Descriptor, ImageManifest, DOCKER_CONFIG, DOCKER_LAYER,
     DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST,
@@ -124,65 +122,4 @@ pub fn distribution_image(
         config_digest: image.manifest.config.digest,
         manifest: out,
     })
-}
-
-/// The compressed form of the stored uncompressed layer blob `digest` (a layer's diff_id) per
-/// `settings`: the one made before, when the store recorded it and still holds it, else a new
-/// one ([`compress_into_store`]), recorded in the `layer_blobs` table so that the next push,
-/// export or cache export reuses it instead of compressing again. Only the default level is
-/// recorded and reused (the compressor is deterministic, so that blob is what a new run would
-/// make).
-pub(crate) fn compressed_layer(
-    store: &Store,
-    digest: &Digest,
-    settings: &CompressSettings,
-) -> Result<(Digest, u64), OciError> {
-    let wanted = oci_layer_type(settings.compression);
-    let memo = settings.level.is_none();
-    if memo {
-        let known = store
-            .layer_blobs()
-            .get(digest)
-            .map_err(OciError::store(format!("read layer blob record {digest}")))?;
-        if let Some(blob) = known.filter(|b| b.media_type == wanted && store.blobs().has(&b.digest)) {
-            return Ok((blob.digest, blob.size));
-        }
-    }
-    let (compressed, size) = compress_into_store(store, digest, settings)?;
-    if memo {
-        let blob = LayerBlob {
-            digest: compressed,
-            media_type: wanted.to_string(),
-            size,
-        };
-        store
-            .layer_blobs()
-            .set(digest, &blob)
-            .map_err(OciError::store(format!("record layer blob {digest}")))?;
-    }
-    Ok((compressed, size))
-}
-
-/// Compresses the stored uncompressed blob `digest` into a new blob; returns its digest and
-/// size. Streams: memory is bounded by the compressor's buffers, whatever the layer size.
-pub(crate) fn compress_into_store(
-    store: &Store,
-    digest: &Digest,
-    settings: &CompressSettings,
-) -> Result<(Digest, u64), OciError> {
-    let src = store.blobs().path(digest);
-    let input = File::open(&src).map_err(OciError::io("open", &src))?;
-    let writer = store
-        .blobs()
-        .writer()
-        .map_err(OciError::store("open blob writer"))?;
-    let mut buffered = BufWriter::with_capacity(1 << 20, writer);
-    compress_parallel(BufReader::new(input), &mut buffered, settings)
-        .map_err(OciError::io("compress", &src))?;
-    let writer = buffered
-        .into_inner()
-        .map_err(|e| OciError::io("compress", &src)(e.into_error()))?;
-    writer
-        .commit(None)
-        .map_err(OciError::store(format!("store compressed layer {digest}")))
 }

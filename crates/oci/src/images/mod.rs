@@ -7,6 +7,7 @@
 //! (`docker.io/library/app:1.0`).
 
 mod commit;
+pub(crate) mod compressed;
 mod distribute;
 mod import;
 mod index;
@@ -15,7 +16,8 @@ mod lookup;
 
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub(crate) use commit::{layer_blob, put_manifest};
-pub(crate) use distribute::{compress_into_store, compressed_layer};
+pub use compressed::layers_to_compress;
+pub(crate) use compressed::{compress_teeing, compressed_layer, record as record_compressed};
 pub use distribute::{distribution_image, DistImage, DistOptions};
 pub(crate) use import::blob_file;
 pub use import::{import_archive, import_archive_from, ImportedImage};

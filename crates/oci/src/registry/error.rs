@@ -21,6 +21,9 @@ pub enum Object {
     Manifest(String),
     Blob(Digest),
     Upload(Digest),
+    /// The upload of a layer's compressed form while it is being compressed (its digest is
+    /// known at the end): named by the layer's uncompressed digest.
+    CompressingUpload(Digest),
     /// The `/v2/` check of `rbuild login`.
     Login,
 }
@@ -32,6 +35,7 @@ impl std::fmt::Display for Object {
             Object::Manifest(r) => write!(f, "manifest {r}"),
             Object::Blob(d) => write!(f, "blob {d}"),
             Object::Upload(d) => write!(f, "upload of blob {d}"),
+            Object::CompressingUpload(d) => write!(f, "upload of layer {d} as it is compressed"),
             Object::Login => write!(f, "login"),
         }
     }

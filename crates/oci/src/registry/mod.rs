@@ -9,7 +9,8 @@
 //! - [`manifest`]: the manifest/index formats and platform selection.
 //! - [`client`]: [`Client`], the blocking HTTP client with auth retries and endpoint fallback;
 //!   its pull operations are in `pull`, push operations in `push`.
-//! - [`push_image`]: pushing an image from the local store (blobs in parallel, manifest last).
+//! - [`push_image`]: pushing an image from the local store (blobs in parallel, manifest last);
+//!   [`push_compressing`]: a layer's first compression overlapped with its upload.
 //! - [`retry`]: the one retry policy (backoff with jitter, `Retry-After`, bounded attempts)
 //!   that every registry operation runs under, and the notices of its retries.
 //! - [`transfer`]: byte progress of blob pulls and pushes, throttled, for the same observer path.
@@ -27,6 +28,7 @@ pub mod login;
 pub mod manifest;
 mod pull;
 mod push;
+pub mod push_compressing;
 pub mod push_image;
 pub mod retry;
 pub mod transfer;

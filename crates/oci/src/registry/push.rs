@@ -89,6 +89,64 @@ impl Client {
         Ok(Pushed::Uploaded)
     }
 
+    /// Uploads a blob whose bytes `reader` yields as they are made (a layer being compressed),
+    /// in one session of chunks, hashing them on the way; the closing `PUT` names the digest.
+    /// Returns the blob's digest and size. Not retried (the bytes cannot be read again), and
+    /// no `HEAD` or mount first (the digest is not known yet): the caller falls back to an
+    /// ordinary push of the finished blob when this fails. `layer` names it in errors.
+    pub fn upload_stream(
+        &self,
+        image: &ImageRef,
+        layer: &Digest,
+        reader: &mut dyn Read,
+    ) -> Result<(Digest, u64), RegistryError> {
+        let ep = self.config().registry_endpoint(&image.registry);
+        let target = push_target(&ep, image, Object::CompressingUpload(*layer));
+        let start = target.url(&format!("/v2/{}/blobs/uploads/", target.repository));
+        let resp = self.send(&target, &start, &|http| {
+            Ok(http.post(&start).header(CONTENT_LENGTH, "0"))
+        })?;
+        let mut location = next_location(&target, &start, &resp)?;
+        let mut hasher = rbuild_types::Hasher::new();
+        let mut offset: u64 = 0;
+        let mut chunk = Vec::new();
+        loop {
+            chunk.clear();
+            reader
+                .take(self.upload_chunk() as u64)
+                .read_to_end(&mut chunk)
+                .map_err(|source| RegistryError::UploadRead {
+                    at: target.at(),
+                    source,
+                })?;
+            if chunk.is_empty() {
+                break;
+            }
+            hasher.update(&chunk);
+            let url = location.to_string();
+            let range = format!("{offset}-{}", offset + chunk.len() as u64 - 1);
+            let resp = self.send(&target, &url, &|http| {
+                Ok(http
+                    .patch(&url)
+                    .timeout(UPLOAD_TIMEOUT)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_RANGE, &range)
+                    .body(chunk.clone()))
+            })?;
+            offset += chunk.len() as u64;
+            location = next_location(&target, &url, &resp)?;
+        }
+        let digest = hasher.finish();
+        let put_url = with_digest(location, &digest);
+        let resp = self.send(&target, &put_url, &|http| {
+            Ok(http.put(&put_url).header(CONTENT_LENGTH, "0"))
+        })?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(target.status(resp.status()));
+        }
+        Ok((digest, offset))
+    }
+
     /// Asks the registry to mount blob `digest` from repository `from`; whether it did.
     fn mount(
         &self,
