@@ -89,16 +89,17 @@ impl Client {
         Ok(Pushed::Uploaded)
     }
 
-    /// Uploads a blob whose bytes `reader` yields as they are made (a layer being compressed),
-    /// in one session of chunks, hashing them on the way; the closing `PUT` names the digest.
-    /// Returns the blob's digest and size. Not retried (the bytes cannot be read again), and
-    /// no `HEAD` or mount first (the digest is not known yet): the caller falls back to an
-    /// ordinary push of the finished blob when this fails. `layer` names it in errors.
-    pub fn upload_stream(
+    /// Uploads a blob whose bytes arrive in `chunks` as they are made (a layer being
+    /// compressed), each chunk one `PATCH` of one session, hashing them on the way; the closing
+    /// `PUT` names the digest. Returns the blob's digest and size. Not retried (the bytes
+    /// cannot be read again), and no `HEAD` or mount first (the digest is not known yet): the
+    /// caller falls back to an ordinary push of the finished blob when this fails. `layer`
+    /// names it in errors.
+    pub fn upload_chunks(
         &self,
         image: &ImageRef,
         layer: &Digest,
-        reader: &mut dyn Read,
+        chunks: impl Iterator<Item = Vec<u8>>,
     ) -> Result<(Digest, u64), RegistryError> {
         let ep = self.config().registry_endpoint(&image.registry);
         let target = push_target(&ep, image, Object::CompressingUpload(*layer));
@@ -109,19 +110,7 @@ impl Client {
         let mut location = next_location(&target, &start, &resp)?;
         let mut hasher = rbuild_types::Hasher::new();
         let mut offset: u64 = 0;
-        let mut chunk = Vec::new();
-        loop {
-            chunk.clear();
-            reader
-                .take(self.upload_chunk() as u64)
-                .read_to_end(&mut chunk)
-                .map_err(|source| RegistryError::UploadRead {
-                    at: target.at(),
-                    source,
-                })?;
-            if chunk.is_empty() {
-                break;
-            }
+        for chunk in chunks.filter(|c| !c.is_empty()) {
             hasher.update(&chunk);
             let url = location.to_string();
             let range = format!("{offset}-{}", offset + chunk.len() as u64 - 1);

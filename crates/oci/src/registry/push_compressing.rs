@@ -8,11 +8,7 @@
 //! held the blob receives it again once, which costs the upload that overlapped the
 //! compression.
 
-use std::io::PipeReader;
-
-/// Layers below this size (one upload chunk) are compressed first and pushed as usual, four
-/// at a time, `HEAD` first: overlapping buys little for them.
-pub const OVERLAP_AT_LEAST: u64 = 16 << 20;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use rbuild_cache::Store;
 use rbuild_types::{Digest, ImageRef};
@@ -21,6 +17,14 @@ use super::client::Client;
 use crate::compress::CompressSettings;
 use crate::images::{compress_teeing, record_compressed};
 use crate::OciError;
+
+/// Layers below this size (one upload chunk) are compressed first and pushed as usual, four
+/// at a time, `HEAD` first: overlapping buys little for them.
+pub const OVERLAP_AT_LEAST: u64 = 16 << 20;
+
+/// How many compressed chunks may wait for their upload: the compressor runs ahead of the
+/// upload by at most this many chunks (memory: this many times the client's chunk size).
+const CHUNKS_AHEAD: usize = 3;
 
 /// Compresses stored layer blob `layer` per `settings` into the store (recorded as its
 /// compressed form) and uploads the bytes to `target`'s repository as they are made. Returns
@@ -33,11 +37,15 @@ pub fn push_compressing(
     layer: &Digest,
     settings: &CompressSettings,
 ) -> Result<bool, OciError> {
-    let (reader, writer) =
-        std::io::pipe().map_err(OciError::io("create a pipe for", store.root()))?;
+    let (sender, receiver) = sync_channel(CHUNKS_AHEAD);
+    let chunks = ChunkWriter {
+        sender,
+        chunk: Vec::new(),
+        size: client.upload_chunk(),
+    };
     let (made, uploaded) = std::thread::scope(|scope| {
-        let compressing = scope.spawn(move || compress_teeing(store, layer, settings, writer));
-        let uploaded = upload(client, target, layer, reader);
+        let compressing = scope.spawn(move || compress_teeing(store, layer, settings, chunks));
+        let uploaded = upload(client, target, layer, receiver);
         let made = compressing.join().unwrap_or_else(|_| {
             Err(OciError::Invalid {
                 what: "compression worker",
@@ -52,15 +60,52 @@ pub fn push_compressing(
     Ok(uploaded == Some(made))
 }
 
-/// The streamed upload; `None` when it failed (the reader is dropped, so the compressor stops
-/// writing to it and finishes the store's blob alone).
+/// The streamed upload; `None` when it failed (the receiver is dropped, so the compressor
+/// stops sending and finishes the store's blob alone).
 fn upload(
     client: &Client,
     target: &ImageRef,
     layer: &Digest,
-    mut reader: PipeReader,
+    receiver: Receiver<Vec<u8>>,
 ) -> Option<(Digest, u64)> {
-    client.upload_stream(target, layer, &mut reader).ok()
+    client
+        .upload_chunks(target, layer, receiver.into_iter())
+        .ok()
+}
+
+/// Cuts the compressed bytes into upload chunks and hands each to the uploader; the last,
+/// shorter one when it is dropped (after the compressor's final flush).
+struct ChunkWriter {
+    sender: SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    size: usize,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.size - self.chunk.len();
+        let n = buf.len().min(room);
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == self.size {
+            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.size));
+            self.sender
+                .send(full)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ChunkWriter {
+    fn drop(&mut self) {
+        if !self.chunk.is_empty() {
+            let _ = self.sender.send(std::mem::take(&mut self.chunk));
+        }
+    }
 }
 
 #[cfg(test)]
