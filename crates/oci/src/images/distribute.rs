@@ -144,7 +144,8 @@ pub(crate) fn compressed_layer(
             .layer_blobs()
             .get(digest)
             .map_err(OciError::store(format!("read layer blob record {digest}")))?;
-        if let Some(blob) = known.filter(|b| b.media_type == wanted && store.blobs().has(&b.digest)) {
+        if let Some(blob) = known.filter(|b| b.media_type == wanted && store.blobs().has(&b.digest))
+        {
             return Ok((blob.digest, blob.size));
         }
     }
