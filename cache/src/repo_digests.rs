@@ -54,32 +54,3 @@ impl RepoDigests<'_> {
         tables::put_json(self.db, REPO_DIGESTS, NAME, manifest, &entries)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Store;
-
-    fn entry(repository: &str, n: u8) -> RepoDigest {
-        RepoDigest {
-            registry: "127.0.0.1:5000".into(),
-            repository: repository.into(),
-            digest: Digest::from_bytes([n; 32]),
-        }
-    }
-
-    #[test]
-    fn one_entry_per_repository_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let m = Digest::from_bytes([9; 32]);
-        assert!(store.repo_digests().get(&m).unwrap().is_empty());
-        store.repo_digests().add(&m, entry("a", 1)).unwrap();
-        store.repo_digests().add(&m, entry("b", 2)).unwrap();
-        store.repo_digests().add(&m, entry("a", 3)).unwrap();
-        assert_eq!(
-            store.repo_digests().get(&m).unwrap(),
-            vec![entry("a", 3), entry("b", 2)]
-        );
-    }
-}
