@@ -171,7 +171,7 @@ const INSPECT_FIELDS: &[&str] = &[
 /// `rbuild inspect REF... [--format TEMPLATE]`: a JSON array, one object per image, like
 /// `docker image inspect`; with a template (not `json`), one line per image.
 pub fn inspect(root: &Path, refs: &[String], format: Option<&str>) -> Result<(), CliError> {
-    let template = match format {
+    let template = match format.filter(|f| !f.trim().is_empty()) {
         None | Some("json") => None,
         Some(text) => Some(Template::parse(text, INSPECT_FIELDS).map_err(UsageError::from)?),
     };

@@ -97,7 +97,12 @@ fn row(store: &rbuild_cache::Store, img: &ImageSummary, no_trunc: bool) -> Resul
 }
 
 pub fn images(root: &Path, args: &ImagesArgs) -> Result<(), CliError> {
-    let template = match args.format.as_deref() {
+    // As docker: an empty format, or `table` alone, is the default listing.
+    let format = args
+        .format
+        .as_deref()
+        .filter(|f| !matches!(f.trim(), "" | "table"));
+    let template = match format {
         None | Some("json") => None,
         Some(text) => Some(Template::parse(text, FIELDS).map_err(UsageError::from)?),
     };
@@ -114,7 +119,7 @@ pub fn images(root: &Path, args: &ImagesArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    if args.format.is_none() {
+    if format.is_none() {
         println!("{:<40} {:<14} {:<22} SIZE", "NAME", "IMAGE ID", "CREATED");
         for img in list {
             println!(

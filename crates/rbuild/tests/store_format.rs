@@ -55,6 +55,11 @@ fn images_quiet_and_format() {
         "REPOSITORY   TAG\nbusybox      latest\ncopy         1\n"
     );
 
+    // An empty format, or `table` alone, is the default listing.
+    let default = stdout(&env.ok(&["images"]));
+    assert_eq!(stdout(&env.ok(&["images", "--format", ""])), default);
+    assert_eq!(stdout(&env.ok(&["images", "--format", "table"])), default);
+
     // json: one object per line with docker's fields.
     let out = stdout(&env.ok(&["images", "--format", "json"]));
     let rows: Vec<serde_json::Value> = out
