@@ -10,8 +10,9 @@
 //!   tmp/                 staging for both; same filesystem           (cleaned on open)
 //!   index.redb           tables: cache key -> result, step inputs,    store.index(), steps(),
 //!                        layer info, tags, resolved references,       layer_info(), tags(),
-//!                        layer blobs, blob sources, lazy layers       resolved(), layer_blobs(),
-//!                        (schema in module `tables`)                  blob_sources(), lazy_layers()
+//!                        layer blobs, blob sources, lazy layers,      resolved(), layer_blobs(),
+//!                        repo digests                                 blob_sources(), lazy_layers(),
+//!                        (schema in module `tables`)                  repo_digests()
 //!   logs/<build>/        every step's full output                    store.logs()
 //!   cache-mounts/<id>/   RUN --mount=type=cache directories          store.cache_mounts()
 //!   lock, index.lock     flock(2) files                              module `lock`
@@ -33,6 +34,7 @@
 //! | `layer_blobs()` → [`LayerBlobs`] | `layer_blobs` | table `layer_blobs`: [`LayerBlob`], diff_id → the (compressed) blob a pulled/loaded layer is stored as |
 //! | `blob_sources()` → [`BlobSources`] | `blob_sources` | table `blob_sources`: blob → the registry repositories ([`BlobSource`]) it was pulled from, for cross-repository mounts |
 //! | `lazy_layers()` → [`LazyLayers`] | `lazy_layers` | table `lazy_layers`: [`LazyLayer`], snapshot → the blob it is unpacked from when first read (lazy pulls and cache imports) |
+//! | `repo_digests()` → [`RepoDigests`] | `repo_digests` | table `repo_digests`: stored manifest → the registry repositories ([`RepoDigest`]) it was pushed to or pulled from, with the digest there (`inspect`'s `RepoDigests`) |
 //! | `logs()` → [`Logs`] | `logs` | [`BuildLogs`]: one directory of step logs per build |
 //! | `cache_mounts()` → [`CacheMounts`] | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories, flock-shared |
 //! | `gc()` → [`Gc`] | `gc`, `prune`, `roots` | `prune` (`--filter until`, `--keep-storage`, LRU), `prune_all` (tags are the only GC roots) |
@@ -84,6 +86,7 @@ mod logs;
 pub mod merged;
 pub mod overlay;
 mod prune;
+mod repo_digests;
 mod resolved;
 mod roots;
 mod snapshots;
@@ -109,6 +112,7 @@ pub use lazy_layers::{LazyLayer, LazyLayers};
 pub use logs::{BuildLogs, Logs};
 pub use merged::{MergedEntry, MergedView};
 pub use prune::PruneReport;
+pub use repo_digests::{RepoDigest, RepoDigests};
 pub use resolved::Resolved;
 pub use snapshots::{PreparedSnapshot, Snapshots};
 pub use space::Space;

@@ -2,7 +2,7 @@
 //! the only roots (module `roots`).
 //!
 //! Every snapshot and blob not reachable from a tag goes, and the cache index is emptied;
-//! layer-blob records of removed blobs are dropped. The index is updated first, so a crash
+//! layer-blob, blob-source and repo-digest records of removed blobs are dropped. The index is updated first, so a crash
 //! half-way leaves only unreferenced files, which the next prune removes.
 
 use std::collections::HashSet;
@@ -16,7 +16,8 @@ use crate::lazy_layers::LazyLayer;
 use crate::roots::{digest_of_name, Roots};
 use crate::store::{clean_tmp, Store};
 use crate::tables::{
-    self, idx_err, BLOB_SOURCES, CACHE, LAYER_BLOBS, LAYER_INFO, LAZY_LAYERS, RESOLVED, STEPS,
+    self, idx_err, BLOB_SOURCES, CACHE, LAYER_BLOBS, LAYER_INFO, LAZY_LAYERS, REPO_DIGESTS,
+    RESOLVED, STEPS,
 };
 use crate::SnapshotId;
 
@@ -107,6 +108,9 @@ fn prune_index(
                 .is_ok_and(|l| roots.blobs.contains(&l.blob.digest))
         })?;
         tables::retain(txn, p, BLOB_SOURCES, "prune blob sources", |k, _| {
+            <[u8; 32]>::try_from(k).is_ok_and(|b| roots.blobs.contains(&Digest::from_bytes(b)))
+        })?;
+        tables::retain(txn, p, REPO_DIGESTS, "prune repo digests", |k, _| {
             <[u8; 32]>::try_from(k).is_ok_and(|b| roots.blobs.contains(&Digest::from_bytes(b)))
         })?;
         // What each step was keyed on only serves `--explain-cache` against cache

@@ -1,7 +1,7 @@
 //! The [`Store`] handle: opening a store root, its directory layout, its locks and its
 //! durability, and one accessor per role. Each role is a small type in its own module that
 //! borrows the handle: a directory (`blobs`, `snapshots`, `logs`, `cache_mounts`), a table of
-//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`, `blob_sources`, `lazy_layers`), or
+//! the index database (`index`, `steps`, `layer_info`, `tags`, `resolved`, `layer_blobs`, `blob_sources`, `lazy_layers`, `repo_digests`), or
 //! maintenance (`gc`, `usage`, `space`).
 
 use std::fs;
@@ -22,6 +22,7 @@ use crate::layer_info::LayerInfos;
 use crate::lazy_layers::LazyLayers;
 use crate::lock::StoreLock;
 use crate::logs::Logs;
+use crate::repo_digests::RepoDigests;
 use crate::resolved::Resolved;
 use crate::snapshots::Snapshots;
 use crate::space::Space;
@@ -154,6 +155,12 @@ impl Store {
     /// snapshot id → the blob a not-yet-unpacked layer is unpacked from (table `lazy_layers`).
     pub fn lazy_layers(&self) -> LazyLayers<'_> {
         LazyLayers { db: &self.index }
+    }
+
+    /// stored manifest → the registry repositories holding it, with the digest there (table
+    /// `repo_digests`).
+    pub fn repo_digests(&self) -> RepoDigests<'_> {
+        RepoDigests { db: &self.index }
     }
 
     /// Every build's step logs (`logs/`).

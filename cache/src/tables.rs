@@ -10,6 +10,7 @@
 //! | `layer_blobs` | diff_id (32 bytes)          | [`crate::LayerBlob`] as JSON           | [`crate::LayerBlobs`] (`layer_blobs`) |
 //! | `blob_sources` | blob digest (32 bytes)     | [`crate::BlobSource`]s as a JSON array | [`crate::BlobSources`] (`blob_sources`) |
 //! | `lazy_layers` | snapshot id (32 bytes)      | [`crate::LazyLayer`] as JSON           | [`crate::LazyLayers`] (`lazy_layers`) |
+//! | `repo_digests` | manifest digest (32 bytes) | [`crate::RepoDigest`]s as a JSON array | [`crate::RepoDigests`] (`repo_digests`) |
 //!
 //! Each operation is one transaction (durable on commit) on the database shared through the
 //! `db` module. A process killed mid-transaction leaves the last committed state. A write
@@ -36,6 +37,8 @@ pub(crate) const LAYER_BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::n
 pub(crate) const BLOB_SOURCES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blob_sources");
 /// Created by its first write; readers take a missing table as empty.
 pub(crate) const LAZY_LAYERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("lazy_layers");
+/// Created by its first write; readers take a missing table as empty.
+pub(crate) const REPO_DIGESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repo_digests");
 
 /// Maps a redb error to [`CacheError::Index`] with what was being done.
 pub(crate) fn idx_err<E: Into<redb::Error>>(

@@ -244,6 +244,9 @@ pub(crate) fn export(
                 network.retries.clone(),
                 Some(network.transfers.clone()),
             )?;
+            // `inspect` shows it in RepoDigests, as after `rbuild push`.
+            rbuild_oci::images::record_repo_digest(store, &top, &target, &dist.manifest_digest)
+                .map_err(oci(ExportStep::Name))?;
             reported = Reported {
                 digest: dist.manifest_digest,
                 media_type: dist.media_type.to_string(),

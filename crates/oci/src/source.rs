@@ -334,6 +334,9 @@ impl RegistrySource {
             .resolved()
             .set(&key, &manifest_digest)
             .map_err(store_err(format!("record resolved reference {key}")))?;
+        // What the registry knows the image by: the index the reference named, if any.
+        let in_registry = pulled.index.as_ref().map_or(manifest_digest, |i| i.digest);
+        crate::images::record_repo_digest(&self.store, &manifest_digest, reference, &in_registry)?;
         Ok(ResolvedImage {
             reference: reference.clone(),
             platform: platform.clone(),

@@ -20,7 +20,7 @@ pub enum Command {
     /// Build an image from a Dockerfile (the default command: `rbuild -t app .`)
     Build(Box<BuildArgs>),
     /// List images in the local store
-    Images,
+    Images(crate::images_cmd::ImagesArgs),
     /// Give an image in the store another name
     Tag { source: String, target: String },
     /// Remove image names from the local store
@@ -28,7 +28,8 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Remove build cache (least recently used first; --all: also base layers and blobs)
+    /// Remove build cache (least recently used first; --all: also base layers and blobs),
+    /// without asking (`-f` is accepted; rbuild never prompts)
     Prune(crate::gc_cmds::PruneArgs),
     /// Show what the store uses on disk
     Du,
@@ -36,11 +37,16 @@ pub enum Command {
     Inspect {
         #[arg(required = true)]
         images: Vec<String>,
+        /// Format each image with a Go template (`{{.Id}}`, `{{.Config.Env}}`,
+        /// `{{json .Config}}`, `{{index .RepoDigests 0}}`), one line per image; `json` (the
+        /// default) prints the JSON array
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Show the history of an image
     History {
         image: String,
-        /// Do not truncate output
+        /// Do not truncate output: full image ids and commands
         #[arg(long)]
         no_trunc: bool,
     },

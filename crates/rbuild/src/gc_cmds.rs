@@ -1,4 +1,4 @@
-//! Build-cache maintenance: `rbuild prune [--all] [--keep-storage SIZE] [--filter until=DUR]`
+//! Build-cache maintenance: `rbuild prune [--all] [--keep-storage SIZE] [--filter until=DUR] [-f]`
 //! and `rbuild du`. (The automatic garbage collection after a build is the builder's,
 //! `rbuild_builder::gc`.)
 //!
@@ -28,6 +28,9 @@ pub struct PruneArgs {
     /// Only remove what matches: `until=DURATION` (not used for that long, e.g. `24h`)
     #[arg(long = "filter")]
     pub filters: Vec<String>,
+    /// Do not prompt for confirmation (accepted as Docker's: rbuild never prompts)
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 /// Why a duration was not understood.
@@ -183,6 +186,7 @@ mod tests {
             all: false,
             keep_storage: Some("1MB".into()),
             filters: vec!["until=1h".into()],
+            force: false,
         };
         let o = options(&args).unwrap();
         assert_eq!(o.keep_storage, Some(1 << 20));
@@ -191,6 +195,7 @@ mod tests {
             all: false,
             keep_storage: None,
             filters: vec!["type=regular".into()],
+            force: true,
         };
         assert!(matches!(
             options(&bad),

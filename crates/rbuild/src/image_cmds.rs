@@ -12,6 +12,7 @@ use rbuild_oci::manifest::layer_compression;
 use rbuild_oci::registry::{RetryNotice, RetryObserver, TransferEvent, TransferObserver};
 
 use crate::cli::ProgressMode;
+use crate::format::Template;
 use crate::progress::Progress;
 use rbuild_oci::source::RegistrySource;
 use rbuild_oci::time::{now_unix, parse_rfc3339};
@@ -109,7 +110,7 @@ fn inspect_json(store: &Store, image: &LoadedImage) -> Result<Value, CliError> {
     let mut out = json!({
         "Id": image.id().to_string(),
         "RepoTags": repo_tags(store, image)?,
-        "RepoDigests": [],
+        "RepoDigests": images::repo_digests(store, image)?,
         "Parent": "",
         "Comment": text("comment"),
         "Created": text("created"),
@@ -143,16 +144,54 @@ fn inspect_json(store: &Store, image: &LoadedImage) -> Result<Value, CliError> {
     Ok(out)
 }
 
-/// `rbuild inspect REF...`: a JSON array, one object per image, like `docker image inspect`.
-pub fn inspect(root: &Path, refs: &[String]) -> Result<(), CliError> {
+/// The top-level fields of an `inspect` object (`Index`, `Platforms`: multi-platform images;
+/// `Variant`: when the config has one).
+const INSPECT_FIELDS: &[&str] = &[
+    "Id",
+    "RepoTags",
+    "RepoDigests",
+    "Parent",
+    "Comment",
+    "Created",
+    "DockerVersion",
+    "Author",
+    "Config",
+    "Architecture",
+    "Variant",
+    "Os",
+    "Size",
+    "GraphDriver",
+    "RootFS",
+    "Metadata",
+    "ManifestDigest",
+    "Index",
+    "Platforms",
+];
+
+/// `rbuild inspect REF... [--format TEMPLATE]`: a JSON array, one object per image, like
+/// `docker image inspect`; with a template (not `json`), one line per image.
+pub fn inspect(root: &Path, refs: &[String], format: Option<&str>) -> Result<(), CliError> {
+    let template = match format.filter(|f| !f.trim().is_empty()) {
+        None | Some("json") => None,
+        Some(text) => Some(Template::parse(text, INSPECT_FIELDS).map_err(UsageError::from)?),
+    };
     let store = open(root)?;
     let mut all = Vec::new();
     for r in refs {
         let image = load(&store, r)?;
         all.push(inspect_json(&store, &image)?);
     }
-    let text = serde_json::to_string_pretty(&Value::Array(all)).map_err(CliError::Json)?;
-    println!("{text}");
+    match template {
+        Some(t) => {
+            for image in &all {
+                println!("{}", t.render(image)?);
+            }
+        }
+        None => {
+            let text = serde_json::to_string_pretty(&Value::Array(all)).map_err(CliError::Json)?;
+            println!("{text}");
+        }
+    }
     Ok(())
 }
 
@@ -435,6 +474,8 @@ pub fn push(root: &Path, reference: &str, progress: ProgressMode) -> Result<(), 
         retry_notices(),
         Some(transfer_progress(progress)),
     )?;
+    // `inspect` shows where it went (Docker's RepoDigests), by the digest as pushed.
+    images::record_repo_digest(&store, &image.top_digest(), &name, &dist.manifest_digest)?;
     println!(
         "{}: digest: {} size: {}",
         name.tag.as_deref().unwrap_or("latest"),

@@ -9,8 +9,10 @@ mod build;
 mod build_config;
 mod cache_flags;
 mod cli;
+mod format;
 mod gc_cmds;
 mod image_cmds;
+mod images_cmd;
 mod login_cmds;
 mod no_space;
 mod progress;
@@ -56,12 +58,14 @@ fn main() {
     };
     let outcome = match cli.command {
         Command::Build(args) => build::run(*args, &root, privileges),
-        Command::Images => store_cmds::images(&root),
+        Command::Images(args) => images_cmd::images(&root, &args),
         Command::Tag { source, target } => store_cmds::tag(&root, &source, &target),
         Command::Rmi { names } => store_cmds::rmi(&root, &names),
         Command::Prune(args) => gc_cmds::prune(&root, &args),
         Command::Du => gc_cmds::du(&root),
-        Command::Inspect { images } => image_cmds::inspect(&root, &images),
+        Command::Inspect { images, format } => {
+            image_cmds::inspect(&root, &images, format.as_deref())
+        }
         Command::History { image, no_trunc } => image_cmds::history(&root, &image, no_trunc),
         Command::Save {
             images,

@@ -71,6 +71,9 @@ pub enum CliError {
     },
     #[error("formatting JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// A `--format` template failed on an image (`{{index .RepoDigests 0}}` of none).
+    #[error(transparent)]
+    Render(#[from] crate::format::RenderError),
     /// `rbuild debug context`.
     #[error("build context {}: {source}", dir.display())]
     Context {

@@ -1,4 +1,5 @@
-//! Commands on the local store: `images`, `tag`, `rmi` (`prune` and `du`: `gc_cmds`).
+//! Commands on the local store: `tag`, `rmi` (`images`: `images_cmd`; `prune` and `du`:
+//! `gc_cmds`).
 
 use std::path::Path;
 
@@ -49,22 +50,6 @@ pub fn human_size(bytes: u64) -> String {
             .to_string()
             + UNITS[unit]
     }
-}
-
-pub fn images(root: &Path) -> Result<(), CliError> {
-    let store = open(root)?;
-    let list = rbuild_oci::images::list_images(&store)?;
-    println!("{:<40} {:<14} {:<22} SIZE", "NAME", "IMAGE ID", "CREATED");
-    for img in list {
-        println!(
-            "{:<40} {:<14} {:<22} {}",
-            img.name,
-            img.id.short(),
-            crate::image_cmds::created_ago(img.created.as_deref()),
-            human_size(img.size)
-        );
-    }
-    Ok(())
 }
 
 pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), CliError> {

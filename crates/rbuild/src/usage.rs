@@ -7,6 +7,7 @@ use rbuild_context::ContextError;
 use rbuild_types::{ImageRefError, PlatformError};
 
 use crate::cache_flags::CacheFlagError;
+use crate::format::TemplateError;
 use crate::gc_cmds::DurationError;
 use crate::secrets::SecretError;
 use crate::stdio::TerminalRefusal;
@@ -64,6 +65,8 @@ pub enum UsageError {
     Duration(#[from] DurationError),
     #[error("unsupported --filter {0:?}: only until=DURATION is supported")]
     Filter(String),
+    #[error(transparent)]
+    Format(#[from] TemplateError),
     #[error("login needs a user name: -u USER")]
     LoginUser,
     #[error("login needs a password: --password-stdin (or -p PASSWORD)")]

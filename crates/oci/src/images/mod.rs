@@ -13,6 +13,7 @@ mod import;
 mod index;
 mod layout;
 mod lookup;
+mod repo_digests;
 
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub(crate) use commit::{layer_blob, put_manifest};
@@ -28,3 +29,4 @@ pub use lookup::{
     list_images, load_image, load_manifest, load_stored, normalise_tag, tag_image, ImageSummary,
     IndexOf, LoadedImage,
 };
+pub use repo_digests::{record_repo_digest, repo_digests};
