@@ -581,6 +581,7 @@ mod tests {
             mounts: vec![],
             security: Default::default(),
             proxy_env: Default::default(),
+            meta: Default::default(),
         })
     }
 
