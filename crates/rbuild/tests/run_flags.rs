@@ -1,0 +1,158 @@
+//! The build flags that shape every RUN (`--add-host`, `--ulimit`, `--shm-size`), the ones
+//! accepted for BuildKit compatibility (`--load`, `--rm`, `--force-rm`), and what an unknown
+//! flag is told.
+
+mod support;
+
+use support::{can_build_runs, s, stderr, stdout, step_cached, Env};
+
+#[test]
+fn an_unknown_flag_is_pointed_at_the_close_one() {
+    let env = Env::new();
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM scratch\n")]);
+    let out = env.run(&["build", "--tagg", "x", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a similar argument exists: '--tag'"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing close: no tip to pass it as a value (`-- --frobnicate`), only the usage.
+    let out = env.run(&["--frobnicate", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("unexpected argument '--frobnicate'"), "{err}");
+    assert!(!err.contains("-- --frobnicate"), "{err}");
+    assert!(err.contains("Usage: rbuild build"), "{err}");
+}
+
+#[test]
+fn malformed_run_flags_are_usage_errors() {
+    let env = Env::new();
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM scratch\n")]);
+    for (flag, value) in [
+        ("--add-host", "nohost"),
+        ("--add-host", "db:not-an-ip"),
+        ("--ulimit", "files=1"),
+        ("--ulimit", "nofile=2:1"),
+        ("--shm-size", "lots"),
+    ] {
+        let out = env.run(&["build", flag, value, s(&ctx)]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn load_rm_and_force_rm_are_accepted() {
+    if !can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")],
+    );
+    env.ok(&[
+        "build",
+        "-q",
+        "--load",
+        "--rm",
+        "--force-rm=true",
+        "-t",
+        "loaded:1",
+        s(&ctx),
+    ]);
+    env.ok(&["build", "-q", "--rm=false", "-t", "kept:1", s(&ctx)]);
+    // With -o, --load also puts the image in the store (buildx: also load it into docker).
+    let layout = env.path("layout");
+    let dest = format!("type=oci,dest={},tar=false", s(&layout));
+    env.ok(&[
+        "build",
+        "-q",
+        "--load",
+        "-o",
+        &dest,
+        "-t",
+        "both:1",
+        s(&ctx),
+    ]);
+    assert!(layout.join("index.json").is_file());
+    let images = stdout(&env.ok(&["images"]));
+    for name in ["loaded", "kept", "both"] {
+        assert!(images.contains(name), "{name}: {images}");
+    }
+}
+
+#[test]
+fn add_host_ulimit_and_shm_size_reach_run() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN cat /etc/hosts > /hosts && ulimit -Sn > /nofile && \
+             ulimit -Hn >> /nofile && ulimit -c > /core && grep ' /dev/shm ' /proc/mounts > /shm\n",
+        )],
+    );
+    let build = |name: &str, flags: &[&str]| {
+        let out = env.path(name);
+        let dest = format!("type=local,dest={}", s(&out));
+        let mut args = vec!["build", "--progress=plain", "-o", &dest];
+        args.extend_from_slice(flags);
+        args.push(s(&ctx));
+        let progress = stderr(&env.ok(&args));
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).expect(f);
+        (
+            read("hosts"),
+            read("nofile"),
+            read("core"),
+            read("shm"),
+            progress,
+        )
+    };
+    let flags = [
+        "--add-host",
+        "db:10.0.0.2",
+        "--add-host",
+        "v6=::1",
+        "--ulimit",
+        "nofile=512:512",
+        "--ulimit",
+        "core=0",
+        "--shm-size",
+        "128m",
+    ];
+    let (hosts, nofile, core, shm, _) = build("with", &flags);
+    assert!(
+        hosts.starts_with("127.0.0.1\tlocalhost buildkitsandbox\n"),
+        "{hosts}"
+    );
+    assert!(hosts.ends_with("10.0.0.2\tdb\n::1\tv6\n"), "{hosts}");
+    assert_eq!(nofile, "512\n512\n");
+    assert_eq!(core, "0\n");
+    assert!(shm.contains("size=131072k"), "{shm}");
+
+    // Without the flags: BuildKit's hosts file and docker's 64m /dev/shm.
+    let (hosts, nofile, _, shm, progress) = build("without", &[]);
+    assert!(!hosts.contains("\tdb"), "{hosts}");
+    assert_ne!(nofile, "512\n512\n");
+    assert!(shm.contains("size=65536k"), "{shm}");
+    assert!(!step_cached(&progress, "RUN cat"), "{progress}");
+
+    // In the key, as BuildKit's Meta: the same flags are cached, another IP runs again.
+    let (_, _, _, _, progress) = build("again", &flags);
+    assert!(step_cached(&progress, "RUN cat"), "{progress}");
+    let mut other = flags;
+    other[1] = "db:10.0.0.3";
+    let (hosts, _, _, _, progress) = build("other", &other);
+    assert!(hosts.contains("10.0.0.3\tdb\n"), "{hosts}");
+    assert!(!step_cached(&progress, "RUN cat"), "{progress}");
+}
