@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rbuild_builder::runtime::parse_snapshotter;
 use rbuild_builder::{
-    BuildConfig, ContextSpec, DockerfileSpec, NamedSpec, Output, Runtime, Settings,
+    Annotations, BuildConfig, ContextSpec, DockerfileSpec, NamedSpec, Output, Runtime, Settings,
 };
 use rbuild_frontend::instructions::mount::ram_in_bytes;
 use rbuild_frontend::lower::BuildOptions;
@@ -39,6 +39,10 @@ pub fn from_args(
         outputs.push(Output::parse("type=image").map_err(UsageError::from)?);
     }
     let exec_meta = exec_meta(args)?;
+    let mut annotations = Annotations::default();
+    for a in &args.annotations {
+        annotations.add(a).map_err(UsageError::from)?;
+    }
     let build_args = key_values(&args.build_args, "build-arg")?;
     let labels = key_values(&args.labels, "label")?;
     let tags = args
@@ -120,6 +124,7 @@ pub fn from_args(
     if platforms.len() > 1 {
         config.platforms = platforms;
     }
+    config.annotations = annotations;
     config.check().map_err(UsageError::from)?;
     if let Some(output) = config.outputs.iter().find(|o| o.to_stdout()) {
         refuse_terminal_stdout(TerminalRefusal::Output {

@@ -217,6 +217,11 @@ pub struct BuildArgs {
     /// (used by `FROM NAME`, `COPY --from=NAME`, `RUN --mount from=NAME`); repeatable
     #[arg(long = "build-context")]
     pub build_contexts: Vec<String>,
+    /// Add an OCI annotation: `[TYPE:]KEY=VALUE`, TYPE `manifest` (the default: each
+    /// image manifest) or `index` (a multi-platform build's index), or both (`manifest,index:`);
+    /// repeatable
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub annotations: Vec<String>,
     /// Add a line to RUN's /etc/hosts: `HOST:IP` or `HOST=IP`; repeatable
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_hosts: Vec<String>,

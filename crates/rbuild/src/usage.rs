@@ -2,7 +2,7 @@
 //! flag or value at fault.
 
 use rbuild_builder::gc::SizeError;
-use rbuild_builder::{ConfigError, NamedSpecError, OutputError, RuntimeError};
+use rbuild_builder::{AnnotationError, ConfigError, NamedSpecError, OutputError, RuntimeError};
 use rbuild_context::ContextError;
 use rbuild_graph::MetaError;
 use rbuild_types::{ImageRefError, PlatformError};
@@ -33,6 +33,8 @@ pub enum UsageError {
     },
     #[error(transparent)]
     Platform(#[from] PlatformError),
+    #[error(transparent)]
+    Annotation(#[from] AnnotationError),
     #[error(transparent)]
     Cache(#[from] CacheFlagError),
     #[error(transparent)]

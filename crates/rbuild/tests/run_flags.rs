@@ -156,3 +156,76 @@ fn add_host_ulimit_and_shm_size_reach_run() {
     assert!(hosts.contains("10.0.0.3\tdb\n"), "{hosts}");
     assert!(!step_cached(&progress, "RUN cat"), "{progress}");
 }
+
+#[test]
+fn annotations_go_on_the_manifest_and_the_index() {
+    if !can_build_runs() {
+        return;
+    }
+    use support::{json_file, layout_blob, oci_manifest, require_tool};
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")],
+    );
+    let flags = [
+        "--annotation",
+        "org.opencontainers.image.title=App",
+        "--annotation",
+        "manifest:org.opencontainers.image.url=https://example.com/a?b=c",
+        "--annotation",
+        "index:org.opencontainers.image.vendor=Example",
+    ];
+    // One platform: the manifest has the manifest annotations (there is no index).
+    let layout = env.build_oci("one", &flags, &ctx);
+    let manifest = oci_manifest(&layout);
+    let ann = &manifest["annotations"];
+    assert_eq!(ann["org.opencontainers.image.title"], "App", "{manifest}");
+    assert_eq!(
+        ann["org.opencontainers.image.url"],
+        "https://example.com/a?b=c"
+    );
+    assert!(
+        ann.get("org.opencontainers.image.vendor").is_none(),
+        "{manifest}"
+    );
+    if let Some(skopeo) = require_tool("skopeo") {
+        let out = std::process::Command::new(skopeo)
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}", s(&layout)))
+            .output()
+            .expect("run skopeo");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let raw: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(raw["annotations"]["org.opencontainers.image.title"], "App");
+    }
+
+    // Two platforms: the index has the index annotations, each image the manifest ones.
+    let mut two = vec!["--platform", "linux/amd64,linux/arm64"];
+    two.extend_from_slice(&flags);
+    let layout = env.build_oci("two", &two, &ctx);
+    let index = oci_manifest(&layout);
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.vendor"], "Example",
+        "{index}"
+    );
+    assert!(index["annotations"]
+        .get("org.opencontainers.image.title")
+        .is_none());
+    let children = index["manifests"].as_array().expect("manifests");
+    assert_eq!(children.len(), 2);
+    for child in children {
+        let m = json_file(&layout_blob(
+            &layout,
+            child["digest"].as_str().expect("digest"),
+        ));
+        assert_eq!(
+            m["annotations"]["org.opencontainers.image.title"], "App",
+            "{m}"
+        );
+    }
+
+    let out = env.run(&["build", "--annotation", "manifest-descriptor:k=v", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--annotation"), "{}", stderr(&out));
+}

@@ -112,6 +112,7 @@ pub fn distribution_image(
             .collect(),
     );
     out.media_type = Some(manifest_type.to_string());
+    out.annotations = image.manifest.annotations.clone();
     let bytes = out.to_json();
     let manifest_digest = store
         .blobs()
@@ -144,7 +145,8 @@ pub(crate) fn compressed_layer(
             .layer_blobs()
             .get(digest)
             .map_err(OciError::store(format!("read layer blob record {digest}")))?;
-        if let Some(blob) = known.filter(|b| b.media_type == wanted && store.blobs().has(&b.digest)) {
+        if let Some(blob) = known.filter(|b| b.media_type == wanted && store.blobs().has(&b.digest))
+        {
             return Ok((blob.digest, blob.size));
         }
     }
