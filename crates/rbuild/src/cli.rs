@@ -120,6 +120,8 @@ pub enum ProgressMode {
     Tty,
     Plain,
     Json,
+    /// BuildKit's raw `SolveStatus` stream, one JSON object per line
+    Rawjson,
     Quiet,
 }
 

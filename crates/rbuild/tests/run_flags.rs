@@ -229,3 +229,53 @@ fn annotations_go_on_the_manifest_and_the_index() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--annotation"), "{}", stderr(&out));
 }
+
+#[test]
+fn progress_rawjson_is_buildkits_solve_status_stream() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN echo hello-raw\n")],
+    );
+    let err = stderr(&env.ok(&["build", "--progress=rawjson", s(&ctx)]));
+    let objects: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let vertexes: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter_map(|o| o["vertexes"].as_array())
+        .flatten()
+        .collect();
+    let run_done = vertexes
+        .iter()
+        .find(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("RUN echo hello-raw"))
+                && v["completed"].is_string()
+        })
+        .unwrap_or_else(|| panic!("no completed RUN vertex: {err}"));
+    assert!(run_done["started"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert!(vertexes
+        .iter()
+        .any(|v| v["name"].as_str() == Some("[internal] load build definition from Dockerfile")));
+    use base64::Engine as _;
+    let logged = objects
+        .iter()
+        .filter_map(|o| o["logs"].as_array())
+        .flatten()
+        .filter(|l| l["vertex"] == run_done["digest"])
+        .map(|l| {
+            base64::engine::general_purpose::STANDARD
+                .decode(l["data"].as_str().expect("data"))
+                .expect("base64")
+        })
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(String::from_utf8_lossy(&logged), "hello-raw\n");
+}
