@@ -155,6 +155,16 @@ fn add_host_ulimit_and_shm_size_reach_run() {
     let (hosts, _, _, _, progress) = build("other", &other);
     assert!(hosts.contains("10.0.0.3\tdb\n"), "{hosts}");
     assert!(!step_cached(&progress, "RUN cat"), "{progress}");
+
+    // runc gets the same spec.
+    if support::require_tool("runc").is_some() {
+        let mut with_runc = flags.to_vec();
+        with_runc.extend_from_slice(&["--runtime", "runc", "--no-cache"]);
+        let (hosts, nofile, core, shm, _) = build("runc", &with_runc);
+        assert!(hosts.ends_with("10.0.0.2\tdb\n::1\tv6\n"), "{hosts}");
+        assert_eq!((nofile.as_str(), core.as_str()), ("512\n512\n", "0\n"));
+        assert!(shm.contains("size=131072k"), "{shm}");
+    }
 }
 
 #[test]
