@@ -129,7 +129,8 @@ pub enum MissReason {
         old: Option<String>,
         new: Option<String>,
     },
-    /// Working directory, user or network of a RUN changed.
+    /// Working directory, user, network, extra hosts, ulimits or /dev/shm size of a RUN
+    /// changed.
     Setting {
         what: String,
         old: String,
@@ -476,6 +477,43 @@ fn diff_op(before: &StepInputs, now: &StepInputs, out: &mut Vec<MissReason>) {
     }
 }
 
+/// A RUN's `--add-host` entries as `HOST=IP`, space-separated (`none` without).
+fn hosts(e: &ExecOp) -> String {
+    let all: Vec<String> = e
+        .meta
+        .extra_hosts
+        .iter()
+        .map(|h| format!("{}={}", h.host, h.ip))
+        .collect();
+    none_if_empty(all)
+}
+
+/// A RUN's `--ulimit`s as `NAME=SOFT:HARD`, space-separated (`none` without).
+fn ulimits(e: &ExecOp) -> String {
+    let all: Vec<String> = e
+        .meta
+        .ulimits
+        .iter()
+        .map(|u| format!("{}={}:{}", u.name.as_str(), u.soft, u.hard))
+        .collect();
+    none_if_empty(all)
+}
+
+/// A RUN's `--shm-size` in bytes (`default` without).
+fn shm(e: &ExecOp) -> String {
+    e.meta
+        .shm_size
+        .map_or_else(|| "default".to_string(), |b| b.to_string())
+}
+
+fn none_if_empty(items: Vec<String>) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(" ")
+    }
+}
+
 /// How two RUNs differ in their command, environment and settings.
 fn diff_exec(old: &ExecOp, new: &ExecOp, out: &mut Vec<MissReason>) {
     // Arguments that are not UTF-8 are shown with U+FFFD.
@@ -526,6 +564,9 @@ fn diff_exec(old: &ExecOp, new: &ExecOp, out: &mut Vec<MissReason>) {
             format!("{:?}", old.network),
             format!("{:?}", new.network),
         ),
+        ("extra hosts (--add-host)", hosts(old), hosts(new)),
+        ("ulimits (--ulimit)", ulimits(old), ulimits(new)),
+        ("/dev/shm size (--shm-size)", shm(old), shm(new)),
     ];
     for (what, o, n) in settings {
         if o != n {
@@ -581,6 +622,7 @@ mod tests {
             mounts: vec![],
             security: Default::default(),
             proxy_env: Default::default(),
+            meta: Default::default(),
         })
     }
 
@@ -649,6 +691,31 @@ mod tests {
         );
         assert_eq!(explain(&rec(&a), &a, false), vec![MissReason::ResultGone]);
         assert_eq!(explain(&rec(&a), &c, true), vec![MissReason::NoCache]);
+    }
+
+    #[test]
+    fn names_changed_hosts_ulimits_and_shm_size() {
+        let a = exec("make", &[]);
+        let mut b = exec("make", &[]);
+        if let Op::Exec(e) = &mut b.op {
+            e.meta.extra_hosts = vec!["db:10.0.0.2".parse().expect("host")];
+            e.meta.ulimits = vec!["nofile=512".parse().expect("ulimit")];
+            e.meta.shm_size = Some(1 << 27);
+        }
+        b.key = Some(Digest::of(b"other"));
+        let setting = |what: &str, old: &str, new: &str| MissReason::Setting {
+            what: what.into(),
+            old: old.into(),
+            new: new.into(),
+        };
+        assert_eq!(
+            explain(&rec(&a), &b, false),
+            vec![
+                setting("extra hosts (--add-host)", "none", "db=10.0.0.2"),
+                setting("ulimits (--ulimit)", "none", "nofile=512:512"),
+                setting("/dev/shm size (--shm-size)", "default", "134217728"),
+            ]
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn exec() -> Op {
         mounts: vec![],
         security: Default::default(),
         proxy_env: Default::default(),
+        meta: Default::default(),
     })
 }
 
@@ -157,4 +158,36 @@ fn proxy_build_args_are_not_in_the_key() {
         vertex_key(&Op::Exec(with_proxy), &inputs),
         vertex_key(&exec(), &inputs)
     );
+}
+
+#[test]
+fn add_host_ulimit_and_shm_size_are_in_the_key() {
+    // BuildKit's Meta.extraHosts and Meta.ulimit are in the op digest; the golden `exec` key
+    // above (no such flags) is unchanged by the field's existence.
+    let inputs = KeyInputs {
+        input_keys: vec![Some(Digest::of(b"parent"))],
+        ..KeyInputs::default()
+    };
+    let with = |f: &dyn Fn(&mut rbuild_graph::ExecMeta)| {
+        let Op::Exec(mut e) = exec() else {
+            unreachable!()
+        };
+        f(&mut e.meta);
+        vertex_key(&Op::Exec(e), &inputs)
+    };
+    let plain = vertex_key(&exec(), &inputs);
+    let keys = [
+        plain,
+        with(&|m| m.extra_hosts = vec!["db:10.0.0.2".parse().unwrap()]),
+        with(&|m| m.extra_hosts = vec!["db:10.0.0.3".parse().unwrap()]),
+        with(&|m| m.ulimits = vec!["nofile=512:512".parse().unwrap()]),
+        with(&|m| m.ulimits = vec!["nofile=512:1024".parse().unwrap()]),
+        with(&|m| m.shm_size = Some(128 << 20)),
+    ];
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    assert_eq!(with(&|_| {}), plain, "a default meta writes nothing");
 }

@@ -11,6 +11,7 @@ use rbuild_sandbox::Snapshotter;
 use rbuild_solver::mounts::Secret;
 use rbuild_types::{ImageRef, ImageRefError, Platform, Privileges};
 
+use crate::annotations::Annotations;
 use crate::named::NamedSpec;
 use crate::output::{Output, OutputError};
 use crate::runtime::Runtime;
@@ -134,6 +135,8 @@ pub struct BuildConfig {
     /// `--platform a,b`: the target platforms when there are several (the result is then an
     /// index of one image per platform); empty: `options.platform` alone.
     pub platforms: Vec<Platform>,
+    /// `--annotation`: on the image manifests and the multi-platform index.
+    pub annotations: Annotations,
 }
 
 /// A config that cannot be built as given (a usage error).
@@ -186,6 +189,7 @@ impl BuildConfig {
             cache_from: Vec::new(),
             cache_to: Vec::new(),
             platforms: Vec::new(),
+            annotations: Annotations::default(),
         }
     }
 

@@ -157,6 +157,7 @@ pub(crate) fn export(
     let options = CommitOptions {
         created: epoch,
         mtime_clamp: epoch,
+        annotations: config.annotations.manifest.clone(),
     };
     let mut committed: Vec<(Platform, StoredImage)> = Vec::with_capacity(built.len());
     for b in built {
@@ -195,7 +196,8 @@ pub(crate) fn export(
                 .iter()
                 .map(|(p, i)| (p.clone(), i.manifest_digest, blob_size(&i.manifest_digest)))
                 .collect();
-            let index = commit_index(store, &children).map_err(oci(ExportStep::Commit))?;
+            let index = commit_index(store, &children, &config.annotations.index)
+                .map_err(oci(ExportStep::Commit))?;
             (index.digest, OCI_INDEX, None)
         }
     };

@@ -33,6 +33,7 @@
 //! Invariants: nothing here prints (only the binary does); errors are typed
 //! ([`BuildError`]) with their causes as `source()`.
 
+pub mod annotations;
 mod build;
 pub mod cache;
 pub mod config;
@@ -50,6 +51,7 @@ mod resolver;
 pub mod runtime;
 pub mod settings;
 
+pub use annotations::{AnnotationError, Annotations};
 pub use build::{build, BuildIo};
 pub use cache::{CacheFrom, CacheTo, CacheToKind, DEFAULT_CACHE_MOUNT_MAX_SIZE};
 pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};

@@ -12,11 +12,13 @@
 //! entries whose `empty_layer` is false.
 
 mod config;
+mod exec_meta;
 mod ops;
 mod origin;
 mod proxy;
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
+pub use exec_meta::{ExecMeta, HostIp, MetaError, Ulimit, UlimitName, UNLIMITED};
 pub use ops::{
     BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, FileMode, FileOp, GitOp,
     HttpOp, ImageOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, Op, SecretMount,
@@ -298,6 +300,7 @@ mod tests {
             mounts: vec![],
             security: SecurityMode::Sandbox,
             proxy_env: Default::default(),
+            meta: Default::default(),
         })
     }
 

@@ -6,6 +6,7 @@
 use rbuild_types::{ByteString, ImageRef, Platform};
 use serde::{Deserialize, Serialize};
 
+use crate::exec_meta::ExecMeta;
 use crate::proxy::ProxyEnv;
 
 /// What a vertex does. Inputs by op:
@@ -79,6 +80,9 @@ pub struct ExecOp {
     /// out of the exec op's cache map too), an explain record or a graph dump.
     #[serde(skip)]
     pub proxy_env: ProxyEnv,
+    /// `--add-host`, `--ulimit`, `--shm-size` of the build. Left out of the JSON when default.
+    #[serde(default, skip_serializing_if = "ExecMeta::is_default")]
+    pub meta: ExecMeta,
 }
 
 /// `RUN --security`: the default sandbox, or `insecure` (every capability, no seccomp,

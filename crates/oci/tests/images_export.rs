@@ -203,6 +203,7 @@ fn source_date_epoch_clamps_built_layers() {
     let opts = rbuild_oci::images::CommitOptions {
         created: Some(1_000),
         mtime_clamp: Some(1_000),
+        ..Default::default()
     };
     let img = rbuild_oci::images::commit_image_with(&f.store, &f.layers, &f.config, &opts).unwrap();
     let m = stored_manifest(&f.store, &img.manifest_digest);

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use rbuild_builder::runtime::parse_snapshotter;
 use rbuild_builder::{
-    BuildConfig, ContextSpec, DockerfileSpec, NamedSpec, Output, Runtime, Settings,
+    Annotations, BuildConfig, ContextSpec, DockerfileSpec, NamedSpec, Output, Runtime, Settings,
 };
+use rbuild_frontend::instructions::mount::ram_in_bytes;
 use rbuild_frontend::lower::BuildOptions;
-use rbuild_graph::NetworkMode;
+use rbuild_graph::{ExecMeta, HostIp, MetaError, NetworkMode, Ulimit};
 use rbuild_types::{ImageRef, Platform, Privileges};
 
 use crate::cache_flags::{parse_cache_from, parse_cache_to};
@@ -25,11 +26,23 @@ pub fn from_args(
     store_root: &Path,
     privileges: Privileges,
 ) -> Result<BuildConfig, CliError> {
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|o| Output::parse(o).map_err(UsageError::from))
         .collect::<Result<Vec<_>, _>>()?;
+    // `--load`: the store, which is already the output when no `-o` is given.
+    if args.load == Some(true)
+        && !outputs.is_empty()
+        && !outputs.iter().any(|o| matches!(o, Output::Image { .. }))
+    {
+        outputs.push(Output::parse("type=image").map_err(UsageError::from)?);
+    }
+    let exec_meta = exec_meta(args)?;
+    let mut annotations = Annotations::default();
+    for a in &args.annotations {
+        annotations.add(a).map_err(UsageError::from)?;
+    }
     let build_args = key_values(&args.build_args, "build-arg")?;
     let labels = key_values(&args.labels, "label")?;
     let tags = args
@@ -91,6 +104,7 @@ pub fn from_args(
         },
         // Set from `named_contexts` by the build.
         contexts: Default::default(),
+        exec_meta,
     };
     config.named_contexts = named_contexts;
     config.tags = tags;
@@ -110,6 +124,7 @@ pub fn from_args(
     if platforms.len() > 1 {
         config.platforms = platforms;
     }
+    config.annotations = annotations;
     config.check().map_err(UsageError::from)?;
     if let Some(output) = config.outputs.iter().find(|o| o.to_stdout()) {
         refuse_terminal_stdout(TerminalRefusal::Output {
@@ -154,6 +169,45 @@ fn key_values(
         }
     }
     Ok(out)
+}
+
+/// `--add-host`, `--ulimit`, `--shm-size`: what every RUN gets. (`--rm`, `--force-rm` are
+/// accepted and ignored, as BuildKit does.)
+fn exec_meta(args: &BuildArgs) -> Result<ExecMeta, UsageError> {
+    fn meta_err<'a>(
+        flag: &'static str,
+        item: &'a str,
+    ) -> impl FnOnce(MetaError) -> UsageError + 'a {
+        move |source| UsageError::RunMeta {
+            flag,
+            item: item.to_string(),
+            source,
+        }
+    }
+    let extra_hosts = args
+        .add_hosts
+        .iter()
+        .map(|h| h.parse::<HostIp>().map_err(meta_err("add-host", h)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ulimits = args
+        .ulimits
+        .iter()
+        .map(|u| u.parse::<Ulimit>().map_err(meta_err("ulimit", u)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let shm_size = match args.shm_size.as_deref() {
+        None => None,
+        // 0 is docker's default (64m).
+        Some(s) => match ram_in_bytes(s) {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => return Err(UsageError::ShmSize(s.to_string())),
+        },
+    };
+    Ok(ExecMeta {
+        extra_hosts,
+        ulimits,
+        shm_size,
+    })
 }
 
 /// SOURCE_DATE_EPOCH from the build args (`--build-arg SOURCE_DATE_EPOCH[=…]` wins) or the

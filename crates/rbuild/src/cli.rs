@@ -126,6 +126,8 @@ pub enum ProgressMode {
     Tty,
     Plain,
     Json,
+    /// BuildKit's raw `SolveStatus` stream, one JSON object per line
+    Rawjson,
     Quiet,
 }
 
@@ -223,6 +225,63 @@ pub struct BuildArgs {
     /// (used by `FROM NAME`, `COPY --from=NAME`, `RUN --mount from=NAME`); repeatable
     #[arg(long = "build-context")]
     pub build_contexts: Vec<String>,
+    /// Add an OCI annotation: `[TYPE:]KEY=VALUE`, TYPE `manifest` (the default: each
+    /// image manifest) or `index` (a multi-platform build's index), or both (`manifest,index:`);
+    /// repeatable
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// Add a line to RUN's /etc/hosts: `HOST:IP` or `HOST=IP`; repeatable
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+    /// Resource limit of RUN's processes, as docker: `NAME=SOFT[:HARD]` (`nofile`, `nproc`,
+    /// `core`, `stack`, …; -1 is unlimited); repeatable
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
+    /// Size of RUN's /dev/shm (`128m`, `1g`; default 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Put the image in the local store (buildx's `--load`): the store is already the default
+    /// output; with `-o`, the image goes to the store as well
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub load: Option<bool>,
+    /// Accepted and ignored, as BuildKit does: there are no intermediate containers to remove
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub rm: Option<bool>,
+    /// Accepted and ignored, as BuildKit does: there are no intermediate containers to remove
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub force_rm: Option<bool>,
+}
+
+/// Parses the command line (after [`with_default_subcommand`]). An unknown flag with no
+/// similar one (`--foo`) is reported without clap's tip to pass it as a value with `-- --foo`:
+/// that tip fits a trailing free-form argument, not a build context, and hides the useful part
+/// (`--help` lists the flags). A close flag keeps its suggestion (`--tagg`: `--tag`).
+pub fn parse(args: Vec<String>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(args).map_err(without_dash_dash_tip)
+}
+
+fn without_dash_dash_tip(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    let is_dash_dash = |tip: &clap::builder::StyledStr| tip.to_string().contains("as a value, use");
+    let tips = match e.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) if tips.iter().any(is_dash_dash) => tips,
+        _ => return e,
+    };
+    if e.kind() != ErrorKind::UnknownArgument {
+        return e;
+    }
+    let kept: Vec<_> = tips.iter().filter(|t| !is_dash_dash(t)).cloned().collect();
+    let mut out = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(&Cli::command());
+    for (kind, value) in e.context() {
+        if kind != ContextKind::Suggested {
+            out.insert(kind, value.clone());
+        }
+    }
+    if !kept.is_empty() {
+        out.insert(ContextKind::Suggested, ContextValue::StyledStrs(kept));
+    }
+    out
 }
 
 /// Words that name a subcommand; anything else first means `build`.
@@ -336,6 +395,40 @@ mod tests {
         std::fs::create_dir(dir.path().join("imgaes")).unwrap();
         assert!(!misspelled_subcommand("imgaes", dir.path()));
         assert!(!misspelled_subcommand("images", dir.path()));
+    }
+
+    #[test]
+    fn an_unknown_flag_gets_a_suggestion_not_a_dash_dash_tip() {
+        let text = |line: &str| parse(words(line)).unwrap_err().render().to_string();
+        let close = text("rbuild build --tagg x .");
+        assert!(
+            close.contains("a similar argument exists: '--tag'"),
+            "{close}"
+        );
+        let far = text("rbuild build --frobnicate .");
+        assert!(far.contains("unexpected argument '--frobnicate'"), "{far}");
+        assert!(!far.contains("-- --frobnicate"), "{far}");
+        assert!(far.contains("Usage: rbuild build"), "{far}");
+        assert!(far.contains("--help"), "{far}");
+        let e = parse(words("rbuild build --frobnicate .")).unwrap_err();
+        assert!(e.use_stderr());
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn buildkit_no_op_flags_are_accepted() {
+        for line in [
+            "rbuild build --load .",
+            "rbuild build --load=false .",
+            "rbuild build --rm --force-rm .",
+            "rbuild build --rm=false --force-rm=true .",
+        ] {
+            let cli = parse(words(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let Command::Build(b) = cli.command else {
+                panic!("not build")
+            };
+            assert_eq!(b.context, ".", "{line}");
+        }
     }
 
     #[test]

@@ -23,10 +23,9 @@ mod stdio;
 mod store_cmds;
 mod usage;
 
-use clap::Parser;
 use rbuild_builder::{DockerfileError, DockerfileSource};
 
-use crate::cli::{Cli, Command, DebugCommand};
+use crate::cli::{Command, DebugCommand};
 use crate::report::CliError;
 use crate::usage::UsageError;
 
@@ -38,7 +37,7 @@ fn main() {
         rbuild_sandbox::init_main();
     }
     let args = cli::with_default_subcommand(std::env::args().collect());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -1,5 +1,5 @@
-//! Rendering of a build's events: BuildKit-like plain lines, JSON lines, or nothing for the
-//! steps; notices and warnings as their own lines on stderr whatever the mode.
+//! Rendering of a build's events: BuildKit-like plain lines, JSON lines, BuildKit's raw
+//! `SolveStatus` stream (`rawjson`, in the `rawjson` submodule), or nothing for the steps; notices and warnings as their own lines on stderr whatever the mode.
 //!
 //! Plain output, as BuildKit prints it:
 //! ```text
@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use rbuild_builder::BuildEvent;
 use rbuild_oci::registry::TransferEvent;
@@ -27,6 +27,7 @@ use rbuild_solver::events::Event;
 use crate::cli::ProgressMode;
 use crate::store_cmds::human_size;
 
+mod rawjson;
 mod transfer;
 mod tty;
 use transfer::PlainTransfers;
@@ -48,6 +49,7 @@ struct State {
     /// The number of the step started last, under which transfers are shown.
     current: Option<usize>,
     transfers: PlainTransfers,
+    raw: rawjson::RawJson,
 }
 
 impl Progress {
@@ -88,6 +90,11 @@ impl Progress {
         if let Some(tty) = &self.tty {
             return tty.internal(name, seconds);
         }
+        if self.mode == ProgressMode::Rawjson {
+            let line = self.lock().raw.internal(name, seconds, SystemTime::now());
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            return;
+        }
         if !self.is_plain() {
             return;
         }
@@ -104,6 +111,10 @@ impl Progress {
     pub fn transfer(&self, e: &TransferEvent) {
         match self.mode {
             ProgressMode::Quiet => {}
+            ProgressMode::Rawjson => {
+                let line = self.lock().raw.transfer(e, SystemTime::now());
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
             ProgressMode::Json => {
                 let time = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -145,6 +156,10 @@ impl Progress {
     fn event(&self, event: Event) {
         match self.mode {
             ProgressMode::Quiet => {}
+            ProgressMode::Rawjson => {
+                let line = self.lock().raw.event(&event, SystemTime::now());
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
             ProgressMode::Json => {
                 if let Ok(line) = serde_json::to_string(&event) {
                     let _ = writeln!(std::io::stderr().lock(), "{line}");
@@ -269,7 +284,7 @@ mod tests {
         assert_eq!(effective_mode(Auto, false), Plain);
         assert_eq!(effective_mode(Tty, true), Tty);
         assert_eq!(effective_mode(Tty, false), Plain);
-        for other in [Plain, Json, Quiet] {
+        for other in [Plain, Json, Rawjson, Quiet] {
             assert_eq!(effective_mode(other, true), other);
             assert_eq!(effective_mode(other, false), other);
         }

@@ -2,8 +2,9 @@
 //! flag or value at fault.
 
 use rbuild_builder::gc::SizeError;
-use rbuild_builder::{ConfigError, NamedSpecError, OutputError, RuntimeError};
+use rbuild_builder::{AnnotationError, ConfigError, NamedSpecError, OutputError, RuntimeError};
 use rbuild_context::ContextError;
+use rbuild_graph::MetaError;
 use rbuild_types::{ImageRefError, PlatformError};
 
 use crate::cache_flags::CacheFlagError;
@@ -34,6 +35,8 @@ pub enum UsageError {
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error(transparent)]
+    Annotation(#[from] AnnotationError),
+    #[error(transparent)]
     Cache(#[from] CacheFlagError),
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -43,6 +46,15 @@ pub enum UsageError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     BuildContext(#[from] NamedSpecError),
+    #[error("invalid --{flag} {item:?}: {source}")]
+    RunMeta {
+        flag: &'static str,
+        item: String,
+        #[source]
+        source: MetaError,
+    },
+    #[error("invalid --shm-size {0:?}: expected a size such as 64m or 1g")]
+    ShmSize(String),
     #[error("invalid SOURCE_DATE_EPOCH {0:?}: expected seconds since the Unix epoch")]
     Epoch(String),
     #[error("unable to prepare context: {0}")]

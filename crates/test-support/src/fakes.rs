@@ -34,6 +34,7 @@ pub fn exec_op<S: AsRef<str>>(args: &[S]) -> ExecOp {
         mounts: vec![],
         security: Default::default(),
         proxy_env: Default::default(),
+        meta: Default::default(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rbuild_graph::{NetworkMode, ProxyEnv};
+use rbuild_graph::{ExecMeta, NetworkMode, ProxyEnv};
 use rbuild_types::Platform;
 
 /// Build options that change the graph.
@@ -26,6 +26,8 @@ pub struct BuildOptions {
     /// `--build-context`: the keys ([`context_key`](super::named::context_key)) of the named
     /// contexts; what each one is, the [`Resolver`](super::Resolver) says when it is used.
     pub contexts: BTreeSet<String>,
+    /// `--add-host`, `--ulimit`, `--shm-size`: given to every RUN.
+    pub exec_meta: ExecMeta,
 }
 
 impl Default for BuildOptions {
@@ -39,6 +41,7 @@ impl Default for BuildOptions {
             labels: BTreeMap::new(),
             network: NetworkMode::Default,
             contexts: BTreeSet::new(),
+            exec_meta: ExecMeta::default(),
         }
     }
 }

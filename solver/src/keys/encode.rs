@@ -14,9 +14,9 @@
 //! [`super::KEY_VERSION`] and update the golden keys.
 
 use rbuild_graph::{
-    BindMount, CacheMount, CacheSharing, CopyAction, ExecOp, FileAction, FileMode, FileOp, GitOp,
-    HttpOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode, SecretMount, SecurityMode,
-    SshMount, TmpfsMount,
+    BindMount, CacheMount, CacheSharing, CopyAction, ExecMeta, ExecOp, FileAction, FileMode,
+    FileOp, GitOp, HostIp, HttpOp, MkdirAction, MkfileAction, Mount, MountFrom, NetworkMode,
+    SecretMount, SecurityMode, SshMount, TmpfsMount, Ulimit, UlimitName,
 };
 use rbuild_types::{ByteString, Hasher, Platform};
 
@@ -144,7 +144,46 @@ macro_rules! encode_variants {
 }
 
 // BuildKit's ProxyEnv: proxy build args reach the command but never the key.
-encode_fields!(ExecOp: platform, args, env, cwd, user, network, mounts, security; skip proxy_env);
+encode_fields!(ExecOp: platform, args, env, cwd, user, network, mounts, security, meta; skip proxy_env);
+
+/// By hand: a default `meta` (no `--add-host`, `--ulimit`, `--shm-size`) writes nothing, as an
+/// empty protobuf field adds no bytes to BuildKit's op digest, so RUNs built without these flags
+/// keep the keys they had before the field existed (no KEY_VERSION change). Otherwise a `meta`
+/// tag, then the fields; the tag cannot be read as what follows an exec op in a key (input
+/// keys: digests, or `context`).
+impl Encode for ExecMeta {
+    fn encode(&self, h: &mut Hasher) {
+        if self.is_default() {
+            return;
+        }
+        let ExecMeta {
+            extra_hosts,
+            ulimits,
+            shm_size,
+        } = self;
+        tag(h, "meta");
+        extra_hosts.encode(h);
+        ulimits.encode(h);
+        shm_size.encode(h);
+    }
+}
+
+/// The IP in its canonical text (`::1`, not `0:0:0:0:0:0:0:1`).
+impl Encode for HostIp {
+    fn encode(&self, h: &mut Hasher) {
+        let HostIp { host, ip } = self;
+        host.encode(h);
+        ip.to_string().encode(h);
+    }
+}
+
+encode_fields!(Ulimit: name, soft, hard);
+
+impl Encode for UlimitName {
+    fn encode(&self, h: &mut Hasher) {
+        tag(h, self.as_str());
+    }
+}
 
 encode_variants!(NetworkMode {
     Default => "default",

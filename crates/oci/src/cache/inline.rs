@@ -57,12 +57,14 @@ pub fn embed(
         .put(&bytes)
         .map_err(OciError::store("write config blob with the inline cache"))?;
     let layers = image.manifest.layers;
+    let annotations = image.manifest.annotations;
     let size = bytes.len() as u64 + layers.iter().map(|l| l.size).sum::<u64>();
     let config = Descriptor::new(OCI_CONFIG, config_digest, bytes.len() as u64);
     let manifest_digest = put_manifest(
         store,
         config,
         layers,
+        annotations,
         "write manifest with the inline cache",
     )?;
     Ok(StoredImage {

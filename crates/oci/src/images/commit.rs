@@ -1,5 +1,7 @@
 //! Committing a built image: layer snapshots → layer blobs, config and manifest blobs.
 
+use std::collections::BTreeMap;
+
 use rbuild_cache::{LayerInfo, SnapshotId, Store};
 use rbuild_graph::ImageConfig;
 use rbuild_types::Digest;
@@ -49,13 +51,13 @@ pub fn commit_image(
         config,
         &CommitOptions {
             created,
-            mtime_clamp: None,
+            ..CommitOptions::default()
         },
     )
 }
 
 /// Options of [`commit_image_with`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommitOptions {
     /// Creation time in Unix seconds (now if `None`); SOURCE_DATE_EPOCH when set.
     pub created: Option<u64>,
@@ -63,6 +65,8 @@ pub struct CommitOptions {
     /// here. Such layers are tarred afresh (their cached unclamped tar is not reused and not
     /// recorded as the snapshot's layer info); base-image layers are never rewritten.
     pub mtime_clamp: Option<u64>,
+    /// `--annotation` (type `manifest`): the manifest's annotations; none when empty.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// [`commit_image`] with [`CommitOptions`].
@@ -107,7 +111,14 @@ pub fn commit_image_with(
         .map_err(OciError::store("write config blob"))?;
     let size = config_bytes.len() as u64 + descriptors.iter().map(|d| d.size).sum::<u64>();
     let config = Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64);
-    let manifest_digest = put_manifest(store, config, descriptors, "write manifest blob")?;
+    let annotations = (!options.annotations.is_empty()).then(|| options.annotations.clone());
+    let manifest_digest = put_manifest(
+        store,
+        config,
+        descriptors,
+        annotations,
+        "write manifest blob",
+    )?;
     Ok(StoredImage {
         manifest_digest,
         config_digest,
@@ -115,15 +126,17 @@ pub fn commit_image_with(
     })
 }
 
-/// Stores the OCI manifest of an image made of `config` and `layers` (both stored already);
-/// `op` names the write in an error.
+/// Stores the OCI manifest of an image made of `config` and `layers` (both stored already),
+/// with `annotations`; `op` names the write in an error.
 pub(crate) fn put_manifest(
     store: &Store,
     config: Descriptor,
     layers: Vec<Descriptor>,
+    annotations: Option<BTreeMap<String, String>>,
     op: &'static str,
 ) -> Result<Digest, OciError> {
-    let manifest = ImageManifest::oci(config, layers);
+    let mut manifest = ImageManifest::oci(config, layers);
+    manifest.annotations = annotations;
     store
         .blobs()
         .put(&manifest.to_json())

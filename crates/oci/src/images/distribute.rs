@@ -110,6 +110,7 @@ pub fn distribution_image(
             .collect(),
     );
     out.media_type = Some(manifest_type.to_string());
+    out.annotations = image.manifest.annotations.clone();
     let bytes = out.to_json();
     let manifest_digest = store
         .blobs()

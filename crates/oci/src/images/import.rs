@@ -280,7 +280,7 @@ fn import_docker_archive(store: &Store, dir: &Path) -> Result<Vec<ImportedImage>
         }
         record_layer_blobs(store, &layers, &parsed.diff_ids)?;
         let config = Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64);
-        let manifest_digest = put_manifest(store, config, layers, "store manifest")?;
+        let manifest_digest = put_manifest(store, config, layers, None, "store manifest")?;
         let mut names = Vec::new();
         for tag in entry.repo_tags.unwrap_or_default() {
             tag_image(store, &tag, &manifest_digest)?;

@@ -5,6 +5,8 @@
 //! Invariant: an index's children are stored images (manifest, config; layers stored or lazy),
 //! listed in the order of the build's `--platform` list, each with its platform.
 
+use std::collections::BTreeMap;
+
 use rbuild_cache::Store;
 use rbuild_types::{Digest, Platform};
 
@@ -23,10 +25,11 @@ pub struct StoredIndex {
 }
 
 /// Stores the OCI index of `images` (each a platform and its stored manifest's digest and
-/// size), in order.
+/// size), in order, with `annotations` (`--annotation index:…`; none when empty).
 pub fn commit_index(
     store: &Store,
     images: &[(Platform, Digest, u64)],
+    annotations: &BTreeMap<String, String>,
 ) -> Result<StoredIndex, OciError> {
     let manifests = images
         .iter()
@@ -35,7 +38,9 @@ pub fn commit_index(
             ..Descriptor::new(OCI_MANIFEST, *digest, *size)
         })
         .collect();
-    let bytes = ImageIndex::oci(manifests).to_json();
+    let mut index = ImageIndex::oci(manifests);
+    index.annotations = (!annotations.is_empty()).then(|| annotations.clone());
+    let bytes = index.to_json();
     let digest = store
         .blobs()
         .put(&bytes)
@@ -111,6 +116,7 @@ pub fn distribution_index(
         })
         .collect();
     let mut out = ImageIndex::oci(manifests);
+    out.annotations = index.annotations.clone();
     let media_type = if oci { OCI_INDEX } else { DOCKER_LIST };
     out.media_type = Some(media_type.to_string());
     let bytes = out.to_json();
@@ -153,7 +159,7 @@ mod tests {
             let size = store.blobs().read(&stored.manifest_digest).unwrap().len() as u64;
             images.push((platform, stored.manifest_digest, size));
         }
-        let index = commit_index(&store, &images).unwrap();
+        let index = commit_index(&store, &images, &Default::default()).unwrap();
         let loaded = load_index(&store, &index.digest)
             .unwrap()
             .expect("an index");

@@ -21,7 +21,7 @@ use crate::store_cmds::human_size;
 /// How often plain mode repeats a blob's progress at least.
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
 
-fn phase_name(phase: TransferPhase) -> &'static str {
+pub(super) fn phase_name(phase: TransferPhase) -> &'static str {
     match phase {
         TransferPhase::Waiting => "waiting",
         TransferPhase::Downloading => "downloading",

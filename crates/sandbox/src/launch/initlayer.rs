@@ -80,6 +80,7 @@ mod tests {
             mounts: vec![],
             security: Default::default(),
             proxy_env: Default::default(),
+            meta: Default::default(),
         };
         let spec = crate::launch::spec::build_spec(&op, Path::new("/r"), &etc).expect("spec");
         for m in spec.mounts().iter().flatten() {

@@ -18,6 +18,7 @@ pub(crate) mod copydiff;
 pub mod executor;
 pub(crate) mod initlayer;
 pub(crate) mod insecure;
+pub mod meta;
 pub(crate) mod mount_plan;
 pub mod platforms;
 pub(crate) mod remove_placeholders;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use rbuild_ports::ExecRequest;
 
-use crate::launch::spec::{hosts_file, resolv_conf, EtcFiles};
+use crate::launch::meta::hosts_file;
+use crate::launch::spec::{resolv_conf, EtcFiles};
 use crate::launch::{initlayer, mount_plan, slirp};
 use crate::shared::error::{Result, SetupError};
 
@@ -117,7 +118,7 @@ impl Scratch {
         };
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (path, content) in [
-            (&etc.hosts, hosts_file()),
+            (&etc.hosts, hosts_file(&req.op.meta.extra_hosts)),
             (
                 &etc.resolv_conf,
                 if slirp {

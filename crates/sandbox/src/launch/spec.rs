@@ -1,23 +1,22 @@
 //! Building the OCI runtime spec of one RUN: process (args, env, cwd), Docker's default
 //! capabilities, namespaces, mounts (/proc, a minimal /dev, read-only /sys, generated read-only
 //! /etc/hosts and /etc/resolv.conf as BuildKit binds them), devices, masked and read-only paths as in
-//! runc's default spec, and rlimits never above the caller's own hard limits.
+//! runc's default spec, and rlimits and the /dev/shm size from the build's flags (`launch::meta`).
 //!
 //! The same spec drives the built-in init (`init::pid1`) and an external runtime
 //! ([`RuncExecutor`](crate::launch::runc::RuncExecutor)).
 
 use std::path::{Path, PathBuf};
 
-use nix::sys::resource::{getrlimit, Resource};
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
     LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
-use crate::launch::insecure;
+use crate::launch::{insecure, meta};
 use crate::shared::caps::DOCKER_DEFAULT_CAPS;
 use crate::shared::error::Result;
 use crate::shared::seccomp;
@@ -92,12 +91,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         .permitted(caps_set)
         .build()?;
 
-    let nofile = clamp_to_hard_limit(Resource::RLIMIT_NOFILE, 1_048_576);
-    let rlimits = vec![PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .soft(nofile)
-        .hard(nofile)
-        .build()?];
+    let rlimits = meta::rlimits(&op.meta)?;
 
     let process = ProcessBuilder::default()
         .terminal(false)
@@ -200,7 +194,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
         )
         .hostname(HOSTNAME)
         .process(process)
-        .mounts(mounts(op.network, etc)?)
+        .mounts(mounts(op.network, &meta::shm_size_option(&op.meta), etc)?)
         .linux(linux)
         .build()?;
     if op.security == SecurityMode::Insecure {
@@ -210,7 +204,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
 }
 
 /// The mounts of a RUN, in mount order.
-fn mounts(network: NetworkMode, etc: &EtcFiles) -> Result<Vec<Mount>> {
+fn mounts(network: NetworkMode, shm_size: &str, etc: &EtcFiles) -> Result<Vec<Mount>> {
     let m = |dest: &str, typ: &str, source: &Path, options: &[&str]| -> Result<Mount> {
         Ok(MountBuilder::default()
             .destination(dest)
@@ -265,7 +259,7 @@ fn mounts(network: NetworkMode, etc: &EtcFiles) -> Result<Vec<Mount>> {
             "/dev/shm",
             "tmpfs",
             Path::new("shm"),
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", shm_size],
         )?,
         m(
             "/dev/mqueue",
@@ -297,16 +291,6 @@ pub fn env_with_path(env: &[String]) -> Vec<String> {
         out.push(format!("PATH={DEFAULT_PATH}"));
     }
     out
-}
-
-/// `wanted`, lowered to the caller's hard limit of `resource` when that is smaller.
-fn clamp_to_hard_limit(resource: Resource, wanted: u64) -> u64 {
-    getrlimit(resource).map_or(wanted, |(_, hard)| wanted.min(hard))
-}
-
-/// The generated contents of /etc/hosts: BuildKit's (`initHostsFile`).
-pub fn hosts_file() -> String {
-    format!("127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }
 
 /// /etc/resolv.conf for the sandbox: the host's, without loopback nameservers unless the RUN
@@ -350,6 +334,7 @@ pub(crate) mod fixtures {
             mounts: vec![],
             security,
             proxy_env: Default::default(),
+            meta: Default::default(),
         }
     }
 

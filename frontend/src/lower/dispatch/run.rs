@@ -124,6 +124,8 @@ impl Lowerer<'_> {
             security,
             // Proxy build args reach the command without an ARG line, outside the key.
             proxy_env: self.plan.options.proxy_env(),
+            // `--add-host`, `--ulimit`, `--shm-size`: every RUN's, in the key (BuildKit's Meta).
+            meta: self.plan.options.exec_meta.clone(),
         };
         st.root = self.b.add(
             Op::Exec(exec),
