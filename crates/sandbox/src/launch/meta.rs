@@ -6,8 +6,11 @@ use nix::sys::resource::{getrlimit, Resource};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitBuilder, PosixRlimitType};
 use rbuild_graph::{ExecMeta, HostIp, UlimitName};
 
-use crate::launch::spec::HOSTNAME;
 use crate::shared::error::Result;
+
+/// The hostname every RUN sees: BuildKit's (`defaultHostname`), which tools write into what
+/// they generate (ssh host key comments, certificates), so images come out the same.
+pub const HOSTNAME: &str = "buildkitsandbox";
 
 /// The generated contents of /etc/hosts: BuildKit's (`initHostsFile`), then one `IP\tHOST`
 /// line per `--add-host`, in order (as BuildKit's `makeHostsFile`).

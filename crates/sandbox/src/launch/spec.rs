@@ -17,15 +17,14 @@ use oci_spec::runtime::{
 use rbuild_graph::{ExecOp, NetworkMode, SecurityMode};
 
 use crate::launch::{insecure, meta};
+
+/// The hostname every RUN sees (defined beside the /etc/hosts it goes into).
+pub use crate::launch::meta::HOSTNAME;
 use crate::shared::caps::DOCKER_DEFAULT_CAPS;
 use crate::shared::error::Result;
 use crate::shared::seccomp;
 
 pub use crate::shared::runtime_spec::DEFAULT_PATH;
-
-/// The hostname every RUN sees: BuildKit's (`defaultHostname`), which tools write into what
-/// they generate (ssh host key comments, certificates), so images come out the same.
-pub const HOSTNAME: &str = "buildkitsandbox";
 
 /// Paths hidden from the command (as in runc's and Docker's default spec).
 pub const MASKED_PATHS: &[&str] = &[
@@ -192,7 +191,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
                 .readonly(false)
                 .build()?,
         )
-        .hostname(HOSTNAME)
+        .hostname(meta::HOSTNAME)
         .process(process)
         .mounts(mounts(op.network, &meta::shm_size_option(&op.meta), etc)?)
         .linux(linux)
