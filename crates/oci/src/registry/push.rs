@@ -112,18 +112,8 @@ impl Client {
         let mut offset: u64 = 0;
         for chunk in chunks.filter(|c| !c.is_empty()) {
             hasher.update(&chunk);
-            let url = location.to_string();
-            let range = format!("{offset}-{}", offset + chunk.len() as u64 - 1);
-            let resp = self.send(&target, &url, &|http| {
-                Ok(http
-                    .patch(&url)
-                    .timeout(UPLOAD_TIMEOUT)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_RANGE, &range)
-                    .body(chunk.clone()))
-            })?;
+            location = self.patch_chunk(&target, location, offset, &chunk)?;
             offset += chunk.len() as u64;
-            location = next_location(&target, &url, &resp)?;
         }
         let digest = hasher.finish();
         let put_url = with_digest(location, &digest);
@@ -188,24 +178,13 @@ impl Client {
             if chunk.is_empty() {
                 break;
             }
-            let url = location.to_string();
-            let range = format!("{offset}-{}", offset + chunk.len() as u64 - 1);
-            let sent = self.send(target, &url, &|http| {
-                Ok(http
-                    .patch(&url)
-                    .timeout(UPLOAD_TIMEOUT)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_RANGE, &range)
-                    .body(chunk.clone()))
-            });
-            let resp = match sent {
+            location = match self.patch_chunk(target, location.clone(), offset, &chunk) {
                 Err(e) if offset == 0 && refuses_chunks(&e) => {
                     return self.put_whole(target, location, digest, size, open);
                 }
                 other => other?,
             };
             offset += chunk.len() as u64;
-            location = next_location(target, &url, &resp)?;
         }
         if offset != size {
             return Err(target.size_mismatch(size, offset));
@@ -218,6 +197,28 @@ impl Client {
             return Err(target.status(resp.status()));
         }
         Ok(())
+    }
+
+    /// Sends `chunk`, the bytes from `offset` on, to the upload session at `location` (one
+    /// `PATCH` with its `Content-Range`); returns where the session goes on.
+    fn patch_chunk(
+        &self,
+        target: &Target<'_>,
+        location: Url,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<Url, RegistryError> {
+        let url = location.to_string();
+        let range = format!("{offset}-{}", offset + chunk.len() as u64 - 1);
+        let resp = self.send(target, &url, &|http| {
+            Ok(http
+                .patch(&url)
+                .timeout(UPLOAD_TIMEOUT)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_RANGE, &range)
+                .body(chunk.to_vec()))
+        })?;
+        next_location(target, &url, &resp)
     }
 
     /// The monolithic upload for registries that refuse chunks: the whole blob in the
