@@ -27,6 +27,7 @@ use rbuild_solver::events::Event;
 use crate::cli::ProgressMode;
 use crate::store_cmds::human_size;
 
+mod json;
 mod rawjson;
 mod transfer;
 mod tty;
@@ -161,7 +162,10 @@ impl Progress {
                 let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
             ProgressMode::Json => {
-                if let Ok(line) = serde_json::to_string(&event) {
+                let time = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                if let Some(line) = json::event_line(&event, time) {
                     let _ = writeln!(std::io::stderr().lock(), "{line}");
                 }
             }

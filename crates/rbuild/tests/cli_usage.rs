@@ -161,3 +161,32 @@ fn proxy_build_args_reach_run_but_not_the_image_or_the_cache_key() {
         .any(|w| w[0].contains("RUN echo") && w[1].ends_with("CACHED"));
     assert!(run_cached, "{progress}");
 }
+
+#[test]
+fn progress_json_logs_are_text_with_times() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN echo hello-json\n")],
+    );
+    let err = stderr(&env.ok(&["build", "--progress=json", s(&ctx)]));
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let log = events
+        .iter()
+        .find(|e| e["event"] == "log")
+        .unwrap_or_else(|| panic!("no log event:\n{err}"));
+    assert_eq!(log["text"], "hello-json\n", "{log}");
+    assert!(log.get("data").is_none(), "{log}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.get("event").is_some())
+            .all(|e| e["time"].as_f64().is_some_and(|t| t > 0.0)),
+        "{err}"
+    );
+}
