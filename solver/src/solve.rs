@@ -7,6 +7,7 @@
 //! runs records its key inputs under its identity (see [`crate::explain`]).
 
 mod execute;
+mod lookup;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -719,52 +720,6 @@ impl Solver {
                 ))
             }
         }
-    }
-
-    /// The layers of `key` imported through the cache exchange, if it has them and they could
-    /// be brought in; a failed import is reported, and the step runs.
-    async fn imported(
-        self: &Arc<Self>,
-        key: &Digest,
-        id: VertexId,
-        v: &rbuild_graph::Vertex,
-        events: &EventSink,
-    ) -> Option<Vec<SnapshotId>> {
-        let exchange = Arc::clone(self.exchange.as_ref()?);
-        let (store, key, name) = (Arc::clone(&self.store), *key, v.name.clone());
-        let imported = tokio::task::spawn_blocking(move || {
-            crate::import::import_cached(&store, exchange.as_ref(), &key, &name, now_unix())
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        match imported {
-            Ok(layers) => layers,
-            Err(error) => {
-                events(Event::CacheImportFailed {
-                    vertex: id.0,
-                    name: v.name.clone(),
-                    error,
-                });
-                None
-            }
-        }
-    }
-
-    /// The recorded layers of `key`, if every snapshot is still in the store, unpacked or
-    /// lazy (known by its blob, unpacked when read).
-    fn cached(&self, key: &Digest) -> Result<Option<Vec<SnapshotId>>, VertexError> {
-        let Some(record) = self.store.index().lookup(key)? else {
-            return Ok(None);
-        };
-        for l in &record.layers {
-            if self.store.snapshots().path(l).is_none()
-                && self.store.lazy_layers().get(l)?.is_none()
-            {
-                return Ok(None);
-            }
-        }
-        Ok(Some(record.layers))
     }
 
     /// Publishes a vertex's new layer under its key: a rerun's replaces what the key had.
