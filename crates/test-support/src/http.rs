@@ -1,8 +1,9 @@
 //! Plain HTTP/1.1 on loopback with std only: a one-request client (enough to push an image to
 //! a registry), [`serve`], a server that answers every connection with the same body, and
-//! [`serve_raw`], one that answers with the same bytes and hands out the requests it read.
+//! [`serve_raw`], one that answers with the same bytes and hands out the requests it read; and
+//! [`ServerRequest::read`], how a test server reads one request.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -15,6 +16,64 @@ pub struct Response {
 }
 
 impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request as a test server read it.
+#[derive(Clone, Debug)]
+pub struct ServerRequest {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// Lower-cased header names.
+    pub headers: Vec<(String, String)>,
+    /// As long as its `Content-Length` says.
+    pub body: Vec<u8>,
+}
+
+impl ServerRequest {
+    /// Reads the request line, the headers and the body; `None` on a malformed or cut request.
+    pub fn read(reader: &mut impl BufRead) -> Option<ServerRequest> {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let mut parts = line.split_whitespace();
+        let method = parts.next()?.to_string();
+        let target = parts.next()?.to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).ok()? == 0 {
+                return None;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let request = ServerRequest {
+            method,
+            target,
+            headers,
+            body: Vec::new(),
+        };
+        let len: usize = request
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).ok()?;
+        Some(ServerRequest { body, ..request })
+    }
+
+    /// The value of header `name` (lower case), if sent.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

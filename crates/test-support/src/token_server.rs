@@ -18,7 +18,7 @@
 //! `rootcertbundle`; claims `iss` ([`ISSUER`]), `sub`, `aud` ([`SERVICE`]), `exp`, `nbf`,
 //! `iat`, `jti` and `access`. Every request is recorded ([`TokenServer::requests`]).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
+use crate::http::ServerRequest;
 use crate::run::run_ok;
 use crate::skip::require_tool;
 
@@ -216,41 +217,17 @@ struct Request {
 impl Request {
     fn read(conn: &TcpStream) -> Option<Request> {
         conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-        let mut reader = BufReader::new(conn);
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let mut parts = line.split_whitespace();
-        let method = parts.next()?.to_string();
-        let target = parts.next()?;
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let (path, query) = (path.to_string(), query.to_string());
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).ok()? == 0 {
-                return None;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).ok()?;
+        let request = ServerRequest::read(&mut BufReader::new(conn))?;
+        let (path, query) = request
+            .target
+            .split_once('?')
+            .unwrap_or((&request.target, ""));
         Some(Request {
-            method,
-            path,
-            query,
-            headers,
-            body,
+            path: path.to_string(),
+            query: query.to_string(),
+            method: request.method,
+            headers: request.headers,
+            body: request.body,
         })
     }
 

@@ -2,30 +2,13 @@
 //! thread, bounded lifetime) that answers with a handler and logs the requests. Tests against
 //! a real registry start their own (`rbuild_test_support::Registry`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One request as the fake server saw it.
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub method: String,
-    /// Path and query, as sent.
-    pub target: String,
-    /// Lower-cased header names.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use rbuild_test_support::http::ServerRequest as Request;
 
 /// What the handler answers.
 pub struct Reply {
@@ -99,37 +82,7 @@ fn serve_one(
 ) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).ok()?;
-    let req = Request {
-        method,
-        target,
-        headers,
-        body,
-    };
+    let req = Request::read(&mut BufReader::new(stream.try_clone().ok()?))?;
     let reply = handler(&req, addr);
     // Logged before replying: a client that has its answer must find its request in the log.
     if let Ok(mut l) = log.lock() {
