@@ -145,6 +145,9 @@ impl Gc<'_> {
                 report.snapshots += 1;
             }
         }
+        store
+            .copy_donors()
+            .retain(|id| snapshots.path(id).is_some())?;
         Ok(report)
     }
 

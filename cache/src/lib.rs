@@ -15,6 +15,8 @@
 //!                        (schema in module `tables`)                  repo_digests()
 //!   logs/<build>/        every step's full output                    store.logs()
 //!   cache-mounts/<id>/   RUN --mount=type=cache directories          store.cache_mounts()
+//!   copy-donors/<shape>  per COPY shape: the snapshot its last run    store.copy_donors()
+//!                        made and what each file was made from
 //!   lock, index.lock     flock(2) files                              module `lock`
 //! ```
 //!
@@ -36,6 +38,7 @@
 //! | `lazy_layers()` → [`LazyLayers`] | `lazy_layers` | table `lazy_layers`: [`LazyLayer`], snapshot → the blob it is unpacked from when first read (lazy pulls and cache imports) |
 //! | `repo_digests()` → [`RepoDigests`] | `repo_digests` | table `repo_digests`: stored manifest → the registry repositories ([`RepoDigest`]) it was pushed to or pulled from, with the digest there (`inspect`'s `RepoDigests`) |
 //! | `logs()` → [`Logs`] | `logs` | [`BuildLogs`]: one directory of step logs per build |
+//! | `copy_donors()` → [`CopyDonors`] | `copy_donors` | [`Donor`]: the snapshot an earlier run of the same COPY made and its files' stamps, so a COPY whose selection changed in a few files links the rest (checksummed hints, checked file by file) |
 //! | `cache_mounts()` → [`CacheMounts`] | `cache_mounts` | [`CacheMountLease`]: `RUN --mount=type=cache` directories, flock-shared |
 //! | `gc()` → [`Gc`] | `gc`, `prune`, `roots` | `prune` (`--filter until`, `--keep-storage`, LRU), `prune_all` (tags are the only GC roots) |
 //! | `usage()` → [`Usage`] | `usage` | [`DiskUsage`] totals, [`UsageDetail`] per record |
@@ -71,6 +74,7 @@
 mod blob_sources;
 mod blobs;
 mod cache_mounts;
+mod copy_donors;
 mod db;
 mod durability;
 mod error;
@@ -103,6 +107,7 @@ pub use cache_mounts::{
     CacheMountError, CacheMountLease, CacheMountPrune, CacheMountRequest, CacheMountSharing,
     CacheMountUsage, CacheMounts,
 };
+pub use copy_donors::{CopyDonors, Donor, DonorFile, MAX_DONOR_FILES};
 pub use error::CacheError;
 pub use gc::{Gc, PruneOptions};
 pub use index::{CacheIndex, CacheRecord};

@@ -76,6 +76,9 @@ pub(crate) fn unreachable(store: &Store) -> Result<PruneReport, CacheError> {
         report.blobs += 1;
     }
     clean_tmp(&store.tmp_dir, &store.snapshots_dir)?;
+    store
+        .copy_donors()
+        .retain(|id| store.snapshots().path(id).is_some())?;
     Ok(report)
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::blob_sources::BlobSources;
 use crate::blobs::Blobs;
 use crate::cache_mounts::CacheMounts;
+use crate::copy_donors::CopyDonors;
 use crate::db::IndexDb;
 use crate::durability::{self, Pending};
 use crate::error::{io_err, CacheError};
@@ -166,6 +167,11 @@ impl Store {
     /// Every build's step logs (`logs/`).
     pub fn logs(&self) -> Logs<'_> {
         Logs { root: &self.root }
+    }
+
+    /// Which snapshot an earlier run of a COPY made, for reuse (`copy-donors/`).
+    pub fn copy_donors(&self) -> CopyDonors<'_> {
+        CopyDonors { root: &self.root }
     }
 
     /// `RUN --mount=type=cache` directories (`cache-mounts/`).

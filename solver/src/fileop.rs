@@ -29,7 +29,8 @@ use rbuild_cache::merged::{MergedEntry, MergedView};
 use rbuild_cache::overlay::copy_content_xattrs;
 use rbuild_context::dockerignore::PatternMatcher;
 use rbuild_context::{
-    has_wildcards, rel_path, BuildContext, ContextEntry, EntryKind, Glob, SelectionView,
+    has_wildcards, rel_path, BuildContext, ContextEntry, ContextError, EntryKind, FileStamp, Glob,
+    SelectionView,
 };
 use rbuild_graph::{CopyAction, FileAction, FileMode, MkdirAction, MkfileAction};
 use rbuild_types::bytes::escape;
@@ -40,8 +41,10 @@ use rayon::prelude::*;
 
 use crate::owner::{resolve_owner, Owner, OwnerError};
 
+pub(crate) mod reuse;
 pub(crate) mod write;
 
+pub use reuse::CopyReuse;
 use write::FileAttrs;
 
 /// Regular files of a context copy written per parallel batch (≈ 400 bytes each in memory
@@ -130,6 +133,8 @@ pub struct FileOpRunner<'a> {
     fresh: RefCell<HashSet<PathBuf>>,
     /// rbuild's privileges: whether files can be given their owners.
     privileges: Privileges,
+    /// An earlier run's files to link instead of copying, and the record of this one.
+    reuse: Option<&'a CopyReuse>,
 }
 
 impl<'a> FileOpRunner<'a> {
@@ -141,7 +146,14 @@ impl<'a> FileOpRunner<'a> {
             live: dest.with_top(upper),
             dir_times: RefCell::new(Vec::new()),
             fresh: RefCell::new(HashSet::new()),
+            reuse: None,
         }
+    }
+
+    /// Copies from a context link what `reuse`'s donor has and are recorded in it.
+    pub fn with_reuse(mut self, reuse: &'a CopyReuse) -> Self {
+        self.reuse = Some(reuse);
+        self
     }
 
     /// Gives `path` (not following a symlink) the owner `uid:gid` when this process can give
@@ -420,7 +432,11 @@ impl<'a> FileOpRunner<'a> {
                     {
                         continue;
                     }
-                    let below = sel.entries(context, k);
+                    // Stamps (digests from the memo or stat cache) only when reusing.
+                    let below: Box<dyn Iterator<Item = _>> = match self.reuse {
+                        Some(_) => Box::new(sel.entries_stamped(context, k)),
+                        None => Box::new(sel.entries(context, k).map(|e| Ok((e, None)))),
+                    };
                     let is_dir = root.kind == EntryKind::Dir;
                     let (d, d_is_dir) = match &copy.parents {
                         Some(base) => (
@@ -632,7 +648,7 @@ impl Copier<'_, '_> {
     fn copy_context_root(
         &self,
         root: &ContextEntry,
-        below: impl Iterator<Item = ContextEntry>,
+        below: impl Iterator<Item = Result<(ContextEntry, Option<FileStamp>), ContextError>>,
         dest: &Path,
         dest_is_dir: bool,
     ) -> Result<(), FileOpError> {
@@ -649,7 +665,8 @@ impl Copier<'_, '_> {
         // directories exist: the entries come in pre-order), so memory does not grow with the
         // number of files.
         let mut files = Vec::new();
-        for e in below {
+        for item in below {
+            let (e, stamp) = item?;
             let rel = match e.rel.strip_prefix(root.rel.as_str()) {
                 Some(rest) if !root.rel.is_empty() && root.rel != "." => {
                     rest.trim_start_matches('/')
@@ -660,7 +677,7 @@ impl Copier<'_, '_> {
             if e.kind == EntryKind::File {
                 self.runner.regular_file_target(&t)?;
                 let up = self.runner.upper_path(&t)?;
-                files.push((e, up));
+                files.push((e, up, stamp));
                 if files.len() >= COPY_BATCH {
                     self.copy_context_files(&files)?;
                     files.clear();
@@ -674,15 +691,29 @@ impl Copier<'_, '_> {
         self.take_dir_time(&target, &meta)
     }
 
-    /// Copies regular context files `(entry, upper path)` in parallel; their directories exist.
-    fn copy_context_files(&self, files: &[(ContextEntry, PathBuf)]) -> Result<(), FileOpError> {
+    /// Copies regular context files `(entry, upper path, stamp)` in parallel (linking those
+    /// the reuse's donor has); their directories exist.
+    fn copy_context_files(
+        &self,
+        files: &[(ContextEntry, PathBuf, Option<FileStamp>)],
+    ) -> Result<(), FileOpError> {
         let (uid, gid) = self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
         let owner = self.runner.file_owner(uid, gid);
         let chmod = self.chmod;
         let upper = self.runner.upper;
-        files.par_iter().try_for_each(|(e, up)| {
+        let reuse = self.runner.reuse;
+        files.par_iter().try_for_each(|(e, up, stamp)| {
             let mode = copied_mode(chmod, e.mode, false);
-            copy_regular(upper, &e.host_path, up, FileAttrs { mode, owner })
+            let attrs = FileAttrs { mode, owner };
+            let (Some(reuse), Some(stamp)) = (reuse, stamp) else {
+                return copy_regular(upper, &e.host_path, up, attrs).map(drop);
+            };
+            if reuse.try_link(up, e, stamp, attrs).map_err(io_err(up))? {
+                return Ok(());
+            }
+            let from = copy_regular(upper, &e.host_path, up, attrs)?;
+            reuse.copied(up, e, stamp, attrs, from);
+            Ok(())
         })
     }
 
@@ -723,6 +754,7 @@ impl Copier<'_, '_> {
                         owner: self.runner.file_owner(uid, gid),
                     },
                 )
+                .map(drop)
             }
             EntryKind::Symlink => {
                 let meta = stat()?;
@@ -813,7 +845,12 @@ impl Copier<'_, '_> {
 /// Copies regular file `from` to upper-dir path `to` (replacing a non-directory there) with
 /// `attrs` and `from`'s mtime. A directory there is BuildKit's "cannot replace to directory …
 /// with file" (named by its image path: `to` below `upper`).
-fn copy_regular(upper: &Path, from: &Path, to: &Path, attrs: FileAttrs) -> Result<(), FileOpError> {
+fn copy_regular(
+    upper: &Path,
+    from: &Path,
+    to: &Path,
+    attrs: FileAttrs,
+) -> Result<write::CopiedFrom, FileOpError> {
     write::copy_file(from, to, attrs).map_err(|source| {
         if source.raw_os_error() == Some(libc::EISDIR) {
             let rel = to.strip_prefix(upper).unwrap_or(to);

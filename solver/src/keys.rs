@@ -46,6 +46,25 @@ pub struct KeyInputs<'a> {
     pub selections: Vec<Option<Digest>>,
 }
 
+/// The *shape* of a file op: its key without the contents its copies select (what
+/// `rbuild_cache::CopyDonors` files an earlier run's snapshot under). Two runs of the same COPY
+/// onto the same parent share it however their selected files differ. Not a cache key: nothing
+/// is reused on its word alone.
+pub fn copy_shape(op: &Op, input_keys: Vec<Option<Digest>>) -> Digest {
+    let key = vertex_key(
+        op,
+        &KeyInputs {
+            input_keys,
+            manifest: None,
+            selections: Vec::new(),
+        },
+    );
+    let mut h = Hasher::new();
+    h.field(b"rbuild-copy-shape-v1");
+    h.field(key.as_bytes());
+    h.finish()
+}
+
 /// The cache key of a vertex.
 pub fn vertex_key(op: &Op, inputs: &KeyInputs<'_>) -> Digest {
     let mut h = Hasher::new();

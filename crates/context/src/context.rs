@@ -208,6 +208,17 @@ impl BuildContext {
         Ok(h.finish())
     }
 
+    /// Whether entry digests come from a persistent stat cache (a directory context), so that
+    /// asking for them again after keying costs no re-read of their contents.
+    pub fn remembers_digests(&self) -> bool {
+        self.stat_cache.is_some()
+    }
+
+    /// The stat data the walk found for entry `i`.
+    pub(crate) fn stat_key(&self, i: usize) -> crate::StatKey {
+        self.table.stat_key(i)
+    }
+
     /// The position of the entry whose path is `rel`, if listed.
     pub(crate) fn position(&self, rel: &str) -> Option<usize> {
         self.table.position(rel)

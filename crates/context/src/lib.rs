@@ -61,5 +61,5 @@ pub use listing::{debug_listing, write_debug_listing};
 pub use rbuild_archive::{detect_archive, ArchiveFormat};
 pub use select::{Selection, REMEMBER_LIMIT};
 pub use source::{ContextSource, GitSpec};
-pub use view::SelectionView;
+pub use view::{FileStamp, SelectionView};
 pub use walk::{walk, walk_order, StatKey, Walked};

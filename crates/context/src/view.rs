@@ -103,6 +103,40 @@ impl SelectionView {
     }
 }
 
+/// What the key knew of a selected regular file: its entry digest (type, mode, owner and
+/// content; see [`crate::hash::entry_digest`]) and the mtime its walk found. A copy that
+/// reuses an earlier snapshot's file compares these with what that file was made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub digest: Digest,
+    pub mtime_ns: i64,
+}
+
+impl SelectionView {
+    /// [`entries`](Self::entries), each regular file with its [`FileStamp`] (`None` for other
+    /// kinds). The digests come from the context's memo or stat cache, which keying the
+    /// selection filled: use it only when [`BuildContext::remembers_digests`] (else each
+    /// file's content is read again).
+    pub fn entries_stamped<'a>(
+        &'a self,
+        ctx: &'a BuildContext,
+        root: usize,
+    ) -> impl Iterator<Item = Result<(ContextEntry, Option<FileStamp>), crate::ContextError>> + 'a
+    {
+        self.roots.get(root).into_iter().flat_map(move |r| {
+            r.kept.iter().map(move |i| {
+                let e = view_entry(ctx, r, i);
+                if e.kind != crate::EntryKind::File {
+                    return Ok((e, None));
+                }
+                let digest = ctx.entry_digest_unremembered(i)?;
+                let mtime_ns = ctx.stat_key(i).mtime_ns;
+                Ok((e, Some(FileStamp { digest, mtime_ns })))
+            })
+        })
+    }
+}
+
 /// Table entry `i` below root `r`, renamed under the root's shown name.
 pub(crate) fn view_entry(ctx: &BuildContext, r: &ViewRoot, i: usize) -> ContextEntry {
     let mut e = ctx.entry(i);

@@ -46,10 +46,18 @@ pub(crate) struct FileAttrs {
     pub owner: Option<(u32, u32)>,
 }
 
+/// What [`copy_file`] found its source to be when it opened it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CopiedFrom {
+    /// The mtime (ns since the epoch) the copy kept.
+    pub mtime_ns: i64,
+    pub size: u64,
+}
+
 /// Copies regular file `src` to the new file `dst` with `attrs` and `src`'s mtime (atime set
 /// to the same). A non-directory at `dst` is replaced; a directory there is an error
 /// (`EISDIR`).
-pub(crate) fn copy_file(src: &Path, dst: &Path, attrs: FileAttrs) -> io::Result<()> {
+pub(crate) fn copy_file(src: &Path, dst: &Path, attrs: FileAttrs) -> io::Result<CopiedFrom> {
     let mut from = File::open(src)?;
     let meta = from.metadata()?;
     let mut to = create_replacing(dst, InTheWay::KeepDirectory)?;
@@ -58,7 +66,31 @@ pub(crate) fn copy_file(src: &Path, dst: &Path, attrs: FileAttrs) -> io::Result<
         // Fallback (copy_file_range refused, or the file changed size): plain copy of the rest.
         io::copy(&mut from, &mut to)?;
     }
-    finish_fd(&to, attrs, meta.mtime(), meta.mtime_nsec())
+    finish_fd(&to, attrs, meta.mtime(), meta.mtime_nsec())?;
+    Ok(CopiedFrom {
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+        size: meta.len(),
+    })
+}
+
+/// Makes `dst` a hard link to `donor`, a file of an immutable snapshot. False when something
+/// is at `dst` already or `donor` is gone (the caller copies instead); nothing is replaced.
+pub(crate) fn link_file(donor: &Path, dst: &Path) -> io::Result<bool> {
+    match fs::hard_link(donor, dst) {
+        Ok(()) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Copies up to `len` bytes from the current offsets with `copy_file_range` (no stat, no

@@ -5,6 +5,10 @@
 
 use super::*;
 
+use std::path::Path;
+
+use crate::fileop::CopyReuse;
+
 impl Solver {
     /// Runs one op (blocking). Returns the vertex's layers.
     pub(super) fn execute(
@@ -83,7 +87,11 @@ impl Solver {
                 let root = &inputs[0].layers;
                 let dest = MergedView::new(self.layer_paths(root)?);
                 let prepared = self.store.snapshots().prepare()?;
-                let runner = FileOpRunner::new(&dest, &prepared.upper, self.privileges);
+                let reuse = self.copy_reuse(op, input_ops, keyed, &prepared.upper)?;
+                let mut runner = FileOpRunner::new(&dest, &prepared.upper, self.privileges);
+                if let Some((_, r)) = &reuse {
+                    runner = runner.with_reuse(r);
+                }
                 for (n, action) in file.actions.iter().enumerate() {
                     let view;
                     let ctx;
@@ -110,8 +118,56 @@ impl Solver {
                 }
                 runner.finish()?;
                 let id = self.publish(prepared, keyed)?;
+                if let Some((shape, r)) = reuse {
+                    let files = r.into_record();
+                    // A hint for the next run: failing to write it costs that run its reuse.
+                    let _ = self.store.copy_donors().put(
+                        &shape,
+                        &id,
+                        files.iter().map(|(p, f)| (p.as_slice(), f)),
+                    );
+                }
                 Ok(root.iter().copied().chain([id]).collect())
             }
         }
+    }
+
+    /// For a file op that is one COPY from a directory context: its shape and the reuse of
+    /// the snapshot the last run of that shape made (see `fileop::reuse`). None for other
+    /// file ops, a step run despite its cache (`--no-cache`: fresh copies), a build that
+    /// cannot give files their owners, or a selection too big to record.
+    fn copy_reuse(
+        &self,
+        op: &Op,
+        input_ops: &[Op],
+        keyed: &Keyed,
+        upper: &Path,
+    ) -> Result<Option<(Digest, CopyReuse)>, VertexError> {
+        let Op::File(file) = op else {
+            return Ok(None);
+        };
+        let [FileAction::Copy(copy)] = file.actions.as_slice() else {
+            return Ok(None);
+        };
+        let Op::Context { name } = &input_ops[copy.source] else {
+            return Ok(None);
+        };
+        if keyed.rerun || copy.unpack || !self.privileges.can_chown() {
+            return Ok(None);
+        }
+        let ctx = self.context(name)?;
+        let Some((_, sel)) = keyed.selections.get(&0).map(|s| &**s) else {
+            return Ok(None);
+        };
+        if !ctx.remembers_digests() || sel.len() > rbuild_cache::MAX_DONOR_FILES {
+            return Ok(None);
+        }
+        let input_keys = keyed.step.inputs.iter().map(|(_, k)| *k).collect();
+        let shape = crate::keys::copy_shape(op, input_keys);
+        let donor = self.store.copy_donors().get(&shape).and_then(|d| {
+            let dir = self.store.snapshots().path(&d.snapshot)?;
+            Some((dir, d))
+        });
+        Ok(Some((shape, CopyReuse::new(upper, donor))))
     }
 }
