@@ -149,6 +149,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         &config.runtime,
         config.snapshotter,
         config.privileges,
+        &config.run_limits,
         &events,
     );
     let mounts = std::mem::take(&mut config.mounts);

@@ -127,6 +127,8 @@ pub struct BuildConfig {
     pub runtime: Runtime,
     /// `RBUILD_SNAPSHOTTER`; `None` detects it.
     pub snapshotter: Option<Snapshotter>,
+    /// `--memory`, `--cpu-quota`, `--cpu-period`, `--cgroup-parent`: every RUN's cgroup.
+    pub run_limits: rbuild_sandbox::RunLimits,
     pub mounts: MountGrants,
     /// `--cache-from`, in the order given (an earlier source wins for a key both have).
     pub cache_from: Vec<crate::cache::CacheFrom>,
@@ -185,6 +187,7 @@ impl BuildConfig {
             jobs: None,
             runtime: Runtime::Builtin,
             snapshotter: None,
+            run_limits: rbuild_sandbox::RunLimits::default(),
             mounts: MountGrants::default(),
             cache_from: Vec::new(),
             cache_to: Vec::new(),

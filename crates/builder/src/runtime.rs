@@ -88,6 +88,7 @@ pub(crate) fn executor(
     runtime: &Runtime,
     snapshotter: Option<Snapshotter>,
     privileges: Privileges,
+    limits: &rbuild_sandbox::RunLimits,
     events: &EventSink,
 ) -> Arc<dyn Executor> {
     let snapshotter = snapshotter.unwrap_or_else(Snapshotter::detect);
@@ -101,11 +102,13 @@ pub(crate) fn executor(
     match runtime {
         Runtime::Builtin => Arc::new(
             rbuild_sandbox::NamespaceExecutor::new(init_exe, privileges)
-                .with_snapshotter(snapshotter),
+                .with_snapshotter(snapshotter)
+                .with_limits(limits.clone()),
         ),
         Runtime::Oci(path) => {
             let mut exec = rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe, privileges);
             exec.snapshotter = snapshotter;
+            exec.limits = limits.clone();
             Arc::new(exec)
         }
     }

@@ -117,6 +117,7 @@ pub fn from_args(
     config.explain_cache = args.explain_cache;
     config.jobs = args.jobs;
     config.runtime = runtime;
+    config.run_limits = run_limits(args, &config.privileges)?;
     config.snapshotter = snapshotter;
     config.mounts = mounts;
     config.cache_from = cache_from;
@@ -208,6 +209,54 @@ fn exec_meta(args: &BuildArgs) -> Result<ExecMeta, UsageError> {
         ulimits,
         shm_size,
     })
+}
+
+/// `--memory`, `--cpu-quota`, `--cpu-period`, `--cgroup-parent`: a cgroup per RUN, which only
+/// root can make (a rootless build is refused rather than run without the limits).
+fn run_limits(
+    args: &BuildArgs,
+    privileges: &rbuild_types::Privileges,
+) -> Result<rbuild_sandbox::RunLimits, UsageError> {
+    let memory = match args.memory.as_deref() {
+        None => None,
+        Some(s) => match ram_in_bytes(s) {
+            // Below 6 MiB nothing starts (docker's minimum).
+            Some(n) if n >= 6 << 20 => Some(n),
+            _ => return Err(UsageError::Memory(s.to_string())),
+        },
+    };
+    if let Some(q) = args.cpu_quota.filter(|q| *q != -1 && *q < 1000) {
+        return Err(UsageError::RunLimits(format!(
+            "--cpu-quota {q}: at least 1000 µs (or -1)"
+        )));
+    }
+    if let Some(p) = args.cpu_period.filter(|p| !(1000..=1_000_000).contains(p)) {
+        return Err(UsageError::RunLimits(format!(
+            "--cpu-period {p}: between 1000 and 1000000 µs"
+        )));
+    }
+    if let Some(parent) = args.cgroup_parent.as_deref() {
+        let bad = parent.is_empty() || parent.split('/').any(|c| c == ".." || c == ".");
+        if bad {
+            return Err(UsageError::RunLimits(format!(
+                "--cgroup-parent {parent:?}: a path of cgroup names, without . or .."
+            )));
+        }
+    }
+    let limits = rbuild_sandbox::RunLimits {
+        memory,
+        cpu_quota: args.cpu_quota,
+        cpu_period: args.cpu_period,
+        cgroup_parent: args.cgroup_parent.clone(),
+    };
+    if limits.any() && (privileges.is_rootless() || !privileges.can_chown()) {
+        return Err(UsageError::RunLimits(
+            "use of --memory, --cpu-quota, --cpu-period or --cgroup-parent: they need root (a \
+             cgroup per RUN), and this build is rootless"
+                .to_string(),
+        ));
+    }
+    Ok(limits)
 }
 
 /// SOURCE_DATE_EPOCH from the build args (`--build-arg SOURCE_DATE_EPOCH[=…]` wins) or the

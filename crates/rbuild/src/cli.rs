@@ -240,6 +240,19 @@ pub struct BuildArgs {
     /// Size of RUN's /dev/shm (`128m`, `1g`; default 64m)
     #[arg(long = "shm-size", value_name = "SIZE")]
     pub shm_size: Option<String>,
+    /// Memory limit of each RUN (`512m`, `2g`): its processes are killed beyond it (a cgroup
+    /// per RUN; needs root)
+    #[arg(short = 'm', long = "memory", value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU time each RUN may use per period, in µs (with --cpu-period; 50000 = half a CPU)
+    #[arg(long = "cpu-quota", value_name = "MICROSECONDS")]
+    pub cpu_quota: Option<i64>,
+    /// The CPU period for --cpu-quota, in µs (default 100000)
+    #[arg(long = "cpu-period", value_name = "MICROSECONDS")]
+    pub cpu_period: Option<u64>,
+    /// The cgroup each RUN's cgroup is made under (default `rbuild` when a limit is set)
+    #[arg(long = "cgroup-parent", value_name = "CGROUP")]
+    pub cgroup_parent: Option<String>,
     /// Put the image in the local store (buildx's `--load`): the store is already the default
     /// output; with `-o`, the image goes to the store as well
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]

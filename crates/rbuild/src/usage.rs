@@ -55,6 +55,10 @@ pub enum UsageError {
     },
     #[error("invalid --shm-size {0:?}: expected a size such as 64m or 1g")]
     ShmSize(String),
+    #[error("invalid --memory {0:?}: expected a size of at least 6m, such as 512m or 2g")]
+    Memory(String),
+    #[error("invalid {0}")]
+    RunLimits(String),
     #[error("invalid SOURCE_DATE_EPOCH {0:?}: expected seconds since the Unix epoch")]
     Epoch(String),
     #[error("unable to prepare context: {0}")]

@@ -1,4 +1,5 @@
-//! The build flags that shape every RUN (`--add-host`, `--ulimit`, `--shm-size`), the ones
+//! The build flags that shape every RUN (`--add-host`, `--ulimit`, `--shm-size`, and the cgroup
+//! limits `--memory`, `--cpu-quota`, `--cgroup-parent`), the ones
 //! accepted for BuildKit compatibility (`--load`, `--rm`, `--force-rm`), and what an unknown
 //! flag is told.
 
@@ -288,4 +289,122 @@ fn progress_rawjson_is_buildkits_solve_status_stream() {
         .collect::<Vec<_>>()
         .concat();
     assert_eq!(String::from_utf8_lossy(&logged), "hello-raw\n");
+}
+
+#[test]
+fn memory_cpu_quota_and_cgroup_parent_put_each_run_in_a_limited_cgroup() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    // A RUN that touches 100 MB: fine without a limit, killed by the kernel under 32m.
+    let hungry = env.context(
+        "hungry",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN dd if=/dev/zero of=/dev/null bs=100M count=1\n",
+        )],
+    );
+    env.ok(&["build", "-q", "--no-cache", s(&hungry)]);
+    let out = env.run(&["build", "-q", "--no-cache", "--memory", "32m", s(&hungry)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("signal") || stderr(&out).contains("137"),
+        "killed, and said so: {}",
+        stderr(&out)
+    );
+
+    // Where the run is: its own cgroup under the parent, in the hierarchies limited.
+    let ctx = env.context(
+        "where",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN cat /proc/self/cgroup > /cgroup\n",
+        )],
+    );
+    let cgroup_of = |name: &str, flags: &[&str]| {
+        let out = env.path(name);
+        let dest = format!("type=local,dest={}", s(&out));
+        let mut args = vec!["build", "-q", "--no-cache", "-o", &dest];
+        args.extend_from_slice(flags);
+        args.push(s(&ctx));
+        env.ok(&args);
+        std::fs::read_to_string(out.join("cgroup")).expect("cgroup")
+    };
+    let limited = cgroup_of("cpu", &["--cpu-quota", "50000", "--memory", "256m"]);
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.contains("memory") && c.contains("cpu"));
+    if unified {
+        assert!(limited.contains("0::/rbuild/rbuild-"), "{limited}");
+    } else {
+        let line = |ctl: &str| {
+            limited
+                .lines()
+                .find(|l| {
+                    l.split(':')
+                        .nth(1)
+                        .is_some_and(|c| c.split(',').any(|x| x == ctl))
+                })
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(line("cpu").contains(":/rbuild/rbuild-"), "{limited}");
+        assert!(line("memory").contains(":/rbuild/rbuild-"), "{limited}");
+    }
+    let parented = cgroup_of("parent", &["--cgroup-parent", "rbuild-it-parent"]);
+    assert!(parented.contains("/rbuild-it-parent/rbuild-"), "{parented}");
+    let unlimited = cgroup_of("none", &[]);
+    assert!(
+        !unlimited.contains("rbuild-"),
+        "no cgroup without limits: {unlimited}"
+    );
+
+    // Each run's cgroup is gone after it (the parent stays, as docker's).
+    let leftovers: Vec<_> = [
+        "memory/rbuild",
+        "cpu/rbuild",
+        "pids/rbuild-it-parent",
+        "rbuild",
+    ]
+    .iter()
+    .filter_map(|d| std::fs::read_dir(std::path::Path::new("/sys/fs/cgroup").join(d)).ok())
+    .flatten()
+    .filter_map(|e| e.ok())
+    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    .filter(|e| e.file_name().to_string_lossy().starts_with("rbuild-"))
+    .map(|e| e.path())
+    .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/pids/rbuild-it-parent");
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/rbuild-it-parent");
+
+    // The same limits through runc, which applies the spec's resources itself.
+    if support::require_tool("runc").is_some() {
+        let out = env.run(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "--runtime",
+            "runc",
+            "--memory",
+            "32m",
+            s(&hungry),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    }
+
+    // Bad values are usage errors.
+    for (flag, value) in [
+        ("--memory", "1k"),
+        ("--cpu-quota", "5"),
+        ("--cgroup-parent", "../x"),
+    ] {
+        let out = env.run(&["build", flag, value, s(&ctx)]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+    }
 }

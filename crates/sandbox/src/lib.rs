@@ -87,6 +87,7 @@ pub use launch::executor::NamespaceExecutor;
 pub use launch::runc::RuncExecutor;
 pub use launch::snapshotter::Snapshotter;
 pub use launch::{platforms, spec, userns};
+pub use shared::cgroups::RunLimits;
 pub use shared::error::SetupError;
 pub use shared::privileges::detect as detect_privileges;
 pub use shared::seccomp;

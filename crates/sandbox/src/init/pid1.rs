@@ -21,6 +21,7 @@ use crate::init::root::mount_root;
 use crate::init::run_mounts;
 use crate::init::status::{release_output, StatusWriter};
 use crate::init::user::{self, ExecUser};
+use crate::shared::cgroups;
 use crate::shared::error::{Result, SetupError};
 use crate::shared::pdeathsig::set_pdeathsig;
 use crate::shared::protocol::{InitConfig, Status};
@@ -36,6 +37,8 @@ pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     let rootfs = need(spec.root().as_ref(), "root")?.path().clone();
     let process = need(spec.process().as_ref(), "process")?;
 
+    // The run's cgroup first, so that everything it starts is limited and accounted.
+    cgroups::enter(spec)?;
     mounts::make_private()?;
     if let Some(hostname) = spec.hostname() {
         nix::unistd::sethostname(hostname).map_err(|e| SetupError::sys("sethostname", e))?;

@@ -18,6 +18,7 @@ use crate::launch::run_init::{setup, Launch};
 use crate::launch::scratch::Scratch;
 use crate::launch::slirp;
 use crate::launch::snapshotter::{run_snapshotted, Snapshotter};
+use crate::shared::cgroups::RunLimits;
 use crate::shared::trace;
 
 /// Runs each RUN in fresh namespaces with an overlay root, by re-executing `init_exe`.
@@ -29,6 +30,8 @@ pub struct NamespaceExecutor {
     snapshotter: Snapshotter,
     /// The privileges rbuild runs with (detected once at startup).
     privileges: Privileges,
+    /// Resource limits of every run (`--memory`, `--cpu-quota`, `--cgroup-parent`).
+    limits: RunLimits,
 }
 
 impl NamespaceExecutor {
@@ -49,7 +52,14 @@ impl NamespaceExecutor {
             slirp: slirp::find().filter(|_| slirp::tun_usable(&privileges)),
             snapshotter: Snapshotter::detect(),
             privileges,
+            limits: RunLimits::default(),
         }
+    }
+
+    /// Limits every run's resources with a cgroup of its own (see `shared::cgroups`).
+    pub fn with_limits(mut self, limits: RunLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Uses `snapshotter` for every run.
@@ -74,6 +84,7 @@ impl Executor for NamespaceExecutor {
             runtime: None,
             slirp,
             privileges: self.privileges,
+            limits: &self.limits,
         };
         let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
         outcome.into_result()

@@ -16,6 +16,7 @@ use crate::launch::scratch::Scratch;
 use crate::launch::slirp::Slirp;
 use crate::launch::spec::{build_spec, raw_argv};
 use crate::launch::{mount_plan, run_io, zygote};
+use crate::shared::cgroups::{self, RunLimits};
 use crate::shared::error::{Result, SetupError};
 use crate::shared::protocol::{InitConfig, Stamp, Status, NETWORK_GO};
 use crate::shared::runtime_spec::namespace_flags;
@@ -36,6 +37,8 @@ pub(crate) struct Launch<'a> {
     pub slirp: Option<&'a Path>,
     /// The privileges rbuild runs with.
     pub privileges: Privileges,
+    /// Resource limits: a cgroup of the run's own (see `shared::cgroups`).
+    pub limits: &'a RunLimits,
 }
 
 /// What the init reported.
@@ -84,7 +87,10 @@ pub(crate) fn run_init(
             runtime: runtime.to_path_buf(),
         });
     }
-    let spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
+    let mut spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
+    launch.limits.apply(&mut spec, &run_id(scratch))?;
+    // The built-in init's cgroup is rbuild's to remove; a runtime removes its own.
+    let cgroup = (launch.limits.any() && launch.runtime.is_none()).then(|| spec.clone());
     // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
     let (run_mounts, _copies) = mount_plan::for_init(req.mounts, root_copy.map(|_| req.work))?;
     let cfg = InitConfig {
@@ -189,8 +195,12 @@ pub(crate) fn run_init(
         }
         Ok(())
     };
-    let statuses = run_io::collect(&mut reader, stdout, stderr, req.log, &mut on_status)?;
+    let statuses = run_io::collect(&mut reader, stdout, stderr, req.log, &mut on_status);
     drop(network);
+    if let Some(spec) = &cgroup {
+        cgroups::remove(spec);
+    }
+    let statuses = statuses?;
     trace::mark("rbuild: status read");
     drop(kill_on_cancel);
     let mut outcome = Outcome {
@@ -211,4 +221,17 @@ pub(crate) fn run_init(
         }
     }
     Ok(outcome)
+}
+
+/// A name for the run's cgroup: unique on the machine (the scratch dir's name is).
+fn run_id(scratch: &Scratch) -> String {
+    let name = scratch
+        .dir
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    format!(
+        "rbuild-{}",
+        name.unwrap_or_else(|| std::process::id().to_string())
+    )
 }

@@ -20,6 +20,7 @@ use rbuild_types::Privileges;
 use crate::launch::run_init::{setup, Launch};
 use crate::launch::scratch::Scratch;
 use crate::launch::snapshotter::{run_snapshotted, Snapshotter};
+use crate::shared::cgroups::RunLimits;
 
 /// Runs each RUN with an OCI runtime such as `/usr/sbin/runc`.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct RuncExecutor {
     pub snapshotter: Snapshotter,
     /// The privileges rbuild runs with (detected once at startup).
     pub privileges: Privileges,
+    /// Resource limits of every run (the runtime applies them from the spec).
+    pub limits: RunLimits,
 }
 
 impl RuncExecutor {
@@ -42,6 +45,7 @@ impl RuncExecutor {
             init_exe,
             snapshotter: Snapshotter::detect(),
             privileges,
+            limits: RunLimits::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ impl Executor for RuncExecutor {
             runtime: Some(&self.runtime),
             slirp: None,
             privileges: self.privileges,
+            limits: &self.limits,
         };
         let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
         outcome.into_result()

@@ -5,9 +5,11 @@
 //! the parent-death signal, the process's privileges (`privileges`), private mount
 //! propagation (`propagation`), `secure_join`,
 //! capabilities and seccomp (whose spec section rbuild writes and whose filter the init
-//! compiles). Nothing here imports `init` or `launch`.
+//! compiles), and cgroup limits (`cgroups`: rbuild writes them into the spec, the init enters
+//! the cgroup, rbuild removes it). Nothing here imports `init` or `launch`.
 
 pub(crate) mod caps;
+pub(crate) mod cgroups;
 pub(crate) mod error;
 pub(crate) mod paths;
 pub(crate) mod pdeathsig;
