@@ -99,6 +99,9 @@ pub enum ExecError {
     Exit(i32),
     #[error("killed by signal {0}")]
     Signal(i32),
+    /// Killed by the kernel for going over the build's `--memory` limit.
+    #[error("killed by signal 9: out of memory (the --memory limit is {limit} bytes)")]
+    OutOfMemory { limit: u64 },
     #[error("sandbox setup failed: {0}")]
     Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The RUN's platform is neither the host's nor one a registered emulator runs: it is

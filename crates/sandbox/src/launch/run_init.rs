@@ -49,6 +49,8 @@ pub(crate) struct Outcome {
     /// How the init process ended, as the zygote reported it; `None` when the command's end
     /// was reported first (it is then irrelevant).
     init_status: Option<String>,
+    /// The run's memory limit, when the kernel killed something for going over it.
+    oom_limit: Option<u64>,
 }
 
 impl Outcome {
@@ -64,6 +66,9 @@ impl Outcome {
         match self.end {
             Some(Status::Exited(0)) => Ok(()),
             Some(Status::Exited(code)) => Err(ExecError::Exit(code)),
+            Some(Status::Signaled(9)) if self.oom_limit.is_some() => Err(ExecError::OutOfMemory {
+                limit: self.oom_limit.unwrap_or_default(),
+            }),
             Some(Status::Signaled(sig)) => Err(ExecError::Signal(sig)),
             _ => Err(setup(SetupError::InitDied {
                 status: self.init_status.unwrap_or_else(|| "unknown".to_string()),
@@ -197,6 +202,10 @@ pub(crate) fn run_init(
     };
     let statuses = run_io::collect(&mut reader, stdout, stderr, req.log, &mut on_status);
     drop(network);
+    let oom_limit = cgroup
+        .as_ref()
+        .filter(|spec| cgroups::oom_killed(spec))
+        .and_then(cgroups::memory_limit);
     if let Some(spec) = &cgroup {
         cgroups::remove(spec);
     }
@@ -208,6 +217,7 @@ pub(crate) fn run_init(
         end: None,
         setup_error: None,
         init_status: None,
+        oom_limit,
     };
     for st in statuses {
         match st {

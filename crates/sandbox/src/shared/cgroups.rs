@@ -219,6 +219,33 @@ fn enable_controllers(dir: &Path, memory: bool, cpu: bool) -> Result<()> {
     write(&at, "cgroup.subtree_control", &wanted.join(" "))
 }
 
+/// Whether the kernel killed a process of the run's cgroup for going over its memory limit
+/// (v2 `memory.events`, v1 `memory.oom_control`: their `oom_kill` count). Read before
+/// [`remove`].
+pub(crate) fn oom_killed(spec: &Spec) -> bool {
+    let Some(path) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) else {
+        return false;
+    };
+    dirs(spec, &path).iter().any(|(dir, kind)| {
+        let file = match *kind {
+            "unified" => "memory.events",
+            "memory" => "memory.oom_control",
+            _ => return false,
+        };
+        fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+            text.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+            })
+        })
+    })
+}
+
+/// The memory limit the spec carries, in bytes.
+pub(crate) fn memory_limit(spec: &Spec) -> Option<u64> {
+    limits_of(spec).0.and_then(|m| u64::try_from(m).ok())
+}
+
 /// After a run: removes its cgroup (the built-in init's; an OCI runtime removes its own).
 /// The init may still be exiting, and a cgroup that holds a process cannot go: retried for up
 /// to two seconds (a few milliseconds in practice; only builds with limits pay it).
