@@ -275,7 +275,19 @@ pub fn read(
             tags: (!tags.is_empty()).then_some(tags),
             cache_from: list("build.cache_from", build.cache_from)?,
             cache_to: list("build.cache_to", build.cache_to)?,
-            contexts: map("build.additional_contexts", build.additional_contexts)?,
+            // Directories are relative to the compose file, as the context is.
+            contexts: map("build.additional_contexts", build.additional_contexts)?.map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let v = if v.contains(':') {
+                            v
+                        } else {
+                            relative_to(dir, &v)
+                        };
+                        (k, v)
+                    })
+                    .collect()
+            }),
             target: s("build.target", build.target)?,
             platforms,
             network: s("build.network", build.network)?,
@@ -413,9 +425,10 @@ mod tests {
 
     #[test]
     fn version_one_has_services_at_the_top_level() {
-        let (def, notes) =
-            read_str("identidock:\n  build: .\n  environment: {ENV: PROD}\nredis:\n  image: redis\n")
-                .unwrap();
+        let (def, notes) = read_str(
+            "identidock:\n  build: .\n  environment: {ENV: PROD}\nredis:\n  image: redis\n",
+        )
+        .unwrap();
         assert_eq!(def.groups["default"].targets, vec!["identidock"]);
         assert_eq!(def.targets["identidock"].context.as_deref(), Some("."));
         assert_eq!(notes.len(), 1);

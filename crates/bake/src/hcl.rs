@@ -191,10 +191,7 @@ fn block_line(text: &str, kind: &str, name: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let mut words = l.split_whitespace();
-            words.next() == Some(kind)
-                && words
-                    .next()
-                    .is_some_and(|w| w.trim_matches('"') == name)
+            words.next() == Some(kind) && words.next().is_some_and(|w| w.trim_matches('"') == name)
         })
         .map(|i| i + 1)
 }
@@ -247,7 +244,10 @@ target "api" {
     fn errors_name_file_and_line() {
         let e = read(Path::new("b.hcl"), "target \"a\" {\n  tags = [\n", &env).unwrap_err();
         assert!(e.to_string().starts_with("b.hcl:"), "{e}");
-        assert!(matches!(e, BakeError::Syntax { line: Some(_), .. }), "{e:?}");
+        assert!(
+            matches!(e, BakeError::Syntax { line: Some(_), .. }),
+            "{e:?}"
+        );
         let e = read(
             Path::new("b.hcl"),
             "\n\ntarget \"a\" {\n  colour = \"red\"\n}\n",
@@ -257,8 +257,12 @@ target "api" {
         let text = e.to_string();
         assert!(text.starts_with("b.hcl:3: target \"a\""), "{text}");
         assert!(text.contains("colour"), "{text}");
-        let e = read(Path::new("b.hcl"), "target \"a\" {\n  tags = [UNDEFINED]\n}\n", &env)
-            .unwrap_err();
+        let e = read(
+            Path::new("b.hcl"),
+            "target \"a\" {\n  tags = [UNDEFINED]\n}\n",
+            &env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("UNDEFINED"), "{e}");
     }
 }

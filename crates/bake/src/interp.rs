@@ -85,7 +85,11 @@ fn braced(
     };
     let set = value.is_some();
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
-    let present = if kind.starts_with(':') { non_empty } else { set };
+    let present = if kind.starts_with(':') {
+        non_empty
+    } else {
+        set
+    };
     match kind.trim_start_matches(':') {
         "-" if present => Ok(value.unwrap_or_default()),
         "-" => interpolate(arg, lookup),

@@ -61,8 +61,7 @@ pub fn read(
             message,
         };
         let value = interpolate_strings(normalize(value), &lookup).map_err(&invalid)?;
-        let target: Target =
-            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+        let target: Target = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
         def.targets.insert(name, target);
     }
     Ok(def)
@@ -151,14 +150,21 @@ mod tests {
         let app = &def.targets["app"];
         assert_eq!(app.tags, Some(vec!["app:dev".to_string()]));
         assert_eq!(app.args.as_ref().unwrap()["N"], "1");
-        let def = read(Path::new("b.json"), text, &|n| (n == "TAG").then(|| "9".into())).unwrap();
+        let def = read(Path::new("b.json"), text, &|n| {
+            (n == "TAG").then(|| "9".into())
+        })
+        .unwrap();
         assert_eq!(def.targets["app"].tags, Some(vec!["app:9".to_string()]));
     }
 
     #[test]
     fn errors_name_file_and_line() {
-        let e = read(Path::new("b.json"), "{\n  \"target\": {\n    \"a\": [\n", &|_| None)
-            .unwrap_err();
+        let e = read(
+            Path::new("b.json"),
+            "{\n  \"target\": {\n    \"a\": [\n",
+            &|_| None,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("b.json:"), "{e}");
         let e = read(
             Path::new("b.json"),

@@ -104,7 +104,10 @@ impl Target {
     /// `over`'s fields on top of this target's, as buildx merges: maps (args, labels,
     /// contexts) key by key, cache lists appended without repeats, everything else replaced.
     pub fn merge(&mut self, over: &Target) {
-        fn map(base: &mut Option<BTreeMap<String, String>>, over: &Option<BTreeMap<String, String>>) {
+        fn map(
+            base: &mut Option<BTreeMap<String, String>>,
+            over: &Option<BTreeMap<String, String>>,
+        ) {
             if let Some(o) = over {
                 let b = base.get_or_insert_with(BTreeMap::new);
                 b.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));

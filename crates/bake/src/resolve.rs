@@ -55,9 +55,7 @@ impl Override {
         }
         let known = match key.split_once('.') {
             Some((map, name)) => matches!(map, "args" | "labels" | "contexts") && !name.is_empty(),
-            None => SET_KEYS
-                .split(", ")
-                .any(|k| k == key && !k.contains('.')),
+            None => SET_KEYS.split(", ").any(|k| k == key && !k.contains('.')),
         };
         if !known {
             return Err(BakeError::UnknownSetKey {
@@ -82,7 +80,11 @@ pub fn resolve(
     sets: &[Override],
 ) -> Result<BakePlan, BakeError> {
     let default = ["default".to_string()];
-    let names = if names.is_empty() { &default[..] } else { names };
+    let names = if names.is_empty() {
+        &default[..]
+    } else {
+        names
+    };
     let mut order = Vec::new();
     let mut groups = BTreeMap::new();
     for name in names {
@@ -295,7 +297,10 @@ mod tests {
         assert_eq!(web.cache_from, Some(vec!["x".to_string(), "y".to_string()]));
         assert_eq!(web.inherits, None);
         assert_eq!(plan.targets["api"].context.as_deref(), Some("."));
-        assert_eq!(plan.targets["api"].dockerfile.as_deref(), Some("Dockerfile"));
+        assert_eq!(
+            plan.targets["api"].dockerfile.as_deref(),
+            Some("Dockerfile")
+        );
     }
 
     #[test]

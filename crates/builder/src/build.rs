@@ -7,19 +7,19 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::path::PathBuf;
+
 use rbuild_cache::Store;
-use rbuild_frontend::lower::{self, ResolveError};
-use rbuild_graph::ImageConfig;
+use rbuild_context::BuildContext;
+use rbuild_graph::{Graph, ImageConfig, Op, VertexId};
 use rbuild_oci::source::RegistrySource;
 use rbuild_solver::Solver;
-use rbuild_types::Platform;
 
 use crate::config::{BuildConfig, ContextSpec};
-use crate::context::{open_named, stat_cache_path, MAIN};
+use crate::context::{open_named, stat_cache_path, Context, MAIN};
 use crate::error::BuildError;
 use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported, Network};
-use crate::resolver::SourceResolver;
 
 /// What a build reads from and writes to besides files: the caller's event sink, and the
 /// standard streams `-` and `dest=-` stand for (`None`: the build needs none).
@@ -34,49 +34,51 @@ pub struct BuildIo {
 /// Runs one build: the image is committed to the store (named when asked), the outputs are
 /// written, and what was built is returned. Nothing is printed; progress goes to
 /// `io.events`.
-pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
-    config.check()?;
-    config.options.contexts = config.named_contexts.keys().cloned().collect();
+pub fn build(config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
+    let mut built = run(vec![(String::new(), config)], io)?;
+    Ok(built.remove(0))
+}
+
+/// Runs several builds (`rbuild bake`'s targets, each named) as one: every target is read and
+/// lowered on its own (its context, Dockerfile, args, target stage, platforms), the graphs
+/// are joined and solved once, so a step two targets share (the same key: a common base
+/// stage) runs once and independent steps run in parallel, then each target is exported as
+/// [`build`] exports it. Settings of the whole run (store, registries, runtime, `--jobs`,
+/// `--pull`) are the first target's; cache imports, secrets and SSH agents are all targets'.
+/// Step names get the target's name in front (`[web base 2/3] RUN …`), as buildx shows them.
+pub fn build_all(
+    targets: Vec<(String, BuildConfig)>,
+    io: BuildIo,
+) -> Result<Vec<Exported>, BuildError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    run(targets, io)
+}
+
+fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>, BuildError> {
     let BuildIo {
         events,
         mut stdin,
         mut stdout,
     } = io;
+    let (names, mut configs): (Vec<String>, Vec<BuildConfig>) = targets.into_iter().unzip();
+    let first = configs[0].clone();
     // HTTP and git downloads, for the context and the solver alike.
-    let remote = crate::remote::remote_source(&config.settings.registries);
-    let inputs = crate::inputs::open(
-        &config.dockerfile,
-        &config.context,
-        &mut stdin,
-        remote.as_ref(),
-        &config.privileges,
-        |dir| stat_cache_path(&config.store_root, dir),
-    )?;
-    let dockerfile = inputs.dockerfile;
-    let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
-
-    let started = Instant::now();
-    let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
-    // One plan per target platform (`--platform a,b`): the automatic platform args differ.
-    let platforms = config.target_platforms();
-    let mut plans = Vec::with_capacity(platforms.len());
-    for platform in &platforms {
-        let mut options = config.options.clone();
-        options.platform = platform.clone();
-        plans.push(lower::plan(&df, &options).map_err(bad_dockerfile)?);
+    let remote = crate::remote::remote_source(&first.settings.registries);
+    let mut planned = Vec::with_capacity(configs.len());
+    for config in &mut configs {
+        planned.push(crate::lowered::plan(
+            config,
+            &mut stdin,
+            remote.as_ref(),
+            &events,
+        )?);
     }
-    internal(
-        &events,
-        format!(
-            "[internal] load build definition from {}",
-            short_name(&dockerfile.name)
-        ),
-        started,
-    );
 
     let store = Arc::new(
-        Store::open(&config.store_root).map_err(|source| BuildError::Store {
-            root: config.store_root.clone(),
+        Store::open(&first.store_root).map_err(|source| BuildError::Store {
+            root: first.store_root.clone(),
             source,
         })?,
     );
@@ -85,106 +87,145 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let source = Arc::new(
         RegistrySource::new(
             Arc::clone(&store),
-            config.settings.registries.clone(),
-            config.privileges,
+            first.settings.registries.clone(),
+            first.privileges,
         )
-        .with_pull(config.pull)
+        .with_pull(configs.iter().any(|c| c.pull))
         .with_retry_observer(retries.clone())
         .with_transfer_observer(transfers.clone()),
     );
 
     // Every base image once: lowering needs their configs, the solver their digests.
-    let started = Instant::now();
-    let mut resolver = SourceResolver::new(source.as_ref(), &store, &config.named_contexts);
-    let mut graphs = Vec::with_capacity(plans.len());
-    for mut plan in plans {
-        let bases = plan.resolve(&mut resolver).map_err(|e| match e {
-            ResolveError::Dockerfile(d) => bad_dockerfile(d),
-            ResolveError::Image { reference, source } => BuildError::Resolve {
-                reference: Box::new(reference),
-                source,
-            },
-            ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
-        })?;
-        graphs.push(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
-    }
-    let resolved = resolver.into_resolved();
-    for image in &resolved {
-        let found = &image.config.platform;
-        if found.os != image.platform.os || found.architecture != image.platform.architecture {
-            events(BuildEvent::Warning(Warning::BaseImagePlatform {
-                reference: image.reference.familiar(),
-                found: found.to_string(),
-                wanted: image.platform.to_string(),
-            }));
-        }
-    }
-    if !resolved.is_empty() {
-        internal(
+    let mut resolved = Vec::new();
+    let mut lowered = Vec::with_capacity(planned.len());
+    for (planned, config) in planned.into_iter().zip(&configs) {
+        lowered.push(crate::lowered::lower(
+            planned,
+            config,
+            source.as_ref(),
+            &store,
             &events,
-            "[internal] load metadata for base images".into(),
-            started,
-        );
+            &mut resolved,
+        )?);
     }
-    let images: Vec<ImageConfig> = graphs.iter().map(|g| g.image.clone()).collect();
-    let (graph, targets) = if graphs.len() == 1 {
-        let graph = graphs.remove(0);
-        let target = graph.target;
-        (graph, vec![target])
-    } else {
-        // BuildKit's progress names: `[linux/arm64 build 2/3] RUN …`.
-        rbuild_graph::concat(graphs, |i, name| with_platform(&platforms[i], name))
-    };
+
+    // One graph per target (its platforms joined), its contexts opened only if it reads
+    // them, under names unique in the joined graph.
+    let prefixed = names.len() > 1;
+    let mut parts = Vec::with_capacity(lowered.len());
+    let mut contexts: Vec<(String, Arc<BuildContext>)> = Vec::new();
+    let mut shared_dirs: Vec<(PathBuf, Option<PathBuf>, String)> = Vec::new();
+    for (i, target) in lowered.iter_mut().enumerate() {
+        let graphs = std::mem::take(&mut target.graphs);
+        let (mut graph, platform_targets) = if let [_] = graphs.as_slice() {
+            let mut graphs = graphs;
+            let graph = graphs.remove(0);
+            let t = graph.target;
+            (graph, vec![t])
+        } else {
+            // BuildKit's progress names: `[linux/arm64 build 2/3] RUN …`.
+            let platforms = &target.platforms;
+            rbuild_graph::concat(graphs, |i, name| {
+                with_prefix(&platforms[i].to_string(), name)
+            })
+        };
+        let config = &configs[i];
+        // Targets reading the same context directory with the same Dockerfile share it.
+        let same_dir = match &target.context {
+            Some(Context::Dir {
+                dir, dockerfile, ..
+            }) => shared_dirs
+                .iter()
+                .find(|(d, f, _)| d == dir && f == dockerfile)
+                .map(|(_, _, name)| name.clone()),
+            _ => None,
+        };
+        let main_name = match &same_dir {
+            Some(name) => name.clone(),
+            None if i == 0 => MAIN.to_string(),
+            None => format!("{MAIN}#{i}"),
+        };
+        if same_dir.is_none() {
+            if let Some(Context::Dir {
+                dir, dockerfile, ..
+            }) = &target.context
+            {
+                shared_dirs.push((dir.clone(), dockerfile.clone(), main_name.clone()));
+            }
+            if let Some(context) = target.context.take() {
+                if let Some(ctx) = context.open_for(&graph)? {
+                    contexts.push((main_name.clone(), Arc::new(ctx)));
+                }
+            }
+        }
+        for (name, ctx) in open_named(&graph, &config.named_contexts, remote.as_ref(), |dir| {
+            stat_cache_path(&config.store_root, dir)
+        })? {
+            contexts.push((renamed(&name, i), Arc::new(ctx)));
+        }
+        rename_contexts(&mut graph, |name| {
+            if name == MAIN {
+                main_name.clone()
+            } else {
+                renamed(name, i)
+            }
+        });
+        parts.push((graph, platform_targets));
+    }
+    let images: Vec<Vec<ImageConfig>> = lowered.iter().map(|l| l.images.clone()).collect();
+    let mut ranges = Vec::with_capacity(parts.len());
+    let mut solve_targets = Vec::new();
+    let mut offset = 0u32;
+    for (graph, platform_targets) in &parts {
+        let len = graph.vertices.len() as u32;
+        ranges.push(offset..offset + len);
+        solve_targets.extend(platform_targets.iter().map(|t| VertexId(t.0 + offset)));
+        offset += len;
+    }
+    let per_target: Vec<Arc<Graph>> = parts.iter().map(|(g, _)| Arc::new(g.clone())).collect();
+    let (graph, _) =
+        rbuild_graph::concat(parts.into_iter().map(|(g, _)| g).collect(), |i, name| {
+            if prefixed {
+                with_prefix(&names[i], name)
+            } else {
+                name.to_string()
+            }
+        });
     let graph = Arc::new(graph);
 
-    let context = inputs.context.open_for(&graph)?.map(Arc::new);
-    let named: Vec<(String, Arc<_>)> =
-        open_named(&graph, &config.named_contexts, remote.as_ref(), |dir| {
-            stat_cache_path(&config.store_root, dir)
-        })?
-        .into_iter()
-        .map(|(name, ctx)| (name, Arc::new(ctx)))
-        .collect();
-    let executor = crate::runtime::executor(
-        &config.runtime,
-        config.snapshotter,
-        config.privileges,
-        &events,
-    );
-    let mounts = std::mem::take(&mut config.mounts);
+    let executor =
+        crate::runtime::executor(&first.runtime, first.snapshotter, first.privileges, &events);
     let mut solver = Solver::new(
         Arc::clone(&store),
         executor,
         Arc::clone(&source) as Arc<dyn rbuild_solver::ports::ImageSource>,
         remote,
-        config.privileges,
+        first.privileges,
     )
     .with_resolved(resolved)
-    .with_scope(&explain_scope(&config.context, &dockerfile.name))
-    .with_explain_cache(config.explain_cache)
-    .with_secrets(mounts.secrets)
-    .with_ssh(mounts.ssh)
-    .with_allow_insecure(mounts.allow_insecure);
-    if let Some(ctx) = &context {
-        solver = solver.with_context(MAIN, Arc::clone(ctx));
+    .with_scope(&explain_scope(&first.context, &lowered[0].dockerfile.name))
+    .with_explain_cache(first.explain_cache);
+    for config in &mut configs {
+        let mounts = std::mem::take(&mut config.mounts);
+        solver = solver
+            .with_secrets(mounts.secrets)
+            .with_ssh(mounts.ssh)
+            .with_allow_insecure(mounts.allow_insecure || first.mounts.allow_insecure);
     }
-    for (name, ctx) in &named {
+    for (name, ctx) in &contexts {
         solver = solver.with_context(name, Arc::clone(ctx));
     }
-    if let Some(jobs) = config.jobs {
+    if let Some(jobs) = first.jobs {
         solver = solver.with_jobs(jobs);
     }
     let registries = crate::cache::Registries {
-        config: &config.settings.registries,
+        config: &first.settings.registries,
         retries: &retries,
     };
-    if let Some(exchange) = crate::cache::importer(
-        &store,
-        config.privileges,
-        &config.cache_from,
-        &registries,
-        &events,
-    ) {
+    let cache_from: Vec<_> = configs.iter().flat_map(|c| c.cache_from.clone()).collect();
+    if let Some(exchange) =
+        crate::cache::importer(&store, first.privileges, &cache_from, &registries, &events)
+    {
         solver = solver.with_cache_exchange(exchange);
     }
     let solver = Arc::new(solver);
@@ -196,64 +237,107 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         .enable_all()
         .build()
         .map_err(BuildError::Runtime)?;
-    let result = runtime.block_on(solver.solve_targets(Arc::clone(&graph), targets, step_events));
+    let result =
+        runtime.block_on(solver.solve_targets(Arc::clone(&graph), solve_targets, step_events));
     // Whatever happened, keep the digests hashed so far for the next build.
-    for ctx in context.iter().chain(named.iter().map(|(_, c)| c)) {
+    for (_, ctx) in &contexts {
         if let Err(e) = ctx.save_stat_cache() {
             events(BuildEvent::Warning(Warning::StatCache(e)));
         }
     }
-    let result = result.map_err(|e| BuildError::Solve {
-        source: Box::new(e),
-        dockerfile: dockerfile.clone(),
+    let result = result.map_err(|e| {
+        // The failing step's Dockerfile is the one its span points into.
+        let at = match &e {
+            rbuild_solver::SolveError::Vertex { vertex, .. } => {
+                ranges.iter().position(|r| r.contains(vertex))
+            }
+            _ => None,
+        };
+        BuildError::Solve {
+            source: Box::new(e),
+            dockerfile: lowered[at.unwrap_or(0)].dockerfile.clone(),
+        }
     })?;
 
-    let started = Instant::now();
-    let built: Vec<crate::export::Built> = platforms
-        .iter()
-        .zip(&result.targets)
-        .zip(images)
-        .map(|((platform, target), image)| crate::export::Built {
-            platform: platform.clone(),
-            layers: target.layers.clone(),
-            image,
-        })
-        .collect();
-    let exported = export(
-        &store,
-        &built,
-        &result.steps,
-        &config,
-        &mut stdout,
-        &Network {
-            retries: retries.clone(),
-            transfers: transfers.clone(),
-            images: &source,
-        },
-    )?;
-    internal(&events, "exporting to image".into(), started);
-    if !config.cache_to.is_empty() {
+    let mut exported_all = Vec::with_capacity(configs.len());
+    let mut results = result.targets.iter();
+    for (i, config) in configs.iter().enumerate() {
         let started = Instant::now();
-        let finished = crate::cache::Finished {
-            steps: &result.steps,
-            images: &exported.images,
-            cache_mount_ids: &crate::cache::cache_mount_ids(&graph),
-        };
-        crate::cache::export(
+        let built: Vec<crate::export::Built> = lowered[i]
+            .platforms
+            .iter()
+            .zip(results.by_ref())
+            .zip(images[i].iter().cloned())
+            .map(|((platform, target), image)| crate::export::Built {
+                platform: platform.clone(),
+                layers: target.layers.clone(),
+                image,
+            })
+            .collect();
+        let exported = export(
             &store,
-            config.privileges,
-            &config.cache_to,
-            &finished,
-            &registries,
-            &events,
+            &built,
+            &result.steps,
+            config,
+            &mut stdout,
+            &Network {
+                retries: retries.clone(),
+                transfers: transfers.clone(),
+                images: &source,
+            },
         )?;
-        internal(&events, "exporting cache".into(), started);
+        let label = |what: &str| {
+            if prefixed {
+                format!("[{}] {what}", names[i])
+            } else {
+                what.to_string()
+            }
+        };
+        internal(&events, label("exporting to image"), started);
+        if !config.cache_to.is_empty() {
+            let started = Instant::now();
+            let finished = crate::cache::Finished {
+                steps: &result.steps,
+                images: &exported.images,
+                cache_mount_ids: &crate::cache::cache_mount_ids(&per_target[i]),
+            };
+            crate::cache::export(
+                &store,
+                config.privileges,
+                &config.cache_to,
+                &finished,
+                &registries,
+                &events,
+            )?;
+            internal(&events, label("exporting cache"), started);
+        }
+        exported_all.push(exported);
     }
-    crate::gc::auto_gc(&store, &config.settings.gc, &events);
-    Ok(exported)
+    crate::gc::auto_gc(&store, &first.settings.gc, &events);
+    Ok(exported_all)
 }
 
-fn internal(events: &EventSink, name: String, started: Instant) {
+/// The name target `i` of a joined build gives its named context `name` (the first target
+/// keeps its names).
+fn renamed(name: &str, i: usize) -> String {
+    if i == 0 {
+        name.to_string()
+    } else {
+        format!("{name}#{i}")
+    }
+}
+
+/// Renames the contexts `graph` reads. A context's name is in its own key only, never in
+/// the keys of the copies from it (those key what they select), so renaming changes no step.
+fn rename_contexts(graph: &mut Graph, rename: impl Fn(&str) -> String) {
+    for v in &mut graph.vertices {
+        if let Op::Context { name } = &mut v.op {
+            *name = rename(name);
+        }
+    }
+}
+
+pub(crate) fn internal(events: &EventSink, name: String, started: Instant) {
     events(BuildEvent::Internal {
         name,
         seconds: started.elapsed().as_secs_f64(),
@@ -272,15 +356,15 @@ fn explain_scope(context: &ContextSpec, dockerfile: &str) -> String {
     )
 }
 
-/// `name` of a vertex of `platform`'s graph in a multi-platform build: `[stage 2/3] RUN x`
-/// becomes `[linux/arm64 stage 2/3] RUN x`, as BuildKit names them.
-fn with_platform(platform: &Platform, name: &str) -> String {
+/// `name` of a vertex under `prefix` (a platform, a bake target): `[stage 2/3] RUN x` becomes
+/// `[linux/arm64 stage 2/3] RUN x`, as BuildKit and buildx name them.
+fn with_prefix(prefix: &str, name: &str) -> String {
     match name.strip_prefix('[') {
-        Some(rest) => format!("[{platform} {rest}"),
-        None => format!("[{platform}] {name}"),
+        Some(rest) => format!("[{prefix} {rest}"),
+        None => format!("[{prefix}] {name}"),
     }
 }
 
-fn short_name(path: &str) -> &str {
+pub(crate) fn short_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
