@@ -146,15 +146,19 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
             None => format!("{MAIN}#{i}"),
         };
         if same_dir.is_none() {
-            if let Some(Context::Dir {
-                dir, dockerfile, ..
-            }) = &target.context
-            {
-                shared_dirs.push((dir.clone(), dockerfile.clone(), main_name.clone()));
-            }
+            let dir = match &target.context {
+                Some(Context::Dir {
+                    dir, dockerfile, ..
+                }) => Some((dir.clone(), dockerfile.clone())),
+                _ => None,
+            };
             if let Some(context) = target.context.take() {
                 if let Some(ctx) = context.open_for(&graph)? {
                     contexts.push((main_name.clone(), Arc::new(ctx)));
+                    // Shared only once opened: a target that does not read it opens nothing.
+                    if let Some((dir, dockerfile)) = dir {
+                        shared_dirs.push((dir, dockerfile, main_name.clone()));
+                    }
                 }
             }
         }

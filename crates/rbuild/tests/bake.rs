@@ -166,7 +166,7 @@ fn hcl_with_group_variables_args_tags_and_contexts() {
                 "docker-bake.hcl",
                 r#"variable "TAG" { default = "dev" }
 variable "GREETING" { default = "hello ${TAG}" }
-group "default" { targets = ["app", "tools"] }
+group "default" { targets = ["app", "tools", "app2"] }
 target "common" {
   args = { GREETING = "${GREETING}" }
 }
@@ -183,21 +183,28 @@ target "tools" {
   tags = ["bake-tools:${TAG}"]
   target = "second"
 }
+target "app2" {
+  inherits = ["app"]
+  args = { GREETING = "two" }
+  tags = ["bake-app2:${TAG}"]
+}
 "#,
             ),
             (
                 "app/Dockerfile",
-                "FROM busybox\nARG GREETING\nCOPY --from=extra note.txt /note.txt\nRUN echo \"$GREETING\" > /greeting\n",
+                "FROM busybox\nARG GREETING\nCOPY local.txt /local.txt\nCOPY --from=extra note.txt /note.txt\nRUN echo \"$GREETING\" > /greeting\n",
             ),
             (
                 "app/Tools.Dockerfile",
                 "FROM busybox AS first\nRUN echo first > /stage\nFROM busybox AS second\nARG GREETING\nRUN echo \"second $GREETING\" > /stage\n",
             ),
+            ("app/local.txt", "from the context\n"),
             ("extra/note.txt", "from a named context\n"),
         ],
     );
     let app = env.path("app-out");
     let tools = env.path("tools-out");
+    let app2 = env.path("app2-out");
     let out = env
         .cmd()
         .current_dir(&project)
@@ -208,6 +215,8 @@ target "tools" {
             &format!("app.output=type=local,dest={}", s(&app)),
             "--set",
             &format!("tools.output=type=local,dest={}", s(&tools)),
+            "--set",
+            &format!("app2.output=type=local,dest={}", s(&app2)),
         ])
         .output()
         .unwrap();
@@ -217,6 +226,11 @@ target "tools" {
     assert_eq!(read(&app.join("greeting")), "hello 2.0\n");
     assert_eq!(read(&app.join("note.txt")), "from a named context\n");
     assert_eq!(read(&tools.join("stage")), "second hello 2.0\n");
+    // Two targets reading one context directory (and each its named context) in one solve.
+    assert_eq!(read(&app2.join("greeting")), "two\n");
+    assert_eq!(read(&app2.join("local.txt")), "from the context\n");
+    assert_eq!(read(&app2.join("note.txt")), "from a named context\n");
+    assert_eq!(read(&app.join("local.txt")), "from the context\n");
 
     // Tags go to the store (an output of -o type=local does not: --set replaces it).
     let out = env
