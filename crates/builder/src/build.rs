@@ -66,9 +66,23 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
     let first = configs[0].clone();
     // HTTP and git downloads, for the context and the solver alike.
     let remote = crate::remote::remote_source(&first.settings.registries);
+    // Step names get the target's name in front when there are several.
+    let prefixed = names.len() > 1;
+    let labels: Vec<Box<dyn Fn(&str) -> String>> = names
+        .iter()
+        .map(|name| -> Box<dyn Fn(&str) -> String> {
+            let name = name.clone();
+            if prefixed {
+                Box::new(move |step: &str| with_prefix(&name, step))
+            } else {
+                Box::new(|step: &str| step.to_string())
+            }
+        })
+        .collect();
     let mut planned = Vec::with_capacity(configs.len());
-    for config in &mut configs {
+    for (config, label) in configs.iter_mut().zip(&labels) {
         planned.push(crate::lowered::plan(
+            label,
             config,
             &mut stdin,
             remote.as_ref(),
@@ -98,8 +112,9 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
     // Every base image once: lowering needs their configs, the solver their digests.
     let mut resolved = Vec::new();
     let mut lowered = Vec::with_capacity(planned.len());
-    for (planned, config) in planned.into_iter().zip(&configs) {
+    for ((planned, config), label) in planned.into_iter().zip(&configs).zip(&labels) {
         lowered.push(crate::lowered::lower(
+            label,
             planned,
             config,
             source.as_ref(),
@@ -111,7 +126,6 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
 
     // One graph per target (its platforms joined), its contexts opened only if it reads
     // them, under names unique in the joined graph.
-    let prefixed = names.len() > 1;
     let mut parts = Vec::with_capacity(lowered.len());
     let mut contexts: Vec<(String, Arc<BuildContext>)> = Vec::new();
     let mut shared_dirs: Vec<(PathBuf, Option<PathBuf>, String)> = Vec::new();
@@ -189,11 +203,7 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
     let per_target: Vec<Arc<Graph>> = parts.iter().map(|(g, _)| Arc::new(g.clone())).collect();
     let (graph, _) =
         rbuild_graph::concat(parts.into_iter().map(|(g, _)| g).collect(), |i, name| {
-            if prefixed {
-                with_prefix(&names[i], name)
-            } else {
-                name.to_string()
-            }
+            labels[i](name)
         });
     let graph = Arc::new(graph);
 
@@ -290,13 +300,7 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
                 images: &source,
             },
         )?;
-        let label = |what: &str| {
-            if prefixed {
-                format!("[{}] {what}", names[i])
-            } else {
-                what.to_string()
-            }
-        };
+        let label = &labels[i];
         internal(&events, label("exporting to image"), started);
         if !config.cache_to.is_empty() {
             let started = Instant::now();

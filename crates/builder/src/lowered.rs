@@ -38,9 +38,10 @@ pub(crate) struct Lowered {
     pub images: Vec<ImageConfig>,
 }
 
-/// Reads, parses and plans `config`'s Dockerfile (one plan per target platform: the
+/// Reads, parses and plans `config`'s Dockerfile (`label` names its progress steps) (one plan per target platform: the
 /// automatic platform args differ).
 pub(crate) fn plan(
+    label: &dyn Fn(&str) -> String,
     config: &mut BuildConfig,
     stdin: &mut Option<Box<dyn Read>>,
     remote: &dyn RemoteSource,
@@ -69,10 +70,10 @@ pub(crate) fn plan(
     }
     crate::build::internal(
         events,
-        format!(
+        label(&format!(
             "[internal] load build definition from {}",
             crate::build::short_name(&dockerfile.name)
-        ),
+        )),
         started,
     );
     Ok(Planned {
@@ -86,6 +87,7 @@ pub(crate) fn plan(
 /// Resolves the base images and named contexts of `planned` and lowers each plan; the
 /// images resolved are added to `resolved` (the solver's list).
 pub(crate) fn lower(
+    label: &dyn Fn(&str) -> String,
     planned: Planned,
     config: &BuildConfig,
     source: &RegistrySource,
@@ -128,7 +130,7 @@ pub(crate) fn lower(
     if !found.is_empty() {
         crate::build::internal(
             events,
-            "[internal] load metadata for base images".into(),
+            label("[internal] load metadata for base images"),
             started,
         );
     }

@@ -372,3 +372,30 @@ fn bad_bake_files_are_usage_errors_with_file_and_line() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("docker-bake.hcl"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_failing_target_is_reported_in_its_own_dockerfile() {
+    if !support::can_build_runs() {
+        return;
+    }
+    let env = Env::new();
+    let project = env.path("p");
+    write(
+        &project,
+        &[
+            (
+                "docker-bake.hcl",
+                "group \"default\" { targets = [\"good\", \"bad\"] }\n\
+                 target \"good\" { context = \"good\" }\ntarget \"bad\" { context = \"bad\" }\n",
+            ),
+            ("good/Dockerfile", "FROM scratch\nCOPY a /a\n"),
+            ("good/a", "a"),
+            ("bad/Dockerfile", "FROM scratch\n\nCOPY missing /m\n"),
+        ],
+    );
+    let out = bake(&env, &project, &["--progress=plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("bad/Dockerfile:3"), "{err}");
+    assert!(err.contains("[bad 1/1] COPY missing /m"), "{err}");
+}
