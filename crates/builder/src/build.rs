@@ -68,9 +68,9 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
     let remote = crate::remote::remote_source(&first.settings.registries);
     // Step names get the target's name in front when there are several.
     let prefixed = names.len() > 1;
-    let labels: Vec<Box<dyn Fn(&str) -> String>> = names
+    let labels: Vec<Label> = names
         .iter()
-        .map(|name| -> Box<dyn Fn(&str) -> String> {
+        .map(|name| -> Label {
             let name = name.clone();
             if prefixed {
                 Box::new(move |step: &str| with_prefix(&name, step))
@@ -324,6 +324,9 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
     crate::gc::auto_gc(&store, &first.settings.gc, &events);
     Ok(exported_all)
 }
+
+/// How a target's step names are written (its name in front, in a bake of several).
+type Label = Box<dyn Fn(&str) -> String>;
 
 /// The name target `i` of a joined build gives its named context `name` (the first target
 /// keeps its names).
