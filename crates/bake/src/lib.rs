@@ -100,7 +100,21 @@ pub fn default_files(dir: &Path) -> Result<Vec<PathBuf>, BakeError> {
     Ok(found)
 }
 
-/// Reads and merges `files` (later ones override earlier ones); `env` looks up a variable
+/// The text of bake file `path`; `-` is standard input (its format told by its content).
+fn read_text(path: &Path) -> Result<String, BakeError> {
+    let read = |source| BakeError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(read)?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(read)
+}
+
+/// Reads and merges `files` (`-`: standard input; later ones override earlier ones); `env` looks up a variable
 /// in the environment. Returns the definition and what was ignored.
 pub fn load(
     files: &[PathBuf],
@@ -109,10 +123,7 @@ pub fn load(
     let mut def = Definition::default();
     let mut notes = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(path).map_err(|source| BakeError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = read_text(path)?;
         let one = match Format::detect(path, &text) {
             Format::Compose => {
                 let (d, n) = compose::read(path, &text, env)?;

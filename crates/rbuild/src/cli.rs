@@ -259,8 +259,8 @@ pub struct BuildArgs {
 pub struct BakeArgs {
     /// Targets or groups to build (default: the group `default`)
     pub targets: Vec<String>,
-    /// A bake file: compose YAML (also version 1, services at the top level), HCL or JSON;
-    /// repeatable, later files override earlier ones. Default: those of compose.yaml,
+    /// A bake file: compose YAML (also version 1, services at the top level), HCL or JSON
+    /// (`-`: standard input); repeatable, later files override earlier ones. Default: those of compose.yaml,
     /// compose.yml, docker-compose.yml, docker-compose.yaml, docker-bake.json,
     /// docker-bake.hcl, docker-bake.override.json, docker-bake.override.hcl that exist
     #[arg(short = 'f', long = "file")]

@@ -322,6 +322,22 @@ fn print_shows_the_resolved_plan() {
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(plan["target"]["web"]["tags"], serde_json::json!(["web:7"]));
+
+    // `-f -` reads standard input, its format told by its content: here version-1 compose.
+    let out = support::output_with_stdin(
+        env.cmd()
+            .current_dir(&project)
+            .args(["bake", "-f", "-", "--print"]),
+        b"identidock:\n  build: .\n  environment: {ENV: PROD}\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(plan["target"]["identidock"]["context"], ".");
+    assert!(
+        stderr(&out).contains("service \"identidock\": \"environment\" is a runtime setting"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
