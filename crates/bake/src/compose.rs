@@ -51,6 +51,8 @@ struct BuildMap {
     #[serde(default)]
     dockerfile: Option<String>,
     #[serde(default)]
+    dockerfile_inline: Option<String>,
+    #[serde(default)]
     args: Option<MapOrList>,
     #[serde(default)]
     target: Option<String>,
@@ -270,6 +272,7 @@ pub fn read(
         let target = Target {
             context: Some(relative_to(dir, &context)),
             dockerfile: s("build.dockerfile", build.dockerfile)?,
+            dockerfile_inline: s("build.dockerfile_inline", build.dockerfile_inline)?,
             args: map("build.args", build.args)?,
             labels: map("build.labels", build.labels)?,
             tags: (!tags.is_empty()).then_some(tags),

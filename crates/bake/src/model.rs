@@ -23,6 +23,9 @@ pub struct Target {
     /// The Dockerfile, relative to the context (default `Dockerfile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerfile: Option<String>,
+    /// The Dockerfile's text itself (wins over `dockerfile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +135,7 @@ impl Target {
         replace(&mut self.context, &over.context);
         map(&mut self.contexts, &over.contexts);
         replace(&mut self.dockerfile, &over.dockerfile);
+        replace(&mut self.dockerfile_inline, &over.dockerfile_inline);
         map(&mut self.args, &over.args);
         map(&mut self.labels, &over.labels);
         replace(&mut self.tags, &over.tags);

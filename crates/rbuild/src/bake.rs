@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rbuild_bake::{BakePlan, Override, Target};
-use rbuild_builder::{BuildConfig, BuildIo};
+use rbuild_builder::{BuildConfig, BuildIo, DockerfileSpec};
 use rbuild_types::Privileges;
 
 use crate::cli::{BakeArgs, Cli, Command, ProgressMode};
@@ -75,7 +75,13 @@ fn configs(
         let Command::Build(build) = parsed.command else {
             unreachable!("the arguments start with `build`")
         };
-        let config = crate::build_config::from_args(&build, store_root, privileges)?;
+        let mut config = crate::build_config::from_args(&build, store_root, privileges)?;
+        if let Some(text) = &target.dockerfile_inline {
+            config.dockerfile = DockerfileSpec::Bytes {
+                name: "Dockerfile".into(),
+                bytes: text.clone().into_bytes(),
+            };
+        }
         out.push((name.clone(), config));
     }
     Ok(out)
@@ -88,7 +94,12 @@ fn build_argv(t: &Target, args: &BakeArgs) -> Result<Vec<String>, String> {
         v.push(format!("--{name}={value}"));
     };
     let context = t.context.as_deref().unwrap_or(".");
-    if let Some(dockerfile) = &t.dockerfile {
+    // An inline Dockerfile is set on the config (`configs`), not through a flag.
+    if let Some(dockerfile) = t
+        .dockerfile
+        .as_ref()
+        .filter(|_| t.dockerfile_inline.is_none())
+    {
         // A bake file's Dockerfile is relative to the context directory.
         let remote = context.contains("://") || context.starts_with("git@");
         if remote || Path::new(dockerfile).is_absolute() {

@@ -264,7 +264,9 @@ target "app2" {
             "docker-bake.json",
             r#"{"variable": {"WHO": {"default": "json"}},
  "target": {"default": {"context": "../hcl/app", "dockerfile": "Tools.Dockerfile",
-   "args": {"GREETING": "from ${WHO}"}, "tags": ["bake-json:1"]}}}"#,
+   "args": {"GREETING": "from ${WHO}"}, "tags": ["bake-json:1"]},
+  "inline": {"context": ".", "dockerfile-inline": "FROM busybox\nARG V\nRUN echo \"inline $$V\" > /inline\n",
+   "args": {"V": "${WHO}"}}}}"#,
         )],
     );
     let dest = env.path("json-out");
@@ -277,6 +279,18 @@ target "app2" {
         ],
     );
     assert_eq!(read(&dest.join("stage")), "second from json\n");
+    // An inline Dockerfile (`$$` is a dollar the interpolation leaves to the Dockerfile).
+    let dest = env.path("inline-out");
+    bake_ok(
+        &env,
+        &json,
+        &[
+            "inline",
+            "--set",
+            &format!("inline.output=type=local,dest={}", s(&dest)),
+        ],
+    );
+    assert_eq!(read(&dest.join("inline")), "inline json\n");
 }
 
 #[test]
