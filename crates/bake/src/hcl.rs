@@ -76,7 +76,7 @@ pub fn read(
                 return Err(invalid(
                     kind,
                     &name,
-                    "user-defined functions are not supported yet".into(),
+                    "user-defined functions are not supported yet (the built-in ones are: see `stdlib`)".into(),
                 ))
             }
             other => {
@@ -90,6 +90,10 @@ pub fn read(
     }
     Ok(def)
 }
+
+/// Variables buildx defines for every HCL file: the directory bake runs in (as a context
+/// path) and the platform it runs on.
+pub const BUILTINS: &[&str] = &["BAKE_CMD_CONTEXT", "BAKE_LOCAL_PLATFORM"];
 
 /// The evaluation context: every variable's value. A variable's default may use other
 /// variables (in any order); the environment's value wins over the default, converted to
@@ -115,6 +119,13 @@ fn variables(
         pending.push((label.as_str().to_string(), default));
     }
     let mut ctx = Context::new();
+    crate::stdlib::declare(&mut ctx);
+    // buildx's built-in variables, when the caller knows them.
+    for name in BUILTINS {
+        if let Some(value) = env(name) {
+            ctx.declare_var(*name, value);
+        }
+    }
     // Evaluate what can be evaluated until nothing changes: defaults may refer to each other.
     loop {
         let before = pending.len();

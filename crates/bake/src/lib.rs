@@ -17,6 +17,7 @@ pub mod interp;
 pub mod json;
 pub mod model;
 pub mod resolve;
+pub mod stdlib;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -27,7 +27,13 @@ pub fn run(args: BakeArgs, store_root: &Path, privileges: Privileges) -> Result<
     } else {
         args.files.clone()
     };
-    let env = |name: &str| std::env::var(name).ok();
+    // buildx's built-in variables, then the environment.
+    let local_platform = rbuild_types::Platform::host().to_string();
+    let env = |name: &str| match name {
+        "BAKE_CMD_CONTEXT" => Some(".".to_string()),
+        "BAKE_LOCAL_PLATFORM" => Some(local_platform.clone()),
+        _ => std::env::var(name).ok(),
+    };
     let (definition, notes) = rbuild_bake::load(&files, &env).map_err(UsageError::from)?;
     for note in &notes {
         eprintln!("note: {note}");

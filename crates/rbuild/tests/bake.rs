@@ -306,7 +306,9 @@ fn print_shows_the_resolved_plan() {
             ),
             (
                 "docker-bake.hcl",
-                "target \"web\" {\n  tags = [\"web:hcl\"]\n  platforms = [\"linux/amd64\"]\n}\n",
+                "variable \"PUSH\" { default = \"\" }\n\
+                 target \"web\" {\n  tags = [\"web:hcl\"]\n  platforms = [\"linux/amd64\"]\n\
+                 labels = { local = \"${BAKE_LOCAL_PLATFORM}\", pushing = notequal(PUSH, \"\") }\n}\n",
             ),
         ],
     );
@@ -324,6 +326,10 @@ fn print_shows_the_resolved_plan() {
     assert_eq!(web["tags"], serde_json::json!(["web:hcl"]));
     assert_eq!(web["platforms"], serde_json::json!(["linux/amd64"]));
     assert_eq!(web["cache-from"], serde_json::json!(["type=local,src=c"]));
+    // buildx's built-in variables and functions.
+    let host = web["labels"]["local"].as_str().unwrap();
+    assert!(host.starts_with("linux/"), "{host}");
+    assert_eq!(web["labels"]["pushing"], "false");
 
     // With -f only the named file, interpolated from the environment.
     let out = env
