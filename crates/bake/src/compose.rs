@@ -211,6 +211,15 @@ pub fn read(
         let Some(Build(build)) = service.build else {
             continue; // an image only: nothing to build
         };
+        if service.other.contains_key("x-bake") {
+            // Its tags, platforms and cache settings would change the build: never ignored.
+            return Err(BakeError::Invalid {
+                path: path.to_path_buf(),
+                line: line_of(text, "x-bake"),
+                what: format!("service {name:?}: x-bake"),
+                message: "the x-bake extension is not supported yet".into(),
+            });
+        }
         for key in service.other.keys() {
             if !key.starts_with("x-") {
                 notes.push(Note::RuntimeKey {
@@ -445,6 +454,13 @@ mod tests {
         assert!(text.contains("contxt"), "{text}");
         let e = read_str("services:\n  web: [\n").unwrap_err();
         assert!(e.to_string().starts_with("compose.yaml:"), "{e}");
+        let e = read_str("services:\n  web:\n    build: .\n    x-bake:\n      tags: [a]\n")
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("compose.yaml:4: service \"web\": x-bake"),
+            "{e}"
+        );
         let e = read_str("networks: {}\n").unwrap_err();
         assert!(matches!(e, BakeError::NoServices { .. }), "{e}");
     }
