@@ -436,6 +436,39 @@ mod tests {
     }
 
     #[test]
+    fn the_dot_env_file_beside_the_compose_file_fills_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "# comment\nexport REGISTRY=reg.example\nTAG=\"from-dotenv\"\n\nCTX=app\n",
+        )
+        .unwrap();
+        let path = dir.path().join("compose.yaml");
+        let text = "services:\n  web:\n    build: ${CTX}\n    image: ${REGISTRY}/web:${TAG}\n";
+        // The environment wins over the file.
+        let (def, _) = read(&path, text, &env).unwrap();
+        let web = &def.targets["web"];
+        assert_eq!(web.tags, Some(vec!["reg.example/web:7".to_string()]));
+        // Relative to the compose file's directory.
+        assert_eq!(
+            web.context.as_deref(),
+            Some(dir.path().join("app").to_str().unwrap())
+        );
+        let (def, _) = read(&path, text, &|_| None).unwrap();
+        assert_eq!(
+            def.targets["web"].tags,
+            Some(vec!["reg.example/web:from-dotenv".to_string()])
+        );
+        std::fs::write(dir.path().join(".env"), "not a pair\n").unwrap();
+        let e = read(&path, text, &env).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with(".env:1: expected KEY=VALUE, found \"not a pair\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn version_one_has_services_at_the_top_level() {
         let (def, notes) = read_str(
             "identidock:\n  build: .\n  environment: {ENV: PROD}\nredis:\n  image: redis\n",
