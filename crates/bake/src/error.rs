@@ -36,6 +36,10 @@ pub enum BakeError {
     UnknownParent { target: String, parent: String },
     #[error("target {0:?} inherits itself (through {1})")]
     InheritCycle(String, String),
+    #[error("target {target:?}: context target:{context} names no target")]
+    UnknownContextTarget { target: String, context: String },
+    #[error("targets use each other's results as contexts in a cycle: {0}")]
+    ContextCycle(String),
     #[error("group {0:?} contains itself")]
     GroupCycle(String),
     #[error("invalid target name {0:?}: only letters, digits, '_' and '-' are allowed")]

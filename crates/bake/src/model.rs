@@ -156,6 +156,14 @@ impl Target {
         replace(&mut self.extra_hosts, &over.extra_hosts);
     }
 
+    /// The targets whose results this one uses as named contexts (`target:NAME`).
+    pub fn target_contexts(&self) -> impl Iterator<Item = &str> {
+        self.contexts
+            .iter()
+            .flatten()
+            .filter_map(|(_, v)| v.strip_prefix("target:"))
+    }
+
     /// The target as it is built: `inherits` consumed, context `.` and Dockerfile
     /// `Dockerfile` when unset (as buildx prints them).
     pub fn finish(mut self) -> Target {

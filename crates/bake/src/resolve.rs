@@ -23,6 +23,46 @@ pub struct BakePlan {
 }
 
 impl BakePlan {
+    /// The targets in the order they can be built: each wave needs only the results of
+    /// earlier waves (`target:` contexts); a wave's targets are solved together.
+    pub fn waves(&self) -> Result<Vec<Vec<String>>, BakeError> {
+        let mut done: Vec<&str> = Vec::new();
+        let mut waves = Vec::new();
+        while done.len() < self.order.len() {
+            let wave: Vec<String> = self
+                .order
+                .iter()
+                .filter(|n| !done.contains(&n.as_str()))
+                .filter(|n| {
+                    self.targets[*n]
+                        .target_contexts()
+                        .all(|d| done.contains(&d))
+                })
+                .cloned()
+                .collect();
+            if wave.is_empty() {
+                let stuck: Vec<&str> = self
+                    .order
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| !done.contains(n))
+                    .collect();
+                return Err(BakeError::ContextCycle(stuck.join(", ")));
+            }
+            for n in &wave {
+                done.push(
+                    self.order
+                        .iter()
+                        .find(|o| *o == n)
+                        .map(String::as_str)
+                        .unwrap_or(""),
+                );
+            }
+            waves.push(wave);
+        }
+        Ok(waves)
+    }
+
     /// The plan as `--print` shows it: buildx's `{"group": {…}, "target": {…}}`.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -94,13 +134,29 @@ pub fn resolve(
         expand(def, name, &mut Vec::new(), &mut order)?;
     }
     let mut targets = BTreeMap::new();
-    for name in &order {
-        if !valid_name(name) {
-            return Err(BakeError::BadName(name.clone()));
+    // A target another one uses as a context (`contexts = { x = "target:NAME" }`) is built
+    // too, as buildx does.
+    let mut i = 0;
+    while i < order.len() {
+        let name = order[i].clone();
+        if !valid_name(&name) {
+            return Err(BakeError::BadName(name));
         }
-        let mut t = inherited(def, name, &mut Vec::new())?;
-        apply_sets(&mut t, name, sets)?;
-        targets.insert(name.clone(), t.finish());
+        let mut t = inherited(def, &name, &mut Vec::new())?;
+        apply_sets(&mut t, &name, sets)?;
+        for dep in t.target_contexts() {
+            if !def.targets.contains_key(dep) {
+                return Err(BakeError::UnknownContextTarget {
+                    target: name.clone(),
+                    context: dep.to_string(),
+                });
+            }
+            if !order.iter().any(|o| o == dep) {
+                order.push(dep.to_string());
+            }
+        }
+        targets.insert(name, t.finish());
+        i += 1;
     }
     for set in sets {
         if !order.iter().any(|n| matches(&set.pattern, n)) {
@@ -345,6 +401,26 @@ mod tests {
         assert!(matches!(
             resolve(&d, &["api".into()], &[]),
             Err(BakeError::InheritCycle(..))
+        ));
+    }
+
+    #[test]
+    fn target_contexts_are_built_first() {
+        let mut d = def();
+        d.targets.get_mut("web").unwrap().contexts =
+            Some([("api".to_string(), "target:api".to_string())].into());
+        let plan = resolve(&d, &["web".into()], &[]).unwrap();
+        assert_eq!(plan.order, vec!["web", "api"]);
+        assert_eq!(plan.waves().unwrap(), vec![vec!["api"], vec!["web"]]);
+        d.targets.get_mut("api").unwrap().contexts =
+            Some([("web".to_string(), "target:web".to_string())].into());
+        let plan = resolve(&d, &["web".into()], &[]).unwrap();
+        assert!(matches!(plan.waves(), Err(BakeError::ContextCycle(_))));
+        d.targets.get_mut("api").unwrap().contexts =
+            Some([("x".to_string(), "target:nope".to_string())].into());
+        assert!(matches!(
+            resolve(&d, &["api".into()], &[]),
+            Err(BakeError::UnknownContextTarget { .. })
         ));
     }
 

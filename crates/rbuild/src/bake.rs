@@ -4,6 +4,7 @@
 //! solve ([`rbuild_builder::build_all`]). This module only drives: it prints the notes about
 //! ignored compose keys, `--print`'s JSON, and the progress.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,31 +50,93 @@ pub fn run(args: BakeArgs, store_root: &Path, privileges: Privileges) -> Result<
         println!("{}", plan.to_json());
         return Ok(());
     }
-    let targets = configs(&plan, &args, store_root, privileges)?;
+    // Targets that use another's result (`target:NAME` contexts) wait for it: each wave is
+    // one solve, and a result a later wave reads is named in the store for it (a name in the
+    // reserved `.invalid` domain, removed at the end).
+    let waves = plan.waves().map_err(UsageError::from)?;
+    let needed: Vec<&str> = plan
+        .targets
+        .values()
+        .flat_map(|t| t.target_contexts())
+        .collect();
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        rbuild_types::Digest::of(store_root.as_os_str().as_encoded_bytes())
+            .hex()
+            .get(..8)
+            .unwrap_or("")
+    );
+    let temp_refs: BTreeMap<String, String> = plan
+        .order
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| needed.contains(&n.as_str()))
+        .map(|(i, n)| {
+            (
+                n.clone(),
+                format!("rbuild-bake.invalid/target-{i}:{run_id}"),
+            )
+        })
+        .collect();
+    // Every target checked before anything is built.
+    let configured = waves
+        .iter()
+        .map(|wave| configs(&plan, wave, &temp_refs, &args, store_root, privileges))
+        .collect::<Result<Vec<_>, _>>()?;
     let progress = Arc::new(Progress::new(args.progress));
-    let io = BuildIo {
-        events: Arc::new(move |event| progress.render(event)),
-        stdin: None,
-        stdout: Some(Box::new(std::io::stdout())),
-    };
-    rbuild_builder::build_all(targets, io)?;
-    Ok(())
+    let outcome = (|| -> Result<(), CliError> {
+        for (wave, targets) in waves.iter().zip(configured) {
+            let progress = Arc::clone(&progress);
+            let io = BuildIo {
+                events: Arc::new(move |event| progress.render(event)),
+                stdin: None,
+                stdout: Some(Box::new(std::io::stdout())),
+            };
+            let built = rbuild_builder::build_all(targets, io)?;
+            let mut store = None;
+            for (name, exported) in wave.iter().zip(&built) {
+                if let Some(temp) = temp_refs.get(name) {
+                    let store = match &mut store {
+                        Some(s) => s,
+                        None => store.insert(crate::store_cmds::open(store_root)?),
+                    };
+                    let full = crate::store_cmds::parse_ref(temp)?.to_string();
+                    store.tags().set(&full, &exported.manifest_digest)?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    if !temp_refs.is_empty() {
+        if let Ok(store) = crate::store_cmds::open(store_root) {
+            for temp in temp_refs.values() {
+                if let Ok(r) = crate::store_cmds::parse_ref(temp) {
+                    let _ = store.tags().remove(&r.to_string());
+                }
+            }
+        }
+    }
+    outcome
 }
 
-/// Each target of `plan`, in order, as a checked build config.
+/// The targets `names` of `plan`, in order, as checked build configs.
 fn configs(
     plan: &BakePlan,
+    names: &[String],
+    temp_refs: &BTreeMap<String, String>,
     args: &BakeArgs,
     store_root: &Path,
     privileges: Privileges,
 ) -> Result<Vec<(String, BuildConfig)>, CliError> {
-    let mut out = Vec::with_capacity(plan.order.len());
-    for name in &plan.order {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
         let target = &plan.targets[name];
-        let argv = build_argv(target, args).map_err(|message| UsageError::BakeTarget {
-            target: name.clone(),
-            message,
-        })?;
+        let argv =
+            build_argv(target, temp_refs, args).map_err(|message| UsageError::BakeTarget {
+                target: name.clone(),
+                message,
+            })?;
         let parsed = Cli::try_parse_from(&argv).map_err(|e| UsageError::BakeTarget {
             target: name.clone(),
             message: first_line(&e.render().to_string()),
@@ -94,7 +157,12 @@ fn configs(
 }
 
 /// The `rbuild build` command line that builds `t` (with bake's own flags applied).
-fn build_argv(t: &Target, args: &BakeArgs) -> Result<Vec<String>, String> {
+/// `temp_refs` names the store images of targets used as `target:` contexts.
+fn build_argv(
+    t: &Target,
+    temp_refs: &BTreeMap<String, String>,
+    args: &BakeArgs,
+) -> Result<Vec<String>, String> {
     let mut v: Vec<String> = vec!["rbuild".into(), "build".into()];
     let mut flag = |name: &str, value: &str| {
         v.push(format!("--{name}={value}"));
@@ -124,12 +192,15 @@ fn build_argv(t: &Target, args: &BakeArgs) -> Result<Vec<String>, String> {
         flag("label", &format!("{k}={val}"));
     }
     for (k, val) in t.contexts.iter().flatten() {
-        if val.starts_with("target:") {
-            return Err(format!(
-                "contexts.{k}={val:?}: another target's result as a context is not supported yet"
-            ));
+        match val.strip_prefix("target:") {
+            Some(dep) => {
+                let image = temp_refs
+                    .get(dep)
+                    .ok_or_else(|| format!("contexts.{k}: target {dep:?} was not built"))?;
+                flag("build-context", &format!("{k}=docker-image://{image}"));
+            }
+            None => flag("build-context", &format!("{k}={val}")),
         }
-        flag("build-context", &format!("{k}={val}"));
     }
     let lists: [(&str, &Option<Vec<String>>); 11] = [
         ("tag", &t.tags),
@@ -162,6 +233,10 @@ fn build_argv(t: &Target, args: &BakeArgs) -> Result<Vec<String>, String> {
         v.push("--no-cache".into());
     }
     if t.pull == Some(true) || args.pull {
+        if t.target_contexts().next().is_some() {
+            // `--pull` skips the store, where the other target's image is.
+            return Err("pull with a target: context is not supported yet".into());
+        }
         v.push("--pull".into());
     }
     if args.push {
@@ -215,7 +290,7 @@ mod tests {
                 "no-cache": true}"#,
         )
         .unwrap();
-        let argv = build_argv(&t, &bake_args("rbuild bake --push")).unwrap();
+        let argv = build_argv(&t, &BTreeMap::new(), &bake_args("rbuild bake --push")).unwrap();
         let joined = argv.join(" ");
         for want in [
             "--file=web/Dockerfile.prod",

@@ -166,7 +166,7 @@ fn hcl_with_group_variables_args_tags_and_contexts() {
                 "docker-bake.hcl",
                 r#"variable "TAG" { default = "dev" }
 variable "GREETING" { default = "hello ${TAG}" }
-group "default" { targets = ["app", "tools", "app2"] }
+group "default" { targets = ["app", "tools", "app2", "derived"] }
 target "common" {
   args = { GREETING = "${GREETING}" }
 }
@@ -182,6 +182,11 @@ target "tools" {
   dockerfile = "Tools.Dockerfile"
   tags = ["bake-tools:${TAG}"]
   target = "second"
+}
+target "derived" {
+  context = "app"
+  contexts = { app = "target:app" }
+  dockerfile-inline = "FROM app\nRUN cat /greeting /local.txt > /derived\n"
 }
 target "app2" {
   inherits = ["app"]
@@ -205,6 +210,7 @@ target "app2" {
     let app = env.path("app-out");
     let tools = env.path("tools-out");
     let app2 = env.path("app2-out");
+    let derived = env.path("derived-out");
     let out = env
         .cmd()
         .current_dir(&project)
@@ -217,6 +223,8 @@ target "app2" {
             &format!("tools.output=type=local,dest={}", s(&tools)),
             "--set",
             &format!("app2.output=type=local,dest={}", s(&app2)),
+            "--set",
+            &format!("derived.output=type=local,dest={}", s(&derived)),
         ])
         .output()
         .unwrap();
@@ -231,6 +239,13 @@ target "app2" {
     assert_eq!(read(&app2.join("local.txt")), "from the context\n");
     assert_eq!(read(&app2.join("note.txt")), "from a named context\n");
     assert_eq!(read(&app.join("local.txt")), "from the context\n");
+    // A target built FROM another's result (`target:app`), after it.
+    assert_eq!(
+        read(&derived.join("derived")),
+        "hello 2.0\nfrom the context\n"
+    );
+    let images = stdout(&env.ok(&["images"]));
+    assert!(!images.contains("rbuild-bake.invalid"), "{images}");
 
     // Tags go to the store (an output of -o type=local does not: --set replaces it).
     let out = env
@@ -399,6 +414,26 @@ fn bad_bake_files_are_usage_errors_with_file_and_line() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("bake target \"a\""),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing is built when a later target is wrong.
+    write(
+        &project,
+        &[(
+            "deps.hcl",
+            "target \"a\" {}\ntarget \"b\" {\n  contexts = { a = \"target:a\" }\n  pull = true\n}\n",
+        )],
+    );
+    let out = bake(&env, &project, &["-f", "deps.hcl", "b"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bake target \"b\": pull with a target: context"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("load build definition"),
         "{}",
         stderr(&out)
     );
