@@ -40,6 +40,8 @@ pub enum BakeError {
     UnknownContextTarget { target: String, context: String },
     #[error("targets use each other's results as contexts in a cycle: {0}")]
     ContextCycle(String),
+    #[error("nothing to build: {0} holds no target (a compose service needs a build: section)")]
+    NothingToBuild(String),
     #[error("group {0:?} contains itself")]
     GroupCycle(String),
     #[error("invalid target name {0:?}: only letters, digits, '_' and '-' are allowed")]

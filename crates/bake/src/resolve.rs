@@ -133,6 +133,9 @@ pub fn resolve(
         }
         expand(def, name, &mut Vec::new(), &mut order)?;
     }
+    if order.is_empty() {
+        return Err(BakeError::NothingToBuild(names.join(", ")));
+    }
     let mut targets = BTreeMap::new();
     // A target another one uses as a context (`contexts = { x = "target:NAME" }`) is built
     // too, as buildx does.
@@ -397,6 +400,11 @@ mod tests {
             Err(BakeError::SetMatchesNothing(_))
         ));
         let mut d = def();
+        d.groups.insert("none".into(), Group::default());
+        assert!(matches!(
+            resolve(&d, &["none".into()], &[]),
+            Err(BakeError::NothingToBuild(_))
+        ));
         d.targets.get_mut("api").unwrap().inherits = Some(vec!["api".into()]);
         assert!(matches!(
             resolve(&d, &["api".into()], &[]),
