@@ -1,22 +1,20 @@
 //! [`build`]: one build, in the order it runs — read the Dockerfile, parse and plan it, open
 //! the store, resolve the base images through the frontend's resolver (ONBUILD included),
-//! lower to a graph, open the context if a step reads it, wire the solver to the sandbox, the
-//! image source and the remote source, solve, export, and collect garbage if configured.
+//! lower to a graph (those steps per target in `lowered`), open the context if a step reads
+//! it, wire the solver to the sandbox, the image source and the remote source, solve,
+//! export, and collect garbage if configured. [`build_all`] runs several builds (a bake's
+//! targets) the same way with one joint solve.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use std::path::PathBuf;
-
 use rbuild_cache::Store;
-use rbuild_context::BuildContext;
-use rbuild_graph::{Graph, ImageConfig, Op, VertexId};
+use rbuild_graph::ImageConfig;
 use rbuild_oci::source::RegistrySource;
 use rbuild_solver::Solver;
 
 use crate::config::{BuildConfig, ContextSpec};
-use crate::context::{open_named, stat_cache_path, Context, MAIN};
 use crate::error::BuildError;
 use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported, Network};
@@ -44,7 +42,8 @@ pub fn build(config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
 /// are joined and solved once, so a step two targets share (the same key: a common base
 /// stage) runs once and independent steps run in parallel, then each target is exported as
 /// [`build`] exports it. Settings of the whole run (store, registries, runtime, `--jobs`,
-/// `--pull`) are the first target's; cache imports, secrets and SSH agents are all targets'.
+/// explain scope) are the first target's; `--pull`, cache imports, secrets and SSH agents all
+/// targets'.
 /// Step names get the target's name in front (`[web base 2/3] RUN …`), as buildx shows them.
 pub fn build_all(
     targets: Vec<(String, BuildConfig)>,
@@ -124,88 +123,15 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
         )?);
     }
 
-    // One graph per target (its platforms joined), its contexts opened only if it reads
-    // them, under names unique in the joined graph.
-    let mut parts = Vec::with_capacity(lowered.len());
-    let mut contexts: Vec<(String, Arc<BuildContext>)> = Vec::new();
-    let mut shared_dirs: Vec<(PathBuf, Option<PathBuf>, String)> = Vec::new();
-    for (i, target) in lowered.iter_mut().enumerate() {
-        let graphs = std::mem::take(&mut target.graphs);
-        let (mut graph, platform_targets) = if let [_] = graphs.as_slice() {
-            let mut graphs = graphs;
-            let graph = graphs.remove(0);
-            let t = graph.target;
-            (graph, vec![t])
-        } else {
-            // BuildKit's progress names: `[linux/arm64 build 2/3] RUN …`.
-            let platforms = &target.platforms;
-            rbuild_graph::concat(graphs, |i, name| {
-                with_prefix(&platforms[i].to_string(), name)
-            })
-        };
-        let config = &configs[i];
-        // Targets reading the same context directory with the same Dockerfile share it.
-        let same_dir = match &target.context {
-            Some(Context::Dir {
-                dir, dockerfile, ..
-            }) => shared_dirs
-                .iter()
-                .find(|(d, f, _)| d == dir && f == dockerfile)
-                .map(|(_, _, name)| name.clone()),
-            _ => None,
-        };
-        let main_name = match &same_dir {
-            Some(name) => name.clone(),
-            None if i == 0 => MAIN.to_string(),
-            None => format!("{MAIN}#{i}"),
-        };
-        if same_dir.is_none() {
-            let dir = match &target.context {
-                Some(Context::Dir {
-                    dir, dockerfile, ..
-                }) => Some((dir.clone(), dockerfile.clone())),
-                _ => None,
-            };
-            if let Some(context) = target.context.take() {
-                if let Some(ctx) = context.open_for(&graph)? {
-                    contexts.push((main_name.clone(), Arc::new(ctx)));
-                    // Shared only once opened: a target that does not read it opens nothing.
-                    if let Some((dir, dockerfile)) = dir {
-                        shared_dirs.push((dir, dockerfile, main_name.clone()));
-                    }
-                }
-            }
-        }
-        for (name, ctx) in open_named(&graph, &config.named_contexts, remote.as_ref(), |dir| {
-            stat_cache_path(&config.store_root, dir)
-        })? {
-            contexts.push((renamed(&name, i), Arc::new(ctx)));
-        }
-        rename_contexts(&mut graph, |name| {
-            if name == MAIN {
-                main_name.clone()
-            } else {
-                renamed(name, i)
-            }
-        });
-        parts.push((graph, platform_targets));
-    }
     let images: Vec<Vec<ImageConfig>> = lowered.iter().map(|l| l.images.clone()).collect();
-    let mut ranges = Vec::with_capacity(parts.len());
-    let mut solve_targets = Vec::new();
-    let mut offset = 0u32;
-    for (graph, platform_targets) in &parts {
-        let len = graph.vertices.len() as u32;
-        ranges.push(offset..offset + len);
-        solve_targets.extend(platform_targets.iter().map(|t| VertexId(t.0 + offset)));
-        offset += len;
-    }
-    let per_target: Vec<Arc<Graph>> = parts.iter().map(|(g, _)| Arc::new(g.clone())).collect();
-    let (graph, _) =
-        rbuild_graph::concat(parts.into_iter().map(|(g, _)| g).collect(), |i, name| {
-            labels[i](name)
-        });
-    let graph = Arc::new(graph);
+    let joint = crate::joint::join(&mut lowered, &configs, &labels, remote.as_ref())?;
+    let crate::joint::Joint {
+        graph,
+        targets: solve_targets,
+        ranges,
+        per_target,
+        contexts,
+    } = joint;
 
     let executor =
         crate::runtime::executor(&first.runtime, first.snapshotter, first.privileges, &events);
@@ -326,27 +252,7 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
 }
 
 /// How a target's step names are written (its name in front, in a bake of several).
-type Label = Box<dyn Fn(&str) -> String>;
-
-/// The name target `i` of a joined build gives its named context `name` (the first target
-/// keeps its names).
-fn renamed(name: &str, i: usize) -> String {
-    if i == 0 {
-        name.to_string()
-    } else {
-        format!("{name}#{i}")
-    }
-}
-
-/// Renames the contexts `graph` reads. A context's name is in its own key only, never in
-/// the keys of the copies from it (those key what they select), so renaming changes no step.
-fn rename_contexts(graph: &mut Graph, rename: impl Fn(&str) -> String) {
-    for v in &mut graph.vertices {
-        if let Op::Context { name } = &mut v.op {
-            *name = rename(name);
-        }
-    }
-}
+pub(crate) type Label = Box<dyn Fn(&str) -> String>;
 
 pub(crate) fn internal(events: &EventSink, name: String, started: Instant) {
     events(BuildEvent::Internal {
@@ -369,7 +275,7 @@ fn explain_scope(context: &ContextSpec, dockerfile: &str) -> String {
 
 /// `name` of a vertex under `prefix` (a platform, a bake target): `[stage 2/3] RUN x` becomes
 /// `[linux/arm64 stage 2/3] RUN x`, as BuildKit and buildx name them.
-fn with_prefix(prefix: &str, name: &str) -> String {
+pub(crate) fn with_prefix(prefix: &str, name: &str) -> String {
     match name.strip_prefix('[') {
         Some(rest) => format!("[{prefix} {rest}"),
         None => format!("[{prefix}] {name}"),

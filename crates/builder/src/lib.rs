@@ -43,6 +43,7 @@ pub mod events;
 pub mod export;
 pub mod gc;
 mod inputs;
+mod joint;
 mod lowered;
 pub mod named;
 pub mod output;
