@@ -24,6 +24,58 @@ use crate::Note;
 #[derive(Deserialize)]
 struct ComposeFile {
     services: IndexMap<String, Service>,
+    /// Top-level secrets, which a service's `build.secrets` names.
+    #[serde(default)]
+    secrets: IndexMap<String, TopSecret>,
+}
+
+/// Where a top-level secret comes from (`external` ones are not known to a build).
+#[derive(Deserialize)]
+struct TopSecret {
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+/// A service's reference to a secret for its build: its name, or `{source, target}` (the
+/// build sees it under `target`).
+struct SecretRef {
+    source: String,
+    target: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            source: String,
+            #[serde(default)]
+            target: Option<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SecretRef;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a secret name or a map with source and target")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretRef, E> {
+                Ok(SecretRef {
+                    source: v.to_string(),
+                    target: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SecretRef, A::Error> {
+                let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(SecretRef {
+                    source: long.source,
+                    target: long.target,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -78,6 +130,11 @@ struct BuildMap {
     shm_size: Option<Scalar>,
     #[serde(default)]
     extra_hosts: Option<MapOrList>,
+    #[serde(default)]
+    secrets: Option<Vec<SecretRef>>,
+    /// SSH agents: `default`, or `ID=SOCKET`/`{ID: SOCKET}`.
+    #[serde(default)]
+    ssh: Option<MapOrList>,
 }
 
 impl<'de> Deserialize<'de> for Build {
@@ -186,15 +243,15 @@ pub fn read(
         message: without_location(&e.to_string()),
     };
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(syntax)?;
-    let services = match &doc {
+    let (services, secrets) = match &doc {
         serde_yaml_ng::Value::Mapping(m) if m.contains_key("services") => {
-            serde_yaml_ng::from_str::<ComposeFile>(text)
-                .map_err(syntax)?
-                .services
+            let file = serde_yaml_ng::from_str::<ComposeFile>(text).map_err(syntax)?;
+            (file.services, file.secrets)
         }
-        serde_yaml_ng::Value::Mapping(m) if is_version_one(m) => {
-            serde_yaml_ng::from_str::<IndexMap<String, Service>>(text).map_err(syntax)?
-        }
+        serde_yaml_ng::Value::Mapping(m) if is_version_one(m) => (
+            serde_yaml_ng::from_str::<IndexMap<String, Service>>(text).map_err(syntax)?,
+            IndexMap::new(),
+        ),
         _ => {
             return Err(BakeError::NoServices {
                 path: path.to_path_buf(),
@@ -278,7 +335,40 @@ pub fn read(
         };
         let extra_hosts = map("build.extra_hosts", build.extra_hosts)?
             .map(|m| m.into_iter().map(|(h, ip)| format!("{h}={ip}")).collect());
+        // `--secret id=…,src=FILE|env=VAR` for each secret the build names.
+        let mut secret = Vec::new();
+        for r in build.secrets.into_iter().flatten() {
+            let invalid = |message: String| BakeError::Invalid {
+                path: path.to_path_buf(),
+                line: line_of(text, &name),
+                what: format!("service {name:?}: build.secrets: {:?}", r.source),
+                message,
+            };
+            let top = secrets
+                .get(&r.source)
+                .ok_or_else(|| invalid("not a top-level secret of this file".into()))?;
+            let id = r.target.as_deref().unwrap_or(&r.source);
+            secret.push(match (&top.file, &top.environment) {
+                (Some(file), _) => format!("id={id},src={}", relative_to(dir, file)),
+                (None, Some(var)) => format!("id={id},env={var}"),
+                (None, None) => return Err(invalid(
+                    "has neither file nor environment (external secrets are not known to a build)"
+                        .into(),
+                )),
+            });
+        }
+        let ssh = build.ssh.map(|MapOrList(entries)| {
+            entries
+                .into_iter()
+                .map(|(id, socket)| match socket {
+                    Some(socket) => format!("{id}={socket}"),
+                    None => id,
+                })
+                .collect()
+        });
         let target = Target {
+            secret: (!secret.is_empty()).then_some(secret),
+            ssh,
             context: Some(relative_to(dir, &context)),
             dockerfile: s("build.dockerfile", build.dockerfile)?,
             dockerfile_inline: s("build.dockerfile_inline", build.dockerfile_inline)?,
@@ -333,6 +423,10 @@ fn is_version_one(m: &serde_yaml_ng::Mapping) -> bool {
 fn relative_to(dir: &Path, context: &str) -> String {
     if dir.as_os_str().is_empty() || context.contains("://") || Path::new(context).is_absolute() {
         return context.to_string();
+    }
+    let mut context = context;
+    while let Some(rest) = context.strip_prefix("./") {
+        context = rest.trim_start_matches('/');
     }
     let joined: PathBuf = dir.join(context);
     let s = joined.to_string_lossy();
@@ -466,6 +560,36 @@ mod tests {
                 .ends_with(".env:1: expected KEY=VALUE, found \"not a pair\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn build_secrets_and_ssh() {
+        let (def, _) = read(
+            Path::new("ci/compose.yaml"),
+            "services:\n  web:\n    build:\n      context: .\n      secrets:\n        - npmrc\n        - source: token\n          target: api_token\n      ssh: [default, key=/run/agent.sock]\n\
+             secrets:\n  npmrc:\n    file: ./npmrc\n  token:\n    environment: API_TOKEN\n",
+            &env,
+        )
+        .unwrap();
+        let web = &def.targets["web"];
+        assert_eq!(
+            web.secret,
+            Some(vec![
+                "id=npmrc,src=ci/npmrc".to_string(),
+                "id=api_token,env=API_TOKEN".to_string()
+            ])
+        );
+        assert_eq!(
+            web.ssh,
+            Some(vec![
+                "default".to_string(),
+                "key=/run/agent.sock".to_string()
+            ])
+        );
+        let e =
+            read_str("services:\n  web:\n    build:\n      context: .\n      secrets: [nope]\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("build.secrets: \"nope\""), "{e}");
     }
 
     #[test]

@@ -151,6 +151,40 @@ fn three_services_share_a_base_stage_that_runs_once() {
         "{err}"
     );
     env.ok(&["inspect", "identidock:ci"]);
+
+    // A build secret from the compose file's top-level secrets (here from the environment).
+    let secrets = env.path("secrets");
+    write(
+        &secrets,
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n\
+                 secrets:\n  token:\n    environment: BAKE_TOKEN\n",
+            ),
+            (
+                "Dockerfile",
+                "FROM busybox\nRUN --mount=type=secret,id=token cp /run/secrets/token /token\n",
+            ),
+        ],
+    );
+    let dest = env.path("secret-out");
+    let out = env
+        .cmd()
+        .current_dir(&secrets)
+        .env("BAKE_TOKEN", "s3cret")
+        .args([
+            "bake",
+            "--set",
+            &format!("app.output=type=local,dest={}", s(&dest)),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("token")).unwrap(),
+        "s3cret"
+    );
 }
 
 #[test]
