@@ -1,25 +1,23 @@
 //! [`build`]: one build, in the order it runs — read the Dockerfile, parse and plan it, open
 //! the store, resolve the base images through the frontend's resolver (ONBUILD included),
-//! lower to a graph, open the context if a step reads it, wire the solver to the sandbox, the
-//! image source and the remote source, solve, export, and collect garbage if configured.
+//! lower to a graph (those steps per target in `lowered`), open the context if a step reads
+//! it, wire the solver to the sandbox, the image source and the remote source, solve,
+//! export, and collect garbage if configured. [`build_all`] runs several builds (a bake's
+//! targets) the same way with one joint solve.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rbuild_cache::Store;
-use rbuild_frontend::lower::{self, ResolveError};
 use rbuild_graph::ImageConfig;
 use rbuild_oci::source::RegistrySource;
 use rbuild_solver::Solver;
-use rbuild_types::Platform;
 
 use crate::config::{BuildConfig, ContextSpec};
-use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
 use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported, Network};
-use crate::resolver::SourceResolver;
 
 /// What a build reads from and writes to besides files: the caller's event sink, and the
 /// standard streams `-` and `dest=-` stand for (`None`: the build needs none).
@@ -34,49 +32,66 @@ pub struct BuildIo {
 /// Runs one build: the image is committed to the store (named when asked), the outputs are
 /// written, and what was built is returned. Nothing is printed; progress goes to
 /// `io.events`.
-pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
-    config.check()?;
-    config.options.contexts = config.named_contexts.keys().cloned().collect();
+pub fn build(config: BuildConfig, io: BuildIo) -> Result<Exported, BuildError> {
+    let mut built = run(vec![(String::new(), config)], io)?;
+    Ok(built.remove(0))
+}
+
+/// Runs several builds (`rbuild bake`'s targets, each named) as one: every target is read and
+/// lowered on its own (its context, Dockerfile, args, target stage, platforms), the graphs
+/// are joined and solved once, so a step two targets share (the same key: a common base
+/// stage) runs once and independent steps run in parallel, then each target is exported as
+/// [`build`] exports it. Settings of the whole run (store, registries, runtime, `--jobs`,
+/// explain scope) are the first target's; `--pull`, cache imports, secrets and SSH agents all
+/// targets'.
+/// Step names get the target's name in front (`[web base 2/3] RUN …`), as buildx shows them.
+pub fn build_all(
+    targets: Vec<(String, BuildConfig)>,
+    io: BuildIo,
+) -> Result<Vec<Exported>, BuildError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    run(targets, io)
+}
+
+fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>, BuildError> {
     let BuildIo {
         events,
         mut stdin,
         mut stdout,
     } = io;
+    let (names, mut configs): (Vec<String>, Vec<BuildConfig>) = targets.into_iter().unzip();
+    let first = configs[0].clone();
     // HTTP and git downloads, for the context and the solver alike.
-    let remote = crate::remote::remote_source(&config.settings.registries);
-    let inputs = crate::inputs::open(
-        &config.dockerfile,
-        &config.context,
-        &mut stdin,
-        remote.as_ref(),
-        &config.privileges,
-        |dir| stat_cache_path(&config.store_root, dir),
-    )?;
-    let dockerfile = inputs.dockerfile;
-    let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
-
-    let started = Instant::now();
-    let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
-    // One plan per target platform (`--platform a,b`): the automatic platform args differ.
-    let platforms = config.target_platforms();
-    let mut plans = Vec::with_capacity(platforms.len());
-    for platform in &platforms {
-        let mut options = config.options.clone();
-        options.platform = platform.clone();
-        plans.push(lower::plan(&df, &options).map_err(bad_dockerfile)?);
+    let remote = crate::remote::remote_source(&first.settings.registries);
+    // Step names get the target's name in front when there are several.
+    let prefixed = names.len() > 1;
+    let labels: Vec<Label> = names
+        .iter()
+        .map(|name| -> Label {
+            let name = name.clone();
+            if prefixed {
+                Box::new(move |step: &str| with_prefix(&name, step))
+            } else {
+                Box::new(|step: &str| step.to_string())
+            }
+        })
+        .collect();
+    let mut planned = Vec::with_capacity(configs.len());
+    for (config, label) in configs.iter_mut().zip(&labels) {
+        planned.push(crate::lowered::plan(
+            label,
+            config,
+            &mut stdin,
+            remote.as_ref(),
+            &events,
+        )?);
     }
-    internal(
-        &events,
-        format!(
-            "[internal] load build definition from {}",
-            short_name(&dockerfile.name)
-        ),
-        started,
-    );
 
     let store = Arc::new(
-        Store::open(&config.store_root).map_err(|source| BuildError::Store {
-            root: config.store_root.clone(),
+        Store::open(&first.store_root).map_err(|source| BuildError::Store {
+            root: first.store_root.clone(),
             source,
         })?,
     );
@@ -85,107 +100,77 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let source = Arc::new(
         RegistrySource::new(
             Arc::clone(&store),
-            config.settings.registries.clone(),
-            config.privileges,
+            first.settings.registries.clone(),
+            first.privileges,
         )
-        .with_pull(config.pull)
+        .with_pull(configs.iter().any(|c| c.pull))
         .with_retry_observer(retries.clone())
         .with_transfer_observer(transfers.clone()),
     );
 
     // Every base image once: lowering needs their configs, the solver their digests.
-    let started = Instant::now();
-    let mut resolver = SourceResolver::new(source.as_ref(), &store, &config.named_contexts);
-    let mut graphs = Vec::with_capacity(plans.len());
-    for mut plan in plans {
-        let bases = plan.resolve(&mut resolver).map_err(|e| match e {
-            ResolveError::Dockerfile(d) => bad_dockerfile(d),
-            ResolveError::Image { reference, source } => BuildError::Resolve {
-                reference: Box::new(reference),
-                source,
-            },
-            ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
-        })?;
-        graphs.push(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
-    }
-    let resolved = resolver.into_resolved();
-    for image in &resolved {
-        let found = &image.config.platform;
-        if found.os != image.platform.os || found.architecture != image.platform.architecture {
-            events(BuildEvent::Warning(Warning::BaseImagePlatform {
-                reference: image.reference.familiar(),
-                found: found.to_string(),
-                wanted: image.platform.to_string(),
-            }));
-        }
-    }
-    if !resolved.is_empty() {
-        internal(
+    let mut resolved = Vec::new();
+    let mut lowered = Vec::with_capacity(planned.len());
+    for ((planned, config), label) in planned.into_iter().zip(&configs).zip(&labels) {
+        lowered.push(crate::lowered::lower(
+            label,
+            planned,
+            config,
+            source.as_ref(),
+            &store,
             &events,
-            "[internal] load metadata for base images".into(),
-            started,
-        );
+            &mut resolved,
+        )?);
     }
-    let images: Vec<ImageConfig> = graphs.iter().map(|g| g.image.clone()).collect();
-    let (graph, targets) = if graphs.len() == 1 {
-        let graph = graphs.remove(0);
-        let target = graph.target;
-        (graph, vec![target])
-    } else {
-        // BuildKit's progress names: `[linux/arm64 build 2/3] RUN …`.
-        rbuild_graph::concat(graphs, |i, name| with_platform(&platforms[i], name))
-    };
-    let graph = Arc::new(graph);
 
-    let context = inputs.context.open_for(&graph)?.map(Arc::new);
-    let named: Vec<(String, Arc<_>)> =
-        open_named(&graph, &config.named_contexts, remote.as_ref(), |dir| {
-            stat_cache_path(&config.store_root, dir)
-        })?
-        .into_iter()
-        .map(|(name, ctx)| (name, Arc::new(ctx)))
-        .collect();
+    let images: Vec<Vec<ImageConfig>> = lowered.iter().map(|l| l.images.clone()).collect();
+    let joint = crate::joint::join(&mut lowered, &configs, &labels, remote.as_ref())?;
+    let crate::joint::Joint {
+        graph,
+        targets: solve_targets,
+        ranges,
+        per_target,
+        contexts,
+    } = joint;
+
     let executor = crate::runtime::executor(
-        &config.runtime,
-        config.snapshotter,
-        config.privileges,
-        &config.run_limits,
+        &first.runtime,
+        first.snapshotter,
+        first.privileges,
+        &first.run_limits,
         &events,
     );
-    let mounts = std::mem::take(&mut config.mounts);
     let mut solver = Solver::new(
         Arc::clone(&store),
         executor,
         Arc::clone(&source) as Arc<dyn rbuild_solver::ports::ImageSource>,
         remote,
-        config.privileges,
+        first.privileges,
     )
     .with_resolved(resolved)
-    .with_scope(&explain_scope(&config.context, &dockerfile.name))
-    .with_explain_cache(config.explain_cache)
-    .with_secrets(mounts.secrets)
-    .with_ssh(mounts.ssh)
-    .with_allow_insecure(mounts.allow_insecure);
-    if let Some(ctx) = &context {
-        solver = solver.with_context(MAIN, Arc::clone(ctx));
+    .with_scope(&explain_scope(&first.context, &lowered[0].dockerfile.name))
+    .with_explain_cache(first.explain_cache);
+    for config in &mut configs {
+        let mounts = std::mem::take(&mut config.mounts);
+        solver = solver
+            .with_secrets(mounts.secrets)
+            .with_ssh(mounts.ssh)
+            .with_allow_insecure(mounts.allow_insecure || first.mounts.allow_insecure);
     }
-    for (name, ctx) in &named {
+    for (name, ctx) in &contexts {
         solver = solver.with_context(name, Arc::clone(ctx));
     }
-    if let Some(jobs) = config.jobs {
+    if let Some(jobs) = first.jobs {
         solver = solver.with_jobs(jobs);
     }
     let registries = crate::cache::Registries {
-        config: &config.settings.registries,
+        config: &first.settings.registries,
         retries: &retries,
     };
-    if let Some(exchange) = crate::cache::importer(
-        &store,
-        config.privileges,
-        &config.cache_from,
-        &registries,
-        &events,
-    ) {
+    let cache_from: Vec<_> = configs.iter().flat_map(|c| c.cache_from.clone()).collect();
+    if let Some(exchange) =
+        crate::cache::importer(&store, first.privileges, &cache_from, &registries, &events)
+    {
         solver = solver.with_cache_exchange(exchange);
     }
     let solver = Arc::new(solver);
@@ -197,64 +182,84 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         .enable_all()
         .build()
         .map_err(BuildError::Runtime)?;
-    let result = runtime.block_on(solver.solve_targets(Arc::clone(&graph), targets, step_events));
+    let result =
+        runtime.block_on(solver.solve_targets(Arc::clone(&graph), solve_targets, step_events));
     // Whatever happened, keep the digests hashed so far for the next build.
-    for ctx in context.iter().chain(named.iter().map(|(_, c)| c)) {
+    for (_, ctx) in &contexts {
         if let Err(e) = ctx.save_stat_cache() {
             events(BuildEvent::Warning(Warning::StatCache(e)));
         }
     }
-    let result = result.map_err(|e| BuildError::Solve {
-        source: Box::new(e),
-        dockerfile: dockerfile.clone(),
+    let result = result.map_err(|e| {
+        // The failing step's Dockerfile is the one its span points into.
+        let at = match &e {
+            rbuild_solver::SolveError::Vertex { vertex, .. } => {
+                ranges.iter().position(|r| r.contains(vertex))
+            }
+            _ => None,
+        };
+        BuildError::Solve {
+            source: Box::new(e),
+            dockerfile: lowered[at.unwrap_or(0)].dockerfile.clone(),
+        }
     })?;
 
-    let started = Instant::now();
-    let built: Vec<crate::export::Built> = platforms
-        .iter()
-        .zip(&result.targets)
-        .zip(images)
-        .map(|((platform, target), image)| crate::export::Built {
-            platform: platform.clone(),
-            layers: target.layers.clone(),
-            image,
-        })
-        .collect();
-    let exported = export(
-        &store,
-        &built,
-        &result.steps,
-        &config,
-        &mut stdout,
-        &Network {
-            retries: retries.clone(),
-            transfers: transfers.clone(),
-            images: &source,
-        },
-    )?;
-    internal(&events, "exporting to image".into(), started);
-    if !config.cache_to.is_empty() {
+    let mut exported_all = Vec::with_capacity(configs.len());
+    let mut results = result.targets.iter();
+    for (i, config) in configs.iter().enumerate() {
         let started = Instant::now();
-        let finished = crate::cache::Finished {
-            steps: &result.steps,
-            images: &exported.images,
-            cache_mount_ids: &crate::cache::cache_mount_ids(&graph),
-        };
-        crate::cache::export(
+        let built: Vec<crate::export::Built> = lowered[i]
+            .platforms
+            .iter()
+            .zip(results.by_ref())
+            .zip(images[i].iter().cloned())
+            .map(|((platform, target), image)| crate::export::Built {
+                platform: platform.clone(),
+                layers: target.layers.clone(),
+                image,
+            })
+            .collect();
+        let exported = export(
             &store,
-            config.privileges,
-            &config.cache_to,
-            &finished,
-            &registries,
-            &events,
+            &built,
+            &result.steps,
+            config,
+            &mut stdout,
+            &Network {
+                retries: retries.clone(),
+                transfers: transfers.clone(),
+                images: &source,
+            },
         )?;
-        internal(&events, "exporting cache".into(), started);
+        let label = &labels[i];
+        internal(&events, label("exporting to image"), started);
+        if !config.cache_to.is_empty() {
+            let started = Instant::now();
+            let finished = crate::cache::Finished {
+                steps: &result.steps,
+                images: &exported.images,
+                cache_mount_ids: &crate::cache::cache_mount_ids(&per_target[i]),
+            };
+            crate::cache::export(
+                &store,
+                config.privileges,
+                &config.cache_to,
+                &finished,
+                &registries,
+                &events,
+            )?;
+            internal(&events, label("exporting cache"), started);
+        }
+        exported_all.push(exported);
     }
-    crate::gc::auto_gc(&store, &config.settings.gc, &events);
-    Ok(exported)
+    crate::gc::auto_gc(&store, &first.settings.gc, &events);
+    Ok(exported_all)
 }
 
-fn internal(events: &EventSink, name: String, started: Instant) {
+/// How a target's step names are written (its name in front, in a bake of several).
+pub(crate) type Label = Box<dyn Fn(&str) -> String>;
+
+pub(crate) fn internal(events: &EventSink, name: String, started: Instant) {
     events(BuildEvent::Internal {
         name,
         seconds: started.elapsed().as_secs_f64(),
@@ -273,15 +278,15 @@ fn explain_scope(context: &ContextSpec, dockerfile: &str) -> String {
     )
 }
 
-/// `name` of a vertex of `platform`'s graph in a multi-platform build: `[stage 2/3] RUN x`
-/// becomes `[linux/arm64 stage 2/3] RUN x`, as BuildKit names them.
-fn with_platform(platform: &Platform, name: &str) -> String {
+/// `name` of a vertex under `prefix` (a platform, a bake target): `[stage 2/3] RUN x` becomes
+/// `[linux/arm64 stage 2/3] RUN x`, as BuildKit and buildx name them.
+pub(crate) fn with_prefix(prefix: &str, name: &str) -> String {
     match name.strip_prefix('[') {
-        Some(rest) => format!("[{platform} {rest}"),
-        None => format!("[{platform}] {name}"),
+        Some(rest) => format!("[{prefix} {rest}"),
+        None => format!("[{prefix}] {name}"),
     }
 }
 
-fn short_name(path: &str) -> &str {
+pub(crate) fn short_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }

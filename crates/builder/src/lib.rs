@@ -43,6 +43,8 @@ pub mod events;
 pub mod export;
 pub mod gc;
 mod inputs;
+mod joint;
+mod lowered;
 pub mod named;
 pub mod output;
 pub mod push;
@@ -52,7 +54,7 @@ pub mod runtime;
 pub mod settings;
 
 pub use annotations::{AnnotationError, Annotations};
-pub use build::{build, BuildIo};
+pub use build::{build, build_all, BuildIo};
 pub use cache::{CacheFrom, CacheTo, CacheToKind, DEFAULT_CACHE_MOUNT_MAX_SIZE};
 pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};
 pub use error::{BuildError, DockerfileError};

@@ -19,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from a Dockerfile (the default command: `rbuild -t app .`)
     Build(Box<BuildArgs>),
+    /// Build the targets of a compose file or docker-bake.hcl/JSON together (each shared step
+    /// once, independent ones in parallel)
+    Bake(BakeArgs),
     /// List images in the local store
     Images(crate::images_cmd::ImagesArgs),
     /// Give an image in the store another name
@@ -265,6 +268,41 @@ pub struct BuildArgs {
     pub force_rm: Option<bool>,
 }
 
+#[derive(Args, Debug)]
+pub struct BakeArgs {
+    /// Targets or groups to build (default: the group `default`)
+    pub targets: Vec<String>,
+    /// A bake file: compose YAML (also version 1, services at the top level), HCL or JSON
+    /// (`-`: standard input); repeatable, later files override earlier ones. Default: those of compose.yaml,
+    /// compose.yml, docker-compose.yml, docker-compose.yaml, docker-bake.json,
+    /// docker-bake.hcl, docker-bake.override.json, docker-bake.override.hcl that exist
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Print the resolved targets as JSON and build nothing
+    #[arg(long)]
+    pub print: bool,
+    /// Override a target's value: `TARGET.KEY=VALUE` (TARGET may be a pattern such as `*`;
+    /// KEY: context, dockerfile, target, tags, args.NAME, labels.NAME, contexts.NAME,
+    /// cache-from, cache-to, platform, output, no-cache, pull, …); repeatable
+    #[arg(long = "set", value_name = "TARGET.KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Push every target's image (shorthand for `--set *.output=type=image,push=true`)
+    #[arg(long)]
+    pub push: bool,
+    /// Put every target's image in the local store (already the default output)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub load: Option<bool>,
+    /// Do not use the cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always look up base images in their registry again
+    #[arg(long)]
+    pub pull: bool,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+}
+
 /// Parses the command line (after [`with_default_subcommand`]). An unknown flag with no
 /// similar one (`--foo`) is reported without clap's tip to pass it as a value with `-- --foo`:
 /// that tip fits a trailing free-form argument, not a build context, and hides the useful part
@@ -299,8 +337,8 @@ fn without_dash_dash_tip(e: clap::Error) -> clap::Error {
 
 /// Words that name a subcommand; anything else first means `build`.
 const SUBCOMMANDS: &[&str] = &[
-    "build", "images", "tag", "rmi", "prune", "du", "debug", "help", "inspect", "history", "save",
-    "load", "pull", "push", "login", "logout",
+    "build", "bake", "images", "tag", "rmi", "prune", "du", "debug", "help", "inspect", "history",
+    "save", "load", "pull", "push", "login", "logout",
 ];
 
 /// Inserts the implicit `build` subcommand: `rbuild -t app .` is `rbuild build -t app .`.

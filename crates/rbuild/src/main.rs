@@ -5,6 +5,7 @@
 //! It is also the sandbox's init: the built-in executor re-executes `/proc/self/exe` with a
 //! hidden first argument, which is handled before anything else.
 
+mod bake;
 mod build;
 mod build_config;
 mod cache_flags;
@@ -57,6 +58,7 @@ fn main() {
     };
     let outcome = match cli.command {
         Command::Build(args) => build::run(*args, &root, privileges),
+        Command::Bake(args) => bake::run(args, &root, privileges),
         Command::Images(args) => images_cmd::images(&root, &args),
         Command::Tag { source, target } => store_cmds::tag(&root, &source, &target),
         Command::Rmi { names } => store_cmds::rmi(&root, &names),

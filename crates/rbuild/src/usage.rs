@@ -83,6 +83,10 @@ pub enum UsageError {
     Filter(String),
     #[error(transparent)]
     Format(#[from] TemplateError),
+    #[error(transparent)]
+    Bake(#[from] rbuild_bake::BakeError),
+    #[error("bake target {target:?}: {message}")]
+    BakeTarget { target: String, message: String },
     #[error("login needs a user name: -u USER")]
     LoginUser,
     #[error("login needs a password: --password-stdin (or -p PASSWORD)")]
