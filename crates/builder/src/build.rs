@@ -55,6 +55,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let dockerfile = inputs.dockerfile;
     let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
 
+    let build_started = rbuild_oci::time::now_unix();
     let started = Instant::now();
     let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
     // One plan per target platform (`--platform a,b`): the automatic platform args differ.
@@ -136,6 +137,9 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         rbuild_graph::concat(graphs, |i, name| with_platform(&platforms[i], name))
     };
     let graph = Arc::new(graph);
+    // What provenance records of the build (kept only when asked).
+    let provenance_inputs =
+        (!config.attestations.is_empty()).then(|| (targets.clone(), resolved.clone()));
 
     let context = inputs.context.open_for(&graph)?.map(Arc::new);
     let named: Vec<(String, Arc<_>)> =
@@ -219,11 +223,21 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
             image,
         })
         .collect();
+    let (record_targets, record_resolved) = provenance_inputs.unwrap_or_default();
+    let record = crate::attest::BuildRecord {
+        graph: &graph,
+        targets: &record_targets,
+        resolved: &record_resolved,
+        dockerfile_name: &dockerfile.name,
+        dockerfile: &dockerfile.bytes,
+        started: build_started,
+    };
     let exported = export(
         &store,
         &built,
         &result.steps,
         &config,
+        &record,
         &mut stdout,
         &Network {
             retries: retries.clone(),

@@ -81,6 +81,8 @@ pub enum ExportError {
     DockerMultiPlatform,
     #[error("the tar exporter writes one root filesystem: use -o type=local (one directory per platform), or one --platform")]
     TarMultiPlatform,
+    #[error(transparent)]
+    Attest(Box<crate::attest::AttestFailure>),
     #[error("writing the inline cache into the image: {0}")]
     InlineCache(#[source] Box<rbuild_oci::cache::LocalCacheError>),
     /// Downloading lazy layers (an imported cache's, a base image's) an output reads.
@@ -90,6 +92,12 @@ pub enum ExportError {
         #[source]
         source: Box<PullError>,
     },
+}
+
+impl From<crate::attest::AttestFailure> for ExportError {
+    fn from(e: crate::attest::AttestFailure) -> Self {
+        ExportError::Attest(Box::new(e))
+    }
 }
 
 fn lazy(step: ExportStep) -> impl FnOnce(PullError) -> ExportError {
@@ -149,6 +157,7 @@ pub(crate) fn export(
     built: &[Built],
     steps: &[SolvedStep],
     config: &BuildConfig,
+    record: &crate::attest::BuildRecord<'_>,
     stdout: &mut Option<Box<dyn Write>>,
     network: &Network<'_>,
 ) -> Result<Exported, ExportError> {
@@ -188,21 +197,38 @@ pub(crate) fn export(
             .map(|m| m.len())
             .unwrap_or(0)
     };
-    // What the names point at: the image, or the index of the platforms' images.
-    let (top, top_type, single) = match committed.as_slice() {
-        [(_, image)] => (image.manifest_digest, OCI_MANIFEST, Some(*image)),
+    let names = config.image_names()?;
+    // Attestations (none unless asked), one manifest per platform's image.
+    let subjects: Vec<crate::attest::Subjected<'_>> = built
+        .iter()
+        .zip(&committed)
+        .map(|(b, (_, image))| crate::attest::Subjected {
+            platform: &b.platform,
+            layers: &b.layers,
+            image: *image,
+        })
+        .collect();
+    let attestations = crate::attest::attest(store, images, config, record, &subjects, &names)?;
+    // One platform's image, if that is what was built.
+    let single = match committed.as_slice() {
+        [(_, image)] => Some(*image),
+        _ => None,
+    };
+    // What the names point at: the image, or the index of the platforms' images (and of
+    // their attestations: with attestations, one platform's image is in an index too).
+    let (top, top_type) = match single {
+        Some(image) if attestations.is_empty() => (image.manifest_digest, OCI_MANIFEST),
         _ => {
             let children: Vec<(Platform, Digest, u64)> = committed
                 .iter()
                 .map(|(p, i)| (p.clone(), i.manifest_digest, blob_size(&i.manifest_digest)))
                 .collect();
-            let index = commit_index(store, &children, &config.annotations.index)
+            let index = commit_index(store, &children, &attestations, &config.annotations.index)
                 .map_err(oci(ExportStep::Commit))?;
-            (index.digest, OCI_INDEX, None)
+            (index.digest, OCI_INDEX)
         }
     };
 
-    let names = config.image_names()?;
     let outputs = &config.outputs;
     let image_output = outputs.iter().any(|o| matches!(o, Output::Image { .. }));
     if outputs.is_empty() || image_output || config.push {
@@ -291,6 +317,7 @@ pub(crate) fn export(
                 if single.is_none() {
                     return Err(ExportError::DockerMultiPlatform);
                 }
+
                 images
                     .fetch_image_blobs(&top)
                     .map_err(lazy(ExportStep::Docker(dest.clone())))?;
