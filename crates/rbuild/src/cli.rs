@@ -231,7 +231,8 @@ pub struct BuildArgs {
     #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
     pub annotations: Vec<String>,
     /// Attach an attestation beside the image (in its index, as BuildKit):
-    /// `type=provenance[,mode=min|max][,builder-id=ID][,reproducible=true]` or `type=sbom`;
+    /// `type=provenance[,mode=min|max][,builder-id=ID][,reproducible=true][,version=v1]` or
+    /// `type=sbom`;
     /// `disabled=true` turns one off; repeatable. None unless asked
     #[arg(long = "attest", value_name = "type=provenance|sbom[,…]")]
     pub attest: Vec<String>,

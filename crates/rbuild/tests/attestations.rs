@@ -371,6 +371,48 @@ fn min_provenance_leaves_out_build_args_and_steps() {
 }
 
 #[test]
+fn version_v1_writes_slsa_provenance_v1() {
+    let env = Env::new();
+    base_image(&env);
+    let ctx = packages_context(&env);
+    let layout = env.build_oci(
+        "layout",
+        &[
+            "-t",
+            "app:1",
+            "--attest",
+            "type=provenance,mode=max,version=v1",
+            "--build-arg",
+            "FLAVOUR=plain",
+        ],
+        &ctx,
+    );
+    let top = json_file(&layout.join("index.json"));
+    let index = Layout(layout.clone()).json(top["manifests"][0]["digest"].as_str().unwrap());
+    let entries = attestation_entries(&index);
+    let manifest = Layout(layout.clone()).json(entries[0].1["digest"].as_str().unwrap());
+    let read = |d: &str| Layout(layout.clone()).json(d);
+    let statements = statements(&manifest, &read);
+    let st = by_type(&statements, "https://slsa.dev/provenance/v1");
+    let p = &st["predicate"];
+    assert_valid("slsa-provenance-v1.json", p);
+    let def = &p["buildDefinition"];
+    assert_eq!(
+        def["externalParameters"]["configSource"]["path"],
+        "Dockerfile"
+    );
+    assert_eq!(
+        def["externalParameters"]["request"]["args"]["build-arg:FLAVOUR"],
+        "plain"
+    );
+    assert!(def["resolvedDependencies"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("pkg:docker/base@1"));
+    assert!(def["internalParameters"]["buildConfig"]["llbDefinition"].is_array());
+}
+
+#[test]
 fn a_pushed_image_carries_its_attestations() {
     if require_tool("skopeo").is_none() {
         return;

@@ -1,6 +1,6 @@
 //! The attestations of a build (`--provenance`, `--sbom`, `--attest`), made at export for each
 //! platform's committed image: an SPDX SBOM of the image's packages ([`crate::sbom`]) and SLSA
-//! provenance v0.2 of the build, as in-toto statements whose subjects are the image's names
+//! provenance (v0.2, or v1) of the build, as in-toto statements whose subjects are the image's names
 //! (`pkg:docker/…` purls with the platform) at its manifest digest, stored as an attestation
 //! manifest (`rbuild_oci::attest`) that joins the image in its index. The formats are
 //! `rbuild-oci`'s; what goes into them (the build's inputs, steps and base images) is
@@ -117,7 +117,7 @@ pub(crate) fn attest(
                 .unwrap_or(record.graph.target);
             let inv = invocation(config, record, p, target, now, &invocation_id);
             statements.push(Statement::new(
-                provenance::PREDICATE_TYPE,
+                provenance::predicate_type(p.version),
                 subjects.clone(),
                 provenance::predicate(&inv),
             ));
@@ -219,6 +219,7 @@ fn invocation(
     };
     Invocation {
         mode: spec.mode,
+        version: spec.version,
         builder_id: spec.builder_id.clone(),
         entry_point: short_name(record.dockerfile_name).to_string(),
         config_source_uri,

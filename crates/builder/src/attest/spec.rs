@@ -4,7 +4,7 @@
 //! earlier one. Nothing is attested unless asked (buildx adds `mode=min` provenance by default
 //! for some drivers; rbuild keeps image digests unchanged unless asked).
 
-pub use rbuild_oci::attest::provenance::Mode;
+pub use rbuild_oci::attest::provenance::{Mode, Version};
 
 /// `type=provenance`'s options.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub struct ProvenanceSpec {
     pub builder_id: String,
     /// `reproducible=true`: the predicate's `metadata.reproducible`.
     pub reproducible: bool,
+    /// `version=v0.2|v1`: which SLSA provenance (default v0.2, as BuildKit's).
+    pub version: Version,
 }
 
 /// What to attest; both `None` means no attestation (and no index for one platform).
@@ -63,7 +65,7 @@ impl Attestations {
     }
 
     /// `--attest SPEC`: `type=provenance[,mode=…][,builder-id=…][,reproducible=…]
-    /// [,version=v0.2][,disabled=true]` or `type=sbom[,disabled=true]`.
+    /// [,version=v0.2|v1][,disabled=true]` or `type=sbom[,disabled=true]`.
     pub fn attest(&mut self, spec: &str) -> Result<(), AttestError> {
         let pairs = pairs(spec);
         let kind = pairs
@@ -139,18 +141,13 @@ impl Attestations {
                 "disabled" => {
                     disabled = parse_bool(&v).ok_or_else(|| bad("disabled", &v, "true or false"))?
                 }
-                "version" => match v.as_str() {
-                    "v0.2" => {}
-                    "v1" => {
-                        return Err(AttestError::NotSupported {
-                            flag,
-                            spec: spec.to_string(),
-                            what: "version=v1".into(),
-                            why: "rbuild writes SLSA provenance v0.2 (BuildKit's default) only",
-                        })
+                "version" => {
+                    p.version = match v.as_str() {
+                        "v0.2" => Version::V02,
+                        "v1" => Version::V1,
+                        _ => return Err(bad("version", &v, "v0.2 or v1")),
                     }
-                    _ => return Err(bad("version", &v, "v0.2")),
-                },
+                }
                 _ => {
                     return Err(AttestError::UnknownKey {
                         flag,
@@ -254,8 +251,9 @@ mod tests {
         assert_eq!(a.provenance, None);
         a.sbom("false").unwrap();
         assert!(a.is_empty());
-        a.attest("type=provenance,mode=full").unwrap();
-        assert_eq!(a.provenance.unwrap().mode, Mode::Max);
+        a.attest("type=provenance,mode=full,version=v1").unwrap();
+        let p = a.provenance.unwrap();
+        assert_eq!((p.mode, p.version), (Mode::Max, Version::V1));
     }
 
     #[test]
@@ -266,8 +264,8 @@ mod tests {
             Err(AttestError::NotSupported { .. })
         ));
         assert!(matches!(
-            a.attest("type=provenance,version=v1"),
-            Err(AttestError::NotSupported { .. })
+            a.attest("type=provenance,version=v2"),
+            Err(AttestError::BadValue { .. })
         ));
         assert!(matches!(
             a.attest("mode=max"),

@@ -1,5 +1,6 @@
-//! SLSA provenance v0.2 (`https://slsa.dev/provenance/v0.2`), BuildKit's default predicate
-//! (`solver/llbsolver/provenance`, converted to v0.2 by `ConvertToSLSA02`): the builder, the
+//! SLSA provenance as BuildKit writes it (`solver/llbsolver/provenance`): v0.2
+//! (`https://slsa.dev/provenance/v0.2`, its default, converted by `ConvertToSLSA02`) or v1
+//! (`version=v1`: the same facts as `buildDefinition` and `runDetails`). In v0.2: the builder, the
 //! build type `https://mobyproject.org/buildkit@v1`, the invocation (the Dockerfile as config
 //! source entry point; frontend, args and locals as parameters; the platform as environment),
 //! the materials (base images as `pkg:docker/…` purls with their manifest digests) and the
@@ -21,6 +22,11 @@ use serde_json::Value;
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v0.2";
 /// BuildKit's build type for v0.2 predicates.
 pub const BUILD_TYPE: &str = "https://mobyproject.org/buildkit@v1";
+/// The predicate type of SLSA provenance v1 (`version=v1`).
+pub const PREDICATE_TYPE_V1: &str = "https://slsa.dev/provenance/v1";
+/// BuildKit's build type for v1 predicates.
+pub const BUILD_TYPE_V1: &str =
+    "https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md";
 /// The frontend parameter BuildKit records for Dockerfile builds.
 pub const FRONTEND: &str = "dockerfile.v0";
 
@@ -32,6 +38,16 @@ pub enum Mode {
     Min,
     /// Everything, including build args and the build definition.
     Max,
+}
+
+/// Which SLSA provenance the predicate is (`version=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    /// `https://slsa.dev/provenance/v0.2`, BuildKit's default.
+    #[default]
+    V02,
+    /// `https://slsa.dev/provenance/v1`.
+    V1,
 }
 
 /// A base image (or other source) the build read, with its digest.
@@ -59,6 +75,7 @@ pub struct BuildStep {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Invocation {
     pub mode: Mode,
+    pub version: Version,
     /// `builder-id=` (empty when not given, as BuildKit's).
     pub builder_id: String,
     /// The Dockerfile's name (the config source's entry point).
@@ -88,72 +105,117 @@ pub struct Invocation {
     pub dockerfile: Vec<u8>,
 }
 
-/// The predicate (the `predicate` of the in-toto statement).
+/// The predicate type of `inv`'s version.
+pub fn predicate_type(version: Version) -> &'static str {
+    match version {
+        Version::V02 => PREDICATE_TYPE,
+        Version::V1 => PREDICATE_TYPE_V1,
+    }
+}
+
+/// The predicate (the `predicate` of the in-toto statement), in `inv.version`'s form.
 pub fn predicate(inv: &Invocation) -> Value {
-    let max = inv.mode == Mode::Max;
-    let mut args = inv.args.clone();
-    let mut complete_parameters = true;
-    if !max {
-        let before = args.len();
-        args.retain(|k, _| !k.starts_with("build-arg:") && !k.starts_with("label:"));
-        complete_parameters = args.len() == before;
+    let parts = Parts::of(inv);
+    match inv.version {
+        Version::V02 => v02(inv, parts),
+        Version::V1 => v1(inv, parts),
     }
-    let mut parameters = serde_json::Map::new();
-    parameters.insert("frontend".into(), FRONTEND.into());
-    if !args.is_empty() {
-        parameters.insert(
-            "args".into(),
-            serde_json::to_value(&args).unwrap_or_default(),
-        );
-    }
-    if max {
-        let ids = |ids: &[String]| -> Value {
-            ids.iter()
-                .map(|id| serde_json::json!({ "id": id }))
-                .collect()
-        };
-        if !inv.secrets.is_empty() {
-            parameters.insert("secrets".into(), ids(&inv.secrets));
+}
+
+/// What both versions say, in their shared shapes.
+struct Parts {
+    /// The request: frontend, args, secrets, ssh, locals (BuildKit's `Parameters`).
+    parameters: Value,
+    /// Whether `parameters` is the whole request (min scrubs build args and labels).
+    complete_parameters: bool,
+    /// `[{uri, digest}]`.
+    materials: Value,
+    /// BuildKit's own metadata (`source` with mode=max).
+    buildkit_metadata: Value,
+    /// `{llbDefinition}` with mode=max.
+    build_config: Option<Value>,
+}
+
+impl Parts {
+    fn of(inv: &Invocation) -> Parts {
+        let max = inv.mode == Mode::Max;
+        let mut args = inv.args.clone();
+        let mut complete_parameters = true;
+        if !max {
+            let before = args.len();
+            args.retain(|k, _| !k.starts_with("build-arg:") && !k.starts_with("label:"));
+            complete_parameters = args.len() == before;
         }
-        if !inv.ssh.is_empty() {
-            parameters.insert("ssh".into(), ids(&inv.ssh));
+        let mut parameters = serde_json::Map::new();
+        parameters.insert("frontend".into(), FRONTEND.into());
+        if !args.is_empty() {
+            parameters.insert(
+                "args".into(),
+                serde_json::to_value(&args).unwrap_or_default(),
+            );
         }
-    }
-    if !inv.locals.is_empty() {
-        let locals: Value = inv
-            .locals
+        if max {
+            let ids = |ids: &[String]| -> Value {
+                ids.iter()
+                    .map(|id| serde_json::json!({ "id": id }))
+                    .collect()
+            };
+            if !inv.secrets.is_empty() {
+                parameters.insert("secrets".into(), ids(&inv.secrets));
+            }
+            if !inv.ssh.is_empty() {
+                parameters.insert("ssh".into(), ids(&inv.ssh));
+            }
+        }
+        if !inv.locals.is_empty() {
+            let locals: Value = inv
+                .locals
+                .iter()
+                .map(|n| serde_json::json!({ "name": n }))
+                .collect();
+            parameters.insert("locals".into(), locals);
+        }
+        let materials: Value = inv
+            .materials
             .iter()
-            .map(|n| serde_json::json!({ "name": n }))
+            .map(|m| serde_json::json!({ "uri": m.uri, "digest": { "sha256": m.sha256 } }))
             .collect();
-        parameters.insert("locals".into(), locals);
+        let mut buildkit_metadata = serde_json::Map::new();
+        if max && !inv.dockerfile.is_empty() {
+            buildkit_metadata.insert(
+                "source".into(),
+                serde_json::json!({ "infos": [{
+                    "filename": inv.entry_point,
+                    "language": "Dockerfile",
+                    "data": base64::engine::general_purpose::STANDARD.encode(&inv.dockerfile),
+                }]}),
+            );
+        }
+        let build_config = (max && !inv.steps.is_empty())
+            .then(|| serde_json::json!({ "llbDefinition": inv.steps }));
+        Parts {
+            parameters: Value::Object(parameters),
+            complete_parameters,
+            materials,
+            buildkit_metadata: Value::Object(buildkit_metadata),
+            build_config,
+        }
     }
-    let materials: Vec<Value> = inv
-        .materials
-        .iter()
-        .map(|m| serde_json::json!({ "uri": m.uri, "digest": { "sha256": m.sha256 } }))
-        .collect();
-    let mut buildkit_metadata = serde_json::Map::new();
-    if max && !inv.dockerfile.is_empty() {
-        buildkit_metadata.insert(
-            "source".into(),
-            serde_json::json!({ "infos": [{
-                "filename": inv.entry_point,
-                "language": "Dockerfile",
-                "data": base64::engine::general_purpose::STANDARD.encode(&inv.dockerfile),
-            }]}),
-        );
-    }
+}
+
+/// SLSA v0.2, as BuildKit's `ConvertToSLSA02` writes it.
+fn v02(inv: &Invocation, parts: Parts) -> Value {
     let mut metadata = serde_json::json!({
         "buildStartedOn": crate::time::rfc3339(inv.started),
         "buildFinishedOn": crate::time::rfc3339(inv.finished),
         "completeness": {
-            "parameters": complete_parameters,
+            "parameters": parts.complete_parameters,
             "environment": true,
             // Local sources (the context) are not materials with digests.
             "materials": inv.locals.is_empty(),
         },
         "reproducible": inv.reproducible,
-        "https://mobyproject.org/buildkit@v1#metadata": buildkit_metadata,
+        "https://mobyproject.org/buildkit@v1#metadata": parts.buildkit_metadata,
     });
     if !inv.invocation_id.is_empty() {
         metadata["buildInvocationID"] = inv.invocation_id.clone().into();
@@ -165,18 +227,62 @@ pub fn predicate(inv: &Invocation) -> Value {
     let mut predicate = serde_json::json!({
         "builder": { "id": inv.builder_id },
         "buildType": BUILD_TYPE,
-        "materials": materials,
+        "materials": parts.materials,
         "invocation": {
             "configSource": config_source,
-            "parameters": parameters,
+            "parameters": parts.parameters,
             "environment": { "platform": inv.platform },
         },
         "metadata": metadata,
     });
-    if max && !inv.steps.is_empty() {
-        predicate["buildConfig"] = serde_json::json!({ "llbDefinition": inv.steps });
+    if let Some(build_config) = parts.build_config {
+        predicate["buildConfig"] = build_config;
     }
     predicate
+}
+
+/// SLSA v1 (`version=v1`), as BuildKit's `ProvenancePredicateSLSA1`: the build definition
+/// (external parameters: config source and request; internal: build config and builder
+/// platform; resolved dependencies) and the run details (builder, metadata).
+fn v1(inv: &Invocation, parts: Parts) -> Value {
+    let mut config_source = serde_json::json!({ "path": inv.entry_point });
+    if let Some(uri) = &inv.config_source_uri {
+        config_source["uri"] = uri.clone().into();
+    }
+    let mut internal = serde_json::json!({ "builderPlatform": inv.platform });
+    if let Some(build_config) = parts.build_config {
+        internal["buildConfig"] = build_config;
+    }
+    let mut metadata = serde_json::json!({
+        "startedOn": crate::time::rfc3339(inv.started),
+        "finishedOn": crate::time::rfc3339(inv.finished),
+        "buildkit_metadata": parts.buildkit_metadata,
+        "buildkit_completeness": {
+            "request": parts.complete_parameters,
+            "resolvedDependencies": inv.locals.is_empty(),
+        },
+    });
+    if !inv.invocation_id.is_empty() {
+        metadata["invocationID"] = inv.invocation_id.clone().into();
+    }
+    if inv.reproducible {
+        metadata["buildkit_reproducible"] = true.into();
+    }
+    serde_json::json!({
+        "buildDefinition": {
+            "buildType": BUILD_TYPE_V1,
+            "externalParameters": {
+                "configSource": config_source,
+                "request": parts.parameters,
+            },
+            "internalParameters": internal,
+            "resolvedDependencies": parts.materials,
+        },
+        "runDetails": {
+            "builder": { "id": inv.builder_id },
+            "metadata": metadata,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -186,6 +292,7 @@ mod tests {
     fn invocation(mode: Mode) -> Invocation {
         Invocation {
             mode,
+            version: Version::V02,
             builder_id: String::new(),
             entry_point: "Dockerfile".into(),
             config_source_uri: None,
@@ -239,5 +346,38 @@ mod tests {
         assert_eq!(p["buildConfig"]["llbDefinition"][0]["id"], "step0");
         let source = &p["metadata"]["https://mobyproject.org/buildkit@v1#metadata"]["source"];
         assert_eq!(source["infos"][0]["data"], "RlJPTSBidXN5Ym94Cg==");
+    }
+
+    #[test]
+    fn v1_has_the_same_facts_in_its_own_shape() {
+        let mut inv = invocation(Mode::Max);
+        inv.version = Version::V1;
+        let p = predicate(&inv);
+        let def = &p["buildDefinition"];
+        assert_eq!(def["buildType"], BUILD_TYPE_V1);
+        assert_eq!(
+            def["externalParameters"]["configSource"]["path"],
+            "Dockerfile"
+        );
+        assert_eq!(
+            def["externalParameters"]["request"]["args"]["build-arg:TOKEN"],
+            "x"
+        );
+        assert_eq!(def["internalParameters"]["builderPlatform"], "linux/amd64");
+        assert_eq!(
+            def["internalParameters"]["buildConfig"]["llbDefinition"][0]["id"],
+            "step0"
+        );
+        assert_eq!(
+            def["resolvedDependencies"][0]["digest"]["sha256"],
+            "ab".repeat(32)
+        );
+        let meta = &p["runDetails"]["metadata"];
+        assert_eq!(meta["invocationID"], "id");
+        assert_eq!(meta["buildkit_completeness"]["request"], true);
+        assert_eq!(
+            predicate_type(Version::V1),
+            "https://slsa.dev/provenance/v1"
+        );
     }
 }
