@@ -83,6 +83,12 @@ pub enum ExportError {
     TarMultiPlatform,
     #[error(transparent)]
     Attest(Box<crate::attest::AttestFailure>),
+    #[error("writing the attestations into local output {}: {source}", dir.display())]
+    LocalStatements {
+        dir: PathBuf,
+        #[source]
+        source: Box<crate::attest::LocalStatementsError>,
+    },
     #[error("writing the inline cache into the image: {0}")]
     InlineCache(#[source] Box<rbuild_oci::cache::LocalCacheError>),
     /// Downloading lazy layers (an imported cache's, a base image's) an output reads.
@@ -223,8 +229,13 @@ pub(crate) fn export(
                 .iter()
                 .map(|(p, i)| (p.clone(), i.manifest_digest, blob_size(&i.manifest_digest)))
                 .collect();
-            let index = commit_index(store, &children, &attestations, &config.annotations.index)
-                .map_err(oci(ExportStep::Commit))?;
+            let index = commit_index(
+                store,
+                &children,
+                &attestations.entries,
+                &config.annotations.index,
+            )
+            .map_err(oci(ExportStep::Commit))?;
             (index.digest, OCI_INDEX)
         }
     };
@@ -339,7 +350,7 @@ pub(crate) fn export(
             }
             Output::Local { dest } => {
                 // Several platforms: one directory each (`linux_arm64/`), as BuildKit's.
-                for b in built {
+                for (i, b) in built.iter().enumerate() {
                     let dir = match single {
                         Some(_) => dest.clone(),
                         None => dest.join(platform_dir(&b.platform)),
@@ -348,7 +359,16 @@ pub(crate) fn export(
                         .unpack_layers(&b.layers)
                         .map_err(lazy(ExportStep::Local(dir.clone())))?;
                     rbuild_oci::export::export_local(store, &b.layers, &dir, &config.privileges)
-                        .map_err(oci(ExportStep::Local(dir.clone())))?
+                        .map_err(oci(ExportStep::Local(dir.clone())))?;
+                    // The statements beside the files, as BuildKit's local exporter.
+                    if let Some(predicates) = attestations.predicates.get(i) {
+                        let mtime = epoch.unwrap_or_else(rbuild_oci::time::now_unix);
+                        crate::attest::write_local(store, &dir, &b.layers, predicates, mtime)
+                            .map_err(|source| ExportError::LocalStatements {
+                                dir: dir.clone(),
+                                source: Box::new(source),
+                            })?;
+                    }
                 }
             }
             Output::Tar { dest } => {

@@ -501,6 +501,39 @@ fn each_platform_gets_its_own_attestation_manifest() {
 }
 
 #[test]
+fn a_local_output_gets_the_statements_as_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    base_image(&env);
+    let ctx = packages_context(&env);
+    let out = env.build_local(&["--provenance=true", "--sbom=true"], &ctx);
+    assert!(out.join("var/lib/dpkg/status").is_file());
+    let status = std::fs::read(out.join("var/lib/dpkg/status")).unwrap();
+    let status_sha = rbuild_types::Digest::of(&status).hex();
+    for (file, predicate_type, schema) in [
+        ("provenance.json", PROVENANCE, "slsa-provenance-v0.2.json"),
+        ("sbom.spdx.json", SPDX, "spdx-2.3.json"),
+    ] {
+        let path = out.join(file);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+        let statement = json_file(&path);
+        assert_valid("in-toto-statement.json", &statement);
+        assert_eq!(statement["predicateType"], predicate_type);
+        assert_valid(schema, &statement["predicate"]);
+        // Its subjects are the output's files, by path and sha256 (as BuildKit's).
+        let subjects = statement["subject"].as_array().unwrap();
+        let status_subject = subjects
+            .iter()
+            .find(|s| s["name"] == "var/lib/dpkg/status")
+            .unwrap_or_else(|| panic!("{subjects:#?}"));
+        assert_eq!(status_subject["digest"]["sha256"], status_sha.as_str());
+        assert!(subjects.iter().any(|s| s["name"] == "base.txt"));
+        assert!(!subjects.iter().any(|s| s["name"] == "provenance.json"));
+    }
+}
+
+#[test]
 fn what_cannot_hold_or_make_attestations_is_refused() {
     let env = Env::new();
     let ctx = env.context(

@@ -71,6 +71,28 @@ pub(crate) struct Subjected<'a> {
     pub image: StoredImage,
 }
 
+/// One predicate of a platform's attestations, and the file a `type=local` output writes its
+/// statement to (BuildKit's attestation paths).
+pub(crate) struct Predicate {
+    pub predicate_type: &'static str,
+    pub predicate: serde_json::Value,
+    pub file_name: &'static str,
+}
+
+/// What [`attest`] made: per image, its attestation manifest's index entry and the
+/// predicates stated there.
+#[derive(Default)]
+pub(crate) struct Attested {
+    pub entries: Vec<Descriptor>,
+    pub predicates: Vec<Vec<Predicate>>,
+}
+
+impl Attested {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// Makes and stores the attestation manifest of each image in `images` (platform `i`'s
 /// target is `record.targets[i]`), named `names`; none when nothing is asked.
 pub(crate) fn attest(
@@ -80,14 +102,14 @@ pub(crate) fn attest(
     record: &BuildRecord<'_>,
     images: &[Subjected<'_>],
     names: &[String],
-) -> Result<Vec<Descriptor>, AttestFailure> {
+) -> Result<Attested, AttestFailure> {
     let asked = &config.attestations;
+    let mut made = Attested::default();
     if asked.is_empty() {
-        return Ok(Vec::new());
+        return Ok(made);
     }
     let now = rbuild_oci::time::now_unix();
     let invocation_id = invocation_id(record.started);
-    let mut out = Vec::with_capacity(images.len());
     for (i, image) in images.iter().enumerate() {
         let platform = image.platform;
         let subjects: Vec<Subject> = names
@@ -100,14 +122,17 @@ pub(crate) fn attest(
                 )
             })
             .collect();
-        let mut statements = Vec::new();
+        let mut predicates = Vec::new();
         if asked.sbom {
             let packages = scan(store, source, platform, image.layers)?;
             let name = names.first().map(String::as_str).unwrap_or_default();
             let created = config.source_date_epoch.unwrap_or(now);
             let creator = format!("rbuild-{}", env!("CARGO_PKG_VERSION"));
-            let doc = spdx::document(name, &packages, created, &creator);
-            statements.push(Statement::new(spdx::PREDICATE_TYPE, subjects.clone(), doc));
+            predicates.push(Predicate {
+                predicate_type: spdx::PREDICATE_TYPE,
+                predicate: spdx::document(name, &packages, created, &creator),
+                file_name: "sbom.spdx.json",
+            });
         }
         if let Some(p) = &asked.provenance {
             let target = record
@@ -116,12 +141,16 @@ pub(crate) fn attest(
                 .copied()
                 .unwrap_or(record.graph.target);
             let inv = invocation(config, record, p, target, now, &invocation_id);
-            statements.push(Statement::new(
-                provenance::predicate_type(p.version),
-                subjects.clone(),
-                provenance::predicate(&inv),
-            ));
+            predicates.push(Predicate {
+                predicate_type: provenance::predicate_type(p.version),
+                predicate: provenance::predicate(&inv),
+                file_name: "provenance.json",
+            });
         }
+        let statements: Vec<Statement> = predicates
+            .iter()
+            .map(|p| Statement::new(p.predicate_type, subjects.clone(), p.predicate.clone()))
+            .collect();
         let entry = rbuild_oci::attest::commit_attestations(
             store,
             &image.image.manifest_digest,
@@ -131,9 +160,90 @@ pub(crate) fn attest(
             platform: platform.clone(),
             source: Box::new(source),
         })?;
-        out.push(entry);
+        made.entries.push(entry);
+        made.predicates.push(predicates);
     }
-    Ok(out)
+    Ok(made)
+}
+
+/// Why the statements of a `type=local` output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalStatementsError {
+    #[error("reading the image's files: {0}")]
+    View(#[source] rbuild_cache::CacheError),
+    #[error("reading {path} of the image: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] OciError),
+}
+
+/// Writes `predicates` into the root filesystem output `dir` of the image of `layers`, as
+/// BuildKit's local exporter does: one in-toto statement per predicate (`provenance.json`,
+/// `sbom.spdx.json`; indented JSON, mode 0600, modified at `mtime`) whose subjects are every
+/// regular file of the image, by path and sha256.
+pub(crate) fn write_local(
+    store: &Store,
+    dir: &std::path::Path,
+    layers: &[rbuild_cache::SnapshotId],
+    predicates: &[Predicate],
+    mtime: u64,
+) -> Result<(), LocalStatementsError> {
+    let paths: Vec<PathBuf> = layers
+        .iter()
+        .map(|l| {
+            store
+                .snapshots()
+                .path(l)
+                .ok_or(OciError::MissingSnapshot(l.0))
+        })
+        .collect::<Result<_, _>>()?;
+    let view = MergedView::new(paths);
+    let mut subjects = Vec::new();
+    for entry in view
+        .walk(std::path::Path::new("/"))
+        .map_err(LocalStatementsError::View)?
+    {
+        if !entry.metadata.is_file() {
+            continue;
+        }
+        let mut file =
+            std::fs::File::open(&entry.host_path).map_err(|source| LocalStatementsError::Read {
+                path: entry.path.clone(),
+                source,
+            })?;
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(|source| {
+                LocalStatementsError::Read {
+                    path: entry.path.clone(),
+                    source,
+                }
+            })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let name = entry.path.to_string_lossy();
+        subjects.push(Subject::new(
+            name.trim_start_matches('/').to_string(),
+            &hasher.finish(),
+        ));
+    }
+    let files: Vec<(&str, Vec<u8>)> = predicates
+        .iter()
+        .map(|p| {
+            let statement = Statement::new(p.predicate_type, subjects.clone(), p.predicate.clone());
+            (p.file_name, statement.to_json_pretty())
+        })
+        .collect();
+    rbuild_oci::export::write_statement_files(dir, &files, mtime)?;
+    Ok(())
 }
 
 /// The packages of the image of `layers` (lazy layers downloaded and unpacked first).

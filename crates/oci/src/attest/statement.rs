@@ -60,6 +60,13 @@ impl Statement {
         }
     }
 
+    /// The statement as a file of a `type=local` output (indented, as BuildKit's local
+    /// exporter writes it).
+    pub fn to_json_pretty(&self) -> Vec<u8> {
+        // Strings and JSON values: serialising cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
     /// The statement's bytes as stored (compact JSON, as BuildKit marshals it).
     pub fn to_json(&self) -> Vec<u8> {
         // Strings and JSON values: serialising cannot fail.

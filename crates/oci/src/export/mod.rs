@@ -14,6 +14,7 @@ mod dest;
 mod docker;
 mod oci;
 mod rootfs;
+mod statements;
 
 pub use dest::OutputFile;
 pub use docker::{export_docker, export_docker_many, export_docker_to};
@@ -21,6 +22,7 @@ pub use oci::{
     export_oci, export_oci_compressed, export_oci_tar_to, export_oci_with, ExportedImage,
 };
 pub use rootfs::{export_local, export_rootfs_tar};
+pub use statements::write_statement_files;
 
 use std::path::{Path, PathBuf};
 
