@@ -273,6 +273,8 @@ fn max_provenance_and_an_sbom_go_beside_the_image_in_a_layout() {
         serde_json::json!([{"name": "context"}, {"name": "dockerfile"}])
     );
     assert_eq!(p["metadata"]["completeness"]["parameters"], true);
+    // The context is read: a local source, not a material with a digest.
+    assert_eq!(p["metadata"]["completeness"]["materials"], false);
     let steps = p["buildConfig"]["llbDefinition"].as_array().expect("steps");
     assert!(
         steps.iter().any(|s| s["op"].get("File").is_some()),

@@ -12,6 +12,7 @@ use rbuild_types::{Hasher, Platform};
 
 use super::ProvenanceSpec;
 use crate::config::{BuildConfig, ContextSpec};
+use crate::named::NamedSpec;
 
 /// What the build was, beyond its config: what provenance records.
 pub(crate) struct BuildRecord<'a> {
@@ -50,28 +51,54 @@ pub(crate) fn invocation(
     if config.options.no_cache {
         args.insert("no-cache".to_string(), String::new());
     }
-    let (locals, config_source_uri) = match &config.context {
+    let (mut locals, config_source_uri) = match &config.context {
         ContextSpec::Dir(_) => (vec!["context".into(), "dockerfile".into()], None),
         ContextSpec::Empty | ContextSpec::Stdin => (vec!["dockerfile".into()], None),
-        ContextSpec::Git { url, .. } | ContextSpec::Url(url) => (Vec::new(), Some(url.clone())),
+        ContextSpec::Git { url, .. } | ContextSpec::Url(url) => {
+            (Vec::new(), Some(redact_credentials(url)))
+        }
     };
+    // Named contexts as buildx passes them (`context:NAME`; a directory is a local source of
+    // that name, never its host path).
+    for (key, spec) in &config.named_contexts {
+        let value = match spec {
+            NamedSpec::Dir(_) => {
+                locals.push(key.clone());
+                format!("local:{key}")
+            }
+            NamedSpec::Image(r) => format!("docker-image://{r}"),
+            NamedSpec::OciLayout { .. } => format!("oci-layout://{key}"),
+            NamedSpec::Git { url, .. } | NamedSpec::Url(url) => redact_credentials(url),
+        };
+        args.insert(format!("context:{key}"), value);
+    }
     let mut materials: Vec<Material> = Vec::new();
+    // Local sources (contexts) and downloads (ADD <url|git>) are not recorded as materials.
+    let mut materials_complete = locals.is_empty();
     for v in &reachable {
-        let Op::Image(op) = &record.graph.vertices[v.index()].op else {
-            continue;
+        let op = match &record.graph.vertices[v.index()].op {
+            Op::Image(op) => op,
+            Op::Context { .. } | Op::Http(_) | Op::Git(_) => {
+                materials_complete = false;
+                continue;
+            }
+            Op::Scratch | Op::Exec(_) | Op::File(_) => continue,
         };
         let found = record
             .resolved
             .iter()
             .find(|r| r.reference == op.reference && r.platform == op.platform);
-        if let Some(r) = found {
-            let m = Material {
-                uri: purl::image(&r.reference, Some(&r.platform)),
-                sha256: r.manifest_digest.hex(),
-            };
-            if !materials.contains(&m) {
-                materials.push(m);
+        match found {
+            Some(r) => {
+                let m = Material {
+                    uri: purl::image(&r.reference, Some(&r.platform)),
+                    sha256: r.manifest_digest.hex(),
+                };
+                if !materials.contains(&m) {
+                    materials.push(m);
+                }
             }
+            None => materials_complete = false,
         }
     }
     let steps = match spec.mode {
@@ -95,6 +122,7 @@ pub(crate) fn invocation(
         ssh: config.mounts.ssh.iter().map(|(id, _)| id.clone()).collect(),
         platform: Platform::host().to_string(),
         materials,
+        materials_complete,
         started: record.started,
         finished: now,
         invocation_id: invocation_id.to_string(),
@@ -102,6 +130,26 @@ pub(crate) fn invocation(
         steps,
         dockerfile: record.dockerfile.to_vec(),
     }
+}
+
+/// `url` with its user name and password masked, as BuildKit's `urlutil.RedactCredentials`
+/// (`https://xxxxx:xxxxx@host/…`); anything without credentials unchanged.
+fn redact_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let masked = match userinfo.split_once(':') {
+        Some((user, _)) if !user.is_empty() => "xxxxx:xxxxx".to_string(),
+        Some((_, _)) => ":xxxxx".to_string(),
+        None if !userinfo.is_empty() => "xxxxx".to_string(),
+        None => String::new(),
+    };
+    format!("{scheme}://{masked}@{host}{tail}")
 }
 
 /// The vertices `target` depends on (itself included), in graph order.
@@ -183,6 +231,26 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_urls_are_masked_as_buildkit_masks_them() {
+        assert_eq!(
+            redact_credentials("https://user:tok@git.example/r.git#main"),
+            "https://xxxxx:xxxxx@git.example/r.git#main"
+        );
+        assert_eq!(
+            redact_credentials("https://tok@git.example/r.git"),
+            "https://xxxxx@git.example/r.git"
+        );
+        assert_eq!(
+            redact_credentials("https://git.example/a@b"),
+            "https://git.example/a@b"
+        );
+        assert_eq!(
+            redact_credentials("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
+    }
+
+    #[test]
     fn materials_are_the_base_images_the_target_reaches() {
         let amd64: Platform = "linux/amd64".parse().unwrap();
         let graph = Graph {
@@ -210,7 +278,7 @@ mod tests {
         let mut config = BuildConfig::new(
             crate::config::DockerfileSpec::Default,
             ContextSpec::Git {
-                url: "https://example.com/r.git#main".into(),
+                url: "https://u:secret@example.com/r.git#main".into(),
                 spec: rbuild_context::ContextSource::classify("https://example.com/r.git#main")
                     .map(|s| match s {
                         rbuild_context::ContextSource::Git(g) => g,
@@ -225,6 +293,9 @@ mod tests {
             .options
             .build_args
             .insert("V".to_string(), "1".to_string());
+        config
+            .named_contexts
+            .insert("src".to_string(), NamedSpec::Dir("/home/me/src".into()));
         let mut spec = ProvenanceSpec::default();
         let inv = invocation(&config, &record, &spec, VertexId(0), 20, "id");
         assert_eq!(inv.materials.len(), 1);
@@ -236,11 +307,16 @@ mod tests {
         assert_eq!(inv.entry_point, "Dockerfile.app");
         assert_eq!(
             inv.config_source_uri.as_deref(),
-            Some("https://example.com/r.git#main")
+            Some("https://xxxxx:xxxxx@example.com/r.git#main")
         );
-        assert!(inv.locals.is_empty());
+        assert_eq!(inv.locals, ["src"]);
+        assert_eq!(inv.args["context:src"], "local:src");
         assert_eq!(inv.args["build-arg:V"], "1");
         assert!(inv.steps.is_empty(), "min mode has no steps");
+        assert!(
+            !inv.materials_complete,
+            "a named local context is no material"
+        );
         spec.mode = Mode::Max;
         let inv = invocation(&config, &record, &spec, VertexId(0), 20, "id");
         assert_eq!(inv.steps.len(), 1, "only the reachable vertex");

@@ -93,6 +93,9 @@ pub struct Invocation {
     /// The platform the build ran for (`linux/amd64`).
     pub platform: String,
     pub materials: Vec<Material>,
+    /// Whether `materials` is every source the build read (no local context, no download
+    /// left out).
+    pub materials_complete: bool,
     /// Unix times, seconds.
     pub started: u64,
     pub finished: u64,
@@ -211,8 +214,7 @@ fn v02(inv: &Invocation, parts: Parts) -> Value {
         "completeness": {
             "parameters": parts.complete_parameters,
             "environment": true,
-            // Local sources (the context) are not materials with digests.
-            "materials": inv.locals.is_empty(),
+            "materials": inv.materials_complete,
         },
         "reproducible": inv.reproducible,
         "https://mobyproject.org/buildkit@v1#metadata": parts.buildkit_metadata,
@@ -259,7 +261,7 @@ fn v1(inv: &Invocation, parts: Parts) -> Value {
         "buildkit_metadata": parts.buildkit_metadata,
         "buildkit_completeness": {
             "request": parts.complete_parameters,
-            "resolvedDependencies": inv.locals.is_empty(),
+            "resolvedDependencies": inv.materials_complete,
         },
     });
     if !inv.invocation_id.is_empty() {
@@ -308,6 +310,7 @@ mod tests {
                 uri: "pkg:docker/busybox@latest?platform=linux%2Famd64".into(),
                 sha256: "ab".repeat(32),
             }],
+            materials_complete: false,
             started: 0,
             finished: 61,
             invocation_id: "id".into(),
