@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::ImageConfig;
-use rbuild_oci::export::OutputFile;
+use rbuild_oci::export::{ExtraFile, OutputFile};
 use rbuild_oci::images::{commit_image_with, commit_index, tag_image, CommitOptions, StoredImage};
 use rbuild_oci::manifest::{OCI_INDEX, OCI_MANIFEST};
 use rbuild_oci::registry::{RetryObserver, TransferObserver};
@@ -83,6 +83,12 @@ pub enum ExportError {
     TarMultiPlatform,
     #[error(transparent)]
     Attest(Box<crate::attest::AttestFailure>),
+    #[error("writing the attestations into tar output {dest}: {source}")]
+    TarStatements {
+        dest: Dest,
+        #[source]
+        source: Box<crate::attest::LocalStatementsError>,
+    },
     #[error("writing the attestations into local output {}: {source}", dir.display())]
     LocalStatements {
         dir: PathBuf,
@@ -378,9 +384,28 @@ pub(crate) fn export(
                 images
                     .unpack_layers(&b.layers)
                     .map_err(lazy(ExportStep::Tar(dest.clone())))?;
+                // The statements after the files, as BuildKit's tar exporter.
+                let mut extra = Vec::new();
+                if let Some(predicates) = attestations.predicates.first() {
+                    let mtime = epoch.unwrap_or_else(rbuild_oci::time::now_unix);
+                    let files = crate::attest::statement_files(store, &b.layers, predicates)
+                        .map_err(|source| ExportError::TarStatements {
+                            dest: dest.clone(),
+                            source: Box::new(source),
+                        })?;
+                    extra = files
+                        .into_iter()
+                        .map(|(name, data)| ExtraFile {
+                            name: name.to_string(),
+                            data,
+                            mode: 0o600,
+                            mtime,
+                        })
+                        .collect();
+                }
                 match dest {
-                    Dest::Path(path) => write_rootfs_tar_file(store, &b.layers, path),
-                    Dest::Stdout => write_rootfs_tar_to(store, &b.layers, take(stdout)?),
+                    Dest::Path(path) => write_rootfs_tar_file(store, &b.layers, &extra, path),
+                    Dest::Stdout => write_rootfs_tar_to(store, &b.layers, &extra, take(stdout)?),
                 }
                 .map_err(oci(ExportStep::Tar(dest.clone())))?
             }
@@ -426,11 +451,12 @@ fn take(stdout: &mut Option<Box<dyn Write>>) -> Result<Box<dyn Write>, ExportErr
 fn write_rootfs_tar_file(
     store: &Store,
     layers: &[SnapshotId],
+    extra: &[ExtraFile],
     path: &Path,
 ) -> Result<(), OciError> {
     let mut file = OutputFile::create(path)?;
     let mut out = std::io::BufWriter::new(&mut file);
-    rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+    rbuild_oci::export::export_rootfs_tar_with(store, layers, &mut out, extra)?;
     out.flush().map_err(OciError::io("write", path))?;
     drop(out);
     file.commit()
@@ -440,10 +466,11 @@ fn write_rootfs_tar_file(
 fn write_rootfs_tar_to(
     store: &Store,
     layers: &[SnapshotId],
+    extra: &[ExtraFile],
     out: Box<dyn Write>,
 ) -> Result<(), OciError> {
     let mut out = std::io::BufWriter::new(out);
-    rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+    rbuild_oci::export::export_rootfs_tar_with(store, layers, &mut out, extra)?;
     out.flush()
         .map_err(OciError::io("write", Path::new(STDOUT_NAME)))
 }

@@ -503,7 +503,7 @@ fn each_platform_gets_its_own_attestation_manifest() {
 }
 
 #[test]
-fn a_local_output_gets_the_statements_as_files() {
+fn local_and_tar_outputs_get_the_statements_as_files() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     base_image(&env);
@@ -533,6 +533,28 @@ fn a_local_output_gets_the_statements_as_files() {
         assert!(subjects.iter().any(|s| s["name"] == "base.txt"));
         assert!(!subjects.iter().any(|s| s["name"] == "provenance.json"));
     }
+
+    // A tar output holds them too, after the image's files.
+    let tar = env.path("rootfs.tar");
+    env.ok(&[
+        "build",
+        "-q",
+        "--sbom=true",
+        "-o",
+        &format!("type=tar,dest={}", s(&tar)),
+        s(&ctx),
+    ]);
+    let listed = rbuild_archive::testutil::list(std::fs::File::open(&tar).unwrap()).unwrap();
+    let last = listed.last().unwrap();
+    assert_eq!(last.name_lossy(), "sbom.spdx.json");
+    assert_eq!((last.mode, last.uid), (0o600, 0));
+    let statement: Value = serde_json::from_slice(&last.data).unwrap();
+    assert_eq!(statement["predicateType"], SPDX);
+    assert_valid("spdx-2.3.json", &statement["predicate"]);
+    assert!(listed
+        .iter()
+        .any(|e| e.name_lossy() == "var/lib/dpkg/status"));
+    assert!(!listed.iter().any(|e| e.name_lossy() == "provenance.json"));
 }
 
 #[test]

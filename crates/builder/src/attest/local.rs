@@ -1,5 +1,6 @@
-//! Attestations in a `type=local` output: the statements as files beside the image's files,
-//! as BuildKit's local exporter writes them, about those files (path and sha256 each).
+//! Attestations in a root filesystem output (`type=local`, `type=tar`): the statements as
+//! files beside the image's files, as BuildKit's local and tar exporters write them, about
+//! those files (path and sha256 each).
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use rbuild_types::Hasher;
 
 use super::Predicate;
 
-/// Why the statements of a `type=local` output could not be written.
+/// Why the statements of a root filesystem output could not be made or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalStatementsError {
     #[error("reading the image's files: {0}")]
@@ -26,9 +27,7 @@ pub enum LocalStatementsError {
 }
 
 /// Writes `predicates` into the root filesystem output `dir` of the image of `layers`, as
-/// BuildKit's local exporter does: one in-toto statement per predicate (`provenance.json`,
-/// `sbom.spdx.json`; indented JSON, mode 0600, modified at `mtime`) whose subjects are every
-/// regular file of the image, by path and sha256.
+/// BuildKit's local exporter does: see [`statement_files`]; mode 0600, modified at `mtime`.
 pub(crate) fn write_local(
     store: &Store,
     dir: &Path,
@@ -36,6 +35,20 @@ pub(crate) fn write_local(
     predicates: &[Predicate],
     mtime: u64,
 ) -> Result<(), LocalStatementsError> {
+    let files = statement_files(store, layers, predicates)?;
+    rbuild_oci::export::write_statement_files(dir, &files, mtime)?;
+    Ok(())
+}
+
+/// The statements of `predicates` about the root filesystem of `layers`, as the files a
+/// root filesystem output gets (BuildKit's local and tar exporters): one in-toto statement per
+/// predicate (`provenance.json`, `sbom.spdx.json`; indented JSON) whose subjects are every
+/// regular file of the image, by path and sha256.
+pub(crate) fn statement_files(
+    store: &Store,
+    layers: &[SnapshotId],
+    predicates: &[Predicate],
+) -> Result<Vec<(&'static str, Vec<u8>)>, LocalStatementsError> {
     let paths: Vec<PathBuf> = layers
         .iter()
         .map(|l| {
@@ -79,13 +92,11 @@ pub(crate) fn write_local(
             &hasher.finish(),
         ));
     }
-    let files: Vec<(&str, Vec<u8>)> = predicates
+    Ok(predicates
         .iter()
         .map(|p| {
             let statement = Statement::new(p.predicate_type, subjects.clone(), p.predicate.clone());
             (p.file_name, statement.to_json_pretty())
         })
-        .collect();
-    rbuild_oci::export::write_statement_files(dir, &files, mtime)?;
-    Ok(())
+        .collect())
 }

@@ -22,8 +22,8 @@ use rbuild_oci::OciError;
 use rbuild_types::{ImageRef, Platform};
 
 pub(crate) use invocation::BuildRecord;
-pub(crate) use local::write_local;
 pub use local::LocalStatementsError;
+pub(crate) use local::{statement_files, write_local};
 pub use spec::{AttestError, Attestations, ProvenanceSpec};
 
 use crate::config::BuildConfig;
