@@ -500,6 +500,22 @@ fn each_platform_gets_its_own_attestation_manifest() {
         );
         assert_valid("slsa-provenance-v0.2.json", &st[0]["predicate"]);
     }
+
+    // A local output: each platform's directory has its own statement about its own files.
+    let out = env.build_local(
+        &["--platform", "linux/amd64,linux/arm64", "--provenance=true"],
+        &ctx,
+    );
+    for arch in ["amd64", "arm64"] {
+        let statement = json_file(&out.join(format!("linux_{arch}/provenance.json")));
+        assert_eq!(
+            statement["subject"],
+            serde_json::json!([{
+                "name": format!("arch-{arch}"),
+                "digest": {"sha256": rbuild_types::Digest::of(b"a").hex()},
+            }])
+        );
+    }
 }
 
 #[test]

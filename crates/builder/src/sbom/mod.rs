@@ -3,8 +3,8 @@
 //! through the store's merged view of the image's layers — every path resolves through the one
 //! resolver of image paths (`rbuild_types::root_path`), so a symlink in the image never reaches
 //! a host file. Read: dpkg ([`dpkg`]: `/var/lib/dpkg/status`, `status.d/`), apk ([`apk`]:
-//! `/lib/apk/db/installed`) and Python distributions ([`python`]: `*.dist-info/METADATA` in
-//! any `site-packages` or `dist-packages`); the distribution (`/etc/os-release`) names the
+//! `/lib/apk/db/installed`) and Python distributions ([`python`]: `*.dist-info/METADATA`,
+//! `*.egg-info/PKG-INFO` or an `*.egg-info` file in any `site-packages` or `dist-packages`); the distribution (`/etc/os-release`) names the
 //! purls' namespace and `distro` qualifier.
 
 pub mod apk;
@@ -124,20 +124,29 @@ pub fn scan(view: &MergedView) -> Result<Vec<Package>, SbomError> {
         out.extend(apk::parse(&text, installed, &distro));
     }
     for entry in walk(view)? {
-        let is_dist_info = entry.metadata.is_dir()
-            && entry
-                .path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().ends_with(".dist-info"))
-            && entry
-                .path
-                .parent()
-                .and_then(Path::file_name)
-                .is_some_and(|p| p == "site-packages" || p == "dist-packages");
-        if !is_dist_info {
+        let in_packages = entry
+            .path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|p| p == "site-packages" || p == "dist-packages");
+        let Some(name) = entry.path.file_name().map(|n| n.to_string_lossy()) else {
+            continue;
+        };
+        if !in_packages {
             continue;
         }
-        let path = entry.path.join("METADATA").to_string_lossy().into_owned();
+        // A wheel's `*.dist-info/METADATA`; an egg's `*.egg-info/PKG-INFO`, or an
+        // `*.egg-info` file (distutils), of the same format.
+        let metadata = if entry.metadata.is_dir() && name.ends_with(".dist-info") {
+            entry.path.join("METADATA")
+        } else if entry.metadata.is_dir() && name.ends_with(".egg-info") {
+            entry.path.join("PKG-INFO")
+        } else if entry.metadata.is_file() && name.ends_with(".egg-info") {
+            entry.path.clone()
+        } else {
+            continue;
+        };
+        let path = metadata.to_string_lossy().into_owned();
         if let Some(text) = read(view, &path)? {
             out.extend(python::parse(&text, &path));
         }
@@ -227,11 +236,30 @@ mod tests {
         let dist = root.join("usr/lib/python3.11/site-packages/six-1.16.0.dist-info");
         std::fs::create_dir_all(&dist).unwrap();
         std::fs::write(dist.join("METADATA"), "Name: six\nVersion: 1.16.0\n").unwrap();
+        let dist_packages = root.join("usr/lib/python3/dist-packages");
+        std::fs::create_dir_all(dist_packages.join("chardet-5.1.0.egg-info")).unwrap();
+        std::fs::write(
+            dist_packages.join("chardet-5.1.0.egg-info/PKG-INFO"),
+            "Metadata-Version: 1.1\nName: chardet\nVersion: 5.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dist_packages.join("distro_info-1.5.egg-info"),
+            "Name: distro-info\nVersion: 1.5\n",
+        )
+        .unwrap();
+        // Not a package directory: not read.
+        std::fs::create_dir_all(root.join("opt/x.dist-info")).unwrap();
+        std::fs::write(
+            root.join("opt/x.dist-info/METADATA"),
+            "Name: x\nVersion: 1\n",
+        )
+        .unwrap();
 
         let view = MergedView::new(vec![root.to_path_buf()]);
         let packages = scan(&view).unwrap();
         let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["tzdata", "six"]);
+        assert_eq!(names, ["tzdata", "chardet", "distro-info", "six"]);
         assert_eq!(
             packages[0].purl,
             "pkg:deb/debian/tzdata@2024a?arch=all&distro=debian-12"

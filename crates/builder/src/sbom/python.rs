@@ -1,6 +1,7 @@
-//! Python distributions: a `*.dist-info/METADATA` file (email-header fields up to the first
-//! blank line: `Name`, `Version`, `License`/`License-Expression`, `Author`/`Author-email`) in
-//! a `site-packages` or `dist-packages` directory anywhere in the image.
+//! Python distributions: a `*.dist-info/METADATA` file, or an egg's `PKG-INFO` of the same
+//! format (email-header fields up to the first blank line: `Name`, `Version`,
+//! `License`/`License-Expression`, `Author`/`Author-email`), in a `site-packages` or
+//! `dist-packages` directory anywhere in the image.
 
 use rbuild_oci::attest::purl;
 use rbuild_oci::attest::spdx::{Ecosystem, Package};
