@@ -1,10 +1,11 @@
 //! The attestations of a build (`--provenance`, `--sbom`, `--attest`), made at export for each
 //! platform's committed image: an SPDX SBOM of the image's packages ([`crate::sbom`]) and SLSA
-//! provenance (v0.2, or v1) of the build, as in-toto statements whose subjects are the image's names
-//! (`pkg:docker/…` purls with the platform) at its manifest digest, stored as an attestation
-//! manifest (`rbuild_oci::attest`) that joins the image in its index. The formats are
-//! `rbuild-oci`'s; what goes into them (the build's inputs, steps and base images) is
-//! gathered here.
+//! provenance (v0.2, or v1) of the build, as in-toto statements whose subjects are the image's
+//! names (`pkg:docker/…` purls with the platform) at its manifest digest, stored as an
+//! attestation manifest (`rbuild_oci::attest`) that joins the image in its index; for root
+//! filesystem outputs, the same predicates about the output's files (`local`). The formats are
+//! `rbuild-oci`'s; what goes into them (the build's inputs, steps and base images: see
+//! `invocation`) is gathered here.
 
 mod invocation;
 mod local;

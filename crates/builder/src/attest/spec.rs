@@ -185,7 +185,8 @@ impl Attestations {
                         flag,
                         spec: spec.to_string(),
                         what: format!("generator={v}"),
-                        why: "rbuild runs no scanner image; it reads the image's dpkg, apk and Python package databases itself",
+                        why: "rbuild runs no scanner image; it reads the image's dpkg, apk and \
+                              Python package databases itself",
                     })
                 }
                 "scan-context" | "scan-stage" => {

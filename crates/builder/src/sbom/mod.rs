@@ -4,8 +4,8 @@
 //! resolver of image paths (`rbuild_types::root_path`), so a symlink in the image never reaches
 //! a host file. Read: dpkg ([`dpkg`]: `/var/lib/dpkg/status`, `status.d/`), apk ([`apk`]:
 //! `/lib/apk/db/installed`) and Python distributions ([`python`]: `*.dist-info/METADATA`,
-//! `*.egg-info/PKG-INFO` or an `*.egg-info` file in any `site-packages` or `dist-packages`); the distribution (`/etc/os-release`) names the
-//! purls' namespace and `distro` qualifier.
+//! `*.egg-info/PKG-INFO` or an `*.egg-info` file in any `site-packages` or `dist-packages`);
+//! the distribution (`/etc/os-release`) names the purls' namespace and `distro` qualifier.
 
 pub mod apk;
 pub mod dpkg;

@@ -74,6 +74,12 @@ pub fn document(name: &str, packages: &[Package], created: u64, creator: &str) -
             .as_deref()
             .filter(|l| is_simple_license(l))
             .unwrap_or("NOASSERTION");
+        let supplier = p
+            .supplier
+            .as_deref()
+            .map_or("NOASSERTION".to_string(), |s| {
+                format!("Person: {}", one_line(s))
+            });
         let mut pkg = json!({
             "SPDXID": id,
             "name": p.name,
@@ -83,7 +89,7 @@ pub fn document(name: &str, packages: &[Package], created: u64, creator: &str) -
             "licenseConcluded": "NOASSERTION",
             "licenseDeclared": license,
             "copyrightText": "NOASSERTION",
-            "supplier": p.supplier.as_deref().map_or("NOASSERTION".to_string(), |s| format!("Person: {}", one_line(s))),
+            "supplier": supplier,
             "sourceInfo": format!("acquired package info from {}", p.source),
             "externalRefs": [{
                 "referenceCategory": "PACKAGE-MANAGER",
@@ -102,12 +108,16 @@ pub fn document(name: &str, packages: &[Package], created: u64, creator: &str) -
         }));
     }
     let doc_name = if name.is_empty() { "image" } else { name };
+    let namespace = format!(
+        "https://spdx.org/spdxdocs/rbuild-{}-{hex}",
+        id_safe(doc_name)
+    );
     json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": doc_name,
-        "documentNamespace": format!("https://spdx.org/spdxdocs/rbuild-{}-{hex}", id_safe(doc_name)),
+        "documentNamespace": namespace,
         "creationInfo": {
             "created": crate::time::rfc3339(created),
             "creators": [format!("Tool: {creator}")],
