@@ -161,6 +161,9 @@ pub enum ConfigError {
     /// lists"): attestations make the result an index.
     #[error("the docker exporter cannot hold attestations (they make the image an index): use -o type=oci or type=image, or leave out --provenance/--sbom/--attest")]
     DockerAttestations,
+    /// As BuildKit's image exporter: an attestation manifest needs OCI media types.
+    #[error("cannot export attestations with oci-mediatypes=false")]
+    AttestationsNeedOciTypes,
 }
 
 impl BuildConfig {
@@ -217,6 +220,15 @@ impl BuildConfig {
             .any(|o| matches!(o, Output::Docker { .. }));
         if docker && !self.attestations.is_empty() {
             return Err(ConfigError::DockerAttestations);
+        }
+        let docker_types = self.outputs.iter().any(|o| match o {
+            Output::Image { layers, .. } | Output::Oci { layers, .. } => {
+                layers.oci_media_types == Some(false)
+            }
+            _ => false,
+        });
+        if docker_types && !self.attestations.is_empty() {
+            return Err(ConfigError::AttestationsNeedOciTypes);
         }
         Ok(())
     }
@@ -313,6 +325,8 @@ mod tests {
         c.outputs = vec![Output::parse("type=docker,dest=out.tar").expect("spec")];
         c.attestations.sbom = true;
         assert_eq!(c.check(), Err(ConfigError::DockerAttestations));
+        c.outputs = vec![Output::parse("type=oci,dest=o,oci-mediatypes=false").expect("spec")];
+        assert_eq!(c.check(), Err(ConfigError::AttestationsNeedOciTypes));
         c.attestations.sbom = false;
         c.outputs.clear();
         // Any platform, and several: a foreign RUN needs an emulator, checked when it runs.
