@@ -63,6 +63,7 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
     } = io;
     let (names, mut configs): (Vec<String>, Vec<BuildConfig>) = targets.into_iter().unzip();
     let first = configs[0].clone();
+    let build_started = rbuild_oci::time::now_unix();
     // HTTP and git downloads, for the context and the solver alike.
     let remote = crate::remote::remote_source(&first.settings.registries);
     // Step names get the target's name in front when there are several.
@@ -140,6 +141,13 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
         &first.run_limits,
         &events,
     );
+    // What provenance records of the build (kept only when asked).
+    let attesting = configs.iter().any(|c| !c.attestations.is_empty());
+    let provenance_resolved = if attesting {
+        resolved.clone()
+    } else {
+        Vec::new()
+    };
     let mut solver = Solver::new(
         Arc::clone(&store),
         executor,
@@ -182,8 +190,11 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
         .enable_all()
         .build()
         .map_err(BuildError::Runtime)?;
-    let result =
-        runtime.block_on(solver.solve_targets(Arc::clone(&graph), solve_targets, step_events));
+    let result = runtime.block_on(solver.solve_targets(
+        Arc::clone(&graph),
+        solve_targets.clone(),
+        step_events,
+    ));
     // Whatever happened, keep the digests hashed so far for the next build.
     for (_, ctx) in &contexts {
         if let Err(e) = ctx.save_stat_cache() {
@@ -206,8 +217,19 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
 
     let mut exported_all = Vec::with_capacity(configs.len());
     let mut results = result.targets.iter();
+    let mut first_target = 0;
     for (i, config) in configs.iter().enumerate() {
         let started = Instant::now();
+        let n_targets = lowered[i].platforms.len();
+        let record = crate::attest::BuildRecord {
+            graph: &graph,
+            targets: &solve_targets[first_target..first_target + n_targets],
+            resolved: &provenance_resolved,
+            dockerfile_name: &lowered[i].dockerfile.name,
+            dockerfile: &lowered[i].dockerfile.bytes,
+            started: build_started,
+        };
+        first_target += n_targets;
         let built: Vec<crate::export::Built> = lowered[i]
             .platforms
             .iter()
@@ -224,6 +246,7 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
             &built,
             &result.steps,
             config,
+            &record,
             &mut stdout,
             &Network {
                 retries: retries.clone(),

@@ -139,6 +139,9 @@ pub struct BuildConfig {
     pub platforms: Vec<Platform>,
     /// `--annotation`: on the image manifests and the multi-platform index.
     pub annotations: Annotations,
+    /// `--provenance`, `--sbom`, `--attest`: attestations attached beside each image (then
+    /// the result is an index, even for one platform).
+    pub attestations: crate::attest::Attestations,
 }
 
 /// A config that cannot be built as given (a usage error).
@@ -156,6 +159,13 @@ pub enum ConfigError {
     PushWithoutName,
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// As BuildKit's docker exporter ("does not currently support exporting manifest
+    /// lists"): attestations make the result an index.
+    #[error("the docker exporter cannot hold attestations (they make the image an index): use -o type=oci or type=image, or leave out --provenance/--sbom/--attest")]
+    DockerAttestations,
+    /// As BuildKit's image exporter: an attestation manifest needs OCI media types.
+    #[error("cannot export attestations with oci-mediatypes=false")]
+    AttestationsNeedOciTypes,
 }
 
 impl BuildConfig {
@@ -193,11 +203,12 @@ impl BuildConfig {
             cache_to: Vec::new(),
             platforms: Vec::new(),
             annotations: Annotations::default(),
+            attestations: crate::attest::Attestations::default(),
         }
     }
 
     /// Checks what the types cannot say: one output at most on standard output, valid
-    /// `name=`s of image outputs, a name to push to, the host platform.
+    /// `name=`s of image outputs, a name to push to, no docker output of attestations.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.outputs.iter().filter(|o| o.to_stdout()).count() > 1 {
             return Err(ConfigError::SeveralStdoutOutputs);
@@ -205,6 +216,22 @@ impl BuildConfig {
         let names = self.image_names()?;
         if names.is_empty() && self.pushes() {
             return Err(ConfigError::PushWithoutName);
+        }
+        let docker = self
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::Docker { .. }));
+        if docker && !self.attestations.is_empty() {
+            return Err(ConfigError::DockerAttestations);
+        }
+        let docker_types = self.outputs.iter().any(|o| match o {
+            Output::Image { layers, .. } | Output::Oci { layers, .. } => {
+                layers.oci_media_types == Some(false)
+            }
+            _ => false,
+        });
+        if docker_types && !self.attestations.is_empty() {
+            return Err(ConfigError::AttestationsNeedOciTypes);
         }
         Ok(())
     }
@@ -298,6 +325,12 @@ mod tests {
             Output::parse("type=oci,dest=-").expect("spec"),
         ];
         assert_eq!(c.check(), Err(ConfigError::SeveralStdoutOutputs));
+        c.outputs = vec![Output::parse("type=docker,dest=out.tar").expect("spec")];
+        c.attestations.sbom = true;
+        assert_eq!(c.check(), Err(ConfigError::DockerAttestations));
+        c.outputs = vec![Output::parse("type=oci,dest=o,oci-mediatypes=false").expect("spec")];
+        assert_eq!(c.check(), Err(ConfigError::AttestationsNeedOciTypes));
+        c.attestations.sbom = false;
         c.outputs.clear();
         // Any platform, and several: a foreign RUN needs an emulator, checked when it runs.
         c.platforms = vec![

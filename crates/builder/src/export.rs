@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rbuild_cache::{SnapshotId, Store};
 use rbuild_graph::ImageConfig;
-use rbuild_oci::export::OutputFile;
+use rbuild_oci::export::{ExtraFile, OutputFile};
 use rbuild_oci::images::{commit_image_with, commit_index, tag_image, CommitOptions, StoredImage};
 use rbuild_oci::manifest::{OCI_INDEX, OCI_MANIFEST};
 use rbuild_oci::registry::{RetryObserver, TransferObserver};
@@ -81,6 +81,20 @@ pub enum ExportError {
     DockerMultiPlatform,
     #[error("the tar exporter writes one root filesystem: use -o type=local (one directory per platform), or one --platform")]
     TarMultiPlatform,
+    #[error(transparent)]
+    Attest(Box<crate::attest::AttestFailure>),
+    #[error("writing the attestations into tar output {dest}: {source}")]
+    TarStatements {
+        dest: Dest,
+        #[source]
+        source: Box<crate::attest::LocalStatementsError>,
+    },
+    #[error("writing the attestations into local output {}: {source}", dir.display())]
+    LocalStatements {
+        dir: PathBuf,
+        #[source]
+        source: Box<crate::attest::LocalStatementsError>,
+    },
     #[error("writing the inline cache into the image: {0}")]
     InlineCache(#[source] Box<rbuild_oci::cache::LocalCacheError>),
     /// Downloading lazy layers (an imported cache's, a base image's) an output reads.
@@ -90,6 +104,12 @@ pub enum ExportError {
         #[source]
         source: Box<PullError>,
     },
+}
+
+impl From<crate::attest::AttestFailure> for ExportError {
+    fn from(e: crate::attest::AttestFailure) -> Self {
+        ExportError::Attest(Box::new(e))
+    }
 }
 
 fn lazy(step: ExportStep) -> impl FnOnce(PullError) -> ExportError {
@@ -149,6 +169,7 @@ pub(crate) fn export(
     built: &[Built],
     steps: &[SolvedStep],
     config: &BuildConfig,
+    record: &crate::attest::BuildRecord<'_>,
     stdout: &mut Option<Box<dyn Write>>,
     network: &Network<'_>,
 ) -> Result<Exported, ExportError> {
@@ -188,21 +209,43 @@ pub(crate) fn export(
             .map(|m| m.len())
             .unwrap_or(0)
     };
-    // What the names point at: the image, or the index of the platforms' images.
-    let (top, top_type, single) = match committed.as_slice() {
-        [(_, image)] => (image.manifest_digest, OCI_MANIFEST, Some(*image)),
+    let names = config.image_names()?;
+    // Attestations (none unless asked), one manifest per platform's image.
+    let subjects: Vec<crate::attest::Subjected<'_>> = built
+        .iter()
+        .zip(&committed)
+        .map(|(b, (_, image))| crate::attest::Subjected {
+            platform: &b.platform,
+            layers: &b.layers,
+            image: *image,
+        })
+        .collect();
+    let attestations = crate::attest::attest(store, images, config, record, &subjects, &names)?;
+    // One platform's image, if that is what was built.
+    let single = match committed.as_slice() {
+        [(_, image)] => Some(*image),
+        _ => None,
+    };
+    // What the names point at: the image, or the index of the platforms' images (and of
+    // their attestations: with attestations, one platform's image is in an index too).
+    let (top, top_type) = match single {
+        Some(image) if attestations.is_empty() => (image.manifest_digest, OCI_MANIFEST),
         _ => {
             let children: Vec<(Platform, Digest, u64)> = committed
                 .iter()
                 .map(|(p, i)| (p.clone(), i.manifest_digest, blob_size(&i.manifest_digest)))
                 .collect();
-            let index = commit_index(store, &children, &config.annotations.index)
-                .map_err(oci(ExportStep::Commit))?;
-            (index.digest, OCI_INDEX, None)
+            let index = commit_index(
+                store,
+                &children,
+                &attestations.entries,
+                &config.annotations.index,
+            )
+            .map_err(oci(ExportStep::Commit))?;
+            (index.digest, OCI_INDEX)
         }
     };
 
-    let names = config.image_names()?;
     let outputs = &config.outputs;
     let image_output = outputs.iter().any(|o| matches!(o, Output::Image { .. }));
     if outputs.is_empty() || image_output || config.push {
@@ -291,6 +334,7 @@ pub(crate) fn export(
                 if single.is_none() {
                     return Err(ExportError::DockerMultiPlatform);
                 }
+
                 images
                     .fetch_image_blobs(&top)
                     .map_err(lazy(ExportStep::Docker(dest.clone())))?;
@@ -312,7 +356,7 @@ pub(crate) fn export(
             }
             Output::Local { dest } => {
                 // Several platforms: one directory each (`linux_arm64/`), as BuildKit's.
-                for b in built {
+                for (i, b) in built.iter().enumerate() {
                     let dir = match single {
                         Some(_) => dest.clone(),
                         None => dest.join(platform_dir(&b.platform)),
@@ -321,7 +365,16 @@ pub(crate) fn export(
                         .unpack_layers(&b.layers)
                         .map_err(lazy(ExportStep::Local(dir.clone())))?;
                     rbuild_oci::export::export_local(store, &b.layers, &dir, &config.privileges)
-                        .map_err(oci(ExportStep::Local(dir.clone())))?
+                        .map_err(oci(ExportStep::Local(dir.clone())))?;
+                    // The statements beside the files, as BuildKit's local exporter.
+                    if let Some(predicates) = attestations.predicates.get(i) {
+                        let mtime = epoch.unwrap_or_else(rbuild_oci::time::now_unix);
+                        crate::attest::write_local(store, &dir, &b.layers, predicates, mtime)
+                            .map_err(|source| ExportError::LocalStatements {
+                                dir: dir.clone(),
+                                source: Box::new(source),
+                            })?;
+                    }
                 }
             }
             Output::Tar { dest } => {
@@ -331,9 +384,28 @@ pub(crate) fn export(
                 images
                     .unpack_layers(&b.layers)
                     .map_err(lazy(ExportStep::Tar(dest.clone())))?;
+                // The statements after the files, as BuildKit's tar exporter.
+                let mut extra = Vec::new();
+                if let Some(predicates) = attestations.predicates.first() {
+                    let mtime = epoch.unwrap_or_else(rbuild_oci::time::now_unix);
+                    let files = crate::attest::statement_files(store, &b.layers, predicates)
+                        .map_err(|source| ExportError::TarStatements {
+                            dest: dest.clone(),
+                            source: Box::new(source),
+                        })?;
+                    extra = files
+                        .into_iter()
+                        .map(|(name, data)| ExtraFile {
+                            name: name.to_string(),
+                            data,
+                            mode: 0o600,
+                            mtime,
+                        })
+                        .collect();
+                }
                 match dest {
-                    Dest::Path(path) => write_rootfs_tar_file(store, &b.layers, path),
-                    Dest::Stdout => write_rootfs_tar_to(store, &b.layers, take(stdout)?),
+                    Dest::Path(path) => write_rootfs_tar_file(store, &b.layers, &extra, path),
+                    Dest::Stdout => write_rootfs_tar_to(store, &b.layers, &extra, take(stdout)?),
                 }
                 .map_err(oci(ExportStep::Tar(dest.clone())))?
             }
@@ -379,11 +451,12 @@ fn take(stdout: &mut Option<Box<dyn Write>>) -> Result<Box<dyn Write>, ExportErr
 fn write_rootfs_tar_file(
     store: &Store,
     layers: &[SnapshotId],
+    extra: &[ExtraFile],
     path: &Path,
 ) -> Result<(), OciError> {
     let mut file = OutputFile::create(path)?;
     let mut out = std::io::BufWriter::new(&mut file);
-    rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+    rbuild_oci::export::export_rootfs_tar_with(store, layers, &mut out, extra)?;
     out.flush().map_err(OciError::io("write", path))?;
     drop(out);
     file.commit()
@@ -393,10 +466,11 @@ fn write_rootfs_tar_file(
 fn write_rootfs_tar_to(
     store: &Store,
     layers: &[SnapshotId],
+    extra: &[ExtraFile],
     out: Box<dyn Write>,
 ) -> Result<(), OciError> {
     let mut out = std::io::BufWriter::new(out);
-    rbuild_oci::export::export_rootfs_tar(store, layers, &mut out)?;
+    rbuild_oci::export::export_rootfs_tar_with(store, layers, &mut out, extra)?;
     out.flush()
         .map_err(OciError::io("write", Path::new(STDOUT_NAME)))
 }

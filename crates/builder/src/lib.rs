@@ -27,13 +27,15 @@
 //! adapters joined), `inputs` (the Dockerfile and the context's source),
 //! `resolver` (the frontend's resolver over the store and the registries), `context` (the
 //! context, walked only when a step reads it), [`runtime`] (the executor of RUN), the solver,
-//! [`export`] and [`output`] (commit, name, write outputs), [`push`], [`gc`] (automatic
+//! [`export`] and [`output`] (commit, name, write outputs), [`attest`] (provenance and SBOM
+//! attestations, with [`sbom`] reading the image's package databases), [`push`], [`gc`] (automatic
 //! garbage collection); [`events`] and [`error`] are what the caller sees.
 //!
 //! Invariants: nothing here prints (only the binary does); errors are typed
 //! ([`BuildError`]) with their causes as `source()`.
 
 pub mod annotations;
+pub mod attest;
 mod build;
 pub mod cache;
 pub mod config;
@@ -51,9 +53,11 @@ pub mod push;
 mod remote;
 mod resolver;
 pub mod runtime;
+pub mod sbom;
 pub mod settings;
 
 pub use annotations::{AnnotationError, Annotations};
+pub use attest::{AttestError, AttestFailure, Attestations, ProvenanceSpec};
 pub use build::{build, build_all, BuildIo};
 pub use cache::{CacheFrom, CacheTo, CacheToKind, DEFAULT_CACHE_MOUNT_MAX_SIZE};
 pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};

@@ -58,6 +58,9 @@ pub enum OciError {
     MissingSnapshot(Digest),
     #[error("blob {0} is not in the store")]
     MissingBlob(Digest),
+    /// As BuildKit's exporter: an attestation manifest needs OCI media types.
+    #[error("cannot export attestations with oci-mediatypes=false")]
+    AttestationsNeedOciTypes,
     #[error("image {0:?} not found in the local store")]
     ImageNotFound(String),
     #[error("image has {layers} non-empty layers but its history has {history} entries with empty_layer=false")]

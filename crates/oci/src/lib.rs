@@ -14,9 +14,12 @@
 //! - [`lazy`]: lazy layers: recorded by their blobs, downloaded and unpacked when first read.
 //! - [`cache`]: cache exchange: the cache record and the `type=local` cache directory
 //!   (`--cache-from` / `--cache-to`), the `CacheExchange` port's adapter.
+//! - [`attest`]: attestations (SLSA provenance, SPDX SBOM) as in-toto statements in an
+//!   attestation manifest beside the image in its index, as BuildKit attaches them.
 //! - [`http`]: the one HTTP client set-up (the registry client's and the downloads'), and
 //!   [`http::HttpRemote`], the HTTP half of the `RemoteSource` port (`ADD <url>`, URL contexts).
 
+pub mod attest;
 pub mod cache;
 pub mod config;
 mod error;

@@ -126,6 +126,19 @@ pub fn from_args(
         config.platforms = platforms;
     }
     config.annotations = annotations;
+    // As buildx: `--attest` in order, then `--provenance` and `--sbom` (the later wins).
+    for a in &args.attest {
+        config.attestations.attest(a).map_err(UsageError::from)?;
+    }
+    if let Some(p) = &args.provenance {
+        config
+            .attestations
+            .provenance(p)
+            .map_err(UsageError::from)?;
+    }
+    if let Some(s) = &args.sbom {
+        config.attestations.sbom(s).map_err(UsageError::from)?;
+    }
     config.check().map_err(UsageError::from)?;
     if let Some(output) = config.outputs.iter().find(|o| o.to_stdout()) {
         refuse_terminal_stdout(TerminalRefusal::Output {

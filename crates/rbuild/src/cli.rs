@@ -233,6 +233,20 @@ pub struct BuildArgs {
     /// repeatable
     #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
     pub annotations: Vec<String>,
+    /// Attach an attestation beside the image (in its index, as BuildKit):
+    /// `type=provenance[,mode=min|max][,builder-id=ID][,reproducible=true][,version=v1]` or
+    /// `type=sbom`;
+    /// `disabled=true` turns one off; repeatable. None unless asked
+    #[arg(long = "attest", value_name = "type=provenance|sbom[,…]")]
+    pub attest: Vec<String>,
+    /// SLSA provenance: `true`, `false` or `type=provenance`'s options (`mode=max`); short for
+    /// `--attest type=provenance,…`
+    #[arg(long = "provenance", value_name = "true|false|mode=min|max")]
+    pub provenance: Option<String>,
+    /// An SPDX SBOM of the image's dpkg, apk and Python packages: `true` or `false`; short for
+    /// `--attest type=sbom`
+    #[arg(long = "sbom", value_name = "true|false")]
+    pub sbom: Option<String>,
     /// Add a line to RUN's /etc/hosts: `HOST:IP` or `HOST=IP`; repeatable
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_hosts: Vec<String>,

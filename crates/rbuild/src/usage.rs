@@ -2,7 +2,9 @@
 //! flag or value at fault.
 
 use rbuild_builder::gc::SizeError;
-use rbuild_builder::{AnnotationError, ConfigError, NamedSpecError, OutputError, RuntimeError};
+use rbuild_builder::{
+    AnnotationError, AttestError, ConfigError, NamedSpecError, OutputError, RuntimeError,
+};
 use rbuild_context::ContextError;
 use rbuild_graph::MetaError;
 use rbuild_types::{ImageRefError, PlatformError};
@@ -36,6 +38,8 @@ pub enum UsageError {
     Platform(#[from] PlatformError),
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
+    #[error(transparent)]
+    Attest(#[from] AttestError),
     #[error(transparent)]
     Cache(#[from] CacheFlagError),
     #[error(transparent)]

@@ -222,11 +222,71 @@ impl<W: Write> TarEmitter<W> {
         self.write_header(&h)
     }
 
+    /// Writes a regular file `name` holding `data`, owned by 0:0 with permissions `mode`,
+    /// modified at `mtime` (not clamped): a file the writer makes rather than reads from the
+    /// host (an attestation statement in a root filesystem tar).
+    pub fn emit_bytes(
+        &mut self,
+        name: &[u8],
+        data: &[u8],
+        mode: u32,
+        mtime: u64,
+    ) -> Result<(), WriteError> {
+        let h = EntryHeader {
+            name: name.to_vec(),
+            link: Vec::new(),
+            kind: Kind::File,
+            mode: mode & 0o7777,
+            uid: 0,
+            gid: 0,
+            size: data.len() as u64,
+            mtime,
+            dev_major: 0,
+            dev_minor: 0,
+            xattrs: Vec::new(),
+        };
+        self.write_header(&h)?;
+        self.out.write_all(data).map_err(stream_err)?;
+        self.out
+            .write_all(&vec![0u8; padding(h.size)])
+            .map_err(stream_err)
+    }
+
     /// Ends the archive (two zero blocks) and returns the digest and size of the whole stream.
     pub fn finish(mut self) -> Result<(LayerDigest, W), WriteError> {
         self.out.write_all(&[0u8; 1024]).map_err(stream_err)?;
         self.out.flush().map_err(stream_err)?;
         let (diff_id, size, inner) = self.out.finish();
         Ok((LayerDigest { diff_id, size }, inner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An octal field of a ustar header.
+    fn octal(field: &[u8]) -> u64 {
+        let text = String::from_utf8_lossy(field);
+        u64::from_str_radix(text.trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap()
+    }
+
+    #[test]
+    fn bytes_are_a_regular_file_of_root_with_the_given_mode_and_time() {
+        let mut emitter = TarEmitter::new(Vec::new(), Some(5));
+        emitter
+            .emit_bytes(b"provenance.json", b"{}\n", 0o600, 1_700_000_000)
+            .unwrap();
+        let (_, tar) = emitter.finish().unwrap();
+        let h = &tar[..512];
+        assert!(h.starts_with(b"provenance.json\0"));
+        assert_eq!(octal(&h[100..108]), 0o600);
+        assert_eq!((octal(&h[108..116]), octal(&h[116..124])), (0, 0));
+        assert_eq!(octal(&h[124..136]), 3);
+        // Given, so not clamped.
+        assert_eq!(octal(&h[136..148]), 1_700_000_000);
+        assert_eq!(h[156], b'0');
+        assert_eq!(&tar[512..515], b"{}\n");
+        assert_eq!(tar.len(), 512 + 512 + 1024);
     }
 }

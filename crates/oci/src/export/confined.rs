@@ -149,6 +149,29 @@ impl ConfinedDir {
         self.publish(&tmp, name)
     }
 
+    /// Writes `bytes` as file `name` with permissions `mode` (exactly, umask aside) and
+    /// modification time `mtime`: a temp file renamed over whatever has that name.
+    pub fn write_file_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mode: u32,
+        mtime: std::time::SystemTime,
+    ) -> Result<(), OciError> {
+        use std::os::unix::fs::PermissionsExt;
+        let (tmp, mut file) = self.temp_file()?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(mode)))
+            .and_then(|()| file.set_modified(mtime));
+        if let Err(e) = written {
+            let _ = unlinkat(self.raw(), Path::new(&tmp), UnlinkatFlags::NoRemoveDir);
+            return Err(OciError::io("write", self.path.join(name))(e));
+        }
+        drop(file);
+        self.publish(&tmp, name)
+    }
+
     /// Makes file `name` a copy of host file `src` (a hard link when both are on one
     /// filesystem), unless a regular file of that name and size is already there (names are
     /// digests: same name, same content).

@@ -14,13 +14,15 @@ mod dest;
 mod docker;
 mod oci;
 mod rootfs;
+mod statements;
 
 pub use dest::OutputFile;
 pub use docker::{export_docker, export_docker_many, export_docker_to};
 pub use oci::{
     export_oci, export_oci_compressed, export_oci_tar_to, export_oci_with, ExportedImage,
 };
-pub use rootfs::{export_local, export_rootfs_tar};
+pub use rootfs::{export_local, export_rootfs_tar, export_rootfs_tar_with, ExtraFile};
+pub use statements::write_statement_files;
 
 use std::path::{Path, PathBuf};
 

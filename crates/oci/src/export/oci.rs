@@ -113,11 +113,14 @@ fn add_image(
     image: &LoadedImage,
     dist: &DistImage,
 ) {
-    // Config: unchanged bytes, so the image id stays the same.
-    blobs.insert(
-        dist.config_digest.hex().to_string(),
-        BlobSource::Bytes(image.config_bytes.clone()),
-    );
+    // Config: unchanged bytes, so the image id stays the same. (An attestation manifest's
+    // distribution form has a config of its own, written to the store.)
+    let config = if image.manifest.config.digest == dist.config_digest {
+        BlobSource::Bytes(image.config_bytes.clone())
+    } else {
+        BlobSource::Store(store.blobs().path(&dist.config_digest))
+    };
+    blobs.insert(dist.config_digest.hex().to_string(), config);
     for d in dist
         .manifest
         .layers

@@ -30,6 +30,28 @@ pub fn export_rootfs_tar(
     layers: &[SnapshotId],
     out: impl Write,
 ) -> Result<LayerDigest, OciError> {
+    export_rootfs_tar_with(store, layers, out, &[])
+}
+
+/// A file a root filesystem tar gets beside the image's (an attestation statement, as
+/// BuildKit's tar exporter adds them): owned by root, with its mode and mtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraFile {
+    /// Its name at the root of the tar.
+    pub name: String,
+    pub data: Vec<u8>,
+    pub mode: u32,
+    /// Unix seconds.
+    pub mtime: u64,
+}
+
+/// [`export_rootfs_tar`], then `extra` files after the image's.
+pub fn export_rootfs_tar_with(
+    store: &Store,
+    layers: &[SnapshotId],
+    out: impl Write,
+    extra: &[ExtraFile],
+) -> Result<LayerDigest, OciError> {
     let view = MergedView::new(snapshot_dirs(store, layers)?);
     let entries = view
         .walk(Path::new("/"))
@@ -46,6 +68,9 @@ pub fn export_rootfs_tar(
             &e.host_path,
             &e.metadata,
         )?;
+    }
+    for f in extra {
+        emitter.emit_bytes(f.name.as_bytes(), &f.data, f.mode, f.mtime)?;
     }
     Ok(emitter.finish()?.0)
 }

@@ -3,7 +3,8 @@
 //! manifest, joined in an OCI index, or a Docker manifest list with `oci-mediatypes=false`).
 //!
 //! Invariant: an index's children are stored images (manifest, config; layers stored or lazy),
-//! listed in the order of the build's `--platform` list, each with its platform.
+//! listed in the order of the build's `--platform` list, each with its platform, then the
+//! attestation manifests of those images (see [`crate::attest`]), if any, in the same order.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use rbuild_cache::Store;
 use rbuild_types::{Digest, Platform};
 
 use super::distribute::{distribution_image, DistImage, DistOptions};
+use crate::attest;
 use crate::manifest::{
     Descriptor, ImageIndex, DOCKER_LIST, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST,
 };
@@ -25,10 +27,13 @@ pub struct StoredIndex {
 }
 
 /// Stores the OCI index of `images` (each a platform and its stored manifest's digest and
-/// size), in order, with `annotations` (`--annotation index:…`; none when empty).
+/// size), in order, then the `attestations` entries (made by
+/// [`crate::attest::commit_attestations`]), with `annotations` (`--annotation index:…`; none
+/// when empty).
 pub fn commit_index(
     store: &Store,
     images: &[(Platform, Digest, u64)],
+    attestations: &[Descriptor],
     annotations: &BTreeMap<String, String>,
 ) -> Result<StoredIndex, OciError> {
     let manifests = images
@@ -37,6 +42,7 @@ pub fn commit_index(
             platform: Some(platform.clone()),
             ..Descriptor::new(OCI_MANIFEST, *digest, *size)
         })
+        .chain(attestations.iter().cloned())
         .collect();
     let mut index = ImageIndex::oci(manifests);
     index.annotations = (!annotations.is_empty()).then(|| annotations.clone());
@@ -77,7 +83,8 @@ pub struct DistIndex {
     pub digest: Digest,
     pub size: u64,
     pub media_type: &'static str,
-    /// Each child, in order: its platform, the stored manifest and its distribution form.
+    /// Each child, in order: its platform, the stored manifest and its distribution form
+    /// (images first, then attestation manifests, whose platform is `unknown/unknown`).
     pub children: Vec<(Option<Platform>, Digest, DistImage)>,
 }
 
@@ -89,16 +96,40 @@ impl DistIndex {
 }
 
 /// Writes (into the store) the distribution form of stored index `index`, whose children
-/// are stored image manifests.
+/// are stored image manifests and attestation manifests of them. An attestation is
+/// rewritten to name its image's distribution manifest (see [`crate::attest`]); attestations
+/// need OCI media types, as in BuildKit.
 pub fn distribution_index(
     store: &Store,
     index: &ImageIndex,
     options: &DistOptions,
 ) -> Result<DistIndex, OciError> {
+    let (attestations, images): (Vec<&Descriptor>, Vec<&Descriptor>) = index
+        .manifests
+        .iter()
+        .partition(|c| attest::is_attestation(c));
+    if !attestations.is_empty() && !options.oci_media_types {
+        return Err(OciError::AttestationsNeedOciTypes);
+    }
     let mut children = Vec::with_capacity(index.manifests.len());
-    for child in &index.manifests {
+    for child in images {
         let dist = distribution_image(store, &child.digest, options)?;
         children.push((child.platform.clone(), child.digest, dist));
+    }
+    let mut attestation_entries = Vec::with_capacity(attestations.len());
+    for entry in attestations {
+        let stored_subject = attest::reference_digest(entry)?;
+        let dist_subject = children
+            .iter()
+            .find(|(_, stored, _)| *stored == stored_subject)
+            .map(|(_, _, d)| d.manifest_digest)
+            .ok_or_else(|| OciError::Invalid {
+                what: "attestation subject (not an image of the index)",
+                context: format!("attestation manifest {}", entry.digest),
+                value: stored_subject.to_string(),
+            })?;
+        let dist = attest::distribution_attestation(store, entry, &dist_subject)?;
+        attestation_entries.push((entry.digest, dist));
     }
     // Docker's list cannot name a zstd layer (as for a manifest, OCI types then).
     let zstd = children.iter().any(|(_, _, d)| {
@@ -114,6 +145,7 @@ pub fn distribution_index(
             platform: platform.clone(),
             ..dist.descriptor()
         })
+        .chain(attestation_entries.iter().map(|(_, d)| d.clone()))
         .collect();
     let mut out = ImageIndex::oci(manifests);
     out.annotations = index.annotations.clone();
@@ -124,6 +156,20 @@ pub fn distribution_index(
         .blobs()
         .put(&bytes)
         .map_err(OciError::store("write distribution index"))?;
+    for (stored, entry) in attestation_entries {
+        let dist = super::load_manifest(store, &entry.digest)?;
+        children.push((
+            entry.platform.clone(),
+            stored,
+            DistImage {
+                manifest_digest: entry.digest,
+                manifest_size: entry.size,
+                media_type: OCI_MANIFEST,
+                config_digest: dist.manifest.config.digest,
+                manifest: dist.manifest,
+            },
+        ));
+    }
     Ok(DistIndex {
         digest,
         size: bytes.len() as u64,
@@ -159,7 +205,7 @@ mod tests {
             let size = store.blobs().read(&stored.manifest_digest).unwrap().len() as u64;
             images.push((platform, stored.manifest_digest, size));
         }
-        let index = commit_index(&store, &images, &Default::default()).unwrap();
+        let index = commit_index(&store, &images, &[], &Default::default()).unwrap();
         let loaded = load_index(&store, &index.digest)
             .unwrap()
             .expect("an index");

@@ -138,7 +138,12 @@ pub fn load_stored(store: &Store, digest: &Digest) -> Result<LoadedImage, OciErr
         .manifests
         .iter()
         .find(|m| m.platform.as_ref() == Some(&host))
-        .or_else(|| index.manifests.first())
+        .or_else(|| {
+            index
+                .manifests
+                .iter()
+                .find(|m| !crate::attest::is_attestation(m))
+        })
         .ok_or_else(|| OciError::Invalid {
             what: "image index",
             context: digest.to_string(),
@@ -150,6 +155,7 @@ pub fn load_stored(store: &Store, digest: &Digest) -> Result<LoadedImage, OciErr
         platforms: index
             .manifests
             .iter()
+            .filter(|m| !crate::attest::is_attestation(m))
             .filter_map(|m| m.platform.clone())
             .collect(),
     });
