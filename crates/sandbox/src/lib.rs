@@ -19,8 +19,7 @@
 //! with outbound access through slirp4netns when it is installed (loopback only otherwise;
 //! the runc adapter always gives loopback only); `Host` shares the host's.
 //!
-//! A deny-list seccomp filter ([`seccomp`]) refuses what Docker's default profile refuses to
-//! unprivileged processes.
+//! Seccomp ([`seccomp`]): Docker's default profile, an allow list, for the RUN's capabilities.
 //!
 //! [`RuncExecutor`] runs the same spec with an external OCI runtime (runc, crun), started by
 //! the init (`init::runtime_stage`).
