@@ -145,10 +145,14 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         .into_iter()
         .map(|(name, ctx)| (name, Arc::new(ctx)))
         .collect();
+    let default_network = graph.vertices.iter().any(|v| {
+        matches!(&v.op, rbuild_graph::Op::Exec(exec) if exec.network == rbuild_graph::NetworkMode::Default)
+    });
     let executor = crate::runtime::executor(
         &config.runtime,
         config.snapshotter,
         config.privileges,
+        default_network,
         &events,
     );
     let mounts = std::mem::take(&mut config.mounts);

@@ -83,11 +83,14 @@ pub fn parse_snapshotter(value: Option<&str>) -> Result<Option<Snapshotter>, Run
 
 /// The executor for `runtime`. Both kinds re-execute this binary (`/proc/self/exe`) to set up
 /// the root; the OCI runtime then runs the command. Rootless degradations (single-id mapping,
-/// no overlayfs, no slirp4netns) go out as notices, once.
+/// no overlayfs) go out as notices, once, and so does a missing outbound network when
+/// `default_network` (some RUN of the build uses the default network): no usable slirp4netns,
+/// or the OCI runtime adapter, means loopback only.
 pub(crate) fn executor(
     runtime: &Runtime,
     snapshotter: Option<Snapshotter>,
     privileges: Privileges,
+    default_network: bool,
     events: &EventSink,
 ) -> Arc<dyn Executor> {
     let snapshotter = snapshotter.unwrap_or_else(Snapshotter::detect);
@@ -99,13 +102,21 @@ pub(crate) fn executor(
     }
     let init_exe = PathBuf::from("/proc/self/exe");
     match runtime {
-        Runtime::Builtin => Arc::new(
-            rbuild_sandbox::NamespaceExecutor::new(init_exe, privileges)
-                .with_snapshotter(snapshotter),
-        ),
+        Runtime::Builtin => {
+            let exec = rbuild_sandbox::NamespaceExecutor::new(init_exe, privileges)
+                .with_snapshotter(snapshotter);
+            if let Some(why) = exec.no_outbound().filter(|_| default_network) {
+                events(BuildEvent::Notice(rbuild_sandbox::no_outbound_note(why)));
+            }
+            Arc::new(exec)
+        }
         Runtime::Oci(path) => {
             let mut exec = rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe, privileges);
             exec.snapshotter = snapshotter;
+            if default_network {
+                let why = rbuild_sandbox::NoOutbound::OciRuntime;
+                events(BuildEvent::Notice(rbuild_sandbox::no_outbound_note(&why)));
+            }
             Arc::new(exec)
         }
     }

@@ -16,8 +16,9 @@
 //! reach the layer.
 //!
 //! Networking: `None` gets a new network namespace with only loopback up; `Default` gets one
-//! with outbound access through slirp4netns when it is installed (loopback only otherwise;
-//! the runc adapter always gives loopback only); `Host` shares the host's.
+//! with outbound access through slirp4netns when it is usable (loopback only otherwise, which
+//! [`NoOutbound`] explains and the build says once; the runc adapter always gives loopback
+//! only); `Host` shares the host's.
 //!
 //! Seccomp ([`seccomp`]): Docker's default profile, an allow list, for the RUN's capabilities.
 //!
@@ -84,6 +85,7 @@ pub use init::entry::init_main;
 pub use init::user::{resolve as resolve_user, ExecUser};
 pub use launch::executor::NamespaceExecutor;
 pub use launch::runc::RuncExecutor;
+pub use launch::slirp::{no_outbound_note, NoOutbound, SLIRP_ENV};
 pub use launch::snapshotter::Snapshotter;
 pub use launch::{platforms, spec, userns};
 pub use shared::error::SetupError;

@@ -38,8 +38,7 @@ pub fn build_probe(dir: &Path) -> Option<PathBuf> {
         .status()
         .expect("run gcc");
     std::fs::remove_file(&src).expect("remove probe.c");
-    crate::skip::require("gcc -static (glibc's libc.a, libc6-dev)", status.success())
-        .then_some(out)
+    crate::skip::require("gcc -static (glibc's libc.a, libc6-dev)", status.success()).then_some(out)
 }
 
 /// The errno the probe at `probe` gets on this host for `args` (no filter but rbuild's own).

@@ -24,8 +24,8 @@ use crate::shared::trace;
 #[derive(Debug, Clone)]
 pub struct NamespaceExecutor {
     init_exe: PathBuf,
-    /// slirp4netns, when installed: outbound network for `NetworkMode::Default`.
-    slirp: Option<PathBuf>,
+    /// slirp4netns, when usable: outbound network for `NetworkMode::Default` (else why not).
+    slirp: Result<PathBuf, slirp::NoOutbound>,
     snapshotter: Snapshotter,
     /// The privileges rbuild runs with (detected once at startup).
     privileges: Privileges,
@@ -36,8 +36,8 @@ impl NamespaceExecutor {
     /// `init_main` when its `argv[1]` is `INIT_ARG`. The rbuild binary passes
     /// `/proc/self/exe`.
     ///
-    /// `NetworkMode::Default` gets outbound access through slirp4netns when it is installed
-    /// (looked up here), and only loopback otherwise.
+    /// `NetworkMode::Default` gets outbound access through slirp4netns when it is usable
+    /// (looked up here), and only loopback otherwise ([`NamespaceExecutor::no_outbound`]).
     ///
     /// The snapshotter is [`Snapshotter::detect`]ed; see [`NamespaceExecutor::with_snapshotter`].
     /// `privileges` are rbuild's ([`detect_privileges`](crate::detect_privileges) at startup,
@@ -46,10 +46,15 @@ impl NamespaceExecutor {
     pub fn new(init_exe: PathBuf, privileges: Privileges) -> Self {
         NamespaceExecutor {
             init_exe,
-            slirp: slirp::find().filter(|_| slirp::tun_usable(&privileges)),
+            slirp: slirp::outbound(),
             snapshotter: Snapshotter::detect(),
             privileges,
         }
+    }
+
+    /// Why RUN with `NetworkMode::Default` gets loopback only, if it does.
+    pub fn no_outbound(&self) -> Option<&slirp::NoOutbound> {
+        self.slirp.as_ref().err()
     }
 
     /// Uses `snapshotter` for every run.
@@ -63,7 +68,7 @@ impl Executor for NamespaceExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         super::platforms::check_runnable(&req.op.platform)?;
         let slirp = match req.op.network {
-            NetworkMode::Default => self.slirp.as_deref(),
+            NetworkMode::Default => self.slirp.as_deref().ok(),
             NetworkMode::None | NetworkMode::Host => None,
         };
         trace::mark("rbuild: run");

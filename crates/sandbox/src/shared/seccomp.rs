@@ -25,8 +25,8 @@ use oci_spec::runtime::{
     LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator, LinuxSyscallBuilder,
 };
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
 use crate::shared::error::{Result, SetupError};
@@ -285,7 +285,14 @@ mod tests {
 
     #[test]
     fn names_resolve_on_this_architecture() {
-        for name in ["read", "io_uring_setup", "clone3", "keyctl", "unshare", "fchmodat2"] {
+        for name in [
+            "read",
+            "io_uring_setup",
+            "clone3",
+            "keyctl",
+            "unshare",
+            "fchmodat2",
+        ] {
             assert!(number(name).is_some(), "{name}");
         }
         assert_eq!(number("no_such_call"), None);
@@ -307,7 +314,9 @@ mod tests {
             .collect();
         assert!(names.iter().any(|n| *n == "read"));
         assert!(names.iter().any(|n| *n == "chroot"));
-        assert!(!names.iter().any(|n| *n == "io_uring_setup" || *n == "mount"));
+        assert!(!names
+            .iter()
+            .any(|n| *n == "io_uring_setup" || *n == "mount"));
         let programs = compile(&section).expect("compile");
         assert_eq!(programs.len(), 2, "the allow list and clone3's ENOSYS");
         assert!(programs.iter().all(|p| p.len() < 4096));

@@ -322,6 +322,9 @@ pub fn seccomp_probes(layer: &Path) -> Option<(String, String)> {
         .map(|(args, _)| format!("/bin/probe {args}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let expected: String = calls.iter().map(|(_, errno)| format!("{errno}\n")).collect();
+    let expected: String = calls
+        .iter()
+        .map(|(_, errno)| format!("{errno}\n"))
+        .collect();
     Some((script, expected))
 }
