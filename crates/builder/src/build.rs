@@ -151,6 +151,7 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let executor = crate::runtime::executor(
         &config.runtime,
         config.snapshotter,
+        config.isolation,
         config.privileges,
         default_network,
         &events,

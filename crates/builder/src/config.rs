@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use rbuild_context::{ContextError, ContextSource, GitSpec};
 use rbuild_frontend::lower::BuildOptions;
-use rbuild_sandbox::Snapshotter;
+use rbuild_sandbox::{Isolation, Snapshotter};
 use rbuild_solver::mounts::Secret;
 use rbuild_types::{ImageRef, ImageRefError, Platform, Privileges};
 
@@ -127,6 +127,8 @@ pub struct BuildConfig {
     pub runtime: Runtime,
     /// `RBUILD_SNAPSHOTTER`; `None` detects it.
     pub snapshotter: Option<Snapshotter>,
+    /// `--isolation`: namespaces, or a chroot (built-in runtime only).
+    pub isolation: Isolation,
     pub mounts: MountGrants,
     /// `--cache-from`, in the order given (an earlier source wins for a key both have).
     pub cache_from: Vec<crate::cache::CacheFrom>,
@@ -185,6 +187,7 @@ impl BuildConfig {
             jobs: None,
             runtime: Runtime::Builtin,
             snapshotter: None,
+            isolation: Isolation::Namespaces,
             mounts: MountGrants::default(),
             cache_from: Vec::new(),
             cache_to: Vec::new(),

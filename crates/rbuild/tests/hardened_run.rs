@@ -133,3 +133,136 @@ fn run_gets_dockers_seccomp_allow_list_in_both_executors() {
         ]);
     }
 }
+
+const CHROOT_WARNING: &str = "--isolation=chroot: RUN runs in a chroot without namespaces";
+
+/// rbuild as in an unprivileged container: root without CAP_SYS_ADMIN (no namespaces, no
+/// mounts), through util-linux's setpriv; `None` (a loud skip) without it.
+fn unprivileged(env: &Env) -> Option<std::process::Command> {
+    let setpriv = require_tool("setpriv")?;
+    let mut cmd = std::process::Command::new(setpriv);
+    cmd.args(["--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "--"])
+        .arg(env!("CARGO_BIN_EXE_rbuild"))
+        .env("RBUILD_ROOT", &env.store)
+        .env("RBUILD_CONFIG", &env.config)
+        .stdin(std::process::Stdio::null());
+    Some(cmd)
+}
+
+const CHROOT_DOCKERFILE: &str = "FROM busybox\n\
+    RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd \\\n\
+     && echo 'app:x:1000:' >> /etc/group && mkdir -p /home/app && chown 1000:1000 /home/app\n\
+    RUN echo data > /data.txt && rm /bin/vi && echo gone > /dev/null && grep -q . /etc/resolv.conf\n\
+    USER app\n\
+    WORKDIR /home/app\n\
+    RUN test \"$(id -u):$(id -g)\" = 1000:1000 && echo mine > made-by-app && test -O made-by-app\n\
+    RUN setsid sleep 7717 >/dev/null 2>&1 & (sleep 7718 >/dev/null 2>&1 &) ; true\n";
+
+/// Whether a process runs `sleep SECONDS` (left behind by a RUN).
+fn sleeping(seconds: &str) -> bool {
+    let wanted = format!("sleep\0{seconds}\0");
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmdline| cmdline == wanted.as_bytes())
+}
+
+/// The layers' diff IDs of the image an OCI layout at `layout` holds.
+fn diff_ids(layout: &std::path::Path) -> Vec<serde_json::Value> {
+    support::oci_config(layout)["rootfs"]["diff_ids"]
+        .as_array()
+        .expect("diff_ids")
+        .clone()
+}
+
+#[test]
+fn chroot_isolation_builds_where_namespaces_are_refused_with_the_same_layers() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let Some(mut pod) = unprivileged(&env) else {
+        return;
+    };
+    let ctx = env.context("chroot", &[("Dockerfile", CHROOT_DOCKERFILE)]);
+    let chroot_out = env.path("chroot-layout");
+    let out = pod
+        .env("SOURCE_DATE_EPOCH", "1")
+        .args(["build", "--progress=plain", "--isolation=chroot", "-o"])
+        .arg(format!("type=oci,dest={},tar=false", s(&chroot_out)))
+        .arg(&ctx)
+        .output()
+        .expect("run rbuild");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(count(&err, CHROOT_WARNING), 1, "said once: {err}");
+    assert!(err.contains("weaker"), "{err}");
+    // What the RUN left running (in its own session too) was killed when it ended.
+    assert!(!sleeping("7717") && !sleeping("7718"));
+
+    // The same Dockerfile in the namespaced sandbox gives the same layers: a file written, a
+    // base file deleted (a whiteout), a file owned by USER; nothing of the chroot's furniture
+    // (/etc/resolv.conf, /dev/null).
+    let default_out = env.path("default-layout");
+    let out = env
+        .cmd()
+        .env("SOURCE_DATE_EPOCH", "1")
+        .args(["build", "--progress=plain", "--no-cache", "-o"])
+        .arg(format!("type=oci,dest={},tar=false", s(&default_out)))
+        .arg(&ctx)
+        .output()
+        .expect("run rbuild");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(count(&err, CHROOT_WARNING), 0, "{err}");
+    let (chroot_ids, default_ids) = (diff_ids(&chroot_out), diff_ids(&default_out));
+    // busybox's three layers, four RUNs and WORKDIR.
+    assert_eq!(chroot_ids.len(), 8, "{chroot_ids:?}");
+    assert_eq!(chroot_ids, default_ids);
+}
+
+#[test]
+fn refused_namespaces_name_chroot_isolation_and_chroot_refuses_what_needs_them() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    let Some(mut pod) = unprivileged(&env) else {
+        return;
+    };
+    let ctx = env.context("plain", &[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let out = pod
+        .args(["build", "--progress=plain"])
+        .arg(&ctx)
+        .output()
+        .expect("run rbuild");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("refuses to create namespaces") && err.contains("--isolation=chroot"),
+        "{err}"
+    );
+
+    for (dockerfile, needs) in [
+        (
+            "FROM busybox\nRUN --network=none true\n",
+            "network namespace",
+        ),
+        (
+            "FROM busybox\nRUN --mount=type=tmpfs,target=/t true\n",
+            "mount namespace",
+        ),
+    ] {
+        let ctx = env.context("needs", &[("Dockerfile", dockerfile)]);
+        let out = env.run(&["build", "--progress=plain", "--isolation=chroot", s(&ctx)]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(needs) && err.contains("--isolation=chroot"),
+            "{err}"
+        );
+    }
+    let out = env.run(&["build", "--isolation=chroot", "--runtime=runc", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.run(&["build", "--isolation=vm", s(&ctx)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

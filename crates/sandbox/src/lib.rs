@@ -49,6 +49,10 @@
 //! plain root and diffs it into the upper dir afterwards, giving the same layer, slower. Below
 //! the image's layers sits a tiny init layer with the mount points (`launch::initlayer`).
 //!
+//! `--isolation=chroot` ([`Isolation`], `launch::chroot`, `init::chroot_stage`): where
+//! namespaces and mounts are refused, RUN runs in a chroot of the copy-and-diff root, in
+//! rbuild's own namespaces, with no mounts (weaker; the build says so).
+//!
 //! Rootless: an unprivileged rbuild first enters a user namespace ([`userns::enter`]) and
 //! runs everything there as its root; the init then bind-mounts host devices and mounts
 //! overlayfs with `userxattr` (`init::rootless`).
@@ -83,6 +87,7 @@ mod shared;
 
 pub use init::entry::init_main;
 pub use init::user::{resolve as resolve_user, ExecUser};
+pub use launch::chroot::Isolation;
 pub use launch::executor::NamespaceExecutor;
 pub use launch::runc::RuncExecutor;
 pub use launch::slirp::{no_outbound_note, NoOutbound, SLIRP_ENV};

@@ -14,6 +14,7 @@ use rbuild_graph::NetworkMode;
 use rbuild_ports::{ExecError, ExecRequest, Executor};
 use rbuild_types::Privileges;
 
+use crate::launch::chroot::{self, Isolation};
 use crate::launch::run_init::{setup, Launch};
 use crate::launch::scratch::Scratch;
 use crate::launch::slirp;
@@ -27,6 +28,8 @@ pub struct NamespaceExecutor {
     /// slirp4netns, when usable: outbound network for `NetworkMode::Default` (else why not).
     slirp: Result<PathBuf, slirp::NoOutbound>,
     snapshotter: Snapshotter,
+    /// Namespaces, or a chroot where they are refused (which implies the copy snapshotter).
+    isolation: Isolation,
     /// The privileges rbuild runs with (detected once at startup).
     privileges: Privileges,
 }
@@ -48,13 +51,25 @@ impl NamespaceExecutor {
             init_exe,
             slirp: slirp::outbound(),
             snapshotter: Snapshotter::detect(),
+            isolation: Isolation::Namespaces,
             privileges,
         }
     }
 
-    /// Why RUN with `NetworkMode::Default` gets loopback only, if it does.
+    /// Isolates every run with `isolation`; `Chroot` uses the copy snapshotter (overlayfs
+    /// needs a mount) and the host's network (see `launch::chroot`).
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Why RUN with `NetworkMode::Default` gets loopback only, if it does (never in a
+    /// chroot: the network is the host's).
     pub fn no_outbound(&self) -> Option<&slirp::NoOutbound> {
-        self.slirp.as_ref().err()
+        match self.isolation {
+            Isolation::Namespaces => self.slirp.as_ref().err(),
+            Isolation::Chroot => None,
+        }
     }
 
     /// Uses `snapshotter` for every run.
@@ -67,9 +82,13 @@ impl NamespaceExecutor {
 impl Executor for NamespaceExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         super::platforms::check_runnable(&req.op.platform)?;
+        let chroot = self.isolation == Isolation::Chroot;
+        if chroot {
+            chroot::refuse_unsupported(&req).map_err(setup)?;
+        }
         let slirp = match req.op.network {
-            NetworkMode::Default => self.slirp.as_deref().ok(),
-            NetworkMode::None | NetworkMode::Host => None,
+            NetworkMode::Default if !chroot => self.slirp.as_deref().ok(),
+            _ => None,
         };
         trace::mark("rbuild: run");
         let scratch = Scratch::prepare(&req, slirp.is_some()).map_err(setup)?;
@@ -78,9 +97,15 @@ impl Executor for NamespaceExecutor {
             init_exe: &self.init_exe,
             runtime: None,
             slirp,
+            chroot,
             privileges: self.privileges,
         };
-        let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
+        let snapshotter = if chroot {
+            Snapshotter::Copy
+        } else {
+            self.snapshotter
+        };
+        let outcome = run_snapshotted(&launch, &req, &scratch, snapshotter).map_err(setup)?;
         outcome.into_result()
     }
 }

@@ -54,6 +54,7 @@ impl Executor for RuncExecutor {
             init_exe: &self.init_exe,
             runtime: Some(&self.runtime),
             slirp: None,
+            chroot: false,
             privileges: self.privileges,
         };
         let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
