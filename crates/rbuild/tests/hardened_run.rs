@@ -219,6 +219,22 @@ fn chroot_isolation_builds_where_namespaces_are_refused_with_the_same_layers() {
     // busybox's three layers, four RUNs and WORKDIR.
     assert_eq!(chroot_ids.len(), 8, "{chroot_ids:?}");
     assert_eq!(chroot_ids, default_ids);
+
+    // Without mounts there is no /proc, but the device nodes and /etc files are there.
+    let bare = env.context(
+        "bare",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN test ! -e /proc/self && test -c /dev/null && grep -q localhost /etc/hosts\n",
+        )],
+    );
+    let mut pod = unprivileged(&env).expect("setpriv");
+    let out = pod
+        .args(["build", "--progress=plain", "--isolation=chroot"])
+        .arg(&bare)
+        .output()
+        .expect("run rbuild");
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

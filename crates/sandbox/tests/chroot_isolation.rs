@@ -1,6 +1,8 @@
 //! `--isolation=chroot` in the sandbox: the same layer as the namespaced run (the chroot's
-//! /etc files and device nodes never reach it), Docker's seccomp profile still applies, and a
-//! cancelled run's processes are killed although there is no pid namespace.
+//! /etc files and device nodes never reach it), /proc where mounts are permitted (here, as
+//! root; `rbuild`'s tests/hardened_run.rs runs it where they are not), Docker's seccomp
+//! profile still applies, and a cancelled run's processes are killed although there is no
+//! pid namespace.
 
 mod common;
 
@@ -25,11 +27,13 @@ fn a_chroot_run_leaves_only_its_changes_in_the_layer() {
     let log = ok(f.run_with(
         &exec,
         "echo data > /out.txt; rm /bin/cat; echo x > /dev/null; grep -q localhost /etc/hosts; \
-         test -c /dev/zero; test $$ != 1 && test ! -e /proc/self && echo chrooted",
+         test -c /dev/zero; test $$ != 1 && echo chrooted; \
+         test -d /proc/self && echo proc; echo 1 > /proc/sys/kernel/ns_last_pid || echo ro",
         "root",
         NetworkMode::Default,
     ));
-    assert_eq!(log.stdout(), "chrooted\n", "{}", log.stderr());
+    // Root may mount here: /proc (of the host's pid namespace) and /proc/sys read-only.
+    assert_eq!(log.stdout(), "chrooted\nproc\nro\n", "{}", log.stderr());
     let mut entries = common::tree(&f.upper);
     entries.sort();
     assert_eq!(entries, vec!["bin", "bin/cat", "out.txt"], "{entries:?}");

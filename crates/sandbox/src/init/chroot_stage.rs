@@ -1,6 +1,8 @@
 //! `--isolation=chroot`, the init's side (rbuild's is `launch::chroot`): no namespace, no
 //! mount. The init (forked plainly by the zygote) becomes a child subreaper, so that whatever
-//! the command leaves behind comes back to it; enters the copied root with `chroot(2)`;
+//! the command leaves behind comes back to it; mounts /proc and a read-only /sys in a
+//! private mount namespace where that is permitted ([`mount_what_may_be`]; absent
+//! otherwise); enters the copied root with `chroot(2)`;
 //! resolves the user, working directory and program there; and forks the command, which
 //! takes the capabilities of the spec that this process holds, the user, no_new_privs and
 //! seccomp as in the sandbox (`init::command`). When the command has exited, the init kills
@@ -14,24 +16,29 @@
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, SigHandler, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::init::command::{env_for, exec_command, find_program, Command};
+use crate::init::mounts;
 use crate::init::pid1::{reap_until, resolve_user};
 use crate::init::rootless;
 use crate::init::status::{release_output, StatusWriter};
 use crate::shared::caps;
 use crate::shared::error::{Result, SetupError};
+use crate::shared::paths::secure_join;
 use crate::shared::protocol::InitConfig;
 use crate::shared::runtime_spec::need;
+use oci_spec::runtime::Linux;
 
 /// The command's pid (its process group), for the SIGTERM handler; 0 before the fork.
 static COMMAND: AtomicI32 = AtomicI32::new(0);
@@ -74,6 +81,7 @@ pub(crate) fn chroot_stage(cfg: &InitConfig, status: &mut StatusWriter) -> Resul
     // SAFETY: the handler only calls async-signal-safe functions.
     unsafe { nix::sys::signal::signal(Signal::SIGTERM, SigHandler::Handler(on_term)) }
         .map_err(|e| SetupError::sys("handle SIGTERM", e))?;
+    mount_what_may_be(root, linux);
     nix::unistd::chroot(root).map_err(|e| SetupError::sys("chroot into the RUN's root", e))?;
     std::env::set_current_dir("/").map_err(|e| SetupError::io("chdir", "/", e))?;
 
@@ -109,6 +117,46 @@ pub(crate) fn chroot_stage(cfg: &InitConfig, status: &mut StatusWriter) -> Resul
             release_output();
             status.send(&end);
             Ok(0)
+        }
+    }
+}
+
+/// Where this process may make a mount namespace and mount (root with CAP_SYS_ADMIN whose
+/// pid namespace could not be made, say): a private mount namespace for the run, with /proc
+/// (a fresh procfs of the host's pid namespace, else the host's bound), a read-only /sys and
+/// the spec's masked and read-only paths (/proc/kcore, /proc/sys…), as the sandbox has them.
+/// Anything refused leaves them all absent (what was mounted is detached), which the build's
+/// warning says may be so.
+fn mount_what_may_be(root: &Path, linux: &Linux) {
+    if unshare(CloneFlags::CLONE_NEWNS).is_err() || mounts::make_private().is_err() {
+        return;
+    }
+    let (Ok(proc_dir), Ok(sys_dir)) = (
+        secure_join(root, Path::new("proc")),
+        secure_join(root, Path::new("sys")),
+    ) else {
+        return;
+    };
+    let attempt = || -> std::result::Result<(), Errno> {
+        let hidden = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if mount(Some("proc"), &proc_dir, Some("proc"), hidden, None::<&str>).is_err() {
+            // A fresh procfs is refused where the host's is partly masked: bind that one.
+            let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some("/proc"), &proc_dir, None::<&str>, rbind, None::<&str>)?;
+        }
+        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(Some("/sys"), &sys_dir, None::<&str>, bind, None::<&str>)?;
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | hidden;
+        mount(None::<&str>, &sys_dir, None::<&str>, ro, None::<&str>)?;
+        let masked = linux.masked_paths().as_deref().unwrap_or(&[]);
+        let readonly = linux.readonly_paths().as_deref().unwrap_or(&[]);
+        mounts::mask_paths(root, masked)
+            .and_then(|()| mounts::readonly_paths(root, readonly))
+            .map_err(|_| Errno::EPERM)
+    };
+    if attempt().is_err() {
+        for dir in [&proc_dir, &sys_dir] {
+            let _ = umount2(dir.as_path(), MntFlags::MNT_DETACH);
         }
     }
 }

@@ -10,8 +10,10 @@
 //! unless the command changes it: `/etc/hosts` and `/etc/resolv.conf` (the host's network's,
 //! where the image has none or the init layer's empty one) and the device nodes `/dev/null`,
 //! `zero`, `full`, `random`, `urandom` and `tty` (made with `mknod` where the kernel lets us;
-//! absent otherwise, as in a rootless pod). `/proc`, `/sys`, `/dev/pts`, `/dev/shm` and
-//! `/dev/mqueue` are absent (their empty mount points stay). What needs a namespace is refused
+//! absent otherwise, as in a rootless pod). `/proc` and a read-only `/sys` (with the spec's
+//! masked and read-only paths) are mounted by the init in a private mount namespace where
+//! that is permitted, and are absent otherwise; `/dev/pts`, `/dev/shm` and `/dev/mqueue` are
+//! absent (their empty mount points stay). What needs a namespace is refused
 //! with a message naming it ([`refuse_unsupported`]): `RUN --mount` (a mount namespace) and
 //! `--network=none` (a network namespace); the default network is the host's.
 
@@ -53,8 +55,9 @@ impl Isolation {
             Isolation::Chroot => Some(
                 "--isolation=chroot: RUN runs in a chroot without namespaces, a much weaker \
                  isolation: it shares the host's processes (it can see and signal them), \
-                 network, IPC and hostname, a root RUN can leave the chroot, and it has no \
-                 /proc, /sys or RUN --mount; use it only where namespaces are refused",
+                 network, IPC and hostname, a root RUN can leave the chroot, it has /proc and \
+                 /sys only where mounts are permitted, and no RUN --mount; use it only where \
+                 namespaces are refused",
             ),
         }
     }
