@@ -122,7 +122,8 @@ pub(crate) fn chroot_stage(cfg: &InitConfig, status: &mut StatusWriter) -> Resul
 }
 
 /// Where this process may make a mount namespace and mount (root with CAP_SYS_ADMIN whose
-/// pid namespace could not be made, say): a private mount namespace for the run, with /proc
+/// pid namespace could not be made, or rootless): a private mount namespace for the run, with
+/// the host's device nodes bound where they could not be made, /proc
 /// (a fresh procfs of the host's pid namespace, else the host's bound), a read-only /sys and
 /// the spec's masked and read-only paths (/proc/kcore, /proc/sys…), as the sandbox has them.
 /// Anything refused leaves them all absent (what was mounted is detached), which the build's
@@ -130,6 +131,22 @@ pub(crate) fn chroot_stage(cfg: &InitConfig, status: &mut StatusWriter) -> Resul
 fn mount_what_may_be(root: &Path, linux: &Linux) {
     if unshare(CloneFlags::CLONE_NEWNS).is_err() || mounts::make_private().is_err() {
         return;
+    }
+    // Device nodes that could not be made are empty files (`launch::chroot`): bind the
+    // host's over them, each where the kernel lets us.
+    for dev in linux.devices().iter().flatten() {
+        let Ok(target) = secure_join(root, dev.path()) else {
+            continue;
+        };
+        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
+            let _ = mount(
+                Some(dev.path()),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            );
+        }
     }
     let (Ok(proc_dir), Ok(sys_dir)) = (
         secure_join(root, Path::new("proc")),
@@ -146,7 +163,12 @@ fn mount_what_may_be(root: &Path, linux: &Linux) {
         }
         let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
         mount(Some("/sys"), &sys_dir, None::<&str>, bind, None::<&str>)?;
-        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | hidden;
+        // In a user namespace the flags the kernel locked on /sys must be kept.
+        let ro = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | hidden
+            | rootless::locked_flags(&sys_dir);
         mount(None::<&str>, &sys_dir, None::<&str>, ro, None::<&str>)?;
         let masked = linux.masked_paths().as_deref().unwrap_or(&[]);
         let readonly = linux.readonly_paths().as_deref().unwrap_or(&[]);

@@ -10,7 +10,8 @@
 //! unless the command changes it: `/etc/hosts` and `/etc/resolv.conf` (the host's network's,
 //! where the image has none or the init layer's empty one) and the device nodes `/dev/null`,
 //! `zero`, `full`, `random`, `urandom` and `tty` (made with `mknod` where the kernel lets us;
-//! absent otherwise, as in a rootless pod). `/proc` and a read-only `/sys` (with the spec's
+//! otherwise empty files, over which the init binds the host's devices where it may mount,
+//! as rootless). `/proc` and a read-only `/sys` (with the spec's
 //! masked and read-only paths) are mounted by the init in a private mount namespace where
 //! that is permitted, and are absent otherwise; `/dev/pts`, `/dev/shm` and `/dev/mqueue` are
 //! absent (their empty mount points stay). What needs a namespace is refused
@@ -24,7 +25,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use rbuild_graph::NetworkMode;
 use rbuild_ports::ExecRequest;
 
-use crate::launch::spec::EtcFiles;
+use crate::launch::spec::{EtcFiles, DEVICES};
 use crate::shared::error::{Result, SetupError};
 use crate::shared::paths::secure_join;
 
@@ -80,16 +81,6 @@ pub(crate) fn refuse_unsupported(req: &ExecRequest<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The device nodes a chroot RUN gets where `mknod` is allowed: name, major, minor.
-const DEVICES: &[(&str, u64, u64)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-
 /// Puts into the copied root `root` what the mounts of a namespaced RUN would provide (see the
 /// module's overview); called before the copy is recorded.
 pub(crate) fn furnish(root: &Path, etc: &EtcFiles) -> Result<()> {
@@ -109,20 +100,29 @@ pub(crate) fn furnish(root: &Path, etc: &EtcFiles) -> Result<()> {
     }
     let dev = secure_join(root, Path::new("dev"))?;
     std::fs::create_dir_all(&dev).map_err(|e| SetupError::io("mkdir", &dev, e))?;
-    for (name, major, minor) in DEVICES {
-        let node = dev.join(name);
+    for (path, major, minor) in DEVICES {
+        let node = secure_join(root, Path::new(path))?;
         if std::fs::symlink_metadata(&node).is_ok() {
             continue;
         }
         let mode = Mode::from_bits_truncate(0o666);
-        match mknod(&node, SFlag::S_IFCHR, mode, makedev(*major, *minor)) {
-            // The umask applies to mknod's mode.
-            Ok(()) => std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666))
-                .map_err(|e| SetupError::io("chmod", &node, e))?,
-            // Refused (no CAP_MKNOD, a user namespace): the RUN goes without it.
-            Err(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES) => {}
+        match mknod(
+            &node,
+            SFlag::S_IFCHR,
+            mode,
+            makedev(*major as u64, *minor as u64),
+        ) {
+            Ok(()) => {}
+            // Refused (no CAP_MKNOD, a user namespace): an empty file, which the init binds
+            // the host's device over where it may mount (`init::chroot_stage`).
+            Err(nix::errno::Errno::EPERM | nix::errno::Errno::EACCES) => {
+                std::fs::write(&node, b"").map_err(|e| SetupError::io("write", &node, e))?;
+            }
             Err(e) => return Err(SetupError::sys("mknod device node", e)),
         }
+        // The umask applies to mknod's and write's mode.
+        std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| SetupError::io("chmod", &node, e))?;
     }
     Ok(())
 }
