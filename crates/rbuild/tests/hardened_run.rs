@@ -282,3 +282,43 @@ fn refused_namespaces_name_chroot_isolation_and_chroot_refuses_what_needs_them()
     let out = env.run(&["build", "--isolation=vm", s(&ctx)]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn an_emulated_run_works_in_a_chroot_under_the_seccomp_profile() {
+    if !support::can_build_runs() || !rbuild_test_support::emulator::require_emulator("aarch64") {
+        return;
+    }
+    let Some(registry) = support::Registry::with_busybox_multi() else {
+        return;
+    };
+    // QEMU runs on the host's side of the filter: the emulator's own syscalls must pass
+    // Docker's profile, in the sandbox and in a chroot (binfmt_misc opens the interpreter
+    // when it is registered, so the chroot need not hold it).
+    let env = Env::new();
+    let dockerfile = format!(
+        "FROM {}/{}\nRUN uname -m > /machine\n",
+        registry.addr,
+        rbuild_test_support::registry::BUSYBOX_MULTI_REPO
+    );
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    for isolation in ["default", "chroot"] {
+        let out = env.path(isolation);
+        env.ok(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "--platform",
+            "linux/arm64",
+            "--isolation",
+            isolation,
+            "-o",
+            &format!("type=local,dest={}", s(&out)),
+            s(&ctx),
+        ]);
+        assert_eq!(
+            std::fs::read_to_string(out.join("machine")).expect("machine"),
+            "aarch64\n",
+            "{isolation}"
+        );
+    }
+}
