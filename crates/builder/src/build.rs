@@ -134,11 +134,16 @@ fn run(targets: Vec<(String, BuildConfig)>, io: BuildIo) -> Result<Vec<Exported>
         contexts,
     } = joint;
 
+    let default_network = graph.vertices.iter().any(|v| {
+        matches!(&v.op, rbuild_graph::Op::Exec(exec) if exec.network == rbuild_graph::NetworkMode::Default)
+    });
     let executor = crate::runtime::executor(
         &first.runtime,
         first.snapshotter,
+        first.isolation,
         first.privileges,
         &first.run_limits,
+        default_network,
         &events,
     );
     // What provenance records of the build (kept only when asked).

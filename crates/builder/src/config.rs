@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use rbuild_context::{ContextError, ContextSource, GitSpec};
 use rbuild_frontend::lower::BuildOptions;
-use rbuild_sandbox::Snapshotter;
+use rbuild_sandbox::{Isolation, Snapshotter};
 use rbuild_solver::mounts::Secret;
 use rbuild_types::{ImageRef, ImageRefError, Platform, Privileges};
 
@@ -129,6 +129,8 @@ pub struct BuildConfig {
     pub snapshotter: Option<Snapshotter>,
     /// `--memory`, `--cpu-quota`, `--cpu-period`, `--cgroup-parent`: every RUN's cgroup.
     pub run_limits: rbuild_sandbox::RunLimits,
+    /// `--isolation`: namespaces, or a chroot (built-in runtime only).
+    pub isolation: Isolation,
     pub mounts: MountGrants,
     /// `--cache-from`, in the order given (an earlier source wins for a key both have).
     pub cache_from: Vec<crate::cache::CacheFrom>,
@@ -198,6 +200,7 @@ impl BuildConfig {
             runtime: Runtime::Builtin,
             snapshotter: None,
             run_limits: rbuild_sandbox::RunLimits::default(),
+            isolation: Isolation::Namespaces,
             mounts: MountGrants::default(),
             cache_from: Vec::new(),
             cache_to: Vec::new(),

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rbuild_sandbox::Snapshotter;
+use rbuild_sandbox::{Isolation, Snapshotter};
 use rbuild_solver::ports::Executor;
 use rbuild_types::Privileges;
 
@@ -35,6 +35,12 @@ pub enum RuntimeError {
     NotFound { name: String },
     #[error("RBUILD_SNAPSHOTTER={0}: expected overlay or copy")]
     Snapshotter(String),
+    #[error("--isolation={0}: expected default or chroot")]
+    Isolation(String),
+    #[error(
+        "--isolation=chroot runs RUN in rbuild's own sandbox; it cannot be combined with --runtime"
+    )]
+    ChrootWithRuntime,
 }
 
 impl Runtime {
@@ -81,14 +87,33 @@ pub fn parse_snapshotter(value: Option<&str>) -> Result<Option<Snapshotter>, Run
     }
 }
 
+/// The isolation a `--isolation` value names (`default` or absent: namespaces; `chroot`),
+/// checked against `runtime` (a chroot is the built-in sandbox's).
+pub fn parse_isolation(value: Option<&str>, runtime: &Runtime) -> Result<Isolation, RuntimeError> {
+    let isolation = match value.filter(|v| !v.is_empty()) {
+        None => Isolation::Namespaces,
+        Some(name) => {
+            Isolation::parse(name).ok_or_else(|| RuntimeError::Isolation(name.to_string()))?
+        }
+    };
+    if isolation == Isolation::Chroot && *runtime != Runtime::Builtin {
+        return Err(RuntimeError::ChrootWithRuntime);
+    }
+    Ok(isolation)
+}
+
 /// The executor for `runtime`. Both kinds re-execute this binary (`/proc/self/exe`) to set up
 /// the root; the OCI runtime then runs the command. Rootless degradations (single-id mapping,
-/// no overlayfs, no slirp4netns) go out as notices, once.
+/// no overlayfs) go out as notices, once, and so does a missing outbound network when
+/// `default_network` (some RUN of the build uses the default network): no usable slirp4netns,
+/// or the OCI runtime adapter, means loopback only; and chroot `isolation`'s warning.
 pub(crate) fn executor(
     runtime: &Runtime,
     snapshotter: Option<Snapshotter>,
+    isolation: Isolation,
     privileges: Privileges,
     limits: &rbuild_sandbox::RunLimits,
+    default_network: bool,
     events: &EventSink,
 ) -> Arc<dyn Executor> {
     let snapshotter = snapshotter.unwrap_or_else(Snapshotter::detect);
@@ -100,15 +125,27 @@ pub(crate) fn executor(
     }
     let init_exe = PathBuf::from("/proc/self/exe");
     match runtime {
-        Runtime::Builtin => Arc::new(
-            rbuild_sandbox::NamespaceExecutor::new(init_exe, privileges)
+        Runtime::Builtin => {
+            let exec = rbuild_sandbox::NamespaceExecutor::new(init_exe, privileges)
                 .with_snapshotter(snapshotter)
-                .with_limits(limits.clone()),
-        ),
+                .with_isolation(isolation)
+                .with_limits(limits.clone());
+            if let Some(warning) = isolation.warning() {
+                events(BuildEvent::Notice(warning.to_string()));
+            }
+            if let Some(why) = exec.no_outbound().filter(|_| default_network) {
+                events(BuildEvent::Notice(rbuild_sandbox::no_outbound_note(why)));
+            }
+            Arc::new(exec)
+        }
         Runtime::Oci(path) => {
             let mut exec = rbuild_sandbox::RuncExecutor::new(path.clone(), init_exe, privileges);
             exec.snapshotter = snapshotter;
             exec.limits = limits.clone();
+            if default_network {
+                let why = rbuild_sandbox::NoOutbound::OciRuntime;
+                events(BuildEvent::Notice(rbuild_sandbox::no_outbound_note(&why)));
+            }
             Arc::new(exec)
         }
     }
@@ -163,6 +200,29 @@ mod tests {
             parse_snapshotter(Some("zfs")),
             Err(RuntimeError::Snapshotter(_))
         ));
+    }
+
+    #[test]
+    fn isolation_values() {
+        let builtin = Runtime::Builtin;
+        assert_eq!(parse_isolation(None, &builtin), Ok(Isolation::Namespaces));
+        assert_eq!(
+            parse_isolation(Some("default"), &builtin),
+            Ok(Isolation::Namespaces)
+        );
+        assert_eq!(
+            parse_isolation(Some("chroot"), &builtin),
+            Ok(Isolation::Chroot)
+        );
+        assert_eq!(
+            parse_isolation(Some("vm"), &builtin),
+            Err(RuntimeError::Isolation("vm".into()))
+        );
+        let runc = Runtime::Oci(PathBuf::from("/usr/sbin/runc"));
+        assert_eq!(
+            parse_isolation(Some("chroot"), &runc),
+            Err(RuntimeError::ChrootWithRuntime)
+        );
     }
 
     #[test]

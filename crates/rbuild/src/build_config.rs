@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rbuild_builder::runtime::parse_snapshotter;
+use rbuild_builder::runtime::{parse_isolation, parse_snapshotter};
 use rbuild_builder::{
     Annotations, BuildConfig, ContextSpec, DockerfileSpec, NamedSpec, Output, Runtime, Settings,
 };
@@ -66,6 +66,8 @@ pub fn from_args(
     let platform = platforms.first().cloned().unwrap_or_else(Platform::host);
     let mounts = crate::secrets::grants(args).map_err(UsageError::from)?;
     let runtime = Runtime::parse(args.runtime.as_deref()).map_err(UsageError::from)?;
+    let isolation =
+        parse_isolation(args.isolation.as_deref(), &runtime).map_err(UsageError::from)?;
     let snapshotter = parse_snapshotter(std::env::var("RBUILD_SNAPSHOTTER").ok().as_deref())
         .map_err(UsageError::from)?;
     let source_date_epoch = source_date_epoch(&build_args)?;
@@ -119,6 +121,7 @@ pub fn from_args(
     config.runtime = runtime;
     config.run_limits = run_limits(args, &config.privileges)?;
     config.snapshotter = snapshotter;
+    config.isolation = isolation;
     config.mounts = mounts;
     config.cache_from = cache_from;
     config.cache_to = cache_to;

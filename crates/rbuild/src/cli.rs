@@ -201,6 +201,10 @@ pub struct BuildArgs {
     /// Runtime for RUN steps: `builtin` (default), `runc`, `crun`, or the path of an OCI runtime
     #[arg(long)]
     pub runtime: Option<String>,
+    /// RUN isolation: `default` (namespaces), or `chroot` where namespaces are refused (an
+    /// unprivileged container): no namespaces, the host's network, much weaker
+    #[arg(long)]
+    pub isolation: Option<String>,
     /// How many steps may run at once (default: 4 per CPU)
     #[arg(long)]
     pub jobs: Option<usize>,

@@ -499,3 +499,50 @@ fn killing_rootless_rbuild_leaves_nothing_running() {
         }
     }
 }
+
+#[test]
+fn chroot_isolation_runs_rootless() {
+    if !can_run_rootless() {
+        return;
+    }
+    let user = test_user();
+    let world = UserWorld::new(&user, "chroot");
+    world.busybox();
+    // In the user namespace mknod is refused: the device nodes are the host's, bound over
+    // placeholders in the init's mount namespace, and none of them reaches the layer.
+    let ctx = world.context(
+        "app",
+        &[(
+            "Dockerfile",
+            b"FROM busybox\n\
+              RUN echo x > /dev/null && test -c /dev/null && test -d /proc/self \
+                  && echo data > /data.txt && rm /bin/vi\n",
+        )],
+    );
+    let dest = world.dir.join("rootfs");
+    let out = world.ok(
+        &[
+            "build",
+            "--progress=plain",
+            "--isolation=chroot",
+            "-o",
+            &format!("type=local,dest={}", s(&dest)),
+            s(&ctx),
+        ],
+        &[],
+    );
+    let err = support::stderr(&out);
+    assert!(
+        err.contains("--isolation=chroot: RUN runs in a chroot"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("data.txt")).expect("data.txt"),
+        "data\n"
+    );
+    assert!(!dest.join("bin/vi").exists());
+    assert!(
+        std::fs::read_dir(dest.join("dev")).map_or(true, |mut d| d.next().is_none()),
+        "the chroot's device nodes reached the image"
+    );
+}

@@ -16,11 +16,11 @@
 //! reach the layer.
 //!
 //! Networking: `None` gets a new network namespace with only loopback up; `Default` gets one
-//! with outbound access through slirp4netns when it is installed (loopback only otherwise;
-//! the runc adapter always gives loopback only); `Host` shares the host's.
+//! with outbound access through slirp4netns when it is usable (loopback only otherwise, which
+//! [`NoOutbound`] explains and the build says once; the runc adapter always gives loopback
+//! only); `Host` shares the host's.
 //!
-//! A deny-list seccomp filter ([`seccomp`]) refuses what Docker's default profile refuses to
-//! unprivileged processes.
+//! Seccomp ([`seccomp`]): Docker's default profile, an allow list, for the RUN's capabilities.
 //!
 //! [`RuncExecutor`] runs the same spec with an external OCI runtime (runc, crun), started by
 //! the init (`init::runtime_stage`).
@@ -48,6 +48,10 @@
 //! layer; where overlayfs is unavailable, `Copy` (`launch::copydiff`) copies the layers into a
 //! plain root and diffs it into the upper dir afterwards, giving the same layer, slower. Below
 //! the image's layers sits a tiny init layer with the mount points (`launch::initlayer`).
+//!
+//! `--isolation=chroot` ([`Isolation`], `launch::chroot`, `init::chroot_stage`): where
+//! namespaces and mounts are refused, RUN runs in a chroot of the copy-and-diff root, in
+//! rbuild's own namespaces, with no mounts (weaker; the build says so).
 //!
 //! Rootless: an unprivileged rbuild first enters a user namespace ([`userns::enter`]) and
 //! runs everything there as its root; the init then bind-mounts host devices and mounts
@@ -83,8 +87,10 @@ mod shared;
 
 pub use init::entry::init_main;
 pub use init::user::{resolve as resolve_user, ExecUser};
+pub use launch::chroot::Isolation;
 pub use launch::executor::NamespaceExecutor;
 pub use launch::runc::RuncExecutor;
+pub use launch::slirp::{no_outbound_note, NoOutbound, SLIRP_ENV};
 pub use launch::snapshotter::Snapshotter;
 pub use launch::{platforms, spec, userns};
 pub use shared::cgroups::RunLimits;

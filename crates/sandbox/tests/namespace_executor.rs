@@ -369,6 +369,18 @@ fn seccomp_refuses_user_namespaces() {
     assert_eq!(log.stdout(), "Seccomp:\t2\n");
 }
 
+#[test]
+fn seccomp_is_dockers_allow_list() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let Some((script, expected)) = common::seccomp_probes(&f.layers[0]) else {
+        return;
+    };
+    let log = ok(f.run(&script));
+    assert_eq!(log.stdout(), expected, "{}", log.stderr());
+}
+
 /// The host's first global IPv4 address, if it has one.
 fn host_global_ipv4() -> Option<String> {
     let out = std::process::Command::new("ip")

@@ -115,6 +115,19 @@ fn runc_applies_the_same_seccomp_filter() {
 }
 
 #[test]
+fn runc_applies_dockers_allow_list() {
+    let Some(exec) = runc_executor() else {
+        return;
+    };
+    let f = Fixture::new();
+    let Some((script, expected)) = common::seccomp_probes(&f.layers[0]) else {
+        return;
+    };
+    let log = ok(f.run_with(&exec, &script, "root", NetworkMode::None));
+    assert_eq!(log.stdout(), expected, "{}", log.stderr());
+}
+
+#[test]
 fn runc_cancel_kills_the_container() {
     let Some(exec) = runc_executor() else {
         return;

@@ -27,6 +27,8 @@
 //! - [`privileges`]: the test process's `Privileges`, for the APIs that take rbuild's.
 //! - [`run`]: running a tool (git, openssl) that must succeed.
 //! - [`golden`]: expected outputs kept in files, rewritten under `UPDATE_GOLDEN=1`.
+//! - [`syscall_probe`]: a static program making one raw syscall and printing its errno
+//!   (built with the host's gcc), to test seccomp filters.
 //!
 //! Helper child processes of tests (a process to kill mid-work, say) are not in here: they are
 //! `[[bin]]` targets of the crate under test, found through `CARGO_BIN_EXE_<name>`, because
@@ -47,6 +49,7 @@ pub mod privileges;
 pub mod registry;
 pub mod run;
 pub mod skip;
+pub mod syscall_probe;
 pub mod token_server;
 
 pub use corpus::{assert_ran, corpus};

@@ -8,6 +8,7 @@
 //! entry ─▶ zygote ─▶ spare_ns ─▶ loopback
 //!   │        │                             (entry ─▶ rootless: the init's privileges)
 //!   └────────┴─▶ start ─▶ runtime_stage ─┬─▶ runc_stop
+//!                  ├──▶ chroot_stage ──▶ pid1, command, status
 //!                  │                     │
 //!                  └──▶ pid1 ────────────┼─▶ command ─▶ user, rootless
 //!                         │              ├─▶ run_mounts ─▶ root ─▶ rootless
@@ -15,6 +16,7 @@
 //!                         └──────────────┴─▶ status, user
 //! ```
 
+pub(crate) mod chroot_stage;
 pub(crate) mod command;
 pub(crate) mod devices;
 pub mod entry;

@@ -117,7 +117,8 @@ fn read_optional(path: &str) -> Result<String> {
     }
 }
 
-fn resolve_user(spec: &str) -> Result<ExecUser> {
+/// `spec` (USER's value) resolved against this root's /etc/passwd and /etc/group.
+pub(crate) fn resolve_user(spec: &str) -> Result<ExecUser> {
     let passwd = read_optional("/etc/passwd")?;
     let group = read_optional("/etc/group")?;
     user::resolve(spec, &passwd, &group)
@@ -140,7 +141,7 @@ fn kill_all_and_reap() -> Result<()> {
 }
 
 /// Reaps every child (zombies re-parented to pid 1 included) until `command` has exited.
-fn reap_until(command: Pid) -> Result<Status> {
+pub(crate) fn reap_until(command: Pid) -> Result<Status> {
     loop {
         match waitpid(Pid::from_raw(-1), None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == command => return Ok(Status::Exited(code)),

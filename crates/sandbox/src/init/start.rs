@@ -4,7 +4,8 @@
 //! the spec's other namespaces ([`pid1_process`]): it unshares the rest and is pid 1 itself.
 //! Started any other way ([`init_process`]: by hand, or forked plainly for the runtime
 //! adapter), stage 0 reads the [`InitConfig`], unshares the namespaces of the spec and forks
-//! pid 1 (`init::pid1`), or hands the spec to the OCI runtime (`init::runtime_stage`). Both
+//! pid 1 (`init::pid1`), or hands the spec to the OCI runtime (`init::runtime_stage`), or
+//! runs the command in a chroot (`init::chroot_stage`, `--isolation=chroot`). Both
 //! wait for rbuild's network go-ahead when the config asks for slirp4netns, and point stdin
 //! at /dev/null. Every process dies with its parent (`PR_SET_PDEATHSIG`), so nothing
 //! outlives rbuild.
@@ -18,6 +19,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
+use crate::init::chroot_stage::chroot_stage;
 use crate::init::pid1::pid1;
 use crate::init::runtime_stage::runtime_stage;
 use crate::init::status::{release_output, StatusWriter};
@@ -95,6 +97,10 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
     if let Some(runtime) = &cfg.runtime {
         return runtime_stage(&cfg, runtime, status);
     }
+    if cfg.chroot {
+        enter_namespaces(&cfg, status, CloneFlags::empty())?;
+        return chroot_stage(&cfg, status);
+    }
     let linux = need(cfg.spec.linux().as_ref(), "linux")?;
     enter_namespaces(&cfg, status, namespace_flags(linux))?;
     // SAFETY: this process is single-threaded (a fresh exec that started no threads).
@@ -122,7 +128,10 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
 /// points stdin at /dev/null.
 fn enter_namespaces(cfg: &InitConfig, status: &mut StatusWriter, flags: CloneFlags) -> Result<()> {
     if !flags.is_empty() {
-        unshare(flags).map_err(|e| SetupError::sys("unshare namespaces", e))?;
+        unshare(flags).map_err(|source| SetupError::NamespacesRefused {
+            what: "unshare namespaces",
+            source,
+        })?;
     }
     trace::mark("init: unshared");
     if cfg.slirp {

@@ -27,6 +27,7 @@ use nix::unistd::Pid;
 
 use crate::init::spare_ns::{Making, Spare, SPARE_FLAGS};
 use crate::init::start::{init_process, pid1_process};
+use crate::shared::error::SetupError;
 use crate::shared::pdeathsig::set_pdeathsig;
 use crate::shared::protocol::Status;
 use crate::shared::trace;
@@ -136,7 +137,16 @@ fn clone_child(
     }
     trace::mark("zygote: cloned");
     let line = if pid < 0 {
-        Status::SetupFailed(format!("fork the sandbox init: {}", Errno::last()))
+        let source = Errno::last();
+        let err = if flags.is_empty() {
+            SetupError::sys("fork the sandbox init", source)
+        } else {
+            SetupError::NamespacesRefused {
+                what: "fork the sandbox init into new namespaces",
+                source,
+            }
+        };
+        Status::SetupFailed(err.to_string())
     } else {
         Status::Started(pid as u32)
     };

@@ -92,10 +92,21 @@ impl CopyRoot {
     /// Copies `layers` (overlayfs upper-dir format, **bottom first**) into `dir` (which must
     /// not exist), applying whiteouts and opaque directories, and records the result.
     pub fn prepare(layers: &[PathBuf], dir: &Path) -> Result<CopyRoot> {
+        Self::prepare_with(layers, dir, |_| Ok(()))
+    }
+
+    /// [`CopyRoot::prepare`], with `furnish` adding to the root before it is recorded (what
+    /// it adds is then no change).
+    pub fn prepare_with(
+        layers: &[PathBuf],
+        dir: &Path,
+        furnish: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<CopyRoot> {
         std::fs::create_dir(dir).map_err(|e| SetupError::io("mkdir", dir, e))?;
         for layer in layers {
             apply_dir(layer, dir)?;
         }
+        furnish(dir)?;
         let mut before = BTreeMap::new();
         record(dir, Path::new(""), &mut before)?;
         Ok(CopyRoot {

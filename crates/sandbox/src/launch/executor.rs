@@ -14,6 +14,7 @@ use rbuild_graph::NetworkMode;
 use rbuild_ports::{ExecError, ExecRequest, Executor};
 use rbuild_types::Privileges;
 
+use crate::launch::chroot::{self, Isolation};
 use crate::launch::run_init::{setup, Launch};
 use crate::launch::scratch::Scratch;
 use crate::launch::slirp;
@@ -25,9 +26,11 @@ use crate::shared::trace;
 #[derive(Debug, Clone)]
 pub struct NamespaceExecutor {
     init_exe: PathBuf,
-    /// slirp4netns, when installed: outbound network for `NetworkMode::Default`.
-    slirp: Option<PathBuf>,
+    /// slirp4netns, when usable: outbound network for `NetworkMode::Default` (else why not).
+    slirp: Result<PathBuf, slirp::NoOutbound>,
     snapshotter: Snapshotter,
+    /// Namespaces, or a chroot where they are refused (which implies the copy snapshotter).
+    isolation: Isolation,
     /// The privileges rbuild runs with (detected once at startup).
     privileges: Privileges,
     /// Resource limits of every run (`--memory`, `--cpu-quota`, `--cgroup-parent`).
@@ -39,8 +42,8 @@ impl NamespaceExecutor {
     /// `init_main` when its `argv[1]` is `INIT_ARG`. The rbuild binary passes
     /// `/proc/self/exe`.
     ///
-    /// `NetworkMode::Default` gets outbound access through slirp4netns when it is installed
-    /// (looked up here), and only loopback otherwise.
+    /// `NetworkMode::Default` gets outbound access through slirp4netns when it is usable
+    /// (looked up here), and only loopback otherwise ([`NamespaceExecutor::no_outbound`]).
     ///
     /// The snapshotter is [`Snapshotter::detect`]ed; see [`NamespaceExecutor::with_snapshotter`].
     /// `privileges` are rbuild's ([`detect_privileges`](crate::detect_privileges) at startup,
@@ -49,8 +52,9 @@ impl NamespaceExecutor {
     pub fn new(init_exe: PathBuf, privileges: Privileges) -> Self {
         NamespaceExecutor {
             init_exe,
-            slirp: slirp::find().filter(|_| slirp::tun_usable(&privileges)),
+            slirp: slirp::outbound(),
             snapshotter: Snapshotter::detect(),
+            isolation: Isolation::Namespaces,
             privileges,
             limits: RunLimits::default(),
         }
@@ -60,6 +64,22 @@ impl NamespaceExecutor {
     pub fn with_limits(mut self, limits: RunLimits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Isolates every run with `isolation`; `Chroot` uses the copy snapshotter (overlayfs
+    /// needs a mount) and the host's network (see `launch::chroot`).
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Why RUN with `NetworkMode::Default` gets loopback only, if it does (never in a
+    /// chroot: the network is the host's).
+    pub fn no_outbound(&self) -> Option<&slirp::NoOutbound> {
+        match self.isolation {
+            Isolation::Namespaces => self.slirp.as_ref().err(),
+            Isolation::Chroot => None,
+        }
     }
 
     /// Uses `snapshotter` for every run.
@@ -72,9 +92,13 @@ impl NamespaceExecutor {
 impl Executor for NamespaceExecutor {
     fn run(&self, req: ExecRequest<'_>) -> Result<(), ExecError> {
         super::platforms::check_runnable(&req.op.platform)?;
+        let chroot = self.isolation == Isolation::Chroot;
+        if chroot {
+            chroot::refuse_unsupported(&req).map_err(setup)?;
+        }
         let slirp = match req.op.network {
-            NetworkMode::Default => self.slirp.as_deref(),
-            NetworkMode::None | NetworkMode::Host => None,
+            NetworkMode::Default if !chroot => self.slirp.as_deref().ok(),
+            _ => None,
         };
         trace::mark("rbuild: run");
         let scratch = Scratch::prepare(&req, slirp.is_some()).map_err(setup)?;
@@ -83,10 +107,16 @@ impl Executor for NamespaceExecutor {
             init_exe: &self.init_exe,
             runtime: None,
             slirp,
+            chroot,
             privileges: self.privileges,
             limits: &self.limits,
         };
-        let outcome = run_snapshotted(&launch, &req, &scratch, self.snapshotter).map_err(setup)?;
+        let snapshotter = if chroot {
+            Snapshotter::Copy
+        } else {
+            self.snapshotter
+        };
+        let outcome = run_snapshotted(&launch, &req, &scratch, snapshotter).map_err(setup)?;
         outcome.into_result()
     }
 }

@@ -10,10 +10,12 @@
 //!        │              │        │             ├─▶ mount_plan ─▶ copydiff
 //!        │              │        │             └─▶ spec ─▶ insecure
 //!        └──────────────┴────────┴─▶ scratch ─▶ initlayer, mount_plan, spec, slirp
-//!                       ├─▶ copydiff, remove_placeholders
-//!                       └─▶ userns ─▶ slirp
+//!        │              ├─▶ copydiff, remove_placeholders
+//!        │              ├─▶ userns ─▶ slirp
+//!        └──────────────┴─▶ chroot ─▶ spec
 //! ```
 
+pub(crate) mod chroot;
 pub(crate) mod copydiff;
 pub mod executor;
 pub(crate) mod initlayer;

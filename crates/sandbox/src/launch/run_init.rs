@@ -35,6 +35,8 @@ pub(crate) struct Launch<'a> {
     pub runtime: Option<&'a Path>,
     /// Attach this slirp4netns to the sandbox's network namespace.
     pub slirp: Option<&'a Path>,
+    /// Run in a chroot of the copied root, without namespaces (`--isolation=chroot`).
+    pub chroot: bool,
     /// The privileges rbuild runs with.
     pub privileges: Privileges,
     /// Resource limits: a cgroup of the run's own (see `shared::cgroups`).
@@ -106,8 +108,9 @@ pub(crate) fn run_init(
         work: "w".into(),
         upper_abs: root_copy.map_or_else(|| scratch.upper_abs.clone(), Path::to_path_buf),
         rootfs_bind: root_copy.map(Path::to_path_buf),
+        chroot: launch.chroot,
         user: req.op.user.clone(),
-        loopback: req.op.network != NetworkMode::Host,
+        loopback: req.op.network != NetworkMode::Host && !launch.chroot,
         slirp: launch.slirp.is_some(),
         runtime: launch.runtime.map(Path::to_path_buf),
         run_mounts,
@@ -127,8 +130,9 @@ pub(crate) fn run_init(
     let (stderr, stderr_w) =
         std::io::pipe().map_err(|e| SetupError::io("create", "sandbox stderr pipe", e))?;
     // The runtime adapter's init unshares nothing: the runtime makes the namespaces.
+    // A chroot run's init makes none either.
     let namespaces = match (launch.runtime, cfg.spec.linux()) {
-        (None, Some(linux)) => namespace_flags(linux),
+        (None, Some(linux)) if !launch.chroot => namespace_flags(linux),
         _ => nix::sched::CloneFlags::empty(),
     };
     zygote::launch(
@@ -147,7 +151,9 @@ pub(crate) fn run_init(
     // PDEATHSIG. An OCI runtime's container would survive that, so the runtime adapter's init
     // gets SIGTERM instead, on which it deletes the container (see `init::runc_stop`). The zygote
     // does the killing, and only while the init is its unreaped child: no pid-reuse race.
-    let stop_signal = if launch.runtime.is_some() {
+    // A chroot run's init is no pid 1 whose death takes the command along: it kills the
+    // command's process group on SIGTERM (`init::chroot_stage`).
+    let stop_signal = if launch.runtime.is_some() || launch.chroot {
         nix::sys::signal::Signal::SIGTERM
     } else {
         nix::sys::signal::Signal::SIGKILL

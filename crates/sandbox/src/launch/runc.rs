@@ -58,6 +58,7 @@ impl Executor for RuncExecutor {
             init_exe: &self.init_exe,
             runtime: Some(&self.runtime),
             slirp: None,
+            chroot: false,
             privileges: self.privileges,
             limits: &self.limits,
         };

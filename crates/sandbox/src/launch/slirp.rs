@@ -1,7 +1,10 @@
 //! User-mode networking for `NetworkMode::Default` with slirp4netns: outbound TCP/UDP through
 //! the host's network stack, DNS forwarded at 10.0.2.3, the host's own loopback unreachable
-//! (`--disable-host-loopback`). Without slirp4netns installed, `Default` falls back to a
-//! loopback-only namespace like `None`.
+//! (`--disable-host-loopback`). Without a usable slirp4netns ([`outbound`] says why: not
+//! installed, or `/dev/net/tun` missing or not openable), `Default` falls back to a
+//! loopback-only namespace like `None`, and [`no_outbound_note`] is what the build says about
+//! it once, before any RUN fails obscurely inside apt-get. `RBUILD_SLIRP4NETNS` names the
+//! binary ([`SLIRP_ENV`]; empty: none), instead of looking it up.
 
 use std::fs::File;
 use std::io::Read;
@@ -13,36 +16,79 @@ use std::process::{Child, Command, Stdio};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::Signal;
-use rbuild_types::Privileges;
 
 use crate::shared::error::{Result, SetupError};
 
 /// The DNS server slirp4netns offers inside the namespace.
 pub const DNS: &str = "10.0.2.3";
 
-/// Looks for `slirp4netns` in `PATH` and the usual directories.
-pub fn find() -> Option<PathBuf> {
+/// Environment variable naming the slirp4netns binary; set and empty, there is none.
+pub const SLIRP_ENV: &str = "RBUILD_SLIRP4NETNS";
+
+/// Why `NetworkMode::Default` has no outbound network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoOutbound {
+    #[error("slirp4netns is not installed")]
+    NotInstalled,
+    #[error("slirp4netns is turned off ({SLIRP_ENV} is set and empty)")]
+    Disabled,
+    #[error("{SLIRP_ENV}={0} is not a file")]
+    Missing(PathBuf),
+    #[error("/dev/net/tun cannot be opened for reading and writing ({0}); slirp4netns needs it")]
+    NoTun(String),
+    #[error("the OCI runtime adapter gives RUN loopback only")]
+    OciRuntime,
+}
+
+/// The slirp4netns to use: [`SLIRP_ENV`] when set, else the first in `PATH` or the usual
+/// directories.
+pub fn find() -> std::result::Result<PathBuf, NoOutbound> {
+    if let Some(value) = std::env::var_os(SLIRP_ENV) {
+        if value.is_empty() {
+            return Err(NoOutbound::Disabled);
+        }
+        let path = PathBuf::from(value);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(NoOutbound::Missing(path))
+        };
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/local/bin".into()])
         .map(|dir| dir.join("slirp4netns"))
         .find(|p| p.is_file())
+        .ok_or(NoOutbound::NotInstalled)
 }
 
-/// Whether slirp4netns can work for a process with `privileges`: in a user namespace
-/// (rootless) it needs `/dev/net/tun` to be [`tun_openable`].
-pub(crate) fn tun_usable(privileges: &Privileges) -> bool {
-    !privileges.in_user_namespace() || tun_openable()
+/// The slirp4netns that gives `NetworkMode::Default` its outbound network, or why there is
+/// none: it also needs `/dev/net/tun` (root or not; unprivileged, mode 0666 as udev makes it
+/// on most systems).
+pub fn outbound() -> std::result::Result<PathBuf, NoOutbound> {
+    let exe = find()?;
+    tun_openable().map_err(NoOutbound::NoTun)?;
+    Ok(exe)
 }
 
-/// Whether `/dev/net/tun` is readable and writable by the caller (mode 0666, as udev makes
-/// it on most systems), which slirp4netns needs in a user namespace.
-pub(crate) fn tun_openable() -> bool {
+/// Whether `/dev/net/tun` is readable and writable by the caller.
+fn tun_openable() -> std::result::Result<(), String> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/net/tun")
-        .is_ok()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// What a build whose RUN steps use the default network says once when they will get
+/// loopback only (`why`).
+pub fn no_outbound_note(why: &NoOutbound) -> String {
+    format!(
+        "RUN has no outbound network: {why}, so RUN with the default network gets loopback \
+         only (package managers will fail to connect); --network=host gives RUN the host's \
+         network, --network=none says loopback only explicitly"
+    )
 }
 
 /// A running slirp4netns attached to one sandbox; stopped and reaped on drop.

@@ -2,12 +2,14 @@
 //! layer, and [`run_snapshotted`], which runs the init over that root and leaves the layer in
 //! the upper dir: with `Overlay` the upper dir of the init's overlay is the layer (minus the
 //! setup's placeholders); with `Copy` the layers are copied into a plain root
-//! (`launch::copydiff`) that is diffed into the upper dir after a successful run.
+//! (`launch::copydiff`) that is diffed into the upper dir after a successful run (furnished
+//! first for a chroot run, `launch::chroot`).
 
 use std::path::PathBuf;
 
 use rbuild_ports::ExecRequest;
 
+use crate::launch::chroot;
 use crate::launch::copydiff::CopyRoot;
 use crate::launch::remove_placeholders::remove_placeholders;
 use crate::launch::run_init::{run_init, Launch, Outcome};
@@ -85,7 +87,13 @@ pub(crate) fn run_snapshotted(
             layers.extend(req.layers.iter().cloned());
             let dir = req.work.join("copyroot");
             let _remove = RemoveOnDrop(dir.clone());
-            let root = CopyRoot::prepare(&layers, &dir)?;
+            let root = CopyRoot::prepare_with(&layers, &dir, |root| {
+                if launch.chroot {
+                    chroot::furnish(root, &scratch.etc)
+                } else {
+                    Ok(())
+                }
+            })?;
             let outcome = run_init(launch, req, scratch, Some(&root.dir))?;
             remove_placeholders(&root.dir, &outcome.placeholders)?;
             if outcome.succeeded() {

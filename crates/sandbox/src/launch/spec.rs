@@ -162,7 +162,7 @@ pub fn build_spec(op: &ExecOp, rootfs: &Path, etc: &EtcFiles) -> Result<Spec> {
     let resources = LinuxResourcesBuilder::default().devices(rules).build()?;
 
     let mut linux = LinuxBuilder::default();
-    if let Some(seccomp) = seccomp::spec_section()? {
+    if let Some(seccomp) = seccomp::spec_section(&caps)? {
         linux = linux.seccomp(seccomp);
     }
     let linux = linux

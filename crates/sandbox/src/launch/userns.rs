@@ -25,7 +25,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
-use crate::launch::slirp;
 use crate::shared::pdeathsig;
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
@@ -133,19 +132,6 @@ impl Rootless {
                 "rootless: overlayfs cannot be mounted in the user namespace ({why}); RUN uses \
                  the copy-and-diff snapshotter (same layers, slower)"
             ));
-        }
-        if slirp::find().is_none() {
-            out.push(
-                "rootless: slirp4netns is not installed: RUN with the default network gets \
-                 loopback only"
-                    .to_string(),
-            );
-        } else if !slirp::tun_openable() {
-            out.push(
-                "rootless: /dev/net/tun is not usable by this user (slirp4netns needs mode \
-                 0666): RUN with the default network gets loopback only"
-                    .to_string(),
-            );
         }
         out
     }

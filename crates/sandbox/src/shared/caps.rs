@@ -175,6 +175,52 @@ pub fn apply_sets(caps: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
+/// The calling thread's permitted set, as capability numbers' bits (`capget(2)`).
+pub fn permitted_now() -> Result<u64> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // libc: nix has no capget.
+    // SAFETY: capget writes two data structs laid out as the kernel expects (version 3).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(SetupError::sys("capget", Errno::last()));
+    }
+    Ok(u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32))
+}
+
+/// `caps` without the capabilities not in `held` (bits by number): a process can keep only
+/// what it has (a chroot RUN in a container that dropped, say, CAP_NET_RAW).
+pub fn restrict(caps: &LinuxCapabilities, held: u64) -> LinuxCapabilities {
+    let keep = |set: &Option<HashSet<Capability>>| {
+        set.as_ref().map(|s| {
+            s.iter()
+                .copied()
+                .filter(|c| held & (1u64 << number(*c)) != 0)
+                .collect::<HashSet<_>>()
+        })
+    };
+    let mut out = caps.clone();
+    out.set_bounding(keep(caps.bounding()));
+    out.set_effective(keep(caps.effective()));
+    out.set_permitted(keep(caps.permitted()));
+    out.set_inheritable(keep(caps.inheritable()));
+    out.set_ambient(keep(caps.ambient()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +230,24 @@ mod tests {
         for (cap, n) in DOCKER_DEFAULT_CAPS {
             assert_eq!(number(*cap), *n, "{cap:?}");
         }
+    }
+
+    #[test]
+    fn restrict_keeps_only_what_is_held() {
+        let set: HashSet<Capability> = [Capability::Chown, Capability::NetRaw]
+            .into_iter()
+            .collect();
+        let mut caps = LinuxCapabilities::default();
+        caps.set_bounding(Some(set.clone()));
+        caps.set_permitted(Some(set));
+        let out = restrict(&caps, 1 << number(Capability::Chown));
+        let only_chown: HashSet<Capability> = [Capability::Chown].into_iter().collect();
+        assert_eq!(out.bounding().as_ref(), Some(&only_chown));
+        assert_eq!(out.permitted().as_ref(), Some(&only_chown));
+        assert_eq!(
+            permitted_now().expect("capget") != 0,
+            nix::unistd::geteuid().is_root()
+        );
     }
 
     #[test]

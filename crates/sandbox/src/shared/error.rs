@@ -64,6 +64,19 @@ pub enum SetupError {
     /// is JSON text, which cannot carry such bytes; the built-in sandbox can).
     #[error("the OCI runtime {} cannot run this command: an argument is not UTF-8 text and config.json can only hold text (run without --runtime to pass the bytes on as they are)", runtime.display())]
     NonUtf8ForRuntime { runtime: PathBuf },
+    /// A RUN asks for what only a namespace gives, under `--isolation=chroot`.
+    #[error("{what} needs a {namespace} namespace, which --isolation=chroot does not make (RUN shares the host's)")]
+    ChrootLacks {
+        what: &'static str,
+        namespace: &'static str,
+    },
+    /// The kernel refused to make the sandbox's namespaces (an unprivileged container, say).
+    #[error("{what}: {source}: this host refuses to create namespaces; --isolation=chroot runs RUN without them (weaker isolation: RUN then shares the host's processes and network)")]
+    NamespacesRefused {
+        what: &'static str,
+        #[source]
+        source: Errno,
+    },
     /// The spec handed to the init lacks something the init needs.
     #[error("runtime spec: missing {field}")]
     SpecField { field: &'static str },

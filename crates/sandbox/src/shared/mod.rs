@@ -18,5 +18,6 @@ pub(crate) mod propagation;
 pub(crate) mod protocol;
 pub(crate) mod runtime_spec;
 pub mod seccomp;
+pub(crate) mod seccomp_profile;
 pub(crate) mod trace;
 pub(crate) mod zygote_protocol;

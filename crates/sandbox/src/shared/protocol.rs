@@ -42,6 +42,10 @@ pub struct InitConfig {
     /// copy-and-diff snapshotter).
     #[serde(default)]
     pub rootfs_bind: Option<PathBuf>,
+    /// `--isolation=chroot`: run the command in a chroot of `rootfs_bind`, in rbuild's own
+    /// namespaces, with no mounts (`init::chroot_stage`).
+    #[serde(default)]
+    pub chroot: bool,
     /// `user[:group]` as written in USER; empty = root.
     pub user: String,
     /// Bring up `lo` in the new network namespace.

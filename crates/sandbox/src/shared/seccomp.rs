@@ -1,212 +1,104 @@
-//! A seccomp filter for RUN: the syscalls Docker's default profile refuses to processes without
-//! extra capabilities, expressed as an OCI `linux.seccomp` section (so runc applies the same
-//! rules) and compiled here into a classic BPF program for the built-in executor.
+//! The seccomp filter of a RUN: Docker's default profile (`seccomp_profile`, an allow list
+//! whose default is EPERM) for the RUN's capabilities, written as the OCI `linux.seccomp`
+//! section of its spec ([`spec_section`], which runc applies through libseccomp) and compiled
+//! from that section by the built-in executor's init ([`compile`], with rust-vmm's
+//! `seccompiler`; syscall numbers from the `syscalls` crate).
 //!
-//! It is a deny list on top of "allow" (Docker's profile is an allow list): kernel-module,
-//! kexec, keyring, bpf, perf, mount-API, namespace (`unshare`, `setns`, `clone` with
-//! `CLONE_NEWUSER`), clock and swap syscalls fail with EPERM; `clone3` fails with ENOSYS so C
-//! libraries fall back to `clone`, whose flags can be checked. Syscalls of a foreign
-//! architecture (e.g. i386 on x86_64) fail with ENOSYS; on x86_64 the x32 ABI is refused.
-//! Supported: x86_64 and aarch64; on other architectures no filter is installed.
+//! The compiled filter is a list of BPF programs installed in order: first the allow list
+//! (rules whose action is "allow", default EPERM), then one program per other errno a rule
+//! asks for (`clone3` → ENOSYS), matching those syscalls and allowing the rest. The kernel runs
+//! every installed program and keeps the most restrictive result, and among equal ones the
+//! latest program's errno, so `clone3` fails with ENOSYS and C libraries fall back to `clone`,
+//! whose flags the allow list checks. Each program starts with rbuild's own prologue: a
+//! syscall of another architecture (i386 on x86_64, arm32 on aarch64) fails with ENOSYS, and
+//! on x86_64 the x32 ABI with EPERM, before `seccompiler`'s own architecture check (which
+//! would kill the process) is reached. Supported: x86_64 and aarch64; elsewhere no filter is
+//! installed. A foreign-platform RUN runs QEMU's user emulator on the host, so the filter sees
+//! the host's syscalls, which QEMU makes on the emulated program's behalf.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use nix::errno::Errno;
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
-    LinuxSeccompOperator, LinuxSyscallBuilder,
+    Arch as OciArch, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
+    LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator, LinuxSyscallBuilder,
+};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
 use crate::shared::error::{Result, SetupError};
+use crate::shared::seccomp_profile::{self, Action, Arch, ArgCmp};
 
-/// Syscalls refused with EPERM.
-pub const DENIED: &[&str] = &[
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "delete_module",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "get_mempolicy",
-    "init_module",
-    "ioperm",
-    "iopl",
-    "kcmp",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mbind",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "move_pages",
-    "name_to_handle_at",
-    "nfsservctl",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
-    "pivot_root",
-    "process_vm_readv",
-    "process_vm_writev",
-    "quotactl",
-    "reboot",
-    "request_key",
-    "set_mempolicy",
-    "setns",
-    "settimeofday",
-    "swapoff",
-    "swapon",
-    "sysfs",
-    "_sysctl",
-    "umount2",
-    "unshare",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-];
-
-/// The kernel's number of `name` on this architecture, if it has it.
-fn number(name: &str) -> Option<libc::c_long> {
-    #[cfg(target_arch = "x86_64")]
-    let arch_specific: &[(&str, libc::c_long)] = &[
-        ("ioperm", libc::SYS_ioperm),
-        ("iopl", libc::SYS_iopl),
-        ("sysfs", libc::SYS_sysfs),
-        ("_sysctl", libc::SYS__sysctl),
-        ("uselib", libc::SYS_uselib),
-        ("ustat", libc::SYS_ustat),
-    ];
-    #[cfg(not(target_arch = "x86_64"))]
-    let arch_specific: &[(&str, libc::c_long)] = &[];
-    let common: &[(&str, libc::c_long)] = &[
-        ("acct", libc::SYS_acct),
-        ("add_key", libc::SYS_add_key),
-        ("bpf", libc::SYS_bpf),
-        ("clock_adjtime", libc::SYS_clock_adjtime),
-        ("clock_settime", libc::SYS_clock_settime),
-        ("clone", libc::SYS_clone),
-        ("clone3", libc::SYS_clone3),
-        ("delete_module", libc::SYS_delete_module),
-        ("finit_module", libc::SYS_finit_module),
-        ("fsconfig", libc::SYS_fsconfig),
-        ("fsmount", libc::SYS_fsmount),
-        ("fsopen", libc::SYS_fsopen),
-        ("fspick", libc::SYS_fspick),
-        ("get_mempolicy", libc::SYS_get_mempolicy),
-        ("init_module", libc::SYS_init_module),
-        ("kcmp", libc::SYS_kcmp),
-        ("kexec_file_load", libc::SYS_kexec_file_load),
-        ("kexec_load", libc::SYS_kexec_load),
-        ("keyctl", libc::SYS_keyctl),
-        ("lookup_dcookie", libc::SYS_lookup_dcookie),
-        ("mbind", libc::SYS_mbind),
-        ("mount", libc::SYS_mount),
-        ("mount_setattr", libc::SYS_mount_setattr),
-        ("move_mount", libc::SYS_move_mount),
-        ("move_pages", libc::SYS_move_pages),
-        ("name_to_handle_at", libc::SYS_name_to_handle_at),
-        ("nfsservctl", libc::SYS_nfsservctl),
-        ("open_by_handle_at", libc::SYS_open_by_handle_at),
-        ("open_tree", libc::SYS_open_tree),
-        ("perf_event_open", libc::SYS_perf_event_open),
-        ("pivot_root", libc::SYS_pivot_root),
-        ("process_vm_readv", libc::SYS_process_vm_readv),
-        ("process_vm_writev", libc::SYS_process_vm_writev),
-        ("quotactl", libc::SYS_quotactl),
-        ("reboot", libc::SYS_reboot),
-        ("request_key", libc::SYS_request_key),
-        ("set_mempolicy", libc::SYS_set_mempolicy),
-        ("setns", libc::SYS_setns),
-        ("settimeofday", libc::SYS_settimeofday),
-        ("swapoff", libc::SYS_swapoff),
-        ("swapon", libc::SYS_swapon),
-        ("umount2", libc::SYS_umount2),
-        ("unshare", libc::SYS_unshare),
-        ("userfaultfd", libc::SYS_userfaultfd),
-    ];
-    common
-        .iter()
-        .chain(arch_specific)
-        .find(|(n, _)| *n == name)
-        .map(|(_, nr)| *nr)
+/// The kernel's number of syscall `name` on this architecture, if it has one.
+pub fn number(name: &str) -> Option<i64> {
+    syscalls::Sysno::from_str(name)
+        .ok()
+        .map(|s| i64::from(s.id()))
 }
 
-/// The audit architecture of this build, if the filter supports it.
-fn native_arch() -> Option<(Arch, u32)> {
-    if cfg!(target_arch = "x86_64") {
-        Some((Arch::ScmpArchX86_64, 0xc000_003e))
-    } else if cfg!(target_arch = "aarch64") {
-        Some((Arch::ScmpArchAarch64, 0xc000_00b7))
-    } else {
-        None
+/// This build's architecture: the profile's, the OCI name, seccompiler's and the audit value.
+fn native() -> Option<(Arch, OciArch, TargetArch, u32)> {
+    match Arch::native()? {
+        Arch::X86_64 => Some((
+            Arch::X86_64,
+            OciArch::ScmpArchX86_64,
+            TargetArch::x86_64,
+            0xc000_003e,
+        )),
+        Arch::Aarch64 => Some((
+            Arch::Aarch64,
+            OciArch::ScmpArchAarch64,
+            TargetArch::aarch64,
+            0xc000_00b7,
+        )),
     }
 }
 
-/// The `linux.seccomp` section of a RUN's spec (None on unsupported architectures).
-pub fn spec_section() -> Result<Option<LinuxSeccomp>> {
-    let Some((arch, _)) = native_arch() else {
+fn oci_arg(index: u8, cmp: ArgCmp) -> Result<LinuxSeccompArg> {
+    let arg = LinuxSeccompArgBuilder::default().index(usize::from(index));
+    let arg = match cmp {
+        ArgCmp::Eq(v) => arg.value(v).op(LinuxSeccompOperator::ScmpCmpEq),
+        ArgCmp::Ne(v) => arg.value(v).op(LinuxSeccompOperator::ScmpCmpNe),
+        // libseccomp's masked compare: `arg & value == value_two`.
+        ArgCmp::MaskedEq { mask, value } => arg
+            .value(mask)
+            .value_two(value)
+            .op(LinuxSeccompOperator::ScmpCmpMaskedEq),
+    };
+    Ok(arg.build()?)
+}
+
+/// The `linux.seccomp` section for a RUN holding `caps` (None on unsupported architectures).
+pub fn spec_section(caps: &[Capability]) -> Result<Option<LinuxSeccomp>> {
+    let Some((arch, oci_arch, _, _)) = native() else {
         return Ok(None);
     };
-    let deny = LinuxSyscallBuilder::default()
-        .names(DENIED.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .action(LinuxSeccompAction::ScmpActErrno)
-        .errno_ret(libc::EPERM as u32)
-        .build()?;
-    let clone3 = LinuxSyscallBuilder::default()
-        .names(vec!["clone3".to_string()])
-        .action(LinuxSeccompAction::ScmpActErrno)
-        .errno_ret(libc::ENOSYS as u32)
-        .build()?;
-    let newuser = libc::CLONE_NEWUSER as u64;
-    let clone_userns = LinuxSyscallBuilder::default()
-        .names(vec!["clone".to_string()])
-        .action(LinuxSeccompAction::ScmpActErrno)
-        .errno_ret(libc::EPERM as u32)
-        .args(vec![LinuxSeccompArgBuilder::default()
-            .index(0usize)
-            .value(newuser)
-            .value_two(newuser)
-            .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
-            .build()?])
-        .build()?;
+    let mut syscalls = Vec::new();
+    for rule in seccomp_profile::rules(caps, arch) {
+        let mut sc = LinuxSyscallBuilder::default()
+            .names(rule.names.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        sc = match rule.action {
+            Action::Allow => sc.action(LinuxSeccompAction::ScmpActAllow),
+            Action::Errno(errno) => sc
+                .action(LinuxSeccompAction::ScmpActErrno)
+                .errno_ret(errno as u32),
+        };
+        if let Some((index, cmp)) = rule.arg {
+            sc = sc.args(vec![oci_arg(index, cmp)?]);
+        }
+        syscalls.push(sc.build()?);
+    }
     Ok(Some(
         LinuxSeccompBuilder::default()
-            .default_action(LinuxSeccompAction::ScmpActAllow)
-            .architectures(vec![arch])
-            .syscalls(vec![deny, clone3, clone_userns])
+            .default_action(LinuxSeccompAction::ScmpActErrno)
+            .default_errno_ret(libc::EPERM as u32)
+            .architectures(vec![oci_arch])
+            .syscalls(syscalls)
             .build()?,
     ))
-}
-
-// Classic BPF opcodes (linux/bpf_common.h) and seccomp return values (linux/seccomp.h).
-// BPF_LD (0x00) | BPF_W (0x00) | BPF_ABS (0x20).
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
-const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
-const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
-const BPF_RET_K: u16 = 0x06;
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
-const OFF_ARGS: u32 = 16;
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
 }
 
 /// Why a seccomp section cannot be compiled by the built-in filter.
@@ -214,92 +106,170 @@ fn unsupported(what: String) -> SetupError {
     SetupError::Seccomp { what }
 }
 
-fn action_value(action: LinuxSeccompAction, errno: Option<u32>) -> Result<u32> {
+fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition> {
+    let op = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpEq => SeccompCmpOp::Eq,
+        LinuxSeccompOperator::ScmpCmpNe => SeccompCmpOp::Ne,
+        LinuxSeccompOperator::ScmpCmpLt => SeccompCmpOp::Lt,
+        LinuxSeccompOperator::ScmpCmpLe => SeccompCmpOp::Le,
+        LinuxSeccompOperator::ScmpCmpGt => SeccompCmpOp::Gt,
+        LinuxSeccompOperator::ScmpCmpGe => SeccompCmpOp::Ge,
+        LinuxSeccompOperator::ScmpCmpMaskedEq => SeccompCmpOp::MaskedEq(arg.value()),
+    };
+    let value = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpMaskedEq => arg.value_two().unwrap_or(0),
+        _ => arg.value(),
+    };
+    let index = u8::try_from(arg.index())
+        .map_err(|_| unsupported(format!("argument index {}", arg.index())))?;
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| unsupported(format!("condition on argument {index}: {e}")))
+}
+
+/// A filter action of the section as seccompiler's.
+fn action(action: LinuxSeccompAction, errno: Option<u32>) -> Result<SeccompAction> {
     Ok(match action {
-        LinuxSeccompAction::ScmpActAllow => RET_ALLOW,
+        LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
         LinuxSeccompAction::ScmpActErrno => {
-            RET_ERRNO | (errno.unwrap_or(libc::EPERM as u32) & 0xffff)
+            SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32))
         }
-        LinuxSeccompAction::ScmpActKillProcess => 0x8000_0000,
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => 0,
-        LinuxSeccompAction::ScmpActTrap => 0x0003_0000,
-        LinuxSeccompAction::ScmpActLog => 0x7ffc_0000,
+        LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SeccompAction::KillThread
+        }
+        LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
+        LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
         other => return Err(unsupported(format!("action {other:?}"))),
     })
 }
 
-/// Compiles `section` into a BPF program. Supports rules without arguments, and rules with one
-/// `SCMP_CMP_MASKED_EQ` test on the low 32 bits of an argument.
-pub fn compile(section: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>> {
-    let Some((_, audit_arch)) = native_arch() else {
-        return Err(unsupported("this architecture".into()));
-    };
-    let default = action_value(section.default_action(), section.default_errno_ret())?;
-    let mut prog = vec![
-        stmt(BPF_LD_W_ABS, OFF_ARCH),
-        jump(BPF_JMP_JEQ_K, audit_arch, 1, 0),
-        stmt(BPF_RET_K, RET_ERRNO | libc::ENOSYS as u32),
-        stmt(BPF_LD_W_ABS, OFF_NR),
-    ];
-    if cfg!(target_arch = "x86_64") {
-        prog.push(jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1));
-        prog.push(stmt(BPF_RET_K, RET_ERRNO | libc::EPERM as u32));
+/// The syscalls a group of rules matches: per number, the alternative rules (`None`: every
+/// call matches).
+type Matches = BTreeMap<i64, Option<Vec<SeccompRule>>>;
+
+fn add_rule(matches: &mut Matches, nr: i64, rule: Option<SeccompRule>) {
+    let entry = matches.entry(nr).or_insert_with(|| Some(Vec::new()));
+    match (entry.as_mut(), rule) {
+        (Some(rules), Some(rule)) => rules.push(rule),
+        (_, None) => *entry = None,
+        (None, Some(_)) => {}
     }
-    for rule in section.syscalls().iter().flatten() {
-        let ret = action_value(rule.action(), rule.errno_ret())?;
-        let args = rule.args().as_deref().unwrap_or(&[]);
-        for name in rule.names() {
-            let Some(nr) = number(name) else {
-                continue;
-            };
-            match args {
-                [] => {
-                    prog.push(jump(BPF_JMP_JEQ_K, nr as u32, 0, 1));
-                    prog.push(stmt(BPF_RET_K, ret));
-                }
-                [arg]
-                    if arg.op() == LinuxSeccompOperator::ScmpCmpMaskedEq
-                        && arg.index() < 6
-                        && arg.value() <= u32::MAX as u64
-                        && arg.value_two().unwrap_or(0) <= u32::MAX as u64 =>
-                {
-                    prog.push(jump(BPF_JMP_JEQ_K, nr as u32, 0, 4));
-                    prog.push(stmt(BPF_LD_W_ABS, OFF_ARGS + 8 * arg.index() as u32));
-                    prog.push(stmt(BPF_ALU_AND_K, arg.value() as u32));
-                    prog.push(jump(
-                        BPF_JMP_JEQ_K,
-                        arg.value_two().unwrap_or(0) as u32,
-                        0,
-                        1,
-                    ));
-                    prog.push(stmt(BPF_RET_K, ret));
-                    prog.push(stmt(BPF_LD_W_ABS, OFF_NR));
-                }
-                _ => return Err(unsupported(format!("argument conditions of {name}"))),
-            }
-        }
-    }
-    prog.push(stmt(BPF_RET_K, default));
-    Ok(prog)
 }
 
-/// Installs `prog` on the calling thread. Needs no_new_privs (or CAP_SYS_ADMIN).
-pub fn install(prog: &[libc::sock_filter]) -> Result<()> {
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
+// Classic BPF (linux/bpf_common.h, linux/seccomp.h) of rbuild's prologue.
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+const BPF_RET_K: u16 = 0x06;
+const RET_ERRNO: u32 = 0x0005_0000;
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+fn insn(code: u16, k: u32, jt: u8, jf: u8) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}
+
+/// Foreign-architecture syscalls fail with ENOSYS, x32 ones with EPERM.
+fn prologue(audit_arch: u32) -> Vec<seccompiler::sock_filter> {
+    let mut prog = vec![
+        insn(BPF_LD_W_ABS, OFF_ARCH, 0, 0),
+        insn(BPF_JMP_JEQ_K, audit_arch, 1, 0),
+        insn(BPF_RET_K, RET_ERRNO | libc::ENOSYS as u32, 0, 0),
+    ];
+    if cfg!(target_arch = "x86_64") {
+        prog.push(insn(BPF_LD_W_ABS, OFF_NR, 0, 0));
+        prog.push(insn(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1));
+        prog.push(insn(BPF_RET_K, RET_ERRNO | libc::EPERM as u32, 0, 0));
+    }
+    prog
+}
+
+/// Compiles `section` into the BPF programs to install, in order (see the module's overview).
+/// Names this architecture lacks are skipped; several arguments of one rule must all match.
+pub fn compile(section: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
+    let Some((_, _, target, audit_arch)) = native() else {
+        return Err(unsupported("this architecture".into()));
     };
-    // libc: nix has no seccomp.
-    // SAFETY: the kernel copies the program during the call; `prog` outlives it.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if rc != 0 {
-        return Err(SetupError::sys("install seccomp filter", Errno::last()));
+    let default = action(section.default_action(), section.default_errno_ret())?;
+    // Per action: the syscalls (and conditions) it applies to. The default action's group is
+    // the main program's; every other group becomes a program of its own.
+    let mut groups: Vec<(SeccompAction, Matches)> = vec![(SeccompAction::Allow, Matches::new())];
+    for rule in section.syscalls().iter().flatten() {
+        let act = action(rule.action(), rule.errno_ret())?;
+        if act == default {
+            continue;
+        }
+        let conditions = rule
+            .args()
+            .iter()
+            .flatten()
+            .map(condition)
+            .collect::<Result<Vec<_>>>()?;
+        let seccomp_rule = if conditions.is_empty() {
+            None
+        } else {
+            Some(SeccompRule::new(conditions).map_err(|e| unsupported(e.to_string()))?)
+        };
+        let group = match groups.iter().position(|(a, _)| *a == act) {
+            Some(i) => i,
+            None => {
+                groups.push((act.clone(), Matches::new()));
+                groups.len() - 1
+            }
+        };
+        for nr in rule.names().iter().filter_map(|n| number(n)) {
+            add_rule(&mut groups[group].1, nr, seccomp_rule.clone());
+        }
+    }
+    let mut programs = Vec::new();
+    for (i, (act, matches)) in groups.into_iter().enumerate() {
+        // The first group (allow) answers `default` to everything else; the others `allow`.
+        let (matched, otherwise) = if i == 0 {
+            (act, default.clone())
+        } else {
+            (act, SeccompAction::Allow)
+        };
+        if i > 0 && matches.is_empty() {
+            continue;
+        }
+        let rules = matches
+            .into_iter()
+            .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
+            .collect();
+        let filter = SeccompFilter::new(rules, otherwise, matched, target)
+            .map_err(|e| unsupported(e.to_string()))?;
+        let body: BpfProgram = filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| unsupported(e.to_string()))?;
+        let mut prog = prologue(audit_arch);
+        prog.extend(body);
+        programs.push(prog);
+    }
+    Ok(programs)
+}
+
+/// Installs `programs` on the calling thread, in order. Needs no_new_privs (or
+/// CAP_SYS_ADMIN); sets nothing else (seccompiler's `apply_filter` would set no_new_privs).
+pub fn install(programs: &[BpfProgram]) -> Result<()> {
+    for prog in programs {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            // seccompiler's sock_filter is `#[repr(C)]` with the kernel's layout.
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // libc: nix has no seccomp.
+        // SAFETY: the kernel copies the program during the call; `prog` outlives it.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if rc != 0 {
+            return Err(SetupError::sys("install seccomp filter", Errno::last()));
+        }
     }
     Ok(())
 }
@@ -307,23 +277,57 @@ pub fn install(prog: &[libc::sock_filter]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::caps::DOCKER_DEFAULT_CAPS;
 
-    #[test]
-    fn every_denied_name_is_known_or_arch_specific() {
-        let known = DENIED.iter().filter(|n| number(n).is_some()).count();
-        assert!(
-            known >= 40,
-            "only {known} denied syscalls have numbers here"
-        );
+    fn default_caps() -> Vec<Capability> {
+        DOCKER_DEFAULT_CAPS.iter().map(|(c, _)| *c).collect()
     }
 
     #[test]
-    fn section_compiles_to_a_short_program() {
-        let Some(section) = spec_section().expect("section") else {
+    fn names_resolve_on_this_architecture() {
+        for name in [
+            "read",
+            "io_uring_setup",
+            "clone3",
+            "keyctl",
+            "unshare",
+            "fchmodat2",
+        ] {
+            assert!(number(name).is_some(), "{name}");
+        }
+        assert_eq!(number("no_such_call"), None);
+    }
+
+    #[test]
+    fn section_is_an_allow_list_and_compiles() {
+        let Some(section) = spec_section(&default_caps()).expect("section") else {
             return;
         };
-        let prog = compile(&section).expect("compile");
-        assert!(prog.len() < 200, "{}", prog.len());
-        assert_eq!(prog.last().map(|i| i.k), Some(RET_ALLOW));
+        assert_eq!(section.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(section.default_errno_ret(), Some(libc::EPERM as u32));
+        let names: Vec<&String> = section
+            .syscalls()
+            .iter()
+            .flatten()
+            .filter(|s| s.action() == LinuxSeccompAction::ScmpActAllow)
+            .flat_map(|s| s.names())
+            .collect();
+        assert!(names.iter().any(|n| *n == "read"));
+        assert!(names.iter().any(|n| *n == "chroot"));
+        assert!(!names
+            .iter()
+            .any(|n| *n == "io_uring_setup" || *n == "mount"));
+        let programs = compile(&section).expect("compile");
+        assert_eq!(programs.len(), 2, "the allow list and clone3's ENOSYS");
+        assert!(programs.iter().all(|p| p.len() < 4096));
+    }
+
+    #[test]
+    fn sys_admin_allows_namespaces_and_clone3() {
+        let Some(section) = spec_section(&[Capability::SysAdmin]).expect("section") else {
+            return;
+        };
+        let programs = compile(&section).expect("compile");
+        assert_eq!(programs.len(), 1, "clone3 is allowed with CAP_SYS_ADMIN");
     }
 }

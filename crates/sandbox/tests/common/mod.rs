@@ -287,3 +287,44 @@ pub fn sleeper_running(marker: &str) -> bool {
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .any(|cmd| cmd.ends_with(wanted.as_bytes()))
 }
+
+/// Puts the syscall probe (`rbuild_test_support::syscall_probe`) at `/bin/probe` of `layer`,
+/// and returns a script of probes with the errnos Docker's default profile gives a root RUN
+/// with Docker's capabilities, one per line; `None` (a loud skip) without gcc.
+pub fn seccomp_probes(layer: &Path) -> Option<(String, String)> {
+    let probe = rbuild_test_support::syscall_probe::build_probe(&layer.join("bin"))?;
+    // Without a filter the host answers EFAULT (io_uring is not off here), so EPERM is the
+    // filter's.
+    let host = rbuild_test_support::syscall_probe::on_host(
+        &probe,
+        &[&libc::SYS_io_uring_setup.to_string(), "1", "0"],
+    );
+    assert_eq!(host, libc::EFAULT.to_string(), "io_uring_setup on the host");
+    let calls: &[(String, i32)] = &[
+        // Refused by the allow list: io_uring, keyrings, the mount API, namespaces.
+        (format!("{} 1 0", libc::SYS_io_uring_setup), libc::EPERM),
+        (format!("{} 0 -3 0", libc::SYS_keyctl), libc::EPERM),
+        (format!("{} 0 0 0 0 0", libc::SYS_mount), libc::EPERM),
+        (format!("{} 0x10000000", libc::SYS_unshare), libc::EPERM),
+        // Arg-conditional rules: personality queries pass, ADDR_NO_RANDOMIZE does not;
+        // AF_VSOCK sockets are refused; clone3 says ENOSYS so libcs fall back to clone.
+        (format!("{} 0xffffffff", libc::SYS_personality), 0),
+        (format!("{} 0x0040000", libc::SYS_personality), libc::EPERM),
+        (format!("{} 40 1 0", libc::SYS_socket), libc::EPERM),
+        (format!("{} 0 0", libc::SYS_clone3), libc::ENOSYS),
+        // Allowed: getpid, and chroot (CAP_SYS_CHROOT is one of Docker's capabilities; the
+        // kernel answers EFAULT for a null path).
+        (format!("{}", libc::SYS_getpid), 0),
+        (format!("{} 0", libc::SYS_chroot), libc::EFAULT),
+    ];
+    let script = calls
+        .iter()
+        .map(|(args, _)| format!("/bin/probe {args}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let expected: String = calls
+        .iter()
+        .map(|(_, errno)| format!("{errno}\n"))
+        .collect();
+    Some((script, expected))
+}
