@@ -7,18 +7,19 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rbuild_cache::Store;
-use rbuild_frontend::lower::{self, ResolveError};
+use rbuild_frontend::lint::{self, CheckInput, Ignored, Lint, Scope};
+use rbuild_frontend::lower;
 use rbuild_graph::ImageConfig;
-use rbuild_oci::source::RegistrySource;
 use rbuild_solver::Solver;
 use rbuild_types::Platform;
 
+use crate::checks::IgnoreCheck;
 use crate::config::{BuildConfig, ContextSpec};
 use crate::context::{open_named, stat_cache_path, MAIN};
 use crate::error::BuildError;
 use crate::events::{retry_notices, transfer_progress, BuildEvent, EventSink, Warning};
 use crate::export::{export, Exported, Network};
+use crate::inputs::DockerfileSource;
 use crate::resolver::SourceResolver;
 
 /// What a build reads from and writes to besides files: the caller's event sink, and the
@@ -57,13 +58,36 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
 
     let started = Instant::now();
     let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
+    let check = crate::checks::check_config(&config.options, &df)?;
+    let ignored = IgnoreCheck::of(&inputs.context);
+    let check_input = CheckInput {
+        df: &df,
+        source: &dockerfile.bytes,
+        options: &config.options,
+        config: &check,
+        plan: None,
+        bases: None,
+        ignored: ignored.as_ref().map(|i| i as &dyn Ignored),
+        scope: Scope::Needed,
+    };
     // One plan per target platform (`--platform a,b`): the automatic platform args differ.
     let platforms = config.target_platforms();
     let mut plans = Vec::with_capacity(platforms.len());
     for platform in &platforms {
         let mut options = config.options.clone();
         options.platform = platform.clone();
-        plans.push(lower::plan(&df, &options).map_err(bad_dockerfile)?);
+        match lower::plan(&df, &options) {
+            Ok(plan) => plans.push(plan),
+            Err(d) => {
+                // The checks that need no plan still report, before the error.
+                let lints = lint::check(&CheckInput {
+                    options: &options,
+                    ..check_input
+                });
+                report_checks(&events, &dockerfile, lints);
+                return Err(bad_dockerfile(d));
+            }
+        }
     }
     internal(
         &events,
@@ -74,50 +98,50 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         started,
     );
 
-    let store = Arc::new(
-        Store::open(&config.store_root).map_err(|source| BuildError::Store {
-            root: config.store_root.clone(),
-            source,
-        })?,
-    );
+    let (store, source) = crate::checks::image_source(&config)?;
     let retries = retry_notices(&events);
     let transfers = transfer_progress(&events);
     let source = Arc::new(
-        RegistrySource::new(
-            Arc::clone(&store),
-            config.settings.registries.clone(),
-            config.privileges,
-        )
-        .with_pull(config.pull)
-        .with_retry_observer(retries.clone())
-        .with_transfer_observer(transfers.clone()),
+        source
+            .with_retry_observer(retries.clone())
+            .with_transfer_observer(transfers.clone()),
     );
 
     // Every base image once: lowering needs their configs, the solver their digests.
     let started = Instant::now();
     let mut resolver = SourceResolver::new(source.as_ref(), &store, &config.named_contexts);
-    let mut graphs = Vec::with_capacity(plans.len());
-    for mut plan in plans {
-        let bases = plan.resolve(&mut resolver).map_err(|e| match e {
-            ResolveError::Dockerfile(d) => bad_dockerfile(d),
-            ResolveError::Image { reference, source } => BuildError::Resolve {
-                reference: Box::new(reference),
-                source,
-            },
-            ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
-        })?;
-        graphs.push(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
+    let mut all_bases = Vec::with_capacity(plans.len());
+    for plan in &mut plans {
+        let bases = plan
+            .resolve(&mut resolver)
+            .map_err(|e| crate::checks::resolve_error(e, &dockerfile))?;
+        all_bases.push(bases);
     }
     let resolved = resolver.into_resolved();
-    for image in &resolved {
-        let found = &image.config.platform;
-        if found.os != image.platform.os || found.architecture != image.platform.architecture {
-            events(BuildEvent::Warning(Warning::BaseImagePlatform {
-                reference: image.reference.familiar(),
-                found: found.to_string(),
-                wanted: image.platform.to_string(),
-            }));
-        }
+    // The checks of the first platform's plan (BuildKit's lint runs as it converts).
+    let mut lints = lint::check(&CheckInput {
+        plan: plans.first(),
+        bases: all_bases.first(),
+        options: &plans[0].options,
+        ..check_input
+    });
+    lints.extend(crate::checks::base_platform_lints(
+        &df, &plans, &resolved, &check,
+    ));
+    lints.sort_by_key(|l| l.lines.0);
+    let violation = check.error.then(|| lint::error_message(&lints)).flatten();
+    let first_line = lints.first().map(|l| l.lines);
+    report_checks(&events, &dockerfile, lints);
+    if let (Some(message), Some(lines)) = (violation, first_line) {
+        return Err(BuildError::CheckFailed {
+            message,
+            dockerfile: dockerfile.clone(),
+            lines,
+        });
+    }
+    let mut graphs = Vec::with_capacity(plans.len());
+    for (plan, bases) in plans.iter().zip(&all_bases) {
+        graphs.push(lower::lower(plan, bases).map_err(bad_dockerfile)?);
     }
     if !resolved.is_empty() {
         internal(
@@ -251,6 +275,16 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     }
     crate::gc::auto_gc(&store, &config.settings.gc, &events);
     Ok(exported)
+}
+
+/// Sends the build checks' violations (none is sent when there are none).
+fn report_checks(events: &EventSink, dockerfile: &DockerfileSource, lints: Vec<Lint>) {
+    if !lints.is_empty() {
+        events(BuildEvent::Checks {
+            file: dockerfile.clone(),
+            lints,
+        });
+    }
 }
 
 fn internal(events: &EventSink, name: String, started: Instant) {

@@ -36,6 +36,7 @@
 pub mod annotations;
 mod build;
 pub mod cache;
+pub mod checks;
 pub mod config;
 mod context;
 pub mod error;
@@ -54,6 +55,7 @@ pub mod settings;
 pub use annotations::{AnnotationError, Annotations};
 pub use build::{build, BuildIo};
 pub use cache::{CacheFrom, CacheTo, CacheToKind, DEFAULT_CACHE_MOUNT_MAX_SIZE};
+pub use checks::{check, outline, targets, CheckReport};
 pub use config::{BuildConfig, ConfigError, ContextSpec, DockerfileSpec, MountGrants};
 pub use error::{BuildError, DockerfileError};
 pub use events::{BuildEvent, EventSink, Warning};

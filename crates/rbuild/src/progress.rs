@@ -51,6 +51,11 @@ struct State {
     current: Option<usize>,
     transfers: PlainTransfers,
     raw: rawjson::RawJson,
+    /// The build checks' warnings, for the summary at the end.
+    checks: Vec<(
+        rbuild_builder::DockerfileSource,
+        Vec<rbuild_frontend::lint::Lint>,
+    )>,
 }
 
 impl Progress {
@@ -83,7 +88,19 @@ impl Progress {
                 human_size(keep_storage)
             ),
             BuildEvent::Warning(w) => eprintln!("warning: {w}"),
+            BuildEvent::Checks { file, lints } => self.lock().checks.push((file, lints)),
         }
+    }
+
+    /// The summary of the build checks' warnings (buildx's, after the build; `expand`:
+    /// each in full), or nothing in the quiet and raw JSON modes or without warnings.
+    pub fn check_summary(&self, expand: bool) -> String {
+        use std::io::IsTerminal;
+        if matches!(self.mode, ProgressMode::Quiet | ProgressMode::Rawjson) {
+            return String::new();
+        }
+        let st = self.lock();
+        crate::checks::summary(&st.checks, expand, std::io::stderr().is_terminal())
     }
 
     /// Prints a step that the builder itself performs (loading the Dockerfile, exporting).

@@ -35,6 +35,8 @@ pub enum UsageError {
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error(transparent)]
+    Call(#[from] crate::call::CallError),
+    #[error(transparent)]
     Annotation(#[from] AnnotationError),
     #[error(transparent)]
     Cache(#[from] CacheFlagError),
