@@ -108,27 +108,36 @@ pub(crate) fn base_platform_lints(
         if found.os == image.platform.os && found.architecture == image.platform.architecture {
             continue;
         }
-        let message = format!(
-            "Base image {} was pulled with platform {:?}, expected {:?} for current build",
-            image.reference.familiar(),
-            found.to_string(),
-            image.platform.to_string()
-        );
+        // BuildKit names the image as the FROM wrote it (expanded).
+        let message = |name: &str| {
+            format!(
+                "Base image {name} was pulled with platform {:?}, expected {:?} for current build",
+                found.to_string(),
+                image.platform.to_string()
+            )
+        };
         let mut stages: Vec<(usize, u32)> = Vec::new();
         for plan in plans {
             for (i, st) in plan.stages.iter().enumerate() {
                 let same = matches!(&st.base, StageBase::Image(r) if *r == image.reference);
                 if same && plan.stage_platform(i) == image.platform {
-                    let end = df
+                    let node = df
                         .instructions
                         .iter()
-                        .find(|n| n.span.start == st.span.start)
-                        .map_or(st.span.line, |n| n.end_line.max(n.span.line));
+                        .find(|n| n.span.start == st.span.start);
+                    let end = node.map_or(st.span.line, |n| n.end_line.max(n.span.line));
+                    let written = node
+                        .and_then(|n| n.args.first())
+                        .and_then(|w| {
+                            let env = rbuild_frontend::shell::EnvList(&plan.global_args);
+                            rbuild_frontend::shell::process_word(w, &env, plan.escape).ok()
+                        })
+                        .unwrap_or_else(|| image.reference.familiar());
                     if !stages.iter().any(|(_, l)| *l == st.span.line) {
                         stages.push((i, st.span.line));
                         out.push(Lint {
                             rule: Rule::InvalidBaseImagePlatform,
-                            message: message.clone(),
+                            message: message(&written),
                             span: st.span,
                             lines: (st.span.line, end),
                         });
@@ -140,7 +149,7 @@ pub(crate) fn base_platform_lints(
             // Read by `COPY --from` or a mount: no FROM to point at.
             out.push(Lint {
                 rule: Rule::InvalidBaseImagePlatform,
-                message,
+                message: message(&image.reference.familiar()),
                 span: Default::default(),
                 lines: (0, 0),
             });

@@ -93,13 +93,35 @@ impl Progress {
     }
 
     /// The summary of the build checks' warnings (buildx's, after the build; `expand`:
-    /// each in full), or nothing in the quiet and raw JSON modes or without warnings.
+    /// each in full; in the JSON mode a `{"event":"warning",…}` line each), or nothing in
+    /// the quiet and raw JSON modes or without warnings.
     pub fn check_summary(&self, expand: bool) -> String {
         use std::io::IsTerminal;
         if matches!(self.mode, ProgressMode::Quiet | ProgressMode::Rawjson) {
             return String::new();
         }
         let st = self.lock();
+        if self.mode == ProgressMode::Json {
+            // One JSON line per warning, like every other line of this mode.
+            let mut out = String::new();
+            for (file, lints) in &st.checks {
+                for l in lints {
+                    let mut v = serde_json::json!({
+                        "event": "warning",
+                        "rule": l.rule.name(),
+                        "message": l.message,
+                        "description": l.rule.description(),
+                        "file": file.name,
+                        "line": l.lines.0,
+                    });
+                    if let Some(url) = l.rule.url() {
+                        v["url"] = url.into();
+                    }
+                    out.push_str(&format!("{v}\n"));
+                }
+            }
+            return out;
+        }
         crate::checks::summary(&st.checks, expand, std::io::stderr().is_terminal())
     }
 

@@ -154,7 +154,7 @@ mod tests {
         assert!(!c.enabled(Rule::FromAsCasing));
         assert!(c.enabled(Rule::InvalidDefinitionDescription));
         assert_eq!(CheckConfig::parse("  ").unwrap(), CheckConfig::default());
-        assert_eq!(CheckConfig::parse("error=1").unwrap().error, true);
+        assert!(CheckConfig::parse("error=1").unwrap().error);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Pure like the rest of the frontend: `.dockerignore` is asked through the [`Ignored`]
 //! predicate, which the builder implements with the context's matcher.
 //! `InvalidBaseImagePlatform` needs the pulled image's platform: the builder reports it
-//! with this module's [`Rule`] (BuildKit's rule), the other 20 rules are here.
+//! with this module's [`Rule`] (BuildKit's rule), the other 21 rules are here.
 
 pub mod comments;
 pub mod config;
@@ -114,13 +114,15 @@ pub fn error_message(lints: &[Lint]) -> Option<String> {
 /// Collects violations, applying the file's config and each instruction's `# check=`.
 pub struct Linter<'a> {
     config: &'a CheckConfig,
+    /// The Dockerfile's bytes.
+    source: &'a [u8],
     /// Comment lines above each instruction, by the instruction's first byte.
     comments: HashMap<usize, Vec<String>>,
     lints: Vec<Lint>,
 }
 
 impl<'a> Linter<'a> {
-    fn new(df: &Dockerfile, source: &[u8], config: &'a CheckConfig) -> Linter<'a> {
+    fn new(df: &Dockerfile, source: &'a [u8], config: &'a CheckConfig) -> Linter<'a> {
         let comments = comments::preceding(df, source);
         let comments = df
             .instructions
@@ -131,9 +133,17 @@ impl<'a> Linter<'a> {
             .collect();
         Linter {
             config,
+            source,
             comments,
             lints: Vec::new(),
         }
+    }
+
+    /// The comment lines right above instruction `node`.
+    pub fn comments_of(&self, node: &Node) -> &[String] {
+        self.comments
+            .get(&node.span.start)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Reports `rule` for instruction `node`, the caret at `span`, if enabled there.
