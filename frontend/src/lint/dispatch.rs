@@ -2,21 +2,23 @@
 //! are expanded in (`UndefinedVar`), the ARGs in scope, the shell, whether a WORKDIR was set
 //! (inherited from a base stage), and the last CMD/ENTRYPOINT/HEALTHCHECK.
 //!
-//! Words are expanded where BuildKit expands them (ENV and LABEL keys and values, ARG
-//! defaults, COPY/ADD sources, destination, `--chown`, `--chmod`, ADD's `--checksum`,
-//! WORKDIR, USER, VOLUME, EXPOSE, STOPSIGNAL); RUN, CMD, ENTRYPOINT and HEALTHCHECK are left
-//! to the shell. A base image's env comes from its config (`PATH` defaulted as BuildKit
+//! Undefined variables are reported where BuildKit reports them (ENV and LABEL keys and
+//! values, ARG defaults, COPY/ADD sources, destination, `--chown`, `--chmod`, ADD's
+//! `--checksum`, the bodies of COPY/ADD heredocs that expand, `RUN --mount` values, WORKDIR,
+//! USER, VOLUME, STOPSIGNAL); EXPOSE is expanded without reports; RUN commands, CMD,
+//! ENTRYPOINT and HEALTHCHECK are left to the shell. A base image's env comes from its config (`PATH` defaulted as BuildKit
 //! does), a base stage's from that stage.
 
 use rbuild_graph::ImageConfig;
 use rbuild_types::{path_clean, Span};
 
 use super::{suggest, Ignored, Linter, Rule, Scope};
+use crate::ast::Heredoc;
 use crate::ast::Node;
-use crate::instructions::{Command, Instruction, Spanned};
+use crate::instructions::{Command, Instruction, Mount, Spanned};
 use crate::lower::args::{self, DEFAULT_PATH};
 use crate::lower::{BaseConfigs, NamedContext, Plan, StageBase};
-use crate::shell::{self, EnvList};
+use crate::shell::{self, EnvList, LexOptions};
 
 /// Build args BuildKit never puts into the environment.
 const NON_ENV_ARGS: [&str; 2] = ["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"];
@@ -171,12 +173,19 @@ impl<'p> Dispatcher<'p, '_, '_> {
             }
             Instruction::Shell(words) => st.shell = !words.is_empty(),
             Instruction::Expose(ports) => {
+                // Expanded into words, unset variables not reported (BuildKit's
+                // dispatchExpose).
                 for p in ports {
-                    let port = self.expand(st, p, node).unwrap_or_else(|| p.clone());
-                    self.expose(&port, node);
+                    let env = EnvList(&st.env);
+                    let words = shell::process_words(p, &env, self.plan.escape)
+                        .unwrap_or_else(|_| vec![p.clone()]);
+                    for port in words {
+                        self.expose(&port, node);
+                    }
                 }
             }
             Instruction::Copy(c) => {
+                self.expand_heredocs(st, &c.heredocs, node);
                 let sources = self.expand_all(st, &c.sources, node);
                 self.expand(st, &c.dest, node);
                 self.expand_flags(st, [&c.chown, &c.chmod], node);
@@ -185,6 +194,7 @@ impl<'p> Dispatcher<'p, '_, '_> {
                 }
             }
             Instruction::Add(a) => {
+                self.expand_heredocs(st, &a.heredocs, node);
                 let sources = self.expand_all(st, &a.sources, node);
                 self.expand(st, &a.dest, node);
                 self.expand_flags(st, [&a.chown, &a.chmod, &a.checksum], node);
@@ -200,17 +210,43 @@ impl<'p> Dispatcher<'p, '_, '_> {
             Instruction::Volume(vs) => {
                 self.expand_all(st, vs, node);
             }
-            Instruction::Run { .. }
-            | Instruction::Onbuild { .. }
-            | Instruction::Maintainer(_)
-            | Instruction::From { .. } => {}
+            Instruction::Run { mounts, .. } => {
+                // Mount values are expanded (BuildKit's setMountState); the command is
+                // the shell's.
+                for m in mounts {
+                    let mut values: Vec<String> = Vec::new();
+                    let mut collect = |w: &str| {
+                        values.push(w.to_string());
+                        Ok::<String, String>(w.to_string())
+                    };
+                    let _ = Mount::parse(&m.value, &mut collect);
+                    for v in values {
+                        self.expand(st, &v, node);
+                    }
+                }
+            }
+            Instruction::Onbuild { .. } | Instruction::Maintainer(_) | Instruction::From { .. } => {
+            }
         }
     }
 
     /// Expands `word` in the stage's environment, reporting undefined variables; `None`
     /// when it does not expand (lowering reports that error).
     fn expand(&mut self, st: &State, word: &str, node: &Node) -> Option<String> {
-        let e = shell::expand(word, &EnvList(&st.env), self.plan.escape).ok()?;
+        self.expand_with(st, word, node, self.plan.escape, LexOptions::default())
+    }
+
+    /// [`Self::expand`] with another escape character and lexer options (heredoc bodies:
+    /// `\\`, quotes as text, as BuildKit's `ExpandRaw`).
+    fn expand_with(
+        &mut self,
+        st: &State,
+        word: &str,
+        node: &Node,
+        escape: char,
+        opts: LexOptions,
+    ) -> Option<String> {
+        let e = shell::expand_with(word, &EnvList(&st.env), escape, opts).ok()?;
         for var in &e.unmatched {
             if st.build_args.contains(var) || NON_ENV_ARGS.contains(&var.as_str()) {
                 continue;
@@ -227,6 +263,18 @@ impl<'p> Dispatcher<'p, '_, '_> {
                 .report(Rule::UndefinedVar, message, node, var_span(node, var));
         }
         Some(e.word)
+    }
+
+    /// The bodies of COPY/ADD heredoc sources that expand variables.
+    fn expand_heredocs(&mut self, st: &State, docs: &[Heredoc], node: &Node) {
+        let opts = LexOptions {
+            skip_quotes: true,
+            ..LexOptions::default()
+        };
+        for doc in docs.iter().filter(|d| d.expand) {
+            let body = String::from_utf8_lossy(doc.content.as_bytes()).into_owned();
+            self.expand_with(st, &body, node, '\\', opts);
+        }
     }
 
     fn expand_all(&mut self, st: &State, words: &[String], node: &Node) -> Vec<String> {
