@@ -6,7 +6,7 @@
 //! name and a space (`# build Compiles the app` above `FROM … AS build`, `# VERSION the
 //! release` above `ARG VERSION`), as BuildKit's `getDocComment` reads it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{Dockerfile, Node};
 use crate::instructions::{from_node, Instruction, Mount, MountType};
@@ -103,9 +103,75 @@ pub fn targets(df: &Dockerfile, source: &[u8]) -> Vec<Target> {
     out
 }
 
-/// The outline of `plan`'s target: the build arguments its stages (and the stages they
-/// need) declare or use in `FROM`, the secrets and SSH agents their `RUN --mount`s use,
-/// each once, by line.
+/// A global `ARG` as BuildKit's `buildMetaArgs` records it.
+struct MetaArg {
+    arg: OutlineArg,
+    /// The args its default expanded (they count as used when it is).
+    deps: BTreeSet<String>,
+}
+
+/// The global `ARG`s (before the first `FROM`), later ones replacing earlier ones, with the
+/// value each has (its `--build-arg`, else its default expanded in the scope so far).
+fn meta_args(df: &Dockerfile, comments: &[Vec<String>], plan: &Plan) -> BTreeMap<String, MetaArg> {
+    let mut scope: Vec<String> = Vec::new();
+    // The automatic platform args come first in the scope.
+    for kv in &plan.global_args {
+        if let Some((k, v)) = kv.split_once('=') {
+            if k.starts_with("BUILD") || k.starts_with("TARGET") {
+                args::set(&mut scope, k, v);
+            }
+        }
+    }
+    let mut out: BTreeMap<String, MetaArg> = BTreeMap::new();
+    for (node, comments) in df.instructions.iter().zip(comments) {
+        if node.keyword == "from" {
+            break;
+        }
+        let Ok(Instruction::Arg(words)) = from_node(node) else {
+            continue;
+        };
+        for (key, default) in words {
+            let mut deps = BTreeSet::new();
+            let value = match (plan.options.build_args.get(&key), &default) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(d)) => shell::expand(d, &EnvList(&scope), plan.escape)
+                    .ok()
+                    .map(|e| {
+                        deps = e.matched;
+                        if deps.remove(&key) {
+                            if let Some(old) = out.get(&key) {
+                                deps.extend(old.deps.iter().cloned());
+                            }
+                        }
+                        e.word
+                    }),
+                (None, None) => None,
+            };
+            if let Some(v) = &value {
+                args::set(&mut scope, &key, v);
+            }
+            out.insert(
+                key.clone(),
+                MetaArg {
+                    arg: OutlineArg {
+                        name: key.clone(),
+                        value: value.unwrap_or_default(),
+                        description: doc_comment(comments, &key),
+                        line: node.span.line,
+                    },
+                    deps,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// The outline of `plan`'s target (BuildKit's `dispatchState.Outline`): the build args its
+/// stages use — each ARG a needed stage declares, each global ARG their `FROM`s expand, and
+/// the global ARGs those defaults read — with the nearest definition (the target's first,
+/// then its bases' and the stages it reads), the secrets and SSH agents their
+/// `RUN --mount`s use; each once, by line.
 pub fn outline(df: &Dockerfile, source: &[u8], plan: &Plan) -> Outline {
     let comments = comments::preceding(df, source);
     let comments_of = |node: &Node| {
@@ -122,125 +188,83 @@ pub fn outline(df: &Dockerfile, source: &[u8], plan: &Plan) -> Outline {
         .find(|n| n.span.start == target.span.start);
     let name = target.name.clone().unwrap_or_default();
     let description = target_from.map_or_else(String::new, |n| doc_comment(comments_of(n), &name));
+    let meta = meta_args(df, &comments, plan);
 
-    // Global ARGs: those the FROMs of the needed stages use.
-    let mut used_global: BTreeSet<String> = BTreeSet::new();
-    for &i in &plan.needed {
+    // The target first, then the other needed stages, nearest first.
+    let mut order: Vec<usize> = vec![plan.target];
+    order.extend(plan.needed.iter().rev().filter(|&&i| i != plan.target));
+
+    let mut out_args: Vec<OutlineArg> = Vec::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut secrets: Vec<OutlineMount> = Vec::new();
+    let mut ssh: Vec<OutlineMount> = Vec::new();
+    for &i in &order {
         let st = &plan.stages[i];
-        let Some(node) = df
+        // The global ARGs its FROM expands.
+        if let Some(node) = df
             .instructions
             .iter()
             .find(|n| n.span.start == st.span.start)
-        else {
-            continue;
-        };
-        if let Ok(Instruction::From {
-            image, platform, ..
-        }) = from_node(node)
         {
-            let env = EnvList(&plan.global_args);
-            for word in std::iter::once(image).chain(platform.map(|p| p.value)) {
-                if let Ok(e) = shell::expand(&word, &env, plan.escape) {
-                    used_global.extend(e.matched);
+            if let Ok(Instruction::From {
+                image, platform, ..
+            }) = from_node(node)
+            {
+                let env = EnvList(&plan.global_args);
+                for word in std::iter::once(image).chain(platform.map(|p| p.value)) {
+                    if let Ok(e) = shell::expand(&word, &env, plan.escape) {
+                        used.extend(e.matched);
+                    }
                 }
             }
         }
-    }
-    let mut out_args: Vec<OutlineArg> = Vec::new();
-    let add_arg = |out: &mut Vec<OutlineArg>, a: OutlineArg| {
-        if !out.iter().any(|o| o.name == a.name) {
-            out.push(a);
-        }
-    };
-    let value_of = |key: &str| {
-        args::get(&plan.global_args, key)
-            .unwrap_or_default()
-            .to_string()
-    };
-    for node in df
-        .instructions
-        .iter()
-        .take_while(|n| n.keyword != "from")
-        .filter(|n| n.keyword == "arg")
-    {
-        if let Ok(Instruction::Arg(words)) = from_node(node) {
-            for (key, _) in words.iter().filter(|(k, _)| used_global.contains(k)) {
-                add_arg(
-                    &mut out_args,
-                    OutlineArg {
-                        name: key.clone(),
-                        value: value_of(key),
-                        description: doc_comment(comments_of(node), key),
-                        line: node.span.line,
-                    },
-                );
-            }
-        }
-    }
-    let mut secrets: Vec<OutlineMount> = Vec::new();
-    let mut ssh: Vec<OutlineMount> = Vec::new();
-    for &i in &plan.needed {
-        for step in &plan.stages[i].commands {
+        for step in &st.commands {
             match &step.instruction {
                 Instruction::Arg(words) => {
                     for (key, default) in words {
+                        used.insert(key.clone());
                         let value = match (plan.options.build_args.get(key), default) {
                             (Some(v), _) => v.clone(),
                             (None, Some(d)) => {
                                 shell::process_word(d, &EnvList(&plan.global_args), plan.escape)
                                     .unwrap_or_else(|_| d.clone())
                             }
-                            (None, None) => {
-                                // Inherited from the global scope: shown as the global ARG.
-                                if args::get(&plan.global_args, key).is_some() {
-                                    continue;
-                                }
-                                String::new()
-                            }
+                            // Inherited from the global scope: shown as the global ARG.
+                            (None, None) if meta.contains_key(key) => continue,
+                            (None, None) => String::new(),
                         };
-                        add_arg(
-                            &mut out_args,
-                            OutlineArg {
+                        if !out_args.iter().any(|o| &o.name == key) {
+                            out_args.push(OutlineArg {
                                 name: key.clone(),
                                 value,
                                 description: doc_comment(comments_of(&step.node), key),
                                 line: step.node.span.line,
-                            },
-                        );
-                    }
-                }
-                Instruction::Run { mounts, .. } => {
-                    for m in mounts {
-                        let mut keep = |w: &str| Ok::<String, String>(w.to_string());
-                        let Ok(mount) = Mount::parse(&m.value, &mut keep) else {
-                            continue;
-                        };
-                        let line = step.node.span.line;
-                        let (list, name) = match mount.typ {
-                            MountType::Secret => (
-                                &mut secrets,
-                                mount.id.clone().unwrap_or_else(|| {
-                                    let t = mount.target.clone().unwrap_or_default();
-                                    t.rsplit('/').next().unwrap_or_default().to_string()
-                                }),
-                            ),
-                            MountType::Ssh => (
-                                &mut ssh,
-                                mount.id.clone().unwrap_or_else(|| "default".to_string()),
-                            ),
-                            _ => continue,
-                        };
-                        if !list.iter().any(|s| s.name == name) {
-                            list.push(OutlineMount {
-                                name,
-                                required: mount.required,
-                                line,
                             });
                         }
                     }
                 }
+                Instruction::Run { mounts, .. } => {
+                    for m in mounts {
+                        add_mount(&m.value, step.node.span.line, &mut secrets, &mut ssh);
+                    }
+                }
                 _ => {}
             }
+        }
+    }
+    // Used global ARGs, and what their defaults read.
+    let mut todo: Vec<String> = used.into_iter().collect();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    while let Some(key) = todo.pop() {
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let Some(m) = meta.get(&key) else {
+            continue;
+        };
+        todo.extend(m.deps.iter().cloned());
+        if !out_args.iter().any(|o| o.name == key) {
+            out_args.push(m.arg.clone());
         }
     }
     out_args.sort_by_key(|a| a.line);
@@ -252,5 +276,35 @@ pub fn outline(df: &Dockerfile, source: &[u8], plan: &Plan) -> Outline {
         args: out_args,
         secrets,
         ssh,
+    }
+}
+
+/// Records the secret or SSH agent of one `RUN --mount` value (BuildKit's defaults: a
+/// secret's id is its target's base name, an agent's `default`).
+fn add_mount(raw: &str, line: u32, secrets: &mut Vec<OutlineMount>, ssh: &mut Vec<OutlineMount>) {
+    let mut keep = |w: &str| Ok::<String, String>(w.to_string());
+    let Ok(mount) = Mount::parse(raw, &mut keep) else {
+        return;
+    };
+    let (list, name) = match mount.typ {
+        MountType::Secret => (
+            secrets,
+            mount.id.clone().unwrap_or_else(|| {
+                let t = mount.target.clone().unwrap_or_default();
+                t.rsplit('/').next().unwrap_or_default().to_string()
+            }),
+        ),
+        MountType::Ssh => (
+            ssh,
+            mount.id.clone().unwrap_or_else(|| "default".to_string()),
+        ),
+        _ => return,
+    };
+    if !list.iter().any(|s| s.name == name) {
+        list.push(OutlineMount {
+            name,
+            required: mount.required,
+            line,
+        });
     }
 }

@@ -267,7 +267,7 @@ fn a_base_image_of_another_platform_is_invalid_base_image_platform() {
 #[test]
 fn targets_and_outline_list_what_the_file_offers() {
     let env = Env::new();
-    let dockerfile = "# VERSION the release to build\nARG VERSION=1.0\nARG UNUSED=x\n\n# base the common base\nFROM scratch${VERSION:+} AS base\n\n# build compiles the app\nFROM base AS build\n# GOFLAGS flags for go build\nARG GOFLAGS=-trimpath\nRUN --mount=type=secret,id=token,required=true --mount=type=ssh true\n\nFROM scratch AS release\nCOPY --from=build / /\n";
+    let dockerfile = "# VERSION the release to build\nARG VERSION=1.0\nARG UNUSED=x\nARG SUFFIX=-${VERSION}\n\n# base the common base\nFROM scratch${SUFFIX:+} AS base\n\n# build compiles the app\nFROM base AS build\n# GOFLAGS flags for go build\nARG GOFLAGS=-trimpath\nRUN --mount=type=secret,id=token,required=true --mount=type=ssh true\n\nFROM scratch AS release\nCOPY --from=build / /\n";
     let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
     let out = env.run(&["build", "--call=targets", s(&ctx)]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -282,6 +282,7 @@ fn targets_and_outline_list_what_the_file_offers() {
         "TARGET:      build\nDESCRIPTION: compiles the app\n\n\
          BUILD ARG   VALUE       DESCRIPTION\n\
          VERSION     1.0         the release to build\n\
+         SUFFIX      -1.0        \n\
          GOFLAGS     -trimpath   flags for go build\n\n\
          SECRET   REQUIRED\ntoken    true\n\n\
          SSH       REQUIRED\ndefault   \n\n"
@@ -293,6 +294,6 @@ fn targets_and_outline_list_what_the_file_offers() {
         s(&ctx),
     ]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
-    assert_eq!(v["args"][1]["name"], "GOFLAGS");
+    assert_eq!(v["args"][2]["name"], "GOFLAGS");
     assert_eq!(v["secrets"][0]["required"], true);
 }
