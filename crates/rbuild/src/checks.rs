@@ -88,6 +88,15 @@ pub fn check_json(file: &DockerfileSource, lints: &[Lint], error: Option<&str>) 
     serde_json::to_string_pretty(&out).unwrap_or_default()
 }
 
+/// BuildKit's short form of a violation (`linter.LintFormatShort`): `Rule: message (line N)`.
+pub fn short(lint: &Lint) -> String {
+    let mut out = format!("{}: {}", lint.rule.name(), lint.message);
+    if lint.lines.0 > 0 {
+        let _ = write!(out, " (line {})", lint.lines.0);
+    }
+    out
+}
+
 /// The summary after a build (buildx's `printWarnings`): ` N warnings found (use --debug
 /// to expand):` then ` - Rule: message (line N)` for each; with `expand`, each also with
 /// its description, `More info:` URL and Dockerfile lines. `yellow` colours the header as
@@ -114,11 +123,7 @@ pub fn summary(found: &[(DockerfileSource, Vec<Lint>)], expand: bool, yellow: bo
     }
     for (file, lints) in found {
         for l in lints {
-            let _ = write!(out, " - {}: {}", l.rule.name(), l.message);
-            if l.lines.0 > 0 {
-                let _ = write!(out, " (line {})", l.lines.0);
-            }
-            out.push('\n');
+            let _ = writeln!(out, " - {}", short(l));
             if !expand {
                 continue;
             }

@@ -151,6 +151,11 @@ fn a_build_ends_with_the_summary_of_the_needed_stages() {
          - MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 5)\n \
          - ConsistentInstructionCasing: Command 'copy' should match the case of the command majority (uppercase) (line 6)\n"
     );
+    // Plain progress shows each at once under the step that loaded the Dockerfile.
+    assert!(
+        err.contains("#1 WARN: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 5)\n"),
+        "{err}"
+    );
     // The unused stage's LegacyKeyValueFormat is a --check finding only.
     assert!(!err.contains("LegacyKeyValueFormat"), "{err}");
     // --debug expands each: description, link, lines.
