@@ -77,7 +77,7 @@ pub fn check_json(file: &DockerfileSource, lints: &[Lint], error: Option<&str>) 
     let mut out = serde_json::json!({
         "warnings": warnings,
         "sources": [{
-            "fileName": file.name,
+            "filename": file.name,
             "language": "Dockerfile",
             "data": base64::engine::general_purpose::STANDARD.encode(&file.bytes),
         }],
