@@ -6,15 +6,14 @@
 //! values, ARG defaults, COPY/ADD sources, destination, `--chown`, `--chmod`, ADD's
 //! `--checksum`, the bodies of COPY/ADD heredocs that expand, `RUN --mount` values, WORKDIR,
 //! USER, VOLUME, STOPSIGNAL); EXPOSE is expanded without reports; RUN commands, CMD,
-//! ENTRYPOINT and HEALTHCHECK are left to the shell. A base image's env comes from its config (`PATH` defaulted as BuildKit
-//! does), a base stage's from that stage.
+//! ENTRYPOINT and HEALTHCHECK are left to the shell. A base image's env comes from its
+//! config (`PATH` defaulted as BuildKit does), a base stage's from that stage.
 
 use rbuild_graph::ImageConfig;
 use rbuild_types::{path_clean, Span};
 
 use super::{suggest, Ignored, Linter, Rule, Scope};
-use crate::ast::Heredoc;
-use crate::ast::Node;
+use crate::ast::{Heredoc, Node};
 use crate::instructions::{Command, Instruction, Mount, Spanned};
 use crate::lower::args::{self, DEFAULT_PATH};
 use crate::lower::{BaseConfigs, NamedContext, Plan, StageBase};
