@@ -287,8 +287,10 @@ pub fn check(mut config: BuildConfig, io: BuildIo) -> Result<CheckReport, BuildE
         Ok(bases) => (Some(bases), None),
         Err(e) => (None, Some(resolve_error(e, &file))),
     };
+    // Without the bases' configs the per-stage rules would guess their environment: as in
+    // BuildKit, a failed resolution stops the evaluation before them.
     let mut lints = lint::check(&CheckInput {
-        plan: Some(&plan),
+        plan: bases.as_ref().map(|_| &plan),
         bases: bases.as_ref(),
         ..input
     });
