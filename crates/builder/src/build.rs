@@ -112,10 +112,18 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     let mut resolver = SourceResolver::new(source.as_ref(), &store, &config.named_contexts);
     let mut all_bases = Vec::with_capacity(plans.len());
     for plan in &mut plans {
-        let bases = plan
-            .resolve(&mut resolver)
-            .map_err(|e| crate::checks::resolve_error(e, &dockerfile))?;
-        all_bases.push(bases);
+        match plan.resolve(&mut resolver) {
+            Ok(bases) => all_bases.push(bases),
+            Err(e) => {
+                // The checks that ran before resolving still report, before the error.
+                let lints = lint::check(&CheckInput {
+                    options: &plan.options,
+                    ..check_input
+                });
+                report_checks(&events, &dockerfile, lints);
+                return Err(crate::checks::resolve_error(e, &dockerfile));
+            }
+        }
     }
     let resolved = resolver.into_resolved();
     // The checks of the first platform's plan (BuildKit's lint runs as it converts).
