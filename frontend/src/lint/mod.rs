@@ -191,3 +191,92 @@ impl<'a> Linter<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules (and first lines) `src` violates, with a plan and no base images.
+    fn rules(src: &str, scope: Scope, config: &str) -> Vec<(Rule, u32)> {
+        let df = crate::parse(src.as_bytes()).expect("parses");
+        let options = BuildOptions::default();
+        let plan = crate::lower::plan(&df, &options).expect("plans");
+        let config = CheckConfig::parse(config).expect("config");
+        check(&CheckInput {
+            df: &df,
+            source: src.as_bytes(),
+            options: &options,
+            config: &config,
+            plan: Some(&plan),
+            bases: None,
+            ignored: None,
+            scope,
+        })
+        .into_iter()
+        .map(|l| (l.rule, l.lines.0))
+        .collect()
+    }
+
+    #[test]
+    fn per_stage_rules_follow_the_scope() {
+        let src = "FROM scratch AS unused\nENV a b\nFROM scratch\nCMD x\n";
+        assert_eq!(
+            rules(src, Scope::AllStages, ""),
+            vec![
+                (Rule::LegacyKeyValueFormat, 2),
+                (Rule::JsonArgsRecommended, 4)
+            ]
+        );
+        assert_eq!(
+            rules(src, Scope::Needed, ""),
+            vec![(Rule::JsonArgsRecommended, 4)]
+        );
+    }
+
+    #[test]
+    fn config_and_comments_skip_and_error_names_each_rule_once() {
+        let src = "FROM scratch\nCMD x\n# check=skip=JSONArgsRecommended\nENTRYPOINT y\nENV a b\nENV c d\n";
+        let got = rules(src, Scope::Needed, "");
+        assert_eq!(
+            got,
+            vec![
+                (Rule::JsonArgsRecommended, 2),
+                (Rule::LegacyKeyValueFormat, 5),
+                (Rule::LegacyKeyValueFormat, 6)
+            ]
+        );
+        assert_eq!(
+            rules(src, Scope::Needed, "skip=LegacyKeyValueFormat"),
+            vec![(Rule::JsonArgsRecommended, 2)]
+        );
+        assert!(rules(src, Scope::Needed, "skip=all").is_empty());
+        let df = crate::parse(src.as_bytes()).unwrap();
+        let lints = check(&CheckInput {
+            df: &df,
+            source: src.as_bytes(),
+            options: &BuildOptions::default(),
+            config: &CheckConfig::default(),
+            plan: None,
+            bases: None,
+            ignored: None,
+            scope: Scope::Needed,
+        });
+        // Without a plan only the rules of the tree and FROM run.
+        assert!(lints.is_empty(), "{lints:?}");
+        let all = rules(src, Scope::Needed, "");
+        let lints: Vec<Lint> = all
+            .iter()
+            .map(|&(rule, line)| Lint {
+                rule,
+                message: String::new(),
+                span: Span::default(),
+                lines: (line, line),
+            })
+            .collect();
+        assert_eq!(
+            error_message(&lints).as_deref(),
+            Some("lint violation found for rules: JSONArgsRecommended, LegacyKeyValueFormat")
+        );
+        assert_eq!(error_message(&[]), None);
+    }
+}
