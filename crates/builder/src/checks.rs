@@ -5,9 +5,8 @@
 //! What the frontend cannot know comes from here: the `check` option (the
 //! `BUILDKIT_DOCKERFILE_CHECK` build argument, else the `# check=` directive), the base
 //! images' configs (resolved through the store and the registries, as a build resolves them),
-//! the context's `.dockerignore` for `CopyIgnoredFile` ([`IgnoreCheck`]; a context directory's
-//! only: archives and git contexts are not checked), and `InvalidBaseImagePlatform`, which
-//! needs the platform a base image was pulled with.
+//! the context's `.dockerignore` for `CopyIgnoredFile` ([`IgnoreCheck`]), and
+//! `InvalidBaseImagePlatform`, which needs the platform a base image was pulled with.
 
 use std::sync::Arc;
 
@@ -60,16 +59,17 @@ pub(crate) fn check_config(
 pub(crate) struct IgnoreCheck(PatternMatcher);
 
 impl IgnoreCheck {
-    /// The matcher of a context directory's ignore file; `None` without one, for a context
-    /// that is not a directory, or when it cannot be read (opening the context reports that).
+    /// The matcher of the context's ignore file: a context directory's (`<Dockerfile>.dockerignore`
+    /// first), or the `.dockerignore` at the root of an unpacked archive or a checkout; `None`
+    /// without one, for the empty context, or when it cannot be read (opening the context
+    /// reports that).
     pub(crate) fn of(context: &Context) -> Option<IgnoreCheck> {
-        let Context::Dir {
-            dir, dockerfile, ..
-        } = context
-        else {
-            return None;
+        let file = match context {
+            Context::Dir {
+                dir, dockerfile, ..
+            } => find_ignore_file(dir, dockerfile.as_deref()).ok()??,
+            Context::Ready(ctx) => find_ignore_file(ctx.root()?, None).ok()??,
         };
-        let file = find_ignore_file(dir, dockerfile.as_deref()).ok()??;
         let bytes = std::fs::read(file).ok()?;
         let patterns = parse_ignore_file(&String::from_utf8_lossy(&bytes));
         let matcher = PatternMatcher::new(&patterns).ok()?;

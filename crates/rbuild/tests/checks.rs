@@ -302,3 +302,31 @@ fn targets_and_outline_list_what_the_file_offers() {
     assert_eq!(v["args"][2]["name"], "GOFLAGS");
     assert_eq!(v["secrets"][0]["required"], true);
 }
+
+#[test]
+fn copy_ignored_file_reads_the_dockerignore_of_an_archive_context() {
+    let env = Env::new();
+    let case = cases_dir().join("copy_ignored_file");
+    let tar = env.path("ctx.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&case)
+        .args(["Dockerfile", ".dockerignore"])
+        .status()
+        .expect("run tar");
+    assert!(status.success());
+    let bytes = std::fs::read(&tar).expect("read tar");
+    let out = support::output_with_stdin(env.cmd().args(["build", "--check", "-"]), &bytes);
+    let got = stdout(&out);
+    assert!(
+        got.contains("Attempting to Copy file \"secret.txt\" that is excluded by .dockerignore"),
+        "{got}{}",
+        stderr(&out)
+    );
+    assert!(
+        got.starts_with("Check complete, 2 warnings have been found!"),
+        "{got}"
+    );
+}
