@@ -241,9 +241,9 @@ pub fn outline(
     Ok((file, outline))
 }
 
-/// Evaluates the Dockerfile without building (`--call=check`): every stage is checked, the
-/// base images resolved (configs only, no layers), nothing run. The target platform is the
-/// first of `--platform`.
+/// Evaluates the Dockerfile without building (`--call=check`): every stage is checked (with
+/// `--target`, the stages it needs), the base images resolved (configs only, no layers),
+/// nothing run. The target platform is the first of `--platform`.
 pub fn check(mut config: BuildConfig, io: BuildIo) -> Result<CheckReport, BuildError> {
     let inputs = read_inputs(&mut config, io)?;
     let file = inputs.dockerfile;
@@ -279,8 +279,14 @@ pub fn check(mut config: BuildConfig, io: BuildIo) -> Result<CheckReport, BuildE
             return Ok(CheckReport { file, lints, error });
         }
     };
-    // Every stage is checked, so every stage's base is resolved.
-    plan.needed = (0..plan.stages.len()).collect();
+    // Without --target every stage is checked (BuildKit: "for lint, no target means all
+    // targets"), so every stage's base is resolved; with one, the stages it needs.
+    let scope = if options.target.is_some() {
+        Scope::Needed
+    } else {
+        plan.needed = (0..plan.stages.len()).collect();
+        Scope::AllStages
+    };
     let (store, source) = image_source(&config)?;
     let mut resolver = SourceResolver::new(&source, &store, &config.named_contexts);
     let (bases, error) = match plan.resolve(&mut resolver) {
@@ -292,6 +298,7 @@ pub fn check(mut config: BuildConfig, io: BuildIo) -> Result<CheckReport, BuildE
     let mut lints = lint::check(&CheckInput {
         plan: bases.as_ref().map(|_| &plan),
         bases: bases.as_ref(),
+        scope,
         ..input
     });
     let resolved = resolver.into_resolved();

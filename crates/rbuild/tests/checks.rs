@@ -193,6 +193,40 @@ fn a_build_ends_with_the_summary_of_the_needed_stages() {
 }
 
 #[test]
+fn check_with_a_target_checks_the_stages_it_needs() {
+    let env = Env::new();
+    let dockerfile = "FROM scratch AS a\nENV x y\n\nFROM scratch AS b\nCMD x\nMAINTAINER me\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let rules = |args: &[&str]| {
+        let mut all = vec!["build", "--check"];
+        all.extend_from_slice(args);
+        all.push(s(&ctx));
+        stdout(&env.run(&all))
+            .lines()
+            .filter_map(|l| l.strip_prefix("WARNING: "))
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rules(&[]),
+        [
+            "LegacyKeyValueFormat",
+            "JSONArgsRecommended",
+            "MaintainerDeprecated"
+        ]
+    );
+    // Rules of the tree alone (MAINTAINER) still see the whole file.
+    assert_eq!(
+        rules(&["--target", "a"]),
+        ["LegacyKeyValueFormat", "MaintainerDeprecated"]
+    );
+    assert_eq!(
+        rules(&["--target", "b"]),
+        ["JSONArgsRecommended", "MaintainerDeprecated"]
+    );
+}
+
+#[test]
 fn check_json_and_ignorestatus() {
     let env = Env::new();
     let ctx = env.context("ctx", &[("Dockerfile", "FROM scratch\nMAINTAINER me\n")]);
