@@ -127,12 +127,15 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
     }
     let resolved = resolver.into_resolved();
     // The checks of the first platform's plan (BuildKit's lint runs as it converts).
-    let mut lints = lint::check(&CheckInput {
-        plan: plans.first(),
-        bases: all_bases.first(),
-        options: &plans[0].options,
-        ..check_input
-    });
+    let mut lints = match plans.first() {
+        Some(first) => lint::check(&CheckInput {
+            plan: Some(first),
+            bases: all_bases.first(),
+            options: &first.options,
+            ..check_input
+        }),
+        None => Vec::new(),
+    };
     lints.extend(crate::checks::base_platform_lints(
         &df, &plans, &resolved, &check,
     ));
