@@ -126,16 +126,22 @@ pub fn build(mut config: BuildConfig, io: BuildIo) -> Result<Exported, BuildErro
         }
     }
     let resolved = resolver.into_resolved();
-    // The checks of the first platform's plan (BuildKit's lint runs as it converts).
-    let mut lints = match plans.first() {
-        Some(first) => lint::check(&CheckInput {
-            plan: Some(first),
-            bases: all_bases.first(),
-            options: &first.options,
+    // The checks of each platform's plan (BuildKit's lint runs as it converts each), a
+    // violation found for several platforms once.
+    let mut lints: Vec<Lint> = Vec::new();
+    for (plan, bases) in plans.iter().zip(&all_bases) {
+        let found = lint::check(&CheckInput {
+            plan: Some(plan),
+            bases: Some(bases),
+            options: &plan.options,
             ..check_input
-        }),
-        None => Vec::new(),
-    };
+        });
+        for l in found {
+            if !lints.contains(&l) {
+                lints.push(l);
+            }
+        }
+    }
     lints.extend(crate::checks::base_platform_lints(
         &df, &plans, &resolved, &check,
     ));

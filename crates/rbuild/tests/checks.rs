@@ -187,6 +187,24 @@ fn a_build_ends_with_the_summary_of_the_needed_stages() {
         "{}",
         stderr(&out)
     );
+    // Several platforms: a violation of each plan, shown once.
+    let multi = env.context("multi", &[("Dockerfile", "FROM scratch\nCMD x\n")]);
+    let out = env.run(&[
+        "build",
+        "--progress=plain",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        &format!("type=oci,dest={}", s(&env.path("multi.tar"))),
+        s(&multi),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("\n 1 warning found (use --debug to expand):\n - JSONArgsRecommended:"),
+        "{}",
+        stderr(&out)
+    );
     // Quiet builds print none.
     let out = env.run(&["build", "-q", s(&ctx)]);
     assert!(!stderr(&out).contains("warnings found"), "{}", stderr(&out));
