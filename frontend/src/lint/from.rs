@@ -80,6 +80,8 @@ pub fn check(df: &Dockerfile, opts: &BuildOptions, linter: &mut Linter<'_>) {
         .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
         .collect();
     keys.extend(meta.iter().map(|(k, _)| k.as_str()));
+    // BuildKit also predefines the OS versions (empty on Linux).
+    keys.extend(["BUILDOSVERSION", "TARGETOSVERSION"]);
     let env = EnvList(&global);
     for f in &froms {
         if let Ok(e) = shell::expand(&f.image, &env, escape) {
