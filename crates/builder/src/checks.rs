@@ -311,3 +311,52 @@ pub fn check(mut config: BuildConfig, io: BuildIo) -> Result<CheckReport, BuildE
     lints.sort_by_key(|l| l.lines.0);
     Ok(CheckReport { file, lints, error })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ignore(patterns: &[&str]) -> Option<IgnoreCheck> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(".dockerignore"), patterns.join("\n")).expect("write");
+        let context = Context::Dir {
+            dir: dir.path().to_path_buf(),
+            dockerfile: None,
+            stat_cache: dir.path().join("stat"),
+        };
+        IgnoreCheck::of(&context)
+    }
+
+    #[test]
+    fn dockerignore_as_copy_ignored_file_asks_it() {
+        let check = ignore(&["secret.txt", "docs"]).expect("a matcher");
+        assert!(check.ignored("secret.txt"));
+        assert!(check.ignored("docs/readme.md"));
+        assert!(!check.ignored("src/main.rs"));
+        // The root only when everything is excluded.
+        assert!(!check.ignored("."));
+        assert!(ignore(&["*"]).expect("a matcher").ignored("."));
+        // With an exception, BuildKit does not check at all.
+        assert!(ignore(&["docs", "!docs/keep.md"]).is_none());
+        assert!(ignore(&[]).is_none());
+    }
+
+    #[test]
+    fn the_build_arg_replaces_the_directive() {
+        let df = rbuild_frontend::parse(b"# check=skip=all\nFROM scratch\n").expect("parses");
+        let mut options = BuildOptions::default();
+        assert!(check_config(&options, &df).expect("config").skip_all);
+        options
+            .build_args
+            .insert(CHECK_BUILD_ARG.into(), "error=true".into());
+        let c = check_config(&options, &df).expect("config");
+        assert!(c.error && !c.skip_all);
+        options
+            .build_args
+            .insert(CHECK_BUILD_ARG.into(), "bogus".into());
+        assert!(matches!(
+            check_config(&options, &df),
+            Err(BuildError::CheckOption { .. })
+        ));
+    }
+}
