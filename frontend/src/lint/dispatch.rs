@@ -103,7 +103,7 @@ impl<'p> Dispatcher<'p, '_, '_> {
         match ins {
             Instruction::Env(pairs) => {
                 let pairs = self.expand_pairs(st, pairs, node);
-                if legacy_key_value(node) {
+                if legacy_key_value(node, self.plan.escape) {
                     self.legacy(&keyword, node);
                 }
                 for (k, v) in pairs {
@@ -113,7 +113,7 @@ impl<'p> Dispatcher<'p, '_, '_> {
             }
             Instruction::Label(pairs) => {
                 self.expand_pairs(st, pairs, node);
-                if legacy_key_value(node) {
+                if legacy_key_value(node, self.plan.escape) {
                     self.legacy(&keyword, node);
                 }
             }
@@ -417,11 +417,16 @@ impl<'p> Dispatcher<'p, '_, '_> {
     }
 }
 
-/// `ENV key value` / `LABEL key value`: the first word has no `=` (the parser's rule).
-fn legacy_key_value(node: &Node) -> bool {
-    let mut words = node.original.split_whitespace();
-    words.next();
-    words.next().is_some_and(|w| !w.contains('='))
+/// `ENV key value` / `LABEL key value`: the first word (quotes and escapes read as the
+/// parser reads them) has no `=` (the parser's rule for the legacy form).
+fn legacy_key_value(node: &Node, escape: char) -> bool {
+    let text = node.original.trim_start();
+    let rest = text
+        .find(char::is_whitespace)
+        .map_or("", |k| text[k..].trim_start());
+    crate::parser::parse_words(rest, escape)
+        .first()
+        .is_some_and(|w| !w.contains('='))
 }
 
 /// Where `$name` or `${name` is in the instruction, else the instruction.
@@ -462,8 +467,14 @@ mod tests {
 
     #[test]
     fn legacy_form_is_a_first_word_without_equals() {
-        let df = crate::parse(b"FROM scratch\nENV a b\nENV a=b c=d\nLABEL k v=w\n").unwrap();
-        let r: Vec<bool> = df.instructions[1..].iter().map(legacy_key_value).collect();
-        assert_eq!(r, vec![true, false, true]);
+        let df = crate::parse(
+            b"FROM scratch\nENV a b\nENV a=b c=d\nLABEL k v=w\nLABEL \"a b\"=c\nENV a\\ b=c\n",
+        )
+        .unwrap();
+        let r: Vec<bool> = df.instructions[1..]
+            .iter()
+            .map(|n| legacy_key_value(n, '\\'))
+            .collect();
+        assert_eq!(r, vec![true, false, true, false, false]);
     }
 }
