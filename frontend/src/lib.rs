@@ -5,12 +5,16 @@
 //! * [`parser`]: BuildKit-exact parsing of bytes into the tree ([`parse`]).
 //! * [`instructions`](mod@instructions): typed, flag-checked instructions ([`Instruction`]).
 //! * [`dump`](mod@dump): the tree in BuildKit's parser-test text format ([`dump()`]).
+//! * [`lint`]: build checks, BuildKit's lint rules ([`lint::check`]).
+//! * [`outline`](mod@outline): stages, build args, secrets and SSH for `--call=outline|targets`.
 
 pub mod ast;
 pub mod diagnostics;
 pub mod dump;
 pub mod instructions;
+pub mod lint;
 pub mod lower;
+pub mod outline;
 pub mod parser;
 pub mod shell;
 

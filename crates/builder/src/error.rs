@@ -28,6 +28,20 @@ pub enum BuildError {
     /// The Dockerfile has errors.
     #[error(transparent)]
     Dockerfile(Box<DockerfileError>),
+    /// The `check` option (`# check=`, `BUILDKIT_DOCKERFILE_CHECK`) cannot be read.
+    #[error("failed to parse check options: {source}")]
+    CheckOption {
+        #[source]
+        source: rbuild_frontend::lint::CheckConfigError,
+    },
+    /// `# check=error=true` and a check was violated: `lint violation found for rules: …`,
+    /// at the first violation's `lines` of `dockerfile`.
+    #[error("{message}")]
+    CheckFailed {
+        message: String,
+        dockerfile: DockerfileSource,
+        lines: (u32, u32),
+    },
     #[error("opening the store at {}: {source}", root.display())]
     Store {
         root: PathBuf,

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use rbuild_cache::PruneReport;
 use rbuild_context::ContextError;
+use rbuild_frontend::lint::Lint;
 use rbuild_oci::registry::{RetryNotice, RetryObserver, TransferEvent, TransferObserver};
 use rbuild_solver::events::Event;
+
+use crate::inputs::DockerfileSource;
 
 /// Where a build's events go. Called from several threads.
 pub type EventSink = Arc<dyn Fn(BuildEvent) + Send + Sync>;
@@ -34,6 +37,12 @@ pub enum BuildEvent {
     },
     /// A problem after which the build went on.
     Warning(Warning),
+    /// Violations of the build checks (BuildKit's lint rules, `# check=`), sorted by line,
+    /// in `file` (a base image pulled for another platform is one: `InvalidBaseImagePlatform`).
+    Checks {
+        file: DockerfileSource,
+        lints: Vec<Lint>,
+    },
 }
 
 /// The registry client's retry observer that reports each retry as a [`BuildEvent::Notice`].
@@ -68,17 +77,6 @@ pub enum Warning {
     /// of the export goes on).
     #[error("cache mount {id:?} not exported: it holds {size} bytes, over cache-mounts-max-size ({limit} bytes)")]
     CacheMountTooLarge { id: String, size: u64, limit: u64 },
-    /// A base image whose config is for another platform than the stage asked for (a
-    /// single-platform image, or a store tag of one): used as it is, as BuildKit does
-    /// (its `InvalidBaseImagePlatform` warning).
-    #[error(
-        "base image {reference} was pulled with platform {found}, expected {wanted} for this build"
-    )]
-    BaseImagePlatform {
-        reference: String,
-        found: String,
-        wanted: String,
-    },
     /// A `--cache-to` with `ignore-error=true` that failed.
     #[error("cache export (ignored): {0}")]
     CacheExport(#[source] rbuild_solver::ports::CacheExchangeError),

@@ -6,15 +6,18 @@
 use std::io::Read;
 use std::time::Instant;
 
-use rbuild_frontend::lower::{self, ResolveError};
+use rbuild_frontend::ast::Dockerfile;
+use rbuild_frontend::lint::{self, CheckConfig, CheckInput, Ignored, Lint, Scope};
+use rbuild_frontend::lower;
 use rbuild_graph::{Graph, ImageConfig};
 use rbuild_oci::source::RegistrySource;
 use rbuild_types::Platform;
 
+use crate::checks::IgnoreCheck;
 use crate::config::BuildConfig;
 use crate::context::{stat_cache_path, Context};
 use crate::error::BuildError;
-use crate::events::{BuildEvent, EventSink, Warning};
+use crate::events::{BuildEvent, EventSink};
 use crate::inputs::DockerfileSource;
 use crate::resolver::SourceResolver;
 use rbuild_cache::Store;
@@ -26,6 +29,10 @@ pub(crate) struct Planned {
     pub context: Context,
     pub platforms: Vec<Platform>,
     plans: Vec<lower::Plan>,
+    /// The parsed file and its `check` option, for the build checks after resolving.
+    df: Dockerfile,
+    check: CheckConfig,
+    ignored: Option<IgnoreCheck>,
 }
 
 /// A target lowered: one graph per platform, with the image config each one builds.
@@ -61,12 +68,31 @@ pub(crate) fn plan(
     let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
     let started = Instant::now();
     let df = rbuild_frontend::parse(&dockerfile.bytes).map_err(bad_dockerfile)?;
+    let check = crate::checks::check_config(&config.options, &df)?;
+    let ignored = IgnoreCheck::of(&inputs.context);
     let platforms = config.target_platforms();
     let mut plans = Vec::with_capacity(platforms.len());
     for platform in &platforms {
         let mut options = config.options.clone();
         options.platform = platform.clone();
-        plans.push(lower::plan(&df, &options).map_err(bad_dockerfile)?);
+        match lower::plan(&df, &options) {
+            Ok(plan) => plans.push(plan),
+            Err(d) => {
+                // The checks that need no plan still report, before the error.
+                let lints = lint::check(&CheckInput {
+                    df: &df,
+                    source: &dockerfile.bytes,
+                    options: &options,
+                    config: &check,
+                    plan: None,
+                    bases: None,
+                    ignored: ignored.as_ref().map(|i| i as &dyn Ignored),
+                    scope: Scope::Needed,
+                });
+                report_checks(events, &dockerfile, lints);
+                return Err(bad_dockerfile(d));
+            }
+        }
     }
     crate::build::internal(
         events,
@@ -81,6 +107,9 @@ pub(crate) fn plan(
         context: inputs.context,
         platforms,
         plans,
+        df,
+        check,
+        ignored,
     })
 }
 
@@ -99,33 +128,73 @@ pub(crate) fn lower(
         dockerfile,
         context,
         platforms,
-        plans,
+        mut plans,
+        df,
+        check,
+        ignored,
     } = planned;
     let bad_dockerfile = |d| BuildError::dockerfile(&dockerfile, d);
     let started = Instant::now();
+    let check_input = CheckInput {
+        df: &df,
+        source: &dockerfile.bytes,
+        options: &config.options,
+        config: &check,
+        plan: None,
+        bases: None,
+        ignored: ignored.as_ref().map(|i| i as &dyn Ignored),
+        scope: Scope::Needed,
+    };
     let mut resolver = SourceResolver::new(source, store, &config.named_contexts);
-    let mut graphs = Vec::with_capacity(plans.len());
-    for mut plan in plans {
-        let bases = plan.resolve(&mut resolver).map_err(|e| match e {
-            ResolveError::Dockerfile(d) => bad_dockerfile(d),
-            ResolveError::Image { reference, source } => BuildError::Resolve {
-                reference: Box::new(reference),
-                source,
-            },
-            ResolveError::Context { name, source } => BuildError::NamedImage { name, source },
-        })?;
-        graphs.push(lower::lower(&plan, &bases).map_err(bad_dockerfile)?);
+    let mut all_bases = Vec::with_capacity(plans.len());
+    for plan in &mut plans {
+        match plan.resolve(&mut resolver) {
+            Ok(bases) => all_bases.push(bases),
+            Err(e) => {
+                // The checks that ran before resolving still report, before the error.
+                let lints = lint::check(&CheckInput {
+                    options: &plan.options,
+                    ..check_input
+                });
+                report_checks(events, &dockerfile, lints);
+                return Err(crate::checks::resolve_error(e, &dockerfile));
+            }
+        }
     }
     let found = resolver.into_resolved();
-    for image in &found {
-        let got = &image.config.platform;
-        if got.os != image.platform.os || got.architecture != image.platform.architecture {
-            events(BuildEvent::Warning(Warning::BaseImagePlatform {
-                reference: image.reference.familiar(),
-                found: got.to_string(),
-                wanted: image.platform.to_string(),
-            }));
+    // The checks of each platform's plan (BuildKit's lint runs as it converts each), a
+    // violation found for several platforms once.
+    let mut lints: Vec<Lint> = Vec::new();
+    for (plan, bases) in plans.iter().zip(&all_bases) {
+        let found = lint::check(&CheckInput {
+            plan: Some(plan),
+            bases: Some(bases),
+            options: &plan.options,
+            ..check_input
+        });
+        for l in found {
+            if !lints.contains(&l) {
+                lints.push(l);
+            }
         }
+    }
+    lints.extend(crate::checks::base_platform_lints(
+        &df, &plans, &found, &check,
+    ));
+    lints.sort_by_key(|l| l.lines.0);
+    let violation = check.error.then(|| lint::error_message(&lints)).flatten();
+    let first_line = lints.first().map(|l| l.lines);
+    report_checks(events, &dockerfile, lints);
+    if let (Some(message), Some(lines)) = (violation, first_line) {
+        return Err(BuildError::CheckFailed {
+            message,
+            dockerfile: dockerfile.clone(),
+            lines,
+        });
+    }
+    let mut graphs = Vec::with_capacity(plans.len());
+    for (plan, bases) in plans.iter().zip(&all_bases) {
+        graphs.push(lower::lower(plan, bases).map_err(bad_dockerfile)?);
     }
     if !found.is_empty() {
         crate::build::internal(
@@ -143,4 +212,14 @@ pub(crate) fn lower(
         graphs,
         images,
     })
+}
+
+/// Sends the build checks' violations (none is sent when there are none).
+fn report_checks(events: &EventSink, dockerfile: &DockerfileSource, lints: Vec<Lint>) {
+    if !lints.is_empty() {
+        events(BuildEvent::Checks {
+            file: dockerfile.clone(),
+            lints,
+        });
+    }
 }

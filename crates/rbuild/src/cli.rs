@@ -284,6 +284,17 @@ pub struct BuildArgs {
     /// Accepted and ignored, as BuildKit does: there are no intermediate containers to remove
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub force_rm: Option<bool>,
+    /// What to evaluate: `build` (default), `check` (the build checks, nothing built),
+    /// `outline` (build args, secrets, SSH of the target), `targets` (the stages);
+    /// `[,format=json][,ignorestatus=true]`
+    #[arg(long, value_name = "CALL")]
+    pub call: Option<String>,
+    /// Shorthand for `--call=check`
+    #[arg(long)]
+    pub check: bool,
+    /// After a build, show each build-check warning in full (description, link, lines)
+    #[arg(long)]
+    pub debug: bool,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,8 @@ mod bake;
 mod build;
 mod build_config;
 mod cache_flags;
+mod call;
+mod checks;
 mod cli;
 mod format;
 mod gc_cmds;
@@ -16,10 +18,12 @@ mod image_cmds;
 mod images_cmd;
 mod login_cmds;
 mod no_space;
+mod outline;
 mod progress;
 mod report;
 mod secrets;
 mod settings;
+mod source_excerpt;
 mod stdio;
 mod store_cmds;
 mod usage;
@@ -90,7 +94,10 @@ fn main() {
         }
     };
     if let Err(e) = outcome {
-        eprintln!("{}", e.render());
+        let text = e.render();
+        if !text.is_empty() {
+            eprintln!("{text}");
+        }
         if let Some(note) = no_space::note(&e, &root) {
             eprintln!("{note}");
         }

@@ -51,6 +51,13 @@ struct State {
     current: Option<usize>,
     transfers: PlainTransfers,
     raw: rawjson::RawJson,
+    /// The number of the step that loaded the Dockerfile (plain mode's check warnings).
+    definition_step: Option<usize>,
+    /// The build checks' warnings, for the summary at the end.
+    checks: Vec<(
+        rbuild_builder::DockerfileSource,
+        Vec<rbuild_frontend::lint::Lint>,
+    )>,
 }
 
 impl Progress {
@@ -83,7 +90,41 @@ impl Progress {
                 human_size(keep_storage)
             ),
             BuildEvent::Warning(w) => eprintln!("warning: {w}"),
+            BuildEvent::Checks { file, lints } => self.checks(file, lints),
         }
+    }
+
+    /// The summary of the build checks' warnings (buildx's, after the build; `expand`:
+    /// each in full; in the JSON mode a `{"event":"warning",…}` line each), or nothing in
+    /// the quiet and raw JSON modes or without warnings.
+    pub fn check_summary(&self, expand: bool) -> String {
+        use std::io::IsTerminal;
+        if matches!(self.mode, ProgressMode::Quiet | ProgressMode::Rawjson) {
+            return String::new();
+        }
+        let st = self.lock();
+        if self.mode == ProgressMode::Json {
+            // One JSON line per warning, like every other line of this mode.
+            let mut out = String::new();
+            for (file, lints) in &st.checks {
+                for l in lints {
+                    let mut v = serde_json::json!({
+                        "event": "warning",
+                        "rule": l.rule.name(),
+                        "message": l.message,
+                        "description": l.rule.description(),
+                        "file": file.name,
+                        "line": l.lines.0,
+                    });
+                    if let Some(url) = l.rule.url() {
+                        v["url"] = url.into();
+                    }
+                    out.push_str(&format!("{v}\n"));
+                }
+            }
+            return out;
+        }
+        crate::checks::summary(&st.checks, expand, std::io::stderr().is_terminal())
     }
 
     /// Prints a step that the builder itself performs (loading the Dockerfile, exporting).
@@ -102,10 +143,36 @@ impl Progress {
         let mut st = self.lock();
         let n = st.next;
         st.next += 1;
+        if name.starts_with("[internal] load build definition") {
+            st.definition_step = Some(n);
+        }
         let _ = write!(
             std::io::stderr().lock(),
             "#{n} {name}\n#{n} DONE {seconds:.1}s\n\n"
         );
+    }
+
+    /// Keeps the build checks' warnings for the summary; in plain mode also shows each at
+    /// once as BuildKit's plain progress does, as `#N WARN: Rule: message (line L)` under
+    /// the step that loaded the Dockerfile.
+    fn checks(
+        &self,
+        file: rbuild_builder::DockerfileSource,
+        lints: Vec<rbuild_frontend::lint::Lint>,
+    ) {
+        let mut st = self.lock();
+        if self.is_plain() && self.tty.is_none() {
+            let prefix = st
+                .definition_step
+                .map_or(String::new(), |n| format!("#{n} "));
+            let mut out = String::new();
+            for l in &lints {
+                out.push_str(&format!("{prefix}WARN: {}\n", crate::checks::short(l)));
+            }
+            out.push('\n');
+            let _ = write!(std::io::stderr().lock(), "{out}");
+        }
+        st.checks.push((file, lints));
     }
 
     /// Shows the progress of one blob transfer.

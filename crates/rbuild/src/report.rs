@@ -84,6 +84,9 @@ pub enum CliError {
     /// Writing the listing of `rbuild debug context`.
     #[error(transparent)]
     Listing(ContextError),
+    /// `--call=check` found violations (already printed): exit status 1, as buildx's.
+    #[error("the build checks found violations")]
+    ChecksFound,
 }
 
 /// What an archive command was doing.
@@ -145,6 +148,21 @@ impl CliError {
                 other => format!("ERROR: failed to solve: {other}"),
             },
             CliError::Build(BuildError::Dockerfile(d)) => d.to_string(),
+            CliError::Build(BuildError::CheckFailed {
+                message,
+                dockerfile,
+                lines,
+            }) => {
+                // As buildx shows an error with a source: the lines, then the error.
+                let lines = crate::source_excerpt::excerpt(
+                    &dockerfile.name,
+                    &dockerfile.bytes,
+                    *lines,
+                    None,
+                );
+                format!("{lines}ERROR: failed to solve: {message}")
+            }
+            CliError::ChecksFound => String::new(),
             CliError::Dockerfile(d) => d.to_string(),
             other => {
                 let mut out = format!("ERROR: {other}");

@@ -37,6 +37,8 @@ pub enum UsageError {
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error(transparent)]
+    Call(#[from] crate::call::CallError),
+    #[error(transparent)]
     Annotation(#[from] AnnotationError),
     #[error(transparent)]
     Attest(#[from] AttestError),

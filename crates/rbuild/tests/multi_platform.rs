@@ -223,7 +223,10 @@ fn a_run_for_a_platform_nothing_here_runs_is_refused_with_the_remedy() {
     assert!(err.contains("rbuild debug platforms"), "{err}");
     assert!(!err.contains("\nnever"), "{err}");
     // The base image is amd64 only: said, as BuildKit's InvalidBaseImagePlatform.
-    assert!(err.contains("expected linux/loong64"), "{err}");
+    assert!(
+        err.contains("- InvalidBaseImagePlatform: Base image busybox was pulled with platform \"linux/amd64\", expected \"linux/loong64\" for current build (line 1)"),
+        "{err}"
+    );
 }
 
 /// The ELF machine of the file at `path` (`e_machine`, little-endian): 62 x86-64, 183 aarch64.

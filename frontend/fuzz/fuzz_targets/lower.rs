@@ -1,5 +1,6 @@
 //! Fuzzes the whole frontend: arbitrary bytes → parse → typed instructions → plan → resolve
-//! → lower (with a stand-in config for every base image), and the rendering of every diagnostic.
+//! → build checks, outline and targets → lower (with a stand-in config for every base image),
+//! and the rendering of every diagnostic.
 //! The first byte picks options (a target stage, build args) so those paths are reached
 //! too. Any panic, stack overflow or timeout is a bug.
 #![no_main]
@@ -59,6 +60,22 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(ResolveError::Image { source, .. }) => match source {},
     };
+    // The build checks over every stage, with and without the plan.
+    let config = rbuild_frontend::lint::CheckConfig::default();
+    for plan in [None, Some(&p)] {
+        let _ = rbuild_frontend::lint::check(&rbuild_frontend::lint::CheckInput {
+            df: &df,
+            source: src,
+            options: &opts,
+            config: &config,
+            plan,
+            bases: Some(&bases),
+            ignored: None,
+            scope: rbuild_frontend::lint::Scope::AllStages,
+        });
+    }
+    let _ = rbuild_frontend::outline::targets(&df, src);
+    let _ = rbuild_frontend::outline::outline(&df, src, &p);
     match lower(&p, &bases) {
         Ok(g) => {
             let _ = g.validate();
