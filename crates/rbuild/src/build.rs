@@ -21,7 +21,8 @@ pub fn run(args: BuildArgs, store_root: &Path, privileges: Privileges) -> Result
     } else {
         args.progress
     };
-    let progress = Arc::new(Progress::new(mode));
+    let progress = Arc::new(Progress::build(mode));
+    let shown = Arc::clone(&progress);
     // With an archive on standard output, that is the data there: no id after it.
     let print_id = quiet && !config.writes_stdout();
     let io = BuildIo {
@@ -29,7 +30,10 @@ pub fn run(args: BuildArgs, store_root: &Path, privileges: Privileges) -> Result
         stdin: Some(Box::new(std::io::stdin())),
         stdout: Some(Box::new(std::io::stdout())),
     };
-    let built = rbuild_builder::build(config, io)?;
+    let built = rbuild_builder::build(config, io);
+    // The live view's final frame comes before the result (the image id, or the error report).
+    shown.finish();
+    let built = built?;
     if print_id {
         println!("{}", built.image_id);
     }
