@@ -135,6 +135,19 @@ fn tty_view_has_buildkits_header_and_a_finished_frame() {
 }
 
 #[test]
+fn tty_view_is_the_default_on_a_terminal() {
+    let env = Env::new();
+    let ctx = copy_context(&env);
+    let Some((out, text)) = on_terminal(&env, &["-o", "type=tar,dest=/dev/null", s(&ctx)]) else {
+        return;
+    };
+    assert!(out.status.success(), "rbuild failed:\n{text}");
+    let frame = last_frame(&text);
+    assert!(header(&frame[0]).2, "{frame:#?}");
+    step(&frame, "=> [2/2] COPY b /b");
+}
+
+#[test]
 fn tty_view_without_a_terminal_is_plain_lines() {
     let env = Env::new();
     let ctx = copy_context(&env);
