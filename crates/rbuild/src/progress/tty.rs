@@ -10,7 +10,7 @@
 //! ```
 //! The header counts the steps that ended (done, cached, failed or canceled) against the
 //! steps seen so far, with the time since the build started; below it every step with its
-//! time (a running one's still counting, with the last line it printed). When the terminal
+//! time (a running one's still counting, with the last six lines it printed). When the terminal
 //! is too short, finished steps give way to running ones, as in BuildKit. When the build
 //! ends, the live area is replaced by the final frame: the header with `FINISHED` when every
 //! step ended, and every step with its time (`=> CACHED …`, `=> ERROR …`, `=> CANCELED …`),
@@ -19,7 +19,7 @@
 //! Blob transfers (pulls, pushes) are bars of their own below the frame (see `transfer`);
 //! a finished transfer becomes a `=> => sha256:…` line under the step seen last.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -61,10 +61,24 @@ impl Status {
 struct Job {
     name: String,
     status: Status,
-    /// The last line the step printed (shown while it runs).
-    last_line: String,
+    /// The last [`LOG_LINES`] complete lines the step printed (shown while it runs).
+    tail: VecDeque<String>,
+    /// The line it is printing (no newline yet).
+    partial_line: String,
     /// Lines shown under the step: cache-miss reasons, failed cache imports, transfers.
     notes: Vec<String>,
+}
+
+/// A running step shows this many of its last output lines, as BuildKit's tty display does.
+const LOG_LINES: usize = 6;
+
+/// What a line of a tool's output shows on a terminal: after its last carriage return (progress
+/// bars redraw that way), without trailing blanks; `None` when that is empty.
+fn shown_line(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let shown = text.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
+    let shown = shown.trim_end();
+    (!shown.trim().is_empty()).then(|| shown.to_string())
 }
 
 /// What the view shows, independent of any terminal.
@@ -130,7 +144,8 @@ impl TtyModel {
         let job = self.jobs.entry(n).or_insert_with(|| Job {
             name: String::new(),
             status: Status::Pending,
-            last_line: String::new(),
+            tail: VecDeque::new(),
+            partial_line: String::new(),
             notes: Vec::new(),
         });
         if let Some(name) = name {
@@ -148,7 +163,8 @@ impl TtyModel {
             Job {
                 name: name.to_string(),
                 status: Status::Done { seconds },
-                last_line: String::new(),
+                tail: VecDeque::new(),
+                partial_line: String::new(),
                 notes: Vec::new(),
             },
         );
@@ -200,36 +216,32 @@ impl TtyModel {
     }
 
     fn log(&mut self, vertex: u32, data: &[u8]) {
-        let buf = self.partial.entry(vertex).or_default();
+        let mut buf = self.partial.remove(&vertex).unwrap_or_default();
         buf.extend_from_slice(data);
-        let shown = match buf.iter().rposition(|&b| b == b'\n') {
-            Some(end) => {
-                let start = buf[..end]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |p| p + 1);
-                let line = String::from_utf8_lossy(&buf[start..end]).into_owned();
-                buf.drain(..=end);
-                if buf.is_empty() {
-                    line
-                } else {
-                    String::from_utf8_lossy(buf).into_owned()
-                }
+        let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let lines: Vec<String> = buf[..complete]
+            .split(|&b| b == b'\n')
+            .filter_map(shown_line)
+            .collect();
+        buf.drain(..complete);
+        let partial = shown_line(&buf).unwrap_or_default();
+        self.partial.insert(vertex, buf);
+        let job = self.job(vertex, None);
+        for line in lines {
+            if job.tail.len() == LOG_LINES {
+                job.tail.pop_front();
             }
-            None => String::from_utf8_lossy(buf).into_owned(),
-        };
-        // Carriage returns (progress bars of tools) keep only what is shown last.
-        let shown = shown.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
-        if !shown.trim().is_empty() {
-            self.job(vertex, None).last_line = shown.trim_end().to_string();
+            job.tail.push_back(line);
         }
+        job.partial_line = partial;
     }
 
     fn end(&mut self, vertex: u32, status: Status) {
         self.partial.remove(&vertex);
         let job = self.job(vertex, None);
         job.status = status;
-        job.last_line.clear();
+        job.tail.clear();
+        job.partial_line.clear();
     }
 
     /// `(ended, seen)`: the steps that ended and all steps seen so far.
@@ -267,8 +279,13 @@ impl TtyModel {
                 .iter()
                 .map(|n| shorten(&format!(" => => {n}"), width)),
         );
-        if live && !job.last_line.is_empty() {
-            out.push(shorten(&format!(" => => # {}", job.last_line), width));
+        if live {
+            // The partial line counts as one of the shown lines.
+            let partial = (!job.partial_line.is_empty()).then_some(&job.partial_line);
+            let skip = (job.tail.len() + usize::from(partial.is_some())).saturating_sub(LOG_LINES);
+            for line in job.tail.iter().skip(skip).chain(partial) {
+                out.push(shorten(&format!(" => => # {line}"), width));
+            }
         }
         out
     }
@@ -472,6 +489,7 @@ mod tests {
              \x20=> [internal] load build definition          0.0s\n\
              \x20=> CACHED [1/3] FROM busybox                 0.0s\n\
              \x20=> [2/3] RUN make                            1.4s\n\
+             \x20=> => # compiling a\n\
              \x20=> => # compil\n\
              \x20=> [b 1/1] RUN x                             1.3s\n"
         );
@@ -503,6 +521,33 @@ mod tests {
              \x20=> [2/3] RUN make                            1.2s\n\
              \x20=> ERROR [b 1/1] RUN x                       0.5s\n"
         );
+    }
+
+    #[test]
+    fn a_running_step_shows_its_last_six_lines() {
+        let t0 = Instant::now();
+        let mut m = TtyModel::new(t0);
+        m.apply(started(1, "[1/1] RUN make"), t0);
+        m.apply(log(1, "1\n2\n3\n\n4\n5\r\n6\n7\n8"), t0);
+        let shown: Vec<String> = m.frame(t0, 40, 24)[2..].to_vec();
+        assert_eq!(
+            shown,
+            ["3", "4", "5", "6", "7", "8"]
+                .iter()
+                .map(|l| format!(" => => # {l}"))
+                .collect::<Vec<_>>()[..]
+        );
+        m.apply(log(1, "\n"), t0);
+        assert_eq!(m.frame(t0, 40, 24).len(), 2 + 6);
+        // Gone when it ends.
+        m.apply(
+            Event::Done {
+                vertex: 1,
+                seconds: 1.0,
+            },
+            t0,
+        );
+        assert_eq!(m.frame(t0, 40, 24).len(), 2);
     }
 
     #[test]
