@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use nix::fcntl::{renameat2, RenameFlags};
+use nix::NixPath;
 
 use crate::error::{io_err, CacheError};
 
@@ -70,11 +70,32 @@ pub(crate) fn spread_subdirs(dir: &Path) {
     }
 }
 
+/// `renameat2(2)` of two paths (relative ones to the working directory), as its system call:
+/// nix wraps it for glibc only, and the static (musl) release build needs it as well.
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> Result<(), Errno> {
+    from.with_nix_path(|from| {
+        to.with_nix_path(|to| {
+            // SAFETY: both paths are NUL-terminated C strings that outlive the call.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    from.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    flags,
+                )
+            };
+            Errno::result(rc).map(drop)
+        })
+    })??
+}
+
 /// Exchanges directories `a` and `b` atomically (`renameat2(RENAME_EXCHANGE)`). Where the
 /// filesystem cannot, `b` is first renamed to a free name beside `a` and `a` then to `b`;
 /// either way `a` ends up holding what `b` held.
 pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CacheError> {
-    match renameat2(None, a, None, b, RenameFlags::RENAME_EXCHANGE) {
+    match renameat2(a, b, libc::RENAME_EXCHANGE) {
         Ok(()) => return Ok(()),
         Err(Errno::EINVAL | Errno::ENOSYS) => {}
         Err(e) => return Err(io_err("exchange", b)(e.into())),
@@ -88,7 +109,7 @@ pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CacheError> {
 /// Renames `from` to `to` unless `to` exists. Returns `Ok(false)` when `to` already exists
 /// (nothing was renamed).
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> Result<bool, CacheError> {
-    match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
+    match renameat2(from, to, libc::RENAME_NOREPLACE) {
         Ok(()) => Ok(true),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => Ok(false),
         // Filesystems without RENAME_NOREPLACE: check, then rename (a directory rename onto a

@@ -38,7 +38,8 @@ fn build(args: BuildArgs, store_root: &Path, privileges: Privileges) -> Result<(
     } else {
         args.progress
     };
-    let progress = Arc::new(Progress::new(mode));
+    let progress = Arc::new(Progress::build(mode));
+    let shown = Arc::clone(&progress);
     // With an archive on standard output, that is the data there: no id after it.
     let print_id = quiet && !config.writes_stdout();
     let sink = Arc::clone(&progress);
@@ -48,6 +49,8 @@ fn build(args: BuildArgs, store_root: &Path, privileges: Privileges) -> Result<(
         stdout: Some(Box::new(std::io::stdout())),
     };
     let built = rbuild_builder::build(config, io);
+    // The live view's final frame comes before the result (the image id, or the error report).
+    shown.finish();
     // The checks' summary comes last, whether the build succeeded or not (as buildx).
     eprint!("{}", progress.check_summary(args.debug));
     let built = built?;

@@ -125,12 +125,20 @@ pub enum DebugCommand {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
+    /// `tty` when stderr is a terminal, `plain` otherwise
     Auto,
+    /// BuildKit's live view: a `[+] Building 1.2s (3/5)` header over every step with its
+    /// time, left as a final frame (`… FINISHED`) (plain lines without a terminal)
     Tty,
+    /// BuildKit's `#N [stage i/n] STEP` lines, its output, `#N DONE 0.3s`
     Plain,
+    /// One JSON object per line: `event` (`started`, `cached`, `log`, `done`, `failed`, …),
+    /// `vertex`, `name`, `time` (Unix seconds); a `log` has `stream` and `text` (plus
+    /// `base64` when not UTF-8); blob transfers as `{"transfer": …, "time": …}`
     Json,
     /// BuildKit's raw `SolveStatus` stream, one JSON object per line
     Rawjson,
+    /// Nothing but the image id on stdout (as `-q`)
     Quiet,
 }
 

@@ -10,7 +10,8 @@
 //! #3 DONE 0.2s
 //! ```
 //! Steps are numbered in the order they first appear. Everything goes to stderr.
-//! `tty` (the default when stderr is a terminal) is the live view of the `tty` submodule;
+//! `tty` (the default when stderr is a terminal) is the live view of the `tty` submodule
+//! (BuildKit's: a `[+] Building 1.2s (3/5)` header over every step, a final frame at the end);
 //! without a terminal it falls back to plain lines. Blob transfers (base-image pulls,
 //! pushes) are shown by the `transfer` submodule, in plain mode under the step that was
 //! started last (or a number of their own, in `rbuild pull` and `rbuild push`).
@@ -61,8 +62,19 @@ struct State {
 }
 
 impl Progress {
-    /// `auto` and `tty` are the live view when stderr is a terminal, `plain` otherwise.
+    /// Progress of blob transfers (`rbuild pull`, `rbuild push`): `auto` and `tty` are bars
+    /// when stderr is a terminal, `plain` lines otherwise.
     pub fn new(mode: ProgressMode) -> Self {
+        Self::with_view(mode, TtyView::transfers)
+    }
+
+    /// Progress of a build: on a terminal, BuildKit's live view with its
+    /// `[+] Building 1.2s (3/5)` header; [`Progress::finish`] prints its final frame.
+    pub fn build(mode: ProgressMode) -> Self {
+        Self::with_view(mode, TtyView::build)
+    }
+
+    fn with_view(mode: ProgressMode, view: fn() -> TtyView) -> Self {
         use std::io::IsTerminal;
         let mode = effective_mode(mode, std::io::stderr().is_terminal());
         Progress {
@@ -71,7 +83,23 @@ impl Progress {
                 next: 1,
                 ..State::default()
             }),
-            tty: (mode == ProgressMode::Tty).then(TtyView::new),
+            tty: (mode == ProgressMode::Tty).then(view),
+        }
+    }
+
+    /// The build ended (either way): the live view leaves its final frame, every step with
+    /// its time, under `[+] Building 12.3s (9/9) FINISHED`. Nothing in the other modes.
+    pub fn finish(&self) {
+        if let Some(tty) = &self.tty {
+            tty.finish();
+        }
+    }
+
+    /// A line of its own on stderr, above the live view when there is one.
+    fn line(&self, line: &str) {
+        match &self.tty {
+            Some(tty) => tty.println(line),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -81,15 +109,15 @@ impl Progress {
             BuildEvent::Step(e) => self.event(e),
             BuildEvent::Internal { name, seconds } => self.internal(&name, seconds),
             BuildEvent::Transfer(e) => self.transfer(&e),
-            BuildEvent::Notice(note) => eprintln!("rbuild: {note}"),
+            BuildEvent::Notice(note) => self.line(&format!("rbuild: {note}")),
             BuildEvent::AutoGc {
                 keep_storage,
                 report,
-            } => eprintln!(
+            } => self.line(&format!(
                 "automatic garbage collection (keep-storage {}): {report}",
                 human_size(keep_storage)
-            ),
-            BuildEvent::Warning(w) => eprintln!("warning: {w}"),
+            )),
+            BuildEvent::Warning(w) => self.line(&format!("warning: {w}")),
             BuildEvent::Checks { file, lints } => self.checks(file, lints),
         }
     }

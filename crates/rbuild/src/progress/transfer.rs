@@ -4,7 +4,8 @@
 //!   quarter of its bytes or second, its end):
 //!   `#5 sha256:3f1a2b4c5d6e 1.2MB / 2.2MB 0.4s`, `#5 sha256:3f1a2b4c5d6e 2.2MB / 2.2MB 0.9s done`;
 //! - json: one object per event with its time (`{"time":…,"transfer":{"digest":…,"current":…}}`);
-//! - tty: one indicatif bar per blob with its bytes and size, collapsing into a line when done.
+//! - tty: one indicatif bar per blob with its bytes and size, collapsing into a line when done
+//!   (under the step seen last, in a build's frame).
 //!
 //! The events come already throttled from the registry client (at most one per 100 ms and
 //! blob); plain mode thins them further, as a log should not grow with the blob's size.
@@ -113,8 +114,9 @@ pub struct TtyTransfers {
 }
 
 impl TtyTransfers {
-    /// Updates (or adds, or collapses into a permanent line) the bar of `e`'s blob.
-    pub fn apply(&mut self, multi: &MultiProgress, e: &TransferEvent) {
+    /// Updates (or adds, or removes) the bar of `e`'s blob; a finished blob's bar goes and its
+    /// line is returned (`sha256:3f1a2b4c5d6e 2.2MB done`, `… already exists`, `… mounted`).
+    pub fn apply(&mut self, multi: &MultiProgress, e: &TransferEvent) -> Option<String> {
         let id = format!("sha256:{}", e.short_id());
         let finished = matches!(
             e.phase,
@@ -125,13 +127,11 @@ impl TtyTransfers {
                 bar.finish_and_clear();
                 multi.remove(&bar);
             }
-            let line = match e.phase {
+            return Some(match e.phase {
                 TransferPhase::Exists => format!("{id} already exists"),
                 TransferPhase::Mounted => format!("{id} mounted"),
                 _ => format!("{id} {} done", human_size(e.total)),
-            };
-            let _ = multi.println(line);
-            return;
+            });
         }
         let bar = self.bars.entry(e.digest).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(e.total));
@@ -145,6 +145,20 @@ impl TtyTransfers {
         });
         bar.set_position(e.done);
         bar.set_message(phase_name(e.phase));
+        None
+    }
+
+    /// The number of bars shown.
+    pub fn bar_count(&self) -> usize {
+        self.bars.len()
+    }
+
+    /// Removes every bar (the build ended).
+    pub fn clear(&mut self, multi: &MultiProgress) {
+        for (_, bar) in self.bars.drain() {
+            bar.finish_and_clear();
+            multi.remove(&bar);
+        }
     }
 }
 

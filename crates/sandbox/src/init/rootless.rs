@@ -105,6 +105,10 @@ pub(crate) fn bind_devices(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()>
     Ok(())
 }
 
+/// The kernel's `ST_RELATIME` statfs flag (`linux/statfs.h`), which nix names for glibc only
+/// (the static musl build needs it too).
+const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(0x1000);
+
 /// The flags of the mount at `target` that a bind remount inside a user namespace must keep
 /// (the kernel locks them on mounts inherited from a more privileged namespace); empty in
 /// the initial user namespace.
@@ -124,7 +128,7 @@ pub(crate) fn locked_flags(target: &Path) -> MsFlags {
         (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if f.contains(have) {
             out |= flag;
