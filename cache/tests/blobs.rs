@@ -156,3 +156,21 @@ fn concurrent_writers_share_one_store() {
     );
     assert_eq!(tmp_entries(&store), 0);
 }
+
+#[test]
+fn a_producer_hashed_stream_is_published_under_the_producers_digest_only() {
+    let (_dir, store) = temp_store();
+    let data = b"a layer tar whose emitter hashed it";
+    let want = Digest::of(data);
+    let mut w = store.blobs().writer_hashed_by_producer().unwrap();
+    w.write_all(data).unwrap();
+    assert_eq!(w.commit(Some(&want)).unwrap(), (want, data.len() as u64));
+    assert_eq!(store.blobs().read(&want).unwrap(), data);
+
+    // Without the producer's digest nothing is published.
+    let mut w = store.blobs().writer_hashed_by_producer().unwrap();
+    w.write_all(b"unnamed").unwrap();
+    assert!(w.commit(None).is_err());
+    assert!(!store.blobs().has(&Digest::of(b"unnamed")));
+    assert_eq!(tmp_entries(&store), 0);
+}

@@ -174,9 +174,10 @@ pub(crate) fn layer_blob(
     let Some(dir) = store.snapshots().path(id) else {
         return lazy_blob(store, id, mtime_clamp)?.ok_or(OciError::MissingSnapshot(id.0));
     };
+    // The emitter hashes the tar it writes (the diff_id): the store takes that digest.
     let mut writer = store
         .blobs()
-        .writer()
+        .writer_hashed_by_producer()
         .map_err(OciError::store("open blob writer"))?;
     let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp).map_err(|e| match e {
         // The stream is the blob being written into the store: name the store.
