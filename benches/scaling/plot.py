@@ -42,10 +42,12 @@ def panel(x0, y0, axis, pts):
         y = max(y, 1e-3)
         return y0 + H - PAD + (math.log10(y) - lo_y) / (hi_y - lo_y) * -(H - 2 * PAD)
 
-    out = [f'<text x="{x0 + W / 2}" y="{y0 + 20}" text-anchor="middle" font-weight="bold">{TITLES.get(axis, axis)}</text>']
+    clip = f"clip-{axis}"
+    out = [f'<clipPath id="{clip}"><rect x="{x0 + PAD}" y="{y0 + PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}"/></clipPath>']
+    out.append(f'<text x="{x0 + W / 2}" y="{y0 + 20}" text-anchor="middle" font-weight="bold">{TITLES.get(axis, axis)}</text>')
     out.append(f'<rect x="{x0 + PAD}" y="{y0 + PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}" fill="none" stroke="#888"/>')
     for x in xs:
-        out.append(f'<text x="{sx(x):.1f}" y="{y0 + H - PAD + 16}" text-anchor="middle" font-size="11">{x:g}</text>')
+        out.append(f'<text x="{sx(x):.1f}" y="{y0 + H - PAD + 16}" text-anchor="middle" font-size="11">{x:,.0f}</text>')
     for e in range(lo_y, hi_y + 1):
         y = sy(10 ** e)
         out.append(f'<line x1="{x0 + PAD}" x2="{x0 + W - PAD}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
@@ -59,7 +61,7 @@ def panel(x0, y0, axis, pts):
         x_a, v_a, x_b = xs[0], vals[0], xs[-1]
         out.append(
             f'<line x1="{sx(x_a):.1f}" y1="{sy(v_a):.1f}" x2="{sx(x_b):.1f}" y2="{sy(v_a * x_b / x_a):.1f}" '
-            f'stroke="{color}" stroke-dasharray="4 4" stroke-opacity="0.6"/>'
+            f'stroke="{color}" stroke-dasharray="4 4" stroke-opacity="0.6" clip-path="url(#{clip})"/>'
         )
         out.append(f'<text x="{x0 + PAD + 6}" y="{y0 + PAD + 14 + 14 * k}" font-size="11" fill="{color}">{name}</text>')
     return out
@@ -90,7 +92,7 @@ def main():
                 ex = f"{et:.2f} | {em:.2f}"
             else:
                 ex = "– | –"
-            print(f"| {a} | {n:g} | {t:.2f} | {m:.0f} | {ex} |")
+            print(f"| {a} | {n:,.0f} | {t:.2f} | {m:.0f} | {ex} |")
             prev = (n, t, m)
 
 

@@ -118,7 +118,7 @@ ctx_layer() {
 forget_store() {
   [ -d "$1" ] || return 0
   local n
-  n=$(find "$1" -xdev 2>/dev/null | head -200001 | wc -l)
+  n=$(find "$1" -xdev 2>/dev/null | head -200001 | wc -l || true)
   rm -rf "$1"
   sync
   if [ "$n" -gt 200000 ]; then sleep 35; fi
