@@ -257,8 +257,12 @@ impl BuildConfig {
                 names.push(n);
             }
         }
+        // `name=` of an image, OCI or docker output names the image as `-t` does (buildx passes
+        // `-t` to the exporter as `name=`).
         let extra = self.outputs.iter().flat_map(|o| match o {
-            Output::Image { names, .. } => names.as_slice(),
+            Output::Image { names, .. }
+            | Output::Oci { names, .. }
+            | Output::Docker { names, .. } => names.as_slice(),
             _ => &[],
         });
         for name in extra {

@@ -304,7 +304,9 @@ pub(crate) fn export(
     for output in outputs {
         match output {
             Output::Image { .. } => {}
-            Output::Oci { dest, tar, layers } => {
+            Output::Oci {
+                dest, tar, layers, ..
+            } => {
                 images
                     .fetch_image_blobs(&top)
                     .map_err(lazy(ExportStep::Oci(dest.clone())))?;
@@ -330,7 +332,7 @@ pub(crate) fn export(
                     };
                 }
             }
-            Output::Docker { dest, layers } => {
+            Output::Docker { dest, layers, .. } => {
                 if single.is_none() {
                     return Err(ExportError::DockerMultiPlatform);
                 }

@@ -42,13 +42,19 @@ pub enum Output {
         layers: LayerOptions,
     },
     /// OCI image layout, as a tar (default) or a directory (`tar=false`; never stdout).
+    /// `name=` names the image in it (as the build's tags do), as in BuildKit's exporter.
     Oci {
         dest: Dest,
         tar: bool,
         layers: LayerOptions,
+        names: Vec<String>,
     },
-    /// A tar `docker load` accepts.
-    Docker { dest: Dest, layers: LayerOptions },
+    /// A tar `docker load` accepts; `name=` gives its `RepoTags` (as the build's tags do).
+    Docker {
+        dest: Dest,
+        layers: LayerOptions,
+        names: Vec<String>,
+    },
     /// The final root filesystem, as a directory.
     Local { dest: PathBuf },
     /// The final root filesystem, as one tar.
@@ -202,10 +208,12 @@ impl Output {
                 },
                 tar,
                 layers,
+                names,
             },
             "docker" => Output::Docker {
                 dest: need_dest()?,
                 layers,
+                names,
             },
             "local" => Output::Local {
                 dest: need_dir("local")?,
@@ -257,6 +265,7 @@ mod tests {
                 dest: "out.tar".into(),
                 tar: true,
                 layers: LayerOptions::default(),
+                names: Vec::new(),
             }
         );
         assert_eq!(
@@ -265,6 +274,7 @@ mod tests {
                 dest: "d".into(),
                 tar: false,
                 layers: LayerOptions::default(),
+                names: Vec::new(),
             }
         );
         assert_eq!(
@@ -279,6 +289,15 @@ mod tests {
                     level: Some(9),
                     oci_media_types: Some(false),
                 },
+                names: Vec::new(),
+            }
+        );
+        assert_eq!(
+            Output::parse("type=docker,dest=x,name=app:1,name=app:latest").unwrap(),
+            Output::Docker {
+                dest: "x".into(),
+                layers: LayerOptions::default(),
+                names: vec!["app:1".into(), "app:latest".into()],
             }
         );
         assert_eq!(

@@ -283,3 +283,52 @@ fn directory_outputs_never_follow_links_inside() {
     let digest = index["manifests"][0]["digest"].as_str().unwrap();
     assert!(layout_blob(&layout, digest).is_file());
 }
+
+/// `name=` of a docker or OCI output names the image as `-t` does (BuildKit's exporters take
+/// the names from `name=`; buildx turns `-t` into it).
+#[test]
+fn name_of_a_docker_or_oci_output_names_the_image() {
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+            ("a.txt", "A\n"),
+        ],
+    );
+    let docker = env.path("docker.tar");
+    env.ok(&[
+        "build",
+        "-q",
+        "-o",
+        &format!("type=docker,dest={},name=named:7", s(&docker)),
+        s(&ctx),
+    ]);
+    let out = Command::new("tar")
+        .args(["-xOf", s(&docker), "manifest.json"])
+        .output()
+        .expect("tar");
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("manifest.json");
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["named:7"]),
+        "{manifest}"
+    );
+
+    let layout = env.path("layout");
+    env.ok(&[
+        "build",
+        "-q",
+        "-o",
+        &format!("type=oci,dest={},tar=false,name=named:8", s(&layout)),
+        s(&ctx),
+    ]);
+    let index = json_file(&layout.join("index.json"));
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|m| m["annotations"]["io.containerd.image.name"].as_str())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("named:8")), "{index}");
+}
