@@ -295,7 +295,7 @@ fn podman(dir: &Path) -> Command {
 }
 
 #[test]
-fn release_image_runs_in_podman_as_a_privileged_job_container() {
+fn release_image_runs_in_podman_as_a_job_container_privileged_or_with_chroot_isolation() {
     let Some(bin) = static_binary() else {
         return;
     };
@@ -362,6 +362,37 @@ fn release_image_runs_in_podman_as_a_privileged_job_container() {
     ok(run, "rbuild in podman");
     assert_eq!(
         std::fs::read_to_string(project.join("out/ran")).unwrap(),
+        "ran in the job\n"
+    );
+
+    // An unprivileged job container (podman's defaults: no --privileged, its seccomp profile)
+    // refuses namespaces: the error says so and names --isolation=chroot, which then works.
+    let unprivileged = |extra: &[&str], dest: &str| {
+        podman(&pod)
+            .args(["run", "--rm", "--runtime", "runc", "--network", "none"])
+            .arg("-v")
+            .arg(format!("{}:/workspace", project.display()))
+            .arg(tag)
+            .args(["build", "--progress=plain", "-o"])
+            .arg(format!("type=local,dest=/workspace/{dest}"))
+            .args(extra)
+            .arg(".")
+            .output()
+            .unwrap()
+    };
+    let refused = unprivileged(&[], "out-refused");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{err}");
+    assert!(
+        err.contains("refuses to create namespaces") && err.contains("--isolation=chroot"),
+        "{err}"
+    );
+    ok(
+        unprivileged(&["--isolation=chroot"], "out-chroot"),
+        "rbuild --isolation=chroot in an unprivileged podman container",
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("out-chroot/ran")).unwrap(),
         "ran in the job\n"
     );
 }

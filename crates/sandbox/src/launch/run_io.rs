@@ -65,6 +65,12 @@ impl<'a> StatusReader<'a> {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // The other end went away without reading what we sent (the config, when the
+                // init could not be started): what it said before is in `buf`, and says why.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    self.closed = true;
+                    return Ok(false);
+                }
                 Err(e) => return Err(SetupError::io("read", "sandbox status socket", e)),
             }
         }
@@ -158,5 +164,35 @@ pub(crate) fn collect(
         if ready_status {
             statuses.fill()?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    /// A peer that answered and then went away without reading what it was sent (the zygote
+    /// after failing to start an init, which never read the config): its answer is read, then
+    /// the stream ends, rather than a "connection reset" that hides the answer.
+    #[test]
+    fn a_peer_gone_without_reading_leaves_its_answer_readable() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        (&ours)
+            .write_all(b"a config the peer never reads\n")
+            .unwrap();
+        let line =
+            serde_json::to_string(&Status::SetupFailed("fork the sandbox init: EPERM".into()))
+                .unwrap();
+        theirs.write_all(format!("{line}\n").as_bytes()).unwrap();
+        drop(theirs);
+        let mut reader = StatusReader::new(&ours);
+        assert_eq!(
+            reader.next().unwrap(),
+            Some(Status::SetupFailed("fork the sandbox init: EPERM".into()))
+        );
+        assert_eq!(reader.next().unwrap(), None);
     }
 }
