@@ -85,8 +85,8 @@ enum Layout {
     Legacy,
 }
 
-fn layout(need: &[&str]) -> Layout {
-    match fs::read_to_string(Path::new(ROOT).join("cgroup.controllers")) {
+fn layout(root: &Path, need: &[&str]) -> Layout {
+    match fs::read_to_string(root.join("cgroup.controllers")) {
         Ok(have)
             if need
                 .iter()
@@ -111,7 +111,7 @@ fn limits_of(spec: &Spec) -> (Option<i64>, Option<i64>, Option<u64>) {
 }
 
 /// The directories of the run's cgroup, one per hierarchy used, for `cgroups_path`.
-fn dirs(spec: &Spec, cgroups_path: &Path) -> Vec<(PathBuf, &'static str)> {
+fn dirs(root: &Path, spec: &Spec, cgroups_path: &Path) -> Vec<(PathBuf, &'static str)> {
     let (memory, quota, period) = limits_of(spec);
     let rel = cgroups_path.strip_prefix("/").unwrap_or(cgroups_path);
     let mut need = Vec::new();
@@ -121,16 +121,14 @@ fn dirs(spec: &Spec, cgroups_path: &Path) -> Vec<(PathBuf, &'static str)> {
     if quota.is_some() || period.is_some() {
         need.push("cpu");
     }
-    match layout(&need) {
-        Layout::Unified => vec![(Path::new(ROOT).join(rel), "unified")],
+    match layout(root, &need) {
+        Layout::Unified => vec![(root.join(rel), "unified")],
         Layout::Legacy => {
-            let mut out: Vec<(PathBuf, &'static str)> = need
-                .iter()
-                .map(|c| (Path::new(ROOT).join(c).join(rel), *c))
-                .collect();
+            let mut out: Vec<(PathBuf, &'static str)> =
+                need.iter().map(|c| (root.join(c).join(rel), *c)).collect();
             if out.is_empty() {
                 // Only a parent was asked for: the pids hierarchy places the run.
-                out.push((Path::new(ROOT).join("pids").join(rel), "pids"));
+                out.push((root.join("pids").join(rel), "pids"));
             }
             out
         }
@@ -146,13 +144,23 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 /// says), sets its limits and moves the calling process into it, so that every process of
 /// the run is accounted and limited. Nothing when the spec names no cgroup.
 pub(crate) fn enter(spec: &Spec) -> Result<()> {
+    enter_at(Path::new(ROOT), spec)
+}
+
+/// [`enter`] with the cgroup filesystem at `root`.
+fn enter_at(root: &Path, spec: &Spec) -> Result<()> {
     let Some(path) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) else {
         return Ok(());
     };
     let (memory, quota, period) = limits_of(spec);
-    for (dir, kind) in dirs(spec, &path) {
+    for (dir, kind) in dirs(root, spec, &path) {
         if kind == "unified" {
-            enable_controllers(&dir, memory.is_some(), quota.is_some() || period.is_some())?;
+            enable_controllers(
+                root,
+                &dir,
+                memory.is_some(),
+                quota.is_some() || period.is_some(),
+            )?;
         }
         fs::create_dir_all(&dir).map_err(|e| SetupError::io("create cgroup", &dir, e))?;
         match kind {
@@ -197,7 +205,7 @@ pub(crate) fn enter(spec: &Spec) -> Result<()> {
 /// v2: enables the memory and cpu controllers on the way down from the root to `dir`'s
 /// parent (a controller must be enabled in a parent's `cgroup.subtree_control` for a child
 /// to have its files).
-fn enable_controllers(dir: &Path, memory: bool, cpu: bool) -> Result<()> {
+fn enable_controllers(root: &Path, dir: &Path, memory: bool, cpu: bool) -> Result<()> {
     let mut wanted = Vec::new();
     if memory {
         wanted.push("+memory");
@@ -208,8 +216,8 @@ fn enable_controllers(dir: &Path, memory: bool, cpu: bool) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut at = PathBuf::from(ROOT);
-    let rel = dir.strip_prefix(ROOT).unwrap_or(dir);
+    let mut at = root.to_path_buf();
+    let rel = dir.strip_prefix(root).unwrap_or(dir);
     let parents: Vec<_> = rel.components().collect();
     for c in &parents[..parents.len().saturating_sub(1)] {
         write(&at, "cgroup.subtree_control", &wanted.join(" "))?;
@@ -226,19 +234,21 @@ pub(crate) fn oom_killed(spec: &Spec) -> bool {
     let Some(path) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) else {
         return false;
     };
-    dirs(spec, &path).iter().any(|(dir, kind)| {
-        let file = match *kind {
-            "unified" => "memory.events",
-            "memory" => "memory.oom_control",
-            _ => return false,
-        };
-        fs::read_to_string(dir.join(file)).is_ok_and(|text| {
-            text.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+    dirs(Path::new(ROOT), spec, &path)
+        .iter()
+        .any(|(dir, kind)| {
+            let file = match *kind {
+                "unified" => "memory.events",
+                "memory" => "memory.oom_control",
+                _ => return false,
+            };
+            fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+                })
             })
         })
-    })
 }
 
 /// The memory limit the spec carries, in bytes.
@@ -253,7 +263,7 @@ pub(crate) fn remove(spec: &Spec) {
     let Some(path) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) else {
         return;
     };
-    for (dir, _) in dirs(spec, &path) {
+    for (dir, _) in dirs(Path::new(ROOT), spec, &path) {
         for _ in 0..200 {
             match fs::remove_dir(&dir) {
                 Ok(()) => break,
@@ -261,5 +271,94 @@ pub(crate) fn remove(spec: &Spec) {
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(limits: &RunLimits) -> Spec {
+        let mut spec = Spec::default();
+        limits.apply(&mut spec, "rbuild-run1").unwrap();
+        spec
+    }
+
+    fn read(p: &Path) -> String {
+        fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// The unified hierarchy (v2), on a stand-in tree (this machine's v2 has no controllers):
+    /// the controllers enabled down to the parent, `memory.max`, `cpu.max`, the process moved.
+    #[test]
+    fn v2_enables_controllers_writes_limits_and_joins() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::write(
+            root.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        let spec = spec_with(&RunLimits {
+            memory: Some(64 << 20),
+            cpu_quota: Some(50_000),
+            cpu_period: None,
+            cgroup_parent: Some("ci/jobs".into()),
+        });
+        enter_at(root, &spec).unwrap();
+        let run = root.join("ci/jobs/rbuild-run1");
+        assert_eq!(read(&run.join("memory.max")), "67108864");
+        assert_eq!(read(&run.join("memory.swap.max")), "0");
+        assert_eq!(read(&run.join("cpu.max")), "50000 100000");
+        assert_eq!(read(&run.join("cgroup.procs")), "0");
+        for parent in [root.to_path_buf(), root.join("ci"), root.join("ci/jobs")] {
+            assert_eq!(read(&parent.join("cgroup.subtree_control")), "+memory +cpu");
+        }
+    }
+
+    /// v1 (no usable unified hierarchy): one cgroup per controller's hierarchy.
+    #[test]
+    fn v1_writes_each_controllers_hierarchy() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("memory/rbuild/rbuild-run1")).unwrap();
+        fs::write(
+            root.join("memory/rbuild/rbuild-run1/memory.memsw.limit_in_bytes"),
+            "",
+        )
+        .unwrap();
+        let spec = spec_with(&RunLimits {
+            memory: Some(64 << 20),
+            cpu_quota: Some(50_000),
+            cpu_period: Some(200_000),
+            cgroup_parent: None,
+        });
+        enter_at(root, &spec).unwrap();
+        let mem = root.join("memory/rbuild/rbuild-run1");
+        assert_eq!(read(&mem.join("memory.limit_in_bytes")), "67108864");
+        assert_eq!(read(&mem.join("memory.memsw.limit_in_bytes")), "67108864");
+        let cpu = root.join("cpu/rbuild/rbuild-run1");
+        assert_eq!(read(&cpu.join("cpu.cfs_period_us")), "200000");
+        assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(&cpu.join("cgroup.procs")), "0");
+
+        // A bare parent places the run through the pids hierarchy.
+        let spec = spec_with(&RunLimits {
+            cgroup_parent: Some("p".into()),
+            ..RunLimits::default()
+        });
+        enter_at(root, &spec).unwrap();
+        assert_eq!(read(&root.join("pids/p/rbuild-run1/cgroup.procs")), "0");
+    }
+
+    #[test]
+    fn no_limits_no_cgroup() {
+        let mut spec = Spec::default();
+        RunLimits::default().apply(&mut spec, "x").unwrap();
+        assert!(spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .is_none());
     }
 }
