@@ -27,3 +27,15 @@ for i in range(n):
         f.write(body)
 PY
 }
+
+# rbuild_and_fixture_busybox REPO: sets RBUILD (the release build of REPO when unset) and
+# BUSYBOX (the test fixtures' busybox OCI layout, built offline from busybox-static).
+rbuild_and_fixture_busybox() {
+  local target=${CARGO_TARGET_DIR:-$1/target}
+  if [ -z "${RBUILD:-}" ]; then
+    (cd "$1" && cargo build --release -q -p rbuild)
+    RBUILD=$target/release/rbuild
+  fi
+  (cd "$1" && cargo build -q -p rbuild-test-support --bin rbuild-fixture)
+  BUSYBOX=$("$target/debug/rbuild-fixture" busybox)
+}

@@ -20,13 +20,8 @@ mkdir -p "$OUT"
 for t in hyperfine jq runc umoci; do
   command -v $t >/dev/null || { echo "run_step: $t is not installed" >&2; exit 1; }
 done
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-if [ -z "${RBUILD:-}" ]; then
-  (cd "$REPO" && cargo build --release -q -p rbuild)
-  RBUILD=$TARGET/release/rbuild
-fi
-(cd "$REPO" && cargo build -q -p rbuild-test-support --bin rbuild-fixture)
-BUSYBOX=$("$TARGET/debug/rbuild-fixture" busybox)
+. "$HERE/../lib.sh"
+rbuild_and_fixture_busybox "$REPO"
 
 for n in 1 21; do
   mkdir -p "$WORK/ctx$n"

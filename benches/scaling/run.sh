@@ -38,13 +38,8 @@ WORK=${WORK:-/var/tmp/rbuild-scaling}
 OUT=$WORK/results/$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$OUT" "$WORK/ctx"
 [ -x /usr/bin/time ] || { echo "scaling: GNU time (/usr/bin/time) is not installed" >&2; exit 1; }
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-if [ -z "${RBUILD:-}" ]; then
-  (cd "$REPO" && cargo build --release -q -p rbuild)
-  RBUILD=$TARGET/release/rbuild
-fi
-(cd "$REPO" && cargo build -q -p rbuild-test-support --bin rbuild-fixture)
-BUSYBOX=$("$TARGET/debug/rbuild-fixture" busybox)
+. "$HERE/../lib.sh"
+rbuild_and_fixture_busybox "$REPO"
 export RBUILD_CONFIG=$WORK/config.toml
 : > "$RBUILD_CONFIG"
 
