@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::time::Instant;
 
-use common::{can_run, explain, init_exe, ok, Fixture};
+use common::{can_run, init_exe, ok, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_sandbox::{detect_privileges, Isolation, NamespaceExecutor};
 
@@ -59,36 +58,15 @@ fn a_cancelled_chroot_run_is_killed() {
     let Some(exec) = chroot_executor() else {
         return;
     };
-    let f = Fixture::new();
     // A number no other test sleeps for, so its processes can be found on the host.
     let marker = (800_000 + std::process::id() % 100_000).to_string();
     let mut op = common::sleepers(&marker);
     // (A chroot run has no network namespace: `none` is refused.)
     op.network = NetworkMode::Default;
-    let cancel = rbuild_ports::CancelToken::new();
-    let canceller = {
-        let cancel = cancel.clone();
-        let marker = marker.clone();
-        std::thread::spawn(move || {
-            common::wait_for(20, || common::sleeper_running(&marker));
-            cancel.cancel();
-        })
-    };
-    let start = Instant::now();
-    let (res, log) = f.run_cancellable(&exec, &op, &cancel);
-    canceller.join().expect("canceller thread");
-    assert!(
-        res.is_err(),
-        "a cancelled run fails: {}",
-        explain(&res, &log)
-    );
-    assert!(
-        start.elapsed().as_secs() < 15,
-        "the cancelled run returned only after {:?}",
-        start.elapsed()
-    );
-    assert!(
-        common::wait_for(5, || !common::sleeper_running(&marker)),
-        "the chroot run's processes outlived the cancel"
+    common::assert_cancel_stops_sleepers(
+        &exec,
+        &op,
+        &marker,
+        "the chroot run's processes outlived the cancel",
     );
 }

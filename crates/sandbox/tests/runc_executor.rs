@@ -132,35 +132,13 @@ fn runc_cancel_kills_the_container() {
     let Some(exec) = runc_executor() else {
         return;
     };
-    let f = Fixture::new();
     // A number no other test sleeps for, so its processes can be found on the host.
     let marker = (700_000 + std::process::id() % 100_000).to_string();
     let op = common::sleepers(&marker);
-    let cancel = rbuild_ports::CancelToken::new();
-    let canceller = {
-        let cancel = cancel.clone();
-        let marker = marker.clone();
-        std::thread::spawn(move || {
-            common::wait_for(20, || common::sleeper_running(&marker));
-            cancel.cancel();
-        })
-    };
-    let start = Instant::now();
-    let (res, log) = f.run_cancellable(&exec, &op, &cancel);
-    canceller.join().expect("canceller thread");
-    assert!(
-        res.is_err(),
-        "a cancelled run fails: {}",
-        explain(&res, &log)
-    );
-    assert!(
-        start.elapsed().as_secs() < 15,
-        "the cancelled run returned only after {:?}",
-        start.elapsed()
-    );
-    // Nothing of the container outlives the run.
-    assert!(
-        common::wait_for(5, || !common::sleeper_running(&marker)),
-        "the container's processes outlived the cancelled run"
+    common::assert_cancel_stops_sleepers(
+        &exec,
+        &op,
+        &marker,
+        "the container's processes outlived the cancelled run",
     );
 }

@@ -328,3 +328,38 @@ pub fn seccomp_probes(layer: &Path) -> Option<(String, String)> {
         .collect();
     Some((script, expected))
 }
+
+/// Runs `op` (the [`sleepers`] of `marker`) with `exec`, cancels it once its sleepers run,
+/// and checks that the run fails, returns promptly and leaves none of them (`outlived` says
+/// what would have outlived it).
+pub fn assert_cancel_stops_sleepers(
+    exec: &dyn Executor,
+    op: &ExecOp,
+    marker: &str,
+    outlived: &str,
+) {
+    let f = Fixture::new();
+    let cancel = rbuild_ports::CancelToken::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        let marker = marker.to_string();
+        std::thread::spawn(move || {
+            wait_for(20, || sleeper_running(&marker));
+            cancel.cancel();
+        })
+    };
+    let start = Instant::now();
+    let (res, log) = f.run_cancellable(exec, op, &cancel);
+    canceller.join().expect("canceller thread");
+    assert!(
+        res.is_err(),
+        "a cancelled run fails: {}",
+        explain(&res, &log)
+    );
+    assert!(
+        start.elapsed().as_secs() < 15,
+        "the cancelled run returned only after {:?}",
+        start.elapsed()
+    );
+    assert!(wait_for(5, || !sleeper_running(marker)), "{outlived}");
+}
