@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::error::BakeError;
+use crate::error::{without_location, BakeError};
 use crate::interp::interpolate;
 use crate::model::{Definition, Group, Target};
 use crate::Note;
@@ -480,15 +480,6 @@ fn line_of(text: &str, name: &str) -> Option<usize> {
                 .is_some_and(|r| r.trim_start().starts_with(':'))
         })
         .map(|i| i + 1)
-}
-
-/// serde_yaml_ng's message without its trailing ` at line L column C` (the error shows the
-/// line itself).
-fn without_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
 }
 
 #[cfg(test)]

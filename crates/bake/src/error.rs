@@ -59,3 +59,12 @@ pub enum BakeError {
     #[error("--set {0:?} matches no target being built")]
     SetMatchesNothing(String),
 }
+
+/// A parser's message without its trailing ` at line L column C` (serde_yaml_ng's and
+/// serde_json's; the error shows the line itself).
+pub(crate) fn without_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}

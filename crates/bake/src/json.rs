@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::BakeError;
+use crate::error::{without_location, BakeError};
 use crate::interp::interpolate;
 use crate::model::{Definition, Group, Target};
 
@@ -125,13 +125,6 @@ fn line_of(text: &str, name: &str) -> Option<usize> {
                 .is_some_and(|i| l[i + key.len()..].trim_start().starts_with(':'))
         })
         .map(|i| i + 1)
-}
-
-fn without_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::{can_run, init_exe, ok, Fixture};
 use rbuild_graph::NetworkMode;
 use rbuild_sandbox::{detect_privileges, Isolation, NamespaceExecutor};
