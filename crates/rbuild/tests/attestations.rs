@@ -339,28 +339,30 @@ fn max_provenance_and_an_sbom_go_beside_the_image_in_a_layout() {
     assert_eq!(image_entry["digest"], plain["digest"]);
 }
 
-#[test]
-fn min_provenance_leaves_out_build_args_and_steps() {
+/// The statements of the one attestation manifest of the packages context built with `args`
+/// into an OCI layout.
+fn built_statements(args: &[&str]) -> Vec<serde_json::Value> {
     let env = Env::new();
     base_image(&env);
     let ctx = packages_context(&env);
-    let layout = env.build_oci(
-        "layout",
-        &[
-            "--attest",
-            "type=provenance",
-            "--build-arg",
-            "FLAVOUR=secret",
-        ],
-        &ctx,
-    );
+    let layout = env.build_oci("layout", args, &ctx);
     let top = json_file(&layout.join("index.json"));
     let index = Layout(layout.clone()).json(top["manifests"][0]["digest"].as_str().unwrap());
     let entries = attestation_entries(&index);
     assert_eq!(entries.len(), 1);
     let manifest = Layout(layout.clone()).json(entries[0].1["digest"].as_str().unwrap());
     let read = |d: &str| Layout(layout.clone()).json(d);
-    let statements = statements(&manifest, &read);
+    statements(&manifest, &read)
+}
+
+#[test]
+fn min_provenance_leaves_out_build_args_and_steps() {
+    let statements = built_statements(&[
+        "--attest",
+        "type=provenance",
+        "--build-arg",
+        "FLAVOUR=secret",
+    ]);
     assert_eq!(statements.len(), 1);
     // No name: no subject (as BuildKit's, whose subjects are the image's names).
     assert_eq!(statements[0]["subject"], serde_json::json!([]));
@@ -374,27 +376,14 @@ fn min_provenance_leaves_out_build_args_and_steps() {
 
 #[test]
 fn version_v1_writes_slsa_provenance_v1() {
-    let env = Env::new();
-    base_image(&env);
-    let ctx = packages_context(&env);
-    let layout = env.build_oci(
-        "layout",
-        &[
-            "-t",
-            "app:1",
-            "--attest",
-            "type=provenance,mode=max,version=v1",
-            "--build-arg",
-            "FLAVOUR=plain",
-        ],
-        &ctx,
-    );
-    let top = json_file(&layout.join("index.json"));
-    let index = Layout(layout.clone()).json(top["manifests"][0]["digest"].as_str().unwrap());
-    let entries = attestation_entries(&index);
-    let manifest = Layout(layout.clone()).json(entries[0].1["digest"].as_str().unwrap());
-    let read = |d: &str| Layout(layout.clone()).json(d);
-    let statements = statements(&manifest, &read);
+    let statements = built_statements(&[
+        "-t",
+        "app:1",
+        "--attest",
+        "type=provenance,mode=max,version=v1",
+        "--build-arg",
+        "FLAVOUR=plain",
+    ]);
     let st = by_type(&statements, "https://slsa.dev/provenance/v1");
     let p = &st["predicate"];
     assert_valid("slsa-provenance-v1.json", p);
