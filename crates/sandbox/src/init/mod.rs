@@ -13,7 +13,7 @@
 //!                  └──▶ pid1 ────────────┼─▶ command ─▶ user, rootless
 //!                         │              ├─▶ run_mounts ─▶ root ─▶ rootless
 //!                         │              ├─▶ mounts, devices ─▶ placeholders, rootless
-//!                         └──────────────┴─▶ status, user
+//!                         └──────────────┴─▶ status, user, pending (start ─▶ pending too)
 //! ```
 
 pub(crate) mod chroot_stage;
@@ -22,6 +22,7 @@ pub(crate) mod devices;
 pub mod entry;
 pub(crate) mod loopback;
 pub(crate) mod mounts;
+pub(crate) mod pending;
 pub(crate) mod pid1;
 pub(crate) mod placeholders;
 pub(crate) mod root;

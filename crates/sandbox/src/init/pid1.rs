@@ -16,6 +16,7 @@ use crate::init::command::{env_for, exec_command, find_program, Command};
 use crate::init::devices;
 use crate::init::loopback;
 use crate::init::mounts;
+use crate::init::pending::Pending;
 use crate::init::placeholders::PlaceholderTracker;
 use crate::init::root::mount_root;
 use crate::init::run_mounts;
@@ -29,7 +30,9 @@ use crate::shared::runtime_spec::need;
 use crate::shared::trace;
 
 /// Pid 1 of the sandbox: sets up the root, runs the command, reaps, reports.
-pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
+/// `pending`: the network's go-ahead and stdin, settled just before the command is forked, so
+/// that the mounts below overlap rbuild attaching the network.
+pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter, pending: Pending) -> Result<()> {
     trace::mark("pid1: start");
     set_pdeathsig()?;
     let spec = &cfg.spec;
@@ -77,6 +80,7 @@ pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter) -> Result<()> {
     let env = env_for(process, &user);
     let argv = cfg.command();
     let program = find_program(&argv, &env)?;
+    pending.settle()?;
     trace::mark("pid1: fork command");
 
     // SAFETY: pid 1 is single-threaded.

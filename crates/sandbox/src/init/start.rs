@@ -12,7 +12,6 @@
 
 use std::fs::File;
 use std::io::BufRead;
-use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
@@ -20,12 +19,13 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::init::chroot_stage::chroot_stage;
+use crate::init::pending::Pending;
 use crate::init::pid1::pid1;
 use crate::init::runtime_stage::runtime_stage;
 use crate::init::status::{release_output, StatusWriter};
 use crate::shared::error::{Result, SetupError};
 use crate::shared::pdeathsig::set_pdeathsig;
-use crate::shared::protocol::{InitConfig, Status, NETWORK_GO};
+use crate::shared::protocol::{InitConfig, Status};
 use crate::shared::runtime_spec::{namespace_flags, need};
 use crate::shared::trace;
 
@@ -55,26 +55,6 @@ fn read_config() -> Result<InitConfig> {
     })
 }
 
-/// Waits for rbuild's go-ahead line once it has set up the network of the new namespace.
-fn wait_for_network() -> Result<()> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| SetupError::io("read network go-ahead from", "stdin", e))?;
-    if line.trim_end() != NETWORK_GO {
-        return Err(SetupError::NetworkNotReady);
-    }
-    Ok(())
-}
-
-/// Points stdin at /dev/null: the command reads nothing.
-fn stdin_from_null() -> Result<()> {
-    let null = File::open("/dev/null").map_err(|e| SetupError::io("open", "/dev/null", e))?;
-    nix::unistd::dup2(null.as_raw_fd(), 0).map_err(|e| SetupError::sys("dup2 /dev/null", e))?;
-    Ok(())
-}
-
 /// The init forks and then allocates and reads files: only safe in a single-threaded process,
 /// so `init_main` must run before the program starts any thread (e.g. an async runtime).
 fn single_threaded() -> Result<()> {
@@ -98,15 +78,15 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
         return runtime_stage(&cfg, runtime, status);
     }
     if cfg.chroot {
-        enter_namespaces(&cfg, status, CloneFlags::empty())?;
+        enter_namespaces(&cfg, status, CloneFlags::empty())?.settle()?;
         return chroot_stage(&cfg, status);
     }
     let linux = need(cfg.spec.linux().as_ref(), "linux")?;
-    enter_namespaces(&cfg, status, namespace_flags(linux))?;
+    let pending = enter_namespaces(&cfg, status, namespace_flags(linux))?;
     // SAFETY: this process is single-threaded (a fresh exec that started no threads).
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork sandbox pid 1", e))? {
         ForkResult::Child => {
-            let code = match pid1(&cfg, status) {
+            let code = match pid1(&cfg, status, pending) {
                 Ok(()) => 0,
                 Err(err) => {
                     status.send(&Status::SetupFailed(err.to_string()));
@@ -124,9 +104,13 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
     }
 }
 
-/// Unshares `flags`, lets rbuild attach the user-mode network if the config asks for it, and
-/// points stdin at /dev/null.
-fn enter_namespaces(cfg: &InitConfig, status: &mut StatusWriter, flags: CloneFlags) -> Result<()> {
+/// Unshares `flags` and lets rbuild attach the user-mode network if the config asks for it;
+/// the go-ahead and stdin are [`Pending`].
+fn enter_namespaces(
+    cfg: &InitConfig,
+    status: &mut StatusWriter,
+    flags: CloneFlags,
+) -> Result<Pending> {
     if !flags.is_empty() {
         unshare(flags).map_err(|source| SetupError::NamespacesRefused {
             what: "unshare namespaces",
@@ -136,9 +120,13 @@ fn enter_namespaces(cfg: &InitConfig, status: &mut StatusWriter, flags: CloneFla
     trace::mark("init: unshared");
     if cfg.slirp {
         status.send(&Status::NetnsReady);
-        wait_for_network()?;
     }
-    stdin_from_null()
+    // Opened now, in the host's mount namespace: after pivot_root /dev is the image's.
+    let null = File::open("/dev/null").map_err(|e| SetupError::io("open", "/dev/null", e))?;
+    Ok(Pending {
+        network: cfg.slirp,
+        null,
+    })
 }
 
 /// The init of one run forked by the zygote as pid 1 of a new pid namespace, already in a new
@@ -150,8 +138,8 @@ pub(crate) fn pid1_process(entered: CloneFlags) -> ! {
         trace::mark("init: config read");
         let linux = need(cfg.spec.linux().as_ref(), "linux")?;
         let rest = namespace_flags(linux) - entered - CloneFlags::CLONE_NEWPID;
-        enter_namespaces(&cfg, &mut status, rest)?;
-        pid1(&cfg, &mut status)
+        let pending = enter_namespaces(&cfg, &mut status, rest)?;
+        pid1(&cfg, &mut status, pending)
     });
     match result {
         Ok(()) => std::process::exit(0),
