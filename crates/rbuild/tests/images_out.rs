@@ -5,11 +5,11 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
-use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
-use support::{can_build_runs, json_file, oci_manifest, require_tool, s, stderr, stdout, Env};
+use support::{
+    can_build_runs, json_file, oci_manifest, podman, require_tool, s, stderr, stdout, Env,
+};
 
 const APP: &str = "FROM busybox\nWORKDIR /app\nCOPY a.txt .\nRUN echo hi > /hi\nENV X=1\nCMD [\"cat\", \"/hi\"]\n";
 
@@ -342,43 +342,6 @@ fn support_sha256(bytes: &[u8]) -> String {
         .next()
         .unwrap_or("")
         .to_string()
-}
-
-/// podman with its own storage and configuration under `dir` (no global state touched), runc
-/// as the runtime. The containers' limits are this process's hard limits (nproc at most
-/// 32768): podman's defaults are higher, and raising a limit needs CAP_SYS_RESOURCE, which
-/// root lacks on some machines (a VM, a container).
-fn podman(dir: &Path) -> Command {
-    let hard = |resource| match getrlimit(resource) {
-        Ok((_, hard)) if hard != RLIM_INFINITY => hard,
-        _ => 1 << 20,
-    };
-    let nofile = hard(Resource::RLIMIT_NOFILE);
-    let nproc = hard(Resource::RLIMIT_NPROC).min(32768);
-    let conf = dir.join("containers.conf");
-    fs::create_dir_all(dir).unwrap();
-    fs::write(
-        &conf,
-        format!(
-            "[containers]\ndefault_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n"
-        ),
-    )
-    .unwrap();
-    let mut c = Command::new("podman");
-    c.env("CONTAINERS_CONF", conf)
-        .arg("--root")
-        .arg(dir.join("root"))
-        .arg("--runroot")
-        .arg(dir.join("run"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ]);
-    c
 }
 
 #[test]

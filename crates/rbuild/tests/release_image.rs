@@ -276,24 +276,6 @@ fn release_image_debug_target_has_a_shell() {
     );
 }
 
-/// podman with its own storage under `dir` (vfs, no global state touched), runc as runtime.
-fn podman(dir: &Path) -> Command {
-    let mut c = Command::new("podman");
-    c.arg("--root")
-        .arg(dir.join("root"))
-        .arg("--runroot")
-        .arg(dir.join("run"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ]);
-    c
-}
-
 #[test]
 fn release_image_runs_in_podman_as_a_job_container_privileged_or_with_chroot_isolation() {
     let Some(bin) = static_binary() else {

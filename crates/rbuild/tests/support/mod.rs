@@ -261,3 +261,40 @@ pub fn raw_json(reference: &str, extra: &[&str]) -> serde_json::Value {
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
+
+/// podman with its own storage and configuration under `dir` (no global state touched), runc
+/// as the runtime. The containers' limits are this process's hard limits (nproc at most
+/// 32768): podman's defaults are higher, and raising a limit needs CAP_SYS_RESOURCE, which
+/// root lacks on some machines (a VM, a container).
+pub fn podman(dir: &Path) -> Command {
+    let hard = |resource| match nix::sys::resource::getrlimit(resource) {
+        Ok((_, hard)) if hard != nix::sys::resource::RLIM_INFINITY => hard,
+        _ => 1 << 20,
+    };
+    let nofile = hard(nix::sys::resource::Resource::RLIMIT_NOFILE);
+    let nproc = hard(nix::sys::resource::Resource::RLIMIT_NPROC).min(32768);
+    let conf = dir.join("containers.conf");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "[containers]\ndefault_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new("podman");
+    c.env("CONTAINERS_CONF", conf)
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ]);
+    c
+}
