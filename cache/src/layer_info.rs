@@ -1,8 +1,14 @@
 //! The `layer_info` table: a snapshot's tar form (its diff_id and size), recorded by the
 //! exporter when it first turns the snapshot into a layer, so later exports and GC know it
 //! without re-reading the snapshot.
+//!
+//! A layer built here may have no blob yet (its bytes are made when an output needs them, by
+//! the oci crate): then this table is how the blob is found again, from its diff_id to the
+//! snapshots that tar to it ([`LayerInfos::snapshots_of`]), and why GC keeps those snapshots
+//! while a tagged image names the diff_id (module `roots`).
 
 use rbuild_types::Digest;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use crate::db::IndexDb;
@@ -36,6 +42,30 @@ impl LayerInfos<'_> {
     /// Stores the tar digests of a snapshot.
     pub fn set(&self, id: &SnapshotId, info: &LayerInfo) -> Result<(), CacheError> {
         tables::put_json(self.db, LAYER_INFO, NAME, &id.0, info)
+    }
+
+    /// The snapshots recorded as tarring to `diff_id`: the one named by the diff_id itself
+    /// first, then the others in key order. A scan of the table: it serves the rare making of
+    /// a blob that was not written at commit, not a build's hot path.
+    pub fn snapshots_of(&self, diff_id: &Digest) -> Result<Vec<SnapshotId>, CacheError> {
+        let found = tables::read(self.db, LAYER_INFO, |t, p| {
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(idx_err("scan", p))? {
+                let (k, v) = entry.map_err(idx_err("scan", p))?;
+                let Ok(key) = <[u8; 32]>::try_from(k.value()) else {
+                    continue;
+                };
+                let id = SnapshotId(Digest::from_bytes(key));
+                let info: LayerInfo = tables::decode(NAME, &id.0, v.value())?;
+                if info.diff_id == *diff_id {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })?;
+        let mut ids = found.unwrap_or_default();
+        ids.sort_by_key(|id| id.0 != *diff_id);
+        Ok(ids)
     }
 
     /// Forgets the tar form of snapshots that are removed or replaced.

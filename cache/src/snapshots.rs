@@ -8,7 +8,9 @@
 //! `janitor`); the store handle syncs once for all its snapshots (module `durability`).
 //! [`Snapshots::replace`] publishes a step run again (`--no-cache`) over the snapshot
 //! its key already has: the two are exchanged in one rename, and the replaced one stays in
-//! `tmp/` until the store is next opened exclusively (a concurrent build may still read it).
+//! `tmp/` until the store is next opened exclusively (a concurrent build may still read it),
+//! unless an image's layer blob is still to be made from it: then it is kept as the snapshot
+//! named by that layer's diff_id.
 //! [`Snapshots::retract`] takes back a snapshot whose step could not be recorded.
 //! Invariant: a directory under `snapshots/` is complete, and durable unless a journal in
 //! `tmp/` covers it; a [`PreparedSnapshot`] that is dropped instead of committed removes its
@@ -125,12 +127,39 @@ impl Snapshots<'_> {
         self.store.pending.note(id)?;
         std::os::unix::fs::lchown(&p.upper, None, None)
             .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
+        let unwritten = self.unwritten_layer(id)?;
         self.store.layer_info().forget(std::slice::from_ref(id))?;
         fsutil::exchange(&p.upper, &dest)?;
-        // `p.upper` now holds the replaced snapshot: the staging stays in `tmp/` for the next
-        // exclusive open to remove (see `store::clean_tmp`), never removed under a reader.
+        // `p.upper` now holds the replaced snapshot. An image may name its layer by a blob that
+        // was never written: that snapshot is the only way to make it, so it stays, named by
+        // its diff_id (as a base layer is).
+        if let Some((diff_id, info)) = unwritten {
+            let kept = SnapshotId(diff_id);
+            self.store.pending.note(&kept)?;
+            let at = self.store.snapshots_dir.join(diff_id.hex());
+            fsutil::rename_noreplace(&p.upper, &at)?;
+            self.store.layer_info().set(&kept, &info)?;
+        }
+        // Otherwise the staging stays in `tmp/` for the next exclusive open to remove (see
+        // `store::clean_tmp`), never removed under a reader.
         let _kept = p.disarm();
         Ok(dest)
+    }
+
+    /// The recorded tar form of snapshot `id` when no blob of it is written and no other
+    /// snapshot is named by its diff_id: what [`Snapshots::replace`] must keep.
+    fn unwritten_layer(
+        &self,
+        id: &SnapshotId,
+    ) -> Result<Option<(rbuild_types::Digest, crate::LayerInfo)>, CacheError> {
+        let Some(info) = self.store.layer_info().get(id)? else {
+            return Ok(None);
+        };
+        let kept = SnapshotId(info.diff_id);
+        if self.store.blobs().has(&info.diff_id) || self.path(&kept).is_some() {
+            return Ok(None);
+        }
+        Ok(Some((info.diff_id, info)))
     }
 
     /// Takes snapshot `id` back out of the store because the step that made it could not be

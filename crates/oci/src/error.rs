@@ -58,6 +58,16 @@ pub enum OciError {
     MissingSnapshot(Digest),
     #[error("blob {0} is not in the store")]
     MissingBlob(Digest),
+    /// A layer blob made when first needed (module `images::unwritten`) no longer matches.
+    #[error(
+        "layer {digest} cannot be made again: snapshot {snapshot} now tars to {actual} \
+         (its files were changed on disk)"
+    )]
+    LayerChanged {
+        digest: Digest,
+        snapshot: Digest,
+        actual: Digest,
+    },
     /// As BuildKit's exporter: an attestation manifest needs OCI media types.
     #[error("cannot export attestations with oci-mediatypes=false")]
     AttestationsNeedOciTypes,

@@ -59,7 +59,7 @@ pub(crate) fn record(
         return Ok(());
     }
     if layer_compression(&blob.media_type) == Some(Compression::None)
-        && !store.blobs().has(&blob.digest)
+        && !crate::images::ensure_stored(store, &blob.digest)?
     {
         let client = client.ok_or(PullError::NoBlobSource {
             digest: blob.digest,
@@ -189,11 +189,13 @@ pub fn fetch_image_blobs(
         }
         Some(ManifestKind::Image) => {
             let image: ImageManifest = serde_json::from_slice(&bytes).map_err(json)?;
-            let missing: Vec<_> = image
-                .layers
-                .iter()
-                .filter(|l| !store.blobs().has(&l.digest))
-                .collect();
+            let mut missing = Vec::new();
+            for l in &image.layers {
+                // A layer built here is made from its snapshot, not downloaded.
+                if !crate::images::ensure_stored(store, &l.digest)? {
+                    missing.push(l);
+                }
+            }
             parallel(&missing, |l| fetch_blob(store, client, &l.digest, l.size))?;
             Ok(missing.len())
         }
@@ -246,7 +248,7 @@ pub(crate) fn unpack(
             Direction::Pull,
             blob.size,
         );
-        if !store.blobs().has(&blob.digest) {
+        if !crate::images::ensure_stored(store, &blob.digest)? {
             download(store, client, &blob.digest, blob.size, &mut reporter)?;
         }
         reporter.phase(TransferPhase::Extracting, blob.size);

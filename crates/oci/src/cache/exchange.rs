@@ -370,7 +370,7 @@ impl LocalCache {
     /// `type=local` export copies.
     fn fetch_lazy_blobs(&self, record: &CacheRecordFile) -> Result<(), LocalCacheError> {
         for layer in record.steps.values().flatten() {
-            if self.store.blobs().has(&layer.digest) {
+            if crate::images::ensure_stored(&self.store, &layer.digest)? {
                 continue;
             }
             let client = self
@@ -390,7 +390,13 @@ impl LocalCache {
         options: &RegistryCacheOptions,
     ) -> Result<CacheRecordFile, LocalCacheError> {
         let media_type = match options.compress.compression {
-            Compression::None => return Ok(record),
+            Compression::None => {
+                // Pushed as they are: a layer built here is made from its snapshot first.
+                for layer in record.steps.values().flatten() {
+                    crate::images::ensure_stored(&self.store, &layer.digest)?;
+                }
+                return Ok(record);
+            }
             Compression::Gzip => LayerMediaType::TarGzip,
             Compression::Zstd => LayerMediaType::TarZstd,
         };

@@ -98,7 +98,7 @@ pub fn export_docker_to(
             ar.add_bytes(&blob_name(&config), &image.config_bytes)?;
         }
         for layer in &image.manifest.layers {
-            if !store.blobs().has(&layer.digest) {
+            if !crate::images::ensure_stored(store, &layer.digest)? {
                 return Err(OciError::MissingBlob(layer.digest));
             }
             if written.insert(layer.digest) {

@@ -6,6 +6,7 @@ use rbuild_cache::{LayerInfo, SnapshotId, Store};
 use rbuild_graph::ImageConfig;
 use rbuild_types::Digest;
 
+use super::unwritten::digest_snapshot;
 use crate::config;
 use crate::layer::write_tar_clamped;
 use crate::manifest::{
@@ -144,8 +145,10 @@ pub(crate) fn put_manifest(
 }
 
 /// The blob of one layer: already stored uncompressed, a base-image blob as pulled, or a
-/// fresh tar of the snapshot. A base-image layer is one whose snapshot id is its diff_id.
-/// Also how a cache export finds the blob of a layer not in the final image.
+/// tar of the snapshot — hashed only, its bytes made when an output needs them
+/// ([`super::ensure_stored`]), unless SOURCE_DATE_EPOCH clamps its mtimes (then written now,
+/// and not recorded). A base-image layer is one whose snapshot id is its diff_id. Also how a
+/// cache export finds the blob of a layer not in the final image.
 pub(crate) fn layer_blob(
     store: &Store,
     id: &SnapshotId,
@@ -174,7 +177,30 @@ pub(crate) fn layer_blob(
     let Some(dir) = store.snapshots().path(id) else {
         return lazy_blob(store, id, mtime_clamp)?.ok_or(OciError::MissingSnapshot(id.0));
     };
-    // The emitter hashes the tar it writes (the diff_id): the store takes that digest.
+    if mtime_clamp.is_none() && !is_base {
+        // Its blob is made when an output needs the bytes (module `unwritten`).
+        let info = match info {
+            Some(info) => info,
+            None => {
+                let tarred = digest_snapshot(&dir)?;
+                let info = LayerInfo {
+                    diff_id: tarred.diff_id,
+                    size: tarred.size,
+                };
+                store
+                    .layer_info()
+                    .set(id, &info)
+                    .map_err(OciError::store(format!("record layer info of {}", id.0)))?;
+                info
+            }
+        };
+        return Ok(CommittedLayer {
+            descriptor: Descriptor::new(OCI_LAYER, info.diff_id, info.size),
+            diff_id: info.diff_id,
+        });
+    }
+    // A base layer whose pulled blob is gone, or mtimes clamped: the tar is written now (the
+    // emitter hashes what it writes, the diff_id: the store takes that digest).
     let mut writer = store
         .blobs()
         .writer_hashed_by_producer()
@@ -194,18 +220,6 @@ pub(crate) fn layer_blob(
             "store layer tar of {}",
             dir.display()
         )))?;
-    if info.is_none() && mtime_clamp.is_none() {
-        store
-            .layer_info()
-            .set(
-                id,
-                &LayerInfo {
-                    diff_id: digest,
-                    size,
-                },
-            )
-            .map_err(OciError::store(format!("record layer info of {}", id.0)))?;
-    }
     Ok(CommittedLayer {
         descriptor: Descriptor::new(OCI_LAYER, digest, size),
         diff_id: digest,

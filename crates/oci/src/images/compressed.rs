@@ -83,6 +83,9 @@ pub(crate) fn compress_teeing(
     settings: &CompressSettings,
     also: impl Write,
 ) -> Result<(Digest, u64), OciError> {
+    if !super::ensure_stored(store, digest)? {
+        return Err(OciError::MissingBlob(*digest));
+    }
     let src = store.blobs().path(digest);
     let input = File::open(&src).map_err(OciError::io("open", &src))?;
     let writer = store
@@ -128,9 +131,9 @@ pub fn layers_to_compress(
             let uncompressed = layer_compression(&layer.media_type) == Some(Compression::None);
             if uncompressed
                 && layer.size >= min_size
-                && store.blobs().has(&layer.digest)
-                && recorded(store, &layer.digest, settings)?.is_none()
                 && !out.contains(&layer.digest)
+                && recorded(store, &layer.digest, settings)?.is_none()
+                && super::ensure_stored(store, &layer.digest)?
             {
                 out.push(layer.digest);
             }

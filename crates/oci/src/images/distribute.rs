@@ -66,7 +66,11 @@ pub fn distribution_image(
     let mut layers = Vec::with_capacity(image.manifest.layers.len());
     for layer in &image.manifest.layers {
         // A lazy layer's blob stays where it is (a push mounts it or skips it; an archive
-        // output downloads it first): it is compressed, so it is never recompressed here.
+        // output downloads it first): it is compressed, so it is never recompressed here. A
+        // layer built here is made from its snapshot if its blob was not written yet.
+        if layer_compression(&layer.media_type) == Some(Compression::None) {
+            super::ensure_stored(store, &layer.digest)?;
+        }
         let obtainable = crate::lazy::obtainable(store, &layer.digest).map_err(OciError::store(
             format!("read the sources of blob {}", layer.digest),
         ))?;

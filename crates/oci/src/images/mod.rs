@@ -2,7 +2,8 @@
 //! `rbuild_cache::Store`, named by tags.
 //!
 //! Invariants: an image's id is its config digest; layers built here are stored uncompressed
-//! (`application/vnd.oci.image.layer.v1.tar`, blob digest = diff_id); base-image layers keep
+//! (`application/vnd.oci.image.layer.v1.tar`, blob digest = diff_id), their blobs written only
+//! when an output needs the bytes (module `unwritten`); base-image layers keep
 //! the blobs they were pulled as (never recompressed); tags are stored normalised
 //! (`docker.io/library/app:1.0`).
 
@@ -14,6 +15,7 @@ mod index;
 mod layout;
 mod lookup;
 mod repo_digests;
+mod unwritten;
 
 pub use commit::{commit_image, commit_image_with, CommitOptions, StoredImage};
 pub(crate) use commit::{layer_blob, put_manifest};
@@ -30,3 +32,4 @@ pub use lookup::{
     IndexOf, LoadedImage,
 };
 pub use repo_digests::{record_repo_digest, repo_digests};
+pub(crate) use unwritten::ensure_stored;
