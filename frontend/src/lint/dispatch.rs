@@ -16,8 +16,9 @@ use super::{suggest, Ignored, Linter, Rule, Scope};
 use crate::ast::{Heredoc, Node};
 use crate::instructions::{Command, Instruction, Mount, Spanned};
 use crate::lower::args::{self, DEFAULT_PATH};
+use crate::lower::vars::Vars;
 use crate::lower::{BaseConfigs, NamedContext, Plan, StageBase};
-use crate::shell::{self, EnvList, LexOptions};
+use crate::shell::{self, LexOptions};
 
 /// Build args BuildKit never puts into the environment.
 const NON_ENV_ARGS: [&str; 2] = ["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"];
@@ -25,7 +26,7 @@ const NON_ENV_ARGS: [&str; 2] = ["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SC
 /// The state of one stage after its instructions.
 #[derive(Clone, Debug, Default)]
 struct State {
-    env: Vec<String>,
+    env: Vars,
     build_args: Vec<String>,
     shell: bool,
     workdir_set: bool,
@@ -70,11 +71,11 @@ fn initial_state(plan: &Plan, bases: &BaseConfigs, states: &[Option<State>], i: 
     let from_image = |config: Option<&ImageConfig>| {
         let mut st = State::default();
         if let Some(c) = config {
-            st.env = c.env.clone();
+            st.env = Vars::from_list(c.env.clone());
             st.shell = c.shell.as_ref().is_some_and(|s| !s.is_empty());
         }
-        if args::get(&st.env, "PATH").is_none() {
-            st.env.push(format!("PATH={DEFAULT_PATH}"));
+        if st.env.get("PATH").is_none() {
+            st.env.set("PATH", DEFAULT_PATH);
         }
         st
     };
@@ -108,7 +109,7 @@ impl<'p> Dispatcher<'p, '_, '_> {
                 }
                 for (k, v) in pairs {
                     self.secret("ENV", &k, node);
-                    args::set(&mut st.env, &k, &v);
+                    st.env.set(&k, &v);
                 }
             }
             Instruction::Label(pairs) => {
@@ -127,7 +128,7 @@ impl<'p> Dispatcher<'p, '_, '_> {
                     };
                     if let Some(v) = value {
                         if !NON_ENV_ARGS.contains(&key.as_str()) {
-                            args::set(&mut st.env, key, &v);
+                            st.env.set(key, &v);
                         }
                     }
                     st.build_args.push(key.clone());
@@ -175,8 +176,7 @@ impl<'p> Dispatcher<'p, '_, '_> {
                 // Expanded into words, unset variables not reported (BuildKit's
                 // dispatchExpose).
                 for p in ports {
-                    let env = EnvList(&st.env);
-                    let words = shell::process_words(p, &env, self.plan.escape)
+                    let words = shell::process_words(p, &st.env, self.plan.escape)
                         .unwrap_or_else(|_| vec![p.clone()]);
                     for port in words {
                         self.expose(&port, node);
@@ -245,13 +245,14 @@ impl<'p> Dispatcher<'p, '_, '_> {
         escape: char,
         opts: LexOptions,
     ) -> Option<String> {
-        let e = shell::expand_with(word, &EnvList(&st.env), escape, opts).ok()?;
+        let e = shell::expand_with(word, &st.env, escape, opts).ok()?;
         for var in &e.unmatched {
             if st.build_args.contains(var) || NON_ENV_ARGS.contains(&var.as_str()) {
                 continue;
             }
             let keys = st
                 .env
+                .list()
                 .iter()
                 .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k));
             let mut message = format!("Usage of undefined variable '${var}'");

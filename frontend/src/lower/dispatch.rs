@@ -20,13 +20,14 @@ use super::named::NamedContext;
 use super::onbuild;
 use super::paths;
 use super::plan::{Plan, StageBase, StageSource, Step};
+use super::vars::Vars;
 use crate::ast::{Heredoc, Node};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::instructions::{
     self as ins, parse_checksum, AddArgs, Chmod, CopyArgs, Instruction, Mount, MountType, Network,
     Security, Sharing, Spanned,
 };
-use crate::shell::{self, EnvList, LexOptions};
+use crate::shell::{self, LexOptions};
 
 mod copy;
 use copy::CopyView;
@@ -44,9 +45,13 @@ const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 struct StageState {
     /// The vertex whose result is the stage's filesystem so far.
     root: VertexId,
+    /// The stage's image config; its `env` is filled from `config_env` when the stage is
+    /// done ([`StageState::into_config`]).
     config: ImageConfig,
+    /// The config's environment while the stage is lowered (indexed: module `vars`).
+    config_env: Vars,
     /// The environment RUN sees and expansion uses: image env, ARGs and ENVs, in order.
-    env: Vec<String>,
+    env: Vars,
     cwd: String,
     user: String,
     /// `ARG`s in scope (`(name, value)`, one entry per name, in order of first
@@ -69,6 +74,13 @@ struct StageState {
 }
 
 impl StageState {
+    /// The stage's image config, its environment filled in.
+    fn into_config(self) -> ImageConfig {
+        let mut config = self.config;
+        config.env = self.config_env.list().to_vec();
+        config
+    }
+
     /// BuildKit's progress prefix: `[stage 2/4] ` (width padded), none for a stage without
     /// numbered steps.
     /// The label of the stage's next step, `instruction` shown as `text`: its progress name
@@ -171,14 +183,15 @@ pub fn lower(plan: &Plan, bases: &BaseConfigs) -> Result<Graph, Diagnostics> {
             span,
         )));
     };
-    let mut image = target.config;
+    let root = target.root;
+    let mut image = target.into_config();
     image.labels.extend(
         plan.options
             .labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone())),
     );
-    Ok(b.finish(target.root, image))
+    Ok(b.finish(root, image))
 }
 
 struct Lowerer<'a> {
@@ -354,7 +367,8 @@ impl Lowerer<'_> {
         };
         StageState {
             root,
-            env: config.env.clone(),
+            env: Vars::from_list(config.env.clone()),
+            config_env: Vars::from_list(std::mem::take(&mut config.env)),
             user: config.user.clone(),
             cwd,
             config,
@@ -371,11 +385,7 @@ impl Lowerer<'_> {
     }
 
     fn expand(&self, st: &StageState, word: &str) -> Result<String, LowerError> {
-        Ok(shell::process_word(
-            word,
-            &EnvList(&st.env),
-            self.plan.escape,
-        )?)
+        Ok(shell::process_word(word, &st.env, self.plan.escape)?)
     }
 
     /// The progress name of an instruction: its text with variables expanded.
@@ -386,7 +396,7 @@ impl Lowerer<'_> {
             skip_quotes: false,
         };
         let text = node.original.trim();
-        let shown = shell::expand_with(text, &EnvList(&st.env), self.plan.escape, opts)
+        let shown = shell::expand_with(text, &st.env, self.plan.escape, opts)
             .map(|e| e.word)
             .unwrap_or_else(|_| text.to_string());
         uppercase_cmd(&shown)
@@ -509,8 +519,8 @@ impl Lowerer<'_> {
         let mut msg = "ENV".to_string();
         for (k, v) in pairs {
             msg.push_str(&format!(" {k}={v}"));
-            args::set(&mut st.env, &k, &v);
-            args::set(&mut st.config.env, &k, &v);
+            st.env.set(&k, &v);
+            st.config_env.set(&k, &v);
         }
         st.history(msg, false);
         Ok(())
@@ -543,7 +553,7 @@ impl Lowerer<'_> {
                 (None, None) => args::get(&self.plan.global_args, key).map(str::to_string),
             };
             if let Some(v) = &value {
-                args::set(&mut st.env, key, v);
+                st.env.set(key, v);
             }
             parts.push(match &value {
                 Some(v) => format!("{key}={v}"),
@@ -603,7 +613,7 @@ impl Lowerer<'_> {
         let mut ports = Vec::new();
         for a in words {
             let span = node.word_span(a);
-            let words = shell::process_words(a, &EnvList(&st.env), self.plan.escape)
+            let words = shell::process_words(a, &st.env, self.plan.escape)
                 .map_err(|e| at(LowerError::from(e), span))?;
             for w in words {
                 ports.extend(parse_port_spec(&w).map_err(|e| at(e, span))?);

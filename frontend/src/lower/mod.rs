@@ -39,6 +39,7 @@ pub mod options;
 pub mod paths;
 pub mod plan;
 pub mod resolve;
+pub(crate) mod vars;
 
 pub use dispatch::lower;
 pub use error::LowerError;

@@ -231,7 +231,7 @@ impl Lowerer<'_> {
                     skip_quotes: true,
                     ..LexOptions::default()
                 };
-                shell::expand_with(text, &EnvList(&st.env), self.plan.escape, opts)
+                shell::expand_with(text, &st.env, self.plan.escape, opts)
                     .map_or_else(|_| text.to_string(), |e| e.word)
                     .into_bytes()
             } else {

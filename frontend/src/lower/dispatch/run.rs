@@ -116,7 +116,7 @@ impl Lowerer<'_> {
         let exec = ExecOp {
             platform: st.platform.clone(),
             args: args.clone(),
-            env: st.env.clone(),
+            env: st.env.list().to_vec(),
             cwd: st.cwd.clone(),
             user: st.user.clone(),
             network,
@@ -156,7 +156,7 @@ impl Lowerer<'_> {
         }
         let mut masked = st.clone();
         for name in secret_envs {
-            args::set(&mut masked.env, name, "****");
+            masked.env.set(name, "****");
         }
         self.display(&masked, node, true)
     }
@@ -189,6 +189,7 @@ fn run_command_string(argv: &[ByteString], st: &StageState) -> String {
     // a lookup per ARG in the lists would make lowering cubic.
     let env: HashMap<&str, &str> = st
         .env
+        .list()
         .iter()
         .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
         .collect();
