@@ -60,14 +60,11 @@ pub enum OciError {
     MissingBlob(Digest),
     /// A layer blob made when first needed (module `images::unwritten`) no longer matches.
     #[error(
-        "layer {digest} cannot be made again: snapshot {snapshot} now tars to {actual} \
-         (its files were changed on disk)"
+        "layer {} cannot be made again: snapshot {} now tars to {} \
+         (its files were changed on disk)",
+        .0.digest, .0.snapshot, .0.actual
     )]
-    LayerChanged {
-        digest: Digest,
-        snapshot: Digest,
-        actual: Digest,
-    },
+    LayerChanged(Box<ChangedLayer>),
     /// As BuildKit's exporter: an attestation manifest needs OCI media types.
     #[error("cannot export attestations with oci-mediatypes=false")]
     AttestationsNeedOciTypes,
@@ -81,6 +78,15 @@ pub enum OciError {
         layers: usize,
         diff_ids: usize,
     },
+}
+
+/// What [`OciError::LayerChanged`] found: the layer, the snapshot it was to be made from,
+/// and what that snapshot tars to now.
+#[derive(Debug)]
+pub struct ChangedLayer {
+    pub digest: Digest,
+    pub snapshot: Digest,
+    pub actual: Digest,
 }
 
 impl OciError {

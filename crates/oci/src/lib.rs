@@ -33,6 +33,6 @@ pub mod registry;
 pub mod source;
 pub mod time;
 
-pub use error::{BoxError, OciError};
+pub use error::{BoxError, ChangedLayer, OciError};
 pub use layer::{unpack, write_tar, LayerDigest};
 pub use rbuild_archive::compress;

@@ -107,10 +107,8 @@ fn a_snapshot_changed_on_disk_is_refused_not_exported() {
     let err =
         export_docker(&store, &img.manifest_digest, &dir.path().join("x.tar"), &[]).unwrap_err();
     match &err {
-        OciError::LayerChanged {
-            digest, snapshot, ..
-        } => {
-            assert_eq!((*digest, *snapshot), (layer, id.0));
+        OciError::LayerChanged(changed) => {
+            assert_eq!((changed.digest, changed.snapshot), (layer, id.0));
         }
         other => panic!("expected LayerChanged, got {other}"),
     }

@@ -17,6 +17,7 @@ use std::path::Path;
 use rbuild_cache::Store;
 use rbuild_types::Digest;
 
+use crate::error::ChangedLayer;
 use crate::layer::{write_tar, LayerDigest};
 use crate::OciError;
 
@@ -67,11 +68,11 @@ pub(crate) fn ensure_stored(store: &Store, digest: &Digest) -> Result<bool, OciE
         return Ok(true);
     }
     match changed {
-        Some((snapshot, actual)) => Err(OciError::LayerChanged {
+        Some((snapshot, actual)) => Err(OciError::LayerChanged(Box::new(ChangedLayer {
             digest: *digest,
             snapshot: snapshot.0,
             actual,
-        }),
+        }))),
         None => Ok(false),
     }
 }
