@@ -81,9 +81,22 @@ pub fn is_overlay_xattr(name: &str) -> bool {
 /// `security.capability`, sorted by name: overlayfs's own are left out. A filesystem without
 /// xattr support yields none.
 pub fn content_xattrs(path: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    content_xattrs_by(|| xattr::list(path), |name| xattr::get(path, name))
+}
+
+/// [`content_xattrs`] of an open file (no path lookup).
+pub fn content_xattrs_of(file: &std::fs::File) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    use xattr::FileExt;
+    content_xattrs_by(|| file.list_xattr(), |name| file.get_xattr(name))
+}
+
+fn content_xattrs_by<L: Iterator<Item = std::ffi::OsString>>(
+    list: impl FnOnce() -> std::io::Result<L>,
+    get: impl Fn(&std::ffi::OsStr) -> std::io::Result<Option<Vec<u8>>>,
+) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let unsupported =
         |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA));
-    let names = match xattr::list(path) {
+    let names = match list() {
         Ok(n) => n,
         Err(e) if unsupported(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -94,7 +107,7 @@ pub fn content_xattrs(path: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
         if is_overlay_xattr(text) {
             continue;
         }
-        match xattr::get(path, &name) {
+        match get(&name) {
             Ok(Some(value)) => out.push((text.to_string(), value)),
             Ok(None) => {}
             Err(e) if unsupported(&e) => {}

@@ -161,6 +161,20 @@ impl<W: Write> TarEmitter<W> {
                 path: host.to_path_buf(),
             });
         }
+        self.emit_file(rel, host, meta, xattrs, || File::open(host))
+    }
+
+    /// [`TarEmitter::emit`] of regular file `host`, opened by `open` only if its bytes go
+    /// into the stream (not for a hard link to a file already written): a caller that opens
+    /// files relative to their directory spares the whole path's lookup.
+    pub fn emit_file(
+        &mut self,
+        rel: &[u8],
+        host: &Path,
+        meta: &Metadata,
+        xattrs: Xattrs,
+        open: impl FnOnce() -> io::Result<File>,
+    ) -> Result<(), WriteError> {
         if meta.nlink() > 1 {
             let key = (meta.dev(), meta.ino());
             if let Some(first) = self.links.get(&key).cloned() {
@@ -174,7 +188,7 @@ impl<W: Write> TarEmitter<W> {
         h.size = meta.len();
         h.xattrs = xattrs;
         self.write_header(&h)?;
-        let file = File::open(host).map_err(WriteError::io("open", host))?;
+        let file = open().map_err(WriteError::io("open", host))?;
         let copied = self.copy_contents(file, h.size).map_err(|e| match e {
             Copy::Read(source) => WriteError::io("read", host)(source),
             // The stream failed (e.g. its disk is full), not the file being read.

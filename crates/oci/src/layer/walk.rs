@@ -1,11 +1,20 @@
 //! Writing a snapshot directory (overlayfs upper-dir format) as a layer tar: a depth-first walk
 //! with children sorted by name bytes, so parents come first and the bytes depend only on the
-//! tree (names, contents, mode, numeric owners, mtimes, xattrs).
+//! tree (names, contents, mode, numeric owners, mtimes, xattrs). Each child is looked up
+//! relative to its directory (stat through the directory's descriptor, a regular file opened
+//! with `openat` and its xattrs read from the open file): a 25,000-file layer would otherwise
+//! walk every path from `/` three times.
 
+use std::fs::File;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use rbuild_cache::overlay::content_xattrs_of;
 
 use rbuild_archive::TarEmitter;
 
@@ -51,17 +60,6 @@ pub fn is_whiteout(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
-/// Sorted (name, path) children of a directory.
-pub fn sorted_children(dir: &Path) -> Result<Vec<(Vec<u8>, std::path::PathBuf)>, OciError> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(OciError::io("read directory", dir))? {
-        let entry = entry.map_err(OciError::io("read directory", dir))?;
-        names.push((entry.file_name().as_bytes().to_vec(), entry.path()));
-    }
-    names.sort();
-    Ok(names)
-}
-
 fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     let mut rel = prefix.to_vec();
     if !rel.is_empty() {
@@ -71,13 +69,61 @@ fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     rel
 }
 
+/// Sorted children of a directory with their lstat metadata, read through the directory's
+/// descriptor (`fstatat`).
+fn sorted_entries(dir: &Path) -> Result<Vec<Child>, OciError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(OciError::io("read directory", dir))? {
+        let entry = entry.map_err(OciError::io("read directory", dir))?;
+        let path = entry.path();
+        let meta = entry.metadata().map_err(OciError::io("stat", &path))?;
+        out.push(Child {
+            name: entry.file_name().as_bytes().to_vec(),
+            path,
+            meta,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+struct Child {
+    name: Vec<u8>,
+    path: PathBuf,
+    meta: std::fs::Metadata,
+}
+
+/// Opens regular file `name` of the directory open as `dir` for reading, without following a
+/// symlink put there since it was listed.
+fn open_in(dir: &File, name: &[u8]) -> std::io::Result<File> {
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        std::ffi::OsStr::from_bytes(name),
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )?;
+    // SAFETY: `openat` just returned this descriptor, owned by no one else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
 fn walk_dir<W: Write>(
     emitter: &mut TarEmitter<W>,
     dir: &Path,
     prefix: &[u8],
 ) -> Result<(), OciError> {
-    for (name, path) in sorted_children(dir)? {
-        let meta = std::fs::symlink_metadata(&path).map_err(OciError::io("stat", &path))?;
+    let handle = File::open(dir).map_err(OciError::io("open directory", dir))?;
+    for Child { name, path, meta } in sorted_entries(dir)? {
+        if meta.is_file() {
+            let rel = join(prefix, &name);
+            let file = open_in(&handle, &name).map_err(OciError::io("open", &path))?;
+            let xattrs = content_xattrs_of(&file).map_err(|source| OciError::Io {
+                op: "read xattrs of",
+                path: path.clone(),
+                source,
+            })?;
+            emitter.emit_file(&rel, &path, &meta, xattrs, || Ok(file))?;
+            continue;
+        }
         if is_whiteout(&meta) {
             let mut wh = WHITEOUT_PREFIX.as_bytes().to_vec();
             wh.extend_from_slice(&name);
