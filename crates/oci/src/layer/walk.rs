@@ -94,14 +94,24 @@ struct Child {
 }
 
 /// Opens regular file `name` of the directory open as `dir` for reading, without following a
-/// symlink put there since it was listed.
+/// symlink put there since it was listed, and without updating its access time where the
+/// caller may (`O_NOATIME`: the owner or `CAP_FOWNER`). A snapshot file hard-linked into a
+/// new snapshot has a new ctime, so under `relatime` every read would otherwise write its
+/// inode back.
 fn open_in(dir: &File, name: &[u8]) -> std::io::Result<File> {
-    let fd = nix::fcntl::openat(
+    let name = std::ffi::OsStr::from_bytes(name);
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let fd = match nix::fcntl::openat(
         Some(dir.as_raw_fd()),
-        std::ffi::OsStr::from_bytes(name),
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        name,
+        flags | OFlag::O_NOATIME,
         Mode::empty(),
-    )?;
+    ) {
+        Err(nix::errno::Errno::EPERM) => {
+            nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())?
+        }
+        other => other?,
+    };
     // SAFETY: `openat` just returned this descriptor, owned by no one else.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
