@@ -48,6 +48,13 @@ impl BlobSources<'_> {
         sources.retain(|s| *s != source);
         sources.insert(0, source);
         sources.truncate(MAX_SOURCES);
-        tables::put_json(self.db, BLOB_SOURCES, NAME, digest, &sources)
+        tables::put_json(
+            self.db,
+            tables::Durable::Soon,
+            BLOB_SOURCES,
+            NAME,
+            digest,
+            &sources,
+        )
     }
 }

@@ -8,6 +8,13 @@
 //!   briefly so a waiting process gets the lock, then reopens).
 //!
 //! Threads of this process share the open database; a mutex serialises them.
+//!
+//! Writes made with [`Durable::Soon`] are committed without an fsync; the database notes that
+//! it holds such commits and makes them durable (one empty committed transaction with an
+//! fsync) at most [`SYNC_WITHIN`] later (the next write or the idle thread does it), before it
+//! is closed, on [`IndexDb::flush`], or with the next [`Durable::Now`] write — so another
+//! process, which can only open the database after this one closed it, always finds them
+//! durable, and a killed build loses at most its last quarter second of records.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -18,11 +25,14 @@ use fs4::fs_std::FileExt;
 use redb::Database;
 
 use crate::error::{io_err, CacheError};
+use crate::tables::Durable;
 
 /// Close the database after this long without use.
 pub(crate) const IDLE: Duration = Duration::from_millis(200);
 /// Let other processes in after holding the database this long.
 pub(crate) const MAX_HOLD: Duration = Duration::from_secs(1);
+/// A commit made without an fsync is made durable within this long.
+pub const SYNC_WITHIN: Duration = Duration::from_millis(250);
 /// How long to stay out after giving the lock up because of [`MAX_HOLD`].
 const YIELD: Duration = Duration::from_millis(10);
 
@@ -42,6 +52,8 @@ struct State {
     open: Option<Open>,
     lock_file: File,
     reaper_running: bool,
+    /// Since when commits made without an fsync are waiting for a durable one.
+    unsynced: Option<Instant>,
 }
 
 struct Open {
@@ -58,9 +70,34 @@ impl std::fmt::Debug for Open {
 
 impl State {
     fn close(&mut self) {
+        // Best effort: if the fsync fails (a full disk), what was unsynced is lost, which costs
+        // cache misses, never consistency.
+        let _ = self.make_durable();
         // Dropping the database writes its allocator state; then the lock may go.
         self.open = None;
         let _ = FileExt::unlock(&self.lock_file);
+    }
+
+    /// Commits an empty transaction durably if earlier commits were not.
+    fn make_durable(&mut self) -> Result<(), CacheError> {
+        let Some(open) = self.open.as_ref().filter(|_| self.unsynced.is_some()) else {
+            return Ok(());
+        };
+        let index_err = |action| {
+            let path = self.db_path.clone();
+            move |e: redb::Error| CacheError::Index {
+                action,
+                path,
+                source: Box::new(e),
+            }
+        };
+        let txn = open
+            .db
+            .begin_write()
+            .map_err(|e| index_err("begin write")(e.into()))?;
+        txn.commit().map_err(|e| index_err("commit")(e.into()))?;
+        self.unsynced = None;
+        Ok(())
     }
 
     fn ensure_open(&mut self) -> Result<&Database, CacheError> {
@@ -129,6 +166,7 @@ impl IndexDb {
                 open: None,
                 lock_file,
                 reaper_running: false,
+                unsynced: None,
             })),
             path: db_path.to_path_buf(),
         })
@@ -151,6 +189,38 @@ impl IndexDb {
             state.reaper_running = spawn_reaper(Arc::downgrade(&self.state));
         }
         res
+    }
+
+    /// [`IndexDb::with`] for a write transaction made durable per `durable`.
+    pub(crate) fn with_write<T>(
+        &self,
+        durable: Durable,
+        f: impl FnOnce(&Database) -> Result<T, CacheError>,
+    ) -> Result<T, CacheError> {
+        let mut state = lock(&self.state);
+        let res = f(state.ensure_open()?);
+        if res.is_ok() {
+            match durable {
+                // A durable commit persists every commit before it.
+                Durable::Now => state.unsynced = None,
+                Durable::Soon => {
+                    let since = *state.unsynced.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= SYNC_WITHIN {
+                        // Best effort, as in `close`: the write itself succeeded.
+                        let _ = state.make_durable();
+                    }
+                }
+            }
+        }
+        if !state.reaper_running && state.open.is_some() {
+            state.reaper_running = spawn_reaper(Arc::downgrade(&self.state));
+        }
+        res
+    }
+
+    /// Makes every commit so far durable (see the module docs).
+    pub(crate) fn flush(&self) -> Result<(), CacheError> {
+        lock(&self.state).make_durable()
     }
 }
 
@@ -179,6 +249,12 @@ fn spawn_reaper(state: Weak<Mutex<State>>) -> bool {
                 s.close();
                 s.reaper_running = false;
                 return;
+            }
+            if s.unsynced
+                .is_some_and(|since| since.elapsed() >= SYNC_WITHIN)
+            {
+                // Best effort, as in `close`.
+                let _ = s.make_durable();
             }
         })
         .is_ok()

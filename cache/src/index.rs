@@ -58,7 +58,7 @@ impl CacheIndex<'_> {
 
     /// Records (or replaces) the result for a cache key.
     pub fn record(&self, key: &Digest, rec: &CacheRecord) -> Result<(), CacheError> {
-        tables::put_json(self.db, CACHE, NAME, key, rec)
+        tables::put_json(self.db, tables::Durable::Soon, CACHE, NAME, key, rec)
     }
 
     /// Records (or replaces) the result for a cache key together with what step `identity`
@@ -70,7 +70,7 @@ impl CacheIndex<'_> {
         step: Option<(&str, &[u8])>,
     ) -> Result<(), CacheError> {
         let bytes = tables::encode(NAME, key, rec)?;
-        tables::write_txn(self.db, |txn, p| {
+        tables::write_txn(self.db, tables::Durable::Soon, |txn, p| {
             let mut t = txn.open_table(CACHE).map_err(idx_err("open table", p))?;
             t.insert(key.as_bytes().as_slice(), bytes.as_slice())
                 .map_err(idx_err("insert", p))?;
@@ -105,7 +105,7 @@ impl CacheIndex<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        tables::write(self.db, CACHE, |t, p| {
+        tables::write(self.db, tables::Durable::Soon, CACHE, |t, p| {
             for key in keys {
                 let k = key.as_bytes();
                 let Some(old) = t.get(k.as_slice()).map_err(idx_err("read", p))? else {
@@ -124,7 +124,7 @@ impl CacheIndex<'_> {
 
     /// Removes the records of `keys` in one transaction; returns how many existed.
     pub fn remove(&self, keys: &[Digest]) -> Result<u64, CacheError> {
-        tables::write(self.db, CACHE, |t, p| {
+        tables::write(self.db, tables::Durable::Now, CACHE, |t, p| {
             let mut n = 0;
             for key in keys {
                 if t.remove(key.as_bytes().as_slice())

@@ -43,6 +43,13 @@ impl LayerBlobs<'_> {
 
     /// Records that the layer with `diff_id` is stored as `blob` (replacing any record).
     pub fn set(&self, diff_id: &Digest, blob: &LayerBlob) -> Result<(), CacheError> {
-        tables::put_json(self.db, LAYER_BLOBS, NAME, diff_id, blob)
+        tables::put_json(
+            self.db,
+            tables::Durable::Soon,
+            LAYER_BLOBS,
+            NAME,
+            diff_id,
+            blob,
+        )
     }
 }

@@ -41,7 +41,14 @@ impl LayerInfos<'_> {
 
     /// Stores the tar digests of a snapshot.
     pub fn set(&self, id: &SnapshotId, info: &LayerInfo) -> Result<(), CacheError> {
-        tables::put_json(self.db, LAYER_INFO, NAME, &id.0, info)
+        tables::put_json(
+            self.db,
+            tables::Durable::Soon,
+            LAYER_INFO,
+            NAME,
+            &id.0,
+            info,
+        )
     }
 
     /// The snapshots recorded as tarring to `diff_id`: the one named by the diff_id itself
@@ -73,7 +80,7 @@ impl LayerInfos<'_> {
         if ids.is_empty() {
             return Ok(());
         }
-        tables::write(self.db, LAYER_INFO, |t, p| {
+        tables::write(self.db, tables::Durable::Now, LAYER_INFO, |t, p| {
             for id in ids {
                 t.remove(id.0.as_bytes().as_slice())
                     .map_err(idx_err("remove", p))?;

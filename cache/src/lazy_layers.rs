@@ -47,7 +47,14 @@ impl LazyLayers<'_> {
 
     /// Records that snapshot `id` is `layer`'s blob, unpacked when first read.
     pub fn set(&self, id: &SnapshotId, layer: &LazyLayer) -> Result<(), CacheError> {
-        tables::put_json(self.db, LAZY_LAYERS, NAME, &id.0, layer)
+        tables::put_json(
+            self.db,
+            tables::Durable::Soon,
+            LAZY_LAYERS,
+            NAME,
+            &id.0,
+            layer,
+        )
     }
 }
 

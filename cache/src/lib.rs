@@ -58,8 +58,12 @@
 //!    leaves either the old state or the new one, plus at most some `tmp/` leftovers.
 //! 2. **Stale staging is cleaned, never in use staging.** `tmp/` is emptied on open only when
 //!    the opener can take the store lock exclusively (no other process has the store open).
-//! 3. **Index writes are transactions.** Every index change is one redb write transaction,
-//!    durable when it returns. redb lets one process open the file at a time, so a process
+//! 3. **Index writes are transactions.** Every index change is one redb write transaction.
+//!    Tags and removals are durable when they return; what a build records step by step
+//!    (cache records, step inputs, layer info, resolved references, blob records) is durable
+//!    by the next durable write, [`Store::sync`] or the database's closing, whichever comes
+//!    first (`tables::Durable`): a crash loses at most those records (cache misses), and
+//!    another process always finds them durable. redb lets one process open the file at a time, so a process
 //!    holds it (under `index.lock`) only while it is using it: it lets go after a short idle
 //!    time or a maximum hold time, so concurrent builds take turns.
 //! 4. **Concurrency.** Every open [`Store`] holds a shared lock on `lock`; two builds can share
@@ -108,6 +112,7 @@ pub use cache_mounts::{
     CacheMountUsage, CacheMounts,
 };
 pub use copy_donors::{CopyDonors, Donor, DonorFile, MAX_DONOR_FILES};
+pub use db::SYNC_WITHIN as INDEX_SYNC_WITHIN;
 pub use error::CacheError;
 pub use gc::{Gc, PruneOptions};
 pub use index::{CacheIndex, CacheRecord};

@@ -89,7 +89,7 @@ fn prune_index(
     roots: &Roots,
     keep_snapshots: &HashSet<SnapshotId>,
 ) -> Result<u64, CacheError> {
-    tables::write_txn(&store.index, |txn, p| {
+    tables::write_txn(&store.index, tables::Durable::Now, |txn, p| {
         let dropped = {
             let cache = txn.open_table(CACHE).map_err(idx_err("open table", p))?;
             redb::ReadableTableMetadata::len(&cache).map_err(idx_err("count", p))?

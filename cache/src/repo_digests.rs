@@ -51,6 +51,13 @@ impl RepoDigests<'_> {
         }
         entries.retain(|e| !(e.registry == entry.registry && e.repository == entry.repository));
         entries.insert(0, entry);
-        tables::put_json(self.db, REPO_DIGESTS, NAME, manifest, &entries)
+        tables::put_json(
+            self.db,
+            tables::Durable::Soon,
+            REPO_DIGESTS,
+            NAME,
+            manifest,
+            &entries,
+        )
     }
 }

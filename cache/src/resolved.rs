@@ -23,6 +23,6 @@ impl Resolved<'_> {
 
     /// Remembers what an image reference resolved to.
     pub fn set(&self, reference: &str, d: &Digest) -> Result<(), CacheError> {
-        tables::put_digest(self.db, RESOLVED, reference, d)
+        tables::put_digest(self.db, tables::Durable::Soon, RESOLVED, reference, d)
     }
 }

@@ -25,7 +25,7 @@ impl Steps<'_> {
 
     /// Remembers what step `identity` was keyed on in the run that just finished.
     pub fn set_inputs(&self, identity: &str, inputs: &[u8]) -> Result<(), CacheError> {
-        tables::write(self.db, STEPS, |t, p| {
+        tables::write(self.db, tables::Durable::Soon, STEPS, |t, p| {
             t.insert(identity, inputs).map_err(idx_err("insert", p))?;
             Ok(())
         })

@@ -89,11 +89,12 @@ impl Store {
     }
 
     /// Makes every snapshot this handle committed durable (one `syncfs`; see the `durability`
-    /// module) and removes their staging leftovers. Also done when the handle
-    /// is dropped.
+    /// module) and removes their staging leftovers, then every index commit made without an
+    /// fsync (module `db`). Also done when the handle is dropped.
     pub fn sync(&self) -> Result<(), CacheError> {
         self.janitor.settle();
-        self.pending.sync()
+        self.pending.sync()?;
+        self.index.flush()
     }
 
     /// Runs `f` holding the store lock exclusively (destructive maintenance). Fails with

@@ -74,7 +74,7 @@ pub(crate) fn create(db: &IndexDb) -> Result<(), CacheError> {
     if present {
         return Ok(());
     }
-    write_txn(db, |txn, p| {
+    write_txn(db, Durable::Now, |txn, p| {
         txn.open_table(CACHE)
             .map_err(idx_err("create table cache", p))?;
         txn.open_table(LAYER_INFO)
@@ -107,14 +107,33 @@ pub(crate) fn read<K: Key + 'static, V: Value + 'static, T>(
     })
 }
 
-/// Runs `f` in one write transaction, committed when `f` succeeds.
+/// When a write transaction must be on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durable {
+    /// Before the write returns: tags, and removals that files are removed after (a crash
+    /// must not undo them).
+    Now,
+    /// By the next [`Durable::Now`] write, [`crate::Store::sync`] or the closing of the
+    /// database (module `db`), whichever comes first; reads in this process see it at once,
+    /// other processes only once it is durable. What a build records step by step (cache
+    /// records, layer info, resolved references, blob records): a crash loses at most those,
+    /// i.e. cache misses, never a consistent state. One fsync per build instead of two per
+    /// step.
+    Soon,
+}
+
+/// Runs `f` in one write transaction, committed when `f` succeeds, durable per `durable`.
 pub(crate) fn write_txn<T>(
     db: &IndexDb,
+    durable: Durable,
     f: impl FnOnce(&WriteTransaction, &Path) -> Result<T, CacheError>,
 ) -> Result<T, CacheError> {
     let p = db.path();
-    db.with(|database| {
-        let txn = database.begin_write().map_err(idx_err("begin write", p))?;
+    db.with_write(durable, |database| {
+        let mut txn = database.begin_write().map_err(idx_err("begin write", p))?;
+        if durable == Durable::Soon {
+            txn.set_durability(redb::Durability::None);
+        }
         let out = f(&txn, p)?;
         txn.commit().map_err(idx_err("commit", p))?;
         Ok(out)
@@ -124,10 +143,11 @@ pub(crate) fn write_txn<T>(
 /// Runs `f` over `table` in one write transaction, committed when `f` succeeds.
 pub(crate) fn write<K: Key + 'static, V: Value + 'static, T>(
     db: &IndexDb,
+    durable: Durable,
     table: TableDefinition<K, V>,
     f: impl FnOnce(&mut Table<'_, K, V>, &Path) -> Result<T, CacheError>,
 ) -> Result<T, CacheError> {
-    write_txn(db, |txn, p| {
+    write_txn(db, durable, |txn, p| {
         let mut t = txn.open_table(table).map_err(idx_err("open table", p))?;
         f(&mut t, p)
     })
@@ -165,13 +185,14 @@ pub(crate) fn get_json<T: DeserializeOwned>(
 /// Stores `value` as JSON under `key` in a digest-keyed table (replacing any value).
 pub(crate) fn put_json<T: Serialize>(
     db: &IndexDb,
+    durable: Durable,
     table: TableDefinition<&[u8], &[u8]>,
     name: &'static str,
     key: &Digest,
     value: &T,
 ) -> Result<(), CacheError> {
     let bytes = encode(name, key, value)?;
-    write(db, table, |t, p| {
+    write(db, durable, table, |t, p| {
         t.insert(key.as_bytes().as_slice(), bytes.as_slice())
             .map_err(idx_err("insert", p))?;
         Ok(())
@@ -197,12 +218,13 @@ pub(crate) fn get_digest(
 /// Stores digest `d` under `key` in a name-keyed table (replacing any value).
 pub(crate) fn put_digest(
     db: &IndexDb,
+    durable: Durable,
     table: TableDefinition<&str, &str>,
     key: &str,
     d: &Digest,
 ) -> Result<(), CacheError> {
     let value = d.to_string();
-    write(db, table, |t, p| {
+    write(db, durable, table, |t, p| {
         t.insert(key, value.as_str())
             .map_err(idx_err("insert", p))?;
         Ok(())

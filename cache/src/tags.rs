@@ -25,12 +25,12 @@ impl Tags<'_> {
 
     /// Points image name `name` (e.g. `app:1.0`) at a manifest.
     pub fn set(&self, name: &str, manifest: &Digest) -> Result<(), CacheError> {
-        tables::put_digest(self.db, TAGS, name, manifest)
+        tables::put_digest(self.db, tables::Durable::Now, TAGS, name, manifest)
     }
 
     /// Removes a tag; `false` if there was none.
     pub fn remove(&self, name: &str) -> Result<bool, CacheError> {
-        tables::write(self.db, TAGS, |t, p| {
+        tables::write(self.db, tables::Durable::Now, TAGS, |t, p| {
             let removed = t.remove(name).map_err(idx_err("remove", p))?;
             Ok(removed.is_some())
         })

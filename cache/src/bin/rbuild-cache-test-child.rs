@@ -3,8 +3,9 @@
 //! another child. Not part of rbuild; the tests find it through `CARGO_BIN_EXE_<name>`.
 //!
 //! Usage: `rbuild-cache-test-child ROLE ROOT [BASE]`, ROLE one of
-//! - `killed-mid-work`: commits a blob and a record, then stages a snapshot and half a blob,
-//!   and SIGKILLs itself;
+//! - `killed-mid-work`: commits a blob and a record, waits out the index's durability window
+//!   (`INDEX_SYNC_WITHIN`), records one more, then stages a snapshot and half a blob, and
+//!   SIGKILLs itself;
 //! - `writer BASE`: records 30 entries and blobs numbered from BASE, and tags `img:BASE`;
 //! - `commits-and-dies`: commits a snapshot and SIGKILLs itself before the handle's sync.
 
@@ -33,6 +34,9 @@ fn die() -> ! {
 fn killed_mid_work(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
     store.blobs().put(b"committed before the kill")?;
     store.index().record(&Digest::of(b"done"), &rec(1))?;
+    // Records are durable within the window (without an fsync of their own each).
+    std::thread::sleep(rbuild_cache::INDEX_SYNC_WITHIN * 2);
+    store.index().record(&Digest::of(b"just before"), &rec(3))?;
     let p = store.snapshots().prepare()?;
     std::fs::write(p.upper.join("half"), b"unfinished layer")?;
     let mut w = store.blobs().writer()?;
