@@ -99,6 +99,64 @@ fn inspect_history_images_save_and_load() {
     }
 }
 
+/// A built layer's blob is made when an output needs it, from its snapshot: a `--no-cache`
+/// rebuild that replaces that snapshot, and `prune --all` after it, leave the older tagged
+/// image whole (saved, loaded elsewhere, built on, with its own content).
+#[test]
+fn an_older_tag_survives_a_no_cache_rebuild_and_prune() {
+    let Some(env) = Env::with_busybox() else {
+        return;
+    };
+    if !can_build_runs() {
+        return;
+    }
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN head -c 16 /dev/urandom | od -An -tx1 > /r\n",
+        )],
+    );
+    let id_of = |tag: &str| {
+        let out = env.ok(&["inspect", tag]);
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        info[0]["Id"].as_str().unwrap().to_string()
+    };
+    env.ok(&["build", "-q", "-t", "app:old", s(&ctx)]);
+    let old = id_of("app:old");
+    env.ok(&["build", "-q", "--no-cache", "-t", "app:new", s(&ctx)]);
+    assert_ne!(
+        id_of("app:new"),
+        old,
+        "the step ran again with another result"
+    );
+    env.ok(&["prune", "--all"]);
+
+    let tar = env.path("old.tar");
+    env.ok(&["save", "app:old", "-o", s(&tar)]);
+    let other = Env::new();
+    other.ok(&["load", "-i", s(&tar)]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&other.ok(&["inspect", "app:old"]).stdout)
+            .unwrap()[0]["Id"],
+        old.as_str()
+    );
+    let read = |env: &Env, tag: &str| {
+        let ctx = env.context(
+            &format!("read-{}", tag.replace(':', "-")),
+            &[("Dockerfile", &format!("FROM {tag}\nRUN cp /r /copied\n"))],
+        );
+        fs::read_to_string(env.build_local(&[], &ctx).join("copied")).unwrap()
+    };
+    let loaded = read(&other, "app:old");
+    assert_eq!(
+        loaded,
+        read(&env, "app:old"),
+        "the same layer in both stores"
+    );
+    assert_ne!(loaded, read(&env, "app:new"));
+}
+
 #[test]
 fn layer_options_and_metadata_of_oci_output() {
     let Some(env) = Env::with_busybox() else {
