@@ -128,17 +128,19 @@ impl Snapshots<'_> {
         std::os::unix::fs::lchown(&p.upper, None, None)
             .map_err(io_err("mark the snapshot as journaled", &p.upper))?;
         let unwritten = self.unwritten_layer(id)?;
+        if let Some((diff_id, info)) = &unwritten {
+            // Recorded first, so a blob being made meanwhile finds one of the two names.
+            self.store.layer_info().set(&SnapshotId(*diff_id), info)?;
+        }
         self.store.layer_info().forget(std::slice::from_ref(id))?;
         fsutil::exchange(&p.upper, &dest)?;
         // `p.upper` now holds the replaced snapshot. An image may name its layer by a blob that
         // was never written: that snapshot is the only way to make it, so it stays, named by
         // its diff_id (as a base layer is).
-        if let Some((diff_id, info)) = unwritten {
-            let kept = SnapshotId(diff_id);
-            self.store.pending.note(&kept)?;
+        if let Some((diff_id, _)) = unwritten {
+            self.store.pending.note(&SnapshotId(diff_id))?;
             let at = self.store.snapshots_dir.join(diff_id.hex());
             fsutil::rename_noreplace(&p.upper, &at)?;
-            self.store.layer_info().set(&kept, &info)?;
         }
         // Otherwise the staging stays in `tmp/` for the next exclusive open to remove (see
         // `store::clean_tmp`), never removed under a reader.
