@@ -137,7 +137,9 @@ impl Gc<'_> {
             }
         }
         report.cache_records = store.index().remove(&drop_keys)?;
-        store.layer_info().forget(&drop_snaps)?;
+        store
+            .layer_info()
+            .forget(&drop_snaps, crate::tables::Durable::Now)?;
         for id in drop_snaps {
             if let Some(path) = snapshots.path(&id) {
                 report.bytes += fsutil::tree_size(&path)?;

@@ -76,11 +76,15 @@ impl LayerInfos<'_> {
     }
 
     /// Forgets the tar form of snapshots that are removed or replaced.
-    pub(crate) fn forget(&self, ids: &[SnapshotId]) -> Result<(), CacheError> {
+    pub(crate) fn forget(
+        &self,
+        ids: &[SnapshotId],
+        durable: tables::Durable,
+    ) -> Result<(), CacheError> {
         if ids.is_empty() {
             return Ok(());
         }
-        tables::write(self.db, tables::Durable::Now, LAYER_INFO, |t, p| {
+        tables::write(self.db, durable, LAYER_INFO, |t, p| {
             for id in ids {
                 t.remove(id.0.as_bytes().as_slice())
                     .map_err(idx_err("remove", p))?;

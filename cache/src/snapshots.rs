@@ -98,6 +98,13 @@ impl Snapshots<'_> {
             self.store.janitor.remove_later(p.disarm());
             return Ok(dest);
         }
+        // A tar form recorded for an earlier snapshot of this id (one a crash's recovery
+        // removed, its record kept) does not describe this one.
+        if self.store.layer_info().get(id)?.is_some() {
+            self.store
+                .layer_info()
+                .forget(std::slice::from_ref(id), crate::tables::Durable::Soon)?;
+        }
         // Published unsynced, but journaled first: the handle's final sync (or, after a crash,
         // the next exclusive open) settles it. See the `durability` module.
         self.store.pending.note(id)?;
@@ -132,7 +139,11 @@ impl Snapshots<'_> {
             // Recorded first, so a blob being made meanwhile finds one of the two names.
             self.store.layer_info().set(&SnapshotId(*diff_id), info)?;
         }
-        self.store.layer_info().forget(std::slice::from_ref(id))?;
+        // Not durable at once: if a crash loses it, the journal's recovery removes the new
+        // snapshot too, and its next commit forgets the record (see `commit`).
+        self.store
+            .layer_info()
+            .forget(std::slice::from_ref(id), crate::tables::Durable::Soon)?;
         fsutil::exchange(&p.upper, &dest)?;
         // `p.upper` now holds the replaced snapshot. An image may name its layer by a blob that
         // was never written: that snapshot is the only way to make it, so it stays, named by
@@ -205,6 +216,23 @@ mod tests {
         fs::write(p.upper.join("f"), name).unwrap();
         store.snapshots().commit(p, &id).unwrap();
         id
+    }
+
+    #[test]
+    fn a_new_snapshot_under_an_old_id_drops_the_old_tar_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = commit(&store, b"step");
+        let info = crate::LayerInfo {
+            diff_id: Digest::of(b"old tar"),
+            size: 1024,
+        };
+        store.layer_info().set(&id, &info).unwrap();
+        // As a crash's recovery leaves it: the snapshot removed, its record kept.
+        fsutil::remove_tree(&store.snapshots().path(&id).unwrap()).unwrap();
+        assert_eq!(store.layer_info().get(&id).unwrap(), Some(info));
+        commit(&store, b"step");
+        assert_eq!(store.layer_info().get(&id).unwrap(), None);
     }
 
     #[test]
