@@ -46,7 +46,8 @@
 #   RUNS    hyperfine runs per (mode, base, tool)                                [3]
 #   MODES   any of: emulated cross c-emulated c-cross                            [all four]
 #   BASES   for the C modes, any of: pull kept (the Go modes always pull)       [both]
-#   TOOLS   any of: buildah rbuild floor (the compiles alone, no builder)      [all three]
+#   TOOLS   any of: buildah rbuild floor (no builder: the compiles alone, after   [all three]
+#           unpacking the base layers with `gzip -dc | tar -x` when the base is pulled)
 #   RBUILD  the rbuild binary; built with `cargo build --release -p rbuild` when unset
 #   WORK    scratch dir: registry, stores, context, results, the C base           [/var/tmp/rbuild-platforms]
 #
@@ -144,18 +145,30 @@ export RBUILD_ROOT=$WORK/rbuild-store RBUILD_CONFIG=$WORK/rbuild-config.toml
 printf '[registry."%s"]\nhttp = true\n' "$REG" > "$RBUILD_CONFIG"
 
 # The floor: the same two compiles run directly on the host, in parallel, with no builder at
-# all. A builder can only add to it.
+# all (for the C modes with the base pulled, after unpacking the base). A builder can only add
+# to it.
 # Go (empty Go caches): emulated, the arm64 `go` through QEMU beside the amd64 one; cross, the
 # amd64 `go` with GOARCH=arm64.
 floor_go() {  # cache-dir go-arch target-arch
   echo "GOROOT=$GO GOCACHE=$WORK/floor/$1 CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOARCH=$3 $GO/bin/linux_$2/go build -o $WORK/floor/$1.out ."
 }
-# C: emulated, the host's gcc beside the arm64 rootfs's own gcc (chroot, so QEMU runs its cc1,
-# as and ld), each then running the program; cross, the host's gcc and aarch64-linux-gnu-gcc
-# (the same Debian bookworm packages as in the base's amd64 image).
+# C, base kept (the base is already unpacked, as in the builders' storage): emulated, the host's
+# gcc beside the arm64 rootfs's own gcc (chroot, so QEMU runs its cc1, as and ld), each then
+# running the program; cross, the host's gcc and aarch64-linux-gnu-gcc (the same Debian
+# bookworm packages as in the base's amd64 image).
+# C, base pulled: first the base layers the build needs are unpacked (`gzip -dc | tar -x`, from
+# the OCI layout: no download) into WORK/floor, each platform's compile then runs in a chroot
+# of its fresh rootfs; emulated, both platforms in parallel; cross, the amd64 layer only.
 FLOOR_BIN=$WORK/floor-bin
 mkdir -p "$FLOOR_BIN"
-cat > "$FLOOR_BIN/c-emulated" <<SCRIPT
+layer_of() {  # arch: the gcc base's one layer for it, a gzip blob in the OCI layout
+  local idx man
+  idx=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "latest") | .digest' "$CBASE/index.json")
+  man=$(jq -r --arg a "$1" '.manifests[] | select(.platform.architecture == $a) | .digest' "$CBASE/blobs/sha256/${idx#sha256:}")
+  jq -r '.layers[0].digest' "$CBASE/blobs/sha256/${man#sha256:}" | sed "s|^sha256:|$CBASE/blobs/sha256/|"
+}
+if [ -n "$HAVE_C" ]; then
+  cat > "$FLOOR_BIN/c-emulated-kept" <<SCRIPT
 #!/bin/sh
 set -e
 cp $CTX_C/hello.c $ARM64_ROOT/tmp/hello.c
@@ -163,28 +176,51 @@ gcc -O2 -static -o $WORK/floor/hello-amd64 $CTX_C/hello.c && $WORK/floor/hello-a
 chroot $ARM64_ROOT sh -c 'gcc -O2 -static -o /tmp/hello /tmp/hello.c && /tmp/hello' & b=\$!
 wait \$a; wait \$b
 SCRIPT
-cat > "$FLOOR_BIN/c-cross" <<SCRIPT
+  cat > "$FLOOR_BIN/c-cross-kept" <<SCRIPT
 #!/bin/sh
 set -e
 gcc -O2 -static -o $WORK/floor/hello-amd64 $CTX_C/hello.c & a=\$!
 aarch64-linux-gnu-gcc -O2 -static -o $WORK/floor/hello-arm64 $CTX_C/hello.c & b=\$!
 wait \$a; wait \$b
 SCRIPT
-chmod +x "$FLOOR_BIN/c-emulated" "$FLOOR_BIN/c-cross"
-floor_cmd() {  # mode
+  cat > "$FLOOR_BIN/c-emulated-pull" <<SCRIPT
+#!/bin/sh
+set -e
+platform() {  # arch layer
+  mkdir -p $WORK/floor/\$1 && gzip -dc \$2 | tar -x -C $WORK/floor/\$1
+  cp $CTX_C/hello.c $WORK/floor/\$1/tmp/hello.c
+  chroot $WORK/floor/\$1 sh -c 'gcc -O2 -static -o /tmp/hello /tmp/hello.c && /tmp/hello'
+}
+platform amd64 $(layer_of amd64) & a=\$!
+platform arm64 $(layer_of arm64) & b=\$!
+wait \$a; wait \$b
+SCRIPT
+  cat > "$FLOOR_BIN/c-cross-pull" <<SCRIPT
+#!/bin/sh
+set -e
+R=$WORK/floor/amd64
+mkdir -p \$R && gzip -dc $(layer_of amd64) | tar -x -C \$R
+cp $CTX_C/hello.c \$R/tmp/hello.c
+chroot \$R gcc -O2 -static -o /tmp/hello-amd64 /tmp/hello.c & a=\$!
+chroot \$R aarch64-linux-gnu-gcc -O2 -static -o /tmp/hello-arm64 /tmp/hello.c & b=\$!
+wait \$a; wait \$b
+SCRIPT
+  chmod +x "$FLOOR_BIN"/c-*
+fi
+floor_cmd() {  # mode base
   case $1 in
     emulated) echo "sh -c 'cd $CTX && ($(floor_go a amd64 amd64) & $(floor_go b arm64 arm64) & wait)'" ;;
     cross)    echo "sh -c 'cd $CTX && ($(floor_go a amd64 amd64) & $(floor_go b amd64 arm64) & wait)'" ;;
-    c-*)      echo "$FLOOR_BIN/$1" ;;
+    c-*)      echo "$FLOOR_BIN/$1-$2" ;;
   esac
 }
 
-build_cmd() {  # tool mode
+build_cmd() {  # tool mode base
   local ctx go=""
   ctx=$(ctx_of "$2")
   is_c "$2" || go="--build-context go=$GO "
   case $1 in
-    floor)   floor_cmd "$2" ;;
+    floor)   floor_cmd "$2" "$3" ;;
     buildah) echo "$BUILDAH build -q --platform $PLATFORMS --manifest bench-$2 --network=none --tls-verify=false ${go}--build-arg REGISTRY=$REG -f $ctx/Dockerfile.$2 $ctx" ;;
     rbuild)  echo "$RBUILD build -q --platform $PLATFORMS -t bench-$2 --network=none ${go}--build-arg REGISTRY=$REG -f $ctx/Dockerfile.$2 $ctx" ;;
   esac
@@ -230,15 +266,13 @@ for m in $MODES; do
     if is_c "$m"; then label="$m, base $([ "$b" = pull ] && echo pulled || echo kept)"; fi
     ROWS+=("$m|$b|$label")
     for t in $TOOLS; do
-      # The floor has no base image: measured once per mode, shown on each of its rows.
-      if [[ $t == floor && -n "${MED[$m,floor]:-}" ]]; then continue; fi
-      key=$m,$b,$t; [ "$t" = floor ] && key=$m,floor
+      key=$m,$b,$t
       json=$OUT/$m-$b-$t.json
       warm=()
       if [[ $b == kept && $t != floor ]]; then keep_bases "$t"; warm=(--warmup 1); fi
       echo "== $label / $t   (loadavg before: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
       if hyperfine --runs "$RUNS" "${warm[@]}" --export-json "$json" --show-output \
-           --prepare "$(cold_cmd "$t" "$m" "$b")" "$(build_cmd "$t" "$m")" > "$OUT/$m-$b-$t.log" 2>&1; then
+           --prepare "$(cold_cmd "$t" "$m" "$b")" "$(build_cmd "$t" "$m" "$b")" > "$OUT/$m-$b-$t.log" 2>&1; then
         MED[$key]=$(jq -r '.results[0].median * 100 | round / 100' "$json")
         RANGE[$key]=$(jq -r '.results[0] | "\(.min*100|round/100)–\(.max*100|round/100)"' "$json")
         echo "   median ${MED[$key]} s (${RANGE[$key]})" >&2
@@ -267,7 +301,7 @@ cell() {  # key
   echo "|---|---|---|---|---|---|---|"
   for row in "${ROWS[@]}"; do
     IFS='|' read -r m b label <<<"$row"
-    echo "| $label | $(cell "$m,$b,buildah") | $(cell "$m,$b,rbuild") | $(ratio "${MED[$m,$b,rbuild]:-}" "${MED[$m,$b,buildah]:-}") | ≤ 0.5 | $(cell "$m,floor") | $(ratio "${MED[$m,$b,rbuild]:-}" "${MED[$m,floor]:-}") |"
+    echo "| $label | $(cell "$m,$b,buildah") | $(cell "$m,$b,rbuild") | $(ratio "${MED[$m,$b,rbuild]:-}" "${MED[$m,$b,buildah]:-}") | ≤ 0.5 | $(cell "$m,$b,floor") | $(ratio "${MED[$m,$b,rbuild]:-}" "${MED[$m,$b,floor]:-}") |"
   done
 } | tee "$OUT/table.md"
 echo "(hyperfine JSON and logs: $OUT)"
