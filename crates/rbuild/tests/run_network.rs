@@ -166,11 +166,10 @@ fn a_killed_rbuild_leaves_no_slirp4netns_behind() {
         return;
     };
     // During the first step a networked spare is made; the second runs in it until rbuild is
-    // killed.
-    let ctx = env.context(
-        "ctx",
-        &[("Dockerfile", "FROM busybox\nRUN sleep 0.3\nRUN sleep 300\n")],
-    );
+    // killed (a sleep of a number no other process sleeps, to be found afterwards).
+    let marker = (500_000 + std::process::id() % 100_000).to_string();
+    let dockerfile = format!("FROM busybox\nRUN sleep 0.3\nRUN sleep {marker}\n");
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
     let trace = env.path("trace");
     let mut child = env
         .cmd()
@@ -190,17 +189,18 @@ fn a_killed_rbuild_leaves_no_slirp4netns_behind() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(started, "the second step never ran in a networked spare");
+    let sleeper = format!("sleep\0{marker}\0").into_bytes();
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == sleeper))
+    };
     assert!(
-        eventually(|| orphaned_spare_slirps().is_empty()
-            && !std::fs::read_dir("/proc")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| {
-                    std::fs::read(e.path().join("cmdline"))
-                        .is_ok_and(|c| c.windows(9).any(|w| w == b"sleep\x00300"))
-                })),
-        "left behind: {:?}",
-        orphaned_spare_slirps()
+        eventually(|| orphaned_spare_slirps().is_empty() && !sleeping()),
+        "left behind: {:?}, the step's sleep: {}",
+        orphaned_spare_slirps(),
+        sleeping()
     );
 }

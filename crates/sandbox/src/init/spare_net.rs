@@ -18,8 +18,9 @@
 //!   (`--network=none` and host runs never get one: they have no slirp4netns in their
 //!   request);
 //! - slirp4netns is the zygote's child: killed once the run's init is reaped (or when the
-//!   spare is discarded) and reaped by the zygote's loop; it dies with the zygote
-//!   (`PR_SET_PDEATHSIG`, and its `--exit-fd`, whose other end only the zygote holds);
+//!   spare is discarded) and reaped by the zygote's loop, and killed and reaped when the zygote
+//!   exits; should the zygote die, it dies too (`PR_SET_PDEATHSIG`, and its `--exit-fd`, whose
+//!   other end only the zygote holds);
 //! - when a spare is not ready (the first run, or runs quicker than slirp4netns), the run takes
 //!   the way it always had: rbuild attaches a slirp4netns of its own to the run's namespace.
 //!   A maker that fails (no `/dev/net/tun`, slirp4netns refuses) is not tried again for the
@@ -199,6 +200,19 @@ impl NetPool {
             if let Some(exe) = &self.exe {
                 self.failed.push(exe.clone());
             }
+        }
+    }
+
+    /// The zygote is exiting: stops every slirp4netns and reaps it, so that none is left a
+    /// zombie for whoever inherits it.
+    pub(crate) fn shutdown(&mut self) {
+        let mut all: Vec<Attached> = self.in_use.drain().map(|(_, a)| a).collect();
+        all.extend(self.ready.take().map(|r| r.attached));
+        all.extend(self.making.take().map(|m| m.attached));
+        for attached in all {
+            let pid = attached.slirp;
+            attached.stop();
+            let _ = waitpid(pid, None);
         }
     }
 

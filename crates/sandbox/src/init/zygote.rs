@@ -134,9 +134,15 @@ pub(crate) fn serve() -> ! {
                         making = Making::start();
                     }
                 }
-                Ok(None) => std::process::exit(0),
+                Ok(None) => {
+                    networked.shutdown();
+                    std::process::exit(0)
+                }
                 Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(_) => std::process::exit(125),
+                Err(_) => {
+                    networked.shutdown();
+                    std::process::exit(125)
+                }
             }
         }
     }
