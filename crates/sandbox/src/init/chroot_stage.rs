@@ -95,14 +95,13 @@ pub(crate) fn chroot_stage(cfg: &InitConfig, status: &mut StatusWriter) -> Resul
     let argv = cfg.command();
     let program = find_program(&argv, &env)?;
 
-    let filter = cfg.seccomp_programs()?;
     // SAFETY: the init is single-threaded.
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork command", e))? {
         ForkResult::Child => {
             let err = exec_command(&Command {
                 process: &process,
                 argv: &argv,
-                seccomp: filter.as_deref(),
+                seccomp: linux.seccomp().as_ref(),
                 user: &user,
                 cwd: &cwd,
                 program: &program,

@@ -12,8 +12,7 @@ use nix::errno::Errno;
 use nix::sys::prctl::set_no_new_privs;
 use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgid, setsid, setuid, Gid, Uid};
-use oci_spec::runtime::Process;
-use seccompiler::BpfProgram;
+use oci_spec::runtime::{LinuxSeccomp, Process};
 
 use crate::init::rootless;
 use crate::init::user::ExecUser;
@@ -73,8 +72,7 @@ fn cstring(s: &[u8], what: &'static str) -> Result<CString> {
 pub(crate) struct Command<'a> {
     pub process: &'a Process,
     pub argv: &'a [&'a [u8]],
-    /// The seccomp programs to install (`InitConfig::seccomp_programs`).
-    pub seccomp: Option<&'a [BpfProgram]>,
+    pub seccomp: Option<&'a LinuxSeccomp>,
     pub user: &'a ExecUser,
     pub cwd: &'a Path,
     /// `argv[0]` found in the command's PATH ([`find_program`]).
@@ -125,6 +123,11 @@ fn prepare_and_exec(cmd: &Command<'_>) -> Result<std::convert::Infallible> {
         set_no_new_privs().map_err(|e| SetupError::sys("set no_new_privs", e))?;
     }
     std::env::set_current_dir(cwd).map_err(|e| SetupError::io("chdir", cwd, e))?;
+    // Compiled before installing: nothing allocates between the filter and execve.
+    let filter = match seccomp {
+        Some(section) => Some(seccomp::compile(section)?),
+        None => None,
+    };
     let c_args = argv
         .iter()
         .map(|a| cstring(a, "argument"))
@@ -135,9 +138,8 @@ fn prepare_and_exec(cmd: &Command<'_>) -> Result<std::convert::Infallible> {
         .collect::<Result<Vec<_>>>()?;
     let c_prog = cstring(program.as_os_str().as_bytes(), "program path")?;
     trace::mark("command: exec");
-    if let Some(filter) = seccomp {
+    if let Some(filter) = &filter {
         seccomp::install(filter)?;
-        trace::mark("command: filter installed");
     }
     let err = match nix::unistd::execve(&c_prog, &c_args, &c_env) {
         Ok(never) => match never {},

@@ -80,7 +80,6 @@ pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter, pending: Pending
     let env = env_for(process, &user);
     let argv = cfg.command();
     let program = find_program(&argv, &env)?;
-    let filter = cfg.seccomp_programs()?;
     pending.settle()?;
     trace::mark("pid1: fork command");
 
@@ -90,7 +89,7 @@ pub(crate) fn pid1(cfg: &InitConfig, status: &mut StatusWriter, pending: Pending
             let err = exec_command(&Command {
                 process,
                 argv: &argv,
-                seccomp: filter.as_deref(),
+                seccomp: linux.seccomp().as_ref(),
                 user: &user,
                 cwd: &cwd,
                 program: &program,

@@ -20,7 +20,6 @@ use crate::shared::cgroups::{self, RunLimits};
 use crate::shared::error::{Result, SetupError};
 use crate::shared::protocol::{InitConfig, Stamp, Status, NETWORK_GO};
 use crate::shared::runtime_spec::namespace_flags;
-use crate::shared::seccomp;
 use crate::shared::trace;
 use crate::shared::zygote_protocol::RunFds;
 
@@ -97,15 +96,6 @@ pub(crate) fn run_init(
     }
     let mut spec = build_spec(req.op, &scratch.rootfs, &scratch.etc)?;
     launch.limits.apply(&mut spec, &run_id(scratch))?;
-    // The built-in init installs the filter compiled here, once per distinct section (an OCI
-    // runtime compiles the spec's section itself).
-    let seccomp_bpf = match spec.linux_mut() {
-        Some(linux) if launch.runtime.is_none() => match linux.seccomp_mut().take() {
-            Some(section) => Some(seccomp::compiled(&section)?.as_ref().clone()),
-            None => None,
-        },
-        _ => None,
-    };
     // The built-in init's cgroup is rbuild's to remove; a runtime removes its own.
     let cgroup = (launch.limits.any() && launch.runtime.is_none()).then(|| spec.clone());
     // With the copy-and-diff snapshotter, `Layers` mounts are copies, kept until the run ends.
@@ -125,7 +115,6 @@ pub(crate) fn run_init(
         runtime: launch.runtime.map(Path::to_path_buf),
         run_mounts,
         argv,
-        seccomp_bpf,
     };
     let mut config = serde_json::to_vec(&cfg).map_err(|source| SetupError::Protocol {
         what: "encode sandbox config",

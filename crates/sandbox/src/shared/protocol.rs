@@ -15,10 +15,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 use rbuild_ports::SecretFile;
 use rbuild_types::ByteString;
-use seccompiler::BpfProgram;
 use serde::{Deserialize, Serialize};
-
-use crate::shared::seccomp;
 
 /// The line rbuild sends once the sandbox's network is up.
 pub const NETWORK_GO: &str = "network-ready";
@@ -67,31 +64,9 @@ pub struct InitConfig {
     /// is refused. `None` when every argument is UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<ByteString>>,
-    /// The spec's `linux.seccomp` compiled by rbuild (`seccomp::encode`), which then leaves the
-    /// section out of the spec: the built-in init installs these programs as they are. `None`:
-    /// the init compiles the spec's section itself, if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seccomp_bpf: Option<Vec<String>>,
 }
 
 impl InitConfig {
-    /// The command's seccomp programs: [`InitConfig::seccomp_bpf`] decoded, else the spec's
-    /// section compiled; `None` without a filter.
-    pub fn seccomp_programs(&self) -> crate::shared::error::Result<Option<Vec<BpfProgram>>> {
-        if let Some(encoded) = &self.seccomp_bpf {
-            return seccomp::decode(encoded).map(Some);
-        }
-        match self
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-        {
-            Some(section) => seccomp::compile(section).map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// The argv to execute, as bytes: [`InitConfig::argv`], else the spec's `process.args`.
     pub fn command(&self) -> Vec<&[u8]> {
         match &self.argv {

@@ -249,83 +249,6 @@ pub fn compile(section: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
     Ok(programs)
 }
 
-/// Programs as they travel in the init's config ([`encode`], [`decode`]): per program, its
-/// instructions as hex, 16 digits each (`code` 2 bytes, `jt`, `jf`, `k` 4 bytes, little-endian).
-fn encode_program(prog: &BpfProgram) -> String {
-    let mut out = String::with_capacity(prog.len() * 16);
-    for i in prog {
-        let mut bytes = [0u8; 8];
-        bytes[..2].copy_from_slice(&i.code.to_le_bytes());
-        bytes[2] = i.jt;
-        bytes[3] = i.jf;
-        bytes[4..].copy_from_slice(&i.k.to_le_bytes());
-        for b in bytes {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// [`compile`]'s programs in their config form.
-pub fn encode(programs: &[BpfProgram]) -> Vec<String> {
-    programs.iter().map(encode_program).collect()
-}
-
-/// Programs from their config form ([`encode`]).
-pub fn decode(encoded: &[String]) -> Result<Vec<BpfProgram>> {
-    let bad = || unsupported("a malformed compiled filter in the config".into());
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        _ => Err(bad()),
-    };
-    encoded
-        .iter()
-        .map(|text| {
-            let text = text.as_bytes();
-            if text.len() % 16 != 0 {
-                return Err(bad());
-            }
-            text.chunks(16)
-                .map(|insn| {
-                    let mut b = [0u8; 8];
-                    for (k, pair) in insn.chunks(2).enumerate() {
-                        b[k] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-                    }
-                    Ok(seccompiler::sock_filter {
-                        code: u16::from_le_bytes([b[0], b[1]]),
-                        jt: b[2],
-                        jf: b[3],
-                        k: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// [`compile`] and [`encode`], once per distinct section in this process: every RUN of a
-/// build with the same capabilities has the same section, which rbuild then compiles once
-/// instead of each run's init (≈ 0.3–0.6 ms a RUN).
-pub fn compiled(section: &LinuxSeccomp) -> Result<std::sync::Arc<Vec<String>>> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<BTreeMap<String, Arc<Vec<String>>>>> = OnceLock::new();
-    let key = serde_json::to_string(section).map_err(|e| unsupported(e.to_string()))?;
-    let cache = CACHE.get_or_init(Mutex::default);
-    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(Arc::clone(hit));
-    }
-    let programs = Arc::new(encode(&compile(section)?));
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, Arc::clone(&programs));
-    Ok(programs)
-}
-
 /// Installs `programs` on the calling thread, in order. Needs no_new_privs (or
 /// CAP_SYS_ADMIN); sets nothing else (seccompiler's `apply_filter` would set no_new_privs).
 pub fn install(programs: &[BpfProgram]) -> Result<()> {
@@ -373,41 +296,6 @@ mod tests {
             assert!(number(name).is_some(), "{name}");
         }
         assert_eq!(number("no_such_call"), None);
-    }
-
-    #[test]
-    fn compiled_programs_travel_unchanged_and_are_compiled_once() {
-        let Some(section) = spec_section(&default_caps()).expect("section") else {
-            return;
-        };
-        let programs = compile(&section).expect("compile");
-        let encoded = encode(&programs);
-        let back = decode(&encoded).expect("decode");
-        assert_eq!(back.len(), programs.len());
-        for (a, b) in back.iter().zip(&programs) {
-            let words = |p: &BpfProgram| -> Vec<(u16, u8, u8, u32)> {
-                p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
-            };
-            assert_eq!(words(a), words(b));
-        }
-        let first = compiled(&section).expect("compiled");
-        assert_eq!(*first, encoded);
-        assert!(std::sync::Arc::ptr_eq(
-            &first,
-            &compiled(&section).expect("again")
-        ));
-        // Other capabilities, another section: compiled apart.
-        let fewer: Vec<Capability> = default_caps().into_iter().skip(1).collect();
-        if let Some(other) = spec_section(&fewer).expect("section") {
-            if other != section {
-                assert!(!std::sync::Arc::ptr_eq(
-                    &first,
-                    &compiled(&other).expect("other")
-                ));
-            }
-        }
-        assert!(decode(&["0g00000000000000".to_string()]).is_err());
-        assert!(decode(&["0000".to_string()]).is_err());
     }
 
     #[test]
