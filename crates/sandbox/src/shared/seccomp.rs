@@ -8,7 +8,7 @@
 //! (rules whose action is "allow", default EPERM), then one program per other errno a rule
 //! asks for (`clone3` → ENOSYS), matching those syscalls and allowing the rest. The allow
 //! list's syscalls without argument conditions are checked first as ranges of consecutive
-//! numbers (rbuild's own instructions, [`allow_ranges`]); seccompiler compiles only the rules
+//! numbers (rbuild's own instructions, `allow_ranges`); seccompiler compiles only the rules
 //! with conditions. Docker's profile so takes 157 instructions instead of seccompiler's 1,598,
 //! and the kernel, which JIT-compiles every program it installs, installs it in ≈ 0.09 ms
 //! instead of ≈ 0.7 ms, in every RUN. The kernel runs
