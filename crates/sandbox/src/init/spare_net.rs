@@ -2,8 +2,8 @@
 //! run asks for one. slirp4netns takes milliseconds to configure `tap0`; a default-network run
 //! that joins a networked spare starts its command without waiting for it.
 //!
-//! The zygote starts making one after each run that asked for slirp4netns ([`NetPool`]),
-//! while that run goes on. The maker, a child of the zygote, stays in the zygote's namespaces
+//! The zygote keeps two ready or in the making ([`NetPool`]), replenished after each run that
+//! asked for slirp4netns, while that run goes on. The maker, a child of the zygote, stays in the zygote's namespaces
 //! and forks a process that unshares the three namespaces, brings `lo` up and hands them back
 //! on a socket pair; the maker passes them on to the zygote on the pool's socket (one
 //! `SCM_RIGHTS` record), then execs slirp4netns on its copy of the network namespace
@@ -26,7 +26,7 @@
 //!   A maker that fails (no `/dev/net/tun`, slirp4netns refuses) is not tried again for the
 //!   same slirp4netns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io::IoSlice;
 use std::io::IoSliceMut;
@@ -84,13 +84,20 @@ struct Making {
     spare: Option<Spare>,
 }
 
-/// The networked spares of one zygote: at most one ready or in the making, for the
+/// How many networked spares the zygote keeps ready or in the making. One was not always
+/// enough on a loaded machine: slirp4netns, started when a run takes a spare, was not always
+/// ready by the next run (5 of 19 steps of a build, at load 5); with two, the spare a run takes
+/// was started a run earlier.
+const TARGET: usize = 2;
+
+/// The networked spares of one zygote: up to [`TARGET`] ready or in the making, for the
 /// slirp4netns of the last run that asked for one.
 #[derive(Default)]
 pub(crate) struct NetPool {
     exe: Option<PathBuf>,
-    making: Option<Making>,
-    ready: Option<NetSpare>,
+    making: Vec<Making>,
+    /// Oldest first.
+    ready: VecDeque<NetSpare>,
     /// slirp4netns of runs, by their init's pid.
     in_use: HashMap<Pid, Attached>,
     /// slirp4netns that failed to make a spare: not tried again.
@@ -98,17 +105,18 @@ pub(crate) struct NetPool {
 }
 
 impl NetPool {
-    /// The socket to poll while a spare is being made.
-    pub(crate) fn making_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.making.as_ref().map(|m| m.socket.as_fd())
+    /// The sockets to poll while spares are being made, in the order [`NetPool::progress`]
+    /// takes their readiness.
+    pub(crate) fn making_fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.making.iter().map(|m| m.socket.as_fd())
     }
 
-    /// Takes the ready spare if it was made with slirp4netns `exe`.
+    /// Takes the oldest ready spare if it was made with slirp4netns `exe`.
     pub(crate) fn take(&mut self, exe: &Path) -> Option<NetSpare> {
         if self.exe.as_deref() != Some(exe) {
             return None;
         }
-        let spare = self.ready.take();
+        let spare = self.ready.pop_front();
         trace::mark(if spare.is_some() {
             "zygote: networked spare taken"
         } else {
@@ -127,45 +135,52 @@ impl NetPool {
         }
     }
 
-    /// Starts making the next spare for slirp4netns `exe`, unless one is ready or on its way
-    /// (a spare of another slirp4netns is discarded).
+    /// Starts making spares for slirp4netns `exe` up to [`TARGET`] ready or on their way (the
+    /// spares of another slirp4netns are discarded).
     pub(crate) fn replenish(&mut self, exe: &Path) {
         if self.exe.as_deref() != Some(exe) {
             self.discard();
             self.exe = Some(exe.to_path_buf());
         }
-        if self.ready.is_some() || self.making.is_some() || self.failed.iter().any(|f| f == exe) {
-            return;
-        }
-        self.making = start(exe);
-        if self.making.is_none() {
-            self.failed.push(exe.to_path_buf());
+        while self.ready.len() + self.making.len() < TARGET && !self.failed.iter().any(|f| f == exe)
+        {
+            match start(exe) {
+                Some(making) => self.making.push(making),
+                None => self.failed.push(exe.to_path_buf()),
+            }
         }
     }
 
-    /// The maker's socket is readable: takes the namespaces, then slirp4netns's ready byte.
-    pub(crate) fn progress(&mut self) {
-        let Some(mut making) = self.making.take() else {
-            return;
-        };
+    /// The makers' sockets were polled (`readable`, in [`NetPool::making_fds`]'s order): takes
+    /// the namespaces, then slirp4netns's ready byte, from each readable one.
+    pub(crate) fn progress(&mut self, readable: &[bool]) {
+        for i in (0..self.making.len().min(readable.len())).rev() {
+            if readable[i] {
+                let making = self.making.remove(i);
+                self.progress_one(making);
+            }
+        }
+    }
+
+    fn progress_one(&mut self, mut making: Making) {
         match receive(&making.socket, false) {
             Ok((bytes, fds)) if bytes == NAMESPACES && fds.len() == 3 && making.spare.is_none() => {
                 let mut fds = fds.into_iter();
                 if let (Some(net), Some(ipc), Some(uts)) = (fds.next(), fds.next(), fds.next()) {
                     making.spare = Some(Spare::new(net, ipc, uts));
                 }
-                self.making = Some(making);
+                self.making.push(making);
             }
             Ok((bytes, fds)) if bytes == READY && fds.is_empty() && making.spare.is_some() => {
                 if let Some(spare) = making.spare {
                     trace::mark("zygote: networked spare ready");
-                    self.ready = Some(NetSpare {
+                    self.ready.push_back(NetSpare {
                         spare,
                         attached: making.attached,
                     });
                 }
             }
-            Err(Errno::EINTR | Errno::EAGAIN) => self.making = Some(making),
+            Err(Errno::EINTR | Errno::EAGAIN) => self.making.push(making),
             // The end of the socket (the maker or slirp4netns failed), or anything else.
             other => {
                 trace::mark(&format!("zygote: networked spare failed: {other:?}"));
@@ -184,19 +199,14 @@ impl NetPool {
             attached.stop();
         }
         self.in_use.retain(|_, a| a.slirp != pid);
-        if self.ready.as_ref().is_some_and(|r| r.attached.slirp == pid) {
-            // slirp4netns died before a run took its spare: the spare has no network.
-            self.ready = None;
-        }
-        if self
-            .making
-            .as_ref()
-            .is_some_and(|m| m.attached.slirp == pid)
-        {
+        // slirp4netns died before a run took its spare: the spare has no network.
+        self.ready.retain(|r| r.attached.slirp != pid);
+        let before = self.making.len();
+        self.making.retain(|m| m.attached.slirp != pid);
+        if self.making.len() < before {
             // The maker or slirp4netns died before the spare was ready (nothing to kill any
             // more): this slirp4netns does not work here.
             trace::mark("zygote: networked spare's slirp4netns exited");
-            self.making = None;
             if let Some(exe) = &self.exe {
                 self.failed.push(exe.clone());
             }
@@ -207,8 +217,8 @@ impl NetPool {
     /// zombie for whoever inherits it.
     pub(crate) fn shutdown(&mut self) {
         let mut all: Vec<Attached> = self.in_use.drain().map(|(_, a)| a).collect();
-        all.extend(self.ready.take().map(|r| r.attached));
-        all.extend(self.making.take().map(|m| m.attached));
+        all.extend(self.ready.drain(..).map(|r| r.attached));
+        all.extend(self.making.drain(..).map(|m| m.attached));
         for attached in all {
             let pid = attached.slirp;
             attached.stop();
@@ -217,10 +227,10 @@ impl NetPool {
     }
 
     fn discard(&mut self) {
-        if let Some(ready) = self.ready.take() {
+        for ready in self.ready.drain(..) {
             ready.attached.stop();
         }
-        if let Some(making) = self.making.take() {
+        for making in self.making.drain(..) {
             making.attached.stop();
         }
     }

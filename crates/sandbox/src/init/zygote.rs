@@ -66,10 +66,12 @@ pub(crate) fn serve() -> ! {
             polled.push(PollFd::new(m.ready_fd(), PollFlags::POLLIN));
             polled.len() - 1
         });
-        let net_at = networked.making_fd().map(|fd| {
-            polled.push(PollFd::new(fd, PollFlags::POLLIN));
-            polled.len() - 1
-        });
+        let net_from = polled.len();
+        polled.extend(
+            networked
+                .making_fds()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
         match poll(&mut polled, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::process::exit(125),
@@ -81,10 +83,11 @@ pub(crate) fn serve() -> ! {
             at.and_then(|i| polled.get(i))
                 .is_some_and(|p| p.any().unwrap_or(true))
         };
-        let (spare_ready, net_progress) = (ready(plain_at), ready(net_at));
+        let spare_ready = ready(plain_at);
+        let net_readable: Vec<bool> = (net_from..polled.len()).map(|i| ready(Some(i))).collect();
         drop(polled);
-        if net_progress {
-            networked.progress();
+        if net_readable.contains(&true) {
+            networked.progress(&net_readable);
         }
         if spare_ready {
             spare = making.take().and_then(Making::finish);
