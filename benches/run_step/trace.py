@@ -2,6 +2,7 @@
 """Per-phase profile of the RUN steps of one build from an RBUILD_SANDBOX_TRACE file.
 
     RBUILD_SANDBOX_TRACE=/tmp/t rbuild build --no-cache ... && benches/run_step/trace.py /tmp/t
+    benches/run_step/trace.py /tmp/t1 /tmp/t2 ...     # the steps of several builds pooled
 
 A step starts at rbuild's `rbuild: run` mark and ends at the next step's (the last step has no
 end and is left out, as is the first: the zygote starts in it). For each phase (the first mark
@@ -14,7 +15,7 @@ import sys
 from collections import defaultdict
 
 
-def main(path):
+def read(path):
     marks = []
     with open(path) as f:
         for line in f:
@@ -25,7 +26,19 @@ def main(path):
     starts = [i for i, (_, name) in enumerate(marks) if name == "rbuild: run"]
     if len(starts) < 3:
         sys.exit(f"{path}: fewer than 3 steps")
+    return marks, starts
+
+
+def main(paths):
     offsets = defaultdict(list)
+    steps = 0
+    for path in paths:
+        steps += profile(path, offsets)
+    report(offsets, steps)
+
+
+def profile(path, offsets):
+    marks, starts = read(path)
     steps = 0
     for a, b in zip(starts[1:], starts[2:]):
         t0 = marks[a][0]
@@ -36,6 +49,10 @@ def main(path):
                 offsets[name].append((t - t0) / 1000)
         offsets["(next step)"].append((marks[b][0] - t0) / 1000)
         steps += 1
+    return steps
+
+
+def report(offsets, steps):
     rows = sorted(
         ((statistics.median(v), name, len(v)) for name, v in offsets.items()),
         key=lambda r: r[0],
@@ -49,4 +66,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])
