@@ -3,9 +3,9 @@
 //! that joins a networked spare starts its command without waiting for it.
 //!
 //! The zygote keeps two ready or in the making ([`NetPool`]), replenished after each run that
-//! asked for slirp4netns, while that run goes on. The maker, a child of the zygote, stays in the zygote's namespaces
-//! and forks a process that unshares the three namespaces, brings `lo` up and hands them back
-//! on a socket pair; the maker passes them on to the zygote on the pool's socket (one
+//! asked for slirp4netns, while that run goes on. Each maker, a child of the zygote, stays in
+//! the zygote's namespaces and forks a process that unshares the three namespaces, brings `lo`
+//! up and hands them back on a socket pair; the maker passes them on to the zygote on the pool's socket (one
 //! `SCM_RIGHTS` record), then execs slirp4netns on its copy of the network namespace
 //! (`--netns-type=path /proc/self/fd/N`: no pid to race with), with that same socket as its
 //! `--ready-fd`: the zygote's second record is slirp4netns's "1", once `tap0` is configured.
@@ -63,8 +63,8 @@ struct Attached {
 }
 
 impl Attached {
-    /// Stops slirp4netns at once (its graceful exit costs ≈ 20 ms of CPU nobody needs: the
-    /// namespace goes with the run); the zygote's loop reaps it.
+    /// Stops slirp4netns at once (its graceful exit through the exit fd takes ≈ 20 ms, for
+    /// nothing: the namespace goes with the run); the zygote's loop reaps it.
     fn stop(self) {
         let _ = kill(self.slirp, Signal::SIGKILL);
     }
