@@ -7,14 +7,19 @@
 # (an OCI layout, read through --build-context), so nothing is pulled.
 #
 #   RUNS=10 benches/run_step/run.sh
+#   RUNS=10 NETWORK=none benches/run_step/run.sh     # the builds with --network=none
 #
 # Environment: RUNS (hyperfine runs, [10]), RBUILD (binary; built when unset), WORK
-# ([/var/tmp/rbuild-run-step]). Needs root, runc, umoci, hyperfine, jq.
+# ([/var/tmp/rbuild-run-step]), NETWORK (rbuild's --network for every RUN: default, none or
+# host [default]; runc's bundle always has a network namespace with lo only). Needs root,
+# runc, umoci, hyperfine, jq. The kernel's floor for such a step: benches/run_step/floor.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 RUNS=${RUNS:-10}
 WORK=${WORK:-/var/tmp/rbuild-run-step}
+NETWORK=${NETWORK:-default}
+case $NETWORK in default|none|host) ;; *) echo "run_step: NETWORK=$NETWORK: default, none or host" >&2; exit 2;; esac
 OUT=$WORK/results/$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 for t in hyperfine jq runc umoci; do
@@ -39,9 +44,9 @@ chmod +x "$WORK/runc20.sh"
 
 export RBUILD_ROOT=$WORK/store RBUILD_CONFIG=$WORK/config.toml
 : > "$RBUILD_CONFIG"
-build() { echo "$RBUILD build -q --no-cache --build-context busybox=oci-layout://$BUSYBOX:latest $WORK/ctx$1"; }
+build() { echo "$RBUILD build -q --no-cache --network=$NETWORK --build-context busybox=oci-layout://$BUSYBOX:latest $WORK/ctx$1"; }
 "$RBUILD" build -q --build-context "busybox=oci-layout://$BUSYBOX:latest" "$WORK/ctx1" >/dev/null
-echo "run_step: $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/meta.txt"
+echo "run_step: $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), network $NETWORK" | tee "$OUT/meta.txt"
 hyperfine -N --runs "$RUNS" --warmup 2 --export-json "$OUT/h.json" \
   -n rbuild-1 "$(build 1)" -n rbuild-21 "$(build 21)" -n runc-20 "$WORK/runc20.sh" > "$OUT/hyperfine.log" 2>&1 \
   || { cat "$OUT/hyperfine.log"; exit 1; }

@@ -424,20 +424,33 @@ fn default_network_goes_through_slirp4netns_and_none_has_only_loopback() {
     }
     let world = UserWorld::new(&user, "net");
     world.busybox();
+    // The last step joins a networked spare (slirp4netns attached ahead, in the user
+    // namespace) made while the first ran.
     let ctx = world.context(
         "app",
         &[(
             "Dockerfile",
             b"FROM busybox\n\
-              RUN ip -o addr show tap0 | grep -q 10.0.2.100 && grep -q 10.0.2.3 /etc/resolv.conf\n\
-              RUN --network=none ! ip -o link show tap0 && test \"$(ip -o link | wc -l)\" = 1\n",
+              RUN sleep 0.3; ip -o addr show tap0 | grep -q 10.0.2.100 && grep -q 10.0.2.3 /etc/resolv.conf\n\
+              RUN --network=none ! ip -o link show tap0 && test \"$(ip -o link | wc -l)\" = 1\n\
+              RUN ip -o addr show tap0 | grep -q 10.0.2.100\n",
         )],
     );
-    let out = world.ok(&["build", "--progress=plain", s(&ctx)], &[]);
+    let trace = world.dir.join("trace");
+    let out = world.ok(
+        &["build", "--progress=plain", s(&ctx)],
+        &[("RBUILD_SANDBOX_TRACE", s(&trace))],
+    );
     assert!(
         !support::stderr(&out).contains("loopback only"),
         "{}",
         support::stderr(&out)
+    );
+    let trace = std::fs::read_to_string(&trace).expect("trace");
+    assert_eq!(
+        trace.matches("init: joined a networked spare").count(),
+        1,
+        "{trace}"
     );
 }
 

@@ -225,3 +225,57 @@ fn a_run_cancelled_before_it_starts_is_killed_at_once() {
         cancelled_run_leaves_nothing(900_000, true);
     }
 }
+
+/// The network namespace of a run with the default network and whether `tap0` has
+/// slirp4netns's address in it; the run then lives on for `linger` seconds.
+fn network_of_a_default_run(linger: &str) -> (String, bool) {
+    let f = Fixture::new();
+    let log = ok(f.run_as(
+        &format!(
+            "readlink /proc/self/ns/net; ip -4 -o addr show tap0 | grep -c 10.0.2.100; \
+             sleep {linger}"
+        ),
+        "",
+        rbuild_graph::NetworkMode::Default,
+    ));
+    let out = log.stdout();
+    let mut lines = out.lines();
+    let ns = lines.next().unwrap_or_default().to_string();
+    (ns, lines.next() == Some("1"))
+}
+
+#[test]
+fn default_network_runs_never_share_a_networked_spare() {
+    if !can_run() || rbuild_test_support::require_tool("slirp4netns").is_none() {
+        return;
+    }
+    let _serial = serial();
+    // The first run has the zygote make a networked spare; the pause lets it get ready.
+    assert!(network_of_a_default_run("0.3").1, "tap0 in the first run");
+    // Runs alive at the same time: one takes the spare, the others attach slirp4netns
+    // themselves (and each has the next spare made); every one has tap0, none another's
+    // namespace.
+    let runs: Vec<(String, bool)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| network_of_a_default_run("1")))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("run"))
+            .collect()
+    });
+    let mut seen = std::collections::HashSet::new();
+    for (ns, tap) in &runs {
+        assert!(tap, "tap0 in every run: {runs:?}");
+        assert_ne!(ns, &host_namespace("net"));
+        assert!(seen.insert(ns.clone()), "{ns} was used by two runs");
+    }
+    // An isolated run right after never gets a networked spare: lo alone.
+    let f = Fixture::new();
+    let log = ok(f.run_as(
+        "grep -c : /proc/net/dev; grep -o 'lo:' /proc/net/dev",
+        "",
+        rbuild_graph::NetworkMode::None,
+    ));
+    assert_eq!(log.stdout(), "1\nlo:\n");
+}

@@ -140,6 +140,7 @@ fn prepare_and_exec(cmd: &Command<'_>) -> Result<std::convert::Infallible> {
     trace::mark("command: exec");
     if let Some(filter) = &filter {
         seccomp::install(filter)?;
+        trace::mark("command: filter installed");
     }
     let err = match nix::unistd::execve(&c_prog, &c_args, &c_env) {
         Ok(never) => match never {},

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! entry ─▶ zygote ─▶ spare_ns ─▶ loopback
+//!            └─────▶ spare_net ─▶ spare_ns, loopback
 //!   │        │                             (entry ─▶ rootless: the init's privileges)
 //!   └────────┴─▶ start ─▶ runtime_stage ─┬─▶ runc_stop
 //!                  ├──▶ chroot_stage ──▶ pid1, command, status
@@ -30,6 +31,7 @@ pub(crate) mod rootless;
 pub(crate) mod run_mounts;
 pub(crate) mod runc_stop;
 pub(crate) mod runtime_stage;
+pub(crate) mod spare_net;
 pub(crate) mod spare_ns;
 pub(crate) mod start;
 pub(crate) mod status;

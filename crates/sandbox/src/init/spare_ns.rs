@@ -7,7 +7,8 @@
 //! the helper's `/proc/<pid>/ns/*` files (which keep the namespaces alive), kills it and hands
 //! the descriptors to the next init, which `setns`es into them. A spare is used by one run
 //! only, so no run sees another's namespace. Nothing of a spare is shared with the host: it
-//! is as fresh as an unshare in the init would make it.
+//! is as fresh as an unshare in the init would make it. Spares whose user-mode network is up
+//! already are `init::spare_net`'s.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -32,6 +33,15 @@ pub(crate) struct Spare {
 }
 
 impl Spare {
+    /// A spare of these namespace descriptors (`init::spare_net` makes networked ones).
+    pub(crate) fn new(net: impl Into<File>, ipc: impl Into<File>, uts: impl Into<File>) -> Spare {
+        Spare {
+            net: net.into(),
+            ipc: ipc.into(),
+            uts: uts.into(),
+        }
+    }
+
     /// Joins the spare's namespaces of `wanted` (the calling process must be single-threaded)
     /// and returns those it joined.
     pub(crate) fn enter(&self, wanted: CloneFlags) -> CloneFlags {

@@ -78,11 +78,11 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
         return runtime_stage(&cfg, runtime, status);
     }
     if cfg.chroot {
-        enter_namespaces(&cfg, status, CloneFlags::empty())?.settle()?;
+        enter_namespaces(&cfg, status, CloneFlags::empty(), false)?.settle()?;
         return chroot_stage(&cfg, status);
     }
     let linux = need(cfg.spec.linux().as_ref(), "linux")?;
-    let pending = enter_namespaces(&cfg, status, namespace_flags(linux))?;
+    let pending = enter_namespaces(&cfg, status, namespace_flags(linux), false)?;
     // SAFETY: this process is single-threaded (a fresh exec that started no threads).
     match unsafe { fork() }.map_err(|e| SetupError::sys("fork sandbox pid 1", e))? {
         ForkResult::Child => {
@@ -104,12 +104,14 @@ fn stage0(status: &mut StatusWriter) -> Result<i32> {
     }
 }
 
-/// Unshares `flags` and lets rbuild attach the user-mode network if the config asks for it;
-/// the go-ahead and stdin are [`Pending`].
+/// Unshares `flags` and lets rbuild attach the user-mode network if the config asks for it
+/// and it is not up already (`network_up`: the zygote cloned the init into a networked
+/// spare); the go-ahead and stdin are [`Pending`].
 fn enter_namespaces(
     cfg: &InitConfig,
     status: &mut StatusWriter,
     flags: CloneFlags,
+    network_up: bool,
 ) -> Result<Pending> {
     if !flags.is_empty() {
         unshare(flags).map_err(|source| SetupError::NamespacesRefused {
@@ -118,27 +120,29 @@ fn enter_namespaces(
         })?;
     }
     trace::mark("init: unshared");
-    if cfg.slirp {
+    let attach = cfg.slirp && !network_up;
+    if attach {
         status.send(&Status::NetnsReady);
     }
     // Opened now, in the host's mount namespace: after pivot_root /dev is the image's.
     let null = File::open("/dev/null").map_err(|e| SetupError::io("open", "/dev/null", e))?;
     Ok(Pending {
-        network: cfg.slirp,
+        network: attach,
         null,
     })
 }
 
 /// The init of one run forked by the zygote as pid 1 of a new pid namespace, already in a new
-/// mount namespace and in the namespaces of `entered`: it unshares the rest the spec asks for
-/// and is the sandbox's pid 1 itself (no stage 0). Never returns.
-pub(crate) fn pid1_process(entered: CloneFlags) -> ! {
+/// mount namespace and in the namespaces of `entered` (`network_up`: a networked spare's, whose
+/// user-mode network is up): it unshares the rest the spec asks for and is the sandbox's pid 1
+/// itself (no stage 0). Never returns.
+pub(crate) fn pid1_process(entered: CloneFlags, network_up: bool) -> ! {
     let mut status = StatusWriter::open();
     let result = read_config().and_then(|cfg| {
         trace::mark("init: config read");
         let linux = need(cfg.spec.linux().as_ref(), "linux")?;
         let rest = namespace_flags(linux) - entered - CloneFlags::CLONE_NEWPID;
-        let pending = enter_namespaces(&cfg, &mut status, rest)?;
+        let pending = enter_namespaces(&cfg, &mut status, rest, network_up)?;
         pid1(&cfg, &mut status, pending)
     });
     match result {

@@ -5,8 +5,10 @@
 //! A run that asks for a new pid and mount namespace (every built-in sandbox) is cloned with
 //! `CLONE_NEWPID | CLONE_NEWNS`, so the child is the sandbox's pid 1 at once (no stage 0 and
 //! no second fork), and joins a spare network, IPC and UTS namespace when one is ready; it
-//! unshares the rest itself ([`pid1_process`]). Any other run (the runtime adapter's init) is
-//! a plain fork running the init as a re-executed one would ([`init_process`]).
+//! unshares the rest itself ([`pid1_process`]). A run that asks for slirp4netns joins a
+//! networked spare instead when one is ready (`init::spare_net`: `tap0` configured already),
+//! and the next one is made meanwhile. Any other run (the runtime adapter's init) is a plain
+//! fork running the init as a re-executed one would ([`init_process`]).
 //!
 //! Every child starts as a fresh init would: the run's status socket as stdin, its output
 //! pipes as stdout and stderr, no other descriptor, an empty signal mask, and the zygote as
@@ -25,6 +27,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::init::spare_net::NetPool;
 use crate::init::spare_ns::{Making, Spare, SPARE_FLAGS};
 use crate::init::start::{init_process, pid1_process};
 use crate::shared::error::SetupError;
@@ -50,6 +53,7 @@ pub(crate) fn serve() -> ! {
     let mut running: HashMap<Pid, UnixStream> = HashMap::new();
     let mut spare: Option<Spare> = None;
     let mut making = Making::start();
+    let mut networked = NetPool::default();
     // A helper that failed (say, no right to make namespaces) is not tried again: the inits
     // unshare their own.
     let mut spares_work = true;
@@ -58,9 +62,16 @@ pub(crate) fn serve() -> ! {
             PollFd::new(control.as_fd(), PollFlags::POLLIN),
             PollFd::new(exits.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(m) = &making {
+        let plain_at = making.as_ref().map(|m| {
             polled.push(PollFd::new(m.ready_fd(), PollFlags::POLLIN));
-        }
+            polled.len() - 1
+        });
+        let net_from = polled.len();
+        polled.extend(
+            networked
+                .making_fds()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
         match poll(&mut polled, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::process::exit(125),
@@ -68,15 +79,23 @@ pub(crate) fn serve() -> ! {
         trace::mark("zygote: woken");
         let request = polled[0].any().unwrap_or(true);
         let exited = polled[1].any().unwrap_or(false);
-        let spare_ready = polled.get(2).is_some_and(|p| p.any().unwrap_or(true));
+        let ready = |at: Option<usize>| {
+            at.and_then(|i| polled.get(i))
+                .is_some_and(|p| p.any().unwrap_or(true))
+        };
+        let spare_ready = ready(plain_at);
+        let net_readable: Vec<bool> = (net_from..polled.len()).map(|i| ready(Some(i))).collect();
         drop(polled);
+        if net_readable.contains(&true) {
+            networked.progress(&net_readable);
+        }
         if spare_ready {
             spare = making.take().and_then(Making::finish);
             spares_work = spare.is_some();
         }
         if exited {
             while exits.read_signal().ok().flatten().is_some() {}
-            reap(&mut running);
+            reap(&mut running, &mut networked);
         }
         if request {
             match receive(&control) {
@@ -88,32 +107,59 @@ pub(crate) fn serve() -> ! {
                 Ok(Some(Message::Run(req))) => {
                     // A sandbox's init: pid 1 of new pid and mount namespaces at once, in the
                     // spare's other namespaces.
+                    // A run with slirp4netns joins a networked spare when one is ready;
+                    // no other run ever gets one.
                     let sandbox = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
-                    if req.namespaces.contains(sandbox) {
-                        clone_child(req, sandbox, spare.take().as_ref(), &mut running);
+                    let slirp = req
+                        .network
+                        .clone()
+                        .filter(|_| req.namespaces.contains(sandbox | CloneFlags::CLONE_NEWNET));
+                    let net_spare = slirp.as_deref().and_then(|exe| networked.take(exe));
+                    if let Some(net_spare) = net_spare {
+                        let pid =
+                            clone_child(req, sandbox, Some((&net_spare.spare, true)), &mut running);
+                        networked.in_use(pid, net_spare);
+                    } else if req.namespaces.contains(sandbox) {
+                        let plain = spare.take();
+                        clone_child(
+                            req,
+                            sandbox,
+                            plain.as_ref().map(|s| (s, false)),
+                            &mut running,
+                        );
                     } else {
                         clone_child(req, CloneFlags::empty(), None, &mut running);
+                    }
+                    if let Some(exe) = &slirp {
+                        networked.replenish(exe);
                     }
                     if spares_work && spare.is_none() && making.is_none() {
                         making = Making::start();
                     }
                 }
-                Ok(None) => std::process::exit(0),
+                Ok(None) => {
+                    networked.shutdown();
+                    std::process::exit(0)
+                }
                 Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(_) => std::process::exit(125),
+                Err(_) => {
+                    networked.shutdown();
+                    std::process::exit(125)
+                }
             }
         }
     }
 }
 
-/// Clones (forks, with `flags`) the init of one run; the zygote keeps only its status socket
-/// and says the init's pid first.
+/// Clones (forks, with `flags`) the init of one run into `spare`'s namespaces (`true`: a
+/// networked spare, whose network the init must join); the zygote keeps only its status socket
+/// and says the init's pid first. The init's pid, if it was cloned.
 fn clone_child(
     req: Request,
     flags: CloneFlags,
-    spare: Option<&Spare>,
+    spare: Option<(&Spare, bool)>,
     running: &mut HashMap<Pid, UnixStream>,
-) {
+) -> Option<Pid> {
     // libc: nix's clone needs a stack of its own; this is a fork with namespace flags.
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
     let pid = unsafe {
@@ -156,20 +202,43 @@ fn clone_child(
     }
     if pid > 0 {
         running.insert(Pid::from_raw(pid as i32), status);
+        return Some(Pid::from_raw(pid as i32));
     }
+    None
 }
 
 /// In the cloned child: joins the spare namespaces, takes the state of a freshly started
 /// init, then runs as pid 1 (cloned into new pid and mount namespaces) or as a plain init.
-fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Option<&Spare>) -> ! {
+fn become_init(
+    mut fds: RunFds,
+    wanted: CloneFlags,
+    cloned: CloneFlags,
+    spare: Option<(&Spare, bool)>,
+) -> ! {
     // Should the zygote die before this, the run goes on (or ends on its own: a dead rbuild
     // never sends the config).
     if set_pdeathsig().is_err() {
         std::process::exit(125);
     }
-    let joined = spare.map_or(CloneFlags::empty(), |s| {
+    let joined = spare.map_or(CloneFlags::empty(), |(s, _)| {
         s.enter(wanted & SPARE_FLAGS & !cloned)
     });
+    // A networked spare's network must be joined: unsharing another would run the command
+    // without the network rbuild believes it has.
+    let network_up = spare.is_some_and(|(_, networked)| networked);
+    if network_up && !joined.contains(CloneFlags::CLONE_NEWNET) {
+        let failed = Status::SetupFailed(
+            SetupError::sys("join the networked spare namespace", Errno::last()).to_string(),
+        );
+        if let Ok(mut line) = serde_json::to_string(&failed) {
+            line.push('\n');
+            let _ = fds.status.write_all(line.as_bytes());
+        }
+        std::process::exit(125);
+    }
+    if network_up {
+        trace::mark("init: joined a networked spare");
+    }
     let moves = [
         (fds.status.as_raw_fd(), 0),
         (fds.stdout.as_raw_fd(), 1),
@@ -194,14 +263,15 @@ fn become_init(fds: RunFds, wanted: CloneFlags, cloned: CloneFlags, spare: Optio
         std::process::exit(125);
     }
     if cloned.contains(CloneFlags::CLONE_NEWPID) {
-        pid1_process(cloned | joined)
+        pid1_process(cloned | joined, network_up)
     } else {
         init_process()
     }
 }
 
-/// Reaps every exited child and tells its run how it ended (spare helpers have no run).
-fn reap(running: &mut HashMap<Pid, UnixStream>) {
+/// Reaps every exited child and tells its run how it ended (spare helpers and slirp4netns have
+/// no run; a run's slirp4netns is stopped when its init is reaped).
+fn reap(running: &mut HashMap<Pid, UnixStream>, networked: &mut NetPool) {
     loop {
         let (pid, how) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => (pid, format!("exit status: {code}")),
@@ -209,6 +279,7 @@ fn reap(running: &mut HashMap<Pid, UnixStream>) {
             Ok(WaitStatus::StillAlive) | Err(_) => return,
             Ok(_) => continue,
         };
+        networked.reaped(pid);
         if let Some(mut status) = running.remove(&pid) {
             if let Ok(mut line) = serde_json::to_string(&Status::InitEnded(how)) {
                 line.push('\n');

@@ -117,6 +117,8 @@ impl Executor for NamespaceExecutor {
             self.snapshotter
         };
         let outcome = run_snapshotted(&launch, &req, &scratch, snapshotter).map_err(setup)?;
+        drop(scratch);
+        trace::mark("rbuild: scratch removed");
         outcome.into_result()
     }
 }

@@ -138,6 +138,7 @@ pub(crate) fn run_init(
     zygote::launch(
         init_exe,
         namespaces,
+        launch.slirp,
         RunFds {
             status: theirs,
             stdout: stdout_w.into(),
@@ -160,23 +161,13 @@ pub(crate) fn run_init(
     };
     let stopper = zygote::Stopper::new(init_exe, stop_signal);
     let kill_on_cancel = stopper.on_cancel(req.cancel);
-    // The zygote says the init's pid first. Only slirp4netns needs it before the config is
-    // sent (to join the init's network namespace); otherwise the config goes at once.
+    // The config goes at once. With slirp4netns, the zygote usually clones the init into a
+    // network namespace whose network is up already; otherwise the init says `NetnsReady` and
+    // rbuild attaches a slirp4netns of its own to the init's namespace (which needs the init's
+    // pid: the zygote's `Started`, which may come after `NetnsReady`, as both are written
+    // by different processes).
     let mut init_pid = None;
-    if launch.slirp.is_some() {
-        match reader.next()? {
-            Some(Status::Started(pid)) => {
-                stopper.started(pid);
-                init_pid = Some(pid);
-            }
-            Some(Status::SetupFailed(msg)) => return Err(SetupError::Remote(msg)),
-            other => {
-                return Err(SetupError::InitDied {
-                    status: format!("no start report (got {other:?})"),
-                })
-            }
-        }
-    }
+    let mut netns_ready = false;
     config.push(b'\n');
     let mut to_init = Some(&channel);
     if let Some(mut sock) = to_init {
@@ -189,10 +180,18 @@ pub(crate) fn run_init(
     }
     let mut network: Option<Slirp> = None;
     let mut on_status = |st: &Status| -> Result<()> {
-        if let Status::Started(pid) = st {
-            stopper.started(*pid);
+        match st {
+            Status::Started(pid) => {
+                stopper.started(*pid);
+                init_pid = Some(*pid);
+            }
+            Status::NetnsReady => netns_ready = true,
+            _ => {}
         }
-        if let (Status::NetnsReady, Some(exe), Some(pid)) = (st, launch.slirp, init_pid) {
+        if !netns_ready || to_init.is_none() {
+            return Ok(());
+        }
+        if let (Some(exe), Some(pid)) = (launch.slirp, init_pid) {
             let started = Slirp::start(exe, pid);
             if let Some(mut sock) = to_init.take() {
                 if started.is_ok() {

@@ -77,6 +77,7 @@ impl<'a> StatusReader<'a> {
     }
 
     /// Waits for the next status; `None` at the end of the stream.
+    #[cfg(test)]
     pub(crate) fn next(&mut self) -> Result<Option<Status>> {
         loop {
             if let Some(status) = self.buffered()? {

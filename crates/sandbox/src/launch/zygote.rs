@@ -44,8 +44,14 @@ fn zygotes() -> &'static Mutex<HashMap<PathBuf, Zygote>> {
 
 /// Has the zygote of `init_exe` (started now if needed) fork an init for one run, in new
 /// namespaces `namespaces` (the spec's; empty for the runtime adapter's init, which unshares
-/// nothing).
-pub(crate) fn launch(init_exe: &Path, namespaces: CloneFlags, fds: RunFds) -> Result<()> {
+/// nothing), with a user-mode network by slirp4netns `network` (the zygote keeps one ready
+/// ahead; see `init::spare_net`).
+pub(crate) fn launch(
+    init_exe: &Path,
+    namespaces: CloneFlags,
+    network: Option<&Path>,
+    fds: RunFds,
+) -> Result<()> {
     let mut all = zygotes().lock().unwrap_or_else(|e| e.into_inner());
     // A zygote that died (killed, out of memory) refuses the message: start a new one, once.
     for attempt in 0..2 {
@@ -55,7 +61,7 @@ pub(crate) fn launch(init_exe: &Path, namespaces: CloneFlags, fds: RunFds) -> Re
         let Some(zygote) = all.get(init_exe) else {
             continue;
         };
-        match send_run(&zygote.control, namespaces, &fds) {
+        match send_run(&zygote.control, namespaces, network, &fds) {
             Ok(()) => return Ok(()),
             Err(e) if attempt == 0 && matches!(e, Errno::EPIPE | Errno::ECONNRESET) => {
                 if let Some(mut dead) = all.remove(init_exe) {

@@ -6,7 +6,12 @@
 //!
 //! The compiled filter is a list of BPF programs installed in order: first the allow list
 //! (rules whose action is "allow", default EPERM), then one program per other errno a rule
-//! asks for (`clone3` → ENOSYS), matching those syscalls and allowing the rest. The kernel runs
+//! asks for (`clone3` → ENOSYS), matching those syscalls and allowing the rest. The allow
+//! list's syscalls without argument conditions are checked first as ranges of consecutive
+//! numbers (rbuild's own instructions, `allow_ranges`); seccompiler compiles only the rules
+//! with conditions. Docker's profile so takes 157 instructions instead of seccompiler's 1,598,
+//! and the kernel, which JIT-compiles every program it installs, installs it in ≈ 0.09 ms
+//! instead of ≈ 0.7 ms, in every RUN. The kernel runs
 //! every installed program and keeps the most restrictive result, and among equal ones the
 //! latest program's errno, so `clone3` fails with ENOSYS and C libraries fall back to `clone`,
 //! whose flags the allow list checks. Each program starts with rbuild's own prologue: a
@@ -185,6 +190,39 @@ fn prologue(audit_arch: u32) -> Vec<seccompiler::sock_filter> {
     prog
 }
 
+const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
+const RET_ALLOW: u32 = 0x7fff_0000;
+
+/// Loads the syscall number and allows every number in `nrs` (sorted, as a `BTreeMap`'s keys
+/// are): consecutive numbers make one range, two jumps and a return; a lone number a jump and a
+/// return. Every jump is local (no offset over 2), so no length limit applies. Falls through
+/// for the other numbers.
+fn allow_ranges(nrs: &[i64]) -> Vec<seccompiler::sock_filter> {
+    if nrs.is_empty() {
+        return Vec::new();
+    }
+    let mut prog = vec![insn(BPF_LD_W_ABS, OFF_NR, 0, 0)];
+    let mut i = 0;
+    while i < nrs.len() {
+        let lo = nrs[i];
+        let mut hi = lo;
+        while i + 1 < nrs.len() && nrs[i + 1] == hi + 1 {
+            hi += 1;
+            i += 1;
+        }
+        i += 1;
+        let (lo, hi) = (lo as u32, hi as u32);
+        if lo == hi {
+            prog.push(insn(BPF_JMP_JEQ_K, lo, 0, 1));
+        } else {
+            prog.push(insn(BPF_JMP_JGE_K, lo, 0, 2));
+            prog.push(insn(BPF_JMP_JGT_K, hi, 1, 0));
+        }
+        prog.push(insn(BPF_RET_K, RET_ALLOW, 0, 0));
+    }
+    prog
+}
+
 /// Compiles `section` into the BPF programs to install, in order (see the module's overview).
 /// Names this architecture lacks are skipped; several arguments of one rule must all match.
 pub fn compile(section: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
@@ -233,17 +271,34 @@ pub fn compile(section: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
         if i > 0 && matches.is_empty() {
             continue;
         }
-        let rules = matches
-            .into_iter()
-            .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
-            .collect();
-        let filter = SeccompFilter::new(rules, otherwise, matched, target)
-            .map_err(|e| unsupported(e.to_string()))?;
-        let body: BpfProgram = filter
-            .try_into()
-            .map_err(|e: seccompiler::BackendError| unsupported(e.to_string()))?;
         let mut prog = prologue(audit_arch);
-        prog.extend(body);
+        // The main program answers the syscalls it allows whatever their arguments (most of
+        // the profile) with a few range checks first; seccompiler's part holds only the rules
+        // with conditions. The kernel JIT-compiles every program it installs, in time linear
+        // in its length: seccompiler alone made 1,598 instructions of Docker's profile, which
+        // took ≈ 0.7 ms to install in every RUN.
+        let (unconditional, conditional): (Vec<i64>, Matches) = if i == 0 {
+            let (plain, with_args): (Matches, Matches) =
+                matches.into_iter().partition(|(_, rules)| rules.is_none());
+            (plain.into_keys().collect(), with_args)
+        } else {
+            (Vec::new(), matches)
+        };
+        prog.extend(allow_ranges(&unconditional));
+        if conditional.is_empty() {
+            prog.push(insn(BPF_RET_K, u32::from(otherwise), 0, 0));
+        } else {
+            let rules = conditional
+                .into_iter()
+                .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
+                .collect();
+            let filter = SeccompFilter::new(rules, otherwise, matched, target)
+                .map_err(|e| unsupported(e.to_string()))?;
+            let body: BpfProgram = filter
+                .try_into()
+                .map_err(|e: seccompiler::BackendError| unsupported(e.to_string()))?;
+            prog.extend(body);
+        }
         programs.push(prog);
     }
     Ok(programs)
@@ -296,6 +351,109 @@ mod tests {
             assert!(number(name).is_some(), "{name}");
         }
         assert_eq!(number("no_such_call"), None);
+    }
+
+    /// A classic-BPF interpreter for the instructions these programs use, over a
+    /// `seccomp_data` of `nr`, this architecture and `args`.
+    fn run(prog: &[seccompiler::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = &prog[pc];
+            let jump = |cond: bool| 1 + usize::from(if cond { i.jt } else { i.jf });
+            pc += match i.code {
+                0x20 => {
+                    let k = i.k as usize;
+                    acc = u32::from_le_bytes([data[k], data[k + 1], data[k + 2], data[k + 3]]);
+                    1
+                }
+                0x54 => {
+                    acc &= i.k;
+                    1
+                }
+                0x05 => 1 + i.k as usize,
+                0x15 => jump(acc == i.k),
+                0x25 => jump(acc > i.k),
+                0x35 => jump(acc >= i.k),
+                0x45 => jump(acc & i.k != 0),
+                0x06 => return i.k,
+                other => panic!("instruction {other:#x} at {pc}"),
+            };
+        }
+    }
+
+    #[test]
+    fn range_checks_decide_as_seccompiler_alone_did_in_a_fraction_of_the_length() {
+        let Some(section) = spec_section(&default_caps()).expect("section") else {
+            return;
+        };
+        let Some((_, _, target, audit_arch)) = native() else {
+            return;
+        };
+        let new = compile(&section).expect("compile");
+        // The main program as seccompiler alone made it: every allowed syscall in its rules.
+        let mut matches = Matches::new();
+        for rule in section.syscalls().iter().flatten() {
+            if rule.action() != LinuxSeccompAction::ScmpActAllow {
+                continue;
+            }
+            let conditions: Vec<SeccompCondition> = rule
+                .args()
+                .iter()
+                .flatten()
+                .map(|a| condition(a).expect("condition"))
+                .collect();
+            let r = (!conditions.is_empty()).then(|| SeccompRule::new(conditions).expect("rule"));
+            for nr in rule.names().iter().filter_map(|n| number(n)) {
+                add_rule(&mut matches, nr, r.clone());
+            }
+        }
+        let rules = matches
+            .into_iter()
+            .map(|(nr, r)| (nr, r.unwrap_or_default()))
+            .collect();
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Errno(libc::EPERM as u32),
+            SeccompAction::Allow,
+            target,
+        )
+        .expect("filter");
+        let mut old = prologue(audit_arch);
+        old.extend(BpfProgram::try_from(filter).expect("bpf"));
+        assert!(
+            new[0].len() * 3 < old.len(),
+            "{} instructions vs {}",
+            new[0].len(),
+            old.len()
+        );
+        let args: [[u64; 6]; 6] = [
+            [0; 6],
+            [0x1000_0000, 0, 0, 0, 0, 0], // clone(CLONE_NEWUSER)
+            [0x0002_0000, 0, 0, 0, 0, 0], // clone(CLONE_NEWNS)
+            [40, 1, 0, 0, 0, 0],          // socket(AF_VSOCK)
+            [8, 0, 0, 0, 0, 0],           // personality(PER_LINUX32)
+            [0xffff_ffff, 7, 7, 7, 7, 7],
+        ];
+        for nr in 0..1100u32 {
+            for a in args {
+                assert_eq!(
+                    run(&new[0], nr, audit_arch, a),
+                    run(&old, nr, audit_arch, a),
+                    "syscall {nr}, args {a:?}"
+                );
+            }
+        }
+        // Another architecture's and x32's calls are refused first, as before.
+        assert_eq!(
+            run(&new[0], 0, 0x4000_0003, [0; 6]),
+            0x0005_0000 | libc::ENOSYS as u32
+        );
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! The zygote is the init program run as `<init_exe>` [`INIT_ARG`] [`ZYGOTE_ARG`] (without
 //! [`ZYGOTE_ARG`], the program is one run's init, started by hand). rbuild holds one end of a
 //! `SOCK_SEQPACKET` pair (the zygote's stdin) and sends one message per run ([`send_run`]):
-//! the namespaces the spec asks for (clone flags, 4 bytes little-endian) with, as
-//! `SCM_RIGHTS`, the status socket, the stdout pipe and the stderr pipe ([`RunFds`]). The
+//! the namespaces the spec asks for (clone flags, 4 bytes little-endian), then the path of the
+//! slirp4netns that gives the run its network (none for a run without a user-mode network),
+//! with, as `SCM_RIGHTS`, the status socket, the stdout pipe and the stderr pipe
+//! ([`RunFds`]). A run with slirp4netns may be cloned into a networked spare
+//! (`init::spare_net`): its init then finds `tap0` up and waits for no go-ahead. The
 //! zygote writes [`Status::Started`] with the init's pid on the status socket right after the
 //! clone. To cancel a run, rbuild sends a kill message ([`send_kill`]: the init's pid and a
 //! signal, [`KILL_LEN`] bytes, no descriptors); the zygote signals the pid only while it is
@@ -18,7 +21,9 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -56,15 +61,29 @@ pub(crate) enum Message {
 /// One run's request as received.
 pub(crate) struct Request {
     pub namespaces: CloneFlags,
+    /// The slirp4netns the run's network is to be attached with, if any.
+    pub network: Option<PathBuf>,
     pub fds: RunFds,
 }
 
-/// Sends the request of one run: its namespaces, and its descriptors as `SCM_RIGHTS`.
+/// The longest message: a run's namespaces and a slirp4netns path of up to `PATH_MAX`.
+const MAX_LEN: usize = 4 + libc::PATH_MAX as usize;
+
+/// Sends the request of one run: its namespaces, the slirp4netns of its network (if any), and
+/// its descriptors as `SCM_RIGHTS`.
 pub(crate) fn send_run(
     control: &OwnedFd,
     namespaces: CloneFlags,
+    network: Option<&Path>,
     fds: &RunFds,
 ) -> std::result::Result<(), Errno> {
+    let mut message = namespaces.bits().to_le_bytes().to_vec();
+    if let Some(path) = network {
+        message.extend_from_slice(path.as_os_str().as_bytes());
+    }
+    if message.len() > MAX_LEN {
+        return Err(Errno::ENAMETOOLONG);
+    }
     let raw = [
         fds.status.as_raw_fd(),
         fds.stdout.as_raw_fd(),
@@ -73,7 +92,7 @@ pub(crate) fn send_run(
     let cmsg = [ControlMessage::ScmRights(&raw)];
     sendmsg::<()>(
         control.as_raw_fd(),
-        &[IoSlice::new(&namespaces.bits().to_le_bytes())],
+        &[IoSlice::new(&message)],
         &cmsg,
         MsgFlags::MSG_NOSIGNAL,
         None,
@@ -102,7 +121,7 @@ pub(crate) fn send_kill(
 
 /// Receives one message; `None` when rbuild has closed its end.
 pub(crate) fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>, Errno> {
-    let mut payload = [0u8; KILL_LEN];
+    let mut payload = [0u8; MAX_LEN];
     let mut iov = [IoSliceMut::new(&mut payload)];
     let mut space = nix::cmsg_space!([RawFd; 3]);
     let msg = recvmsg::<()>(
@@ -129,8 +148,10 @@ pub(crate) fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>,
         |i: usize| i32::from_le_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]]);
     let mut fds = received.into_iter();
     match (bytes, fds.next(), fds.next(), fds.next()) {
-        (4, Some(status), Some(stdout), Some(stderr)) => Ok(Some(Message::Run(Request {
+        (4.., Some(status), Some(stdout), Some(stderr)) => Ok(Some(Message::Run(Request {
             namespaces: CloneFlags::from_bits_truncate(word(0)),
+            network: (bytes > 4)
+                .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&payload[4..bytes]))),
             fds: RunFds {
                 status: UnixStream::from(status),
                 stdout,
