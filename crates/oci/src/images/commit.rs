@@ -6,7 +6,7 @@ use rbuild_cache::{LayerInfo, SnapshotId, Store};
 use rbuild_graph::ImageConfig;
 use rbuild_types::Digest;
 
-use super::unwritten::digest_snapshot;
+use super::unwritten::{digest_snapshot, into_store};
 use crate::config;
 use crate::layer::write_tar_clamped;
 use crate::manifest::{
@@ -205,15 +205,7 @@ pub(crate) fn layer_blob(
         .blobs()
         .writer_hashed_by_producer()
         .map_err(OciError::store("open blob writer"))?;
-    let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp).map_err(|e| match e {
-        // The stream is the blob being written into the store: name the store.
-        OciError::Stream { source, .. } => OciError::Io {
-            op: "write a layer blob into the store",
-            path: store.root().to_path_buf(),
-            source,
-        },
-        other => other,
-    })?;
+    let tarred = write_tar_clamped(&dir, &mut writer, mtime_clamp).map_err(into_store(store))?;
     let (digest, size) = writer
         .commit(Some(&tarred.diff_id))
         .map_err(OciError::store(format!(

@@ -26,6 +26,19 @@ pub(crate) fn digest_snapshot(dir: &Path) -> Result<LayerDigest, OciError> {
     write_tar(dir, std::io::sink())
 }
 
+/// Names the store in a failure of the stream a layer tar is written to when that stream is a
+/// blob being written into the store.
+pub(crate) fn into_store(store: &Store) -> impl FnOnce(OciError) -> OciError + '_ {
+    |e| match e {
+        OciError::Stream { source, .. } => OciError::Io {
+            op: "write a layer blob into the store",
+            path: store.root().to_path_buf(),
+            source,
+        },
+        other => other,
+    }
+}
+
 /// Makes layer blob `digest` from its snapshot if the blob store lacks it and a snapshot
 /// recorded with that diff_id is here. Returns whether the blob is stored now: `false` when
 /// it is neither stored nor makeable (a lazy layer's, or gone), which callers handle as they
@@ -49,14 +62,7 @@ pub(crate) fn ensure_stored(store: &Store, digest: &Digest) -> Result<bool, OciE
             .blobs()
             .writer_hashed_by_producer()
             .map_err(OciError::store("open blob writer"))?;
-        let tarred = write_tar(&dir, &mut writer).map_err(|e| match e {
-            OciError::Stream { source, .. } => OciError::Io {
-                op: "write a layer blob into the store",
-                path: store.root().to_path_buf(),
-                source,
-            },
-            other => other,
-        })?;
+        let tarred = write_tar(&dir, &mut writer).map_err(into_store(store))?;
         if tarred.diff_id != *digest {
             // Dropping the writer removes what it staged.
             changed = Some((id, tarred.diff_id));
