@@ -65,10 +65,23 @@ pub fn distribution_image(
     let image = load_manifest(store, manifest)?;
     let mut layers = Vec::with_capacity(image.manifest.layers.len());
     for layer in &image.manifest.layers {
-        // A lazy layer's blob stays where it is (a push mounts it or skips it; an archive
-        // output downloads it first): it is compressed, so it is never recompressed here. A
-        // layer built here is made from its snapshot if its blob was not written yet.
-        if layer_compression(&layer.media_type) == Some(Compression::None) {
+        let stored = layer_compression(&layer.media_type).ok_or_else(|| OciError::Invalid {
+            what: "layer media type",
+            context: format!("manifest {manifest}"),
+            value: layer.media_type.clone(),
+        })?;
+        let wanted = options.compress.compression;
+        if stored == Compression::None && wanted != Compression::None {
+            // The recorded compressed form, or one made now (from the snapshot of a layer
+            // built here whose blob was not written yet: `compress_teeing`).
+            let (digest, size) = compressed_layer(store, &layer.digest, &options.compress)?;
+            layers.push((wanted, digest, size));
+            continue;
+        }
+        // Used as it is: a layer built here is made from its snapshot if its blob was not
+        // written yet; a lazy layer's blob stays where it is (a push mounts it or skips it; an
+        // archive output downloads it first).
+        if stored == Compression::None {
             super::ensure_stored(store, &layer.digest)?;
         }
         let obtainable = crate::lazy::obtainable(store, &layer.digest).map_err(OciError::store(
@@ -77,18 +90,7 @@ pub fn distribution_image(
         if !obtainable {
             return Err(OciError::MissingBlob(layer.digest));
         }
-        let stored = layer_compression(&layer.media_type).ok_or_else(|| OciError::Invalid {
-            what: "layer media type",
-            context: format!("manifest {manifest}"),
-            value: layer.media_type.clone(),
-        })?;
-        let wanted = options.compress.compression;
-        if stored == Compression::None && wanted != Compression::None {
-            let (digest, size) = compressed_layer(store, &layer.digest, &options.compress)?;
-            layers.push((wanted, digest, size));
-        } else {
-            layers.push((stored, layer.digest, layer.size));
-        }
+        layers.push((stored, layer.digest, layer.size));
     }
     let oci = options.oci_media_types || layers.iter().any(|l| l.0 == Compression::Zstd);
     let layer_type = |c: Compression| match (oci, c) {
