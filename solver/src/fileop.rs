@@ -239,6 +239,9 @@ impl<'a> FileOpRunner<'a> {
     /// [`write::create_top_dir`], and every new directory marked `TOPDIR` so that the
     /// directories below spread over the emptiest flex groups ([`write::mark_topdir`]).
     pub(crate) fn make_dir(&self, up: &Path) -> Result<(), FileOpError> {
+        if !self.spreads_dirs() {
+            return fs::create_dir(up).map_err(io_err(up));
+        }
         if up.parent() == Some(self.upper) {
             write::create_top_dir(self.upper, up).map_err(io_err(up))?;
         } else {
@@ -246,6 +249,14 @@ impl<'a> FileOpRunner<'a> {
         }
         write::mark_topdir(up);
         Ok(())
+    }
+
+    /// Whether the directories this op creates are spread over the filesystem (see
+    /// [`write`]'s placement): not when a donor snapshot gives the files, which are then hard
+    /// links that allocate no inode, so the spreading would only cost (a `TOPDIR` parent makes
+    /// ext4 scan every flex group per `mkdir`: ten times a plain one).
+    fn spreads_dirs(&self) -> bool {
+        !self.reuse.is_some_and(CopyReuse::has_donor)
     }
 
     /// Where `path` resolves to in the image (the layers below and this op's changes), its

@@ -96,6 +96,12 @@ fn a_copy_changed_in_a_few_files_links_the_rest_and_gives_a_cold_builds_layer() 
     fs::write(ctx.join("src/d1/f1.txt"), "changed\n").unwrap();
     set_mtime(&ctx.join("src/d1/f1.txt"), 1_700_000_100);
     set_mtime(&ctx.join("src/d2/f2.txt"), 1_700_000_200);
+    // A directory the donor lacks: its file is copied.
+    fs::create_dir_all(ctx.join("src/new")).unwrap();
+    fs::write(ctx.join("src/new/n.txt"), "new\n").unwrap();
+    for p in ["src/new/n.txt", "src/new", "src"] {
+        set_mtime(&ctx.join(p), 1_700_000_250);
+    }
     let second = env.path("second");
     env.ok(&[
         "build",
@@ -118,6 +124,11 @@ fn a_copy_changed_in_a_few_files_links_the_rest_and_gives_a_cold_builds_layer() 
     assert!(
         !same("app/src/d2/f2.txt"),
         "a touched file (new mtime) is copied"
+    );
+    assert_eq!(
+        inodes(store, "app/src/new/n.txt").len(),
+        1,
+        "a new file is copied"
     );
     let linked = fs::metadata(
         inodes(store, "app/src/d0/f0.txt")

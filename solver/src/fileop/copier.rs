@@ -2,7 +2,11 @@
 //! parallel batches, linked from the last run's snapshot where [`super::CopyReuse`] allows) or
 //! another vertex's filesystem, each entry given its mode, owner and times.
 
+use super::reuse::LinkDirs;
 use super::*;
+
+/// Regular files a parallel task copies one after the other (see `copy_context_files`).
+const LINK_RUN: usize = 64;
 
 /// One copy's settings.
 pub(super) struct Copier<'a, 'b> {
@@ -131,18 +135,26 @@ impl Copier<'_, '_> {
         let chmod = self.chmod;
         let upper = self.runner.upper;
         let reuse = self.runner.reuse;
-        files.par_iter().try_for_each(|(e, up, stamp)| {
-            let mode = copied_mode(chmod, e.mode, false);
-            let attrs = FileAttrs { mode, owner };
-            let (Some(reuse), Some(stamp)) = (reuse, stamp) else {
-                return copy_regular(upper, &e.host_path, up, attrs).map(drop);
-            };
-            if reuse.try_link(up, e, stamp, attrs).map_err(io_err(up))? {
-                return Ok(());
-            }
-            let from = copy_regular(upper, &e.host_path, up, attrs)?;
-            reuse.copied(up, e, stamp, attrs, from);
-            Ok(())
+        // Runs of files (which come in directory order) per task: a run links relative to its
+        // directories, opened once.
+        files.par_chunks(LINK_RUN).try_for_each(|run| {
+            let mut dirs = LinkDirs::default();
+            run.iter().try_for_each(|(e, up, stamp)| {
+                let mode = copied_mode(chmod, e.mode, false);
+                let attrs = FileAttrs { mode, owner };
+                let (Some(reuse), Some(stamp)) = (reuse, stamp) else {
+                    return copy_regular(upper, &e.host_path, up, attrs).map(drop);
+                };
+                if reuse
+                    .try_link(&mut dirs, up, e, stamp, attrs)
+                    .map_err(io_err(up))?
+                {
+                    return Ok(());
+                }
+                let from = copy_regular(upper, &e.host_path, up, attrs)?;
+                reuse.copied(up, e, stamp, attrs, from);
+                Ok(())
+            })
         })
     }
 

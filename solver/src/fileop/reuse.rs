@@ -11,15 +11,18 @@
 //! (same size and mtime as the walk found), so a file changed between keying and copying never
 //! enters a record under the old digest.
 
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use nix::fcntl::AtFlags;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fstatat, Mode, SFlag};
 use rbuild_cache::{Donor, DonorFile};
 use rbuild_context::{ContextEntry, FileStamp};
 
-use super::write::{link_file, CopiedFrom, FileAttrs};
+use super::write::{link_at, CopiedFrom, FileAttrs};
 
 /// Donor and record of one COPY (see the module docs).
 #[derive(Debug)]
@@ -39,6 +42,11 @@ impl CopyReuse {
             upper: upper.to_path_buf(),
             recorded: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether an earlier snapshot's files can be linked.
+    pub fn has_donor(&self) -> bool {
+        self.donor.is_some()
     }
 
     /// What this copy wrote, for the next run's donor record.
@@ -67,9 +75,12 @@ impl CopyReuse {
         })
     }
 
-    /// Links `up` from the donor when the donor has this very file; true if it did.
+    /// Links `up` from the donor when the donor has this very file; true if it did. `dirs`
+    /// keeps the last file's two directories open, so a run of files in one directory is
+    /// stat'ed and linked relative to them (`fstatat`, `linkat`) instead of by whole paths.
     pub(crate) fn try_link(
         &self,
+        dirs: &mut LinkDirs,
         up: &Path,
         entry: &ContextEntry,
         stamp: &FileStamp,
@@ -84,22 +95,27 @@ impl CopyReuse {
         if donor.files.get(rel.as_os_str().as_bytes()) != Some(&want) {
             return Ok(false);
         }
-        let from = dir.join(rel);
-        let on_disk = match std::fs::symlink_metadata(&from) {
-            Ok(m) => m,
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return Ok(false);
+        };
+        let Some((from_dir, to_dir)) = dirs.open(dir, &self.upper, parent) else {
+            return Ok(false);
+        };
+        let on_disk = match fstatat(Some(from_dir), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
             Err(_) => return Ok(false),
         };
-        let same = on_disk.is_file()
-            && on_disk.len() == want.size
-            && on_disk.mode() & 0o7777 == want.mode
-            && on_disk.uid() == want.uid
-            && on_disk.gid() == want.gid
+        let same = SFlag::from_bits_truncate(on_disk.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+            && u64::try_from(on_disk.st_size).ok() == Some(want.size)
+            && on_disk.st_mode & 0o7777 == want.mode
+            && on_disk.st_uid == want.uid
+            && on_disk.st_gid == want.gid
             && on_disk
-                .mtime()
+                .st_mtime
                 .saturating_mul(1_000_000_000)
-                .saturating_add(on_disk.mtime_nsec())
+                .saturating_add(on_disk.st_mtime_nsec)
                 == want.mtime_ns;
-        if !same || !link_file(&from, up)? {
+        if !same || !link_at(from_dir, to_dir, name)? {
             return Ok(false);
         }
         self.note(rel, want);
@@ -129,4 +145,34 @@ impl CopyReuse {
             .unwrap_or_else(|e| e.into_inner())
             .push((rel.as_os_str().as_bytes().to_vec(), file));
     }
+}
+
+/// The directories of the last file [`CopyReuse::try_link`] looked at, open: its donor
+/// snapshot's and the upper dir's (one per worker running through a batch of files, which come
+/// in directory order).
+#[derive(Debug, Default)]
+pub(crate) struct LinkDirs {
+    /// The directory relative to the snapshots, and its two descriptors (none when either
+    /// could not be opened: the donor lacks it, so nothing in it is linked).
+    open: Option<(PathBuf, Option<(OwnedFd, OwnedFd)>)>,
+}
+
+impl LinkDirs {
+    /// The donor's and the upper dir's descriptors of directory `parent` (relative).
+    fn open(&mut self, donor: &Path, upper: &Path, parent: &Path) -> Option<(RawFd, RawFd)> {
+        if self.open.as_ref().map(|(p, _)| p.as_path()) != Some(parent) {
+            let fds = open_dir(&donor.join(parent)).zip(open_dir(&upper.join(parent)));
+            self.open = Some((parent.to_path_buf(), fds));
+        }
+        let (_, fds) = self.open.as_ref()?;
+        fds.as_ref().map(|(d, u)| (d.as_raw_fd(), u.as_raw_fd()))
+    }
+}
+
+/// A directory opened only to name files relative to it (`O_PATH`).
+fn open_dir(path: &Path) -> Option<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let fd = open(path, flags, Mode::empty()).ok()?;
+    // SAFETY: `open` just returned this descriptor, owned by no one else.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
