@@ -36,4 +36,4 @@ pub use extract::{
 };
 pub use name::{sanitize, EntryPath, NamePolicy};
 pub use sniff::{detect_archive, is_ustar, probe_tar, sniff, valid_header, ArchiveFormat};
-pub use write::{ArchiveWriter, LayerDigest, TarEmitter, Xattrs};
+pub use write::{ArchiveWriter, FileBytes, LayerDigest, TarEmitter, Xattrs};

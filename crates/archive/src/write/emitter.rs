@@ -47,6 +47,18 @@ pub struct TarEmitter<W: Write> {
     buf: Vec<u8>,
 }
 
+/// Where a regular file's bytes come from when its entry is written.
+#[derive(Debug)]
+pub enum FileBytes {
+    /// Read from the open file, at most the size its metadata gave.
+    Open(File),
+    /// Already read whole by the caller (a walker reading ahead of the stream).
+    Loaded(Vec<u8>),
+}
+
+/// What an entry's data is padded with (less than one 512-byte block).
+const ZEROS: [u8; 512] = [0; 512];
+
 /// Size of [`TarEmitter`]'s read buffer.
 const READ_BUF: usize = 256 * 1024;
 
@@ -161,7 +173,9 @@ impl<W: Write> TarEmitter<W> {
                 path: host.to_path_buf(),
             });
         }
-        self.emit_file(rel, host, meta, xattrs, || File::open(host))
+        self.emit_file(rel, host, meta, xattrs, || {
+            File::open(host).map(FileBytes::Open)
+        })
     }
 
     /// [`TarEmitter::emit`] of regular file `host`, opened by `open` only if its bytes go
@@ -173,7 +187,7 @@ impl<W: Write> TarEmitter<W> {
         host: &Path,
         meta: &Metadata,
         xattrs: Xattrs,
-        open: impl FnOnce() -> io::Result<File>,
+        open: impl FnOnce() -> io::Result<FileBytes>,
     ) -> Result<(), WriteError> {
         if meta.nlink() > 1 {
             let key = (meta.dev(), meta.ino());
@@ -188,8 +202,11 @@ impl<W: Write> TarEmitter<W> {
         h.size = meta.len();
         h.xattrs = xattrs;
         self.write_header(&h)?;
-        let file = open().map_err(WriteError::io("open", host))?;
-        let copied = self.copy_contents(file, h.size).map_err(|e| match e {
+        let copied = match open().map_err(WriteError::io("open", host))? {
+            FileBytes::Open(file) => self.copy_contents(file, h.size),
+            FileBytes::Loaded(bytes) => self.write_loaded(&bytes, h.size),
+        };
+        let copied = copied.map_err(|e| match e {
             Copy::Read(source) => WriteError::io("read", host)(source),
             // The stream failed (e.g. its disk is full), not the file being read.
             Copy::Write(source) => stream_err(source),
@@ -204,7 +221,7 @@ impl<W: Write> TarEmitter<W> {
             )));
         }
         self.out
-            .write_all(&vec![0u8; padding(h.size)])
+            .write_all(&ZEROS[..padding(h.size)])
             .map_err(stream_err)
     }
 
@@ -226,6 +243,13 @@ impl<W: Write> TarEmitter<W> {
             copied += n as u64;
         }
         Ok(copied)
+    }
+
+    /// Writes up to `size` bytes of a file read whole; returns how many there were.
+    fn write_loaded(&mut self, bytes: &[u8], size: u64) -> Result<u64, Copy> {
+        let n = usize::try_from(size).map_or(bytes.len(), |s| s.min(bytes.len()));
+        self.out.write_all(&bytes[..n]).map_err(Copy::Write)?;
+        Ok(n as u64)
     }
 
     /// Writes an empty regular file named `name` (a `.wh.` whiteout or opaque marker), with
@@ -262,7 +286,7 @@ impl<W: Write> TarEmitter<W> {
         self.write_header(&h)?;
         self.out.write_all(data).map_err(stream_err)?;
         self.out
-            .write_all(&vec![0u8; padding(h.size)])
+            .write_all(&ZEROS[..padding(h.size)])
             .map_err(stream_err)
     }
 

@@ -6,5 +6,5 @@ mod emitter;
 mod files;
 mod header;
 
-pub use emitter::{LayerDigest, TarEmitter, Xattrs};
+pub use emitter::{FileBytes, LayerDigest, TarEmitter, Xattrs};
 pub use files::ArchiveWriter;

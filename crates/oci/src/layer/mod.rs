@@ -7,6 +7,7 @@
 //! overlayfs `0:0 char device x` ⇄ OCI `.wh.x`; overlayfs `trusted.overlay.opaque=y` on a
 //! directory ⇄ OCI `<dir>/.wh..wh..opq`.
 
+mod ahead;
 mod meta;
 mod paths;
 mod unpack;

@@ -6,7 +6,7 @@
 //! walk every path from `/` three times.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -16,8 +16,9 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use rbuild_cache::overlay::content_xattrs_of;
 
-use rbuild_archive::TarEmitter;
+use rbuild_archive::{FileBytes, TarEmitter, Xattrs};
 
+use super::ahead;
 use super::meta::{is_opaque_dir, layer_xattrs};
 use super::{LayerDigest, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::OciError;
@@ -30,14 +31,36 @@ pub fn write_tar(dir: &Path, out: impl Write) -> Result<LayerDigest, OciError> {
 }
 
 /// [`write_tar`] with every mtime later than `mtime_clamp` (SOURCE_DATE_EPOCH) lowered to it.
+///
+/// The walk runs on a thread of its own, ahead of the stream (see [`ahead`]): listing,
+/// stat, open, xattrs and reading small files overlap with writing the stream and its
+/// SHA-256, which take the other half of the time.
 pub fn write_tar_clamped(
     dir: &Path,
     out: impl Write,
     mtime_clamp: Option<u64>,
 ) -> Result<LayerDigest, OciError> {
     let mut emitter = TarEmitter::new(out, mtime_clamp);
-    walk_dir(&mut emitter, dir, &[])?;
+    ahead::walk(dir, |entry| emit_walked(&mut emitter, entry))?;
     Ok(emitter.finish()?.0)
+}
+
+/// Writes one entry the walk found.
+pub(super) fn emit_walked<W: Write>(
+    emitter: &mut TarEmitter<W>,
+    entry: Walked,
+) -> Result<(), OciError> {
+    match entry {
+        Walked::File {
+            rel,
+            path,
+            meta,
+            xattrs,
+            bytes,
+        } => Ok(emitter.emit_file(&rel, &path, &meta, xattrs, || Ok(bytes))?),
+        Walked::Marker { rel, meta } => Ok(emitter.emit_marker(&rel, &meta)?),
+        Walked::Other { rel, path, meta } => emit(emitter, &rel, &path, &meta),
+    }
 }
 
 /// Emits one snapshot file with the xattrs that belong in a layer.
@@ -116,10 +139,38 @@ fn open_in(dir: &File, name: &[u8]) -> std::io::Result<File> {
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
-fn walk_dir<W: Write>(
-    emitter: &mut TarEmitter<W>,
+/// One entry of a snapshot, in tar order, with what its tar entry needs.
+pub(super) enum Walked {
+    /// A regular file, open or read whole, with its layer xattrs.
+    File {
+        rel: Vec<u8>,
+        path: PathBuf,
+        meta: std::fs::Metadata,
+        xattrs: Xattrs,
+        bytes: FileBytes,
+    },
+    /// A whiteout (`rel` already `.wh.`-named) or an opaque directory's marker.
+    Marker {
+        rel: Vec<u8>,
+        meta: std::fs::Metadata,
+    },
+    /// A directory, symlink or device (its xattrs are read when it is written).
+    Other {
+        rel: Vec<u8>,
+        path: PathBuf,
+        meta: std::fs::Metadata,
+    },
+}
+
+/// Regular files up to this size are read whole by the walk; larger ones are handed over
+/// open and streamed by the writer (bounds the memory in flight, see [`ahead`]).
+const READ_WHOLE: u64 = 32 * 1024;
+
+/// Walks `dir` depth-first, children sorted by name, handing each entry to `out` in order.
+pub(super) fn walk_dir(
     dir: &Path,
     prefix: &[u8],
+    out: &mut impl FnMut(Walked) -> Result<(), OciError>,
 ) -> Result<(), OciError> {
     let handle = File::open(dir).map_err(OciError::io("open directory", dir))?;
     for Child { name, path, meta } in sorted_entries(dir)? {
@@ -131,28 +182,60 @@ fn walk_dir<W: Write>(
                 path: path.clone(),
                 source,
             })?;
-            emitter.emit_file(&rel, &path, &meta, xattrs, || Ok(file))?;
+            let bytes = if meta.len() <= READ_WHOLE {
+                FileBytes::Loaded(
+                    read_whole(file, meta.len()).map_err(OciError::io("read", &path))?,
+                )
+            } else {
+                FileBytes::Open(file)
+            };
+            out(Walked::File {
+                rel,
+                path,
+                meta,
+                xattrs,
+                bytes,
+            })?;
             continue;
         }
         if is_whiteout(&meta) {
             let mut wh = WHITEOUT_PREFIX.as_bytes().to_vec();
             wh.extend_from_slice(&name);
-            emitter.emit_marker(&join(prefix, &wh), &meta)?;
+            out(Walked::Marker {
+                rel: join(prefix, &wh),
+                meta,
+            })?;
             continue;
         }
         let rel = join(prefix, &name);
-        emit(emitter, &rel, &path, &meta)?;
-        if meta.is_dir() {
-            let opaque = is_opaque_dir(&path).map_err(|source| OciError::Io {
-                op: "read xattrs of",
-                path: path.clone(),
-                source,
-            })?;
-            if opaque {
-                emitter.emit_marker(&join(&rel, OPAQUE_MARKER.as_bytes()), &meta)?;
-            }
-            walk_dir(emitter, &path, &rel)?;
+        if !meta.is_dir() {
+            out(Walked::Other { rel, path, meta })?;
+            continue;
         }
+        let opaque = is_opaque_dir(&path).map_err(|source| OciError::Io {
+            op: "read xattrs of",
+            path: path.clone(),
+            source,
+        })?;
+        out(Walked::Other {
+            rel: rel.clone(),
+            path: path.clone(),
+            meta: meta.clone(),
+        })?;
+        if opaque {
+            out(Walked::Marker {
+                rel: join(&rel, OPAQUE_MARKER.as_bytes()),
+                meta,
+            })?;
+        }
+        walk_dir(&path, &rel, out)?;
     }
     Ok(())
+}
+
+/// Reads up to `size` bytes of `file` (fewer if it shrank: the writer reports that).
+fn read_whole(file: File, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(size).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
