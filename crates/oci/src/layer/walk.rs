@@ -92,18 +92,18 @@ fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     rel
 }
 
-/// Sorted children of a directory with their lstat metadata, read through the directory's
-/// descriptor (`fstatat`).
+/// Sorted children of a directory, with their types as the listing gives them (no stat).
 fn sorted_entries(dir: &Path) -> Result<Vec<Child>, OciError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(OciError::io("read directory", dir))? {
         let entry = entry.map_err(OciError::io("read directory", dir))?;
         let path = entry.path();
-        let meta = entry.metadata().map_err(OciError::io("stat", &path))?;
+        let listed_file = entry.file_type().is_ok_and(|t| t.is_file());
         out.push(Child {
             name: entry.file_name().as_bytes().to_vec(),
             path,
-            meta,
+            entry,
+            listed_file,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -113,7 +113,27 @@ fn sorted_entries(dir: &Path) -> Result<Vec<Child>, OciError> {
 struct Child {
     name: Vec<u8>,
     path: PathBuf,
-    meta: std::fs::Metadata,
+    entry: std::fs::DirEntry,
+    /// Listed as a regular file: opened first and stat'ed through the open file.
+    listed_file: bool,
+}
+
+impl Child {
+    /// The child's lstat metadata and, for a file listed as regular, the file open for
+    /// reading (`fstat` of it: one name lookup instead of two); anything else is stat'ed
+    /// through the directory's descriptor (`fstatat`).
+    fn described(&self, dir: &File) -> Result<(std::fs::Metadata, Option<File>), OciError> {
+        if self.listed_file {
+            let file = open_in(dir, &self.name).map_err(OciError::io("open", &self.path))?;
+            let meta = file.metadata().map_err(OciError::io("stat", &self.path))?;
+            return Ok((meta, Some(file)));
+        }
+        let meta = self
+            .entry
+            .metadata()
+            .map_err(OciError::io("stat", &self.path))?;
+        Ok((meta, None))
+    }
 }
 
 /// Opens regular file `name` of the directory open as `dir` for reading, without following a
@@ -173,10 +193,15 @@ pub(super) fn walk_dir(
     out: &mut impl FnMut(Walked) -> Result<(), OciError>,
 ) -> Result<(), OciError> {
     let handle = File::open(dir).map_err(OciError::io("open directory", dir))?;
-    for Child { name, path, meta } in sorted_entries(dir)? {
+    for child in sorted_entries(dir)? {
+        let (meta, opened) = child.described(&handle)?;
+        let Child { name, path, .. } = child;
         if meta.is_file() {
             let rel = join(prefix, &name);
-            let file = open_in(&handle, &name).map_err(OciError::io("open", &path))?;
+            let file = match opened {
+                Some(file) => file,
+                None => open_in(&handle, &name).map_err(OciError::io("open", &path))?,
+            };
             let xattrs = content_xattrs_of(&file).map_err(|source| OciError::Io {
                 op: "read xattrs of",
                 path: path.clone(),
