@@ -61,6 +61,12 @@
 #   TOOLS   any of: buildah rbuild floor (no builder: the compiles alone, after   [all three]
 #           unpacking the base layers with `gzip -dc | tar -x` when the base is pulled)
 #   RBUILD  the rbuild binary; built with `cargo build --release -p rbuild` when unset
+#   DROP_CACHES  1: with the base pulled, each cold step ends with `sync; echo 1 >             [0]
+#           /proc/sys/vm/drop_caches` (every tool and the floor). Without it, on ext4 without
+#           a journal, each run's ~15,000 new inodes go where the cold step has just freed
+#           as many, and ext4's `recently_deleted` check, which only sees inode-table blocks
+#           still in the buffer cache, skips them one by one: seconds of system time that
+#           depend on where a tool's files land rather than on the tool (benches/README.md)
 #   WORK    scratch dir: registry, stores, context, results, the C base           [/var/tmp/rbuild-platforms]
 #
 # Needs root and what .ci/run installs (buildah, runc, docker-registry, skopeo, golang-go,
@@ -77,6 +83,7 @@ MODES=${MODES:-"emulated cross c-emulated c-cross c-tcc-emulated"}
 BASES=${BASES:-"pull kept"}
 TOOLS=${TOOLS:-"buildah rbuild floor"}
 WORK=${WORK:-/var/tmp/rbuild-platforms}
+DROP_CACHES=${DROP_CACHES:-0}
 PLATFORMS=linux/amd64,linux/arm64
 OUT=$WORK/results/$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -385,9 +392,11 @@ for m in $MODES; do
       json=$OUT/$m-$b-$t.json
       warm=()
       if [[ $b == kept && $t != floor ]]; then keep_bases "$t" "$m"; warm=(--warmup 1); fi
+      prep=$(cold_cmd "$t" "$m" "$b")
+      [[ $DROP_CACHES != 1 || $b != pull ]] || prep="$prep; sync; echo 1 > /proc/sys/vm/drop_caches"
       echo "== $label / $t   (loadavg before: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
       if hyperfine --runs "$RUNS" "${warm[@]}" --export-json "$json" --show-output \
-           --prepare "$(cold_cmd "$t" "$m" "$b")" "$(build_cmd "$t" "$m" "$b")" > "$OUT/$m-$b-$t.log" 2>&1; then
+           --prepare "$prep" "$(build_cmd "$t" "$m" "$b")" > "$OUT/$m-$b-$t.log" 2>&1; then
         MED[$key]=$(jq -r '.results[0].median * 100 | round / 100' "$json")
         RANGE[$key]=$(jq -r '.results[0] | "\(.min*100|round/100)–\(.max*100|round/100)"' "$json")
         echo "   median ${MED[$key]} s (${RANGE[$key]})" >&2
@@ -419,7 +428,7 @@ cell() {  # key
   echo "$v"
 }
 {
-  echo "# multi-platform benchmark $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), runs=$RUNS, $PLATFORMS"
+  echo "# multi-platform benchmark $(date -u +%FT%TZ), $(nproc) CPUs, kernel $(uname -r), runs=$RUNS, $PLATFORMS$([ "$DROP_CACHES" != 1 ] || echo ", DROP_CACHES=1 (pulled rows)")"
   echo "# rbuild ${RBUILD:-} (checkout at $(git -C "$REPO" rev-parse --short HEAD)), $(buildah --version | awk '{print "buildah", $3}'), $(go version 2>/dev/null | awk '{print $3}'), gcc $(gcc -dumpfullversion 2>/dev/null)${HAVE_TCC:+, $(chroot "$TCC_AMD64_ROOT" tcc -v)}; median wall seconds (min–max)"
   echo "| mode | buildah | rbuild | rbuild/buildah | goal | floor (no builder) | rbuild/floor |"
   echo "|---|---|---|---|---|---|---|"
