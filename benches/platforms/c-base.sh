@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# The C benchmark's base image (benches/platforms/run.sh, modes c-emulated and c-cross), made
-# offline from Debian's mirror, once per machine: an OCI layout whose tag `latest` is an image
-# index of two one-layer images,
-#   linux/amd64  bookworm minbase + gcc libc6-dev (native) + gcc-aarch64-linux-gnu
-#                libc6-dev-arm64-cross (the cross compiler for `FROM --platform=$BUILDPLATFORM`)
-#   linux/arm64  bookworm minbase + gcc libc6-dev (run under QEMU; mmdebstrap runs the arm64
-#                maintainer scripts through qemu-user-static's binfmt_misc handler)
-# Docs, man pages and locales are left out (dpkg path-exclude); apt's lists are not kept.
+# The C benchmark's base images (benches/platforms/run.sh), made offline from Debian's mirror,
+# once per machine: an OCI layout whose tag `latest` is an image index of two one-layer images.
+# KIND says which compiler they carry:
+#   gcc  (modes c-emulated and c-cross)
+#        linux/amd64  bookworm minbase + gcc libc6-dev (native) + gcc-aarch64-linux-gnu
+#                     libc6-dev-arm64-cross (the cross compiler for `FROM --platform=$BUILDPLATFORM`)
+#        linux/arm64  bookworm minbase + gcc libc6-dev
+#   tcc  (mode c-tcc-emulated: Tiny C Compiler 0.9.27, which compiles, assembles and links in one
+#        process, so that little of an emulated build is the compiler)
+#        linux/amd64  bookworm minbase + tcc libc6-dev
+#        linux/arm64  bookworm minbase + tcc libc6-dev
+# The arm64 rootfs is made on the amd64 host: mmdebstrap runs its maintainer scripts through
+# qemu-user-static's binfmt_misc handler. Docs, man pages and locales are left out (dpkg
+# path-exclude); apt's lists are not kept.
 #
-#   benches/platforms/c-base.sh DIR     # prints DIR/oci (made when DIR/oci/index.json is missing)
+#   benches/platforms/c-base.sh DIR [KIND]    # KIND gcc (default) or tcc; prints DIR/oci
+#                                             # (made when DIR/oci/index.json has no `latest`)
 #
-# Steps: `mmdebstrap --variant=minbase` writes each rootfs as a tar (DIR/rootfs-ARCH.tar);
+# One DIR per KIND (run.sh: WORK/cbase for gcc, WORK/tccbase for tcc). Steps: `mmdebstrap
+# --variant=minbase` writes each rootfs as a tar (DIR/rootfs-ARCH.tar, kept as the cache);
 # `umoci new` + `umoci raw add-layer` turn each into an image (gzip layer) with its
 # architecture set by `umoci config`; jq writes the index (both manifests with their platforms)
 # as a blob and tags it `latest` in DIR/oci/index.json. Needs root, mmdebstrap, umoci, jq,
-# qemu-user-static with the aarch64 handler, and deb.debian.org (or MIRROR). ~5 minutes.
+# qemu-user-static with the aarch64 handler, and deb.debian.org (or MIRROR). gcc ~5-8 minutes,
+# tcc ~2-3 minutes.
 set -euo pipefail
-DIR=${1:?usage: c-base.sh DIR}
+DIR=${1:?usage: c-base.sh DIR [gcc|tcc]}
+KIND=${2:-gcc}
+case $KIND in
+  gcc) PKGS_AMD64=gcc,libc6-dev,gcc-aarch64-linux-gnu,libc6-dev-arm64-cross
+       PKGS_ARM64=gcc,libc6-dev ;;
+  tcc) PKGS_AMD64=tcc,libc6-dev
+       PKGS_ARM64=tcc,libc6-dev ;;
+  *) echo "c-base: unknown KIND $KIND (gcc tcc)" >&2; exit 2 ;;
+esac
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 L=$DIR/oci
@@ -38,9 +55,9 @@ rootfs() {  # arch packages
     "$SUITE" "$DIR/tmp-$1.tar" "$MIRROR" >&2
   mv "$DIR/tmp-$1.tar" "$tar"
 }
-rootfs amd64 gcc,libc6-dev,gcc-aarch64-linux-gnu,libc6-dev-arm64-cross &
+rootfs amd64 "$PKGS_AMD64" &
 A=$!
-rootfs arm64 gcc,libc6-dev &
+rootfs arm64 "$PKGS_ARM64" &
 B=$!
 wait $A && wait $B
 
@@ -51,7 +68,7 @@ for arch in amd64 arm64; do
   umoci raw add-layer --image "$L:$arch" "$DIR/rootfs-$arch.tar"
   umoci config --image "$L:$arch" --os=linux --architecture="$arch" \
     --config.env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    --config.cmd=/bin/sh --author=rbuild-benches --history.comment="c-base.sh: $SUITE minbase with gcc"
+    --config.cmd=/bin/sh --author=rbuild-benches --history.comment="c-base.sh: $SUITE minbase with $KIND"
 done
 # The index: each architecture's manifest descriptor with its platform, as one blob tagged latest.
 idx=$(jq -c '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
