@@ -143,7 +143,13 @@ impl Child {
 /// inode back.
 fn open_in(dir: &File, name: &[u8]) -> std::io::Result<File> {
     let name = std::ffi::OsStr::from_bytes(name);
-    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    // O_NONBLOCK: should a FIFO have taken the file's place since it was listed, the open does not
+    // wait for a writer (the fstat after it then finds no regular file).
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NOCTTY
+        | OFlag::O_NONBLOCK;
     let fd = match nix::fcntl::openat(
         Some(dir.as_raw_fd()),
         name,
