@@ -11,8 +11,10 @@
 #
 # Environment: NICE ([-15]; empty: the caller's session and priority), FLOOR_RUNS ([200]),
 # STEP_RUNS ([10]), TRACES ([3]), NETWORK ([default]), WORK ([/var/tmp/rbuild-run-step]),
-# RBUILD (binary; built when unset). Needs what floor.sh and run.sh need. The whole output is
-# also written to $WORK/results/compare-<time>.txt.
+# RBUILD (binary; built when unset). The floors' layers and upper dirs are made under WORK,
+# where rbuild's store and runc's bundle are: WORK=/dev/shm/… compares all three without the
+# disk. Needs what floor.sh and run.sh need. The whole output is also written to
+# $WORK/results/compare-<time>.txt.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -23,6 +25,7 @@ fi
 [ -z "$NICE" ] || echo "$NICE" > /proc/self/autogroup
 export WORK=${WORK:-/var/tmp/rbuild-run-step} NETWORK=${NETWORK:-default}
 mkdir -p "$WORK/results"
+export FLOOR_DIR=$WORK
 LOG=$WORK/results/compare-$(date -u +%Y%m%d-%H%M%S).txt
 . "$HERE/../lib.sh"
 rbuild_and_fixture_busybox "$REPO"

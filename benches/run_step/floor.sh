@@ -17,7 +17,8 @@
 #                       # at autogroup nice -15, as benches/README.md's figures (this kernel
 #                       # shares CPU per session)
 #
-# Needs root and busybox-static. Environment: RUNS ([200]), PARITY_SHOW.
+# Needs root and busybox-static. Environment: RUNS ([200]), PARITY_SHOW, FLOOR_DIR (where the
+# layers, uppers and work dirs are made: [/var/tmp], a disk filesystem like rbuild's store's).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)

@@ -25,7 +25,9 @@
 //!   for `RUN /bin/sh -c true` on a 21-layer image, phase by phase in a table of its own.
 //!
 //! Run: `cargo bench -p rbuild-sandbox --bench floor` as root (`benches/run_step/floor.sh`).
-//! `RUNS=N` iterations per variant (default 200). Prints the median of each phase and of the
+//! `RUNS=N` iterations per variant (default 200); `FLOOR_DIR=DIR` the directory the lowers,
+//! uppers and work dirs are made under (default `/var/tmp`: a disk filesystem, like rbuild's
+//! store; its upper dirs live there). Prints the median of each phase and of the
 //! whole, in ms.
 
 use std::ffi::{CStr, CString};
@@ -320,8 +322,8 @@ fn main() {
         return;
     }
     let runs = env_number("RUNS", 200);
-    // Under /var/tmp: a disk filesystem, like rbuild's store (its upper dirs live there).
-    let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let under = std::env::var_os("FLOOR_DIR").unwrap_or_else(|| "/var/tmp".into());
+    let dir = tempfile::tempdir_in(&under).expect("tempdir");
     let lower: PathBuf = dir.path().join("lower");
     common::busybox_layer(&lower);
     std::fs::create_dir_all(lower.join("proc")).expect("mkdir proc");
@@ -357,7 +359,8 @@ fn main() {
     }
     println!(
         "floor of a sandboxed `RUN true`: medians of {runs} iterations per variant, ms \
-         (overlay {}volatile)",
+         (under {}, overlay {}volatile)",
+        Path::new(&under).display(),
         if volatile { "" } else { "not " }
     );
     let (bare, with_parity) = results.split_at(4);
