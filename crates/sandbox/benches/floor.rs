@@ -22,7 +22,8 @@
 //! - `fork`: a plain fork and exec of `/bin/true` on the host (no namespaces, no mounts): the
 //!   process floor;
 //! - `parity`: the feature-parity floor (`parity`): everything BuildKit's spec asks runc to do
-//!   for `RUN /bin/sh -c true` on a 21-layer image, phase by phase in a table of its own.
+//!   for `RUN /bin/sh -c true` on a 21-layer image, phase by phase in a table of its own;
+//!   `parity-fork` the same with the command forked by pid 1, as rbuild starts it.
 //!
 //! Run: `cargo bench -p rbuild-sandbox --bench floor` as root (`benches/run_step/floor.sh`).
 //! `RUNS=N` iterations per variant (default 200); `FLOOR_DIR=DIR` the directory the lowers,
@@ -41,6 +42,7 @@ mod common;
 mod parity;
 mod peer;
 
+use parity::Pid1;
 use peer::{env_number, ms, stats};
 
 /// Stamps, in the shared page: index of each phase's end.
@@ -62,6 +64,7 @@ enum Variant {
     AheadBare,
     Fork,
     Parity,
+    ParityFork,
 }
 
 impl Variant {
@@ -72,6 +75,7 @@ impl Variant {
             Variant::AheadBare => "ahead-bare",
             Variant::Fork => "fork",
             Variant::Parity => "parity",
+            Variant::ParityFork => "parity-fork",
         }
     }
 
@@ -85,7 +89,7 @@ impl Variant {
                     | libc::CLONE_NEWIPC
                     | libc::CLONE_NEWUTS
             }
-            Variant::Fork | Variant::Parity => 0,
+            Variant::Fork | Variant::Parity | Variant::ParityFork => 0,
         }
     }
 }
@@ -337,10 +341,11 @@ fn main() {
         Variant::AheadBare,
         Variant::Fork,
         Variant::Parity,
+        Variant::ParityFork,
     ];
     let stamps = Stamps::new();
     if std::env::var_os("PARITY_SHOW").is_some() {
-        parity.iteration(&stamps, &base, 0, parity::SHOW);
+        parity.iteration(&stamps, &base, 0, parity::SHOW, Pid1::Exec);
     }
     let mut results: Vec<Vec<Vec<Duration>>> = vec![Vec::new(); variants.len()];
     let mut n = 0;
@@ -348,7 +353,8 @@ fn main() {
         for (k, &v) in variants.iter().enumerate() {
             n += 1;
             let phases = match v {
-                Variant::Parity => parity.iteration(&stamps, &base, n, c"true"),
+                Variant::Parity => parity.iteration(&stamps, &base, n, c"true", Pid1::Exec),
+                Variant::ParityFork => parity.iteration(&stamps, &base, n, c"true", Pid1::Fork),
                 _ => iteration(v, &stamps, &base, &lower, volatile, n).to_vec(),
             };
             // The first rounds warm the caches (page cache, dentries, slabs).

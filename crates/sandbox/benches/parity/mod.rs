@@ -25,6 +25,9 @@
 //!     the mount namespace);
 //! 15. `cleanup`: the iteration's directories removed and the spare's descriptors closed.
 //!
+//! The `parity-fork` variant starts the command as rbuild does: pid 1 forks it and waits
+//! ([`Pid1::Fork`]; `start` then includes the fork, `exec+exit` pid 1's wait and exit).
+//!
 //! Not done, because this host's BuildKit spec would not ask for it or rbuild does not do it:
 //! a cgroup namespace (BuildKit adds one on cgroup v2 only; this host is v1), the cgroup
 //! per container runc makes from containerd's default `cgroupsPath` and /sys/fs/cgroup, rlimits
@@ -96,6 +99,15 @@ pub fn check(rc: libc::c_int, what: &'static str) -> Step {
     }
 }
 
+/// How pid 1 starts the command: it execs it (runc's way, the command is pid 1), or it forks
+/// it and waits (rbuild's way: pid 1 stays to reap; `start` then includes the fork, and
+/// `exec+exit` pid 1's wait and exit).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Pid1 {
+    Exec,
+    Fork,
+}
+
 /// What every iteration uses, made once: the lowers, the /etc files, the compiled filter.
 pub struct Parity {
     /// `lowerdir=…` (topmost first, busybox last).
@@ -150,7 +162,14 @@ impl Parity {
     }
 
     /// One run of `/bin/sh -c script` under `base`; the duration of each phase.
-    pub fn iteration(&self, stamps: &Stamps, base: &Path, n: u64, script: &CStr) -> Vec<Duration> {
+    pub fn iteration(
+        &self,
+        stamps: &Stamps,
+        base: &Path,
+        n: u64,
+        script: &CStr,
+        pid1: Pid1,
+    ) -> Vec<Duration> {
         stamps.clear();
         stamps.set(0);
         let spare = Namespaces::make(&self.host);
@@ -158,7 +177,7 @@ impl Parity {
         let dir = base.join(format!("p{n}"));
         let (root, options) = self.run_dirs(&dir);
         stamps.set(2);
-        let status = self.run(stamps, &spare, &root, &options, script);
+        let status = self.run(stamps, &spare, &root, &options, (script, pid1));
         stamps.set(14);
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
@@ -197,7 +216,7 @@ impl Parity {
         spare: &Namespaces,
         root: &CString,
         options: &CString,
-        script: &CStr,
+        command: (&CStr, Pid1),
     ) -> libc::c_int {
         // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
         let pid = unsafe {
@@ -212,7 +231,7 @@ impl Parity {
         };
         assert!(pid >= 0, "clone: {}", std::io::Error::last_os_error());
         if pid == 0 {
-            self.child(stamps, spare, root, options, script);
+            self.child(stamps, spare, root, options, command);
         }
         let mut status = 0;
         // SAFETY: waitpid on our own child.
@@ -221,18 +240,23 @@ impl Parity {
         status
     }
 
-    /// Pid 1: stamps 3..=13, then execs the command; on a failed step, says which and exits 1.
+    /// Pid 1: stamps 3..=13, then execs the command, or forks it and waits (`command`: the
+    /// script and how); on a failed step, says which and exits 1.
     fn child(
         &self,
         stamps: &Stamps,
         spare: &Namespaces,
         root: &CString,
         options: &CString,
-        script: &CStr,
+        (script, pid1): (&CStr, Pid1),
     ) -> ! {
         stamps.set(3);
-        let failed = match self.setup(stamps, spare, root, options) {
-            Ok(()) => start::exec(script),
+        let mut ready = self.setup(stamps, spare, root, options);
+        if ready.is_ok() && pid1 == Pid1::Fork {
+            ready = fork_command();
+        }
+        let failed = match ready {
+            Ok(()) => self.start_and_exec(stamps, script),
             Err(failed) => failed,
         };
         eprintln!("parity floor: {}: {}", failed.0, failed.1);
@@ -240,7 +264,22 @@ impl Parity {
         unsafe { libc::_exit(1) }
     }
 
-    /// Pid 1's setup, stamping the end of each phase.
+    /// The command's start (stamp 12), the filter (13), and its exec; returns only on failure.
+    fn start_and_exec(&self, stamps: &Stamps, script: &CStr) -> Failed {
+        let started = start::start(self.last_cap).and_then(|()| {
+            stamps.set(12);
+            start::install(&self.filter)
+        });
+        match started {
+            Ok(()) => {
+                stamps.set(13);
+                start::exec(script)
+            }
+            Err(failed) => failed,
+        }
+    }
+
+    /// Pid 1's setup up to the pivot, stamping the end of each phase.
     fn setup(
         &self,
         stamps: &Stamps,
@@ -287,11 +326,37 @@ impl Parity {
         stamps.set(10);
         mounts::pivot()?;
         stamps.set(11);
-        start::start(self.last_cap)?;
-        stamps.set(12);
-        start::install(&self.filter)?;
-        stamps.set(13);
         Ok(())
+    }
+}
+
+/// In pid 1: forks the command's process and returns in it; pid 1 waits for it (reaping any
+/// other child) and exits with its status.
+fn fork_command() -> Step {
+    // SAFETY: fork of a single-threaded process; waitpid and _exit in pid 1.
+    unsafe {
+        let command = libc::fork();
+        if command <= 0 {
+            return check(command, "fork the command");
+        }
+        let mut status = 0;
+        loop {
+            let reaped = libc::waitpid(-1, &mut status, 0);
+            if reaped == command {
+                break;
+            }
+            if reaped < 0
+                && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
+                libc::_exit(1)
+            }
+        }
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            1
+        };
+        libc::_exit(code)
     }
 }
 
