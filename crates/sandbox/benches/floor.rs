@@ -20,10 +20,15 @@
 //! - `all`: new mount, pid, network, IPC and UTS namespaces at the clone (and `lo` left down);
 //! - `ahead-bare`: as `ahead`, without `/proc`;
 //! - `fork`: a plain fork and exec of `/bin/true` on the host (no namespaces, no mounts): the
-//!   process floor.
+//!   process floor;
+//! - `parity`: the feature-parity floor (`parity`): everything BuildKit's spec asks runc to do
+//!   for `RUN /bin/sh -c true` on a 21-layer image, phase by phase in a table of its own;
+//!   `parity-fork` the same with the command forked by pid 1, as rbuild starts it.
 //!
 //! Run: `cargo bench -p rbuild-sandbox --bench floor` as root (`benches/run_step/floor.sh`).
-//! `RUNS=N` iterations per variant (default 200). Prints the median of each phase and of the
+//! `RUNS=N` iterations per variant (default 200); `FLOOR_DIR=DIR` the directory the lowers,
+//! uppers and work dirs are made under (default `/var/tmp`: a disk filesystem, like rbuild's
+//! store; its upper dirs live there). Prints the median of each phase and of the
 //! whole, in ms.
 
 use std::ffi::{CStr, CString};
@@ -34,8 +39,10 @@ use std::time::Duration;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+mod parity;
 mod peer;
 
+use parity::Pid1;
 use peer::{env_number, ms, stats};
 
 /// Stamps, in the shared page: index of each phase's end.
@@ -56,6 +63,8 @@ enum Variant {
     All,
     AheadBare,
     Fork,
+    Parity,
+    ParityFork,
 }
 
 impl Variant {
@@ -65,6 +74,8 @@ impl Variant {
             Variant::All => "all",
             Variant::AheadBare => "ahead-bare",
             Variant::Fork => "fork",
+            Variant::Parity => "parity",
+            Variant::ParityFork => "parity-fork",
         }
     }
 
@@ -78,7 +89,7 @@ impl Variant {
                     | libc::CLONE_NEWIPC
                     | libc::CLONE_NEWUTS
             }
-            Variant::Fork => 0,
+            Variant::Fork | Variant::Parity | Variant::ParityFork => 0,
         }
     }
 }
@@ -111,7 +122,7 @@ impl Stamps {
     }
 
     fn set(&self, i: usize) {
-        // SAFETY: i < 16, inside the page; a volatile write seen by the other process.
+        // SAFETY: i < 32, inside the page; a volatile write seen by the other process.
         unsafe { self.0.add(i).write_volatile(now()) }
     }
 
@@ -121,7 +132,7 @@ impl Stamps {
     }
 
     fn clear(&self) {
-        for i in 0..16 {
+        for i in 0..32 {
             // SAFETY: as in `set`.
             unsafe { self.0.add(i).write_volatile(0) }
         }
@@ -315,27 +326,37 @@ fn main() {
         return;
     }
     let runs = env_number("RUNS", 200);
-    // Under /var/tmp: a disk filesystem, like rbuild's store (its upper dirs live there).
-    let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let under = std::env::var_os("FLOOR_DIR").unwrap_or_else(|| "/var/tmp".into());
+    let dir = tempfile::tempdir_in(&under).expect("tempdir");
     let lower: PathBuf = dir.path().join("lower");
     common::busybox_layer(&lower);
     std::fs::create_dir_all(lower.join("proc")).expect("mkdir proc");
     let base = dir.path().join("runs");
     std::fs::create_dir_all(&base).expect("mkdir runs");
     let volatile = volatile_works(&base, &lower);
+    let parity = parity::Parity::prepare(dir.path(), &lower, volatile);
     let variants = [
         Variant::Ahead,
         Variant::All,
         Variant::AheadBare,
         Variant::Fork,
+        Variant::Parity,
+        Variant::ParityFork,
     ];
     let stamps = Stamps::new();
-    let mut results: Vec<Vec<[Duration; 8]>> = vec![Vec::new(); variants.len()];
+    if std::env::var_os("PARITY_SHOW").is_some() {
+        parity.iteration(&stamps, &base, 0, parity::SHOW, Pid1::Exec);
+    }
+    let mut results: Vec<Vec<Vec<Duration>>> = vec![Vec::new(); variants.len()];
     let mut n = 0;
     for round in 0..runs + 5 {
         for (k, &v) in variants.iter().enumerate() {
             n += 1;
-            let phases = iteration(v, &stamps, &base, &lower, volatile, n);
+            let phases = match v {
+                Variant::Parity => parity.iteration(&stamps, &base, n, c"true", Pid1::Exec),
+                Variant::ParityFork => parity.iteration(&stamps, &base, n, c"true", Pid1::Fork),
+                _ => iteration(v, &stamps, &base, &lower, volatile, n).to_vec(),
+            };
             // The first rounds warm the caches (page cache, dentries, slabs).
             if round >= 5 {
                 results[k].push(phases);
@@ -344,22 +365,43 @@ fn main() {
     }
     println!(
         "floor of a sandboxed `RUN true`: medians of {runs} iterations per variant, ms \
-         (overlay {}volatile)",
+         (under {}, overlay {}volatile)",
+        Path::new(&under).display(),
         if volatile { "" } else { "not " }
     );
+    let (bare, with_parity) = results.split_at(4);
+    print_table(&PHASES, 0..7, &variants[..4], bare);
+    println!("feature-parity floor (`sh -c true`, 21 lowers, BuildKit's mounts, caps, seccomp):");
+    print_table(
+        &parity::PHASES,
+        parity::TO_EXIT,
+        &variants[4..],
+        with_parity,
+    );
+}
+
+/// One row per variant: the median of each phase, of the phases `to_exit` (what a run waits
+/// for) and of all.
+fn print_table(
+    phases: &[&str],
+    to_exit: std::ops::Range<usize>,
+    variants: &[Variant],
+    results: &[Vec<Vec<Duration>>],
+) {
     print!("{:<12}", "variant");
-    for p in PHASES {
+    for p in phases {
         print!(" {p:>9}");
     }
     println!(" {:>9} {:>9}", "to exit", "total");
-    for (k, v) in variants.iter().enumerate() {
-        let runs = &results[k];
+    for (v, runs) in variants.iter().zip(results) {
         print!("{:<12}", v.name());
-        for i in 0..PHASES.len() {
+        for i in 0..phases.len() {
             print!(" {:>9.3}", ms(stats(runs.iter().map(|p| p[i]).collect()).0));
         }
-        let to_exit: Vec<Duration> = runs.iter().map(|p| p[..7].iter().sum()).collect();
-        let total: Vec<Duration> = runs.iter().map(|p| p.iter().sum()).collect();
-        println!(" {:>9.3} {:>9.3}", ms(stats(to_exit).0), ms(stats(total).0));
+        let sum = |range: std::ops::Range<usize>| -> Vec<Duration> {
+            runs.iter().map(|p| p[range.clone()].iter().sum()).collect()
+        };
+        let (to_exit, total) = (stats(sum(to_exit.clone())).0, stats(sum(0..phases.len())).0);
+        println!(" {:>9.3} {:>9.3}", ms(to_exit), ms(total));
     }
 }
