@@ -52,7 +52,7 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 /// every file a build creates paid a scan over them (half of a cold B4 build's CPU time, in
 /// `recently_deleted`/`find_inode_bit`). Spreading staging directories over groups makes
 /// that rare. The flag changes no semantics; filesystems without it are left alone.
-pub(crate) fn spread_subdirs(dir: &Path) {
+pub fn spread_subdirs(dir: &Path) {
     use std::os::fd::AsRawFd;
     let Ok(f) = File::open(dir) else {
         return;

@@ -93,6 +93,7 @@ mod lock;
 mod logs;
 pub mod merged;
 pub mod overlay;
+pub mod placement;
 mod prune;
 mod repo_digests;
 mod resolved;

@@ -252,11 +252,13 @@ impl<'a> FileOpRunner<'a> {
     }
 
     /// Whether the directories this op creates are spread over the filesystem (see
-    /// [`write`]'s placement): not when a donor snapshot gives the files, which are then hard
-    /// links that allocate no inode, so the spreading would only cost (a `TOPDIR` parent makes
-    /// ext4 scan every flex group per `mkdir`: ten times a plain one).
+    /// [`write`]'s placement and `rbuild_cache::placement`): only where inode reuse is slow
+    /// (ext4 without a journal), and not when a donor snapshot gives the files, which are then
+    /// hard links that allocate no inode, so the spreading would only cost (a `TOPDIR` parent
+    /// makes ext4 scan every flex group per `mkdir`: ten times a plain one).
     fn spreads_dirs(&self) -> bool {
         !self.reuse.is_some_and(CopyReuse::has_donor)
+            && rbuild_cache::placement::slow_inode_reuse(self.upper)
     }
 
     /// Where `path` resolves to in the image (the layers below and this op's changes), its

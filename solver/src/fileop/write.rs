@@ -37,9 +37,6 @@ use nix::sys::stat::{fchmod, futimens, Mode};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, linkat, Gid, Uid};
 
-/// `FS_TOPDIR_FL` of `linux/fs.h` (`chattr +T`): "top of directory hierarchies".
-const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
-
 /// What a copied regular file ends with in the layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FileAttrs {
@@ -190,19 +187,7 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
 /// Gives `dir` the `TOPDIR` attribute where the filesystem supports it (best effort: the
 /// attribute only steers inode placement of the directories created in `dir`).
 pub(crate) fn mark_topdir(dir: &Path) {
-    let Ok(f) = File::open(dir) else { return };
-    let mut flags: libc::c_int = 0;
-    // libc: nix offers ioctls only as unsafe generated functions, no safe FS_IOC_*FLAGS.
-    // SAFETY: the descriptor is open; FS_IOC_GETFLAGS writes one int to `flags`.
-    if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
-        return;
-    }
-    if flags & FS_TOPDIR_FL != 0 {
-        return;
-    }
-    flags |= FS_TOPDIR_FL;
-    // SAFETY: as above; FS_IOC_SETFLAGS reads one int from `flags`.
-    let _ = unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
+    rbuild_cache::placement::spread_subdirs(dir);
 }
 
 /// A name under `dir` that nothing else uses: random, so the allocator's start group is too.

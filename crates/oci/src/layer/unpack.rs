@@ -18,6 +18,7 @@ use rbuild_archive::digest_io::HashingReader;
 use rbuild_archive::{
     decompress, extract, ArchiveError, Entry, EntryKind, ExtractError, NamePolicy, Sink,
 };
+use rbuild_cache::placement::{slow_inode_reuse, spread_subdirs};
 
 use rbuild_types::Privileges;
 
@@ -43,10 +44,15 @@ pub fn unpack(
     // Hash below the buffer: bytes are hashed when read from the stream, so what the buffer
     // still holds at the end is already counted and the drain below adds the rest.
     let hashed = BufReader::with_capacity(128 * 1024, HashingReader::new(plain));
+    let spread = slow_inode_reuse(dest);
+    if spread {
+        spread_subdirs(dest);
+    }
     let mut sink = LayerSink {
         dest,
         privileges,
         dir_times: Vec::new(),
+        spread,
     };
     let done = extract(hashed, NamePolicy::Strict, &mut sink).map_err(|e| match e {
         ExtractError::Sink(e) => e,
@@ -114,6 +120,10 @@ struct LayerSink<'a> {
     privileges: &'a Privileges,
     /// Directories and the mtimes they end with (set last: creating children changes them).
     dir_times: Vec<(PathBuf, u64)>,
+    /// Whether each directory made spreads its subdirectories over the filesystem (see
+    /// `rbuild_cache::placement`): an unpack right after a prune then does not fill the block
+    /// groups just freed.
+    spread: bool,
 }
 
 impl LayerSink<'_> {
@@ -148,6 +158,9 @@ impl LayerSink<'_> {
             EntryKind::Dir => {
                 if !existing_dir {
                     fs::create_dir(path).map_err(OciError::io("create directory", path))?;
+                    if self.spread {
+                        spread_subdirs(path);
+                    }
                 }
             }
             EntryKind::File => {
