@@ -139,6 +139,24 @@ impl Stamps {
     }
 }
 
+/// A fork-like `clone` of this single-threaded process into the namespaces of `flags`
+/// (no CLONE_VM, no new stack): 0 in the child, the child's pid in the parent.
+fn fork_into(flags: libc::c_int) -> libc::c_long {
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    assert!(pid >= 0, "clone: {}", std::io::Error::last_os_error());
+    pid
+}
+
 fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
 }
@@ -233,18 +251,7 @@ fn iteration(
     .expect("options");
     let root_c = cstr(&root);
     stamps.set(1);
-    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (variant.clone_flags() | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    assert!(pid >= 0, "clone: {}", std::io::Error::last_os_error());
+    let pid = fork_into(variant.clone_flags());
     if pid == 0 {
         child(variant, stamps, &root_c, &options);
     }

@@ -218,18 +218,7 @@ impl Parity {
         options: &CString,
         command: (&CStr, Pid1),
     ) -> libc::c_int {
-        // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of this single-threaded process.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
-        };
-        assert!(pid >= 0, "clone: {}", std::io::Error::last_os_error());
+        let pid = crate::fork_into(libc::CLONE_NEWNS | libc::CLONE_NEWPID);
         if pid == 0 {
             self.child(stamps, spare, root, options, command);
         }
