@@ -137,6 +137,9 @@ pub struct FileOpRunner<'a> {
     privileges: Privileges,
     /// An earlier run's files to link instead of copying, and the record of this one.
     reuse: Option<&'a CopyReuse>,
+    /// Whether the upper dir's filesystem scans freed inodes on each allocation
+    /// (`rbuild_cache::placement::slow_inode_reuse`).
+    slow_inode_reuse: bool,
 }
 
 impl<'a> FileOpRunner<'a> {
@@ -149,6 +152,7 @@ impl<'a> FileOpRunner<'a> {
             dir_times: RefCell::new(Vec::new()),
             fresh: RefCell::new(HashSet::new()),
             reuse: None,
+            slow_inode_reuse: rbuild_cache::placement::slow_inode_reuse(upper),
         }
     }
 
@@ -257,8 +261,7 @@ impl<'a> FileOpRunner<'a> {
     /// hard links that allocate no inode, so the spreading would only cost (a `TOPDIR` parent
     /// makes ext4 scan every flex group per `mkdir`: ten times a plain one).
     fn spreads_dirs(&self) -> bool {
-        !self.reuse.is_some_and(CopyReuse::has_donor)
-            && rbuild_cache::placement::slow_inode_reuse(self.upper)
+        self.slow_inode_reuse && !self.reuse.is_some_and(CopyReuse::has_donor)
     }
 
     /// Where `path` resolves to in the image (the layers below and this op's changes), its
