@@ -211,3 +211,56 @@ fn no_cache_copies_every_file_afresh() {
         "--no-cache links nothing: {before:?} {after:?}"
     );
 }
+
+/// More files than one parallel batch of the copy (4,096): batches are copied on a thread of
+/// their own while the next is listed. Both the first copy and the linking rerun give a cold
+/// build's layer.
+#[test]
+fn a_copy_of_several_batches_gives_a_cold_builds_layer() {
+    if !require_root("to give copied files their owners (reuse needs it)") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = env.context("big", &[("Dockerfile", "FROM scratch\nCOPY . /app/\n")]);
+    for i in 0..9_000 {
+        let dir = ctx.join(format!("d{:02}", i % 40));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(format!("f{i}")), format!("{i}\n")).unwrap();
+    }
+    for entry in walk(&ctx) {
+        set_mtime(&entry, 1_700_000_000);
+    }
+    let build = |env: &Env, ctx: &Path, out: &str| {
+        let dest = env.path(out);
+        env.ok(&[
+            "build",
+            "-q",
+            "-o",
+            &format!("type=oci,dest={},tar=false", s(&dest)),
+            s(ctx),
+        ]);
+        layer_digests(&dest)
+    };
+    let first = build(&env, &ctx, "first");
+    fs::write(ctx.join("d07/f8007"), "changed\n").unwrap();
+    set_mtime(&ctx.join("d07/f8007"), 1_700_000_100);
+    let second = build(&env, &ctx, "second");
+    assert_ne!(first, second);
+    assert_eq!(
+        inodes(&env.store, "app/d00/f0").len(),
+        2,
+        "an unchanged file is in both snapshots"
+    );
+    let linked: std::collections::BTreeSet<_> =
+        inodes(&env.store, "app/d00/f0").into_values().collect();
+    assert_eq!(linked.len(), 1, "and linked");
+
+    let cold = Env::new();
+    let copy = cold.path("big");
+    let status = std::process::Command::new("cp")
+        .args(["-a", s(&ctx), s(&copy)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(build(&cold, &copy, "cold"), second);
+}

@@ -2,6 +2,9 @@
 //! parallel batches, linked from the last run's snapshot where [`super::CopyReuse`] allows) or
 //! another vertex's filesystem, each entry given its mode, owner and times.
 
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
+
 use super::reuse::LinkDirs;
 use super::*;
 
@@ -93,69 +96,58 @@ impl Copier<'_, '_> {
         if !is_dir {
             return self.write_context_entry(root, &target);
         }
-        // Directories and symlinks in order (parents before children); regular files, which
-        // only need their directory, in parallel batches of COPY_BATCH (flushed after their
-        // directories exist: the entries come in pre-order), so memory does not grow with the
-        // number of files.
-        let mut files = Vec::new();
-        for item in below {
-            let (e, stamp) = item?;
-            let rel = match e.rel.strip_prefix(root.rel.as_str()) {
-                Some(rest) if !root.rel.is_empty() && root.rel != "." => {
-                    rest.trim_start_matches('/')
+        // Directories and symlinks in order (parents before children) on this thread; regular
+        // files, which only need their directory, in parallel batches of COPY_BATCH (handed
+        // over after their directories exist: the entries come in pre-order), so memory does
+        // not grow with the number of files. The first full batch starts a thread that copies
+        // each batch while this one lists and makes the directories of the next.
+        let (uid, gid) = self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
+        let batches = FileBatches {
+            upper: self.runner.upper,
+            reuse: self.runner.reuse,
+            owner: self.runner.file_owner(uid, gid),
+            chmod: self.chmod,
+        };
+        std::thread::scope(|scope| {
+            let mut behind: Option<Behind<'_, '_>> = None;
+            let mut files = Vec::new();
+            let listed = (|| {
+                for item in below {
+                    let (e, stamp) = item?;
+                    let rel = match e.rel.strip_prefix(root.rel.as_str()) {
+                        Some(rest) if !root.rel.is_empty() && root.rel != "." => {
+                            rest.trim_start_matches('/')
+                        }
+                        _ => e.rel.as_str(),
+                    };
+                    let t = target.join(rel_path(rel));
+                    if e.kind != EntryKind::File {
+                        self.write_context_entry(&e, &t)?;
+                        continue;
+                    }
+                    self.runner.regular_file_target(&t)?;
+                    let up = self.runner.upper_path(&t)?;
+                    files.push((e, up, stamp));
+                    if files.len() >= COPY_BATCH {
+                        let full = std::mem::take(&mut files);
+                        let behind = behind.get_or_insert_with(|| Behind::start(scope, &batches));
+                        if !behind.hand_over(full) {
+                            // The copying thread failed: its error is returned below.
+                            break;
+                        }
+                    }
                 }
-                _ => e.rel.as_str(),
+                Ok::<(), FileOpError>(())
+            })();
+            let copied = match behind {
+                Some(behind) => behind.finish(),
+                None => Ok(()),
             };
-            let t = target.join(rel_path(rel));
-            if e.kind == EntryKind::File {
-                self.runner.regular_file_target(&t)?;
-                let up = self.runner.upper_path(&t)?;
-                files.push((e, up, stamp));
-                if files.len() >= COPY_BATCH {
-                    self.copy_context_files(&files)?;
-                    files.clear();
-                }
-            } else {
-                self.write_context_entry(&e, &t)?;
-            }
-        }
-        self.copy_context_files(&files)?;
+            // The copying thread's error first: it is why the listing stopped, if it did.
+            copied.and(listed).and_then(|()| batches.copy(&files))
+        })?;
         let meta = fs::metadata(&root.host_path).map_err(io_err(&root.host_path))?;
         self.take_dir_time(&target, &meta)
-    }
-
-    /// Copies regular context files `(entry, upper path, stamp)` in parallel (linking those
-    /// the reuse's donor has); their directories exist.
-    fn copy_context_files(
-        &self,
-        files: &[(ContextEntry, PathBuf, Option<FileStamp>)],
-    ) -> Result<(), FileOpError> {
-        let (uid, gid) = self.owner.map(|o| (o.uid, o.gid)).unwrap_or((0, 0));
-        let owner = self.runner.file_owner(uid, gid);
-        let chmod = self.chmod;
-        let upper = self.runner.upper;
-        let reuse = self.runner.reuse;
-        // Runs of files (which come in directory order) per task: a run links relative to its
-        // directories, opened once.
-        files.par_chunks(LINK_RUN).try_for_each(|run| {
-            let mut dirs = LinkDirs::default();
-            run.iter().try_for_each(|(e, up, stamp)| {
-                let mode = copied_mode(chmod, e.mode, false);
-                let attrs = FileAttrs { mode, owner };
-                let (Some(reuse), Some(stamp)) = (reuse, stamp) else {
-                    return copy_regular(upper, &e.host_path, up, attrs).map(drop);
-                };
-                if reuse
-                    .try_link(&mut dirs, up, e, stamp, attrs)
-                    .map_err(io_err(up))?
-                {
-                    return Ok(());
-                }
-                let from = copy_regular(upper, &e.host_path, up, attrs)?;
-                reuse.copied(up, e, stamp, attrs, from);
-                Ok(())
-            })
-        })
     }
 
     /// Writes directory entry `up` (upper path of resolved image path `target`): an
@@ -280,6 +272,119 @@ impl Copier<'_, '_> {
         copy_content_xattrs(&e.host_path, &up);
         self.runner.keep_dir_time(&up, m.mtime(), m.mtime_nsec());
         Ok(())
+    }
+}
+
+/// A type of batch: regular context files `(entry, upper path, stamp)` whose directories exist.
+type FileBatch = Vec<(ContextEntry, PathBuf, Option<FileStamp>)>;
+
+/// What copying a batch of regular context files needs (shareable between threads, unlike the
+/// runner).
+struct FileBatches<'a> {
+    upper: &'a Path,
+    reuse: Option<&'a CopyReuse>,
+    owner: Option<(u32, u32)>,
+    chmod: Option<&'a FileMode>,
+}
+
+impl FileBatches<'_> {
+    /// Copies the files in parallel (linking those the reuse's donor has), in runs of files
+    /// (which come in directory order) per task: a run links relative to its directories,
+    /// opened once.
+    fn copy(
+        &self,
+        files: &[(ContextEntry, PathBuf, Option<FileStamp>)],
+    ) -> Result<(), FileOpError> {
+        let FileBatches {
+            upper,
+            reuse,
+            owner,
+            chmod,
+        } = *self;
+        files.par_chunks(LINK_RUN).try_for_each(|run| {
+            let mut dirs = LinkDirs::default();
+            run.iter().try_for_each(|(e, up, stamp)| {
+                let mode = copied_mode(chmod, e.mode, false);
+                let attrs = FileAttrs { mode, owner };
+                let (Some(reuse), Some(stamp)) = (reuse, stamp) else {
+                    return copy_regular(upper, &e.host_path, up, attrs).map(drop);
+                };
+                if reuse
+                    .try_link(&mut dirs, up, e, stamp, attrs)
+                    .map_err(io_err(up))?
+                {
+                    return Ok(());
+                }
+                let from = copy_regular(upper, &e.host_path, up, attrs)?;
+                reuse.copied(up, e, stamp, attrs, from);
+                Ok(())
+            })
+        })
+    }
+}
+
+/// The copying thread: where batches go, and its outcome.
+type CopyThread<'scope> = (
+    SyncSender<FileBatch>,
+    ScopedJoinHandle<'scope, Result<(), FileOpError>>,
+);
+
+/// The thread that copies batches of files behind the listing (see `copy_context_root`):
+/// one batch waits at most while another is copied.
+struct Behind<'scope, 'a> {
+    batches: &'scope FileBatches<'a>,
+    thread: Option<CopyThread<'scope>>,
+    /// The error of a batch copied here (when no thread could be had).
+    failed: Option<FileOpError>,
+}
+
+impl<'scope, 'a: 'scope> Behind<'scope, 'a> {
+    fn start<'env>(scope: &'scope Scope<'scope, 'env>, batches: &'scope FileBatches<'a>) -> Self {
+        let (tx, rx) = sync_channel::<FileBatch>(1);
+        let thread = std::thread::Builder::new()
+            .name("copy-files".into())
+            .spawn_scoped(scope, move || {
+                for batch in rx {
+                    batches.copy(&batch)?;
+                }
+                Ok(())
+            })
+            .ok()
+            .map(|handle| (tx, handle));
+        Behind {
+            batches,
+            thread,
+            failed: None,
+        }
+    }
+
+    /// Hands `files` over (or copies them here when no thread could be had); false once
+    /// copying failed.
+    fn hand_over(&mut self, files: FileBatch) -> bool {
+        match &self.thread {
+            Some((tx, _)) => tx.send(files).is_ok(),
+            None => match self.batches.copy(&files) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.failed = Some(e);
+                    false
+                }
+            },
+        }
+    }
+
+    /// Waits for every batch handed over; their first error.
+    fn finish(self) -> Result<(), FileOpError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let Some((tx, copier)) = self.thread else {
+            return Ok(());
+        };
+        drop(tx);
+        copier
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 
