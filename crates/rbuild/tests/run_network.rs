@@ -13,25 +13,10 @@ use std::time::{Duration, Instant};
 
 use support::{require, require_tool, s, stderr, Env};
 
-/// The host's first global IPv4 address: slirp4netns gives no way to the host's loopback
-/// (`--disable-host-loopback`), so the listener must be reached through another address.
-fn host_global_ipv4() -> Option<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let word = text
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)?;
-    Some(word.split('/').next()?.to_string())
-}
-
 /// A busybox store, slirp4netns and a host address RUN can reach, or `None` (said loudly).
 fn setup() -> Option<(Env, String)> {
     require_tool("slirp4netns")?;
-    let ip = host_global_ipv4();
+    let ip = rbuild_test_support::http::host_global_ipv4();
     if !require("a global IPv4 address on the host", ip.is_some()) {
         return None;
     }

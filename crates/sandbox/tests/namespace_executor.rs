@@ -381,20 +381,6 @@ fn seccomp_is_dockers_allow_list() {
     assert_eq!(log.stdout(), expected, "{}", log.stderr());
 }
 
-/// The host's first global IPv4 address, if it has one.
-fn host_global_ipv4() -> Option<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let word = text
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)?;
-    Some(word.split('/').next()?.to_string())
-}
-
 #[test]
 fn default_network_reaches_out_through_slirp4netns() {
     if !can_run() {
@@ -403,7 +389,7 @@ fn default_network_reaches_out_through_slirp4netns() {
     if rbuild_test_support::require_tool("slirp4netns").is_none() {
         return;
     }
-    let ip = host_global_ipv4();
+    let ip = rbuild_test_support::http::host_global_ipv4();
     if !rbuild_test_support::require("a global IPv4 address on the host", ip.is_some()) {
         return;
     }

@@ -1,11 +1,28 @@
 //! Plain HTTP/1.1 on loopback with std only: a one-request client (enough to push an image to
 //! a registry), [`serve`], a server that answers every connection with the same body, and
 //! [`serve_raw`], one that answers with the same bytes and hands out the requests it read; and
-//! [`ServerRequest::read`], how a test server reads one request.
+//! [`ServerRequest::read`], how a test server reads one request; and [`host_global_ipv4`], the
+//! address a sandboxed RUN reaches the host by.
 
 use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
+
+/// The host's first global IPv4 address (`ip -4 addr show scope global`), if it has one: how
+/// a sandboxed RUN behind slirp4netns, which gives no way to the host's loopback, reaches a
+/// server on the host.
+pub fn host_global_ipv4() -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let word = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    Some(word.split('/').next()?.to_string())
+}
 
 /// One response: its status, headers (lower-case names) and body.
 #[derive(Debug)]
