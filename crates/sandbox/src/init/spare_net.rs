@@ -38,10 +38,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sched::unshare;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
-};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 
@@ -49,6 +46,7 @@ use crate::init::loopback::loopback_up;
 use crate::init::spare_ns::{Spare, SPARE_FLAGS};
 use crate::shared::pdeathsig::set_pdeathsig;
 use crate::shared::trace;
+use crate::shared::zygote_protocol::seqpacket_pair;
 
 /// The record the maker sends with the namespaces.
 const NAMESPACES: &[u8] = b"n";
@@ -239,13 +237,7 @@ impl NetPool {
 /// Forks the maker for slirp4netns `exe` (the zygote must be single-threaded). `None` if it
 /// cannot be forked.
 fn start(exe: &Path) -> Option<Making> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ok()?;
+    let (ours, theirs) = seqpacket_pair().ok()?;
     let (exit_r, exit_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
     // Everything the maker allocates is made here, before the fork.
     let exe_c = CString::new(exe.as_os_str().as_bytes()).ok()?;
@@ -386,13 +378,7 @@ fn arg(text: String) -> CString {
 /// In the maker: a child unshares the spare's namespaces, brings `lo` up and sends them back;
 /// `[net, ipc, uts]`, or `None` if that failed.
 fn namespaces() -> Option<[OwnedFd; 3]> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ok()?;
+    let (ours, theirs) = seqpacket_pair().ok()?;
     // SAFETY: the maker is single-threaded.
     match unsafe { fork() }.ok()? {
         ForkResult::Child => {

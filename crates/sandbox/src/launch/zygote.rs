@@ -22,13 +22,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use rbuild_ports::{CancelGuard, CancelToken};
 
 use crate::shared::error::{Result, SetupError};
 use crate::shared::trace;
-use crate::shared::zygote_protocol::{send_kill, send_run, RunFds, INIT_ARG, ZYGOTE_ARG};
+use crate::shared::zygote_protocol::{
+    send_kill, send_run, seqpacket_pair, RunFds, INIT_ARG, ZYGOTE_ARG,
+};
 
 /// A running zygote, as rbuild sees it.
 struct Zygote {
@@ -78,13 +79,8 @@ pub(crate) fn launch(
 }
 
 fn start(init_exe: &Path) -> Result<Zygote> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| SetupError::sys("create the sandbox zygote's socket pair", e))?;
+    let (ours, theirs) = seqpacket_pair()
+        .map_err(|e| SetupError::sys("create the sandbox zygote's socket pair", e))?;
     let process = Command::new(init_exe)
         .arg(INIT_ARG)
         .arg(ZYGOTE_ARG)

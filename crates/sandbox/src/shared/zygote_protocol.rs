@@ -169,3 +169,14 @@ pub(crate) fn receive(control: &OwnedFd) -> std::result::Result<Option<Message>,
         _ => Err(Errno::EAGAIN),
     }
 }
+
+/// A close-on-exec `SOCK_SEQPACKET` pair: the zygote's channel, and the channels its spare
+/// makers hand namespaces over.
+pub(crate) fn seqpacket_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+}
