@@ -145,15 +145,7 @@ fn every_run_gets_namespaces_of_its_own() {
     let _serial = serial();
     // Spares are made ahead. Runs alive at the same time must be in different namespaces
     // (namespace numbers are reused once freed, so only live ones can be compared).
-    let runs: Vec<String> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| namespaces_of_a_run(rbuild_graph::NetworkMode::None, "1")))
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("run"))
-            .collect()
-    });
+    let runs = three_at_once(|| namespaces_of_a_run(rbuild_graph::NetworkMode::None, "1"));
     let mut seen = std::collections::HashSet::new();
     for run in &runs {
         assert_eq!(run.lines().count(), NAMES.len(), "{run}");
@@ -255,15 +247,7 @@ fn default_network_runs_never_share_a_networked_spare() {
     // Runs alive at the same time: one takes the spare, the others attach slirp4netns
     // themselves (and each has the next spare made); every one has tap0, none another's
     // namespace.
-    let runs: Vec<(String, bool)> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| network_of_a_default_run("1")))
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("run"))
-            .collect()
-    });
+    let runs = three_at_once(|| network_of_a_default_run("1"));
     let mut seen = std::collections::HashSet::new();
     for (ns, tap) in &runs {
         assert!(tap, "tap0 in every run: {runs:?}");
@@ -278,4 +262,15 @@ fn default_network_runs_never_share_a_networked_spare() {
         rbuild_graph::NetworkMode::None,
     ));
     assert_eq!(log.stdout(), "1\nlo:\n");
+}
+
+/// What `run` gives in three threads at the same time.
+fn three_at_once<T: Send>(run: impl Fn() -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..3).map(|_| s.spawn(&run)).collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("run"))
+            .collect()
+    })
 }
