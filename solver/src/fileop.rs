@@ -241,7 +241,7 @@ impl<'a> FileOpRunner<'a> {
     /// Creates directory `up` (an upper-dir path) like [`fs::create_dir`], placed away from
     /// recently freed inodes: a direct child of the layer root through
     /// [`write::create_top_dir`], and every new directory marked `TOPDIR` so that the
-    /// directories below spread over the emptiest flex groups ([`write::mark_topdir`]).
+    /// directories below spread over the emptiest flex groups (`rbuild_cache::placement::spread_subdirs`).
     pub(crate) fn make_dir(&self, up: &Path) -> Result<(), FileOpError> {
         if !self.spreads_dirs() {
             return fs::create_dir(up).map_err(io_err(up));
@@ -251,7 +251,7 @@ impl<'a> FileOpRunner<'a> {
         } else {
             fs::create_dir(up).map_err(io_err(up))?;
         }
-        write::mark_topdir(up);
+        rbuild_cache::placement::spread_subdirs(up);
         Ok(())
     }
 

@@ -7,20 +7,14 @@
 //! set-user-id and set-group-id bits. When the target already exists (an earlier action of the
 //! same op wrote there) it is removed and the create retried, so the common case never stats.
 //!
-//! Placement: on ext4 without a journal, creating an inode scans past every inode freed in
-//! the last ~30 s in the parent's block group (`recently_deleted` in the kernel's allocator),
-//! which makes writing many files right after a prune or any other large delete cost seconds
-//! of kernel time. A fresh layer's top-level directories are therefore created the way the
-//! kernel spreads top-level directories (Orlov): the layer root gets the `TOPDIR` attribute and
-//! each top-level directory is created under a random temporary name (the allocator's starting
-//! group is a hash of the name) and renamed into place; every directory the layer creates is
-//! marked `TOPDIR` too, so its subdirectories go to the flex groups with the fewest
-//! directories in turn. The tree then spreads over the emptiest flex groups rather than
-//! filling the one the last deleted tree occupied (which, just freed, is among the emptiest).
-//! Filesystems without the attribute ignore it; the layer's contents are the same either way
-//! (the attribute is not part of a layer). The spreading costs: each `mkdir` under a `TOPDIR`
-//! parent scans every flex group (ten times a plain `mkdir` on a 250 GB filesystem), so a copy
-//! whose files are hard links from a donor snapshot, which allocate no inodes, does not spread.
+//! Placement (where inode reuse is slow, see `rbuild_cache::placement`): a fresh layer's
+//! top-level directories are created the way the kernel spreads top-level directories
+//! (Orlov): the layer root gets the `TOPDIR` attribute and each top-level directory is created
+//! under a random temporary name (the allocator's starting group is a hash of the name) and
+//! renamed into place; every directory the layer creates is marked `TOPDIR` too, so the tree
+//! spreads over the emptiest flex groups rather than filling the one the last deleted tree
+//! occupied. A copy whose files are hard links from a donor snapshot, which allocate no
+//! inodes, does not spread.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -36,6 +30,7 @@ use nix::fcntl::AtFlags;
 use nix::sys::stat::{fchmod, futimens, Mode};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, linkat, Gid, Uid};
+use rbuild_cache::placement::spread_subdirs;
 
 /// What a copied regular file ends with in the layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +169,7 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
     if fs::symlink_metadata(path).is_ok() {
         return Err(io::Error::from(io::ErrorKind::AlreadyExists));
     }
-    mark_topdir(upper);
+    spread_subdirs(upper);
     let tmp = temp_name(upper);
     fs::create_dir(&tmp)?;
     if let Err(e) = fs::rename(&tmp, path) {
@@ -182,12 +177,6 @@ pub(crate) fn create_top_dir(upper: &Path, path: &Path) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
-}
-
-/// Gives `dir` the `TOPDIR` attribute where the filesystem supports it (best effort: the
-/// attribute only steers inode placement of the directories created in `dir`).
-pub(crate) fn mark_topdir(dir: &Path) {
-    rbuild_cache::placement::spread_subdirs(dir);
 }
 
 /// A name under `dir` that nothing else uses: random, so the allocator's start group is too.
